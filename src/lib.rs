@@ -1,0 +1,2 @@
+//! sfwa placeholder
+pub mod sim;

@@ -1,0 +1,519 @@
+//! The simulated org's schema, read from the SFDX metadata that the Salesforce package deploys.
+//!
+//! `salesforce/force-app/main/default/objects/` is the one source of truth shared by the package, this
+//! simulator and the daemon; it is compiled in (see `build.rs`) so `sfwa sim` works from any directory.
+//! Standard objects the product touches (Contact, Lead, Case) are described here in code, with the
+//! subset of fields a Salesforce org really has.
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, bail, Context};
+
+/// The metadata files compiled into the binary: (path below `objects/`, file contents).
+const EMBEDDED_METADATA: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/metadata_files.rs"));
+
+/// A field's data type, as Salesforce's describe names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldType {
+    Id,
+    String,
+    TextArea,
+    Phone,
+    Url,
+    Email,
+    Picklist,
+    DateTime,
+    Date,
+    Boolean,
+    Double,
+    Reference,
+}
+
+impl FieldType {
+    /// The `type` value in a describe result.
+    pub fn describe_name(self) -> &'static str {
+        match self {
+            FieldType::Id => "id",
+            FieldType::String => "string",
+            FieldType::TextArea => "textarea",
+            FieldType::Phone => "phone",
+            FieldType::Url => "url",
+            FieldType::Email => "email",
+            FieldType::Picklist => "picklist",
+            FieldType::DateTime => "datetime",
+            FieldType::Date => "date",
+            FieldType::Boolean => "boolean",
+            FieldType::Double => "double",
+            FieldType::Reference => "reference",
+        }
+    }
+
+    /// True for types whose values are strings in JSON and in SOQL literals.
+    pub fn is_textual(self) -> bool {
+        matches!(
+            self,
+            FieldType::Id
+                | FieldType::String
+                | FieldType::TextArea
+                | FieldType::Phone
+                | FieldType::Url
+                | FieldType::Email
+                | FieldType::Picklist
+                | FieldType::Reference
+        )
+    }
+}
+
+/// One field of an object.
+#[derive(Clone, Debug)]
+pub struct FieldDef {
+    pub name: String,
+    pub label: String,
+    pub field_type: FieldType,
+    /// Maximum length for textual fields (0 where Salesforce reports none).
+    pub length: usize,
+    /// Picklist values in definition order (empty for non-picklists).
+    pub picklist_values: Vec<String>,
+    /// The value a new record gets when the field is left out.
+    pub default_value: Option<String>,
+    /// Restricted picklists reject values outside `picklist_values`.
+    pub restricted: bool,
+    pub external_id: bool,
+    pub unique: bool,
+    pub required: bool,
+    /// False for system fields (Id, CreatedDate…), formula-like fields and auto numbers.
+    pub updateable: bool,
+    pub createable: bool,
+    pub filterable: bool,
+    pub sortable: bool,
+    /// Target object for lookups.
+    pub reference_to: Option<String>,
+    /// Auto-number display format such as `WAM-{000000}`.
+    pub auto_number: Option<String>,
+    pub custom: bool,
+}
+
+impl FieldDef {
+    fn system(name: &str, label: &str, field_type: FieldType) -> Self {
+        FieldDef {
+            name: name.to_string(),
+            label: label.to_string(),
+            field_type,
+            length: if field_type == FieldType::Id { 18 } else { 0 },
+            picklist_values: Vec::new(),
+            default_value: None,
+            restricted: false,
+            external_id: false,
+            unique: false,
+            required: false,
+            updateable: false,
+            createable: false,
+            filterable: true,
+            sortable: true,
+            reference_to: None,
+            auto_number: None,
+            custom: false,
+        }
+    }
+
+    fn standard(name: &str, label: &str, field_type: FieldType, length: usize) -> Self {
+        FieldDef {
+            length,
+            updateable: true,
+            createable: true,
+            ..FieldDef::system(name, label, field_type)
+        }
+    }
+}
+
+/// One sObject type.
+#[derive(Clone, Debug)]
+pub struct ObjectDef {
+    pub name: String,
+    pub label: String,
+    pub label_plural: String,
+    /// The three-character Id prefix of this object's records.
+    pub key_prefix: String,
+    pub custom: bool,
+    /// Platform events (`__e`) cannot be queried or written through sObject rows.
+    pub is_platform_event: bool,
+    fields: Vec<FieldDef>,
+}
+
+impl ObjectDef {
+    pub fn fields(&self) -> &[FieldDef] {
+        &self.fields
+    }
+
+    /// Field lookup as Salesforce does it: API names are case-insensitive.
+    pub fn field(&self, name: &str) -> Option<&FieldDef> {
+        self.fields
+            .iter()
+            .find(|field| field.name.eq_ignore_ascii_case(name))
+    }
+}
+
+/// Every object of the org, by API name.
+#[derive(Clone, Debug)]
+pub struct Schema {
+    objects: BTreeMap<String, ObjectDef>,
+}
+
+impl Schema {
+    /// The schema compiled into the binary: the package's metadata plus Contact, Lead and Case.
+    pub fn embedded() -> anyhow::Result<Schema> {
+        Self::from_files(
+            EMBEDDED_METADATA
+                .iter()
+                .map(|(p, c)| (p.to_string(), c.to_string())),
+        )
+    }
+
+    /// Reads an `objects/` folder of SFDX source (for trying unreleased metadata without rebuilding).
+    pub fn from_dir(dir: &std::path::Path) -> anyhow::Result<Schema> {
+        let mut files = Vec::new();
+        for object in
+            std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?
+        {
+            let object = object?.path();
+            if !object.is_dir() {
+                continue;
+            }
+            let name = object
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
+            let meta = object.join(format!("{name}.object-meta.xml"));
+            files.push((
+                format!("{name}/{name}.object-meta.xml"),
+                std::fs::read_to_string(&meta)?,
+            ));
+            let fields = object.join("fields");
+            if fields.is_dir() {
+                for field in std::fs::read_dir(&fields)? {
+                    let field = field?.path();
+                    let file = field
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .to_string();
+                    files.push((
+                        format!("{name}/fields/{file}"),
+                        std::fs::read_to_string(&field)?,
+                    ));
+                }
+            }
+        }
+        Self::from_files(files.into_iter())
+    }
+
+    fn from_files(files: impl Iterator<Item = (String, String)>) -> anyhow::Result<Schema> {
+        let mut objects = BTreeMap::new();
+        for object in standard_objects() {
+            objects.insert(object.name.clone(), object);
+        }
+        let mut custom_fields: Vec<(String, FieldDef)> = Vec::new();
+        for (path, contents) in files {
+            let parts: Vec<&str> = path.split('/').collect();
+            match parts.as_slice() {
+                [object, file] if file.ends_with(".object-meta.xml") => {
+                    let prefix = custom_key_prefix(objects.values().filter(|o| o.custom).count());
+                    let def = parse_object(object, &contents, prefix)
+                        .with_context(|| format!("objects/{path}"))?;
+                    objects.insert(def.name.clone(), def);
+                }
+                [object, "fields", file] if file.ends_with(".field-meta.xml") => {
+                    let field =
+                        parse_field(&contents).with_context(|| format!("objects/{path}"))?;
+                    custom_fields.push((object.to_string(), field));
+                }
+                _ => {}
+            }
+        }
+        for (object, field) in custom_fields {
+            let def = objects.get_mut(&object).ok_or_else(|| {
+                anyhow!("field {} belongs to unknown object {object}", field.name)
+            })?;
+            def.fields.push(field);
+        }
+        for def in objects.values_mut() {
+            def.fields
+                .sort_by(|a, b| (a.custom, &a.name).cmp(&(b.custom, &b.name)));
+        }
+        Ok(Schema { objects })
+    }
+
+    /// Object lookup, case-insensitive like Salesforce.
+    pub fn object(&self, name: &str) -> Option<&ObjectDef> {
+        self.objects
+            .values()
+            .find(|object| object.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The object whose records carry this Id prefix.
+    pub fn object_by_prefix(&self, prefix: &str) -> Option<&ObjectDef> {
+        self.objects
+            .values()
+            .find(|object| object.key_prefix == prefix)
+    }
+
+    pub fn objects(&self) -> impl Iterator<Item = &ObjectDef> {
+        self.objects.values()
+    }
+}
+
+/// Custom objects get prefixes a00, a01, … in load order, as a fresh org hands them out.
+fn custom_key_prefix(index: usize) -> String {
+    format!("a{:02}", index)
+}
+
+fn system_fields(name_field: FieldDef) -> Vec<FieldDef> {
+    vec![
+        FieldDef::system("Id", "Record ID", FieldType::Id),
+        name_field,
+        FieldDef::system("CreatedDate", "Created Date", FieldType::DateTime),
+        FieldDef::system(
+            "LastModifiedDate",
+            "Last Modified Date",
+            FieldType::DateTime,
+        ),
+        FieldDef::system("SystemModstamp", "System Modstamp", FieldType::DateTime),
+        FieldDef::system("IsDeleted", "Deleted", FieldType::Boolean),
+        FieldDef {
+            length: 18,
+            reference_to: Some("User".into()),
+            ..FieldDef::system("CreatedById", "Created By ID", FieldType::Reference)
+        },
+        FieldDef {
+            length: 18,
+            reference_to: Some("User".into()),
+            ..FieldDef::system("OwnerId", "Owner ID", FieldType::Reference)
+        },
+    ]
+}
+
+fn standard_objects() -> Vec<ObjectDef> {
+    let person = |name: &str, label: &str, plural: &str, prefix: &str, extra: Vec<FieldDef>| {
+        let mut fields = system_fields(FieldDef {
+            length: 121,
+            ..FieldDef::system("Name", "Full Name", FieldType::String)
+        });
+        fields.extend([
+            FieldDef::standard("FirstName", "First Name", FieldType::String, 40),
+            FieldDef {
+                required: true,
+                ..FieldDef::standard("LastName", "Last Name", FieldType::String, 80)
+            },
+            FieldDef::standard("Phone", "Phone", FieldType::Phone, 40),
+            FieldDef::standard("MobilePhone", "Mobile Phone", FieldType::Phone, 40),
+            FieldDef::standard("Email", "Email", FieldType::Email, 80),
+        ]);
+        fields.extend(extra);
+        ObjectDef {
+            name: name.into(),
+            label: label.into(),
+            label_plural: plural.into(),
+            key_prefix: prefix.into(),
+            custom: false,
+            is_platform_event: false,
+            fields,
+        }
+    };
+    let mut case_fields = system_fields(FieldDef {
+        length: 30,
+        ..FieldDef::system("CaseNumber", "Case Number", FieldType::String)
+    });
+    case_fields.extend([
+        FieldDef::standard("Subject", "Subject", FieldType::String, 255),
+        FieldDef {
+            reference_to: Some("Contact".into()),
+            length: 18,
+            ..FieldDef::standard("ContactId", "Contact ID", FieldType::Reference, 18)
+        },
+    ]);
+    vec![
+        person("Contact", "Contact", "Contacts", "003", vec![]),
+        person(
+            "Lead",
+            "Lead",
+            "Leads",
+            "00Q",
+            vec![FieldDef {
+                required: true,
+                ..FieldDef::standard("Company", "Company", FieldType::String, 255)
+            }],
+        ),
+        ObjectDef {
+            name: "Case".into(),
+            label: "Case".into(),
+            label_plural: "Cases".into(),
+            key_prefix: "500".into(),
+            custom: false,
+            is_platform_event: false,
+            fields: case_fields,
+        },
+    ]
+}
+
+fn child_text<'a>(node: roxmltree::Node<'a, 'a>, tag: &str) -> Option<&'a str> {
+    node.children()
+        .find(|child| child.has_tag_name(tag))
+        .and_then(|child| child.text())
+        .map(str::trim)
+}
+
+fn parse_object(folder: &str, xml: &str, key_prefix: String) -> anyhow::Result<ObjectDef> {
+    let doc = roxmltree::Document::parse(xml)?;
+    let root = doc.root_element();
+    if !root.has_tag_name("CustomObject") {
+        bail!(
+            "expected <CustomObject>, found <{}>",
+            root.tag_name().name()
+        );
+    }
+    let label = child_text(root, "label").unwrap_or(folder).to_string();
+    let label_plural = child_text(root, "pluralLabel")
+        .unwrap_or(&label)
+        .to_string();
+    let is_platform_event = folder.ends_with("__e");
+    let fields = if is_platform_event {
+        // Events carry ReplayId, CreatedDate and CreatedById instead of the record system fields.
+        vec![
+            FieldDef::system("ReplayId", "Replay ID", FieldType::String),
+            FieldDef::system("CreatedDate", "Created Date", FieldType::DateTime),
+            FieldDef {
+                reference_to: Some("User".into()),
+                ..FieldDef::system("CreatedById", "Created By ID", FieldType::Reference)
+            },
+        ]
+    } else {
+        let name_node = root.children().find(|c| c.has_tag_name("nameField"));
+        let name_label = name_node
+            .and_then(|n| child_text(n, "label"))
+            .unwrap_or("Name");
+        let auto_number = name_node
+            .filter(|n| child_text(*n, "type") == Some("AutoNumber"))
+            .and_then(|n| child_text(n, "displayFormat"))
+            .map(str::to_string);
+        let writable = auto_number.is_none();
+        system_fields(FieldDef {
+            length: 80,
+            auto_number,
+            updateable: writable,
+            createable: writable,
+            ..FieldDef::system("Name", name_label, FieldType::String)
+        })
+    };
+    Ok(ObjectDef {
+        name: folder.to_string(),
+        label,
+        label_plural,
+        key_prefix: if is_platform_event {
+            "e00".into()
+        } else {
+            key_prefix
+        },
+        custom: true,
+        is_platform_event,
+        fields,
+    })
+}
+
+fn parse_field(xml: &str) -> anyhow::Result<FieldDef> {
+    let doc = roxmltree::Document::parse(xml)?;
+    let root = doc.root_element();
+    if !root.has_tag_name("CustomField") {
+        bail!("expected <CustomField>, found <{}>", root.tag_name().name());
+    }
+    let name = child_text(root, "fullName").ok_or_else(|| anyhow!("<fullName> missing"))?;
+    let label = child_text(root, "label").unwrap_or(name);
+    let metadata_type = child_text(root, "type").ok_or_else(|| anyhow!("<type> missing"))?;
+    let flag = |tag| child_text(root, tag) == Some("true");
+    let declared_length = child_text(root, "length").and_then(|l| l.parse().ok());
+    let (field_type, length) = match metadata_type {
+        "Text" => (FieldType::String, declared_length.unwrap_or(255)),
+        "LongTextArea" | "TextArea" => (FieldType::TextArea, declared_length.unwrap_or(255)),
+        "Phone" => (FieldType::Phone, 40),
+        "Url" => (FieldType::Url, 1024),
+        "Email" => (FieldType::Email, 80),
+        "Picklist" => (FieldType::Picklist, 255),
+        "DateTime" => (FieldType::DateTime, 0),
+        "Date" => (FieldType::Date, 0),
+        "Checkbox" => (FieldType::Boolean, 0),
+        "Number" | "Currency" | "Percent" => (FieldType::Double, 0),
+        "Lookup" | "MasterDetail" => (FieldType::Reference, 18),
+        other => bail!("field {name}: metadata type {other} is not simulated"),
+    };
+    let mut picklist_values = Vec::new();
+    let mut default_value = None;
+    let mut restricted = false;
+    if let Some(value_set) = root.children().find(|c| c.has_tag_name("valueSet")) {
+        restricted = child_text(value_set, "restricted") == Some("true");
+        for value in value_set.descendants().filter(|n| n.has_tag_name("value")) {
+            let Some(full_name) = child_text(value, "fullName") else {
+                continue;
+            };
+            if child_text(value, "default") == Some("true") {
+                default_value = Some(full_name.to_string());
+            }
+            picklist_values.push(full_name.to_string());
+        }
+    }
+    if field_type == FieldType::Boolean {
+        default_value = Some(
+            child_text(root, "defaultValue")
+                .unwrap_or("false")
+                .to_string(),
+        );
+    }
+    Ok(FieldDef {
+        name: name.to_string(),
+        label: label.to_string(),
+        field_type,
+        length,
+        picklist_values,
+        default_value,
+        restricted,
+        external_id: flag("externalId"),
+        unique: flag("unique"),
+        required: flag("required"),
+        updateable: true,
+        createable: true,
+        filterable: field_type != FieldType::TextArea,
+        sortable: field_type != FieldType::TextArea,
+        reference_to: child_text(root, "referenceTo").map(str::to_string),
+        auto_number: None,
+        custom: true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_metadata_describes_the_message_object_and_the_event() {
+        let schema = Schema::embedded().unwrap();
+        let message = schema.object("whatsapp_message__c").unwrap();
+        assert_eq!(message.name, "WhatsApp_Message__c");
+        assert_eq!(message.key_prefix, "a00");
+        let status = message.field("Status__c").unwrap();
+        assert!(status.restricted);
+        assert_eq!(status.picklist_values.len(), 7);
+        assert_eq!(message.field("Body__c").unwrap().length, 4096);
+        assert!(message.field("WhatsApp_Message_Id__c").unwrap().external_id);
+        assert_eq!(
+            message.field("Contact__c").unwrap().reference_to.as_deref(),
+            Some("Contact")
+        );
+        assert_eq!(
+            message.field("Name").unwrap().auto_number.as_deref(),
+            Some("WAM-{000000}")
+        );
+        let event = schema.object("WhatsApp_Outbound__e").unwrap();
+        assert!(event.is_platform_event);
+        assert_eq!(event.field("Message_Id__c").unwrap().length, 18);
+        assert_eq!(schema.object_by_prefix("003").unwrap().name, "Contact");
+    }
+}

@@ -1,0 +1,1 @@
+//! SOQL subset (being built).

@@ -1,0 +1,2 @@
+//! One integration-test binary: every test starts real servers on loopback port 0 and talks HTTP.
+mod helpers;
