@@ -1,0 +1,182 @@
+//! The org simulator's control API under `/__sim/`: never authenticated, never counted as API usage.
+//! Tests, the demo and the sandbox use it to seed records, inject faults and move time.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::faults::Faults;
+use super::org::{Transaction, WriteError};
+use super::rest::after_commit;
+use super::OrgState;
+
+pub fn router() -> Router<Arc<OrgState>> {
+    Router::new()
+        .route("/records/{object}", post(insert_records).get(list_records))
+        .route("/stats", get(stats))
+        .route("/faults", get(get_faults).post(set_faults))
+        .route("/clock", get(get_clock).post(shift_clock))
+        .route("/sessions/expire", post(expire_sessions))
+        .route("/refresh-tokens", post(issue_refresh_token))
+        .route("/limits", post(set_limits))
+        .route("/streaming/drop-clients", post(drop_clients))
+}
+
+fn bad_request(message: String) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({"error": message}))).into_response()
+}
+
+/// Inserts one record (object body) or many (array body), exactly as DML would, Flow included.
+async fn insert_records(
+    State(org): State<Arc<OrgState>>,
+    Path(object): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
+    let Some(def) = org.org().schema().object(&object).cloned() else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("no object {object}")})),
+        )
+            .into_response();
+    };
+    let inputs: Vec<Map<String, Value>> = match body {
+        Value::Object(map) => vec![map],
+        Value::Array(items) => items
+            .into_iter()
+            .filter_map(|v| v.as_object().cloned())
+            .collect(),
+        _ => return bad_request("send a JSON object or an array of objects".into()),
+    };
+    let now = org.clock.now();
+    let mut ids = Vec::with_capacity(inputs.len());
+    let mut tx = Transaction::default();
+    {
+        let mut guard = org.org();
+        for (index, input) in inputs.iter().enumerate() {
+            match guard.insert(&def, input, now, &mut tx) {
+                Ok(id) => ids.push(id),
+                Err(error) => {
+                    guard.rollback(tx);
+                    let detail = match error {
+                        WriteError::Record(e) => e.to_json(),
+                        WriteError::Request {
+                            error_code,
+                            message,
+                        } => json!({"errorCode": error_code, "message": message}),
+                    };
+                    return (
+                        StatusCode::BAD_REQUEST,
+                        Json(json!({"error": "record rejected", "index": index, "detail": detail})),
+                    )
+                        .into_response();
+                }
+            }
+        }
+    }
+    after_commit(&org, &def, &ids);
+    (StatusCode::CREATED, Json(json!({"ids": ids}))).into_response()
+}
+
+async fn list_records(State(org): State<Arc<OrgState>>, Path(object): Path<String>) -> Response {
+    let guard = org.org();
+    let Some(def) = guard.schema().object(&object) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("no object {object}")})),
+        )
+            .into_response();
+    };
+    let records: Vec<Value> = guard
+        .rows(&def.name)
+        .map(|r| Value::Object(r.clone()))
+        .collect();
+    Json(json!({"object": def.name, "records": records})).into_response()
+}
+
+async fn stats(State(org): State<Arc<OrgState>>) -> Response {
+    let mut body = org.usage().to_json();
+    body["active_sessions"] = json!(org.sessions().active_count());
+    let guard = org.org();
+    let counts: Map<String, Value> = guard
+        .schema()
+        .objects()
+        .filter(|o| !o.is_platform_event)
+        .map(|o| (o.name.clone(), json!(guard.count(&o.name))))
+        .collect();
+    body["records"] = Value::Object(counts);
+    Json(body).into_response()
+}
+
+async fn get_faults(State(org): State<Arc<OrgState>>) -> Response {
+    Json(org.faults()).into_response()
+}
+
+/// Replaces the fault settings (fields left out go back to "no fault").
+async fn set_faults(State(org): State<Arc<OrgState>>, body: axum::body::Bytes) -> Response {
+    match serde_json::from_slice::<Faults>(&body) {
+        Ok(faults) => {
+            *org.faults.lock().unwrap_or_else(|e| e.into_inner()) = faults.clone();
+            Json(faults).into_response()
+        }
+        Err(error) => bad_request(format!("bad faults: {error}")),
+    }
+}
+
+#[derive(Deserialize)]
+struct ClockShift {
+    shift_seconds: i64,
+}
+
+async fn get_clock(State(org): State<Arc<OrgState>>) -> Response {
+    Json(json!({"now": org.clock.now().to_rfc3339(), "offset_seconds": org.clock.offset().num_seconds()})).into_response()
+}
+
+async fn shift_clock(State(org): State<Arc<OrgState>>, Json(shift): Json<ClockShift>) -> Response {
+    org.clock
+        .shift(chrono::Duration::seconds(shift.shift_seconds));
+    get_clock(State(org)).await
+}
+
+/// Forced session expiry: the next REST call with any current token gets 401 INVALID_SESSION_ID.
+async fn expire_sessions(State(org): State<Arc<OrgState>>) -> Response {
+    org.sessions().expire_all();
+    Json(json!({"expired": true})).into_response()
+}
+
+async fn issue_refresh_token(State(org): State<Arc<OrgState>>) -> Response {
+    let token = org.sessions().issue_refresh_token();
+    Json(json!({"refresh_token": token})).into_response()
+}
+
+#[derive(Deserialize)]
+struct LimitsUpdate {
+    daily_api_allowance: Option<u64>,
+    used_today: Option<u64>,
+}
+
+async fn set_limits(
+    State(org): State<Arc<OrgState>>,
+    Json(update): Json<LimitsUpdate>,
+) -> Response {
+    let mut usage = org.usage();
+    usage.roll_day(org.clock.now());
+    if let Some(allowance) = update.daily_api_allowance {
+        usage.daily_allowance = allowance;
+    }
+    if let Some(used) = update.used_today {
+        usage.used_today = used;
+    }
+    Json(usage.to_json()).into_response()
+}
+
+/// Every CometD client must handshake again, as after a Salesforce server restart.
+async fn drop_clients(State(org): State<Arc<OrgState>>) -> Response {
+    org.bus.drop_all_clients();
+    Json(json!({"dropped": true})).into_response()
+}

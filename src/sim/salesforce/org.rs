@@ -1,0 +1,651 @@
+//! The org's data: records by object, validated and typed the way Salesforce's DML layer does it.
+//!
+//! Every write goes through [`Org::insert`], [`Org::update`] or [`Org::delete`], which return the
+//! per-record error Salesforce would (STRING_TOO_LONG, restricted picklists, lookups, duplicates…).
+//! Collections with `allOrNone` use a [`Transaction`] whose undo log restores the org on failure.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::{Map, Value};
+
+use super::ids::{self, IdGenerator};
+use super::schema::{FieldDef, FieldType, ObjectDef, Schema};
+
+/// A stored record: canonical field API name → value. Absent fields are null.
+pub type Record = Map<String, Value>;
+
+/// The user every write is attributed to (the integration user of the sim's JWT flow).
+pub const INTEGRATION_USER_ID: &str = "0055g00000SfWaUAAV";
+
+/// A per-record error in Salesforce's shape (`statusCode`, `message`, `fields`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DmlError {
+    pub status_code: &'static str,
+    pub message: String,
+    pub fields: Vec<String>,
+}
+
+impl DmlError {
+    fn new(status_code: &'static str, message: impl Into<String>, fields: &[&str]) -> Self {
+        DmlError {
+            status_code,
+            message: message.into(),
+            fields: fields.iter().map(|f| f.to_string()).collect(),
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({"statusCode": self.status_code, "message": self.message, "fields": self.fields})
+    }
+}
+
+/// Why a write failed: one record's problem, or a body Salesforce could not even deserialise
+/// (which fails the whole request with HTTP 400, as JSON_PARSER_ERROR does on the real API).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteError {
+    Record(DmlError),
+    Request {
+        error_code: &'static str,
+        message: String,
+    },
+}
+
+impl From<DmlError> for WriteError {
+    fn from(error: DmlError) -> Self {
+        WriteError::Record(error)
+    }
+}
+
+/// Renders a datetime as the REST API does: `2026-11-24T15:00:00.000+0000`.
+pub fn format_datetime(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string()
+}
+
+/// Parses the datetime spellings Salesforce accepts in JSON bodies.
+pub fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+        .or_else(|| {
+            // A datetime without a zone is taken as UTC, like the API does.
+            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|n| n.and_utc())
+        })
+}
+
+/// All records of the org.
+#[derive(Debug)]
+pub struct Org {
+    schema: Arc<Schema>,
+    ids: IdGenerator,
+    /// Object name → Id → record. A BTreeMap so unordered queries come back in creation order, as a
+    /// small real org mostly does.
+    records: HashMap<String, BTreeMap<String, Record>>,
+    /// Deleted Ids (→ object), so writes to them say ENTITY_IS_DELETED rather than "not found".
+    deleted: HashMap<String, String>,
+    /// (object, unique field) → value → Id; keeps duplicate checks O(1) on large orgs.
+    unique_index: HashMap<(String, String), HashMap<String, String>>,
+    auto_numbers: HashMap<String, u64>,
+}
+
+/// Undo log for an all-or-none batch: (object, id, previous state).
+#[derive(Debug, Default)]
+pub struct Transaction {
+    undo: Vec<(String, String, Option<Record>, bool)>,
+}
+
+impl Org {
+    pub fn new(schema: Arc<Schema>) -> Org {
+        Org {
+            schema,
+            ids: IdGenerator::default(),
+            records: HashMap::new(),
+            deleted: HashMap::new(),
+            unique_index: HashMap::new(),
+            auto_numbers: HashMap::new(),
+        }
+    }
+
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// Every live record of an object (for SOQL and the control API).
+    pub fn rows(&self, object: &str) -> impl Iterator<Item = &Record> {
+        self.records
+            .get(object)
+            .into_iter()
+            .flat_map(|m| m.values())
+    }
+
+    pub fn count(&self, object: &str) -> usize {
+        self.records.get(object).map_or(0, |m| m.len())
+    }
+
+    /// The object an Id belongs to, by key prefix.
+    pub fn object_of(&self, id: &str) -> Option<&ObjectDef> {
+        self.schema.object_by_prefix(id.get(..3)?)
+    }
+
+    pub fn get(&self, object: &str, id: &str) -> Result<&Record, DmlError> {
+        let id = self.resolve_id(object, id)?;
+        self.records
+            .get(object)
+            .and_then(|m| m.get(&id))
+            .ok_or_else(|| self.missing(&id))
+    }
+
+    /// Looks a record up by an external-id field value.
+    pub fn find_by_unique(&self, object: &str, field: &str, value: &str) -> Option<String> {
+        self.unique_index
+            .get(&(object.to_string(), field.to_string()))
+            .and_then(|index| index.get(value))
+            .cloned()
+    }
+
+    /// Creates a record; returns its new Id.
+    pub fn insert(
+        &mut self,
+        object: &ObjectDef,
+        input: &Map<String, Value>,
+        now: DateTime<Utc>,
+        tx: &mut Transaction,
+    ) -> Result<String, WriteError> {
+        let mut values = self.coerce(object, input, true)?;
+        for field in object.fields() {
+            if !values.contains_key(&field.name) {
+                if let Some(default) = &field.default_value {
+                    let value = if field.field_type == FieldType::Boolean {
+                        Value::Bool(default == "true")
+                    } else {
+                        Value::String(default.clone())
+                    };
+                    values.insert(field.name.clone(), value);
+                }
+            }
+        }
+        let missing: Vec<&str> = object
+            .fields()
+            .iter()
+            .filter(|f| f.required && values.get(&f.name).is_none_or(Value::is_null))
+            .map(|f| f.name.as_str())
+            .collect();
+        if !missing.is_empty() {
+            return Err(DmlError::new(
+                "REQUIRED_FIELD_MISSING",
+                format!("Required fields are missing: [{}]", missing.join(", ")),
+                &missing,
+            )
+            .into());
+        }
+        let id = self.ids.next(&object.key_prefix);
+        self.check_unique(object, &id, &values)?;
+        let stamp = Value::String(format_datetime(now));
+        let mut record = Record::new();
+        record.insert("Id".into(), Value::String(id.clone()));
+        for field in object.fields() {
+            let value = match field.name.as_str() {
+                "Id" => continue,
+                "CreatedDate" | "LastModifiedDate" | "SystemModstamp" => stamp.clone(),
+                "IsDeleted" => Value::Bool(false),
+                "CreatedById" | "OwnerId" => Value::String(INTEGRATION_USER_ID.into()),
+                _ => match &field.auto_number {
+                    Some(format) => Value::String(self.next_auto_number(&object.name, format)),
+                    None => values.remove(&field.name).unwrap_or(Value::Null),
+                },
+            };
+            record.insert(field.name.clone(), value);
+        }
+        compute_names(object, &mut record);
+        self.put(&object.name, &id, Some(record), tx);
+        Ok(id)
+    }
+
+    /// Updates fields of an existing record.
+    pub fn update(
+        &mut self,
+        object: &ObjectDef,
+        id: &str,
+        input: &Map<String, Value>,
+        now: DateTime<Utc>,
+        tx: &mut Transaction,
+    ) -> Result<String, WriteError> {
+        let id = self.resolve_id(&object.name, id)?;
+        let values = self.coerce(object, input, false)?;
+        let mut record = self
+            .records
+            .get(&object.name)
+            .and_then(|m| m.get(&id))
+            .cloned()
+            .ok_or_else(|| self.missing(&id))?;
+        for field in object.fields().iter().filter(|f| f.required) {
+            if values.get(&field.name).is_some_and(Value::is_null) {
+                return Err(DmlError::new(
+                    "REQUIRED_FIELD_MISSING",
+                    format!("Required fields are missing: [{}]", field.name),
+                    &[&field.name],
+                )
+                .into());
+            }
+        }
+        self.check_unique(object, &id, &values)?;
+        for (name, value) in values {
+            record.insert(name, value);
+        }
+        let stamp = Value::String(format_datetime(now));
+        record.insert("LastModifiedDate".into(), stamp.clone());
+        record.insert("SystemModstamp".into(), stamp);
+        compute_names(object, &mut record);
+        self.put(&object.name, &id, Some(record), tx);
+        Ok(id)
+    }
+
+    pub fn delete(
+        &mut self,
+        object: &str,
+        id: &str,
+        tx: &mut Transaction,
+    ) -> Result<String, DmlError> {
+        let id = self.resolve_id(object, id)?;
+        if !self
+            .records
+            .get(object)
+            .is_some_and(|m| m.contains_key(&id))
+        {
+            return Err(self.missing(&id));
+        }
+        self.put(object, &id, None, tx);
+        self.deleted.insert(id.clone(), object.to_string());
+        Ok(id)
+    }
+
+    /// Undoes every write of a transaction (all-or-none rollback).
+    pub fn rollback(&mut self, tx: Transaction) {
+        for (object, id, previous, was_deleted) in tx.undo.into_iter().rev() {
+            self.put(&object, &id, previous, &mut Transaction::default());
+            if !was_deleted {
+                self.deleted.remove(&id);
+            }
+        }
+    }
+
+    /// Validates an Id for `object`: malformed or another object's Id is MALFORMED_ID.
+    fn resolve_id(&self, object: &str, id: &str) -> Result<String, DmlError> {
+        let canonical = ids::canonical(id);
+        let def = self.schema.object(object);
+        match (canonical, def) {
+            (Some(canonical), Some(def)) if canonical.starts_with(&def.key_prefix) => Ok(canonical),
+            _ => Err(DmlError::new(
+                "MALFORMED_ID",
+                format!(
+                    "{} ID: id value of incorrect type: {id}",
+                    def.map_or(object, |d| d.label.as_str())
+                ),
+                &["Id"],
+            )),
+        }
+    }
+
+    fn missing(&self, id: &str) -> DmlError {
+        if self.deleted.contains_key(id) {
+            DmlError::new("ENTITY_IS_DELETED", "entity is deleted", &[])
+        } else {
+            DmlError::new(
+                "INVALID_CROSS_REFERENCE_KEY",
+                "invalid cross reference id",
+                &[],
+            )
+        }
+    }
+
+    /// Writes (or removes) a record, keeping the unique index and the undo log in step.
+    fn put(&mut self, object: &str, id: &str, record: Option<Record>, tx: &mut Transaction) {
+        let table = self.records.entry(object.to_string()).or_default();
+        let previous = match record {
+            Some(record) => table.insert(id.to_string(), record),
+            None => table.remove(id),
+        };
+        let was_deleted = self.deleted.contains_key(id);
+        let current = self.records.get(object).and_then(|m| m.get(id)).cloned();
+        if let Some(def) = self.schema.object(object) {
+            for field in def.fields().iter().filter(|f| f.unique || f.external_id) {
+                let key = (object.to_string(), field.name.clone());
+                let index = self.unique_index.entry(key).or_default();
+                if let Some(Value::String(old)) = previous.as_ref().and_then(|r| r.get(&field.name))
+                {
+                    index.remove(old);
+                }
+                if let Some(Value::String(new)) = current.as_ref().and_then(|r| r.get(&field.name))
+                {
+                    index.insert(new.clone(), id.to_string());
+                }
+            }
+        }
+        tx.undo
+            .push((object.to_string(), id.to_string(), previous, was_deleted));
+    }
+
+    fn check_unique(&self, object: &ObjectDef, id: &str, values: &Record) -> Result<(), DmlError> {
+        for field in object.fields().iter().filter(|f| f.unique) {
+            let Some(Value::String(value)) = values.get(&field.name) else {
+                continue;
+            };
+            if let Some(owner) = self.find_by_unique(&object.name, &field.name, value) {
+                if owner != id {
+                    return Err(DmlError::new(
+                        "DUPLICATE_VALUE",
+                        format!(
+                            "duplicate value found: {} duplicates value on record with id: {owner}",
+                            field.name
+                        ),
+                        &[],
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn next_auto_number(&mut self, object: &str, format: &str) -> String {
+        let counter = self.auto_numbers.entry(object.to_string()).or_insert(0);
+        *counter += 1;
+        render_auto_number(format, *counter)
+    }
+
+    /// Turns request JSON into typed, canonical-named values, enforcing the field rules.
+    fn coerce(
+        &self,
+        object: &ObjectDef,
+        input: &Map<String, Value>,
+        creating: bool,
+    ) -> Result<Record, WriteError> {
+        let mut values = Record::new();
+        for (name, value) in input {
+            if name == "attributes" || name.eq_ignore_ascii_case("id") {
+                continue;
+            }
+            let field = object.field(name).ok_or_else(|| {
+                DmlError::new(
+                    "INVALID_FIELD",
+                    format!("No such column '{name}' on sobject of type {}", object.name),
+                    &[],
+                )
+            })?;
+            let writable = if creating {
+                field.createable
+            } else {
+                field.updateable
+            };
+            if !writable {
+                return Err(DmlError::new(
+                    "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    format!(
+                        "Unable to create/update fields: {}. Please check the security settings of this field and verify that it is read/write for your profile or permission set.",
+                        field.name
+                    ),
+                    &[&field.name],
+                )
+                .into());
+            }
+            values.insert(field.name.clone(), self.coerce_value(field, value)?);
+        }
+        Ok(values)
+    }
+
+    fn coerce_value(&self, field: &FieldDef, value: &Value) -> Result<Value, WriteError> {
+        let parser_error = |kind: &str| {
+            WriteError::Request {
+            error_code: "JSON_PARSER_ERROR",
+            message: format!(
+                "Cannot deserialize instance of {kind} from {} value {} or request may be missing a required field",
+                json_token(value),
+                value_text(value)
+            ),
+        }
+        };
+        // Salesforce stores an empty string as null.
+        if value.is_null() || value.as_str() == Some("") {
+            return Ok(Value::Null);
+        }
+        match field.field_type {
+            FieldType::Boolean => value
+                .as_bool()
+                .map(Value::Bool)
+                .ok_or_else(|| parser_error("boolean")),
+            FieldType::Double => match value {
+                Value::Number(_) => Ok(value.clone()),
+                Value::String(s) => s
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(serde_json::Number::from_f64)
+                    .map(Value::Number)
+                    .ok_or_else(|| parser_error("double")),
+                _ => Err(parser_error("double")),
+            },
+            FieldType::DateTime => value
+                .as_str()
+                .and_then(parse_datetime)
+                .map(|d| Value::String(format_datetime(d)))
+                .ok_or_else(|| parser_error("datetime")),
+            FieldType::Date => value
+                .as_str()
+                .and_then(|s| NaiveDate::parse_from_str(s.get(..10).unwrap_or(s), "%Y-%m-%d").ok())
+                .map(|d| Value::String(d.format("%Y-%m-%d").to_string()))
+                .ok_or_else(|| parser_error("date")),
+            _ => {
+                let text = match value {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    _ => return Err(parser_error("string")),
+                };
+                self.check_text(field, &text)?;
+                Ok(Value::String(text))
+            }
+        }
+    }
+
+    fn check_text(&self, field: &FieldDef, text: &str) -> Result<(), DmlError> {
+        let name = field.name.as_str();
+        if field.length > 0 && text.chars().count() > field.length {
+            return Err(DmlError::new(
+                "STRING_TOO_LONG",
+                format!(
+                    "{}: data value too large: {} (max length={})",
+                    field.label,
+                    abbreviate(text),
+                    field.length
+                ),
+                &[name],
+            ));
+        }
+        match field.field_type {
+            FieldType::Picklist
+                if field.restricted && !field.picklist_values.iter().any(|v| v == text) =>
+            {
+                Err(DmlError::new(
+                    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                    format!(
+                        "{}: bad value for restricted picklist field: {text}",
+                        field.label
+                    ),
+                    &[name],
+                ))
+            }
+            FieldType::Email if !text.contains('@') => Err(DmlError::new(
+                "INVALID_EMAIL_ADDRESS",
+                format!("{}: invalid email address: {text}", field.label),
+                &[name],
+            )),
+            FieldType::Reference => self.check_lookup(field, text),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_lookup(&self, field: &FieldDef, text: &str) -> Result<(), DmlError> {
+        let target = field.reference_to.as_deref().unwrap_or_default();
+        let incorrect = || {
+            DmlError::new(
+                "FIELD_INTEGRITY_EXCEPTION",
+                format!("{}: id value of incorrect type: {text}", field.label),
+                &[&field.name],
+            )
+        };
+        let id = ids::canonical(text).ok_or_else(incorrect)?;
+        let Some(def) = self.schema.object(target) else {
+            // Lookups to objects the sim does not model (User) are accepted as they are.
+            return Ok(());
+        };
+        if !id.starts_with(&def.key_prefix) {
+            return Err(incorrect());
+        }
+        if self
+            .records
+            .get(&def.name)
+            .is_some_and(|m| m.contains_key(&id))
+        {
+            Ok(())
+        } else if self.deleted.contains_key(&id) {
+            Err(DmlError::new(
+                "ENTITY_IS_DELETED",
+                "entity is deleted",
+                &[&field.name],
+            ))
+        } else {
+            Err(DmlError::new(
+                "INVALID_CROSS_REFERENCE_KEY",
+                format!("{}: invalid cross reference id", field.label),
+                &[&field.name],
+            ))
+        }
+    }
+}
+
+/// Name on Contact and Lead is derived from FirstName and LastName, as on the platform.
+fn compute_names(object: &ObjectDef, record: &mut Record) {
+    if object.field("FirstName").is_some() && object.field("LastName").is_some() {
+        let name = ["FirstName", "LastName"]
+            .iter()
+            .filter_map(|f| record.get(*f).and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(" ");
+        record.insert("Name".into(), Value::String(name));
+    }
+}
+
+/// `WAM-{000000}` with 42 → `WAM-000042`.
+fn render_auto_number(format: &str, n: u64) -> String {
+    match (format.find('{'), format.find('}')) {
+        (Some(open), Some(close)) if close > open => {
+            let width = close - open - 1;
+            format!("{}{:0width$}{}", &format[..open], n, &format[close + 1..])
+        }
+        _ => format!("{format}{n}"),
+    }
+}
+
+fn json_token(value: &Value) -> &'static str {
+    match value {
+        Value::String(_) => "VALUE_STRING",
+        Value::Number(_) => "VALUE_NUMBER_INT",
+        Value::Bool(true) => "VALUE_TRUE",
+        Value::Bool(false) => "VALUE_FALSE",
+        Value::Array(_) => "START_ARRAY",
+        Value::Object(_) => "START_OBJECT",
+        Value::Null => "VALUE_NULL",
+    }
+}
+
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Salesforce echoes long values shortened in STRING_TOO_LONG messages.
+fn abbreviate(text: &str) -> String {
+    if text.chars().count() <= 20 {
+        text.to_string()
+    } else {
+        format!("{}...", text.chars().take(17).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn org() -> (Org, Arc<Schema>) {
+        let schema = Arc::new(Schema::embedded().unwrap());
+        (Org::new(schema.clone()), schema)
+    }
+
+    fn map(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn insert_fills_defaults_system_fields_and_the_auto_number() {
+        let (mut org, schema) = org();
+        let object = schema.object("WhatsApp_Message__c").unwrap();
+        let id = org
+            .insert(
+                object,
+                &map(json!({"To_Phone__c": "+1 650 555 1234"})),
+                Utc::now(),
+                &mut Transaction::default(),
+            )
+            .unwrap();
+        let record = org.get("WhatsApp_Message__c", &id).unwrap();
+        assert_eq!(record["Status__c"], "Queued");
+        assert_eq!(record["Direction__c"], "Outbound");
+        assert_eq!(record["Name"], "WAM-000001");
+        assert_eq!(record["OwnerId"], INTEGRATION_USER_ID);
+    }
+
+    #[test]
+    fn rollback_restores_updates_and_removes_inserts() {
+        let (mut org, schema) = org();
+        let object = schema.object("WhatsApp_Message__c").unwrap();
+        let id = org
+            .insert(
+                object,
+                &map(json!({"Status__c": "Queued"})),
+                Utc::now(),
+                &mut Transaction::default(),
+            )
+            .unwrap();
+        let mut tx = Transaction::default();
+        org.update(
+            object,
+            &id,
+            &map(json!({"Status__c": "Sent", "WhatsApp_Message_Id__c": "wamid.1"})),
+            Utc::now(),
+            &mut tx,
+        )
+        .unwrap();
+        let created = org
+            .insert(object, &map(json!({})), Utc::now(), &mut tx)
+            .unwrap();
+        org.rollback(tx);
+        assert_eq!(
+            org.get("WhatsApp_Message__c", &id).unwrap()["Status__c"],
+            "Queued"
+        );
+        assert!(org.get("WhatsApp_Message__c", &created).is_err());
+        assert!(org
+            .find_by_unique("WhatsApp_Message__c", "WhatsApp_Message_Id__c", "wamid.1")
+            .is_none());
+    }
+
+    #[test]
+    fn auto_numbers_are_zero_padded_to_the_display_format() {
+        assert_eq!(render_auto_number("WAM-{000000}", 42), "WAM-000042");
+    }
+}
