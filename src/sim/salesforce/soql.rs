@@ -1,1 +1,0 @@
-//! SOQL subset (being built).
