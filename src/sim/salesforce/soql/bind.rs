@@ -85,10 +85,10 @@ impl Query {
                 for name in names {
                     let field = self.resolve_field(object, name)?;
                     if fields.contains(&field.name) {
-                        return Err(SoqlError::malformed(
-                            &self.source,
-                            name.at,
-                            &format!("duplicate field selected: {}", field.name),
+                        // Sent bare, as the FIELDS() documentation quotes it.
+                        return Err(SoqlError::bare(
+                            INVALID_FIELD,
+                            format!("duplicate field selected: {}", field.name),
                         ));
                     }
                     fields.push(field.name.clone());

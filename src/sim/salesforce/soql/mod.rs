@@ -10,9 +10,13 @@
 //!
 //! Supported: `SELECT f, … | COUNT() FROM Object [WHERE …] [ORDER BY f [ASC|DESC] [NULLS FIRST|LAST],
 //! …] [LIMIT n]` with `= != <> < <= > >= LIKE IN NOT IN`, `AND`/`OR`/`NOT` and parentheses, and
-//! `null`, booleans, strings, numbers, dates and datetimes as literals. Not supported (they parse as
-//! `unexpected token`): relationship paths, subqueries, aggregates other than `COUNT()`, GROUP BY,
-//! OFFSET, `FIELDS(…)`, bind variables and date literals such as `TODAY` or `LAST_N_DAYS:n`.
+//! `null`, booleans, strings, numbers, dates and datetimes as literals. Not supported: relationship
+//! paths (`Contact__r.Name` is refused with Salesforce's "Didn't understand relationship" error),
+//! and, answered `unexpected token`, subqueries, aggregates other than `COUNT()`, GROUP BY, OFFSET,
+//! `FIELDS(…)`, bind variables and relative date literals such as `TODAY` or `LAST_N_DAYS:n`.
+//!
+//! Errors carry Salesforce's `errorCode` (`MALFORMED_QUERY`, `INVALID_TYPE`, `INVALID_FIELD`, and
+//! `INVALID_QUERY_FILTER_OPERATOR` for malformed Id literals) and message; see `error.rs`.
 
 mod bind;
 mod error;

@@ -836,13 +836,11 @@ fn relationship_paths_are_not_understood() {
 }
 
 #[test]
-fn selecting_a_field_twice_is_malformed() {
+fn selecting_a_field_twice_is_an_invalid_field() {
     let error = error("SELECT Id, Name, id FROM Contact");
 
-    assert_eq!(error.error_code, "MALFORMED_QUERY");
-    assert!(error
-        .message
-        .ends_with("ERROR at Row:1:Column:18\nduplicate field selected: Id"));
+    assert_eq!(error.error_code, "INVALID_FIELD");
+    assert_eq!(error.message, "duplicate field selected: Id");
 }
 
 #[test]
