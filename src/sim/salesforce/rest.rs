@@ -281,6 +281,10 @@ async fn query(
         let org_guard = org.org();
         bound.run(org_guard.rows(bound.object()))
     };
+    if bound.is_count() {
+        // COUNT() answers with the number only, no rows.
+        return Json(json!({"totalSize": rows.len(), "done": true, "records": []})).into_response();
+    }
     let object = bound.object().to_string();
     page(&org, &version, object, rows, 0)
 }

@@ -1,0 +1,31 @@
+//! The simulated org's SOQL: the subset the daemon and its tests send, answered as Salesforce would.
+//!
+//! `GET /query?q=…` runs in three steps, each its own file:
+//! - [`parse`] (`lexer.rs`, `parser.rs`): text to an AST, or `MALFORMED_QUERY` with the row, column
+//!   and offending token, as the real parser reports them;
+//! - [`Query::bind`] (`bind.rs`): names resolved against the [`Schema`](super::schema::Schema)
+//!   case-insensitively, literals type-checked and converted once (`INVALID_TYPE`, `INVALID_FIELD`);
+//! - [`BoundQuery::run`] (`eval.rs`): filter, ORDER BY, LIMIT and projection over the stored rows,
+//!   with Salesforce's semantics (case-insensitive text, nulls first ascending, `!=` true for null).
+//!
+//! Supported: `SELECT f, … | COUNT() FROM Object [WHERE …] [ORDER BY f [ASC|DESC] [NULLS FIRST|LAST],
+//! …] [LIMIT n]` with `= != <> < <= > >= LIKE IN NOT IN`, `AND`/`OR`/`NOT` and parentheses, and
+//! `null`, booleans, strings, numbers, dates and datetimes as literals. Not supported: relationship
+//! paths (`Contact__r.Name` is refused with Salesforce's "Didn't understand relationship" error),
+//! and, answered `unexpected token`, subqueries, aggregates other than `COUNT()`, GROUP BY, OFFSET,
+//! `FIELDS(…)`, bind variables and relative date literals such as `TODAY` or `LAST_N_DAYS:n`.
+//!
+//! Errors carry Salesforce's `errorCode` (`MALFORMED_QUERY`, `INVALID_TYPE`, `INVALID_FIELD`, and
+//! `INVALID_QUERY_FILTER_OPERATOR` for malformed Id literals) and message; see `error.rs`.
+
+mod bind;
+mod error;
+mod eval;
+mod lexer;
+mod parser;
+#[cfg(test)]
+mod tests;
+
+pub use bind::BoundQuery;
+pub use error::SoqlError;
+pub use parser::{parse, Query};
