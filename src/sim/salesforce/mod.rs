@@ -2,3 +2,4 @@
 pub mod ids;
 pub mod schema;
 pub mod soql;
+pub mod streaming;
