@@ -1,2 +1,3 @@
 //! One integration-test binary: every test starts real servers on loopback port 0 and talks HTTP.
 mod helpers;
+mod streaming;

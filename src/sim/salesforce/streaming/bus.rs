@@ -209,6 +209,12 @@ impl EventBus {
         self.lock().clients.len()
     }
 
+    /// How many connects are being held right now (for the control API, and for tests that must know
+    /// a long poll is parked before publishing).
+    pub fn held_connects(&self) -> usize {
+        self.lock().clients.held_connects()
+    }
+
     /// The `sfdc-stream` cookie value a handshake hands out and later requests must carry.
     pub fn route_cookie(&self) -> &str {
         &self.route_cookie

@@ -79,6 +79,13 @@ impl ClientRegistry {
         self.clients.clear();
     }
 
+    pub fn held_connects(&self) -> usize {
+        self.clients
+            .values()
+            .map(|c| c.connects_in_flight as usize)
+            .sum()
+    }
+
     pub fn len(&self) -> usize {
         self.clients.len()
     }
