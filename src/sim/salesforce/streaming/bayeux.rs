@@ -64,6 +64,14 @@ struct Streaming {
 }
 
 /// The routes for `POST /cometd/{version}` (e.g. `/cometd/62.0`).
+///
+/// `shutdown` must be cancelled when the server stops (pass the server's own token or a parent of
+/// it): graceful shutdown waits for open requests, and a held connect only ends early on it.
+/// After cancellation every connect answers at once with an empty successful reply.
+///
+/// Not simulated: several concurrent connects of one client (CometD would answer the older one
+/// with `multiple-clients` advice; here both are held), websocket transport, and `/topic` PushTopic
+/// or `/data` change-event payload shapes (channels carry platform-event payloads only).
 pub fn router(
     bus: Arc<EventBus>,
     config: StreamingConfig,

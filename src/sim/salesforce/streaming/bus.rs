@@ -330,6 +330,8 @@ impl EventBus {
                 *position = event.replay_id;
             }
         }
+        // Across channels, deliver in publishing order (replay ids are global and increasing).
+        out.sort_by_key(|message| message.data.event.replay_id);
         Ok(out)
     }
 
