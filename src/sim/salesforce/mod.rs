@@ -154,6 +154,8 @@ pub struct SalesforceSim {
     state: Arc<OrgState>,
     server: RunningServer,
     shutdown: CancellationToken,
+    /// Releases held CometD connects when the handle is dropped without `stop()`.
+    _release_on_drop: tokio_util::sync::DropGuard,
 }
 
 /// Starts a simulated org on `config.addr`.
@@ -199,6 +201,7 @@ pub async fn start(config: SalesforceSimConfig) -> anyhow::Result<SalesforceSim>
     Ok(SalesforceSim {
         state,
         server,
+        _release_on_drop: shutdown.clone().drop_guard(),
         shutdown,
     })
 }
