@@ -1,2 +1,6 @@
 //! One integration-test binary: every test starts real servers on loopback port 0 and talks HTTP.
 mod helpers;
+mod whatsapp_control;
+mod whatsapp_send;
+mod whatsapp_support;
+mod whatsapp_webhooks;
