@@ -181,8 +181,9 @@ pub struct TestSim {
 /// Starts a simulator with test-speed delays; `tune` adjusts the config further.
 pub async fn spawn_sim(tune: impl FnOnce(&mut WhatsAppSimConfig)) -> TestSim {
     let mut config = WhatsAppSimConfig {
-        delivered_after: Duration::from_millis(30),
-        read_after: Duration::from_millis(30),
+        // Long enough that consecutive updates do not overtake each other on a loaded machine.
+        delivered_after: Duration::from_millis(100),
+        read_after: Duration::from_millis(100),
         ..WhatsAppSimConfig::default()
     };
     config.webhook_retry.initial_backoff = Duration::from_millis(10);
@@ -292,6 +293,23 @@ impl TestSim {
             .json()
             .await
             .expect("JSON body")
+    }
+
+    /// Polls a control GET until `check` holds, failing after [`DEADLINE`]. For effects the
+    /// simulator records after a webhook was already handed to the receiver.
+    pub async fn control_get_until(&self, path: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let value = self.control_get(path).await;
+            if check(&value) {
+                return value;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{path} never satisfied the condition: {value}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// The customer writes to the business (opens the window) and the inbound webhook is consumed.
