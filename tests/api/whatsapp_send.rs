@@ -435,3 +435,37 @@ async fn phone_number_endpoint_reports_name_number_and_green_quality() {
     );
     assert!(body["verified_name"].is_string());
 }
+
+#[tokio::test]
+async fn phone_number_endpoint_for_an_unknown_id_is_an_unsupported_get_request() {
+    let t = spawn_sim(|_| {}).await;
+
+    let response = t
+        .http
+        .get(format!("{}/v23.0/999999999999999", t.sim.url()))
+        .bearer_auth(t.sim.access_token())
+        .send()
+        .await
+        .expect("request");
+    let status = response.status();
+    let body = response.json().await.expect("json");
+
+    let error = assert_meta_error(status, &body, 400, 100);
+    assert!(error["message"]
+        .as_str()
+        .is_some_and(|message| message
+            .starts_with("Unsupported get request. Object with ID '999999999999999'")));
+}
+
+#[tokio::test]
+async fn added_latency_delays_graph_answers() {
+    let t = spawn_sim(|_| {}).await;
+    t.control_post("/__sim/faults", &json!({"latency_ms": 150}))
+        .await;
+    let started = std::time::Instant::now();
+
+    t.send_ok(&template_to(CUSTOMER, "hello_world", json!([])))
+        .await;
+
+    assert!(started.elapsed() >= std::time::Duration::from_millis(150));
+}
