@@ -63,8 +63,12 @@ impl Sandbox {
         wa_config.phone_number_id = credentials.whatsapp_phone_number_id;
         wa_config.app_secret = credentials.whatsapp_app_secret;
         wa_config.verify_token = credentials.whatsapp_verify_token;
-        let salesforce = salesforce::start(sf_config).await.context("starting the Salesforce simulator")?;
-        let whatsapp = whatsapp::start(wa_config).await.context("starting the WhatsApp simulator")?;
+        let salesforce = salesforce::start(sf_config)
+            .await
+            .context("starting the Salesforce simulator")?;
+        let whatsapp = whatsapp::start(wa_config)
+            .await
+            .context("starting the WhatsApp simulator")?;
         Ok(Sandbox {
             salesforce,
             whatsapp,
@@ -129,9 +133,14 @@ fn load_or_create_credentials(
 ) -> anyhow::Result<Credentials> {
     let path = dir.join("credentials.json");
     if path.exists() {
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        return serde_json::from_str(&text)
-            .with_context(|| format!("{} is not valid; delete it to get fresh credentials", path.display()));
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        return serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not valid; delete it to get fresh credentials",
+                path.display()
+            )
+        });
     }
     let credentials = Credentials {
         salesforce_client_id: sf.client_id.clone(),

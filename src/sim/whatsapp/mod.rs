@@ -1,1 +1,31 @@
-//! WhatsApp Cloud API simulator (being built).
+//! A wire-faithful simulator of the WhatsApp Business Cloud API (Meta's Graph API), for tests, the
+//! demo and sandboxes: same paths, same JSON bodies, same error codes, signed webhooks.
+//!
+//! - `config`: credentials and behaviour knobs ([`WhatsAppSimConfig`]).
+//! - `sim`: [`start`] / [`WhatsAppSim`], the server and the webhook worker.
+//! - `graph_api`: `POST /{version}/{phone_number_id}/messages`, `GET /{version}/{phone_number_id}`.
+//! - `send_request` and `templates`: Meta's validation of send bodies and template parameters.
+//! - `rate_limit`: throughput (130429) and pair-rate (131056) token buckets.
+//! - `graph_error`: Meta's error bodies; `ids`: wamids and trace ids.
+//! - `state`: what the simulated Meta knows (messages, windows, faults, stats).
+//! - `webhooks` and `webhook_payloads`: status and inbound webhooks, signed, batched, retried.
+//! - `control`: the `/__sim/` control API (documented in `docs/simulators.md`).
+mod config;
+mod control;
+mod graph_api;
+mod graph_error;
+mod ids;
+mod rate_limit;
+mod send_request;
+mod sim;
+mod state;
+mod templates;
+mod webhook_payloads;
+mod webhooks;
+
+pub use config::{PairRate, WebhookBatch, WebhookRetry, WhatsAppSimConfig};
+pub use sim::{start, WhatsAppSim};
+pub use templates::{
+    default_templates, TemplateButton, TemplateDefinition, TemplateHeader, TemplateStatus,
+};
+pub use webhook_payloads::signature;

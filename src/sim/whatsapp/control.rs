@@ -1,0 +1,498 @@
+//! The control API under `/__sim/`: what tests, the demo and humans use to play the customer, move
+//! time, inject faults and inspect what the simulated Meta saw. No auth, never rate limited.
+//! Errors here are plain `{"error":"…"}` with HTTP 400 — they are not Meta's.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, TimeZone, Utc};
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::ids::{new_wamid, WamidDirection};
+use super::send_request::parse_recipient;
+use super::state::{SimState, SERVICE_WINDOW};
+use super::templates::TemplateDefinition;
+use super::webhook_payloads::inbound_value;
+use super::webhooks::WebhookEvent;
+
+pub fn routes() -> Router<Arc<SimState>> {
+    Router::new()
+        .route("/__sim/inbound", post(inbound))
+        .route("/__sim/messages", get(messages))
+        .route(
+            "/__sim/templates",
+            get(templates).put(replace_templates).post(upsert_template),
+        )
+        .route("/__sim/faults", get(faults).post(update_faults))
+        .route("/__sim/clock", get(clock).post(shift_clock))
+        .route("/__sim/stats", get(stats))
+        .route("/__sim/customers", get(customers).post(set_customer))
+        .route("/__sim/webhook", get(webhook).put(set_webhook))
+        .route("/__sim/webhook/verify", post(verify_webhook))
+}
+
+fn bad_request(message: impl Into<String>) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"error": message.into()})),
+    )
+        .into_response()
+}
+
+/// A control-API request error: HTTP 400 with `{"error": "…"}`.
+#[derive(Debug)]
+struct ControlError(String);
+
+impl IntoResponse for ControlError {
+    fn into_response(self) -> Response {
+        bad_request(self.0)
+    }
+}
+
+/// Parses a JSON body ourselves so a malformed one gets a readable 400 instead of axum's text.
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ControlError> {
+    serde_json::from_slice(body)
+        .map_err(|error| ControlError(format!("invalid JSON body: {error}")))
+}
+
+fn from_unix(seconds: i64) -> Result<DateTime<Utc>, ControlError> {
+    Utc.timestamp_opt(seconds, 0)
+        .single()
+        .ok_or_else(|| ControlError(format!("timestamp {seconds} is out of range")))
+}
+
+/// A customer's message, flat so a test can write it in one line.
+#[derive(Debug, Deserialize)]
+struct InboundRequest {
+    from: String,
+    #[serde(rename = "type", default = "default_inbound_type")]
+    message_type: String,
+    phone_number_id: Option<String>,
+    timestamp: Option<i64>,
+    name: Option<String>,
+    /// `text` body, or the visible text of a `button` reply.
+    text: Option<String>,
+    /// `button` payload.
+    payload: Option<String>,
+    /// `image` media id.
+    id: Option<String>,
+    mime_type: Option<String>,
+    sha256: Option<String>,
+    caption: Option<String>,
+    /// `reaction` target.
+    message_id: Option<String>,
+    emoji: Option<String>,
+    /// Makes the message a reply to this wamid (`context`).
+    context_message_id: Option<String>,
+}
+
+fn default_inbound_type() -> String {
+    "text".to_owned()
+}
+
+async fn inbound(State(state): State<Arc<SimState>>, body: axum::body::Bytes) -> Response {
+    let request: InboundRequest = match parse(&body) {
+        Ok(request) => request,
+        Err(error) => return error.into_response(),
+    };
+    let config = &state.config;
+    let Ok(wa_id) = parse_recipient(&request.from) else {
+        return bad_request(format!(
+            "'from' is not a plausible phone number: {}",
+            request.from
+        ));
+    };
+    if let Some(id) = &request.phone_number_id {
+        if id != &config.phone_number_id {
+            return bad_request(format!(
+                "unknown phone_number_id {id}; this simulator owns {}",
+                config.phone_number_id
+            ));
+        }
+    }
+    let at = match request.timestamp {
+        Some(seconds) => match from_unix(seconds) {
+            Ok(at) => at,
+            Err(error) => return error.into_response(),
+        },
+        None => state.clock.now(),
+    };
+    let content = match request.message_type.as_str() {
+        "text" => match &request.text {
+            Some(text) => json!({"body": text}),
+            None => return bad_request("type text needs 'text'"),
+        },
+        "button" => match (&request.payload, &request.text) {
+            (Some(payload), Some(text)) => json!({"payload": payload, "text": text}),
+            (Some(payload), None) => json!({"payload": payload, "text": payload}),
+            _ => return bad_request("type button needs 'payload' (and usually 'text')"),
+        },
+        "image" => {
+            let mut rng = rand::thread_rng();
+            let mut image = json!({
+                "mime_type": request.mime_type.clone().unwrap_or_else(|| "image/jpeg".to_owned()),
+                "sha256": request.sha256.clone().unwrap_or_else(|| {
+                    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, rng.gen::<[u8; 32]>())
+                }),
+                "id": request.id.clone().unwrap_or_else(|| format!("{}", rng.gen_range(1_000_000_000_000_000u64..9_999_999_999_999_999))),
+            });
+            if let Some(caption) = &request.caption {
+                image["caption"] = json!(caption);
+            }
+            image
+        }
+        "reaction" => match (&request.message_id, &request.emoji) {
+            (Some(message_id), Some(emoji)) => json!({"message_id": message_id, "emoji": emoji}),
+            _ => return bad_request("type reaction needs 'message_id' and 'emoji'"),
+        },
+        other => {
+            return bad_request(format!(
+                "unsupported inbound type {other}; use text, button, image or reaction"
+            ))
+        }
+    };
+    let wamid = new_wamid(&wa_id, WamidDirection::Inbound);
+    let mut message = json!({
+        "from": wa_id,
+        "id": wamid,
+        "timestamp": at.timestamp().to_string(),
+        "type": request.message_type,
+    });
+    message[request.message_type.as_str()] = content;
+    if let Some(context_id) = &request.context_message_id {
+        message["context"] = json!({"from": config.display_phone_number, "id": context_id});
+    }
+    let name = request
+        .name
+        .clone()
+        .unwrap_or_else(|| "Sim Customer".to_owned());
+    let value = inbound_value(config, &name, &wa_id, message);
+    {
+        let mut inner = state.lock();
+        inner.stats.inbound_messages += 1;
+        // Whether a reaction opens the window is undocumented. The simulator takes the strict reading
+        // (it does not), so a daemon that counts reactions is caught by 131047 here, not in production.
+        if request.message_type != "reaction" {
+            inner.record_inbound(&config.phone_number_id, &wa_id, at);
+        }
+    }
+    state
+        .outbox
+        .schedule(Duration::ZERO, WebhookEvent::Inbound(value));
+    Json(json!({"wamid": wamid, "wa_id": wa_id, "timestamp": at.timestamp().to_string()}))
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct MessagesQuery {
+    to: Option<String>,
+    wamid: Option<String>,
+}
+
+async fn messages(
+    State(state): State<Arc<SimState>>,
+    Query(query): Query<MessagesQuery>,
+) -> Response {
+    let inner = state.lock();
+    let wanted_to = query
+        .to
+        .as_deref()
+        .map(|to| to.trim_start_matches('+').to_owned());
+    let list: Vec<_> = inner
+        .messages
+        .iter()
+        .filter(|message| wanted_to.as_deref().is_none_or(|to| message.wa_id == to))
+        .filter(|message| {
+            query
+                .wamid
+                .as_deref()
+                .is_none_or(|wamid| message.wamid == wamid)
+        })
+        .collect();
+    Json(json!({ "messages": list })).into_response()
+}
+
+async fn templates(State(state): State<Arc<SimState>>) -> Response {
+    Json(json!({ "templates": state.lock().templates })).into_response()
+}
+
+/// `PUT`: replaces the whole registry with a JSON array (or `{"templates":[…]}`).
+async fn replace_templates(
+    State(state): State<Arc<SimState>>,
+    body: axum::body::Bytes,
+) -> Response {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Replacement {
+        List(Vec<TemplateDefinition>),
+        Wrapped { templates: Vec<TemplateDefinition> },
+    }
+    let templates = match parse::<Replacement>(&body) {
+        Ok(Replacement::List(templates)) | Ok(Replacement::Wrapped { templates }) => templates,
+        Err(error) => return error.into_response(),
+    };
+    state.lock().templates = templates.clone();
+    Json(json!({ "templates": templates })).into_response()
+}
+
+/// `POST`: adds one template or replaces the one with the same name and language.
+async fn upsert_template(State(state): State<Arc<SimState>>, body: axum::body::Bytes) -> Response {
+    let template: TemplateDefinition = match parse(&body) {
+        Ok(template) => template,
+        Err(error) => return error.into_response(),
+    };
+    let mut inner = state.lock();
+    inner
+        .templates
+        .retain(|known| !(known.name == template.name && known.language == template.language));
+    inner.templates.push(template.clone());
+    Json(json!(template)).into_response()
+}
+
+/// Every field optional: only what is given changes.
+#[derive(Debug, Deserialize)]
+struct FaultsUpdate {
+    token_expired: Option<bool>,
+    error_rate: Option<f64>,
+    error_status: Option<u16>,
+    latency_ms: Option<u64>,
+    /// Replaces the set of numbers that are not on WhatsApp.
+    not_on_whatsapp: Option<HashSet<String>>,
+    window_violation_sync: Option<bool>,
+    throughput_per_second: Option<u32>,
+    pair_burst: Option<u32>,
+    pair_refill_ms: Option<u64>,
+}
+
+fn faults_view(state: &SimState) -> Value {
+    let inner = state.lock();
+    let mut view = json!(inner.faults);
+    view["throughput_per_second"] = json!(inner.limits.throughput_per_second());
+    view["pair_burst"] = json!(inner.limits.pair_burst());
+    view["pair_refill_ms"] = json!(inner.limits.pair_refill_every().as_millis() as u64);
+    view
+}
+
+async fn faults(State(state): State<Arc<SimState>>) -> Response {
+    Json(faults_view(&state)).into_response()
+}
+
+async fn update_faults(State(state): State<Arc<SimState>>, body: axum::body::Bytes) -> Response {
+    let update: FaultsUpdate = match parse(&body) {
+        Ok(update) => update,
+        Err(error) => return error.into_response(),
+    };
+    if update
+        .error_rate
+        .is_some_and(|rate| !(0.0..=1.0).contains(&rate))
+    {
+        return bad_request("error_rate must be between 0.0 and 1.0");
+    }
+    if update
+        .error_status
+        .is_some_and(|status| status != 500 && status != 503)
+    {
+        return bad_request("error_status must be 500 or 503");
+    }
+    {
+        let mut inner = state.lock();
+        let faults = &mut inner.faults;
+        if let Some(value) = update.token_expired {
+            faults.token_expired = value;
+        }
+        if let Some(value) = update.error_rate {
+            faults.error_rate = value;
+        }
+        if let Some(value) = update.error_status {
+            faults.error_status = value;
+        }
+        if let Some(value) = update.latency_ms {
+            faults.latency_ms = value;
+        }
+        if let Some(numbers) = update.not_on_whatsapp {
+            faults.not_on_whatsapp = numbers
+                .into_iter()
+                .map(|number| number.trim_start_matches('+').to_owned())
+                .collect();
+        }
+        if let Some(value) = update.window_violation_sync {
+            faults.window_violation_sync = value;
+        }
+        if update.throughput_per_second.is_some()
+            || update.pair_burst.is_some()
+            || update.pair_refill_ms.is_some()
+        {
+            let throughput = update
+                .throughput_per_second
+                .unwrap_or(inner.limits.throughput_per_second());
+            let burst = update.pair_burst.unwrap_or(inner.limits.pair_burst());
+            let refill = update
+                .pair_refill_ms
+                .map(Duration::from_millis)
+                .unwrap_or(inner.limits.pair_refill_every());
+            inner.limits.reconfigure(throughput, burst, refill);
+        }
+    }
+    Json(faults_view(&state)).into_response()
+}
+
+fn clock_view(state: &SimState) -> Value {
+    json!({
+        "now": state.clock.now().timestamp(),
+        "now_rfc3339": state.clock.now().to_rfc3339(),
+        "offset_seconds": state.clock.offset().num_seconds(),
+    })
+}
+
+async fn clock(State(state): State<Arc<SimState>>) -> Response {
+    Json(clock_view(&state)).into_response()
+}
+
+async fn shift_clock(State(state): State<Arc<SimState>>, body: axum::body::Bytes) -> Response {
+    #[derive(Deserialize)]
+    struct Shift {
+        shift_seconds: i64,
+    }
+    let shift: Shift = match parse(&body) {
+        Ok(shift) => shift,
+        Err(error) => return error.into_response(),
+    };
+    state
+        .clock
+        .shift(chrono::Duration::seconds(shift.shift_seconds));
+    Json(clock_view(&state)).into_response()
+}
+
+async fn stats(State(state): State<Arc<SimState>>) -> Response {
+    Json(json!(state.lock().stats)).into_response()
+}
+
+async fn customers(State(state): State<Arc<SimState>>) -> Response {
+    let now = state.clock.now();
+    let inner = state.lock();
+    let list: Vec<Value> = inner
+        .last_inbound
+        .iter()
+        .map(|((phone_number_id, wa_id), last)| {
+            json!({
+                "phone_number_id": phone_number_id,
+                "wa_id": wa_id,
+                "last_inbound_at": last.timestamp(),
+                "window_open": now - *last < SERVICE_WINDOW,
+                "window_expires_at": (*last + SERVICE_WINDOW).timestamp(),
+            })
+        })
+        .collect();
+    Json(json!({ "customers": list })).into_response()
+}
+
+/// Sets (or with `"last_inbound_at": null` clears) a customer's last inbound time, silently.
+async fn set_customer(State(state): State<Arc<SimState>>, body: axum::body::Bytes) -> Response {
+    #[derive(Deserialize)]
+    struct SetCustomer {
+        wa_id: String,
+        phone_number_id: Option<String>,
+        /// Unix seconds; missing = sim now; `null` = never wrote.
+        #[serde(default = "now_marker")]
+        last_inbound_at: Option<i64>,
+    }
+    fn now_marker() -> Option<i64> {
+        Some(i64::MIN)
+    }
+    let request: SetCustomer = match parse(&body) {
+        Ok(request) => request,
+        Err(error) => return error.into_response(),
+    };
+    let Ok(wa_id) = parse_recipient(&request.wa_id) else {
+        return bad_request(format!(
+            "'wa_id' is not a plausible phone number: {}",
+            request.wa_id
+        ));
+    };
+    let phone_number_id = request
+        .phone_number_id
+        .unwrap_or_else(|| state.config.phone_number_id.clone());
+    let key = (phone_number_id.clone(), wa_id.clone());
+    let at = match request.last_inbound_at {
+        None => None,
+        Some(i64::MIN) => Some(state.clock.now()),
+        Some(seconds) => match from_unix(seconds) {
+            Ok(at) => Some(at),
+            Err(error) => return error.into_response(),
+        },
+    };
+    let mut inner = state.lock();
+    match at {
+        Some(at) => {
+            inner.last_inbound.insert(key, at);
+        }
+        None => {
+            inner.last_inbound.remove(&key);
+        }
+    }
+    Json(json!({
+        "phone_number_id": phone_number_id,
+        "wa_id": wa_id,
+        "last_inbound_at": at.map(|at| at.timestamp()),
+    }))
+    .into_response()
+}
+
+async fn webhook(State(state): State<Arc<SimState>>) -> Response {
+    Json(json!({ "url": state.lock().webhook_url })).into_response()
+}
+
+async fn set_webhook(State(state): State<Arc<SimState>>, body: axum::body::Bytes) -> Response {
+    #[derive(Deserialize)]
+    struct SetWebhook {
+        url: Option<String>,
+    }
+    let request: SetWebhook = match parse(&body) {
+        Ok(request) => request,
+        Err(error) => return error.into_response(),
+    };
+    state.lock().webhook_url = request.url.clone();
+    Json(json!({ "url": request.url })).into_response()
+}
+
+/// Performs Meta's subscription handshake against the webhook URL:
+/// `GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`, expecting the challenge back.
+async fn verify_webhook(State(state): State<Arc<SimState>>) -> Response {
+    let Some(url) = state.lock().webhook_url.clone() else {
+        return bad_request("no webhook URL is set");
+    };
+    let challenge = rand::thread_rng()
+        .gen_range(1_000_000_000u64..2_000_000_000)
+        .to_string();
+    let response = state
+        .http
+        .get(&url)
+        .query(&[
+            ("hub.mode", "subscribe"),
+            ("hub.verify_token", state.config.verify_token.as_str()),
+            ("hub.challenge", challenge.as_str()),
+        ])
+        .send()
+        .await;
+    match response {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let body = response.text().await.unwrap_or_default();
+            Json(json!({
+                "verified": status == 200 && body == challenge,
+                "status": status,
+                "body": body,
+            }))
+            .into_response()
+        }
+        Err(error) => Json(json!({"verified": false, "error": error.to_string()})).into_response(),
+    }
+}

@@ -1,0 +1,121 @@
+//! Starting and stopping the simulator: the HTTP server plus the webhook worker.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::config::WhatsAppSimConfig;
+use super::state::SimState;
+use super::{control, graph_api, webhooks};
+use crate::sim::clock::SimClock;
+use crate::sim::server::RunningServer;
+
+/// A running WhatsApp Cloud API simulator. Dropping it stops the server; call
+/// [`WhatsAppSim::stop`] to also wait for the webhook worker.
+#[derive(Debug)]
+pub struct WhatsAppSim {
+    state: Arc<SimState>,
+    /// `Option` only so `stop(self)` can take it out despite the `Drop` impl.
+    server: Option<RunningServer>,
+    /// Stops the webhook worker and any delivery in flight.
+    stop: CancellationToken,
+    tasks: TaskTracker,
+}
+
+/// Binds `config.addr`, starts the webhook worker and serves the Graph and control APIs.
+pub async fn start(config: WhatsAppSimConfig) -> anyhow::Result<WhatsAppSim> {
+    let http = reqwest::Client::builder()
+        // A webhook receiver that hangs must not hold deliveries forever; Meta times out too.
+        .timeout(Duration::from_secs(10))
+        .build()
+        .context("cannot build the webhook HTTP client")?;
+    let addr = config.addr;
+    let state = Arc::new(SimState::new(config, http));
+    let router = graph_api::routes()
+        .merge(control::routes())
+        .with_state(state.clone());
+    let server = RunningServer::bind(addr, router).await?;
+    let stop = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    tasks.spawn(webhooks::run_worker(
+        state.clone(),
+        stop.clone(),
+        tasks.clone(),
+    ));
+    tracing::info!(url = %server.url(), "WhatsApp simulator listening");
+    Ok(WhatsAppSim {
+        state,
+        server: Some(server),
+        stop,
+        tasks,
+    })
+}
+
+impl WhatsAppSim {
+    /// `http://127.0.0.1:PORT`: the `api_base` to give the daemon instead of graph.facebook.com.
+    pub fn url(&self) -> String {
+        self.server
+            .as_ref()
+            .map(RunningServer::url)
+            .unwrap_or_default()
+    }
+
+    /// The configuration it was started with. The webhook URL may since have changed through
+    /// [`WhatsAppSim::set_webhook_url`] or the control API; [`WhatsAppSim::webhook_url`] has the current.
+    pub fn config(&self) -> &WhatsAppSimConfig {
+        &self.state.config
+    }
+
+    pub fn access_token(&self) -> &str {
+        &self.state.config.access_token
+    }
+
+    pub fn phone_number_id(&self) -> &str {
+        &self.state.config.phone_number_id
+    }
+
+    pub fn app_secret(&self) -> &str {
+        &self.state.config.app_secret
+    }
+
+    pub fn verify_token(&self) -> &str {
+        &self.state.config.verify_token
+    }
+
+    pub fn waba_id(&self) -> &str {
+        &self.state.config.waba_id
+    }
+
+    /// The shared simulated clock.
+    pub fn clock(&self) -> SimClock {
+        self.state.clock.clone()
+    }
+
+    /// Where webhooks go from now on (`None`: recorded but not delivered).
+    pub fn set_webhook_url(&self, url: Option<String>) {
+        self.state.lock().webhook_url = url;
+    }
+
+    pub fn webhook_url(&self) -> Option<String> {
+        self.state.lock().webhook_url.clone()
+    }
+
+    /// Stops serving, stops the webhook worker and waits for both.
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        self.tasks.close();
+        if let Some(server) = self.server.take() {
+            server.stop().await;
+        }
+        self.tasks.wait().await;
+    }
+}
+
+impl Drop for WhatsAppSim {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
