@@ -46,11 +46,19 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub async fn start(options: &SandboxOptions) -> anyhow::Result<Sandbox> {
-        let key = TrustedKey::load_or_create(&options.state_dir)?;
+        std::fs::create_dir_all(&options.state_dir).with_context(|| {
+            format!(
+                "creating the state directory {}",
+                options.state_dir.display()
+            )
+        })?;
+        // Absolute, so the printed private_key_path works from any working directory.
+        let state_dir = options.state_dir.canonicalize()?;
+        let key = TrustedKey::load_or_create(&state_dir)?;
         let clock = SimClock::new();
         let mut sf_config = SalesforceSimConfig::new(key)?;
         let mut wa_config = WhatsAppSimConfig::default();
-        let credentials = load_or_create_credentials(&options.state_dir, &sf_config, &wa_config)?;
+        let credentials = load_or_create_credentials(&state_dir, &sf_config, &wa_config)?;
         sf_config.addr = options.salesforce_addr;
         sf_config.clock = clock.clone();
         sf_config.client_id = credentials.salesforce_client_id;
@@ -153,5 +161,11 @@ fn load_or_create_credentials(
     };
     std::fs::write(&path, serde_json::to_string_pretty(&credentials)?)
         .with_context(|| format!("writing {}", path.display()))?;
+    // Secrets: readable by the owner only, like the private key beside them.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
     Ok(credentials)
 }

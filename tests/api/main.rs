@@ -9,3 +9,4 @@ mod whatsapp_control;
 mod whatsapp_send;
 mod whatsapp_support;
 mod whatsapp_webhooks;
+mod whatsapp_wire_shapes;

@@ -46,7 +46,12 @@ async fn sfwa_sim_prints_a_json_line_with_working_credentials_for_both_services(
     let http = reqwest::Client::new();
 
     let sf = &info["salesforce"];
-    let key = std::fs::read(sf["private_key_path"].as_str().unwrap()).unwrap();
+    let key_path = std::path::Path::new(sf["private_key_path"].as_str().unwrap());
+    assert!(
+        key_path.is_absolute(),
+        "usable from any working directory: {key_path:?}"
+    );
+    let key = std::fs::read(key_path).unwrap();
     let claims = json!({"iss": sf["client_id"], "sub": sf["username"], "aud": "https://login.salesforce.com",
                         "exp": chrono::Utc::now().timestamp() + 120});
     let jwt = jsonwebtoken::encode(
