@@ -21,4 +21,7 @@
 //! The daemon itself (config, clients, store, window policy, dispatch, webhook receiver, write-back)
 //! is being built on top of these; `shared/DESIGN.md` shows where each piece goes.
 
+pub mod clock;
+pub mod domain;
 pub mod sim;
+pub mod window;

@@ -1,0 +1,416 @@
+//! A Queued `WhatsApp_Message__c` turned into an [`OutboundMessage`] — or into the precise reason it
+//! cannot be sent ([`RecordProblem`]), which becomes Failed with Error_Code__c / Error_Message__c.
+//! Bad input never stops the line: each record is judged on its own (DESIGN.md guarantee 4).
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::phone::{PhoneError, E164};
+use super::sf_id::SfId;
+use super::template::TemplateParameters;
+
+/// WhatsApp's limit for a text body.
+pub const MAX_TEXT_CHARS: usize = 4096;
+/// WhatsApp's limit for a media caption.
+pub const MAX_CAPTION_CHARS: usize = 1024;
+/// Template language when the record leaves it blank.
+pub const DEFAULT_TEMPLATE_LANGUAGE: &str = "en_US";
+
+/// The fields sfwa reads from a `WhatsApp_Message__c`, as the REST API returns them.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub struct MessageRecord {
+    #[serde(rename = "Id")]
+    pub id: String,
+    #[serde(rename = "Direction__c", default)]
+    pub direction: Option<String>,
+    #[serde(rename = "Status__c", default)]
+    pub status: Option<String>,
+    #[serde(rename = "To_Phone__c", default)]
+    pub to_phone: Option<String>,
+    #[serde(rename = "Business_Number_Id__c", default)]
+    pub business_number_id: Option<String>,
+    #[serde(rename = "Message_Type__c", default)]
+    pub message_type: Option<String>,
+    #[serde(rename = "Body__c", default)]
+    pub body: Option<String>,
+    #[serde(rename = "Template_Name__c", default)]
+    pub template_name: Option<String>,
+    #[serde(rename = "Template_Language__c", default)]
+    pub template_language: Option<String>,
+    #[serde(rename = "Template_Parameters__c", default)]
+    pub template_parameters: Option<String>,
+    #[serde(rename = "Media_URL__c", default)]
+    pub media_url: Option<String>,
+    #[serde(rename = "Media_Filename__c", default)]
+    pub media_filename: Option<String>,
+    #[serde(rename = "Scheduled_At__c", default)]
+    pub scheduled_at: Option<String>,
+}
+
+impl MessageRecord {
+    /// The SELECT list that fills this struct.
+    pub const FIELDS: &'static [&'static str] = &[
+        "Id",
+        "Direction__c",
+        "Status__c",
+        "To_Phone__c",
+        "Business_Number_Id__c",
+        "Message_Type__c",
+        "Body__c",
+        "Template_Name__c",
+        "Template_Language__c",
+        "Template_Parameters__c",
+        "Media_URL__c",
+        "Media_Filename__c",
+        "Scheduled_At__c",
+    ];
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaKind {
+    Image,
+    Document,
+    Video,
+    Audio,
+}
+
+impl MediaKind {
+    /// The Cloud API `type` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Image => "image",
+            MediaKind::Document => "document",
+            MediaKind::Video => "video",
+            MediaKind::Audio => "audio",
+        }
+    }
+}
+
+/// What to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MessageKind {
+    Text {
+        body: String,
+    },
+    Template {
+        name: String,
+        language: String,
+        parameters: TemplateParameters,
+    },
+    Media {
+        kind: MediaKind,
+        link: String,
+        caption: Option<String>,
+        filename: Option<String>,
+    },
+}
+
+impl MessageKind {
+    /// Templates may go any time; everything else needs an open customer-service window.
+    pub fn is_template(&self) -> bool {
+        matches!(self, MessageKind::Template { .. })
+    }
+}
+
+/// A message ready for the window check and the send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboundMessage {
+    pub record_id: SfId,
+    pub to: E164,
+    /// The WhatsApp phone_number_id to send from; `None` = the configured default.
+    pub business_number_id: Option<String>,
+    pub kind: MessageKind,
+    pub scheduled_at: Option<DateTime<Utc>>,
+}
+
+/// sfwa's own error codes for records it refuses (written to Error_Code__c).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidPhone,
+    MissingTemplate,
+    InvalidTemplateParameters,
+    BodyTooLong,
+    MissingBody,
+    MissingMediaUrl,
+    UnsupportedType,
+    InvalidRecord,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidPhone => "INVALID_PHONE",
+            ErrorCode::MissingTemplate => "MISSING_TEMPLATE",
+            ErrorCode::InvalidTemplateParameters => "INVALID_TEMPLATE_PARAMETERS",
+            ErrorCode::BodyTooLong => "BODY_TOO_LONG",
+            ErrorCode::MissingBody => "MISSING_BODY",
+            ErrorCode::MissingMediaUrl => "MISSING_MEDIA_URL",
+            ErrorCode::UnsupportedType => "UNSUPPORTED_TYPE",
+            ErrorCode::InvalidRecord => "INVALID_RECORD",
+        }
+    }
+}
+
+/// Why a record cannot be sent: the code, the field to fix and a sentence for the rep.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{} ({}): {}", code.as_str(), field, message)]
+pub struct RecordProblem {
+    pub code: ErrorCode,
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn problem(code: ErrorCode, field: &'static str, message: impl Into<String>) -> RecordProblem {
+    RecordProblem {
+        code,
+        field,
+        message: message.into(),
+    }
+}
+
+fn present(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+impl OutboundMessage {
+    /// Validates a record. `default_region` reads numbers written without a country code.
+    pub fn from_record(
+        record: &MessageRecord,
+        default_region: Option<phonenumber::country::Id>,
+    ) -> Result<OutboundMessage, RecordProblem> {
+        let record_id = SfId::parse(&record.id)
+            .map_err(|e| problem(ErrorCode::InvalidRecord, "Id", e.to_string()))?;
+        let to = match present(&record.to_phone) {
+            None => Err(problem(
+                ErrorCode::InvalidPhone,
+                "To_Phone__c",
+                "To Phone is empty: enter the customer's mobile number with its country code, e.g. +1 650 555 1234.",
+            )),
+            Some(raw) => E164::parse(raw, default_region).map_err(|e| {
+                let hint = match e {
+                    PhoneError::Unparseable(_) | PhoneError::Empty => "is not a phone number",
+                    _ => "is not a valid number",
+                };
+                problem(
+                    ErrorCode::InvalidPhone,
+                    "To_Phone__c",
+                    format!("To Phone '{raw}' {hint}: enter the customer's mobile number with its country code, e.g. +1 650 555 1234."),
+                )
+            }),
+        }?;
+        let kind = match present(&record.message_type).unwrap_or("Text") {
+            "Text" => {
+                let body = present(&record.body).ok_or_else(|| {
+                    problem(ErrorCode::MissingBody, "Body__c", "Body is empty: write the text to send.")
+                })?;
+                let length = body.chars().count();
+                if length > MAX_TEXT_CHARS {
+                    return Err(problem(
+                        ErrorCode::BodyTooLong,
+                        "Body__c",
+                        format!("Body has {length} characters; WhatsApp allows at most {MAX_TEXT_CHARS}. Shorten it or split it into two messages."),
+                    ));
+                }
+                MessageKind::Text { body: body.to_string() }
+            }
+            "Template" => {
+                let name = present(&record.template_name).ok_or_else(|| {
+                    problem(
+                        ErrorCode::MissingTemplate,
+                        "Template_Name__c",
+                        "Template Name is empty: enter the name of an approved WhatsApp template.",
+                    )
+                })?;
+                let parameters = TemplateParameters::parse(record.template_parameters.as_deref())
+                    .map_err(|e| problem(ErrorCode::InvalidTemplateParameters, "Template_Parameters__c", e.0))?;
+                MessageKind::Template {
+                    name: name.to_string(),
+                    language: present(&record.template_language)
+                        .unwrap_or(DEFAULT_TEMPLATE_LANGUAGE)
+                        .to_string(),
+                    parameters,
+                }
+            }
+            media @ ("Image" | "Document" | "Video" | "Audio") => {
+                let kind = match media {
+                    "Image" => MediaKind::Image,
+                    "Document" => MediaKind::Document,
+                    "Video" => MediaKind::Video,
+                    _ => MediaKind::Audio,
+                };
+                let link = present(&record.media_url)
+                    .filter(|l| l.starts_with("https://") || l.starts_with("http://"))
+                    .ok_or_else(|| {
+                        problem(
+                            ErrorCode::MissingMediaUrl,
+                            "Media_URL__c",
+                            format!("Media URL must be a public https:// link to the {}.", kind.as_str()),
+                        )
+                    })?;
+                let caption = present(&record.body).map(str::to_string);
+                if kind == MediaKind::Audio && caption.is_some() {
+                    return Err(problem(
+                        ErrorCode::UnsupportedType,
+                        "Body__c",
+                        "Audio messages cannot have a caption: clear Body.",
+                    ));
+                }
+                if let Some(length) = caption.as_ref().map(|c| c.chars().count()) {
+                    if length > MAX_CAPTION_CHARS {
+                        return Err(problem(
+                            ErrorCode::BodyTooLong,
+                            "Body__c",
+                            format!("The caption (Body) has {length} characters; WhatsApp allows at most {MAX_CAPTION_CHARS}."),
+                        ));
+                    }
+                }
+                MessageKind::Media {
+                    kind,
+                    link: link.to_string(),
+                    caption,
+                    filename: present(&record.media_filename).map(str::to_string),
+                }
+            }
+            other => {
+                return Err(problem(
+                    ErrorCode::UnsupportedType,
+                    "Message_Type__c",
+                    format!("Message Type '{other}' is not supported: use Text, Template, Image, Document, Video or Audio."),
+                ))
+            }
+        };
+        let scheduled_at = present(&record.scheduled_at)
+            .map(|s| {
+                crate::domain::message::parse_salesforce_datetime(s).ok_or_else(|| {
+                    problem(
+                        ErrorCode::InvalidRecord,
+                        "Scheduled_At__c",
+                        format!("Scheduled At '{s}' is not a date and time."),
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(OutboundMessage {
+            record_id,
+            to,
+            business_number_id: present(&record.business_number_id).map(str::to_string),
+            kind,
+            scheduled_at,
+        })
+    }
+}
+
+/// Parses Salesforce's datetime rendering (`2026-11-24T15:00:00.000+0000`) or RFC 3339.
+pub fn parse_salesforce_datetime(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+/// Renders a datetime for Salesforce (`2026-11-24T15:00:00.000Z`).
+pub fn format_salesforce_datetime(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(message_type: &str) -> MessageRecord {
+        MessageRecord {
+            id: "a005g0000012345AAA".into(),
+            to_phone: Some("+1 650 253 0000".into()),
+            message_type: Some(message_type.into()),
+            body: Some("Hello".into()),
+            ..Default::default()
+        }
+    }
+
+    fn refused(record: MessageRecord) -> RecordProblem {
+        OutboundMessage::from_record(&record, None).unwrap_err()
+    }
+
+    #[test]
+    fn a_text_record_becomes_a_text_message_to_an_e164_number() {
+        let message = OutboundMessage::from_record(&record("Text"), None).unwrap();
+        assert_eq!(message.to.wa_id(), "16502530000");
+        assert_eq!(
+            message.kind,
+            MessageKind::Text {
+                body: "Hello".into()
+            }
+        );
+        assert!(!message.kind.is_template());
+    }
+
+    #[test]
+    fn a_template_without_language_defaults_to_en_us() {
+        let mut r = record("Template");
+        r.template_name = Some("hello_world".into());
+        let message = OutboundMessage::from_record(&r, None).unwrap();
+        assert!(
+            matches!(message.kind, MessageKind::Template { ref language, .. } if language == "en_US")
+        );
+    }
+
+    #[test]
+    fn each_bad_field_gets_its_own_error_code_and_names_the_field() {
+        let mut r = record("Text");
+        r.to_phone = Some("not a phone".into());
+        assert_eq!(
+            (refused(r.clone()).code, refused(r).field),
+            (ErrorCode::InvalidPhone, "To_Phone__c")
+        );
+
+        let mut r = record("Template");
+        r.template_name = None;
+        assert_eq!(refused(r).code, ErrorCode::MissingTemplate);
+
+        let mut r = record("Template");
+        r.template_name = Some("t".into());
+        r.template_parameters = Some("[oops".into());
+        assert_eq!(refused(r).code, ErrorCode::InvalidTemplateParameters);
+
+        let mut r = record("Text");
+        r.body = Some("x".repeat(MAX_TEXT_CHARS + 1));
+        assert_eq!(refused(r).code, ErrorCode::BodyTooLong);
+
+        assert_eq!(
+            refused(record("Carrier Pigeon")).code,
+            ErrorCode::UnsupportedType
+        );
+
+        let mut r = record("Image");
+        r.media_url = None;
+        assert_eq!(refused(r).code, ErrorCode::MissingMediaUrl);
+
+        let mut r = record("Text");
+        r.body = Some("   ".into());
+        assert_eq!(refused(r).code, ErrorCode::MissingBody);
+    }
+
+    #[test]
+    fn text_of_exactly_4096_characters_is_allowed() {
+        let mut r = record("Text");
+        r.body = Some("é".repeat(MAX_TEXT_CHARS));
+        assert!(OutboundMessage::from_record(&r, None).is_ok());
+    }
+
+    #[test]
+    fn media_records_carry_caption_and_filename() {
+        let mut r = record("Document");
+        r.media_url = Some("https://files.test/q.pdf".into());
+        r.media_filename = Some("quote.pdf".into());
+        let message = OutboundMessage::from_record(&r, None).unwrap();
+        assert_eq!(
+            message.kind,
+            MessageKind::Media {
+                kind: MediaKind::Document,
+                link: "https://files.test/q.pdf".into(),
+                caption: Some("Hello".into()),
+                filename: Some("quote.pdf".into())
+            }
+        );
+    }
+}

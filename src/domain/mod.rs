@@ -1,0 +1,14 @@
+//! Domain types, parsed at the edge: once a value is one of these, it is valid.
+//!
+//! - [`phone::E164`] — a customer's number, normalised (`+16505551234`) with its WhatsApp `wa_id`.
+//! - [`sf_id::SfId`] — an 18-character Salesforce record Id.
+//! - [`status::MessageStatus`] — the ranked status picklist (statuses only move forward).
+//! - [`message::OutboundMessage`] — a Queued record turned into something WhatsApp can send, or the
+//!   precise reason it cannot be ([`message::RecordProblem`]).
+//! - [`template::TemplateParameters`] — `Template_Parameters__c` parsed.
+
+pub mod message;
+pub mod phone;
+pub mod sf_id;
+pub mod status;
+pub mod template;
