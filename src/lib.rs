@@ -22,6 +22,7 @@
 //! is being built on top of these; `shared/DESIGN.md` shows where each piece goes.
 
 pub mod clock;
+pub mod config;
 pub mod domain;
 pub mod sim;
 pub mod window;
