@@ -6,7 +6,9 @@ use sfwa::sim::salesforce::{self, SalesforceSimConfig, TrustedKey};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let dir = std::env::args().nth(1).unwrap_or_else(|| ".sfwa-sim".into());
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| ".sfwa-sim".into());
     let key = TrustedKey::load_or_create(std::path::Path::new(&dir))?;
     let sim = salesforce::start(SalesforceSimConfig::new(key)?).await?;
     let config = sim.config();
