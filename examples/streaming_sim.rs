@@ -1,5 +1,5 @@
 //! Runs the Streaming API simulator alone, for poking at it with third-party clients
-//! (see `tests/thirdparty/cometd/`).
+//! (e.g. `node tests/thirdparty/cometd_replay.mjs`, the official CometD client; token `good`).
 //!
 //! `cargo run --example streaming_sim [PORT]` (default 8765). Bearer token `good` is the only valid
 //! session. Publishes three events on `/event/WhatsApp_Outbound__e` at start, then one every 2 s.
