@@ -7,10 +7,10 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
-# The simulator: its first stdout line is the connection JSON (`sfwa sim` prints a superset of it:
-# SIM_CMD=(target/debug/sfwa sim --salesforce-addr 127.0.0.1:0 --whatsapp-addr 127.0.0.1:0 --state-dir)).
-SIM_CMD=(target/debug/examples/org_sim)
-BUILD_CMD=(cargo build --locked --examples)
+# The simulator is `sfwa sim` itself: its first stdout line is the connection JSON. (For the org
+# alone: SIM_CMD=(target/debug/examples/org_sim) with BUILD_CMD=(cargo build --locked --examples).)
+SIM_CMD=(target/debug/sfwa sim --salesforce-addr 127.0.0.1:0 --whatsapp-addr 127.0.0.1:0 --state-dir)
+BUILD_CMD=(cargo build --locked --bin sfwa)
 
 echo "== building the simulator"
 "${BUILD_CMD[@]}"
@@ -43,7 +43,7 @@ if [ -z "$sim_json" ]; then
   cat "$state_dir/stderr" >&2 || true
   exit 1
 fi
-echo "$sim_json" | sed 's/"client_secret":"[^"]*"/"client_secret":"…"/'
+echo "$sim_json" | sed -E 's/"(client_secret|access_token|app_secret)":"[^"]*"/"\1":"…"/g'
 
 echo "== npm ci"
 (cd "$here" && timeout 300 npm ci --no-audit --no-fund --loglevel=error)
