@@ -361,3 +361,36 @@ async fn stop_ends_pending_webhook_deliveries_promptly() {
 
     assert!(stopped.is_ok(), "stop waits for a 60 s delivery");
 }
+
+#[tokio::test]
+async fn a_customer_set_not_to_read_gets_delivered_but_never_read() {
+    let mut t = spawn_sim(|_| {}).await;
+    let reader = "16505559876";
+    t.customer_writes(CUSTOMER, "hi").await;
+    t.customer_writes(reader, "hi").await;
+    t.control_post(
+        "/__sim/customers/reads",
+        &json!({"wa_id": CUSTOMER, "reads": false}),
+    )
+    .await;
+
+    let unread = t.send_ok(&text_to(CUSTOMER, "Your quote")).await;
+    let read = t.send_ok(&text_to(reader, "Your quote")).await;
+    let mut seen = Vec::new();
+    loop {
+        let value = t.hooks.next_value().await;
+        for status in value["statuses"].as_array().into_iter().flatten() {
+            seen.push((
+                status["id"].as_str().unwrap().to_string(),
+                status["status"].as_str().unwrap().to_string(),
+            ));
+        }
+        // The reader's read was scheduled after the non-reader's would have been.
+        if seen.contains(&(read.clone(), "read".to_string())) {
+            break;
+        }
+    }
+
+    assert!(seen.contains(&(unread.clone(), "delivered".to_string())));
+    assert!(!seen.contains(&(unread, "read".to_string())));
+}

@@ -35,6 +35,7 @@ pub fn routes() -> Router<Arc<SimState>> {
         .route("/__sim/clock", get(clock).post(shift_clock))
         .route("/__sim/stats", get(stats))
         .route("/__sim/customers", get(customers).post(set_customer))
+        .route("/__sim/customers/reads", axum::routing::post(set_reads))
         .route("/__sim/webhook", get(webhook).put(set_webhook))
         .route("/__sim/webhook/verify", post(verify_webhook))
 }
@@ -495,4 +496,31 @@ async fn verify_webhook(State(state): State<Arc<SimState>>) -> Response {
         }
         Err(error) => Json(json!({"verified": false, "error": error.to_string()})).into_response(),
     }
+}
+
+/// `{"wa_id":"16505551234","reads":false}`: that customer receives messages but never opens them
+/// (their messages stop at `delivered`).
+async fn set_reads(State(state): State<Arc<SimState>>, body: axum::body::Bytes) -> Response {
+    #[derive(Deserialize)]
+    struct SetReads {
+        wa_id: String,
+        reads: bool,
+    }
+    let request: SetReads = match parse(&body) {
+        Ok(request) => request,
+        Err(error) => return error.into_response(),
+    };
+    let Ok(wa_id) = parse_recipient(&request.wa_id) else {
+        return bad_request(format!(
+            "'wa_id' is not a plausible phone number: {}",
+            request.wa_id
+        ));
+    };
+    let mut inner = state.lock();
+    if request.reads {
+        inner.non_readers.remove(&wa_id);
+    } else {
+        inner.non_readers.insert(wa_id.clone());
+    }
+    Json(json!({"wa_id": wa_id, "reads": request.reads})).into_response()
 }

@@ -203,7 +203,8 @@ fn accept_send(
         }
         None => {
             count_outcome(&mut inner, "accepted");
-            schedule_delivery(state, update);
+            let reads = !inner.non_readers.contains(&update.recipient_id);
+            schedule_delivery(state, update, reads);
         }
     }
     Inner::count(&mut inner.stats.messages_by_type, &send.message_type);

@@ -37,6 +37,8 @@ pub struct Inner {
     pub templates: Vec<TemplateDefinition>,
     /// Last inbound message time per (phone_number_id, wa_id): the customer-service window.
     pub last_inbound: HashMap<(String, String), DateTime<Utc>>,
+    /// Customers (wa_id) who never open their messages: no `read` status for them.
+    pub non_readers: std::collections::HashSet<String>,
     pub messages: Vec<SentMessage>,
     /// wamid → index into `messages`.
     pub message_index: HashMap<String, usize>,
@@ -131,6 +133,7 @@ impl SimState {
             webhook_url: config.webhook_url.clone(),
             templates: default_templates(),
             last_inbound: HashMap::new(),
+            non_readers: std::collections::HashSet::new(),
             messages: Vec::new(),
             message_index: HashMap::new(),
             faults: Faults {

@@ -227,7 +227,8 @@ async fn post_with_retries(
 
 /// Schedules the lifecycle of an accepted message: `sent` now, `delivered` after `delivered_after`,
 /// `read` after a further `read_after` (swapped when out-of-order delivery is configured).
-pub fn schedule_delivery(state: &SimState, base: StatusUpdate) {
+/// `customer_reads` is false for customers set up never to open messages.
+pub fn schedule_delivery(state: &SimState, base: StatusUpdate, customer_reads: bool) {
     let config = &state.config;
     let outbox = &state.outbox;
     outbox.schedule(
@@ -249,7 +250,7 @@ pub fn schedule_delivery(state: &SimState, base: StatusUpdate) {
             ..base.clone()
         }),
     );
-    if config.customers_read {
+    if config.customers_read && customer_reads {
         outbox.schedule(
             read_at,
             WebhookEvent::Status(StatusUpdate {
