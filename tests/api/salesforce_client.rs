@@ -599,3 +599,123 @@ async fn debug_output_never_shows_keys_secrets_or_tokens() {
     assert!(!printed.contains(&refresh));
     assert!(printed.contains(&org.sim.config().username));
 }
+
+/// A stand-in org whose logins always work but whose sessions are always refused (e.g. the
+/// integration user lost "API Enabled"); returns its URL and a login counter.
+async fn spawn_org_refusing_every_session() -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>)
+{
+    use axum::http::StatusCode;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let logins = Arc::new(AtomicU64::new(0));
+    let counter = logins.clone();
+    let instance_url = url.clone();
+    let app = axum::Router::new()
+        .route(
+            "/services/oauth2/token",
+            axum::routing::post(move || {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                let instance_url = instance_url.clone();
+                async move {
+                    axum::Json(json!({
+                        "access_token": format!("00Dstub!AR{n}"), "scope": "api",
+                        "instance_url": instance_url, "id": "https://login.salesforce.com/id/00D/005",
+                        "token_type": "Bearer", "issued_at": "1764000000000", "signature": "sig"
+                    }))
+                }
+            }),
+        )
+        .fallback(|| async {
+            (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(
+                    json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]),
+                ),
+            )
+        });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, logins)
+}
+
+#[tokio::test]
+async fn a_session_refused_again_right_after_a_fresh_login_is_an_auth_error() {
+    let (url, logins) = spawn_org_refusing_every_session().await;
+    let client = SalesforceClient::new(
+        reqwest::Client::new(),
+        SalesforceConfig {
+            login_url: url,
+            api_version: "v62.0".into(),
+            auth: Auth::ClientCredentials {
+                client_id: "3MVGstub".into(),
+                client_secret: "secret".into(),
+            },
+            timeout: Duration::from_secs(5),
+        },
+    )
+    .unwrap();
+
+    let outcome = client
+        .query::<Message>("SELECT Id FROM WhatsApp_Message__c")
+        .await;
+
+    assert!(
+        matches!(&outcome, Err(SalesforceError::Auth { error, .. }) if error == "INVALID_SESSION_ID"),
+        "{outcome:?}"
+    );
+    assert_eq!(logins.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(client.calls_made(), 2);
+}
+
+#[tokio::test]
+async fn an_unreachable_login_url_is_unavailable() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let client = SalesforceClient::new(
+        reqwest::Client::new(),
+        SalesforceConfig {
+            login_url: url,
+            api_version: "62.0".into(),
+            auth: Auth::ClientCredentials {
+                client_id: "3MVGstub".into(),
+                client_secret: "secret".into(),
+            },
+            timeout: Duration::from_secs(5),
+        },
+    )
+    .unwrap();
+
+    let outcome = client.describe(MSG).await;
+
+    assert!(
+        matches!(outcome, Err(SalesforceError::Unavailable(_))),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_read_that_times_out_is_unavailable() {
+    let org = spawn_org().await;
+    let client = SalesforceClient::new(
+        reqwest::Client::new(),
+        SalesforceConfig {
+            login_url: org.sim.url(),
+            api_version: "62.0".into(),
+            auth: jwt_auth(&org),
+            timeout: Duration::from_millis(300),
+        },
+    )
+    .unwrap();
+    client.session().await.unwrap();
+    org.control("faults", json!({"latency_ms": 2000})).await;
+
+    let outcome = client.describe(MSG).await;
+
+    assert!(
+        matches!(outcome, Err(SalesforceError::Unavailable(_))),
+        "{outcome:?}"
+    );
+}
