@@ -267,10 +267,13 @@ impl Login {
         username: &str,
         audience: &str,
     ) -> Result<String, SalesforceError> {
-        let key = self
-            .jwt_key
-            .as_ref()
-            .expect("Login::prepare parses the key for the JWT bearer grant");
+        // `prepare` always parses the key for this grant; the error is only a guard.
+        let Some(key) = self.jwt_key.as_ref() else {
+            return Err(SalesforceError::auth(
+                "invalid_private_key",
+                "no private key",
+            ));
+        };
         let claims = JwtClaims {
             iss: client_id,
             sub: username,
