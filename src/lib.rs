@@ -17,6 +17,9 @@
 //!     window as Meta enforces it, rate limits, signed status and inbound webhooks, simulated
 //!     customers.
 //!   - [`sim::sandbox`] — both side by side with one clock (`sfwa sim`).
+//! - [`salesforce`] — the daemon's Salesforce client: OAuth (JWT bearer, client credentials,
+//!   refresh token) with one shared cached session, SOQL queries with pagination, sObject
+//!   Collections (≤ 200 records per call) with per-record dispositions, describe, API usage.
 //!
 //! The daemon itself (config, clients, store, window policy, dispatch, webhook receiver, write-back)
 //! is being built on top of these; `shared/DESIGN.md` shows where each piece goes.
@@ -24,5 +27,6 @@
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod salesforce;
 pub mod sim;
 pub mod window;

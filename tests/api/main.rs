@@ -1,6 +1,7 @@
 //! One integration-test binary: every test starts real servers on loopback port 0 and talks HTTP.
 mod helpers;
 mod salesforce_auth;
+mod salesforce_client;
 mod salesforce_flow;
 mod salesforce_rest;
 mod sim_cli;

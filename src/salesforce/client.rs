@@ -1,0 +1,344 @@
+//! The shared Salesforce REST client: one cached session for every clone, the request loop
+//! (re-authenticate once on `INVALID_SESSION_ID`, classify the answer, read `Sforce-Limit-Info`),
+//! and SOQL queries with pagination. Collections live in [`super::collections`], describe in
+//! [`super::describe`].
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::auth::{Auth, Login, Session};
+use super::error::SalesforceError;
+use super::usage::ApiUsage;
+
+/// Where and how to reach the org.
+#[derive(Clone, Debug)]
+pub struct SalesforceConfig {
+    /// `https://login.salesforce.com`, `https://test.salesforce.com` or the My Domain URL; only the
+    /// token request goes here (REST goes to the `instance_url` the login returns).
+    pub login_url: String,
+    /// REST API version, e.g. `"62.0"` (a leading `v` is accepted).
+    pub api_version: String,
+    pub auth: Auth,
+    /// Per HTTP request, login included.
+    pub timeout: Duration,
+}
+
+/// The Salesforce REST client. Cheap to clone: clones share the session, the usage reading and the
+/// call counter.
+#[derive(Clone)]
+pub struct SalesforceClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    login: Login,
+    login_url: String,
+    /// `62.0`, without the `v`.
+    api_version: String,
+    timeout: Duration,
+    /// The cached session. A plain mutex: it is only held to copy or swap the value, never across
+    /// an `.await`.
+    session: Mutex<Option<Session>>,
+    /// Held while logging in, so callers that find no session wait for one login instead of each
+    /// starting their own (Salesforce rate-limits logins per user).
+    login_gate: tokio::sync::Mutex<()>,
+    /// The latest `Sforce-Limit-Info` reading.
+    usage: Mutex<Option<ApiUsage>>,
+    /// REST requests sent (each one is an API call as Salesforce counts them, unless it was refused
+    /// before being charged, e.g. an expired session).
+    calls: AtomicU64,
+}
+
+impl fmt::Debug for SalesforceClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
+        f.debug_struct("SalesforceClient")
+            .field("login_url", &inner.login_url)
+            .field("api_version", &inner.api_version)
+            .field("auth", inner.login.auth())
+            .field("logged_in", &lock(&inner.session).is_some())
+            .field("calls_made", &self.calls_made())
+            .finish()
+    }
+}
+
+/// A poisoned lock only means another thread panicked mid-copy of plain data; the data is still
+/// usable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Salesforce's error body: `[{"message":"…","errorCode":"…","fields":[…]}]`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiErrorBody {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    error_code: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct QueryPage<T> {
+    #[serde(default)]
+    done: bool,
+    next_records_url: Option<String>,
+    records: Vec<T>,
+}
+
+impl SalesforceClient {
+    /// Builds the client; a JWT bearer key that is not a PEM RSA private key is refused here, at
+    /// start-up. Nothing is sent until the first call.
+    pub fn new(
+        http: reqwest::Client,
+        config: SalesforceConfig,
+    ) -> Result<SalesforceClient, SalesforceError> {
+        let login = Login::prepare(&config.login_url, config.auth)?;
+        Ok(SalesforceClient {
+            inner: Arc::new(Inner {
+                http,
+                login,
+                login_url: config.login_url.trim_end_matches('/').to_string(),
+                api_version: config.api_version.trim_start_matches('v').to_string(),
+                timeout: config.timeout,
+                session: Mutex::new(None),
+                login_gate: tokio::sync::Mutex::new(()),
+                usage: Mutex::new(None),
+                calls: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// A valid session, logging in if there is none: `(access_token, instance_url)` for REST and
+    /// the CometD client. Concurrent callers share one login.
+    pub async fn session(&self) -> Result<Session, SalesforceError> {
+        if let Some(session) = lock(&self.inner.session).clone() {
+            return Ok(session);
+        }
+        let _gate = self.inner.login_gate.lock().await;
+        // Whoever held the gate before us may have logged in already.
+        if let Some(session) = lock(&self.inner.session).clone() {
+            return Ok(session);
+        }
+        let session = self
+            .inner
+            .login
+            .request_token(&self.inner.http, self.inner.timeout)
+            .await?;
+        *lock(&self.inner.session) = Some(session.clone());
+        Ok(session)
+    }
+
+    /// Forgets the cached session if it is still `token` (e.g. after CometD answered
+    /// `401::Authentication invalid`), so the next call logs in again. A token that was already
+    /// replaced is left alone: a late 401 must not throw away a fresh session.
+    pub fn invalidate_session(&self, token: &str) {
+        let mut session = lock(&self.inner.session);
+        if session.as_ref().is_some_and(|s| s.access_token == token) {
+            *session = None;
+        }
+    }
+
+    /// The latest `Sforce-Limit-Info` reading; `None` before any REST call.
+    pub fn api_usage(&self) -> Option<ApiUsage> {
+        *lock(&self.inner.usage)
+    }
+
+    /// REST requests this client (and its clones) has sent.
+    pub fn calls_made(&self) -> u64 {
+        self.inner.calls.load(Ordering::Relaxed)
+    }
+
+    /// Runs a SOQL query and follows every `nextRecordsUrl`, returning all records deserialised.
+    /// Each page is one API call.
+    #[tracing::instrument(skip_all, fields(records, pages))]
+    pub async fn query<T: DeserializeOwned>(&self, soql: &str) -> Result<Vec<T>, SalesforceError> {
+        let mut records = Vec::new();
+        let mut pages = 1;
+        let body = self
+            .send(Method::GET, "query", &[("q", soql)], None)
+            .await?;
+        let mut page: QueryPage<T> = parse(&body, "query page")?;
+        loop {
+            records.append(&mut page.records);
+            match page.next_records_url {
+                Some(next) if !page.done => {
+                    let body = self.send(Method::GET, &next, &[], None).await?;
+                    page = parse(&body, "query page")?;
+                    pages += 1;
+                }
+                _ => break,
+            }
+        }
+        let span = tracing::Span::current();
+        span.record("records", records.len());
+        span.record("pages", pages);
+        Ok(records)
+    }
+
+    /// One REST request with the session, re-authenticating once on `INVALID_SESSION_ID`.
+    /// `path` is relative to `/services/data/vNN.N/`, or absolute when it starts with `/` (as
+    /// `nextRecordsUrl` is). Returns the body of a 2xx answer.
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Bytes, SalesforceError> {
+        let mut session = self.session().await?;
+        let mut reauthenticated = false;
+        loop {
+            match self.attempt(&session, &method, path, query, body).await {
+                Err(Attempt::SessionRefused(message)) => {
+                    if reauthenticated {
+                        return Err(SalesforceError::auth("INVALID_SESSION_ID", &message));
+                    }
+                    tracing::info!("session expired; logging in again");
+                    self.invalidate_session(&session.access_token);
+                    session = self.session().await?;
+                    reauthenticated = true;
+                }
+                Err(Attempt::Failed(error)) => return Err(error),
+                Ok(body) => return Ok(body),
+            }
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(method = %method, endpoint = endpoint_label(path), status))]
+    async fn attempt(
+        &self,
+        session: &Session,
+        method: &Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Bytes, Attempt> {
+        let url = if path.starts_with('/') {
+            format!("{}{path}", session.instance_url)
+        } else {
+            format!(
+                "{}/services/data/v{}/{path}",
+                session.instance_url, self.inner.api_version
+            )
+        };
+        let mut request = self
+            .inner
+            .http
+            .request(method.clone(), url)
+            .bearer_auth(&session.access_token)
+            .timeout(self.inner.timeout);
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.inner.calls.fetch_add(1, Ordering::Relaxed);
+        let response = request.send().await.map_err(|e| {
+            // A read cannot do harm twice, and a refused connection never reached Salesforce; any
+            // other failure of a write leaves its outcome unknown.
+            Attempt::Failed(if e.is_connect() || *method == Method::GET {
+                SalesforceError::Unavailable(format!("request failed: {e}"))
+            } else {
+                SalesforceError::BadResponse(format!("no answer to the write: {e}"))
+            })
+        })?;
+        let status = response.status();
+        tracing::Span::current().record("status", status.as_u16());
+        if let Some(usage) = response
+            .headers()
+            .get("Sforce-Limit-Info")
+            .and_then(|v| v.to_str().ok())
+            .and_then(ApiUsage::parse)
+        {
+            *lock(&self.inner.usage) = Some(usage);
+        }
+        let bytes = response.bytes().await.map_err(|e| {
+            Attempt::Failed(SalesforceError::BadResponse(format!(
+                "answer cut off ({status}): {e}"
+            )))
+        })?;
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        let (error_code, message) = match serde_json::from_slice::<Vec<ApiErrorBody>>(&bytes) {
+            Ok(errors) if !errors.is_empty() => {
+                (errors[0].error_code.clone(), errors[0].message.clone())
+            }
+            // 5xx pages from a load balancer are HTML; show a little of them.
+            _ => (
+                String::new(),
+                String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+            ),
+        };
+        tracing::debug!(%error_code, %message, "Salesforce refused the request");
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(Attempt::SessionRefused(message));
+        }
+        Err(Attempt::Failed(match status {
+            StatusCode::FORBIDDEN if error_code == "REQUEST_LIMIT_EXCEEDED" => {
+                SalesforceError::LimitExceeded
+            }
+            s if s.is_server_error() => {
+                SalesforceError::Unavailable(format!("{status} {error_code}: {message}"))
+            }
+            _ => SalesforceError::Api {
+                status: status.as_u16(),
+                error_code,
+                message,
+            },
+        }))
+    }
+}
+
+/// How one attempt ended when it did not succeed.
+enum Attempt {
+    /// 401: the session is no longer valid (Salesforce's message).
+    SessionRefused(String),
+    Failed(SalesforceError),
+}
+
+/// Deserialises a 2xx body; a body of the wrong shape is an unreadable answer.
+pub(crate) fn parse<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, SalesforceError> {
+    serde_json::from_slice(body)
+        .map_err(|e| SalesforceError::BadResponse(format!("unexpected {what}: {e}")))
+}
+
+/// The endpoint without Ids or query locators, for spans (`query`, `composite/sobjects`, …).
+fn endpoint_label(path: &str) -> &str {
+    let path = path
+        .strip_prefix("/services/data/")
+        .map(|rest| rest.split_once('/').map_or(rest, |(_, p)| p))
+        .unwrap_or(path);
+    match path.split_once('/') {
+        Some(("query", _)) => "query",
+        Some(("sobjects", rest)) if rest.ends_with("/describe") => "sobjects/describe",
+        _ => path,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::endpoint_label;
+
+    #[test]
+    fn endpoint_labels_hide_locators() {
+        assert_eq!(endpoint_label("query"), "query");
+        assert_eq!(
+            endpoint_label("/services/data/v62.0/query/01gD0000002HU6KIAW-2000"),
+            "query"
+        );
+        assert_eq!(endpoint_label("composite/sobjects"), "composite/sobjects");
+    }
+}

@@ -1,0 +1,265 @@
+//! sObject Collections: create, update and upsert up to 200 records per API call, which is what
+//! keeps sfwa under 0.015 calls per message (write-backs and inbound records are batched).
+//!
+//! A collection call that works answers 200 even when records fail: each record gets its own
+//! result, in input order, and each failure a [`Disposition`] saying what to do with the record.
+//! `allOrNone` is always false, so one bad record never holds back the others.
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::client::{parse, SalesforceClient};
+use super::describe::check_api_name;
+use super::error::SalesforceError;
+
+/// The most records one collections request may carry (more is a 400 `EXCEEDED_ID_LIMIT`).
+pub const MAX_COLLECTION_RECORDS: usize = 200;
+
+/// What happened to one record.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct RecordResult {
+    /// The record's Id (absent when a create or upsert failed).
+    #[serde(default)]
+    pub id: Option<String>,
+    pub success: bool,
+    /// Upserts only: whether the record was inserted (true) or updated (false).
+    #[serde(default)]
+    pub created: Option<bool>,
+    #[serde(default)]
+    pub errors: Vec<RecordError>,
+}
+
+impl RecordResult {
+    /// `None` for a success; otherwise the disposition of the record's errors, a dead record
+    /// first (nothing else matters), then anything an admin must fix, then retries.
+    pub fn disposition(&self) -> Option<Disposition> {
+        if self.success {
+            return None;
+        }
+        let dispositions: Vec<Disposition> =
+            self.errors.iter().map(RecordError::disposition).collect();
+        [Disposition::Drop, Disposition::Surface, Disposition::Retry]
+            .into_iter()
+            .find(|d| dispositions.contains(d))
+            // A failure without errors is not something Salesforce sends; try again rather than
+            // lose the write.
+            .or(Some(Disposition::Retry))
+    }
+}
+
+/// One per-record error (`statusCode`, unlike top-level errors' `errorCode`).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordError {
+    pub status_code: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub fields: Vec<String>,
+}
+
+/// What to do with a record Salesforce did not write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Disposition {
+    /// Transient (row lock, rolled back with another record): write it again in a later batch.
+    Retry,
+    /// The record is gone (deleted, or its Id names nothing): stop writing to it.
+    Drop,
+    /// The org refuses the data (field too long, picklist value missing, field not deployed…):
+    /// an admin must fix the org or the package. Log it and keep it for metrics; retrying as is
+    /// will fail the same way.
+    Surface,
+}
+
+impl RecordError {
+    pub fn disposition(&self) -> Disposition {
+        match self.status_code.as_str() {
+            "UNABLE_TO_LOCK_ROW" | "ALL_OR_NONE_OPERATION_ROLLED_BACK" => Disposition::Retry,
+            // With no fields the error is about the record itself; with fields it is a lookup on
+            // the record pointing at a deleted or missing record, which the data must fix.
+            "ENTITY_IS_DELETED" | "INVALID_CROSS_REFERENCE_KEY" if self.fields.is_empty() => {
+                Disposition::Drop
+            }
+            _ => Disposition::Surface,
+        }
+    }
+}
+
+impl SalesforceClient {
+    /// Updates records by Id (`PATCH composite/sobjects`), ≤ 200 per call; one result per record,
+    /// in input order. Each record is its Id and the fields to set; `attributes.type` and `id` are
+    /// added here.
+    ///
+    /// If a later chunk fails as a whole, the call fails and earlier chunks stay written; updates
+    /// are idempotent, so retrying the whole call is safe.
+    #[tracing::instrument(skip_all, fields(object = %object, records = records.len()))]
+    pub async fn update(
+        &self,
+        object: &str,
+        records: &[(String, Map<String, Value>)],
+    ) -> Result<Vec<RecordResult>, SalesforceError> {
+        check_api_name(object)?;
+        let bodies = records
+            .iter()
+            .map(|(id, fields)| record_body(object, Some(id), fields))
+            .collect();
+        self.write_in_chunks(Method::PATCH, "composite/sobjects", bodies)
+            .await
+    }
+
+    /// Creates records (`POST composite/sobjects`), ≤ 200 per call; results in input order.
+    ///
+    /// Not idempotent: if a later chunk fails (or an answer is lost), earlier records exist. Where
+    /// duplicates matter, [`upsert`](Self::upsert) by an external id instead.
+    #[tracing::instrument(skip_all, fields(object = %object, records = records.len()))]
+    pub async fn create(
+        &self,
+        object: &str,
+        records: &[Map<String, Value>],
+    ) -> Result<Vec<RecordResult>, SalesforceError> {
+        check_api_name(object)?;
+        let bodies = records
+            .iter()
+            .map(|fields| record_body(object, None, fields))
+            .collect();
+        self.write_in_chunks(Method::POST, "composite/sobjects", bodies)
+            .await
+    }
+
+    /// Inserts or updates by external id (`PATCH composite/sobjects/{object}/{field}`), ≤ 200 per
+    /// call; each record must carry the external id field. Results carry `created`.
+    #[tracing::instrument(skip_all, fields(object = %object, external_id_field = %external_id_field, records = records.len()))]
+    pub async fn upsert(
+        &self,
+        object: &str,
+        external_id_field: &str,
+        records: &[Map<String, Value>],
+    ) -> Result<Vec<RecordResult>, SalesforceError> {
+        check_api_name(object)?;
+        check_api_name(external_id_field)?;
+        let bodies = records
+            .iter()
+            .map(|fields| record_body(object, None, fields))
+            .collect();
+        self.write_in_chunks(
+            Method::PATCH,
+            &format!("composite/sobjects/{object}/{external_id_field}"),
+            bodies,
+        )
+        .await
+    }
+
+    async fn write_in_chunks(
+        &self,
+        method: Method,
+        path: &str,
+        records: Vec<Value>,
+    ) -> Result<Vec<RecordResult>, SalesforceError> {
+        let mut results = Vec::with_capacity(records.len());
+        for chunk in records.chunks(MAX_COLLECTION_RECORDS) {
+            let body = json!({"allOrNone": false, "records": chunk});
+            let answer = self.send(method.clone(), path, &[], Some(&body)).await?;
+            let chunk_results: Vec<RecordResult> = parse(&answer, "collection results")?;
+            if chunk_results.len() != chunk.len() {
+                return Err(SalesforceError::BadResponse(format!(
+                    "{} results for {} records",
+                    chunk_results.len(),
+                    chunk.len()
+                )));
+            }
+            results.extend(chunk_results);
+        }
+        let failed = results.iter().filter(|r| !r.success).count();
+        if failed > 0 {
+            tracing::info!(failed, "some records were not written");
+        }
+        Ok(results)
+    }
+}
+
+/// `{"attributes":{"type":…},"id":…,<fields>}`; the caller's own `attributes`/`id` are replaced.
+fn record_body(object: &str, id: Option<&str>, fields: &Map<String, Value>) -> Value {
+    let mut record = Map::with_capacity(fields.len() + 2);
+    record.insert("attributes".into(), json!({ "type": object }));
+    if let Some(id) = id {
+        record.insert("id".into(), Value::String(id.to_string()));
+    }
+    for (name, value) in fields {
+        let reserved = name == "attributes" || (id.is_some() && name.eq_ignore_ascii_case("id"));
+        if !reserved {
+            record.insert(name.clone(), value.clone());
+        }
+    }
+    Value::Object(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(code: &str, fields: &[&str]) -> RecordError {
+        RecordError {
+            status_code: code.into(),
+            message: String::new(),
+            fields: fields.iter().map(|f| f.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn deleted_record_is_dropped_but_a_deleted_lookup_is_surfaced() {
+        assert_eq!(
+            error("ENTITY_IS_DELETED", &[]).disposition(),
+            Disposition::Drop
+        );
+        assert_eq!(
+            error("ENTITY_IS_DELETED", &["Contact__c"]).disposition(),
+            Disposition::Surface
+        );
+        assert_eq!(
+            error("INVALID_CROSS_REFERENCE_KEY", &[]).disposition(),
+            Disposition::Drop
+        );
+    }
+
+    #[test]
+    fn row_locks_and_rollbacks_are_retried() {
+        assert_eq!(
+            error("UNABLE_TO_LOCK_ROW", &[]).disposition(),
+            Disposition::Retry
+        );
+        assert_eq!(
+            error("ALL_OR_NONE_OPERATION_ROLLED_BACK", &[]).disposition(),
+            Disposition::Retry
+        );
+    }
+
+    #[test]
+    fn field_errors_are_surfaced() {
+        for code in [
+            "STRING_TOO_LONG",
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            "INVALID_FIELD",
+            "MALFORMED_ID",
+            "REQUIRED_FIELD_MISSING",
+            "DUPLICATE_VALUE",
+        ] {
+            assert_eq!(
+                error(code, &["Status__c"]).disposition(),
+                Disposition::Surface
+            );
+        }
+    }
+
+    #[test]
+    fn update_body_puts_type_and_id_first_and_ignores_caller_ids() {
+        let mut fields = Map::new();
+        fields.insert("Id".into(), json!("other"));
+        fields.insert("Status__c".into(), json!("Sent"));
+        let body = record_body("WhatsApp_Message__c", Some("a01"), &fields);
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            r#"{"attributes":{"type":"WhatsApp_Message__c"},"id":"a01","Status__c":"Sent"}"#
+        );
+    }
+}

@@ -1,0 +1,36 @@
+//! The Salesforce side of sfwa: OAuth (JWT bearer, client credentials, refresh token) and the REST
+//! calls the pipeline needs — SOQL queries with pagination, sObject Collections for batched
+//! write-backs and inbound creates (≤ 200 records per call), and describe for `sfwa doctor`.
+//!
+//! Every call goes through one [`SalesforceClient`]: it logs in lazily, caches the access token for
+//! all clones (Salesforce tokens carry no expiry; a 401 `INVALID_SESSION_ID` is the only signal, so
+//! the client re-authenticates once and retries once), reads `Sforce-Limit-Info` on every response
+//! and counts its calls — the daily API allowance is what an org runs out of first.
+//!
+//! Errors come back classified by what the caller must do ([`SalesforceError`]); a collection call
+//! that succeeds as a whole still carries per-record failures, each with a [`Disposition`]
+//! (retry, drop, or surface to an admin).
+//!
+//! - [`auth`] — the three OAuth grants against `{login_url}/services/oauth2/token`.
+//! - [`client`] — the shared client: session cache, request/retry loop, query, describe.
+//! - [`describe`] — object describe, for checking the deployed package.
+//! - [`collections`] — create / update / upsert in chunks of 200 and per-record results.
+//! - [`error`] — [`SalesforceError`] and the hints given for refused credentials.
+//! - [`soql`] — safe SOQL literals (strings, datetimes, Id lists).
+//! - [`usage`] — the `Sforce-Limit-Info` header.
+
+pub mod auth;
+pub mod client;
+pub mod collections;
+pub mod describe;
+pub mod error;
+pub mod soql;
+pub mod usage;
+
+pub use auth::{Auth, Session};
+pub use client::{SalesforceClient, SalesforceConfig};
+pub use collections::{Disposition, RecordError, RecordResult, MAX_COLLECTION_RECORDS};
+pub use describe::{FieldDescribe, ObjectDescribe, PicklistValue};
+pub use error::SalesforceError;
+pub use soql::{soql_datetime, soql_id_list, soql_string};
+pub use usage::ApiUsage;
