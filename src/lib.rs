@@ -24,4 +24,5 @@
 pub mod clock;
 pub mod domain;
 pub mod sim;
+pub mod store;
 pub mod window;
