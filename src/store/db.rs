@@ -166,15 +166,19 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Brings the schema up to [`latest_version`]; a no-op on an up-to-date file.
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    apply_migrations(conn, MIGRATIONS)
+}
+
+fn apply_migrations(conn: &mut Connection, migrations: &[Migration]) -> Result<(), StoreError> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    let supported = latest_version();
+    let supported = migrations.last().map_or(0, |m| m.version);
     if current > supported {
         return Err(StoreError::NewerSchema {
             found: current,
             supported,
         });
     }
-    for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
+    for migration in migrations.iter().filter(|m| m.version > current) {
         let from = migration.version - 1;
         let failed = |source| StoreError::Migration {
             version: migration.version,
@@ -304,6 +308,115 @@ mod tests {
         let error = Store::open(&path).unwrap_err();
 
         assert!(error.to_string().contains("notes.txt"), "{error}");
+    }
+
+    #[test]
+    fn a_failing_migration_leaves_the_store_at_the_previous_version() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let migrations = [
+            Migration {
+                version: 1,
+                name: "good",
+                sql: "CREATE TABLE a (x INTEGER);",
+            },
+            Migration {
+                version: 2,
+                name: "bad",
+                sql: "CREATE TABLE b (x INTEGER); INSERT INTO nowhere VALUES (1);",
+            },
+        ];
+
+        let error = apply_migrations(&mut conn, &migrations).unwrap_err();
+
+        assert!(
+            matches!(
+                error,
+                StoreError::Migration {
+                    version: 2,
+                    from: 1,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, 1);
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'b'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            tables, 0,
+            "the failed migration's first statement was rolled back"
+        );
+    }
+
+    #[test]
+    fn a_file_held_by_another_process_is_reported_as_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sfwa.db");
+        drop(Store::open(&path).unwrap());
+        let holder = Connection::open(&path).unwrap();
+        holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let other = Connection::open(&path).unwrap();
+        other.busy_timeout(Duration::ZERO).unwrap();
+
+        let error = StoreError::from(
+            other
+                .execute_batch("BEGIN IMMEDIATE")
+                .expect_err("the file is locked"),
+        );
+
+        assert!(matches!(error, StoreError::Locked(_)));
+        assert!(
+            error
+                .to_string()
+                .starts_with("database is locked by another process"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_webhook_batch_commits_dedupe_status_mirror_and_write_back_together() {
+        use crate::domain::status::MessageStatus;
+        use crate::store::{dedupe, inbound, journal, outbox};
+        let store = Store::open_in_memory().unwrap();
+        let now = Utc::now();
+        store
+            .write(move |tx| {
+                journal::claim(tx, "a015g00000AbCdEAAV", now)?;
+                journal::mark_sending(tx, "a015g00000AbCdEAAV", "PN1", "15550001", now)?;
+                journal::mark_sent(tx, "a015g00000AbCdEAAV", "wamid.A", now)
+            })
+            .await
+            .unwrap();
+
+        let batch = move |tx: &Transaction| -> Result<bool, StoreError> {
+            if !dedupe::first_seen(tx, "status:wamid.A:delivered", now)? {
+                return Ok(false);
+            }
+            let applied =
+                journal::apply_status(tx, "wamid.A", None, MessageStatus::Delivered, now, now)?;
+            if let journal::StatusApplied::Applied { record_id, .. } = applied {
+                let mut fields = serde_json::Map::new();
+                fields.insert("Status__c".into(), "Delivered".into());
+                outbox::enqueue(tx, "WhatsApp_Message__c", &record_id, &fields, now)?;
+            }
+            inbound::record_inbound(tx, "PN1", "15550001", now)?;
+            Ok(true)
+        };
+        let first = store.write(batch).await.unwrap();
+        let redelivery = store.write(batch).await.unwrap();
+
+        assert!(first);
+        assert!(!redelivery);
+        let depth = store.read(outbox::depth).await.unwrap();
+        assert_eq!(depth, 1);
     }
 
     #[tokio::test]
