@@ -17,6 +17,10 @@
 //!     window as Meta enforces it, rate limits, signed status and inbound webhooks, simulated
 //!     customers.
 //!   - [`sim::sandbox`] — both side by side with one clock (`sfwa sim`).
+//! - [`store`] — local SQLite (WAL): the outbound journal (never sent twice, statuses only forward),
+//!   the coalescing write-back outbox, the inbound mirror the window decides from, webhook dedupe
+//!   and stream cursors. Functions take a connection so one webhook batch commits as one
+//!   transaction before the 200.
 //!
 //! The daemon itself (config, clients, store, window policy, dispatch, webhook receiver, write-back)
 //! is being built on top of these; `shared/DESIGN.md` shows where each piece goes.
