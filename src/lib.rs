@@ -20,6 +20,10 @@
 //! - [`salesforce`] — the daemon's Salesforce client: OAuth (JWT bearer, client credentials,
 //!   refresh token) with one shared cached session, SOQL queries with pagination, sObject
 //!   Collections (≤ 200 records per call) with per-record dispositions, describe, API usage.
+//! - [`store`] — local SQLite (WAL): the outbound journal (never sent twice, statuses only forward),
+//!   the coalescing write-back outbox, the inbound mirror the window decides from, webhook dedupe
+//!   and stream cursors. Functions take a connection so one webhook batch commits as one
+//!   transaction before the 200.
 //!
 //! The daemon itself (config, clients, store, window policy, dispatch, webhook receiver, write-back)
 //! is being built on top of these; `shared/DESIGN.md` shows where each piece goes.
@@ -29,4 +33,5 @@ pub mod config;
 pub mod domain;
 pub mod salesforce;
 pub mod sim;
+pub mod store;
 pub mod window;

@@ -1,0 +1,58 @@
+//! Webhook items already processed. Meta redelivers webhooks it did not see a 200 for (and sometimes
+//! ones it did), so the receiver records a key per item (e.g. `status:{wamid}:{status}` or
+//! `inbound:{wamid}`) in the same transaction as the item's effects; a redelivery finds the key and
+//! changes nothing.
+//!
+//! Keys older than Meta's redelivery horizon (days) can be forgotten with [`delete_seen_before`].
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+
+use super::db::to_millis;
+use super::error::StoreError;
+
+/// Records `key`; `true` the first time it is seen, `false` on every later call.
+pub fn first_seen(conn: &Connection, key: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let inserted = conn
+        .prepare_cached("INSERT OR IGNORE INTO webhook_seen (key, seen_at) VALUES (?1, ?2)")?
+        .execute(rusqlite::params![key, to_millis(now)])?;
+    Ok(inserted == 1)
+}
+
+/// Forgets keys first seen before `cutoff`; returns how many.
+pub fn delete_seen_before(conn: &Connection, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached("DELETE FROM webhook_seen WHERE seen_at < ?1")?
+        .execute([to_millis(cutoff)])?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::db::test_connection;
+    use chrono::Duration;
+
+    #[test]
+    fn a_key_is_first_seen_once_and_a_duplicate_afterwards() {
+        let conn = test_connection();
+        let now = Utc::now();
+
+        assert!(first_seen(&conn, "status:wamid.A:delivered", now).unwrap());
+        assert!(!first_seen(&conn, "status:wamid.A:delivered", now).unwrap());
+        assert!(first_seen(&conn, "status:wamid.A:read", now).unwrap());
+    }
+
+    #[test]
+    fn retention_forgets_only_keys_older_than_the_cutoff() {
+        let conn = test_connection();
+        let now = Utc::now();
+        first_seen(&conn, "old", now - Duration::days(10)).unwrap();
+        first_seen(&conn, "recent", now).unwrap();
+
+        let deleted = delete_seen_before(&conn, now - Duration::days(7)).unwrap();
+
+        assert_eq!(deleted, 1);
+        assert!(first_seen(&conn, "old", now).unwrap());
+        assert!(!first_seen(&conn, "recent", now).unwrap());
+    }
+}

@@ -1,0 +1,90 @@
+//! The inbound mirror: for each (business phone_number_id, customer wa_id), the timestamp of the
+//! customer's most recent inbound message, in Meta's own time. The window policy (`window.rs`)
+//! decides from this, at the moment of sending.
+//!
+//! Webhooks arrive out of order and are redelivered, so the stored value is the maximum ever seen:
+//! an older message arriving late never shortens the window.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension};
+
+use super::db::{time_column, to_millis};
+use super::error::StoreError;
+
+/// Records an inbound message at `at` (Meta's timestamp); keeps the later of it and what is stored.
+pub fn record_inbound(
+    conn: &Connection,
+    business_number_id: &str,
+    wa_id: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO inbound_last (business_number_id, wa_id, last_inbound_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (business_number_id, wa_id)
+         DO UPDATE SET last_inbound_at = max(last_inbound_at, excluded.last_inbound_at)",
+    )?
+    .execute(rusqlite::params![business_number_id, wa_id, to_millis(at)])?;
+    Ok(())
+}
+
+/// The customer's most recent inbound message to this business number, if any.
+pub fn last_inbound(
+    conn: &Connection,
+    business_number_id: &str,
+    wa_id: &str,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT last_inbound_at FROM inbound_last WHERE business_number_id = ?1 AND wa_id = ?2",
+        )?
+        .query_row([business_number_id, wa_id], |row| time_column(row, 0))
+        .optional()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::db::test_connection;
+    use chrono::Duration;
+
+    #[test]
+    fn an_older_inbound_message_arriving_late_never_moves_the_window_back() {
+        let conn = test_connection();
+        let newer = Utc::now();
+        let older = newer - Duration::hours(3);
+
+        record_inbound(&conn, "PN1", "15550001", newer).unwrap();
+        record_inbound(&conn, "PN1", "15550001", older).unwrap();
+
+        assert_eq!(
+            last_inbound(&conn, "PN1", "15550001").unwrap(),
+            from_millis_exact(newer)
+        );
+    }
+
+    #[test]
+    fn a_newer_inbound_message_moves_the_window_forward_per_pair() {
+        let conn = test_connection();
+        let first = Utc::now() - Duration::hours(5);
+        let second = first + Duration::hours(4);
+
+        record_inbound(&conn, "PN1", "15550001", first).unwrap();
+        record_inbound(&conn, "PN1", "15550001", second).unwrap();
+        record_inbound(&conn, "PN2", "15550001", first).unwrap();
+
+        assert_eq!(
+            last_inbound(&conn, "PN1", "15550001").unwrap(),
+            from_millis_exact(second)
+        );
+        assert_eq!(
+            last_inbound(&conn, "PN2", "15550001").unwrap(),
+            from_millis_exact(first)
+        );
+        assert_eq!(last_inbound(&conn, "PN1", "15559999").unwrap(), None);
+    }
+
+    /// What the store gives back: millisecond precision.
+    fn from_millis_exact(at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        crate::store::db::from_millis(to_millis(at))
+    }
+}

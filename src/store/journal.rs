@@ -1,0 +1,713 @@
+//! The outbound journal: one row per `WhatsApp_Message__c` record sfwa has taken on, keyed by its
+//! 18-character Salesforce Id.
+//!
+//! This is what makes guarantee 1 ("never sent twice") hold across polls, replays and crashes:
+//! 1. [`claim`] inserts the row (`Claimed`). A record that a poll or a replayed event returns again
+//!    gets [`Claim::Existing`] and is not dispatched again.
+//! 2. [`mark_sending`] is committed *before* the HTTP call. After a crash, a `Sending` row means "the
+//!    outcome is unknown": the request may or may not have reached Meta.
+//! 3. The response settles it ([`mark_sent`] with the wamid, [`mark_failed`], or [`schedule_retry`]
+//!    for a send that provably did not happen). If no response ever came, the status webhook's
+//!    `biz_opaque_callback_data` echo (the record Id) settles it through [`apply_status`]; only rows
+//!    still `Sending` past the grace period ([`stuck_sending`]) may be re-sent.
+//!
+//! A `Claimed` row returned as `Existing` with no `next_attempt_at` was claimed but never reached
+//! `Sending` (sfwa stopped in between): no request was made, so it is safe to dispatch.
+//!
+//! States only move forward along the ladder of [`MessageStatus`] (guarantee 3); the single step
+//! back, `Sending` → `Claimed`, is [`schedule_retry`], allowed only while no wamid is known.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
+use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
+
+use super::db::{optional_time_column, time_column, to_millis};
+use super::error::StoreError;
+use crate::domain::status::MessageStatus;
+
+/// Where an outbound record is. `Claimed` is the journal's name for Salesforce's `Queued`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JournalState {
+    Claimed,
+    Sending,
+    Sent,
+    Failed,
+    Delivered,
+    Read,
+}
+
+impl JournalState {
+    pub const ALL: [JournalState; 6] = [
+        JournalState::Claimed,
+        JournalState::Sending,
+        JournalState::Sent,
+        JournalState::Failed,
+        JournalState::Delivered,
+        JournalState::Read,
+    ];
+
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JournalState::Claimed => "claimed",
+            JournalState::Sending => "sending",
+            JournalState::Sent => "sent",
+            JournalState::Failed => "failed",
+            JournalState::Delivered => "delivered",
+            JournalState::Read => "read",
+        }
+    }
+
+    /// The status this state stands for on Salesforce's ladder.
+    pub fn as_status(self) -> MessageStatus {
+        match self {
+            JournalState::Claimed => MessageStatus::Queued,
+            JournalState::Sending => MessageStatus::Sending,
+            JournalState::Sent => MessageStatus::Sent,
+            JournalState::Failed => MessageStatus::Failed,
+            JournalState::Delivered => MessageStatus::Delivered,
+            JournalState::Read => MessageStatus::Read,
+        }
+    }
+
+    /// The journal state for an outbound status; `None` for `Received` (inbound only).
+    pub fn from_status(status: MessageStatus) -> Option<JournalState> {
+        JournalState::ALL
+            .into_iter()
+            .find(|state| state.as_status() == status)
+    }
+
+    /// Whether moving to `next` is progress on the ladder.
+    pub fn advances_to(self, next: JournalState) -> bool {
+        self.as_status().advances_to(next.as_status())
+    }
+
+    /// Past the send: only status webhooks change it now, and retention may delete it.
+    pub fn is_finished(self) -> bool {
+        !matches!(self, JournalState::Claimed | JournalState::Sending)
+    }
+}
+
+impl fmt::Display for JournalState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("'{0}' is not a journal state")]
+pub struct UnknownJournalState(pub String);
+
+impl FromStr for JournalState {
+    type Err = UnknownJournalState;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        JournalState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == text)
+            .ok_or_else(|| UnknownJournalState(text.to_string()))
+    }
+}
+
+impl ToSql for JournalState {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for JournalState {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        value
+            .as_str()?
+            .parse()
+            .map_err(|e| FromSqlError::Other(Box::new(e)))
+    }
+}
+
+/// One journal row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalEntry {
+    pub record_id: String,
+    pub state: JournalState,
+    /// The WhatsApp phone_number_id it was (or is being) sent from; set by [`mark_sending`].
+    pub business_number_id: Option<String>,
+    /// The recipient; set by [`mark_sending`].
+    pub wa_id: Option<String>,
+    /// Meta's message id, once the response or a status webhook told us.
+    pub wamid: Option<String>,
+    /// Failed attempts so far, as counted by the dispatcher ([`schedule_retry`]).
+    pub attempts: u32,
+    /// When a `Claimed` row is due again after a retryable failure.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// When the last HTTP send started.
+    pub sending_since: Option<DateTime<Utc>>,
+    pub error_code: Option<String>,
+    /// Meta's timestamp of the last status applied from a webhook.
+    pub status_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const ENTRY_COLUMNS: &str = "record_id, state, business_number_id, wa_id, wamid, attempts, \
+     next_attempt_at, sending_since, error_code, status_at, created_at, updated_at";
+
+fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<JournalEntry> {
+    Ok(JournalEntry {
+        record_id: row.get(0)?,
+        state: row.get(1)?,
+        business_number_id: row.get(2)?,
+        wa_id: row.get(3)?,
+        wamid: row.get(4)?,
+        attempts: row.get(5)?,
+        next_attempt_at: optional_time_column(row, 6)?,
+        sending_since: optional_time_column(row, 7)?,
+        error_code: row.get(8)?,
+        status_at: optional_time_column(row, 9)?,
+        created_at: time_column(row, 10)?,
+        updated_at: time_column(row, 11)?,
+    })
+}
+
+/// What [`claim`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// The record was not journaled; it now is, as `Claimed`. Dispatch it.
+    New,
+    /// The record was already journaled; do not dispatch it again (see the module docs for the one
+    /// `Claimed` case that is safe to resume).
+    Existing(JournalEntry),
+}
+
+/// Journals `record_id` as `Claimed` unless it already is.
+#[tracing::instrument(level = "debug", skip_all, fields(record_id = %record_id))]
+pub fn claim(conn: &Connection, record_id: &str, now: DateTime<Utc>) -> Result<Claim, StoreError> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO journal (record_id, state, created_at, updated_at)
+             VALUES (?1, 'claimed', ?2, ?2) ON CONFLICT (record_id) DO NOTHING",
+        )?
+        .execute(params![record_id, to_millis(now)])?;
+    if inserted == 1 {
+        return Ok(Claim::New);
+    }
+    let entry = get(conn, record_id)?.ok_or_else(|| StoreError::NotJournaled {
+        record_id: record_id.to_string(),
+    })?;
+    Ok(Claim::Existing(entry))
+}
+
+/// Records that the HTTP send is about to start. Commit this before making the request.
+#[tracing::instrument(level = "debug", skip_all, fields(record_id = %record_id))]
+pub fn mark_sending(
+    conn: &Connection,
+    record_id: &str,
+    business_number_id: &str,
+    wa_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let entry = require(conn, record_id)?;
+    if entry.state != JournalState::Claimed {
+        return Err(StoreError::NotClaimed {
+            record_id: record_id.to_string(),
+            state: entry.state.to_string(),
+        });
+    }
+    conn.prepare_cached(
+        "UPDATE journal SET state = 'sending', business_number_id = ?2, wa_id = ?3,
+             sending_since = ?4, next_attempt_at = NULL, updated_at = ?4
+         WHERE record_id = ?1",
+    )?
+    .execute(params![
+        record_id,
+        business_number_id,
+        wa_id,
+        to_millis(now)
+    ])?;
+    Ok(())
+}
+
+/// Records Meta's acceptance of the send. A status webhook may have overtaken the response, so this
+/// never moves the state back (a `Delivered` row stays `Delivered`); the wamid is kept if already known.
+#[tracing::instrument(level = "debug", skip_all, fields(record_id = %record_id, wamid = %wamid))]
+pub fn mark_sent(
+    conn: &Connection,
+    record_id: &str,
+    wamid: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let entry = require(conn, record_id)?;
+    let state = forward(entry.state, JournalState::Sent);
+    conn.prepare_cached(
+        "UPDATE journal SET state = ?2, wamid = coalesce(wamid, ?3), updated_at = ?4
+         WHERE record_id = ?1",
+    )?
+    .execute(params![record_id, state, wamid, to_millis(now)])?;
+    Ok(())
+}
+
+/// Records a failure decided by sfwa or returned synchronously by Meta (`error_code` is what goes to
+/// `Error_Code__c`). Ignored if the row already moved past `Failed`.
+#[tracing::instrument(level = "debug", skip_all, fields(record_id = %record_id, error_code = %error_code))]
+pub fn mark_failed(
+    conn: &Connection,
+    record_id: &str,
+    error_code: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let entry = require(conn, record_id)?;
+    if !entry.state.advances_to(JournalState::Failed) {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "UPDATE journal SET state = 'failed', error_code = ?2, next_attempt_at = NULL, updated_at = ?3
+         WHERE record_id = ?1",
+    )?
+    .execute(params![record_id, error_code, to_millis(now)])?;
+    Ok(())
+}
+
+/// Puts the row back to `Claimed`, due at `next_attempt_at`, after a send that provably did not
+/// happen (a retryable error, or no echo past the grace period). Returns `false`, changing nothing,
+/// if the row has moved on meanwhile (a wamid or a later state is known): then it must not be re-sent.
+#[tracing::instrument(level = "debug", skip_all, fields(record_id = %record_id, attempts))]
+pub fn schedule_retry(
+    conn: &Connection,
+    record_id: &str,
+    attempts: u32,
+    next_attempt_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE journal SET state = 'claimed', attempts = ?2, next_attempt_at = ?3,
+                 sending_since = NULL, updated_at = ?4
+             WHERE record_id = ?1 AND state IN ('claimed', 'sending') AND wamid IS NULL",
+        )?
+        .execute(params![
+            record_id,
+            attempts,
+            to_millis(next_attempt_at),
+            to_millis(now)
+        ])?;
+    Ok(changed == 1)
+}
+
+/// `Claimed` rows whose retry is due, earliest first.
+pub fn due_retries(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<JournalEntry>, StoreError> {
+    let sql = format!(
+        "SELECT {ENTRY_COLUMNS} FROM journal
+         WHERE state = 'claimed' AND next_attempt_at IS NOT NULL AND next_attempt_at <= ?1
+         ORDER BY next_attempt_at, record_id LIMIT ?2"
+    );
+    let mut statement = conn.prepare_cached(&sql)?;
+    let rows = statement.query_map(params![to_millis(now), limit_param(limit)], entry_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// `Sending` rows whose send started before `older_than` and that neither a response nor a status
+/// echo resolved: their outcome is unknown past the grace period.
+pub fn stuck_sending(
+    conn: &Connection,
+    older_than: DateTime<Utc>,
+) -> Result<Vec<JournalEntry>, StoreError> {
+    let sql = format!(
+        "SELECT {ENTRY_COLUMNS} FROM journal
+         WHERE state = 'sending' AND sending_since < ?1
+         ORDER BY sending_since, record_id"
+    );
+    let mut statement = conn.prepare_cached(&sql)?;
+    let rows = statement.query_map([to_millis(older_than)], entry_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn get(conn: &Connection, record_id: &str) -> Result<Option<JournalEntry>, StoreError> {
+    let sql = format!("SELECT {ENTRY_COLUMNS} FROM journal WHERE record_id = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([record_id], entry_from_row)
+        .optional()?)
+}
+
+pub fn find_by_wamid(conn: &Connection, wamid: &str) -> Result<Option<JournalEntry>, StoreError> {
+    let sql = format!("SELECT {ENTRY_COLUMNS} FROM journal WHERE wamid = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([wamid], entry_from_row)
+        .optional()?)
+}
+
+/// What [`apply_status`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StatusApplied {
+    /// The row moved forward from `previous`; write the new status back to `record_id`.
+    Applied {
+        record_id: String,
+        previous: JournalState,
+    },
+    /// A duplicate or a late status (e.g. `delivered` after `read`): nothing to write back.
+    Ignored {
+        record_id: String,
+        current: JournalState,
+    },
+    /// No row has this wamid or record Id (not ours, or deleted by retention).
+    Unknown,
+}
+
+/// Applies a status webhook monotonically (guarantee 3).
+///
+/// The row is found by `wamid`, else by `record_id` (the `biz_opaque_callback_data` echo). A row
+/// found by record Id that has no wamid yet learns this one, whatever the status does: that is how a
+/// send whose response never arrived (`Sending`, or `Claimed` again after a scheduled retry) is
+/// resolved as having happened, and [`schedule_retry`] then refuses to re-send it. A row with a
+/// different wamid keeps its own (the status still counts: it is about the same record).
+#[tracing::instrument(level = "debug", skip_all, fields(wamid = %wamid, record_id = ?record_id, status = %status))]
+pub fn apply_status(
+    conn: &Connection,
+    wamid: &str,
+    record_id: Option<&str>,
+    status: MessageStatus,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<StatusApplied, StoreError> {
+    let target = match JournalState::from_status(status) {
+        Some(state) if state.is_finished() => state,
+        _ => return Err(StoreError::NotAWebhookStatus(status)),
+    };
+    let entry = match find_by_wamid(conn, wamid)? {
+        Some(entry) => Some(entry),
+        None => match record_id {
+            Some(record_id) => get(conn, record_id)?,
+            None => None,
+        },
+    };
+    let Some(entry) = entry else {
+        return Ok(StatusApplied::Unknown);
+    };
+
+    if entry.wamid.is_none() {
+        conn.prepare_cached("UPDATE journal SET wamid = ?2, updated_at = ?3 WHERE record_id = ?1")?
+            .execute(params![entry.record_id, wamid, to_millis(now)])?;
+    }
+    if !entry.state.advances_to(target) {
+        return Ok(StatusApplied::Ignored {
+            record_id: entry.record_id,
+            current: entry.state,
+        });
+    }
+    conn.prepare_cached(
+        "UPDATE journal SET state = ?2, status_at = ?3, next_attempt_at = NULL, updated_at = ?4
+         WHERE record_id = ?1",
+    )?
+    .execute(params![
+        entry.record_id,
+        target,
+        to_millis(at),
+        to_millis(now)
+    ])?;
+    Ok(StatusApplied::Applied {
+        record_id: entry.record_id,
+        previous: entry.state,
+    })
+}
+
+/// Retention: deletes rows past the send (`Sent` and later) not updated since `cutoff`. Keep the
+/// cutoff well beyond any chance of Salesforce returning the record as `Queued` again (its status was
+/// written back long before) and beyond Meta's late `read` receipts, which afterwards find `Unknown`.
+pub fn delete_finished_before(
+    conn: &Connection,
+    cutoff: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "DELETE FROM journal
+             WHERE state IN ('sent', 'failed', 'delivered', 'read') AND updated_at < ?1",
+        )?
+        .execute([to_millis(cutoff)])?)
+}
+
+fn require(conn: &Connection, record_id: &str) -> Result<JournalEntry, StoreError> {
+    get(conn, record_id)?.ok_or_else(|| StoreError::NotJournaled {
+        record_id: record_id.to_string(),
+    })
+}
+
+/// `next` if it is progress from `current`, else `current`.
+fn forward(current: JournalState, next: JournalState) -> JournalState {
+    if current.advances_to(next) {
+        next
+    } else {
+        current
+    }
+}
+
+/// SQLite's LIMIT takes an i64; anything larger means "no limit".
+pub(crate) fn limit_param(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::db::test_connection;
+    use chrono::Duration;
+    use MessageStatus::{Delivered, Failed, Read, Sent};
+
+    const RECORD: &str = "a015g00000AbCdEAAV";
+
+    fn sent_row(conn: &Connection, record_id: &str, wamid: &str, now: DateTime<Utc>) {
+        claim(conn, record_id, now).unwrap();
+        mark_sending(conn, record_id, "PN1", "15550001", now).unwrap();
+        mark_sent(conn, record_id, wamid, now).unwrap();
+    }
+
+    #[test]
+    fn a_record_claimed_twice_is_existing_the_second_time() {
+        let conn = test_connection();
+        let now = Utc::now();
+
+        assert_eq!(claim(&conn, RECORD, now).unwrap(), Claim::New);
+        let second = claim(&conn, RECORD, now).unwrap();
+
+        let Claim::Existing(entry) = second else {
+            panic!("expected Existing, got {second:?}");
+        };
+        assert_eq!(entry.state, JournalState::Claimed);
+        assert_eq!(entry.record_id, RECORD);
+    }
+
+    #[test]
+    fn a_sent_record_polled_again_is_existing_with_its_wamid() {
+        let conn = test_connection();
+        let now = Utc::now();
+        sent_row(&conn, RECORD, "wamid.A", now);
+
+        let Claim::Existing(entry) = claim(&conn, RECORD, now).unwrap() else {
+            panic!("expected Existing");
+        };
+
+        assert_eq!(entry.state, JournalState::Sent);
+        assert_eq!(entry.wamid.as_deref(), Some("wamid.A"));
+        assert_eq!(entry.business_number_id.as_deref(), Some("PN1"));
+        assert_eq!(find_by_wamid(&conn, "wamid.A").unwrap(), Some(entry));
+    }
+
+    #[test]
+    fn only_a_claimed_record_may_start_sending() {
+        let conn = test_connection();
+        let now = Utc::now();
+        sent_row(&conn, RECORD, "wamid.A", now);
+
+        let error = mark_sending(&conn, RECORD, "PN1", "15550001", now).unwrap_err();
+
+        assert!(matches!(error, StoreError::NotClaimed { .. }), "{error}");
+        assert!(matches!(
+            mark_sending(&conn, "a015g00000ZZZZZAAV", "PN1", "1", now),
+            Err(StoreError::NotJournaled { .. })
+        ));
+    }
+
+    #[test]
+    fn statuses_move_forward_and_late_or_duplicate_ones_are_ignored() {
+        let conn = test_connection();
+        let now = Utc::now();
+        sent_row(&conn, RECORD, "wamid.A", now);
+        let applied = |previous| StatusApplied::Applied {
+            record_id: RECORD.into(),
+            previous,
+        };
+        let ignored = |current| StatusApplied::Ignored {
+            record_id: RECORD.into(),
+            current,
+        };
+
+        let delivered = apply_status(&conn, "wamid.A", None, Delivered, now, now).unwrap();
+        let duplicate = apply_status(&conn, "wamid.A", None, Delivered, now, now).unwrap();
+        let late_failed = apply_status(&conn, "wamid.A", None, Failed, now, now).unwrap();
+        let read = apply_status(&conn, "wamid.A", None, Read, now, now).unwrap();
+        let late_delivered = apply_status(&conn, "wamid.A", None, Delivered, now, now).unwrap();
+        let late_sent = apply_status(&conn, "wamid.A", None, Sent, now, now).unwrap();
+
+        assert_eq!(delivered, applied(JournalState::Sent));
+        assert_eq!(duplicate, ignored(JournalState::Delivered));
+        assert_eq!(late_failed, ignored(JournalState::Delivered));
+        assert_eq!(read, applied(JournalState::Delivered));
+        assert_eq!(late_delivered, ignored(JournalState::Read));
+        assert_eq!(late_sent, ignored(JournalState::Read));
+        assert_eq!(
+            get(&conn, RECORD).unwrap().unwrap().state,
+            JournalState::Read
+        );
+    }
+
+    #[test]
+    fn delivered_after_failed_is_applied_because_the_customer_got_it() {
+        let conn = test_connection();
+        let now = Utc::now();
+        sent_row(&conn, RECORD, "wamid.A", now);
+        apply_status(&conn, "wamid.A", None, Failed, now, now).unwrap();
+
+        let outcome = apply_status(&conn, "wamid.A", None, Delivered, now, now).unwrap();
+
+        assert!(matches!(
+            outcome,
+            StatusApplied::Applied {
+                previous: JournalState::Failed,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_status_for_an_unknown_wamid_and_record_is_unknown() {
+        let conn = test_connection();
+        let now = Utc::now();
+
+        let outcome =
+            apply_status(&conn, "wamid.X", Some("a015g00000NoNeEAAV"), Read, now, now).unwrap();
+
+        assert_eq!(outcome, StatusApplied::Unknown);
+    }
+
+    #[test]
+    fn a_status_that_no_webhook_reports_is_refused() {
+        let conn = test_connection();
+        let now = Utc::now();
+        let error =
+            apply_status(&conn, "wamid.A", None, MessageStatus::Received, now, now).unwrap_err();
+        assert!(matches!(
+            error,
+            StoreError::NotAWebhookStatus(MessageStatus::Received)
+        ));
+    }
+
+    #[test]
+    fn the_record_id_echo_resolves_a_sending_row_without_a_wamid() {
+        let conn = test_connection();
+        let start = Utc::now();
+        claim(&conn, RECORD, start).unwrap();
+        mark_sending(&conn, RECORD, "PN1", "15550001", start).unwrap();
+        let later = start + Duration::minutes(15);
+        assert_eq!(
+            stuck_sending(&conn, later - Duration::minutes(10))
+                .unwrap()
+                .len(),
+            1
+        );
+
+        let outcome = apply_status(&conn, "wamid.B", Some(RECORD), Sent, start, later).unwrap();
+
+        assert_eq!(
+            outcome,
+            StatusApplied::Applied {
+                record_id: RECORD.into(),
+                previous: JournalState::Sending
+            }
+        );
+        let entry = find_by_wamid(&conn, "wamid.B")
+            .unwrap()
+            .expect("wamid recorded");
+        assert_eq!(entry.state, JournalState::Sent);
+        assert!(stuck_sending(&conn, later).unwrap().is_empty());
+        assert!(!schedule_retry(&conn, RECORD, 1, later, later).unwrap());
+    }
+
+    #[test]
+    fn a_late_echo_after_a_scheduled_retry_stops_the_resend() {
+        let conn = test_connection();
+        let now = Utc::now();
+        claim(&conn, RECORD, now).unwrap();
+        mark_sending(&conn, RECORD, "PN1", "15550001", now).unwrap();
+        assert!(schedule_retry(&conn, RECORD, 1, now + Duration::minutes(1), now).unwrap());
+
+        apply_status(&conn, "wamid.C", Some(RECORD), Delivered, now, now).unwrap();
+
+        assert!(due_retries(&conn, now + Duration::hours(1), 10)
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            get(&conn, RECORD).unwrap().unwrap().wamid.as_deref(),
+            Some("wamid.C")
+        );
+    }
+
+    #[test]
+    fn a_response_arriving_after_a_faster_webhook_never_moves_the_state_back() {
+        let conn = test_connection();
+        let now = Utc::now();
+        claim(&conn, RECORD, now).unwrap();
+        mark_sending(&conn, RECORD, "PN1", "15550001", now).unwrap();
+        apply_status(&conn, "wamid.D", Some(RECORD), Delivered, now, now).unwrap();
+
+        mark_sent(&conn, RECORD, "wamid.D", now).unwrap();
+        mark_failed(&conn, RECORD, "WA_131026", now).unwrap();
+
+        let entry = get(&conn, RECORD).unwrap().unwrap();
+        assert_eq!(entry.state, JournalState::Delivered);
+        assert_eq!(entry.error_code, None);
+    }
+
+    #[test]
+    fn a_retry_is_hidden_until_due_and_then_returned() {
+        let conn = test_connection();
+        let now = Utc::now();
+        claim(&conn, RECORD, now).unwrap();
+        mark_sending(&conn, RECORD, "PN1", "15550001", now).unwrap();
+        let due_at = now + Duration::seconds(30);
+
+        assert!(schedule_retry(&conn, RECORD, 1, due_at, now).unwrap());
+
+        assert!(due_retries(&conn, now, 10).unwrap().is_empty());
+        let due = due_retries(&conn, due_at, 10).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].attempts, 1);
+        assert_eq!(due[0].state, JournalState::Claimed);
+        assert_eq!(due[0].sending_since, None);
+    }
+
+    #[test]
+    fn mark_failed_records_the_error_code() {
+        let conn = test_connection();
+        let now = Utc::now();
+        claim(&conn, RECORD, now).unwrap();
+
+        mark_failed(&conn, RECORD, "INVALID_PHONE", now).unwrap();
+
+        let entry = get(&conn, RECORD).unwrap().unwrap();
+        assert_eq!(entry.state, JournalState::Failed);
+        assert_eq!(entry.error_code.as_deref(), Some("INVALID_PHONE"));
+    }
+
+    #[test]
+    fn retention_deletes_only_finished_rows_older_than_the_cutoff() {
+        let conn = test_connection();
+        let old = Utc::now() - Duration::days(40);
+        let now = Utc::now();
+        sent_row(&conn, RECORD, "wamid.old", old);
+        claim(&conn, "a015g00000StuCkAAV", old).unwrap();
+        sent_row(&conn, "a015g00000NeWwwAAV", "wamid.new", now);
+
+        let deleted = delete_finished_before(&conn, now - Duration::days(30)).unwrap();
+
+        assert_eq!(deleted, 1);
+        assert_eq!(get(&conn, RECORD).unwrap(), None);
+        assert!(get(&conn, "a015g00000StuCkAAV").unwrap().is_some());
+        assert!(get(&conn, "a015g00000NeWwwAAV").unwrap().is_some());
+    }
+
+    #[test]
+    fn states_round_trip_and_map_onto_the_status_ladder() {
+        for state in JournalState::ALL {
+            assert_eq!(state.as_str().parse::<JournalState>(), Ok(state));
+            assert_eq!(JournalState::from_status(state.as_status()), Some(state));
+        }
+        assert_eq!(JournalState::from_status(MessageStatus::Received), None);
+        assert!("queued".parse::<JournalState>().is_err());
+    }
+}

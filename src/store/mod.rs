@@ -1,0 +1,30 @@
+//! The local SQLite store: what sfwa must not forget across a crash.
+//!
+//! Every guarantee in `DESIGN.md` that survives a restart lives here:
+//! - [`journal`] — one row per outbound record, committed *before* the HTTP send, so a message is never
+//!   sent twice (guarantee 1); statuses from webhooks only move it forward (guarantee 3).
+//! - [`outbox`] — write-backs to Salesforce, coalesced per record until Salesforce confirms them
+//!   (guarantees 2 and 5); also inbound creates, as upserts keyed by an external id.
+//! - [`inbound`] — the inbound mirror, the session window's source of truth.
+//! - [`dedupe`] — webhook items already processed, so Meta's redeliveries are no-ops.
+//! - [`cursors`] — named positions in remote streams (a CometD replay id).
+//! - [`db`] — opening the file (WAL, `busy_timeout`, foreign keys), embedded versioned migrations, and
+//!   [`Store`], the async wrapper that runs SQLite on blocking threads.
+//!
+//! The functions in each module take a `&rusqlite::Connection` rather than a [`Store`], so a caller
+//! composes several in one transaction: a webhook batch is dedupe + journal status + outbox enqueue +
+//! inbound mirror, durable together before the HTTP 200.
+//!
+//! Timestamps are stored as unix milliseconds (UTC) in INTEGER columns everywhere: they compare and
+//! index as numbers, and the conversion lives in one place ([`db::to_millis`] / [`db::from_millis`]).
+
+pub mod cursors;
+pub mod db;
+pub mod dedupe;
+pub mod error;
+pub mod inbound;
+pub mod journal;
+pub mod outbox;
+
+pub use db::Store;
+pub use error::StoreError;
