@@ -18,10 +18,14 @@
 //!     customers.
 //!   - [`sim::sandbox`] — both side by side with one clock (`sfwa sim`).
 //!
+//! - [`whatsapp`] — the Cloud API client: Meta's request JSON, sends, and error classification
+//!   (retry / retry later / hold everything / fail the record).
+//!
 //! The daemon itself (config, clients, store, window policy, dispatch, webhook receiver, write-back)
 //! is being built on top of these; `shared/DESIGN.md` shows where each piece goes.
 
 pub mod clock;
 pub mod domain;
 pub mod sim;
+pub mod whatsapp;
 pub mod window;
