@@ -20,6 +20,7 @@
 //!
 //! - [`whatsapp`] — the Cloud API client: Meta's request JSON, sends, and error classification
 //!   (retry / retry later / hold everything / fail the record).
+//! - [`webhook`] — Meta's webhook POSTs: signature check and parsing into status and inbound events.
 //!
 //! The daemon itself (config, clients, store, window policy, dispatch, webhook receiver, write-back)
 //! is being built on top of these; `shared/DESIGN.md` shows where each piece goes.
@@ -27,5 +28,6 @@
 pub mod clock;
 pub mod domain;
 pub mod sim;
+pub mod webhook;
 pub mod whatsapp;
 pub mod window;
