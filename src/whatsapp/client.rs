@@ -204,7 +204,7 @@ impl WhatsAppClient {
     }
 
     /// `GET /{version}/{phone_number_id}`: name, number and quality rating (for `sfwa doctor`).
-    #[tracing::instrument(skip_all, fields(phone_number_id))]
+    #[tracing::instrument(skip_all, fields(phone_number_id = %phone_number_id))]
     pub async fn phone_number(&self, phone_number_id: &str) -> Result<PhoneNumberInfo, SendError> {
         let response = self
             .http
