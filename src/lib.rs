@@ -25,6 +25,10 @@
 //!   and stream cursors. Functions take a connection so one webhook batch commits as one
 //!   transaction before the 200.
 //!
+//! - [`whatsapp`] — the Cloud API client: Meta's request JSON, sends, and error classification
+//!   (retry / retry later / hold everything / fail the record).
+//! - [`webhook`] — Meta's webhook POSTs: signature check and parsing into status and inbound events.
+//!
 //! The daemon itself (config, clients, store, window policy, dispatch, webhook receiver, write-back)
 //! is being built on top of these; `shared/DESIGN.md` shows where each piece goes.
 
@@ -34,4 +38,6 @@ pub mod domain;
 pub mod salesforce;
 pub mod sim;
 pub mod store;
+pub mod webhook;
+pub mod whatsapp;
 pub mod window;

@@ -6,6 +6,8 @@ mod salesforce_flow;
 mod salesforce_rest;
 mod sim_cli;
 mod streaming;
+mod webhook_payload;
+mod whatsapp_client;
 mod whatsapp_control;
 mod whatsapp_send;
 mod whatsapp_support;

@@ -1,0 +1,242 @@
+//! [`WhatsAppClient`]: the HTTP calls to the Graph API, and what each failure means.
+//!
+//! A send ends in exactly one of: [`Accepted`] (Meta has the message), [`SendError::Meta`] (Meta said
+//! no — see [`MetaError::action`]), [`SendError::NotSent`] (nothing left this machine, retry freely),
+//! or an unknown outcome ([`SendError::OutcomeUnknown`], [`SendError::BadResponse`]), which the
+//! dispatcher resolves from the `biz_opaque_callback_data` echo before re-sending (DESIGN.md
+//! guarantee 1).
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::error::MetaError;
+use super::request::request_body;
+use crate::domain::message::OutboundMessage;
+
+/// Where and how to reach the Cloud API.
+#[derive(Clone)]
+pub struct WhatsAppConfig {
+    /// `https://graph.facebook.com`, or a simulator's URL.
+    pub api_base: String,
+    /// Graph API version, e.g. `v23.0`.
+    pub api_version: String,
+    /// System-user access token. Secret: never printed by `Debug`.
+    pub access_token: String,
+    /// Whole-request timeout. Past it the outcome of a send is unknown.
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for WhatsAppConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WhatsAppConfig")
+            .field("api_base", &self.api_base)
+            .field("api_version", &self.api_version)
+            .field("access_token", &"<redacted>")
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// The Cloud API client. Cheap to clone (the `reqwest::Client` is a shared pool).
+#[derive(Clone, Debug)]
+pub struct WhatsAppClient {
+    http: reqwest::Client,
+    config: WhatsAppConfig,
+}
+
+/// Meta accepted the message (200): it is not delivered yet — statuses follow by webhook.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    pub wamid: String,
+    /// The recipient's WhatsApp id as Meta resolved it (may differ from the number sent to).
+    pub wa_id: Option<String>,
+}
+
+/// The business number as Meta knows it, for `sfwa doctor`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct PhoneNumberInfo {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub verified_name: Option<String>,
+    #[serde(default)]
+    pub display_phone_number: Option<String>,
+    /// `GREEN`, `YELLOW`, `RED` or `UNKNOWN`.
+    #[serde(default)]
+    pub quality_rating: Option<String>,
+    #[serde(default)]
+    pub code_verification_status: Option<String>,
+    #[serde(default)]
+    pub messaging_limit_tier: Option<String>,
+}
+
+/// Why a call did not end in an answer we can use. Variants say what the caller may do.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Meta answered with an error body (classify by code, not HTTP status).
+    #[error("WhatsApp refused the request: {0}")]
+    Meta(MetaError),
+    /// The request never reached Meta (connect/DNS failure): safe to retry, nothing was sent.
+    #[error("the request did not reach WhatsApp: {0}")]
+    NotSent(String),
+    /// Timeout or connection reset after the request was written: Meta may or may not have
+    /// accepted it (SEND_OUTCOME_UNKNOWN). Resolved by the callback echo (DESIGN.md guarantee 1).
+    #[error("no answer from WhatsApp; the message may or may not have been sent: {0}")]
+    OutcomeUnknown(String),
+    /// An answer we cannot read (a 200 without a wamid, or a non-JSON error page from a proxy).
+    /// Meta may well have accepted the message, so for a send this is an unknown outcome too.
+    #[error("unreadable answer from WhatsApp: {0}")]
+    BadResponse(String),
+}
+
+impl SendError {
+    /// Whether Meta may have accepted the message (resolve by the echo before re-sending).
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            SendError::OutcomeUnknown(_) | SendError::BadResponse(_)
+        )
+    }
+}
+
+#[derive(Deserialize)]
+struct SendResponse {
+    #[serde(default)]
+    contacts: Vec<SendContact>,
+    #[serde(default)]
+    messages: Vec<SendMessage>,
+}
+
+#[derive(Deserialize)]
+struct SendContact {
+    #[serde(default)]
+    wa_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SendMessage {
+    id: String,
+}
+
+/// Splits transport failures by whether the request can have reached Meta.
+fn transport_error(error: reqwest::Error) -> SendError {
+    // A connect that failed (refused, DNS) wrote nothing; a connect that timed out is treated as
+    // unknown too, conservatively, since reqwest's overall timeout does not say which phase it hit.
+    let not_sent = error.is_builder() || (error.is_connect() && !error.is_timeout());
+    let text = describe(error);
+    if not_sent {
+        SendError::NotSent(text)
+    } else {
+        SendError::OutcomeUnknown(text)
+    }
+}
+
+/// The error and its causes on one line, without the URL (which never holds the token, but keeps
+/// logs short).
+fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+impl WhatsAppClient {
+    pub fn new(http: reqwest::Client, config: WhatsAppConfig) -> Self {
+        Self { http, config }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!(
+            "{}/{}/{path}",
+            self.config.api_base.trim_end_matches('/'),
+            self.config.api_version
+        )
+    }
+
+    /// `POST /{version}/{phone_number_id}/messages`; always sets `biz_opaque_callback_data` to the
+    /// record Id.
+    #[tracing::instrument(skip_all, fields(record_id = %message.record_id, wamid))]
+    pub async fn send(
+        &self,
+        phone_number_id: &str,
+        message: &OutboundMessage,
+    ) -> Result<Accepted, SendError> {
+        let response = self
+            .http
+            .post(self.url(&format!("{phone_number_id}/messages")))
+            .bearer_auth(&self.config.access_token)
+            .timeout(self.config.timeout)
+            .json(&request_body(message))
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let status = response.status().as_u16();
+        // The request was written and answered: from here on a failure to read is "unknown".
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| SendError::OutcomeUnknown(describe(e)))?;
+        if !(200..300).contains(&status) {
+            return Err(meta_error(status, &body));
+        }
+        let answer: SendResponse = serde_json::from_slice(&body)
+            .map_err(|e| SendError::BadResponse(format!("HTTP {status}: {e}")))?;
+        let wamid = answer
+            .messages
+            .into_iter()
+            .next()
+            .map(|m| m.id)
+            .ok_or_else(|| {
+                SendError::BadResponse(format!("HTTP {status} without messages[0].id"))
+            })?;
+        tracing::Span::current().record("wamid", wamid.as_str());
+        Ok(Accepted {
+            wamid,
+            wa_id: answer.contacts.into_iter().next().and_then(|c| c.wa_id),
+        })
+    }
+
+    /// `GET /{version}/{phone_number_id}`: name, number and quality rating (for `sfwa doctor`).
+    #[tracing::instrument(skip_all, fields(phone_number_id = %phone_number_id))]
+    pub async fn phone_number(&self, phone_number_id: &str) -> Result<PhoneNumberInfo, SendError> {
+        let response = self
+            .http
+            .get(self.url(phone_number_id))
+            .query(&[(
+                "fields",
+                "id,verified_name,display_phone_number,quality_rating,code_verification_status,messaging_limit_tier",
+            )])
+            .bearer_auth(&self.config.access_token)
+            .timeout(self.config.timeout)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let status = response.status().as_u16();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| SendError::OutcomeUnknown(describe(e)))?;
+        if !(200..300).contains(&status) {
+            return Err(meta_error(status, &body));
+        }
+        serde_json::from_slice(&body)
+            .map_err(|e| SendError::BadResponse(format!("HTTP {status}: {e}")))
+    }
+}
+
+fn meta_error(status: u16, body: &[u8]) -> SendError {
+    match MetaError::from_body(status, body) {
+        Some(error) => SendError::Meta(error),
+        None => SendError::BadResponse(format!(
+            "HTTP {status} with a body that is not Meta's error: {}",
+            String::from_utf8_lossy(&body[..body.len().min(200)])
+        )),
+    }
+}

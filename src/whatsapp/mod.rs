@@ -1,0 +1,19 @@
+//! The WhatsApp Business Cloud API client: the `send` step of the pipeline and the `doctor` check.
+//!
+//! - `request`: an [`OutboundMessage`](crate::domain::message::OutboundMessage) as Meta's exact
+//!   JSON ([`request_body`]), always carrying the record Id as `biz_opaque_callback_data`.
+//! - `client`: [`WhatsAppClient`] — `send` and `phone_number` over HTTP, with transport failures
+//!   split by whether the message may have left ([`SendError`]).
+//! - `error`: Meta's error body ([`MetaError`]) and what each code means for sfwa ([`classify`],
+//!   [`Action`]); shared with `failed` status webhooks, which carry the same codes.
+
+mod client;
+mod error;
+mod request;
+
+pub use client::{Accepted, PhoneNumberInfo, SendError, WhatsAppClient, WhatsAppConfig};
+pub use error::{
+    classify, error_code, pair_rate_backoff, rep_message, rep_sentence, Action, MetaError,
+    APP_RATE_LIMIT_BACKOFF, KNOWN_CODES, PAIR_RATE_BACKOFF, SPAM_LIMIT_BACKOFF, THROUGHPUT_BACKOFF,
+};
+pub use request::request_body;
