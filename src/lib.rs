@@ -32,9 +32,12 @@
 //! The daemon itself (config, clients, store, window policy, dispatch, webhook receiver, write-back)
 //! is being built on top of these; `shared/DESIGN.md` shows where each piece goes.
 
+pub mod app;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod domain;
+pub mod pipeline;
 pub mod salesforce;
 pub mod sim;
 pub mod store;

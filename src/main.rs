@@ -20,6 +20,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the daemon: Queued records → window check → WhatsApp → statuses on the records.
+    Run {
+        /// The TOML settings file; `SFWA_SECTION__KEY` environment variables override it.
+        #[arg(long, default_value = "sfwa.toml")]
+        config: PathBuf,
+    },
+    /// The whole flow on built-in simulators, as a sales rep would see it. No configuration.
+    Demo {
+        /// Leave the simulators and the daemon running for exploring (Ctrl-C to stop).
+        #[arg(long)]
+        keep_running: bool,
+    },
     /// Run a simulated Salesforce org and WhatsApp Cloud API until Ctrl-C (tests, demos, sandbox).
     Sim {
         /// Where the Salesforce org simulator listens (port 0 = any free port).
@@ -47,6 +59,24 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     match Cli::parse().command {
+        Command::Run { config } => {
+            let settings = sfwa::config::Settings::load(&config)?;
+            let app =
+                sfwa::app::App::build(settings, std::sync::Arc::new(sfwa::clock::SystemClock))
+                    .await?;
+            eprintln!(
+                "sfwa running; Meta webhooks go to {} (register your public URL for it)",
+                app.webhook_url()
+            );
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            let trigger = shutdown.clone();
+            tokio::spawn(async move {
+                let _ = shutdown_signal().await;
+                trigger.cancel();
+            });
+            app.run_until_stopped(shutdown).await
+        }
+        Command::Demo { keep_running } => sfwa::demo::run(keep_running).await,
         Command::Sim {
             salesforce_addr,
             whatsapp_addr,

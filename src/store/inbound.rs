@@ -41,6 +41,25 @@ pub fn last_inbound(
         .optional()?)
 }
 
+/// Meta failed a free-form message with 131047 at `at`: the window was closed then, whatever the
+/// mirror believed (an inbound webhook we never got, a clock off by minutes). Move the pair's last
+/// inbound back to at most `at` − 24 h so the next free-form message is refused locally. An inbound
+/// message newer than `at` is left alone: it reopened the window after the failure.
+pub fn close_window(
+    conn: &Connection,
+    business_number_id: &str,
+    wa_id: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let closed = at - crate::window::WINDOW;
+    conn.prepare_cached(
+        "UPDATE inbound_last SET last_inbound_at = ?3
+         WHERE business_number_id = ?1 AND wa_id = ?2 AND last_inbound_at <= ?4 AND last_inbound_at > ?3",
+    )?
+    .execute(rusqlite::params![business_number_id, wa_id, to_millis(closed), to_millis(at)])?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +105,20 @@ mod tests {
     /// What the store gives back: millisecond precision.
     fn from_millis_exact(at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         crate::store::db::from_millis(to_millis(at))
+    }
+
+    #[test]
+    fn a_131047_closes_a_window_the_mirror_thought_open_but_not_one_reopened_later() {
+        let conn = test_connection();
+        let failed_at = Utc::now();
+        record_inbound(&conn, "PN1", "15550001", failed_at - Duration::hours(2)).unwrap();
+        record_inbound(&conn, "PN1", "15550002", failed_at + Duration::minutes(1)).unwrap();
+
+        close_window(&conn, "PN1", "15550001", failed_at).unwrap();
+        close_window(&conn, "PN1", "15550002", failed_at).unwrap();
+
+        let closed = last_inbound(&conn, "PN1", "15550001").unwrap().unwrap();
+        assert!(closed <= failed_at - crate::window::WINDOW);
+        assert!(last_inbound(&conn, "PN1", "15550002").unwrap().unwrap() > failed_at);
     }
 }

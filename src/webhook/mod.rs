@@ -17,3 +17,4 @@ pub use payload::{
     StatusUpdate, WebhookEvent,
 };
 pub use signature::verify_signature;
+pub mod server;

@@ -1,0 +1,141 @@
+//! Wiring: [`App::build`] turns settings into clients, the store, the pipeline and a bound webhook
+//! listener; [`App::run_until_stopped`] runs the workers until the token is cancelled, then shuts
+//! down in order: intake stops, in-flight sends finish (they are journaled either way), the outbox
+//! is flushed, the webhook server stops last (so statuses arriving meanwhile are still stored).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::info;
+
+use crate::clock::SharedClock;
+use crate::config::{AuthMode, Settings};
+use crate::pipeline::{worker, Pipeline};
+use crate::salesforce::{Auth, SalesforceClient, SalesforceConfig};
+use crate::store::Store;
+use crate::whatsapp::{WhatsAppClient, WhatsAppConfig};
+
+pub struct App {
+    pipeline: Pipeline,
+    listener: TcpListener,
+}
+
+impl App {
+    pub async fn build(settings: Settings, clock: SharedClock) -> anyhow::Result<App> {
+        let settings = Arc::new(settings);
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("sfwa/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("building the HTTP client")?;
+        let salesforce = SalesforceClient::new(http.clone(), salesforce_config(&settings)?)
+            .context("setting up the Salesforce client")?;
+        let whatsapp = WhatsAppClient::new(
+            http,
+            WhatsAppConfig {
+                api_base: settings.whatsapp.api_base.clone(),
+                api_version: settings.whatsapp.api_version.clone(),
+                access_token: settings.whatsapp.access_token.expose().to_string(),
+                timeout: settings.whatsapp.timeout,
+            },
+        );
+        let store = Store::open(&settings.store.path)
+            .with_context(|| format!("opening the store at {}", settings.store.path.display()))?;
+        let listener = TcpListener::bind(settings.webhook.listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "webhook.listen: cannot listen on {}",
+                    settings.webhook.listen
+                )
+            })?;
+        let pipeline = Pipeline::new(settings, clock, store, salesforce, whatsapp);
+        Ok(App { pipeline, listener })
+    }
+
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    pub fn webhook_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The URL to register with Meta (here: loopback address and the configured path).
+    pub fn webhook_url(&self) -> String {
+        format!(
+            "http://{}{}",
+            self.webhook_addr(),
+            self.pipeline.settings.webhook.path
+        )
+    }
+
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let App { pipeline, listener } = self;
+        info!(webhook = %listener.local_addr()?, "sfwa running");
+        let server_stop = CancellationToken::new();
+        let router = crate::webhook::server::router(pipeline.clone());
+        let server_token = server_stop.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { server_token.cancelled().await })
+                .await
+        });
+        let workers = TaskTracker::new();
+        workers.spawn(worker::run_dispatch(pipeline.clone(), shutdown.clone()));
+        workers.spawn(worker::run_writeback(pipeline.clone(), shutdown.clone()));
+        workers.close();
+        shutdown.cancelled().await;
+        info!("shutting down: stopping intake, finishing sends");
+        workers.wait().await;
+        worker::final_flush(&pipeline).await;
+        server_stop.cancel();
+        server
+            .await
+            .context("webhook server task")?
+            .context("webhook server")?;
+        info!("stopped");
+        Ok(())
+    }
+}
+
+fn salesforce_config(settings: &Settings) -> anyhow::Result<SalesforceConfig> {
+    let sf = &settings.salesforce;
+    let auth = match sf.auth {
+        AuthMode::Jwt => {
+            let path = sf
+                .private_key_path
+                .as_ref()
+                .context("salesforce.private_key_path is not set")?;
+            Auth::JwtBearer {
+                client_id: sf.client_id.clone(),
+                username: sf.username.clone(),
+                private_key_pem: std::fs::read_to_string(path).with_context(|| {
+                    format!("salesforce.private_key_path: reading {}", path.display())
+                })?,
+                audience: sf.jwt_audience(),
+            }
+        }
+        AuthMode::ClientCredentials => Auth::ClientCredentials {
+            client_id: sf.client_id.clone(),
+            client_secret: sf.client_secret.expose().to_string(),
+        },
+        AuthMode::RefreshToken => Auth::RefreshToken {
+            client_id: sf.client_id.clone(),
+            client_secret: (!sf.client_secret.is_empty())
+                .then(|| sf.client_secret.expose().to_string()),
+            refresh_token: sf.refresh_token.expose().to_string(),
+        },
+    };
+    Ok(SalesforceConfig {
+        login_url: sf.login_url.clone(),
+        api_version: sf.api_version.clone(),
+        auth,
+        timeout: sf.timeout,
+    })
+}

@@ -1,0 +1,352 @@
+//! `sfwa demo`: both simulators and the real daemon in one process, playing a scripted story, with
+//! the records printed as a sales rep would see them. No configuration, no network beyond loopback.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::config::{AuthMode, Secret, Settings};
+use crate::sim::sandbox::{Sandbox, SandboxOptions};
+
+/// One scripted message and the state a rep should end up seeing.
+struct Scene {
+    who: &'static str,
+    phone: &'static str,
+    record: Value,
+    expect_status: &'static str,
+    expect_code: Option<&'static str>,
+}
+
+const NEW_CUSTOMER: &str = "+1 (415) 555-0101";
+const WROTE_1H_AGO: &str = "+1 415 555 0102";
+const WROTE_25H_AGO: &str = "+14155550103";
+const REPLIES_FIRST: &str = "+44 20 7946 0104";
+
+fn scenes() -> Vec<Scene> {
+    vec![
+        Scene {
+            who: "new customer, template",
+            phone: NEW_CUSTOMER,
+            record: json!({"Message_Type__c": "Template", "Template_Name__c": "appointment_reminder",
+                           "Template_Parameters__c": "[\"Ana\", \"Tuesday 10:30\"]"}),
+            expect_status: "Read",
+            expect_code: None,
+        },
+        Scene {
+            who: "wrote 1 h ago, text",
+            phone: WROTE_1H_AGO,
+            record: json!({"Message_Type__c": "Text", "Body__c": "Thanks for your message! Your order ships today."}),
+            expect_status: "Delivered",
+            expect_code: None,
+        },
+        Scene {
+            who: "wrote 25 h ago, text",
+            phone: WROTE_25H_AGO,
+            record: json!({"Message_Type__c": "Text", "Body__c": "Following up on yesterday's question."}),
+            expect_status: "Failed",
+            expect_code: Some("OUTSIDE_SESSION_WINDOW"),
+        },
+        Scene {
+            who: "bad phone number",
+            phone: "555-CALL-NOW",
+            record: json!({"Message_Type__c": "Text", "Body__c": "Hello!"}),
+            expect_status: "Failed",
+            expect_code: Some("INVALID_PHONE"),
+        },
+        Scene {
+            who: "template, wrong parameter count",
+            phone: NEW_CUSTOMER,
+            record: json!({"Message_Type__c": "Template", "Template_Name__c": "appointment_reminder",
+                           "Template_Parameters__c": "[\"Ana\"]"}),
+            expect_status: "Failed",
+            expect_code: Some("WA_132000"),
+        },
+        Scene {
+            who: "replies, then gets a text",
+            phone: REPLIES_FIRST,
+            record: json!({"Message_Type__c": "Text", "Body__c": "Here is the price list you asked for."}),
+            expect_status: "Read",
+            expect_code: None,
+        },
+    ]
+}
+
+/// Runs the story; with `keep_running`, leaves everything up until Ctrl-C.
+pub async fn run(keep_running: bool) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let work = tempfile_dir()?;
+    let sandbox = Sandbox::start(&SandboxOptions {
+        salesforce_addr: "127.0.0.1:0".parse()?,
+        whatsapp_addr: "127.0.0.1:0".parse()?,
+        webhook_url: None,
+        state_dir: work.join("sim"),
+    })
+    .await?;
+    let settings = settings_for(&sandbox, &work)?;
+    let clock: crate::clock::SharedClock = Arc::new(sandbox.clock.clone());
+    let app = App::build(settings, clock).await?;
+    sandbox.whatsapp.set_webhook_url(Some(app.webhook_url()));
+    let shutdown = CancellationToken::new();
+    let daemon = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    let http = reqwest::Client::new();
+    let (sf, wa) = (sandbox.salesforce.url(), sandbox.whatsapp.url());
+
+    println!("sfwa demo — a simulated Salesforce org ({sf}) and WhatsApp Cloud API ({wa}), and the real daemon.\n");
+    let wa_id = |phone: &str| {
+        phone
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect::<String>()
+    };
+    let now = sandbox.clock.now().timestamp();
+    for (phone, hours_ago, text) in [
+        (WROTE_1H_AGO, 1, "Is my order on its way?"),
+        (WROTE_25H_AGO, 25, "Do you have this in blue?"),
+    ] {
+        post(
+            &http,
+            &format!("{wa}/__sim/inbound"),
+            json!({"from": wa_id(phone), "type": "text", "text": text,
+            "timestamp": now - hours_ago * 3600}),
+        )
+        .await?;
+    }
+    // This customer receives but never opens messages, so theirs stops at Delivered.
+    post(
+        &http,
+        &format!("{wa}/__sim/customers/reads"),
+        json!({"wa_id": wa_id(WROTE_1H_AGO), "reads": false}),
+    )
+    .await?;
+    println!("· Two customers wrote earlier: one 1 h ago, one 25 h ago (their window has closed).");
+    let scenes = scenes();
+    let mut ids = Vec::new();
+    for scene in &scenes[..5] {
+        ids.push(create_record(&http, &sf, scene).await?);
+    }
+    println!("· A Flow created 5 Queued WhatsApp_Message__c records.");
+    wait_for(
+        &http,
+        &sf,
+        &ids,
+        &scenes[..5],
+        Duration::from_secs(30),
+        true,
+    )
+    .await?;
+    post(
+        &http,
+        &format!("{wa}/__sim/inbound"),
+        json!({"from": wa_id(REPLIES_FIRST), "type": "text",
+        "text": "Hi! Could you send me the price list?", "name": "Priya"}),
+    )
+    .await?;
+    println!(
+        "· A new customer writes in; the rep answers with a text, which the window now allows."
+    );
+    // Wait until the daemon has mirrored the inbound message, as a rep would see it first.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ids.push(create_record(&http, &sf, &scenes[5]).await?);
+    let rows = wait_for(&http, &sf, &ids, &scenes, Duration::from_secs(40), true).await?;
+
+    let sf_stats: Value = http
+        .get(format!("{sf}/__sim/stats"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let wa_stats: Value = http
+        .get(format!("{wa}/__sim/stats"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let ok = scenes
+        .iter()
+        .zip(&rows)
+        .all(|(scene, row)| matches_expectation(scene, row));
+    let calls = sf_stats["rest_calls"]["total"].as_u64().unwrap_or(0);
+    let accepted = wa_stats
+        .pointer("/messages/accepted")
+        .or_else(|| wa_stats.pointer("/messages_by_outcome/accepted"))
+        .cloned()
+        .unwrap_or(json!("?"));
+    println!(
+        "\n{} records: {} as expected. WhatsApp calls accepted: {}. Salesforce REST calls: {} ({:.2} per record). Wall time: {:.1} s.",
+        scenes.len(),
+        if ok { "all" } else { "NOT all" },
+        accepted,
+        calls,
+        calls as f64 / scenes.len() as f64,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "(The record 25 h after the last reply never reached WhatsApp; the bad number neither.)"
+    );
+    if keep_running {
+        println!("\nStill running: Salesforce {sf}  WhatsApp {wa}  daemon webhook {}.\nControl APIs under /__sim/ (docs/simulators.md). Ctrl-C to stop.",
+            sandbox.whatsapp.webhook_url().unwrap_or_default());
+        tokio::signal::ctrl_c().await?;
+    }
+    shutdown.cancel();
+    daemon.await.context("daemon task")??;
+    sandbox.stop().await;
+    let _ = std::fs::remove_dir_all(&work);
+    anyhow::ensure!(ok, "some records did not end in the expected state");
+    Ok(())
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("sfwa-demo-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Daemon settings pointing at the sandbox, with demo-friendly intervals.
+fn settings_for(sandbox: &Sandbox, work: &std::path::Path) -> anyhow::Result<Settings> {
+    let info = sandbox.connection_info();
+    let mut settings = Settings::default();
+    settings.salesforce.login_url = sandbox.salesforce.url();
+    settings.salesforce.auth = AuthMode::Jwt;
+    settings.salesforce.client_id = info["salesforce"]["client_id"]
+        .as_str()
+        .unwrap_or_default()
+        .into();
+    settings.salesforce.username = info["salesforce"]["username"]
+        .as_str()
+        .unwrap_or_default()
+        .into();
+    settings.salesforce.private_key_path = info["salesforce"]["private_key_path"]
+        .as_str()
+        .map(PathBuf::from);
+    settings.whatsapp.api_base = sandbox.whatsapp.url();
+    settings.whatsapp.access_token = Secret::new(sandbox.whatsapp.access_token());
+    settings.whatsapp.default_phone_number_id = sandbox.whatsapp.phone_number_id().into();
+    settings.whatsapp.app_secret = Secret::new(sandbox.whatsapp.app_secret());
+    settings.whatsapp.verify_token = Secret::new(sandbox.whatsapp.verify_token());
+    settings.whatsapp.default_region = "US".into();
+    settings.intake.interval = Duration::from_millis(500);
+    settings.writeback.flush_interval = Duration::from_millis(500);
+    settings.webhook.listen = "127.0.0.1:0".parse()?;
+    settings.store.path = work.join("sfwa.db");
+    settings
+        .validate()
+        .map_err(|problems| anyhow::anyhow!("demo settings invalid: {problems:?}"))?;
+    Ok(settings)
+}
+
+async fn post(http: &reqwest::Client, url: &str, body: Value) -> anyhow::Result<Value> {
+    let response = http.post(url).json(&body).send().await?;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    anyhow::ensure!(status.is_success(), "{url} answered {status}: {body}");
+    Ok(body)
+}
+
+async fn create_record(http: &reqwest::Client, sf: &str, scene: &Scene) -> anyhow::Result<String> {
+    let mut record = scene.record.clone();
+    record["To_Phone__c"] = json!(scene.phone);
+    record["Status__c"] = json!("Queued");
+    let created = post(
+        http,
+        &format!("{sf}/__sim/records/WhatsApp_Message__c"),
+        record,
+    )
+    .await?;
+    created["ids"][0]
+        .as_str()
+        .map(str::to_string)
+        .context("no id returned")
+}
+
+fn matches_expectation(scene: &Scene, row: &Value) -> bool {
+    row["Status__c"] == scene.expect_status && row["Error_Code__c"].as_str() == scene.expect_code
+}
+
+/// Prints the table whenever it changes, until every record is as expected or `limit` passes.
+async fn wait_for(
+    http: &reqwest::Client,
+    sf: &str,
+    ids: &[String],
+    scenes: &[Scene],
+    limit: Duration,
+    print: bool,
+) -> anyhow::Result<Vec<Value>> {
+    let deadline = Instant::now() + limit;
+    let mut last_table = String::new();
+    loop {
+        let listed: Value = http
+            .get(format!("{sf}/__sim/records/WhatsApp_Message__c"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let by_id: BTreeMap<&str, &Value> = listed["records"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| Some((r["Id"].as_str()?, r)))
+            .collect();
+        let rows: Vec<Value> = ids
+            .iter()
+            .map(|id| by_id.get(id.as_str()).map_or(Value::Null, |r| (*r).clone()))
+            .collect();
+        let table = render(scenes, &rows);
+        if print && table != last_table {
+            println!("\n{table}");
+            last_table = table;
+        }
+        let done = scenes
+            .iter()
+            .zip(&rows)
+            .all(|(scene, row)| matches_expectation(scene, row));
+        if done || Instant::now() > deadline {
+            return Ok(rows);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn render(scenes: &[Scene], rows: &[Value]) -> String {
+    let text = |v: &Value, k: &str| v[k].as_str().unwrap_or("").to_string();
+    let time = |v: &Value, k: &str| {
+        v[k].as_str()
+            .and_then(|t| t.get(11..19))
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut out = format!(
+        "{:<10} {:<32} {:<18} {:<9} {:<10} {:<8} {:<8} {:<8} {}\n",
+        "Record", "Scene", "To", "Type", "Status", "Sent", "Deliv.", "Read", "Error"
+    );
+    for (scene, row) in scenes.iter().zip(rows) {
+        let error = match (
+            row["Error_Code__c"].as_str(),
+            row["Error_Message__c"].as_str(),
+        ) {
+            (Some(code), Some(message)) => {
+                format!("{code}: {}", message.chars().take(70).collect::<String>())
+            }
+            _ => String::new(),
+        };
+        out.push_str(&format!(
+            "{:<10} {:<32} {:<18} {:<9} {:<10} {:<8} {:<8} {:<8} {}\n",
+            text(row, "Name"),
+            scene.who,
+            scene.phone,
+            text(row, "Message_Type__c"),
+            text(row, "Status__c"),
+            time(row, "Sent_At__c"),
+            time(row, "Delivered_At__c"),
+            time(row, "Read_At__c"),
+            error
+        ));
+    }
+    out
+}

@@ -1,0 +1,98 @@
+//! What every pipeline step shares.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::Notify;
+
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::salesforce::SalesforceClient;
+use crate::store::Store;
+use crate::whatsapp::WhatsAppClient;
+
+/// The shared state of the pipeline. Cheap to clone (everything is behind `Arc`s).
+#[derive(Clone)]
+pub struct Pipeline {
+    pub settings: Arc<Settings>,
+    pub clock: SharedClock,
+    pub store: Store,
+    pub salesforce: SalesforceClient,
+    pub whatsapp: WhatsAppClient,
+    /// Per business number: Meta's throughput limit, enforced before we hit it (130429 otherwise).
+    limiters: Arc<HashMap<String, DefaultDirectRateLimiter>>,
+    /// Set when Meta says every send will fail (token expired, account blocked): sending pauses
+    /// until then, messages stay queued and are never failed for it.
+    hold: Arc<Mutex<Option<Hold>>>,
+    /// Wakes the write-back worker early when a full batch is pending.
+    pub outbox_ready: Arc<Notify>,
+    pub default_region: Option<phonenumber::country::Id>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Hold {
+    pub until: DateTime<Utc>,
+    pub reason: String,
+}
+
+impl Pipeline {
+    pub fn new(
+        settings: Arc<Settings>,
+        clock: SharedClock,
+        store: Store,
+        salesforce: SalesforceClient,
+        whatsapp: WhatsAppClient,
+    ) -> Pipeline {
+        let per_second = NonZeroU32::new(settings.whatsapp.throughput_per_second.max(1))
+            .unwrap_or(NonZeroU32::MIN);
+        let limiters = settings
+            .business_numbers()
+            .into_iter()
+            .map(|number| (number, RateLimiter::direct(Quota::per_second(per_second))))
+            .collect();
+        let default_region = crate::domain::phone::region(&settings.whatsapp.default_region).ok();
+        Pipeline {
+            settings,
+            clock,
+            store,
+            salesforce,
+            whatsapp,
+            limiters: Arc::new(limiters),
+            hold: Arc::new(Mutex::new(None)),
+            outbox_ready: Arc::new(Notify::new()),
+            default_region,
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Waits for a send slot of `business_number_id` (numbers not configured are not limited
+    /// here; Meta's 130429 still backs them off).
+    pub async fn throttle(&self, business_number_id: &str) {
+        if let Some(limiter) = self.limiters.get(business_number_id) {
+            limiter.until_ready().await;
+        }
+    }
+
+    pub fn current_hold(&self) -> Option<Hold> {
+        let mut hold = self.hold.lock().unwrap_or_else(|e| e.into_inner());
+        if hold.as_ref().is_some_and(|h| h.until <= self.now()) {
+            *hold = None;
+        }
+        hold.clone()
+    }
+
+    pub fn hold_until(&self, until: DateTime<Utc>, reason: String) {
+        *self.hold.lock().unwrap_or_else(|e| e.into_inner()) = Some(Hold { until, reason });
+    }
+
+    /// The business number a message goes from.
+    pub fn business_number<'a>(&'a self, requested: Option<&'a str>) -> &'a str {
+        requested.unwrap_or(&self.settings.whatsapp.default_phone_number_id)
+    }
+}

@@ -1,0 +1,19 @@
+//! The pipeline: Queued records in, WhatsApp sends out, statuses back onto the records.
+//!
+//! - [`intake`] — finds Queued records (SOQL poll) and claims each in the journal exactly once.
+//! - [`dispatch`] — the send path: validate → rate limit → **window check** (at the moment of
+//!   sending) → journal `Sending` → Cloud API → journal `Sent`/`Failed`/retry.
+//! - [`record_update`] — which fields a state change writes onto `WhatsApp_Message__c`.
+//! - [`writeback`] — the outbox flush: coalesced updates, ≤ 200 records per collections call.
+//! - [`worker`] — the loops that drive the one-step functions until shutdown.
+//!
+//! Every step is a function returning an outcome, so tests drive them directly without sleeping.
+
+pub mod context;
+pub mod dispatch;
+pub mod intake;
+pub mod record_update;
+pub mod worker;
+pub mod writeback;
+
+pub use context::Pipeline;

@@ -1,0 +1,172 @@
+//! The loops: each wakes on its interval (or a nudge), runs its one-step function, and stops when
+//! the shutdown token is cancelled. Tests call the step functions directly.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::domain::message::MessageRecord;
+use crate::domain::sf_id::SfId;
+use crate::salesforce::soql_id_list;
+use crate::store::{journal, outbox};
+
+use super::dispatch::{self, DispatchOutcome, OUTCOME_UNKNOWN};
+use super::{intake, writeback, Pipeline};
+
+/// Sends in flight at once: enough to keep Meta's per-number throughput busy over a real network
+/// (~200 ms per call) without flooding it.
+const CONCURRENT_SENDS: usize = 16;
+
+/// What one dispatch step did.
+#[derive(Debug, Default)]
+pub struct DispatchStep {
+    pub outcomes: Vec<DispatchOutcome>,
+    pub resolved_unknown: usize,
+}
+
+/// Retries that are due, unknown outcomes past their grace period, then a fresh poll.
+pub async fn dispatch_step(pipeline: &Pipeline) -> anyhow::Result<DispatchStep> {
+    let mut step = DispatchStep {
+        resolved_unknown: give_up_or_resend_unknown(pipeline).await?,
+        ..Default::default()
+    };
+    let now = pipeline.now();
+    let due = pipeline
+        .store
+        .read(move |conn| journal::due_retries(conn, now, 200))
+        .await?;
+    let mut work: Vec<(MessageRecord, u32)> = Vec::new();
+    let ids: Vec<SfId> = due
+        .iter()
+        .filter_map(|e| SfId::parse(&e.record_id).ok())
+        .collect();
+    if !ids.is_empty() {
+        let soql = format!(
+            "SELECT {} FROM {} WHERE Id IN {}",
+            MessageRecord::FIELDS.join(", "),
+            pipeline.settings.salesforce.message_object,
+            soql_id_list(ids.iter())
+        );
+        let records: Vec<MessageRecord> = pipeline.salesforce.query(&soql).await?;
+        for record in records {
+            let still_wanted = matches!(record.status.as_deref(), Some("Queued" | "Sending"));
+            let attempts = due
+                .iter()
+                .find(|e| e.record_id == record.id)
+                .map_or(0, |e| e.attempts);
+            if still_wanted {
+                work.push((record, attempts));
+            }
+        }
+    }
+    for record in intake::poll_once(pipeline).await? {
+        if !work.iter().any(|(r, _)| r.id == record.id) {
+            work.push((record, 0));
+        }
+    }
+    let results: Vec<anyhow::Result<DispatchOutcome>> = futures_util::stream::iter(work)
+        .map(|(record, attempts)| dispatch::dispatch_record(pipeline, record, attempts))
+        .buffer_unordered(CONCURRENT_SENDS)
+        .collect()
+        .await;
+    for result in results {
+        match result {
+            Ok(outcome) => step.outcomes.push(outcome),
+            Err(error) => {
+                error!(%error, "dispatch failed; the record stays journaled and is retried")
+            }
+        }
+    }
+    Ok(step)
+}
+
+/// Sends still `Sending` after the grace period got no status echo: Meta most likely never took
+/// them. Try again (counted as an attempt), or give up as SEND_OUTCOME_UNKNOWN.
+async fn give_up_or_resend_unknown(pipeline: &Pipeline) -> anyhow::Result<usize> {
+    let now = pipeline.now();
+    let grace = chrono::Duration::from_std(pipeline.settings.dispatch.unknown_outcome_grace)
+        .unwrap_or(chrono::Duration::minutes(10));
+    let stuck = pipeline
+        .store
+        .read(move |conn| journal::stuck_sending(conn, now - grace))
+        .await?;
+    let max_attempts = pipeline.settings.dispatch.max_attempts;
+    for entry in &stuck {
+        if entry.attempts + 1 >= max_attempts {
+            dispatch::finish_failed(
+                pipeline,
+                &entry.record_id,
+                OUTCOME_UNKNOWN,
+                "WhatsApp did not confirm this message and sfwa could not find out whether it was sent. Check with the customer before sending it again.",
+                now,
+                None,
+            )
+            .await?;
+        } else {
+            warn!(record_id = %entry.record_id, "no status echo within the grace period; sending again");
+            let (id, attempts) = (entry.record_id.clone(), entry.attempts + 1);
+            pipeline
+                .store
+                .write(move |tx| journal::schedule_retry(tx, &id, attempts, now, now))
+                .await?;
+        }
+    }
+    Ok(stuck.len())
+}
+
+/// Polls and dispatches every `intake.interval` until shutdown. The step in progress finishes
+/// (its sends are journaled either way) before the loop returns.
+pub async fn run_dispatch(pipeline: Pipeline, shutdown: CancellationToken) {
+    let interval = pipeline.settings.intake.interval;
+    loop {
+        if let Err(error) = dispatch_step(&pipeline).await {
+            warn!(error = %format!("{error:#}"), "dispatch step failed; trying again next interval");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+    info!("intake stopped");
+}
+
+/// Flushes the outbox every `writeback.flush_interval`, or early once a full batch is pending.
+pub async fn run_writeback(pipeline: Pipeline, shutdown: CancellationToken) {
+    let interval = pipeline.settings.writeback.flush_interval;
+    let batch = pipeline.settings.writeback.batch_size as u64;
+    let mut next = tokio::time::Instant::now() + interval;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep_until(next) => {}
+            _ = pipeline.outbox_ready.notified() => {
+                let depth = pipeline.store.read(outbox::depth).await.unwrap_or(0);
+                if depth < batch {
+                    continue;
+                }
+            }
+        }
+        if let Err(error) = writeback::flush_once(&pipeline).await {
+            warn!(error = %format!("{error:#}"), "write-back flush failed; trying again next interval");
+        }
+        next = tokio::time::Instant::now() + interval;
+    }
+}
+
+/// Final flush at shutdown, bounded so a Salesforce outage cannot hold the process forever (what
+/// is not written stays in the outbox for the next start).
+pub async fn final_flush(pipeline: &Pipeline) {
+    match tokio::time::timeout(Duration::from_secs(20), writeback::flush_once(pipeline)).await {
+        Ok(Ok(outcome)) => info!(
+            written = outcome.written,
+            retried = outcome.retried,
+            "outbox flushed"
+        ),
+        Ok(Err(error)) => {
+            warn!(%error, "final flush failed; pending write-backs stay in the store")
+        }
+        Err(_) => warn!("final flush timed out; pending write-backs stay in the store"),
+    }
+}

@@ -1,0 +1,222 @@
+//! The webhook receiver (axum): Meta's verification handshake, signed status and message POSTs,
+//! and `/healthz`.
+//!
+//! A POST is checked on its raw bytes (401 and no side effects when the signature is wrong or
+//! missing), parsed, and applied in ONE SQLite transaction — dedupe keys, journal statuses (only
+//! forward), write-backs, the inbound mirror — before the 200 goes out. Meta retries anything but
+//! 200 for days, so a crash before the commit loses nothing (guarantee 2).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use tracing::{info, warn};
+
+use crate::domain::status::MessageStatus;
+use crate::pipeline::dispatch::{OUTSIDE_WINDOW, OUTSIDE_WINDOW_MESSAGE};
+use crate::pipeline::record_update;
+use crate::pipeline::Pipeline;
+use crate::store::{dedupe, inbound, journal, outbox, StoreError};
+use crate::webhook::{self as payload, verify_signature, StatusUpdate, WebhookEvent};
+
+/// What one accepted POST changed (for logs and tests).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub statuses: usize,
+    pub duplicates: usize,
+    pub inbound: usize,
+}
+
+pub fn router(pipeline: Pipeline) -> Router {
+    let path = pipeline.settings.webhook.path.clone();
+    let limit = pipeline.settings.webhook.max_body_bytes;
+    Router::new()
+        .route(&path, get(verify).post(receive))
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(Arc::new(pipeline))
+}
+
+#[derive(Deserialize)]
+struct Verification {
+    #[serde(rename = "hub.mode")]
+    mode: Option<String>,
+    #[serde(rename = "hub.verify_token")]
+    verify_token: Option<String>,
+    #[serde(rename = "hub.challenge")]
+    challenge: Option<String>,
+}
+
+/// `GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…` → the challenge, or 403.
+async fn verify(
+    State(pipeline): State<Arc<Pipeline>>,
+    Query(query): Query<Verification>,
+) -> Response {
+    let expected = pipeline.settings.whatsapp.verify_token.expose();
+    let token_ok = query
+        .verify_token
+        .as_deref()
+        .is_some_and(|t| subtle::ConstantTimeEq::ct_eq(t.as_bytes(), expected.as_bytes()).into());
+    match (query.mode.as_deref(), token_ok, query.challenge) {
+        (Some("subscribe"), true, Some(challenge)) => (StatusCode::OK, challenge).into_response(),
+        _ => {
+            warn!("webhook verification refused: wrong hub.verify_token or hub.mode");
+            StatusCode::FORBIDDEN.into_response()
+        }
+    }
+}
+
+async fn receive(
+    State(pipeline): State<Arc<Pipeline>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let signature = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok());
+    if !verify_signature(
+        pipeline.settings.whatsapp.app_secret.expose(),
+        &body,
+        signature,
+    ) {
+        warn!(
+            bytes = body.len(),
+            "webhook refused: missing or wrong X-Hub-Signature-256 (check whatsapp.app_secret)"
+        );
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let parsed = match payload::parse(&body) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            warn!(%error, "webhook refused: not a WhatsApp Business Account envelope");
+            return (StatusCode::BAD_REQUEST, error.to_string()).into_response();
+        }
+    };
+    for reason in &parsed.skipped {
+        info!("webhook part ignored: {reason}");
+    }
+    match apply(&pipeline, parsed.events).await {
+        Ok(applied) => {
+            if applied.statuses > 0 {
+                pipeline.outbox_ready.notify_one();
+            }
+            StatusCode::OK.into_response()
+        }
+        Err(error) => {
+            // Not durable, so not acknowledged: Meta will deliver it again.
+            warn!(%error, "webhook not stored; answering 500 so Meta retries");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// Applies a batch of events in one transaction.
+pub async fn apply(pipeline: &Pipeline, events: Vec<WebhookEvent>) -> Result<Applied, StoreError> {
+    let now = pipeline.now();
+    let object = pipeline.settings.salesforce.message_object.clone();
+    pipeline
+        .store
+        .write(move |tx| {
+            let mut applied = Applied::default();
+            for event in &events {
+                if !dedupe::first_seen(tx, &event.dedupe_key(), now)? {
+                    applied.duplicates += 1;
+                    continue;
+                }
+                match event {
+                    WebhookEvent::Status(update) => {
+                        apply_status(tx, &object, update, now)?;
+                        applied.statuses += 1;
+                    }
+                    WebhookEvent::Inbound(message) => {
+                        if message.opens_window() {
+                            inbound::record_inbound(
+                                tx,
+                                &message.business_number_id,
+                                &message.from,
+                                message.timestamp,
+                            )?;
+                        }
+                        applied.inbound += 1;
+                    }
+                }
+            }
+            Ok(applied)
+        })
+        .await
+}
+
+fn apply_status(
+    tx: &rusqlite::Transaction,
+    object: &str,
+    update: &StatusUpdate,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let echo = update.record_id.as_ref().map(|id| id.as_str().to_string());
+    let result = journal::apply_status(
+        tx,
+        &update.wamid,
+        echo.as_deref(),
+        update.status,
+        update.timestamp,
+        now,
+    )?;
+    let (record_id, advanced) = match result {
+        journal::StatusApplied::Applied { record_id, .. } => (record_id, true),
+        journal::StatusApplied::Ignored { record_id, .. } => (record_id, false),
+        journal::StatusApplied::Unknown => match echo {
+            // Not in our journal (a store restored from backup, another instance's message):
+            // record the time Meta reported, never a status that might move the record back.
+            Some(record_id) => {
+                info!(wamid = %update.wamid, %record_id, "status for a message missing from the journal; only its time is recorded");
+                (record_id, false)
+            }
+            None => {
+                info!(wamid = %update.wamid, "status for a message sfwa did not send; ignored");
+                return Ok(());
+            }
+        },
+    };
+    let mut fields = record_update::status_reported(update.status, update.timestamp, advanced);
+    if update.status == MessageStatus::Failed {
+        if !advanced {
+            // A failure after delivery (or a repeat) changes nothing on the record.
+            return Ok(());
+        }
+        let (code, message) = match update.errors.first() {
+            Some(error) if error.code == WINDOW_CLOSED => {
+                // Our mirror thought the window open; Meta knows better. Close it for this pair.
+                if let Some(entry) = journal::get(tx, &record_id)? {
+                    if let (Some(number), Some(wa_id)) = (entry.business_number_id, entry.wa_id) {
+                        inbound::close_window(tx, &number, &wa_id, update.timestamp)?;
+                    }
+                }
+                (
+                    OUTSIDE_WINDOW.to_string(),
+                    OUTSIDE_WINDOW_MESSAGE.to_string(),
+                )
+            }
+            Some(error) => (error.error_code(), error.rep_message()),
+            None => (
+                "WA_UNKNOWN".to_string(),
+                "WhatsApp reported the message as failed without a reason.".to_string(),
+            ),
+        };
+        fields.extend(record_update::failed(
+            &code,
+            &message,
+            update.timestamp,
+            None,
+        ));
+    }
+    outbox::enqueue(tx, object, &record_id, &fields, now)
+}
+
+/// Meta's "re-engagement message" error: the customer-service window was closed.
+const WINDOW_CLOSED: i64 = 131047;
