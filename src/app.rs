@@ -75,17 +75,25 @@ impl App {
         )
     }
 
-    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    /// Serves only the webhook receiver until `stop` (tests drive the workers' steps themselves).
+    pub fn spawn_webhook_server(
+        self,
+        stop: CancellationToken,
+    ) -> (Pipeline, tokio::task::JoinHandle<std::io::Result<()>>) {
         let App { pipeline, listener } = self;
-        info!(webhook = %listener.local_addr()?, "sfwa running");
-        let server_stop = CancellationToken::new();
         let router = crate::webhook::server::router(pipeline.clone());
-        let server_token = server_stop.clone();
         let server = tokio::spawn(async move {
             axum::serve(listener, router)
-                .with_graceful_shutdown(async move { server_token.cancelled().await })
+                .with_graceful_shutdown(async move { stop.cancelled().await })
                 .await
         });
+        (pipeline, server)
+    }
+
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        info!(webhook = %self.webhook_addr(), "sfwa running");
+        let server_stop = CancellationToken::new();
+        let (pipeline, server) = self.spawn_webhook_server(server_stop.clone());
         let workers = TaskTracker::new();
         workers.spawn(worker::run_dispatch(pipeline.clone(), shutdown.clone()));
         workers.spawn(worker::run_writeback(pipeline.clone(), shutdown.clone()));

@@ -1,4 +1,6 @@
 //! One integration-test binary: every test starts real servers on loopback port 0 and talks HTTP.
+mod daemon_send;
+mod daemon_support;
 mod helpers;
 mod salesforce_auth;
 mod salesforce_client;

@@ -1,0 +1,313 @@
+//! `spawn_app()`: the real daemon wired to both simulators on port 0, one shared clock, a store in
+//! a temporary directory. The webhook receiver runs; the workers do not — tests call the steps
+//! (`dispatch_step`, `flush_once`) so nothing depends on timing. `run()` starts the whole daemon
+//! for shutdown/restart tests.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sfwa::app::App;
+use sfwa::config::{AuthMode, Secret, Settings};
+use sfwa::pipeline::worker::{self, DispatchStep};
+use sfwa::pipeline::writeback::{self, FlushOutcome};
+use sfwa::pipeline::Pipeline;
+use sfwa::sim::clock::SimClock;
+use sfwa::sim::salesforce::{self, SalesforceSim, SalesforceSimConfig};
+use sfwa::sim::whatsapp::{self, WhatsAppSim, WhatsAppSimConfig};
+use sfwa::store::journal::{self, JournalEntry};
+use tokio_util::sync::CancellationToken;
+
+/// Generous bound for asynchronous effects (webhooks); never reached when the code is right.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+pub const MSG: &str = "WhatsApp_Message__c";
+
+pub struct TestApp {
+    pub org: SalesforceSim,
+    pub wa: WhatsAppSim,
+    pub clock: SimClock,
+    pub pipeline: Pipeline,
+    pub settings: Settings,
+    pub http: reqwest::Client,
+    webhook_stop: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+/// Knobs a test may turn before the daemon starts.
+pub struct Options {
+    pub wa: WhatsAppSimConfig,
+    pub org: SalesforceSimConfig,
+    pub tune: Box<dyn FnOnce(&mut Settings)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let wa = WhatsAppSimConfig {
+            delivered_after: Duration::from_millis(50),
+            read_after: Duration::from_millis(50),
+            ..WhatsAppSimConfig::default()
+        };
+        Options {
+            wa,
+            org: SalesforceSimConfig::for_tests(),
+            tune: Box::new(|_| {}),
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = SimClock::new();
+    let mut org_config = options.org;
+    org_config.clock = clock.clone();
+    let mut key = org_config.trusted_key.clone();
+    let key_path = dir.path().join("jwt.pem");
+    key.write_to(&key_path).unwrap();
+    org_config.trusted_key = key;
+    let org = salesforce::start(org_config).await.unwrap();
+    let mut wa_config = options.wa;
+    wa_config.clock = clock.clone();
+    let wa = whatsapp::start(wa_config).await.unwrap();
+    let settings = settings_for(
+        &org,
+        &wa,
+        key_path,
+        dir.path().join("sfwa.db"),
+        options.tune,
+    );
+    let (pipeline, webhook_stop) = start_daemon(&wa, settings.clone(), &clock).await;
+    TestApp {
+        org,
+        wa,
+        clock,
+        pipeline,
+        settings,
+        http: reqwest::Client::new(),
+        webhook_stop,
+        _dir: dir,
+    }
+}
+
+fn settings_for(
+    org: &SalesforceSim,
+    wa: &WhatsAppSim,
+    key_path: PathBuf,
+    store: PathBuf,
+    tune: Box<dyn FnOnce(&mut Settings)>,
+) -> Settings {
+    let mut s = Settings::default();
+    s.salesforce.login_url = org.url();
+    s.salesforce.auth = AuthMode::Jwt;
+    s.salesforce.client_id = org.config().client_id.clone();
+    s.salesforce.username = org.config().username.clone();
+    s.salesforce.private_key_path = Some(key_path);
+    s.salesforce.client_secret = Secret::new(org.config().client_secret.clone());
+    s.whatsapp.api_base = wa.url();
+    s.whatsapp.access_token = Secret::new(wa.access_token());
+    s.whatsapp.default_phone_number_id = wa.phone_number_id().to_string();
+    s.whatsapp.app_secret = Secret::new(wa.app_secret());
+    s.whatsapp.verify_token = Secret::new(wa.verify_token());
+    s.whatsapp.default_region = "US".into();
+    s.whatsapp.timeout = Duration::from_secs(2);
+    s.dispatch.initial_backoff = Duration::from_millis(10);
+    s.webhook.listen = "127.0.0.1:0".parse().unwrap();
+    s.store.path = store;
+    tune(&mut s);
+    s.validate().expect("test settings are valid");
+    s
+}
+
+async fn start_daemon(
+    wa: &WhatsAppSim,
+    settings: Settings,
+    clock: &SimClock,
+) -> (Pipeline, CancellationToken) {
+    let app = App::build(settings, Arc::new(clock.clone())).await.unwrap();
+    wa.set_webhook_url(Some(app.webhook_url()));
+    let stop = CancellationToken::new();
+    let (pipeline, _server) = app.spawn_webhook_server(stop.clone());
+    (pipeline, stop)
+}
+
+impl TestApp {
+    /// Stops this daemon and starts a new one on the same store (a restart).
+    pub async fn restart(&mut self) {
+        self.webhook_stop.cancel();
+        let (pipeline, stop) = start_daemon(&self.wa, self.settings.clone(), &self.clock).await;
+        self.pipeline = pipeline;
+        self.webhook_stop = stop;
+    }
+
+    pub async fn dispatch(&self) -> DispatchStep {
+        worker::dispatch_step(&self.pipeline)
+            .await
+            .expect("dispatch step")
+    }
+
+    pub async fn flush(&self) -> FlushOutcome {
+        writeback::flush_once(&self.pipeline).await.expect("flush")
+    }
+
+    /// Creates Queued outbound records the way a Flow would (through DML, not the REST API).
+    pub async fn queue(&self, records: Value) -> Vec<String> {
+        let records: Vec<Value> = records
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r["Status__c"] = json!("Queued");
+                r
+            })
+            .collect();
+        let response = self
+            .http
+            .post(format!("{}/__sim/records/{MSG}", self.org.url()))
+            .json(&records)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        let body: Value = response.json().await.unwrap();
+        body["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// A record as a rep sees it.
+    pub fn record(&self, id: &str) -> Value {
+        Value::Object(self.org.state().org().get(MSG, id).unwrap().clone())
+    }
+
+    pub async fn journal(&self, id: &str) -> Option<JournalEntry> {
+        let id = id.to_string();
+        self.pipeline
+            .store
+            .read(move |c| journal::get(c, &id))
+            .await
+            .unwrap()
+    }
+
+    /// A customer writes to the business number `hours_ago` hours ago (Meta's timestamp).
+    pub async fn customer_wrote(&self, wa_id: &str, hours_ago: i64) {
+        let timestamp = self.clock.now().timestamp() - hours_ago * 3600;
+        self.wa_control(
+            "inbound",
+            json!({"from": wa_id, "type": "text", "text": "hello", "timestamp": timestamp}),
+        )
+        .await;
+        let (number, wa_id) = (self.wa.phone_number_id().to_string(), wa_id.to_string());
+        let store = self.pipeline.store.clone();
+        eventually("the inbound message reaches the mirror", || {
+            let (store, number, wa_id) = (store.clone(), number.clone(), wa_id.clone());
+            async move {
+                store
+                    .read(move |c| sfwa::store::inbound::last_inbound(c, &number, &wa_id))
+                    .await
+                    .unwrap()
+                    .is_some_and(|at| at.timestamp() == timestamp)
+            }
+        })
+        .await;
+    }
+
+    pub async fn wa_control(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}/__sim/{path}", self.wa.url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap_or(Value::Null)
+    }
+
+    pub async fn org_control(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}/__sim/{path}", self.org.url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap_or(Value::Null)
+    }
+
+    /// Messages the WhatsApp simulator received.
+    pub async fn wa_messages(&self) -> Vec<Value> {
+        let body: Value = self
+            .http
+            .get(format!("{}/__sim/messages", self.wa.url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["messages"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn org_stats(&self) -> Value {
+        self.http
+            .get(format!("{}/__sim/stats", self.org.url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Flushes until the record shows `status` (webhooks arrive asynchronously), within DEADLINE.
+    pub async fn until_status(&self, id: &str, status: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            self.flush().await;
+            let record = self.record(id);
+            if record["Status__c"] == status {
+                return record;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "record {id} never reached {status}; it is {}",
+                record["Status__c"]
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Waits for an asynchronous condition, failing the test after DEADLINE.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
