@@ -769,4 +769,15 @@ mod tests {
         sf.login_url = "https://test.salesforce.com".into();
         assert_eq!(sf.jwt_audience(), "https://test.salesforce.com");
     }
+
+    #[test]
+    fn the_annotated_example_file_parses_with_every_key_known() {
+        let text = include_str!("../sfwa.example.toml");
+        let settings = Settings::from_layers(text, &BTreeMap::new()).unwrap();
+        assert_eq!(settings.intake.interval, Duration::from_secs(10));
+        assert_eq!(
+            settings.dispatch.unknown_outcome_grace,
+            Duration::from_secs(600)
+        );
+    }
 }

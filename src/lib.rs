@@ -6,31 +6,35 @@
 //! The contract is `shared/DESIGN.md`; the Salesforce side of it is the SFDX package in
 //! `salesforce/`, whose object metadata is compiled into this crate (see `build.rs`).
 //!
+//! ## The flow, in code
+//! 1. **Intake** — [`pipeline::intake`]: SOQL poll for due Queued records; the journal claims each
+//!    record once ([`store::journal::claim`]).
+//! 2. **The window rule** — [`window::decide`]: pure; templates always, free-form only within 24 h
+//!    of the customer's last inbound message minus a margin. Asked at the moment of sending.
+//! 3. **The send path** — [`pipeline::dispatch::dispatch_record`]: record → [`domain::message::OutboundMessage`]
+//!    (or a precise error code) → rate limit → window → journal `Sending` → [`whatsapp::WhatsAppClient::send`]
+//!    → Sent, Failed, retry with back-off, hold (auth/account problems), or unknown outcome.
+//! 4. **Webhooks** — [`webhook::server`]: signature on raw bytes, [`webhook::parse`], then in one
+//!    SQLite transaction: dedupe, statuses only forward ([`store::journal::apply_status`]), the
+//!    inbound mirror ([`store::inbound`]) and write-backs — all before the 200.
+//! 5. **The write-back** — [`pipeline::writeback::flush_once`]: the coalescing outbox
+//!    ([`store::outbox`]) → [`salesforce::SalesforceClient::update`], ≤ 200 records per call, per-record
+//!    failures retried, dropped or surfaced. Which fields each change writes: [`pipeline::record_update`].
+//!
 //! ## Map of the crate
-//! - [`sim`] — wire-faithful simulators of both remote services, used by `cargo test`, the demo and
-//!   `sfwa sim` (a local sandbox):
-//!   - [`sim::salesforce`] — an org: OAuth token endpoint ([`sim::salesforce::auth`]), REST rows,
-//!     describe, collections and limits ([`sim::salesforce::rest`]), SOQL ([`sim::salesforce::soql`]),
-//!     CometD streaming ([`sim::salesforce::streaming`]), typed DML ([`sim::salesforce::org`]),
-//!     schema from the package metadata ([`sim::salesforce::schema`]).
-//!   - [`sim::whatsapp`] — the Cloud API: `/messages` with Meta's validation and error codes, the
-//!     window as Meta enforces it, rate limits, signed status and inbound webhooks, simulated
-//!     customers.
-//!   - [`sim::sandbox`] — both side by side with one clock (`sfwa sim`).
-//! - [`salesforce`] — the daemon's Salesforce client: OAuth (JWT bearer, client credentials,
-//!   refresh token) with one shared cached session, SOQL queries with pagination, sObject
-//!   Collections (≤ 200 records per call) with per-record dispositions, describe, API usage.
-//! - [`store`] — local SQLite (WAL): the outbound journal (never sent twice, statuses only forward),
-//!   the coalescing write-back outbox, the inbound mirror the window decides from, webhook dedupe
-//!   and stream cursors. Functions take a connection so one webhook batch commits as one
-//!   transaction before the 200.
-//!
-//! - [`whatsapp`] — the Cloud API client: Meta's request JSON, sends, and error classification
-//!   (retry / retry later / hold everything / fail the record).
-//! - [`webhook`] — Meta's webhook POSTs: signature check and parsing into status and inbound events.
-//!
-//! The daemon itself (config, clients, store, window policy, dispatch, webhook receiver, write-back)
-//! is being built on top of these; `shared/DESIGN.md` shows where each piece goes.
+//! - [`app`] — wiring and ordered shutdown; [`config`] — TOML + `SFWA_*` environment, `validate()`;
+//!   [`clock`] — injectable time; [`demo`] — `sfwa demo`.
+//! - [`domain`] — newtypes parsed at the edge: E.164 phones, Salesforce Ids, ranked statuses,
+//!   template parameters, outbound messages.
+//! - [`salesforce`] — the Salesforce client: OAuth (JWT bearer, client credentials, refresh token)
+//!   with one shared session, queries with pagination, collections, describe, API usage.
+//! - [`whatsapp`] — the Cloud API client and the classification of Meta's error codes
+//!   (retry / retry later / hold everything / fail this message).
+//! - [`store`] — SQLite (WAL, migrations): journal, outbox, inbound mirror, webhook dedupe, cursors.
+//! - [`sim`] — wire-faithful simulators of both services (`cargo test`, the demo, `sfwa sim`):
+//!   [`sim::salesforce`] (OAuth, REST, SOQL, collections, CometD, usage, faults) and
+//!   [`sim::whatsapp`] (messages, Meta's errors, the window as Meta enforces it, signed webhooks,
+//!   simulated customers).
 
 pub mod app;
 pub mod clock;

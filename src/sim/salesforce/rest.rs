@@ -1,6 +1,6 @@
 //! The REST API of the simulated org: `/services/data/vNN.N/…`.
 //!
-//! One middleware ([`gate`]) does what Salesforce does around every call — session check, version
+//! One middleware (`gate`) does what Salesforce does around every call — session check, version
 //! check, injected faults, API usage and the `Sforce-Limit-Info` header — so handlers only do the work.
 
 use std::collections::HashMap;
