@@ -3,6 +3,9 @@
 //! (`dispatch_step`, `flush_once`) so nothing depends on timing. `run()` starts the whole daemon
 //! for shutdown/restart tests.
 
+// Support code: not every test module uses every helper.
+#![allow(dead_code)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
