@@ -122,12 +122,17 @@ pub async fn dispatch_record(
     match pipeline.whatsapp.send(&number, &message).await {
         Ok(accepted) => {
             let (id, wamid) = (record.id.clone(), accepted.wamid.clone());
-            let fields = record_update::accepted(&wamid, window_expires_at);
             let object = pipeline.settings.salesforce.message_object.clone();
             pipeline
                 .store
                 .write(move |tx| {
-                    journal::mark_sent(tx, &id, &wamid, now)?;
+                    // A status webhook can overtake this response (Delivered, or a 131047 Failed,
+                    // already queued): then only the wamid is news, never the status (guarantee 3).
+                    let fields = if journal::mark_sent(tx, &id, &wamid, now)? {
+                        record_update::accepted(&wamid, window_expires_at)
+                    } else {
+                        record_update::accepted_after_status(&wamid, window_expires_at)
+                    };
                     outbox::enqueue(tx, &object, &id, &fields, now)
                 })
                 .await?;

@@ -37,6 +37,21 @@ pub fn accepted(wamid: &str, window_expires_at: Option<DateTime<Utc>>) -> Fields
     fields(&pairs)
 }
 
+/// Meta's id for the message, learned after its status moved on (the `biz_opaque_callback_data`
+/// echo resolved a send whose response was lost).
+pub fn wamid_known(wamid: &str) -> Fields {
+    fields(&[("WhatsApp_Message_Id__c", json!(wamid))])
+}
+
+/// Meta accepted the message, but a status webhook overtook the response and already moved the
+/// record on: everything [`accepted`] says except the status (and the errors, which a `failed`
+/// webhook may have just written).
+pub fn accepted_after_status(wamid: &str, window_expires_at: Option<DateTime<Utc>>) -> Fields {
+    let mut pairs = vec![("WhatsApp_Message_Id__c", json!(wamid))];
+    pairs.extend(window(window_expires_at));
+    fields(&pairs)
+}
+
 /// Refused or failed, with sfwa's or Meta's code and a sentence for the rep.
 pub fn failed(
     code: &str,

@@ -28,11 +28,21 @@ pub struct FlushOutcome {
 }
 
 /// Flushes what is due, in batches, until nothing due is left or Salesforce fails.
+///
+/// At most as many batches as the outbox held when the flush began: a status webhook landing
+/// during a batch keeps its item due (newer values), and without the cap a steady stream of them
+/// would have the same records written again and again within one flush (guarantee 5).
 pub async fn flush_once(pipeline: &Pipeline) -> anyhow::Result<FlushOutcome> {
     let mut total = FlushOutcome::default();
+    let pending = pipeline.store.read(outbox::depth).await? as usize;
+    let max_batches = pending
+        .div_ceil(pipeline.settings.writeback.batch_size.max(1))
+        .max(1);
     loop {
         let batch = flush_batch(pipeline).await?;
-        let done = batch.calls == 0 || batch.retried > 0 && batch.written == 0;
+        let done = batch.calls == 0
+            || batch.retried > 0 && batch.written == 0
+            || total.calls + batch.calls >= max_batches;
         total.written += batch.written;
         total.retried += batch.retried;
         total.dropped += batch.dropped;

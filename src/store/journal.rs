@@ -231,13 +231,15 @@ pub fn mark_sending(
 
 /// Records Meta's acceptance of the send. A status webhook may have overtaken the response, so this
 /// never moves the state back (a `Delivered` row stays `Delivered`); the wamid is kept if already known.
+/// Returns whether the row moved to `Sent` (`false`: a webhook already took it further, so the
+/// record must not be told `Sent` again).
 #[tracing::instrument(level = "debug", skip_all, fields(record_id = %record_id, wamid = %wamid))]
 pub fn mark_sent(
     conn: &Connection,
     record_id: &str,
     wamid: &str,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let entry = require(conn, record_id)?;
     let state = forward(entry.state, JournalState::Sent);
     conn.prepare_cached(
@@ -245,7 +247,7 @@ pub fn mark_sent(
          WHERE record_id = ?1",
     )?
     .execute(params![record_id, state, wamid, to_millis(now)])?;
-    Ok(())
+    Ok(state != entry.state)
 }
 
 /// Records a failure decided by sfwa or returned synchronously by Meta (`error_code` is what goes to

@@ -159,6 +159,9 @@ fn apply_status(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let echo = update.record_id.as_ref().map(|id| id.as_str().to_string());
+    // Found only through the echo: the send's response never told us the wamid (timeout, crash),
+    // so the record learns it from here.
+    let wamid_from_echo = journal::find_by_wamid(tx, &update.wamid)?.is_none();
     let result = journal::apply_status(
         tx,
         &update.wamid,
@@ -184,6 +187,11 @@ fn apply_status(
         },
     };
     let mut fields = record_update::status_reported(update.status, update.timestamp, advanced);
+    let wamid_learned = wamid_from_echo
+        && journal::get(tx, &record_id)?.is_some_and(|e| e.wamid.as_deref() == Some(&update.wamid));
+    if wamid_learned {
+        fields.extend(record_update::wamid_known(&update.wamid));
+    }
     if update.status == MessageStatus::Failed {
         if !advanced {
             // A failure after delivery (or a repeat) changes nothing on the record.

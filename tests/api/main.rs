@@ -1,6 +1,8 @@
 //! One integration-test binary: every test starts real servers on loopback port 0 and talks HTTP.
+mod daemon_reliability;
 mod daemon_send;
 mod daemon_support;
+mod daemon_webhooks;
 mod helpers;
 mod salesforce_auth;
 mod salesforce_client;

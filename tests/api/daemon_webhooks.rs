@@ -1,0 +1,379 @@
+//! The daemon's webhook receiver against the WhatsApp simulator and hand-made POSTs: statuses only
+//! move forward, duplicates are no-ops, forged or oversized POSTs change nothing, inbound messages
+//! open the window (reactions do not), and a 131047 that still comes back corrects the mirror.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sfwa::pipeline::dispatch::DispatchOutcome;
+use sfwa::sim::whatsapp::{signature, WhatsAppSimConfig};
+use sfwa::store::journal::JournalState;
+use sfwa::store::{inbound, outbox};
+
+use crate::daemon_support::{eventually, spawn_app, spawn_app_with, Options, TestApp};
+
+const CUSTOMER: &str = "16505551234";
+
+fn template() -> Value {
+    json!([{"To_Phone__c": "+16505551234", "Message_Type__c": "Template", "Template_Name__c": "hello_world"}])
+}
+
+fn text(body: &str) -> Value {
+    json!([{"To_Phone__c": "+16505551234", "Message_Type__c": "Text", "Body__c": body}])
+}
+
+fn webhook_url(app: &TestApp) -> String {
+    app.wa.webhook_url().expect("the daemon is registered")
+}
+
+async fn wa_stats(app: &TestApp) -> Value {
+    app.http
+        .get(format!("{}/__sim/stats", app.wa.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn outbox_depth(app: &TestApp) -> u64 {
+    app.pipeline.store.read(outbox::depth).await.unwrap()
+}
+
+async fn mirror(app: &TestApp, wa_id: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let (number, wa_id) = (app.wa.phone_number_id().to_string(), wa_id.to_string());
+    app.pipeline
+        .store
+        .read(move |c| inbound::last_inbound(c, &number, &wa_id))
+        .await
+        .unwrap()
+}
+
+/// Meta's envelope around one `value`.
+fn envelope(app: &TestApp, value: Value) -> Vec<u8> {
+    let mut value = value;
+    value["messaging_product"] = json!("whatsapp");
+    value["metadata"] = json!({
+        "display_phone_number": "15550000000",
+        "phone_number_id": app.wa.phone_number_id(),
+    });
+    serde_json::to_vec(&json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": app.wa.waba_id(), "changes": [{"field": "messages", "value": value}]}],
+    }))
+    .unwrap()
+}
+
+fn failed_status(app: &TestApp, record_id: &str, wamid: &str, code: i64) -> Vec<u8> {
+    let timestamp = app.clock.now().timestamp().to_string();
+    envelope(
+        app,
+        json!({"statuses": [{
+            "id": wamid,
+            "status": "failed",
+            "timestamp": timestamp,
+            "recipient_id": CUSTOMER,
+            "biz_opaque_callback_data": record_id,
+            "errors": [{"code": code, "title": "Re-engagement message", "message": "Re-engagement message",
+                        "error_data": {"details": "Message failed to send because more than 24 hours have passed since the customer last replied to this number."}}],
+        }]}),
+    )
+}
+
+fn inbound_text(app: &TestApp, from: &str) -> Vec<u8> {
+    envelope(
+        app,
+        json!({
+            "contacts": [{"profile": {"name": "Mallory"}, "wa_id": from}],
+            "messages": [{"from": from, "id": "wamid.FORGED", "timestamp": app.clock.now().timestamp().to_string(),
+                          "type": "text", "text": {"body": "let me in"}}],
+        }),
+    )
+}
+
+async fn post(app: &TestApp, body: Vec<u8>, signature: Option<String>) -> reqwest::StatusCode {
+    let mut request = app
+        .http
+        .post(webhook_url(app))
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(signature) = signature {
+        request = request.header("x-hub-signature-256", signature);
+    }
+    request.send().await.unwrap().status()
+}
+
+// ---- 3. Statuses only move forward; duplicates are no-ops ------------------------------------
+
+#[tokio::test]
+async fn duplicated_and_out_of_order_webhooks_end_at_read_and_never_regress() {
+    let app = spawn_app_with(Options {
+        wa: WhatsAppSimConfig {
+            webhook_duplicate_rate: 1.0,
+            webhook_out_of_order: true,
+            delivered_after: Duration::from_millis(30),
+            read_after: Duration::from_millis(30),
+            ..WhatsAppSimConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let ids = app.queue(template()).await;
+
+    app.dispatch().await;
+    app.until_status(&ids[0], "Read").await;
+    eventually(
+        "every status webhook (and its duplicate) was delivered",
+        || async {
+            let stats = wa_stats(&app).await;
+            stats["webhooks"]["duplicated"].as_u64().unwrap_or(0) >= 3
+                && stats["webhooks"]["delivered"].as_u64().unwrap_or(0) >= 6
+        },
+    )
+    .await;
+    app.flush().await;
+
+    let record = app.record(&ids[0]);
+    assert_eq!(record["Status__c"], "Read", "{record}");
+    assert!(record["Delivered_At__c"].is_string(), "{record}");
+    assert_eq!(
+        app.journal(&ids[0]).await.unwrap().state,
+        JournalState::Read
+    );
+    assert_eq!(outbox_depth(&app).await, 0);
+}
+
+#[tokio::test]
+async fn a_failed_webhook_after_delivered_changes_nothing() {
+    let app = spawn_app_with(Options {
+        wa: WhatsAppSimConfig {
+            customers_read: false,
+            delivered_after: Duration::from_millis(30),
+            ..WhatsAppSimConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let ids = app.queue(template()).await;
+    app.dispatch().await;
+    let delivered = app.until_status(&ids[0], "Delivered").await;
+    let wamid = delivered["WhatsApp_Message_Id__c"].as_str().unwrap();
+
+    let body = failed_status(&app, &ids[0], wamid, 131026);
+    let sig = signature(&body, app.wa.app_secret());
+    let status = post(&app, body, Some(sig)).await;
+    app.flush().await;
+
+    assert_eq!(status, 200);
+    let record = app.record(&ids[0]);
+    assert_eq!(record["Status__c"], "Delivered", "{record}");
+    assert!(record["Error_Code__c"].is_null(), "{record}");
+    assert!(record["Failed_At__c"].is_null(), "{record}");
+    assert_eq!(
+        app.journal(&ids[0]).await.unwrap().state,
+        JournalState::Delivered
+    );
+    assert_eq!(outbox_depth(&app).await, 0);
+}
+
+// ---- 4. Forged webhooks ----------------------------------------------------------------------
+
+#[tokio::test]
+async fn unsigned_or_wrongly_signed_webhooks_get_401_and_change_nothing() {
+    let app = spawn_app_with(Options {
+        wa: WhatsAppSimConfig {
+            delivered_after: Duration::from_secs(3600),
+            ..WhatsAppSimConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let ids = app.queue(template()).await;
+    app.dispatch().await;
+    let sent = app.until_status(&ids[0], "Sent").await;
+    let wamid = sent["WhatsApp_Message_Id__c"].as_str().unwrap().to_string();
+    eventually("the `sent` webhook was stored", || async {
+        wa_stats(&app).await["webhooks"]["delivered"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 1
+    })
+    .await;
+    app.flush().await;
+    let journal_before = app.journal(&ids[0]).await.unwrap();
+    let record_before = app.record(&ids[0]);
+
+    let forged_status = failed_status(&app, &ids[0], &wamid, 131026);
+    let unsigned = post(&app, forged_status.clone(), None).await;
+    let wrong_secret = post(
+        &app,
+        forged_status.clone(),
+        Some(signature(&forged_status, "not-the-app-secret")),
+    )
+    .await;
+    let garbage = post(&app, forged_status, Some("sha256=00ff".into())).await;
+    let forged_inbound = inbound_text(&app, "16505559999");
+    let inbound_wrong = post(
+        &app,
+        forged_inbound.clone(),
+        Some(signature(&forged_inbound, "not-the-app-secret")),
+    )
+    .await;
+
+    assert_eq!(
+        [unsigned, wrong_secret, garbage, inbound_wrong],
+        [401, 401, 401, 401]
+    );
+    assert_eq!(app.journal(&ids[0]).await.unwrap(), journal_before);
+    assert_eq!(outbox_depth(&app).await, 0);
+    assert_eq!(app.record(&ids[0]), record_before);
+    assert_eq!(mirror(&app, "16505559999").await, None);
+}
+
+#[tokio::test]
+async fn the_verification_handshake_answers_the_challenge_only_to_the_right_token() {
+    let app = spawn_app().await;
+    let get = |token: String| {
+        let app = &app;
+        async move {
+            let response = app
+                .http
+                .get(webhook_url(app))
+                .query(&[
+                    ("hub.mode", "subscribe"),
+                    ("hub.verify_token", token.as_str()),
+                    ("hub.challenge", "1158201444"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+
+    let right = get(app.wa.verify_token().to_string()).await;
+    let wrong = get("guessed".to_string()).await;
+    let by_meta: Value = app.wa_control("webhook/verify", json!({})).await;
+
+    assert_eq!(right, (reqwest::StatusCode::OK, "1158201444".to_string()));
+    assert_eq!(wrong.0, 403);
+    assert_ne!(wrong.1, "1158201444");
+    assert_eq!(by_meta["verified"], true, "{by_meta}");
+}
+
+#[tokio::test]
+async fn a_webhook_body_over_the_limit_gets_413() {
+    let app = spawn_app_with(Options {
+        tune: Box::new(|s| s.webhook.max_body_bytes = 4096),
+        ..Options::default()
+    })
+    .await;
+    let mut body = inbound_text(&app, CUSTOMER);
+    body.extend(vec![b' '; 8192]);
+    let sig = signature(&body, app.wa.app_secret());
+
+    let status = post(&app, body, Some(sig)).await;
+
+    assert_eq!(status, 413);
+    assert_eq!(mirror(&app, CUSTOMER).await, None);
+}
+
+// ---- 5. Inbound opens the window -------------------------------------------------------------
+
+#[tokio::test]
+async fn an_inbound_message_opens_the_window_and_a_text_then_goes_out() {
+    let app = spawn_app().await;
+    assert_eq!(mirror(&app, CUSTOMER).await, None);
+
+    app.customer_wrote(CUSTOMER, 0).await;
+    let ids = app.queue(text("Thanks for writing")).await;
+    let step = app.dispatch().await;
+
+    assert!(
+        matches!(step.outcomes[..], [DispatchOutcome::Sent { .. }]),
+        "{step:?}"
+    );
+    app.until_status(&ids[0], "Read").await;
+}
+
+#[tokio::test]
+async fn a_reaction_does_not_open_the_window() {
+    let app = spawn_app().await;
+    app.wa_control(
+        "inbound",
+        json!({"from": CUSTOMER, "type": "reaction", "message_id": "wamid.HBgLMTY1MDU1NTEyMzQVAgARGBI", "emoji": "👍"}),
+    )
+    .await;
+    eventually("the reaction webhook reached the daemon", || async {
+        wa_stats(&app).await["webhooks"]["delivered"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 1
+    })
+    .await;
+
+    let ids = app.queue(text("hello?")).await;
+    let step = app.dispatch().await;
+
+    assert_eq!(mirror(&app, CUSTOMER).await, None);
+    assert_eq!(
+        step.outcomes,
+        vec![DispatchOutcome::Refused {
+            code: "OUTSIDE_SESSION_WINDOW".into()
+        }]
+    );
+    app.until_status(&ids[0], "Failed").await;
+    assert!(app.wa_messages().await.is_empty());
+}
+
+// ---- 6. A 131047 that still comes back -------------------------------------------------------
+
+#[tokio::test]
+async fn a_131047_from_meta_fails_the_record_and_closes_the_window_in_the_mirror() {
+    let app = spawn_app().await;
+    // The mirror believes the customer wrote an hour ago; Meta never saw that message.
+    let (number, an_hour_ago) = (
+        app.wa.phone_number_id().to_string(),
+        app.clock.now() - chrono::Duration::hours(1),
+    );
+    app.pipeline
+        .store
+        .write(move |tx| inbound::record_inbound(tx, &number, CUSTOMER, an_hour_ago))
+        .await
+        .unwrap();
+    let first = app.queue(text("Your order shipped")).await;
+
+    let step = app.dispatch().await;
+    let record = app.until_status(&first[0], "Failed").await;
+
+    assert!(
+        matches!(step.outcomes[..], [DispatchOutcome::Sent { .. }]),
+        "Meta accepts, then fails: {step:?}"
+    );
+    assert_eq!(
+        record["Error_Code__c"], "OUTSIDE_SESSION_WINDOW",
+        "{record}"
+    );
+    assert!(record["Error_Message__c"]
+        .as_str()
+        .unwrap()
+        .contains("template"));
+    let corrected = mirror(&app, CUSTOMER).await.unwrap();
+    assert!(
+        corrected <= app.clock.now() - chrono::Duration::hours(24),
+        "window closed in the mirror: {corrected}"
+    );
+
+    let second = app.queue(text("Did you get it?")).await;
+    let next = app.dispatch().await;
+
+    assert_eq!(
+        next.outcomes,
+        vec![DispatchOutcome::Refused {
+            code: "OUTSIDE_SESSION_WINDOW".into()
+        }]
+    );
+    app.until_status(&second[0], "Failed").await;
+    assert_eq!(app.wa_messages().await.len(), 1, "only the first text");
+}
