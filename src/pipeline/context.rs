@@ -29,6 +29,10 @@ pub struct Pipeline {
     hold: Arc<Mutex<Option<Hold>>>,
     /// Wakes the write-back worker early when a full batch is pending.
     pub outbox_ready: Arc<Notify>,
+    /// The dispatch worker asks for an immediate flush while draining a backlog…
+    pub flush_requested: Arc<Notify>,
+    /// …and waits for this counter of completed flushes to move.
+    pub flushes: Arc<tokio::sync::watch::Sender<u64>>,
     pub default_region: Option<phonenumber::country::Id>,
 }
 
@@ -63,6 +67,8 @@ impl Pipeline {
             limiters: Arc::new(limiters),
             hold: Arc::new(Mutex::new(None)),
             outbox_ready: Arc::new(Notify::new()),
+            flush_requested: Arc::new(Notify::new()),
+            flushes: Arc::new(tokio::sync::watch::channel(0).0),
             default_region,
         }
     }

@@ -22,8 +22,16 @@ pub fn queued_query(object: &str, now: chrono::DateTime<chrono::Utc>, limit: usi
     )
 }
 
+/// One poll: how many Queued records Salesforce returned, and those to dispatch now.
+#[derive(Debug, Default)]
+pub struct Polled {
+    /// A full page means more are waiting: the worker drains instead of sleeping.
+    pub fetched: usize,
+    pub fresh: Vec<MessageRecord>,
+}
+
 /// Fetches due Queued records and returns those this process must dispatch now.
-pub async fn poll_once(pipeline: &Pipeline) -> anyhow::Result<Vec<MessageRecord>> {
+pub async fn poll_once(pipeline: &Pipeline) -> anyhow::Result<Polled> {
     let settings = &pipeline.settings;
     let soql = queued_query(
         &settings.salesforce.message_object,
@@ -35,7 +43,11 @@ pub async fn poll_once(pipeline: &Pipeline) -> anyhow::Result<Vec<MessageRecord>
         .query(&soql)
         .await
         .context("polling Salesforce for Queued messages")?;
-    claim_new(pipeline, records).await
+    let fetched = records.len();
+    Ok(Polled {
+        fetched,
+        fresh: claim_new(pipeline, records).await?,
+    })
 }
 
 /// Keeps the records that are new to the journal (claiming them) or claimed but never sent.

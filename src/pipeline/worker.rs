@@ -24,6 +24,8 @@ const CONCURRENT_SENDS: usize = 16;
 pub struct DispatchStep {
     pub outcomes: Vec<DispatchOutcome>,
     pub resolved_unknown: usize,
+    /// Queued records the poll returned (including ones already claimed).
+    pub polled: usize,
 }
 
 /// Retries that are due, unknown outcomes past their grace period, then a fresh poll.
@@ -61,7 +63,9 @@ pub async fn dispatch_step(pipeline: &Pipeline) -> anyhow::Result<DispatchStep> 
             }
         }
     }
-    for record in intake::poll_once(pipeline).await? {
+    let polled = intake::poll_once(pipeline).await?;
+    step.polled = polled.fetched;
+    for record in polled.fresh {
         if !work.iter().any(|(r, _)| r.id == record.id) {
             work.push((record, 0));
         }
@@ -118,11 +122,29 @@ async fn give_up_or_resend_unknown(pipeline: &Pipeline) -> anyhow::Result<usize>
 
 /// Polls and dispatches every `intake.interval` until shutdown. The step in progress finishes
 /// (its sends are journaled either way) before the loop returns.
+///
+/// A full page means a backlog: records stay Queued in Salesforce until their write-back lands, so
+/// the next poll would return the same page. The loop asks for a flush, waits for it, and polls
+/// again at once — draining at one poll and one collections call per `intake.batch_size` records.
 pub async fn run_dispatch(pipeline: Pipeline, shutdown: CancellationToken) {
     let interval = pipeline.settings.intake.interval;
     loop {
-        if let Err(error) = dispatch_step(&pipeline).await {
-            warn!(error = %format!("{error:#}"), "dispatch step failed; trying again next interval");
+        let polled = match dispatch_step(&pipeline).await {
+            Ok(step) => step.polled,
+            Err(error) => {
+                warn!(error = %format!("{error:#}"), "dispatch step failed; trying again next interval");
+                0
+            }
+        };
+        if polled >= pipeline.settings.intake.batch_size {
+            let mut flushed = pipeline.flushes.subscribe();
+            pipeline.flush_requested.notify_one();
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = flushed.changed() => continue,
+                // A flush that cannot finish (Salesforce down) falls back to the normal pace.
+                _ = tokio::time::sleep(interval) => {}
+            }
         }
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -141,6 +163,7 @@ pub async fn run_writeback(pipeline: Pipeline, shutdown: CancellationToken) {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep_until(next) => {}
+            _ = pipeline.flush_requested.notified() => {}
             _ = pipeline.outbox_ready.notified() => {
                 let depth = pipeline.store.read(outbox::depth).await.unwrap_or(0);
                 if depth < batch {
@@ -151,6 +174,7 @@ pub async fn run_writeback(pipeline: Pipeline, shutdown: CancellationToken) {
         if let Err(error) = writeback::flush_once(&pipeline).await {
             warn!(error = %format!("{error:#}"), "write-back flush failed; trying again next interval");
         }
+        pipeline.flushes.send_modify(|n| *n += 1);
         next = tokio::time::Instant::now() + interval;
     }
 }

@@ -514,3 +514,47 @@ async fn a_cancelled_daemon_finishes_its_sends_and_flushes_the_outbox_before_ret
     let store = Store::open(&settings.store.path).unwrap();
     assert_eq!(store.read(outbox::depth).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn a_backlog_larger_than_one_poll_drains_without_waiting_for_the_poll_interval() {
+    let helper = spawn_app_with(Options {
+        wa: WhatsAppSimConfig {
+            delivered_after: Duration::from_secs(3600),
+            throughput_per_second: 1000,
+            ..WhatsAppSimConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = helper.settings.clone();
+    settings.store.path = dir.path().join("daemon.db");
+    settings.whatsapp.throughput_per_second = 1000;
+    settings.intake.batch_size = 50;
+    // Far longer than the test: only draining can move records past the first page.
+    settings.intake.interval = Duration::from_secs(3600);
+    settings.writeback.flush_interval = Duration::from_secs(3600);
+    let app = App::build(settings, Arc::new(helper.clock.clone()))
+        .await
+        .unwrap();
+    helper.wa.set_webhook_url(Some(app.webhook_url()));
+    let records: Vec<serde_json::Value> = (0..180)
+        .map(|i| template(&format!("+1650555{:04}", 2000 + i)))
+        .collect();
+    helper.queue(json!(records)).await;
+    let shutdown = CancellationToken::new();
+    let daemon = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+
+    eventually("all 180 records reached WhatsApp", || async {
+        helper.wa_messages().await.len() == 180
+    })
+    .await;
+    shutdown.cancel();
+    daemon.await.unwrap().unwrap();
+
+    let stats = helper.org_stats().await;
+    assert_eq!(
+        stats["rest_calls"]["by_endpoint"]["GET query"], 4,
+        "four polls of 50: 50, 50, 50, 30"
+    );
+}
