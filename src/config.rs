@@ -324,9 +324,13 @@ impl Settings {
     /// Reads `path` (a missing file is fine when the environment provides everything), layers the
     /// `SFWA_*` environment over it, reads `*_file` secrets and validates.
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        let mut missing_file = false;
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                missing_file = true;
+                String::new()
+            }
             Err(source) => {
                 return Err(ConfigError::Read {
                     path: path.to_path_buf(),
@@ -345,7 +349,19 @@ impl Settings {
             other => other,
         })?;
         settings.read_secret_files()?;
-        settings.validate().map_err(ConfigError::Invalid)?;
+        settings.validate().map_err(|mut problems| {
+            if missing_file {
+                problems.insert(
+                    0,
+                    Problem {
+                        key: "--config".into(),
+                        problem: format!("{} does not exist", path.display()),
+                        fix: "copy sfwa.example.toml there and fill it in, or set SFWA_<SECTION>__<KEY> variables".into(),
+                    },
+                );
+            }
+            ConfigError::Invalid(problems)
+        })?;
         Ok(settings)
     }
 
@@ -779,5 +795,14 @@ mod tests {
             settings.dispatch.unknown_outcome_grace,
             Duration::from_secs(600)
         );
+    }
+
+    #[test]
+    fn a_missing_config_file_is_named_first_among_the_problems() {
+        let missing = std::env::temp_dir().join("sfwa-no-such-config.toml");
+        match Settings::load(&missing) {
+            Err(ConfigError::Invalid(problems)) => assert_eq!(problems[0].key, "--config"),
+            other => panic!("expected the missing file to be reported, got {other:?}"),
+        }
     }
 }
