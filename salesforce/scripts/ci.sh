@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# CI for the Salesforce package: install the pinned tools, check the metadata offline, run the LWC
+# Jest tests. Needs Node >= 20.18.1 and npm 10 or 11 (no global installs) and only the npm registry.
+# Exits non-zero on the first failure.
+#
+#   salesforce/scripts/ci.sh                      # from anywhere
+#   NPM_CONFIG_CACHE=/tmp/x salesforce/scripts/ci.sh   # choose the npm cache
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+export SF_DISABLE_AUTOUPDATE=true SF_AUTOUPDATE_DISABLE=true SF_DISABLE_TELEMETRY=true
+export CI=true
+# Keep the update notifier and funding/audit chatter out of CI logs.
+export NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
+
+command -v node >/dev/null || { echo "salesforce ci: node is not installed (need >= 20.18.1)" >&2; exit 1; }
+command -v npm >/dev/null || { echo "salesforce ci: npm is not installed" >&2; exit 1; }
+# The CLI's HTTP stack (undici 7, pinned in package.json overrides) needs Node 20.18.1 or later.
+if ! node -e '
+  const [a, b, c] = process.versions.node.split(".").map(Number);
+  process.exit(a > 20 || (a === 20 && (b > 18 || (b === 18 && c >= 1))) ? 0 : 1);
+'; then
+    echo "salesforce ci: Node $(node --version) is too old; need >= 20.18.1" >&2
+    exit 1
+fi
+echo "salesforce ci: node $(node --version), npm $(npm --version)"
+
+# --ignore-scripts: no dependency needs its install scripts, and npm 10 and 11 then behave alike.
+# --engine-strict=false: the newest CLI declares Node >= 22 but runs on 20 with the undici override.
+npm ci --ignore-scripts --engine-strict=false --no-audit --no-fund --loglevel=error
+
+npm run --silent validate
+npm run --silent test:unit
