@@ -4,6 +4,7 @@ mod daemon_send;
 mod daemon_support;
 mod daemon_webhooks;
 mod helpers;
+mod package_contract;
 mod salesforce_auth;
 mod salesforce_client;
 mod salesforce_flow;
