@@ -224,25 +224,17 @@ impl TestApp {
     }
 
     pub async fn wa_control(&self, path: &str, body: Value) -> Value {
-        let response = self
-            .http
-            .post(format!("{}/__sim/{path}", self.wa.url()))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            response.status().is_success(),
-            "{path}: {}",
-            response.status()
-        );
-        response.json().await.unwrap_or(Value::Null)
+        self.control(&self.wa.url(), path, body).await
     }
 
     pub async fn org_control(&self, path: &str, body: Value) -> Value {
+        self.control(&self.org.url(), path, body).await
+    }
+
+    async fn control(&self, base: &str, path: &str, body: Value) -> Value {
         let response = self
             .http
-            .post(format!("{}/__sim/{path}", self.org.url()))
+            .post(format!("{base}/__sim/{path}"))
             .json(&body)
             .send()
             .await

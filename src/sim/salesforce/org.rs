@@ -65,16 +65,12 @@ pub fn format_datetime(at: DateTime<Utc>) -> String {
 
 /// Parses the datetime spellings Salesforce accepts in JSON bodies.
 pub fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z"))
-        .ok()
-        .map(|d| d.with_timezone(&Utc))
-        .or_else(|| {
-            // A datetime without a zone is taken as UTC, like the API does.
-            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-                .ok()
-                .map(|n| n.and_utc())
-        })
+    crate::domain::message::parse_salesforce_datetime(text).or_else(|| {
+        // A datetime without a zone is taken as UTC, like the API does.
+        chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+            .ok()
+            .map(|n| n.and_utc())
+    })
 }
 
 /// All records of the org.
