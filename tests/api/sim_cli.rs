@@ -124,3 +124,22 @@ fn sfwa_sim_exits_zero_on_sigterm() {
 
     assert!(status.success(), "exit status {status:?}");
 }
+
+#[test]
+fn sfwa_demo_ends_with_every_record_as_a_rep_should_see_it() {
+    let output = Command::new(env!("CARGO_BIN_EXE_sfwa"))
+        .arg("demo")
+        .output()
+        .expect("sfwa demo runs");
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("6 records: all as expected"), "{stdout}");
+    for code in ["OUTSIDE_SESSION_WINDOW", "INVALID_PHONE", "WA_132000"] {
+        assert!(stdout.contains(code), "{code} shown in the table");
+    }
+}
