@@ -78,6 +78,7 @@ async fn run() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Run { config } => {
+            let signalled = shutdown_signal().context("installing signal handlers")?;
             let settings = sfwa::config::Settings::load(&config)?;
             let app =
                 sfwa::app::App::build(settings, std::sync::Arc::new(sfwa::clock::SystemClock))
@@ -89,7 +90,7 @@ async fn run() -> anyhow::Result<()> {
             let shutdown = tokio_util::sync::CancellationToken::new();
             let trigger = shutdown.clone();
             tokio::spawn(async move {
-                let _ = shutdown_signal().await;
+                signalled.await;
                 trigger.cancel();
             });
             app.run_until_stopped(shutdown).await
@@ -109,9 +110,10 @@ async fn run() -> anyhow::Result<()> {
             };
             let sandbox = Sandbox::start(&options).await?;
             // Machines read the first stdout line; people read stderr.
+            let signalled = shutdown_signal().context("installing signal handlers")?;
             println!("{}", sandbox.connection_info());
             eprintln!("{}", sandbox.summary());
-            shutdown_signal().await.context("waiting for Ctrl-C")?;
+            signalled.await;
             eprintln!("stopping simulators");
             sandbox.stop().await;
             Ok(())
@@ -119,18 +121,26 @@ async fn run() -> anyhow::Result<()> {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() -> std::io::Result<()> {
+/// Installs the Ctrl-C / SIGTERM handlers now and returns a future that resolves on either.
+/// Installing before announcing readiness means a signal sent right after can never kill the
+/// process uncleanly.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result,
-            _ = term.recv() => Ok(()),
-        }
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
     {
-        tokio::signal::ctrl_c().await
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
