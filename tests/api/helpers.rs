@@ -86,6 +86,24 @@ impl Org {
             .bearer_auth(token)
     }
 
+    /// A REST call with a JSON body; returns the status and the JSON answer (null when empty).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: Value,
+    ) -> (u16, Value) {
+        let response = self
+            .rest(method, token, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// Runs a SOQL query and returns the status and JSON body.
     pub async fn query(&self, token: &str, soql: &str) -> (u16, Value) {
         let response = self

@@ -305,9 +305,7 @@ async fn collection_update_reports_per_record_errors_in_order_without_stopping_t
         .unwrap();
     let long_code = "X".repeat(33);
 
-    let body: Value = org
-        .rest(Method::PATCH, &token, "composite/sobjects")
-        .json(&json!({"allOrNone": false, "records": [
+    let body: Value = org.call(Method::PATCH, &token, "composite/sobjects", json!({"allOrNone": false, "records": [
             {"attributes": {"type": MSG}, "id": ids[0], "Nope__c": "x"},
             {"attributes": {"type": MSG}, "id": ids[0], "Status__c": "Bogus"},
             {"attributes": {"type": MSG}, "id": ids[0], "Error_Code__c": long_code},
@@ -315,13 +313,7 @@ async fn collection_update_reports_per_record_errors_in_order_without_stopping_t
             {"attributes": {"type": MSG}, "id": "a00notanid", "Status__c": "Sent"},
             {"attributes": {"type": MSG}, "id": ids[1], "WhatsApp_Message_Id__c": "wamid.TAKEN"},
             {"attributes": {"type": MSG}, "id": ids[1], "Status__c": "Read"},
-        ]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ]})).await.1;
 
     let codes: Vec<&str> = body
         .as_array()
@@ -373,17 +365,17 @@ async fn all_or_none_rolls_back_every_record_when_one_fails() {
     let token = org.login().await;
 
     let body: Value = org
-        .rest(Method::PATCH, &token, "composite/sobjects")
-        .json(&json!({"allOrNone": true, "records": [
-            {"attributes": {"type": MSG}, "id": ids[0], "Status__c": "Sent"},
-            {"attributes": {"type": MSG}, "id": ids[1], "Status__c": "Bogus"},
-        ]}))
-        .send()
+        .call(
+            Method::PATCH,
+            &token,
+            "composite/sobjects",
+            json!({"allOrNone": true, "records": [
+                {"attributes": {"type": MSG}, "id": ids[0], "Status__c": "Sent"},
+                {"attributes": {"type": MSG}, "id": ids[1], "Status__c": "Bogus"},
+            ]}),
+        )
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .1;
 
     assert_eq!(body[0]["success"], false);
     assert_eq!(
@@ -412,23 +404,23 @@ async fn collection_create_returns_new_ids_and_with_all_or_none_creates_nothing_
     };
 
     let ok: Value = org
-        .rest(Method::POST, &token, "composite/sobjects")
-        .json(&json!({"allOrNone": true, "records": records("Received")}))
-        .send()
+        .call(
+            Method::POST,
+            &token,
+            "composite/sobjects",
+            json!({"allOrNone": true, "records": records("Received")}),
+        )
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .1;
     let rolled_back: Value = org
-        .rest(Method::POST, &token, "composite/sobjects")
-        .json(&json!({"allOrNone": true, "records": records("Nope")}))
-        .send()
+        .call(
+            Method::POST,
+            &token,
+            "composite/sobjects",
+            json!({"allOrNone": true, "records": records("Nope")}),
+        )
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .1;
 
     assert!(ok
         .as_array()
@@ -630,15 +622,7 @@ async fn lock_row_faults_fail_records_with_unable_to_lock_row() {
     let token = org.login().await;
     org.control("faults", json!({"lock_row_rate": 1.0})).await;
 
-    let body: Value = org
-        .rest(Method::PATCH, &token, "composite/sobjects")
-        .json(&json!({"allOrNone": false, "records": [{"attributes": {"type": MSG}, "id": ids[0], "Status__c": "Sent"}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = org.call(Method::PATCH, &token, "composite/sobjects", json!({"allOrNone": false, "records": [{"attributes": {"type": MSG}, "id": ids[0], "Status__c": "Sent"}]})).await.1;
 
     assert_eq!(
         body[0]["errors"][0],
