@@ -13,9 +13,10 @@ use tokio_util::task::TaskTracker;
 use tracing::info;
 
 use crate::clock::SharedClock;
-use crate::config::{AuthMode, Settings};
-use crate::pipeline::{worker, Pipeline};
+use crate::config::{parse_schedule, AuthMode, IntakeMode, Settings};
+use crate::pipeline::{jobs, worker, Pipeline};
 use crate::salesforce::{Auth, SalesforceClient, SalesforceConfig};
+use crate::scheduler::{Job, Scheduler};
 use crate::store::Store;
 use crate::whatsapp::{WhatsAppClient, WhatsAppConfig};
 
@@ -26,33 +27,11 @@ pub struct App {
 
 impl App {
     pub async fn build(settings: Settings, clock: SharedClock) -> anyhow::Result<App> {
-        let settings = Arc::new(settings);
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("sfwa/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("building the HTTP client")?;
-        let salesforce = SalesforceClient::new(http.clone(), salesforce_config(&settings)?)
-            .context("setting up the Salesforce client")?;
-        let whatsapp = WhatsAppClient::new(
-            http,
-            WhatsAppConfig {
-                api_base: settings.whatsapp.api_base.clone(),
-                api_version: settings.whatsapp.api_version.clone(),
-                access_token: settings.whatsapp.access_token.expose().to_string(),
-                timeout: settings.whatsapp.timeout,
-            },
-        );
-        let store = Store::open(&settings.store.path)
-            .with_context(|| format!("opening the store at {}", settings.store.path.display()))?;
-        let listener = TcpListener::bind(settings.webhook.listen)
+        let listen = settings.webhook.listen;
+        let pipeline = build_pipeline(settings, clock)?;
+        let listener = TcpListener::bind(listen)
             .await
-            .with_context(|| {
-                format!(
-                    "webhook.listen: cannot listen on {}",
-                    settings.webhook.listen
-                )
-            })?;
-        let pipeline = Pipeline::new(settings, clock, store, salesforce, whatsapp);
+            .with_context(|| format!("webhook.listen: cannot listen on {listen}"))?;
         Ok(App { pipeline, listener })
     }
 
@@ -97,6 +76,8 @@ impl App {
         let workers = TaskTracker::new();
         workers.spawn(worker::run_dispatch(pipeline.clone(), shutdown.clone()));
         workers.spawn(worker::run_writeback(pipeline.clone(), shutdown.clone()));
+        let scheduler = Scheduler::new(pipeline.clock.clone(), scheduled_jobs(&pipeline)?);
+        workers.spawn(scheduler.run(shutdown.clone()));
         workers.close();
         shutdown.cancelled().await;
         info!("shutting down: stopping intake, finishing sends");
@@ -110,6 +91,67 @@ impl App {
         info!("stopped");
         Ok(())
     }
+}
+
+/// The clients, the store and the pipeline, without the webhook listener (`sfwa sync` runs beside
+/// a `sfwa run` that holds the port).
+pub fn build_pipeline(settings: Settings, clock: SharedClock) -> anyhow::Result<Pipeline> {
+    let settings = Arc::new(settings);
+    let http = reqwest::Client::builder()
+        .user_agent(concat!("sfwa/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("building the HTTP client")?;
+    let salesforce = SalesforceClient::new(http.clone(), salesforce_config(&settings)?)
+        .context("setting up the Salesforce client")?;
+    let whatsapp = WhatsAppClient::new(
+        http,
+        WhatsAppConfig {
+            api_base: settings.whatsapp.api_base.clone(),
+            api_version: settings.whatsapp.api_version.clone(),
+            access_token: settings.whatsapp.access_token.expose().to_string(),
+            timeout: settings.whatsapp.timeout,
+        },
+    );
+    let store = Store::open(&settings.store.path)
+        .with_context(|| format!("opening the store at {}", settings.store.path.display()))?;
+    Ok(Pipeline::new(settings, clock, store, salesforce, whatsapp))
+}
+
+/// The scheduled jobs `[schedule]` turns on. Reconcile and scheduled sends only make sense beside
+/// the stream: a poll already finds every due record.
+pub fn scheduled_jobs(pipeline: &Pipeline) -> anyhow::Result<Vec<Job>> {
+    let settings = &pipeline.settings;
+    let streaming = settings.intake.mode == IntakeMode::Stream;
+    let mut jobs = Vec::new();
+    for (name, expression) in settings.schedule.jobs() {
+        let Some(schedule) = parse_schedule(expression)
+            .with_context(|| format!("schedule.{name}: {expression:?} is not a cron expression"))?
+        else {
+            continue;
+        };
+        let p = pipeline.clone();
+        let job = match name {
+            "reconcile" if streaming => Job::new(name, schedule, move || {
+                let p = p.clone();
+                async move { Ok(jobs::reconcile(&p).await?.to_string()) }
+            }),
+            "scheduled_sends" if streaming => Job::new(name, schedule, move || {
+                let p = p.clone();
+                async move { Ok(jobs::scheduled_sends(&p).await?.to_string()) }
+            }),
+            "inbound_mirror" => Job::new(name, schedule, move || {
+                let p = p.clone();
+                async move { Ok(jobs::inbound_mirror(&p).await?.to_string()) }
+            }),
+            "retention" => Job::new(name, schedule, move || {
+                let p = p.clone();
+                async move { Ok(jobs::retention(&p).await?.to_string()) }
+            }),
+            _ => continue,
+        };
+        jobs.push(job);
+    }
+    Ok(jobs)
 }
 
 fn salesforce_config(settings: &Settings) -> anyhow::Result<SalesforceConfig> {

@@ -155,26 +155,94 @@ impl Default for WhatsAppSettings {
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum IntakeMode {
+    /// Platform events over CometD: no REST call per message, near-instant pick-up.
+    Stream,
+    /// SOQL polling every `intake.interval`: one REST call per poll, even when nothing is queued.
     Poll,
+}
+
+/// Where stream intake starts when the store holds no replay id yet (the first start).
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum InitialReplay {
+    /// Every event Salesforce still retains (72 h for high-volume events): nothing queued while
+    /// sfwa was not yet running is missed.
+    All,
+    /// Only events published from now on (the reconcile poll still finds older Queued records).
+    New,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IntakeSettings {
     pub mode: IntakeMode,
-    /// How often to poll for Queued records.
+    /// Poll mode: how often to poll for Queued records. Stream mode: how often due retries and
+    /// unknown outcomes are looked at (local only, no API call).
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
     /// Records fetched per poll (the rest come next poll).
     pub batch_size: usize,
+    /// Stream mode: the platform-event channel the package's Flow publishes to.
+    pub channel: String,
+    /// Stream mode: where the first start begins (later starts resume from the stored replay id).
+    pub initial_replay: InitialReplay,
 }
 
 impl Default for IntakeSettings {
     fn default() -> Self {
         IntakeSettings {
-            mode: IntakeMode::Poll,
+            mode: IntakeMode::Stream,
             interval: Duration::from_secs(10),
             batch_size: 200,
+            channel: "/event/WhatsApp_Outbound__e".into(),
+            initial_replay: InitialReplay::All,
+        }
+    }
+}
+
+/// When the scheduled jobs run: cron expressions with seconds (`sec min hour day month weekday`),
+/// in UTC. An empty string turns a job off.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleSettings {
+    /// Stream mode: a poll that catches any Queued record the stream missed.
+    pub reconcile: String,
+    /// Stream mode: sends messages whose Scheduled_At__c has come (their event arrived early).
+    pub scheduled_sends: String,
+    /// Folds inbound records created in Salesforce by other tools into the window mirror.
+    pub inbound_mirror: String,
+    /// Deletes finished journal rows and old webhook dedupe keys.
+    pub retention: String,
+}
+
+impl Default for ScheduleSettings {
+    fn default() -> Self {
+        ScheduleSettings {
+            reconcile: "0 */5 * * * *".into(),
+            scheduled_sends: "0 * * * * *".into(),
+            inbound_mirror: "30 */10 * * * *".into(),
+            retention: "0 30 3 * * *".into(),
+        }
+    }
+}
+
+/// How long finished work is kept in the store.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Journal rows of finished messages (Sent, Delivered, Read, Failed) untouched this long.
+    #[serde(with = "humantime_serde")]
+    pub journal: Duration,
+    /// Webhook dedupe keys. Meta redelivers for up to 7 days, so keep them longer than that.
+    #[serde(with = "humantime_serde")]
+    pub webhook_dedupe: Duration,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            journal: Duration::from_secs(30 * 86_400),
+            webhook_dedupe: Duration::from_secs(14 * 86_400),
         }
     }
 }
@@ -287,6 +355,8 @@ pub struct Settings {
     pub webhook: WebhookSettings,
     pub store: StoreSettings,
     pub writeback: WritebackSettings,
+    pub schedule: ScheduleSettings,
+    pub retention: RetentionSettings,
 }
 
 /// One bad setting: which key, what is wrong, what to do.
@@ -607,6 +677,34 @@ impl Settings {
             "use \"2m\"",
         );
         need(
+            self.intake.channel.starts_with("/event/"),
+            "intake.channel",
+            "is not a platform-event channel",
+            "use \"/event/WhatsApp_Outbound__e\"",
+        );
+        for (key, expression) in self.schedule.jobs() {
+            if let Err(error) = parse_schedule(expression) {
+                need(
+                    false,
+                    &format!("schedule.{key}"),
+                    &format!("is not a cron expression ({error})"),
+                    "use six fields, seconds first, e.g. \"0 */5 * * * *\" (every 5 minutes), or \"\" to turn the job off",
+                );
+            }
+        }
+        need(
+            self.retention.webhook_dedupe >= Duration::from_secs(7 * 86_400),
+            "retention.webhook_dedupe",
+            "is shorter than the 7 days Meta keeps redelivering webhooks",
+            "use \"14d\"",
+        );
+        need(
+            self.retention.journal >= self.dispatch.unknown_outcome_grace,
+            "retention.journal",
+            "is shorter than dispatch.unknown_outcome_grace",
+            "use \"30d\"",
+        );
+        need(
             self.webhook.path.starts_with('/'),
             "webhook.path",
             "must start with /",
@@ -629,6 +727,27 @@ impl Settings {
         }
         numbers
     }
+}
+
+impl ScheduleSettings {
+    /// `(key, expression)` of every job, in a fixed order.
+    pub fn jobs(&self) -> [(&'static str, &str); 4] {
+        [
+            ("reconcile", &self.reconcile),
+            ("scheduled_sends", &self.scheduled_sends),
+            ("inbound_mirror", &self.inbound_mirror),
+            ("retention", &self.retention),
+        ]
+    }
+}
+
+/// A job's schedule; `None` when the expression is empty (the job is off).
+pub fn parse_schedule(expression: &str) -> Result<Option<cron::Schedule>, cron::error::Error> {
+    let expression = expression.trim();
+    if expression.is_empty() {
+        return Ok(None);
+    }
+    expression.parse().map(Some)
 }
 
 /// An environment value for a non-text key, as TOML when it parses as one (numbers, booleans, arrays).

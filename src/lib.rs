@@ -43,6 +43,7 @@ pub mod demo;
 pub mod domain;
 pub mod pipeline;
 pub mod salesforce;
+pub mod scheduler;
 pub mod sim;
 pub mod store;
 pub mod webhook;

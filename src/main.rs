@@ -26,6 +26,14 @@ enum Command {
         #[arg(long, default_value = "sfwa.toml")]
         config: PathBuf,
     },
+    /// One pass for system cron or a Kubernetes CronJob: poll Queued records, send what is allowed,
+    /// flush the write-backs, print a summary. Exits 1 if Salesforce or WhatsApp could not be
+    /// reached. Safe beside a running `sfwa run` on the same store.
+    Sync {
+        /// The TOML settings file; `SFWA_SECTION__KEY` environment variables override it.
+        #[arg(long, default_value = "sfwa.toml")]
+        config: PathBuf,
+    },
     /// The whole flow on built-in simulators, as a sales rep would see it. No configuration.
     Demo {
         /// Leave the simulators and the daemon running for exploring (Ctrl-C to stop).
@@ -52,7 +60,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     match run().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             // The chain of contexts, not a backtrace: operators need the cause and the fix.
             eprintln!("error: {error:#}");
@@ -61,7 +69,7 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run() -> anyhow::Result<()> {
+async fn run() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
     // The demo's output is its table; the daemon's own logs only show problems there.
     let default_filter = match cli.command {
@@ -93,9 +101,19 @@ async fn run() -> anyhow::Result<()> {
                 signalled.await;
                 trigger.cancel();
             });
-            app.run_until_stopped(shutdown).await
+            app.run_until_stopped(shutdown).await?;
         }
-        Command::Demo { keep_running } => sfwa::demo::run(keep_running).await,
+        Command::Sync { config } => {
+            let settings = sfwa::config::Settings::load(&config)?;
+            let pipeline =
+                sfwa::app::build_pipeline(settings, std::sync::Arc::new(sfwa::clock::SystemClock))?;
+            let summary = sfwa::pipeline::jobs::sync_once(&pipeline).await;
+            print!("{summary}");
+            if !summary.healthy() {
+                return Ok(std::process::ExitCode::FAILURE);
+            }
+        }
+        Command::Demo { keep_running } => sfwa::demo::run(keep_running).await?,
         Command::Sim {
             salesforce_addr,
             whatsapp_addr,
@@ -116,9 +134,9 @@ async fn run() -> anyhow::Result<()> {
             signalled.await;
             eprintln!("stopping simulators");
             sandbox.stop().await;
-            Ok(())
         }
     }
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 /// Installs the Ctrl-C / SIGTERM handlers now and returns a future that resolves on either.

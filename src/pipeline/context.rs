@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -33,6 +34,9 @@ pub struct Pipeline {
     pub flush_requested: Arc<Notify>,
     /// …and waits for this counter of completed flushes to move.
     pub flushes: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Set while the write-back worker runs: others ask it to flush instead of flushing
+    /// themselves (one flusher per store, see `store::outbox`).
+    pub writeback_running: Arc<AtomicBool>,
     pub default_region: Option<phonenumber::country::Id>,
 }
 
@@ -69,6 +73,7 @@ impl Pipeline {
             outbox_ready: Arc::new(Notify::new()),
             flush_requested: Arc::new(Notify::new()),
             flushes: Arc::new(tokio::sync::watch::channel(0).0),
+            writeback_running: Arc::new(AtomicBool::new(false)),
             default_region,
         }
     }
@@ -95,6 +100,24 @@ impl Pipeline {
 
     pub fn hold_until(&self, until: DateTime<Utc>, reason: String) {
         *self.hold.lock().unwrap_or_else(|e| e.into_inner()) = Some(Hold { until, reason });
+    }
+
+    /// Gets the outbox flushed now: asks the write-back worker if it runs (and waits up to
+    /// `wait` for its flush), or flushes here when it does not (`sfwa sync`, tests). `true` once a
+    /// flush completed.
+    pub async fn request_flush(&self, wait: std::time::Duration) -> bool {
+        if self.writeback_running.load(Ordering::Acquire) {
+            let mut flushed = self.flushes.subscribe();
+            self.flush_requested.notify_one();
+            return tokio::time::timeout(wait, flushed.changed()).await.is_ok();
+        }
+        match super::writeback::flush_once(self).await {
+            Ok(_) => true,
+            Err(error) => {
+                tracing::warn!(error = %format!("{error:#}"), "write-back flush failed; it is tried again later");
+                false
+            }
+        }
     }
 
     /// The business number a message goes from.

@@ -31,10 +31,13 @@ pub enum DispatchOutcome {
     Failed {
         code: String,
     },
-    /// Will be tried again at this time.
+    /// Will be tried again at this time; `code` says why (e.g. `WA_UNREACHABLE`, `WA_130429`).
     RetryScheduled {
         at: DateTime<Utc>,
+        code: String,
     },
+    /// Another worker or process had already started sending it (the journal let only one in).
+    AlreadySending,
     /// Sending is on hold (auth / account problem); the message waits.
     Held,
     /// Meta may or may not have it; the status echo or the grace period will tell.
@@ -111,13 +114,23 @@ pub async fn dispatch_record(
         message.to.wa_id().to_string(),
     );
     let object = pipeline.settings.salesforce.message_object.clone();
-    pipeline
+    let marked = pipeline
         .store
         .write(move |tx| {
             journal::mark_sending(tx, &id, &sending_number, &to, now)?;
             outbox::enqueue(tx, &object, &id, &record_update::sending(), now)
         })
-        .await?;
+        .await;
+    match marked {
+        Ok(()) => {}
+        Err(crate::store::StoreError::NotClaimed { state, .. }) => {
+            // The reconcile poll, the stream and `sfwa sync` can all see one record; the
+            // journal's claim → sending step admits exactly one of them.
+            info!(%state, "already being sent elsewhere; skipped");
+            return Ok(DispatchOutcome::AlreadySending);
+        }
+        Err(error) => return Err(error.into()),
+    }
 
     match pipeline.whatsapp.send(&number, &message).await {
         Ok(accepted) => {
@@ -251,7 +264,10 @@ async fn retry_or_fail(
     }
     let at = now + wait;
     schedule(pipeline, record_id, next_attempt, at).await?;
-    Ok(DispatchOutcome::RetryScheduled { at })
+    Ok(DispatchOutcome::RetryScheduled {
+        at,
+        code: code.to_string(),
+    })
 }
 
 async fn schedule(

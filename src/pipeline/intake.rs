@@ -22,6 +22,17 @@ pub fn queued_query(object: &str, now: chrono::DateTime<chrono::Utc>, limit: usi
     )
 }
 
+/// The SOQL for Queued outbound records whose `Scheduled_At__c` has come, earliest first: the
+/// stream delivered their event when they were created, too early to send.
+pub fn scheduled_query(object: &str, now: chrono::DateTime<chrono::Utc>, limit: usize) -> String {
+    format!(
+        "SELECT {fields} FROM {object} WHERE Direction__c = 'Outbound' AND Status__c = 'Queued' \
+         AND Scheduled_At__c != null AND Scheduled_At__c <= {now} ORDER BY Scheduled_At__c ASC LIMIT {limit}",
+        fields = MessageRecord::FIELDS.join(", "),
+        now = soql_datetime(now),
+    )
+}
+
 /// One poll: how many Queued records Salesforce returned, and those to dispatch now.
 #[derive(Debug, Default)]
 pub struct Polled {
@@ -38,9 +49,14 @@ pub async fn poll_once(pipeline: &Pipeline) -> anyhow::Result<Polled> {
         pipeline.now(),
         settings.intake.batch_size,
     );
+    poll_with(pipeline, &soql).await
+}
+
+/// Runs a query for Queued records and claims what this process must dispatch now.
+pub async fn poll_with(pipeline: &Pipeline, soql: &str) -> anyhow::Result<Polled> {
     let records: Vec<MessageRecord> = pipeline
         .salesforce
-        .query(&soql)
+        .query(soql)
         .await
         .context("polling Salesforce for Queued messages")?;
     let fetched = records.len();
@@ -61,24 +77,31 @@ pub async fn claim_new(
     let now = pipeline.now();
     let result = pipeline
         .store
-        .write(move |tx| {
-            let mut fresh = Vec::new();
-            for record in records {
-                let dispatch = match journal::claim(tx, &record.id, now)? {
-                    Claim::New => true,
-                    Claim::Existing(entry) => {
-                        entry.state == JournalState::Claimed
-                            && entry.next_attempt_at.is_none_or(|due| due <= now)
-                    }
-                };
-                if dispatch {
-                    fresh.push(record);
-                }
-            }
-            Ok(fresh)
-        })
+        .write(move |tx| claim_in(tx, records, now))
         .await;
     result.context("claiming records in the journal")
+}
+
+/// [`claim_new`] inside the caller's transaction (the stream stores its replay id in the same one).
+pub fn claim_in(
+    tx: &rusqlite::Transaction,
+    records: Vec<MessageRecord>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<MessageRecord>, crate::store::StoreError> {
+    let mut fresh = Vec::new();
+    for record in records {
+        let dispatch = match journal::claim(tx, &record.id, now)? {
+            Claim::New => true,
+            Claim::Existing(entry) => {
+                entry.state == JournalState::Claimed
+                    && entry.next_attempt_at.is_none_or(|due| due <= now)
+            }
+        };
+        if dispatch {
+            fresh.push(record);
+        }
+    }
+    Ok(fresh)
 }
 
 #[cfg(test)]
@@ -94,5 +117,15 @@ mod tests {
         assert!(soql.contains("Status__c = 'Queued'"));
         assert!(soql.contains("Scheduled_At__c <= 2026-11-24T15:00:00"));
         assert!(soql.ends_with("ORDER BY CreatedDate ASC LIMIT 200"));
+    }
+
+    #[test]
+    fn the_scheduled_query_selects_only_records_whose_time_has_come() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-24T15:00:00Z")
+            .unwrap()
+            .to_utc();
+        let soql = scheduled_query("WhatsApp_Message__c", now, 50);
+        assert!(soql.contains("Scheduled_At__c != null AND Scheduled_At__c <= 2026-11-24T15:00:00"));
+        assert!(soql.ends_with("ORDER BY Scheduled_At__c ASC LIMIT 50"));
     }
 }

@@ -5,6 +5,8 @@
 //!   sending) → journal `Sending` → Cloud API → journal `Sent`/`Failed`/retry.
 //! - [`record_update`] — which fields a state change writes onto `WhatsApp_Message__c`.
 //! - [`writeback`] — the outbox flush: coalesced updates, ≤ 200 records per collections call.
+//! - [`jobs`] — scheduled work (reconcile poll, scheduled sends, inbound mirror, retention) and
+//!   the one-shot pass of `sfwa sync`.
 //! - [`worker`] — the loops that drive the one-step functions until shutdown.
 //!
 //! Every step is a function returning an outcome, so tests drive them directly without sleeping.
@@ -12,6 +14,7 @@
 pub mod context;
 pub mod dispatch;
 pub mod intake;
+pub mod jobs;
 pub mod record_update;
 pub mod worker;
 pub mod writeback;

@@ -1,6 +1,7 @@
 //! The loops: each wakes on its interval (or a nudge), runs its one-step function, and stops when
 //! the shutdown token is cancelled. Tests call the step functions directly.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -30,10 +31,35 @@ pub struct DispatchStep {
 
 /// Retries that are due, unknown outcomes past their grace period, then a fresh poll.
 pub async fn dispatch_step(pipeline: &Pipeline) -> anyhow::Result<DispatchStep> {
-    let mut step = DispatchStep {
-        resolved_unknown: give_up_or_resend_unknown(pipeline).await?,
-        ..Default::default()
-    };
+    let (mut work, resolved_unknown) = due_work(pipeline).await?;
+    let polled = intake::poll_once(pipeline).await?;
+    for record in polled.fresh {
+        if !work.iter().any(|(r, _)| r.id == record.id) {
+            work.push((record, 0));
+        }
+    }
+    Ok(DispatchStep {
+        outcomes: dispatch_all(pipeline, work).await,
+        resolved_unknown,
+        polled: polled.fetched,
+    })
+}
+
+/// Stream mode's local step: due retries and unknown outcomes only (new records come as events).
+pub async fn retry_step(pipeline: &Pipeline) -> anyhow::Result<DispatchStep> {
+    let (work, resolved_unknown) = due_work(pipeline).await?;
+    Ok(DispatchStep {
+        outcomes: dispatch_all(pipeline, work).await,
+        resolved_unknown,
+        polled: 0,
+    })
+}
+
+/// Records whose retry is due (re-read from Salesforce, so a record changed or deleted meanwhile
+/// is not sent), after resolving sends stuck without an echo. One query per 200 due retries; none
+/// when nothing is due.
+async fn due_work(pipeline: &Pipeline) -> anyhow::Result<(Vec<(MessageRecord, u32)>, usize)> {
+    let resolved_unknown = give_up_or_resend_unknown(pipeline).await?;
     let now = pipeline.now();
     let due = pipeline
         .store
@@ -63,27 +89,29 @@ pub async fn dispatch_step(pipeline: &Pipeline) -> anyhow::Result<DispatchStep> 
             }
         }
     }
-    let polled = intake::poll_once(pipeline).await?;
-    step.polled = polled.fetched;
-    for record in polled.fresh {
-        if !work.iter().any(|(r, _)| r.id == record.id) {
-            work.push((record, 0));
-        }
-    }
+    Ok((work, resolved_unknown))
+}
+
+/// Dispatches records concurrently (bounded); a record whose dispatch errs stays journaled.
+pub async fn dispatch_all(
+    pipeline: &Pipeline,
+    work: Vec<(MessageRecord, u32)>,
+) -> Vec<DispatchOutcome> {
     let results: Vec<anyhow::Result<DispatchOutcome>> = futures_util::stream::iter(work)
         .map(|(record, attempts)| dispatch::dispatch_record(pipeline, record, attempts))
         .buffer_unordered(CONCURRENT_SENDS)
         .collect()
         .await;
+    let mut outcomes = Vec::with_capacity(results.len());
     for result in results {
         match result {
-            Ok(outcome) => step.outcomes.push(outcome),
+            Ok(outcome) => outcomes.push(outcome),
             Err(error) => {
-                error!(%error, "dispatch failed; the record stays journaled and is retried")
+                error!(error = %format!("{error:#}"), "dispatch failed; the record stays journaled and is retried")
             }
         }
     }
-    Ok(step)
+    outcomes
 }
 
 /// Sends still `Sending` after the grace period got no status echo: Meta most likely never took
@@ -137,13 +165,10 @@ pub async fn run_dispatch(pipeline: Pipeline, shutdown: CancellationToken) {
             }
         };
         if polled >= pipeline.settings.intake.batch_size {
-            let mut flushed = pipeline.flushes.subscribe();
-            pipeline.flush_requested.notify_one();
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = flushed.changed() => continue,
                 // A flush that cannot finish (Salesforce down) falls back to the normal pace.
-                _ = tokio::time::sleep(interval) => {}
+                flushed = pipeline.request_flush(interval) => if flushed { continue },
             }
         }
         tokio::select! {
@@ -156,6 +181,7 @@ pub async fn run_dispatch(pipeline: Pipeline, shutdown: CancellationToken) {
 
 /// Flushes the outbox every `writeback.flush_interval`, or early once a full batch is pending.
 pub async fn run_writeback(pipeline: Pipeline, shutdown: CancellationToken) {
+    pipeline.writeback_running.store(true, Ordering::Release);
     let interval = pipeline.settings.writeback.flush_interval;
     let batch = pipeline.settings.writeback.batch_size as u64;
     let mut next = tokio::time::Instant::now() + interval;
@@ -177,6 +203,7 @@ pub async fn run_writeback(pipeline: Pipeline, shutdown: CancellationToken) {
         pipeline.flushes.send_modify(|n| *n += 1);
         next = tokio::time::Instant::now() + interval;
     }
+    pipeline.writeback_running.store(false, Ordering::Release);
 }
 
 /// Final flush at shutdown, bounded so a Salesforce outage cannot hold the process forever (what

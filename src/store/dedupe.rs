@@ -6,7 +6,7 @@
 //! Keys older than Meta's redelivery horizon (days) can be forgotten with [`delete_seen_before`].
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::db::to_millis;
 use super::error::StoreError;
@@ -20,6 +20,15 @@ pub fn first_seen(conn: &Connection, key: &str, now: DateTime<Utc>) -> Result<bo
 }
 
 /// Forgets keys first seen before `cutoff`; returns how many.
+/// Whether `key` was recorded by [`first_seen`] (and not yet deleted by retention).
+pub fn seen(conn: &Connection, key: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM webhook_seen WHERE key = ?1")?
+        .query_row([key], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
 pub fn delete_seen_before(conn: &Connection, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
     Ok(conn
         .prepare_cached("DELETE FROM webhook_seen WHERE seen_at < ?1")?

@@ -1,0 +1,368 @@
+//! The scheduled jobs (run by [`crate::scheduler`] on the `[schedule]` cron expressions) and the
+//! one-shot pass of `sfwa sync`. Each job is an ordinary async function returning what it did.
+//!
+//! - [`reconcile`] — stream mode's safety net: a poll for any Queued record whose event the stream
+//!   missed (events retained for 72 h only, a channel misconfigured for a while, a Flow turned off).
+//! - [`scheduled_sends`] — Queued records whose `Scheduled_At__c` has come.
+//! - [`inbound_mirror`] — inbound records other tools created in Salesforce, folded into the window
+//!   mirror so the window is right even when another system receives some webhooks.
+//! - [`retention`] — deletes finished journal rows and old webhook dedupe keys.
+//! - [`sync_once`] — `sfwa sync`: poll, send, flush, summarise.
+//!
+//! The journal's claim → sending step admits one sender per record, so these may overlap the
+//! stream, each other, or a `sfwa sync` in another process without a double send.
+
+use std::fmt;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use serde::Deserialize;
+
+use crate::domain::message::parse_salesforce_datetime;
+use crate::domain::phone::E164;
+use crate::salesforce::soql_datetime;
+use crate::store::{dedupe, inbound, journal, outbox};
+
+use super::dispatch::DispatchOutcome;
+use super::{intake, worker, writeback, Pipeline};
+
+/// Poll rounds one job run may make while draining a backlog (× `intake.batch_size` records).
+const MAX_DRAIN_ROUNDS: usize = 50;
+
+/// What a poll-and-send pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SendSummary {
+    /// Queued records Salesforce returned (a record may be counted once per round).
+    pub fetched: usize,
+    pub sent: usize,
+    /// Failed before sending (bad record, closed window) or refused by WhatsApp for good.
+    pub failed: usize,
+    /// To be tried again later (WhatsApp busy or unreachable) or on hold.
+    pub waiting: usize,
+    /// Sent, but WhatsApp's answer was lost: its status echo decides.
+    pub unknown: usize,
+    /// Already being sent by another worker or process.
+    pub skipped: usize,
+    /// WhatsApp could not be reached or refused every send (token, account): operators must look.
+    pub whatsapp_trouble: bool,
+}
+
+impl SendSummary {
+    fn count(&mut self, outcomes: &[DispatchOutcome]) {
+        for outcome in outcomes {
+            match outcome {
+                DispatchOutcome::Sent { .. } => self.sent += 1,
+                DispatchOutcome::Refused { .. } | DispatchOutcome::Failed { .. } => {
+                    self.failed += 1
+                }
+                DispatchOutcome::RetryScheduled { code, .. } => {
+                    self.waiting += 1;
+                    self.whatsapp_trouble |= code == "WA_UNREACHABLE";
+                }
+                DispatchOutcome::Held => {
+                    self.waiting += 1;
+                    self.whatsapp_trouble = true;
+                }
+                DispatchOutcome::OutcomeUnknown => {
+                    self.unknown += 1;
+                    self.whatsapp_trouble = true;
+                }
+                DispatchOutcome::AlreadySending => self.skipped += 1,
+            }
+        }
+    }
+}
+
+impl fmt::Display for SendSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} queued found, {} sent, {} failed, {} waiting to retry, {} awaiting WhatsApp's confirmation, {} already in progress elsewhere",
+            self.fetched, self.sent, self.failed, self.waiting, self.unknown, self.skipped
+        )
+    }
+}
+
+/// Polls with `query` (given `now` and the batch size), sends what is fresh, and while pages come
+/// back full, flushes the write-back (so the sent records leave the Queued set) and polls again.
+async fn drain(
+    pipeline: &Pipeline,
+    query: impl Fn(chrono::DateTime<Utc>, usize) -> String,
+) -> anyhow::Result<SendSummary> {
+    let batch = pipeline.settings.intake.batch_size;
+    let mut summary = SendSummary::default();
+    for _ in 0..MAX_DRAIN_ROUNDS {
+        let polled = intake::poll_with(pipeline, &query(pipeline.now(), batch)).await?;
+        summary.fetched += polled.fetched;
+        let work = polled.fresh.into_iter().map(|r| (r, 0)).collect();
+        summary.count(&worker::dispatch_all(pipeline, work).await);
+        if polled.fetched < batch || !pipeline.request_flush(Duration::from_secs(30)).await {
+            break;
+        }
+    }
+    Ok(summary)
+}
+
+/// A poll for every due Queued record, whatever the stream delivered.
+pub async fn reconcile(pipeline: &Pipeline) -> anyhow::Result<SendSummary> {
+    let object = pipeline.settings.salesforce.message_object.clone();
+    drain(pipeline, |now, limit| {
+        intake::queued_query(&object, now, limit)
+    })
+    .await
+}
+
+/// Queued records whose `Scheduled_At__c` has come.
+pub async fn scheduled_sends(pipeline: &Pipeline) -> anyhow::Result<SendSummary> {
+    let object = pipeline.settings.salesforce.message_object.clone();
+    drain(pipeline, |now, limit| {
+        intake::scheduled_query(&object, now, limit)
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+struct InboundRow {
+    #[serde(rename = "Id")]
+    id: String,
+    #[serde(rename = "From_Phone__c")]
+    from_phone: Option<String>,
+    #[serde(rename = "Business_Number_Id__c")]
+    business_number_id: Option<String>,
+    #[serde(rename = "Received_At__c")]
+    received_at: Option<String>,
+    #[serde(rename = "WhatsApp_Message_Id__c")]
+    wamid: Option<String>,
+}
+
+/// What [`inbound_mirror`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct MirrorSummary {
+    /// Inbound records received within the last 24 hours.
+    pub read: usize,
+    /// Folded into the mirror (the mirror keeps the latest time per customer).
+    pub folded: usize,
+    /// Already known from our own webhooks.
+    pub known: usize,
+    /// Unusable rows (no phone, a phone that is not a number, no time), each logged with its Id.
+    pub unusable: usize,
+}
+
+impl fmt::Display for MirrorSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} inbound records from the last 24 h: {} folded into the window mirror, {} already known, {} unusable",
+            self.read, self.folded, self.known, self.unusable
+        )
+    }
+}
+
+/// Folds inbound records received in the last 24 hours into the window mirror. Only that span can
+/// still open a window, so the query is bounded whatever the org's history.
+pub async fn inbound_mirror(pipeline: &Pipeline) -> anyhow::Result<MirrorSummary> {
+    let now = pipeline.now();
+    let since = now - crate::window::WINDOW;
+    let soql = format!(
+        "SELECT Id, From_Phone__c, Business_Number_Id__c, Received_At__c, WhatsApp_Message_Id__c \
+         FROM {} WHERE Direction__c = 'Inbound' AND Received_At__c >= {} ORDER BY Received_At__c ASC",
+        pipeline.settings.salesforce.message_object,
+        soql_datetime(since),
+    );
+    let rows: Vec<InboundRow> = pipeline
+        .salesforce
+        .query(&soql)
+        .await
+        .context("reading inbound records from Salesforce")?;
+    let default_number = pipeline.settings.whatsapp.default_phone_number_id.clone();
+    let region = pipeline.default_region;
+    let mut summary = MirrorSummary {
+        read: rows.len(),
+        ..Default::default()
+    };
+    let mut usable = Vec::new();
+    for row in rows {
+        let phone = row
+            .from_phone
+            .as_deref()
+            .and_then(|p| E164::parse(p, region).ok());
+        let at = row
+            .received_at
+            .as_deref()
+            .and_then(parse_salesforce_datetime);
+        match (phone, at) {
+            (Some(phone), Some(at)) => {
+                let number = row
+                    .business_number_id
+                    .filter(|n| !n.trim().is_empty())
+                    .unwrap_or_else(|| default_number.clone());
+                usable.push((number, phone.wa_id().to_string(), at, row.wamid));
+            }
+            _ => {
+                tracing::warn!(record_id = %row.id, "inbound record skipped by the window mirror: From_Phone__c must be a phone number and Received_At__c set");
+                summary.unusable += 1;
+            }
+        }
+    }
+    let (folded, known) = pipeline
+        .store
+        .write(move |tx| {
+            let (mut folded, mut known) = (0, 0);
+            for (number, wa_id, at, wamid) in &usable {
+                // Messages our webhook stored already went through its own rules (a reaction
+                // does not open the window); only other tools' records are folded in.
+                let ours = match wamid {
+                    Some(wamid) => dedupe::seen(tx, &format!("inbound:{wamid}"))?,
+                    None => false,
+                };
+                if ours {
+                    known += 1;
+                } else {
+                    inbound::record_inbound(tx, number, wa_id, *at)?;
+                    folded += 1;
+                }
+            }
+            Ok((folded, known))
+        })
+        .await?;
+    summary.folded = folded;
+    summary.known = known;
+    Ok(summary)
+}
+
+/// What [`retention`] deleted.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RetentionSummary {
+    pub journal_rows: usize,
+    pub webhook_keys: usize,
+}
+
+impl fmt::Display for RetentionSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "deleted {} finished journal rows and {} webhook dedupe keys",
+            self.journal_rows, self.webhook_keys
+        )
+    }
+}
+
+/// Deletes journal rows of finished messages and webhook dedupe keys older than `[retention]`.
+pub async fn retention(pipeline: &Pipeline) -> anyhow::Result<RetentionSummary> {
+    let now = pipeline.now();
+    let keep = &pipeline.settings.retention;
+    let journal_cutoff = now - chrono::Duration::from_std(keep.journal)?;
+    let webhook_cutoff = now - chrono::Duration::from_std(keep.webhook_dedupe)?;
+    let summary = pipeline
+        .store
+        .write(move |tx| {
+            Ok(RetentionSummary {
+                journal_rows: journal::delete_finished_before(tx, journal_cutoff)?,
+                webhook_keys: dedupe::delete_seen_before(tx, webhook_cutoff)?,
+            })
+        })
+        .await?;
+    Ok(summary)
+}
+
+/// What `sfwa sync` did.
+#[derive(Debug, Default)]
+pub struct SyncSummary {
+    pub sends: SendSummary,
+    /// Sends stuck without an echo that were resolved (re-sent or given up).
+    pub resolved_unknown: usize,
+    pub written: usize,
+    /// Write-backs still pending in the outbox after the pass (Salesforce busy or down).
+    pub pending_writebacks: u64,
+    /// Why Salesforce could not be reached, if it could not.
+    pub salesforce_error: Option<String>,
+}
+
+impl SyncSummary {
+    /// Whether both services could be reached: the exit status of `sfwa sync`.
+    pub fn healthy(&self) -> bool {
+        self.salesforce_error.is_none() && !self.sends.whatsapp_trouble
+    }
+}
+
+impl fmt::Display for SyncSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "sends: {}", self.sends)?;
+        if self.resolved_unknown > 0 {
+            writeln!(
+                f,
+                "unconfirmed sends resolved after the grace period: {}",
+                self.resolved_unknown
+            )?;
+        }
+        writeln!(
+            f,
+            "write-back: {} records updated in Salesforce, {} still pending",
+            self.written, self.pending_writebacks
+        )?;
+        if let Some(error) = &self.salesforce_error {
+            writeln!(f, "Salesforce could not be reached: {error}")?;
+        }
+        if self.sends.whatsapp_trouble {
+            writeln!(f, "WhatsApp could not be reached or refused every send; messages wait and are retried on the next pass (see the log)")?;
+        }
+        Ok(())
+    }
+}
+
+/// One pass for external schedulers: due retries, a poll of everything Queued (draining a backlog),
+/// the sends, then write-back flushes until the outbox is empty or Salesforce stops taking them.
+pub async fn sync_once(pipeline: &Pipeline) -> SyncSummary {
+    let mut summary = SyncSummary::default();
+    match worker::retry_step(pipeline).await {
+        Ok(step) => {
+            summary.resolved_unknown = step.resolved_unknown;
+            summary.sends.count(&step.outcomes);
+        }
+        Err(error) => summary.salesforce_error = Some(format!("{error:#}")),
+    }
+    if summary.salesforce_error.is_none() {
+        match reconcile(pipeline).await {
+            Ok(sends) => {
+                let retried = std::mem::take(&mut summary.sends);
+                summary.sends = sends;
+                summary.sends.merge(retried);
+            }
+            Err(error) => summary.salesforce_error = Some(format!("{error:#}")),
+        }
+    }
+    loop {
+        match writeback::flush_once(pipeline).await {
+            Ok(flush) => {
+                summary.written += flush.written;
+                if flush.retried > 0 && flush.written == 0 {
+                    summary.salesforce_error.get_or_insert_with(|| {
+                        format!("Salesforce did not take {} write-backs (see the log); they stay in the store for the next pass", flush.retried)
+                    });
+                }
+                if flush.calls == 0 || flush.written == 0 {
+                    break;
+                }
+            }
+            Err(error) => {
+                summary.salesforce_error = Some(format!("{error:#}"));
+                break;
+            }
+        }
+    }
+    summary.pending_writebacks = pipeline.store.read(outbox::depth).await.unwrap_or(0);
+    summary
+}
+
+impl SendSummary {
+    fn merge(&mut self, other: SendSummary) {
+        self.fetched += other.fetched;
+        self.sent += other.sent;
+        self.failed += other.failed;
+        self.waiting += other.waiting;
+        self.unknown += other.unknown;
+        self.skipped += other.skipped;
+        self.whatsapp_trouble |= other.whatsapp_trouble;
+    }
+}

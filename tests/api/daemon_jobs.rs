@@ -1,0 +1,336 @@
+//! Scheduled jobs and `sfwa sync` against both simulators, on the shared controllable clock.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use serde_json::json;
+use sfwa::app::{build_pipeline, scheduled_jobs};
+use sfwa::domain::message::format_salesforce_datetime;
+use sfwa::pipeline::jobs;
+use sfwa::scheduler::Scheduler;
+
+use crate::daemon_support::{spawn_app, spawn_app_with, Options, MSG};
+
+const CUSTOMER: &str = "16505551234";
+
+#[tokio::test]
+async fn sync_sends_what_is_allowed_writes_every_outcome_back_and_reports_healthy() {
+    // No delivery receipts during the pass, so the counts are exact.
+    let mut options = Options::default();
+    options.wa.delivered_after = std::time::Duration::from_secs(600);
+    let app = spawn_app_with(options).await;
+    let ids = app
+        .queue(json!([
+            {"To_Phone__c": "+1 650 555 1234", "Message_Type__c": "Template", "Template_Name__c": "hello_world"},
+            {"To_Phone__c": "+1 650 555 1234", "Message_Type__c": "Text", "Body__c": "no window"},
+            {"To_Phone__c": "not a phone", "Message_Type__c": "Text", "Body__c": "bad"},
+        ]))
+        .await;
+
+    let summary = jobs::sync_once(&app.pipeline).await;
+
+    assert!(summary.healthy(), "{summary}");
+    assert_eq!(
+        (summary.sends.sent, summary.sends.failed),
+        (1, 2),
+        "{summary}"
+    );
+    assert_eq!(summary.written, 3);
+    assert_eq!(summary.pending_writebacks, 0);
+    assert_eq!(app.record(&ids[0])["Status__c"], "Sent");
+    assert_eq!(
+        app.record(&ids[1])["Error_Code__c"],
+        "OUTSIDE_SESSION_WINDOW"
+    );
+    assert_eq!(app.record(&ids[2])["Error_Code__c"], "INVALID_PHONE");
+    let text = summary.to_string();
+    assert!(text.contains("1 sent, 2 failed"), "{text}");
+}
+
+#[tokio::test]
+async fn sync_reports_a_salesforce_outage_and_loses_nothing() {
+    let app = spawn_app().await;
+    let ids = app
+        .queue(json!([{"To_Phone__c": "+16505551234", "Message_Type__c": "Template", "Template_Name__c": "hello_world"}]))
+        .await;
+    app.org_control("faults", json!({"error_503_rate": 1.0}))
+        .await;
+
+    let summary = jobs::sync_once(&app.pipeline).await;
+
+    assert!(!summary.healthy());
+    assert!(summary.salesforce_error.is_some(), "{summary}");
+    assert!(summary
+        .to_string()
+        .contains("Salesforce could not be reached"));
+    app.org_control("faults", json!({})).await;
+    let again = jobs::sync_once(&app.pipeline).await;
+    assert!(again.healthy(), "{again}");
+    assert_eq!(again.sends.sent, 1);
+    assert_eq!(app.record(&ids[0])["Status__c"], "Sent");
+}
+
+#[tokio::test]
+async fn sync_reports_whatsapp_unreachable_and_keeps_the_message_queued_for_a_retry() {
+    let app = spawn_app_with(Options {
+        tune: Box::new(|s| s.whatsapp.api_base = "http://127.0.0.1:9".into()),
+        ..Options::default()
+    })
+    .await;
+    let ids = app
+        .queue(json!([{"To_Phone__c": "+16505551234", "Message_Type__c": "Template", "Template_Name__c": "hello_world"}]))
+        .await;
+
+    let summary = jobs::sync_once(&app.pipeline).await;
+
+    assert!(!summary.healthy());
+    assert!(summary.sends.whatsapp_trouble);
+    assert_eq!(summary.sends.waiting, 1, "{summary}");
+    assert_ne!(app.record(&ids[0])["Status__c"], "Failed");
+    let journal = app.journal(&ids[0]).await.unwrap();
+    assert!(journal.next_attempt_at.is_some(), "a retry is scheduled");
+}
+
+#[tokio::test]
+async fn sync_beside_a_running_daemon_on_the_same_store_never_sends_a_record_twice() {
+    let app = spawn_app().await;
+    let records: Vec<_> = (0..60)
+        .map(|i| json!({"To_Phone__c": format!("+1650555{:04}", 2000 + i), "Message_Type__c": "Template", "Template_Name__c": "hello_world"}))
+        .collect();
+    app.queue(json!(records)).await;
+    let other = build_pipeline(app.settings.clone(), Arc::new(app.clock.clone())).unwrap();
+
+    let (daemon, sync) = tokio::join!(app.dispatch(), jobs::sync_once(&other));
+
+    let sent_by_daemon = daemon
+        .outcomes
+        .iter()
+        .filter(|o| matches!(o, sfwa::pipeline::dispatch::DispatchOutcome::Sent { .. }))
+        .count();
+    assert_eq!(sent_by_daemon + sync.sends.sent, 60, "{sync}");
+    let messages = app.wa_messages().await;
+    let mut record_ids: Vec<_> = messages
+        .iter()
+        .map(|m| m["biz_opaque_callback_data"].as_str().unwrap().to_string())
+        .collect();
+    record_ids.sort();
+    record_ids.dedup();
+    assert_eq!(messages.len(), 60);
+    assert_eq!(record_ids.len(), 60, "each record sent exactly once");
+}
+
+#[tokio::test]
+async fn the_sync_command_prints_its_summary_and_exits_non_zero_when_salesforce_is_down() {
+    let app = spawn_app().await;
+    app.queue(json!([{"To_Phone__c": "+16505551234", "Message_Type__c": "Template", "Template_Name__c": "hello_world"}]))
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sfwa.toml");
+    let s = &app.settings;
+    std::fs::write(
+        &config,
+        format!(
+            r#"[salesforce]
+login_url = "{login}"
+auth = "jwt"
+client_id = "{client_id}"
+username = "{username}"
+private_key_path = "{key}"
+[whatsapp]
+api_base = "{wa}"
+access_token = "{token}"
+default_phone_number_id = "{number}"
+app_secret = "{secret}"
+verify_token = "{verify}"
+default_region = "US"
+[store]
+path = "{store}"
+"#,
+            login = s.salesforce.login_url,
+            client_id = s.salesforce.client_id,
+            username = s.salesforce.username,
+            key = s.salesforce.private_key_path.as_ref().unwrap().display(),
+            wa = s.whatsapp.api_base,
+            token = s.whatsapp.access_token.expose(),
+            number = s.whatsapp.default_phone_number_id,
+            secret = s.whatsapp.app_secret.expose(),
+            verify = s.whatsapp.verify_token.expose(),
+            store = dir.path().join("sync.db").display(),
+        ),
+    )
+    .unwrap();
+    let sync = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_sfwa"))
+            .args(["sync", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "error")
+            .output()
+    };
+
+    let healthy = sync().await.unwrap();
+    app.org_control("faults", json!({"error_503_rate": 1.0}))
+        .await;
+    let outage = sync().await.unwrap();
+
+    let stdout = String::from_utf8_lossy(&healthy.stdout);
+    assert!(healthy.status.success(), "{stdout}");
+    assert!(stdout.contains("1 sent"), "{stdout}");
+    assert!(
+        stdout.contains("1 records updated in Salesforce"),
+        "{stdout}"
+    );
+    assert_eq!(outage.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&outage.stdout).contains("Salesforce could not be reached"));
+}
+
+#[tokio::test]
+async fn the_scheduled_sends_job_sends_a_message_only_once_its_time_has_come() {
+    let app = spawn_app().await;
+    let at = app.clock.now() + Duration::hours(1);
+    let ids = app
+        .queue(
+            json!([{"To_Phone__c": "+16505551234", "Message_Type__c": "Template",
+            "Template_Name__c": "hello_world", "Scheduled_At__c": format_salesforce_datetime(at)}]),
+        )
+        .await;
+
+    let early = jobs::scheduled_sends(&app.pipeline).await.unwrap();
+    app.clock.shift(Duration::minutes(61));
+    let due = jobs::scheduled_sends(&app.pipeline).await.unwrap();
+
+    assert_eq!(early.fetched, 0);
+    assert_eq!(due.sent, 1, "{due}");
+    app.flush().await;
+    assert_eq!(app.record(&ids[0])["Status__c"], "Sent");
+}
+
+#[tokio::test]
+async fn the_reconcile_job_drains_a_backlog_larger_than_one_page() {
+    let app = spawn_app_with(Options {
+        tune: Box::new(|s| s.intake.batch_size = 20),
+        ..Options::default()
+    })
+    .await;
+    let records: Vec<_> = (0..50)
+        .map(|i| json!({"To_Phone__c": format!("+1650555{:04}", 3000 + i), "Message_Type__c": "Template", "Template_Name__c": "hello_world"}))
+        .collect();
+    app.queue(json!(records)).await;
+
+    let summary = jobs::reconcile(&app.pipeline).await.unwrap();
+
+    assert_eq!(summary.sent, 50, "{summary}");
+    assert_eq!(app.wa_messages().await.len(), 50);
+}
+
+#[tokio::test]
+async fn an_inbound_record_from_another_tool_opens_the_window_after_the_mirror_job() {
+    let app = spawn_app().await;
+    let wrote_at = app.clock.now() - Duration::hours(2);
+    let old = app.clock.now() - Duration::hours(30);
+    // The customer writes, but the webhook goes to another system, which records it in Salesforce.
+    let our_webhook = app.wa.webhook_url();
+    app.wa.set_webhook_url(None);
+    app.wa_control(
+        "inbound",
+        json!({"from": CUSTOMER, "type": "text", "text": "hi", "timestamp": wrote_at.timestamp()}),
+    )
+    .await;
+    app.wa.set_webhook_url(our_webhook);
+    create(
+        &app,
+        json!([
+            {"Direction__c": "Inbound", "Status__c": "Received", "From_Phone__c": "(650) 555-1234",
+             "Received_At__c": format_salesforce_datetime(wrote_at), "WhatsApp_Message_Id__c": "wamid.other-tool-1"},
+            {"Direction__c": "Inbound", "Status__c": "Received", "From_Phone__c": "+1 650 555 9999",
+             "Received_At__c": format_salesforce_datetime(old), "WhatsApp_Message_Id__c": "wamid.other-tool-2"},
+            {"Direction__c": "Inbound", "Status__c": "Received", "From_Phone__c": "call me",
+             "Received_At__c": format_salesforce_datetime(wrote_at)},
+        ]),
+    )
+    .await;
+
+    let summary = jobs::inbound_mirror(&app.pipeline).await.unwrap();
+    let ids = app
+        .queue(json!([
+            {"To_Phone__c": "+16505551234", "Message_Type__c": "Text", "Body__c": "inside the window"},
+            {"To_Phone__c": "+16505559999", "Message_Type__c": "Text", "Body__c": "outside"},
+        ]))
+        .await;
+    app.dispatch().await;
+
+    assert_eq!(
+        (summary.read, summary.folded, summary.unusable),
+        (2, 1, 1),
+        "{summary}"
+    );
+    app.until_status(&ids[0], "Read").await;
+    assert_eq!(
+        app.record(&ids[1])["Error_Code__c"],
+        "OUTSIDE_SESSION_WINDOW"
+    );
+}
+
+#[tokio::test]
+async fn the_retention_job_deletes_finished_work_older_than_the_settings_and_keeps_the_rest() {
+    let app = spawn_app().await;
+    app.customer_wrote(CUSTOMER, 1).await;
+    let ids = app
+        .queue(json!([{"To_Phone__c": "+16505551234", "Message_Type__c": "Template", "Template_Name__c": "hello_world"}]))
+        .await;
+    app.dispatch().await;
+    app.until_status(&ids[0], "Read").await;
+
+    let soon = jobs::retention(&app.pipeline).await.unwrap();
+    app.clock.shift(Duration::days(31));
+    let later = jobs::retention(&app.pipeline).await.unwrap();
+
+    assert_eq!(soon.journal_rows + soon.webhook_keys, 0);
+    assert_eq!(later.journal_rows, 1, "{later}");
+    assert!(
+        later.webhook_keys >= 3,
+        "inbound, delivered and read keys: {later}"
+    );
+    assert!(app.journal(&ids[0]).await.is_none());
+}
+
+#[tokio::test]
+async fn the_daemon_schedules_the_configured_jobs_on_its_clock() {
+    let app = spawn_app_with(Options {
+        tune: Box::new(|s| {
+            // The JWT's expiry is checked against the simulator's (shifted) clock.
+            s.salesforce.auth = sfwa::config::AuthMode::ClientCredentials;
+            s.schedule.retention = String::new();
+            s.schedule.reconcile = "0 */5 * * * *".into();
+        }),
+        ..Options::default()
+    })
+    .await;
+    let jobs = scheduled_jobs(&app.pipeline).unwrap();
+    let names: Vec<_> = jobs.iter().map(|j| j.name().to_string()).collect();
+    let mut scheduler = Scheduler::new(Arc::new(app.clock.clone()), jobs);
+    app.queue(json!([{"To_Phone__c": "+16505551234", "Message_Type__c": "Template", "Template_Name__c": "hello_world"}]))
+        .await;
+
+    app.clock.shift(Duration::minutes(11));
+    let tick = scheduler.tick();
+    scheduler.idle().await;
+
+    assert_eq!(names, ["reconcile", "scheduled_sends", "inbound_mirror"]);
+    assert_eq!(tick.started, names);
+    assert_eq!(
+        app.wa_messages().await.len(),
+        1,
+        "the reconcile poll sent it"
+    );
+}
+
+async fn create(app: &crate::daemon_support::TestApp, records: serde_json::Value) {
+    let response = app
+        .http
+        .post(format!("{}/__sim/records/{MSG}", app.org.url()))
+        .json(&records)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+}
