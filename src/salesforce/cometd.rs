@@ -414,30 +414,14 @@ impl CometdClient {
         let bytes = response.bytes().await.map_err(|e| {
             CometdError::Transport(format!("{what} answer cut off ({status}): {e}"))
         })?;
-        if status == StatusCode::UNAUTHORIZED {
-            self.salesforce.invalidate_session(&connection.access_token);
-            return Err(CometdError::AuthInvalid);
-        }
-        if status.is_server_error()
-            || status == StatusCode::REQUEST_TIMEOUT
-            || status == StatusCode::TOO_MANY_REQUESTS
+        let answer = read_answer(status, &bytes, what);
+        if answer
+            .as_ref()
+            .is_err_and(|e| *e == CometdError::AuthInvalid)
         {
-            return Err(CometdError::Transport(format!(
-                "{what} answered {status}: {}",
-                snippet(&bytes)
-            )));
+            self.salesforce.invalidate_session(&connection.access_token);
         }
-        match parse_messages(&bytes) {
-            Ok(messages) => Ok(messages),
-            Err(_) if !status.is_success() => Err(CometdError::Protocol(format!(
-                "{what} answered {status}: {}",
-                snippet(&bytes)
-            ))),
-            Err(error) => Err(CometdError::Protocol(format!(
-                "unreadable {what} answer ({error}): {}",
-                snippet(&bytes)
-            ))),
-        }
+        answer
     }
 
     /// The error for an unsuccessful meta reply; invalidates the session on a 401.
@@ -452,6 +436,34 @@ impl CometdClient {
     fn message_id(&mut self) -> String {
         self.next_message_id += 1;
         self.next_message_id.to_string()
+    }
+}
+
+/// The Bayeux messages of an HTTP answer, or what its status means.
+fn read_answer(status: StatusCode, bytes: &[u8], what: &str) -> Result<Vec<Message>, CometdError> {
+    if status == StatusCode::UNAUTHORIZED {
+        return Err(CometdError::AuthInvalid);
+    }
+    if status.is_server_error()
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status == StatusCode::TOO_MANY_REQUESTS
+    {
+        return Err(CometdError::Transport(format!(
+            "{what} answered {status}: {}",
+            snippet(bytes)
+        )));
+    }
+    match parse_messages(bytes) {
+        // Some refusals come as 4xx with a Bayeux body; the body says more than the status.
+        Ok(messages) => Ok(messages),
+        Err(_) if !status.is_success() => Err(CometdError::Protocol(format!(
+            "{what} answered {status}: {}",
+            snippet(bytes)
+        ))),
+        Err(error) => Err(CometdError::Protocol(format!(
+            "unreadable {what} answer ({error}): {}",
+            snippet(bytes)
+        ))),
     }
 }
 
@@ -750,6 +762,43 @@ mod tests {
         };
         assert!(detail.contains("does not exist"), "{detail}");
         assert!(!error.is_retryable());
+    }
+
+    #[test]
+    fn http_answers_are_classified_by_what_the_caller_must_do() {
+        let html = b"<html>Service Unavailable</html>";
+
+        let unavailable = read_answer(StatusCode::SERVICE_UNAVAILABLE, html, "connect");
+        let unauthorized = read_answer(StatusCode::UNAUTHORIZED, b"", "connect");
+        let too_large = read_answer(StatusCode::PAYLOAD_TOO_LARGE, b"", "subscribe");
+        let not_bayeux = read_answer(StatusCode::OK, html, "handshake");
+
+        assert!(
+            matches!(unavailable, Err(CometdError::Transport(_))),
+            "{unavailable:?}"
+        );
+        assert_eq!(unauthorized.unwrap_err(), CometdError::AuthInvalid);
+        assert!(
+            matches!(too_large, Err(CometdError::Protocol(_))),
+            "{too_large:?}"
+        );
+        assert!(
+            matches!(not_bayeux, Err(CometdError::Protocol(_))),
+            "{not_bayeux:?}"
+        );
+    }
+
+    #[test]
+    fn a_stale_replay_reported_on_connect_is_recognised_too() {
+        let error = refusal(
+            r#"[{"advice":{"reconnect":"handshake","interval":0},"channel":"/meta/connect","error":"400::The replayId {9} you provided was invalid.  Please provide a valid ID, -2 to replay all events, or -1 to replay only new events.","successful":false}]"#,
+            ReplayFrom::After(9),
+        );
+
+        assert!(
+            matches!(error, CometdError::StaleReplay { replay_id: 9, .. }),
+            "{error:?}"
+        );
     }
 
     #[test]
