@@ -802,6 +802,22 @@ mod tests {
     }
 
     #[test]
+    fn replay_counts_as_enabled_only_when_the_handshake_echoes_it() {
+        let echoed = messages(
+            r#"[{"ext":{"replay":true,"payload.format":true},"clientId":"c","channel":"/meta/handshake","successful":true}]"#,
+        );
+        let absent =
+            messages(r#"[{"clientId":"c","channel":"/meta/handshake","successful":true}]"#);
+        let refused = messages(
+            r#"[{"ext":{"replay":false},"clientId":"c","channel":"/meta/handshake","successful":true}]"#,
+        );
+
+        assert!(echoed[0].replay_enabled());
+        assert!(!absent[0].replay_enabled());
+        assert!(!refused[0].replay_enabled());
+    }
+
+    #[test]
     fn replay_positions_have_salesforces_wire_values() {
         assert_eq!(ReplayFrom::New.wire_value(), -1);
         assert_eq!(ReplayFrom::All.wire_value(), -2);
