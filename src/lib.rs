@@ -27,7 +27,8 @@
 //! - [`domain`] — newtypes parsed at the edge: E.164 phones, Salesforce Ids, ranked statuses,
 //!   template parameters, outbound messages.
 //! - [`salesforce`] — the Salesforce client: OAuth (JWT bearer, client credentials, refresh token)
-//!   with one shared session, queries with pagination, collections, describe, API usage.
+//!   with one shared session, queries with pagination, collections, describe, API usage, and the
+//!   Streaming API subscriber ([`salesforce::cometd`]) for platform events.
 //! - [`whatsapp`] — the Cloud API client and the classification of Meta's error codes
 //!   (retry / retry later / hold everything / fail this message).
 //! - [`store`] — SQLite (WAL, migrations): journal, outbox, inbound mirror, webhook dedupe, cursors.

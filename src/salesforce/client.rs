@@ -149,6 +149,11 @@ impl SalesforceClient {
         }
     }
 
+    /// The API version without the `v` (e.g. `62.0`), as the CometD endpoint `/cometd/62.0` wants it.
+    pub fn api_version(&self) -> &str {
+        &self.inner.api_version
+    }
+
     /// The latest `Sforce-Limit-Info` reading; `None` before any REST call.
     pub fn api_usage(&self) -> Option<ApiUsage> {
         *lock(&self.inner.usage)

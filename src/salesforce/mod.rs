@@ -13,6 +13,8 @@
 //!
 //! - [`auth`] — the three OAuth grants against `{login_url}/services/oauth2/token`.
 //! - [`client`] — the shared client: session cache, request/retry loop, query, describe.
+//! - [`cometd`] — the Streaming API subscriber (CometD long-polling, replay ids, recovery rules):
+//!   platform-event intake without REST calls.
 //! - [`describe`] — object describe, for checking the deployed package.
 //! - [`collections`] — create / update / upsert in chunks of 200 and per-record results.
 //! - [`error`] — [`SalesforceError`] and the hints given for refused credentials.
@@ -22,6 +24,7 @@
 pub mod auth;
 pub mod client;
 pub mod collections;
+pub mod cometd;
 pub mod describe;
 pub mod error;
 pub mod soql;
@@ -30,6 +33,7 @@ pub mod usage;
 pub use auth::{Auth, Session};
 pub use client::{SalesforceClient, SalesforceConfig};
 pub use collections::{Disposition, RecordError, RecordResult, MAX_COLLECTION_RECORDS};
+pub use cometd::{CometdClient, CometdError, ReplayFrom, StreamEvent, OUTBOUND_EVENT_CHANNEL};
 pub use describe::{FieldDescribe, ObjectDescribe, PicklistValue};
 pub use error::SalesforceError;
 pub use soql::{soql_datetime, soql_id_list, soql_string};

@@ -8,6 +8,7 @@ mod helpers;
 mod package_contract;
 mod salesforce_auth;
 mod salesforce_client;
+mod salesforce_cometd;
 mod salesforce_flow;
 mod salesforce_rest;
 mod sim_cli;
