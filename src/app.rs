@@ -14,7 +14,7 @@ use tracing::info;
 
 use crate::clock::SharedClock;
 use crate::config::{parse_schedule, AuthMode, IntakeMode, Settings};
-use crate::pipeline::{jobs, worker, Pipeline};
+use crate::pipeline::{jobs, stream, worker, Pipeline};
 use crate::salesforce::{Auth, SalesforceClient, SalesforceConfig};
 use crate::scheduler::{Job, Scheduler};
 use crate::store::Store;
@@ -74,7 +74,15 @@ impl App {
         let server_stop = CancellationToken::new();
         let (pipeline, server) = self.spawn_webhook_server(server_stop.clone());
         let workers = TaskTracker::new();
-        workers.spawn(worker::run_dispatch(pipeline.clone(), shutdown.clone()));
+        match pipeline.settings.intake.mode {
+            IntakeMode::Stream => {
+                workers.spawn(stream::run_stream(pipeline.clone(), shutdown.clone()));
+                workers.spawn(stream::run_retries(pipeline.clone(), shutdown.clone()));
+            }
+            IntakeMode::Poll => {
+                workers.spawn(worker::run_dispatch(pipeline.clone(), shutdown.clone()));
+            }
+        }
         workers.spawn(worker::run_writeback(pipeline.clone(), shutdown.clone()));
         let scheduler = Scheduler::new(pipeline.clock.clone(), scheduled_jobs(&pipeline)?);
         workers.spawn(scheduler.run(shutdown.clone()));

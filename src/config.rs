@@ -207,7 +207,8 @@ impl Default for IntakeSettings {
 pub struct ScheduleSettings {
     /// Stream mode: a poll that catches any Queued record the stream missed.
     pub reconcile: String,
-    /// Stream mode: sends messages whose Scheduled_At__c has come (their event arrived early).
+    /// Stream mode: a safety net for messages whose Scheduled_At__c has come. The stream already
+    /// sets a local timer for each (no API call); this catches a time moved earlier afterwards.
     pub scheduled_sends: String,
     /// Folds inbound records created in Salesforce by other tools into the window mirror.
     pub inbound_mirror: String,
@@ -219,7 +220,7 @@ impl Default for ScheduleSettings {
     fn default() -> Self {
         ScheduleSettings {
             reconcile: "0 */5 * * * *".into(),
-            scheduled_sends: "0 * * * * *".into(),
+            scheduled_sends: "0 */15 * * * *".into(),
             inbound_mirror: "30 */10 * * * *".into(),
             retention: "0 30 3 * * *".into(),
         }

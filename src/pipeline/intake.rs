@@ -104,6 +104,23 @@ pub fn claim_in(
     Ok(fresh)
 }
 
+/// Claims a record (or keeps its existing claim) to be sent at `at`, not before: a message whose
+/// `Scheduled_At__c` is ahead. A record already sending or sent is left alone.
+pub fn claim_for_later(
+    tx: &rusqlite::Transaction,
+    record_id: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), crate::store::StoreError> {
+    let attempts = match journal::claim(tx, record_id, now)? {
+        Claim::New => 0,
+        Claim::Existing(entry) if entry.state == JournalState::Claimed => entry.attempts,
+        Claim::Existing(_) => return Ok(()),
+    };
+    journal::schedule_retry(tx, record_id, attempts, at, now)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

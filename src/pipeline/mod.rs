@@ -1,5 +1,6 @@
 //! The pipeline: Queued records in, WhatsApp sends out, statuses back onto the records.
 //!
+//! - [`stream`] — intake by platform event (CometD), with the replay id stored with the claims.
 //! - [`intake`] — finds Queued records (SOQL poll) and claims each in the journal exactly once.
 //! - [`dispatch`] — the send path: validate → rate limit → **window check** (at the moment of
 //!   sending) → journal `Sending` → Cloud API → journal `Sent`/`Failed`/retry.
@@ -16,6 +17,7 @@ pub mod dispatch;
 pub mod intake;
 pub mod jobs;
 pub mod record_update;
+pub mod stream;
 pub mod worker;
 pub mod writeback;
 

@@ -78,15 +78,32 @@ async fn due_work(pipeline: &Pipeline) -> anyhow::Result<(Vec<(MessageRecord, u3
             soql_id_list(ids.iter())
         );
         let records: Vec<MessageRecord> = pipeline.salesforce.query(&soql).await?;
+        let mut postponed = Vec::new();
         for record in records {
             let still_wanted = matches!(record.status.as_deref(), Some("Queued" | "Sending"));
             let attempts = due
                 .iter()
                 .find(|e| e.record_id == record.id)
                 .map_or(0, |e| e.attempts);
-            if still_wanted {
-                work.push((record, attempts));
+            if !still_wanted {
+                continue;
             }
+            // Scheduled_At__c moved later since the timer was set: wait for the new time.
+            match super::stream::scheduled_later(&record, now) {
+                Some(at) => postponed.push((record.id, attempts, at)),
+                None => work.push((record, attempts)),
+            }
+        }
+        if !postponed.is_empty() {
+            pipeline
+                .store
+                .write(move |tx| {
+                    for (id, attempts, at) in &postponed {
+                        journal::schedule_retry(tx, id, *attempts, *at, now)?;
+                    }
+                    Ok(())
+                })
+                .await?;
         }
     }
     Ok((work, resolved_unknown))

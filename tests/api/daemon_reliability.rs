@@ -530,6 +530,7 @@ async fn a_backlog_larger_than_one_poll_drains_without_waiting_for_the_poll_inte
     let mut settings = helper.settings.clone();
     settings.store.path = dir.path().join("daemon.db");
     settings.whatsapp.throughput_per_second = 1000;
+    settings.intake.mode = sfwa::config::IntakeMode::Poll;
     settings.intake.batch_size = 50;
     // Far longer than the test: only draining can move records past the first page.
     settings.intake.interval = Duration::from_secs(3600);

@@ -2,6 +2,7 @@
 mod daemon_jobs;
 mod daemon_reliability;
 mod daemon_send;
+mod daemon_stream;
 mod daemon_support;
 mod daemon_webhooks;
 mod helpers;

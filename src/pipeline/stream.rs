@@ -1,0 +1,328 @@
+//! Intake by platform event (`intake.mode = "stream"`): the package's Flow publishes
+//! `WhatsApp_Outbound__e {Message_Id__c}` when a Queued outbound record is created; sfwa listens on
+//! the channel over CometD ([`crate::salesforce::cometd`]) and fetches the records the events name,
+//! one SOQL `WHERE Id IN (…)` per ≤ 200 events. No REST call is spent while nothing happens.
+//!
+//! **Durable replay.** The replay id of the last event handled is stored in the `cursors` table in
+//! the same transaction as the journal claims of the records those events named. A crash before
+//! that commit replays the events (their records are then claimed once, by the journal); a crash
+//! after it resumes after them. Events are never skipped, and a record is never sent twice.
+//!
+//! **Recovery.** `403::Unknown client` → handshake again and resubscribe from the stored replay id;
+//! `401` → a new token, then handshake; a stale replay id (older than Salesforce's 72 h retention)
+//! → resubscribe from `-2` (everything retained) and run the reconcile poll at once for whatever
+//! fell out of retention; network trouble → back off (1 s doubling to 60 s) and resume.
+//!
+//! Records whose `Scheduled_At__c` is still ahead are left for the scheduled-sends job; events whose
+//! record is no longer Queued (sent by a poll, edited, deleted) are passed over.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::domain::message::{parse_salesforce_datetime, MessageRecord};
+use crate::domain::sf_id::SfId;
+use crate::salesforce::cometd::{CometdClient, CometdError, ReplayFrom, StreamEvent};
+use crate::salesforce::soql_id_list;
+use crate::store::cursors;
+
+use super::dispatch::DispatchOutcome;
+use super::{intake, jobs, worker, Pipeline};
+
+/// Event records fetched per SOQL (Salesforce's `IN` list comfortably takes 200 Ids).
+const FETCH_BATCH: usize = 200;
+const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// The name of the cursor holding the channel's last handled replay id.
+pub fn cursor_name(channel: &str) -> String {
+    format!("replay:{channel}")
+}
+
+/// The stream intake's state: the CometD client, where to resubscribe from, events received but
+/// not yet journaled.
+pub struct StreamIntake {
+    client: CometdClient,
+    channel: String,
+    resume: ReplayFrom,
+    pending: Vec<StreamEvent>,
+    backoff: Duration,
+}
+
+/// What one [`StreamIntake::step`] did.
+#[derive(Debug, Default)]
+pub struct StreamStep {
+    /// Events handled (journaled and their replay id stored).
+    pub events: usize,
+    /// Records fetched for them that were Queued and due.
+    pub fetched: usize,
+    pub outcomes: Vec<DispatchOutcome>,
+}
+
+impl StreamIntake {
+    /// Resumes after the stored replay id, or starts from `intake.initial_replay`.
+    pub async fn open(pipeline: &Pipeline) -> anyhow::Result<StreamIntake> {
+        let channel = pipeline.settings.intake.channel.clone();
+        let name = cursor_name(&channel);
+        let stored = pipeline
+            .store
+            .read(move |conn| cursors::get(conn, &name))
+            .await?;
+        let resume = match stored.as_deref().map(str::parse::<i64>) {
+            Some(Ok(id)) => ReplayFrom::After(id),
+            _ => match pipeline.settings.intake.initial_replay {
+                crate::config::InitialReplay::All => ReplayFrom::All,
+                crate::config::InitialReplay::New => ReplayFrom::New,
+            },
+        };
+        let client = CometdClient::new(pipeline.salesforce.clone(), channel.clone())
+            .context("setting up the streaming client")?;
+        Ok(StreamIntake {
+            client,
+            channel,
+            resume,
+            pending: Vec::new(),
+            backoff: INITIAL_BACKOFF,
+        })
+    }
+
+    /// Events received but not yet journaled (a fetch failed; the next step retries them).
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Where the next subscription starts.
+    pub fn resume_point(&self) -> ReplayFrom {
+        self.resume
+    }
+
+    /// One step: if events are waiting to be journaled (an earlier fetch failed), those;
+    /// otherwise one long poll for new events. Then fetch, claim + store the replay id, dispatch.
+    pub async fn step(&mut self, pipeline: &Pipeline) -> Result<StreamStep, StepError> {
+        if self.pending.is_empty() {
+            self.receive().await.map_err(StepError::Stream)?;
+        }
+        let step = self
+            .handle_pending(pipeline)
+            .await
+            .map_err(StepError::Intake)?;
+        self.backoff = INITIAL_BACKOFF;
+        Ok(step)
+    }
+
+    /// One long poll (may be cancelled: nothing is lost, the events come again from the stored
+    /// replay id). Its events wait in `pending`.
+    async fn receive(&mut self) -> Result<(), CometdError> {
+        self.pending = self.client.poll(self.resume).await?;
+        Ok(())
+    }
+
+    /// Fetches, journals and dispatches the pending events, ≤ 200 at a time. Not to be cancelled
+    /// midway (sends are in flight), so the worker only cancels [`receive`](Self::receive).
+    async fn handle_pending(&mut self, pipeline: &Pipeline) -> anyhow::Result<StreamStep> {
+        let mut step = StreamStep::default();
+        while !self.pending.is_empty() {
+            let take = self.pending.len().min(FETCH_BATCH);
+            let batch: Vec<StreamEvent> = self.pending[..take].to_vec();
+            let records = fetch(pipeline, &batch).await?;
+            step.fetched += records.len();
+            let last = batch.last().map(|e| e.replay_id);
+            let fresh = claim_and_advance(pipeline, records, &self.channel, last).await?;
+            self.pending.drain(..take);
+            step.events += take;
+            if let Some(id) = last {
+                self.resume = ReplayFrom::After(id);
+            }
+            let work = fresh.into_iter().map(|r| (r, 0)).collect();
+            step.outcomes
+                .extend(worker::dispatch_all(pipeline, work).await);
+        }
+        Ok(step)
+    }
+
+    pub async fn disconnect(&mut self) {
+        self.client.disconnect().await;
+    }
+}
+
+/// Why a step stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Stream(CometdError),
+    /// Fetching or journaling the events' records failed; they are kept and tried again.
+    #[error("{0:#}")]
+    Intake(anyhow::Error),
+}
+
+/// The Queued outbound records the events name.
+async fn fetch(pipeline: &Pipeline, events: &[StreamEvent]) -> anyhow::Result<Vec<MessageRecord>> {
+    let mut ids: Vec<SfId> = Vec::with_capacity(events.len());
+    for event in events {
+        match event.field("Message_Id__c").map(SfId::parse) {
+            Some(Ok(id)) => {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+            _ => warn!(
+                replay_id = event.replay_id,
+                "platform event without a valid Message_Id__c passed over; check the Flow that publishes it"
+            ),
+        }
+    }
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let soql = format!(
+        "SELECT {} FROM {} WHERE Id IN {} AND Direction__c = 'Outbound' AND Status__c = 'Queued'",
+        MessageRecord::FIELDS.join(", "),
+        pipeline.settings.salesforce.message_object,
+        soql_id_list(ids.iter())
+    );
+    let records = pipeline
+        .salesforce
+        .query(&soql)
+        .await
+        .context("fetching the records named by platform events")?;
+    Ok(records)
+}
+
+/// Claims the records and stores the replay id in one transaction (see the module docs). Records
+/// whose `Scheduled_At__c` is ahead are claimed with a local timer at that time instead: the retry
+/// loop fetches them again (by Id, one query) when it comes, at no cost meanwhile.
+async fn claim_and_advance(
+    pipeline: &Pipeline,
+    records: Vec<MessageRecord>,
+    channel: &str,
+    replay_id: Option<i64>,
+) -> anyhow::Result<Vec<MessageRecord>> {
+    let now = pipeline.now();
+    let name = cursor_name(channel);
+    let (later, due): (Vec<_>, Vec<_>) = records
+        .into_iter()
+        .partition(|record| scheduled_later(record, now).is_some());
+    let fresh = pipeline
+        .store
+        .write(move |tx| {
+            for record in &later {
+                if let Some(at) = scheduled_later(record, now) {
+                    intake::claim_for_later(tx, &record.id, at, now)?;
+                }
+            }
+            let fresh = intake::claim_in(tx, due, now)?;
+            if let Some(id) = replay_id {
+                cursors::set(tx, &name, &id.to_string(), now)?;
+            }
+            Ok(fresh)
+        })
+        .await
+        .context("journaling event records")?;
+    Ok(fresh)
+}
+
+/// The record's `Scheduled_At__c`, if it is still ahead of `now`.
+pub fn scheduled_later(
+    record: &MessageRecord,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    record
+        .scheduled_at
+        .as_deref()
+        .and_then(parse_salesforce_datetime)
+        .filter(|at| *at > now)
+}
+
+/// Listens on the channel until shutdown, recovering from every stream error.
+pub async fn run_stream(pipeline: Pipeline, shutdown: CancellationToken) {
+    let mut intake = match StreamIntake::open(&pipeline).await {
+        Ok(intake) => intake,
+        Err(error) => {
+            tracing::error!(error = %format!("{error:#}"), "stream intake could not start; records are found by the reconcile poll only");
+            return;
+        }
+    };
+    info!(channel = %pipeline.settings.intake.channel, from = ?intake.resume_point(), "listening for platform events");
+    loop {
+        let step = if intake.pending.is_empty() {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                received = intake.receive() => received.map_err(StepError::Stream),
+            }
+        } else {
+            Ok(())
+        };
+        let step = match step {
+            Ok(()) => intake
+                .handle_pending(&pipeline)
+                .await
+                .map_err(StepError::Intake),
+            Err(error) => Err(error),
+        };
+        let wait = match step {
+            Ok(_) => {
+                intake.backoff = INITIAL_BACKOFF;
+                continue;
+            }
+            Err(error) => intake.recover(&pipeline, error).await,
+        };
+        if let Some(wait) = wait {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+    intake.disconnect().await;
+    info!("stream intake stopped");
+}
+
+impl StreamIntake {
+    /// Reacts to a failed step; returns how long to wait before the next (None: at once).
+    /// A stale replay id falls back to everything retained and runs the reconcile poll here.
+    pub async fn recover(&mut self, pipeline: &Pipeline, error: StepError) -> Option<Duration> {
+        match error {
+            StepError::Stream(CometdError::UnknownClient) => {
+                info!("streaming client forgotten by Salesforce; handshaking again");
+                None
+            }
+            StepError::Stream(CometdError::AuthInvalid) => {
+                info!("streaming session expired; logging in again");
+                None
+            }
+            StepError::Stream(CometdError::StaleReplay { replay_id, .. }) => {
+                warn!(replay_id, "the stored replay id is older than Salesforce keeps events; replaying every retained event and reconciling");
+                self.resume = ReplayFrom::All;
+                match jobs::reconcile(pipeline).await {
+                    Ok(summary) => info!("reconcile after a stale replay id: {summary}"),
+                    Err(error) => {
+                        warn!(error = %format!("{error:#}"), "reconcile after a stale replay id failed; the scheduled reconcile catches up")
+                    }
+                }
+                None
+            }
+            error => {
+                let wait = self.backoff;
+                warn!(%error, "stream intake interrupted; resuming in {}s", wait.as_secs());
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                Some(wait)
+            }
+        }
+    }
+}
+
+/// Stream mode's local loop: due retries and unknown outcomes every `intake.interval`.
+pub async fn run_retries(pipeline: Pipeline, shutdown: CancellationToken) {
+    let interval = pipeline.settings.intake.interval;
+    loop {
+        if let Err(error) = worker::retry_step(&pipeline).await {
+            warn!(error = %format!("{error:#}"), "retry step failed; trying again next interval");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}
