@@ -4,13 +4,18 @@
 //! - [`dispatch`] — the send path: validate → rate limit → **window check** (at the moment of
 //!   sending) → journal `Sending` → Cloud API → journal `Sent`/`Failed`/retry.
 //! - [`record_update`] — which fields a state change writes onto `WhatsApp_Message__c`.
-//! - [`writeback`] — the outbox flush: coalesced updates, ≤ 200 records per collections call.
+//! - [`inbound_records`] — the `WhatsApp_Message__c` record an inbound customer message becomes.
+//! - [`inbound_links`] — linking those records to the Contact / Lead with the sender's number.
+//! - [`writeback`] — the outbox flush: coalesced updates and inbound upserts, ≤ 200 records per
+//!   collections call.
 //! - [`worker`] — the loops that drive the one-step functions until shutdown.
 //!
 //! Every step is a function returning an outcome, so tests drive them directly without sleeping.
 
 pub mod context;
 pub mod dispatch;
+pub mod inbound_links;
+pub mod inbound_records;
 pub mod intake;
 pub mod record_update;
 pub mod worker;
