@@ -265,7 +265,10 @@ impl Org {
         let id = self.resolve_id("Lead", id)?;
         let mut record = self.get("Lead", &id)?.clone();
         record.insert("IsConverted".into(), Value::Bool(true));
-        record.insert("LastModifiedDate".into(), Value::String(format_datetime(now)));
+        record.insert(
+            "LastModifiedDate".into(),
+            Value::String(format_datetime(now)),
+        );
         self.put("Lead", &id, Some(record), &mut Transaction::default());
         Ok(())
     }
