@@ -16,10 +16,13 @@
 //!    → Sent, Failed, retry with back-off, hold (auth/account problems), or unknown outcome.
 //! 4. **Webhooks** — [`webhook::server`]: signature on raw bytes, [`webhook::parse`], then in one
 //!    SQLite transaction: dedupe, statuses only forward ([`store::journal::apply_status`]), the
-//!    inbound mirror ([`store::inbound`]) and write-backs — all before the 200.
+//!    inbound mirror ([`store::inbound`]), write-backs and the inbound record to create in
+//!    Salesforce ([`pipeline::inbound_records`]) — all before the 200.
 //! 5. **The write-back** — [`pipeline::writeback::flush_once`]: the coalescing outbox
-//!    ([`store::outbox`]) → [`salesforce::SalesforceClient::update`], ≤ 200 records per call, per-record
-//!    failures retried, dropped or surfaced. Which fields each change writes: [`pipeline::record_update`].
+//!    ([`store::outbox`]) → [`salesforce::SalesforceClient::update`] (statuses) and
+//!    [`salesforce::SalesforceClient::upsert`] on the wamid (inbound records, linked first to their
+//!    Contact / Lead by [`pipeline::inbound_links`]), ≤ 200 records per call, per-record failures
+//!    retried, dropped or surfaced. Which fields each change writes: [`pipeline::record_update`].
 //!
 //! ## Map of the crate
 //! - [`app`] — wiring and ordered shutdown; [`config`] — TOML + `SFWA_*` environment, `validate()`;

@@ -72,6 +72,15 @@ impl E164 {
     pub fn wa_id(&self) -> &str {
         &self.0[1..]
     }
+
+    /// The national significant number, without country code or trunk prefix (`6505551234` for
+    /// `+16505551234`, `2079460958` for `+442079460958`): the digits every written form of the
+    /// number ends with, whether or not it was written with its country code.
+    pub fn national_number(&self) -> String {
+        phonenumber::parse(None, &self.0)
+            .map(|number| number.national().value().to_string())
+            .unwrap_or_else(|_| self.wa_id().to_string())
+    }
 }
 
 impl fmt::Display for E164 {
@@ -124,6 +133,20 @@ mod tests {
         let number = E164::from_wa_id("16502530000").unwrap();
         assert_eq!(number.as_str(), "+16502530000");
         assert!(E164::from_wa_id("+1650").is_err());
+    }
+
+    #[test]
+    fn the_national_number_drops_the_country_code() {
+        assert_eq!(
+            E164::from_wa_id("16502530000").unwrap().national_number(),
+            "6502530000"
+        );
+        assert_eq!(
+            E164::parse("0044 20 7946 0958", us())
+                .unwrap()
+                .national_number(),
+            "2079460958"
+        );
     }
 
     #[test]

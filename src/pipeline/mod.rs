@@ -5,7 +5,10 @@
 //! - [`dispatch`] — the send path: validate → rate limit → **window check** (at the moment of
 //!   sending) → journal `Sending` → Cloud API → journal `Sent`/`Failed`/retry.
 //! - [`record_update`] — which fields a state change writes onto `WhatsApp_Message__c`.
-//! - [`writeback`] — the outbox flush: coalesced updates, ≤ 200 records per collections call.
+//! - [`inbound_records`] — the `WhatsApp_Message__c` record an inbound customer message becomes.
+//! - [`inbound_links`] — linking those records to the Contact / Lead with the sender's number.
+//! - [`writeback`] — the outbox flush: coalesced updates and inbound upserts, ≤ 200 records per
+//!   collections call.
 //! - [`jobs`] — scheduled work (reconcile poll, scheduled sends, inbound mirror, retention) and
 //!   the one-shot pass of `sfwa sync`.
 //! - [`worker`] — the loops that drive the one-step functions until shutdown.
@@ -14,6 +17,8 @@
 
 pub mod context;
 pub mod dispatch;
+pub mod inbound_links;
+pub mod inbound_records;
 pub mod intake;
 pub mod jobs;
 pub mod record_update;

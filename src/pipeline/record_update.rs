@@ -86,7 +86,7 @@ pub fn status_reported(status: MessageStatus, timestamp: DateTime<Utc>, advanced
 }
 
 /// Salesforce refuses over-long text (STRING_TOO_LONG); cut at a character boundary instead.
-fn truncate(text: &str, max_chars: usize) -> String {
+pub(crate) fn truncate(text: &str, max_chars: usize) -> String {
     if text.chars().count() <= max_chars {
         text.to_string()
     } else {

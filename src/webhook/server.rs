@@ -3,7 +3,8 @@
 //!
 //! A POST is checked on its raw bytes (401 and no side effects when the signature is wrong or
 //! missing), parsed, and applied in ONE SQLite transaction — dedupe keys, journal statuses (only
-//! forward), write-backs, the inbound mirror — before the 200 goes out. Meta retries anything but
+//! forward), write-backs, the inbound mirror and the inbound record for Salesforce (an upsert on
+//! the wamid, [`inbound_records`]) — before the 200 goes out. Meta retries anything but
 //! 200 for days, so a crash before the commit loses nothing (guarantee 2).
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use tracing::{info, warn};
 
 use crate::domain::status::MessageStatus;
 use crate::pipeline::dispatch::{OUTSIDE_WINDOW, OUTSIDE_WINDOW_MESSAGE};
+use crate::pipeline::inbound_records::{self, WAMID_FIELD};
 use crate::pipeline::record_update;
 use crate::pipeline::Pipeline;
 use crate::store::{dedupe, inbound, journal, outbox, StoreError};
@@ -103,7 +105,7 @@ async fn receive(
     }
     match apply(&pipeline, parsed.events).await {
         Ok(applied) => {
-            if applied.statuses > 0 {
+            if applied.statuses > 0 || applied.inbound > 0 {
                 pipeline.outbox_ready.notify_one();
             }
             StatusCode::OK.into_response()
@@ -143,6 +145,14 @@ pub async fn apply(pipeline: &Pipeline, events: Vec<WebhookEvent>) -> Result<App
                                 message.timestamp,
                             )?;
                         }
+                        outbox::enqueue_upsert(
+                            tx,
+                            &object,
+                            WAMID_FIELD,
+                            &message.wamid,
+                            &inbound_records::inbound_record(message),
+                            now,
+                        )?;
                         applied.inbound += 1;
                     }
                 }

@@ -35,6 +35,7 @@ const PICKLIST: &[FieldType] = &[FieldType::Picklist];
 const PHONE: &[FieldType] = &[FieldType::Phone, FieldType::String];
 const URL: &[FieldType] = &[FieldType::Url, FieldType::String];
 const ID: &[FieldType] = &[FieldType::Id];
+const REFERENCE: &[FieldType] = &[FieldType::Reference];
 
 /// Every field of WhatsApp_Message__c that sfwa reads or writes.
 const NEEDS: &[Need] = &[
@@ -61,6 +62,11 @@ const NEEDS: &[Need] = &[
     need("Error_Code__c", TEXT, 32),
     need("Error_Message__c", LONG_TEXT, 1024),
     need("Window_Expires_At__c", DATETIME, 0),
+    // written on inbound records (upserted on WhatsApp_Message_Id__c)
+    need("From_Phone__c", PHONE, 0),
+    need("Received_At__c", DATETIME, 0),
+    need("Contact__c", REFERENCE, 18),
+    need("Lead__c", REFERENCE, 18),
 ];
 
 const MESSAGE_TYPES: &[&str] = &["Text", "Template", "Image", "Document", "Video", "Audio"];
@@ -132,6 +138,16 @@ fn contract_problems(schema: &Schema) -> Vec<String> {
             problems.push(format!(
                 "{OBJECT}.WhatsApp_Message_Id__c: must be an external id and unique (receipts upsert on it)"
             ));
+        }
+    }
+    for (lookup, target) in [("Contact__c", "Contact"), ("Lead__c", "Lead")] {
+        if let Some(field) = object.field(lookup) {
+            if field.reference_to.as_deref() != Some(target) {
+                problems.push(format!(
+                    "{OBJECT}.{lookup}: looks up {:?} where inbound records link a {target}",
+                    field.reference_to
+                ));
+            }
         }
     }
     match schema.object(EVENT).and_then(|e| e.field("Message_Id__c")) {

@@ -21,6 +21,9 @@ pub struct Faults {
     /// Share of REST requests whose connection is cut after the work was done: the client cannot
     /// know whether its write happened (the hardest case for exactly-once delivery).
     pub drop_connection_rate: f64,
+    /// Cut only writes (any method but GET): reads such as queries still get their answers, so a
+    /// client's lookups succeed and only the outcome of its writes is unknown.
+    pub drop_writes_only: bool,
 }
 
 impl Faults {

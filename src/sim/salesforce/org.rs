@@ -259,6 +259,20 @@ impl Org {
         Ok(id)
     }
 
+    /// Marks a Lead converted (`IsConverted = true`), as `convertLead` would; only the flag, no
+    /// Contact or Account is created. For tests: the field is not writable through DML.
+    pub fn convert_lead(&mut self, id: &str, now: DateTime<Utc>) -> Result<(), DmlError> {
+        let id = self.resolve_id("Lead", id)?;
+        let mut record = self.get("Lead", &id)?.clone();
+        record.insert("IsConverted".into(), Value::Bool(true));
+        record.insert(
+            "LastModifiedDate".into(),
+            Value::String(format_datetime(now)),
+        );
+        self.put("Lead", &id, Some(record), &mut Transaction::default());
+        Ok(())
+    }
+
     /// Undoes every write of a transaction (all-or-none rollback).
     pub fn rollback(&mut self, tx: Transaction) {
         for (object, id, previous, was_deleted) in tx.undo.into_iter().rev() {

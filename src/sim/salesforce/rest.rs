@@ -153,6 +153,7 @@ async fn gate(State(org): State<Arc<OrgState>>, request: Request, next: Next) ->
             ),
         );
     }
+    let is_read = request.method() == Method::GET;
     let endpoint = endpoint_label(request.method(), &path);
     let charged = org.usage().charge(&endpoint, org.clock.now());
     if !charged {
@@ -166,7 +167,8 @@ async fn gate(State(org): State<Arc<OrgState>>, request: Request, next: Next) ->
         );
     }
     let response = with_limit_info(&org, next.run(request).await);
-    if super::faults::Faults::roll(faults.drop_connection_rate) {
+    let droppable = !(faults.drop_writes_only && is_read);
+    if droppable && super::faults::Faults::roll(faults.drop_connection_rate) {
         return dropped(response);
     }
     response

@@ -339,10 +339,18 @@ fn standard_objects() -> Vec<ObjectDef> {
             "Lead",
             "Leads",
             "00Q",
-            vec![FieldDef {
-                required: true,
-                ..FieldDef::standard("Company", "Company", FieldType::String, 255)
-            }],
+            vec![
+                FieldDef {
+                    required: true,
+                    ..FieldDef::standard("Company", "Company", FieldType::String, 255)
+                },
+                // Set by lead conversion, never by DML: read-only through the API, false on
+                // create. sfwa links inbound messages only to unconverted Leads.
+                FieldDef {
+                    default_value: Some("false".into()),
+                    ..FieldDef::system("IsConverted", "Converted", FieldType::Boolean)
+                },
+            ],
         ),
         ObjectDef {
             name: "Case".into(),

@@ -1,0 +1,307 @@
+//! The `WhatsApp_Message__c` record an inbound customer message becomes: Direction Inbound, Status
+//! Received, who wrote, to which business number, when, and what — in words a rep can read, since
+//! media files are not downloaded (the record names Meta's media id instead).
+//!
+//! The webhook receiver queues these fields as an upsert keyed by the wamid
+//! ([`WAMID_FIELD`]), in the same transaction as the inbound mirror, so a duplicate webhook or a
+//! retried flush can never create a second record. Links to a Contact or Lead are added at flush
+//! time ([`super::inbound_links`]), when Salesforce can be asked who owns the number.
+
+use chrono::Duration;
+use serde_json::{json, Value};
+
+use crate::domain::message::format_salesforce_datetime as at;
+use crate::domain::phone::E164;
+use crate::domain::status::MessageStatus;
+use crate::webhook::{InboundKind, InboundMediaKind, InboundMessage};
+
+use super::record_update::{truncate, Fields};
+
+/// The external id inbound records are upserted on (unique in the package).
+pub const WAMID_FIELD: &str = "WhatsApp_Message_Id__c";
+
+/// The customer-service window a message opens (DESIGN.md: 24 h from Meta's timestamp).
+const WINDOW_HOURS: i64 = 24;
+
+/// Field lengths from the package (Body__c is a Long Text Area of 4096, the rest Text / Phone).
+const BODY_CHARS: usize = 4096;
+const FILENAME_CHARS: usize = 255;
+const PHONE_CHARS: usize = 40;
+const BUSINESS_NUMBER_CHARS: usize = 32;
+
+/// The fields of the record for `message`, without links (see [`super::inbound_links`]).
+pub fn inbound_record(message: &InboundMessage) -> Fields {
+    let mut fields = Fields::new();
+    let mut set = |name: &str, value: Value| {
+        fields.insert(name.to_string(), value);
+    };
+    set(WAMID_FIELD, json!(message.wamid));
+    set("Direction__c", json!("Inbound"));
+    set("Status__c", json!(MessageStatus::Received.as_salesforce()));
+    set("From_Phone__c", json!(from_phone(&message.from)));
+    set(
+        "Business_Number_Id__c",
+        json!(truncate(&message.business_number_id, BUSINESS_NUMBER_CHARS)),
+    );
+    set("Received_At__c", json!(at(message.timestamp)));
+    if message.opens_window() {
+        set(
+            "Window_Expires_At__c",
+            json!(at(message.timestamp + Duration::hours(WINDOW_HOURS))),
+        );
+    }
+    set("Message_Type__c", json!(message_type(&message.kind)));
+    set("Body__c", json!(truncate(&body(&message.kind), BODY_CHARS)));
+    if let InboundKind::Media {
+        kind: InboundMediaKind::Document,
+        filename: Some(filename),
+        ..
+    } = &message.kind
+    {
+        set(
+            "Media_Filename__c",
+            json!(truncate(filename, FILENAME_CHARS)),
+        );
+    }
+    fields
+}
+
+/// `+14155550101` for Meta's `wa_id` `14155550101`. A wa_id libphonenumber does not know is still
+/// written (with a `+`), so the message is recorded; it just will not be linked to anyone.
+fn from_phone(wa_id: &str) -> String {
+    let e164 = E164::from_wa_id(wa_id)
+        .map(|number| number.as_str().to_string())
+        .unwrap_or_else(|_| format!("+{}", wa_id.trim_start_matches('+')));
+    truncate(&e164, PHONE_CHARS)
+}
+
+/// The `Message_Type__c` picklist value: media by kind (a sticker is an image), the rest Text.
+fn message_type(kind: &InboundKind) -> &'static str {
+    match kind {
+        InboundKind::Media { kind, .. } => match kind {
+            InboundMediaKind::Image | InboundMediaKind::Sticker => "Image",
+            InboundMediaKind::Document => "Document",
+            InboundMediaKind::Video => "Video",
+            InboundMediaKind::Audio => "Audio",
+        },
+        _ => "Text",
+    }
+}
+
+/// What the customer said, or a sentence saying what they sent.
+fn body(kind: &InboundKind) -> String {
+    match kind {
+        InboundKind::Text { body } => body.clone(),
+        InboundKind::Media {
+            caption: Some(caption),
+            ..
+        } if !caption.trim().is_empty() => caption.clone(),
+        InboundKind::Media {
+            kind,
+            media_id,
+            mime_type,
+            filename,
+            ..
+        } => {
+            let what = match kind {
+                InboundMediaKind::Image => "An image",
+                InboundMediaKind::Sticker => "A sticker",
+                InboundMediaKind::Document => "A document",
+                InboundMediaKind::Audio => "An audio or voice message",
+                InboundMediaKind::Video => "A video",
+            };
+            let name = filename
+                .as_deref()
+                .map(|f| format!(" \"{f}\""))
+                .unwrap_or_default();
+            let mime = mime_type
+                .as_deref()
+                .map(|m| format!(", {m}"))
+                .unwrap_or_default();
+            format!(
+                "{what}{name} was sent on WhatsApp (media id {media_id}{mime}). \
+                 The file is not copied into Salesforce."
+            )
+        }
+        InboundKind::Button { text, payload } if text.is_empty() => payload.clone(),
+        InboundKind::Button { text, .. } => text.clone(),
+        InboundKind::Interactive { id, title } if title.is_empty() => id.clone(),
+        InboundKind::Interactive { title, .. } => title.clone(),
+        InboundKind::Reaction {
+            message_id,
+            emoji: Some(emoji),
+        } => format!("Reacted {emoji} to {message_id}"),
+        InboundKind::Reaction {
+            message_id,
+            emoji: None,
+        } => format!("Removed a reaction from {message_id}"),
+        InboundKind::Location {
+            latitude,
+            longitude,
+            name,
+            address,
+        } => {
+            let place: Vec<&str> = [name.as_deref(), address.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect();
+            let place = if place.is_empty() {
+                String::new()
+            } else {
+                format!("{} ", place.join(", "))
+            };
+            format!("Shared a location: {place}({latitude}, {longitude})")
+        }
+        InboundKind::Other(kind) => format!(
+            "A WhatsApp message of type \"{kind}\", which sfwa does not record; see it in WhatsApp."
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    fn message(kind: InboundKind) -> InboundMessage {
+        InboundMessage {
+            wamid: "wamid.IN1".into(),
+            business_number_id: "106540352242922".into(),
+            display_phone_number: "15550783881".into(),
+            from: "14155550101".into(),
+            profile_name: Some("Ana".into()),
+            timestamp: DateTime::<Utc>::from_timestamp(1_749_416_383, 0).unwrap(),
+            kind,
+            context_id: None,
+        }
+    }
+
+    fn media(kind: InboundMediaKind, caption: Option<&str>, filename: Option<&str>) -> InboundKind {
+        InboundKind::Media {
+            kind,
+            media_id: "1234567890".into(),
+            mime_type: Some("application/pdf".into()),
+            caption: caption.map(String::from),
+            filename: filename.map(String::from),
+        }
+    }
+
+    #[test]
+    fn an_inbound_text_is_a_received_record_from_the_customer_that_opens_the_window() {
+        let fields = inbound_record(&message(InboundKind::Text {
+            body: "Does it come in blue?".into(),
+        }));
+
+        assert_eq!(
+            Value::Object(fields),
+            json!({
+                "WhatsApp_Message_Id__c": "wamid.IN1",
+                "Direction__c": "Inbound",
+                "Status__c": "Received",
+                "From_Phone__c": "+14155550101",
+                "Business_Number_Id__c": "106540352242922",
+                "Received_At__c": "2025-06-08T20:59:43.000Z",
+                "Window_Expires_At__c": "2025-06-09T20:59:43.000Z",
+                "Message_Type__c": "Text",
+                "Body__c": "Does it come in blue?",
+            })
+        );
+    }
+
+    #[test]
+    fn a_reaction_names_the_emoji_and_the_message_and_does_not_claim_to_open_the_window() {
+        let reacted = inbound_record(&message(InboundKind::Reaction {
+            message_id: "wamid.OUT".into(),
+            emoji: Some("👍".into()),
+        }));
+        let removed = inbound_record(&message(InboundKind::Reaction {
+            message_id: "wamid.OUT".into(),
+            emoji: None,
+        }));
+
+        assert_eq!(reacted["Body__c"], "Reacted 👍 to wamid.OUT");
+        assert_eq!(reacted["Message_Type__c"], "Text");
+        assert!(!reacted.contains_key("Window_Expires_At__c"));
+        assert_eq!(removed["Body__c"], "Removed a reaction from wamid.OUT");
+    }
+
+    #[test]
+    fn media_without_a_caption_is_described_with_metas_media_id() {
+        let document = inbound_record(&message(media(
+            InboundMediaKind::Document,
+            None,
+            Some("quote.pdf"),
+        )));
+
+        assert_eq!(document["Message_Type__c"], "Document");
+        assert_eq!(document["Media_Filename__c"], "quote.pdf");
+        let body = document["Body__c"].as_str().unwrap();
+        assert!(
+            body.starts_with("A document \"quote.pdf\" was sent"),
+            "{body}"
+        );
+        assert!(body.contains("media id 1234567890"), "{body}");
+        assert!(document.contains_key("Window_Expires_At__c"));
+    }
+
+    #[test]
+    fn media_with_a_caption_shows_the_caption_and_stickers_are_images() {
+        let image = inbound_record(&message(media(
+            InboundMediaKind::Image,
+            Some("my receipt"),
+            None,
+        )));
+        let sticker = inbound_record(&message(media(InboundMediaKind::Sticker, None, None)));
+        let video = inbound_record(&message(media(InboundMediaKind::Video, None, None)));
+        let audio = inbound_record(&message(media(InboundMediaKind::Audio, None, None)));
+
+        assert_eq!(image["Body__c"], "my receipt");
+        assert_eq!(image["Message_Type__c"], "Image");
+        assert!(!image.contains_key("Media_Filename__c"));
+        assert_eq!(sticker["Message_Type__c"], "Image");
+        assert_eq!(video["Message_Type__c"], "Video");
+        assert_eq!(audio["Message_Type__c"], "Audio");
+    }
+
+    #[test]
+    fn buttons_lists_locations_and_unknown_types_become_readable_text() {
+        let body = |kind| inbound_record(&message(kind))["Body__c"].clone();
+
+        assert_eq!(
+            body(InboundKind::Button {
+                text: "Yes".into(),
+                payload: "CONFIRM".into()
+            }),
+            "Yes"
+        );
+        assert_eq!(
+            body(InboundKind::Interactive {
+                id: "opt-2".into(),
+                title: "Tuesday".into()
+            }),
+            "Tuesday"
+        );
+        assert_eq!(
+            body(InboundKind::Location {
+                latitude: 52.52,
+                longitude: 13.405,
+                name: Some("Office".into()),
+                address: None
+            }),
+            "Shared a location: Office (52.52, 13.405)"
+        );
+        assert!(body(InboundKind::Other("contacts".into()))
+            .as_str()
+            .unwrap()
+            .contains("\"contacts\""));
+    }
+
+    #[test]
+    fn an_over_long_text_is_cut_to_the_body_field() {
+        let fields = inbound_record(&message(InboundKind::Text {
+            body: "x".repeat(5000),
+        }));
+
+        assert_eq!(fields["Body__c"].as_str().unwrap().chars().count(), 4096);
+    }
+}
