@@ -126,12 +126,21 @@ pub async fn run(keep_running: bool) -> anyhow::Result<()> {
     )
     .await?;
     println!("· Two customers wrote earlier: one 1 h ago, one 25 h ago (their window has closed).");
+    let priya = post(
+        &http,
+        &format!("{sf}/__sim/records/Contact"),
+        json!({"FirstName": "Priya", "LastName": "Shah", "Phone": "+44 20 7946 0104"}),
+    )
+    .await?["ids"][0]
+        .as_str()
+        .context("no Contact id returned")?
+        .to_string();
     let scenes = scenes();
     let mut ids = Vec::new();
     for scene in &scenes[..5] {
         ids.push(create_record(&http, &sf, scene).await?);
     }
-    println!("· A Flow created 5 Queued WhatsApp_Message__c records.");
+    println!("· A Flow created 5 Queued WhatsApp_Message__c records; its platform events reach sfwa over the Streaming API.");
     wait_for(
         &http,
         &sf,
@@ -149,12 +158,15 @@ pub async fn run(keep_running: bool) -> anyhow::Result<()> {
     )
     .await?;
     println!(
-        "· A new customer writes in; the rep answers with a text, which the window now allows."
+        "· Priya, a Contact in the org, writes in; the rep answers with a text, which the window now allows."
     );
     // The rep answers once the customer's message is in (the daemon has mirrored it).
     wait_for_mirror(&pipeline, &wa_id(REPLIES_FIRST)).await?;
     ids.push(create_record(&http, &sf, &scenes[5]).await?);
     let rows = wait_for(&http, &sf, &ids, &scenes, Duration::from_secs(40), true).await?;
+    let inbound = wait_for_inbound(&http, &sf, &priya, Duration::from_secs(20)).await?;
+    println!("\nInbound messages, as Salesforce records (Direction Inbound, Status Received):\n");
+    println!("{}", render_inbound(&inbound, &priya));
 
     let sf_stats: Value = http
         .get(format!("{sf}/__sim/stats"))
@@ -168,30 +180,38 @@ pub async fn run(keep_running: bool) -> anyhow::Result<()> {
         .await?
         .json()
         .await?;
-    let ok = scenes
+    let priya_linked = inbound
         .iter()
-        .zip(&rows)
-        .all(|(scene, row)| matches_expectation(scene, row));
+        .any(|r| r["Contact__c"] == priya.as_str() && r["Status__c"] == "Received");
+    let ok = priya_linked
+        && inbound.len() == 3
+        && scenes
+            .iter()
+            .zip(&rows)
+            .all(|(scene, row)| matches_expectation(scene, row));
     let calls = sf_stats["rest_calls"]["total"].as_u64().unwrap_or(0);
     let accepted = wa_stats
         .pointer("/messages/accepted")
         .or_else(|| wa_stats.pointer("/messages_by_outcome/accepted"))
         .cloned()
         .unwrap_or(json!("?"));
-    let by_endpoint = &sf_stats["rest_calls"]["by_endpoint"];
-    let count = |k: &str| by_endpoint[k].as_u64().unwrap_or(0);
     println!(
-        "\n{} records: {} as expected, in {:.1} s. WhatsApp sends accepted: {}.",
+        "\n{} outbound records: {} as expected; 3 inbound records, Priya's linked to her Contact: {}. {:.1} s. WhatsApp sends accepted: {}.",
         scenes.len(),
         if ok { "all" } else { "NOT all" },
+        if priya_linked { "yes" } else { "NO" },
         started.elapsed().as_secs_f64(),
         accepted,
     );
+    let by_endpoint: Vec<String> = sf_stats["rest_calls"]["by_endpoint"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(endpoint, n)| format!("{n} {endpoint}"))
+        .collect();
     println!(
-        "Salesforce REST calls: {calls} = {} polls (every 0.5 s in the demo) + {} write-back batches (up to 200 records each) + {} other.",
-        count("GET query"),
-        count("PATCH composite/sobjects"),
-        calls - count("GET query") - count("PATCH composite/sobjects"),
+        "Salesforce REST calls: {calls} ({}). Intake by platform event costs no polls: the queries fetch the records events name and look up Contacts/Leads by phone.",
+        by_endpoint.join(", "),
     );
     println!("The text 25 h after the customer's last message and the bad number never reached WhatsApp.");
     if keep_running {
@@ -338,6 +358,62 @@ async fn wait_for(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Waits until the three customers' messages are inbound records and Priya's is linked.
+async fn wait_for_inbound(
+    http: &reqwest::Client,
+    sf: &str,
+    priya: &str,
+    limit: Duration,
+) -> anyhow::Result<Vec<Value>> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let listed: Value = http
+            .get(format!("{sf}/__sim/records/WhatsApp_Message__c"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let mut inbound: Vec<Value> = listed["records"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["Direction__c"] == "Inbound")
+            .cloned()
+            .collect();
+        inbound.sort_by_key(|r| r["Received_At__c"].as_str().unwrap_or("").to_string());
+        let linked = inbound.iter().any(|r| r["Contact__c"] == priya);
+        if (inbound.len() == 3 && linked) || Instant::now() > deadline {
+            return Ok(inbound);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn render_inbound(rows: &[Value], priya: &str) -> String {
+    let text = |v: &Value, k: &str| v[k].as_str().unwrap_or("").to_string();
+    let mut out = format!(
+        "{:<10} {:<16} {:<19} {:<40} {}\n",
+        "Record", "From", "Received", "Body", "Linked to"
+    );
+    for row in rows {
+        let linked = match row["Contact__c"].as_str() {
+            Some(id) if id == priya => format!("Contact Priya Shah ({id})"),
+            Some(id) => format!("Contact {id}"),
+            None => "(no Contact or Lead has this number)".to_string(),
+        };
+        let received = text(row, "Received_At__c");
+        out.push_str(&format!(
+            "{:<10} {:<16} {:<19} {:<40} {}\n",
+            text(row, "Name"),
+            text(row, "From_Phone__c"),
+            received.get(..19).unwrap_or(&received).replace('T', " "),
+            text(row, "Body__c").chars().take(40).collect::<String>(),
+            linked
+        ));
+    }
+    out
 }
 
 fn render(scenes: &[Scene], rows: &[Value]) -> String {

@@ -73,7 +73,7 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
     // The demo's output is its table; the daemon's own logs only show problems there.
     let default_filter = match cli.command {
-        Command::Demo { .. } => "warn",
+        Command::Demo { .. } => "error",
         _ => "info",
     };
     tracing_subscriber::fmt()

@@ -138,7 +138,14 @@ fn sfwa_demo_ends_with_every_record_as_a_rep_should_see_it() {
         "demo failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("6 records: all as expected"), "{stdout}");
+    assert!(
+        stdout.contains("6 outbound records: all as expected"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Priya's linked to her Contact: yes"),
+        "the customer's reply arrived on Salesforce, linked: {stdout}"
+    );
     for code in ["OUTSIDE_SESSION_WINDOW", "INVALID_PHONE", "WA_132000"] {
         assert!(stdout.contains(code), "{code} shown in the table");
     }
