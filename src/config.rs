@@ -186,6 +186,10 @@ pub struct IntakeSettings {
     pub channel: String,
     /// Stream mode: where the first start begins (later starts resume from the stored replay id).
     pub initial_replay: InitialReplay,
+    /// Stream mode: in a burst, how long events gather before the next fetch (fewer API calls,
+    /// at most this much added latency; a quiet stream's first event goes at once). 0 = never wait.
+    #[serde(with = "humantime_serde")]
+    pub batch_window: Duration,
 }
 
 impl Default for IntakeSettings {
@@ -196,6 +200,7 @@ impl Default for IntakeSettings {
             batch_size: 200,
             channel: "/event/WhatsApp_Outbound__e".into(),
             initial_replay: InitialReplay::All,
+            batch_window: Duration::from_secs(1),
         }
     }
 }
@@ -338,7 +343,7 @@ pub struct WritebackSettings {
 impl Default for WritebackSettings {
     fn default() -> Self {
         WritebackSettings {
-            flush_interval: Duration::from_secs(2),
+            flush_interval: Duration::from_secs(5),
             batch_size: 200,
         }
     }
@@ -676,6 +681,12 @@ impl Settings {
             "window.margin",
             "is longer than 6 hours, which would refuse most messages inside the window",
             "use \"2m\"",
+        );
+        need(
+            self.intake.batch_window <= Duration::from_secs(30),
+            "intake.batch_window",
+            "is longer than 30 s (Salesforce forgets a streaming client that does not reconnect within 40 s of receiving events)",
+            "use \"500ms\"",
         );
         need(
             self.intake.channel.starts_with("/event/"),

@@ -221,6 +221,7 @@ fn accept_send(
             .map(|(_, language, _)| language.clone()),
         biz_opaque_callback_data: send.biz_opaque_callback_data.clone(),
         accepted_at: now.timestamp(),
+        accepted_at_ms: now.timestamp_millis(),
         statuses: Vec::new(),
         request,
     };

@@ -108,6 +108,8 @@ pub struct SentMessage {
     pub biz_opaque_callback_data: Option<String>,
     /// Sim-clock Unix seconds of acceptance.
     pub accepted_at: i64,
+    /// The same instant in milliseconds (latency measurements).
+    pub accepted_at_ms: i64,
     /// Status updates in the order they were emitted.
     pub statuses: Vec<StatusRecord>,
     /// The request body as received.
