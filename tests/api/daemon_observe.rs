@@ -87,7 +87,7 @@ fn signed_inbound(app: &TestApp, wamid: &str) -> (Vec<u8>, String) {
         }}]}],
     }))
     .unwrap();
-    let signature = sign(&body, &app.wa.app_secret());
+    let signature = sign(&body, app.wa.app_secret());
     (body, signature)
 }
 
@@ -124,7 +124,7 @@ async fn metrics_count_this_daemons_sends_refusals_webhooks_and_flushes_and_no_o
     let first = post_webhook(&app, &inbound, &signature).await;
     let again = post_webhook(&app, &inbound, &signature).await;
     let forged = post_webhook(&app, &inbound, &sign(&inbound, "not-the-app-secret")).await;
-    let bad = post_webhook(&app, b"{}", &sign(b"{}", &app.wa.app_secret())).await;
+    let bad = post_webhook(&app, b"{}", &sign(b"{}", app.wa.app_secret())).await;
     app.flush().await;
     let text = metrics(&app).await;
     let untouched = metrics(&bystander).await;
