@@ -34,6 +34,8 @@
 //!   Streaming API subscriber ([`salesforce::cometd`]) for platform events.
 //! - [`whatsapp`] — the Cloud API client and the classification of Meta's error codes
 //!   (retry / retry later / hold everything / fail this message).
+//! - [`observe`] — `/metrics` (Prometheus, one registry per pipeline) and `/readyz` (store,
+//!   Salesforce session, intake), served on the webhook port beside `/healthz`.
 //! - [`store`] — SQLite (WAL, migrations): journal, outbox, inbound mirror, webhook dedupe, cursors.
 //! - [`sim`] — wire-faithful simulators of both services (`cargo test`, the demo, `sfwa sim`):
 //!   [`sim::salesforce`] (OAuth, REST, SOQL, collections, CometD, usage, faults) and
@@ -45,6 +47,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod observe;
 pub mod pipeline;
 pub mod salesforce;
 pub mod scheduler;

@@ -16,6 +16,15 @@ use sfwa::sim::sandbox::{Sandbox, SandboxOptions};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines for people (`human`) or one JSON object per line for a log pipeline (`json`).
+    #[arg(long, global = true, env = "SFWA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -76,14 +85,7 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
         Command::Demo { .. } => "error",
         _ => "info",
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| default_filter.into()),
-        )
-        .init();
+    init_logging(cli.log_format, default_filter);
     match cli.command {
         Command::Run { config } => {
             let signalled = shutdown_signal().context("installing signal handlers")?;
@@ -137,6 +139,24 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
         }
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Logs go to stderr (stdout is for output machines read), filtered by `RUST_LOG` or
+/// `default_filter`.
+fn init_logging(format: LogFormat, default_filter: &str) {
+    let logs = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_filter.into()),
+        );
+    match format {
+        LogFormat::Human => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        // Span fields included, so `record_id` and friends reach the log pipeline as fields.
+        LogFormat::Json => logs.json().with_current_span(true).init(),
+    }
 }
 
 /// Installs the Ctrl-C / SIGTERM handlers now and returns a future that resolves on either.

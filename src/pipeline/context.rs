@@ -10,7 +10,9 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::Notify;
 
 use crate::clock::SharedClock;
-use crate::config::Settings;
+use crate::config::{IntakeMode, Settings};
+use crate::observe::health::Health;
+use crate::observe::metrics::Metrics;
 use crate::salesforce::SalesforceClient;
 use crate::store::Store;
 use crate::whatsapp::WhatsAppClient;
@@ -38,6 +40,10 @@ pub struct Pipeline {
     /// themselves (one flusher per store, see `store::outbox`).
     pub writeback_running: Arc<AtomicBool>,
     pub default_region: Option<phonenumber::country::Id>,
+    /// This pipeline's Prometheus registry (one per pipeline, so tests read their own numbers).
+    pub metrics: Metrics,
+    /// What the intake loops report for `/readyz` (stream connected, last successful poll).
+    pub health: Arc<Health>,
 }
 
 #[derive(Clone, Debug)]
@@ -62,6 +68,7 @@ impl Pipeline {
             .map(|number| (number, RateLimiter::direct(Quota::per_second(per_second))))
             .collect();
         let default_region = crate::domain::phone::region(&settings.whatsapp.default_region).ok();
+        let metrics = Metrics::new(settings.intake.mode == IntakeMode::Stream);
         Pipeline {
             settings,
             clock,
@@ -75,6 +82,8 @@ impl Pipeline {
             flushes: Arc::new(tokio::sync::watch::channel(0).0),
             writeback_running: Arc::new(AtomicBool::new(false)),
             default_region,
+            metrics,
+            health: Arc::new(Health::new()),
         }
     }
 

@@ -132,7 +132,10 @@ pub async fn dispatch_record(
         Err(error) => return Err(error.into()),
     }
 
-    match pipeline.whatsapp.send(&number, &message).await {
+    let started = std::time::Instant::now();
+    let sent = pipeline.whatsapp.send(&number, &message).await;
+    pipeline.metrics.whatsapp_send(started.elapsed());
+    match sent {
         Ok(accepted) => {
             let (id, wamid) = (record.id.clone(), accepted.wamid.clone());
             let object = pipeline.settings.salesforce.message_object.clone();

@@ -21,6 +21,7 @@
 //! Records whose `Scheduled_At__c` is still ahead are left for the scheduled-sends job; events whose
 //! record is no longer Queued (sent by a poll, edited, deleted) are passed over.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -29,6 +30,7 @@ use tracing::{info, warn};
 
 use crate::domain::message::{parse_salesforce_datetime, MessageRecord};
 use crate::domain::sf_id::SfId;
+use crate::observe::health::Health;
 use crate::salesforce::cometd::{CometdClient, CometdError, ReplayFrom, StreamEvent};
 use crate::salesforce::soql_id_list;
 use crate::store::cursors;
@@ -54,6 +56,8 @@ pub struct StreamIntake {
     resume: ReplayFrom,
     pending: Vec<StreamEvent>,
     backoff: Duration,
+    /// Where the connection state is reported (`/readyz`, `sfwa_stream_connected`).
+    health: Arc<Health>,
 }
 
 /// What one [`StreamIntake::step`] did.
@@ -90,6 +94,7 @@ impl StreamIntake {
             resume,
             pending: Vec::new(),
             backoff: INITIAL_BACKOFF,
+            health: pipeline.health.clone(),
         })
     }
 
@@ -120,7 +125,11 @@ impl StreamIntake {
     /// One long poll (may be cancelled: nothing is lost, the events come again from the stored
     /// replay id). Its events wait in `pending`.
     async fn receive(&mut self) -> Result<(), CometdError> {
-        self.pending = self.client.poll(self.resume).await?;
+        let polled = self.client.poll(self.resume).await;
+        // Every error has reset the connection; a success leaves it subscribed (unless the server
+        // asked for a new handshake).
+        self.health.set_stream_connected(self.client.is_connected());
+        self.pending = polled?;
         Ok(())
     }
 
@@ -148,6 +157,7 @@ impl StreamIntake {
     }
 
     pub async fn disconnect(&mut self) {
+        self.health.set_stream_connected(false);
         self.client.disconnect().await;
     }
 }

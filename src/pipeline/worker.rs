@@ -33,6 +33,7 @@ pub struct DispatchStep {
 pub async fn dispatch_step(pipeline: &Pipeline) -> anyhow::Result<DispatchStep> {
     let (mut work, resolved_unknown) = due_work(pipeline).await?;
     let polled = intake::poll_once(pipeline).await?;
+    pipeline.health.poll_succeeded(pipeline.now());
     for record in polled.fresh {
         if !work.iter().any(|(r, _)| r.id == record.id) {
             work.push((record, 0));
@@ -122,7 +123,10 @@ pub async fn dispatch_all(
     let mut outcomes = Vec::with_capacity(results.len());
     for result in results {
         match result {
-            Ok(outcome) => outcomes.push(outcome),
+            Ok(outcome) => {
+                pipeline.metrics.dispatched(&outcome);
+                outcomes.push(outcome);
+            }
             Err(error) => {
                 error!(error = %format!("{error:#}"), "dispatch failed; the record stays journaled and is retried")
             }
@@ -153,6 +157,7 @@ async fn give_up_or_resend_unknown(pipeline: &Pipeline) -> anyhow::Result<usize>
                 None,
             )
             .await?;
+            pipeline.metrics.failed_without_dispatch(OUTCOME_UNKNOWN);
         } else {
             warn!(record_id = %entry.record_id, "no status echo within the grace period; sending again");
             let (id, attempts) = (entry.record_id.clone(), entry.attempts + 1);

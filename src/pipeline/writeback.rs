@@ -69,6 +69,7 @@ pub async fn flush_once(pipeline: &Pipeline) -> anyhow::Result<FlushOutcome> {
             break;
         }
     }
+    pipeline.metrics.flushed(&total);
     Ok(total)
 }
 

@@ -4,7 +4,7 @@
 //! [`super::describe`].
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -56,6 +56,38 @@ struct Inner {
     /// REST requests sent (each one is an API call as Salesforce counts them, unless it was refused
     /// before being charged, e.g. an expired session).
     calls: AtomicU64,
+    /// [`AuthState`] as a number: what the last login or call said about the credentials.
+    auth_state: AtomicU8,
+}
+
+/// Whether the credentials currently work, as the last login or REST call showed (readiness reads
+/// this instead of spending an API call per probe).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthState {
+    /// No login attempted yet, or none got an answer.
+    NoSession,
+    /// A session was obtained and the last call did not fail authentication.
+    Valid,
+    /// The last login was refused, or a fresh session was refused too ([`SalesforceError::Auth`]).
+    Refused,
+}
+
+impl AuthState {
+    fn from_u8(value: u8) -> AuthState {
+        match value {
+            1 => AuthState::Valid,
+            2 => AuthState::Refused,
+            _ => AuthState::NoSession,
+        }
+    }
+
+    fn as_u8(self) -> u8 {
+        match self {
+            AuthState::NoSession => 0,
+            AuthState::Valid => 1,
+            AuthState::Refused => 2,
+        }
+    }
 }
 
 impl fmt::Debug for SalesforceClient {
@@ -115,6 +147,7 @@ impl SalesforceClient {
                 login_gate: tokio::sync::Mutex::new(()),
                 usage: Mutex::new(None),
                 calls: AtomicU64::new(0),
+                auth_state: AtomicU8::new(AuthState::NoSession.as_u8()),
             }),
         })
     }
@@ -134,9 +167,29 @@ impl SalesforceClient {
             .inner
             .login
             .request_token(&self.inner.http, self.inner.timeout)
-            .await?;
+            .await
+            .inspect_err(|error| self.note_auth_failure(error))?;
         *lock(&self.inner.session) = Some(session.clone());
+        self.set_auth_state(AuthState::Valid);
         Ok(session)
+    }
+
+    /// What the last login or REST call showed about the credentials.
+    pub fn auth_state(&self) -> AuthState {
+        AuthState::from_u8(self.inner.auth_state.load(Ordering::Acquire))
+    }
+
+    fn set_auth_state(&self, state: AuthState) {
+        self.inner
+            .auth_state
+            .store(state.as_u8(), Ordering::Release);
+    }
+
+    /// Only an authentication refusal changes the state: an outage says nothing about credentials.
+    fn note_auth_failure(&self, error: &SalesforceError) {
+        if matches!(error, SalesforceError::Auth { .. }) {
+            self.set_auth_state(AuthState::Refused);
+        }
     }
 
     /// Forgets the cached session if it is still `token` (e.g. after CometD answered
@@ -207,7 +260,9 @@ impl SalesforceClient {
             match self.attempt(&session, &method, path, query, body).await {
                 Err(Attempt::SessionRefused(message)) => {
                     if reauthenticated {
-                        return Err(SalesforceError::auth("INVALID_SESSION_ID", &message));
+                        let error = SalesforceError::auth("INVALID_SESSION_ID", &message);
+                        self.note_auth_failure(&error);
+                        return Err(error);
                     }
                     tracing::info!("session expired; logging in again");
                     self.invalidate_session(&session.access_token);
@@ -215,7 +270,10 @@ impl SalesforceClient {
                     reauthenticated = true;
                 }
                 Err(Attempt::Failed(error)) => return Err(error),
-                Ok(body) => return Ok(body),
+                Ok(body) => {
+                    self.set_auth_state(AuthState::Valid);
+                    return Ok(body);
+                }
             }
         }
     }

@@ -31,7 +31,7 @@ pub mod soql;
 pub mod usage;
 
 pub use auth::{Auth, Session};
-pub use client::{SalesforceClient, SalesforceConfig};
+pub use client::{AuthState, SalesforceClient, SalesforceConfig};
 pub use collections::{Disposition, RecordError, RecordResult, MAX_COLLECTION_RECORDS};
 pub use cometd::{CometdClient, CometdError, ReplayFrom, StreamEvent, OUTBOUND_EVENT_CHANNEL};
 pub use describe::{FieldDescribe, ObjectDescribe, PicklistValue};

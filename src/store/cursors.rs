@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension};
 
-use super::db::to_millis;
+use super::db::{from_millis, to_millis};
 use super::error::StoreError;
 
 /// The cursor's value, or `None` if it was never set.
@@ -16,6 +16,15 @@ pub fn get(conn: &Connection, name: &str) -> Result<Option<String>, StoreError> 
         .prepare_cached("SELECT value FROM cursors WHERE name = ?1")?
         .query_row([name], |row| row.get(0))
         .optional()?)
+}
+
+/// When the cursor was last set, or `None` if it never was.
+pub fn updated_at(conn: &Connection, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let millis: Option<i64> = conn
+        .prepare_cached("SELECT updated_at FROM cursors WHERE name = ?1")?
+        .query_row([name], |row| row.get(0))
+        .optional()?;
+    Ok(millis.and_then(from_millis))
 }
 
 /// Sets (or replaces) the cursor's value.
@@ -55,5 +64,12 @@ mod tests {
             Some("23")
         );
         assert_eq!(get(&conn, "other").unwrap().as_deref(), Some("1"));
+        assert_eq!(
+            updated_at(&conn, "other")
+                .unwrap()
+                .map(|t| t.timestamp_millis()),
+            Some(now.timestamp_millis())
+        );
+        assert_eq!(updated_at(&conn, "never set").unwrap(), None);
     }
 }

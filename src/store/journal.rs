@@ -419,6 +419,21 @@ pub fn apply_status(
     })
 }
 
+/// Work not finished, for the queue-depth gauge: rows `claimed` (waiting to be sent or retried)
+/// and rows `sending` (sent or being sent, outcome not yet known).
+pub fn unfinished(conn: &Connection) -> Result<(u64, u64), StoreError> {
+    let (claimed, sending): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT count(*) FILTER (WHERE state = 'claimed'), count(*) FILTER (WHERE state = 'sending')
+             FROM journal WHERE state IN ('claimed', 'sending')",
+        )?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok((
+        u64::try_from(claimed).unwrap_or(0),
+        u64::try_from(sending).unwrap_or(0),
+    ))
+}
+
 /// Retention: deletes rows past the send (`Sent` and later) not updated since `cutoff`. Keep the
 /// cutoff well beyond any chance of Salesforce returning the record as `Queued` again (its status was
 /// written back long before) and beyond Meta's late `read` receipts, which afterwards find `Unknown`.

@@ -1,5 +1,6 @@
 //! The webhook receiver (axum): Meta's verification handshake, signed status and message POSTs,
-//! and `/healthz`.
+//! `/healthz` (alive: always "ok" while serving), and [`crate::observe::routes`]: `/metrics`,
+//! `/readyz`.
 //!
 //! A POST is checked on its raw bytes (401 and no side effects when the signature is wrong or
 //! missing), parsed, and applied in ONE SQLite transaction — dedupe keys, journal statuses (only
@@ -20,6 +21,7 @@ use serde::Deserialize;
 use tracing::{info, warn};
 
 use crate::domain::status::MessageStatus;
+use crate::observe::metrics::WebhookResult;
 use crate::pipeline::dispatch::{OUTSIDE_WINDOW, OUTSIDE_WINDOW_MESSAGE};
 use crate::pipeline::inbound_records::{self, WAMID_FIELD};
 use crate::pipeline::record_update;
@@ -41,6 +43,7 @@ pub fn router(pipeline: Pipeline) -> Router {
     Router::new()
         .route(&path, get(verify).post(receive))
         .route("/healthz", get(|| async { "ok" }))
+        .merge(crate::observe::routes::routes())
         .layer(DefaultBodyLimit::max(limit))
         .with_state(Arc::new(pipeline))
 }
@@ -91,12 +94,14 @@ async fn receive(
             bytes = body.len(),
             "webhook refused: missing or wrong X-Hub-Signature-256 (check whatsapp.app_secret)"
         );
+        pipeline.metrics.webhook(WebhookResult::Unauthorized);
         return StatusCode::UNAUTHORIZED.into_response();
     }
     let parsed = match payload::parse(&body) {
         Ok(parsed) => parsed,
         Err(error) => {
             warn!(%error, "webhook refused: not a WhatsApp Business Account envelope");
+            pipeline.metrics.webhook(WebhookResult::BadRequest);
             return (StatusCode::BAD_REQUEST, error.to_string()).into_response();
         }
     };
@@ -107,12 +112,19 @@ async fn receive(
         Ok(applied) => {
             if applied.statuses > 0 || applied.inbound > 0 {
                 pipeline.outbox_ready.notify_one();
+                pipeline.metrics.webhook(WebhookResult::Accepted);
+            } else if applied.duplicates > 0 {
+                pipeline.metrics.webhook(WebhookResult::Duplicate);
+            } else {
+                // Signed and well-formed, with nothing sfwa acts on (e.g. only skipped parts).
+                pipeline.metrics.webhook(WebhookResult::Accepted);
             }
             StatusCode::OK.into_response()
         }
         Err(error) => {
             // Not durable, so not acknowledged: Meta will deliver it again.
             warn!(%error, "webhook not stored; answering 500 so Meta retries");
+            pipeline.metrics.webhook(WebhookResult::Error);
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }

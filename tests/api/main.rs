@@ -1,6 +1,7 @@
 //! One integration-test binary: every test starts real servers on loopback port 0 and talks HTTP.
 mod daemon_inbound;
 mod daemon_jobs;
+mod daemon_observe;
 mod daemon_reliability;
 mod daemon_send;
 mod daemon_stream;

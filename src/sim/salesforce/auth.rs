@@ -33,6 +33,8 @@ struct Session {
 pub struct Sessions {
     active: HashMap<String, Session>,
     refresh_tokens: HashSet<String>,
+    /// Every access token ever issued, expired or not (tests check none of them reaches a log).
+    issued: Vec<String>,
 }
 
 /// Why a bearer token was refused.
@@ -68,6 +70,11 @@ impl Sessions {
         self.active.len()
     }
 
+    /// Every access token issued so far, including expired ones.
+    pub fn issued_tokens(&self) -> &[String] {
+        &self.issued
+    }
+
     /// Issues a refresh token, as the web-server flow would have for an approved user.
     pub fn issue_refresh_token(&mut self) -> String {
         let token = format!("5Aep861{}", random_token(80));
@@ -79,6 +86,7 @@ impl Sessions {
         let token = format!("{}!AR{}", &org_id[..15], random_token(96));
         self.active
             .insert(token.clone(), Session { last_used: now });
+        self.issued.push(token.clone());
         token
     }
 }

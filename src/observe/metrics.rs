@@ -1,0 +1,396 @@
+//! Prometheus metrics, in the text exposition format (0.0.4) at `GET /metrics`.
+//!
+//! **Why `prometheus-client`.** It is the Prometheus project's own Rust client, and its
+//! [`Registry`] is a plain value: each [`Pipeline`](crate::pipeline::Pipeline) owns one, so the
+//! tests (many daemons in one process) each read their own numbers, and nothing is global. The
+//! `metrics` facade with `metrics-exporter-prometheus` would record into one process-wide recorder
+//! and bring an HTTP listener sfwa does not want (the webhook port already serves `/metrics`).
+//!
+//! Counters and histograms are recorded where things happen, through the typed helpers below, so
+//! the business logic never sees a label string. Gauges that describe state (queue and outbox
+//! depth, replay lag, Salesforce API usage, stream connection) are computed at scrape time
+//! ([`Metrics::render`]): one store read on the store's own thread, never on the async workers.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `sfwa_messages_total` | counter | `outcome` = sent, failed, refused, retry, held, unknown; `code` (Error_Code__c, empty for sent/held/unknown) |
+//! | `sfwa_whatsapp_send_duration_seconds` | histogram | — |
+//! | `sfwa_queue_depth` | gauge | `state` = claimed, sending (journal rows not finished) |
+//! | `sfwa_outbox_depth`, `sfwa_outbox_oldest_age_seconds` | gauge | — |
+//! | `sfwa_webhook_requests_total` | counter | `result` = accepted, duplicate, unauthorized, bad_request, error |
+//! | `sfwa_salesforce_api_used`, `sfwa_salesforce_api_max` | gauge | — |
+//! | `sfwa_stream_connected`, `sfwa_stream_replay_lag_seconds` | gauge | — (stream mode only) |
+//! | `sfwa_writeback_flushes_total` | counter | — |
+//! | `sfwa_writeback_records_total` | counter | `result` = written, retried, dropped |
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::pipeline::dispatch::DispatchOutcome;
+use crate::pipeline::writeback::FlushOutcome;
+
+/// The `Content-Type` of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// WhatsApp send calls: tens of milliseconds on a good day, the client timeout on a bad one.
+const SEND_BUCKETS: [f64; 11] = [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0];
+
+/// How one accepted or refused webhook POST ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookResult {
+    /// Stored (at least one event was new).
+    Accepted,
+    /// Every event in it had been seen before (Meta redelivers).
+    Duplicate,
+    /// Signature missing or wrong: 401.
+    Unauthorized,
+    /// Signed, but not a WhatsApp Business Account envelope: 400.
+    BadRequest,
+    /// Not stored (the store failed): 500, Meta retries.
+    Error,
+}
+
+impl WebhookResult {
+    fn label(self) -> &'static str {
+        match self {
+            WebhookResult::Accepted => "accepted",
+            WebhookResult::Duplicate => "duplicate",
+            WebhookResult::Unauthorized => "unauthorized",
+            WebhookResult::BadRequest => "bad_request",
+            WebhookResult::Error => "error",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MessageLabels {
+    outcome: &'static str,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: &'static str,
+}
+
+/// State read at scrape time (see [`Metrics::render`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    pub claimed: u64,
+    pub sending: u64,
+    pub outbox_depth: u64,
+    pub outbox_oldest_age: Option<chrono::Duration>,
+    /// Stream mode only.
+    pub stream: Option<StreamSnapshot>,
+    pub salesforce_api: Option<crate::salesforce::ApiUsage>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StreamSnapshot {
+    pub connected: bool,
+    /// When the stored replay id last advanced; `None` before the first event.
+    pub replay_updated_at: Option<DateTime<Utc>>,
+    pub now: DateTime<Utc>,
+}
+
+/// One pipeline's metrics. Cheap to clone; clones record into the same registry.
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    messages: Family<MessageLabels, Counter>,
+    send_duration: Histogram,
+    queue_depth: Family<StateLabel, Gauge>,
+    outbox_depth: Gauge,
+    outbox_oldest_age: Gauge<f64, AtomicU64>,
+    webhook_requests: Family<ResultLabel, Counter>,
+    salesforce_api_used: Gauge,
+    salesforce_api_max: Gauge,
+    stream_connected: Gauge,
+    stream_replay_lag: Gauge<f64, AtomicU64>,
+    writeback_flushes: Counter,
+    writeback_records: Family<ResultLabel, Counter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every sfwa metric; the stream gauges only when `streaming`.
+    pub fn new(streaming: bool) -> Metrics {
+        let mut inner = Inner {
+            registry: Registry::with_prefix("sfwa"),
+            messages: Family::default(),
+            send_duration: Histogram::new(SEND_BUCKETS),
+            queue_depth: Family::default(),
+            outbox_depth: Gauge::default(),
+            outbox_oldest_age: Gauge::default(),
+            webhook_requests: Family::default(),
+            salesforce_api_used: Gauge::default(),
+            salesforce_api_max: Gauge::default(),
+            stream_connected: Gauge::default(),
+            stream_replay_lag: Gauge::default(),
+            writeback_flushes: Counter::default(),
+            writeback_records: Family::default(),
+        };
+        let registry = &mut inner.registry;
+        registry.register(
+            "messages",
+            "Outbound messages by dispatch outcome (sent, failed, refused, retry, held, unknown) and error code",
+            inner.messages.clone(),
+        );
+        registry.register(
+            "whatsapp_send_duration_seconds",
+            "Duration of WhatsApp Cloud API send calls, answered or not",
+            inner.send_duration.clone(),
+        );
+        registry.register(
+            "queue_depth",
+            "Journal rows not finished: claimed (waiting to be sent or retried) and sending (outcome not yet known)",
+            inner.queue_depth.clone(),
+        );
+        registry.register(
+            "outbox_depth",
+            "Write-backs waiting for Salesforce to confirm them",
+            inner.outbox_depth.clone(),
+        );
+        registry.register(
+            "outbox_oldest_age_seconds",
+            "How long the oldest write-back in the outbox has waited (0 when empty)",
+            inner.outbox_oldest_age.clone(),
+        );
+        registry.register(
+            "webhook_requests",
+            "Webhook POSTs by result (accepted, duplicate, unauthorized, bad_request, error)",
+            inner.webhook_requests.clone(),
+        );
+        registry.register(
+            "salesforce_api_used",
+            "Salesforce API requests used in the last 24 h, from the latest Sforce-Limit-Info (0 before the first call)",
+            inner.salesforce_api_used.clone(),
+        );
+        registry.register(
+            "salesforce_api_max",
+            "The org's daily Salesforce API allowance, from the latest Sforce-Limit-Info (0 before the first call)",
+            inner.salesforce_api_max.clone(),
+        );
+        if streaming {
+            registry.register(
+                "stream_connected",
+                "1 while the platform-event subscription is connected (its last long poll succeeded), else 0",
+                inner.stream_connected.clone(),
+            );
+            registry.register(
+                "stream_replay_lag_seconds",
+                "Seconds since the stored replay id last advanced, i.e. since the last platform event was handled (0 before the first); grows while no events come",
+                inner.stream_replay_lag.clone(),
+            );
+        }
+        registry.register(
+            "writeback_flushes",
+            "Write-back flushes that found due items",
+            inner.writeback_flushes.clone(),
+        );
+        registry.register(
+            "writeback_records",
+            "Write-back records by result (written, retried, dropped)",
+            inner.writeback_records.clone(),
+        );
+        Metrics {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Counts one dispatch outcome. `AlreadySending` is not counted: another worker owns it.
+    pub fn dispatched(&self, outcome: &DispatchOutcome) {
+        let (outcome, code) = match outcome {
+            DispatchOutcome::Sent { .. } => ("sent", ""),
+            DispatchOutcome::Refused { code } => ("refused", code.as_str()),
+            DispatchOutcome::Failed { code } => ("failed", code.as_str()),
+            DispatchOutcome::RetryScheduled { code, .. } => ("retry", code.as_str()),
+            DispatchOutcome::Held => ("held", ""),
+            DispatchOutcome::OutcomeUnknown => ("unknown", ""),
+            DispatchOutcome::AlreadySending => return,
+        };
+        self.message(outcome, code);
+    }
+
+    /// A message given up outside a dispatch (no status echo within the grace period).
+    pub fn failed_without_dispatch(&self, code: &str) {
+        self.message("failed", code);
+    }
+
+    fn message(&self, outcome: &'static str, code: &str) {
+        self.inner
+            .messages
+            .get_or_create(&MessageLabels {
+                outcome,
+                code: code.to_string(),
+            })
+            .inc();
+    }
+
+    /// One WhatsApp send call took this long.
+    pub fn whatsapp_send(&self, took: Duration) {
+        self.inner.send_duration.observe(took.as_secs_f64());
+    }
+
+    pub fn webhook(&self, result: WebhookResult) {
+        self.inner
+            .webhook_requests
+            .get_or_create(&ResultLabel {
+                result: result.label(),
+            })
+            .inc();
+    }
+
+    /// One flush ended; flushes that found nothing due are not counted.
+    pub fn flushed(&self, outcome: &FlushOutcome) {
+        let records = outcome.written + outcome.retried + outcome.dropped;
+        if records == 0 {
+            return;
+        }
+        self.inner.writeback_flushes.inc();
+        for (result, n) in [
+            ("written", outcome.written),
+            ("retried", outcome.retried),
+            ("dropped", outcome.dropped),
+        ] {
+            self.inner
+                .writeback_records
+                .get_or_create(&ResultLabel { result })
+                .inc_by(n as u64);
+        }
+    }
+
+    /// Sets the state gauges from `snapshot` and encodes every metric.
+    pub fn render(&self, snapshot: &Snapshot) -> String {
+        let inner = &self.inner;
+        inner
+            .queue_depth
+            .get_or_create(&StateLabel { state: "claimed" })
+            .set(gauge_value(snapshot.claimed));
+        inner
+            .queue_depth
+            .get_or_create(&StateLabel { state: "sending" })
+            .set(gauge_value(snapshot.sending));
+        inner.outbox_depth.set(gauge_value(snapshot.outbox_depth));
+        inner.outbox_oldest_age.set(
+            snapshot
+                .outbox_oldest_age
+                .map_or(0.0, |age| seconds(age).max(0.0)),
+        );
+        if let Some(usage) = snapshot.salesforce_api {
+            inner.salesforce_api_used.set(gauge_value(usage.used));
+            inner.salesforce_api_max.set(gauge_value(usage.max));
+        }
+        if let Some(stream) = &snapshot.stream {
+            inner.stream_connected.set(i64::from(stream.connected));
+            inner.stream_replay_lag.set(
+                stream
+                    .replay_updated_at
+                    .map_or(0.0, |at| seconds(stream.now - at).max(0.0)),
+            );
+        }
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut text, &inner.registry);
+        text
+    }
+}
+
+fn gauge_value(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn seconds(duration: chrono::Duration) -> f64 {
+    duration.num_milliseconds() as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_are_counted_by_outcome_and_code() {
+        let metrics = Metrics::new(false);
+        metrics.dispatched(&DispatchOutcome::Sent { wamid: "w".into() });
+        metrics.dispatched(&DispatchOutcome::Refused {
+            code: "INVALID_PHONE".into(),
+        });
+        metrics.dispatched(&DispatchOutcome::Refused {
+            code: "INVALID_PHONE".into(),
+        });
+        metrics.dispatched(&DispatchOutcome::AlreadySending);
+
+        let text = metrics.render(&Snapshot::default());
+
+        assert!(text.contains("# HELP sfwa_messages_total "), "{text}");
+        assert!(
+            text.contains(r#"sfwa_messages_total{outcome="sent",code=""} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"sfwa_messages_total{outcome="refused",code="INVALID_PHONE"} 2"#),
+            "{text}"
+        );
+        assert!(!text.contains("sfwa_stream_connected"), "{text}");
+    }
+
+    #[test]
+    fn state_gauges_come_from_the_snapshot() {
+        let metrics = Metrics::new(true);
+        let now = Utc::now();
+        let text = metrics.render(&Snapshot {
+            claimed: 3,
+            sending: 1,
+            outbox_depth: 7,
+            outbox_oldest_age: Some(chrono::Duration::seconds(42)),
+            stream: Some(StreamSnapshot {
+                connected: true,
+                replay_updated_at: Some(now - chrono::Duration::seconds(5)),
+                now,
+            }),
+            salesforce_api: Some(crate::salesforce::ApiUsage {
+                used: 25,
+                max: 15000,
+            }),
+        });
+
+        for line in [
+            r#"sfwa_queue_depth{state="claimed"} 3"#,
+            r#"sfwa_queue_depth{state="sending"} 1"#,
+            "sfwa_outbox_depth 7",
+            "sfwa_outbox_oldest_age_seconds 42",
+            "sfwa_salesforce_api_used 25",
+            "sfwa_salesforce_api_max 15000",
+            "sfwa_stream_connected 1",
+            "sfwa_stream_replay_lag_seconds 5",
+        ] {
+            assert!(
+                text.lines().any(|l| l.starts_with(line)),
+                "{line} missing:\n{text}"
+            );
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! `GET /metrics` and `GET /readyz`, merged into the webhook router beside `/healthz`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tracing::warn;
+
+use crate::config::IntakeMode;
+use crate::pipeline::stream::cursor_name;
+use crate::pipeline::Pipeline;
+use crate::store::{cursors, journal, outbox, StoreError};
+
+use super::health;
+use super::metrics::{Snapshot, StreamSnapshot, CONTENT_TYPE};
+
+pub fn routes() -> Router<Arc<Pipeline>> {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/readyz", get(readyz))
+}
+
+/// The metrics; 500 only if the store cannot be read (the scrape then shows as failed, which is
+/// what an alert on `up` should catch).
+async fn metrics(State(pipeline): State<Arc<Pipeline>>) -> Response {
+    match snapshot(&pipeline).await {
+        Ok(snapshot) => (
+            [(header::CONTENT_TYPE, CONTENT_TYPE)],
+            pipeline.metrics.render(&snapshot),
+        )
+            .into_response(),
+        Err(error) => {
+            warn!(%error, "metrics: the store could not be read");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the store could not be read: {error}\n"),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// 200 `ready`, or 503 with one line per thing that is not ready.
+async fn readyz(State(pipeline): State<Arc<Pipeline>>) -> Response {
+    let problems = health::not_ready(&pipeline).await;
+    if problems.is_empty() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        let mut body = problems.join("\n");
+        body.push('\n');
+        (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+    }
+}
+
+/// The state gauges, read in one go on the store's thread.
+pub async fn snapshot(pipeline: &Pipeline) -> Result<Snapshot, StoreError> {
+    let now = pipeline.now();
+    let replay_cursor = (pipeline.settings.intake.mode == IntakeMode::Stream)
+        .then(|| cursor_name(&pipeline.settings.intake.channel));
+    let (claimed, sending, outbox_depth, outbox_oldest_age, replay_updated_at) = pipeline
+        .store
+        .read(move |conn| {
+            let (claimed, sending) = journal::unfinished(conn)?;
+            let replay_updated_at = match &replay_cursor {
+                Some(name) => cursors::updated_at(conn, name)?,
+                None => None,
+            };
+            Ok((
+                claimed,
+                sending,
+                outbox::depth(conn)?,
+                outbox::oldest_age(conn, now)?,
+                replay_updated_at,
+            ))
+        })
+        .await?;
+    let stream = (pipeline.settings.intake.mode == IntakeMode::Stream).then(|| StreamSnapshot {
+        connected: pipeline.health.stream_connected(),
+        replay_updated_at,
+        now,
+    });
+    Ok(Snapshot {
+        claimed,
+        sending,
+        outbox_depth,
+        outbox_oldest_age,
+        stream,
+        salesforce_api: pipeline.salesforce.api_usage(),
+    })
+}

@@ -1,0 +1,497 @@
+//! Operating sfwa: `/metrics` counts what this daemon did (and only this one), `/readyz` follows
+//! the store, the Salesforce session and the intake through outages and recoveries, and no secret
+//! reaches the logs on any path (logins, sends, webhooks, re-login, the stream).
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sfwa::config::{AuthMode, IntakeMode, Secret};
+use sfwa::pipeline::stream::StreamIntake;
+use sfwa::pipeline::worker;
+use sha2::Sha256;
+
+use crate::daemon_support::{eventually, spawn_app_with, Options, TestApp, DEADLINE};
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+/// `http://127.0.0.1:port` of the daemon's webhook listener.
+fn daemon_base(app: &TestApp) -> String {
+    let webhook = app.wa.webhook_url().expect("the daemon is registered");
+    let after_scheme = webhook.find("://").map_or(0, |i| i + 3);
+    let end = webhook[after_scheme..]
+        .find('/')
+        .map_or(webhook.len(), |i| after_scheme + i);
+    webhook[..end].to_string()
+}
+
+async fn get(app: &TestApp, path: &str) -> (reqwest::StatusCode, String) {
+    let response = app
+        .http
+        .get(format!("{}{path}", daemon_base(app)))
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+async fn readyz(app: &TestApp) -> (u16, String) {
+    let (status, body) = get(app, "/readyz").await;
+    (status.as_u16(), body)
+}
+
+/// The value of one sample (`name{labels}` exactly as exposed), if present.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let (name, value) = line.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().ok())?
+    })
+}
+
+async fn metrics(app: &TestApp) -> String {
+    let (status, body) = get(app, "/metrics").await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn poll_mode() -> Options {
+    Options {
+        tune: Box::new(|s| s.intake.mode = IntakeMode::Poll),
+        ..Options::default()
+    }
+}
+
+fn stream_mode() -> Options {
+    let mut options = Options::default();
+    options.org.connect_timeout = Duration::from_millis(200);
+    options
+}
+
+fn template(phone: &str) -> Value {
+    json!({"To_Phone__c": phone, "Message_Type__c": "Template", "Template_Name__c": "hello_world"})
+}
+
+/// A signed inbound text message, as Meta would POST it.
+fn signed_inbound(app: &TestApp, wamid: &str) -> (Vec<u8>, String) {
+    let body = serde_json::to_vec(&json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": app.wa.waba_id(), "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550000000", "phone_number_id": app.wa.phone_number_id()},
+            "contacts": [{"profile": {"name": "Ada"}, "wa_id": "16505550101"}],
+            "messages": [{"from": "16505550101", "id": wamid,
+                          "timestamp": app.clock.now().timestamp().to_string(),
+                          "type": "text", "text": {"body": "hi"}}],
+        }}]}],
+    }))
+    .unwrap();
+    let signature = sign(&body, app.wa.app_secret());
+    (body, signature)
+}
+
+fn sign(body: &[u8], secret: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+async fn post_webhook(app: &TestApp, body: &[u8], signature: &str) -> u16 {
+    app.http
+        .post(app.wa.webhook_url().unwrap())
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", signature)
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+const ACCEPTED: &str = r#"sfwa_webhook_requests_total{result="accepted"}"#;
+
+// ---- /metrics --------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn metrics_count_this_daemons_sends_refusals_webhooks_and_flushes_and_no_other_daemons() {
+    let mut options = poll_mode();
+    // Only the `sent` status webhook from the simulator: every count below is exact.
+    options.wa.delivered_after = Duration::from_secs(3600);
+    options.wa.read_after = Duration::from_secs(3600);
+    let app = spawn_app_with(options).await;
+    let bystander = spawn_app_with(poll_mode()).await;
+    app.queue(json!([template("+16505551001"), template("not a phone")]))
+        .await;
+
+    app.dispatch().await;
+    let (inbound, signature) = signed_inbound(&app, "wamid.METRICS1");
+    let first = post_webhook(&app, &inbound, &signature).await;
+    let again = post_webhook(&app, &inbound, &signature).await;
+    let forged = post_webhook(&app, &inbound, &sign(&inbound, "not-the-app-secret")).await;
+    let bad = post_webhook(&app, b"{}", &sign(b"{}", app.wa.app_secret())).await;
+    // Ours and the simulator's `sent` status (delivered and read never come, see above).
+    eventually("the simulator's sent status is stored", || async {
+        sample(&metrics(&app).await, ACCEPTED) == Some(2.0)
+    })
+    .await;
+    app.flush().await;
+    let text = metrics(&app).await;
+    let untouched = metrics(&bystander).await;
+
+    assert_eq!((first, again, forged, bad), (200, 200, 401, 400));
+    assert!(text.contains("# HELP sfwa_messages_total "), "{text}");
+    let expect = [
+        (r#"sfwa_messages_total{outcome="sent",code=""}"#, 1.0),
+        (
+            r#"sfwa_messages_total{outcome="refused",code="INVALID_PHONE"}"#,
+            1.0,
+        ),
+        (ACCEPTED, 2.0),
+        (r#"sfwa_webhook_requests_total{result="duplicate"}"#, 1.0),
+        (r#"sfwa_webhook_requests_total{result="unauthorized"}"#, 1.0),
+        (r#"sfwa_webhook_requests_total{result="bad_request"}"#, 1.0),
+        ("sfwa_whatsapp_send_duration_seconds_count", 1.0),
+        ("sfwa_salesforce_api_max", 15000.0),
+        (r#"sfwa_queue_depth{state="claimed"}"#, 0.0),
+        (r#"sfwa_queue_depth{state="sending"}"#, 0.0),
+        ("sfwa_outbox_depth", 0.0),
+        ("sfwa_outbox_oldest_age_seconds", 0.0),
+    ];
+    for (series, value) in expect {
+        assert_eq!(sample(&text, series), Some(value), "{series} in\n{text}");
+    }
+    assert!(
+        sample(&text, "sfwa_salesforce_api_used") > Some(0.0),
+        "{text}"
+    );
+    assert!(sample(&text, "sfwa_writeback_flushes_total") >= Some(1.0));
+    // Sent + refused records, and the inbound record: at least three written.
+    assert!(sample(&text, r#"sfwa_writeback_records_total{result="written"}"#) >= Some(3.0));
+    assert!(
+        !text.contains("sfwa_stream_connected"),
+        "poll mode has no stream"
+    );
+
+    assert_eq!(
+        sample(&untouched, r#"sfwa_messages_total{outcome="sent",code=""}"#),
+        None
+    );
+    assert_eq!(
+        sample(&untouched, "sfwa_writeback_flushes_total"),
+        Some(0.0)
+    );
+    assert_eq!(sample(&untouched, "sfwa_salesforce_api_max"), Some(0.0));
+}
+
+#[tokio::test]
+async fn metrics_show_waiting_write_backs_and_their_age_while_salesforce_is_down() {
+    let app = spawn_app_with(poll_mode()).await;
+    app.queue(json!([template("+16505551002")])).await;
+    app.dispatch().await;
+    app.org_control("faults", json!({"error_503_rate": 1.0}))
+        .await;
+
+    let _ = sfwa::pipeline::writeback::flush_once(&app.pipeline).await;
+    app.clock.shift(chrono::Duration::seconds(90));
+    let text = metrics(&app).await;
+
+    assert!(sample(&text, "sfwa_outbox_depth") >= Some(1.0), "{text}");
+    assert!(
+        sample(&text, "sfwa_outbox_oldest_age_seconds") >= Some(90.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, r#"sfwa_writeback_records_total{result="retried"}"#) >= Some(1.0),
+        "{text}"
+    );
+}
+
+// ---- /readyz ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn poll_mode_is_ready_after_a_poll_and_unready_after_three_intervals_of_salesforce_503s() {
+    let app = spawn_app_with(poll_mode()).await;
+    let interval = chrono::Duration::from_std(app.settings.intake.interval).unwrap();
+    let (alive, _) = get(&app, "/healthz").await;
+    let before = readyz(&app).await;
+
+    app.dispatch().await;
+    let after_poll = readyz(&app).await;
+
+    app.org_control("faults", json!({"error_503_rate": 1.0}))
+        .await;
+    assert!(worker::dispatch_step(&app.pipeline).await.is_err());
+    let after_one_failure = readyz(&app).await;
+    app.clock.shift(interval * 3 + chrono::Duration::seconds(1));
+    assert!(worker::dispatch_step(&app.pipeline).await.is_err());
+    let during_outage = readyz(&app).await;
+
+    app.org_control("faults", json!({})).await;
+    app.dispatch().await;
+    let recovered = readyz(&app).await;
+
+    assert_eq!(alive, 200);
+    assert_eq!(before.0, 503);
+    assert!(
+        before.1.contains("poll: no successful poll yet"),
+        "{}",
+        before.1
+    );
+    assert!(
+        before.1.contains("salesforce: not logged in"),
+        "{}",
+        before.1
+    );
+    assert_eq!(after_poll, (200, "ready\n".to_string()));
+    assert_eq!(after_one_failure.0, 200, "one failed poll is a blip");
+    assert_eq!(during_outage.0, 503);
+    assert!(
+        during_outage.1.contains("poll: no successful poll for"),
+        "{}",
+        during_outage.1
+    );
+    assert!(
+        !during_outage.1.contains("salesforce:"),
+        "an outage is not an auth problem"
+    );
+    assert_eq!(recovered.0, 200, "{}", recovered.1);
+}
+
+#[tokio::test]
+async fn stream_mode_is_ready_only_while_the_subscription_is_connected() {
+    let app = spawn_app_with(stream_mode()).await;
+    let before = readyz(&app).await;
+    let mut intake = StreamIntake::open(&app.pipeline).await.unwrap();
+
+    intake.step(&app.pipeline).await.unwrap();
+    let connected = readyz(&app).await;
+    let connected_metrics = metrics(&app).await;
+
+    app.org_control("streaming/drop-clients", json!({})).await;
+    assert!(intake.step(&app.pipeline).await.is_err());
+    let dropped = readyz(&app).await;
+    let dropped_metrics = metrics(&app).await;
+
+    intake.step(&app.pipeline).await.unwrap();
+    let reconnected = readyz(&app).await;
+
+    assert_eq!(before.0, 503);
+    assert!(before.1.contains("stream: not connected"), "{}", before.1);
+    assert_eq!(connected, (200, "ready\n".to_string()));
+    assert_eq!(
+        sample(&connected_metrics, "sfwa_stream_connected"),
+        Some(1.0)
+    );
+    assert_eq!(dropped.0, 503);
+    assert!(dropped.1.contains("stream: not connected"), "{}", dropped.1);
+    assert_eq!(sample(&dropped_metrics, "sfwa_stream_connected"), Some(0.0));
+    assert_eq!(reconnected.0, 200, "{}", reconnected.1);
+}
+
+#[tokio::test]
+async fn stream_replay_lag_counts_from_the_last_handled_event() {
+    let app = spawn_app_with(stream_mode()).await;
+    let mut intake = StreamIntake::open(&app.pipeline).await.unwrap();
+    intake.step(&app.pipeline).await.unwrap();
+    let before_any_event = metrics(&app).await;
+    app.queue(json!([template("+16505551003")])).await;
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while intake.step(&app.pipeline).await.unwrap().events == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no event arrived");
+    }
+
+    app.clock.shift(chrono::Duration::seconds(120));
+    let later = metrics(&app).await;
+
+    assert_eq!(
+        sample(&before_any_event, "sfwa_stream_replay_lag_seconds"),
+        Some(0.0)
+    );
+    let lag = sample(&later, "sfwa_stream_replay_lag_seconds").unwrap();
+    assert!((120.0..130.0).contains(&lag), "{lag}");
+}
+
+#[tokio::test]
+async fn readiness_names_salesforce_credentials_that_are_refused() {
+    let app = spawn_app_with(Options {
+        tune: Box::new(|s| {
+            s.intake.mode = IntakeMode::Poll;
+            s.salesforce.auth = AuthMode::ClientCredentials;
+            s.salesforce.client_secret = Secret::new("not-the-secret");
+        }),
+        ..Options::default()
+    })
+    .await;
+
+    assert!(worker::dispatch_step(&app.pipeline).await.is_err());
+    let (status, body) = readyz(&app).await;
+
+    assert_eq!(status, 503);
+    assert!(
+        body.contains("salesforce: the last login or call was refused"),
+        "{body}"
+    );
+}
+
+// ---- secrets never logged --------------------------------------------------------------------
+
+/// Everything the subscriber writes, shared with the test.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// The capturing subscriber is this thread's default, so the test runs on a current-thread
+/// runtime: the daemon's tasks and both simulators run here and are captured. (SQLite work on the
+/// store's blocking threads is not, and handles no secrets.) The simulators' own logs are
+/// filtered out: they are not the daemon.
+#[tokio::test(flavor = "current_thread")]
+async fn no_secret_reaches_the_logs_through_logins_sends_webhooks_relogins_and_the_stream() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("trace,sfwa::sim=off"))
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    // JWT bearer login, a send, status webhooks, a forged webhook, the verification handshake.
+    let app = spawn_app_with(stream_mode()).await;
+    let ids = app
+        .queue(json!([template("+16505551004"), {"To_Phone__c": "+16505551005", "Message_Type__c": "Text", "Body__c": "hi"}]))
+        .await;
+    app.dispatch().await;
+    app.until_status(&ids[0], "Read").await;
+    let (inbound, _) = signed_inbound(&app, "wamid.SECRETS1");
+    let forged = post_webhook(&app, &inbound, &sign(&inbound, "forged")).await;
+    let verify_url = app.wa.webhook_url().unwrap();
+    let verified = app
+        .http
+        .get(&verify_url)
+        .query(&[
+            ("hub.mode", "subscribe"),
+            ("hub.verify_token", app.wa.verify_token()),
+            ("hub.challenge", "42"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status();
+    // A Salesforce 401: every session expires, the next call logs in again.
+    app.org_control("sessions/expire", json!({})).await;
+    app.dispatch().await;
+    // The stream, with a fresh login after the expiry.
+    app.org_control("sessions/expire", json!({})).await;
+    let mut intake = StreamIntake::open(&app.pipeline).await.unwrap();
+    app.queue(json!([template("+16505551006")])).await;
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        assert!(tokio::time::Instant::now() < deadline, "no event arrived");
+        match intake.step(&app.pipeline).await {
+            Ok(step) if step.events > 0 => break,
+            Ok(_) => {}
+            // The expired session: 401 on the handshake, then a new login.
+            Err(error) => {
+                let _ = intake.recover(&app.pipeline, error).await;
+            }
+        }
+    }
+    intake.disconnect().await;
+    // Client credentials, and a refresh token.
+    let with_client_credentials = spawn_app_with(Options {
+        tune: Box::new(|s| s.salesforce.auth = AuthMode::ClientCredentials),
+        ..Options::default()
+    })
+    .await;
+    with_client_credentials.dispatch().await;
+    let refresh_token = app.org_control("refresh-tokens", json!({})).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (org_url, client_id, client_secret, token) = (
+        app.org.url(),
+        app.org.config().client_id.clone(),
+        app.org.config().client_secret.clone(),
+        refresh_token.clone(),
+    );
+    let with_refresh_token = spawn_app_with(Options {
+        tune: Box::new(move |s| {
+            s.salesforce.auth = AuthMode::RefreshToken;
+            s.salesforce.login_url = org_url;
+            s.salesforce.client_id = client_id;
+            s.salesforce.client_secret = Secret::new(client_secret);
+            s.salesforce.refresh_token = Secret::new(token);
+        }),
+        ..Options::default()
+    })
+    .await;
+    with_refresh_token.dispatch().await;
+    let logs = captured.text();
+
+    assert_eq!((forged, verified.as_u16()), (401, 200));
+    for expected in ["session expired; logging in again", "webhook refused"] {
+        assert!(logs.contains(expected), "the capture missed {expected:?}");
+    }
+    let mut secrets: Vec<(String, String)> = Vec::new();
+    for test_app in [&app, &with_client_credentials, &with_refresh_token] {
+        secrets.push((
+            "WhatsApp access token".into(),
+            test_app.wa.access_token().to_string(),
+        ));
+        secrets.push(("app secret".into(), test_app.wa.app_secret().to_string()));
+        secrets.push((
+            "verify token".into(),
+            test_app.wa.verify_token().to_string(),
+        ));
+        secrets.push((
+            "Salesforce client secret".into(),
+            test_app.org.config().client_secret.clone(),
+        ));
+        // The refresh-token daemon logs in to `app`'s org: its own org issues nothing.
+        for token in test_app.org.state().sessions().issued_tokens() {
+            secrets.push(("Salesforce access token".into(), token.clone()));
+        }
+        let pem = std::fs::read_to_string(
+            test_app
+                .settings
+                .salesforce
+                .private_key_path
+                .as_ref()
+                .unwrap(),
+        )
+        .unwrap();
+        for line in pem
+            .lines()
+            .filter(|l| !l.starts_with("-----") && l.len() >= 16)
+        {
+            secrets.push(("private key PEM line".into(), line.to_string()));
+        }
+    }
+    secrets.push(("refresh token".into(), refresh_token));
+    let issued = |t: &TestApp| t.org.state().sessions().issued_tokens().len();
+    // JWT, re-login after each expiry, the refresh-token daemon; and client credentials.
+    assert!(issued(&app) >= 4, "{}", issued(&app));
+    assert!(issued(&with_client_credentials) >= 1);
+    assert!(logs.len() > 10_000, "suspiciously little was captured");
+    for (what, secret) in secrets {
+        assert!(secret.len() >= 8, "{what} is too short to search for");
+        assert!(!logs.contains(&secret), "the {what} reached the logs");
+    }
+}
