@@ -26,7 +26,8 @@
 //!
 //! ## Map of the crate
 //! - [`app`] — wiring and ordered shutdown; [`config`] — TOML + `SFWA_*` environment, `validate()`;
-//!   [`clock`] — injectable time; [`demo`] — `sfwa demo`.
+//!   [`clock`] — injectable time; [`demo`] — `sfwa demo`; [`doctor`] — `sfwa doctor`, the
+//!   setup check (config, store, login, the deployed package, stream, numbers, webhook port).
 //! - [`domain`] — newtypes parsed at the edge: E.164 phones, Salesforce Ids, ranked statuses,
 //!   template parameters, outbound messages.
 //! - [`salesforce`] — the Salesforce client: OAuth (JWT bearer, client credentials, refresh token)
@@ -44,6 +45,7 @@ pub mod app;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod doctor;
 pub mod domain;
 pub mod pipeline;
 pub mod salesforce;

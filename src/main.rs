@@ -34,6 +34,14 @@ enum Command {
         #[arg(long, default_value = "sfwa.toml")]
         config: PathBuf,
     },
+    /// Checks a setup: settings, store, Salesforce login, the deployed package, the event channel,
+    /// each WhatsApp number, the webhook port. Prints one line per check, each failure with its
+    /// fix; exits 1 if any check failed. Changes nothing; safe beside a running `sfwa run`.
+    Doctor {
+        /// The TOML settings file; `SFWA_SECTION__KEY` environment variables override it.
+        #[arg(long, default_value = "sfwa.toml")]
+        config: PathBuf,
+    },
     /// The whole flow on built-in simulators, as a sales rep would see it. No configuration.
     Demo {
         /// Leave the simulators and the daemon running for exploring (Ctrl-C to stop).
@@ -73,7 +81,7 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
     // The demo's output is its table; the daemon's own logs only show problems there.
     let default_filter = match cli.command {
-        Command::Demo { .. } => "warn",
+        Command::Demo { .. } | Command::Doctor { .. } => "warn",
         _ => "info",
     };
     tracing_subscriber::fmt()
@@ -110,6 +118,14 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
             let summary = sfwa::pipeline::jobs::sync_once(&pipeline).await;
             print!("{summary}");
             if !summary.healthy() {
+                return Ok(std::process::ExitCode::FAILURE);
+            }
+        }
+        Command::Doctor { config } => {
+            let checks = sfwa::doctor::run(&config).await;
+            let unicode = std::io::IsTerminal::is_terminal(&std::io::stdout());
+            print!("{}", sfwa::doctor::render(&checks, unicode));
+            if !sfwa::doctor::all_passed(&checks) {
                 return Ok(std::process::ExitCode::FAILURE);
             }
         }
