@@ -85,7 +85,7 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
         _ => "info",
     };
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(sfwa::progress::log_writer)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -94,6 +94,7 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
         .init();
     match cli.command {
         Command::Run { config } => {
+            sfwa::progress::show_on_terminal();
             let signalled = shutdown_signal().context("installing signal handlers")?;
             let settings = sfwa::config::Settings::load(&config)?;
             let app =
@@ -112,10 +113,13 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
             app.run_until_stopped(shutdown).await?;
         }
         Command::Sync { config } => {
+            sfwa::progress::show_on_terminal();
             let settings = sfwa::config::Settings::load(&config)?;
             let pipeline =
                 sfwa::app::build_pipeline(settings, std::sync::Arc::new(sfwa::clock::SystemClock))?;
-            let summary = sfwa::pipeline::jobs::sync_once(&pipeline).await;
+            let spinner = sfwa::progress::Spinner::start("sfwa sync");
+            let summary = sfwa::pipeline::jobs::sync_once_with(&pipeline, &spinner).await;
+            drop(spinner);
             print!("{summary}");
             if !summary.healthy() {
                 return Ok(std::process::ExitCode::FAILURE);
