@@ -162,7 +162,8 @@ pub fn scheduled_jobs(pipeline: &Pipeline) -> anyhow::Result<Vec<Job>> {
     Ok(jobs)
 }
 
-fn salesforce_config(settings: &Settings) -> anyhow::Result<SalesforceConfig> {
+/// The Salesforce client's settings (the JWT key read from `private_key_path`).
+pub fn salesforce_config(settings: &Settings) -> anyhow::Result<SalesforceConfig> {
     let sf = &settings.salesforce;
     let auth = match sf.auth {
         AuthMode::Jwt => {

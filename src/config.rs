@@ -400,6 +400,18 @@ impl Settings {
     /// Reads `path` (a missing file is fine when the environment provides everything), layers the
     /// `SFWA_*` environment over it, reads `*_file` secrets and validates.
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        let (settings, problems) = Settings::load_with_problems(path)?;
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// [`Settings::load`] without refusing invalid settings: the settings as read, with every
+    /// problem [`Settings::validate`] finds (a missing file is named first when there are any).
+    /// `sfwa doctor` uses it to go on checking what the problems do not touch.
+    pub fn load_with_problems(path: &Path) -> Result<(Settings, Vec<Problem>), ConfigError> {
         let mut missing_file = false;
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
@@ -425,20 +437,18 @@ impl Settings {
             other => other,
         })?;
         settings.read_secret_files()?;
-        settings.validate().map_err(|mut problems| {
-            if missing_file {
-                problems.insert(
-                    0,
-                    Problem {
-                        key: "--config".into(),
-                        problem: format!("{} does not exist", path.display()),
-                        fix: "copy sfwa.example.toml there and fill it in, or set SFWA_<SECTION>__<KEY> variables".into(),
-                    },
-                );
-            }
-            ConfigError::Invalid(problems)
-        })?;
-        Ok(settings)
+        let mut problems = settings.validate().err().unwrap_or_default();
+        if missing_file && !problems.is_empty() {
+            problems.insert(
+                0,
+                Problem {
+                    key: "--config".into(),
+                    problem: format!("{} does not exist", path.display()),
+                    fix: "copy sfwa.example.toml there and fill it in, or set SFWA_<SECTION>__<KEY> variables".into(),
+                },
+            );
+        }
+        Ok((settings, problems))
     }
 
     /// TOML text with environment overrides (no files read, no validation): the testable core.

@@ -21,7 +21,7 @@ struct Cli {
     log_format: LogFormat,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum LogFormat {
     Human,
     Json,
@@ -39,6 +39,14 @@ enum Command {
     /// flush the write-backs, print a summary. Exits 1 if Salesforce or WhatsApp could not be
     /// reached. Safe beside a running `sfwa run` on the same store.
     Sync {
+        /// The TOML settings file; `SFWA_SECTION__KEY` environment variables override it.
+        #[arg(long, default_value = "sfwa.toml")]
+        config: PathBuf,
+    },
+    /// Checks a setup: settings, store, Salesforce login, the deployed package, the event channel,
+    /// each WhatsApp number, the webhook port. Prints one line per check, each failure with its
+    /// fix; exits 1 if any check failed. Changes nothing; safe beside a running `sfwa run`.
+    Doctor {
         /// The TOML settings file; `SFWA_SECTION__KEY` environment variables override it.
         #[arg(long, default_value = "sfwa.toml")]
         config: PathBuf,
@@ -83,11 +91,15 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
     // The demo's output is its table; the daemon's own logs only show problems there.
     let default_filter = match cli.command {
         Command::Demo { .. } => "error",
+        Command::Doctor { .. } => "warn",
         _ => "info",
     };
     init_logging(cli.log_format, default_filter);
     match cli.command {
         Command::Run { config } => {
+            if cli.log_format == LogFormat::Human {
+                sfwa::progress::show_on_terminal();
+            }
             let signalled = shutdown_signal().context("installing signal handlers")?;
             let settings = sfwa::config::Settings::load(&config)?;
             let app =
@@ -106,12 +118,25 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
             app.run_until_stopped(shutdown).await?;
         }
         Command::Sync { config } => {
+            if cli.log_format == LogFormat::Human {
+                sfwa::progress::show_on_terminal();
+            }
             let settings = sfwa::config::Settings::load(&config)?;
             let pipeline =
                 sfwa::app::build_pipeline(settings, std::sync::Arc::new(sfwa::clock::SystemClock))?;
-            let summary = sfwa::pipeline::jobs::sync_once(&pipeline).await;
+            let spinner = sfwa::progress::Spinner::start("sfwa sync");
+            let summary = sfwa::pipeline::jobs::sync_once_with(&pipeline, &spinner).await;
+            drop(spinner);
             print!("{summary}");
             if !summary.healthy() {
+                return Ok(std::process::ExitCode::FAILURE);
+            }
+        }
+        Command::Doctor { config } => {
+            let checks = sfwa::doctor::run(&config).await;
+            let unicode = std::io::IsTerminal::is_terminal(&std::io::stdout());
+            print!("{}", sfwa::doctor::render(&checks, unicode));
+            if !sfwa::doctor::all_passed(&checks) {
                 return Ok(std::process::ExitCode::FAILURE);
             }
         }
@@ -145,7 +170,8 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
 /// `default_filter`.
 fn init_logging(format: LogFormat, default_filter: &str) {
     let logs = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        // Writes around a progress spinner when one is showing (human format on a terminal).
+        .with_writer(sfwa::progress::log_writer)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| default_filter.into()),

@@ -7,12 +7,14 @@
 //! - [`inbound_mirror`] — inbound records other tools created in Salesforce, folded into the window
 //!   mirror so the window is right even when another system receives some webhooks.
 //! - [`retention`] — deletes finished journal rows and old webhook dedupe keys.
-//! - [`sync_once`] — `sfwa sync`: poll, send, flush, summarise.
+//! - [`sync_once`] — `sfwa sync`: poll, send, flush, summarise ([`sync_once_with`] reports its
+//!   progress as it goes).
 //!
 //! The journal's claim → sending step admits one sender per record, so these may overlap the
 //! stream, each other, or a `sfwa sync` in another process without a double send.
 
 use std::fmt;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -21,6 +23,7 @@ use serde::Deserialize;
 
 use crate::domain::message::parse_salesforce_datetime;
 use crate::domain::phone::E164;
+use crate::progress::{Progress, Silent};
 use crate::salesforce::soql_datetime;
 use crate::store::{dedupe, inbound, journal, outbox};
 
@@ -44,6 +47,8 @@ pub struct SendSummary {
     pub unknown: usize,
     /// Already being sent by another worker or process.
     pub skipped: usize,
+    /// Records written back between pages while draining (`sfwa sync` flushes itself).
+    pub written: usize,
     /// WhatsApp could not be reached or refused every send (token, account): operators must look.
     pub whatsapp_trouble: bool,
 }
@@ -89,36 +94,80 @@ impl fmt::Display for SendSummary {
 async fn drain(
     pipeline: &Pipeline,
     query: impl Fn(chrono::DateTime<Utc>, usize) -> String,
+    progress: &dyn Progress,
 ) -> anyhow::Result<SendSummary> {
     let batch = pipeline.settings.intake.batch_size;
     let mut summary = SendSummary::default();
     for _ in 0..MAX_DRAIN_ROUNDS {
+        progress.phase("polling");
         let polled = intake::poll_with(pipeline, &query(pipeline.now(), batch)).await?;
         summary.fetched += polled.fetched;
+        progress.fetched(polled.fetched);
+        progress.phase("sending");
         let work = polled.fresh.into_iter().map(|r| (r, 0)).collect();
-        summary.count(&worker::dispatch_all(pipeline, work).await);
-        if polled.fetched < batch || !pipeline.request_flush(Duration::from_secs(30)).await {
+        let outcomes = worker::dispatch_all(pipeline, work).await;
+        progress.dispatched(outcomes.len());
+        summary.count(&outcomes);
+        if polled.fetched < batch {
             break;
+        }
+        progress.phase("writing back");
+        match flush_before_next_page(pipeline, progress).await {
+            Some(written) => summary.written += written,
+            None => break,
         }
     }
     Ok(summary)
 }
 
+/// Gets the sent records out of the Queued set: through the write-back worker when one runs (the
+/// daemon), else by flushing here (`sfwa sync`), which also lets `progress` count the records.
+/// Records written here (`Some(0)` when the worker wrote them), `None` when the flush failed.
+async fn flush_before_next_page(pipeline: &Pipeline, progress: &dyn Progress) -> Option<usize> {
+    if pipeline.writeback_running.load(Ordering::Acquire) {
+        return pipeline
+            .request_flush(Duration::from_secs(30))
+            .await
+            .then_some(0);
+    }
+    match writeback::flush_once(pipeline).await {
+        Ok(flush) => {
+            progress.written(flush.written);
+            Some(flush.written)
+        }
+        Err(error) => {
+            tracing::warn!(error = %format!("{error:#}"), "write-back flush failed; it is tried again later");
+            None
+        }
+    }
+}
+
 /// A poll for every due Queued record, whatever the stream delivered.
 pub async fn reconcile(pipeline: &Pipeline) -> anyhow::Result<SendSummary> {
+    reconcile_with(pipeline, &Silent).await
+}
+
+async fn reconcile_with(
+    pipeline: &Pipeline,
+    progress: &dyn Progress,
+) -> anyhow::Result<SendSummary> {
     let object = pipeline.settings.salesforce.message_object.clone();
-    drain(pipeline, |now, limit| {
-        intake::queued_query(&object, now, limit)
-    })
+    drain(
+        pipeline,
+        |now, limit| intake::queued_query(&object, now, limit),
+        progress,
+    )
     .await
 }
 
 /// Queued records whose `Scheduled_At__c` has come.
 pub async fn scheduled_sends(pipeline: &Pipeline) -> anyhow::Result<SendSummary> {
     let object = pipeline.settings.salesforce.message_object.clone();
-    drain(pipeline, |now, limit| {
-        intake::scheduled_query(&object, now, limit)
-    })
+    drain(
+        pipeline,
+        |now, limit| intake::scheduled_query(&object, now, limit),
+        &Silent,
+    )
     .await
 }
 
@@ -314,28 +363,38 @@ impl fmt::Display for SyncSummary {
 /// One pass for external schedulers: due retries, a poll of everything Queued (draining a backlog),
 /// the sends, then write-back flushes until the outbox is empty or Salesforce stops taking them.
 pub async fn sync_once(pipeline: &Pipeline) -> SyncSummary {
+    sync_once_with(pipeline, &Silent).await
+}
+
+/// [`sync_once`], telling `progress` what it fetched, sent and wrote back as it goes.
+pub async fn sync_once_with(pipeline: &Pipeline, progress: &dyn Progress) -> SyncSummary {
     let mut summary = SyncSummary::default();
+    progress.phase("retrying");
     match worker::retry_step(pipeline).await {
         Ok(step) => {
             summary.resolved_unknown = step.resolved_unknown;
+            progress.dispatched(step.outcomes.len());
             summary.sends.count(&step.outcomes);
         }
         Err(error) => summary.salesforce_error = Some(format!("{error:#}")),
     }
     if summary.salesforce_error.is_none() {
-        match reconcile(pipeline).await {
+        match reconcile_with(pipeline, progress).await {
             Ok(sends) => {
                 let retried = std::mem::take(&mut summary.sends);
                 summary.sends = sends;
                 summary.sends.merge(retried);
+                summary.written = summary.sends.written;
             }
             Err(error) => summary.salesforce_error = Some(format!("{error:#}")),
         }
     }
+    progress.phase("writing back");
     loop {
         match writeback::flush_once(pipeline).await {
             Ok(flush) => {
                 summary.written += flush.written;
+                progress.written(flush.written);
                 if flush.retried > 0 && flush.written == 0 {
                     summary.salesforce_error.get_or_insert_with(|| {
                         format!("Salesforce did not take {} write-backs (see the log); they stay in the store for the next pass", flush.retried)
@@ -363,6 +422,7 @@ impl SendSummary {
         self.waiting += other.waiting;
         self.unknown += other.unknown;
         self.skipped += other.skipped;
+        self.written += other.written;
         self.whatsapp_trouble |= other.whatsapp_trouble;
     }
 }

@@ -10,6 +10,7 @@ use tracing::{error, info, warn};
 
 use crate::domain::message::MessageRecord;
 use crate::domain::sf_id::SfId;
+use crate::progress::{Progress, Spinner};
 use crate::salesforce::soql_id_list;
 use crate::store::{journal, outbox};
 
@@ -176,23 +177,32 @@ async fn give_up_or_resend_unknown(pipeline: &Pipeline) -> anyhow::Result<usize>
 /// A full page means a backlog: records stay Queued in Salesforce until their write-back lands, so
 /// the next poll would return the same page. The loop asks for a flush, waits for it, and polls
 /// again at once — draining at one poll and one collections call per `intake.batch_size` records.
+///
+/// While a backlog drains, a [`Spinner`] counts it for a person at the terminal (hidden otherwise).
 pub async fn run_dispatch(pipeline: Pipeline, shutdown: CancellationToken) {
     let interval = pipeline.settings.intake.interval;
+    let mut backlog: Option<Spinner> = None;
     loop {
-        let polled = match dispatch_step(&pipeline).await {
-            Ok(step) => step.polled,
+        let (polled, handled) = match dispatch_step(&pipeline).await {
+            Ok(step) => (step.polled, step.outcomes.len()),
             Err(error) => {
                 warn!(error = %format!("{error:#}"), "dispatch step failed; trying again next interval");
-                0
+                (0, 0)
             }
         };
         if polled >= pipeline.settings.intake.batch_size {
+            let spinner = backlog.get_or_insert_with(|| Spinner::start("backlog"));
+            spinner.fetched(polled);
+            spinner.dispatched(handled);
+            spinner.phase("writing back");
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 // A flush that cannot finish (Salesforce down) falls back to the normal pace.
                 flushed = pipeline.request_flush(interval) => if flushed { continue },
             }
         }
+        // Drained (or a flush failed): the spinner leaves the screen.
+        backlog = None;
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(interval) => {}

@@ -268,6 +268,17 @@ impl CometdClient {
         }
     }
 
+    /// Handshakes and subscribes from `replay_from` without a long poll, unless already connected:
+    /// proves the channel exists and the user may read it (`sfwa doctor`). The next
+    /// [`poll`](Self::poll) goes straight to connect; [`disconnect`](Self::disconnect) ends it.
+    #[tracing::instrument(skip_all, fields(channel = %self.channel))]
+    pub async fn subscribe(&mut self, replay_from: ReplayFrom) -> Result<(), CometdError> {
+        if self.connection.is_none() {
+            self.connection = Some(self.open(replay_from).await?);
+        }
+        Ok(())
+    }
+
     /// Best-effort `/meta/disconnect` (so Salesforce frees the client at once instead of after
     /// its idle timeout); forgets the client id whatever the answer.
     #[tracing::instrument(skip_all, fields(channel = %self.channel))]

@@ -39,6 +39,21 @@ pub struct FieldDescribe {
     pub restricted_picklist: bool,
     #[serde(default)]
     pub external_id: bool,
+    #[serde(default)]
+    pub unique: bool,
+    /// Target objects of a lookup (`["Contact"]`); empty for other types.
+    #[serde(default)]
+    pub reference_to: Vec<String>,
+    /// Whether the user may set it on insert / update. Salesforce always sends both; a describe
+    /// without them is read as "yes" rather than flagging every field.
+    #[serde(default = "yes")]
+    pub createable: bool,
+    #[serde(default = "yes")]
+    pub updateable: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]

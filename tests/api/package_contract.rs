@@ -179,14 +179,14 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// A copy of the package's objects folder to edit.
-fn objects_copy() -> (tempfile::TempDir, PathBuf) {
+pub fn objects_copy() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let objects = dir.path().join("objects");
     copy_dir(&package_objects(), &objects);
     (dir, objects)
 }
 
-fn field_file(objects: &Path, field: &str) -> PathBuf {
+pub fn field_file(objects: &Path, field: &str) -> PathBuf {
     objects
         .join(OBJECT)
         .join("fields")
