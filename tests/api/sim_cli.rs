@@ -97,6 +97,83 @@ async fn sfwa_sim_prints_a_json_line_with_working_credentials_for_both_services(
 }
 
 #[tokio::test]
+async fn sfwa_sim_writes_a_daemon_config_that_sfwa_sync_uses_against_it() {
+    let state = tempfile::tempdir().unwrap();
+    let (_child, info) = start_sim(state.path());
+    let config = std::path::PathBuf::from(info["config_path"].as_str().expect("config_path"));
+    assert_eq!(
+        config,
+        state.path().canonicalize().unwrap().join("sfwa.toml")
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&config).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "owner-only: it holds secrets");
+    }
+
+    // The file alone is a complete, valid configuration (secrets read, every key validated).
+    let settings = sfwa::config::Settings::load(&config).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        settings.salesforce.login_url,
+        info["salesforce_url"].as_str().unwrap()
+    );
+    assert_eq!(
+        settings.whatsapp.api_base,
+        info["whatsapp_url"].as_str().unwrap()
+    );
+    assert_eq!(
+        settings.whatsapp.default_phone_number_id,
+        info["whatsapp"]["phone_number_id"].as_str().unwrap()
+    );
+    assert_eq!(
+        settings.salesforce.private_key_path.as_deref(),
+        Some(std::path::Path::new(
+            info["salesforce"]["private_key_path"].as_str().unwrap()
+        ))
+    );
+
+    // A Queued record, created as the package's Flow-backed DML would, is sent by one `sfwa sync`.
+    let salesforce_url = info["salesforce_url"].as_str().unwrap();
+    let http = reqwest::Client::new();
+    let created = http
+        .post(format!(
+            "{salesforce_url}/__sim/records/WhatsApp_Message__c"
+        ))
+        .json(
+            &json!({"Status__c": "Queued", "Message_Type__c": "Template",
+                      "To_Phone__c": "+1 415 555 0101", "Template_Name__c": "hello_world"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let sync = Command::new(env!("CARGO_BIN_EXE_sfwa"))
+        .args(["sync", "--config"])
+        .arg(&config)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("sfwa sync runs");
+    assert!(
+        sync.status.success(),
+        "sfwa sync failed:\n{}\n{}",
+        String::from_utf8_lossy(&sync.stdout),
+        String::from_utf8_lossy(&sync.stderr)
+    );
+    let records: Value = http
+        .get(format!(
+            "{salesforce_url}/__sim/records/WhatsApp_Message__c"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(records["records"][0]["Status__c"], "Sent", "{records}");
+}
+
+#[tokio::test]
 async fn sfwa_sim_keeps_its_credentials_across_restarts_with_the_same_state_dir() {
     let state = tempfile::tempdir().unwrap();
 
