@@ -38,7 +38,7 @@ fail() {
 }
 
 echo "-- hadolint $("$bin/hadolint" --version | awk '{print $NF}'): deploy/Dockerfile"
-if "$bin/hadolint" --failure-threshold style deploy/Dockerfile; then
+if "$bin/hadolint" --no-color --failure-threshold style deploy/Dockerfile; then
     echo "ok: no findings"
 else
     fail "hadolint deploy/Dockerfile"
