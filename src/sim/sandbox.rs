@@ -2,6 +2,8 @@
 //!
 //! Credentials live in the state directory (`credentials.json` and the JWT private key), so a
 //! sandbox restarted with the same `--state-dir` keeps working with an unchanged sfwa config.
+//! Each start also writes `sfwa.toml` there: a daemon config for this sandbox, ready for
+//! `sfwa run --config <state-dir>/sfwa.toml` (or `sfwa sync`), owner-only like the other files.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -42,7 +44,12 @@ pub struct Sandbox {
     pub salesforce: SalesforceSim,
     pub whatsapp: WhatsAppSim,
     pub clock: SimClock,
+    /// The daemon config written for this sandbox (`<state-dir>/sfwa.toml`).
+    pub config_path: PathBuf,
 }
+
+/// The file name of the daemon config written into the state directory.
+pub const DAEMON_CONFIG_FILE: &str = "sfwa.toml";
 
 impl Sandbox {
     pub async fn start(options: &SandboxOptions) -> anyhow::Result<Sandbox> {
@@ -77,10 +84,19 @@ impl Sandbox {
         let whatsapp = whatsapp::start(wa_config)
             .await
             .context("starting the WhatsApp simulator")?;
+        let config_path = state_dir.join(DAEMON_CONFIG_FILE);
+        let config = daemon_config(
+            &state_dir,
+            &salesforce,
+            &whatsapp,
+            options.webhook_url.as_deref(),
+        );
+        write_owner_only(&config_path, &config)?;
         Ok(Sandbox {
             salesforce,
             whatsapp,
             clock,
+            config_path,
         })
     }
 
@@ -103,6 +119,7 @@ impl Sandbox {
                 "app_secret": wa.app_secret,
                 "verify_token": wa.verify_token,
             },
+            "config_path": self.config_path,
         })
     }
 
@@ -113,7 +130,8 @@ impl Sandbox {
         format!(
             "Salesforce org simulator  {sf_url}\n  login URL / instance URL: {sf_url}  (JWT bearer: iss={client}, sub={user})\n  private key: {key}\n\
              WhatsApp Cloud API simulator  {wa_url}\n  phone_number_id: {phone}  webhooks to: {hook}\n\
-             Control APIs: {sf_url}/__sim/  and  {wa_url}/__sim/  (see docs/simulators.md)\nStop with Ctrl-C.",
+             Control APIs: {sf_url}/__sim/  and  {wa_url}/__sim/  (see docs/simulators.md)\n\
+             Daemon config for this sandbox: {config}  (sfwa run --config {config})\nStop with Ctrl-C.",
             sf_url = self.salesforce.url(),
             client = sf.client_id,
             user = sf.username,
@@ -125,6 +143,7 @@ impl Sandbox {
             wa_url = self.whatsapp.url(),
             phone = wa.phone_number_id,
             hook = wa.webhook_url.as_deref().unwrap_or("(none: pass --webhook-url)"),
+            config = self.config_path.display(),
         )
     }
 
@@ -159,13 +178,170 @@ fn load_or_create_credentials(
         whatsapp_app_secret: wa.app_secret.clone(),
         whatsapp_verify_token: wa.verify_token.clone(),
     };
-    std::fs::write(&path, serde_json::to_string_pretty(&credentials)?)
-        .with_context(|| format!("writing {}", path.display()))?;
-    // Secrets: readable by the owner only, like the private key beside them.
+    write_owner_only(&path, &serde_json::to_string_pretty(&credentials)?)?;
+    Ok(credentials)
+}
+
+/// Writes secrets readable by the owner only, like the private key beside them. The file is
+/// created under a temporary name with mode 0600 and renamed into place, so a reader (a daemon
+/// container waiting for the sandbox) never sees it half-written or world-readable.
+fn write_owner_only(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let partial = path.with_extension("partial");
+    let _ = std::fs::remove_file(&partial);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
     }
-    Ok(credentials)
+    let mut file = options
+        .open(&partial)
+        .with_context(|| format!("writing {}", partial.display()))?;
+    file.write_all(contents.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", partial.display()))?;
+    drop(file);
+    std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// A URL a client can connect to: a simulator bound to every interface (`0.0.0.0`, `::`) is
+/// reached on loopback from this machine; from elsewhere (another container) the config's URLs
+/// are overridden with `SFWA_SALESFORCE__LOGIN_URL` / `SFWA_WHATSAPP__API_BASE`.
+fn reachable_url(url: &str) -> String {
+    let Some(addr) = url
+        .strip_prefix("http://")
+        .and_then(|a| a.parse::<SocketAddr>().ok())
+    else {
+        return url.to_string();
+    };
+    let host = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_string(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => "[::1]".to_string(),
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    format!("http://{host}:{}", addr.port())
+}
+
+/// `webhook.listen` and `webhook.path` for the daemon, from the URL the simulator posts webhooks
+/// to: the same port and path; the same address when it is an IP, else every interface (a host
+/// name such as `sfwa` in compose names the daemon's container, which must accept from outside).
+fn webhook_listener(webhook_url: Option<&str>) -> (String, String) {
+    let defaults = ("0.0.0.0:8080".to_string(), "/webhook".to_string());
+    let Some(url) = webhook_url.and_then(|u| url::Url::parse(u).ok()) else {
+        return defaults;
+    };
+    let port = url.port_or_known_default().unwrap_or(8080);
+    let listen = match url.host() {
+        Some(url::Host::Ipv4(ip)) => SocketAddr::from((ip, port)).to_string(),
+        Some(url::Host::Ipv6(ip)) => SocketAddr::from((ip, port)).to_string(),
+        _ => format!("0.0.0.0:{port}"),
+    };
+    let path = if url.path().is_empty() || url.path() == "/" {
+        defaults.1
+    } else {
+        url.path().to_string()
+    };
+    (listen, path)
+}
+
+/// The daemon's settings for this sandbox, as TOML. Secrets are written inline: the file is
+/// owner-only and lives beside `credentials.json`, which holds the same values.
+fn daemon_config(
+    state_dir: &Path,
+    salesforce: &SalesforceSim,
+    whatsapp: &WhatsAppSim,
+    webhook_url: Option<&str>,
+) -> String {
+    let sf = salesforce.config();
+    let wa = whatsapp.config();
+    let (listen, path) = webhook_listener(webhook_url);
+    let key_path = sf
+        .trusted_key
+        .private_key_path
+        .clone()
+        .unwrap_or_else(|| state_dir.join("salesforce-jwt-private-key.pem"));
+    let text = |value: &str| toml::Value::String(value.to_string()).to_string();
+    format!(
+        "# Written by `sfwa sim` at every start: sfwa's settings for this sandbox.\n\
+         # Use it with `sfwa run --config {config}` or `sfwa sync --config {config}`.\n\
+         # From another host or container, override the URLs, e.g.\n\
+         #   SFWA_SALESFORCE__LOGIN_URL=http://sim:7701  SFWA_WHATSAPP__API_BASE=http://sim:7702\n\
+         \n\
+         [salesforce]\n\
+         login_url = {login_url}\n\
+         auth = \"jwt\"\n\
+         client_id = {client_id}\n\
+         username = {username}\n\
+         private_key_path = {key}\n\
+         \n\
+         [whatsapp]\n\
+         api_base = {api_base}\n\
+         access_token = {access_token}\n\
+         default_phone_number_id = {phone}\n\
+         app_secret = {app_secret}\n\
+         verify_token = {verify_token}\n\
+         default_region = \"US\"\n\
+         \n\
+         [intake]\n\
+         # The simulated org publishes WhatsApp_Outbound__e like the package's Flow does.\n\
+         mode = \"stream\"\n\
+         \n\
+         [webhook]\n\
+         # Where the WhatsApp simulator posts webhooks (its --webhook-url).\n\
+         listen = {listen}\n\
+         path = {path}\n\
+         \n\
+         [store]\n\
+         path = {store}\n",
+        config = state_dir.join(DAEMON_CONFIG_FILE).display(),
+        login_url = text(&reachable_url(&salesforce.url())),
+        client_id = text(&sf.client_id),
+        username = text(&sf.username),
+        key = text(&key_path.to_string_lossy()),
+        api_base = text(&reachable_url(&whatsapp.url())),
+        access_token = text(&wa.access_token),
+        phone = text(&wa.phone_number_id),
+        app_secret = text(&wa.app_secret),
+        verify_token = text(&wa.verify_token),
+        listen = text(&listen),
+        path = text(&path),
+        store = text(&state_dir.join("sfwa.db").to_string_lossy()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_daemon_listens_where_the_simulator_posts_its_webhooks() {
+        assert_eq!(
+            webhook_listener(Some("http://sfwa:8080/webhook")),
+            ("0.0.0.0:8080".into(), "/webhook".into())
+        );
+        assert_eq!(
+            webhook_listener(Some("http://127.0.0.1:9000/hooks/meta")),
+            ("127.0.0.1:9000".into(), "/hooks/meta".into())
+        );
+        assert_eq!(
+            webhook_listener(None),
+            ("0.0.0.0:8080".into(), "/webhook".into())
+        );
+    }
+
+    #[test]
+    fn a_simulator_on_every_interface_is_reached_on_loopback() {
+        assert_eq!(
+            reachable_url("http://0.0.0.0:7701"),
+            "http://127.0.0.1:7701"
+        );
+        assert_eq!(reachable_url("http://[::]:7702"), "http://[::1]:7702");
+        assert_eq!(
+            reachable_url("http://127.0.0.1:7701"),
+            "http://127.0.0.1:7701"
+        );
+    }
 }

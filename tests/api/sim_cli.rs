@@ -16,13 +16,17 @@ impl Drop for Child {
 }
 
 fn start_sim(state_dir: &std::path::Path) -> (Child, Value) {
+    start_sim_on(state_dir, "127.0.0.1:0")
+}
+
+fn start_sim_on(state_dir: &std::path::Path, addr: &str) -> (Child, Value) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sfwa"))
         .args([
             "sim",
             "--salesforce-addr",
-            "127.0.0.1:0",
+            addr,
             "--whatsapp-addr",
-            "127.0.0.1:0",
+            addr,
             "--state-dir",
         ])
         .arg(state_dir)
@@ -94,6 +98,126 @@ async fn sfwa_sim_prints_a_json_line_with_working_credentials_for_both_services(
             "whatsapp.{key} present"
         );
     }
+}
+
+#[tokio::test]
+async fn sfwa_sim_writes_a_daemon_config_that_sfwa_sync_uses_against_it() {
+    let state = tempfile::tempdir().unwrap();
+    let (_child, info) = start_sim(state.path());
+    let config = std::path::PathBuf::from(info["config_path"].as_str().expect("config_path"));
+    assert_eq!(
+        config,
+        state.path().canonicalize().unwrap().join("sfwa.toml")
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&config).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "owner-only: it holds secrets");
+    }
+
+    // The file alone is a complete, valid configuration (secrets read, every key validated).
+    let settings = sfwa::config::Settings::load(&config).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        settings.salesforce.login_url,
+        info["salesforce_url"].as_str().unwrap()
+    );
+    assert_eq!(
+        settings.whatsapp.api_base,
+        info["whatsapp_url"].as_str().unwrap()
+    );
+    assert_eq!(
+        settings.whatsapp.default_phone_number_id,
+        info["whatsapp"]["phone_number_id"].as_str().unwrap()
+    );
+    assert_eq!(
+        settings.salesforce.private_key_path.as_deref(),
+        Some(std::path::Path::new(
+            info["salesforce"]["private_key_path"].as_str().unwrap()
+        ))
+    );
+
+    // A Queued record, created as the package's Flow-backed DML would, is sent by one `sfwa sync`.
+    let salesforce_url = info["salesforce_url"].as_str().unwrap();
+    let http = reqwest::Client::new();
+    let created = http
+        .post(format!(
+            "{salesforce_url}/__sim/records/WhatsApp_Message__c"
+        ))
+        .json(
+            &json!({"Status__c": "Queued", "Message_Type__c": "Template",
+                      "To_Phone__c": "+1 415 555 0101", "Template_Name__c": "hello_world"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let sync = Command::new(env!("CARGO_BIN_EXE_sfwa"))
+        .args(["sync", "--config"])
+        .arg(&config)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("sfwa sync runs");
+    assert!(
+        sync.status.success(),
+        "sfwa sync failed:\n{}\n{}",
+        String::from_utf8_lossy(&sync.stdout),
+        String::from_utf8_lossy(&sync.stderr)
+    );
+    let records: Value = http
+        .get(format!(
+            "{salesforce_url}/__sim/records/WhatsApp_Message__c"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(records["records"][0]["Status__c"], "Sent", "{records}");
+}
+
+/// As in deploy/compose.yaml: the sim listens on every interface and the daemon reaches it by a
+/// name of its own (`http://sim:7701`), so the org must send it back to that name, not 0.0.0.0.
+#[tokio::test]
+async fn sfwa_sim_on_every_interface_gives_each_client_the_instance_url_it_reached() {
+    let state = tempfile::tempdir().unwrap();
+    let (_child, info) = start_sim_on(state.path(), "0.0.0.0:0");
+    let listening = info["salesforce_url"].as_str().unwrap();
+    let port = listening.rsplit(':').next().unwrap();
+    assert!(listening.starts_with("http://0.0.0.0:"), "{listening}");
+
+    let sf = &info["salesforce"];
+    let key = std::fs::read(sf["private_key_path"].as_str().unwrap()).unwrap();
+    let claims = json!({"iss": sf["client_id"], "sub": sf["username"], "aud": "https://login.salesforce.com",
+                        "exp": chrono::Utc::now().timestamp() + 120});
+    let jwt = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(&key).unwrap(),
+    )
+    .unwrap();
+    let reached = format!("http://localhost:{port}");
+    let token: Value = reqwest::Client::new()
+        .post(format!("{reached}/services/oauth2/token"))
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("assertion", jwt.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(token["instance_url"], reached.as_str(), "{token}");
+    // The written config names a connectable address, not 0.0.0.0.
+    let config = std::fs::read_to_string(info["config_path"].as_str().unwrap()).unwrap();
+    assert!(
+        config.contains(&format!("login_url = \"http://127.0.0.1:{port}\"")),
+        "{config}"
+    );
 }
 
 #[tokio::test]

@@ -183,11 +183,12 @@ pub async fn token(State(org): State<Arc<OrgState>>, headers: HeaderMap, body: S
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .issue(&org.org_id, now);
+            let instance_url = instance_url(&org, &headers);
             let mut body = json!({
                 "access_token": token,
                 "scope": "api",
-                "instance_url": org.url(),
-                "id": format!("{}/id/{}/{}", org.url(), org.org_id, org.user_id),
+                "instance_url": instance_url,
+                "id": format!("{instance_url}/id/{}/{}", org.org_id, org.user_id),
                 "token_type": "Bearer",
             });
             if flow != Flow::Jwt {
@@ -199,6 +200,22 @@ pub async fn token(State(org): State<Arc<OrgState>>, headers: HeaderMap, body: S
             (StatusCode::OK, Json(body)).into_response()
         }
         Err(error) => error.into_response(),
+    }
+}
+
+/// The org's URL as this client reaches it. A simulator bound to every interface (`0.0.0.0`, e.g.
+/// `sfwa sim` in a container) has no one URL of its own: the client is sent back to the host it
+/// asked (`Host: sim:7701`), as a real org sends it to its My Domain.
+fn instance_url(org: &OrgState, headers: &HeaderMap) -> String {
+    let own = org.url();
+    let unspecified = own.starts_with("http://0.0.0.0:") || own.starts_with("http://[::]:");
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()));
+    match host {
+        Some(host) if unspecified => format!("http://{host}"),
+        _ => own,
     }
 }
 
