@@ -348,6 +348,8 @@ async fn the_daemon_schedules_the_configured_jobs_on_its_clock() {
             s.salesforce.auth = sfwa::config::AuthMode::ClientCredentials;
             s.schedule.retention = String::new();
             s.schedule.reconcile = "0 */5 * * * *".into();
+            s.schedule.scheduled_sends = "0 */15 * * * *".into();
+            s.schedule.inbound_mirror = "30 */10 * * * *".into();
         }),
         ..Options::default()
     })
@@ -358,7 +360,8 @@ async fn the_daemon_schedules_the_configured_jobs_on_its_clock() {
     app.queue(json!([{"To_Phone__c": "+16505551234", "Message_Type__c": "Template", "Template_Name__c": "hello_world"}]))
         .await;
 
-    app.clock.shift(Duration::minutes(11));
+    // Every job's first time is at most 15 minutes away, whatever the time of day.
+    app.clock.shift(Duration::minutes(16));
     let tick = scheduler.tick();
     scheduler.idle().await;
 
