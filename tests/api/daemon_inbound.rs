@@ -137,7 +137,11 @@ async fn an_inbound_text_becomes_one_received_record_with_the_customers_details(
     let sent_at = app.clock.now().timestamp();
     let calls_before = rest_calls(&app).await;
 
-    let wamid = customer_writes(&app, json!({"text": "Does it come in blue?"})).await;
+    let wamid = customer_writes(
+        &app,
+        json!({"text": "Does it come in blue?", "timestamp": sent_at}),
+    )
+    .await;
     let flushed = app.flush().await;
 
     assert_eq!(
