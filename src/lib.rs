@@ -7,8 +7,12 @@
 //! `salesforce/`, whose object metadata is compiled into this crate (see `build.rs`).
 //!
 //! ## The flow, in code
-//! 1. **Intake** — [`pipeline::intake`]: SOQL poll for due Queued records; the journal claims each
-//!    record once ([`store::journal::claim`]).
+//! 1. **Intake** — [`pipeline::stream`]: platform events over CometD ([`salesforce::cometd`]),
+//!    records fetched by Id, claimed once in the journal ([`store::journal::claim`]) in the same
+//!    transaction that stores the replay id; or, in poll mode, [`pipeline::intake`]'s SOQL poll.
+//!    Safety nets and housekeeping run on cron schedules ([`scheduler`], [`pipeline::jobs`]):
+//!    reconcile poll, scheduled sends, the inbound mirror from Salesforce, retention; `sfwa sync`
+//!    is one pass of the same ([`pipeline::jobs::sync_once`]).
 //! 2. **The window rule** — [`window::decide`]: pure; templates always, free-form only within 24 h
 //!    of the customer's last inbound message minus a margin. Asked at the moment of sending.
 //! 3. **The send path** — [`pipeline::dispatch::dispatch_record`]: record → [`domain::message::OutboundMessage`]
