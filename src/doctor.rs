@@ -11,7 +11,7 @@
 //! The fields the message-object check expects are not a hand-kept list: they are what the code
 //! reads ([`MessageRecord::FIELDS`]) and writes (collected by calling [`record_update`] and
 //! [`inbound_records`] themselves), so a new field in the pipeline is checked without anyone
-//! remembering to. Only the type each needs is a table here ([`field_need`]); a test makes sure
+//! remembering to. Only the type each needs is a table here (`field_need`); a test makes sure
 //! every field the code uses has an entry.
 
 use std::collections::BTreeSet;

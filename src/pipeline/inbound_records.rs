@@ -29,6 +29,19 @@ const FILENAME_CHARS: usize = 255;
 const PHONE_CHARS: usize = 40;
 const BUSINESS_NUMBER_CHARS: usize = 32;
 
+/// For a message that does not open the window (a reaction): the expiry of the window as it
+/// stands — 24 h after the customer's `last_inbound` message — or, with none known, the message's
+/// own time (closed). Without it, a record page would guess "open for 24 h" from Received_At__c.
+pub fn window_unchanged(
+    last_inbound: Option<chrono::DateTime<chrono::Utc>>,
+    at_time: chrono::DateTime<chrono::Utc>,
+) -> Fields {
+    let expires = last_inbound.map_or(at_time, |last| last + Duration::hours(WINDOW_HOURS));
+    let mut fields = Fields::new();
+    fields.insert("Window_Expires_At__c".into(), json!(at(expires)));
+    fields
+}
+
 /// The fields of the record for `message`, without links (see [`super::inbound_links`]).
 pub fn inbound_record(message: &InboundMessage) -> Fields {
     let mut fields = Fields::new();
@@ -223,6 +236,20 @@ mod tests {
         assert_eq!(reacted["Message_Type__c"], "Text");
         assert!(!reacted.contains_key("Window_Expires_At__c"));
         assert_eq!(removed["Body__c"], "Removed a reaction from wamid.OUT");
+    }
+
+    #[test]
+    fn a_reaction_carries_the_unchanged_window_or_a_closed_one() {
+        let reacted_at = chrono::DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let wrote_at = reacted_at - Duration::hours(3);
+
+        let open = window_unchanged(Some(wrote_at), reacted_at);
+        let closed = window_unchanged(None, reacted_at);
+
+        assert_eq!(open["Window_Expires_At__c"], "2026-11-25T09:00:00.000Z");
+        assert_eq!(closed["Window_Expires_At__c"], "2026-11-24T12:00:00.000Z");
     }
 
     #[test]

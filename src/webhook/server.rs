@@ -149,6 +149,7 @@ pub async fn apply(pipeline: &Pipeline, events: Vec<WebhookEvent>) -> Result<App
                         applied.statuses += 1;
                     }
                     WebhookEvent::Inbound(message) => {
+                        let mut fields = inbound_records::inbound_record(message);
                         if message.opens_window() {
                             inbound::record_inbound(
                                 tx,
@@ -156,13 +157,23 @@ pub async fn apply(pipeline: &Pipeline, events: Vec<WebhookEvent>) -> Result<App
                                 &message.from,
                                 message.timestamp,
                             )?;
+                        } else {
+                            // A reaction leaves the window as it was: say when that one closes
+                            // (or that it is closed), so the record never suggests it reopened.
+                            let last = inbound::last_inbound(
+                                tx,
+                                &message.business_number_id,
+                                &message.from,
+                            )?;
+                            fields
+                                .extend(inbound_records::window_unchanged(last, message.timestamp));
                         }
                         outbox::enqueue_upsert(
                             tx,
                             &object,
                             WAMID_FIELD,
                             &message.wamid,
-                            &inbound_records::inbound_record(message),
+                            &fields,
                             now,
                         )?;
                         applied.inbound += 1;

@@ -400,3 +400,23 @@ async fn sixty_inbound_messages_from_sixty_customers_and_a_status_cost_six_sales
         "inbound: {CUSTOMERS} messages from {CUSTOMERS} customers + 1 status write-back → {calls} REST calls"
     );
 }
+
+#[tokio::test]
+async fn a_reaction_record_shows_the_window_its_earlier_text_opened_not_a_new_one() {
+    let app = spawn_app().await;
+    let wrote_at = app.clock.now().timestamp() - 3600;
+    customer_writes(&app, json!({"text": "hello", "timestamp": wrote_at})).await;
+    let reaction = customer_writes(
+        &app,
+        json!({"type": "reaction", "message_id": "wamid.OUT", "emoji": "👍"}),
+    )
+    .await;
+
+    app.flush().await;
+
+    let record = record_of(&app, &reaction);
+    let expires = parse_salesforce_datetime(record["Window_Expires_At__c"].as_str().unwrap())
+        .unwrap()
+        .timestamp();
+    assert_eq!(expires, wrote_at + 24 * 3600, "{record}");
+}
