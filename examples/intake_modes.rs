@@ -10,17 +10,18 @@
 //! `BATCH_WINDOW_MS` and `FLUSH_INTERVAL_MS` override `intake.batch_window` and
 //! `writeback.flush_interval` to explore the calls/latency trade-off.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sfwa::app::App;
-use sfwa::config::{AuthMode, IntakeMode, Secret, Settings};
+use sfwa::config::IntakeMode;
 use sfwa::domain::message::parse_salesforce_datetime;
-use sfwa::sim::clock::SimClock;
-use sfwa::sim::salesforce::{self, SalesforceSimConfig, TrustedKey};
-use sfwa::sim::whatsapp::{self, WhatsAppSimConfig};
+use support::{get_json, Bench, CHECK_EVERY};
 use tokio_util::sync::CancellationToken;
 
 struct Run {
@@ -79,38 +80,9 @@ async fn run(
     per_second: usize,
     poll_interval: Duration,
 ) -> anyhow::Result<Run> {
-    let dir = std::env::temp_dir().join(format!(
-        "sfwa-intake-{}-{}",
-        std::process::id(),
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir_all(&dir)?;
-    let clock = SimClock::new();
-    let mut org_config = SalesforceSimConfig::new(TrustedKey::generate()?)?;
-    org_config.clock = clock.clone();
-    org_config.daily_api_allowance = 1_000_000;
-    let key_path = dir.join("jwt.pem");
-    org_config.trusted_key.write_to(&key_path)?;
-    let org = salesforce::start(org_config).await?;
-    let wa = whatsapp::start(WhatsAppSimConfig {
-        clock: clock.clone(),
-        throughput_per_second: 1000,
-        ..WhatsAppSimConfig::default()
-    })
-    .await?;
-
-    let mut settings = Settings::default();
-    settings.salesforce.login_url = org.url();
-    settings.salesforce.auth = AuthMode::Jwt;
-    settings.salesforce.client_id = org.config().client_id.clone();
-    settings.salesforce.username = org.config().username.clone();
-    settings.salesforce.private_key_path = Some(key_path);
-    settings.whatsapp.api_base = wa.url();
-    settings.whatsapp.access_token = Secret::new(wa.access_token());
-    settings.whatsapp.default_phone_number_id = wa.phone_number_id().to_string();
-    settings.whatsapp.app_secret = Secret::new(wa.app_secret());
-    settings.whatsapp.verify_token = Secret::new(wa.verify_token());
-    settings.whatsapp.throughput_per_second = 1000;
+    let bench = Bench::start().await?;
+    let (org, wa, clock) = (&bench.org, &bench.wa, &bench.clock);
+    let mut settings = bench.settings.clone();
     settings.intake.mode = mode;
     settings.intake.interval = poll_interval;
     // Knobs for exploring the trade-off (defaults are the product's).
@@ -120,8 +92,6 @@ async fn run(
     if let Ok(flush) = std::env::var("FLUSH_INTERVAL_MS") {
         settings.writeback.flush_interval = Duration::from_millis(flush.parse()?);
     }
-    settings.webhook.listen = "127.0.0.1:0".parse()?;
-    settings.store.path = dir.join("sfwa.db");
     settings.validate().map_err(|p| anyhow::anyhow!("{p:?}"))?;
     let app = App::build(settings, Arc::new(clock.clone())).await?;
     wa.set_webhook_url(Some(app.webhook_url()));
@@ -149,12 +119,11 @@ async fn run(
             .error_for_status()?;
     }
     loop {
-        let listed: Value = http
-            .get(format!("{}/__sim/records/WhatsApp_Message__c", org.url()))
-            .send()
-            .await?
-            .json()
-            .await?;
+        let listed = get_json(
+            &http,
+            &format!("{}/__sim/records/WhatsApp_Message__c", org.url()),
+        )
+        .await?;
         let records = listed["records"].as_array().cloned().unwrap_or_default();
         let failed = records
             .iter()
@@ -168,18 +137,17 @@ async fn run(
             started.elapsed() < Duration::from_secs(600),
             "not finished after 600 s"
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(CHECK_EVERY).await;
     }
     let wall = started.elapsed();
     shutdown.cancel();
     daemon.await??;
 
-    let listed: Value = http
-        .get(format!("{}/__sim/records/WhatsApp_Message__c", org.url()))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let listed = get_json(
+        &http,
+        &format!("{}/__sim/records/WhatsApp_Message__c", org.url()),
+    )
+    .await?;
     let created: HashMap<String, i64> = listed["records"]
         .as_array()
         .into_iter()
@@ -189,12 +157,7 @@ async fn run(
             Some((r["Id"].as_str()?.to_string(), at.timestamp_millis()))
         })
         .collect();
-    let sent: Value = http
-        .get(format!("{}/__sim/messages", wa.url()))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let sent = get_json(&http, &format!("{}/__sim/messages", wa.url())).await?;
     let latencies_ms: Vec<i64> = sent["messages"]
         .as_array()
         .into_iter()
@@ -209,14 +172,8 @@ async fn run(
         "{} of {messages} sends matched their records",
         latencies_ms.len()
     );
-    let stats: Value = http
-        .get(format!("{}/__sim/stats", org.url()))
-        .send()
-        .await?
-        .json()
-        .await?;
-    org.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    let stats = get_json(&http, &format!("{}/__sim/stats", org.url())).await?;
+    bench.clean_up();
     Ok(Run {
         calls: stats["rest_calls"]["total"].as_u64().unwrap_or(0),
         by_endpoint: stats["rest_calls"]["by_endpoint"].clone(),

@@ -5,15 +5,15 @@
 //! start to a record showing Sent. Loopback only; the simulators' customers deliver and read at
 //! human speed (1 s, +2 s), so the run ends when every record shows Read.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sfwa::app::App;
-use sfwa::config::{AuthMode, Secret, Settings};
-use sfwa::sim::clock::SimClock;
-use sfwa::sim::salesforce::{self, SalesforceSimConfig, TrustedKey};
-use sfwa::sim::whatsapp::{self, WhatsAppSimConfig};
+use support::{get_json, Bench, CHECK_EVERY};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
@@ -27,38 +27,16 @@ async fn main() -> anyhow::Result<()> {
         messages <= 39_996,
         "at most 39,996 distinct simulated customers"
     );
-    let dir = std::env::temp_dir().join(format!("sfwa-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let clock = SimClock::new();
-    let mut org_config = SalesforceSimConfig::new(TrustedKey::generate()?)?;
-    org_config.clock = clock.clone();
-    org_config.daily_api_allowance = 1_000_000;
-    let key_path = dir.join("jwt.pem");
-    org_config.trusted_key.write_to(&key_path)?;
-    let org = salesforce::start(org_config).await?;
-    let wa = whatsapp::start(WhatsAppSimConfig {
-        clock: clock.clone(),
-        throughput_per_second: 1000,
-        ..WhatsAppSimConfig::default()
-    })
-    .await?;
-
-    let mut settings = Settings::default();
-    settings.salesforce.login_url = org.url();
-    settings.salesforce.auth = AuthMode::Jwt;
-    settings.salesforce.client_id = org.config().client_id.clone();
-    settings.salesforce.username = org.config().username.clone();
-    settings.salesforce.private_key_path = Some(key_path);
-    settings.whatsapp.api_base = wa.url();
-    settings.whatsapp.access_token = Secret::new(wa.access_token());
-    settings.whatsapp.default_phone_number_id = wa.phone_number_id().to_string();
-    settings.whatsapp.app_secret = Secret::new(wa.app_secret());
-    settings.whatsapp.verify_token = Secret::new(wa.verify_token());
-    settings.whatsapp.throughput_per_second = 1000;
-    settings.webhook.listen = "127.0.0.1:0".parse()?;
-    settings.store.path = dir.join("sfwa.db");
+    let bench = Bench::start().await?;
+    let Bench {
+        org,
+        wa,
+        clock,
+        settings,
+        ..
+    } = &bench;
     settings.validate().map_err(|p| anyhow::anyhow!("{p:?}"))?;
-    let app = App::build(settings, Arc::new(clock.clone())).await?;
+    let app = App::build(settings.clone(), Arc::new(clock.clone())).await?;
     wa.set_webhook_url(Some(app.webhook_url()));
 
     let http = reqwest::Client::new();
@@ -83,12 +61,11 @@ async fn main() -> anyhow::Result<()> {
     let mut sent_at: Vec<Duration> = Vec::new();
     let mut all_sent = None;
     loop {
-        let listed: Value = http
-            .get(format!("{}/__sim/records/WhatsApp_Message__c", org.url()))
-            .send()
-            .await?
-            .json()
-            .await?;
+        let listed = get_json(
+            &http,
+            &format!("{}/__sim/records/WhatsApp_Message__c", org.url()),
+        )
+        .await?;
         let statuses: Vec<&str> = listed["records"]
             .as_array()
             .into_iter()
@@ -125,18 +102,13 @@ async fn main() -> anyhow::Result<()> {
             started.elapsed() < Duration::from_secs(300),
             "not finished after 300 s"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(CHECK_EVERY).await;
     }
     let total = started.elapsed();
     shutdown.cancel();
     daemon.await??;
 
-    let stats: Value = http
-        .get(format!("{}/__sim/stats", org.url()))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let stats = get_json(&http, &format!("{}/__sim/stats", org.url())).await?;
     let calls = stats["rest_calls"]["total"].as_u64().unwrap_or(0);
     let all_sent = all_sent.unwrap_or(total);
     println!("messages:                     {messages}");
@@ -161,6 +133,6 @@ async fn main() -> anyhow::Result<()> {
         "  by endpoint:                {}",
         stats["rest_calls"]["by_endpoint"]
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    bench.clean_up();
     Ok(())
 }

@@ -328,12 +328,7 @@ async fn wait_for(
     let deadline = Instant::now() + limit;
     let mut last_table = String::new();
     loop {
-        let listed: Value = http
-            .get(format!("{sf}/__sim/records/WhatsApp_Message__c"))
-            .send()
-            .await?
-            .json()
-            .await?;
+        let listed = message_records(http, sf).await?;
         let by_id: BTreeMap<&str, &Value> = listed["records"]
             .as_array()
             .into_iter()
@@ -360,6 +355,16 @@ async fn wait_for(
     }
 }
 
+/// Every WhatsApp_Message__c in the simulated org, as the control API lists them.
+async fn message_records(http: &reqwest::Client, sf: &str) -> anyhow::Result<Value> {
+    Ok(http
+        .get(format!("{sf}/__sim/records/WhatsApp_Message__c"))
+        .send()
+        .await?
+        .json()
+        .await?)
+}
+
 /// Waits until the three customers' messages are inbound records and Priya's is linked.
 async fn wait_for_inbound(
     http: &reqwest::Client,
@@ -369,12 +374,7 @@ async fn wait_for_inbound(
 ) -> anyhow::Result<Vec<Value>> {
     let deadline = Instant::now() + limit;
     loop {
-        let listed: Value = http
-            .get(format!("{sf}/__sim/records/WhatsApp_Message__c"))
-            .send()
-            .await?
-            .json()
-            .await?;
+        let listed = message_records(http, sf).await?;
         let mut inbound: Vec<Value> = listed["records"]
             .as_array()
             .into_iter()

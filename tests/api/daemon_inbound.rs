@@ -14,24 +14,6 @@ use crate::daemon_support::{eventually, spawn_app, TestApp, MSG};
 /// The customer; the org stores the number as people write it.
 const CUSTOMER: &str = "14155550101";
 
-async fn seed(app: &TestApp, object: &str, records: Value) -> Vec<String> {
-    let response = app
-        .http
-        .post(format!("{}/__sim/records/{object}", app.org.url()))
-        .json(&records)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
-    let body: Value = response.json().await.unwrap();
-    body["ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|id| id.as_str().unwrap().to_string())
-        .collect()
-}
-
 /// Every Inbound record in the org.
 fn inbound_records(app: &TestApp) -> Vec<Value> {
     app.org
@@ -215,16 +197,16 @@ async fn a_flush_whose_answer_is_lost_is_sent_again_and_still_yields_one_record(
 #[tokio::test]
 async fn a_contact_whose_phone_is_written_for_humans_is_linked() {
     let app = spawn_app().await;
-    let contacts = seed(
-        &app,
-        "Contact",
-        json!([
-            {"LastName": "Rivera", "Phone": "(415) 555-0101"},
-            // The same last seven digits in another area code: found by the LIKE, not a match.
-            {"LastName": "Decoy", "Phone": "(650) 555-0101"},
-        ]),
-    )
-    .await;
+    let contacts = app
+        .seed(
+            "Contact",
+            json!([
+                {"LastName": "Rivera", "Phone": "(415) 555-0101"},
+                // The same last seven digits in another area code: found by the LIKE, not a match.
+                {"LastName": "Decoy", "Phone": "(650) 555-0101"},
+            ]),
+        )
+        .await;
 
     let wamid = customer_writes(&app, json!({"text": "hi, it's Ana"})).await;
     app.flush().await;
@@ -238,15 +220,15 @@ async fn a_contact_whose_phone_is_written_for_humans_is_linked() {
 #[tokio::test]
 async fn a_lead_matched_by_mobile_phone_is_linked_but_a_converted_lead_is_not() {
     let app = spawn_app().await;
-    let leads = seed(
-        &app,
-        "Lead",
-        json!([
-            {"LastName": "Rivera", "Company": "Acme", "MobilePhone": "+1 415-555-0101"},
-            {"LastName": "Rivera (old)", "Company": "Acme", "Phone": "415.555.0101"},
-        ]),
-    )
-    .await;
+    let leads = app
+        .seed(
+            "Lead",
+            json!([
+                {"LastName": "Rivera", "Company": "Acme", "MobilePhone": "+1 415-555-0101"},
+                {"LastName": "Rivera (old)", "Company": "Acme", "Phone": "415.555.0101"},
+            ]),
+        )
+        .await;
     app.org
         .state()
         .org()
@@ -265,15 +247,15 @@ async fn a_lead_matched_by_mobile_phone_is_linked_but_a_converted_lead_is_not() 
 #[tokio::test]
 async fn two_contacts_with_the_same_number_link_nothing_and_the_record_says_why() {
     let app = spawn_app().await;
-    let mut contacts = seed(
-        &app,
-        "Contact",
-        json!([
-            {"LastName": "Rivera", "Phone": "(415) 555-0101"},
-            {"LastName": "Rivera Jr", "MobilePhone": "+14155550101"},
-        ]),
-    )
-    .await;
+    let mut contacts = app
+        .seed(
+            "Contact",
+            json!([
+                {"LastName": "Rivera", "Phone": "(415) 555-0101"},
+                {"LastName": "Rivera Jr", "MobilePhone": "+14155550101"},
+            ]),
+        )
+        .await;
     contacts.sort();
 
     let wamid = customer_writes(&app, json!({"text": "which one of us?"})).await;
@@ -334,12 +316,12 @@ async fn media_messages_record_their_type_the_media_id_and_the_documents_filenam
 #[tokio::test]
 async fn a_salesforce_outage_during_the_flush_loses_nothing() {
     let app = spawn_app().await;
-    let contact = seed(
-        &app,
-        "Contact",
-        json!([{"LastName": "Rivera", "Phone": "(415) 555-0101"}]),
-    )
-    .await;
+    let contact = app
+        .seed(
+            "Contact",
+            json!([{"LastName": "Rivera", "Phone": "(415) 555-0101"}]),
+        )
+        .await;
     let wamid = customer_writes(&app, json!({"text": "anyone there?"})).await;
     set_org_faults(&app, json!({"error_503_rate": 1.0})).await;
 

@@ -283,8 +283,8 @@ async fn an_inbound_record_from_another_tool_opens_the_window_after_the_mirror_j
     )
     .await;
     app.wa.set_webhook_url(our_webhook);
-    create(
-        &app,
+    app.seed(
+        MSG,
         json!([
             {"Direction__c": "Inbound", "Status__c": "Received", "From_Phone__c": "(650) 555-1234",
              "Received_At__c": format_salesforce_datetime(wrote_at), "WhatsApp_Message_Id__c": "wamid.other-tool-1"},
@@ -372,15 +372,4 @@ async fn the_daemon_schedules_the_configured_jobs_on_its_clock() {
         1,
         "the reconcile poll sent it"
     );
-}
-
-async fn create(app: &crate::daemon_support::TestApp, records: serde_json::Value) {
-    let response = app
-        .http
-        .post(format!("{}/__sim/records/{MSG}", app.org.url()))
-        .json(&records)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
 }

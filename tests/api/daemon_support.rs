@@ -169,9 +169,14 @@ impl TestApp {
                 r
             })
             .collect();
+        self.seed(MSG, json!(records)).await
+    }
+
+    /// Inserts records into the org through DML (Flows included), returning their Ids.
+    pub async fn seed(&self, object: &str, records: Value) -> Vec<String> {
         let response = self
             .http
-            .post(format!("{}/__sim/records/{MSG}", self.org.url()))
+            .post(format!("{}/__sim/records/{object}", self.org.url()))
             .json(&records)
             .send()
             .await
