@@ -40,6 +40,13 @@ async fn main() -> anyhow::Result<()> {
             .transpose()?
             .unwrap_or(default))
     };
+    // RUST_LOG=sfwa=debug shows the daemon at work (stderr).
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "off".into()),
+        )
+        .init();
     let messages = arg(1, 1000)? as usize;
     let per_second = arg(2, 100)?.max(1) as usize;
     let poll_interval = Duration::from_secs(arg(3, 10)?.max(1));

@@ -200,7 +200,7 @@ impl Default for IntakeSettings {
             batch_size: 200,
             channel: "/event/WhatsApp_Outbound__e".into(),
             initial_replay: InitialReplay::All,
-            batch_window: Duration::from_secs(1),
+            batch_window: Duration::from_secs(2),
         }
     }
 }
@@ -343,7 +343,7 @@ pub struct WritebackSettings {
 impl Default for WritebackSettings {
     fn default() -> Self {
         WritebackSettings {
-            flush_interval: Duration::from_secs(5),
+            flush_interval: Duration::from_secs(10),
             batch_size: 200,
         }
     }

@@ -279,6 +279,7 @@ fn settings_for(sandbox: &Sandbox, work: &std::path::Path) -> anyhow::Result<Set
     settings.whatsapp.verify_token = Secret::new(sandbox.whatsapp.verify_token());
     settings.whatsapp.default_region = "US".into();
     settings.intake.interval = Duration::from_millis(500);
+    settings.intake.batch_window = Duration::from_millis(200);
     settings.writeback.flush_interval = Duration::from_millis(500);
     settings.webhook.listen = "127.0.0.1:0".parse()?;
     settings.store.path = work.join("sfwa.db");
