@@ -39,6 +39,8 @@ pub struct Pipeline {
     /// Set while the write-back worker runs: others ask it to flush instead of flushing
     /// themselves (one flusher per store, see `store::outbox`).
     pub writeback_running: Arc<AtomicBool>,
+    /// Recent answers of the Contact/Lead lookup for inbound messages (see `inbound_links`).
+    pub link_cache: Arc<super::inbound_links::LinkCache>,
     pub default_region: Option<phonenumber::country::Id>,
     /// This pipeline's Prometheus registry (one per pipeline, so tests read their own numbers).
     pub metrics: Metrics,
@@ -81,6 +83,7 @@ impl Pipeline {
             flush_requested: Arc::new(Notify::new()),
             flushes: Arc::new(tokio::sync::watch::channel(0).0),
             writeback_running: Arc::new(AtomicBool::new(false)),
+            link_cache: Arc::default(),
             default_region,
             metrics,
             health: Arc::new(Health::new()),

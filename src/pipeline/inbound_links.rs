@@ -15,6 +15,10 @@
 //! by hand. No match links nothing and writes nothing: an empty lookup never clears a link a rep
 //! set.
 //!
+//! Answers are cached per number for [`CACHE_FOR`] (15 min, on the pipeline's clock, in memory):
+//! a conversation's later messages cost no lookup. A Contact created meanwhile is linked from the
+//! first message after that.
+//!
 //! Limits: a query carries at most [`NUMBERS_PER_QUERY`] numbers. Its text is then about 3.5 KB
 //! (≈ 5.3 KB once URL-encoded into the GET), well inside SOQL's 100,000 characters and the REST
 //! API's 16,384 bytes for URI plus headers (Salesforce Help 000386264; a longer URI is refused with
@@ -263,6 +267,108 @@ pub async fn find(
             for (number, ids) in exact_matches(&candidates, numbers, default_region) {
                 links.of_mut(person).entry(number).or_default().extend(ids);
             }
+        }
+    }
+    Ok((links, queries))
+}
+
+/// How long a lookup's answer for a number is reused. A conversation's later messages then cost no
+/// lookup; a Contact created meanwhile is linked from the next message after this.
+pub const CACHE_FOR: chrono::Duration = chrono::Duration::minutes(15);
+
+/// Recent lookup answers per number (including "nobody has it"), timed by the pipeline's clock.
+#[derive(Debug, Default)]
+pub struct LinkCache {
+    entries: std::sync::Mutex<HashMap<E164, Cached>>,
+}
+
+#[derive(Clone, Debug)]
+struct Cached {
+    at: chrono::DateTime<chrono::Utc>,
+    contacts: BTreeSet<String>,
+    leads: BTreeSet<String>,
+}
+
+impl LinkCache {
+    /// Splits `numbers` into the links still cached at `now` and the numbers to look up.
+    fn split(
+        &self,
+        numbers: &BTreeSet<E164>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> (Links, BTreeSet<E164>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|_, cached| now - cached.at < CACHE_FOR);
+        let mut links = Links::default();
+        let mut missing = BTreeSet::new();
+        for number in numbers {
+            match entries.get(number) {
+                Some(cached) => links.add(number, cached),
+                None => {
+                    missing.insert(number.clone());
+                }
+            }
+        }
+        (links, missing)
+    }
+
+    fn remember(
+        &self,
+        numbers: &BTreeSet<E164>,
+        found: &Links,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        for number in numbers {
+            let ids = |person| found.of(person).get(number).cloned().unwrap_or_default();
+            entries.insert(
+                number.clone(),
+                Cached {
+                    at: now,
+                    contacts: ids(Person::Contact),
+                    leads: ids(Person::Lead),
+                },
+            );
+        }
+    }
+}
+
+impl Links {
+    fn add(&mut self, number: &E164, cached: &Cached) {
+        for (person, ids) in [
+            (Person::Contact, &cached.contacts),
+            (Person::Lead, &cached.leads),
+        ] {
+            if !ids.is_empty() {
+                self.of_mut(person)
+                    .entry(number.clone())
+                    .or_default()
+                    .extend(ids.iter().cloned());
+            }
+        }
+    }
+}
+
+/// [`find`] for the numbers `cache` has no recent answer for; the rest come from the cache.
+pub async fn find_cached(
+    salesforce: &SalesforceClient,
+    cache: &LinkCache,
+    numbers: &BTreeSet<E164>,
+    default_region: Option<Country>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(Links, usize), SalesforceError> {
+    let (mut links, missing) = cache.split(numbers, now);
+    if missing.is_empty() {
+        return Ok((links, 0));
+    }
+    let (found, queries) = find(salesforce, &missing, default_region).await?;
+    cache.remember(&missing, &found, now);
+    for person in [Person::Contact, Person::Lead] {
+        for (number, ids) in found.of(person) {
+            links
+                .of_mut(person)
+                .entry(number.clone())
+                .or_default()
+                .extend(ids.iter().cloned());
         }
     }
     Ok((links, queries))

@@ -119,7 +119,15 @@ async fn flush_batch(pipeline: &Pipeline) -> anyhow::Result<Option<FlushOutcome>
         .collect();
     let mut links = Links::default();
     if !numbers.is_empty() {
-        match inbound_links::find(&pipeline.salesforce, &numbers, pipeline.default_region).await {
+        match inbound_links::find_cached(
+            &pipeline.salesforce,
+            &pipeline.link_cache,
+            &numbers,
+            pipeline.default_region,
+            now,
+        )
+        .await
+        {
             Ok((found, queries)) => {
                 links = found;
                 outcome.lookups = queries;

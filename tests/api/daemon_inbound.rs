@@ -9,7 +9,7 @@ use sfwa::domain::message::parse_salesforce_datetime;
 use sfwa::sim::whatsapp::signature;
 use sfwa::store::outbox;
 
-use crate::daemon_support::{eventually, spawn_app, TestApp, MSG};
+use crate::daemon_support::{eventually, spawn_app, spawn_app_with, Options, TestApp, MSG};
 
 /// The customer; the org stores the number as people write it.
 const CUSTOMER: &str = "14155550101";
@@ -401,4 +401,35 @@ async fn a_reaction_record_shows_the_window_its_earlier_text_opened_not_a_new_on
         .unwrap()
         .timestamp();
     assert_eq!(expires, wrote_at + 24 * 3600, "{record}");
+}
+
+#[tokio::test]
+async fn a_conversation_looks_its_customer_up_once_until_the_answer_is_fifteen_minutes_old() {
+    let app = spawn_app_with(Options {
+        // The JWT's expiry is checked against the simulator's (shifted) clock.
+        tune: Box::new(|s| s.salesforce.auth = sfwa::config::AuthMode::ClientCredentials),
+        ..Options::default()
+    })
+    .await;
+    let contact = app
+        .seed(
+            "Contact",
+            json!([{"LastName": "Rivera", "Phone": "(415) 555-0101"}]),
+        )
+        .await;
+
+    customer_writes(&app, json!({"text": "first"})).await;
+    let first = app.flush().await;
+    let second_message = customer_writes(&app, json!({"text": "second"})).await;
+    let second = app.flush().await;
+    app.clock.shift(Duration::minutes(16));
+    customer_writes(&app, json!({"text": "third"})).await;
+    let third = app.flush().await;
+
+    assert_eq!((first.lookups, second.lookups, third.lookups), (2, 0, 2));
+    assert_eq!(
+        record_of(&app, &second_message)["Contact__c"],
+        contact[0].as_str(),
+        "the cached answer still links"
+    );
 }
