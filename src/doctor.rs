@@ -473,6 +473,7 @@ fn field_need(name: &str) -> Option<(&'static [&'static str], u32)> {
         "Error_Code__c" => (TEXT, 32),
         "Error_Message__c" => (LONG_TEXT, 1024),
         "Scheduled_At__c"
+        | "CreatedDate"
         | "Sent_At__c"
         | "Delivered_At__c"
         | "Read_At__c"

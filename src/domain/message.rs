@@ -45,6 +45,9 @@ pub struct MessageRecord {
     pub media_filename: Option<String>,
     #[serde(rename = "Scheduled_At__c", default)]
     pub scheduled_at: Option<String>,
+    /// When the Flow created it (the queue-to-send latency metric starts here).
+    #[serde(rename = "CreatedDate", default)]
+    pub created_date: Option<String>,
 }
 
 impl MessageRecord {
@@ -63,6 +66,7 @@ impl MessageRecord {
         "Media_URL__c",
         "Media_Filename__c",
         "Scheduled_At__c",
+        "CreatedDate",
     ];
 }
 

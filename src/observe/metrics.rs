@@ -15,6 +15,7 @@
 //! |---|---|---|
 //! | `sfwa_messages_total` | counter | `outcome` = sent, failed, refused, retry, held, unknown; `code` (Error_Code__c, empty for sent/held/unknown) |
 //! | `sfwa_whatsapp_send_duration_seconds` | histogram | — |
+//! | `sfwa_queued_to_sent_seconds` | histogram | — (record created, or its Scheduled_At__c if later, → WhatsApp accepted it) |
 //! | `sfwa_queue_depth` | gauge | `state` = claimed, sending (journal rows not finished) |
 //! | `sfwa_outbox_depth`, `sfwa_outbox_oldest_age_seconds` | gauge | — |
 //! | `sfwa_webhook_requests_total` | counter | `result` = accepted, duplicate, unauthorized, bad_request, error |
@@ -43,6 +44,10 @@ pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CON
 
 /// WhatsApp send calls: tens of milliseconds on a good day, the client timeout on a bad one.
 const SEND_BUCKETS: [f64; 11] = [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0];
+/// Queue-to-send latency: from sub-second (stream) through poll intervals to retries after outages.
+const QUEUED_BUCKETS: [f64; 12] = [
+    0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0,
+];
 
 /// How one accepted or refused webhook POST ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,6 +122,7 @@ struct Inner {
     registry: Registry,
     messages: Family<MessageLabels, Counter>,
     send_duration: Histogram,
+    queued_to_sent: Histogram,
     queue_depth: Family<StateLabel, Gauge>,
     outbox_depth: Gauge,
     outbox_oldest_age: Gauge<f64, AtomicU64>,
@@ -142,6 +148,7 @@ impl Metrics {
             registry: Registry::with_prefix("sfwa"),
             messages: Family::default(),
             send_duration: Histogram::new(SEND_BUCKETS),
+            queued_to_sent: Histogram::new(QUEUED_BUCKETS),
             queue_depth: Family::default(),
             outbox_depth: Gauge::default(),
             outbox_oldest_age: Gauge::default(),
@@ -163,6 +170,11 @@ impl Metrics {
             "whatsapp_send_duration_seconds",
             "Duration of WhatsApp Cloud API send calls, answered or not",
             inner.send_duration.clone(),
+        );
+        registry.register(
+            "queued_to_sent_seconds",
+            "From a record's creation (or its Scheduled_At__c, if later) to WhatsApp accepting the send",
+            inner.queued_to_sent.clone(),
         );
         registry.register(
             "queue_depth",
@@ -253,6 +265,12 @@ impl Metrics {
     /// One WhatsApp send call took this long.
     pub fn whatsapp_send(&self, took: Duration) {
         self.inner.send_duration.observe(took.as_secs_f64());
+    }
+
+    /// A send WhatsApp accepted, `waited` after its record was queued (or due).
+    pub fn queued_to_sent(&self, waited: chrono::Duration) {
+        let seconds = waited.num_milliseconds().max(0) as f64 / 1000.0;
+        self.inner.queued_to_sent.observe(seconds);
     }
 
     pub fn webhook(&self, result: WebhookResult) {

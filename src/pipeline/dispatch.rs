@@ -137,6 +137,9 @@ pub async fn dispatch_record(
     pipeline.metrics.whatsapp_send(started.elapsed());
     match sent {
         Ok(accepted) => {
+            if let Some(queued) = queued_at(&record) {
+                pipeline.metrics.queued_to_sent(pipeline.now() - queued);
+            }
             let (id, wamid) = (record.id.clone(), accepted.wamid.clone());
             let object = pipeline.settings.salesforce.message_object.clone();
             pipeline
@@ -230,6 +233,18 @@ pub async fn dispatch_record(
             warn!("send outcome unknown ({reason}); waiting for WhatsApp's status echo");
             Ok(DispatchOutcome::OutcomeUnknown)
         }
+    }
+}
+
+/// When the record became due: its creation, or its `Scheduled_At__c` if that is later.
+fn queued_at(record: &MessageRecord) -> Option<DateTime<Utc>> {
+    let parse = |v: &Option<String>| {
+        v.as_deref()
+            .and_then(crate::domain::message::parse_salesforce_datetime)
+    };
+    match (parse(&record.created_date), parse(&record.scheduled_at)) {
+        (Some(created), Some(scheduled)) => Some(created.max(scheduled)),
+        (created, scheduled) => created.or(scheduled),
     }
 }
 

@@ -153,6 +153,7 @@ async fn metrics_count_this_daemons_sends_refusals_webhooks_and_flushes_and_no_o
         (r#"sfwa_webhook_requests_total{result="unauthorized"}"#, 1.0),
         (r#"sfwa_webhook_requests_total{result="bad_request"}"#, 1.0),
         ("sfwa_whatsapp_send_duration_seconds_count", 1.0),
+        ("sfwa_queued_to_sent_seconds_count", 1.0),
         ("sfwa_salesforce_api_max", 15000.0),
         (r#"sfwa_queue_depth{state="claimed"}"#, 0.0),
         (r#"sfwa_queue_depth{state="sending"}"#, 0.0),
@@ -357,10 +358,9 @@ impl Captured {
     }
 }
 
-/// The capturing subscriber is this thread's default, so the test runs on a current-thread
-/// runtime: the daemon's tasks and both simulators run here and are captured. (SQLite work on the
-/// store's blocking threads is not, and handles no secrets.) The simulators' own logs are
-/// filtered out: they are not the daemon.
+/// The capturing subscriber is the process's (see below), so every thread's events are captured,
+/// the store's blocking threads included. The simulators' own logs are filtered out: they are not
+/// the daemon.
 #[tokio::test(flavor = "current_thread")]
 async fn no_secret_reaches_the_logs_through_logins_sends_webhooks_relogins_and_the_stream() {
     let captured = Captured::default();
@@ -370,7 +370,11 @@ async fn no_secret_reaches_the_logs_through_logins_sends_webhooks_relogins_and_t
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // Process-wide, not this thread's default: a thread-local default misses events whose
+    // callsites other tests' threads registered first (tracing caches interest per callsite), which
+    // made this test fail when run beside the rest of its module. No other test sets a subscriber,
+    // and other tests' logs in the capture cannot hold this test's freshly generated secrets.
+    tracing::subscriber::set_global_default(subscriber).expect("only this test sets a subscriber");
 
     // JWT bearer login, a send, status webhooks, a forged webhook, the verification handshake.
     let app = spawn_app_with(stream_mode()).await;

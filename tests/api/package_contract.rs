@@ -41,6 +41,7 @@ const REFERENCE: &[FieldType] = &[FieldType::Reference];
 const NEEDS: &[Need] = &[
     // read by intake (MessageRecord::FIELDS)
     need("Id", ID, 18),
+    need("CreatedDate", DATETIME, 0),
     need("Direction__c", PICKLIST, 0),
     need("Status__c", PICKLIST, 0),
     need("To_Phone__c", PHONE, 0),
