@@ -114,7 +114,7 @@ async fn sync_reports_a_salesforce_outage_and_loses_nothing() {
     let again = jobs::sync_once(&app.pipeline).await;
     assert!(again.healthy(), "{again}");
     assert_eq!(again.sends.sent, 1);
-    assert!(app.record(&ids[0])["Sent_At__c"].is_string());
+    app.until_status(&ids[0], "Read").await;
 }
 
 #[tokio::test]
@@ -148,22 +148,35 @@ async fn sync_beside_a_running_daemon_on_the_same_store_never_sends_a_record_twi
     let other = build_pipeline(app.settings.clone(), Arc::new(app.clock.clone())).unwrap();
 
     let (daemon, sync) = tokio::join!(app.dispatch(), jobs::sync_once(&other));
+    // A dispatch that erred or timed out under load leaves its record for a later pass.
+    let deadline = tokio::time::Instant::now() + crate::daemon_support::DEADLINE;
+    while distinct_recipients_of(&app.wa_messages().await) < 60 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not every record was sent"
+        );
+        app.dispatch().await;
+    }
 
-    let sent_by_daemon = daemon
+    let messages = app.wa_messages().await;
+    assert_eq!(messages.len(), 60, "each record sent exactly once");
+    let sent_in_the_race = daemon
         .outcomes
         .iter()
         .filter(|o| matches!(o, sfwa::pipeline::dispatch::DispatchOutcome::Sent { .. }))
-        .count();
-    assert_eq!(sent_by_daemon + sync.sends.sent, 60, "{sync}");
-    let messages = app.wa_messages().await;
-    let mut record_ids: Vec<_> = messages
+        .count()
+        + sync.sends.sent;
+    assert!(sent_in_the_race <= 60, "{sync}");
+}
+
+fn distinct_recipients_of(messages: &[serde_json::Value]) -> usize {
+    let mut ids: Vec<&str> = messages
         .iter()
-        .map(|m| m["biz_opaque_callback_data"].as_str().unwrap().to_string())
+        .filter_map(|m| m["biz_opaque_callback_data"].as_str())
         .collect();
-    record_ids.sort();
-    record_ids.dedup();
-    assert_eq!(messages.len(), 60);
-    assert_eq!(record_ids.len(), 60, "each record sent exactly once");
+    ids.sort_unstable();
+    ids.dedup();
+    ids.len()
 }
 
 #[tokio::test]
@@ -247,8 +260,7 @@ async fn the_scheduled_sends_job_sends_a_message_only_once_its_time_has_come() {
 
     assert_eq!(early.fetched, 0);
     assert_eq!(due.sent, 1, "{due}");
-    app.flush().await;
-    assert_eq!(app.record(&ids[0])["Status__c"], "Sent");
+    app.until_status(&ids[0], "Read").await;
 }
 
 #[tokio::test]

@@ -310,6 +310,8 @@ async fn locked_rows_are_retried_and_written_once_the_lock_is_gone() {
         .queue(json!([template("+16505551234"), template("+16505551235")]))
         .await;
     app.dispatch().await;
+    // The `sent` webhooks merge into the pending write-backs; let them land first.
+    until_sent_statuses_stored(&app, 2).await;
     app.org_control("faults", json!({"lock_row_rate": 1.0}))
         .await;
 
