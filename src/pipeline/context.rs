@@ -115,19 +115,23 @@ impl Pipeline {
     }
 
     /// Gets the outbox flushed now: asks the write-back worker if it runs (and waits up to
-    /// `wait` for its flush), or flushes here when it does not (`sfwa sync`, tests). `true` once a
-    /// flush completed.
-    pub async fn request_flush(&self, wait: std::time::Duration) -> bool {
+    /// `wait` for its flush), or flushes here when it does not (`sfwa sync`, tests). Once a flush
+    /// completed: the records written here (`Some(0)` when the worker wrote them); `None` if it
+    /// failed or timed out.
+    pub async fn request_flush(&self, wait: std::time::Duration) -> Option<usize> {
         if self.writeback_running.load(Ordering::Acquire) {
             let mut flushed = self.flushes.subscribe();
             self.flush_requested.notify_one();
-            return tokio::time::timeout(wait, flushed.changed()).await.is_ok();
+            return tokio::time::timeout(wait, flushed.changed())
+                .await
+                .is_ok()
+                .then_some(0);
         }
         match super::writeback::flush_once(self).await {
-            Ok(_) => true,
+            Ok(flush) => Some(flush.written),
             Err(error) => {
                 tracing::warn!(error = %format!("{error:#}"), "write-back flush failed; it is tried again later");
-                false
+                None
             }
         }
     }

@@ -14,7 +14,6 @@
 //! stream, each other, or a `sfwa sync` in another process without a double send.
 
 use std::fmt;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -120,26 +119,12 @@ async fn drain(
     Ok(summary)
 }
 
-/// Gets the sent records out of the Queued set: through the write-back worker when one runs (the
-/// daemon), else by flushing here (`sfwa sync`), which also lets `progress` count the records.
-/// Records written here (`Some(0)` when the worker wrote them), `None` when the flush failed.
+/// Gets the sent records out of the Queued set (see [`Pipeline::request_flush`]) and counts
+/// what was written here for `progress`.
 async fn flush_before_next_page(pipeline: &Pipeline, progress: &dyn Progress) -> Option<usize> {
-    if pipeline.writeback_running.load(Ordering::Acquire) {
-        return pipeline
-            .request_flush(Duration::from_secs(30))
-            .await
-            .then_some(0);
-    }
-    match writeback::flush_once(pipeline).await {
-        Ok(flush) => {
-            progress.written(flush.written);
-            Some(flush.written)
-        }
-        Err(error) => {
-            tracing::warn!(error = %format!("{error:#}"), "write-back flush failed; it is tried again later");
-            None
-        }
-    }
+    let written = pipeline.request_flush(Duration::from_secs(30)).await?;
+    progress.written(written);
+    Some(written)
 }
 
 /// A poll for every due Queued record, whatever the stream delivered.

@@ -198,7 +198,7 @@ pub async fn run_dispatch(pipeline: Pipeline, shutdown: CancellationToken) {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 // A flush that cannot finish (Salesforce down) falls back to the normal pace.
-                flushed = pipeline.request_flush(interval) => if flushed { continue },
+                flushed = pipeline.request_flush(interval) => if flushed.is_some() { continue },
             }
         }
         // Drained (or a flush failed): the spinner leaves the screen.

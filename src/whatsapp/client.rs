@@ -121,6 +121,20 @@ struct SendMessage {
 }
 
 /// Splits transport failures by whether the request can have reached Meta.
+/// The status and body of a 2xx answer; Meta's error for any other. The request was written and
+/// answered: from here on a failure to read the body is an unknown outcome.
+async fn successful_body(response: reqwest::Response) -> Result<(u16, bytes::Bytes), SendError> {
+    let status = response.status().as_u16();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| SendError::OutcomeUnknown(describe(e)))?;
+    if !(200..300).contains(&status) {
+        return Err(meta_error(status, &body));
+    }
+    Ok((status, body))
+}
+
 fn transport_error(error: reqwest::Error) -> SendError {
     // A connect that failed (refused, DNS) wrote nothing; a connect that timed out is treated as
     // unknown too, conservatively, since reqwest's overall timeout does not say which phase it hit.
@@ -177,15 +191,7 @@ impl WhatsAppClient {
             .send()
             .await
             .map_err(transport_error)?;
-        let status = response.status().as_u16();
-        // The request was written and answered: from here on a failure to read is "unknown".
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| SendError::OutcomeUnknown(describe(e)))?;
-        if !(200..300).contains(&status) {
-            return Err(meta_error(status, &body));
-        }
+        let (status, body) = successful_body(response).await?;
         let answer: SendResponse = serde_json::from_slice(&body)
             .map_err(|e| SendError::BadResponse(format!("HTTP {status}: {e}")))?;
         let wamid = answer
@@ -218,14 +224,7 @@ impl WhatsAppClient {
             .send()
             .await
             .map_err(transport_error)?;
-        let status = response.status().as_u16();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| SendError::OutcomeUnknown(describe(e)))?;
-        if !(200..300).contains(&status) {
-            return Err(meta_error(status, &body));
-        }
+        let (status, body) = successful_body(response).await?;
         serde_json::from_slice(&body)
             .map_err(|e| SendError::BadResponse(format!("HTTP {status}: {e}")))
     }

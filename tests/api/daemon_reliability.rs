@@ -43,15 +43,7 @@ fn quiet_after_sent() -> Options {
 
 async fn until_sent_statuses_stored(app: &TestApp, count: u64) {
     eventually("the `sent` statuses reached the daemon", || async {
-        let stats: Value = app
-            .http
-            .get(format!("{}/__sim/stats", app.wa.url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let stats = app.wa_stats().await;
         stats["webhooks"]["delivered"].as_u64().unwrap_or(0) >= count
     })
     .await;

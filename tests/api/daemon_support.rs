@@ -174,21 +174,7 @@ impl TestApp {
 
     /// Inserts records into the org through DML (Flows included), returning their Ids.
     pub async fn seed(&self, object: &str, records: Value) -> Vec<String> {
-        let response = self
-            .http
-            .post(format!("{}/__sim/records/{object}", self.org.url()))
-            .json(&records)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
-        let body: Value = response.json().await.unwrap();
-        body["ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap().to_string())
-            .collect()
+        crate::helpers::seed_records(&self.http, &self.org.url(), object, records).await
     }
 
     /// A record as a rep sees it.
@@ -254,21 +240,25 @@ impl TestApp {
 
     /// Messages the WhatsApp simulator received.
     pub async fn wa_messages(&self) -> Vec<Value> {
-        let body: Value = self
-            .http
-            .get(format!("{}/__sim/messages", self.wa.url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = self
+            .get_json(&format!("{}/__sim/messages", self.wa.url()))
+            .await;
         body["messages"].as_array().cloned().unwrap_or_default()
     }
 
     pub async fn org_stats(&self) -> Value {
+        self.get_json(&format!("{}/__sim/stats", self.org.url()))
+            .await
+    }
+
+    pub async fn wa_stats(&self) -> Value {
+        self.get_json(&format!("{}/__sim/stats", self.wa.url()))
+            .await
+    }
+
+    async fn get_json(&self, url: &str) -> Value {
         self.http
-            .get(format!("{}/__sim/stats", self.org.url()))
+            .get(url)
             .send()
             .await
             .unwrap()

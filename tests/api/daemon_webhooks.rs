@@ -26,17 +26,6 @@ fn webhook_url(app: &TestApp) -> String {
     app.wa.webhook_url().expect("the daemon is registered")
 }
 
-async fn wa_stats(app: &TestApp) -> Value {
-    app.http
-        .get(format!("{}/__sim/stats", app.wa.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 async fn outbox_depth(app: &TestApp) -> u64 {
     app.pipeline.store.read(outbox::depth).await.unwrap()
 }
@@ -126,7 +115,7 @@ async fn duplicated_and_out_of_order_webhooks_end_at_read_and_never_regress() {
     eventually(
         "every status webhook (and its duplicate) was delivered",
         || async {
-            let stats = wa_stats(&app).await;
+            let stats = app.wa_stats().await;
             stats["webhooks"]["duplicated"].as_u64().unwrap_or(0) >= 3
                 && stats["webhooks"]["delivered"].as_u64().unwrap_or(0) >= 6
         },
@@ -194,7 +183,7 @@ async fn unsigned_or_wrongly_signed_webhooks_get_401_and_change_nothing() {
     let sent = app.until_status(&ids[0], "Sent").await;
     let wamid = sent["WhatsApp_Message_Id__c"].as_str().unwrap().to_string();
     eventually("the `sent` webhook was stored", || async {
-        wa_stats(&app).await["webhooks"]["delivered"]
+        app.wa_stats().await["webhooks"]["delivered"]
             .as_u64()
             .unwrap_or(0)
             >= 1
@@ -306,7 +295,7 @@ async fn a_reaction_does_not_open_the_window() {
     )
     .await;
     eventually("the reaction webhook reached the daemon", || async {
-        wa_stats(&app).await["webhooks"]["delivered"]
+        app.wa_stats().await["webhooks"]["delivered"]
             .as_u64()
             .unwrap_or(0)
             >= 1

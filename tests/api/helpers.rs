@@ -118,21 +118,7 @@ impl Org {
 
     /// Seeds records through the control API (not counted as API usage); returns their Ids.
     pub async fn seed(&self, object: &str, records: Value) -> Vec<String> {
-        let response = self
-            .http
-            .post(self.url(&format!("/__sim/records/{object}")))
-            .json(&records)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
-        let body: Value = response.json().await.unwrap();
-        body["ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap().to_string())
-            .collect()
+        seed_records(&self.http, &self.sim.url(), object, records).await
     }
 
     pub async fn stats(&self) -> Value {
@@ -157,4 +143,27 @@ impl Org {
         assert!(response.status().is_success(), "control {path} failed");
         response.json().await.unwrap()
     }
+}
+
+/// Inserts records into the org simulator through DML (Flows included), returning their Ids.
+pub async fn seed_records(
+    http: &reqwest::Client,
+    org_url: &str,
+    object: &str,
+    records: Value,
+) -> Vec<String> {
+    let response = http
+        .post(format!("{org_url}/__sim/records/{object}"))
+        .json(&records)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+    let body: Value = response.json().await.unwrap();
+    body["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
 }
