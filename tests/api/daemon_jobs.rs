@@ -147,10 +147,10 @@ async fn sync_beside_a_running_daemon_on_the_same_store_never_sends_a_record_twi
     app.queue(json!(records)).await;
     let other = build_pipeline(app.settings.clone(), Arc::new(app.clock.clone())).unwrap();
 
-    let (daemon, sync) = tokio::join!(app.dispatch(), jobs::sync_once(&other));
+    tokio::join!(app.dispatch(), jobs::sync_once(&other));
     // A dispatch that erred or timed out under load leaves its record for a later pass.
     let deadline = tokio::time::Instant::now() + crate::daemon_support::DEADLINE;
-    while distinct_recipients_of(&app.wa_messages().await) < 60 {
+    while distinct_records_in(&app.wa_messages().await) < 60 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "not every record was sent"
@@ -160,16 +160,9 @@ async fn sync_beside_a_running_daemon_on_the_same_store_never_sends_a_record_twi
 
     let messages = app.wa_messages().await;
     assert_eq!(messages.len(), 60, "each record sent exactly once");
-    let sent_in_the_race = daemon
-        .outcomes
-        .iter()
-        .filter(|o| matches!(o, sfwa::pipeline::dispatch::DispatchOutcome::Sent { .. }))
-        .count()
-        + sync.sends.sent;
-    assert!(sent_in_the_race <= 60, "{sync}");
 }
 
-fn distinct_recipients_of(messages: &[serde_json::Value]) -> usize {
+fn distinct_records_in(messages: &[serde_json::Value]) -> usize {
     let mut ids: Vec<&str> = messages
         .iter()
         .filter_map(|m| m["biz_opaque_callback_data"].as_str())
