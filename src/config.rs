@@ -282,6 +282,11 @@ pub struct DispatchSettings {
     /// A send whose outcome is unknown is re-sent only after this long without a status echo.
     #[serde(with = "humantime_serde")]
     pub unknown_outcome_grace: Duration,
+    /// How long a message may keep meeting Meta's rate limits (130429, 131056, 131048, 4, 80007)
+    /// before it is Failed. Those refusals do not count towards `max_attempts`: they say "slower",
+    /// not "this message is wrong".
+    #[serde(with = "humantime_serde")]
+    pub max_rate_limited_wait: Duration,
 }
 
 impl Default for DispatchSettings {
@@ -291,6 +296,7 @@ impl Default for DispatchSettings {
             initial_backoff: Duration::from_secs(2),
             max_backoff: Duration::from_secs(300),
             unknown_outcome_grace: Duration::from_secs(600),
+            max_rate_limited_wait: Duration::from_secs(24 * 60 * 60),
         }
     }
 }
@@ -396,6 +402,10 @@ pub enum ConfigError {
 
 const ENV_PREFIX: &str = "SFWA_";
 
+/// `SFWA_*` variables that set command-line options (see `src/main.rs`), not settings: the layering
+/// below leaves them to clap instead of refusing them as unknown keys.
+pub const CLI_ENV_VARS: &[&str] = &["SFWA_LOG_FORMAT"];
+
 impl Settings {
     /// Reads `path` (a missing file is fine when the environment provides everything), layers the
     /// `SFWA_*` environment over it, reads `*_file` secrets and validates.
@@ -464,6 +474,9 @@ impl Settings {
         // Environment values are text; the defaults say which keys want numbers, booleans or lists.
         let defaults = toml::Table::try_from(Settings::default()).unwrap_or_default();
         for (name, value) in env {
+            if CLI_ENV_VARS.contains(&name.as_str()) {
+                continue;
+            }
             let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
                 continue;
             };
@@ -836,6 +849,13 @@ mod tests {
         assert_eq!(settings.intake.interval, Duration::from_secs(10));
         assert_eq!(settings.window.margin, Duration::from_secs(120));
         assert_eq!(settings.writeback.batch_size, 200);
+    }
+
+    #[test]
+    fn the_log_format_variable_is_left_to_the_command_line_not_refused_as_a_setting() {
+        let settings =
+            Settings::from_layers(MINIMAL, &env(&[("SFWA_LOG_FORMAT", "json")])).unwrap();
+        settings.validate().unwrap();
     }
 
     #[test]

@@ -240,6 +240,7 @@ impl Metrics {
             DispatchOutcome::Refused { code } => ("refused", code.as_str()),
             DispatchOutcome::Failed { code } => ("failed", code.as_str()),
             DispatchOutcome::RetryScheduled { code, .. } => ("retry", code.as_str()),
+            DispatchOutcome::RateLimited { code, .. } => ("rate_limited", code.as_str()),
             DispatchOutcome::Held => ("held", ""),
             DispatchOutcome::OutcomeUnknown => ("unknown", ""),
             DispatchOutcome::AlreadySending => return,

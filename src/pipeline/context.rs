@@ -1,12 +1,10 @@
 //! What every pipeline step shares.
 
-use std::collections::HashMap;
-use std::num::NonZeroU32;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::Notify;
 
 use crate::clock::SharedClock;
@@ -25,8 +23,14 @@ pub struct Pipeline {
     pub store: Store,
     pub salesforce: SalesforceClient,
     pub whatsapp: WhatsAppClient,
-    /// Per business number: Meta's throughput limit, enforced before we hit it (130429 otherwise).
-    limiters: Arc<HashMap<String, DefaultDirectRateLimiter>>,
+    /// Per business number: how fast sends go, adapting to Meta's refusals; per customer: the
+    /// pair-rate waits (see [`super::pacing`]).
+    pub pacer: Arc<super::pacing::Pacer>,
+    /// Records a dispatch in this process is working on (from before its claim is handed over
+    /// until its outcome is journaled): the orphan scan leaves them alone.
+    pub in_flight: Arc<InFlight>,
+    /// When this pipeline started: a claim older than that is nobody's in this process.
+    pub started_at: DateTime<Utc>,
     /// Set when Meta says every send will fail (token expired, account blocked): sending pauses
     /// until then, messages stay queued and are never failed for it.
     hold: Arc<Mutex<Option<Hold>>>,
@@ -62,13 +66,8 @@ impl Pipeline {
         salesforce: SalesforceClient,
         whatsapp: WhatsAppClient,
     ) -> Pipeline {
-        let per_second = NonZeroU32::new(settings.whatsapp.throughput_per_second.max(1))
-            .unwrap_or(NonZeroU32::MIN);
-        let limiters = settings
-            .business_numbers()
-            .into_iter()
-            .map(|number| (number, RateLimiter::direct(Quota::per_second(per_second))))
-            .collect();
+        let pacer = super::pacing::Pacer::new(settings.whatsapp.throughput_per_second);
+        let started_at = clock.now();
         let default_region = crate::domain::phone::region(&settings.whatsapp.default_region).ok();
         let metrics = Metrics::new(settings.intake.mode == IntakeMode::Stream);
         Pipeline {
@@ -77,7 +76,9 @@ impl Pipeline {
             store,
             salesforce,
             whatsapp,
-            limiters: Arc::new(limiters),
+            pacer: Arc::new(pacer),
+            in_flight: Arc::default(),
+            started_at,
             hold: Arc::new(Mutex::new(None)),
             outbox_ready: Arc::new(Notify::new()),
             flush_requested: Arc::new(Notify::new()),
@@ -94,12 +95,9 @@ impl Pipeline {
         self.clock.now()
     }
 
-    /// Waits for a send slot of `business_number_id` (numbers not configured are not limited
-    /// here; Meta's 130429 still backs them off).
+    /// Waits for a send slot of `business_number_id` (see [`super::pacing`]).
     pub async fn throttle(&self, business_number_id: &str) {
-        if let Some(limiter) = self.limiters.get(business_number_id) {
-            limiter.until_ready().await;
-        }
+        self.pacer.slot(business_number_id).await;
     }
 
     pub fn current_hold(&self) -> Option<Hold> {
@@ -139,5 +137,45 @@ impl Pipeline {
     /// The business number a message goes from.
     pub fn business_number<'a>(&'a self, requested: Option<&'a str>) -> &'a str {
         requested.unwrap_or(&self.settings.whatsapp.default_phone_number_id)
+    }
+}
+
+/// The record Ids this process's dispatches are working on.
+#[derive(Debug, Default)]
+pub struct InFlight(Mutex<HashSet<String>>);
+
+impl InFlight {
+    /// Marks `record_id` as being worked on until the guard is dropped. `None` if it already is
+    /// (another dispatch in this process has it).
+    pub fn enter(self: &Arc<Self>, record_id: &str) -> Option<InFlightGuard> {
+        let mut ids = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        ids.insert(record_id.to_string()).then(|| InFlightGuard {
+            set: self.clone(),
+            record_id: record_id.to_string(),
+        })
+    }
+
+    pub fn contains(&self, record_id: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(record_id)
+    }
+}
+
+/// Removes its record from [`InFlight`] when dropped (also when the dispatch panics or is cancelled).
+#[derive(Debug)]
+pub struct InFlightGuard {
+    set: Arc<InFlight>,
+    record_id: String,
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.set
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.record_id);
     }
 }

@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use crate::domain::message::{MessageRecord, OutboundMessage};
 use crate::pipeline::record_update::{self, Fields};
 use crate::store::{journal, outbox};
-use crate::whatsapp::{Action, SendError};
+use crate::whatsapp::{Action, RateLimit, SendError};
 use crate::window::{self, Decision};
 
 use super::Pipeline;
@@ -31,8 +31,14 @@ pub enum DispatchOutcome {
     Failed {
         code: String,
     },
-    /// Will be tried again at this time; `code` says why (e.g. `WA_UNREACHABLE`, `WA_130429`).
+    /// Will be tried again at this time; `code` says why (e.g. `WA_UNREACHABLE`, `WA_131000`).
     RetryScheduled {
+        at: DateTime<Utc>,
+        code: String,
+    },
+    /// Meta asked to slow down (or sfwa knows it would): waits until `at`, not counted as an
+    /// attempt; `code` is Meta's (`WA_130429`, `WA_131056`, …).
+    RateLimited {
         at: DateTime<Utc>,
         code: String,
     },
@@ -77,14 +83,29 @@ pub async fn dispatch_record(
     let number = pipeline
         .business_number(message.business_number_id.as_deref())
         .to_string();
+    let wa_id = message.to.wa_id().to_string();
+    if let Some(held) = pipeline.pacer.held_back(&number, &wa_id, now) {
+        // Meta told us this number (or this customer) must wait: no call that would only be
+        // refused again.
+        let waiting = Waiting {
+            number: &number,
+            wa_id: &wa_id,
+            limit: held.limit,
+            code: held_back_code(held.limit),
+            meta: None,
+            refused_by_meta: false,
+            until: Some(held.until),
+        };
+        return rate_limited(pipeline, &record.id, waiting).await;
+    }
     pipeline.throttle(&number).await;
 
     // The window is checked here, right before the send, not when the batch was fetched.
     let now = pipeline.now();
-    let (pair_number, wa_id) = (number.clone(), message.to.wa_id().to_string());
+    let (pair_number, pair_wa_id) = (number.clone(), wa_id.clone());
     let last_inbound = pipeline
         .store
-        .read(move |conn| crate::store::inbound::last_inbound(conn, &pair_number, &wa_id))
+        .read(move |conn| crate::store::inbound::last_inbound(conn, &pair_number, &pair_wa_id))
         .await?;
     let margin =
         Duration::from_std(pipeline.settings.window.margin).unwrap_or(Duration::minutes(2));
@@ -137,6 +158,7 @@ pub async fn dispatch_record(
     pipeline.metrics.whatsapp_send(started.elapsed());
     match sent {
         Ok(accepted) => {
+            pipeline.pacer.accepted(&number);
             if let Some(queued) = queued_at(&record) {
                 pipeline.metrics.queued_to_sent(pipeline.now() - queued);
             }
@@ -150,7 +172,11 @@ pub async fn dispatch_record(
                     let fields = if journal::mark_sent(tx, &id, &wamid, now)? {
                         record_update::accepted(&wamid, window_expires_at)
                     } else {
-                        record_update::accepted_after_status(&wamid, window_expires_at)
+                        // Errors a rate limit left on the record go, unless a `failed` webhook
+                        // wrote them just now.
+                        let failed = journal::get(tx, &id)?
+                            .is_some_and(|e| e.state == journal::JournalState::Failed);
+                        record_update::accepted_after_status(&wamid, window_expires_at, !failed)
                     };
                     outbox::enqueue(tx, &object, &id, &fields, now)
                 })
@@ -193,26 +219,20 @@ pub async fn dispatch_record(
                     Ok(DispatchOutcome::Held)
                 }
                 Action::Retry => {
-                    retry_or_fail(
-                        pipeline,
-                        &record.id,
-                        attempt,
-                        None,
-                        &code,
-                        &error.rep_message(),
-                    )
-                    .await
+                    retry_or_fail(pipeline, &record.id, attempt, &code, &error.rep_message()).await
                 }
-                Action::RetryLater(wait) => {
-                    retry_or_fail(
-                        pipeline,
-                        &record.id,
-                        attempt,
-                        Some(wait),
-                        &code,
-                        &error.rep_message(),
-                    )
-                    .await
+                Action::SlowDown(limit) => {
+                    let meta = error.rep_message();
+                    let waiting = Waiting {
+                        number: &number,
+                        wa_id: &wa_id,
+                        limit,
+                        code,
+                        meta: Some(meta),
+                        refused_by_meta: true,
+                        until: None,
+                    };
+                    rate_limited(pipeline, &record.id, waiting).await
                 }
             }
         }
@@ -222,7 +242,6 @@ pub async fn dispatch_record(
                 pipeline,
                 &record.id,
                 attempt,
-                None,
                 "WA_UNREACHABLE",
                 &format!("WhatsApp could not be reached: {reason}"),
             )
@@ -259,11 +278,112 @@ pub fn backoff(pipeline: &Pipeline, attempt: u32) -> Duration {
     Duration::milliseconds((jittered * 1000.0) as i64)
 }
 
+/// A send that must wait for one of Meta's rate limits.
+struct Waiting<'a> {
+    number: &'a str,
+    wa_id: &'a str,
+    limit: RateLimit,
+    /// Error_Code__c if the wait runs out (`WA_130429`, …).
+    code: String,
+    /// Meta's words, when Meta refused this very send.
+    meta: Option<String>,
+    /// `true`: Meta refused this send (the pace adapts); `false`: sfwa held it back itself.
+    refused_by_meta: bool,
+    /// When sfwa held it back: until then.
+    until: Option<DateTime<Utc>>,
+}
+
+/// `24 h`, `90 min`, `45 s`: how long, for a rep.
+fn spoken_duration(duration: Duration) -> String {
+    let seconds = duration.num_seconds();
+    if seconds >= 3600 && seconds % 3600 == 0 {
+        format!("{} h", seconds / 3600)
+    } else if seconds >= 60 && seconds % 60 == 0 {
+        format!("{} min", seconds / 60)
+    } else {
+        format!("{seconds} s")
+    }
+}
+
+/// The code a send held back for `limit` would have met.
+fn held_back_code(limit: RateLimit) -> String {
+    match limit {
+        RateLimit::Throughput => "WA_130429",
+        RateLimit::Pair => "WA_131056",
+        RateLimit::Spam => "WA_131048",
+        RateLimit::App => "WA_80007",
+    }
+    .to_string()
+}
+
+/// Rate-limit refusals are Meta asking for less speed, not a verdict on the message: the record
+/// waits — not counted towards `dispatch.max_attempts`, Status back to Queued in Salesforce with
+/// Error_Message__c saying why — until `dispatch.max_rate_limited_wait` after its first refusal,
+/// and only then fails.
+async fn rate_limited(
+    pipeline: &Pipeline,
+    record_id: &str,
+    waiting: Waiting<'_>,
+) -> anyhow::Result<DispatchOutcome> {
+    let now = pipeline.now();
+    let max_wait = Duration::from_std(pipeline.settings.dispatch.max_rate_limited_wait)
+        .unwrap_or(Duration::hours(24));
+    let pacer = pipeline.pacer.clone();
+    let object = pipeline.settings.salesforce.message_object.clone();
+    let (id, number, wa_id, limit) = (
+        record_id.to_string(),
+        waiting.number.to_string(),
+        waiting.wa_id.to_string(),
+        waiting.limit,
+    );
+    let (code, meta, refused_by_meta, until) = (
+        waiting.code.clone(),
+        waiting.meta.clone(),
+        waiting.refused_by_meta,
+        waiting.until,
+    );
+    let decided = pipeline
+        .store
+        .write(move |tx| {
+            let refusals = journal::get(tx, &id)?.map_or(0, |e| e.rate_limited_count) + 1;
+            let at = match until {
+                Some(until) if !refused_by_meta => until,
+                _ => pacer.refused(&number, &wa_id, limit, refusals, now),
+            };
+            let Some(wait) = journal::schedule_rate_limited(tx, &id, at, now)? else {
+                // A status echo resolved it meanwhile: it was sent after all.
+                return Ok(None);
+            };
+            let give_up_at = wait.since + max_wait;
+            if now >= give_up_at {
+                let message = format!(
+                    "{}, and kept doing so for {}; not sent. Queue it again later.{}",
+                    limit.waiting_sentence(),
+                    spoken_duration(max_wait),
+                    meta.as_deref().map(|m| format!(" {m}")).unwrap_or_default()
+                );
+                let fields = record_update::failed(&code, &message, now, None);
+                journal::mark_failed(tx, &id, &code, now)?;
+                outbox::enqueue(tx, &object, &id, &fields, now)?;
+                return Ok(Some(DispatchOutcome::Failed { code }));
+            }
+            let message = format!(
+                "Waiting to send ({code}): {}. sfwa tries again by itself until {} UTC.",
+                limit.waiting_sentence(),
+                give_up_at.format("%Y-%m-%d %H:%M")
+            );
+            outbox::enqueue(tx, &object, &id, &record_update::waiting(&message), now)?;
+            Ok(Some(DispatchOutcome::RateLimited { at, code }))
+        })
+        .await?;
+    pipeline.outbox_ready.notify_one();
+    Ok(decided.unwrap_or(DispatchOutcome::AlreadySending))
+}
+
 async fn retry_or_fail(
     pipeline: &Pipeline,
     record_id: &str,
     attempt: u32,
-    at_least: Option<std::time::Duration>,
     code: &str,
     message: &str,
 ) -> anyhow::Result<DispatchOutcome> {
@@ -276,11 +396,7 @@ async fn retry_or_fail(
             code: code.to_string(),
         });
     }
-    let mut wait = backoff(pipeline, next_attempt);
-    if let Some(at_least) = at_least.and_then(|d| Duration::from_std(d).ok()) {
-        wait = wait.max(at_least);
-    }
-    let at = now + wait;
+    let at = now + backoff(pipeline, next_attempt);
     schedule(pipeline, record_id, next_attempt, at).await?;
     Ok(DispatchOutcome::RetryScheduled {
         at,

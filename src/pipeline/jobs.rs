@@ -64,6 +64,8 @@ impl SendSummary {
                     self.waiting += 1;
                     self.whatsapp_trouble |= code == "WA_UNREACHABLE";
                 }
+                // Meta asked for less speed: the records wait, nothing is wrong with WhatsApp.
+                DispatchOutcome::RateLimited { .. } => self.waiting += 1,
                 DispatchOutcome::Held => {
                     self.waiting += 1;
                     self.whatsapp_trouble = true;

@@ -4,6 +4,8 @@
 //! - [`intake`] — finds Queued records (SOQL poll) and claims each in the journal exactly once.
 //! - [`dispatch`] — the send path: validate → rate limit → **window check** (at the moment of
 //!   sending) → journal `Sending` → Cloud API → journal `Sent`/`Failed`/retry.
+//! - [`pacing`] — how fast sends go per business number, adapting to Meta's rate-limit refusals
+//!   (130429 slows the number, 131056 only that customer).
 //! - [`record_update`] — which fields a state change writes onto `WhatsApp_Message__c`.
 //! - [`inbound_records`] — the `WhatsApp_Message__c` record an inbound customer message becomes.
 //! - [`inbound_links`] — linking those records to the Contact / Lead with the sender's number.
@@ -21,6 +23,7 @@ pub mod inbound_links;
 pub mod inbound_records;
 pub mod intake;
 pub mod jobs;
+pub mod pacing;
 pub mod record_update;
 pub mod stream;
 pub mod worker;

@@ -25,6 +25,14 @@ pub fn sending() -> Fields {
     fields(&[("Status__c", json!(MessageStatus::Sending.as_salesforce()))])
 }
 
+/// Back to Queued, waiting for a rate limit to pass, with the reason for the rep.
+pub fn waiting(reason: &str) -> Fields {
+    fields(&[
+        ("Status__c", json!(MessageStatus::Queued.as_salesforce())),
+        ("Error_Message__c", json!(truncate(reason, 1024))),
+    ])
+}
+
 /// Meta accepted the message.
 pub fn accepted(wamid: &str, window_expires_at: Option<DateTime<Utc>>) -> Fields {
     let mut pairs = vec![
@@ -46,8 +54,19 @@ pub fn wamid_known(wamid: &str) -> Fields {
 /// Meta accepted the message, but a status webhook overtook the response and already moved the
 /// record on: everything [`accepted`] says except the status (and the errors, which a `failed`
 /// webhook may have just written).
-pub fn accepted_after_status(wamid: &str, window_expires_at: Option<DateTime<Utc>>) -> Fields {
+///
+/// `clear_errors`: the status it moved on to is not `Failed`, so an Error_Message__c left by an
+/// earlier wait (a rate limit) is cleared.
+pub fn accepted_after_status(
+    wamid: &str,
+    window_expires_at: Option<DateTime<Utc>>,
+    clear_errors: bool,
+) -> Fields {
     let mut pairs = vec![("WhatsApp_Message_Id__c", json!(wamid))];
+    if clear_errors {
+        pairs.push(("Error_Code__c", Value::Null));
+        pairs.push(("Error_Message__c", Value::Null));
+    }
     pairs.extend(window(window_expires_at));
     fields(&pairs)
 }

@@ -57,16 +57,45 @@ pub async fn retry_step(pipeline: &Pipeline) -> anyhow::Result<DispatchStep> {
     })
 }
 
-/// Records whose retry is due (re-read from Salesforce, so a record changed or deleted meanwhile
-/// is not sent), after resolving sends stuck without an echo. One query per 200 due retries; none
-/// when nothing is due.
+/// How long a fresh claim may go without a dispatch registering it before the orphan scan takes it:
+/// covers the moment between the stream committing its claims and handing them to
+/// [`dispatch_all`] (in this process or a `sfwa sync` beside it).
+const ORPHAN_AFTER: chrono::Duration = chrono::Duration::seconds(2);
+
+/// Work for the retry step: records whose retry is due, and **orphaned claims** — claimed, never
+/// sent, and no dispatch working on them (sfwa was killed between the stream's claim and the send,
+/// or a dispatch failed before `Sending`). Without the orphan scan only the reconcile poll would
+/// find those, minutes later, and never with the reconcile switched off.
+///
+/// Each is re-read from Salesforce (a record changed, canceled or deleted meanwhile is not sent),
+/// after resolving sends stuck without an echo. One query per 200 records; none when there is no
+/// work.
 async fn due_work(pipeline: &Pipeline) -> anyhow::Result<(Vec<(MessageRecord, u32)>, usize)> {
     let resolved_unknown = give_up_or_resend_unknown(pipeline).await?;
     let now = pipeline.now();
-    let due = pipeline
+    // A claim older than this process is nobody's here; a younger one gets a short grace.
+    let orphaned_before = pipeline.started_at.max(now - ORPHAN_AFTER);
+    let (mut due, orphans) = pipeline
         .store
-        .read(move |conn| journal::due_retries(conn, now, 200))
+        .read(move |conn| {
+            Ok((
+                journal::due_retries(conn, now, 200)?,
+                journal::orphaned_claims(conn, orphaned_before, 200)?,
+            ))
+        })
         .await?;
+    let orphans: Vec<journal::JournalEntry> = orphans
+        .into_iter()
+        .filter(|entry| !pipeline.in_flight.contains(&entry.record_id))
+        .collect();
+    if !orphans.is_empty() {
+        info!(
+            count = orphans.len(),
+            "resuming claimed records that were never sent (sfwa stopped or failed between claim and send)"
+        );
+        due.extend(orphans);
+    }
+    due.truncate(200);
     let mut work: Vec<(MessageRecord, u32)> = Vec::new();
     let ids: Vec<SfId> = due
         .iter()
@@ -81,6 +110,13 @@ async fn due_work(pipeline: &Pipeline) -> anyhow::Result<(Vec<(MessageRecord, u3
         );
         let records: Vec<MessageRecord> = pipeline.salesforce.query(&soql).await?;
         let mut postponed = Vec::new();
+        // Claims whose record is no longer waiting in Salesforce (canceled, edited, deleted): the
+        // journal lets go of them, or they would be fetched again at every step.
+        let mut withdrawn: Vec<String> = due
+            .iter()
+            .filter(|e| !records.iter().any(|r| r.id == e.record_id))
+            .map(|e| e.record_id.clone())
+            .collect();
         for record in records {
             let still_wanted = matches!(record.status.as_deref(), Some("Queued" | "Sending"));
             let attempts = due
@@ -88,6 +124,7 @@ async fn due_work(pipeline: &Pipeline) -> anyhow::Result<(Vec<(MessageRecord, u3
                 .find(|e| e.record_id == record.id)
                 .map_or(0, |e| e.attempts);
             if !still_wanted {
+                withdrawn.push(record.id);
                 continue;
             }
             // Scheduled_At__c moved later since the timer was set: wait for the new time.
@@ -96,12 +133,18 @@ async fn due_work(pipeline: &Pipeline) -> anyhow::Result<(Vec<(MessageRecord, u3
                 None => work.push((record, attempts)),
             }
         }
-        if !postponed.is_empty() {
+        if !postponed.is_empty() || !withdrawn.is_empty() {
+            if !withdrawn.is_empty() {
+                info!(count = withdrawn.len(), "claimed records no longer Queued in Salesforce (canceled, changed or deleted); not sent");
+            }
             pipeline
                 .store
                 .write(move |tx| {
                     for (id, attempts, at) in &postponed {
                         journal::schedule_retry(tx, id, *attempts, *at, now)?;
+                    }
+                    for id in &withdrawn {
+                        journal::withdraw(tx, id, now)?;
                     }
                     Ok(())
                 })
@@ -111,13 +154,27 @@ async fn due_work(pipeline: &Pipeline) -> anyhow::Result<(Vec<(MessageRecord, u3
     Ok((work, resolved_unknown))
 }
 
-/// Dispatches records concurrently (bounded); a record whose dispatch errs stays journaled.
+/// Dispatches records concurrently (bounded); a record whose dispatch errs stays journaled (and
+/// is picked up again by the orphan scan of [`retry_step`]). Each record is registered in
+/// [`Pipeline::in_flight`] from here until its dispatch ends; one already registered (another
+/// dispatch in this process has it) is skipped.
 pub async fn dispatch_all(
     pipeline: &Pipeline,
     work: Vec<(MessageRecord, u32)>,
 ) -> Vec<DispatchOutcome> {
+    let work: Vec<_> = work
+        .into_iter()
+        .filter_map(|(record, attempts)| {
+            let guard = pipeline.in_flight.enter(&record.id)?;
+            Some((record, attempts, guard))
+        })
+        .collect();
     let results: Vec<anyhow::Result<DispatchOutcome>> = futures_util::stream::iter(work)
-        .map(|(record, attempts)| dispatch::dispatch_record(pipeline, record, attempts))
+        .map(|(record, attempts, guard)| async move {
+            let outcome = dispatch::dispatch_record(pipeline, record, attempts).await;
+            drop(guard);
+            outcome
+        })
         .buffer_unordered(CONCURRENT_SENDS)
         .collect()
         .await;

@@ -149,10 +149,15 @@ pub struct JournalEntry {
     pub status_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the current run of rate-limit refusals began (see [`schedule_rate_limited`]).
+    pub rate_limited_since: Option<DateTime<Utc>>,
+    /// Rate-limit refusals so far; they never count towards `attempts`.
+    pub rate_limited_count: u32,
 }
 
 const ENTRY_COLUMNS: &str = "record_id, state, business_number_id, wa_id, wamid, attempts, \
-     next_attempt_at, sending_since, error_code, status_at, created_at, updated_at";
+     next_attempt_at, sending_since, error_code, status_at, created_at, updated_at, \
+     rate_limited_since, rate_limited_count";
 
 fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<JournalEntry> {
     Ok(JournalEntry {
@@ -168,6 +173,8 @@ fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<JournalEntry> {
         status_at: optional_time_column(row, 9)?,
         created_at: time_column(row, 10)?,
         updated_at: time_column(row, 11)?,
+        rate_limited_since: optional_time_column(row, 12)?,
+        rate_limited_count: row.get(13)?,
     })
 }
 
@@ -178,7 +185,7 @@ pub enum Claim {
     New,
     /// The record was already journaled; do not dispatch it again (see the module docs for the one
     /// `Claimed` case that is safe to resume).
-    Existing(JournalEntry),
+    Existing(Box<JournalEntry>),
 }
 
 /// Journals `record_id` as `Claimed` unless it already is.
@@ -196,7 +203,7 @@ pub fn claim(conn: &Connection, record_id: &str, now: DateTime<Utc>) -> Result<C
     let entry = get(conn, record_id)?.ok_or_else(|| StoreError::NotJournaled {
         record_id: record_id.to_string(),
     })?;
-    Ok(Claim::Existing(entry))
+    Ok(Claim::Existing(Box::new(entry)))
 }
 
 /// Records that the HTTP send is about to start. Commit this before making the request.
@@ -209,10 +216,22 @@ pub fn mark_sending(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let entry = require(conn, record_id)?;
-    if entry.state != JournalState::Claimed {
+    // A claimed row waiting for a later retry is not free to send either: whoever read it before
+    // its last attempt was rescheduled (another process, a stale orphan scan) must not jump the
+    // queue, or a rate limit would be hit again at once.
+    let waiting = entry.next_attempt_at.is_some_and(|due| due > now);
+    if entry.state != JournalState::Claimed || waiting {
         return Err(StoreError::NotClaimed {
             record_id: record_id.to_string(),
-            state: entry.state.to_string(),
+            state: if waiting {
+                format!(
+                    "{} until {}",
+                    entry.state,
+                    entry.next_attempt_at.unwrap_or(now)
+                )
+            } else {
+                entry.state.to_string()
+            },
         });
     }
     conn.prepare_cached(
@@ -295,6 +314,88 @@ pub fn schedule_retry(
             to_millis(now)
         ])?;
     Ok(changed == 1)
+}
+
+/// Lets go of a claim whose record is no longer waiting in Salesforce (canceled, changed or deleted
+/// before it was sent): the row is finished as `Failed` with `NOT_QUEUED`, locally only — nothing is
+/// written back, the record in Salesforce says what happened to it. Only a `Claimed` row without a
+/// wamid is changed (nothing was ever sent for it).
+pub fn withdraw(
+    conn: &Connection,
+    record_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE journal SET state = 'failed', error_code = 'NOT_QUEUED', next_attempt_at = NULL,
+                 updated_at = ?2
+             WHERE record_id = ?1 AND state = 'claimed' AND wamid IS NULL",
+        )?
+        .execute(params![record_id, to_millis(now)])?;
+    Ok(changed == 1)
+}
+
+/// What [`schedule_rate_limited`] recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimitedWait {
+    /// When the current run of refusals began: the wait is bounded from here.
+    pub since: DateTime<Utc>,
+    /// Refusals in this run, this one included.
+    pub count: u32,
+}
+
+/// Like [`schedule_retry`] for a rate-limit refusal (Meta asked to slow down; nothing was sent):
+/// back to `Claimed`, due at `next_attempt_at`, **without** counting an attempt. The first refusal
+/// of a run stamps `rate_limited_since`. `None`, changing nothing, if the row moved on meanwhile.
+#[tracing::instrument(level = "debug", skip_all, fields(record_id = %record_id))]
+pub fn schedule_rate_limited(
+    conn: &Connection,
+    record_id: &str,
+    next_attempt_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Option<RateLimitedWait>, StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE journal SET state = 'claimed', next_attempt_at = ?2, sending_since = NULL,
+                 rate_limited_since = coalesce(rate_limited_since, ?3),
+                 rate_limited_count = rate_limited_count + 1, updated_at = ?3
+             WHERE record_id = ?1 AND state IN ('claimed', 'sending') AND wamid IS NULL",
+        )?
+        .execute(params![
+            record_id,
+            to_millis(next_attempt_at),
+            to_millis(now)
+        ])?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    let entry = require(conn, record_id)?;
+    Ok(Some(RateLimitedWait {
+        since: entry.rate_limited_since.unwrap_or(now),
+        count: entry.rate_limited_count,
+    }))
+}
+
+/// `Claimed` rows with no retry time, last touched before `touched_before`: claimed and then
+/// abandoned before `Sending` (sfwa was killed between the stream's claim and the send, or a
+/// dispatch errored). Nothing was sent for them, so they are safe to dispatch; the caller excludes
+/// the ones its own sends are working on right now. Oldest first.
+pub fn orphaned_claims(
+    conn: &Connection,
+    touched_before: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<JournalEntry>, StoreError> {
+    let sql = format!(
+        "SELECT {ENTRY_COLUMNS} FROM journal
+         WHERE state = 'claimed' AND next_attempt_at IS NULL AND updated_at < ?1
+         ORDER BY updated_at, record_id LIMIT ?2"
+    );
+    let mut statement = conn.prepare_cached(&sql)?;
+    let rows = statement.query_map(
+        params![to_millis(touched_before), limit_param(limit)],
+        entry_from_row,
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// `Claimed` rows whose retry is due, earliest first.
@@ -472,7 +573,7 @@ pub(crate) fn limit_param(limit: usize) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::db::test_connection;
+    use crate::store::db::{from_millis, test_connection};
     use chrono::Duration;
     use MessageStatus::{Delivered, Failed, Read, Sent};
 
@@ -512,7 +613,7 @@ mod tests {
         assert_eq!(entry.state, JournalState::Sent);
         assert_eq!(entry.wamid.as_deref(), Some("wamid.A"));
         assert_eq!(entry.business_number_id.as_deref(), Some("PN1"));
-        assert_eq!(find_by_wamid(&conn, "wamid.A").unwrap(), Some(entry));
+        assert_eq!(find_by_wamid(&conn, "wamid.A").unwrap(), Some(*entry));
     }
 
     #[test]
@@ -686,6 +787,87 @@ mod tests {
         assert_eq!(due[0].attempts, 1);
         assert_eq!(due[0].state, JournalState::Claimed);
         assert_eq!(due[0].sending_since, None);
+    }
+
+    #[test]
+    fn a_rate_limit_refusal_waits_without_counting_an_attempt() {
+        let conn = test_connection();
+        let now = Utc::now();
+        claim(&conn, RECORD, now).unwrap();
+        mark_sending(&conn, RECORD, "PN1", "15550001", now).unwrap();
+        let later = now + Duration::seconds(2);
+
+        let first = schedule_rate_limited(&conn, RECORD, later, now).unwrap();
+        mark_sending(&conn, RECORD, "PN1", "15550001", later).unwrap();
+        let second =
+            schedule_rate_limited(&conn, RECORD, later + Duration::seconds(2), later).unwrap();
+
+        let stored_now = from_millis(to_millis(now)).unwrap();
+        assert_eq!(
+            first,
+            Some(RateLimitedWait {
+                since: stored_now,
+                count: 1
+            })
+        );
+        assert_eq!(
+            second,
+            Some(RateLimitedWait {
+                since: stored_now,
+                count: 2
+            })
+        );
+        let entry = get(&conn, RECORD).unwrap().unwrap();
+        assert_eq!(entry.attempts, 0);
+        assert_eq!(entry.state, JournalState::Claimed);
+    }
+
+    #[test]
+    fn a_claimed_row_waiting_for_its_retry_may_not_start_sending_early() {
+        let conn = test_connection();
+        let now = Utc::now();
+        claim(&conn, RECORD, now).unwrap();
+        mark_sending(&conn, RECORD, "PN1", "15550001", now).unwrap();
+        schedule_retry(&conn, RECORD, 1, now + Duration::seconds(30), now).unwrap();
+
+        let early = mark_sending(&conn, RECORD, "PN1", "15550001", now + Duration::seconds(1));
+        let due = mark_sending(
+            &conn,
+            RECORD,
+            "PN1",
+            "15550001",
+            now + Duration::seconds(30),
+        );
+
+        assert!(
+            matches!(early, Err(StoreError::NotClaimed { .. })),
+            "{early:?}"
+        );
+        assert!(due.is_ok(), "{due:?}");
+    }
+
+    #[test]
+    fn a_claim_abandoned_before_sending_is_an_orphan_and_others_are_not() {
+        let conn = test_connection();
+        let then = Utc::now() - Duration::seconds(30);
+        claim(&conn, RECORD, then).unwrap();
+        claim(&conn, "a015g00000ReTryAAV", then).unwrap();
+        mark_sending(&conn, "a015g00000ReTryAAV", "PN1", "1555", then).unwrap();
+        schedule_retry(
+            &conn,
+            "a015g00000ReTryAAV",
+            1,
+            then + Duration::hours(1),
+            then,
+        )
+        .unwrap();
+        sent_row(&conn, "a015g00000SenTTAAV", "wamid.S", then);
+        claim(&conn, "a015g00000FresHAAV", Utc::now()).unwrap();
+
+        let orphans = orphaned_claims(&conn, Utc::now() - Duration::seconds(2), 10).unwrap();
+
+        let ids: Vec<&str> = orphans.iter().map(|e| e.record_id.as_str()).collect();
+        assert_eq!(ids, vec![RECORD]);
     }
 
     #[test]

@@ -16,13 +16,57 @@ use serde::Deserialize;
 pub enum Action {
     /// Transient (Meta unavailable, maintenance): back off and retry this message.
     Retry,
-    /// A rate limit: retry this message, not before the given delay.
-    RetryLater(Duration),
+    /// A rate limit: Meta asks sfwa to slow down. Not a verdict on the message: it waits (not
+    /// counted as an attempt, bounded by `dispatch.max_rate_limited_wait`) and the pace adapts
+    /// (see `pipeline::pacing`).
+    SlowDown(RateLimit),
     /// The account cannot send at all (token, permissions, blocked account): stop sending
     /// everything and alert. The messages are not at fault, so they are never failed.
     HoldAll,
     /// This message can never succeed: fail the record with [`MetaError::rep_message`].
     Fail,
+}
+
+/// Which of Meta's rate limits refused a send; each slows a different thing down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RateLimit {
+    /// 130429: the business number's messages per second.
+    Throughput,
+    /// 131056: too many messages to the same customer (about one per 6 s, with bursts).
+    Pair,
+    /// 131048: spam rate limit on a number with poor quality.
+    Spam,
+    /// 4, 80007: the app's or the WhatsApp Business Account's call limits.
+    App,
+}
+
+impl RateLimit {
+    /// How long a number is paused after a refusal of this kind (throughput and pair rate are
+    /// paced instead, see `pipeline::pacing`).
+    pub fn pause(self) -> Duration {
+        match self {
+            RateLimit::Throughput => THROUGHPUT_BACKOFF,
+            RateLimit::Pair => PAIR_RATE_BACKOFF,
+            RateLimit::Spam => SPAM_LIMIT_BACKOFF,
+            RateLimit::App => APP_RATE_LIMIT_BACKOFF,
+        }
+    }
+
+    /// What a rep reads on the record while it waits.
+    pub fn waiting_sentence(self) -> &'static str {
+        match self {
+            RateLimit::Throughput => {
+                "WhatsApp asked sfwa to send more slowly from this business number"
+            }
+            RateLimit::Pair => {
+                "WhatsApp limits how many messages one customer may get in a short time"
+            }
+            RateLimit::Spam => {
+                "WhatsApp is limiting this business number because of its quality rating"
+            }
+            RateLimit::App => "WhatsApp's limit on API calls for this account was reached",
+        }
+    }
 }
 
 /// Throughput (130429, per business number): the bucket refills every second.
@@ -47,11 +91,11 @@ pub const KNOWN_CODES: &[(i64, Action)] = &[
     (190, Action::HoldAll),
     (3, Action::HoldAll),
     (10, Action::HoldAll),
-    (4, Action::RetryLater(APP_RATE_LIMIT_BACKOFF)),
-    (80007, Action::RetryLater(APP_RATE_LIMIT_BACKOFF)),
-    (130429, Action::RetryLater(THROUGHPUT_BACKOFF)),
-    (131056, Action::RetryLater(PAIR_RATE_BACKOFF)),
-    (131048, Action::RetryLater(SPAM_LIMIT_BACKOFF)),
+    (4, Action::SlowDown(RateLimit::App)),
+    (80007, Action::SlowDown(RateLimit::App)),
+    (130429, Action::SlowDown(RateLimit::Throughput)),
+    (131056, Action::SlowDown(RateLimit::Pair)),
+    (131048, Action::SlowDown(RateLimit::Spam)),
     // Meta's advice is "retry after ≥ 24 h or fail". A day-old marketing message is rarely still
     // wanted, and a rep can re-queue it; failing says so now instead of hiding it for a day.
     (131049, Action::Fail),
@@ -279,10 +323,10 @@ mod tests {
         vec![
             (vec![0, 190], Action::HoldAll),
             (vec![10, 200, 250, 299, 3], Action::HoldAll),
-            (vec![4, 80007], Action::RetryLater(APP_RATE_LIMIT_BACKOFF)),
-            (vec![130429], Action::RetryLater(THROUGHPUT_BACKOFF)),
-            (vec![131056], Action::RetryLater(PAIR_RATE_BACKOFF)),
-            (vec![131048], Action::RetryLater(SPAM_LIMIT_BACKOFF)),
+            (vec![4, 80007], Action::SlowDown(RateLimit::App)),
+            (vec![130429], Action::SlowDown(RateLimit::Throughput)),
+            (vec![131056], Action::SlowDown(RateLimit::Pair)),
+            (vec![131048], Action::SlowDown(RateLimit::Spam)),
             (vec![131049], Action::Fail),
             (vec![1, 2, 131000, 131016, 131057], Action::Retry),
             (vec![100, 131008, 131009, 135000], Action::Fail),

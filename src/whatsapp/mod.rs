@@ -14,6 +14,7 @@ mod request;
 pub use client::{Accepted, PhoneNumberInfo, SendError, WhatsAppClient, WhatsAppConfig};
 pub use error::{
     classify, error_code, pair_rate_backoff, rep_message, rep_sentence, Action, MetaError,
-    APP_RATE_LIMIT_BACKOFF, KNOWN_CODES, PAIR_RATE_BACKOFF, SPAM_LIMIT_BACKOFF, THROUGHPUT_BACKOFF,
+    RateLimit, APP_RATE_LIMIT_BACKOFF, KNOWN_CODES, PAIR_RATE_BACKOFF, SPAM_LIMIT_BACKOFF,
+    THROUGHPUT_BACKOFF,
 };
 pub use request::request_body;
