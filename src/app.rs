@@ -84,6 +84,7 @@ impl App {
             }
         }
         workers.spawn(worker::run_writeback(pipeline.clone(), shutdown.clone()));
+        workers.spawn(read_throughput_levels(pipeline.clone()));
         let scheduler = Scheduler::new(pipeline.clock.clone(), scheduled_jobs(&pipeline)?);
         workers.spawn(scheduler.run(shutdown.clone()));
         workers.close();
@@ -98,6 +99,32 @@ impl App {
             .context("webhook server")?;
         info!("stopped");
         Ok(())
+    }
+}
+
+/// Asks Meta for each business number's throughput level and caps its pace there (a hint only:
+/// refusals still decide, see `pipeline::pacing`). Warns when `whatsapp.throughput_per_second` is
+/// higher. A number Meta does not answer for keeps the configured pace.
+pub async fn read_throughput_levels(pipeline: Pipeline) {
+    let configured = pipeline.settings.whatsapp.throughput_per_second;
+    for number in pipeline.settings.business_numbers() {
+        match pipeline.whatsapp.phone_number(&number).await {
+            Ok(info) => {
+                let Some(rate) = info.throughput_per_second() else {
+                    continue;
+                };
+                pipeline.pacer.set_level(&number, rate);
+                let level = info.throughput_level().unwrap_or("?");
+                if configured > rate {
+                    tracing::warn!(number, level, "whatsapp.throughput_per_second is {configured} but the number's throughput level allows {rate} messages a second; pacing at {rate}/s");
+                } else {
+                    info!(number, level, "throughput level read");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(number, %error, "could not read the number's throughput level; pacing at whatsapp.throughput_per_second")
+            }
+        }
     }
 }
 

@@ -760,22 +760,40 @@ async fn check_numbers(settings: &Settings) -> Vec<Check> {
     let mut checks = Vec::new();
     for id in settings.business_numbers() {
         let name = format!("WhatsApp number {id}");
-        checks.push(match client.phone_number(&id).await {
+        let check = match client.phone_number(&id).await {
             Ok(info) => {
                 let shown = |v: Option<String>| v.unwrap_or_else(|| "?".into());
-                let quality = shown(info.quality_rating);
+                let quality = shown(info.quality_rating.clone());
                 let mut detail = format!(
                     "{}, {}, quality {quality}",
-                    shown(info.verified_name),
-                    shown(info.display_phone_number)
+                    shown(info.verified_name.clone()),
+                    shown(info.display_phone_number.clone())
                 );
+                if let Some(level) = info.throughput_level() {
+                    detail.push_str(&format!(", throughput {level}"));
+                }
                 if matches!(quality.as_str(), "YELLOW" | "RED") {
                     detail.push_str(
                         ": customers are blocking or reporting messages; Meta may lower this \
                         number's limits",
                     );
                 }
-                Check::pass(name, detail)
+                let configured = wa.throughput_per_second;
+                let level_rate = info.throughput_per_second();
+                checks.push(Check::pass(name.clone(), detail));
+                if let Some(rate) = level_rate.filter(|rate| configured > *rate) {
+                    checks.push(Check::new(
+                        format!("{name} throughput"),
+                        Outcome::Info(format!(
+                            "whatsapp.throughput_per_second is {configured}, above the {rate} \
+                            messages a second of level {}; sfwa paces this number at {rate}/s and \
+                            slows down further on Meta's 130429 refusals. Set it to {rate} or less \
+                            (coexistence numbers: 20)",
+                            info.throughput_level().unwrap_or("?")
+                        )),
+                    ));
+                }
+                continue;
             }
             Err(SendError::Meta(error)) => {
                 let fix = match error.code {
@@ -807,7 +825,8 @@ async fn check_numbers(settings: &Settings) -> Vec<Check> {
                 error.to_string(),
                 "check whatsapp.api_base and that this host can reach it (proxy, firewall)",
             ),
-        });
+        };
+        checks.push(check);
     }
     checks
 }

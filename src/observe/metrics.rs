@@ -13,7 +13,8 @@
 //!
 //! | metric | type | labels |
 //! |---|---|---|
-//! | `sfwa_messages_total` | counter | `outcome` = sent, failed, refused, retry, held, unknown; `code` (Error_Code__c, empty for sent/held/unknown) |
+//! | `sfwa_messages_total` | counter | `outcome` = sent, failed, refused, retry, rate_limited, held, unknown; `code` (Error_Code__c or Meta's `WA_<code>`, empty for sent/held/unknown) |
+//! | `sfwa_send_rate_per_second` | gauge | `number` (phone_number_id): the pace sends go at now, adapted to Meta's 130429 refusals |
 //! | `sfwa_whatsapp_send_duration_seconds` | histogram | — |
 //! | `sfwa_queued_to_sent_seconds` | histogram | — (record created, or its Scheduled_At__c if later, → WhatsApp accepted it) |
 //! | `sfwa_queue_depth` | gauge | `state` = claimed, sending (journal rows not finished) |
@@ -88,6 +89,11 @@ struct ResultLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NumberLabel {
+    number: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabel {
     state: &'static str,
 }
@@ -102,6 +108,8 @@ pub struct Snapshot {
     /// Stream mode only.
     pub stream: Option<StreamSnapshot>,
     pub salesforce_api: Option<crate::salesforce::ApiUsage>,
+    /// Per business number: sends per second allowed now (`pipeline::pacing`).
+    pub send_rates: Vec<(String, f64)>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -133,6 +141,7 @@ struct Inner {
     stream_replay_lag: Gauge<f64, AtomicU64>,
     writeback_flushes: Counter,
     writeback_records: Family<ResultLabel, Counter>,
+    send_rate: Family<NumberLabel, Gauge<f64, AtomicU64>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -159,11 +168,12 @@ impl Metrics {
             stream_replay_lag: Gauge::default(),
             writeback_flushes: Counter::default(),
             writeback_records: Family::default(),
+            send_rate: Family::default(),
         };
         let registry = &mut inner.registry;
         registry.register(
             "messages",
-            "Outbound messages by dispatch outcome (sent, failed, refused, retry, held, unknown) and error code",
+            "Outbound messages by dispatch outcome (sent, failed, refused, retry, rate_limited, held, unknown) and error code",
             inner.messages.clone(),
         );
         registry.register(
@@ -175,6 +185,11 @@ impl Metrics {
             "queued_to_sent_seconds",
             "From a record's creation (or its Scheduled_At__c, if later) to WhatsApp accepting the send",
             inner.queued_to_sent.clone(),
+        );
+        registry.register(
+            "send_rate_per_second",
+            "Sends per second allowed now per business number, adapted to WhatsApp's rate-limit refusals",
+            inner.send_rate.clone(),
         );
         registry.register(
             "queue_depth",
@@ -319,6 +334,14 @@ impl Metrics {
                 .outbox_oldest_age
                 .map_or(0.0, |age| seconds(age).max(0.0)),
         );
+        for (number, rate) in &snapshot.send_rates {
+            inner
+                .send_rate
+                .get_or_create(&NumberLabel {
+                    number: number.clone(),
+                })
+                .set(*rate);
+        }
         if let Some(usage) = snapshot.salesforce_api {
             inner.salesforce_api_used.set(gauge_value(usage.used));
             inner.salesforce_api_max.set(gauge_value(usage.max));
@@ -394,6 +417,7 @@ mod tests {
                 used: 25,
                 max: 15000,
             }),
+            send_rates: vec![("106540352242922".into(), 18.5)],
         });
 
         for line in [
@@ -405,6 +429,7 @@ mod tests {
             "sfwa_salesforce_api_max 15000",
             "sfwa_stream_connected 1",
             "sfwa_stream_replay_lag_seconds 5",
+            r#"sfwa_send_rate_per_second{number="106540352242922"} 18.5"#,
         ] {
             assert!(
                 text.lines().any(|l| l.starts_with(line)),

@@ -89,5 +89,6 @@ pub async fn snapshot(pipeline: &Pipeline) -> Result<Snapshot, StoreError> {
         outbox_oldest_age,
         stream,
         salesforce_api: pipeline.salesforce.api_usage(),
+        send_rates: pipeline.pacer.rates(),
     })
 }

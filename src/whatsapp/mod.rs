@@ -11,7 +11,9 @@ mod client;
 mod error;
 mod request;
 
-pub use client::{Accepted, PhoneNumberInfo, SendError, WhatsAppClient, WhatsAppConfig};
+pub use client::{
+    Accepted, PhoneNumberInfo, SendError, ThroughputLevel, WhatsAppClient, WhatsAppConfig,
+};
 pub use error::{
     classify, error_code, pair_rate_backoff, rep_message, rep_sentence, Action, MetaError,
     RateLimit, APP_RATE_LIMIT_BACKOFF, KNOWN_CODES, PAIR_RATE_BACKOFF, SPAM_LIMIT_BACKOFF,

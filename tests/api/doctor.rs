@@ -189,7 +189,7 @@ async fn a_bad_config_file_is_reported_by_key_and_the_checks_needing_it_are_skip
 }
 
 /// The settings as a file `sfwa doctor --config` reads (secrets included, unlike `Serialize`).
-fn config_file(settings: &Settings, path: &std::path::Path) {
+pub(crate) fn config_file(settings: &Settings, path: &std::path::Path) {
     let (sf, wa) = (&settings.salesforce, &settings.whatsapp);
     let text = format!(
         "[salesforce]\nlogin_url = {:?}\nauth = \"jwt\"\nclient_id = {:?}\nusername = {:?}\nprivate_key_path = {:?}\n\
@@ -240,4 +240,35 @@ async fn the_sfwa_doctor_command_exits_zero_when_healthy_and_one_on_a_failure() 
         broken_out.contains("[FAIL] WhatsApp number") && broken_out.contains("fix:"),
         "{broken_out}"
     );
+}
+
+#[tokio::test]
+async fn a_throughput_setting_above_the_numbers_level_is_pointed_out() {
+    let app = spawn_app_with(tuned(|s| s.whatsapp.throughput_per_second = 1000)).await;
+
+    let checks = doctor::check(&app.settings).await;
+
+    assert!(doctor::all_passed(&checks), "{checks:#?}");
+    assert!(matches!(
+        &find(&checks, "WhatsApp number").outcome,
+        Outcome::Pass(detail) if detail.contains("throughput STANDARD")
+    ));
+    let warning = checks
+        .iter()
+        .find(|c| c.name.ends_with("throughput"))
+        .unwrap_or_else(|| panic!("no throughput line: {checks:#?}"));
+    assert!(matches!(
+        &warning.outcome,
+        Outcome::Info(text) if text.contains("is 1000, above the 80 messages a second of level STANDARD")
+    ));
+}
+
+#[tokio::test]
+async fn at_start_the_pace_is_capped_at_the_numbers_throughput_level() {
+    let app = spawn_app_with(tuned(|s| s.whatsapp.throughput_per_second = 1000)).await;
+    let number = app.wa.phone_number_id().to_string();
+
+    sfwa::app::read_throughput_levels(app.pipeline.clone()).await;
+
+    assert_eq!(app.pipeline.pacer.rate(&number), 80.0);
 }
