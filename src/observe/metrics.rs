@@ -23,6 +23,8 @@
 //! | `sfwa_stream_connected`, `sfwa_stream_replay_lag_seconds` | gauge | — (stream mode only) |
 //! | `sfwa_writeback_flushes_total` | counter | — |
 //! | `sfwa_writeback_records_total` | counter | `result` = written, retried, dropped |
+//! | `sfwa_writeback_dead_lettered_total` | counter | `reason` = Salesforce's error code (JSON_PARSER_ERROR, STRING_TOO_LONG…) or ATTEMPTS_EXHAUSTED |
+//! | `sfwa_outbox_dead_letters` | gauge | — (write-backs refused for good, waiting for `sfwa dead-letters retry\|drop`) |
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -88,6 +90,11 @@ struct ResultLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabel {
     state: &'static str,
 }
@@ -99,6 +106,8 @@ pub struct Snapshot {
     pub sending: u64,
     pub outbox_depth: u64,
     pub outbox_oldest_age: Option<chrono::Duration>,
+    /// Write-backs in the dead-letter table.
+    pub dead_letters: u64,
     /// Stream mode only.
     pub stream: Option<StreamSnapshot>,
     pub salesforce_api: Option<crate::salesforce::ApiUsage>,
@@ -133,6 +142,8 @@ struct Inner {
     stream_replay_lag: Gauge<f64, AtomicU64>,
     writeback_flushes: Counter,
     writeback_records: Family<ResultLabel, Counter>,
+    writeback_dead_lettered: Family<ReasonLabel, Counter>,
+    outbox_dead_letters: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -159,6 +170,8 @@ impl Metrics {
             stream_replay_lag: Gauge::default(),
             writeback_flushes: Counter::default(),
             writeback_records: Family::default(),
+            writeback_dead_lettered: Family::default(),
+            outbox_dead_letters: Gauge::default(),
         };
         let registry = &mut inner.registry;
         registry.register(
@@ -227,6 +240,16 @@ impl Metrics {
             "writeback_records",
             "Write-back records by result (written, retried, dropped)",
             inner.writeback_records.clone(),
+        );
+        registry.register(
+            "writeback_dead_lettered",
+            "Write-backs moved to the dead letters, by Salesforce's error code (or ATTEMPTS_EXHAUSTED)",
+            inner.writeback_dead_lettered.clone(),
+        );
+        registry.register(
+            "outbox_dead_letters",
+            "Write-backs Salesforce refused for good, waiting for `sfwa dead-letters retry|drop`",
+            inner.outbox_dead_letters.clone(),
         );
         Metrics {
             inner: Arc::new(inner),
@@ -301,6 +324,16 @@ impl Metrics {
         }
     }
 
+    /// One write-back moved to the dead letters; `reason` is a bounded error code.
+    pub fn dead_lettered(&self, reason: &str) {
+        self.inner
+            .writeback_dead_lettered
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
     /// Sets the state gauges from `snapshot` and encodes every metric.
     pub fn render(&self, snapshot: &Snapshot) -> String {
         let inner = &self.inner;
@@ -313,6 +346,9 @@ impl Metrics {
             .get_or_create(&StateLabel { state: "sending" })
             .set(gauge_value(snapshot.sending));
         inner.outbox_depth.set(gauge_value(snapshot.outbox_depth));
+        inner
+            .outbox_dead_letters
+            .set(gauge_value(snapshot.dead_letters));
         inner.outbox_oldest_age.set(
             snapshot
                 .outbox_oldest_age
@@ -384,6 +420,7 @@ mod tests {
             sending: 1,
             outbox_depth: 7,
             outbox_oldest_age: Some(chrono::Duration::seconds(42)),
+            dead_letters: 2,
             stream: Some(StreamSnapshot {
                 connected: true,
                 replay_updated_at: Some(now - chrono::Duration::seconds(5)),
@@ -400,6 +437,7 @@ mod tests {
             r#"sfwa_queue_depth{state="sending"} 1"#,
             "sfwa_outbox_depth 7",
             "sfwa_outbox_oldest_age_seconds 42",
+            "sfwa_outbox_dead_letters 2",
             "sfwa_salesforce_api_used 25",
             "sfwa_salesforce_api_max 15000",
             "sfwa_stream_connected 1",
