@@ -22,7 +22,7 @@ use std::collections::{BTreeSet, VecDeque};
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::domain::phone::E164;
 use crate::salesforce::collections::{Blame, CallRefusal};
@@ -231,7 +231,7 @@ async fn flush_batch(pipeline: &Pipeline) -> anyhow::Result<Option<FlushOutcome>
                         mut entries,
                     } = slice;
                     let second = entries.split_off(entries.len() / 2);
-                    info!(%error, records = entries.len() + second.len(), "Salesforce refused a write-back call for its data; splitting it to find the refused record");
+                    debug!(%error, records = entries.len() + second.len(), "Salesforce refused a write-back call for its data; splitting it to find the refused record");
                     slices.push_front(Slice {
                         target: target.clone(),
                         entries: second,
@@ -495,18 +495,44 @@ impl DeadLetterNote {
     /// One line per dead letter: the record, the field, the cause and the fix.
     fn log(&self) {
         let field = self.field.as_deref().unwrap_or("-");
-        let key = &self.key;
-        let (record, code, reason) = (&self.record_id, &self.code, &self.reason);
+        let (record, code) = (&self.record_id, &self.code);
+        error!(record_id = %record, %field, %code, "{}", self.message());
+    }
+
+    /// What the operator reads. Only a refusal pointing at the org or the package asks an admin
+    /// to fix something: a value from one webhook (a bad timestamp, an over-long wamid, a
+    /// callback that is not one of our Ids) is nobody's setup mistake.
+    fn message(&self) -> String {
+        let (key, record, reason) = (&self.key, &self.record_id, &self.reason);
         if self.code == GAVE_UP {
-            error!(record_id = %record, %field, %code, "Salesforce kept refusing the write-back for a reason that should pass; it is now a dead letter. Once the cause is gone, run `sfwa dead-letters retry {key}`: {reason}");
-            return;
+            return format!(
+                "Salesforce kept refusing the write-back to {record} for a reason that should \
+                 pass; it is now a dead letter. Once the cause is gone, run `sfwa dead-letters \
+                 retry {key}`: {reason}"
+            );
         }
-        match self.blame {
-            Blame::Data => {
-                error!(record_id = %record, %field, %code, "Salesforce cannot store a value that came from WhatsApp; the write-back is now a dead letter and nothing in the org needs fixing. Drop it with `sfwa dead-letters drop {key}` (if the field is too short for legitimate values, widen it, then `sfwa dead-letters retry {key}`): {reason}")
+        match (self.blame, self.field.as_deref()) {
+            (Blame::Data, field) => {
+                let value = field.map_or("a value".to_string(), |f| format!("the {f} value"));
+                let widen = match (self.code.as_str(), field) {
+                    ("STRING_TOO_LONG", Some(f)) => format!(
+                        " (if such values are legitimate, widen {f} in the package, then run \
+                         `sfwa dead-letters retry {key}`)"
+                    ),
+                    _ => String::new(),
+                };
+                format!(
+                    "Salesforce cannot store {value} that WhatsApp sent for {record}; nothing in \
+                     the org needs fixing. The write-back is now a dead letter: drop it with \
+                     `sfwa dead-letters drop {key}`{widen}: {reason}"
+                )
             }
-            Blame::Org => {
-                error!(record_id = %record, %field, %code, "Salesforce refused the write-back; an admin must fix the field or the package, then run `sfwa dead-letters retry {key}`: {reason}")
+            (Blame::Org, field) => {
+                let on = field.map(|f| format!(" on {f}")).unwrap_or_default();
+                format!(
+                    "Salesforce refused the write-back to {record}{on}; an admin must fix the \
+                     field or the package, then run `sfwa dead-letters retry {key}`: {reason}"
+                )
             }
         }
     }
@@ -621,5 +647,145 @@ impl Decision {
 
     fn wait(reason: String, at: DateTime<Utc>) -> Decision {
         Decision::Wait { reason, at }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn item(fields: Value) -> OutboxItem {
+        OutboxItem {
+            operation: Operation::Update,
+            object: "WhatsApp_Message__c".into(),
+            record_id: "a015g00000AbCdEAAV".into(),
+            fields: fields.as_object().cloned().unwrap_or_default(),
+            version: 1,
+            attempts: 0,
+            first_enqueued_at: Utc::now(),
+            last_error: None,
+        }
+    }
+
+    fn entry(fields: Value) -> Entry {
+        let item = item(fields);
+        Entry {
+            record: item.fields.clone(),
+            item,
+            linked: false,
+        }
+    }
+
+    fn note(decision: Decision) -> DeadLetterNote {
+        match decision {
+            Decision::DeadLetter(note) => note,
+            _ => panic!("not a dead letter"),
+        }
+    }
+
+    fn refused(code: &str, fields: &[&str]) -> RecordResult {
+        RecordResult {
+            id: None,
+            success: false,
+            created: None,
+            errors: vec![crate::salesforce::RecordError {
+                status_code: code.into(),
+                message: "refused".into(),
+                fields: fields.iter().map(|f| f.to_string()).collect(),
+            }],
+        }
+    }
+
+    #[test]
+    fn an_unparseable_timestamp_names_its_field_and_asks_no_admin_to_fix_anything() {
+        let poison =
+            entry(json!({"Status__c": "Sent", "Sent_At__c": "+58870-01-01T00:00:00.000Z"}));
+        let error = SalesforceError::Api {
+            status: 400,
+            error_code: "JSON_PARSER_ERROR".into(),
+            message: "Cannot deserialize instance of datetime from VALUE_STRING value \
+                      +58870-01-01T00:00:00.000Z or request may be missing a required field"
+                .into(),
+        };
+
+        let note = note(refused_alone(&poison, &error));
+
+        assert_eq!(note.field.as_deref(), Some("Sent_At__c"));
+        assert!(note.reason.starts_with("JSON_PARSER_ERROR on Sent_At__c: "));
+        let message = note.message();
+        assert!(message.contains("a015g00000AbCdEAAV"), "{message}");
+        assert!(message.contains("the Sent_At__c value"), "{message}");
+        assert!(
+            message.contains("sfwa dead-letters drop a015g00000AbCdEAAV"),
+            "{message}"
+        );
+        assert!(!message.contains("admin"), "{message}");
+    }
+
+    #[test]
+    fn an_over_long_wamid_is_the_data_and_a_missing_picklist_value_is_the_org() {
+        let now = Utc::now();
+        let wamid = entry(json!({"WhatsApp_Message_Id__c": "wamid.".repeat(40)}));
+        let picklist = entry(json!({"Status__c": "Bogus"}));
+
+        let too_long = note(decide(
+            &wamid,
+            &refused("STRING_TOO_LONG", &["WhatsApp_Message_Id__c"]),
+            now,
+        ));
+        let org = note(decide(
+            &picklist,
+            &refused("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", &["Status__c"]),
+            now,
+        ));
+
+        let data_message = too_long.message();
+        assert!(!data_message.contains("admin"), "{data_message}");
+        assert!(
+            data_message.contains("widen WhatsApp_Message_Id__c"),
+            "{data_message}"
+        );
+        let org_message = org.message();
+        assert!(
+            org_message.contains("an admin must fix the field or the package"),
+            "{org_message}"
+        );
+        assert!(org_message.contains("on Status__c"), "{org_message}");
+        assert!(
+            org_message.contains("sfwa dead-letters retry"),
+            "{org_message}"
+        );
+    }
+
+    #[test]
+    fn a_row_lock_backs_off_longer_each_time_and_gives_up_at_the_cap() {
+        let now = Utc::now();
+        let mut locked = entry(json!({"Status__c": "Sent"}));
+        let waits: Vec<Duration> = [0, 1, 2, 10]
+            .into_iter()
+            .map(|attempts| {
+                locked.item.attempts = attempts;
+                match decide(&locked, &refused("UNABLE_TO_LOCK_ROW", &[]), now) {
+                    Decision::Retry { at, .. } => at - now,
+                    _ => panic!("retried"),
+                }
+            })
+            .collect();
+        locked.item.attempts = MAX_RECORD_ATTEMPTS - 1;
+
+        let last = note(decide(&locked, &refused("UNABLE_TO_LOCK_ROW", &[]), now));
+
+        assert_eq!(
+            waits,
+            [
+                Duration::seconds(5),
+                Duration::seconds(10),
+                Duration::seconds(20),
+                Duration::minutes(10)
+            ]
+        );
+        assert_eq!(last.code, GAVE_UP);
+        assert!(last.message().contains("sfwa dead-letters retry"));
     }
 }

@@ -765,6 +765,165 @@ mod tests {
     }
 
     #[test]
+    fn a_dead_letter_is_made_only_of_the_version_that_was_refused() {
+        let conn = test_connection();
+        let now = Utc::now();
+        enqueue(
+            &conn,
+            OBJECT,
+            RECORD,
+            &fields(json!({"Sent_At__c": "bad"})),
+            now,
+        )
+        .unwrap();
+        let refused = due(&conn, now, 10).unwrap().remove(0);
+        enqueue(
+            &conn,
+            OBJECT,
+            RECORD,
+            &fields(json!({"Sent_At__c": "good"})),
+            now,
+        )
+        .unwrap();
+
+        let moved_stale =
+            dead_letter(&conn, RECORD, refused.version, "JSON_PARSER_ERROR", now).unwrap();
+        let current = due(&conn, now, 10).unwrap().remove(0);
+        let moved = dead_letter(&conn, RECORD, current.version, "JSON_PARSER_ERROR", now).unwrap();
+
+        assert!(!moved_stale, "newer values are tried first");
+        assert!(moved);
+        assert_eq!(depth(&conn).unwrap(), 0);
+        assert_eq!(dead_letter_count(&conn).unwrap(), 1);
+        let letter = &dead_letters(&conn, 10).unwrap()[0];
+        assert_eq!(letter.key, RECORD);
+        assert_eq!(letter.item.fields["Sent_At__c"], json!("good"));
+    }
+
+    #[test]
+    fn postponing_hides_an_item_without_counting_an_attempt() {
+        let conn = test_connection();
+        let now = DateTime::from_timestamp(1_770_000_000, 0).unwrap();
+        enqueue(
+            &conn,
+            OBJECT,
+            RECORD,
+            &fields(json!({"Status__c": "Sent"})),
+            now,
+        )
+        .unwrap();
+        let item = due(&conn, now, 10).unwrap().remove(0);
+
+        assert!(postpone(
+            &conn,
+            RECORD,
+            item.version,
+            now + Duration::seconds(10),
+            "503",
+            now
+        )
+        .unwrap());
+
+        assert!(due(&conn, now + Duration::seconds(9), 10)
+            .unwrap()
+            .is_empty());
+        let later = due(&conn, now + Duration::seconds(10), 10).unwrap();
+        assert_eq!(later[0].attempts, 0);
+        assert_eq!(later[0].last_error.as_deref(), Some("503"));
+    }
+
+    #[test]
+    fn a_revived_dead_letter_merges_under_the_pending_values_and_is_due_at_once() {
+        let conn = test_connection();
+        let now = DateTime::from_timestamp(1_770_000_000, 0).unwrap();
+        enqueue(
+            &conn,
+            OBJECT,
+            RECORD,
+            &fields(json!({"Status__c": "Sent", "Sent_At__c": "bad", "Error_Code__c": null})),
+            now,
+        )
+        .unwrap();
+        assert!(drop_item(&conn, RECORD, "JSON_PARSER_ERROR", now).unwrap());
+        enqueue(
+            &conn,
+            OBJECT,
+            "a015g00000OtHeRAAV",
+            &fields(json!({"Status__c": "Sent"})),
+            now,
+        )
+        .unwrap();
+        assert!(drop_item(&conn, "a015g00000OtHeRAAV", "JSON_PARSER_ERROR", now).unwrap());
+        enqueue(
+            &conn,
+            OBJECT,
+            RECORD,
+            &fields(json!({"Status__c": "Delivered", "Sent_At__c": "good"})),
+            now,
+        )
+        .unwrap();
+        let pending = due(&conn, now, 10).unwrap().remove(0);
+        assert!(retry_later(
+            &conn,
+            RECORD,
+            pending.version,
+            now + Duration::hours(1),
+            "x",
+            now
+        )
+        .unwrap());
+
+        let revived = revive(&conn, &Selection::Keys(vec![RECORD.into()]), now).unwrap();
+
+        assert_eq!(
+            revived,
+            Revived {
+                dead_letters: 1,
+                items: 1,
+                merged: 1
+            }
+        );
+        let items = due(&conn, now, 10).unwrap();
+        assert_eq!(items.len(), 1, "due at once, not after the back-off");
+        assert_eq!(
+            Value::Object(items[0].fields.clone()),
+            json!({"Status__c": "Delivered", "Sent_At__c": "good", "Error_Code__c": null})
+        );
+        assert!(
+            items[0].version > pending.version,
+            "a running flush's ack cannot remove it"
+        );
+        assert_eq!(dead_letter_count(&conn).unwrap(), 1);
+        assert_eq!(forget(&conn, &Selection::All).unwrap(), 1);
+        assert_eq!(dead_letter_count(&conn).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_revived_dead_letter_with_nothing_pending_becomes_its_own_item_again() {
+        let conn = test_connection();
+        let now = Utc::now();
+        enqueue_upsert(
+            &conn,
+            OBJECT,
+            "WhatsApp_Message_Id__c",
+            "wamid.IN1",
+            &fields(json!({"Body__c": "hi"})),
+            now,
+        )
+        .unwrap();
+        let key = upsert_key(OBJECT, "WhatsApp_Message_Id__c", "wamid.IN1");
+        assert!(drop_item(&conn, &key, "STRING_TOO_LONG", now).unwrap());
+
+        let revived = revive(&conn, &Selection::All, now).unwrap();
+
+        assert_eq!((revived.items, revived.merged), (1, 0));
+        let item = due(&conn, now, 10).unwrap().remove(0);
+        assert_eq!(item.key(), key);
+        assert_eq!(item.fields["Body__c"], json!("hi"));
+        assert_eq!(dead_letter_count(&conn).unwrap(), 0);
+    }
+
+    #[test]
     fn upserts_are_keyed_by_external_id_and_coalesce_separately_from_updates() {
         let conn = test_connection();
         let now = Utc::now();
