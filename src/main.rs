@@ -147,7 +147,7 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
     // The demo's output is its table; the daemon's own logs only show problems there.
     let default_filter = match cli.command {
         Command::Demo { .. } => "error",
-        Command::Doctor { .. } => "warn",
+        Command::Doctor { .. } | Command::DeadLetters(_) => "warn",
         _ => "info",
     };
     init_logging(cli.log_format, default_filter);

@@ -66,9 +66,10 @@ pub enum Disposition {
     Retry,
     /// The record is gone (deleted, or its Id names nothing): stop writing to it.
     Drop,
-    /// The org refuses the data (field too long, picklist value missing, field not deployed…):
-    /// an admin must fix the org or the package. Log it and keep it for metrics; retrying as is
-    /// will fail the same way.
+    /// Salesforce refuses the value for good (field too long, picklist value missing, field not
+    /// deployed, a value it cannot store…): retrying as is fails the same way, so the write-back
+    /// becomes a dead letter. Whether an admin must fix the org or the value itself is at fault
+    /// is [`RecordError::blame`].
     Surface,
 }
 
