@@ -75,22 +75,45 @@ pub async fn run(
             Ok(render_list(&letters, total))
         }
         Action::Retry => {
-            let revived = store
-                .write(move |tx| outbox::revive(tx, &selection, now))
+            let (unknown, revived) = store
+                .write(move |tx| {
+                    Ok((
+                        unknown_keys(tx, &selection)?,
+                        outbox::revive(tx, &selection, now)?,
+                    ))
+                })
                 .await?;
             Ok(format!(
-                "{} dead letter(s) back in the outbox as {} write-back(s) ({} merged with one \
+                "{}{} dead letter(s) back in the outbox as {} write-back(s) ({} merged with one \
                  already pending); a running sfwa writes them at its next flush.\n",
-                revived.dead_letters, revived.items, revived.merged
+                unknown, revived.dead_letters, revived.items, revived.merged
             ))
         }
         Action::Drop => {
-            let dropped = store
-                .write(move |tx| outbox::forget(tx, &selection))
+            let (unknown, dropped) = store
+                .write(move |tx| {
+                    Ok((
+                        unknown_keys(tx, &selection)?,
+                        outbox::forget(tx, &selection)?,
+                    ))
+                })
                 .await?;
-            Ok(format!("{dropped} dead letter(s) dropped for good.\n"))
+            Ok(format!(
+                "{unknown}{dropped} dead letter(s) dropped for good.\n"
+            ))
         }
     }
+}
+
+/// One line per named key that no dead letter has; empty when all were found.
+fn unknown_keys(conn: &rusqlite::Connection, selection: &Selection) -> Result<String, StoreError> {
+    let Selection::Keys(keys) = selection else {
+        return Ok(String::new());
+    };
+    Ok(outbox::unknown_dead_letter_keys(conn, keys)?
+        .into_iter()
+        .map(|key| format!("No dead letter has the key {key} (see `sfwa dead-letters list`).\n"))
+        .collect())
 }
 
 /// What `list` prints: one line per dead letter, its fields below, then how to act.

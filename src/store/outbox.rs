@@ -367,6 +367,23 @@ pub fn dead_letter_count(conn: &Connection) -> Result<u64, StoreError> {
     Ok(u64::try_from(count).unwrap_or(0))
 }
 
+/// The keys among `keys` that no dead letter has (an operator's typo, or already retried).
+pub fn unknown_dead_letter_keys(
+    conn: &Connection,
+    keys: &[String],
+) -> Result<Vec<String>, StoreError> {
+    let mut unknown = Vec::new();
+    for key in keys {
+        let found: bool = conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox_dead WHERE item_key = ?1)")?
+            .query_row([key], |row| row.get(0))?;
+        if !found {
+            unknown.push(key.clone());
+        }
+    }
+    Ok(unknown)
+}
+
 /// Which dead letters an operator's command acts on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Selection {

@@ -383,7 +383,7 @@ async fn dead_letters_can_be_listed_retried_and_dropped_beside_the_running_daemo
     let listed = dead_letters_command(&app, &["list"]).await;
     let unnamed = dead_letters_command(&app, &["retry"]).await;
     let retried = dead_letters_command(&app, &["retry", &ids[0]]).await;
-    let dropped = dead_letters_command(&app, &["drop", &ids[1]]).await;
+    let dropped = dead_letters_command(&app, &["drop", &ids[1], "a01NOTAKEY"]).await;
     let flushed = app.flush().await;
     let listed_after = dead_letters_command(&app, &["list", "--all"]).await;
 
@@ -413,7 +413,8 @@ async fn dead_letters_can_be_listed_retried_and_dropped_beside_the_running_daemo
     );
     assert_eq!(dropped.0, 0, "{dropped:?}");
     assert!(
-        dropped.1.starts_with("1 dead letter(s) dropped"),
+        dropped.1.contains("No dead letter has the key a01NOTAKEY")
+            && dropped.1.contains("\n1 dead letter(s) dropped for good"),
         "{}",
         dropped.1
     );
