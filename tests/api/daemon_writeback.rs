@@ -388,6 +388,7 @@ async fn dead_letters_can_be_listed_retried_and_dropped_beside_the_running_daemo
     let listed_after = dead_letters_command(&app, &["list", "--all"]).await;
 
     // Assert
+    println!("{}", listed.1);
     assert_eq!(listed.0, 0, "{listed:?}");
     assert!(
         listed.1.starts_with("2 of 2 dead letter(s)"),
