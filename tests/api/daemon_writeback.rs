@@ -435,3 +435,66 @@ async fn dead_letters_can_be_listed_retried_and_dropped_beside_the_running_daemo
     );
     assert_eq!(outbox_depth(&app).await, 0);
 }
+
+#[tokio::test]
+async fn a_call_the_org_refuses_as_a_whole_waits_for_an_admin_and_the_other_writes_land() {
+    // Arrange: an upsert keyed by a field the org does not have (404), queued before two updates.
+    let app = spawn_app().await;
+    let ids = seed_messages(&app, 2).await;
+    let now = app.clock.now();
+    app.pipeline
+        .store
+        .write(move |tx| {
+            outbox::enqueue_upsert(
+                tx,
+                MSG,
+                "Not_A_Field__c",
+                "wamid.X",
+                &fields(json!({"Body__c": "hi"})),
+                now,
+            )
+        })
+        .await
+        .unwrap();
+    enqueue(
+        &app,
+        ids.iter().map(|id| (id.clone(), sent_at(GOOD))).collect(),
+    )
+    .await;
+
+    // Act
+    let flushed = app.flush().await;
+
+    // Assert
+    assert_eq!(
+        (
+            flushed.written,
+            flushed.retried,
+            flushed.dead_lettered,
+            flushed.calls
+        ),
+        (2, 1, 0, 2),
+        "{flushed:?}"
+    );
+    for id in &ids {
+        assert_eq!(app.record(id)["Status__c"], "Sent");
+    }
+    let waiting = app
+        .pipeline
+        .store
+        .read(|c| outbox::due(c, chrono::DateTime::<chrono::Utc>::MAX_UTC, 10))
+        .await
+        .unwrap();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].attempts, 0, "the item itself is not at fault");
+    assert!(
+        waiting[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("404")),
+        "{waiting:?}"
+    );
+    assert!(dead_letters(&app).await.is_empty());
+    let not_yet = app.flush().await;
+    assert_eq!(not_yet.calls, 0, "it waits: {not_yet:?}");
+}
