@@ -2,7 +2,7 @@
 //! problem what to do about it.
 //!
 //! The checks run in order, each a small async function returning one or more [`Check`]s:
-//! configuration → store → Salesforce login → the message object's fields → the platform-event
+//! configuration → store → write-back dead letters → Salesforce login → the message object's fields → the platform-event
 //! channel (stream mode) → each WhatsApp number → the webhook listener → Salesforce API usage.
 //! A check that needs something an earlier one found broken is [`Outcome::Skipped`] with the
 //! reason, so the first failure is the one to fix. Nothing is changed anywhere: the store is
@@ -129,6 +129,7 @@ pub fn all_passed(checks: &[Check]) -> bool {
 
 const CONFIGURATION: &str = "Configuration";
 const STORE: &str = "Store";
+const DEAD_LETTERS: &str = "Write-back dead letters";
 const LOGIN: &str = "Salesforce login";
 const FIELDS: &str = "Message object fields";
 const CHANNEL: &str = "Platform event channel";
@@ -198,6 +199,10 @@ async fn run_checks(settings: &Settings, problems: Vec<Problem>) -> Vec<Check> {
     checks.push(match blocked(&["store."]) {
         Some(reason) => Check::skipped(STORE, reason),
         None => check_store(&settings.store.path).await,
+    });
+    checks.push(match blocked(&["store."]) {
+        Some(reason) => Check::skipped(DEAD_LETTERS, reason),
+        None => check_dead_letters(&settings.store.path).await,
     });
 
     let salesforce = match blocked(&["salesforce."]) {
@@ -367,6 +372,62 @@ fn store_state(path: &Path) -> Result<String, (String, String)> {
         "schema up to date"
     };
     Ok(format!("{shown} opens for writing; {state}"))
+}
+
+/// Write-backs Salesforce refused for good, read from the store file (read-only, so a running
+/// daemon is not disturbed): none is a pass; any is a failure naming the newest and the command.
+async fn check_dead_letters(path: &Path) -> Check {
+    let path = path.to_path_buf();
+    let checked = tokio::task::spawn_blocking(move || dead_letter_state(&path)).await;
+    match checked {
+        Ok(Ok(None)) => Check::pass(DEAD_LETTERS, "none"),
+        Ok(Ok(Some((count, newest)))) => Check::fail(
+            DEAD_LETTERS,
+            format!(
+                "{count} write-back(s) Salesforce refused for good; newest: {}",
+                newest.join("; ")
+            ),
+            "see them with `sfwa dead-letters list`; once the cause is fixed, \
+             `sfwa dead-letters retry KEY…` (or --all), or give up with `sfwa dead-letters drop KEY…`",
+        ),
+        // The store check above already says what is wrong with the file.
+        Ok(Err(reason)) => Check::skipped(DEAD_LETTERS, reason),
+        Err(error) => Check::skipped(DEAD_LETTERS, format!("the check itself failed: {error}")),
+    }
+}
+
+/// `None` when there are no dead letters; else their count and the newest three as `key: reason`.
+fn dead_letter_state(path: &Path) -> Result<Option<(u64, Vec<String>)>, String> {
+    use rusqlite::{Connection, OpenFlags};
+    if !path.exists() {
+        return Ok(None);
+    }
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| format!("the store cannot be read: {e}"))?;
+    let _ = conn.busy_timeout(crate::store::db::BUSY_TIMEOUT);
+    let has_table: bool = conn
+        .query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'outbox_dead'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(|e| format!("the store cannot be read: {e}"))?;
+    if !has_table {
+        return Ok(None);
+    }
+    let count = crate::store::outbox::dead_letter_count(&conn).map_err(|e| e.to_string())?;
+    if count == 0 {
+        return Ok(None);
+    }
+    let newest = crate::store::outbox::dead_letters(&conn, 3)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|letter| {
+            let reason: String = letter.reason.chars().take(120).collect();
+            format!("{}: {reason}", letter.key)
+        })
+        .collect();
+    Ok(Some((count, newest)))
 }
 
 /// Logs in with the configured grant. Returns the client for the checks that need Salesforce.

@@ -51,6 +51,11 @@ enum Command {
         #[arg(long, default_value = "sfwa.toml")]
         config: PathBuf,
     },
+    /// Write-backs Salesforce refused for good (a value it cannot store, a field an admin must
+    /// fix): list them, put them back into the outbox for the next flush, or drop them. Safe
+    /// beside a running `sfwa run` on the same store.
+    #[command(subcommand)]
+    DeadLetters(DeadLettersCommand),
     /// The whole flow on built-in simulators, as a sales rep would see it. No configuration.
     Demo {
         /// Leave the simulators and the daemon running for exploring (Ctrl-C to stop).
@@ -74,6 +79,57 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum DeadLettersCommand {
+    /// Show dead letters, newest first: key, record, when, reason, fields (the newest 50 unless
+    /// KEYs or --all are given).
+    List {
+        #[command(flatten)]
+        target: DeadLetterTarget,
+    },
+    /// Move dead letters back into the outbox (merged with any pending write-back for the same
+    /// record, whose values win); a running sfwa writes them at its next flush.
+    Retry {
+        #[command(flatten)]
+        target: RequiredDeadLetterTarget,
+    },
+    /// Delete dead letters for good.
+    Drop {
+        #[command(flatten)]
+        target: RequiredDeadLetterTarget,
+    },
+}
+
+#[derive(clap::Args)]
+struct DeadLetterTarget {
+    /// The TOML settings file (only `store.path` is used); `SFWA_STORE__PATH` overrides it.
+    #[arg(long, default_value = "sfwa.toml")]
+    config: PathBuf,
+    /// Dead letters by key, as `list` shows them (a record Id, or an `upsert/…` key).
+    #[arg(value_name = "KEY", conflicts_with = "all")]
+    keys: Vec<String>,
+    /// Every dead letter.
+    #[arg(long)]
+    all: bool,
+}
+
+#[derive(clap::Args)]
+struct RequiredDeadLetterTarget {
+    /// The TOML settings file (only `store.path` is used); `SFWA_STORE__PATH` overrides it.
+    #[arg(long, default_value = "sfwa.toml")]
+    config: PathBuf,
+    /// Dead letters by key, as `list` shows them (a record Id, or an `upsert/…` key).
+    #[arg(
+        value_name = "KEY",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    keys: Vec<String>,
+    /// Every dead letter.
+    #[arg(long)]
+    all: bool,
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     match run().await {
@@ -91,7 +147,7 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
     // The demo's output is its table; the daemon's own logs only show problems there.
     let default_filter = match cli.command {
         Command::Demo { .. } => "error",
-        Command::Doctor { .. } => "warn",
+        Command::Doctor { .. } | Command::DeadLetters(_) => "warn",
         _ => "info",
     };
     init_logging(cli.log_format, default_filter);
@@ -139,6 +195,29 @@ async fn run() -> anyhow::Result<std::process::ExitCode> {
             if !sfwa::doctor::all_passed(&checks) {
                 return Ok(std::process::ExitCode::FAILURE);
             }
+        }
+        Command::DeadLetters(command) => {
+            use sfwa::pipeline::dead_letters::{self, Action};
+            let (action, config, keys, all) = match command {
+                DeadLettersCommand::List { target: t } => (Action::List, t.config, t.keys, t.all),
+                DeadLettersCommand::Retry { target: t } => (Action::Retry, t.config, t.keys, t.all),
+                DeadLettersCommand::Drop { target: t } => (Action::Drop, t.config, t.keys, t.all),
+            };
+            // Only the store is needed: settings problems elsewhere must not stand in the way.
+            let (settings, _) = sfwa::config::Settings::load_with_problems(&config)?;
+            let selection = if all {
+                sfwa::store::outbox::Selection::All
+            } else {
+                sfwa::store::outbox::Selection::Keys(keys)
+            };
+            let output = dead_letters::run_on_file(
+                &settings.store.path,
+                action,
+                selection,
+                chrono::Utc::now(),
+            )
+            .await?;
+            print!("{output}");
         }
         Command::Demo { keep_running } => sfwa::demo::run(keep_running).await?,
         Command::Sim {

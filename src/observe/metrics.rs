@@ -24,6 +24,8 @@
 //! | `sfwa_stream_connected`, `sfwa_stream_replay_lag_seconds` | gauge | — (stream mode only) |
 //! | `sfwa_writeback_flushes_total` | counter | — |
 //! | `sfwa_writeback_records_total` | counter | `result` = written, retried, dropped |
+//! | `sfwa_writeback_dead_lettered_total` | counter | `reason` = Salesforce's error code (JSON_PARSER_ERROR, STRING_TOO_LONG…) or ATTEMPTS_EXHAUSTED |
+//! | `sfwa_outbox_dead_letters` | gauge | — (write-backs refused for good, waiting for `sfwa dead-letters retry\|drop`) |
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -94,6 +96,11 @@ struct NumberLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabel {
     state: &'static str,
 }
@@ -105,6 +112,8 @@ pub struct Snapshot {
     pub sending: u64,
     pub outbox_depth: u64,
     pub outbox_oldest_age: Option<chrono::Duration>,
+    /// Write-backs in the dead-letter table.
+    pub dead_letters: u64,
     /// Stream mode only.
     pub stream: Option<StreamSnapshot>,
     pub salesforce_api: Option<crate::salesforce::ApiUsage>,
@@ -142,6 +151,8 @@ struct Inner {
     writeback_flushes: Counter,
     writeback_records: Family<ResultLabel, Counter>,
     send_rate: Family<NumberLabel, Gauge<f64, AtomicU64>>,
+    writeback_dead_lettered: Family<ReasonLabel, Counter>,
+    outbox_dead_letters: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -169,6 +180,8 @@ impl Metrics {
             writeback_flushes: Counter::default(),
             writeback_records: Family::default(),
             send_rate: Family::default(),
+            writeback_dead_lettered: Family::default(),
+            outbox_dead_letters: Gauge::default(),
         };
         let registry = &mut inner.registry;
         registry.register(
@@ -242,6 +255,16 @@ impl Metrics {
             "writeback_records",
             "Write-back records by result (written, retried, dropped)",
             inner.writeback_records.clone(),
+        );
+        registry.register(
+            "writeback_dead_lettered",
+            "Write-backs moved to the dead letters, by Salesforce's error code (or ATTEMPTS_EXHAUSTED)",
+            inner.writeback_dead_lettered.clone(),
+        );
+        registry.register(
+            "outbox_dead_letters",
+            "Write-backs Salesforce refused for good, waiting for `sfwa dead-letters retry|drop`",
+            inner.outbox_dead_letters.clone(),
         );
         Metrics {
             inner: Arc::new(inner),
@@ -317,6 +340,16 @@ impl Metrics {
         }
     }
 
+    /// One write-back moved to the dead letters; `reason` is a bounded error code.
+    pub fn dead_lettered(&self, reason: &str) {
+        self.inner
+            .writeback_dead_lettered
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
     /// Sets the state gauges from `snapshot` and encodes every metric.
     pub fn render(&self, snapshot: &Snapshot) -> String {
         let inner = &self.inner;
@@ -329,6 +362,9 @@ impl Metrics {
             .get_or_create(&StateLabel { state: "sending" })
             .set(gauge_value(snapshot.sending));
         inner.outbox_depth.set(gauge_value(snapshot.outbox_depth));
+        inner
+            .outbox_dead_letters
+            .set(gauge_value(snapshot.dead_letters));
         inner.outbox_oldest_age.set(
             snapshot
                 .outbox_oldest_age
@@ -408,6 +444,7 @@ mod tests {
             sending: 1,
             outbox_depth: 7,
             outbox_oldest_age: Some(chrono::Duration::seconds(42)),
+            dead_letters: 2,
             stream: Some(StreamSnapshot {
                 connected: true,
                 replay_updated_at: Some(now - chrono::Duration::seconds(5)),
@@ -425,6 +462,7 @@ mod tests {
             r#"sfwa_queue_depth{state="sending"} 1"#,
             "sfwa_outbox_depth 7",
             "sfwa_outbox_oldest_age_seconds 42",
+            "sfwa_outbox_dead_letters 2",
             "sfwa_salesforce_api_used 25",
             "sfwa_salesforce_api_max 15000",
             "sfwa_stream_connected 1",

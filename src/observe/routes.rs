@@ -60,23 +60,25 @@ pub async fn snapshot(pipeline: &Pipeline) -> Result<Snapshot, StoreError> {
     let now = pipeline.now();
     let replay_cursor = (pipeline.settings.intake.mode == IntakeMode::Stream)
         .then(|| cursor_name(&pipeline.settings.intake.channel));
-    let (claimed, sending, outbox_depth, outbox_oldest_age, replay_updated_at) = pipeline
-        .store
-        .read(move |conn| {
-            let (claimed, sending) = journal::unfinished(conn)?;
-            let replay_updated_at = match &replay_cursor {
-                Some(name) => cursors::updated_at(conn, name)?,
-                None => None,
-            };
-            Ok((
-                claimed,
-                sending,
-                outbox::depth(conn)?,
-                outbox::oldest_age(conn, now)?,
-                replay_updated_at,
-            ))
-        })
-        .await?;
+    let (claimed, sending, outbox_depth, outbox_oldest_age, dead_letters, replay_updated_at) =
+        pipeline
+            .store
+            .read(move |conn| {
+                let (claimed, sending) = journal::unfinished(conn)?;
+                let replay_updated_at = match &replay_cursor {
+                    Some(name) => cursors::updated_at(conn, name)?,
+                    None => None,
+                };
+                Ok((
+                    claimed,
+                    sending,
+                    outbox::depth(conn)?,
+                    outbox::oldest_age(conn, now)?,
+                    outbox::dead_letter_count(conn)?,
+                    replay_updated_at,
+                ))
+            })
+            .await?;
     let stream = (pipeline.settings.intake.mode == IntakeMode::Stream).then(|| StreamSnapshot {
         connected: pipeline.health.stream_connected(),
         replay_updated_at,
@@ -87,6 +89,7 @@ pub async fn snapshot(pipeline: &Pipeline) -> Result<Snapshot, StoreError> {
         sending,
         outbox_depth,
         outbox_oldest_age,
+        dead_letters,
         stream,
         salesforce_api: pipeline.salesforce.api_usage(),
         send_rates: pipeline.pacer.rates(),

@@ -11,6 +11,8 @@
 //! - [`inbound_links`] — linking those records to the Contact / Lead with the sender's number.
 //! - [`writeback`] — the outbox flush: coalesced updates and inbound upserts, ≤ 200 records per
 //!   collections call.
+//! - [`dead_letters`] — `sfwa dead-letters list|retry|drop`: the write-backs Salesforce refused
+//!   for good, and what an operator does with them.
 //! - [`jobs`] — scheduled work (reconcile poll, scheduled sends, inbound mirror, retention) and
 //!   the one-shot pass of `sfwa sync`.
 //! - [`worker`] — the loops that drive the one-step functions until shutdown.
@@ -18,6 +20,7 @@
 //! Every step is a function returning an outcome, so tests drive them directly without sleeping.
 
 pub mod context;
+pub mod dead_letters;
 pub mod dispatch;
 pub mod inbound_links;
 pub mod inbound_records;

@@ -9,18 +9,24 @@
 //! Inbound records are linked to their Contact / Lead first, with one lookup per object for the
 //! whole batch ([`inbound_links`]).
 //!
-//! Per-record failures are classified: row locks retry later, deleted records are dropped, field
-//! errors are an admin's to fix (logged, kept in the dead-letter table). A Salesforce outage only
-//! delays the flush: nothing leaves the outbox until Salesforce confirms it (guarantee 2).
+//! One item never blocks another. Per-record failures are classified: row locks retry later (up to
+//! [`MAX_RECORD_ATTEMPTS`]), deleted records are forgotten, values Salesforce refuses go to the
+//! dead letters. A call Salesforce refuses *as a whole* for its data (400: JSON_PARSER_ERROR for a
+//! timestamp it cannot parse, say) is split by halving until the refused item is alone; that item
+//! becomes a dead letter and everything else is written. Each dead letter gets one log line naming
+//! the record, the field and the fix, a metric, a `sfwa doctor` line, and `sfwa dead-letters` to
+//! retry or drop it ([`super::dead_letters`]). A Salesforce outage only delays the flush: nothing
+//! leaves the outbox until Salesforce confirms it (guarantee 2).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::domain::phone::E164;
-use crate::salesforce::{Disposition, RecordResult, SalesforceError};
+use crate::salesforce::collections::{Blame, CallRefusal};
+use crate::salesforce::{Disposition, RecordResult, SalesforceError, MAX_COLLECTION_RECORDS};
 use crate::store::outbox::{self, Operation, OutboxItem};
 
 use super::inbound_links::{self, Links, LINK_FIELDS};
@@ -32,8 +38,10 @@ pub struct FlushOutcome {
     pub written: usize,
     /// Records to try again later (locks, outage).
     pub retried: usize,
-    /// Records given up (deleted, field errors).
+    /// Records given up (deleted, refused for good).
     pub dropped: usize,
+    /// Of `dropped`, those moved to the dead letters (refused for good, not deleted).
+    pub dead_lettered: usize,
     /// Collections calls made.
     pub calls: usize,
     /// SOQL queries made to link inbound records to Contacts and Leads.
@@ -45,8 +53,17 @@ impl FlushOutcome {
         self.written += other.written;
         self.retried += other.retried;
         self.dropped += other.dropped;
+        self.dead_lettered += other.dead_lettered;
         self.calls += other.calls;
         self.lookups += other.lookups;
+    }
+
+    fn count(&mut self, decision: &Decision) {
+        match decision {
+            Decision::Ack => self.written += 1,
+            Decision::Retry { .. } | Decision::Wait { .. } => self.retried += 1,
+            Decision::Discard | Decision::DeadLetter(_) => self.dropped += 1,
+        }
     }
 }
 
@@ -143,7 +160,7 @@ async fn flush_batch(pipeline: &Pipeline) -> anyhow::Result<Option<FlushOutcome>
                 let reason = error.to_string();
                 let decisions = items
                     .into_iter()
-                    .map(|item| (item, Decision::retry(reason.clone(), now + wait)))
+                    .map(|item| (item, Decision::wait(reason.clone(), now + wait)))
                     .collect();
                 record_decisions(pipeline, decisions, now).await?;
                 return Ok(Some(outcome));
@@ -165,67 +182,154 @@ async fn flush_batch(pipeline: &Pipeline) -> anyhow::Result<Option<FlushOutcome>
             None => groups.push((target, vec![item])),
         }
     }
-    let mut decisions: Vec<(OutboxItem, Decision)> = Vec::new();
-    let mut groups = groups.into_iter();
-    while let Some((target, group)) = groups.next() {
+    // One slice is one collections call: a group of more than 200 is cut here, not inside the
+    // client, so a whole-call refusal is always about the items of one slice.
+    let mut slices: VecDeque<Slice> = VecDeque::new();
+    for (target, group) in groups {
         let (records, linked) = records_for(&target, &group, &links, object);
-        outcome.calls += group
-            .len()
-            .div_ceil(crate::salesforce::MAX_COLLECTION_RECORDS);
-        let answer = match &target {
-            Target::Update { object } => {
-                let records: Vec<(String, Map<String, Value>)> = group
-                    .iter()
-                    .zip(records)
-                    .map(|(item, fields)| (item.record_id.clone(), fields))
-                    .collect();
-                pipeline.salesforce.update(object, &records).await
-            }
-            Target::Upsert {
-                object,
-                external_id_field,
-            } => {
-                pipeline
-                    .salesforce
-                    .upsert(object, external_id_field, &records)
-                    .await
-            }
-        };
-        match answer {
-            Ok(results) => {
-                for ((item, result), linked) in group.into_iter().zip(results).zip(linked) {
-                    let decision = decide(&item, &result, linked, now);
-                    match &decision {
-                        Decision::Ack => outcome.written += 1,
-                        Decision::Retry { .. } => outcome.retried += 1,
-                        Decision::Drop(_) => outcome.dropped += 1,
-                    }
-                    decisions.push((item, decision));
-                }
-            }
-            Err(error) => {
-                // This group and every group not yet sent wait: Salesforce is failing whole calls.
-                let wait = backoff(&error);
-                let pending = group.len()
-                    + groups
-                        .as_slice()
-                        .iter()
-                        .map(|(_, g)| g.len())
-                        .sum::<usize>();
-                warn!(%error, pending, "write-back to Salesforce failed; will retry in {}s", wait.num_seconds());
-                let reason = error.to_string();
-                for item in group
-                    .into_iter()
-                    .chain(groups.by_ref().flat_map(|(_, g)| g))
-                {
-                    outcome.retried += 1;
-                    decisions.push((item, Decision::retry(reason.clone(), now + wait)));
-                }
-            }
+        let mut entries: Vec<Entry> = group
+            .into_iter()
+            .zip(records)
+            .zip(linked)
+            .map(|((item, record), linked)| Entry {
+                item,
+                record,
+                linked,
+            })
+            .collect();
+        while !entries.is_empty() {
+            let rest = entries.split_off(entries.len().min(MAX_COLLECTION_RECORDS));
+            slices.push_back(Slice {
+                target: target.clone(),
+                entries,
+            });
+            entries = rest;
         }
     }
-    record_decisions(pipeline, decisions, now).await?;
+
+    // Finding the refused items by halving: a slice Salesforce refuses as a whole for its data is
+    // cut in two and each half written on its own, recursively, until each refused item is alone
+    // (then it is dead-lettered) and everything else is written. For k bad items among n that
+    // costs at most 1 + 2·k·⌈log₂ n⌉ calls (17 for one bad item among 200), and only once per bad
+    // item: what is refused alone leaves the outbox, so nothing is split again at the next flush.
+    let mut decisions: Vec<(OutboxItem, Decision)> = Vec::new();
+    while let Some(slice) = slices.pop_front() {
+        outcome.calls += 1;
+        let answer = write_slice(pipeline, &slice).await;
+        match answer {
+            Ok(results) => {
+                for (entry, result) in slice.entries.into_iter().zip(results) {
+                    let decision = decide(&entry, &result, now);
+                    outcome.count(&decision);
+                    decisions.push((entry.item, decision));
+                }
+            }
+            Err(error) => match CallRefusal::of(&error) {
+                CallRefusal::Data if slice.entries.len() > 1 => {
+                    let Slice {
+                        target,
+                        mut entries,
+                    } = slice;
+                    let second = entries.split_off(entries.len() / 2);
+                    debug!(%error, records = entries.len() + second.len(), "Salesforce refused a write-back call for its data; splitting it to find the refused record");
+                    slices.push_front(Slice {
+                        target: target.clone(),
+                        entries: second,
+                    });
+                    slices.push_front(Slice { target, entries });
+                }
+                CallRefusal::Data => {
+                    for entry in slice.entries {
+                        let decision = refused_alone(&entry, &error);
+                        outcome.count(&decision);
+                        decisions.push((entry.item, decision));
+                    }
+                }
+                CallRefusal::Org => {
+                    // Every call of this shape is refused (a missing object or external id field,
+                    // no access): the later groups may well go through, these wait for an admin.
+                    error!(%error, pending = slice.entries.len(), "Salesforce refused the write-back call as a whole; an admin must fix the org or the package (the object, the external id field or the integration user's access); retrying in {}s", ORG_BACKOFF.num_seconds());
+                    let reason = bounded(&error.to_string());
+                    for entry in slice.entries {
+                        outcome.retried += 1;
+                        decisions.push((
+                            entry.item,
+                            Decision::wait(reason.clone(), now + ORG_BACKOFF),
+                        ));
+                    }
+                }
+                CallRefusal::Transient => {
+                    // Salesforce is failing whole calls: this slice and every one not yet sent
+                    // wait, without spending attempts (an outage only delays, guarantee 2).
+                    let wait = backoff(&error);
+                    let pending =
+                        slice.entries.len() + slices.iter().map(|s| s.entries.len()).sum::<usize>();
+                    warn!(%error, pending, "write-back to Salesforce failed; will retry in {}s", wait.num_seconds());
+                    let reason = bounded(&error.to_string());
+                    for entry in slice
+                        .entries
+                        .into_iter()
+                        .chain(slices.drain(..).flat_map(|s| s.entries))
+                    {
+                        outcome.retried += 1;
+                        decisions.push((entry.item, Decision::wait(reason.clone(), now + wait)));
+                    }
+                }
+            },
+        }
+    }
+    let dead = record_decisions(pipeline, decisions, now).await?;
+    for letter in &dead {
+        pipeline.metrics.dead_lettered(&letter.code);
+        letter.log();
+    }
+    outcome.dead_lettered = dead.len();
     Ok(Some(outcome))
+}
+
+/// The items of one collections call, with the record bodies built for them.
+struct Slice {
+    target: Target,
+    entries: Vec<Entry>,
+}
+
+struct Entry {
+    item: OutboxItem,
+    /// The body sent: the item's fields, its external id for upserts, its links.
+    record: Map<String, Value>,
+    /// Whether this flush added Contact / Lead links to it.
+    linked: bool,
+}
+
+/// One collections call for `slice`.
+async fn write_slice(
+    pipeline: &Pipeline,
+    slice: &Slice,
+) -> Result<Vec<RecordResult>, SalesforceError> {
+    match &slice.target {
+        Target::Update { object } => {
+            let records: Vec<(String, Map<String, Value>)> = slice
+                .entries
+                .iter()
+                .map(|entry| (entry.item.record_id.clone(), entry.record.clone()))
+                .collect();
+            pipeline.salesforce.update(object, &records).await
+        }
+        Target::Upsert {
+            object,
+            external_id_field,
+        } => {
+            let records: Vec<Map<String, Value>> = slice
+                .entries
+                .iter()
+                .map(|entry| entry.record.clone())
+                .collect();
+            pipeline
+                .salesforce
+                .upsert(object, external_id_field, &records)
+                .await
+        }
+    }
 }
 
 /// The records to send for one group, in order, and whether each carries links added here.
@@ -261,19 +365,22 @@ fn records_for(
 }
 
 /// What to do with one item after Salesforce answered for its record.
-fn decide(item: &OutboxItem, result: &RecordResult, linked: bool, now: DateTime<Utc>) -> Decision {
+fn decide(entry: &Entry, result: &RecordResult, now: DateTime<Utc>) -> Decision {
+    let item = &entry.item;
     let Some(disposition) = result.disposition() else {
         return Decision::Ack;
     };
-    let reason = result
-        .errors
-        .iter()
-        .map(|e| format!("{}: {} {:?}", e.status_code, e.message, e.fields))
-        .collect::<Vec<_>>()
-        .join("; ");
+    let reason = bounded(
+        &result
+            .errors
+            .iter()
+            .map(|e| format!("{}: {} {:?}", e.status_code, e.message, e.fields))
+            .collect::<Vec<_>>()
+            .join("; "),
+    );
     // A link this flush added points at a record deleted since the lookup: the next flush looks
     // again, rather than the message being dropped for a stale link.
-    let stale_link = linked
+    let stale_link = entry.linked
         && result
             .errors
             .iter()
@@ -281,17 +388,189 @@ fn decide(item: &OutboxItem, result: &RecordResult, linked: bool, now: DateTime<
     match disposition {
         _ if stale_link => {
             info!(key = %item.key(), "a Contact/Lead link went stale during the flush; retrying: {reason}");
-            Decision::retry(reason, now + Duration::seconds(5))
+            retry_or_give_up(item, reason, now)
         }
-        Disposition::Retry => Decision::retry(reason, now + Duration::seconds(5)),
+        Disposition::Retry => retry_or_give_up(item, reason, now),
         Disposition::Drop => {
             info!(record_id = %item.record_id, "record gone from Salesforce, write-back dropped: {reason}");
-            Decision::Drop(reason)
+            Decision::Discard
         }
         Disposition::Surface => {
-            error!(record_id = %item.record_id, "Salesforce refused the write-back; an admin must fix the field or the package: {reason}");
-            Decision::Drop(reason)
+            let first = result
+                .errors
+                .iter()
+                .find(|e| e.disposition() == Disposition::Surface);
+            let (code, field, blame) = match first {
+                Some(e) => (e.status_code.clone(), e.fields.first().cloned(), e.blame()),
+                None => ("UNKNOWN".to_string(), None, Blame::Org),
+            };
+            Decision::DeadLetter(DeadLetterNote::new(item, code, field, blame, reason))
         }
+    }
+}
+
+/// A per-record refusal that may pass (a row lock): retried with a growing back-off, until
+/// [`MAX_RECORD_ATTEMPTS`] failures say it will not pass on its own.
+fn retry_or_give_up(item: &OutboxItem, reason: String, now: DateTime<Utc>) -> Decision {
+    let attempts = item.attempts.saturating_add(1);
+    if attempts >= MAX_RECORD_ATTEMPTS {
+        let reason = format!("gave up after {attempts} attempts: {reason}");
+        return Decision::DeadLetter(DeadLetterNote::new(
+            item,
+            GAVE_UP.to_string(),
+            None,
+            Blame::Org,
+            reason,
+        ));
+    }
+    let wait = RECORD_BACKOFF * 2i32.saturating_pow(item.attempts.min(7));
+    Decision::retry(reason, now + wait.min(MAX_RECORD_BACKOFF))
+}
+
+/// An item Salesforce refused as a whole call with nothing else in it: it is the bad one.
+fn refused_alone(entry: &Entry, error: &SalesforceError) -> Decision {
+    let (code, message) = match error {
+        SalesforceError::Api {
+            error_code,
+            message,
+            ..
+        } => (error_code.clone(), message.clone()),
+        other => (String::new(), other.to_string()),
+    };
+    // A whole-call refusal names no field, but Salesforce quotes the value it could not read.
+    let field = entry
+        .record
+        .iter()
+        .find(|(_, value)| {
+            value
+                .as_str()
+                .is_some_and(|text| text.len() >= 4 && message.contains(text))
+        })
+        .map(|(name, _)| name.clone());
+    let blame = crate::salesforce::collections::blame(&code, field.is_some());
+    let code = if code.is_empty() {
+        "UNKNOWN".to_string()
+    } else {
+        code
+    };
+    let on_field = field
+        .as_deref()
+        .map(|f| format!(" on {f}"))
+        .unwrap_or_default();
+    let reason = bounded(&format!("{code}{on_field}: {message}"));
+    Decision::DeadLetter(DeadLetterNote::new(&entry.item, code, field, blame, reason))
+}
+
+/// Everything the operator is told about one dead letter.
+#[derive(Clone, Debug)]
+struct DeadLetterNote {
+    key: String,
+    record_id: String,
+    /// Salesforce's error code, or [`GAVE_UP`]; the metric's `reason` label.
+    code: String,
+    field: Option<String>,
+    blame: Blame,
+    /// What is stored with the dead letter.
+    reason: String,
+}
+
+impl DeadLetterNote {
+    fn new(
+        item: &OutboxItem,
+        code: String,
+        field: Option<String>,
+        blame: Blame,
+        reason: String,
+    ) -> DeadLetterNote {
+        DeadLetterNote {
+            key: item.key(),
+            record_id: item.record_id.clone(),
+            code: bounded_label(&code),
+            field,
+            blame,
+            reason,
+        }
+    }
+
+    /// One line per dead letter: the record, the field, the cause and the fix.
+    fn log(&self) {
+        let field = self.field.as_deref().unwrap_or("-");
+        let (record, code) = (&self.record_id, &self.code);
+        error!(record_id = %record, %field, %code, "{}", self.message());
+    }
+
+    /// What the operator reads. Only a refusal pointing at the org or the package asks an admin
+    /// to fix something: a value from one webhook (a bad timestamp, an over-long wamid, a
+    /// callback that is not one of our Ids) is nobody's setup mistake.
+    fn message(&self) -> String {
+        let (key, record, reason) = (&self.key, &self.record_id, &self.reason);
+        if self.code == GAVE_UP {
+            return format!(
+                "Salesforce kept refusing the write-back to {record} for a reason that should \
+                 pass; it is now a dead letter. Once the cause is gone, run `sfwa dead-letters \
+                 retry {key}`: {reason}"
+            );
+        }
+        match (self.blame, self.field.as_deref()) {
+            (Blame::Data, field) => {
+                let value = field.map_or("a value".to_string(), |f| format!("the {f} value"));
+                let widen = match (self.code.as_str(), field) {
+                    ("STRING_TOO_LONG", Some(f)) => format!(
+                        " (if such values are legitimate, widen {f} in the package, then run \
+                         `sfwa dead-letters retry {key}`)"
+                    ),
+                    _ => String::new(),
+                };
+                format!(
+                    "Salesforce cannot store {value} that WhatsApp sent for {record}; nothing in \
+                     the org needs fixing. The write-back is now a dead letter: drop it with \
+                     `sfwa dead-letters drop {key}`{widen}: {reason}"
+                )
+            }
+            (Blame::Org, field) => {
+                let on = field.map(|f| format!(" on {f}")).unwrap_or_default();
+                format!(
+                    "Salesforce refused the write-back to {record}{on}; an admin must fix the \
+                     field or the package, then run `sfwa dead-letters retry {key}`: {reason}"
+                )
+            }
+        }
+    }
+}
+
+/// The `reason` of dead letters for items retried [`MAX_RECORD_ATTEMPTS`] times.
+const GAVE_UP: &str = "ATTEMPTS_EXHAUSTED";
+
+/// Per-record retries (row locks) before an item becomes a dead letter: with the back-off doubling
+/// from 5 s to 10 min, about two hours of Salesforce refusing it.
+pub const MAX_RECORD_ATTEMPTS: u32 = 20;
+const RECORD_BACKOFF: Duration = Duration::seconds(5);
+const MAX_RECORD_BACKOFF: Duration = Duration::minutes(10);
+/// How long items of a call the org refuses as a whole wait before trying again.
+const ORG_BACKOFF: Duration = Duration::minutes(5);
+
+/// Stored reasons and log lines stay readable whatever Salesforce echoes back.
+fn bounded(text: &str) -> String {
+    const MAX: usize = 500;
+    if text.chars().count() <= MAX {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(MAX).collect();
+    cut.push('…');
+    cut
+}
+
+/// A metric label from an error code: a short upper-case word, whatever came back.
+fn bounded_label(code: &str) -> String {
+    let clean: String = code
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(64)
+        .collect();
+    if clean.is_empty() {
+        "UNKNOWN".to_string()
+    } else {
+        clean
     }
 }
 
@@ -304,39 +583,209 @@ fn backoff(error: &SalesforceError) -> Duration {
     }
 }
 
-/// Acks, retries and drops in one transaction, each version-checked by the outbox.
+/// Acks, retries and drops in one transaction, each version-checked by the outbox. Returns the
+/// dead letters actually made (an item changed during the flush stays due instead).
 async fn record_decisions(
     pipeline: &Pipeline,
     decisions: Vec<(OutboxItem, Decision)>,
     now: DateTime<Utc>,
-) -> anyhow::Result<()> {
-    pipeline
+) -> anyhow::Result<Vec<DeadLetterNote>> {
+    let dead = pipeline
         .store
         .write(move |tx| {
+            let mut dead = Vec::new();
             for (item, decision) in &decisions {
                 let key = item.key();
                 match decision {
-                    Decision::Ack => outbox::ack(tx, &key, item.version)?,
-                    Decision::Retry { reason, at } => {
-                        outbox::retry_later(tx, &key, item.version, *at, reason, now)?
+                    Decision::Ack => {
+                        outbox::ack(tx, &key, item.version)?;
                     }
-                    Decision::Drop(reason) => outbox::drop_item(tx, &key, reason, now)?,
+                    Decision::Retry { reason, at } => {
+                        outbox::retry_later(tx, &key, item.version, *at, reason, now)?;
+                    }
+                    Decision::Wait { reason, at } => {
+                        outbox::postpone(tx, &key, item.version, *at, reason, now)?;
+                    }
+                    Decision::Discard => {
+                        outbox::discard(tx, &key)?;
+                    }
+                    Decision::DeadLetter(note) => {
+                        if outbox::dead_letter(tx, &key, item.version, &note.reason, now)? {
+                            dead.push(note.clone());
+                        }
+                    }
                 };
             }
-            Ok(())
+            Ok(dead)
         })
         .await?;
-    Ok(())
+    Ok(dead)
 }
 
 enum Decision {
     Ack,
-    Retry { reason: String, at: DateTime<Utc> },
-    Drop(String),
+    /// The record's own write failed for a reason that may pass: counts an attempt.
+    Retry {
+        reason: String,
+        at: DateTime<Utc>,
+    },
+    /// Salesforce could not take the call: waits, no attempt counted.
+    Wait {
+        reason: String,
+        at: DateTime<Utc>,
+    },
+    /// The record is gone: forget the write.
+    Discard,
+    /// Refused for good: to the dead letters, with what the operator is told.
+    DeadLetter(DeadLetterNote),
 }
 
 impl Decision {
     fn retry(reason: String, at: DateTime<Utc>) -> Decision {
         Decision::Retry { reason, at }
+    }
+
+    fn wait(reason: String, at: DateTime<Utc>) -> Decision {
+        Decision::Wait { reason, at }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn item(fields: Value) -> OutboxItem {
+        OutboxItem {
+            operation: Operation::Update,
+            object: "WhatsApp_Message__c".into(),
+            record_id: "a015g00000AbCdEAAV".into(),
+            fields: fields.as_object().cloned().unwrap_or_default(),
+            version: 1,
+            attempts: 0,
+            first_enqueued_at: Utc::now(),
+            last_error: None,
+        }
+    }
+
+    fn entry(fields: Value) -> Entry {
+        let item = item(fields);
+        Entry {
+            record: item.fields.clone(),
+            item,
+            linked: false,
+        }
+    }
+
+    fn note(decision: Decision) -> DeadLetterNote {
+        match decision {
+            Decision::DeadLetter(note) => note,
+            _ => panic!("not a dead letter"),
+        }
+    }
+
+    fn refused(code: &str, fields: &[&str]) -> RecordResult {
+        RecordResult {
+            id: None,
+            success: false,
+            created: None,
+            errors: vec![crate::salesforce::RecordError {
+                status_code: code.into(),
+                message: "refused".into(),
+                fields: fields.iter().map(|f| f.to_string()).collect(),
+            }],
+        }
+    }
+
+    #[test]
+    fn an_unparseable_timestamp_names_its_field_and_asks_no_admin_to_fix_anything() {
+        let poison =
+            entry(json!({"Status__c": "Sent", "Sent_At__c": "+58870-01-01T00:00:00.000Z"}));
+        let error = SalesforceError::Api {
+            status: 400,
+            error_code: "JSON_PARSER_ERROR".into(),
+            message: "Cannot deserialize instance of datetime from VALUE_STRING value \
+                      +58870-01-01T00:00:00.000Z or request may be missing a required field"
+                .into(),
+        };
+
+        let note = note(refused_alone(&poison, &error));
+
+        assert_eq!(note.field.as_deref(), Some("Sent_At__c"));
+        assert!(note.reason.starts_with("JSON_PARSER_ERROR on Sent_At__c: "));
+        let message = note.message();
+        assert!(message.contains("a015g00000AbCdEAAV"), "{message}");
+        assert!(message.contains("the Sent_At__c value"), "{message}");
+        assert!(
+            message.contains("sfwa dead-letters drop a015g00000AbCdEAAV"),
+            "{message}"
+        );
+        assert!(!message.contains("admin"), "{message}");
+    }
+
+    #[test]
+    fn an_over_long_wamid_is_the_data_and_a_missing_picklist_value_is_the_org() {
+        let now = Utc::now();
+        let wamid = entry(json!({"WhatsApp_Message_Id__c": "wamid.".repeat(40)}));
+        let picklist = entry(json!({"Status__c": "Bogus"}));
+
+        let too_long = note(decide(
+            &wamid,
+            &refused("STRING_TOO_LONG", &["WhatsApp_Message_Id__c"]),
+            now,
+        ));
+        let org = note(decide(
+            &picklist,
+            &refused("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", &["Status__c"]),
+            now,
+        ));
+
+        let data_message = too_long.message();
+        assert!(!data_message.contains("admin"), "{data_message}");
+        assert!(
+            data_message.contains("widen WhatsApp_Message_Id__c"),
+            "{data_message}"
+        );
+        let org_message = org.message();
+        assert!(
+            org_message.contains("an admin must fix the field or the package"),
+            "{org_message}"
+        );
+        assert!(org_message.contains("on Status__c"), "{org_message}");
+        assert!(
+            org_message.contains("sfwa dead-letters retry"),
+            "{org_message}"
+        );
+    }
+
+    #[test]
+    fn a_row_lock_backs_off_longer_each_time_and_gives_up_at_the_cap() {
+        let now = Utc::now();
+        let mut locked = entry(json!({"Status__c": "Sent"}));
+        let waits: Vec<Duration> = [0, 1, 2, 10]
+            .into_iter()
+            .map(|attempts| {
+                locked.item.attempts = attempts;
+                match decide(&locked, &refused("UNABLE_TO_LOCK_ROW", &[]), now) {
+                    Decision::Retry { at, .. } => at - now,
+                    _ => panic!("retried"),
+                }
+            })
+            .collect();
+        locked.item.attempts = MAX_RECORD_ATTEMPTS - 1;
+
+        let last = note(decide(&locked, &refused("UNABLE_TO_LOCK_ROW", &[]), now));
+
+        assert_eq!(
+            waits,
+            [
+                Duration::seconds(5),
+                Duration::seconds(10),
+                Duration::seconds(20),
+                Duration::minutes(10)
+            ]
+        );
+        assert_eq!(last.code, GAVE_UP);
+        assert!(last.message().contains("sfwa dead-letters retry"));
     }
 }

@@ -66,13 +66,73 @@ pub enum Disposition {
     Retry,
     /// The record is gone (deleted, or its Id names nothing): stop writing to it.
     Drop,
-    /// The org refuses the data (field too long, picklist value missing, field not deployed…):
-    /// an admin must fix the org or the package. Log it and keep it for metrics; retrying as is
-    /// will fail the same way.
+    /// Salesforce refuses the value for good (field too long, picklist value missing, field not
+    /// deployed, a value it cannot store…): retrying as is fails the same way, so the write-back
+    /// becomes a dead letter. Whether an admin must fix the org or the value itself is at fault
+    /// is [`RecordError::blame`].
     Surface,
 }
 
+/// Who has to act when Salesforce refuses a value for good; it decides what the log line and the
+/// dead letter tell the operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blame {
+    /// The value itself cannot be stored (a timestamp Salesforce cannot parse or is out of its
+    /// range, an over-long wamid, a callback that is not one of our Ids): it came from one webhook,
+    /// and nothing in the org or the package is wrong.
+    Data,
+    /// The org or the package refuses it (a field not deployed or not writable, a picklist value
+    /// missing, a validation rule, access): an admin must fix that, then retry.
+    Org,
+}
+
+/// Who must act on a refusal with this error code (`statusCode` or `errorCode`). A lookup error
+/// naming a field (`fields` non-empty) means the value pointed at no record of ours.
+pub fn blame(code: &str, has_fields: bool) -> Blame {
+    match code {
+        "JSON_PARSER_ERROR"
+        | "INVALID_TYPE_ON_FIELD_IN_RECORD"
+        | "FIELD_INTEGRITY_EXCEPTION"
+        | "NUMBER_OUTSIDE_VALID_RANGE"
+        | "STRING_TOO_LONG"
+        | "MALFORMED_ID"
+        | "INVALID_ID_FIELD" => Blame::Data,
+        "INVALID_CROSS_REFERENCE_KEY" | "ENTITY_IS_DELETED" if has_fields => Blame::Data,
+        _ => Blame::Org,
+    }
+}
+
+/// How to treat a collections call Salesforce refused as a whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallRefusal {
+    /// 400: something in the body cannot be read or stored (JSON_PARSER_ERROR for a datetime it
+    /// cannot parse, INVALID_FIELD, MALFORMED_ID, STRING_TOO_LONG…). Some record in the call is at
+    /// fault, not Salesforce: the writer splits the call to find it.
+    Data,
+    /// Another 4xx (403 without the limit, 404 for a missing object or external id field): the
+    /// org refuses every call of this shape; an admin must act, and the items wait.
+    Org,
+    /// Outage, 5xx, timeout, unreadable answer, limit exceeded, credentials: try the same call
+    /// later, nothing is wrong with it.
+    Transient,
+}
+
+impl CallRefusal {
+    pub fn of(error: &SalesforceError) -> CallRefusal {
+        match error {
+            SalesforceError::Api { status: 400, .. } => CallRefusal::Data,
+            SalesforceError::Api { .. } => CallRefusal::Org,
+            _ => CallRefusal::Transient,
+        }
+    }
+}
+
 impl RecordError {
+    /// Who must act if this error is final (see [`blame`]).
+    pub fn blame(&self) -> Blame {
+        blame(&self.status_code, !self.fields.is_empty())
+    }
+
     pub fn disposition(&self) -> Disposition {
         match self.status_code.as_str() {
             "UNABLE_TO_LOCK_ROW" | "ALL_OR_NONE_OPERATION_ROLLED_BACK" => Disposition::Retry,
@@ -249,6 +309,45 @@ mod tests {
                 Disposition::Surface
             );
         }
+    }
+
+    #[test]
+    fn values_from_a_webhook_are_blamed_on_the_data_and_missing_setup_on_the_org() {
+        for code in ["JSON_PARSER_ERROR", "STRING_TOO_LONG", "MALFORMED_ID"] {
+            assert_eq!(error(code, &["Sent_At__c"]).blame(), Blame::Data, "{code}");
+        }
+        assert_eq!(
+            error("INVALID_CROSS_REFERENCE_KEY", &["Contact__c"]).blame(),
+            Blame::Data
+        );
+        for code in [
+            "INVALID_FIELD",
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+            "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY",
+            "REQUIRED_FIELD_MISSING",
+        ] {
+            assert_eq!(error(code, &["Status__c"]).blame(), Blame::Org, "{code}");
+        }
+    }
+
+    #[test]
+    fn a_whole_call_refused_with_400_is_about_its_data_and_a_5xx_is_transient() {
+        let api = |status| SalesforceError::Api {
+            status,
+            error_code: "X".into(),
+            message: String::new(),
+        };
+        assert_eq!(CallRefusal::of(&api(400)), CallRefusal::Data);
+        assert_eq!(CallRefusal::of(&api(404)), CallRefusal::Org);
+        assert_eq!(
+            CallRefusal::of(&SalesforceError::Unavailable("503".into())),
+            CallRefusal::Transient
+        );
+        assert_eq!(
+            CallRefusal::of(&SalesforceError::LimitExceeded),
+            CallRefusal::Transient
+        );
     }
 
     #[test]

@@ -15,8 +15,12 @@
 //!   for inbound messages created in Salesforce (keyed by `WhatsApp_Message_Id__c`, so a retried
 //!   create cannot duplicate). Its key is [`upsert_key`]; use [`OutboxItem::key`] for either kind.
 //!
-//! Items Salesforce refuses for good are moved by [`drop_item`] to a dead-letter table, capped at
-//! [`DEAD_LETTER_CAP`] rows (oldest dropped first), for operators to inspect with [`dead_letters`].
+//! Items Salesforce refuses for good are moved by [`dead_letter`] (version-checked) or [`drop_item`]
+//! to a dead-letter table, capped at [`DEAD_LETTER_CAP`] rows (oldest dropped first). Operators
+//! see them with [`dead_letters`] and act on them with `sfwa dead-letters`: [`revive`] puts them
+//! back into the outbox (merged with anything pending for the record), [`forget`] deletes them.
+//! Those commands run beside a running daemon: they only ever bump an item's version, which the
+//! flush's version-checked ack already copes with.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -252,6 +256,19 @@ pub fn drop_item(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
+    if !move_to_dead_letters(conn, key, reason, now)? {
+        return Ok(false);
+    }
+    tracing::warn!(item_key = %key, reason = %reason, "write-back dropped to dead letters");
+    Ok(true)
+}
+
+fn move_to_dead_letters(
+    conn: &Connection,
+    key: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
     let moved = conn
         .prepare_cached(
             "INSERT INTO outbox_dead (item_key, operation, object, external_id_field, record_key,
@@ -270,38 +287,279 @@ pub fn drop_item(
         "DELETE FROM outbox_dead WHERE id <= (SELECT max(id) FROM outbox_dead) - ?1",
     )?
     .execute([DEAD_LETTER_CAP])?;
-    tracing::warn!(item_key = %key, reason = %reason, "write-back dropped to dead letters");
     Ok(true)
+}
+
+/// The flush of `version` failed because Salesforce as a whole could not take it (an outage, the
+/// daily API allowance spent, the org refusing the whole call): hides the item until
+/// `next_attempt_at` without counting an attempt, since nothing is wrong with the item itself and
+/// an outage of hours must only delay it (guarantee 2). Version-checked like [`retry_later`].
+pub fn postpone(
+    conn: &Connection,
+    key: &str,
+    version: i64,
+    next_attempt_at: DateTime<Utc>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE outbox SET next_attempt_at = ?3, last_error = ?4, updated_at = ?5
+             WHERE item_key = ?1 AND version = ?2",
+        )?
+        .execute(params![
+            key,
+            version,
+            to_millis(next_attempt_at),
+            reason,
+            to_millis(now)
+        ])?;
+    Ok(changed == 1)
+}
+
+/// Salesforce refused the values of `version` for good: moves the item to the dead letters with
+/// `reason`. If a newer enqueue changed the item meanwhile, nothing moves (`false`): the newer
+/// values have not been tried yet and may well be accepted.
+pub fn dead_letter(
+    conn: &Connection,
+    key: &str,
+    version: i64,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let current: Option<i64> = conn
+        .prepare_cached("SELECT version FROM outbox WHERE item_key = ?1")?
+        .query_row([key], |row| row.get(0))
+        .optional()?;
+    if current != Some(version) {
+        return Ok(false);
+    }
+    move_to_dead_letters(conn, key, reason, now)
+}
+
+/// The record is gone from Salesforce: forgets the item, whatever its version (any later write to
+/// the record fails the same way, and there is nothing for anyone to act on). `false` if there
+/// was no such item.
+pub fn discard(conn: &Connection, key: &str) -> Result<bool, StoreError> {
+    let deleted = conn
+        .prepare_cached("DELETE FROM outbox WHERE item_key = ?1")?
+        .execute([key])?;
+    Ok(deleted == 1)
 }
 
 /// A write-back Salesforce refused for good.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeadLetter {
+    /// The dead letter's own row id (one item key can be dead-lettered more than once).
+    pub id: i64,
+    /// The outbox key it had, which `sfwa dead-letters retry|drop` takes.
+    pub key: String,
     pub item: OutboxItem,
     pub reason: String,
     pub dropped_at: DateTime<Utc>,
 }
 
+/// Dead letters held.
+pub fn dead_letter_count(conn: &Connection) -> Result<u64, StoreError> {
+    let count: i64 = conn
+        .prepare_cached("SELECT count(*) FROM outbox_dead")?
+        .query_row([], |row| row.get(0))?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// The keys among `keys` that no dead letter has (an operator's typo, or already retried).
+pub fn unknown_dead_letter_keys(
+    conn: &Connection,
+    keys: &[String],
+) -> Result<Vec<String>, StoreError> {
+    let mut unknown = Vec::new();
+    for key in keys {
+        let found: bool = conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM outbox_dead WHERE item_key = ?1)")?
+            .query_row([key], |row| row.get(0))?;
+        if !found {
+            unknown.push(key.clone());
+        }
+    }
+    Ok(unknown)
+}
+
+/// Which dead letters an operator's command acts on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selection {
+    All,
+    /// Outbox keys (a record Id, or an `upsert/…` key), as `sfwa dead-letters list` shows them.
+    Keys(Vec<String>),
+}
+
+/// Dead letters with the selected keys (every one for [`Selection::All`]), newest first, at most
+/// `limit`.
+pub fn dead_letters_selected(
+    conn: &Connection,
+    selection: &Selection,
+    limit: usize,
+) -> Result<Vec<DeadLetter>, StoreError> {
+    match selection {
+        Selection::All => dead_letters(conn, limit),
+        Selection::Keys(keys) => {
+            let mut letters = Vec::new();
+            for key in keys {
+                letters.extend(read_dead_letters(
+                    conn,
+                    "WHERE item_key = ?1",
+                    params![key],
+                    usize::MAX,
+                )?);
+            }
+            letters.sort_by_key(|letter| std::cmp::Reverse(letter.id));
+            letters.truncate(limit);
+            Ok(letters)
+        }
+    }
+}
+
+/// What [`revive`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Revived {
+    /// Dead letters taken out of the dead-letter table.
+    pub dead_letters: usize,
+    /// Outbox items they became (one per key).
+    pub items: usize,
+    /// Of those, items merged into a write-back already pending for the same record.
+    pub merged: usize,
+}
+
+/// Moves the selected dead letters back into the outbox, due at once. Several dead letters of one
+/// key merge oldest first; a write-back already pending for the record keeps its values over the
+/// dead letter's (they are newer), and its version is bumped so a flush running meanwhile does not
+/// ack the item it read before the merge.
+pub fn revive(
+    conn: &Connection,
+    selection: &Selection,
+    now: DateTime<Utc>,
+) -> Result<Revived, StoreError> {
+    let mut letters = dead_letters_selected(conn, selection, usize::MAX)?;
+    letters.reverse(); // oldest first: later dead letters' values win
+    let mut revived = Revived::default();
+    let mut keys: Vec<String> = Vec::new();
+    for letter in &letters {
+        if !keys.contains(&letter.key) {
+            keys.push(letter.key.clone());
+        }
+    }
+    for key in keys {
+        let mut fields = Map::new();
+        let mut first: Option<&DeadLetter> = None;
+        for letter in letters.iter().filter(|l| l.key == key) {
+            first.get_or_insert(letter);
+            fields.extend(letter.item.fields.clone());
+        }
+        let Some(first) = first else { continue };
+        let pending: Option<String> = conn
+            .prepare_cached("SELECT fields FROM outbox WHERE item_key = ?1")?
+            .query_row([&key], |row| row.get(0))
+            .optional()?;
+        match pending {
+            Some(stored) => {
+                fields.extend(parse_fields(&first.item.record_id, &stored)?);
+                conn.prepare_cached(
+                    "UPDATE outbox SET fields = ?2, version = version + 1, next_attempt_at = NULL,
+                         updated_at = ?3
+                     WHERE item_key = ?1",
+                )?
+                .execute(params![
+                    key,
+                    Value::Object(fields).to_string(),
+                    to_millis(now)
+                ])?;
+                revived.merged += 1;
+            }
+            None => {
+                let (operation, external_id_field) = match &first.item.operation {
+                    Operation::Update => ("update", None),
+                    Operation::Upsert { external_id_field } => {
+                        ("upsert", Some(external_id_field.as_str()))
+                    }
+                };
+                conn.prepare_cached(
+                    "INSERT INTO outbox (item_key, operation, object, external_id_field,
+                         record_key, fields, version, first_enqueued_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8)",
+                )?
+                .execute(params![
+                    key,
+                    operation,
+                    first.item.object,
+                    external_id_field,
+                    first.item.record_id,
+                    Value::Object(fields).to_string(),
+                    to_millis(first.item.first_enqueued_at),
+                    to_millis(now)
+                ])?;
+            }
+        }
+        revived.items += 1;
+        revived.dead_letters += conn
+            .prepare_cached("DELETE FROM outbox_dead WHERE item_key = ?1")?
+            .execute([&key])?;
+    }
+    Ok(revived)
+}
+
+/// Deletes the selected dead letters for good; returns how many.
+pub fn forget(conn: &Connection, selection: &Selection) -> Result<usize, StoreError> {
+    match selection {
+        Selection::All => Ok(conn
+            .prepare_cached("DELETE FROM outbox_dead")?
+            .execute([])?),
+        Selection::Keys(keys) => {
+            let mut deleted = 0;
+            for key in keys {
+                deleted += conn
+                    .prepare_cached("DELETE FROM outbox_dead WHERE item_key = ?1")?
+                    .execute([key])?;
+            }
+            Ok(deleted)
+        }
+    }
+}
+
 /// The most recent dead letters, newest first.
 pub fn dead_letters(conn: &Connection, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
-    let sql = "SELECT operation, external_id_field, object, record_key, fields, version, attempts,
-                   first_enqueued_at, NULL, reason, dropped_at
-               FROM outbox_dead ORDER BY id DESC LIMIT ?1";
-    let mut statement = conn.prepare_cached(sql)?;
-    let rows = statement.query_map([limit_param(limit)], |row| {
+    read_dead_letters(conn, "", params![], limit)
+}
+
+fn read_dead_letters(
+    conn: &Connection,
+    filter: &str,
+    params: &[&dyn rusqlite::ToSql],
+    limit: usize,
+) -> Result<Vec<DeadLetter>, StoreError> {
+    let sql = format!(
+        "SELECT operation, external_id_field, object, record_key, fields, version, attempts,
+             first_enqueued_at, NULL, reason, dropped_at, id, item_key
+         FROM outbox_dead {filter} ORDER BY id DESC LIMIT {}",
+        limit_param(limit)
+    );
+    let mut statement = conn.prepare_cached(&sql)?;
+    let rows = statement.query_map(params, |row| {
         let (item, fields) = item_from_row(row)?;
         Ok((
             item,
             fields,
             row.get::<_, String>(9)?,
             time_column(row, 10)?,
+            row.get::<_, i64>(11)?,
+            row.get::<_, String>(12)?,
         ))
     })?;
     let mut letters = Vec::new();
     for row in rows {
-        let (mut item, fields, reason, dropped_at) = row?;
+        let (mut item, fields, reason, dropped_at, id, key) = row?;
         item.fields = parse_fields(&item.record_id, &fields)?;
         letters.push(DeadLetter {
+            id,
+            key,
             item,
             reason,
             dropped_at,
@@ -521,6 +779,165 @@ mod tests {
             Some(&json!("Sent"))
         );
         assert!(!drop_item(&conn, RECORD, "again", now).unwrap());
+    }
+
+    #[test]
+    fn a_dead_letter_is_made_only_of_the_version_that_was_refused() {
+        let conn = test_connection();
+        let now = Utc::now();
+        enqueue(
+            &conn,
+            OBJECT,
+            RECORD,
+            &fields(json!({"Sent_At__c": "bad"})),
+            now,
+        )
+        .unwrap();
+        let refused = due(&conn, now, 10).unwrap().remove(0);
+        enqueue(
+            &conn,
+            OBJECT,
+            RECORD,
+            &fields(json!({"Sent_At__c": "good"})),
+            now,
+        )
+        .unwrap();
+
+        let moved_stale =
+            dead_letter(&conn, RECORD, refused.version, "JSON_PARSER_ERROR", now).unwrap();
+        let current = due(&conn, now, 10).unwrap().remove(0);
+        let moved = dead_letter(&conn, RECORD, current.version, "JSON_PARSER_ERROR", now).unwrap();
+
+        assert!(!moved_stale, "newer values are tried first");
+        assert!(moved);
+        assert_eq!(depth(&conn).unwrap(), 0);
+        assert_eq!(dead_letter_count(&conn).unwrap(), 1);
+        let letter = &dead_letters(&conn, 10).unwrap()[0];
+        assert_eq!(letter.key, RECORD);
+        assert_eq!(letter.item.fields["Sent_At__c"], json!("good"));
+    }
+
+    #[test]
+    fn postponing_hides_an_item_without_counting_an_attempt() {
+        let conn = test_connection();
+        let now = DateTime::from_timestamp(1_770_000_000, 0).unwrap();
+        enqueue(
+            &conn,
+            OBJECT,
+            RECORD,
+            &fields(json!({"Status__c": "Sent"})),
+            now,
+        )
+        .unwrap();
+        let item = due(&conn, now, 10).unwrap().remove(0);
+
+        assert!(postpone(
+            &conn,
+            RECORD,
+            item.version,
+            now + Duration::seconds(10),
+            "503",
+            now
+        )
+        .unwrap());
+
+        assert!(due(&conn, now + Duration::seconds(9), 10)
+            .unwrap()
+            .is_empty());
+        let later = due(&conn, now + Duration::seconds(10), 10).unwrap();
+        assert_eq!(later[0].attempts, 0);
+        assert_eq!(later[0].last_error.as_deref(), Some("503"));
+    }
+
+    #[test]
+    fn a_revived_dead_letter_merges_under_the_pending_values_and_is_due_at_once() {
+        let conn = test_connection();
+        let now = DateTime::from_timestamp(1_770_000_000, 0).unwrap();
+        enqueue(
+            &conn,
+            OBJECT,
+            RECORD,
+            &fields(json!({"Status__c": "Sent", "Sent_At__c": "bad", "Error_Code__c": null})),
+            now,
+        )
+        .unwrap();
+        assert!(drop_item(&conn, RECORD, "JSON_PARSER_ERROR", now).unwrap());
+        enqueue(
+            &conn,
+            OBJECT,
+            "a015g00000OtHeRAAV",
+            &fields(json!({"Status__c": "Sent"})),
+            now,
+        )
+        .unwrap();
+        assert!(drop_item(&conn, "a015g00000OtHeRAAV", "JSON_PARSER_ERROR", now).unwrap());
+        enqueue(
+            &conn,
+            OBJECT,
+            RECORD,
+            &fields(json!({"Status__c": "Delivered", "Sent_At__c": "good"})),
+            now,
+        )
+        .unwrap();
+        let pending = due(&conn, now, 10).unwrap().remove(0);
+        assert!(retry_later(
+            &conn,
+            RECORD,
+            pending.version,
+            now + Duration::hours(1),
+            "x",
+            now
+        )
+        .unwrap());
+
+        let revived = revive(&conn, &Selection::Keys(vec![RECORD.into()]), now).unwrap();
+
+        assert_eq!(
+            revived,
+            Revived {
+                dead_letters: 1,
+                items: 1,
+                merged: 1
+            }
+        );
+        let items = due(&conn, now, 10).unwrap();
+        assert_eq!(items.len(), 1, "due at once, not after the back-off");
+        assert_eq!(
+            Value::Object(items[0].fields.clone()),
+            json!({"Status__c": "Delivered", "Sent_At__c": "good", "Error_Code__c": null})
+        );
+        assert!(
+            items[0].version > pending.version,
+            "a running flush's ack cannot remove it"
+        );
+        assert_eq!(dead_letter_count(&conn).unwrap(), 1);
+        assert_eq!(forget(&conn, &Selection::All).unwrap(), 1);
+        assert_eq!(dead_letter_count(&conn).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_revived_dead_letter_with_nothing_pending_becomes_its_own_item_again() {
+        let conn = test_connection();
+        let now = Utc::now();
+        enqueue_upsert(
+            &conn,
+            OBJECT,
+            "WhatsApp_Message_Id__c",
+            "wamid.IN1",
+            &fields(json!({"Body__c": "hi"})),
+            now,
+        )
+        .unwrap();
+        let key = upsert_key(OBJECT, "WhatsApp_Message_Id__c", "wamid.IN1");
+        assert!(drop_item(&conn, &key, "STRING_TOO_LONG", now).unwrap());
+
+        let revived = revive(&conn, &Selection::All, now).unwrap();
+
+        assert_eq!((revived.items, revived.merged), (1, 0));
+        let item = due(&conn, now, 10).unwrap().remove(0);
+        assert_eq!(item.key(), key);
+        assert_eq!(item.fields["Body__c"], json!("hi"));
+        assert_eq!(dead_letter_count(&conn).unwrap(), 0);
     }
 
     #[test]

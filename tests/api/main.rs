@@ -9,6 +9,7 @@ mod daemon_send;
 mod daemon_stream;
 mod daemon_support;
 mod daemon_webhooks;
+mod daemon_writeback;
 mod doctor;
 mod helpers;
 mod package_contract;

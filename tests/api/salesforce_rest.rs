@@ -359,6 +359,60 @@ async fn collection_update_reports_per_record_errors_in_order_without_stopping_t
 }
 
 #[tokio::test]
+async fn a_datetime_the_api_cannot_parse_refuses_the_whole_collection_and_an_out_of_range_year_only_its_record(
+) {
+    let org = spawn_org().await;
+    let ids = org.seed(MSG, json!([{}, {}])).await;
+    let token = org.login().await;
+
+    let (unparseable_status, unparseable) = org
+        .call(
+            Method::PATCH,
+            &token,
+            "composite/sobjects",
+            json!({"allOrNone": false, "records": [
+                {"attributes": {"type": MSG}, "id": ids[0], "Status__c": "Sent"},
+                {"attributes": {"type": MSG}, "id": ids[1], "Sent_At__c": "+58870-01-01T00:00:00.000Z"},
+            ]}),
+        )
+        .await;
+    let after_refusal = org.sim.state().org().get(MSG, &ids[0]).unwrap()["Status__c"].clone();
+    let (out_of_range_status, out_of_range) = org
+        .call(
+            Method::PATCH,
+            &token,
+            "composite/sobjects",
+            json!({"allOrNone": false, "records": [
+                {"attributes": {"type": MSG}, "id": ids[0], "Status__c": "Delivered"},
+                {"attributes": {"type": MSG}, "id": ids[1], "Sent_At__c": "5000-01-01T00:00:00.000Z"},
+            ]}),
+        )
+        .await;
+
+    assert_eq!(unparseable_status, 400);
+    assert_eq!(unparseable[0]["errorCode"], "JSON_PARSER_ERROR");
+    let message = unparseable[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("datetime") && message.contains("+58870-01-01T00:00:00.000Z"),
+        "{message}"
+    );
+    assert_eq!(out_of_range_status, 200);
+    assert_eq!(out_of_range[0]["success"], true);
+    assert_eq!(
+        out_of_range[1]["errors"][0]["statusCode"],
+        "FIELD_INTEGRITY_EXCEPTION"
+    );
+    assert_eq!(
+        out_of_range[1]["errors"][0]["fields"],
+        json!(["Sent_At__c"])
+    );
+    assert_eq!(after_refusal, "Queued", "the refused call wrote nothing");
+    let stored = org.sim.state().org();
+    assert_eq!(stored.get(MSG, &ids[0]).unwrap()["Status__c"], "Delivered");
+    assert!(stored.get(MSG, &ids[1]).unwrap()["Sent_At__c"].is_null());
+}
+
+#[tokio::test]
 async fn all_or_none_rolls_back_every_record_when_one_fails() {
     let org = spawn_org().await;
     let ids = org.seed(MSG, json!([{}, {}])).await;

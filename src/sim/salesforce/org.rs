@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde_json::{Map, Value};
 
 use super::ids::{self, IdGenerator};
@@ -57,6 +57,10 @@ impl From<DmlError> for WriteError {
         WriteError::Record(error)
     }
 }
+
+/// The years a Salesforce date or datetime field can hold.
+const MIN_YEAR: i32 = 1700;
+const MAX_YEAR: i32 = 4000;
 
 /// Renders a datetime as the REST API does: `2026-11-24T15:00:00.000+0000`.
 pub fn format_datetime(at: DateTime<Utc>) -> String {
@@ -436,11 +440,28 @@ impl Org {
                     .ok_or_else(|| parser_error("double")),
                 _ => Err(parser_error("double")),
             },
-            FieldType::DateTime => value
-                .as_str()
-                .and_then(parse_datetime)
-                .map(|d| Value::String(format_datetime(d)))
-                .ok_or_else(|| parser_error("datetime")),
+            FieldType::DateTime => {
+                // The API's parser wants a four-digit year: `+58870-01-01T…` (what a timestamp in
+                // milliseconds becomes) fails the whole request, like any unreadable value.
+                let text = value
+                    .as_str()
+                    .filter(|t| t.len() > 4 && t.as_bytes()[..4].iter().all(u8::is_ascii_digit))
+                    .ok_or_else(|| parser_error("datetime"))?;
+                let at = parse_datetime(text).ok_or_else(|| parser_error("datetime"))?;
+                // Readable but outside what the database stores: that record alone is refused.
+                if !(MIN_YEAR..=MAX_YEAR).contains(&at.year()) {
+                    return Err(DmlError::new(
+                        "FIELD_INTEGRITY_EXCEPTION",
+                        format!(
+                            "{}: value outside the valid range (1700-01-01 to 4000-12-31): {text}",
+                            field.label
+                        ),
+                        &[&field.name],
+                    )
+                    .into());
+                }
+                Ok(Value::String(format_datetime(at)))
+            }
             FieldType::Date => value
                 .as_str()
                 .and_then(|s| NaiveDate::parse_from_str(s.get(..10).unwrap_or(s), "%Y-%m-%d").ok())
