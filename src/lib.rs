@@ -16,8 +16,11 @@
 //! 2. **The window rule** — [`window::decide`]: pure; templates always, free-form only within 24 h
 //!    of the customer's last inbound message minus a margin. Asked at the moment of sending.
 //! 3. **The send path** — [`pipeline::dispatch::dispatch_record`]: record → [`domain::message::OutboundMessage`]
-//!    (or a precise error code) → rate limit → window → journal `Sending` → [`whatsapp::WhatsAppClient::send`]
-//!    → Sent, Failed, retry with back-off, hold (auth/account problems), or unknown outcome.
+//!    (or a precise error code) → pace ([`pipeline::pacing`]: per number, adapting to Meta's 130429;
+//!    per customer for 131056) → window → journal `Sending` → [`whatsapp::WhatsAppClient::send`]
+//!    → Sent, Failed, retry with back-off, wait out a rate limit (never counted as an attempt),
+//!    hold (auth/account problems), or unknown outcome. Claims a crash orphaned before `Sending`
+//!    are resumed by [`pipeline::worker::retry_step`] ([`store::journal::orphaned_claims`]).
 //! 4. **Webhooks** — [`webhook::server`]: signature on raw bytes, [`webhook::parse`], then in one
 //!    SQLite transaction: dedupe, statuses only forward ([`store::journal::apply_status`]), the
 //!    inbound mirror ([`store::inbound`]), write-backs and the inbound record to create in
@@ -26,7 +29,9 @@
 //!    ([`store::outbox`]) → [`salesforce::SalesforceClient::update`] (statuses) and
 //!    [`salesforce::SalesforceClient::upsert`] on the wamid (inbound records, linked first to their
 //!    Contact / Lead by [`pipeline::inbound_links`]), ≤ 200 records per call, per-record failures
-//!    retried, dropped or surfaced. Which fields each change writes: [`pipeline::record_update`].
+//!    retried, dropped or surfaced; a call refused for its data is split until the refused item is
+//!    alone, which becomes a dead letter ([`pipeline::dead_letters`], `sfwa dead-letters`).
+//!    Which fields each change writes: [`pipeline::record_update`].
 //!
 //! ## Map of the crate
 //! - [`app`] — wiring and ordered shutdown; [`config`] — TOML + `SFWA_*` environment, `validate()`;
