@@ -36,11 +36,18 @@ pub struct Migration {
 }
 
 /// Every migration, in order; versions are 1, 2, 3, … with no gaps (a test checks).
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("migrations/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "webhook_rejects",
+        sql: include_str!("migrations/0002_webhook_rejects.sql"),
+    },
+];
 
 /// The schema version this build writes.
 pub fn latest_version() -> i64 {
