@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use crate::domain::message::{format_salesforce_datetime as at, is_salesforce_datetime};
 use crate::domain::phone::E164;
 use crate::domain::status::MessageStatus;
-use crate::webhook::{InboundKind, InboundMediaKind, InboundMessage};
+use crate::webhook::{fit_salesforce as truncate, InboundKind, InboundMediaKind, InboundMessage};
 
 use super::record_update::Fields;
 
@@ -55,26 +55,6 @@ pub fn window_unchanged(last_inbound: Option<DateTime<Utc>>, at_time: DateTime<U
 fn window_expiry(from: DateTime<Utc>) -> Option<DateTime<Utc>> {
     from.checked_add_signed(Duration::hours(WINDOW_HOURS))
         .filter(|t| is_salesforce_datetime(*t))
-}
-
-/// `text` cut to `max` as Salesforce counts length (UTF-16 code units), on a character boundary,
-/// with `…` marking a cut.
-fn truncate(text: &str, max: usize) -> String {
-    if crate::webhook::salesforce_length(text) <= max {
-        return text.to_string();
-    }
-    let mut cut = String::new();
-    let mut used = 0;
-    for c in text.chars() {
-        // Room is kept for the `…` (one unit).
-        if used + c.len_utf16() > max.saturating_sub(1) {
-            break;
-        }
-        used += c.len_utf16();
-        cut.push(c);
-    }
-    cut.push('…');
-    cut
 }
 
 /// The fields of the record for `message`, without links (see [`super::inbound_links`]).

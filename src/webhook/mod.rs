@@ -18,9 +18,9 @@ mod signature;
 
 pub use lenient::repair as repair_body;
 pub use payload::{
-    echo, parse, parse_received, salesforce_length, InboundKind, InboundMediaKind, InboundMessage,
-    ParsedWebhook, PayloadError, RejectReason, RejectedEvent, StatusError, StatusUpdate,
-    WebhookEvent, ECHO_CHARS, MAX_AHEAD, MAX_BUSINESS_NUMBER_CHARS, MAX_WAMID_CHARS,
+    echo, fit_salesforce, parse, parse_received, salesforce_length, InboundKind, InboundMediaKind,
+    InboundMessage, ParsedWebhook, PayloadError, RejectReason, RejectedEvent, StatusError,
+    StatusUpdate, WebhookEvent, ECHO_CHARS, MAX_AHEAD, MAX_BUSINESS_NUMBER_CHARS, MAX_WAMID_CHARS,
     MAX_WA_ID_CHARS, MILLISECONDS_FROM,
 };
 pub use signature::verify_signature;

@@ -165,6 +165,31 @@ pub fn salesforce_length(text: &str) -> usize {
     text.encode_utf16().count()
 }
 
+/// `text` cut to at most `max` UTF-16 code units (see [`salesforce_length`]), on a character
+/// boundary, with `…` marking a cut — for free text, where a cut keeps the meaning.
+pub fn fit_salesforce(text: &str, max: usize) -> String {
+    if salesforce_length(text) <= max {
+        return text.to_string();
+    }
+    let mut cut = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        // Room is kept for the `…` (one unit).
+        if used + c.len_utf16() > max.saturating_sub(1) {
+            break;
+        }
+        used += c.len_utf16();
+        cut.push(c);
+    }
+    cut.push('…');
+    cut
+}
+
+/// Meta's error title and details on a failed status are cut to these (UTF-16 units) so that
+/// the sentence built from them stays within Error_Message__c (1024) however many emoji they hold.
+const ERROR_TITLE_UNITS: usize = 200;
+const ERROR_DETAILS_UNITS: usize = 400;
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum WebhookEvent {
     Status(StatusUpdate),
@@ -612,9 +637,12 @@ fn status_update(status: &Value, metadata: &Metadata) -> Result<StatusUpdate, Re
         .iter()
         .map(|e| StatusError {
             code: e.get("code").and_then(Value::as_i64).unwrap_or_default(),
-            title: text(e, "title").unwrap_or_default(),
-            message: text(e, "message"),
-            details: e.get("error_data").and_then(|d| text(d, "details")),
+            title: fit_salesforce(&text(e, "title").unwrap_or_default(), ERROR_TITLE_UNITS),
+            message: text(e, "message").map(|m| fit_salesforce(&m, ERROR_DETAILS_UNITS)),
+            details: e
+                .get("error_data")
+                .and_then(|d| text(d, "details"))
+                .map(|d| fit_salesforce(&d, ERROR_DETAILS_UNITS)),
         })
         .collect();
     Ok(StatusUpdate {
@@ -1197,5 +1225,25 @@ mod tests {
             parse(br#"{"object":"whatsapp_business_account","entry":[]}"#),
             Ok(ParsedWebhook::default())
         );
+    }
+
+    #[test]
+    fn metas_error_text_on_a_failed_status_is_cut_so_the_rep_message_fits_its_field() {
+        let value = json!({"metadata": metadata(), "statuses": [{"id": "wamid.F", "status": "failed",
+            "timestamp": "1750030073", "errors": [{"code": 131026, "title": "😀".repeat(5000),
+            "error_data": {"details": "💥".repeat(5000)}}]}]});
+
+        let WebhookEvent::Status(status) = only(parse(&envelope(vec![value])).expect("envelope"))
+        else {
+            panic!("status expected")
+        };
+
+        let message = status.errors[0].rep_message();
+        assert!(
+            salesforce_length(&message) <= 1024,
+            "{}",
+            salesforce_length(&message)
+        );
+        assert!(message.contains("😀…"));
     }
 }

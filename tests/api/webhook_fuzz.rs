@@ -34,6 +34,8 @@ struct Case {
     values: Vec<(Vec<u8>, Vec<u8>)>,
     /// (node pick, operation, argument).
     mutations: Vec<(u64, u8, u64)>,
+    /// Makes this case's inbound wamids new (so they apply rather than count as duplicates).
+    nonce: u64,
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -41,8 +43,13 @@ fn case() -> impl Strategy<Value = Case> {
     (
         proptest::collection::vec((picks(), picks()), 1..3),
         proptest::collection::vec((any::<u64>(), any::<u8>(), any::<u64>()), 0..6),
+        any::<u64>(),
     )
-        .prop_map(|(values, mutations)| Case { values, mutations })
+        .prop_map(|(values, mutations, nonce)| Case {
+            values,
+            mutations,
+            nonce,
+        })
 }
 
 /// What a daemon knows: the messages it really sent (record Id, wamid), its number, the time.
@@ -54,8 +61,16 @@ struct Known {
 
 const CUSTOMER: &str = "16505551234";
 
-fn status_item(known: &Known, pick: u8) -> Value {
-    let (record_id, wamid) = &known.sent[usize::from(pick) % known.sent.len()];
+/// A status of a message the daemon sent; for odd picks under a wamid it never saw (so the
+/// status is new every case and is written back through the `biz_opaque_callback_data` echo
+/// rather than counted as a duplicate).
+fn status_item(known: &Known, nonce: u64, pick: u8, n: usize) -> Value {
+    let (record_id, sent_wamid) = &known.sent[usize::from(pick) % known.sent.len()];
+    let wamid = if pick % 2 == 1 {
+        format!("wamid.FUZZSTATUS{nonce:x}.{n}")
+    } else {
+        sent_wamid.clone()
+    };
     let status = ["sent", "delivered", "read", "failed"][usize::from(pick / 7) % 4];
     let mut item = json!({"id": wamid, "status": status, "timestamp": known.now.to_string(),
         "recipient_id": CUSTOMER, "biz_opaque_callback_data": record_id,
@@ -70,8 +85,8 @@ fn status_item(known: &Known, pick: u8) -> Value {
     item
 }
 
-fn message_item(known: &Known, pick: u8, n: usize) -> Value {
-    let wamid = format!("wamid.FUZZ{}.{pick}.{n}", known.now);
+fn message_item(known: &Known, nonce: u64, pick: u8, n: usize) -> Value {
+    let wamid = format!("wamid.FUZZ{nonce:x}.{pick}.{n}");
     let (kind, object) = match pick % 14 {
         0 => ("text", json!({"body": "Does it come in another color?"})),
         1 => (
@@ -134,13 +149,17 @@ fn body_value(known: &Known, case: &Case) -> Value {
                 "metadata": {"display_phone_number": "15550000000", "phone_number_id": known.phone_number_id},
                 "contacts": [{"profile": {"name": "Sheena Nelson"}, "wa_id": CUSTOMER}]});
             if !statuses.is_empty() {
-                value["statuses"] = statuses.iter().map(|p| status_item(known, *p)).collect();
+                value["statuses"] = statuses
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| status_item(known, case.nonce, *p, v * 10 + i))
+                    .collect();
             }
             if !messages.is_empty() {
                 value["messages"] = messages
                     .iter()
                     .enumerate()
-                    .map(|(i, p)| message_item(known, *p, v * 10 + i))
+                    .map(|(i, p)| message_item(known, case.nonce, *p, v * 10 + i))
                     .collect();
             }
             if v == 1 {
@@ -242,7 +261,19 @@ fn odd_string(arg: u64) -> String {
 fn mutate(known: &Known, body: &mut Value, (pick, op, arg): (u64, u8, u64)) {
     let mut all = Vec::new();
     paths(body, &mut Vec::new(), &mut all);
-    let path = all[(pick % all.len() as u64) as usize].clone();
+    // Timestamps are aimed at the items (a status or message) most of the time: a random node
+    // is rarely one, and an item's timestamp is what reaches Salesforce.
+    let items: Vec<&Vec<Step>> = all
+        .iter()
+        .filter(|p| match p.as_slice() {
+            [.., Step::Key(list), Step::Index(_)] => list == "statuses" || list == "messages",
+            _ => false,
+        })
+        .collect();
+    let path = match (op % 12, items.is_empty()) {
+        (2 | 11, false) => items[(pick % items.len() as u64) as usize].clone(),
+        _ => all[(pick % all.len() as u64) as usize].clone(),
+    };
     let Some(node) = at_path(body, &path) else {
         return;
     };
@@ -439,6 +470,52 @@ async fn drain(app: &TestApp) -> u64 {
     app.pipeline.store.read(outbox::depth).await.unwrap()
 }
 
+/// Field lengths of `WhatsApp_Message__c` as Salesforce counts them (UTF-16 units; DESIGN.md).
+const TEXT_FIELDS: [(&str, usize); 6] = [
+    ("Body__c", 4096),
+    ("Error_Message__c", 1024),
+    ("Error_Code__c", 32),
+    ("WhatsApp_Message_Id__c", 128),
+    ("Business_Number_Id__c", 32),
+    ("Media_Filename__c", 255),
+];
+
+/// What real Salesforce would refuse in the records the simulator holds (the simulator is more
+/// lenient about years and counts characters, not UTF-16 units): datetimes outside 1700-4000,
+/// text longer than its field.
+fn salesforce_would_refuse(app: &TestApp, only: Option<&[(String, String)]>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let state = app.org.state();
+    let org = state.org();
+    let records: Vec<&sfwa::sim::salesforce::org::Record> = match only {
+        Some(sent) => sent
+            .iter()
+            .filter_map(|(id, _)| org.get(crate::daemon_support::MSG, id).ok())
+            .collect(),
+        None => org.rows(crate::daemon_support::MSG).collect(),
+    };
+    for record in records {
+        for (field, value) in record {
+            let Some(text) = value.as_str() else {
+                continue;
+            };
+            if field.ends_with("_At__c") {
+                let ok = sfwa::domain::message::parse_salesforce_datetime(text)
+                    .is_some_and(sfwa::domain::message::is_salesforce_datetime);
+                if !ok {
+                    problems.push(format!("{field} = {text}"));
+                }
+            }
+            if let Some((_, max)) = TEXT_FIELDS.iter().find(|(name, _)| name == field) {
+                if webhook::salesforce_length(text) > *max {
+                    problems.push(format!("{field} is {} long", text.len()));
+                }
+            }
+        }
+    }
+    problems
+}
+
 #[derive(Default, Debug)]
 struct Tally {
     cases: u64,
@@ -565,6 +642,9 @@ fn signed_mutated_meta_payloads_never_panic_never_5xx_and_every_event_is_applied
     let config = Config {
         cases,
         failure_persistence: None,
+        // The daemons' state carries over from case to case, so a shrunk case would not show
+        // what failed: report the failing case itself.
+        max_shrink_iters: 0,
         ..Config::default()
     };
     let seed = std::env::var("SFWA_FUZZ_SEED")
@@ -585,7 +665,19 @@ fn signed_mutated_meta_payloads_never_panic_never_5xx_and_every_event_is_applied
         };
         let outcome = runtime.block_on(async {
             direct(&direct_app, &build(&direct_known, &case), &mut this).await?;
-            over_http(&http_app, build(&http_known, &case), &mut this).await
+            over_http(&http_app, build(&http_known, &case), &mut this).await?;
+            // Flushed every case: the outbox coalesces per record, so a bad value written to one
+            // of the sent records would otherwise be overwritten by a later good one unseen.
+            for (app, known) in [(&direct_app, &direct_known), (&http_app, &http_known)] {
+                app.flush().await;
+                let refused = salesforce_would_refuse(app, Some(&known.sent));
+                prop_assert!(
+                    refused.is_empty(),
+                    "refused by real Salesforce: {:?}",
+                    refused
+                );
+            }
+            Ok(())
         });
         tally.borrow_mut().add(this);
         outcome
@@ -604,6 +696,10 @@ fn signed_mutated_meta_payloads_never_panic_never_5xx_and_every_event_is_applied
         }
         reasons
     });
+    let refused_by_salesforce: Vec<String> = [&direct_app, &http_app]
+        .iter()
+        .flat_map(|app| salesforce_would_refuse(app, None))
+        .collect();
     let stored = runtime.block_on(async {
         http_app
             .pipeline
@@ -627,6 +723,11 @@ fn signed_mutated_meta_payloads_never_panic_never_5xx_and_every_event_is_applied
     );
     result.expect("every case holds");
     assert_eq!(left, (0, 0), "write-backs stuck in the outbox");
+    assert!(
+        refused_by_salesforce.is_empty(),
+        "written from webhooks, refused by real Salesforce: {:?}",
+        &refused_by_salesforce[..refused_by_salesforce.len().min(5)]
+    );
     assert!(
         dead.iter()
             .all(|reason| !reason.contains("STRING_TOO_LONG") && !reason.contains("JSON_PARSER")),
