@@ -59,6 +59,9 @@ pub struct Rejected {
 
 /// At most this many "part ignored" lines are logged per POST (then one line with the rest's count).
 const SKIPPED_LINES: usize = 10;
+/// A reason or detail line is built from fixed words and at most two values cut to
+/// [`payload::ECHO_CHARS`]; this cap only makes the bound independent of how it was built.
+const LINE_CHARS: usize = 600;
 
 pub fn router(pipeline: Pipeline) -> Router {
     let path = pipeline.settings.webhook.path.clone();
@@ -131,7 +134,10 @@ async fn receive(
         }
     };
     for reason in parsed.skipped.iter().take(SKIPPED_LINES) {
-        info!("webhook part ignored: {}", echo(reason));
+        info!(
+            "webhook part ignored: {}",
+            payload::fit_salesforce(reason, LINE_CHARS)
+        );
     }
     if parsed.skipped.len() > SKIPPED_LINES {
         info!(
@@ -144,7 +150,7 @@ async fn receive(
             for rejected in &applied.rejected {
                 warn!(
                     reason = rejected.reason.label(),
-                    detail = %echo(&rejected.detail),
+                    detail = %payload::fit_salesforce(&rejected.detail, LINE_CHARS),
                     "webhook event refused and dead-lettered (store table webhook_rejects); the rest of the POST applies"
                 );
                 pipeline
