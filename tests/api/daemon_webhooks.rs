@@ -507,3 +507,51 @@ async fn a_redelivered_poisonous_event_is_one_dead_letter_seen_twice() {
     assert_eq!(refused[0].reason, "value_too_long");
     assert_eq!(refused[0].times_seen, 2);
 }
+
+#[tokio::test]
+async fn events_at_chronos_limits_that_bypass_the_parser_still_apply_without_a_panic() {
+    use chrono::{DateTime, Utc};
+    use sfwa::webhook::{server, InboundKind, InboundMessage, ParsedWebhook, WebhookEvent};
+    let app = spawn_app().await;
+    let message = |wamid: &str, at: DateTime<Utc>, kind: InboundKind| {
+        WebhookEvent::Inbound(InboundMessage {
+            wamid: wamid.into(),
+            business_number_id: app.wa.phone_number_id().to_string(),
+            display_phone_number: "15550000000".into(),
+            from: CUSTOMER.into(),
+            profile_name: None,
+            timestamp: at,
+            kind,
+            context_id: None,
+        })
+    };
+    let parsed = ParsedWebhook {
+        events: vec![
+            message(
+                "wamid.LATEST",
+                DateTime::<Utc>::MAX_UTC,
+                InboundKind::Text { body: "x".into() },
+            ),
+            message(
+                "wamid.REACTION",
+                DateTime::<Utc>::MAX_UTC,
+                InboundKind::Reaction {
+                    message_id: "wamid.LATEST".into(),
+                    emoji: Some("👍".into()),
+                },
+            ),
+            message(
+                "wamid.EARLIEST",
+                DateTime::<Utc>::MIN_UTC,
+                InboundKind::Text { body: "y".into() },
+            ),
+        ],
+        ..ParsedWebhook::default()
+    };
+
+    let applied = server::apply(&app.pipeline, parsed).await.expect("stored");
+
+    assert_eq!(applied.inbound, 3);
+    assert!(applied.rejected.is_empty(), "{:?}", applied.rejected);
+    assert_eq!(outbox_depth(&app).await, 3);
+}
