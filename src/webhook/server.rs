@@ -319,9 +319,15 @@ fn apply_status(
         journal::StatusApplied::Unknown => match echo {
             // Not in our journal (a store restored from backup, another instance's message):
             // record the time Meta reported, never a status that might move the record back.
-            Some(record_id) => {
+            Some(record_id) if same_object_as_journal(tx, &record_id)? => {
                 info!(wamid = %update.wamid, %record_id, "status for a message missing from the journal; only its time is recorded");
                 (record_id, false)
+            }
+            Some(record_id) => {
+                // An Id of another object (another tool on the number puts its own Ids in the
+                // callback): writing to it would only earn a refusal from Salesforce.
+                info!(wamid = %update.wamid, %record_id, "status echoes an Id that is not one of our message records; ignored");
+                return Ok(());
             }
             None => {
                 info!(wamid = %update.wamid, "status for a message sfwa did not send; ignored");
@@ -367,6 +373,20 @@ fn apply_status(
         ));
     }
     outbox::enqueue(tx, object, &record_id, &fields, now)
+}
+
+/// Whether `record_id` has the key prefix of a record in our journal, i.e. names the same object
+/// as the messages sfwa sends (the object's prefix differs per org, so it is learned from there).
+/// A range on the primary key, so it stays an index lookup however large the journal grows.
+fn same_object_as_journal(tx: &rusqlite::Transaction, record_id: &str) -> Result<bool, StoreError> {
+    let prefix = record_id.get(..3).unwrap_or(record_id);
+    // Ids are ASCII letters and digits, all below `~`.
+    let end = format!("{prefix}~");
+    Ok(tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM journal WHERE record_id >= ?1 AND record_id < ?2)",
+        )?
+        .query_row([prefix, end.as_str()], |row| row.get::<_, bool>(0))?)
 }
 
 /// Meta's "re-engagement message" error: the customer-service window was closed.

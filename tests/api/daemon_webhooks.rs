@@ -555,3 +555,44 @@ async fn events_at_chronos_limits_that_bypass_the_parser_still_apply_without_a_p
     assert!(applied.rejected.is_empty(), "{:?}", applied.rejected);
     assert_eq!(outbox_depth(&app).await, 3);
 }
+
+#[tokio::test]
+async fn a_status_echoing_an_id_of_another_object_writes_nothing_but_one_of_ours_records_its_time()
+{
+    let app = spawn_app().await;
+    app.queue(template()).await;
+    app.dispatch().await;
+    let restored = app
+        .seed(
+            crate::daemon_support::MSG,
+            json!([{"To_Phone__c": "+16505551234", "Message_Type__c": "Template",
+                    "Template_Name__c": "hello_world", "Status__c": "Sent"}]),
+        )
+        .await
+        .remove(0);
+    let contact = "003000000000001AAA";
+    let status = |wamid: &str, echo: &str| {
+        json!({"id": wamid, "status": "delivered", "recipient_id": CUSTOMER,
+               "timestamp": app.clock.now().timestamp().to_string(), "biz_opaque_callback_data": echo})
+    };
+    let body = envelope(
+        &app,
+        json!({"statuses": [status("wamid.OTHER_TOOL", contact), status("wamid.RESTORED", &restored)]}),
+    );
+    let sig = signature(&body, app.wa.app_secret());
+
+    let answer = post(&app, body, Some(sig)).await;
+    app.flush().await;
+
+    assert_eq!(answer, 200);
+    assert!(app.record(&restored)["Delivered_At__c"].is_string());
+    assert_eq!(app.record(&restored)["Status__c"], "Sent", "only the time");
+    let dead = app
+        .pipeline
+        .store
+        .read(|c| outbox::dead_letters(c, 10))
+        .await
+        .unwrap();
+    assert!(dead.is_empty(), "{dead:?}");
+    assert_eq!(outbox_depth(&app).await, 0);
+}
