@@ -729,8 +729,7 @@ fn signed_mutated_meta_payloads_never_panic_never_5xx_and_every_event_is_applied
         &refused_by_salesforce[..refused_by_salesforce.len().min(5)]
     );
     assert!(
-        dead.iter()
-            .all(|reason| !reason.contains("STRING_TOO_LONG") && !reason.contains("JSON_PARSER")),
+        dead.is_empty(),
         "a value from a webhook that Salesforce refuses reached the outbox: {dead:?}"
     );
     assert!(tally.applied > 0 && !tally.rejected.is_empty(), "{tally:?}");
