@@ -35,16 +35,20 @@ pub fn decide(
     now: DateTime<Utc>,
     margin: Duration,
 ) -> Decision {
-    let expires = last_inbound.map(|at| at + WINDOW);
+    // Checked: a mirror row near chrono's limits (written before webhooks were validated) must not
+    // panic the send path; such a window counts as never opened.
+    let expires = last_inbound.and_then(|at| at.checked_add_signed(WINDOW));
     if is_template {
         return Decision::Allowed {
             window_expires_at: expires.filter(|e| *e > now),
         };
     }
     match expires {
-        Some(expires) if now + margin < expires => Decision::Allowed {
-            window_expires_at: Some(expires),
-        },
+        Some(expires) if now.checked_add_signed(margin).is_some_and(|n| n < expires) => {
+            Decision::Allowed {
+                window_expires_at: Some(expires),
+            }
+        }
         _ => Decision::Refused {
             window_expired_at: expires,
         },
@@ -54,6 +58,22 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_last_inbound_time_at_chronos_limit_refuses_instead_of_panicking() {
+        let decision = decide(
+            false,
+            Some(DateTime::<Utc>::MAX_UTC),
+            Utc::now(),
+            Duration::minutes(2),
+        );
+        assert_eq!(
+            decision,
+            Decision::Refused {
+                window_expired_at: None
+            }
+        );
+    }
 
     fn at(hours_ago: i64, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         Some(now - Duration::hours(hours_ago))

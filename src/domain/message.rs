@@ -2,7 +2,7 @@
 //! cannot be sent ([`RecordProblem`]), which becomes Failed with Error_Code__c / Error_Message__c.
 //! Bad input never stops the line: each record is judged on its own (DESIGN.md guarantee 4).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::Deserialize;
 
 use super::phone::{PhoneError, E164};
@@ -312,9 +312,21 @@ pub fn parse_salesforce_datetime(text: &str) -> Option<DateTime<Utc>> {
         .map(|d| d.with_timezone(&Utc))
 }
 
-/// Renders a datetime for Salesforce (`2026-11-24T15:00:00.000Z`).
+/// Renders a datetime for Salesforce (`2026-11-24T15:00:00.000Z`). Only values for which
+/// [`is_salesforce_datetime`] holds render as something Salesforce reads: outside years 0–9999
+/// chrono writes a sign and more digits (`+58870-…`), which fails a whole collections call with
+/// JSON_PARSER_ERROR, so data from outside (webhooks) is checked at the edge first.
 pub fn format_salesforce_datetime(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// The years a Salesforce DateTime field stores: 1700-01-01T00:00:00Z through
+/// 4000-12-31T23:59:59Z (Salesforce's documented range for Date and DateTime values).
+pub const SALESFORCE_YEARS: std::ops::RangeInclusive<i32> = 1700..=4000;
+
+/// Whether Salesforce accepts `at` in a DateTime field (see [`SALESFORCE_YEARS`]).
+pub fn is_salesforce_datetime(at: DateTime<Utc>) -> bool {
+    SALESFORCE_YEARS.contains(&at.year())
 }
 
 #[cfg(test)]
@@ -416,5 +428,18 @@ mod tests {
                 filename: Some("quote.pdf".into())
             }
         );
+    }
+
+    #[test]
+    fn salesforce_accepts_datetimes_from_1700_to_4000_only() {
+        let at = |text: &str| DateTime::parse_from_rfc3339(text).unwrap().to_utc();
+
+        assert!(is_salesforce_datetime(at("1700-01-01T00:00:00Z")));
+        assert!(is_salesforce_datetime(at("4000-12-31T23:59:59Z")));
+        assert!(!is_salesforce_datetime(at("1699-12-31T23:59:59Z")));
+        assert!(!is_salesforce_datetime(at("4001-01-01T00:00:00Z")));
+        assert!(!is_salesforce_datetime(
+            DateTime::from_timestamp(1_749_416_383_000, 0).unwrap()
+        ));
     }
 }

@@ -20,6 +20,7 @@
 //! | `sfwa_queue_depth` | gauge | `state` = claimed, sending (journal rows not finished) |
 //! | `sfwa_outbox_depth`, `sfwa_outbox_oldest_age_seconds` | gauge | — |
 //! | `sfwa_webhook_requests_total` | counter | `result` = accepted, duplicate, unauthorized, bad_request, error |
+//! | `sfwa_webhook_events_rejected_total` | counter | `reason` = a `webhook::RejectReason` label (events of a 200'd POST dead-lettered in `webhook_rejects`) |
 //! | `sfwa_salesforce_api_used`, `sfwa_salesforce_api_max` | gauge | — |
 //! | `sfwa_stream_connected`, `sfwa_stream_replay_lag_seconds` | gauge | — (stream mode only) |
 //! | `sfwa_writeback_flushes_total` | counter | — |
@@ -144,6 +145,7 @@ struct Inner {
     outbox_depth: Gauge,
     outbox_oldest_age: Gauge<f64, AtomicU64>,
     webhook_requests: Family<ResultLabel, Counter>,
+    webhook_events_rejected: Family<ReasonLabel, Counter>,
     salesforce_api_used: Gauge,
     salesforce_api_max: Gauge,
     stream_connected: Gauge,
@@ -173,6 +175,7 @@ impl Metrics {
             outbox_depth: Gauge::default(),
             outbox_oldest_age: Gauge::default(),
             webhook_requests: Family::default(),
+            webhook_events_rejected: Family::default(),
             salesforce_api_used: Gauge::default(),
             salesforce_api_max: Gauge::default(),
             stream_connected: Gauge::default(),
@@ -223,6 +226,11 @@ impl Metrics {
             "webhook_requests",
             "Webhook POSTs by result (accepted, duplicate, unauthorized, bad_request, error)",
             inner.webhook_requests.clone(),
+        );
+        registry.register(
+            "webhook_events_rejected",
+            "Webhook events (statuses, inbound messages) refused and dead-lettered while their POST was answered 200, by reason",
+            inner.webhook_events_rejected.clone(),
         );
         registry.register(
             "salesforce_api_used",
@@ -317,6 +325,16 @@ impl Metrics {
             .webhook_requests
             .get_or_create(&ResultLabel {
                 result: result.label(),
+            })
+            .inc();
+    }
+
+    /// One webhook event refused and dead-lettered; `reason` is a `webhook::RejectReason` label.
+    pub fn webhook_event_rejected(&self, reason: &'static str) {
+        self.inner
+            .webhook_events_rejected
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
             })
             .inc();
     }

@@ -6,16 +6,22 @@
 //! ([`WAMID_FIELD`]), in the same transaction as the inbound mirror, so a duplicate webhook or a
 //! retried flush can never create a second record. Links to a Contact or Lead are added at flush
 //! time ([`super::inbound_links`]), when Salesforce can be asked who owns the number.
+//!
+//! Everything written here must be a value Salesforce accepts, or the whole collections call it
+//! rides in fails: the webhook parser has already refused timestamps outside years 1700–4000 and
+//! over-long ids; here, date arithmetic is checked (a window expiry Salesforce could not store is
+//! left out rather than written) and free text is cut to its field as Salesforce counts length
+//! (UTF-16 code units: an emoji counts twice), so an emoji-heavy 4096-character text still fits.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
-use crate::domain::message::format_salesforce_datetime as at;
+use crate::domain::message::{format_salesforce_datetime as at, is_salesforce_datetime};
 use crate::domain::phone::E164;
 use crate::domain::status::MessageStatus;
-use crate::webhook::{InboundKind, InboundMediaKind, InboundMessage};
+use crate::webhook::{fit_salesforce as truncate, InboundKind, InboundMediaKind, InboundMessage};
 
-use super::record_update::{truncate, Fields};
+use super::record_update::Fields;
 
 /// The external id inbound records are upserted on (unique in the package).
 pub const WAMID_FIELD: &str = "WhatsApp_Message_Id__c";
@@ -32,14 +38,23 @@ const BUSINESS_NUMBER_CHARS: usize = 32;
 /// For a message that does not open the window (a reaction): the expiry of the window as it
 /// stands — 24 h after the customer's `last_inbound` message — or, with none known, the message's
 /// own time (closed). Without it, a record page would guess "open for 24 h" from Received_At__c.
-pub fn window_unchanged(
-    last_inbound: Option<chrono::DateTime<chrono::Utc>>,
-    at_time: chrono::DateTime<chrono::Utc>,
-) -> Fields {
-    let expires = last_inbound.map_or(at_time, |last| last + Duration::hours(WINDOW_HOURS));
+pub fn window_unchanged(last_inbound: Option<DateTime<Utc>>, at_time: DateTime<Utc>) -> Fields {
+    let expires = match last_inbound {
+        Some(last) => window_expiry(last),
+        None => Some(at_time).filter(|t| is_salesforce_datetime(*t)),
+    };
     let mut fields = Fields::new();
-    fields.insert("Window_Expires_At__c".into(), json!(at(expires)));
+    if let Some(expires) = expires {
+        fields.insert("Window_Expires_At__c".into(), json!(at(expires)));
+    }
     fields
+}
+
+/// 24 h after `from`, if that is a time Salesforce stores (checked: `from` may be anything the
+/// store or a webhook held; near chrono's limits plain `+` panics).
+fn window_expiry(from: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    from.checked_add_signed(Duration::hours(WINDOW_HOURS))
+        .filter(|t| is_salesforce_datetime(*t))
 }
 
 /// The fields of the record for `message`, without links (see [`super::inbound_links`]).
@@ -56,12 +71,14 @@ pub fn inbound_record(message: &InboundMessage) -> Fields {
         "Business_Number_Id__c",
         json!(truncate(&message.business_number_id, BUSINESS_NUMBER_CHARS)),
     );
-    set("Received_At__c", json!(at(message.timestamp)));
+    // The parser refused timestamps Salesforce cannot store; checked again, as it costs nothing.
+    if is_salesforce_datetime(message.timestamp) {
+        set("Received_At__c", json!(at(message.timestamp)));
+    }
     if message.opens_window() {
-        set(
-            "Window_Expires_At__c",
-            json!(at(message.timestamp + Duration::hours(WINDOW_HOURS))),
-        );
+        if let Some(expires) = window_expiry(message.timestamp) {
+            set("Window_Expires_At__c", json!(at(expires)));
+        }
     }
     set("Message_Type__c", json!(message_type(&message.kind)));
     set("Body__c", json!(truncate(&body(&message.kind), BODY_CHARS)));
@@ -330,5 +347,46 @@ mod tests {
         }));
 
         assert_eq!(fields["Body__c"].as_str().unwrap().chars().count(), 4096);
+    }
+
+    #[test]
+    fn a_message_stamped_at_chronos_limit_gets_no_window_expiry_instead_of_a_panic() {
+        let mut latest = message(InboundKind::Text { body: "x".into() });
+        latest.timestamp = DateTime::<Utc>::MAX_UTC;
+
+        let fields = inbound_record(&latest);
+        let reaction = window_unchanged(Some(DateTime::<Utc>::MAX_UTC), DateTime::<Utc>::MAX_UTC);
+
+        assert!(!fields.contains_key("Window_Expires_At__c"));
+        assert!(
+            !fields.contains_key("Received_At__c"),
+            "Salesforce cannot store it"
+        );
+        assert!(reaction.is_empty());
+    }
+
+    #[test]
+    fn a_window_ending_after_the_year_4000_is_not_written() {
+        let mut late = message(InboundKind::Text { body: "x".into() });
+        late.timestamp = chrono::DateTime::parse_from_rfc3339("4000-12-31T12:00:00Z")
+            .unwrap()
+            .to_utc();
+
+        let fields = inbound_record(&late);
+
+        assert_eq!(fields["Received_At__c"], "4000-12-31T12:00:00.000Z");
+        assert!(!fields.contains_key("Window_Expires_At__c"));
+    }
+
+    #[test]
+    fn an_emoji_text_is_cut_to_the_body_field_as_salesforce_counts_it() {
+        let fields = inbound_record(&message(InboundKind::Text {
+            body: "😀".repeat(4096),
+        }));
+
+        let body = fields["Body__c"].as_str().unwrap();
+        assert!(crate::webhook::salesforce_length(body) <= BODY_CHARS);
+        assert!(body.ends_with('…'));
+        assert_eq!(body.chars().count(), 2047 + 1);
     }
 }

@@ -47,6 +47,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "rate_limits_and_orphans",
         sql: include_str!("migrations/0002_rate_limits_and_orphans.sql"),
     },
+    Migration {
+        version: 3,
+        name: "webhook_rejects",
+        sql: include_str!("migrations/0003_webhook_rejects.sql"),
+    },
 ];
 
 /// The schema version this build writes.

@@ -51,7 +51,11 @@ pub fn close_window(
     wa_id: &str,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let closed = at - crate::window::WINDOW;
+    // Checked: `at` is Meta's timestamp; near chrono's limits plain `-` panics. There is no window
+    // to close before the earliest representable time.
+    let Some(closed) = at.checked_sub_signed(crate::window::WINDOW) else {
+        return Ok(());
+    };
     conn.prepare_cached(
         "UPDATE inbound_last SET last_inbound_at = ?3
          WHERE business_number_id = ?1 AND wa_id = ?2 AND last_inbound_at <= ?4 AND last_inbound_at > ?3",
@@ -120,5 +124,15 @@ mod tests {
         let closed = last_inbound(&conn, "PN1", "15550001").unwrap().unwrap();
         assert!(closed <= failed_at - crate::window::WINDOW);
         assert!(last_inbound(&conn, "PN1", "15550002").unwrap().unwrap() > failed_at);
+    }
+
+    #[test]
+    fn a_131047_stamped_at_chronos_earliest_time_closes_nothing_and_does_not_panic() {
+        let conn = test_connection();
+        record_inbound(&conn, "PN1", "15550001", Utc::now()).unwrap();
+
+        close_window(&conn, "PN1", "15550001", DateTime::<Utc>::MIN_UTC).unwrap();
+
+        assert!(last_inbound(&conn, "PN1", "15550001").unwrap().is_some());
     }
 }

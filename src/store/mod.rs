@@ -7,6 +7,7 @@
 //!   (guarantees 2 and 5); also inbound creates, as upserts keyed by an external id.
 //! - [`inbound`] — the inbound mirror, the session window's source of truth.
 //! - [`dedupe`] — webhook items already processed, so Meta's redeliveries are no-ops.
+//! - [`webhook_rejects`] — webhook events refused at the edge (the dead letter of the receiver).
 //! - [`cursors`] — named positions in remote streams (a CometD replay id).
 //! - [`db`] — opening the file (WAL, `busy_timeout`, foreign keys), embedded versioned migrations, and
 //!   [`Store`], the async wrapper that runs SQLite on blocking threads.
@@ -25,6 +26,7 @@ pub mod error;
 pub mod inbound;
 pub mod journal;
 pub mod outbox;
+pub mod webhook_rejects;
 
 pub use db::Store;
 pub use error::StoreError;

@@ -1,16 +1,28 @@
 //! Meta's webhook POST body → domain events. Pure: the handler verifies the signature, calls
-//! [`parse`], stores the events durably and answers 200.
+//! [`parse_received`], stores the events durably and answers 200.
 //!
 //! One POST holds an envelope of entries, each with changes, each with a value carrying up to 1000
-//! status updates and/or inbound messages. Parsing is lenient per item: a status or message that
-//! cannot be read is reported in [`ParsedWebhook::skipped`] and the rest still counts, because
-//! answering non-200 makes Meta redeliver the whole POST for days (and the bad item with it).
-//! Only a body that is not Meta's envelope at all is an error ([`PayloadError`], answer 400).
+//! status updates and/or inbound messages. Parsing is lenient per item, because answering non-200
+//! makes Meta redeliver the whole POST for days (and the bad item with it):
+//! - an item that cannot be read, or carries a value Salesforce would refuse (a timestamp outside
+//!   years 1700–4000, a wamid longer than WhatsApp_Message_Id__c), is **refused**: it lands in
+//!   [`ParsedWebhook::rejected`] with a [`RejectReason`] and its JSON, which the receiver stores in
+//!   the dead letter `store::webhook_rejects` in the same transaction as the rest of the POST. A
+//!   bad value is stopped here, at the edge, so it never reaches the outbox (where one such value
+//!   made Salesforce refuse every write-back batched with it);
+//! - parts that are not events of ours (other webhook fields, Meta's system errors) are reported
+//!   in [`ParsedWebhook::skipped`];
+//! - only a body that is not Meta's envelope at all is an error ([`PayloadError`], answer 400).
+//!   A body strict JSON refuses only for a lone surrogate escape or a non-UTF-8 byte is repaired
+//!   first ([`super::lenient`]).
+//!
+//! Everything echoed from the payload into a reason or an error is cut to [`ECHO_CHARS`].
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::domain::message::is_salesforce_datetime;
 use crate::domain::sf_id::SfId;
 use crate::domain::status::MessageStatus;
 use crate::whatsapp::{classify, error_code, rep_message, Action};
@@ -28,9 +40,155 @@ pub enum PayloadError {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ParsedWebhook {
     pub events: Vec<WebhookEvent>,
-    /// Human reasons for parts ignored (other fields, system errors, unreadable items).
+    /// `sources[i]` is the JSON item `events[i]` was read from, kept so that an event refused
+    /// while being applied is dead-lettered as Meta sent it.
+    pub sources: Vec<Value>,
+    /// Statuses and messages refused, each with its reason and JSON (dead-lettered, not lost).
+    pub rejected: Vec<RejectedEvent>,
+    /// Human reasons for parts ignored that are not events of ours (other fields, system errors).
     pub skipped: Vec<String>,
 }
+
+/// At most this many characters of a value from the payload are echoed into a reason, an error
+/// or a log line: a signed body can still hold a megabyte in one string.
+pub const ECHO_CHARS: usize = 200;
+
+/// The longest wamid sfwa accepts: WhatsApp_Message_Id__c is Text(128).
+pub const MAX_WAMID_CHARS: usize = 128;
+/// The longest phone_number_id: Business_Number_Id__c is Text(32).
+pub const MAX_BUSINESS_NUMBER_CHARS: usize = 32;
+/// The longest customer wa_id: From_Phone__c is a Phone field (40), written with a leading `+`.
+pub const MAX_WA_ID_CHARS: usize = 39;
+
+/// Unix times at or past this are read as milliseconds. Meta documents seconds, but a value this
+/// large cannot be seconds for anything Salesforce stores (10^11 s is the year 5138), while as
+/// milliseconds it is any time after March 1973 — so it is taken as milliseconds and converted.
+pub const MILLISECONDS_FROM: i64 = 100_000_000_000;
+
+/// How far after its receipt an event may be stamped. Meta's clock and ours differ by seconds;
+/// a message "from" next year would keep the customer's window open in the mirror until then.
+pub const MAX_AHEAD: chrono::Duration = chrono::Duration::days(1);
+
+/// Why one status or message of a signed POST was refused. The labels are stable: they are the
+/// `reason` column of `store::webhook_rejects` and the label of
+/// `sfwa_webhook_events_rejected_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    /// Not an object, or a required key (`id`, `status`, `from`, `type`, `text.body`, …) missing
+    /// or of the wrong type.
+    Unreadable,
+    /// A `status` value sfwa does not handle (it knows sent, delivered, read and failed).
+    UnsupportedStatus,
+    /// The timestamp is not Unix seconds (or milliseconds, see [`MILLISECONDS_FROM`]), lies
+    /// outside the years Salesforce stores (1700–4000), or more than [`MAX_AHEAD`] after receipt.
+    BadTimestamp,
+    /// A key value longer than the Salesforce field it is written to, where cutting it would change
+    /// what it names: a wamid over [`MAX_WAMID_CHARS`], a phone_number_id over
+    /// [`MAX_BUSINESS_NUMBER_CHARS`], a wa_id over [`MAX_WA_ID_CHARS`]. (Free text is cut instead.)
+    ValueTooLong,
+    /// The change has no `metadata.phone_number_id`, so it is unknown which number it is for.
+    NoBusinessNumber,
+    /// Applying the event failed unexpectedly (a bug in sfwa); caught so the rest of the POST
+    /// still applies. See the log for the details.
+    Internal,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 6] = [
+        RejectReason::Unreadable,
+        RejectReason::UnsupportedStatus,
+        RejectReason::BadTimestamp,
+        RejectReason::ValueTooLong,
+        RejectReason::NoBusinessNumber,
+        RejectReason::Internal,
+    ];
+
+    /// The stable snake_case label.
+    pub fn label(self) -> &'static str {
+        match self {
+            RejectReason::Unreadable => "unreadable",
+            RejectReason::UnsupportedStatus => "unsupported_status",
+            RejectReason::BadTimestamp => "bad_timestamp",
+            RejectReason::ValueTooLong => "value_too_long",
+            RejectReason::NoBusinessNumber => "no_business_number",
+            RejectReason::Internal => "internal_error",
+        }
+    }
+
+    /// The reason a label names.
+    pub fn from_label(label: &str) -> Option<RejectReason> {
+        RejectReason::ALL.into_iter().find(|r| r.label() == label)
+    }
+}
+
+/// A refused status or message: why, in a bounded sentence, and the item as Meta sent it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RejectedEvent {
+    pub reason: RejectReason,
+    /// Where in the POST and what was wrong; payload values cut to [`ECHO_CHARS`].
+    pub detail: String,
+    /// The JSON item (the store keeps at most 8 KiB of it).
+    pub event: Value,
+}
+
+/// Why one item is refused, before it is placed in the POST (see [`RejectedEvent`]).
+#[derive(Debug)]
+struct Refusal {
+    reason: RejectReason,
+    detail: String,
+}
+
+impl Refusal {
+    fn new(reason: RejectReason, detail: impl Into<String>) -> Refusal {
+        Refusal {
+            reason,
+            detail: detail.into(),
+        }
+    }
+
+    fn unreadable(detail: impl Into<String>) -> Refusal {
+        Refusal::new(RejectReason::Unreadable, detail)
+    }
+}
+
+/// `text` cut to [`ECHO_CHARS`] characters (on a character boundary), `…` marking a cut.
+pub fn echo(text: &str) -> String {
+    match text.char_indices().nth(ECHO_CHARS) {
+        None => text.to_string(),
+        Some((end, _)) => format!("{}…", &text[..end]),
+    }
+}
+
+/// Length as Salesforce counts it: in UTF-16 code units (a character outside the BMP, such as
+/// most emoji, counts twice), which is never less than the count of characters.
+pub fn salesforce_length(text: &str) -> usize {
+    text.encode_utf16().count()
+}
+
+/// `text` cut to at most `max` UTF-16 code units (see [`salesforce_length`]), on a character
+/// boundary, with `…` marking a cut — for free text, where a cut keeps the meaning.
+pub fn fit_salesforce(text: &str, max: usize) -> String {
+    if salesforce_length(text) <= max {
+        return text.to_string();
+    }
+    let mut cut = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        // Room is kept for the `…` (one unit).
+        if used + c.len_utf16() > max.saturating_sub(1) {
+            break;
+        }
+        used += c.len_utf16();
+        cut.push(c);
+    }
+    cut.push('…');
+    cut
+}
+
+/// Meta's error title and details on a failed status are cut to these (UTF-16 units) so that
+/// the sentence built from them stays within Error_Message__c (1024) however many emoji they hold.
+const ERROR_TITLE_UNITS: usize = 200;
+const ERROR_DETAILS_UNITS: usize = 400;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum WebhookEvent {
@@ -50,6 +208,14 @@ impl WebhookEvent {
                 )
             }
             WebhookEvent::Inbound(m) => format!("inbound:{}", m.wamid),
+        }
+    }
+
+    /// Meta's time of the event.
+    pub fn timestamp(&self) -> DateTime<Utc> {
+        match self {
+            WebhookEvent::Status(s) => s.timestamp,
+            WebhookEvent::Inbound(m) => m.timestamp,
         }
     }
 }
@@ -176,15 +342,44 @@ impl InboundMessage {
     }
 }
 
-/// Parses a whole webhook POST body.
+/// Parses a whole webhook POST body, with no clock: timestamps are checked against what
+/// Salesforce stores but not against the time of receipt (see [`parse_received`]).
 pub fn parse(body: &[u8]) -> Result<ParsedWebhook, PayloadError> {
-    let envelope: Value =
-        serde_json::from_slice(body).map_err(|e| PayloadError::NotJson(e.to_string()))?;
+    parse_with(body, None)
+}
+
+/// Parses a POST received at `received_at`: as [`parse`], and refuses events stamped more than
+/// [`MAX_AHEAD`] later.
+pub fn parse_received(
+    body: &[u8],
+    received_at: DateTime<Utc>,
+) -> Result<ParsedWebhook, PayloadError> {
+    parse_with(body, Some(received_at))
+}
+
+/// Strict JSON first; only if that fails, the body repaired by [`super::lenient::repair`].
+fn json_body(body: &[u8]) -> Result<Value, PayloadError> {
+    let strict = match serde_json::from_slice(body) {
+        Ok(value) => return Ok(value),
+        Err(error) => error,
+    };
+    match super::lenient::repair(body) {
+        std::borrow::Cow::Borrowed(_) => Err(PayloadError::NotJson(echo(&strict.to_string()))),
+        std::borrow::Cow::Owned(repaired) => serde_json::from_slice(&repaired)
+            .map_err(|e| PayloadError::NotJson(echo(&e.to_string()))),
+    }
+}
+
+fn parse_with(
+    body: &[u8],
+    received_at: Option<DateTime<Utc>>,
+) -> Result<ParsedWebhook, PayloadError> {
+    let envelope = json_body(body)?;
     let object = envelope.get("object").and_then(Value::as_str);
     if object != Some("whatsapp_business_account") {
         return Err(PayloadError::NotWhatsAppEnvelope(format!(
             "\"object\" is {}",
-            object.map_or("missing".to_string(), |o| format!("\"{o}\""))
+            object.map_or("missing".to_string(), |o| format!("\"{}\"", echo(o)))
         )));
     }
     let Some(entries) = envelope.get("entry").and_then(Value::as_array) else {
@@ -193,6 +388,7 @@ pub fn parse(body: &[u8]) -> Result<ParsedWebhook, PayloadError> {
         ));
     };
     let mut parsed = ParsedWebhook::default();
+    let latest = received_at.and_then(|at| at.checked_add_signed(MAX_AHEAD));
     for (e, entry) in entries.iter().enumerate() {
         let Some(changes) = entry.get("changes").and_then(Value::as_array) else {
             parsed
@@ -207,7 +403,7 @@ pub fn parse(body: &[u8]) -> Result<ParsedWebhook, PayloadError> {
                 Some(other) => {
                     parsed
                         .skipped
-                        .push(format!("{at}: field \"{other}\" is not handled"));
+                        .push(format!("{at}: field \"{}\" is not handled", echo(other)));
                     continue;
                 }
                 None => {
@@ -216,7 +412,12 @@ pub fn parse(body: &[u8]) -> Result<ParsedWebhook, PayloadError> {
                 }
             }
             match change.get("value") {
-                Some(value) => parse_value(value, &at, &mut parsed),
+                Some(value) if value.is_object() => parse_value(value, &at, latest, &mut parsed),
+                Some(_) => parsed.rejected.push(RejectedEvent {
+                    reason: RejectReason::Unreadable,
+                    detail: format!("{at}: \"value\" is not an object"),
+                    event: change.clone(),
+                }),
                 None => parsed.skipped.push(format!("{at}: no \"value\"")),
             }
         }
@@ -253,32 +454,89 @@ fn items<'a>(value: &'a Value, key: &str) -> &'a [Value] {
         .map_or(&[], Vec::as_slice)
 }
 
-fn parse_value(value: &Value, at: &str, parsed: &mut ParsedWebhook) {
+/// A value's `statuses` or `messages`: the items, or the whole key refused when it is not a list.
+fn listed<'a>(value: &'a Value, key: &str, at: &str, parsed: &mut ParsedWebhook) -> &'a [Value] {
+    match value.get(key) {
+        None | Some(Value::Null) => &[],
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            parsed.rejected.push(RejectedEvent {
+                reason: RejectReason::Unreadable,
+                detail: format!("{at}: \"{key}\" is not a list"),
+                event: other.clone(),
+            });
+            &[]
+        }
+    }
+}
+
+fn parse_value(value: &Value, at: &str, latest: Option<DateTime<Utc>>, parsed: &mut ParsedWebhook) {
     let metadata: Metadata = value
         .get("metadata")
         .and_then(|m| Metadata::deserialize(m).ok())
         .unwrap_or_default();
-    if metadata.phone_number_id.is_empty() {
-        parsed
-            .skipped
-            .push(format!("{at}: no metadata.phone_number_id; value ignored"));
-        return;
-    }
+    // Every item of the value is for this number: without a usable one, all are refused.
+    let number_problem = if metadata.phone_number_id.is_empty() {
+        Some(Refusal::new(
+            RejectReason::NoBusinessNumber,
+            "no metadata.phone_number_id",
+        ))
+    } else if salesforce_length(&metadata.phone_number_id) > MAX_BUSINESS_NUMBER_CHARS {
+        Some(Refusal::new(
+            RejectReason::ValueTooLong,
+            format!(
+                "metadata.phone_number_id \"{}\" is longer than Business_Number_Id__c ({MAX_BUSINESS_NUMBER_CHARS})",
+                echo(&metadata.phone_number_id)
+            ),
+        ))
+    } else {
+        None
+    };
     let contacts: Vec<Contact> = items(value, "contacts")
         .iter()
         .filter_map(|c| Contact::deserialize(c).ok())
         .collect();
-    for (i, status) in items(value, "statuses").iter().enumerate() {
-        match status_update(status, &metadata) {
-            Ok(update) => parsed.events.push(WebhookEvent::Status(update)),
-            Err(reason) => parsed.skipped.push(format!("{at} status {i}: {reason}")),
+    let statuses = listed(value, "statuses", at, parsed);
+    let messages = listed(value, "messages", at, parsed);
+    let check = |result: Result<WebhookEvent, Refusal>| {
+        let event = match (&number_problem, result) {
+            (Some(problem), _) => return Err(Refusal::new(problem.reason, problem.detail.clone())),
+            (None, result) => result?,
+        };
+        match (latest, event.timestamp()) {
+            (Some(latest), stamped) if stamped > latest => Err(Refusal::new(
+                RejectReason::BadTimestamp,
+                format!("timestamp {stamped} is more than a day after the webhook arrived"),
+            )),
+            _ => Ok(event),
         }
+    };
+    let mut place = |what: &str, i: usize, item: &Value, result| match check(result) {
+        Ok(event) => {
+            parsed.events.push(event);
+            parsed.sources.push(item.clone());
+        }
+        Err(refusal) => parsed.rejected.push(RejectedEvent {
+            reason: refusal.reason,
+            detail: format!("{at} {what} {i}: {}", refusal.detail),
+            event: item.clone(),
+        }),
+    };
+    for (i, status) in statuses.iter().enumerate() {
+        place(
+            "status",
+            i,
+            status,
+            status_update(status, &metadata).map(WebhookEvent::Status),
+        );
     }
-    for (i, message) in items(value, "messages").iter().enumerate() {
-        match inbound_message(message, &metadata, &contacts) {
-            Ok(inbound) => parsed.events.push(WebhookEvent::Inbound(inbound)),
-            Err(reason) => parsed.skipped.push(format!("{at} message {i}: {reason}")),
-        }
+    for (i, message) in messages.iter().enumerate() {
+        place(
+            "message",
+            i,
+            message,
+            inbound_message(message, &metadata, &contacts).map(WebhookEvent::Inbound),
+        );
     }
     for error in items(value, "errors") {
         let code = error
@@ -291,9 +549,13 @@ fn parse_value(value: &Value, at: &str, parsed: &mut ParsedWebhook) {
             .and_then(|d| text(d, "details"))
             .unwrap_or_default();
         parsed.skipped.push(
-            format!("{at}: system error {code} {title} {details}")
-                .trim_end()
-                .to_string(),
+            format!(
+                "{at}: system error {code} {} {}",
+                echo(&title),
+                echo(&details)
+            )
+            .trim_end()
+            .to_string(),
         );
     }
 }
@@ -302,42 +564,85 @@ fn text(value: &Value, key: &str) -> Option<String> {
     value.get(key).and_then(Value::as_str).map(str::to_string)
 }
 
-fn required(value: &Value, key: &str) -> Result<String, String> {
+fn required(value: &Value, key: &str) -> Result<String, Refusal> {
     text(value, key)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| format!("no \"{key}\""))
+        .ok_or_else(|| Refusal::unreadable(format!("no \"{key}\"")))
 }
 
-/// Meta's timestamps are Unix seconds as a string; accept a number too.
-fn timestamp(value: &Value) -> Result<DateTime<Utc>, String> {
+/// A key value that must fit its Salesforce field whole (see [`RejectReason::ValueTooLong`]).
+fn fitting(value: String, what: &str, field: &str, max: usize) -> Result<String, Refusal> {
+    if salesforce_length(&value) > max {
+        return Err(Refusal::new(
+            RejectReason::ValueTooLong,
+            format!("{what} \"{}\" is longer than {field} ({max})", echo(&value)),
+        ));
+    }
+    Ok(value)
+}
+
+/// An item's `timestamp`: Unix seconds as a string (a number is accepted too); a value that can
+/// only be milliseconds (see [`MILLISECONDS_FROM`]) is read as such. Refused when it is neither,
+/// or when Salesforce could not store it (outside years 1700–4000): such a value must never reach
+/// the outbox.
+fn timestamp(value: &Value) -> Result<DateTime<Utc>, Refusal> {
     let raw = value.get("timestamp");
-    let seconds = raw.and_then(|t| match t {
-        Value::String(s) => s.trim().parse::<i64>().ok(),
-        Value::Number(n) => n.as_i64(),
-        _ => None,
-    });
-    seconds
-        .and_then(|s| DateTime::from_timestamp(s, 0))
-        .ok_or_else(|| {
+    let refused = |why: &str| {
+        Refusal::new(
+            RejectReason::BadTimestamp,
             format!(
-                "timestamp {} is not Unix seconds",
-                raw.unwrap_or(&Value::Null)
-            )
+                "timestamp {} {why}",
+                echo(&raw.unwrap_or(&Value::Null).to_string())
+            ),
+        )
+    };
+    let number = raw
+        .and_then(|t| match t {
+            Value::String(s) => s.trim().parse::<i64>().ok(),
+            Value::Number(n) => n.as_i64(),
+            _ => None,
         })
+        .ok_or_else(|| refused("is not Unix seconds"))?;
+    let at = if number >= MILLISECONDS_FROM {
+        DateTime::from_timestamp_millis(number)
+    } else {
+        DateTime::from_timestamp(number, 0)
+    };
+    at.filter(|at| is_salesforce_datetime(*at))
+        .ok_or_else(|| refused("is outside the years Salesforce stores (1700-4000)"))
 }
 
-fn status_update(status: &Value, metadata: &Metadata) -> Result<StatusUpdate, String> {
-    let wamid = required(status, "id")?;
+fn status_update(status: &Value, metadata: &Metadata) -> Result<StatusUpdate, Refusal> {
+    if !status.is_object() {
+        return Err(Refusal::unreadable("not an object"));
+    }
+    let wamid = fitting(
+        required(status, "id")?,
+        "id",
+        "WhatsApp_Message_Id__c",
+        MAX_WAMID_CHARS,
+    )?;
     let meta_status = required(status, "status")?;
-    let parsed_status = MessageStatus::from_meta(&meta_status)
-        .ok_or_else(|| format!("status \"{meta_status}\" of {wamid} is not handled"))?;
+    let parsed_status = MessageStatus::from_meta(&meta_status).ok_or_else(|| {
+        Refusal::new(
+            RejectReason::UnsupportedStatus,
+            format!(
+                "status \"{}\" of {} is not handled",
+                echo(&meta_status),
+                echo(&wamid)
+            ),
+        )
+    })?;
     let errors = items(status, "errors")
         .iter()
         .map(|e| StatusError {
             code: e.get("code").and_then(Value::as_i64).unwrap_or_default(),
-            title: text(e, "title").unwrap_or_default(),
-            message: text(e, "message"),
-            details: e.get("error_data").and_then(|d| text(d, "details")),
+            title: fit_salesforce(&text(e, "title").unwrap_or_default(), ERROR_TITLE_UNITS),
+            message: text(e, "message").map(|m| fit_salesforce(&m, ERROR_DETAILS_UNITS)),
+            details: e
+                .get("error_data")
+                .and_then(|d| text(d, "details"))
+                .map(|d| fit_salesforce(&d, ERROR_DETAILS_UNITS)),
         })
         .collect();
     Ok(StatusUpdate {
@@ -345,6 +650,7 @@ fn status_update(status: &Value, metadata: &Metadata) -> Result<StatusUpdate, St
         timestamp: timestamp(status)?,
         recipient_id: text(status, "recipient_id").unwrap_or_default(),
         business_number_id: metadata.phone_number_id.clone(),
+        // Anything but a well-formed Id (another tool's data, garbage) is no record of ours.
         record_id: text(status, "biz_opaque_callback_data").and_then(|d| SfId::parse(&d).ok()),
         errors,
         wamid,
@@ -355,9 +661,22 @@ fn inbound_message(
     message: &Value,
     metadata: &Metadata,
     contacts: &[Contact],
-) -> Result<InboundMessage, String> {
-    let wamid = required(message, "id")?;
-    let from = required(message, "from")?;
+) -> Result<InboundMessage, Refusal> {
+    if !message.is_object() {
+        return Err(Refusal::unreadable("not an object"));
+    }
+    let wamid = fitting(
+        required(message, "id")?,
+        "id",
+        "WhatsApp_Message_Id__c",
+        MAX_WAMID_CHARS,
+    )?;
+    let from = fitting(
+        required(message, "from")?,
+        "from",
+        "From_Phone__c",
+        MAX_WA_ID_CHARS,
+    )?;
     let profile_name = contacts
         .iter()
         .find(|c| c.wa_id.as_deref() == Some(from.as_str()))
@@ -379,10 +698,11 @@ fn inbound_message(
     })
 }
 
-fn inbound_kind(message: &Value) -> Result<InboundKind, String> {
+fn inbound_kind(message: &Value) -> Result<InboundKind, Refusal> {
     let kind = required(message, "type")?;
     let object = message.get(kind.as_str()).unwrap_or(&Value::Null);
-    let missing = |what: &str| format!("{kind} message without {what}");
+    let missing =
+        |what: &str| Refusal::unreadable(format!("{} message without {what}", echo(&kind)));
     let media = |media_kind| {
         Ok(InboundKind::Media {
             kind: media_kind,
@@ -671,21 +991,223 @@ mod tests {
     }
 
     #[test]
-    fn unreadable_items_and_system_errors_are_skipped_while_the_rest_is_kept() {
+    fn unreadable_items_are_refused_with_a_reason_and_system_errors_skipped_while_the_rest_is_kept()
+    {
         let value = json!({"metadata": metadata(),
             "statuses": [
                 {"id": "wamid.ok", "status": "read", "timestamp": "1750030073", "recipient_id": "1"},
                 {"id": "wamid.bad", "status": "read", "timestamp": "yesterday"},
-                {"id": "wamid.odd", "status": "deleted", "timestamp": "1750030073"}],
+                {"id": "wamid.odd", "status": "deleted", "timestamp": "1750030073"},
+                "not an object",
+                {"status": "read", "timestamp": "1750030073"}],
             "errors": [{"code": 131000, "title": "Something went wrong", "error_data": {"details": "try later"}}]});
 
         let parsed = parse(&envelope(vec![value])).expect("envelope");
 
         assert_eq!(parsed.events.len(), 1);
-        assert_eq!(parsed.skipped.len(), 3, "{:?}", parsed.skipped);
-        assert!(parsed.skipped[0].contains("timestamp"));
-        assert!(parsed.skipped[1].contains("\"deleted\""));
-        assert!(parsed.skipped[2].contains("system error 131000 Something went wrong try later"));
+        assert_eq!(parsed.sources.len(), 1);
+        assert_eq!(parsed.sources[0]["id"], "wamid.ok");
+        let reasons: Vec<RejectReason> = parsed.rejected.iter().map(|r| r.reason).collect();
+        assert_eq!(
+            reasons,
+            vec![
+                RejectReason::BadTimestamp,
+                RejectReason::UnsupportedStatus,
+                RejectReason::Unreadable,
+                RejectReason::Unreadable
+            ]
+        );
+        assert!(parsed.rejected[0]
+            .detail
+            .starts_with("entry 0 change 0 status 1: timestamp \"yesterday\""));
+        assert_eq!(parsed.rejected[1].event["id"], "wamid.odd");
+        assert!(parsed.rejected[3].detail.contains("no \"id\""));
+        assert_eq!(parsed.skipped.len(), 1, "{:?}", parsed.skipped);
+        assert!(parsed.skipped[0].contains("system error 131000 Something went wrong try later"));
+    }
+
+    fn status_at(timestamp: Value) -> Value {
+        json!({"metadata": metadata(), "statuses": [
+            {"id": "wamid.T", "status": "delivered", "timestamp": timestamp, "recipient_id": "1"}]})
+    }
+
+    fn parsed_timestamp(timestamp: Value) -> Result<DateTime<Utc>, RejectedEvent> {
+        let parsed = parse(&envelope(vec![status_at(timestamp)])).expect("envelope");
+        match (parsed.events.first(), parsed.rejected.first()) {
+            (Some(event), None) => Ok(event.timestamp()),
+            (None, Some(rejected)) => Err(rejected.clone()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_millisecond_timestamp_is_read_as_milliseconds() {
+        let seconds = parsed_timestamp(json!("1749416383")).expect("seconds");
+        let millis = parsed_timestamp(json!("1749416383123")).expect("milliseconds");
+        let number = parsed_timestamp(json!(1_749_416_383_123_i64)).expect("a JSON number");
+
+        assert_eq!(seconds.timestamp(), 1_749_416_383);
+        assert_eq!(millis.timestamp_millis(), 1_749_416_383_123);
+        assert_eq!(number, millis);
+    }
+
+    #[test]
+    fn a_timestamp_salesforce_cannot_store_is_refused_for_that_event_only() {
+        for bad in [
+            json!("99999999999"),          // seconds: the year 5138
+            json!("-9000000000"),          // seconds: the year 1684
+            json!("-9223372036854775808"), // i64::MIN
+            json!("9223372036854775807"),  // i64::MAX, even as milliseconds
+            json!("99999999999999999"),    // milliseconds: the year 3170843
+            json!("1.5e9"),
+            json!(1.5),
+            json!(true),
+            json!(null),
+            json!(""),
+        ] {
+            let refused = parsed_timestamp(bad.clone()).expect_err(&bad.to_string());
+
+            assert_eq!(refused.reason, RejectReason::BadTimestamp, "{bad}");
+            assert!(refused.detail.contains("timestamp"), "{}", refused.detail);
+            assert_eq!(refused.event["id"], "wamid.T");
+        }
+        assert_eq!(
+            parsed_timestamp(json!("-8520336000"))
+                .expect("1700-01-01")
+                .to_rfc3339(),
+            "1700-01-01T00:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn a_message_stamped_at_chronos_limit_is_refused_not_panicked_on() {
+        // chrono's last representable second: read as milliseconds it is the year 2230, which
+        // only the time of receipt can tell apart from a real (if odd) timestamp.
+        let limit = DateTime::<Utc>::MAX_UTC.timestamp().to_string();
+        let mut message = documented_text();
+        message["messages"][0]["timestamp"] = json!(limit);
+        let received = DateTime::from_timestamp(1_749_416_400, 0).unwrap();
+
+        let parsed = parse_received(&envelope(vec![message]), received).expect("envelope");
+
+        assert!(parsed.events.is_empty());
+        assert_eq!(parsed.rejected[0].reason, RejectReason::BadTimestamp);
+        assert!(parsed.rejected[0].detail.contains("more than a day after"));
+    }
+
+    #[test]
+    fn an_event_stamped_within_a_day_of_receipt_is_kept_and_later_ones_refused() {
+        let received = DateTime::from_timestamp(1_749_416_383, 0).unwrap();
+        let value = json!({"metadata": metadata(), "statuses": [
+            {"id": "wamid.skew", "status": "sent", "timestamp": "1749420000"},
+            {"id": "wamid.late", "status": "sent", "timestamp": "1749516383"}]});
+
+        let parsed = parse_received(&envelope(vec![value]), received).expect("envelope");
+
+        assert_eq!(parsed.events.len(), 1);
+        assert_eq!(parsed.rejected.len(), 1);
+        assert_eq!(parsed.rejected[0].event["id"], "wamid.late");
+    }
+
+    #[test]
+    fn an_over_long_wamid_or_wa_id_is_refused_and_a_foreign_callback_is_no_record_id() {
+        let long = "w".repeat(MAX_WAMID_CHARS + 1);
+        let value = json!({"metadata": metadata(),
+            "statuses": [
+                {"id": long, "status": "read", "timestamp": "1750030073"},
+                {"id": "w".repeat(MAX_WAMID_CHARS), "status": "read", "timestamp": "1750030073",
+                 "biz_opaque_callback_data": "a005g0000012345AAB"}],
+            "messages": [{"from": "1".repeat(MAX_WA_ID_CHARS + 1), "id": "wamid.M", "timestamp": "1749416383",
+                          "type": "text", "text": {"body": "hi"}}]});
+
+        let parsed = parse(&envelope(vec![value])).expect("envelope");
+
+        assert_eq!(parsed.events.len(), 1);
+        let WebhookEvent::Status(kept) = &parsed.events[0] else {
+            panic!("status expected")
+        };
+        assert_eq!(kept.record_id, None, "a bad checksum is not an Id");
+        assert_eq!(parsed.rejected.len(), 2);
+        assert!(parsed
+            .rejected
+            .iter()
+            .all(|r| r.reason == RejectReason::ValueTooLong));
+        assert!(parsed.rejected[0]
+            .detail
+            .contains("WhatsApp_Message_Id__c (128)"));
+        assert!(parsed.rejected[0].detail.chars().count() < 400);
+        assert!(parsed.rejected[1].detail.contains("From_Phone__c"));
+    }
+
+    #[test]
+    fn a_value_without_a_usable_business_number_refuses_each_of_its_items() {
+        let mut long_number = documented_text();
+        long_number["metadata"]["phone_number_id"] = json!("9".repeat(33));
+        let mut no_number = documented_text();
+        no_number["metadata"] = json!({});
+
+        let parsed = parse(&envelope(vec![long_number, no_number])).expect("envelope");
+
+        assert!(parsed.events.is_empty());
+        let reasons: Vec<RejectReason> = parsed.rejected.iter().map(|r| r.reason).collect();
+        assert_eq!(
+            reasons,
+            vec![RejectReason::ValueTooLong, RejectReason::NoBusinessNumber]
+        );
+    }
+
+    #[test]
+    fn a_statuses_or_value_of_the_wrong_type_is_refused_whole() {
+        let body = json!({"object": "whatsapp_business_account", "entry": [{"changes": [
+            {"field": "messages", "value": {"metadata": metadata(), "statuses": "all read", "messages": null}},
+            {"field": "messages", "value": [1, 2]}]}]});
+
+        let parsed = parse(&serde_json::to_vec(&body).unwrap()).expect("envelope");
+
+        assert!(parsed.events.is_empty());
+        assert_eq!(parsed.rejected.len(), 2);
+        assert_eq!(parsed.rejected[0].event, json!("all read"));
+        assert!(parsed.rejected[1].detail.contains("not an object"));
+    }
+
+    #[test]
+    fn a_lone_surrogate_in_a_text_becomes_a_replacement_character_instead_of_refusing_the_post() {
+        let body = String::from_utf8(envelope(vec![documented_text()]))
+            .unwrap()
+            .replace("another color?", "another color \\ud83d");
+
+        let parsed = parse(body.as_bytes()).expect("repaired, not refused");
+
+        let WebhookEvent::Inbound(message) = only(parsed) else {
+            panic!("inbound expected")
+        };
+        assert_eq!(
+            message.kind,
+            InboundKind::Text {
+                body: "Does it come in another color \u{fffd}".into()
+            }
+        );
+    }
+
+    #[test]
+    fn what_an_error_or_reason_echoes_from_the_payload_is_at_most_200_characters() {
+        let object = "é".repeat(100_000);
+        let body = serde_json::to_vec(&json!({"object": object, "entry": []})).unwrap();
+        let field = serde_json::to_vec(&json!({"object": "whatsapp_business_account",
+            "entry": [{"changes": [{"field": "x".repeat(100_000)}]}]}))
+        .unwrap();
+
+        let error = parse(&body).expect_err("not WhatsApp").to_string();
+        let skipped = parse(&field).expect("envelope").skipped;
+
+        assert!(error.chars().count() < 300, "{}", error.len());
+        assert!(error.contains('…'));
+        assert!(skipped[0].chars().count() < 300);
+        assert_eq!(echo(&"ü".repeat(ECHO_CHARS)), "ü".repeat(ECHO_CHARS));
+        assert_eq!(
+            echo(&"ü".repeat(ECHO_CHARS + 1)).chars().count(),
+            ECHO_CHARS + 1
+        );
     }
 
     #[test]
@@ -703,5 +1225,25 @@ mod tests {
             parse(br#"{"object":"whatsapp_business_account","entry":[]}"#),
             Ok(ParsedWebhook::default())
         );
+    }
+
+    #[test]
+    fn metas_error_text_on_a_failed_status_is_cut_so_the_rep_message_fits_its_field() {
+        let value = json!({"metadata": metadata(), "statuses": [{"id": "wamid.F", "status": "failed",
+            "timestamp": "1750030073", "errors": [{"code": 131026, "title": "😀".repeat(5000),
+            "error_data": {"details": "💥".repeat(5000)}}]}]});
+
+        let WebhookEvent::Status(status) = only(parse(&envelope(vec![value])).expect("envelope"))
+        else {
+            panic!("status expected")
+        };
+
+        let message = status.errors[0].rep_message();
+        assert!(
+            salesforce_length(&message) <= 1024,
+            "{}",
+            salesforce_length(&message)
+        );
+        assert!(message.contains("😀…"));
     }
 }

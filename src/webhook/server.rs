@@ -7,6 +7,13 @@
 //! forward), write-backs, the inbound mirror and the inbound record for Salesforce (an upsert on
 //! the wamid, [`inbound_records`]) — before the 200 goes out. Meta retries anything but
 //! 200 for days, so a crash before the commit loses nothing (guarantee 2).
+//!
+//! One bad event never costs the others: events the parser refused (and any event whose apply
+//! step fails unexpectedly — each runs in its own savepoint, a panic caught and rolled back) are
+//! dead-lettered in [`webhook_rejects`] in the same transaction, counted in
+//! `sfwa_webhook_events_rejected_total{reason}` and logged in one bounded WARN line each, while
+//! the rest of the POST applies and is answered 200. Nothing echoed from the payload into an
+//! answer or a log line is longer than [`payload::ECHO_CHARS`].
 
 use std::sync::Arc;
 
@@ -26,8 +33,11 @@ use crate::pipeline::dispatch::{OUTSIDE_WINDOW, OUTSIDE_WINDOW_MESSAGE};
 use crate::pipeline::inbound_records::{self, WAMID_FIELD};
 use crate::pipeline::record_update;
 use crate::pipeline::Pipeline;
-use crate::store::{dedupe, inbound, journal, outbox, StoreError};
-use crate::webhook::{self as payload, verify_signature, StatusUpdate, WebhookEvent};
+use crate::store::{dedupe, inbound, journal, outbox, webhook_rejects, StoreError};
+use crate::webhook::{
+    self as payload, echo, verify_signature, ParsedWebhook, RejectReason, StatusUpdate,
+    WebhookEvent,
+};
 
 /// What one accepted POST changed (for logs and tests).
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -35,7 +45,23 @@ pub struct Applied {
     pub statuses: usize,
     pub duplicates: usize,
     pub inbound: usize,
+    /// Events refused (by the parser, or while being applied) and stored in [`webhook_rejects`].
+    pub rejected: Vec<Rejected>,
 }
+
+/// One refused event of an applied POST.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Rejected {
+    pub reason: RejectReason,
+    /// Bounded: where in the POST and what was wrong.
+    pub detail: String,
+}
+
+/// At most this many "part ignored" lines are logged per POST (then one line with the rest's count).
+const SKIPPED_LINES: usize = 10;
+/// A reason or detail line is built from fixed words and at most two values cut to
+/// [`payload::ECHO_CHARS`]; this cap only makes the bound independent of how it was built.
+const LINE_CHARS: usize = 600;
 
 pub fn router(pipeline: Pipeline) -> Router {
     let path = pipeline.settings.webhook.path.clone();
@@ -97,19 +123,40 @@ async fn receive(
         pipeline.metrics.webhook(WebhookResult::Unauthorized);
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    let parsed = match payload::parse(&body) {
+    let parsed = match payload::parse_received(&body, pipeline.now()) {
         Ok(parsed) => parsed,
         Err(error) => {
+            // Already bounded by the parser; cut again so no future message can echo unbounded.
+            let error = echo(&error.to_string());
             warn!(%error, "webhook refused: not a WhatsApp Business Account envelope");
             pipeline.metrics.webhook(WebhookResult::BadRequest);
-            return (StatusCode::BAD_REQUEST, error.to_string()).into_response();
+            return (StatusCode::BAD_REQUEST, error).into_response();
         }
     };
-    for reason in &parsed.skipped {
-        info!("webhook part ignored: {reason}");
+    for reason in parsed.skipped.iter().take(SKIPPED_LINES) {
+        info!(
+            "webhook part ignored: {}",
+            payload::fit_salesforce(reason, LINE_CHARS)
+        );
     }
-    match apply(&pipeline, parsed.events).await {
+    if parsed.skipped.len() > SKIPPED_LINES {
+        info!(
+            "webhook parts ignored: {} more",
+            parsed.skipped.len() - SKIPPED_LINES
+        );
+    }
+    match apply(&pipeline, parsed).await {
         Ok(applied) => {
+            for rejected in &applied.rejected {
+                warn!(
+                    reason = rejected.reason.label(),
+                    detail = %payload::fit_salesforce(&rejected.detail, LINE_CHARS),
+                    "webhook event refused and dead-lettered (store table webhook_rejects); the rest of the POST applies"
+                );
+                pipeline
+                    .metrics
+                    .webhook_event_rejected(rejected.reason.label());
+            }
             if applied.statuses > 0 || applied.inbound > 0 {
                 pipeline.outbox_ready.notify_one();
                 pipeline.metrics.webhook(WebhookResult::Accepted);
@@ -130,59 +177,122 @@ async fn receive(
     }
 }
 
-/// Applies a batch of events in one transaction.
-pub async fn apply(pipeline: &Pipeline, events: Vec<WebhookEvent>) -> Result<Applied, StoreError> {
+/// What applying one event did.
+enum EventApplied {
+    Status,
+    Inbound,
+    Duplicate,
+}
+
+/// Applies a parsed POST in one transaction: its refused events into [`webhook_rejects`], then
+/// each event in its own savepoint, so an event whose apply step fails unexpectedly (a bug; it
+/// must not happen, and the property tests look for it) is rolled back alone and dead-lettered
+/// as [`RejectReason::Internal`] instead of costing the whole POST a 500 on every redelivery.
+/// A store error still fails the whole POST (not durable → not acknowledged → Meta retries).
+pub async fn apply(pipeline: &Pipeline, parsed: ParsedWebhook) -> Result<Applied, StoreError> {
     let now = pipeline.now();
     let object = pipeline.settings.salesforce.message_object.clone();
+    let ParsedWebhook {
+        events,
+        sources,
+        rejected,
+        ..
+    } = parsed;
     pipeline
         .store
         .write(move |tx| {
             let mut applied = Applied::default();
-            for event in &events {
-                if !dedupe::first_seen(tx, &event.dedupe_key(), now)? {
-                    applied.duplicates += 1;
-                    continue;
-                }
-                match event {
-                    WebhookEvent::Status(update) => {
-                        apply_status(tx, &object, update, now)?;
-                        applied.statuses += 1;
-                    }
-                    WebhookEvent::Inbound(message) => {
-                        let mut fields = inbound_records::inbound_record(message);
-                        if message.opens_window() {
-                            inbound::record_inbound(
-                                tx,
-                                &message.business_number_id,
-                                &message.from,
-                                message.timestamp,
-                            )?;
-                        } else {
-                            // A reaction leaves the window as it was: say when that one closes
-                            // (or that it is closed), so the record never suggests it reopened.
-                            let last = inbound::last_inbound(
-                                tx,
-                                &message.business_number_id,
-                                &message.from,
-                            )?;
-                            fields
-                                .extend(inbound_records::window_unchanged(last, message.timestamp));
+            for reject in rejected {
+                dead_letter(tx, reject.reason, reject.detail, &reject.event, now, &mut applied)?;
+            }
+            for (i, event) in events.iter().enumerate() {
+                tx.execute_batch("SAVEPOINT webhook_event")?;
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    apply_event(tx, &object, event, now)
+                }));
+                match outcome {
+                    Ok(Ok(done)) => {
+                        tx.execute_batch("RELEASE webhook_event")?;
+                        match done {
+                            EventApplied::Status => applied.statuses += 1,
+                            EventApplied::Inbound => applied.inbound += 1,
+                            EventApplied::Duplicate => applied.duplicates += 1,
                         }
-                        outbox::enqueue_upsert(
+                    }
+                    Ok(Err(error)) => return Err(error),
+                    Err(panic) => {
+                        tx.execute_batch("ROLLBACK TO webhook_event; RELEASE webhook_event")?;
+                        let message = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "a panic".to_string());
+                        tracing::error!(panic = %echo(&message), key = %echo(&event.dedupe_key()), "applying a webhook event failed; it is dead-lettered and the rest of the POST applies");
+                        let source = sources.get(i).cloned().unwrap_or_else(|| {
+                            serde_json::Value::String(format!("{event:?}"))
+                        });
+                        dead_letter(
                             tx,
-                            &object,
-                            WAMID_FIELD,
-                            &message.wamid,
-                            &fields,
+                            RejectReason::Internal,
+                            format!("applying {} failed: {}", echo(&event.dedupe_key()), echo(&message)),
+                            &source,
                             now,
+                            &mut applied,
                         )?;
-                        applied.inbound += 1;
                     }
                 }
             }
             Ok(applied)
         })
         .await
+}
+
+fn dead_letter(
+    tx: &rusqlite::Transaction,
+    reason: RejectReason,
+    detail: String,
+    event: &serde_json::Value,
+    now: DateTime<Utc>,
+    applied: &mut Applied,
+) -> Result<(), StoreError> {
+    webhook_rejects::record(tx, reason.label(), &detail, &event.to_string(), now)?;
+    applied.rejected.push(Rejected { reason, detail });
+    Ok(())
+}
+
+fn apply_event(
+    tx: &rusqlite::Transaction,
+    object: &str,
+    event: &WebhookEvent,
+    now: DateTime<Utc>,
+) -> Result<EventApplied, StoreError> {
+    if !dedupe::first_seen(tx, &event.dedupe_key(), now)? {
+        return Ok(EventApplied::Duplicate);
+    }
+    match event {
+        WebhookEvent::Status(update) => {
+            apply_status(tx, object, update, now)?;
+            Ok(EventApplied::Status)
+        }
+        WebhookEvent::Inbound(message) => {
+            let mut fields = inbound_records::inbound_record(message);
+            if message.opens_window() {
+                inbound::record_inbound(
+                    tx,
+                    &message.business_number_id,
+                    &message.from,
+                    message.timestamp,
+                )?;
+            } else {
+                // A reaction leaves the window as it was: say when that one closes
+                // (or that it is closed), so the record never suggests it reopened.
+                let last = inbound::last_inbound(tx, &message.business_number_id, &message.from)?;
+                fields.extend(inbound_records::window_unchanged(last, message.timestamp));
+            }
+            outbox::enqueue_upsert(tx, object, WAMID_FIELD, &message.wamid, &fields, now)?;
+            Ok(EventApplied::Inbound)
+        }
+    }
 }
 
 fn apply_status(
@@ -209,9 +319,15 @@ fn apply_status(
         journal::StatusApplied::Unknown => match echo {
             // Not in our journal (a store restored from backup, another instance's message):
             // record the time Meta reported, never a status that might move the record back.
-            Some(record_id) => {
+            Some(record_id) if same_object_as_journal(tx, &record_id)? => {
                 info!(wamid = %update.wamid, %record_id, "status for a message missing from the journal; only its time is recorded");
                 (record_id, false)
+            }
+            Some(record_id) => {
+                // An Id of another object (another tool on the number puts its own Ids in the
+                // callback): writing to it would only earn a refusal from Salesforce.
+                info!(wamid = %update.wamid, %record_id, "status echoes an Id that is not one of our message records; ignored");
+                return Ok(());
             }
             None => {
                 info!(wamid = %update.wamid, "status for a message sfwa did not send; ignored");
@@ -257,6 +373,20 @@ fn apply_status(
         ));
     }
     outbox::enqueue(tx, object, &record_id, &fields, now)
+}
+
+/// Whether `record_id` has the key prefix of a record in our journal, i.e. names the same object
+/// as the messages sfwa sends (the object's prefix differs per org, so it is learned from there).
+/// A range on the primary key, so it stays an index lookup however large the journal grows.
+fn same_object_as_journal(tx: &rusqlite::Transaction, record_id: &str) -> Result<bool, StoreError> {
+    let prefix = record_id.get(..3).unwrap_or(record_id);
+    // Ids are ASCII letters and digits, all below `~`.
+    let end = format!("{prefix}~");
+    Ok(tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM journal WHERE record_id >= ?1 AND record_id < ?2)",
+        )?
+        .query_row([prefix, end.as_str()], |row| row.get::<_, bool>(0))?)
 }
 
 /// Meta's "re-engagement message" error: the customer-service window was closed.

@@ -366,3 +366,233 @@ async fn a_131047_from_meta_fails_the_record_and_closes_the_window_in_the_mirror
     app.until_status(&second[0], "Failed").await;
     assert_eq!(app.wa_messages().await.len(), 1, "only the first text");
 }
+
+// ---- A bad event costs only itself (issue 10) -------------------------------------------------
+
+async fn rejects(app: &TestApp) -> Vec<sfwa::store::webhook_rejects::WebhookReject> {
+    app.pipeline
+        .store
+        .read(|c| sfwa::store::webhook_rejects::list(c, 100))
+        .await
+        .unwrap()
+}
+
+fn inbound_message(app: &TestApp, wamid: &str, timestamp: &str, body: &str) -> Value {
+    let _ = app;
+    json!({"from": CUSTOMER, "id": wamid, "timestamp": timestamp, "type": "text", "text": {"body": body}})
+}
+
+#[tokio::test]
+async fn a_post_with_a_poisonous_event_applies_the_rest_and_dead_letters_that_one() {
+    let app = spawn_app().await;
+    let now = app.clock.now();
+    let seconds = now.timestamp().to_string();
+    let millis = now.timestamp_millis().to_string();
+    let body = envelope(
+        &app,
+        json!({"messages": [
+            inbound_message(&app, "wamid.GOOD", &seconds, "fine"),
+            inbound_message(&app, "wamid.MILLIS", &millis, "stamped in milliseconds"),
+            inbound_message(&app, "wamid.YEAR5138", "99999999999", "poison"),
+        ]}),
+    );
+    let sig = signature(&body, app.wa.app_secret());
+
+    let status = post(&app, body, Some(sig)).await;
+    let flushed = app.flush().await;
+
+    assert_eq!(status, 200);
+    let refused = rejects(&app).await;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].reason, "bad_timestamp");
+    assert!(refused[0].event.contains("wamid.YEAR5138"));
+    assert!(
+        refused[0].detail.contains("1700-4000"),
+        "{}",
+        refused[0].detail
+    );
+    assert_eq!(flushed.written, 2, "{flushed:?}");
+    assert_eq!(outbox_depth(&app).await, 0, "nothing left behind");
+    let records = app
+        .org
+        .state()
+        .org()
+        .rows(crate::daemon_support::MSG)
+        .filter(|r| r["Direction__c"] == "Inbound")
+        .map(|r| {
+            (
+                r["WhatsApp_Message_Id__c"].clone(),
+                r["Received_At__c"].clone(),
+            )
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert!(
+        records.iter().all(|(_, at)| at
+            .as_str()
+            .is_some_and(|a| a.starts_with(&now.format("%Y-").to_string()))),
+        "{records:?}"
+    );
+    let metrics = app.pipeline.metrics.render(&Default::default());
+    assert!(
+        metrics.contains(r#"sfwa_webhook_events_rejected_total{reason="bad_timestamp"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_lone_surrogate_in_a_customers_text_is_stored_as_a_replacement_character() {
+    let app = spawn_app().await;
+    let seconds = app.clock.now().timestamp().to_string();
+    let body = String::from_utf8(envelope(
+        &app,
+        json!({"messages": [inbound_message(&app, "wamid.HALF", &seconds, "half an emoji: SURROGATE")]}),
+    ))
+    .unwrap()
+    .replace("SURROGATE", "\\ud83d");
+    let body = body.into_bytes();
+    let sig = signature(&body, app.wa.app_secret());
+
+    let status = post(&app, body, Some(sig)).await;
+    app.flush().await;
+
+    assert_eq!(status, 200);
+    let record = app
+        .org
+        .state()
+        .org()
+        .rows(crate::daemon_support::MSG)
+        .find(|r| r["WhatsApp_Message_Id__c"] == "wamid.HALF")
+        .map(|r| r["Body__c"].clone());
+    assert_eq!(record, Some(json!("half an emoji: \u{fffd}")));
+    assert!(rejects(&app).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_signed_body_that_is_not_whatsapps_gets_a_400_that_echoes_at_most_200_characters() {
+    let app = spawn_app().await;
+    let body = serde_json::to_vec(&json!({"object": "x".repeat(1_000_000), "entry": []})).unwrap();
+    let sig = signature(&body, app.wa.app_secret());
+
+    let response = app
+        .http
+        .post(webhook_url(&app))
+        .header("x-hub-signature-256", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 400);
+    let text = response.text().await.unwrap();
+    assert!(text.len() < 400, "{} bytes", text.len());
+    assert!(text.contains("xxx…"), "{text}");
+}
+
+#[tokio::test]
+async fn a_redelivered_poisonous_event_is_one_dead_letter_seen_twice() {
+    let app = spawn_app().await;
+    let body = envelope(
+        &app,
+        json!({"statuses": [{"id": "w".repeat(129), "status": "read", "timestamp": app.clock.now().timestamp().to_string()}]}),
+    );
+    let sig = signature(&body, app.wa.app_secret());
+
+    let first = post(&app, body.clone(), Some(sig.clone())).await;
+    let again = post(&app, body, Some(sig)).await;
+
+    assert_eq!((first.as_u16(), again.as_u16()), (200, 200));
+    let refused = rejects(&app).await;
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].reason, "value_too_long");
+    assert_eq!(refused[0].times_seen, 2);
+}
+
+#[tokio::test]
+async fn events_at_chronos_limits_that_bypass_the_parser_still_apply_without_a_panic() {
+    use chrono::{DateTime, Utc};
+    use sfwa::webhook::{server, InboundKind, InboundMessage, ParsedWebhook, WebhookEvent};
+    let app = spawn_app().await;
+    let message = |wamid: &str, at: DateTime<Utc>, kind: InboundKind| {
+        WebhookEvent::Inbound(InboundMessage {
+            wamid: wamid.into(),
+            business_number_id: app.wa.phone_number_id().to_string(),
+            display_phone_number: "15550000000".into(),
+            from: CUSTOMER.into(),
+            profile_name: None,
+            timestamp: at,
+            kind,
+            context_id: None,
+        })
+    };
+    let parsed = ParsedWebhook {
+        events: vec![
+            message(
+                "wamid.LATEST",
+                DateTime::<Utc>::MAX_UTC,
+                InboundKind::Text { body: "x".into() },
+            ),
+            message(
+                "wamid.REACTION",
+                DateTime::<Utc>::MAX_UTC,
+                InboundKind::Reaction {
+                    message_id: "wamid.LATEST".into(),
+                    emoji: Some("👍".into()),
+                },
+            ),
+            message(
+                "wamid.EARLIEST",
+                DateTime::<Utc>::MIN_UTC,
+                InboundKind::Text { body: "y".into() },
+            ),
+        ],
+        ..ParsedWebhook::default()
+    };
+
+    let applied = server::apply(&app.pipeline, parsed).await.expect("stored");
+
+    assert_eq!(applied.inbound, 3);
+    assert!(applied.rejected.is_empty(), "{:?}", applied.rejected);
+    assert_eq!(outbox_depth(&app).await, 3);
+}
+
+#[tokio::test]
+async fn a_status_echoing_an_id_of_another_object_writes_nothing_but_one_of_ours_records_its_time()
+{
+    let app = spawn_app().await;
+    app.queue(template()).await;
+    app.dispatch().await;
+    let restored = app
+        .seed(
+            crate::daemon_support::MSG,
+            json!([{"To_Phone__c": "+16505551234", "Message_Type__c": "Template",
+                    "Template_Name__c": "hello_world", "Status__c": "Sent"}]),
+        )
+        .await
+        .remove(0);
+    let contact = "003000000000001AAA";
+    let status = |wamid: &str, echo: &str| {
+        json!({"id": wamid, "status": "delivered", "recipient_id": CUSTOMER,
+               "timestamp": app.clock.now().timestamp().to_string(), "biz_opaque_callback_data": echo})
+    };
+    let body = envelope(
+        &app,
+        json!({"statuses": [status("wamid.OTHER_TOOL", contact), status("wamid.RESTORED", &restored)]}),
+    );
+    let sig = signature(&body, app.wa.app_secret());
+
+    let answer = post(&app, body, Some(sig)).await;
+    app.flush().await;
+
+    assert_eq!(answer, 200);
+    assert!(app.record(&restored)["Delivered_At__c"].is_string());
+    assert_eq!(app.record(&restored)["Status__c"], "Sent", "only the time");
+    let dead = app
+        .pipeline
+        .store
+        .read(|c| outbox::dead_letters(c, 10))
+        .await
+        .unwrap();
+    assert!(dead.is_empty(), "{dead:?}");
+    assert_eq!(outbox_depth(&app).await, 0);
+}

@@ -20,6 +20,7 @@ mod salesforce_flow;
 mod salesforce_rest;
 mod sim_cli;
 mod streaming;
+mod webhook_fuzz;
 mod webhook_payload;
 mod whatsapp_client;
 mod whatsapp_control;

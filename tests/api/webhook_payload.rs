@@ -91,6 +91,7 @@ impl Harness {
         );
         let parsed = webhook::parse(&post.body).expect("Meta's envelope");
         assert!(parsed.skipped.is_empty(), "{:?}", parsed.skipped);
+        assert!(parsed.rejected.is_empty(), "{:?}", parsed.rejected);
         parsed.events
     }
 
