@@ -129,6 +129,7 @@ pub fn all_passed(checks: &[Check]) -> bool {
 
 const CONFIGURATION: &str = "Configuration";
 const STORE: &str = "Store";
+const WEBHOOK_REJECTS: &str = "Refused webhook events";
 const DEAD_LETTERS: &str = "Write-back dead letters";
 const LOGIN: &str = "Salesforce login";
 const FIELDS: &str = "Message object fields";
@@ -204,6 +205,9 @@ async fn run_checks(settings: &Settings, problems: Vec<Problem>) -> Vec<Check> {
         Some(reason) => Check::skipped(DEAD_LETTERS, reason),
         None => check_dead_letters(&settings.store.path).await,
     });
+    if blocked(&["store."]).is_none() {
+        checks.extend(check_webhook_rejects(&settings.store.path).await);
+    }
 
     let salesforce = match blocked(&["salesforce."]) {
         Some(reason) => {
@@ -394,6 +398,50 @@ async fn check_dead_letters(path: &Path) -> Check {
         Ok(Err(reason)) => Check::skipped(DEAD_LETTERS, reason),
         Err(error) => Check::skipped(DEAD_LETTERS, format!("the check itself failed: {error}")),
     }
+}
+
+/// Webhook events answered 200 but refused (values Salesforce cannot store): worth knowing, not a
+/// setup failure. Nothing when there are none.
+async fn check_webhook_rejects(path: &Path) -> Option<Check> {
+    let path = path.to_path_buf();
+    let counted = tokio::task::spawn_blocking(move || -> Result<Vec<(String, u64)>, String> {
+        use rusqlite::{Connection, OpenFlags};
+        if !path.exists() {
+            return Ok(Vec::new());
+        }
+        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| e.to_string())?;
+        let _ = conn.busy_timeout(crate::store::db::BUSY_TIMEOUT);
+        let has_table: bool = conn
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'webhook_rejects'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(|e| e.to_string())?;
+        if !has_table {
+            return Ok(Vec::new());
+        }
+        crate::store::webhook_rejects::counts_by_reason(&conn).map_err(|e| e.to_string())
+    })
+    .await;
+    let counts = match counted {
+        Ok(Ok(counts)) if !counts.is_empty() => counts,
+        _ => return None,
+    };
+    let total: u64 = counts.iter().map(|(_, n)| n).sum();
+    let reasons = counts
+        .iter()
+        .map(|(reason, n)| format!("{reason} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(Check::new(
+        WEBHOOK_REJECTS,
+        Outcome::Info(format!(
+            "{total} event(s) Meta sent were answered 200 but not applied ({reasons}); see them \
+             with `sfwa dead-letters list`"
+        )),
+    ))
 }
 
 /// `None` when there are no dead letters; else their count and the newest three as `key: reason`.

@@ -13,10 +13,13 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
 use crate::store::outbox::{self, DeadLetter, Selection};
+use crate::store::webhook_rejects::{self, WebhookReject};
 use crate::store::{Store, StoreError};
 
 /// Dead letters `list` shows without `--all`.
 pub const LIST_LIMIT: usize = 50;
+/// Refused webhook events `list` shows after the write-back dead letters.
+const REJECTS_SHOWN: usize = 10;
 /// Characters of a reason or of the fields shown per dead letter.
 const SHOWN_CHARS: usize = 240;
 
@@ -61,7 +64,7 @@ pub async fn run(
     match action {
         Action::List => {
             // No key and no --all: the newest few, which is what an operator looks at first.
-            let (letters, total) = store
+            let (letters, total, rejects, rejected) = store
                 .read(move |conn| {
                     let letters = match &selection {
                         Selection::Keys(keys) if keys.is_empty() => {
@@ -69,10 +72,17 @@ pub async fn run(
                         }
                         chosen => outbox::dead_letters_selected(conn, chosen, usize::MAX)?,
                     };
-                    Ok((letters, outbox::dead_letter_count(conn)?))
+                    Ok((
+                        letters,
+                        outbox::dead_letter_count(conn)?,
+                        webhook_rejects::list(conn, REJECTS_SHOWN)?,
+                        webhook_rejects::count(conn)?,
+                    ))
                 })
                 .await?;
-            Ok(render_list(&letters, total))
+            let mut out = render_list(&letters, total);
+            out.push_str(&render_rejects(&rejects, rejected));
+            Ok(out)
         }
         Action::Retry => {
             let (unknown, revived) = store
@@ -103,6 +113,34 @@ pub async fn run(
             ))
         }
     }
+}
+
+/// The webhook events sfwa answered 200 but refused (`store::webhook_rejects`): nothing to retry —
+/// they held values Salesforce cannot store — but an operator sees what Meta sent and why.
+/// Retention deletes them with the webhook dedupe keys.
+pub fn render_rejects(rejects: &[WebhookReject], total: u64) -> String {
+    if total == 0 {
+        return String::new();
+    }
+    let mut out = format!(
+        "\n{total} webhook event(s) refused at the door (answered 200, not applied), newest {} \
+         (reason, last seen, times seen, detail, event):\n",
+        rejects.len()
+    );
+    for reject in rejects {
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}x\t{}\n    event: {}",
+            reject.reason,
+            reject
+                .last_seen_at
+                .to_rfc3339_opts(SecondsFormat::Secs, true),
+            reject.times_seen,
+            shorten(&reject.detail),
+            shorten(&reject.event),
+        );
+    }
+    out
 }
 
 /// One line per named key that no dead letter has; empty when all were found.

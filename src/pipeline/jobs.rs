@@ -272,19 +272,22 @@ pub async fn inbound_mirror(pipeline: &Pipeline) -> anyhow::Result<MirrorSummary
 pub struct RetentionSummary {
     pub journal_rows: usize,
     pub webhook_keys: usize,
+    /// Refused webhook events (`store::webhook_rejects`) not seen again for as long.
+    pub webhook_rejects: usize,
 }
 
 impl fmt::Display for RetentionSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "deleted {} finished journal rows and {} webhook dedupe keys",
-            self.journal_rows, self.webhook_keys
+            "deleted {} finished journal rows, {} webhook dedupe keys and {} refused webhook events",
+            self.journal_rows, self.webhook_keys, self.webhook_rejects
         )
     }
 }
 
-/// Deletes journal rows of finished messages and webhook dedupe keys older than `[retention]`.
+/// Deletes journal rows of finished messages, webhook dedupe keys and refused webhook events older
+/// than `[retention]` (the refused events go with the dedupe keys: past Meta's redelivery).
 pub async fn retention(pipeline: &Pipeline) -> anyhow::Result<RetentionSummary> {
     let now = pipeline.now();
     let keep = &pipeline.settings.retention;
@@ -296,6 +299,10 @@ pub async fn retention(pipeline: &Pipeline) -> anyhow::Result<RetentionSummary> 
             Ok(RetentionSummary {
                 journal_rows: journal::delete_finished_before(tx, journal_cutoff)?,
                 webhook_keys: dedupe::delete_seen_before(tx, webhook_cutoff)?,
+                webhook_rejects: crate::store::webhook_rejects::delete_seen_before(
+                    tx,
+                    webhook_cutoff,
+                )?,
             })
         })
         .await?;

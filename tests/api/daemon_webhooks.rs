@@ -596,3 +596,36 @@ async fn a_status_echoing_an_id_of_another_object_writes_nothing_but_one_of_ours
     assert!(dead.is_empty(), "{dead:?}");
     assert_eq!(outbox_depth(&app).await, 0);
 }
+
+#[tokio::test]
+async fn a_refused_webhook_event_is_shown_to_operators_by_doctor_and_the_dead_letter_list() {
+    let app = spawn_app().await;
+    let body = envelope(
+        &app,
+        json!({"messages": [inbound_message(&app, "wamid.YEAR5138", "99999999999", "poison")]}),
+    );
+    let sig = signature(&body, app.wa.app_secret());
+    assert_eq!(post(&app, body, Some(sig)).await, 200);
+
+    let checks = sfwa::doctor::check(&app.settings).await;
+    let listed = sfwa::pipeline::dead_letters::run(
+        &app.pipeline.store,
+        sfwa::pipeline::dead_letters::Action::List,
+        outbox::Selection::Keys(Vec::new()),
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+
+    let line = checks
+        .iter()
+        .find(|c| c.name == "Refused webhook events")
+        .unwrap_or_else(|| panic!("no line for refused webhook events: {checks:#?}"));
+    assert!(
+        matches!(&line.outcome, sfwa::doctor::Outcome::Info(text) if text.contains("1 event(s)") && text.contains("bad_timestamp 1")),
+        "{line:?}"
+    );
+    assert!(sfwa::doctor::all_passed(&checks), "{checks:#?}");
+    assert!(listed.contains("1 webhook event(s) refused"), "{listed}");
+    assert!(listed.contains("wamid.YEAR5138"), "{listed}");
+}
