@@ -946,8 +946,15 @@ impl Verdict {
             && self.failed_wrongly == 0
     }
 
+    /// Keeps the first few examples of each kind (the text before the first `:`).
     fn example(&mut self, line: String) {
-        if self.examples.len() < 40 {
+        let kind = line.split(':').next().unwrap_or("");
+        let same = self
+            .examples
+            .iter()
+            .filter(|known| known.split(':').next() == Some(kind))
+            .count();
+        if same < 5 {
             self.examples.push(line);
         }
     }

@@ -352,3 +352,85 @@ async fn a_fault_value_out_of_range_is_refused_and_changes_nothing() {
     assert_eq!(faults["accepted_then_lost_rate"], 0.0);
     assert_eq!(faults["webhook_delay_ms"], 0);
 }
+
+/// Kills `sfwa sim` when the test ends, passed or not.
+struct SimProcess(std::process::Child);
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn faults_are_staged_from_outside_through_sfwa_sim_and_its_attempt_log_lists_every_send() {
+    // Arrange: the real binary, as an operator or the soak suite runs it.
+    use std::io::BufRead;
+    let state = tempfile::tempdir().expect("temp dir");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sfwa"))
+        .args(["sim", "--salesforce-addr", "127.0.0.1:0"])
+        .args(["--whatsapp-addr", "127.0.0.1:0", "--state-dir"])
+        .arg(state.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sfwa starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("first line");
+    let _sim = SimProcess(child);
+    let info: Value = serde_json::from_str(&line).expect("JSON line");
+    let url = info["whatsapp_url"].as_str().expect("whatsapp_url");
+    let token = info["whatsapp"]["access_token"].as_str().expect("token");
+    let phone = info["whatsapp"]["phone_number_id"]
+        .as_str()
+        .expect("phone id");
+    let http = reqwest::Client::new();
+    let staged: Value = http
+        .post(format!("{url}/__sim/faults"))
+        .json(&json!({"throughput_per_second": 1, "webhook_delay_ms": 50}))
+        .send()
+        .await
+        .expect("faults")
+        .json()
+        .await
+        .expect("JSON");
+
+    // Act
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let response = http
+            .post(format!("{url}/v23.0/{phone}/messages"))
+            .bearer_auth(token)
+            .json(&template_to(CUSTOMER, "hello_world", json!([])))
+            .send()
+            .await
+            .expect("send");
+        statuses.push(response.status().as_u16());
+    }
+    let listed: Value = http
+        .get(format!("{url}/__sim/attempts"))
+        .send()
+        .await
+        .expect("attempts")
+        .json()
+        .await
+        .expect("JSON");
+
+    // Assert
+    assert_eq!(staged["webhook_delay_ms"], 50);
+    assert_eq!(statuses, [200, 400]);
+    let outcomes: Vec<(Value, Value)> = attempts_of(&listed)
+        .iter()
+        .map(|attempt| (attempt["outcome"].clone(), attempt["code"].clone()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (json!("accepted"), Value::Null),
+            (json!("rejected"), json!(130429))
+        ]
+    );
+}
