@@ -434,3 +434,61 @@ async fn faults_are_staged_from_outside_through_sfwa_sim_and_its_attempt_log_lis
         ]
     );
 }
+
+// ---- The known limit, staged with these faults ------------------------------------------------
+
+#[tokio::test]
+async fn a_status_echo_delayed_past_the_grace_after_a_lost_answer_leads_to_a_resend() {
+    // Arrange: the daemon, client credentials (the tests shift the org's clock), a 10-minute
+    // grace; every answer is cut and every webhook held back up to an hour of real time.
+    use crate::daemon_support::{spawn_app_with, Options};
+    use sfwa::config::AuthMode;
+    use sfwa::pipeline::dispatch::DispatchOutcome;
+    let app = spawn_app_with(Options {
+        tune: Box::new(|s| {
+            s.salesforce.auth = AuthMode::ClientCredentials;
+            s.dispatch.unknown_outcome_grace = Duration::from_secs(600);
+        }),
+        ..Options::default()
+    })
+    .await;
+    app.wa_control(
+        "faults",
+        json!({"accepted_then_lost_rate": 1.0, "webhook_delay_ms": 3_600_000}),
+    )
+    .await;
+    let ids = app
+        .queue(
+            json!([{"To_Phone__c": "+16505551234", "Message_Type__c": "Template",
+                        "Template_Name__c": "hello_world"}]),
+        )
+        .await;
+
+    // Act: the send's outcome is unknown; no echo comes within the grace, so it is sent again.
+    let first = app.dispatch().await;
+    app.clock.shift(chrono::Duration::minutes(11));
+    let second = app.dispatch().await;
+    let listed = app
+        .http
+        .get(format!("{}/__sim/attempts", app.wa.url()))
+        .send()
+        .await
+        .expect("attempts")
+        .json::<Value>()
+        .await
+        .expect("JSON");
+
+    // Assert: Meta accepted the message twice — a real duplicate. Size the grace above the
+    // longest echo delay you expect (README, "Soak").
+    assert_eq!(first.outcomes, vec![DispatchOutcome::OutcomeUnknown]);
+    assert_eq!(second.resolved_unknown, 1, "{second:?}");
+    let accepted: Vec<Value> = attempts_of(&listed)
+        .into_iter()
+        .filter(|attempt| attempt["outcome"] == "accepted")
+        .collect();
+    assert_eq!(accepted.len(), 2, "{listed}");
+    assert!(accepted.iter().all(
+        |attempt| attempt["biz_opaque_callback_data"] == ids[0].as_str()
+            && attempt["answer_lost"] == true
+    ));
+}
