@@ -24,6 +24,7 @@ mod webhook_fuzz;
 mod webhook_payload;
 mod whatsapp_client;
 mod whatsapp_control;
+mod whatsapp_faults;
 mod whatsapp_send;
 mod whatsapp_support;
 mod whatsapp_webhooks;

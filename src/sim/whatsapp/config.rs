@@ -53,8 +53,14 @@ pub struct WhatsAppSimConfig {
     pub webhook_duplicate_rate: f64,
     /// `true`: `read` is reported before `delivered` (Meta does not guarantee order).
     pub webhook_out_of_order: bool,
+    /// Each webhook event is held back a further uniform 0..=this (zero: none), so statuses and
+    /// inbound messages arrive late and out of order (`webhook_delay_ms` at run time).
+    pub webhook_delay_max: Duration,
     /// Retries of webhook POSTs answered non-2xx or not answered.
     pub webhook_retry: WebhookRetry,
+    /// How many send attempts `GET /__sim/attempts` keeps (the oldest go first). About 300 bytes
+    /// each: the default holds a long soak run in well under 100 MB.
+    pub attempts_kept: usize,
     /// Recipients whose number ends with this suffix are "not on WhatsApp" (131026 by webhook).
     /// More numbers can be added through `POST /__sim/faults`.
     pub not_on_whatsapp_suffix: Option<String>,
@@ -95,12 +101,15 @@ impl Default for WebhookBatch {
 }
 
 /// Exponential back-off for webhook deliveries: `initial_backoff`, doubled per attempt up to
-/// `max_backoff`, at most `max_attempts` POSTs in all. Meta retries for days; tests want milliseconds.
+/// `max_backoff`, at most `max_attempts` POSTs in all and none later than `horizon` after the
+/// first. Meta retries for up to 7 days; tests want milliseconds. Both bounds can be changed at
+/// run time (`webhook_retry_max_attempts`, `webhook_retry_horizon_ms` in `POST /__sim/faults`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct WebhookRetry {
     pub max_attempts: u32,
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
+    pub horizon: Duration,
 }
 
 impl Default for WebhookRetry {
@@ -109,6 +118,7 @@ impl Default for WebhookRetry {
             max_attempts: 6,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+            horizon: Duration::from_secs(7 * 86_400),
         }
     }
 }
@@ -149,7 +159,9 @@ impl Default for WhatsAppSimConfig {
             webhook_batch: WebhookBatch::default(),
             webhook_duplicate_rate: 0.0,
             webhook_out_of_order: false,
+            webhook_delay_max: Duration::ZERO,
             webhook_retry: WebhookRetry::default(),
+            attempts_kept: 250_000,
             not_on_whatsapp_suffix: Some("0000".to_owned()),
         }
     }

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use super::ids::{new_wamid, WamidDirection};
 use super::send_request::parse_recipient;
-use super::state::{SimState, SERVICE_WINDOW};
+use super::state::{LostMode, SimState, SERVICE_WINDOW};
 use super::templates::TemplateDefinition;
 use super::webhook_payloads::inbound_value;
 use super::webhooks::WebhookEvent;
@@ -27,6 +27,7 @@ pub fn routes() -> Router<Arc<SimState>> {
     Router::new()
         .route("/__sim/inbound", post(inbound))
         .route("/__sim/messages", get(messages))
+        .route("/__sim/attempts", get(attempts))
         .route(
             "/__sim/templates",
             get(templates).put(replace_templates).post(upsert_template),
@@ -221,6 +222,46 @@ async fn messages(
     Json(json!({ "messages": list })).into_response()
 }
 
+#[derive(Debug, Deserialize)]
+struct AttemptsQuery {
+    /// Only attempts with a larger `seq`.
+    since: Option<u64>,
+    /// At most this many (default and ceiling [`ATTEMPTS_PAGE`]).
+    limit: Option<usize>,
+}
+
+/// The largest page `GET /__sim/attempts` returns; `next_since` continues from there.
+const ATTEMPTS_PAGE: usize = 10_000;
+
+/// Every send attempt in order, paged by `seq`: `{"attempts":[…],"next_since":N,"more":bool,
+/// "oldest_kept":N}` — `oldest_kept` tells a reader that fell behind the bounded log what it missed.
+async fn attempts(
+    State(state): State<Arc<SimState>>,
+    Query(query): Query<AttemptsQuery>,
+) -> Response {
+    let since = query.since.unwrap_or(0);
+    let limit = query.limit.unwrap_or(ATTEMPTS_PAGE).clamp(1, ATTEMPTS_PAGE);
+    let inner = state.lock();
+    let oldest_kept = inner.attempts.front().map(|attempt| attempt.seq);
+    // Sequence numbers are consecutive in the deque, so the first wanted one is found by index.
+    let skip = oldest_kept.map_or(0, |oldest| {
+        usize::try_from((since + 1).saturating_sub(oldest)).unwrap_or(usize::MAX)
+    });
+    let page: Vec<_> = inner.attempts.iter().skip(skip).take(limit).collect();
+    let next_since = page.last().map_or(since, |attempt| attempt.seq);
+    let more = inner
+        .attempts
+        .back()
+        .is_some_and(|attempt| attempt.seq > next_since);
+    Json(json!({
+        "attempts": page,
+        "next_since": next_since,
+        "more": more,
+        "oldest_kept": oldest_kept,
+    }))
+    .into_response()
+}
+
 async fn templates(State(state): State<Arc<SimState>>) -> Response {
     Json(json!({ "templates": state.lock().templates })).into_response()
 }
@@ -271,11 +312,46 @@ struct FaultsUpdate {
     throughput_per_second: Option<u32>,
     pair_burst: Option<u32>,
     pair_refill_ms: Option<u64>,
+    webhook_duplicate_rate: Option<f64>,
+    webhook_out_of_order: Option<bool>,
+    webhook_delay_ms: Option<u64>,
+    webhook_retry_max_attempts: Option<u32>,
+    webhook_retry_horizon_ms: Option<u64>,
+    accepted_then_lost_rate: Option<f64>,
+    accepted_then_lost_mode: Option<LostMode>,
+    accepted_then_lost_hold_ms: Option<u64>,
+}
+
+impl FaultsUpdate {
+    /// The first value out of range, in words.
+    fn problem(&self) -> Option<String> {
+        let rates = [
+            ("error_rate", self.error_rate),
+            ("webhook_duplicate_rate", self.webhook_duplicate_rate),
+            ("accepted_then_lost_rate", self.accepted_then_lost_rate),
+        ];
+        for (name, rate) in rates {
+            if rate.is_some_and(|rate| !(0.0..=1.0).contains(&rate)) {
+                return Some(format!("{name} must be between 0.0 and 1.0"));
+            }
+        }
+        if self
+            .error_status
+            .is_some_and(|status| status != 500 && status != 503)
+        {
+            return Some("error_status must be 500 or 503".to_owned());
+        }
+        if self.webhook_retry_max_attempts == Some(0) {
+            return Some("webhook_retry_max_attempts must be at least 1".to_owned());
+        }
+        None
+    }
 }
 
 fn faults_view(state: &SimState) -> Value {
     let inner = state.lock();
     let mut view = json!(inner.faults);
+    view["webhook_delay_ms"] = json!(state.outbox.max_extra_delay_ms());
     view["throughput_per_second"] = json!(inner.limits.throughput_per_second());
     view["pair_burst"] = json!(inner.limits.pair_burst());
     view["pair_refill_ms"] = json!(inner.limits.pair_refill_every().as_millis() as u64);
@@ -291,17 +367,11 @@ async fn update_faults(State(state): State<Arc<SimState>>, body: axum::body::Byt
         Ok(update) => update,
         Err(error) => return error.into_response(),
     };
-    if update
-        .error_rate
-        .is_some_and(|rate| !(0.0..=1.0).contains(&rate))
-    {
-        return bad_request("error_rate must be between 0.0 and 1.0");
+    if let Some(problem) = update.problem() {
+        return bad_request(problem);
     }
-    if update
-        .error_status
-        .is_some_and(|status| status != 500 && status != 503)
-    {
-        return bad_request("error_status must be 500 or 503");
+    if let Some(millis) = update.webhook_delay_ms {
+        state.outbox.set_max_extra_delay(millis);
     }
     {
         let mut inner = state.lock();
@@ -326,6 +396,27 @@ async fn update_faults(State(state): State<Arc<SimState>>, body: axum::body::Byt
         }
         if let Some(value) = update.window_violation_sync {
             faults.window_violation_sync = value;
+        }
+        if let Some(value) = update.webhook_duplicate_rate {
+            faults.webhook_duplicate_rate = value;
+        }
+        if let Some(value) = update.webhook_out_of_order {
+            faults.webhook_out_of_order = value;
+        }
+        if let Some(value) = update.webhook_retry_max_attempts {
+            faults.webhook_retry_max_attempts = value;
+        }
+        if let Some(value) = update.webhook_retry_horizon_ms {
+            faults.webhook_retry_horizon_ms = value;
+        }
+        if let Some(value) = update.accepted_then_lost_rate {
+            faults.accepted_then_lost_rate = value;
+        }
+        if let Some(value) = update.accepted_then_lost_mode {
+            faults.accepted_then_lost_mode = value;
+        }
+        if let Some(value) = update.accepted_then_lost_hold_ms {
+            faults.accepted_then_lost_hold_ms = value;
         }
         if update.throughput_per_second.is_some()
             || update.pair_burst.is_some()

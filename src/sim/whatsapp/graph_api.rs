@@ -4,14 +4,19 @@
 //! Checks run in Meta's order: token, object id, request shape, sender limits, then delivery
 //! decisions (reachability, customer-service window) — the latter mostly answered with 200 and a
 //! later `failed` webhook, because that is what Meta does.
+//!
+//! Every send attempt, whatever its outcome, is appended to the attempt log (`GET /__sim/attempts`),
+//! the record a soak run judges by. An accepted send may have its answer lost on purpose
+//! (`accepted_then_lost_*`): the message is recorded and its statuses follow, but the client
+//! cannot read the answer — the case that forces a client to treat the outcome as unknown.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::{header::AUTHORIZATION, HeaderMap};
+use axum::http::{header, header::AUTHORIZATION, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -22,7 +27,7 @@ use super::graph_error::GraphError;
 use super::ids::{new_wamid, WamidDirection};
 use super::rate_limit::Refusal;
 use super::send_request::validate_send;
-use super::state::{Inner, SentMessage, SimState};
+use super::state::{Attempt, AttemptOutcome, Inner, LostMode, SentMessage, SimState};
 use super::webhook_payloads::{pricing, StatusUpdate};
 use super::webhooks::{count_outcome, schedule_delivery, schedule_failure};
 
@@ -40,15 +45,104 @@ async fn send_message(
     body: Bytes,
 ) -> Response {
     apply_latency(&state).await;
-    match accept_send(&state, &version, &phone_number_id, &headers, &query, &body) {
-        Ok(response) => response,
+    let mut attempt = draft_attempt(&state, &phone_number_id, &body);
+    match accept_send(
+        &state,
+        &version,
+        &phone_number_id,
+        &headers,
+        &query,
+        &body,
+        &mut attempt,
+    ) {
+        Ok(answer) => {
+            let lost = {
+                let mut inner = state.lock();
+                let faults = &inner.faults;
+                let lost = (faults.accepted_then_lost_rate > 0.0
+                    && rand::thread_rng().gen::<f64>() < faults.accepted_then_lost_rate)
+                    .then_some((
+                        faults.accepted_then_lost_mode,
+                        faults.accepted_then_lost_hold_ms,
+                    ));
+                attempt.answer_lost = lost.is_some();
+                inner.record_attempt(attempt, state.config.attempts_kept);
+                lost
+            };
+            match lost {
+                None => Json(answer).into_response(),
+                Some((LostMode::Cut, _)) => cut_answer(&answer),
+                Some((LostMode::Timeout, hold_ms)) => {
+                    tokio::time::sleep(Duration::from_millis(hold_ms)).await;
+                    Json(answer).into_response()
+                }
+            }
+        }
         Err(error) => {
             let mut inner = state.lock();
             Inner::count(&mut inner.stats.rejected_by_code, &error.code.to_string());
             count_outcome(&mut inner, "rejected");
+            attempt.outcome = AttemptOutcome::Rejected;
+            attempt.code = Some(error.code);
+            inner.record_attempt(attempt, state.config.attempts_kept);
+            drop(inner);
             error.into_response()
         }
     }
+}
+
+/// What can be read from a send request before any check, so refused attempts are listed with
+/// their recipient and callback data too. Lenient on purpose: a malformed body still is an attempt.
+fn draft_attempt(state: &SimState, phone_number_id: &str, body: &[u8]) -> Attempt {
+    let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let text = |value: &Value| value.as_str().map(str::to_owned);
+    let message_type = text(&request["type"]).or_else(|| {
+        // Meta's default type is text.
+        request.is_object().then(|| "text".to_owned())
+    });
+    Attempt {
+        seq: 0,
+        at_ms: state.clock.now().timestamp_millis(),
+        phone_number_id: phone_number_id.to_owned(),
+        wa_id: request["to"]
+            .as_str()
+            .and_then(|to| super::send_request::parse_recipient(to).ok()),
+        template_name: text(&request["template"]["name"]),
+        biz_opaque_callback_data: text(&request["biz_opaque_callback_data"]),
+        message_type,
+        outcome: AttemptOutcome::Accepted,
+        code: None,
+        wamid: None,
+        answer_lost: false,
+        window_open: None,
+    }
+}
+
+/// A 200 whose body never arrives whole: the status line, the headers (with the full
+/// `Content-Length`) and the first half of the JSON go out, then the body stream fails and hyper
+/// drops the connection. The client knows Meta answered but cannot read the wamid.
+fn cut_answer(answer: &Value) -> Response {
+    let bytes = answer.to_string().into_bytes();
+    let half = Bytes::from(bytes[..bytes.len() / 2].to_vec());
+    let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+        Ok(half),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "simulated: answer lost after acceptance",
+        )),
+    ];
+    let mut response = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
+    *response.status_mut() = StatusCode::OK;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        header::CONTENT_LENGTH,
+        header::HeaderValue::from(bytes.len()),
+    );
+    response
 }
 
 async fn phone_number(
@@ -129,6 +223,9 @@ fn check_access(
     Ok(())
 }
 
+/// Decides a send and returns the 200 answer's body; fills in `attempt` as it learns (the window
+/// is looked up as soon as the recipient and type are known, so refused free-form attempts say
+/// whether the window was open too).
 fn accept_send(
     state: &SimState,
     version: &str,
@@ -136,10 +233,16 @@ fn accept_send(
     headers: &HeaderMap,
     query: &HashMap<String, String>,
     body: &[u8],
-) -> Result<Response, GraphError> {
-    check_access(state, version, phone_number_id, headers, query, "post")?;
+    attempt: &mut Attempt,
+) -> Result<Value, GraphError> {
     let config = &state.config;
     let now = state.clock.now();
+    if let (Some(wa_id), Some(kind)) = (&attempt.wa_id, &attempt.message_type) {
+        if kind != "template" {
+            attempt.window_open = Some(state.lock().window_open(phone_number_id, wa_id, now));
+        }
+    }
+    check_access(state, version, phone_number_id, headers, query, "post")?;
     let mut inner = state.lock();
 
     let faults = &inner.faults;
@@ -204,7 +307,8 @@ fn accept_send(
         None => {
             count_outcome(&mut inner, "accepted");
             let reads = !inner.non_readers.contains(&update.recipient_id);
-            schedule_delivery(state, update, reads);
+            let out_of_order = inner.faults.webhook_out_of_order;
+            schedule_delivery(state, update, reads, out_of_order);
         }
     }
     Inner::count(&mut inner.stats.messages_by_type, &send.message_type);
@@ -229,15 +333,21 @@ fn accept_send(
     inner.message_index.insert(wamid.clone(), index);
     inner.messages.push(record);
     drop(inner);
+    // The validated view wins over the lenient draft.
+    attempt.wa_id = Some(send.wa_id.clone());
+    attempt.message_type = Some(send.message_type.clone());
+    attempt.template_name = send.template.as_ref().map(|(name, _, _)| name.clone());
+    attempt.biz_opaque_callback_data = send.biz_opaque_callback_data.clone();
+    attempt.window_open = (!send.is_template()).then_some(window_open);
+    attempt.wamid = Some(wamid.clone());
 
     let mut message = json!({ "id": wamid });
     if send.is_template() {
         message["message_status"] = json!("accepted");
     }
-    let response: Value = json!({
+    Ok(json!({
         "messaging_product": "whatsapp",
         "contacts": [{"input": send.input, "wa_id": send.wa_id}],
         "messages": [message],
-    });
-    Ok(Json(response).into_response())
+    }))
 }

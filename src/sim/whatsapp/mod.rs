@@ -7,8 +7,9 @@
 //! - `send_request` and `templates`: Meta's validation of send bodies and template parameters.
 //! - `rate_limit`: throughput (130429) and pair-rate (131056) token buckets.
 //! - `graph_error`: Meta's error bodies; `ids`: wamids and trace ids.
-//! - `state`: what the simulated Meta knows (messages, windows, faults, stats).
-//! - `webhooks` and `webhook_payloads`: status and inbound webhooks, signed, batched, retried.
+//! - `state`: what the simulated Meta knows (messages, every send attempt, windows, faults, stats).
+//! - `webhooks` and `webhook_payloads`: status and inbound webhooks, signed, batched, retried up to
+//!   a horizon, duplicated, reordered or delayed on demand.
 //! - `control`: the `/__sim/` control API (documented in `docs/simulators.md`).
 mod config;
 mod control;

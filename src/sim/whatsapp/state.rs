@@ -3,7 +3,7 @@
 //! One `std::sync::Mutex` guards it all; it is never held across an `.await`, and every critical
 //! section is a few map operations, so contention is not a concern at simulator scale.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Duration, Utc};
@@ -18,6 +18,14 @@ use crate::sim::clock::SimClock;
 
 /// How long an inbound message keeps the customer-service window open.
 pub const SERVICE_WINDOW: Duration = Duration::hours(24);
+
+/// How long a `timeout`-mode lost answer is held unless the control API says otherwise: past the
+/// daemon's default 20 s client timeout.
+pub const DEFAULT_LOST_HOLD_MS: u64 = 30_000;
+
+fn duration_ms(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
 
 /// Everything handlers and the webhook worker share.
 #[derive(Debug)]
@@ -45,6 +53,10 @@ pub struct Inner {
     pub faults: Faults,
     pub limits: SendLimits,
     pub stats: Stats,
+    /// Every send attempt, accepted or not, oldest first; at most `config.attempts_kept`.
+    pub attempts: VecDeque<Attempt>,
+    /// The `seq` the next attempt gets (1-based, never reused, so `?since=` pages stay stable).
+    pub next_attempt_seq: u64,
 }
 
 /// Switchable failure modes (`POST /__sim/faults`).
@@ -62,6 +74,67 @@ pub struct Faults {
     pub not_on_whatsapp: HashSet<String>,
     /// Free-form sends outside the window fail synchronously (400) instead of by webhook.
     pub window_violation_sync: bool,
+    /// Probability (0.0–1.0) that a webhook POST is delivered a second time.
+    pub webhook_duplicate_rate: f64,
+    /// `read` is scheduled before `delivered` (Meta does not guarantee order).
+    pub webhook_out_of_order: bool,
+    /// Each webhook event is held back a further uniform 0..=N ms, so events overtake each other.
+    pub webhook_delay_ms: u64,
+    /// POSTs per webhook before giving up (the first one included).
+    pub webhook_retry_max_attempts: u32,
+    /// How long after its first attempt a webhook is still retried (Meta: 7 days).
+    pub webhook_retry_horizon_ms: u64,
+    /// Share (0.0–1.0) of accepted sends whose answer the client never reads.
+    pub accepted_then_lost_rate: f64,
+    /// How the answer is lost: the connection cut mid-body, or held past the client's timeout.
+    pub accepted_then_lost_mode: LostMode,
+    /// How long a `timeout`-mode answer is held back.
+    pub accepted_then_lost_hold_ms: u64,
+}
+
+/// How an accepted send's answer is lost (`accepted_then_lost_mode`).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LostMode {
+    /// Status line and headers go out, then the body stream fails and the connection is dropped.
+    #[default]
+    Cut,
+    /// The whole answer is held for `accepted_then_lost_hold_ms`, past the client's timeout.
+    Timeout,
+}
+
+/// What became of one send attempt.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// HTTP 200 with a wamid (whatever webhooks follow).
+    Accepted,
+    /// A synchronous Graph error; `code` says which.
+    Rejected,
+}
+
+/// One `POST …/messages`, as `GET /__sim/attempts` lists it. Fields the request did not carry (or
+/// that could not be read from it) are `null`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Attempt {
+    pub seq: u64,
+    /// Sim-clock Unix milliseconds when the simulator decided the outcome.
+    pub at_ms: i64,
+    pub phone_number_id: String,
+    pub wa_id: Option<String>,
+    #[serde(rename = "type")]
+    pub message_type: Option<String>,
+    pub template_name: Option<String>,
+    pub biz_opaque_callback_data: Option<String>,
+    pub outcome: AttemptOutcome,
+    /// Meta's error code of a rejected attempt.
+    pub code: Option<u32>,
+    pub wamid: Option<String>,
+    /// The message was accepted but its answer was cut or held (`accepted_then_lost_*`).
+    pub answer_lost: bool,
+    /// Whether the customer's window was open at the time, for free-form types; `null` for
+    /// templates and unreadable requests.
+    pub window_open: Option<bool>,
 }
 
 /// Counters for `GET /__sim/stats`.
@@ -141,15 +214,24 @@ impl SimState {
             faults: Faults {
                 error_status: 500,
                 window_violation_sync: config.window_violation_sync,
+                webhook_duplicate_rate: config.webhook_duplicate_rate,
+                webhook_out_of_order: config.webhook_out_of_order,
+                webhook_retry_max_attempts: config.webhook_retry.max_attempts,
+                webhook_retry_horizon_ms: duration_ms(config.webhook_retry.horizon),
+                accepted_then_lost_hold_ms: DEFAULT_LOST_HOLD_MS,
                 ..Faults::default()
             },
             limits,
             stats: Stats::default(),
+            attempts: VecDeque::new(),
+            next_attempt_seq: 1,
         };
+        let outbox = Outbox::default();
+        outbox.set_max_extra_delay(duration_ms(config.webhook_delay_max));
         Self {
             clock: config.clock.clone(),
             config,
-            outbox: Outbox::default(),
+            outbox,
             http,
             inner: Mutex::new(inner),
         }
@@ -187,6 +269,16 @@ impl Inner {
             .or_insert(at);
         if at > *entry {
             *entry = at;
+        }
+    }
+
+    /// Appends an attempt (numbering it), dropping the oldest beyond `kept`.
+    pub fn record_attempt(&mut self, mut attempt: Attempt, kept: usize) {
+        attempt.seq = self.next_attempt_seq;
+        self.next_attempt_seq += 1;
+        self.attempts.push_back(attempt);
+        while self.attempts.len() > kept.max(1) {
+            self.attempts.pop_front();
         }
     }
 

@@ -1,9 +1,11 @@
 //! Webhook delivery: a time-ordered outbox of pending updates and the background worker that emits
-//! them, signed, to the configured URL — with batching, deliberate duplicates and retries with
-//! exponential back-off, as Meta does.
+//! them, signed, to the configured URL — with batching, deliberate duplicates, random extra delays
+//! and retries with exponential back-off up to a horizon, as Meta does. The duplicate rate, the
+//! order, the delay and the retry bounds are read from the live faults (`POST /__sim/faults`) at
+//! the moment they matter, so a test or a soak run can switch them while traffic flows.
 //!
 //! Delays (`delivered_after`, `read_after`, back-off) are real time so tests can wait on them with
-//! short values; the timestamps inside payloads come from the sim clock.
+//! short values; the timestamps inside payloads come from the sim clock (the moment of emission).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -43,14 +45,32 @@ pub struct Outbox {
     /// Wakes the worker when something new is scheduled.
     wake: Notify,
     sequence: AtomicU64,
+    /// `webhook_delay_ms`: each event gets a further uniform 0..=N ms. Kept here rather than in the
+    /// faults because events are scheduled while the state lock is held.
+    max_extra_delay_ms: AtomicU64,
 }
 
 impl Outbox {
-    /// Emits `event` after `delay`.
+    /// Sets the maximum random extra delay per event (0 = none).
+    pub fn set_max_extra_delay(&self, millis: u64) {
+        self.max_extra_delay_ms.store(millis, Ordering::Relaxed);
+    }
+
+    pub fn max_extra_delay_ms(&self) -> u64 {
+        self.max_extra_delay_ms.load(Ordering::Relaxed)
+    }
+
+    /// Emits `event` after `delay` (plus the random extra delay, when one is set).
     pub fn schedule(&self, delay: Duration, event: WebhookEvent) {
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
+        let max_extra = self.max_extra_delay_ms();
+        let extra = if max_extra == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(rand::thread_rng().gen_range(0..=max_extra))
+        };
         let scheduled = Scheduled {
-            due: Instant::now() + delay,
+            due: Instant::now() + delay + extra,
             sequence,
             event,
         };
@@ -166,7 +186,7 @@ fn emit(
 /// POSTs one body (twice when the duplicate dice say so).
 async fn deliver(state: Arc<SimState>, url: String, body: String, stop: CancellationToken) {
     let duplicate = {
-        let rate = state.config.webhook_duplicate_rate;
+        let rate = state.lock().faults.webhook_duplicate_rate;
         rate > 0.0 && rand::thread_rng().gen::<f64>() < rate
     };
     let copies = if duplicate { 2 } else { 1 };
@@ -180,7 +200,9 @@ async fn deliver(state: Arc<SimState>, url: String, body: String, stop: Cancella
     }
 }
 
-/// Returns whether the POST was eventually accepted (2xx).
+/// Returns whether the POST was eventually accepted (2xx). Gives up after the live
+/// `webhook_retry_max_attempts` POSTs or once the next one would fall past
+/// `webhook_retry_horizon_ms` after the first — whichever comes first.
 async fn post_with_retries(
     state: &SimState,
     url: &str,
@@ -190,8 +212,10 @@ async fn post_with_retries(
     let retry = &state.config.webhook_retry;
     let signature = signature(body.as_bytes(), &state.config.app_secret);
     let mut backoff = retry.initial_backoff;
-    let attempts = retry.max_attempts.max(1);
-    for attempt in 1..=attempts {
+    let first = Instant::now();
+    let mut attempt: u32 = 0;
+    loop {
+        attempt += 1;
         let request = state
             .http
             .post(url)
@@ -209,9 +233,12 @@ async fn post_with_retries(
                 inner.stats.webhooks.delivered += 1;
                 return true;
             }
-            if attempt == attempts {
+            let max_attempts = inner.faults.webhook_retry_max_attempts.max(1);
+            let horizon = Duration::from_millis(inner.faults.webhook_retry_horizon_ms);
+            let past_horizon = Instant::now() + backoff > first + horizon;
+            if attempt >= max_attempts || past_horizon {
                 inner.stats.webhooks.failed += 1;
-                tracing::warn!(url, attempts, "webhook delivery given up");
+                tracing::warn!(url, attempts = attempt, "webhook delivery given up");
                 return false;
             }
             inner.stats.webhooks.retried += 1;
@@ -222,13 +249,17 @@ async fn post_with_retries(
         }
         backoff = (backoff * 2).min(retry.max_backoff);
     }
-    false
 }
 
 /// Schedules the lifecycle of an accepted message: `sent` now, `delivered` after `delivered_after`,
-/// `read` after a further `read_after` (swapped when out-of-order delivery is configured).
-/// `customer_reads` is false for customers set up never to open messages.
-pub fn schedule_delivery(state: &SimState, base: StatusUpdate, customer_reads: bool) {
+/// `read` after a further `read_after` (swapped when `out_of_order`, the live
+/// `webhook_out_of_order`). `customer_reads` is false for customers set up never to open messages.
+pub fn schedule_delivery(
+    state: &SimState,
+    base: StatusUpdate,
+    customer_reads: bool,
+    out_of_order: bool,
+) {
     let config = &state.config;
     let outbox = &state.outbox;
     outbox.schedule(
@@ -240,7 +271,7 @@ pub fn schedule_delivery(state: &SimState, base: StatusUpdate, customer_reads: b
     );
     let mut delivered_at = config.delivered_after;
     let mut read_at = config.delivered_after + config.read_after;
-    if config.webhook_out_of_order && config.customers_read {
+    if out_of_order && config.customers_read {
         std::mem::swap(&mut delivered_at, &mut read_at);
     }
     outbox.schedule(
