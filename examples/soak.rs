@@ -930,7 +930,10 @@ struct Verdict {
     p50_send_s: f64,
     attempts: usize,
     rate_limited: usize,
-    /// Faults: the most sends accepted in any 5-second window after the first 10 s, and what
+    /// Attempts, and 130429 refusals among them, from 10 s after the first attempt on.
+    attempts_after_10s: usize,
+    rate_limited_after_10s: usize,
+    /// Faults: the most send attempts in any 5-second window after the first 10 s, and what
     /// WhatsApp grants in 5 s.
     max_per_5s: Option<(usize, u32)>,
     /// A few examples per problem, for the person reading the run.
@@ -981,8 +984,19 @@ impl std::fmt::Display for Verdict {
             self.attempts,
             percent,
         )?;
+        let after = if self.attempts_after_10s == 0 {
+            0.0
+        } else {
+            100.0 * self.rate_limited_after_10s as f64 / self.attempts_after_10s as f64
+        };
+        write!(f, " 130429_after_10s={after:.1}%")?;
         if let Some((max, granted)) = self.max_per_5s {
-            write!(f, " max_sends_per_5s={max}/{}", granted * 5)?;
+            write!(
+                f,
+                " max_sends_per_5s={max}/{} ({:.0}%)",
+                granted * 5,
+                100.0 * max as f64 / f64::from(granted * 5)
+            )?;
         }
         Ok(())
     }
@@ -1044,6 +1058,16 @@ fn judge(
         ..Verdict::default()
     };
     verdict.rate_limited = attempts.iter().filter(|a| a["code"] == 130429).count();
+    // The pace's target holds "after 10 s of adapting": counted from the first attempt on.
+    let first_ms = attempts.iter().filter_map(|a| a["at_ms"].as_i64()).min();
+    let adapted: Vec<&Value> = attempts
+        .iter()
+        .filter(|a| {
+            first_ms.is_some_and(|first| a["at_ms"].as_i64().is_some_and(|at| at >= first + 10_000))
+        })
+        .collect();
+    verdict.attempts_after_10s = adapted.len();
+    verdict.rate_limited_after_10s = adapted.iter().filter(|a| a["code"] == 130429).count();
 
     // Accepted sends per record, in order.
     let mut accepted: HashMap<&str, Vec<&Value>> = HashMap::new();
@@ -1168,11 +1192,12 @@ fn judge(
     verdict
 }
 
-/// The most accepted sends in any `window_ms` bucket, skipping the first `skip_ms` of sending.
+/// The most send attempts (accepted or refused: every call WhatsApp had to answer) in any
+/// `window_ms` bucket, skipping the first `skip_ms` of sending.
 fn max_per_window(attempts: &[Value], window_ms: i64, skip_ms: i64) -> usize {
     let times: Vec<i64> = attempts
         .iter()
-        .filter(|a| a["outcome"] == "accepted" && a["type"] != Value::Null)
+        .filter(|a| a["type"] != Value::Null)
         .filter_map(|a| a["at_ms"].as_i64())
         .collect();
     let Some(first) = times.iter().min().copied() else {

@@ -102,12 +102,14 @@ impl App {
     }
 }
 
-/// Asks Meta for each business number's throughput level and caps its pace there (a hint only:
-/// refusals still decide, see `pipeline::pacing`). Warns when `whatsapp.throughput_per_second` is
+/// Primes each business number's pace: the rate Meta's refusals taught the previous run (if
+/// recent), then Meta's throughput level as a cap (a hint only: refusals still decide, see
+/// `pipeline::pacing`). Warns when `whatsapp.throughput_per_second` is
 /// higher. A number Meta does not answer for keeps the configured pace.
 pub async fn read_throughput_levels(pipeline: Pipeline) {
     let configured = pipeline.settings.whatsapp.throughput_per_second;
     for number in pipeline.settings.business_numbers() {
+        resume_learned_pace(&pipeline, &number).await;
         match pipeline.whatsapp.phone_number(&number).await {
             Ok(info) => {
                 let Some(rate) = info.throughput_per_second() else {
@@ -125,6 +127,31 @@ pub async fn read_throughput_levels(pipeline: Pipeline) {
                 tracing::warn!(number, %error, "could not read the number's throughput level; pacing at whatsapp.throughput_per_second")
             }
         }
+    }
+}
+
+/// Starts `number` at the rate Meta's refusals taught the previous run, if that was recent (see
+/// `pipeline::pacing::pace_cursor`).
+async fn resume_learned_pace(pipeline: &Pipeline, number: &str) {
+    let name = crate::pipeline::pacing::pace_cursor(number);
+    let stored = pipeline
+        .store
+        .read(move |conn| {
+            Ok((
+                crate::store::cursors::get(conn, &name)?,
+                crate::store::cursors::updated_at(conn, &name)?,
+            ))
+        })
+        .await;
+    let Ok((Some(rate), Some(at))) = stored else {
+        return;
+    };
+    if pipeline.now() - at > crate::pipeline::pacing::LEARNED_PACE_KEPT {
+        return;
+    }
+    if let Ok(rate) = rate.parse::<f64>() {
+        pipeline.pacer.resume_learned(number, rate);
+        info!(number, rate, "resuming the pace learned before the restart");
     }
 }
 

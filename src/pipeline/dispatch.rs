@@ -348,7 +348,14 @@ async fn rate_limited(
             let refusals = journal::get(tx, &id)?.map_or(0, |e| e.rate_limited_count) + 1;
             let at = match until {
                 Some(until) if !refused_by_meta => until,
-                _ => pacer.refused(&number, &wa_id, limit, refusals, now),
+                _ => {
+                    let refused = pacer.refused(&number, &wa_id, limit, refusals, now);
+                    if let Some(rate) = refused.cut_to {
+                        let name = super::pacing::pace_cursor(&number);
+                        crate::store::cursors::set(tx, &name, &format!("{rate:.3}"), now)?;
+                    }
+                    refused.retry_at
+                }
             };
             let Some(wait) = journal::schedule_rate_limited(tx, &id, at, now)? else {
                 // A status echo resolved it meanwhile: it was sent after all.

@@ -165,6 +165,25 @@ impl NumberPace {
     }
 }
 
+/// What a rate-limit refusal did to the pace.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Refused {
+    /// When the refused record may be tried again.
+    pub retry_at: DateTime<Utc>,
+    /// The number's new rate, if this refusal cut it (store it: [`pace_cursor`]).
+    pub cut_to: Option<f64>,
+}
+
+/// The `cursors` row holding the rate a number was last cut to: a restarted sfwa starts there
+/// instead of at the configured rate, so a kill does not cost another round of 130429s. Trusted
+/// for [`LEARNED_PACE_KEPT`] after it was written.
+pub fn pace_cursor(number: &str) -> String {
+    format!("pace:{number}")
+}
+
+/// How long a learned rate outlives the process that learned it.
+pub const LEARNED_PACE_KEPT: chrono::Duration = chrono::Duration::minutes(10);
+
 /// Why a send must wait without calling Meta.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HeldBack {
@@ -219,7 +238,8 @@ impl Pacer {
         limit: RateLimit,
         refusals: u32,
         now: DateTime<Utc>,
-    ) -> DateTime<Utc> {
+    ) -> Refused {
+        let mut cut_to = None;
         let wait = match limit {
             RateLimit::Throughput => {
                 let (cut, rate) =
@@ -230,6 +250,7 @@ impl Pacer {
                         rate = format!("{rate:.1}"),
                         "WhatsApp refused a send for throughput (130429); sending slower"
                     );
+                    cut_to = Some(rate);
                 }
                 // The pace spaces the retries; a little jitter keeps them from arriving together.
                 Duration::from_millis(1000 + rand::random::<u64>() % 2000)
@@ -255,7 +276,21 @@ impl Pacer {
                 wait
             }
         };
-        now + chrono::Duration::from_std(wait).unwrap_or_default()
+        Refused {
+            retry_at: now + chrono::Duration::from_std(wait).unwrap_or_default(),
+            cut_to,
+        }
+    }
+
+    /// Starts `number` at a rate learned from Meta's refusals before a restart (see
+    /// [`pace_cursor`]), probing slowly above it as if the refusal had just happened.
+    pub fn resume_learned(&self, number: &str, rate: f64) {
+        self.with_number(number, |pace| {
+            pace.rate = rate.clamp(MIN_RATE, pace.ceiling);
+            let now = Instant::now();
+            pace.last_cut = Some((now, pace.rate / 0.9));
+            pace.last_raise = now;
+        });
     }
 
     /// Whether a send from `number` to `wa_id` must wait, without calling Meta: the number is
@@ -377,7 +412,9 @@ mod tests {
         let pacer = Pacer::new(80);
         let now = Utc::now();
 
-        let retry_at = pacer.refused("PN1", "15550001", RateLimit::Pair, 1, now);
+        let retry_at = pacer
+            .refused("PN1", "15550001", RateLimit::Pair, 1, now)
+            .retry_at;
 
         assert!(retry_at >= now + chrono::Duration::seconds(6));
         let held = pacer.held_back("PN1", "15550001", now).expect("held back");
@@ -393,13 +430,29 @@ mod tests {
         let pacer = Pacer::new(80);
         let now = Utc::now();
 
-        let retry_at = pacer.refused("PN1", "15550001", RateLimit::Spam, 1, now);
+        let retry_at = pacer
+            .refused("PN1", "15550001", RateLimit::Spam, 1, now)
+            .retry_at;
 
         let held = pacer
             .held_back("PN1", "15559999", now)
             .expect("number paused");
         assert_eq!(held.until, retry_at);
         assert_eq!(pacer.held_back("PN2", "15559999", now), None);
+    }
+
+    #[test]
+    fn a_rate_learned_before_a_restart_is_resumed_and_probed_slowly() {
+        let pacer = Pacer::new(80);
+
+        pacer.resume_learned("PN1", 18.0);
+
+        assert_eq!(pacer.rate("PN1"), 18.0);
+        pacer.with_number("PN1", |pace| {
+            let later = Instant::now() + Duration::from_millis(1100);
+            pace.accepted(later);
+            assert!(pace.rate <= 18.0 * 1.011, "{}", pace.rate);
+        });
     }
 
     #[test]

@@ -341,3 +341,29 @@ async fn a_message_rate_limited_past_the_maximum_wait_fails_saying_so() {
     let message = record["Error_Message__c"].as_str().unwrap();
     assert!(message.contains("kept doing so for 1 min"), "{message}");
 }
+
+#[tokio::test]
+async fn a_restarted_daemon_resumes_the_pace_meta_taught_it_instead_of_meeting_the_limit_again() {
+    // Arrange: Meta grants 1 message a second; three at once teach the pace a lower rate.
+    let mut options = Options::default();
+    options.wa.throughput_per_second = 1;
+    let mut app = spawn_app_with(options).await;
+    let number = app.wa.phone_number_id().to_string();
+    app.queue(templates(3, 2800)).await;
+    app.dispatch().await;
+    let learned = app.pipeline.pacer.rate(&number);
+
+    // Act
+    app.restart().await;
+    let fresh = app.pipeline.pacer.rate(&number);
+    sfwa::app::read_throughput_levels(app.pipeline.clone()).await;
+
+    // Assert
+    assert!(learned < 80.0, "{learned}");
+    assert_eq!(fresh, 80.0);
+    assert!(
+        (app.pipeline.pacer.rate(&number) - learned).abs() < 0.01,
+        "{} after the restart, {learned} before",
+        app.pipeline.pacer.rate(&number)
+    );
+}
