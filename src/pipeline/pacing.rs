@@ -16,7 +16,9 @@
 //!   records meant for it wait without calling Meta.
 //!
 //! Slots are handed out GCRA-style (a "next free slot" that advances by 1/rate per send, with a
-//! burst of a tenth of a second's worth after a quiet spell). It is written here rather than with
+//! burst of a tenth of a second's worth after a quiet spell). A cut pauses the number for half a
+//! second and voids the slots already given out, so the sends queued behind the refused one do
+//! not go out at the refused pace. It is written here rather than with
 //! `governor` because the rate changes every second: a governor limiter's quota is fixed, and a
 //! fresh limiter starts with a full burst, which each adjustment would hand out again.
 //!
@@ -40,6 +42,8 @@ const MEASURE_OVER: Duration = Duration::from_secs(2);
 const EPISODE: Duration = Duration::from_secs(1);
 /// How long the rate that Meta refused slows the probing above it.
 const REMEMBER_REFUSAL: Duration = Duration::from_secs(60);
+/// After a cut, no send for this long: Meta's bucket refills a little before sending resumes.
+const AFTER_A_CUT: Duration = Duration::from_millis(500);
 /// How often the rate may rise.
 const RAISE_EVERY: Duration = Duration::from_secs(1);
 
@@ -69,6 +73,8 @@ struct NumberPace {
     accepted: VecDeque<Instant>,
     /// 131048 / 4 / 80007: no send from this number before then.
     paused_until: Option<(DateTime<Utc>, RateLimit)>,
+    /// Bumped by every cut: a slot given out before it is void.
+    epoch: u64,
 }
 
 impl NumberPace {
@@ -81,11 +87,12 @@ impl NumberPace {
             last_raise: now,
             accepted: VecDeque::new(),
             paused_until: None,
+            epoch: 0,
         }
     }
 
-    /// Reserves the next slot; returns when it is.
-    fn reserve(&mut self, now: Instant) -> Instant {
+    /// Reserves the next slot; returns when it is, and the epoch it was given out in.
+    fn reserve(&mut self, now: Instant) -> (Instant, u64) {
         let interval = Duration::from_secs_f64(1.0 / self.rate.max(MIN_RATE));
         // After a quiet spell up to a tenth of a second's worth may go at once, no more: Meta's
         // bucket allows a burst too, but a small one keeps the rate honest while adapting.
@@ -93,7 +100,7 @@ impl NumberPace {
         let earliest = now.checked_sub(interval.mul_f64(burst)).unwrap_or(now);
         let slot = self.next_slot.max(earliest);
         self.next_slot = slot + interval;
-        slot
+        (slot, self.epoch)
     }
 
     fn forget_old(&mut self, now: Instant) {
@@ -160,7 +167,10 @@ impl NumberPace {
         self.rate = (measured * 0.9).min(refused * 0.95).max(MIN_RATE);
         self.last_cut = Some((now, measured.max(MIN_RATE)));
         self.last_raise = now;
-        // Slots already handed out at the old rate stay; the next ones are spaced at the new one.
+        // Meta's bucket is empty: give it a moment to refill before the next send, and make every
+        // send waiting for a slot given out at the old rate take a new one (see `Pacer::slot`).
+        self.next_slot = now + AFTER_A_CUT;
+        self.epoch += 1;
         true
     }
 }
@@ -219,9 +229,16 @@ impl Pacer {
     }
 
     /// Waits for this number's next send slot.
+    /// A cut while waiting voids the slot: the send takes a new one at the new rate, after the
+    /// pause the cut imposed, instead of going out at the pace Meta just refused.
     pub async fn slot(&self, number: &str) {
-        let at = self.with_number(number, |pace| pace.reserve(Instant::now()));
-        tokio::time::sleep_until(at).await;
+        loop {
+            let (at, epoch) = self.with_number(number, |pace| pace.reserve(Instant::now()));
+            tokio::time::sleep_until(at).await;
+            if self.with_number(number, |pace| pace.epoch == epoch) {
+                return;
+            }
+        }
     }
 
     /// Meta accepted a send from `number`.
@@ -350,7 +367,7 @@ mod tests {
         let start = Instant::now();
         let mut pace = NumberPace::new(20.0, start);
 
-        let slots: Vec<Instant> = (0..4).map(|_| pace.reserve(start)).collect();
+        let slots: Vec<Instant> = (0..4).map(|_| pace.reserve(start).0).collect();
 
         // 20/s: a burst of 2 (a tenth of a second's worth), then 50 ms apart.
         assert_eq!(slots[1] - slots[0], Duration::from_millis(50));
@@ -373,6 +390,9 @@ mod tests {
         assert!(first);
         assert!(!same_episode);
         assert!((pace.rate - 25.0 * 0.9).abs() < 0.5, "{}", pace.rate);
+        let (next, epoch) = pace.reserve(at(start, 1200));
+        assert_eq!(epoch, 1, "slots given out before the cut are void");
+        assert!(next >= at(start, 1500), "sending resumes after a pause");
     }
 
     #[test]
