@@ -272,3 +272,21 @@ async fn at_start_the_pace_is_capped_at_the_numbers_throughput_level() {
 
     assert_eq!(app.pipeline.pacer.rate(&number), 80.0);
 }
+
+#[tokio::test]
+async fn a_number_granted_a_thousand_a_second_reads_as_level_high_and_keeps_its_pace() {
+    let mut options = tuned(|s| s.whatsapp.throughput_per_second = 1000);
+    options.wa.throughput_per_second = 1000;
+    let app = spawn_app_with(options).await;
+    let number = app.wa.phone_number_id().to_string();
+
+    sfwa::app::read_throughput_levels(app.pipeline.clone()).await;
+    let checks = doctor::check(&app.settings).await;
+
+    assert_eq!(app.pipeline.pacer.rate(&number), 1000.0);
+    assert!(matches!(
+        &find(&checks, "WhatsApp number").outcome,
+        Outcome::Pass(detail) if detail.contains("throughput HIGH")
+    ));
+    assert!(!checks.iter().any(|c| c.name.ends_with("throughput")));
+}

@@ -156,13 +156,21 @@ async fn phone_number(
         return error.into_response();
     }
     let config = &state.config;
+    // The level Meta reports follows what the number is granted: HIGH from 1,000 messages a
+    // second. A grant below 80 (a new or coexistence number, a tier change) still reads STANDARD:
+    // the level is a hint, the 130429s are the truth.
+    let level = if state.lock().limits.throughput_per_second() >= 1000 {
+        "HIGH"
+    } else {
+        "STANDARD"
+    };
     Json(json!({
         "verified_name": config.verified_name,
         "code_verification_status": "VERIFIED",
         "display_phone_number": config.display_phone_number,
         "quality_rating": "GREEN",
         "platform_type": "CLOUD_API",
-        "throughput": {"level": "STANDARD"},
+        "throughput": {"level": level},
         "messaging_limit_tier": "TIER_1K",
         "id": config.phone_number_id,
     }))
