@@ -93,8 +93,7 @@ pub async fn dispatch_record(
             limit: held.limit,
             code: held_back_code(held.limit),
             meta: None,
-            refused_by_meta: false,
-            until: Some(held.until),
+            held_until: Some(held.until),
         };
         return rate_limited(pipeline, &record.id, waiting).await;
     }
@@ -229,8 +228,7 @@ pub async fn dispatch_record(
                         limit,
                         code,
                         meta: Some(meta),
-                        refused_by_meta: true,
-                        until: None,
+                        held_until: None,
                     };
                     rate_limited(pipeline, &record.id, waiting).await
                 }
@@ -287,10 +285,9 @@ struct Waiting<'a> {
     code: String,
     /// Meta's words, when Meta refused this very send.
     meta: Option<String>,
-    /// `true`: Meta refused this send (the pace adapts); `false`: sfwa held it back itself.
-    refused_by_meta: bool,
-    /// When sfwa held it back: until then.
-    until: Option<DateTime<Utc>>,
+    /// `Some`: sfwa held the send back itself, until then. `None`: Meta refused it (the pace
+    /// adapts and says when to try again).
+    held_until: Option<DateTime<Utc>>,
 }
 
 /// `24 h`, `90 min`, `45 s`: how long, for a rep.
@@ -330,25 +327,22 @@ async fn rate_limited(
         .unwrap_or(Duration::hours(24));
     let pacer = pipeline.pacer.clone();
     let object = pipeline.settings.salesforce.message_object.clone();
-    let (id, number, wa_id, limit) = (
-        record_id.to_string(),
-        waiting.number.to_string(),
-        waiting.wa_id.to_string(),
-        waiting.limit,
-    );
-    let (code, meta, refused_by_meta, until) = (
-        waiting.code.clone(),
-        waiting.meta.clone(),
-        waiting.refused_by_meta,
-        waiting.until,
-    );
+    let Waiting {
+        number,
+        wa_id,
+        limit,
+        code,
+        meta,
+        held_until,
+    } = waiting;
+    let (id, number, wa_id) = (record_id.to_string(), number.to_string(), wa_id.to_string());
     let decided = pipeline
         .store
         .write(move |tx| {
             let refusals = journal::get(tx, &id)?.map_or(0, |e| e.rate_limited_count) + 1;
-            let at = match until {
-                Some(until) if !refused_by_meta => until,
-                _ => {
+            let at = match held_until {
+                Some(until) => until,
+                None => {
                     let refused = pacer.refused(&number, &wa_id, limit, refusals, now);
                     if let Some(rate) = refused.cut_to {
                         let name = super::pacing::pace_cursor(&number);
