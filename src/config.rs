@@ -87,7 +87,7 @@ impl Default for SalesforceSettings {
             client_secret_file: None,
             refresh_token: Secret::default(),
             refresh_token_file: None,
-            api_version: "62.0".into(),
+            api_version: crate::salesforce::API_VERSION.into(),
             message_object: "WhatsApp_Message__c".into(),
             timeout: Duration::from_secs(30),
         }
@@ -577,8 +577,8 @@ impl Settings {
         need(
             is_version(&sf.api_version, false),
             "salesforce.api_version",
-            "is not a version like 62.0",
-            "write e.g. \"62.0\"",
+            "is not a version like 67.0",
+            "write e.g. \"67.0\"",
         );
         match sf.auth {
             AuthMode::Jwt => {

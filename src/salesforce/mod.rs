@@ -21,6 +21,12 @@
 //! - [`soql`] — safe SOQL literals (strings, datetimes, Id lists).
 //! - [`usage`] — the `Sforce-Limit-Info` header.
 
+/// The one Salesforce API version sfwa speaks, and the package's `sourceApiVersion` and metadata
+/// `apiVersion`s (a contract test keeps them equal): the newest release the Streaming API (CometD)
+/// is documented for — 67.0, Summer '26; 68.0 (Winter '27) documents only the Pub/Sub API for
+/// events. `salesforce.api_version` overrides it for the REST calls and the CometD path.
+pub const API_VERSION: &str = "67.0";
+
 pub mod auth;
 pub mod client;
 pub mod collections;

@@ -82,7 +82,13 @@ impl Org {
         path: &str,
     ) -> reqwest::RequestBuilder {
         self.http
-            .request(method, self.url(&format!("/services/data/v62.0/{path}")))
+            .request(
+                method,
+                self.url(&format!(
+                    "/services/data/v{}/{path}",
+                    sfwa::salesforce::API_VERSION
+                )),
+            )
             .bearer_auth(token)
     }
 

@@ -23,7 +23,7 @@ use super::{ids, soql, OrgState, OUTBOUND_EVENT_CHANNEL};
 
 /// API versions the simulator answers; others are 404 like a retired or future version.
 const MIN_VERSION: f64 = 20.0;
-const MAX_VERSION: f64 = 66.0;
+const MAX_VERSION: f64 = 68.0;
 /// Collections take at most this many records per request.
 pub const COLLECTION_LIMIT: usize = 200;
 /// Salesforce drops an unused query cursor after 15 minutes.
@@ -393,7 +393,7 @@ async fn describe_global(State(org): State<Arc<OrgState>>) -> Response {
 
 async fn describe(
     State(org): State<Arc<OrgState>>,
-    Path((_, object)): Path<(String, String)>,
+    Path((version, object)): Path<(String, String)>,
 ) -> Response {
     let org = org.org();
     let Some(def) = org.schema().object(&object) else {
@@ -427,8 +427,8 @@ async fn describe(
         "custom": def.custom, "queryable": !def.is_platform_event, "createable": true,
         "updateable": !def.is_platform_event, "deletable": !def.is_platform_event,
         "fields": fields,
-        "urls": {"sobject": format!("/services/data/v62.0/sobjects/{}", def.name),
-                 "describe": format!("/services/data/v62.0/sobjects/{}/describe", def.name)},
+        "urls": {"sobject": format!("/services/data/{version}/sobjects/{}", def.name),
+                 "describe": format!("/services/data/{version}/sobjects/{}/describe", def.name)},
     }))
     .into_response()
 }
