@@ -26,14 +26,15 @@ use super::error::SalesforceError;
 pub enum Auth {
     /// JWT bearer (RS256): iss = client_id, sub = username, aud = audience
     /// (`https://login.salesforce.com`, `https://test.salesforce.com`, or the My Domain URL),
-    /// exp = now + 3 min at most. The connected app must be pre-authorised for the user.
+    /// exp = now + 3 min at most. The External Client App must pre-authorise the user
+    /// (admin-approved users, through a permission set).
     JwtBearer {
         client_id: String,
         username: String,
         private_key_pem: String,
         audience: String,
     },
-    /// Client credentials (the connected app's Run As user); only against a My Domain login_url.
+    /// Client credentials (the External Client App's Run As user); only against a My Domain login_url.
     ClientCredentials {
         client_id: String,
         client_secret: String,
@@ -148,7 +149,7 @@ impl Login {
                         error: "invalid_private_key".into(),
                         description: format!("the private key is not a PEM RSA key: {e}"),
                         hint: "private_key_pem must hold the RSA private key whose certificate is \
-                               uploaded to the connected app"
+                               uploaded to the External Client App"
                             .into(),
                     }
                 })?,

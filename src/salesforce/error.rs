@@ -60,23 +60,25 @@ fn auth_hint(error: &str, description: &str) -> &'static str {
     let description = description.to_ascii_lowercase();
     match (error, description.as_str()) {
         (_, d) if d.contains("hasn't approved this consumer") || d.contains("not approved") => {
-            "pre-authorise the connected app: set Permitted Users to 'Admin approved users are \
-             pre-authorized' and assign the app to the integration user's profile or permission set"
+            "pre-authorise the External Client App: in its Policies set Permitted Users to 'Admin \
+             approved users are pre-authorized' and select the WhatsApp_Integration permission set, \
+             then assign that permission set to the integration user"
         }
         (_, d) if d.contains("audience is invalid") => {
             "the JWT audience must be https://login.salesforce.com (production), \
              https://test.salesforce.com (sandbox) or the org's My Domain URL"
         }
         (_, d) if d.contains("invalid assertion") => {
-            "the private key must match the certificate uploaded to the connected app, and the \
-             consumer key must be that app's"
+            "the private key must match the certificate uploaded to the External Client App's \
+             OAuth settings, and client_id must be that app's consumer key"
         }
         (_, d) if d.contains("not supported on this domain") => {
             "the client credentials flow only works against the org's My Domain URL: set login_url \
              to https://<domain>.my.salesforce.com"
         }
         (_, d) if d.contains("no client credentials user enabled") => {
-            "choose a Run As user under the connected app's Client Credentials Flow settings"
+            "choose a Run As user (an API-only user) under the External Client App's policies, \
+             Client Credentials Flow"
         }
         (_, d) if d.contains("expired access/refresh token") => {
             "the refresh token was revoked or expired: authorise the app again for a new one"
@@ -86,17 +88,18 @@ fn auth_hint(error: &str, description: &str) -> &'static str {
              this host's clock (NTP)"
         }
         (_, d) if d.contains("user is not admin approved") || d.contains("inactive user") => {
-            "the integration user must be active and assigned to the connected app"
+            "the integration user must be active and hold the permission set the External Client \
+             App's policies pre-authorise (WhatsApp_Integration)"
         }
         ("invalid_client_id", _) => {
-            "the consumer key is unknown: copy it from the connected app (new apps take up to 10 \
+            "the consumer key is unknown: copy it from the External Client App (new apps take up to 10 \
              minutes to propagate)"
         }
         ("invalid_client", _) => "the consumer key or consumer secret is wrong",
         ("INVALID_SESSION_ID", _) => {
             "a fresh session was refused: check the integration user is active and has API Enabled"
         }
-        _ => "check login_url and the connected app's credentials",
+        _ => "check login_url and the External Client App's credentials",
     }
 }
 
