@@ -53,7 +53,10 @@ async fn create_read_update_delete_a_record_through_sobject_rows() {
     assert_eq!(read["attributes"]["type"], MSG);
     assert_eq!(
         read["attributes"]["url"],
-        format!("/services/data/v62.0/sobjects/{MSG}/{id}")
+        format!(
+            "/services/data/v{}/sobjects/{MSG}/{id}",
+            sfwa::salesforce::API_VERSION
+        )
     );
     assert_eq!(read["Status__c"], "Sent");
     assert_eq!(read["Direction__c"], "Outbound");
@@ -214,7 +217,10 @@ async fn query_pages_follow_next_records_url_until_done() {
             break;
         }
         let next = page["nextRecordsUrl"].as_str().unwrap();
-        assert!(next.starts_with("/services/data/v62.0/query/01g"));
+        assert!(next.starts_with(&format!(
+            "/services/data/v{}/query/01g",
+            sfwa::salesforce::API_VERSION
+        )));
         page = org
             .http
             .get(org.url(next))
