@@ -599,9 +599,19 @@ fn publish_flow_problems(source: &Path) -> Vec<String> {
             "{p}: no immediate path publishing {EVENT} when Scheduled_At__c is blank or has come"
         ));
     }
-    if from_start.iter().any(|name| publishes.contains(name)) && !publishes_now {
+    // ... and a message scheduled for later (the decision's other outcome) is not published now.
+    let later_publishes = due_now.iter().any(|rule| {
+        let later = rule
+            .parent()
+            .and_then(|d| child(d, "defaultConnector"))
+            .and_then(|c| text(c, "targetReference"));
+        reachable(flow, later.into_iter().collect())
+            .iter()
+            .any(|name| publishes.contains(name))
+    });
+    if later_publishes {
         problems.push(format!(
-            "{p}: the immediate path publishes without looking at Scheduled_At__c"
+            "{p}: the immediate path also publishes a message scheduled for later"
         ));
     }
 
@@ -1283,4 +1293,44 @@ fn the_setup_guides_name_the_external_client_app_and_no_connected_app_steps() {
             );
         }
     }
+}
+
+#[test]
+fn a_publish_flow_that_publishes_a_message_scheduled_for_later_at_once_is_reported() {
+    let (_dir, source) = source_copy();
+    let flow = source.join(format!("flows/{PUBLISH_FLOW}.flow-meta.xml"));
+    edit(
+        &flow,
+        "<defaultConnectorLabel>Scheduled for later</defaultConnectorLabel>",
+        "<defaultConnector>\n            <targetReference>Publish_Now</targetReference>\n        </defaultConnector>\n        <defaultConnectorLabel>Scheduled for later</defaultConnectorLabel>",
+    );
+
+    let problems = publish_flow_problems(&source);
+
+    assert_eq!(
+        problems,
+        vec![format!(
+            "{PUBLISH_FLOW}: the immediate path also publishes a message scheduled for later"
+        )]
+    );
+}
+
+#[test]
+fn a_publish_flow_that_ignores_scheduled_at_on_its_immediate_path_is_reported() {
+    let (_dir, source) = source_copy();
+    let flow = source.join(format!("flows/{PUBLISH_FLOW}.flow-meta.xml"));
+    edit(
+        &flow,
+        "<connector>\n            <targetReference>Is_Due_Now</targetReference>\n        </connector>",
+        "<connector>\n            <targetReference>Publish_Now</targetReference>\n        </connector>",
+    );
+
+    let problems = publish_flow_problems(&source);
+
+    assert_eq!(
+        problems,
+        vec![format!(
+            "{PUBLISH_FLOW}: no immediate path publishing {EVENT} when Scheduled_At__c is blank or has come"
+        )]
+    );
 }
