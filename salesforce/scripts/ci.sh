@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# CI for the Salesforce package: install the pinned tools, check the metadata offline, run the LWC
-# Jest tests. Needs Node >= 20.18.1 and npm 10 or 11 (no global installs) and only the npm registry.
-# Exits non-zero on the first failure.
+# CI for the Salesforce package: install the pinned tools (package-lock.json), check the metadata
+# offline (sf project convert source and cross-checks), scan the Flows with Lightning Flow Scanner
+# (zero findings, or an exception justified in flow-scanner.json), parse the Apex, run the LWC Jest
+# tests. Needs Node >= 20.18.1 and npm 10 or 11 (no global installs) and only the npm registry.
+# Exits non-zero on the first failure. Apex is parsed, not run: no org is involved.
 #
 #   salesforce/scripts/ci.sh                      # from anywhere
 #   NPM_CONFIG_CACHE=/tmp/x salesforce/scripts/ci.sh   # choose the npm cache
@@ -31,4 +33,6 @@ echo "salesforce ci: node $(node --version), npm $(npm --version)"
 npm ci --ignore-scripts --engine-strict=false --no-audit --no-fund --loglevel=error
 
 npm run --silent validate
+npm run --silent scan:flows
+npm run --silent check:apex
 npm run --silent test:unit

@@ -5,8 +5,8 @@
  *     types), with the CLI's auto-update and telemetry off;
  *  2. the converted package.xml holds every kind of component the package is meant to ship;
  *  3. every XML file is well-formed (the convert step does not check that: it copies files as they are);
- *  4. every custom field (`X__c`) named anywhere in layouts, list views, permission sets, Flows
- *     and the LWC exists as a field file, so a typo fails here rather than at deploy.
+ *  4. every custom field (`X__c`) named anywhere in layouts, list views, permission sets, Flows,
+ *     Apex and the LWC exists as a field file, so a typo fails here rather than at deploy.
  */
 'use strict';
 
@@ -42,13 +42,24 @@ if (convert.error || convert.status !== 0) {
 const manifest = fs.readFileSync(path.join(out, 'package.xml'), 'utf8');
 const expected = {
     CustomObject: ['WhatsApp_Message__c', 'WhatsApp_Outbound__e'],
-    CustomField: ['WhatsApp_Message__c.Status__c', 'WhatsApp_Outbound__e.Message_Id__c'],
+    CustomField: [
+        'WhatsApp_Message__c.Status__c',
+        'WhatsApp_Outbound__e.Message_Id__c',
+        'WhatsApp_Outbound__e.Business_Number_Id__c'
+    ],
     CompactLayout: ['WhatsApp_Message__c.WhatsApp_Message_Compact'],
     ListView: ['WhatsApp_Message__c.My_Queued', 'WhatsApp_Message__c.Failed_Today', 'WhatsApp_Message__c.Inbound_Today'],
     Layout: ['WhatsApp_Message__c-WhatsApp Message Layout'],
     CustomTab: ['WhatsApp_Message__c'],
     Flow: ['WhatsApp_Publish_Outbound', 'WhatsApp_Send_Appointment_Reminder'],
+    ApexClass: ['WhatsAppPublishOutboundTest', 'WhatsAppOutboundTestProbe'],
+    ApexTrigger: ['WhatsAppOutboundTestProbeTrigger'],
     PermissionSet: ['WhatsApp_Integration', 'WhatsApp_Messaging_User', 'WhatsApp_Messaging_Admin'],
+    CustomPermission: ['WhatsApp_Integration_Writes'],
+    Queue: ['WhatsApp_Inbound'],
+    ExternalClientApplication: ['sfwa_WhatsApp'],
+    ExtlClntAppOauthSettings: ['sfwa_WhatsApp_oauth'],
+    ExtlClntAppOauthConfigurablePolicies: ['sfwa_WhatsApp_oauthPlcy'],
     LightningComponentBundle: ['whatsappConversation']
 };
 for (const [type, members] of Object.entries(expected)) {
@@ -139,7 +150,7 @@ const scanned = [];
         const full = path.join(dir, entry.name);
         if (entry.isDirectory()) {
             if (entry.name !== 'fields') walk(full);
-        } else if (/\.(xml|js|html)$/.test(entry.name)) {
+        } else if (/\.(xml|js|html|cls|trigger)$/.test(entry.name)) {
             scanned.push(full);
         }
     }
