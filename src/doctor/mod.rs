@@ -2,17 +2,29 @@
 //! problem what to do about it.
 //!
 //! The checks run in order, each a small async function returning one or more [`Check`]s:
-//! configuration → store → write-back dead letters → Salesforce login → the message object's fields → the platform-event
-//! channel (stream mode) → each WhatsApp number → the webhook listener → Salesforce API usage.
+//! 1. configuration; 2. the store; 3. write-back dead letters (and webhook events refused);
+//! 4. Salesforce login; 5. the message object's fields; 6. the platform-event channel (stream
+//!    mode); 7. the publish Flow is active ([`flow`], `FlowDefinitionView`);
+//! 8. each WhatsApp number, with its throughput level against `whatsapp.throughput_per_second`;
+//! 9. the Graph API version, against Meta's end dates and the version Meta says answered
+//!    ([`meta`]); 10. the apps subscribed to the WhatsApp Business Account; 11. the app's webhook
+//!    subscription and each webhook field sfwa needs (or will); 12. the webhook listener;
+//! 13. Salesforce API usage.
+//!
 //! A check that needs something an earlier one found broken is [`Outcome::Skipped`] with the
-//! reason, so the first failure is the one to fix. Nothing is changed anywhere: the store is
-//! opened without migrating it, the stream subscription is dropped at once, no record is written.
+//! reason, so the first failure is the one to fix; so is one whose optional setting is unset
+//! (`whatsapp.business_account_id`, `whatsapp.app_id`), naming the key. Nothing is changed
+//! anywhere: the store is opened without migrating it, the stream subscription is dropped at once,
+//! no record is written, Meta is only read. Dates are the injected clock's ([`check_at`]).
 //!
 //! The fields the message-object check expects are not a hand-kept list: they are what the code
 //! reads ([`MessageRecord::FIELDS`]) and writes (collected by calling [`record_update`] and
 //! [`inbound_records`] themselves), so a new field in the pipeline is checked without anyone
 //! remembering to. Only the type each needs is a table here (`field_need`); a test makes sure
 //! every field the code uses has an entry.
+
+pub mod flow;
+pub mod meta;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -21,8 +33,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::{AuthMode, ConfigError, IntakeMode, Problem, Settings};
 use crate::domain::message::MessageRecord;
 use crate::domain::status::MessageStatus;
@@ -144,7 +157,9 @@ const ACCESS_FIX: &str = "grant field access with the WhatsApp_Integration permi
 /// Loads `config` (file and `SFWA_*` environment, as `sfwa run` does) and runs every check.
 pub async fn run(config: &Path) -> Vec<Check> {
     match Settings::load_with_problems(config) {
-        Ok((settings, problems)) => run_checks(&settings, problems).await,
+        Ok((settings, problems)) => {
+            run_checks(&settings, problems, SystemClock.now().date_naive()).await
+        }
         Err(error) => {
             let fix = match &error {
                 ConfigError::Read { .. } => "check the path and that this user may read it",
@@ -158,7 +173,11 @@ pub async fn run(config: &Path) -> Vec<Check> {
                 LOGIN,
                 FIELDS,
                 CHANNEL,
+                flow::FLOW,
                 "WhatsApp numbers",
+                meta::VERSION,
+                meta::SUBSCRIBED_APPS,
+                meta::SUBSCRIPTION,
                 WEBHOOK,
                 USAGE,
             ] {
@@ -169,12 +188,18 @@ pub async fn run(config: &Path) -> Vec<Check> {
     }
 }
 
-/// Every check against settings already loaded (validated here).
+/// Every check against settings already loaded (validated here), dated by the system clock.
 pub async fn check(settings: &Settings) -> Vec<Check> {
-    run_checks(settings, settings.validate().err().unwrap_or_default()).await
+    check_at(settings, &SystemClock).await
 }
 
-async fn run_checks(settings: &Settings, problems: Vec<Problem>) -> Vec<Check> {
+/// [`check`] with "today" from `clock` (the Graph version's end date is judged on it).
+pub async fn check_at(settings: &Settings, clock: &dyn Clock) -> Vec<Check> {
+    let problems = settings.validate().err().unwrap_or_default();
+    run_checks(settings, problems, clock.now().date_naive()).await
+}
+
+async fn run_checks(settings: &Settings, problems: Vec<Problem>, today: NaiveDate) -> Vec<Check> {
     let mut checks = Vec::new();
     if problems.is_empty() {
         checks.push(Check::pass(
@@ -238,15 +263,49 @@ async fn run_checks(settings: &Settings, problems: Vec<Problem>) -> Vec<Check> {
         },
     });
 
-    match blocked(&[
+    checks.push(match &salesforce {
+        None => Check::skipped(flow::FLOW, not_logged_in),
+        Some(client) => flow::check_flow(client, settings.intake.mode).await,
+    });
+
+    let reachable = blocked(&[
         "whatsapp.api_base",
         "whatsapp.api_version",
         "whatsapp.access_token",
+    ]);
+    let mut answered_by = None;
+    match reachable.clone().or(blocked(&[
         "whatsapp.default_phone_number_id",
         "whatsapp.phone_number_ids",
-    ]) {
+    ])) {
         Some(reason) => checks.push(Check::skipped("WhatsApp numbers", reason)),
-        None => checks.extend(check_numbers(settings).await),
+        None => {
+            let (number_checks, version) = check_numbers(settings).await;
+            checks.extend(number_checks);
+            answered_by = version;
+        }
+    }
+    checks.push(match blocked(&["whatsapp.api_version"]) {
+        Some(reason) => Check::skipped(meta::VERSION, reason),
+        None => meta::version_check(
+            &settings.whatsapp.api_version,
+            today,
+            answered_by.as_deref(),
+        ),
+    });
+    let wa_client = whatsapp_client(settings);
+    checks.push(
+        match reachable
+            .clone()
+            .or(blocked(&["whatsapp.business_account_id"]))
+        {
+            Some(reason) => Check::skipped(meta::SUBSCRIBED_APPS, reason),
+            None => meta::check_subscribed_apps(&wa_client, settings).await,
+        },
+    );
+    match reachable.or(blocked(&["whatsapp.app_id", "whatsapp.app_secret"])) {
+        Some(reason) => checks.push(Check::skipped(meta::SUBSCRIPTION, reason)),
+        None => checks.extend(meta::check_webhook_fields(&wa_client, settings).await),
     }
 
     checks.push(match blocked(&["webhook."]) {
@@ -854,10 +913,9 @@ async fn check_channel(client: &SalesforceClient, channel: &str) -> Check {
     }
 }
 
-/// Each business number's details from the Cloud API: proves the token and the id.
-async fn check_numbers(settings: &Settings) -> Vec<Check> {
+fn whatsapp_client(settings: &Settings) -> WhatsAppClient {
     let wa = &settings.whatsapp;
-    let client = WhatsAppClient::new(
+    WhatsAppClient::new(
         http_client(),
         WhatsAppConfig {
             api_base: wa.api_base.clone(),
@@ -865,12 +923,23 @@ async fn check_numbers(settings: &Settings) -> Vec<Check> {
             access_token: wa.access_token.expose().to_string(),
             timeout: wa.timeout,
         },
-    );
+    )
+}
+
+/// Each business number's details from the Cloud API: proves the token and the id. Also returns
+/// the Graph version Meta says answered (`facebook-api-version`), for the version check.
+async fn check_numbers(settings: &Settings) -> (Vec<Check>, Option<String>) {
+    let wa = &settings.whatsapp;
+    let client = whatsapp_client(settings);
     let mut checks = Vec::new();
+    let mut answered_by = None;
     for id in settings.business_numbers() {
         let name = format!("WhatsApp number {id}");
         let check = match client.phone_number(&id).await {
             Ok(info) => {
+                if answered_by.is_none() {
+                    answered_by = info.answered_by_version.clone();
+                }
                 let shown = |v: Option<String>| v.unwrap_or_else(|| "?".into());
                 let quality = shown(info.quality_rating.clone());
                 let mut detail = format!(
@@ -937,7 +1006,7 @@ async fn check_numbers(settings: &Settings) -> Vec<Check> {
         };
         checks.push(check);
     }
-    checks
+    (checks, answered_by)
 }
 
 /// The webhook address can be bound (or a running sfwa holds it), and the secrets are set.

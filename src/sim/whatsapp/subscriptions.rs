@@ -1,0 +1,206 @@
+//! The webhook subscription as Meta reports it, and the control endpoint that breaks it.
+//!
+//! - `GET /{version}/{waba_id}/subscribed_apps` (system-user token): the app, if it is subscribed
+//!   to the account, as `{"data":[{"whatsapp_business_api_data":{"id","link","name"}}]}`;
+//!   `POST` subscribes it (`{"success":true}`).
+//! - `GET /{version}/{app_id}/subscriptions` (app token `{app_id}|{app_secret}`): the app's
+//!   `whatsapp_business_account` subscription — callback URL (the simulator's webhook URL), `active`
+//!   and fields with the version each was subscribed at; `[]` when it has no field or no URL.
+//!   A system-user token there is Meta's 15 ("must be called with an app access_token"), a wrong
+//!   secret 190.
+//! - `GET /__sim/subscriptions` shows it; `PUT /__sim/subscriptions {"app_subscribed": false,
+//!   "fields": ["messages"]}` changes either part (fields replace the list).
+//!
+//! What the simulator answers comes from its own state, never from the client's list of fields.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::graph_api::{check_version_and_token, presented_token};
+use super::graph_error::GraphError;
+use super::state::SimState;
+use super::versions::answering_version;
+
+type Params = Path<(String, String)>;
+
+/// Checks the system-user token and that `waba_id` is the simulated account.
+fn check_waba(
+    state: &SimState,
+    version: &str,
+    waba_id: &str,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+    method: &str,
+) -> Result<(), GraphError> {
+    check_version_and_token(state, version, headers, query)?;
+    if waba_id != state.config.waba_id {
+        return Err(GraphError::unknown_object(method, waba_id));
+    }
+    Ok(())
+}
+
+pub async fn subscribed_apps(
+    State(state): State<Arc<SimState>>,
+    Path((version, waba_id)): Params,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(error) = check_waba(&state, &version, &waba_id, &headers, &query, "get") {
+        return error.into_response();
+    }
+    let config = &state.config;
+    let data = if state.lock().subscription.app_subscribed {
+        vec![json!({"whatsapp_business_api_data": {
+            "id": config.app_id,
+            "link": format!("https://www.facebook.com/games/?app_id={}", config.app_id),
+            "name": config.app_name,
+        }})]
+    } else {
+        Vec::new()
+    };
+    Json(json!({ "data": data })).into_response()
+}
+
+pub async fn subscribe_app(
+    State(state): State<Arc<SimState>>,
+    Path((version, waba_id)): Params,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(error) = check_waba(&state, &version, &waba_id, &headers, &query, "post") {
+        return error.into_response();
+    }
+    state.lock().subscription.app_subscribed = true;
+    Json(json!({"success": true})).into_response()
+}
+
+pub async fn app_subscriptions(
+    State(state): State<Arc<SimState>>,
+    Path((version, app_id)): Params,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(error) = check_app(&state, &version, &app_id, &headers, &query) {
+        return error.into_response();
+    }
+    let inner = state.lock();
+    let data = match &inner.webhook_url {
+        Some(url) if !inner.subscription.fields.is_empty() => vec![json!({
+            "object": "whatsapp_business_account",
+            "callback_url": url,
+            "active": true,
+            "fields": inner.subscription.fields.iter()
+                .map(|(name, version)| json!({"name": name, "version": version}))
+                .collect::<Vec<Value>>(),
+        })],
+        _ => Vec::new(),
+    };
+    Json(json!({ "data": data })).into_response()
+}
+
+/// The app-token checks of `/{app_id}/subscriptions`.
+fn check_app(
+    state: &SimState,
+    version: &str,
+    app_id: &str,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Result<(), GraphError> {
+    answering_version(version, state.clock.now())?;
+    let config = &state.config;
+    let Some(token) = presented_token(headers, query) else {
+        return Err(GraphError::invalid_token());
+    };
+    let equal = |a: &str, b: &str| -> bool {
+        subtle::ConstantTimeEq::ct_eq(a.as_bytes(), b.as_bytes()).into()
+    };
+    if equal(token, &config.access_token) {
+        return Err(GraphError::app_token_required());
+    }
+    let Some((token_app, secret)) = token.split_once('|') else {
+        return Err(GraphError::invalid_token());
+    };
+    if token_app != config.app_id {
+        // Another app's token: this app is not an object it may read.
+        return Err(GraphError::unknown_object("get", app_id));
+    }
+    if !equal(secret, &config.app_secret) {
+        return Err(GraphError::invalid_token_signature());
+    }
+    if app_id != config.app_id {
+        return Err(GraphError::unknown_object("get", app_id));
+    }
+    Ok(())
+}
+
+pub fn control_routes() -> Router<Arc<SimState>> {
+    Router::new().route(
+        "/__sim/subscriptions",
+        get(show_subscription).put(change_subscription),
+    )
+}
+
+fn view(state: &SimState) -> Value {
+    let inner = state.lock();
+    json!({
+        "app_id": state.config.app_id,
+        "waba_id": state.config.waba_id,
+        "app_subscribed": inner.subscription.app_subscribed,
+        "callback_url": inner.webhook_url,
+        "fields": inner.subscription.fields.keys().collect::<Vec<_>>(),
+    })
+}
+
+async fn show_subscription(State(state): State<Arc<SimState>>) -> Response {
+    Json(view(&state)).into_response()
+}
+
+async fn change_subscription(
+    State(state): State<Arc<SimState>>,
+    body: axum::body::Bytes,
+) -> Response {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Change {
+        app_subscribed: Option<bool>,
+        fields: Option<Vec<String>>,
+    }
+    let change: Change = match serde_json::from_slice(&body) {
+        Ok(change) => change,
+        Err(error) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": format!("invalid JSON body: {error}")})),
+            )
+                .into_response()
+        }
+    };
+    {
+        let mut inner = state.lock();
+        if let Some(subscribed) = change.app_subscribed {
+            inner.subscription.app_subscribed = subscribed;
+        }
+        if let Some(fields) = change.fields {
+            let previous = std::mem::take(&mut inner.subscription.fields);
+            inner.subscription.fields = fields
+                .into_iter()
+                .map(|name| {
+                    let version = previous
+                        .get(&name)
+                        .cloned()
+                        .unwrap_or_else(|| "v23.0".to_owned());
+                    (name, version)
+                })
+                .collect();
+        }
+    }
+    Json(view(&state)).into_response()
+}
