@@ -102,9 +102,10 @@ pub(super) async fn check_flow(client: &SalesforceClient, mode: IntakeMode) -> C
         }) => Check::skipped(
             FLOW,
             format!(
-                "FlowDefinitionView cannot be read ({error_code}: {message}); to let sfwa doctor \
-                 check that {PUBLISH_FLOW} is active, the integration user needs View Setup and \
-                 Configuration"
+                "FlowDefinitionView cannot be read ({error_code}: {}); to let sfwa doctor check \
+                 that {PUBLISH_FLOW} is active, the integration user needs View Setup and \
+                 Configuration",
+                first_sentence(&message)
             ),
         ),
         Err(error) => Check::fail(
@@ -112,6 +113,20 @@ pub(super) async fn check_flow(client: &SalesforceClient, mode: IntakeMode) -> C
             error.to_string(),
             "run sfwa doctor again; if it persists, check the integration user's API access",
         ),
+    }
+}
+
+/// Salesforce's query errors repeat the query and point at a column before the sentence that
+/// matters: keep that sentence.
+fn first_sentence(message: &str) -> &str {
+    let last = message
+        .lines()
+        .map(str::trim)
+        .rfind(|line| !line.is_empty())
+        .unwrap_or_default();
+    match last.find(". ") {
+        Some(end) => &last[..=end],
+        None => last,
     }
 }
 
@@ -168,6 +183,18 @@ mod tests {
         };
         assert!(problem.contains("not deployed"), "{problem}");
         assert_eq!(fix, DEPLOY_FIX);
+    }
+
+    #[test]
+    fn a_query_error_is_shown_by_its_sentence() {
+        let message =
+            "\nSELECT ActiveVersionId FROM FlowDefinitionView\n      ^\nERROR at Row:1:Column:38\n\
+            sObject type 'FlowDefinitionView' is not supported. If you are attempting to use a \
+            custom object, be sure to append the '__c' after the entity name.";
+        assert_eq!(
+            first_sentence(message),
+            "sObject type 'FlowDefinitionView' is not supported."
+        );
     }
 
     #[test]

@@ -277,15 +277,25 @@ pub fn field_checks(
              callback URL again (Meta turns a webhook off when it keeps failing)",
         ));
     }
-    // Fixing one field must not drop the others: the fix names every field it should end up with.
+    // Fixing one field must not drop the others: the command names every field it should end up
+    // with. It is spelled out once, on the first missing field; the others point back to it.
     let mut wanted: Vec<&str> = subscribed.clone();
     wanted.extend(all.iter().filter(|f| !subscribed.contains(f)));
+    let mut command_shown = false;
     for (field, feature) in WEBHOOK_FIELDS {
         if subscription.has_field(field) {
             continue;
         }
         let name = format!("Webhook field {field}");
-        let fix = subscribe_fields_fix(settings, &wanted, callback);
+        let fix = if command_shown {
+            format!(
+                "App Dashboard → WhatsApp → Configuration → Webhook fields → {field} → Subscribe, \
+                 or the command shown above (it subscribes every field sfwa needs)"
+            )
+        } else {
+            command_shown = true;
+            subscribe_fields_fix(settings, &wanted, callback)
+        };
         checks.push(if handled(field) {
             Check::fail(
                 name,
@@ -296,7 +306,8 @@ pub fn field_checks(
             Check::new(
                 name,
                 Outcome::Info(format!(
-                    "not subscribed; needed once {feature} lands in sfwa. Subscribe now: {fix}"
+                    "not subscribed; needed once sfwa handles {feature} (not yet). To subscribe: \
+                     {fix}"
                 )),
             )
         });
@@ -373,7 +384,8 @@ mod tests {
             .find(|c| c.name == "Webhook field standby")
             .expect("a standby line");
         assert!(
-            matches!(&standby.outcome, Outcome::Info(text) if text.contains("needed once") && text.contains("curl")),
+            matches!(&standby.outcome, Outcome::Info(text) if text.contains("needed once sfwa handles")
+                && text.contains("Webhook fields → standby → Subscribe")),
             "{standby:?}"
         );
         assert!(!checks

@@ -27,7 +27,7 @@ pub const WEBHOOK_FIELDS: &[(&str, &str)] = &[
     ("user_preferences", "marketing opt-out (stop / resume)"),
     (
         "standby",
-        "customer messages handled by Meta's Business Agent",
+        "customer messages answered by Meta's Business Agent",
     ),
 ];
 

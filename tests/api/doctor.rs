@@ -381,7 +381,7 @@ async fn doctor_reports_a_missing_webhook_field_with_its_fix() {
     );
     assert!(matches!(
         &find(&checks, "Webhook field user_preferences").outcome,
-        Outcome::Info(text) if text.contains("needed once marketing opt-out")
+        Outcome::Info(text) if text.contains("needed once sfwa handles marketing opt-out")
     ));
     assert!(!checks.iter().any(|c| c.name == "Webhook field standby"));
     assert!(!doctor::all_passed(&checks));
