@@ -168,3 +168,24 @@ async fn a_retired_graph_version_is_answered_as_the_oldest_available_and_an_unre
     let error = assert_meta_error(unreleased, &unreleased_body, 400, 2500);
     assert_eq!(error["message"], "Unknown path components: /v99.0/");
 }
+
+#[tokio::test]
+async fn without_the_messages_field_meta_posts_no_customer_message() {
+    let t = spawn_sim(|_| {}).await;
+    t.control_put("/__sim/subscriptions", &json!({"fields": ["standby"]}))
+        .await;
+
+    t.control_post(
+        "/__sim/inbound",
+        &json!({"from": "+16505551234", "text": "Hello?"}),
+    )
+    .await;
+    let stats = t
+        .control_get_until("/__sim/stats", |stats| {
+            stats["webhooks"]["skipped_unsubscribed"] == 1
+        })
+        .await;
+
+    assert_eq!(stats["webhooks"]["delivered"], 0);
+    assert_eq!(t.hooks.attempts(), 0);
+}
