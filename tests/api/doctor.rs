@@ -388,6 +388,50 @@ async fn doctor_reports_a_missing_webhook_field_with_its_fix() {
 }
 
 #[tokio::test]
+async fn the_webhook_field_fix_the_doctor_gives_makes_it_pass() {
+    let app = spawn_app().await;
+    let settings = with_meta_ids(&app);
+    change_subscription(&app, serde_json::json!({"fields": ["standby"]})).await;
+    let broken = doctor::check(&settings).await;
+    let (_, fix) = failure(find(&broken, "Webhook field messages"));
+    let fields = fix
+        .split(" -d fields=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no fields in the command: {fix}"))
+        .to_string();
+
+    // The command from the fix, with the secrets it leaves out filled in.
+    let answer = app
+        .http
+        .post(format!(
+            "{}/{}/{}/subscriptions",
+            app.wa.url(),
+            settings.whatsapp.api_version,
+            app.wa.app_id()
+        ))
+        .form(&[
+            ("object", "whatsapp_business_account".to_string()),
+            ("callback_url", app.wa.webhook_url().unwrap()),
+            ("fields", fields),
+            ("verify_token", app.wa.verify_token().to_string()),
+            (
+                "access_token",
+                format!("{}|{}", app.wa.app_id(), app.wa.app_secret()),
+            ),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status();
+    let fixed = doctor::check(&settings).await;
+
+    assert!(status.is_success(), "{}", answer.text().await.unwrap());
+    assert!(doctor::all_passed(&fixed), "{fixed:#?}");
+    assert!(!fixed.iter().any(|c| c.name.starts_with("Webhook field")));
+}
+
+#[tokio::test]
 async fn doctor_reports_an_unsubscribed_app_and_passes_once_the_fix_is_applied() {
     let app = spawn_app().await;
     let settings = with_meta_ids(&app);

@@ -189,3 +189,47 @@ async fn without_the_messages_field_meta_posts_no_customer_message() {
     assert_eq!(stats["webhooks"]["delivered"], 0);
     assert_eq!(t.hooks.attempts(), 0);
 }
+
+#[tokio::test]
+async fn posting_subscriptions_verifies_the_callback_before_adding_the_fields() {
+    let t = spawn_sim(|_| {}).await;
+    t.control_put("/__sim/subscriptions", &json!({"fields": ["standby"]}))
+        .await;
+    let post = |verify_token: String| {
+        let form = [
+            ("object", "whatsapp_business_account".to_owned()),
+            ("callback_url", t.hooks.url.clone()),
+            ("fields", "messages,user_preferences".to_owned()),
+            ("verify_token", verify_token),
+            ("access_token", app_token(&t)),
+        ];
+        t.http
+            .post(format!(
+                "{}/v25.0/{}/subscriptions",
+                t.sim.url(),
+                t.sim.app_id()
+            ))
+            .form(&form)
+            .send()
+    };
+
+    let refused = post("not-the-verify-token".into()).await.unwrap();
+    let (refused_status, refused_body) = (refused.status(), refused.json::<Value>().await.unwrap());
+    let accepted = post(t.sim.verify_token().to_owned()).await.unwrap();
+    let accepted_body: Value = accepted.json().await.unwrap();
+    let state = t.control_get("/__sim/subscriptions").await;
+
+    let error = assert_meta_error(refused_status, &refused_body, 400, 2200);
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP Status Code = 403"),
+        "{error}"
+    );
+    assert_eq!(accepted_body, json!({"success": true}));
+    assert_eq!(
+        state["fields"],
+        json!(["messages", "standby", "user_preferences"])
+    );
+}

@@ -45,7 +45,8 @@ pub fn routes(state: Arc<SimState>) -> Router<Arc<SimState>> {
         )
         .route(
             "/{version}/{object_id}/subscriptions",
-            get(super::subscriptions::app_subscriptions),
+            get(super::subscriptions::app_subscriptions)
+                .post(super::subscriptions::subscribe_fields),
         )
         .layer(axum::middleware::from_fn_with_state(
             state,

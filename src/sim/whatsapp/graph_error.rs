@@ -67,6 +67,21 @@ impl GraphError {
         }
     }
 
+    /// 2200: Meta could not verify a webhook callback URL (`reason` as Meta words it).
+    pub fn callback_verification_failed(reason: &str) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: 2200,
+            title: "Callback verification failed".to_owned(),
+            details: None,
+            subcode: None,
+            error_type: "OAuthException",
+            message: Some(format!(
+                "(#2200) Callback verification failed with the following errors: {reason}"
+            )),
+        }
+    }
+
     /// 15: an app-only edge (`/{app_id}/subscriptions`) called with a user or system-user token.
     pub fn app_token_required() -> Self {
         Self {

@@ -7,7 +7,8 @@
 //!   `whatsapp_business_account` subscription — callback URL (the simulator's webhook URL), `active`
 //!   and fields with the version each was subscribed at; `[]` when it has no field or no URL.
 //!   A system-user token there is Meta's 15 ("must be called with an app access_token"), a wrong
-//!   secret 190.
+//!   secret 190. `POST` adds fields and sets the callback URL after verifying it (2200 when the
+//!   handshake fails), as the doctor's fix says.
 //! - `GET /__sim/subscriptions` shows it; `PUT /__sim/subscriptions {"app_subscribed": false,
 //!   "fields": ["messages"]}` changes either part (fields replace the list).
 //!
@@ -104,6 +105,82 @@ pub async fn app_subscriptions(
         _ => Vec::new(),
     };
     Json(json!({ "data": data })).into_response()
+}
+
+/// `POST /{version}/{app_id}/subscriptions` (form or query parameters `object`, `callback_url`,
+/// `fields`, `verify_token`, `access_token` = the app token): Meta first verifies the callback —
+/// `GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…` must answer 200 with the challenge,
+/// else 2200 — then adds the fields (at this version) and makes the URL the webhook's.
+pub async fn subscribe_fields(
+    State(state): State<Arc<SimState>>,
+    Path((version, app_id)): Params,
+    headers: HeaderMap,
+    Query(mut params): Query<HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Response {
+    params.extend(url::form_urlencoded::parse(&body).into_owned());
+    if let Err(error) = check_app(&state, &version, &app_id, &headers, &params) {
+        return error.into_response();
+    }
+    let param = |name: &str| params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    if param("object") != Some("whatsapp_business_account") {
+        return GraphError::invalid_parameter("object must be whatsapp_business_account")
+            .into_response();
+    }
+    let (Some(callback), Some(fields), Some(verify_token)) = (
+        param("callback_url"),
+        param("fields"),
+        param("verify_token"),
+    ) else {
+        return GraphError::invalid_parameter("callback_url, fields and verify_token are required")
+            .into_response();
+    };
+    if let Err(reason) = verify_callback(&state, callback, verify_token).await {
+        return GraphError::callback_verification_failed(&reason).into_response();
+    }
+    let mut inner = state.lock();
+    inner.webhook_url = Some(callback.to_owned());
+    for field in fields.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+        inner
+            .subscription
+            .fields
+            .insert(field.to_owned(), version.clone());
+    }
+    Json(json!({"success": true})).into_response()
+}
+
+/// Meta's handshake against a callback URL before it accepts it.
+async fn verify_callback(state: &SimState, url: &str, verify_token: &str) -> Result<(), String> {
+    let challenge =
+        rand::Rng::gen_range(&mut rand::thread_rng(), 1_000_000_000u64..2_000_000_000).to_string();
+    let response = state
+        .http
+        .get(url)
+        .query(&[
+            ("hub.mode", "subscribe"),
+            ("hub.verify_token", verify_token),
+            ("hub.challenge", challenge.as_str()),
+        ])
+        .send()
+        .await
+        .map_err(|error| format!("Couldn't connect to server ({})", error.without_url()))?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        return Err(format!(
+            "HTTP Status Code = {}; HTTP Message = {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or_default()
+        ));
+    }
+    if body.trim() != challenge {
+        return Err(format!(
+            "The URL couldn't be validated. Response does not match challenge, expected value = \
+             '{challenge}', received = '{}'",
+            body.chars().take(100).collect::<String>()
+        ));
+    }
+    Ok(())
 }
 
 /// The app-token checks of `/{app_id}/subscriptions`.
