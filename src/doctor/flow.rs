@@ -7,7 +7,8 @@
 
 use serde::Deserialize;
 
-use super::{Check, Outcome, DEPLOY_FIX};
+use super::report::{Check, Outcome};
+use super::salesforce::DEPLOY_FIX;
 use crate::config::IntakeMode;
 use crate::salesforce::{SalesforceClient, SalesforceError};
 

@@ -1,4 +1,4 @@
-//! The checks of Meta's side beyond the numbers: the Graph API version (against
+//! The checks of Meta's side: each business number (and its throughput level), the Graph API version (against
 //! [`crate::whatsapp::versions`] on the injected date, and against the version Meta says answered),
 //! the apps subscribed to the WhatsApp Business Account, and the app's webhook fields.
 //!
@@ -8,15 +8,112 @@
 
 use chrono::NaiveDate;
 
-use super::{Check, Outcome};
+use super::report::{Check, Outcome};
+use super::run::http_client;
 use crate::config::Settings;
 use crate::whatsapp::subscriptions::{AppSubscription, AppToken, WABA_OBJECT, WEBHOOK_FIELDS};
 use crate::whatsapp::versions::{self, VersionState};
-use crate::whatsapp::{SendError, WhatsAppClient};
+use crate::whatsapp::{SendError, WhatsAppClient, WhatsAppConfig};
 
 pub(super) const VERSION: &str = "Graph API version";
 pub(super) const SUBSCRIBED_APPS: &str = "WhatsApp subscribed apps";
 pub(super) const SUBSCRIPTION: &str = "Webhook subscription";
+
+pub(super) fn whatsapp_client(settings: &Settings) -> WhatsAppClient {
+    let wa = &settings.whatsapp;
+    WhatsAppClient::new(
+        http_client(),
+        WhatsAppConfig {
+            api_base: wa.api_base.clone(),
+            api_version: wa.api_version.clone(),
+            access_token: wa.access_token.expose().to_string(),
+            timeout: wa.timeout,
+        },
+    )
+}
+
+/// Each business number's details from the Cloud API: proves the token and the id. Also returns
+/// the Graph version Meta says answered (`facebook-api-version`), for the version check.
+pub(super) async fn check_numbers(settings: &Settings) -> (Vec<Check>, Option<String>) {
+    let wa = &settings.whatsapp;
+    let client = whatsapp_client(settings);
+    let mut checks = Vec::new();
+    let mut answered_by = None;
+    for id in settings.business_numbers() {
+        let name = format!("WhatsApp number {id}");
+        let check = match client.phone_number(&id).await {
+            Ok(info) => {
+                if answered_by.is_none() {
+                    answered_by = info.answered_by_version.clone();
+                }
+                let shown = |v: Option<String>| v.unwrap_or_else(|| "?".into());
+                let quality = shown(info.quality_rating.clone());
+                let mut detail = format!(
+                    "{}, {}, quality {quality}",
+                    shown(info.verified_name.clone()),
+                    shown(info.display_phone_number.clone())
+                );
+                if let Some(level) = info.throughput_level() {
+                    detail.push_str(&format!(", throughput {level}"));
+                }
+                if matches!(quality.as_str(), "YELLOW" | "RED") {
+                    detail.push_str(
+                        ": customers are blocking or reporting messages; Meta may lower this \
+                        number's limits",
+                    );
+                }
+                let configured = wa.throughput_per_second;
+                let level_rate = info.throughput_per_second();
+                checks.push(Check::pass(name.clone(), detail));
+                if let Some(rate) = level_rate.filter(|rate| configured > *rate) {
+                    checks.push(Check::new(
+                        format!("{name} throughput"),
+                        Outcome::Info(format!(
+                            "whatsapp.throughput_per_second is {configured}, above the {rate} \
+                            messages a second of level {}; sfwa paces this number at {rate}/s and \
+                            slows down further on Meta's 130429 refusals. Set it to {rate} or less \
+                            (coexistence numbers: 20)",
+                            info.throughput_level().unwrap_or("?")
+                        )),
+                    ));
+                }
+                continue;
+            }
+            Err(SendError::Meta(error)) => {
+                let fix = match error.code {
+                    0 | 190 => {
+                        "create a new system-user access token with whatsapp_business_messaging \
+                        (Business Settings → System users) and set whatsapp.access_token"
+                    }
+                    10 | 200..=299 | 3 => {
+                        "give the system user whatsapp_business_management and \
+                        whatsapp_business_messaging on this WhatsApp account"
+                    }
+                    100 | 803 => {
+                        "copy the phone number ID from WhatsApp Manager → API setup, and assign \
+                        the WhatsApp account to the token's system user"
+                    }
+                    _ => {
+                        "see Meta's message; check whatsapp.api_version and the account's state \
+                        in WhatsApp Manager"
+                    }
+                };
+                Check::fail(
+                    name,
+                    format!("WhatsApp refused ({}): {}", error.code, error.message),
+                    fix,
+                )
+            }
+            Err(error) => Check::fail(
+                name,
+                error.to_string(),
+                "check whatsapp.api_base and that this host can reach it (proxy, firewall)",
+            ),
+        };
+        checks.push(check);
+    }
+    (checks, answered_by)
+}
 
 /// The version check; pure. `answered_by` is the `facebook-api-version` Meta sent with a number's
 /// details (the version that actually answered).
