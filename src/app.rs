@@ -73,6 +73,7 @@ impl App {
         info!(webhook = %self.webhook_addr(), "sfwa running");
         let server_stop = CancellationToken::new();
         let (pipeline, server) = self.spawn_webhook_server(server_stop.clone());
+        warn_if_graph_version_ends(&pipeline);
         let workers = TaskTracker::new();
         match pipeline.settings.intake.mode {
             IntakeMode::Stream => {
@@ -99,6 +100,17 @@ impl App {
             .context("webhook server")?;
         info!("stopped");
         Ok(())
+    }
+}
+
+/// One warning at start-up when `whatsapp.api_version` ends within 90 days or has ended (the
+/// decision: [`crate::whatsapp::versions::startup_warning`], on the injected clock).
+pub fn warn_if_graph_version_ends(pipeline: &Pipeline) {
+    let version = &pipeline.settings.whatsapp.api_version;
+    if let Some(warning) =
+        crate::whatsapp::versions::startup_warning(version, pipeline.now().date_naive())
+    {
+        tracing::warn!(api_version = %version, "{warning}");
     }
 }
 

@@ -130,13 +130,19 @@ pub struct WhatsAppSettings {
     pub default_region: String,
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// The WhatsApp Business Account id (WhatsApp Manager → Account tools, or API setup). Optional:
+    /// only `sfwa doctor` uses it, to check that the app is subscribed to the account's webhooks.
+    pub business_account_id: String,
+    /// The Meta app's id (App Dashboard → App settings → Basic). Optional: with `app_secret` it
+    /// makes the app token (`{app_id}|{app_secret}`) `sfwa doctor` reads the webhook fields with.
+    pub app_id: String,
 }
 
 impl Default for WhatsAppSettings {
     fn default() -> Self {
         WhatsAppSettings {
             api_base: "https://graph.facebook.com".into(),
-            api_version: "v23.0".into(),
+            api_version: crate::whatsapp::versions::DEFAULT_VERSION.into(),
             access_token: Secret::default(),
             access_token_file: None,
             default_phone_number_id: String::new(),
@@ -148,6 +154,8 @@ impl Default for WhatsAppSettings {
             throughput_per_second: 80,
             default_region: String::new(),
             timeout: Duration::from_secs(20),
+            business_account_id: String::new(),
+            app_id: String::new(),
         }
     }
 }
@@ -629,8 +637,20 @@ impl Settings {
         need(
             is_version(&wa.api_version, true),
             "whatsapp.api_version",
-            "is not a Graph version like v23.0",
-            "write e.g. \"v23.0\"",
+            "is not a Graph version like v25.0",
+            "write e.g. \"v25.0\"",
+        );
+        need(
+            wa.business_account_id.is_empty() || is_digits(&wa.business_account_id),
+            "whatsapp.business_account_id",
+            "is not a WhatsApp Business Account id (digits)",
+            "copy the WhatsApp Business Account ID from WhatsApp Manager → API setup, or leave it empty",
+        );
+        need(
+            wa.app_id.is_empty() || is_digits(&wa.app_id),
+            "whatsapp.app_id",
+            "is not a Meta app id (digits)",
+            "copy the App ID from the App Dashboard → App settings → Basic, or leave it empty",
         );
         need(!wa.access_token.is_empty(), "whatsapp.access_token", "is empty",
             "set it, or access_token_file, to a system-user access token with whatsapp_business_messaging");

@@ -284,6 +284,9 @@ fn daemon_config(
          app_secret = {app_secret}\n\
          verify_token = {verify_token}\n\
          default_region = \"US\"\n\
+         # For sfwa doctor's webhook subscription checks.\n\
+         business_account_id = {waba_id}\n\
+         app_id = {app_id}\n\
          \n\
          [intake]\n\
          # The simulated org publishes WhatsApp_Outbound__e like the package's Flow does.\n\
@@ -306,6 +309,8 @@ fn daemon_config(
         phone = text(&wa.phone_number_id),
         app_secret = text(&wa.app_secret),
         verify_token = text(&wa.verify_token),
+        waba_id = text(&wa.waba_id),
+        app_id = text(&wa.app_id),
         listen = text(&listen),
         path = text(&path),
         store = text(&state_dir.join("sfwa.db").to_string_lossy()),

@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use super::error::MetaError;
 use super::request::request_body;
+use super::subscriptions::{AppSubscription, AppToken, DataList, SubscribedApp};
 use crate::domain::message::OutboundMessage;
 
 /// Where and how to reach the Cloud API.
@@ -20,7 +21,7 @@ use crate::domain::message::OutboundMessage;
 pub struct WhatsAppConfig {
     /// `https://graph.facebook.com`, or a simulator's URL.
     pub api_base: String,
-    /// Graph API version, e.g. `v23.0`.
+    /// Graph API version, e.g. `v25.0` (see [`super::versions`]).
     pub api_version: String,
     /// System-user access token. Secret: never printed by `Debug`.
     pub access_token: String,
@@ -73,6 +74,11 @@ pub struct PhoneNumberInfo {
     /// `{"level": "STANDARD" | "HIGH"}`: Meta's throughput level for the number.
     #[serde(default)]
     pub throughput: Option<ThroughputLevel>,
+    /// The Graph version that answered (the `facebook-api-version` header). Meta answers a call
+    /// to a retired version as the oldest version still available, so this differs from the
+    /// version asked for once that one has ended.
+    #[serde(skip)]
+    pub answered_by_version: Option<String>,
 }
 
 /// The `throughput` field of a phone number.
@@ -253,10 +259,65 @@ impl WhatsAppClient {
             .send()
             .await
             .map_err(transport_error)?;
+        let answered_by = answered_by_version(&response);
         let (status, body) = successful_body(response).await?;
-        serde_json::from_slice(&body)
-            .map_err(|e| SendError::BadResponse(format!("HTTP {status}: {e}")))
+        let mut info: PhoneNumberInfo = serde_json::from_slice(&body)
+            .map_err(|e| SendError::BadResponse(format!("HTTP {status}: {e}")))?;
+        info.answered_by_version = answered_by;
+        Ok(info)
     }
+
+    /// `GET /{version}/{waba_id}/subscribed_apps` with the system-user token: the apps Meta
+    /// delivers this WhatsApp Business Account's webhooks to.
+    #[tracing::instrument(skip_all, fields(waba_id = %waba_id))]
+    pub async fn subscribed_apps(&self, waba_id: &str) -> Result<Vec<SubscribedApp>, SendError> {
+        self.get_list(
+            &format!("{waba_id}/subscribed_apps"),
+            &self.config.access_token,
+        )
+        .await
+    }
+
+    /// `GET /{version}/{app_id}/subscriptions` with an app token: the objects, callback URL and
+    /// fields the app receives webhooks for.
+    #[tracing::instrument(skip_all, fields(app_id = %app_id))]
+    pub async fn app_subscriptions(
+        &self,
+        app_id: &str,
+        token: &AppToken,
+    ) -> Result<Vec<AppSubscription>, SendError> {
+        self.get_list(&format!("{app_id}/subscriptions"), token.expose())
+            .await
+    }
+
+    /// A Graph `{"data": [...]}` read. The token goes in the Authorization header, never the URL.
+    async fn get_list<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        token: &str,
+    ) -> Result<Vec<T>, SendError> {
+        let response = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .timeout(self.config.timeout)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let (status, body) = successful_body(response).await?;
+        let list: DataList<T> = serde_json::from_slice(&body)
+            .map_err(|e| SendError::BadResponse(format!("HTTP {status}: {e}")))?;
+        Ok(list.data)
+    }
+}
+
+/// The `facebook-api-version` header: the Graph version that actually answered.
+fn answered_by_version(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get("facebook-api-version")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
 }
 
 fn meta_error(status: u16, body: &[u8]) -> SendError {

@@ -3,13 +3,19 @@
 //! - `request`: an [`OutboundMessage`](crate::domain::message::OutboundMessage) as Meta's exact
 //!   JSON ([`request_body`]), always carrying the record Id as `biz_opaque_callback_data`.
 //! - `client`: [`WhatsAppClient`] — `send` and `phone_number` over HTTP, with transport failures
-//!   split by whether the message may have left ([`SendError`]).
+//!   split by whether the message may have left ([`SendError`]); the webhook subscription reads
+//!   `sfwa doctor` makes (`subscribed_apps`, `app_subscriptions`).
+//! - `subscriptions`: what those reads answer, the app token, and the webhook fields sfwa needs.
+//! - `versions`: Meta's Graph API versions and their end dates ([`versions::assess`]), for the
+//!   doctor and the start-up warning.
 //! - `error`: Meta's error body ([`MetaError`]) and what each code means for sfwa ([`classify`],
 //!   [`Action`]); shared with `failed` status webhooks, which carry the same codes.
 
 mod client;
 mod error;
 mod request;
+pub mod subscriptions;
+pub mod versions;
 
 pub use client::{
     Accepted, PhoneNumberInfo, SendError, ThroughputLevel, WhatsAppClient, WhatsAppConfig,

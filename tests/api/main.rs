@@ -26,6 +26,7 @@ mod whatsapp_client;
 mod whatsapp_control;
 mod whatsapp_faults;
 mod whatsapp_send;
+mod whatsapp_subscriptions;
 mod whatsapp_support;
 mod whatsapp_webhooks;
 mod whatsapp_wire_shapes;

@@ -28,6 +28,11 @@ pub struct WhatsAppSimConfig {
     pub display_phone_number: String,
     /// The WhatsApp Business Account id, used as `entry[].id` in webhooks.
     pub waba_id: String,
+    /// The Meta app's id: with `app_secret` it makes the app token (`{app_id}|{app_secret}`)
+    /// `GET /{version}/{app_id}/subscriptions` wants, and it is the app `subscribed_apps` lists.
+    pub app_id: String,
+    /// The app's name as `subscribed_apps` reports it.
+    pub app_name: String,
     /// Key of the `X-Hub-Signature-256` HMAC on webhooks.
     pub app_secret: String,
     /// The token the daemon expects in Meta's `hub.verify_token` handshake.
@@ -132,6 +137,7 @@ impl Default for WhatsAppSimConfig {
         };
         let phone_number_id = numeric_id(&mut rng);
         let waba_id = numeric_id(&mut rng);
+        let app_id = numeric_id(&mut rng);
         let token_tail: String = (0..120)
             .map(|_| {
                 const ALPHABET: &[u8] =
@@ -147,6 +153,8 @@ impl Default for WhatsAppSimConfig {
             phone_number_id,
             display_phone_number: format!("1555{:07}", rng.gen_range(0..10_000_000u32)),
             waba_id,
+            app_id,
+            app_name: "sfwa Simulated App".to_owned(),
             app_secret: hex::encode(rng.gen::<[u8; 16]>()),
             verify_token: format!("verify-{}", hex::encode(rng.gen::<[u8; 8]>())),
             verified_name: "sfwa Simulated Business".to_owned(),

@@ -1,5 +1,5 @@
 //! The Graph API surface the daemon talks to: `POST /{version}/{phone_number_id}/messages` and
-//! `GET /{version}/{phone_number_id}`.
+//! `GET /{version}/{phone_number_id}` (the webhook subscription reads are in `subscriptions`).
 //!
 //! Checks run in Meta's order: token, object id, request shape, sender limits, then delivery
 //! decisions (reachability, customer-service window) — the latter mostly answered with 200 and a
@@ -28,13 +28,53 @@ use super::ids::{new_wamid, WamidDirection};
 use super::rate_limit::Refusal;
 use super::send_request::validate_send;
 use super::state::{Attempt, AttemptOutcome, Inner, LostMode, SentMessage, SimState};
+use super::versions::answering_version;
 use super::webhook_payloads::{pricing, StatusUpdate};
 use super::webhooks::{count_outcome, schedule_delivery, schedule_failure};
 
-pub fn routes() -> Router<Arc<SimState>> {
+/// The Graph endpoints. Every answer names the version that answered in `facebook-api-version`
+/// (see `versions`: a retired version is answered as the oldest available one).
+pub fn routes(state: Arc<SimState>) -> Router<Arc<SimState>> {
+    // One parameter name per position: the router refuses two names for the same segment.
     Router::new()
-        .route("/{version}/{phone_number_id}/messages", post(send_message))
-        .route("/{version}/{phone_number_id}", get(phone_number))
+        .route("/{version}/{object_id}/messages", post(send_message))
+        .route("/{version}/{object_id}", get(phone_number))
+        .route(
+            "/{version}/{object_id}/subscribed_apps",
+            get(super::subscriptions::subscribed_apps).post(super::subscriptions::subscribe_app),
+        )
+        .route(
+            "/{version}/{object_id}/subscriptions",
+            get(super::subscriptions::app_subscriptions)
+                .post(super::subscriptions::subscribe_fields),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            answering_version_header,
+        ))
+}
+
+/// Adds `facebook-api-version` to every Graph answer whose version segment Meta would serve.
+async fn answering_version_header(
+    State(state): State<Arc<SimState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let asked = request
+        .uri()
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let mut response = next.run(request).await;
+    if let Ok(answering) = answering_version(&asked, state.clock.now()) {
+        if let Ok(value) = header::HeaderValue::from_str(&answering) {
+            response.headers_mut().insert("facebook-api-version", value);
+        }
+    }
+    response
 }
 
 async fn send_message(
@@ -184,39 +224,28 @@ async fn apply_latency(state: &SimState) {
     }
 }
 
-fn is_graph_version(version: &str) -> bool {
-    let Some(number) = version.strip_prefix('v') else {
-        return false;
-    };
-    let mut parts = number.splitn(2, '.');
-    let major = parts.next().unwrap_or("");
-    let minor = parts.next().unwrap_or("");
-    !major.is_empty()
-        && !minor.is_empty()
-        && major.bytes().all(|b| b.is_ascii_digit())
-        && minor.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// Version, token and object checks shared by every Graph endpoint.
-fn check_access(
-    state: &SimState,
-    version: &str,
-    phone_number_id: &str,
-    headers: &HeaderMap,
-    query: &HashMap<String, String>,
-    method: &str,
-) -> Result<(), GraphError> {
-    if !is_graph_version(version) {
-        return Err(GraphError::unknown_path(&format!("/{version}/")));
-    }
-    // Graph accepts the token as a bearer header or as an `access_token` query parameter.
-    let token = headers
+/// The token a Graph call presents: a bearer header or an `access_token` query parameter.
+pub(super) fn presented_token<'r>(
+    headers: &'r HeaderMap,
+    query: &'r HashMap<String, String>,
+) -> Option<&'r str> {
+    headers
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::trim)
-        .or_else(|| query.get("access_token").map(String::as_str));
-    let valid = token.is_some_and(|token| {
+        .or_else(|| query.get("access_token").map(String::as_str))
+}
+
+/// Version and system-user token checks shared by every Graph endpoint but the app's own.
+pub(super) fn check_version_and_token(
+    state: &SimState,
+    version: &str,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Result<(), GraphError> {
+    answering_version(version, state.clock.now())?;
+    let valid = presented_token(headers, query).is_some_and(|token| {
         subtle::ConstantTimeEq::ct_eq(token.as_bytes(), state.config.access_token.as_bytes()).into()
     });
     if !valid {
@@ -225,6 +254,19 @@ fn check_access(
     if state.lock().faults.token_expired {
         return Err(GraphError::expired_token(state.clock.now()));
     }
+    Ok(())
+}
+
+/// Version, token and object checks of the phone-number endpoints.
+fn check_access(
+    state: &SimState,
+    version: &str,
+    phone_number_id: &str,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+    method: &str,
+) -> Result<(), GraphError> {
+    check_version_and_token(state, version, headers, query)?;
     if phone_number_id != state.config.phone_number_id {
         return Err(GraphError::unknown_object(method, phone_number_id));
     }

@@ -59,6 +59,42 @@ impl GraphError {
         }
     }
 
+    /// 190 for an app token (`{app_id}|{secret}`) whose secret is wrong.
+    pub fn invalid_token_signature() -> Self {
+        Self {
+            message: Some("Invalid OAuth access token signature.".to_owned()),
+            ..Self::invalid_token()
+        }
+    }
+
+    /// 2200: Meta could not verify a webhook callback URL (`reason` as Meta words it).
+    pub fn callback_verification_failed(reason: &str) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: 2200,
+            title: "Callback verification failed".to_owned(),
+            details: None,
+            subcode: None,
+            error_type: "OAuthException",
+            message: Some(format!(
+                "(#2200) Callback verification failed with the following errors: {reason}"
+            )),
+        }
+    }
+
+    /// 15: an app-only edge (`/{app_id}/subscriptions`) called with a user or system-user token.
+    pub fn app_token_required() -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: 15,
+            title: "This method must be called with an app access_token.".to_owned(),
+            details: None,
+            subcode: None,
+            error_type: "OAuthException",
+            message: None,
+        }
+    }
+
     /// 190 / subcode 463 once the control API has expired the token.
     pub fn expired_token(now: chrono::DateTime<chrono::Utc>) -> Self {
         let expired_at = now - chrono::Duration::hours(1);

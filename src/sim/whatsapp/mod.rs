@@ -4,6 +4,11 @@
 //! - `config`: credentials and behaviour knobs ([`WhatsAppSimConfig`]).
 //! - `sim`: [`start`] / [`WhatsAppSim`], the server and the webhook worker.
 //! - `graph_api`: `POST /{version}/{phone_number_id}/messages`, `GET /{version}/{phone_number_id}`.
+//! - `subscriptions`: the webhook subscription as Meta reports it (`GET`/`POST
+//!   /{version}/{waba_id}/subscribed_apps`, `GET /{version}/{app_id}/subscriptions`) and
+//!   `/__sim/subscriptions` to break it.
+//! - `versions`: which Graph version answers a call (a retired one is answered as the oldest
+//!   available; the `facebook-api-version` header says so).
 //! - `send_request` and `templates`: Meta's validation of send bodies and template parameters.
 //! - `rate_limit`: throughput (130429) and pair-rate (131056) token buckets.
 //! - `graph_error`: Meta's error bodies; `ids`: wamids and trace ids.
@@ -20,7 +25,9 @@ mod rate_limit;
 mod send_request;
 mod sim;
 mod state;
+mod subscriptions;
 mod templates;
+mod versions;
 mod webhook_payloads;
 mod webhooks;
 

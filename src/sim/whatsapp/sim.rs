@@ -9,7 +9,7 @@ use tokio_util::task::TaskTracker;
 
 use super::config::WhatsAppSimConfig;
 use super::state::SimState;
-use super::{control, graph_api, webhooks};
+use super::{control, graph_api, subscriptions, webhooks};
 use crate::sim::clock::SimClock;
 use crate::sim::server::RunningServer;
 
@@ -34,8 +34,9 @@ pub async fn start(config: WhatsAppSimConfig) -> anyhow::Result<WhatsAppSim> {
         .context("cannot build the webhook HTTP client")?;
     let addr = config.addr;
     let state = Arc::new(SimState::new(config, http));
-    let router = graph_api::routes()
+    let router = graph_api::routes(state.clone())
         .merge(control::routes())
+        .merge(subscriptions::control_routes())
         .with_state(state.clone());
     let server = RunningServer::bind(addr, router).await?;
     let stop = CancellationToken::new();
@@ -87,6 +88,11 @@ impl WhatsAppSim {
 
     pub fn waba_id(&self) -> &str {
         &self.state.config.waba_id
+    }
+
+    /// The Meta app's id (its token is `{app_id}|{app_secret}`).
+    pub fn app_id(&self) -> &str {
+        &self.state.config.app_id
     }
 
     /// The shared simulated clock.

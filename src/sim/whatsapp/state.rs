@@ -57,6 +57,41 @@ pub struct Inner {
     pub attempts: VecDeque<Attempt>,
     /// The `seq` the next attempt gets (1-based, never reused, so `?since=` pages stay stable).
     pub next_attempt_seq: u64,
+    /// The app's webhook subscription as Meta keeps it (`subscribed_apps`, `/{app_id}/subscriptions`).
+    pub subscription: Subscription,
+}
+
+/// Whether the app receives this account's webhooks, and which fields. The callback URL is
+/// `webhook_url`. By default the app is subscribed to every field sfwa needs or will need; tests
+/// take some away with `PUT /__sim/subscriptions`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subscription {
+    /// The app is subscribed to the WhatsApp Business Account (`POST /{waba_id}/subscribed_apps`).
+    pub app_subscribed: bool,
+    /// Field name → the Graph version it was subscribed at.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// The fields a new simulator's app is subscribed to.
+pub const DEFAULT_FIELDS: &[&str] = &[
+    "messages",
+    "message_template_status_update",
+    "template_category_update",
+    "message_template_quality_update",
+    "user_preferences",
+    "standby",
+];
+
+impl Default for Subscription {
+    fn default() -> Self {
+        Subscription {
+            app_subscribed: true,
+            fields: DEFAULT_FIELDS
+                .iter()
+                .map(|f| (f.to_string(), "v23.0".to_string()))
+                .collect(),
+        }
+    }
 }
 
 /// Switchable failure modes (`POST /__sim/faults`).
@@ -164,6 +199,9 @@ pub struct WebhookStats {
     pub duplicated: u64,
     /// Payloads dropped because no webhook URL was set.
     pub skipped_no_url: u64,
+    /// Payloads Meta would not send: the app is not subscribed to the account or to `messages`
+    /// (`PUT /__sim/subscriptions`).
+    pub skipped_unsubscribed: u64,
 }
 
 /// One accepted send, as `GET /__sim/messages` lists it.
@@ -225,6 +263,7 @@ impl SimState {
             stats: Stats::default(),
             attempts: VecDeque::new(),
             next_attempt_seq: 1,
+            subscription: Subscription::default(),
         };
         let outbox = Outbox::default();
         outbox.set_max_extra_delay(duration_ms(config.webhook_delay_max));

@@ -174,6 +174,15 @@ fn emit(
         if url.is_none() {
             inner.stats.webhooks.skipped_no_url += bodies.len() as u64;
         }
+        // Statuses and customer messages are the `messages` field: Meta sends them only to an app
+        // subscribed to the account and to that field.
+        let subscription = &inner.subscription;
+        if url.is_some()
+            && !(subscription.app_subscribed && subscription.fields.contains_key("messages"))
+        {
+            inner.stats.webhooks.skipped_unsubscribed += bodies.len() as u64;
+            return;
+        }
         url
     };
     let Some(url) = url else { return };
