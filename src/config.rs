@@ -60,7 +60,7 @@ pub struct SalesforceSettings {
     pub client_id: String,
     /// The integration user (JWT flow).
     pub username: String,
-    /// PEM private key whose certificate is on the connected app (JWT flow).
+    /// PEM private key whose certificate is uploaded to the External Client App (JWT flow).
     pub private_key_path: Option<PathBuf>,
     /// JWT `aud`; blank = `https://test.salesforce.com` for sandboxes, else `https://login.salesforce.com`.
     pub audience: Option<String>,
@@ -581,7 +581,7 @@ impl Settings {
             "use https://login.salesforce.com, https://test.salesforce.com or your My Domain URL",
         );
         need(!sf.client_id.trim().is_empty(), "salesforce.client_id", "is empty",
-            "copy the consumer key of the connected app (Setup → App Manager → View → Manage Consumer Details)");
+            "copy the consumer key of the External Client App (Setup → External Client App Manager → sfwa (WhatsApp) → Settings → OAuth Settings → Consumer Key and Secret)");
         need(
             is_version(&sf.api_version, false),
             "salesforce.api_version",
@@ -598,7 +598,7 @@ impl Settings {
                 );
                 match &sf.private_key_path {
                     None => need(false, "salesforce.private_key_path", "is not set (needed for auth = \"jwt\")",
-                        "point it at the PEM private key whose certificate is uploaded to the connected app"),
+                        "point it at the PEM private key whose certificate is uploaded to the External Client App"),
                     Some(path) => {
                         let pem = std::fs::read_to_string(path).unwrap_or_default();
                         need(pem.contains("PRIVATE KEY-----"), "salesforce.private_key_path",
@@ -612,7 +612,7 @@ impl Settings {
                     !sf.client_secret.is_empty(),
                     "salesforce.client_secret",
                     "is empty (needed for auth = \"client_credentials\")",
-                    "set it, or client_secret_file, to the connected app's consumer secret",
+                    "set it, or client_secret_file, to the External Client App's consumer secret",
                 );
                 need(
                     !sf.login_url.contains("login.salesforce.com")

@@ -34,7 +34,7 @@ pub(super) async fn check_login(settings: &Settings) -> (Check, Option<Salesforc
     let mode = match sf.auth {
         AuthMode::Jwt => format!("jwt as {}", sf.username),
         AuthMode::ClientCredentials => {
-            "client_credentials, as the connected app's Run As user".into()
+            "client_credentials, as the External Client App's Run As user".into()
         }
         AuthMode::RefreshToken => "refresh_token".into(),
     };
@@ -59,7 +59,7 @@ pub(super) async fn check_login(settings: &Settings) -> (Check, Option<Salesforc
                     LOGIN,
                     format!("{mode}: {error}"),
                     "point salesforce.private_key_path at the PEM RSA private key whose \
-                        certificate is on the connected app",
+                        certificate is uploaded to the External Client App",
                 ),
                 None,
             )
@@ -95,7 +95,7 @@ pub(super) async fn check_login(settings: &Settings) -> (Check, Option<Salesforc
             Check::fail(
                 LOGIN,
                 format!("{mode}: {error}"),
-                "check salesforce.login_url and the connected app's settings",
+                "check salesforce.login_url and the External Client App's OAuth settings",
             ),
             None,
         ),
