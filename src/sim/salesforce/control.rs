@@ -12,13 +12,18 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::faults::Faults;
+use super::flows::{self, after_commit, Written};
 use super::org::{Transaction, WriteError};
-use super::rest::after_commit;
 use super::OrgState;
 
 pub fn router() -> Router<Arc<OrgState>> {
     Router::new()
         .route("/records/{object}", post(insert_records).get(list_records))
+        .route(
+            "/records/{object}/{id}",
+            axum::routing::patch(update_record),
+        )
+        .route("/flows", get(get_flows).post(set_flow))
         .route("/stats", get(stats))
         .route("/faults", get(get_faults).post(set_faults))
         .route("/clock", get(get_clock).post(shift_clock))
@@ -63,13 +68,7 @@ async fn insert_records(
                 Ok(id) => ids.push(id),
                 Err(error) => {
                     guard.rollback(tx);
-                    let detail = match error {
-                        WriteError::Record(e) => e.to_json(),
-                        WriteError::Request {
-                            error_code,
-                            message,
-                        } => json!({"errorCode": error_code, "message": message}),
-                    };
+                    let detail = write_error_json(error);
                     return (
                         StatusCode::BAD_REQUEST,
                         Json(json!({"error": "record rejected", "index": index, "detail": detail})),
@@ -79,8 +78,82 @@ async fn insert_records(
             }
         }
     }
-    after_commit(&org, &def, &ids);
+    let written: Vec<Written> = ids.iter().map(Written::created).collect();
+    after_commit(&org, &def, &written);
     (StatusCode::CREATED, Json(json!({"ids": ids}))).into_response()
+}
+
+/// Updates one record, exactly as DML would (a person editing it in the UI), Flow included.
+async fn update_record(
+    State(org): State<Arc<OrgState>>,
+    Path((object, id)): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> Response {
+    let Some(def) = org.org().schema().object(&object).cloned() else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("no object {object}")})),
+        )
+            .into_response();
+    };
+    let Value::Object(input) = body else {
+        return bad_request("send a JSON object".into());
+    };
+    let now = org.clock.now();
+    let result = {
+        let mut guard = org.org();
+        let before = guard.get(&def.name, &id).ok().cloned();
+        guard
+            .update(&def, &id, &input, now, &mut Transaction::default())
+            .map(|id| Written { id, before })
+    };
+    match result {
+        Ok(written) => {
+            let id = written.id.clone();
+            after_commit(&org, &def, &[written]);
+            Json(json!({"id": id})).into_response()
+        }
+        Err(error) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "record rejected", "detail": write_error_json(error)})),
+        )
+            .into_response(),
+    }
+}
+
+fn write_error_json(error: WriteError) -> Value {
+    match error {
+        WriteError::Record(e) => e.to_json(),
+        WriteError::Request {
+            error_code,
+            message,
+        } => json!({"errorCode": error_code, "message": message}),
+    }
+}
+
+async fn get_flows(State(org): State<Arc<OrgState>>) -> Response {
+    Json(json!({"flows": flows::describe(&org.org())})).into_response()
+}
+
+#[derive(Deserialize)]
+struct FlowActivation {
+    api_name: String,
+    active: bool,
+}
+
+/// Activates or deactivates a flow, as an admin does in Setup (`FlowDefinitionView` follows).
+async fn set_flow(
+    State(org): State<Arc<OrgState>>,
+    Json(change): Json<FlowActivation>,
+) -> Response {
+    match flows::set_active(&mut org.org(), &change.api_name, change.active) {
+        Some(flow) => Json(flow).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("no flow {}", change.api_name)})),
+        )
+            .into_response(),
+    }
 }
 
 async fn list_records(State(org): State<Arc<OrgState>>, Path(object): Path<String>) -> Response {
@@ -140,6 +213,7 @@ async fn get_clock(State(org): State<Arc<OrgState>>) -> Response {
 async fn shift_clock(State(org): State<Arc<OrgState>>, Json(shift): Json<ClockShift>) -> Response {
     org.clock
         .shift(chrono::Duration::seconds(shift.shift_seconds));
+    flows::run_scheduled(&org);
     get_clock(State(org)).await
 }
 

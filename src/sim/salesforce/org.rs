@@ -277,6 +277,30 @@ impl Org {
         Ok(())
     }
 
+    /// Stores a record the platform itself keeps (a flow's definition view, a queue), bypassing
+    /// DML: such objects are not writable through the API. Returns its Id (given, or a new one).
+    pub fn seed_system_record(&mut self, object: &str, mut record: Record) -> String {
+        let id = match record.get("Id").and_then(Value::as_str) {
+            Some(id) => id.to_string(),
+            None => {
+                let prefix = self
+                    .schema
+                    .object(object)
+                    .map_or("000".to_string(), |d| d.key_prefix.clone());
+                let id = self.ids.next(&prefix);
+                record.insert("Id".into(), Value::String(id.clone()));
+                id
+            }
+        };
+        self.put(object, &id, Some(record), &mut Transaction::default());
+        id
+    }
+
+    /// A fresh Id with `prefix`, unique in this org.
+    pub fn new_id(&self, prefix: &str) -> String {
+        self.ids.next(prefix)
+    }
+
     /// Undoes every write of a transaction (all-or-none rollback).
     pub fn rollback(&mut self, tx: Transaction) {
         for (object, id, previous, was_deleted) in tx.undo.into_iter().rev() {

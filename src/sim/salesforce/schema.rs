@@ -332,7 +332,33 @@ fn standard_objects() -> Vec<ObjectDef> {
             ..FieldDef::standard("ContactId", "Contact ID", FieldType::Reference, 18)
         },
     ]);
+    // A read-only view of the org's flows (Tooling-free: SOQL on the REST API), as sfwa doctor
+    // reads it: ActiveVersionId is null while no version of the flow is active.
+    let flow_view = |name: &str, label: &str, length: usize| FieldDef {
+        length,
+        ..FieldDef::system(name, label, FieldType::String)
+    };
+    let flow_definitions = ObjectDef {
+        name: "FlowDefinitionView".into(),
+        label: "Flow Definition View".into(),
+        label_plural: "Flow Definition Views".into(),
+        key_prefix: "300".into(),
+        custom: false,
+        is_platform_event: false,
+        fields: vec![
+            FieldDef::system("Id", "Flow Definition View ID", FieldType::Id),
+            flow_view("DurableId", "Durable Identifier", 18),
+            flow_view("ApiName", "API Name", 80),
+            flow_view("Label", "Label", 255),
+            flow_view("ActiveVersionId", "Active Version ID", 18),
+            flow_view("LatestVersionId", "Latest Version ID", 18),
+            flow_view("ProcessType", "Process Type", 40),
+            flow_view("TriggerType", "Trigger Type", 40),
+            FieldDef::system("IsActive", "Is Active", FieldType::Boolean),
+        ],
+    };
     vec![
+        flow_definitions,
         person("Contact", "Contact", "Contacts", "003", vec![]),
         person(
             "Lead",
