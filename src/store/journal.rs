@@ -14,8 +14,10 @@
 //! A `Claimed` row returned as `Existing` with no `next_attempt_at` was claimed but never reached
 //! `Sending` (sfwa stopped in between): no request was made, so it is safe to dispatch.
 //!
-//! States only move forward along the ladder of [`MessageStatus`] (guarantee 3); the single step
-//! back, `Sending` → `Claimed`, is [`schedule_retry`], allowed only while no wamid is known.
+//! States only move forward along the ladder of [`MessageStatus`] (guarantee 3). Two steps back,
+//! both allowed only while no wamid is known (WhatsApp never accepted the message, so nothing can
+//! be sent twice): `Sending` → `Claimed` is [`schedule_retry`]; `Failed` → `Claimed` is [`rearm`],
+//! for a record a person set back to Queued in Salesforce.
 
 use std::fmt;
 use std::str::FromStr;
@@ -330,6 +332,24 @@ pub fn withdraw(
             "UPDATE journal SET state = 'failed', error_code = 'NOT_QUEUED', next_attempt_at = NULL,
                  updated_at = ?2
              WHERE record_id = ?1 AND state = 'claimed' AND wamid IS NULL",
+        )?
+        .execute(params![record_id, to_millis(now)])?;
+    Ok(changed == 1)
+}
+
+/// Takes a `Failed` row back to `Claimed`, as if new (attempts, rate-limit counters, error and
+/// retry time reset): its record was set back to Queued by a person after the failure had been
+/// written back ([`crate::pipeline::intake`] checks that). Only a row without a wamid moves:
+/// WhatsApp never accepted that message, so sending it now is its first delivery, not a second
+/// one. `false`, changing nothing, for any other row.
+#[tracing::instrument(level = "debug", skip_all, fields(record_id = %record_id))]
+pub fn rearm(conn: &Connection, record_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE journal SET state = 'claimed', attempts = 0, next_attempt_at = NULL,
+                 sending_since = NULL, error_code = NULL, status_at = NULL,
+                 rate_limited_since = NULL, rate_limited_count = 0, updated_at = ?2
+             WHERE record_id = ?1 AND state = 'failed' AND wamid IS NULL",
         )?
         .execute(params![record_id, to_millis(now)])?;
     Ok(changed == 1)
@@ -868,6 +888,45 @@ mod tests {
 
         let ids: Vec<&str> = orphans.iter().map(|e| e.record_id.as_str()).collect();
         assert_eq!(ids, vec![RECORD]);
+    }
+
+    #[test]
+    fn a_failed_row_without_a_wamid_is_rearmed_as_new() {
+        let conn = test_connection();
+        let now = Utc::now();
+        claim(&conn, RECORD, now).unwrap();
+        mark_sending(&conn, RECORD, "PN1", "15550001", now).unwrap();
+        schedule_rate_limited(&conn, RECORD, now, now).unwrap();
+        schedule_retry(&conn, RECORD, 2, now, now).unwrap();
+        mark_failed(&conn, RECORD, "OUTSIDE_SESSION_WINDOW", now).unwrap();
+
+        let rearmed = rearm(&conn, RECORD, now).unwrap();
+
+        assert!(rearmed);
+        let entry = get(&conn, RECORD).unwrap().unwrap();
+        assert_eq!(entry.state, JournalState::Claimed);
+        assert_eq!(entry.attempts, 0);
+        assert_eq!(entry.rate_limited_count, 0);
+        assert_eq!(entry.rate_limited_since, None);
+        assert_eq!(entry.error_code, None);
+        assert_eq!(entry.next_attempt_at, None);
+        assert!(mark_sending(&conn, RECORD, "PN1", "15550001", now).is_ok());
+    }
+
+    #[test]
+    fn a_row_whatsapp_accepted_is_never_rearmed() {
+        let conn = test_connection();
+        let now = Utc::now();
+        sent_row(&conn, RECORD, "wamid.A", now);
+        apply_status(&conn, "wamid.A", None, Failed, now, now).unwrap();
+        claim(&conn, "a015g00000ClaiMAAV", now).unwrap();
+
+        assert!(!rearm(&conn, RECORD, now).unwrap());
+        assert!(!rearm(&conn, "a015g00000ClaiMAAV", now).unwrap());
+        assert_eq!(
+            get(&conn, RECORD).unwrap().unwrap().state,
+            JournalState::Failed
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod daemon_inbound;
 mod daemon_jobs;
 mod daemon_observe;
 mod daemon_reliability;
+mod daemon_requeue;
 mod daemon_send;
 mod daemon_stream;
 mod daemon_support;
