@@ -527,6 +527,12 @@ impl DeadLetterNote {
                      `sfwa dead-letters drop {key}`{widen}: {reason}"
                 )
             }
+            (Blame::Org, _) if self.code == "FIELD_CUSTOM_VALIDATION_EXCEPTION" => format!(
+                "A validation rule refused the write-back to {record}: the integration user lacks \
+                 the WhatsApp_Integration_Writes custom permission that exempts sfwa from the \
+                 package's rules (assign the WhatsApp_Integration permission set, or add the \
+                 permission to the set it has), then run `sfwa dead-letters retry {key}`: {reason}"
+            ),
             (Blame::Org, field) => {
                 let on = field.map(|f| format!(" on {f}")).unwrap_or_default();
                 format!(

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use super::faults::Faults;
 use super::flows::{self, after_commit, Written};
-use super::org::{Transaction, WriteError};
+use super::org::{Caller, Transaction, WriteError};
 use super::OrgState;
 
 pub fn router() -> Router<Arc<OrgState>> {
@@ -24,6 +24,7 @@ pub fn router() -> Router<Arc<OrgState>> {
             axum::routing::patch(update_record),
         )
         .route("/flows", get(get_flows).post(set_flow))
+        .route("/permissions", get(get_permissions).post(set_permissions))
         .route("/stats", get(stats))
         .route("/faults", get(get_faults).post(set_faults))
         .route("/clock", get(get_clock).post(shift_clock))
@@ -37,12 +38,37 @@ fn bad_request(message: String) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({"error": message}))).into_response()
 }
 
+/// `?as=rep`: the write is made by a sales rep (validation rules apply to it), not by the
+/// integration user (the default, which the package's custom permission exempts).
+#[derive(Deserialize, Default)]
+struct AsUser {
+    #[serde(default, rename = "as")]
+    user: Option<String>,
+}
+
+impl AsUser {
+    fn caller(&self) -> Result<Caller, Box<Response>> {
+        match self.user.as_deref() {
+            None | Some("integration") => Ok(Caller::Integration),
+            Some("rep") => Ok(Caller::Rep),
+            Some(other) => Err(Box::new(bad_request(format!(
+                "as={other}: use as=rep or as=integration"
+            )))),
+        }
+    }
+}
+
 /// Inserts one record (object body) or many (array body), exactly as DML would, Flow included.
 async fn insert_records(
     State(org): State<Arc<OrgState>>,
     Path(object): Path<String>,
+    Query(user): Query<AsUser>,
     Json(body): Json<Value>,
 ) -> Response {
+    let caller = match user.caller() {
+        Ok(caller) => caller,
+        Err(response) => return *response,
+    };
     let Some(def) = org.org().schema().object(&object).cloned() else {
         return (
             StatusCode::NOT_FOUND,
@@ -64,7 +90,7 @@ async fn insert_records(
     {
         let mut guard = org.org();
         for (index, input) in inputs.iter().enumerate() {
-            match guard.insert(&def, input, now, &mut tx) {
+            match guard.insert_as(caller, &def, input, now, &mut tx) {
                 Ok(id) => ids.push(id),
                 Err(error) => {
                     guard.rollback(tx);
@@ -87,8 +113,13 @@ async fn insert_records(
 async fn update_record(
     State(org): State<Arc<OrgState>>,
     Path((object, id)): Path<(String, String)>,
+    Query(user): Query<AsUser>,
     Json(body): Json<Value>,
 ) -> Response {
+    let caller = match user.caller() {
+        Ok(caller) => caller,
+        Err(response) => return *response,
+    };
     let Some(def) = org.org().schema().object(&object).cloned() else {
         return (
             StatusCode::NOT_FOUND,
@@ -104,7 +135,7 @@ async fn update_record(
         let mut guard = org.org();
         let before = guard.get(&def.name, &id).ok().cloned();
         guard
-            .update(&def, &id, &input, now, &mut Transaction::default())
+            .update_as(caller, &def, &id, &input, now, &mut Transaction::default())
             .map(|id| Written { id, before })
     };
     match result {
@@ -133,6 +164,25 @@ fn write_error_json(error: WriteError) -> Value {
 
 async fn get_flows(State(org): State<Arc<OrgState>>) -> Response {
     Json(json!({"flows": flows::describe(&org.org())})).into_response()
+}
+
+#[derive(Deserialize)]
+struct Permissions {
+    integration_writes: bool,
+}
+
+async fn get_permissions(State(org): State<Arc<OrgState>>) -> Response {
+    Json(json!({"integration_writes": org.org().integration_writes()})).into_response()
+}
+
+/// Grants or takes away the integration user's `WhatsApp_Integration_Writes` custom permission
+/// (as removing it from the `WhatsApp_Integration` permission set would).
+async fn set_permissions(
+    State(org): State<Arc<OrgState>>,
+    Json(change): Json<Permissions>,
+) -> Response {
+    org.org().set_integration_writes(change.integration_writes);
+    get_permissions(State(org)).await
 }
 
 #[derive(Deserialize)]

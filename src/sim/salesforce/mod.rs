@@ -17,6 +17,7 @@ pub mod schema;
 pub mod soql;
 pub mod streaming;
 pub mod usage;
+pub mod validation;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -12,12 +12,24 @@ use serde_json::{Map, Value};
 
 use super::ids::{self, IdGenerator};
 use super::schema::{FieldDef, FieldType, ObjectDef, Schema};
+use super::validation::{self, Save};
 
 /// A stored record: canonical field API name → value. Absent fields are null.
 pub type Record = Map<String, Value>;
 
 /// The user every write is attributed to (the integration user of the sim's JWT flow).
 pub const INTEGRATION_USER_ID: &str = "0055g00000SfWaUAAV";
+
+/// Who makes a DML call: it decides which validation rules apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Caller {
+    /// sfwa's integration user (every REST call): holds the `WhatsApp_Integration_Writes`
+    /// custom permission unless the control API took it away.
+    #[default]
+    Integration,
+    /// A sales rep in the UI: never holds it.
+    Rep,
+}
 
 /// A per-record error in Salesforce's shape (`statusCode`, `message`, `fields`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +102,9 @@ pub struct Org {
     /// (object, unique field) → value → Id; keeps duplicate checks O(1) on large orgs.
     unique_index: HashMap<(String, String), HashMap<String, String>>,
     auto_numbers: HashMap<String, u64>,
+    /// Whether the integration user holds `WhatsApp_Integration_Writes` (the package grants it;
+    /// `POST /__sim/permissions` can take it away to show what a missing grant does).
+    integration_writes: bool,
 }
 
 /// Undo log for an all-or-none batch: (object, id, previous state).
@@ -107,7 +122,21 @@ impl Org {
             deleted: HashMap::new(),
             unique_index: HashMap::new(),
             auto_numbers: HashMap::new(),
+            integration_writes: true,
         }
+    }
+
+    /// Whether the integration user holds the custom permission the validation rules exempt.
+    pub fn integration_writes(&self) -> bool {
+        self.integration_writes
+    }
+
+    pub fn set_integration_writes(&mut self, granted: bool) {
+        self.integration_writes = granted;
+    }
+
+    fn exempt(&self, caller: Caller) -> bool {
+        caller == Caller::Integration && self.integration_writes
     }
 
     pub fn schema(&self) -> &Schema {
@@ -147,9 +176,21 @@ impl Org {
             .cloned()
     }
 
-    /// Creates a record; returns its new Id.
+    /// Creates a record as the integration user; returns its new Id.
     pub fn insert(
         &mut self,
+        object: &ObjectDef,
+        input: &Map<String, Value>,
+        now: DateTime<Utc>,
+        tx: &mut Transaction,
+    ) -> Result<String, WriteError> {
+        self.insert_as(Caller::Integration, object, input, now, tx)
+    }
+
+    /// Creates a record as `caller`; returns its new Id.
+    pub fn insert_as(
+        &mut self,
+        caller: Caller,
         object: &ObjectDef,
         input: &Map<String, Value>,
         now: DateTime<Utc>,
@@ -201,11 +242,16 @@ impl Org {
             record.insert(field.name.clone(), value);
         }
         compute_names(object, &mut record);
+        let save = Save {
+            before: None,
+            after: &record,
+        };
+        validation::check(&object.name, &save, self.exempt(caller))?;
         self.put(&object.name, &id, Some(record), tx);
         Ok(id)
     }
 
-    /// Updates fields of an existing record.
+    /// Updates fields of an existing record as the integration user.
     pub fn update(
         &mut self,
         object: &ObjectDef,
@@ -214,14 +260,28 @@ impl Org {
         now: DateTime<Utc>,
         tx: &mut Transaction,
     ) -> Result<String, WriteError> {
+        self.update_as(Caller::Integration, object, id, input, now, tx)
+    }
+
+    /// Updates fields of an existing record as `caller`.
+    pub fn update_as(
+        &mut self,
+        caller: Caller,
+        object: &ObjectDef,
+        id: &str,
+        input: &Map<String, Value>,
+        now: DateTime<Utc>,
+        tx: &mut Transaction,
+    ) -> Result<String, WriteError> {
         let id = self.resolve_id(&object.name, id)?;
         let values = self.coerce(object, input, false)?;
-        let mut record = self
+        let before = self
             .records
             .get(&object.name)
             .and_then(|m| m.get(&id))
             .cloned()
             .ok_or_else(|| self.missing(&id))?;
+        let mut record = before.clone();
         for field in object.fields().iter().filter(|f| f.required) {
             if values.get(&field.name).is_some_and(Value::is_null) {
                 return Err(DmlError::new(
@@ -240,6 +300,11 @@ impl Org {
         record.insert("LastModifiedDate".into(), stamp.clone());
         record.insert("SystemModstamp".into(), stamp);
         compute_names(object, &mut record);
+        let save = Save {
+            before: Some(&before),
+            after: &record,
+        };
+        validation::check(&object.name, &save, self.exempt(caller))?;
         self.put(&object.name, &id, Some(record), tx);
         Ok(id)
     }
