@@ -173,3 +173,45 @@ async fn a_record_read_before_its_write_back_landed_is_left_alone() {
     assert_ne!(record["Error_Code__c"], "ALREADY_SENT", "{record}");
     assert_eq!(sends_of(&app, &ids[0]).await, 1);
 }
+
+/// A rep's edit in the UI (validation rules apply).
+async fn rep_sets_status(app: &TestApp, id: &str, status: &str) -> u16 {
+    app.http
+        .patch(format!("{}/__sim/records/{MSG}/{id}?as=rep", app.org.url()))
+        .json(&json!({"Status__c": status}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_message_canceled_while_waiting_for_a_retry_is_never_sent_until_requeued() {
+    // Arrange: WhatsApp fails the first attempt; the record waits for its retry.
+    let app = spawn_app().await;
+    app.wa_control("faults", json!({"error_rate": 1.0, "error_status": 500}))
+        .await;
+    let ids = app
+        .queue(json!([{"To_Phone__c": "+16505551234", "Message_Type__c": "Template", "Template_Name__c": "hello_world"}]))
+        .await;
+    app.dispatch().await;
+    app.wa_control("faults", json!({"error_rate": 0.0})).await;
+
+    // Act: the rep cancels it; the retry comes due.
+    let canceled = rep_sets_status(&app, &ids[0], "Canceled").await;
+    app.clock.shift(chrono::Duration::hours(1));
+    two_rounds(&app).await;
+
+    // Assert: withdrawn, not sent, and the pending Sending write-back did not overwrite Canceled.
+    assert_eq!(canceled, 200);
+    assert_eq!(sends_of(&app, &ids[0]).await, 0);
+    assert_eq!(app.record(&ids[0])["Status__c"], "Canceled");
+    let entry = app.journal(&ids[0]).await.unwrap();
+    assert_eq!(entry.error_code.as_deref(), Some("NOT_QUEUED"));
+
+    // And once the rep queues it again, it goes once.
+    assert_eq!(rep_sets_status(&app, &ids[0], "Queued").await, 200);
+    two_rounds(&app).await;
+    assert_eq!(sends_of(&app, &ids[0]).await, 1);
+}

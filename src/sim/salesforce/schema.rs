@@ -534,7 +534,7 @@ mod tests {
         assert_eq!(message.key_prefix, "a00");
         let status = message.field("Status__c").unwrap();
         assert!(status.restricted);
-        assert_eq!(status.picklist_values.len(), 7);
+        assert_eq!(status.picklist_values.len(), 8);
         assert_eq!(message.field("Body__c").unwrap().length, 4096);
         assert!(message.field("WhatsApp_Message_Id__c").unwrap().external_id);
         assert_eq!(
