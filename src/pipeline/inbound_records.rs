@@ -26,6 +26,11 @@ use super::record_update::Fields;
 /// The external id inbound records are upserted on (unique in the package).
 pub const WAMID_FIELD: &str = "WhatsApp_Message_Id__c";
 
+/// Not a Salesforce field (no API name contains `$`): the wamid the customer replied to, kept
+/// with the outbox item so the flush can find the Case of that message
+/// ([`super::inbound_owner`]), and removed before the record is written.
+pub const CONTEXT_KEY: &str = "$context_wamid";
+
 /// The customer-service window a message opens (DESIGN.md: 24 h from Meta's timestamp).
 const WINDOW_HOURS: i64 = 24;
 
@@ -79,6 +84,9 @@ pub fn inbound_record(message: &InboundMessage) -> Fields {
         if let Some(expires) = window_expiry(message.timestamp) {
             set("Window_Expires_At__c", json!(at(expires)));
         }
+    }
+    if let Some(context) = &message.context_id {
+        set(CONTEXT_KEY, json!(context));
     }
     set("Message_Type__c", json!(message_type(&message.kind)));
     set("Body__c", json!(truncate(&body(&message.kind), BODY_CHARS)));

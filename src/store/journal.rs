@@ -466,6 +466,45 @@ pub fn find_by_wamid(conn: &Connection, wamid: &str) -> Result<Option<JournalEnt
         .optional()?)
 }
 
+/// The record of the latest message WhatsApp accepted for each (business number, wa_id) pair
+/// asked about: what an inbound message from that customer most likely answers. Pairs with no
+/// such message are left out. One scan of the journal for all pairs (the journal has no index on
+/// the recipient; retention keeps it to a few weeks of sends).
+pub fn latest_accepted_to(
+    conn: &Connection,
+    pairs: &[(String, String)],
+) -> Result<std::collections::HashMap<(String, String), String>, StoreError> {
+    let mut found = std::collections::HashMap::new();
+    if pairs.is_empty() {
+        return Ok(found);
+    }
+    let wa_ids: Vec<&str> = pairs.iter().map(|(_, wa_id)| wa_id.as_str()).collect();
+    let placeholders = vec!["?"; wa_ids.len()].join(", ");
+    // SQLite returns the bare columns of the row holding the max().
+    let sql = format!(
+        "SELECT business_number_id, wa_id, record_id, max(sending_since) FROM journal
+         WHERE wamid IS NOT NULL AND wa_id IN ({placeholders})
+         GROUP BY business_number_id, wa_id"
+    );
+    let mut statement = conn.prepare(&sql)?;
+    let rows = statement.query_map(rusqlite::params_from_iter(wa_ids), |row| {
+        Ok((
+            row.get::<_, Option<String>>(0)?,
+            row.get::<_, Option<String>>(1)?,
+            row.get::<_, String>(2)?,
+        ))
+    })?;
+    for row in rows {
+        if let (Some(number), Some(wa_id), record_id) = row? {
+            let pair = (number, wa_id);
+            if pairs.contains(&pair) {
+                found.insert(pair, record_id);
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// What [`apply_status`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StatusApplied {
@@ -927,6 +966,28 @@ mod tests {
             get(&conn, RECORD).unwrap().unwrap().state,
             JournalState::Failed
         );
+    }
+
+    #[test]
+    fn the_latest_accepted_message_to_a_customer_is_found_per_business_number() {
+        let conn = test_connection();
+        let then = Utc::now() - Duration::hours(2);
+        sent_row(&conn, "a015g00000OlDddAAV", "wamid.old", then);
+        sent_row(&conn, RECORD, "wamid.new", Utc::now());
+        claim(&conn, "a015g00000UnSenTAAV", Utc::now()).unwrap();
+        mark_sending(&conn, "a015g00000UnSenTAAV", "PN1", "15550001", Utc::now()).unwrap();
+
+        let found = latest_accepted_to(
+            &conn,
+            &[
+                ("PN1".to_string(), "15550001".to_string()),
+                ("PN2".to_string(), "15550001".to_string()),
+            ],
+        )
+        .unwrap();
+
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[&("PN1".to_string(), "15550001".to_string())], RECORD);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 mod cli_env;
 mod daemon_backpressure;
 mod daemon_inbound;
+mod daemon_inbound_owner;
 mod daemon_jobs;
 mod daemon_observe;
 mod daemon_reliability;

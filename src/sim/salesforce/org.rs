@@ -19,6 +19,10 @@ pub type Record = Map<String, Value>;
 
 /// The user every write is attributed to (the integration user of the sim's JWT flow).
 pub const INTEGRATION_USER_ID: &str = "0055g00000SfWaUAAV";
+/// A sales rep every simulated org has (more can be inserted into `User` through the control API).
+pub const REP_USER_ID: &str = "0055g00000RePuSAAV";
+/// The DeveloperName of the queue every simulated org has, sfwa's default `salesforce.inbound_queue`.
+pub const INBOUND_QUEUE: &str = "WhatsApp_Inbound";
 
 /// Who makes a DML call: it decides which validation rules apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -115,7 +119,7 @@ pub struct Transaction {
 
 impl Org {
     pub fn new(schema: Arc<Schema>) -> Org {
-        Org {
+        let mut org = Org {
             schema,
             ids: IdGenerator::default(),
             records: HashMap::new(),
@@ -123,7 +127,9 @@ impl Org {
             unique_index: HashMap::new(),
             auto_numbers: HashMap::new(),
             integration_writes: true,
-        }
+        };
+        org.seed_owners();
+        org
     }
 
     /// Whether the integration user holds the custom permission the validation rules exempt.
@@ -233,7 +239,11 @@ impl Org {
                 "Id" => continue,
                 "CreatedDate" | "LastModifiedDate" | "SystemModstamp" => stamp.clone(),
                 "IsDeleted" => Value::Bool(false),
-                "CreatedById" | "OwnerId" => Value::String(INTEGRATION_USER_ID.into()),
+                "CreatedById" => Value::String(INTEGRATION_USER_ID.into()),
+                "OwnerId" => values
+                    .remove("OwnerId")
+                    .filter(|v| !v.is_null())
+                    .unwrap_or_else(|| Value::String(INTEGRATION_USER_ID.into())),
                 _ => match &field.auto_number {
                     Some(format) => Value::String(self.next_auto_number(&object.name, format)),
                     None => values.remove(&field.name).unwrap_or(Value::Null),
@@ -607,6 +617,9 @@ impl Org {
     }
 
     fn check_lookup(&self, field: &FieldDef, text: &str) -> Result<(), DmlError> {
+        if field.name == "OwnerId" {
+            return self.check_owner(text);
+        }
         let target = field.reference_to.as_deref().unwrap_or_default();
         let incorrect = || {
             DmlError::new(
@@ -642,6 +655,67 @@ impl Org {
                 &[&field.name],
             ))
         }
+    }
+}
+
+impl Org {
+    /// OwnerId takes a user or a queue, as on the platform: another object's Id is the wrong
+    /// type; an Id of no user and no queue (a public group is not a queue) is refused.
+    fn check_owner(&self, text: &str) -> Result<(), DmlError> {
+        let id = ids::canonical(text).filter(|id| id.starts_with("005") || id.starts_with("00G"));
+        let Some(id) = id else {
+            return Err(DmlError::new(
+                "FIELD_INTEGRITY_EXCEPTION",
+                format!("Owner ID: id value of incorrect type: {text}"),
+                &["OwnerId"],
+            ));
+        };
+        let is_owner = match &id[..3] {
+            "005" => self
+                .records
+                .get("User")
+                .is_some_and(|m| m.contains_key(&id)),
+            _ => self
+                .records
+                .get("Group")
+                .and_then(|m| m.get(&id))
+                .is_some_and(|g| g.get("Type").and_then(Value::as_str) == Some("Queue")),
+        };
+        if is_owner {
+            Ok(())
+        } else {
+            Err(DmlError::new(
+                "INVALID_CROSS_REFERENCE_KEY",
+                "Owner ID: invalid cross reference id",
+                &["OwnerId"],
+            ))
+        }
+    }
+
+    /// The users and the queue every simulated org starts with: the integration user, a sales rep
+    /// ([`REP_USER_ID`]) and the package's default inbound queue ([`INBOUND_QUEUE`]).
+    fn seed_owners(&mut self) {
+        let user = |id: &str, name: &str, username: &str| {
+            let mut r = Record::new();
+            r.insert("Id".into(), Value::String(id.into()));
+            r.insert("Name".into(), Value::String(name.into()));
+            r.insert("Username".into(), Value::String(username.into()));
+            r
+        };
+        self.seed_system_record(
+            "User",
+            user(
+                INTEGRATION_USER_ID,
+                "sfwa Integration",
+                "integration@sfwa.example",
+            ),
+        );
+        self.seed_system_record("User", user(REP_USER_ID, "Rita Rep", "rita@sfwa.example"));
+        let mut queue = Record::new();
+        queue.insert("Name".into(), Value::String("WhatsApp Inbound".into()));
+        queue.insert("DeveloperName".into(), Value::String(INBOUND_QUEUE.into()));
+        queue.insert("Type".into(), Value::String("Queue".into()));
+        self.seed_system_record("Group", queue);
     }
 }
 

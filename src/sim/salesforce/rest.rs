@@ -280,6 +280,10 @@ async fn query(
         Ok(bound) => bound,
         Err(error) => return api_error(StatusCode::BAD_REQUEST, error.error_code, &error.message),
     };
+    *org.usage()
+        .soql_by_object
+        .entry(bound.object().to_string())
+        .or_default() += 1;
     let rows = {
         let org_guard = org.org();
         bound.run(org_guard.rows(bound.object()))

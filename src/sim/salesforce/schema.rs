@@ -210,7 +210,7 @@ impl Schema {
 
     fn from_files(files: impl Iterator<Item = (String, String)>) -> anyhow::Result<Schema> {
         let mut objects = BTreeMap::new();
-        for object in standard_objects() {
+        for object in standard_objects().into_iter().chain(owners()) {
             objects.insert(object.name.clone(), object);
         }
         let mut custom_fields: Vec<(String, FieldDef)> = Vec::new();
@@ -285,11 +285,51 @@ fn system_fields(name_field: FieldDef) -> Vec<FieldDef> {
             reference_to: Some("User".into()),
             ..FieldDef::system("CreatedById", "Created By ID", FieldType::Reference)
         },
+        // A user (005…) or a queue (00G…); checked by the org on write.
         FieldDef {
             length: 18,
             reference_to: Some("User".into()),
+            createable: true,
+            updateable: true,
             ..FieldDef::system("OwnerId", "Owner ID", FieldType::Reference)
         },
+    ]
+}
+
+/// Users and groups, as far as record ownership needs them: a record is owned by a user or a
+/// queue (a Group of Type `Queue`).
+fn owners() -> Vec<ObjectDef> {
+    let object = |name: &str, plural: &str, prefix: &str, fields: Vec<FieldDef>| ObjectDef {
+        name: name.into(),
+        label: name.into(),
+        label_plural: plural.into(),
+        key_prefix: prefix.into(),
+        custom: false,
+        is_platform_event: false,
+        fields,
+    };
+    vec![
+        object(
+            "User",
+            "Users",
+            "005",
+            vec![
+                FieldDef::system("Id", "User ID", FieldType::Id),
+                FieldDef::standard("Name", "Full Name", FieldType::String, 121),
+                FieldDef::standard("Username", "Username", FieldType::String, 80),
+            ],
+        ),
+        object(
+            "Group",
+            "Groups",
+            "00G",
+            vec![
+                FieldDef::system("Id", "Group ID", FieldType::Id),
+                FieldDef::standard("Name", "Name", FieldType::String, 40),
+                FieldDef::standard("DeveloperName", "Developer Name", FieldType::String, 80),
+                FieldDef::standard("Type", "Type", FieldType::String, 40),
+            ],
+        ),
     ]
 }
 
