@@ -1,6 +1,9 @@
 //! The `WhatsApp_Message__c` record an inbound customer message becomes: Direction Inbound, Status
 //! Received, who wrote, to which business number, when, and what — in words a rep can read, since
-//! media files are not downloaded (the record names Meta's media id instead).
+//! media files are not downloaded (the record names Meta's media id instead). No URL field is
+//! written, on purpose: Salesforce's URL fields hold 255 characters at most, and Meta's media URLs
+//! (signed, short-lived, useless without the access token) are longer; cutting a URL would store a
+//! broken link, so the media id, which sfwa can turn into a download, is what the record keeps.
 //!
 //! The webhook receiver queues these fields as an upsert keyed by the wamid
 //! ([`WAMID_FIELD`]), in the same transaction as the inbound mirror, so a duplicate webhook or a

@@ -19,6 +19,7 @@ mod salesforce_auth;
 mod salesforce_client;
 mod salesforce_cometd;
 mod salesforce_flow;
+mod salesforce_limits;
 mod salesforce_rest;
 mod salesforce_validation;
 mod sim_cli;

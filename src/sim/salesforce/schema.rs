@@ -12,6 +12,9 @@ use anyhow::{anyhow, bail, Context};
 /// The metadata files compiled into the binary: (path below `objects/`, file contents).
 const EMBEDDED_METADATA: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/metadata_files.rs"));
 
+/// The most characters a URL field holds, whatever its metadata says.
+pub const URL_FIELD_LENGTH: usize = 255;
+
 /// A field's data type, as Salesforce's describe names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FieldType {
@@ -509,7 +512,9 @@ fn parse_field(xml: &str) -> anyhow::Result<FieldDef> {
         "Text" => (FieldType::String, declared_length.unwrap_or(255)),
         "LongTextArea" | "TextArea" => (FieldType::TextArea, declared_length.unwrap_or(255)),
         "Phone" => (FieldType::Phone, 40),
-        "Url" => (FieldType::Url, 1024),
+        // Salesforce's fixed limit for URL fields: a URL field has no length setting, and a
+        // `<length>` in the file changes nothing (a longer value is STRING_TOO_LONG).
+        "Url" => (FieldType::Url, URL_FIELD_LENGTH),
         "Email" => (FieldType::Email, 80),
         "Picklist" => (FieldType::Picklist, 255),
         "DateTime" => (FieldType::DateTime, 0),
@@ -576,6 +581,7 @@ mod tests {
         assert!(status.restricted);
         assert_eq!(status.picklist_values.len(), 8);
         assert_eq!(message.field("Body__c").unwrap().length, 4096);
+        assert_eq!(message.field("Media_URL__c").unwrap().length, 255);
         assert!(message.field("WhatsApp_Message_Id__c").unwrap().external_id);
         assert_eq!(
             message.field("Contact__c").unwrap().reference_to.as_deref(),
