@@ -70,6 +70,9 @@ pub struct SalesforceSettings {
     pub refresh_token_file: Option<PathBuf>,
     pub api_version: String,
     pub message_object: String,
+    /// The queue (its DeveloperName) that owns inbound records linked to no Case, Contact or Lead,
+    /// so reps see replies under the Private sharing model. Blank: the integration user owns them.
+    pub inbound_queue: String,
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
 }
@@ -89,6 +92,7 @@ impl Default for SalesforceSettings {
             refresh_token_file: None,
             api_version: crate::salesforce::API_VERSION.into(),
             message_object: "WhatsApp_Message__c".into(),
+            inbound_queue: "WhatsApp_Inbound".into(),
             timeout: Duration::from_secs(30),
         }
     }
@@ -582,6 +586,14 @@ impl Settings {
         );
         need(!sf.client_id.trim().is_empty(), "salesforce.client_id", "is empty",
             "copy the consumer key of the External Client App (Setup → External Client App Manager → sfwa (WhatsApp) → Settings → OAuth Settings → Consumer Key and Secret)");
+        need(
+            sf.inbound_queue
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "salesforce.inbound_queue",
+            "is not a queue's API name (letters, digits and underscores)",
+            "write the queue's DeveloperName (Setup → Queues → the queue's API name), e.g. \"WhatsApp_Inbound\", or \"\" to leave inbound records with the integration user",
+        );
         need(
             is_version(&sf.api_version, false),
             "salesforce.api_version",

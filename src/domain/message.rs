@@ -48,6 +48,10 @@ pub struct MessageRecord {
     /// When the Flow created it (the queue-to-send latency metric starts here).
     #[serde(rename = "CreatedDate", default)]
     pub created_date: Option<String>,
+    /// Meta's id, if WhatsApp accepted it once: a Queued record carrying one was set back to
+    /// Queued by a person, and must never be sent again (see `pipeline::intake`).
+    #[serde(rename = "WhatsApp_Message_Id__c", default)]
+    pub wamid: Option<String>,
 }
 
 impl MessageRecord {
@@ -67,6 +71,7 @@ impl MessageRecord {
         "Media_Filename__c",
         "Scheduled_At__c",
         "CreatedDate",
+        "WhatsApp_Message_Id__c",
     ];
 }
 

@@ -2,8 +2,10 @@
 //!
 //! Rank (DESIGN.md guarantee 3): Queued < Sending < Sent < Failed < Delivered < Read. Failed ranks
 //! below Delivered because Meta may report `failed` for a message it then delivers (a retry on its
-//! side); a message that reached the customer is the truth a rep needs. Received is the inbound
-//! state and never mixes with the outbound ladder.
+//! side); a message that reached the customer is the truth a rep needs. Canceled is set by a person
+//! on a Queued message and is final: sfwa never sends it, nothing moves it on (a person may set
+//! it back to Queued; the package's validation rules allow that, and intake treats it as new
+//! work). Received is the inbound state and never mixes with the outbound ladder.
 
 use std::fmt;
 
@@ -15,6 +17,7 @@ pub enum MessageStatus {
     Failed,
     Delivered,
     Read,
+    Canceled,
     Received,
 }
 
@@ -28,13 +31,24 @@ impl MessageStatus {
             MessageStatus::Failed => 3,
             MessageStatus::Delivered => 4,
             MessageStatus::Read => 5,
-            MessageStatus::Received => 6,
+            MessageStatus::Canceled => 6,
+            MessageStatus::Received => 7,
         }
     }
 
     /// Whether moving from `self` to `next` is progress (equal is not: duplicates are no-ops).
     pub fn advances_to(self, next: MessageStatus) -> bool {
-        next.rank() > self.rank()
+        match (self, next) {
+            // Only a message not yet on its way can be canceled, and a canceled one stays so.
+            (_, MessageStatus::Canceled) => self == MessageStatus::Queued,
+            (MessageStatus::Canceled, _) => false,
+            _ => next.rank() > self.rank(),
+        }
+    }
+
+    /// Final and never sent: a record showing it is not sfwa's to send.
+    pub fn is_canceled(self) -> bool {
+        self == MessageStatus::Canceled
     }
 
     /// The picklist value written to Salesforce.
@@ -46,6 +60,7 @@ impl MessageStatus {
             MessageStatus::Failed => "Failed",
             MessageStatus::Delivered => "Delivered",
             MessageStatus::Read => "Read",
+            MessageStatus::Canceled => "Canceled",
             MessageStatus::Received => "Received",
         }
     }
@@ -67,13 +82,14 @@ impl MessageStatus {
         }
     }
 
-    pub const ALL: [MessageStatus; 7] = [
+    pub const ALL: [MessageStatus; 8] = [
         MessageStatus::Queued,
         MessageStatus::Sending,
         MessageStatus::Sent,
         MessageStatus::Failed,
         MessageStatus::Delivered,
         MessageStatus::Read,
+        MessageStatus::Canceled,
         MessageStatus::Received,
     ];
 }
@@ -96,6 +112,16 @@ mod tests {
         assert!(Failed.advances_to(Delivered));
         assert!(Sent.advances_to(Read));
         assert!(!Sent.advances_to(Sent));
+    }
+
+    #[test]
+    fn only_a_queued_message_can_be_canceled_and_a_canceled_one_never_moves_on() {
+        assert!(Queued.advances_to(Canceled));
+        assert!(!Sending.advances_to(Canceled));
+        assert!(!Read.advances_to(Canceled));
+        assert!(!Canceled.advances_to(Sent));
+        assert!(!Canceled.advances_to(Read));
+        assert_eq!(MessageStatus::from_salesforce("Canceled"), Some(Canceled));
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub struct Pipeline {
     pub writeback_running: Arc<AtomicBool>,
     /// Recent answers of the Contact/Lead lookup for inbound messages (see `inbound_links`).
     pub link_cache: Arc<super::inbound_links::LinkCache>,
+    /// Case owners and the inbound queue's Id, for inbound records' owners (see `inbound_owner`).
+    pub owner_cache: Arc<super::inbound_owner::OwnerCache>,
     pub default_region: Option<phonenumber::country::Id>,
     /// This pipeline's Prometheus registry (one per pipeline, so tests read their own numbers).
     pub metrics: Metrics,
@@ -85,6 +87,7 @@ impl Pipeline {
             flushes: Arc::new(tokio::sync::watch::channel(0).0),
             writeback_running: Arc::new(AtomicBool::new(false)),
             link_cache: Arc::default(),
+            owner_cache: Arc::default(),
             default_region,
             metrics,
             health: Arc::new(Health::new()),

@@ -103,6 +103,10 @@ pub struct Candidate {
     pub phone: Option<String>,
     #[serde(rename = "MobilePhone", default)]
     pub mobile_phone: Option<String>,
+    /// Read in the same query: the owner of an inbound record linked to this person
+    /// ([`super::inbound_owner`]).
+    #[serde(rename = "OwnerId", default)]
+    pub owner_id: Option<String>,
 }
 
 /// Who has each customer number: matching record Ids per number, per object.
@@ -110,6 +114,8 @@ pub struct Candidate {
 pub struct Links {
     contacts: HashMap<E164, BTreeSet<String>>,
     leads: HashMap<E164, BTreeSet<String>>,
+    /// Contact / Lead Id → its OwnerId.
+    owners: HashMap<String, String>,
 }
 
 impl Links {
@@ -125,6 +131,20 @@ impl Links {
             Person::Contact => &mut self.contacts,
             Person::Lead => &mut self.leads,
         }
+    }
+
+    /// The owner of the one Contact with `number`, else of the one Lead (several or none: `None`,
+    /// as no link is made then either).
+    pub fn owner_for(&self, number: &E164) -> Option<&str> {
+        [Person::Contact, Person::Lead]
+            .into_iter()
+            .find_map(|person| {
+                let ids = self.of(person).get(number)?;
+                match ids.iter().collect::<Vec<_>>().as_slice() {
+                    [only] => self.owners.get(*only).map(String::as_str),
+                    _ => None,
+                }
+            })
     }
 
     /// The fields that link the record of message `wamid` from `number`: a lookup per object with
@@ -218,7 +238,7 @@ pub fn lookup_soql(person: Person, numbers: &[E164]) -> String {
         None => any_number,
     };
     format!(
-        "SELECT Id, Phone, MobilePhone FROM {} WHERE {condition}",
+        "SELECT Id, Phone, MobilePhone, OwnerId FROM {} WHERE {condition}",
         person.object()
     )
 }
@@ -265,6 +285,12 @@ pub async fn find(
             let candidates: Vec<Candidate> = salesforce.query(&lookup_soql(person, chunk)).await?;
             queries += 1;
             for (number, ids) in exact_matches(&candidates, numbers, default_region) {
+                for id in &ids {
+                    let owner = candidates.iter().find(|c| &c.id == id);
+                    if let Some(owner) = owner.and_then(|c| c.owner_id.clone()) {
+                        links.owners.insert(id.clone(), owner);
+                    }
+                }
                 links.of_mut(person).entry(number).or_default().extend(ids);
             }
         }
@@ -287,6 +313,8 @@ struct Cached {
     at: chrono::DateTime<chrono::Utc>,
     contacts: BTreeSet<String>,
     leads: BTreeSet<String>,
+    /// The owners of those Contacts and Leads.
+    owners: HashMap<String, String>,
 }
 
 impl LinkCache {
@@ -320,12 +348,19 @@ impl LinkCache {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         for number in numbers {
             let ids = |person| found.of(person).get(number).cloned().unwrap_or_default();
+            let (contacts, leads) = (ids(Person::Contact), ids(Person::Lead));
+            let owners = contacts
+                .iter()
+                .chain(&leads)
+                .filter_map(|id| Some((id.clone(), found.owners.get(id)?.clone())))
+                .collect();
             entries.insert(
                 number.clone(),
                 Cached {
                     at: now,
-                    contacts: ids(Person::Contact),
-                    leads: ids(Person::Lead),
+                    contacts,
+                    leads,
+                    owners,
                 },
             );
         }
@@ -334,6 +369,7 @@ impl LinkCache {
 
 impl Links {
     fn add(&mut self, number: &E164, cached: &Cached) {
+        self.owners.extend(cached.owners.clone());
         for (person, ids) in [
             (Person::Contact, &cached.contacts),
             (Person::Lead, &cached.leads),
@@ -362,6 +398,7 @@ pub async fn find_cached(
     }
     let (found, queries) = find(salesforce, &missing, default_region).await?;
     cache.remember(&missing, &found, now);
+    links.owners.extend(found.owners.clone());
     for person in [Person::Contact, Person::Lead] {
         for (number, ids) in found.of(person) {
             links
@@ -390,6 +427,7 @@ mod tests {
             id: id.into(),
             phone: phone.map(String::from),
             mobile_phone: mobile.map(String::from),
+            owner_id: None,
         }
     }
 
@@ -408,12 +446,12 @@ mod tests {
 
         assert_eq!(
             contacts,
-            "SELECT Id, Phone, MobilePhone FROM Contact WHERE \
+            "SELECT Id, Phone, MobilePhone, OwnerId FROM Contact WHERE \
              Phone LIKE '%5%5%5%0%1%0%1' OR MobilePhone LIKE '%5%5%5%0%1%0%1' OR \
              Phone LIKE '%5%5%5%0%1%0%2' OR MobilePhone LIKE '%5%5%5%0%1%0%2'"
         );
         assert!(leads.starts_with(
-            "SELECT Id, Phone, MobilePhone FROM Lead WHERE IsConverted = false AND (Phone LIKE"
+            "SELECT Id, Phone, MobilePhone, OwnerId FROM Lead WHERE IsConverted = false AND (Phone LIKE"
         ));
         assert!(leads.ends_with("'%5%5%5%0%1%0%2')"), "{leads}");
     }

@@ -1,6 +1,9 @@
 //! The `WhatsApp_Message__c` record an inbound customer message becomes: Direction Inbound, Status
 //! Received, who wrote, to which business number, when, and what — in words a rep can read, since
-//! media files are not downloaded (the record names Meta's media id instead).
+//! media files are not downloaded (the record names Meta's media id instead). No URL field is
+//! written, on purpose: Salesforce's URL fields hold 255 characters at most, and Meta's media URLs
+//! (signed, short-lived, useless without the access token) are longer; cutting a URL would store a
+//! broken link, so the media id, which sfwa can turn into a download, is what the record keeps.
 //!
 //! The webhook receiver queues these fields as an upsert keyed by the wamid
 //! ([`WAMID_FIELD`]), in the same transaction as the inbound mirror, so a duplicate webhook or a
@@ -25,6 +28,11 @@ use super::record_update::Fields;
 
 /// The external id inbound records are upserted on (unique in the package).
 pub const WAMID_FIELD: &str = "WhatsApp_Message_Id__c";
+
+/// Not a Salesforce field (no API name contains `$`): the wamid the customer replied to, kept
+/// with the outbox item so the flush can find the Case of that message
+/// ([`super::inbound_owner`]), and removed before the record is written.
+pub const CONTEXT_KEY: &str = "$context_wamid";
 
 /// The customer-service window a message opens (DESIGN.md: 24 h from Meta's timestamp).
 const WINDOW_HOURS: i64 = 24;
@@ -79,6 +87,9 @@ pub fn inbound_record(message: &InboundMessage) -> Fields {
         if let Some(expires) = window_expiry(message.timestamp) {
             set("Window_Expires_At__c", json!(at(expires)));
         }
+    }
+    if let Some(context) = &message.context_id {
+        set(CONTEXT_KEY, json!(context));
     }
     set("Message_Type__c", json!(message_type(&message.kind)));
     set("Body__c", json!(truncate(&body(&message.kind), BODY_CHARS)));

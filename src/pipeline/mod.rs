@@ -9,6 +9,8 @@
 //! - [`record_update`] — which fields a state change writes onto `WhatsApp_Message__c`.
 //! - [`inbound_records`] — the `WhatsApp_Message__c` record an inbound customer message becomes.
 //! - [`inbound_links`] — linking those records to the Contact / Lead with the sender's number.
+//! - [`inbound_owner`] — who owns them: the linked Case's owner, the Contact's, the Lead's, or
+//!   the configured queue.
 //! - [`writeback`] — the outbox flush: coalesced updates and inbound upserts, ≤ 200 records per
 //!   collections call.
 //! - [`dead_letters`] — `sfwa dead-letters list|retry|drop`: the write-backs Salesforce refused
@@ -23,6 +25,7 @@ pub mod context;
 pub mod dead_letters;
 pub mod dispatch;
 pub mod inbound_links;
+pub mod inbound_owner;
 pub mod inbound_records;
 pub mod intake;
 pub mod jobs;

@@ -88,6 +88,49 @@ pub fn failed(
     fields(&pairs)
 }
 
+/// Error_Code__c for a record set back to Queued after WhatsApp had accepted it.
+pub const ALREADY_SENT: &str = "ALREADY_SENT";
+
+/// A record set back to Queued after WhatsApp accepted it: it is never sent again (guarantee 1).
+/// The record gets the status the journal knows (`known`) back with Error_Code__c `ALREADY_SENT`
+/// and a sentence saying what to do.
+///
+/// Why the known status and not always `Failed`: statuses only move forward (guarantee 3). A
+/// message Sent, Delivered or Read reached WhatsApp or the customer; writing `Failed` would tell
+/// the rep it did not, and a later `read` receipt would then be the only thing correcting it.
+/// Restoring the status keeps the record truthful and the code says why it is not Queued. A
+/// message that failed after acceptance (`Failed` with a wamid) stays `Failed`, now as
+/// `ALREADY_SENT`. The wamid is written again in case the person cleared it.
+pub fn already_sent(
+    known: MessageStatus,
+    wamid: &str,
+    accepted_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Fields {
+    let message = match accepted_at {
+        Some(when) => format!(
+            "WhatsApp accepted this message at {} UTC; create a new message to send it again.",
+            when.format("%Y-%m-%d %H:%M")
+        ),
+        None => "WhatsApp already accepted this message; create a new message to send it again."
+            .to_string(),
+    };
+    let status = match known {
+        MessageStatus::Sent | MessageStatus::Delivered | MessageStatus::Read => known,
+        _ => MessageStatus::Failed,
+    };
+    let mut pairs = vec![
+        ("Status__c", json!(status.as_salesforce())),
+        ("WhatsApp_Message_Id__c", json!(wamid)),
+        ("Error_Code__c", json!(ALREADY_SENT)),
+        ("Error_Message__c", json!(message)),
+    ];
+    if status == MessageStatus::Failed {
+        pairs.push(("Failed_At__c", json!(at(now))));
+    }
+    fields(&pairs)
+}
+
 /// A status webhook: the timestamp field always (idempotent), the status only when it advanced.
 pub fn status_reported(status: MessageStatus, timestamp: DateTime<Utc>, advanced: bool) -> Fields {
     let stamp_field = match status {
@@ -125,6 +168,32 @@ mod tests {
         let update = status_reported(MessageStatus::Delivered, now, false);
         assert!(update.contains_key("Delivered_At__c"));
         assert!(!update.contains_key("Status__c"));
+    }
+
+    #[test]
+    fn a_requeued_accepted_message_keeps_a_forward_status_and_says_why() {
+        let accepted = DateTime::parse_from_rfc3339("2026-11-24T15:04:05Z")
+            .unwrap()
+            .to_utc();
+
+        let delivered = already_sent(
+            MessageStatus::Delivered,
+            "wamid.A",
+            Some(accepted),
+            accepted,
+        );
+        let failed = already_sent(MessageStatus::Failed, "wamid.B", None, accepted);
+
+        assert_eq!(delivered["Status__c"], "Delivered");
+        assert_eq!(delivered["Error_Code__c"], ALREADY_SENT);
+        assert_eq!(
+            delivered["Error_Message__c"],
+            "WhatsApp accepted this message at 2026-11-24 15:04 UTC; create a new message to send it again."
+        );
+        assert!(!delivered.contains_key("Failed_At__c"));
+        assert_eq!(failed["Status__c"], "Failed");
+        assert_eq!(failed["WhatsApp_Message_Id__c"], "wamid.B");
+        assert!(failed.contains_key("Failed_At__c"));
     }
 
     #[test]

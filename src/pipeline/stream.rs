@@ -1,5 +1,6 @@
 //! Intake by platform event (`intake.mode = "stream"`): the package's Flow publishes
-//! `WhatsApp_Outbound__e {Message_Id__c}` when a Queued outbound record is created; sfwa listens on
+//! `WhatsApp_Outbound__e {Message_Id__c, Business_Number_Id__c}` when an outbound record is created
+//! Queued or set back to Queued (at `Scheduled_At__c` when that is ahead); sfwa listens on
 //! the channel over CometD ([`crate::salesforce::cometd`]) and fetches the records the events name,
 //! one SOQL `WHERE Id IN (…)` per ≤ 300 events. No REST call is spent while nothing happens.
 //!
@@ -19,7 +20,8 @@
 //! connect, for at most that much added latency.
 //!
 //! Records whose `Scheduled_At__c` is still ahead are left for the scheduled-sends job; events whose
-//! record is no longer Queued (sent by a poll, edited, deleted) are passed over.
+//! record is no longer Queued (sent by a poll, edited, deleted) are passed over. A record set back to
+//! Queued after sfwa finished it is settled by [`intake::settle_requeued`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -149,11 +151,19 @@ impl StreamIntake {
             );
             step.fetched += records.len();
             let last = batch.last().map(|e| e.replay_id);
-            let fresh = claim_and_advance(pipeline, records, &self.channel, last).await?;
+            let claimed = claim_and_advance(pipeline, records, &self.channel, last).await?;
             self.pending.drain(..take);
             step.events += take;
             if let Some(id) = last {
                 self.resume = ReplayFrom::After(id);
+            }
+            let mut fresh = claimed.fresh;
+            // The replay id is stored: if this fails, the reconcile poll finds them still Queued.
+            match intake::settle_requeued(pipeline, claimed.requeued).await {
+                Ok(rearmed) => fresh.extend(rearmed),
+                Err(error) => {
+                    warn!(error = %format!("{error:#}"), "re-queued records not settled; the reconcile poll will")
+                }
             }
             let work = fresh.into_iter().map(|r| (r, 0)).collect();
             step.outcomes
@@ -219,7 +229,7 @@ async fn claim_and_advance(
     records: Vec<MessageRecord>,
     channel: &str,
     replay_id: Option<i64>,
-) -> anyhow::Result<Vec<MessageRecord>> {
+) -> anyhow::Result<intake::Claimed> {
     let now = pipeline.now();
     let name = cursor_name(channel);
     let (later, due): (Vec<_>, Vec<_>) = records

@@ -144,7 +144,12 @@ async fn due_work(pipeline: &Pipeline) -> anyhow::Result<(Vec<(MessageRecord, u3
                         journal::schedule_retry(tx, id, *attempts, *at, now)?;
                     }
                     for id in &withdrawn {
-                        journal::withdraw(tx, id, now)?;
+                        // What the record shows now (Canceled by a rep, edited, deleted) is the
+                        // truth: a pending write-back (Sending, a rate-limit wait) would
+                        // overwrite it, so it goes too.
+                        if journal::withdraw(tx, id, now)? {
+                            outbox::discard(tx, id)?;
+                        }
                     }
                     Ok(())
                 })

@@ -30,6 +30,9 @@ use crate::salesforce::{Disposition, RecordResult, SalesforceError, MAX_COLLECTI
 use crate::store::outbox::{self, Operation, OutboxItem};
 
 use super::inbound_links::{self, Links, LINK_FIELDS};
+use super::inbound_owner::{self, OWNER_FIELDS};
+use super::inbound_records::CONTEXT_KEY;
+use super::record_update::Fields;
 use super::Pipeline;
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -174,6 +177,31 @@ async fn flush_batch(pipeline: &Pipeline) -> anyhow::Result<Option<FlushOutcome>
         }
     }
 
+    let owners = if numbers.is_empty() {
+        std::collections::HashMap::new()
+    } else {
+        match inbound_owner::resolve(pipeline, &items, &links, now).await {
+            Ok((owners, queries)) => {
+                outcome.lookups += queries;
+                owners
+            }
+            Err(error) => {
+                // As for the links: an inbound record is never created unowned (invisible to
+                // reps under Private sharing) just because Salesforce could not be asked.
+                let wait = backoff(&error);
+                warn!(%error, pending = items.len(), "looking up the owners of inbound messages failed; the write-back will retry in {}s", wait.num_seconds());
+                outcome.retried = items.len();
+                let reason = error.to_string();
+                let decisions = items
+                    .into_iter()
+                    .map(|item| (item, Decision::wait(reason.clone(), now + wait)))
+                    .collect();
+                record_decisions(pipeline, decisions, now).await?;
+                return Ok(Some(outcome));
+            }
+        }
+    };
+
     let mut groups: Vec<(Target, Vec<OutboxItem>)> = Vec::new();
     for item in items {
         let target = Target::of(&item);
@@ -186,7 +214,7 @@ async fn flush_batch(pipeline: &Pipeline) -> anyhow::Result<Option<FlushOutcome>
     // client, so a whole-call refusal is always about the items of one slice.
     let mut slices: VecDeque<Slice> = VecDeque::new();
     for (target, group) in groups {
-        let (records, linked) = records_for(&target, &group, &links, object);
+        let (records, linked) = records_for(&target, &group, &links, &owners, object);
         let mut entries: Vec<Entry> = group
             .into_iter()
             .zip(records)
@@ -297,7 +325,7 @@ struct Entry {
     item: OutboxItem,
     /// The body sent: the item's fields, its external id for upserts, its links.
     record: Map<String, Value>,
-    /// Whether this flush added Contact / Lead links to it.
+    /// Whether this flush added Contact / Lead links (or a Case and an owner) to it.
     linked: bool,
 }
 
@@ -339,6 +367,7 @@ fn records_for(
     target: &Target,
     group: &[OutboxItem],
     links: &Links,
+    owners: &std::collections::HashMap<String, Fields>,
     message_object: &str,
 ) -> (Vec<Map<String, Value>>, Vec<bool>) {
     let mut records = Vec::with_capacity(group.len());
@@ -354,10 +383,20 @@ fn records_for(
                 Value::String(item.record_id.clone()),
             );
         }
-        let link_fields = inbound_links::customer_number(item, message_object)
+        // Kept with the item for the owner lookup only; never a field of the record.
+        fields.remove(CONTEXT_KEY);
+        let mut link_fields = inbound_links::customer_number(item, message_object)
             .map(|number| links.fields_for(&number, &item.record_id))
             .unwrap_or_default();
-        linked.push(LINK_FIELDS.iter().any(|f| link_fields.contains_key(*f)));
+        if let Some(owner) = owners.get(&item.record_id) {
+            link_fields.extend(owner.clone());
+        }
+        linked.push(
+            LINK_FIELDS
+                .iter()
+                .chain(OWNER_FIELDS.iter())
+                .any(|f| link_fields.contains_key(*f)),
+        );
         fields.extend(link_fields);
         records.push(fields);
     }
@@ -381,10 +420,11 @@ fn decide(entry: &Entry, result: &RecordResult, now: DateTime<Utc>) -> Decision 
     // A link this flush added points at a record deleted since the lookup: the next flush looks
     // again, rather than the message being dropped for a stale link.
     let stale_link = entry.linked
-        && result
-            .errors
-            .iter()
-            .any(|e| e.fields.iter().any(|f| LINK_FIELDS.contains(&f.as_str())));
+        && result.errors.iter().any(|e| {
+            e.fields
+                .iter()
+                .any(|f| LINK_FIELDS.contains(&f.as_str()) || OWNER_FIELDS.contains(&f.as_str()))
+        });
     match disposition {
         _ if stale_link => {
             info!(key = %item.key(), "a Contact/Lead link went stale during the flush; retrying: {reason}");
@@ -527,6 +567,12 @@ impl DeadLetterNote {
                      `sfwa dead-letters drop {key}`{widen}: {reason}"
                 )
             }
+            (Blame::Org, _) if self.code == "FIELD_CUSTOM_VALIDATION_EXCEPTION" => format!(
+                "A validation rule refused the write-back to {record}: the integration user lacks \
+                 the WhatsApp_Integration_Writes custom permission that exempts sfwa from the \
+                 package's rules (assign the WhatsApp_Integration permission set, or add the \
+                 permission to the set it has), then run `sfwa dead-letters retry {key}`: {reason}"
+            ),
             (Blame::Org, field) => {
                 let on = field.map(|f| format!(" on {f}")).unwrap_or_default();
                 format!(

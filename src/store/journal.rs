@@ -14,8 +14,10 @@
 //! A `Claimed` row returned as `Existing` with no `next_attempt_at` was claimed but never reached
 //! `Sending` (sfwa stopped in between): no request was made, so it is safe to dispatch.
 //!
-//! States only move forward along the ladder of [`MessageStatus`] (guarantee 3); the single step
-//! back, `Sending` → `Claimed`, is [`schedule_retry`], allowed only while no wamid is known.
+//! States only move forward along the ladder of [`MessageStatus`] (guarantee 3). Two steps back,
+//! both allowed only while no wamid is known (WhatsApp never accepted the message, so nothing can
+//! be sent twice): `Sending` → `Claimed` is [`schedule_retry`]; `Failed` → `Claimed` is [`rearm`],
+//! for a record a person set back to Queued in Salesforce.
 
 use std::fmt;
 use std::str::FromStr;
@@ -335,6 +337,24 @@ pub fn withdraw(
     Ok(changed == 1)
 }
 
+/// Takes a `Failed` row back to `Claimed`, as if new (attempts, rate-limit counters, error and
+/// retry time reset): its record was set back to Queued by a person after the failure had been
+/// written back ([`crate::pipeline::intake`] checks that). Only a row without a wamid moves:
+/// WhatsApp never accepted that message, so sending it now is its first delivery, not a second
+/// one. `false`, changing nothing, for any other row.
+#[tracing::instrument(level = "debug", skip_all, fields(record_id = %record_id))]
+pub fn rearm(conn: &Connection, record_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE journal SET state = 'claimed', attempts = 0, next_attempt_at = NULL,
+                 sending_since = NULL, error_code = NULL, status_at = NULL,
+                 rate_limited_since = NULL, rate_limited_count = 0, updated_at = ?2
+             WHERE record_id = ?1 AND state = 'failed' AND wamid IS NULL",
+        )?
+        .execute(params![record_id, to_millis(now)])?;
+    Ok(changed == 1)
+}
+
 /// What [`schedule_rate_limited`] recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateLimitedWait {
@@ -444,6 +464,45 @@ pub fn find_by_wamid(conn: &Connection, wamid: &str) -> Result<Option<JournalEnt
         .prepare_cached(&sql)?
         .query_row([wamid], entry_from_row)
         .optional()?)
+}
+
+/// The record of the latest message WhatsApp accepted for each (business number, wa_id) pair
+/// asked about: what an inbound message from that customer most likely answers. Pairs with no
+/// such message are left out. One scan of the journal for all pairs (the journal has no index on
+/// the recipient; retention keeps it to a few weeks of sends).
+pub fn latest_accepted_to(
+    conn: &Connection,
+    pairs: &[(String, String)],
+) -> Result<std::collections::HashMap<(String, String), String>, StoreError> {
+    let mut found = std::collections::HashMap::new();
+    if pairs.is_empty() {
+        return Ok(found);
+    }
+    let wa_ids: Vec<&str> = pairs.iter().map(|(_, wa_id)| wa_id.as_str()).collect();
+    let placeholders = vec!["?"; wa_ids.len()].join(", ");
+    // SQLite returns the bare columns of the row holding the max().
+    let sql = format!(
+        "SELECT business_number_id, wa_id, record_id, max(sending_since) FROM journal
+         WHERE wamid IS NOT NULL AND wa_id IN ({placeholders})
+         GROUP BY business_number_id, wa_id"
+    );
+    let mut statement = conn.prepare(&sql)?;
+    let rows = statement.query_map(rusqlite::params_from_iter(wa_ids), |row| {
+        Ok((
+            row.get::<_, Option<String>>(0)?,
+            row.get::<_, Option<String>>(1)?,
+            row.get::<_, String>(2)?,
+        ))
+    })?;
+    for row in rows {
+        if let (Some(number), Some(wa_id), record_id) = row? {
+            let pair = (number, wa_id);
+            if pairs.contains(&pair) {
+                found.insert(pair, record_id);
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// What [`apply_status`] did.
@@ -868,6 +927,67 @@ mod tests {
 
         let ids: Vec<&str> = orphans.iter().map(|e| e.record_id.as_str()).collect();
         assert_eq!(ids, vec![RECORD]);
+    }
+
+    #[test]
+    fn a_failed_row_without_a_wamid_is_rearmed_as_new() {
+        let conn = test_connection();
+        let now = Utc::now();
+        claim(&conn, RECORD, now).unwrap();
+        mark_sending(&conn, RECORD, "PN1", "15550001", now).unwrap();
+        schedule_rate_limited(&conn, RECORD, now, now).unwrap();
+        schedule_retry(&conn, RECORD, 2, now, now).unwrap();
+        mark_failed(&conn, RECORD, "OUTSIDE_SESSION_WINDOW", now).unwrap();
+
+        let rearmed = rearm(&conn, RECORD, now).unwrap();
+
+        assert!(rearmed);
+        let entry = get(&conn, RECORD).unwrap().unwrap();
+        assert_eq!(entry.state, JournalState::Claimed);
+        assert_eq!(entry.attempts, 0);
+        assert_eq!(entry.rate_limited_count, 0);
+        assert_eq!(entry.rate_limited_since, None);
+        assert_eq!(entry.error_code, None);
+        assert_eq!(entry.next_attempt_at, None);
+        assert!(mark_sending(&conn, RECORD, "PN1", "15550001", now).is_ok());
+    }
+
+    #[test]
+    fn a_row_whatsapp_accepted_is_never_rearmed() {
+        let conn = test_connection();
+        let now = Utc::now();
+        sent_row(&conn, RECORD, "wamid.A", now);
+        apply_status(&conn, "wamid.A", None, Failed, now, now).unwrap();
+        claim(&conn, "a015g00000ClaiMAAV", now).unwrap();
+
+        assert!(!rearm(&conn, RECORD, now).unwrap());
+        assert!(!rearm(&conn, "a015g00000ClaiMAAV", now).unwrap());
+        assert_eq!(
+            get(&conn, RECORD).unwrap().unwrap().state,
+            JournalState::Failed
+        );
+    }
+
+    #[test]
+    fn the_latest_accepted_message_to_a_customer_is_found_per_business_number() {
+        let conn = test_connection();
+        let then = Utc::now() - Duration::hours(2);
+        sent_row(&conn, "a015g00000OlDddAAV", "wamid.old", then);
+        sent_row(&conn, RECORD, "wamid.new", Utc::now());
+        claim(&conn, "a015g00000UnSenTAAV", Utc::now()).unwrap();
+        mark_sending(&conn, "a015g00000UnSenTAAV", "PN1", "15550001", Utc::now()).unwrap();
+
+        let found = latest_accepted_to(
+            &conn,
+            &[
+                ("PN1".to_string(), "15550001".to_string()),
+                ("PN2".to_string(), "15550001".to_string()),
+            ],
+        )
+        .unwrap();
+
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[&("PN1".to_string(), "15550001".to_string())], RECORD);
     }
 
     #[test]

@@ -190,6 +190,16 @@ fn item_from_row(row: &Row<'_>) -> rusqlite::Result<(OutboxItem, String)> {
     Ok((item, row.get(4)?))
 }
 
+/// Whether a write-back for `key` (a record Id, or an [`upsert_key`]) is still waiting to be
+/// confirmed by Salesforce: until it is, what Salesforce shows of that record is out of date.
+pub fn is_pending(conn: &Connection, key: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM outbox WHERE item_key = ?1")?
+        .query_row([key], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
 /// Up to `limit` items to flush, oldest first, skipping items backing off until later than `now`.
 pub fn due(
     conn: &Connection,

@@ -200,7 +200,7 @@ async fn a_stale_replay_id_falls_back_to_all_retained_events_and_reconciles_the_
 }
 
 #[tokio::test]
-async fn a_scheduled_message_waits_on_a_local_timer_and_goes_when_its_time_comes() {
+async fn a_scheduled_message_is_published_by_the_flow_when_its_time_comes_and_sent_then() {
     let mut options = stream_options();
     options.tune = Box::new(|s| s.salesforce.auth = sfwa::config::AuthMode::ClientCredentials);
     let app = spawn_app_with(options).await;
@@ -212,20 +212,58 @@ async fn a_scheduled_message_waits_on_a_local_timer_and_goes_when_its_time_comes
             "Scheduled_At__c": sfwa::domain::message::format_salesforce_datetime(at)}]))
         .await;
 
+    // The Flow's scheduled path waits: one long poll (200 ms) brings nothing.
+    let early = intake.step(&app.pipeline).await.unwrap();
+    app.clock.shift(chrono::Duration::minutes(31));
+    // Half an hour idle: Salesforce has forgotten the streaming client, which handshakes again.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let mut events = 0;
+    while app.wa_messages().await.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "never sent");
+        match intake.step(&app.pipeline).await {
+            Ok(step) => events += step.events,
+            Err(error) => {
+                intake.recover(&app.pipeline, error).await;
+            }
+        }
+    }
+
+    assert_eq!(early.events, 0);
+    assert_eq!(events, 1);
+    assert_sent_once(&app, &ids).await;
+}
+
+#[tokio::test]
+async fn a_record_requeued_after_failing_unsent_is_sent_from_its_event() {
+    // Arrange: refused before sending (window closed), written back as Failed.
+    let app = spawn_app_with(stream_options()).await;
+    let mut intake = StreamIntake::open(&app.pipeline).await.unwrap();
+    let ids = app
+        .queue(json!([{"To_Phone__c": "+16505551801", "Message_Type__c": "Text", "Body__c": "hi"}]))
+        .await;
     let deadline = tokio::time::Instant::now() + DEADLINE;
     while intake.step(&app.pipeline).await.unwrap().events == 0 {
         assert!(tokio::time::Instant::now() < deadline);
     }
-    let early = sfwa::pipeline::worker::retry_step(&app.pipeline)
-        .await
-        .unwrap();
-    app.clock.shift(chrono::Duration::minutes(31));
-    let due = sfwa::pipeline::worker::retry_step(&app.pipeline)
-        .await
-        .unwrap();
+    app.until_status(&ids[0], "Failed").await;
+    app.customer_wrote("16505551801", 1).await;
 
-    assert!(early.outcomes.is_empty());
-    assert_eq!(due.outcomes.len(), 1, "{:?}", due.outcomes);
+    // Act: the admin sets it back to Queued; the Flow publishes again.
+    let response = app
+        .http
+        .patch(format!(
+            "{}/__sim/records/WhatsApp_Message__c/{}",
+            app.org.url(),
+            ids[0]
+        ))
+        .json(&json!({"Status__c": "Queued"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    step_until_sent(&app, &mut intake, 1).await;
+
+    // Assert
     assert_sent_once(&app, &ids).await;
 }
 

@@ -178,6 +178,7 @@ async fn describe_lists_fields_types_lengths_and_picklist_values_from_the_metada
             "Delivered",
             "Read",
             "Failed",
+            "Canceled",
             "Received"
         ]
     );

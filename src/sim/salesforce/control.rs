@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -12,13 +12,19 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::faults::Faults;
-use super::org::{Transaction, WriteError};
-use super::rest::after_commit;
+use super::flows::{self, after_commit, Written};
+use super::org::{Caller, Transaction, WriteError};
 use super::OrgState;
 
 pub fn router() -> Router<Arc<OrgState>> {
     Router::new()
         .route("/records/{object}", post(insert_records).get(list_records))
+        .route(
+            "/records/{object}/{id}",
+            axum::routing::patch(update_record),
+        )
+        .route("/flows", get(get_flows).post(set_flow))
+        .route("/permissions", get(get_permissions).post(set_permissions))
         .route("/stats", get(stats))
         .route("/faults", get(get_faults).post(set_faults))
         .route("/clock", get(get_clock).post(shift_clock))
@@ -32,12 +38,37 @@ fn bad_request(message: String) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({"error": message}))).into_response()
 }
 
+/// `?as=rep`: the write is made by a sales rep (validation rules apply to it), not by the
+/// integration user (the default, which the package's custom permission exempts).
+#[derive(Deserialize, Default)]
+struct AsUser {
+    #[serde(default, rename = "as")]
+    user: Option<String>,
+}
+
+impl AsUser {
+    fn caller(&self) -> Result<Caller, Box<Response>> {
+        match self.user.as_deref() {
+            None | Some("integration") => Ok(Caller::Integration),
+            Some("rep") => Ok(Caller::Rep),
+            Some(other) => Err(Box::new(bad_request(format!(
+                "as={other}: use as=rep or as=integration"
+            )))),
+        }
+    }
+}
+
 /// Inserts one record (object body) or many (array body), exactly as DML would, Flow included.
 async fn insert_records(
     State(org): State<Arc<OrgState>>,
     Path(object): Path<String>,
+    Query(user): Query<AsUser>,
     Json(body): Json<Value>,
 ) -> Response {
+    let caller = match user.caller() {
+        Ok(caller) => caller,
+        Err(response) => return *response,
+    };
     let Some(def) = org.org().schema().object(&object).cloned() else {
         return (
             StatusCode::NOT_FOUND,
@@ -59,17 +90,11 @@ async fn insert_records(
     {
         let mut guard = org.org();
         for (index, input) in inputs.iter().enumerate() {
-            match guard.insert(&def, input, now, &mut tx) {
+            match guard.insert_as(caller, &def, input, now, &mut tx) {
                 Ok(id) => ids.push(id),
                 Err(error) => {
                     guard.rollback(tx);
-                    let detail = match error {
-                        WriteError::Record(e) => e.to_json(),
-                        WriteError::Request {
-                            error_code,
-                            message,
-                        } => json!({"errorCode": error_code, "message": message}),
-                    };
+                    let detail = write_error_json(error);
                     return (
                         StatusCode::BAD_REQUEST,
                         Json(json!({"error": "record rejected", "index": index, "detail": detail})),
@@ -79,8 +104,106 @@ async fn insert_records(
             }
         }
     }
-    after_commit(&org, &def, &ids);
+    let written: Vec<Written> = ids.iter().map(Written::created).collect();
+    after_commit(&org, &def, &written);
     (StatusCode::CREATED, Json(json!({"ids": ids}))).into_response()
+}
+
+/// Updates one record, exactly as DML would (a person editing it in the UI), Flow included.
+async fn update_record(
+    State(org): State<Arc<OrgState>>,
+    Path((object, id)): Path<(String, String)>,
+    Query(user): Query<AsUser>,
+    Json(body): Json<Value>,
+) -> Response {
+    let caller = match user.caller() {
+        Ok(caller) => caller,
+        Err(response) => return *response,
+    };
+    let Some(def) = org.org().schema().object(&object).cloned() else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("no object {object}")})),
+        )
+            .into_response();
+    };
+    let Value::Object(input) = body else {
+        return bad_request("send a JSON object".into());
+    };
+    let now = org.clock.now();
+    let result = {
+        let mut guard = org.org();
+        let before = guard.get(&def.name, &id).ok().cloned();
+        guard
+            .update_as(caller, &def, &id, &input, now, &mut Transaction::default())
+            .map(|id| Written { id, before })
+    };
+    match result {
+        Ok(written) => {
+            let id = written.id.clone();
+            after_commit(&org, &def, &[written]);
+            Json(json!({"id": id})).into_response()
+        }
+        Err(error) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "record rejected", "detail": write_error_json(error)})),
+        )
+            .into_response(),
+    }
+}
+
+fn write_error_json(error: WriteError) -> Value {
+    match error {
+        WriteError::Record(e) => e.to_json(),
+        WriteError::Request {
+            error_code,
+            message,
+        } => json!({"errorCode": error_code, "message": message}),
+    }
+}
+
+async fn get_flows(State(org): State<Arc<OrgState>>) -> Response {
+    Json(json!({"flows": flows::describe(&org.org())})).into_response()
+}
+
+#[derive(Deserialize)]
+struct Permissions {
+    integration_writes: bool,
+}
+
+async fn get_permissions(State(org): State<Arc<OrgState>>) -> Response {
+    Json(json!({"integration_writes": org.org().integration_writes()})).into_response()
+}
+
+/// Grants or takes away the integration user's `WhatsApp_Integration_Writes` custom permission
+/// (as removing it from the `WhatsApp_Integration` permission set would).
+async fn set_permissions(
+    State(org): State<Arc<OrgState>>,
+    Json(change): Json<Permissions>,
+) -> Response {
+    org.org().set_integration_writes(change.integration_writes);
+    get_permissions(State(org)).await
+}
+
+#[derive(Deserialize)]
+struct FlowActivation {
+    api_name: String,
+    active: bool,
+}
+
+/// Activates or deactivates a flow, as an admin does in Setup (`FlowDefinitionView` follows).
+async fn set_flow(
+    State(org): State<Arc<OrgState>>,
+    Json(change): Json<FlowActivation>,
+) -> Response {
+    match flows::set_active(&mut org.org(), &change.api_name, change.active) {
+        Some(flow) => Json(flow).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("no flow {}", change.api_name)})),
+        )
+            .into_response(),
+    }
 }
 
 async fn list_records(State(org): State<Arc<OrgState>>, Path(object): Path<String>) -> Response {
@@ -140,6 +263,7 @@ async fn get_clock(State(org): State<Arc<OrgState>>) -> Response {
 async fn shift_clock(State(org): State<Arc<OrgState>>, Json(shift): Json<ClockShift>) -> Response {
     org.clock
         .shift(chrono::Duration::seconds(shift.shift_seconds));
+    flows::run_scheduled(&org);
     get_clock(State(org)).await
 }
 

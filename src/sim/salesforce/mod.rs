@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod control;
 pub mod faults;
+pub mod flows;
 pub mod ids;
 pub mod keys;
 pub mod org;
@@ -16,6 +17,7 @@ pub mod schema;
 pub mod soql;
 pub mod streaming;
 pub mod usage;
+pub mod validation;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -112,6 +114,8 @@ pub struct OrgState {
     /// Query locator → remaining rows, for `nextRecordsUrl`.
     pub cursors: Mutex<HashMap<String, rest::Cursor>>,
     pub bus: Arc<streaming::EventBus>,
+    /// The publishing Flow's scheduled paths waiting for their time ([`flows::run_scheduled`]).
+    pub scheduled: Mutex<flows::ScheduledPaths>,
 }
 
 impl OrgState {
@@ -122,6 +126,11 @@ impl OrgState {
 
     pub fn org(&self) -> MutexGuard<'_, org::Org> {
         self.org.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Lock order: [`OrgState::org`] first when both are needed.
+    pub fn scheduled_paths(&self) -> MutexGuard<'_, flows::ScheduledPaths> {
+        self.scheduled.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn usage(&self) -> MutexGuard<'_, usage::Usage> {
@@ -167,12 +176,17 @@ pub async fn start(config: SalesforceSimConfig) -> anyhow::Result<SalesforceSim>
         org_id: ids::IdGenerator::default().next("00D"),
         user_id: org::INTEGRATION_USER_ID.to_string(),
         url: std::sync::OnceLock::new(),
-        org: Mutex::new(org::Org::new(config.schema.clone())),
+        org: Mutex::new({
+            let mut org = org::Org::new(config.schema.clone());
+            flows::seed(&mut org);
+            org
+        }),
         sessions: Mutex::new(auth::Sessions::default()),
         usage: Mutex::new(usage::Usage::new(config.daily_api_allowance)),
         faults: Mutex::new(faults::Faults::default()),
         cursors: Mutex::new(HashMap::new()),
         bus: bus.clone(),
+        scheduled: Mutex::new(flows::ScheduledPaths::default()),
         config,
     });
     let shutdown = CancellationToken::new();
@@ -197,6 +211,19 @@ pub async fn start(config: SalesforceSimConfig) -> anyhow::Result<SalesforceSim>
         .with_state(state.clone())
         .merge(counted_streaming);
     let server = RunningServer::bind(state.config.addr, router).await?;
+    // The Flow's scheduled paths run on the sim clock, which moves with wall time (and jumps when
+    // the control API shifts it; that handler runs them at once).
+    let (timer_state, timer_stop) = (state.clone(), shutdown.clone());
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = timer_stop.cancelled() => break,
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {
+                    flows::run_scheduled(&timer_state);
+                }
+            }
+        }
+    });
     let _ = state.url.set(server.url());
     Ok(SalesforceSim {
         state,

@@ -12,12 +12,28 @@ use serde_json::{Map, Value};
 
 use super::ids::{self, IdGenerator};
 use super::schema::{FieldDef, FieldType, ObjectDef, Schema};
+use super::validation::{self, Save};
 
 /// A stored record: canonical field API name → value. Absent fields are null.
 pub type Record = Map<String, Value>;
 
 /// The user every write is attributed to (the integration user of the sim's JWT flow).
 pub const INTEGRATION_USER_ID: &str = "0055g00000SfWaUAAV";
+/// A sales rep every simulated org has (more can be inserted into `User` through the control API).
+pub const REP_USER_ID: &str = "0055g00000RePuSAAV";
+/// The DeveloperName of the queue every simulated org has, sfwa's default `salesforce.inbound_queue`.
+pub const INBOUND_QUEUE: &str = "WhatsApp_Inbound";
+
+/// Who makes a DML call: it decides which validation rules apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Caller {
+    /// sfwa's integration user (every REST call): holds the `WhatsApp_Integration_Writes`
+    /// custom permission unless the control API took it away.
+    #[default]
+    Integration,
+    /// A sales rep in the UI: never holds it.
+    Rep,
+}
 
 /// A per-record error in Salesforce's shape (`statusCode`, `message`, `fields`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +106,9 @@ pub struct Org {
     /// (object, unique field) → value → Id; keeps duplicate checks O(1) on large orgs.
     unique_index: HashMap<(String, String), HashMap<String, String>>,
     auto_numbers: HashMap<String, u64>,
+    /// Whether the integration user holds `WhatsApp_Integration_Writes` (the package grants it;
+    /// `POST /__sim/permissions` can take it away to show what a missing grant does).
+    integration_writes: bool,
 }
 
 /// Undo log for an all-or-none batch: (object, id, previous state).
@@ -100,14 +119,30 @@ pub struct Transaction {
 
 impl Org {
     pub fn new(schema: Arc<Schema>) -> Org {
-        Org {
+        let mut org = Org {
             schema,
             ids: IdGenerator::default(),
             records: HashMap::new(),
             deleted: HashMap::new(),
             unique_index: HashMap::new(),
             auto_numbers: HashMap::new(),
-        }
+            integration_writes: true,
+        };
+        org.seed_owners();
+        org
+    }
+
+    /// Whether the integration user holds the custom permission the validation rules exempt.
+    pub fn integration_writes(&self) -> bool {
+        self.integration_writes
+    }
+
+    pub fn set_integration_writes(&mut self, granted: bool) {
+        self.integration_writes = granted;
+    }
+
+    fn exempt(&self, caller: Caller) -> bool {
+        caller == Caller::Integration && self.integration_writes
     }
 
     pub fn schema(&self) -> &Schema {
@@ -147,9 +182,21 @@ impl Org {
             .cloned()
     }
 
-    /// Creates a record; returns its new Id.
+    /// Creates a record as the integration user; returns its new Id.
     pub fn insert(
         &mut self,
+        object: &ObjectDef,
+        input: &Map<String, Value>,
+        now: DateTime<Utc>,
+        tx: &mut Transaction,
+    ) -> Result<String, WriteError> {
+        self.insert_as(Caller::Integration, object, input, now, tx)
+    }
+
+    /// Creates a record as `caller`; returns its new Id.
+    pub fn insert_as(
+        &mut self,
+        caller: Caller,
         object: &ObjectDef,
         input: &Map<String, Value>,
         now: DateTime<Utc>,
@@ -192,7 +239,11 @@ impl Org {
                 "Id" => continue,
                 "CreatedDate" | "LastModifiedDate" | "SystemModstamp" => stamp.clone(),
                 "IsDeleted" => Value::Bool(false),
-                "CreatedById" | "OwnerId" => Value::String(INTEGRATION_USER_ID.into()),
+                "CreatedById" => Value::String(INTEGRATION_USER_ID.into()),
+                "OwnerId" => values
+                    .remove("OwnerId")
+                    .filter(|v| !v.is_null())
+                    .unwrap_or_else(|| Value::String(INTEGRATION_USER_ID.into())),
                 _ => match &field.auto_number {
                     Some(format) => Value::String(self.next_auto_number(&object.name, format)),
                     None => values.remove(&field.name).unwrap_or(Value::Null),
@@ -201,11 +252,16 @@ impl Org {
             record.insert(field.name.clone(), value);
         }
         compute_names(object, &mut record);
+        let save = Save {
+            before: None,
+            after: &record,
+        };
+        validation::check(&object.name, &save, self.exempt(caller))?;
         self.put(&object.name, &id, Some(record), tx);
         Ok(id)
     }
 
-    /// Updates fields of an existing record.
+    /// Updates fields of an existing record as the integration user.
     pub fn update(
         &mut self,
         object: &ObjectDef,
@@ -214,14 +270,28 @@ impl Org {
         now: DateTime<Utc>,
         tx: &mut Transaction,
     ) -> Result<String, WriteError> {
+        self.update_as(Caller::Integration, object, id, input, now, tx)
+    }
+
+    /// Updates fields of an existing record as `caller`.
+    pub fn update_as(
+        &mut self,
+        caller: Caller,
+        object: &ObjectDef,
+        id: &str,
+        input: &Map<String, Value>,
+        now: DateTime<Utc>,
+        tx: &mut Transaction,
+    ) -> Result<String, WriteError> {
         let id = self.resolve_id(&object.name, id)?;
         let values = self.coerce(object, input, false)?;
-        let mut record = self
+        let before = self
             .records
             .get(&object.name)
             .and_then(|m| m.get(&id))
             .cloned()
             .ok_or_else(|| self.missing(&id))?;
+        let mut record = before.clone();
         for field in object.fields().iter().filter(|f| f.required) {
             if values.get(&field.name).is_some_and(Value::is_null) {
                 return Err(DmlError::new(
@@ -240,6 +310,11 @@ impl Org {
         record.insert("LastModifiedDate".into(), stamp.clone());
         record.insert("SystemModstamp".into(), stamp);
         compute_names(object, &mut record);
+        let save = Save {
+            before: Some(&before),
+            after: &record,
+        };
+        validation::check(&object.name, &save, self.exempt(caller))?;
         self.put(&object.name, &id, Some(record), tx);
         Ok(id)
     }
@@ -275,6 +350,30 @@ impl Org {
         );
         self.put("Lead", &id, Some(record), &mut Transaction::default());
         Ok(())
+    }
+
+    /// Stores a record the platform itself keeps (a flow's definition view, a queue), bypassing
+    /// DML: such objects are not writable through the API. Returns its Id (given, or a new one).
+    pub fn seed_system_record(&mut self, object: &str, mut record: Record) -> String {
+        let id = match record.get("Id").and_then(Value::as_str) {
+            Some(id) => id.to_string(),
+            None => {
+                let prefix = self
+                    .schema
+                    .object(object)
+                    .map_or("000".to_string(), |d| d.key_prefix.clone());
+                let id = self.ids.next(&prefix);
+                record.insert("Id".into(), Value::String(id.clone()));
+                id
+            }
+        };
+        self.put(object, &id, Some(record), &mut Transaction::default());
+        id
+    }
+
+    /// A fresh Id with `prefix`, unique in this org.
+    pub fn new_id(&self, prefix: &str) -> String {
+        self.ids.next(prefix)
     }
 
     /// Undoes every write of a transaction (all-or-none rollback).
@@ -518,6 +617,9 @@ impl Org {
     }
 
     fn check_lookup(&self, field: &FieldDef, text: &str) -> Result<(), DmlError> {
+        if field.name == "OwnerId" {
+            return self.check_owner(text);
+        }
         let target = field.reference_to.as_deref().unwrap_or_default();
         let incorrect = || {
             DmlError::new(
@@ -553,6 +655,67 @@ impl Org {
                 &[&field.name],
             ))
         }
+    }
+}
+
+impl Org {
+    /// OwnerId takes a user or a queue, as on the platform: another object's Id is the wrong
+    /// type; an Id of no user and no queue (a public group is not a queue) is refused.
+    fn check_owner(&self, text: &str) -> Result<(), DmlError> {
+        let id = ids::canonical(text).filter(|id| id.starts_with("005") || id.starts_with("00G"));
+        let Some(id) = id else {
+            return Err(DmlError::new(
+                "FIELD_INTEGRITY_EXCEPTION",
+                format!("Owner ID: id value of incorrect type: {text}"),
+                &["OwnerId"],
+            ));
+        };
+        let is_owner = match &id[..3] {
+            "005" => self
+                .records
+                .get("User")
+                .is_some_and(|m| m.contains_key(&id)),
+            _ => self
+                .records
+                .get("Group")
+                .and_then(|m| m.get(&id))
+                .is_some_and(|g| g.get("Type").and_then(Value::as_str) == Some("Queue")),
+        };
+        if is_owner {
+            Ok(())
+        } else {
+            Err(DmlError::new(
+                "INVALID_CROSS_REFERENCE_KEY",
+                "Owner ID: invalid cross reference id",
+                &["OwnerId"],
+            ))
+        }
+    }
+
+    /// The users and the queue every simulated org starts with: the integration user, a sales rep
+    /// ([`REP_USER_ID`]) and the package's default inbound queue ([`INBOUND_QUEUE`]).
+    fn seed_owners(&mut self) {
+        let user = |id: &str, name: &str, username: &str| {
+            let mut r = Record::new();
+            r.insert("Id".into(), Value::String(id.into()));
+            r.insert("Name".into(), Value::String(name.into()));
+            r.insert("Username".into(), Value::String(username.into()));
+            r
+        };
+        self.seed_system_record(
+            "User",
+            user(
+                INTEGRATION_USER_ID,
+                "sfwa Integration",
+                "integration@sfwa.example",
+            ),
+        );
+        self.seed_system_record("User", user(REP_USER_ID, "Rita Rep", "rita@sfwa.example"));
+        let mut queue = Record::new();
+        queue.insert("Name".into(), Value::String("WhatsApp Inbound".into()));
+        queue.insert("DeveloperName".into(), Value::String(INBOUND_QUEUE.into()));
+        queue.insert("Type".into(), Value::String("Queue".into()));
+        self.seed_system_record("Group", queue);
     }
 }
 

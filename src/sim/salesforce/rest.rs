@@ -17,9 +17,10 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::flows::{after_commit, Written};
 use super::org::{DmlError, Record, Transaction, WriteError};
 use super::schema::ObjectDef;
-use super::{ids, soql, OrgState, OUTBOUND_EVENT_CHANNEL};
+use super::{ids, soql, OrgState};
 
 /// API versions the simulator answers; others are 404 like a retired or future version.
 const MIN_VERSION: f64 = 20.0;
@@ -279,6 +280,10 @@ async fn query(
         Ok(bound) => bound,
         Err(error) => return api_error(StatusCode::BAD_REQUEST, error.error_code, &error.message),
     };
+    *org.usage()
+        .soql_by_object
+        .entry(bound.object().to_string())
+        .or_default() += 1;
     let rows = {
         let org_guard = org.org();
         bound.run(org_guard.rows(bound.object()))
@@ -511,7 +516,7 @@ async fn create(
         .insert(&def, &input, now, &mut Transaction::default());
     match result {
         Ok(id) => {
-            after_commit(&org, &def, std::slice::from_ref(&id));
+            after_commit(&org, &def, &[Written::created(id.clone())]);
             (
                 StatusCode::CREATED,
                 Json(json!({"id": id, "success": true, "errors": []})),
@@ -552,32 +557,6 @@ fn publish_event(org: &OrgState, def: &ObjectDef, input: Map<String, Value>) -> 
         .into_response()
 }
 
-/// What the package's record-triggered Flow does after a commit: every new Outbound record with
-/// Status Queued publishes `WhatsApp_Outbound__e` carrying its Id.
-pub fn after_commit(org: &OrgState, def: &ObjectDef, created: &[String]) {
-    if def.name != "WhatsApp_Message__c" {
-        return;
-    }
-    let to_publish: Vec<String> = {
-        let guard = org.org();
-        created
-            .iter()
-            .filter(|id| {
-                guard.get(&def.name, id).is_ok_and(|r| {
-                    r.get("Direction__c").and_then(Value::as_str) == Some("Outbound")
-                        && r.get("Status__c").and_then(Value::as_str) == Some("Queued")
-                })
-            })
-            .cloned()
-            .collect()
-    };
-    for id in to_publish {
-        let mut payload = Map::new();
-        payload.insert("Message_Id__c".into(), Value::String(id));
-        org.bus.publish(OUTBOUND_EVENT_CHANNEL, payload);
-    }
-}
-
 async fn update(
     State(org): State<Arc<OrgState>>,
     Path((_, object, id)): Path<(String, String, String)>,
@@ -591,11 +570,18 @@ async fn update(
         Err(response) => return *response,
     };
     let now = org.clock.now();
-    let result = org
-        .org()
-        .update(&def, &id, &input, now, &mut Transaction::default());
+    let result = {
+        let mut guard = org.org();
+        let before = guard.get(&def.name, &id).ok().cloned();
+        guard
+            .update(&def, &id, &input, now, &mut Transaction::default())
+            .map(|id| Written { id, before })
+    };
     match result {
-        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Ok(written) => {
+            after_commit(&org, &def, &[written]);
+            StatusCode::NO_CONTENT.into_response()
+        }
         Err(error) => write_error_response(error),
     }
 }
@@ -711,7 +697,7 @@ fn collection(
     let lock_rate = org.faults().lock_row_rate;
     let mut tx = Transaction::default();
     let mut outcomes = Vec::with_capacity(parsed.records.len());
-    let mut created: Vec<(ObjectDef, String)> = Vec::new();
+    let mut written: Vec<(ObjectDef, Written)> = Vec::new();
     let mut guard = org.org();
     for record in &parsed.records {
         let Some(input) = record.as_object() else {
@@ -744,6 +730,8 @@ fn collection(
             .or_else(|| input.get("Id"))
             .and_then(Value::as_str)
             .map(str::to_string);
+        // The record before an update, for the Flow's "updated to meet the condition".
+        let mut before: Option<Record> = None;
         let result: Result<(String, Option<bool>), WriteError> = match op {
             CollectionOp::Create => guard.insert(&def, input, now, &mut tx).map(|id| (id, None)),
             CollectionOp::Update => match &given_id {
@@ -753,9 +741,12 @@ fn collection(
                     &format!("unable to obtain exclusive access to this record or 1 records: {id}"),
                 )
                 .into()),
-                Some(id) => guard
-                    .update(&def, id, input, now, &mut tx)
-                    .map(|id| (id, None)),
+                Some(id) => {
+                    before = guard.get(&def.name, id).ok().cloned();
+                    guard
+                        .update(&def, id, input, now, &mut tx)
+                        .map(|id| (id, None))
+                }
             },
             CollectionOp::Upsert => {
                 let field = upsert.as_ref().map(|(_, f)| f.as_str()).unwrap_or("Id");
@@ -766,9 +757,12 @@ fn collection(
                 {
                     None => Err(dml("MISSING_ARGUMENT", &format!("{field} not specified")).into()),
                     Some(key) => match guard.find_by_unique(&def.name, field, key) {
-                        Some(existing) => guard
-                            .update(&def, &existing, input, now, &mut tx)
-                            .map(|id| (id, Some(false))),
+                        Some(existing) => {
+                            before = guard.get(&def.name, &existing).ok().cloned();
+                            guard
+                                .update(&def, &existing, input, now, &mut tx)
+                                .map(|id| (id, Some(false)))
+                        }
                         None => guard
                             .insert(&def, input, now, &mut tx)
                             .map(|id| (id, Some(true))),
@@ -778,9 +772,13 @@ fn collection(
         };
         match result {
             Ok((id, was_created)) => {
-                if op == CollectionOp::Create || was_created == Some(true) {
-                    created.push((def.clone(), id.clone()));
-                }
+                written.push((
+                    def.clone(),
+                    Written {
+                        id: id.clone(),
+                        before: before.take(),
+                    },
+                ));
                 outcomes.push(Outcome {
                     id: Some(id),
                     created: was_created,
@@ -804,7 +802,7 @@ fn collection(
     let failed = outcomes.iter().any(|o| o.error.is_some());
     if parsed.all_or_none && failed {
         guard.rollback(tx);
-        created.clear();
+        written.clear();
         for outcome in &mut outcomes {
             if outcome.error.is_none() {
                 outcome.error = Some(dml(
@@ -819,16 +817,16 @@ fn collection(
         }
     }
     drop(guard);
-    let mut by_object: HashMap<String, (ObjectDef, Vec<String>)> = HashMap::new();
-    for (def, id) in created {
+    let mut by_object: HashMap<String, (ObjectDef, Vec<Written>)> = HashMap::new();
+    for (def, write) in written {
         by_object
             .entry(def.name.clone())
             .or_insert_with(|| (def, Vec::new()))
             .1
-            .push(id);
+            .push(write);
     }
-    for (def, ids) in by_object.values() {
-        after_commit(org, def, ids);
+    for (def, writes) in by_object.values() {
+        after_commit(org, def, writes);
     }
     let results: Vec<Value> = outcomes
         .into_iter()

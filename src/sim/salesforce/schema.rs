@@ -12,6 +12,9 @@ use anyhow::{anyhow, bail, Context};
 /// The metadata files compiled into the binary: (path below `objects/`, file contents).
 const EMBEDDED_METADATA: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/metadata_files.rs"));
 
+/// The most characters a URL field holds, whatever its metadata says.
+pub const URL_FIELD_LENGTH: usize = 255;
+
 /// A field's data type, as Salesforce's describe names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FieldType {
@@ -210,7 +213,7 @@ impl Schema {
 
     fn from_files(files: impl Iterator<Item = (String, String)>) -> anyhow::Result<Schema> {
         let mut objects = BTreeMap::new();
-        for object in standard_objects() {
+        for object in standard_objects().into_iter().chain(owners()) {
             objects.insert(object.name.clone(), object);
         }
         let mut custom_fields: Vec<(String, FieldDef)> = Vec::new();
@@ -285,11 +288,51 @@ fn system_fields(name_field: FieldDef) -> Vec<FieldDef> {
             reference_to: Some("User".into()),
             ..FieldDef::system("CreatedById", "Created By ID", FieldType::Reference)
         },
+        // A user (005…) or a queue (00G…); checked by the org on write.
         FieldDef {
             length: 18,
             reference_to: Some("User".into()),
+            createable: true,
+            updateable: true,
             ..FieldDef::system("OwnerId", "Owner ID", FieldType::Reference)
         },
+    ]
+}
+
+/// Users and groups, as far as record ownership needs them: a record is owned by a user or a
+/// queue (a Group of Type `Queue`).
+fn owners() -> Vec<ObjectDef> {
+    let object = |name: &str, plural: &str, prefix: &str, fields: Vec<FieldDef>| ObjectDef {
+        name: name.into(),
+        label: name.into(),
+        label_plural: plural.into(),
+        key_prefix: prefix.into(),
+        custom: false,
+        is_platform_event: false,
+        fields,
+    };
+    vec![
+        object(
+            "User",
+            "Users",
+            "005",
+            vec![
+                FieldDef::system("Id", "User ID", FieldType::Id),
+                FieldDef::standard("Name", "Full Name", FieldType::String, 121),
+                FieldDef::standard("Username", "Username", FieldType::String, 80),
+            ],
+        ),
+        object(
+            "Group",
+            "Groups",
+            "00G",
+            vec![
+                FieldDef::system("Id", "Group ID", FieldType::Id),
+                FieldDef::standard("Name", "Name", FieldType::String, 40),
+                FieldDef::standard("DeveloperName", "Developer Name", FieldType::String, 80),
+                FieldDef::standard("Type", "Type", FieldType::String, 40),
+            ],
+        ),
     ]
 }
 
@@ -332,7 +375,33 @@ fn standard_objects() -> Vec<ObjectDef> {
             ..FieldDef::standard("ContactId", "Contact ID", FieldType::Reference, 18)
         },
     ]);
+    // A read-only view of the org's flows (Tooling-free: SOQL on the REST API), as sfwa doctor
+    // reads it: ActiveVersionId is null while no version of the flow is active.
+    let flow_view = |name: &str, label: &str, length: usize| FieldDef {
+        length,
+        ..FieldDef::system(name, label, FieldType::String)
+    };
+    let flow_definitions = ObjectDef {
+        name: "FlowDefinitionView".into(),
+        label: "Flow Definition View".into(),
+        label_plural: "Flow Definition Views".into(),
+        key_prefix: "300".into(),
+        custom: false,
+        is_platform_event: false,
+        fields: vec![
+            FieldDef::system("Id", "Flow Definition View ID", FieldType::Id),
+            flow_view("DurableId", "Durable Identifier", 18),
+            flow_view("ApiName", "API Name", 80),
+            flow_view("Label", "Label", 255),
+            flow_view("ActiveVersionId", "Active Version ID", 18),
+            flow_view("LatestVersionId", "Latest Version ID", 18),
+            flow_view("ProcessType", "Process Type", 40),
+            flow_view("TriggerType", "Trigger Type", 40),
+            FieldDef::system("IsActive", "Is Active", FieldType::Boolean),
+        ],
+    };
     vec![
+        flow_definitions,
         person("Contact", "Contact", "Contacts", "003", vec![]),
         person(
             "Lead",
@@ -443,7 +512,9 @@ fn parse_field(xml: &str) -> anyhow::Result<FieldDef> {
         "Text" => (FieldType::String, declared_length.unwrap_or(255)),
         "LongTextArea" | "TextArea" => (FieldType::TextArea, declared_length.unwrap_or(255)),
         "Phone" => (FieldType::Phone, 40),
-        "Url" => (FieldType::Url, 1024),
+        // Salesforce's fixed limit for URL fields: a URL field has no length setting, and a
+        // `<length>` in the file changes nothing (a longer value is STRING_TOO_LONG).
+        "Url" => (FieldType::Url, URL_FIELD_LENGTH),
         "Email" => (FieldType::Email, 80),
         "Picklist" => (FieldType::Picklist, 255),
         "DateTime" => (FieldType::DateTime, 0),
@@ -508,8 +579,9 @@ mod tests {
         assert_eq!(message.key_prefix, "a00");
         let status = message.field("Status__c").unwrap();
         assert!(status.restricted);
-        assert_eq!(status.picklist_values.len(), 7);
+        assert_eq!(status.picklist_values.len(), 8);
         assert_eq!(message.field("Body__c").unwrap().length, 4096);
+        assert_eq!(message.field("Media_URL__c").unwrap().length, 255);
         assert!(message.field("WhatsApp_Message_Id__c").unwrap().external_id);
         assert_eq!(
             message.field("Contact__c").unwrap().reference_to.as_deref(),

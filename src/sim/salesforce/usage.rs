@@ -20,6 +20,9 @@ pub struct Usage {
     pub rejected_over_limit: u64,
     pub token_requests: u64,
     pub cometd_requests: u64,
+    /// SOQL queries answered, by the object after FROM (what a test asks: "was the queue looked
+    /// up once?").
+    pub soql_by_object: BTreeMap<String, u64>,
 }
 
 impl Usage {
@@ -32,6 +35,7 @@ impl Usage {
             rejected_over_limit: 0,
             token_requests: 0,
             cometd_requests: 0,
+            soql_by_object: BTreeMap::new(),
         }
     }
 
@@ -72,6 +76,7 @@ impl Usage {
             "rejected_over_limit": self.rejected_over_limit,
             "token_requests": self.token_requests,
             "cometd_requests": self.cometd_requests,
+            "soql_by_object": self.soql_by_object,
         })
     }
 }

@@ -185,7 +185,17 @@ impl Parser<'_> {
         self.expect_keyword("SELECT")?;
         let select = self.select()?;
         self.expect_keyword("FROM")?;
-        let object = self.name()?;
+        // `Group` is an object (users' groups and queues) as well as a keyword: right after FROM
+        // it can only be the object, as Salesforce reads it.
+        let object = if self.at_keyword("GROUP") {
+            let token = self.advance();
+            Name {
+                text: token.text(self.source).to_string(),
+                at: token.start,
+            }
+        } else {
+            self.name()?
+        };
         let filter = if self.eat_keyword("WHERE") {
             Some(self.condition()?)
         } else {

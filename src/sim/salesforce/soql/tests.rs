@@ -886,3 +886,14 @@ fn no_input_makes_the_parser_panic() {
         let _ = parse(&format!("SELECT Id FROM Contact WHERE {text}")).map(|q| q.bind(schema()));
     }
 }
+
+#[test]
+fn group_after_from_is_the_group_object_as_in_a_queue_lookup() {
+    let query =
+        parse("SELECT Id FROM Group WHERE Type = 'Queue' AND DeveloperName = 'WhatsApp_Inbound'")
+            .unwrap()
+            .bind(schema())
+            .unwrap();
+
+    assert_eq!(query.object(), "Group");
+}

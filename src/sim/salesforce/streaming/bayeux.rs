@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -95,12 +95,44 @@ pub fn router(
         .with_state(state)
 }
 
+/// The API versions the Streaming API (CometD) is documented for: 37.0 (replay, platform events)
+/// to 67.0 (Summer '26; Salesforce's newer versions serve the REST API, while Pub/Sub API is the
+/// successor for streaming).
+pub const STREAMING_VERSIONS: std::ops::RangeInclusive<f64> = 37.0..=67.0;
+
+/// Whether `/cometd/{segment}` names a version the Streaming API answers.
+pub fn is_streaming_version(segment: &str) -> bool {
+    let well_formed = segment.split_once('.').is_some_and(|(major, minor)| {
+        !major.is_empty()
+            && !minor.is_empty()
+            && major
+                .chars()
+                .chain(minor.chars())
+                .all(|c| c.is_ascii_digit())
+    });
+    well_formed
+        && segment
+            .parse::<f64>()
+            .is_ok_and(|v| STREAMING_VERSIONS.contains(&v))
+}
+
 #[tracing::instrument(skip_all)]
 async fn handle(
     State(streaming): State<Arc<Streaming>>,
+    Path(version): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if !is_streaming_version(&version) {
+        // Not documented for a version out of range; answered like any resource that does not
+        // exist on the platform (what the REST API says for a version it does not serve).
+        return (
+            StatusCode::NOT_FOUND,
+            [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            r#"[{"message":"The requested resource does not exist","errorCode":"NOT_FOUND"}]"#,
+        )
+            .into_response();
+    }
     let requests = match messages::parse_body(&body) {
         Ok(requests) => requests,
         Err(error) => {

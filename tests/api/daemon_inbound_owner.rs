@@ -1,0 +1,244 @@
+//! Who owns an inbound record (Private sharing: only its owner's people see it): the owner of the
+//! Case of the message the customer answered, else of the Contact, else of the Lead with the
+//! number, else the configured queue; blank queue = the integration user, as before.
+
+use serde_json::{json, Value};
+use sfwa::sim::salesforce::org::{INTEGRATION_USER_ID, REP_USER_ID};
+use sfwa::store::outbox;
+
+use crate::daemon_support::{eventually, spawn_app, spawn_app_with, Options, TestApp, MSG};
+
+const CUSTOMER: &str = "14155550101";
+
+/// A customer writes (optionally replying to `context`); returns the record once flushed.
+async fn customer_writes(app: &TestApp, context: Option<&str>) -> Value {
+    let mut message = json!({"from": CUSTOMER, "type": "text", "text": "Is it ready?"});
+    if let Some(context) = context {
+        message["context_message_id"] = json!(context);
+    }
+    let wamid = app.wa_control("inbound", message).await["wamid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let store = app.pipeline.store.clone();
+    let key = outbox::upsert_key(MSG, "WhatsApp_Message_Id__c", &wamid);
+    eventually("the inbound message is stored", || {
+        let (store, key) = (store.clone(), key.clone());
+        async move {
+            store
+                .read(move |c| outbox::is_pending(c, &key))
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    app.flush().await;
+    let org = app.org.state().org();
+    let record = org
+        .rows(MSG)
+        .find(|r| r["WhatsApp_Message_Id__c"] == wamid.as_str())
+        .expect("the inbound record was created")
+        .clone();
+    Value::Object(record)
+}
+
+/// A user to own things, inserted into the org.
+async fn user(app: &TestApp, name: &str) -> String {
+    app.seed(
+        "User",
+        json!([{"Name": name, "Username": format!("{name}@example.com")}]),
+    )
+    .await
+    .remove(0)
+}
+
+fn queue_id(app: &TestApp) -> String {
+    let org = app.org.state().org();
+    let queue = org
+        .rows("Group")
+        .find(|g| g["DeveloperName"] == "WhatsApp_Inbound")
+        .unwrap();
+    queue["Id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_reply_to_a_message_about_a_case_is_owned_by_the_case_owner_and_shows_on_the_case() {
+    // Arrange: a Case owned by one rep; the customer is also a Contact owned by another.
+    let app = spawn_app().await;
+    let case_owner = user(&app, "Cora").await;
+    let case = app
+        .seed(
+            "Case",
+            json!([{"Subject": "Order late", "OwnerId": case_owner}]),
+        )
+        .await
+        .remove(0);
+    app.seed(
+        "Contact",
+        json!([{"LastName": "Buyer", "Phone": "+1 415 555 0101", "OwnerId": REP_USER_ID}]),
+    )
+    .await;
+    let ids = app
+        .queue(json!([{"To_Phone__c": "+14155550101", "Message_Type__c": "Template", "Template_Name__c": "hello_world", "Case__c": case}]))
+        .await;
+    app.dispatch().await;
+    let sent = app.until_status(&ids[0], "Sent").await;
+    let wamid = sent["WhatsApp_Message_Id__c"].as_str().unwrap().to_string();
+
+    // Act
+    let reply = customer_writes(&app, Some(&wamid)).await;
+
+    // Assert
+    assert_eq!(reply["OwnerId"], case_owner.as_str());
+    assert_eq!(reply["Case__c"], case.as_str());
+}
+
+#[tokio::test]
+async fn a_message_without_context_takes_the_case_of_the_latest_message_sent_to_that_customer() {
+    let app = spawn_app().await;
+    let case_owner = user(&app, "Cora").await;
+    let case = app
+        .seed(
+            "Case",
+            json!([{"Subject": "Order late", "OwnerId": case_owner}]),
+        )
+        .await
+        .remove(0);
+    let ids = app
+        .queue(json!([{"To_Phone__c": "+14155550101", "Message_Type__c": "Template", "Template_Name__c": "hello_world", "Case__c": case}]))
+        .await;
+    app.dispatch().await;
+    app.until_status(&ids[0], "Sent").await;
+
+    let message = customer_writes(&app, None).await;
+
+    assert_eq!(message["OwnerId"], case_owner.as_str());
+    assert_eq!(message["Case__c"], case.as_str());
+}
+
+#[tokio::test]
+async fn a_message_from_a_contact_is_owned_by_the_contact_owner() {
+    let app = spawn_app().await;
+    let contact = app
+        .seed(
+            "Contact",
+            json!([{"LastName": "Buyer", "Phone": "(415) 555-0101", "OwnerId": REP_USER_ID}]),
+        )
+        .await
+        .remove(0);
+
+    let message = customer_writes(&app, None).await;
+
+    assert_eq!(message["OwnerId"], REP_USER_ID);
+    assert_eq!(message["Contact__c"], contact.as_str());
+}
+
+#[tokio::test]
+async fn a_message_from_a_lead_is_owned_by_the_lead_owner() {
+    let app = spawn_app().await;
+    let lead_owner = user(&app, "Leo").await;
+    app.seed(
+        "Lead",
+        json!([{"LastName": "Prospect", "Company": "Acme", "MobilePhone": "+14155550101", "OwnerId": lead_owner}]),
+    )
+    .await;
+
+    let message = customer_writes(&app, None).await;
+
+    assert_eq!(message["OwnerId"], lead_owner.as_str());
+}
+
+#[tokio::test]
+async fn a_message_from_nobody_known_goes_to_the_configured_queue_found_with_one_query() {
+    let app = spawn_app().await;
+
+    let first = customer_writes(&app, None).await;
+    let queries_after_first = group_queries(&app).await;
+    let second = customer_writes(&app, None).await;
+
+    assert_eq!(first["OwnerId"], queue_id(&app).as_str());
+    assert_eq!(second["OwnerId"], queue_id(&app).as_str());
+    assert_eq!(queries_after_first, 1);
+    assert_eq!(group_queries(&app).await, 1, "the queue's Id is remembered");
+}
+
+/// `SELECT … FROM Group` queries the org answered.
+async fn group_queries(app: &TestApp) -> u64 {
+    app.org_stats().await["soql_by_object"]["Group"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_missing_queue_leaves_the_record_with_the_integration_user_and_it_is_still_created() {
+    let app = spawn_app_with(Options {
+        tune: Box::new(|s| s.salesforce.inbound_queue = "No_Such_Queue".into()),
+        ..Options::default()
+    })
+    .await;
+
+    let message = customer_writes(&app, None).await;
+
+    assert_eq!(message["OwnerId"], INTEGRATION_USER_ID);
+    assert_eq!(message["Direction__c"], "Inbound");
+}
+
+#[tokio::test]
+async fn a_blank_queue_setting_keeps_the_integration_user_as_owner_without_asking() {
+    let app = spawn_app_with(Options {
+        tune: Box::new(|s| s.salesforce.inbound_queue = String::new()),
+        ..Options::default()
+    })
+    .await;
+
+    let message = customer_writes(&app, None).await;
+
+    assert_eq!(message["OwnerId"], INTEGRATION_USER_ID);
+    assert_eq!(group_queries(&app).await, 0);
+}
+
+#[tokio::test]
+async fn the_org_takes_a_user_or_a_queue_as_owner_and_refuses_anything_else() {
+    let org = crate::helpers::spawn_org().await;
+    let token = org.login().await;
+    let queue = {
+        let state = org.sim.state().org();
+        let queue = state.rows("Group").next().unwrap();
+        queue["Id"].as_str().unwrap().to_string()
+    };
+    let contact = org
+        .seed("Contact", json!([{"LastName": "Buyer"}]))
+        .await
+        .remove(0);
+    let set_owner = |owner: String| {
+        let (org, token, contact) = (&org, token.clone(), contact.clone());
+        async move {
+            org.call(
+                reqwest::Method::PATCH,
+                &token,
+                &format!("sobjects/Contact/{contact}"),
+                json!({"OwnerId": owner}),
+            )
+            .await
+        }
+    };
+
+    let to_rep = set_owner(REP_USER_ID.into()).await;
+    let to_queue = set_owner(queue.clone()).await;
+    let to_nobody = set_owner("0055g00000NoBoDAAV".into()).await;
+    let to_a_case = set_owner("5005g00000AbCdEAAV".into()).await;
+
+    assert_eq!(to_rep.0, 204);
+    assert_eq!(to_queue.0, 204);
+    assert_eq!(to_nobody.0, 400);
+    assert_eq!(to_nobody.1[0]["errorCode"], "INVALID_CROSS_REFERENCE_KEY");
+    assert_eq!(to_nobody.1[0]["fields"], json!(["OwnerId"]));
+    assert_eq!(to_a_case.1[0]["errorCode"], "FIELD_INTEGRITY_EXCEPTION");
+    let (_, queried) = org
+        .query(
+            &token,
+            &format!("SELECT OwnerId FROM Contact WHERE Id = '{contact}'"),
+        )
+        .await;
+    assert_eq!(queried["records"][0]["OwnerId"], queue.as_str());
+}
