@@ -4,15 +4,16 @@
 //! The checks run in order, each a small async function returning one or more [`Check`]s:
 //! 1. configuration; 2. the store; 3. write-back dead letters (and webhook events refused);
 //! 4. Salesforce login; 5. the message object's fields; 6. the platform-event channel (stream
-//!    mode); 7. the publish Flow is active ([`flow`], `FlowDefinitionView`);
-//! 8. each WhatsApp number, with its throughput level against `whatsapp.throughput_per_second`;
-//! 9. the Graph API version, against Meta's end dates and the version Meta says answered
-//!    (`meta`); 10. the apps subscribed to the WhatsApp Business Account; 11. the app's webhook
-//!    subscription and each webhook field sfwa needs (or will); 12. the webhook listener;
-//! 13. Salesforce API usage.
+//!    mode); 7. the publish Flow is active ([`flow`], `FlowDefinitionView`); 8. the queue that
+//!    owns unmatched inbound records (`salesforce.inbound_queue`);
+//! 9. each WhatsApp number, with its throughput level against `whatsapp.throughput_per_second`;
+//! 10. the Graph API version, against Meta's end dates and the version Meta says answered
+//!    (`meta`); 11. the apps subscribed to the WhatsApp Business Account; 12. the app's webhook
+//!    subscription and each webhook field sfwa needs (or will); 13. the webhook listener;
+//! 14. Salesforce API usage.
 //!
 //! Files: `run` (the order), `report` ([`Check`], [`render`]), `local` (store, webhook listener),
-//! `salesforce` (login, fields, channel), [`flow`], `meta` (numbers, version, subscriptions).
+//! `salesforce` (login, fields, channel, inbound queue), [`flow`], `meta` (numbers, version, subscriptions).
 //!
 //! A check that needs something an earlier one found broken is [`Outcome::Skipped`] with the
 //! reason, so the first failure is the one to fix; so is one whose optional setting is unset

@@ -12,7 +12,10 @@ use super::local::{
 };
 use super::meta::{self, check_numbers, whatsapp_client};
 use super::report::{Check, Outcome};
-use super::salesforce::{check_channel, check_fields, check_login, CHANNEL, FIELDS, LOGIN, USAGE};
+use super::salesforce::{
+    check_channel, check_fields, check_inbound_queue, check_login, CHANNEL, FIELDS, INBOUND_QUEUE,
+    LOGIN, USAGE,
+};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, IntakeMode, Problem, Settings};
 
@@ -130,6 +133,10 @@ async fn run_checks(settings: &Settings, problems: Vec<Problem>, today: NaiveDat
     checks.push(match &salesforce {
         None => Check::skipped(flow::FLOW, not_logged_in),
         Some(client) => flow::check_flow(client, settings.intake.mode).await,
+    });
+    checks.push(match &salesforce {
+        None => Check::skipped(INBOUND_QUEUE, not_logged_in),
+        Some(client) => check_inbound_queue(client, &settings.salesforce.inbound_queue).await,
     });
 
     let reachable = blocked(&[

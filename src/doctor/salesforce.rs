@@ -5,16 +5,17 @@ use std::collections::BTreeSet;
 
 use chrono::Utc;
 
-use super::report::Check;
+use super::report::{Check, Outcome};
 use super::run::http_client;
 use crate::config::{AuthMode, Settings};
 use crate::domain::message::MessageRecord;
 use crate::domain::status::MessageStatus;
 use crate::pipeline::inbound_links::LINK_FIELDS;
+use crate::pipeline::inbound_owner::OWNER_FIELDS;
 use crate::pipeline::{inbound_records, record_update};
 use crate::salesforce::{
-    CometdClient, CometdError, FieldDescribe, ObjectDescribe, ReplayFrom, SalesforceClient,
-    SalesforceError,
+    soql_string, CometdClient, CometdError, FieldDescribe, ObjectDescribe, ReplayFrom,
+    SalesforceClient, SalesforceError,
 };
 use crate::webhook::{InboundKind, InboundMediaKind, InboundMessage};
 
@@ -22,6 +23,7 @@ pub(super) const LOGIN: &str = "Salesforce login";
 pub(super) const FIELDS: &str = "Message object fields";
 pub(super) const CHANNEL: &str = "Platform event channel";
 pub(super) const USAGE: &str = "Salesforce API usage";
+pub(super) const INBOUND_QUEUE: &str = "Inbound queue";
 
 pub(super) const DEPLOY_FIX: &str = "deploy the package in salesforce/ (sf project deploy start)";
 pub(super) const ACCESS_FIX: &str =
@@ -132,7 +134,7 @@ fn field_need(name: &str) -> Option<(&'static [&'static str], u32)> {
         | "Failed_At__c"
         | "Received_At__c"
         | "Window_Expires_At__c" => (DATETIME, 0),
-        "Contact__c" | "Lead__c" => (REFERENCE, 0),
+        "Contact__c" | "Lead__c" | "Case__c" | "OwnerId" => (REFERENCE, 0),
         _ => return None,
     })
 }
@@ -185,6 +187,7 @@ pub fn written_fields() -> BTreeSet<String> {
         .flat_map(|w| w.into_iter().map(|(k, _)| k))
         .collect();
     fields.extend(LINK_FIELDS.iter().map(|f| f.to_string()));
+    fields.extend(OWNER_FIELDS.iter().map(|f| f.to_string()));
     fields
 }
 
@@ -197,6 +200,63 @@ fn wanted_fields() -> Vec<String> {
         }
     }
     wanted
+}
+
+/// The queue `salesforce.inbound_queue` names: where inbound records go when they answer no Case
+/// and match no Contact or Lead (see `pipeline::inbound_owner`). Without it they stay the
+/// integration user's, which reps cannot see under the package's Private sharing.
+pub(super) async fn check_inbound_queue(client: &SalesforceClient, queue: &str) -> Check {
+    let queue = queue.trim();
+    if queue.is_empty() {
+        return Check::new(
+            INBOUND_QUEUE,
+            Outcome::Info(
+                "salesforce.inbound_queue is blank: inbound records matching no Case, Contact or \
+                 Lead stay owned by the integration user (reps see them only through a sharing \
+                 rule)"
+                    .into(),
+            ),
+        );
+    }
+    let soql = format!(
+        "SELECT Id FROM Group WHERE Type = 'Queue' AND DeveloperName = {}",
+        soql_string(queue)
+    );
+    #[derive(serde::Deserialize)]
+    struct Row {
+        #[serde(rename = "Id")]
+        id: String,
+    }
+    match client.query::<Row>(&soql).await {
+        Ok(rows) => match rows.first() {
+            Some(row) => Check::pass(
+                INBOUND_QUEUE,
+                format!(
+                    "{queue} ({}) owns inbound records that answer no Case and match no Contact \
+                     or Lead",
+                    row.id
+                ),
+            ),
+            None => Check::fail(
+                INBOUND_QUEUE,
+                format!(
+                    "no queue with the API name {queue} (salesforce.inbound_queue): inbound \
+                     records matching no Case, Contact or Lead would stay the integration \
+                     user's, invisible to reps"
+                ),
+                format!(
+                    "{DEPLOY_FIX} (it ships the queue WhatsApp_Inbound), or create a queue \
+                     (Setup → Queues, supported object WhatsApp Message) and set \
+                     salesforce.inbound_queue to its API name"
+                ),
+            ),
+        },
+        Err(error) => Check::fail(
+            INBOUND_QUEUE,
+            error.to_string(),
+            "run sfwa doctor again; if it persists, check the integration user's API access",
+        ),
+    }
 }
 
 /// Describes the message object and compares it with what the code reads and writes.

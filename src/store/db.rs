@@ -52,6 +52,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "webhook_rejects",
         sql: include_str!("migrations/0003_webhook_rejects.sql"),
     },
+    Migration {
+        version: 4,
+        name: "journal_by_customer",
+        sql: include_str!("migrations/0004_journal_by_customer.sql"),
+    },
 ];
 
 /// The schema version this build writes.

@@ -468,8 +468,8 @@ pub fn find_by_wamid(conn: &Connection, wamid: &str) -> Result<Option<JournalEnt
 
 /// The record of the latest message WhatsApp accepted for each (business number, wa_id) pair
 /// asked about: what an inbound message from that customer most likely answers. Pairs with no
-/// such message are left out. One scan of the journal for all pairs (the journal has no index on
-/// the recipient; retention keeps it to a few weeks of sends).
+/// such message are left out. One query for all pairs, on the `journal_by_customer` index
+/// (migration 4): its cost follows the customers asked about, not the size of the journal.
 pub fn latest_accepted_to(
     conn: &Connection,
     pairs: &[(String, String)],
@@ -479,14 +479,7 @@ pub fn latest_accepted_to(
         return Ok(found);
     }
     let wa_ids: Vec<&str> = pairs.iter().map(|(_, wa_id)| wa_id.as_str()).collect();
-    let placeholders = vec!["?"; wa_ids.len()].join(", ");
-    // SQLite returns the bare columns of the row holding the max().
-    let sql = format!(
-        "SELECT business_number_id, wa_id, record_id, max(sending_since) FROM journal
-         WHERE wamid IS NOT NULL AND wa_id IN ({placeholders})
-         GROUP BY business_number_id, wa_id"
-    );
-    let mut statement = conn.prepare(&sql)?;
+    let mut statement = conn.prepare(&latest_accepted_sql(wa_ids.len()))?;
     let rows = statement.query_map(rusqlite::params_from_iter(wa_ids), |row| {
         Ok((
             row.get::<_, Option<String>>(0)?,
@@ -503,6 +496,17 @@ pub fn latest_accepted_to(
         }
     }
     Ok(found)
+}
+
+/// [`latest_accepted_to`]'s query for `customers` wa_ids. SQLite returns the bare columns of the
+/// row holding the max().
+fn latest_accepted_sql(customers: usize) -> String {
+    let placeholders = vec!["?"; customers].join(", ");
+    format!(
+        "SELECT business_number_id, wa_id, record_id, max(sending_since) FROM journal
+         WHERE wamid IS NOT NULL AND wa_id IN ({placeholders})
+         GROUP BY business_number_id, wa_id"
+    )
 }
 
 /// What [`apply_status`] did.
@@ -642,6 +646,23 @@ mod tests {
         claim(conn, record_id, now).unwrap();
         mark_sending(conn, record_id, "PN1", "15550001", now).unwrap();
         mark_sent(conn, record_id, wamid, now).unwrap();
+    }
+
+    #[test]
+    fn the_latest_message_to_a_customer_is_found_through_the_index_not_a_scan() {
+        let conn = test_connection();
+
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", latest_accepted_sql(3)))
+            .unwrap()
+            .query_map(["1", "2", "3"], |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+
+        let plan = plan.join("\n");
+        assert!(plan.contains("journal_by_customer"), "{plan}");
+        assert!(!plan.contains("SCAN journal"), "{plan}");
     }
 
     #[test]

@@ -546,7 +546,6 @@ async fn the_default_graph_version_passes_with_its_end_date() {
 }
 
 #[tokio::test]
-#[ignore = "needs FlowDefinitionView in the org simulator (merge of i11-sfd)"]
 async fn doctor_reports_an_inactive_publish_flow_with_both_ways_to_activate_it() {
     let app = spawn_app_with(tuned(|s| s.intake.mode = IntakeMode::Stream)).await;
     let deactivated = app
@@ -569,6 +568,31 @@ async fn doctor_reports_an_inactive_publish_flow_with_both_ways_to_activate_it()
                 sfwa::doctor::flow::PUBLISH_FLOW_TEST_CLASS
             ))
             && fix.contains("Setup → Flows → WhatsApp: Publish Outbound → Activate"),
+        "{fix}"
+    );
+}
+
+#[tokio::test]
+async fn the_packaged_inbound_queue_passes_and_a_missing_one_is_named_with_its_fix() {
+    let app = spawn_app_with(tuned(|_| {})).await;
+    let mut missing = app.settings.clone();
+    missing.salesforce.inbound_queue = "No_Such_Queue".into();
+
+    let found = doctor::check(&app.settings).await;
+    let not_found = doctor::check(&missing).await;
+
+    let queue = find(&found, "Inbound queue");
+    assert!(
+        matches!(&queue.outcome, Outcome::Pass(detail) if detail.contains("WhatsApp_Inbound")),
+        "{queue:?}"
+    );
+    let (problem, fix) = failure(find(&not_found, "Inbound queue"));
+    assert!(
+        problem.contains("No_Such_Queue") && problem.contains("salesforce.inbound_queue"),
+        "{problem}"
+    );
+    assert!(
+        fix.contains("Setup → Queues") && fix.contains("WhatsApp_Inbound"),
         "{fix}"
     );
 }
