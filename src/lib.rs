@@ -10,6 +10,8 @@
 //! 1. **Intake** — [`pipeline::stream`]: platform events over CometD ([`salesforce::cometd`]),
 //!    records fetched by Id, claimed once in the journal ([`store::journal::claim`]) in the same
 //!    transaction that stores the replay id; or, in poll mode, [`pipeline::intake`]'s SOQL poll.
+//!    A finished record set back to Queued is re-read, then sent again only if WhatsApp never
+//!    accepted it, else marked `ALREADY_SENT` ([`pipeline::intake::settle_requeued`]).
 //!    Safety nets and housekeeping run on cron schedules ([`scheduler`], [`pipeline::jobs`]):
 //!    reconcile poll, scheduled sends, the inbound mirror from Salesforce, retention; `sfwa sync`
 //!    is one pass of the same ([`pipeline::jobs::sync_once`]).
@@ -28,7 +30,8 @@
 //! 5. **The write-back** — [`pipeline::writeback::flush_once`]: the coalescing outbox
 //!    ([`store::outbox`]) → [`salesforce::SalesforceClient::update`] (statuses) and
 //!    [`salesforce::SalesforceClient::upsert`] on the wamid (inbound records, linked first to their
-//!    Contact / Lead by [`pipeline::inbound_links`]), ≤ 200 records per call, per-record failures
+//!    Contact / Lead by [`pipeline::inbound_links`] and owned by the Case, Contact or Lead owner or
+//!    the inbound queue by [`pipeline::inbound_owner`]), ≤ 200 records per call, per-record failures
 //!    retried, dropped or surfaced; a call refused for its data is split until the refused item is
 //!    alone, which becomes a dead letter ([`pipeline::dead_letters`], `sfwa dead-letters`).
 //!    Which fields each change writes: [`pipeline::record_update`].
@@ -36,7 +39,8 @@
 //! ## Map of the crate
 //! - [`app`] — wiring and ordered shutdown; [`config`] — TOML + `SFWA_*` environment, `validate()`;
 //!   [`clock`] — injectable time; [`demo`] — `sfwa demo`; [`doctor`] — `sfwa doctor`, the
-//!   setup check (config, store, login, the deployed package, stream, numbers, webhook port);
+//!   setup check (config, store, login, the deployed package and its Flow, stream, the inbound
+//!   queue, numbers, Graph version, Meta's webhook subscription, webhook port);
 //!   [`progress`] — the spinner people see while `sfwa sync` or a backlog drain runs.
 //! - [`domain`] — newtypes parsed at the edge: E.164 phones, Salesforce Ids, ranked statuses,
 //!   template parameters, outbound messages.
@@ -44,12 +48,14 @@
 //!   with one shared session, queries with pagination, collections, describe, API usage, and the
 //!   Streaming API subscriber ([`salesforce::cometd`]) for platform events.
 //! - [`whatsapp`] — the Cloud API client and the classification of Meta's error codes
-//!   (retry / retry later / hold everything / fail this message).
+//!   (retry / retry later / hold everything / fail this message); Graph versions and their end
+//!   dates ([`whatsapp::versions`]); the app's webhook subscription ([`whatsapp::subscriptions`]).
 //! - [`observe`] — `/metrics` (Prometheus, one registry per pipeline) and `/readyz` (store,
 //!   Salesforce session, intake), served on the webhook port beside `/healthz`.
 //! - [`store`] — SQLite (WAL, migrations): journal, outbox, inbound mirror, webhook dedupe, cursors.
 //! - [`sim`] — wire-faithful simulators of both services (`cargo test`, the demo, `sfwa sim`):
-//!   [`sim::salesforce`] (OAuth, REST, SOQL, collections, CometD, usage, faults) and
+//!   [`sim::salesforce`] (OAuth, REST, SOQL, collections, CometD, usage, faults, the package's
+//!   Flow and validation rules as Salesforce runs them) and
 //!   [`sim::whatsapp`] (messages, Meta's errors, the window as Meta enforces it, signed webhooks,
 //!   simulated customers).
 

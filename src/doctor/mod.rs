@@ -8,8 +8,8 @@
 //!    owns unmatched inbound records (`salesforce.inbound_queue`);
 //! 9. each WhatsApp number, with its throughput level against `whatsapp.throughput_per_second`;
 //! 10. the Graph API version, against Meta's end dates and the version Meta says answered
-//!    (`meta`); 11. the apps subscribed to the WhatsApp Business Account; 12. the app's webhook
-//!    subscription and each webhook field sfwa needs (or will); 13. the webhook listener;
+//!     (`meta`); 11. the apps subscribed to the WhatsApp Business Account; 12. the app's webhook
+//!     subscription and each webhook field sfwa needs (or will); 13. the webhook listener;
 //! 14. Salesforce API usage.
 //!
 //! Files: `run` (the order), `report` ([`Check`], [`render`]), `local` (store, webhook listener),
