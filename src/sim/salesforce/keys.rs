@@ -1,7 +1,7 @@
-//! The key pair the simulated connected app trusts for the JWT bearer flow.
+//! The key pair the simulated External Client App trusts for the JWT bearer flow.
 //!
-//! A real connected app holds the certificate an admin uploaded; the simulator makes a fresh RSA key
-//! (or reuses the one in `--state-dir`) and writes the private half where a client can read it.
+//! A real External Client App holds the certificate an admin uploaded; the simulator makes a fresh
+//! RSA key (or reuses the one in `--state-dir`) and writes the private half where a client can read it.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

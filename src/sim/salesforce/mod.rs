@@ -42,13 +42,13 @@ pub struct SalesforceSimConfig {
     /// Where to listen; port 0 picks any free port.
     pub addr: SocketAddr,
     pub clock: SimClock,
-    /// Consumer key of the connected app.
+    /// Consumer key of the External Client App.
     pub client_id: String,
     /// Consumer secret (client credentials and refresh flows).
     pub client_secret: String,
     /// The integration user the JWT flow logs in as.
     pub username: String,
-    /// The key pair the connected app trusts for JWT bearer.
+    /// The key pair the External Client App trusts for JWT bearer.
     pub trusted_key: TrustedKey,
     /// Inactivity after which an access token stops working (Salesforce's default is 2 h).
     pub session_timeout: chrono::Duration,
