@@ -124,7 +124,7 @@ async fn unknown_phone_number_id_is_rejected_as_an_unsupported_post_request() {
 }
 
 #[tokio::test]
-async fn any_graph_version_is_accepted() {
+async fn a_live_graph_version_other_than_the_clients_is_accepted() {
     let t = spawn_sim(|_| {}).await;
     let url = format!("{}/v26.0/{}/messages", t.sim.url(), t.sim.phone_number_id());
 
