@@ -156,17 +156,9 @@ async fn flush_batch(pipeline: &Pipeline) -> anyhow::Result<Option<FlushOutcome>
                 // Most likely Salesforce is down or out of API calls: everything in the batch
                 // would fail the same way, so it all waits (an inbound record is never written
                 // unlinked just because the lookup could not run).
-                let wait = backoff(&error);
-                warn!(%error, pending = items.len(), "looking up Contacts and Leads for inbound messages failed; the write-back will retry in {}s", wait.num_seconds());
                 outcome.lookups = 1;
-                outcome.retried = items.len();
-                let reason = error.to_string();
-                let decisions = items
-                    .into_iter()
-                    .map(|item| (item, Decision::wait(reason.clone(), now + wait)))
-                    .collect();
-                record_decisions(pipeline, decisions, now).await?;
-                return Ok(Some(outcome));
+                let what = "looking up Contacts and Leads for inbound messages";
+                return wait_for_salesforce(pipeline, items, &error, what, outcome, now).await;
             }
             Err(error) => {
                 // The org refuses the query itself (a field not visible to the integration user,
@@ -188,16 +180,8 @@ async fn flush_batch(pipeline: &Pipeline) -> anyhow::Result<Option<FlushOutcome>
             Err(error) => {
                 // As for the links: an inbound record is never created unowned (invisible to
                 // reps under Private sharing) just because Salesforce could not be asked.
-                let wait = backoff(&error);
-                warn!(%error, pending = items.len(), "looking up the owners of inbound messages failed; the write-back will retry in {}s", wait.num_seconds());
-                outcome.retried = items.len();
-                let reason = error.to_string();
-                let decisions = items
-                    .into_iter()
-                    .map(|item| (item, Decision::wait(reason.clone(), now + wait)))
-                    .collect();
-                record_decisions(pipeline, decisions, now).await?;
-                return Ok(Some(outcome));
+                let what = "looking up the owners of inbound messages";
+                return wait_for_salesforce(pipeline, items, &error, what, outcome, now).await;
             }
         }
     };
@@ -621,6 +605,28 @@ fn bounded_label(code: &str) -> String {
 }
 
 /// How long to leave Salesforce alone after a whole call failed.
+/// The whole batch waits for Salesforce (a lookup it needs could not run): every item is retried
+/// after the back-off for `error`, none is written half-done.
+async fn wait_for_salesforce(
+    pipeline: &Pipeline,
+    items: Vec<OutboxItem>,
+    error: &SalesforceError,
+    what: &str,
+    mut outcome: FlushOutcome,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<FlushOutcome>> {
+    let wait = backoff(error);
+    warn!(%error, pending = items.len(), "{what} failed; the write-back will retry in {}s", wait.num_seconds());
+    outcome.retried = items.len();
+    let reason = error.to_string();
+    let decisions = items
+        .into_iter()
+        .map(|item| (item, Decision::wait(reason.clone(), now + wait)))
+        .collect();
+    record_decisions(pipeline, decisions, now).await?;
+    Ok(Some(outcome))
+}
+
 fn backoff(error: &SalesforceError) -> Duration {
     match error {
         SalesforceError::LimitExceeded => Duration::minutes(15),
