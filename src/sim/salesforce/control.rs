@@ -14,6 +14,7 @@ use serde_json::{json, Map, Value};
 use super::faults::Faults;
 use super::flows::{self, after_commit, Written};
 use super::org::{Caller, Transaction, WriteError};
+use super::schema::ObjectDef;
 use super::OrgState;
 
 pub fn router() -> Router<Arc<OrgState>> {
@@ -65,16 +66,12 @@ async fn insert_records(
     Query(user): Query<AsUser>,
     Json(body): Json<Value>,
 ) -> Response {
-    let caller = match user.caller() {
-        Ok(caller) => caller,
+    let (caller, def) = match user
+        .caller()
+        .and_then(|caller| Ok((caller, object_def(&org, &object)?)))
+    {
+        Ok(found) => found,
         Err(response) => return *response,
-    };
-    let Some(def) = org.org().schema().object(&object).cloned() else {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(json!({"error": format!("no object {object}")})),
-        )
-            .into_response();
     };
     let inputs: Vec<Map<String, Value>> = match body {
         Value::Object(map) => vec![map],
@@ -116,16 +113,12 @@ async fn update_record(
     Query(user): Query<AsUser>,
     Json(body): Json<Value>,
 ) -> Response {
-    let caller = match user.caller() {
-        Ok(caller) => caller,
+    let (caller, def) = match user
+        .caller()
+        .and_then(|caller| Ok((caller, object_def(&org, &object)?)))
+    {
+        Ok(found) => found,
         Err(response) => return *response,
-    };
-    let Some(def) = org.org().schema().object(&object).cloned() else {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(json!({"error": format!("no object {object}")})),
-        )
-            .into_response();
     };
     let Value::Object(input) = body else {
         return bad_request("send a JSON object".into());
@@ -150,6 +143,19 @@ async fn update_record(
         )
             .into_response(),
     }
+}
+
+/// The object a control call names, or the 404 to answer.
+fn object_def(org: &OrgState, object: &str) -> Result<ObjectDef, Box<Response>> {
+    org.org().schema().object(object).cloned().ok_or_else(|| {
+        Box::new(
+            (
+                StatusCode::NOT_FOUND,
+                Json(json!({"error": format!("no object {object}")})),
+            )
+                .into_response(),
+        )
+    })
 }
 
 fn write_error_json(error: WriteError) -> Value {
