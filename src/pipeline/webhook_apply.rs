@@ -245,33 +245,41 @@ fn apply_status(
             // A failure after delivery (or a repeat) changes nothing on the record.
             return Ok(());
         }
-        let (code, message) = match update.errors.first() {
-            Some(error) => {
-                if error.is_window_closed() {
-                    // Our mirror thought the window open; Meta knows better. Close it for this
-                    // pair.
-                    if let Some(entry) = journal::get(tx, &record_id)? {
-                        if let (Some(number), Some(wa_id)) = (entry.business_number_id, entry.wa_id)
-                        {
-                            inbound::close_window(tx, &number, &wa_id, update.timestamp)?;
-                        }
-                    }
-                }
-                (error.error_code(), error.failure_message())
-            }
-            None => (
-                "WA_UNKNOWN".to_string(),
-                "WhatsApp reported the message as failed without a reason.".to_string(),
-            ),
-        };
-        fields.extend(record_update::failed(
-            &code,
-            &message,
-            update.timestamp,
-            None,
-        ));
+        fields.extend(failure(tx, &record_id, update)?);
     }
     outbox::enqueue(tx, object, &record_id, &fields, now)
+}
+
+/// What a `failed` status writes onto record `record_id`: Meta's code and words as
+/// `whatsapp::error` reads them; a closed window (131047) also closes it in the mirror.
+fn failure(
+    tx: &rusqlite::Transaction,
+    record_id: &str,
+    update: &StatusUpdate,
+) -> Result<record_update::Fields, StoreError> {
+    let (code, message) = match update.errors.first() {
+        Some(error) => {
+            if error.is_window_closed() {
+                // Our mirror thought the window open; Meta knows better. Close it for this pair.
+                if let Some(entry) = journal::get(tx, record_id)? {
+                    if let (Some(number), Some(wa_id)) = (entry.business_number_id, entry.wa_id) {
+                        inbound::close_window(tx, &number, &wa_id, update.timestamp)?;
+                    }
+                }
+            }
+            (error.error_code(), error.failure_message())
+        }
+        None => (
+            "WA_UNKNOWN".to_string(),
+            "WhatsApp reported the message as failed without a reason.".to_string(),
+        ),
+    };
+    Ok(record_update::failed(
+        &code,
+        &message,
+        update.timestamp,
+        None,
+    ))
 }
 
 /// Whether `record_id` has the key prefix of a record in our journal, i.e. names the same object

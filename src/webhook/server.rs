@@ -28,14 +28,15 @@ use tracing::{info, warn};
 use crate::domain::message::fit_salesforce;
 use crate::domain::webhook_event::echo;
 use crate::observe::metrics::WebhookResult;
-use crate::pipeline::webhook_apply;
+use crate::pipeline::webhook_apply::{self, Applied};
 use crate::pipeline::Pipeline;
 use crate::webhook::{parse_received, verify_signature};
 
 /// At most this many "part ignored" lines are logged per POST (then one line with the rest's count).
 const SKIPPED_LINES: usize = 10;
 /// A reason or detail line is built from fixed words and at most two values cut to
-/// [`ECHO_CHARS`](crate::domain::webhook_event::ECHO_CHARS); this cap only makes the bound independent of how it was built.
+/// [`ECHO_CHARS`](crate::domain::webhook_event::ECHO_CHARS); this cap only makes the bound
+/// independent of how it was built.
 const LINE_CHARS: usize = 600;
 
 pub fn router(pipeline: Pipeline) -> Router {
@@ -108,38 +109,10 @@ async fn receive(
             return (StatusCode::BAD_REQUEST, error).into_response();
         }
     };
-    for reason in parsed.skipped.iter().take(SKIPPED_LINES) {
-        info!(
-            "webhook part ignored: {}",
-            fit_salesforce(reason, LINE_CHARS)
-        );
-    }
-    if parsed.skipped.len() > SKIPPED_LINES {
-        info!(
-            "webhook parts ignored: {} more",
-            parsed.skipped.len() - SKIPPED_LINES
-        );
-    }
+    log_skipped(&parsed.skipped);
     match webhook_apply::apply(&pipeline, parsed).await {
         Ok(applied) => {
-            for rejected in &applied.rejected {
-                warn!(
-                    reason = rejected.reason.label(),
-                    detail = %fit_salesforce(&rejected.detail, LINE_CHARS),
-                    "webhook event refused and dead-lettered (store table webhook_rejects); the rest of the POST applies"
-                );
-                pipeline
-                    .metrics
-                    .webhook_event_rejected(rejected.reason.label());
-            }
-            if applied.queued_any() {
-                pipeline.metrics.webhook(WebhookResult::Accepted);
-            } else if applied.duplicates > 0 {
-                pipeline.metrics.webhook(WebhookResult::Duplicate);
-            } else {
-                // Signed and well-formed, with nothing sfwa acts on (e.g. only skipped parts).
-                pipeline.metrics.webhook(WebhookResult::Accepted);
-            }
+            report(&pipeline, &applied);
             StatusCode::OK.into_response()
         }
         Err(error) => {
@@ -149,4 +122,45 @@ async fn receive(
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
+}
+
+/// One bounded INFO line per part of the POST that is not an event of ours, at most
+/// [`SKIPPED_LINES`] of them.
+fn log_skipped(skipped: &[String]) {
+    for reason in skipped.iter().take(SKIPPED_LINES) {
+        info!(
+            "webhook part ignored: {}",
+            fit_salesforce(reason, LINE_CHARS)
+        );
+    }
+    if skipped.len() > SKIPPED_LINES {
+        info!(
+            "webhook parts ignored: {} more",
+            skipped.len() - SKIPPED_LINES
+        );
+    }
+}
+
+/// The HTTP layer's account of a stored POST: a bounded WARN line and a count per refused event,
+/// and the POST's result.
+fn report(pipeline: &Pipeline, applied: &Applied) {
+    for rejected in &applied.rejected {
+        warn!(
+            reason = rejected.reason.label(),
+            detail = %fit_salesforce(&rejected.detail, LINE_CHARS),
+            "webhook event refused and dead-lettered (store table webhook_rejects); the rest of the POST applies"
+        );
+        pipeline
+            .metrics
+            .webhook_event_rejected(rejected.reason.label());
+    }
+    let result = if applied.queued_any() {
+        WebhookResult::Accepted
+    } else if applied.duplicates > 0 {
+        WebhookResult::Duplicate
+    } else {
+        // Signed and well-formed, with nothing sfwa acts on (e.g. only skipped parts).
+        WebhookResult::Accepted
+    };
+    pipeline.metrics.webhook(result);
 }
