@@ -23,10 +23,12 @@
 //!    → Sent, Failed, retry with back-off, wait out a rate limit (never counted as an attempt),
 //!    hold (auth/account problems), or unknown outcome. Claims a crash orphaned before `Sending`
 //!    are resumed by [`pipeline::worker::retry_step`] ([`store::journal::orphaned_claims`]).
-//! 4. **Webhooks** — [`webhook::server`]: signature on raw bytes, [`webhook::parse`], then in one
-//!    SQLite transaction: dedupe, statuses only forward ([`store::journal::apply_status`]), the
-//!    inbound mirror ([`store::inbound`]), write-backs and the inbound record to create in
-//!    Salesforce ([`pipeline::inbound_records`]) — all before the 200.
+//! 4. **Webhooks** — [`webhook::server`]: signature on raw bytes, [`webhook::parse`] into
+//!    [`domain::webhook_event`]s, then [`pipeline::webhook_apply`] in one SQLite transaction:
+//!    dedupe, statuses only forward ([`store::journal::apply_status`]), the inbound mirror
+//!    ([`store::inbound`]), write-backs and the inbound record to create in Salesforce
+//!    ([`pipeline::inbound_records`]) — all before the 200. What Meta's codes mean (131047: the
+//!    window was closed) is said once, in `whatsapp::error` ([`whatsapp::is_window_closed`]).
 //! 5. **The write-back** — [`pipeline::writeback::flush_once`]: the coalescing outbox
 //!    ([`store::outbox`]) → [`salesforce::SalesforceClient::update`] (statuses) and
 //!    [`salesforce::SalesforceClient::upsert`] on the wamid (inbound records, linked first to their
@@ -43,7 +45,7 @@
 //!   queue, numbers, Graph version, Meta's webhook subscription, webhook port);
 //!   [`progress`] — the spinner people see while `sfwa sync` or a backlog drain runs.
 //! - [`domain`] — newtypes parsed at the edge: E.164 phones, Salesforce Ids, ranked statuses,
-//!   template parameters, outbound messages.
+//!   template parameters, outbound messages, webhook events.
 //! - [`salesforce`] — the Salesforce client: OAuth (JWT bearer, client credentials, refresh token)
 //!   with one shared session, queries with pagination, collections, describe, API usage, and the
 //!   Streaming API subscriber ([`salesforce::cometd`]) for platform events.

@@ -10,6 +10,7 @@ use super::run::http_client;
 use crate::config::{AuthMode, Settings};
 use crate::domain::message::MessageRecord;
 use crate::domain::status::MessageStatus;
+use crate::domain::webhook_event::{InboundKind, InboundMediaKind, InboundMessage};
 use crate::pipeline::inbound_links::LINK_FIELDS;
 use crate::pipeline::inbound_owner::OWNER_FIELDS;
 use crate::pipeline::{inbound_records, record_update};
@@ -17,7 +18,6 @@ use crate::salesforce::{
     soql_string, CometdClient, CometdError, FieldDescribe, ObjectDescribe, ReplayFrom,
     SalesforceClient, SalesforceError,
 };
-use crate::webhook::{InboundKind, InboundMediaKind, InboundMessage};
 
 pub(super) const LOGIN: &str = "Salesforce login";
 pub(super) const FIELDS: &str = "Message object fields";

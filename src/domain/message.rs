@@ -334,6 +334,32 @@ pub fn is_salesforce_datetime(at: DateTime<Utc>) -> bool {
     SALESFORCE_YEARS.contains(&at.year())
 }
 
+/// Length as Salesforce counts it: in UTF-16 code units (a character outside the BMP, such as
+/// most emoji, counts twice), which is never less than the count of characters.
+pub fn salesforce_length(text: &str) -> usize {
+    text.encode_utf16().count()
+}
+
+/// `text` cut to at most `max` UTF-16 code units (see [`salesforce_length`]), on a character
+/// boundary, with `…` marking a cut — for free text, where a cut keeps the meaning.
+pub fn fit_salesforce(text: &str, max: usize) -> String {
+    if salesforce_length(text) <= max {
+        return text.to_string();
+    }
+    let mut cut = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        // Room is kept for the `…` (one unit).
+        if used + c.len_utf16() > max.saturating_sub(1) {
+            break;
+        }
+        used += c.len_utf16();
+        cut.push(c);
+    }
+    cut.push('…');
+    cut
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,9 +6,12 @@
 //! - [`message::OutboundMessage`] — a Queued record turned into something WhatsApp can send, or the
 //!   precise reason it cannot be ([`message::RecordProblem`]).
 //! - [`template::TemplateParameters`] — `Template_Parameters__c` parsed.
+//! - [`webhook_event::WebhookEvent`] — what a webhook POST says: statuses of our messages and
+//!   inbound customer messages ([`webhook_event::ParsedWebhook`], with the items refused).
 
 pub mod message;
 pub mod phone;
 pub mod sf_id;
 pub mod status;
 pub mod template;
+pub mod webhook_event;

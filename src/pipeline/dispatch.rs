@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use crate::domain::message::{MessageRecord, OutboundMessage};
 use crate::pipeline::record_update::{self, Fields};
 use crate::store::{journal, outbox};
-use crate::whatsapp::{Action, RateLimit, SendError};
+use crate::whatsapp::{Action, RateLimit, SendError, OUTSIDE_WINDOW, OUTSIDE_WINDOW_MESSAGE};
 use crate::window::{self, Decision};
 
 use super::Pipeline;
@@ -50,9 +50,6 @@ pub enum DispatchOutcome {
     OutcomeUnknown,
 }
 
-/// The code and sentence written when the window is closed.
-pub const OUTSIDE_WINDOW: &str = "OUTSIDE_SESSION_WINDOW";
-pub const OUTSIDE_WINDOW_MESSAGE: &str = "Not sent: the customer has not written to this WhatsApp number in the last 24 hours, so WhatsApp only allows an approved template. Send a template (Message Type = Template) instead.";
 pub const OUTCOME_UNKNOWN: &str = "SEND_OUTCOME_UNKNOWN";
 
 #[tracing::instrument(skip_all, fields(record_id = %record.id))]
@@ -186,19 +183,13 @@ pub async fn dispatch_record(
             })
         }
         Err(SendError::Meta(error)) => {
-            let code = if error.is_window_closed() {
-                OUTSIDE_WINDOW.to_string()
-            } else {
-                error.error_code()
-            };
+            // What a code means on the record (131047 reads as a window sfwa itself found
+            // closed) is said by `whatsapp::error` alone.
+            let code = error.error_code();
             match error.action() {
                 Action::Fail => {
                     warn!(code = %code, "WhatsApp refused the message: {}", error.message);
-                    let message = if error.is_window_closed() {
-                        OUTSIDE_WINDOW_MESSAGE.to_string()
-                    } else {
-                        error.rep_message()
-                    };
+                    let message = error.failure_message();
                     finish_failed(
                         pipeline,
                         &record.id,

@@ -5,9 +5,9 @@
 //! (signed, short-lived, useless without the access token) are longer; cutting a URL would store a
 //! broken link, so the media id, which sfwa can turn into a download, is what the record keeps.
 //!
-//! The webhook receiver queues these fields as an upsert keyed by the wamid
-//! ([`WAMID_FIELD`]), in the same transaction as the inbound mirror, so a duplicate webhook or a
-//! retried flush can never create a second record. Links to a Contact or Lead are added at flush
+//! The webhook's apply step ([`super::webhook_apply`]) queues these fields as an upsert keyed by
+//! the wamid ([`WAMID_FIELD`]), in the same transaction as the inbound mirror, so a duplicate
+//! webhook or a retried flush can never create a second record. Links to a Contact or Lead are added at flush
 //! time ([`super::inbound_links`]), when Salesforce can be asked who owns the number.
 //!
 //! Everything written here must be a value Salesforce accepts, or the whole collections call it
@@ -19,10 +19,12 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
-use crate::domain::message::{format_salesforce_datetime as at, is_salesforce_datetime};
+use crate::domain::message::{
+    fit_salesforce as truncate, format_salesforce_datetime as at, is_salesforce_datetime,
+};
 use crate::domain::phone::E164;
 use crate::domain::status::MessageStatus;
-use crate::webhook::{fit_salesforce as truncate, InboundKind, InboundMediaKind, InboundMessage};
+use crate::domain::webhook_event::{InboundKind, InboundMediaKind, InboundMessage};
 
 use super::record_update::Fields;
 
@@ -396,7 +398,7 @@ mod tests {
         }));
 
         let body = fields["Body__c"].as_str().unwrap();
-        assert!(crate::webhook::salesforce_length(body) <= BODY_CHARS);
+        assert!(crate::domain::message::salesforce_length(body) <= BODY_CHARS);
         assert!(body.ends_with('…'));
         assert_eq!(body.chars().count(), 2047 + 1);
     }

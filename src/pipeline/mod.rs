@@ -7,6 +7,9 @@
 //! - [`pacing`] — how fast sends go per business number, adapting to Meta's rate-limit refusals
 //!   (130429 slows the number, 131056 only that customer).
 //! - [`record_update`] — which fields a state change writes onto `WhatsApp_Message__c`.
+//! - [`webhook_apply`] — what a webhook POST said, applied in one transaction before its 200:
+//!   statuses onto the journal and the outbox, inbound messages into the window mirror and
+//!   [`inbound_records`], refused events dead-lettered.
 //! - [`inbound_records`] — the `WhatsApp_Message__c` record an inbound customer message becomes.
 //! - [`inbound_links`] — linking those records to the Contact / Lead with the sender's number.
 //! - [`inbound_owner`] — who owns them: the linked Case's owner, the Contact's, the Lead's, or
@@ -32,6 +35,7 @@ pub mod jobs;
 pub mod pacing;
 pub mod record_update;
 pub mod stream;
+pub mod webhook_apply;
 pub mod worker;
 pub mod writeback;
 

@@ -1,6 +1,6 @@
 //! The dead letter of the webhook receiver: statuses and inbound messages that a correctly signed
-//! POST carried but sfwa refused (see `webhook::RejectReason`: unreadable, a timestamp Salesforce
-//! cannot store, an over-long wamid, …).
+//! POST carried but sfwa refused (see `domain::webhook_event::RejectReason`: unreadable, a
+//! timestamp Salesforce cannot store, an over-long wamid, …).
 //!
 //! Why a table and not only a log line: the POST is still answered 200 — answering anything else
 //! makes Meta redeliver the whole POST for days, and the good events in it with the bad — so after
@@ -34,7 +34,8 @@ pub const MAX_ROWS: u64 = 10_000;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WebhookReject {
     pub id: i64,
-    /// The stable label of `webhook::RejectReason` (`bad_timestamp`, `value_too_long`, …).
+    /// The stable label of `domain::webhook_event::RejectReason` (`bad_timestamp`,
+    /// `value_too_long`, …).
     pub reason: String,
     /// Where in the POST and what was wrong.
     pub detail: String,

@@ -17,15 +17,20 @@
 //!   first ([`super::lenient`]).
 //!
 //! Everything echoed from the payload into a reason or an error is cut to [`ECHO_CHARS`].
+//!
+//! [`ECHO_CHARS`]: crate::domain::webhook_event::ECHO_CHARS
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::domain::message::is_salesforce_datetime;
+use crate::domain::message::{fit_salesforce, is_salesforce_datetime, salesforce_length};
 use crate::domain::sf_id::SfId;
 use crate::domain::status::MessageStatus;
-use crate::whatsapp::{classify, error_code, rep_message, Action};
+use crate::domain::webhook_event::{
+    echo, InboundKind, InboundMediaKind, InboundMessage, ParsedWebhook, RejectReason,
+    RejectedEvent, StatusError, StatusUpdate, WebhookEvent,
+};
 
 /// A body that is not a WhatsApp Business Account webhook.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -35,23 +40,6 @@ pub enum PayloadError {
     #[error("the webhook body is not a WhatsApp Business Account envelope: {0}")]
     NotWhatsAppEnvelope(String),
 }
-
-/// Everything one POST said.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ParsedWebhook {
-    pub events: Vec<WebhookEvent>,
-    /// `sources[i]` is the JSON item `events[i]` was read from, kept so that an event refused
-    /// while being applied is dead-lettered as Meta sent it.
-    pub sources: Vec<Value>,
-    /// Statuses and messages refused, each with its reason and JSON (dead-lettered, not lost).
-    pub rejected: Vec<RejectedEvent>,
-    /// Human reasons for parts ignored that are not events of ours (other fields, system errors).
-    pub skipped: Vec<String>,
-}
-
-/// At most this many characters of a value from the payload are echoed into a reason, an error
-/// or a log line: a signed body can still hold a megabyte in one string.
-pub const ECHO_CHARS: usize = 200;
 
 /// The longest wamid sfwa accepts: WhatsApp_Message_Id__c is Text(128).
 pub const MAX_WAMID_CHARS: usize = 128;
@@ -68,68 +56,6 @@ pub const MILLISECONDS_FROM: i64 = 100_000_000_000;
 /// How far after its receipt an event may be stamped. Meta's clock and ours differ by seconds;
 /// a message "from" next year would keep the customer's window open in the mirror until then.
 pub const MAX_AHEAD: chrono::Duration = chrono::Duration::days(1);
-
-/// Why one status or message of a signed POST was refused. The labels are stable: they are the
-/// `reason` column of `store::webhook_rejects` and the label of
-/// `sfwa_webhook_events_rejected_total`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum RejectReason {
-    /// Not an object, or a required key (`id`, `status`, `from`, `type`, `text.body`, …) missing
-    /// or of the wrong type.
-    Unreadable,
-    /// A `status` value sfwa does not handle (it knows sent, delivered, read and failed).
-    UnsupportedStatus,
-    /// The timestamp is not Unix seconds (or milliseconds, see [`MILLISECONDS_FROM`]), lies
-    /// outside the years Salesforce stores (1700–4000), or more than [`MAX_AHEAD`] after receipt.
-    BadTimestamp,
-    /// A key value longer than the Salesforce field it is written to, where cutting it would change
-    /// what it names: a wamid over [`MAX_WAMID_CHARS`], a phone_number_id over
-    /// [`MAX_BUSINESS_NUMBER_CHARS`], a wa_id over [`MAX_WA_ID_CHARS`]. (Free text is cut instead.)
-    ValueTooLong,
-    /// The change has no `metadata.phone_number_id`, so it is unknown which number it is for.
-    NoBusinessNumber,
-    /// Applying the event failed unexpectedly (a bug in sfwa); caught so the rest of the POST
-    /// still applies. See the log for the details.
-    Internal,
-}
-
-impl RejectReason {
-    pub const ALL: [RejectReason; 6] = [
-        RejectReason::Unreadable,
-        RejectReason::UnsupportedStatus,
-        RejectReason::BadTimestamp,
-        RejectReason::ValueTooLong,
-        RejectReason::NoBusinessNumber,
-        RejectReason::Internal,
-    ];
-
-    /// The stable snake_case label.
-    pub fn label(self) -> &'static str {
-        match self {
-            RejectReason::Unreadable => "unreadable",
-            RejectReason::UnsupportedStatus => "unsupported_status",
-            RejectReason::BadTimestamp => "bad_timestamp",
-            RejectReason::ValueTooLong => "value_too_long",
-            RejectReason::NoBusinessNumber => "no_business_number",
-            RejectReason::Internal => "internal_error",
-        }
-    }
-
-    /// The reason a label names.
-    pub fn from_label(label: &str) -> Option<RejectReason> {
-        RejectReason::ALL.into_iter().find(|r| r.label() == label)
-    }
-}
-
-/// A refused status or message: why, in a bounded sentence, and the item as Meta sent it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RejectedEvent {
-    pub reason: RejectReason,
-    /// Where in the POST and what was wrong; payload values cut to [`ECHO_CHARS`].
-    pub detail: String,
-    /// The JSON item (the store keeps at most 8 KiB of it).
-    pub event: Value,
-}
 
 /// Why one item is refused, before it is placed in the POST (see [`RejectedEvent`]).
 #[derive(Debug)]
@@ -151,196 +77,10 @@ impl Refusal {
     }
 }
 
-/// `text` cut to [`ECHO_CHARS`] characters (on a character boundary), `…` marking a cut.
-pub fn echo(text: &str) -> String {
-    match text.char_indices().nth(ECHO_CHARS) {
-        None => text.to_string(),
-        Some((end, _)) => format!("{}…", &text[..end]),
-    }
-}
-
-/// Length as Salesforce counts it: in UTF-16 code units (a character outside the BMP, such as
-/// most emoji, counts twice), which is never less than the count of characters.
-pub fn salesforce_length(text: &str) -> usize {
-    text.encode_utf16().count()
-}
-
-/// `text` cut to at most `max` UTF-16 code units (see [`salesforce_length`]), on a character
-/// boundary, with `…` marking a cut — for free text, where a cut keeps the meaning.
-pub fn fit_salesforce(text: &str, max: usize) -> String {
-    if salesforce_length(text) <= max {
-        return text.to_string();
-    }
-    let mut cut = String::new();
-    let mut used = 0;
-    for c in text.chars() {
-        // Room is kept for the `…` (one unit).
-        if used + c.len_utf16() > max.saturating_sub(1) {
-            break;
-        }
-        used += c.len_utf16();
-        cut.push(c);
-    }
-    cut.push('…');
-    cut
-}
-
 /// Meta's error title and details on a failed status are cut to these (UTF-16 units) so that
 /// the sentence built from them stays within Error_Message__c (1024) however many emoji they hold.
 const ERROR_TITLE_UNITS: usize = 200;
 const ERROR_DETAILS_UNITS: usize = 400;
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum WebhookEvent {
-    Status(StatusUpdate),
-    Inbound(InboundMessage),
-}
-
-impl WebhookEvent {
-    /// Meta may deliver an update twice: `status:{wamid}:{status}` / `inbound:{wamid}`.
-    pub fn dedupe_key(&self) -> String {
-        match self {
-            WebhookEvent::Status(s) => {
-                format!(
-                    "status:{}:{}",
-                    s.wamid,
-                    s.status.as_salesforce().to_ascii_lowercase()
-                )
-            }
-            WebhookEvent::Inbound(m) => format!("inbound:{}", m.wamid),
-        }
-    }
-
-    /// Meta's time of the event.
-    pub fn timestamp(&self) -> DateTime<Utc> {
-        match self {
-            WebhookEvent::Status(s) => s.timestamp,
-            WebhookEvent::Inbound(m) => m.timestamp,
-        }
-    }
-}
-
-/// A status of one of our messages.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StatusUpdate {
-    pub wamid: String,
-    /// Sent, Delivered, Read or Failed.
-    pub status: MessageStatus,
-    /// Meta's time of the event (not our time of receipt).
-    pub timestamp: DateTime<Utc>,
-    pub recipient_id: String,
-    /// `metadata.phone_number_id`.
-    pub business_number_id: String,
-    /// `biz_opaque_callback_data` read as a record Id; `None` if absent or not an Id (a message
-    /// sent by another tool on the same number).
-    pub record_id: Option<SfId>,
-    /// Only on `failed`.
-    pub errors: Vec<StatusError>,
-}
-
-/// One entry of a failed status's `errors`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StatusError {
-    pub code: i64,
-    pub title: String,
-    pub message: Option<String>,
-    /// `error_data.details`.
-    pub details: Option<String>,
-}
-
-impl StatusError {
-    /// The same classification as synchronous errors.
-    pub fn action(&self) -> Action {
-        classify(self.code)
-    }
-
-    /// Error_Code__c (`WA_131026`, `OUTSIDE_SESSION_WINDOW`).
-    pub fn error_code(&self) -> String {
-        error_code(self.code)
-    }
-
-    /// Error_Message__c.
-    pub fn rep_message(&self) -> String {
-        rep_message(self.code, Some(&self.title), self.details.as_deref())
-    }
-}
-
-/// A message a customer sent to one of our business numbers.
-#[derive(Clone, Debug, PartialEq)]
-pub struct InboundMessage {
-    pub wamid: String,
-    /// `metadata.phone_number_id`: which of our numbers (and so which window) it is for.
-    pub business_number_id: String,
-    pub display_phone_number: String,
-    /// The customer's wa_id.
-    pub from: String,
-    pub profile_name: Option<String>,
-    /// Meta's time of the message: the window is measured from it.
-    pub timestamp: DateTime<Utc>,
-    pub kind: InboundKind,
-    /// The wamid this message replies to (`context.id`).
-    pub context_id: Option<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InboundMediaKind {
-    Image,
-    Document,
-    Audio,
-    Video,
-    Sticker,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum InboundKind {
-    Text {
-        body: String,
-    },
-    Media {
-        kind: InboundMediaKind,
-        media_id: String,
-        mime_type: Option<String>,
-        caption: Option<String>,
-        filename: Option<String>,
-    },
-    /// A template quick-reply button.
-    Button {
-        text: String,
-        payload: String,
-    },
-    /// `interactive.button_reply` or `interactive.list_reply`.
-    Interactive {
-        id: String,
-        title: String,
-    },
-    Reaction {
-        message_id: String,
-        /// `None` when the customer removed a reaction.
-        emoji: Option<String>,
-    },
-    Location {
-        latitude: f64,
-        longitude: f64,
-        name: Option<String>,
-        address: Option<String>,
-    },
-    /// Any other `type` (contacts, order, unsupported, system, …), kept by name.
-    Other(String),
-}
-
-impl InboundMessage {
-    /// Whether this message opens or refreshes the 24-hour window. Every customer message does,
-    /// except: reactions — Meta does not document whether they count, so sfwa takes the strict
-    /// reading (as the simulator does), since a wrong "open" costs a failed send and a wrong
-    /// "closed" only costs a template; and `system` messages, which Meta writes, not the customer.
-    pub fn opens_window(&self) -> bool {
-        match &self.kind {
-            InboundKind::Reaction { .. } => false,
-            InboundKind::Other(kind) => kind != "system",
-            _ => true,
-        }
-    }
-}
 
 /// Parses a whole webhook POST body, with no clock: timestamps are checked against what
 /// Salesforce stores but not against the time of receipt (see [`parse_received`]).
@@ -763,6 +503,8 @@ fn inbound_kind(message: &Value) -> Result<InboundKind, Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::webhook_event::ECHO_CHARS;
+    use crate::whatsapp::Action;
     use serde_json::json;
 
     fn envelope(values: Vec<Value>) -> Vec<u8> {

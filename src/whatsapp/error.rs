@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::domain::webhook_event::StatusError;
+
 /// What the dispatcher must do about an error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -143,13 +145,44 @@ pub fn classify(code: i64) -> Action {
     known(code).unwrap_or(Action::Fail)
 }
 
+/// Meta's 131047, "Re-engagement message" (see [`is_window_closed`]).
+const WINDOW_CLOSED: i64 = 131047;
+
+/// Error_Code__c of a message not sent because the customer-service window was closed, whether
+/// sfwa refused it before sending (`window::decide`) or Meta did (131047).
+pub const OUTSIDE_WINDOW: &str = "OUTSIDE_SESSION_WINDOW";
+/// Error_Message__c beside [`OUTSIDE_WINDOW`]: what the rep does about it.
+pub const OUTSIDE_WINDOW_MESSAGE: &str = "Not sent: the customer has not written to this WhatsApp number in the last 24 hours, so WhatsApp only allows an approved template. Send a template (Message Type = Template) instead.";
+
+/// Whether Meta's `code` is 131047, "Re-engagement message": a free-form message reached Meta
+/// after the customer's 24-hour window had closed. The one code whose meaning is sfwa's own, and
+/// this file is the one place that says it:
+/// - the record reads exactly as if sfwa had refused the send itself ([`OUTSIDE_WINDOW`],
+///   [`OUTSIDE_WINDOW_MESSAGE`]; DESIGN.md: a window closed under us reads the same as one sfwa
+///   refused), see [`error_code`] and [`failure_message`];
+/// - the inbound mirror thought the window open, so the webhook's apply step closes it for that
+///   customer.
+pub fn is_window_closed(code: i64) -> bool {
+    code == WINDOW_CLOSED
+}
+
 /// The Error_Code__c value for a Meta code: `WA_131026`, except 131047, which is sfwa's own
-/// `OUTSIDE_SESSION_WINDOW` (DESIGN.md: a window closed under us reads the same as one sfwa refused).
+/// [`OUTSIDE_WINDOW`] (see [`is_window_closed`]).
 pub fn error_code(code: i64) -> String {
-    if code == 131047 {
-        "OUTSIDE_SESSION_WINDOW".to_string()
+    if is_window_closed(code) {
+        OUTSIDE_WINDOW.to_string()
     } else {
         format!("WA_{code}")
+    }
+}
+
+/// Error_Message__c of a record Meta failed with `code`: [`rep_message`], except 131047, which
+/// reads as sfwa's own [`OUTSIDE_WINDOW_MESSAGE`] (see [`is_window_closed`]).
+pub fn failure_message(code: i64, title: Option<&str>, details: Option<&str>) -> String {
+    if is_window_closed(code) {
+        OUTSIDE_WINDOW_MESSAGE.to_string()
+    } else {
+        rep_message(code, title, details)
     }
 }
 
@@ -308,9 +341,45 @@ impl MetaError {
         rep_message(self.code, title, self.details.as_deref())
     }
 
+    /// Error_Message__c of a record this error fails (see [`failure_message`]).
+    pub fn failure_message(&self) -> String {
+        let title = self.title.as_deref().or(Some(self.message.as_str()));
+        failure_message(self.code, title, self.details.as_deref())
+    }
+
     /// 131047: the customer-service window had closed (correct the inbound mirror).
     pub fn is_window_closed(&self) -> bool {
-        self.code == 131047
+        is_window_closed(self.code)
+    }
+}
+
+/// A `failed` status webhook carries the same codes as a refused send, so its error is read here
+/// too: the domain type only carries Meta's values, this is the one place that says what they
+/// mean. (An inherent impl outside the type's module, so `domain` needs nothing from `whatsapp`.)
+impl StatusError {
+    /// The same classification as synchronous errors.
+    pub fn action(&self) -> Action {
+        classify(self.code)
+    }
+
+    /// Error_Code__c (`WA_131026`, `OUTSIDE_SESSION_WINDOW`).
+    pub fn error_code(&self) -> String {
+        error_code(self.code)
+    }
+
+    /// A sentence for a rep plus Meta's title and details (see [`rep_message`]).
+    pub fn rep_message(&self) -> String {
+        rep_message(self.code, Some(&self.title), self.details.as_deref())
+    }
+
+    /// Error_Message__c of the record this status fails (see [`failure_message`]).
+    pub fn failure_message(&self) -> String {
+        failure_message(self.code, Some(&self.title), self.details.as_deref())
+    }
+
+    /// 131047: the window had closed after all (correct the inbound mirror).
+    pub fn is_window_closed(&self) -> bool {
+        is_window_closed(self.code)
     }
 }
 
@@ -420,6 +489,33 @@ mod tests {
         assert!(error.is_window_closed());
         assert_eq!(error.error_code(), "OUTSIDE_SESSION_WINDOW");
         assert!(!meta_error(400, 131026).is_window_closed());
+    }
+
+    #[test]
+    fn a_closed_window_reads_the_same_whether_meta_said_it_on_the_send_or_in_a_status() {
+        let refused = meta_error(400, 131047);
+        let status = StatusError {
+            code: 131047,
+            title: "Re-engagement message".into(),
+            message: None,
+            details: Some("More than 24 hours have passed.".into()),
+        };
+
+        let read = [
+            (refused.error_code(), refused.failure_message()),
+            (status.error_code(), status.failure_message()),
+        ];
+
+        for (code, message) in read {
+            assert_eq!(code, OUTSIDE_WINDOW);
+            assert_eq!(message, OUTSIDE_WINDOW_MESSAGE);
+        }
+        assert!(status.is_window_closed());
+        assert_eq!(
+            meta_error(400, 131026).failure_message(),
+            meta_error(400, 131026).rep_message(),
+            "every other code fails with Meta's words"
+        );
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! - `versions`: Meta's Graph API versions and their end dates ([`versions::assess`]), for the
 //!   doctor and the start-up warning.
 //! - `error`: Meta's error body ([`MetaError`]) and what each code means for sfwa ([`classify`],
-//!   [`Action`]); shared with `failed` status webhooks, which carry the same codes.
+//!   [`Action`]); shared with `failed` status webhooks, which carry the same codes. The one place
+//!   that says what 131047 (a closed window) means: [`OUTSIDE_WINDOW`], [`is_window_closed`].
 
 mod client;
 mod error;
@@ -21,8 +22,9 @@ pub use client::{
     Accepted, PhoneNumberInfo, SendError, ThroughputLevel, WhatsAppClient, WhatsAppConfig,
 };
 pub use error::{
-    classify, error_code, pair_rate_backoff, rep_message, rep_sentence, Action, MetaError,
-    RateLimit, APP_RATE_LIMIT_BACKOFF, KNOWN_CODES, PAIR_RATE_BACKOFF, SPAM_LIMIT_BACKOFF,
+    classify, error_code, failure_message, is_window_closed, pair_rate_backoff, rep_message,
+    rep_sentence, Action, MetaError, RateLimit, APP_RATE_LIMIT_BACKOFF, KNOWN_CODES,
+    OUTSIDE_WINDOW, OUTSIDE_WINDOW_MESSAGE, PAIR_RATE_BACKOFF, SPAM_LIMIT_BACKOFF,
     THROUGHPUT_BACKOFF,
 };
 pub use request::request_body;

@@ -511,7 +511,8 @@ async fn a_redelivered_poisonous_event_is_one_dead_letter_seen_twice() {
 #[tokio::test]
 async fn events_at_chronos_limits_that_bypass_the_parser_still_apply_without_a_panic() {
     use chrono::{DateTime, Utc};
-    use sfwa::webhook::{server, InboundKind, InboundMessage, ParsedWebhook, WebhookEvent};
+    use sfwa::domain::webhook_event::{InboundKind, InboundMessage, ParsedWebhook, WebhookEvent};
+    use sfwa::pipeline::webhook_apply;
     let app = spawn_app().await;
     let message = |wamid: &str, at: DateTime<Utc>, kind: InboundKind| {
         WebhookEvent::Inbound(InboundMessage {
@@ -549,7 +550,9 @@ async fn events_at_chronos_limits_that_bypass_the_parser_still_apply_without_a_p
         ..ParsedWebhook::default()
     };
 
-    let applied = server::apply(&app.pipeline, parsed).await.expect("stored");
+    let applied = webhook_apply::apply(&app.pipeline, parsed)
+        .await
+        .expect("stored");
 
     assert_eq!(applied.inbound, 3);
     assert!(applied.rejected.is_empty(), "{:?}", applied.rejected);

@@ -9,8 +9,8 @@
 //! the envelope: keys removed, types swapped, timestamps at chrono's limits / in milliseconds /
 //! negative / huge, huge strings, deep nesting, lone surrogate escapes, odd unicode, over-long
 //! ids, foreign callbacks, duplicated items. Every body is signed with the app secret and goes
-//! (a) through `webhook::parse_received` + `webhook::server::apply` directly on one daemon, and
-//! (b) over loopback HTTP to another daemon's real endpoint.
+//! (a) through `webhook::parse_received` + `pipeline::webhook_apply::apply` directly on one
+//! daemon, and (b) over loopback HTTP to another daemon's real endpoint.
 //!
 //! `SFWA_FUZZ_CASES` sets the number of cases (default 64, a few seconds in CI); e.g.
 //! `SFWA_FUZZ_CASES=3000 cargo test --test api webhook_fuzz -- --nocapture`.
@@ -21,9 +21,12 @@ use std::time::Instant;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use serde_json::{json, Value};
+use sfwa::domain::message::salesforce_length;
+use sfwa::domain::webhook_event::{RejectReason, WebhookEvent, ECHO_CHARS};
+use sfwa::pipeline::webhook_apply;
 use sfwa::sim::whatsapp::signature;
 use sfwa::store::{dedupe, outbox, webhook_rejects};
-use sfwa::webhook::{self, server, RejectReason, WebhookEvent};
+use sfwa::webhook;
 
 use crate::daemon_support::{spawn_app, TestApp};
 
@@ -507,7 +510,7 @@ fn salesforce_would_refuse(app: &TestApp, only: Option<&[(String, String)]>) -> 
                 }
             }
             if let Some((_, max)) = TEXT_FIELDS.iter().find(|(name, _)| name == field) {
-                if webhook::salesforce_length(text) > *max {
+                if salesforce_length(text) > *max {
                     problems.push(format!("{field} is {} long", text.len()));
                 }
             }
@@ -543,11 +546,11 @@ async fn direct(app: &TestApp, body: &[u8], tally: &mut Tally) -> Result<(), Tes
     let parsed = match webhook::parse_received(body, app.pipeline.now()) {
         Ok(parsed) => parsed,
         Err(error) => {
-            prop_assert!(error.to_string().chars().count() <= 2 * webhook::ECHO_CHARS);
+            prop_assert!(error.to_string().chars().count() <= 2 * ECHO_CHARS);
             return Ok(());
         }
     };
-    let applied = server::apply(&app.pipeline, parsed)
+    let applied = webhook_apply::apply(&app.pipeline, parsed)
         .await
         .map_err(|e| TestCaseError::fail(format!("apply failed: {e}")))?;
     for rejected in &applied.rejected {
@@ -584,11 +587,7 @@ async fn over_http(app: &TestApp, body: Vec<u8>, tally: &mut Tally) -> Result<()
     *tally.answers.entry(status).or_default() += 1;
     let text = response.text().await.unwrap_or_default();
     prop_assert!(status < 500, "{status}: {text}");
-    prop_assert!(
-        text.len() <= 4 * webhook::ECHO_CHARS + 100,
-        "{} bytes",
-        text.len()
-    );
+    prop_assert!(text.len() <= 4 * ECHO_CHARS + 100, "{} bytes", text.len());
     let parsed = match parsed {
         Ok(parsed) => parsed,
         Err(_) => {

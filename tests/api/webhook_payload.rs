@@ -17,9 +17,10 @@ use sfwa::domain::phone::E164;
 use sfwa::domain::sf_id::SfId;
 use sfwa::domain::status::MessageStatus;
 use sfwa::domain::template::TemplateParameters;
+use sfwa::domain::webhook_event::{InboundKind, InboundMediaKind, StatusUpdate, WebhookEvent};
 use sfwa::sim::server::RunningServer;
 use sfwa::sim::whatsapp::{self, WhatsAppSim, WhatsAppSimConfig};
-use sfwa::webhook::{self, InboundKind, InboundMediaKind, StatusUpdate, WebhookEvent};
+use sfwa::webhook;
 use sfwa::whatsapp::{Action, WhatsAppClient, WhatsAppConfig};
 use tokio::sync::mpsc;
 

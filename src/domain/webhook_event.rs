@@ -1,0 +1,236 @@
+//! What a webhook POST says, as domain events: the statuses of our messages and the messages
+//! customers sent, each with its dedupe key, and the items refused with a [`RejectReason`].
+//!
+//! `webhook::parse` reads them from Meta's JSON (the edge); `pipeline::webhook_apply` applies
+//! them to the journal, the inbound mirror and the outbox. What a status error's code means for
+//! sfwa (retry, fail, a closed window) is said in one place, `whatsapp::error`, which implements it
+//! on [`StatusError`]; this module only carries the values.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::sf_id::SfId;
+use super::status::MessageStatus;
+
+/// Everything one POST said.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ParsedWebhook {
+    pub events: Vec<WebhookEvent>,
+    /// `sources[i]` is the JSON item `events[i]` was read from, kept so that an event refused
+    /// while being applied is dead-lettered as Meta sent it.
+    pub sources: Vec<Value>,
+    /// Statuses and messages refused, each with its reason and JSON (dead-lettered, not lost).
+    pub rejected: Vec<RejectedEvent>,
+    /// Human reasons for parts ignored that are not events of ours (other fields, system errors).
+    pub skipped: Vec<String>,
+}
+
+/// At most this many characters of a value from the payload are echoed into a reason, an error
+/// or a log line: a signed body can still hold a megabyte in one string.
+pub const ECHO_CHARS: usize = 200;
+
+/// Why one status or message of a signed POST was refused. The labels are stable: they are the
+/// `reason` column of `store::webhook_rejects` and the label of
+/// `sfwa_webhook_events_rejected_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    /// Not an object, or a required key (`id`, `status`, `from`, `type`, `text.body`, …) missing
+    /// or of the wrong type.
+    Unreadable,
+    /// A `status` value sfwa does not handle (it knows sent, delivered, read and failed).
+    UnsupportedStatus,
+    /// The timestamp is not Unix seconds (or milliseconds, see
+    /// [`crate::webhook::MILLISECONDS_FROM`]), lies outside the years Salesforce stores
+    /// (1700–4000), or more than [`crate::webhook::MAX_AHEAD`] after receipt.
+    BadTimestamp,
+    /// A key value longer than the Salesforce field it is written to, where cutting it would change
+    /// what it names (a wamid, a phone_number_id, a wa_id; the limits are
+    /// [`crate::webhook::MAX_WAMID_CHARS`] and its neighbours). Free text is cut instead.
+    ValueTooLong,
+    /// The change has no `metadata.phone_number_id`, so it is unknown which number it is for.
+    NoBusinessNumber,
+    /// Applying the event failed unexpectedly (a bug in sfwa); caught so the rest of the POST
+    /// still applies. See the log for the details.
+    Internal,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 6] = [
+        RejectReason::Unreadable,
+        RejectReason::UnsupportedStatus,
+        RejectReason::BadTimestamp,
+        RejectReason::ValueTooLong,
+        RejectReason::NoBusinessNumber,
+        RejectReason::Internal,
+    ];
+
+    /// The stable snake_case label.
+    pub fn label(self) -> &'static str {
+        match self {
+            RejectReason::Unreadable => "unreadable",
+            RejectReason::UnsupportedStatus => "unsupported_status",
+            RejectReason::BadTimestamp => "bad_timestamp",
+            RejectReason::ValueTooLong => "value_too_long",
+            RejectReason::NoBusinessNumber => "no_business_number",
+            RejectReason::Internal => "internal_error",
+        }
+    }
+
+    /// The reason a label names.
+    pub fn from_label(label: &str) -> Option<RejectReason> {
+        RejectReason::ALL.into_iter().find(|r| r.label() == label)
+    }
+}
+
+/// A refused status or message: why, in a bounded sentence, and the item as Meta sent it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RejectedEvent {
+    pub reason: RejectReason,
+    /// Where in the POST and what was wrong; payload values cut to [`ECHO_CHARS`].
+    pub detail: String,
+    /// The JSON item (the store keeps at most 8 KiB of it).
+    pub event: Value,
+}
+
+/// `text` cut to [`ECHO_CHARS`] characters (on a character boundary), `…` marking a cut.
+pub fn echo(text: &str) -> String {
+    match text.char_indices().nth(ECHO_CHARS) {
+        None => text.to_string(),
+        Some((end, _)) => format!("{}…", &text[..end]),
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum WebhookEvent {
+    Status(StatusUpdate),
+    Inbound(InboundMessage),
+}
+
+impl WebhookEvent {
+    /// Meta may deliver an update twice: `status:{wamid}:{status}` / `inbound:{wamid}`.
+    pub fn dedupe_key(&self) -> String {
+        match self {
+            WebhookEvent::Status(s) => {
+                format!(
+                    "status:{}:{}",
+                    s.wamid,
+                    s.status.as_salesforce().to_ascii_lowercase()
+                )
+            }
+            WebhookEvent::Inbound(m) => format!("inbound:{}", m.wamid),
+        }
+    }
+
+    /// Meta's time of the event.
+    pub fn timestamp(&self) -> DateTime<Utc> {
+        match self {
+            WebhookEvent::Status(s) => s.timestamp,
+            WebhookEvent::Inbound(m) => m.timestamp,
+        }
+    }
+}
+
+/// A status of one of our messages.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatusUpdate {
+    pub wamid: String,
+    /// Sent, Delivered, Read or Failed.
+    pub status: MessageStatus,
+    /// Meta's time of the event (not our time of receipt).
+    pub timestamp: DateTime<Utc>,
+    pub recipient_id: String,
+    /// `metadata.phone_number_id`.
+    pub business_number_id: String,
+    /// `biz_opaque_callback_data` read as a record Id; `None` if absent or not an Id (a message
+    /// sent by another tool on the same number).
+    pub record_id: Option<SfId>,
+    /// Only on `failed`.
+    pub errors: Vec<StatusError>,
+}
+
+/// One entry of a failed status's `errors`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusError {
+    pub code: i64,
+    pub title: String,
+    pub message: Option<String>,
+    /// `error_data.details`.
+    pub details: Option<String>,
+}
+
+/// A message a customer sent to one of our business numbers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InboundMessage {
+    pub wamid: String,
+    /// `metadata.phone_number_id`: which of our numbers (and so which window) it is for.
+    pub business_number_id: String,
+    pub display_phone_number: String,
+    /// The customer's wa_id.
+    pub from: String,
+    pub profile_name: Option<String>,
+    /// Meta's time of the message: the window is measured from it.
+    pub timestamp: DateTime<Utc>,
+    pub kind: InboundKind,
+    /// The wamid this message replies to (`context.id`).
+    pub context_id: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InboundMediaKind {
+    Image,
+    Document,
+    Audio,
+    Video,
+    Sticker,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum InboundKind {
+    Text {
+        body: String,
+    },
+    Media {
+        kind: InboundMediaKind,
+        media_id: String,
+        mime_type: Option<String>,
+        caption: Option<String>,
+        filename: Option<String>,
+    },
+    /// A template quick-reply button.
+    Button {
+        text: String,
+        payload: String,
+    },
+    /// `interactive.button_reply` or `interactive.list_reply`.
+    Interactive {
+        id: String,
+        title: String,
+    },
+    Reaction {
+        message_id: String,
+        /// `None` when the customer removed a reaction.
+        emoji: Option<String>,
+    },
+    Location {
+        latitude: f64,
+        longitude: f64,
+        name: Option<String>,
+        address: Option<String>,
+    },
+    /// Any other `type` (contacts, order, unsupported, system, …), kept by name.
+    Other(String),
+}
+
+impl InboundMessage {
+    /// Whether this message opens or refreshes the 24-hour window. Every customer message does,
+    /// except: reactions — Meta does not document whether they count, so sfwa takes the strict
+    /// reading (as the simulator does), since a wrong "open" costs a failed send and a wrong
+    /// "closed" only costs a template; and `system` messages, which Meta writes, not the customer.
+    pub fn opens_window(&self) -> bool {
+        match &self.kind {
+            InboundKind::Reaction { .. } => false,
+            InboundKind::Other(kind) => kind != "system",
+            _ => true,
+        }
+    }
+}

@@ -1,0 +1,470 @@
+//! Applying what a webhook POST said: the step between the receiver's parse and its 200.
+//!
+//! `webhook::server` verifies the signature, parses the body into
+//! [`crate::domain::webhook_event`] events and calls [`apply`]; everything below happens in ONE
+//! SQLite transaction — dedupe keys, journal statuses (only forward), write-backs, the inbound
+//! mirror and the inbound record for Salesforce (an upsert on the wamid, [`inbound_records`]) —
+//! and only after it commits does the receiver answer 200. Meta retries anything but 200 for days,
+//! so a crash before the commit loses nothing (guarantee 2).
+//!
+//! One bad event never costs the others: events the parser refused (and any event whose apply
+//! step fails unexpectedly — each runs in its own savepoint, a panic caught and rolled back) are
+//! dead-lettered in [`webhook_rejects`] in the same transaction and reported in [`Applied`], for
+//! the receiver to count and log, while the rest of the POST applies.
+//!
+//! What a failed status's Meta code means on the record (and that 131047 closes the window in
+//! the mirror) is asked of `whatsapp::error`, the one place that says it.
+
+use chrono::{DateTime, Utc};
+use tracing::info;
+
+use crate::domain::status::MessageStatus;
+use crate::domain::webhook_event::{echo, ParsedWebhook, RejectReason, StatusUpdate, WebhookEvent};
+use crate::pipeline::inbound_records::{self, WAMID_FIELD};
+use crate::pipeline::record_update;
+use crate::pipeline::Pipeline;
+use crate::store::{dedupe, inbound, journal, outbox, webhook_rejects, StoreError};
+
+/// What one applied POST changed (for logs, metrics and tests).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub statuses: usize,
+    pub duplicates: usize,
+    pub inbound: usize,
+    /// Events refused (by the parser, or while being applied) and stored in [`webhook_rejects`].
+    pub rejected: Vec<Rejected>,
+}
+
+impl Applied {
+    /// Whether the POST queued anything for Salesforce (a status or an inbound record).
+    pub fn queued_any(&self) -> bool {
+        self.statuses > 0 || self.inbound > 0
+    }
+}
+
+/// One refused event of an applied POST.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Rejected {
+    pub reason: RejectReason,
+    /// Bounded: where in the POST and what was wrong.
+    pub detail: String,
+}
+
+/// What applying one event did.
+enum EventApplied {
+    Status,
+    Inbound,
+    Duplicate,
+}
+
+/// Applies a parsed POST in one transaction (see [`apply_in`]) at the pipeline's time, then wakes
+/// the write-back if anything was queued for Salesforce. A store error fails the whole POST (not
+/// durable → not acknowledged → Meta retries).
+pub async fn apply(pipeline: &Pipeline, parsed: ParsedWebhook) -> Result<Applied, StoreError> {
+    let now = pipeline.now();
+    let object = pipeline.settings.salesforce.message_object.clone();
+    let applied = pipeline
+        .store
+        .write(move |tx| apply_in(tx, &object, parsed, now))
+        .await?;
+    if applied.queued_any() {
+        pipeline.outbox_ready.notify_one();
+    }
+    Ok(applied)
+}
+
+/// Applies a parsed POST inside `tx`: its refused events into [`webhook_rejects`], then each
+/// event in its own savepoint, so an event whose apply step fails unexpectedly (a bug; it must
+/// not happen, and the property tests look for it) is rolled back alone and dead-lettered as
+/// [`RejectReason::Internal`] instead of costing the whole POST a 500 on every redelivery.
+/// `object` is the message object's API name (write-backs and inbound upserts go to it).
+pub fn apply_in(
+    tx: &rusqlite::Transaction,
+    object: &str,
+    parsed: ParsedWebhook,
+    now: DateTime<Utc>,
+) -> Result<Applied, StoreError> {
+    let ParsedWebhook {
+        events,
+        sources,
+        rejected,
+        ..
+    } = parsed;
+    let mut applied = Applied::default();
+    for reject in rejected {
+        dead_letter(
+            tx,
+            reject.reason,
+            reject.detail,
+            &reject.event,
+            now,
+            &mut applied,
+        )?;
+    }
+    for (i, event) in events.iter().enumerate() {
+        tx.execute_batch("SAVEPOINT webhook_event")?;
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            apply_event(tx, object, event, now)
+        }));
+        match outcome {
+            Ok(Ok(done)) => {
+                tx.execute_batch("RELEASE webhook_event")?;
+                match done {
+                    EventApplied::Status => applied.statuses += 1,
+                    EventApplied::Inbound => applied.inbound += 1,
+                    EventApplied::Duplicate => applied.duplicates += 1,
+                }
+            }
+            Ok(Err(error)) => return Err(error),
+            Err(panic) => {
+                tx.execute_batch("ROLLBACK TO webhook_event; RELEASE webhook_event")?;
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".to_string());
+                tracing::error!(panic = %echo(&message), key = %echo(&event.dedupe_key()), "applying a webhook event failed; it is dead-lettered and the rest of the POST applies");
+                let source = sources
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| serde_json::Value::String(format!("{event:?}")));
+                dead_letter(
+                    tx,
+                    RejectReason::Internal,
+                    format!(
+                        "applying {} failed: {}",
+                        echo(&event.dedupe_key()),
+                        echo(&message)
+                    ),
+                    &source,
+                    now,
+                    &mut applied,
+                )?;
+            }
+        }
+    }
+    Ok(applied)
+}
+
+fn dead_letter(
+    tx: &rusqlite::Transaction,
+    reason: RejectReason,
+    detail: String,
+    event: &serde_json::Value,
+    now: DateTime<Utc>,
+    applied: &mut Applied,
+) -> Result<(), StoreError> {
+    webhook_rejects::record(tx, reason.label(), &detail, &event.to_string(), now)?;
+    applied.rejected.push(Rejected { reason, detail });
+    Ok(())
+}
+
+fn apply_event(
+    tx: &rusqlite::Transaction,
+    object: &str,
+    event: &WebhookEvent,
+    now: DateTime<Utc>,
+) -> Result<EventApplied, StoreError> {
+    if !dedupe::first_seen(tx, &event.dedupe_key(), now)? {
+        return Ok(EventApplied::Duplicate);
+    }
+    match event {
+        WebhookEvent::Status(update) => {
+            apply_status(tx, object, update, now)?;
+            Ok(EventApplied::Status)
+        }
+        WebhookEvent::Inbound(message) => {
+            let mut fields = inbound_records::inbound_record(message);
+            if message.opens_window() {
+                inbound::record_inbound(
+                    tx,
+                    &message.business_number_id,
+                    &message.from,
+                    message.timestamp,
+                )?;
+            } else {
+                // A reaction leaves the window as it was: say when that one closes
+                // (or that it is closed), so the record never suggests it reopened.
+                let last = inbound::last_inbound(tx, &message.business_number_id, &message.from)?;
+                fields.extend(inbound_records::window_unchanged(last, message.timestamp));
+            }
+            outbox::enqueue_upsert(tx, object, WAMID_FIELD, &message.wamid, &fields, now)?;
+            Ok(EventApplied::Inbound)
+        }
+    }
+}
+
+fn apply_status(
+    tx: &rusqlite::Transaction,
+    object: &str,
+    update: &StatusUpdate,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let echo = update.record_id.as_ref().map(|id| id.as_str().to_string());
+    // Found only through the echo: the send's response never told us the wamid (timeout, crash),
+    // so the record learns it from here.
+    let wamid_from_echo = journal::find_by_wamid(tx, &update.wamid)?.is_none();
+    let result = journal::apply_status(
+        tx,
+        &update.wamid,
+        echo.as_deref(),
+        update.status,
+        update.timestamp,
+        now,
+    )?;
+    let (record_id, advanced) = match result {
+        journal::StatusApplied::Applied { record_id, .. } => (record_id, true),
+        journal::StatusApplied::Ignored { record_id, .. } => (record_id, false),
+        journal::StatusApplied::Unknown => match echo {
+            // Not in our journal (a store restored from backup, another instance's message):
+            // record the time Meta reported, never a status that might move the record back.
+            Some(record_id) if same_object_as_journal(tx, &record_id)? => {
+                info!(wamid = %update.wamid, %record_id, "status for a message missing from the journal; only its time is recorded");
+                (record_id, false)
+            }
+            Some(record_id) => {
+                // An Id of another object (another tool on the number puts its own Ids in the
+                // callback): writing to it would only earn a refusal from Salesforce.
+                info!(wamid = %update.wamid, %record_id, "status echoes an Id that is not one of our message records; ignored");
+                return Ok(());
+            }
+            None => {
+                info!(wamid = %update.wamid, "status for a message sfwa did not send; ignored");
+                return Ok(());
+            }
+        },
+    };
+    let mut fields = record_update::status_reported(update.status, update.timestamp, advanced);
+    let wamid_learned = wamid_from_echo
+        && journal::get(tx, &record_id)?.is_some_and(|e| e.wamid.as_deref() == Some(&update.wamid));
+    if wamid_learned {
+        fields.extend(record_update::wamid_known(&update.wamid));
+    }
+    if update.status == MessageStatus::Failed {
+        if !advanced {
+            // A failure after delivery (or a repeat) changes nothing on the record.
+            return Ok(());
+        }
+        fields.extend(failure(tx, &record_id, update)?);
+    }
+    outbox::enqueue(tx, object, &record_id, &fields, now)
+}
+
+/// What a `failed` status writes onto record `record_id`: Meta's code and words as
+/// `whatsapp::error` reads them; a closed window (131047) also closes it in the mirror.
+fn failure(
+    tx: &rusqlite::Transaction,
+    record_id: &str,
+    update: &StatusUpdate,
+) -> Result<record_update::Fields, StoreError> {
+    let (code, message) = match update.errors.first() {
+        Some(error) => {
+            if error.is_window_closed() {
+                // Our mirror thought the window open; Meta knows better. Close it for this pair.
+                if let Some(entry) = journal::get(tx, record_id)? {
+                    if let (Some(number), Some(wa_id)) = (entry.business_number_id, entry.wa_id) {
+                        inbound::close_window(tx, &number, &wa_id, update.timestamp)?;
+                    }
+                }
+            }
+            (error.error_code(), error.failure_message())
+        }
+        None => (
+            "WA_UNKNOWN".to_string(),
+            "WhatsApp reported the message as failed without a reason.".to_string(),
+        ),
+    };
+    Ok(record_update::failed(
+        &code,
+        &message,
+        update.timestamp,
+        None,
+    ))
+}
+
+/// Whether `record_id` has the key prefix of a record in our journal, i.e. names the same object
+/// as the messages sfwa sends (the object's prefix differs per org, so it is learned from there).
+/// A range on the primary key, so it stays an index lookup however large the journal grows.
+fn same_object_as_journal(tx: &rusqlite::Transaction, record_id: &str) -> Result<bool, StoreError> {
+    let prefix = record_id.get(..3).unwrap_or(record_id);
+    // Ids are ASCII letters and digits, all below `~`.
+    let end = format!("{prefix}~");
+    Ok(tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM journal WHERE record_id >= ?1 AND record_id < ?2)",
+        )?
+        .query_row([prefix, end.as_str()], |row| row.get::<_, bool>(0))?)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The apply step driven on a bare SQLite transaction: no HTTP, no daemon, no clock but `now`.
+
+    use chrono::{Duration, TimeZone};
+    use rusqlite::Connection;
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::sf_id::SfId;
+    use crate::domain::webhook_event::{InboundKind, InboundMessage, RejectedEvent, StatusError};
+    use crate::store::db::test_connection;
+    use crate::whatsapp::{OUTSIDE_WINDOW, OUTSIDE_WINDOW_MESSAGE};
+
+    const OBJECT: &str = "WhatsApp_Message__c";
+    const RECORD: &str = "a005g0000012345AAA";
+    const NUMBER: &str = "106540352242922";
+    const CUSTOMER: &str = "16505551234";
+    const WAMID: &str = "wamid.SENT";
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
+    }
+
+    fn apply_now(conn: &mut Connection, parsed: ParsedWebhook) -> Applied {
+        let tx = conn.transaction().expect("transaction");
+        let applied = apply_in(&tx, OBJECT, parsed, now()).expect("applied");
+        tx.commit().expect("commit");
+        applied
+    }
+
+    fn events(events: Vec<WebhookEvent>) -> ParsedWebhook {
+        ParsedWebhook {
+            events,
+            ..ParsedWebhook::default()
+        }
+    }
+
+    fn inbound_text(wamid: &str, at: DateTime<Utc>) -> WebhookEvent {
+        WebhookEvent::Inbound(InboundMessage {
+            wamid: wamid.into(),
+            business_number_id: NUMBER.into(),
+            display_phone_number: "15550783881".into(),
+            from: CUSTOMER.into(),
+            profile_name: None,
+            timestamp: at,
+            kind: InboundKind::Text { body: "Hi".into() },
+            context_id: None,
+        })
+    }
+
+    /// A message sfwa sent to CUSTOMER from NUMBER, accepted by Meta as WAMID.
+    fn sent_message(conn: &Connection) {
+        let at = now() - Duration::minutes(5);
+        journal::claim(conn, RECORD, at).unwrap();
+        journal::mark_sending(conn, RECORD, NUMBER, CUSTOMER, at).unwrap();
+        journal::mark_sent(conn, RECORD, WAMID, at).unwrap();
+    }
+
+    fn failed_with(code: i64) -> WebhookEvent {
+        WebhookEvent::Status(StatusUpdate {
+            wamid: WAMID.into(),
+            status: MessageStatus::Failed,
+            timestamp: now() - Duration::minutes(1),
+            recipient_id: CUSTOMER.into(),
+            business_number_id: NUMBER.into(),
+            record_id: SfId::parse(RECORD).ok(),
+            errors: vec![StatusError {
+                code,
+                title: "Re-engagement message".into(),
+                message: None,
+                details: None,
+            }],
+        })
+    }
+
+    fn queued_fields(conn: &Connection) -> Vec<serde_json::Map<String, serde_json::Value>> {
+        outbox::due(conn, now(), 10)
+            .unwrap()
+            .into_iter()
+            .map(|item| item.fields)
+            .collect()
+    }
+
+    #[test]
+    fn an_inbound_message_is_mirrored_and_queued_once_and_its_redelivery_is_a_duplicate() {
+        let mut conn = test_connection();
+        let written_at = now() - Duration::minutes(3);
+
+        let first = apply_now(
+            &mut conn,
+            events(vec![inbound_text("wamid.IN", written_at)]),
+        );
+        let again = apply_now(
+            &mut conn,
+            events(vec![inbound_text("wamid.IN", written_at)]),
+        );
+
+        assert_eq!((first.inbound, first.duplicates), (1, 0));
+        assert!(first.queued_any());
+        assert_eq!((again.inbound, again.duplicates), (0, 1));
+        assert!(!again.queued_any());
+        assert_eq!(
+            inbound::last_inbound(&conn, NUMBER, CUSTOMER).unwrap(),
+            Some(written_at)
+        );
+        assert_eq!(outbox::depth(&conn).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_131047_failure_reads_as_outside_the_window_and_closes_the_window_the_mirror_thought_open()
+    {
+        let mut conn = test_connection();
+        sent_message(&conn);
+        inbound::record_inbound(&conn, NUMBER, CUSTOMER, now() - Duration::hours(2)).unwrap();
+
+        let applied = apply_now(&mut conn, events(vec![failed_with(131047)]));
+
+        assert_eq!(applied.statuses, 1);
+        let fields = queued_fields(&conn);
+        assert_eq!(fields.len(), 1);
+        assert_eq!(fields[0]["Status__c"], "Failed");
+        assert_eq!(fields[0]["Error_Code__c"], OUTSIDE_WINDOW);
+        assert_eq!(fields[0]["Error_Message__c"], OUTSIDE_WINDOW_MESSAGE);
+        let last = inbound::last_inbound(&conn, NUMBER, CUSTOMER)
+            .unwrap()
+            .unwrap();
+        assert!(last <= now() - Duration::hours(24), "window closed: {last}");
+    }
+
+    #[test]
+    fn another_failure_code_keeps_metas_words_and_leaves_the_window_alone() {
+        let mut conn = test_connection();
+        sent_message(&conn);
+        let written_at = now() - Duration::hours(2);
+        inbound::record_inbound(&conn, NUMBER, CUSTOMER, written_at).unwrap();
+
+        apply_now(&mut conn, events(vec![failed_with(131026)]));
+
+        let fields = queued_fields(&conn);
+        assert_eq!(fields[0]["Error_Code__c"], "WA_131026");
+        assert_ne!(fields[0]["Error_Message__c"], OUTSIDE_WINDOW_MESSAGE);
+        assert_eq!(
+            inbound::last_inbound(&conn, NUMBER, CUSTOMER).unwrap(),
+            Some(written_at)
+        );
+    }
+
+    #[test]
+    fn events_the_parser_refused_are_dead_lettered_beside_the_events_that_apply() {
+        let mut conn = test_connection();
+        let parsed = ParsedWebhook {
+            events: vec![inbound_text("wamid.IN", now())],
+            rejected: vec![RejectedEvent {
+                reason: RejectReason::BadTimestamp,
+                detail: "entry 0 change 0 message 1: timestamp out of range".into(),
+                event: json!({"id": "wamid.BAD", "timestamp": "-1"}),
+            }],
+            ..ParsedWebhook::default()
+        };
+
+        let applied = apply_now(&mut conn, parsed);
+
+        assert_eq!(applied.inbound, 1);
+        assert_eq!(applied.rejected.len(), 1);
+        assert_eq!(applied.rejected[0].reason, RejectReason::BadTimestamp);
+        let stored = webhook_rejects::list(&conn, 10).unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].reason, "bad_timestamp");
+        assert!(stored[0].event.contains("wamid.BAD"));
+    }
+}
