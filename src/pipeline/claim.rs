@@ -1,9 +1,10 @@
-//! The claim every intake goes through (the poll in [`super::intake`], the platform events in
-//! [`super::stream`]), and when a record is due: the journal's claim admits a record to dispatch
-//! once; a claimed record that never reached `Sending` is dispatched again (nothing was sent for
-//! it); one finished yet Queued again is handed back to be settled
-//! ([`super::intake::settle_requeued`]); one whose `Scheduled_At__c` is ahead is claimed with a
-//! timer ([`claim_for_later`]).
+//! The claim every intake goes through — the poll ([`super::intake`]), the platform events
+//! ([`super::stream`]) — and when a record is due.
+//!
+//! The journal's claim admits a record to dispatch once. A claimed record that never reached
+//! `Sending` (a crash between claim and send) is dispatched again: nothing was sent for it. One
+//! finished yet Queued again is handed back to be settled ([`super::intake::settle_requeued`]);
+//! one whose `Scheduled_At__c` is ahead is claimed with a timer instead ([`claim_for_later`]).
 //!
 //! Its own module so the poll, the stream and the retry loop ([`super::worker`]) share it without
 //! importing one another.

@@ -108,8 +108,9 @@ pub async fn poll_with(pipeline: &Pipeline, soql: &str) -> anyhow::Result<Polled
     Ok(Polled { fetched, fresh })
 }
 
-/// Settles records [`claim_in`](super::claim::claim_in) found finished yet Queued (see the module docs): returns those
-/// to dispatch again (never accepted by WhatsApp) and queues `ALREADY_SENT` for the others.
+/// Settles records [`claim_in`](super::claim::claim_in) found finished yet Queued (see the
+/// module docs): returns those to dispatch again (never accepted by WhatsApp) and queues
+/// `ALREADY_SENT` for the others.
 ///
 /// The records are read again first: every write-back owed to them had landed when they were
 /// claimed (nothing was pending), so a record still Queued now was set back by a person, not read
