@@ -8,8 +8,9 @@
 //!
 //! ## The flow, in code
 //! 1. **Intake** — [`pipeline::stream`]: platform events over CometD ([`salesforce::cometd`]),
-//!    records fetched by Id, claimed once in the journal ([`store::journal::claim`]) in the same
-//!    transaction that stores the replay id; or, in poll mode, [`pipeline::intake`]'s SOQL poll.
+//!    records fetched by Id, claimed once in the journal ([`pipeline::claim`],
+//!    [`store::journal::claim`]) in the same transaction that stores the replay id; or, in poll
+//!    mode, [`pipeline::intake`]'s SOQL poll, claimed the same way.
 //!    A finished record set back to Queued is re-read, then sent again only if WhatsApp never
 //!    accepted it, else marked `ALREADY_SENT` ([`pipeline::intake::settle_requeued`]).
 //!    Safety nets and housekeeping run on cron schedules ([`scheduler`], [`pipeline::jobs`]):
@@ -53,7 +54,9 @@
 //!   (retry / retry later / hold everything / fail this message); Graph versions and their end
 //!   dates ([`whatsapp::versions`]); the app's webhook subscription ([`whatsapp::subscriptions`]).
 //! - [`observe`] — `/metrics` (Prometheus, one registry per pipeline) and `/readyz` (store,
-//!   Salesforce session, intake), served on the webhook port beside `/healthz`.
+//!   Salesforce session, intake), served on the webhook port beside `/healthz`. The pipeline
+//!   records into its leaf files (`metrics`, `health`), which import nothing from it; no two files
+//!   of the crate import each other in a circle beyond `scripts/import-cycles.known` (CI checks).
 //! - [`store`] — SQLite (WAL, migrations): journal, outbox, inbound mirror, webhook dedupe, cursors.
 //! - [`sim`] — wire-faithful simulators of both services (`cargo test`, the demo, `sfwa sim`):
 //!   [`sim::salesforce`] (OAuth, REST, SOQL, collections, CometD, usage, faults, the package's

@@ -40,9 +40,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::pipeline::dispatch::DispatchOutcome;
-use crate::pipeline::writeback::FlushOutcome;
-
 /// The `Content-Type` of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
@@ -52,6 +49,20 @@ const SEND_BUCKETS: [f64; 11] = [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 const QUEUED_BUCKETS: [f64; 12] = [
     0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0,
 ];
+
+/// How a dispatch ended, as the metrics count it: the pipeline's `DispatchOutcome` told in this
+/// module's terms (by [`crate::pipeline::worker`]), so this module imports nothing from the
+/// pipeline. An outcome another worker owns (already sending) is not counted and has no value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dispatched<'a> {
+    Sent,
+    Refused(&'a str),
+    Failed(&'a str),
+    Retry(&'a str),
+    RateLimited(&'a str),
+    Held,
+    Unknown,
+}
 
 /// How one accepted or refused webhook POST ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -279,17 +290,16 @@ impl Metrics {
         }
     }
 
-    /// Counts one dispatch outcome. `AlreadySending` is not counted: another worker owns it.
-    pub fn dispatched(&self, outcome: &DispatchOutcome) {
+    /// Counts one dispatch outcome.
+    pub fn dispatched(&self, outcome: Dispatched<'_>) {
         let (outcome, code) = match outcome {
-            DispatchOutcome::Sent { .. } => ("sent", ""),
-            DispatchOutcome::Refused { code } => ("refused", code.as_str()),
-            DispatchOutcome::Failed { code } => ("failed", code.as_str()),
-            DispatchOutcome::RetryScheduled { code, .. } => ("retry", code.as_str()),
-            DispatchOutcome::RateLimited { code, .. } => ("rate_limited", code.as_str()),
-            DispatchOutcome::Held => ("held", ""),
-            DispatchOutcome::OutcomeUnknown => ("unknown", ""),
-            DispatchOutcome::AlreadySending => return,
+            Dispatched::Sent => ("sent", ""),
+            Dispatched::Refused(code) => ("refused", code),
+            Dispatched::Failed(code) => ("failed", code),
+            Dispatched::Retry(code) => ("retry", code),
+            Dispatched::RateLimited(code) => ("rate_limited", code),
+            Dispatched::Held => ("held", ""),
+            Dispatched::Unknown => ("unknown", ""),
         };
         self.message(outcome, code);
     }
@@ -340,16 +350,15 @@ impl Metrics {
     }
 
     /// One flush ended; flushes that found nothing due are not counted.
-    pub fn flushed(&self, outcome: &FlushOutcome) {
-        let records = outcome.written + outcome.retried + outcome.dropped;
-        if records == 0 {
+    pub fn flushed(&self, written: usize, retried: usize, dropped: usize) {
+        if written + retried + dropped == 0 {
             return;
         }
         self.inner.writeback_flushes.inc();
         for (result, n) in [
-            ("written", outcome.written),
-            ("retried", outcome.retried),
-            ("dropped", outcome.dropped),
+            ("written", written),
+            ("retried", retried),
+            ("dropped", dropped),
         ] {
             self.inner
                 .writeback_records
@@ -430,14 +439,9 @@ mod tests {
     #[test]
     fn outcomes_are_counted_by_outcome_and_code() {
         let metrics = Metrics::new(false);
-        metrics.dispatched(&DispatchOutcome::Sent { wamid: "w".into() });
-        metrics.dispatched(&DispatchOutcome::Refused {
-            code: "INVALID_PHONE".into(),
-        });
-        metrics.dispatched(&DispatchOutcome::Refused {
-            code: "INVALID_PHONE".into(),
-        });
-        metrics.dispatched(&DispatchOutcome::AlreadySending);
+        metrics.dispatched(Dispatched::Sent);
+        metrics.dispatched(Dispatched::Refused("INVALID_PHONE"));
+        metrics.dispatched(Dispatched::Refused("INVALID_PHONE"));
 
         let text = metrics.render(&Snapshot::default());
 

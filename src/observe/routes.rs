@@ -14,8 +14,8 @@ use crate::pipeline::stream::cursor_name;
 use crate::pipeline::Pipeline;
 use crate::store::{cursors, journal, outbox, StoreError};
 
-use super::health;
 use super::metrics::{Snapshot, StreamSnapshot, CONTENT_TYPE};
+use super::readiness;
 
 pub fn routes() -> Router<Arc<Pipeline>> {
     Router::new()
@@ -45,7 +45,7 @@ async fn metrics(State(pipeline): State<Arc<Pipeline>>) -> Response {
 
 /// 200 `ready`, or 503 with one line per thing that is not ready.
 async fn readyz(State(pipeline): State<Arc<Pipeline>>) -> Response {
-    let problems = health::not_ready(&pipeline).await;
+    let problems = readiness::not_ready(&pipeline).await;
     if problems.is_empty() {
         (StatusCode::OK, "ready\n").into_response()
     } else {

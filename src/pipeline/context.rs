@@ -1,7 +1,7 @@
 //! What every pipeline step shares.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -46,7 +46,7 @@ pub struct Pipeline {
     /// Recent answers of the Contact/Lead lookup for inbound messages (see `inbound_links`).
     pub link_cache: Arc<super::inbound_links::LinkCache>,
     /// Case owners and the inbound queue's Id, for inbound records' owners (see `inbound_owner`).
-    pub owner_cache: Arc<super::inbound_owner::OwnerCache>,
+    pub owner_cache: Arc<super::owner_cache::OwnerCache>,
     pub default_region: Option<phonenumber::country::Id>,
     /// This pipeline's Prometheus registry (one per pipeline, so tests read their own numbers).
     pub metrics: Metrics,
@@ -113,28 +113,6 @@ impl Pipeline {
 
     pub fn hold_until(&self, until: DateTime<Utc>, reason: String) {
         *self.hold.lock().unwrap_or_else(|e| e.into_inner()) = Some(Hold { until, reason });
-    }
-
-    /// Gets the outbox flushed now: asks the write-back worker if it runs (and waits up to
-    /// `wait` for its flush), or flushes here when it does not (`sfwa sync`, tests). Once a flush
-    /// completed: the records written here (`Some(0)` when the worker wrote them); `None` if it
-    /// failed or timed out.
-    pub async fn request_flush(&self, wait: std::time::Duration) -> Option<usize> {
-        if self.writeback_running.load(Ordering::Acquire) {
-            let mut flushed = self.flushes.subscribe();
-            self.flush_requested.notify_one();
-            return tokio::time::timeout(wait, flushed.changed())
-                .await
-                .is_ok()
-                .then_some(0);
-        }
-        match super::writeback::flush_once(self).await {
-            Ok(flush) => Some(flush.written),
-            Err(error) => {
-                tracing::warn!(error = %format!("{error:#}"), "write-back flush failed; it is tried again later");
-                None
-            }
-        }
     }
 
     /// The business number a message goes from.

@@ -21,7 +21,6 @@
 //! key and the fix, and the records are still created.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -44,30 +43,6 @@ pub const CACHE_FOR: chrono::Duration = chrono::Duration::minutes(15);
 
 /// The fields this module adds to inbound records.
 pub const OWNER_FIELDS: [&str; 2] = ["Case__c", "OwnerId"];
-
-/// Remembered answers, timed by the pipeline's clock.
-#[derive(Debug, Default)]
-pub struct OwnerCache {
-    inner: Mutex<CacheState>,
-}
-
-#[derive(Debug, Default)]
-struct CacheState {
-    /// The configured queue: `Some(Some(id))` found, `Some(None)` looked up and missing, `None`
-    /// not looked up yet; trusted until `queue_checked + CACHE_FOR`.
-    queue: Option<Option<String>>,
-    queue_checked: Option<DateTime<Utc>>,
-    /// Outbound record Id → its Case__c (None: no Case), when learned.
-    cases: HashMap<String, (Option<String>, DateTime<Utc>)>,
-    /// Case Id → OwnerId, when learned.
-    case_owners: HashMap<String, (String, DateTime<Utc>)>,
-}
-
-impl OwnerCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
 
 #[derive(Deserialize)]
 struct IdOnly {

@@ -1,9 +1,8 @@
-//! Intake by SOQL poll: Outbound + Queued + (no Scheduled_At__c or due), oldest first; and the
-//! claim every intake (poll or stream) goes through.
+//! Intake by SOQL poll: Outbound + Queued + (no Scheduled_At__c or due), oldest first; the SOQL
+//! every intake reads message records with ([`by_id_query`] for the stream and the retry loop).
 //!
-//! A poll may return a record many times (until its write-back lands); the journal's claim makes
-//! sure it is dispatched once. A claimed record that never reached `Sending` (a crash between claim
-//! and send) is dispatched again: nothing was sent for it.
+//! A poll may return a record many times (until its write-back lands); the journal's claim
+//! ([`super::claim`]) makes sure it is dispatched once.
 //!
 //! **Re-queued records.** A record the journal has finished but Salesforce shows Queued, with no
 //! write-back pending for it, was set back to Queued by a person (an admin retrying a Failed
@@ -23,9 +22,9 @@ use anyhow::Context;
 use tracing::info;
 
 use crate::salesforce::{soql_datetime, soql_id_list};
-use crate::store::journal::{self, Claim, JournalState};
-use crate::store::outbox;
+use crate::store::{journal, outbox};
 
+use super::claim::claim_new;
 use super::{record_update, Pipeline};
 
 /// The SOQL for due Queued outbound records.
@@ -46,6 +45,33 @@ pub fn scheduled_query(object: &str, now: chrono::DateTime<chrono::Utc>, limit: 
          AND Scheduled_At__c != null AND Scheduled_At__c <= {now} ORDER BY Scheduled_At__c ASC LIMIT {limit}",
         fields = MessageRecord::FIELDS.join(", "),
         now = soql_datetime(now),
+    )
+}
+
+/// Which records a read by Id returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ById {
+    /// Whatever their state now (the retry loop looks at it itself).
+    Any,
+    /// Only those still Outbound and Queued.
+    QueuedOutbound,
+}
+
+/// The SOQL reading message records by Id. It goes in the URL: keep it to ≤ 300 Ids (about 8 KB
+/// URL-encoded, within Salesforce's 16 KB for the request line and headers).
+pub fn by_id_query<'a>(
+    object: &str,
+    ids: impl IntoIterator<Item = &'a SfId>,
+    which: ById,
+) -> String {
+    let filter = match which {
+        ById::Any => "",
+        ById::QueuedOutbound => " AND Direction__c = 'Outbound' AND Status__c = 'Queued'",
+    };
+    format!(
+        "SELECT {fields} FROM {object} WHERE Id IN {ids}{filter}",
+        fields = MessageRecord::FIELDS.join(", "),
+        ids = soql_id_list(ids),
     )
 }
 
@@ -82,67 +108,9 @@ pub async fn poll_with(pipeline: &Pipeline, soql: &str) -> anyhow::Result<Polled
     Ok(Polled { fetched, fresh })
 }
 
-/// What claiming a batch of Queued records found.
-#[derive(Debug, Default)]
-pub struct Claimed {
-    /// New to the journal, or claimed and never sent: dispatch them.
-    pub fresh: Vec<MessageRecord>,
-    /// Finished in the journal (or carrying a wamid the journal no longer knows) with no
-    /// write-back pending: re-queued by a person, or read just before a write-back landed.
-    /// [`settle_requeued`] decides.
-    pub requeued: Vec<MessageRecord>,
-}
-
-/// Claims the records that are new to the journal and keeps those claimed but never sent.
-pub async fn claim_new(
-    pipeline: &Pipeline,
-    records: Vec<MessageRecord>,
-) -> anyhow::Result<Claimed> {
-    if records.is_empty() {
-        return Ok(Claimed::default());
-    }
-    let now = pipeline.now();
-    let result = pipeline
-        .store
-        .write(move |tx| claim_in(tx, records, now))
-        .await;
-    result.context("claiming records in the journal")
-}
-
-/// [`claim_new`] inside the caller's transaction (the stream stores its replay id in the same one).
-pub fn claim_in(
-    tx: &rusqlite::Transaction,
-    records: Vec<MessageRecord>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<Claimed, crate::store::StoreError> {
-    let mut claimed = Claimed::default();
-    for record in records {
-        // A wamid on the record but no journal row: retention deleted the row of a message
-        // WhatsApp accepted long ago. Claiming it as new would send it twice.
-        if record.wamid.is_some() && journal::get(tx, &record.id)?.is_none() {
-            claimed.requeued.push(record);
-            continue;
-        }
-        match journal::claim(tx, &record.id, now)? {
-            Claim::New => claimed.fresh.push(record),
-            Claim::Existing(entry) => {
-                if entry.state == JournalState::Claimed
-                    && entry.next_attempt_at.is_none_or(|due| due <= now)
-                {
-                    claimed.fresh.push(record);
-                } else if entry.state.is_finished() && !outbox::is_pending(tx, &record.id)? {
-                    claimed.requeued.push(record);
-                }
-                // Otherwise it is being sent, waiting for its retry, or its write-back has not
-                // landed yet (Salesforce still shows the Queued it had): nothing to do.
-            }
-        }
-    }
-    Ok(claimed)
-}
-
-/// Settles records [`claim_in`] found finished yet Queued (see the module docs): returns those
-/// to dispatch again (never accepted by WhatsApp) and queues `ALREADY_SENT` for the others.
+/// Settles records [`claim_in`](super::claim::claim_in) found finished yet Queued (see the
+/// module docs): returns those to dispatch again (never accepted by WhatsApp) and queues
+/// `ALREADY_SENT` for the others.
 ///
 /// The records are read again first: every write-back owed to them had landed when they were
 /// claimed (nothing was pending), so a record still Queued now was set back by a person, not read
@@ -158,11 +126,10 @@ pub async fn settle_requeued(
         .collect();
     let mut confirmed: Vec<MessageRecord> = Vec::new();
     for chunk in ids.chunks(200) {
-        let soql = format!(
-            "SELECT {} FROM {} WHERE Id IN {} AND Direction__c = 'Outbound' AND Status__c = 'Queued'",
-            MessageRecord::FIELDS.join(", "),
-            pipeline.settings.salesforce.message_object,
-            soql_id_list(chunk.iter())
+        let soql = by_id_query(
+            &pipeline.settings.salesforce.message_object,
+            chunk,
+            ById::QueuedOutbound,
         );
         let records: Vec<MessageRecord> = pipeline
             .salesforce
@@ -235,23 +202,6 @@ pub async fn settle_requeued(
     Ok(dispatch)
 }
 
-/// Claims a record (or keeps its existing claim) to be sent at `at`, not before: a message whose
-/// `Scheduled_At__c` is ahead. A record already sending or sent is left alone.
-pub fn claim_for_later(
-    tx: &rusqlite::Transaction,
-    record_id: &str,
-    at: chrono::DateTime<chrono::Utc>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<(), crate::store::StoreError> {
-    let attempts = match journal::claim(tx, record_id, now)? {
-        Claim::New => 0,
-        Claim::Existing(entry) if entry.state == JournalState::Claimed => entry.attempts,
-        Claim::Existing(_) => return Ok(()),
-    };
-    journal::schedule_retry(tx, record_id, attempts, at, now)?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,5 +225,19 @@ mod tests {
         let soql = scheduled_query("WhatsApp_Message__c", now, 50);
         assert!(soql.contains("Scheduled_At__c != null AND Scheduled_At__c <= 2026-11-24T15:00:00"));
         assert!(soql.ends_with("ORDER BY Scheduled_At__c ASC LIMIT 50"));
+    }
+
+    #[test]
+    fn a_read_by_id_names_every_id_and_filters_only_when_asked() {
+        let ids = [
+            SfId::parse("a005g00002BLnMZAA1").unwrap(),
+            SfId::parse("a005g00002BLnMaAAL").unwrap(),
+        ];
+        let any = by_id_query("WhatsApp_Message__c", &ids, ById::Any);
+        let queued = by_id_query("WhatsApp_Message__c", &ids, ById::QueuedOutbound);
+        assert!(any.ends_with("WHERE Id IN ('a005g00002BLnMZAA1','a005g00002BLnMaAAL')"));
+        assert!(queued.ends_with(
+            "WHERE Id IN ('a005g00002BLnMZAA1','a005g00002BLnMaAAL') AND Direction__c = 'Outbound' AND Status__c = 'Queued'"
+        ));
     }
 }

@@ -121,10 +121,10 @@ async fn drain(
     Ok(summary)
 }
 
-/// Gets the sent records out of the Queued set (see [`Pipeline::request_flush`]) and counts
+/// Gets the sent records out of the Queued set (see [`writeback::request_flush`]) and counts
 /// what was written here for `progress`.
 async fn flush_before_next_page(pipeline: &Pipeline, progress: &dyn Progress) -> Option<usize> {
-    let written = pipeline.request_flush(Duration::from_secs(30)).await?;
+    let written = writeback::request_flush(pipeline, Duration::from_secs(30)).await?;
     progress.written(written);
     Some(written)
 }

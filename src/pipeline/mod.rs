@@ -1,7 +1,9 @@
 //! The pipeline: Queued records in, WhatsApp sends out, statuses back onto the records.
 //!
 //! - [`stream`] — intake by platform event (CometD), with the replay id stored with the claims.
-//! - [`intake`] — finds Queued records (SOQL poll) and claims each in the journal exactly once.
+//! - [`intake`] — finds Queued records (SOQL poll; reads by Id for the stream and retries).
+//! - [`claim`] — the journal claim every intake goes through (exactly once per record), and
+//!   when a record is due (`Scheduled_At__c`).
 //! - [`dispatch`] — the send path: validate → rate limit → **window check** (at the moment of
 //!   sending) → journal `Sending` → Cloud API → journal `Sent`/`Failed`/retry.
 //! - [`pacing`] — how fast sends go per business number, adapting to Meta's rate-limit refusals
@@ -13,7 +15,7 @@
 //! - [`inbound_records`] — the `WhatsApp_Message__c` record an inbound customer message becomes.
 //! - [`inbound_links`] — linking those records to the Contact / Lead with the sender's number.
 //! - [`inbound_owner`] — who owns them: the linked Case's owner, the Contact's, the Lead's, or
-//!   the configured queue.
+//!   the configured queue ([`owner_cache`]: what it remembers between flushes).
 //! - [`writeback`] — the outbox flush: coalesced updates and inbound upserts, ≤ 200 records per
 //!   collections call.
 //! - [`dead_letters`] — `sfwa dead-letters list|retry|drop`: the write-backs Salesforce refused
@@ -24,6 +26,7 @@
 //!
 //! Every step is a function returning an outcome, so tests drive them directly without sleeping.
 
+pub mod claim;
 pub mod context;
 pub mod dead_letters;
 pub mod dispatch;
@@ -32,6 +35,7 @@ pub mod inbound_owner;
 pub mod inbound_records;
 pub mod intake;
 pub mod jobs;
+pub mod owner_cache;
 pub mod pacing;
 pub mod record_update;
 pub mod stream;

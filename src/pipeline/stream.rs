@@ -30,13 +30,13 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::domain::message::{parse_salesforce_datetime, MessageRecord};
+use crate::domain::message::MessageRecord;
 use crate::domain::sf_id::SfId;
 use crate::observe::health::Health;
 use crate::salesforce::cometd::{CometdClient, CometdError, ReplayFrom, StreamEvent};
-use crate::salesforce::soql_id_list;
 use crate::store::cursors;
 
+use super::claim::{self, scheduled_later, Claimed};
 use super::dispatch::DispatchOutcome;
 use super::{intake, jobs, worker, Pipeline};
 
@@ -207,11 +207,10 @@ async fn fetch(pipeline: &Pipeline, events: &[StreamEvent]) -> anyhow::Result<Ve
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let soql = format!(
-        "SELECT {} FROM {} WHERE Id IN {} AND Direction__c = 'Outbound' AND Status__c = 'Queued'",
-        MessageRecord::FIELDS.join(", "),
-        pipeline.settings.salesforce.message_object,
-        soql_id_list(ids.iter())
+    let soql = intake::by_id_query(
+        &pipeline.settings.salesforce.message_object,
+        &ids,
+        intake::ById::QueuedOutbound,
     );
     let records = pipeline
         .salesforce
@@ -229,7 +228,7 @@ async fn claim_and_advance(
     records: Vec<MessageRecord>,
     channel: &str,
     replay_id: Option<i64>,
-) -> anyhow::Result<intake::Claimed> {
+) -> anyhow::Result<Claimed> {
     let now = pipeline.now();
     let name = cursor_name(channel);
     let (later, due): (Vec<_>, Vec<_>) = records
@@ -240,10 +239,10 @@ async fn claim_and_advance(
         .write(move |tx| {
             for record in &later {
                 if let Some(at) = scheduled_later(record, now) {
-                    intake::claim_for_later(tx, &record.id, at, now)?;
+                    claim::claim_for_later(tx, &record.id, at, now)?;
                 }
             }
-            let fresh = intake::claim_in(tx, due, now)?;
+            let fresh = claim::claim_in(tx, due, now)?;
             if let Some(id) = replay_id {
                 cursors::set(tx, &name, &id.to_string(), now)?;
             }
@@ -252,18 +251,6 @@ async fn claim_and_advance(
         .await
         .context("journaling event records")?;
     Ok(fresh)
-}
-
-/// The record's `Scheduled_At__c`, if it is still ahead of `now`.
-pub fn scheduled_later(
-    record: &MessageRecord,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Option<chrono::DateTime<chrono::Utc>> {
-    record
-        .scheduled_at
-        .as_deref()
-        .and_then(parse_salesforce_datetime)
-        .filter(|at| *at > now)
 }
 
 /// Listens on the channel until shutdown, recovering from every stream error.

@@ -10,10 +10,11 @@ use tracing::{error, info, warn};
 
 use crate::domain::message::MessageRecord;
 use crate::domain::sf_id::SfId;
+use crate::observe::metrics::Dispatched;
 use crate::progress::{Progress, Spinner};
-use crate::salesforce::soql_id_list;
 use crate::store::{journal, outbox};
 
+use super::claim::scheduled_later;
 use super::dispatch::{self, DispatchOutcome, OUTCOME_UNKNOWN};
 use super::{intake, writeback, Pipeline};
 
@@ -102,11 +103,10 @@ async fn due_work(pipeline: &Pipeline) -> anyhow::Result<(Vec<(MessageRecord, u3
         .filter_map(|e| SfId::parse(&e.record_id).ok())
         .collect();
     if !ids.is_empty() {
-        let soql = format!(
-            "SELECT {} FROM {} WHERE Id IN {}",
-            MessageRecord::FIELDS.join(", "),
-            pipeline.settings.salesforce.message_object,
-            soql_id_list(ids.iter())
+        let soql = intake::by_id_query(
+            &pipeline.settings.salesforce.message_object,
+            &ids,
+            intake::ById::Any,
         );
         let records: Vec<MessageRecord> = pipeline.salesforce.query(&soql).await?;
         let mut postponed = Vec::new();
@@ -128,7 +128,7 @@ async fn due_work(pipeline: &Pipeline) -> anyhow::Result<(Vec<(MessageRecord, u3
                 continue;
             }
             // Scheduled_At__c moved later since the timer was set: wait for the new time.
-            match super::stream::scheduled_later(&record, now) {
+            match scheduled_later(&record, now) {
                 Some(at) => postponed.push((record.id, attempts, at)),
                 None => work.push((record, attempts)),
             }
@@ -187,7 +187,9 @@ pub async fn dispatch_all(
     for result in results {
         match result {
             Ok(outcome) => {
-                pipeline.metrics.dispatched(&outcome);
+                if let Some(counted) = counted_as(&outcome) {
+                    pipeline.metrics.dispatched(counted);
+                }
                 outcomes.push(outcome);
             }
             Err(error) => {
@@ -196,6 +198,20 @@ pub async fn dispatch_all(
         }
     }
     outcomes
+}
+
+/// An outcome in the metrics' terms; `None` for one another worker owns (not counted).
+fn counted_as(outcome: &DispatchOutcome) -> Option<Dispatched<'_>> {
+    Some(match outcome {
+        DispatchOutcome::Sent { .. } => Dispatched::Sent,
+        DispatchOutcome::Refused { code } => Dispatched::Refused(code),
+        DispatchOutcome::Failed { code } => Dispatched::Failed(code),
+        DispatchOutcome::RetryScheduled { code, .. } => Dispatched::Retry(code),
+        DispatchOutcome::RateLimited { code, .. } => Dispatched::RateLimited(code),
+        DispatchOutcome::Held => Dispatched::Held,
+        DispatchOutcome::OutcomeUnknown => Dispatched::Unknown,
+        DispatchOutcome::AlreadySending => return None,
+    })
 }
 
 /// Sends still `Sending` after the grace period got no status echo: Meta most likely never took
@@ -260,7 +276,7 @@ pub async fn run_dispatch(pipeline: Pipeline, shutdown: CancellationToken) {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 // A flush that cannot finish (Salesforce down) falls back to the normal pace.
-                flushed = pipeline.request_flush(interval) => if flushed.is_some() { continue },
+                flushed = writeback::request_flush(&pipeline, interval) => if flushed.is_some() { continue },
             }
         }
         // Drained (or a flush failed): the spinner leaves the screen.
@@ -318,5 +334,21 @@ pub async fn final_flush(pipeline: &Pipeline) {
             warn!(%error, "final flush failed; pending write-backs stay in the store")
         }
         Err(_) => warn!("final flush timed out; pending write-backs stay in the store"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outcome_another_worker_owns_is_not_counted_and_the_others_keep_their_code() {
+        assert_eq!(counted_as(&DispatchOutcome::AlreadySending), None);
+        assert_eq!(
+            counted_as(&DispatchOutcome::Refused {
+                code: "INVALID_PHONE".into()
+            }),
+            Some(Dispatched::Refused("INVALID_PHONE"))
+        );
     }
 }

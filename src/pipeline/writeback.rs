@@ -19,6 +19,7 @@
 //! leaves the outbox until Salesforce confirms it (guarantee 2).
 
 use std::collections::{BTreeSet, VecDeque};
+use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
@@ -89,7 +90,9 @@ pub async fn flush_once(pipeline: &Pipeline) -> anyhow::Result<FlushOutcome> {
             break;
         }
     }
-    pipeline.metrics.flushed(&total);
+    pipeline
+        .metrics
+        .flushed(total.written, total.retried, total.dropped);
     Ok(total)
 }
 
@@ -699,6 +702,28 @@ impl Decision {
 
     fn wait(reason: String, at: DateTime<Utc>) -> Decision {
         Decision::Wait { reason, at }
+    }
+}
+
+/// Gets the outbox flushed now: asks the write-back worker if it runs (and waits up to
+/// `wait` for its flush), or flushes here when it does not (`sfwa sync`, tests). Once a flush
+/// completed: the records written here (`Some(0)` when the worker wrote them); `None` if it
+/// failed or timed out.
+pub async fn request_flush(pipeline: &Pipeline, wait: std::time::Duration) -> Option<usize> {
+    if pipeline.writeback_running.load(Ordering::Acquire) {
+        let mut flushed = pipeline.flushes.subscribe();
+        pipeline.flush_requested.notify_one();
+        return tokio::time::timeout(wait, flushed.changed())
+            .await
+            .is_ok()
+            .then_some(0);
+    }
+    match flush_once(pipeline).await {
+        Ok(flush) => Some(flush.written),
+        Err(error) => {
+            tracing::warn!(error = %format!("{error:#}"), "write-back flush failed; it is tried again later");
+            None
+        }
     }
 }
 

@@ -23,6 +23,7 @@ mod salesforce_limits;
 mod salesforce_rest;
 mod salesforce_validation;
 mod sim_cli;
+mod store_upgrade;
 mod streaming;
 mod webhook_fuzz;
 mod webhook_payload;
