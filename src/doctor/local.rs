@@ -6,8 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
+use super::http::http_client;
 use super::report::{Check, Outcome};
-use super::run::http_client;
 use crate::config::Settings;
 use crate::store::db::latest_version;
 

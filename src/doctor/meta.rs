@@ -8,8 +8,8 @@
 
 use chrono::NaiveDate;
 
+use super::http::http_client;
 use super::report::{Check, Outcome};
-use super::run::http_client;
 use crate::config::Settings;
 use crate::whatsapp::subscriptions::{AppSubscription, AppToken, WABA_OBJECT, WEBHOOK_FIELDS};
 use crate::whatsapp::versions::{self, VersionState};

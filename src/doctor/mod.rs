@@ -12,7 +12,7 @@
 //!     subscription and each webhook field sfwa needs (or will); 13. the webhook listener;
 //! 14. Salesforce API usage.
 //!
-//! Files: `run` (the order), `report` ([`Check`], [`render`]), `local` (store, webhook listener),
+//! Files: `run` (the order), `http` (the client), `report` ([`Check`], [`render`]), `local` (store, webhook listener),
 //! `salesforce` (login, fields, channel, inbound queue), [`flow`], `meta` (numbers, version, subscriptions).
 //!
 //! A check that needs something an earlier one found broken is [`Outcome::Skipped`] with the
@@ -28,6 +28,7 @@
 //! pipeline is checked without anyone remembering to. Only the type each needs is a table
 //! (`salesforce::field_need`); a test makes sure every field the code uses has an entry.
 
+mod http;
 mod local;
 mod meta;
 mod report;

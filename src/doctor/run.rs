@@ -213,10 +213,3 @@ fn mode_name(settings: &Settings) -> &'static str {
         IntakeMode::Poll => "poll",
     }
 }
-
-pub(super) fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .user_agent(concat!("sfwa-doctor/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_default()
-}

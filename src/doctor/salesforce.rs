@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use chrono::Utc;
 
+use super::http::http_client;
 use super::report::{Check, Outcome};
-use super::run::http_client;
 use crate::config::{AuthMode, Settings};
 use crate::domain::message::MessageRecord;
 use crate::domain::status::MessageStatus;
