@@ -20,7 +20,7 @@
 //! | `sfwa_queue_depth` | gauge | `state` = claimed, sending (journal rows not finished) |
 //! | `sfwa_outbox_depth`, `sfwa_outbox_oldest_age_seconds` | gauge | — |
 //! | `sfwa_webhook_requests_total` | counter | `result` = accepted, duplicate, unauthorized, bad_request, error |
-//! | `sfwa_webhook_events_rejected_total` | counter | `reason` = a `webhook::RejectReason` label (events of a 200'd POST dead-lettered in `webhook_rejects`) |
+//! | `sfwa_webhook_events_rejected_total` | counter | `reason` = a `domain::webhook_event::RejectReason` label (events of a 200'd POST dead-lettered in `webhook_rejects`) |
 //! | `sfwa_salesforce_api_used`, `sfwa_salesforce_api_max` | gauge | — |
 //! | `sfwa_stream_connected`, `sfwa_stream_replay_lag_seconds` | gauge | — (stream mode only) |
 //! | `sfwa_writeback_flushes_total` | counter | — |
@@ -339,7 +339,7 @@ impl Metrics {
             .inc();
     }
 
-    /// One webhook event refused and dead-lettered; `reason` is a `webhook::RejectReason` label.
+    /// One webhook event refused and dead-lettered; `reason` is a `domain::webhook_event::RejectReason` label.
     pub fn webhook_event_rejected(&self, reason: &'static str) {
         self.inner
             .webhook_events_rejected
