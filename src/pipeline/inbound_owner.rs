@@ -203,7 +203,8 @@ async fn cases_of<'a>(
     let records: BTreeSet<String> = records.cloned().collect();
     let mut queries = 0;
     let unknown: Vec<SfId> = {
-        let cache = pipeline.owner_cache.lock();
+        let mut cache = pipeline.owner_cache.lock();
+        cache.forget_older_than(CACHE_FOR, now);
         records
             .iter()
             .filter(|r| {

@@ -31,3 +31,41 @@ impl OwnerCache {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+impl CacheState {
+    /// Forgets answers older than `ttl`: they would be asked again anyway, and a daemon that runs
+    /// for months must not keep one entry per message ever replied to.
+    pub(super) fn forget_older_than(&mut self, ttl: chrono::Duration, now: DateTime<Utc>) {
+        self.cases.retain(|_, (_, at)| now - *at < ttl);
+        self.case_owners.retain(|_, (_, at)| now - *at < ttl);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_older_than_the_ttl_are_forgotten_and_younger_ones_kept() {
+        let now = DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let ttl = chrono::Duration::minutes(15);
+        let mut state = CacheState::default();
+        state
+            .cases
+            .insert("old".into(), (None, now - chrono::Duration::minutes(16)));
+        state.cases.insert(
+            "new".into(),
+            (Some("500A".into()), now - chrono::Duration::minutes(1)),
+        );
+        state
+            .case_owners
+            .insert("500B".into(), ("005X".into(), now - ttl));
+
+        state.forget_older_than(ttl, now);
+
+        assert_eq!(state.cases.keys().collect::<Vec<_>>(), vec!["new"]);
+        assert!(state.case_owners.is_empty());
+    }
+}
