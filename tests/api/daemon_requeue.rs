@@ -26,6 +26,12 @@ async fn two_rounds(app: &TestApp) {
     }
 }
 
+/// Queues one template to a customer (templates go whatever the window).
+async fn queue_template(app: &TestApp) -> Vec<String> {
+    app.queue(json!([{"To_Phone__c": "+16505551234", "Message_Type__c": "Template", "Template_Name__c": "hello_world"}]))
+        .await
+}
+
 async fn sends_of(app: &TestApp, id: &str) -> usize {
     app.wa_messages()
         .await
@@ -98,9 +104,7 @@ async fn a_requeued_record_that_failed_after_whatsapp_accepted_it_ends_failed_al
 #[tokio::test]
 async fn a_requeued_record_the_customer_read_gets_read_back_with_already_sent() {
     let app = spawn_app().await;
-    let ids = app
-        .queue(json!([{"To_Phone__c": "+16505551234", "Message_Type__c": "Template", "Template_Name__c": "hello_world"}]))
-        .await;
+    let ids = queue_template(&app).await;
     app.dispatch().await;
     app.until_status(&ids[0], "Read").await;
 
@@ -117,9 +121,7 @@ async fn a_requeued_record_the_customer_read_gets_read_back_with_already_sent() 
 async fn a_requeued_record_whose_journal_row_retention_deleted_is_not_sent_again() {
     // Arrange: sent and read long ago; retention has since deleted the journal row.
     let app = spawn_app().await;
-    let ids = app
-        .queue(json!([{"To_Phone__c": "+16505551234", "Message_Type__c": "Template", "Template_Name__c": "hello_world"}]))
-        .await;
+    let ids = queue_template(&app).await;
     app.dispatch().await;
     app.until_status(&ids[0], "Read").await;
     let future = app.clock.now() + chrono::Duration::days(400);
@@ -145,9 +147,7 @@ async fn a_requeued_record_whose_journal_row_retention_deleted_is_not_sent_again
 async fn a_record_read_before_its_write_back_landed_is_left_alone() {
     // Arrange: sent, but the Sent write-back has not been flushed, so Salesforce still says Queued.
     let app = spawn_app().await;
-    let ids = app
-        .queue(json!([{"To_Phone__c": "+16505551234", "Message_Type__c": "Template", "Template_Name__c": "hello_world"}]))
-        .await;
+    let ids = queue_template(&app).await;
     app.dispatch().await;
     let store = app.pipeline.store.clone();
     let id = ids[0].clone();
@@ -192,9 +192,7 @@ async fn a_message_canceled_while_waiting_for_a_retry_is_never_sent_until_requeu
     let app = spawn_app().await;
     app.wa_control("faults", json!({"error_rate": 1.0, "error_status": 500}))
         .await;
-    let ids = app
-        .queue(json!([{"To_Phone__c": "+16505551234", "Message_Type__c": "Template", "Template_Name__c": "hello_world"}]))
-        .await;
+    let ids = queue_template(&app).await;
     app.dispatch().await;
     app.wa_control("faults", json!({"error_rate": 0.0})).await;
 

@@ -66,10 +66,7 @@ async fn insert_records(
     Query(user): Query<AsUser>,
     Json(body): Json<Value>,
 ) -> Response {
-    let (caller, def) = match user
-        .caller()
-        .and_then(|caller| Ok((caller, object_def(&org, &object)?)))
-    {
+    let (caller, def) = match caller_and_object(&user, &org, &object) {
         Ok(found) => found,
         Err(response) => return *response,
     };
@@ -113,10 +110,7 @@ async fn update_record(
     Query(user): Query<AsUser>,
     Json(body): Json<Value>,
 ) -> Response {
-    let (caller, def) = match user
-        .caller()
-        .and_then(|caller| Ok((caller, object_def(&org, &object)?)))
-    {
+    let (caller, def) = match caller_and_object(&user, &org, &object) {
         Ok(found) => found,
         Err(response) => return *response,
     };
@@ -143,6 +137,15 @@ async fn update_record(
         )
             .into_response(),
     }
+}
+
+/// Who writes (`?as=`) and the object a write names, or the answer that refuses the call.
+fn caller_and_object(
+    user: &AsUser,
+    org: &OrgState,
+    object: &str,
+) -> Result<(Caller, ObjectDef), Box<Response>> {
+    Ok((user.caller()?, object_def(org, object)?))
 }
 
 /// The object a control call names, or the 404 to answer.
