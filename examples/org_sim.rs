@@ -2,7 +2,7 @@
 //! `cargo run --example org_sim [STATE_DIR]` — for trying Salesforce clients against the org alone.
 
 use serde_json::json;
-use sfwa::sim::salesforce::{self, SalesforceSimConfig, TrustedKey};
+use sfwa_sim::salesforce::{self, SalesforceSimConfig, TrustedKey};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

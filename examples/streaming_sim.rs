@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Map};
-use sfwa::sim::clock::SimClock;
-use sfwa::sim::salesforce::streaming::{router, EventBus, StreamingConfig};
-use sfwa::sim::server::RunningServer;
+use sfwa_sim::clock::SimClock;
+use sfwa_sim::salesforce::streaming::{router, EventBus, StreamingConfig};
+use sfwa_sim::server::RunningServer;
 use tokio_util::sync::CancellationToken;
 
 const CHANNEL: &str = "/event/WhatsApp_Outbound__e";
@@ -18,7 +18,7 @@ const CHANNEL: &str = "/event/WhatsApp_Outbound__e";
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter("sfwa=debug")
+        .with_env_filter("sfwa_sim=debug")
         .init();
     let port: u16 = std::env::args()
         .nth(1)

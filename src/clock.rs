@@ -1,5 +1,7 @@
 //! Where the daemon gets "now". Injected everywhere time matters (the window policy, scheduling,
-//! grace periods) so tests and the demo can set it.
+//! grace periods) so tests and the demo can set it: they share the simulators' shiftable clock
+//! with the daemon through a small adapter of their own (the simulator crate knows nothing of
+//! this trait), so "25 hours later" is the same instant on both sides.
 
 use std::sync::Arc;
 
@@ -16,14 +18,6 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
-    }
-}
-
-/// The simulators' shiftable clock doubles as the daemon's clock in tests and the demo, so
-/// "25 hours later" is the same instant on both sides.
-impl Clock for crate::sim::clock::SimClock {
-    fn now(&self) -> DateTime<Utc> {
-        crate::sim::clock::SimClock::now(self)
     }
 }
 

@@ -1,5 +1,8 @@
 //! `sfwa demo`: both simulators and the real daemon in one process, playing a scripted story, with
 //! the records printed as a sales rep would see them. No configuration, no network beyond loopback.
+//!
+//! Part of the binary, not the library (the library cannot reach the simulators): built with the
+//! `sim` feature, on by default.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,9 +13,12 @@ use anyhow::Context;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use crate::app::App;
-use crate::config::{AuthMode, Secret, Settings};
-use crate::sim::sandbox::{Sandbox, SandboxOptions};
+use chrono::{DateTime, Utc};
+use sfwa::app::App;
+use sfwa::clock::{Clock, SharedClock};
+use sfwa::config::{AuthMode, Secret, Settings};
+use sfwa_sim::clock::SimClock;
+use sfwa_sim::sandbox::{Sandbox, SandboxOptions};
 
 /// One scripted message and the state a rep should end up seeing.
 struct Scene {
@@ -81,153 +87,238 @@ fn scenes() -> Vec<Scene> {
 pub async fn run(keep_running: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let work = tempfile_dir()?;
-    let sandbox = Sandbox::start(&SandboxOptions {
-        salesforce_addr: "127.0.0.1:0".parse()?,
-        whatsapp_addr: "127.0.0.1:0".parse()?,
-        webhook_url: None,
-        state_dir: work.join("sim"),
-    })
-    .await?;
-    let settings = settings_for(&sandbox, &work)?;
-    let clock: crate::clock::SharedClock = Arc::new(sandbox.clock.clone());
-    let app = App::build(settings, clock).await?;
-    sandbox.whatsapp.set_webhook_url(Some(app.webhook_url()));
-    let pipeline = app.pipeline().clone();
-    let shutdown = CancellationToken::new();
-    let daemon = tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    let http = reqwest::Client::new();
-    let (sf, wa) = (sandbox.salesforce.url(), sandbox.whatsapp.url());
-
-    println!("sfwa demo — a simulated Salesforce org ({sf}) and WhatsApp Cloud API ({wa}), and the real daemon.\n");
-    let wa_id = |phone: &str| {
-        phone
-            .chars()
-            .filter(char::is_ascii_digit)
-            .collect::<String>()
-    };
-    let now = sandbox.clock.now().timestamp();
-    for (phone, hours_ago, text) in [
-        (WROTE_1H_AGO, 1, "Is my order on its way?"),
-        (WROTE_25H_AGO, 25, "Do you have this in blue?"),
-    ] {
-        post(
-            &http,
-            &format!("{wa}/__sim/inbound"),
-            json!({"from": wa_id(phone), "type": "text", "text": text,
-            "timestamp": now - hours_ago * 3600}),
-        )
-        .await?;
-    }
-    // This customer receives but never opens messages, so theirs stops at Delivered.
-    post(
-        &http,
-        &format!("{wa}/__sim/customers/reads"),
-        json!({"wa_id": wa_id(WROTE_1H_AGO), "reads": false}),
-    )
-    .await?;
-    println!("· Two customers wrote earlier: one 1 h ago, one 25 h ago (their window has closed).");
-    let priya = post(
-        &http,
-        &format!("{sf}/__sim/records/Contact"),
-        json!({"FirstName": "Priya", "LastName": "Shah", "Phone": "+44 20 7946 0104"}),
-    )
-    .await?["ids"][0]
-        .as_str()
-        .context("no Contact id returned")?
-        .to_string();
+    let demo = Demo::start(&work).await?;
+    println!("sfwa demo — a simulated Salesforce org ({}) and WhatsApp Cloud API ({}), and the real daemon.\n", demo.sf, demo.wa);
     let scenes = scenes();
-    let mut ids = Vec::new();
-    for scene in &scenes[..5] {
-        ids.push(create_record(&http, &sf, scene).await?);
-    }
-    println!("· A Flow created 5 Queued WhatsApp_Message__c records; its platform events reach sfwa over the Streaming API.");
-    wait_for(
-        &http,
-        &sf,
-        &ids,
-        &scenes[..5],
-        Duration::from_secs(30),
-        true,
-    )
-    .await?;
-    post(
-        &http,
-        &format!("{wa}/__sim/inbound"),
-        json!({"from": wa_id(REPLIES_FIRST), "type": "text",
-        "text": "Hi! Could you send me the price list?", "name": "Priya"}),
-    )
-    .await?;
-    println!(
-        "· Priya, a Contact in the org, writes in; the rep answers with a text, which the window now allows."
-    );
-    // The rep answers once the customer's message is in (the daemon has mirrored it).
-    wait_for_mirror(&pipeline, &wa_id(REPLIES_FIRST)).await?;
-    ids.push(create_record(&http, &sf, &scenes[5]).await?);
-    let rows = wait_for(&http, &sf, &ids, &scenes, Duration::from_secs(40), true).await?;
-    let inbound = wait_for_inbound(&http, &sf, &priya, Duration::from_secs(20)).await?;
-    println!("\nInbound messages, as Salesforce records (Direction Inbound, Status Received):\n");
-    println!("{}", render_inbound(&inbound, &priya));
-
-    let sf_stats: Value = http
-        .get(format!("{sf}/__sim/stats"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let wa_stats: Value = http
-        .get(format!("{wa}/__sim/stats"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let priya_linked = inbound
-        .iter()
-        .any(|r| r["Contact__c"] == priya.as_str() && r["Status__c"] == "Received");
-    let ok = priya_linked
-        && inbound.len() == 3
-        && scenes
-            .iter()
-            .zip(&rows)
-            .all(|(scene, row)| matches_expectation(scene, row));
-    let calls = sf_stats["rest_calls"]["total"].as_u64().unwrap_or(0);
-    let accepted = wa_stats
-        .pointer("/messages/accepted")
-        .or_else(|| wa_stats.pointer("/messages_by_outcome/accepted"))
-        .cloned()
-        .unwrap_or(json!("?"));
-    println!(
-        "\n{} outbound records: {} as expected; 3 inbound records, Priya's linked to her Contact: {}. {:.1} s. WhatsApp sends accepted: {}.",
-        scenes.len(),
-        if ok { "all" } else { "NOT all" },
-        if priya_linked { "yes" } else { "NO" },
-        started.elapsed().as_secs_f64(),
-        accepted,
-    );
-    let by_endpoint: Vec<String> = sf_stats["rest_calls"]["by_endpoint"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(endpoint, n)| format!("{n} {endpoint}"))
-        .collect();
-    println!(
-        "Salesforce REST calls: {calls} ({}). Intake by platform event costs no polls: the queries fetch the records events name and look up Contacts/Leads by phone.",
-        by_endpoint.join(", "),
-    );
-    println!("The text 25 h after the customer's last message and the bad number never reached WhatsApp.");
+    let story = demo.play(&scenes).await?;
+    let ok = demo.report(&scenes, &story, started).await?;
     if keep_running {
-        println!("\nStill running: Salesforce {sf}  WhatsApp {wa}  daemon webhook {}.\nControl APIs under /__sim/ (docs/simulators.md). Ctrl-C to stop.",
-            sandbox.whatsapp.webhook_url().unwrap_or_default());
+        println!("\nStill running: Salesforce {}  WhatsApp {}  daemon webhook {}.\nControl APIs under /__sim/ (docs/simulators.md). Ctrl-C to stop.",
+            demo.sf, demo.wa, demo.sandbox.whatsapp.webhook_url().unwrap_or_default());
         tokio::signal::ctrl_c().await?;
     }
-    shutdown.cancel();
-    daemon.await.context("daemon task")??;
-    sandbox.stop().await;
+    demo.stop().await?;
     let _ = std::fs::remove_dir_all(&work);
     anyhow::ensure!(ok, "some records did not end in the expected state");
     Ok(())
 }
 
-async fn wait_for_mirror(pipeline: &crate::pipeline::Pipeline, wa_id: &str) -> anyhow::Result<()> {
+/// The sandbox's shiftable clock as the daemon's clock, so "25 h ago" is the same instant on both
+/// sides. (The simulator crate knows nothing of the daemon's `Clock`; this adapter is the link.)
+#[derive(Debug)]
+struct SimTime(SimClock);
+
+impl Clock for SimTime {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.now()
+    }
+}
+
+/// Both simulators and the running daemon, wired together.
+struct Demo {
+    sandbox: Sandbox,
+    pipeline: sfwa::pipeline::Pipeline,
+    shutdown: CancellationToken,
+    daemon: tokio::task::JoinHandle<anyhow::Result<()>>,
+    http: reqwest::Client,
+    /// The simulators' base URLs.
+    sf: String,
+    wa: String,
+}
+
+/// What the story left in the org: the outbound records in scene order, the inbound records, and
+/// the Id of Priya's Contact.
+struct Story {
+    rows: Vec<Value>,
+    inbound: Vec<Value>,
+    priya: String,
+}
+
+impl Demo {
+    /// Starts the sandbox in `work`, then the daemon on the sandbox's clock.
+    async fn start(work: &std::path::Path) -> anyhow::Result<Demo> {
+        let sandbox = Sandbox::start(&SandboxOptions {
+            salesforce_addr: "127.0.0.1:0".parse()?,
+            whatsapp_addr: "127.0.0.1:0".parse()?,
+            webhook_url: None,
+            state_dir: work.join("sim"),
+        })
+        .await?;
+        let settings = settings_for(&sandbox, work)?;
+        let clock: SharedClock = Arc::new(SimTime(sandbox.clock.clone()));
+        let app = App::build(settings, clock).await?;
+        sandbox.whatsapp.set_webhook_url(Some(app.webhook_url()));
+        let pipeline = app.pipeline().clone();
+        let shutdown = CancellationToken::new();
+        let daemon = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+        let (sf, wa) = (sandbox.salesforce.url(), sandbox.whatsapp.url());
+        Ok(Demo {
+            sandbox,
+            pipeline,
+            shutdown,
+            daemon,
+            http: reqwest::Client::new(),
+            sf,
+            wa,
+        })
+    }
+
+    /// The scripted story: earlier customers, five records from a Flow, then Priya writes in and
+    /// the rep answers. Prints the records' table as it changes.
+    async fn play(&self, scenes: &[Scene]) -> anyhow::Result<Story> {
+        let (http, sf) = (&self.http, self.sf.as_str());
+        self.customers_wrote_earlier().await?;
+        println!(
+            "· Two customers wrote earlier: one 1 h ago, one 25 h ago (their window has closed)."
+        );
+        let priya = post(
+            http,
+            &format!("{sf}/__sim/records/Contact"),
+            json!({"FirstName": "Priya", "LastName": "Shah", "Phone": "+44 20 7946 0104"}),
+        )
+        .await?["ids"][0]
+            .as_str()
+            .context("no Contact id returned")?
+            .to_string();
+        let mut ids = Vec::new();
+        for scene in &scenes[..5] {
+            ids.push(create_record(http, sf, scene).await?);
+        }
+        println!("· A Flow created 5 Queued WhatsApp_Message__c records; its platform events reach sfwa over the Streaming API.");
+        wait_for(http, sf, &ids, &scenes[..5], Duration::from_secs(30), true).await?;
+        self.priya_writes_in().await?;
+        ids.push(create_record(http, sf, &scenes[5]).await?);
+        let rows = wait_for(http, sf, &ids, scenes, Duration::from_secs(40), true).await?;
+        let inbound = wait_for_inbound(http, sf, &priya, Duration::from_secs(20)).await?;
+        Ok(Story {
+            rows,
+            inbound,
+            priya,
+        })
+    }
+
+    /// One customer wrote 1 h ago (and never opens messages), one 25 h ago.
+    async fn customers_wrote_earlier(&self) -> anyhow::Result<()> {
+        let (http, wa) = (&self.http, self.wa.as_str());
+        let now = self.sandbox.clock.now().timestamp();
+        for (phone, hours_ago, text) in [
+            (WROTE_1H_AGO, 1, "Is my order on its way?"),
+            (WROTE_25H_AGO, 25, "Do you have this in blue?"),
+        ] {
+            post(
+                http,
+                &format!("{wa}/__sim/inbound"),
+                json!({"from": wa_id(phone), "type": "text", "text": text,
+                "timestamp": now - hours_ago * 3600}),
+            )
+            .await?;
+        }
+        // This customer receives but never opens messages, so theirs stops at Delivered.
+        post(
+            http,
+            &format!("{wa}/__sim/customers/reads"),
+            json!({"wa_id": wa_id(WROTE_1H_AGO), "reads": false}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Priya writes in; returns once the daemon has mirrored her message (the rep answers then).
+    async fn priya_writes_in(&self) -> anyhow::Result<()> {
+        post(
+            &self.http,
+            &format!("{}/__sim/inbound", self.wa),
+            json!({"from": wa_id(REPLIES_FIRST), "type": "text",
+            "text": "Hi! Could you send me the price list?", "name": "Priya"}),
+        )
+        .await?;
+        println!(
+            "· Priya, a Contact in the org, writes in; the rep answers with a text, which the window now allows."
+        );
+        wait_for_mirror(&self.pipeline, &wa_id(REPLIES_FIRST)).await
+    }
+
+    /// Prints the inbound table and the summary; whether every record ended as expected.
+    async fn report(
+        &self,
+        scenes: &[Scene],
+        story: &Story,
+        started: Instant,
+    ) -> anyhow::Result<bool> {
+        let Story {
+            rows,
+            inbound,
+            priya,
+        } = story;
+        println!(
+            "\nInbound messages, as Salesforce records (Direction Inbound, Status Received):\n"
+        );
+        println!("{}", render_inbound(inbound, priya));
+        let sf_stats = self.stats(&self.sf).await?;
+        let wa_stats = self.stats(&self.wa).await?;
+        let priya_linked = inbound
+            .iter()
+            .any(|r| r["Contact__c"] == priya.as_str() && r["Status__c"] == "Received");
+        let ok = priya_linked
+            && inbound.len() == 3
+            && scenes
+                .iter()
+                .zip(rows)
+                .all(|(scene, row)| matches_expectation(scene, row));
+        let calls = sf_stats["rest_calls"]["total"].as_u64().unwrap_or(0);
+        let accepted = wa_stats
+            .pointer("/messages/accepted")
+            .or_else(|| wa_stats.pointer("/messages_by_outcome/accepted"))
+            .cloned()
+            .unwrap_or(json!("?"));
+        println!(
+            "\n{} outbound records: {} as expected; 3 inbound records, Priya's linked to her Contact: {}. {:.1} s. WhatsApp sends accepted: {}.",
+            scenes.len(),
+            if ok { "all" } else { "NOT all" },
+            if priya_linked { "yes" } else { "NO" },
+            started.elapsed().as_secs_f64(),
+            accepted,
+        );
+        let by_endpoint: Vec<String> = sf_stats["rest_calls"]["by_endpoint"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(endpoint, n)| format!("{n} {endpoint}"))
+            .collect();
+        println!(
+            "Salesforce REST calls: {calls} ({}). Intake by platform event costs no polls: the queries fetch the records events name and look up Contacts/Leads by phone.",
+            by_endpoint.join(", "),
+        );
+        println!("The text 25 h after the customer's last message and the bad number never reached WhatsApp.");
+        Ok(ok)
+    }
+
+    /// A simulator's `/__sim/stats`.
+    async fn stats(&self, base: &str) -> anyhow::Result<Value> {
+        Ok(self
+            .http
+            .get(format!("{base}/__sim/stats"))
+            .send()
+            .await?
+            .json()
+            .await?)
+    }
+
+    /// Stops the daemon (it flushes what is pending), then the simulators.
+    async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.daemon.await.context("daemon task")??;
+        self.sandbox.stop().await;
+        Ok(())
+    }
+}
+
+/// A phone number as WhatsApp's `wa_id`: its digits.
+fn wa_id(phone: &str) -> String {
+    phone.chars().filter(char::is_ascii_digit).collect()
+}
+
+async fn wait_for_mirror(pipeline: &sfwa::pipeline::Pipeline, wa_id: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (number, customer) = (
@@ -236,7 +327,7 @@ async fn wait_for_mirror(pipeline: &crate::pipeline::Pipeline, wa_id: &str) -> a
         );
         let seen = pipeline
             .store
-            .read(move |conn| crate::store::inbound::last_inbound(conn, &number, &customer))
+            .read(move |conn| sfwa::store::inbound::last_inbound(conn, &number, &customer))
             .await?;
         if seen.is_some() {
             return Ok(());

@@ -67,7 +67,6 @@
 pub mod app;
 pub mod clock;
 pub mod config;
-pub mod demo;
 pub mod doctor;
 pub mod domain;
 pub mod observe;
@@ -75,7 +74,6 @@ pub mod pipeline;
 pub mod progress;
 pub mod salesforce;
 pub mod scheduler;
-pub mod sim;
 pub mod store;
 pub mod webhook;
 pub mod whatsapp;

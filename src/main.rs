@@ -1,11 +1,17 @@
-//! The `sfwa` command line: thin on purpose; the work lives in the library.
+//! The `sfwa` command line: thin on purpose; the work lives in the library. With the `sim` feature
+//! (on by default) it also carries the simulators: `sfwa sim` and `sfwa demo` ([`demo`]), the only
+//! code of the package that uses the `sfwa-sim` crate.
 
+#[cfg(feature = "sim")]
+mod demo;
+
+#[cfg(feature = "sim")]
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use sfwa::sim::sandbox::{Sandbox, SandboxOptions};
 
 #[derive(Parser)]
 #[command(
@@ -57,12 +63,14 @@ enum Command {
     #[command(subcommand)]
     DeadLetters(DeadLettersCommand),
     /// The whole flow on built-in simulators, as a sales rep would see it. No configuration.
+    #[cfg(feature = "sim")]
     Demo {
         /// Leave the simulators and the daemon running for exploring (Ctrl-C to stop).
         #[arg(long)]
         keep_running: bool,
     },
     /// Run a simulated Salesforce org and WhatsApp Cloud API until Ctrl-C (tests, demos, sandbox).
+    #[cfg(feature = "sim")]
     Sim {
         /// Where the Salesforce org simulator listens (port 0 = any free port).
         #[arg(long, default_value = "127.0.0.1:7701")]
@@ -131,118 +139,144 @@ struct RequiredDeadLetterTarget {
 }
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
     match run().await {
         Ok(code) => code,
         Err(error) => {
             // The chain of contexts, not a backtrace: operators need the cause and the fix.
             eprintln!("error: {error:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
 
-async fn run() -> anyhow::Result<std::process::ExitCode> {
+async fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     // The demo's output is its table; the daemon's own logs only show problems there.
     let default_filter = match cli.command {
+        #[cfg(feature = "sim")]
         Command::Demo { .. } => "error",
         Command::Doctor { .. } | Command::DeadLetters(_) => "warn",
         _ => "info",
     };
     init_logging(cli.log_format, default_filter);
+    let human = cli.log_format == LogFormat::Human;
     match cli.command {
-        Command::Run { config } => {
-            if cli.log_format == LogFormat::Human {
-                sfwa::progress::show_on_terminal();
-            }
-            let signalled = shutdown_signal().context("installing signal handlers")?;
-            let settings = sfwa::config::Settings::load(&config)?;
-            let app =
-                sfwa::app::App::build(settings, std::sync::Arc::new(sfwa::clock::SystemClock))
-                    .await?;
-            eprintln!(
-                "sfwa running; Meta webhooks go to {} (register your public URL for it)",
-                app.webhook_url()
-            );
-            let shutdown = tokio_util::sync::CancellationToken::new();
-            let trigger = shutdown.clone();
-            tokio::spawn(async move {
-                signalled.await;
-                trigger.cancel();
-            });
-            app.run_until_stopped(shutdown).await?;
+        Command::Run { config } => run_daemon(&config, human).await,
+        Command::Sync { config } => sync(&config, human).await,
+        Command::Doctor { config } => doctor(&config).await,
+        Command::DeadLetters(command) => dead_letters(command).await,
+        #[cfg(feature = "sim")]
+        Command::Demo { keep_running } => {
+            demo::run(keep_running).await?;
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Sync { config } => {
-            if cli.log_format == LogFormat::Human {
-                sfwa::progress::show_on_terminal();
-            }
-            let settings = sfwa::config::Settings::load(&config)?;
-            let pipeline =
-                sfwa::app::build_pipeline(settings, std::sync::Arc::new(sfwa::clock::SystemClock))?;
-            let spinner = sfwa::progress::Spinner::start("sfwa sync");
-            let summary = sfwa::pipeline::jobs::sync_once_with(&pipeline, &spinner).await;
-            drop(spinner);
-            print!("{summary}");
-            if !summary.healthy() {
-                return Ok(std::process::ExitCode::FAILURE);
-            }
-        }
-        Command::Doctor { config } => {
-            let checks = sfwa::doctor::run(&config).await;
-            let unicode = std::io::IsTerminal::is_terminal(&std::io::stdout());
-            print!("{}", sfwa::doctor::render(&checks, unicode));
-            if !sfwa::doctor::all_passed(&checks) {
-                return Ok(std::process::ExitCode::FAILURE);
-            }
-        }
-        Command::DeadLetters(command) => {
-            use sfwa::pipeline::dead_letters::{self, Action};
-            let (action, config, keys, all) = match command {
-                DeadLettersCommand::List { target: t } => (Action::List, t.config, t.keys, t.all),
-                DeadLettersCommand::Retry { target: t } => (Action::Retry, t.config, t.keys, t.all),
-                DeadLettersCommand::Drop { target: t } => (Action::Drop, t.config, t.keys, t.all),
-            };
-            // Only the store is needed: settings problems elsewhere must not stand in the way.
-            let (settings, _) = sfwa::config::Settings::load_with_problems(&config)?;
-            let selection = if all {
-                sfwa::store::outbox::Selection::All
-            } else {
-                sfwa::store::outbox::Selection::Keys(keys)
-            };
-            let output = dead_letters::run_on_file(
-                &settings.store.path,
-                action,
-                selection,
-                chrono::Utc::now(),
-            )
-            .await?;
-            print!("{output}");
-        }
-        Command::Demo { keep_running } => sfwa::demo::run(keep_running).await?,
+        #[cfg(feature = "sim")]
         Command::Sim {
             salesforce_addr,
             whatsapp_addr,
             webhook_url,
             state_dir,
         } => {
-            let options = SandboxOptions {
+            let options = sfwa_sim::sandbox::SandboxOptions {
                 salesforce_addr,
                 whatsapp_addr,
                 webhook_url,
                 state_dir,
             };
-            let sandbox = Sandbox::start(&options).await?;
-            // Machines read the first stdout line; people read stderr.
-            let signalled = shutdown_signal().context("installing signal handlers")?;
-            println!("{}", sandbox.connection_info());
-            eprintln!("{}", sandbox.summary());
-            signalled.await;
-            eprintln!("stopping simulators");
-            sandbox.stop().await;
+            sim(&options).await
         }
     }
-    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// `sfwa run`: the daemon until SIGTERM or Ctrl-C.
+async fn run_daemon(config: &std::path::Path, human: bool) -> anyhow::Result<ExitCode> {
+    if human {
+        sfwa::progress::show_on_terminal();
+    }
+    let signalled = shutdown_signal().context("installing signal handlers")?;
+    let settings = sfwa::config::Settings::load(config)?;
+    let app =
+        sfwa::app::App::build(settings, std::sync::Arc::new(sfwa::clock::SystemClock)).await?;
+    eprintln!(
+        "sfwa running; Meta webhooks go to {} (register your public URL for it)",
+        app.webhook_url()
+    );
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        signalled.await;
+        trigger.cancel();
+    });
+    app.run_until_stopped(shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sfwa sync`: one pass, its summary printed; fails if a service could not be reached.
+async fn sync(config: &std::path::Path, human: bool) -> anyhow::Result<ExitCode> {
+    if human {
+        sfwa::progress::show_on_terminal();
+    }
+    let settings = sfwa::config::Settings::load(config)?;
+    let pipeline =
+        sfwa::app::build_pipeline(settings, std::sync::Arc::new(sfwa::clock::SystemClock))?;
+    let spinner = sfwa::progress::Spinner::start("sfwa sync");
+    let summary = sfwa::pipeline::jobs::sync_once_with(&pipeline, &spinner).await;
+    drop(spinner);
+    print!("{summary}");
+    Ok(exit_code(summary.healthy()))
+}
+
+/// `sfwa doctor`: one line per check; fails if any check failed.
+async fn doctor(config: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let checks = sfwa::doctor::run(config).await;
+    let unicode = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    print!("{}", sfwa::doctor::render(&checks, unicode));
+    Ok(exit_code(sfwa::doctor::all_passed(&checks)))
+}
+
+/// `sfwa dead-letters list|retry|drop`.
+async fn dead_letters(command: DeadLettersCommand) -> anyhow::Result<ExitCode> {
+    use sfwa::pipeline::dead_letters::{self, Action};
+    let (action, config, keys, all) = match command {
+        DeadLettersCommand::List { target: t } => (Action::List, t.config, t.keys, t.all),
+        DeadLettersCommand::Retry { target: t } => (Action::Retry, t.config, t.keys, t.all),
+        DeadLettersCommand::Drop { target: t } => (Action::Drop, t.config, t.keys, t.all),
+    };
+    // Only the store is needed: settings problems elsewhere must not stand in the way.
+    let (settings, _) = sfwa::config::Settings::load_with_problems(&config)?;
+    let selection = if all {
+        sfwa::store::outbox::Selection::All
+    } else {
+        sfwa::store::outbox::Selection::Keys(keys)
+    };
+    let output =
+        dead_letters::run_on_file(&settings.store.path, action, selection, chrono::Utc::now())
+            .await?;
+    print!("{output}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sfwa sim`: both simulators until SIGTERM or Ctrl-C.
+#[cfg(feature = "sim")]
+async fn sim(options: &sfwa_sim::sandbox::SandboxOptions) -> anyhow::Result<ExitCode> {
+    let sandbox = sfwa_sim::sandbox::Sandbox::start(options).await?;
+    // Machines read the first stdout line; people read stderr.
+    let signalled = shutdown_signal().context("installing signal handlers")?;
+    println!("{}", sandbox.connection_info());
+    eprintln!("{}", sandbox.summary());
+    signalled.await;
+    eprintln!("stopping simulators");
+    sandbox.stop().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn exit_code(success: bool) -> ExitCode {
+    if success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// Logs go to stderr (stdout is for output machines read), filtered by `RUST_LOG` or

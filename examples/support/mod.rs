@@ -3,18 +3,21 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
+use sfwa::clock::Clock;
 use sfwa::config::{AuthMode, Secret, Settings};
-use sfwa::sim::clock::SimClock;
-use sfwa::sim::salesforce::{self, SalesforceSim, SalesforceSimConfig, TrustedKey};
-use sfwa::sim::whatsapp::{self, WhatsAppSim, WhatsAppSimConfig};
+use sfwa_sim::clock::SimClock;
+use sfwa_sim::salesforce::{self, SalesforceSim, SalesforceSimConfig, TrustedKey};
+use sfwa_sim::whatsapp::{self, WhatsAppSim, WhatsAppSimConfig};
 
 /// A fresh simulated org (allowance 1,000,000 calls a day) and Cloud API (1,000 messages/s), and
 /// settings for a daemon at 1,000 messages/s with its store in a temporary directory.
 pub struct Bench {
     pub org: SalesforceSim,
     pub wa: WhatsAppSim,
-    pub clock: SimClock,
+    /// The simulators' clock, for the daemon too.
+    pub clock: SimTime,
     pub settings: Settings,
     pub dir: PathBuf,
 }
@@ -58,7 +61,7 @@ impl Bench {
         Ok(Bench {
             org,
             wa,
-            clock,
+            clock: SimTime(clock),
             settings,
             dir,
         })
@@ -67,6 +70,17 @@ impl Bench {
     /// Removes the temporary directory.
     pub fn clean_up(&self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The simulators' shiftable clock as the daemon's `Clock`, so both sides share one "now" (the
+/// simulator crate does not know the daemon's trait).
+#[derive(Clone, Debug)]
+pub struct SimTime(pub SimClock);
+
+impl Clock for SimTime {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.now()
     }
 }
 

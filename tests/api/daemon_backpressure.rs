@@ -269,7 +269,7 @@ async fn a_number_granted_less_than_configured_slows_down_and_fails_nothing() {
 async fn a_customer_sent_to_too_fast_delays_only_that_customer() {
     // Arrange: Meta allows one message per customer per hour here (131056 after that).
     let mut options = Options::default();
-    options.wa.pair_rate = sfwa::sim::whatsapp::PairRate {
+    options.wa.pair_rate = sfwa_sim::whatsapp::PairRate {
         burst: 1,
         refill_every: Duration::from_secs(3600),
     };
@@ -309,7 +309,7 @@ async fn a_customer_sent_to_too_fast_delays_only_that_customer() {
 async fn a_message_rate_limited_past_the_maximum_wait_fails_saying_so() {
     // Arrange: one message per customer per hour at Meta, and a 1-minute maximum wait.
     let mut options = Options::default();
-    options.wa.pair_rate = sfwa::sim::whatsapp::PairRate {
+    options.wa.pair_rate = sfwa_sim::whatsapp::PairRate {
         burst: 1,
         refill_every: Duration::from_secs(3600),
     };

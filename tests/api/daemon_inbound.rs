@@ -6,8 +6,8 @@
 use chrono::Duration;
 use serde_json::{json, Value};
 use sfwa::domain::message::parse_salesforce_datetime;
-use sfwa::sim::whatsapp::signature;
 use sfwa::store::outbox;
+use sfwa_sim::whatsapp::signature;
 
 use crate::daemon_support::{eventually, spawn_app, spawn_app_with, Options, TestApp, MSG};
 

@@ -3,8 +3,8 @@
 //! number, else the configured queue; blank queue = the integration user, as before.
 
 use serde_json::{json, Value};
-use sfwa::sim::salesforce::org::{INTEGRATION_USER_ID, REP_USER_ID};
 use sfwa::store::outbox;
+use sfwa_sim::salesforce::org::{INTEGRATION_USER_ID, REP_USER_ID};
 
 use crate::daemon_support::{eventually, spawn_app, spawn_app_with, Options, TestApp, MSG};
 

@@ -366,7 +366,7 @@ async fn no_secret_reaches_the_logs_through_logins_sends_webhooks_relogins_and_t
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("trace,sfwa::sim=off"))
+        .with_env_filter(tracing_subscriber::EnvFilter::new("trace,sfwa_sim=off"))
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .finish();

@@ -9,10 +9,10 @@ use serde_json::{json, Value};
 use sfwa::app::App;
 use sfwa::config::AuthMode;
 use sfwa::pipeline::dispatch::DispatchOutcome;
-use sfwa::sim::salesforce::org::Transaction;
-use sfwa::sim::whatsapp::WhatsAppSimConfig;
 use sfwa::store::journal::{self, JournalState};
 use sfwa::store::{outbox, Store};
+use sfwa_sim::salesforce::org::Transaction;
+use sfwa_sim::whatsapp::WhatsAppSimConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::daemon_support::{eventually, spawn_app, spawn_app_with, Options, TestApp, MSG};
@@ -385,7 +385,7 @@ async fn four_hundred_fifty_messages_cost_a_handful_of_salesforce_calls() {
             throughput_per_second: 1000,
             delivered_after: Duration::from_millis(50),
             read_after: Duration::from_millis(50),
-            webhook_batch: sfwa::sim::whatsapp::WebhookBatch {
+            webhook_batch: sfwa_sim::whatsapp::WebhookBatch {
                 max_statuses: 100,
                 linger: Duration::from_millis(20),
             },

@@ -16,11 +16,12 @@ use sfwa::config::{AuthMode, Secret, Settings};
 use sfwa::pipeline::worker::{self, DispatchStep};
 use sfwa::pipeline::writeback::{self, FlushOutcome};
 use sfwa::pipeline::Pipeline;
-use sfwa::sim::clock::SimClock;
-use sfwa::sim::salesforce::{self, SalesforceSim, SalesforceSimConfig};
-use sfwa::sim::whatsapp::{self, WhatsAppSim, WhatsAppSimConfig};
 use sfwa::store::journal::{self, JournalEntry};
+use sfwa_sim::salesforce::{self, SalesforceSim, SalesforceSimConfig};
+use sfwa_sim::whatsapp::{self, WhatsAppSim, WhatsAppSimConfig};
 use tokio_util::sync::CancellationToken;
+
+use crate::helpers::SimTime;
 
 /// Generous bound for asynchronous effects (webhooks); never reached when the code is right, even
 /// with the suite run at 16 threads on 2 cores (the property test and the soak-like tests load it).
@@ -31,7 +32,7 @@ pub const MSG: &str = "WhatsApp_Message__c";
 pub struct TestApp {
     pub org: SalesforceSim,
     pub wa: WhatsAppSim,
-    pub clock: SimClock,
+    pub clock: SimTime,
     pub pipeline: Pipeline,
     pub settings: Settings,
     pub http: reqwest::Client,
@@ -67,16 +68,16 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(options: Options) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let clock = SimClock::new();
+    let clock = SimTime::default();
     let mut org_config = options.org;
-    org_config.clock = clock.clone();
+    org_config.clock = clock.0.clone();
     let mut key = org_config.trusted_key.clone();
     let key_path = dir.path().join("jwt.pem");
     key.write_to(&key_path).unwrap();
     org_config.trusted_key = key;
     let org = salesforce::start(org_config).await.unwrap();
     let mut wa_config = options.wa;
-    wa_config.clock = clock.clone();
+    wa_config.clock = clock.0.clone();
     let wa = whatsapp::start(wa_config).await.unwrap();
     let settings = settings_for(
         &org,
@@ -130,7 +131,7 @@ fn settings_for(
 async fn start_daemon(
     wa: &WhatsAppSim,
     settings: Settings,
-    clock: &SimClock,
+    clock: &SimTime,
 ) -> (Pipeline, CancellationToken) {
     let app = App::build(settings, Arc::new(clock.clone())).await.unwrap();
     wa.set_webhook_url(Some(app.webhook_url()));

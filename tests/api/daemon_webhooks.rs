@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sfwa::pipeline::dispatch::DispatchOutcome;
-use sfwa::sim::whatsapp::{signature, WhatsAppSimConfig};
 use sfwa::store::journal::JournalState;
 use sfwa::store::{inbound, outbox};
+use sfwa_sim::whatsapp::{signature, WhatsAppSimConfig};
 
 use crate::daemon_support::{eventually, spawn_app, spawn_app_with, Options, TestApp};
 

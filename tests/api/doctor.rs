@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use sfwa::config::{IntakeMode, Secret, Settings};
 use sfwa::doctor::{self, Check, Outcome};
-use sfwa::sim::salesforce::schema::Schema;
-use sfwa::sim::salesforce::SalesforceSimConfig;
+use sfwa_sim::salesforce::schema::Schema;
+use sfwa_sim::salesforce::SalesforceSimConfig;
 
 use crate::daemon_support::{spawn_app, spawn_app_with, Options};
 use crate::package_contract::{field_file, objects_copy};

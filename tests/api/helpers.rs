@@ -1,7 +1,29 @@
 //! Shared test helpers: start simulators on port 0 and talk to them like a client would.
 
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use sfwa::sim::salesforce::{self, SalesforceSim, SalesforceSimConfig};
+use sfwa_sim::clock::SimClock;
+use sfwa_sim::salesforce::{self, SalesforceSim, SalesforceSimConfig};
+
+/// The simulators' shiftable clock, also as the daemon's `Clock`: one paused "now" for both
+/// sides, so "25 hours later" is the same instant everywhere. The simulator crate does not know
+/// the daemon's trait; this adapter is the link. Derefs to the `SimClock` (`shift`, `now`).
+#[derive(Clone, Debug, Default)]
+pub struct SimTime(pub SimClock);
+
+impl sfwa::clock::Clock for SimTime {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.now()
+    }
+}
+
+impl std::ops::Deref for SimTime {
+    type Target = SimClock;
+
+    fn deref(&self) -> &SimClock {
+        &self.0
+    }
+}
 
 /// A running Salesforce org simulator plus an HTTP client.
 pub struct Org {

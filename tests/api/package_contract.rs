@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use sfwa::domain::message::MessageRecord;
 use sfwa::domain::status::MessageStatus;
-use sfwa::sim::salesforce::schema::{FieldType, Schema};
+use sfwa_sim::salesforce::schema::{FieldType, Schema};
 
 const OBJECT: &str = "WhatsApp_Message__c";
 const EVENT: &str = "WhatsApp_Outbound__e";

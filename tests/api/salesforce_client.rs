@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 use sfwa::salesforce::{Auth, Disposition, SalesforceClient, SalesforceConfig, SalesforceError};
-use sfwa::sim::salesforce::SalesforceSimConfig;
+use sfwa_sim::salesforce::SalesforceSimConfig;
 
 use crate::helpers::{spawn_org, spawn_org_with, Org};
 

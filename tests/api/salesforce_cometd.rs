@@ -8,7 +8,7 @@ use sfwa::salesforce::{
     Auth, CometdClient, CometdError, ReplayFrom, SalesforceClient, SalesforceConfig, StreamEvent,
     OUTBOUND_EVENT_CHANNEL,
 };
-use sfwa::sim::salesforce::SalesforceSimConfig;
+use sfwa_sim::salesforce::SalesforceSimConfig;
 
 use crate::helpers::{spawn_org_with, Org};
 

@@ -2,7 +2,7 @@
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use sfwa::sim::salesforce::OUTBOUND_EVENT_CHANNEL;
+use sfwa_sim::salesforce::OUTBOUND_EVENT_CHANNEL;
 
 use crate::helpers::spawn_org;
 

@@ -2,7 +2,7 @@
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use sfwa::sim::salesforce::SalesforceSimConfig;
+use sfwa_sim::salesforce::SalesforceSimConfig;
 
 use crate::helpers::{spawn_org, spawn_org_with};
 

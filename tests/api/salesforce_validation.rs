@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use sfwa::sim::salesforce::validation::RULES;
+use sfwa_sim::salesforce::validation::RULES;
 
 use crate::daemon_support::{eventually, spawn_app, MSG};
 use crate::helpers::spawn_org;

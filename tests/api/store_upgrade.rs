@@ -18,10 +18,10 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 use sfwa::pipeline::dispatch::DispatchOutcome;
-use sfwa::sim::whatsapp::{signature, WhatsAppSimConfig};
 use sfwa::store::db::latest_version;
 use sfwa::store::journal::{self, JournalEntry, JournalState};
 use sfwa::store::{cursors, inbound, outbox};
+use sfwa_sim::whatsapp::{signature, WhatsAppSimConfig};
 
 use crate::daemon_support::{spawn_app_with, Options, TestApp, MSG};
 

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Map, Value};
-use sfwa::sim::clock::SimClock;
-use sfwa::sim::salesforce::streaming::{router, EventBus, StreamingConfig};
-use sfwa::sim::server::RunningServer;
+use sfwa_sim::clock::SimClock;
+use sfwa_sim::salesforce::streaming::{router, EventBus, StreamingConfig};
+use sfwa_sim::server::RunningServer;
 use tokio_util::sync::CancellationToken;
 
 const CHANNEL: &str = "/event/WhatsApp_Outbound__e";

@@ -24,9 +24,9 @@ use serde_json::{json, Value};
 use sfwa::domain::message::salesforce_length;
 use sfwa::domain::webhook_event::{RejectReason, WebhookEvent, ECHO_CHARS};
 use sfwa::pipeline::webhook_apply;
-use sfwa::sim::whatsapp::signature;
 use sfwa::store::{dedupe, outbox, webhook_rejects};
 use sfwa::webhook;
+use sfwa_sim::whatsapp::signature;
 
 use crate::daemon_support::{spawn_app, TestApp};
 
@@ -490,7 +490,7 @@ fn salesforce_would_refuse(app: &TestApp, only: Option<&[(String, String)]>) -> 
     let mut problems = Vec::new();
     let state = app.org.state();
     let org = state.org();
-    let records: Vec<&sfwa::sim::salesforce::org::Record> = match only {
+    let records: Vec<&sfwa_sim::salesforce::org::Record> = match only {
         Some(sent) => sent
             .iter()
             .filter_map(|(id, _)| org.get(crate::daemon_support::MSG, id).ok())

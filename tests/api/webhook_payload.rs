@@ -18,10 +18,10 @@ use sfwa::domain::sf_id::SfId;
 use sfwa::domain::status::MessageStatus;
 use sfwa::domain::template::TemplateParameters;
 use sfwa::domain::webhook_event::{InboundKind, InboundMediaKind, StatusUpdate, WebhookEvent};
-use sfwa::sim::server::RunningServer;
-use sfwa::sim::whatsapp::{self, WhatsAppSim, WhatsAppSimConfig};
 use sfwa::webhook;
 use sfwa::whatsapp::{Action, WhatsAppClient, WhatsAppConfig};
+use sfwa_sim::server::RunningServer;
+use sfwa_sim::whatsapp::{self, WhatsAppSim, WhatsAppSimConfig};
 use tokio::sync::mpsc;
 
 use crate::whatsapp_support::{CUSTOMER, DEADLINE};

@@ -13,8 +13,8 @@ use axum::routing::post;
 use axum::Router;
 use reqwest::Client;
 use serde_json::{json, Value};
-use sfwa::sim::server::RunningServer;
-use sfwa::sim::whatsapp::{self, signature, WhatsAppSim, WhatsAppSimConfig};
+use sfwa_sim::server::RunningServer;
+use sfwa_sim::whatsapp::{self, signature, WhatsAppSim, WhatsAppSimConfig};
 use tokio::sync::mpsc;
 
 /// How long a test waits for an asynchronous effect before failing.

@@ -1,12 +1,13 @@
 //! Compiles the SFDX object metadata into the binary, so the Salesforce simulator's schema is the
-//! package's schema wherever `sfwa` runs from.
+//! package's schema wherever `sfwa` runs from. The package lives at the workspace root
+//! (`../salesforce`), beside this crate.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
-    let objects = root.join("salesforce/force-app/main/default/objects");
+    let objects = root.join("../salesforce/force-app/main/default/objects");
     println!("cargo:rerun-if-changed={}", objects.display());
     let mut files = Vec::new();
     collect(&objects, &objects, &mut files);

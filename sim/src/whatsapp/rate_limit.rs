@@ -2,7 +2,7 @@
 //! rate per (business number, customer) (131056). Buckets allow bursts and refill continuously, which
 //! is how Meta describes "bursts borrow from future quota".
 //!
-//! Buckets run on real (monotonic) time, not the shiftable [`SimClock`](crate::sim::clock::SimClock):
+//! Buckets run on real (monotonic) time, not the shiftable [`SimClock`](crate::clock::SimClock):
 //! shifting the clock by a day must not hand out a day's worth of quota.
 
 use std::collections::HashMap;

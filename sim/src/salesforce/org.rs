@@ -83,14 +83,18 @@ pub fn format_datetime(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string()
 }
 
-/// Parses the datetime spellings Salesforce accepts in JSON bodies.
+/// Parses the datetime spellings Salesforce accepts in JSON bodies: those of SOQL literals (`Z`,
+/// `+0000` as the API itself renders them, `+00:00`), or no zone at all, which the API takes as
+/// UTC. The simulator's own parser, not the daemon's: a witness of what the daemon writes.
 pub fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
-    crate::domain::message::parse_salesforce_datetime(text).or_else(|| {
-        // A datetime without a zone is taken as UTC, like the API does.
-        chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-            .ok()
-            .map(|n| n.and_utc())
-    })
+    super::soql::parse_datetime_millis(text)
+        .and_then(DateTime::from_timestamp_millis)
+        .or_else(|| {
+            // A datetime without a zone is taken as UTC, like the API does.
+            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|n| n.and_utc())
+        })
 }
 
 /// All records of the org.
@@ -782,6 +786,23 @@ mod tests {
 
     fn map(value: Value) -> Map<String, Value> {
         value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn datetimes_are_read_in_each_spelling_the_api_accepts() {
+        let at = DateTime::parse_from_rfc3339("2026-11-24T15:00:00.250Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        for text in [
+            "2026-11-24T15:00:00.250Z",
+            "2026-11-24T15:00:00.250+0000",
+            "2026-11-24T16:00:00.250+01:00",
+            "2026-11-24T15:00:00.250",
+        ] {
+            assert_eq!(parse_datetime(text), Some(at), "{text}");
+        }
+        assert_eq!(parse_datetime("2026-11-24"), None);
+        assert_eq!(parse_datetime("yesterday"), None);
     }
 
     #[test]

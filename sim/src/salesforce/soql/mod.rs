@@ -28,4 +28,5 @@ mod tests;
 
 pub use bind::BoundQuery;
 pub use error::SoqlError;
+pub use lexer::parse_datetime as parse_datetime_millis;
 pub use parser::{parse, Query};

@@ -28,8 +28,8 @@ use axum::routing::post;
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
-use crate::sim::clock::SimClock;
-use crate::sim::server::RunningServer;
+use crate::clock::SimClock;
+use crate::server::RunningServer;
 
 pub use keys::TrustedKey;
 

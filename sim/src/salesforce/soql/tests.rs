@@ -5,8 +5,8 @@ use std::sync::OnceLock;
 use serde_json::{json, Map, Value};
 
 use super::*;
-use crate::sim::salesforce::ids;
-use crate::sim::salesforce::schema::Schema;
+use crate::salesforce::ids;
+use crate::salesforce::schema::Schema;
 
 type Row = Map<String, Value>;
 

@@ -284,7 +284,7 @@ fn parse_datetime_literal(text: &str) -> Option<i64> {
 
 /// Milliseconds since the epoch of a datetime as SOQL or the REST API writes it
 /// (`2026-11-24T15:00:00.000+0000`, `2026-11-24T15:00:00Z`, `…+01:00`).
-pub(crate) fn parse_datetime(text: &str) -> Option<i64> {
+pub fn parse_datetime(text: &str) -> Option<i64> {
     let parsed = match text.strip_suffix('Z') {
         Some(utc) => DateTime::parse_from_str(&format!("{utc}+0000"), "%Y-%m-%dT%H:%M:%S%.f%z"),
         None => DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z")

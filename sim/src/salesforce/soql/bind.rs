@@ -8,8 +8,8 @@
 use super::error::{SoqlError, INVALID_FIELD, INVALID_QUERY_FILTER_OPERATOR, INVALID_TYPE};
 use super::eval::{Filter, LikePattern, Scalar, SortKey, Test};
 use super::parser::{Condition, Literal, LiteralValue, Name, Operator, Query, Select};
-use crate::sim::salesforce::ids;
-use crate::sim::salesforce::schema::{FieldDef, FieldType, ObjectDef, Schema};
+use crate::salesforce::ids;
+use crate::salesforce::schema::{FieldDef, FieldType, ObjectDef, Schema};
 
 /// A query resolved against a schema, ready to run over rows of its object.
 #[derive(Clone, Debug)]

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::bind::{BoundQuery, Column, Kind};
 use super::lexer::{parse_date, parse_datetime, StrChar};
 use super::parser::Operator;
-use crate::sim::salesforce::ids;
+use crate::salesforce::ids;
 
 type Row = Map<String, Value>;
 

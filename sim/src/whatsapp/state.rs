@@ -14,7 +14,7 @@ use super::config::WhatsAppSimConfig;
 use super::rate_limit::SendLimits;
 use super::templates::{default_templates, TemplateDefinition};
 use super::webhooks::Outbox;
-use crate::sim::clock::SimClock;
+use crate::clock::SimClock;
 
 /// How long an inbound message keeps the customer-service window open.
 pub const SERVICE_WINDOW: Duration = Duration::hours(24);

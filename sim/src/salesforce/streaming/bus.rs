@@ -18,8 +18,8 @@ use tokio::sync::Notify;
 
 use super::clients::ClientRegistry;
 use super::messages::EventMessage;
-use crate::sim::clock::SimClock;
-use crate::sim::salesforce::ids;
+use crate::clock::SimClock;
+use crate::salesforce::ids;
 
 /// One published event as the bus retains it.
 #[derive(Clone, Debug, PartialEq)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use crate::sim::clock::SimClock;
+use crate::clock::SimClock;
 
 /// Everything [`super::start`] needs. `Default` gives random-looking but valid credentials on
 /// `127.0.0.1:0`.

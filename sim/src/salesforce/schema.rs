@@ -1,7 +1,8 @@
 //! The simulated org's schema, read from the SFDX metadata that the Salesforce package deploys.
 //!
 //! `salesforce/force-app/main/default/objects/` is the one source of truth shared by the package, this
-//! simulator and the daemon; it is compiled in (see `build.rs`) so `sfwa sim` works from any directory.
+//! simulator and the daemon; it is compiled in (see `sim/build.rs`) so `sfwa sim` works from any
+//! directory.
 //! Standard objects the product touches (Contact, Lead, Case) are described here in code, with the
 //! subset of fields a Salesforce org really has.
 

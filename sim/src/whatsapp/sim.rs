@@ -10,8 +10,8 @@ use tokio_util::task::TaskTracker;
 use super::config::WhatsAppSimConfig;
 use super::state::SimState;
 use super::{control, graph_api, subscriptions, webhooks};
-use crate::sim::clock::SimClock;
-use crate::sim::server::RunningServer;
+use crate::clock::SimClock;
+use crate::server::RunningServer;
 
 /// A running WhatsApp Cloud API simulator. Dropping it stops the server; call
 /// [`WhatsAppSim::stop`] to also wait for the webhook worker.

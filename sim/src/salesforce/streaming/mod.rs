@@ -19,7 +19,7 @@
 //!   cookie jar sees on a real multi-server org when its request lands on another app server.
 //!   `BAYEUX_BROWSER` is set but not checked (CometD only uses it to detect several tabs).
 //!   Cookies carry no `Secure` flag because the simulator speaks plain HTTP.
-//! - **Time.** Retention and client expiry follow the [`SimClock`](crate::sim::clock::SimClock), so a
+//! - **Time.** Retention and client expiry follow the [`SimClock`](crate::clock::SimClock), so a
 //!   test can age events past 72 h, or idle a client out, with one `shift`. Long-poll holds use real time.
 //! - **Replay ids** grow by a random 1..=5 so that clients cannot do arithmetic with them.
 
