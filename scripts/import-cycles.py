@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Import cycles between the files of the crate (src/).
+"""Import cycles between the files of one crate: its source directory, `src` (the daemon) unless
+another is given (`sim/src`, the simulators). Paths print as `crate::…` within that crate.
 
 A file imports another when its code names a path into it: `use crate::a::b::…`, `use super::…`,
 or such a path written inline (`crate::store::outbox::enqueue(…)`). A name a `mod.rs` re-exports
@@ -12,8 +13,9 @@ information. Exits 1 if files import each other in a circle that the known list 
 so CI can run it:
 
     python3 scripts/import-cycles.py [--known scripts/import-cycles.known] [src-dir]
+    python3 scripts/import-cycles.py --known scripts/import-cycles.sim.known sim/src
 
-The known list (one cycle a line: its files, comma-separated, as printed) is a ratchet: cycles
+Each crate has its own known list (the daemon's is empty: no cycle is allowed there). The list (one cycle a line: its files, comma-separated, as printed) is a ratchet: cycles
 there do not fail the run, a new one does, and a line whose cycle is gone is reported so it can
 be deleted. It only ever shrinks.
 

@@ -41,7 +41,7 @@
 //!
 //! ## Map of the crate
 //! - [`app`] — wiring and ordered shutdown; [`config`] — TOML + `SFWA_*` environment, `validate()`;
-//!   [`clock`] — injectable time; [`demo`] — `sfwa demo`; [`doctor`] — `sfwa doctor`, the
+//!   [`clock`] — injectable time; [`doctor`] — `sfwa doctor`, the
 //!   setup check (config, store, login, the deployed package and its Flow, stream, the inbound
 //!   queue, numbers, Graph version, Meta's webhook subscription, webhook port);
 //!   [`progress`] — the spinner people see while `sfwa sync` or a backlog drain runs.
@@ -58,11 +58,12 @@
 //!   records into its leaf files (`metrics`, `health`), which import nothing from it; no two files
 //!   of the crate import each other in a circle beyond `scripts/import-cycles.known` (CI checks).
 //! - [`store`] — SQLite (WAL, migrations): journal, outbox, inbound mirror, webhook dedupe, cursors.
-//! - [`sim`] — wire-faithful simulators of both services (`cargo test`, the demo, `sfwa sim`):
-//!   [`sim::salesforce`] (OAuth, REST, SOQL, collections, CometD, usage, faults, the package's
-//!   Flow and validation rules as Salesforce runs them) and
-//!   [`sim::whatsapp`] (messages, Meta's errors, the window as Meta enforces it, signed webhooks,
-//!   simulated customers).
+//! - Not in this library: the simulators of both services are the workspace's `sfwa-sim` crate
+//!   (`sim/`: the org with OAuth, REST, SOQL, collections, CometD, usage, faults, the package's
+//!   Flow and validation rules; the Cloud API with Meta's errors, the window as Meta enforces it,
+//!   signed webhooks, simulated customers), used by `cargo test`, the examples and the binary's
+//!   default `sim` feature: `sfwa sim` and `sfwa demo` (`src/demo.rs`, a module of `main.rs`).
+//!   This library cannot reach it (`cargo check --lib --no-default-features` in CI).
 
 pub mod app;
 pub mod clock;
