@@ -4,7 +4,7 @@
 //! checks WhatsApp's 24-hour customer-service window against a local mirror of inbound messages,
 //! sends through the Cloud API and writes Sent / Delivered / Read / Failed back onto the record.
 //! The contract is `shared/DESIGN.md`; the Salesforce side of it is the SFDX package in
-//! `salesforce/`, whose object metadata is compiled into this crate (see `build.rs`).
+//! `salesforce/`, whose object metadata the simulator's schema is compiled from (`sim/build.rs`).
 //!
 //! ## The flow, in code
 //! 1. **Intake** — [`pipeline::stream`]: platform events over CometD ([`salesforce::cometd`]),

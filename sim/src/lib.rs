@@ -16,7 +16,7 @@
 //! - [`salesforce`] — the org: OAuth (JWT bearer, client credentials, refresh token), REST (SOQL,
 //!   sObject rows, describe, collections, limits), CometD streaming of platform events, API usage,
 //!   faults, and the package's Flow and validation rules as Salesforce runs them; its schema is the
-//!   package's SFDX metadata, compiled in by `build.rs`.
+//!   package's SFDX metadata (`../salesforce`), compiled in by `build.rs`.
 //! - [`whatsapp`] — the Cloud API: messages, Meta's errors, the window as Meta enforces it, signed
 //!   webhooks, the app's webhook subscription, simulated customers.
 //! - [`sandbox`] — both side by side with credentials kept in a state directory (`sfwa sim`).

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use sfwa_sim::clock::SimClock;
 use sfwa_sim::salesforce::{self, SalesforceSim, SalesforceSimConfig};
 
-/// The simulators' shiftable clock, also as the daemon's `Clock`: one paused "now" for both
+/// The simulators' shiftable clock, also as the daemon's `Clock`: one "now" for both
 /// sides, so "25 hours later" is the same instant everywhere. The simulator crate does not know
 /// the daemon's trait; this adapter is the link. Derefs to the `SimClock` (`shift`, `now`).
 #[derive(Clone, Debug, Default)]
