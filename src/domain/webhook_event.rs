@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::sf_id::SfId;
 use super::status::MessageStatus;
+pub use super::text::{echo, ECHO_CHARS};
 
 /// Everything one POST said.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -24,10 +25,6 @@ pub struct ParsedWebhook {
     /// Human reasons for parts ignored that are not events of ours (other fields, system errors).
     pub skipped: Vec<String>,
 }
-
-/// At most this many characters of a value from the payload are echoed into a reason, an error
-/// or a log line: a signed body can still hold a megabyte in one string.
-pub const ECHO_CHARS: usize = 200;
 
 /// Why one status or message of a signed POST was refused. The labels are stable: they are the
 /// `reason` column of `store::webhook_rejects` and the label of
@@ -90,14 +87,6 @@ pub struct RejectedEvent {
     pub detail: String,
     /// The JSON item (the store keeps at most 8 KiB of it).
     pub event: Value,
-}
-
-/// `text` cut to [`ECHO_CHARS`] characters (on a character boundary), `…` marking a cut.
-pub fn echo(text: &str) -> String {
-    match text.char_indices().nth(ECHO_CHARS) {
-        None => text.to_string(),
-        Some((end, _)) => format!("{}…", &text[..end]),
-    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -41,12 +41,9 @@ pub enum PayloadError {
     NotWhatsAppEnvelope(String),
 }
 
-/// The longest wamid sfwa accepts: WhatsApp_Message_Id__c is Text(128).
-pub const MAX_WAMID_CHARS: usize = 128;
-/// The longest phone_number_id: Business_Number_Id__c is Text(32).
-pub const MAX_BUSINESS_NUMBER_CHARS: usize = 32;
-/// The longest customer wa_id: From_Phone__c is a Phone field (40), written with a leading `+`.
-pub const MAX_WA_ID_CHARS: usize = 39;
+/// The longest wamid, phone_number_id and wa_id sfwa accepts (the Salesforce fields they are
+/// written to whole): said with their types, in [`crate::domain::ids`].
+pub use crate::domain::ids::{MAX_BUSINESS_NUMBER_CHARS, MAX_WAMID_CHARS, MAX_WA_ID_CHARS};
 
 /// Unix times at or past this are read as milliseconds. Meta documents seconds, but a value this
 /// large cannot be seconds for anything Salesforce stores (10^11 s is the year 5138), while as
