@@ -1,11 +1,9 @@
 //! What every pipeline step shares.
 
 use std::collections::HashSet;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use tokio::sync::Notify;
 
 use crate::clock::SharedClock;
 use crate::config::{IntakeMode, Settings};
@@ -34,15 +32,9 @@ pub struct Pipeline {
     /// Set when Meta says every send will fail (token expired, account blocked): sending pauses
     /// until then, messages stay queued and are never failed for it.
     hold: Arc<Mutex<Option<Hold>>>,
-    /// Wakes the write-back worker early when a full batch is pending.
-    pub outbox_ready: Arc<Notify>,
-    /// The dispatch worker asks for an immediate flush while draining a backlog…
-    pub flush_requested: Arc<Notify>,
-    /// …and waits for this counter of completed flushes to move.
-    pub flushes: Arc<tokio::sync::watch::Sender<u64>>,
-    /// Set while the write-back worker runs: others ask it to flush instead of flushing
-    /// themselves (one flusher per store, see `store::outbox`).
-    pub writeback_running: Arc<AtomicBool>,
+    /// Reaches the write-back worker: "a batch is ready", "flush now and tell me" (see
+    /// [`super::flush`]).
+    pub flush: super::flush::FlushHandle,
     /// Recent answers of the Contact/Lead lookup for inbound messages (see `inbound_links`).
     pub link_cache: Arc<super::inbound_links::LinkCache>,
     /// Case owners and the inbound queue's Id, for inbound records' owners (see `inbound_owner`).
@@ -82,10 +74,7 @@ impl Pipeline {
             in_flight: Arc::default(),
             started_at,
             hold: Arc::new(Mutex::new(None)),
-            outbox_ready: Arc::new(Notify::new()),
-            flush_requested: Arc::new(Notify::new()),
-            flushes: Arc::new(tokio::sync::watch::channel(0).0),
-            writeback_running: Arc::new(AtomicBool::new(false)),
+            flush: super::flush::FlushHandle::default(),
             link_cache: Arc::default(),
             owner_cache: Arc::default(),
             default_region,

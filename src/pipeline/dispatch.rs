@@ -177,7 +177,7 @@ pub async fn dispatch_record(
                     outbox::enqueue(tx, &object, &id, &fields, now)
                 })
                 .await?;
-            pipeline.outbox_ready.notify_one();
+            pipeline.flush.batch_ready();
             Ok(DispatchOutcome::Sent {
                 wamid: accepted.wamid,
             })
@@ -368,7 +368,7 @@ async fn rate_limited(
             Ok(Some(DispatchOutcome::RateLimited { at, code }))
         })
         .await?;
-    pipeline.outbox_ready.notify_one();
+    pipeline.flush.batch_ready();
     Ok(decided.unwrap_or(DispatchOutcome::AlreadySending))
 }
 
@@ -433,6 +433,6 @@ pub async fn finish_failed(
             outbox::enqueue(tx, &object, &id, &fields, now)
         })
         .await?;
-    pipeline.outbox_ready.notify_one();
+    pipeline.flush.batch_ready();
     Ok(())
 }

@@ -197,7 +197,7 @@ pub async fn settle_requeued(
             count = refused,
             "records set back to Queued after WhatsApp accepted them; not sent again (ALREADY_SENT)"
         );
-        pipeline.outbox_ready.notify_one();
+        pipeline.flush.batch_ready();
     }
     Ok(dispatch)
 }

@@ -16,6 +16,8 @@
 //! - [`inbound_links`] — linking those records to the Contact / Lead with the sender's number.
 //! - [`inbound_owner`] — who owns them: the linked Case's owner, the Contact's, the Lead's, or
 //!   the configured queue ([`owner_cache`]: what it remembers between flushes).
+//! - [`flush`] — the one handle other workers reach the write-back worker by ("a batch is
+//!   ready", "flush now and tell me when done").
 //! - [`writeback`] — the outbox flush: coalesced updates and inbound upserts, ≤ 200 records per
 //!   collections call.
 //! - [`dead_letters`] — `sfwa dead-letters list|retry|drop`: the write-backs Salesforce refused
@@ -30,6 +32,7 @@ pub mod claim;
 pub mod context;
 pub mod dead_letters;
 pub mod dispatch;
+pub mod flush;
 pub mod inbound_links;
 pub mod inbound_owner;
 pub mod inbound_records;

@@ -68,7 +68,7 @@ pub async fn apply(pipeline: &Pipeline, parsed: ParsedWebhook) -> Result<Applied
         .write(move |tx| apply_in(tx, &object, parsed, now))
         .await?;
     if applied.queued_any() {
-        pipeline.outbox_ready.notify_one();
+        pipeline.flush.batch_ready();
     }
     Ok(applied)
 }

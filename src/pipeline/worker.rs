@@ -1,7 +1,6 @@
 //! The loops: each wakes on its interval (or a nudge), runs its one-step function, and stops when
 //! the shutdown token is cancelled. Tests call the step functions directly.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -16,6 +15,7 @@ use crate::store::{journal, outbox};
 
 use super::claim::scheduled_later;
 use super::dispatch::{self, DispatchOutcome, OUTCOME_UNKNOWN};
+use super::flush::Wake;
 use super::{intake, writeback, Pipeline};
 
 /// Sends in flight at once: enough to keep Meta's per-number throughput busy over a real network
@@ -296,7 +296,7 @@ const EARLY_FLUSH_BATCHES: u64 = 5;
 
 /// Flushes the outbox every `writeback.flush_interval`, or early once five full batches are pending.
 pub async fn run_writeback(pipeline: Pipeline, shutdown: CancellationToken) {
-    pipeline.writeback_running.store(true, Ordering::Release);
+    let mut requests = pipeline.flush.serve();
     let interval = pipeline.settings.writeback.flush_interval;
     let batch = pipeline.settings.writeback.batch_size as u64;
     let mut next = tokio::time::Instant::now() + interval;
@@ -304,8 +304,7 @@ pub async fn run_writeback(pipeline: Pipeline, shutdown: CancellationToken) {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep_until(next) => {}
-            _ = pipeline.flush_requested.notified() => {}
-            _ = pipeline.outbox_ready.notified() => {
+            wake = requests.next() => if wake == Wake::BatchReady {
                 let depth = pipeline.store.read(outbox::depth).await.unwrap_or(0);
                 if depth < batch * EARLY_FLUSH_BATCHES {
                     continue;
@@ -315,10 +314,9 @@ pub async fn run_writeback(pipeline: Pipeline, shutdown: CancellationToken) {
         if let Err(error) = writeback::flush_once(&pipeline).await {
             warn!(error = %format!("{error:#}"), "write-back flush failed; trying again next interval");
         }
-        pipeline.flushes.send_modify(|n| *n += 1);
+        requests.flushed();
         next = tokio::time::Instant::now() + interval;
     }
-    pipeline.writeback_running.store(false, Ordering::Release);
 }
 
 /// Final flush at shutdown, bounded so a Salesforce outage cannot hold the process forever (what

@@ -19,7 +19,6 @@
 //! leaves the outbox until Salesforce confirms it (guarantee 2).
 
 use std::collections::{BTreeSet, VecDeque};
-use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
@@ -30,6 +29,7 @@ use crate::salesforce::collections::{Blame, CallRefusal};
 use crate::salesforce::{Disposition, RecordResult, SalesforceError, MAX_COLLECTION_RECORDS};
 use crate::store::outbox::{self, Operation, OutboxItem};
 
+use super::flush::Asked;
 use super::inbound_links::{self, Links, LINK_FIELDS};
 use super::inbound_owner::{self, OWNER_FIELDS};
 use super::inbound_records::CONTEXT_KEY;
@@ -710,13 +710,10 @@ impl Decision {
 /// completed: the records written here (`Some(0)` when the worker wrote them); `None` if it
 /// failed or timed out.
 pub async fn request_flush(pipeline: &Pipeline, wait: std::time::Duration) -> Option<usize> {
-    if pipeline.writeback_running.load(Ordering::Acquire) {
-        let mut flushed = pipeline.flushes.subscribe();
-        pipeline.flush_requested.notify_one();
-        return tokio::time::timeout(wait, flushed.changed())
-            .await
-            .is_ok()
-            .then_some(0);
+    match pipeline.flush.ask(wait).await {
+        Asked::Flushed => return Some(0),
+        Asked::NoAnswer => return None,
+        Asked::NoWorker => {}
     }
     match flush_once(pipeline).await {
         Ok(flush) => Some(flush.written),
