@@ -14,6 +14,10 @@ use tracing::info;
 
 use crate::clock::SharedClock;
 use crate::config::{parse_schedule, AuthMode, IntakeMode, Settings};
+use crate::observe::health::Health;
+use crate::observe::metrics::Metrics;
+use crate::observe::routes::Probed;
+use crate::pipeline::report::{Reporter, Reporters, Silent};
 use crate::pipeline::{jobs, stream, worker, Pipeline};
 use crate::salesforce::{Auth, SalesforceClient, SalesforceConfig};
 use crate::scheduler::{Job, Scheduler};
@@ -22,21 +26,37 @@ use crate::whatsapp::{WhatsAppClient, WhatsAppConfig};
 
 pub struct App {
     pipeline: Pipeline,
+    /// The pipeline's observers, read by `/metrics` and `/readyz`.
+    metrics: Metrics,
+    health: Arc<Health>,
     listener: TcpListener,
 }
 
 impl App {
     pub async fn build(settings: Settings, clock: SharedClock) -> anyhow::Result<App> {
         let listen = settings.webhook.listen;
-        let pipeline = build_pipeline(settings, clock)?;
+        let metrics = Metrics::new(settings.intake.mode == IntakeMode::Stream);
+        let health = Arc::new(Health::new());
+        let observers: Vec<Arc<dyn Reporter>> = vec![Arc::new(metrics.clone()), health.clone()];
+        let pipeline = build_pipeline_reporting(settings, clock, Arc::new(Reporters(observers)))?;
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("webhook.listen: cannot listen on {listen}"))?;
-        Ok(App { pipeline, listener })
+        Ok(App {
+            pipeline,
+            metrics,
+            health,
+            listener,
+        })
     }
 
     pub fn pipeline(&self) -> &Pipeline {
         &self.pipeline
+    }
+
+    /// The metrics the pipeline records into (what `/metrics` renders).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub fn webhook_addr(&self) -> SocketAddr {
@@ -59,8 +79,19 @@ impl App {
         self,
         stop: CancellationToken,
     ) -> (Pipeline, tokio::task::JoinHandle<std::io::Result<()>>) {
-        let App { pipeline, listener } = self;
-        let router = crate::webhook::server::router(pipeline.clone());
+        let App {
+            pipeline,
+            metrics,
+            health,
+            listener,
+        } = self;
+        let probed = Probed {
+            pipeline: pipeline.clone(),
+            metrics,
+            health,
+        };
+        let router = crate::webhook::server::router(pipeline.clone())
+            .merge(crate::observe::routes::routes(probed));
         let server = tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(async move { stop.cancelled().await })
@@ -170,6 +201,15 @@ async fn resume_learned_pace(pipeline: &Pipeline, number: &str) {
 /// The clients, the store and the pipeline, without the webhook listener (`sfwa sync` runs beside
 /// a `sfwa run` that holds the port).
 pub fn build_pipeline(settings: Settings, clock: SharedClock) -> anyhow::Result<Pipeline> {
+    build_pipeline_reporting(settings, clock, Arc::new(Silent))
+}
+
+/// [`build_pipeline`], reporting to `reporter`.
+fn build_pipeline_reporting(
+    settings: Settings,
+    clock: SharedClock,
+    reporter: Arc<dyn Reporter>,
+) -> anyhow::Result<Pipeline> {
     let settings = Arc::new(settings);
     let http = reqwest::Client::builder()
         .user_agent(concat!("sfwa/", env!("CARGO_PKG_VERSION")))
@@ -188,7 +228,9 @@ pub fn build_pipeline(settings: Settings, clock: SharedClock) -> anyhow::Result<
     );
     let store = Store::open(&settings.store.path)
         .with_context(|| format!("opening the store at {}", settings.store.path.display()))?;
-    Ok(Pipeline::new(settings, clock, store, salesforce, whatsapp))
+    Ok(Pipeline::new(
+        settings, clock, store, salesforce, whatsapp, reporter,
+    ))
 }
 
 /// The scheduled jobs `[schedule]` turns on. Reconcile and scheduled sends only make sense beside

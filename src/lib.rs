@@ -53,10 +53,11 @@
 //! - [`whatsapp`] — the Cloud API client and the classification of Meta's error codes
 //!   (retry / retry later / hold everything / fail this message); Graph versions and their end
 //!   dates ([`whatsapp::versions`]); the app's webhook subscription ([`whatsapp::subscriptions`]).
-//! - [`observe`] — `/metrics` (Prometheus, one registry per pipeline) and `/readyz` (store,
-//!   Salesforce session, intake), served on the webhook port beside `/healthz`. The pipeline
-//!   records into its leaf files (`metrics`, `health`), which import nothing from it; no two files
-//!   of the crate import each other in a circle beyond `scripts/import-cycles.known` (CI checks).
+//! - [`observe`] — `/metrics` (Prometheus, one registry per daemon) and `/readyz` (store,
+//!   Salesforce session, intake), served on the webhook port beside `/healthz`. Its `metrics` and
+//!   `health` implement [`pipeline::report::Reporter`] and [`app`] passes them in, so nothing below
+//!   `observe` imports it; no two files of the crate import each other in a circle beyond
+//!   `scripts/import-cycles.known` (CI checks).
 //! - [`store`] — SQLite (WAL, migrations): journal, outbox, inbound mirror, webhook dedupe, cursors.
 //! - [`sim`] — wire-faithful simulators of both services (`cargo test`, the demo, `sfwa sim`):
 //!   [`sim::salesforce`] (OAuth, REST, SOQL, collections, CometD, usage, faults, the package's

@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use crate::config::IntakeMode;
 use crate::pipeline::Pipeline;
+
+use super::health::Health;
 use crate::salesforce::AuthState;
 
 /// How long the store may take to answer the readiness query (it is busy, not broken, below this).
@@ -26,7 +28,7 @@ pub const STORE_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 const POLL_INTERVALS_TOLERATED: i32 = 3;
 
 /// What is not ready, one line each; empty when ready.
-pub async fn not_ready(pipeline: &Pipeline) -> Vec<String> {
+pub async fn not_ready(pipeline: &Pipeline, health: &Health) -> Vec<String> {
     let mut problems = Vec::new();
     let probe = pipeline.store.read(|conn| {
         conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))?;
@@ -50,7 +52,6 @@ pub async fn not_ready(pipeline: &Pipeline) -> Vec<String> {
                 .to_string(),
         ),
     }
-    let health = &pipeline.health;
     match pipeline.settings.intake.mode {
         IntakeMode::Stream => {
             if !health.stream_connected() {

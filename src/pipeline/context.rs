@@ -6,12 +6,12 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 
 use crate::clock::SharedClock;
-use crate::config::{IntakeMode, Settings};
-use crate::observe::health::Health;
-use crate::observe::metrics::Metrics;
+use crate::config::Settings;
 use crate::salesforce::SalesforceClient;
 use crate::store::Store;
 use crate::whatsapp::WhatsAppClient;
+
+use super::report::Reporter;
 
 /// The shared state of the pipeline. Cheap to clone (everything is behind `Arc`s).
 #[derive(Clone)]
@@ -40,10 +40,9 @@ pub struct Pipeline {
     /// Case owners and the inbound queue's Id, for inbound records' owners (see `inbound_owner`).
     pub owner_cache: Arc<super::owner_cache::OwnerCache>,
     pub default_region: Option<phonenumber::country::Id>,
-    /// This pipeline's Prometheus registry (one per pipeline, so tests read their own numbers).
-    pub metrics: Metrics,
-    /// What the intake loops report for `/readyz` (stream connected, last successful poll).
-    pub health: Arc<Health>,
+    /// Who hears what the pipeline does (the metrics, the intake's health; see
+    /// [`super::report`]).
+    pub reporter: Arc<dyn Reporter>,
 }
 
 #[derive(Clone, Debug)]
@@ -59,11 +58,11 @@ impl Pipeline {
         store: Store,
         salesforce: SalesforceClient,
         whatsapp: WhatsAppClient,
+        reporter: Arc<dyn Reporter>,
     ) -> Pipeline {
         let pacer = super::pacing::Pacer::new(settings.whatsapp.throughput_per_second);
         let started_at = clock.now();
         let default_region = crate::domain::phone::region(&settings.whatsapp.default_region).ok();
-        let metrics = Metrics::new(settings.intake.mode == IntakeMode::Stream);
         Pipeline {
             settings,
             clock,
@@ -78,8 +77,7 @@ impl Pipeline {
             link_cache: Arc::default(),
             owner_cache: Arc::default(),
             default_region,
-            metrics,
-            health: Arc::new(Health::new()),
+            reporter,
         }
     }
 

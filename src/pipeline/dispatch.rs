@@ -151,12 +151,12 @@ pub async fn dispatch_record(
 
     let started = std::time::Instant::now();
     let sent = pipeline.whatsapp.send(&number, &message).await;
-    pipeline.metrics.whatsapp_send(started.elapsed());
+    pipeline.reporter.whatsapp_send(started.elapsed());
     match sent {
         Ok(accepted) => {
             pipeline.pacer.accepted(&number);
             if let Some(queued) = queued_at(&record) {
-                pipeline.metrics.queued_to_sent(pipeline.now() - queued);
+                pipeline.reporter.queued_to_sent(pipeline.now() - queued);
             }
             let (id, wamid) = (record.id.clone(), accepted.wamid.clone());
             let object = pipeline.settings.salesforce.message_object.clone();

@@ -24,6 +24,8 @@
 //!   for good, and what an operator does with them.
 //! - [`jobs`] — scheduled work (reconcile poll, scheduled sends, inbound mirror, retention) and
 //!   the one-shot pass of `sfwa sync`.
+//! - [`report`] — what the pipeline reports (dispatched, flushed, stream connected, poll
+//!   succeeded…) to whoever `app` passes in: the metrics and health of `observe`.
 //! - [`worker`] — the loops that drive the one-step functions until shutdown.
 //!
 //! Every step is a function returning an outcome, so tests drive them directly without sleeping.
@@ -41,6 +43,7 @@ pub mod jobs;
 pub mod owner_cache;
 pub mod pacing;
 pub mod record_update;
+pub mod report;
 pub mod stream;
 pub mod webhook_apply;
 pub mod worker;

@@ -32,12 +32,12 @@ use tracing::{info, warn};
 
 use crate::domain::message::MessageRecord;
 use crate::domain::sf_id::SfId;
-use crate::observe::health::Health;
 use crate::salesforce::cometd::{CometdClient, CometdError, ReplayFrom, StreamEvent};
 use crate::store::cursors;
 
 use super::claim::{self, scheduled_later, Claimed};
 use super::dispatch::DispatchOutcome;
+use super::report::Reporter;
 use super::{intake, jobs, worker, Pipeline};
 
 /// Event records fetched per SOQL. The query goes in the URL: 300 quoted Ids are about 8 KB
@@ -60,7 +60,7 @@ pub struct StreamIntake {
     pending: Vec<StreamEvent>,
     backoff: Duration,
     /// Where the connection state is reported (`/readyz`, `sfwa_stream_connected`).
-    health: Arc<Health>,
+    reporter: Arc<dyn Reporter>,
 }
 
 /// What one [`StreamIntake::step`] did.
@@ -97,7 +97,7 @@ impl StreamIntake {
             resume,
             pending: Vec::new(),
             backoff: INITIAL_BACKOFF,
-            health: pipeline.health.clone(),
+            reporter: pipeline.reporter.clone(),
         })
     }
 
@@ -131,7 +131,7 @@ impl StreamIntake {
         let polled = self.client.poll(self.resume).await;
         // Every error has reset the connection; a success leaves it subscribed (unless the server
         // asked for a new handshake).
-        self.health.set_stream_connected(self.client.is_connected());
+        self.reporter.stream_connected(self.client.is_connected());
         self.pending = polled?;
         Ok(())
     }
@@ -173,7 +173,7 @@ impl StreamIntake {
     }
 
     pub async fn disconnect(&mut self) {
-        self.health.set_stream_connected(false);
+        self.reporter.stream_connected(false);
         self.client.disconnect().await;
     }
 }

@@ -9,13 +9,13 @@ use tracing::{error, info, warn};
 
 use crate::domain::message::MessageRecord;
 use crate::domain::sf_id::SfId;
-use crate::observe::metrics::Dispatched;
 use crate::progress::{Progress, Spinner};
 use crate::store::{journal, outbox};
 
 use super::claim::scheduled_later;
 use super::dispatch::{self, DispatchOutcome, OUTCOME_UNKNOWN};
 use super::flush::Wake;
+use super::report::Dispatched;
 use super::{intake, writeback, Pipeline};
 
 /// Sends in flight at once: enough to keep Meta's per-number throughput busy over a real network
@@ -35,7 +35,7 @@ pub struct DispatchStep {
 pub async fn dispatch_step(pipeline: &Pipeline) -> anyhow::Result<DispatchStep> {
     let (mut work, resolved_unknown) = due_work(pipeline).await?;
     let polled = intake::poll_once(pipeline).await?;
-    pipeline.health.poll_succeeded(pipeline.now());
+    pipeline.reporter.poll_succeeded(pipeline.now());
     for record in polled.fresh {
         if !work.iter().any(|(r, _)| r.id == record.id) {
             work.push((record, 0));
@@ -188,7 +188,7 @@ pub async fn dispatch_all(
         match result {
             Ok(outcome) => {
                 if let Some(counted) = counted_as(&outcome) {
-                    pipeline.metrics.dispatched(counted);
+                    pipeline.reporter.dispatched(counted);
                 }
                 outcomes.push(outcome);
             }
@@ -236,7 +236,7 @@ async fn give_up_or_resend_unknown(pipeline: &Pipeline) -> anyhow::Result<usize>
                 None,
             )
             .await?;
-            pipeline.metrics.failed_without_dispatch(OUTCOME_UNKNOWN);
+            pipeline.reporter.failed_without_dispatch(OUTCOME_UNKNOWN);
         } else {
             warn!(record_id = %entry.record_id, "no status echo within the grace period; sending again");
             let (id, attempts) = (entry.record_id.clone(), entry.attempts + 1);

@@ -91,7 +91,7 @@ pub async fn flush_once(pipeline: &Pipeline) -> anyhow::Result<FlushOutcome> {
         }
     }
     pipeline
-        .metrics
+        .reporter
         .flushed(total.written, total.retried, total.dropped);
     Ok(total)
 }
@@ -295,7 +295,7 @@ async fn flush_batch(pipeline: &Pipeline) -> anyhow::Result<Option<FlushOutcome>
     }
     let dead = record_decisions(pipeline, decisions, now).await?;
     for letter in &dead {
-        pipeline.metrics.dead_lettered(&letter.code);
+        pipeline.reporter.dead_lettered(&letter.code);
         letter.log();
     }
     outcome.dead_lettered = dead.len();

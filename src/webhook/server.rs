@@ -1,6 +1,6 @@
 //! The webhook receiver (axum): Meta's verification handshake, signed status and message POSTs,
-//! `/healthz` (alive: always "ok" while serving), and [`crate::observe::routes`]: `/metrics`,
-//! `/readyz`.
+//! and `/healthz` (alive: always "ok" while serving); `app` merges `/metrics` and `/readyz` in
+//! beside them.
 //!
 //! HTTP concerns only: a POST is checked on its raw bytes (401 and no side effects when the
 //! signature is wrong or missing), parsed (400 when it is not Meta's envelope), and handed to
@@ -27,7 +27,7 @@ use tracing::{info, warn};
 
 use crate::domain::message::fit_salesforce;
 use crate::domain::webhook_event::echo;
-use crate::observe::metrics::WebhookResult;
+use crate::pipeline::report::WebhookResult;
 use crate::pipeline::webhook_apply::{self, Applied};
 use crate::pipeline::Pipeline;
 use crate::webhook::{parse_received, verify_signature};
@@ -45,7 +45,6 @@ pub fn router(pipeline: Pipeline) -> Router {
     Router::new()
         .route(&path, get(verify).post(receive))
         .route("/healthz", get(|| async { "ok" }))
-        .merge(crate::observe::routes::routes())
         .layer(DefaultBodyLimit::max(limit))
         .with_state(Arc::new(pipeline))
 }
@@ -96,7 +95,7 @@ async fn receive(
             bytes = body.len(),
             "webhook refused: missing or wrong X-Hub-Signature-256 (check whatsapp.app_secret)"
         );
-        pipeline.metrics.webhook(WebhookResult::Unauthorized);
+        pipeline.reporter.webhook(WebhookResult::Unauthorized);
         return StatusCode::UNAUTHORIZED.into_response();
     }
     let parsed = match parse_received(&body, pipeline.now()) {
@@ -105,7 +104,7 @@ async fn receive(
             // Already bounded by the parser; cut again so no future message can echo unbounded.
             let error = echo(&error.to_string());
             warn!(%error, "webhook refused: not a WhatsApp Business Account envelope");
-            pipeline.metrics.webhook(WebhookResult::BadRequest);
+            pipeline.reporter.webhook(WebhookResult::BadRequest);
             return (StatusCode::BAD_REQUEST, error).into_response();
         }
     };
@@ -118,7 +117,7 @@ async fn receive(
         Err(error) => {
             // Not durable, so not acknowledged: Meta will deliver it again.
             warn!(%error, "webhook not stored; answering 500 so Meta retries");
-            pipeline.metrics.webhook(WebhookResult::Error);
+            pipeline.reporter.webhook(WebhookResult::Error);
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
@@ -151,7 +150,7 @@ fn report(pipeline: &Pipeline, applied: &Applied) {
             "webhook event refused and dead-lettered (store table webhook_rejects); the rest of the POST applies"
         );
         pipeline
-            .metrics
+            .reporter
             .webhook_event_rejected(rejected.reason.label());
     }
     let result = if applied.queued_any() {
@@ -162,5 +161,5 @@ fn report(pipeline: &Pipeline, applied: &Applied) {
         // Signed and well-formed, with nothing sfwa acts on (e.g. only skipped parts).
         WebhookResult::Accepted
     };
-    pipeline.metrics.webhook(result);
+    pipeline.reporter.webhook(result);
 }

@@ -433,7 +433,7 @@ async fn a_post_with_a_poisonous_event_applies_the_rest_and_dead_letters_that_on
             .is_some_and(|a| a.starts_with(&now.format("%Y-").to_string()))),
         "{records:?}"
     );
-    let metrics = app.pipeline.metrics.render(&Default::default());
+    let metrics = app.metrics.render(&Default::default());
     assert!(
         metrics.contains(r#"sfwa_webhook_events_rejected_total{reason="bad_timestamp"} 1"#),
         "{metrics}"
