@@ -231,10 +231,16 @@ async fn wait_for_mirror(pipeline: &crate::pipeline::Pipeline, wa_id: &str) -> a
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (number, customer) = (
-            pipeline.settings.whatsapp.default_phone_number_id.clone(),
+            pipeline
+                .core
+                .settings
+                .whatsapp
+                .default_phone_number_id
+                .clone(),
             wa_id.to_string(),
         );
         let seen = pipeline
+            .core
             .store
             .read(move |conn| crate::store::inbound::last_inbound(conn, &number, &customer))
             .await?;

@@ -69,11 +69,12 @@ async fn readyz(State(probed): State<Arc<Probed>>) -> Response {
 
 /// The state gauges, read in one go on the store's thread.
 pub async fn snapshot(pipeline: &Pipeline, health: &Health) -> Result<Snapshot, StoreError> {
-    let now = pipeline.now();
-    let replay_cursor = (pipeline.settings.intake.mode == IntakeMode::Stream)
-        .then(|| cursor_name(&pipeline.settings.intake.channel));
+    let now = pipeline.core.now();
+    let replay_cursor = (pipeline.core.settings.intake.mode == IntakeMode::Stream)
+        .then(|| cursor_name(&pipeline.core.settings.intake.channel));
     let (claimed, sending, outbox_depth, outbox_oldest_age, dead_letters, replay_updated_at) =
         pipeline
+            .core
             .store
             .read(move |conn| {
                 let (claimed, sending) = journal::unfinished(conn)?;
@@ -91,11 +92,12 @@ pub async fn snapshot(pipeline: &Pipeline, health: &Health) -> Result<Snapshot, 
                 ))
             })
             .await?;
-    let stream = (pipeline.settings.intake.mode == IntakeMode::Stream).then(|| StreamSnapshot {
-        connected: health.stream_connected(),
-        replay_updated_at,
-        now,
-    });
+    let stream =
+        (pipeline.core.settings.intake.mode == IntakeMode::Stream).then(|| StreamSnapshot {
+            connected: health.stream_connected(),
+            replay_updated_at,
+            now,
+        });
     Ok(Snapshot {
         claimed,
         sending,
@@ -103,7 +105,7 @@ pub async fn snapshot(pipeline: &Pipeline, health: &Health) -> Result<Snapshot, 
         outbox_oldest_age,
         dead_letters,
         stream,
-        salesforce_api: pipeline.salesforce.api_usage(),
-        send_rates: pipeline.pacer.rates(),
+        salesforce_api: pipeline.intake.salesforce.api_usage(),
+        send_rates: pipeline.dispatcher.pacer.rates(),
     })
 }

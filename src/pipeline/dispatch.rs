@@ -15,7 +15,7 @@ use crate::store::{journal, outbox};
 use crate::whatsapp::{Action, RateLimit, SendError, OUTSIDE_WINDOW, OUTSIDE_WINDOW_MESSAGE};
 use crate::window::{self, Decision};
 
-use super::Pipeline;
+use super::Dispatcher;
 
 /// What happened to one record.
 #[derive(Debug, PartialEq, Eq)]
@@ -54,12 +54,12 @@ pub const OUTCOME_UNKNOWN: &str = "SEND_OUTCOME_UNKNOWN";
 
 #[tracing::instrument(skip_all, fields(record_id = %record.id))]
 pub async fn dispatch_record(
-    pipeline: &Pipeline,
+    dispatcher: &Dispatcher,
     record: MessageRecord,
     attempt: u32,
 ) -> anyhow::Result<DispatchOutcome> {
-    let now = pipeline.now();
-    let message = match OutboundMessage::from_record(&record, pipeline.default_region) {
+    let now = dispatcher.now();
+    let message = match OutboundMessage::from_record(&record, dispatcher.core.default_region) {
         Ok(message) => message,
         Err(problem) => {
             info!(
@@ -69,19 +69,19 @@ pub async fn dispatch_record(
                 problem.message
             );
             let code = problem.code.as_str().to_string();
-            finish_failed(pipeline, &record.id, &code, &problem.message, now, None).await?;
+            finish_failed(dispatcher, &record.id, &code, &problem.message, now, None).await?;
             return Ok(DispatchOutcome::Refused { code });
         }
     };
-    if let Some(hold) = pipeline.current_hold() {
-        schedule(pipeline, &record.id, attempt, hold.until).await?;
+    if let Some(hold) = dispatcher.current_hold() {
+        schedule(dispatcher, &record.id, attempt, hold.until).await?;
         return Ok(DispatchOutcome::Held);
     }
-    let number = pipeline
+    let number = dispatcher
         .business_number(message.business_number_id.as_deref())
         .to_string();
     let wa_id = message.to.wa_id().to_string();
-    if let Some(held) = pipeline.pacer.held_back(&number, &wa_id, now) {
+    if let Some(held) = dispatcher.pacer.held_back(&number, &wa_id, now) {
         // Meta told us this number (or this customer) must wait: no call that would only be
         // refused again.
         let waiting = Waiting {
@@ -92,26 +92,27 @@ pub async fn dispatch_record(
             meta: None,
             held_until: Some(held.until),
         };
-        return rate_limited(pipeline, &record.id, waiting).await;
+        return rate_limited(dispatcher, &record.id, waiting).await;
     }
-    pipeline.throttle(&number).await;
+    dispatcher.throttle(&number).await;
 
     // The window is checked here, right before the send, not when the batch was fetched.
-    let now = pipeline.now();
+    let now = dispatcher.now();
     let (pair_number, pair_wa_id) = (number.clone(), wa_id.clone());
-    let last_inbound = pipeline
+    let last_inbound = dispatcher
+        .core
         .store
         .read(move |conn| crate::store::inbound::last_inbound(conn, &pair_number, &pair_wa_id))
         .await?;
     let margin =
-        Duration::from_std(pipeline.settings.window.margin).unwrap_or(Duration::minutes(2));
+        Duration::from_std(dispatcher.core.settings.window.margin).unwrap_or(Duration::minutes(2));
     let window_expires_at =
         match window::decide(message.kind.is_template(), last_inbound, now, margin) {
             Decision::Allowed { window_expires_at } => window_expires_at,
             Decision::Refused { window_expired_at } => {
                 info!("outside the customer-service window; not sent");
                 finish_failed(
-                    pipeline,
+                    dispatcher,
                     &record.id,
                     OUTSIDE_WINDOW,
                     OUTSIDE_WINDOW_MESSAGE,
@@ -130,8 +131,9 @@ pub async fn dispatch_record(
         number.clone(),
         message.to.wa_id().to_string(),
     );
-    let object = pipeline.settings.salesforce.message_object.clone();
-    let marked = pipeline
+    let object = dispatcher.core.settings.salesforce.message_object.clone();
+    let marked = dispatcher
+        .core
         .store
         .write(move |tx| {
             journal::mark_sending(tx, &id, &sending_number, &to, now)?;
@@ -150,17 +152,21 @@ pub async fn dispatch_record(
     }
 
     let started = std::time::Instant::now();
-    let sent = pipeline.whatsapp.send(&number, &message).await;
-    pipeline.reporter.whatsapp_send(started.elapsed());
+    let sent = dispatcher.whatsapp.send(&number, &message).await;
+    dispatcher.core.reporter.whatsapp_send(started.elapsed());
     match sent {
         Ok(accepted) => {
-            pipeline.pacer.accepted(&number);
+            dispatcher.pacer.accepted(&number);
             if let Some(queued) = queued_at(&record) {
-                pipeline.reporter.queued_to_sent(pipeline.now() - queued);
+                dispatcher
+                    .core
+                    .reporter
+                    .queued_to_sent(dispatcher.now() - queued);
             }
             let (id, wamid) = (record.id.clone(), accepted.wamid.clone());
-            let object = pipeline.settings.salesforce.message_object.clone();
-            pipeline
+            let object = dispatcher.core.settings.salesforce.message_object.clone();
+            dispatcher
+                .core
                 .store
                 .write(move |tx| {
                     // A status webhook can overtake this response (Delivered, or a 131047 Failed,
@@ -177,7 +183,7 @@ pub async fn dispatch_record(
                     outbox::enqueue(tx, &object, &id, &fields, now)
                 })
                 .await?;
-            pipeline.flush.batch_ready();
+            dispatcher.core.flush.batch_ready();
             Ok(DispatchOutcome::Sent {
                 wamid: accepted.wamid,
             })
@@ -191,7 +197,7 @@ pub async fn dispatch_record(
                     warn!(code = %code, "WhatsApp refused the message: {}", error.message);
                     let message = error.failure_message();
                     finish_failed(
-                        pipeline,
+                        dispatcher,
                         &record.id,
                         &code,
                         &message,
@@ -204,12 +210,13 @@ pub async fn dispatch_record(
                 Action::HoldAll => {
                     let until = now + Duration::seconds(60);
                     warn!(code = %code, "WhatsApp refuses every send ({}); holding all sends until {until}", error.message);
-                    pipeline.hold_until(until, error.rep_message());
-                    schedule(pipeline, &record.id, attempt, until).await?;
+                    dispatcher.hold_until(until, error.rep_message());
+                    schedule(dispatcher, &record.id, attempt, until).await?;
                     Ok(DispatchOutcome::Held)
                 }
                 Action::Retry => {
-                    retry_or_fail(pipeline, &record.id, attempt, &code, &error.rep_message()).await
+                    retry_or_fail(dispatcher, &record.id, attempt, &code, &error.rep_message())
+                        .await
                 }
                 Action::SlowDown(limit) => {
                     let meta = error.rep_message();
@@ -221,14 +228,14 @@ pub async fn dispatch_record(
                         meta: Some(meta),
                         held_until: None,
                     };
-                    rate_limited(pipeline, &record.id, waiting).await
+                    rate_limited(dispatcher, &record.id, waiting).await
                 }
             }
         }
         Err(SendError::NotSent(reason)) => {
             warn!("WhatsApp unreachable, nothing was sent: {reason}");
             retry_or_fail(
-                pipeline,
+                dispatcher,
                 &record.id,
                 attempt,
                 "WA_UNREACHABLE",
@@ -258,8 +265,8 @@ fn queued_at(record: &MessageRecord) -> Option<DateTime<Utc>> {
 
 /// Back-off for attempt `n` (1-based): initial × 2^(n-1), capped, ±20 % jitter so a burst of
 /// failures does not retry in lockstep.
-pub fn backoff(pipeline: &Pipeline, attempt: u32) -> Duration {
-    let settings = &pipeline.settings.dispatch;
+pub fn backoff(dispatcher: &Dispatcher, attempt: u32) -> Duration {
+    let settings = &dispatcher.core.settings.dispatch;
     let base = settings.initial_backoff.as_secs_f64()
         * 2f64.powi(attempt.saturating_sub(1).min(20) as i32);
     let capped = base.min(settings.max_backoff.as_secs_f64());
@@ -309,15 +316,15 @@ fn held_back_code(limit: RateLimit) -> String {
 /// Error_Message__c saying why — until `dispatch.max_rate_limited_wait` after its first refusal,
 /// and only then fails.
 async fn rate_limited(
-    pipeline: &Pipeline,
+    dispatcher: &Dispatcher,
     record_id: &str,
     waiting: Waiting<'_>,
 ) -> anyhow::Result<DispatchOutcome> {
-    let now = pipeline.now();
-    let max_wait = Duration::from_std(pipeline.settings.dispatch.max_rate_limited_wait)
+    let now = dispatcher.now();
+    let max_wait = Duration::from_std(dispatcher.core.settings.dispatch.max_rate_limited_wait)
         .unwrap_or(Duration::hours(24));
-    let pacer = pipeline.pacer.clone();
-    let object = pipeline.settings.salesforce.message_object.clone();
+    let pacer = dispatcher.pacer.clone();
+    let object = dispatcher.core.settings.salesforce.message_object.clone();
     let Waiting {
         number,
         wa_id,
@@ -327,7 +334,8 @@ async fn rate_limited(
         held_until,
     } = waiting;
     let (id, number, wa_id) = (record_id.to_string(), number.to_string(), wa_id.to_string());
-    let decided = pipeline
+    let decided = dispatcher
+        .core
         .store
         .write(move |tx| {
             let refusals = journal::get(tx, &id)?.map_or(0, |e| e.rate_limited_count) + 1;
@@ -368,28 +376,28 @@ async fn rate_limited(
             Ok(Some(DispatchOutcome::RateLimited { at, code }))
         })
         .await?;
-    pipeline.flush.batch_ready();
+    dispatcher.core.flush.batch_ready();
     Ok(decided.unwrap_or(DispatchOutcome::AlreadySending))
 }
 
 async fn retry_or_fail(
-    pipeline: &Pipeline,
+    dispatcher: &Dispatcher,
     record_id: &str,
     attempt: u32,
     code: &str,
     message: &str,
 ) -> anyhow::Result<DispatchOutcome> {
-    let now = pipeline.now();
+    let now = dispatcher.now();
     let next_attempt = attempt + 1;
-    if next_attempt >= pipeline.settings.dispatch.max_attempts {
+    if next_attempt >= dispatcher.core.settings.dispatch.max_attempts {
         let message = format!("{message} (gave up after {next_attempt} attempts)");
-        finish_failed(pipeline, record_id, code, &message, now, None).await?;
+        finish_failed(dispatcher, record_id, code, &message, now, None).await?;
         return Ok(DispatchOutcome::Failed {
             code: code.to_string(),
         });
     }
-    let at = now + backoff(pipeline, next_attempt);
-    schedule(pipeline, record_id, next_attempt, at).await?;
+    let at = now + backoff(dispatcher, next_attempt);
+    schedule(dispatcher, record_id, next_attempt, at).await?;
     Ok(DispatchOutcome::RetryScheduled {
         at,
         code: code.to_string(),
@@ -397,14 +405,15 @@ async fn retry_or_fail(
 }
 
 async fn schedule(
-    pipeline: &Pipeline,
+    dispatcher: &Dispatcher,
     record_id: &str,
     attempts: u32,
     at: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let id = record_id.to_string();
-    let now = pipeline.now();
-    pipeline
+    let now = dispatcher.now();
+    dispatcher
+        .core
         .store
         .write(move |tx| journal::schedule_retry(tx, &id, attempts, at, now))
         .await?;
@@ -413,7 +422,7 @@ async fn schedule(
 
 /// Journal Failed and queue the write-back in one transaction.
 pub async fn finish_failed(
-    pipeline: &Pipeline,
+    dispatcher: &Dispatcher,
     record_id: &str,
     code: &str,
     message: &str,
@@ -424,15 +433,16 @@ pub async fn finish_failed(
     let (id, code, object) = (
         record_id.to_string(),
         code.to_string(),
-        pipeline.settings.salesforce.message_object.clone(),
+        dispatcher.core.settings.salesforce.message_object.clone(),
     );
-    pipeline
+    dispatcher
+        .core
         .store
         .write(move |tx| {
             journal::mark_failed(tx, &id, &code, now)?;
             outbox::enqueue(tx, &object, &id, &fields, now)
         })
         .await?;
-    pipeline.flush.batch_ready();
+    dispatcher.core.flush.batch_ready();
     Ok(())
 }

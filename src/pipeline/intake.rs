@@ -25,7 +25,7 @@ use crate::salesforce::{soql_datetime, soql_id_list};
 use crate::store::{journal, outbox};
 
 use super::claim::claim_new;
-use super::{record_update, Pipeline};
+use super::{record_update, Intake};
 
 /// The SOQL for due Queued outbound records.
 pub fn queued_query(object: &str, now: chrono::DateTime<chrono::Utc>, limit: usize) -> String {
@@ -84,27 +84,27 @@ pub struct Polled {
 }
 
 /// Fetches due Queued records and returns those this process must dispatch now.
-pub async fn poll_once(pipeline: &Pipeline) -> anyhow::Result<Polled> {
-    let settings = &pipeline.settings;
+pub async fn poll_once(intake: &Intake) -> anyhow::Result<Polled> {
+    let settings = &intake.core.settings;
     let soql = queued_query(
         &settings.salesforce.message_object,
-        pipeline.now(),
+        intake.core.now(),
         settings.intake.batch_size,
     );
-    poll_with(pipeline, &soql).await
+    poll_with(intake, &soql).await
 }
 
 /// Runs a query for Queued records and claims what this process must dispatch now.
-pub async fn poll_with(pipeline: &Pipeline, soql: &str) -> anyhow::Result<Polled> {
-    let records: Vec<MessageRecord> = pipeline
+pub async fn poll_with(intake: &Intake, soql: &str) -> anyhow::Result<Polled> {
+    let records: Vec<MessageRecord> = intake
         .salesforce
         .query(soql)
         .await
         .context("polling Salesforce for Queued messages")?;
     let fetched = records.len();
-    let claimed = claim_new(pipeline, records).await?;
+    let claimed = claim_new(&intake.core, records).await?;
     let mut fresh = claimed.fresh;
-    fresh.extend(settle_requeued(pipeline, claimed.requeued).await?);
+    fresh.extend(settle_requeued(intake, claimed.requeued).await?);
     Ok(Polled { fetched, fresh })
 }
 
@@ -117,7 +117,7 @@ pub async fn poll_with(pipeline: &Pipeline, soql: &str) -> anyhow::Result<Polled
 /// before our own write. If this fails, the records stay Queued and the next poll or reconcile
 /// finds them again.
 pub async fn settle_requeued(
-    pipeline: &Pipeline,
+    intake: &Intake,
     candidates: Vec<MessageRecord>,
 ) -> anyhow::Result<Vec<MessageRecord>> {
     let ids: Vec<SfId> = candidates
@@ -127,11 +127,11 @@ pub async fn settle_requeued(
     let mut confirmed: Vec<MessageRecord> = Vec::new();
     for chunk in ids.chunks(200) {
         let soql = by_id_query(
-            &pipeline.settings.salesforce.message_object,
+            &intake.core.settings.salesforce.message_object,
             chunk,
             ById::QueuedOutbound,
         );
-        let records: Vec<MessageRecord> = pipeline
+        let records: Vec<MessageRecord> = intake
             .salesforce
             .query(&soql)
             .await
@@ -141,9 +141,10 @@ pub async fn settle_requeued(
     if confirmed.is_empty() {
         return Ok(confirmed);
     }
-    let now = pipeline.now();
-    let object = pipeline.settings.salesforce.message_object.clone();
-    let (dispatch, refused) = pipeline
+    let now = intake.core.now();
+    let object = intake.core.settings.salesforce.message_object.clone();
+    let (dispatch, refused) = intake
+        .core
         .store
         .write(move |tx| {
             let mut dispatch = Vec::new();
@@ -197,7 +198,7 @@ pub async fn settle_requeued(
             count = refused,
             "records set back to Queued after WhatsApp accepted them; not sent again (ALREADY_SENT)"
         );
-        pipeline.flush.batch_ready();
+        intake.core.flush.batch_ready();
     }
     Ok(dispatch)
 }

@@ -49,4 +49,4 @@ pub mod webhook_apply;
 pub mod worker;
 pub mod writeback;
 
-pub use context::Pipeline;
+pub use context::{Core, Dispatcher, Intake, Pipeline, WriteBack};

@@ -34,7 +34,7 @@ use super::inbound_links::{self, Links, LINK_FIELDS};
 use super::inbound_owner::{self, OWNER_FIELDS};
 use super::inbound_records::CONTEXT_KEY;
 use super::record_update::Fields;
-use super::Pipeline;
+use super::WriteBack;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct FlushOutcome {
@@ -76,21 +76,22 @@ impl FlushOutcome {
 /// At most as many batches as the outbox held when the flush began: a status webhook landing
 /// during a batch keeps its item due (newer values), and without the cap a steady stream of them
 /// would have the same records written again and again within one flush (guarantee 5).
-pub async fn flush_once(pipeline: &Pipeline) -> anyhow::Result<FlushOutcome> {
+pub async fn flush_once(write_back: &WriteBack) -> anyhow::Result<FlushOutcome> {
     let mut total = FlushOutcome::default();
-    let pending = pipeline.store.read(outbox::depth).await? as usize;
+    let pending = write_back.core.store.read(outbox::depth).await? as usize;
     let max_batches = pending
-        .div_ceil(pipeline.settings.writeback.batch_size.max(1))
+        .div_ceil(write_back.core.settings.writeback.batch_size.max(1))
         .max(1);
     let mut batches = 0;
-    while let Some(batch) = flush_batch(pipeline).await? {
+    while let Some(batch) = flush_batch(write_back).await? {
         batches += 1;
         total.add(&batch);
         if batch.retried > 0 && batch.written == 0 || batches >= max_batches {
             break;
         }
     }
-    pipeline
+    write_back
+        .core
         .reporter
         .flushed(total.written, total.retried, total.dropped);
     Ok(total)
@@ -124,10 +125,11 @@ impl Target {
 
 /// One batch of due items (≤ `writeback.batch_size`): the link lookup if inbound records are in
 /// it, then one collections call per target. `None` when nothing is due.
-async fn flush_batch(pipeline: &Pipeline) -> anyhow::Result<Option<FlushOutcome>> {
-    let now = pipeline.now();
-    let limit = pipeline.settings.writeback.batch_size;
-    let items: Vec<OutboxItem> = pipeline
+async fn flush_batch(write_back: &WriteBack) -> anyhow::Result<Option<FlushOutcome>> {
+    let now = write_back.core.now();
+    let limit = write_back.core.settings.writeback.batch_size;
+    let items: Vec<OutboxItem> = write_back
+        .core
         .store
         .read(move |conn| outbox::due(conn, now, limit))
         .await?;
@@ -135,7 +137,7 @@ async fn flush_batch(pipeline: &Pipeline) -> anyhow::Result<Option<FlushOutcome>
         return Ok(None);
     }
     let mut outcome = FlushOutcome::default();
-    let object = &pipeline.settings.salesforce.message_object;
+    let object = &write_back.core.settings.salesforce.message_object;
     let numbers: BTreeSet<E164> = items
         .iter()
         .filter_map(|item| inbound_links::customer_number(item, object))
@@ -143,10 +145,10 @@ async fn flush_batch(pipeline: &Pipeline) -> anyhow::Result<Option<FlushOutcome>
     let mut links = Links::default();
     if !numbers.is_empty() {
         match inbound_links::find_cached(
-            &pipeline.salesforce,
-            &pipeline.link_cache,
+            &write_back.salesforce,
+            &write_back.link_cache,
             &numbers,
-            pipeline.default_region,
+            write_back.core.default_region,
             now,
         )
         .await
@@ -161,7 +163,7 @@ async fn flush_batch(pipeline: &Pipeline) -> anyhow::Result<Option<FlushOutcome>
                 // unlinked just because the lookup could not run).
                 outcome.lookups = 1;
                 let what = "looking up Contacts and Leads for inbound messages";
-                return wait_for_salesforce(pipeline, items, &error, what, outcome, now).await;
+                return wait_for_salesforce(write_back, items, &error, what, outcome, now).await;
             }
             Err(error) => {
                 // The org refuses the query itself (a field not visible to the integration user,
@@ -175,7 +177,7 @@ async fn flush_batch(pipeline: &Pipeline) -> anyhow::Result<Option<FlushOutcome>
     let owners = if numbers.is_empty() {
         std::collections::HashMap::new()
     } else {
-        match inbound_owner::resolve(pipeline, &items, &links, now).await {
+        match inbound_owner::resolve(write_back, &items, &links, now).await {
             Ok((owners, queries)) => {
                 outcome.lookups += queries;
                 owners
@@ -184,7 +186,7 @@ async fn flush_batch(pipeline: &Pipeline) -> anyhow::Result<Option<FlushOutcome>
                 // As for the links: an inbound record is never created unowned (invisible to
                 // reps under Private sharing) just because Salesforce could not be asked.
                 let what = "looking up the owners of inbound messages";
-                return wait_for_salesforce(pipeline, items, &error, what, outcome, now).await;
+                return wait_for_salesforce(write_back, items, &error, what, outcome, now).await;
             }
         }
     };
@@ -230,7 +232,7 @@ async fn flush_batch(pipeline: &Pipeline) -> anyhow::Result<Option<FlushOutcome>
     let mut decisions: Vec<(OutboxItem, Decision)> = Vec::new();
     while let Some(slice) = slices.pop_front() {
         outcome.calls += 1;
-        let answer = write_slice(pipeline, &slice).await;
+        let answer = write_slice(write_back, &slice).await;
         match answer {
             Ok(results) => {
                 for (entry, result) in slice.entries.into_iter().zip(results) {
@@ -293,9 +295,9 @@ async fn flush_batch(pipeline: &Pipeline) -> anyhow::Result<Option<FlushOutcome>
             },
         }
     }
-    let dead = record_decisions(pipeline, decisions, now).await?;
+    let dead = record_decisions(write_back, decisions, now).await?;
     for letter in &dead {
-        pipeline.reporter.dead_lettered(&letter.code);
+        write_back.core.reporter.dead_lettered(&letter.code);
         letter.log();
     }
     outcome.dead_lettered = dead.len();
@@ -318,7 +320,7 @@ struct Entry {
 
 /// One collections call for `slice`.
 async fn write_slice(
-    pipeline: &Pipeline,
+    write_back: &WriteBack,
     slice: &Slice,
 ) -> Result<Vec<RecordResult>, SalesforceError> {
     match &slice.target {
@@ -328,7 +330,7 @@ async fn write_slice(
                 .iter()
                 .map(|entry| (entry.item.record_id.clone(), entry.record.clone()))
                 .collect();
-            pipeline.salesforce.update(object, &records).await
+            write_back.salesforce.update(object, &records).await
         }
         Target::Upsert {
             object,
@@ -339,7 +341,7 @@ async fn write_slice(
                 .iter()
                 .map(|entry| entry.record.clone())
                 .collect();
-            pipeline
+            write_back
                 .salesforce
                 .upsert(object, external_id_field, &records)
                 .await
@@ -611,7 +613,7 @@ fn bounded_label(code: &str) -> String {
 /// The whole batch waits for Salesforce (a lookup it needs could not run): every item is retried
 /// after the back-off for `error`, none is written half-done.
 async fn wait_for_salesforce(
-    pipeline: &Pipeline,
+    write_back: &WriteBack,
     items: Vec<OutboxItem>,
     error: &SalesforceError,
     what: &str,
@@ -626,7 +628,7 @@ async fn wait_for_salesforce(
         .into_iter()
         .map(|item| (item, Decision::wait(reason.clone(), now + wait)))
         .collect();
-    record_decisions(pipeline, decisions, now).await?;
+    record_decisions(write_back, decisions, now).await?;
     Ok(Some(outcome))
 }
 
@@ -641,11 +643,12 @@ fn backoff(error: &SalesforceError) -> Duration {
 /// Acks, retries and drops in one transaction, each version-checked by the outbox. Returns the
 /// dead letters actually made (an item changed during the flush stays due instead).
 async fn record_decisions(
-    pipeline: &Pipeline,
+    write_back: &WriteBack,
     decisions: Vec<(OutboxItem, Decision)>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Vec<DeadLetterNote>> {
-    let dead = pipeline
+    let dead = write_back
+        .core
         .store
         .write(move |tx| {
             let mut dead = Vec::new();
@@ -709,13 +712,13 @@ impl Decision {
 /// `wait` for its flush), or flushes here when it does not (`sfwa sync`, tests). Once a flush
 /// completed: the records written here (`Some(0)` when the worker wrote them); `None` if it
 /// failed or timed out.
-pub async fn request_flush(pipeline: &Pipeline, wait: std::time::Duration) -> Option<usize> {
-    match pipeline.flush.ask(wait).await {
+pub async fn request_flush(write_back: &WriteBack, wait: std::time::Duration) -> Option<usize> {
+    match write_back.core.flush.ask(wait).await {
         Asked::Flushed => return Some(0),
         Asked::NoAnswer => return None,
         Asked::NoWorker => {}
     }
-    match flush_once(pipeline).await {
+    match flush_once(write_back).await {
         Ok(flush) => Some(flush.written),
         Err(error) => {
             tracing::warn!(error = %format!("{error:#}"), "write-back flush failed; it is tried again later");

@@ -162,7 +162,9 @@ impl TestApp {
     }
 
     pub async fn flush(&self) -> FlushOutcome {
-        writeback::flush_once(&self.pipeline).await.expect("flush")
+        writeback::flush_once(&self.pipeline.write_back)
+            .await
+            .expect("flush")
     }
 
     /// Creates Queued outbound records the way a Flow would (through DML, not the REST API).
@@ -193,6 +195,7 @@ impl TestApp {
     pub async fn journal(&self, id: &str) -> Option<JournalEntry> {
         let id = id.to_string();
         self.pipeline
+            .core
             .store
             .read(move |c| journal::get(c, &id))
             .await
@@ -208,7 +211,7 @@ impl TestApp {
         )
         .await;
         let (number, wa_id) = (self.wa.phone_number_id().to_string(), wa_id.to_string());
-        let store = self.pipeline.store.clone();
+        let store = self.pipeline.core.store.clone();
         eventually("the inbound message reaches the mirror", || {
             let (store, number, wa_id) = (store.clone(), number.clone(), wa_id.clone());
             async move {
