@@ -202,7 +202,47 @@ async fn cases_of<'a>(
     now: DateTime<Utc>,
 ) -> Result<(HashMap<String, (String, Option<String>)>, usize), SalesforceError> {
     let records: BTreeSet<String> = records.cloned().collect();
-    let mut queries = 0;
+    let cases = learn_cases(write_back, &records, now).await?;
+    if cases.refused {
+        return Ok((HashMap::new(), cases.queries));
+    }
+    let wanted: BTreeSet<String> = {
+        let cache = write_back.owner_cache.lock();
+        records
+            .iter()
+            .filter_map(|r| cache.cases.get(r).and_then(|(case, _)| case.clone()))
+            .collect()
+    };
+    let owners = learn_case_owners(write_back, &wanted, now).await?;
+    let queries = cases.queries + owners.queries;
+    if owners.refused {
+        return Ok((HashMap::new(), queries));
+    }
+    let cache = write_back.owner_cache.lock();
+    let found = records
+        .iter()
+        .filter_map(|record| {
+            let case = cache.cases.get(record)?.0.clone()?;
+            let owner = cache.case_owners.get(&case).map(|(o, _)| o.clone());
+            Some((record.clone(), (case, owner)))
+        })
+        .collect();
+    Ok((found, queries))
+}
+
+/// What filling the cache cost: the queries made, and whether the org refused one (then the
+/// messages are owned without their Case).
+struct Asked {
+    queries: usize,
+    refused: bool,
+}
+
+/// Reads the `Case__c` of the outbound `records` the cache does not know (or knew too long ago).
+async fn learn_cases(
+    write_back: &WriteBack,
+    records: &BTreeSet<String>,
+    now: DateTime<Utc>,
+) -> Result<Asked, SalesforceError> {
     let unknown: Vec<SfId> = {
         let mut cache = write_back.owner_cache.lock();
         cache.forget_older_than(CACHE_FOR, now);
@@ -217,20 +257,23 @@ async fn cases_of<'a>(
             .filter_map(|r| SfId::parse(r).ok())
             .collect()
     };
+    let mut queries = 0;
     for chunk in unknown.chunks(200) {
         let soql = format!(
             "SELECT Id, Case__c FROM {} WHERE Id IN {}",
-            write_back.core.settings.salesforce.message_object,
+            write_back.core.message_object(),
             soql_id_list(chunk.iter())
         );
+        queries += 1;
         let rows: Vec<MessageCase> = match write_back.salesforce.query(&soql).await {
             Ok(rows) => rows,
             Err(error) => {
-                return refused_or_wait(error, "Case__c of outbound messages")
-                    .map(|()| (HashMap::new(), queries + 1))
+                return refused_or_wait(error, "Case__c of outbound messages").map(|()| Asked {
+                    queries,
+                    refused: true,
+                })
             }
         };
-        queries += 1;
         let mut cache = write_back.owner_cache.lock();
         for id in chunk {
             let case = rows
@@ -240,16 +283,21 @@ async fn cases_of<'a>(
             cache.cases.insert(id.as_str().to_string(), (case, now));
         }
     }
-    let wanted: BTreeSet<String> = {
+    Ok(Asked {
+        queries,
+        refused: false,
+    })
+}
+
+/// Reads the owners of the `cases` the cache does not know (or knew too long ago).
+async fn learn_case_owners(
+    write_back: &WriteBack,
+    cases: &BTreeSet<String>,
+    now: DateTime<Utc>,
+) -> Result<Asked, SalesforceError> {
+    let unknown: Vec<SfId> = {
         let cache = write_back.owner_cache.lock();
-        records
-            .iter()
-            .filter_map(|r| cache.cases.get(r).and_then(|(case, _)| case.clone()))
-            .collect()
-    };
-    let unknown_cases: Vec<SfId> = {
-        let cache = write_back.owner_cache.lock();
-        wanted
+        cases
             .iter()
             .filter(|c| {
                 cache
@@ -260,19 +308,22 @@ async fn cases_of<'a>(
             .filter_map(|c| SfId::parse(c).ok())
             .collect()
     };
-    for chunk in unknown_cases.chunks(200) {
+    let mut queries = 0;
+    for chunk in unknown.chunks(200) {
         let soql = format!(
             "SELECT Id, OwnerId FROM Case WHERE Id IN {}",
             soql_id_list(chunk.iter())
         );
+        queries += 1;
         let rows: Vec<CaseOwner> = match write_back.salesforce.query(&soql).await {
             Ok(rows) => rows,
             Err(error) => {
-                return refused_or_wait(error, "owners of Cases")
-                    .map(|()| (HashMap::new(), queries + 1))
+                return refused_or_wait(error, "owners of Cases").map(|()| Asked {
+                    queries,
+                    refused: true,
+                })
             }
         };
-        queries += 1;
         let mut cache = write_back.owner_cache.lock();
         for row in rows {
             if let (Ok(id), Some(owner)) = (SfId::parse(&row.id), row.owner) {
@@ -282,16 +333,10 @@ async fn cases_of<'a>(
             }
         }
     }
-    let cache = write_back.owner_cache.lock();
-    let found = records
-        .iter()
-        .filter_map(|record| {
-            let case = cache.cases.get(record)?.0.clone()?;
-            let owner = cache.case_owners.get(&case).map(|(o, _)| o.clone());
-            Some((record.clone(), (case, owner)))
-        })
-        .collect();
-    Ok((found, queries))
+    Ok(Asked {
+        queries,
+        refused: false,
+    })
 }
 
 /// The configured queue's Id, looked up at most once per [`CACHE_FOR`]. `None`: no queue

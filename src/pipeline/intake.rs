@@ -120,71 +120,16 @@ pub async fn settle_requeued(
     intake: &Intake,
     candidates: Vec<MessageRecord>,
 ) -> anyhow::Result<Vec<MessageRecord>> {
-    let ids: Vec<SfId> = candidates
-        .iter()
-        .filter_map(|r| SfId::parse(&r.id).ok())
-        .collect();
-    let mut confirmed: Vec<MessageRecord> = Vec::new();
-    for chunk in ids.chunks(200) {
-        let soql = by_id_query(
-            &intake.core.settings.salesforce.message_object,
-            chunk,
-            ById::QueuedOutbound,
-        );
-        let records: Vec<MessageRecord> = intake
-            .salesforce
-            .query(&soql)
-            .await
-            .context("reading re-queued records again")?;
-        confirmed.extend(records);
-    }
+    let confirmed = still_queued(intake, &candidates).await?;
     if confirmed.is_empty() {
         return Ok(confirmed);
     }
     let now = intake.core.now();
-    let object = intake.core.settings.salesforce.message_object.clone();
+    let object = intake.core.message_object().to_string();
     let (dispatch, refused) = intake
         .core
         .store
-        .write(move |tx| {
-            let mut dispatch = Vec::new();
-            let mut refused = 0usize;
-            for record in confirmed {
-                if outbox::is_pending(tx, &record.id)? {
-                    continue;
-                }
-                let fields = match journal::get(tx, &record.id)? {
-                    None => match &record.wamid {
-                        Some(wamid) => record_update::already_sent(
-                            crate::domain::status::MessageStatus::Failed,
-                            wamid,
-                            None,
-                            now,
-                        ),
-                        None => continue,
-                    },
-                    // Claimed or sending meanwhile (another intake re-armed it first).
-                    Some(entry) if !entry.state.is_finished() => continue,
-                    Some(entry) => match &entry.wamid {
-                        None => {
-                            if journal::rearm(tx, &record.id, now)? {
-                                dispatch.push(record);
-                            }
-                            continue;
-                        }
-                        Some(wamid) => record_update::already_sent(
-                            entry.state.as_status(),
-                            wamid,
-                            entry.sending_since,
-                            now,
-                        ),
-                    },
-                };
-                outbox::enqueue(tx, &object, &record.id, &fields, now)?;
-                refused += 1;
-            }
-            Ok((dispatch, refused))
-        })
+        .write(move |tx| settle_in(tx, &object, confirmed, now))
         .await
         .context("settling re-queued records in the journal")?;
     if !dispatch.is_empty() {
@@ -201,6 +146,76 @@ pub async fn settle_requeued(
         intake.core.flush.batch_ready();
     }
     Ok(dispatch)
+}
+
+/// The `candidates` Salesforce still shows Queued, read again (one query per 200).
+async fn still_queued(
+    intake: &Intake,
+    candidates: &[MessageRecord],
+) -> anyhow::Result<Vec<MessageRecord>> {
+    let ids: Vec<SfId> = candidates
+        .iter()
+        .filter_map(|r| SfId::parse(&r.id).ok())
+        .collect();
+    let mut confirmed: Vec<MessageRecord> = Vec::new();
+    for chunk in ids.chunks(200) {
+        let soql = by_id_query(intake.core.message_object(), chunk, ById::QueuedOutbound);
+        let records: Vec<MessageRecord> = intake
+            .salesforce
+            .query(&soql)
+            .await
+            .context("reading re-queued records again")?;
+        confirmed.extend(records);
+    }
+    Ok(confirmed)
+}
+
+/// In one transaction: re-arms the re-queued records WhatsApp never accepted (returned, to
+/// dispatch) and queues `ALREADY_SENT` for the others (counted). Records with a write-back still
+/// pending, or claimed again meanwhile, are left alone.
+fn settle_in(
+    tx: &rusqlite::Transaction<'_>,
+    object: &str,
+    confirmed: Vec<MessageRecord>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(Vec<MessageRecord>, usize), crate::store::StoreError> {
+    let mut dispatch = Vec::new();
+    let mut refused = 0usize;
+    for record in confirmed {
+        if outbox::is_pending(tx, &record.id)? {
+            continue;
+        }
+        let fields = match journal::get(tx, &record.id)? {
+            None => match &record.wamid {
+                Some(wamid) => record_update::already_sent(
+                    crate::domain::status::MessageStatus::Failed,
+                    wamid,
+                    None,
+                    now,
+                ),
+                None => continue,
+            },
+            // Claimed or sending meanwhile (another intake re-armed it first).
+            Some(entry) if !entry.state.is_finished() => continue,
+            Some(entry) => match &entry.wamid {
+                None => {
+                    if journal::rearm(tx, &record.id, now)? {
+                        dispatch.push(record);
+                    }
+                    continue;
+                }
+                Some(wamid) => record_update::already_sent(
+                    entry.state.as_status(),
+                    wamid,
+                    entry.sending_since,
+                    now,
+                ),
+            },
+        };
+        outbox::enqueue(tx, object, &record.id, &fields, now)?;
+        refused += 1;
+    }
+    Ok((dispatch, refused))
 }
 
 #[cfg(test)]
