@@ -22,7 +22,8 @@
 //!    (or a precise error code) → pace ([`pipeline::pacing`]: per number, adapting to Meta's 130429;
 //!    per customer for 131056) → window → journal `Sending` → [`whatsapp::WhatsAppClient::send`]
 //!    → Sent, Failed, retry with back-off, wait out a rate limit (never counted as an attempt),
-//!    hold (auth/account problems), or unknown outcome. Claims a crash orphaned before `Sending`
+//!    hold (auth/account problems), or unknown outcome — decided by [`pipeline::dispatch::decide`]
+//!    (pure), written by one `apply`. Claims a crash orphaned before `Sending`
 //!    are resumed by [`pipeline::worker::retry_step`] ([`store::journal::orphaned_claims`]).
 //! 4. **Webhooks** — [`webhook::server`]: signature on raw bytes, [`webhook::parse`] into
 //!    [`domain::webhook_event`]s, then [`pipeline::webhook_apply`] in one SQLite transaction:

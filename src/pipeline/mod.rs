@@ -4,8 +4,12 @@
 //! - [`intake`] — finds Queued records (SOQL poll; reads by Id for the stream and retries).
 //! - [`claim`] — the journal claim every intake goes through (exactly once per record), and
 //!   when a record is due (`Scheduled_At__c`).
+//! - [`context`] — what the workers depend on: the shared [`Core`] (settings, clock, store, flush
+//!   handle, reporter), and [`Intake`], [`Dispatcher`], [`WriteBack`] for each worker's own;
+//!   [`Pipeline`] wires them once, for the steps that chain workers.
 //! - [`dispatch`] — the send path: validate → rate limit → **window check** (at the moment of
-//!   sending) → journal `Sending` → Cloud API → journal `Sent`/`Failed`/retry.
+//!   sending) → journal `Sending` → Cloud API → [`dispatch::decide`] (pure: what the result means)
+//!   → one `apply` writes journal `Sent`/`Failed`/retry/wait and the write-back.
 //! - [`pacing`] — how fast sends go per business number, adapting to Meta's rate-limit refusals
 //!   (130429 slows the number, 131056 only that customer).
 //! - [`record_update`] — which fields a state change writes onto `WhatsApp_Message__c`.

@@ -191,7 +191,7 @@ async fn postpone_and_withdraw(
 
 /// Dispatches records concurrently (bounded); a record whose dispatch errs stays journaled (and
 /// is picked up again by the orphan scan of [`retry_step`]). Each record is registered in
-/// [`Pipeline::in_flight`] from here until its dispatch ends; one already registered (another
+/// [`Dispatcher::in_flight`] from here until its dispatch ends; one already registered (another
 /// dispatch in this process has it) is skipped.
 pub async fn dispatch_all(
     dispatcher: &Dispatcher,

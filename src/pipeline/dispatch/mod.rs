@@ -1,6 +1,6 @@
 //! The send path, one record at a time:
 //! validate → hold? → rate limit → **window check, now** → journal `Sending` → Cloud API → outcome.
-//! Each way out is a [`Next`]: the send's result is classified by [`decide`] (pure), and
+//! Each way out is a [`Next`]: the send's result is classified by [`decide()`] (pure), and
 //! one function, `apply`, writes any `Next` to the journal and the outbox.
 //!
 //! The journal row is committed *before* the HTTP send and every send carries the record Id as
