@@ -27,7 +27,7 @@ use crate::salesforce::soql_datetime;
 use crate::store::{dedupe, inbound, journal, outbox};
 
 use super::dispatch::DispatchOutcome;
-use super::{intake, worker, writeback, Core, Intake, Pipeline};
+use super::{intake, worker, writeback, Core, Intake, Pipeline, WriteBack};
 
 /// Poll rounds one job run may make while draining a backlog (× `intake.batch_size` records).
 const MAX_DRAIN_ROUNDS: usize = 50;
@@ -114,7 +114,7 @@ async fn drain(
             break;
         }
         progress.phase("writing back");
-        match flush_before_next_page(pipeline, progress).await {
+        match flush_before_next_page(&pipeline.write_back, progress).await {
             Some(written) => summary.written += written,
             None => break,
         }
@@ -124,8 +124,8 @@ async fn drain(
 
 /// Gets the sent records out of the Queued set (see [`writeback::request_flush`]) and counts
 /// what was written here for `progress`.
-async fn flush_before_next_page(pipeline: &Pipeline, progress: &dyn Progress) -> Option<usize> {
-    let written = writeback::request_flush(&pipeline.write_back, Duration::from_secs(30)).await?;
+async fn flush_before_next_page(write_back: &WriteBack, progress: &dyn Progress) -> Option<usize> {
+    let written = writeback::request_flush(write_back, Duration::from_secs(30)).await?;
     progress.written(written);
     Some(written)
 }
