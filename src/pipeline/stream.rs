@@ -131,6 +131,8 @@ impl StreamIntake {
     ) -> Result<Option<StreamStep>, StepError> {
         if self.pending.is_empty() {
             tokio::select! {
+                // A shutdown already asked for wins over events already waiting.
+                biased;
                 _ = shutdown.cancelled() => return Ok(None),
                 received = self.receive() => received.map_err(StepError::Stream)?,
             }

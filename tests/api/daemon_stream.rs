@@ -64,6 +64,26 @@ async fn assert_sent_once(app: &TestApp, ids: &[String]) {
 }
 
 #[tokio::test]
+async fn a_shutdown_during_the_long_poll_ends_the_step_and_loses_no_event() {
+    // Arrange
+    let app = spawn_app_with(stream_options()).await;
+    let mut intake = StreamIntake::open(&app.pipeline.intake).await.unwrap();
+    intake.step(&app.pipeline).await.unwrap(); // subscribed; nothing yet
+    let ids = app.queue(templates(1, 3000)).await;
+    let shutdown = CancellationToken::new();
+    shutdown.cancel();
+
+    // Act: the step the running daemon takes, with shutdown asked for.
+    let stopped = intake.step_until(&app.pipeline, &shutdown).await.unwrap();
+
+    // Assert: nothing was received or sent; the next step (a restart) still gets the event.
+    assert!(stopped.is_none(), "{stopped:?}");
+    assert!(app.wa_messages().await.is_empty());
+    step_until_sent(&app, &mut intake, 1).await;
+    assert_sent_once(&app, &ids).await;
+}
+
+#[tokio::test]
 async fn events_bring_records_to_whatsapp_without_any_soql_poll() {
     let app = spawn_app_with(stream_options()).await;
     let mut intake = StreamIntake::open(&app.pipeline.intake).await.unwrap();
