@@ -14,7 +14,11 @@ use tracing::info;
 
 use crate::clock::SharedClock;
 use crate::config::{parse_schedule, AuthMode, IntakeMode, Settings};
-use crate::pipeline::{jobs, stream, worker, Pipeline};
+use crate::observe::health::Health;
+use crate::observe::metrics::Metrics;
+use crate::observe::routes::Probed;
+use crate::pipeline::report::{Reporter, Reporters, Silent};
+use crate::pipeline::{jobs, stream, worker, Core, Dispatcher, Pipeline};
 use crate::salesforce::{Auth, SalesforceClient, SalesforceConfig};
 use crate::scheduler::{Job, Scheduler};
 use crate::store::Store;
@@ -22,21 +26,37 @@ use crate::whatsapp::{WhatsAppClient, WhatsAppConfig};
 
 pub struct App {
     pipeline: Pipeline,
+    /// The pipeline's observers, read by `/metrics` and `/readyz`.
+    metrics: Metrics,
+    health: Arc<Health>,
     listener: TcpListener,
 }
 
 impl App {
     pub async fn build(settings: Settings, clock: SharedClock) -> anyhow::Result<App> {
         let listen = settings.webhook.listen;
-        let pipeline = build_pipeline(settings, clock)?;
+        let metrics = Metrics::new(settings.intake.mode == IntakeMode::Stream);
+        let health = Arc::new(Health::new());
+        let observers: Vec<Arc<dyn Reporter>> = vec![Arc::new(metrics.clone()), health.clone()];
+        let pipeline = build_pipeline_reporting(settings, clock, Arc::new(Reporters(observers)))?;
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("webhook.listen: cannot listen on {listen}"))?;
-        Ok(App { pipeline, listener })
+        Ok(App {
+            pipeline,
+            metrics,
+            health,
+            listener,
+        })
     }
 
     pub fn pipeline(&self) -> &Pipeline {
         &self.pipeline
+    }
+
+    /// The metrics the pipeline records into (what `/metrics` renders).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub fn webhook_addr(&self) -> SocketAddr {
@@ -50,7 +70,7 @@ impl App {
         format!(
             "http://{}{}",
             self.webhook_addr(),
-            self.pipeline.settings.webhook.path
+            self.pipeline.core.settings.webhook.path
         )
     }
 
@@ -59,8 +79,19 @@ impl App {
         self,
         stop: CancellationToken,
     ) -> (Pipeline, tokio::task::JoinHandle<std::io::Result<()>>) {
-        let App { pipeline, listener } = self;
-        let router = crate::webhook::server::router(pipeline.clone());
+        let App {
+            pipeline,
+            metrics,
+            health,
+            listener,
+        } = self;
+        let probed = Probed {
+            pipeline: pipeline.clone(),
+            metrics,
+            health,
+        };
+        let router = crate::webhook::server::router(pipeline.core.clone())
+            .merge(crate::observe::routes::routes(probed));
         let server = tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(async move { stop.cancelled().await })
@@ -73,9 +104,9 @@ impl App {
         info!(webhook = %self.webhook_addr(), "sfwa running");
         let server_stop = CancellationToken::new();
         let (pipeline, server) = self.spawn_webhook_server(server_stop.clone());
-        warn_if_graph_version_ends(&pipeline);
+        warn_if_graph_version_ends(&pipeline.core);
         let workers = TaskTracker::new();
-        match pipeline.settings.intake.mode {
+        match pipeline.core.settings.intake.mode {
             IntakeMode::Stream => {
                 workers.spawn(stream::run_stream(pipeline.clone(), shutdown.clone()));
                 workers.spawn(stream::run_retries(pipeline.clone(), shutdown.clone()));
@@ -84,15 +115,18 @@ impl App {
                 workers.spawn(worker::run_dispatch(pipeline.clone(), shutdown.clone()));
             }
         }
-        workers.spawn(worker::run_writeback(pipeline.clone(), shutdown.clone()));
-        workers.spawn(read_throughput_levels(pipeline.clone()));
-        let scheduler = Scheduler::new(pipeline.clock.clone(), scheduled_jobs(&pipeline)?);
+        workers.spawn(worker::run_writeback(
+            pipeline.write_back.clone(),
+            shutdown.clone(),
+        ));
+        workers.spawn(read_throughput_levels(pipeline.dispatcher.clone()));
+        let scheduler = Scheduler::new(pipeline.core.clock.clone(), scheduled_jobs(&pipeline)?);
         workers.spawn(scheduler.run(shutdown.clone()));
         workers.close();
         shutdown.cancelled().await;
         info!("shutting down: stopping intake, finishing sends");
         workers.wait().await;
-        worker::final_flush(&pipeline).await;
+        worker::final_flush(&pipeline.write_back).await;
         server_stop.cancel();
         server
             .await
@@ -105,10 +139,10 @@ impl App {
 
 /// One warning at start-up when `whatsapp.api_version` ends within 90 days or has ended (the
 /// decision: [`crate::whatsapp::versions::startup_warning`], on the injected clock).
-pub fn warn_if_graph_version_ends(pipeline: &Pipeline) {
-    let version = &pipeline.settings.whatsapp.api_version;
+pub fn warn_if_graph_version_ends(core: &Core) {
+    let version = &core.settings.whatsapp.api_version;
     if let Some(warning) =
-        crate::whatsapp::versions::startup_warning(version, pipeline.now().date_naive())
+        crate::whatsapp::versions::startup_warning(version, core.now().date_naive())
     {
         tracing::warn!(api_version = %version, "{warning}");
     }
@@ -118,16 +152,16 @@ pub fn warn_if_graph_version_ends(pipeline: &Pipeline) {
 /// recent), then Meta's throughput level as a cap (a hint only: refusals still decide, see
 /// `pipeline::pacing`). Warns when `whatsapp.throughput_per_second` is
 /// higher. A number Meta does not answer for keeps the configured pace.
-pub async fn read_throughput_levels(pipeline: Pipeline) {
-    let configured = pipeline.settings.whatsapp.throughput_per_second;
-    for number in pipeline.settings.business_numbers() {
-        resume_learned_pace(&pipeline, &number).await;
-        match pipeline.whatsapp.phone_number(&number).await {
+pub async fn read_throughput_levels(dispatcher: Dispatcher) {
+    let configured = dispatcher.core.settings.whatsapp.throughput_per_second;
+    for number in dispatcher.core.settings.business_numbers() {
+        resume_learned_pace(&dispatcher, &number).await;
+        match dispatcher.whatsapp.phone_number(&number).await {
             Ok(info) => {
                 let Some(rate) = info.throughput_per_second() else {
                     continue;
                 };
-                pipeline.pacer.set_level(&number, rate);
+                dispatcher.pacer.set_level(&number, rate);
                 let level = info.throughput_level().unwrap_or("?");
                 if configured > rate {
                     tracing::warn!(number, level, "whatsapp.throughput_per_second is {configured} but the number's throughput level allows {rate} messages a second; pacing at {rate}/s");
@@ -144,9 +178,10 @@ pub async fn read_throughput_levels(pipeline: Pipeline) {
 
 /// Starts `number` at the rate Meta's refusals taught the previous run, if that was recent (see
 /// `pipeline::pacing::pace_cursor`).
-async fn resume_learned_pace(pipeline: &Pipeline, number: &str) {
+async fn resume_learned_pace(dispatcher: &Dispatcher, number: &str) {
     let name = crate::pipeline::pacing::pace_cursor(number);
-    let stored = pipeline
+    let stored = dispatcher
+        .core
         .store
         .read(move |conn| {
             Ok((
@@ -158,11 +193,11 @@ async fn resume_learned_pace(pipeline: &Pipeline, number: &str) {
     let Ok((Some(rate), Some(at))) = stored else {
         return;
     };
-    if pipeline.now() - at > crate::pipeline::pacing::LEARNED_PACE_KEPT {
+    if dispatcher.now() - at > crate::pipeline::pacing::LEARNED_PACE_KEPT {
         return;
     }
     if let Ok(rate) = rate.parse::<f64>() {
-        pipeline.pacer.resume_learned(number, rate);
+        dispatcher.pacer.resume_learned(number, rate);
         info!(number, rate, "resuming the pace learned before the restart");
     }
 }
@@ -170,6 +205,15 @@ async fn resume_learned_pace(pipeline: &Pipeline, number: &str) {
 /// The clients, the store and the pipeline, without the webhook listener (`sfwa sync` runs beside
 /// a `sfwa run` that holds the port).
 pub fn build_pipeline(settings: Settings, clock: SharedClock) -> anyhow::Result<Pipeline> {
+    build_pipeline_reporting(settings, clock, Arc::new(Silent))
+}
+
+/// [`build_pipeline`], reporting to `reporter`.
+fn build_pipeline_reporting(
+    settings: Settings,
+    clock: SharedClock,
+    reporter: Arc<dyn Reporter>,
+) -> anyhow::Result<Pipeline> {
     let settings = Arc::new(settings);
     let http = reqwest::Client::builder()
         .user_agent(concat!("sfwa/", env!("CARGO_PKG_VERSION")))
@@ -188,13 +232,15 @@ pub fn build_pipeline(settings: Settings, clock: SharedClock) -> anyhow::Result<
     );
     let store = Store::open(&settings.store.path)
         .with_context(|| format!("opening the store at {}", settings.store.path.display()))?;
-    Ok(Pipeline::new(settings, clock, store, salesforce, whatsapp))
+    Ok(Pipeline::new(
+        settings, clock, store, salesforce, whatsapp, reporter,
+    ))
 }
 
 /// The scheduled jobs `[schedule]` turns on. Reconcile and scheduled sends only make sense beside
 /// the stream: a poll already finds every due record.
 pub fn scheduled_jobs(pipeline: &Pipeline) -> anyhow::Result<Vec<Job>> {
-    let settings = &pipeline.settings;
+    let settings = &pipeline.core.settings;
     let streaming = settings.intake.mode == IntakeMode::Stream;
     let mut jobs = Vec::new();
     for (name, expression) in settings.schedule.jobs() {
@@ -215,11 +261,11 @@ pub fn scheduled_jobs(pipeline: &Pipeline) -> anyhow::Result<Vec<Job>> {
             }),
             "inbound_mirror" => Job::new(name, schedule, move || {
                 let p = p.clone();
-                async move { Ok(jobs::inbound_mirror(&p).await?.to_string()) }
+                async move { Ok(jobs::inbound_mirror(&p.intake).await?.to_string()) }
             }),
             "retention" => Job::new(name, schedule, move || {
                 let p = p.clone();
-                async move { Ok(jobs::retention(&p).await?.to_string()) }
+                async move { Ok(jobs::retention(&p.core).await?.to_string()) }
             }),
             _ => continue,
         };

@@ -322,10 +322,16 @@ async fn wait_for_mirror(pipeline: &sfwa::pipeline::Pipeline, wa_id: &str) -> an
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (number, customer) = (
-            pipeline.settings.whatsapp.default_phone_number_id.clone(),
+            pipeline
+                .core
+                .settings
+                .whatsapp
+                .default_phone_number_id
+                .clone(),
             wa_id.to_string(),
         );
         let seen = pipeline
+            .core
             .store
             .read(move |conn| sfwa::store::inbound::last_inbound(conn, &number, &customer))
             .await?;

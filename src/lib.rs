@@ -22,7 +22,8 @@
 //!    (or a precise error code) → pace ([`pipeline::pacing`]: per number, adapting to Meta's 130429;
 //!    per customer for 131056) → window → journal `Sending` → [`whatsapp::WhatsAppClient::send`]
 //!    → Sent, Failed, retry with back-off, wait out a rate limit (never counted as an attempt),
-//!    hold (auth/account problems), or unknown outcome. Claims a crash orphaned before `Sending`
+//!    hold (auth/account problems), or unknown outcome — decided by [`pipeline::dispatch::decide`]
+//!    (pure), written by one `apply`. Claims a crash orphaned before `Sending`
 //!    are resumed by [`pipeline::worker::retry_step`] ([`store::journal::orphaned_claims`]).
 //! 4. **Webhooks** — [`webhook::server`]: signature on raw bytes, [`webhook::parse`] into
 //!    [`domain::webhook_event`]s, then [`pipeline::webhook_apply`] in one SQLite transaction:
@@ -53,10 +54,11 @@
 //! - [`whatsapp`] — the Cloud API client and the classification of Meta's error codes
 //!   (retry / retry later / hold everything / fail this message); Graph versions and their end
 //!   dates ([`whatsapp::versions`]); the app's webhook subscription ([`whatsapp::subscriptions`]).
-//! - [`observe`] — `/metrics` (Prometheus, one registry per pipeline) and `/readyz` (store,
-//!   Salesforce session, intake), served on the webhook port beside `/healthz`. The pipeline
-//!   records into its leaf files (`metrics`, `health`), which import nothing from it; no two files
-//!   of the crate import each other in a circle beyond `scripts/import-cycles.known` (CI checks).
+//! - [`observe`] — `/metrics` (Prometheus, one registry per daemon) and `/readyz` (store,
+//!   Salesforce session, intake), served on the webhook port beside `/healthz`. Its `metrics` and
+//!   `health` implement [`pipeline::report::Reporter`] and [`app`] passes them in, so nothing below
+//!   `observe` imports it; no two files of the crate import each other in a circle beyond
+//!   `scripts/import-cycles.known` (CI checks).
 //! - [`store`] — SQLite (WAL, migrations): journal, outbox, inbound mirror, webhook dedupe, cursors.
 //! - Not in this library: the simulators of both services are the workspace's `sfwa-sim` crate
 //!   (`sim/`: the org with OAuth, REST, SOQL, collections, CometD, usage, faults, the package's

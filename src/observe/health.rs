@@ -1,10 +1,12 @@
 //! The intake's health as the workers report it (stream connected, last successful poll), read
-//! by readiness ([`super::readiness`]) and the metrics. A leaf: it imports nothing from the
-//! pipeline that writes it, so `pipeline → observe::health` is the only direction.
+//! by readiness ([`super::readiness`]) and the metrics. It is one of the pipeline's observers
+//! ([`Reporter`]): `app` passes it in, the pipeline never names it.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use chrono::{DateTime, Utc};
+
+use crate::pipeline::report::Reporter;
 
 /// Intake state the workers report and the probes read. Lock-free: updated on every poll.
 #[derive(Debug)]
@@ -30,19 +32,8 @@ impl Health {
         }
     }
 
-    /// Called by the stream intake after every long poll (and at disconnect).
-    pub fn set_stream_connected(&self, connected: bool) {
-        self.stream_connected.store(connected, Ordering::Release);
-    }
-
     pub fn stream_connected(&self) -> bool {
         self.stream_connected.load(Ordering::Acquire)
-    }
-
-    /// Called by the poll step when Salesforce answered the poll.
-    pub fn poll_succeeded(&self, at: DateTime<Utc>) {
-        self.last_poll_ok_millis
-            .store(at.timestamp_millis(), Ordering::Release);
     }
 
     pub fn last_poll_ok(&self) -> Option<DateTime<Utc>> {
@@ -50,6 +41,20 @@ impl Health {
             i64::MIN => None,
             millis => DateTime::from_timestamp_millis(millis),
         }
+    }
+}
+
+/// The intake's state, as the stream and the poll report it.
+impl Reporter for Health {
+    /// Called by the stream intake after every long poll (and at disconnect).
+    fn stream_connected(&self, connected: bool) {
+        self.stream_connected.store(connected, Ordering::Release);
+    }
+
+    /// Called by the poll step when Salesforce answered the poll.
+    fn poll_succeeded(&self, at: DateTime<Utc>) {
+        self.last_poll_ok_millis
+            .store(at.timestamp_millis(), Ordering::Release);
     }
 }
 

@@ -1,7 +1,7 @@
 //! Prometheus metrics, in the text exposition format (0.0.4) at `GET /metrics`.
 //!
 //! **Why `prometheus-client`.** It is the Prometheus project's own Rust client, and its
-//! [`Registry`] is a plain value: each [`Pipeline`](crate::pipeline::Pipeline) owns one, so the
+//! [`Registry`] is a plain value: each daemon (`app::App`) owns one, so the
 //! tests (many daemons in one process) each read their own numbers, and nothing is global. The
 //! `metrics` facade with `metrics-exporter-prometheus` would record into one process-wide recorder
 //! and bring an HTTP listener sfwa does not want (the webhook port already serves `/metrics`).
@@ -40,6 +40,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::pipeline::report::{Dispatched, Reporter, WebhookResult};
+
 /// The `Content-Type` of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
@@ -49,47 +51,6 @@ const SEND_BUCKETS: [f64; 11] = [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 const QUEUED_BUCKETS: [f64; 12] = [
     0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0,
 ];
-
-/// How a dispatch ended, as the metrics count it: the pipeline's `DispatchOutcome` told in this
-/// module's terms (by [`crate::pipeline::worker`]), so this module imports nothing from the
-/// pipeline. An outcome another worker owns (already sending) is not counted and has no value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dispatched<'a> {
-    Sent,
-    Refused(&'a str),
-    Failed(&'a str),
-    Retry(&'a str),
-    RateLimited(&'a str),
-    Held,
-    Unknown,
-}
-
-/// How one accepted or refused webhook POST ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WebhookResult {
-    /// Stored (at least one event was new).
-    Accepted,
-    /// Every event in it had been seen before (Meta redelivers).
-    Duplicate,
-    /// Signature missing or wrong: 401.
-    Unauthorized,
-    /// Signed, but not a WhatsApp Business Account envelope: 400.
-    BadRequest,
-    /// Not stored (the store failed): 500, Meta retries.
-    Error,
-}
-
-impl WebhookResult {
-    fn label(self) -> &'static str {
-        match self {
-            WebhookResult::Accepted => "accepted",
-            WebhookResult::Duplicate => "duplicate",
-            WebhookResult::Unauthorized => "unauthorized",
-            WebhookResult::BadRequest => "bad_request",
-            WebhookResult::Error => "error",
-        }
-    }
-}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MessageLabels {
@@ -197,116 +158,15 @@ impl Metrics {
             writeback_dead_lettered: Family::default(),
             outbox_dead_letters: Gauge::default(),
         };
-        let registry = &mut inner.registry;
-        registry.register(
-            "messages",
-            "Outbound messages by dispatch outcome (sent, failed, refused, retry, rate_limited, held, unknown) and error code",
-            inner.messages.clone(),
-        );
-        registry.register(
-            "whatsapp_send_duration_seconds",
-            "Duration of WhatsApp Cloud API send calls, answered or not",
-            inner.send_duration.clone(),
-        );
-        registry.register(
-            "queued_to_sent_seconds",
-            "From a record's creation (or its Scheduled_At__c, if later) to WhatsApp accepting the send",
-            inner.queued_to_sent.clone(),
-        );
-        registry.register(
-            "send_rate_per_second",
-            "Sends per second allowed now per business number, adapted to WhatsApp's rate-limit refusals",
-            inner.send_rate.clone(),
-        );
-        registry.register(
-            "queue_depth",
-            "Journal rows not finished: claimed (waiting to be sent or retried) and sending (outcome not yet known)",
-            inner.queue_depth.clone(),
-        );
-        registry.register(
-            "outbox_depth",
-            "Write-backs waiting for Salesforce to confirm them",
-            inner.outbox_depth.clone(),
-        );
-        registry.register(
-            "outbox_oldest_age_seconds",
-            "How long the oldest write-back in the outbox has waited (0 when empty)",
-            inner.outbox_oldest_age.clone(),
-        );
-        registry.register(
-            "webhook_requests",
-            "Webhook POSTs by result (accepted, duplicate, unauthorized, bad_request, error)",
-            inner.webhook_requests.clone(),
-        );
-        registry.register(
-            "webhook_events_rejected",
-            "Webhook events (statuses, inbound messages) refused and dead-lettered while their POST was answered 200, by reason",
-            inner.webhook_events_rejected.clone(),
-        );
-        registry.register(
-            "salesforce_api_used",
-            "Salesforce API requests used in the last 24 h, from the latest Sforce-Limit-Info (0 before the first call)",
-            inner.salesforce_api_used.clone(),
-        );
-        registry.register(
-            "salesforce_api_max",
-            "The org's daily Salesforce API allowance, from the latest Sforce-Limit-Info (0 before the first call)",
-            inner.salesforce_api_max.clone(),
-        );
+        inner.register_sends();
+        inner.register_state_and_webhooks();
         if streaming {
-            registry.register(
-                "stream_connected",
-                "1 while the platform-event subscription is connected (its last long poll succeeded), else 0",
-                inner.stream_connected.clone(),
-            );
-            registry.register(
-                "stream_replay_lag_seconds",
-                "Seconds since the stored replay id last advanced, i.e. since the last platform event was handled (0 before the first); grows while no events come",
-                inner.stream_replay_lag.clone(),
-            );
+            inner.register_stream();
         }
-        registry.register(
-            "writeback_flushes",
-            "Write-back flushes that found due items",
-            inner.writeback_flushes.clone(),
-        );
-        registry.register(
-            "writeback_records",
-            "Write-back records by result (written, retried, dropped)",
-            inner.writeback_records.clone(),
-        );
-        registry.register(
-            "writeback_dead_lettered",
-            "Write-backs moved to the dead letters, by Salesforce's error code (or ATTEMPTS_EXHAUSTED)",
-            inner.writeback_dead_lettered.clone(),
-        );
-        registry.register(
-            "outbox_dead_letters",
-            "Write-backs Salesforce refused for good, waiting for `sfwa dead-letters retry|drop`",
-            inner.outbox_dead_letters.clone(),
-        );
+        inner.register_writeback();
         Metrics {
             inner: Arc::new(inner),
         }
-    }
-
-    /// Counts one dispatch outcome.
-    pub fn dispatched(&self, outcome: Dispatched<'_>) {
-        let (outcome, code) = match outcome {
-            Dispatched::Sent => ("sent", ""),
-            Dispatched::Refused(code) => ("refused", code),
-            Dispatched::Failed(code) => ("failed", code),
-            Dispatched::Retry(code) => ("retry", code),
-            Dispatched::RateLimited(code) => ("rate_limited", code),
-            Dispatched::Held => ("held", ""),
-            Dispatched::Unknown => ("unknown", ""),
-        };
-        self.message(outcome, code);
-    }
-
-    /// A message given up outside a dispatch (no status echo within the grace period).
-    pub fn failed_without_dispatch(&self, code: &str) {
-        self.message("failed", code);
     }
 
     fn message(&self, outcome: &'static str, code: &str) {
@@ -315,64 +175,6 @@ impl Metrics {
             .get_or_create(&MessageLabels {
                 outcome,
                 code: code.to_string(),
-            })
-            .inc();
-    }
-
-    /// One WhatsApp send call took this long.
-    pub fn whatsapp_send(&self, took: Duration) {
-        self.inner.send_duration.observe(took.as_secs_f64());
-    }
-
-    /// A send WhatsApp accepted, `waited` after its record was queued (or due).
-    pub fn queued_to_sent(&self, waited: chrono::Duration) {
-        let seconds = waited.num_milliseconds().max(0) as f64 / 1000.0;
-        self.inner.queued_to_sent.observe(seconds);
-    }
-
-    pub fn webhook(&self, result: WebhookResult) {
-        self.inner
-            .webhook_requests
-            .get_or_create(&ResultLabel {
-                result: result.label(),
-            })
-            .inc();
-    }
-
-    /// One webhook event refused and dead-lettered; `reason` is a `domain::webhook_event::RejectReason` label.
-    pub fn webhook_event_rejected(&self, reason: &'static str) {
-        self.inner
-            .webhook_events_rejected
-            .get_or_create(&ReasonLabel {
-                reason: reason.to_string(),
-            })
-            .inc();
-    }
-
-    /// One flush ended; flushes that found nothing due are not counted.
-    pub fn flushed(&self, written: usize, retried: usize, dropped: usize) {
-        if written + retried + dropped == 0 {
-            return;
-        }
-        self.inner.writeback_flushes.inc();
-        for (result, n) in [
-            ("written", written),
-            ("retried", retried),
-            ("dropped", dropped),
-        ] {
-            self.inner
-                .writeback_records
-                .get_or_create(&ResultLabel { result })
-                .inc_by(n as u64);
-        }
-    }
-
-    /// One write-back moved to the dead letters; `reason` is a bounded error code.
-    pub fn dead_lettered(&self, reason: &str) {
-        self.inner
-            .writeback_dead_lettered
-            .get_or_create(&ReasonLabel {
-                reason: reason.to_string(),
             })
             .inc();
     }
@@ -421,6 +223,194 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut text, &inner.registry);
         text
+    }
+}
+
+/// The counters and histograms, recorded as the pipeline reports.
+impl Reporter for Metrics {
+    /// Counts one dispatch outcome.
+    fn dispatched(&self, outcome: Dispatched<'_>) {
+        let (outcome, code) = match outcome {
+            Dispatched::Sent => ("sent", ""),
+            Dispatched::Refused(code) => ("refused", code),
+            Dispatched::Failed(code) => ("failed", code),
+            Dispatched::Retry(code) => ("retry", code),
+            Dispatched::RateLimited(code) => ("rate_limited", code),
+            Dispatched::Held => ("held", ""),
+            Dispatched::Unknown => ("unknown", ""),
+        };
+        self.message(outcome, code);
+    }
+
+    /// A message given up outside a dispatch (no status echo within the grace period).
+    fn failed_without_dispatch(&self, code: &str) {
+        self.message("failed", code);
+    }
+
+    /// One WhatsApp send call took this long.
+    fn whatsapp_send(&self, took: Duration) {
+        self.inner.send_duration.observe(took.as_secs_f64());
+    }
+
+    /// A send WhatsApp accepted, `waited` after its record was queued (or due).
+    fn queued_to_sent(&self, waited: chrono::Duration) {
+        let seconds = waited.num_milliseconds().max(0) as f64 / 1000.0;
+        self.inner.queued_to_sent.observe(seconds);
+    }
+
+    fn webhook(&self, result: WebhookResult) {
+        self.inner
+            .webhook_requests
+            .get_or_create(&ResultLabel {
+                result: result.label(),
+            })
+            .inc();
+    }
+
+    /// One webhook event refused and dead-lettered; `reason` is a `domain::webhook_event::RejectReason` label.
+    fn webhook_event_rejected(&self, reason: &'static str) {
+        self.inner
+            .webhook_events_rejected
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// One flush ended; flushes that found nothing due are not counted.
+    fn flushed(&self, written: usize, retried: usize, dropped: usize) {
+        if written + retried + dropped == 0 {
+            return;
+        }
+        self.inner.writeback_flushes.inc();
+        for (result, n) in [
+            ("written", written),
+            ("retried", retried),
+            ("dropped", dropped),
+        ] {
+            self.inner
+                .writeback_records
+                .get_or_create(&ResultLabel { result })
+                .inc_by(n as u64);
+        }
+    }
+
+    /// One write-back moved to the dead letters; `reason` is a bounded error code.
+    fn dead_lettered(&self, reason: &str) {
+        self.inner
+            .writeback_dead_lettered
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+}
+
+/// The registrations, by group (names, help texts and label sets as documented above).
+impl Inner {
+    /// Outbound messages: outcomes, send and queue latency, pace, journal depth.
+    fn register_sends(&mut self) {
+        let registry = &mut self.registry;
+        registry.register(
+        "messages",
+        "Outbound messages by dispatch outcome (sent, failed, refused, retry, rate_limited, held, unknown) and error code",
+        self.messages.clone(),
+    );
+        registry.register(
+            "whatsapp_send_duration_seconds",
+            "Duration of WhatsApp Cloud API send calls, answered or not",
+            self.send_duration.clone(),
+        );
+        registry.register(
+        "queued_to_sent_seconds",
+        "From a record's creation (or its Scheduled_At__c, if later) to WhatsApp accepting the send",
+        self.queued_to_sent.clone(),
+    );
+        registry.register(
+        "send_rate_per_second",
+        "Sends per second allowed now per business number, adapted to WhatsApp's rate-limit refusals",
+        self.send_rate.clone(),
+    );
+        registry.register(
+        "queue_depth",
+        "Journal rows not finished: claimed (waiting to be sent or retried) and sending (outcome not yet known)",
+        self.queue_depth.clone(),
+    );
+    }
+
+    /// The outbox, webhooks and Salesforce API usage.
+    fn register_state_and_webhooks(&mut self) {
+        let registry = &mut self.registry;
+        registry.register(
+            "outbox_depth",
+            "Write-backs waiting for Salesforce to confirm them",
+            self.outbox_depth.clone(),
+        );
+        registry.register(
+            "outbox_oldest_age_seconds",
+            "How long the oldest write-back in the outbox has waited (0 when empty)",
+            self.outbox_oldest_age.clone(),
+        );
+        registry.register(
+            "webhook_requests",
+            "Webhook POSTs by result (accepted, duplicate, unauthorized, bad_request, error)",
+            self.webhook_requests.clone(),
+        );
+        registry.register(
+        "webhook_events_rejected",
+        "Webhook events (statuses, inbound messages) refused and dead-lettered while their POST was answered 200, by reason",
+        self.webhook_events_rejected.clone(),
+    );
+        registry.register(
+        "salesforce_api_used",
+        "Salesforce API requests used in the last 24 h, from the latest Sforce-Limit-Info (0 before the first call)",
+        self.salesforce_api_used.clone(),
+    );
+        registry.register(
+        "salesforce_api_max",
+        "The org's daily Salesforce API allowance, from the latest Sforce-Limit-Info (0 before the first call)",
+        self.salesforce_api_max.clone(),
+    );
+    }
+
+    /// The stream's connection and replay lag (stream mode only).
+    fn register_stream(&mut self) {
+        let registry = &mut self.registry;
+        registry.register(
+        "stream_connected",
+        "1 while the platform-event subscription is connected (its last long poll succeeded), else 0",
+        self.stream_connected.clone(),
+    );
+        registry.register(
+        "stream_replay_lag_seconds",
+        "Seconds since the stored replay id last advanced, i.e. since the last platform event was handled (0 before the first); grows while no events come",
+        self.stream_replay_lag.clone(),
+    );
+    }
+
+    /// Write-back flushes, records and dead letters.
+    fn register_writeback(&mut self) {
+        let registry = &mut self.registry;
+        registry.register(
+            "writeback_flushes",
+            "Write-back flushes that found due items",
+            self.writeback_flushes.clone(),
+        );
+        registry.register(
+            "writeback_records",
+            "Write-back records by result (written, retried, dropped)",
+            self.writeback_records.clone(),
+        );
+        registry.register(
+        "writeback_dead_lettered",
+        "Write-backs moved to the dead letters, by Salesforce's error code (or ATTEMPTS_EXHAUSTED)",
+        self.writeback_dead_lettered.clone(),
+    );
+        registry.register(
+            "outbox_dead_letters",
+            "Write-backs Salesforce refused for good, waiting for `sfwa dead-letters retry|drop`",
+            self.outbox_dead_letters.clone(),
+        );
     }
 }
 

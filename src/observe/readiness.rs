@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use crate::config::IntakeMode;
 use crate::pipeline::Pipeline;
+
+use super::health::Health;
 use crate::salesforce::AuthState;
 
 /// How long the store may take to answer the readiness query (it is busy, not broken, below this).
@@ -26,9 +28,9 @@ pub const STORE_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 const POLL_INTERVALS_TOLERATED: i32 = 3;
 
 /// What is not ready, one line each; empty when ready.
-pub async fn not_ready(pipeline: &Pipeline) -> Vec<String> {
+pub async fn not_ready(pipeline: &Pipeline, health: &Health) -> Vec<String> {
     let mut problems = Vec::new();
-    let probe = pipeline.store.read(|conn| {
+    let probe = pipeline.core.store.read(|conn| {
         conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))?;
         Ok(())
     });
@@ -40,7 +42,7 @@ pub async fn not_ready(pipeline: &Pipeline) -> Vec<String> {
             STORE_PROBE_TIMEOUT.as_secs()
         )),
     }
-    match pipeline.salesforce.auth_state() {
+    match pipeline.intake.salesforce.auth_state() {
         AuthState::Valid => {}
         AuthState::NoSession => {
             problems.push("salesforce: not logged in yet".to_string());
@@ -50,22 +52,21 @@ pub async fn not_ready(pipeline: &Pipeline) -> Vec<String> {
                 .to_string(),
         ),
     }
-    let health = &pipeline.health;
-    match pipeline.settings.intake.mode {
+    match pipeline.core.settings.intake.mode {
         IntakeMode::Stream => {
             if !health.stream_connected() {
                 problems.push("stream: not connected to the platform-event channel".to_string());
             }
         }
         IntakeMode::Poll => {
-            let interval = chrono::Duration::from_std(pipeline.settings.intake.interval)
+            let interval = chrono::Duration::from_std(pipeline.core.settings.intake.interval)
                 .unwrap_or(chrono::Duration::seconds(10));
             let limit = interval * POLL_INTERVALS_TOLERATED;
             match health.last_poll_ok() {
                 None => problems.push("poll: no successful poll yet".to_string()),
-                Some(at) if pipeline.now() - at > limit => problems.push(format!(
+                Some(at) if pipeline.core.now() - at > limit => problems.push(format!(
                     "poll: no successful poll for {}s (more than {} × intake.interval)",
-                    (pipeline.now() - at).num_seconds(),
+                    (pipeline.core.now() - at).num_seconds(),
                     POLL_INTERVALS_TOLERATED
                 )),
                 Some(_) => {}

@@ -12,24 +12,36 @@ use tracing::warn;
 use crate::config::IntakeMode;
 use crate::pipeline::stream::cursor_name;
 use crate::pipeline::Pipeline;
+
+use super::health::Health;
+use super::metrics::Metrics;
 use crate::store::{cursors, journal, outbox, StoreError};
 
 use super::metrics::{Snapshot, StreamSnapshot, CONTENT_TYPE};
 use super::readiness;
 
-pub fn routes() -> Router<Arc<Pipeline>> {
+/// What the probes read: the pipeline's state, and what its observers kept.
+#[derive(Clone)]
+pub struct Probed {
+    pub pipeline: Pipeline,
+    pub metrics: Metrics,
+    pub health: Arc<Health>,
+}
+
+pub fn routes(probed: Probed) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/readyz", get(readyz))
+        .with_state(Arc::new(probed))
 }
 
 /// The metrics; 500 only if the store cannot be read (the scrape then shows as failed, which is
 /// what an alert on `up` should catch).
-async fn metrics(State(pipeline): State<Arc<Pipeline>>) -> Response {
-    match snapshot(&pipeline).await {
+async fn metrics(State(probed): State<Arc<Probed>>) -> Response {
+    match snapshot(&probed.pipeline, &probed.health).await {
         Ok(snapshot) => (
             [(header::CONTENT_TYPE, CONTENT_TYPE)],
-            pipeline.metrics.render(&snapshot),
+            probed.metrics.render(&snapshot),
         )
             .into_response(),
         Err(error) => {
@@ -44,8 +56,8 @@ async fn metrics(State(pipeline): State<Arc<Pipeline>>) -> Response {
 }
 
 /// 200 `ready`, or 503 with one line per thing that is not ready.
-async fn readyz(State(pipeline): State<Arc<Pipeline>>) -> Response {
-    let problems = readiness::not_ready(&pipeline).await;
+async fn readyz(State(probed): State<Arc<Probed>>) -> Response {
+    let problems = readiness::not_ready(&probed.pipeline, &probed.health).await;
     if problems.is_empty() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
@@ -56,12 +68,13 @@ async fn readyz(State(pipeline): State<Arc<Pipeline>>) -> Response {
 }
 
 /// The state gauges, read in one go on the store's thread.
-pub async fn snapshot(pipeline: &Pipeline) -> Result<Snapshot, StoreError> {
-    let now = pipeline.now();
-    let replay_cursor = (pipeline.settings.intake.mode == IntakeMode::Stream)
-        .then(|| cursor_name(&pipeline.settings.intake.channel));
+pub async fn snapshot(pipeline: &Pipeline, health: &Health) -> Result<Snapshot, StoreError> {
+    let now = pipeline.core.now();
+    let replay_cursor = (pipeline.core.settings.intake.mode == IntakeMode::Stream)
+        .then(|| cursor_name(&pipeline.core.settings.intake.channel));
     let (claimed, sending, outbox_depth, outbox_oldest_age, dead_letters, replay_updated_at) =
         pipeline
+            .core
             .store
             .read(move |conn| {
                 let (claimed, sending) = journal::unfinished(conn)?;
@@ -79,11 +92,12 @@ pub async fn snapshot(pipeline: &Pipeline) -> Result<Snapshot, StoreError> {
                 ))
             })
             .await?;
-    let stream = (pipeline.settings.intake.mode == IntakeMode::Stream).then(|| StreamSnapshot {
-        connected: pipeline.health.stream_connected(),
-        replay_updated_at,
-        now,
-    });
+    let stream =
+        (pipeline.core.settings.intake.mode == IntakeMode::Stream).then(|| StreamSnapshot {
+            connected: health.stream_connected(),
+            replay_updated_at,
+            now,
+        });
     Ok(Snapshot {
         claimed,
         sending,
@@ -91,7 +105,7 @@ pub async fn snapshot(pipeline: &Pipeline) -> Result<Snapshot, StoreError> {
         outbox_oldest_age,
         dead_letters,
         stream,
-        salesforce_api: pipeline.salesforce.api_usage(),
-        send_rates: pipeline.pacer.rates(),
+        salesforce_api: pipeline.intake.salesforce.api_usage(),
+        send_rates: pipeline.dispatcher.pacer.rates(),
     })
 }

@@ -16,7 +16,7 @@ use crate::domain::message::{parse_salesforce_datetime, MessageRecord};
 use crate::store::journal::{self, Claim, JournalState};
 use crate::store::{outbox, StoreError};
 
-use super::Pipeline;
+use super::Core;
 
 /// What claiming a batch of Queued records found.
 #[derive(Debug, Default)]
@@ -30,18 +30,12 @@ pub struct Claimed {
 }
 
 /// Claims the records that are new to the journal and keeps those claimed but never sent.
-pub async fn claim_new(
-    pipeline: &Pipeline,
-    records: Vec<MessageRecord>,
-) -> anyhow::Result<Claimed> {
+pub async fn claim_new(core: &Core, records: Vec<MessageRecord>) -> anyhow::Result<Claimed> {
     if records.is_empty() {
         return Ok(Claimed::default());
     }
-    let now = pipeline.now();
-    let result = pipeline
-        .store
-        .write(move |tx| claim_in(tx, records, now))
-        .await;
+    let now = core.now();
+    let result = core.store.write(move |tx| claim_in(tx, records, now)).await;
     result.context("claiming records in the journal")
 }
 

@@ -1,27 +1,59 @@
-//! What every pipeline step shares.
+//! What the workers depend on: the shared [`Core`], and per worker the rest ([`Intake`],
+//! [`Dispatcher`], [`WriteBack`]); [`Pipeline`] wires them together once.
 
 use std::collections::HashSet;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use tokio::sync::Notify;
 
 use crate::clock::SharedClock;
-use crate::config::{IntakeMode, Settings};
-use crate::observe::health::Health;
-use crate::observe::metrics::Metrics;
+use crate::config::Settings;
 use crate::salesforce::SalesforceClient;
 use crate::store::Store;
 use crate::whatsapp::WhatsAppClient;
 
-/// The shared state of the pipeline. Cheap to clone (everything is behind `Arc`s).
+use super::report::Reporter;
+
+/// What every worker shares: settings, time, the store, the flush handle and the reporter.
+/// Cheap to clone (everything is behind `Arc`s); each worker's dependencies hold one.
 #[derive(Clone)]
-pub struct Pipeline {
+pub struct Core {
     pub settings: Arc<Settings>,
     pub clock: SharedClock,
     pub store: Store,
+    /// Reaches the write-back worker: "a batch is ready", "flush now and tell me" (see
+    /// [`super::flush`]).
+    pub flush: super::flush::FlushHandle,
+    /// Who hears what the pipeline does (the metrics, the intake's health; see
+    /// [`super::report`]).
+    pub reporter: Arc<dyn Reporter>,
+    /// Where numbers without a country code are from (`whatsapp.default_region`).
+    pub default_region: Option<phonenumber::country::Id>,
+}
+
+impl Core {
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The Salesforce object message records live in (`salesforce.message_object`).
+    pub fn message_object(&self) -> &str {
+        &self.settings.salesforce.message_object
+    }
+}
+
+/// What the intake uses (poll, stream, claims, reading records by Id): the shared core and
+/// Salesforce.
+#[derive(Clone)]
+pub struct Intake {
+    pub core: Core,
     pub salesforce: SalesforceClient,
+}
+
+/// What the send path uses: the shared core, WhatsApp, the pace, the hold, what is in flight.
+#[derive(Clone)]
+pub struct Dispatcher {
+    pub core: Core,
     pub whatsapp: WhatsAppClient,
     /// Per business number: how fast sends go, adapting to Meta's refusals; per customer: the
     /// pair-rate waits (see [`super::pacing`]).
@@ -34,24 +66,28 @@ pub struct Pipeline {
     /// Set when Meta says every send will fail (token expired, account blocked): sending pauses
     /// until then, messages stay queued and are never failed for it.
     hold: Arc<Mutex<Option<Hold>>>,
-    /// Wakes the write-back worker early when a full batch is pending.
-    pub outbox_ready: Arc<Notify>,
-    /// The dispatch worker asks for an immediate flush while draining a backlog…
-    pub flush_requested: Arc<Notify>,
-    /// …and waits for this counter of completed flushes to move.
-    pub flushes: Arc<tokio::sync::watch::Sender<u64>>,
-    /// Set while the write-back worker runs: others ask it to flush instead of flushing
-    /// themselves (one flusher per store, see `store::outbox`).
-    pub writeback_running: Arc<AtomicBool>,
+}
+
+/// What the write-back uses: the shared core, Salesforce, and what the inbound records' links
+/// and owners remember between flushes.
+#[derive(Clone)]
+pub struct WriteBack {
+    pub core: Core,
+    pub salesforce: SalesforceClient,
     /// Recent answers of the Contact/Lead lookup for inbound messages (see `inbound_links`).
     pub link_cache: Arc<super::inbound_links::LinkCache>,
     /// Case owners and the inbound queue's Id, for inbound records' owners (see `inbound_owner`).
     pub owner_cache: Arc<super::owner_cache::OwnerCache>,
-    pub default_region: Option<phonenumber::country::Id>,
-    /// This pipeline's Prometheus registry (one per pipeline, so tests read their own numbers).
-    pub metrics: Metrics,
-    /// What the intake loops report for `/readyz` (stream connected, last successful poll).
-    pub health: Arc<Health>,
+}
+
+/// Every worker's dependencies, wired once (by `app`). Functions take the part they use; only
+/// the steps that chain workers (poll → dispatch, `sfwa sync`, the jobs) take the whole.
+#[derive(Clone)]
+pub struct Pipeline {
+    pub core: Core,
+    pub intake: Intake,
+    pub dispatcher: Dispatcher,
+    pub write_back: WriteBack,
 }
 
 #[derive(Clone, Debug)]
@@ -67,35 +103,46 @@ impl Pipeline {
         store: Store,
         salesforce: SalesforceClient,
         whatsapp: WhatsAppClient,
+        reporter: Arc<dyn Reporter>,
     ) -> Pipeline {
         let pacer = super::pacing::Pacer::new(settings.whatsapp.throughput_per_second);
         let started_at = clock.now();
         let default_region = crate::domain::phone::region(&settings.whatsapp.default_region).ok();
-        let metrics = Metrics::new(settings.intake.mode == IntakeMode::Stream);
-        Pipeline {
+        let core = Core {
             settings,
             clock,
             store,
-            salesforce,
-            whatsapp,
-            pacer: Arc::new(pacer),
-            in_flight: Arc::default(),
-            started_at,
-            hold: Arc::new(Mutex::new(None)),
-            outbox_ready: Arc::new(Notify::new()),
-            flush_requested: Arc::new(Notify::new()),
-            flushes: Arc::new(tokio::sync::watch::channel(0).0),
-            writeback_running: Arc::new(AtomicBool::new(false)),
-            link_cache: Arc::default(),
-            owner_cache: Arc::default(),
+            flush: super::flush::FlushHandle::default(),
+            reporter,
             default_region,
-            metrics,
-            health: Arc::new(Health::new()),
+        };
+        Pipeline {
+            intake: Intake {
+                core: core.clone(),
+                salesforce: salesforce.clone(),
+            },
+            dispatcher: Dispatcher {
+                core: core.clone(),
+                whatsapp,
+                pacer: Arc::new(pacer),
+                in_flight: Arc::default(),
+                started_at,
+                hold: Arc::new(Mutex::new(None)),
+            },
+            write_back: WriteBack {
+                core: core.clone(),
+                salesforce,
+                link_cache: Arc::default(),
+                owner_cache: Arc::default(),
+            },
+            core,
         }
     }
+}
 
+impl Dispatcher {
     pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
+        self.core.now()
     }
 
     /// Waits for a send slot of `business_number_id` (see [`super::pacing`]).
@@ -117,7 +164,7 @@ impl Pipeline {
 
     /// The business number a message goes from.
     pub fn business_number<'a>(&'a self, requested: Option<&'a str>) -> &'a str {
-        requested.unwrap_or(&self.settings.whatsapp.default_phone_number_id)
+        requested.unwrap_or(&self.core.settings.whatsapp.default_phone_number_id)
     }
 }
 

@@ -36,7 +36,7 @@ use crate::store::outbox::OutboxItem;
 use super::inbound_links::{self, Links};
 use super::inbound_records::CONTEXT_KEY;
 use super::record_update::Fields;
-use super::Pipeline;
+use super::WriteBack;
 
 /// How long a Case lookup or a missing queue is remembered.
 pub const CACHE_FOR: chrono::Duration = chrono::Duration::minutes(15);
@@ -78,12 +78,12 @@ struct Inbound {
 /// Salesforce could not be asked (an outage): the caller lets the batch wait, so no record is
 /// created unowned for it. A query the org refuses is logged and the records go without.
 pub async fn resolve(
-    pipeline: &Pipeline,
+    write_back: &WriteBack,
     items: &[OutboxItem],
     links: &Links,
     now: DateTime<Utc>,
 ) -> Result<(HashMap<String, Fields>, usize), SalesforceError> {
-    let object = &pipeline.settings.salesforce.message_object;
+    let object = &write_back.core.settings.salesforce.message_object;
     let inbound: Vec<Inbound> = items
         .iter()
         .filter_map(|item| {
@@ -109,8 +109,8 @@ pub async fn resolve(
     if inbound.is_empty() {
         return Ok((out, queries));
     }
-    let replied_to = replied_to(pipeline, &inbound).await;
-    let (cases, case_queries) = cases_of(pipeline, replied_to.values(), now).await?;
+    let replied_to = replied_to(write_back, &inbound).await;
+    let (cases, case_queries) = cases_of(write_back, replied_to.values(), now).await?;
     queries += case_queries;
     let needs_queue = inbound.iter().any(|message| {
         let case = replied_to
@@ -119,7 +119,7 @@ pub async fn resolve(
         case.is_none() && links.owner_for(&message.number).is_none()
     });
     let queue = if needs_queue {
-        let (queue, queue_queries) = queue_id(pipeline, now).await?;
+        let (queue, queue_queries) = queue_id(write_back, now).await?;
         queries += queue_queries;
         queue
     } else {
@@ -153,7 +153,7 @@ type ReplyAsk = (String, Option<String>, Option<(String, String)>);
 /// Inbound wamid → the record Id of the outbound message it answers, from the journal: by
 /// `context.id`, else the latest message accepted for that customer on that number. A store
 /// error only loses the Case (logged).
-async fn replied_to(pipeline: &Pipeline, inbound: &[Inbound]) -> HashMap<String, String> {
+async fn replied_to(write_back: &WriteBack, inbound: &[Inbound]) -> HashMap<String, String> {
     let asks: Vec<ReplyAsk> = inbound
         .iter()
         .map(|m| {
@@ -162,7 +162,8 @@ async fn replied_to(pipeline: &Pipeline, inbound: &[Inbound]) -> HashMap<String,
             (m.wamid.clone(), m.context.clone(), pair)
         })
         .collect();
-    let result = pipeline
+    let result = write_back
+        .core
         .store
         .read(move |conn| {
             let pairs: Vec<(String, String)> = asks
@@ -196,14 +197,54 @@ async fn replied_to(pipeline: &Pipeline, inbound: &[Inbound]) -> HashMap<String,
 
 /// Outbound record Id → (its Case, the Case's owner), for the records that have a Case.
 async fn cases_of<'a>(
-    pipeline: &Pipeline,
+    write_back: &WriteBack,
     records: impl Iterator<Item = &'a String>,
     now: DateTime<Utc>,
 ) -> Result<(HashMap<String, (String, Option<String>)>, usize), SalesforceError> {
     let records: BTreeSet<String> = records.cloned().collect();
-    let mut queries = 0;
+    let cases = learn_cases(write_back, &records, now).await?;
+    if cases.refused {
+        return Ok((HashMap::new(), cases.queries));
+    }
+    let wanted: BTreeSet<String> = {
+        let cache = write_back.owner_cache.lock();
+        records
+            .iter()
+            .filter_map(|r| cache.cases.get(r).and_then(|(case, _)| case.clone()))
+            .collect()
+    };
+    let owners = learn_case_owners(write_back, &wanted, now).await?;
+    let queries = cases.queries + owners.queries;
+    if owners.refused {
+        return Ok((HashMap::new(), queries));
+    }
+    let cache = write_back.owner_cache.lock();
+    let found = records
+        .iter()
+        .filter_map(|record| {
+            let case = cache.cases.get(record)?.0.clone()?;
+            let owner = cache.case_owners.get(&case).map(|(o, _)| o.clone());
+            Some((record.clone(), (case, owner)))
+        })
+        .collect();
+    Ok((found, queries))
+}
+
+/// What filling the cache cost: the queries made, and whether the org refused one (then the
+/// messages are owned without their Case).
+struct Asked {
+    queries: usize,
+    refused: bool,
+}
+
+/// Reads the `Case__c` of the outbound `records` the cache does not know (or knew too long ago).
+async fn learn_cases(
+    write_back: &WriteBack,
+    records: &BTreeSet<String>,
+    now: DateTime<Utc>,
+) -> Result<Asked, SalesforceError> {
     let unknown: Vec<SfId> = {
-        let mut cache = pipeline.owner_cache.lock();
+        let mut cache = write_back.owner_cache.lock();
         cache.forget_older_than(CACHE_FOR, now);
         records
             .iter()
@@ -216,21 +257,24 @@ async fn cases_of<'a>(
             .filter_map(|r| SfId::parse(r).ok())
             .collect()
     };
+    let mut queries = 0;
     for chunk in unknown.chunks(200) {
         let soql = format!(
             "SELECT Id, Case__c FROM {} WHERE Id IN {}",
-            pipeline.settings.salesforce.message_object,
+            write_back.core.message_object(),
             soql_id_list(chunk.iter())
         );
-        let rows: Vec<MessageCase> = match pipeline.salesforce.query(&soql).await {
+        queries += 1;
+        let rows: Vec<MessageCase> = match write_back.salesforce.query(&soql).await {
             Ok(rows) => rows,
             Err(error) => {
-                return refused_or_wait(error, "Case__c of outbound messages")
-                    .map(|()| (HashMap::new(), queries + 1))
+                return refused_or_wait(error, "Case__c of outbound messages").map(|()| Asked {
+                    queries,
+                    refused: true,
+                })
             }
         };
-        queries += 1;
-        let mut cache = pipeline.owner_cache.lock();
+        let mut cache = write_back.owner_cache.lock();
         for id in chunk {
             let case = rows
                 .iter()
@@ -239,16 +283,21 @@ async fn cases_of<'a>(
             cache.cases.insert(id.as_str().to_string(), (case, now));
         }
     }
-    let wanted: BTreeSet<String> = {
-        let cache = pipeline.owner_cache.lock();
-        records
-            .iter()
-            .filter_map(|r| cache.cases.get(r).and_then(|(case, _)| case.clone()))
-            .collect()
-    };
-    let unknown_cases: Vec<SfId> = {
-        let cache = pipeline.owner_cache.lock();
-        wanted
+    Ok(Asked {
+        queries,
+        refused: false,
+    })
+}
+
+/// Reads the owners of the `cases` the cache does not know (or knew too long ago).
+async fn learn_case_owners(
+    write_back: &WriteBack,
+    cases: &BTreeSet<String>,
+    now: DateTime<Utc>,
+) -> Result<Asked, SalesforceError> {
+    let unknown: Vec<SfId> = {
+        let cache = write_back.owner_cache.lock();
+        cases
             .iter()
             .filter(|c| {
                 cache
@@ -259,20 +308,23 @@ async fn cases_of<'a>(
             .filter_map(|c| SfId::parse(c).ok())
             .collect()
     };
-    for chunk in unknown_cases.chunks(200) {
+    let mut queries = 0;
+    for chunk in unknown.chunks(200) {
         let soql = format!(
             "SELECT Id, OwnerId FROM Case WHERE Id IN {}",
             soql_id_list(chunk.iter())
         );
-        let rows: Vec<CaseOwner> = match pipeline.salesforce.query(&soql).await {
+        queries += 1;
+        let rows: Vec<CaseOwner> = match write_back.salesforce.query(&soql).await {
             Ok(rows) => rows,
             Err(error) => {
-                return refused_or_wait(error, "owners of Cases")
-                    .map(|()| (HashMap::new(), queries + 1))
+                return refused_or_wait(error, "owners of Cases").map(|()| Asked {
+                    queries,
+                    refused: true,
+                })
             }
         };
-        queries += 1;
-        let mut cache = pipeline.owner_cache.lock();
+        let mut cache = write_back.owner_cache.lock();
         for row in rows {
             if let (Ok(id), Some(owner)) = (SfId::parse(&row.id), row.owner) {
                 cache
@@ -281,25 +333,20 @@ async fn cases_of<'a>(
             }
         }
     }
-    let cache = pipeline.owner_cache.lock();
-    let found = records
-        .iter()
-        .filter_map(|record| {
-            let case = cache.cases.get(record)?.0.clone()?;
-            let owner = cache.case_owners.get(&case).map(|(o, _)| o.clone());
-            Some((record.clone(), (case, owner)))
-        })
-        .collect();
-    Ok((found, queries))
+    Ok(Asked {
+        queries,
+        refused: false,
+    })
 }
 
 /// The configured queue's Id, looked up at most once per [`CACHE_FOR`]. `None`: no queue
 /// configured, or none found.
 async fn queue_id(
-    pipeline: &Pipeline,
+    write_back: &WriteBack,
     now: DateTime<Utc>,
 ) -> Result<(Option<String>, usize), SalesforceError> {
-    let name = pipeline
+    let name = write_back
+        .core
         .settings
         .salesforce
         .inbound_queue
@@ -309,7 +356,7 @@ async fn queue_id(
         return Ok((None, 0));
     }
     {
-        let cache = pipeline.owner_cache.lock();
+        let cache = write_back.owner_cache.lock();
         // Found or missing, the answer is asked again after CACHE_FOR: a queue created, renamed
         // or deleted since is picked up without a restart, for one query per quarter hour.
         if let (Some(queue), Some(at)) = (&cache.queue, cache.queue_checked) {
@@ -322,7 +369,7 @@ async fn queue_id(
         "SELECT Id FROM Group WHERE Type = 'Queue' AND DeveloperName = {}",
         soql_string(&name)
     );
-    let rows: Vec<IdOnly> = match pipeline.salesforce.query(&soql).await {
+    let rows: Vec<IdOnly> = match write_back.salesforce.query(&soql).await {
         Ok(rows) => rows,
         Err(error) => {
             refused_or_wait(error, "the inbound queue")?;
@@ -340,7 +387,7 @@ async fn queue_id(
             "no queue with DeveloperName '{name}' in the org: inbound records linked to no Case, Contact or Lead stay owned by the integration user, which reps cannot see under Private sharing. Create the queue (Setup → Queues, supported object WhatsApp Message) or set salesforce.inbound_queue to an existing queue's API name (\"\" to keep the integration user)"
         ),
     }
-    let mut cache = pipeline.owner_cache.lock();
+    let mut cache = write_back.owner_cache.lock();
     cache.queue = Some(id.clone());
     cache.queue_checked = Some(now);
     Ok((id, 1))

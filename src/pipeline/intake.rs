@@ -25,7 +25,7 @@ use crate::salesforce::{soql_datetime, soql_id_list};
 use crate::store::{journal, outbox};
 
 use super::claim::claim_new;
-use super::{record_update, Pipeline};
+use super::{record_update, Intake};
 
 /// The SOQL for due Queued outbound records.
 pub fn queued_query(object: &str, now: chrono::DateTime<chrono::Utc>, limit: usize) -> String {
@@ -84,27 +84,27 @@ pub struct Polled {
 }
 
 /// Fetches due Queued records and returns those this process must dispatch now.
-pub async fn poll_once(pipeline: &Pipeline) -> anyhow::Result<Polled> {
-    let settings = &pipeline.settings;
+pub async fn poll_once(intake: &Intake) -> anyhow::Result<Polled> {
+    let settings = &intake.core.settings;
     let soql = queued_query(
         &settings.salesforce.message_object,
-        pipeline.now(),
+        intake.core.now(),
         settings.intake.batch_size,
     );
-    poll_with(pipeline, &soql).await
+    poll_with(intake, &soql).await
 }
 
 /// Runs a query for Queued records and claims what this process must dispatch now.
-pub async fn poll_with(pipeline: &Pipeline, soql: &str) -> anyhow::Result<Polled> {
-    let records: Vec<MessageRecord> = pipeline
+pub async fn poll_with(intake: &Intake, soql: &str) -> anyhow::Result<Polled> {
+    let records: Vec<MessageRecord> = intake
         .salesforce
         .query(soql)
         .await
         .context("polling Salesforce for Queued messages")?;
     let fetched = records.len();
-    let claimed = claim_new(pipeline, records).await?;
+    let claimed = claim_new(&intake.core, records).await?;
     let mut fresh = claimed.fresh;
-    fresh.extend(settle_requeued(pipeline, claimed.requeued).await?);
+    fresh.extend(settle_requeued(intake, claimed.requeued).await?);
     Ok(Polled { fetched, fresh })
 }
 
@@ -117,73 +117,19 @@ pub async fn poll_with(pipeline: &Pipeline, soql: &str) -> anyhow::Result<Polled
 /// before our own write. If this fails, the records stay Queued and the next poll or reconcile
 /// finds them again.
 pub async fn settle_requeued(
-    pipeline: &Pipeline,
+    intake: &Intake,
     candidates: Vec<MessageRecord>,
 ) -> anyhow::Result<Vec<MessageRecord>> {
-    let ids: Vec<SfId> = candidates
-        .iter()
-        .filter_map(|r| SfId::parse(&r.id).ok())
-        .collect();
-    let mut confirmed: Vec<MessageRecord> = Vec::new();
-    for chunk in ids.chunks(200) {
-        let soql = by_id_query(
-            &pipeline.settings.salesforce.message_object,
-            chunk,
-            ById::QueuedOutbound,
-        );
-        let records: Vec<MessageRecord> = pipeline
-            .salesforce
-            .query(&soql)
-            .await
-            .context("reading re-queued records again")?;
-        confirmed.extend(records);
-    }
+    let confirmed = still_queued(intake, &candidates).await?;
     if confirmed.is_empty() {
         return Ok(confirmed);
     }
-    let now = pipeline.now();
-    let object = pipeline.settings.salesforce.message_object.clone();
-    let (dispatch, refused) = pipeline
+    let now = intake.core.now();
+    let object = intake.core.message_object().to_string();
+    let (dispatch, refused) = intake
+        .core
         .store
-        .write(move |tx| {
-            let mut dispatch = Vec::new();
-            let mut refused = 0usize;
-            for record in confirmed {
-                if outbox::is_pending(tx, &record.id)? {
-                    continue;
-                }
-                let fields = match journal::get(tx, &record.id)? {
-                    None => match &record.wamid {
-                        Some(wamid) => record_update::already_sent(
-                            crate::domain::status::MessageStatus::Failed,
-                            wamid,
-                            None,
-                            now,
-                        ),
-                        None => continue,
-                    },
-                    // Claimed or sending meanwhile (another intake re-armed it first).
-                    Some(entry) if !entry.state.is_finished() => continue,
-                    Some(entry) => match &entry.wamid {
-                        None => {
-                            if journal::rearm(tx, &record.id, now)? {
-                                dispatch.push(record);
-                            }
-                            continue;
-                        }
-                        Some(wamid) => record_update::already_sent(
-                            entry.state.as_status(),
-                            wamid,
-                            entry.sending_since,
-                            now,
-                        ),
-                    },
-                };
-                outbox::enqueue(tx, &object, &record.id, &fields, now)?;
-                refused += 1;
-            }
-            Ok((dispatch, refused))
-        })
+        .write(move |tx| settle_in(tx, &object, confirmed, now))
         .await
         .context("settling re-queued records in the journal")?;
     if !dispatch.is_empty() {
@@ -197,9 +143,79 @@ pub async fn settle_requeued(
             count = refused,
             "records set back to Queued after WhatsApp accepted them; not sent again (ALREADY_SENT)"
         );
-        pipeline.outbox_ready.notify_one();
+        intake.core.flush.batch_ready();
     }
     Ok(dispatch)
+}
+
+/// The `candidates` Salesforce still shows Queued, read again (one query per 200).
+async fn still_queued(
+    intake: &Intake,
+    candidates: &[MessageRecord],
+) -> anyhow::Result<Vec<MessageRecord>> {
+    let ids: Vec<SfId> = candidates
+        .iter()
+        .filter_map(|r| SfId::parse(&r.id).ok())
+        .collect();
+    let mut confirmed: Vec<MessageRecord> = Vec::new();
+    for chunk in ids.chunks(200) {
+        let soql = by_id_query(intake.core.message_object(), chunk, ById::QueuedOutbound);
+        let records: Vec<MessageRecord> = intake
+            .salesforce
+            .query(&soql)
+            .await
+            .context("reading re-queued records again")?;
+        confirmed.extend(records);
+    }
+    Ok(confirmed)
+}
+
+/// In one transaction: re-arms the re-queued records WhatsApp never accepted (returned, to
+/// dispatch) and queues `ALREADY_SENT` for the others (counted). Records with a write-back still
+/// pending, or claimed again meanwhile, are left alone.
+fn settle_in(
+    tx: &rusqlite::Transaction<'_>,
+    object: &str,
+    confirmed: Vec<MessageRecord>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(Vec<MessageRecord>, usize), crate::store::StoreError> {
+    let mut dispatch = Vec::new();
+    let mut refused = 0usize;
+    for record in confirmed {
+        if outbox::is_pending(tx, &record.id)? {
+            continue;
+        }
+        let fields = match journal::get(tx, &record.id)? {
+            None => match &record.wamid {
+                Some(wamid) => record_update::already_sent(
+                    crate::domain::status::MessageStatus::Failed,
+                    wamid,
+                    None,
+                    now,
+                ),
+                None => continue,
+            },
+            // Claimed or sending meanwhile (another intake re-armed it first).
+            Some(entry) if !entry.state.is_finished() => continue,
+            Some(entry) => match &entry.wamid {
+                None => {
+                    if journal::rearm(tx, &record.id, now)? {
+                        dispatch.push(record);
+                    }
+                    continue;
+                }
+                Some(wamid) => record_update::already_sent(
+                    entry.state.as_status(),
+                    wamid,
+                    entry.sending_since,
+                    now,
+                ),
+            },
+        };
+        outbox::enqueue(tx, object, &record.id, &fields, now)?;
+        refused += 1;
+    }
+    Ok((dispatch, refused))
 }
 
 #[cfg(test)]

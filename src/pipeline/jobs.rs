@@ -27,7 +27,7 @@ use crate::salesforce::soql_datetime;
 use crate::store::{dedupe, inbound, journal, outbox};
 
 use super::dispatch::DispatchOutcome;
-use super::{intake, worker, writeback, Pipeline};
+use super::{intake, worker, writeback, Core, Intake, Pipeline, WriteBack};
 
 /// Poll rounds one job run may make while draining a backlog (× `intake.batch_size` records).
 const MAX_DRAIN_ROUNDS: usize = 50;
@@ -97,23 +97,24 @@ async fn drain(
     query: impl Fn(chrono::DateTime<Utc>, usize) -> String,
     progress: &dyn Progress,
 ) -> anyhow::Result<SendSummary> {
-    let batch = pipeline.settings.intake.batch_size;
+    let batch = pipeline.core.settings.intake.batch_size;
     let mut summary = SendSummary::default();
     for _ in 0..MAX_DRAIN_ROUNDS {
         progress.phase("polling");
-        let polled = intake::poll_with(pipeline, &query(pipeline.now(), batch)).await?;
+        let polled =
+            intake::poll_with(&pipeline.intake, &query(pipeline.core.now(), batch)).await?;
         summary.fetched += polled.fetched;
         progress.fetched(polled.fetched);
         progress.phase("sending");
         let work = polled.fresh.into_iter().map(|r| (r, 0)).collect();
-        let outcomes = worker::dispatch_all(pipeline, work).await;
+        let outcomes = worker::dispatch_all(&pipeline.dispatcher, work).await;
         progress.dispatched(outcomes.len());
         summary.count(&outcomes);
         if polled.fetched < batch {
             break;
         }
         progress.phase("writing back");
-        match flush_before_next_page(pipeline, progress).await {
+        match flush_before_next_page(&pipeline.write_back, progress).await {
             Some(written) => summary.written += written,
             None => break,
         }
@@ -123,8 +124,8 @@ async fn drain(
 
 /// Gets the sent records out of the Queued set (see [`writeback::request_flush`]) and counts
 /// what was written here for `progress`.
-async fn flush_before_next_page(pipeline: &Pipeline, progress: &dyn Progress) -> Option<usize> {
-    let written = writeback::request_flush(pipeline, Duration::from_secs(30)).await?;
+async fn flush_before_next_page(write_back: &WriteBack, progress: &dyn Progress) -> Option<usize> {
+    let written = writeback::request_flush(write_back, Duration::from_secs(30)).await?;
     progress.written(written);
     Some(written)
 }
@@ -138,7 +139,7 @@ async fn reconcile_with(
     pipeline: &Pipeline,
     progress: &dyn Progress,
 ) -> anyhow::Result<SendSummary> {
-    let object = pipeline.settings.salesforce.message_object.clone();
+    let object = pipeline.core.message_object().to_string();
     drain(
         pipeline,
         |now, limit| intake::queued_query(&object, now, limit),
@@ -149,7 +150,7 @@ async fn reconcile_with(
 
 /// Queued records whose `Scheduled_At__c` has come.
 pub async fn scheduled_sends(pipeline: &Pipeline) -> anyhow::Result<SendSummary> {
-    let object = pipeline.settings.salesforce.message_object.clone();
+    let object = pipeline.core.message_object().to_string();
     drain(
         pipeline,
         |now, limit| intake::scheduled_query(&object, now, limit),
@@ -197,22 +198,27 @@ impl fmt::Display for MirrorSummary {
 
 /// Folds inbound records received in the last 24 hours into the window mirror. Only that span can
 /// still open a window, so the query is bounded whatever the org's history.
-pub async fn inbound_mirror(pipeline: &Pipeline) -> anyhow::Result<MirrorSummary> {
-    let now = pipeline.now();
+pub async fn inbound_mirror(intake: &Intake) -> anyhow::Result<MirrorSummary> {
+    let now = intake.core.now();
     let since = now - crate::window::WINDOW;
     let soql = format!(
         "SELECT Id, From_Phone__c, Business_Number_Id__c, Received_At__c, WhatsApp_Message_Id__c \
          FROM {} WHERE Direction__c = 'Inbound' AND Received_At__c >= {} ORDER BY Received_At__c ASC",
-        pipeline.settings.salesforce.message_object,
+        intake.core.settings.salesforce.message_object,
         soql_datetime(since),
     );
-    let rows: Vec<InboundRow> = pipeline
+    let rows: Vec<InboundRow> = intake
         .salesforce
         .query(&soql)
         .await
         .context("reading inbound records from Salesforce")?;
-    let default_number = pipeline.settings.whatsapp.default_phone_number_id.clone();
-    let region = pipeline.default_region;
+    let default_number = intake
+        .core
+        .settings
+        .whatsapp
+        .default_phone_number_id
+        .clone();
+    let region = intake.core.default_region;
     let mut summary = MirrorSummary {
         read: rows.len(),
         ..Default::default()
@@ -241,7 +247,8 @@ pub async fn inbound_mirror(pipeline: &Pipeline) -> anyhow::Result<MirrorSummary
             }
         }
     }
-    let (folded, known) = pipeline
+    let (folded, known) = intake
+        .core
         .store
         .write(move |tx| {
             let (mut folded, mut known) = (0, 0);
@@ -288,12 +295,12 @@ impl fmt::Display for RetentionSummary {
 
 /// Deletes journal rows of finished messages, webhook dedupe keys and refused webhook events older
 /// than `[retention]` (the refused events go with the dedupe keys: past Meta's redelivery).
-pub async fn retention(pipeline: &Pipeline) -> anyhow::Result<RetentionSummary> {
-    let now = pipeline.now();
-    let keep = &pipeline.settings.retention;
+pub async fn retention(core: &Core) -> anyhow::Result<RetentionSummary> {
+    let now = core.now();
+    let keep = &core.settings.retention;
     let journal_cutoff = now - chrono::Duration::from_std(keep.journal)?;
     let webhook_cutoff = now - chrono::Duration::from_std(keep.webhook_dedupe)?;
-    let summary = pipeline
+    let summary = core
         .store
         .write(move |tx| {
             Ok(RetentionSummary {
@@ -385,7 +392,7 @@ pub async fn sync_once_with(pipeline: &Pipeline, progress: &dyn Progress) -> Syn
     }
     progress.phase("writing back");
     loop {
-        match writeback::flush_once(pipeline).await {
+        match writeback::flush_once(&pipeline.write_back).await {
             Ok(flush) => {
                 summary.written += flush.written;
                 progress.written(flush.written);
@@ -404,7 +411,7 @@ pub async fn sync_once_with(pipeline: &Pipeline, progress: &dyn Progress) -> Syn
             }
         }
     }
-    summary.pending_writebacks = pipeline.store.read(outbox::depth).await.unwrap_or(0);
+    summary.pending_writebacks = pipeline.core.store.read(outbox::depth).await.unwrap_or(0);
     summary
 }
 

@@ -4,8 +4,12 @@
 //! - [`intake`] — finds Queued records (SOQL poll; reads by Id for the stream and retries).
 //! - [`claim`] — the journal claim every intake goes through (exactly once per record), and
 //!   when a record is due (`Scheduled_At__c`).
+//! - [`context`] — what the workers depend on: the shared [`Core`] (settings, clock, store, flush
+//!   handle, reporter), and [`Intake`], [`Dispatcher`], [`WriteBack`] for each worker's own;
+//!   [`Pipeline`] wires them once, for the steps that chain workers.
 //! - [`dispatch`] — the send path: validate → rate limit → **window check** (at the moment of
-//!   sending) → journal `Sending` → Cloud API → journal `Sent`/`Failed`/retry.
+//!   sending) → journal `Sending` → Cloud API → [`dispatch::decide`] (pure: what the result means)
+//!   → one `apply` writes journal `Sent`/`Failed`/retry/wait and the write-back.
 //! - [`pacing`] — how fast sends go per business number, adapting to Meta's rate-limit refusals
 //!   (130429 slows the number, 131056 only that customer).
 //! - [`record_update`] — which fields a state change writes onto `WhatsApp_Message__c`.
@@ -16,12 +20,16 @@
 //! - [`inbound_links`] — linking those records to the Contact / Lead with the sender's number.
 //! - [`inbound_owner`] — who owns them: the linked Case's owner, the Contact's, the Lead's, or
 //!   the configured queue ([`owner_cache`]: what it remembers between flushes).
+//! - [`flush`] — the one handle other workers reach the write-back worker by ("a batch is
+//!   ready", "flush now and tell me when done").
 //! - [`writeback`] — the outbox flush: coalesced updates and inbound upserts, ≤ 200 records per
 //!   collections call.
 //! - [`dead_letters`] — `sfwa dead-letters list|retry|drop`: the write-backs Salesforce refused
 //!   for good, and what an operator does with them.
 //! - [`jobs`] — scheduled work (reconcile poll, scheduled sends, inbound mirror, retention) and
 //!   the one-shot pass of `sfwa sync`.
+//! - [`report`] — what the pipeline reports (dispatched, flushed, stream connected, poll
+//!   succeeded…) to whoever `app` passes in: the metrics and health of `observe`.
 //! - [`worker`] — the loops that drive the one-step functions until shutdown.
 //!
 //! Every step is a function returning an outcome, so tests drive them directly without sleeping.
@@ -30,6 +38,7 @@ pub mod claim;
 pub mod context;
 pub mod dead_letters;
 pub mod dispatch;
+pub mod flush;
 pub mod inbound_links;
 pub mod inbound_owner;
 pub mod inbound_records;
@@ -38,9 +47,10 @@ pub mod jobs;
 pub mod owner_cache;
 pub mod pacing;
 pub mod record_update;
+pub mod report;
 pub mod stream;
 pub mod webhook_apply;
 pub mod worker;
 pub mod writeback;
 
-pub use context::Pipeline;
+pub use context::{Core, Dispatcher, Intake, Pipeline, WriteBack};

@@ -1,6 +1,6 @@
 //! What [`super::inbound_owner`] remembers between flushes (Case owners, the inbound queue's Id):
-//! state the [`Pipeline`](super::Pipeline) holds, in its own file so the pipeline's shared state
-//! does not import the module that uses it (which imports the pipeline).
+//! state the write-back's dependencies ([`WriteBack`](super::WriteBack)) hold, in its own file so
+//! the pipeline's shared state does not import the module that uses it (which imports it).
 
 use std::collections::HashMap;
 use std::sync::Mutex;

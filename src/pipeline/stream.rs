@@ -32,13 +32,13 @@ use tracing::{info, warn};
 
 use crate::domain::message::MessageRecord;
 use crate::domain::sf_id::SfId;
-use crate::observe::health::Health;
 use crate::salesforce::cometd::{CometdClient, CometdError, ReplayFrom, StreamEvent};
 use crate::store::cursors;
 
 use super::claim::{self, scheduled_later, Claimed};
 use super::dispatch::DispatchOutcome;
-use super::{intake, jobs, worker, Pipeline};
+use super::report::Reporter;
+use super::{intake, jobs, worker, Intake, Pipeline};
 
 /// Event records fetched per SOQL. The query goes in the URL: 300 quoted Ids are about 8 KB
 /// URL-encoded, well within Salesforce's 16 KB for the request line and headers.
@@ -60,7 +60,7 @@ pub struct StreamIntake {
     pending: Vec<StreamEvent>,
     backoff: Duration,
     /// Where the connection state is reported (`/readyz`, `sfwa_stream_connected`).
-    health: Arc<Health>,
+    reporter: Arc<dyn Reporter>,
 }
 
 /// What one [`StreamIntake::step`] did.
@@ -75,21 +75,23 @@ pub struct StreamStep {
 
 impl StreamIntake {
     /// Resumes after the stored replay id, or starts from `intake.initial_replay`.
-    pub async fn open(pipeline: &Pipeline) -> anyhow::Result<StreamIntake> {
-        let channel = pipeline.settings.intake.channel.clone();
+    pub async fn open(intake: &Intake) -> anyhow::Result<StreamIntake> {
+        let settings = &intake.core.settings;
+        let channel = settings.intake.channel.clone();
         let name = cursor_name(&channel);
-        let stored = pipeline
+        let stored = intake
+            .core
             .store
             .read(move |conn| cursors::get(conn, &name))
             .await?;
         let resume = match stored.as_deref().map(str::parse::<i64>) {
             Some(Ok(id)) => ReplayFrom::After(id),
-            _ => match pipeline.settings.intake.initial_replay {
+            _ => match settings.intake.initial_replay {
                 crate::config::InitialReplay::All => ReplayFrom::All,
                 crate::config::InitialReplay::New => ReplayFrom::New,
             },
         };
-        let client = CometdClient::new(pipeline.salesforce.clone(), channel.clone())
+        let client = CometdClient::new(intake.salesforce.clone(), channel.clone())
             .context("setting up the streaming client")?;
         Ok(StreamIntake {
             client,
@@ -97,7 +99,7 @@ impl StreamIntake {
             resume,
             pending: Vec::new(),
             backoff: INITIAL_BACKOFF,
-            health: pipeline.health.clone(),
+            reporter: intake.core.reporter.clone(),
         })
     }
 
@@ -114,15 +116,33 @@ impl StreamIntake {
     /// One step: if events are waiting to be journaled (an earlier fetch failed), those;
     /// otherwise one long poll for new events. Then fetch, claim + store the replay id, dispatch.
     pub async fn step(&mut self, pipeline: &Pipeline) -> Result<StreamStep, StepError> {
+        let never = CancellationToken::new();
+        let step = self.step_until(pipeline, &never).await?;
+        Ok(step.unwrap_or_default())
+    }
+
+    /// [`step`](Self::step), the one [`run_stream`] runs: `None` when `shutdown` came during the
+    /// long poll (which is cancelled: nothing is lost, the events come again from the stored
+    /// replay id). Handling received events is never cancelled midway (sends are in flight).
+    pub async fn step_until(
+        &mut self,
+        pipeline: &Pipeline,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<StreamStep>, StepError> {
         if self.pending.is_empty() {
-            self.receive().await.map_err(StepError::Stream)?;
+            tokio::select! {
+                // A shutdown already asked for wins over events already waiting.
+                biased;
+                _ = shutdown.cancelled() => return Ok(None),
+                received = self.receive() => received.map_err(StepError::Stream)?,
+            }
         }
         let step = self
             .handle_pending(pipeline)
             .await
             .map_err(StepError::Intake)?;
         self.backoff = INITIAL_BACKOFF;
-        Ok(step)
+        Ok(Some(step))
     }
 
     /// One long poll (may be cancelled: nothing is lost, the events come again from the stored
@@ -131,7 +151,7 @@ impl StreamIntake {
         let polled = self.client.poll(self.resume).await;
         // Every error has reset the connection; a success leaves it subscribed (unless the server
         // asked for a new handshake).
-        self.health.set_stream_connected(self.client.is_connected());
+        self.reporter.stream_connected(self.client.is_connected());
         self.pending = polled?;
         Ok(())
     }
@@ -143,7 +163,7 @@ impl StreamIntake {
         while !self.pending.is_empty() {
             let take = self.pending.len().min(FETCH_BATCH);
             let batch: Vec<StreamEvent> = self.pending[..take].to_vec();
-            let records = fetch(pipeline, &batch).await?;
+            let records = fetch(&pipeline.intake, &batch).await?;
             tracing::debug!(
                 events = take,
                 records = records.len(),
@@ -151,7 +171,7 @@ impl StreamIntake {
             );
             step.fetched += records.len();
             let last = batch.last().map(|e| e.replay_id);
-            let claimed = claim_and_advance(pipeline, records, &self.channel, last).await?;
+            let claimed = claim_and_advance(&pipeline.intake, records, &self.channel, last).await?;
             self.pending.drain(..take);
             step.events += take;
             if let Some(id) = last {
@@ -159,7 +179,7 @@ impl StreamIntake {
             }
             let mut fresh = claimed.fresh;
             // The replay id is stored: if this fails, the reconcile poll finds them still Queued.
-            match intake::settle_requeued(pipeline, claimed.requeued).await {
+            match intake::settle_requeued(&pipeline.intake, claimed.requeued).await {
                 Ok(rearmed) => fresh.extend(rearmed),
                 Err(error) => {
                     warn!(error = %format!("{error:#}"), "re-queued records not settled; the reconcile poll will")
@@ -167,13 +187,13 @@ impl StreamIntake {
             }
             let work = fresh.into_iter().map(|r| (r, 0)).collect();
             step.outcomes
-                .extend(worker::dispatch_all(pipeline, work).await);
+                .extend(worker::dispatch_all(&pipeline.dispatcher, work).await);
         }
         Ok(step)
     }
 
     pub async fn disconnect(&mut self) {
-        self.health.set_stream_connected(false);
+        self.reporter.stream_connected(false);
         self.client.disconnect().await;
     }
 }
@@ -189,7 +209,7 @@ pub enum StepError {
 }
 
 /// The Queued outbound records the events name.
-async fn fetch(pipeline: &Pipeline, events: &[StreamEvent]) -> anyhow::Result<Vec<MessageRecord>> {
+async fn fetch(intake: &Intake, events: &[StreamEvent]) -> anyhow::Result<Vec<MessageRecord>> {
     let mut ids: Vec<SfId> = Vec::with_capacity(events.len());
     for event in events {
         match event.field("Message_Id__c").map(SfId::parse) {
@@ -208,11 +228,11 @@ async fn fetch(pipeline: &Pipeline, events: &[StreamEvent]) -> anyhow::Result<Ve
         return Ok(Vec::new());
     }
     let soql = intake::by_id_query(
-        &pipeline.settings.salesforce.message_object,
+        intake.core.message_object(),
         &ids,
         intake::ById::QueuedOutbound,
     );
-    let records = pipeline
+    let records = intake
         .salesforce
         .query(&soql)
         .await
@@ -224,17 +244,18 @@ async fn fetch(pipeline: &Pipeline, events: &[StreamEvent]) -> anyhow::Result<Ve
 /// whose `Scheduled_At__c` is ahead are claimed with a local timer at that time instead: the retry
 /// loop fetches them again (by Id, one query) when it comes, at no cost meanwhile.
 async fn claim_and_advance(
-    pipeline: &Pipeline,
+    intake: &Intake,
     records: Vec<MessageRecord>,
     channel: &str,
     replay_id: Option<i64>,
 ) -> anyhow::Result<Claimed> {
-    let now = pipeline.now();
+    let now = intake.core.now();
     let name = cursor_name(channel);
     let (later, due): (Vec<_>, Vec<_>) = records
         .into_iter()
         .partition(|record| scheduled_later(record, now).is_some());
-    let fresh = pipeline
+    let fresh = intake
+        .core
         .store
         .write(move |tx| {
             for record in &later {
@@ -253,38 +274,25 @@ async fn claim_and_advance(
     Ok(fresh)
 }
 
-/// Listens on the channel until shutdown, recovering from every stream error.
+/// Listens on the channel until shutdown, recovering from every stream error: the loop around
+/// [`StreamIntake::step_until`].
 pub async fn run_stream(pipeline: Pipeline, shutdown: CancellationToken) {
-    let mut intake = match StreamIntake::open(&pipeline).await {
+    let mut intake = match StreamIntake::open(&pipeline.intake).await {
         Ok(intake) => intake,
         Err(error) => {
             tracing::error!(error = %format!("{error:#}"), "stream intake could not start; records are found by the reconcile poll only");
             return;
         }
     };
-    info!(channel = %pipeline.settings.intake.channel, from = ?intake.resume_point(), "listening for platform events");
+    let settings = &pipeline.core.settings;
+    info!(channel = %settings.intake.channel, from = ?intake.resume_point(), "listening for platform events");
     loop {
-        let step = if intake.pending.is_empty() {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                received = intake.receive() => received.map_err(StepError::Stream),
-            }
-        } else {
-            Ok(())
-        };
-        let step = match step {
-            Ok(()) => intake
-                .handle_pending(&pipeline)
-                .await
-                .map_err(StepError::Intake),
-            Err(error) => Err(error),
-        };
-        let wait = match step {
-            Ok(step) => {
-                intake.backoff = INITIAL_BACKOFF;
+        let wait = match intake.step_until(&pipeline, &shutdown).await {
+            Ok(None) => break,
+            Ok(Some(step)) => {
                 // In a burst, let events gather server-side so the next connect brings them all
                 // and one SOQL fetches up to 300 (a quiet stream's first event still goes at once).
-                let window = pipeline.settings.intake.batch_window;
+                let window = settings.intake.batch_window;
                 if step.events == 0 || step.events >= FETCH_BATCH || window.is_zero() {
                     continue;
                 }
@@ -339,7 +347,7 @@ impl StreamIntake {
 
 /// Stream mode's local loop: due retries and unknown outcomes every `intake.interval`.
 pub async fn run_retries(pipeline: Pipeline, shutdown: CancellationToken) {
-    let interval = pipeline.settings.intake.interval;
+    let interval = pipeline.core.settings.intake.interval;
     loop {
         if let Err(error) = worker::retry_step(&pipeline).await {
             warn!(error = %format!("{error:#}"), "retry step failed; trying again next interval");

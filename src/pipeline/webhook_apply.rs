@@ -22,7 +22,7 @@ use crate::domain::status::MessageStatus;
 use crate::domain::webhook_event::{echo, ParsedWebhook, RejectReason, StatusUpdate, WebhookEvent};
 use crate::pipeline::inbound_records::{self, WAMID_FIELD};
 use crate::pipeline::record_update;
-use crate::pipeline::Pipeline;
+use crate::pipeline::Core;
 use crate::store::{dedupe, inbound, journal, outbox, webhook_rejects, StoreError};
 
 /// What one applied POST changed (for logs, metrics and tests).
@@ -60,15 +60,15 @@ enum EventApplied {
 /// Applies a parsed POST in one transaction (see [`apply_in`]) at the pipeline's time, then wakes
 /// the write-back if anything was queued for Salesforce. A store error fails the whole POST (not
 /// durable → not acknowledged → Meta retries).
-pub async fn apply(pipeline: &Pipeline, parsed: ParsedWebhook) -> Result<Applied, StoreError> {
-    let now = pipeline.now();
-    let object = pipeline.settings.salesforce.message_object.clone();
-    let applied = pipeline
+pub async fn apply(core: &Core, parsed: ParsedWebhook) -> Result<Applied, StoreError> {
+    let now = core.now();
+    let object = core.settings.salesforce.message_object.clone();
+    let applied = core
         .store
         .write(move |tx| apply_in(tx, &object, parsed, now))
         .await?;
     if applied.queued_any() {
-        pipeline.outbox_ready.notify_one();
+        core.flush.batch_ready();
     }
     Ok(applied)
 }

@@ -1,7 +1,6 @@
 //! The loops: each wakes on its interval (or a nudge), runs its one-step function, and stops when
 //! the shutdown token is cancelled. Tests call the step functions directly.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -10,13 +9,14 @@ use tracing::{error, info, warn};
 
 use crate::domain::message::MessageRecord;
 use crate::domain::sf_id::SfId;
-use crate::observe::metrics::Dispatched;
 use crate::progress::{Progress, Spinner};
 use crate::store::{journal, outbox};
 
 use super::claim::scheduled_later;
 use super::dispatch::{self, DispatchOutcome, OUTCOME_UNKNOWN};
-use super::{intake, writeback, Pipeline};
+use super::flush::Wake;
+use super::report::Dispatched;
+use super::{intake, writeback, Dispatcher, Intake, Pipeline, WriteBack};
 
 /// Sends in flight at once: enough to keep Meta's per-number throughput busy over a real network
 /// (~200 ms per call) without flooding it.
@@ -33,16 +33,16 @@ pub struct DispatchStep {
 
 /// Retries that are due, unknown outcomes past their grace period, then a fresh poll.
 pub async fn dispatch_step(pipeline: &Pipeline) -> anyhow::Result<DispatchStep> {
-    let (mut work, resolved_unknown) = due_work(pipeline).await?;
-    let polled = intake::poll_once(pipeline).await?;
-    pipeline.health.poll_succeeded(pipeline.now());
+    let (mut work, resolved_unknown) = due_work(&pipeline.intake, &pipeline.dispatcher).await?;
+    let polled = intake::poll_once(&pipeline.intake).await?;
+    pipeline.core.reporter.poll_succeeded(pipeline.core.now());
     for record in polled.fresh {
         if !work.iter().any(|(r, _)| r.id == record.id) {
             work.push((record, 0));
         }
     }
     Ok(DispatchStep {
-        outcomes: dispatch_all(pipeline, work).await,
+        outcomes: dispatch_all(&pipeline.dispatcher, work).await,
         resolved_unknown,
         polled: polled.fetched,
     })
@@ -50,9 +50,9 @@ pub async fn dispatch_step(pipeline: &Pipeline) -> anyhow::Result<DispatchStep> 
 
 /// Stream mode's local step: due retries and unknown outcomes only (new records come as events).
 pub async fn retry_step(pipeline: &Pipeline) -> anyhow::Result<DispatchStep> {
-    let (work, resolved_unknown) = due_work(pipeline).await?;
+    let (work, resolved_unknown) = due_work(&pipeline.intake, &pipeline.dispatcher).await?;
     Ok(DispatchStep {
-        outcomes: dispatch_all(pipeline, work).await,
+        outcomes: dispatch_all(&pipeline.dispatcher, work).await,
         resolved_unknown,
         polled: 0,
     })
@@ -71,12 +71,23 @@ const ORPHAN_AFTER: chrono::Duration = chrono::Duration::seconds(2);
 /// Each is re-read from Salesforce (a record changed, canceled or deleted meanwhile is not sent),
 /// after resolving sends stuck without an echo. One query per 200 records; none when there is no
 /// work.
-async fn due_work(pipeline: &Pipeline) -> anyhow::Result<(Vec<(MessageRecord, u32)>, usize)> {
-    let resolved_unknown = give_up_or_resend_unknown(pipeline).await?;
-    let now = pipeline.now();
+async fn due_work(
+    intake: &Intake,
+    dispatcher: &Dispatcher,
+) -> anyhow::Result<(Vec<(MessageRecord, u32)>, usize)> {
+    let resolved_unknown = give_up_or_resend_unknown(dispatcher).await?;
+    let due = due_entries(dispatcher).await?;
+    let work = reread_due(intake, due).await?;
+    Ok((work, resolved_unknown))
+}
+
+/// Journal rows whose retry is due, and orphaned claims no dispatch here works on (≤ 200).
+async fn due_entries(dispatcher: &Dispatcher) -> anyhow::Result<Vec<journal::JournalEntry>> {
+    let now = dispatcher.now();
     // A claim older than this process is nobody's here; a younger one gets a short grace.
-    let orphaned_before = pipeline.started_at.max(now - ORPHAN_AFTER);
-    let (mut due, orphans) = pipeline
+    let orphaned_before = dispatcher.started_at.max(now - ORPHAN_AFTER);
+    let (mut due, orphans) = dispatcher
+        .core
         .store
         .read(move |conn| {
             Ok((
@@ -87,7 +98,7 @@ async fn due_work(pipeline: &Pipeline) -> anyhow::Result<(Vec<(MessageRecord, u3
         .await?;
     let orphans: Vec<journal::JournalEntry> = orphans
         .into_iter()
-        .filter(|entry| !pipeline.in_flight.contains(&entry.record_id))
+        .filter(|entry| !dispatcher.in_flight.contains(&entry.record_id))
         .collect();
     if !orphans.is_empty() {
         info!(
@@ -97,86 +108,105 @@ async fn due_work(pipeline: &Pipeline) -> anyhow::Result<(Vec<(MessageRecord, u3
         due.extend(orphans);
     }
     due.truncate(200);
-    let mut work: Vec<(MessageRecord, u32)> = Vec::new();
+    Ok(due)
+}
+
+/// Reads the due records again from Salesforce (one query): those still Queued or Sending are the
+/// work (with their attempts); one whose `Scheduled_At__c` moved later waits for it; the journal
+/// lets go of the others.
+async fn reread_due(
+    intake: &Intake,
+    due: Vec<journal::JournalEntry>,
+) -> anyhow::Result<Vec<(MessageRecord, u32)>> {
     let ids: Vec<SfId> = due
         .iter()
         .filter_map(|e| SfId::parse(&e.record_id).ok())
         .collect();
-    if !ids.is_empty() {
-        let soql = intake::by_id_query(
-            &pipeline.settings.salesforce.message_object,
-            &ids,
-            intake::ById::Any,
-        );
-        let records: Vec<MessageRecord> = pipeline.salesforce.query(&soql).await?;
-        let mut postponed = Vec::new();
-        // Claims whose record is no longer waiting in Salesforce (canceled, edited, deleted): the
-        // journal lets go of them, or they would be fetched again at every step.
-        let mut withdrawn: Vec<String> = due
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = intake.core.now();
+    let soql = intake::by_id_query(intake.core.message_object(), &ids, intake::ById::Any);
+    let records: Vec<MessageRecord> = intake.salesforce.query(&soql).await?;
+    let mut work: Vec<(MessageRecord, u32)> = Vec::new();
+    let mut postponed = Vec::new();
+    // Claims whose record is no longer waiting in Salesforce (canceled, edited, deleted): the
+    // journal lets go of them, or they would be fetched again at every step.
+    let mut withdrawn: Vec<String> = due
+        .iter()
+        .filter(|e| !records.iter().any(|r| r.id == e.record_id))
+        .map(|e| e.record_id.clone())
+        .collect();
+    for record in records {
+        let still_wanted = matches!(record.status.as_deref(), Some("Queued" | "Sending"));
+        let attempts = due
             .iter()
-            .filter(|e| !records.iter().any(|r| r.id == e.record_id))
-            .map(|e| e.record_id.clone())
-            .collect();
-        for record in records {
-            let still_wanted = matches!(record.status.as_deref(), Some("Queued" | "Sending"));
-            let attempts = due
-                .iter()
-                .find(|e| e.record_id == record.id)
-                .map_or(0, |e| e.attempts);
-            if !still_wanted {
-                withdrawn.push(record.id);
-                continue;
-            }
-            // Scheduled_At__c moved later since the timer was set: wait for the new time.
-            match scheduled_later(&record, now) {
-                Some(at) => postponed.push((record.id, attempts, at)),
-                None => work.push((record, attempts)),
-            }
+            .find(|e| e.record_id == record.id)
+            .map_or(0, |e| e.attempts);
+        if !still_wanted {
+            withdrawn.push(record.id);
+            continue;
         }
-        if !postponed.is_empty() || !withdrawn.is_empty() {
-            if !withdrawn.is_empty() {
-                info!(count = withdrawn.len(), "claimed records no longer Queued in Salesforce (canceled, changed or deleted); not sent");
-            }
-            pipeline
-                .store
-                .write(move |tx| {
-                    for (id, attempts, at) in &postponed {
-                        journal::schedule_retry(tx, id, *attempts, *at, now)?;
-                    }
-                    for id in &withdrawn {
-                        // What the record shows now (Canceled by a rep, edited, deleted) is the
-                        // truth: a pending write-back (Sending, a rate-limit wait) would
-                        // overwrite it, so it goes too.
-                        if journal::withdraw(tx, id, now)? {
-                            outbox::discard(tx, id)?;
-                        }
-                    }
-                    Ok(())
-                })
-                .await?;
+        // Scheduled_At__c moved later since the timer was set: wait for the new time.
+        match scheduled_later(&record, now) {
+            Some(at) => postponed.push((record.id, attempts, at)),
+            None => work.push((record, attempts)),
         }
     }
-    Ok((work, resolved_unknown))
+    postpone_and_withdraw(&intake.core, postponed, withdrawn).await?;
+    Ok(work)
+}
+
+/// Sets the new timers of postponed claims and lets go of withdrawn ones, in one transaction.
+async fn postpone_and_withdraw(
+    core: &super::Core,
+    postponed: Vec<(String, u32, chrono::DateTime<chrono::Utc>)>,
+    withdrawn: Vec<String>,
+) -> anyhow::Result<()> {
+    if postponed.is_empty() && withdrawn.is_empty() {
+        return Ok(());
+    }
+    if !withdrawn.is_empty() {
+        info!(count = withdrawn.len(), "claimed records no longer Queued in Salesforce (canceled, changed or deleted); not sent");
+    }
+    let now = core.now();
+    core.store
+        .write(move |tx| {
+            for (id, attempts, at) in &postponed {
+                journal::schedule_retry(tx, id, *attempts, *at, now)?;
+            }
+            for id in &withdrawn {
+                // What the record shows now (Canceled by a rep, edited, deleted) is the
+                // truth: a pending write-back (Sending, a rate-limit wait) would
+                // overwrite it, so it goes too.
+                if journal::withdraw(tx, id, now)? {
+                    outbox::discard(tx, id)?;
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(())
 }
 
 /// Dispatches records concurrently (bounded); a record whose dispatch errs stays journaled (and
 /// is picked up again by the orphan scan of [`retry_step`]). Each record is registered in
-/// [`Pipeline::in_flight`] from here until its dispatch ends; one already registered (another
+/// [`Dispatcher::in_flight`] from here until its dispatch ends; one already registered (another
 /// dispatch in this process has it) is skipped.
 pub async fn dispatch_all(
-    pipeline: &Pipeline,
+    dispatcher: &Dispatcher,
     work: Vec<(MessageRecord, u32)>,
 ) -> Vec<DispatchOutcome> {
     let work: Vec<_> = work
         .into_iter()
         .filter_map(|(record, attempts)| {
-            let guard = pipeline.in_flight.enter(&record.id)?;
+            let guard = dispatcher.in_flight.enter(&record.id)?;
             Some((record, attempts, guard))
         })
         .collect();
     let results: Vec<anyhow::Result<DispatchOutcome>> = futures_util::stream::iter(work)
         .map(|(record, attempts, guard)| async move {
-            let outcome = dispatch::dispatch_record(pipeline, record, attempts).await;
+            let outcome = dispatch::dispatch_record(dispatcher, record, attempts).await;
             drop(guard);
             outcome
         })
@@ -188,7 +218,7 @@ pub async fn dispatch_all(
         match result {
             Ok(outcome) => {
                 if let Some(counted) = counted_as(&outcome) {
-                    pipeline.metrics.dispatched(counted);
+                    dispatcher.core.reporter.dispatched(counted);
                 }
                 outcomes.push(outcome);
             }
@@ -216,19 +246,20 @@ fn counted_as(outcome: &DispatchOutcome) -> Option<Dispatched<'_>> {
 
 /// Sends still `Sending` after the grace period got no status echo: Meta most likely never took
 /// them. Try again (counted as an attempt), or give up as SEND_OUTCOME_UNKNOWN.
-async fn give_up_or_resend_unknown(pipeline: &Pipeline) -> anyhow::Result<usize> {
-    let now = pipeline.now();
-    let grace = chrono::Duration::from_std(pipeline.settings.dispatch.unknown_outcome_grace)
+async fn give_up_or_resend_unknown(dispatcher: &Dispatcher) -> anyhow::Result<usize> {
+    let now = dispatcher.now();
+    let grace = chrono::Duration::from_std(dispatcher.core.settings.dispatch.unknown_outcome_grace)
         .unwrap_or(chrono::Duration::minutes(10));
-    let stuck = pipeline
+    let stuck = dispatcher
+        .core
         .store
         .read(move |conn| journal::stuck_sending(conn, now - grace))
         .await?;
-    let max_attempts = pipeline.settings.dispatch.max_attempts;
+    let max_attempts = dispatcher.core.settings.dispatch.max_attempts;
     for entry in &stuck {
         if entry.attempts + 1 >= max_attempts {
             dispatch::finish_failed(
-                pipeline,
+                dispatcher,
                 &entry.record_id,
                 OUTCOME_UNKNOWN,
                 "WhatsApp did not confirm this message and sfwa could not find out whether it was sent. Check with the customer before sending it again.",
@@ -236,11 +267,15 @@ async fn give_up_or_resend_unknown(pipeline: &Pipeline) -> anyhow::Result<usize>
                 None,
             )
             .await?;
-            pipeline.metrics.failed_without_dispatch(OUTCOME_UNKNOWN);
+            dispatcher
+                .core
+                .reporter
+                .failed_without_dispatch(OUTCOME_UNKNOWN);
         } else {
             warn!(record_id = %entry.record_id, "no status echo within the grace period; sending again");
             let (id, attempts) = (entry.record_id.clone(), entry.attempts + 1);
-            pipeline
+            dispatcher
+                .core
                 .store
                 .write(move |tx| journal::schedule_retry(tx, &id, attempts, now, now))
                 .await?;
@@ -258,7 +293,7 @@ async fn give_up_or_resend_unknown(pipeline: &Pipeline) -> anyhow::Result<usize>
 ///
 /// While a backlog drains, a [`Spinner`] counts it for a person at the terminal (hidden otherwise).
 pub async fn run_dispatch(pipeline: Pipeline, shutdown: CancellationToken) {
-    let interval = pipeline.settings.intake.interval;
+    let interval = pipeline.core.settings.intake.interval;
     let mut backlog: Option<Spinner> = None;
     loop {
         let (polled, handled) = match dispatch_step(&pipeline).await {
@@ -268,7 +303,7 @@ pub async fn run_dispatch(pipeline: Pipeline, shutdown: CancellationToken) {
                 (0, 0)
             }
         };
-        if polled >= pipeline.settings.intake.batch_size {
+        if polled >= pipeline.core.settings.intake.batch_size {
             let spinner = backlog.get_or_insert_with(|| Spinner::start("backlog"));
             spinner.fetched(polled);
             spinner.dispatched(handled);
@@ -276,7 +311,7 @@ pub async fn run_dispatch(pipeline: Pipeline, shutdown: CancellationToken) {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 // A flush that cannot finish (Salesforce down) falls back to the normal pace.
-                flushed = writeback::request_flush(&pipeline, interval) => if flushed.is_some() { continue },
+                flushed = writeback::request_flush(&pipeline.write_back, interval) => if flushed.is_some() { continue },
             }
         }
         // Drained (or a flush failed): the spinner leaves the screen.
@@ -295,36 +330,34 @@ pub async fn run_dispatch(pipeline: Pipeline, shutdown: CancellationToken) {
 const EARLY_FLUSH_BATCHES: u64 = 5;
 
 /// Flushes the outbox every `writeback.flush_interval`, or early once five full batches are pending.
-pub async fn run_writeback(pipeline: Pipeline, shutdown: CancellationToken) {
-    pipeline.writeback_running.store(true, Ordering::Release);
-    let interval = pipeline.settings.writeback.flush_interval;
-    let batch = pipeline.settings.writeback.batch_size as u64;
+pub async fn run_writeback(write_back: WriteBack, shutdown: CancellationToken) {
+    let mut requests = write_back.core.flush.serve();
+    let interval = write_back.core.settings.writeback.flush_interval;
+    let batch = write_back.core.settings.writeback.batch_size as u64;
     let mut next = tokio::time::Instant::now() + interval;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep_until(next) => {}
-            _ = pipeline.flush_requested.notified() => {}
-            _ = pipeline.outbox_ready.notified() => {
-                let depth = pipeline.store.read(outbox::depth).await.unwrap_or(0);
+            wake = requests.next() => if wake == Wake::BatchReady {
+                let depth = write_back.core.store.read(outbox::depth).await.unwrap_or(0);
                 if depth < batch * EARLY_FLUSH_BATCHES {
                     continue;
                 }
             }
         }
-        if let Err(error) = writeback::flush_once(&pipeline).await {
+        if let Err(error) = writeback::flush_once(&write_back).await {
             warn!(error = %format!("{error:#}"), "write-back flush failed; trying again next interval");
         }
-        pipeline.flushes.send_modify(|n| *n += 1);
+        requests.flushed();
         next = tokio::time::Instant::now() + interval;
     }
-    pipeline.writeback_running.store(false, Ordering::Release);
 }
 
 /// Final flush at shutdown, bounded so a Salesforce outage cannot hold the process forever (what
 /// is not written stays in the outbox for the next start).
-pub async fn final_flush(pipeline: &Pipeline) {
-    match tokio::time::timeout(Duration::from_secs(20), writeback::flush_once(pipeline)).await {
+pub async fn final_flush(write_back: &WriteBack) {
+    match tokio::time::timeout(Duration::from_secs(20), writeback::flush_once(write_back)).await {
         Ok(Ok(outcome)) => info!(
             written = outcome.written,
             retried = outcome.retried,

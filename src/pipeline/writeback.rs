@@ -19,7 +19,6 @@
 //! leaves the outbox until Salesforce confirms it (guarantee 2).
 
 use std::collections::{BTreeSet, VecDeque};
-use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
@@ -30,11 +29,12 @@ use crate::salesforce::collections::{Blame, CallRefusal};
 use crate::salesforce::{Disposition, RecordResult, SalesforceError, MAX_COLLECTION_RECORDS};
 use crate::store::outbox::{self, Operation, OutboxItem};
 
+use super::flush::Asked;
 use super::inbound_links::{self, Links, LINK_FIELDS};
 use super::inbound_owner::{self, OWNER_FIELDS};
 use super::inbound_records::CONTEXT_KEY;
 use super::record_update::Fields;
-use super::Pipeline;
+use super::WriteBack;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct FlushOutcome {
@@ -76,22 +76,23 @@ impl FlushOutcome {
 /// At most as many batches as the outbox held when the flush began: a status webhook landing
 /// during a batch keeps its item due (newer values), and without the cap a steady stream of them
 /// would have the same records written again and again within one flush (guarantee 5).
-pub async fn flush_once(pipeline: &Pipeline) -> anyhow::Result<FlushOutcome> {
+pub async fn flush_once(write_back: &WriteBack) -> anyhow::Result<FlushOutcome> {
     let mut total = FlushOutcome::default();
-    let pending = pipeline.store.read(outbox::depth).await? as usize;
+    let pending = write_back.core.store.read(outbox::depth).await? as usize;
     let max_batches = pending
-        .div_ceil(pipeline.settings.writeback.batch_size.max(1))
+        .div_ceil(write_back.core.settings.writeback.batch_size.max(1))
         .max(1);
     let mut batches = 0;
-    while let Some(batch) = flush_batch(pipeline).await? {
+    while let Some(batch) = flush_batch(write_back).await? {
         batches += 1;
         total.add(&batch);
         if batch.retried > 0 && batch.written == 0 || batches >= max_batches {
             break;
         }
     }
-    pipeline
-        .metrics
+    write_back
+        .core
+        .reporter
         .flushed(total.written, total.retried, total.dropped);
     Ok(total)
 }
@@ -122,12 +123,13 @@ impl Target {
     }
 }
 
-/// One batch of due items (≤ `writeback.batch_size`): the link lookup if inbound records are in
-/// it, then one collections call per target. `None` when nothing is due.
-async fn flush_batch(pipeline: &Pipeline) -> anyhow::Result<Option<FlushOutcome>> {
-    let now = pipeline.now();
-    let limit = pipeline.settings.writeback.batch_size;
-    let items: Vec<OutboxItem> = pipeline
+/// One batch of due items (≤ `writeback.batch_size`): the link and owner lookups if inbound
+/// records are in it, then one collections call per target. `None` when nothing is due.
+async fn flush_batch(write_back: &WriteBack) -> anyhow::Result<Option<FlushOutcome>> {
+    let now = write_back.core.now();
+    let limit = write_back.core.settings.writeback.batch_size;
+    let items: Vec<OutboxItem> = write_back
+        .core
         .store
         .read(move |conn| outbox::due(conn, now, limit))
         .await?;
@@ -135,60 +137,101 @@ async fn flush_batch(pipeline: &Pipeline) -> anyhow::Result<Option<FlushOutcome>
         return Ok(None);
     }
     let mut outcome = FlushOutcome::default();
-    let object = &pipeline.settings.salesforce.message_object;
-    let numbers: BTreeSet<E164> = items
-        .iter()
-        .filter_map(|item| inbound_links::customer_number(item, object))
-        .collect();
-    let mut links = Links::default();
-    if !numbers.is_empty() {
-        match inbound_links::find_cached(
-            &pipeline.salesforce,
-            &pipeline.link_cache,
-            &numbers,
-            pipeline.default_region,
-            now,
-        )
-        .await
-        {
-            Ok((found, queries)) => {
-                links = found;
-                outcome.lookups = queries;
-            }
-            Err(error) if !matches!(error, SalesforceError::Api { .. }) => {
-                // Most likely Salesforce is down or out of API calls: everything in the batch
-                // would fail the same way, so it all waits (an inbound record is never written
-                // unlinked just because the lookup could not run).
-                outcome.lookups = 1;
-                let what = "looking up Contacts and Leads for inbound messages";
-                return wait_for_salesforce(pipeline, items, &error, what, outcome, now).await;
-            }
-            Err(error) => {
-                // The org refuses the query itself (a field not visible to the integration user,
-                // say): retrying will not help, and the messages matter more than the links.
-                error!(%error, "Salesforce refused the Contact/Lead lookup; inbound messages are recorded without links (check the integration user's access to Phone and MobilePhone)");
-                outcome.lookups = 1;
-            }
-        }
-    }
-
-    let owners = if numbers.is_empty() {
-        std::collections::HashMap::new()
-    } else {
-        match inbound_owner::resolve(pipeline, &items, &links, now).await {
-            Ok((owners, queries)) => {
-                outcome.lookups += queries;
-                owners
-            }
-            Err(error) => {
-                // As for the links: an inbound record is never created unowned (invisible to
-                // reps under Private sharing) just because Salesforce could not be asked.
-                let what = "looking up the owners of inbound messages";
-                return wait_for_salesforce(pipeline, items, &error, what, outcome, now).await;
-            }
+    let (links, owners) = match look_up(write_back, &items, now, &mut outcome).await {
+        Ok(found) => found,
+        Err((error, what)) => {
+            return wait_for_salesforce(write_back, items, &error, what, outcome, now).await;
         }
     };
+    let object = write_back.core.message_object();
+    let slices = slices_of(items, &links, &owners, object);
+    let decisions = write_slices(write_back, slices, now, &mut outcome).await;
+    let dead = record_decisions(write_back, decisions, now).await?;
+    for letter in &dead {
+        write_back.core.reporter.dead_lettered(&letter.code);
+        letter.log();
+    }
+    outcome.dead_lettered = dead.len();
+    Ok(Some(outcome))
+}
 
+/// Inbound records' owners, by outbox record id.
+type Owners = std::collections::HashMap<String, Fields>;
+
+/// The Contact / Lead links and the owners of the inbound records among `items` (nothing to look
+/// up without any), counting the queries in `outcome`. `Err` (what failed, and while doing what)
+/// when the whole batch must wait for Salesforce.
+async fn look_up(
+    write_back: &WriteBack,
+    items: &[OutboxItem],
+    now: DateTime<Utc>,
+    outcome: &mut FlushOutcome,
+) -> Result<(Links, Owners), (SalesforceError, &'static str)> {
+    let numbers: BTreeSet<E164> = items
+        .iter()
+        .filter_map(|item| inbound_links::customer_number(item, write_back.core.message_object()))
+        .collect();
+    if numbers.is_empty() {
+        return Ok((Links::default(), Owners::new()));
+    }
+    let links = look_up_links(write_back, &numbers, now, outcome).await?;
+    match inbound_owner::resolve(write_back, items, &links, now).await {
+        Ok((owners, queries)) => {
+            outcome.lookups += queries;
+            Ok((links, owners))
+        }
+        // As for the links: an inbound record is never created unowned (invisible to reps under
+        // Private sharing) just because Salesforce could not be asked.
+        Err(error) => Err((error, "looking up the owners of inbound messages")),
+    }
+}
+
+/// The Contacts and Leads with the customers' numbers (see [`inbound_links`]).
+async fn look_up_links(
+    write_back: &WriteBack,
+    numbers: &BTreeSet<E164>,
+    now: DateTime<Utc>,
+    outcome: &mut FlushOutcome,
+) -> Result<Links, (SalesforceError, &'static str)> {
+    let found = inbound_links::find_cached(
+        &write_back.salesforce,
+        &write_back.link_cache,
+        numbers,
+        write_back.core.default_region,
+        now,
+    )
+    .await;
+    match found {
+        Ok((links, queries)) => {
+            outcome.lookups = queries;
+            Ok(links)
+        }
+        Err(error) if !matches!(error, SalesforceError::Api { .. }) => {
+            // Most likely Salesforce is down or out of API calls: everything in the batch
+            // would fail the same way, so it all waits (an inbound record is never written
+            // unlinked just because the lookup could not run).
+            outcome.lookups = 1;
+            Err((error, "looking up Contacts and Leads for inbound messages"))
+        }
+        Err(error) => {
+            // The org refuses the query itself (a field not visible to the integration user,
+            // say): retrying will not help, and the messages matter more than the links.
+            error!(%error, "Salesforce refused the Contact/Lead lookup; inbound messages are recorded without links (check the integration user's access to Phone and MobilePhone)");
+            outcome.lookups = 1;
+            Ok(Links::default())
+        }
+    }
+}
+
+/// The items grouped by target, with their bodies built, cut into slices of one collections
+/// call each: a group of more than 200 is cut here, not inside the client, so a whole-call
+/// refusal is always about the items of one slice.
+fn slices_of(
+    items: Vec<OutboxItem>,
+    links: &Links,
+    owners: &Owners,
+    object: &str,
+) -> VecDeque<Slice> {
     let mut groups: Vec<(Target, Vec<OutboxItem>)> = Vec::new();
     for item in items {
         let target = Target::of(&item);
@@ -197,11 +240,9 @@ async fn flush_batch(pipeline: &Pipeline) -> anyhow::Result<Option<FlushOutcome>
             None => groups.push((target, vec![item])),
         }
     }
-    // One slice is one collections call: a group of more than 200 is cut here, not inside the
-    // client, so a whole-call refusal is always about the items of one slice.
     let mut slices: VecDeque<Slice> = VecDeque::new();
     for (target, group) in groups {
-        let (records, linked) = records_for(&target, &group, &links, &owners, object);
+        let (records, linked) = records_for(&target, &group, links, owners, object);
         let mut entries: Vec<Entry> = group
             .into_iter()
             .zip(records)
@@ -221,17 +262,26 @@ async fn flush_batch(pipeline: &Pipeline) -> anyhow::Result<Option<FlushOutcome>
             entries = rest;
         }
     }
+    slices
+}
 
-    // Finding the refused items by halving: a slice Salesforce refuses as a whole for its data is
-    // cut in two and each half written on its own, recursively, until each refused item is alone
-    // (then it is dead-lettered) and everything else is written. For k bad items among n that
-    // costs at most 1 + 2·k·⌈log₂ n⌉ calls (17 for one bad item among 200), and only once per bad
-    // item: what is refused alone leaves the outbox, so nothing is split again at the next flush.
+/// Writes the slices, one collections call each, and decides what becomes of every item.
+///
+/// Finding the refused items by halving: a slice Salesforce refuses as a whole for its data is
+/// cut in two and each half written on its own, recursively, until each refused item is alone
+/// (then it is dead-lettered) and everything else is written. For k bad items among n that
+/// costs at most 1 + 2·k·⌈log₂ n⌉ calls (17 for one bad item among 200), and only once per bad
+/// item: what is refused alone leaves the outbox, so nothing is split again at the next flush.
+async fn write_slices(
+    write_back: &WriteBack,
+    mut slices: VecDeque<Slice>,
+    now: DateTime<Utc>,
+    outcome: &mut FlushOutcome,
+) -> Vec<(OutboxItem, Decision)> {
     let mut decisions: Vec<(OutboxItem, Decision)> = Vec::new();
     while let Some(slice) = slices.pop_front() {
         outcome.calls += 1;
-        let answer = write_slice(pipeline, &slice).await;
-        match answer {
+        match write_slice(write_back, &slice).await {
             Ok(results) => {
                 for (entry, result) in slice.entries.into_iter().zip(results) {
                     let decision = decide(&entry, &result, now);
@@ -239,67 +289,81 @@ async fn flush_batch(pipeline: &Pipeline) -> anyhow::Result<Option<FlushOutcome>
                     decisions.push((entry.item, decision));
                 }
             }
-            Err(error) => match CallRefusal::of(&error) {
-                CallRefusal::Data if slice.entries.len() > 1 => {
-                    let Slice {
-                        target,
-                        mut entries,
-                    } = slice;
-                    let second = entries.split_off(entries.len() / 2);
-                    debug!(%error, records = entries.len() + second.len(), "Salesforce refused a write-back call for its data; splitting it to find the refused record");
-                    slices.push_front(Slice {
-                        target: target.clone(),
-                        entries: second,
-                    });
-                    slices.push_front(Slice { target, entries });
+            Err(error) => {
+                let refused = refused_call(slice, &mut slices, &error, now);
+                for (item, decision) in refused {
+                    outcome.count(&decision);
+                    decisions.push((item, decision));
                 }
-                CallRefusal::Data => {
-                    for entry in slice.entries {
-                        let decision = refused_alone(&entry, &error);
-                        outcome.count(&decision);
-                        decisions.push((entry.item, decision));
-                    }
-                }
-                CallRefusal::Org => {
-                    // Every call of this shape is refused (a missing object or external id field,
-                    // no access): the later groups may well go through, these wait for an admin.
-                    error!(%error, pending = slice.entries.len(), "Salesforce refused the write-back call as a whole; an admin must fix the org or the package (the object, the external id field or the integration user's access); retrying in {}s", ORG_BACKOFF.num_seconds());
-                    let reason = bounded(&error.to_string());
-                    for entry in slice.entries {
-                        outcome.retried += 1;
-                        decisions.push((
-                            entry.item,
-                            Decision::wait(reason.clone(), now + ORG_BACKOFF),
-                        ));
-                    }
-                }
-                CallRefusal::Transient => {
-                    // Salesforce is failing whole calls: this slice and every one not yet sent
-                    // wait, without spending attempts (an outage only delays, guarantee 2).
-                    let wait = backoff(&error);
-                    let pending =
-                        slice.entries.len() + slices.iter().map(|s| s.entries.len()).sum::<usize>();
-                    warn!(%error, pending, "write-back to Salesforce failed; will retry in {}s", wait.num_seconds());
-                    let reason = bounded(&error.to_string());
-                    for entry in slice
-                        .entries
-                        .into_iter()
-                        .chain(slices.drain(..).flat_map(|s| s.entries))
-                    {
-                        outcome.retried += 1;
-                        decisions.push((entry.item, Decision::wait(reason.clone(), now + wait)));
-                    }
-                }
-            },
+            }
         }
     }
-    let dead = record_decisions(pipeline, decisions, now).await?;
-    for letter in &dead {
-        pipeline.metrics.dead_lettered(&letter.code);
-        letter.log();
+    decisions
+}
+
+/// What becomes of a slice Salesforce refused as a whole: split (its halves go to the front of
+/// `slices`, nothing decided yet), dead-lettered when alone, or waiting (the org is refusing
+/// every call of its shape, or Salesforce is failing calls: then every slice not yet sent waits
+/// too, without spending attempts, guarantee 2).
+fn refused_call(
+    slice: Slice,
+    slices: &mut VecDeque<Slice>,
+    error: &SalesforceError,
+    now: DateTime<Utc>,
+) -> Vec<(OutboxItem, Decision)> {
+    match CallRefusal::of(error) {
+        CallRefusal::Data if slice.entries.len() > 1 => {
+            let Slice {
+                target,
+                mut entries,
+            } = slice;
+            let second = entries.split_off(entries.len() / 2);
+            debug!(%error, records = entries.len() + second.len(), "Salesforce refused a write-back call for its data; splitting it to find the refused record");
+            slices.push_front(Slice {
+                target: target.clone(),
+                entries: second,
+            });
+            slices.push_front(Slice { target, entries });
+            Vec::new()
+        }
+        CallRefusal::Data => slice
+            .entries
+            .into_iter()
+            .map(|entry| {
+                let decision = refused_alone(&entry, error);
+                (entry.item, decision)
+            })
+            .collect(),
+        CallRefusal::Org => {
+            // Every call of this shape is refused (a missing object or external id field,
+            // no access): the later groups may well go through, these wait for an admin.
+            error!(%error, pending = slice.entries.len(), "Salesforce refused the write-back call as a whole; an admin must fix the org or the package (the object, the external id field or the integration user's access); retrying in {}s", ORG_BACKOFF.num_seconds());
+            let reason = bounded(&error.to_string());
+            slice
+                .entries
+                .into_iter()
+                .map(|entry| {
+                    (
+                        entry.item,
+                        Decision::wait(reason.clone(), now + ORG_BACKOFF),
+                    )
+                })
+                .collect()
+        }
+        CallRefusal::Transient => {
+            let wait = backoff(error);
+            let pending =
+                slice.entries.len() + slices.iter().map(|s| s.entries.len()).sum::<usize>();
+            warn!(%error, pending, "write-back to Salesforce failed; will retry in {}s", wait.num_seconds());
+            let reason = bounded(&error.to_string());
+            slice
+                .entries
+                .into_iter()
+                .chain(slices.drain(..).flat_map(|s| s.entries))
+                .map(|entry| (entry.item, Decision::wait(reason.clone(), now + wait)))
+                .collect()
+        }
     }
-    outcome.dead_lettered = dead.len();
-    Ok(Some(outcome))
 }
 
 /// The items of one collections call, with the record bodies built for them.
@@ -318,7 +382,7 @@ struct Entry {
 
 /// One collections call for `slice`.
 async fn write_slice(
-    pipeline: &Pipeline,
+    write_back: &WriteBack,
     slice: &Slice,
 ) -> Result<Vec<RecordResult>, SalesforceError> {
     match &slice.target {
@@ -328,7 +392,7 @@ async fn write_slice(
                 .iter()
                 .map(|entry| (entry.item.record_id.clone(), entry.record.clone()))
                 .collect();
-            pipeline.salesforce.update(object, &records).await
+            write_back.salesforce.update(object, &records).await
         }
         Target::Upsert {
             object,
@@ -339,7 +403,7 @@ async fn write_slice(
                 .iter()
                 .map(|entry| entry.record.clone())
                 .collect();
-            pipeline
+            write_back
                 .salesforce
                 .upsert(object, external_id_field, &records)
                 .await
@@ -611,7 +675,7 @@ fn bounded_label(code: &str) -> String {
 /// The whole batch waits for Salesforce (a lookup it needs could not run): every item is retried
 /// after the back-off for `error`, none is written half-done.
 async fn wait_for_salesforce(
-    pipeline: &Pipeline,
+    write_back: &WriteBack,
     items: Vec<OutboxItem>,
     error: &SalesforceError,
     what: &str,
@@ -626,7 +690,7 @@ async fn wait_for_salesforce(
         .into_iter()
         .map(|item| (item, Decision::wait(reason.clone(), now + wait)))
         .collect();
-    record_decisions(pipeline, decisions, now).await?;
+    record_decisions(write_back, decisions, now).await?;
     Ok(Some(outcome))
 }
 
@@ -641,11 +705,12 @@ fn backoff(error: &SalesforceError) -> Duration {
 /// Acks, retries and drops in one transaction, each version-checked by the outbox. Returns the
 /// dead letters actually made (an item changed during the flush stays due instead).
 async fn record_decisions(
-    pipeline: &Pipeline,
+    write_back: &WriteBack,
     decisions: Vec<(OutboxItem, Decision)>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Vec<DeadLetterNote>> {
-    let dead = pipeline
+    let dead = write_back
+        .core
         .store
         .write(move |tx| {
             let mut dead = Vec::new();
@@ -709,16 +774,13 @@ impl Decision {
 /// `wait` for its flush), or flushes here when it does not (`sfwa sync`, tests). Once a flush
 /// completed: the records written here (`Some(0)` when the worker wrote them); `None` if it
 /// failed or timed out.
-pub async fn request_flush(pipeline: &Pipeline, wait: std::time::Duration) -> Option<usize> {
-    if pipeline.writeback_running.load(Ordering::Acquire) {
-        let mut flushed = pipeline.flushes.subscribe();
-        pipeline.flush_requested.notify_one();
-        return tokio::time::timeout(wait, flushed.changed())
-            .await
-            .is_ok()
-            .then_some(0);
+pub async fn request_flush(write_back: &WriteBack, wait: std::time::Duration) -> Option<usize> {
+    match write_back.core.flush.ask(wait).await {
+        Asked::Flushed => return Some(0),
+        Asked::NoAnswer => return None,
+        Asked::NoWorker => {}
     }
-    match flush_once(pipeline).await {
+    match flush_once(write_back).await {
         Ok(flush) => Some(flush.written),
         Err(error) => {
             tracing::warn!(error = %format!("{error:#}"), "write-back flush failed; it is tried again later");

@@ -1,6 +1,6 @@
 //! The webhook receiver (axum): Meta's verification handshake, signed status and message POSTs,
-//! `/healthz` (alive: always "ok" while serving), and [`crate::observe::routes`]: `/metrics`,
-//! `/readyz`.
+//! and `/healthz` (alive: always "ok" while serving); `app` merges `/metrics` and `/readyz` in
+//! beside them.
 //!
 //! HTTP concerns only: a POST is checked on its raw bytes (401 and no side effects when the
 //! signature is wrong or missing), parsed (400 when it is not Meta's envelope), and handed to
@@ -27,9 +27,9 @@ use tracing::{info, warn};
 
 use crate::domain::message::fit_salesforce;
 use crate::domain::webhook_event::echo;
-use crate::observe::metrics::WebhookResult;
+use crate::pipeline::report::WebhookResult;
 use crate::pipeline::webhook_apply::{self, Applied};
-use crate::pipeline::Pipeline;
+use crate::pipeline::Core;
 use crate::webhook::{parse_received, verify_signature};
 
 /// At most this many "part ignored" lines are logged per POST (then one line with the rest's count).
@@ -39,15 +39,15 @@ const SKIPPED_LINES: usize = 10;
 /// independent of how it was built.
 const LINE_CHARS: usize = 600;
 
-pub fn router(pipeline: Pipeline) -> Router {
-    let path = pipeline.settings.webhook.path.clone();
-    let limit = pipeline.settings.webhook.max_body_bytes;
+/// The receiver's routes; its state is what applying a webhook needs ([`Core`]), nothing more.
+pub fn router(core: Core) -> Router {
+    let path = core.settings.webhook.path.clone();
+    let limit = core.settings.webhook.max_body_bytes;
     Router::new()
         .route(&path, get(verify).post(receive))
         .route("/healthz", get(|| async { "ok" }))
-        .merge(crate::observe::routes::routes())
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(Arc::new(pipeline))
+        .with_state(Arc::new(core))
 }
 
 #[derive(Deserialize)]
@@ -61,11 +61,8 @@ struct Verification {
 }
 
 /// `GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…` → the challenge, or 403.
-async fn verify(
-    State(pipeline): State<Arc<Pipeline>>,
-    Query(query): Query<Verification>,
-) -> Response {
-    let expected = pipeline.settings.whatsapp.verify_token.expose();
+async fn verify(State(core): State<Arc<Core>>, Query(query): Query<Verification>) -> Response {
+    let expected = core.settings.whatsapp.verify_token.expose();
     let token_ok = query
         .verify_token
         .as_deref()
@@ -79,46 +76,38 @@ async fn verify(
     }
 }
 
-async fn receive(
-    State(pipeline): State<Arc<Pipeline>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn receive(State(core): State<Arc<Core>>, headers: HeaderMap, body: Bytes) -> Response {
     let signature = headers
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok());
-    if !verify_signature(
-        pipeline.settings.whatsapp.app_secret.expose(),
-        &body,
-        signature,
-    ) {
+    if !verify_signature(core.settings.whatsapp.app_secret.expose(), &body, signature) {
         warn!(
             bytes = body.len(),
             "webhook refused: missing or wrong X-Hub-Signature-256 (check whatsapp.app_secret)"
         );
-        pipeline.metrics.webhook(WebhookResult::Unauthorized);
+        core.reporter.webhook(WebhookResult::Unauthorized);
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    let parsed = match parse_received(&body, pipeline.now()) {
+    let parsed = match parse_received(&body, core.now()) {
         Ok(parsed) => parsed,
         Err(error) => {
             // Already bounded by the parser; cut again so no future message can echo unbounded.
             let error = echo(&error.to_string());
             warn!(%error, "webhook refused: not a WhatsApp Business Account envelope");
-            pipeline.metrics.webhook(WebhookResult::BadRequest);
+            core.reporter.webhook(WebhookResult::BadRequest);
             return (StatusCode::BAD_REQUEST, error).into_response();
         }
     };
     log_skipped(&parsed.skipped);
-    match webhook_apply::apply(&pipeline, parsed).await {
+    match webhook_apply::apply(&core, parsed).await {
         Ok(applied) => {
-            report(&pipeline, &applied);
+            report(&core, &applied);
             StatusCode::OK.into_response()
         }
         Err(error) => {
             // Not durable, so not acknowledged: Meta will deliver it again.
             warn!(%error, "webhook not stored; answering 500 so Meta retries");
-            pipeline.metrics.webhook(WebhookResult::Error);
+            core.reporter.webhook(WebhookResult::Error);
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
@@ -143,15 +132,14 @@ fn log_skipped(skipped: &[String]) {
 
 /// The HTTP layer's account of a stored POST: a bounded WARN line and a count per refused event,
 /// and the POST's result.
-fn report(pipeline: &Pipeline, applied: &Applied) {
+fn report(core: &Core, applied: &Applied) {
     for rejected in &applied.rejected {
         warn!(
             reason = rejected.reason.label(),
             detail = %fit_salesforce(&rejected.detail, LINE_CHARS),
             "webhook event refused and dead-lettered (store table webhook_rejects); the rest of the POST applies"
         );
-        pipeline
-            .metrics
+        core.reporter
             .webhook_event_rejected(rejected.reason.label());
     }
     let result = if applied.queued_any() {
@@ -162,5 +150,5 @@ fn report(pipeline: &Pipeline, applied: &Applied) {
         // Signed and well-formed, with nothing sfwa acts on (e.g. only skipped parts).
         WebhookResult::Accepted
     };
-    pipeline.metrics.webhook(result);
+    core.reporter.webhook(result);
 }

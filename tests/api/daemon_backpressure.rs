@@ -44,7 +44,7 @@ async fn claims_orphaned_by_a_kill_between_claim_and_send_are_sent_once_after_re
         s.schedule.scheduled_sends = String::new();
     });
     let mut app = spawn_app_with(options).await;
-    let mut intake = StreamIntake::open(&app.pipeline).await.unwrap();
+    let mut intake = StreamIntake::open(&app.pipeline.intake).await.unwrap();
     intake.step(&app.pipeline).await.unwrap(); // subscribed
     let ids = app.queue(templates(5, 2100)).await;
 
@@ -72,7 +72,7 @@ async fn claims_orphaned_by_a_kill_between_claim_and_send_are_sent_once_after_re
         .count();
     app.clock.shift(chrono::Duration::seconds(1));
     app.restart().await;
-    let mut intake = StreamIntake::open(&app.pipeline).await.unwrap();
+    let mut intake = StreamIntake::open(&app.pipeline.intake).await.unwrap();
     let resumed =
         tokio::time::timeout(Duration::from_millis(600), intake.step(&app.pipeline)).await;
     let deadline = tokio::time::Instant::now() + DEADLINE;
@@ -111,12 +111,14 @@ async fn a_dispatch_working_on_a_claim_keeps_the_orphan_scan_away_from_it() {
     let now = app.clock.now() - chrono::Duration::minutes(5);
     let claim_id = id.clone();
     app.pipeline
+        .core
         .store
         .write(move |tx| sfwa::store::journal::claim(tx, &claim_id, now).map(|_| ()))
         .await
         .unwrap();
     let guard = app
         .pipeline
+        .dispatcher
         .in_flight
         .enter(&id)
         .expect("not in flight yet");
@@ -142,6 +144,7 @@ async fn a_claim_whose_record_an_admin_took_out_of_the_queue_is_let_go_instead_o
         app.clock.now() - chrono::Duration::minutes(5),
     );
     app.pipeline
+        .core
         .store
         .write(move |tx| sfwa::store::journal::claim(tx, &claim_id, then).map(|_| ()))
         .await
@@ -149,6 +152,7 @@ async fn a_claim_whose_record_an_admin_took_out_of_the_queue_is_let_go_instead_o
     let taken_out = json!({"Status__c": "Failed"}).as_object().unwrap().clone();
     let results = app
         .pipeline
+        .intake
         .salesforce
         .update(crate::daemon_support::MSG, &[(ids[0].clone(), taken_out)])
         .await
@@ -262,7 +266,7 @@ async fn a_number_granted_less_than_configured_slows_down_and_fails_nothing() {
         "{refused} refusals for {} messages: the pace did not adapt",
         ids.len()
     );
-    assert!(app.pipeline.pacer.rate(app.wa.phone_number_id()) < 80.0);
+    assert!(app.pipeline.dispatcher.pacer.rate(app.wa.phone_number_id()) < 80.0);
 }
 
 #[tokio::test]
@@ -302,7 +306,10 @@ async fn a_customer_sent_to_too_fast_delays_only_that_customer() {
         .collect();
     assert!(sent.contains(&first[0]) && sent.contains(&other[0]));
     assert!(!sent.contains(&second[0]) && !sent.contains(&third[0]));
-    assert_eq!(app.pipeline.pacer.rate(app.wa.phone_number_id()), 80.0);
+    assert_eq!(
+        app.pipeline.dispatcher.pacer.rate(app.wa.phone_number_id()),
+        80.0
+    );
 }
 
 #[tokio::test]
@@ -351,19 +358,19 @@ async fn a_restarted_daemon_resumes_the_pace_meta_taught_it_instead_of_meeting_t
     let number = app.wa.phone_number_id().to_string();
     app.queue(templates(3, 2800)).await;
     app.dispatch().await;
-    let learned = app.pipeline.pacer.rate(&number);
+    let learned = app.pipeline.dispatcher.pacer.rate(&number);
 
     // Act
     app.restart().await;
-    let fresh = app.pipeline.pacer.rate(&number);
-    sfwa::app::read_throughput_levels(app.pipeline.clone()).await;
+    let fresh = app.pipeline.dispatcher.pacer.rate(&number);
+    sfwa::app::read_throughput_levels(app.pipeline.dispatcher.clone()).await;
 
     // Assert
     assert!(learned < 80.0, "{learned}");
     assert_eq!(fresh, 80.0);
     assert!(
-        (app.pipeline.pacer.rate(&number) - learned).abs() < 0.01,
+        (app.pipeline.dispatcher.pacer.rate(&number) - learned).abs() < 0.01,
         "{} after the restart, {learned} before",
-        app.pipeline.pacer.rate(&number)
+        app.pipeline.dispatcher.pacer.rate(&number)
     );
 }

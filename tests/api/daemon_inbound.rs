@@ -36,12 +36,12 @@ fn record_of(app: &TestApp, wamid: &str) -> Value {
 }
 
 async fn outbox_depth(app: &TestApp) -> u64 {
-    app.pipeline.store.read(outbox::depth).await.unwrap()
+    app.pipeline.core.store.read(outbox::depth).await.unwrap()
 }
 
 /// Waits until the webhook for `wamid` is stored (its record is queued for Salesforce).
 async fn until_queued(app: &TestApp, wamid: &str) {
-    let store = app.pipeline.store.clone();
+    let store = app.pipeline.core.store.clone();
     let key = outbox::upsert_key(MSG, "WhatsApp_Message_Id__c", wamid);
     eventually(&format!("the webhook for {wamid} is stored"), || {
         let (store, key) = (store.clone(), key.clone());

@@ -20,7 +20,7 @@ async fn customer_writes(app: &TestApp, context: Option<&str>) -> Value {
         .as_str()
         .unwrap()
         .to_string();
-    let store = app.pipeline.store.clone();
+    let store = app.pipeline.core.store.clone();
     let key = outbox::upsert_key(MSG, "WhatsApp_Message_Id__c", &wamid);
     eventually("the inbound message is stored", || {
         let (store, key) = (store.clone(), key.clone());

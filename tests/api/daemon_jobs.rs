@@ -301,7 +301,7 @@ async fn an_inbound_record_from_another_tool_opens_the_window_after_the_mirror_j
     )
     .await;
 
-    let summary = jobs::inbound_mirror(&app.pipeline).await.unwrap();
+    let summary = jobs::inbound_mirror(&app.pipeline.intake).await.unwrap();
     let ids = app
         .queue(json!([
             {"To_Phone__c": "+16505551234", "Message_Type__c": "Text", "Body__c": "inside the window"},
@@ -332,9 +332,9 @@ async fn the_retention_job_deletes_finished_work_older_than_the_settings_and_kee
     app.dispatch().await;
     app.until_status(&ids[0], "Read").await;
 
-    let soon = jobs::retention(&app.pipeline).await.unwrap();
+    let soon = jobs::retention(&app.pipeline.core).await.unwrap();
     app.clock.shift(Duration::days(31));
-    let later = jobs::retention(&app.pipeline).await.unwrap();
+    let later = jobs::retention(&app.pipeline.core).await.unwrap();
 
     assert_eq!(soon.journal_rows + soon.webhook_keys, 0);
     assert_eq!(later.journal_rows, 1, "{later}");

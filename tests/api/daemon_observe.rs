@@ -194,7 +194,7 @@ async fn metrics_show_waiting_write_backs_and_their_age_while_salesforce_is_down
     app.org_control("faults", json!({"error_503_rate": 1.0}))
         .await;
 
-    let _ = sfwa::pipeline::writeback::flush_once(&app.pipeline).await;
+    let _ = sfwa::pipeline::writeback::flush_once(&app.pipeline.write_back).await;
     app.clock.shift(chrono::Duration::seconds(90));
     let text = metrics(&app).await;
 
@@ -264,7 +264,7 @@ async fn poll_mode_is_ready_after_a_poll_and_unready_after_three_intervals_of_sa
 async fn stream_mode_is_ready_only_while_the_subscription_is_connected() {
     let app = spawn_app_with(stream_mode()).await;
     let before = readyz(&app).await;
-    let mut intake = StreamIntake::open(&app.pipeline).await.unwrap();
+    let mut intake = StreamIntake::open(&app.pipeline.intake).await.unwrap();
 
     intake.step(&app.pipeline).await.unwrap();
     let connected = readyz(&app).await;
@@ -294,7 +294,7 @@ async fn stream_mode_is_ready_only_while_the_subscription_is_connected() {
 #[tokio::test]
 async fn stream_replay_lag_counts_from_the_last_handled_event() {
     let app = spawn_app_with(stream_mode()).await;
-    let mut intake = StreamIntake::open(&app.pipeline).await.unwrap();
+    let mut intake = StreamIntake::open(&app.pipeline.intake).await.unwrap();
     intake.step(&app.pipeline).await.unwrap();
     let before_any_event = metrics(&app).await;
     app.queue(json!([template("+16505551003")])).await;
@@ -403,7 +403,7 @@ async fn no_secret_reaches_the_logs_through_logins_sends_webhooks_relogins_and_t
     app.dispatch().await;
     // The stream, with a fresh login after the expiry.
     app.org_control("sessions/expire", json!({})).await;
-    let mut intake = StreamIntake::open(&app.pipeline).await.unwrap();
+    let mut intake = StreamIntake::open(&app.pipeline.intake).await.unwrap();
     app.queue(json!([template("+16505551006")])).await;
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {

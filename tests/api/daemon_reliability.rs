@@ -50,7 +50,7 @@ async fn until_sent_statuses_stored(app: &TestApp, count: u64) {
 }
 
 async fn outbox_depth(app: &TestApp) -> u64 {
-    app.pipeline.store.read(outbox::depth).await.unwrap()
+    app.pipeline.core.store.read(outbox::depth).await.unwrap()
 }
 
 /// Journals `id` as if sfwa had crashed after committing `Sending` (the request may or may not
@@ -63,6 +63,7 @@ async fn crash_while_sending(app: &TestApp, id: &str, wa_id: &str) {
     );
     let now = app.clock.now();
     app.pipeline
+        .core
         .store
         .write(move |tx| {
             journal::claim(tx, &id, now)?;
@@ -144,6 +145,7 @@ async fn a_record_claimed_but_never_sent_is_sent_once() {
     let ids = app.queue(json!([template("+16505551234")])).await;
     let (id, now) = (ids[0].clone(), app.clock.now());
     app.pipeline
+        .core
         .store
         .write(move |tx| journal::claim(tx, &id, now))
         .await
@@ -415,7 +417,7 @@ async fn four_hundred_fifty_messages_cost_a_handful_of_salesforce_calls() {
         let flushed = app.flush().await;
         assert!(flushed.calls <= 3, "cycle {cycles}: {flushed:?}");
     }
-    let store = app.pipeline.store.clone();
+    let store = app.pipeline.core.store.clone();
     eventually("every message is read", || {
         let store = store.clone();
         async move {

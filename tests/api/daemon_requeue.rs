@@ -126,6 +126,7 @@ async fn a_requeued_record_whose_journal_row_retention_deleted_is_not_sent_again
     app.until_status(&ids[0], "Read").await;
     let future = app.clock.now() + chrono::Duration::days(400);
     app.pipeline
+        .core
         .store
         .write(move |tx| sfwa::store::journal::delete_finished_before(tx, future))
         .await
@@ -149,7 +150,7 @@ async fn a_record_read_before_its_write_back_landed_is_left_alone() {
     let app = spawn_app().await;
     let ids = queue_template(&app).await;
     app.dispatch().await;
-    let store = app.pipeline.store.clone();
+    let store = app.pipeline.core.store.clone();
     let id = ids[0].clone();
     eventually("the send is journaled as accepted", || {
         let (store, id) = (store.clone(), id.clone());

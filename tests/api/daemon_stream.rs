@@ -64,9 +64,29 @@ async fn assert_sent_once(app: &TestApp, ids: &[String]) {
 }
 
 #[tokio::test]
+async fn a_shutdown_during_the_long_poll_ends_the_step_and_loses_no_event() {
+    // Arrange
+    let app = spawn_app_with(stream_options()).await;
+    let mut intake = StreamIntake::open(&app.pipeline.intake).await.unwrap();
+    intake.step(&app.pipeline).await.unwrap(); // subscribed; nothing yet
+    let ids = app.queue(templates(1, 3000)).await;
+    let shutdown = CancellationToken::new();
+    shutdown.cancel();
+
+    // Act: the step the running daemon takes, with shutdown asked for.
+    let stopped = intake.step_until(&app.pipeline, &shutdown).await.unwrap();
+
+    // Assert: nothing was received or sent; the next step (a restart) still gets the event.
+    assert!(stopped.is_none(), "{stopped:?}");
+    assert!(app.wa_messages().await.is_empty());
+    step_until_sent(&app, &mut intake, 1).await;
+    assert_sent_once(&app, &ids).await;
+}
+
+#[tokio::test]
 async fn events_bring_records_to_whatsapp_without_any_soql_poll() {
     let app = spawn_app_with(stream_options()).await;
-    let mut intake = StreamIntake::open(&app.pipeline).await.unwrap();
+    let mut intake = StreamIntake::open(&app.pipeline.intake).await.unwrap();
     intake.step(&app.pipeline).await.unwrap(); // subscribed; nothing yet
 
     let idle_calls = query_calls(&app).await;
@@ -88,14 +108,14 @@ async fn events_bring_records_to_whatsapp_without_any_soql_poll() {
 #[tokio::test]
 async fn a_restarted_daemon_resumes_after_the_last_journaled_event_and_sends_nothing_twice() {
     let mut app = spawn_app_with(stream_options()).await;
-    let mut intake = StreamIntake::open(&app.pipeline).await.unwrap();
+    let mut intake = StreamIntake::open(&app.pipeline.intake).await.unwrap();
     let first = app.queue(templates(5, 1100)).await;
     step_until_sent(&app, &mut intake, 5).await;
     drop(intake); // killed: no disconnect, no goodbye
 
     let second = app.queue(templates(5, 1200)).await;
     app.restart().await;
-    let mut intake = StreamIntake::open(&app.pipeline).await.unwrap();
+    let mut intake = StreamIntake::open(&app.pipeline.intake).await.unwrap();
     assert!(matches!(intake.resume_point(), ReplayFrom::After(_)));
     step_until_sent(&app, &mut intake, 10).await;
 
@@ -105,7 +125,7 @@ async fn a_restarted_daemon_resumes_after_the_last_journaled_event_and_sends_not
 #[tokio::test]
 async fn events_whose_records_could_not_be_fetched_are_replayed_after_a_crash() {
     let mut app = spawn_app_with(stream_options()).await;
-    let mut intake = StreamIntake::open(&app.pipeline).await.unwrap();
+    let mut intake = StreamIntake::open(&app.pipeline.intake).await.unwrap();
     intake.step(&app.pipeline).await.unwrap();
     let ids = app.queue(templates(3, 1300)).await;
     app.org_control("faults", json!({"error_503_rate": 1.0}))
@@ -122,7 +142,7 @@ async fn events_whose_records_could_not_be_fetched_are_replayed_after_a_crash() 
     drop(intake); // crash with the events in memory only
     app.org_control("faults", json!({})).await;
     app.restart().await;
-    let mut intake = StreamIntake::open(&app.pipeline).await.unwrap();
+    let mut intake = StreamIntake::open(&app.pipeline.intake).await.unwrap();
     step_until_sent(&app, &mut intake, 3).await;
 
     assert_sent_once(&app, &ids).await;
@@ -131,7 +151,7 @@ async fn events_whose_records_could_not_be_fetched_are_replayed_after_a_crash() 
 #[tokio::test]
 async fn a_forgotten_streaming_client_handshakes_again_and_loses_no_event() {
     let app = spawn_app_with(stream_options()).await;
-    let mut intake = StreamIntake::open(&app.pipeline).await.unwrap();
+    let mut intake = StreamIntake::open(&app.pipeline.intake).await.unwrap();
     intake.step(&app.pipeline).await.unwrap();
 
     app.org_control("streaming/drop-clients", json!({})).await;
@@ -150,7 +170,7 @@ async fn a_forgotten_streaming_client_handshakes_again_and_loses_no_event() {
 #[tokio::test]
 async fn an_expired_session_on_the_stream_logs_in_again_and_resumes() {
     let app = spawn_app_with(stream_options()).await;
-    let mut intake = StreamIntake::open(&app.pipeline).await.unwrap();
+    let mut intake = StreamIntake::open(&app.pipeline.intake).await.unwrap();
     intake.step(&app.pipeline).await.unwrap();
 
     app.org_control("sessions/expire", json!({})).await;
@@ -174,7 +194,7 @@ async fn a_stale_replay_id_falls_back_to_all_retained_events_and_reconciles_the_
         s.salesforce.auth = sfwa::config::AuthMode::ClientCredentials;
     });
     let mut app = spawn_app_with(options).await;
-    let mut intake = StreamIntake::open(&app.pipeline).await.unwrap();
+    let mut intake = StreamIntake::open(&app.pipeline.intake).await.unwrap();
     let first = app.queue(templates(1, 1600)).await;
     step_until_sent(&app, &mut intake, 1).await;
     drop(intake);
@@ -183,7 +203,7 @@ async fn a_stale_replay_id_falls_back_to_all_retained_events_and_reconciles_the_
     let missed = app.queue(templates(1, 1700)).await;
     app.clock.shift(chrono::Duration::hours(96));
     app.restart().await;
-    let mut intake = StreamIntake::open(&app.pipeline).await.unwrap();
+    let mut intake = StreamIntake::open(&app.pipeline.intake).await.unwrap();
     let error = intake.step(&app.pipeline).await.unwrap_err();
     assert!(
         matches!(error, StepError::Stream(CometdError::StaleReplay { .. })),
@@ -204,7 +224,7 @@ async fn a_scheduled_message_is_published_by_the_flow_when_its_time_comes_and_se
     let mut options = stream_options();
     options.tune = Box::new(|s| s.salesforce.auth = sfwa::config::AuthMode::ClientCredentials);
     let app = spawn_app_with(options).await;
-    let mut intake = StreamIntake::open(&app.pipeline).await.unwrap();
+    let mut intake = StreamIntake::open(&app.pipeline.intake).await.unwrap();
     intake.step(&app.pipeline).await.unwrap();
     let at = app.clock.now() + chrono::Duration::minutes(30);
     let ids = app
@@ -237,7 +257,7 @@ async fn a_scheduled_message_is_published_by_the_flow_when_its_time_comes_and_se
 async fn a_record_requeued_after_failing_unsent_is_sent_from_its_event() {
     // Arrange: refused before sending (window closed), written back as Failed.
     let app = spawn_app_with(stream_options()).await;
-    let mut intake = StreamIntake::open(&app.pipeline).await.unwrap();
+    let mut intake = StreamIntake::open(&app.pipeline.intake).await.unwrap();
     let ids = app
         .queue(json!([{"To_Phone__c": "+16505551801", "Message_Type__c": "Text", "Body__c": "hi"}]))
         .await;

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use sfwa::app::App;
 use sfwa::config::{AuthMode, Secret, Settings};
+use sfwa::observe::metrics::Metrics;
 use sfwa::pipeline::worker::{self, DispatchStep};
 use sfwa::pipeline::writeback::{self, FlushOutcome};
 use sfwa::pipeline::Pipeline;
@@ -34,6 +35,8 @@ pub struct TestApp {
     pub wa: WhatsAppSim,
     pub clock: SimTime,
     pub pipeline: Pipeline,
+    /// What `/metrics` renders (the pipeline reports into it).
+    pub metrics: Metrics,
     pub settings: Settings,
     pub http: reqwest::Client,
     webhook_stop: CancellationToken,
@@ -86,12 +89,13 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         dir.path().join("sfwa.db"),
         options.tune,
     );
-    let (pipeline, webhook_stop) = start_daemon(&wa, settings.clone(), &clock).await;
+    let (pipeline, metrics, webhook_stop) = start_daemon(&wa, settings.clone(), &clock).await;
     TestApp {
         org,
         wa,
         clock,
         pipeline,
+        metrics,
         settings,
         http: reqwest::Client::new(),
         webhook_stop,
@@ -132,20 +136,23 @@ async fn start_daemon(
     wa: &WhatsAppSim,
     settings: Settings,
     clock: &SimTime,
-) -> (Pipeline, CancellationToken) {
+) -> (Pipeline, Metrics, CancellationToken) {
     let app = App::build(settings, Arc::new(clock.clone())).await.unwrap();
     wa.set_webhook_url(Some(app.webhook_url()));
+    let metrics = app.metrics().clone();
     let stop = CancellationToken::new();
     let (pipeline, _server) = app.spawn_webhook_server(stop.clone());
-    (pipeline, stop)
+    (pipeline, metrics, stop)
 }
 
 impl TestApp {
     /// Stops this daemon and starts a new one on the same store (a restart).
     pub async fn restart(&mut self) {
         self.webhook_stop.cancel();
-        let (pipeline, stop) = start_daemon(&self.wa, self.settings.clone(), &self.clock).await;
+        let (pipeline, metrics, stop) =
+            start_daemon(&self.wa, self.settings.clone(), &self.clock).await;
         self.pipeline = pipeline;
+        self.metrics = metrics;
         self.webhook_stop = stop;
     }
 
@@ -156,7 +163,9 @@ impl TestApp {
     }
 
     pub async fn flush(&self) -> FlushOutcome {
-        writeback::flush_once(&self.pipeline).await.expect("flush")
+        writeback::flush_once(&self.pipeline.write_back)
+            .await
+            .expect("flush")
     }
 
     /// Creates Queued outbound records the way a Flow would (through DML, not the REST API).
@@ -187,6 +196,7 @@ impl TestApp {
     pub async fn journal(&self, id: &str) -> Option<JournalEntry> {
         let id = id.to_string();
         self.pipeline
+            .core
             .store
             .read(move |c| journal::get(c, &id))
             .await
@@ -202,7 +212,7 @@ impl TestApp {
         )
         .await;
         let (number, wa_id) = (self.wa.phone_number_id().to_string(), wa_id.to_string());
-        let store = self.pipeline.store.clone();
+        let store = self.pipeline.core.store.clone();
         eventually("the inbound message reaches the mirror", || {
             let (store, number, wa_id) = (store.clone(), number.clone(), wa_id.clone());
             async move {

@@ -27,12 +27,13 @@ fn webhook_url(app: &TestApp) -> String {
 }
 
 async fn outbox_depth(app: &TestApp) -> u64 {
-    app.pipeline.store.read(outbox::depth).await.unwrap()
+    app.pipeline.core.store.read(outbox::depth).await.unwrap()
 }
 
 async fn mirror(app: &TestApp, wa_id: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     let (number, wa_id) = (app.wa.phone_number_id().to_string(), wa_id.to_string());
     app.pipeline
+        .core
         .store
         .read(move |c| inbound::last_inbound(c, &number, &wa_id))
         .await
@@ -327,6 +328,7 @@ async fn a_131047_from_meta_fails_the_record_and_closes_the_window_in_the_mirror
         app.clock.now() - chrono::Duration::hours(1),
     );
     app.pipeline
+        .core
         .store
         .write(move |tx| inbound::record_inbound(tx, &number, CUSTOMER, an_hour_ago))
         .await
@@ -371,6 +373,7 @@ async fn a_131047_from_meta_fails_the_record_and_closes_the_window_in_the_mirror
 
 async fn rejects(app: &TestApp) -> Vec<sfwa::store::webhook_rejects::WebhookReject> {
     app.pipeline
+        .core
         .store
         .read(|c| sfwa::store::webhook_rejects::list(c, 100))
         .await
@@ -433,7 +436,7 @@ async fn a_post_with_a_poisonous_event_applies_the_rest_and_dead_letters_that_on
             .is_some_and(|a| a.starts_with(&now.format("%Y-").to_string()))),
         "{records:?}"
     );
-    let metrics = app.pipeline.metrics.render(&Default::default());
+    let metrics = app.metrics.render(&Default::default());
     assert!(
         metrics.contains(r#"sfwa_webhook_events_rejected_total{reason="bad_timestamp"} 1"#),
         "{metrics}"
@@ -550,7 +553,7 @@ async fn events_at_chronos_limits_that_bypass_the_parser_still_apply_without_a_p
         ..ParsedWebhook::default()
     };
 
-    let applied = webhook_apply::apply(&app.pipeline, parsed)
+    let applied = webhook_apply::apply(&app.pipeline.core, parsed)
         .await
         .expect("stored");
 
@@ -592,6 +595,7 @@ async fn a_status_echoing_an_id_of_another_object_writes_nothing_but_one_of_ours
     assert_eq!(app.record(&restored)["Status__c"], "Sent", "only the time");
     let dead = app
         .pipeline
+        .core
         .store
         .read(|c| outbox::dead_letters(c, 10))
         .await
@@ -612,7 +616,7 @@ async fn a_refused_webhook_event_is_shown_to_operators_by_doctor_and_the_dead_le
 
     let checks = sfwa::doctor::check(&app.settings).await;
     let listed = sfwa::pipeline::dead_letters::run(
-        &app.pipeline.store,
+        &app.pipeline.core.store,
         sfwa::pipeline::dead_letters::Action::List,
         outbox::Selection::Keys(Vec::new()),
         app.clock.now(),

@@ -34,6 +34,7 @@ async fn seed_messages(app: &TestApp, count: usize) -> Vec<String> {
 async fn enqueue(app: &TestApp, updates: Vec<(String, Map<String, Value>)>) {
     let now = app.clock.now();
     app.pipeline
+        .core
         .store
         .write(move |tx| {
             for (id, fields) in &updates {
@@ -50,6 +51,7 @@ async fn enqueue_inbound(app: &TestApp, wamid: &str, received_at: &str) {
     let (wamid, received_at) = (wamid.to_string(), received_at.to_string());
     let now = app.clock.now();
     app.pipeline
+        .core
         .store
         .write(move |tx| {
             let record = fields(json!({
@@ -66,6 +68,7 @@ async fn enqueue_inbound(app: &TestApp, wamid: &str, received_at: &str) {
 
 async fn dead_letters(app: &TestApp) -> Vec<DeadLetter> {
     app.pipeline
+        .core
         .store
         .read(|c| outbox::dead_letters(c, 10_000))
         .await
@@ -73,7 +76,7 @@ async fn dead_letters(app: &TestApp) -> Vec<DeadLetter> {
 }
 
 async fn outbox_depth(app: &TestApp) -> u64 {
-    app.pipeline.store.read(outbox::depth).await.unwrap()
+    app.pipeline.core.store.read(outbox::depth).await.unwrap()
 }
 
 /// Collections calls (updates and upserts) the org has answered so far.
@@ -230,6 +233,7 @@ async fn an_outage_still_retries_everything_later_without_dead_lettering() {
     let during = app.flush().await;
     let waiting = app
         .pipeline
+        .core
         .store
         .read(move |c| outbox::due(c, chrono::DateTime::<chrono::Utc>::MAX_UTC, 10))
         .await
@@ -443,6 +447,7 @@ async fn a_call_the_org_refuses_as_a_whole_waits_for_an_admin_and_the_other_writ
     let ids = seed_messages(&app, 2).await;
     let now = app.clock.now();
     app.pipeline
+        .core
         .store
         .write(move |tx| {
             outbox::enqueue_upsert(
@@ -481,6 +486,7 @@ async fn a_call_the_org_refuses_as_a_whole_waits_for_an_admin_and_the_other_writ
     }
     let waiting = app
         .pipeline
+        .core
         .store
         .read(|c| outbox::due(c, chrono::DateTime::<chrono::Utc>::MAX_UTC, 10))
         .await

@@ -268,9 +268,9 @@ async fn at_start_the_pace_is_capped_at_the_numbers_throughput_level() {
     let app = spawn_app_with(tuned(|s| s.whatsapp.throughput_per_second = 1000)).await;
     let number = app.wa.phone_number_id().to_string();
 
-    sfwa::app::read_throughput_levels(app.pipeline.clone()).await;
+    sfwa::app::read_throughput_levels(app.pipeline.dispatcher.clone()).await;
 
-    assert_eq!(app.pipeline.pacer.rate(&number), 80.0);
+    assert_eq!(app.pipeline.dispatcher.pacer.rate(&number), 80.0);
 }
 
 #[tokio::test]
@@ -280,10 +280,10 @@ async fn a_number_granted_a_thousand_a_second_reads_as_level_high_and_keeps_its_
     let app = spawn_app_with(options).await;
     let number = app.wa.phone_number_id().to_string();
 
-    sfwa::app::read_throughput_levels(app.pipeline.clone()).await;
+    sfwa::app::read_throughput_levels(app.pipeline.dispatcher.clone()).await;
     let checks = doctor::check(&app.settings).await;
 
-    assert_eq!(app.pipeline.pacer.rate(&number), 1000.0);
+    assert_eq!(app.pipeline.dispatcher.pacer.rate(&number), 1000.0);
     assert!(matches!(
         &find(&checks, "WhatsApp number").outcome,
         Outcome::Pass(detail) if detail.contains("throughput HIGH")

@@ -231,7 +231,7 @@ async fn a_write_back_a_validation_rule_refuses_becomes_one_dead_letter_naming_t
         .queue(json!([{"To_Phone__c": "+16505551234", "Message_Type__c": "Template", "Template_Name__c": "hello_world"}]))
         .await;
     app.dispatch().await;
-    let store = app.pipeline.store.clone();
+    let store = app.pipeline.core.store.clone();
     let id = ids[0].clone();
     eventually("the customer has read it", || {
         let (store, id) = (store.clone(), id.clone());
@@ -250,7 +250,7 @@ async fn a_write_back_a_validation_rule_refuses_becomes_one_dead_letter_naming_t
     app.flush().await;
 
     // Assert
-    let store = app.pipeline.store.clone();
+    let store = app.pipeline.core.store.clone();
     let (letters, pending) = store
         .read(|c| {
             Ok((

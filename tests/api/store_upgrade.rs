@@ -70,6 +70,7 @@ async fn writes_the_store_upgrade_fixture() {
         (org.new_id("a00"), org.new_id("a00"))
     };
     app.pipeline
+        .core
         .store
         .write(move |tx| {
             let now = chrono::Utc::now();
@@ -91,6 +92,7 @@ async fn writes_the_store_upgrade_fixture() {
     let _ = std::fs::remove_file(&path);
     let target = path.to_string_lossy().into_owned();
     app.pipeline
+        .core
         .store
         .read(move |c| {
             c.execute("VACUUM INTO ?1", [target])?;
@@ -167,6 +169,7 @@ async fn a_store_written_by_schema_4_opens_migrates_and_keeps_working() {
     .await;
     let rows = app
         .pipeline
+        .core
         .store
         .read(|c| {
             let mut rows = Vec::new();
@@ -203,6 +206,7 @@ async fn a_store_written_by_schema_4_opens_migrates_and_keeps_working() {
     // Assert
     let version: i64 = app
         .pipeline
+        .core
         .store
         .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
         .await
@@ -231,6 +235,7 @@ async fn a_store_written_by_schema_4_opens_migrates_and_keeps_working() {
         .expect("the number it went from");
     let (depth, letters, cursor, mirror) = app
         .pipeline
+        .core
         .store
         .read(move |c| {
             Ok((

@@ -448,6 +448,7 @@ async fn daemon_with_sent_messages() -> (TestApp, Known) {
 
 async fn rejects_seen(app: &TestApp) -> u64 {
     app.pipeline
+        .core
         .store
         .read(|c| {
             Ok(c.query_row(
@@ -464,13 +465,13 @@ async fn rejects_seen(app: &TestApp) -> u64 {
 async fn drain(app: &TestApp) -> u64 {
     for _ in 0..20 {
         app.flush().await;
-        let depth = app.pipeline.store.read(outbox::depth).await.unwrap();
+        let depth = app.pipeline.core.store.read(outbox::depth).await.unwrap();
         if depth == 0 {
             return 0;
         }
         app.clock.shift(chrono::Duration::minutes(30));
     }
-    app.pipeline.store.read(outbox::depth).await.unwrap()
+    app.pipeline.core.store.read(outbox::depth).await.unwrap()
 }
 
 /// Field lengths of `WhatsApp_Message__c` as Salesforce counts them (UTF-16 units; DESIGN.md).
@@ -543,14 +544,14 @@ impl Tally {
 /// (a): the parser and the apply step, directly.
 async fn direct(app: &TestApp, body: &[u8], tally: &mut Tally) -> Result<(), TestCaseError> {
     let expected = events_in(body);
-    let parsed = match webhook::parse_received(body, app.pipeline.now()) {
+    let parsed = match webhook::parse_received(body, app.pipeline.core.now()) {
         Ok(parsed) => parsed,
         Err(error) => {
             prop_assert!(error.to_string().chars().count() <= 2 * ECHO_CHARS);
             return Ok(());
         }
     };
-    let applied = webhook_apply::apply(&app.pipeline, parsed)
+    let applied = webhook_apply::apply(&app.pipeline.core, parsed)
         .await
         .map_err(|e| TestCaseError::fail(format!("apply failed: {e}")))?;
     for rejected in &applied.rejected {
@@ -572,7 +573,7 @@ async fn direct(app: &TestApp, body: &[u8], tally: &mut Tally) -> Result<(), Tes
 
 /// (b): the real endpoint over loopback.
 async fn over_http(app: &TestApp, body: Vec<u8>, tally: &mut Tally) -> Result<(), TestCaseError> {
-    let parsed = webhook::parse_received(&body, app.pipeline.now());
+    let parsed = webhook::parse_received(&body, app.pipeline.core.now());
     let rejects_before = rejects_seen(app).await;
     let sig = signature(&body, app.wa.app_secret());
     let response = app
@@ -602,6 +603,7 @@ async fn over_http(app: &TestApp, body: Vec<u8>, tally: &mut Tally) -> Result<()
     let keys: Vec<String> = parsed.events.iter().map(WebhookEvent::dedupe_key).collect();
     let unseen = app
         .pipeline
+        .core
         .store
         .read(move |c| {
             let mut unseen = Vec::new();
@@ -687,6 +689,7 @@ fn signed_mutated_meta_payloads_never_panic_never_5xx_and_every_event_is_applied
         for app in [&direct_app, &http_app] {
             let letters = app
                 .pipeline
+                .core
                 .store
                 .read(|c| outbox::dead_letters(c, 1000))
                 .await
@@ -702,6 +705,7 @@ fn signed_mutated_meta_payloads_never_panic_never_5xx_and_every_event_is_applied
     let stored = runtime.block_on(async {
         http_app
             .pipeline
+            .core
             .store
             .read(webhook_rejects::counts_by_reason)
             .await

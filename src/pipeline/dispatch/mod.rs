@@ -1,0 +1,209 @@
+//! The send path, one record at a time:
+//! validate → hold? → rate limit → **window check, now** → journal `Sending` → Cloud API → outcome.
+//! Each way out is a [`Next`]: the send's result is classified by [`decide()`] (pure), and
+//! one function, `apply`, writes any `Next` to the journal and the outbox.
+//!
+//! The journal row is committed *before* the HTTP send and every send carries the record Id as
+//! `biz_opaque_callback_data`, so a send whose outcome is unknown is resolved by Meta's status echo
+//! (see `store::journal::apply_status`) and only re-sent after the grace period (guarantee 1).
+
+use chrono::{DateTime, Duration, Utc};
+use rand::Rng;
+use tracing::{info, warn};
+
+use crate::domain::message::{MessageRecord, OutboundMessage};
+use crate::pipeline::record_update;
+use crate::store::{journal, outbox};
+use crate::whatsapp::{Accepted, RateLimit, SendError, OUTSIDE_WINDOW, OUTSIDE_WINDOW_MESSAGE};
+use crate::window::{self, Decision};
+
+use super::Dispatcher;
+
+mod apply;
+pub mod decide;
+
+pub use apply::finish_failed;
+use apply::{apply, Target};
+pub use decide::DispatchOutcome;
+use decide::{decide, Next, Policy};
+
+pub const OUTCOME_UNKNOWN: &str = "SEND_OUTCOME_UNKNOWN";
+
+#[tracing::instrument(skip_all, fields(record_id = %record.id))]
+pub async fn dispatch_record(
+    dispatcher: &Dispatcher,
+    record: MessageRecord,
+    attempt: u32,
+) -> anyhow::Result<DispatchOutcome> {
+    let mut target = Target {
+        record: &record,
+        number: "",
+        wa_id: "",
+        attempt,
+        now: dispatcher.now(),
+    };
+    let message = match OutboundMessage::from_record(&record, dispatcher.core.default_region) {
+        Ok(message) => message,
+        Err(problem) => {
+            info!(
+                code = problem.code.as_str(),
+                field = problem.field,
+                "record refused: {}",
+                problem.message
+            );
+            let next = Next::Refuse {
+                code: problem.code.as_str().to_string(),
+                message: problem.message,
+                window_expired_at: None,
+            };
+            return apply(dispatcher, &target, next).await;
+        }
+    };
+    let number = dispatcher
+        .business_number(message.business_number_id.as_deref())
+        .to_string();
+    let wa_id = message.to.wa_id().to_string();
+    (target.number, target.wa_id) = (&number, &wa_id);
+    if let Some(next) = held_back(dispatcher, &target) {
+        return apply(dispatcher, &target, next).await;
+    }
+    dispatcher.throttle(&number).await;
+    // The window is checked here, right before the send, not when the batch was fetched.
+    target.now = dispatcher.now();
+    let window_expires_at = match check_window(dispatcher, &message, &target).await? {
+        Ok(window_expires_at) => window_expires_at,
+        Err(refused) => return apply(dispatcher, &target, refused).await,
+    };
+    if !mark_sending(dispatcher, &target).await? {
+        return Ok(DispatchOutcome::AlreadySending);
+    }
+    let started = std::time::Instant::now();
+    let sent = dispatcher.whatsapp.send(&number, &message).await;
+    dispatcher.core.reporter.whatsapp_send(started.elapsed());
+    log_unsent(&sent);
+    let next = decide(
+        &sent,
+        window_expires_at,
+        attempt,
+        &policy(dispatcher),
+        dispatcher.now(),
+    );
+    apply(dispatcher, &target, next).await
+}
+
+/// Sends wait without a call when sending is on hold (Meta refuses the account), or when Meta
+/// told us this number (or this customer) must wait: no call that would only be refused again.
+fn held_back(dispatcher: &Dispatcher, target: &Target<'_>) -> Option<Next> {
+    if let Some(hold) = dispatcher.current_hold() {
+        return Some(Next::Hold {
+            until: hold.until,
+            hold_all: None,
+        });
+    }
+    let held = dispatcher
+        .pacer
+        .held_back(target.number, target.wa_id, target.now)?;
+    Some(Next::Wait {
+        limit: held.limit,
+        code: held_back_code(held.limit),
+        meta: None,
+        held_until: Some(held.until),
+    })
+}
+
+/// The window rule, now: `Ok(when the window closes)`, or the refusal to apply.
+async fn check_window(
+    dispatcher: &Dispatcher,
+    message: &OutboundMessage,
+    target: &Target<'_>,
+) -> anyhow::Result<Result<Option<DateTime<Utc>>, Next>> {
+    let (number, wa_id) = (target.number.to_string(), target.wa_id.to_string());
+    let last_inbound = dispatcher
+        .core
+        .store
+        .read(move |conn| crate::store::inbound::last_inbound(conn, &number, &wa_id))
+        .await?;
+    let margin =
+        Duration::from_std(dispatcher.core.settings.window.margin).unwrap_or(Duration::minutes(2));
+    Ok(
+        match window::decide(message.kind.is_template(), last_inbound, target.now, margin) {
+            Decision::Allowed { window_expires_at } => Ok(window_expires_at),
+            Decision::Refused { window_expired_at } => {
+                info!("outside the customer-service window; not sent");
+                Err(Next::Refuse {
+                    code: OUTSIDE_WINDOW.into(),
+                    message: OUTSIDE_WINDOW_MESSAGE.into(),
+                    window_expired_at,
+                })
+            }
+        },
+    )
+}
+
+/// Journals `Sending` (and queues it for the record) before the call; `false` when another
+/// worker or process already has it: the reconcile poll, the stream and `sfwa sync` can all see
+/// one record, and the journal's claim → sending step admits exactly one of them.
+async fn mark_sending(dispatcher: &Dispatcher, target: &Target<'_>) -> anyhow::Result<bool> {
+    let (id, number, to, now) = (
+        target.record.id.clone(),
+        target.number.to_string(),
+        target.wa_id.to_string(),
+        target.now,
+    );
+    let object = dispatcher.core.message_object().to_string();
+    let marked = dispatcher
+        .core
+        .store
+        .write(move |tx| {
+            journal::mark_sending(tx, &id, &number, &to, now)?;
+            outbox::enqueue(tx, &object, &id, &record_update::sending(), now)
+        })
+        .await;
+    match marked {
+        Ok(()) => Ok(true),
+        Err(crate::store::StoreError::NotClaimed { state, .. }) => {
+            info!(%state, "already being sent elsewhere; skipped");
+            Ok(false)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// One line per send WhatsApp did not accept (what it means for the record is [`decide`]'s).
+fn log_unsent(sent: &Result<Accepted, SendError>) {
+    match sent {
+        Ok(_) => {}
+        Err(SendError::Meta(error)) => {
+            warn!(code = %error.error_code(), action = ?error.action(), "WhatsApp refused the send: {}", error.message)
+        }
+        Err(SendError::NotSent(reason)) => {
+            warn!("WhatsApp unreachable, nothing was sent: {reason}")
+        }
+        Err(SendError::OutcomeUnknown(reason) | SendError::BadResponse(reason)) => {
+            // Left in Sending: Meta's status echo (biz_opaque_callback_data) or the grace period decides.
+            warn!("send outcome unknown ({reason}); waiting for WhatsApp's status echo")
+        }
+    }
+}
+
+/// `[dispatch]`'s retry policy, with this decision's jitter.
+fn policy(dispatcher: &Dispatcher) -> Policy {
+    let settings = &dispatcher.core.settings.dispatch;
+    Policy {
+        max_attempts: settings.max_attempts,
+        initial_backoff: settings.initial_backoff,
+        max_backoff: settings.max_backoff,
+        jitter: rand::thread_rng().gen_range(0.8..1.2),
+    }
+}
+
+/// The code a send held back for `limit` would have met.
+fn held_back_code(limit: RateLimit) -> String {
+    match limit {
+        RateLimit::Throughput => "WA_130429",
+        RateLimit::Pair => "WA_131056",
+        RateLimit::Spam => "WA_131048",
+        RateLimit::App => "WA_80007",
+    }
+    .to_string()
+}

@@ -1,0 +1,116 @@
+//! What the pipeline reports as it works, in its own vocabulary: [`Reporter`]. The
+//! pipeline (and the webhook receiver) call it where things happen; `observe`'s metrics and health
+//! implement it, and `app` wires them in. So nothing below `observe` imports it: the pipeline does
+//! not know whether anyone counts.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+/// How a dispatch ended, as it is counted: the pipeline's `DispatchOutcome` without its details.
+/// An outcome another worker owns (already sending) is not counted and has no value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dispatched<'a> {
+    Sent,
+    Refused(&'a str),
+    Failed(&'a str),
+    Retry(&'a str),
+    RateLimited(&'a str),
+    Held,
+    Unknown,
+}
+
+/// How one accepted or refused webhook POST ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookResult {
+    /// Stored (at least one event was new).
+    Accepted,
+    /// Every event in it had been seen before (Meta redelivers).
+    Duplicate,
+    /// Signature missing or wrong: 401.
+    Unauthorized,
+    /// Signed, but not a WhatsApp Business Account envelope: 400.
+    BadRequest,
+    /// Not stored (the store failed): 500, Meta retries.
+    Error,
+}
+
+impl WebhookResult {
+    pub fn label(self) -> &'static str {
+        match self {
+            WebhookResult::Accepted => "accepted",
+            WebhookResult::Duplicate => "duplicate",
+            WebhookResult::Unauthorized => "unauthorized",
+            WebhookResult::BadRequest => "bad_request",
+            WebhookResult::Error => "error",
+        }
+    }
+}
+
+/// The events the pipeline reports. Every method has a do-nothing default, so an observer
+/// implements only what it keeps (the metrics count, the health remembers the intake's state).
+pub trait Reporter: Send + Sync {
+    /// One dispatch ended so.
+    fn dispatched(&self, _outcome: Dispatched<'_>) {}
+    /// A message given up outside a dispatch (no status echo within the grace period).
+    fn failed_without_dispatch(&self, _code: &str) {}
+    /// One WhatsApp send call took this long.
+    fn whatsapp_send(&self, _took: Duration) {}
+    /// A send WhatsApp accepted, `waited` after its record was queued (or due).
+    fn queued_to_sent(&self, _waited: chrono::Duration) {}
+    /// One flush ended having written, retried and dropped so many records.
+    fn flushed(&self, _written: usize, _retried: usize, _dropped: usize) {}
+    /// One write-back moved to the dead letters; `reason` is a bounded error code.
+    fn dead_lettered(&self, _reason: &str) {}
+    /// One webhook POST was answered so.
+    fn webhook(&self, _result: WebhookResult) {}
+    /// One webhook event refused and dead-lettered; `reason` is a `RejectReason` label.
+    fn webhook_event_rejected(&self, _reason: &'static str) {}
+    /// The stream intake's last long poll left it connected (or not).
+    fn stream_connected(&self, _connected: bool) {}
+    /// Salesforce answered the poll at `at`.
+    fn poll_succeeded(&self, _at: DateTime<Utc>) {}
+}
+
+/// Reports to several observers in turn (the metrics and the health).
+pub struct Reporters(pub Vec<std::sync::Arc<dyn Reporter>>);
+
+impl Reporter for Reporters {
+    fn dispatched(&self, outcome: Dispatched<'_>) {
+        self.0.iter().for_each(|o| o.dispatched(outcome));
+    }
+    fn failed_without_dispatch(&self, code: &str) {
+        self.0.iter().for_each(|o| o.failed_without_dispatch(code));
+    }
+    fn whatsapp_send(&self, took: Duration) {
+        self.0.iter().for_each(|o| o.whatsapp_send(took));
+    }
+    fn queued_to_sent(&self, waited: chrono::Duration) {
+        self.0.iter().for_each(|o| o.queued_to_sent(waited));
+    }
+    fn flushed(&self, written: usize, retried: usize, dropped: usize) {
+        self.0
+            .iter()
+            .for_each(|o| o.flushed(written, retried, dropped));
+    }
+    fn dead_lettered(&self, reason: &str) {
+        self.0.iter().for_each(|o| o.dead_lettered(reason));
+    }
+    fn webhook(&self, result: WebhookResult) {
+        self.0.iter().for_each(|o| o.webhook(result));
+    }
+    fn webhook_event_rejected(&self, reason: &'static str) {
+        self.0.iter().for_each(|o| o.webhook_event_rejected(reason));
+    }
+    fn stream_connected(&self, connected: bool) {
+        self.0.iter().for_each(|o| o.stream_connected(connected));
+    }
+    fn poll_succeeded(&self, at: DateTime<Utc>) {
+        self.0.iter().for_each(|o| o.poll_succeeded(at));
+    }
+}
+
+/// Nobody listens (`sfwa sync`, `sfwa dead-letters`: one-shot commands without `/metrics`).
+pub struct Silent;
+
+impl Reporter for Silent {}
