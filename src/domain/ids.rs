@@ -169,6 +169,19 @@ macro_rules! textual_id {
             }
         }
 
+        /// Compared with its text (tests and logs read better than `.as_str()` everywhere).
+        impl PartialEq<str> for $id {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $id {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
         impl ToSql for $id {
             fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
                 Ok(ToSqlOutput::from(self.as_str()))
@@ -283,7 +296,7 @@ mod tests {
     #[test]
     fn a_customer_id_is_a_wa_id_with_or_without_its_plus() {
         let customer: CustomerId = "16505551234".parse().unwrap();
-        assert_eq!(customer, "+16505551234".parse().unwrap());
+        assert_eq!(customer, "+16505551234".parse::<CustomerId>().unwrap());
         assert_eq!(customer.as_str(), "16505551234");
         assert_eq!(customer.phone().unwrap().as_str(), "+16505551234");
         let phone = crate::domain::phone::E164::from_wa_id("16505551234").unwrap();

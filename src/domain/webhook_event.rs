@@ -9,6 +9,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::ids::{BusinessNumberId, CustomerId, Wamid};
 use super::sf_id::SfId;
 use super::status::MessageStatus;
 pub use super::text::{echo, ECHO_CHARS};
@@ -122,14 +123,16 @@ impl WebhookEvent {
 /// A status of one of our messages.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StatusUpdate {
-    pub wamid: String,
+    pub wamid: Wamid,
     /// Sent, Delivered, Read or Failed.
     pub status: MessageStatus,
     /// Meta's time of the event (not our time of receipt).
     pub timestamp: DateTime<Utc>,
-    pub recipient_id: String,
+    /// `recipient_id`: the customer the message went to; `None` if absent or not a wa_id (sfwa
+    /// does not rely on it: the journal knows whom it sent to).
+    pub recipient_id: Option<CustomerId>,
     /// `metadata.phone_number_id`.
-    pub business_number_id: String,
+    pub business_number_id: BusinessNumberId,
     /// `biz_opaque_callback_data` read as a record Id; `None` if absent or not an Id (a message
     /// sent by another tool on the same number).
     pub record_id: Option<SfId>,
@@ -150,18 +153,18 @@ pub struct StatusError {
 /// A message a customer sent to one of our business numbers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InboundMessage {
-    pub wamid: String,
+    pub wamid: Wamid,
     /// `metadata.phone_number_id`: which of our numbers (and so which window) it is for.
-    pub business_number_id: String,
+    pub business_number_id: BusinessNumberId,
     pub display_phone_number: String,
-    /// The customer's wa_id.
-    pub from: String,
+    /// The customer (`from`, today a wa_id).
+    pub from: CustomerId,
     pub profile_name: Option<String>,
     /// Meta's time of the message: the window is measured from it.
     pub timestamp: DateTime<Utc>,
     pub kind: InboundKind,
-    /// The wamid this message replies to (`context.id`).
-    pub context_id: Option<String>,
+    /// The wamid this message replies to (`context.id`); `None` if absent or not a wamid.
+    pub context_id: Option<Wamid>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
