@@ -15,7 +15,7 @@ use crate::pipeline::inbound_links::LINK_FIELDS;
 use crate::pipeline::inbound_owner::OWNER_FIELDS;
 use crate::pipeline::{inbound_records, record_update};
 use crate::salesforce::{
-    soql_string, CometdClient, CometdError, FieldDescribe, ObjectDescribe, ReplayFrom,
+    contract, soql_string, CometdClient, CometdError, FieldDescribe, ObjectDescribe, ReplayFrom,
     SalesforceClient, SalesforceError,
 };
 
@@ -103,45 +103,6 @@ pub(super) async fn check_login(settings: &Settings) -> (Check, Option<Salesforc
         ),
     }
 }
-
-/// What sfwa needs of one field: one of these describe types, at least this length (0 = any).
-fn field_need(name: &str) -> Option<(&'static [&'static str], u32)> {
-    const TEXT: &[&str] = &["string"];
-    const LONG_TEXT: &[&str] = &["textarea"];
-    const DATETIME: &[&str] = &["datetime"];
-    const PICKLIST: &[&str] = &["picklist"];
-    const PHONE: &[&str] = &["phone", "string"];
-    const URL: &[&str] = &["url", "string"];
-    const REFERENCE: &[&str] = &["reference"];
-    Some(match name {
-        "Direction__c" | "Status__c" | "Message_Type__c" => (PICKLIST, 0),
-        "To_Phone__c" | "From_Phone__c" => (PHONE, 0),
-        "Business_Number_Id__c" => (TEXT, 32),
-        "Body__c" => (LONG_TEXT, 4096),
-        "Template_Name__c" => (TEXT, 512),
-        "Template_Language__c" => (TEXT, 16),
-        "Template_Parameters__c" => (LONG_TEXT, 32768),
-        "Media_URL__c" => (URL, 0),
-        "Media_Filename__c" => (TEXT, 255),
-        "WhatsApp_Message_Id__c" => (TEXT, 128),
-        "Error_Code__c" => (TEXT, 32),
-        "Error_Message__c" => (LONG_TEXT, 1024),
-        "Scheduled_At__c"
-        | "CreatedDate"
-        | "Sent_At__c"
-        | "Delivered_At__c"
-        | "Read_At__c"
-        | "Failed_At__c"
-        | "Received_At__c"
-        | "Window_Expires_At__c" => (DATETIME, 0),
-        "Contact__c" | "Lead__c" | "Case__c" | "OwnerId" => (REFERENCE, 0),
-        _ => return None,
-    })
-}
-
-/// Picklist values sfwa reads or writes, beyond the statuses.
-const DIRECTIONS: &[&str] = &["Outbound", "Inbound"];
-const MESSAGE_TYPES: &[&str] = &["Text", "Template", "Image", "Document", "Video", "Audio"];
 
 /// The fields intake reads (the Id is every object's).
 pub fn read_fields() -> Vec<&'static str> {
@@ -314,17 +275,18 @@ fn field_problems(describe: &ObjectDescribe) -> (Vec<String>, Vec<String>) {
             missing.push(field_name.clone());
             continue;
         };
-        if let Some((types, min_length)) = field_need(field_name) {
+        if let Some(need) = contract::field_named(field_name) {
+            let types = need.kind.describe_types();
             if !types.contains(&field.field_type.as_str()) {
                 deploy.push(format!(
                     "{field_name} is {} where sfwa needs {}",
                     field.field_type,
                     types.join(" or ")
                 ));
-            } else if field.length < min_length {
+            } else if (field.length as usize) < need.min_length {
                 deploy.push(format!(
-                    "{field_name} holds {} characters where sfwa writes up to {min_length}",
-                    field.length
+                    "{field_name} holds {} characters where sfwa writes up to {}",
+                    field.length, need.min_length
                 ));
             }
         }
@@ -337,17 +299,9 @@ fn field_problems(describe: &ObjectDescribe) -> (Vec<String>, Vec<String>) {
     if !missing.is_empty() {
         deploy.insert(0, format!("missing {}", missing.join(", ")));
     }
-    let statuses: Vec<&str> = MessageStatus::ALL
-        .iter()
-        .map(|s| s.as_salesforce())
-        .collect();
-    for (field_name, values) in [
-        ("Status__c", statuses.as_slice()),
-        ("Direction__c", DIRECTIONS),
-        ("Message_Type__c", MESSAGE_TYPES),
-    ] {
+    for (field_name, values) in contract::picklists() {
         if let Some(field) = describe.field(field_name) {
-            let lacking = lacking_values(field, values);
+            let lacking = lacking_values(field, &values);
             if !lacking.is_empty() {
                 deploy.push(format!(
                     "{field_name} lacks picklist value(s) {}",
@@ -356,15 +310,15 @@ fn field_problems(describe: &ObjectDescribe) -> (Vec<String>, Vec<String>) {
             }
         }
     }
-    if let Some(wamid) = describe.field(inbound_records::WAMID_FIELD) {
+    if let Some(wamid) = describe.field(contract::WHATSAPP_MESSAGE_ID) {
         if !wamid.external_id {
             deploy.push(format!(
                 "{} is not an External ID (inbound records are upserted on it)",
-                inbound_records::WAMID_FIELD
+                contract::WHATSAPP_MESSAGE_ID
             ));
         }
     }
-    for (lookup, target) in [("Contact__c", "Contact"), ("Lead__c", "Lead")] {
+    for (lookup, target) in contract::LOOKUPS {
         if let Some(field) = describe.field(lookup) {
             if field.field_type == "reference" && !field.reference_to.iter().any(|t| t == target) {
                 deploy.push(format!("{lookup} does not look up {target}"));
@@ -461,11 +415,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_field_the_pipeline_reads_or_writes_has_an_expected_type() {
+    fn every_field_the_pipeline_reads_or_writes_is_in_the_contract() {
         let mut fields: BTreeSet<String> = written_fields();
         fields.extend(read_fields().into_iter().map(String::from));
-        let without: Vec<&String> = fields.iter().filter(|f| field_need(f).is_none()).collect();
-        assert!(without.is_empty(), "add these to field_need: {without:?}");
+        let without: Vec<&String> = fields
+            .iter()
+            .filter(|f| contract::field_named(f).is_none())
+            .collect();
+        assert!(
+            without.is_empty(),
+            "add these to contract::FIELDS: {without:?}"
+        );
+    }
+
+    #[test]
+    fn the_fields_the_code_writes_are_the_ones_the_contract_marks_written() {
+        let from_code = written_fields();
+
+        let from_contract: BTreeSet<String> = contract::written().map(String::from).collect();
+
+        assert_eq!(from_code, from_contract);
     }
 
     #[test]
