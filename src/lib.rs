@@ -43,8 +43,9 @@
 //! - [`app`] — wiring and ordered shutdown; [`config`] — TOML + `SFWA_*` environment layered
 //!   with `figment`, secrets over `secrecy`, `validate()`;
 //!   [`clock`] — injectable time; [`demo`] — `sfwa demo`; [`doctor`] — `sfwa doctor`, the
-//!   setup check (config, store, login, the deployed package and its Flow, stream, the inbound
-//!   queue, numbers, Graph version, Meta's webhook subscription, webhook port);
+//!   setup check, one file per check in [`doctor::checks`] (config, store, login, the deployed
+//!   package and its Flow, stream, the inbound queue, numbers, Graph version, Meta's webhook
+//!   subscription, webhook port);
 //!   [`progress`] — the spinner people see while `sfwa sync` or a backlog drain runs.
 //! - [`domain`] — newtypes parsed at the edge: E.164 phones, Salesforce Ids, ranked statuses,
 //!   template parameters, outbound messages, webhook events.

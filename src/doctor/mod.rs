@@ -8,9 +8,9 @@
 //!    owns unmatched inbound records (`salesforce.inbound_queue`);
 //! 9. each WhatsApp number, with its throughput level against `whatsapp.throughput_per_second`;
 //! 10. the Graph API version, against Meta's end dates and the version Meta says answered
-//!     ([`checks::graph_version`]); 11. the apps subscribed to the WhatsApp Business Account; 12. the app's webhook
-//!     subscription and each webhook field sfwa needs (or will); 13. the webhook listener;
-//! 14. Salesforce API usage.
+//!     ([`checks::graph_version`]); 11. the apps subscribed to the WhatsApp Business Account;
+//!     12. the app's webhook subscription and each webhook field sfwa needs (or will);
+//!     13. the webhook listener; 14. Salesforce API usage.
 //!
 //! Files: `run` (the list, in order, and what skips what), [`checks`] (one file per check,
 //! named for what it checks), `clients` (the HTTP and Cloud API clients the checks share),
