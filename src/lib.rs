@@ -41,17 +41,21 @@
 //!    Which fields each change writes: [`pipeline::record_update`].
 //!
 //! ## Map of the crate
-//! - [`app`] — wiring and ordered shutdown; [`config`] — TOML + `SFWA_*` environment, `validate()`;
+//! - [`app`] — wiring and ordered shutdown; [`config`] — TOML + `SFWA_*` environment layered
+//!   with `figment`, secrets over `secrecy`, `validate()`;
 //!   [`clock`] — injectable time; [`doctor`] — `sfwa doctor`, the
-//!   setup check (config, store, login, the deployed package and its Flow, stream, the inbound
-//!   queue, numbers, Graph version, Meta's webhook subscription, webhook port);
+//!   setup check, one file per check in [`doctor::checks`] (config, store, login, the deployed
+//!   package and its Flow, stream, the inbound queue, numbers, Graph version, Meta's webhook
+//!   subscription, webhook port);
 //!   [`progress`] — the spinner people see while `sfwa sync` or a backlog drain runs.
 //! - [`domain`] — newtypes parsed at the edge: WhatsApp's ids ([`domain::ids`]: wamid, business
 //!   number, customer — the one type a non-phone customer identity changes), E.164 phones,
 //!   Salesforce Ids, ranked statuses, template parameters, outbound messages, webhook events.
 //! - [`salesforce`] — the Salesforce client: OAuth (JWT bearer, client credentials, refresh token)
 //!   with one shared session, queries with pagination, collections, describe, API usage, and the
-//!   Streaming API subscriber ([`salesforce::cometd`]) for platform events.
+//!   Streaming API subscriber ([`salesforce::cometd`]) for platform events; the one field contract
+//!   with the package ([`salesforce::contract`]) that the write-back, `doctor` and the package
+//!   test read.
 //! - [`whatsapp`] — the Cloud API client and the classification of Meta's error codes
 //!   (retry / retry later / hold everything / fail this message); Graph versions and their end
 //!   dates ([`whatsapp::versions`]); the app's webhook subscription ([`whatsapp::subscriptions`]).

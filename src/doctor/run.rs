@@ -1,25 +1,33 @@
-//! The order of the checks, and what a failure earlier means for the ones after it (see the
-//! module docs of [`super`]).
+//! The list of checks, in the order they run, and what a failure earlier means for the ones after
+//! it (see the module docs of [`super`]). Each check is its own file in [`super::checks`].
 
 use std::path::Path;
 
 use chrono::NaiveDate;
 
-use super::flow;
-use super::local::{
-    check_dead_letters, check_store, check_webhook, check_webhook_rejects, DEAD_LETTERS, STORE,
-    WEBHOOK,
-};
-use super::meta::{self, check_numbers, whatsapp_client};
-use super::report::{Check, Outcome};
-use super::salesforce::{
-    check_channel, check_fields, check_inbound_queue, check_login, CHANNEL, FIELDS, INBOUND_QUEUE,
-    LOGIN, USAGE,
-};
+use super::checks::api_usage::{check_api_usage, USAGE};
+use super::checks::channel::{check_channel, CHANNEL};
+use super::checks::configuration::{check_configuration, not_loaded};
+use super::checks::dead_letters::{check_dead_letters, DEAD_LETTERS};
+use super::checks::fields::{check_fields, FIELDS};
+use super::checks::flow::{self, FLOW};
+use super::checks::graph_version::{self, VERSION};
+use super::checks::inbound_queue::{check_inbound_queue, INBOUND_QUEUE};
+use super::checks::login::{check_login, LOGIN};
+use super::checks::numbers::check_numbers;
+use super::checks::store::{check_store, STORE};
+use super::checks::subscribed_apps::{check_subscribed_apps, SUBSCRIBED_APPS};
+use super::checks::webhook_fields::{check_webhook_fields, SUBSCRIPTION};
+use super::checks::webhook_listener::{check_webhook, WEBHOOK};
+use super::checks::webhook_rejects::check_webhook_rejects;
+use super::clients::whatsapp_client;
+use super::report::Check;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{ConfigError, IntakeMode, Problem, Settings};
+use crate::config::{IntakeMode, Problem, Settings};
+use crate::salesforce::SalesforceClient;
 
-const CONFIGURATION: &str = "Configuration";
+const NUMBERS: &str = "WhatsApp numbers";
+const NOT_LOGGED_IN: &str = "the Salesforce login failed";
 
 /// Loads `config` (file and `SFWA_*` environment, as `sfwa run` does) and runs every check.
 pub async fn run(config: &Path) -> Vec<Check> {
@@ -27,31 +35,22 @@ pub async fn run(config: &Path) -> Vec<Check> {
         Ok((settings, problems)) => {
             run_checks(&settings, problems, SystemClock.now().date_naive()).await
         }
-        Err(error) => {
-            let fix = match &error {
-                ConfigError::Read { .. } => "check the path and that this user may read it",
-                ConfigError::Syntax { .. } => "correct the TOML at the line shown",
-                ConfigError::Env { .. } => "rename or unset that variable",
-                ConfigError::Invalid(_) => "fix the settings named",
-            };
-            let mut checks = vec![Check::fail(CONFIGURATION, error.to_string(), fix)];
-            for name in [
+        Err(error) => not_loaded(
+            &error,
+            &[
                 STORE,
                 LOGIN,
                 FIELDS,
                 CHANNEL,
-                flow::FLOW,
-                "WhatsApp numbers",
-                meta::VERSION,
-                meta::SUBSCRIBED_APPS,
-                meta::SUBSCRIPTION,
+                FLOW,
+                NUMBERS,
+                VERSION,
+                SUBSCRIBED_APPS,
+                SUBSCRIPTION,
                 WEBHOOK,
                 USAGE,
-            ] {
-                checks.push(Check::skipped(name, "the configuration did not load"));
-            }
-            checks
-        }
+            ],
+        ),
     }
 }
 
@@ -66,42 +65,57 @@ pub async fn check_at(settings: &Settings, clock: &dyn Clock) -> Vec<Check> {
     run_checks(settings, problems, clock.now().date_naive()).await
 }
 
-async fn run_checks(settings: &Settings, problems: Vec<Problem>, today: NaiveDate) -> Vec<Check> {
-    let mut checks = Vec::new();
-    if problems.is_empty() {
-        checks.push(Check::pass(
-            CONFIGURATION,
-            format!("every setting valid; intake mode {}", mode_name(settings)),
-        ));
-    }
-    for problem in &problems {
-        checks.push(Check::fail(
-            CONFIGURATION,
-            format!("{} {}", problem.key, problem.problem),
-            &problem.fix,
-        ));
-    }
-    // A check whose settings are wrong would only repeat the configuration's complaint.
-    let blocked = |prefixes: &[&str]| {
-        problems
+/// The configuration's problems, asked by the checks they would make pointless: a check whose
+/// settings are wrong would only repeat the configuration's complaint.
+struct Blocked(Vec<Problem>);
+
+impl Blocked {
+    /// "fix {key} first" for the first problem with a key starting with one of `prefixes`.
+    fn by(&self, prefixes: &[&str]) -> Option<String> {
+        self.0
             .iter()
             .find(|p| prefixes.iter().any(|prefix| p.key.starts_with(prefix)))
             .map(|p| format!("fix {} first", p.key))
-    };
-
-    checks.push(match blocked(&["store."]) {
-        Some(reason) => Check::skipped(STORE, reason),
-        None => check_store(&settings.store.path).await,
-    });
-    checks.push(match blocked(&["store."]) {
-        Some(reason) => Check::skipped(DEAD_LETTERS, reason),
-        None => check_dead_letters(&settings.store.path).await,
-    });
-    if blocked(&["store."]).is_none() {
-        checks.extend(check_webhook_rejects(&settings.store.path).await);
     }
+}
 
-    let salesforce = match blocked(&["salesforce."]) {
+async fn run_checks(settings: &Settings, problems: Vec<Problem>, today: NaiveDate) -> Vec<Check> {
+    let mut checks = check_configuration(settings, &problems);
+    let blocked = Blocked(problems);
+    store_checks(settings, &blocked, &mut checks).await;
+    let salesforce = salesforce_checks(settings, &blocked, &mut checks).await;
+    meta_checks(settings, &blocked, today, &mut checks).await;
+    checks.push(match blocked.by(&["webhook."]) {
+        Some(reason) => Check::skipped(WEBHOOK, reason),
+        None => check_webhook(settings).await,
+    });
+    checks.push(check_api_usage(salesforce.as_ref()));
+    checks
+}
+
+/// The store, its dead letters and its refused webhook events.
+async fn store_checks(settings: &Settings, blocked: &Blocked, checks: &mut Vec<Check>) {
+    let path = &settings.store.path;
+    match blocked.by(&["store."]) {
+        Some(reason) => {
+            checks.push(Check::skipped(STORE, reason.clone()));
+            checks.push(Check::skipped(DEAD_LETTERS, reason));
+        }
+        None => {
+            checks.push(check_store(path).await);
+            checks.push(check_dead_letters(path).await);
+            checks.extend(check_webhook_rejects(path).await);
+        }
+    }
+}
+
+/// The login, then what needs it; returns the logged-in client for the API usage line.
+async fn salesforce_checks(
+    settings: &Settings,
+    blocked: &Blocked,
+    checks: &mut Vec<Check>,
+) -> Option<SalesforceClient> {
+    let salesforce = match blocked.by(&["salesforce."]) {
         Some(reason) => {
             checks.push(Check::skipped(LOGIN, reason));
             None
@@ -112,53 +126,61 @@ async fn run_checks(settings: &Settings, problems: Vec<Problem>, today: NaiveDat
             client
         }
     };
-    let not_logged_in = "the Salesforce login failed";
-    match &salesforce {
-        Some(client) => {
-            checks.push(check_fields(client, &settings.salesforce.message_object).await)
+    let Some(client) = &salesforce else {
+        for name in [FIELDS, CHANNEL, FLOW, INBOUND_QUEUE] {
+            checks.push(match (name, settings.intake.mode) {
+                (CHANNEL, IntakeMode::Poll) => poll_skips_channel(),
+                _ => Check::skipped(name, NOT_LOGGED_IN),
+            });
         }
-        None => checks.push(Check::skipped(FIELDS, not_logged_in)),
-    }
-    checks.push(match (&salesforce, settings.intake.mode) {
-        (_, IntakeMode::Poll) => {
-            Check::skipped(CHANNEL, "intake.mode is poll (no platform events)")
-        }
-        (None, _) => Check::skipped(CHANNEL, not_logged_in),
-        (Some(client), IntakeMode::Stream) => match blocked(&["intake.channel"]) {
-            Some(reason) => Check::skipped(CHANNEL, reason),
-            None => check_channel(client, &settings.intake.channel).await,
+        return None;
+    };
+    checks.push(check_fields(client, &settings.salesforce.message_object).await);
+    checks.push(
+        match (settings.intake.mode, blocked.by(&["intake.channel"])) {
+            (IntakeMode::Poll, _) => poll_skips_channel(),
+            (IntakeMode::Stream, Some(reason)) => Check::skipped(CHANNEL, reason),
+            (IntakeMode::Stream, None) => check_channel(client, &settings.intake.channel).await,
         },
-    });
+    );
+    checks.push(flow::check_flow(client, settings.intake.mode).await);
+    checks.push(check_inbound_queue(client, &settings.salesforce.inbound_queue).await);
+    salesforce
+}
 
-    checks.push(match &salesforce {
-        None => Check::skipped(flow::FLOW, not_logged_in),
-        Some(client) => flow::check_flow(client, settings.intake.mode).await,
-    });
-    checks.push(match &salesforce {
-        None => Check::skipped(INBOUND_QUEUE, not_logged_in),
-        Some(client) => check_inbound_queue(client, &settings.salesforce.inbound_queue).await,
-    });
+fn poll_skips_channel() -> Check {
+    Check::skipped(CHANNEL, "intake.mode is poll (no platform events)")
+}
 
-    let reachable = blocked(&[
+/// Each number, the Graph version (against the one Meta answered as), the account's subscribed
+/// apps and the app's webhook fields.
+async fn meta_checks(
+    settings: &Settings,
+    blocked: &Blocked,
+    today: NaiveDate,
+    checks: &mut Vec<Check>,
+) {
+    let reachable = blocked.by(&[
         "whatsapp.api_base",
         "whatsapp.api_version",
         "whatsapp.access_token",
     ]);
     let mut answered_by = None;
-    match reachable.clone().or(blocked(&[
+    let numbers = blocked.by(&[
         "whatsapp.default_phone_number_id",
         "whatsapp.phone_number_ids",
-    ])) {
-        Some(reason) => checks.push(Check::skipped("WhatsApp numbers", reason)),
+    ]);
+    match reachable.clone().or(numbers) {
+        Some(reason) => checks.push(Check::skipped(NUMBERS, reason)),
         None => {
             let (number_checks, version) = check_numbers(settings).await;
             checks.extend(number_checks);
             answered_by = version;
         }
     }
-    checks.push(match blocked(&["whatsapp.api_version"]) {
-        Some(reason) => Check::skipped(meta::VERSION, reason),
-        None => meta::version_check(
+    checks.push(match blocked.by(&["whatsapp.api_version"]) {
+        Some(reason) => Check::skipped(VERSION, reason),
+        None => graph_version::version_check(
             &settings.whatsapp.api_version,
             today,
             answered_by.as_deref(),
@@ -168,48 +190,14 @@ async fn run_checks(settings: &Settings, problems: Vec<Problem>, today: NaiveDat
     checks.push(
         match reachable
             .clone()
-            .or(blocked(&["whatsapp.business_account_id"]))
+            .or(blocked.by(&["whatsapp.business_account_id"]))
         {
-            Some(reason) => Check::skipped(meta::SUBSCRIBED_APPS, reason),
-            None => meta::check_subscribed_apps(&wa_client, settings).await,
+            Some(reason) => Check::skipped(SUBSCRIBED_APPS, reason),
+            None => check_subscribed_apps(&wa_client, settings).await,
         },
     );
-    match reachable.or(blocked(&["whatsapp.app_id", "whatsapp.app_secret"])) {
-        Some(reason) => checks.push(Check::skipped(meta::SUBSCRIPTION, reason)),
-        None => checks.extend(meta::check_webhook_fields(&wa_client, settings).await),
-    }
-
-    checks.push(match blocked(&["webhook."]) {
-        Some(reason) => Check::skipped(WEBHOOK, reason),
-        None => check_webhook(settings).await,
-    });
-
-    checks.push(match salesforce.as_ref().map(|c| c.api_usage()) {
-        None => Check::skipped(USAGE, not_logged_in),
-        Some(None) => Check::skipped(USAGE, "no REST call answered, so Salesforce reported none"),
-        Some(Some(usage)) => {
-            let share = usage.used as f64 * 100.0 / usage.max.max(1) as f64;
-            let mut text = format!(
-                "{} of {} calls used in the last 24 h ({share:.0}%), {} left",
-                usage.used,
-                usage.max,
-                usage.remaining()
-            );
-            if share >= 80.0 {
-                text.push_str(
-                    "; close to the limit: prefer intake.mode = stream, or a longer \
-                    intake.interval",
-                );
-            }
-            Check::new(USAGE, Outcome::Info(text))
-        }
-    });
-    checks
-}
-
-fn mode_name(settings: &Settings) -> &'static str {
-    match settings.intake.mode {
-        IntakeMode::Stream => "stream",
-        IntakeMode::Poll => "poll",
+    match reachable.or(blocked.by(&["whatsapp.app_id", "whatsapp.app_secret"])) {
+        Some(reason) => checks.push(Check::skipped(SUBSCRIPTION, reason)),
+        None => checks.extend(check_webhook_fields(&wa_client, settings).await),
     }
 }

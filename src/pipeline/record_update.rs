@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 
 use crate::domain::message::format_salesforce_datetime as at;
 use crate::domain::status::MessageStatus;
+use crate::salesforce::contract;
 
 pub type Fields = Map<String, Value>;
 
@@ -17,29 +18,35 @@ fn fields(pairs: &[(&str, Value)]) -> Fields {
 }
 
 fn window(window_expires_at: Option<DateTime<Utc>>) -> Option<(&'static str, Value)> {
-    window_expires_at.map(|w| ("Window_Expires_At__c", json!(at(w))))
+    window_expires_at.map(|w| (contract::WINDOW_EXPIRES_AT, json!(at(w))))
 }
 
 /// Journaled and about to be sent.
 pub fn sending() -> Fields {
-    fields(&[("Status__c", json!(MessageStatus::Sending.as_salesforce()))])
+    fields(&[(
+        contract::STATUS,
+        json!(MessageStatus::Sending.as_salesforce()),
+    )])
 }
 
 /// Back to Queued, waiting for a rate limit to pass, with the reason for the rep.
 pub fn waiting(reason: &str) -> Fields {
     fields(&[
-        ("Status__c", json!(MessageStatus::Queued.as_salesforce())),
-        ("Error_Message__c", json!(truncate(reason, 1024))),
+        (
+            contract::STATUS,
+            json!(MessageStatus::Queued.as_salesforce()),
+        ),
+        (contract::ERROR_MESSAGE, json!(truncate(reason, 1024))),
     ])
 }
 
 /// Meta accepted the message.
 pub fn accepted(wamid: &str, window_expires_at: Option<DateTime<Utc>>) -> Fields {
     let mut pairs = vec![
-        ("Status__c", json!(MessageStatus::Sent.as_salesforce())),
-        ("WhatsApp_Message_Id__c", json!(wamid)),
-        ("Error_Code__c", Value::Null),
-        ("Error_Message__c", Value::Null),
+        (contract::STATUS, json!(MessageStatus::Sent.as_salesforce())),
+        (contract::WHATSAPP_MESSAGE_ID, json!(wamid)),
+        (contract::ERROR_CODE, Value::Null),
+        (contract::ERROR_MESSAGE, Value::Null),
     ];
     pairs.extend(window(window_expires_at));
     fields(&pairs)
@@ -48,7 +55,7 @@ pub fn accepted(wamid: &str, window_expires_at: Option<DateTime<Utc>>) -> Fields
 /// Meta's id for the message, learned after its status moved on (the `biz_opaque_callback_data`
 /// echo resolved a send whose response was lost).
 pub fn wamid_known(wamid: &str) -> Fields {
-    fields(&[("WhatsApp_Message_Id__c", json!(wamid))])
+    fields(&[(contract::WHATSAPP_MESSAGE_ID, json!(wamid))])
 }
 
 /// Meta accepted the message, but a status webhook overtook the response and already moved the
@@ -62,10 +69,10 @@ pub fn accepted_after_status(
     window_expires_at: Option<DateTime<Utc>>,
     clear_errors: bool,
 ) -> Fields {
-    let mut pairs = vec![("WhatsApp_Message_Id__c", json!(wamid))];
+    let mut pairs = vec![(contract::WHATSAPP_MESSAGE_ID, json!(wamid))];
     if clear_errors {
-        pairs.push(("Error_Code__c", Value::Null));
-        pairs.push(("Error_Message__c", Value::Null));
+        pairs.push((contract::ERROR_CODE, Value::Null));
+        pairs.push((contract::ERROR_MESSAGE, Value::Null));
     }
     pairs.extend(window(window_expires_at));
     fields(&pairs)
@@ -79,10 +86,13 @@ pub fn failed(
     window_expires_at: Option<DateTime<Utc>>,
 ) -> Fields {
     let mut pairs = vec![
-        ("Status__c", json!(MessageStatus::Failed.as_salesforce())),
-        ("Error_Code__c", json!(truncate(code, 32))),
-        ("Error_Message__c", json!(truncate(message, 1024))),
-        ("Failed_At__c", json!(at(failed_at))),
+        (
+            contract::STATUS,
+            json!(MessageStatus::Failed.as_salesforce()),
+        ),
+        (contract::ERROR_CODE, json!(truncate(code, 32))),
+        (contract::ERROR_MESSAGE, json!(truncate(message, 1024))),
+        (contract::FAILED_AT, json!(at(failed_at))),
     ];
     pairs.extend(window(window_expires_at));
     fields(&pairs)
@@ -120,13 +130,13 @@ pub fn already_sent(
         _ => MessageStatus::Failed,
     };
     let mut pairs = vec![
-        ("Status__c", json!(status.as_salesforce())),
-        ("WhatsApp_Message_Id__c", json!(wamid)),
-        ("Error_Code__c", json!(ALREADY_SENT)),
-        ("Error_Message__c", json!(message)),
+        (contract::STATUS, json!(status.as_salesforce())),
+        (contract::WHATSAPP_MESSAGE_ID, json!(wamid)),
+        (contract::ERROR_CODE, json!(ALREADY_SENT)),
+        (contract::ERROR_MESSAGE, json!(message)),
     ];
     if status == MessageStatus::Failed {
-        pairs.push(("Failed_At__c", json!(at(now))));
+        pairs.push((contract::FAILED_AT, json!(at(now))));
     }
     fields(&pairs)
 }
@@ -134,15 +144,15 @@ pub fn already_sent(
 /// A status webhook: the timestamp field always (idempotent), the status only when it advanced.
 pub fn status_reported(status: MessageStatus, timestamp: DateTime<Utc>, advanced: bool) -> Fields {
     let stamp_field = match status {
-        MessageStatus::Sent => "Sent_At__c",
-        MessageStatus::Delivered => "Delivered_At__c",
-        MessageStatus::Read => "Read_At__c",
-        MessageStatus::Failed => "Failed_At__c",
+        MessageStatus::Sent => contract::SENT_AT,
+        MessageStatus::Delivered => contract::DELIVERED_AT,
+        MessageStatus::Read => contract::READ_AT,
+        MessageStatus::Failed => contract::FAILED_AT,
         _ => return Fields::new(),
     };
     let mut update = fields(&[(stamp_field, json!(at(timestamp)))]);
     if advanced {
-        update.insert("Status__c".into(), json!(status.as_salesforce()));
+        update.insert(contract::STATUS.into(), json!(status.as_salesforce()));
     }
     update
 }

@@ -15,6 +15,7 @@
 //! - [`client`] — the shared client: session cache, request/retry loop, query, describe.
 //! - [`cometd`] — the Streaming API subscriber (CometD long-polling, replay ids, recovery rules):
 //!   platform-event intake without REST calls.
+//! - [`contract`] — the fields of `WhatsApp_Message__c` sfwa reads and writes, said once.
 //! - [`describe`] — object describe, for checking the deployed package.
 //! - [`collections`] — create / update / upsert in chunks of 200 and per-record results.
 //! - [`error`] — [`SalesforceError`] and the hints given for refused credentials.
@@ -31,6 +32,7 @@ pub mod auth;
 pub mod client;
 pub mod collections;
 pub mod cometd;
+pub mod contract;
 pub mod describe;
 pub mod error;
 pub mod soql;

@@ -1,7 +1,7 @@
 //! The Salesforce package (`salesforce/force-app/...`) against what the daemon and a real org need:
-//! every field sfwa reads (`MessageRecord::FIELDS`) or writes exists with a compatible type and
-//! length, and every `MessageStatus` is a value of the Status__c picklist (on the metadata compiled
-//! into the binary); and, read from the package files, the publish Flow (triggers, fault paths,
+//! every field of the daemon's field contract (`sfwa::salesforce::contract`: what it reads and
+//! writes) exists with a compatible type and length, with the picklist values it uses (on the
+//! metadata compiled into the binary); and, read from the package files, the publish Flow (triggers, fault paths,
 //! scheduled path), the Apex test that lets it deploy active, Private sharing and the permission
 //! sets, the External Client App, and one API version. Each check also runs on an edited copy to
 //! show that a broken package is caught.
@@ -9,111 +9,47 @@
 use std::path::{Path, PathBuf};
 
 use sfwa::domain::message::MessageRecord;
-use sfwa::domain::status::MessageStatus;
+use sfwa::salesforce::contract::{self, OBJECT};
 use sfwa_sim::salesforce::schema::{FieldType, Schema};
 
-const OBJECT: &str = "WhatsApp_Message__c";
 const EVENT: &str = "WhatsApp_Outbound__e";
 
-/// What sfwa needs of a field: one of these types and at least this length (0 = no length).
-struct Need {
-    field: &'static str,
-    types: &'static [FieldType],
-    min_length: usize,
-}
-
-const fn need(field: &'static str, types: &'static [FieldType], min_length: usize) -> Need {
-    Need {
-        field,
-        types,
-        min_length,
-    }
-}
-
-const TEXT: &[FieldType] = &[FieldType::String];
-/// A Text field cannot exceed 255 characters, so anything longer is a (Long) Text Area.
-const LONG_TEXT: &[FieldType] = &[FieldType::TextArea];
-const DATETIME: &[FieldType] = &[FieldType::DateTime];
-const PICKLIST: &[FieldType] = &[FieldType::Picklist];
-const PHONE: &[FieldType] = &[FieldType::Phone, FieldType::String];
-const URL: &[FieldType] = &[FieldType::Url, FieldType::String];
-const ID: &[FieldType] = &[FieldType::Id];
-const REFERENCE: &[FieldType] = &[FieldType::Reference];
-
-/// Every field of WhatsApp_Message__c that sfwa reads or writes.
-const NEEDS: &[Need] = &[
-    // read by intake (MessageRecord::FIELDS)
-    need("Id", ID, 18),
-    need("CreatedDate", DATETIME, 0),
-    need("Direction__c", PICKLIST, 0),
-    need("Status__c", PICKLIST, 0),
-    need("To_Phone__c", PHONE, 0),
-    need("Business_Number_Id__c", TEXT, 32),
-    need("Message_Type__c", PICKLIST, 0),
-    need("Body__c", LONG_TEXT, 4096),
-    need("Template_Name__c", TEXT, 512),
-    need("Template_Language__c", TEXT, 16),
-    need("Template_Parameters__c", LONG_TEXT, 32768),
-    need("Media_URL__c", URL, 0),
-    need("Media_Filename__c", TEXT, 255),
-    need("Scheduled_At__c", DATETIME, 0),
-    // written by write-back
-    need("WhatsApp_Message_Id__c", TEXT, 128),
-    need("Sent_At__c", DATETIME, 0),
-    need("Delivered_At__c", DATETIME, 0),
-    need("Read_At__c", DATETIME, 0),
-    need("Failed_At__c", DATETIME, 0),
-    need("Error_Code__c", TEXT, 32),
-    need("Error_Message__c", LONG_TEXT, 1024),
-    need("Window_Expires_At__c", DATETIME, 0),
-    // written on inbound records (upserted on WhatsApp_Message_Id__c)
-    need("From_Phone__c", PHONE, 0),
-    need("Received_At__c", DATETIME, 0),
-    need("Contact__c", REFERENCE, 18),
-    need("Lead__c", REFERENCE, 18),
-];
-
-const MESSAGE_TYPES: &[&str] = &["Text", "Template", "Image", "Document", "Video", "Audio"];
-const DIRECTIONS: &[&str] = &["Outbound", "Inbound"];
-
-/// Everything in `schema` that breaks the daemon's contract, one line per problem (empty = fine).
+/// Everything in `schema` that breaks the daemon's contract ([`contract::FIELDS`]), one line per
+/// problem (empty = fine).
 fn contract_problems(schema: &Schema) -> Vec<String> {
     let mut problems = Vec::new();
     let Some(object) = schema.object(OBJECT) else {
         return vec![format!("object {OBJECT} is missing")];
     };
     for read in MessageRecord::FIELDS {
-        if !NEEDS.iter().any(|n| n.field.eq_ignore_ascii_case(read)) {
+        if contract::field_named(read).is_none() {
             problems.push(format!(
-                "{read}: sfwa reads it but this test has no contract for it (add it to NEEDS)"
+                "{read}: sfwa reads it but the contract has no entry for it (add it to contract::FIELDS)"
             ));
         }
     }
-    for need in NEEDS {
-        let Some(field) = object.field(need.field) else {
-            problems.push(format!("{OBJECT}.{}: missing", need.field));
+    for need in contract::FIELDS {
+        let Some(field) = object.field(need.name) else {
+            problems.push(format!("{OBJECT}.{}: missing", need.name));
             continue;
         };
-        if !need.types.contains(&field.field_type) {
+        let types = need.kind.describe_types();
+        if !types.contains(&field.field_type.describe_name()) {
             problems.push(format!(
                 "{OBJECT}.{}: type {} where sfwa needs {}",
-                need.field,
+                need.name,
                 field.field_type.describe_name(),
-                need.types
-                    .iter()
-                    .map(|t| t.describe_name())
-                    .collect::<Vec<_>>()
-                    .join(" or ")
+                types.join(" or ")
             ));
         }
         if field.length < need.min_length {
             problems.push(format!(
                 "{OBJECT}.{}: length {} where sfwa writes up to {}",
-                need.field, field.length, need.min_length
+                need.name, field.length, need.min_length
             ));
         }
     }
-    let picklist = |name: &str, values: &[&str], problems: &mut Vec<String>| {
+    for (name, values) in contract::picklists() {
         if let Some(field) = object.field(name) {
             for value in values {
                 if !field.picklist_values.iter().any(|v| v == value) {
@@ -121,15 +57,8 @@ fn contract_problems(schema: &Schema) -> Vec<String> {
                 }
             }
         }
-    };
-    let statuses: Vec<&str> = MessageStatus::ALL
-        .iter()
-        .map(|s| s.as_salesforce())
-        .collect();
-    picklist("Status__c", &statuses, &mut problems);
-    picklist("Direction__c", DIRECTIONS, &mut problems);
-    picklist("Message_Type__c", MESSAGE_TYPES, &mut problems);
-    if let Some(status) = object.field("Status__c") {
+    }
+    if let Some(status) = object.field(contract::STATUS) {
         if status.default_value.as_deref() != Some("Queued") {
             problems.push(format!(
                 "{OBJECT}.Status__c: default {:?} where new records must be Queued",
@@ -137,14 +66,14 @@ fn contract_problems(schema: &Schema) -> Vec<String> {
             ));
         }
     }
-    if let Some(wamid) = object.field("WhatsApp_Message_Id__c") {
+    if let Some(wamid) = object.field(contract::WHATSAPP_MESSAGE_ID) {
         if !(wamid.external_id && wamid.unique) {
             problems.push(format!(
                 "{OBJECT}.WhatsApp_Message_Id__c: must be an external id and unique (receipts upsert on it)"
             ));
         }
     }
-    for (lookup, target) in [("Contact__c", "Contact"), ("Lead__c", "Lead")] {
+    for (lookup, target) in contract::LOOKUPS {
         if let Some(field) = object.field(lookup) {
             if field.reference_to.as_deref() != Some(target) {
                 problems.push(format!(
@@ -286,29 +215,6 @@ const INTEGRATION_PERMSET: &str = "WhatsApp_Integration";
 const REP_PERMSET: &str = "WhatsApp_Messaging_User";
 const WRITES_PERMISSION: &str = "WhatsApp_Integration_Writes";
 const INBOUND_QUEUE: &str = "WhatsApp_Inbound";
-
-/// Every field of WhatsApp_Message__c sfwa writes: status write-backs and inbound records.
-const SFWA_WRITES: &[&str] = &[
-    "Status__c",
-    "Direction__c",
-    "Message_Type__c",
-    "Body__c",
-    "Media_Filename__c",
-    "Business_Number_Id__c",
-    "WhatsApp_Message_Id__c",
-    "Sent_At__c",
-    "Delivered_At__c",
-    "Read_At__c",
-    "Failed_At__c",
-    "Error_Code__c",
-    "Error_Message__c",
-    "Window_Expires_At__c",
-    "From_Phone__c",
-    "Received_At__c",
-    "Contact__c",
-    "Lead__c",
-    "Case__c",
-];
 
 /// Fields only sfwa fills in: a rep reads them and never edits them.
 const DELIVERY_FIELDS: &[&str] = &[
@@ -809,7 +715,9 @@ fn access_problems(source: &Path) -> Vec<String> {
                         ));
                     }
                 }
-                for write in SFWA_WRITES {
+                // Every custom field sfwa writes (status write-backs and inbound records); the
+                // standard OwnerId needs no field permission.
+                for write in contract::written().filter(|f| f.ends_with("__c")) {
                     if !field(&format!("{OBJECT}.{write}"), "editable") {
                         problems.push(format!(
                             "{name}: {OBJECT}.{write} not editable (sfwa writes it)"

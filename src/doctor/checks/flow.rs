@@ -7,12 +7,12 @@
 
 use serde::Deserialize;
 
-use super::report::{Check, Outcome};
-use super::salesforce::DEPLOY_FIX;
+use super::DEPLOY_FIX;
 use crate::config::IntakeMode;
+use crate::doctor::report::{Check, Outcome};
 use crate::salesforce::{SalesforceClient, SalesforceError};
 
-pub(super) const FLOW: &str = "Publish Flow";
+pub(in crate::doctor) const FLOW: &str = "Publish Flow";
 
 /// The Flow's API name in the package.
 pub const PUBLISH_FLOW: &str = "WhatsApp_Publish_Outbound";
@@ -88,7 +88,7 @@ pub fn flow_check(rows: &[FlowDefinitionRow], mode: IntakeMode) -> Check {
 }
 
 /// Queries `FlowDefinitionView` for the publish Flow.
-pub(super) async fn check_flow(client: &SalesforceClient, mode: IntakeMode) -> Check {
+pub(in crate::doctor) async fn check_flow(client: &SalesforceClient, mode: IntakeMode) -> Check {
     let soql = format!(
         "SELECT ActiveVersionId, ApiName FROM FlowDefinitionView WHERE ApiName = '{PUBLISH_FLOW}'"
     );

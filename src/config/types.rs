@@ -1,0 +1,384 @@
+//! The settings' types and defaults: one struct per section of `sfwa.toml`, each key documented
+//! where it is declared (`sfwa.example.toml` is the annotated copy people start from).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::Secret;
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    Jwt,
+    ClientCredentials,
+    RefreshToken,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SalesforceSettings {
+    /// `https://login.salesforce.com`, `https://test.salesforce.com` or the My Domain URL.
+    pub login_url: String,
+    pub auth: AuthMode,
+    pub client_id: String,
+    /// The integration user (JWT flow).
+    pub username: String,
+    /// PEM private key whose certificate is uploaded to the External Client App (JWT flow).
+    pub private_key_path: Option<PathBuf>,
+    /// JWT `aud`; blank = `https://test.salesforce.com` for sandboxes, else `https://login.salesforce.com`.
+    pub audience: Option<String>,
+    pub client_secret: Secret,
+    pub client_secret_file: Option<PathBuf>,
+    pub refresh_token: Secret,
+    pub refresh_token_file: Option<PathBuf>,
+    pub api_version: String,
+    pub message_object: String,
+    /// The queue (its DeveloperName) that owns inbound records linked to no Case, Contact or Lead,
+    /// so reps see replies under the Private sharing model. Blank: the integration user owns them.
+    pub inbound_queue: String,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for SalesforceSettings {
+    fn default() -> Self {
+        SalesforceSettings {
+            login_url: "https://login.salesforce.com".into(),
+            auth: AuthMode::Jwt,
+            client_id: String::new(),
+            username: String::new(),
+            private_key_path: None,
+            audience: None,
+            client_secret: Secret::default(),
+            client_secret_file: None,
+            refresh_token: Secret::default(),
+            refresh_token_file: None,
+            api_version: crate::salesforce::API_VERSION.into(),
+            message_object: "WhatsApp_Message__c".into(),
+            inbound_queue: "WhatsApp_Inbound".into(),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl SalesforceSettings {
+    /// The JWT audience: explicit, else derived from the login URL.
+    pub fn jwt_audience(&self) -> String {
+        match &self.audience {
+            Some(aud) if !aud.trim().is_empty() => aud.trim().to_string(),
+            _ if self.login_url.contains("test.salesforce.com") => {
+                "https://test.salesforce.com".into()
+            }
+            _ => "https://login.salesforce.com".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WhatsAppSettings {
+    pub api_base: String,
+    pub api_version: String,
+    pub access_token: Secret,
+    pub access_token_file: Option<PathBuf>,
+    /// The phone_number_id used when a record's Business_Number_Id__c is blank.
+    pub default_phone_number_id: String,
+    /// Every business number this instance serves (the default is added automatically).
+    pub phone_number_ids: Vec<String>,
+    /// Key for `X-Hub-Signature-256` on webhooks.
+    pub app_secret: Secret,
+    pub app_secret_file: Option<PathBuf>,
+    /// Answered to Meta's `hub.verify_token` when the webhook is registered.
+    pub verify_token: Secret,
+    pub verify_token_file: Option<PathBuf>,
+    /// Messages per second per business number (Meta: 80 by default, up to 1000).
+    pub throughput_per_second: u32,
+    /// ISO region for numbers written without a country code (e.g. `US`); blank = require `+`.
+    pub default_region: String,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// The WhatsApp Business Account id (WhatsApp Manager → Account tools, or API setup). Optional:
+    /// only `sfwa doctor` uses it, to check that the app is subscribed to the account's webhooks.
+    pub business_account_id: String,
+    /// The Meta app's id (App Dashboard → App settings → Basic). Optional: with `app_secret` it
+    /// makes the app token (`{app_id}|{app_secret}`) `sfwa doctor` reads the webhook fields with.
+    pub app_id: String,
+}
+
+impl Default for WhatsAppSettings {
+    fn default() -> Self {
+        WhatsAppSettings {
+            api_base: "https://graph.facebook.com".into(),
+            api_version: crate::whatsapp::versions::DEFAULT_VERSION.into(),
+            access_token: Secret::default(),
+            access_token_file: None,
+            default_phone_number_id: String::new(),
+            phone_number_ids: Vec::new(),
+            app_secret: Secret::default(),
+            app_secret_file: None,
+            verify_token: Secret::default(),
+            verify_token_file: None,
+            throughput_per_second: 80,
+            default_region: String::new(),
+            timeout: Duration::from_secs(20),
+            business_account_id: String::new(),
+            app_id: String::new(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum IntakeMode {
+    /// Platform events over CometD: no REST call per message, near-instant pick-up.
+    Stream,
+    /// SOQL polling every `intake.interval`: one REST call per poll, even when nothing is queued.
+    Poll,
+}
+
+/// Where stream intake starts when the store holds no replay id yet (the first start).
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum InitialReplay {
+    /// Every event Salesforce still retains (72 h for high-volume events): nothing queued while
+    /// sfwa was not yet running is missed.
+    All,
+    /// Only events published from now on (the reconcile poll still finds older Queued records).
+    New,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IntakeSettings {
+    pub mode: IntakeMode,
+    /// Poll mode: how often to poll for Queued records. Stream mode: how often due retries and
+    /// unknown outcomes are looked at (local only, no API call).
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Records fetched per poll (the rest come next poll).
+    pub batch_size: usize,
+    /// Stream mode: the platform-event channel the package's Flow publishes to.
+    pub channel: String,
+    /// Stream mode: where the first start begins (later starts resume from the stored replay id).
+    pub initial_replay: InitialReplay,
+    /// Stream mode: in a burst, how long events gather before the next fetch (fewer API calls,
+    /// at most this much added latency; a quiet stream's first event goes at once). 0 = never wait.
+    #[serde(with = "humantime_serde")]
+    pub batch_window: Duration,
+}
+
+impl Default for IntakeSettings {
+    fn default() -> Self {
+        IntakeSettings {
+            mode: IntakeMode::Stream,
+            interval: Duration::from_secs(10),
+            batch_size: 200,
+            channel: "/event/WhatsApp_Outbound__e".into(),
+            initial_replay: InitialReplay::All,
+            batch_window: Duration::from_secs(2),
+        }
+    }
+}
+
+/// When the scheduled jobs run: cron expressions with seconds (`sec min hour day month weekday`),
+/// in UTC. An empty string turns a job off.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleSettings {
+    /// Stream mode: a poll that catches any Queued record the stream missed.
+    pub reconcile: String,
+    /// Stream mode: a safety net for messages whose Scheduled_At__c has come. The stream already
+    /// sets a local timer for each (no API call); this catches a time moved earlier afterwards.
+    pub scheduled_sends: String,
+    /// Folds inbound records created in Salesforce by other tools into the window mirror.
+    pub inbound_mirror: String,
+    /// Deletes finished journal rows and old webhook dedupe keys.
+    pub retention: String,
+}
+
+impl Default for ScheduleSettings {
+    fn default() -> Self {
+        ScheduleSettings {
+            reconcile: "0 */5 * * * *".into(),
+            scheduled_sends: "0 */15 * * * *".into(),
+            inbound_mirror: "30 */10 * * * *".into(),
+            retention: "0 30 3 * * *".into(),
+        }
+    }
+}
+
+/// How long finished work is kept in the store.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Journal rows of finished messages (Sent, Delivered, Read, Failed) untouched this long.
+    #[serde(with = "humantime_serde")]
+    pub journal: Duration,
+    /// Webhook dedupe keys. Meta redelivers for up to 7 days, so keep them longer than that.
+    #[serde(with = "humantime_serde")]
+    pub webhook_dedupe: Duration,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            journal: Duration::from_secs(30 * 86_400),
+            webhook_dedupe: Duration::from_secs(14 * 86_400),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WindowSettings {
+    /// Free-form messages are refused this long before the 24 h window closes.
+    #[serde(with = "humantime_serde")]
+    pub margin: Duration,
+}
+
+impl Default for WindowSettings {
+    fn default() -> Self {
+        WindowSettings {
+            margin: Duration::from_secs(120),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DispatchSettings {
+    /// Tries per message for retryable errors before it is Failed.
+    pub max_attempts: u32,
+    /// First back-off; doubles per attempt, with jitter.
+    #[serde(with = "humantime_serde")]
+    pub initial_backoff: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+    /// A send whose outcome is unknown is re-sent only after this long without a status echo.
+    #[serde(with = "humantime_serde")]
+    pub unknown_outcome_grace: Duration,
+    /// How long a message may keep meeting Meta's rate limits (130429, 131056, 131048, 4, 80007)
+    /// before it is Failed. Those refusals do not count towards `max_attempts`: they say "slower",
+    /// not "this message is wrong".
+    #[serde(with = "humantime_serde")]
+    pub max_rate_limited_wait: Duration,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        DispatchSettings {
+            max_attempts: 5,
+            initial_backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(300),
+            unknown_outcome_grace: Duration::from_secs(600),
+            max_rate_limited_wait: Duration::from_secs(24 * 60 * 60),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Where Meta's webhooks (and /healthz) are served.
+    pub listen: SocketAddr,
+    /// The callback path registered with Meta.
+    pub path: String,
+    /// Meta sends up to 3 MB per POST.
+    pub max_body_bytes: usize,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            path: "/webhook".into(),
+            max_body_bytes: 3 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    pub path: PathBuf,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            path: PathBuf::from("sfwa.db"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WritebackSettings {
+    /// The outbox is flushed this often (and at once when `batch_size` records are pending).
+    #[serde(with = "humantime_serde")]
+    pub flush_interval: Duration,
+    /// Records per collections call; Salesforce allows at most 200.
+    pub batch_size: usize,
+}
+
+impl Default for WritebackSettings {
+    fn default() -> Self {
+        WritebackSettings {
+            flush_interval: Duration::from_secs(10),
+            batch_size: 200,
+        }
+    }
+}
+
+/// Every setting of `sfwa run`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub salesforce: SalesforceSettings,
+    pub whatsapp: WhatsAppSettings,
+    pub intake: IntakeSettings,
+    pub window: WindowSettings,
+    pub dispatch: DispatchSettings,
+    pub webhook: WebhookSettings,
+    pub store: StoreSettings,
+    pub writeback: WritebackSettings,
+    pub schedule: ScheduleSettings,
+    pub retention: RetentionSettings,
+}
+
+impl Settings {
+    /// Every business number served: the default first, then the others, without duplicates.
+    pub fn business_numbers(&self) -> Vec<String> {
+        let mut numbers = vec![self.whatsapp.default_phone_number_id.clone()];
+        for id in &self.whatsapp.phone_number_ids {
+            if !numbers.contains(id) {
+                numbers.push(id.clone());
+            }
+        }
+        numbers
+    }
+}
+
+impl ScheduleSettings {
+    /// `(key, expression)` of every job, in a fixed order.
+    pub fn jobs(&self) -> [(&'static str, &str); 4] {
+        [
+            ("reconcile", &self.reconcile),
+            ("scheduled_sends", &self.scheduled_sends),
+            ("inbound_mirror", &self.inbound_mirror),
+            ("retention", &self.retention),
+        ]
+    }
+}
+
+/// A job's schedule; `None` when the expression is empty (the job is off).
+pub fn parse_schedule(expression: &str) -> Result<Option<cron::Schedule>, cron::error::Error> {
+    let expression = expression.trim();
+    if expression.is_empty() {
+        return Ok(None);
+    }
+    expression.parse().map(Some)
+}

@@ -1,0 +1,189 @@
+//! The field contract with the package: every field of `WhatsApp_Message__c` sfwa reads or writes,
+//! with the type, length and picklist values it needs — said once, from `shared/DESIGN.md`'s
+//! Salesforce contract and the package in `salesforce/`.
+//!
+//! Three readers keep each other honest: the write-back builds its field maps with these names
+//! ([`crate::pipeline::record_update`]), `sfwa doctor` compares a live org's describe with
+//! [`FIELDS`] (and a unit test there checks that what the code writes is what [`FIELDS`] says it
+//! writes), and `tests/api/package_contract.rs` compares the package's XML with [`FIELDS`].
+
+use crate::domain::status::MessageStatus;
+
+/// The message object (the default of `salesforce.message_object`).
+pub const OBJECT: &str = "WhatsApp_Message__c";
+
+pub const ID: &str = "Id";
+pub const CREATED_DATE: &str = "CreatedDate";
+pub const OWNER_ID: &str = "OwnerId";
+pub const DIRECTION: &str = "Direction__c";
+pub const STATUS: &str = "Status__c";
+pub const TO_PHONE: &str = "To_Phone__c";
+pub const FROM_PHONE: &str = "From_Phone__c";
+pub const BUSINESS_NUMBER_ID: &str = "Business_Number_Id__c";
+pub const MESSAGE_TYPE: &str = "Message_Type__c";
+pub const BODY: &str = "Body__c";
+pub const TEMPLATE_NAME: &str = "Template_Name__c";
+pub const TEMPLATE_LANGUAGE: &str = "Template_Language__c";
+pub const TEMPLATE_PARAMETERS: &str = "Template_Parameters__c";
+pub const MEDIA_URL: &str = "Media_URL__c";
+pub const MEDIA_FILENAME: &str = "Media_Filename__c";
+pub const SCHEDULED_AT: &str = "Scheduled_At__c";
+/// Meta's wamid: an External ID, unique — inbound records and receipts are upserted on it.
+pub const WHATSAPP_MESSAGE_ID: &str = "WhatsApp_Message_Id__c";
+pub const SENT_AT: &str = "Sent_At__c";
+pub const DELIVERED_AT: &str = "Delivered_At__c";
+pub const READ_AT: &str = "Read_At__c";
+pub const FAILED_AT: &str = "Failed_At__c";
+pub const RECEIVED_AT: &str = "Received_At__c";
+pub const ERROR_CODE: &str = "Error_Code__c";
+pub const ERROR_MESSAGE: &str = "Error_Message__c";
+pub const WINDOW_EXPIRES_AT: &str = "Window_Expires_At__c";
+pub const CONTACT: &str = "Contact__c";
+pub const LEAD: &str = "Lead__c";
+pub const CASE: &str = "Case__c";
+
+/// What kind of field sfwa needs; [`Kind::describe_types`] says which describe `type`s satisfy it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Id,
+    /// Text: at most 255 characters in Salesforce.
+    Text,
+    /// (Long) Text Area: anything longer than 255 characters.
+    LongText,
+    Phone,
+    Url,
+    Picklist,
+    DateTime,
+    /// A lookup.
+    Reference,
+}
+
+impl Kind {
+    /// The describe `type` values that work (a phone or URL kept in a plain Text field works too).
+    pub fn describe_types(self) -> &'static [&'static str] {
+        match self {
+            Kind::Id => &["id"],
+            Kind::Text => &["string"],
+            Kind::LongText => &["textarea"],
+            Kind::Phone => &["phone", "string"],
+            Kind::Url => &["url", "string"],
+            Kind::Picklist => &["picklist"],
+            Kind::DateTime => &["datetime"],
+            Kind::Reference => &["reference"],
+        }
+    }
+}
+
+/// One field of the contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Field {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// The shortest length that holds what sfwa writes (0 = no length applies).
+    pub min_length: usize,
+    /// Selected by intake (`MessageRecord::FIELDS`).
+    pub read: bool,
+    /// Written by the write-back, inbound records, links or owners.
+    pub written: bool,
+}
+
+const fn field(name: &'static str, kind: Kind, min_length: usize, use_: Use) -> Field {
+    Field {
+        name,
+        kind,
+        min_length,
+        read: matches!(use_, Use::Read | Use::Both),
+        written: matches!(use_, Use::Written | Use::Both),
+    }
+}
+
+enum Use {
+    Read,
+    Written,
+    Both,
+}
+
+/// Every field of [`OBJECT`] sfwa reads or writes.
+pub const FIELDS: &[Field] = &[
+    field(ID, Kind::Id, 18, Use::Read),
+    field(CREATED_DATE, Kind::DateTime, 0, Use::Read),
+    field(DIRECTION, Kind::Picklist, 0, Use::Both),
+    field(STATUS, Kind::Picklist, 0, Use::Both),
+    field(TO_PHONE, Kind::Phone, 0, Use::Read),
+    field(BUSINESS_NUMBER_ID, Kind::Text, 32, Use::Both),
+    field(MESSAGE_TYPE, Kind::Picklist, 0, Use::Both),
+    field(BODY, Kind::LongText, 4096, Use::Both),
+    field(TEMPLATE_NAME, Kind::Text, 512, Use::Read),
+    field(TEMPLATE_LANGUAGE, Kind::Text, 16, Use::Read),
+    field(TEMPLATE_PARAMETERS, Kind::LongText, 32768, Use::Read),
+    field(MEDIA_URL, Kind::Url, 0, Use::Read),
+    field(MEDIA_FILENAME, Kind::Text, 255, Use::Both),
+    field(SCHEDULED_AT, Kind::DateTime, 0, Use::Read),
+    field(WHATSAPP_MESSAGE_ID, Kind::Text, 128, Use::Both),
+    field(SENT_AT, Kind::DateTime, 0, Use::Written),
+    field(DELIVERED_AT, Kind::DateTime, 0, Use::Written),
+    field(READ_AT, Kind::DateTime, 0, Use::Written),
+    field(FAILED_AT, Kind::DateTime, 0, Use::Written),
+    field(ERROR_CODE, Kind::Text, 32, Use::Written),
+    field(ERROR_MESSAGE, Kind::LongText, 1024, Use::Written),
+    field(WINDOW_EXPIRES_AT, Kind::DateTime, 0, Use::Written),
+    field(FROM_PHONE, Kind::Phone, 0, Use::Written),
+    field(RECEIVED_AT, Kind::DateTime, 0, Use::Written),
+    field(CONTACT, Kind::Reference, 18, Use::Written),
+    field(LEAD, Kind::Reference, 18, Use::Written),
+    field(CASE, Kind::Reference, 18, Use::Written),
+    // A user or the inbound queue (see `pipeline::inbound_owner`).
+    field(OWNER_ID, Kind::Reference, 18, Use::Written),
+];
+
+/// The contract for `name`, if sfwa uses that field.
+pub fn field_named(name: &str) -> Option<&'static Field> {
+    FIELDS.iter().find(|f| f.name.eq_ignore_ascii_case(name))
+}
+
+/// The names of the fields sfwa writes.
+pub fn written() -> impl Iterator<Item = &'static str> {
+    FIELDS.iter().filter(|f| f.written).map(|f| f.name)
+}
+
+pub const DIRECTIONS: &[&str] = &["Outbound", "Inbound"];
+pub const MESSAGE_TYPES: &[&str] = &["Text", "Template", "Image", "Document", "Video", "Audio"];
+
+/// The picklist values sfwa reads or writes, per picklist field (Status__c: every status).
+pub fn picklists() -> [(&'static str, Vec<&'static str>); 3] {
+    let statuses = MessageStatus::ALL.iter().map(|s| s.as_salesforce());
+    [
+        (STATUS, statuses.collect()),
+        (DIRECTION, DIRECTIONS.to_vec()),
+        (MESSAGE_TYPE, MESSAGE_TYPES.to_vec()),
+    ]
+}
+
+/// Lookups and the object each must point at (inbound records are linked by phone match).
+pub const LOOKUPS: [(&str, &str); 2] = [(CONTACT, "Contact"), (LEAD, "Lead")];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::message::MessageRecord;
+
+    #[test]
+    fn the_fields_intake_selects_are_the_ones_the_contract_marks_read() {
+        let read: Vec<&str> = FIELDS.iter().filter(|f| f.read).map(|f| f.name).collect();
+
+        let mut selected = MessageRecord::FIELDS.to_vec();
+        let mut contract = read.clone();
+        selected.sort_unstable();
+        contract.sort_unstable();
+
+        assert_eq!(selected, contract);
+    }
+
+    #[test]
+    fn no_field_is_listed_twice() {
+        let mut names: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), FIELDS.len());
+    }
+}
