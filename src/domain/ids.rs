@@ -126,6 +126,13 @@ impl CustomerId {
             CustomerId::WaId(wa_id) => super::phone::E164::from_wa_id(wa_id).ok(),
         }
     }
+
+    /// The text WhatsApp uses for this customer (and the store keys by).
+    pub fn as_str(&self) -> &str {
+        match self {
+            CustomerId::WaId(wa_id) => wa_id,
+        }
+    }
 }
 
 impl FromStr for CustomerId {
@@ -135,15 +142,6 @@ impl FromStr for CustomerId {
         let wa_id = text.strip_prefix('+').unwrap_or(text);
         digits("wa_id", wa_id, MAX_WA_ID_CHARS)?;
         Ok(CustomerId::WaId(wa_id.to_string()))
-    }
-}
-
-impl CustomerId {
-    /// The text WhatsApp uses for this customer (and the store keys by).
-    pub fn as_str(&self) -> &str {
-        match self {
-            CustomerId::WaId(wa_id) => wa_id,
-        }
     }
 }
 

@@ -33,7 +33,7 @@ pub struct ParsedWebhook {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RejectReason {
     /// Not an object, or a required key (`id`, `status`, `from`, `type`, `text.body`, …) missing
-    /// or of the wrong type.
+    /// or of the wrong type, or a `from` that is not a wa_id (digits).
     Unreadable,
     /// A `status` value sfwa does not handle (it knows sent, delivered, read and failed).
     UnsupportedStatus,
@@ -45,7 +45,8 @@ pub enum RejectReason {
     /// what it names (a wamid, a phone_number_id, a wa_id; the limits are
     /// [`crate::webhook::MAX_WAMID_CHARS`] and its neighbours). Free text is cut instead.
     ValueTooLong,
-    /// The change has no `metadata.phone_number_id`, so it is unknown which number it is for.
+    /// The change has no `metadata.phone_number_id`, or one that is not digits, so it is unknown
+    /// which number it is for.
     NoBusinessNumber,
     /// Applying the event failed unexpectedly (a bug in sfwa); caught so the rest of the POST
     /// still applies. See the log for the details.
