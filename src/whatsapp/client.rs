@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::error::MetaError;
 use super::request::request_body;
 use super::subscriptions::{AppSubscription, AppToken, DataList, SubscribedApp};
-use crate::domain::ids::Wamid;
+use crate::domain::ids::{CustomerId, Wamid};
 use crate::domain::message::OutboundMessage;
 
 /// Where and how to reach the Cloud API.
@@ -52,8 +52,9 @@ pub struct WhatsAppClient {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Accepted {
     pub wamid: Wamid,
-    /// The recipient's WhatsApp id as Meta resolved it (may differ from the number sent to).
-    pub wa_id: Option<String>,
+    /// The recipient's WhatsApp id as Meta resolved it (may differ from the number sent to);
+    /// `None` if Meta did not say, or said something that is not one.
+    pub wa_id: Option<CustomerId>,
 }
 
 /// The business number as Meta knows it, for `sfwa doctor`.
@@ -240,7 +241,12 @@ impl WhatsAppClient {
         tracing::Span::current().record("wamid", wamid.as_str());
         Ok(Accepted {
             wamid,
-            wa_id: answer.contacts.into_iter().next().and_then(|c| c.wa_id),
+            wa_id: answer
+                .contacts
+                .into_iter()
+                .next()
+                .and_then(|c| c.wa_id)
+                .and_then(|wa_id| wa_id.parse().ok()),
         })
     }
 

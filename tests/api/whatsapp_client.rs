@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use sfwa::domain::ids::CustomerId;
 use sfwa::domain::message::{MediaKind, MessageKind, OutboundMessage};
 use sfwa::domain::phone::E164;
 use sfwa::domain::sf_id::SfId;
@@ -84,7 +85,10 @@ async fn text_is_accepted_and_meta_records_it_with_the_record_id_as_callback_dat
 
     // Assert
     assert!(accepted.wamid.as_str().starts_with("wamid."));
-    assert_eq!(accepted.wa_id.as_deref(), Some(CUSTOMER));
+    assert_eq!(
+        accepted.wa_id.as_ref().map(CustomerId::as_str),
+        Some(CUSTOMER)
+    );
     let record = recorded(&t, accepted.wamid.as_str()).await;
     assert_eq!(record["type"], "text");
     assert_eq!(record["wa_id"], CUSTOMER);
