@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use sfwa::app::App;
 use sfwa::clock::{Clock, SharedClock};
 use sfwa::config::{AuthMode, Secret, Settings};
+use sfwa::domain::ids::{BusinessNumberId, CustomerId};
 use sfwa_sim::clock::SimClock;
 use sfwa_sim::sandbox::{Sandbox, SandboxOptions};
 
@@ -321,14 +322,14 @@ fn wa_id(phone: &str) -> String {
 async fn wait_for_mirror(pipeline: &sfwa::pipeline::Pipeline, wa_id: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (number, customer) = (
+        let (number, customer): (BusinessNumberId, CustomerId) = (
             pipeline
                 .core
                 .settings
                 .whatsapp
                 .default_phone_number_id
-                .clone(),
-            wa_id.to_string(),
+                .parse()?,
+            wa_id.parse()?,
         );
         let seen = pipeline
             .core

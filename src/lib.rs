@@ -48,8 +48,9 @@
 //!   package and its Flow, stream, the inbound queue, numbers, Graph version, Meta's webhook
 //!   subscription, webhook port);
 //!   [`progress`] — the spinner people see while `sfwa sync` or a backlog drain runs.
-//! - [`domain`] — newtypes parsed at the edge: E.164 phones, Salesforce Ids, ranked statuses,
-//!   template parameters, outbound messages, webhook events.
+//! - [`domain`] — newtypes parsed at the edge: WhatsApp's ids ([`domain::ids`]: wamid, business
+//!   number, customer — the one type a non-phone customer identity changes), E.164 phones,
+//!   Salesforce Ids, ranked statuses, template parameters, outbound messages, webhook events.
 //! - [`salesforce`] — the Salesforce client: OAuth (JWT bearer, client credentials, refresh token)
 //!   with one shared session, queries with pagination, collections, describe, API usage, and the
 //!   Streaming API subscriber ([`salesforce::cometd`]) for platform events; the one field contract

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::phone::{PhoneError, E164};
 use super::sf_id::SfId;
 use super::template::TemplateParameters;
+pub use super::text::salesforce_length;
 
 /// WhatsApp's limit for a text body.
 pub const MAX_TEXT_CHARS: usize = 4096;
@@ -332,12 +333,6 @@ pub const SALESFORCE_YEARS: std::ops::RangeInclusive<i32> = 1700..=4000;
 /// Whether Salesforce accepts `at` in a DateTime field (see [`SALESFORCE_YEARS`]).
 pub fn is_salesforce_datetime(at: DateTime<Utc>) -> bool {
     SALESFORCE_YEARS.contains(&at.year())
-}
-
-/// Length as Salesforce counts it: in UTF-16 code units (a character outside the BMP, such as
-/// most emoji, counts twice), which is never less than the count of characters.
-pub fn salesforce_length(text: &str) -> usize {
-    text.encode_utf16().count()
 }
 
 /// `text` cut to at most `max` UTF-16 code units (see [`salesforce_length`]), on a character

@@ -1,5 +1,8 @@
 //! Domain types, parsed at the edge: once a value is one of these, it is valid.
 //!
+//! - [`ids::Wamid`], [`ids::BusinessNumberId`], [`ids::CustomerId`] — WhatsApp's ids of a message,
+//!   of one of our numbers and of a customer (the one type a customer identity beyond phone
+//!   numbers changes); with [`sf_id::SfId`], bound to SQLite columns directly.
 //! - [`phone::E164`] — a customer's number, normalised (`+16505551234`) with its WhatsApp `wa_id`.
 //! - [`sf_id::SfId`] — an 18-character Salesforce record Id.
 //! - [`status::MessageStatus`] — the ranked status picklist (statuses only move forward).
@@ -8,10 +11,13 @@
 //! - [`template::TemplateParameters`] — `Template_Parameters__c` parsed.
 //! - [`webhook_event::WebhookEvent`] — what a webhook POST says: statuses of our messages and
 //!   inbound customer messages ([`webhook_event::ParsedWebhook`], with the items refused).
+//! - [`text`] — Salesforce's length of a text and the cut of an outside value echoed back.
 
+pub mod ids;
 pub mod message;
 pub mod phone;
 pub mod sf_id;
 pub mod status;
 pub mod template;
+pub mod text;
 pub mod webhook_event;

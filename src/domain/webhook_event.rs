@@ -9,8 +9,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::ids::{BusinessNumberId, CustomerId, Wamid};
 use super::sf_id::SfId;
 use super::status::MessageStatus;
+pub use super::text::{echo, ECHO_CHARS};
 
 /// Everything one POST said.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -25,17 +27,13 @@ pub struct ParsedWebhook {
     pub skipped: Vec<String>,
 }
 
-/// At most this many characters of a value from the payload are echoed into a reason, an error
-/// or a log line: a signed body can still hold a megabyte in one string.
-pub const ECHO_CHARS: usize = 200;
-
 /// Why one status or message of a signed POST was refused. The labels are stable: they are the
 /// `reason` column of `store::webhook_rejects` and the label of
 /// `sfwa_webhook_events_rejected_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RejectReason {
     /// Not an object, or a required key (`id`, `status`, `from`, `type`, `text.body`, …) missing
-    /// or of the wrong type.
+    /// or of the wrong type, or a `from` that is not a wa_id (digits).
     Unreadable,
     /// A `status` value sfwa does not handle (it knows sent, delivered, read and failed).
     UnsupportedStatus,
@@ -47,7 +45,8 @@ pub enum RejectReason {
     /// what it names (a wamid, a phone_number_id, a wa_id; the limits are
     /// [`crate::webhook::MAX_WAMID_CHARS`] and its neighbours). Free text is cut instead.
     ValueTooLong,
-    /// The change has no `metadata.phone_number_id`, so it is unknown which number it is for.
+    /// The change has no `metadata.phone_number_id`, or one that is not digits, so it is unknown
+    /// which number it is for.
     NoBusinessNumber,
     /// Applying the event failed unexpectedly (a bug in sfwa); caught so the rest of the POST
     /// still applies. See the log for the details.
@@ -92,14 +91,6 @@ pub struct RejectedEvent {
     pub event: Value,
 }
 
-/// `text` cut to [`ECHO_CHARS`] characters (on a character boundary), `…` marking a cut.
-pub fn echo(text: &str) -> String {
-    match text.char_indices().nth(ECHO_CHARS) {
-        None => text.to_string(),
-        Some((end, _)) => format!("{}…", &text[..end]),
-    }
-}
-
 #[derive(Clone, Debug, PartialEq)]
 pub enum WebhookEvent {
     Status(StatusUpdate),
@@ -133,14 +124,16 @@ impl WebhookEvent {
 /// A status of one of our messages.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StatusUpdate {
-    pub wamid: String,
+    pub wamid: Wamid,
     /// Sent, Delivered, Read or Failed.
     pub status: MessageStatus,
     /// Meta's time of the event (not our time of receipt).
     pub timestamp: DateTime<Utc>,
-    pub recipient_id: String,
+    /// `recipient_id`: the customer the message went to; `None` if absent or not a wa_id (sfwa
+    /// does not rely on it: the journal knows whom it sent to).
+    pub recipient_id: Option<CustomerId>,
     /// `metadata.phone_number_id`.
-    pub business_number_id: String,
+    pub business_number_id: BusinessNumberId,
     /// `biz_opaque_callback_data` read as a record Id; `None` if absent or not an Id (a message
     /// sent by another tool on the same number).
     pub record_id: Option<SfId>,
@@ -161,18 +154,18 @@ pub struct StatusError {
 /// A message a customer sent to one of our business numbers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InboundMessage {
-    pub wamid: String,
+    pub wamid: Wamid,
     /// `metadata.phone_number_id`: which of our numbers (and so which window) it is for.
-    pub business_number_id: String,
+    pub business_number_id: BusinessNumberId,
     pub display_phone_number: String,
-    /// The customer's wa_id.
-    pub from: String,
+    /// The customer (`from`, today a wa_id).
+    pub from: CustomerId,
     pub profile_name: Option<String>,
     /// Meta's time of the message: the window is measured from it.
     pub timestamp: DateTime<Utc>,
     pub kind: InboundKind,
-    /// The wamid this message replies to (`context.id`).
-    pub context_id: Option<String>,
+    /// The wamid this message replies to (`context.id`); `None` if absent or not a wamid.
+    pub context_id: Option<Wamid>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -27,6 +27,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tracing::{error, info, warn};
 
+use crate::domain::ids::Wamid;
 use crate::domain::phone::E164;
 use crate::domain::sf_id::SfId;
 use crate::salesforce::{soql_id_list, soql_string, SalesforceError};
@@ -71,7 +72,8 @@ struct Inbound {
     wamid: String,
     number: E164,
     business_number_id: Option<String>,
-    context: Option<String>,
+    /// `context.id`, when it is a wamid.
+    context: Option<Wamid>,
 }
 
 /// The owner (and Case) fields of every inbound record among `items`, by wamid. An error means
@@ -100,7 +102,7 @@ pub async fn resolve(
                     .fields
                     .get(CONTEXT_KEY)
                     .and_then(Value::as_str)
-                    .map(str::to_string),
+                    .and_then(|context| context.parse().ok()),
             })
         })
         .collect();
@@ -148,7 +150,7 @@ pub async fn resolve(
 }
 
 /// An inbound wamid, its `context.id`, and its (business number, wa_id) pair.
-type ReplyAsk = (String, Option<String>, Option<(String, String)>);
+type ReplyAsk = (String, Option<Wamid>, Option<(String, String)>);
 
 /// Inbound wamid → the record Id of the outbound message it answers, from the journal: by
 /// `context.id`, else the latest message accepted for that customer on that number. A store

@@ -19,10 +19,10 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
+use crate::domain::ids::CustomerId;
 use crate::domain::message::{
     fit_salesforce as truncate, format_salesforce_datetime as at, is_salesforce_datetime,
 };
-use crate::domain::phone::E164;
 use crate::domain::status::MessageStatus;
 use crate::domain::webhook_event::{InboundKind, InboundMediaKind, InboundMessage};
 
@@ -79,7 +79,10 @@ pub fn inbound_record(message: &InboundMessage) -> Fields {
     set("From_Phone__c", json!(from_phone(&message.from)));
     set(
         "Business_Number_Id__c",
-        json!(truncate(&message.business_number_id, BUSINESS_NUMBER_CHARS)),
+        json!(truncate(
+            message.business_number_id.as_str(),
+            BUSINESS_NUMBER_CHARS
+        )),
     );
     // The parser refused timestamps Salesforce cannot store; checked again, as it costs nothing.
     if is_salesforce_datetime(message.timestamp) {
@@ -111,10 +114,11 @@ pub fn inbound_record(message: &InboundMessage) -> Fields {
 
 /// `+14155550101` for Meta's `wa_id` `14155550101`. A wa_id libphonenumber does not know is still
 /// written (with a `+`), so the message is recorded; it just will not be linked to anyone.
-fn from_phone(wa_id: &str) -> String {
-    let e164 = E164::from_wa_id(wa_id)
+fn from_phone(customer: &CustomerId) -> String {
+    let e164 = customer
+        .phone()
         .map(|number| number.as_str().to_string())
-        .unwrap_or_else(|_| format!("+{}", wa_id.trim_start_matches('+')));
+        .unwrap_or_else(|| format!("+{}", customer.as_str()));
     truncate(&e164, PHONE_CHARS)
 }
 
@@ -208,10 +212,10 @@ mod tests {
 
     fn message(kind: InboundKind) -> InboundMessage {
         InboundMessage {
-            wamid: "wamid.IN1".into(),
-            business_number_id: "106540352242922".into(),
+            wamid: "wamid.IN1".parse().unwrap(),
+            business_number_id: "106540352242922".parse().unwrap(),
             display_phone_number: "15550783881".into(),
-            from: "14155550101".into(),
+            from: "14155550101".parse().unwrap(),
             profile_name: Some("Ana".into()),
             timestamp: DateTime::<Utc>::from_timestamp(1_749_416_383, 0).unwrap(),
             kind,

@@ -20,6 +20,7 @@ use anyhow::Context;
 use chrono::Utc;
 use serde::Deserialize;
 
+use crate::domain::ids::{BusinessNumberId, CustomerId};
 use crate::domain::message::parse_salesforce_datetime;
 use crate::domain::phone::E164;
 use crate::progress::{Progress, Silent};
@@ -233,16 +234,17 @@ pub async fn inbound_mirror(intake: &Intake) -> anyhow::Result<MirrorSummary> {
             .received_at
             .as_deref()
             .and_then(parse_salesforce_datetime);
-        match (phone, at) {
-            (Some(phone), Some(at)) => {
-                let number = row
-                    .business_number_id
-                    .filter(|n| !n.trim().is_empty())
-                    .unwrap_or_else(|| default_number.clone());
-                usable.push((number, phone.wa_id().to_string(), at, row.wamid));
+        let number = row
+            .business_number_id
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| default_number.clone())
+            .parse::<BusinessNumberId>();
+        match (phone, at, number) {
+            (Some(phone), Some(at), Ok(number)) => {
+                usable.push((number, CustomerId::from_phone(&phone), at, row.wamid));
             }
             _ => {
-                tracing::warn!(record_id = %row.id, "inbound record skipped by the window mirror: From_Phone__c must be a phone number and Received_At__c set");
+                tracing::warn!(record_id = %row.id, "inbound record skipped by the window mirror: From_Phone__c must be a phone number, Received_At__c set and the business number a phone_number_id");
                 summary.unusable += 1;
             }
         }

@@ -188,7 +188,14 @@ fn apply_event(
                 let last = inbound::last_inbound(tx, &message.business_number_id, &message.from)?;
                 fields.extend(inbound_records::window_unchanged(last, message.timestamp));
             }
-            outbox::enqueue_upsert(tx, object, WAMID_FIELD, &message.wamid, &fields, now)?;
+            outbox::enqueue_upsert(
+                tx,
+                object,
+                WAMID_FIELD,
+                message.wamid.as_str(),
+                &fields,
+                now,
+            )?;
             Ok(EventApplied::Inbound)
         }
     }
@@ -207,7 +214,7 @@ fn apply_status(
     let result = journal::apply_status(
         tx,
         &update.wamid,
-        echo.as_deref(),
+        update.record_id.as_ref(),
         update.status,
         update.timestamp,
         now,
@@ -236,9 +243,10 @@ fn apply_status(
     };
     let mut fields = record_update::status_reported(update.status, update.timestamp, advanced);
     let wamid_learned = wamid_from_echo
-        && journal::get(tx, &record_id)?.is_some_and(|e| e.wamid.as_deref() == Some(&update.wamid));
+        && journal::get(tx, &record_id)?
+            .is_some_and(|e| e.wamid.as_deref() == Some(update.wamid.as_str()));
     if wamid_learned {
-        fields.extend(record_update::wamid_known(&update.wamid));
+        fields.extend(record_update::wamid_known(update.wamid.as_str()));
     }
     if update.status == MessageStatus::Failed {
         if !advanced {
@@ -261,8 +269,11 @@ fn failure(
         Some(error) => {
             if error.is_window_closed() {
                 // Our mirror thought the window open; Meta knows better. Close it for this pair.
+                // The mirror holds only parsed ids: a pair that does not parse has no window.
                 if let Some(entry) = journal::get(tx, record_id)? {
-                    if let (Some(number), Some(wa_id)) = (entry.business_number_id, entry.wa_id) {
+                    let number = entry.business_number_id.and_then(|n| n.parse().ok());
+                    let wa_id = entry.wa_id.and_then(|w| w.parse().ok());
+                    if let (Some(number), Some(wa_id)) = (number, wa_id) {
                         inbound::close_window(tx, &number, &wa_id, update.timestamp)?;
                     }
                 }
@@ -305,6 +316,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::domain::ids::{BusinessNumberId, CustomerId};
     use crate::domain::sf_id::SfId;
     use crate::domain::webhook_event::{InboundKind, InboundMessage, RejectedEvent, StatusError};
     use crate::store::db::test_connection;
@@ -315,6 +327,14 @@ mod tests {
     const NUMBER: &str = "106540352242922";
     const CUSTOMER: &str = "16505551234";
     const WAMID: &str = "wamid.SENT";
+
+    fn number() -> BusinessNumberId {
+        NUMBER.parse().unwrap()
+    }
+
+    fn customer() -> CustomerId {
+        CUSTOMER.parse().unwrap()
+    }
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
@@ -336,10 +356,10 @@ mod tests {
 
     fn inbound_text(wamid: &str, at: DateTime<Utc>) -> WebhookEvent {
         WebhookEvent::Inbound(InboundMessage {
-            wamid: wamid.into(),
-            business_number_id: NUMBER.into(),
+            wamid: wamid.parse().unwrap(),
+            business_number_id: number(),
             display_phone_number: "15550783881".into(),
-            from: CUSTOMER.into(),
+            from: customer(),
             profile_name: None,
             timestamp: at,
             kind: InboundKind::Text { body: "Hi".into() },
@@ -352,16 +372,16 @@ mod tests {
         let at = now() - Duration::minutes(5);
         journal::claim(conn, RECORD, at).unwrap();
         journal::mark_sending(conn, RECORD, NUMBER, CUSTOMER, at).unwrap();
-        journal::mark_sent(conn, RECORD, WAMID, at).unwrap();
+        journal::mark_sent(conn, RECORD, &WAMID.parse().unwrap(), at).unwrap();
     }
 
     fn failed_with(code: i64) -> WebhookEvent {
         WebhookEvent::Status(StatusUpdate {
-            wamid: WAMID.into(),
+            wamid: WAMID.parse().unwrap(),
             status: MessageStatus::Failed,
             timestamp: now() - Duration::minutes(1),
-            recipient_id: CUSTOMER.into(),
-            business_number_id: NUMBER.into(),
+            recipient_id: Some(customer()),
+            business_number_id: number(),
             record_id: SfId::parse(RECORD).ok(),
             errors: vec![StatusError {
                 code,
@@ -399,7 +419,7 @@ mod tests {
         assert_eq!((again.inbound, again.duplicates), (0, 1));
         assert!(!again.queued_any());
         assert_eq!(
-            inbound::last_inbound(&conn, NUMBER, CUSTOMER).unwrap(),
+            inbound::last_inbound(&conn, &number(), &customer()).unwrap(),
             Some(written_at)
         );
         assert_eq!(outbox::depth(&conn).unwrap(), 1);
@@ -410,7 +430,7 @@ mod tests {
     {
         let mut conn = test_connection();
         sent_message(&conn);
-        inbound::record_inbound(&conn, NUMBER, CUSTOMER, now() - Duration::hours(2)).unwrap();
+        inbound::record_inbound(&conn, &number(), &customer(), now() - Duration::hours(2)).unwrap();
 
         let applied = apply_now(&mut conn, events(vec![failed_with(131047)]));
 
@@ -420,7 +440,7 @@ mod tests {
         assert_eq!(fields[0]["Status__c"], "Failed");
         assert_eq!(fields[0]["Error_Code__c"], OUTSIDE_WINDOW);
         assert_eq!(fields[0]["Error_Message__c"], OUTSIDE_WINDOW_MESSAGE);
-        let last = inbound::last_inbound(&conn, NUMBER, CUSTOMER)
+        let last = inbound::last_inbound(&conn, &number(), &customer())
             .unwrap()
             .unwrap();
         assert!(last <= now() - Duration::hours(24), "window closed: {last}");
@@ -431,7 +451,7 @@ mod tests {
         let mut conn = test_connection();
         sent_message(&conn);
         let written_at = now() - Duration::hours(2);
-        inbound::record_inbound(&conn, NUMBER, CUSTOMER, written_at).unwrap();
+        inbound::record_inbound(&conn, &number(), &customer(), written_at).unwrap();
 
         apply_now(&mut conn, events(vec![failed_with(131026)]));
 
@@ -439,7 +459,7 @@ mod tests {
         assert_eq!(fields[0]["Error_Code__c"], "WA_131026");
         assert_ne!(fields[0]["Error_Message__c"], OUTSIDE_WINDOW_MESSAGE);
         assert_eq!(
-            inbound::last_inbound(&conn, NUMBER, CUSTOMER).unwrap(),
+            inbound::last_inbound(&conn, &number(), &customer()).unwrap(),
             Some(written_at)
         );
     }

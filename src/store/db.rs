@@ -402,13 +402,15 @@ mod tests {
     async fn a_webhook_batch_commits_dedupe_status_mirror_and_write_back_together() {
         use crate::domain::status::MessageStatus;
         use crate::store::{dedupe, inbound, journal, outbox};
+        use std::str::FromStr;
         let store = Store::open_in_memory().unwrap();
         let now = Utc::now();
+        let wamid = || crate::domain::ids::Wamid::from_str("wamid.A").unwrap();
         store
             .write(move |tx| {
                 journal::claim(tx, "a015g00000AbCdEAAV", now)?;
                 journal::mark_sending(tx, "a015g00000AbCdEAAV", "PN1", "15550001", now)?;
-                journal::mark_sent(tx, "a015g00000AbCdEAAV", "wamid.A", now)
+                journal::mark_sent(tx, "a015g00000AbCdEAAV", &wamid(), now)
             })
             .await
             .unwrap();
@@ -418,13 +420,14 @@ mod tests {
                 return Ok(false);
             }
             let applied =
-                journal::apply_status(tx, "wamid.A", None, MessageStatus::Delivered, now, now)?;
+                journal::apply_status(tx, &wamid(), None, MessageStatus::Delivered, now, now)?;
             if let journal::StatusApplied::Applied { record_id, .. } = applied {
                 let mut fields = serde_json::Map::new();
                 fields.insert("Status__c".into(), "Delivered".into());
                 outbox::enqueue(tx, "WhatsApp_Message__c", &record_id, &fields, now)?;
             }
-            inbound::record_inbound(tx, "PN1", "15550001", now)?;
+            let (number, customer) = ("1".parse().unwrap(), "15550001".parse().unwrap());
+            inbound::record_inbound(tx, &number, &customer, now)?;
             Ok(true)
         };
         let first = store.write(batch).await.unwrap();

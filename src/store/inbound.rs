@@ -10,12 +10,13 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::db::{time_column, to_millis};
 use super::error::StoreError;
+use crate::domain::ids::{BusinessNumberId, CustomerId};
 
 /// Records an inbound message at `at` (Meta's timestamp); keeps the later of it and what is stored.
 pub fn record_inbound(
     conn: &Connection,
-    business_number_id: &str,
-    wa_id: &str,
+    business_number_id: &BusinessNumberId,
+    wa_id: &CustomerId,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
@@ -30,14 +31,16 @@ pub fn record_inbound(
 /// The customer's most recent inbound message to this business number, if any.
 pub fn last_inbound(
     conn: &Connection,
-    business_number_id: &str,
-    wa_id: &str,
+    business_number_id: &BusinessNumberId,
+    wa_id: &CustomerId,
 ) -> Result<Option<DateTime<Utc>>, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT last_inbound_at FROM inbound_last WHERE business_number_id = ?1 AND wa_id = ?2",
         )?
-        .query_row([business_number_id, wa_id], |row| time_column(row, 0))
+        .query_row(rusqlite::params![business_number_id, wa_id], |row| {
+            time_column(row, 0)
+        })
         .optional()?)
 }
 
@@ -47,8 +50,8 @@ pub fn last_inbound(
 /// message newer than `at` is left alone: it reopened the window after the failure.
 pub fn close_window(
     conn: &Connection,
-    business_number_id: &str,
-    wa_id: &str,
+    business_number_id: &BusinessNumberId,
+    wa_id: &CustomerId,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     // Checked: `at` is Meta's timestamp; near chrono's limits plain `-` panics. There is no window
@@ -67,6 +70,14 @@ pub fn close_window(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn number(id: &str) -> BusinessNumberId {
+        id.parse().unwrap()
+    }
+
+    fn customer(wa_id: &str) -> CustomerId {
+        wa_id.parse().unwrap()
+    }
     use crate::store::db::test_connection;
     use chrono::Duration;
 
@@ -76,11 +87,11 @@ mod tests {
         let newer = Utc::now();
         let older = newer - Duration::hours(3);
 
-        record_inbound(&conn, "PN1", "15550001", newer).unwrap();
-        record_inbound(&conn, "PN1", "15550001", older).unwrap();
+        record_inbound(&conn, &number("1"), &customer("15550001"), newer).unwrap();
+        record_inbound(&conn, &number("1"), &customer("15550001"), older).unwrap();
 
         assert_eq!(
-            last_inbound(&conn, "PN1", "15550001").unwrap(),
+            last_inbound(&conn, &number("1"), &customer("15550001")).unwrap(),
             from_millis_exact(newer)
         );
     }
@@ -91,19 +102,22 @@ mod tests {
         let first = Utc::now() - Duration::hours(5);
         let second = first + Duration::hours(4);
 
-        record_inbound(&conn, "PN1", "15550001", first).unwrap();
-        record_inbound(&conn, "PN1", "15550001", second).unwrap();
-        record_inbound(&conn, "PN2", "15550001", first).unwrap();
+        record_inbound(&conn, &number("1"), &customer("15550001"), first).unwrap();
+        record_inbound(&conn, &number("1"), &customer("15550001"), second).unwrap();
+        record_inbound(&conn, &number("2"), &customer("15550001"), first).unwrap();
 
         assert_eq!(
-            last_inbound(&conn, "PN1", "15550001").unwrap(),
+            last_inbound(&conn, &number("1"), &customer("15550001")).unwrap(),
             from_millis_exact(second)
         );
         assert_eq!(
-            last_inbound(&conn, "PN2", "15550001").unwrap(),
+            last_inbound(&conn, &number("2"), &customer("15550001")).unwrap(),
             from_millis_exact(first)
         );
-        assert_eq!(last_inbound(&conn, "PN1", "15559999").unwrap(), None);
+        assert_eq!(
+            last_inbound(&conn, &number("1"), &customer("15559999")).unwrap(),
+            None
+        );
     }
 
     /// What the store gives back: millisecond precision.
@@ -115,24 +129,51 @@ mod tests {
     fn a_131047_closes_a_window_the_mirror_thought_open_but_not_one_reopened_later() {
         let conn = test_connection();
         let failed_at = Utc::now();
-        record_inbound(&conn, "PN1", "15550001", failed_at - Duration::hours(2)).unwrap();
-        record_inbound(&conn, "PN1", "15550002", failed_at + Duration::minutes(1)).unwrap();
+        record_inbound(
+            &conn,
+            &number("1"),
+            &customer("15550001"),
+            failed_at - Duration::hours(2),
+        )
+        .unwrap();
+        record_inbound(
+            &conn,
+            &number("1"),
+            &customer("15550002"),
+            failed_at + Duration::minutes(1),
+        )
+        .unwrap();
 
-        close_window(&conn, "PN1", "15550001", failed_at).unwrap();
-        close_window(&conn, "PN1", "15550002", failed_at).unwrap();
+        close_window(&conn, &number("1"), &customer("15550001"), failed_at).unwrap();
+        close_window(&conn, &number("1"), &customer("15550002"), failed_at).unwrap();
 
-        let closed = last_inbound(&conn, "PN1", "15550001").unwrap().unwrap();
+        let closed = last_inbound(&conn, &number("1"), &customer("15550001"))
+            .unwrap()
+            .unwrap();
         assert!(closed <= failed_at - crate::window::WINDOW);
-        assert!(last_inbound(&conn, "PN1", "15550002").unwrap().unwrap() > failed_at);
+        assert!(
+            last_inbound(&conn, &number("1"), &customer("15550002"))
+                .unwrap()
+                .unwrap()
+                > failed_at
+        );
     }
 
     #[test]
     fn a_131047_stamped_at_chronos_earliest_time_closes_nothing_and_does_not_panic() {
         let conn = test_connection();
-        record_inbound(&conn, "PN1", "15550001", Utc::now()).unwrap();
+        record_inbound(&conn, &number("1"), &customer("15550001"), Utc::now()).unwrap();
 
-        close_window(&conn, "PN1", "15550001", DateTime::<Utc>::MIN_UTC).unwrap();
+        close_window(
+            &conn,
+            &number("1"),
+            &customer("15550001"),
+            DateTime::<Utc>::MIN_UTC,
+        )
+        .unwrap();
 
-        assert!(last_inbound(&conn, "PN1", "15550001").unwrap().is_some());
+        assert!(last_inbound(&conn, &number("1"), &customer("15550001"))
+            .unwrap()
+            .is_some());
     }
 }

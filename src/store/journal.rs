@@ -28,6 +28,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
 
 use super::db::{optional_time_column, time_column, to_millis};
 use super::error::StoreError;
+use crate::domain::ids::Wamid;
+use crate::domain::sf_id::SfId;
 use crate::domain::status::MessageStatus;
 
 /// Where an outbound record is. `Claimed` is the journal's name for Salesforce's `Queued`.
@@ -258,7 +260,7 @@ pub fn mark_sending(
 pub fn mark_sent(
     conn: &Connection,
     record_id: &str,
-    wamid: &str,
+    wamid: &Wamid,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let entry = require(conn, record_id)?;
@@ -458,7 +460,7 @@ pub fn get(conn: &Connection, record_id: &str) -> Result<Option<JournalEntry>, S
         .optional()?)
 }
 
-pub fn find_by_wamid(conn: &Connection, wamid: &str) -> Result<Option<JournalEntry>, StoreError> {
+pub fn find_by_wamid(conn: &Connection, wamid: &Wamid) -> Result<Option<JournalEntry>, StoreError> {
     let sql = format!("SELECT {ENTRY_COLUMNS} FROM journal WHERE wamid = ?1");
     Ok(conn
         .prepare_cached(&sql)?
@@ -536,8 +538,8 @@ pub enum StatusApplied {
 #[tracing::instrument(level = "debug", skip_all, fields(wamid = %wamid, record_id = ?record_id, status = %status))]
 pub fn apply_status(
     conn: &Connection,
-    wamid: &str,
-    record_id: Option<&str>,
+    wamid: &Wamid,
+    record_id: Option<&SfId>,
     status: MessageStatus,
     at: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -549,7 +551,7 @@ pub fn apply_status(
     let entry = match find_by_wamid(conn, wamid)? {
         Some(entry) => Some(entry),
         None => match record_id {
-            Some(record_id) => get(conn, record_id)?,
+            Some(record_id) => get(conn, record_id.as_str())?,
             None => None,
         },
     };
@@ -642,10 +644,18 @@ mod tests {
 
     const RECORD: &str = "a015g00000AbCdEAAV";
 
+    fn w(wamid: &str) -> Wamid {
+        wamid.parse().unwrap()
+    }
+
+    fn id(record_id: &str) -> SfId {
+        record_id.parse().unwrap()
+    }
+
     fn sent_row(conn: &Connection, record_id: &str, wamid: &str, now: DateTime<Utc>) {
         claim(conn, record_id, now).unwrap();
         mark_sending(conn, record_id, "PN1", "15550001", now).unwrap();
-        mark_sent(conn, record_id, wamid, now).unwrap();
+        mark_sent(conn, record_id, &w(wamid), now).unwrap();
     }
 
     #[test]
@@ -693,7 +703,7 @@ mod tests {
         assert_eq!(entry.state, JournalState::Sent);
         assert_eq!(entry.wamid.as_deref(), Some("wamid.A"));
         assert_eq!(entry.business_number_id.as_deref(), Some("PN1"));
-        assert_eq!(find_by_wamid(&conn, "wamid.A").unwrap(), Some(*entry));
+        assert_eq!(find_by_wamid(&conn, &w("wamid.A")).unwrap(), Some(*entry));
     }
 
     #[test]
@@ -725,12 +735,12 @@ mod tests {
             current,
         };
 
-        let delivered = apply_status(&conn, "wamid.A", None, Delivered, now, now).unwrap();
-        let duplicate = apply_status(&conn, "wamid.A", None, Delivered, now, now).unwrap();
-        let late_failed = apply_status(&conn, "wamid.A", None, Failed, now, now).unwrap();
-        let read = apply_status(&conn, "wamid.A", None, Read, now, now).unwrap();
-        let late_delivered = apply_status(&conn, "wamid.A", None, Delivered, now, now).unwrap();
-        let late_sent = apply_status(&conn, "wamid.A", None, Sent, now, now).unwrap();
+        let delivered = apply_status(&conn, &w("wamid.A"), None, Delivered, now, now).unwrap();
+        let duplicate = apply_status(&conn, &w("wamid.A"), None, Delivered, now, now).unwrap();
+        let late_failed = apply_status(&conn, &w("wamid.A"), None, Failed, now, now).unwrap();
+        let read = apply_status(&conn, &w("wamid.A"), None, Read, now, now).unwrap();
+        let late_delivered = apply_status(&conn, &w("wamid.A"), None, Delivered, now, now).unwrap();
+        let late_sent = apply_status(&conn, &w("wamid.A"), None, Sent, now, now).unwrap();
 
         assert_eq!(delivered, applied(JournalState::Sent));
         assert_eq!(duplicate, ignored(JournalState::Delivered));
@@ -749,9 +759,9 @@ mod tests {
         let conn = test_connection();
         let now = Utc::now();
         sent_row(&conn, RECORD, "wamid.A", now);
-        apply_status(&conn, "wamid.A", None, Failed, now, now).unwrap();
+        apply_status(&conn, &w("wamid.A"), None, Failed, now, now).unwrap();
 
-        let outcome = apply_status(&conn, "wamid.A", None, Delivered, now, now).unwrap();
+        let outcome = apply_status(&conn, &w("wamid.A"), None, Delivered, now, now).unwrap();
 
         assert!(matches!(
             outcome,
@@ -767,8 +777,15 @@ mod tests {
         let conn = test_connection();
         let now = Utc::now();
 
-        let outcome =
-            apply_status(&conn, "wamid.X", Some("a015g00000NoNeEAAV"), Read, now, now).unwrap();
+        let outcome = apply_status(
+            &conn,
+            &w("wamid.X"),
+            Some(&id("a015g00000NoNeEAAV")),
+            Read,
+            now,
+            now,
+        )
+        .unwrap();
 
         assert_eq!(outcome, StatusApplied::Unknown);
     }
@@ -777,8 +794,15 @@ mod tests {
     fn a_status_that_no_webhook_reports_is_refused() {
         let conn = test_connection();
         let now = Utc::now();
-        let error =
-            apply_status(&conn, "wamid.A", None, MessageStatus::Received, now, now).unwrap_err();
+        let error = apply_status(
+            &conn,
+            &w("wamid.A"),
+            None,
+            MessageStatus::Received,
+            now,
+            now,
+        )
+        .unwrap_err();
         assert!(matches!(
             error,
             StoreError::NotAWebhookStatus(MessageStatus::Received)
@@ -799,7 +823,8 @@ mod tests {
             1
         );
 
-        let outcome = apply_status(&conn, "wamid.B", Some(RECORD), Sent, start, later).unwrap();
+        let outcome =
+            apply_status(&conn, &w("wamid.B"), Some(&id(RECORD)), Sent, start, later).unwrap();
 
         assert_eq!(
             outcome,
@@ -808,7 +833,7 @@ mod tests {
                 previous: JournalState::Sending
             }
         );
-        let entry = find_by_wamid(&conn, "wamid.B")
+        let entry = find_by_wamid(&conn, &w("wamid.B"))
             .unwrap()
             .expect("wamid recorded");
         assert_eq!(entry.state, JournalState::Sent);
@@ -824,7 +849,7 @@ mod tests {
         mark_sending(&conn, RECORD, "PN1", "15550001", now).unwrap();
         assert!(schedule_retry(&conn, RECORD, 1, now + Duration::minutes(1), now).unwrap());
 
-        apply_status(&conn, "wamid.C", Some(RECORD), Delivered, now, now).unwrap();
+        apply_status(&conn, &w("wamid.C"), Some(&id(RECORD)), Delivered, now, now).unwrap();
 
         assert!(due_retries(&conn, now + Duration::hours(1), 10)
             .unwrap()
@@ -841,9 +866,9 @@ mod tests {
         let now = Utc::now();
         claim(&conn, RECORD, now).unwrap();
         mark_sending(&conn, RECORD, "PN1", "15550001", now).unwrap();
-        apply_status(&conn, "wamid.D", Some(RECORD), Delivered, now, now).unwrap();
+        apply_status(&conn, &w("wamid.D"), Some(&id(RECORD)), Delivered, now, now).unwrap();
 
-        mark_sent(&conn, RECORD, "wamid.D", now).unwrap();
+        mark_sent(&conn, RECORD, &w("wamid.D"), now).unwrap();
         mark_failed(&conn, RECORD, "WA_131026", now).unwrap();
 
         let entry = get(&conn, RECORD).unwrap().unwrap();
@@ -978,7 +1003,7 @@ mod tests {
         let conn = test_connection();
         let now = Utc::now();
         sent_row(&conn, RECORD, "wamid.A", now);
-        apply_status(&conn, "wamid.A", None, Failed, now, now).unwrap();
+        apply_status(&conn, &w("wamid.A"), None, Failed, now, now).unwrap();
         claim(&conn, "a015g00000ClaiMAAV", now).unwrap();
 
         assert!(!rearm(&conn, RECORD, now).unwrap());

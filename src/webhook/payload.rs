@@ -24,7 +24,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::domain::message::{fit_salesforce, is_salesforce_datetime, salesforce_length};
+use crate::domain::ids::{BusinessNumberId, CustomerId, IdError, Wamid};
+use crate::domain::message::{fit_salesforce, is_salesforce_datetime};
 use crate::domain::sf_id::SfId;
 use crate::domain::status::MessageStatus;
 use crate::domain::webhook_event::{
@@ -41,12 +42,9 @@ pub enum PayloadError {
     NotWhatsAppEnvelope(String),
 }
 
-/// The longest wamid sfwa accepts: WhatsApp_Message_Id__c is Text(128).
-pub const MAX_WAMID_CHARS: usize = 128;
-/// The longest phone_number_id: Business_Number_Id__c is Text(32).
-pub const MAX_BUSINESS_NUMBER_CHARS: usize = 32;
-/// The longest customer wa_id: From_Phone__c is a Phone field (40), written with a leading `+`.
-pub const MAX_WA_ID_CHARS: usize = 39;
+/// The longest wamid, phone_number_id and wa_id sfwa accepts (the Salesforce fields they are
+/// written to whole): said with their types, in [`crate::domain::ids`].
+pub use crate::domain::ids::{MAX_BUSINESS_NUMBER_CHARS, MAX_WAMID_CHARS, MAX_WA_ID_CHARS};
 
 /// Unix times at or past this are read as milliseconds. Meta documents seconds, but a value this
 /// large cannot be seconds for anything Salesforce stores (10^11 s is the year 5138), while as
@@ -216,22 +214,7 @@ fn parse_value(value: &Value, at: &str, latest: Option<DateTime<Utc>>, parsed: &
         .and_then(|m| Metadata::deserialize(m).ok())
         .unwrap_or_default();
     // Every item of the value is for this number: without a usable one, all are refused.
-    let number_problem = if metadata.phone_number_id.is_empty() {
-        Some(Refusal::new(
-            RejectReason::NoBusinessNumber,
-            "no metadata.phone_number_id",
-        ))
-    } else if salesforce_length(&metadata.phone_number_id) > MAX_BUSINESS_NUMBER_CHARS {
-        Some(Refusal::new(
-            RejectReason::ValueTooLong,
-            format!(
-                "metadata.phone_number_id \"{}\" is longer than Business_Number_Id__c ({MAX_BUSINESS_NUMBER_CHARS})",
-                echo(&metadata.phone_number_id)
-            ),
-        ))
-    } else {
-        None
-    };
+    let number_problem = business_number(&metadata).err();
     let contacts: Vec<Contact> = items(value, "contacts")
         .iter()
         .filter_map(|c| Contact::deserialize(c).ok())
@@ -310,15 +293,43 @@ fn required(value: &Value, key: &str) -> Result<String, Refusal> {
         .ok_or_else(|| Refusal::unreadable(format!("no \"{key}\"")))
 }
 
-/// A key value that must fit its Salesforce field whole (see [`RejectReason::ValueTooLong`]).
-fn fitting(value: String, what: &str, field: &str, max: usize) -> Result<String, Refusal> {
-    if salesforce_length(&value) > max {
-        return Err(Refusal::new(
+/// An id the item needs, parsed: a value too long for the Salesforce `field` it is written to
+/// whole is [`RejectReason::ValueTooLong`] (cutting it would change what it names); one that is
+/// not an id of its kind (a wa_id that is not digits) is unreadable.
+fn id<T: std::str::FromStr<Err = IdError>>(
+    value: &Value,
+    key: &str,
+    field: &str,
+) -> Result<T, Refusal> {
+    let text = required(value, key)?;
+    text.parse().map_err(|error| match error {
+        IdError::TooLong { value, max, .. } => Refusal::new(
             RejectReason::ValueTooLong,
-            format!("{what} \"{}\" is longer than {field} ({max})", echo(&value)),
-        ));
-    }
-    Ok(value)
+            format!("{key} \"{value}\" is longer than {field} ({max})"),
+        ),
+        other => Refusal::unreadable(format!("{key}: {other}")),
+    })
+}
+
+/// The value's business number: without a usable one, every item of the value is refused.
+fn business_number(metadata: &Metadata) -> Result<BusinessNumberId, Refusal> {
+    let raw = &metadata.phone_number_id;
+    raw.parse().map_err(|error| match error {
+        IdError::Empty { .. } => Refusal::new(
+            RejectReason::NoBusinessNumber,
+            "no metadata.phone_number_id",
+        ),
+        IdError::TooLong { value, max, .. } => Refusal::new(
+            RejectReason::ValueTooLong,
+            format!(
+                "metadata.phone_number_id \"{value}\" is longer than Business_Number_Id__c ({max})"
+            ),
+        ),
+        other => Refusal::new(
+            RejectReason::NoBusinessNumber,
+            format!("in metadata, {other}"),
+        ),
+    })
 }
 
 /// An item's `timestamp`: Unix seconds as a string (a number is accepted too); a value that can
@@ -356,12 +367,7 @@ fn status_update(status: &Value, metadata: &Metadata) -> Result<StatusUpdate, Re
     if !status.is_object() {
         return Err(Refusal::unreadable("not an object"));
     }
-    let wamid = fitting(
-        required(status, "id")?,
-        "id",
-        "WhatsApp_Message_Id__c",
-        MAX_WAMID_CHARS,
-    )?;
+    let wamid: Wamid = id(status, "id", "WhatsApp_Message_Id__c")?;
     let meta_status = required(status, "status")?;
     let parsed_status = MessageStatus::from_meta(&meta_status).ok_or_else(|| {
         Refusal::new(
@@ -369,7 +375,7 @@ fn status_update(status: &Value, metadata: &Metadata) -> Result<StatusUpdate, Re
             format!(
                 "status \"{}\" of {} is not handled",
                 echo(&meta_status),
-                echo(&wamid)
+                echo(wamid.as_str())
             ),
         )
     })?;
@@ -388,8 +394,8 @@ fn status_update(status: &Value, metadata: &Metadata) -> Result<StatusUpdate, Re
     Ok(StatusUpdate {
         status: parsed_status,
         timestamp: timestamp(status)?,
-        recipient_id: text(status, "recipient_id").unwrap_or_default(),
-        business_number_id: metadata.phone_number_id.clone(),
+        recipient_id: text(status, "recipient_id").and_then(|r| r.parse().ok()),
+        business_number_id: business_number(metadata)?,
         // Anything but a well-formed Id (another tool's data, garbage) is no record of ours.
         record_id: text(status, "biz_opaque_callback_data").and_then(|d| SfId::parse(&d).ok()),
         errors,
@@ -405,18 +411,8 @@ fn inbound_message(
     if !message.is_object() {
         return Err(Refusal::unreadable("not an object"));
     }
-    let wamid = fitting(
-        required(message, "id")?,
-        "id",
-        "WhatsApp_Message_Id__c",
-        MAX_WAMID_CHARS,
-    )?;
-    let from = fitting(
-        required(message, "from")?,
-        "from",
-        "From_Phone__c",
-        MAX_WA_ID_CHARS,
-    )?;
+    let wamid: Wamid = id(message, "id", "WhatsApp_Message_Id__c")?;
+    let from: CustomerId = id(message, "from", "From_Phone__c")?;
     let profile_name = contacts
         .iter()
         .find(|c| c.wa_id.as_deref() == Some(from.as_str()))
@@ -429,8 +425,11 @@ fn inbound_message(
     Ok(InboundMessage {
         kind: inbound_kind(message)?,
         timestamp: timestamp(message)?,
-        context_id: message.get("context").and_then(|c| text(c, "id")),
-        business_number_id: metadata.phone_number_id.clone(),
+        context_id: message
+            .get("context")
+            .and_then(|c| text(c, "id"))
+            .and_then(|id| id.parse().ok()),
+        business_number_id: business_number(metadata)?,
         display_phone_number: metadata.display_phone_number.clone(),
         profile_name,
         from,
@@ -503,6 +502,7 @@ fn inbound_kind(message: &Value) -> Result<InboundKind, Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::text::salesforce_length;
     use crate::domain::webhook_event::ECHO_CHARS;
     use crate::whatsapp::Action;
     use serde_json::json;
@@ -576,7 +576,7 @@ mod tests {
         };
         assert_eq!(status.status, MessageStatus::Failed);
         assert_eq!(status.timestamp.timestamp(), 1_750_030_073);
-        assert_eq!(status.recipient_id, "16505551234");
+        assert_eq!(status.recipient_id.unwrap(), "16505551234");
         assert_eq!(status.business_number_id, "106540352242922");
         assert_eq!(
             status.record_id.as_ref().map(SfId::as_str),
@@ -704,7 +704,10 @@ mod tests {
         };
         assert!(!reaction.opens_window());
         assert!(reply.opens_window());
-        assert_eq!(reply.context_id.as_deref(), Some("wamid.ours"));
+        assert_eq!(
+            reply.context_id.as_ref().map(Wamid::as_str),
+            Some("wamid.ours")
+        );
         assert_eq!(events[1].dedupe_key(), "inbound:wamid.T");
     }
 
@@ -895,6 +898,36 @@ mod tests {
         assert_eq!(
             reasons,
             vec![RejectReason::ValueTooLong, RejectReason::NoBusinessNumber]
+        );
+    }
+
+    #[test]
+    fn a_business_number_or_sender_that_is_not_digits_is_refused_with_the_value_named() {
+        let mut odd_number = documented_text();
+        odd_number["metadata"]["phone_number_id"] = json!("PN-1");
+        let mut odd_sender = documented_text();
+        odd_sender["messages"][0]["from"] = json!("not-a-number");
+
+        let parsed = parse(&envelope(vec![odd_number, odd_sender])).expect("envelope");
+
+        assert!(parsed.events.is_empty());
+        let refused: Vec<(RejectReason, &str)> = parsed
+            .rejected
+            .iter()
+            .map(|r| (r.reason, r.detail.as_str()))
+            .collect();
+        assert_eq!(
+            refused,
+            vec![
+                (
+                    RejectReason::NoBusinessNumber,
+                    "entry 0 change 0 message 0: in metadata, the phone_number_id \"PN-1\" is not digits"
+                ),
+                (
+                    RejectReason::Unreadable,
+                    "entry 0 change 1 message 0: from: the wa_id \"not-a-number\" is not digits"
+                ),
+            ]
         );
     }
 

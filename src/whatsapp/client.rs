@@ -14,6 +14,7 @@ use serde::Deserialize;
 use super::error::MetaError;
 use super::request::request_body;
 use super::subscriptions::{AppSubscription, AppToken, DataList, SubscribedApp};
+use crate::domain::ids::{CustomerId, Wamid};
 use crate::domain::message::OutboundMessage;
 
 /// Where and how to reach the Cloud API.
@@ -50,9 +51,10 @@ pub struct WhatsAppClient {
 /// Meta accepted the message (200): it is not delivered yet — statuses follow by webhook.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Accepted {
-    pub wamid: String,
-    /// The recipient's WhatsApp id as Meta resolved it (may differ from the number sent to).
-    pub wa_id: Option<String>,
+    pub wamid: Wamid,
+    /// The recipient's WhatsApp id as Meta resolved it (may differ from the number sent to);
+    /// `None` if Meta did not say, or said something that is not one.
+    pub wa_id: Option<CustomerId>,
 }
 
 /// The business number as Meta knows it, for `sfwa doctor`.
@@ -233,13 +235,18 @@ impl WhatsAppClient {
             .into_iter()
             .next()
             .map(|m| m.id)
-            .ok_or_else(|| {
-                SendError::BadResponse(format!("HTTP {status} without messages[0].id"))
-            })?;
+            .ok_or_else(|| SendError::BadResponse(format!("HTTP {status} without messages[0].id")))?
+            .parse::<Wamid>()
+            .map_err(|e| SendError::BadResponse(format!("HTTP {status}: messages[0].id: {e}")))?;
         tracing::Span::current().record("wamid", wamid.as_str());
         Ok(Accepted {
             wamid,
-            wa_id: answer.contacts.into_iter().next().and_then(|c| c.wa_id),
+            wa_id: answer
+                .contacts
+                .into_iter()
+                .next()
+                .and_then(|c| c.wa_id)
+                .and_then(|wa_id| wa_id.parse().ok()),
         })
     }
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use sfwa::app::App;
 use sfwa::config::{AuthMode, Secret, Settings};
+use sfwa::domain::ids::{BusinessNumberId, CustomerId};
 use sfwa::observe::metrics::Metrics;
 use sfwa::pipeline::worker::{self, DispatchStep};
 use sfwa::pipeline::writeback::{self, FlushOutcome};
@@ -211,7 +212,10 @@ impl TestApp {
             json!({"from": wa_id, "type": "text", "text": "hello", "timestamp": timestamp}),
         )
         .await;
-        let (number, wa_id) = (self.wa.phone_number_id().to_string(), wa_id.to_string());
+        let (number, wa_id): (BusinessNumberId, CustomerId) = (
+            self.wa.phone_number_id().parse().unwrap(),
+            wa_id.parse().unwrap(),
+        );
         let store = self.pipeline.core.store.clone();
         eventually("the inbound message reaches the mirror", || {
             let (store, number, wa_id) = (store.clone(), number.clone(), wa_id.clone());

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use sfwa::domain::ids::{BusinessNumberId, CustomerId};
 use sfwa::pipeline::dispatch::DispatchOutcome;
 use sfwa::store::journal::JournalState;
 use sfwa::store::{inbound, outbox};
@@ -31,7 +32,10 @@ async fn outbox_depth(app: &TestApp) -> u64 {
 }
 
 async fn mirror(app: &TestApp, wa_id: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    let (number, wa_id) = (app.wa.phone_number_id().to_string(), wa_id.to_string());
+    let (number, wa_id): (BusinessNumberId, CustomerId) = (
+        app.wa.phone_number_id().parse().unwrap(),
+        wa_id.parse().unwrap(),
+    );
     app.pipeline
         .core
         .store
@@ -323,14 +327,15 @@ async fn a_reaction_does_not_open_the_window() {
 async fn a_131047_from_meta_fails_the_record_and_closes_the_window_in_the_mirror() {
     let app = spawn_app().await;
     // The mirror believes the customer wrote an hour ago; Meta never saw that message.
-    let (number, an_hour_ago) = (
-        app.wa.phone_number_id().to_string(),
+    let (number, customer, an_hour_ago): (BusinessNumberId, CustomerId, _) = (
+        app.wa.phone_number_id().parse().unwrap(),
+        CUSTOMER.parse().unwrap(),
         app.clock.now() - chrono::Duration::hours(1),
     );
     app.pipeline
         .core
         .store
-        .write(move |tx| inbound::record_inbound(tx, &number, CUSTOMER, an_hour_ago))
+        .write(move |tx| inbound::record_inbound(tx, &number, &customer, an_hour_ago))
         .await
         .unwrap();
     let first = app.queue(text("Your order shipped")).await;
@@ -519,10 +524,10 @@ async fn events_at_chronos_limits_that_bypass_the_parser_still_apply_without_a_p
     let app = spawn_app().await;
     let message = |wamid: &str, at: DateTime<Utc>, kind: InboundKind| {
         WebhookEvent::Inbound(InboundMessage {
-            wamid: wamid.into(),
-            business_number_id: app.wa.phone_number_id().to_string(),
+            wamid: wamid.parse().unwrap(),
+            business_number_id: app.wa.phone_number_id().parse().unwrap(),
             display_phone_number: "15550000000".into(),
-            from: CUSTOMER.into(),
+            from: CUSTOMER.parse().unwrap(),
             profile_name: None,
             timestamp: at,
             kind,

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
+use sfwa::domain::ids::{BusinessNumberId, CustomerId};
 use sfwa::pipeline::dispatch::DispatchOutcome;
 use sfwa::store::db::latest_version;
 use sfwa::store::journal::{self, JournalEntry, JournalState};
@@ -229,10 +230,13 @@ async fn a_store_written_by_schema_4_opens_migrates_and_keeps_working() {
     assert_eq!(failed_record["Error_Code__c"], "OUTSIDE_SESSION_WINDOW");
     assert!(flush.written >= 4, "{flush:?}");
     // The simulator that wrote the file had its own (random) phone_number_id.
-    let number = sent
+    let number: BusinessNumberId = sent
         .business_number_id
         .clone()
-        .expect("the number it went from");
+        .expect("the number it went from")
+        .parse()
+        .unwrap();
+    let customer: CustomerId = CUSTOMER.parse().unwrap();
     let (depth, letters, cursor, mirror) = app
         .pipeline
         .core
@@ -242,7 +246,7 @@ async fn a_store_written_by_schema_4_opens_migrates_and_keeps_working() {
                 outbox::depth(c)?,
                 outbox::dead_letters(c, 10)?,
                 cursors::get(c, CURSOR)?,
-                inbound::last_inbound(c, &number, CUSTOMER)?,
+                inbound::last_inbound(c, &number, &customer)?,
             ))
         })
         .await

@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
+use sfwa::domain::ids::{CustomerId, Wamid};
 use sfwa::domain::message::{MessageKind, OutboundMessage};
 use sfwa::domain::phone::E164;
 use sfwa::domain::sf_id::SfId;
@@ -235,7 +236,10 @@ async fn button_image_and_reaction_from_the_simulator_parse_into_their_kinds() {
             payload: "CONFIRM".into()
         }
     );
-    assert_eq!(button.context_id.as_deref(), Some("wamid.ours"));
+    assert_eq!(
+        button.context_id.as_ref().map(Wamid::as_str),
+        Some("wamid.ours")
+    );
     assert_eq!(
         image.kind,
         InboundKind::Media {
@@ -286,7 +290,10 @@ async fn statuses_of_a_message_sent_by_sfwas_client_carry_the_record_id_back() {
     for status in &statuses {
         assert_eq!(status.wamid, accepted.wamid);
         assert_eq!(status.record_id.as_ref().map(SfId::as_str), Some(RECORD_ID));
-        assert_eq!(status.recipient_id, CUSTOMER);
+        assert_eq!(
+            status.recipient_id.as_ref().map(CustomerId::as_str),
+            Some(CUSTOMER)
+        );
         assert_eq!(status.business_number_id, h.sim.phone_number_id());
         assert!(status.errors.is_empty());
     }
@@ -347,7 +354,7 @@ async fn statuses_batched_into_one_post_are_all_parsed() {
     let (statuses, posts) = h.statuses(6).await;
 
     assert!(posts < 6, "several statuses per POST ({posts} POSTs)");
-    let seen: HashSet<String> = statuses.iter().map(|s| s.wamid.clone()).collect();
+    let seen: HashSet<Wamid> = statuses.iter().map(|s| s.wamid.clone()).collect();
     assert_eq!(seen, wamids);
     assert!(statuses.iter().all(|s| s.record_id.is_some()));
 }

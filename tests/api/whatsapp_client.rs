@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use sfwa::domain::ids::CustomerId;
 use sfwa::domain::message::{MediaKind, MessageKind, OutboundMessage};
 use sfwa::domain::phone::E164;
 use sfwa::domain::sf_id::SfId;
@@ -83,9 +84,12 @@ async fn text_is_accepted_and_meta_records_it_with_the_record_id_as_callback_dat
         .expect("accepted");
 
     // Assert
-    assert!(accepted.wamid.starts_with("wamid."));
-    assert_eq!(accepted.wa_id.as_deref(), Some(CUSTOMER));
-    let record = recorded(&t, &accepted.wamid).await;
+    assert!(accepted.wamid.as_str().starts_with("wamid."));
+    assert_eq!(
+        accepted.wa_id.as_ref().map(CustomerId::as_str),
+        Some(CUSTOMER)
+    );
+    let record = recorded(&t, accepted.wamid.as_str()).await;
     assert_eq!(record["type"], "text");
     assert_eq!(record["wa_id"], CUSTOMER);
     assert_eq!(record["biz_opaque_callback_data"], RECORD_ID);
@@ -93,7 +97,7 @@ async fn text_is_accepted_and_meta_records_it_with_the_record_id_as_callback_dat
         record["request"]["text"],
         json!({"preview_url": false, "body": "Hello"})
     );
-    let sent = t.hooks.status_of(&accepted.wamid, "sent").await;
+    let sent = t.hooks.status_of(accepted.wamid.as_str(), "sent").await;
     assert_eq!(sent["biz_opaque_callback_data"], RECORD_ID);
 }
 
@@ -127,14 +131,14 @@ async fn templates_with_body_header_and_button_parameters_pass_metas_validation(
         .expect("order_update");
 
     assert_eq!(
-        recorded(&t, &hello.wamid).await["template_name"],
+        recorded(&t, hello.wamid.as_str()).await["template_name"],
         "hello_world"
     );
     assert_eq!(
-        recorded(&t, &reminder.wamid).await["template_name"],
+        recorded(&t, reminder.wamid.as_str()).await["template_name"],
         "appointment_reminder"
     );
-    let order = recorded(&t, &order.wamid).await;
+    let order = recorded(&t, order.wamid.as_str()).await;
     assert_eq!(order["template_name"], "order_update");
     assert_eq!(order["template_language"], "en_US");
     assert_eq!(order["biz_opaque_callback_data"], RECORD_ID);
@@ -159,7 +163,7 @@ async fn media_is_sent_by_link_with_caption_and_filename() {
         .await
         .expect("accepted");
 
-    let record = recorded(&t, &accepted.wamid).await;
+    let record = recorded(&t, accepted.wamid.as_str()).await;
     assert_eq!(record["type"], "document");
     assert_eq!(
         record["request"]["document"],

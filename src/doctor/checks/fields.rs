@@ -46,10 +46,10 @@ pub fn written_fields() -> BTreeSet<String> {
     );
     // A document with a file name fills every field an inbound record can have.
     writes.push(inbound_records::inbound_record(&InboundMessage {
-        wamid: "wamid.doctor".into(),
-        business_number_id: "1".into(),
+        wamid: "wamid.doctor".parse().expect("a wamid"),
+        business_number_id: "1".parse().expect("a phone_number_id"),
         display_phone_number: "1".into(),
-        from: "14155550101".into(),
+        from: "14155550101".parse().expect("a wa_id"),
         profile_name: None,
         timestamp: now,
         kind: InboundKind::Media {

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::domain::ids::Wamid;
 use crate::domain::message::MessageRecord;
 use crate::pipeline::record_update::{self, Fields};
 use crate::pipeline::Dispatcher;
@@ -98,24 +99,24 @@ pub async fn apply(
 async fn mark_sent(
     dispatcher: &Dispatcher,
     record_id: &str,
-    wamid: &str,
+    wamid: &Wamid,
     window_expires_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let (id, wamid) = (record_id.to_string(), wamid.to_string());
+    let (id, wamid) = (record_id.to_string(), wamid.clone());
     let object = dispatcher.core.message_object().to_string();
     dispatcher
         .core
         .store
         .write(move |tx| {
             let fields = if journal::mark_sent(tx, &id, &wamid, now)? {
-                record_update::accepted(&wamid, window_expires_at)
+                record_update::accepted(wamid.as_str(), window_expires_at)
             } else {
                 // Errors a rate limit left on the record go, unless a `failed` webhook
                 // wrote them just now.
                 let failed = journal::get(tx, &id)?
                     .is_some_and(|e| e.state == journal::JournalState::Failed);
-                record_update::accepted_after_status(&wamid, window_expires_at, !failed)
+                record_update::accepted_after_status(wamid.as_str(), window_expires_at, !failed)
             };
             outbox::enqueue(tx, &object, &id, &fields, now)
         })

@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::domain::ids::Wamid;
 use crate::whatsapp::{Accepted, Action, RateLimit, SendError};
 
 /// How retries go (`[dispatch]`), with the jitter drawn by the caller so the decision is pure.
@@ -33,7 +34,7 @@ impl Policy {
 #[derive(Debug, PartialEq, Eq)]
 pub enum DispatchOutcome {
     Sent {
-        wamid: String,
+        wamid: Wamid,
     },
     /// Refused before sending (bad record or closed window): Failed with this code.
     Refused {
@@ -67,7 +68,7 @@ pub enum DispatchOutcome {
 pub enum Next {
     /// WhatsApp accepted it.
     Sent {
-        wamid: String,
+        wamid: Wamid,
         window_expires_at: Option<DateTime<Utc>>,
     },
     /// Refused before sending (a bad record, a closed window): Failed, nothing was sent.
@@ -213,7 +214,7 @@ mod tests {
     fn an_accepted_send_is_sent_with_its_wamid_and_window() {
         let window = Some(now() + Duration::hours(3));
         let sent = Ok(Accepted {
-            wamid: "wamid.1".into(),
+            wamid: "wamid.1".parse().unwrap(),
             wa_id: None,
         });
 
@@ -222,7 +223,7 @@ mod tests {
         assert_eq!(
             next,
             Next::Sent {
-                wamid: "wamid.1".into(),
+                wamid: "wamid.1".parse().unwrap(),
                 window_expires_at: window
             }
         );

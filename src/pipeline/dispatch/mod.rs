@@ -11,9 +11,10 @@ use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use tracing::{info, warn};
 
+use crate::domain::ids::{BusinessNumberId, CustomerId};
 use crate::domain::message::{MessageRecord, OutboundMessage};
 use crate::pipeline::record_update;
-use crate::store::{journal, outbox};
+use crate::store::{inbound, journal, outbox};
 use crate::whatsapp::{Accepted, RateLimit, SendError, OUTSIDE_WINDOW, OUTSIDE_WINDOW_MESSAGE};
 use crate::window::{self, Decision};
 
@@ -117,12 +118,20 @@ async fn check_window(
     message: &OutboundMessage,
     target: &Target<'_>,
 ) -> anyhow::Result<Result<Option<DateTime<Utc>>, Next>> {
-    let (number, wa_id) = (target.number.to_string(), target.wa_id.to_string());
-    let last_inbound = dispatcher
-        .core
-        .store
-        .read(move |conn| crate::store::inbound::last_inbound(conn, &number, &wa_id))
-        .await?;
+    // The mirror holds only parsed ids: from a business number that is not one (a typo in the
+    // record or the configuration) no window is known, so only a template goes out.
+    let number = target.number.parse::<BusinessNumberId>().ok();
+    let customer = CustomerId::from_phone(&message.to);
+    let last_inbound = match number {
+        Some(number) => {
+            dispatcher
+                .core
+                .store
+                .read(move |conn| inbound::last_inbound(conn, &number, &customer))
+                .await?
+        }
+        None => None,
+    };
     let margin =
         Duration::from_std(dispatcher.core.settings.window.margin).unwrap_or(Duration::minutes(2));
     Ok(
