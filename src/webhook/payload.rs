@@ -216,41 +216,14 @@ fn parse_value(value: &Value, at: &str, latest: Option<DateTime<Utc>>, parsed: &
         .and_then(|m| Metadata::deserialize(m).ok())
         .unwrap_or_default();
     // Every item of the value is for this number: without a usable one, all are refused.
-    let number_problem = if metadata.phone_number_id.is_empty() {
-        Some(Refusal::new(
-            RejectReason::NoBusinessNumber,
-            "no metadata.phone_number_id",
-        ))
-    } else if salesforce_length(&metadata.phone_number_id) > MAX_BUSINESS_NUMBER_CHARS {
-        Some(Refusal::new(
-            RejectReason::ValueTooLong,
-            format!(
-                "metadata.phone_number_id \"{}\" is longer than Business_Number_Id__c ({MAX_BUSINESS_NUMBER_CHARS})",
-                echo(&metadata.phone_number_id)
-            ),
-        ))
-    } else {
-        None
-    };
+    let number_problem = number_problem(&metadata);
     let contacts: Vec<Contact> = items(value, "contacts")
         .iter()
         .filter_map(|c| Contact::deserialize(c).ok())
         .collect();
     let statuses = listed(value, "statuses", at, parsed);
     let messages = listed(value, "messages", at, parsed);
-    let check = |result: Result<WebhookEvent, Refusal>| {
-        let event = match (&number_problem, result) {
-            (Some(problem), _) => return Err(Refusal::new(problem.reason, problem.detail.clone())),
-            (None, result) => result?,
-        };
-        match (latest, event.timestamp()) {
-            (Some(latest), stamped) if stamped > latest => Err(Refusal::new(
-                RejectReason::BadTimestamp,
-                format!("timestamp {stamped} is more than a day after the webhook arrived"),
-            )),
-            _ => Ok(event),
-        }
-    };
+    let check = |result| checked(number_problem.as_ref(), latest, result);
     let mut place = |what: &str, i: usize, item: &Value, result| match check(result) {
         Ok(event) => {
             parsed.events.push(event);
@@ -278,6 +251,51 @@ fn parse_value(value: &Value, at: &str, latest: Option<DateTime<Utc>>, parsed: &
             inbound_message(message, &metadata, &contacts).map(WebhookEvent::Inbound),
         );
     }
+    skip_system_errors(value, at, parsed);
+}
+
+/// Why no item of a value can be taken, when its `metadata.phone_number_id` is missing or too long.
+fn number_problem(metadata: &Metadata) -> Option<Refusal> {
+    if metadata.phone_number_id.is_empty() {
+        Some(Refusal::new(
+            RejectReason::NoBusinessNumber,
+            "no metadata.phone_number_id",
+        ))
+    } else if salesforce_length(&metadata.phone_number_id) > MAX_BUSINESS_NUMBER_CHARS {
+        Some(Refusal::new(
+            RejectReason::ValueTooLong,
+            format!(
+                "metadata.phone_number_id \"{}\" is longer than Business_Number_Id__c ({MAX_BUSINESS_NUMBER_CHARS})",
+                echo(&metadata.phone_number_id)
+            ),
+        ))
+    } else {
+        None
+    }
+}
+
+/// An item's event as parsed, unless its value's number is unusable or it is stamped more than a
+/// day after `latest`.
+fn checked(
+    number_problem: Option<&Refusal>,
+    latest: Option<DateTime<Utc>>,
+    result: Result<WebhookEvent, Refusal>,
+) -> Result<WebhookEvent, Refusal> {
+    let event = match (number_problem, result) {
+        (Some(problem), _) => return Err(Refusal::new(problem.reason, problem.detail.clone())),
+        (None, result) => result?,
+    };
+    match (latest, event.timestamp()) {
+        (Some(latest), stamped) if stamped > latest => Err(Refusal::new(
+            RejectReason::BadTimestamp,
+            format!("timestamp {stamped} is more than a day after the webhook arrived"),
+        )),
+        _ => Ok(event),
+    }
+}
+
+/// Meta's system `errors` in a value: nothing to apply, each noted as a skipped part.
+fn skip_system_errors(value: &Value, at: &str, parsed: &mut ParsedWebhook) {
     for error in items(value, "errors") {
         let code = error
             .get("code")
