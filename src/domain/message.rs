@@ -190,97 +190,11 @@ impl OutboundMessage {
     ) -> Result<OutboundMessage, RecordProblem> {
         let record_id = SfId::parse(&record.id)
             .map_err(|e| problem(ErrorCode::InvalidRecord, "Id", e.to_string()))?;
-        let to = match present(&record.to_phone) {
-            None => Err(problem(
-                ErrorCode::InvalidPhone,
-                "To_Phone__c",
-                "To Phone is empty: enter the customer's mobile number with its country code, e.g. +1 650 555 1234.",
-            )),
-            Some(raw) => E164::parse(raw, default_region).map_err(|e| {
-                let hint = match e {
-                    PhoneError::Unparseable(_) | PhoneError::Empty => "is not a phone number",
-                    _ => "is not a valid number",
-                };
-                problem(
-                    ErrorCode::InvalidPhone,
-                    "To_Phone__c",
-                    format!("To Phone '{raw}' {hint}: enter the customer's mobile number with its country code, e.g. +1 650 555 1234."),
-                )
-            }),
-        }?;
+        let to = recipient(record, default_region)?;
         let kind = match present(&record.message_type).unwrap_or("Text") {
-            "Text" => {
-                let body = present(&record.body).ok_or_else(|| {
-                    problem(ErrorCode::MissingBody, "Body__c", "Body is empty: write the text to send.")
-                })?;
-                let length = body.chars().count();
-                if length > MAX_TEXT_CHARS {
-                    return Err(problem(
-                        ErrorCode::BodyTooLong,
-                        "Body__c",
-                        format!("Body has {length} characters; WhatsApp allows at most {MAX_TEXT_CHARS}. Shorten it or split it into two messages."),
-                    ));
-                }
-                MessageKind::Text { body: body.to_string() }
-            }
-            "Template" => {
-                let name = present(&record.template_name).ok_or_else(|| {
-                    problem(
-                        ErrorCode::MissingTemplate,
-                        "Template_Name__c",
-                        "Template Name is empty: enter the name of an approved WhatsApp template.",
-                    )
-                })?;
-                let parameters = TemplateParameters::parse(record.template_parameters.as_deref())
-                    .map_err(|e| problem(ErrorCode::InvalidTemplateParameters, "Template_Parameters__c", e.0))?;
-                MessageKind::Template {
-                    name: name.to_string(),
-                    language: present(&record.template_language)
-                        .unwrap_or(DEFAULT_TEMPLATE_LANGUAGE)
-                        .to_string(),
-                    parameters,
-                }
-            }
-            media @ ("Image" | "Document" | "Video" | "Audio") => {
-                let kind = match media {
-                    "Image" => MediaKind::Image,
-                    "Document" => MediaKind::Document,
-                    "Video" => MediaKind::Video,
-                    _ => MediaKind::Audio,
-                };
-                let link = present(&record.media_url)
-                    .filter(|l| l.starts_with("https://") || l.starts_with("http://"))
-                    .ok_or_else(|| {
-                        problem(
-                            ErrorCode::MissingMediaUrl,
-                            "Media_URL__c",
-                            format!("Media URL must be a public https:// link to the {}.", kind.as_str()),
-                        )
-                    })?;
-                let caption = present(&record.body).map(str::to_string);
-                if kind == MediaKind::Audio && caption.is_some() {
-                    return Err(problem(
-                        ErrorCode::UnsupportedType,
-                        "Body__c",
-                        "Audio messages cannot have a caption: clear Body.",
-                    ));
-                }
-                if let Some(length) = caption.as_ref().map(|c| c.chars().count()) {
-                    if length > MAX_CAPTION_CHARS {
-                        return Err(problem(
-                            ErrorCode::BodyTooLong,
-                            "Body__c",
-                            format!("The caption (Body) has {length} characters; WhatsApp allows at most {MAX_CAPTION_CHARS}."),
-                        ));
-                    }
-                }
-                MessageKind::Media {
-                    kind,
-                    link: link.to_string(),
-                    caption,
-                    filename: present(&record.media_filename).map(str::to_string),
-                }
-            }
+            "Text" => text_kind(record)?,
+            "Template" => template_kind(record)?,
+            media @ ("Image" | "Document" | "Video" | "Audio") => media_kind(record, media)?,
             other => {
                 return Err(problem(
                     ErrorCode::UnsupportedType,
@@ -289,25 +203,147 @@ impl OutboundMessage {
                 ))
             }
         };
-        let scheduled_at = present(&record.scheduled_at)
-            .map(|s| {
-                crate::domain::message::parse_salesforce_datetime(s).ok_or_else(|| {
-                    problem(
-                        ErrorCode::InvalidRecord,
-                        "Scheduled_At__c",
-                        format!("Scheduled At '{s}' is not a date and time."),
-                    )
-                })
-            })
-            .transpose()?;
         Ok(OutboundMessage {
             record_id,
             to,
             business_number_id: present(&record.business_number_id).map(str::to_string),
             kind,
-            scheduled_at,
+            scheduled_at: scheduled_at(record)?,
         })
     }
+}
+
+/// `To_Phone__c` as an E.164 number, or why it is not one.
+fn recipient(
+    record: &MessageRecord,
+    default_region: Option<phonenumber::country::Id>,
+) -> Result<E164, RecordProblem> {
+    match present(&record.to_phone) {
+        None => Err(problem(
+            ErrorCode::InvalidPhone,
+            "To_Phone__c",
+            "To Phone is empty: enter the customer's mobile number with its country code, e.g. +1 650 555 1234.",
+        )),
+        Some(raw) => E164::parse(raw, default_region).map_err(|e| {
+            let hint = match e {
+                PhoneError::Unparseable(_) | PhoneError::Empty => "is not a phone number",
+                _ => "is not a valid number",
+            };
+            problem(
+                ErrorCode::InvalidPhone,
+                "To_Phone__c",
+                format!("To Phone '{raw}' {hint}: enter the customer's mobile number with its country code, e.g. +1 650 555 1234."),
+            )
+        }),
+    }
+}
+
+/// A `Text` record's body, within WhatsApp's length.
+fn text_kind(record: &MessageRecord) -> Result<MessageKind, RecordProblem> {
+    let body = present(&record.body).ok_or_else(|| {
+        problem(
+            ErrorCode::MissingBody,
+            "Body__c",
+            "Body is empty: write the text to send.",
+        )
+    })?;
+    let length = body.chars().count();
+    if length > MAX_TEXT_CHARS {
+        return Err(problem(
+            ErrorCode::BodyTooLong,
+            "Body__c",
+            format!("Body has {length} characters; WhatsApp allows at most {MAX_TEXT_CHARS}. Shorten it or split it into two messages."),
+        ));
+    }
+    Ok(MessageKind::Text {
+        body: body.to_string(),
+    })
+}
+
+/// A `Template` record's name, language and parameters.
+fn template_kind(record: &MessageRecord) -> Result<MessageKind, RecordProblem> {
+    let name = present(&record.template_name).ok_or_else(|| {
+        problem(
+            ErrorCode::MissingTemplate,
+            "Template_Name__c",
+            "Template Name is empty: enter the name of an approved WhatsApp template.",
+        )
+    })?;
+    let parameters =
+        TemplateParameters::parse(record.template_parameters.as_deref()).map_err(|e| {
+            problem(
+                ErrorCode::InvalidTemplateParameters,
+                "Template_Parameters__c",
+                e.0,
+            )
+        })?;
+    Ok(MessageKind::Template {
+        name: name.to_string(),
+        language: present(&record.template_language)
+            .unwrap_or(DEFAULT_TEMPLATE_LANGUAGE)
+            .to_string(),
+        parameters,
+    })
+}
+
+/// An `Image`, `Document`, `Video` or `Audio` record's link and caption.
+fn media_kind(record: &MessageRecord, media: &str) -> Result<MessageKind, RecordProblem> {
+    let kind = match media {
+        "Image" => MediaKind::Image,
+        "Document" => MediaKind::Document,
+        "Video" => MediaKind::Video,
+        _ => MediaKind::Audio,
+    };
+    let link = present(&record.media_url)
+        .filter(|l| l.starts_with("https://") || l.starts_with("http://"))
+        .ok_or_else(|| {
+            problem(
+                ErrorCode::MissingMediaUrl,
+                "Media_URL__c",
+                format!(
+                    "Media URL must be a public https:// link to the {}.",
+                    kind.as_str()
+                ),
+            )
+        })?;
+    let caption = present(&record.body).map(str::to_string);
+    if kind == MediaKind::Audio && caption.is_some() {
+        return Err(problem(
+            ErrorCode::UnsupportedType,
+            "Body__c",
+            "Audio messages cannot have a caption: clear Body.",
+        ));
+    }
+    if let Some(length) = caption.as_ref().map(|c| c.chars().count()) {
+        if length > MAX_CAPTION_CHARS {
+            return Err(problem(
+                ErrorCode::BodyTooLong,
+                "Body__c",
+                format!("The caption (Body) has {length} characters; WhatsApp allows at most {MAX_CAPTION_CHARS}."),
+            ));
+        }
+    }
+    Ok(MessageKind::Media {
+        kind,
+        link: link.to_string(),
+        caption,
+        filename: present(&record.media_filename).map(str::to_string),
+    })
+}
+
+/// `Scheduled_At__c`, when set, as a time.
+fn scheduled_at(record: &MessageRecord) -> Result<Option<DateTime<Utc>>, RecordProblem> {
+    present(&record.scheduled_at)
+        .map(|s| {
+            crate::domain::message::parse_salesforce_datetime(s).ok_or_else(|| {
+                problem(
+                    ErrorCode::InvalidRecord,
+                    "Scheduled_At__c",
+                    format!("Scheduled At '{s}' is not a date and time."),
+                )
+            })
+        })
+        .transpose()
 }
 
 /// Parses Salesforce's datetime rendering (`2026-11-24T15:00:00.000+0000`) or RFC 3339.

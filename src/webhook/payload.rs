@@ -221,19 +221,7 @@ fn parse_value(value: &Value, at: &str, latest: Option<DateTime<Utc>>, parsed: &
         .collect();
     let statuses = listed(value, "statuses", at, parsed);
     let messages = listed(value, "messages", at, parsed);
-    let check = |result: Result<WebhookEvent, Refusal>| {
-        let event = match (&number_problem, result) {
-            (Some(problem), _) => return Err(Refusal::new(problem.reason, problem.detail.clone())),
-            (None, result) => result?,
-        };
-        match (latest, event.timestamp()) {
-            (Some(latest), stamped) if stamped > latest => Err(Refusal::new(
-                RejectReason::BadTimestamp,
-                format!("timestamp {stamped} is more than a day after the webhook arrived"),
-            )),
-            _ => Ok(event),
-        }
-    };
+    let check = |result| checked(number_problem.as_ref(), latest, result);
     let mut place = |what: &str, i: usize, item: &Value, result| match check(result) {
         Ok(event) => {
             parsed.events.push(event);
@@ -261,6 +249,31 @@ fn parse_value(value: &Value, at: &str, latest: Option<DateTime<Utc>>, parsed: &
             inbound_message(message, &metadata, &contacts).map(WebhookEvent::Inbound),
         );
     }
+    skip_system_errors(value, at, parsed);
+}
+
+/// An item's event as parsed, unless its value's number is unusable or it is stamped more than a
+/// day after `latest`.
+fn checked(
+    number_problem: Option<&Refusal>,
+    latest: Option<DateTime<Utc>>,
+    result: Result<WebhookEvent, Refusal>,
+) -> Result<WebhookEvent, Refusal> {
+    let event = match (number_problem, result) {
+        (Some(problem), _) => return Err(Refusal::new(problem.reason, problem.detail.clone())),
+        (None, result) => result?,
+    };
+    match (latest, event.timestamp()) {
+        (Some(latest), stamped) if stamped > latest => Err(Refusal::new(
+            RejectReason::BadTimestamp,
+            format!("timestamp {stamped} is more than a day after the webhook arrived"),
+        )),
+        _ => Ok(event),
+    }
+}
+
+/// Meta's system `errors` in a value: nothing to apply, each noted as a skipped part.
+fn skip_system_errors(value: &Value, at: &str, parsed: &mut ParsedWebhook) {
     for error in items(value, "errors") {
         let code = error
             .get("code")

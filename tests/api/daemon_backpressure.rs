@@ -58,6 +58,7 @@ async fn claims_orphaned_by_a_kill_between_claim_and_send_are_sent_once_after_re
             }
         }
     });
+    // Polled: the send is made by the stream step running in the spawned task (a stream delivery).
     eventually("the first record of the batch is sent", || async {
         !app.wa_messages().await.is_empty()
     })
@@ -221,7 +222,7 @@ async fn a_rate_limited_record_waits_as_queued_says_why_and_is_sent_later_withou
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for id in &ids {
-        let record = app.until_status(id, "Read").await;
+        let record = app.status_after_webhooks(id, "Read").await;
         assert_eq!(record["Error_Message__c"], Value::Null);
     }
     assert_eq!(sends_per_record(&app).await.len(), 3);

@@ -9,7 +9,7 @@ use sfwa::domain::message::parse_salesforce_datetime;
 use sfwa::store::outbox;
 use sfwa_sim::whatsapp::signature;
 
-use crate::daemon_support::{eventually, spawn_app, spawn_app_with, Options, TestApp, MSG};
+use crate::daemon_support::{spawn_app, spawn_app_with, Options, TestApp, MSG};
 
 /// The customer; the org stores the number as people write it.
 const CUSTOMER: &str = "14155550101";
@@ -39,37 +39,34 @@ async fn outbox_depth(app: &TestApp) -> u64 {
     app.pipeline.core.store.read(outbox::depth).await.unwrap()
 }
 
-/// Waits until the webhook for `wamid` is stored (its record is queued for Salesforce).
-async fn until_queued(app: &TestApp, wamid: &str) {
-    let store = app.pipeline.core.store.clone();
+/// Asserts the webhook for `wamid` is stored (its record is queued for Salesforce).
+async fn assert_queued(app: &TestApp, wamid: &str) {
     let key = outbox::upsert_key(MSG, "WhatsApp_Message_Id__c", wamid);
-    eventually(&format!("the webhook for {wamid} is stored"), || {
-        let (store, key) = (store.clone(), key.clone());
-        async move {
-            store
-                .read(move |c| {
-                    Ok(c.query_row(
-                        "SELECT count(*) FROM outbox WHERE item_key = ?1",
-                        [&key],
-                        |r| r.get::<_, i64>(0),
-                    )?)
-                })
-                .await
-                .unwrap()
-                == 1
-        }
-    })
-    .await;
+    let queued = app
+        .pipeline
+        .core
+        .store
+        .read(move |c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM outbox WHERE item_key = ?1",
+                [&key],
+                |r| r.get::<_, i64>(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(queued, 1, "the webhook for {wamid} is stored");
 }
 
-/// A customer writes through the WhatsApp simulator (which signs and posts Meta's webhook); returns
-/// the wamid once the daemon has stored it.
+/// A customer writes through the WhatsApp simulator (which signs and posts Meta's webhook, here
+/// delivered at once); returns the wamid, stored by the daemon.
 async fn customer_writes(app: &TestApp, message: Value) -> String {
     let mut message = message;
     message["from"] = json!(CUSTOMER);
     let answer = app.wa_control("inbound", message).await;
     let wamid = answer["wamid"].as_str().unwrap().to_string();
-    until_queued(app, &wamid).await;
+    app.deliver_webhooks().await;
+    assert_queued(app, &wamid).await;
     wamid
 }
 
@@ -363,8 +360,9 @@ async fn sixty_inbound_messages_from_sixty_customers_and_a_status_cost_seven_sal
             .await;
         wamids.push(answer["wamid"].as_str().unwrap().to_string());
     }
+    app.deliver_webhooks().await;
     for wamid in &wamids {
-        until_queued(&app, wamid).await;
+        assert_queued(&app, wamid).await;
     }
     let before = rest_calls(&app).await;
 

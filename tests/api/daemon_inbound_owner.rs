@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use sfwa::store::outbox;
 use sfwa_sim::salesforce::org::{INTEGRATION_USER_ID, REP_USER_ID};
 
-use crate::daemon_support::{eventually, spawn_app, spawn_app_with, Options, TestApp, MSG};
+use crate::daemon_support::{spawn_app, spawn_app_with, Options, TestApp, MSG};
 
 const CUSTOMER: &str = "14155550101";
 
@@ -20,18 +20,16 @@ async fn customer_writes(app: &TestApp, context: Option<&str>) -> Value {
         .as_str()
         .unwrap()
         .to_string();
-    let store = app.pipeline.core.store.clone();
+    app.deliver_webhooks().await;
     let key = outbox::upsert_key(MSG, "WhatsApp_Message_Id__c", &wamid);
-    eventually("the inbound message is stored", || {
-        let (store, key) = (store.clone(), key.clone());
-        async move {
-            store
-                .read(move |c| outbox::is_pending(c, &key))
-                .await
-                .unwrap()
-        }
-    })
-    .await;
+    let stored = app
+        .pipeline
+        .core
+        .store
+        .read(move |c| outbox::is_pending(c, &key))
+        .await
+        .unwrap();
+    assert!(stored, "the inbound message is stored");
     app.flush().await;
     let org = app.org.state().org();
     let record = org
@@ -82,7 +80,7 @@ async fn a_reply_to_a_message_about_a_case_is_owned_by_the_case_owner_and_shows_
         .queue(json!([{"To_Phone__c": "+14155550101", "Message_Type__c": "Template", "Template_Name__c": "hello_world", "Case__c": case}]))
         .await;
     app.dispatch().await;
-    let sent = app.until_status(&ids[0], "Sent").await;
+    let sent = app.status_after_flush(&ids[0], "Sent").await;
     let wamid = sent["WhatsApp_Message_Id__c"].as_str().unwrap().to_string();
 
     // Act
@@ -108,7 +106,7 @@ async fn a_message_without_context_takes_the_case_of_the_latest_message_sent_to_
         .queue(json!([{"To_Phone__c": "+14155550101", "Message_Type__c": "Template", "Template_Name__c": "hello_world", "Case__c": case}]))
         .await;
     app.dispatch().await;
-    app.until_status(&ids[0], "Sent").await;
+    app.status_after_flush(&ids[0], "Sent").await;
 
     let message = customer_writes(&app, None).await;
 

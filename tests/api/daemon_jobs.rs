@@ -114,7 +114,7 @@ async fn sync_reports_a_salesforce_outage_and_loses_nothing() {
     let again = jobs::sync_once(&app.pipeline).await;
     assert!(again.healthy(), "{again}");
     assert_eq!(again.sends.sent, 1);
-    app.until_status(&ids[0], "Read").await;
+    app.status_after_webhooks(&ids[0], "Read").await;
 }
 
 #[tokio::test]
@@ -253,7 +253,7 @@ async fn the_scheduled_sends_job_sends_a_message_only_once_its_time_has_come() {
 
     assert_eq!(early.fetched, 0);
     assert_eq!(due.sent, 1, "{due}");
-    app.until_status(&ids[0], "Read").await;
+    app.status_after_webhooks(&ids[0], "Read").await;
 }
 
 #[tokio::test]
@@ -315,7 +315,7 @@ async fn an_inbound_record_from_another_tool_opens_the_window_after_the_mirror_j
         (2, 1, 1),
         "{summary}"
     );
-    app.until_status(&ids[0], "Read").await;
+    app.status_after_webhooks(&ids[0], "Read").await;
     assert_eq!(
         app.record(&ids[1])["Error_Code__c"],
         "OUTSIDE_SESSION_WINDOW"
@@ -330,7 +330,7 @@ async fn the_retention_job_deletes_finished_work_older_than_the_settings_and_kee
         .queue(json!([{"To_Phone__c": "+16505551234", "Message_Type__c": "Template", "Template_Name__c": "hello_world"}]))
         .await;
     app.dispatch().await;
-    app.until_status(&ids[0], "Read").await;
+    app.status_after_webhooks(&ids[0], "Read").await;
 
     let soon = jobs::retention(&app.pipeline.core).await.unwrap();
     app.clock.shift(Duration::days(31));

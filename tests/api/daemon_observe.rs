@@ -13,7 +13,7 @@ use sfwa::pipeline::stream::StreamIntake;
 use sfwa::pipeline::worker;
 use sha2::Sha256;
 
-use crate::daemon_support::{eventually, spawn_app_with, Options, TestApp, DEADLINE};
+use crate::daemon_support::{spawn_app_with, Options, TestApp, DEADLINE};
 
 // ---- helpers ---------------------------------------------------------------------------------
 
@@ -132,10 +132,9 @@ async fn metrics_count_this_daemons_sends_refusals_webhooks_and_flushes_and_no_o
     let forged = post_webhook(&app, &inbound, &sign(&inbound, "not-the-app-secret")).await;
     let bad = post_webhook(&app, b"{}", &sign(b"{}", app.wa.app_secret())).await;
     // Ours and the simulator's `sent` status (delivered and read never come, see above).
-    eventually("the simulator's sent status is stored", || async {
-        sample(&metrics(&app).await, ACCEPTED) == Some(2.0)
-    })
-    .await;
+    app.deliver_due_webhooks().await;
+    let accepted = sample(&metrics(&app).await, ACCEPTED);
+    assert_eq!(accepted, Some(2.0), "the simulator's sent status is stored");
     app.flush().await;
     let text = metrics(&app).await;
     let untouched = metrics(&bystander).await;
@@ -382,7 +381,7 @@ async fn no_secret_reaches_the_logs_through_logins_sends_webhooks_relogins_and_t
         .queue(json!([template("+16505551004"), {"To_Phone__c": "+16505551005", "Message_Type__c": "Text", "Body__c": "hi"}]))
         .await;
     app.dispatch().await;
-    app.until_status(&ids[0], "Read").await;
+    app.status_after_webhooks(&ids[0], "Read").await;
     let (inbound, _) = signed_inbound(&app, "wamid.SECRETS1");
     let forged = post_webhook(&app, &inbound, &sign(&inbound, "forged")).await;
     let verify_url = app.wa.webhook_url().unwrap();

@@ -41,12 +41,15 @@ fn quiet_after_sent() -> Options {
     }
 }
 
-async fn until_sent_statuses_stored(app: &TestApp, count: u64) {
-    eventually("the `sent` statuses reached the daemon", || async {
-        let stats = app.wa_stats().await;
-        stats["webhooks"]["delivered"].as_u64().unwrap_or(0) >= count
-    })
-    .await;
+/// Delivers the webhooks due now — the `sent` statuses; `delivered` is an hour away — and asserts
+/// that `count` of them reached the daemon (which stores a POST before answering it).
+async fn sent_statuses_stored(app: &TestApp, count: u64) {
+    app.deliver_due_webhooks().await;
+    let stats = app.wa_stats().await;
+    assert!(
+        stats["webhooks"]["delivered"].as_u64().unwrap_or(0) >= count,
+        "the `sent` statuses reached the daemon: {stats}"
+    );
 }
 
 async fn outbox_depth(app: &TestApp) -> u64 {
@@ -121,7 +124,7 @@ async fn a_record_returned_by_repeated_polls_is_sent_once() {
         second.outcomes.is_empty(),
         "the record is still Queued in Salesforce but already journaled: {second:?}"
     );
-    app.until_status(&ids[0], "Read").await;
+    app.status_after_webhooks(&ids[0], "Read").await;
     assert_eq!(app.wa_messages().await.len(), 1);
 }
 
@@ -135,7 +138,7 @@ async fn a_restart_mid_run_does_not_send_a_record_again() {
     let after_restart = app.dispatch().await;
 
     assert!(after_restart.outcomes.is_empty(), "{after_restart:?}");
-    app.until_status(&ids[0], "Read").await;
+    app.status_after_webhooks(&ids[0], "Read").await;
     assert_eq!(app.wa_messages().await.len(), 1);
 }
 
@@ -154,7 +157,7 @@ async fn a_record_claimed_but_never_sent_is_sent_once() {
     app.dispatch().await;
     app.dispatch().await;
 
-    app.until_status(&ids[0], "Read").await;
+    app.status_after_webhooks(&ids[0], "Read").await;
     assert_eq!(app.wa_messages().await.len(), 1);
 }
 
@@ -199,7 +202,7 @@ async fn an_unknown_outcome_is_resolved_by_the_status_echo_and_never_resent() {
     );
 
     let wamid = meta_received_the_lost_request(&app, &ids[0], "16505551234").await;
-    let record = app.until_status(&ids[0], "Read").await;
+    let record = app.status_after_webhooks(&ids[0], "Read").await;
     app.clock.shift(chrono::Duration::minutes(11));
     let past_grace = app.dispatch().await;
 
@@ -233,7 +236,7 @@ async fn an_unknown_outcome_without_an_echo_is_resent_once_after_the_grace_perio
         "{resent:?}"
     );
     assert!(after.outcomes.is_empty(), "{after:?}");
-    app.until_status(&ids[0], "Read").await;
+    app.status_after_webhooks(&ids[0], "Read").await;
     assert_eq!(app.wa_messages().await.len(), 1);
 }
 
@@ -253,8 +256,8 @@ async fn an_expired_salesforce_session_is_renewed_on_the_next_poll_and_flush() {
 
     assert!(flushed.written >= 1, "{flushed:?}");
     assert_eq!(polled.outcomes.len(), 1, "{polled:?}");
-    app.until_status(&ids[0], "Read").await;
-    app.until_status(&more[0], "Read").await;
+    app.status_after_webhooks(&ids[0], "Read").await;
+    app.status_after_webhooks(&more[0], "Read").await;
 }
 
 #[tokio::test]
@@ -290,7 +293,7 @@ async fn an_expired_whatsapp_token_holds_sending_without_failing_anything() {
 
     assert_eq!(released.outcomes.len(), 2, "{released:?}");
     for id in &ids {
-        app.until_status(id, "Read").await;
+        app.status_after_webhooks(id, "Read").await;
     }
     assert_eq!(app.wa_messages().await.len(), 2);
 }
@@ -305,7 +308,7 @@ async fn locked_rows_are_retried_and_written_once_the_lock_is_gone() {
         .await;
     app.dispatch().await;
     // The `sent` webhooks merge into the pending write-backs; let them land first.
-    until_sent_statuses_stored(&app, 2).await;
+    sent_statuses_stored(&app, 2).await;
     app.org_control("faults", json!({"lock_row_rate": 1.0}))
         .await;
 
@@ -331,7 +334,7 @@ async fn a_record_deleted_in_salesforce_drops_its_write_back_and_the_others_are_
         .queue(json!([template("+16505551234"), template("+16505551235")]))
         .await;
     app.dispatch().await;
-    until_sent_statuses_stored(&app, 2).await;
+    sent_statuses_stored(&app, 2).await;
     app.org
         .state()
         .org()
@@ -356,7 +359,7 @@ async fn a_salesforce_outage_during_write_back_loses_nothing() {
         ]))
         .await;
     app.dispatch().await;
-    until_sent_statuses_stored(&app, 3).await;
+    sent_statuses_stored(&app, 3).await;
     app.org_control("faults", json!({"error_503_rate": 1.0}))
         .await;
 
@@ -417,24 +420,21 @@ async fn four_hundred_fifty_messages_cost_a_handful_of_salesforce_calls() {
         let flushed = app.flush().await;
         assert!(flushed.calls <= 3, "cycle {cycles}: {flushed:?}");
     }
-    let store = app.pipeline.core.store.clone();
-    eventually("every message is read", || {
-        let store = store.clone();
-        async move {
-            store
-                .read(|c| {
-                    Ok(c.query_row(
-                        "SELECT count(*) FROM journal WHERE state = 'read'",
-                        [],
-                        |r| r.get::<_, i64>(0),
-                    )?)
-                })
-                .await
-                .unwrap()
-                == MESSAGES as i64
-        }
-    })
-    .await;
+    app.deliver_webhooks().await;
+    let read = app
+        .pipeline
+        .core
+        .store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM journal WHERE state = 'read'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(read, MESSAGES as i64, "every message is read");
     let last_flush = app.flush().await;
     let after = app.org_stats().await;
 
@@ -490,11 +490,13 @@ async fn a_cancelled_daemon_finishes_its_sends_and_flushes_the_outbox_before_ret
     let shutdown = CancellationToken::new();
     let daemon = tokio::spawn(app.run_until_stopped(shutdown.clone()));
 
+    // Polled: the sends are made by the daemon's own intake and dispatch workers, running in the
+    // spawned loop, not by a step this test drives.
     eventually("the three sends reached WhatsApp", || async {
         helper.wa_messages().await.len() == 3
     })
     .await;
-    until_sent_statuses_stored(&helper, 3).await;
+    sent_statuses_stored(&helper, 3).await;
     shutdown.cancel();
     let stopped = tokio::time::timeout(Duration::from_secs(5), daemon).await;
 
@@ -542,6 +544,7 @@ async fn a_backlog_larger_than_one_poll_drains_without_waiting_for_the_poll_inte
     let shutdown = CancellationToken::new();
     let daemon = tokio::spawn(app.run_until_stopped(shutdown.clone()));
 
+    // Polled: the daemon's own workers drain the backlog in the spawned loop.
     eventually("all 180 records reached WhatsApp", || async {
         helper.wa_messages().await.len() == 180
     })

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 use sfwa::store::journal::JournalState;
 
-use crate::daemon_support::{eventually, spawn_app, TestApp, MSG};
+use crate::daemon_support::{spawn_app, TestApp, MSG};
 
 /// What an admin does in the record page: Status back to Queued (through DML, Flow included).
 async fn requeue(app: &TestApp, id: &str) {
@@ -48,7 +48,7 @@ async fn a_requeued_record_whatsapp_never_accepted_is_sent_once() {
         .queue(json!([{"To_Phone__c": "+16505551234", "Message_Type__c": "Text", "Body__c": "Your order shipped"}]))
         .await;
     app.dispatch().await;
-    let failed = app.until_status(&ids[0], "Failed").await;
+    let failed = app.status_after_webhooks(&ids[0], "Failed").await;
     assert_eq!(failed["Error_Code__c"], "OUTSIDE_SESSION_WINDOW");
     app.customer_wrote("16505551234", 1).await;
 
@@ -77,7 +77,7 @@ async fn a_requeued_record_that_failed_after_whatsapp_accepted_it_ends_failed_al
         .queue(json!([{"To_Phone__c": "+1 650 555 0000", "Message_Type__c": "Template", "Template_Name__c": "hello_world"}]))
         .await;
     app.dispatch().await;
-    let failed = app.until_status(&ids[0], "Failed").await;
+    let failed = app.status_after_webhooks(&ids[0], "Failed").await;
     assert_eq!(failed["Error_Code__c"], "WA_131026");
 
     // Act
@@ -106,7 +106,7 @@ async fn a_requeued_record_the_customer_read_gets_read_back_with_already_sent() 
     let app = spawn_app().await;
     let ids = queue_template(&app).await;
     app.dispatch().await;
-    app.until_status(&ids[0], "Read").await;
+    app.status_after_webhooks(&ids[0], "Read").await;
 
     requeue(&app, &ids[0]).await;
     two_rounds(&app).await;
@@ -123,7 +123,7 @@ async fn a_requeued_record_whose_journal_row_retention_deleted_is_not_sent_again
     let app = spawn_app().await;
     let ids = queue_template(&app).await;
     app.dispatch().await;
-    app.until_status(&ids[0], "Read").await;
+    app.status_after_webhooks(&ids[0], "Read").await;
     let future = app.clock.now() + chrono::Duration::days(400);
     app.pipeline
         .core
@@ -150,19 +150,12 @@ async fn a_record_read_before_its_write_back_landed_is_left_alone() {
     let app = spawn_app().await;
     let ids = queue_template(&app).await;
     app.dispatch().await;
-    let store = app.pipeline.core.store.clone();
-    let id = ids[0].clone();
-    eventually("the send is journaled as accepted", || {
-        let (store, id) = (store.clone(), id.clone());
-        async move {
-            store
-                .read(move |c| sfwa::store::journal::get(c, &id))
-                .await
-                .unwrap()
-                .is_some_and(|e| e.wamid.is_some())
-        }
-    })
-    .await;
+    // The dispatch step journals the accepted send before it returns: nothing to wait for.
+    let entry = app.journal(&ids[0]).await;
+    assert!(
+        entry.as_ref().is_some_and(|e| e.wamid.is_some()),
+        "the send is journaled as accepted: {entry:?}"
+    );
     assert_eq!(app.record(&ids[0])["Status__c"], "Queued");
 
     // Act: polled again while the write-back is pending.

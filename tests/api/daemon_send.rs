@@ -15,7 +15,7 @@ async fn a_template_to_a_new_customer_is_sent_and_ends_read_on_the_record() {
         .await;
 
     app.dispatch().await;
-    let record = app.until_status(&ids[0], "Read").await;
+    let record = app.status_after_webhooks(&ids[0], "Read").await;
 
     assert!(record["WhatsApp_Message_Id__c"]
         .as_str()
@@ -40,7 +40,7 @@ async fn a_text_outside_the_window_is_failed_without_calling_whatsapp() {
         .await;
 
     app.dispatch().await;
-    let record = app.until_status(&ids[0], "Failed").await;
+    let record = app.status_after_webhooks(&ids[0], "Failed").await;
 
     assert_eq!(record["Error_Code__c"], "OUTSIDE_SESSION_WINDOW");
     assert!(record["Error_Message__c"]
@@ -66,7 +66,7 @@ async fn a_text_inside_the_window_is_sent_with_the_window_expiry() {
         .await;
 
     app.dispatch().await;
-    let record = app.until_status(&ids[0], "Read").await;
+    let record = app.status_after_webhooks(&ids[0], "Read").await;
 
     assert!(record["Window_Expires_At__c"].is_string());
     assert_eq!(app.wa_messages().await.len(), 1);
@@ -82,7 +82,7 @@ async fn a_text_to_a_customer_who_never_wrote_is_refused() {
     app.dispatch().await;
 
     assert_eq!(
-        app.until_status(&ids[0], "Failed").await["Error_Code__c"],
+        app.status_after_webhooks(&ids[0], "Failed").await["Error_Code__c"],
         "OUTSIDE_SESSION_WINDOW"
     );
 }
@@ -116,11 +116,11 @@ async fn every_record_problem_gets_its_error_code_and_the_others_still_go() {
         "WA_132001",
     ];
     for (id, code) in ids.iter().zip(expected) {
-        let record = app.until_status(id, "Failed").await;
+        let record = app.status_after_webhooks(id, "Failed").await;
         assert_eq!(record["Error_Code__c"], code, "{record}");
         assert!(!record["Error_Message__c"].as_str().unwrap_or("").is_empty());
     }
-    app.until_status(&ids[8], "Read").await;
+    app.status_after_webhooks(&ids[8], "Read").await;
 }
 
 #[tokio::test]
@@ -131,7 +131,7 @@ async fn a_number_not_on_whatsapp_fails_from_the_webhook_with_131026() {
         .await;
 
     app.dispatch().await;
-    let record = app.until_status(&ids[0], "Failed").await;
+    let record = app.status_after_webhooks(&ids[0], "Failed").await;
 
     assert_eq!(record["Error_Code__c"], "WA_131026");
     assert!(record["Error_Message__c"]

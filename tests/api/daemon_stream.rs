@@ -28,7 +28,8 @@ fn templates(n: usize, first: usize) -> Value {
         .collect::<Vec<_>>())
 }
 
-/// Steps until `sent` messages reached WhatsApp in total (failing the test after DEADLINE).
+/// Steps until `sent` messages reached WhatsApp in total (failing the test after DEADLINE):
+/// a stream delivery arrives when the org publishes it, so this steps rather than waits.
 async fn step_until_sent(app: &TestApp, intake: &mut StreamIntake, sent: usize) -> Vec<StreamStep> {
     let deadline = tokio::time::Instant::now() + DEADLINE;
     let mut steps = Vec::new();
@@ -102,7 +103,7 @@ async fn events_bring_records_to_whatsapp_without_any_soql_poll() {
     );
     assert!(fetches <= 2, "30 events cost {fetches} queries");
     assert_sent_once(&app, &ids).await;
-    app.until_status(&ids[0], "Read").await;
+    app.status_after_webhooks(&ids[0], "Read").await;
 }
 
 #[tokio::test]
@@ -265,7 +266,7 @@ async fn a_record_requeued_after_failing_unsent_is_sent_from_its_event() {
     while intake.step(&app.pipeline).await.unwrap().events == 0 {
         assert!(tokio::time::Instant::now() < deadline);
     }
-    app.until_status(&ids[0], "Failed").await;
+    app.status_after_webhooks(&ids[0], "Failed").await;
     app.customer_wrote("16505551801", 1).await;
 
     // Act: the admin sets it back to Queued; the Flow publishes again.
@@ -302,6 +303,8 @@ async fn the_running_daemon_in_stream_mode_sends_and_writes_back_without_polling
     let daemon = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     let ids = helper.queue(templates(3, 1900)).await;
 
+    // Polled: intake, dispatch, the simulator's webhook worker and the write-back all run on
+    // their own in the spawned daemon; this test only watches the end result.
     eventually("the three records show Read", || async {
         ids.iter()
             .all(|id| helper.record(id)["Status__c"] == "Read")

@@ -212,22 +212,22 @@ impl TestApp {
             json!({"from": wa_id, "type": "text", "text": "hello", "timestamp": timestamp}),
         )
         .await;
+        self.deliver_webhooks().await;
         let (number, wa_id): (BusinessNumberId, CustomerId) = (
             self.wa.phone_number_id().parse().unwrap(),
             wa_id.parse().unwrap(),
         );
-        let store = self.pipeline.core.store.clone();
-        eventually("the inbound message reaches the mirror", || {
-            let (store, number, wa_id) = (store.clone(), number.clone(), wa_id.clone());
-            async move {
-                store
-                    .read(move |c| sfwa::store::inbound::last_inbound(c, &number, &wa_id))
-                    .await
-                    .unwrap()
-                    .is_some_and(|at| at.timestamp() == timestamp)
-            }
-        })
-        .await;
+        let mirrored = self
+            .pipeline
+            .core
+            .store
+            .read(move |c| sfwa::store::inbound::last_inbound(c, &number, &wa_id))
+            .await
+            .unwrap();
+        assert!(
+            mirrored.is_some_and(|at| at.timestamp() == timestamp),
+            "the inbound message reaches the mirror: {mirrored:?}"
+        );
     }
 
     pub async fn wa_control(&self, path: &str, body: Value) -> Value {
@@ -283,23 +283,48 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Flushes until the record shows `status` (webhooks arrive asynchronously), within DEADLINE.
-    pub async fn until_status(&self, id: &str, status: &str) -> Value {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
-            self.flush().await;
-            let record = self.record(id);
-            if record["Status__c"] == status {
-                return record;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "record {id} never reached {status}; it is {}",
-                record["Status__c"]
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    /// Has the WhatsApp simulator deliver every webhook it has scheduled now, whatever its due
+    /// time, and returns once the daemon has answered each POST. The daemon's receiver stores a
+    /// POST in one transaction before it answers 200 (`webhook::server`, `webhook_apply`), so
+    /// what they said is in the store and the outbox when this returns: no waiting, no polling.
+    pub async fn deliver_webhooks(&self) {
+        let delivered = self.wa.deliver_webhooks_now().await;
+        assert_all_answered_200(&delivered.statuses, &delivered);
     }
+
+    /// Like [`TestApp::deliver_webhooks`] for the webhooks already due only (`sent`, an inbound
+    /// message), leaving those `delivered_after`/`read_after` away scheduled.
+    pub async fn deliver_due_webhooks(&self) {
+        let delivered = self.wa.deliver_due_webhooks().await;
+        assert_all_answered_200(&delivered.statuses, &delivered);
+    }
+
+    /// Delivers the scheduled webhooks, flushes once and returns the record, which must show
+    /// `status` by then.
+    pub async fn status_after_webhooks(&self, id: &str, status: &str) -> Value {
+        self.deliver_webhooks().await;
+        self.status_after_flush(id, status).await
+    }
+
+    /// Flushes once and returns the record, which must show `status` by then: for what the
+    /// daemon writes back itself (`Sent` with the wamid once WhatsApp accepted, a refusal).
+    pub async fn status_after_flush(&self, id: &str, status: &str) -> Value {
+        self.flush().await;
+        let record = self.record(id);
+        assert_eq!(
+            record["Status__c"], status,
+            "record {id} never reached {status}; it is {}",
+            record["Status__c"]
+        );
+        record
+    }
+}
+
+fn assert_all_answered_200(statuses: &[Option<u16>], delivered: &impl std::fmt::Debug) {
+    assert!(
+        statuses.iter().all(|status| *status == Some(200)),
+        "the daemon refused a webhook: {delivered:?}"
+    );
 }
 
 /// Waits for an asynchronous condition, failing the test after DEADLINE.

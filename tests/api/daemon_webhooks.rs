@@ -11,7 +11,7 @@ use sfwa::store::journal::JournalState;
 use sfwa::store::{inbound, outbox};
 use sfwa_sim::whatsapp::{signature, WhatsAppSimConfig};
 
-use crate::daemon_support::{eventually, spawn_app, spawn_app_with, Options, TestApp};
+use crate::daemon_support::{spawn_app, spawn_app_with, Options, TestApp};
 
 const CUSTOMER: &str = "16505551234";
 
@@ -116,16 +116,13 @@ async fn duplicated_and_out_of_order_webhooks_end_at_read_and_never_regress() {
     let ids = app.queue(template()).await;
 
     app.dispatch().await;
-    app.until_status(&ids[0], "Read").await;
-    eventually(
-        "every status webhook (and its duplicate) was delivered",
-        || async {
-            let stats = app.wa_stats().await;
-            stats["webhooks"]["duplicated"].as_u64().unwrap_or(0) >= 3
-                && stats["webhooks"]["delivered"].as_u64().unwrap_or(0) >= 6
-        },
-    )
-    .await;
+    app.status_after_webhooks(&ids[0], "Read").await;
+    let stats = app.wa_stats().await;
+    assert!(
+        stats["webhooks"]["duplicated"].as_u64().unwrap_or(0) >= 3
+            && stats["webhooks"]["delivered"].as_u64().unwrap_or(0) >= 6,
+        "every status webhook (and its duplicate) was delivered: {stats}"
+    );
     app.flush().await;
 
     let record = app.record(&ids[0]);
@@ -151,7 +148,7 @@ async fn a_failed_webhook_after_delivered_changes_nothing() {
     .await;
     let ids = app.queue(template()).await;
     app.dispatch().await;
-    let delivered = app.until_status(&ids[0], "Delivered").await;
+    let delivered = app.status_after_webhooks(&ids[0], "Delivered").await;
     let wamid = delivered["WhatsApp_Message_Id__c"].as_str().unwrap();
 
     let body = failed_status(&app, &ids[0], wamid, 131026);
@@ -185,15 +182,14 @@ async fn unsigned_or_wrongly_signed_webhooks_get_401_and_change_nothing() {
     .await;
     let ids = app.queue(template()).await;
     app.dispatch().await;
-    let sent = app.until_status(&ids[0], "Sent").await;
+    let sent = app.status_after_flush(&ids[0], "Sent").await;
     let wamid = sent["WhatsApp_Message_Id__c"].as_str().unwrap().to_string();
-    eventually("the `sent` webhook was stored", || async {
-        app.wa_stats().await["webhooks"]["delivered"]
-            .as_u64()
-            .unwrap_or(0)
-            >= 1
-    })
-    .await;
+    app.deliver_due_webhooks().await;
+    let delivered = app.wa_stats().await["webhooks"]["delivered"].clone();
+    assert!(
+        delivered.as_u64().unwrap_or(0) >= 1,
+        "the `sent` webhook was stored: {delivered}"
+    );
     app.flush().await;
     let journal_before = app.journal(&ids[0]).await.unwrap();
     let record_before = app.record(&ids[0]);
@@ -288,7 +284,7 @@ async fn an_inbound_message_opens_the_window_and_a_text_then_goes_out() {
         matches!(step.outcomes[..], [DispatchOutcome::Sent { .. }]),
         "{step:?}"
     );
-    app.until_status(&ids[0], "Read").await;
+    app.status_after_webhooks(&ids[0], "Read").await;
 }
 
 #[tokio::test]
@@ -299,13 +295,12 @@ async fn a_reaction_does_not_open_the_window() {
         json!({"from": CUSTOMER, "type": "reaction", "message_id": "wamid.HBgLMTY1MDU1NTEyMzQVAgARGBI", "emoji": "👍"}),
     )
     .await;
-    eventually("the reaction webhook reached the daemon", || async {
-        app.wa_stats().await["webhooks"]["delivered"]
-            .as_u64()
-            .unwrap_or(0)
-            >= 1
-    })
-    .await;
+    app.deliver_webhooks().await;
+    let delivered = app.wa_stats().await["webhooks"]["delivered"].clone();
+    assert!(
+        delivered.as_u64().unwrap_or(0) >= 1,
+        "the reaction webhook reached the daemon: {delivered}"
+    );
 
     let ids = app.queue(text("hello?")).await;
     let step = app.dispatch().await;
@@ -317,7 +312,7 @@ async fn a_reaction_does_not_open_the_window() {
             code: "OUTSIDE_SESSION_WINDOW".into()
         }]
     );
-    app.until_status(&ids[0], "Failed").await;
+    app.status_after_webhooks(&ids[0], "Failed").await;
     assert!(app.wa_messages().await.is_empty());
 }
 
@@ -341,7 +336,7 @@ async fn a_131047_from_meta_fails_the_record_and_closes_the_window_in_the_mirror
     let first = app.queue(text("Your order shipped")).await;
 
     let step = app.dispatch().await;
-    let record = app.until_status(&first[0], "Failed").await;
+    let record = app.status_after_webhooks(&first[0], "Failed").await;
 
     assert!(
         matches!(step.outcomes[..], [DispatchOutcome::Sent { .. }]),
@@ -370,7 +365,7 @@ async fn a_131047_from_meta_fails_the_record_and_closes_the_window_in_the_mirror
             code: "OUTSIDE_SESSION_WINDOW".into()
         }]
     );
-    app.until_status(&second[0], "Failed").await;
+    app.status_after_webhooks(&second[0], "Failed").await;
     assert_eq!(app.wa_messages().await.len(), 1, "only the first text");
 }
 
@@ -573,6 +568,8 @@ async fn a_status_echoing_an_id_of_another_object_writes_nothing_but_one_of_ours
     let app = spawn_app().await;
     app.queue(template()).await;
     app.dispatch().await;
+    // Its own statuses stored now, so none lands behind the flush below.
+    app.deliver_webhooks().await;
     let restored = app
         .seed(
             crate::daemon_support::MSG,

@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use sfwa_sim::salesforce::validation::RULES;
 
-use crate::daemon_support::{eventually, spawn_app, MSG};
+use crate::daemon_support::{spawn_app, MSG};
 use crate::helpers::spawn_org;
 
 fn rules_dir() -> PathBuf {
@@ -231,19 +231,14 @@ async fn a_write_back_a_validation_rule_refuses_becomes_one_dead_letter_naming_t
         .queue(json!([{"To_Phone__c": "+16505551234", "Message_Type__c": "Template", "Template_Name__c": "hello_world"}]))
         .await;
     app.dispatch().await;
-    let store = app.pipeline.core.store.clone();
-    let id = ids[0].clone();
-    eventually("the customer has read it", || {
-        let (store, id) = (store.clone(), id.clone());
-        async move {
-            store
-                .read(move |c| sfwa::store::journal::get(c, &id))
-                .await
-                .unwrap()
-                .is_some_and(|e| e.state == sfwa::store::journal::JournalState::Read)
-        }
-    })
-    .await;
+    app.deliver_webhooks().await;
+    let entry = app.journal(&ids[0]).await;
+    assert!(
+        entry
+            .as_ref()
+            .is_some_and(|e| e.state == sfwa::store::journal::JournalState::Read),
+        "the customer has read it: {entry:?}"
+    );
 
     // Act: two flushes; the second must not try the refused write again.
     app.flush().await;

@@ -117,6 +117,17 @@ impl WebhookReceiver {
         }
     }
 
+    /// The statuses of every webhook already received (and not yet read), without waiting: what a
+    /// receiver holds the moment a call returns.
+    pub fn statuses_received_so_far(&mut self) -> Vec<Value> {
+        let mut statuses = Vec::new();
+        while let Ok(delivery) = self.deliveries.try_recv() {
+            let value = &delivery.body["entry"][0]["changes"][0]["value"];
+            statuses.extend(value["statuses"].as_array().into_iter().flatten().cloned());
+        }
+        statuses
+    }
+
     /// Whether nothing arrives within `window` (for "no further webhook" assertions).
     pub async fn quiet_for(&mut self, window: Duration) -> bool {
         tokio::time::timeout(window, self.deliveries.recv())

@@ -394,3 +394,239 @@ async fn a_customer_set_not_to_read_gets_delivered_but_never_read() {
     assert!(seen.contains(&(unread.clone(), "delivered".to_string())));
     assert!(!seen.contains(&(unread, "read".to_string())));
 }
+
+// ---- Delivering scheduled webhooks now (tests drive webhooks instead of waiting) ------------
+
+/// `(id, status)` of each status, in order.
+fn id_and_status(statuses: &[serde_json::Value]) -> Vec<(String, String)> {
+    statuses
+        .iter()
+        .map(|status| {
+            (
+                status["id"].as_str().unwrap_or("").to_owned(),
+                status["status"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn webhooks_scheduled_an_hour_ahead_are_delivered_at_once_by_deliver_now() {
+    // Arrange
+    let mut t = spawn_sim(|config| {
+        config.delivered_after = Duration::from_secs(3600);
+        config.read_after = Duration::from_secs(3600);
+    })
+    .await;
+    let wamid = t
+        .send_ok(&template_to(CUSTOMER, "hello_world", json!([])))
+        .await;
+    t.hooks.status_of(&wamid, "sent").await;
+
+    // Act
+    let delivered = t.sim.deliver_webhooks_now().await;
+
+    // Assert
+    assert_eq!(delivered.events, 2, "{delivered:?}");
+    assert_eq!(delivered.posts, 2, "{delivered:?}");
+    assert_eq!(delivered.statuses, vec![Some(200), Some(200)]);
+    assert_eq!(
+        id_and_status(&t.hooks.statuses_received_so_far()),
+        [
+            (wamid.clone(), "delivered".to_owned()),
+            (wamid, "read".to_owned())
+        ],
+        "already received when deliver_now returns, in due order"
+    );
+}
+
+#[tokio::test]
+async fn webhooks_delivered_now_are_not_sent_again_by_the_worker_when_they_fall_due() {
+    // Arrange
+    let mut t = spawn_sim(|config| {
+        config.delivered_after = Duration::from_millis(150);
+        config.read_after = Duration::from_millis(150);
+    })
+    .await;
+    let wamid = t
+        .send_ok(&template_to(CUSTOMER, "hello_world", json!([])))
+        .await;
+    t.hooks.status_of(&wamid, "sent").await;
+
+    // Act
+    let delivered = t.sim.deliver_webhooks_now().await;
+    let received = t.hooks.statuses_received_so_far();
+    // Past both due times: the worker would have sent them by now.
+    let quiet = t.hooks.quiet_for(Duration::from_millis(600)).await;
+
+    // Assert
+    assert_eq!(delivered.events, 2, "{delivered:?}");
+    assert_eq!(received.len(), 2, "{received:?}");
+    assert!(quiet, "the worker sent a delivered webhook again");
+    let stats = t.control_get("/__sim/stats").await;
+    assert_eq!(stats["webhooks"]["delivered"], 3, "sent, delivered, read");
+}
+
+#[tokio::test]
+async fn the_deliver_control_on_an_empty_outbox_answers_zero() {
+    let t = spawn_sim(|_| {}).await;
+
+    let answer = t.control_post("/__sim/webhooks/deliver", &json!({})).await;
+
+    assert_eq!(answer, json!({"events": 0, "posts": 0, "statuses": []}));
+}
+
+#[tokio::test]
+async fn the_deliver_control_posts_scheduled_webhooks_and_answers_their_statuses() {
+    // Arrange
+    let mut t = spawn_sim(|config| {
+        config.delivered_after = Duration::from_secs(3600);
+        config.customers_read = false;
+    })
+    .await;
+    let wamid = t
+        .send_ok(&template_to(CUSTOMER, "hello_world", json!([])))
+        .await;
+    t.hooks.status_of(&wamid, "sent").await;
+
+    // Act
+    let answer = t.control_post("/__sim/webhooks/deliver", &json!({})).await;
+
+    // Assert
+    assert_eq!(answer, json!({"events": 1, "posts": 1, "statuses": [200]}));
+    assert_eq!(
+        id_and_status(&t.hooks.statuses_received_so_far()),
+        [(wamid, "delivered".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn the_deliver_control_refuses_an_unknown_option() {
+    let t = spawn_sim(|_| {}).await;
+
+    let response = t
+        .http
+        .post(format!("{}/__sim/webhooks/deliver", t.sim.url()))
+        .json(&json!({"due_onyl": true}))
+        .send()
+        .await
+        .expect("control request");
+
+    assert_eq!(response.status(), 400);
+}
+
+#[tokio::test]
+async fn delivering_due_webhooks_sends_sent_and_leaves_delivered_for_later() {
+    // Arrange
+    let mut t = spawn_sim(|config| {
+        config.delivered_after = Duration::from_secs(3600);
+        config.customers_read = false;
+    })
+    .await;
+    let wamid = t
+        .send_ok(&template_to(CUSTOMER, "hello_world", json!([])))
+        .await;
+
+    // Act
+    let due = t
+        .control_post("/__sim/webhooks/deliver", &json!({"due_only": true}))
+        .await;
+    let received = t.hooks.statuses_received_so_far();
+    let rest = t.sim.deliver_webhooks_now().await;
+
+    // Assert
+    assert!(due["events"].as_u64().unwrap_or(9) <= 1, "{due}");
+    assert_eq!(
+        id_and_status(&received),
+        [(wamid.clone(), "sent".to_owned())],
+        "the worker's or this call's: either way received before the call returned"
+    );
+    assert_eq!(rest.events, 1, "{rest:?}");
+    assert_eq!(
+        id_and_status(&t.hooks.statuses_received_so_far()),
+        [(wamid, "delivered".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn deliver_now_retries_a_refused_post_as_the_worker_would() {
+    // Arrange
+    let mut t = spawn_sim(|config| {
+        config.delivered_after = Duration::from_secs(3600);
+        config.customers_read = false;
+    })
+    .await;
+    let wamid = t
+        .send_ok(&template_to(CUSTOMER, "hello_world", json!([])))
+        .await;
+    t.hooks.status_of(&wamid, "sent").await;
+    t.hooks.fail_next(2);
+
+    // Act
+    let delivered = t.sim.deliver_webhooks_now().await;
+
+    // Assert
+    assert_eq!(delivered.statuses, vec![Some(200)]);
+    let stats = t.control_get("/__sim/stats").await;
+    assert_eq!(stats["webhooks"]["retried"], 2);
+    assert_eq!(t.hooks.statuses_received_so_far().len(), 1);
+}
+
+#[tokio::test]
+async fn deliver_now_answers_the_last_status_of_a_post_given_up() {
+    let mut t = spawn_sim(|config| {
+        config.delivered_after = Duration::from_secs(3600);
+        config.customers_read = false;
+        config.webhook_retry.max_attempts = 2;
+    })
+    .await;
+    let wamid = t
+        .send_ok(&template_to(CUSTOMER, "hello_world", json!([])))
+        .await;
+    t.hooks.status_of(&wamid, "sent").await;
+    t.hooks.fail_next(2);
+
+    let delivered = t.sim.deliver_webhooks_now().await;
+
+    assert_eq!(delivered.statuses, vec![Some(500)]);
+    assert!(t.hooks.statuses_received_so_far().is_empty());
+}
+
+#[tokio::test]
+async fn deliver_now_returns_only_once_the_workers_own_posts_are_answered() {
+    // Arrange: the worker takes `sent` at once and has its POST refused, then retries.
+    let mut t = spawn_sim(|config| {
+        config.delivered_after = Duration::from_secs(3600);
+        config.customers_read = false;
+        config.webhook_retry.initial_backoff = Duration::from_millis(200);
+    })
+    .await;
+    t.hooks.fail_next(1);
+    let wamid = t
+        .send_ok(&template_to(CUSTOMER, "hello_world", json!([])))
+        .await;
+    let deadline = tokio::time::Instant::now() + crate::whatsapp_support::DEADLINE;
+    while t.hooks.attempts() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the worker never posted"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    // Act
+    let delivered = t.sim.deliver_webhooks_now().await;
+
+    // Assert
+    assert_eq!(delivered.events, 1, "only `delivered` was still scheduled");
+    let mut received = id_and_status(&t.hooks.statuses_received_so_far());
+    received.sort();
+    assert_eq!(
+        received,
+        [
+            (wamid.clone(), "delivered".to_owned()),
+            (wamid, "sent".to_owned())
+        ],
+        "the worker's retried `sent` was awaited too"
+    );
+}

@@ -21,7 +21,7 @@ use super::send_request::parse_recipient;
 use super::state::{LostMode, SimState, SERVICE_WINDOW};
 use super::templates::TemplateDefinition;
 use super::webhook_payloads::inbound_value;
-use super::webhooks::WebhookEvent;
+use super::webhooks::{self, Take, WebhookEvent};
 
 pub fn routes() -> Router<Arc<SimState>> {
     Router::new()
@@ -39,6 +39,7 @@ pub fn routes() -> Router<Arc<SimState>> {
         .route("/__sim/customers/reads", axum::routing::post(set_reads))
         .route("/__sim/webhook", get(webhook).put(set_webhook))
         .route("/__sim/webhook/verify", post(verify_webhook))
+        .route("/__sim/webhooks/deliver", post(deliver_webhooks))
 }
 
 fn bad_request(message: impl Into<String>) -> Response {
@@ -614,4 +615,30 @@ async fn set_reads(State(state): State<Arc<SimState>>, body: axum::body::Bytes) 
         inner.non_readers.insert(wa_id.clone());
     }
     Json(json!({"wa_id": wa_id, "reads": request.reads})).into_response()
+}
+
+/// Delivers scheduled webhooks now instead of at their due time (see [`webhooks::deliver_now`]):
+/// every one by default, or with `{"due_only":true}` only those already due. Answers once every
+/// POST has been answered: `{"events":N,"posts":N,"statuses":[200,…]}` (`null`: never answered).
+async fn deliver_webhooks(State(state): State<Arc<SimState>>, body: axum::body::Bytes) -> Response {
+    #[derive(Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Deliver {
+        #[serde(default)]
+        due_only: bool,
+    }
+    let request: Deliver = if body.iter().all(u8::is_ascii_whitespace) {
+        Deliver::default()
+    } else {
+        match parse(&body) {
+            Ok(request) => request,
+            Err(error) => return error.into_response(),
+        }
+    };
+    let which = if request.due_only {
+        Take::Due
+    } else {
+        Take::Everything
+    };
+    Json(webhooks::deliver_now(&state, which).await).into_response()
 }

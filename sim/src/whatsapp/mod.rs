@@ -14,7 +14,8 @@
 //! - `graph_error`: Meta's error bodies; `ids`: wamids and trace ids.
 //! - `state`: what the simulated Meta knows (messages, every send attempt, windows, faults, stats).
 //! - `webhooks` and `webhook_payloads`: status and inbound webhooks, signed, batched, retried up to
-//!   a horizon, duplicated, reordered or delayed on demand.
+//!   a horizon, duplicated, reordered or delayed on demand — or delivered at once on request
+//!   ([`WhatsAppSim::deliver_webhooks_now`], `POST /__sim/webhooks/deliver`).
 //! - `control`: the `/__sim/` control API (documented in `docs/simulators.md`).
 mod config;
 mod control;
@@ -37,3 +38,4 @@ pub use templates::{
     default_templates, TemplateButton, TemplateDefinition, TemplateHeader, TemplateStatus,
 };
 pub use webhook_payloads::signature;
+pub use webhooks::Delivered;

@@ -9,6 +9,7 @@ use tokio_util::task::TaskTracker;
 
 use super::config::WhatsAppSimConfig;
 use super::state::SimState;
+use super::webhooks::{Delivered, Take};
 use super::{control, graph_api, subscriptions, webhooks};
 use crate::clock::SimClock;
 use crate::server::RunningServer;
@@ -39,7 +40,7 @@ pub async fn start(config: WhatsAppSimConfig) -> anyhow::Result<WhatsAppSim> {
         .merge(subscriptions::control_routes())
         .with_state(state.clone());
     let server = RunningServer::bind(addr, router).await?;
-    let stop = CancellationToken::new();
+    let stop = state.outbox.stop_token().clone();
     let tasks = TaskTracker::new();
     tasks.spawn(webhooks::run_worker(
         state.clone(),
@@ -107,6 +108,22 @@ impl WhatsAppSim {
 
     pub fn webhook_url(&self) -> Option<String> {
         self.state.lock().webhook_url.clone()
+    }
+
+    /// Delivers every scheduled webhook now, whatever its due time: takes them out of the outbox
+    /// (the worker will not send them), POSTs them in due order as the worker would (batching,
+    /// signature, duplicates, retries on non-2xx) and returns once every POST — these and any the
+    /// worker had already started — has been answered. A test then sees at once what would have
+    /// arrived after `delivered_after`/`read_after`, without waiting or polling.
+    pub async fn deliver_webhooks_now(&self) -> Delivered {
+        webhooks::deliver_now(&self.state, Take::Everything).await
+    }
+
+    /// Like [`WhatsAppSim::deliver_webhooks_now`], for the events already due only (e.g. `sent`,
+    /// not a `delivered` still `delivered_after` away): the state a receiver is in once the
+    /// worker has caught up.
+    pub async fn deliver_due_webhooks(&self) -> Delivered {
+        webhooks::deliver_now(&self.state, Take::Due).await
     }
 
     /// Stops serving, stops the webhook worker and waits for both.

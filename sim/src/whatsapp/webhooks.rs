@@ -4,8 +4,11 @@
 //! order, the delay and the retry bounds are read from the live faults (`POST /__sim/faults`) at
 //! the moment they matter, so a test or a soak run can switch them while traffic flows.
 //!
-//! Delays (`delivered_after`, `read_after`, back-off) are real time so tests can wait on them with
-//! short values; the timestamps inside payloads come from the sim clock (the moment of emission).
+//! Delays (`delivered_after`, `read_after`, back-off) are real time; the timestamps inside payloads
+//! come from the sim clock (the moment of emission). A test need not wait for those delays:
+//! [`deliver_now`] (`WhatsAppSim::deliver_webhooks_now`, `POST /__sim/webhooks/deliver`) takes
+//! what is scheduled out of the outbox and POSTs it as the worker would, returning once every
+//! POST — its own and any the worker had already started — has been answered.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,8 +16,9 @@ use std::time::Duration;
 
 use axum::http::header::CONTENT_TYPE;
 use rand::Rng;
+use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -39,7 +43,7 @@ struct Scheduled {
 }
 
 /// Pending webhook events, ordered by due time.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Outbox {
     queue: Mutex<Vec<Scheduled>>,
     /// Wakes the worker when something new is scheduled.
@@ -48,6 +52,69 @@ pub struct Outbox {
     /// `webhook_delay_ms`: each event gets a further uniform 0..=N ms. Kept here rather than in the
     /// faults because events are scheduled while the state lock is held.
     max_extra_delay_ms: AtomicU64,
+    /// Events taken out of the queue whose POSTs have not all been answered yet: what
+    /// [`deliver_now`] waits for so that, when it returns, nothing taken earlier is still on its way.
+    in_flight: Arc<watch::Sender<usize>>,
+    /// Cancelled when the simulator stops: ends the worker and every delivery in flight.
+    stop: CancellationToken,
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Self {
+            queue: Mutex::default(),
+            wake: Notify::new(),
+            sequence: AtomicU64::new(0),
+            max_extra_delay_ms: AtomicU64::new(0),
+            in_flight: Arc::new(watch::Sender::new(0)),
+            stop: CancellationToken::new(),
+        }
+    }
+}
+
+/// Which scheduled events [`deliver_now`] takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Take {
+    /// Every scheduled event, whatever its due time.
+    Everything,
+    /// Only those already due (what the worker would send next), e.g. `sent` but not a
+    /// `delivered` still `delivered_after` away.
+    Due,
+}
+
+/// What one [`deliver_now`] call did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Delivered {
+    /// Events taken out of the outbox (statuses and inbound messages).
+    pub events: usize,
+    /// POSTs made: a batch of statuses is one, a deliberate duplicate one more; retries are not
+    /// counted here.
+    pub posts: usize,
+    /// The last answer to each POST, in order; `None` when it was never answered (no connection,
+    /// a timeout, or the simulator stopping).
+    pub statuses: Vec<Option<u16>>,
+}
+
+/// Events taken out of the outbox, counted as in flight until this is dropped (once every POST
+/// made of them has been answered or given up).
+struct Taken {
+    events: Vec<WebhookEvent>,
+    count: usize,
+    in_flight: Arc<watch::Sender<usize>>,
+}
+
+impl Taken {
+    fn extend(&mut self, mut more: Taken) {
+        self.events.append(&mut more.events);
+        self.count += std::mem::take(&mut more.count);
+    }
+}
+
+impl Drop for Taken {
+    fn drop(&mut self) {
+        let count = self.count;
+        self.in_flight.send_modify(|in_flight| *in_flight -= count);
+    }
 }
 
 impl Outbox {
@@ -58,6 +125,11 @@ impl Outbox {
 
     pub fn max_extra_delay_ms(&self) -> u64 {
         self.max_extra_delay_ms.load(Ordering::Relaxed)
+    }
+
+    /// Cancelled when the simulator stops.
+    pub fn stop_token(&self) -> &CancellationToken {
+        &self.stop
     }
 
     /// Emits `event` after `delay` (plus the random extra delay, when one is set).
@@ -81,15 +153,25 @@ impl Outbox {
         self.wake.notify_one();
     }
 
-    fn take_due(&self, now: Instant) -> Vec<WebhookEvent> {
+    /// Takes the events due at `now` (or all of them), in due order. They count as in flight from
+    /// inside the queue's lock, so a [`deliver_now`] that finds the queue empty still sees them.
+    fn take(&self, which: Take, now: Instant) -> Taken {
         let mut queue = self
             .queue
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let (mut due, later): (Vec<_>, Vec<_>) = queue.drain(..).partition(|item| item.due <= now);
+        let (mut taken, later): (Vec<_>, Vec<_>) = queue
+            .drain(..)
+            .partition(|item| which == Take::Everything || item.due <= now);
         *queue = later;
-        due.sort_by_key(|item| (item.due, item.sequence));
-        due.into_iter().map(|item| item.event).collect()
+        taken.sort_by_key(|item| (item.due, item.sequence));
+        let count = taken.len();
+        self.in_flight.send_modify(|in_flight| *in_flight += count);
+        Taken {
+            events: taken.into_iter().map(|item| item.event).collect(),
+            count,
+            in_flight: self.in_flight.clone(),
+        }
     }
 
     fn next_due(&self) -> Option<Instant> {
@@ -99,6 +181,35 @@ impl Outbox {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         queue.iter().map(|item| item.due).min()
     }
+
+    /// Returns once no taken event is waiting for an answer to its POST.
+    async fn settled(&self) {
+        let mut in_flight = self.in_flight.subscribe();
+        // The sender lives as long as `self`, so this cannot fail while we borrow it.
+        let _ = in_flight.wait_for(|count| *count == 0).await;
+    }
+}
+
+/// Takes the scheduled events `which` says out of the outbox (so the worker never sends them) and
+/// POSTs them at once as the worker would — same batching, signature, duplicates and retries, one
+/// POST after the other in due order — then waits for any POST the worker had already started.
+/// Returns what this call delivered.
+pub async fn deliver_now(state: &Arc<SimState>, which: Take) -> Delivered {
+    let taken = state.outbox.take(which, Instant::now());
+    let mut delivered = Delivered {
+        events: taken.events.len(),
+        ..Delivered::default()
+    };
+    if let Some(posts) = prepare_posts(state, &taken.events) {
+        for body in &posts.bodies {
+            let answers = deliver(state, &posts.url, body, &state.outbox.stop).await;
+            delivered.posts += answers.len();
+            delivered.statuses.extend(answers);
+        }
+    }
+    drop(taken);
+    state.outbox.settled().await;
+    delivered
 }
 
 /// Runs until `stop` is cancelled: takes due events, emits them, sleeps until the next one.
@@ -109,8 +220,8 @@ pub async fn run_worker(state: Arc<SimState>, stop: CancellationToken, deliverie
         tokio::pin!(wake);
         wake.as_mut().enable();
 
-        let mut due = state.outbox.take_due(Instant::now());
-        if !due.is_empty() {
+        let mut due = state.outbox.take(Take::Due, Instant::now());
+        if !due.events.is_empty() {
             let batch = &state.config.webhook_batch;
             if batch.max_statuses > 1 && !batch.linger.is_zero() {
                 // Let updates that fall due shortly after join the same POST.
@@ -118,7 +229,7 @@ pub async fn run_worker(state: Arc<SimState>, stop: CancellationToken, deliverie
                     _ = stop.cancelled() => break,
                     _ = tokio::time::sleep(batch.linger) => {}
                 }
-                due.extend(state.outbox.take_due(Instant::now()));
+                due.extend(state.outbox.take(Take::Due, Instant::now()));
             }
             emit(&state, due, &stop, &deliveries);
             continue;
@@ -135,81 +246,114 @@ pub async fn run_worker(state: Arc<SimState>, stop: CancellationToken, deliverie
     }
 }
 
-/// Turns due events into POST bodies, records status timelines, and spawns their delivery.
-fn emit(
-    state: &Arc<SimState>,
-    events: Vec<WebhookEvent>,
-    stop: &CancellationToken,
-    deliveries: &TaskTracker,
-) {
-    let max_statuses = state.config.webhook_batch.max_statuses.max(1);
-    let now = state.clock.now().timestamp();
-    let mut bodies = Vec::new();
-    let mut statuses = Vec::new();
-    let url = {
-        let mut inner = state.lock();
-        for event in events {
-            match event {
-                WebhookEvent::Status(update) => {
-                    inner.record_status(
-                        &update.wamid,
-                        StatusRecord {
-                            status: update.status.to_owned(),
-                            timestamp: now,
-                            error_code: update.error.as_ref().map(|error| error.code),
-                        },
-                    );
-                    statuses.push(update.to_json(now));
-                    if statuses.len() == max_statuses {
-                        bodies.push(statuses_value(&state.config, std::mem::take(&mut statuses)));
-                    }
-                }
-                WebhookEvent::Inbound(value) => bodies.push(value),
-            }
-        }
-        if !statuses.is_empty() {
-            bodies.push(statuses_value(&state.config, statuses));
-        }
-        let url = inner.webhook_url.clone();
-        if url.is_none() {
-            inner.stats.webhooks.skipped_no_url += bodies.len() as u64;
-        }
-        // Statuses and customer messages are the `messages` field: Meta sends them only to an app
-        // subscribed to the account and to that field.
-        let subscription = &inner.subscription;
-        if url.is_some()
-            && !(subscription.app_subscribed && subscription.fields.contains_key("messages"))
-        {
-            inner.stats.webhooks.skipped_unsubscribed += bodies.len() as u64;
-            return;
-        }
-        url
+/// Spawns the delivery of taken events; they stay in flight until the last of their POSTs ends.
+fn emit(state: &Arc<SimState>, taken: Taken, stop: &CancellationToken, deliveries: &TaskTracker) {
+    let Some(posts) = prepare_posts(state, &taken.events) else {
+        return;
     };
-    let Some(url) = url else { return };
-    for value in bodies {
-        let body = envelope(&state.config, value).to_string();
-        deliveries.spawn(deliver(state.clone(), url.clone(), body, stop.clone()));
+    let taken = Arc::new(taken);
+    for body in posts.bodies {
+        let (state, url, stop, taken) = (
+            state.clone(),
+            posts.url.clone(),
+            stop.clone(),
+            taken.clone(),
+        );
+        deliveries.spawn(async move {
+            deliver(&state, &url, &body, &stop).await;
+            drop(taken);
+        });
     }
 }
 
-/// POSTs one body (twice when the duplicate dice say so).
-async fn deliver(state: Arc<SimState>, url: String, body: String, stop: CancellationToken) {
+/// The POSTs a set of events makes, ready to send.
+struct Posts {
+    url: String,
+    /// Enveloped JSON bodies, in order.
+    bodies: Vec<String>,
+}
+
+/// Turns events into POST bodies (statuses batched up to `webhook_batch.max_statuses`, each
+/// inbound message alone) and records the status timelines. `None` when nothing is to be posted:
+/// no webhook URL, or the app is not subscribed to `messages` (both counted in the stats).
+fn prepare_posts(state: &SimState, events: &[WebhookEvent]) -> Option<Posts> {
+    let max_statuses = state.config.webhook_batch.max_statuses.max(1);
+    let now = state.clock.now().timestamp();
+    let mut values = Vec::new();
+    let mut statuses = Vec::new();
+    let mut inner = state.lock();
+    for event in events {
+        match event {
+            WebhookEvent::Status(update) => {
+                inner.record_status(
+                    &update.wamid,
+                    StatusRecord {
+                        status: update.status.to_owned(),
+                        timestamp: now,
+                        error_code: update.error.as_ref().map(|error| error.code),
+                    },
+                );
+                statuses.push(update.to_json(now));
+                if statuses.len() == max_statuses {
+                    values.push(statuses_value(&state.config, std::mem::take(&mut statuses)));
+                }
+            }
+            WebhookEvent::Inbound(value) => values.push(value.clone()),
+        }
+    }
+    if !statuses.is_empty() {
+        values.push(statuses_value(&state.config, statuses));
+    }
+    let Some(url) = inner.webhook_url.clone() else {
+        inner.stats.webhooks.skipped_no_url += values.len() as u64;
+        return None;
+    };
+    // Statuses and customer messages are the `messages` field: Meta sends them only to an app
+    // subscribed to the account and to that field.
+    let subscription = &inner.subscription;
+    if !(subscription.app_subscribed && subscription.fields.contains_key("messages")) {
+        inner.stats.webhooks.skipped_unsubscribed += values.len() as u64;
+        return None;
+    }
+    drop(inner);
+    let bodies = values
+        .into_iter()
+        .map(|value| envelope(&state.config, value).to_string())
+        .collect();
+    Some(Posts { url, bodies })
+}
+
+/// POSTs one body (twice when the duplicate dice say so); the last answer to each POST made.
+async fn deliver(
+    state: &SimState,
+    url: &str,
+    body: &str,
+    stop: &CancellationToken,
+) -> Vec<Option<u16>> {
     let duplicate = {
         let rate = state.lock().faults.webhook_duplicate_rate;
         rate > 0.0 && rand::thread_rng().gen::<f64>() < rate
     };
     let copies = if duplicate { 2 } else { 1 };
+    let mut answers = Vec::with_capacity(copies);
     for copy in 0..copies {
-        if !post_with_retries(&state, &url, &body, &stop).await {
-            return;
+        let answer = post_with_retries(state, url, body, stop).await;
+        answers.push(answer);
+        if !accepted(answer) {
+            break;
         }
         if copy > 0 {
             state.lock().stats.webhooks.duplicated += 1;
         }
     }
+    answers
 }
 
-/// Returns whether the POST was eventually accepted (2xx). Gives up after the live
+fn accepted(answer: Option<u16>) -> bool {
+    answer.is_some_and(|status| (200..300).contains(&status))
+}
+
+/// The last answer's status (`None`: not answered). Gives up after the live
 /// `webhook_retry_max_attempts` POSTs or once the next one would fall past
 /// `webhook_retry_horizon_ms` after the first — whichever comes first.
 async fn post_with_retries(
@@ -217,7 +361,7 @@ async fn post_with_retries(
     url: &str,
     body: &str,
     stop: &CancellationToken,
-) -> bool {
+) -> Option<u16> {
     let retry = &state.config.webhook_retry;
     let signature = signature(body.as_bytes(), &state.config.app_secret);
     let mut backoff = retry.initial_backoff;
@@ -232,15 +376,15 @@ async fn post_with_retries(
             .header("X-Hub-Signature-256", &signature)
             .body(body.to_owned())
             .send();
-        let accepted = tokio::select! {
-            _ = stop.cancelled() => return false,
-            response = request => matches!(response, Ok(response) if response.status().is_success()),
+        let answer = tokio::select! {
+            _ = stop.cancelled() => return None,
+            response = request => response.ok().map(|response| response.status().as_u16()),
         };
         {
             let mut inner = state.lock();
-            if accepted {
+            if accepted(answer) {
                 inner.stats.webhooks.delivered += 1;
-                return true;
+                return answer;
             }
             let max_attempts = inner.faults.webhook_retry_max_attempts.max(1);
             let horizon = Duration::from_millis(inner.faults.webhook_retry_horizon_ms);
@@ -248,12 +392,12 @@ async fn post_with_retries(
             if attempt >= max_attempts || past_horizon {
                 inner.stats.webhooks.failed += 1;
                 tracing::warn!(url, attempts = attempt, "webhook delivery given up");
-                return false;
+                return answer;
             }
             inner.stats.webhooks.retried += 1;
         }
         tokio::select! {
-            _ = stop.cancelled() => return false,
+            _ = stop.cancelled() => return None,
             _ = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(retry.max_backoff);
