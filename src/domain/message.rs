@@ -5,9 +5,11 @@
 use chrono::{DateTime, Datelike, Utc};
 use serde::Deserialize;
 
+use super::ids::BusinessNumberId;
 use super::phone::{PhoneError, E164};
 use super::sf_id::SfId;
 use super::template::TemplateParameters;
+use super::text::echo;
 pub use super::text::salesforce_length;
 
 /// WhatsApp's limit for a text body.
@@ -128,7 +130,7 @@ pub struct OutboundMessage {
     pub record_id: SfId,
     pub to: E164,
     /// The WhatsApp phone_number_id to send from; `None` = the configured default.
-    pub business_number_id: Option<String>,
+    pub business_number_id: Option<BusinessNumberId>,
     pub kind: MessageKind,
     pub scheduled_at: Option<DateTime<Utc>>,
 }
@@ -206,11 +208,28 @@ impl OutboundMessage {
         Ok(OutboundMessage {
             record_id,
             to,
-            business_number_id: present(&record.business_number_id).map(str::to_string),
+            business_number_id: business_number(record)?,
             kind,
             scheduled_at: scheduled_at(record)?,
         })
     }
+}
+
+/// `Business_Number_Id__c`, when set: the number to send from, Meta's phone-number id (digits).
+/// Checked here, before anything is sent: a typo would otherwise reach Meta as an unknown number,
+/// or find no customer-service window in the mirror (which holds only parsed ids).
+fn business_number(record: &MessageRecord) -> Result<Option<BusinessNumberId>, RecordProblem> {
+    present(&record.business_number_id)
+        .map(|raw| {
+            raw.parse().map_err(|_| {
+                problem(
+                    ErrorCode::InvalidRecord,
+                    "Business_Number_Id__c",
+                    format!("Business Number Id '{}' is not a WhatsApp phone number id (the digits WhatsApp Manager shows for the number): correct it, or clear it to send from the default number.", echo(raw)),
+                )
+            })
+        })
+        .transpose()
 }
 
 /// `To_Phone__c` as an E.164 number, or why it is not one.
@@ -407,6 +426,39 @@ mod tests {
 
     fn refused(record: MessageRecord) -> RecordProblem {
         OutboundMessage::from_record(&record, None).unwrap_err()
+    }
+
+    #[test]
+    fn a_business_number_that_is_not_digits_is_refused_naming_the_field_and_the_fix() {
+        let mut typo = record("Text");
+        typo.business_number_id = Some("1065403522 42922x".into());
+
+        let problem = refused(typo);
+
+        assert_eq!(problem.code, ErrorCode::InvalidRecord);
+        assert_eq!(problem.field, "Business_Number_Id__c");
+        assert!(
+            problem.message.contains("'1065403522 42922x'"),
+            "{}",
+            problem.message
+        );
+        assert!(problem
+            .message
+            .contains("clear it to send from the default number"));
+    }
+
+    #[test]
+    fn a_business_number_of_digits_is_the_number_sent_from_and_a_blank_one_the_default() {
+        let mut chosen = record("Text");
+        chosen.business_number_id = Some("106540352242922".into());
+        let mut blank = record("Text");
+        blank.business_number_id = Some("  ".into());
+
+        let from_chosen = OutboundMessage::from_record(&chosen, None).unwrap();
+        let from_blank = OutboundMessage::from_record(&blank, None).unwrap();
+
+        assert_eq!(from_chosen.business_number_id.unwrap(), "106540352242922");
+        assert_eq!(from_blank.business_number_id, None);
     }
 
     #[test]

@@ -61,7 +61,12 @@ pub async fn dispatch_record(
         }
     };
     let number = dispatcher
-        .business_number(message.business_number_id.as_deref())
+        .business_number(
+            message
+                .business_number_id
+                .as_ref()
+                .map(BusinessNumberId::as_str),
+        )
         .to_string();
     let wa_id = message.to.wa_id().to_string();
     (target.number, target.wa_id) = (&number, &wa_id);
@@ -118,8 +123,9 @@ async fn check_window(
     message: &OutboundMessage,
     target: &Target<'_>,
 ) -> anyhow::Result<Result<Option<DateTime<Utc>>, Next>> {
-    // The mirror holds only parsed ids: from a business number that is not one (a typo in the
-    // record or the configuration) no window is known, so only a template goes out.
+    // Both sources of the number are checked before this (the record's by `from_record`, the
+    // configured default by `config::validate`); were one not an id, no window is known and only
+    // a template could go out.
     let number = target.number.parse::<BusinessNumberId>().ok();
     let customer = CustomerId::from_phone(&message.to);
     let last_inbound = match number {
