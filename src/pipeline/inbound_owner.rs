@@ -259,36 +259,25 @@ async fn learn_cases(
             .filter_map(|r| SfId::parse(r).ok())
             .collect()
     };
-    let mut queries = 0;
-    for chunk in unknown.chunks(200) {
-        let soql = format!(
-            "SELECT Id, Case__c FROM {} WHERE Id IN {}",
-            write_back.core.message_object(),
-            soql_id_list(chunk.iter())
-        );
-        queries += 1;
-        let rows: Vec<MessageCase> = match write_back.salesforce.query(&soql).await {
-            Ok(rows) => rows,
-            Err(error) => {
-                return refused_or_wait(error, "Case__c of outbound messages").map(|()| Asked {
-                    queries,
-                    refused: true,
-                })
+    let object = write_back.core.message_object();
+    let soql = |ids: &str| format!("SELECT Id, Case__c FROM {object} WHERE Id IN {ids}");
+    ask_in_chunks(
+        write_back,
+        &unknown,
+        soql,
+        "Case__c of outbound messages",
+        |chunk, rows: Vec<MessageCase>| {
+            let mut cache = write_back.owner_cache.lock();
+            for id in chunk {
+                let case = rows
+                    .iter()
+                    .find(|row| SfId::parse(&row.id).is_ok_and(|r| r == *id))
+                    .and_then(|row| row.case.clone());
+                cache.cases.insert(id.as_str().to_string(), (case, now));
             }
-        };
-        let mut cache = write_back.owner_cache.lock();
-        for id in chunk {
-            let case = rows
-                .iter()
-                .find(|row| SfId::parse(&row.id).is_ok_and(|r| r == *id))
-                .and_then(|row| row.case.clone());
-            cache.cases.insert(id.as_str().to_string(), (case, now));
-        }
-    }
-    Ok(Asked {
-        queries,
-        refused: false,
-    })
+        },
+    )
+    .await
 }
 
 /// Reads the owners of the `cases` the cache does not know (or knew too long ago).
@@ -310,28 +299,49 @@ async fn learn_case_owners(
             .filter_map(|c| SfId::parse(c).ok())
             .collect()
     };
+    let soql = |ids: &str| format!("SELECT Id, OwnerId FROM Case WHERE Id IN {ids}");
+    ask_in_chunks(
+        write_back,
+        &unknown,
+        soql,
+        "owners of Cases",
+        |_, rows: Vec<CaseOwner>| {
+            let mut cache = write_back.owner_cache.lock();
+            for row in rows {
+                if let (Ok(id), Some(owner)) = (SfId::parse(&row.id), row.owner) {
+                    cache
+                        .case_owners
+                        .insert(id.as_str().to_string(), (owner, now));
+                }
+            }
+        },
+    )
+    .await
+}
+
+/// Asks Salesforce about `ids`, 200 to a query (`soql` is given the quoted Id list), and hands
+/// each chunk's rows to `learn`. A refusal ends the asking: see [`refused_or_wait`].
+async fn ask_in_chunks<R: serde::de::DeserializeOwned>(
+    write_back: &WriteBack,
+    ids: &[SfId],
+    soql: impl Fn(&str) -> String,
+    what: &str,
+    mut learn: impl FnMut(&[SfId], Vec<R>),
+) -> Result<Asked, SalesforceError> {
     let mut queries = 0;
-    for chunk in unknown.chunks(200) {
-        let soql = format!(
-            "SELECT Id, OwnerId FROM Case WHERE Id IN {}",
-            soql_id_list(chunk.iter())
-        );
+    for chunk in ids.chunks(200) {
         queries += 1;
-        let rows: Vec<CaseOwner> = match write_back.salesforce.query(&soql).await {
-            Ok(rows) => rows,
+        match write_back
+            .salesforce
+            .query(&soql(&soql_id_list(chunk.iter())))
+            .await
+        {
+            Ok(rows) => learn(chunk, rows),
             Err(error) => {
-                return refused_or_wait(error, "owners of Cases").map(|()| Asked {
+                return refused_or_wait(error, what).map(|()| Asked {
                     queries,
                     refused: true,
                 })
-            }
-        };
-        let mut cache = write_back.owner_cache.lock();
-        for row in rows {
-            if let (Ok(id), Some(owner)) = (SfId::parse(&row.id), row.owner) {
-                cache
-                    .case_owners
-                    .insert(id.as_str().to_string(), (owner, now));
             }
         }
     }
