@@ -306,110 +306,53 @@ impl Reporter for Metrics {
     }
 }
 
+/// `registry.register(name, help, field.clone())` for each `name => help, field;`.
+macro_rules! register {
+    ($inner:ident; $($name:literal => $help:literal, $field:ident;)*) => {
+        $($inner.registry.register($name, $help, $inner.$field.clone());)*
+    };
+}
+
 /// The registrations, by group (names, help texts and label sets as documented above).
 impl Inner {
     /// Outbound messages: outcomes, send and queue latency, pace, journal depth.
     fn register_sends(&mut self) {
-        let registry = &mut self.registry;
-        registry.register(
-        "messages",
-        "Outbound messages by dispatch outcome (sent, failed, refused, retry, rate_limited, held, unknown) and error code",
-        self.messages.clone(),
-    );
-        registry.register(
-            "whatsapp_send_duration_seconds",
-            "Duration of WhatsApp Cloud API send calls, answered or not",
-            self.send_duration.clone(),
+        register!(self;
+            "messages" => "Outbound messages by dispatch outcome (sent, failed, refused, retry, rate_limited, held, unknown) and error code", messages;
+            "whatsapp_send_duration_seconds" => "Duration of WhatsApp Cloud API send calls, answered or not", send_duration;
+            "queued_to_sent_seconds" => "From a record's creation (or its Scheduled_At__c, if later) to WhatsApp accepting the send", queued_to_sent;
+            "send_rate_per_second" => "Sends per second allowed now per business number, adapted to WhatsApp's rate-limit refusals", send_rate;
+            "queue_depth" => "Journal rows not finished: claimed (waiting to be sent or retried) and sending (outcome not yet known)", queue_depth;
         );
-        registry.register(
-        "queued_to_sent_seconds",
-        "From a record's creation (or its Scheduled_At__c, if later) to WhatsApp accepting the send",
-        self.queued_to_sent.clone(),
-    );
-        registry.register(
-        "send_rate_per_second",
-        "Sends per second allowed now per business number, adapted to WhatsApp's rate-limit refusals",
-        self.send_rate.clone(),
-    );
-        registry.register(
-        "queue_depth",
-        "Journal rows not finished: claimed (waiting to be sent or retried) and sending (outcome not yet known)",
-        self.queue_depth.clone(),
-    );
     }
 
     /// The outbox, webhooks and Salesforce API usage.
     fn register_state_and_webhooks(&mut self) {
-        let registry = &mut self.registry;
-        registry.register(
-            "outbox_depth",
-            "Write-backs waiting for Salesforce to confirm them",
-            self.outbox_depth.clone(),
+        register!(self;
+            "outbox_depth" => "Write-backs waiting for Salesforce to confirm them", outbox_depth;
+            "outbox_oldest_age_seconds" => "How long the oldest write-back in the outbox has waited (0 when empty)", outbox_oldest_age;
+            "webhook_requests" => "Webhook POSTs by result (accepted, duplicate, unauthorized, bad_request, error)", webhook_requests;
+            "webhook_events_rejected" => "Webhook events (statuses, inbound messages) refused and dead-lettered while their POST was answered 200, by reason", webhook_events_rejected;
+            "salesforce_api_used" => "Salesforce API requests used in the last 24 h, from the latest Sforce-Limit-Info (0 before the first call)", salesforce_api_used;
+            "salesforce_api_max" => "The org's daily Salesforce API allowance, from the latest Sforce-Limit-Info (0 before the first call)", salesforce_api_max;
         );
-        registry.register(
-            "outbox_oldest_age_seconds",
-            "How long the oldest write-back in the outbox has waited (0 when empty)",
-            self.outbox_oldest_age.clone(),
-        );
-        registry.register(
-            "webhook_requests",
-            "Webhook POSTs by result (accepted, duplicate, unauthorized, bad_request, error)",
-            self.webhook_requests.clone(),
-        );
-        registry.register(
-        "webhook_events_rejected",
-        "Webhook events (statuses, inbound messages) refused and dead-lettered while their POST was answered 200, by reason",
-        self.webhook_events_rejected.clone(),
-    );
-        registry.register(
-        "salesforce_api_used",
-        "Salesforce API requests used in the last 24 h, from the latest Sforce-Limit-Info (0 before the first call)",
-        self.salesforce_api_used.clone(),
-    );
-        registry.register(
-        "salesforce_api_max",
-        "The org's daily Salesforce API allowance, from the latest Sforce-Limit-Info (0 before the first call)",
-        self.salesforce_api_max.clone(),
-    );
     }
 
     /// The stream's connection and replay lag (stream mode only).
     fn register_stream(&mut self) {
-        let registry = &mut self.registry;
-        registry.register(
-        "stream_connected",
-        "1 while the platform-event subscription is connected (its last long poll succeeded), else 0",
-        self.stream_connected.clone(),
-    );
-        registry.register(
-        "stream_replay_lag_seconds",
-        "Seconds since the stored replay id last advanced, i.e. since the last platform event was handled (0 before the first); grows while no events come",
-        self.stream_replay_lag.clone(),
-    );
+        register!(self;
+            "stream_connected" => "1 while the platform-event subscription is connected (its last long poll succeeded), else 0", stream_connected;
+            "stream_replay_lag_seconds" => "Seconds since the stored replay id last advanced, i.e. since the last platform event was handled (0 before the first); grows while no events come", stream_replay_lag;
+        );
     }
 
     /// Write-back flushes, records and dead letters.
     fn register_writeback(&mut self) {
-        let registry = &mut self.registry;
-        registry.register(
-            "writeback_flushes",
-            "Write-back flushes that found due items",
-            self.writeback_flushes.clone(),
-        );
-        registry.register(
-            "writeback_records",
-            "Write-back records by result (written, retried, dropped)",
-            self.writeback_records.clone(),
-        );
-        registry.register(
-        "writeback_dead_lettered",
-        "Write-backs moved to the dead letters, by Salesforce's error code (or ATTEMPTS_EXHAUSTED)",
-        self.writeback_dead_lettered.clone(),
-    );
-        registry.register(
-            "outbox_dead_letters",
-            "Write-backs Salesforce refused for good, waiting for `sfwa dead-letters retry|drop`",
-            self.outbox_dead_letters.clone(),
+        register!(self;
+            "writeback_flushes" => "Write-back flushes that found due items", writeback_flushes;
+            "writeback_records" => "Write-back records by result (written, retried, dropped)", writeback_records;
+            "writeback_dead_lettered" => "Write-backs moved to the dead letters, by Salesforce's error code (or ATTEMPTS_EXHAUSTED)", writeback_dead_lettered;
+            "outbox_dead_letters" => "Write-backs Salesforce refused for good, waiting for `sfwa dead-letters retry|drop`", outbox_dead_letters;
         );
     }
 }
