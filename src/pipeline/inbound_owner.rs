@@ -248,16 +248,7 @@ async fn learn_cases(
     let unknown: Vec<SfId> = {
         let mut cache = write_back.owner_cache.lock();
         cache.forget_older_than(CACHE_FOR, now);
-        records
-            .iter()
-            .filter(|r| {
-                cache
-                    .cases
-                    .get(*r)
-                    .is_none_or(|(_, at)| now - *at >= CACHE_FOR)
-            })
-            .filter_map(|r| SfId::parse(r).ok())
-            .collect()
+        not_known(&cache.cases, records, now)
     };
     let object = write_back.core.message_object();
     let soql = |ids: &str| format!("SELECT Id, Case__c FROM {object} WHERE Id IN {ids}");
@@ -288,16 +279,7 @@ async fn learn_case_owners(
 ) -> Result<Asked, SalesforceError> {
     let unknown: Vec<SfId> = {
         let cache = write_back.owner_cache.lock();
-        cases
-            .iter()
-            .filter(|c| {
-                cache
-                    .case_owners
-                    .get(*c)
-                    .is_none_or(|(_, at)| now - *at >= CACHE_FOR)
-            })
-            .filter_map(|c| SfId::parse(c).ok())
-            .collect()
+        not_known(&cache.case_owners, cases, now)
     };
     let soql = |ids: &str| format!("SELECT Id, OwnerId FROM Case WHERE Id IN {ids}");
     ask_in_chunks(
@@ -317,6 +299,18 @@ async fn learn_case_owners(
         },
     )
     .await
+}
+
+/// The Ids among `ids` that `known` has no answer for, or one older than [`CACHE_FOR`].
+fn not_known<T>(
+    known: &HashMap<String, (T, DateTime<Utc>)>,
+    ids: &BTreeSet<String>,
+    now: DateTime<Utc>,
+) -> Vec<SfId> {
+    ids.iter()
+        .filter(|id| known.get(*id).is_none_or(|(_, at)| now - *at >= CACHE_FOR))
+        .filter_map(|id| SfId::parse(id).ok())
+        .collect()
 }
 
 /// Asks Salesforce about `ids`, 200 to a query (`soql` is given the quoted Id list), and hands
