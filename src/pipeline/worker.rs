@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::domain::message::MessageRecord;
+use crate::domain::message::QueuedRecord;
 use crate::domain::sf_id::SfId;
 use crate::progress::{Progress, Spinner};
 use crate::store::{journal, outbox};
@@ -74,7 +74,7 @@ const ORPHAN_AFTER: chrono::Duration = chrono::Duration::seconds(2);
 async fn due_work(
     intake: &Intake,
     dispatcher: &Dispatcher,
-) -> anyhow::Result<(Vec<(MessageRecord, u32)>, usize)> {
+) -> anyhow::Result<(Vec<(QueuedRecord, u32)>, usize)> {
     let resolved_unknown = give_up_or_resend_unknown(dispatcher).await?;
     let due = due_entries(dispatcher).await?;
     let work = reread_due(intake, due).await?;
@@ -117,7 +117,7 @@ async fn due_entries(dispatcher: &Dispatcher) -> anyhow::Result<Vec<journal::Jou
 async fn reread_due(
     intake: &Intake,
     due: Vec<journal::JournalEntry>,
-) -> anyhow::Result<Vec<(MessageRecord, u32)>> {
+) -> anyhow::Result<Vec<(QueuedRecord, u32)>> {
     let ids: Vec<SfId> = due
         .iter()
         .filter_map(|e| SfId::parse(&e.record_id).ok())
@@ -127,29 +127,29 @@ async fn reread_due(
     }
     let now = intake.core.now();
     let soql = intake::by_id_query(intake.core.message_object(), &ids, intake::ById::Any);
-    let records: Vec<MessageRecord> = intake.salesforce.query(&soql).await?;
-    let mut work: Vec<(MessageRecord, u32)> = Vec::new();
+    let records = intake::query_records(intake, &soql).await?;
+    let mut work: Vec<(QueuedRecord, u32)> = Vec::new();
     let mut postponed = Vec::new();
     // Claims whose record is no longer waiting in Salesforce (canceled, edited, deleted): the
     // journal lets go of them, or they would be fetched again at every step.
     let mut withdrawn: Vec<String> = due
         .iter()
-        .filter(|e| !records.iter().any(|r| r.id == e.record_id))
+        .filter(|e| !records.iter().any(|r| r.id.as_str() == e.record_id))
         .map(|e| e.record_id.clone())
         .collect();
     for record in records {
         let still_wanted = matches!(record.status.as_deref(), Some("Queued" | "Sending"));
         let attempts = due
             .iter()
-            .find(|e| e.record_id == record.id)
+            .find(|e| e.record_id == record.id.as_str())
             .map_or(0, |e| e.attempts);
         if !still_wanted {
-            withdrawn.push(record.id);
+            withdrawn.push(record.id.as_str().to_string());
             continue;
         }
         // Scheduled_At__c moved later since the timer was set: wait for the new time.
         match scheduled_later(&record, now) {
-            Some(at) => postponed.push((record.id, attempts, at)),
+            Some(at) => postponed.push((record.id.as_str().to_string(), attempts, at)),
             None => work.push((record, attempts)),
         }
     }
@@ -195,12 +195,12 @@ async fn postpone_and_withdraw(
 /// dispatch in this process has it) is skipped.
 pub async fn dispatch_all(
     dispatcher: &Dispatcher,
-    work: Vec<(MessageRecord, u32)>,
+    work: Vec<(QueuedRecord, u32)>,
 ) -> Vec<DispatchOutcome> {
     let work: Vec<_> = work
         .into_iter()
         .filter_map(|(record, attempts)| {
-            let guard = dispatcher.in_flight.enter(&record.id)?;
+            let guard = dispatcher.in_flight.enter(record.id.as_str())?;
             Some((record, attempts, guard))
         })
         .collect();

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::ids::Wamid;
-use crate::domain::message::MessageRecord;
+use crate::domain::message::QueuedRecord;
 use crate::pipeline::record_update::{self, Fields};
 use crate::pipeline::Dispatcher;
 use crate::store::{journal, outbox};
@@ -14,7 +14,7 @@ use super::decide::{DispatchOutcome, Next};
 
 /// The record a [`Next`] is about, and where it was going.
 pub struct Target<'a> {
-    pub record: &'a MessageRecord,
+    pub record: &'a QueuedRecord,
     /// The business number it goes from, and the customer (empty when the record was refused
     /// before either was known).
     pub number: &'a str,
@@ -126,12 +126,8 @@ async fn mark_sent(
 }
 
 /// When the record became due: its creation, or its `Scheduled_At__c` if that is later.
-fn queued_at(record: &MessageRecord) -> Option<DateTime<Utc>> {
-    let parse = |v: &Option<String>| {
-        v.as_deref()
-            .and_then(crate::domain::message::parse_salesforce_datetime)
-    };
-    match (parse(&record.created_date), parse(&record.scheduled_at)) {
+fn queued_at(record: &QueuedRecord) -> Option<DateTime<Utc>> {
+    match (record.created_at, record.scheduled_at) {
         (Some(created), Some(scheduled)) => Some(created.max(scheduled)),
         (created, scheduled) => created.or(scheduled),
     }
@@ -182,7 +178,7 @@ async fn rate_limited(
         held_until,
     } = waiting;
     let (id, number, wa_id) = (
-        target.record.id.clone(),
+        target.record.id.as_str().to_string(),
         target.number.to_string(),
         target.wa_id.to_string(),
     );

@@ -12,7 +12,7 @@ use rand::Rng;
 use tracing::{info, warn};
 
 use crate::domain::ids::{BusinessNumberId, CustomerId};
-use crate::domain::message::{MessageRecord, OutboundMessage};
+use crate::domain::message::{OutboundMessage, QueuedRecord};
 use crate::pipeline::record_update;
 use crate::store::{inbound, journal, outbox};
 use crate::whatsapp::{Accepted, RateLimit, SendError, OUTSIDE_WINDOW, OUTSIDE_WINDOW_MESSAGE};
@@ -33,7 +33,7 @@ pub const OUTCOME_UNKNOWN: &str = "SEND_OUTCOME_UNKNOWN";
 #[tracing::instrument(skip_all, fields(record_id = %record.id))]
 pub async fn dispatch_record(
     dispatcher: &Dispatcher,
-    record: MessageRecord,
+    record: QueuedRecord,
     attempt: u32,
 ) -> anyhow::Result<DispatchOutcome> {
     let mut target = Target {
@@ -160,7 +160,7 @@ async fn check_window(
 /// one record, and the journal's claim → sending step admits exactly one of them.
 async fn mark_sending(dispatcher: &Dispatcher, target: &Target<'_>) -> anyhow::Result<bool> {
     let (id, number, to, now) = (
-        target.record.id.clone(),
+        target.record.id.as_str().to_string(),
         target.number.to_string(),
         target.wa_id.to_string(),
         target.now,
