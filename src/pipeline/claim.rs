@@ -13,6 +13,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 
 use crate::domain::message::QueuedRecord;
+use crate::domain::sf_id::SfId;
 use crate::store::journal::{self, Claim, JournalState};
 use crate::store::{outbox, StoreError};
 
@@ -49,11 +50,11 @@ pub fn claim_in(
     for record in records {
         // A wamid on the record but no journal row: retention deleted the row of a message
         // WhatsApp accepted long ago. Claiming it as new would send it twice.
-        if record.wamid.is_some() && journal::get(tx, record.id.as_str())?.is_none() {
+        if record.wamid.is_some() && journal::get(tx, &record.id)?.is_none() {
             claimed.requeued.push(record);
             continue;
         }
-        match journal::claim(tx, record.id.as_str(), now)? {
+        match journal::claim(tx, &record.id, now)? {
             Claim::New => claimed.fresh.push(record),
             Claim::Existing(entry) => {
                 if entry.state == JournalState::Claimed
@@ -76,7 +77,7 @@ pub fn claim_in(
 /// `Scheduled_At__c` is ahead. A record already sending or sent is left alone.
 pub fn claim_for_later(
     tx: &rusqlite::Transaction,
-    record_id: &str,
+    record_id: &SfId,
     at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {

@@ -198,7 +198,7 @@ fn settle_in(
         if outbox::is_pending(tx, record.id.as_str())? {
             continue;
         }
-        let fields = match journal::get(tx, record.id.as_str())? {
+        let fields = match journal::get(tx, &record.id)? {
             None => match &record.wamid {
                 Some(wamid) => record_update::already_sent(
                     crate::domain::status::MessageStatus::Failed,
@@ -212,7 +212,7 @@ fn settle_in(
             Some(entry) if !entry.state.is_finished() => continue,
             Some(entry) => match &entry.wamid {
                 None => {
-                    if journal::rearm(tx, record.id.as_str(), now)? {
+                    if journal::rearm(tx, &record.id, now)? {
                         dispatch.push(record);
                     }
                     continue;

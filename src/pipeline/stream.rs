@@ -258,7 +258,7 @@ async fn claim_and_advance(
         .write(move |tx| {
             for record in &later {
                 if let Some(at) = scheduled_later(record, now) {
-                    claim::claim_for_later(tx, record.id.as_str(), at, now)?;
+                    claim::claim_for_later(tx, &record.id, at, now)?;
                 }
             }
             let fresh = claim::claim_in(tx, due, now)?;

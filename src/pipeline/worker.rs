@@ -98,7 +98,7 @@ async fn due_entries(dispatcher: &Dispatcher) -> anyhow::Result<Vec<journal::Jou
         .await?;
     let orphans: Vec<journal::JournalEntry> = orphans
         .into_iter()
-        .filter(|entry| !dispatcher.in_flight.contains(&entry.record_id))
+        .filter(|entry| !dispatcher.in_flight.contains(entry.record_id.as_str()))
         .collect();
     if !orphans.is_empty() {
         info!(
@@ -118,10 +118,7 @@ async fn reread_due(
     intake: &Intake,
     due: Vec<journal::JournalEntry>,
 ) -> anyhow::Result<Vec<(QueuedRecord, u32)>> {
-    let ids: Vec<SfId> = due
-        .iter()
-        .filter_map(|e| SfId::parse(&e.record_id).ok())
-        .collect();
+    let ids: Vec<SfId> = due.iter().map(|e| e.record_id.clone()).collect();
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -132,24 +129,24 @@ async fn reread_due(
     let mut postponed = Vec::new();
     // Claims whose record is no longer waiting in Salesforce (canceled, edited, deleted): the
     // journal lets go of them, or they would be fetched again at every step.
-    let mut withdrawn: Vec<String> = due
+    let mut withdrawn: Vec<SfId> = due
         .iter()
-        .filter(|e| !records.iter().any(|r| r.id.as_str() == e.record_id))
+        .filter(|e| !records.iter().any(|r| r.id == e.record_id))
         .map(|e| e.record_id.clone())
         .collect();
     for record in records {
         let still_wanted = matches!(record.status.as_deref(), Some("Queued" | "Sending"));
         let attempts = due
             .iter()
-            .find(|e| e.record_id == record.id.as_str())
+            .find(|e| e.record_id == record.id)
             .map_or(0, |e| e.attempts);
         if !still_wanted {
-            withdrawn.push(record.id.as_str().to_string());
+            withdrawn.push(record.id);
             continue;
         }
         // Scheduled_At__c moved later since the timer was set: wait for the new time.
         match scheduled_later(&record, now) {
-            Some(at) => postponed.push((record.id.as_str().to_string(), attempts, at)),
+            Some(at) => postponed.push((record.id, attempts, at)),
             None => work.push((record, attempts)),
         }
     }
@@ -160,8 +157,8 @@ async fn reread_due(
 /// Sets the new timers of postponed claims and lets go of withdrawn ones, in one transaction.
 async fn postpone_and_withdraw(
     core: &super::Core,
-    postponed: Vec<(String, u32, chrono::DateTime<chrono::Utc>)>,
-    withdrawn: Vec<String>,
+    postponed: Vec<(SfId, u32, chrono::DateTime<chrono::Utc>)>,
+    withdrawn: Vec<SfId>,
 ) -> anyhow::Result<()> {
     if postponed.is_empty() && withdrawn.is_empty() {
         return Ok(());
@@ -180,7 +177,7 @@ async fn postpone_and_withdraw(
                 // truth: a pending write-back (Sending, a rate-limit wait) would
                 // overwrite it, so it goes too.
                 if journal::withdraw(tx, id, now)? {
-                    outbox::discard(tx, id)?;
+                    outbox::discard(tx, id.as_str())?;
                 }
             }
             Ok(())

@@ -160,7 +160,7 @@ async fn check_window(
 /// one record, and the journal's claim → sending step admits exactly one of them.
 async fn mark_sending(dispatcher: &Dispatcher, target: &Target<'_>) -> anyhow::Result<bool> {
     let (id, number, to, now) = (
-        target.record.id.as_str().to_string(),
+        target.record.id.clone(),
         target.number.to_string(),
         target.wa_id.to_string(),
         target.now,
@@ -171,7 +171,7 @@ async fn mark_sending(dispatcher: &Dispatcher, target: &Target<'_>) -> anyhow::R
         .store
         .write(move |tx| {
             journal::mark_sending(tx, &id, &number, &to, now)?;
-            outbox::enqueue(tx, &object, &id, &record_update::sending(), now)
+            outbox::enqueue(tx, &object, id.as_str(), &record_update::sending(), now)
         })
         .await;
     match marked {
