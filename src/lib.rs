@@ -8,8 +8,9 @@
 //!
 //! ## The flow, in code
 //! 1. **Intake** — [`pipeline::stream`]: platform events over CometD ([`salesforce::cometd`]),
-//!    records fetched by Id, claimed once in the journal ([`pipeline::claim`],
-//!    [`store::journal::claim`]) in the same transaction that stores the replay id; or, in poll
+//!    records fetched by Id and converted once from the wire row ([`salesforce::rows::MessageRow`])
+//!    into a [`domain::message::QueuedRecord`] (Id, dates and wamid parsed), claimed once in the
+//!    journal ([`pipeline::claim`], [`store::journal::claim`]) in the same transaction that stores the replay id; or, in poll
 //!    mode, [`pipeline::intake`]'s SOQL poll, claimed the same way.
 //!    A finished record set back to Queued is re-read, then sent again only if WhatsApp never
 //!    accepted it, else marked `ALREADY_SENT` ([`pipeline::intake::settle_requeued`]).

@@ -24,7 +24,7 @@
 //!
 //! The fields the message-object check expects are the field contract
 //! ([`crate::salesforce::contract`]); a test in [`checks::fields`] makes sure it lists exactly what
-//! the code reads ([`MessageRecord::FIELDS`](crate::domain::message::MessageRecord::FIELDS)) and
+//! the code reads ([`MessageRow::FIELDS`](crate::salesforce::rows::MessageRow::FIELDS)) and
 //! writes (collected by calling [`record_update`](crate::pipeline::record_update) and
 //! [`inbound_records`](crate::pipeline::inbound_records) themselves).
 

@@ -3,9 +3,8 @@
 //! Bad input never stops the line: each record is judged on its own (DESIGN.md guarantee 4).
 
 use chrono::{DateTime, Datelike, Utc};
-use serde::Deserialize;
 
-use super::ids::BusinessNumberId;
+use super::ids::{BusinessNumberId, Wamid};
 use super::phone::{PhoneError, E164};
 use super::sf_id::SfId;
 use super::template::TemplateParameters;
@@ -19,63 +18,58 @@ pub const MAX_CAPTION_CHARS: usize = 1024;
 /// Template language when the record leaves it blank.
 pub const DEFAULT_TEMPLATE_LANGUAGE: &str = "en_US";
 
-/// The fields sfwa reads from a `WhatsApp_Message__c`, as the REST API returns them.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-pub struct MessageRecord {
-    #[serde(rename = "Id")]
-    pub id: String,
-    #[serde(rename = "Direction__c", default)]
+/// A `WhatsApp_Message__c` as the pipeline reads it: converted once from the wire row where intake
+/// receives it (`salesforce::rows::MessageRow::into_record`), with its Id, dates and wamid parsed.
+/// The fields [`OutboundMessage::from_record`] judges stay text: their problems name the field and
+/// the fix, per record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueuedRecord {
+    pub id: SfId,
     pub direction: Option<String>,
-    #[serde(rename = "Status__c", default)]
     pub status: Option<String>,
-    #[serde(rename = "To_Phone__c", default)]
     pub to_phone: Option<String>,
-    #[serde(rename = "Business_Number_Id__c", default)]
     pub business_number_id: Option<String>,
-    #[serde(rename = "Message_Type__c", default)]
     pub message_type: Option<String>,
-    #[serde(rename = "Body__c", default)]
     pub body: Option<String>,
-    #[serde(rename = "Template_Name__c", default)]
     pub template_name: Option<String>,
-    #[serde(rename = "Template_Language__c", default)]
     pub template_language: Option<String>,
-    #[serde(rename = "Template_Parameters__c", default)]
     pub template_parameters: Option<String>,
-    #[serde(rename = "Media_URL__c", default)]
     pub media_url: Option<String>,
-    #[serde(rename = "Media_Filename__c", default)]
     pub media_filename: Option<String>,
-    #[serde(rename = "Scheduled_At__c", default)]
-    pub scheduled_at: Option<String>,
+    /// `Scheduled_At__c`, when set and a date and time.
+    pub scheduled_at: Option<DateTime<Utc>>,
     /// When the Flow created it (the queue-to-send latency metric starts here).
-    #[serde(rename = "CreatedDate", default)]
-    pub created_date: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
     /// Meta's id, if WhatsApp accepted it once: a Queued record carrying one was set back to
     /// Queued by a person, and must never be sent again (see `pipeline::intake`).
-    #[serde(rename = "WhatsApp_Message_Id__c", default)]
-    pub wamid: Option<String>,
+    pub wamid: Option<Wamid>,
+    /// A field the conversion could not read (a `Scheduled_At__c` that is no date, a malformed
+    /// wamid): the record is refused with it instead of being sent.
+    pub unreadable: Option<RecordProblem>,
 }
 
-impl MessageRecord {
-    /// The SELECT list that fills this struct.
-    pub const FIELDS: &'static [&'static str] = &[
-        "Id",
-        "Direction__c",
-        "Status__c",
-        "To_Phone__c",
-        "Business_Number_Id__c",
-        "Message_Type__c",
-        "Body__c",
-        "Template_Name__c",
-        "Template_Language__c",
-        "Template_Parameters__c",
-        "Media_URL__c",
-        "Media_Filename__c",
-        "Scheduled_At__c",
-        "CreatedDate",
-        "WhatsApp_Message_Id__c",
-    ];
+impl QueuedRecord {
+    /// A record with this Id and every field empty.
+    pub fn new(id: SfId) -> QueuedRecord {
+        QueuedRecord {
+            id,
+            direction: None,
+            status: None,
+            to_phone: None,
+            business_number_id: None,
+            message_type: None,
+            body: None,
+            template_name: None,
+            template_language: None,
+            template_parameters: None,
+            media_url: None,
+            media_filename: None,
+            scheduled_at: None,
+            created_at: None,
+            wamid: None,
+            unreadable: None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,6 +166,26 @@ pub struct RecordProblem {
     pub message: String,
 }
 
+impl RecordProblem {
+    /// A `Scheduled_At__c` that is not a date and time.
+    pub fn unreadable_schedule(text: &str) -> RecordProblem {
+        problem(
+            ErrorCode::InvalidRecord,
+            "Scheduled_At__c",
+            format!("Scheduled At '{text}' is not a date and time."),
+        )
+    }
+
+    /// A `WhatsApp_Message_Id__c` that is not a wamid.
+    pub fn unreadable_wamid(text: &str) -> RecordProblem {
+        problem(
+            ErrorCode::InvalidRecord,
+            "WhatsApp_Message_Id__c",
+            format!("WhatsApp Message Id '{}' is not a WhatsApp message id, so sfwa cannot tell whether WhatsApp accepted this message: correct it, or clear it only if the message was never sent.", echo(text)),
+        )
+    }
+}
+
 fn problem(code: ErrorCode, field: &'static str, message: impl Into<String>) -> RecordProblem {
     RecordProblem {
         code,
@@ -187,11 +201,9 @@ fn present(value: &Option<String>) -> Option<&str> {
 impl OutboundMessage {
     /// Validates a record. `default_region` reads numbers written without a country code.
     pub fn from_record(
-        record: &MessageRecord,
+        record: &QueuedRecord,
         default_region: Option<phonenumber::country::Id>,
     ) -> Result<OutboundMessage, RecordProblem> {
-        let record_id = SfId::parse(&record.id)
-            .map_err(|e| problem(ErrorCode::InvalidRecord, "Id", e.to_string()))?;
         let to = recipient(record, default_region)?;
         let kind = match present(&record.message_type).unwrap_or("Text") {
             "Text" => text_kind(record)?,
@@ -205,12 +217,16 @@ impl OutboundMessage {
                 ))
             }
         };
+        let business_number_id = business_number(record)?;
+        if let Some(unreadable) = &record.unreadable {
+            return Err(unreadable.clone());
+        }
         Ok(OutboundMessage {
-            record_id,
+            record_id: record.id.clone(),
             to,
-            business_number_id: business_number(record)?,
+            business_number_id,
             kind,
-            scheduled_at: scheduled_at(record)?,
+            scheduled_at: record.scheduled_at,
         })
     }
 }
@@ -218,7 +234,7 @@ impl OutboundMessage {
 /// `Business_Number_Id__c`, when set: the number to send from, Meta's phone-number id (digits).
 /// Checked here, before anything is sent: a typo would otherwise reach Meta as an unknown number,
 /// or find no customer-service window in the mirror (which holds only parsed ids).
-fn business_number(record: &MessageRecord) -> Result<Option<BusinessNumberId>, RecordProblem> {
+fn business_number(record: &QueuedRecord) -> Result<Option<BusinessNumberId>, RecordProblem> {
     present(&record.business_number_id)
         .map(|raw| {
             raw.parse().map_err(|_| {
@@ -234,7 +250,7 @@ fn business_number(record: &MessageRecord) -> Result<Option<BusinessNumberId>, R
 
 /// `To_Phone__c` as an E.164 number, or why it is not one.
 fn recipient(
-    record: &MessageRecord,
+    record: &QueuedRecord,
     default_region: Option<phonenumber::country::Id>,
 ) -> Result<E164, RecordProblem> {
     match present(&record.to_phone) {
@@ -258,7 +274,7 @@ fn recipient(
 }
 
 /// A `Text` record's body, within WhatsApp's length.
-fn text_kind(record: &MessageRecord) -> Result<MessageKind, RecordProblem> {
+fn text_kind(record: &QueuedRecord) -> Result<MessageKind, RecordProblem> {
     let body = present(&record.body).ok_or_else(|| {
         problem(
             ErrorCode::MissingBody,
@@ -280,7 +296,7 @@ fn text_kind(record: &MessageRecord) -> Result<MessageKind, RecordProblem> {
 }
 
 /// A `Template` record's name, language and parameters.
-fn template_kind(record: &MessageRecord) -> Result<MessageKind, RecordProblem> {
+fn template_kind(record: &QueuedRecord) -> Result<MessageKind, RecordProblem> {
     let name = present(&record.template_name).ok_or_else(|| {
         problem(
             ErrorCode::MissingTemplate,
@@ -306,7 +322,7 @@ fn template_kind(record: &MessageRecord) -> Result<MessageKind, RecordProblem> {
 }
 
 /// An `Image`, `Document`, `Video` or `Audio` record's link and caption.
-fn media_kind(record: &MessageRecord, media: &str) -> Result<MessageKind, RecordProblem> {
+fn media_kind(record: &QueuedRecord, media: &str) -> Result<MessageKind, RecordProblem> {
     let kind = match media {
         "Image" => MediaKind::Image,
         "Document" => MediaKind::Document,
@@ -348,21 +364,6 @@ fn media_kind(record: &MessageRecord, media: &str) -> Result<MessageKind, Record
         caption,
         filename: present(&record.media_filename).map(str::to_string),
     })
-}
-
-/// `Scheduled_At__c`, when set, as a time.
-fn scheduled_at(record: &MessageRecord) -> Result<Option<DateTime<Utc>>, RecordProblem> {
-    present(&record.scheduled_at)
-        .map(|s| {
-            crate::domain::message::parse_salesforce_datetime(s).ok_or_else(|| {
-                problem(
-                    ErrorCode::InvalidRecord,
-                    "Scheduled_At__c",
-                    format!("Scheduled At '{s}' is not a date and time."),
-                )
-            })
-        })
-        .transpose()
 }
 
 /// Parses Salesforce's datetime rendering (`2026-11-24T15:00:00.000+0000`) or RFC 3339.
@@ -414,17 +415,16 @@ pub fn fit_salesforce(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
 
-    fn record(message_type: &str) -> MessageRecord {
-        MessageRecord {
-            id: "a005g0000012345AAA".into(),
+    fn record(message_type: &str) -> QueuedRecord {
+        QueuedRecord {
             to_phone: Some("+1 650 253 0000".into()),
             message_type: Some(message_type.into()),
             body: Some("Hello".into()),
-            ..Default::default()
+            ..QueuedRecord::new(SfId::parse("a005g0000012345AAA").unwrap())
         }
     }
 
-    fn refused(record: MessageRecord) -> RecordProblem {
+    fn refused(record: QueuedRecord) -> RecordProblem {
         OutboundMessage::from_record(&record, None).unwrap_err()
     }
 

@@ -12,7 +12,8 @@
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
-use crate::domain::message::{parse_salesforce_datetime, MessageRecord};
+use crate::domain::message::QueuedRecord;
+use crate::domain::sf_id::SfId;
 use crate::store::journal::{self, Claim, JournalState};
 use crate::store::{outbox, StoreError};
 
@@ -22,15 +23,15 @@ use super::Core;
 #[derive(Debug, Default)]
 pub struct Claimed {
     /// New to the journal, or claimed and never sent: dispatch them.
-    pub fresh: Vec<MessageRecord>,
+    pub fresh: Vec<QueuedRecord>,
     /// Finished in the journal (or carrying a wamid the journal no longer knows) with no
     /// write-back pending: re-queued by a person, or read just before a write-back landed.
     /// [`intake::settle_requeued`](super::intake::settle_requeued) decides.
-    pub requeued: Vec<MessageRecord>,
+    pub requeued: Vec<QueuedRecord>,
 }
 
 /// Claims the records that are new to the journal and keeps those claimed but never sent.
-pub async fn claim_new(core: &Core, records: Vec<MessageRecord>) -> anyhow::Result<Claimed> {
+pub async fn claim_new(core: &Core, records: Vec<QueuedRecord>) -> anyhow::Result<Claimed> {
     if records.is_empty() {
         return Ok(Claimed::default());
     }
@@ -42,7 +43,7 @@ pub async fn claim_new(core: &Core, records: Vec<MessageRecord>) -> anyhow::Resu
 /// [`claim_new`] inside the caller's transaction (the stream stores its replay id in the same one).
 pub fn claim_in(
     tx: &rusqlite::Transaction,
-    records: Vec<MessageRecord>,
+    records: Vec<QueuedRecord>,
     now: DateTime<Utc>,
 ) -> Result<Claimed, StoreError> {
     let mut claimed = Claimed::default();
@@ -60,7 +61,8 @@ pub fn claim_in(
                     && entry.next_attempt_at.is_none_or(|due| due <= now)
                 {
                     claimed.fresh.push(record);
-                } else if entry.state.is_finished() && !outbox::is_pending(tx, &record.id)? {
+                } else if entry.state.is_finished() && !outbox::is_pending(tx, record.id.as_str())?
+                {
                     claimed.requeued.push(record);
                 }
                 // Otherwise it is being sent, waiting for its retry, or its write-back has not
@@ -75,7 +77,7 @@ pub fn claim_in(
 /// `Scheduled_At__c` is ahead. A record already sending or sent is left alone.
 pub fn claim_for_later(
     tx: &rusqlite::Transaction,
-    record_id: &str,
+    record_id: &SfId,
     at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
@@ -89,10 +91,6 @@ pub fn claim_for_later(
 }
 
 /// The record's `Scheduled_At__c`, if it is still ahead of `now`.
-pub fn scheduled_later(record: &MessageRecord, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    record
-        .scheduled_at
-        .as_deref()
-        .and_then(parse_salesforce_datetime)
-        .filter(|at| *at > now)
+pub fn scheduled_later(record: &QueuedRecord, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    record.scheduled_at.filter(|at| *at > now)
 }

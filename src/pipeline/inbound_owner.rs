@@ -176,7 +176,9 @@ async fn replied_to(write_back: &WriteBack, inbound: &[Inbound]) -> HashMap<Stri
             let mut found = HashMap::new();
             for (wamid, context, pair) in &asks {
                 let by_context = match context {
-                    Some(context) => journal::find_by_wamid(conn, context)?.map(|e| e.record_id),
+                    Some(context) => {
+                        journal::find_by_wamid(conn, context)?.map(|e| e.record_id.to_string())
+                    }
                     None => None,
                 };
                 let record =

@@ -16,12 +16,13 @@
 //!
 //! The second read costs one query per batch, only when such records turn up.
 
-use crate::domain::message::MessageRecord;
+use crate::domain::message::QueuedRecord;
 use crate::domain::sf_id::SfId;
 use anyhow::Context;
-use tracing::info;
+use tracing::{info, warn};
 
-use crate::salesforce::{soql_datetime, soql_id_list};
+use crate::salesforce::rows::MessageRow;
+use crate::salesforce::{soql_datetime, soql_id_list, SalesforceError};
 use crate::store::{journal, outbox};
 
 use super::claim::claim_new;
@@ -32,7 +33,7 @@ pub fn queued_query(object: &str, now: chrono::DateTime<chrono::Utc>, limit: usi
     format!(
         "SELECT {fields} FROM {object} WHERE Direction__c = 'Outbound' AND Status__c = 'Queued' \
          AND (Scheduled_At__c = null OR Scheduled_At__c <= {now}) ORDER BY CreatedDate ASC LIMIT {limit}",
-        fields = MessageRecord::FIELDS.join(", "),
+        fields = MessageRow::FIELDS.join(", "),
         now = soql_datetime(now),
     )
 }
@@ -43,7 +44,7 @@ pub fn scheduled_query(object: &str, now: chrono::DateTime<chrono::Utc>, limit: 
     format!(
         "SELECT {fields} FROM {object} WHERE Direction__c = 'Outbound' AND Status__c = 'Queued' \
          AND Scheduled_At__c != null AND Scheduled_At__c <= {now} ORDER BY Scheduled_At__c ASC LIMIT {limit}",
-        fields = MessageRecord::FIELDS.join(", "),
+        fields = MessageRow::FIELDS.join(", "),
         now = soql_datetime(now),
     )
 }
@@ -70,9 +71,28 @@ pub fn by_id_query<'a>(
     };
     format!(
         "SELECT {fields} FROM {object} WHERE Id IN {ids}{filter}",
-        fields = MessageRecord::FIELDS.join(", "),
+        fields = MessageRow::FIELDS.join(", "),
         ids = soql_id_list(ids),
     )
+}
+
+/// Runs a SOQL over message records and converts each row into the domain, once, here where it
+/// arrives ([`MessageRow::into_record`]). A row whose Id is not a Salesforce Id (Salesforce never
+/// returns one) can be neither journaled nor written back: it is logged and passed over.
+pub async fn query_records(
+    intake: &Intake,
+    soql: &str,
+) -> Result<Vec<QueuedRecord>, SalesforceError> {
+    let rows: Vec<MessageRow> = intake.salesforce.query(soql).await?;
+    let records = rows
+        .into_iter()
+        .filter_map(|row| {
+            row.into_record()
+                .inspect_err(|error| warn!(%error, "message row without a valid Id passed over"))
+                .ok()
+        })
+        .collect();
+    Ok(records)
 }
 
 /// One poll: how many Queued records Salesforce returned, and those to dispatch now.
@@ -80,7 +100,7 @@ pub fn by_id_query<'a>(
 pub struct Polled {
     /// A full page means more are waiting: the worker drains instead of sleeping.
     pub fetched: usize,
-    pub fresh: Vec<MessageRecord>,
+    pub fresh: Vec<QueuedRecord>,
 }
 
 /// Fetches due Queued records and returns those this process must dispatch now.
@@ -96,9 +116,7 @@ pub async fn poll_once(intake: &Intake) -> anyhow::Result<Polled> {
 
 /// Runs a query for Queued records and claims what this process must dispatch now.
 pub async fn poll_with(intake: &Intake, soql: &str) -> anyhow::Result<Polled> {
-    let records: Vec<MessageRecord> = intake
-        .salesforce
-        .query(soql)
+    let records = query_records(intake, soql)
         .await
         .context("polling Salesforce for Queued messages")?;
     let fetched = records.len();
@@ -118,8 +136,8 @@ pub async fn poll_with(intake: &Intake, soql: &str) -> anyhow::Result<Polled> {
 /// finds them again.
 pub async fn settle_requeued(
     intake: &Intake,
-    candidates: Vec<MessageRecord>,
-) -> anyhow::Result<Vec<MessageRecord>> {
+    candidates: Vec<QueuedRecord>,
+) -> anyhow::Result<Vec<QueuedRecord>> {
     let confirmed = still_queued(intake, &candidates).await?;
     if confirmed.is_empty() {
         return Ok(confirmed);
@@ -151,18 +169,13 @@ pub async fn settle_requeued(
 /// The `candidates` Salesforce still shows Queued, read again (one query per 200).
 async fn still_queued(
     intake: &Intake,
-    candidates: &[MessageRecord],
-) -> anyhow::Result<Vec<MessageRecord>> {
-    let ids: Vec<SfId> = candidates
-        .iter()
-        .filter_map(|r| SfId::parse(&r.id).ok())
-        .collect();
-    let mut confirmed: Vec<MessageRecord> = Vec::new();
+    candidates: &[QueuedRecord],
+) -> anyhow::Result<Vec<QueuedRecord>> {
+    let ids: Vec<SfId> = candidates.iter().map(|r| r.id.clone()).collect();
+    let mut confirmed: Vec<QueuedRecord> = Vec::new();
     for chunk in ids.chunks(200) {
         let soql = by_id_query(intake.core.message_object(), chunk, ById::QueuedOutbound);
-        let records: Vec<MessageRecord> = intake
-            .salesforce
-            .query(&soql)
+        let records = query_records(intake, &soql)
             .await
             .context("reading re-queued records again")?;
         confirmed.extend(records);
@@ -176,20 +189,20 @@ async fn still_queued(
 fn settle_in(
     tx: &rusqlite::Transaction<'_>,
     object: &str,
-    confirmed: Vec<MessageRecord>,
+    confirmed: Vec<QueuedRecord>,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<(Vec<MessageRecord>, usize), crate::store::StoreError> {
+) -> Result<(Vec<QueuedRecord>, usize), crate::store::StoreError> {
     let mut dispatch = Vec::new();
     let mut refused = 0usize;
     for record in confirmed {
-        if outbox::is_pending(tx, &record.id)? {
+        if outbox::is_pending(tx, record.id.as_str())? {
             continue;
         }
         let fields = match journal::get(tx, &record.id)? {
             None => match &record.wamid {
                 Some(wamid) => record_update::already_sent(
                     crate::domain::status::MessageStatus::Failed,
-                    wamid,
+                    wamid.as_str(),
                     None,
                     now,
                 ),
@@ -212,7 +225,7 @@ fn settle_in(
                 ),
             },
         };
-        outbox::enqueue(tx, object, &record.id, &fields, now)?;
+        outbox::enqueue(tx, object, record.id.as_str(), &fields, now)?;
         refused += 1;
     }
     Ok((dispatch, refused))

@@ -30,7 +30,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::domain::message::MessageRecord;
+use crate::domain::message::QueuedRecord;
 use crate::domain::sf_id::SfId;
 use crate::salesforce::cometd::{CometdClient, CometdError, ReplayFrom, StreamEvent};
 use crate::store::cursors;
@@ -209,7 +209,7 @@ pub enum StepError {
 }
 
 /// The Queued outbound records the events name.
-async fn fetch(intake: &Intake, events: &[StreamEvent]) -> anyhow::Result<Vec<MessageRecord>> {
+async fn fetch(intake: &Intake, events: &[StreamEvent]) -> anyhow::Result<Vec<QueuedRecord>> {
     let mut ids: Vec<SfId> = Vec::with_capacity(events.len());
     for event in events {
         match event.field("Message_Id__c").map(SfId::parse) {
@@ -232,9 +232,7 @@ async fn fetch(intake: &Intake, events: &[StreamEvent]) -> anyhow::Result<Vec<Me
         &ids,
         intake::ById::QueuedOutbound,
     );
-    let records = intake
-        .salesforce
-        .query(&soql)
+    let records = intake::query_records(intake, &soql)
         .await
         .context("fetching the records named by platform events")?;
     Ok(records)
@@ -245,7 +243,7 @@ async fn fetch(intake: &Intake, events: &[StreamEvent]) -> anyhow::Result<Vec<Me
 /// loop fetches them again (by Id, one query) when it comes, at no cost meanwhile.
 async fn claim_and_advance(
     intake: &Intake,
-    records: Vec<MessageRecord>,
+    records: Vec<QueuedRecord>,
     channel: &str,
     replay_id: Option<i64>,
 ) -> anyhow::Result<Claimed> {

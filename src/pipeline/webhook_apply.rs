@@ -18,6 +18,7 @@
 use chrono::{DateTime, Utc};
 use tracing::info;
 
+use crate::domain::sf_id::SfId;
 use crate::domain::status::MessageStatus;
 use crate::domain::webhook_event::{echo, ParsedWebhook, RejectReason, StatusUpdate, WebhookEvent};
 use crate::pipeline::inbound_records::{self, WAMID_FIELD};
@@ -207,7 +208,7 @@ fn apply_status(
     update: &StatusUpdate,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let echo = update.record_id.as_ref().map(|id| id.as_str().to_string());
+    let echo = update.record_id.clone();
     // Found only through the echo: the send's response never told us the wamid (timeout, crash),
     // so the record learns it from here.
     let wamid_from_echo = journal::find_by_wamid(tx, &update.wamid)?.is_none();
@@ -225,7 +226,7 @@ fn apply_status(
         journal::StatusApplied::Unknown => match echo {
             // Not in our journal (a store restored from backup, another instance's message):
             // record the time Meta reported, never a status that might move the record back.
-            Some(record_id) if same_object_as_journal(tx, &record_id)? => {
+            Some(record_id) if same_object_as_journal(tx, record_id.as_str())? => {
                 info!(wamid = %update.wamid, %record_id, "status for a message missing from the journal; only its time is recorded");
                 (record_id, false)
             }
@@ -255,14 +256,14 @@ fn apply_status(
         }
         fields.extend(failure(tx, &record_id, update)?);
     }
-    outbox::enqueue(tx, object, &record_id, &fields, now)
+    outbox::enqueue(tx, object, record_id.as_str(), &fields, now)
 }
 
 /// What a `failed` status writes onto record `record_id`: Meta's code and words as
 /// `whatsapp::error` reads them; a closed window (131047) also closes it in the mirror.
 fn failure(
     tx: &rusqlite::Transaction,
-    record_id: &str,
+    record_id: &SfId,
     update: &StatusUpdate,
 ) -> Result<record_update::Fields, StoreError> {
     let (code, message) = match update.errors.first() {
@@ -317,7 +318,6 @@ mod tests {
 
     use super::*;
     use crate::domain::ids::{BusinessNumberId, CustomerId};
-    use crate::domain::sf_id::SfId;
     use crate::domain::webhook_event::{InboundKind, InboundMessage, RejectedEvent, StatusError};
     use crate::store::db::test_connection;
     use crate::whatsapp::{OUTSIDE_WINDOW, OUTSIDE_WINDOW_MESSAGE};
@@ -370,9 +370,9 @@ mod tests {
     /// A message sfwa sent to CUSTOMER from NUMBER, accepted by Meta as WAMID.
     fn sent_message(conn: &Connection) {
         let at = now() - Duration::minutes(5);
-        journal::claim(conn, RECORD, at).unwrap();
-        journal::mark_sending(conn, RECORD, NUMBER, CUSTOMER, at).unwrap();
-        journal::mark_sent(conn, RECORD, &WAMID.parse().unwrap(), at).unwrap();
+        journal::claim(conn, &RECORD.parse().unwrap(), at).unwrap();
+        journal::mark_sending(conn, &RECORD.parse().unwrap(), NUMBER, CUSTOMER, at).unwrap();
+        journal::mark_sent(conn, &RECORD.parse().unwrap(), &WAMID.parse().unwrap(), at).unwrap();
     }
 
     fn failed_with(code: i64) -> WebhookEvent {

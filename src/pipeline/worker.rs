@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::domain::message::MessageRecord;
+use crate::domain::message::QueuedRecord;
 use crate::domain::sf_id::SfId;
 use crate::progress::{Progress, Spinner};
 use crate::store::{journal, outbox};
@@ -74,7 +74,7 @@ const ORPHAN_AFTER: chrono::Duration = chrono::Duration::seconds(2);
 async fn due_work(
     intake: &Intake,
     dispatcher: &Dispatcher,
-) -> anyhow::Result<(Vec<(MessageRecord, u32)>, usize)> {
+) -> anyhow::Result<(Vec<(QueuedRecord, u32)>, usize)> {
     let resolved_unknown = give_up_or_resend_unknown(dispatcher).await?;
     let due = due_entries(dispatcher).await?;
     let work = reread_due(intake, due).await?;
@@ -98,7 +98,7 @@ async fn due_entries(dispatcher: &Dispatcher) -> anyhow::Result<Vec<journal::Jou
         .await?;
     let orphans: Vec<journal::JournalEntry> = orphans
         .into_iter()
-        .filter(|entry| !dispatcher.in_flight.contains(&entry.record_id))
+        .filter(|entry| !dispatcher.in_flight.contains(entry.record_id.as_str()))
         .collect();
     if !orphans.is_empty() {
         info!(
@@ -117,22 +117,19 @@ async fn due_entries(dispatcher: &Dispatcher) -> anyhow::Result<Vec<journal::Jou
 async fn reread_due(
     intake: &Intake,
     due: Vec<journal::JournalEntry>,
-) -> anyhow::Result<Vec<(MessageRecord, u32)>> {
-    let ids: Vec<SfId> = due
-        .iter()
-        .filter_map(|e| SfId::parse(&e.record_id).ok())
-        .collect();
+) -> anyhow::Result<Vec<(QueuedRecord, u32)>> {
+    let ids: Vec<SfId> = due.iter().map(|e| e.record_id.clone()).collect();
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let now = intake.core.now();
     let soql = intake::by_id_query(intake.core.message_object(), &ids, intake::ById::Any);
-    let records: Vec<MessageRecord> = intake.salesforce.query(&soql).await?;
-    let mut work: Vec<(MessageRecord, u32)> = Vec::new();
+    let records = intake::query_records(intake, &soql).await?;
+    let mut work: Vec<(QueuedRecord, u32)> = Vec::new();
     let mut postponed = Vec::new();
     // Claims whose record is no longer waiting in Salesforce (canceled, edited, deleted): the
     // journal lets go of them, or they would be fetched again at every step.
-    let mut withdrawn: Vec<String> = due
+    let mut withdrawn: Vec<SfId> = due
         .iter()
         .filter(|e| !records.iter().any(|r| r.id == e.record_id))
         .map(|e| e.record_id.clone())
@@ -160,8 +157,8 @@ async fn reread_due(
 /// Sets the new timers of postponed claims and lets go of withdrawn ones, in one transaction.
 async fn postpone_and_withdraw(
     core: &super::Core,
-    postponed: Vec<(String, u32, chrono::DateTime<chrono::Utc>)>,
-    withdrawn: Vec<String>,
+    postponed: Vec<(SfId, u32, chrono::DateTime<chrono::Utc>)>,
+    withdrawn: Vec<SfId>,
 ) -> anyhow::Result<()> {
     if postponed.is_empty() && withdrawn.is_empty() {
         return Ok(());
@@ -180,7 +177,7 @@ async fn postpone_and_withdraw(
                 // truth: a pending write-back (Sending, a rate-limit wait) would
                 // overwrite it, so it goes too.
                 if journal::withdraw(tx, id, now)? {
-                    outbox::discard(tx, id)?;
+                    outbox::discard(tx, id.as_str())?;
                 }
             }
             Ok(())
@@ -195,12 +192,12 @@ async fn postpone_and_withdraw(
 /// dispatch in this process has it) is skipped.
 pub async fn dispatch_all(
     dispatcher: &Dispatcher,
-    work: Vec<(MessageRecord, u32)>,
+    work: Vec<(QueuedRecord, u32)>,
 ) -> Vec<DispatchOutcome> {
     let work: Vec<_> = work
         .into_iter()
         .filter_map(|(record, attempts)| {
-            let guard = dispatcher.in_flight.enter(&record.id)?;
+            let guard = dispatcher.in_flight.enter(record.id.as_str())?;
             Some((record, attempts, guard))
         })
         .collect();

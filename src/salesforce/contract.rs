@@ -81,7 +81,7 @@ pub struct Field {
     pub kind: Kind,
     /// The shortest length that holds what sfwa writes (0 = no length applies).
     pub min_length: usize,
-    /// Selected by intake (`MessageRecord::FIELDS`).
+    /// Selected by intake (`rows::MessageRow::FIELDS`).
     pub read: bool,
     /// Written by the write-back, inbound records, links or owners.
     pub written: bool,
@@ -165,13 +165,13 @@ pub const LOOKUPS: [(&str, &str); 2] = [(CONTACT, "Contact"), (LEAD, "Lead")];
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::message::MessageRecord;
+    use crate::salesforce::rows::MessageRow;
 
     #[test]
     fn the_fields_intake_selects_are_the_ones_the_contract_marks_read() {
         let read: Vec<&str> = FIELDS.iter().filter(|f| f.read).map(|f| f.name).collect();
 
-        let mut selected = MessageRecord::FIELDS.to_vec();
+        let mut selected = MessageRow::FIELDS.to_vec();
         let mut contract = read.clone();
         selected.sort_unstable();
         contract.sort_unstable();

@@ -19,6 +19,8 @@
 //! - [`describe`] — object describe, for checking the deployed package.
 //! - [`collections`] — create / update / upsert in chunks of 200 and per-record results.
 //! - [`error`] — [`SalesforceError`] and the hints given for refused credentials.
+//! - [`rows`] — the message rows intake reads, converted once into the domain's
+//!   [`QueuedRecord`](crate::domain::message::QueuedRecord).
 //! - [`soql`] — safe SOQL literals (strings, datetimes, Id lists).
 //! - [`usage`] — the `Sforce-Limit-Info` header.
 
@@ -35,6 +37,7 @@ pub mod cometd;
 pub mod contract;
 pub mod describe;
 pub mod error;
+pub mod rows;
 pub mod soql;
 pub mod usage;
 

@@ -408,9 +408,15 @@ mod tests {
         let wamid = || crate::domain::ids::Wamid::from_str("wamid.A").unwrap();
         store
             .write(move |tx| {
-                journal::claim(tx, "a015g00000AbCdEAAV", now)?;
-                journal::mark_sending(tx, "a015g00000AbCdEAAV", "PN1", "15550001", now)?;
-                journal::mark_sent(tx, "a015g00000AbCdEAAV", &wamid(), now)
+                journal::claim(tx, &"a015g00000AbCdEAAV".parse().unwrap(), now)?;
+                journal::mark_sending(
+                    tx,
+                    &"a015g00000AbCdEAAV".parse().unwrap(),
+                    "PN1",
+                    "15550001",
+                    now,
+                )?;
+                journal::mark_sent(tx, &"a015g00000AbCdEAAV".parse().unwrap(), &wamid(), now)
             })
             .await
             .unwrap();
@@ -424,7 +430,7 @@ mod tests {
             if let journal::StatusApplied::Applied { record_id, .. } = applied {
                 let mut fields = serde_json::Map::new();
                 fields.insert("Status__c".into(), "Delivered".into());
-                outbox::enqueue(tx, "WhatsApp_Message__c", &record_id, &fields, now)?;
+                outbox::enqueue(tx, "WhatsApp_Message__c", record_id.as_str(), &fields, now)?;
             }
             let (number, customer) = ("1".parse().unwrap(), "15550001".parse().unwrap());
             inbound::record_inbound(tx, &number, &customer, now)?;

@@ -134,7 +134,7 @@ impl FromSql for JournalState {
 /// One journal row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JournalEntry {
-    pub record_id: String,
+    pub record_id: SfId,
     pub state: JournalState,
     /// The WhatsApp phone_number_id it was (or is being) sent from; set by [`mark_sending`].
     pub business_number_id: Option<String>,
@@ -194,7 +194,7 @@ pub enum Claim {
 
 /// Journals `record_id` as `Claimed` unless it already is.
 #[tracing::instrument(level = "debug", skip_all, fields(record_id = %record_id))]
-pub fn claim(conn: &Connection, record_id: &str, now: DateTime<Utc>) -> Result<Claim, StoreError> {
+pub fn claim(conn: &Connection, record_id: &SfId, now: DateTime<Utc>) -> Result<Claim, StoreError> {
     let inserted = conn
         .prepare_cached(
             "INSERT INTO journal (record_id, state, created_at, updated_at)
@@ -214,7 +214,7 @@ pub fn claim(conn: &Connection, record_id: &str, now: DateTime<Utc>) -> Result<C
 #[tracing::instrument(level = "debug", skip_all, fields(record_id = %record_id))]
 pub fn mark_sending(
     conn: &Connection,
-    record_id: &str,
+    record_id: &SfId,
     business_number_id: &str,
     wa_id: &str,
     now: DateTime<Utc>,
@@ -259,7 +259,7 @@ pub fn mark_sending(
 #[tracing::instrument(level = "debug", skip_all, fields(record_id = %record_id, wamid = %wamid))]
 pub fn mark_sent(
     conn: &Connection,
-    record_id: &str,
+    record_id: &SfId,
     wamid: &Wamid,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
@@ -278,7 +278,7 @@ pub fn mark_sent(
 #[tracing::instrument(level = "debug", skip_all, fields(record_id = %record_id, error_code = %error_code))]
 pub fn mark_failed(
     conn: &Connection,
-    record_id: &str,
+    record_id: &SfId,
     error_code: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
@@ -300,7 +300,7 @@ pub fn mark_failed(
 #[tracing::instrument(level = "debug", skip_all, fields(record_id = %record_id, attempts))]
 pub fn schedule_retry(
     conn: &Connection,
-    record_id: &str,
+    record_id: &SfId,
     attempts: u32,
     next_attempt_at: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -326,7 +326,7 @@ pub fn schedule_retry(
 /// wamid is changed (nothing was ever sent for it).
 pub fn withdraw(
     conn: &Connection,
-    record_id: &str,
+    record_id: &SfId,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let changed = conn
@@ -345,7 +345,7 @@ pub fn withdraw(
 /// WhatsApp never accepted that message, so sending it now is its first delivery, not a second
 /// one. `false`, changing nothing, for any other row.
 #[tracing::instrument(level = "debug", skip_all, fields(record_id = %record_id))]
-pub fn rearm(conn: &Connection, record_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+pub fn rearm(conn: &Connection, record_id: &SfId, now: DateTime<Utc>) -> Result<bool, StoreError> {
     let changed = conn
         .prepare_cached(
             "UPDATE journal SET state = 'claimed', attempts = 0, next_attempt_at = NULL,
@@ -372,7 +372,7 @@ pub struct RateLimitedWait {
 #[tracing::instrument(level = "debug", skip_all, fields(record_id = %record_id))]
 pub fn schedule_rate_limited(
     conn: &Connection,
-    record_id: &str,
+    record_id: &SfId,
     next_attempt_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Option<RateLimitedWait>, StoreError> {
@@ -452,7 +452,7 @@ pub fn stuck_sending(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub fn get(conn: &Connection, record_id: &str) -> Result<Option<JournalEntry>, StoreError> {
+pub fn get(conn: &Connection, record_id: &SfId) -> Result<Option<JournalEntry>, StoreError> {
     let sql = format!("SELECT {ENTRY_COLUMNS} FROM journal WHERE record_id = ?1");
     Ok(conn
         .prepare_cached(&sql)?
@@ -516,12 +516,12 @@ fn latest_accepted_sql(customers: usize) -> String {
 pub enum StatusApplied {
     /// The row moved forward from `previous`; write the new status back to `record_id`.
     Applied {
-        record_id: String,
+        record_id: SfId,
         previous: JournalState,
     },
     /// A duplicate or a late status (e.g. `delivered` after `read`): nothing to write back.
     Ignored {
-        record_id: String,
+        record_id: SfId,
         current: JournalState,
     },
     /// No row has this wamid or record Id (not ours, or deleted by retention).
@@ -551,7 +551,7 @@ pub fn apply_status(
     let entry = match find_by_wamid(conn, wamid)? {
         Some(entry) => Some(entry),
         None => match record_id {
-            Some(record_id) => get(conn, record_id.as_str())?,
+            Some(record_id) => get(conn, record_id)?,
             None => None,
         },
     };
@@ -561,7 +561,7 @@ pub fn apply_status(
 
     if entry.wamid.is_none() {
         conn.prepare_cached("UPDATE journal SET wamid = ?2, updated_at = ?3 WHERE record_id = ?1")?
-            .execute(params![entry.record_id, wamid, to_millis(now)])?;
+            .execute(params![&entry.record_id, wamid, to_millis(now)])?;
     }
     if !entry.state.advances_to(target) {
         return Ok(StatusApplied::Ignored {
@@ -574,7 +574,7 @@ pub fn apply_status(
          WHERE record_id = ?1",
     )?
     .execute(params![
-        entry.record_id,
+        &entry.record_id,
         target,
         to_millis(at),
         to_millis(now)
@@ -615,7 +615,7 @@ pub fn delete_finished_before(
         .execute([to_millis(cutoff)])?)
 }
 
-fn require(conn: &Connection, record_id: &str) -> Result<JournalEntry, StoreError> {
+fn require(conn: &Connection, record_id: &SfId) -> Result<JournalEntry, StoreError> {
     get(conn, record_id)?.ok_or_else(|| StoreError::NotJournaled {
         record_id: record_id.to_string(),
     })
@@ -652,7 +652,7 @@ mod tests {
         record_id.parse().unwrap()
     }
 
-    fn sent_row(conn: &Connection, record_id: &str, wamid: &str, now: DateTime<Utc>) {
+    fn sent_row(conn: &Connection, record_id: &SfId, wamid: &str, now: DateTime<Utc>) {
         claim(conn, record_id, now).unwrap();
         mark_sending(conn, record_id, "PN1", "15550001", now).unwrap();
         mark_sent(conn, record_id, &w(wamid), now).unwrap();
@@ -680,8 +680,8 @@ mod tests {
         let conn = test_connection();
         let now = Utc::now();
 
-        assert_eq!(claim(&conn, RECORD, now).unwrap(), Claim::New);
-        let second = claim(&conn, RECORD, now).unwrap();
+        assert_eq!(claim(&conn, &id(RECORD), now).unwrap(), Claim::New);
+        let second = claim(&conn, &id(RECORD), now).unwrap();
 
         let Claim::Existing(entry) = second else {
             panic!("expected Existing, got {second:?}");
@@ -694,9 +694,9 @@ mod tests {
     fn a_sent_record_polled_again_is_existing_with_its_wamid() {
         let conn = test_connection();
         let now = Utc::now();
-        sent_row(&conn, RECORD, "wamid.A", now);
+        sent_row(&conn, &id(RECORD), "wamid.A", now);
 
-        let Claim::Existing(entry) = claim(&conn, RECORD, now).unwrap() else {
+        let Claim::Existing(entry) = claim(&conn, &id(RECORD), now).unwrap() else {
             panic!("expected Existing");
         };
 
@@ -710,13 +710,13 @@ mod tests {
     fn only_a_claimed_record_may_start_sending() {
         let conn = test_connection();
         let now = Utc::now();
-        sent_row(&conn, RECORD, "wamid.A", now);
+        sent_row(&conn, &id(RECORD), "wamid.A", now);
 
-        let error = mark_sending(&conn, RECORD, "PN1", "15550001", now).unwrap_err();
+        let error = mark_sending(&conn, &id(RECORD), "PN1", "15550001", now).unwrap_err();
 
         assert!(matches!(error, StoreError::NotClaimed { .. }), "{error}");
         assert!(matches!(
-            mark_sending(&conn, "a015g00000ZZZZZAAV", "PN1", "1", now),
+            mark_sending(&conn, &id("a015g00000ZZZZZAAV"), "PN1", "1", now),
             Err(StoreError::NotJournaled { .. })
         ));
     }
@@ -725,13 +725,13 @@ mod tests {
     fn statuses_move_forward_and_late_or_duplicate_ones_are_ignored() {
         let conn = test_connection();
         let now = Utc::now();
-        sent_row(&conn, RECORD, "wamid.A", now);
+        sent_row(&conn, &id(RECORD), "wamid.A", now);
         let applied = |previous| StatusApplied::Applied {
-            record_id: RECORD.into(),
+            record_id: id(RECORD),
             previous,
         };
         let ignored = |current| StatusApplied::Ignored {
-            record_id: RECORD.into(),
+            record_id: id(RECORD),
             current,
         };
 
@@ -749,7 +749,7 @@ mod tests {
         assert_eq!(late_delivered, ignored(JournalState::Read));
         assert_eq!(late_sent, ignored(JournalState::Read));
         assert_eq!(
-            get(&conn, RECORD).unwrap().unwrap().state,
+            get(&conn, &id(RECORD)).unwrap().unwrap().state,
             JournalState::Read
         );
     }
@@ -758,7 +758,7 @@ mod tests {
     fn delivered_after_failed_is_applied_because_the_customer_got_it() {
         let conn = test_connection();
         let now = Utc::now();
-        sent_row(&conn, RECORD, "wamid.A", now);
+        sent_row(&conn, &id(RECORD), "wamid.A", now);
         apply_status(&conn, &w("wamid.A"), None, Failed, now, now).unwrap();
 
         let outcome = apply_status(&conn, &w("wamid.A"), None, Delivered, now, now).unwrap();
@@ -813,8 +813,8 @@ mod tests {
     fn the_record_id_echo_resolves_a_sending_row_without_a_wamid() {
         let conn = test_connection();
         let start = Utc::now();
-        claim(&conn, RECORD, start).unwrap();
-        mark_sending(&conn, RECORD, "PN1", "15550001", start).unwrap();
+        claim(&conn, &id(RECORD), start).unwrap();
+        mark_sending(&conn, &id(RECORD), "PN1", "15550001", start).unwrap();
         let later = start + Duration::minutes(15);
         assert_eq!(
             stuck_sending(&conn, later - Duration::minutes(10))
@@ -829,7 +829,7 @@ mod tests {
         assert_eq!(
             outcome,
             StatusApplied::Applied {
-                record_id: RECORD.into(),
+                record_id: id(RECORD),
                 previous: JournalState::Sending
             }
         );
@@ -838,16 +838,16 @@ mod tests {
             .expect("wamid recorded");
         assert_eq!(entry.state, JournalState::Sent);
         assert!(stuck_sending(&conn, later).unwrap().is_empty());
-        assert!(!schedule_retry(&conn, RECORD, 1, later, later).unwrap());
+        assert!(!schedule_retry(&conn, &id(RECORD), 1, later, later).unwrap());
     }
 
     #[test]
     fn a_late_echo_after_a_scheduled_retry_stops_the_resend() {
         let conn = test_connection();
         let now = Utc::now();
-        claim(&conn, RECORD, now).unwrap();
-        mark_sending(&conn, RECORD, "PN1", "15550001", now).unwrap();
-        assert!(schedule_retry(&conn, RECORD, 1, now + Duration::minutes(1), now).unwrap());
+        claim(&conn, &id(RECORD), now).unwrap();
+        mark_sending(&conn, &id(RECORD), "PN1", "15550001", now).unwrap();
+        assert!(schedule_retry(&conn, &id(RECORD), 1, now + Duration::minutes(1), now).unwrap());
 
         apply_status(&conn, &w("wamid.C"), Some(&id(RECORD)), Delivered, now, now).unwrap();
 
@@ -855,7 +855,7 @@ mod tests {
             .unwrap()
             .is_empty());
         assert_eq!(
-            get(&conn, RECORD).unwrap().unwrap().wamid.as_deref(),
+            get(&conn, &id(RECORD)).unwrap().unwrap().wamid.as_deref(),
             Some("wamid.C")
         );
     }
@@ -864,14 +864,14 @@ mod tests {
     fn a_response_arriving_after_a_faster_webhook_never_moves_the_state_back() {
         let conn = test_connection();
         let now = Utc::now();
-        claim(&conn, RECORD, now).unwrap();
-        mark_sending(&conn, RECORD, "PN1", "15550001", now).unwrap();
+        claim(&conn, &id(RECORD), now).unwrap();
+        mark_sending(&conn, &id(RECORD), "PN1", "15550001", now).unwrap();
         apply_status(&conn, &w("wamid.D"), Some(&id(RECORD)), Delivered, now, now).unwrap();
 
-        mark_sent(&conn, RECORD, &w("wamid.D"), now).unwrap();
-        mark_failed(&conn, RECORD, "WA_131026", now).unwrap();
+        mark_sent(&conn, &id(RECORD), &w("wamid.D"), now).unwrap();
+        mark_failed(&conn, &id(RECORD), "WA_131026", now).unwrap();
 
-        let entry = get(&conn, RECORD).unwrap().unwrap();
+        let entry = get(&conn, &id(RECORD)).unwrap().unwrap();
         assert_eq!(entry.state, JournalState::Delivered);
         assert_eq!(entry.error_code, None);
     }
@@ -880,11 +880,11 @@ mod tests {
     fn a_retry_is_hidden_until_due_and_then_returned() {
         let conn = test_connection();
         let now = Utc::now();
-        claim(&conn, RECORD, now).unwrap();
-        mark_sending(&conn, RECORD, "PN1", "15550001", now).unwrap();
+        claim(&conn, &id(RECORD), now).unwrap();
+        mark_sending(&conn, &id(RECORD), "PN1", "15550001", now).unwrap();
         let due_at = now + Duration::seconds(30);
 
-        assert!(schedule_retry(&conn, RECORD, 1, due_at, now).unwrap());
+        assert!(schedule_retry(&conn, &id(RECORD), 1, due_at, now).unwrap());
 
         assert!(due_retries(&conn, now, 10).unwrap().is_empty());
         let due = due_retries(&conn, due_at, 10).unwrap();
@@ -898,14 +898,14 @@ mod tests {
     fn a_rate_limit_refusal_waits_without_counting_an_attempt() {
         let conn = test_connection();
         let now = Utc::now();
-        claim(&conn, RECORD, now).unwrap();
-        mark_sending(&conn, RECORD, "PN1", "15550001", now).unwrap();
+        claim(&conn, &id(RECORD), now).unwrap();
+        mark_sending(&conn, &id(RECORD), "PN1", "15550001", now).unwrap();
         let later = now + Duration::seconds(2);
 
-        let first = schedule_rate_limited(&conn, RECORD, later, now).unwrap();
-        mark_sending(&conn, RECORD, "PN1", "15550001", later).unwrap();
+        let first = schedule_rate_limited(&conn, &id(RECORD), later, now).unwrap();
+        mark_sending(&conn, &id(RECORD), "PN1", "15550001", later).unwrap();
         let second =
-            schedule_rate_limited(&conn, RECORD, later + Duration::seconds(2), later).unwrap();
+            schedule_rate_limited(&conn, &id(RECORD), later + Duration::seconds(2), later).unwrap();
 
         let stored_now = from_millis(to_millis(now)).unwrap();
         assert_eq!(
@@ -922,7 +922,7 @@ mod tests {
                 count: 2
             })
         );
-        let entry = get(&conn, RECORD).unwrap().unwrap();
+        let entry = get(&conn, &id(RECORD)).unwrap().unwrap();
         assert_eq!(entry.attempts, 0);
         assert_eq!(entry.state, JournalState::Claimed);
     }
@@ -931,14 +931,20 @@ mod tests {
     fn a_claimed_row_waiting_for_its_retry_may_not_start_sending_early() {
         let conn = test_connection();
         let now = Utc::now();
-        claim(&conn, RECORD, now).unwrap();
-        mark_sending(&conn, RECORD, "PN1", "15550001", now).unwrap();
-        schedule_retry(&conn, RECORD, 1, now + Duration::seconds(30), now).unwrap();
+        claim(&conn, &id(RECORD), now).unwrap();
+        mark_sending(&conn, &id(RECORD), "PN1", "15550001", now).unwrap();
+        schedule_retry(&conn, &id(RECORD), 1, now + Duration::seconds(30), now).unwrap();
 
-        let early = mark_sending(&conn, RECORD, "PN1", "15550001", now + Duration::seconds(1));
+        let early = mark_sending(
+            &conn,
+            &id(RECORD),
+            "PN1",
+            "15550001",
+            now + Duration::seconds(1),
+        );
         let due = mark_sending(
             &conn,
-            RECORD,
+            &id(RECORD),
             "PN1",
             "15550001",
             now + Duration::seconds(30),
@@ -955,19 +961,19 @@ mod tests {
     fn a_claim_abandoned_before_sending_is_an_orphan_and_others_are_not() {
         let conn = test_connection();
         let then = Utc::now() - Duration::seconds(30);
-        claim(&conn, RECORD, then).unwrap();
-        claim(&conn, "a015g00000ReTryAAV", then).unwrap();
-        mark_sending(&conn, "a015g00000ReTryAAV", "PN1", "1555", then).unwrap();
+        claim(&conn, &id(RECORD), then).unwrap();
+        claim(&conn, &id("a015g00000ReTryAAV"), then).unwrap();
+        mark_sending(&conn, &id("a015g00000ReTryAAV"), "PN1", "1555", then).unwrap();
         schedule_retry(
             &conn,
-            "a015g00000ReTryAAV",
+            &id("a015g00000ReTryAAV"),
             1,
             then + Duration::hours(1),
             then,
         )
         .unwrap();
-        sent_row(&conn, "a015g00000SenTTAAV", "wamid.S", then);
-        claim(&conn, "a015g00000FresHAAV", Utc::now()).unwrap();
+        sent_row(&conn, &id("a015g00000SenTTAAV"), "wamid.S", then);
+        claim(&conn, &id("a015g00000FresHAAV"), Utc::now()).unwrap();
 
         let orphans = orphaned_claims(&conn, Utc::now() - Duration::seconds(2), 10).unwrap();
 
@@ -979,37 +985,37 @@ mod tests {
     fn a_failed_row_without_a_wamid_is_rearmed_as_new() {
         let conn = test_connection();
         let now = Utc::now();
-        claim(&conn, RECORD, now).unwrap();
-        mark_sending(&conn, RECORD, "PN1", "15550001", now).unwrap();
-        schedule_rate_limited(&conn, RECORD, now, now).unwrap();
-        schedule_retry(&conn, RECORD, 2, now, now).unwrap();
-        mark_failed(&conn, RECORD, "OUTSIDE_SESSION_WINDOW", now).unwrap();
+        claim(&conn, &id(RECORD), now).unwrap();
+        mark_sending(&conn, &id(RECORD), "PN1", "15550001", now).unwrap();
+        schedule_rate_limited(&conn, &id(RECORD), now, now).unwrap();
+        schedule_retry(&conn, &id(RECORD), 2, now, now).unwrap();
+        mark_failed(&conn, &id(RECORD), "OUTSIDE_SESSION_WINDOW", now).unwrap();
 
-        let rearmed = rearm(&conn, RECORD, now).unwrap();
+        let rearmed = rearm(&conn, &id(RECORD), now).unwrap();
 
         assert!(rearmed);
-        let entry = get(&conn, RECORD).unwrap().unwrap();
+        let entry = get(&conn, &id(RECORD)).unwrap().unwrap();
         assert_eq!(entry.state, JournalState::Claimed);
         assert_eq!(entry.attempts, 0);
         assert_eq!(entry.rate_limited_count, 0);
         assert_eq!(entry.rate_limited_since, None);
         assert_eq!(entry.error_code, None);
         assert_eq!(entry.next_attempt_at, None);
-        assert!(mark_sending(&conn, RECORD, "PN1", "15550001", now).is_ok());
+        assert!(mark_sending(&conn, &id(RECORD), "PN1", "15550001", now).is_ok());
     }
 
     #[test]
     fn a_row_whatsapp_accepted_is_never_rearmed() {
         let conn = test_connection();
         let now = Utc::now();
-        sent_row(&conn, RECORD, "wamid.A", now);
+        sent_row(&conn, &id(RECORD), "wamid.A", now);
         apply_status(&conn, &w("wamid.A"), None, Failed, now, now).unwrap();
-        claim(&conn, "a015g00000ClaiMAAV", now).unwrap();
+        claim(&conn, &id("a015g00000ClaiMAAV"), now).unwrap();
 
-        assert!(!rearm(&conn, RECORD, now).unwrap());
-        assert!(!rearm(&conn, "a015g00000ClaiMAAV", now).unwrap());
+        assert!(!rearm(&conn, &id(RECORD), now).unwrap());
+        assert!(!rearm(&conn, &id("a015g00000ClaiMAAV"), now).unwrap());
         assert_eq!(
-            get(&conn, RECORD).unwrap().unwrap().state,
+            get(&conn, &id(RECORD)).unwrap().unwrap().state,
             JournalState::Failed
         );
     }
@@ -1018,10 +1024,17 @@ mod tests {
     fn the_latest_accepted_message_to_a_customer_is_found_per_business_number() {
         let conn = test_connection();
         let then = Utc::now() - Duration::hours(2);
-        sent_row(&conn, "a015g00000OlDddAAV", "wamid.old", then);
-        sent_row(&conn, RECORD, "wamid.new", Utc::now());
-        claim(&conn, "a015g00000UnSenTAAV", Utc::now()).unwrap();
-        mark_sending(&conn, "a015g00000UnSenTAAV", "PN1", "15550001", Utc::now()).unwrap();
+        sent_row(&conn, &id("a015g00000OlDddAAV"), "wamid.old", then);
+        sent_row(&conn, &id(RECORD), "wamid.new", Utc::now());
+        claim(&conn, &id("a015g00000UnSenAAF"), Utc::now()).unwrap();
+        mark_sending(
+            &conn,
+            &id("a015g00000UnSenAAF"),
+            "PN1",
+            "15550001",
+            Utc::now(),
+        )
+        .unwrap();
 
         let found = latest_accepted_to(
             &conn,
@@ -1040,11 +1053,11 @@ mod tests {
     fn mark_failed_records_the_error_code() {
         let conn = test_connection();
         let now = Utc::now();
-        claim(&conn, RECORD, now).unwrap();
+        claim(&conn, &id(RECORD), now).unwrap();
 
-        mark_failed(&conn, RECORD, "INVALID_PHONE", now).unwrap();
+        mark_failed(&conn, &id(RECORD), "INVALID_PHONE", now).unwrap();
 
-        let entry = get(&conn, RECORD).unwrap().unwrap();
+        let entry = get(&conn, &id(RECORD)).unwrap().unwrap();
         assert_eq!(entry.state, JournalState::Failed);
         assert_eq!(entry.error_code.as_deref(), Some("INVALID_PHONE"));
     }
@@ -1054,16 +1067,16 @@ mod tests {
         let conn = test_connection();
         let old = Utc::now() - Duration::days(40);
         let now = Utc::now();
-        sent_row(&conn, RECORD, "wamid.old", old);
-        claim(&conn, "a015g00000StuCkAAV", old).unwrap();
-        sent_row(&conn, "a015g00000NeWwwAAV", "wamid.new", now);
+        sent_row(&conn, &id(RECORD), "wamid.old", old);
+        claim(&conn, &id("a015g00000StuCkAAV"), old).unwrap();
+        sent_row(&conn, &id("a015g00000NeWwwAAV"), "wamid.new", now);
 
         let deleted = delete_finished_before(&conn, now - Duration::days(30)).unwrap();
 
         assert_eq!(deleted, 1);
-        assert_eq!(get(&conn, RECORD).unwrap(), None);
-        assert!(get(&conn, "a015g00000StuCkAAV").unwrap().is_some());
-        assert!(get(&conn, "a015g00000NeWwwAAV").unwrap().is_some());
+        assert_eq!(get(&conn, &id(RECORD)).unwrap(), None);
+        assert!(get(&conn, &id("a015g00000StuCkAAV")).unwrap().is_some());
+        assert!(get(&conn, &id("a015g00000NeWwwAAV")).unwrap().is_some());
     }
 
     #[test]

@@ -114,7 +114,9 @@ async fn a_dispatch_working_on_a_claim_keeps_the_orphan_scan_away_from_it() {
     app.pipeline
         .core
         .store
-        .write(move |tx| sfwa::store::journal::claim(tx, &claim_id, now).map(|_| ()))
+        .write(move |tx| {
+            sfwa::store::journal::claim(tx, &claim_id.parse().unwrap(), now).map(|_| ())
+        })
         .await
         .unwrap();
     let guard = app
@@ -147,7 +149,9 @@ async fn a_claim_whose_record_an_admin_took_out_of_the_queue_is_let_go_instead_o
     app.pipeline
         .core
         .store
-        .write(move |tx| sfwa::store::journal::claim(tx, &claim_id, then).map(|_| ()))
+        .write(move |tx| {
+            sfwa::store::journal::claim(tx, &claim_id.parse().unwrap(), then).map(|_| ())
+        })
         .await
         .unwrap();
     let taken_out = json!({"Status__c": "Failed"}).as_object().unwrap().clone();

@@ -69,8 +69,8 @@ async fn crash_while_sending(app: &TestApp, id: &str, wa_id: &str) {
         .core
         .store
         .write(move |tx| {
-            journal::claim(tx, &id, now)?;
-            journal::mark_sending(tx, &id, &number, &wa_id, now)
+            journal::claim(tx, &id.parse().unwrap(), now)?;
+            journal::mark_sending(tx, &id.parse().unwrap(), &number, &wa_id, now)
         })
         .await
         .unwrap();
@@ -150,7 +150,7 @@ async fn a_record_claimed_but_never_sent_is_sent_once() {
     app.pipeline
         .core
         .store
-        .write(move |tx| journal::claim(tx, &id, now))
+        .write(move |tx| journal::claim(tx, &id.parse().unwrap(), now))
         .await
         .unwrap();
 

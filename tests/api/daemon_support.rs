@@ -199,7 +199,7 @@ impl TestApp {
         self.pipeline
             .core
             .store
-            .read(move |c| journal::get(c, &id))
+            .read(move |c| journal::get(c, &id.parse().unwrap()))
             .await
             .unwrap()
     }

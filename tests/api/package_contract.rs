@@ -8,8 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
-use sfwa::domain::message::MessageRecord;
 use sfwa::salesforce::contract::{self, OBJECT};
+use sfwa::salesforce::rows::MessageRow;
 use sfwa_sim::salesforce::schema::{FieldType, Schema};
 
 const EVENT: &str = "WhatsApp_Outbound__e";
@@ -21,7 +21,7 @@ fn contract_problems(schema: &Schema) -> Vec<String> {
     let Some(object) = schema.object(OBJECT) else {
         return vec![format!("object {OBJECT} is missing")];
     };
-    for read in MessageRecord::FIELDS {
+    for read in MessageRow::FIELDS {
         if contract::field_named(read).is_none() {
             problems.push(format!(
                 "{read}: sfwa reads it but the contract has no entry for it (add it to contract::FIELDS)"
@@ -708,7 +708,7 @@ fn access_problems(source: &Path) -> Vec<String> {
                         problems.push(format!("{name}: {phone} not readable"));
                     }
                 }
-                for read in MessageRecord::FIELDS.iter().filter(|f| f.ends_with("__c")) {
+                for read in MessageRow::FIELDS.iter().filter(|f| f.ends_with("__c")) {
                     if !field(&format!("{OBJECT}.{read}"), "readable") {
                         problems.push(format!(
                             "{name}: {OBJECT}.{read} not readable (sfwa reads it)"

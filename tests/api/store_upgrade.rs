@@ -75,7 +75,7 @@ async fn writes_the_store_upgrade_fixture() {
         .store
         .write(move |tx| {
             let now = chrono::Utc::now();
-            journal::claim(tx, &claimed_id, now)?;
+            journal::claim(tx, &claimed_id.parse().unwrap(), now)?;
             cursors::set(tx, CURSOR, CURSOR_VALUE, now)?;
             let mut fields = Map::new();
             fields.insert("Status__c".into(), json!("Delivered"));
@@ -179,7 +179,7 @@ async fn a_store_written_by_schema_4_opens_migrates_and_keeps_working() {
                 .query_map([], |r| Ok((r.get::<_, String>(0)?,)))?
                 .collect::<Result<Vec<_>, _>>()?
             {
-                rows.extend(journal::get(c, &id)?);
+                rows.extend(journal::get(c, &id.parse().unwrap())?);
             }
             Ok(rows)
         })
@@ -220,12 +220,15 @@ async fn a_store_written_by_schema_4_opens_migrates_and_keeps_working() {
     );
     assert_eq!(webhook, 200);
     assert_eq!(
-        app.journal(&sent.record_id).await.unwrap().state,
+        app.journal(sent.record_id.as_str()).await.unwrap().state,
         JournalState::Delivered
     );
-    assert_eq!(app.record(&claimed.record_id)["Status__c"], "Sent");
-    assert_eq!(app.record(&sent.record_id)["Status__c"], "Delivered");
-    let failed_record = app.record(&failed.record_id);
+    assert_eq!(app.record(claimed.record_id.as_str())["Status__c"], "Sent");
+    assert_eq!(
+        app.record(sent.record_id.as_str())["Status__c"],
+        "Delivered"
+    );
+    let failed_record = app.record(failed.record_id.as_str());
     assert_eq!(failed_record["Status__c"], "Failed");
     assert_eq!(failed_record["Error_Code__c"], "OUTSIDE_SESSION_WINDOW");
     assert!(flush.written >= 4, "{flush:?}");

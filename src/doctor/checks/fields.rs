@@ -1,5 +1,5 @@
 //! "Message object fields": the message object's describe against the field contract
-//! ([`crate::salesforce::contract`]) — every field the code reads (`MessageRecord::FIELDS`) and
+//! ([`crate::salesforce::contract`]) — every field the code reads (`MessageRow::FIELDS`) and
 //! writes (collected by calling [`crate::pipeline::record_update`] and
 //! [`crate::pipeline::inbound_records`] themselves), with the type, length and
 //! picklist values the contract names, writable where sfwa writes.
@@ -10,21 +10,20 @@ use chrono::Utc;
 
 use super::{ACCESS_FIX, DEPLOY_FIX};
 use crate::doctor::report::Check;
-use crate::domain::message::MessageRecord;
 use crate::domain::status::MessageStatus;
 use crate::domain::webhook_event::{InboundKind, InboundMediaKind, InboundMessage};
 use crate::pipeline::inbound_links::LINK_FIELDS;
 use crate::pipeline::inbound_owner::OWNER_FIELDS;
 use crate::pipeline::{inbound_records, record_update};
 use crate::salesforce::{
-    contract, FieldDescribe, ObjectDescribe, SalesforceClient, SalesforceError,
+    contract, rows::MessageRow, FieldDescribe, ObjectDescribe, SalesforceClient, SalesforceError,
 };
 
 pub(in crate::doctor) const FIELDS: &str = "Message object fields";
 
 /// The fields intake reads (the Id is every object's).
 pub fn read_fields() -> Vec<&'static str> {
-    MessageRecord::FIELDS
+    MessageRow::FIELDS
         .iter()
         .copied()
         .filter(|f| *f != "Id")

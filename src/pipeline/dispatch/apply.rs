@@ -4,7 +4,8 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::ids::Wamid;
-use crate::domain::message::MessageRecord;
+use crate::domain::message::QueuedRecord;
+use crate::domain::sf_id::SfId;
 use crate::pipeline::record_update::{self, Fields};
 use crate::pipeline::Dispatcher;
 use crate::store::{journal, outbox};
@@ -14,7 +15,7 @@ use super::decide::{DispatchOutcome, Next};
 
 /// The record a [`Next`] is about, and where it was going.
 pub struct Target<'a> {
-    pub record: &'a MessageRecord,
+    pub record: &'a QueuedRecord,
     /// The business number it goes from, and the customer (empty when the record was refused
     /// before either was known).
     pub number: &'a str,
@@ -31,7 +32,7 @@ pub async fn apply(
     target: &Target<'_>,
     next: Next,
 ) -> anyhow::Result<DispatchOutcome> {
-    let (id, now) = (target.record.id.as_str(), target.now);
+    let (id, now) = (&target.record.id, target.now);
     Ok(match next {
         Next::Sent {
             wamid,
@@ -98,12 +99,12 @@ pub async fn apply(
 /// status (guarantee 3).
 async fn mark_sent(
     dispatcher: &Dispatcher,
-    record_id: &str,
+    record_id: &SfId,
     wamid: &Wamid,
     window_expires_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let (id, wamid) = (record_id.to_string(), wamid.clone());
+    let (id, wamid) = (record_id.clone(), wamid.clone());
     let object = dispatcher.core.message_object().to_string();
     dispatcher
         .core
@@ -118,7 +119,7 @@ async fn mark_sent(
                     .is_some_and(|e| e.state == journal::JournalState::Failed);
                 record_update::accepted_after_status(wamid.as_str(), window_expires_at, !failed)
             };
-            outbox::enqueue(tx, &object, &id, &fields, now)
+            outbox::enqueue(tx, &object, id.as_str(), &fields, now)
         })
         .await?;
     dispatcher.core.flush.batch_ready();
@@ -126,12 +127,8 @@ async fn mark_sent(
 }
 
 /// When the record became due: its creation, or its `Scheduled_At__c` if that is later.
-fn queued_at(record: &MessageRecord) -> Option<DateTime<Utc>> {
-    let parse = |v: &Option<String>| {
-        v.as_deref()
-            .and_then(crate::domain::message::parse_salesforce_datetime)
-    };
-    match (parse(&record.created_date), parse(&record.scheduled_at)) {
+fn queued_at(record: &QueuedRecord) -> Option<DateTime<Utc>> {
+    match (record.created_at, record.scheduled_at) {
         (Some(created), Some(scheduled)) => Some(created.max(scheduled)),
         (created, scheduled) => created.or(scheduled),
     }
@@ -216,7 +213,7 @@ async fn rate_limited(
                 );
                 let fields = record_update::failed(&code, &message, now, None);
                 journal::mark_failed(tx, &id, &code, now)?;
-                outbox::enqueue(tx, &object, &id, &fields, now)?;
+                outbox::enqueue(tx, &object, id.as_str(), &fields, now)?;
                 return Ok(Some(DispatchOutcome::Failed { code }));
             }
             let message = format!(
@@ -224,7 +221,13 @@ async fn rate_limited(
                 limit.waiting_sentence(),
                 give_up_at.format("%Y-%m-%d %H:%M")
             );
-            outbox::enqueue(tx, &object, &id, &record_update::waiting(&message), now)?;
+            outbox::enqueue(
+                tx,
+                &object,
+                id.as_str(),
+                &record_update::waiting(&message),
+                now,
+            )?;
             Ok(Some(DispatchOutcome::RateLimited { at, code }))
         })
         .await?;
@@ -234,11 +237,11 @@ async fn rate_limited(
 
 async fn schedule(
     dispatcher: &Dispatcher,
-    record_id: &str,
+    record_id: &SfId,
     attempts: u32,
     at: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let id = record_id.to_string();
+    let id = record_id.clone();
     let now = dispatcher.now();
     dispatcher
         .core
@@ -251,7 +254,7 @@ async fn schedule(
 /// Journal Failed and queue the write-back in one transaction.
 pub async fn finish_failed(
     dispatcher: &Dispatcher,
-    record_id: &str,
+    record_id: &SfId,
     code: &str,
     message: &str,
     now: DateTime<Utc>,
@@ -259,7 +262,7 @@ pub async fn finish_failed(
 ) -> anyhow::Result<()> {
     let fields: Fields = record_update::failed(code, message, now, window_expires_at);
     let (id, code, object) = (
-        record_id.to_string(),
+        record_id.clone(),
         code.to_string(),
         dispatcher.core.settings.salesforce.message_object.clone(),
     );
@@ -268,7 +271,7 @@ pub async fn finish_failed(
         .store
         .write(move |tx| {
             journal::mark_failed(tx, &id, &code, now)?;
-            outbox::enqueue(tx, &object, &id, &fields, now)
+            outbox::enqueue(tx, &object, id.as_str(), &fields, now)
         })
         .await?;
     dispatcher.core.flush.batch_ready();

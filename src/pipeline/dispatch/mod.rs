@@ -12,7 +12,7 @@ use rand::Rng;
 use tracing::{info, warn};
 
 use crate::domain::ids::{BusinessNumberId, CustomerId};
-use crate::domain::message::{MessageRecord, OutboundMessage};
+use crate::domain::message::{OutboundMessage, QueuedRecord};
 use crate::pipeline::record_update;
 use crate::store::{inbound, journal, outbox};
 use crate::whatsapp::{Accepted, RateLimit, SendError, OUTSIDE_WINDOW, OUTSIDE_WINDOW_MESSAGE};
@@ -33,7 +33,7 @@ pub const OUTCOME_UNKNOWN: &str = "SEND_OUTCOME_UNKNOWN";
 #[tracing::instrument(skip_all, fields(record_id = %record.id))]
 pub async fn dispatch_record(
     dispatcher: &Dispatcher,
-    record: MessageRecord,
+    record: QueuedRecord,
     attempt: u32,
 ) -> anyhow::Result<DispatchOutcome> {
     let mut target = Target {
@@ -171,7 +171,7 @@ async fn mark_sending(dispatcher: &Dispatcher, target: &Target<'_>) -> anyhow::R
         .store
         .write(move |tx| {
             journal::mark_sending(tx, &id, &number, &to, now)?;
-            outbox::enqueue(tx, &object, &id, &record_update::sending(), now)
+            outbox::enqueue(tx, &object, id.as_str(), &record_update::sending(), now)
         })
         .await;
     match marked {
