@@ -5,10 +5,25 @@
 use serde_json::{json, Value};
 use sfwa::store::outbox;
 use sfwa_sim::salesforce::org::{INTEGRATION_USER_ID, REP_USER_ID};
+use sfwa_sim::whatsapp::WhatsAppSimConfig;
 
 use crate::daemon_support::{spawn_app, spawn_app_with, Options, TestApp, MSG};
 
 const CUSTOMER: &str = "14155550101";
+
+/// A daemon whose sent messages stay `Sent` until a test delivers their later statuses: the
+/// simulator's own `delivered`/`read` (50 ms by default, on real time) would otherwise race the
+/// test's look at the record on a loaded machine.
+async fn app_whose_messages_stay_sent() -> TestApp {
+    spawn_app_with(Options {
+        wa: WhatsAppSimConfig {
+            delivered_after: std::time::Duration::from_secs(3600),
+            ..WhatsAppSimConfig::default()
+        },
+        ..Options::default()
+    })
+    .await
+}
 
 /// A customer writes (optionally replying to `context`); returns the record once flushed.
 async fn customer_writes(app: &TestApp, context: Option<&str>) -> Value {
@@ -62,7 +77,7 @@ fn queue_id(app: &TestApp) -> String {
 #[tokio::test]
 async fn a_reply_to_a_message_about_a_case_is_owned_by_the_case_owner_and_shows_on_the_case() {
     // Arrange: a Case owned by one rep; the customer is also a Contact owned by another.
-    let app = spawn_app().await;
+    let app = app_whose_messages_stay_sent().await;
     let case_owner = user(&app, "Cora").await;
     let case = app
         .seed(
@@ -93,7 +108,7 @@ async fn a_reply_to_a_message_about_a_case_is_owned_by_the_case_owner_and_shows_
 
 #[tokio::test]
 async fn a_message_without_context_takes_the_case_of_the_latest_message_sent_to_that_customer() {
-    let app = spawn_app().await;
+    let app = app_whose_messages_stay_sent().await;
     let case_owner = user(&app, "Cora").await;
     let case = app
         .seed(
