@@ -54,13 +54,20 @@ impl FlushHandle {
             return Asked::NoWorker;
         };
         let (reply, flushed) = oneshot::channel();
-        if worker.send(FlushRequest::Now(reply)).await.is_err() {
-            return Asked::NoWorker;
-        }
-        match tokio::time::timeout(wait, flushed).await {
-            Ok(Ok(())) => Asked::Flushed,
-            _ => Asked::NoAnswer,
-        }
+        // The wait covers the queueing too: a full queue means a busy worker, not a reason to
+        // wait longer than the caller allowed.
+        let asked = async {
+            if worker.send(FlushRequest::Now(reply)).await.is_err() {
+                return Asked::NoWorker;
+            }
+            match flushed.await {
+                Ok(()) => Asked::Flushed,
+                Err(_) => Asked::NoAnswer,
+            }
+        };
+        tokio::time::timeout(wait, asked)
+            .await
+            .unwrap_or(Asked::NoAnswer)
     }
 
     /// Makes the caller the worker: requests come to the returned [`FlushRequests`] until it is
