@@ -3,7 +3,9 @@
 //!
 //! - [`Wamid`] — Meta's id of one message (the send's answer, every status, every inbound message);
 //! - [`BusinessNumberId`] — Meta's `phone_number_id` of one of our business numbers;
-//! - [`CustomerId`] — who the customer is, as WhatsApp knows them (today the `wa_id`).
+//! - [`CustomerId`] — who the customer is, as WhatsApp knows them: a phone (`wa_id`) or, since
+//!   2026, a business-scoped user id (BSUID, `US.13491208655302741918`) when Meta withholds the
+//!   phone of a customer who uses a username.
 //!
 //! Each has `FromStr` (`"…".parse()`), `as_str`, `Display`, serde as its text, and rusqlite
 //! `ToSql`/`FromSql`, so the store binds and reads them directly (a malformed value in a column is
@@ -23,6 +25,9 @@ pub const MAX_WAMID_CHARS: usize = 128;
 pub const MAX_BUSINESS_NUMBER_CHARS: usize = 32;
 /// The longest customer wa_id: `From_Phone__c` is a Phone field (40), written with a leading `+`.
 pub const MAX_WA_ID_CHARS: usize = 39;
+/// The longest BSUID: a country code, a dot, an optional `ENT.` (the parent form spanning linked
+/// portfolios) and up to 128 alphanumerics (Meta's 2026 reference).
+pub const MAX_USER_ID_CHARS: usize = 2 + 1 + 4 + 128;
 
 /// Why a text is not an id of its kind; it names the kind and echoes the value (cut to
 /// [`super::text::ECHO_CHARS`]).
@@ -38,6 +43,8 @@ pub enum IdError {
     },
     #[error("the {what} \"{value}\" is not digits")]
     NotDigits { what: &'static str, value: String },
+    #[error("the {what} \"{value}\" is neither a phone number (digits) nor a business-scoped user id (like US.13491208655302741918)")]
+    NotCustomer { what: &'static str, value: String },
 }
 
 /// `text`, refused when empty or longer than `max` UTF-16 units (Salesforce's measure).
@@ -111,6 +118,11 @@ impl FromStr for BusinessNumberId {
 pub enum CustomerId {
     /// `16505551234`: the customer's WhatsApp number, digits with the country code.
     WaId(String),
+    /// `US.13491208655302741918`: a business-scoped user id (BSUID), given instead of the phone
+    /// for a customer who uses a WhatsApp username (or `US.ENT.…`, the parent form spanning the
+    /// portfolios linked to ours). Scoped to our business portfolio: the same person has another
+    /// BSUID with another business. Sends to it go in `recipient`, never in `to`.
+    UserId(String),
 }
 
 impl CustomerId {
@@ -120,25 +132,62 @@ impl CustomerId {
         CustomerId::WaId(phone.wa_id().to_string())
     }
 
-    /// The customer's phone number in E.164, when the id is one libphonenumber knows.
+    /// A business-scoped user id, refused unless it has the BSUID form (`CC.` then up to 128
+    /// alphanumerics, or the parent form `CC.ENT.…`).
+    pub fn user_id(text: &str) -> Result<CustomerId, IdError> {
+        const WHAT: &str = "business-scoped user id";
+        bounded(WHAT, text, MAX_USER_ID_CHARS)?;
+        if !is_user_id(text) {
+            return Err(IdError::NotCustomer {
+                what: WHAT,
+                value: echo(text),
+            });
+        }
+        Ok(CustomerId::UserId(text.to_string()))
+    }
+
+    /// The customer's phone number in E.164, when the id is a phone libphonenumber knows.
     pub fn phone(&self) -> Option<super::phone::E164> {
         match self {
             CustomerId::WaId(wa_id) => super::phone::E164::from_wa_id(wa_id).ok(),
+            CustomerId::UserId(_) => None,
         }
+    }
+
+    /// Whether this is a business-scoped user id rather than a phone.
+    pub fn is_user_id(&self) -> bool {
+        matches!(self, CustomerId::UserId(_))
     }
 
     /// The text WhatsApp uses for this customer (and the store keys by).
     pub fn as_str(&self) -> &str {
         match self {
-            CustomerId::WaId(wa_id) => wa_id,
+            CustomerId::WaId(wa_id) | CustomerId::UserId(wa_id) => wa_id,
         }
     }
 }
 
+/// `CC.` + 1..=128 ASCII alphanumerics, or `CC.ENT.` + the same (CC: two ASCII capitals).
+fn is_user_id(text: &str) -> bool {
+    let Some((country, rest)) = text.split_once('.') else {
+        return false;
+    };
+    let rest = rest.strip_prefix("ENT.").unwrap_or(rest);
+    country.len() == 2
+        && country.bytes().all(|b| b.is_ascii_uppercase())
+        && !rest.is_empty()
+        && rest.len() <= 128
+        && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 impl FromStr for CustomerId {
     type Err = IdError;
-    /// A `wa_id`; a leading `+` (a number written the human way) is dropped.
+    /// A `wa_id` (a leading `+`, a number written the human way, is dropped) or a BSUID: a text
+    /// with a dot is read as a BSUID, anything else as a wa_id.
     fn from_str(text: &str) -> Result<CustomerId, IdError> {
+        if text.contains('.') {
+            return CustomerId::user_id(text);
+        }
         let wa_id = text.strip_prefix('+').unwrap_or(text);
         digits("wa_id", wa_id, MAX_WA_ID_CHARS)?;
         Ok(CustomerId::WaId(wa_id.to_string()))
@@ -306,6 +355,24 @@ mod tests {
         let customer: CustomerId = "999".parse().unwrap();
         assert_eq!(customer.as_str(), "999");
         assert_eq!(customer.phone(), None);
+    }
+
+    #[test]
+    fn a_business_scoped_user_id_is_a_customer_without_a_phone() {
+        for bsuid in ["US.13491208655302741918", "US.ENT.9f8e7d", "BR.abc123"] {
+            let customer: CustomerId = bsuid.parse().unwrap();
+            assert!(customer.is_user_id(), "{bsuid}");
+            assert_eq!(customer.as_str(), bsuid);
+            assert_eq!(customer.phone(), None);
+        }
+        for bad in ["us.123", "USA.123", "US.", "US.12-3", "US.ENT.", ".123"] {
+            assert!(bad.parse::<CustomerId>().is_err(), "{bad:?}");
+        }
+        let long = format!("US.{}", "1".repeat(140));
+        assert!(matches!(
+            long.parse::<CustomerId>(),
+            Err(IdError::TooLong { .. })
+        ));
     }
 
     #[test]

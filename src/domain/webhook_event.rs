@@ -91,6 +91,9 @@ pub struct RejectedEvent {
     pub event: Value,
 }
 
+// An inbound message is larger than a status; events live only while one POST is applied, so a
+// box per message would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum WebhookEvent {
     Status(StatusUpdate),
@@ -132,6 +135,9 @@ pub struct StatusUpdate {
     /// `recipient_id`: the customer the message went to; `None` if absent or not a wa_id (sfwa
     /// does not rely on it: the journal knows whom it sent to).
     pub recipient_id: Option<CustomerId>,
+    /// `recipient_user_id`: the customer's BSUID, given instead of (or beside) `recipient_id`
+    /// when the message was sent to a BSUID.
+    pub recipient_user_id: Option<CustomerId>,
     /// `metadata.phone_number_id`.
     pub business_number_id: BusinessNumberId,
     /// `biz_opaque_callback_data` read as a record Id; `None` if absent or not an Id (a message
@@ -158,14 +164,85 @@ pub struct InboundMessage {
     /// `metadata.phone_number_id`: which of our numbers (and so which window) it is for.
     pub business_number_id: BusinessNumberId,
     pub display_phone_number: String,
-    /// The customer (`from`, today a wa_id).
+    /// The customer as the window and the journal key them: the phone (`from`, a wa_id) when
+    /// Meta gives it, else the BSUID (`from_user_id`).
     pub from: CustomerId,
+    /// `from_user_id` (or `contacts[].user_id`): the customer's BSUID, when Meta gives one.
+    pub user_id: Option<CustomerId>,
+    /// `from_parent_user_id`: the parent BSUID spanning linked portfolios.
+    pub parent_user_id: Option<CustomerId>,
+    /// `contacts[].profile.username`: the customer's WhatsApp username.
+    pub username: Option<String>,
     pub profile_name: Option<String>,
     /// Meta's time of the message: the window is measured from it.
     pub timestamp: DateTime<Utc>,
     pub kind: InboundKind,
     /// The wamid this message replies to (`context.id`); `None` if absent or not a wamid.
     pub context_id: Option<Wamid>,
+    /// `group_id`: the message was written in a group, not to us 1:1. It is recorded as a group
+    /// message and opens no one's 1:1 window.
+    pub group_id: Option<String>,
+    /// `referral`: the click-to-WhatsApp ad the customer came from (first message after it).
+    pub referral: Option<Referral>,
+    /// Which webhook field it came on: `messages`, or `standby` when Meta's business agent
+    /// handled the conversation (still the customer's message; it opens the window).
+    pub channel: InboundChannel,
+}
+
+/// The webhook field an inbound message arrived on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InboundChannel {
+    #[default]
+    Messages,
+    Standby,
+}
+
+/// A click-to-WhatsApp ad's `referral` on an inbound message.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Referral {
+    pub source_url: Option<String>,
+    pub source_id: Option<String>,
+    /// `ad` or `post`.
+    pub source_type: Option<String>,
+    pub headline: Option<String>,
+    pub body: Option<String>,
+    pub media_type: Option<String>,
+    /// The click id, for the ad's conversion reporting.
+    pub ctwa_clid: Option<String>,
+}
+
+/// One contact card of a `contacts` message.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SharedContact {
+    /// `name.formatted_name` (or the parts joined).
+    pub name: String,
+    /// `phones[]`: (the number as written, its wa_id when the card says one).
+    pub phones: Vec<(String, Option<String>)>,
+    pub emails: Vec<String>,
+}
+
+/// What a `system` message says changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SystemChange {
+    /// `system.type`: `user_changed_number`, `user_changed_user_id`, or another Meta writes.
+    pub kind: String,
+    /// `system.body`, Meta's own sentence.
+    pub body: String,
+    /// The customer's new phone (`system.wa_id` / `new_wa_id`), on a number change.
+    pub new_wa_id: Option<CustomerId>,
+    /// `system.previous_user_id`: the BSUID before a user-id change.
+    pub previous_user_id: Option<CustomerId>,
+    /// `system.user_id`: the BSUID after a user-id change.
+    pub new_user_id: Option<CustomerId>,
+}
+
+/// One product line of an `order` message.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OrderItem {
+    pub product_retailer_id: String,
+    pub quantity: f64,
+    pub item_price: Option<f64>,
+    pub currency: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,20 +287,79 @@ pub enum InboundKind {
         name: Option<String>,
         address: Option<String>,
     },
-    /// Any other `type` (contacts, order, unsupported, system, …), kept by name.
-    Other(String),
+    /// `contacts`: contact cards; `from_contact_request` when it answers our
+    /// `request_contact_info` (`origin: "contact_request"`), which tells the customer's phone.
+    Contacts {
+        contacts: Vec<SharedContact>,
+        from_contact_request: bool,
+    },
+    /// `order`: a cart from the catalog.
+    Order {
+        catalog_id: String,
+        items: Vec<OrderItem>,
+        note: Option<String>,
+    },
+    /// `interactive.nfm_reply`: the answer to a WhatsApp Flow.
+    FlowReply {
+        name: Option<String>,
+        body: Option<String>,
+        /// `response_json` as Meta sent it (a JSON object as text).
+        response_json: String,
+    },
+    /// `request_welcome`: the customer opened the chat for the first time (no content).
+    RequestWelcome,
+    /// `system`: Meta telling us the customer changed number or user id (not the customer's words).
+    System(SystemChange),
+    /// `unsupported`: a message Meta cannot pass on, with its `errors[]` summarised.
+    Unsupported {
+        reason: String,
+    },
+    /// Any other `type`, kept by name with its content summarised (never a silent drop).
+    Other {
+        kind: String,
+        summary: String,
+    },
 }
 
 impl InboundMessage {
+    /// A 1:1 message on the `messages` field from a customer known only by `from`; the optional
+    /// parts (identity, group, referral, reply context) are set by the caller.
+    pub fn new(
+        wamid: Wamid,
+        business_number_id: BusinessNumberId,
+        from: CustomerId,
+        timestamp: DateTime<Utc>,
+        kind: InboundKind,
+    ) -> InboundMessage {
+        InboundMessage {
+            wamid,
+            business_number_id,
+            display_phone_number: String::new(),
+            from,
+            user_id: None,
+            parent_user_id: None,
+            username: None,
+            profile_name: None,
+            timestamp,
+            kind,
+            context_id: None,
+            group_id: None,
+            referral: None,
+            channel: InboundChannel::Messages,
+        }
+    }
+
     /// Whether this message opens or refreshes the 24-hour window. Every customer message does,
     /// except: reactions — Meta does not document whether they count, so sfwa takes the strict
     /// reading (as the simulator does), since a wrong "open" costs a failed send and a wrong
     /// "closed" only costs a template; and `system` messages, which Meta writes, not the customer.
     pub fn opens_window(&self) -> bool {
-        match &self.kind {
-            InboundKind::Reaction { .. } => false,
-            InboundKind::Other(kind) => kind != "system",
-            _ => true,
+        if self.group_id.is_some() {
+            return false;
         }
+        !matches!(
+            &self.kind,
+            InboundKind::Reaction { .. } | InboundKind::System(_)
+        )
     }
 }

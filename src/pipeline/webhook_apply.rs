@@ -355,16 +355,13 @@ mod tests {
     }
 
     fn inbound_text(wamid: &str, at: DateTime<Utc>) -> WebhookEvent {
-        WebhookEvent::Inbound(InboundMessage {
-            wamid: wamid.parse().unwrap(),
-            business_number_id: number(),
-            display_phone_number: "15550783881".into(),
-            from: customer(),
-            profile_name: None,
-            timestamp: at,
-            kind: InboundKind::Text { body: "Hi".into() },
-            context_id: None,
-        })
+        WebhookEvent::Inbound(InboundMessage::new(
+            wamid.parse().unwrap(),
+            number(),
+            customer(),
+            at,
+            InboundKind::Text { body: "Hi".into() },
+        ))
     }
 
     /// A message sfwa sent to CUSTOMER from NUMBER, accepted by Meta as WAMID.
@@ -381,6 +378,7 @@ mod tests {
             status: MessageStatus::Failed,
             timestamp: now() - Duration::minutes(1),
             recipient_id: Some(customer()),
+            recipient_user_id: None,
             business_number_id: number(),
             record_id: SfId::parse(RECORD).ok(),
             errors: vec![StatusError {

@@ -408,6 +408,8 @@ fn status_update(status: &Value, metadata: &Metadata) -> Result<StatusUpdate, Re
         status: parsed_status,
         timestamp: timestamp(status)?,
         recipient_id: text(status, "recipient_id").and_then(|r| r.parse().ok()),
+        recipient_user_id: text(status, "recipient_user_id")
+            .and_then(|r| CustomerId::user_id(&r).ok()),
         business_number_id: business_number(metadata)?,
         // Anything but a well-formed Id (another tool's data, garbage) is no record of ours.
         record_id: text(status, "biz_opaque_callback_data").and_then(|d| SfId::parse(&d).ok()),
@@ -446,6 +448,12 @@ fn inbound_message(
         display_phone_number: metadata.display_phone_number.clone(),
         profile_name,
         from,
+        user_id: None,
+        parent_user_id: None,
+        username: None,
+        group_id: None,
+        referral: None,
+        channel: crate::domain::webhook_event::InboundChannel::Messages,
         wamid,
     })
 }
@@ -486,10 +494,10 @@ fn inbound_kind(message: &Value) -> Result<InboundKind, Refusal> {
                     id: text(reply, "id").unwrap_or_default(),
                     title: text(reply, "title").unwrap_or_default(),
                 },
-                None => InboundKind::Other(format!(
-                    "interactive/{}",
-                    text(object, "type").unwrap_or_default()
-                )),
+                None => InboundKind::Other {
+                    kind: format!("interactive/{}", text(object, "type").unwrap_or_default()),
+                    summary: String::new(),
+                },
             })
         }
         "reaction" => Ok(InboundKind::Reaction {
@@ -508,7 +516,10 @@ fn inbound_kind(message: &Value) -> Result<InboundKind, Refusal> {
             name: text(object, "name"),
             address: text(object, "address"),
         }),
-        other => Ok(InboundKind::Other(other.to_string())),
+        other => Ok(InboundKind::Other {
+            kind: other.to_string(),
+            summary: String::new(),
+        }),
     }
 }
 
@@ -696,7 +707,10 @@ mod tests {
                     name: Some("Office".into()),
                     address: None
                 },
-                InboundKind::Other("contacts".into()),
+                InboundKind::Other {
+                    kind: "contacts".into(),
+                    summary: String::new()
+                },
             ]
         );
     }

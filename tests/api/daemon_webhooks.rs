@@ -518,16 +518,13 @@ async fn events_at_chronos_limits_that_bypass_the_parser_still_apply_without_a_p
     use sfwa::pipeline::webhook_apply;
     let app = spawn_app().await;
     let message = |wamid: &str, at: DateTime<Utc>, kind: InboundKind| {
-        WebhookEvent::Inbound(InboundMessage {
-            wamid: wamid.parse().unwrap(),
-            business_number_id: app.wa.phone_number_id().parse().unwrap(),
-            display_phone_number: "15550000000".into(),
-            from: CUSTOMER.parse().unwrap(),
-            profile_name: None,
-            timestamp: at,
+        WebhookEvent::Inbound(InboundMessage::new(
+            wamid.parse().unwrap(),
+            app.wa.phone_number_id().parse().unwrap(),
+            CUSTOMER.parse().unwrap(),
+            at,
             kind,
-            context_id: None,
-        })
+        ))
     };
     let parsed = ParsedWebhook {
         events: vec![

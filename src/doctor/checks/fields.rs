@@ -44,22 +44,21 @@ pub fn written_fields() -> BTreeSet<String> {
             .map(|status| record_update::status_reported(*status, now, true)),
     );
     // A document with a file name fills every field an inbound record can have.
-    writes.push(inbound_records::inbound_record(&InboundMessage {
-        wamid: "wamid.doctor".parse().expect("a wamid"),
-        business_number_id: "1".parse().expect("a phone_number_id"),
-        display_phone_number: "1".into(),
-        from: "14155550101".parse().expect("a wa_id"),
-        profile_name: None,
-        timestamp: now,
-        kind: InboundKind::Media {
+    let mut document = InboundMessage::new(
+        "wamid.doctor".parse().expect("a wamid"),
+        "1".parse().expect("a phone_number_id"),
+        "14155550101".parse().expect("a wa_id"),
+        now,
+        InboundKind::Media {
             kind: InboundMediaKind::Document,
             media_id: "1".into(),
             mime_type: None,
             caption: None,
             filename: Some("doctor.pdf".into()),
         },
-        context_id: None,
-    }));
+    );
+    document.display_phone_number = "1".into();
+    writes.push(inbound_records::inbound_record(&document));
     let mut fields: BTreeSet<String> = writes
         .into_iter()
         .flat_map(|w| w.into_iter().map(|(k, _)| k))
