@@ -378,7 +378,11 @@ async fn messages(
     let list: Vec<_> = inner
         .messages
         .iter()
-        .filter(|message| wanted_to.as_deref().is_none_or(|to| message.wa_id == to))
+        .filter(|message| {
+            wanted_to.as_deref().is_none_or(|to| {
+                message.wa_id == to || message.recipient_user_id.as_deref() == Some(to)
+            })
+        })
         .filter(|message| {
             query
                 .wamid
