@@ -37,6 +37,13 @@ struct Credentials {
     whatsapp_phone_number_id: String,
     whatsapp_app_secret: String,
     whatsapp_verify_token: String,
+    /// The account id seeds the customers' BSUIDs: kept so they stay the same across restarts.
+    /// Missing in files written before BSUIDs; added on the next start.
+    #[serde(default)]
+    whatsapp_waba_id: Option<String>,
+    /// The account's second business number (webhooks of a number the daemon may not serve).
+    #[serde(default)]
+    whatsapp_other_number: Option<(String, String)>,
 }
 
 /// Both simulators, sharing one clock.
@@ -78,6 +85,18 @@ impl Sandbox {
         wa_config.phone_number_id = credentials.whatsapp_phone_number_id;
         wa_config.app_secret = credentials.whatsapp_app_secret;
         wa_config.verify_token = credentials.whatsapp_verify_token;
+        if let Some(waba_id) = credentials.whatsapp_waba_id {
+            wa_config.waba_id = waba_id;
+        }
+        let other = credentials
+            .whatsapp_other_number
+            .filter(|(phone_number_id, _)| !phone_number_id.is_empty());
+        if let Some((phone_number_id, display_phone_number)) = other {
+            wa_config.other_phone_numbers = vec![whatsapp::BusinessNumber {
+                phone_number_id,
+                display_phone_number,
+            }];
+        }
         let salesforce = salesforce::start(sf_config)
             .await
             .context("starting the Salesforce simulator")?;
@@ -116,6 +135,11 @@ impl Sandbox {
             "whatsapp": {
                 "access_token": wa.access_token,
                 "phone_number_id": wa.phone_number_id,
+                "other_phone_number_ids": wa
+                    .other_phone_numbers
+                    .iter()
+                    .map(|number| number.phone_number_id.as_str())
+                    .collect::<Vec<_>>(),
                 "app_secret": wa.app_secret,
                 "verify_token": wa.verify_token,
             },
@@ -129,7 +153,7 @@ impl Sandbox {
         let wa = self.whatsapp.config();
         format!(
             "Salesforce org simulator  {sf_url}\n  login URL / instance URL: {sf_url}  (JWT bearer: iss={client}, sub={user})\n  private key: {key}\n\
-             WhatsApp Cloud API simulator  {wa_url}\n  phone_number_id: {phone}  webhooks to: {hook}\n\
+             WhatsApp Cloud API simulator  {wa_url}\n  phone_number_id: {phone}  webhooks to: {hook}\n  other numbers on the account (their webhooks come too): {others}\n\
              Control APIs: {sf_url}/__sim/  and  {wa_url}/__sim/  (see docs/simulators.md)\n\
              Daemon config for this sandbox: {config}  (sfwa run --config {config})\nStop with Ctrl-C.",
             sf_url = self.salesforce.url(),
@@ -142,6 +166,12 @@ impl Sandbox {
                 .map_or("(in memory)".into(), |p| p.display().to_string()),
             wa_url = self.whatsapp.url(),
             phone = wa.phone_number_id,
+            others = wa
+                .other_phone_numbers
+                .iter()
+                .map(|number| number.phone_number_id.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             hook = wa.webhook_url.as_deref().unwrap_or("(none: pass --webhook-url)"),
             config = self.config_path.display(),
         )
@@ -162,12 +192,22 @@ fn load_or_create_credentials(
     if path.exists() {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
-        return serde_json::from_str(&text).with_context(|| {
+        let mut credentials: Credentials = serde_json::from_str(&text).with_context(|| {
             format!(
                 "{} is not valid; delete it to get fresh credentials",
                 path.display()
             )
-        });
+        })?;
+        if credentials.whatsapp_waba_id.is_none() || credentials.whatsapp_other_number.is_none() {
+            credentials
+                .whatsapp_waba_id
+                .get_or_insert_with(|| wa.waba_id.clone());
+            credentials
+                .whatsapp_other_number
+                .get_or_insert_with(|| other_number(wa));
+            write_owner_only(&path, &serde_json::to_string_pretty(&credentials)?)?;
+        }
+        return Ok(credentials);
     }
     let credentials = Credentials {
         salesforce_client_id: sf.client_id.clone(),
@@ -177,9 +217,24 @@ fn load_or_create_credentials(
         whatsapp_phone_number_id: wa.phone_number_id.clone(),
         whatsapp_app_secret: wa.app_secret.clone(),
         whatsapp_verify_token: wa.verify_token.clone(),
+        whatsapp_waba_id: Some(wa.waba_id.clone()),
+        whatsapp_other_number: Some(other_number(wa)),
     };
     write_owner_only(&path, &serde_json::to_string_pretty(&credentials)?)?;
     Ok(credentials)
+}
+
+/// The first of the account's other numbers, as kept in the credentials file.
+fn other_number(wa: &WhatsAppSimConfig) -> (String, String) {
+    wa.other_phone_numbers
+        .first()
+        .map(|number| {
+            (
+                number.phone_number_id.clone(),
+                number.display_phone_number.clone(),
+            )
+        })
+        .unwrap_or_default()
 }
 
 /// Writes secrets readable by the owner only, like the private key beside them. The file is
