@@ -238,6 +238,25 @@ async fn a_bsuid_no_customer_has_is_accepted_then_fails_as_undeliverable() {
 }
 
 #[tokio::test]
+async fn the_rust_api_gives_the_bsuid_the_webhooks_carry() {
+    // Arrange
+    let h = Harness::start().await;
+
+    // Act
+    let user_id = h.sim.user_id_of(&format!("+{PHONE}"));
+    let answer = h
+        .control("/__sim/inbound", &json!({"from": PHONE, "text": "Hi"}))
+        .await;
+
+    // Assert
+    assert_eq!(answer["user_id"], user_id.as_str());
+    assert_eq!(
+        user_id,
+        sfwa_sim::whatsapp::derived_user_id(h.sim.waba_id(), PHONE, false)
+    );
+}
+
+#[tokio::test]
 async fn a_recipient_that_is_not_a_bsuid_is_refused_with_100() {
     // Arrange
     let h = Harness::start().await;

@@ -96,6 +96,14 @@ impl WhatsAppSim {
         &self.state.config.app_id
     }
 
+    /// The BSUID of the customer with number `wa_id` in this account's portfolio (the customer is
+    /// registered if new, as Meta knows every WhatsApp user): what their webhooks carry as
+    /// `from_user_id` and what a send by `recipient` addresses.
+    pub fn user_id_of(&self, wa_id: &str) -> String {
+        let digits = wa_id.trim_start_matches('+');
+        self.state.lock().customers.register(digits).user_id.clone()
+    }
+
     /// The shared simulated clock.
     pub fn clock(&self) -> SimClock {
         self.state.clock.clone()
