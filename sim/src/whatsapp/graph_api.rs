@@ -357,7 +357,8 @@ fn accept_send(
 ) -> Result<Value, GraphError> {
     let config = &state.config;
     let now = state.clock.now();
-    if let Some(kind) = &attempt.message_type {
+    let addressed = attempt.wa_id.is_some() || attempt.user_id.is_some();
+    if let (true, Some(kind)) = (addressed, &attempt.message_type) {
         if kind != "template" {
             let inner = state.lock();
             let wa_id = attempt.wa_id.clone().or_else(|| {

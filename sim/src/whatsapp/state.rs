@@ -206,8 +206,8 @@ pub struct WebhookStats {
     pub duplicated: u64,
     /// Payloads dropped because no webhook URL was set.
     pub skipped_no_url: u64,
-    /// Payloads Meta would not send: the app is not subscribed to the account or to `messages`
-    /// (`PUT /__sim/subscriptions`).
+    /// Payloads Meta would not send: the app is not subscribed to the account or to the change's
+    /// field (`messages`; `standby` for a standby customer's messages) (`PUT /__sim/subscriptions`).
     pub skipped_unsubscribed: u64,
 }
 
