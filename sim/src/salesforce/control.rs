@@ -29,6 +29,7 @@ pub fn router() -> Router<Arc<OrgState>> {
         .route("/stats", get(stats))
         .route("/faults", get(get_faults).post(set_faults))
         .route("/clock", get(get_clock).post(shift_clock))
+        .route("/search", get(get_search).post(set_search))
         .route("/sessions/expire", post(expire_sessions))
         .route("/refresh-tokens", post(issue_refresh_token))
         .route("/limits", post(set_limits))
@@ -312,4 +313,22 @@ async fn set_limits(
 async fn drop_clients(State(org): State<Arc<OrgState>>) -> Response {
     org.bus.drop_all_clients();
     Json(json!({"dropped": true})).into_response()
+}
+
+#[derive(Deserialize)]
+struct SearchSettings {
+    index_lag_seconds: i64,
+}
+
+async fn get_search(State(org): State<Arc<OrgState>>) -> Response {
+    Json(super::search::settings_json(&org)).into_response()
+}
+
+/// Sets how long a new record stays out of SOSL results (the search index's lag).
+async fn set_search(
+    State(org): State<Arc<OrgState>>,
+    Json(settings): Json<SearchSettings>,
+) -> Response {
+    org.set_search_index_lag(chrono::Duration::seconds(settings.index_lag_seconds.max(0)));
+    get_search(State(org)).await
 }
