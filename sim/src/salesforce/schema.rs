@@ -258,6 +258,24 @@ impl Schema {
         Ok(Schema { objects })
     }
 
+    /// This schema with a custom Text field added to `object` unless it already has one by that
+    /// name: for trying a field another branch of the package adds, without its metadata file.
+    pub fn with_text_field(mut self, object: &str, name: &str, length: usize) -> Schema {
+        if let Some(def) = self
+            .objects
+            .values_mut()
+            .find(|o| o.name.eq_ignore_ascii_case(object))
+        {
+            if def.field(name).is_none() {
+                def.fields.push(FieldDef {
+                    custom: true,
+                    ..FieldDef::standard(name, name, FieldType::String, length)
+                });
+            }
+        }
+        self
+    }
+
     /// Object lookup, case-insensitive like Salesforce.
     pub fn object(&self, name: &str) -> Option<&ObjectDef> {
         self.objects

@@ -412,15 +412,8 @@ impl Search {
         self.returning
             .iter()
             .map(|spec| {
-                let clauses = spec.clauses.trim();
-                let starts_with_clause = ["WHERE", "ORDER", "LIMIT"]
-                    .iter()
-                    .any(|k| strip_keyword(clauses, k).is_some());
-                let (fields, tail) = if clauses.is_empty() || starts_with_clause {
-                    ("Id", clauses)
-                } else {
-                    (clauses, "")
-                };
+                let (fields, tail) = split_clauses(spec.clauses.trim());
+                let fields = if fields.is_empty() { "Id" } else { fields };
                 format!("SELECT {fields} FROM {} {tail}", spec.object)
             })
             .collect()
@@ -436,6 +429,29 @@ impl Search {
             .collect();
         eval(&self.expr, &values)
     }
+}
+
+/// `Id, Phone WHERE …` → (`Id, Phone`, `WHERE …`): the field list and the clauses after it.
+fn split_clauses(clauses: &str) -> (&str, &str) {
+    let mut quoted = false;
+    let mut previous = ' ';
+    for (at, c) in clauses.char_indices() {
+        if c == '\'' {
+            quoted = !quoted;
+        }
+        let boundary = previous.is_whitespace() || previous == ',';
+        if !quoted && boundary {
+            let rest = &clauses[at..];
+            if ["WHERE", "ORDER", "LIMIT"]
+                .iter()
+                .any(|k| strip_keyword(rest, k).is_some())
+            {
+                return (clauses[..at].trim(), rest);
+            }
+        }
+        previous = c;
+    }
+    (clauses, "")
 }
 
 /// Objects a search without RETURNING looks in: records people work with.

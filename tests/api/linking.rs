@@ -1,0 +1,241 @@
+//! Inbound records linked to the right Contact / Lead: by the customer's business-scoped WhatsApp
+//! user id (BSUID) first, then by phone through one SOSL search; the BSUID stored on the record a
+//! phone found; a refusal of that write never holding the message back; the relink job for
+//! records that matched nobody while the search index lagged. The real daemon's write-back flush
+//! against the org simulator, driven step by step.
+//!
+//! The inbound records are queued in the outbox as the webhook step queues them (an upsert on the
+//! wamid), with `From_User_Id__c` set as the webhook parser sets it for a customer with a
+//! username; the org simulator's message object gets that field here if the package in this
+//! build does not have it yet.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use serde_json::{json, Map, Value};
+use sfwa::pipeline::inbound_records::WAMID_FIELD;
+use sfwa::pipeline::relink;
+use sfwa::store::outbox;
+use sfwa_sim::salesforce::schema::Schema;
+use sfwa_sim::salesforce::validation::OrgRule;
+
+use crate::daemon_support::{spawn_app_with, Options, TestApp, MSG};
+
+/// A customer with a username: Meta gives the BSUID, and the phone only sometimes.
+const BSUID: &str = "US.13491208655302741918";
+const PHONE: &str = "+14155550101";
+
+/// The package's schema, with the inbound record's BSUID field whatever this build's package has.
+fn options() -> Options {
+    let mut options = Options {
+        // The JWT's expiry is checked against the simulator's (shifted) clock.
+        tune: Box::new(|s| s.salesforce.auth = sfwa::config::AuthMode::ClientCredentials),
+        ..Options::default()
+    };
+    let schema = Schema::embedded()
+        .unwrap()
+        .with_text_field(MSG, "From_User_Id__c", 140);
+    options.org.schema = Arc::new(schema);
+    options
+}
+
+/// Queues the inbound record of message `wamid` from `phone` and/or `user_id`, as the webhook
+/// step does.
+async fn customer_writes(app: &TestApp, wamid: &str, phone: Option<&str>, user_id: Option<&str>) {
+    let mut fields = Map::new();
+    fields.insert("Direction__c".into(), json!("Inbound"));
+    fields.insert("Status__c".into(), json!("Received"));
+    fields.insert("Message_Type__c".into(), json!("Text"));
+    fields.insert("Body__c".into(), json!("hello, it's me"));
+    fields.insert(
+        "Business_Number_Id__c".into(),
+        json!(app.wa.phone_number_id()),
+    );
+    if let Some(phone) = phone {
+        fields.insert("From_Phone__c".into(), json!(phone));
+    }
+    if let Some(user_id) = user_id {
+        fields.insert("From_User_Id__c".into(), json!(user_id));
+    }
+    let (wamid, now) = (wamid.to_string(), app.clock.now());
+    app.pipeline
+        .core
+        .store
+        .write(move |tx| {
+            outbox::enqueue_upsert(tx, MSG, WAMID_FIELD, &wamid, &fields, now)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+/// The org's record of message `wamid`.
+fn record_of(app: &TestApp, wamid: &str) -> Value {
+    let guard = app.org.state().org();
+    let record = guard
+        .rows(MSG)
+        .find(|r| r["WhatsApp_Message_Id__c"] == wamid)
+        .unwrap_or_else(|| panic!("no record for {wamid}"));
+    Value::Object(record.clone())
+}
+
+fn row(app: &TestApp, object: &str, id: &str) -> Value {
+    Value::Object(app.org.state().org().get(object, id).unwrap().clone())
+}
+
+async fn searches(app: &TestApp) -> u64 {
+    app.org_stats().await["rest_calls"]["by_endpoint"]["GET search"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_message_with_only_a_user_id_links_to_the_contact_holding_it_without_a_search() {
+    let app = spawn_app_with(options()).await;
+    let contacts = app
+        .seed(
+            "Contact",
+            json!([
+                {"LastName": "Rivera", "WhatsApp_User_Id__c": BSUID},
+                {"LastName": "Someone else", "Phone": "(415) 555-0101"},
+            ]),
+        )
+        .await;
+
+    customer_writes(&app, "wamid.USERNAME1", None, Some(BSUID)).await;
+    let flushed = app.flush().await;
+
+    let record = record_of(&app, "wamid.USERNAME1");
+    assert_eq!(record["Contact__c"], contacts[0].as_str(), "{record}");
+    assert!(record["Lead__c"].is_null(), "{record}");
+    assert!(record["From_Phone__c"].is_null(), "{record}");
+    assert_eq!(record["OwnerId"], row(&app, "Contact", &contacts[0])["OwnerId"]);
+    assert_eq!(
+        (flushed.written, flushed.lookups, flushed.user_id_writes),
+        (1, 2, 0),
+        "one indexed query each for Contact and Lead, nothing stored: {flushed:?}"
+    );
+    assert_eq!(searches(&app).await, 0);
+}
+
+#[tokio::test]
+async fn a_phone_match_is_found_by_one_search_and_the_user_id_is_stored_for_the_next_message() {
+    let app = spawn_app_with(options()).await;
+    let contact = app
+        .seed(
+            "Contact",
+            json!([{"LastName": "Rivera", "Phone": "(415) 555-0101"}]),
+        )
+        .await;
+
+    customer_writes(&app, "wamid.PHONE1", Some(PHONE), Some(BSUID)).await;
+    let first = app.flush().await;
+    customer_writes(&app, "wamid.NOPHONE2", None, Some(BSUID)).await;
+    let second = app.flush().await;
+
+    assert_eq!(record_of(&app, "wamid.PHONE1")["Contact__c"], contact[0].as_str());
+    assert_eq!(row(&app, "Contact", &contact[0])["WhatsApp_User_Id__c"], BSUID);
+    assert_eq!(first.user_id_writes, 1, "{first:?}");
+    assert_eq!(searches(&app).await, 1, "one SOSL search, no LIKE scan");
+    let later = record_of(&app, "wamid.NOPHONE2");
+    assert_eq!(later["Contact__c"], contact[0].as_str(), "{later}");
+    assert_eq!(second.user_id_writes, 0, "{second:?}");
+}
+
+#[tokio::test]
+async fn a_validation_rule_refusing_the_contact_update_does_not_hold_the_inbound_record_back() {
+    let app = spawn_app_with(options()).await;
+    let contact = app
+        .seed(
+            "Contact",
+            json!([{"LastName": "Rivera", "MobilePhone": "+1 415 555 0101"}]),
+        )
+        .await;
+    app.org.state().org().add_org_rule(OrgRule {
+        object: "Contact".into(),
+        field: "WhatsApp_User_Id__c".into(),
+        error_message: "Only the data team edits WhatsApp ids.".into(),
+    });
+
+    customer_writes(&app, "wamid.REFUSED1", Some(PHONE), Some(BSUID)).await;
+    let first = app.flush().await;
+    app.clock.shift(Duration::minutes(16));
+    customer_writes(&app, "wamid.REFUSED2", Some(PHONE), Some(BSUID)).await;
+    let second = app.flush().await;
+
+    assert_eq!(first.written, 1, "{first:?}");
+    let record = record_of(&app, "wamid.REFUSED1");
+    assert_eq!(record["Contact__c"], contact[0].as_str(), "{record}");
+    assert_eq!(record["Status__c"], "Received");
+    assert!(row(&app, "Contact", &contact[0])["WhatsApp_User_Id__c"].is_null());
+    assert_eq!(first.user_id_writes, 1, "{first:?}");
+    assert_eq!(
+        (second.written, second.user_id_writes),
+        (1, 0),
+        "a refused Contact is not asked again: {second:?}"
+    );
+    assert_eq!(
+        record_of(&app, "wamid.REFUSED2")["Contact__c"],
+        contact[0].as_str()
+    );
+    let metrics = app.metrics.render(&Default::default());
+    assert!(
+        metrics.contains("sfwa_inbound_links_total{result=\"user_id_refused\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_lead_created_after_the_message_is_linked_by_the_relink_job_once_the_index_has_it() {
+    let app = spawn_app_with(options()).await;
+    app.org_control("search", json!({"index_lag_seconds": 120}))
+        .await;
+    customer_writes(&app, "wamid.EARLY", Some(PHONE), None).await;
+    let flushed = app.flush().await;
+    let lead = app
+        .seed(
+            "Lead",
+            json!([{"LastName": "Rivera", "Company": "Acme", "Phone": "415-555-0101"}]),
+        )
+        .await;
+
+    let too_soon = relink::relink(&app.pipeline.write_back).await.unwrap();
+    app.clock.shift(Duration::minutes(3));
+    let indexed = relink::relink(&app.pipeline.write_back).await.unwrap();
+    let again = relink::relink(&app.pipeline.write_back).await.unwrap();
+
+    assert_eq!(flushed.written, 1, "{flushed:?}");
+    assert_eq!((too_soon.checked, too_soon.linked), (1, 0), "{too_soon:?}");
+    assert_eq!((indexed.checked, indexed.linked), (1, 1), "{indexed:?}");
+    assert_eq!(again.checked, 0, "a linked record is not read again: {again:?}");
+    let record = record_of(&app, "wamid.EARLY");
+    assert_eq!(record["Lead__c"], lead[0].as_str(), "{record}");
+    assert!(record["Contact__c"].is_null(), "{record}");
+}
+
+#[tokio::test]
+async fn a_number_change_record_links_by_the_old_number_and_the_new_number_links_by_user_id() {
+    let app = spawn_app_with(options()).await;
+    let contact = app
+        .seed(
+            "Contact",
+            json!([{"LastName": "Rivera", "Phone": "(415) 555-0101"}]),
+        )
+        .await;
+
+    // Meta's `user_changed_number` system message comes from the old number, with the BSUID.
+    customer_writes(&app, "wamid.CHANGED", Some(PHONE), Some(BSUID)).await;
+    app.flush().await;
+    customer_writes(&app, "wamid.NEWNUMBER", Some("+16505550199"), Some(BSUID)).await;
+    app.flush().await;
+
+    assert_eq!(
+        record_of(&app, "wamid.CHANGED")["Contact__c"],
+        contact[0].as_str()
+    );
+    assert_eq!(
+        record_of(&app, "wamid.NEWNUMBER")["Contact__c"],
+        contact[0].as_str(),
+        "the new number is unknown to the org; the stored BSUID links it"
+    );
+}
