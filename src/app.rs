@@ -265,7 +265,11 @@ pub fn scheduled_jobs(pipeline: &Pipeline) -> anyhow::Result<Vec<Job>> {
             }),
             "relink" => Job::new(name, schedule, move || {
                 let p = p.clone();
-                async move { Ok(crate::pipeline::relink::relink(&p.write_back).await?.to_string()) }
+                async move {
+                    Ok(crate::pipeline::relink::relink(&p.write_back)
+                        .await?
+                        .to_string())
+                }
             }),
             "retention" => Job::new(name, schedule, move || {
                 let p = p.clone();

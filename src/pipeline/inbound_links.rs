@@ -482,10 +482,18 @@ async fn find_by_user_id(
 ) -> Result<Found, SalesforceError> {
     let mut found = Found::default();
     for id in user_ids {
-        found.links.by_key.insert(Key::user_id(id), Matches::default());
+        found
+            .links
+            .by_key
+            .insert(Key::user_id(id), Matches::default());
     }
     let list: Vec<String> = user_ids.iter().cloned().collect();
-    for chunk in chunks_by(&list, USER_IDS_PER_QUERY, USER_ID_LITERAL_CHARS, String::len) {
+    for chunk in chunks_by(
+        &list,
+        USER_IDS_PER_QUERY,
+        USER_ID_LITERAL_CHARS,
+        String::len,
+    ) {
         for person in Person::BOTH {
             let candidates: Vec<Candidate> =
                 salesforce.query(&user_id_soql(person, &chunk)).await?;
@@ -629,7 +637,14 @@ impl LinkCache {
                 .filter_map(|id| Some((id.clone(), found.owners.get(id)?.clone())))
                 .collect();
             let matches = matches.clone();
-            entries.insert(key.clone(), Cached { at: now, matches, owners });
+            entries.insert(
+                key.clone(),
+                Cached {
+                    at: now,
+                    matches,
+                    owners,
+                },
+            );
         }
     }
 

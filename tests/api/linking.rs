@@ -109,7 +109,10 @@ async fn a_message_with_only_a_user_id_links_to_the_contact_holding_it_without_a
     assert_eq!(record["Contact__c"], contacts[0].as_str(), "{record}");
     assert!(record["Lead__c"].is_null(), "{record}");
     assert!(record["From_Phone__c"].is_null(), "{record}");
-    assert_eq!(record["OwnerId"], row(&app, "Contact", &contacts[0])["OwnerId"]);
+    assert_eq!(
+        record["OwnerId"],
+        row(&app, "Contact", &contacts[0])["OwnerId"]
+    );
     assert_eq!(
         (flushed.written, flushed.lookups, flushed.user_id_writes),
         (1, 2, 0),
@@ -133,8 +136,14 @@ async fn a_phone_match_is_found_by_one_search_and_the_user_id_is_stored_for_the_
     customer_writes(&app, "wamid.NOPHONE2", None, Some(BSUID)).await;
     let second = app.flush().await;
 
-    assert_eq!(record_of(&app, "wamid.PHONE1")["Contact__c"], contact[0].as_str());
-    assert_eq!(row(&app, "Contact", &contact[0])["WhatsApp_User_Id__c"], BSUID);
+    assert_eq!(
+        record_of(&app, "wamid.PHONE1")["Contact__c"],
+        contact[0].as_str()
+    );
+    assert_eq!(
+        row(&app, "Contact", &contact[0])["WhatsApp_User_Id__c"],
+        BSUID
+    );
     assert_eq!(first.user_id_writes, 1, "{first:?}");
     assert_eq!(searches(&app).await, 1, "one SOSL search, no LIKE scan");
     let later = record_of(&app, "wamid.NOPHONE2");
@@ -207,7 +216,10 @@ async fn a_lead_created_after_the_message_is_linked_by_the_relink_job_once_the_i
     assert_eq!(flushed.written, 1, "{flushed:?}");
     assert_eq!((too_soon.checked, too_soon.linked), (1, 0), "{too_soon:?}");
     assert_eq!((indexed.checked, indexed.linked), (1, 1), "{indexed:?}");
-    assert_eq!(again.checked, 0, "a linked record is not read again: {again:?}");
+    assert_eq!(
+        again.checked, 0,
+        "a linked record is not read again: {again:?}"
+    );
     let record = record_of(&app, "wamid.EARLY");
     assert_eq!(record["Lead__c"], lead[0].as_str(), "{record}");
     assert!(record["Contact__c"].is_null(), "{record}");
@@ -238,4 +250,61 @@ async fn a_number_change_record_links_by_the_old_number_and_the_new_number_links
         contact[0].as_str(),
         "the new number is unknown to the org; the stored BSUID links it"
     );
+}
+
+/// The package's `objects/` folder copied, without `Lead`'s WhatsApp user id field.
+fn objects_without_the_lead_user_id() -> (tempfile::TempDir, std::path::PathBuf) {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap().flatten() {
+            let target = to.join(entry.file_name());
+            if entry.path().is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let objects = dir.path().join("objects");
+    let package = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("salesforce/force-app/main/default/objects");
+    copy(&package, &objects);
+    std::fs::remove_file(objects.join("Lead/fields/WhatsApp_User_Id__c.field-meta.xml")).unwrap();
+    (dir, objects)
+}
+
+fn check<'a>(checks: &'a [sfwa::doctor::Check], name: &str) -> &'a sfwa::doctor::Outcome {
+    &checks
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no check {name}: {checks:#?}"))
+        .outcome
+}
+
+#[tokio::test]
+async fn doctor_says_the_lead_conversion_step_and_names_a_missing_user_id_field() {
+    let healthy = spawn_app_with(options()).await;
+    let (_dir, objects) = objects_without_the_lead_user_id();
+    let mut without = options();
+    without.org.schema = Arc::new(Schema::from_dir(&objects).unwrap());
+    let broken = spawn_app_with(without).await;
+
+    let passed = sfwa::doctor::check(&healthy.settings).await;
+    let failed = sfwa::doctor::check(&broken.settings).await;
+
+    assert!(matches!(
+        check(&passed, "Contact/Lead user id fields"),
+        sfwa::doctor::Outcome::Pass(text) if text.contains("Map Lead Fields")
+    ));
+    match check(&failed, "Contact/Lead user id fields") {
+        sfwa::doctor::Outcome::Fail { problem, fix } => {
+            assert!(
+                problem.contains("Lead.WhatsApp_User_Id__c is missing"),
+                "{problem}"
+            );
+            assert!(fix.contains("deploy the package"), "{fix}");
+        }
+        other => panic!("not a failure: {other:?}"),
+    }
 }

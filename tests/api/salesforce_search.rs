@@ -112,7 +112,10 @@ async fn a_search_without_braces_is_malformed_and_an_unknown_returning_field_is_
         .await
         .unwrap_err();
     let escaped = client
-        .search(&format!("FIND {{{}}} IN PHONE FIELDS", sosl_term("+14155550101")))
+        .search(&format!(
+            "FIND {{{}}} IN PHONE FIELDS",
+            sosl_term("+14155550101")
+        ))
         .await;
 
     let code = |error: &SalesforceError| match error {

@@ -30,10 +30,7 @@ pub fn router() -> Router<Arc<OrgState>> {
         .route("/faults", get(get_faults).post(set_faults))
         .route("/clock", get(get_clock).post(shift_clock))
         .route("/search", get(get_search).post(set_search))
-        .route(
-            "/validation-rules",
-            get(get_org_rules).post(add_org_rule),
-        )
+        .route("/validation-rules", get(get_org_rules).post(add_org_rule))
         .route("/sessions/expire", post(expire_sessions))
         .route("/refresh-tokens", post(issue_refresh_token))
         .route("/limits", post(set_limits))

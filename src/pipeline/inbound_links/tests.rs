@@ -85,7 +85,12 @@ fn long_numbers_and_long_user_ids_are_cut_into_several_lookups() {
     let long_ids: Vec<String> = (0..100).map(|i| format!("US.{i:0>120}")).collect();
 
     let searches = search_chunks(&numbers);
-    let queries = chunks_by(&long_ids, USER_IDS_PER_QUERY, USER_ID_LITERAL_CHARS, String::len);
+    let queries = chunks_by(
+        &long_ids,
+        USER_IDS_PER_QUERY,
+        USER_ID_LITERAL_CHARS,
+        String::len,
+    );
 
     assert_eq!(searches.len(), 2);
     assert_eq!(searches.iter().map(Vec::len).sum::<usize>(), 300);
@@ -155,7 +160,10 @@ fn the_user_id_wins_over_the_phone_and_a_phone_link_asks_to_store_the_user_id() 
     };
     let mut links = Links::default();
     links.add(Key::user_id("us.1"), &matches(&["003BYID"], &[]));
-    links.add(Key::Phone(number("14155550101")), &matches(&["003BYPHONE"], &[]));
+    links.add(
+        Key::Phone(number("14155550101")),
+        &matches(&["003BYPHONE"], &[]),
+    );
     links.add(Key::user_id("US.2"), &Matches::default());
     links.add(
         Key::Phone(number("14155550102")),
@@ -209,7 +217,8 @@ fn only_inbound_record_upserts_with_a_phone_or_a_user_id_are_linked() {
         external_id_field: WAMID_FIELD.into(),
     };
     let inbound = json!({"Direction__c": "Inbound", "From_Phone__c": "+14155550101"});
-    let username_only = json!({"Direction__c": "Inbound", "From_User_Id__c": "US.13491208655302741918"});
+    let username_only =
+        json!({"Direction__c": "Inbound", "From_User_Id__c": "US.13491208655302741918"});
 
     assert_eq!(
         sender(&item(upsert(), inbound.clone()), "WhatsApp_Message__c"),
@@ -239,7 +248,10 @@ fn only_inbound_record_upserts_with_a_phone_or_a_user_id_are_linked() {
 fn answers_found_or_not_are_reused_for_fifteen_minutes_then_asked_again() {
     let cache = LinkCache::default();
     let now = Utc::now();
-    let (hit, miss) = (Key::Phone(number("14155550101")), Key::Phone(number("14155550102")));
+    let (hit, miss) = (
+        Key::Phone(number("14155550101")),
+        Key::Phone(number("14155550102")),
+    );
     let mut found = Links::default();
     found.add(hit.clone(), &matches(&["003A"], &[]));
     found.add(miss.clone(), &Matches::default());
