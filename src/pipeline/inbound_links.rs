@@ -63,7 +63,7 @@ const IDS_IN_NOTE: usize = 10;
 pub const LINK_FIELDS: [&str; 2] = ["Contact__c", "Lead__c"];
 
 /// The BSUID field on Contact and Lead (Text 140, External ID, not unique).
-pub const USER_ID_FIELD: &str = "WhatsApp_User_Id__c";
+pub const USER_ID_FIELD: &str = crate::salesforce::contract::WHATSAPP_USER_ID;
 
 /// The inbound record's BSUID field (written by [`super::inbound_records`]).
 pub const FROM_USER_ID_FIELD: &str = "From_User_Id__c";

@@ -308,3 +308,53 @@ async fn doctor_says_the_lead_conversion_step_and_names_a_missing_user_id_field(
         other => panic!("not a failure: {other:?}"),
     }
 }
+
+#[test]
+fn the_package_ships_the_user_id_field_on_contact_and_lead_writable_by_the_integration_user() {
+    use sfwa::salesforce::contract::{USER_ID_LENGTH, USER_ID_OBJECTS, WHATSAPP_USER_ID};
+    let root =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("salesforce/force-app/main/default");
+    let permset = std::fs::read_to_string(
+        root.join("permissionsets/WhatsApp_Integration.permissionset-meta.xml"),
+    )
+    .unwrap();
+    let permset = roxmltree::Document::parse(&permset).unwrap();
+    let text = |node: roxmltree::Node, tag: &str| {
+        node.children()
+            .find(|c| c.has_tag_name(tag))
+            .and_then(|c| c.text())
+            .map(str::to_string)
+    };
+
+    for object in USER_ID_OBJECTS {
+        let xml = std::fs::read_to_string(root.join(format!(
+            "objects/{object}/fields/{WHATSAPP_USER_ID}.field-meta.xml"
+        )))
+        .unwrap();
+        let field = roxmltree::Document::parse(&xml).unwrap();
+        let field = field.root_element();
+        assert_eq!(
+            text(field, "externalId").as_deref(),
+            Some("true"),
+            "{object}"
+        );
+        assert_eq!(text(field, "unique").as_deref(), Some("false"), "{object}");
+        assert_eq!(text(field, "type").as_deref(), Some("Text"), "{object}");
+        let length: usize = text(field, "length").unwrap().parse().unwrap();
+        assert!(length >= USER_ID_LENGTH, "{object}: {length}");
+        let editable = permset.root_element().children().any(|p| {
+            p.has_tag_name("fieldPermissions")
+                && text(p, "field") == Some(format!("{object}.{WHATSAPP_USER_ID}"))
+                && text(p, "editable").as_deref() == Some("true")
+        });
+        let object_edit = permset.root_element().children().any(|p| {
+            p.has_tag_name("objectPermissions")
+                && text(p, "object").as_deref() == Some(object)
+                && text(p, "allowEdit").as_deref() == Some("true")
+        });
+        assert!(
+            editable && object_edit,
+            "{object}: the integration user cannot write it"
+        );
+    }
+}
