@@ -68,6 +68,12 @@ pub const USER_ID_FIELD: &str = crate::salesforce::contract::WHATSAPP_USER_ID;
 /// The inbound record's BSUID field (written by [`super::inbound_records`]).
 pub const FROM_USER_ID_FIELD: &str = "From_User_Id__c";
 
+/// Not a Salesforce field (no API name contains `$`; the flush drops `$` keys before writing):
+/// on a `user_changed_user_id` record, the customer's previous BSUID, for
+/// [`super::inbound_records`] to keep with the outbox item. Whoever holds the previous BSUID is
+/// the person when nobody holds the new one yet; the new one is then stored on them.
+pub const PREVIOUS_USER_ID_KEY: &str = "$previous_user_id";
+
 /// How long a lookup's answer that found someone is reused.
 pub const CACHE_FOR: chrono::Duration = chrono::Duration::minutes(15);
 
@@ -146,6 +152,8 @@ pub struct Candidate {
 pub struct Sender {
     pub phone: Option<E164>,
     pub user_id: Option<String>,
+    /// The BSUID before a `user_changed_user_id` ([`PREVIOUS_USER_ID_KEY`]).
+    pub previous_user_id: Option<String>,
 }
 
 /// What a customer is looked up by.
@@ -199,6 +207,8 @@ impl Matches {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Via {
     UserId,
+    /// By the BSUID the customer had before a `user_changed_user_id`.
+    PreviousUserId,
     Phone,
 }
 
@@ -220,15 +230,17 @@ impl Links {
         }
     }
 
-    /// The records `sender` links to: those holding its BSUID if any does, else those with its
-    /// phone number. `None` when nobody was found.
+    /// The records `sender` links to: those holding its BSUID if any does, else its previous
+    /// BSUID, else those with its phone number. `None` when nobody was found.
     pub fn matches_for(&self, sender: &Sender) -> Option<(&Matches, Via)> {
-        let by_user_id = sender
-            .user_id
-            .as_deref()
-            .and_then(|id| self.by_key.get(&Key::user_id(id)))
-            .filter(|m| !m.is_empty())
-            .map(|m| (m, Via::UserId));
+        let by = |id: &Option<String>, via: Via| {
+            id.as_deref()
+                .and_then(|id| self.by_key.get(&Key::user_id(id)))
+                .filter(|m| !m.is_empty())
+                .map(|m| (m, via))
+        };
+        let by_user_id = by(&sender.user_id, Via::UserId)
+            .or_else(|| by(&sender.previous_user_id, Via::PreviousUserId));
         by_user_id.or_else(|| {
             let phone = sender.phone.clone()?;
             self.by_key
@@ -279,8 +291,8 @@ impl Links {
         fields
     }
 
-    /// The BSUIDs to store: for each sender linked **by phone** that carries a BSUID nobody holds,
-    /// the one linked Contact and the one linked Lead (Id → BSUID, per object).
+    /// The BSUIDs to store: for each sender linked **by phone** (or by its previous BSUID) that
+    /// carries a BSUID nobody holds, the one linked Contact and the one linked Lead.
     pub fn user_ids_to_store<'a>(
         &self,
         senders: impl IntoIterator<Item = &'a Sender>,
@@ -290,7 +302,7 @@ impl Links {
             let Some(user_id) = sender.user_id.as_deref() else {
                 continue;
             };
-            let Some((matches, Via::Phone)) = self.matches_for(sender) else {
+            let Some((matches, Via::Phone | Via::PreviousUserId)) = self.matches_for(sender) else {
                 continue;
             };
             for person in Person::BOTH {
@@ -320,6 +332,7 @@ fn ambiguity(person: Person, several: &[&String], via: Via) -> String {
     };
     let what = match via {
         Via::UserId => "this WhatsApp user id",
+        Via::PreviousUserId => "this customer's previous WhatsApp user id",
         Via::Phone => "this phone number",
     };
     format!(
@@ -354,6 +367,7 @@ pub fn sender_of(fields: &Map<String, Value>) -> Option<Sender> {
     let sender = Sender {
         phone: text("From_Phone__c").and_then(|from| E164::parse(from, None).ok()),
         user_id: text(FROM_USER_ID_FIELD).map(str::to_string),
+        previous_user_id: text(PREVIOUS_USER_ID_KEY).map(str::to_string),
     };
     (sender.phone.is_some() || sender.user_id.is_some()).then_some(sender)
 }
@@ -676,7 +690,8 @@ impl LinkLookup<'_> {
         let mut queries = 0;
         let user_ids: BTreeSet<Key> = senders
             .iter()
-            .filter_map(|s| s.user_id.as_deref().map(Key::user_id))
+            .flat_map(|s| [&s.user_id, &s.previous_user_id])
+            .filter_map(|id| id.as_deref().map(Key::user_id))
             .collect();
         let mut links = Links::default();
         if !user_ids.is_empty() && self.cache.user_ids_usable(self.now) {

@@ -57,6 +57,11 @@ async fn customer_writes(app: &TestApp, wamid: &str, phone: Option<&str>, user_i
     if let Some(user_id) = user_id {
         fields.insert("From_User_Id__c".into(), json!(user_id));
     }
+    queue_inbound(app, wamid, fields).await;
+}
+
+/// Queues an inbound record's fields in the outbox, keyed by its wamid.
+async fn queue_inbound(app: &TestApp, wamid: &str, fields: Map<String, Value>) {
     let (wamid, now) = (wamid.to_string(), app.clock.now());
     app.pipeline
         .core
@@ -249,6 +254,43 @@ async fn a_number_change_record_links_by_the_old_number_and_the_new_number_links
         record_of(&app, "wamid.NEWNUMBER")["Contact__c"],
         contact[0].as_str(),
         "the new number is unknown to the org; the stored BSUID links it"
+    );
+}
+
+#[tokio::test]
+async fn a_user_id_change_without_a_phone_links_by_the_previous_user_id_and_moves_it_to_the_new_one(
+) {
+    let app = spawn_app_with(options()).await;
+    let contact = app
+        .seed(
+            "Contact",
+            json!([{"LastName": "Rivera", "WhatsApp_User_Id__c": BSUID}]),
+        )
+        .await;
+    let new_user_id = "US.99999999999999999999";
+    let mut change = Map::new();
+    change.insert("Direction__c".into(), json!("Inbound"));
+    change.insert("Status__c".into(), json!("Received"));
+    change.insert("Body__c".into(), json!("Their WhatsApp user id changed."));
+    change.insert("From_User_Id__c".into(), json!(new_user_id));
+    change.insert("$previous_user_id".into(), json!(BSUID));
+
+    queue_inbound(&app, "wamid.USERIDCHANGE", change).await;
+    let flushed = app.flush().await;
+    customer_writes(&app, "wamid.AFTERCHANGE", None, Some(new_user_id)).await;
+    app.flush().await;
+
+    assert_eq!(flushed.written, 1, "{flushed:?}");
+    let record = record_of(&app, "wamid.USERIDCHANGE");
+    assert_eq!(record["Contact__c"], contact[0].as_str(), "{record}");
+    assert!(record.get("$previous_user_id").is_none(), "{record}");
+    assert_eq!(
+        row(&app, "Contact", &contact[0])["WhatsApp_User_Id__c"],
+        new_user_id
+    );
+    assert_eq!(
+        record_of(&app, "wamid.AFTERCHANGE")["Contact__c"],
+        contact[0].as_str()
     );
 }
 

@@ -20,6 +20,7 @@ fn by_phone(wa_id: &str) -> Sender {
     Sender {
         phone: Some(number(wa_id)),
         user_id: None,
+        previous_user_id: None,
     }
 }
 
@@ -153,10 +154,12 @@ fn the_user_id_wins_over_the_phone_and_a_phone_link_asks_to_store_the_user_id() 
     let both = Sender {
         phone: Some(number("14155550101")),
         user_id: Some("US.1".into()),
+        previous_user_id: None,
     };
     let new_user = Sender {
         phone: Some(number("14155550102")),
         user_id: Some("US.2".into()),
+        previous_user_id: None,
     };
     let mut links = Links::default();
     links.add(Key::user_id("us.1"), &matches(&["003BYID"], &[]));
@@ -188,6 +191,7 @@ fn several_records_with_one_user_id_say_so_in_words() {
     let sender = Sender {
         phone: None,
         user_id: Some("US.9".into()),
+        previous_user_id: None,
     };
     let mut links = Links::default();
     links.add(Key::user_id("US.9"), &matches(&["003A", "003B"], &[]));
@@ -228,7 +232,8 @@ fn only_inbound_record_upserts_with_a_phone_or_a_user_id_are_linked() {
         sender(&item(upsert(), username_only), "WhatsApp_Message__c"),
         Some(Sender {
             phone: None,
-            user_id: Some("US.13491208655302741918".into())
+            user_id: Some("US.13491208655302741918".into()),
+            previous_user_id: None,
         })
     );
     assert_eq!(
@@ -263,4 +268,30 @@ fn answers_found_or_not_are_reused_for_fifteen_minutes_then_asked_again() {
 
     assert!(soon.is_empty(), "{soon:?}");
     assert!(later.contains(&miss) && later.contains(&hit), "{later:?}");
+}
+
+#[test]
+fn a_new_user_id_nobody_holds_links_by_the_previous_one_and_is_stored_there() {
+    let changed = Sender {
+        phone: None,
+        user_id: Some("US.NEW".into()),
+        previous_user_id: Some("US.OLD".into()),
+    };
+    let fields = serde_json::json!({"From_User_Id__c": "US.NEW", "$previous_user_id": "US.OLD"});
+    let mut links = Links::default();
+    links.add(Key::user_id("US.NEW"), &Matches::default());
+    links.add(Key::user_id("US.OLD"), &matches(&["003OLD"], &[]));
+
+    let linked = links.fields_for(&changed, "wamid.CHANGED");
+    let to_store = links.user_ids_to_store([&changed]);
+
+    assert_eq!(
+        sender_of(fields.as_object().unwrap()),
+        Some(changed.clone())
+    );
+    assert_eq!(linked["Contact__c"], "003OLD");
+    assert_eq!(
+        to_store,
+        vec![(Person::Contact, "003OLD".to_string(), "US.NEW".to_string())]
+    );
 }
