@@ -263,6 +263,14 @@ pub fn scheduled_jobs(pipeline: &Pipeline) -> anyhow::Result<Vec<Job>> {
                 let p = p.clone();
                 async move { Ok(jobs::inbound_mirror(&p.intake).await?.to_string()) }
             }),
+            "relink" => Job::new(name, schedule, move || {
+                let p = p.clone();
+                async move {
+                    Ok(crate::pipeline::relink::relink(&p.write_back)
+                        .await?
+                        .to_string())
+                }
+            }),
             "retention" => Job::new(name, schedule, move || {
                 let p = p.clone();
                 async move { Ok(jobs::retention(&p.core).await?.to_string()) }

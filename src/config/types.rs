@@ -197,6 +197,9 @@ pub struct ScheduleSettings {
     pub scheduled_sends: String,
     /// Folds inbound records created in Salesforce by other tools into the window mirror.
     pub inbound_mirror: String,
+    /// Links inbound records that matched no Contact or Lead when written (SOSL's index lags
+    /// behind new records; reps create the Lead after the first message): `pipeline::relink`.
+    pub relink: String,
     /// Deletes finished journal rows and old webhook dedupe keys.
     pub retention: String,
 }
@@ -207,6 +210,7 @@ impl Default for ScheduleSettings {
             reconcile: "0 */5 * * * *".into(),
             scheduled_sends: "0 */15 * * * *".into(),
             inbound_mirror: "30 */10 * * * *".into(),
+            relink: "45 */15 * * * *".into(),
             retention: "0 30 3 * * *".into(),
         }
     }
@@ -367,11 +371,12 @@ impl Settings {
 
 impl ScheduleSettings {
     /// `(key, expression)` of every job, in a fixed order.
-    pub fn jobs(&self) -> [(&'static str, &str); 4] {
+    pub fn jobs(&self) -> [(&'static str, &str); 5] {
         [
             ("reconcile", &self.reconcile),
             ("scheduled_sends", &self.scheduled_sends),
             ("inbound_mirror", &self.inbound_mirror),
+            ("relink", &self.relink),
             ("retention", &self.retention),
         ]
     }

@@ -145,6 +145,7 @@ async fn salesforce_checks(
     );
     checks.push(flow::check_flow(client, settings.intake.mode).await);
     checks.push(check_inbound_queue(client, &settings.salesforce.inbound_queue).await);
+    checks.push(super::checks::user_id_fields::check_user_id_fields(client).await);
     salesforce
 }
 

@@ -29,6 +29,7 @@
 //! | `sfwa_writeback_records_total` | counter | `result` = written, retried, dropped |
 //! | `sfwa_writeback_dead_lettered_total` | counter | `reason` = Salesforce's error code (JSON_PARSER_ERROR, STRING_TOO_LONG…) or ATTEMPTS_EXHAUSTED |
 //! | `sfwa_outbox_dead_letters` | gauge | — (write-backs refused for good, waiting for `sfwa dead-letters retry\|drop`) |
+//! | `sfwa_inbound_links_total` | counter | `result` = user_id_stored, user_id_refused (a customer's WhatsApp user id written to, or refused by, the Contact / Lead a message linked to by phone), relinked (records the relink job linked after matching nobody at first) |
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -131,6 +132,7 @@ struct Inner {
     send_rate: Family<NumberLabel, Gauge<f64, AtomicU64>>,
     writeback_dead_lettered: Family<ReasonLabel, Counter>,
     outbox_dead_letters: Gauge,
+    inbound_links: Family<ResultLabel, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -163,6 +165,7 @@ impl Metrics {
             send_rate: Family::default(),
             writeback_dead_lettered: Family::default(),
             outbox_dead_letters: Gauge::default(),
+            inbound_links: Family::default(),
         };
         inner.register_sends();
         inner.register_state_and_webhooks();
@@ -316,6 +319,22 @@ impl Reporter for Metrics {
         }
     }
 
+    fn user_ids_stored(&self, stored: usize, refused: usize) {
+        for (result, n) in [("user_id_stored", stored), ("user_id_refused", refused)] {
+            self.inner
+                .inbound_links
+                .get_or_create(&ResultLabel { result })
+                .inc_by(n as u64);
+        }
+    }
+
+    fn relinked(&self, linked: usize) {
+        self.inner
+            .inbound_links
+            .get_or_create(&ResultLabel { result: "relinked" })
+            .inc_by(linked as u64);
+    }
+
     /// One write-back moved to the dead letters; `reason` is a bounded error code.
     fn dead_lettered(&self, reason: &str) {
         self.inner
@@ -376,6 +395,7 @@ impl Inner {
             "writeback_records" => "Write-back records by result (written, retried, dropped)", writeback_records;
             "writeback_dead_lettered" => "Write-backs moved to the dead letters, by Salesforce's error code (or ATTEMPTS_EXHAUSTED)", writeback_dead_lettered;
             "outbox_dead_letters" => "Write-backs Salesforce refused for good, waiting for `sfwa dead-letters retry|drop`", outbox_dead_letters;
+            "inbound_links" => "Contact/Lead linking: WhatsApp user ids stored on or refused by linked records, and records linked later by the relink job", inbound_links;
         );
     }
 }

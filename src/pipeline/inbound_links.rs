@@ -1,54 +1,60 @@
-//! Linking inbound records to the Contact and Lead who wrote, by phone number, with one batched
-//! lookup per object per flush.
+//! Linking inbound records to the Contact and Lead who wrote: by the customer's business-scoped
+//! WhatsApp user id (BSUID) first, then by phone number, with batched lookups per flush.
 //!
-//! Orgs store phone numbers as people type them (`(415) 555-0101`, `+1 415-555-0101`,
-//! `4155550101`), so an exact SOQL match on `+14155550101` finds nothing. Instead each lookup asks
-//! for records whose Phone or MobilePhone ends with the number's last seven national digits, in
-//! order, with anything between them (`LIKE '%5%5%5%0%1%0%1'`): that tolerates every separator and
-//! any prefix (country code or not, trunk `0` or not). The candidates are then normalised locally
-//! with the same rules as outbound numbers ([`E164::parse`], default region from the settings) and
-//! only exact E.164 matches count.
+//! 1. **BSUID.** A message carrying `From_User_Id__c` is looked up with one SOQL query per object,
+//!    `WHERE WhatsApp_User_Id__c IN (…)` — an External ID field, so indexed. Whoever holds the BSUID
+//!    is the person, whatever their phone fields say: a message linked this way is not looked up
+//!    by phone (customers with a username often come without a phone at all).
+//! 2. **Phone.** The other messages' numbers go into one SOSL search per batch,
+//!    `FIND {4155550101 OR …} IN PHONE FIELDS RETURNING Contact(…), Lead(… WHERE IsConverted =
+//!    false)`: Salesforce's search index matches a number however it was typed (`(415) 555-0101`,
+//!    `+1 415 555 0101`, `4155550101`), where SOQL could only scan the table with a leading-wildcard
+//!    `LIKE`. The terms are the numbers' national significant digits; the candidates are then
+//!    normalised locally with the same rules as outbound numbers ([`E164::parse`], default region
+//!    from the settings) and only exact E.164 matches count. A search carries at most
+//!    [`NUMBERS_PER_SEARCH`] numbers and [`MAX_SEARCH_QUERY_CHARS`] characters of terms (SOSL
+//!    ignores `OR`s past 4,000): one search for a full batch of 200 ten-digit numbers.
+//! 3. **Remembering the BSUID.** When a message linked by phone carries a BSUID nobody holds yet,
+//!    the BSUID is written to the linked Contact / Lead (`WhatsApp_User_Id__c`, one collections
+//!    update per object per flush: [`store_user_ids`]), so the person's next message links without
+//!    a phone, and a `user_changed_user_id` (new BSUID, same phone) moves it along. That write
+//!    is a courtesy: a refusal (the org's validation rule, a lock, no edit access under Private
+//!    sharing) never holds the inbound record back; it is logged once per Contact / Lead and
+//!    counted, and that record is not asked again while sfwa runs.
 //!
-//! Exactly one matching Contact sets `Contact__c`, exactly one matching (unconverted) Lead sets
-//! `Lead__c`. Several matches link nothing for that object — guessing would file a customer's
-//! message under someone else — and the record says so in `Error_Message__c`, so a rep can link it
-//! by hand. No match links nothing and writes nothing: an empty lookup never clears a link a rep
-//! set.
+//! Exactly one match sets `Contact__c`, exactly one (unconverted) Lead sets `Lead__c`. Several
+//! matches link nothing for that object — guessing would file a customer's message under someone
+//! else — and the record says so in `Error_Message__c`, so a rep can link it by hand. No match links
+//! nothing and writes nothing: an empty lookup never clears a link a rep set.
 //!
-//! Answers are cached per number for [`CACHE_FOR`] (15 min, on the pipeline's clock, in memory):
-//! a conversation's later messages cost no lookup. A Contact created meanwhile is linked from the
-//! first message after that.
-//!
-//! Limits: a query carries at most [`NUMBERS_PER_QUERY`] numbers. Its text is then about 3.5 KB
-//! (≈ 5.3 KB once URL-encoded into the GET), well inside SOQL's 100,000 characters and the REST
-//! API's 16,384 bytes for URI plus headers (Salesforce Help 000386264; a longer URI is refused with
-//! 414 / 431). A flush with more distinct numbers makes one more query per object per 50 numbers
-//! (at most 4 per object for a full batch of 200 messages from 200 different customers). The
-//! leading-wildcard LIKE scans the object; that is fine for the REST API (selectivity is only
-//! enforced in triggers) and costs one call however many records the org has.
+//! Answers are cached per number and per BSUID on the pipeline's clock, in memory: a
+//! conversation's later messages cost no lookup. A hit is kept [`CACHE_FOR`]; a miss at most
+//! [`MISS_CACHE_FOR`] (15 min): SOSL's index can lag minutes behind a new Lead, and the relink job
+//! ([`super::relink`]) links the records that matched nobody at first.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
+use chrono::{DateTime, Utc};
 use phonenumber::country::Id as Country;
 use serde::Deserialize;
-use serde_json::{json, Value};
-use tracing::warn;
+use serde_json::{json, Map, Value};
+use tracing::{error, info, warn};
 
 use crate::domain::phone::E164;
-use crate::salesforce::soql_string;
-use crate::salesforce::{SalesforceClient, SalesforceError};
+use crate::salesforce::sosl::{find_any, MAX_SEARCH_QUERY_CHARS, MAX_SEARCH_RESULTS};
+use crate::salesforce::{soql_string, SalesforceClient, SalesforceError};
 use crate::store::outbox::{Operation, OutboxItem};
 
 use super::inbound_records::WAMID_FIELD;
 use super::record_update::{truncate, Fields};
 
-/// Distinct customer numbers per lookup query (see the module docs for the arithmetic).
-pub const NUMBERS_PER_QUERY: usize = 50;
+/// Distinct customer numbers per SOSL search: a full write-back batch in one search.
+pub const NUMBERS_PER_SEARCH: usize = 200;
 
-/// How many trailing national digits the LIKE pattern pins down. Seven is the subscriber part in
-/// most numbering plans: enough to keep the candidate list short, few enough that numbers stored
-/// without their area or country code still match.
-const PATTERN_DIGITS: usize = 7;
+/// BSUIDs per SOQL query. A BSUID is a country code, a dot and up to 128 characters; the
+/// character budget below keeps the URL-encoded GET far inside the REST API's 16,384 bytes.
+pub const USER_IDS_PER_QUERY: usize = 100;
+const USER_ID_LITERAL_CHARS: usize = 6_000;
 
 /// Ids listed in an ambiguity note per object (the note must fit Error_Message__c).
 const IDS_IN_NOTE: usize = 10;
@@ -56,15 +62,36 @@ const IDS_IN_NOTE: usize = 10;
 /// The lookups an inbound record can get.
 pub const LINK_FIELDS: [&str; 2] = ["Contact__c", "Lead__c"];
 
+/// The BSUID field on Contact and Lead (Text 140, External ID, not unique).
+pub const USER_ID_FIELD: &str = crate::salesforce::contract::WHATSAPP_USER_ID;
+
+/// The inbound record's BSUID field (written by [`super::inbound_records`]).
+pub const FROM_USER_ID_FIELD: &str = "From_User_Id__c";
+
+/// Not a Salesforce field (no API name contains `$`; the flush drops `$` keys before writing):
+/// on a `user_changed_user_id` record, the customer's previous BSUID, for
+/// [`super::inbound_records`] to keep with the outbox item. Whoever holds the previous BSUID is
+/// the person when nobody holds the new one yet; the new one is then stored on them.
+pub const PREVIOUS_USER_ID_KEY: &str = "$previous_user_id";
+
+/// How long a lookup's answer that found someone is reused.
+pub const CACHE_FOR: chrono::Duration = chrono::Duration::minutes(15);
+
+/// How long "nobody has this number / BSUID" is reused: at most this, as the search index may
+/// simply not have caught up with a new Contact or Lead yet.
+pub const MISS_CACHE_FOR: chrono::Duration = chrono::Duration::minutes(15);
+
 /// The people a message can be linked to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Person {
     Contact,
     Lead,
 }
 
 impl Person {
-    fn object(self) -> &'static str {
+    pub const BOTH: [Person; 2] = [Person::Contact, Person::Lead];
+
+    pub fn object(self) -> &'static str {
         match self {
             Person::Contact => "Contact",
             Person::Lead => "Lead",
@@ -92,9 +119,18 @@ impl Person {
             Person::Lead => Some("IsConverted = false"),
         }
     }
+
+    fn of_type(object: &str) -> Option<Person> {
+        Person::BOTH
+            .into_iter()
+            .find(|p| p.object().eq_ignore_ascii_case(object))
+    }
 }
 
-/// A Contact or Lead the lookup returned.
+/// The fields read of each Contact / Lead found.
+const PERSON_FIELDS: &str = "Id, Phone, MobilePhone, OwnerId";
+
+/// A Contact or Lead a lookup returned.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 pub struct Candidate {
     #[serde(rename = "Id")]
@@ -107,82 +143,141 @@ pub struct Candidate {
     /// ([`super::inbound_owner`]).
     #[serde(rename = "OwnerId", default)]
     pub owner_id: Option<String>,
+    #[serde(rename = "WhatsApp_User_Id__c", default)]
+    pub user_id: Option<String>,
 }
 
-/// Who has each customer number: matching record Ids per number, per object.
+/// Who wrote an inbound record: the phone Meta gave, the BSUID, or both.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sender {
+    pub phone: Option<E164>,
+    pub user_id: Option<String>,
+    /// The BSUID before a `user_changed_user_id` ([`PREVIOUS_USER_ID_KEY`]).
+    pub previous_user_id: Option<String>,
+}
+
+/// What a customer is looked up by.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Key {
+    Phone(E164),
+    /// Lower-cased: SOQL compares text case-insensitively, so the cache does too.
+    UserId(String),
+}
+
+impl Key {
+    fn user_id(user_id: &str) -> Key {
+        Key::UserId(user_id.to_lowercase())
+    }
+}
+
+/// The Contacts and Leads found for one key.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Links {
-    contacts: HashMap<E164, BTreeSet<String>>,
-    leads: HashMap<E164, BTreeSet<String>>,
-    /// Contact / Lead Id → its OwnerId.
-    owners: HashMap<String, String>,
+pub struct Matches {
+    contacts: BTreeSet<String>,
+    leads: BTreeSet<String>,
 }
 
-impl Links {
-    fn of(&self, person: Person) -> &HashMap<E164, BTreeSet<String>> {
+impl Matches {
+    fn of(&self, person: Person) -> &BTreeSet<String> {
         match person {
             Person::Contact => &self.contacts,
             Person::Lead => &self.leads,
         }
     }
 
-    fn of_mut(&mut self, person: Person) -> &mut HashMap<E164, BTreeSet<String>> {
+    fn of_mut(&mut self, person: Person) -> &mut BTreeSet<String> {
         match person {
             Person::Contact => &mut self.contacts,
             Person::Lead => &mut self.leads,
         }
     }
 
-    /// The owner of the one Contact with `number`, else of the one Lead (several or none: `None`,
-    /// as no link is made then either).
-    pub fn owner_for(&self, number: &E164) -> Option<&str> {
-        [Person::Contact, Person::Lead]
-            .into_iter()
-            .find_map(|person| {
-                let ids = self.of(person).get(number)?;
-                match ids.iter().collect::<Vec<_>>().as_slice() {
-                    [only] => self.owners.get(*only).map(String::as_str),
-                    _ => None,
-                }
-            })
+    pub fn is_empty(&self) -> bool {
+        self.contacts.is_empty() && self.leads.is_empty()
     }
 
-    /// The fields that link the record of message `wamid` from `number`: a lookup per object with
+    /// The one record of `person`, if exactly one matched.
+    fn only(&self, person: Person) -> Option<&String> {
+        let ids = self.of(person);
+        (ids.len() == 1).then(|| ids.iter().next()).flatten()
+    }
+}
+
+/// How a sender was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    UserId,
+    /// By the BSUID the customer had before a `user_changed_user_id`.
+    PreviousUserId,
+    Phone,
+}
+
+/// Who has each customer number and BSUID, and the owners of those records.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Links {
+    by_key: HashMap<Key, Matches>,
+    /// Contact / Lead Id → its OwnerId.
+    owners: HashMap<String, String>,
+}
+
+impl Links {
+    fn add(&mut self, key: Key, matches: &Matches) {
+        let entry = self.by_key.entry(key).or_default();
+        for person in Person::BOTH {
+            entry
+                .of_mut(person)
+                .extend(matches.of(person).iter().cloned());
+        }
+    }
+
+    /// The records `sender` links to: those holding its BSUID if any does, else its previous
+    /// BSUID, else those with its phone number. `None` when nobody was found.
+    pub fn matches_for(&self, sender: &Sender) -> Option<(&Matches, Via)> {
+        let by = |id: &Option<String>, via: Via| {
+            id.as_deref()
+                .and_then(|id| self.by_key.get(&Key::user_id(id)))
+                .filter(|m| !m.is_empty())
+                .map(|m| (m, via))
+        };
+        let by_user_id = by(&sender.user_id, Via::UserId)
+            .or_else(|| by(&sender.previous_user_id, Via::PreviousUserId));
+        by_user_id.or_else(|| {
+            let phone = sender.phone.clone()?;
+            self.by_key
+                .get(&Key::Phone(phone))
+                .filter(|m| !m.is_empty())
+                .map(|m| (m, Via::Phone))
+        })
+    }
+
+    /// The owner of the one Contact `sender` links to, else of the one Lead (several or none:
+    /// `None`, as no link is made then either).
+    pub fn owner_for(&self, sender: &Sender) -> Option<&str> {
+        let (matches, _) = self.matches_for(sender)?;
+        Person::BOTH
+            .into_iter()
+            .find_map(|person| self.owners.get(matches.only(person)?).map(String::as_str))
+    }
+
+    /// The fields that link the record of message `wamid` from `sender`: a lookup per object with
     /// exactly one match, and an `Error_Message__c` note naming the candidates where there were
-    /// several (also logged). Empty when nobody has the number.
-    pub fn fields_for(&self, number: &E164, wamid: &str) -> Fields {
+    /// several (also logged). Empty when nobody was found.
+    pub fn fields_for(&self, sender: &Sender, wamid: &str) -> Fields {
         let mut fields = Fields::new();
+        let Some((matches, via)) = self.matches_for(sender) else {
+            return fields;
+        };
         let mut ambiguous = Vec::new();
-        for person in [Person::Contact, Person::Lead] {
-            let ids: Vec<&String> = self
-                .of(person)
-                .get(number)
-                .map(|ids| ids.iter().collect())
-                .unwrap_or_default();
+        for person in Person::BOTH {
+            let ids: Vec<&String> = matches.of(person).iter().collect();
             match ids.as_slice() {
                 [] => {}
                 [only] => {
                     fields.insert(person.link_field().into(), json!(only));
                 }
                 several => {
-                    warn!(%wamid, object = person.object(), candidates = ?several, "inbound message not linked: several records have the sender's number");
-                    let listed: Vec<&str> = several
-                        .iter()
-                        .take(IDS_IN_NOTE)
-                        .map(|id| id.as_str())
-                        .collect();
-                    let more = several.len().saturating_sub(IDS_IN_NOTE);
-                    let more = if more > 0 {
-                        format!(" and {more} more")
-                    } else {
-                        String::new()
-                    };
-                    ambiguous.push(format!(
-                        "{} {} have this phone number ({}{more})",
-                        several.len(),
-                        person.plural(),
-                        listed.join(", ")
-                    ));
+                    warn!(%wamid, object = person.object(), candidates = ?several, "inbound message not linked: several records match the sender");
+                    ambiguous.push(ambiguity(person, several, via));
                 }
             }
         }
@@ -195,51 +290,160 @@ impl Links {
         }
         fields
     }
+
+    /// The BSUIDs to store: for each sender linked **by phone** (or by its previous BSUID) that
+    /// carries a BSUID nobody holds, the one linked Contact and the one linked Lead.
+    pub fn user_ids_to_store<'a>(
+        &self,
+        senders: impl IntoIterator<Item = &'a Sender>,
+    ) -> Vec<(Person, String, String)> {
+        let mut out: Vec<(Person, String, String)> = Vec::new();
+        for sender in senders {
+            let Some(user_id) = sender.user_id.as_deref() else {
+                continue;
+            };
+            let Some((matches, Via::Phone | Via::PreviousUserId)) = self.matches_for(sender) else {
+                continue;
+            };
+            for person in Person::BOTH {
+                if let Some(id) = matches.only(person) {
+                    if !out.iter().any(|(_, known, _)| known == id) {
+                        out.push((person, id.clone(), user_id.to_string()));
+                    }
+                }
+            }
+        }
+        out
+    }
 }
 
-/// The customer number of an outbox item that is an inbound record to link: an upsert of
-/// `message_object` on the wamid that carries a parseable `From_Phone__c`.
-pub fn customer_number(item: &OutboxItem, message_object: &str) -> Option<E164> {
+/// "2 Contacts have this phone number (003A, 003B)".
+fn ambiguity(person: Person, several: &[&String], via: Via) -> String {
+    let listed: Vec<&str> = several
+        .iter()
+        .take(IDS_IN_NOTE)
+        .map(|id| id.as_str())
+        .collect();
+    let more = several.len().saturating_sub(IDS_IN_NOTE);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    let what = match via {
+        Via::UserId => "this WhatsApp user id",
+        Via::PreviousUserId => "this customer's previous WhatsApp user id",
+        Via::Phone => "this phone number",
+    };
+    format!(
+        "{} {} have {what} ({}{more})",
+        several.len(),
+        person.plural(),
+        listed.join(", ")
+    )
+}
+
+/// The sender of an outbox item that is an inbound record to link: an upsert of `message_object`
+/// on the wamid with a parseable `From_Phone__c` or a `From_User_Id__c`.
+pub fn sender(item: &OutboxItem, message_object: &str) -> Option<Sender> {
     let is_inbound_record = matches!(&item.operation, Operation::Upsert { external_id_field } if external_id_field == WAMID_FIELD)
         && item.object == message_object
         && item.fields.get("Direction__c") == Some(&json!("Inbound"));
     if !is_inbound_record {
         return None;
     }
-    let from = item.fields.get("From_Phone__c").and_then(Value::as_str)?;
-    E164::parse(from, None).ok()
+    sender_of(&item.fields)
 }
 
-/// `%5%5%5%0%1%0%1` for `+14155550101`: the last seven national digits, in order, anything
-/// between and before them, nothing after the last one.
-pub fn like_pattern(number: &E164) -> String {
-    let national = number.national_number();
-    let digits: Vec<char> = national.chars().filter(char::is_ascii_digit).collect();
-    let tail = &digits[digits.len().saturating_sub(PATTERN_DIGITS)..];
-    tail.iter().map(|digit| format!("%{digit}")).collect()
+/// The sender named by an inbound record's fields (`From_Phone__c`, `From_User_Id__c`).
+pub fn sender_of(fields: &Map<String, Value>) -> Option<Sender> {
+    let text = |name: &str| {
+        fields
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    };
+    let sender = Sender {
+        phone: text("From_Phone__c").and_then(|from| E164::parse(from, None).ok()),
+        user_id: text(FROM_USER_ID_FIELD).map(str::to_string),
+        previous_user_id: text(PREVIOUS_USER_ID_KEY).map(str::to_string),
+    };
+    (sender.phone.is_some() || sender.user_id.is_some()).then_some(sender)
 }
 
-/// One lookup query for up to [`NUMBERS_PER_QUERY`] numbers (the caller chunks).
-pub fn lookup_soql(person: Person, numbers: &[E164]) -> String {
-    let patterns: BTreeSet<String> = numbers.iter().map(like_pattern).collect();
-    let any_number = patterns
-        .iter()
-        .flat_map(|pattern| {
-            let literal = soql_string(pattern);
-            [
-                format!("Phone LIKE {literal}"),
-                format!("MobilePhone LIKE {literal}"),
-            ]
-        })
-        .collect::<Vec<_>>()
-        .join(" OR ");
+/// The customer number of an inbound record to link (see [`sender`]), when it has one.
+pub fn customer_number(item: &OutboxItem, message_object: &str) -> Option<E164> {
+    sender(item, message_object)?.phone
+}
+
+/// One query for the records of `person` holding any of `user_ids` (the caller chunks).
+pub fn user_id_soql(person: Person, user_ids: &[String]) -> String {
+    let listed: Vec<String> = user_ids.iter().map(|id| soql_string(id)).collect();
+    let condition = format!("{USER_ID_FIELD} IN ({})", listed.join(", "));
     let condition = match person.filter() {
-        Some(filter) => format!("{filter} AND ({any_number})"),
-        None => any_number,
+        Some(filter) => format!("{filter} AND {condition}"),
+        None => condition,
     };
     format!(
-        "SELECT Id, Phone, MobilePhone, OwnerId FROM {} WHERE {condition}",
+        "SELECT {PERSON_FIELDS}, {USER_ID_FIELD} FROM {} WHERE {condition}",
         person.object()
+    )
+}
+
+/// One SOSL search for the Contacts and (unconverted) Leads with any of `numbers` in a phone
+/// field (the caller chunks, [`search_chunks`]). `None` for no numbers.
+pub fn phone_search(numbers: &[E164]) -> Option<String> {
+    let terms: BTreeSet<String> = numbers.iter().map(E164::national_number).collect();
+    let find = find_any(terms.iter().map(String::as_str))?;
+    let returning: Vec<String> = Person::BOTH
+        .into_iter()
+        .map(|person| match person.filter() {
+            Some(filter) => format!("{}({PERSON_FIELDS} WHERE {filter})", person.object()),
+            None => format!("{}({PERSON_FIELDS})", person.object()),
+        })
+        .collect();
+    Some(format!(
+        "{find} IN PHONE FIELDS RETURNING {}",
+        returning.join(", ")
+    ))
+}
+
+/// `items` cut into runs of at most `max_items` whose `size`s (plus a separator each) add up
+/// to at most `max_chars`.
+fn chunks_by<T: Clone>(
+    items: &[T],
+    max_items: usize,
+    max_chars: usize,
+    size: impl Fn(&T) -> usize,
+) -> Vec<Vec<T>> {
+    let mut chunks: Vec<Vec<T>> = Vec::new();
+    let mut chars = 0;
+    for item in items {
+        let cost = size(item) + 4;
+        let full = chunks
+            .last()
+            .is_none_or(|c| c.len() >= max_items || chars + cost > max_chars);
+        if full {
+            chunks.push(Vec::new());
+            chars = 0;
+        }
+        chars += cost;
+        if let Some(last) = chunks.last_mut() {
+            last.push(item.clone());
+        }
+    }
+    chunks
+}
+
+/// The numbers cut into searches: at most [`NUMBERS_PER_SEARCH`] each, and terms joined by ` OR `
+/// within [`MAX_SEARCH_QUERY_CHARS`].
+pub fn search_chunks(numbers: &[E164]) -> Vec<Vec<E164>> {
+    chunks_by(
+        numbers,
+        NUMBERS_PER_SEARCH,
+        MAX_SEARCH_QUERY_CHARS,
+        |number| number.national_number().len(),
     )
 }
 
@@ -268,287 +472,384 @@ pub fn exact_matches(
     matches
 }
 
-/// Looks up who has each of `numbers`: one query per object per [`NUMBERS_PER_QUERY`] numbers.
-/// Returns the links and the number of queries made; any failed query fails the whole lookup
-/// (the caller retries the records later rather than link half of them).
-#[tracing::instrument(skip_all, fields(numbers = numbers.len()))]
-pub async fn find(
+/// What one lookup found: the matches per key asked (empty ones included) and the owners.
+#[derive(Debug, Default)]
+struct Found {
+    links: Links,
+    queries: usize,
+}
+
+impl Found {
+    fn owner(&mut self, candidate: &Candidate) {
+        if let Some(owner) = &candidate.owner_id {
+            self.links
+                .owners
+                .insert(candidate.id.clone(), owner.clone());
+        }
+    }
+}
+
+/// Looks up who holds each of `user_ids`: one SOQL query per object per chunk.
+async fn find_by_user_id(
     salesforce: &SalesforceClient,
-    numbers: &BTreeSet<E164>,
-    default_region: Option<Country>,
-) -> Result<(Links, usize), SalesforceError> {
-    let mut links = Links::default();
-    let mut queries = 0;
-    let numbers_list: Vec<E164> = numbers.iter().cloned().collect();
-    for chunk in numbers_list.chunks(NUMBERS_PER_QUERY) {
-        for person in [Person::Contact, Person::Lead] {
-            let candidates: Vec<Candidate> = salesforce.query(&lookup_soql(person, chunk)).await?;
-            queries += 1;
-            for (number, ids) in exact_matches(&candidates, numbers, default_region) {
-                for id in &ids {
-                    let owner = candidates.iter().find(|c| &c.id == id);
-                    if let Some(owner) = owner.and_then(|c| c.owner_id.clone()) {
-                        links.owners.insert(id.clone(), owner);
-                    }
+    user_ids: &BTreeSet<String>,
+) -> Result<Found, SalesforceError> {
+    let mut found = Found::default();
+    for id in user_ids {
+        found
+            .links
+            .by_key
+            .insert(Key::user_id(id), Matches::default());
+    }
+    let list: Vec<String> = user_ids.iter().cloned().collect();
+    for chunk in chunks_by(
+        &list,
+        USER_IDS_PER_QUERY,
+        USER_ID_LITERAL_CHARS,
+        String::len,
+    ) {
+        for person in Person::BOTH {
+            let candidates: Vec<Candidate> =
+                salesforce.query(&user_id_soql(person, &chunk)).await?;
+            found.queries += 1;
+            for candidate in &candidates {
+                let Some(user_id) = candidate.user_id.as_deref() else {
+                    continue;
+                };
+                if let Some(matches) = found.links.by_key.get_mut(&Key::user_id(user_id)) {
+                    matches.of_mut(person).insert(candidate.id.clone());
                 }
-                links.of_mut(person).entry(number).or_default().extend(ids);
+                found.owner(candidate);
             }
         }
     }
-    Ok((links, queries))
+    Ok(found)
 }
 
-/// How long a lookup's answer for a number is reused. A conversation's later messages then cost no
-/// lookup; a Contact created meanwhile is linked from the next message after this.
-pub const CACHE_FOR: chrono::Duration = chrono::Duration::minutes(15);
+/// Looks up who has each of `numbers`: one SOSL search per [`search_chunks`] chunk.
+async fn find_by_phone(
+    salesforce: &SalesforceClient,
+    numbers: &BTreeSet<E164>,
+    default_region: Option<Country>,
+) -> Result<Found, SalesforceError> {
+    let mut found = Found::default();
+    for number in numbers {
+        found
+            .links
+            .by_key
+            .insert(Key::Phone(number.clone()), Matches::default());
+    }
+    let list: Vec<E164> = numbers.iter().cloned().collect();
+    for chunk in search_chunks(&list) {
+        let Some(sosl) = phone_search(&chunk) else {
+            continue;
+        };
+        let records = salesforce.search(&sosl).await?;
+        found.queries += 1;
+        if records.len() >= MAX_SEARCH_RESULTS {
+            warn!(
+                numbers = chunk.len(),
+                "the phone search hit SOSL's {MAX_SEARCH_RESULTS}-record cap; some customers may be linked later than their first message"
+            );
+        }
+        for (person, candidates) in candidates_by_person(records) {
+            for (number, ids) in exact_matches(&candidates, numbers, default_region) {
+                let key = Key::Phone(number);
+                found
+                    .links
+                    .by_key
+                    .entry(key)
+                    .or_default()
+                    .of_mut(person)
+                    .extend(ids);
+            }
+            candidates.iter().for_each(|c| found.owner(c));
+        }
+    }
+    Ok(found)
+}
 
-/// Recent lookup answers per number (including "nobody has it"), timed by the pipeline's clock.
+/// The `searchRecords` of a search, by object (`attributes.type`); others are ignored.
+fn candidates_by_person(records: Vec<Value>) -> Vec<(Person, Vec<Candidate>)> {
+    let mut out: Vec<(Person, Vec<Candidate>)> =
+        Person::BOTH.into_iter().map(|p| (p, Vec::new())).collect();
+    for record in records {
+        let object = record["attributes"]["type"].as_str().unwrap_or_default();
+        let Some(person) = Person::of_type(object) else {
+            continue;
+        };
+        match serde_json::from_value::<Candidate>(record) {
+            Ok(candidate) => {
+                if let Some((_, list)) = out.iter_mut().find(|(p, _)| *p == person) {
+                    list.push(candidate);
+                }
+            }
+            Err(error) => warn!(%error, "a search result that is not a Contact or Lead row"),
+        }
+    }
+    out
+}
+
+/// Recent lookup answers per number and BSUID (including "nobody"), timed by the pipeline's
+/// clock; and the Contacts / Leads that refused their BSUID, asked no more.
 #[derive(Debug, Default)]
 pub struct LinkCache {
-    entries: std::sync::Mutex<HashMap<E164, Cached>>,
+    entries: std::sync::Mutex<HashMap<Key, Cached>>,
+    refused: std::sync::Mutex<HashSet<String>>,
+    /// When the org last refused the BSUID query (no WhatsApp_User_Id__c field deployed):
+    /// the BSUID step is skipped for [`CACHE_FOR`] after it.
+    user_ids_refused_at: std::sync::Mutex<Option<DateTime<Utc>>>,
 }
 
 #[derive(Clone, Debug)]
 struct Cached {
-    at: chrono::DateTime<chrono::Utc>,
-    contacts: BTreeSet<String>,
-    leads: BTreeSet<String>,
+    at: DateTime<Utc>,
+    matches: Matches,
     /// The owners of those Contacts and Leads.
     owners: HashMap<String, String>,
 }
 
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl LinkCache {
-    /// Splits `numbers` into the links still cached at `now` and the numbers to look up.
-    fn split(
-        &self,
-        numbers: &BTreeSet<E164>,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> (Links, BTreeSet<E164>) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.retain(|_, cached| now - cached.at < CACHE_FOR);
+    /// Splits `keys` into the links still cached at `now` and the keys to look up.
+    fn split(&self, keys: &BTreeSet<Key>, now: DateTime<Utc>) -> (Links, BTreeSet<Key>) {
+        let mut entries = lock(&self.entries);
+        entries.retain(|_, cached| {
+            let keep_for = if cached.matches.is_empty() {
+                MISS_CACHE_FOR
+            } else {
+                CACHE_FOR
+            };
+            now - cached.at < keep_for
+        });
         let mut links = Links::default();
         let mut missing = BTreeSet::new();
-        for number in numbers {
-            match entries.get(number) {
-                Some(cached) => links.add(number, cached),
+        for key in keys {
+            match entries.get(key) {
+                Some(cached) => {
+                    links.add(key.clone(), &cached.matches);
+                    links.owners.extend(cached.owners.clone());
+                }
                 None => {
-                    missing.insert(number.clone());
+                    missing.insert(key.clone());
                 }
             }
         }
         (links, missing)
     }
 
-    fn remember(
-        &self,
-        numbers: &BTreeSet<E164>,
-        found: &Links,
-        now: chrono::DateTime<chrono::Utc>,
-    ) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        for number in numbers {
-            let ids = |person| found.of(person).get(number).cloned().unwrap_or_default();
-            let (contacts, leads) = (ids(Person::Contact), ids(Person::Lead));
-            let owners = contacts
+    fn remember(&self, found: &Links, now: DateTime<Utc>) {
+        let mut entries = lock(&self.entries);
+        for (key, matches) in &found.by_key {
+            let owners = matches
+                .contacts
                 .iter()
-                .chain(&leads)
+                .chain(&matches.leads)
                 .filter_map(|id| Some((id.clone(), found.owners.get(id)?.clone())))
                 .collect();
+            let matches = matches.clone();
             entries.insert(
-                number.clone(),
+                key.clone(),
                 Cached {
                     at: now,
-                    contacts,
-                    leads,
+                    matches,
                     owners,
                 },
             );
         }
     }
+
+    /// Forgets what is known about `key` (its BSUID was just stored on someone).
+    fn forget(&self, key: &Key) {
+        lock(&self.entries).remove(key);
+    }
+
+    fn user_ids_usable(&self, now: DateTime<Utc>) -> bool {
+        lock(&self.user_ids_refused_at).is_none_or(|at| now - at >= CACHE_FOR)
+    }
 }
 
-impl Links {
-    fn add(&mut self, number: &E164, cached: &Cached) {
-        self.owners.extend(cached.owners.clone());
-        for (person, ids) in [
-            (Person::Contact, &cached.contacts),
-            (Person::Lead, &cached.leads),
-        ] {
-            if !ids.is_empty() {
-                self.of_mut(person)
-                    .entry(number.clone())
-                    .or_default()
-                    .extend(ids.iter().cloned());
+/// Everything [`find_cached`] needs besides the senders.
+pub struct LinkLookup<'a> {
+    pub salesforce: &'a SalesforceClient,
+    pub cache: &'a LinkCache,
+    pub default_region: Option<Country>,
+    pub now: DateTime<Utc>,
+}
+
+impl LinkLookup<'_> {
+    /// Who each of `senders` is: BSUIDs first (cached, then one query per object), then the
+    /// phone numbers of the senders no BSUID found (cached, then one search). Returns the links
+    /// and the queries made; a failed query fails the whole lookup (the caller retries the
+    /// records later rather than link half of them), except the org refusing the BSUID query
+    /// itself (the field not deployed): then phones alone are used, said once per [`CACHE_FOR`].
+    pub async fn find_cached(&self, senders: &[Sender]) -> Result<(Links, usize), SalesforceError> {
+        let mut queries = 0;
+        let user_ids: BTreeSet<Key> = senders
+            .iter()
+            .flat_map(|s| [&s.user_id, &s.previous_user_id])
+            .filter_map(|id| id.as_deref().map(Key::user_id))
+            .collect();
+        let mut links = Links::default();
+        if !user_ids.is_empty() && self.cache.user_ids_usable(self.now) {
+            let (cached, missing) = self.cache.split(&user_ids, self.now);
+            links = cached;
+            queries += self.look_up_user_ids(&missing, &mut links).await?;
+        }
+        let numbers: BTreeSet<Key> = senders
+            .iter()
+            .filter(|s| links.matches_for(s).is_none())
+            .filter_map(|s| s.phone.clone().map(Key::Phone))
+            .collect();
+        let (cached, missing) = self.cache.split(&numbers, self.now);
+        merge(&mut links, cached);
+        let missing: BTreeSet<E164> = missing
+            .into_iter()
+            .filter_map(|key| match key {
+                Key::Phone(number) => Some(number),
+                Key::UserId(_) => None,
+            })
+            .collect();
+        if !missing.is_empty() {
+            let found = find_by_phone(self.salesforce, &missing, self.default_region).await?;
+            queries += found.queries;
+            self.cache.remember(&found.links, self.now);
+            merge(&mut links, found.links);
+        }
+        Ok((links, queries))
+    }
+
+    /// The BSUID step for the `missing` keys (already split from the cache).
+    async fn look_up_user_ids(
+        &self,
+        missing: &BTreeSet<Key>,
+        links: &mut Links,
+    ) -> Result<usize, SalesforceError> {
+        let ids: BTreeSet<String> = missing
+            .iter()
+            .filter_map(|key| match key {
+                Key::UserId(id) => Some(id.clone()),
+                Key::Phone(_) => None,
+            })
+            .collect();
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        match find_by_user_id(self.salesforce, &ids).await {
+            Ok(found) => {
+                self.cache.remember(&found.links, self.now);
+                merge(links, found.links);
+                Ok(found.queries)
+            }
+            Err(error @ SalesforceError::Api { .. }) => {
+                error!(%error, "Salesforce refused the lookup by WhatsApp user id; messages are linked by phone only for {} min (deploy the package's Contact and Lead field {USER_ID_FIELD} and give the integration user access to it)", CACHE_FOR.num_minutes());
+                *lock(&self.cache.user_ids_refused_at) = Some(self.now);
+                Ok(1)
+            }
+            Err(error) => Err(error),
+        }
+    }
+}
+
+fn merge(links: &mut Links, other: Links) {
+    links.owners.extend(other.owners);
+    for (key, matches) in other.by_key {
+        links.add(key, &matches);
+    }
+}
+
+/// What storing BSUIDs on Contacts and Leads did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Stored {
+    /// Collections calls made (one per object with something to store).
+    pub calls: usize,
+    pub stored: usize,
+    /// Refused by the org (validation rule, access): not asked again while sfwa runs.
+    pub refused: usize,
+}
+
+/// Writes each sender's BSUID to the Contact / Lead it was linked to by phone
+/// ([`Links::user_ids_to_store`]), one collections update per object. Never fails: a refused
+/// record is logged once and remembered; a failed call (an outage) is retried with the next
+/// message. The inbound records are written whatever happens here.
+pub async fn store_user_ids(lookup: &LinkLookup<'_>, links: &Links, senders: &[Sender]) -> Stored {
+    let (salesforce, cache) = (lookup.salesforce, lookup.cache);
+    let mut outcome = Stored::default();
+    if !cache.user_ids_usable(lookup.now) {
+        return outcome;
+    }
+    let wanted: Vec<(Person, String, String)> = {
+        let refused = lock(&cache.refused);
+        links
+            .user_ids_to_store(senders)
+            .into_iter()
+            .filter(|(_, id, _)| !refused.contains(id))
+            .collect()
+    };
+    for person in Person::BOTH {
+        let records: Vec<(String, Map<String, Value>)> = wanted
+            .iter()
+            .filter(|(p, _, _)| *p == person)
+            .map(|(_, id, user_id)| {
+                let mut fields = Map::new();
+                fields.insert(USER_ID_FIELD.into(), json!(user_id));
+                (id.clone(), fields)
+            })
+            .collect();
+        if records.is_empty() {
+            continue;
+        }
+        outcome.calls += 1;
+        match salesforce.update(person.object(), &records).await {
+            Ok(results) => note_results(cache, person, &records, &results, &mut outcome),
+            Err(error) => {
+                warn!(%error, object = person.object(), records = records.len(), "could not store WhatsApp user ids on linked records; tried again with the next message");
             }
         }
     }
+    outcome
 }
 
-/// [`find`] for the numbers `cache` has no recent answer for; the rest come from the cache.
-pub async fn find_cached(
-    salesforce: &SalesforceClient,
+/// Counts and logs what the org said to each BSUID write.
+fn note_results(
     cache: &LinkCache,
-    numbers: &BTreeSet<E164>,
-    default_region: Option<Country>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<(Links, usize), SalesforceError> {
-    let (mut links, missing) = cache.split(numbers, now);
-    if missing.is_empty() {
-        return Ok((links, 0));
-    }
-    let (found, queries) = find(salesforce, &missing, default_region).await?;
-    cache.remember(&missing, &found, now);
-    links.owners.extend(found.owners.clone());
-    for person in [Person::Contact, Person::Lead] {
-        for (number, ids) in found.of(person) {
-            links
-                .of_mut(person)
-                .entry(number.clone())
-                .or_default()
-                .extend(ids.iter().cloned());
+    person: Person,
+    records: &[(String, Map<String, Value>)],
+    results: &[crate::salesforce::RecordResult],
+    outcome: &mut Stored,
+) {
+    for ((id, fields), result) in records.iter().zip(results) {
+        if result.success {
+            outcome.stored += 1;
+            if let Some(user_id) = fields.get(USER_ID_FIELD).and_then(Value::as_str) {
+                // Next time the BSUID finds this record directly.
+                cache.forget(&Key::user_id(user_id));
+            }
+            info!(object = person.object(), record_id = %id, "stored the customer's WhatsApp user id on the linked record");
+            continue;
+        }
+        let reason = result
+            .errors
+            .iter()
+            .map(|e| format!("{}: {}", e.status_code, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let retryable = result
+            .errors
+            .iter()
+            .all(|e| e.disposition() == crate::salesforce::Disposition::Retry);
+        if retryable {
+            continue;
+        }
+        outcome.refused += 1;
+        if lock(&cache.refused).insert(id.clone()) {
+            warn!(object = person.object(), record_id = %id, "Salesforce refused storing the customer's WhatsApp user id on the linked {}; its messages are still recorded and linked by phone, and sfwa will not try this record again until it restarts: {reason}", person.object());
         }
     }
-    Ok((links, queries))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::phone::region;
-    use chrono::Utc;
-    use serde_json::Map;
-
-    fn number(wa_id: &str) -> E164 {
-        E164::from_wa_id(wa_id).unwrap()
-    }
-
-    fn candidate(id: &str, phone: Option<&str>, mobile: Option<&str>) -> Candidate {
-        Candidate {
-            id: id.into(),
-            phone: phone.map(String::from),
-            mobile_phone: mobile.map(String::from),
-            owner_id: None,
-        }
-    }
-
-    #[test]
-    fn the_pattern_is_the_last_seven_national_digits_with_anything_between() {
-        assert_eq!(like_pattern(&number("14155550101")), "%5%5%5%0%1%0%1");
-        assert_eq!(like_pattern(&number("442079460958")), "%9%4%6%0%9%5%8");
-    }
-
-    #[test]
-    fn the_lookup_asks_both_phone_fields_for_every_number_and_only_unconverted_leads() {
-        let numbers = [number("14155550101"), number("14155550102")];
-
-        let contacts = lookup_soql(Person::Contact, &numbers);
-        let leads = lookup_soql(Person::Lead, &numbers);
-
-        assert_eq!(
-            contacts,
-            "SELECT Id, Phone, MobilePhone, OwnerId FROM Contact WHERE \
-             Phone LIKE '%5%5%5%0%1%0%1' OR MobilePhone LIKE '%5%5%5%0%1%0%1' OR \
-             Phone LIKE '%5%5%5%0%1%0%2' OR MobilePhone LIKE '%5%5%5%0%1%0%2'"
-        );
-        assert!(leads.starts_with(
-            "SELECT Id, Phone, MobilePhone, OwnerId FROM Lead WHERE IsConverted = false AND (Phone LIKE"
-        ));
-        assert!(leads.ends_with("'%5%5%5%0%1%0%2')"), "{leads}");
-    }
-
-    #[test]
-    fn a_full_chunk_of_numbers_stays_far_below_salesforces_uri_limit() {
-        let numbers: Vec<E164> = (0..NUMBERS_PER_QUERY)
-            .map(|i| number(&format!("1415555{i:04}")))
-            .collect();
-
-        let soql = lookup_soql(Person::Lead, &numbers);
-        let encoded: String = url::form_urlencoded::byte_serialize(soql.as_bytes()).collect();
-
-        // 16,384 bytes is Salesforce's limit for the URI and the headers together.
-        assert!(encoded.len() < 6_000, "{} bytes", encoded.len());
-    }
-
-    #[test]
-    fn only_candidates_whose_number_normalises_to_the_sender_match() {
-        let sender = number("14155550101");
-        let numbers = BTreeSet::from([sender.clone()]);
-        let candidates = [
-            candidate("003A", Some("(415) 555-0101"), None),
-            candidate("003B", None, Some("+1 415 555 0101")),
-            candidate("003C", Some("(415) 555-0101"), Some("415.555.0101")),
-            // The same last seven digits in another area code: the LIKE finds it, E.164 does not.
-            candidate("003D", Some("(650) 555-0101"), None),
-            candidate("003E", Some("call reception"), None),
-        ];
-
-        let matches = exact_matches(&candidates, &numbers, Some(region("US").unwrap()));
-
-        assert_eq!(
-            matches.get(&sender),
-            Some(&BTreeSet::from([
-                "003A".into(),
-                "003B".into(),
-                "003C".into()
-            ]))
-        );
-    }
-
-    #[test]
-    fn one_match_links_several_matches_leave_a_note_and_no_match_writes_nothing() {
-        let sender = number("14155550101");
-        let mut links = Links::default();
-        links.contacts.insert(
-            sender.clone(),
-            BTreeSet::from(["003A".into(), "003B".into()]),
-        );
-        links
-            .leads
-            .insert(sender.clone(), BTreeSet::from(["00QA".into()]));
-
-        let fields = links.fields_for(&sender, "wamid.IN1");
-        let nobody = links.fields_for(&number("14155550199"), "wamid.IN2");
-
-        assert!(!fields.contains_key("Contact__c"));
-        assert_eq!(fields["Lead__c"], "00QA");
-        assert_eq!(
-            fields["Error_Message__c"],
-            "Not linked: 2 Contacts have this phone number (003A, 003B). Link the right one by hand."
-        );
-        assert!(nobody.is_empty());
-    }
-
-    #[test]
-    fn only_inbound_record_upserts_with_a_sender_are_linked() {
-        let item = |operation: Operation, fields: Value| OutboxItem {
-            operation,
-            object: "WhatsApp_Message__c".into(),
-            record_id: "wamid.IN1".into(),
-            fields: fields.as_object().cloned().unwrap_or_else(Map::new),
-            version: 1,
-            attempts: 0,
-            first_enqueued_at: Utc::now(),
-            last_error: None,
-        };
-        let upsert = || Operation::Upsert {
-            external_id_field: WAMID_FIELD.into(),
-        };
-        let inbound = json!({"Direction__c": "Inbound", "From_Phone__c": "+14155550101"});
-
-        assert_eq!(
-            customer_number(&item(upsert(), inbound.clone()), "WhatsApp_Message__c"),
-            Some(number("14155550101"))
-        );
-        assert_eq!(
-            customer_number(&item(Operation::Update, inbound), "WhatsApp_Message__c"),
-            None
-        );
-        assert_eq!(
-            customer_number(
-                &item(upsert(), json!({"Direction__c": "Inbound"})),
-                "WhatsApp_Message__c"
-            ),
-            None
-        );
-    }
-}
+mod tests;

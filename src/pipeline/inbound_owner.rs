@@ -28,13 +28,12 @@ use serde_json::{json, Value};
 use tracing::{error, info, warn};
 
 use crate::domain::ids::Wamid;
-use crate::domain::phone::E164;
 use crate::domain::sf_id::SfId;
 use crate::salesforce::{soql_id_list, soql_string, SalesforceError};
 use crate::store::journal;
 use crate::store::outbox::OutboxItem;
 
-use super::inbound_links::{self, Links};
+use super::inbound_links::{self, Links, Sender};
 use super::inbound_records::CONTEXT_KEY;
 use super::record_update::Fields;
 use super::WriteBack;
@@ -70,7 +69,7 @@ struct CaseOwner {
 /// An inbound record to own: its outbox item's key (the wamid) and what is known about it.
 struct Inbound {
     wamid: String,
-    number: E164,
+    sender: Sender,
     business_number_id: Option<String>,
     /// `context.id`, when it is a wamid.
     context: Option<Wamid>,
@@ -89,10 +88,10 @@ pub async fn resolve(
     let inbound: Vec<Inbound> = items
         .iter()
         .filter_map(|item| {
-            let number = inbound_links::customer_number(item, object)?;
+            let sender = inbound_links::sender(item, object)?;
             Some(Inbound {
                 wamid: item.record_id.clone(),
-                number,
+                sender,
                 business_number_id: item
                     .fields
                     .get("Business_Number_Id__c")
@@ -118,7 +117,7 @@ pub async fn resolve(
         let case = replied_to
             .get(&message.wamid)
             .and_then(|record| cases.get(record));
-        case.is_none() && links.owner_for(&message.number).is_none()
+        case.is_none() && links.owner_for(&message.sender).is_none()
     });
     let queue = if needs_queue {
         let (queue, queue_queries) = queue_id(write_back, now).await?;
@@ -139,7 +138,7 @@ pub async fn resolve(
             }
             None => None,
         }
-        .or_else(|| links.owner_for(&message.number).map(str::to_string))
+        .or_else(|| links.owner_for(&message.sender).map(str::to_string))
         .or_else(|| queue.clone());
         if let Some(owner) = owner {
             fields.insert("OwnerId".into(), json!(owner));
@@ -159,8 +158,12 @@ async fn replied_to(write_back: &WriteBack, inbound: &[Inbound]) -> HashMap<Stri
     let asks: Vec<ReplyAsk> = inbound
         .iter()
         .map(|m| {
-            let wa_id = m.number.as_str().trim_start_matches('+').to_string();
-            let pair = m.business_number_id.clone().map(|number| (number, wa_id));
+            // The journal keys a customer by wa_id, or by BSUID when that is all sfwa had.
+            let customer = match (&m.sender.phone, &m.sender.user_id) {
+                (Some(phone), _) => Some(phone.wa_id().to_string()),
+                (None, user_id) => user_id.clone(),
+            };
+            let pair = m.business_number_id.clone().zip(customer);
             (m.wamid.clone(), m.context.clone(), pair)
         })
         .collect();

@@ -152,6 +152,18 @@ fn identity(message: &InboundMessage) -> Fields {
     if let Some(group) = &message.group_id {
         fields.insert("Group_Id__c".into(), json!(truncate(group, GROUP_ID_CHARS)));
     }
+    // A user-id change without a phone links by the BSUID the Contact/Lead still holds; the
+    // write-back reads this `$` key and never writes it (see `inbound_links`).
+    if let InboundKind::System(SystemChange {
+        previous_user_id: Some(previous),
+        ..
+    }) = &message.kind
+    {
+        fields.insert(
+            super::inbound_links::PREVIOUS_USER_ID_KEY.into(),
+            json!(previous.as_str()),
+        );
+    }
     if let Some(referral) = &message.referral {
         fields.extend(referral_fields(referral));
     }

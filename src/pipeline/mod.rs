@@ -17,7 +17,10 @@
 //!   statuses onto the journal and the outbox, inbound messages into the window mirror and
 //!   [`inbound_records`], refused events dead-lettered.
 //! - [`inbound_records`] — the `WhatsApp_Message__c` record an inbound customer message becomes.
-//! - [`inbound_links`] — linking those records to the Contact / Lead with the sender's number.
+//! - [`inbound_links`] — linking those records to the Contact / Lead holding the sender's
+//!   WhatsApp user id (BSUID), else with the sender's number (one SOSL search per flush), and
+//!   storing the BSUID on the record linked by phone; [`relink`] — the job that links, later,
+//!   the records that matched nobody at first.
 //! - [`inbound_owner`] — who owns them: the linked Case's owner, the Contact's, the Lead's, or
 //!   the configured queue ([`owner_cache`]: what it remembers between flushes).
 //! - [`flush`] — the one handle other workers reach the write-back worker by ("a batch is
@@ -26,7 +29,7 @@
 //!   collections call.
 //! - [`dead_letters`] — `sfwa dead-letters list|retry|drop`: the write-backs Salesforce refused
 //!   for good, and what an operator does with them.
-//! - [`jobs`] — scheduled work (reconcile poll, scheduled sends, inbound mirror, retention) and
+//! - [`jobs`] — scheduled work (reconcile poll, scheduled sends, inbound mirror, relink, retention) and
 //!   the one-shot pass of `sfwa sync`.
 //! - [`report`] — what the pipeline reports (dispatched, flushed, stream connected, poll
 //!   succeeded…) to whoever `app` passes in: the metrics and health of `observe`.
@@ -47,6 +50,7 @@ pub mod jobs;
 pub mod owner_cache;
 pub mod pacing;
 pub mod record_update;
+pub mod relink;
 pub mod report;
 pub mod stream;
 pub mod webhook_apply;

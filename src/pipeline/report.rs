@@ -75,6 +75,11 @@ pub trait Reporter: Send + Sync {
     fn stream_connected(&self, _connected: bool) {}
     /// Salesforce answered the poll at `at`.
     fn poll_succeeded(&self, _at: DateTime<Utc>) {}
+    /// Customers' WhatsApp user ids written to the Contacts / Leads their messages linked to by
+    /// phone: `stored`, and `refused` by the org (a validation rule, no edit access).
+    fn user_ids_stored(&self, _stored: usize, _refused: usize) {}
+    /// The relink job linked `linked` inbound records that had matched nobody at first.
+    fn relinked(&self, _linked: usize) {}
 }
 
 /// Reports to several observers in turn (the metrics and the health).
@@ -118,6 +123,14 @@ impl Reporter for Reporters {
     }
     fn poll_succeeded(&self, at: DateTime<Utc>) {
         self.0.iter().for_each(|o| o.poll_succeeded(at));
+    }
+    fn user_ids_stored(&self, stored: usize, refused: usize) {
+        self.0
+            .iter()
+            .for_each(|o| o.user_ids_stored(stored, refused));
+    }
+    fn relinked(&self, linked: usize) {
+        self.0.iter().for_each(|o| o.relinked(linked));
     }
 }
 

@@ -24,15 +24,13 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 use tracing::{debug, error, info, warn};
 
-use crate::domain::phone::E164;
 use crate::salesforce::collections::{Blame, CallRefusal};
 use crate::salesforce::{Disposition, RecordResult, SalesforceError, MAX_COLLECTION_RECORDS};
 use crate::store::outbox::{self, Operation, OutboxItem};
 
 use super::flush::Asked;
-use super::inbound_links::{self, Links, LINK_FIELDS};
+use super::inbound_links::{self, LinkLookup, Links, Sender, LINK_FIELDS};
 use super::inbound_owner::{self, OWNER_FIELDS};
-use super::inbound_records::CONTEXT_KEY;
 use super::record_update::Fields;
 use super::WriteBack;
 
@@ -48,8 +46,11 @@ pub struct FlushOutcome {
     pub dead_lettered: usize,
     /// Collections calls made.
     pub calls: usize,
-    /// SOQL queries made to link inbound records to Contacts and Leads.
+    /// SOQL queries and SOSL searches made to link inbound records to Contacts and Leads (and
+    /// to find their owners).
     pub lookups: usize,
+    /// Collections calls that stored customers' WhatsApp user ids on linked Contacts / Leads.
+    pub user_id_writes: usize,
 }
 
 impl FlushOutcome {
@@ -60,6 +61,7 @@ impl FlushOutcome {
         self.dead_lettered += other.dead_lettered;
         self.calls += other.calls;
         self.lookups += other.lookups;
+        self.user_id_writes += other.user_id_writes;
     }
 
     fn count(&mut self, decision: &Decision) {
@@ -167,14 +169,30 @@ async fn look_up(
     now: DateTime<Utc>,
     outcome: &mut FlushOutcome,
 ) -> Result<(Links, Owners), (SalesforceError, &'static str)> {
-    let numbers: BTreeSet<E164> = items
+    let senders: Vec<Sender> = items
         .iter()
-        .filter_map(|item| inbound_links::customer_number(item, write_back.core.message_object()))
+        .filter_map(|item| inbound_links::sender(item, write_back.core.message_object()))
+        .collect::<BTreeSet<Sender>>()
+        .into_iter()
         .collect();
-    if numbers.is_empty() {
+    if senders.is_empty() {
         return Ok((Links::default(), Owners::new()));
     }
-    let links = look_up_links(write_back, &numbers, now, outcome).await?;
+    let lookup = LinkLookup {
+        salesforce: &write_back.salesforce,
+        cache: &write_back.link_cache,
+        default_region: write_back.core.default_region,
+        now,
+    };
+    let links = look_up_links(&lookup, &senders, outcome).await?;
+    let stored = inbound_links::store_user_ids(&lookup, &links, &senders).await;
+    outcome.user_id_writes += stored.calls;
+    if stored.stored + stored.refused > 0 {
+        write_back
+            .core
+            .reporter
+            .user_ids_stored(stored.stored, stored.refused);
+    }
     match inbound_owner::resolve(write_back, items, &links, now).await {
         Ok((owners, queries)) => {
             outcome.lookups += queries;
@@ -186,22 +204,13 @@ async fn look_up(
     }
 }
 
-/// The Contacts and Leads with the customers' numbers (see [`inbound_links`]).
+/// The Contacts and Leads holding the customers' BSUIDs or numbers (see [`inbound_links`]).
 async fn look_up_links(
-    write_back: &WriteBack,
-    numbers: &BTreeSet<E164>,
-    now: DateTime<Utc>,
+    lookup: &LinkLookup<'_>,
+    senders: &[Sender],
     outcome: &mut FlushOutcome,
 ) -> Result<Links, (SalesforceError, &'static str)> {
-    let found = inbound_links::find_cached(
-        &write_back.salesforce,
-        &write_back.link_cache,
-        numbers,
-        write_back.core.default_region,
-        now,
-    )
-    .await;
-    match found {
+    match lookup.find_cached(senders).await {
         Ok((links, queries)) => {
             outcome.lookups = queries;
             Ok(links)
@@ -216,7 +225,7 @@ async fn look_up_links(
         Err(error) => {
             // The org refuses the query itself (a field not visible to the integration user,
             // say): retrying will not help, and the messages matter more than the links.
-            error!(%error, "Salesforce refused the Contact/Lead lookup; inbound messages are recorded without links (check the integration user's access to Phone and MobilePhone)");
+            error!(%error, "Salesforce refused the Contact/Lead lookup; inbound messages are recorded without links (check the integration user's access to Contact and Lead, Phone and MobilePhone)");
             outcome.lookups = 1;
             Ok(Links::default())
         }
@@ -434,10 +443,11 @@ fn records_for(
                 Value::String(item.record_id.clone()),
             );
         }
-        // Kept with the item for the owner lookup only; never a field of the record.
-        fields.remove(CONTEXT_KEY);
-        let mut link_fields = inbound_links::customer_number(item, message_object)
-            .map(|number| links.fields_for(&number, &item.record_id))
+        // `$` keys (the replied-to wamid, CONTEXT_KEY) are kept with the item for the flush's
+        // lookups only; no API name contains `$`, so none is ever a field of the record.
+        fields.retain(|name, _| !name.starts_with('$'));
+        let mut link_fields = inbound_links::sender(item, message_object)
+            .map(|sender| links.fields_for(&sender, &item.record_id))
             .unwrap_or_default();
         if let Some(owner) = owners.get(&item.record_id) {
             link_fields.extend(owner.clone());

@@ -244,6 +244,25 @@ impl SalesforceClient {
         Ok(records)
     }
 
+    /// Runs a SOSL search (`GET search?q=`, the text URL-encoded): the `searchRecords` of every
+    /// object in one list, each naming its object in `attributes.type`. One API call (SOSL has no
+    /// pages; at most [`super::sosl::MAX_SEARCH_RESULTS`] records). Build the text with
+    /// [`super::sosl`] so outside values are escaped.
+    #[tracing::instrument(skip_all, fields(records))]
+    pub async fn search(&self, sosl: &str) -> Result<Vec<Value>, SalesforceError> {
+        #[derive(serde::Deserialize)]
+        struct SearchAnswer {
+            #[serde(rename = "searchRecords", default)]
+            search_records: Vec<Value>,
+        }
+        let body = self
+            .send(Method::GET, "search", &[("q", sosl)], None)
+            .await?;
+        let answer: SearchAnswer = parse(&body, "search result")?;
+        tracing::Span::current().record("records", answer.search_records.len());
+        Ok(answer.search_records)
+    }
+
     /// One REST request with the session, re-authenticating once on `INVALID_SESSION_ID`.
     /// `path` is relative to `/services/data/vNN.N/`, or absolute when it starts with `/` (as
     /// `nextRecordsUrl` is). Returns the body of a 2xx answer.

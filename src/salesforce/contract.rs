@@ -51,6 +51,16 @@ pub const REFERRAL_SOURCE_URL: &str = "Referral_Source_URL__c";
 pub const REFERRAL_HEADLINE: &str = "Referral_Headline__c";
 pub const REFERRAL_CLICK_ID: &str = "Referral_Click_Id__c";
 
+/// On Contact and Lead (not the message object): the customer's business-scoped WhatsApp user id
+/// (BSUID), read to link inbound records and written once a record links by phone
+/// ([`crate::pipeline::inbound_links`]). Text 140, External ID (indexed), not unique.
+pub const WHATSAPP_USER_ID: &str = "WhatsApp_User_Id__c";
+/// The objects that carry [`WHATSAPP_USER_ID`].
+pub const USER_ID_OBJECTS: [&str; 2] = ["Contact", "Lead"];
+/// The length [`WHATSAPP_USER_ID`] needs: a country code, a dot and up to 128 characters, and the
+/// parent form `US.ENT.…`.
+pub const USER_ID_LENGTH: usize = 140;
+
 /// What kind of field sfwa needs; [`Kind::describe_types`] says which describe `type`s satisfy it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {

@@ -1,5 +1,5 @@
 //! The Salesforce side of sfwa: OAuth (JWT bearer, client credentials, refresh token) and the REST
-//! calls the pipeline needs — SOQL queries with pagination, sObject Collections for batched
+//! calls the pipeline needs — SOQL queries with pagination, SOSL searches, sObject Collections for batched
 //! write-backs and inbound creates (≤ 200 records per call), and describe for `sfwa doctor`.
 //!
 //! Every call goes through one [`SalesforceClient`]: it logs in lazily, caches the access token for
@@ -22,6 +22,7 @@
 //! - [`rows`] — the message rows intake reads, converted once into the domain's
 //!   [`QueuedRecord`](crate::domain::message::QueuedRecord).
 //! - [`soql`] — safe SOQL literals (strings, datetimes, Id lists).
+//! - [`sosl`] — safe SOSL search terms and SOSL's limits, for [`SalesforceClient::search`].
 //! - [`usage`] — the `Sforce-Limit-Info` header.
 
 /// The one Salesforce API version sfwa speaks, and the package's `sourceApiVersion` and metadata
@@ -39,6 +40,7 @@ pub mod describe;
 pub mod error;
 pub mod rows;
 pub mod soql;
+pub mod sosl;
 pub mod usage;
 
 pub use auth::{Auth, Session};

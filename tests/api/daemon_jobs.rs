@@ -355,6 +355,7 @@ async fn the_daemon_schedules_the_configured_jobs_on_its_clock() {
             s.schedule.reconcile = "0 */5 * * * *".into();
             s.schedule.scheduled_sends = "0 */15 * * * *".into();
             s.schedule.inbound_mirror = "30 */10 * * * *".into();
+            s.schedule.relink = "45 */15 * * * *".into();
         }),
         ..Options::default()
     })
@@ -370,7 +371,10 @@ async fn the_daemon_schedules_the_configured_jobs_on_its_clock() {
     let tick = scheduler.tick();
     scheduler.idle().await;
 
-    assert_eq!(names, ["reconcile", "scheduled_sends", "inbound_mirror"]);
+    assert_eq!(
+        names,
+        ["reconcile", "scheduled_sends", "inbound_mirror", "relink"]
+    );
     assert_eq!(tick.started, names);
     assert_eq!(
         app.wa_messages().await.len(),

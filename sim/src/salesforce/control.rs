@@ -29,6 +29,8 @@ pub fn router() -> Router<Arc<OrgState>> {
         .route("/stats", get(stats))
         .route("/faults", get(get_faults).post(set_faults))
         .route("/clock", get(get_clock).post(shift_clock))
+        .route("/search", get(get_search).post(set_search))
+        .route("/validation-rules", get(get_org_rules).post(add_org_rule))
         .route("/sessions/expire", post(expire_sessions))
         .route("/refresh-tokens", post(issue_refresh_token))
         .route("/limits", post(set_limits))
@@ -312,4 +314,36 @@ async fn set_limits(
 async fn drop_clients(State(org): State<Arc<OrgState>>) -> Response {
     org.bus.drop_all_clients();
     Json(json!({"dropped": true})).into_response()
+}
+
+#[derive(Deserialize)]
+struct SearchSettings {
+    index_lag_seconds: i64,
+}
+
+async fn get_search(State(org): State<Arc<OrgState>>) -> Response {
+    Json(super::search::settings_json(&org)).into_response()
+}
+
+/// Sets how long a new record stays out of SOSL results (the search index's lag).
+async fn set_search(
+    State(org): State<Arc<OrgState>>,
+    Json(settings): Json<SearchSettings>,
+) -> Response {
+    org.set_search_index_lag(chrono::Duration::seconds(settings.index_lag_seconds.max(0)));
+    get_search(State(org)).await
+}
+
+async fn get_org_rules(State(org): State<Arc<OrgState>>) -> Response {
+    Json(json!({"rules": org.org().org_rules()})).into_response()
+}
+
+/// Adds a validation rule of the org's own (`{"object","field","error_message"}`): every save
+/// that sets or changes that field is refused, whoever makes it.
+async fn add_org_rule(
+    State(org): State<Arc<OrgState>>,
+    Json(rule): Json<super::validation::OrgRule>,
+) -> Response {
+    org.org().add_org_rule(rule);
+    get_org_rules(State(org)).await
 }

@@ -1,4 +1,4 @@
-//! A wire-faithful Salesforce org: OAuth, REST (query, sObject rows, describe, collections, limits),
+//! A wire-faithful Salesforce org: OAuth, REST (query, SOSL search, sObject rows, describe, collections, limits),
 //! CometD streaming, API usage and faults, plus a control API under `/__sim/` for tests and demos.
 //!
 //! Start one with [`start`]; the returned [`SalesforceSim`] knows its URL and credentials. The schema
@@ -14,6 +14,7 @@ pub mod keys;
 pub mod org;
 pub mod rest;
 pub mod schema;
+pub mod search;
 pub mod soql;
 pub mod streaming;
 pub mod usage;
@@ -60,6 +61,9 @@ pub struct SalesforceSimConfig {
     pub connect_timeout: Duration,
     /// How long platform events are kept for replay (high-volume events: 72 h).
     pub event_retention: chrono::Duration,
+    /// How long after its creation a record becomes findable by SOSL (`GET search`); Salesforce's
+    /// index lags by seconds to minutes. Changeable at run time (`POST /__sim/search`).
+    pub search_index_lag: chrono::Duration,
     pub schema: Arc<schema::Schema>,
 }
 
@@ -78,6 +82,7 @@ impl SalesforceSimConfig {
             daily_api_allowance: 15_000,
             connect_timeout: Duration::from_secs(110),
             event_retention: chrono::Duration::hours(72),
+            search_index_lag: chrono::Duration::zero(),
             schema: Arc::new(schema::Schema::embedded()?),
         })
     }
@@ -116,6 +121,8 @@ pub struct OrgState {
     pub bus: Arc<streaming::EventBus>,
     /// The publishing Flow's scheduled paths waiting for their time ([`flows::run_scheduled`]).
     pub scheduled: Mutex<flows::ScheduledPaths>,
+    /// The search index's lag ([`search`]), from the config, changed by the control API.
+    pub search_lag: Mutex<chrono::Duration>,
 }
 
 impl OrgState {
@@ -131,6 +138,15 @@ impl OrgState {
     /// Lock order: [`OrgState::org`] first when both are needed.
     pub fn scheduled_paths(&self) -> MutexGuard<'_, flows::ScheduledPaths> {
         self.scheduled.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How long a new record stays out of SOSL results.
+    pub fn search_index_lag(&self) -> chrono::Duration {
+        *self.search_lag.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_search_index_lag(&self, lag: chrono::Duration) {
+        *self.search_lag.lock().unwrap_or_else(|e| e.into_inner()) = lag;
     }
 
     pub fn usage(&self) -> MutexGuard<'_, usage::Usage> {
@@ -187,6 +203,7 @@ pub async fn start(config: SalesforceSimConfig) -> anyhow::Result<SalesforceSim>
         cursors: Mutex::new(HashMap::new()),
         bus: bus.clone(),
         scheduled: Mutex::new(flows::ScheduledPaths::default()),
+        search_lag: Mutex::new(config.search_index_lag),
         config,
     });
     let shutdown = CancellationToken::new();

@@ -113,6 +113,8 @@ pub struct Org {
     /// Whether the integration user holds `WhatsApp_Integration_Writes` (the package grants it;
     /// `POST /__sim/permissions` can take it away to show what a missing grant does).
     integration_writes: bool,
+    /// The org's own validation rules (see [`validation::OrgRule`]).
+    org_rules: Vec<validation::OrgRule>,
 }
 
 /// Undo log for an all-or-none batch: (object, id, previous state).
@@ -131,6 +133,7 @@ impl Org {
             unique_index: HashMap::new(),
             auto_numbers: HashMap::new(),
             integration_writes: true,
+            org_rules: Vec::new(),
         };
         org.seed_owners();
         org
@@ -143,6 +146,23 @@ impl Org {
 
     pub fn set_integration_writes(&mut self, granted: bool) {
         self.integration_writes = granted;
+    }
+
+    /// Adds a validation rule of the org's own: it applies to every user, sfwa's too.
+    pub fn add_org_rule(&mut self, rule: validation::OrgRule) {
+        self.org_rules.push(rule);
+    }
+
+    pub fn org_rules(&self) -> &[validation::OrgRule] {
+        &self.org_rules
+    }
+
+    /// The package's rules (unless `caller` is exempt), then the org's own.
+    fn validate(&self, caller: Caller, object: &str, save: &Save) -> Result<(), DmlError> {
+        validation::check(object, save, self.exempt(caller))?;
+        self.org_rules
+            .iter()
+            .try_for_each(|rule| rule.check(object, save))
     }
 
     fn exempt(&self, caller: Caller) -> bool {
@@ -260,7 +280,7 @@ impl Org {
             before: None,
             after: &record,
         };
-        validation::check(&object.name, &save, self.exempt(caller))?;
+        self.validate(caller, &object.name, &save)?;
         self.put(&object.name, &id, Some(record), tx);
         Ok(id)
     }
@@ -318,7 +338,7 @@ impl Org {
             before: Some(&before),
             after: &record,
         };
-        validation::check(&object.name, &save, self.exempt(caller))?;
+        self.validate(caller, &object.name, &save)?;
         self.put(&object.name, &id, Some(record), tx);
         Ok(id)
     }

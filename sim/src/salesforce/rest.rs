@@ -42,6 +42,10 @@ pub fn router(state: Arc<OrgState>) -> Router<Arc<OrgState>> {
     let api = Router::new()
         .route("/services/data/{version}/query", get(query))
         .route("/services/data/{version}/query/{locator}", get(query_more))
+        .route(
+            "/services/data/{version}/search",
+            get(super::search::handle),
+        )
         .route("/services/data/{version}/limits", get(limits))
         .route("/services/data/{version}/sobjects", get(describe_global))
         .route(
@@ -240,7 +244,7 @@ fn record_url(version: &str, object: &str, id: &str) -> String {
 }
 
 /// A record as the REST API renders it: `attributes` first, then the fields.
-fn render(version: &str, object: &str, fields: Map<String, Value>) -> Value {
+pub(super) fn render(version: &str, object: &str, fields: Map<String, Value>) -> Value {
     let id = fields
         .get("Id")
         .and_then(Value::as_str)

@@ -4,7 +4,8 @@
 //! simulator and the daemon; it is compiled in (see `sim/build.rs`) so `sfwa sim` works from any
 //! directory.
 //! Standard objects the product touches (Contact, Lead, Case) are described here in code, with the
-//! subset of fields a Salesforce org really has.
+//! subset of fields a Salesforce org really has; the package's custom fields on them
+//! (`objects/Contact/fields/…`, no object file) are added to those descriptions.
 
 use std::collections::BTreeMap;
 
@@ -188,11 +189,15 @@ impl Schema {
                 .unwrap_or_default()
                 .to_string_lossy()
                 .to_string();
+            // A standard object (Contact, Lead) has only custom fields in the package, no
+            // object file: its fields join the object described in code.
             let meta = object.join(format!("{name}.object-meta.xml"));
-            files.push((
-                format!("{name}/{name}.object-meta.xml"),
-                std::fs::read_to_string(&meta)?,
-            ));
+            if meta.is_file() {
+                files.push((
+                    format!("{name}/{name}.object-meta.xml"),
+                    std::fs::read_to_string(&meta)?,
+                ));
+            }
             let fields = object.join("fields");
             if fields.is_dir() {
                 for field in std::fs::read_dir(&fields)? {
@@ -221,6 +226,11 @@ impl Schema {
         for (path, contents) in files {
             let parts: Vec<&str> = path.split('/').collect();
             match parts.as_slice() {
+                // Standard objects are described in code; a file for one (settings such as
+                // its sharing model) adds nothing the simulator models.
+                [object, file]
+                    if file.ends_with(".object-meta.xml")
+                        && objects.get(*object).is_some_and(|o| !o.custom) => {}
                 [object, file] if file.ends_with(".object-meta.xml") => {
                     let prefix = custom_key_prefix(objects.values().filter(|o| o.custom).count());
                     let def = parse_object(object, &contents, prefix)
@@ -246,6 +256,24 @@ impl Schema {
                 .sort_by(|a, b| (a.custom, &a.name).cmp(&(b.custom, &b.name)));
         }
         Ok(Schema { objects })
+    }
+
+    /// This schema with a custom Text field added to `object` unless it already has one by that
+    /// name: for trying a field another branch of the package adds, without its metadata file.
+    pub fn with_text_field(mut self, object: &str, name: &str, length: usize) -> Schema {
+        if let Some(def) = self
+            .objects
+            .values_mut()
+            .find(|o| o.name.eq_ignore_ascii_case(object))
+        {
+            if def.field(name).is_none() {
+                def.fields.push(FieldDef {
+                    custom: true,
+                    ..FieldDef::standard(name, name, FieldType::String, length)
+                });
+            }
+        }
+        self
     }
 
     /// Object lookup, case-insensitive like Salesforce.
@@ -596,5 +624,27 @@ mod tests {
         assert!(event.is_platform_event);
         assert_eq!(event.field("Message_Id__c").unwrap().length, 18);
         assert_eq!(schema.object_by_prefix("003").unwrap().name, "Contact");
+    }
+
+    #[test]
+    fn the_packages_custom_fields_on_contact_and_lead_join_the_standard_objects() {
+        let schema = Schema::embedded().unwrap();
+
+        for object in ["Contact", "Lead"] {
+            let def = schema.object(object).unwrap();
+            let user_id = def.field("WhatsApp_User_Id__c").unwrap();
+
+            assert!(!def.custom, "{object} stays a standard object");
+            assert_eq!(
+                def.key_prefix,
+                if object == "Contact" { "003" } else { "00Q" }
+            );
+            assert!(user_id.custom && user_id.external_id && !user_id.unique);
+            assert_eq!(user_id.length, 140);
+            assert!(
+                def.field("Phone").is_some(),
+                "{object} keeps its standard fields"
+            );
+        }
     }
 }

@@ -150,6 +150,34 @@ pub const RULES: &[Rule] = &[
     },
 ];
 
+/// A validation rule of the org's own, not the package's (customers' orgs have plenty): refuses,
+/// for every user, any save that sets or changes `field` on `object`. Added by a test
+/// ([`super::org::Org::add_org_rule`]) or `POST /__sim/validation-rules`, to show that sfwa's
+/// writes to records it does not own (a Contact's WhatsApp user id) can be refused.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
+pub struct OrgRule {
+    pub object: String,
+    pub field: String,
+    pub error_message: String,
+}
+
+impl OrgRule {
+    pub fn check(&self, object: &str, save: &Save) -> Result<(), DmlError> {
+        let changed = match save.before {
+            None => save.after.get(&self.field).is_some_and(|v| !v.is_null()),
+            Some(before) => before.get(&self.field) != save.after.get(&self.field),
+        };
+        if object.eq_ignore_ascii_case(&self.object) && changed {
+            return Err(DmlError {
+                status_code: "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                message: self.error_message.clone(),
+                fields: vec![self.field.clone()],
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Runs the rules of `object` for a user with or without `WhatsApp_Integration_Writes`.
 pub fn check(object: &str, save: &Save, has_integration_writes: bool) -> Result<(), DmlError> {
     if object != OBJECT || has_integration_writes {

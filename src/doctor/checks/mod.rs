@@ -5,7 +5,8 @@
 //! - [`store`], [`dead_letters`], [`webhook_rejects`] — the store file and what it holds.
 //! - [`login`], [`fields`], [`channel`], [`flow`], [`inbound_queue`] — Salesforce: the login, the
 //!   message object's fields against the field contract, the platform-event channel, the publish
-//!   Flow, the queue that owns unmatched inbound records.
+//!   Flow, the queue that owns unmatched inbound records; [`user_id_fields`] — the WhatsApp user
+//!   id field on Contact and Lead that linking uses, and the Lead conversion mapping to set.
 //! - [`numbers`], [`graph_version`], [`subscribed_apps`], [`webhook_fields`] — Meta: each business
 //!   number, the Graph API version, the apps subscribed to the account, the app's webhook fields.
 //! - [`webhook_listener`] — the webhook port and secrets.
@@ -23,6 +24,7 @@ pub mod login;
 pub mod numbers;
 pub mod store;
 pub mod subscribed_apps;
+pub mod user_id_fields;
 pub mod webhook_fields;
 pub mod webhook_listener;
 pub mod webhook_rejects;
