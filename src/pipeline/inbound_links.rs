@@ -662,9 +662,28 @@ impl LinkCache {
         }
     }
 
-    /// Forgets what is known about `key` (its BSUID was just stored on someone).
-    fn forget(&self, key: &Key) {
-        lock(&self.entries).remove(key);
+    /// `user_id` was just stored on `id` (a `person`, owned by `owner`): the next message with
+    /// it links there without asking Salesforce again.
+    fn remember_holder(
+        &self,
+        user_id: &str,
+        (person, id): (Person, &str),
+        owner: Option<&String>,
+        now: DateTime<Utc>,
+    ) {
+        let mut matches = Matches::default();
+        matches.of_mut(person).insert(id.to_string());
+        let owners = owner
+            .map(|owner| HashMap::from([(id.to_string(), owner.clone())]))
+            .unwrap_or_default();
+        lock(&self.entries).insert(
+            Key::user_id(user_id),
+            Cached {
+                at: now,
+                matches,
+                owners,
+            },
+        );
     }
 
     fn user_ids_usable(&self, now: DateTime<Utc>) -> bool {
@@ -804,7 +823,15 @@ pub async fn store_user_ids(lookup: &LinkLookup<'_>, links: &Links, senders: &[S
         }
         outcome.calls += 1;
         match salesforce.update(person.object(), &records).await {
-            Ok(results) => note_results(cache, person, &records, &results, &mut outcome),
+            Ok(results) => {
+                let written = Written {
+                    person,
+                    records: &records,
+                    owners: &links.owners,
+                    now: lookup.now,
+                };
+                note_results(cache, &written, &results, &mut outcome);
+            }
             Err(error) => {
                 warn!(%error, object = person.object(), records = records.len(), "could not store WhatsApp user ids on linked records; tried again with the next message");
             }
@@ -813,20 +840,28 @@ pub async fn store_user_ids(lookup: &LinkLookup<'_>, links: &Links, senders: &[S
     outcome
 }
 
+/// One collections update of BSUIDs onto Contacts or Leads.
+struct Written<'a> {
+    person: Person,
+    records: &'a [(String, Map<String, Value>)],
+    owners: &'a HashMap<String, String>,
+    now: DateTime<Utc>,
+}
+
 /// Counts and logs what the org said to each BSUID write.
 fn note_results(
     cache: &LinkCache,
-    person: Person,
-    records: &[(String, Map<String, Value>)],
+    written: &Written<'_>,
     results: &[crate::salesforce::RecordResult],
     outcome: &mut Stored,
 ) {
-    for ((id, fields), result) in records.iter().zip(results) {
+    let person = written.person;
+    for ((id, fields), result) in written.records.iter().zip(results) {
         if result.success {
             outcome.stored += 1;
             if let Some(user_id) = fields.get(USER_ID_FIELD).and_then(Value::as_str) {
-                // Next time the BSUID finds this record directly.
-                cache.forget(&Key::user_id(user_id));
+                // Next time the BSUID finds this record directly, without a query.
+                cache.remember_holder(user_id, (person, id), written.owners.get(id), written.now);
             }
             info!(object = person.object(), record_id = %id, "stored the customer's WhatsApp user id on the linked record");
             continue;

@@ -125,11 +125,11 @@ async fn an_inbound_text_becomes_one_received_record_with_the_customers_details(
 
     assert_eq!(
         (flushed.written, flushed.calls, flushed.lookups),
-        (1, 1, 2),
-        "one upsert, one phone search for Contact and Lead, and the inbound queue's Id (at most once per 15 min): {flushed:?}"
+        (1, 1, 4),
+        "one upsert; the customer's BSUID looked up on Contact and on Lead (one query each), one phone search for both, and the inbound queue's Id (at most once per 15 min): {flushed:?}"
     );
-    // The login is not a REST call: three calls in all.
-    assert_eq!(rest_calls(&app).await - calls_before, 3);
+    // The login is not a REST call: five calls in all.
+    assert_eq!(rest_calls(&app).await - calls_before, 5);
     let record = record_of(&app, &wamid);
     assert_eq!(record["Status__c"], "Received", "{record}");
     assert_eq!(record["Direction__c"], "Inbound");
@@ -344,7 +344,7 @@ async fn a_salesforce_outage_during_the_flush_loses_nothing() {
 }
 
 #[tokio::test]
-async fn sixty_inbound_messages_from_sixty_customers_and_a_status_cost_four_salesforce_calls() {
+async fn sixty_inbound_messages_from_sixty_customers_and_a_status_cost_six_salesforce_calls() {
     const CUSTOMERS: usize = 60;
     let app = spawn_app().await;
     let template = json!([{"To_Phone__c": "+16505551234", "Message_Type__c": "Template", "Template_Name__c": "hello_world"}]);
@@ -369,12 +369,13 @@ async fn sixty_inbound_messages_from_sixty_customers_and_a_status_cost_four_sale
     let flushed = app.flush().await;
     let calls = rest_calls(&app).await - before;
 
-    // 60 distinct numbers: one SOSL search for Contact and Lead, the inbound queue's Id (at most
-    // once per 15 minutes, as nobody owns these numbers), one upsert call for the 60 records and
-    // one update call for the outbound record's status.
-    assert_eq!(flushed.lookups, 2, "{flushed:?}");
+    // 60 distinct customers, each with a phone and a BSUID (as every 2026 webhook has): one
+    // query per object for the 60 BSUIDs, one SOSL search for Contact and Lead, the inbound
+    // queue's Id (at most once per 15 minutes, as nobody owns these numbers), one upsert call for
+    // the 60 records and one update call for the outbound record's status.
+    assert_eq!(flushed.lookups, 4, "{flushed:?}");
     assert_eq!(flushed.calls, 2, "{flushed:?}");
-    assert_eq!(calls, 4);
+    assert_eq!(calls, 6);
     assert_eq!(inbound_records(&app).len(), CUSTOMERS);
     assert_ne!(app.record(&ids[0])["Status__c"], "Queued");
     println!(
@@ -425,7 +426,10 @@ async fn a_conversation_looks_its_customer_up_once_until_the_answer_is_fifteen_m
     customer_writes(&app, json!({"text": "third"})).await;
     let third = app.flush().await;
 
-    assert_eq!((first.lookups, second.lookups, third.lookups), (1, 0, 1));
+    // First: the BSUID on Contact and Lead (no one holds it yet), then the phone search, which
+    // finds the Contact and stores the BSUID on it. Second: all cached. After 15 minutes: the
+    // BSUID alone finds the Contact (one query per object), no phone search.
+    assert_eq!((first.lookups, second.lookups, third.lookups), (3, 0, 2));
     assert_eq!(
         record_of(&app, &second_message)["Contact__c"],
         contact[0].as_str(),
