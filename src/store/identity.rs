@@ -1,0 +1,346 @@
+//! Who the customer is, per business number: one person known by any of the keys Meta gives for
+//! them — the phone (`wa_id`), the business-scoped user id (BSUID), its parent form — merged when a
+//! message shows two of them belong together, and re-keyed when Meta says the customer changed
+//! number or user id. The window ([`super::inbound`]) is a column of the person, so it follows
+//! them whichever key a message or a send uses.
+//!
+//! Placed between the webhook's apply step (`pipeline::identity` tells it what a message showed, in
+//! the same transaction as the mirror) and the send path (`pipeline::dispatch` asks whom an
+//! address reaches and when they last wrote).
+//!
+//! A key a person gave up (the old phone after `user_changed_number`) still finds them, so a rep's
+//! record addressed to the old number reaches the new one; it is stamped with Meta's time of the
+//! change, and a message *from* that key written after the change is someone else's (numbers are
+//! reassigned): the key then leaves the person ([`find_live`]). Usernames are kept for people to
+//! read, never as a key: they change and are released, and nothing can be sent to one.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension};
+
+use super::db::{from_millis, to_millis};
+use super::error::StoreError;
+use crate::domain::ids::{BusinessNumberId, CustomerId};
+
+/// One person as the store knows them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Customer {
+    /// The store's row id (stable until the person is merged into another).
+    pub id: i64,
+    /// The phone now, when known.
+    pub wa_id: Option<CustomerId>,
+    /// The BSUID now, when known.
+    pub user_id: Option<CustomerId>,
+    pub parent_user_id: Option<CustomerId>,
+    pub username: Option<String>,
+    /// The window: the customer's most recent inbound message, in Meta's time.
+    pub last_inbound_at: Option<DateTime<Utc>>,
+}
+
+/// A person found by one key, and whether that key is one they gave up (and when).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub customer: Customer,
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+/// Which of a person's keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    WaId,
+    UserId,
+    ParentUserId,
+}
+
+impl KeyKind {
+    fn column(self) -> &'static str {
+        match self {
+            KeyKind::WaId => "wa_id",
+            KeyKind::UserId => "user_id",
+            KeyKind::ParentUserId => "parent_user_id",
+        }
+    }
+
+    /// The kind of key `id` is: a phone, or a BSUID (`CC.ENT.…` being the parent form).
+    pub fn of(id: &CustomerId) -> KeyKind {
+        match id {
+            CustomerId::WaId(_) => KeyKind::WaId,
+            CustomerId::UserId(text) if is_parent(text) => KeyKind::ParentUserId,
+            CustomerId::UserId(_) => KeyKind::UserId,
+        }
+    }
+}
+
+fn is_parent(user_id: &str) -> bool {
+    user_id.get(2..7) == Some(".ENT.")
+}
+
+/// What one inbound message showed about its sender.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen {
+    pub wa_id: Option<CustomerId>,
+    pub user_id: Option<CustomerId>,
+    pub parent_user_id: Option<CustomerId>,
+    pub username: Option<String>,
+    /// Meta's time of the message.
+    pub at: DateTime<Utc>,
+}
+
+impl Seen {
+    fn keys(&self) -> impl Iterator<Item = (KeyKind, &CustomerId)> {
+        [
+            (KeyKind::WaId, self.wa_id.as_ref()),
+            (KeyKind::UserId, self.user_id.as_ref()),
+            (KeyKind::ParentUserId, self.parent_user_id.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(kind, key)| key.map(|key| (kind, key)))
+    }
+}
+
+/// The person `key` names for this business number (one primary-key probe and a rowid lookup).
+pub fn find(
+    conn: &Connection,
+    number: &BusinessNumberId,
+    key: &CustomerId,
+) -> Result<Option<Found>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT c.id, c.wa_id, c.user_id, c.parent_user_id, c.username, c.last_inbound_at,
+                    k.retired_at
+             FROM customer_keys k JOIN customers c ON c.id = k.customer
+             WHERE k.business_number_id = ?1 AND k.key = ?2",
+        )?
+        .query_row(rusqlite::params![number, key], |row| {
+            Ok(Found {
+                customer: Customer {
+                    id: row.get(0)?,
+                    wa_id: row.get(1)?,
+                    user_id: row.get(2)?,
+                    parent_user_id: row.get(3)?,
+                    username: row.get(4)?,
+                    last_inbound_at: row.get::<_, Option<i64>>(5)?.and_then(from_millis),
+                },
+                retired_at: row.get::<_, Option<i64>>(6)?.and_then(from_millis),
+            })
+        })
+        .optional()?)
+}
+
+/// [`find`] for a message sent from `key` at `at`: a key the person gave up before `at` is no
+/// longer theirs (someone else writes from that number now), so it is released and `None` is
+/// returned.
+pub fn find_live(
+    conn: &Connection,
+    number: &BusinessNumberId,
+    key: &CustomerId,
+    at: DateTime<Utc>,
+) -> Result<Option<Found>, StoreError> {
+    let found = find(conn, number, key)?;
+    if found
+        .as_ref()
+        .and_then(|f| f.retired_at)
+        .is_some_and(|retired| retired <= at)
+    {
+        conn.prepare_cached(
+            "DELETE FROM customer_keys WHERE business_number_id = ?1 AND key = ?2",
+        )?
+        .execute(rusqlite::params![number, key])?;
+        return Ok(None);
+    }
+    Ok(found)
+}
+
+/// A new person known by `key` alone.
+fn create(
+    conn: &Connection,
+    number: &BusinessNumberId,
+    kind: KeyKind,
+    key: &CustomerId,
+    at: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let id = conn
+        .prepare_cached(
+            "INSERT INTO customers (business_number_id, updated_at) VALUES (?1, ?2) RETURNING id",
+        )?
+        .query_row(rusqlite::params![number, to_millis(at)], |row| row.get(0))?;
+    set_key(conn, number, id, kind, key, at)?;
+    Ok(id)
+}
+
+/// The person `key` names for a message from it at `at`, created when there is none.
+pub fn find_or_create(
+    conn: &Connection,
+    number: &BusinessNumberId,
+    key: &CustomerId,
+    at: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    match find_live(conn, number, key, at)? {
+        Some(found) => Ok(found.customer.id),
+        None => create(conn, number, KeyKind::of(key), key, at),
+    }
+}
+
+/// Records what a message from a customer showed: finds the person by each key it carries, merges
+/// the persons when the keys named two (a BSUID-only customer who now shows their phone), creates
+/// one when none, and makes the message's keys the person's current ones. A key met through one
+/// the person gave up *after* this message was written (a late webhook) changes nothing.
+/// Returns the person's id.
+pub fn observe(
+    conn: &Connection,
+    number: &BusinessNumberId,
+    seen: &Seen,
+) -> Result<Option<i64>, StoreError> {
+    let mut person: Option<i64> = None;
+    let mut current = Vec::new();
+    for (kind, key) in seen.keys() {
+        match find_live(conn, number, key, seen.at)? {
+            Some(found) if found.retired_at.is_some() => {
+                person.get_or_insert(found.customer.id);
+            }
+            Some(found) => {
+                let id = found.customer.id;
+                match person {
+                    Some(keep) if keep != id => merge(conn, keep, id)?,
+                    Some(_) => {}
+                    None => person = Some(id),
+                }
+                current.push((kind, key));
+            }
+            None => current.push((kind, key)),
+        }
+    }
+    let Some(&(first_kind, first)) = current.first() else {
+        return Ok(person);
+    };
+    let person = match person {
+        Some(id) => id,
+        None => create(conn, number, first_kind, first, seen.at)?,
+    };
+    for (kind, key) in current {
+        set_key(conn, number, person, kind, key, seen.at)?;
+    }
+    if let Some(username) = &seen.username {
+        conn.prepare_cached("UPDATE customers SET username = ?2 WHERE id = ?1")?
+            .execute(rusqlite::params![person, username])?;
+    }
+    Ok(Some(person))
+}
+
+/// Makes `key` person `id`'s current key of `kind`: the one it replaces is kept as given up at
+/// `at` (it still finds the person, see the module docs), and a person `key` named until now is
+/// merged into this one.
+pub fn set_key(
+    conn: &Connection,
+    number: &BusinessNumberId,
+    id: i64,
+    kind: KeyKind,
+    key: &CustomerId,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if let Some(other) = find(conn, number, key)?.filter(|f| f.customer.id != id) {
+        merge(conn, id, other.customer.id)?;
+    }
+    let column = kind.column();
+    let old: Option<CustomerId> = conn
+        .prepare_cached(&format!("SELECT {column} FROM customers WHERE id = ?1"))?
+        .query_row([id], |row| row.get(0))?;
+    if let Some(old) = old.filter(|old| old != key) {
+        conn.prepare_cached(
+            "UPDATE customer_keys SET retired_at = ?3
+             WHERE business_number_id = ?1 AND key = ?2 AND retired_at IS NULL",
+        )?
+        .execute(rusqlite::params![number, old, to_millis(at)])?;
+    }
+    conn.prepare_cached(&format!(
+        "UPDATE customers SET {column} = ?2, updated_at = ?3 WHERE id = ?1"
+    ))?
+    .execute(rusqlite::params![id, key, to_millis(at)])?;
+    conn.prepare_cached(
+        "INSERT INTO customer_keys (business_number_id, key, customer) VALUES (?1, ?2, ?3)
+         ON CONFLICT (business_number_id, key)
+         DO UPDATE SET customer = excluded.customer, retired_at = NULL",
+    )?
+    .execute(rusqlite::params![number, key, id])?;
+    Ok(())
+}
+
+/// Person `gone` is person `keep`: `keep` takes every key of `gone`, the keys it lacks, and the
+/// later of the two windows.
+fn merge(conn: &Connection, keep: i64, gone: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE customers SET
+             last_inbound_at = (SELECT max(last_inbound_at) FROM customers WHERE id IN (?1, ?2)),
+             wa_id = coalesce(wa_id, (SELECT wa_id FROM customers WHERE id = ?2)),
+             user_id = coalesce(user_id, (SELECT user_id FROM customers WHERE id = ?2)),
+             parent_user_id = coalesce(parent_user_id, (SELECT parent_user_id FROM customers WHERE id = ?2)),
+             username = coalesce(username, (SELECT username FROM customers WHERE id = ?2))
+         WHERE id = ?1",
+    )?
+    .execute([keep, gone])?;
+    conn.prepare_cached("UPDATE customer_keys SET customer = ?1 WHERE customer = ?2")?
+        .execute([keep, gone])?;
+    conn.prepare_cached("DELETE FROM customers WHERE id = ?1")?
+        .execute([gone])?;
+    Ok(())
+}
+
+/// `user_changed_number`: the customer who wrote from `from` now has the phone `new_wa_id`.
+pub fn changed_number(
+    conn: &Connection,
+    number: &BusinessNumberId,
+    from: &CustomerId,
+    new_wa_id: &CustomerId,
+    at: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let id = find_or_create(conn, number, from, at)?;
+    set_key(conn, number, id, KeyKind::WaId, new_wa_id, at)?;
+    Ok(id)
+}
+
+/// `user_changed_user_id`: the customer with BSUID `previous` (or, when Meta did not say, the one
+/// who wrote from `from`) now has the BSUID `new_user_id`.
+pub fn changed_user_id(
+    conn: &Connection,
+    number: &BusinessNumberId,
+    from: &CustomerId,
+    previous: Option<&CustomerId>,
+    new_user_id: &CustomerId,
+    at: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let known = match previous {
+        Some(previous) => find(conn, number, previous)?.map(|f| f.customer.id),
+        None => None,
+    };
+    let id = match known {
+        Some(id) => id,
+        None => find_or_create(conn, number, from, at)?,
+    };
+    set_key(conn, number, id, KeyKind::of(new_user_id), new_user_id, at)?;
+    Ok(id)
+}
+
+/// Moves person `id`'s window to `at` if that is later (webhooks arrive out of order: an older
+/// message never shortens the window).
+pub fn touch_window(conn: &Connection, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE customers SET last_inbound_at = max(coalesce(last_inbound_at, ?2), ?2) WHERE id = ?1",
+    )?
+    .execute(rusqlite::params![id, to_millis(at)])?;
+    Ok(())
+}
+
+/// Moves person `id`'s window back to `closed` if it lies in (`closed`, `at`] (see
+/// [`super::inbound::close_window`]).
+pub fn shut_window(
+    conn: &Connection,
+    id: i64,
+    closed: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE customers SET last_inbound_at = ?2
+         WHERE id = ?1 AND last_inbound_at <= ?3 AND last_inbound_at > ?2",
+    )?
+    .execute(rusqlite::params![id, to_millis(closed), to_millis(at)])?;
+    Ok(())
+}
