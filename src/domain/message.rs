@@ -611,4 +611,83 @@ mod tests {
             DateTime::from_timestamp(1_749_416_383_000, 0).unwrap()
         ));
     }
+
+    #[test]
+    fn a_record_without_a_phone_is_addressed_by_its_user_id() {
+        let mut r = record("Text");
+        r.to_phone = Some("  ".into());
+        r.to_user_id = Some(" US.13491208655302741918 ".into());
+
+        let message = OutboundMessage::from_record(&r, None).unwrap();
+
+        assert_eq!(
+            message.to,
+            CustomerId::UserId("US.13491208655302741918".into())
+        );
+    }
+
+    #[test]
+    fn a_record_with_a_phone_and_a_user_id_is_addressed_by_the_phone() {
+        let mut r = record("Text");
+        r.to_user_id = Some("US.13491208655302741918".into());
+
+        let message = OutboundMessage::from_record(&r, None).unwrap();
+
+        assert_eq!(message.to, CustomerId::WaId("16502530000".into()));
+    }
+
+    #[test]
+    fn a_record_with_neither_phone_nor_user_id_is_refused_naming_both_fields() {
+        let mut r = record("Text");
+        r.to_phone = None;
+
+        let problem = refused(r);
+
+        assert_eq!(problem.code, ErrorCode::InvalidPhone);
+        assert!(problem.message.contains("To Phone"), "{}", problem.message);
+        assert!(
+            problem.message.contains("To User Id"),
+            "{}",
+            problem.message
+        );
+    }
+
+    #[test]
+    fn a_user_id_that_is_not_one_is_refused_naming_the_field_and_the_fix() {
+        let mut r = record("Text");
+        r.to_phone = None;
+        r.to_user_id = Some("ana.b".into());
+
+        let problem = refused(r);
+
+        assert_eq!(problem.code, ErrorCode::InvalidUserId);
+        assert_eq!(problem.field, "To_User_Id__c");
+        assert!(problem.message.contains("'ana.b'"), "{}", problem.message);
+        assert!(
+            problem.message.contains("From User Id"),
+            "{}",
+            problem.message
+        );
+    }
+
+    #[test]
+    fn request_contact_info_carries_the_body_as_its_text_and_needs_one() {
+        let mut r = record("Request_Contact_Info");
+        r.body = Some("Share your number so we can call you.".into());
+        let message = OutboundMessage::from_record(&r, None).unwrap();
+        assert_eq!(
+            message.kind,
+            MessageKind::RequestContactInfo {
+                body: "Share your number so we can call you.".into()
+            }
+        );
+        assert!(!message.kind.is_template());
+
+        let mut empty = record("Request_Contact_Info");
+        empty.body = None;
+        assert_eq!(refused(empty).code, ErrorCode::MissingBody);
+        let mut long = record("Request_Contact_Info");
+        long.body = Some("x".repeat(MAX_INTERACTIVE_BODY_CHARS + 1));
+        assert_eq!(refused(long).code, ErrorCode::BodyTooLong);
+    }
 }

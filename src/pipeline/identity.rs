@@ -115,3 +115,181 @@ pub fn resolve(
     let to = send_to(addressed, known.as_ref(), need);
     Ok((to, known.and_then(|person| person.last_inbound_at)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::webhook_event::SystemChange;
+    use crate::store::db::test_connection;
+    use crate::store::inbound;
+
+    const NUMBER: &str = "106540352242922";
+    const PHONE: &str = "16505551234";
+    const NEW_PHONE: &str = "16505559876";
+    const BSUID: &str = "US.13491208655302741918";
+
+    fn id(text: &str) -> CustomerId {
+        text.parse().unwrap()
+    }
+
+    fn number() -> BusinessNumberId {
+        NUMBER.parse().unwrap()
+    }
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_790_000_000 + seconds, 0).unwrap()
+    }
+
+    fn message(wamid: &str, from: &str, when: i64, kind: InboundKind) -> InboundMessage {
+        InboundMessage::new(wamid.parse().unwrap(), number(), id(from), at(when), kind)
+    }
+
+    fn text() -> InboundKind {
+        InboundKind::Text { body: "hi".into() }
+    }
+
+    fn person(phone: Option<&str>, user: Option<&str>) -> Customer {
+        Customer {
+            id: 1,
+            wa_id: phone.map(id),
+            user_id: user.map(id),
+            parent_user_id: None,
+            username: None,
+            last_inbound_at: None,
+        }
+    }
+
+    #[test]
+    fn a_bsuid_address_goes_to_the_bsuid_even_when_the_phone_is_known() {
+        let both = person(Some(PHONE), Some(BSUID));
+
+        assert_eq!(send_to(&id(BSUID), Some(&both), Need::Any), id(BSUID));
+        assert_eq!(send_to(&id(PHONE), Some(&both), Need::Any), id(PHONE));
+    }
+
+    #[test]
+    fn an_authentication_template_goes_to_the_phone_when_one_is_known_and_nowhere_else() {
+        let both = person(Some(PHONE), Some(BSUID));
+        let bsuid_only = person(None, Some(BSUID));
+
+        assert_eq!(send_to(&id(BSUID), Some(&both), Need::Phone), id(PHONE));
+        assert!(send_to(&id(BSUID), Some(&bsuid_only), Need::Phone).is_user_id());
+        assert!(send_to(&id(BSUID), None, Need::Phone).is_user_id());
+    }
+
+    #[test]
+    fn a_phone_the_customer_left_leads_to_their_current_number() {
+        let moved = person(Some(NEW_PHONE), None);
+
+        assert_eq!(send_to(&id(PHONE), Some(&moved), Need::Any), id(NEW_PHONE));
+        assert_eq!(send_to(&id(PHONE), None, Need::Any), id(PHONE));
+    }
+
+    #[test]
+    fn a_message_with_phone_and_bsuid_makes_the_bsuid_window_the_phones() {
+        let conn = test_connection();
+        let first = message("wamid.1", BSUID, 0, text());
+        apply_inbound(&conn, &first).unwrap();
+        inbound::record_inbound(&conn, &number(), &first.from, first.timestamp).unwrap();
+        let mut both = message("wamid.2", PHONE, -60, InboundKind::RequestWelcome);
+        both.user_id = Some(id(BSUID));
+
+        apply_inbound(&conn, &both).unwrap();
+
+        let (to, last) = resolve(&conn, &number(), &id(PHONE), Need::Any).unwrap();
+        assert_eq!((to, last), (id(PHONE), Some(at(0))));
+    }
+
+    #[test]
+    fn a_user_changed_number_message_moves_the_window_and_sends_to_the_new_number() {
+        let conn = test_connection();
+        let hello = message("wamid.1", PHONE, 0, text());
+        apply_inbound(&conn, &hello).unwrap();
+        inbound::record_inbound(&conn, &number(), &hello.from, hello.timestamp).unwrap();
+        let change = message(
+            "wamid.2",
+            PHONE,
+            60,
+            InboundKind::System(SystemChange {
+                kind: "user_changed_number".into(),
+                body: "User A changed from +1 650 555 1234 to +1 650 555 9876".into(),
+                new_wa_id: Some(id(NEW_PHONE)),
+                previous_user_id: None,
+                new_user_id: None,
+            }),
+        );
+
+        apply_inbound(&conn, &change).unwrap();
+
+        let old = resolve(&conn, &number(), &id(PHONE), Need::Any).unwrap();
+        let new = resolve(&conn, &number(), &id(NEW_PHONE), Need::Any).unwrap();
+        assert_eq!(old, (id(NEW_PHONE), Some(at(0))));
+        assert_eq!(new, (id(NEW_PHONE), Some(at(0))));
+    }
+
+    #[test]
+    fn the_answer_to_request_contact_info_gives_a_bsuid_customer_their_phone() {
+        let conn = test_connection();
+        let answer = message(
+            "wamid.1",
+            BSUID,
+            0,
+            InboundKind::Contacts {
+                contacts: vec![SharedContact {
+                    name: "Ana".into(),
+                    phones: vec![
+                        ("+1 650 555 0000".into(), None),
+                        ("+1 650 555 1234".into(), Some(PHONE.into())),
+                    ],
+                    emails: vec![],
+                }],
+                from_contact_request: true,
+            },
+        );
+
+        apply_inbound(&conn, &answer).unwrap();
+
+        let (to, _) = resolve(&conn, &number(), &id(BSUID), Need::Phone).unwrap();
+        assert_eq!(to, id(PHONE));
+    }
+
+    #[test]
+    fn a_contact_card_shared_unasked_is_someone_elses_number_and_changes_nothing() {
+        let conn = test_connection();
+        let card = message(
+            "wamid.1",
+            BSUID,
+            0,
+            InboundKind::Contacts {
+                contacts: vec![SharedContact {
+                    name: "A friend".into(),
+                    phones: vec![("+1 650 555 1234".into(), Some(PHONE.into()))],
+                    emails: vec![],
+                }],
+                from_contact_request: false,
+            },
+        );
+
+        apply_inbound(&conn, &card).unwrap();
+
+        assert_eq!(
+            crate::store::identity::find(&conn, &number(), &id(PHONE)).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_group_message_teaches_the_store_nothing() {
+        let conn = test_connection();
+        let mut in_group = message("wamid.1", PHONE, 0, text());
+        in_group.user_id = Some(id(BSUID));
+        in_group.group_id = Some("120363000000000000".into());
+
+        apply_inbound(&conn, &in_group).unwrap();
+
+        assert_eq!(
+            crate::store::identity::find(&conn, &number(), &id(BSUID)).unwrap(),
+            None
+        );
+    }
+}

@@ -344,3 +344,203 @@ pub fn shut_window(
     .execute(rusqlite::params![id, to_millis(closed), to_millis(at)])?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::db::test_connection;
+    use crate::store::inbound;
+
+    const PHONE: &str = "16505551234";
+    const NEW_PHONE: &str = "16505559876";
+    const BSUID: &str = "US.13491208655302741918";
+    const NEW_BSUID: &str = "US.99991208655302741918";
+
+    fn number() -> BusinessNumberId {
+        "106540352242922".parse().unwrap()
+    }
+
+    fn id(text: &str) -> CustomerId {
+        text.parse().unwrap()
+    }
+
+    fn at(hours_ago: i64) -> DateTime<Utc> {
+        // Whole seconds: the store keeps milliseconds.
+        DateTime::from_timestamp(1_790_000_000 - hours_ago * 3600, 0).unwrap()
+    }
+
+    fn seen(wa_id: Option<&str>, user_id: Option<&str>, when: DateTime<Utc>) -> Seen {
+        Seen {
+            wa_id: wa_id.map(id),
+            user_id: user_id.map(id),
+            parent_user_id: None,
+            username: None,
+            at: when,
+        }
+    }
+
+    fn window(conn: &Connection, key: &str) -> Option<DateTime<Utc>> {
+        inbound::last_inbound(conn, &number(), &id(key)).unwrap()
+    }
+
+    fn person(conn: &Connection, key: &str) -> Customer {
+        find(conn, &number(), &id(key)).unwrap().unwrap().customer
+    }
+
+    fn count(conn: &Connection) -> i64 {
+        conn.query_row("SELECT count(*) FROM customers", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_window_opened_by_the_bsuid_is_open_for_the_phone_once_a_message_shows_both() {
+        let conn = test_connection();
+        inbound::record_inbound(&conn, &number(), &id(BSUID), at(3)).unwrap();
+
+        observe(&conn, &number(), &seen(Some(PHONE), Some(BSUID), at(1))).unwrap();
+
+        assert_eq!(window(&conn, PHONE), Some(at(3)));
+        assert_eq!(person(&conn, PHONE), person(&conn, BSUID));
+    }
+
+    #[test]
+    fn a_bsuid_only_person_and_a_phone_only_person_are_merged_keeping_the_latest_window() {
+        let conn = test_connection();
+        inbound::record_inbound(&conn, &number(), &id(BSUID), at(2)).unwrap();
+        inbound::record_inbound(&conn, &number(), &id(PHONE), at(20)).unwrap();
+        assert_eq!(count(&conn), 2);
+
+        observe(&conn, &number(), &seen(Some(PHONE), Some(BSUID), at(1))).unwrap();
+
+        assert_eq!(count(&conn), 1);
+        let merged = person(&conn, PHONE);
+        assert_eq!(merged.wa_id, Some(id(PHONE)));
+        assert_eq!(merged.user_id, Some(id(BSUID)));
+        assert_eq!(merged.last_inbound_at, Some(at(2)));
+    }
+
+    #[test]
+    fn after_a_number_change_the_new_number_has_the_window_and_the_old_one_still_finds_the_person()
+    {
+        let conn = test_connection();
+        inbound::record_inbound(&conn, &number(), &id(PHONE), at(2)).unwrap();
+
+        changed_number(&conn, &number(), &id(PHONE), &id(NEW_PHONE), at(1)).unwrap();
+
+        assert_eq!(window(&conn, NEW_PHONE), Some(at(2)));
+        let found = find(&conn, &number(), &id(PHONE)).unwrap().unwrap();
+        assert_eq!(found.customer.wa_id, Some(id(NEW_PHONE)));
+        assert_eq!(found.retired_at, Some(at(1)));
+    }
+
+    #[test]
+    fn someone_writing_from_a_number_given_up_earlier_is_a_new_person() {
+        let conn = test_connection();
+        inbound::record_inbound(&conn, &number(), &id(PHONE), at(5)).unwrap();
+        changed_number(&conn, &number(), &id(PHONE), &id(NEW_PHONE), at(4)).unwrap();
+
+        inbound::record_inbound(&conn, &number(), &id(PHONE), at(1)).unwrap();
+
+        assert_eq!(count(&conn), 2);
+        assert_eq!(window(&conn, PHONE), Some(at(1)));
+        assert_eq!(window(&conn, NEW_PHONE), Some(at(5)));
+    }
+
+    #[test]
+    fn a_late_message_from_before_the_number_change_still_counts_for_the_person() {
+        let conn = test_connection();
+        inbound::record_inbound(&conn, &number(), &id(PHONE), at(5)).unwrap();
+        changed_number(&conn, &number(), &id(PHONE), &id(NEW_PHONE), at(2)).unwrap();
+
+        observe(&conn, &number(), &seen(Some(PHONE), None, at(3))).unwrap();
+        inbound::record_inbound(&conn, &number(), &id(PHONE), at(3)).unwrap();
+
+        assert_eq!(count(&conn), 1);
+        assert_eq!(person(&conn, PHONE).wa_id, Some(id(NEW_PHONE)));
+        assert_eq!(window(&conn, NEW_PHONE), Some(at(3)));
+    }
+
+    #[test]
+    fn a_user_id_change_re_keys_the_person_to_the_new_bsuid_with_its_window() {
+        let conn = test_connection();
+        inbound::record_inbound(&conn, &number(), &id(BSUID), at(2)).unwrap();
+
+        changed_user_id(
+            &conn,
+            &number(),
+            &id(BSUID),
+            Some(&id(BSUID)),
+            &id(NEW_BSUID),
+            at(1),
+        )
+        .unwrap();
+
+        assert_eq!(window(&conn, NEW_BSUID), Some(at(2)));
+        assert_eq!(person(&conn, BSUID).user_id, Some(id(NEW_BSUID)));
+        assert_eq!(count(&conn), 1);
+    }
+
+    #[test]
+    fn a_number_change_to_a_number_the_store_knew_merges_the_two() {
+        let conn = test_connection();
+        inbound::record_inbound(&conn, &number(), &id(PHONE), at(9)).unwrap();
+        inbound::record_inbound(&conn, &number(), &id(NEW_PHONE), at(3)).unwrap();
+
+        changed_number(&conn, &number(), &id(PHONE), &id(NEW_PHONE), at(1)).unwrap();
+
+        assert_eq!(count(&conn), 1);
+        assert_eq!(window(&conn, NEW_PHONE), Some(at(3)));
+    }
+
+    #[test]
+    fn the_same_keys_on_another_business_number_are_another_person() {
+        let conn = test_connection();
+        let other: BusinessNumberId = "999".parse().unwrap();
+        inbound::record_inbound(&conn, &number(), &id(PHONE), at(2)).unwrap();
+
+        observe(&conn, &other, &seen(Some(PHONE), Some(BSUID), at(1))).unwrap();
+
+        assert_eq!(window(&conn, BSUID), None);
+        assert_eq!(
+            inbound::last_inbound(&conn, &other, &id(PHONE)).unwrap(),
+            None,
+            "observing is not writing in: the window opens only with record_inbound"
+        );
+    }
+
+    #[test]
+    fn a_username_is_kept_on_the_person_and_the_parent_bsuid_finds_them() {
+        let conn = test_connection();
+        let parent = "US.ENT.11112222333344445555";
+        let mut message = seen(None, Some(BSUID), at(1));
+        message.parent_user_id = Some(id(parent));
+        message.username = Some("ana.b".into());
+
+        observe(&conn, &number(), &message).unwrap();
+
+        let found = person(&conn, parent);
+        assert_eq!(found.user_id, Some(id(BSUID)));
+        assert_eq!(found.username.as_deref(), Some("ana.b"));
+        assert_eq!(KeyKind::of(&id(parent)), KeyKind::ParentUserId);
+    }
+
+    #[test]
+    fn finding_a_person_is_one_indexed_lookup_not_a_scan() {
+        let conn = test_connection();
+        let plan: Vec<String> = conn
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT c.id FROM customer_keys k JOIN customers c ON c.id = k.customer
+                 WHERE k.business_number_id = ?1 AND k.key = ?2",
+            )
+            .unwrap()
+            .query_map(["1", PHONE], |row| row.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+
+        assert!(
+            plan.iter().all(|step| !step.starts_with("SCAN")),
+            "{plan:?}"
+        );
+    }
+}
