@@ -174,12 +174,15 @@ async fn inbound_text_produces_metas_inbound_webhook_and_opens_the_window() {
     // Assert
     assert_eq!(delivery.body["object"], "whatsapp_business_account");
     let value = &delivery.body["entry"][0]["changes"][0]["value"];
+    // Since 2026 Meta names every sender by BSUID too (`user_id`, `from_user_id`).
+    let user_id = answer["user_id"].as_str().expect("the customer's BSUID");
     assert_eq!(
         value["contacts"],
-        json!([{"profile": {"name": "Sheena Nelson"}, "wa_id": CUSTOMER}])
+        json!([{"profile": {"name": "Sheena Nelson"}, "wa_id": CUSTOMER, "user_id": user_id}])
     );
     let message = &value["messages"][0];
     assert_eq!(message["from"], CUSTOMER);
+    assert_eq!(message["from_user_id"], user_id);
     assert_eq!(message["id"], answer["wamid"]);
     assert!(message["id"]
         .as_str()

@@ -29,11 +29,15 @@ fn envelope(value: Value) -> Value {
 
 #[tokio::test]
 async fn inbound_text_webhook_has_the_shape_of_metas_documented_example() {
+    // Meta's example with the BSUIDs every message webhook carries since 2026 ("2026 platform
+    // changes": `contacts[].user_id`, `messages[].from_user_id`).
     let documented = envelope(json!({
         "messaging_product": "whatsapp",
         "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
-        "contacts": [{"profile": {"name": "Sheena Nelson"}, "wa_id": "16505551234"}],
-        "messages": [{"from": "16505551234", "id": "wamid.HBgL", "timestamp": "1749416383", "type": "text",
+        "contacts": [{"profile": {"name": "Sheena Nelson"}, "wa_id": "16505551234",
+                      "user_id": "US.13491208655302741918"}],
+        "messages": [{"from": "16505551234", "from_user_id": "US.13491208655302741918",
+                      "id": "wamid.HBgL", "timestamp": "1749416383", "type": "text",
                       "text": {"body": "Does it come in another color?"}}]
     }));
     let mut t = spawn_sim(|_| {}).await;

@@ -22,10 +22,14 @@ pub struct WhatsAppSimConfig {
     pub clock: SimClock,
     /// The bearer token the Graph endpoints accept.
     pub access_token: String,
-    /// The one business phone number this simulated account owns.
+    /// The account's main business phone number (the one the daemon is usually configured with).
     pub phone_number_id: String,
     /// Digits only, as Meta puts it in webhook `metadata.display_phone_number`.
     pub display_phone_number: String,
+    /// Further business numbers on the same account. Meta posts their webhooks to the same
+    /// callback URL (the app is subscribed per account, not per number), so a daemon serving only
+    /// some of them must recognise and leave alone the others'. Default: one.
+    pub other_phone_numbers: Vec<BusinessNumber>,
     /// The WhatsApp Business Account id, used as `entry[].id` in webhooks.
     pub waba_id: String,
     /// The Meta app's id: with `app_secret` it makes the app token (`{app_id}|{app_secret}`)
@@ -69,6 +73,35 @@ pub struct WhatsAppSimConfig {
     /// Recipients whose number ends with this suffix are "not on WhatsApp" (131026 by webhook).
     /// More numbers can be added through `POST /__sim/faults`.
     pub not_on_whatsapp_suffix: Option<String>,
+}
+
+/// A business phone number: its Graph id and its digits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BusinessNumber {
+    pub phone_number_id: String,
+    pub display_phone_number: String,
+}
+
+impl WhatsAppSimConfig {
+    /// The display number of `phone_number_id` when the account owns it.
+    pub fn display_number_of(&self, phone_number_id: &str) -> Option<&str> {
+        if phone_number_id == self.phone_number_id {
+            return Some(&self.display_phone_number);
+        }
+        self.other_phone_numbers
+            .iter()
+            .find(|number| number.phone_number_id == phone_number_id)
+            .map(|number| number.display_phone_number.as_str())
+    }
+
+    /// Whether `digits` is one of the account's own numbers (a business cannot message itself).
+    pub fn is_own_number(&self, digits: &str) -> bool {
+        digits == self.display_phone_number
+            || self
+                .other_phone_numbers
+                .iter()
+                .any(|number| number.display_phone_number == digits)
+    }
 }
 
 /// Token bucket per (business number, customer): `burst` messages at once, then one per
@@ -136,6 +169,10 @@ impl Default for WhatsAppSimConfig {
             format!("1{:014}", rng.gen_range(0..100_000_000_000_000u64))
         };
         let phone_number_id = numeric_id(&mut rng);
+        let second_number = BusinessNumber {
+            phone_number_id: numeric_id(&mut rng),
+            display_phone_number: format!("1555{:07}", rng.gen_range(0..10_000_000u32)),
+        };
         let waba_id = numeric_id(&mut rng);
         let app_id = numeric_id(&mut rng);
         let token_tail: String = (0..120)
@@ -152,6 +189,7 @@ impl Default for WhatsAppSimConfig {
             access_token: format!("EAAG{token_tail}"),
             phone_number_id,
             display_phone_number: format!("1555{:07}", rng.gen_range(0..10_000_000u32)),
+            other_phone_numbers: vec![second_number],
             waba_id,
             app_id,
             app_name: "sfwa Simulated App".to_owned(),

@@ -16,12 +16,12 @@ use rand::Rng;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::ids::{new_wamid, WamidDirection};
+use super::customer_messages::{emit, resolve_customer, CustomerMessage};
+use super::customers::{is_user_id, Customer};
 use super::send_request::parse_recipient;
-use super::state::{LostMode, SimState, SERVICE_WINDOW};
+use super::state::{Inner, LostMode, SimState, SERVICE_WINDOW};
 use super::templates::TemplateDefinition;
-use super::webhook_payloads::inbound_value;
-use super::webhooks::{self, Take, WebhookEvent};
+use super::webhooks::{self, Take};
 
 pub fn routes() -> Router<Arc<SimState>> {
     Router::new()
@@ -40,6 +40,7 @@ pub fn routes() -> Router<Arc<SimState>> {
         .route("/__sim/webhook", get(webhook).put(set_webhook))
         .route("/__sim/webhook/verify", post(verify_webhook))
         .route("/__sim/webhooks/deliver", post(deliver_webhooks))
+        .merge(super::customer_messages::routes())
 }
 
 fn bad_request(message: impl Into<String>) -> Response {
@@ -75,68 +76,113 @@ fn from_unix(seconds: i64) -> Result<DateTime<Utc>, ControlError> {
 /// A customer's message, flat so a test can write it in one line.
 #[derive(Debug, Deserialize)]
 struct InboundRequest {
+    /// The customer: a phone number (registered on first sight) or a known customer's BSUID.
     from: String,
     #[serde(rename = "type", default = "default_inbound_type")]
     message_type: String,
+    /// Any of the account's numbers (default: the main one).
     phone_number_id: Option<String>,
     timestamp: Option<i64>,
+    /// Profile name for this message (default: the customer's, else "Sim Customer").
     name: Option<String>,
-    /// `text` body, or the visible text of a `button` reply.
+    /// `text` body, the visible text of a `button` reply, an `order`'s note, a Flow's `body`.
     text: Option<String>,
     /// `button` payload.
     payload: Option<String>,
-    /// `image` media id.
+    /// Media id (`image`, `audio`, `video`, `document`, `sticker`).
     id: Option<String>,
     mime_type: Option<String>,
     sha256: Option<String>,
     caption: Option<String>,
+    /// `document` file name.
+    filename: Option<String>,
     /// `reaction` target.
     message_id: Option<String>,
     emoji: Option<String>,
     /// Makes the message a reply to this wamid (`context`).
     context_message_id: Option<String>,
+    /// `location`.
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+    location_name: Option<String>,
+    address: Option<String>,
+    /// `contacts`: the shared contacts, as Meta's array.
+    contacts: Option<Value>,
+    /// `order`: catalog and items (`[{product_retailer_id, quantity, item_price, currency}]`).
+    catalog_id: Option<String>,
+    product_items: Option<Value>,
+    /// `interactive` Flow answer (`nfm_reply`): the response fields (an object, sent as a JSON
+    /// string as Meta does) and the flow's name.
+    response_json: Option<Value>,
+    flow_name: Option<String>,
+    /// The type's object verbatim (`messages[].<type>`): any type Meta documents, as is.
+    content: Option<Value>,
+    /// Further fields of `messages[]` verbatim (e.g. `errors`, `context`).
+    extra: Option<serde_json::Map<String, Value>>,
+    /// Click-to-WhatsApp `referral` (`source_url`, `source_id`, `source_type`, `headline`, `body`,
+    /// `media_type`, `ctwa_clid`, …).
+    referral: Option<Value>,
+    /// A group message: it does not open the participant's 1:1 window.
+    group_id: Option<String>,
 }
 
 fn default_inbound_type() -> String {
     "text".to_owned()
 }
 
-async fn inbound(State(state): State<Arc<SimState>>, body: axum::body::Bytes) -> Response {
-    let request: InboundRequest = match parse(&body) {
-        Ok(request) => request,
-        Err(error) => return error.into_response(),
+fn random_media_id() -> String {
+    format!(
+        "{}",
+        rand::thread_rng().gen_range(1_000_000_000_000_000u64..9_999_999_999_999_999)
+    )
+}
+
+fn random_sha256() -> String {
+    base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        rand::thread_rng().gen::<[u8; 32]>(),
+    )
+}
+
+/// `messages[].<type>` of a media message (`image` keeps its own arm below).
+fn media_content(request: &InboundRequest, kind: &str) -> Value {
+    let default_mime = match kind {
+        "audio" => "audio/ogg; codecs=opus",
+        "video" => "video/mp4",
+        "document" => "application/pdf",
+        _ => "image/webp",
     };
-    let config = &state.config;
-    let Ok(wa_id) = parse_recipient(&request.from) else {
-        return bad_request(format!(
-            "'from' is not a plausible phone number: {}",
-            request.from
-        ));
-    };
-    if let Some(id) = &request.phone_number_id {
-        if id != &config.phone_number_id {
-            return bad_request(format!(
-                "unknown phone_number_id {id}; this simulator owns {}",
-                config.phone_number_id
-            ));
-        }
+    let mut media = json!({
+        "mime_type": request.mime_type.clone().unwrap_or_else(|| default_mime.to_owned()),
+        "sha256": request.sha256.clone().unwrap_or_else(random_sha256),
+        "id": request.id.clone().unwrap_or_else(random_media_id),
+    });
+    if let Some(caption) = &request.caption {
+        media["caption"] = json!(caption);
     }
-    let at = match request.timestamp {
-        Some(seconds) => match from_unix(seconds) {
-            Ok(at) => at,
-            Err(error) => return error.into_response(),
-        },
-        None => state.clock.now(),
-    };
+    if let Some(filename) = &request.filename {
+        media["filename"] = json!(filename);
+    }
+    if kind == "audio" {
+        media["voice"] = json!(true);
+    }
+    media
+}
+
+/// The type's object of an inbound message (`None`: the type has none, e.g. `request_welcome`).
+fn inbound_content(request: &InboundRequest) -> Result<Option<Value>, String> {
+    if let Some(content) = &request.content {
+        return Ok(Some(content.clone()));
+    }
     let content = match request.message_type.as_str() {
         "text" => match &request.text {
             Some(text) => json!({"body": text}),
-            None => return bad_request("type text needs 'text'"),
+            None => return Err("type text needs 'text'".to_owned()),
         },
         "button" => match (&request.payload, &request.text) {
             (Some(payload), Some(text)) => json!({"payload": payload, "text": text}),
             (Some(payload), None) => json!({"payload": payload, "text": payload}),
-            _ => return bad_request("type button needs 'payload' (and usually 'text')"),
+            _ => return Err("type button needs 'payload' (and usually 'text')".to_owned()),
         },
         "image" => {
             let mut rng = rand::thread_rng();
@@ -152,46 +198,166 @@ async fn inbound(State(state): State<Arc<SimState>>, body: axum::body::Bytes) ->
             }
             image
         }
+        kind @ ("audio" | "video" | "document" | "sticker") => media_content(request, kind),
         "reaction" => match (&request.message_id, &request.emoji) {
             (Some(message_id), Some(emoji)) => json!({"message_id": message_id, "emoji": emoji}),
-            _ => return bad_request("type reaction needs 'message_id' and 'emoji'"),
+            _ => return Err("type reaction needs 'message_id' and 'emoji'".to_owned()),
         },
+        other => return other_content(request, other),
+    };
+    Ok(Some(content))
+}
+
+/// The 2026 types' objects: location, contacts, order, Flows answers; none for request_welcome
+/// and unsupported.
+fn other_content(request: &InboundRequest, kind: &str) -> Result<Option<Value>, String> {
+    let content = match kind {
+        "location" => {
+            let (Some(latitude), Some(longitude)) = (request.latitude, request.longitude) else {
+                return Err("type location needs 'latitude' and 'longitude'".to_owned());
+            };
+            let mut location = json!({"latitude": latitude, "longitude": longitude});
+            if let Some(name) = &request.location_name {
+                location["name"] = json!(name);
+            }
+            if let Some(address) = &request.address {
+                location["address"] = json!(address);
+            }
+            location
+        }
+        "contacts" => match &request.contacts {
+            Some(contacts) if contacts.is_array() => return Ok(Some(contacts.clone())),
+            _ => return Err("type contacts needs 'contacts' (an array)".to_owned()),
+        },
+        "order" => {
+            let (Some(catalog_id), Some(items)) = (&request.catalog_id, &request.product_items)
+            else {
+                return Err("type order needs 'catalog_id' and 'product_items'".to_owned());
+            };
+            let mut order = json!({"catalog_id": catalog_id, "product_items": items});
+            if let Some(text) = &request.text {
+                order["text"] = json!(text);
+            }
+            order
+        }
+        "interactive" => {
+            let Some(response) = &request.response_json else {
+                return Err(
+                    "type interactive needs 'response_json' (a Flow answer) or 'content'"
+                        .to_owned(),
+                );
+            };
+            let response_json = match response {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            json!({
+                "type": "nfm_reply",
+                "nfm_reply": {
+                    "response_json": response_json,
+                    "body": request.text.clone().unwrap_or_else(|| "Sent".to_owned()),
+                    "name": request.flow_name.clone().unwrap_or_else(|| "flow".to_owned()),
+                },
+            })
+        }
+        "request_welcome" | "unsupported" => return Ok(None),
         other => {
-            return bad_request(format!(
-                "unsupported inbound type {other}; use text, button, image or reaction"
+            return Err(format!(
+                "inbound type {other} needs 'content' (its object as Meta sends it)"
             ))
         }
     };
-    let wamid = new_wamid(&wa_id, WamidDirection::Inbound);
-    let mut message = json!({
-        "from": wa_id,
-        "id": wamid,
-        "timestamp": at.timestamp().to_string(),
-        "type": request.message_type,
-    });
-    message[request.message_type.as_str()] = content;
+    Ok(Some(content))
+}
+
+/// The fields of `messages[]` besides the sender, id, timestamp and type.
+fn inbound_fields(
+    request: &InboundRequest,
+    display_number: &str,
+) -> Result<serde_json::Map<String, Value>, String> {
+    let mut fields = serde_json::Map::new();
+    if let Some(content) = inbound_content(request)? {
+        fields.insert(request.message_type.clone(), content);
+    }
+    if request.message_type == "unsupported" && request.extra.is_none() {
+        fields.insert(
+            "errors".to_owned(),
+            json!([{
+                "code": 131051,
+                "title": "Message type unknown",
+                "message": "Message type unknown",
+                "error_data": {"details": "Message type is currently not supported."},
+            }]),
+        );
+    }
     if let Some(context_id) = &request.context_message_id {
-        message["context"] = json!({"from": config.display_phone_number, "id": context_id});
+        fields.insert(
+            "context".to_owned(),
+            json!({"from": display_number, "id": context_id}),
+        );
     }
-    let name = request
-        .name
+    if let Some(referral) = &request.referral {
+        fields.insert("referral".to_owned(), referral.clone());
+    }
+    if let Some(group_id) = &request.group_id {
+        fields.insert("group_id".to_owned(), json!(group_id));
+    }
+    if let Some(extra) = &request.extra {
+        fields.extend(extra.clone());
+    }
+    Ok(fields)
+}
+
+async fn inbound(State(state): State<Arc<SimState>>, body: axum::body::Bytes) -> Response {
+    let request: InboundRequest = match parse(&body) {
+        Ok(request) => request,
+        Err(error) => return error.into_response(),
+    };
+    let config = &state.config;
+    let phone_number_id = request
+        .phone_number_id
         .clone()
-        .unwrap_or_else(|| "Sim Customer".to_owned());
-    let value = inbound_value(config, &name, &wa_id, message);
-    {
-        let mut inner = state.lock();
-        inner.stats.inbound_messages += 1;
-        // Whether a reaction opens the window is undocumented. The simulator takes the strict reading
-        // (it does not), so a daemon that counts reactions is caught by 131047 here, not in production.
-        if request.message_type != "reaction" {
-            inner.record_inbound(&config.phone_number_id, &wa_id, at);
+        .unwrap_or_else(|| config.phone_number_id.clone());
+    let Some(display_number) = config.display_number_of(&phone_number_id) else {
+        return bad_request(format!(
+            "unknown phone_number_id {phone_number_id}; this simulator owns {}",
+            config.phone_number_id
+        ));
+    };
+    let at = match request.timestamp {
+        Some(seconds) => match from_unix(seconds) {
+            Ok(at) => at,
+            Err(error) => return error.into_response(),
+        },
+        None => state.clock.now(),
+    };
+    let fields = match inbound_fields(&request, display_number) {
+        Ok(fields) => fields,
+        Err(error) => return bad_request(error),
+    };
+    let wa_id = match resolve_customer(&mut state.lock(), &request.from) {
+        Ok(wa_id) => wa_id,
+        Err(_) => {
+            return bad_request(format!(
+                "'from' is neither a plausible phone number nor a known customer's BSUID: {}",
+                request.from
+            ))
         }
-    }
-    state
-        .outbox
-        .schedule(Duration::ZERO, WebhookEvent::Inbound(value));
-    Json(json!({"wamid": wamid, "wa_id": wa_id, "timestamp": at.timestamp().to_string()}))
-        .into_response()
+    };
+    // Whether a reaction opens the window is undocumented. The simulator takes the strict reading
+    // (it does not), so a daemon that counts reactions is caught by 131047 here, not in production.
+    // A group message is no 1:1 conversation: it leaves the participant's window as it was.
+    let opens_window = request.message_type != "reaction" && request.group_id.is_none();
+    let message = CustomerMessage {
+        phone_number_id,
+        at,
+        message_type: request.message_type.clone(),
+        fields,
+        profile_name: request.name.clone(),
+        with_contact: true,
+        opens_window,
+    };
+    Json(emit(&state, &wa_id, message)).into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -468,38 +634,148 @@ async fn stats(State(state): State<Arc<SimState>>) -> Response {
     Json(json!(state.lock().stats)).into_response()
 }
 
+/// A customer's identity as the control API shows it.
+fn identity_view(customer: Option<&Customer>) -> Value {
+    match customer {
+        Some(customer) => json!({
+            "user_id": customer.user_id,
+            "parent_user_id": customer.parent_user_id,
+            "username": customer.username,
+            "name": customer.name,
+            "standby": customer.standby,
+        }),
+        None => json!({}),
+    }
+}
+
+fn merge(mut view: Value, extra: Value) -> Value {
+    if let (Some(view), Value::Object(extra)) = (view.as_object_mut(), extra) {
+        view.extend(extra);
+    }
+    view
+}
+
+/// Every customer: one entry per (business number, customer) with a window, then one per known
+/// customer without any (`phone_number_id` null, window closed) — each with their identity.
 async fn customers(State(state): State<Arc<SimState>>) -> Response {
     let now = state.clock.now();
     let inner = state.lock();
-    let list: Vec<Value> = inner
+    let mut list: Vec<Value> = inner
         .last_inbound
         .iter()
         .map(|((phone_number_id, wa_id), last)| {
-            json!({
+            let window = json!({
                 "phone_number_id": phone_number_id,
                 "wa_id": wa_id,
                 "last_inbound_at": last.timestamp(),
                 "window_open": now - *last < SERVICE_WINDOW,
                 "window_expires_at": (*last + SERVICE_WINDOW).timestamp(),
-            })
+            });
+            merge(window, identity_view(inner.customers.get(wa_id)))
         })
         .collect();
+    for customer in inner.customers.all() {
+        let has_window = inner
+            .last_inbound
+            .keys()
+            .any(|(_, wa_id)| *wa_id == customer.wa_id);
+        if !has_window {
+            let entry = json!({
+                "phone_number_id": null,
+                "wa_id": customer.wa_id,
+                "last_inbound_at": null,
+                "window_open": false,
+            });
+            list.push(merge(entry, identity_view(Some(customer))));
+        }
+    }
     Json(json!({ "customers": list })).into_response()
 }
 
-/// Sets (or with `"last_inbound_at": null` clears) a customer's last inbound time, silently.
+/// `POST /__sim/customers`: what the control API may set about a customer. Only what is given
+/// changes, except the window: a missing `last_inbound_at` means "now", as it always has.
+#[derive(Deserialize)]
+struct SetCustomer {
+    wa_id: String,
+    phone_number_id: Option<String>,
+    /// Unix seconds; missing = sim now; `null` = never wrote.
+    #[serde(default = "now_marker")]
+    last_inbound_at: Option<i64>,
+    /// A WhatsApp username (`null` removes it): their number is then withheld from webhooks
+    /// unless the business messaged them in the last 30 days.
+    #[serde(default, deserialize_with = "present")]
+    username: Option<Option<String>>,
+    /// Profile name in webhooks.
+    name: Option<String>,
+    /// A specific BSUID instead of the derived one.
+    user_id: Option<String>,
+    /// A parent BSUID: a BSUID string, `true` (a derived one) or `null` (none).
+    #[serde(default, deserialize_with = "present")]
+    parent_user_id: Option<Option<Value>>,
+    /// Their messages arrive on the `standby` field (Meta's business agent handles them).
+    standby: Option<bool>,
+}
+
+fn now_marker() -> Option<i64> {
+    Some(i64::MIN)
+}
+
+/// Tells a field given as `null` (`Some(None)`) from a missing one (`None`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Applies the identity fields of a `SetCustomer` (registering the customer).
+fn set_identity(inner: &mut Inner, wa_id: &str, request: &SetCustomer) -> Result<(), String> {
+    let parent = match &request.parent_user_id {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(Value::Bool(true))) => Some(Some(String::new())),
+        Some(Some(Value::String(id))) if is_user_id(id) => Some(Some(id.clone())),
+        Some(Some(other)) => {
+            return Err(format!(
+                "parent_user_id must be a BSUID, true or null, not {other}"
+            ))
+        }
+    };
+    if let Some(user_id) = &request.user_id {
+        if !is_user_id(user_id) {
+            return Err(format!("user_id is not a BSUID: {user_id}"));
+        }
+        if inner
+            .customers
+            .wa_id_of(user_id)
+            .is_some_and(|owner| owner != wa_id)
+        {
+            return Err(format!("{user_id} already belongs to another customer"));
+        }
+        if inner.customers.register(wa_id).user_id != *user_id {
+            inner.customers.change_user_id(wa_id, Some(user_id.clone()));
+        }
+    }
+    if let Some(parent) = parent {
+        inner.customers.set_parent(wa_id, parent);
+    }
+    let customer = inner.customers.register(wa_id);
+    if let Some(username) = &request.username {
+        customer.username = username.clone();
+    }
+    if let Some(name) = &request.name {
+        customer.name = Some(name.clone());
+    }
+    if let Some(standby) = request.standby {
+        customer.standby = standby;
+    }
+    Ok(())
+}
+
+/// Sets (or with `"last_inbound_at": null` clears) a customer's last inbound time, silently, and
+/// any identity fields given.
 async fn set_customer(State(state): State<Arc<SimState>>, body: axum::body::Bytes) -> Response {
-    #[derive(Deserialize)]
-    struct SetCustomer {
-        wa_id: String,
-        phone_number_id: Option<String>,
-        /// Unix seconds; missing = sim now; `null` = never wrote.
-        #[serde(default = "now_marker")]
-        last_inbound_at: Option<i64>,
-    }
-    fn now_marker() -> Option<i64> {
-        Some(i64::MIN)
-    }
     let request: SetCustomer = match parse(&body) {
         Ok(request) => request,
         Err(error) => return error.into_response(),
@@ -512,6 +788,7 @@ async fn set_customer(State(state): State<Arc<SimState>>, body: axum::body::Byte
     };
     let phone_number_id = request
         .phone_number_id
+        .clone()
         .unwrap_or_else(|| state.config.phone_number_id.clone());
     let key = (phone_number_id.clone(), wa_id.clone());
     let at = match request.last_inbound_at {
@@ -523,6 +800,9 @@ async fn set_customer(State(state): State<Arc<SimState>>, body: axum::body::Byte
         },
     };
     let mut inner = state.lock();
+    if let Err(error) = set_identity(&mut inner, &wa_id, &request) {
+        return bad_request(error);
+    }
     match at {
         Some(at) => {
             inner.last_inbound.insert(key, at);
@@ -531,12 +811,12 @@ async fn set_customer(State(state): State<Arc<SimState>>, body: axum::body::Byte
             inner.last_inbound.remove(&key);
         }
     }
-    Json(json!({
+    let answer = json!({
         "phone_number_id": phone_number_id,
         "wa_id": wa_id,
         "last_inbound_at": at.map(|at| at.timestamp()),
-    }))
-    .into_response()
+    });
+    Json(merge(answer, identity_view(inner.customers.get(&wa_id)))).into_response()
 }
 
 async fn webhook(State(state): State<Arc<SimState>>) -> Response {

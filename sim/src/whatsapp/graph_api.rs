@@ -23,13 +23,14 @@ use axum::{Json, Router};
 use rand::Rng;
 use serde_json::{json, Value};
 
+use super::config::WhatsAppSimConfig;
 use super::graph_error::GraphError;
 use super::ids::{new_wamid, WamidDirection};
 use super::rate_limit::Refusal;
-use super::send_request::validate_send;
+use super::send_request::{validate_send, Address, ValidSend};
 use super::state::{Attempt, AttemptOutcome, Inner, LostMode, SentMessage, SimState};
 use super::versions::answering_version;
-use super::webhook_payloads::{pricing, StatusUpdate};
+use super::webhook_payloads::{pricing, StatusRecipient, StatusUpdate};
 use super::webhooks::{count_outcome, schedule_delivery, schedule_failure};
 
 /// The Graph endpoints. Every answer names the version that answered in `facebook-api-version`
@@ -147,6 +148,10 @@ fn draft_attempt(state: &SimState, phone_number_id: &str, body: &[u8]) -> Attemp
         wa_id: request["to"]
             .as_str()
             .and_then(|to| super::send_request::parse_recipient(to).ok()),
+        user_id: request["to"]
+            .is_null()
+            .then(|| text(&request["recipient"]))
+            .flatten(),
         template_name: text(&request["template"]["name"]),
         biz_opaque_callback_data: text(&request["biz_opaque_callback_data"]),
         message_type,
@@ -207,12 +212,12 @@ async fn phone_number(
     Json(json!({
         "verified_name": config.verified_name,
         "code_verification_status": "VERIFIED",
-        "display_phone_number": config.display_phone_number,
+        "display_phone_number": config.display_number_of(&phone_number_id).unwrap_or_default(),
         "quality_rating": "GREEN",
         "platform_type": "CLOUD_API",
         "throughput": {"level": level},
         "messaging_limit_tier": "TIER_1K",
-        "id": config.phone_number_id,
+        "id": phone_number_id,
     }))
     .into_response()
 }
@@ -267,10 +272,75 @@ fn check_access(
     method: &str,
 ) -> Result<(), GraphError> {
     check_version_and_token(state, version, headers, query)?;
-    if phone_number_id != state.config.phone_number_id {
+    if state.config.display_number_of(phone_number_id).is_none() {
         return Err(GraphError::unknown_object(method, phone_number_id));
     }
     Ok(())
+}
+
+/// Whom an accepted send reaches, once its address is resolved against the customers Meta knows.
+struct Target {
+    /// The customer's number when the message can reach someone; `None`: never delivered (a
+    /// BSUID in `to`, or a BSUID no customer of this portfolio has).
+    wa_id: Option<String>,
+    /// How statuses name the recipient.
+    recipient: StatusRecipient,
+    /// The key of the pair-rate bucket and of the wamid: the number, else what was given.
+    key: String,
+    /// `contacts[0]` of the answer.
+    contact: Value,
+}
+
+/// Resolves a validated send's address (Meta's order: the recipient checks come before limits).
+fn resolve_target(
+    inner: &mut Inner,
+    config: &WhatsAppSimConfig,
+    send: &ValidSend,
+) -> Result<Target, GraphError> {
+    match &send.address {
+        Address::Phone(wa_id) => {
+            if config.is_own_number(wa_id) {
+                return Err(GraphError::recipient_is_sender());
+            }
+            inner.customers.register(wa_id);
+            Ok(Target {
+                wa_id: Some(wa_id.clone()),
+                recipient: StatusRecipient::Phone(wa_id.clone()),
+                key: wa_id.clone(),
+                contact: json!({"input": send.input, "wa_id": wa_id}),
+            })
+        }
+        Address::MisplacedUserId { digits } => Ok(Target {
+            wa_id: None,
+            recipient: StatusRecipient::Phone(digits.clone()),
+            key: digits.clone(),
+            contact: json!({"input": send.input, "wa_id": digits}),
+        }),
+        Address::UserId(user_id) => {
+            // Authentication templates (one-tap, zero-tap, copy-code) still need a phone number.
+            let authentication = send
+                .template
+                .as_ref()
+                .is_some_and(|(_, _, category)| category == "authentication");
+            if authentication {
+                return Err(GraphError::user_id_recipient_unsupported());
+            }
+            let customer = inner
+                .customers
+                .wa_id_of(user_id)
+                .and_then(|wa_id| inner.customers.get(wa_id));
+            let recipient = StatusRecipient::UserId {
+                user_id: customer.map_or_else(|| user_id.clone(), |c| c.user_id.clone()),
+                parent_user_id: customer.and_then(|c| c.parent_user_id.clone()),
+            };
+            Ok(Target {
+                wa_id: customer.map(|c| c.wa_id.clone()),
+                recipient,
+                key: customer.map_or_else(|| user_id.clone(), |c| c.wa_id.clone()),
+                contact: json!({"input": send.input, "user_id": user_id}),
+            })
+        }
+    }
 }
 
 /// Decides a send and returns the 200 answer's body; fills in `attempt` as it learns (the window
@@ -287,9 +357,15 @@ fn accept_send(
 ) -> Result<Value, GraphError> {
     let config = &state.config;
     let now = state.clock.now();
-    if let (Some(wa_id), Some(kind)) = (&attempt.wa_id, &attempt.message_type) {
+    if let Some(kind) = &attempt.message_type {
         if kind != "template" {
-            attempt.window_open = Some(state.lock().window_open(phone_number_id, wa_id, now));
+            let inner = state.lock();
+            let wa_id = attempt.wa_id.clone().or_else(|| {
+                let user_id = attempt.user_id.as_deref()?;
+                inner.customers.wa_id_of(user_id).map(str::to_owned)
+            });
+            attempt.window_open =
+                Some(wa_id.is_some_and(|wa_id| inner.window_open(phone_number_id, &wa_id, now)));
         }
     }
     check_access(state, version, phone_number_id, headers, query, "post")?;
@@ -304,33 +380,38 @@ fn accept_send(
         });
     }
     let (send, request) = validate_send(body, &inner.templates)?;
-    if send.wa_id == config.display_phone_number {
-        return Err(GraphError::recipient_is_sender());
-    }
+    let target = resolve_target(&mut inner, config, &send)?;
     match inner
         .limits
-        .admit(phone_number_id, &send.wa_id, Instant::now())
+        .admit(phone_number_id, &target.key, Instant::now())
     {
         Ok(()) => {}
         Err(Refusal::Throughput) => return Err(GraphError::throughput_reached()),
         Err(Refusal::PairRate) => return Err(GraphError::pair_rate_limit()),
     }
-    let on_whatsapp = inner.is_on_whatsapp(&send.wa_id, config.not_on_whatsapp_suffix.as_deref());
-    let window_open = inner.window_open(phone_number_id, &send.wa_id, now);
+    let on_whatsapp = target
+        .wa_id
+        .as_deref()
+        .is_some_and(|wa_id| inner.is_on_whatsapp(wa_id, config.not_on_whatsapp_suffix.as_deref()));
+    let window_open = target
+        .wa_id
+        .as_deref()
+        .is_some_and(|wa_id| inner.window_open(phone_number_id, wa_id, now));
     // Templates may always be sent; anything else needs the customer-service window.
     let window_violation = !send.is_template() && !window_open;
     if on_whatsapp && window_violation && inner.faults.window_violation_sync {
         return Err(GraphError::reengagement());
     }
 
-    let wamid = new_wamid(&send.wa_id, WamidDirection::Outbound);
+    let wamid = new_wamid(&target.key, WamidDirection::Outbound);
     let template_category = send
         .template
         .as_ref()
         .map(|(_, _, category)| category.clone());
     let update = StatusUpdate {
         wamid: wamid.clone(),
-        recipient_id: send.wa_id.clone(),
+        phone_number_id: phone_number_id.to_owned(),
+        recipient: target.recipient.clone(),
         status: "sent",
         biz_opaque_callback_data: send.biz_opaque_callback_data.clone(),
         pricing: Some(pricing(template_category.as_deref(), window_open)),
@@ -343,9 +424,24 @@ fn accept_send(
     } else {
         None
     };
-    match failure {
-        Some(error) => {
+    match (failure, target.wa_id.as_deref()) {
+        (None, Some(wa_id)) => {
+            count_outcome(&mut inner, "accepted");
+            // A message that reaches them is an exchange: a username user's number shows in
+            // this number's webhooks for 30 days.
+            if let Some(customer) = inner.customers.get_mut(wa_id) {
+                customer
+                    .last_business_message
+                    .insert(phone_number_id.to_owned(), now);
+            }
+            let reads = !inner.non_readers.contains(wa_id);
+            let out_of_order = inner.faults.webhook_out_of_order;
+            schedule_delivery(state, update, reads, out_of_order);
+        }
+        (failure, _) => {
             count_outcome(&mut inner, "failed_async");
+            // A send that reaches nobody fails as an undeliverable number does.
+            let error = failure.unwrap_or_else(GraphError::undeliverable);
             schedule_failure(
                 state,
                 StatusUpdate {
@@ -354,19 +450,18 @@ fn accept_send(
                 },
             );
         }
-        None => {
-            count_outcome(&mut inner, "accepted");
-            let reads = !inner.non_readers.contains(&update.recipient_id);
-            let out_of_order = inner.faults.webhook_out_of_order;
-            schedule_delivery(state, update, reads, out_of_order);
-        }
     }
     Inner::count(&mut inner.stats.messages_by_type, &send.message_type);
+    let recipient_user_id = match &target.recipient {
+        StatusRecipient::UserId { user_id, .. } => Some(user_id.clone()),
+        StatusRecipient::Phone(_) => None,
+    };
     let record = SentMessage {
         wamid: wamid.clone(),
         phone_number_id: phone_number_id.to_owned(),
         to: send.input.clone(),
-        wa_id: send.wa_id.clone(),
+        wa_id: target.wa_id.clone().unwrap_or_else(|| target.key.clone()),
+        recipient_user_id: recipient_user_id.clone(),
         message_type: send.message_type.clone(),
         template_name: send.template.as_ref().map(|(name, _, _)| name.clone()),
         template_language: send
@@ -384,7 +479,8 @@ fn accept_send(
     inner.messages.push(record);
     drop(inner);
     // The validated view wins over the lenient draft.
-    attempt.wa_id = Some(send.wa_id.clone());
+    attempt.wa_id = target.wa_id.clone();
+    attempt.user_id = recipient_user_id;
     attempt.message_type = Some(send.message_type.clone());
     attempt.template_name = send.template.as_ref().map(|(name, _, _)| name.clone());
     attempt.biz_opaque_callback_data = send.biz_opaque_callback_data.clone();
@@ -397,7 +493,7 @@ fn accept_send(
     }
     Ok(json!({
         "messaging_product": "whatsapp",
-        "contacts": [{"input": send.input, "wa_id": send.wa_id}],
+        "contacts": [target.contact],
         "messages": [message],
     }))
 }

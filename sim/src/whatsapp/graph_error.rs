@@ -166,6 +166,16 @@ impl GraphError {
         )
     }
 
+    /// 131062: this message cannot go to a BSUID (authentication templates need a phone number).
+    pub fn user_id_recipient_unsupported() -> Self {
+        Self::whatsapp(
+            StatusCode::BAD_REQUEST,
+            131062,
+            "Business-scoped User ID recipients not supported",
+            "Business-scoped User ID recipients are not supported for this message.",
+        )
+    }
+
     pub fn unsupported_message_type(got: &str) -> Self {
         Self::whatsapp(
             StatusCode::BAD_REQUEST,

@@ -12,6 +12,10 @@
 //! - `send_request` and `templates`: Meta's validation of send bodies and template parameters.
 //! - `rate_limit`: throughput (130429) and pair-rate (131056) token buckets.
 //! - `graph_error`: Meta's error bodies; `ids`: wamids and trace ids.
+//! - `customer_messages`: what customers do on their own (write, share their number, change
+//!   number or BSUID), as webhooks on `messages` or `standby`.
+//! - `customers`: who the customers are in 2026 (numbers, BSUIDs, parent BSUIDs, usernames, the
+//!   phone withheld from webhooks).
 //! - `state`: what the simulated Meta knows (messages, every send attempt, windows, faults, stats).
 //! - `webhooks` and `webhook_payloads`: status and inbound webhooks, signed, batched, retried up to
 //!   a horizon, duplicated, reordered or delayed on demand — or delivered at once on request
@@ -19,6 +23,8 @@
 //! - `control`: the `/__sim/` control API (documented in `docs/simulators.md`).
 mod config;
 mod control;
+mod customer_messages;
+mod customers;
 mod graph_api;
 mod graph_error;
 mod ids;
@@ -32,7 +38,8 @@ mod versions;
 mod webhook_payloads;
 mod webhooks;
 
-pub use config::{PairRate, WebhookBatch, WebhookRetry, WhatsAppSimConfig};
+pub use config::{BusinessNumber, PairRate, WebhookBatch, WebhookRetry, WhatsAppSimConfig};
+pub use customers::{derived_user_id, is_user_id};
 pub use sim::{start, WhatsAppSim};
 pub use templates::{
     default_templates, TemplateButton, TemplateDefinition, TemplateHeader, TemplateStatus,

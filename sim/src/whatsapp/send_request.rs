@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use super::customers::is_user_id;
 use super::graph_error::GraphError;
 use super::templates::{check_template_send, TemplateDefinition};
 
@@ -18,13 +19,27 @@ const MEDIA_TYPES: [&str; 5] = ["image", "document", "video", "audio", "sticker"
 /// Other session-message types the simulator accepts with light checks.
 const OTHER_TYPES: [&str; 4] = ["interactive", "location", "contacts", "reaction"];
 
+/// Whom a send addresses, as Meta reads the request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Address {
+    /// `to`: a phone number, reduced to digits.
+    Phone(String),
+    /// `recipient` (without `to`): a BSUID or parent BSUID.
+    UserId(String),
+    /// A BSUID put in `to`. Meta reads `to` as a phone number only (BSUIDs go in `recipient`):
+    /// the send is accepted on the phone-number path — `wa_id` is the digits Meta keeps of it —
+    /// and never delivered. The simulator reports that as Meta reports any number it cannot
+    /// deliver to: a `failed` status with 131026. Refusing it synchronously would hide a client
+    /// that puts BSUIDs in `to` until production, where nothing refuses it.
+    MisplacedUserId { digits: String },
+}
+
 /// A send that passed validation.
 #[derive(Clone, Debug)]
 pub struct ValidSend {
-    /// `to` exactly as given; echoed in `contacts[].input`.
+    /// `to` (or, without `to`, `recipient`) exactly as given; echoed in `contacts[].input`.
     pub input: String,
-    /// `to` reduced to digits.
-    pub wa_id: String,
+    pub address: Address,
     /// `text`, `image`, `template`, …
     pub message_type: String,
     /// For templates: (name, language, category).
@@ -63,12 +78,7 @@ pub fn validate_send(
             )))
         }
     }
-    let input = request
-        .get("to")
-        .and_then(Value::as_str)
-        .ok_or_else(|| GraphError::invalid_parameter("The parameter to is required."))?
-        .to_owned();
-    let wa_id = parse_recipient(&input)?;
+    let (input, address) = read_address(&request)?;
     // Meta defaults a missing type to text.
     let message_type = request
         .get("type")
@@ -113,13 +123,39 @@ pub fn validate_send(
     Ok((
         ValidSend {
             input,
-            wa_id,
+            address,
             message_type,
             template,
             biz_opaque_callback_data,
         },
         request,
     ))
+}
+
+/// `to` and `recipient` as Meta reads them: `to` takes precedence when both are given (the send
+/// then follows the phone-number path and `recipient` is ignored); `recipient` alone must be a
+/// BSUID or parent BSUID.
+fn read_address(request: &Value) -> Result<(String, Address), GraphError> {
+    if let Some(to) = request.get("to").and_then(Value::as_str) {
+        let address = if is_user_id(to) {
+            let digits = to.chars().filter(char::is_ascii_digit).collect();
+            Address::MisplacedUserId { digits }
+        } else {
+            Address::Phone(parse_recipient(to)?)
+        };
+        return Ok((to.to_owned(), address));
+    }
+    match request.get("recipient") {
+        None | Some(Value::Null) => Err(GraphError::invalid_parameter(
+            "The parameter to is required.",
+        )),
+        Some(Value::String(recipient)) if is_user_id(recipient) => {
+            Ok((recipient.clone(), Address::UserId(recipient.clone())))
+        }
+        Some(_) => Err(GraphError::invalid_parameter(
+            "Param recipient must be a business-scoped user ID or parent business-scoped user ID.",
+        )),
+    }
 }
 
 /// A plausible international number: optional `+`, then 8–15 digits.
@@ -208,5 +244,48 @@ mod tests {
         assert!(parse_recipient("1650555").is_err());
         assert!(parse_recipient("1650555123a").is_err());
         assert!(parse_recipient("0033612345678").is_err());
+    }
+
+    fn address_of(request: serde_json::Value) -> Result<(String, Address), GraphError> {
+        read_address(&request)
+    }
+
+    #[test]
+    fn recipient_alone_addresses_a_bsuid_and_to_wins_when_both_are_given() {
+        let by_bsuid = address_of(serde_json::json!({"recipient": "US.13491208655302741918"}));
+        let both = address_of(
+            serde_json::json!({"to": "+16505551234", "recipient": "US.13491208655302741918"}),
+        );
+
+        assert_eq!(
+            by_bsuid.ok(),
+            Some((
+                "US.13491208655302741918".to_owned(),
+                Address::UserId("US.13491208655302741918".to_owned())
+            ))
+        );
+        assert_eq!(
+            both.ok(),
+            Some((
+                "+16505551234".to_owned(),
+                Address::Phone("16505551234".to_owned())
+            ))
+        );
+    }
+
+    #[test]
+    fn a_bsuid_in_to_is_taken_as_a_number_and_a_phone_in_recipient_is_refused() {
+        let misplaced = address_of(serde_json::json!({"to": "US.13491208655302741918"}));
+        let phone_as_recipient = address_of(serde_json::json!({"recipient": "16505551234"}));
+        let neither = address_of(serde_json::json!({}));
+
+        assert_eq!(
+            misplaced.ok().map(|(_, address)| address),
+            Some(Address::MisplacedUserId {
+                digits: "13491208655302741918".to_owned()
+            })
+        );
+        assert_eq!(phone_as_recipient.err().map(|error| error.code), Some(100));
+        assert_eq!(neither.err().map(|error| error.code), Some(100));
     }
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::config::WhatsAppSimConfig;
+use super::customers::Customers;
 use super::rate_limit::SendLimits;
 use super::templates::{default_templates, TemplateDefinition};
 use super::webhooks::Outbox;
@@ -43,8 +44,12 @@ pub struct SimState {
 pub struct Inner {
     pub webhook_url: Option<String>,
     pub templates: Vec<TemplateDefinition>,
-    /// Last inbound message time per (phone_number_id, wa_id): the customer-service window.
+    /// Last inbound message time per (phone_number_id, wa_id): the customer-service window. It is
+    /// the person's window whatever key their message or the business's send used (a BSUID is
+    /// resolved to the customer's number first), and it moves with them when they change number.
     pub last_inbound: HashMap<(String, String), DateTime<Utc>>,
+    /// The customers Meta knows: numbers, BSUIDs, usernames (`customers`).
+    pub customers: Customers,
     /// Customers (wa_id) who never open their messages: no `read` status for them.
     pub non_readers: std::collections::HashSet<String>,
     pub messages: Vec<SentMessage>,
@@ -157,6 +162,8 @@ pub struct Attempt {
     pub at_ms: i64,
     pub phone_number_id: String,
     pub wa_id: Option<String>,
+    /// The BSUID a send addressed by `recipient`.
+    pub user_id: Option<String>,
     #[serde(rename = "type")]
     pub message_type: Option<String>,
     pub template_name: Option<String>,
@@ -209,9 +216,12 @@ pub struct WebhookStats {
 pub struct SentMessage {
     pub wamid: String,
     pub phone_number_id: String,
-    /// `to` as the client gave it.
+    /// `to` (or `recipient`) as the client gave it.
     pub to: String,
+    /// The customer's number (for a send that reaches nobody: what was given).
     pub wa_id: String,
+    /// The customer's BSUID when the send addressed them by `recipient`.
+    pub recipient_user_id: Option<String>,
     #[serde(rename = "type")]
     pub message_type: String,
     pub template_name: Option<String>,
@@ -246,6 +256,7 @@ impl SimState {
             webhook_url: config.webhook_url.clone(),
             templates: default_templates(),
             last_inbound: HashMap::new(),
+            customers: Customers::new(&config.waba_id),
             non_readers: std::collections::HashSet::new(),
             messages: Vec::new(),
             message_index: HashMap::new(),
@@ -308,6 +319,24 @@ impl Inner {
             .or_insert(at);
         if at > *entry {
             *entry = at;
+        }
+    }
+
+    /// Moves a customer's windows from their old number to their new one.
+    pub fn move_windows(&mut self, old: &str, new: &str) {
+        let keys: Vec<_> = self
+            .last_inbound
+            .keys()
+            .filter(|(_, wa_id)| wa_id == old)
+            .cloned()
+            .collect();
+        for key in keys {
+            if let Some(at) = self.last_inbound.remove(&key) {
+                self.record_inbound(&key.0, new, at);
+            }
+        }
+        if self.non_readers.remove(old) {
+            self.non_readers.insert(new.to_owned());
         }
     }
 

@@ -29,9 +29,13 @@ use super::webhook_payloads::{envelope, signature, statuses_value, StatusUpdate}
 /// Something the simulated Meta has to tell the business.
 #[derive(Clone, Debug)]
 pub enum WebhookEvent {
-    Status(StatusUpdate),
-    /// A ready-made `value` of an inbound message.
-    Inbound(Value),
+    Status(Box<StatusUpdate>),
+    /// A ready-made `value` of an inbound message (or a system message), with the webhook field
+    /// it goes out on: `messages`, or `standby` for a customer handled by Meta's business agent.
+    Inbound {
+        field: &'static str,
+        value: Value,
+    },
 }
 
 #[derive(Debug)]
@@ -273,15 +277,46 @@ struct Posts {
     bodies: Vec<String>,
 }
 
-/// Turns events into POST bodies (statuses batched up to `webhook_batch.max_statuses`, each
-/// inbound message alone) and records the status timelines. `None` when nothing is to be posted:
-/// no webhook URL, or the app is not subscribed to `messages` (both counted in the stats).
+/// Turns events into POST bodies (statuses batched up to `webhook_batch.max_statuses` per business
+/// number, each inbound message alone) and records the status timelines. `None` when nothing is
+/// to be posted: no webhook URL (counted in the stats). Events of a field the app is not
+/// subscribed to (or all, when the app is not subscribed to the account) are counted and dropped:
+/// Meta sends statuses and messages only on `messages`, business-agent messages only on `standby`.
 fn prepare_posts(state: &SimState, events: &[WebhookEvent]) -> Option<Posts> {
-    let max_statuses = state.config.webhook_batch.max_statuses.max(1);
     let now = state.clock.now().timestamp();
-    let mut values = Vec::new();
-    let mut statuses = Vec::new();
     let mut inner = state.lock();
+    let values = change_values(state, &mut inner, events, now);
+    let Some(url) = inner.webhook_url.clone() else {
+        inner.stats.webhooks.skipped_no_url += values.len() as u64;
+        return None;
+    };
+    let subscription = &inner.subscription;
+    let (wanted, unsubscribed): (Vec<_>, Vec<_>) = values.into_iter().partition(|(field, _)| {
+        subscription.app_subscribed && subscription.fields.contains_key(*field)
+    });
+    inner.stats.webhooks.skipped_unsubscribed += unsubscribed.len() as u64;
+    if wanted.is_empty() {
+        return None;
+    }
+    drop(inner);
+    let bodies = wanted
+        .into_iter()
+        .map(|(field, value)| envelope(&state.config, field, value).to_string())
+        .collect();
+    Some(Posts { url, bodies })
+}
+
+/// The `(field, value)` of each change the events make, in order; records status timelines.
+fn change_values(
+    state: &SimState,
+    inner: &mut Inner,
+    events: &[WebhookEvent],
+    now: i64,
+) -> Vec<(&'static str, Value)> {
+    let max_statuses = state.config.webhook_batch.max_statuses.max(1);
+    let mut values = Vec::new();
+    // Statuses of one business number waiting to fill a batch.
+    let mut batch: Option<(String, Vec<Value>)> = None;
     for event in events {
         match event {
             WebhookEvent::Status(update) => {
@@ -293,34 +328,28 @@ fn prepare_posts(state: &SimState, events: &[WebhookEvent]) -> Option<Posts> {
                         error_code: update.error.as_ref().map(|error| error.code),
                     },
                 );
+                if batch
+                    .as_ref()
+                    .is_some_and(|(number, _)| *number != update.phone_number_id)
+                {
+                    values.extend(flush(state, batch.take()));
+                }
+                let (_, statuses) =
+                    batch.get_or_insert_with(|| (update.phone_number_id.clone(), Vec::new()));
                 statuses.push(update.to_json(now));
                 if statuses.len() == max_statuses {
-                    values.push(statuses_value(&state.config, std::mem::take(&mut statuses)));
+                    values.extend(flush(state, batch.take()));
                 }
             }
-            WebhookEvent::Inbound(value) => values.push(value.clone()),
+            WebhookEvent::Inbound { field, value } => values.push((*field, value.clone())),
         }
     }
-    if !statuses.is_empty() {
-        values.push(statuses_value(&state.config, statuses));
-    }
-    let Some(url) = inner.webhook_url.clone() else {
-        inner.stats.webhooks.skipped_no_url += values.len() as u64;
-        return None;
-    };
-    // Statuses and customer messages are the `messages` field: Meta sends them only to an app
-    // subscribed to the account and to that field.
-    let subscription = &inner.subscription;
-    if !(subscription.app_subscribed && subscription.fields.contains_key("messages")) {
-        inner.stats.webhooks.skipped_unsubscribed += values.len() as u64;
-        return None;
-    }
-    drop(inner);
-    let bodies = values
-        .into_iter()
-        .map(|value| envelope(&state.config, value).to_string())
-        .collect();
-    Some(Posts { url, bodies })
+    values.extend(flush(state, batch));
+    values
+}
+
+fn flush(state: &SimState, batch: Option<(String, Vec<Value>)>) -> Option<(&'static str, Value)> {
+    batch.map(|(number, statuses)| ("messages", statuses_value(&state.config, &number, statuses)))
 }
 
 /// POSTs one body (twice when the duplicate dice say so); the last answer to each POST made.
@@ -417,10 +446,10 @@ pub fn schedule_delivery(
     let outbox = &state.outbox;
     outbox.schedule(
         Duration::ZERO,
-        WebhookEvent::Status(StatusUpdate {
+        WebhookEvent::Status(Box::new(StatusUpdate {
             status: "sent",
             ..base.clone()
-        }),
+        })),
     );
     let mut delivered_at = config.delivered_after;
     let mut read_at = config.delivered_after + config.read_after;
@@ -429,18 +458,18 @@ pub fn schedule_delivery(
     }
     outbox.schedule(
         delivered_at,
-        WebhookEvent::Status(StatusUpdate {
+        WebhookEvent::Status(Box::new(StatusUpdate {
             status: "delivered",
             ..base.clone()
-        }),
+        })),
     );
     if config.customers_read && customer_reads {
         outbox.schedule(
             read_at,
-            WebhookEvent::Status(StatusUpdate {
+            WebhookEvent::Status(Box::new(StatusUpdate {
                 status: "read",
                 ..base
-            }),
+            })),
         );
     }
 }
@@ -449,11 +478,11 @@ pub fn schedule_delivery(
 pub fn schedule_failure(state: &SimState, base: StatusUpdate) {
     state.outbox.schedule(
         Duration::ZERO,
-        WebhookEvent::Status(StatusUpdate {
+        WebhookEvent::Status(Box::new(StatusUpdate {
             status: "failed",
             pricing: None,
             ..base
-        }),
+        })),
     );
 }
 
