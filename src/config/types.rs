@@ -87,6 +87,8 @@ pub struct WhatsAppSettings {
     /// The phone_number_id used when a record's Business_Number_Id__c is blank.
     pub default_phone_number_id: String,
     /// Every business number this instance serves (the default is added automatically).
+    /// Webhooks for any other number (the same Meta app serves other numbers, or another
+    /// instance serves them) are acknowledged, counted and logged once, and change nothing.
     pub phone_number_ids: Vec<String>,
     /// Key for `X-Hub-Signature-256` on webhooks.
     pub app_secret: Secret,
@@ -351,6 +353,7 @@ pub struct Settings {
 
 impl Settings {
     /// Every business number served: the default first, then the others, without duplicates.
+    /// Webhooks are applied for these numbers only (`webhook::parse_served`).
     pub fn business_numbers(&self) -> Vec<String> {
         let mut numbers = vec![self.whatsapp.default_phone_number_id.clone()];
         for id in &self.whatsapp.phone_number_ids {

@@ -224,12 +224,12 @@ impl OutboundMessage {
             "Text" => text_kind(record)?,
             "Template" => template_kind(record)?,
             media @ ("Image" | "Document" | "Video" | "Audio") => media_kind(record, media)?,
-            "Request_Contact_Info" => request_contact_info_kind(record)?,
+            "Request Contact Info" => request_contact_info_kind(record)?,
             other => {
                 return Err(problem(
                     ErrorCode::UnsupportedType,
                     "Message_Type__c",
-                    format!("Message Type '{other}' is not supported: use Text, Template, Image, Document, Video, Audio or Request_Contact_Info."),
+                    format!("Message Type '{other}' is not supported: use Text, Template, Image, Document, Video, Audio or Request Contact Info."),
                 ))
             }
         };
@@ -672,7 +672,7 @@ mod tests {
 
     #[test]
     fn request_contact_info_carries_the_body_as_its_text_and_needs_one() {
-        let mut r = record("Request_Contact_Info");
+        let mut r = record("Request Contact Info");
         r.body = Some("Share your number so we can call you.".into());
         let message = OutboundMessage::from_record(&r, None).unwrap();
         assert_eq!(
@@ -683,10 +683,10 @@ mod tests {
         );
         assert!(!message.kind.is_template());
 
-        let mut empty = record("Request_Contact_Info");
+        let mut empty = record("Request Contact Info");
         empty.body = None;
         assert_eq!(refused(empty).code, ErrorCode::MissingBody);
-        let mut long = record("Request_Contact_Info");
+        let mut long = record("Request Contact Info");
         long.body = Some("x".repeat(MAX_INTERACTIVE_BODY_CHARS + 1));
         assert_eq!(refused(long).code, ErrorCode::BodyTooLong);
     }

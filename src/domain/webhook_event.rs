@@ -25,6 +25,56 @@ pub struct ParsedWebhook {
     pub rejected: Vec<RejectedEvent>,
     /// Human reasons for parts ignored that are not events of ours (other fields, system errors).
     pub skipped: Vec<String>,
+    /// Why each part of [`skipped`](Self::skipped) was ignored, as a stable label (the same
+    /// order and length): every acknowledged part that changes nothing is counted by reason.
+    pub ignored: Vec<SkipReason>,
+    /// The business number of each part (a change's value) for a `phone_number_id` this
+    /// instance does not serve: acknowledged, counted, logged once per number, applied nowhere.
+    pub foreign: Vec<BusinessNumberId>,
+}
+
+/// Why a part of a signed POST was acknowledged and knowingly changed nothing. The labels are
+/// stable: they are the `reason` of `sfwa_webhook_parts_ignored_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SkipReason {
+    /// A webhook field sfwa does not handle (template updates, `user_preferences`,
+    /// `smb_message_echoes`, anything unknown), or a change without a field or value.
+    FieldNotHandled,
+    /// `messaging_handovers`: who holds the conversation (Meta's business agent or this app).
+    Handover,
+    /// A status sfwa does not track: `played` (voice messages), `deleted`.
+    StatusNotTracked,
+    /// One of Meta's system errors in a value (`value.errors[]`): nothing to apply.
+    SystemError,
+    /// A status of a message this instance did not send and whose callback names no record
+    /// (another tool on the same number, a group message of the business app).
+    UnknownMessage,
+    /// A status whose callback looks like a record Id that is not one this instance sent (an Id
+    /// of another object, or a message record missing from the journal): never written to.
+    UntrustedCallback,
+}
+
+impl SkipReason {
+    pub const ALL: [SkipReason; 6] = [
+        SkipReason::FieldNotHandled,
+        SkipReason::Handover,
+        SkipReason::StatusNotTracked,
+        SkipReason::SystemError,
+        SkipReason::UnknownMessage,
+        SkipReason::UntrustedCallback,
+    ];
+
+    /// The stable snake_case label.
+    pub fn label(self) -> &'static str {
+        match self {
+            SkipReason::FieldNotHandled => "field_not_handled",
+            SkipReason::Handover => "messaging_handover",
+            SkipReason::StatusNotTracked => "status_not_tracked",
+            SkipReason::SystemError => "system_error",
+            SkipReason::UnknownMessage => "unknown_message",
+            SkipReason::UntrustedCallback => "untrusted_callback",
+        }
+    }
 }
 
 /// Why one status or message of a signed POST was refused. The labels are stable: they are the

@@ -21,6 +21,8 @@
 //! | `sfwa_outbox_depth`, `sfwa_outbox_oldest_age_seconds` | gauge | — |
 //! | `sfwa_webhook_requests_total` | counter | `result` = accepted, duplicate, unauthorized, bad_request, error |
 //! | `sfwa_webhook_events_rejected_total` | counter | `reason` = a `domain::webhook_event::RejectReason` label (events of a 200'd POST dead-lettered in `webhook_rejects`) |
+//! | `sfwa_webhook_parts_ignored_total` | counter | `reason` = a `domain::webhook_event::SkipReason` label: field_not_handled, messaging_handover, status_not_tracked, system_error, unknown_message, untrusted_callback (parts of a 200'd POST that knowingly changed nothing) |
+//! | `sfwa_webhook_foreign_number_parts_total` | counter | — (parts for a `phone_number_id` this instance does not serve; no number label: the set is Meta's, unbounded here, and each number is logged once) |
 //! | `sfwa_salesforce_api_used`, `sfwa_salesforce_api_max` | gauge | — |
 //! | `sfwa_stream_connected`, `sfwa_stream_replay_lag_seconds` | gauge | — (stream mode only) |
 //! | `sfwa_writeback_flushes_total` | counter | — |
@@ -118,6 +120,8 @@ struct Inner {
     outbox_oldest_age: Gauge<f64, AtomicU64>,
     webhook_requests: Family<ResultLabel, Counter>,
     webhook_events_rejected: Family<ReasonLabel, Counter>,
+    webhook_parts_ignored: Family<ReasonLabel, Counter>,
+    webhook_foreign_number_parts: Counter,
     salesforce_api_used: Gauge,
     salesforce_api_max: Gauge,
     stream_connected: Gauge,
@@ -148,6 +152,8 @@ impl Metrics {
             outbox_oldest_age: Gauge::default(),
             webhook_requests: Family::default(),
             webhook_events_rejected: Family::default(),
+            webhook_parts_ignored: Family::default(),
+            webhook_foreign_number_parts: Counter::default(),
             salesforce_api_used: Gauge::default(),
             salesforce_api_max: Gauge::default(),
             stream_connected: Gauge::default(),
@@ -277,6 +283,21 @@ impl Reporter for Metrics {
             .inc();
     }
 
+    /// One part of a signed POST knowingly ignored; `reason` is a `SkipReason` label.
+    fn webhook_part_ignored(&self, reason: &'static str) {
+        self.inner
+            .webhook_parts_ignored
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// One part of a signed POST for a number this instance does not serve.
+    fn webhook_foreign_number_part(&self) {
+        self.inner.webhook_foreign_number_parts.inc();
+    }
+
     /// One flush ended; flushes that found nothing due are not counted.
     fn flushed(&self, written: usize, retried: usize, dropped: usize) {
         if written + retried + dropped == 0 {
@@ -333,6 +354,8 @@ impl Inner {
             "outbox_oldest_age_seconds" => "How long the oldest write-back in the outbox has waited (0 when empty)", outbox_oldest_age;
             "webhook_requests" => "Webhook POSTs by result (accepted, duplicate, unauthorized, bad_request, error)", webhook_requests;
             "webhook_events_rejected" => "Webhook events (statuses, inbound messages) refused and dead-lettered while their POST was answered 200, by reason", webhook_events_rejected;
+            "webhook_parts_ignored" => "Parts of signed webhook POSTs acknowledged that knowingly changed nothing (fields not handled, handovers, untracked statuses, statuses of messages this instance did not send), by reason", webhook_parts_ignored;
+            "webhook_foreign_number_parts" => "Parts of signed webhook POSTs for a business number this instance does not serve (whatsapp.default_phone_number_id and phone_number_ids): acknowledged, applied nowhere", webhook_foreign_number_parts;
             "salesforce_api_used" => "Salesforce API requests used in the last 24 h, from the latest Sforce-Limit-Info (0 before the first call)", salesforce_api_used;
             "salesforce_api_max" => "The org's daily Salesforce API allowance, from the latest Sforce-Limit-Info (0 before the first call)", salesforce_api_max;
         );

@@ -24,7 +24,11 @@ use crate::domain::message::{
     fit_salesforce as truncate, format_salesforce_datetime as at, is_salesforce_datetime,
 };
 use crate::domain::status::MessageStatus;
-use crate::domain::webhook_event::{InboundKind, InboundMediaKind, InboundMessage};
+use crate::domain::text::salesforce_length;
+use crate::domain::webhook_event::{
+    InboundChannel, InboundKind, InboundMediaKind, InboundMessage, OrderItem, Referral,
+    SharedContact, SystemChange,
+};
 
 use super::record_update::Fields;
 
@@ -44,6 +48,13 @@ const BODY_CHARS: usize = 4096;
 const FILENAME_CHARS: usize = 255;
 const PHONE_CHARS: usize = 40;
 const BUSINESS_NUMBER_CHARS: usize = 32;
+/// `From_User_Id__c` (Text 140) holds any BSUID whole (at most 135 characters).
+const USER_ID_CHARS: usize = 140;
+const USERNAME_CHARS: usize = 100;
+const GROUP_ID_CHARS: usize = 100;
+const REFERRAL_TYPE_CHARS: usize = 20;
+/// `Referral_Headline__c`, `Referral_Click_Id__c` (Text 255) and `Referral_Source_URL__c` (URL).
+const REFERRAL_TEXT_CHARS: usize = 255;
 
 /// For a message that does not open the window (a reaction): the expiry of the window as it
 /// stands — 24 h after the customer's `last_inbound` message — or, with none known, the message's
@@ -76,7 +87,9 @@ pub fn inbound_record(message: &InboundMessage) -> Fields {
     set(WAMID_FIELD, json!(message.wamid));
     set("Direction__c", json!("Inbound"));
     set("Status__c", json!(MessageStatus::Received.as_salesforce()));
-    set("From_Phone__c", json!(from_phone(&message.from)));
+    if let Some(phone) = from_phone(&message.from) {
+        set("From_Phone__c", json!(phone));
+    }
     set(
         "Business_Number_Id__c",
         json!(truncate(
@@ -97,7 +110,7 @@ pub fn inbound_record(message: &InboundMessage) -> Fields {
         set(CONTEXT_KEY, json!(context));
     }
     set("Message_Type__c", json!(message_type(&message.kind)));
-    set("Body__c", json!(truncate(&body(&message.kind), BODY_CHARS)));
+    set("Body__c", json!(truncate(&said(message), BODY_CHARS)));
     if let InboundKind::Media {
         kind: InboundMediaKind::Document,
         filename: Some(filename),
@@ -109,20 +122,93 @@ pub fn inbound_record(message: &InboundMessage) -> Fields {
             json!(truncate(filename, FILENAME_CHARS)),
         );
     }
+    fields.extend(identity(message));
+    fields
+}
+
+/// Who wrote beyond the phone: the BSUID (ids are written whole or not at all — the parser
+/// bounds them to the field), the username, and the group a group message was written in.
+fn identity(message: &InboundMessage) -> Fields {
+    let mut fields = Fields::new();
+    let user_id = message
+        .user_id
+        .as_ref()
+        .or(Some(&message.from).filter(|from| from.is_user_id()));
+    if let Some(user_id) = user_id.filter(|u| salesforce_length(u.as_str()) <= USER_ID_CHARS) {
+        fields.insert("From_User_Id__c".into(), json!(user_id.as_str()));
+    }
+    if let Some(username) = &message.username {
+        fields.insert(
+            "From_Username__c".into(),
+            json!(truncate(username, USERNAME_CHARS)),
+        );
+    }
+    if let Some(group) = &message.group_id {
+        fields.insert("Group_Id__c".into(), json!(truncate(group, GROUP_ID_CHARS)));
+    }
+    if let Some(referral) = &message.referral {
+        fields.extend(referral_fields(referral));
+    }
+    fields
+}
+
+/// The click-to-WhatsApp ad's fields. A URL or click id longer than its field is left out
+/// rather than cut (a cut URL is a broken link; a cut click id names no click); the Body still
+/// says where the customer came from.
+fn referral_fields(referral: &Referral) -> Fields {
+    let mut fields = Fields::new();
+    let whole = |value: &Option<String>, max: usize| {
+        value
+            .as_deref()
+            .filter(|v| salesforce_length(v) <= max)
+            .map(|v| json!(v))
+    };
+    let cut =
+        |value: &Option<String>, max: usize| value.as_deref().map(|v| json!(truncate(v, max)));
+    for (name, value) in [
+        (
+            "Referral_Source_Type__c",
+            cut(&referral.source_type, REFERRAL_TYPE_CHARS),
+        ),
+        (
+            "Referral_Source_URL__c",
+            whole(&referral.source_url, REFERRAL_TEXT_CHARS),
+        ),
+        (
+            "Referral_Headline__c",
+            cut(&referral.headline, REFERRAL_TEXT_CHARS),
+        ),
+        (
+            "Referral_Click_Id__c",
+            whole(&referral.ctwa_clid, REFERRAL_TEXT_CHARS),
+        ),
+    ] {
+        if let Some(value) = value {
+            fields.insert(name.into(), value);
+        }
+    }
     fields
 }
 
 /// `+14155550101` for Meta's `wa_id` `14155550101`. A wa_id libphonenumber does not know is still
-/// written (with a `+`), so the message is recorded; it just will not be linked to anyone.
-fn from_phone(customer: &CustomerId) -> String {
+/// written (with a `+`), so the message is recorded; it just will not be linked to anyone. A
+/// customer known only by a BSUID has no phone to write (never "+US.134…").
+fn from_phone(customer: &CustomerId) -> Option<String> {
+    if customer.is_user_id() {
+        return None;
+    }
     let e164 = customer
         .phone()
         .map(|number| number.as_str().to_string())
         .unwrap_or_else(|| format!("+{}", customer.as_str()));
-    truncate(&e164, PHONE_CHARS)
+    Some(truncate(&e164, PHONE_CHARS))
 }
 
-/// The `Message_Type__c` picklist value: media by kind (a sticker is an image), the rest Text.
+/// The `Message_Type__c` picklist value: media by kind (a sticker is an image); locations,
+/// contact cards, orders and Flows answers by name (inbound-only values, so a rep can filter
+/// on them); what Meta writes rather than the customer (`system`, the `request_welcome` of a
+/// first open) is System; the rest — words, buttons, lists, reactions, and what WhatsApp
+/// cannot show — is Text, its Body saying what it was.
 fn message_type(kind: &InboundKind) -> &'static str {
     match kind {
         InboundKind::Media { kind, .. } => match kind {
@@ -131,8 +217,59 @@ fn message_type(kind: &InboundKind) -> &'static str {
             InboundMediaKind::Video => "Video",
             InboundMediaKind::Audio => "Audio",
         },
+        InboundKind::Location { .. } => "Location",
+        InboundKind::Contacts { .. } => "Contacts",
+        InboundKind::Order { .. } => "Order",
+        InboundKind::FlowReply { .. } => "Flow Reply",
+        InboundKind::System(_) | InboundKind::RequestWelcome => "System",
         _ => "Text",
     }
+}
+
+/// The Body: what the customer said ([`body`]), preceded by where it was said when that is not
+/// a 1:1 chat with us (a group; Meta's business agent's conversation), and followed by the ad
+/// the customer came from.
+fn said(message: &InboundMessage) -> String {
+    let mut said = body(&message.kind);
+    if let Some(group) = &message.group_id {
+        let who = message
+            .profile_name
+            .as_deref()
+            .or(message.username.as_deref())
+            .map(str::to_string)
+            .or_else(|| from_phone(&message.from))
+            .unwrap_or_else(|| message.from.to_string());
+        said = format!("In the WhatsApp group {group}, {who} wrote: {said}");
+    }
+    if message.channel == InboundChannel::Standby {
+        said = format!(
+            "[Meta's business agent handled this conversation; the message came on the standby \
+             channel] {said}"
+        );
+    }
+    if let Some(referral) = &message.referral {
+        said.push_str(&format!("\n\n{}", came_from(referral)));
+    }
+    said
+}
+
+/// "Came from the click-to-WhatsApp ad "Spring sale" (https://…)."
+fn came_from(referral: &Referral) -> String {
+    let what = match referral.source_type.as_deref() {
+        Some("post") => "post",
+        _ => "ad",
+    };
+    let headline = referral
+        .headline
+        .as_deref()
+        .map(|h| format!(" \"{h}\""))
+        .unwrap_or_default();
+    let url = referral
+        .source_url
+        .as_deref()
+        .map(|u| format!(" ({u})"))
+        .unwrap_or_default();
+    format!("Came from the click-to-WhatsApp {what}{headline}{url}.")
 }
 
 /// What the customer said, or a sentence saying what they sent.
@@ -187,21 +324,180 @@ fn body(kind: &InboundKind) -> String {
             longitude,
             name,
             address,
-        } => {
-            let place: Vec<&str> = [name.as_deref(), address.as_deref()]
-                .into_iter()
-                .flatten()
-                .collect();
-            let place = if place.is_empty() {
-                String::new()
-            } else {
-                format!("{} ", place.join(", "))
-            };
-            format!("Shared a location: {place}({latitude}, {longitude})")
-        }
-        // Placeholder wording until the issue-13 inbound types are rendered (replaced there).
-        other => format!("A WhatsApp message: {other:?}"),
+        } => shared_location(*latitude, *longitude, name.as_deref(), address.as_deref()),
+        InboundKind::Contacts {
+            contacts,
+            from_contact_request,
+        } => shared_contacts(contacts, *from_contact_request),
+        InboundKind::Order {
+            catalog_id,
+            items,
+            note,
+        } => placed_order(catalog_id, items, note.as_deref()),
+        InboundKind::FlowReply {
+            name,
+            body,
+            response_json,
+        } => flow_answer(name.as_deref(), body.as_deref(), response_json),
+        InboundKind::RequestWelcome => "Opened the chat on WhatsApp (no message yet)".to_string(),
+        InboundKind::System(change) => system_change(change),
+        InboundKind::Unsupported { reason } => format!(
+            "Sent a message WhatsApp cannot show here ({reason}). Ask the customer to send it \
+             again another way."
+        ),
+        InboundKind::Other { kind, summary } => unknown_kind(kind, summary),
     }
+}
+
+/// "Shared a location: Office, Main St 1 (52.52, 13.405)".
+fn shared_location(
+    latitude: f64,
+    longitude: f64,
+    name: Option<&str>,
+    address: Option<&str>,
+) -> String {
+    let place: Vec<&str> = [name, address].into_iter().flatten().collect();
+    let place = if place.is_empty() {
+        String::new()
+    } else {
+        format!("{} ", place.join(", "))
+    };
+    format!("Shared a location: {place}({latitude}, {longitude})")
+}
+
+/// A type sfwa has no words for: its name, and its raw content when there is any.
+fn unknown_kind(kind: &str, summary: &str) -> String {
+    let said =
+        format!("Sent a WhatsApp message of type \"{kind}\", which sfwa cannot show in words yet.");
+    if summary.is_empty() {
+        return said;
+    }
+    format!("{said} Its content: {summary}")
+}
+
+/// "Shared a contact: Ana Lima, +55 11 98765-4321, ana@example.com" (several: "; " between).
+fn shared_contacts(contacts: &[SharedContact], from_contact_request: bool) -> String {
+    let cards: Vec<String> = contacts
+        .iter()
+        .map(|card| {
+            let name = Some(card.name.clone()).filter(|n| !n.trim().is_empty());
+            name.into_iter()
+                .chain(card.phones.iter().map(|(phone, _)| phone.clone()))
+                .chain(card.emails.iter().cloned())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .filter(|card| !card.is_empty())
+        .collect();
+    let what = match (from_contact_request, cards.len()) {
+        (true, _) => "Shared their contact details when asked".to_string(),
+        (false, 1) => "Shared a contact".to_string(),
+        (false, n) => format!("Shared {n} contacts"),
+    };
+    if cards.is_empty() {
+        return format!("{what} (the card was empty)");
+    }
+    format!("{what}: {}", cards.join("; "))
+}
+
+/// "Placed an order from catalog 123: 2 × SKU-1 at 10.00 BRL, 1 × SKU-2 at 5.50 BRL; total
+/// 25.50 BRL; note: …". The total only when every line has a price in one currency.
+fn placed_order(catalog_id: &str, items: &[OrderItem], note: Option<&str>) -> String {
+    let catalog = if catalog_id.is_empty() {
+        String::new()
+    } else {
+        format!(" from catalog {catalog_id}")
+    };
+    let lines: Vec<String> = items
+        .iter()
+        .map(|item| {
+            let price = item
+                .item_price
+                .map(|p| {
+                    let currency = item.currency.as_deref().unwrap_or_default();
+                    format!(" at {p:.2} {currency}").trim_end().to_string()
+                })
+                .unwrap_or_default();
+            format!(
+                "{} × {}{price}",
+                quantity(item.quantity),
+                item.product_retailer_id
+            )
+        })
+        .collect();
+    let mut said = format!("Placed an order{catalog}: {}", lines.join(", "));
+    if items.is_empty() {
+        said = format!("Placed an order{catalog} without items");
+    }
+    let currency = items.first().and_then(|i| i.currency.as_deref());
+    let one_currency = items.iter().all(|i| i.currency.as_deref() == currency);
+    let prices: Option<Vec<f64>> = items
+        .iter()
+        .map(|i| i.item_price.map(|p| p * i.quantity))
+        .collect();
+    if let (Some(prices), true, false) = (prices, one_currency, items.is_empty()) {
+        let total: f64 = prices.iter().sum();
+        let currency = currency.unwrap_or_default();
+        said.push_str(format!("; total {total:.2} {currency}").trim_end());
+    }
+    if let Some(note) = note {
+        said.push_str(&format!("; note: {note}"));
+    }
+    said
+}
+
+/// `2` for 2.0, `1.5` for 1.5.
+fn quantity(quantity: f64) -> String {
+    if quantity.fract() == 0.0 && quantity.abs() < 1e15 {
+        format!("{}", quantity as i64)
+    } else {
+        format!("{quantity}")
+    }
+}
+
+/// "Answered the WhatsApp Flow "signup": name = Ana, date = 2026-01-01". The answers are
+/// `response_json`'s fields but the `flow_token` (the Flow's own bookkeeping); text that is not
+/// a JSON object is shown as it came.
+fn flow_answer(name: Option<&str>, body: Option<&str>, response_json: &str) -> String {
+    let flow = match name {
+        Some(name) if name != "flow" => format!("the WhatsApp Flow \"{name}\""),
+        _ => "a WhatsApp Flow".to_string(),
+    };
+    let answers = match serde_json::from_str::<Value>(response_json) {
+        Ok(Value::Object(fields)) => fields
+            .iter()
+            .filter(|(key, _)| key.as_str() != "flow_token")
+            .map(|(key, value)| match value {
+                Value::String(text) => format!("{key} = {text}"),
+                other => format!("{key} = {other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => response_json.trim().to_string(),
+    };
+    match (answers.is_empty(), body) {
+        (false, _) => format!("Answered {flow}: {answers}"),
+        (true, Some(body)) => format!("Answered {flow}: {body}"),
+        (true, None) => format!("Answered {flow} (no answers given)"),
+    }
+}
+
+/// What Meta says changed, in words a rep understands, with Meta's own sentence after.
+fn system_change(change: &SystemChange) -> String {
+    let said = match (change.kind.as_str(), &change.new_wa_id, &change.new_user_id) {
+        (_, Some(phone), _) => format!("Changed their WhatsApp number to +{phone}."),
+        ("user_changed_user_id", _, Some(new)) => match &change.previous_user_id {
+            Some(previous) => {
+                format!("Their WhatsApp user id changed from {previous} to {new}.")
+            }
+            None => format!("Their WhatsApp user id changed to {new}."),
+        },
+        (kind, _, _) => format!("WhatsApp notice ({kind})."),
+    };
+    if change.body.trim().is_empty() {
+        return said;
+    }
+    format!("{said} WhatsApp says: \"{}\"", change.body)
 }
 
 #[cfg(test)]
@@ -357,6 +653,215 @@ mod tests {
         .as_str()
         .unwrap()
         .contains("\"contacts\""));
+    }
+
+    fn bsuid() -> CustomerId {
+        CustomerId::user_id("US.13491208655302741918").unwrap()
+    }
+
+    #[test]
+    fn a_username_customer_without_a_phone_is_recorded_by_bsuid_and_username_and_no_phone() {
+        let mut message = message(InboundKind::Text { body: "hi".into() });
+        message.from = bsuid();
+        message.user_id = Some(bsuid());
+        message.username = Some("ana.lima".into());
+
+        let fields = inbound_record(&message);
+
+        assert_eq!(fields["From_User_Id__c"], "US.13491208655302741918");
+        assert_eq!(fields["From_Username__c"], "ana.lima");
+        assert!(
+            !fields.contains_key("From_Phone__c"),
+            "never \"+US.…\": {fields:?}"
+        );
+        assert!(fields.contains_key("Window_Expires_At__c"));
+    }
+
+    #[test]
+    fn a_customer_with_phone_and_bsuid_gets_both_and_a_long_username_is_cut() {
+        let mut message = message(InboundKind::Text { body: "hi".into() });
+        message.user_id = Some(bsuid());
+        message.username = Some("u".repeat(300));
+
+        let fields = inbound_record(&message);
+
+        assert_eq!(fields["From_Phone__c"], "+14155550101");
+        assert_eq!(fields["From_User_Id__c"], "US.13491208655302741918");
+        assert_eq!(
+            salesforce_length(fields["From_Username__c"].as_str().unwrap()),
+            USERNAME_CHARS
+        );
+    }
+
+    #[test]
+    fn each_new_type_gets_its_message_type_and_a_body_a_rep_can_act_on() {
+        let record = |kind| {
+            let fields = inbound_record(&message(kind));
+            (
+                fields["Message_Type__c"].as_str().unwrap().to_string(),
+                fields["Body__c"].as_str().unwrap().to_string(),
+            )
+        };
+        let contact = SharedContact {
+            name: "Ana Lima".into(),
+            phones: vec![("+55 11 98765-4321".into(), Some("5511987654321".into()))],
+            emails: vec!["ana@example.com".into()],
+        };
+        let item = |sku: &str, quantity: f64, price: f64| OrderItem {
+            product_retailer_id: sku.into(),
+            quantity,
+            item_price: Some(price),
+            currency: Some("BRL".into()),
+        };
+
+        let cases = [
+            (
+                InboundKind::Contacts { contacts: vec![contact.clone()], from_contact_request: false },
+                ("Contacts", "Shared a contact: Ana Lima, +55 11 98765-4321, ana@example.com"),
+            ),
+            (
+                InboundKind::Contacts { contacts: vec![contact], from_contact_request: true },
+                ("Contacts", "Shared their contact details when asked: Ana Lima, +55 11 98765-4321, ana@example.com"),
+            ),
+            (
+                InboundKind::Order {
+                    catalog_id: "123".into(),
+                    items: vec![item("SKU-1", 2.0, 10.0), item("SKU-2", 1.0, 5.5)],
+                    note: Some("by Friday".into()),
+                },
+                ("Order", "Placed an order from catalog 123: 2 × SKU-1 at 10.00 BRL, 1 × SKU-2 at 5.50 BRL; total 25.50 BRL; note: by Friday"),
+            ),
+            (
+                InboundKind::FlowReply {
+                    name: Some("signup".into()),
+                    body: Some("Sent".into()),
+                    response_json: r#"{"flow_token":"t","name":"Ana","date":"2026-12-01"}"#.into(),
+                },
+                ("Flow Reply", "Answered the WhatsApp Flow \"signup\": name = Ana, date = 2026-12-01"),
+            ),
+            (
+                InboundKind::RequestWelcome,
+                ("System", "Opened the chat on WhatsApp (no message yet)"),
+            ),
+            (
+                InboundKind::System(SystemChange {
+                    kind: "user_changed_number".into(),
+                    body: "Ana changed their phone number".into(),
+                    new_wa_id: Some("16505559999".parse().unwrap()),
+                    previous_user_id: None,
+                    new_user_id: None,
+                }),
+                ("System", "Changed their WhatsApp number to +16505559999. WhatsApp says: \"Ana changed their phone number\""),
+            ),
+            (
+                InboundKind::Unsupported { reason: "131051 Message type unknown".into() },
+                ("Text", "Sent a message WhatsApp cannot show here (131051 Message type unknown). Ask the customer to send it again another way."),
+            ),
+            (
+                InboundKind::Other { kind: "poll".into(), summary: r#"{"q":"Lunch?"}"#.into() },
+                ("Text", "Sent a WhatsApp message of type \"poll\", which sfwa cannot show in words yet. Its content: {\"q\":\"Lunch?\"}"),
+            ),
+            (
+                InboundKind::Location { latitude: 1.5, longitude: 2.0, name: None, address: Some("Main St 1".into()) },
+                ("Location", "Shared a location: Main St 1 (1.5, 2)"),
+            ),
+        ];
+
+        for (kind, (message_type, body)) in cases {
+            assert_eq!(record(kind), (message_type.to_string(), body.to_string()));
+        }
+    }
+
+    #[test]
+    fn a_user_id_change_and_an_order_without_prices_say_what_they_can() {
+        let body = |kind| inbound_record(&message(kind))["Body__c"].clone();
+
+        let changed = body(InboundKind::System(SystemChange {
+            kind: "user_changed_user_id".into(),
+            body: String::new(),
+            new_wa_id: None,
+            previous_user_id: CustomerId::user_id("US.111").ok(),
+            new_user_id: CustomerId::user_id("US.222").ok(),
+        }));
+        let unpriced = body(InboundKind::Order {
+            catalog_id: String::new(),
+            items: vec![OrderItem {
+                product_retailer_id: "SKU-9".into(),
+                quantity: 1.5,
+                item_price: None,
+                currency: None,
+            }],
+            note: None,
+        });
+
+        assert_eq!(
+            changed,
+            "Their WhatsApp user id changed from US.111 to US.222."
+        );
+        assert_eq!(unpriced, "Placed an order: 1.5 × SKU-9");
+    }
+
+    #[test]
+    fn a_group_message_says_so_names_the_group_and_claims_no_window() {
+        let mut group = message(InboundKind::Text {
+            body: "Lunch at 1?".into(),
+        });
+        group.group_id = Some("120363025246125486".into());
+
+        let fields = inbound_record(&group);
+
+        assert_eq!(
+            fields["Body__c"],
+            "In the WhatsApp group 120363025246125486, Ana wrote: Lunch at 1?"
+        );
+        assert_eq!(fields["Group_Id__c"], "120363025246125486");
+        assert!(!fields.contains_key("Window_Expires_At__c"));
+    }
+
+    #[test]
+    fn a_standby_message_says_metas_agent_handled_it_and_still_opens_the_window() {
+        let mut standby = message(InboundKind::Text {
+            body: "Still there?".into(),
+        });
+        standby.channel = InboundChannel::Standby;
+
+        let fields = inbound_record(&standby);
+
+        let body = fields["Body__c"].as_str().unwrap();
+        assert!(body.starts_with("[Meta's business agent handled"), "{body}");
+        assert!(body.ends_with("Still there?"), "{body}");
+        assert!(fields.contains_key("Window_Expires_At__c"));
+    }
+
+    #[test]
+    fn an_ad_referral_fills_its_fields_and_a_url_too_long_for_its_field_is_left_out() {
+        let mut clicked = message(InboundKind::Text {
+            body: "Is it in stock?".into(),
+        });
+        clicked.referral = Some(Referral {
+            source_url: Some("https://fb.me/ad1".into()),
+            source_type: Some("ad".into()),
+            headline: Some("Spring sale".into()),
+            ctwa_clid: Some("ARAkLkA8rmlFeiCktEJQ".into()),
+            ..Referral::default()
+        });
+        let mut long = clicked.clone();
+        long.referral.as_mut().unwrap().source_url =
+            Some(format!("https://fb.me/{}", "a".repeat(300)));
+
+        let fields = inbound_record(&clicked);
+        let long = inbound_record(&long);
+
+        assert_eq!(fields["Referral_Source_Type__c"], "ad");
+        assert_eq!(fields["Referral_Source_URL__c"], "https://fb.me/ad1");
+        assert_eq!(fields["Referral_Headline__c"], "Spring sale");
+        assert_eq!(fields["Referral_Click_Id__c"], "ARAkLkA8rmlFeiCktEJQ");
+        assert_eq!(
+            fields["Body__c"],
+            "Is it in stock?\n\nCame from the click-to-WhatsApp ad \"Spring sale\" (https://fb.me/ad1)."
+        );
+        assert!(!long.contains_key("Referral_Source_URL__c"));
+        assert_eq!(long["Referral_Headline__c"], "Spring sale");
     }
 
     #[test]

@@ -66,6 +66,11 @@ pub trait Reporter: Send + Sync {
     fn webhook(&self, _result: WebhookResult) {}
     /// One webhook event refused and dead-lettered; `reason` is a `RejectReason` label.
     fn webhook_event_rejected(&self, _reason: &'static str) {}
+    /// One part of a signed POST acknowledged and knowingly ignored; `reason` is a
+    /// `SkipReason` label.
+    fn webhook_part_ignored(&self, _reason: &'static str) {}
+    /// One part of a signed POST for a business number this instance does not serve.
+    fn webhook_foreign_number_part(&self) {}
     /// The stream intake's last long poll left it connected (or not).
     fn stream_connected(&self, _connected: bool) {}
     /// Salesforce answered the poll at `at`.
@@ -101,6 +106,12 @@ impl Reporter for Reporters {
     }
     fn webhook_event_rejected(&self, reason: &'static str) {
         self.0.iter().for_each(|o| o.webhook_event_rejected(reason));
+    }
+    fn webhook_part_ignored(&self, reason: &'static str) {
+        self.0.iter().for_each(|o| o.webhook_part_ignored(reason));
+    }
+    fn webhook_foreign_number_part(&self) {
+        self.0.iter().for_each(|o| o.webhook_foreign_number_part());
     }
     fn stream_connected(&self, connected: bool) {
         self.0.iter().for_each(|o| o.stream_connected(connected));

@@ -20,7 +20,9 @@ use tracing::info;
 
 use crate::domain::sf_id::SfId;
 use crate::domain::status::MessageStatus;
-use crate::domain::webhook_event::{echo, ParsedWebhook, RejectReason, StatusUpdate, WebhookEvent};
+use crate::domain::webhook_event::{
+    echo, ParsedWebhook, RejectReason, SkipReason, StatusUpdate, WebhookEvent,
+};
 use crate::pipeline::inbound_records::{self, WAMID_FIELD};
 use crate::pipeline::record_update;
 use crate::pipeline::Core;
@@ -32,6 +34,9 @@ pub struct Applied {
     pub statuses: usize,
     pub duplicates: usize,
     pub inbound: usize,
+    /// Events acknowledged that knowingly changed nothing (statuses of messages this instance
+    /// did not send), by reason: the receiver counts them.
+    pub ignored: Vec<SkipReason>,
     /// Events refused (by the parser, or while being applied) and stored in [`webhook_rejects`].
     pub rejected: Vec<Rejected>,
 }
@@ -56,6 +61,8 @@ enum EventApplied {
     Status,
     Inbound,
     Duplicate,
+    /// Acknowledged, changed nothing, counted by reason (a status that is not ours).
+    Ignored(SkipReason),
 }
 
 /// Applies a parsed POST in one transaction (see [`apply_in`]) at the pipeline's time, then wakes
@@ -114,6 +121,7 @@ pub fn apply_in(
                     EventApplied::Status => applied.statuses += 1,
                     EventApplied::Inbound => applied.inbound += 1,
                     EventApplied::Duplicate => applied.duplicates += 1,
+                    EventApplied::Ignored(reason) => applied.ignored.push(reason),
                 }
             }
             Ok(Err(error)) => return Err(error),
@@ -170,10 +178,10 @@ fn apply_event(
         return Ok(EventApplied::Duplicate);
     }
     match event {
-        WebhookEvent::Status(update) => {
-            apply_status(tx, object, update, now)?;
-            Ok(EventApplied::Status)
-        }
+        WebhookEvent::Status(update) => Ok(match apply_status(tx, object, update, now)? {
+            Some(reason) => EventApplied::Ignored(reason),
+            None => EventApplied::Status,
+        }),
         WebhookEvent::Inbound(message) => {
             let mut fields = inbound_records::inbound_record(message);
             crate::pipeline::identity::apply_inbound(tx, message)?;
@@ -184,8 +192,9 @@ fn apply_event(
                     &message.from,
                     message.timestamp,
                 )?;
-            } else {
-                // A reaction leaves the window as it was: say when that one closes
+            } else if message.group_id.is_none() {
+                // A group message says nothing of the 1:1 window (so its record names none);
+                // a reaction leaves the window as it was: say when that one closes
                 // (or that it is closed), so the record never suggests it reopened.
                 let last = inbound::last_inbound(tx, &message.business_number_id, &message.from)?;
                 fields.extend(inbound_records::window_unchanged(last, message.timestamp));
@@ -203,13 +212,14 @@ fn apply_event(
     }
 }
 
+/// Applies a status of one of our messages; `Some(reason)` when it is not ours and changed
+/// nothing.
 fn apply_status(
     tx: &rusqlite::Transaction,
     object: &str,
     update: &StatusUpdate,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let echo = update.record_id.clone();
+) -> Result<Option<SkipReason>, StoreError> {
     // Found only through the echo: the send's response never told us the wamid (timeout, crash),
     // so the record learns it from here.
     let wamid_from_echo = journal::find_by_wamid(tx, &update.wamid)?.is_none();
@@ -224,24 +234,13 @@ fn apply_status(
     let (record_id, advanced) = match result {
         journal::StatusApplied::Applied { record_id, .. } => (record_id, true),
         journal::StatusApplied::Ignored { record_id, .. } => (record_id, false),
-        journal::StatusApplied::Unknown => match echo {
-            // Not in our journal (a store restored from backup, another instance's message):
-            // record the time Meta reported, never a status that might move the record back.
-            Some(record_id) if same_object_as_journal(tx, record_id.as_str())? => {
-                info!(wamid = %update.wamid, %record_id, "status for a message missing from the journal; only its time is recorded");
-                (record_id, false)
-            }
-            Some(record_id) => {
-                // An Id of another object (another tool on the number puts its own Ids in the
-                // callback): writing to it would only earn a refusal from Salesforce.
-                info!(wamid = %update.wamid, %record_id, "status echoes an Id that is not one of our message records; ignored");
-                return Ok(());
-            }
-            None => {
-                info!(wamid = %update.wamid, "status for a message sfwa did not send; ignored");
-                return Ok(());
-            }
-        },
+        // Neither the wamid nor the echoed Id is in our journal: not a message this instance
+        // sent. The callback is the sender's own data — another tool on the same number may put
+        // any Id-looking text there, of any object, or a message record of another instance —
+        // so it is trusted only when the journal knows the record (found above), never written
+        // to on its looks (a foreign Id earns the admin a MALFORMED_ID or a write to a record
+        // someone else owns).
+        journal::StatusApplied::Unknown => return Ok(Some(not_ours(tx, update)?)),
     };
     let mut fields = record_update::status_reported(update.status, update.timestamp, advanced);
     let wamid_learned = wamid_from_echo
@@ -253,11 +252,34 @@ fn apply_status(
     if update.status == MessageStatus::Failed {
         if !advanced {
             // A failure after delivery (or a repeat) changes nothing on the record.
-            return Ok(());
+            return Ok(None);
         }
         fields.extend(failure(tx, &record_id, update)?);
     }
-    outbox::enqueue(tx, object, record_id.as_str(), &fields, now)
+    outbox::enqueue(tx, object, record_id.as_str(), &fields, now)?;
+    Ok(None)
+}
+
+/// Why a status of a message this instance did not send is ignored, logged once per status. The
+/// key prefix of the echoed Id tells a message record (the prefix of the Ids the journal holds:
+/// they are all claimed from the message object, so no describe call is needed) from another
+/// object's; either way nothing is written.
+fn not_ours(tx: &rusqlite::Transaction, update: &StatusUpdate) -> Result<SkipReason, StoreError> {
+    let wamid = &update.wamid;
+    Ok(match &update.record_id {
+        Some(record_id) if same_object_as_journal(tx, record_id.as_str())? => {
+            info!(%wamid, %record_id, "status echoes a message record this instance did not send (not in its journal); not written");
+            SkipReason::UntrustedCallback
+        }
+        Some(record_id) => {
+            info!(%wamid, %record_id, "status echoes an Id that is not one of our message records; not written");
+            SkipReason::UntrustedCallback
+        }
+        None => {
+            info!(%wamid, "status for a message sfwa did not send; ignored");
+            SkipReason::UnknownMessage
+        }
+    })
 }
 
 /// What a `failed` status writes onto record `record_id`: Meta's code and words as
@@ -461,6 +483,88 @@ mod tests {
             inbound::last_inbound(&conn, &number(), &customer()).unwrap(),
             Some(written_at)
         );
+    }
+
+    fn delivered(wamid: &str, callback: Option<&str>) -> WebhookEvent {
+        WebhookEvent::Status(StatusUpdate {
+            wamid: wamid.parse().unwrap(),
+            status: MessageStatus::Delivered,
+            timestamp: now() - Duration::minutes(1),
+            recipient_id: Some(customer()),
+            recipient_user_id: None,
+            business_number_id: number(),
+            record_id: callback.and_then(|c| SfId::parse(c).ok()),
+            errors: vec![],
+        })
+    }
+
+    #[test]
+    fn a_status_whose_callback_only_looks_like_one_of_our_records_writes_nothing_and_is_counted() {
+        let mut conn = test_connection();
+        sent_message(&conn);
+        // Same key prefix as RECORD (a message record), but not one this instance claimed.
+        let not_claimed = "a005g0000099999AAA";
+        let contact = "003000000000001AAA";
+
+        let applied = apply_now(
+            &mut conn,
+            events(vec![
+                delivered("wamid.OTHER1", Some(not_claimed)),
+                delivered("wamid.OTHER2", Some(contact)),
+                delivered("wamid.OTHER3", None),
+            ]),
+        );
+
+        assert_eq!(applied.statuses, 0);
+        assert_eq!(
+            applied.ignored,
+            vec![
+                SkipReason::UntrustedCallback,
+                SkipReason::UntrustedCallback,
+                SkipReason::UnknownMessage
+            ]
+        );
+        assert!(!applied.queued_any());
+        assert_eq!(outbox::depth(&conn).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_status_echoing_a_record_this_instance_sent_is_applied_even_without_its_wamid() {
+        let mut conn = test_connection();
+        let at = now() - Duration::minutes(5);
+        journal::claim(&conn, &RECORD.parse().unwrap(), at).unwrap();
+        journal::mark_sending(&conn, &RECORD.parse().unwrap(), NUMBER, CUSTOMER, at).unwrap();
+
+        let applied = apply_now(
+            &mut conn,
+            events(vec![delivered("wamid.LEARNED", Some(RECORD))]),
+        );
+
+        assert_eq!(applied.statuses, 1);
+        assert!(applied.ignored.is_empty());
+        let fields = queued_fields(&conn);
+        assert_eq!(fields[0]["Status__c"], "Delivered");
+        assert_eq!(fields[0]["WhatsApp_Message_Id__c"], "wamid.LEARNED");
+    }
+
+    #[test]
+    fn a_group_message_is_recorded_but_opens_and_reads_no_1to1_window() {
+        let mut conn = test_connection();
+        let WebhookEvent::Inbound(mut message) = inbound_text("wamid.GROUP", now()) else {
+            unreachable!()
+        };
+        message.group_id = Some("120363025246125486".into());
+
+        let applied = apply_now(&mut conn, events(vec![WebhookEvent::Inbound(message)]));
+
+        assert_eq!(applied.inbound, 1);
+        assert_eq!(
+            inbound::last_inbound(&conn, &number(), &customer()).unwrap(),
+            None
+        );
+        let fields = queued_fields(&conn);
+        assert_eq!(fields[0]["Group_Id__c"], "120363025246125486");
+        assert!(!fields[0].contains_key("Window_Expires_At__c"));
     }
 
     #[test]

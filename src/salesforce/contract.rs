@@ -43,6 +43,15 @@ pub const WINDOW_EXPIRES_AT: &str = "Window_Expires_At__c";
 pub const CONTACT: &str = "Contact__c";
 pub const LEAD: &str = "Lead__c";
 pub const CASE: &str = "Case__c";
+/// Inbound: the customer's business-scoped user id (BSUID), their username, the group.
+pub const FROM_USER_ID: &str = "From_User_Id__c";
+pub const FROM_USERNAME: &str = "From_Username__c";
+pub const GROUP_ID: &str = "Group_Id__c";
+/// Inbound: the click-to-WhatsApp ad the customer came from.
+pub const REFERRAL_SOURCE_TYPE: &str = "Referral_Source_Type__c";
+pub const REFERRAL_SOURCE_URL: &str = "Referral_Source_URL__c";
+pub const REFERRAL_HEADLINE: &str = "Referral_Headline__c";
+pub const REFERRAL_CLICK_ID: &str = "Referral_Click_Id__c";
 
 /// What kind of field sfwa needs; [`Kind::describe_types`] says which describe `type`s satisfy it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,6 +144,13 @@ pub const FIELDS: &[Field] = &[
     field(CONTACT, Kind::Reference, 18, Use::Written),
     field(LEAD, Kind::Reference, 18, Use::Written),
     field(CASE, Kind::Reference, 18, Use::Written),
+    field(FROM_USER_ID, Kind::Text, 140, Use::Written),
+    field(FROM_USERNAME, Kind::Text, 100, Use::Written),
+    field(GROUP_ID, Kind::Text, 100, Use::Written),
+    field(REFERRAL_SOURCE_TYPE, Kind::Text, 20, Use::Written),
+    field(REFERRAL_SOURCE_URL, Kind::Url, 0, Use::Written),
+    field(REFERRAL_HEADLINE, Kind::Text, 255, Use::Written),
+    field(REFERRAL_CLICK_ID, Kind::Text, 255, Use::Written),
     // A user or the inbound queue (see `pipeline::inbound_owner`).
     field(OWNER_ID, Kind::Reference, 18, Use::Written),
 ];
@@ -157,8 +173,12 @@ pub const MESSAGE_TYPES: &[&str] = &[
     "Document",
     "Video",
     "Audio",
-    "Request_Contact_Info",
+    "Request Contact Info",
 ];
+/// Message types only inbound records carry (`pipeline::inbound_records`): sfwa writes them, a
+/// rep cannot send them.
+pub const INBOUND_MESSAGE_TYPES: &[&str] =
+    &["Location", "Contacts", "Order", "Flow Reply", "System"];
 
 /// The picklist values sfwa reads or writes, per picklist field (Status__c: every status).
 pub fn picklists() -> [(&'static str, Vec<&'static str>); 3] {
@@ -166,7 +186,10 @@ pub fn picklists() -> [(&'static str, Vec<&'static str>); 3] {
     [
         (STATUS, statuses.collect()),
         (DIRECTION, DIRECTIONS.to_vec()),
-        (MESSAGE_TYPE, MESSAGE_TYPES.to_vec()),
+        (
+            MESSAGE_TYPE,
+            [MESSAGE_TYPES, INBOUND_MESSAGE_TYPES].concat(),
+        ),
     ]
 }
 

@@ -12,6 +12,8 @@
 //!   mirror), each with a [`WebhookEvent::dedupe_key`] because Meta delivers some updates twice;
 //!   and [`RejectedEvent`]s, items refused with a [`RejectReason`] (values Salesforce would refuse
 //!   are stopped here), which the pipeline dead-letters.
+//! - `kinds`: what each inbound message is (every type Meta documents in 2026, anything else
+//!   kept as `Other` with its content summarised) and its click-to-WhatsApp `referral`.
 //! - `lenient`: [`repair_body`] — lone UTF-16 surrogate escapes and non-UTF-8 bytes become U+FFFD
 //!   instead of refusing the whole POST.
 //! - [`server`]: the routes, the status codes and the HTTP layer's metrics.
@@ -21,14 +23,15 @@
 //! [`RejectedEvent`]: crate::domain::webhook_event::RejectedEvent
 //! [`RejectReason`]: crate::domain::webhook_event::RejectReason
 
+mod kinds;
 mod lenient;
 mod payload;
 mod signature;
 
 pub use lenient::repair as repair_body;
 pub use payload::{
-    parse, parse_received, PayloadError, MAX_AHEAD, MAX_BUSINESS_NUMBER_CHARS, MAX_WAMID_CHARS,
-    MAX_WA_ID_CHARS, MILLISECONDS_FROM,
+    parse, parse_received, parse_served, PayloadError, MAX_AHEAD, MAX_BUSINESS_NUMBER_CHARS,
+    MAX_WAMID_CHARS, MAX_WA_ID_CHARS, MILLISECONDS_FROM,
 };
 pub use signature::verify_signature;
 pub mod server;

@@ -29,8 +29,8 @@ use crate::domain::message::{fit_salesforce, is_salesforce_datetime};
 use crate::domain::sf_id::SfId;
 use crate::domain::status::MessageStatus;
 use crate::domain::webhook_event::{
-    echo, InboundKind, InboundMediaKind, InboundMessage, ParsedWebhook, RejectReason,
-    RejectedEvent, StatusError, StatusUpdate, WebhookEvent,
+    echo, InboundChannel, InboundMessage, ParsedWebhook, RejectReason, RejectedEvent, SkipReason,
+    StatusError, StatusUpdate, WebhookEvent,
 };
 
 /// A body that is not a WhatsApp Business Account webhook.
@@ -57,7 +57,7 @@ pub const MAX_AHEAD: chrono::Duration = chrono::Duration::days(1);
 
 /// Why one item is refused, before it is placed in the POST (see [`RejectedEvent`]).
 #[derive(Debug)]
-struct Refusal {
+pub(super) struct Refusal {
     reason: RejectReason,
     detail: String,
 }
@@ -70,7 +70,7 @@ impl Refusal {
         }
     }
 
-    fn unreadable(detail: impl Into<String>) -> Refusal {
+    pub(super) fn unreadable(detail: impl Into<String>) -> Refusal {
         Refusal::new(RejectReason::Unreadable, detail)
     }
 }
@@ -80,10 +80,11 @@ impl Refusal {
 const ERROR_TITLE_UNITS: usize = 200;
 const ERROR_DETAILS_UNITS: usize = 400;
 
-/// Parses a whole webhook POST body, with no clock: timestamps are checked against what
-/// Salesforce stores but not against the time of receipt (see [`parse_received`]).
+/// Parses a whole webhook POST body, with no clock and for any business number: timestamps are
+/// checked against what Salesforce stores but not against the time of receipt (see
+/// [`parse_received`]).
 pub fn parse(body: &[u8]) -> Result<ParsedWebhook, PayloadError> {
-    parse_with(body, None)
+    parse_with(body, Scope::default())
 }
 
 /// Parses a POST received at `received_at`: as [`parse`], and refuses events stamped more than
@@ -92,7 +93,41 @@ pub fn parse_received(
     body: &[u8],
     received_at: DateTime<Utc>,
 ) -> Result<ParsedWebhook, PayloadError> {
-    parse_with(body, Some(received_at))
+    parse_with(body, Scope::received(received_at, None))
+}
+
+/// Parses a POST received at `received_at` by an instance serving the business numbers
+/// `served` (`phone_number_id`s): as [`parse_received`], and every part for another number
+/// (the same Meta app serves other numbers, another instance serves them) is left out whole —
+/// no event, no refusal — and named in [`ParsedWebhook::foreign`].
+pub fn parse_served(
+    body: &[u8],
+    received_at: DateTime<Utc>,
+    served: &[String],
+) -> Result<ParsedWebhook, PayloadError> {
+    parse_with(body, Scope::received(received_at, Some(served)))
+}
+
+/// What a parse is checked against: the latest timestamp accepted, the numbers served.
+#[derive(Clone, Copy, Default)]
+struct Scope<'a> {
+    latest: Option<DateTime<Utc>>,
+    served: Option<&'a [String]>,
+}
+
+impl<'a> Scope<'a> {
+    fn received(at: DateTime<Utc>, served: Option<&'a [String]>) -> Scope<'a> {
+        Scope {
+            latest: at.checked_add_signed(MAX_AHEAD),
+            served,
+        }
+    }
+
+    /// Whether a part for `number` is this instance's (always, when no served set is given).
+    fn serves(&self, number: &BusinessNumberId) -> bool {
+        self.served
+            .is_none_or(|served| served.iter().any(|s| s == number.as_str()))
+    }
 }
 
 /// Strict JSON first; only if that fails, the body repaired by [`super::lenient::repair`].
@@ -108,10 +143,7 @@ fn json_body(body: &[u8]) -> Result<Value, PayloadError> {
     }
 }
 
-fn parse_with(
-    body: &[u8],
-    received_at: Option<DateTime<Utc>>,
-) -> Result<ParsedWebhook, PayloadError> {
+fn parse_with(body: &[u8], scope: Scope<'_>) -> Result<ParsedWebhook, PayloadError> {
     let envelope = json_body(body)?;
     let object = envelope.get("object").and_then(Value::as_str);
     if object != Some("whatsapp_business_account") {
@@ -126,41 +158,97 @@ fn parse_with(
         ));
     };
     let mut parsed = ParsedWebhook::default();
-    let latest = received_at.and_then(|at| at.checked_add_signed(MAX_AHEAD));
     for (e, entry) in entries.iter().enumerate() {
         let Some(changes) = entry.get("changes").and_then(Value::as_array) else {
-            parsed
-                .skipped
-                .push(format!("entry {e}: no \"changes\" list"));
+            skip(
+                &mut parsed,
+                SkipReason::FieldNotHandled,
+                format!("entry {e}: no \"changes\" list"),
+            );
             continue;
         };
         for (c, change) in changes.iter().enumerate() {
             let at = format!("entry {e} change {c}");
-            match change.get("field").and_then(Value::as_str) {
-                Some("messages") => {}
+            let channel = match change.get("field").and_then(Value::as_str) {
+                Some("messages") => InboundChannel::Messages,
+                // Meta's business agent answered: still the customer's messages, in the same
+                // shape, and they open the window like any other.
+                Some("standby") => InboundChannel::Standby,
                 Some(other) => {
-                    parsed
-                        .skipped
-                        .push(format!("{at}: field \"{}\" is not handled", echo(other)));
+                    let (reason, why) = ignored_field(other);
+                    skip(&mut parsed, reason, format!("{at}: {why}"));
                     continue;
                 }
                 None => {
-                    parsed.skipped.push(format!("{at}: no \"field\""));
+                    skip(
+                        &mut parsed,
+                        SkipReason::FieldNotHandled,
+                        format!("{at}: no \"field\""),
+                    );
                     continue;
                 }
-            }
+            };
             match change.get("value") {
-                Some(value) if value.is_object() => parse_value(value, &at, latest, &mut parsed),
+                Some(value) if value.is_object() => {
+                    let part = Part {
+                        at: &at,
+                        channel,
+                        scope,
+                    };
+                    parse_value(value, &part, &mut parsed);
+                }
                 Some(_) => parsed.rejected.push(RejectedEvent {
                     reason: RejectReason::Unreadable,
                     detail: format!("{at}: \"value\" is not an object"),
                     event: change.clone(),
                 }),
-                None => parsed.skipped.push(format!("{at}: no \"value\"")),
+                None => skip(
+                    &mut parsed,
+                    SkipReason::FieldNotHandled,
+                    format!("{at}: no \"value\""),
+                ),
             }
         }
     }
     Ok(parsed)
+}
+
+/// A part acknowledged and knowingly ignored: its reason in words (logged) and as a label
+/// (counted), kept side by side.
+fn skip(parsed: &mut ParsedWebhook, reason: SkipReason, why: String) {
+    parsed.skipped.push(why);
+    parsed.ignored.push(reason);
+}
+
+/// Why changes of webhook `field` are not read. "is not handled" is the phrase `sfwa doctor`
+/// looks for to tell the fields sfwa handles (which it then requires) from the others.
+fn ignored_field(field: &str) -> (SkipReason, String) {
+    match field {
+        // The customer's messages come on `messages` or `standby` whoever holds the
+        // conversation, and they are what opens the window and makes records; a handover only
+        // says who answers now, which changes nothing sfwa writes. Counted, so an operator can
+        // see Meta's business agent at work.
+        "messaging_handovers" => (
+            SkipReason::Handover,
+            "field \"messaging_handovers\" is acknowledged and ignored: who holds the \
+             conversation changes nothing sfwa records (the messages come on \"messages\" \
+             or \"standby\")"
+                .to_string(),
+        ),
+        // `user_preferences`, the template fields and `smb_message_echoes` are other issues'
+        // work; until then they are acknowledged like any field sfwa does not read.
+        other => (
+            SkipReason::FieldNotHandled,
+            format!("field \"{}\" is not handled", echo(other)),
+        ),
+    }
+}
+
+/// Where a change's value is in the POST, which field it came on, and what it is checked against.
+struct Part<'a> {
+    at: &'a str,
+    channel: InboundChannel,
+    scope: Scope<'a>,
 }
 
 #[derive(Deserialize, Default)]
@@ -175,6 +263,11 @@ struct Metadata {
 struct Contact {
     #[serde(default)]
     wa_id: Option<String>,
+    /// The customer's BSUID (2026), beside or instead of `wa_id`.
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    parent_user_id: Option<String>,
     #[serde(default)]
     profile: Option<Profile>,
 }
@@ -183,6 +276,9 @@ struct Contact {
 struct Profile {
     #[serde(default)]
     name: Option<String>,
+    /// The customer's WhatsApp username (2026).
+    #[serde(default)]
+    username: Option<String>,
 }
 
 fn items<'a>(value: &'a Value, key: &str) -> &'a [Value] {
@@ -208,48 +304,72 @@ fn listed<'a>(value: &'a Value, key: &str, at: &str, parsed: &mut ParsedWebhook)
     }
 }
 
-fn parse_value(value: &Value, at: &str, latest: Option<DateTime<Utc>>, parsed: &mut ParsedWebhook) {
+fn parse_value(value: &Value, part: &Part<'_>, parsed: &mut ParsedWebhook) {
+    let at = part.at;
     let metadata: Metadata = value
         .get("metadata")
         .and_then(|m| Metadata::deserialize(m).ok())
         .unwrap_or_default();
-    // Every item of the value is for this number: without a usable one, all are refused.
-    let number_problem = business_number(&metadata).err();
+    // Every item of the value is for this number: without a usable one, all are refused; for a
+    // number another instance serves, none is ours to apply (or to refuse).
+    let number = business_number(&metadata);
+    if let Ok(number) = &number {
+        if !part.scope.serves(number) {
+            parsed.foreign.push(number.clone());
+            return;
+        }
+    }
+    let number_problem = number.err();
     let contacts: Vec<Contact> = items(value, "contacts")
         .iter()
         .filter_map(|c| Contact::deserialize(c).ok())
         .collect();
     let statuses = listed(value, "statuses", at, parsed);
     let messages = listed(value, "messages", at, parsed);
-    let check = |result| checked(number_problem.as_ref(), latest, result);
-    let mut place = |what: &str, i: usize, item: &Value, result| match check(result) {
-        Ok(event) => {
-            parsed.events.push(event);
-            parsed.sources.push(item.clone());
-        }
-        Err(refusal) => parsed.rejected.push(RejectedEvent {
-            reason: refusal.reason,
-            detail: format!("{at} {what} {i}: {}", refusal.detail),
-            event: item.clone(),
-        }),
-    };
+    let place =
+        |parsed: &mut ParsedWebhook, what: &str, i: usize, item: &Value, result| match checked(
+            number_problem.as_ref(),
+            part.scope.latest,
+            result,
+        ) {
+            Ok(event) => {
+                parsed.events.push(event);
+                parsed.sources.push(item.clone());
+            }
+            Err(refusal) => parsed.rejected.push(RejectedEvent {
+                reason: refusal.reason,
+                detail: format!("{at} {what} {i}: {}", refusal.detail),
+                event: item.clone(),
+            }),
+        };
     for (i, status) in statuses.iter().enumerate() {
-        place(
-            "status",
-            i,
-            status,
-            status_update(status, &metadata).map(WebhookEvent::Status),
-        );
+        if let Some(untracked) = untracked_status(status) {
+            skip(
+                parsed,
+                SkipReason::StatusNotTracked,
+                format!("{at} status {i}: status \"{untracked}\" is not tracked"),
+            );
+            continue;
+        }
+        let result = status_update(status, &metadata).map(WebhookEvent::Status);
+        place(parsed, "status", i, status, result);
     }
     for (i, message) in messages.iter().enumerate() {
-        place(
-            "message",
-            i,
-            message,
-            inbound_message(message, &metadata, &contacts).map(WebhookEvent::Inbound),
-        );
+        let result =
+            inbound_message(message, &metadata, &contacts, part.channel).map(WebhookEvent::Inbound);
+        place(parsed, "message", i, message, result);
     }
     skip_system_errors(value, at, parsed);
+}
+
+/// Statuses Meta sends that sfwa knowingly does not track: `played` (a voice message was played:
+/// the record already says Read) and `deleted` (the customer deleted it on their phone).
+fn untracked_status(status: &Value) -> Option<&'static str> {
+    match status.get("status").and_then(Value::as_str) {
+        Some("played") => Some("played"),
+        Some("deleted") => Some("deleted"),
+        _ => None,
+    }
 }
 
 /// An item's event as parsed, unless its value's number is unusable or it is stamped more than a
@@ -284,7 +404,9 @@ fn skip_system_errors(value: &Value, at: &str, parsed: &mut ParsedWebhook) {
             .get("error_data")
             .and_then(|d| text(d, "details"))
             .unwrap_or_default();
-        parsed.skipped.push(
+        skip(
+            parsed,
+            SkipReason::SystemError,
             format!(
                 "{at}: system error {code} {} {}",
                 echo(&title),
@@ -296,11 +418,11 @@ fn skip_system_errors(value: &Value, at: &str, parsed: &mut ParsedWebhook) {
     }
 }
 
-fn text(value: &Value, key: &str) -> Option<String> {
+pub(super) fn text(value: &Value, key: &str) -> Option<String> {
     value.get(key).and_then(Value::as_str).map(str::to_string)
 }
 
-fn required(value: &Value, key: &str) -> Result<String, Refusal> {
+pub(super) fn required(value: &Value, key: &str) -> Result<String, Refusal> {
     text(value, key)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Refusal::unreadable(format!("no \"{key}\"")))
@@ -422,105 +544,116 @@ fn inbound_message(
     message: &Value,
     metadata: &Metadata,
     contacts: &[Contact],
+    channel: InboundChannel,
 ) -> Result<InboundMessage, Refusal> {
     if !message.is_object() {
         return Err(Refusal::unreadable("not an object"));
     }
     let wamid: Wamid = id(message, "id", "WhatsApp_Message_Id__c")?;
-    let from: CustomerId = id(message, "from", "From_Phone__c")?;
-    let profile_name = contacts
+    let sender = sender(message, contacts)?;
+    let mut inbound = InboundMessage::new(
+        wamid,
+        business_number(metadata)?,
+        sender.from,
+        timestamp(message)?,
+        super::kinds::inbound_kind(message)?,
+    );
+    inbound.display_phone_number = metadata.display_phone_number.clone();
+    inbound.user_id = sender.user_id;
+    inbound.parent_user_id = sender.parent_user_id;
+    inbound.username = sender.username;
+    inbound.profile_name = sender.profile_name;
+    inbound.context_id = message
+        .get("context")
+        .and_then(|c| text(c, "id"))
+        .and_then(|id| id.parse().ok());
+    inbound.group_id = text(message, "group_id").filter(|g| !g.trim().is_empty());
+    inbound.referral = super::kinds::referral(message);
+    inbound.channel = channel;
+    Ok(inbound)
+}
+
+/// Who wrote, as Meta says it in 2026.
+struct Sender {
+    from: CustomerId,
+    user_id: Option<CustomerId>,
+    parent_user_id: Option<CustomerId>,
+    username: Option<String>,
+    profile_name: Option<String>,
+}
+
+/// The sender: `from` (a wa_id) when Meta gives it, else the BSUID `from_user_id` — a message
+/// with neither cannot be keyed to anyone and is refused. The matching `contacts[]` entry (by
+/// wa_id or BSUID; the only one if there is one) gives the name, the username and the BSUID when
+/// the message itself does not. A BSUID that is malformed beside a usable `from` is left out
+/// rather than costing the message.
+fn sender(message: &Value, contacts: &[Contact]) -> Result<Sender, Refusal> {
+    let phone: Option<CustomerId> = match text(message, "from").filter(|f| !f.is_empty()) {
+        Some(_) => Some(id(message, "from", "From_Phone__c")?),
+        None => None,
+    };
+    let own_user_id = match &phone {
+        Some(_) => user_id(message, "from_user_id").ok().flatten(),
+        None => user_id(message, "from_user_id")?,
+    };
+    let contact = contacts
         .iter()
-        .find(|c| c.wa_id.as_deref() == Some(from.as_str()))
+        .find(|c| {
+            let is = |key: &Option<String>, id: Option<&CustomerId>| {
+                key.as_deref()
+                    .is_some_and(|k| id.is_some_and(|id| id.as_str() == k))
+            };
+            is(&c.wa_id, phone.as_ref()) || is(&c.user_id, own_user_id.as_ref())
+        })
         .or(match contacts {
             [only] => Some(only),
             _ => None,
-        })
-        .and_then(|c| c.profile.as_ref())
-        .and_then(|p| p.name.clone());
-    Ok(InboundMessage {
-        kind: inbound_kind(message)?,
-        timestamp: timestamp(message)?,
-        context_id: message
-            .get("context")
-            .and_then(|c| text(c, "id"))
-            .and_then(|id| id.parse().ok()),
-        business_number_id: business_number(metadata)?,
-        display_phone_number: metadata.display_phone_number.clone(),
-        profile_name,
+        });
+    let from_contact = |read: fn(&Contact) -> Option<&String>| {
+        contact
+            .and_then(read)
+            .and_then(|t| CustomerId::user_id(t).ok())
+    };
+    // The message's own key: `contacts[]` only describes the sender, it does not name them.
+    let from = match (phone, &own_user_id) {
+        (Some(phone), _) => phone,
+        (None, Some(user_id)) => user_id.clone(),
+        (None, None) => return Err(Refusal::unreadable("no \"from\" nor \"from_user_id\"")),
+    };
+    let user_id = own_user_id.or_else(|| from_contact(|c| c.user_id.as_ref()));
+    let parent_user_id = user_id_ok(message, "from_parent_user_id")
+        .or_else(|| from_contact(|c| c.parent_user_id.as_ref()));
+    let profile = contact.and_then(|c| c.profile.as_ref());
+    Ok(Sender {
         from,
-        user_id: None,
-        parent_user_id: None,
-        username: None,
-        group_id: None,
-        referral: None,
-        channel: crate::domain::webhook_event::InboundChannel::Messages,
-        wamid,
+        user_id,
+        parent_user_id,
+        username: profile
+            .and_then(|p| p.username.clone())
+            .filter(|u| !u.trim().is_empty()),
+        profile_name: profile.and_then(|p| p.name.clone()),
     })
 }
 
-fn inbound_kind(message: &Value) -> Result<InboundKind, Refusal> {
-    let kind = required(message, "type")?;
-    let object = message.get(kind.as_str()).unwrap_or(&Value::Null);
-    let missing =
-        |what: &str| Refusal::unreadable(format!("{} message without {what}", echo(&kind)));
-    let media = |media_kind| {
-        Ok(InboundKind::Media {
-            kind: media_kind,
-            media_id: required(object, "id").map_err(|_| missing("a media id"))?,
-            mime_type: text(object, "mime_type"),
-            caption: text(object, "caption"),
-            filename: text(object, "filename"),
-        })
+/// `key` read as a BSUID: `None` when absent, refused (like [`id`]) when it is not one.
+fn user_id(value: &Value, key: &str) -> Result<Option<CustomerId>, Refusal> {
+    let Some(raw) = text(value, key).filter(|t| !t.is_empty()) else {
+        return Ok(None);
     };
-    match kind.as_str() {
-        "text" => Ok(InboundKind::Text {
-            body: text(object, "body").ok_or_else(|| missing("text.body"))?,
-        }),
-        "image" => media(InboundMediaKind::Image),
-        "document" => media(InboundMediaKind::Document),
-        "audio" => media(InboundMediaKind::Audio),
-        "video" => media(InboundMediaKind::Video),
-        "sticker" => media(InboundMediaKind::Sticker),
-        "button" => Ok(InboundKind::Button {
-            text: text(object, "text").unwrap_or_default(),
-            payload: text(object, "payload").unwrap_or_default(),
-        }),
-        "interactive" => {
-            let reply = ["button_reply", "list_reply"]
-                .iter()
-                .find_map(|key| object.get(*key));
-            Ok(match reply {
-                Some(reply) => InboundKind::Interactive {
-                    id: text(reply, "id").unwrap_or_default(),
-                    title: text(reply, "title").unwrap_or_default(),
-                },
-                None => InboundKind::Other {
-                    kind: format!("interactive/{}", text(object, "type").unwrap_or_default()),
-                    summary: String::new(),
-                },
-            })
-        }
-        "reaction" => Ok(InboundKind::Reaction {
-            message_id: required(object, "message_id").map_err(|_| missing("message_id"))?,
-            emoji: text(object, "emoji").filter(|e| !e.is_empty()),
-        }),
-        "location" => Ok(InboundKind::Location {
-            latitude: object
-                .get("latitude")
-                .and_then(Value::as_f64)
-                .ok_or_else(|| missing("latitude"))?,
-            longitude: object
-                .get("longitude")
-                .and_then(Value::as_f64)
-                .ok_or_else(|| missing("longitude"))?,
-            name: text(object, "name"),
-            address: text(object, "address"),
-        }),
-        other => Ok(InboundKind::Other {
-            kind: other.to_string(),
-            summary: String::new(),
-        }),
-    }
+    CustomerId::user_id(&raw)
+        .map(Some)
+        .map_err(|error| match error {
+            IdError::TooLong { value, max, .. } => Refusal::new(
+                RejectReason::ValueTooLong,
+                format!("{key} \"{value}\" is longer than From_User_Id__c ({max})"),
+            ),
+            other => Refusal::unreadable(format!("{key}: {other}")),
+        })
+}
+
+/// `key` read as a BSUID when it is one; an optional extra, so anything else is left out.
+fn user_id_ok(value: &Value, key: &str) -> Option<CustomerId> {
+    user_id(value, key).ok().flatten()
 }
 
 #[cfg(test)]
@@ -528,6 +661,7 @@ mod tests {
     use super::*;
     use crate::domain::text::salesforce_length;
     use crate::domain::webhook_event::ECHO_CHARS;
+    use crate::domain::webhook_event::{InboundKind, InboundMediaKind};
     use crate::whatsapp::Action;
     use serde_json::json;
 
@@ -653,6 +787,7 @@ mod tests {
             message("reaction", json!({"message_id": "wamid.ours", "emoji": "👍"})),
             message("location", json!({"latitude": 52.52, "longitude": 13.405, "name": "Office"})),
             message("contacts", json!([])),
+            message("poll", json!({"question": "Lunch?"})),
         ]});
 
         let kinds: Vec<InboundKind> = parse(&envelope(vec![value]))
@@ -707,12 +842,233 @@ mod tests {
                     name: Some("Office".into()),
                     address: None
                 },
+                InboundKind::Contacts {
+                    contacts: vec![],
+                    from_contact_request: false
+                },
                 InboundKind::Other {
-                    kind: "contacts".into(),
-                    summary: String::new()
+                    kind: "poll".into(),
+                    summary: r#"{"question":"Lunch?"}"#.into()
                 },
             ]
         );
+    }
+
+    /// Meta's 2026 payload of a customer who uses a username: no `from`, a BSUID instead.
+    fn username_text() -> Value {
+        json!({"messaging_product": "whatsapp", "metadata": metadata(),
+            "contacts": [{"profile": {"name": "Ana Lima", "username": "ana.lima"},
+                          "user_id": "US.13491208655302741918"}],
+            "messages": [{"from_user_id": "US.13491208655302741918",
+                "from_parent_user_id": "US.ENT.99887766554433221100",
+                "id": "wamid.BSUID1", "timestamp": "1749416383", "type": "text",
+                "text": {"body": "Hi, is my order ready?"}}]})
+    }
+
+    #[test]
+    fn a_username_customer_without_from_is_keyed_by_the_bsuid_with_username_and_name() {
+        let parsed = parse(&envelope(vec![username_text()])).expect("envelope");
+
+        let WebhookEvent::Inbound(message) = only(parsed) else {
+            panic!("inbound expected")
+        };
+        assert!(message.from.is_user_id());
+        assert_eq!(message.from, "US.13491208655302741918");
+        assert_eq!(message.user_id, Some(message.from.clone()));
+        assert_eq!(
+            message.parent_user_id.as_ref().map(CustomerId::as_str),
+            Some("US.ENT.99887766554433221100")
+        );
+        assert_eq!(message.username.as_deref(), Some("ana.lima"));
+        assert_eq!(message.profile_name.as_deref(), Some("Ana Lima"));
+        assert!(message.opens_window());
+    }
+
+    #[test]
+    fn a_customer_with_phone_and_bsuid_is_keyed_by_the_phone_and_keeps_the_bsuid() {
+        let mut value = username_text();
+        value["contacts"] = json!([
+            {"profile": {"name": "Someone else"}, "wa_id": "15550000001"},
+            {"profile": {"name": "Ana Lima", "username": "ana.lima"},
+             "wa_id": "16505551234", "user_id": "US.13491208655302741918"}]);
+        value["messages"][0]["from"] = json!("16505551234");
+        value["messages"][0]["from_user_id"] = json!("not a bsuid");
+
+        let WebhookEvent::Inbound(message) = only(parse(&envelope(vec![value])).expect("envelope"))
+        else {
+            panic!("inbound expected")
+        };
+
+        assert_eq!(message.from, "16505551234");
+        assert_eq!(
+            message.user_id.as_ref().map(CustomerId::as_str),
+            Some("US.13491208655302741918"),
+            "the malformed from_user_id is left out; the matching contact's BSUID is kept"
+        );
+        assert_eq!(message.profile_name.as_deref(), Some("Ana Lima"));
+    }
+
+    #[test]
+    fn a_message_with_neither_from_nor_a_bsuid_is_refused_and_a_bad_lone_bsuid_too() {
+        let mut none = username_text();
+        none["messages"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("from_user_id");
+        let mut bad = username_text();
+        bad["messages"][0]["from_user_id"] = json!("13491208655302741918");
+
+        let parsed = parse(&envelope(vec![none, bad])).expect("envelope");
+
+        assert!(parsed.events.is_empty());
+        assert_eq!(parsed.rejected.len(), 2);
+        assert!(parsed
+            .rejected
+            .iter()
+            .all(|r| r.reason == RejectReason::Unreadable));
+        assert!(parsed.rejected[0]
+            .detail
+            .contains("no \"from\" nor \"from_user_id\""));
+        assert!(parsed.rejected[1].detail.contains("from_user_id"));
+    }
+
+    #[test]
+    fn a_status_sent_to_a_bsuid_carries_the_recipient_user_id() {
+        let value = json!({"metadata": metadata(), "statuses": [{"id": "wamid.B", "status": "delivered",
+            "timestamp": "1750030073", "recipient_user_id": "US.13491208655302741918",
+            "parent_recipient_user_id": "US.ENT.1", "recipient_type": "individual"}]});
+
+        let WebhookEvent::Status(status) = only(parse(&envelope(vec![value])).expect("envelope"))
+        else {
+            panic!("status expected")
+        };
+
+        assert_eq!(status.recipient_id, None);
+        assert_eq!(
+            status.recipient_user_id.as_ref().map(CustomerId::as_str),
+            Some("US.13491208655302741918")
+        );
+    }
+
+    #[test]
+    fn played_and_deleted_statuses_are_acknowledged_and_counted_as_not_tracked() {
+        let value = json!({"metadata": metadata(), "statuses": [
+            {"id": "wamid.V", "status": "played", "timestamp": "1750030073", "recipient_id": "1"},
+            {"id": "wamid.D", "status": "deleted", "timestamp": "1750030073", "recipient_id": "1"}]});
+
+        let parsed = parse(&envelope(vec![value])).expect("envelope");
+
+        assert!(parsed.events.is_empty());
+        assert!(parsed.rejected.is_empty());
+        assert_eq!(
+            parsed.ignored,
+            vec![SkipReason::StatusNotTracked, SkipReason::StatusNotTracked]
+        );
+        assert!(parsed.skipped[0].contains("\"played\" is not tracked"));
+    }
+
+    #[test]
+    fn standby_messages_are_read_like_messages_on_the_standby_channel_and_open_the_window() {
+        let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+            {"field": "standby", "value": documented_text()},
+            {"field": "messaging_handovers", "value": {"metadata": metadata(),
+                "messaging_handovers": [{"sender": {"phone_number": "16505551234"}}]}}]}]});
+
+        let parsed = parse(&serde_json::to_vec(&body).unwrap()).expect("envelope");
+
+        let [WebhookEvent::Inbound(message)] = parsed.events.as_slice() else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!(message.channel, InboundChannel::Standby);
+        assert!(message.opens_window());
+        assert_eq!(parsed.ignored, vec![SkipReason::Handover]);
+        assert!(parsed.skipped[0].contains("messaging_handovers"));
+        assert!(
+            !parsed.skipped[0].contains("is not handled"),
+            "not asked of doctor"
+        );
+    }
+
+    #[test]
+    fn every_skipped_part_has_its_counted_reason() {
+        let body = json!({"object": "whatsapp_business_account", "entry": [
+            {"id": "1"},
+            {"id": "2", "changes": [
+                {"field": "user_preferences", "value": {}},
+                {"field": "smb_message_echoes", "value": {}},
+                {"value": {}},
+                {"field": "messages"},
+                {"field": "messages", "value": {"metadata": metadata(), "errors": [{"code": 1}]}}]}]});
+
+        let parsed = parse(&serde_json::to_vec(&body).unwrap()).expect("envelope");
+
+        assert_eq!(parsed.skipped.len(), parsed.ignored.len());
+        assert_eq!(
+            parsed.ignored,
+            vec![
+                SkipReason::FieldNotHandled,
+                SkipReason::FieldNotHandled,
+                SkipReason::FieldNotHandled,
+                SkipReason::FieldNotHandled,
+                SkipReason::FieldNotHandled,
+                SkipReason::SystemError
+            ]
+        );
+    }
+
+    #[test]
+    fn parts_for_a_number_not_served_are_left_out_whole_and_named() {
+        let mut foreign = documented_text();
+        foreign["metadata"]["phone_number_id"] = json!("999000111");
+        foreign["statuses"] = json!([{"id": "wamid.F", "status": "sent", "timestamp": "bad"}]);
+        let served = vec!["106540352242922".to_string()];
+        let received = DateTime::from_timestamp(1_749_416_400, 0).unwrap();
+
+        let parsed = parse_served(
+            &envelope(vec![foreign, documented_text()]),
+            received,
+            &served,
+        )
+        .expect("envelope");
+        let unfiltered = parse(&envelope(vec![documented_text()])).expect("envelope");
+
+        assert_eq!(
+            parsed.events, unfiltered.events,
+            "only the served number's message"
+        );
+        assert!(
+            parsed.rejected.is_empty(),
+            "a foreign part is not ours to refuse"
+        );
+        assert!(parsed.skipped.is_empty());
+        assert_eq!(
+            parsed.foreign,
+            vec!["999000111".parse::<BusinessNumberId>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn a_group_message_and_an_ad_referral_are_kept_on_the_message() {
+        let mut value = documented_text();
+        value["messages"][0]["group_id"] = json!("120363025246125486");
+        value["messages"][0]["referral"] = json!({"source_url": "https://fb.me/ad1",
+            "source_id": "2381", "source_type": "ad", "headline": "Spring sale", "body": "20% off",
+            "media_type": "image", "ctwa_clid": "ARAkLkA8rmlFeiCktEJQ"});
+
+        let WebhookEvent::Inbound(message) = only(parse(&envelope(vec![value])).expect("envelope"))
+        else {
+            panic!("inbound expected")
+        };
+
+        assert_eq!(message.group_id.as_deref(), Some("120363025246125486"));
+        assert!(
+            !message.opens_window(),
+            "a group message opens no 1:1 window"
+        );
+        let referral = message.referral.expect("referral");
+        assert_eq!(referral.headline.as_deref(), Some("Spring sale"));
+        assert_eq!(referral.ctwa_clid.as_deref(), Some("ARAkLkA8rmlFeiCktEJQ"));
+        assert_eq!(referral.source_type.as_deref(), Some("ad"));
     }
 
     #[test]
@@ -769,7 +1125,7 @@ mod tests {
             "statuses": [
                 {"id": "wamid.ok", "status": "read", "timestamp": "1750030073", "recipient_id": "1"},
                 {"id": "wamid.bad", "status": "read", "timestamp": "yesterday"},
-                {"id": "wamid.odd", "status": "deleted", "timestamp": "1750030073"},
+                {"id": "wamid.odd", "status": "warning", "timestamp": "1750030073"},
                 "not an object",
                 {"status": "read", "timestamp": "1750030073"}],
             "errors": [{"code": 131000, "title": "Something went wrong", "error_data": {"details": "try later"}}]});

@@ -14,7 +14,8 @@
 //!
 //! [`ECHO_CHARS`]: crate::domain::webhook_event::ECHO_CHARS
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query, State};
@@ -25,12 +26,13 @@ use axum::Router;
 use serde::Deserialize;
 use tracing::{info, warn};
 
+use crate::domain::ids::BusinessNumberId;
 use crate::domain::message::fit_salesforce;
 use crate::domain::webhook_event::echo;
 use crate::pipeline::report::WebhookResult;
 use crate::pipeline::webhook_apply::{self, Applied};
 use crate::pipeline::Core;
-use crate::webhook::{parse_received, verify_signature};
+use crate::webhook::{parse_served, verify_signature};
 
 /// At most this many "part ignored" lines are logged per POST (then one line with the rest's count).
 const SKIPPED_LINES: usize = 10;
@@ -88,7 +90,8 @@ async fn receive(State(core): State<Arc<Core>>, headers: HeaderMap, body: Bytes)
         core.reporter.webhook(WebhookResult::Unauthorized);
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    let parsed = match parse_received(&body, core.now()) {
+    let served = core.settings.business_numbers();
+    let mut parsed = match parse_served(&body, core.now(), &served) {
         Ok(parsed) => parsed,
         Err(error) => {
             // Already bounded by the parser; cut again so no future message can echo unbounded.
@@ -99,8 +102,14 @@ async fn receive(State(core): State<Arc<Core>>, headers: HeaderMap, body: Bytes)
         }
     };
     log_skipped(&parsed.skipped);
+    let ignored = std::mem::take(&mut parsed.ignored);
+    let foreign = std::mem::take(&mut parsed.foreign);
     match webhook_apply::apply(&core, parsed).await {
         Ok(applied) => {
+            for reason in ignored.iter().chain(&applied.ignored) {
+                core.reporter.webhook_part_ignored(reason.label());
+            }
+            report_foreign(&core, &foreign);
             report(&core, &applied);
             StatusCode::OK.into_response()
         }
@@ -127,6 +136,28 @@ fn log_skipped(skipped: &[String]) {
             "webhook parts ignored: {} more",
             skipped.len() - SKIPPED_LINES
         );
+    }
+}
+
+/// The business numbers already logged as not served, in this process: each is logged once (Meta
+/// sends every number's webhooks to every app on the account; a line per POST would drown the
+/// log). Bounded: past [`FOREIGN_LOGGED`] numbers, further ones are counted but not logged.
+static FOREIGN_NUMBERS: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+const FOREIGN_LOGGED: usize = 1000;
+
+/// Counts each part for a number this instance does not serve, and logs each such number the
+/// first time it is seen.
+fn report_foreign(core: &Core, foreign: &[BusinessNumberId]) {
+    for number in foreign {
+        core.reporter.webhook_foreign_number_part();
+        // A poisoned lock only means another thread panicked while logging: the set is still a set.
+        let mut logged = FOREIGN_NUMBERS.lock().unwrap_or_else(|e| e.into_inner());
+        if logged.len() < FOREIGN_LOGGED && logged.insert(number.as_str().to_string()) {
+            info!(
+                phone_number_id = %number,
+                "webhooks for a business number this instance does not serve are acknowledged and ignored (add it to whatsapp.phone_number_ids to serve it); logged once per number"
+            );
+        }
     }
 }
 

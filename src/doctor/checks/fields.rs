@@ -59,6 +59,19 @@ pub fn written_fields() -> BTreeSet<String> {
     );
     document.display_phone_number = "1".into();
     writes.push(inbound_records::inbound_record(&document));
+    // A group message from a customer with a BSUID and a username, after an ad click.
+    let mut message = document;
+    message.user_id = crate::domain::ids::CustomerId::user_id("US.1").ok();
+    message.username = Some("doctor".into());
+    message.group_id = Some("1".into());
+    message.referral = Some(crate::domain::webhook_event::Referral {
+        source_url: Some("https://example.com".into()),
+        source_type: Some("ad".into()),
+        headline: Some("doctor".into()),
+        ctwa_clid: Some("1".into()),
+        ..Default::default()
+    });
+    writes.push(inbound_records::inbound_record(&message));
     let mut fields: BTreeSet<String> = writes
         .into_iter()
         .flat_map(|w| w.into_iter().map(|(k, _)| k))
