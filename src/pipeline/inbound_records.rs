@@ -5,6 +5,12 @@
 //! (signed, short-lived, useless without the access token) are longer; cutting a URL would store a
 //! broken link, so the media id, which sfwa can turn into a download, is what the record keeps.
 //!
+//! Every kind of message gets a Body a rep can act on (a contact card's name, phones and emails;
+//! an order's lines and total; a Flow's answers; a number change), and the record says who wrote
+//! beyond the phone: the business-scoped user id and username Meta gives since 2026 (a customer
+//! known only by those gets no `From_Phone__c`), the group of a group message, and the
+//! click-to-WhatsApp ad the customer came from.
+//!
 //! The webhook's apply step ([`super::webhook_apply`]) queues these fields as an upsert keyed by
 //! the wamid ([`WAMID_FIELD`]), in the same transaction as the inbound mirror, so a duplicate
 //! webhook or a retried flush can never create a second record. Links to a Contact or Lead are added at flush
@@ -87,7 +93,7 @@ pub fn inbound_record(message: &InboundMessage) -> Fields {
     set(WAMID_FIELD, json!(message.wamid));
     set("Direction__c", json!("Inbound"));
     set("Status__c", json!(MessageStatus::Received.as_salesforce()));
-    if let Some(phone) = from_phone(&message.from) {
+    if let Some(phone) = from_phone(&message.from).or_else(|| answered_phone(&message.kind)) {
         set("From_Phone__c", json!(phone));
     }
     set(
@@ -202,6 +208,24 @@ fn from_phone(customer: &CustomerId) -> Option<String> {
         .map(|number| number.as_str().to_string())
         .unwrap_or_else(|| format!("+{}", customer.as_str()));
     Some(truncate(&e164, PHONE_CHARS))
+}
+
+/// The customer's own phone, from their answer to our `request_contact_info` (a contact card
+/// with `origin: "contact_request"`): the first phone the card gives a wa_id for. It fills
+/// `From_Phone__c` of a customer who wrote as a BSUID, so the record links by phone too.
+fn answered_phone(kind: &InboundKind) -> Option<String> {
+    let InboundKind::Contacts {
+        contacts,
+        from_contact_request: true,
+    } = kind
+    else {
+        return None;
+    };
+    contacts
+        .iter()
+        .flat_map(|card| &card.phones)
+        .find_map(|(_, wa_id)| wa_id.as_deref()?.parse::<CustomerId>().ok())
+        .and_then(|customer| from_phone(&customer))
 }
 
 /// The `Message_Type__c` picklist value: media by kind (a sticker is an image); locations,
@@ -675,6 +699,32 @@ mod tests {
             "never \"+US.…\": {fields:?}"
         );
         assert!(fields.contains_key("Window_Expires_At__c"));
+    }
+
+    #[test]
+    fn a_bsuid_customers_answer_to_our_contact_request_fills_their_phone() {
+        let card = SharedContact {
+            name: "Ana Lima".into(),
+            phones: vec![
+                ("+55 11 3333-4444".into(), None),
+                ("+55 11 98765-4321".into(), Some("5511987654321".into())),
+            ],
+            emails: vec![],
+        };
+        let answer = |from_contact_request| {
+            let mut message = message(InboundKind::Contacts {
+                contacts: vec![card.clone()],
+                from_contact_request,
+            });
+            message.from = bsuid();
+            inbound_record(&message)
+        };
+
+        assert_eq!(answer(true)["From_Phone__c"], "+5511987654321");
+        assert!(
+            !answer(false).contains_key("From_Phone__c"),
+            "a card shared unasked is someone else's"
+        );
     }
 
     #[test]

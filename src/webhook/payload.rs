@@ -10,11 +10,21 @@
 //!   the dead letter `store::webhook_rejects` in the same transaction as the rest of the POST. A
 //!   bad value is stopped here, at the edge, so it never reaches the outbox (where one such value
 //!   made Salesforce refuse every write-back batched with it);
-//! - parts that are not events of ours (other webhook fields, Meta's system errors) are reported
-//!   in [`ParsedWebhook::skipped`];
+//! - parts that are not events of ours (other webhook fields, `messaging_handovers`, statuses
+//!   sfwa does not track such as `played` and `deleted`, Meta's system errors) are reported in
+//!   [`ParsedWebhook::skipped`], each with its counted reason in [`ParsedWebhook::ignored`];
+//! - parts for a business number this instance does not serve ([`parse_served`]) are left out
+//!   whole and named in [`ParsedWebhook::foreign`] — not even refused, since they are another
+//!   instance's to judge;
 //! - only a body that is not Meta's envelope at all is an error ([`PayloadError`], answer 400).
 //!   A body strict JSON refuses only for a lone surrogate escape or a non-UTF-8 byte is repaired
 //!   first ([`super::lenient`]).
+//!
+//! Messages come on the `messages` field and, when Meta's business agent handles the
+//! conversation, on `standby` (read alike, marked [`InboundChannel::Standby`]). The sender is
+//! `from` (a phone) or, for a customer whose phone Meta withholds (a username user, 2026), the
+//! business-scoped user id `from_user_id`; `contacts[]` adds the name, username and BSUID. What
+//! each message is, is read by [`super::kinds`].
 //!
 //! Everything echoed from the payload into a reason or an error is cut to [`ECHO_CHARS`].
 //!

@@ -9,7 +9,10 @@
 //!
 //! Events refused by the parser or while being applied are dead-lettered by the pipeline; here
 //! they are counted in `sfwa_webhook_events_rejected_total{reason}` and logged in one bounded WARN
-//! line each, while the rest of the POST is answered 200. Nothing echoed from the payload into an
+//! line each, while the rest of the POST is answered 200. Parts knowingly ignored are counted in
+//! `sfwa_webhook_parts_ignored_total{reason}`; parts for a business number this instance does not
+//! serve (`whatsapp.default_phone_number_id` and `phone_number_ids`) change nothing, are counted
+//! in `sfwa_webhook_foreign_number_parts_total` and logged once per number. Nothing echoed from the payload into an
 //! answer or a log line is longer than [`ECHO_CHARS`].
 //!
 //! [`ECHO_CHARS`]: crate::domain::webhook_event::ECHO_CHARS

@@ -15,6 +15,7 @@ mod daemon_writeback;
 mod doctor;
 mod helpers;
 mod identity;
+mod inbound_2026;
 mod package_contract;
 mod salesforce_auth;
 mod salesforce_client;
