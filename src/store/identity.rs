@@ -200,7 +200,7 @@ pub fn observe(
             Some(found) => {
                 let id = found.customer.id;
                 match person {
-                    Some(keep) if keep != id => merge(conn, keep, id)?,
+                    Some(keep) if keep != id => merge(conn, keep, id, seen.at)?,
                     Some(_) => {}
                     None => person = Some(id),
                 }
@@ -238,7 +238,7 @@ pub fn set_key(
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     if let Some(other) = find(conn, number, key)?.filter(|f| f.customer.id != id) {
-        merge(conn, id, other.customer.id)?;
+        merge(conn, id, other.customer.id, at)?;
     }
     let column = kind.column();
     let old: Option<CustomerId> = conn
@@ -264,9 +264,11 @@ pub fn set_key(
     Ok(())
 }
 
-/// Person `gone` is person `keep`: `keep` takes every key of `gone`, the keys it lacks, and the
-/// later of the two windows.
-fn merge(conn: &Connection, keep: i64, gone: i64) -> Result<(), StoreError> {
+/// Person `gone` is person `keep` (a message at `at` showed it): `keep` takes every key of `gone`,
+/// the keys it lacks, and the later of the two windows. Where both had a phone (or a BSUID),
+/// `keep`'s stays current and `gone`'s is kept as given up at `at`, so every current key is one
+/// of the person's columns.
+fn merge(conn: &Connection, keep: i64, gone: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
     conn.prepare_cached(
         "UPDATE customers SET
              last_inbound_at = (SELECT max(last_inbound_at) FROM customers WHERE id IN (?1, ?2)),
@@ -281,6 +283,16 @@ fn merge(conn: &Connection, keep: i64, gone: i64) -> Result<(), StoreError> {
         .execute([keep, gone])?;
     conn.prepare_cached("DELETE FROM customers WHERE id = ?1")?
         .execute([gone])?;
+    conn.prepare_cached(
+        "UPDATE customer_keys SET retired_at = ?2
+         WHERE customer = ?1 AND retired_at IS NULL AND key NOT IN (
+             SELECT key FROM (
+                 SELECT wa_id AS key FROM customers WHERE id = ?1
+                 UNION ALL SELECT user_id FROM customers WHERE id = ?1
+                 UNION ALL SELECT parent_user_id FROM customers WHERE id = ?1)
+             WHERE key IS NOT NULL)",
+    )?
+    .execute(rusqlite::params![keep, to_millis(at)])?;
     Ok(())
 }
 
@@ -541,6 +553,31 @@ mod tests {
         assert!(
             plan.iter().all(|step| !step.starts_with("SCAN")),
             "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn merging_two_phones_for_one_bsuid_keeps_the_messages_phone_and_gives_up_the_other() {
+        let conn = test_connection();
+        inbound::record_inbound(&conn, &number(), &id(NEW_PHONE), at(9)).unwrap();
+        observe(&conn, &number(), &seen(Some(PHONE), Some(BSUID), at(8))).unwrap();
+        inbound::record_inbound(&conn, &number(), &id(PHONE), at(8)).unwrap();
+
+        observe(&conn, &number(), &seen(Some(NEW_PHONE), Some(BSUID), at(2))).unwrap();
+
+        assert_eq!(count(&conn), 1);
+        assert_eq!(person(&conn, BSUID).wa_id, Some(id(NEW_PHONE)));
+        let old = find(&conn, &number(), &id(PHONE)).unwrap().unwrap();
+        assert_eq!(
+            old.retired_at,
+            Some(at(2)),
+            "the phone the BSUID had before"
+        );
+        inbound::record_inbound(&conn, &number(), &id(PHONE), at(1)).unwrap();
+        assert_eq!(
+            count(&conn),
+            2,
+            "a message from it afterwards is someone else's"
         );
     }
 }
