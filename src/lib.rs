@@ -19,6 +19,10 @@
 //!    is one pass of the same ([`pipeline::jobs::sync_once`]).
 //! 2. **The window rule** — [`window::decide`]: pure; templates always, free-form only within 24 h
 //!    of the customer's last inbound message minus a margin. Asked at the moment of sending.
+//!    The customer is a person, not a key: [`store::identity`] knows them per business number by
+//!    phone, business-scoped user id (BSUID) and parent BSUID, merged and re-keyed as webhooks
+//!    show ([`pipeline::identity`]); the window is theirs, and a send goes to their current key
+//!    (a phone in `to`, a BSUID in `recipient`, [`whatsapp::request_body`]).
 //! 3. **The send path** — [`pipeline::dispatch::dispatch_record`]: record → [`domain::message::OutboundMessage`]
 //!    (or a precise error code) → pace ([`pipeline::pacing`]: per number, adapting to Meta's 130429;
 //!    per customer for 131056) → window → journal `Sending` → [`whatsapp::WhatsAppClient::send`]

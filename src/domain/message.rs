@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Datelike, Utc};
 
-use super::ids::{BusinessNumberId, Wamid};
+use super::ids::{BusinessNumberId, CustomerId, Wamid};
 use super::phone::{PhoneError, E164};
 use super::sf_id::SfId;
 use super::template::TemplateParameters;
@@ -15,6 +15,8 @@ pub use super::text::salesforce_length;
 pub const MAX_TEXT_CHARS: usize = 4096;
 /// WhatsApp's limit for a media caption.
 pub const MAX_CAPTION_CHARS: usize = 1024;
+/// WhatsApp's limit for the text of an interactive message (`request_contact_info`).
+pub const MAX_INTERACTIVE_BODY_CHARS: usize = 1024;
 /// Template language when the record leaves it blank.
 pub const DEFAULT_TEMPLATE_LANGUAGE: &str = "en_US";
 
@@ -28,6 +30,8 @@ pub struct QueuedRecord {
     pub direction: Option<String>,
     pub status: Option<String>,
     pub to_phone: Option<String>,
+    /// `To_User_Id__c`: the customer's business-scoped user id, when the record has no phone.
+    pub to_user_id: Option<String>,
     pub business_number_id: Option<String>,
     pub message_type: Option<String>,
     pub body: Option<String>,
@@ -56,6 +60,7 @@ impl QueuedRecord {
             direction: None,
             status: None,
             to_phone: None,
+            to_user_id: None,
             business_number_id: None,
             message_type: None,
             body: None,
@@ -109,6 +114,12 @@ pub enum MessageKind {
         caption: Option<String>,
         filename: Option<String>,
     },
+    /// Meta's interactive `request_contact_info`: `body` and a button (WhatsApp's own, not
+    /// configurable) by which the customer shares their phone number; the answer is a `contacts`
+    /// message that tells the store the phone of a customer known by BSUID only.
+    RequestContactInfo {
+        body: String,
+    },
 }
 
 impl MessageKind {
@@ -122,7 +133,9 @@ impl MessageKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboundMessage {
     pub record_id: SfId,
-    pub to: E164,
+    /// Whom the record addresses: `To_Phone__c` as a wa_id, else `To_User_Id__c` (a BSUID). The
+    /// send path may resolve it to the same person's current key (`pipeline::identity`).
+    pub to: CustomerId,
     /// The WhatsApp phone_number_id to send from; `None` = the configured default.
     pub business_number_id: Option<BusinessNumberId>,
     pub kind: MessageKind,
@@ -133,6 +146,7 @@ pub struct OutboundMessage {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidPhone,
+    InvalidUserId,
     MissingTemplate,
     InvalidTemplateParameters,
     BodyTooLong,
@@ -146,6 +160,7 @@ impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidPhone => "INVALID_PHONE",
+            ErrorCode::InvalidUserId => "INVALID_USER_ID",
             ErrorCode::MissingTemplate => "MISSING_TEMPLATE",
             ErrorCode::InvalidTemplateParameters => "INVALID_TEMPLATE_PARAMETERS",
             ErrorCode::BodyTooLong => "BODY_TOO_LONG",
@@ -209,11 +224,12 @@ impl OutboundMessage {
             "Text" => text_kind(record)?,
             "Template" => template_kind(record)?,
             media @ ("Image" | "Document" | "Video" | "Audio") => media_kind(record, media)?,
+            "Request Contact Info" => request_contact_info_kind(record)?,
             other => {
                 return Err(problem(
                     ErrorCode::UnsupportedType,
                     "Message_Type__c",
-                    format!("Message Type '{other}' is not supported: use Text, Template, Image, Document, Video or Audio."),
+                    format!("Message Type '{other}' is not supported: use Text, Template, Image, Document, Video, Audio or Request Contact Info."),
                 ))
             }
         };
@@ -248,18 +264,36 @@ fn business_number(record: &QueuedRecord) -> Result<Option<BusinessNumberId>, Re
         .transpose()
 }
 
-/// `To_Phone__c` as an E.164 number, or why it is not one.
+/// The customer the record addresses: `To_Phone__c` as an E.164 number when it is set (a phone
+/// is what a rep checks and what every template can go to), else `To_User_Id__c` as a BSUID; or
+/// why neither is one.
 fn recipient(
     record: &QueuedRecord,
     default_region: Option<phonenumber::country::Id>,
-) -> Result<E164, RecordProblem> {
-    match present(&record.to_phone) {
-        None => Err(problem(
+) -> Result<CustomerId, RecordProblem> {
+    match (present(&record.to_phone), present(&record.to_user_id)) {
+        (None, None) => Err(problem(
             ErrorCode::InvalidPhone,
             "To_Phone__c",
-            "To Phone is empty: enter the customer's mobile number with its country code, e.g. +1 650 555 1234.",
+            "To Phone and To User Id are both empty: enter the customer's mobile number with its country code in To Phone, e.g. +1 650 555 1234, or, for a customer WhatsApp knows only by username, their WhatsApp user id (like US.13491208655302741918, from the customer's inbound messages) in To User Id.",
         )),
-        Some(raw) => E164::parse(raw, default_region).map_err(|e| {
+        (None, Some(raw)) => CustomerId::user_id(raw).map_err(|_| {
+            problem(
+                ErrorCode::InvalidUserId,
+                "To_User_Id__c",
+                format!("To User Id '{}' is not a WhatsApp user id: copy it from the customer's inbound message (From User Id, like US.13491208655302741918), or clear it and enter the customer's phone in To Phone.", echo(raw)),
+            )
+        }),
+        (Some(raw), _) => phone(raw, default_region).map(|phone| CustomerId::from_phone(&phone)),
+    }
+}
+
+/// `To_Phone__c` as an E.164 number, or why it is not one.
+fn phone(
+    raw: &str,
+    default_region: Option<phonenumber::country::Id>,
+) -> Result<E164, RecordProblem> {
+    E164::parse(raw, default_region).map_err(|e| {
             let hint = match e {
                 PhoneError::Unparseable(_) | PhoneError::Empty => "is not a phone number",
                 _ => "is not a valid number",
@@ -269,8 +303,7 @@ fn recipient(
                 "To_Phone__c",
                 format!("To Phone '{raw}' {hint}: enter the customer's mobile number with its country code, e.g. +1 650 555 1234."),
             )
-        }),
-    }
+        })
 }
 
 /// A `Text` record's body, within WhatsApp's length.
@@ -363,6 +396,28 @@ fn media_kind(record: &QueuedRecord, media: &str) -> Result<MessageKind, RecordP
         link: link.to_string(),
         caption,
         filename: present(&record.media_filename).map(str::to_string),
+    })
+}
+
+/// A `request_contact_info` record's text (Body__c), within WhatsApp's length.
+fn request_contact_info_kind(record: &QueuedRecord) -> Result<MessageKind, RecordProblem> {
+    let body = present(&record.body).ok_or_else(|| {
+        problem(
+            ErrorCode::MissingBody,
+            "Body__c",
+            "Body is empty: write the text shown above WhatsApp's Share contact info button, e.g. why you need the customer's phone number.",
+        )
+    })?;
+    let length = body.chars().count();
+    if length > MAX_INTERACTIVE_BODY_CHARS {
+        return Err(problem(
+            ErrorCode::BodyTooLong,
+            "Body__c",
+            format!("Body has {length} characters; WhatsApp allows at most {MAX_INTERACTIVE_BODY_CHARS} above the Share contact info button. Shorten it."),
+        ));
+    }
+    Ok(MessageKind::RequestContactInfo {
+        body: body.to_string(),
     })
 }
 
@@ -464,7 +519,7 @@ mod tests {
     #[test]
     fn a_text_record_becomes_a_text_message_to_an_e164_number() {
         let message = OutboundMessage::from_record(&record("Text"), None).unwrap();
-        assert_eq!(message.to.wa_id(), "16502530000");
+        assert_eq!(message.to, CustomerId::WaId("16502530000".into()));
         assert_eq!(
             message.kind,
             MessageKind::Text {
@@ -555,5 +610,84 @@ mod tests {
         assert!(!is_salesforce_datetime(
             DateTime::from_timestamp(1_749_416_383_000, 0).unwrap()
         ));
+    }
+
+    #[test]
+    fn a_record_without_a_phone_is_addressed_by_its_user_id() {
+        let mut r = record("Text");
+        r.to_phone = Some("  ".into());
+        r.to_user_id = Some(" US.13491208655302741918 ".into());
+
+        let message = OutboundMessage::from_record(&r, None).unwrap();
+
+        assert_eq!(
+            message.to,
+            CustomerId::UserId("US.13491208655302741918".into())
+        );
+    }
+
+    #[test]
+    fn a_record_with_a_phone_and_a_user_id_is_addressed_by_the_phone() {
+        let mut r = record("Text");
+        r.to_user_id = Some("US.13491208655302741918".into());
+
+        let message = OutboundMessage::from_record(&r, None).unwrap();
+
+        assert_eq!(message.to, CustomerId::WaId("16502530000".into()));
+    }
+
+    #[test]
+    fn a_record_with_neither_phone_nor_user_id_is_refused_naming_both_fields() {
+        let mut r = record("Text");
+        r.to_phone = None;
+
+        let problem = refused(r);
+
+        assert_eq!(problem.code, ErrorCode::InvalidPhone);
+        assert!(problem.message.contains("To Phone"), "{}", problem.message);
+        assert!(
+            problem.message.contains("To User Id"),
+            "{}",
+            problem.message
+        );
+    }
+
+    #[test]
+    fn a_user_id_that_is_not_one_is_refused_naming_the_field_and_the_fix() {
+        let mut r = record("Text");
+        r.to_phone = None;
+        r.to_user_id = Some("ana.b".into());
+
+        let problem = refused(r);
+
+        assert_eq!(problem.code, ErrorCode::InvalidUserId);
+        assert_eq!(problem.field, "To_User_Id__c");
+        assert!(problem.message.contains("'ana.b'"), "{}", problem.message);
+        assert!(
+            problem.message.contains("From User Id"),
+            "{}",
+            problem.message
+        );
+    }
+
+    #[test]
+    fn request_contact_info_carries_the_body_as_its_text_and_needs_one() {
+        let mut r = record("Request Contact Info");
+        r.body = Some("Share your number so we can call you.".into());
+        let message = OutboundMessage::from_record(&r, None).unwrap();
+        assert_eq!(
+            message.kind,
+            MessageKind::RequestContactInfo {
+                body: "Share your number so we can call you.".into()
+            }
+        );
+        assert!(!message.kind.is_template());
+
+        let mut empty = record("Request Contact Info");
+        empty.body = None;
+        assert_eq!(refused(empty).code, ErrorCode::MissingBody);
+        let mut long = record("Request Contact Info");
+        long.body = Some("x".repeat(MAX_INTERACTIVE_BODY_CHARS + 1));
+        assert_eq!(refused(long).code, ErrorCode::BodyTooLong);
     }
 }

@@ -63,6 +63,8 @@ pub struct Dispatcher {
     pub in_flight: Arc<InFlight>,
     /// When this pipeline started: a claim older than that is nobody's in this process.
     pub started_at: DateTime<Utc>,
+    /// The account's template categories (an authentication template cannot go to a BSUID).
+    pub templates: Arc<crate::whatsapp::templates::TemplateCategories>,
     /// Set when Meta says every send will fail (token expired, account blocked): sending pauses
     /// until then, messages stay queued and are never failed for it.
     hold: Arc<Mutex<Option<Hold>>>,
@@ -127,6 +129,7 @@ impl Pipeline {
                 pacer: Arc::new(pacer),
                 in_flight: Arc::default(),
                 started_at,
+                templates: Arc::default(),
                 hold: Arc::new(Mutex::new(None)),
             },
             write_back: WriteBack {
@@ -148,6 +151,17 @@ impl Dispatcher {
     /// Waits for a send slot of `business_number_id` (see [`super::pacing`]).
     pub async fn throttle(&self, business_number_id: &str) {
         self.pacer.slot(business_number_id).await;
+    }
+
+    /// Whether template `name` in `language` is known to be an authentication template (from the
+    /// cached listing; unknown reads as no, and Meta decides).
+    pub async fn is_authentication_template(&self, name: &str, language: &str) -> bool {
+        let waba_id = &self.core.settings.whatsapp.business_account_id;
+        let category = self
+            .templates
+            .category(&self.whatsapp, waba_id, name, language, self.now())
+            .await;
+        category == Some(crate::whatsapp::templates::Category::Authentication)
     }
 
     pub fn current_hold(&self) -> Option<Hold> {

@@ -16,6 +16,8 @@
 //! - [`webhook_apply`] — what a webhook POST said, applied in one transaction before its 200:
 //!   statuses onto the journal and the outbox, inbound messages into the window mirror and
 //!   [`inbound_records`], refused events dead-lettered.
+//! - [`identity`] — who the customer is: what an inbound message shows (phone and BSUID merged,
+//!   number and user-id changes) and where a send to an address goes now.
 //! - [`inbound_records`] — the `WhatsApp_Message__c` record an inbound customer message becomes.
 //! - [`inbound_links`] — linking those records to the Contact / Lead holding the sender's
 //!   WhatsApp user id (BSUID), else with the sender's number (one SOSL search per flush), and
@@ -42,6 +44,7 @@ pub mod context;
 pub mod dead_letters;
 pub mod dispatch;
 pub mod flush;
+pub mod identity;
 pub mod inbound_links;
 pub mod inbound_owner;
 pub mod inbound_records;

@@ -184,6 +184,7 @@ fn apply_event(
         }),
         WebhookEvent::Inbound(message) => {
             let mut fields = inbound_records::inbound_record(message);
+            crate::pipeline::identity::apply_inbound(tx, message)?;
             if message.opens_window() {
                 inbound::record_inbound(
                     tx,

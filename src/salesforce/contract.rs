@@ -18,6 +18,8 @@ pub const OWNER_ID: &str = "OwnerId";
 pub const DIRECTION: &str = "Direction__c";
 pub const STATUS: &str = "Status__c";
 pub const TO_PHONE: &str = "To_Phone__c";
+/// The recipient's business-scoped user id (BSUID), read when `To_Phone__c` is empty.
+pub const TO_USER_ID: &str = "To_User_Id__c";
 pub const FROM_PHONE: &str = "From_Phone__c";
 pub const BUSINESS_NUMBER_ID: &str = "Business_Number_Id__c";
 pub const MESSAGE_TYPE: &str = "Message_Type__c";
@@ -129,6 +131,7 @@ pub const FIELDS: &[Field] = &[
     field(DIRECTION, Kind::Picklist, 0, Use::Both),
     field(STATUS, Kind::Picklist, 0, Use::Both),
     field(TO_PHONE, Kind::Phone, 0, Use::Read),
+    field(TO_USER_ID, Kind::Text, 140, Use::Read),
     field(BUSINESS_NUMBER_ID, Kind::Text, 32, Use::Both),
     field(MESSAGE_TYPE, Kind::Picklist, 0, Use::Both),
     field(BODY, Kind::LongText, 4096, Use::Both),
@@ -173,7 +176,15 @@ pub fn written() -> impl Iterator<Item = &'static str> {
 }
 
 pub const DIRECTIONS: &[&str] = &["Outbound", "Inbound"];
-pub const MESSAGE_TYPES: &[&str] = &["Text", "Template", "Image", "Document", "Video", "Audio"];
+pub const MESSAGE_TYPES: &[&str] = &[
+    "Text",
+    "Template",
+    "Image",
+    "Document",
+    "Video",
+    "Audio",
+    "Request Contact Info",
+];
 /// Message types only inbound records carry (`pipeline::inbound_records`): sfwa writes them, a
 /// rep cannot send them.
 pub const INBOUND_MESSAGE_TYPES: &[&str] =

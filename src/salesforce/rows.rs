@@ -22,6 +22,8 @@ pub struct MessageRow {
     pub status: Option<String>,
     #[serde(rename = "To_Phone__c", default)]
     pub to_phone: Option<String>,
+    #[serde(rename = "To_User_Id__c", default)]
+    pub to_user_id: Option<String>,
     #[serde(rename = "Business_Number_Id__c", default)]
     pub business_number_id: Option<String>,
     #[serde(rename = "Message_Type__c", default)]
@@ -53,6 +55,7 @@ impl MessageRow {
         field::DIRECTION,
         field::STATUS,
         field::TO_PHONE,
+        field::TO_USER_ID,
         field::BUSINESS_NUMBER_ID,
         field::MESSAGE_TYPE,
         field::BODY,
@@ -91,6 +94,7 @@ impl MessageRow {
         record.direction = self.direction;
         record.status = self.status;
         record.to_phone = self.to_phone;
+        record.to_user_id = self.to_user_id;
         record.business_number_id = self.business_number_id;
         record.message_type = self.message_type;
         record.body = self.body;

@@ -57,6 +57,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "journal_by_customer",
         sql: include_str!("migrations/0004_journal_by_customer.sql"),
     },
+    Migration {
+        version: 5,
+        name: "customer_identity",
+        sql: include_str!("migrations/0005_customer_identity.sql"),
+    },
 ];
 
 /// The schema version this build writes.

@@ -1,57 +1,52 @@
-//! The inbound mirror: for each (business phone_number_id, customer wa_id), the timestamp of the
-//! customer's most recent inbound message, in Meta's own time. The window policy (`window.rs`)
-//! decides from this, at the moment of sending.
+//! The inbound mirror: for each customer of each business number (phone_number_id), the timestamp
+//! of the customer's most recent inbound message, in Meta's own time. The window policy
+//! (`window.rs`) decides from this, at the moment of sending.
+//!
+//! The window belongs to the person, not to the key a message or a send uses: it is a column of
+//! [`super::identity`]'s customer, found by the phone, the BSUID or a key they had before a change.
+//! A window opened by a message from the BSUID is open for a send to the same person's phone.
 //!
 //! Webhooks arrive out of order and are redelivered, so the stored value is the maximum ever seen:
 //! an older message arriving late never shortens the window.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 
-use super::db::{time_column, to_millis};
 use super::error::StoreError;
+use super::identity;
 use crate::domain::ids::{BusinessNumberId, CustomerId};
 
-/// Records an inbound message at `at` (Meta's timestamp); keeps the later of it and what is stored.
+/// Records an inbound message from `customer` at `at` (Meta's timestamp); keeps the later of it
+/// and what is stored. A customer the store does not know yet is created, known by this key.
 pub fn record_inbound(
     conn: &Connection,
     business_number_id: &BusinessNumberId,
-    wa_id: &CustomerId,
+    customer: &CustomerId,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO inbound_last (business_number_id, wa_id, last_inbound_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (business_number_id, wa_id)
-         DO UPDATE SET last_inbound_at = max(last_inbound_at, excluded.last_inbound_at)",
-    )?
-    .execute(rusqlite::params![business_number_id, wa_id, to_millis(at)])?;
-    Ok(())
+    let id = identity::find_or_create(conn, business_number_id, customer, at)?;
+    identity::touch_window(conn, id, at)
 }
 
-/// The customer's most recent inbound message to this business number, if any.
+/// The most recent inbound message to this business number of the person `customer` names (by
+/// any key they have or had), if any.
 pub fn last_inbound(
     conn: &Connection,
     business_number_id: &BusinessNumberId,
-    wa_id: &CustomerId,
+    customer: &CustomerId,
 ) -> Result<Option<DateTime<Utc>>, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT last_inbound_at FROM inbound_last WHERE business_number_id = ?1 AND wa_id = ?2",
-        )?
-        .query_row(rusqlite::params![business_number_id, wa_id], |row| {
-            time_column(row, 0)
-        })
-        .optional()?)
+    Ok(identity::find(conn, business_number_id, customer)?
+        .and_then(|found| found.customer.last_inbound_at))
 }
 
 /// Meta failed a free-form message with 131047 at `at`: the window was closed then, whatever the
-/// mirror believed (an inbound webhook we never got, a clock off by minutes). Move the pair's last
-/// inbound back to at most `at` − 24 h so the next free-form message is refused locally. An inbound
-/// message newer than `at` is left alone: it reopened the window after the failure.
+/// mirror believed (an inbound webhook we never got, a clock off by minutes). Move the person's
+/// last inbound back to at most `at` − 24 h so the next free-form message is refused locally. An
+/// inbound message newer than `at` is left alone: it reopened the window after the failure.
 pub fn close_window(
     conn: &Connection,
     business_number_id: &BusinessNumberId,
-    wa_id: &CustomerId,
+    customer: &CustomerId,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     // Checked: `at` is Meta's timestamp; near chrono's limits plain `-` panics. There is no window
@@ -59,17 +54,16 @@ pub fn close_window(
     let Some(closed) = at.checked_sub_signed(crate::window::WINDOW) else {
         return Ok(());
     };
-    conn.prepare_cached(
-        "UPDATE inbound_last SET last_inbound_at = ?3
-         WHERE business_number_id = ?1 AND wa_id = ?2 AND last_inbound_at <= ?4 AND last_inbound_at > ?3",
-    )?
-    .execute(rusqlite::params![business_number_id, wa_id, to_millis(closed), to_millis(at)])?;
-    Ok(())
+    match identity::find(conn, business_number_id, customer)? {
+        Some(found) => identity::shut_window(conn, found.customer.id, closed, at),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::db::to_millis;
 
     fn number(id: &str) -> BusinessNumberId {
         id.parse().unwrap()

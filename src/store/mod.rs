@@ -6,6 +6,8 @@
 //! - [`outbox`] — write-backs to Salesforce, coalesced per record until Salesforce confirms them
 //!   (guarantees 2 and 5); also inbound creates, as upserts keyed by an external id.
 //! - [`inbound`] — the inbound mirror, the session window's source of truth.
+//! - [`identity`] — who the customer is per business number (phone, BSUID, parent BSUID), merged
+//!   and re-keyed; the window is a column of the person.
 //! - [`dedupe`] — webhook items already processed, so Meta's redeliveries are no-ops.
 //! - [`webhook_rejects`] — webhook events refused at the edge (the dead letter of the receiver).
 //! - [`cursors`] — named positions in remote streams (a CometD replay id).
@@ -23,6 +25,7 @@ pub mod cursors;
 pub mod db;
 pub mod dedupe;
 pub mod error;
+pub mod identity;
 pub mod inbound;
 pub mod journal;
 pub mod outbox;

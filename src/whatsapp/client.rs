@@ -297,6 +297,25 @@ impl WhatsAppClient {
             .await
     }
 
+    /// `GET /{version}/{path}?{query}` with the system-user token, answered 200: the body and
+    /// its status. The token goes in the Authorization header, never the URL.
+    pub(super) async fn get_body(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<(u16, bytes::Bytes), SendError> {
+        let response = self
+            .http
+            .get(self.url(path))
+            .query(query)
+            .bearer_auth(&self.config.access_token)
+            .timeout(self.config.timeout)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        successful_body(response).await
+    }
+
     /// A Graph `{"data": [...]}` read. The token goes in the Authorization header, never the URL.
     async fn get_list<T: serde::de::DeserializeOwned>(
         &self,

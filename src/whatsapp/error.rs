@@ -113,6 +113,8 @@ pub const KNOWN_CODES: &[(i64, Action)] = &[
     (131021, Action::Fail),
     (131026, Action::Fail),
     (131047, Action::Fail),
+    // An authentication template to a business-scoped user id: no retry can change that.
+    (131062, Action::Fail),
     (131051, Action::Fail),
     (131052, Action::Fail),
     (131053, Action::Fail),
@@ -154,6 +156,16 @@ pub const OUTSIDE_WINDOW: &str = "OUTSIDE_SESSION_WINDOW";
 /// Error_Message__c beside [`OUTSIDE_WINDOW`]: what the rep does about it.
 pub const OUTSIDE_WINDOW_MESSAGE: &str = "Not sent: the customer has not written to this WhatsApp number in the last 24 hours, so WhatsApp only allows an approved template. Send a template (Message Type = Template) instead.";
 
+/// Meta's 131062: an authentication template cannot be sent to a business-scoped user id.
+const AUTH_TEMPLATE_TO_BSUID: i64 = 131062;
+
+/// Error_Code__c of an authentication template addressed to a customer known only by their
+/// business-scoped user id: sfwa refuses it before sending when it knows the template's category
+/// (`pipeline::dispatch`), and Meta's 131062 reads the same when it did not.
+pub const AUTH_TEMPLATE_TO_USER_ID: &str = "AUTH_TEMPLATE_TO_USER_ID";
+/// Error_Message__c beside [`AUTH_TEMPLATE_TO_USER_ID`]: what the rep does about it.
+pub const AUTH_TEMPLATE_TO_USER_ID_MESSAGE: &str = "Not sent: WhatsApp does not allow authentication (one-time code) templates to a customer known only by their WhatsApp user id. Enter the customer's phone number in To Phone, or send a Request Contact Info message first so the customer can share it.";
+
 /// Whether Meta's `code` is 131047, "Re-engagement message": a free-form message reached Meta
 /// after the customer's 24-hour window had closed. The one code whose meaning is sfwa's own, and
 /// this file is the one place that says it:
@@ -167,10 +179,12 @@ pub fn is_window_closed(code: i64) -> bool {
 }
 
 /// The Error_Code__c value for a Meta code: `WA_131026`, except 131047, which is sfwa's own
-/// [`OUTSIDE_WINDOW`] (see [`is_window_closed`]).
+/// [`OUTSIDE_WINDOW`] (see [`is_window_closed`]), and 131062, [`AUTH_TEMPLATE_TO_USER_ID`].
 pub fn error_code(code: i64) -> String {
     if is_window_closed(code) {
         OUTSIDE_WINDOW.to_string()
+    } else if code == AUTH_TEMPLATE_TO_BSUID {
+        AUTH_TEMPLATE_TO_USER_ID.to_string()
     } else {
         format!("WA_{code}")
     }
@@ -181,6 +195,8 @@ pub fn error_code(code: i64) -> String {
 pub fn failure_message(code: i64, title: Option<&str>, details: Option<&str>) -> String {
     if is_window_closed(code) {
         OUTSIDE_WINDOW_MESSAGE.to_string()
+    } else if code == AUTH_TEMPLATE_TO_BSUID {
+        AUTH_TEMPLATE_TO_USER_ID_MESSAGE.to_string()
     } else {
         rep_message(code, title, details)
     }
@@ -196,6 +212,7 @@ pub fn rep_sentence(code: i64) -> &'static str {
         131021 => "The recipient is the business's own WhatsApp number; send to the customer's number instead.",
         131026 => "WhatsApp could not deliver to this number: it may not be on WhatsApp or may use an old app version.",
         131047 => "More than 24 hours have passed since the customer last wrote, so only an approved template can be sent.",
+        131062 => "WhatsApp does not allow authentication templates to a customer known only by their WhatsApp user id; send to their phone number.",
         131049 => "WhatsApp held back this marketing message to limit how many the customer receives; try again in a day or more.",
         131051 => "WhatsApp does not support this type of message.",
         131052 => "WhatsApp could not download the media file the customer sent.",
@@ -402,6 +419,7 @@ mod tests {
             (vec![131021], Action::Fail),
             (vec![131026], Action::Fail),
             (vec![131047], Action::Fail),
+            (vec![131062], Action::Fail),
             (vec![131051], Action::Fail),
             (vec![131052, 131053], Action::Fail),
             (vec![132000], Action::Fail),
@@ -535,5 +553,24 @@ mod tests {
     fn a_body_that_is_not_metas_error_is_not_a_meta_error() {
         assert!(MetaError::from_body(502, b"<html>Bad gateway</html>").is_none());
         assert!(MetaError::from_body(400, br#"{"error":"nope"}"#).is_none());
+    }
+
+    #[test]
+    fn an_authentication_template_refused_for_a_user_id_reads_as_sfwas_own_code_on_send_and_status()
+    {
+        let refused = meta_error(400, 131062);
+        let status = StatusError {
+            code: 131062,
+            title: "Authentication template not allowed".into(),
+            message: None,
+            details: None,
+        };
+
+        assert_eq!(refused.action(), Action::Fail);
+        assert_eq!(refused.error_code(), AUTH_TEMPLATE_TO_USER_ID);
+        assert_eq!(status.error_code(), AUTH_TEMPLATE_TO_USER_ID);
+        assert_eq!(refused.failure_message(), AUTH_TEMPLATE_TO_USER_ID_MESSAGE);
+        assert_eq!(status.failure_message(), AUTH_TEMPLATE_TO_USER_ID_MESSAGE);
+        assert!(AUTH_TEMPLATE_TO_USER_ID_MESSAGE.contains("To Phone"));
     }
 }

@@ -6,6 +6,8 @@
 //!   split by whether the message may have left ([`SendError`]); the webhook subscription reads
 //!   `sfwa doctor` makes (`subscribed_apps`, `app_subscriptions`).
 //! - `subscriptions`: what those reads answer, the app token, and the webhook fields sfwa needs.
+//! - `templates`: the categories of the account's templates, listed and cached, so an
+//!   authentication template to a customer known only by BSUID is refused before sending.
 //! - `versions`: Meta's Graph API versions and their end dates ([`versions::assess`]), for the
 //!   doctor and the start-up warning.
 //! - `error`: Meta's error body ([`MetaError`]) and what each code means for sfwa ([`classify`],
@@ -16,6 +18,7 @@ mod client;
 mod error;
 mod request;
 pub mod subscriptions;
+pub mod templates;
 pub mod versions;
 
 pub use client::{
@@ -23,8 +26,8 @@ pub use client::{
 };
 pub use error::{
     classify, error_code, failure_message, is_window_closed, pair_rate_backoff, rep_message,
-    rep_sentence, Action, MetaError, RateLimit, APP_RATE_LIMIT_BACKOFF, KNOWN_CODES,
-    OUTSIDE_WINDOW, OUTSIDE_WINDOW_MESSAGE, PAIR_RATE_BACKOFF, SPAM_LIMIT_BACKOFF,
-    THROUGHPUT_BACKOFF,
+    rep_sentence, Action, MetaError, RateLimit, APP_RATE_LIMIT_BACKOFF, AUTH_TEMPLATE_TO_USER_ID,
+    AUTH_TEMPLATE_TO_USER_ID_MESSAGE, KNOWN_CODES, OUTSIDE_WINDOW, OUTSIDE_WINDOW_MESSAGE,
+    PAIR_RATE_BACKOFF, SPAM_LIMIT_BACKOFF, THROUGHPUT_BACKOFF,
 };
 pub use request::request_body;

@@ -16,9 +16,16 @@ pub fn request_body(message: &OutboundMessage) -> Value {
     let mut body = json!({
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
-        "to": message.to.wa_id(),
         "biz_opaque_callback_data": message.record_id.as_str(),
     });
+    // Meta reads a phone from `to` and a business-scoped user id only from `recipient`: a BSUID
+    // in `to` is dropped without an error.
+    let address = if message.to.is_user_id() {
+        "recipient"
+    } else {
+        "to"
+    };
+    body[address] = json!(message.to.as_str());
     let (kind, payload) = match &message.kind {
         MessageKind::Text { body } => (
             "text",
@@ -37,6 +44,15 @@ pub fn request_body(message: &OutboundMessage) -> Value {
             caption,
             filename,
         } => (kind.as_str(), media(*kind, link, caption, filename)),
+        MessageKind::RequestContactInfo { body } => (
+            "interactive",
+            // The button is WhatsApp's own (its text is fixed); only the body is ours.
+            json!({
+                "type": "request_contact_info",
+                "body": {"text": body},
+                "action": {"name": "request_contact_info"},
+            }),
+        ),
     };
     body["type"] = json!(kind);
     body[kind] = payload;
@@ -127,13 +143,14 @@ fn header_parameter(header: &HeaderParameter) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ids::CustomerId;
     use crate::domain::phone::E164;
     use crate::domain::sf_id::SfId;
 
     fn message(kind: MessageKind) -> OutboundMessage {
         OutboundMessage {
             record_id: SfId::parse("a005g0000012345AAA").expect("valid id"),
-            to: E164::parse("+16505551234", None).expect("valid phone"),
+            to: CustomerId::from_phone(&E164::parse("+16505551234", None).expect("valid phone")),
             business_number_id: None,
             kind,
             scheduled_at: None,
@@ -235,5 +252,40 @@ mod tests {
             filename: Some("ignored.png".into()),
         }));
         assert_eq!(image["image"], json!({"link": "https://x.test/a.png"}));
+    }
+
+    #[test]
+    fn a_customer_known_by_user_id_is_addressed_in_recipient_and_never_in_to() {
+        let mut to_user = message(MessageKind::Text { body: "Hi".into() });
+        to_user.to = CustomerId::user_id("US.13491208655302741918").expect("a BSUID");
+
+        let body = request_body(&to_user);
+
+        assert_eq!(body["recipient"], "US.13491208655302741918");
+        assert!(body.get("to").is_none(), "{body}");
+        assert_eq!(body["text"]["body"], "Hi");
+    }
+
+    #[test]
+    fn a_customer_known_by_phone_is_addressed_in_to_and_never_in_recipient() {
+        let body = request_body(&message(MessageKind::Text { body: "Hi".into() }));
+
+        assert_eq!(body["to"], "16505551234");
+        assert!(body.get("recipient").is_none(), "{body}");
+    }
+
+    #[test]
+    fn request_contact_info_is_metas_interactive_message_with_the_body_as_its_text() {
+        let body = request_body(&message(MessageKind::RequestContactInfo {
+            body: "Share your number so we can call you back.".into(),
+        }));
+
+        assert_eq!(body["type"], "interactive");
+        assert_eq!(
+            body["interactive"],
+            json!({"type": "request_contact_info",
+                   "body": {"text": "Share your number so we can call you back."},
+                   "action": {"name": "request_contact_info"}})
+        );
     }
 }

@@ -14,6 +14,7 @@ mod daemon_webhooks;
 mod daemon_writeback;
 mod doctor;
 mod helpers;
+mod identity;
 mod inbound_2026;
 mod linking;
 mod package_contract;

@@ -260,3 +260,69 @@ async fn a_store_written_by_schema_4_opens_migrates_and_keeps_working() {
     assert_eq!(cursor.as_deref(), Some(CURSOR_VALUE));
     assert!(mirror.is_some(), "the inbound mirror row is still read");
 }
+
+/// Issue 13 moved the window mirror into the customer identity store (migration 5): the window a
+/// schema-4 file held for a customer is that person's window afterwards, found by the phone, and
+/// stays theirs when a later message shows their business-scoped user id beside the phone.
+#[tokio::test]
+async fn a_window_migrated_from_schema_4_still_opens_the_window_for_that_customer() {
+    // Arrange
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sfwa.db");
+    std::fs::copy(fixture(), &path).unwrap();
+    let store = sfwa::store::Store::open(&path).unwrap();
+    let customer: CustomerId = CUSTOMER.parse().unwrap();
+    let bsuid: CustomerId = "US.13491208655302741918".parse().unwrap();
+    let number: BusinessNumberId = store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT business_number_id FROM journal WHERE business_number_id IS NOT NULL LIMIT 1",
+                [],
+                |r| r.get::<_, String>(0),
+            )?)
+        })
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // Act
+    let (n, c) = (number.clone(), customer.clone());
+    let migrated = store
+        .read(move |conn| inbound::last_inbound(conn, &n, &c))
+        .await
+        .unwrap()
+        .expect("the schema-4 mirror row became the customer's window");
+    let (n, b, c) = (number.clone(), bsuid.clone(), customer.clone());
+    let by_bsuid = store
+        .write(move |tx| {
+            let seen = sfwa::store::identity::Seen {
+                wa_id: Some(c),
+                user_id: Some(b.clone()),
+                parent_user_id: None,
+                username: None,
+                at: migrated - chrono::Duration::minutes(1),
+            };
+            sfwa::store::identity::observe(tx, &n, &seen)?;
+            inbound::last_inbound(tx, &n, &b)
+        })
+        .await
+        .unwrap();
+
+    // Assert: a free-form message an hour after that inbound message is inside the window.
+    let decision = sfwa::window::decide(
+        false,
+        Some(migrated),
+        migrated + chrono::Duration::hours(1),
+        chrono::Duration::minutes(2),
+    );
+    assert!(
+        matches!(decision, sfwa::window::Decision::Allowed { .. }),
+        "{decision:?}"
+    );
+    assert_eq!(
+        by_bsuid,
+        Some(migrated),
+        "the BSUID shown later finds the same window"
+    );
+}

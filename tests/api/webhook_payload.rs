@@ -147,7 +147,7 @@ impl Harness {
 fn outbound(kind: MessageKind) -> OutboundMessage {
     OutboundMessage {
         record_id: SfId::parse(RECORD_ID).expect("id"),
-        to: E164::from_wa_id(CUSTOMER).expect("phone"),
+        to: sfwa::domain::ids::CustomerId::from_phone(&E164::from_wa_id(CUSTOMER).expect("phone")),
         business_number_id: None,
         kind,
         scheduled_at: None,

@@ -36,7 +36,9 @@ fn client(t: &TestSim) -> WhatsAppClient {
 fn message(kind: MessageKind) -> OutboundMessage {
     OutboundMessage {
         record_id: SfId::parse(RECORD_ID).expect("valid id"),
-        to: E164::from_wa_id(CUSTOMER).expect("valid phone"),
+        to: sfwa::domain::ids::CustomerId::from_phone(
+            &E164::from_wa_id(CUSTOMER).expect("valid phone"),
+        ),
         business_number_id: None,
         kind,
         scheduled_at: None,

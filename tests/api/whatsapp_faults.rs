@@ -30,7 +30,9 @@ fn daemon_client(t: &TestSim, timeout: Duration) -> WhatsAppClient {
 fn hello_world() -> OutboundMessage {
     OutboundMessage {
         record_id: SfId::parse(RECORD_ID).expect("valid id"),
-        to: E164::from_wa_id(CUSTOMER).expect("valid phone"),
+        to: sfwa::domain::ids::CustomerId::from_phone(
+            &E164::from_wa_id(CUSTOMER).expect("valid phone"),
+        ),
         business_number_id: None,
         kind: MessageKind::Template {
             name: "hello_world".into(),

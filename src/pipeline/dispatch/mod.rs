@@ -1,5 +1,5 @@
 //! The send path, one record at a time:
-//! validate → hold? → rate limit → **window check, now** → journal `Sending` → Cloud API → outcome.
+//! validate → address (the person's current key) → hold? → rate limit → **window check, now** → journal `Sending` → Cloud API → outcome.
 //! Each way out is a [`Next`]: the send's result is classified by [`decide()`] (pure), and
 //! one function, `apply`, writes any `Next` to the journal and the outbox.
 //!
@@ -11,11 +11,15 @@ use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use tracing::{info, warn};
 
-use crate::domain::ids::{BusinessNumberId, CustomerId};
-use crate::domain::message::{OutboundMessage, QueuedRecord};
+use crate::domain::ids::BusinessNumberId;
+use crate::domain::message::{MessageKind, OutboundMessage, QueuedRecord};
+use crate::pipeline::identity::{self, Need};
 use crate::pipeline::record_update;
 use crate::store::{inbound, journal, outbox};
-use crate::whatsapp::{Accepted, RateLimit, SendError, OUTSIDE_WINDOW, OUTSIDE_WINDOW_MESSAGE};
+use crate::whatsapp::{
+    Accepted, RateLimit, SendError, AUTH_TEMPLATE_TO_USER_ID, AUTH_TEMPLATE_TO_USER_ID_MESSAGE,
+    OUTSIDE_WINDOW, OUTSIDE_WINDOW_MESSAGE,
+};
 use crate::window::{self, Decision};
 
 use super::Dispatcher;
@@ -43,7 +47,7 @@ pub async fn dispatch_record(
         attempt,
         now: dispatcher.now(),
     };
-    let message = match OutboundMessage::from_record(&record, dispatcher.core.default_region) {
+    let mut message = match OutboundMessage::from_record(&record, dispatcher.core.default_region) {
         Ok(message) => message,
         Err(problem) => {
             info!(
@@ -68,7 +72,10 @@ pub async fn dispatch_record(
                 .map(BusinessNumberId::as_str),
         )
         .to_string();
-    let wa_id = message.to.wa_id().to_string();
+    if let Err(refused) = address(dispatcher, &mut message, &number).await? {
+        return apply(dispatcher, &target, refused).await;
+    }
+    let wa_id = message.to.as_str().to_string();
     (target.number, target.wa_id) = (&number, &wa_id);
     if let Some(next) = held_back(dispatcher, &target) {
         return apply(dispatcher, &target, next).await;
@@ -117,6 +124,52 @@ fn held_back(dispatcher: &Dispatcher, target: &Target<'_>) -> Option<Next> {
     })
 }
 
+/// Where the message goes: the record's address resolved to the person's current key
+/// ([`identity::resolve`]; a phone the customer left leads to their new one). An authentication
+/// template needs a phone: to a customer known only by BSUID it is refused here, before sending,
+/// since Meta would refuse it (131062).
+async fn address(
+    dispatcher: &Dispatcher,
+    message: &mut OutboundMessage,
+    number: &str,
+) -> anyhow::Result<Result<(), Next>> {
+    let need = match &message.kind {
+        // Only a BSUID address can meet 131062: no listing is asked for sends to a phone.
+        MessageKind::Template { name, language, .. }
+            if message.to.is_user_id()
+                && dispatcher.is_authentication_template(name, language).await =>
+        {
+            Need::Phone
+        }
+        _ => Need::Any,
+    };
+    let to = match number.parse::<BusinessNumberId>() {
+        Ok(number) => {
+            let addressed = message.to.clone();
+            dispatcher
+                .core
+                .store
+                .read(move |conn| identity::resolve(conn, &number, &addressed, need))
+                .await?
+                .0
+        }
+        Err(_) => identity::send_to(&message.to, None, need),
+    };
+    if need == Need::Phone && to.is_user_id() {
+        info!("authentication template to a customer known only by user id; not sent");
+        return Ok(Err(Next::Refuse {
+            code: AUTH_TEMPLATE_TO_USER_ID.into(),
+            message: AUTH_TEMPLATE_TO_USER_ID_MESSAGE.into(),
+            window_expired_at: None,
+        }));
+    }
+    if to != message.to {
+        info!(addressed = %message.to, to = %to, "sent to the customer's current WhatsApp address");
+        message.to = to;
+    }
+    Ok(Ok(()))
+}
+
 /// The window rule, now: `Ok(when the window closes)`, or the refusal to apply.
 async fn check_window(
     dispatcher: &Dispatcher,
@@ -127,7 +180,7 @@ async fn check_window(
     // configured default by `config::validate`); were one not an id, no window is known and only
     // a template could go out.
     let number = target.number.parse::<BusinessNumberId>().ok();
-    let customer = CustomerId::from_phone(&message.to);
+    let customer = message.to.clone();
     let last_inbound = match number {
         Some(number) => {
             dispatcher
