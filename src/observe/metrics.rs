@@ -26,6 +26,7 @@
 //! | `sfwa_writeback_flushes_total` | counter | — |
 //! | `sfwa_writeback_records_total` | counter | `result` = written, retried, dropped |
 //! | `sfwa_writeback_dead_lettered_total` | counter | `reason` = Salesforce's error code (JSON_PARSER_ERROR, STRING_TOO_LONG…) or ATTEMPTS_EXHAUSTED |
+//! | `sfwa_media_files_total` | counter | `outcome` = saved, too_large, failed, retried, disabled (customers' files copied into Salesforce Files, `pipeline::media`) |
 //! | `sfwa_outbox_dead_letters` | gauge | — (write-backs refused for good, waiting for `sfwa dead-letters retry\|drop`) |
 
 use std::sync::atomic::AtomicU64;
@@ -71,6 +72,11 @@ struct NumberLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
     reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -127,6 +133,7 @@ struct Inner {
     send_rate: Family<NumberLabel, Gauge<f64, AtomicU64>>,
     writeback_dead_lettered: Family<ReasonLabel, Counter>,
     outbox_dead_letters: Gauge,
+    media_files: Family<OutcomeLabel, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -157,6 +164,7 @@ impl Metrics {
             send_rate: Family::default(),
             writeback_dead_lettered: Family::default(),
             outbox_dead_letters: Gauge::default(),
+            media_files: Family::default(),
         };
         inner.register_sends();
         inner.register_state_and_webhooks();
@@ -164,6 +172,7 @@ impl Metrics {
             inner.register_stream();
         }
         inner.register_writeback();
+        inner.register_media();
         Metrics {
             inner: Arc::new(inner),
         }
@@ -304,6 +313,15 @@ impl Reporter for Metrics {
             })
             .inc();
     }
+
+    fn media(&self, outcome: crate::pipeline::report::MediaOutcome) {
+        self.inner
+            .media_files
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.label(),
+            })
+            .inc();
+    }
 }
 
 /// `registry.register(name, help, field.clone())` for each `name => help, field;`.
@@ -343,6 +361,13 @@ impl Inner {
         register!(self;
             "stream_connected" => "1 while the platform-event subscription is connected (its last long poll succeeded), else 0", stream_connected;
             "stream_replay_lag_seconds" => "Seconds since the stored replay id last advanced, i.e. since the last platform event was handled (0 before the first); grows while no events come", stream_replay_lag;
+        );
+    }
+
+    /// Customers' files copied into Salesforce Files (`pipeline::media`).
+    fn register_media(&mut self) {
+        register!(self;
+            "media_files" => "Customers' files by outcome: saved to Salesforce Files, too_large, failed (given up), retried (one attempt failed), disabled", media_files;
         );
     }
 

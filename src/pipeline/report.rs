@@ -70,6 +70,35 @@ pub trait Reporter: Send + Sync {
     fn stream_connected(&self, _connected: bool) {}
     /// Salesforce answered the poll at `at`.
     fn poll_succeeded(&self, _at: DateTime<Utc>) {}
+    /// One customer's file ended (or failed one attempt) so (see `pipeline::media`).
+    fn media(&self, _outcome: MediaOutcome) {}
+}
+
+/// What became of one customer's file in one media step, as it is counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaOutcome {
+    /// Downloaded and saved as a Salesforce File on its record.
+    Saved,
+    /// Over `media.max_bytes`: not downloaded, the record says so.
+    TooLarge,
+    /// Given up (attempts spent, or Meta no longer has it), the record says so.
+    Failed,
+    /// One attempt failed; tried again later.
+    Retried,
+    /// `media.enabled = false`: not downloaded, the record says so.
+    Disabled,
+}
+
+impl MediaOutcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            MediaOutcome::Saved => "saved",
+            MediaOutcome::TooLarge => "too_large",
+            MediaOutcome::Failed => "failed",
+            MediaOutcome::Retried => "retried",
+            MediaOutcome::Disabled => "disabled",
+        }
+    }
 }
 
 /// Reports to several observers in turn (the metrics and the health).
@@ -107,6 +136,9 @@ impl Reporter for Reporters {
     }
     fn poll_succeeded(&self, at: DateTime<Utc>) {
         self.0.iter().for_each(|o| o.poll_succeeded(at));
+    }
+    fn media(&self, outcome: MediaOutcome) {
+        self.0.iter().for_each(|o| o.media(outcome));
     }
 }
 

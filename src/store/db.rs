@@ -57,6 +57,18 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "journal_by_customer",
         sql: include_str!("migrations/0004_journal_by_customer.sql"),
     },
+    // MERGE: issue 13's identity store is migration 5 (branch i13-id); this empty stand-in only
+    // keeps the versions gapless on the media branch and is replaced by it.
+    Migration {
+        version: 5,
+        name: "identity_placeholder",
+        sql: "",
+    },
+    Migration {
+        version: 6,
+        name: "inbound_media",
+        sql: include_str!("migrations/0006_inbound_media.sql"),
+    },
 ];
 
 /// The schema version this build writes.

@@ -6,6 +6,7 @@
 //! - [`outbox`] — write-backs to Salesforce, coalesced per record until Salesforce confirms them
 //!   (guarantees 2 and 5); also inbound creates, as upserts keyed by an external id.
 //! - [`inbound`] — the inbound mirror, the session window's source of truth.
+//! - [`media`] — customers' files waiting to be copied into Salesforce Files (a durable queue).
 //! - [`dedupe`] — webhook items already processed, so Meta's redeliveries are no-ops.
 //! - [`webhook_rejects`] — webhook events refused at the edge (the dead letter of the receiver).
 //! - [`cursors`] — named positions in remote streams (a CometD replay id).
@@ -25,6 +26,7 @@ pub mod dedupe;
 pub mod error;
 pub mod inbound;
 pub mod journal;
+pub mod media;
 pub mod outbox;
 pub mod webhook_rejects;
 

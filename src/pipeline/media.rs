@@ -1,0 +1,744 @@
+//! Customers' files kept: an inbound image, document, audio or video is downloaded from Meta and
+//! saved as a Salesforce File on its `WhatsApp_Message__c` record, and the record's Body says
+//! what the file is and where it went.
+//!
+//! Where it sits in the pipeline: the webhook's apply step ([`super::webhook_apply`]) queues the
+//! file ([`enqueue`], into `store::media`) in the transaction that queues the inbound record, so a
+//! file Meta had its 200 for is never forgotten. The media worker then runs [`media_step`] (driven
+//! by `app`, like the other workers; tests call it directly):
+//! 1. it waits until the message record exists in Salesforce — its inbound upsert no longer in the
+//!    outbox, then its Id found by `WhatsApp_Message_Id__c` (one query per step, with `IN`);
+//! 2. asks Meta where the file is (`GET /{media_id}`: a URL valid minutes, needing the token),
+//!    downloads it (at most `media.max_bytes`, sha256 checked) and uploads it as a ContentVersion
+//!    whose `FirstPublishLocationId` is the record;
+//! 3. updates the record through the outbox (Body in words, `Media_Filename__c`), in the same
+//!    transaction that ends the queue row.
+//!
+//! A failed attempt is retried with back-off ([`backoff`]); after [`MAX_ATTEMPTS`], or once Meta
+//! no longer has the file (media ids expire [`META_KEEPS_MEDIA`] after the message), the record
+//! says so in words. A file over the limit is not downloaded, and the record says that too. Neither
+//! the token nor Meta's signed URL is ever logged.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use tracing::{info, warn};
+
+use crate::domain::ids::Wamid;
+use crate::domain::message::fit_salesforce;
+use crate::domain::sf_id::SfId;
+use crate::domain::webhook_event::{InboundKind, InboundMediaKind, InboundMessage};
+use crate::salesforce::soql::soql_string;
+use crate::store::media::{self as queue, MediaState, QueuedMedia};
+use crate::store::{outbox, StoreError};
+use crate::whatsapp::media::MediaError;
+
+use super::inbound_records::WAMID_FIELD;
+use super::record_update::Fields;
+use super::report::MediaOutcome;
+use super::Pipeline;
+
+/// Meta keeps an inbound media id this long after the message; after it the file is gone.
+pub const META_KEEPS_MEDIA: Duration = Duration::days(7);
+
+/// Failed attempts before a file is given up and the record says so.
+pub const MAX_ATTEMPTS: u32 = 6;
+
+/// Files handled per step (each is a download and an upload; a step stays short).
+const FILES_PER_STEP: usize = 10;
+
+/// How soon to look again for a record Salesforce does not have yet.
+const RECORD_WAIT: Duration = Duration::seconds(30);
+
+/// Body__c's length (Long Text Area 4096) and Media_Filename__c's (Text 255).
+const BODY_CHARS: usize = 4096;
+const FILENAME_CHARS: usize = 255;
+
+/// What one step did, for the loop's log and the tests.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct MediaStep {
+    pub saved: usize,
+    pub too_large: usize,
+    pub failed: usize,
+    pub retried: usize,
+    pub disabled: usize,
+    /// Files whose record is not in Salesforce yet (looked at again shortly, not an attempt).
+    pub waiting_for_record: usize,
+}
+
+impl MediaStep {
+    /// Whether the step did anything (the loop runs again at once while it does).
+    pub fn did_work(&self) -> bool {
+        self.saved + self.too_large + self.failed + self.retried + self.disabled > 0
+    }
+
+    fn count(&mut self, outcome: MediaOutcome) {
+        match outcome {
+            MediaOutcome::Saved => self.saved += 1,
+            MediaOutcome::TooLarge => self.too_large += 1,
+            MediaOutcome::Failed => self.failed += 1,
+            MediaOutcome::Retried => self.retried += 1,
+            MediaOutcome::Disabled => self.disabled += 1,
+        }
+    }
+}
+
+/// Queues the file of `message`, if it carries one, in the webhook's transaction. A duplicate
+/// webhook queues nothing new.
+pub fn enqueue(
+    tx: &rusqlite::Transaction,
+    message: &InboundMessage,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let InboundKind::Media {
+        kind,
+        media_id,
+        mime_type,
+        caption,
+        filename,
+    } = &message.kind
+    else {
+        return Ok(());
+    };
+    let mut media = QueuedMedia::new(
+        message.wamid.clone(),
+        media_id,
+        *kind,
+        message.timestamp,
+        now,
+    );
+    media.mime_type = mime_type.clone();
+    media.caption = caption.clone();
+    media.filename = filename.clone();
+    queue::enqueue(tx, &media, now)?;
+    Ok(())
+}
+
+/// The wait after the `attempts`-th failure: 1 min, 4 min, 16 min, ~1 h, ~4 h, then 6 h — six
+/// attempts spread over about five hours, well inside Meta's 7 days.
+pub fn backoff(attempts: u32) -> Duration {
+    let minutes = 4_i64.saturating_pow(attempts.saturating_sub(1).min(10));
+    Duration::minutes(minutes.min(6 * 60))
+}
+
+/// One pass: the due files (≤ [`FILES_PER_STEP`]), each copied, refused or retried. See the module.
+pub async fn media_step(pipeline: &Pipeline) -> anyhow::Result<MediaStep> {
+    let core = &pipeline.core;
+    let now = core.now();
+    let object = core.message_object().to_string();
+    let due = core
+        .store
+        .read(move |conn| {
+            let due = queue::due(conn, now, FILES_PER_STEP)?;
+            // A record whose inbound upsert is still in the outbox is not (all) in Salesforce yet.
+            let mut ready = Vec::new();
+            for media in due {
+                let key = outbox::upsert_key(&object, WAMID_FIELD, media.wamid.as_str());
+                ready.push((outbox::is_pending(conn, &key)?, media));
+            }
+            Ok(ready)
+        })
+        .await?;
+    let mut step = MediaStep::default();
+    if due.is_empty() {
+        return Ok(step);
+    }
+    let found = find_records(pipeline, &due).await?;
+    let mut ready = Vec::new();
+    for (pending, mut media) in due {
+        if media.record_id.is_none() && !pending {
+            media.record_id = found
+                .iter()
+                .find(|(w, _)| *w == media.wamid)
+                .map(|(_, id)| id.clone());
+        }
+        match media.record_id.clone() {
+            Some(record_id) => ready.push((media, record_id)),
+            None => {
+                step.waiting_for_record += 1;
+                wait_for_record(pipeline, &media, pending).await?;
+            }
+        }
+    }
+    for (media, record_id) in ready {
+        let outcome = copy_one(pipeline, &media, &record_id).await?;
+        core.reporter.media(outcome);
+        step.count(outcome);
+    }
+    if step.did_work() {
+        core.flush.batch_ready();
+    }
+    Ok(step)
+}
+
+/// How often the worker looks for due files when the last step found none.
+pub const MEDIA_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs [`media_step`] until shutdown: again at once while it copies files, else every
+/// [`MEDIA_INTERVAL`]. A failed step (Salesforce or the store unavailable) is logged and tried
+/// again next interval; the step in progress finishes before shutdown.
+pub async fn run_media(pipeline: Pipeline, shutdown: tokio_util::sync::CancellationToken) {
+    loop {
+        let busy = match media_step(&pipeline).await {
+            Ok(step) => step.did_work(),
+            Err(error) => {
+                warn!(error = %format!("{error:#}"), "media step failed; trying again next interval");
+                false
+            }
+        };
+        if shutdown.is_cancelled() {
+            return;
+        }
+        if !busy {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(MEDIA_INTERVAL) => {}
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct MessageId {
+    #[serde(rename = "Id")]
+    id: SfId,
+    #[serde(rename = "WhatsApp_Message_Id__c")]
+    wamid: Wamid,
+}
+
+/// The record Ids of the due files whose record is in Salesforce and not known yet: one query.
+async fn find_records(
+    pipeline: &Pipeline,
+    due: &[(bool, QueuedMedia)],
+) -> anyhow::Result<Vec<(Wamid, SfId)>> {
+    let wamids: Vec<String> = due
+        .iter()
+        .filter(|(pending, media)| !pending && media.record_id.is_none())
+        .map(|(_, media)| soql_string(media.wamid.as_str()))
+        .collect();
+    if wamids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let soql = format!(
+        "SELECT Id, {WAMID_FIELD} FROM {} WHERE {WAMID_FIELD} IN ({})",
+        pipeline.core.message_object(),
+        wamids.join(",")
+    );
+    let rows: Vec<MessageId> = pipeline.write_back.salesforce.query(&soql).await?;
+    let found: Vec<(Wamid, SfId)> = rows.into_iter().map(|r| (r.wamid, r.id)).collect();
+    let now = pipeline.core.now();
+    let remembered = found.clone();
+    pipeline
+        .core
+        .store
+        .write(move |tx| {
+            for (wamid, id) in &remembered {
+                queue::set_record(tx, wamid, id, now)?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(found)
+}
+
+/// The record is not in Salesforce yet: while its upsert is queued, look again shortly (not an
+/// attempt); once the upsert is gone and the record still is not there (refused, dead-lettered,
+/// deleted), count an attempt, so the file is given up in the end.
+async fn wait_for_record(
+    pipeline: &Pipeline,
+    media: &QueuedMedia,
+    upsert_pending: bool,
+) -> anyhow::Result<()> {
+    let now = pipeline.core.now();
+    let wamid = media.wamid.clone();
+    let attempts = media.attempts;
+    pipeline
+        .core
+        .store
+        .write(move |tx| {
+            if upsert_pending {
+                return queue::postpone(tx, &wamid, now + RECORD_WAIT, now);
+            }
+            if attempts + 1 >= MAX_ATTEMPTS {
+                warn!(%wamid, "the message record never appeared in Salesforce; its file is not copied");
+                let error = "the message record is not in Salesforce";
+                return queue::finish(tx, &wamid, MediaState::Failed, None, Some(error), now);
+            }
+            let until = now + backoff(attempts + 1);
+            queue::retry_later(tx, &wamid, until, "the message record is not in Salesforce", now)
+                .map(|_| ())
+        })
+        .await?;
+    Ok(())
+}
+
+/// How one file ended this step.
+enum Ended {
+    Saved {
+        file_id: String,
+        bytes: u64,
+        mime: Option<String>,
+    },
+    TooLarge {
+        bytes: u64,
+    },
+    Gone,
+    Disabled,
+    Error(String),
+}
+
+/// Copies one file whose record exists, and writes what became of it (store and record).
+async fn copy_one(
+    pipeline: &Pipeline,
+    media: &QueuedMedia,
+    record_id: &SfId,
+) -> anyhow::Result<MediaOutcome> {
+    let ended = if !pipeline.core.settings.media.enabled {
+        Ended::Disabled
+    } else if pipeline.core.now() >= media.received_at + META_KEEPS_MEDIA {
+        Ended::Gone
+    } else {
+        fetch_and_upload(pipeline, media, record_id).await
+    };
+    record_outcome(pipeline, media, record_id, ended).await
+}
+
+/// Meta's info, the download and the upload; the first failure ends it.
+async fn fetch_and_upload(pipeline: &Pipeline, media: &QueuedMedia, record_id: &SfId) -> Ended {
+    let whatsapp = &pipeline.dispatcher.whatsapp;
+    let max_bytes = pipeline.core.settings.media.max_bytes;
+    let downloaded = match whatsapp.media_info(&media.media_id).await {
+        Ok(info) => whatsapp
+            .download(&info, max_bytes)
+            .await
+            .map(|file| (file, info.mime_type)),
+        Err(error) => Err(error),
+    };
+    let (file, mime) = match downloaded {
+        Ok(found) => found,
+        Err(MediaError::TooLarge { got, .. }) => return Ended::TooLarge { bytes: got },
+        Err(error) if error.is_gone() => return Ended::Gone,
+        Err(error) => return Ended::Error(error.to_string()),
+    };
+    let mime = media.mime_type.clone().or(mime).or(file.content_type);
+    let name = file_name(media, mime.as_deref());
+    let bytes = file.bytes.len() as u64;
+    match pipeline
+        .write_back
+        .salesforce
+        .create_file(record_id, &name, &name, &file.bytes)
+        .await
+    {
+        Ok(file_id) => Ended::Saved {
+            file_id,
+            bytes,
+            mime,
+        },
+        Err(error) => Ended::Error(format!("saving it to Salesforce Files failed: {error}")),
+    }
+}
+
+/// Ends or reschedules the queue row and queues the record's update, in one transaction.
+async fn record_outcome(
+    pipeline: &Pipeline,
+    media: &QueuedMedia,
+    record_id: &SfId,
+    ended: Ended,
+) -> anyhow::Result<MediaOutcome> {
+    let now = pipeline.core.now();
+    let limit = pipeline.core.settings.media.max_bytes;
+    let (state, outcome, fields, file_id, error) = match ended {
+        Ended::Saved {
+            file_id,
+            bytes,
+            mime,
+        } => {
+            info!(wamid = %media.wamid, %record_id, bytes, "customer's file saved to Salesforce Files");
+            let fields = saved_fields(media, mime.as_deref(), bytes);
+            (
+                MediaState::Done,
+                MediaOutcome::Saved,
+                fields,
+                Some(file_id),
+                None,
+            )
+        }
+        Ended::TooLarge { bytes } => {
+            let fields = body_fields(too_large_body(media, bytes, limit));
+            (
+                MediaState::TooLarge,
+                MediaOutcome::TooLarge,
+                fields,
+                None,
+                None,
+            )
+        }
+        Ended::Disabled => {
+            let fields = body_fields(disabled_body(media));
+            (
+                MediaState::Disabled,
+                MediaOutcome::Disabled,
+                fields,
+                None,
+                None,
+            )
+        }
+        Ended::Gone => {
+            let fields = body_fields(gone_body(media));
+            let error = Some("Meta no longer has the file".to_string());
+            (
+                MediaState::Failed,
+                MediaOutcome::Failed,
+                fields,
+                None,
+                error,
+            )
+        }
+        Ended::Error(error) if media.attempts + 1 >= MAX_ATTEMPTS => {
+            warn!(wamid = %media.wamid, %error, attempts = media.attempts + 1, "giving up copying a customer's file");
+            let fields = body_fields(failed_body(media, &error));
+            (
+                MediaState::Failed,
+                MediaOutcome::Failed,
+                fields,
+                None,
+                Some(error),
+            )
+        }
+        Ended::Error(error) => {
+            info!(wamid = %media.wamid, %error, attempt = media.attempts + 1, "copying a customer's file failed; trying again later");
+            return retry(pipeline, media, error).await;
+        }
+    };
+    let object = pipeline.core.message_object().to_string();
+    let (wamid, record_id) = (media.wamid.clone(), record_id.clone());
+    pipeline
+        .core
+        .store
+        .write(move |tx| {
+            queue::finish(tx, &wamid, state, file_id.as_deref(), error.as_deref(), now)?;
+            outbox::enqueue(tx, &object, record_id.as_str(), &fields, now)
+        })
+        .await?;
+    Ok(outcome)
+}
+
+async fn retry(
+    pipeline: &Pipeline,
+    media: &QueuedMedia,
+    error: String,
+) -> anyhow::Result<MediaOutcome> {
+    let now = pipeline.core.now();
+    let until = now + backoff(media.attempts + 1);
+    let wamid = media.wamid.clone();
+    pipeline
+        .core
+        .store
+        .write(move |tx| queue::retry_later(tx, &wamid, until, &error, now))
+        .await?;
+    Ok(MediaOutcome::Retried)
+}
+
+fn body_fields(body: String) -> Fields {
+    let mut fields = Fields::new();
+    fields.insert("Body__c".into(), json!(fit_salesforce(&body, BODY_CHARS)));
+    fields
+}
+
+fn saved_fields(media: &QueuedMedia, mime: Option<&str>, bytes: u64) -> Fields {
+    let name = file_name(media, mime);
+    let mut fields = body_fields(saved_body(media, mime, bytes));
+    fields.insert(
+        "Media_Filename__c".into(),
+        json!(fit_salesforce(&name, FILENAME_CHARS)),
+    );
+    fields
+}
+
+/// "An image", "A document", … as a rep reads it.
+fn what(kind: InboundMediaKind) -> &'static str {
+    match kind {
+        InboundMediaKind::Image => "An image",
+        InboundMediaKind::Sticker => "A sticker",
+        InboundMediaKind::Document => "A document",
+        InboundMediaKind::Audio => "An audio or voice message",
+        InboundMediaKind::Video => "A video",
+    }
+}
+
+/// The caption (if any) above a sentence about the file.
+fn with_caption(caption: Option<&str>, sentence: String) -> String {
+    match caption.map(str::trim).filter(|c| !c.is_empty()) {
+        Some(caption) => format!("{caption}\n\n({sentence})"),
+        None => sentence,
+    }
+}
+
+/// The first Body of a media record (written by `inbound_records` when the webhook arrives):
+/// what the customer sent, and that sfwa is copying it into the record's Files.
+pub fn first_body(
+    kind: InboundMediaKind,
+    mime_type: Option<&str>,
+    filename: Option<&str>,
+    caption: Option<&str>,
+) -> String {
+    let name = filename.map(|f| format!(" \"{f}\"")).unwrap_or_default();
+    let mime = mime_type.map(|m| format!(" ({m})")).unwrap_or_default();
+    let sentence = format!(
+        "{}{name}{mime} was sent on WhatsApp; sfwa is copying it into this record's Files.",
+        what(kind)
+    );
+    with_caption(caption, sentence)
+}
+
+fn saved_body(media: &QueuedMedia, mime: Option<&str>, bytes: u64) -> String {
+    let mut details = vec![file_name(media, mime)];
+    details.extend(mime.map(str::to_string));
+    details.push(human_size(bytes));
+    let sentence = format!(
+        "{} ({}) — saved to this record's Files.",
+        what(media.kind),
+        details.join(", ")
+    );
+    with_caption(media.caption.as_deref(), sentence)
+}
+
+/// Until when Meta keeps the file, and what to do after.
+fn keep_until(media: &QueuedMedia) -> String {
+    let until = (media.received_at + META_KEEPS_MEDIA).format("%Y-%m-%d %H:%M UTC");
+    format!(
+        "Meta keeps it until {until} (media id {}); after that, ask the customer to send it again.",
+        media.media_id
+    )
+}
+
+fn named(media: &QueuedMedia) -> String {
+    let name = media
+        .filename
+        .as_deref()
+        .map(|f| format!(" \"{f}\""))
+        .unwrap_or_default();
+    format!("{}{name}", what(media.kind))
+}
+
+fn too_large_body(media: &QueuedMedia, bytes: u64, limit: u64) -> String {
+    let sentence = format!(
+        "{} ({}) is over sfwa's {} limit (media.max_bytes), so it was not copied into Salesforce. {}",
+        named(media),
+        human_size(bytes),
+        human_size(limit),
+        keep_until(media)
+    );
+    with_caption(media.caption.as_deref(), sentence)
+}
+
+fn disabled_body(media: &QueuedMedia) -> String {
+    let sentence = format!(
+        "{} was sent on WhatsApp; sfwa is set not to copy files (media.enabled = false). {}",
+        named(media),
+        keep_until(media)
+    );
+    with_caption(media.caption.as_deref(), sentence)
+}
+
+fn gone_body(media: &QueuedMedia) -> String {
+    let sentence = format!(
+        "{} was sent on WhatsApp but could not be copied into Salesforce: WhatsApp no longer has \
+         it (files are kept 7 days). Ask the customer to send it again.",
+        named(media)
+    );
+    with_caption(media.caption.as_deref(), sentence)
+}
+
+fn failed_body(media: &QueuedMedia, error: &str) -> String {
+    let sentence = format!(
+        "{} was sent on WhatsApp but could not be copied into Salesforce after {} attempts (last \
+         error: {}). {}",
+        named(media),
+        media.attempts + 1,
+        crate::domain::text::echo(error),
+        keep_until(media)
+    );
+    with_caption(media.caption.as_deref(), sentence)
+}
+
+/// The customer's file name, or one made from the kind, the time and the type
+/// (`whatsapp-image-20261126-010203.jpg`): Salesforce takes the file type from its extension.
+pub fn file_name(media: &QueuedMedia, mime: Option<&str>) -> String {
+    if let Some(name) = media
+        .filename
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        return name.to_string();
+    }
+    let kind = queue::kind_label(media.kind);
+    let at = media.received_at.format("%Y%m%d-%H%M%S");
+    format!("whatsapp-{kind}-{at}.{}", extension(mime))
+}
+
+/// The usual extension of the types WhatsApp carries; `bin` for others.
+fn extension(mime: Option<&str>) -> &'static str {
+    let essence = mime
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        "image/webp" => "webp",
+        "image/gif" => "gif",
+        "audio/ogg" => "ogg",
+        "audio/mpeg" => "mp3",
+        "audio/mp4" => "m4a",
+        "audio/aac" => "aac",
+        "audio/amr" => "amr",
+        "video/mp4" => "mp4",
+        "video/3gpp" => "3gp",
+        "application/pdf" => "pdf",
+        "text/plain" => "txt",
+        "application/msword" => "doc",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => "docx",
+        "application/vnd.ms-excel" => "xls",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => "xlsx",
+        "application/vnd.ms-powerpoint" => "ppt",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation" => "pptx",
+        _ => "bin",
+    }
+}
+
+/// `512 bytes`, `182 KB`, `31 MB`, `2.5 MB` (1 KB = 1024 bytes, as file browsers count).
+pub fn human_size(bytes: u64) -> String {
+    const KB: u64 = 1024;
+    const MB: u64 = 1024 * 1024;
+    if bytes < KB {
+        format!("{bytes} bytes")
+    } else if bytes < MB {
+        format!("{} KB", (bytes + KB / 2) / KB)
+    } else {
+        let tenths = (bytes * 10 + MB / 2) / MB;
+        if tenths % 10 == 0 || tenths >= 100 {
+            format!("{} MB", (tenths + 5) / 10)
+        } else {
+            format!("{}.{} MB", tenths / 10, tenths % 10)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queued(
+        kind: InboundMediaKind,
+        filename: Option<&str>,
+        caption: Option<&str>,
+    ) -> QueuedMedia {
+        let at = DateTime::parse_from_rfc3339("2026-11-26T01:02:03Z")
+            .unwrap()
+            .to_utc();
+        let mut media = QueuedMedia::new("wamid.IN1".parse().unwrap(), "1234567890", kind, at, at);
+        media.filename = filename.map(String::from);
+        media.caption = caption.map(String::from);
+        media
+    }
+
+    #[test]
+    fn sizes_read_as_a_file_browser_shows_them() {
+        assert_eq!(human_size(512), "512 bytes");
+        assert_eq!(human_size(186_368), "182 KB");
+        assert_eq!(human_size(25 * 1024 * 1024), "25 MB");
+        assert_eq!(human_size(31 * 1024 * 1024 + 10), "31 MB");
+        assert_eq!(human_size(2_621_440), "2.5 MB");
+    }
+
+    #[test]
+    fn the_back_off_grows_then_stays_at_six_hours_and_all_attempts_fit_in_metas_week() {
+        let waits: Vec<i64> = (1..=8).map(|n| backoff(n).num_minutes()).collect();
+        let total: Duration = (1..MAX_ATTEMPTS).map(backoff).sum();
+
+        assert_eq!(waits, [1, 4, 16, 64, 256, 360, 360, 360]);
+        assert!(total < META_KEEPS_MEDIA, "{total}");
+    }
+
+    #[test]
+    fn an_image_without_a_name_gets_one_with_its_types_extension() {
+        let image = queued(InboundMediaKind::Image, None, None);
+        let document = queued(InboundMediaKind::Document, Some("contract.pdf"), None);
+
+        assert_eq!(
+            file_name(&image, Some("image/jpeg")),
+            "whatsapp-image-20261126-010203.jpg"
+        );
+        assert_eq!(
+            file_name(&image, Some("application/x-unknown")),
+            "whatsapp-image-20261126-010203.bin"
+        );
+        assert_eq!(file_name(&document, Some("image/png")), "contract.pdf");
+    }
+
+    #[test]
+    fn a_saved_file_says_what_it_is_and_where_it_went_below_the_caption() {
+        let image = queued(InboundMediaKind::Image, None, Some("my receipt"));
+
+        let fields = saved_fields(&image, Some("image/jpeg"), 186_368);
+
+        assert_eq!(
+            fields["Body__c"],
+            "my receipt\n\n(An image (whatsapp-image-20261126-010203.jpg, image/jpeg, 182 KB) — \
+             saved to this record's Files.)"
+        );
+        assert_eq!(
+            fields["Media_Filename__c"],
+            "whatsapp-image-20261126-010203.jpg"
+        );
+    }
+
+    #[test]
+    fn a_file_over_the_limit_says_so_with_the_setting_and_until_when_meta_keeps_it() {
+        let document = queued(InboundMediaKind::Document, Some("contract.pdf"), None);
+
+        let body = too_large_body(&document, 31 * 1024 * 1024, 25 * 1024 * 1024);
+
+        assert_eq!(
+            body,
+            "A document \"contract.pdf\" (31 MB) is over sfwa's 25 MB limit (media.max_bytes), so \
+             it was not copied into Salesforce. Meta keeps it until 2026-12-03 01:02 UTC (media \
+             id 1234567890); after that, ask the customer to send it again."
+        );
+    }
+
+    #[test]
+    fn the_first_body_says_the_file_is_being_copied() {
+        let body = first_body(
+            InboundMediaKind::Document,
+            Some("application/pdf"),
+            Some("quote.pdf"),
+            None,
+        );
+
+        assert_eq!(
+            body,
+            "A document \"quote.pdf\" (application/pdf) was sent on WhatsApp; sfwa is copying it \
+             into this record's Files."
+        );
+    }
+
+    #[test]
+    fn a_given_up_file_names_the_attempts_and_the_last_error() {
+        let mut video = queued(InboundMediaKind::Video, None, None);
+        video.attempts = MAX_ATTEMPTS - 1;
+
+        let body = failed_body(&video, "no answer from WhatsApp for the media: timeout");
+
+        assert!(body.starts_with("A video was sent on WhatsApp but could not be copied into Salesforce after 6 attempts (last error: no answer from WhatsApp for the media: timeout)."), "{body}");
+        assert!(
+            body.contains("Meta keeps it until 2026-12-03 01:02 UTC"),
+            "{body}"
+        );
+    }
+}
