@@ -621,7 +621,7 @@ pub fn human_size(bytes: u64) -> String {
         format!("{} KB", (bytes + KB / 2) / KB)
     } else {
         let tenths = (bytes * 10 + MB / 2) / MB;
-        if tenths % 10 == 0 || tenths >= 100 {
+        if tenths.is_multiple_of(10) || tenths >= 100 {
             format!("{} MB", (tenths + 5) / 10)
         } else {
             format!("{}.{} MB", tenths / 10, tenths % 10)

@@ -73,7 +73,7 @@ fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64
 pub enum MediaError {
     /// Meta answered with an error body.
     #[error("WhatsApp refused the media request: {0}")]
-    Meta(MetaError),
+    Meta(Box<MetaError>),
     /// No answer, or an answer cut off.
     #[error("no answer from WhatsApp for the media: {0}")]
     Unavailable(String),
@@ -193,7 +193,7 @@ impl WhatsAppClient {
 /// Meta's error for a non-2xx answer, or a plain refusal (a 5xx page from a proxy may pass).
 fn refusal(status: u16, body: &[u8]) -> MediaError {
     match MetaError::from_body(status, body) {
-        Some(error) => MediaError::Meta(error),
+        Some(error) => MediaError::Meta(Box::new(error)),
         None if status >= 500 || status == 429 => MediaError::Unavailable(format!("HTTP {status}")),
         None => MediaError::Corrupt(format!("HTTP {status} without Meta's error body")),
     }

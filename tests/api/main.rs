@@ -14,6 +14,7 @@ mod daemon_webhooks;
 mod daemon_writeback;
 mod doctor;
 mod helpers;
+mod media;
 mod package_contract;
 mod salesforce_auth;
 mod salesforce_client;

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod control;
 pub mod faults;
+pub mod files;
 pub mod flows;
 pub mod ids;
 pub mod keys;
@@ -116,6 +117,8 @@ pub struct OrgState {
     pub bus: Arc<streaming::EventBus>,
     /// The publishing Flow's scheduled paths waiting for their time ([`flows::run_scheduled`]).
     pub scheduled: Mutex<flows::ScheduledPaths>,
+    /// ContentVersion Id → the file's bytes (`VersionData`; see [`files`]).
+    pub files: Mutex<HashMap<String, bytes::Bytes>>,
 }
 
 impl OrgState {
@@ -187,6 +190,7 @@ pub async fn start(config: SalesforceSimConfig) -> anyhow::Result<SalesforceSim>
         cursors: Mutex::new(HashMap::new()),
         bus: bus.clone(),
         scheduled: Mutex::new(flows::ScheduledPaths::default()),
+        files: Mutex::new(HashMap::new()),
         config,
     });
     let shutdown = CancellationToken::new();

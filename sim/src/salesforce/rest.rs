@@ -50,7 +50,14 @@ pub fn router(state: Arc<OrgState>) -> Router<Arc<OrgState>> {
         )
         .route(
             "/services/data/{version}/sobjects/{object}",
-            axum::routing::post(create),
+            // A ContentVersion carries its file: up to Salesforce's 50 MB request.
+            axum::routing::post(create).layer(axum::extract::DefaultBodyLimit::max(
+                super::files::MAX_REQUEST_BYTES + 1,
+            )),
+        )
+        .route(
+            "/services/data/{version}/sobjects/{object}/{id}/{field}",
+            get(super::files::version_data),
         )
         .route(
             "/services/data/{version}/sobjects/{object}/{id}",
@@ -93,7 +100,7 @@ fn dml_error_response(error: DmlError) -> Response {
     }
 }
 
-fn write_error_response(error: WriteError) -> Response {
+pub(super) fn write_error_response(error: WriteError) -> Response {
     match error {
         WriteError::Record(error) => dml_error_response(error),
         WriteError::Request {
@@ -103,7 +110,7 @@ fn write_error_response(error: WriteError) -> Response {
     }
 }
 
-fn not_found() -> Response {
+pub(super) fn not_found() -> Response {
     api_error(
         StatusCode::NOT_FOUND,
         "NOT_FOUND",
@@ -497,12 +504,15 @@ async fn read(
 
 async fn create(
     State(org): State<Arc<OrgState>>,
-    Path((_, object)): Path<(String, String)>,
+    Path((version, object)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
     let Some(def) = object_def(&org, &object) else {
         return not_found();
     };
+    if def.name == "ContentVersion" {
+        return super::files::create_version(&org, &def, &version, &body);
+    }
     let input = match json_object(&body) {
         Ok(input) => input,
         Err(response) => return *response,
@@ -602,7 +612,7 @@ async fn delete(
     }
 }
 
-fn json_object(body: &[u8]) -> Result<Map<String, Value>, Box<Response>> {
+pub(super) fn json_object(body: &[u8]) -> Result<Map<String, Value>, Box<Response>> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(Box::new(api_error(

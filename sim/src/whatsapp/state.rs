@@ -35,6 +35,8 @@ pub struct SimState {
     pub outbox: Outbox,
     /// One client for all webhook POSTs (connection reuse keeps retries cheap).
     pub http: reqwest::Client,
+    /// Customers' media files (see `media`).
+    pub media: super::media::MediaStore,
     inner: Mutex<Inner>,
 }
 
@@ -272,6 +274,7 @@ impl SimState {
             config,
             outbox,
             http,
+            media: Default::default(),
             inner: Mutex::new(inner),
         }
     }
