@@ -140,14 +140,14 @@ fn body(kind: &InboundKind) -> String {
     match kind {
         InboundKind::Text { body } => body.clone(),
         // What was sent and that the media worker is copying it into the record's Files; the
-        // worker writes the final Body (`super::media`).
+        // worker writes the final Body (`super::media`, in words from `super::media_body`).
         InboundKind::Media {
             kind,
             mime_type,
             filename,
             caption,
             ..
-        } => super::media::first_body(
+        } => super::media_body::first_body(
             *kind,
             mime_type.as_deref(),
             filename.as_deref(),

@@ -18,7 +18,8 @@
 //!   [`inbound_records`], refused events dead-lettered.
 //! - [`inbound_records`] — the `WhatsApp_Message__c` record an inbound customer message becomes.
 //! - [`media`] — customers' files (images, documents, audio, video) downloaded from Meta into
-//!   Salesforce Files on their inbound record, by a worker of its own.
+//!   Salesforce Files on their inbound record, by a worker of its own; [`media_body`] — what
+//!   the record's Body says about the file.
 //! - [`inbound_links`] — linking those records to the Contact / Lead with the sender's number.
 //! - [`inbound_owner`] — who owns them: the linked Case's owner, the Contact's, the Lead's, or
 //!   the configured queue ([`owner_cache`]: what it remembers between flushes).
@@ -47,6 +48,7 @@ pub mod inbound_records;
 pub mod intake;
 pub mod jobs;
 pub mod media;
+pub mod media_body;
 pub mod owner_cache;
 pub mod pacing;
 pub mod record_update;

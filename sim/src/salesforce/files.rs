@@ -9,18 +9,11 @@
 //! REST request at most 50 MB. The refusals' wording is the simulator's best reading of
 //! Salesforce's (error codes `STRING_TOO_LONG` and `JSON_PARSER_ERROR`).
 
-use std::sync::Arc;
-
-use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::http::StatusCode;
 use base64::Engine;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
-use super::flows::{after_commit, Written};
-use super::org::Transaction;
-use super::rest::{api_error, json_object, not_found, write_error_response};
+use super::org::{Transaction, WriteError};
 use super::schema::ObjectDef;
 use super::OrgState;
 
@@ -30,85 +23,98 @@ pub const MAX_BASE64_BYTES: usize = 37_500_000;
 /// The most a REST request body may be (50 MB).
 pub const MAX_REQUEST_BYTES: usize = 50 * 1024 * 1024;
 
-/// `POST sobjects/ContentVersion` (JSON): checks the sizes and the record it goes on, stores the
-/// version (with the platform's fields) and its bytes.
-pub fn create_version(org: &OrgState, def: &ObjectDef, version: &str, body: &[u8]) -> Response {
-    if body.len() > MAX_REQUEST_BYTES {
-        return api_error(
-            StatusCode::BAD_REQUEST,
-            "JSON_PARSER_ERROR",
-            &format!("Maximum size of request reached. Maximum size of request is {MAX_REQUEST_BYTES} bytes."),
-        );
+/// Why a ContentVersion was refused: a top-level REST error, or the org's DML refusal.
+#[derive(Debug)]
+pub enum Refused {
+    Api {
+        status: StatusCode,
+        error_code: &'static str,
+        message: String,
+    },
+    Write(WriteError),
+}
+
+fn refused(error_code: &'static str, message: impl Into<String>) -> Refused {
+    Refused::Api {
+        status: StatusCode::BAD_REQUEST,
+        error_code,
+        message: message.into(),
     }
-    let mut input = match json_object(body) {
-        Ok(input) => input,
-        Err(response) => return *response,
-    };
-    let data = match input.remove("VersionData") {
-        Some(Value::String(data)) => data,
-        _ => {
-            return api_error(
-                StatusCode::BAD_REQUEST,
-                "REQUIRED_FIELD_MISSING",
-                "Required fields are missing: [VersionData]",
-            )
-        }
+}
+
+/// `POST sobjects/ContentVersion` (JSON, already read as `input`; `body_len` is the request's
+/// size): checks the sizes and the record it goes on, stores the version (with the platform's
+/// fields) and its bytes; returns the new Id (the caller answers 201 and runs the after-commit).
+pub fn create_version(
+    org: &OrgState,
+    def: &ObjectDef,
+    version: &str,
+    body_len: usize,
+    mut input: Map<String, Value>,
+) -> Result<String, Refused> {
+    if body_len > MAX_REQUEST_BYTES {
+        return Err(refused(
+            "JSON_PARSER_ERROR",
+            format!("Maximum size of request reached. Maximum size of request is {MAX_REQUEST_BYTES} bytes."),
+        ));
+    }
+    let Some(Value::String(data)) = input.remove("VersionData") else {
+        return Err(refused(
+            "REQUIRED_FIELD_MISSING",
+            "Required fields are missing: [VersionData]",
+        ));
     };
     if data.len() > MAX_BASE64_BYTES {
-        return api_error(
-            StatusCode::BAD_REQUEST,
+        return Err(refused(
             "STRING_TOO_LONG",
-            &format!("Version Data: data value too large: {} bytes of base64 (max length={MAX_BASE64_BYTES}); use a multipart request", data.len()),
-        );
+            format!("Version Data: data value too large: {} bytes of base64 (max length={MAX_BASE64_BYTES}); use a multipart request", data.len()),
+        ));
     }
     let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data.as_bytes()) else {
-        return api_error(
-            StatusCode::BAD_REQUEST,
+        return Err(refused(
             "JSON_PARSER_ERROR",
             "Cannot deserialize instance of base64 from VALUE_STRING value: not valid base64",
-        );
+        ));
     };
-    if let Some(response) = check_location(org, &input) {
-        return response;
-    }
+    check_location(org, &input)?;
     store(org, def, version, &input, bytes)
 }
 
 /// `FirstPublishLocationId` must name an existing record.
-fn check_location(org: &OrgState, input: &serde_json::Map<String, Value>) -> Option<Response> {
-    let location = input
-        .get("FirstPublishLocationId")
-        .and_then(Value::as_str)?;
+fn check_location(org: &OrgState, input: &Map<String, Value>) -> Result<(), Refused> {
+    let Some(location) = input.get("FirstPublishLocationId").and_then(Value::as_str) else {
+        return Ok(());
+    };
     let guard = org.org();
     let exists = guard
         .object_of(location)
         .is_some_and(|object| guard.get(&object.name, location).is_ok());
-    (!exists).then(|| {
-        api_error(
-            StatusCode::BAD_REQUEST,
+    if exists {
+        Ok(())
+    } else {
+        Err(refused(
             "INVALID_CROSS_REFERENCE_KEY",
-            &format!("invalid cross reference id: {location}"),
-        )
-    })
+            format!("invalid cross reference id: {location}"),
+        ))
+    }
 }
 
 fn store(
     org: &OrgState,
     def: &ObjectDef,
     version: &str,
-    input: &serde_json::Map<String, Value>,
+    input: &Map<String, Value>,
     bytes: Vec<u8>,
-) -> Response {
+) -> Result<String, Refused> {
     let now = org.clock.now();
     let mut guard = org.org();
-    let id = match guard.insert(def, input, now, &mut Transaction::default()) {
-        Ok(id) => id,
-        Err(error) => return write_error_response(error),
+    let id = guard
+        .insert(def, input, now, &mut Transaction::default())
+        .map_err(Refused::Write)?;
+    let Ok(record) = guard.get(&def.name, &id) else {
+        return Err(refused("NOT_FOUND", "the new version vanished"));
     };
-    let mut record = match guard.get(&def.name, &id) {
-        Ok(record) => record.clone(),
-        Err(_) => return not_found(),
-    };
+    let mut record = record.clone();
     let extension = record
         .get("PathOnClient")
         .and_then(Value::as_str)
@@ -129,33 +135,14 @@ fn store(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(id.clone(), bytes.into());
-    after_commit(org, def, &[Written::created(id.clone())]);
-    (
-        StatusCode::CREATED,
-        Json(json!({"id": id, "success": true, "errors": []})),
-    )
-        .into_response()
+    Ok(id)
 }
 
-/// `GET sobjects/ContentVersion/{Id}/VersionData`: the file's bytes (any other blob path: 404).
-pub async fn version_data(
-    State(org): State<Arc<OrgState>>,
-    Path((_, object, id, field)): Path<(String, String, String, String)>,
-) -> Response {
-    if !object.eq_ignore_ascii_case("ContentVersion") || !field.eq_ignore_ascii_case("VersionData")
-    {
-        return not_found();
-    }
-    let bytes = org
-        .files
+/// The bytes of ContentVersion `id`, if it exists.
+pub fn version_bytes(org: &OrgState, id: &str) -> Option<bytes::Bytes> {
+    org.files
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .get(&id)
-        .cloned();
-    match bytes {
-        Some(bytes) => {
-            ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
-        }
-        None => not_found(),
-    }
+        .get(id)
+        .cloned()
 }

@@ -57,7 +57,7 @@ pub fn router(state: Arc<OrgState>) -> Router<Arc<OrgState>> {
         )
         .route(
             "/services/data/{version}/sobjects/{object}/{id}/{field}",
-            get(super::files::version_data),
+            get(version_data),
         )
         .route(
             "/services/data/{version}/sobjects/{object}/{id}",
@@ -100,7 +100,7 @@ fn dml_error_response(error: DmlError) -> Response {
     }
 }
 
-pub(super) fn write_error_response(error: WriteError) -> Response {
+fn write_error_response(error: WriteError) -> Response {
     match error {
         WriteError::Record(error) => dml_error_response(error),
         WriteError::Request {
@@ -110,7 +110,7 @@ pub(super) fn write_error_response(error: WriteError) -> Response {
     }
 }
 
-pub(super) fn not_found() -> Response {
+fn not_found() -> Response {
     api_error(
         StatusCode::NOT_FOUND,
         "NOT_FOUND",
@@ -510,13 +510,13 @@ async fn create(
     let Some(def) = object_def(&org, &object) else {
         return not_found();
     };
-    if def.name == "ContentVersion" {
-        return super::files::create_version(&org, &def, &version, &body);
-    }
     let input = match json_object(&body) {
         Ok(input) => input,
         Err(response) => return *response,
     };
+    if def.name == "ContentVersion" {
+        return create_file(&org, &def, &version, body.len(), input);
+    }
     if def.is_platform_event {
         return publish_event(&org, &def, input);
     }
@@ -534,6 +534,49 @@ async fn create(
                 .into_response()
         }
         Err(error) => write_error_response(error),
+    }
+}
+
+/// `POST sobjects/ContentVersion`: a Salesforce File (see `files`).
+fn create_file(
+    org: &OrgState,
+    def: &ObjectDef,
+    version: &str,
+    body_len: usize,
+    input: Map<String, Value>,
+) -> Response {
+    match super::files::create_version(org, def, version, body_len, input) {
+        Ok(id) => {
+            after_commit(org, def, &[Written::created(id.clone())]);
+            (
+                StatusCode::CREATED,
+                Json(json!({"id": id, "success": true, "errors": []})),
+            )
+                .into_response()
+        }
+        Err(super::files::Refused::Api {
+            status,
+            error_code,
+            message,
+        }) => api_error(status, error_code, &message),
+        Err(super::files::Refused::Write(error)) => write_error_response(error),
+    }
+}
+
+/// `GET sobjects/ContentVersion/{Id}/VersionData`: the file's bytes (any other blob path: 404).
+async fn version_data(
+    State(org): State<Arc<OrgState>>,
+    Path((_, object, id, field)): Path<(String, String, String, String)>,
+) -> Response {
+    let blob =
+        object.eq_ignore_ascii_case("ContentVersion") && field.eq_ignore_ascii_case("VersionData");
+    match super::files::version_bytes(&org, &id).filter(|_| blob) {
+        Some(bytes) => (
+            [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+            bytes,
+        )
+            .into_response(),
+        None => not_found(),
     }
 }
 
@@ -612,7 +655,7 @@ async fn delete(
     }
 }
 
-pub(super) fn json_object(body: &[u8]) -> Result<Map<String, Value>, Box<Response>> {
+fn json_object(body: &[u8]) -> Result<Map<String, Value>, Box<Response>> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(Box::new(api_error(

@@ -15,8 +15,8 @@
 //! (code 100, subcode 33, "… does not exist, cannot be loaded due to missing permissions, or does
 //! not support this operation …"), which is what Meta answers for an expired media id.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -24,14 +24,12 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use hmac::{Hmac, Mac};
-use rand::Rng;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::graph_api::{check_version_and_token, presented_token};
 use super::graph_error::GraphError;
 use super::state::SimState;
 
@@ -46,72 +44,6 @@ const DOWNLOAD_PATH: &str = "/whatsapp_business/attachments";
 
 /// The biggest file the control endpoint takes (Meta's document limit is 100 MB).
 const MAX_UPLOAD_BYTES: usize = 100 * 1024 * 1024;
-
-/// One stored file.
-#[derive(Debug)]
-struct StoredMedia {
-    bytes: Bytes,
-    mime_type: String,
-    sha256: String,
-    uploaded_at: DateTime<Utc>,
-}
-
-/// The simulated Meta's media: files by id, and the download faults.
-#[derive(Debug, Default)]
-pub struct MediaStore {
-    inner: Mutex<MediaInner>,
-}
-
-#[derive(Debug, Default)]
-struct MediaInner {
-    files: HashMap<String, StoredMedia>,
-    /// Downloads still to fail with a 500.
-    download_failures: u32,
-    /// Downloads answered (bytes served), for tests.
-    downloads: u64,
-    /// Ids handed out, so a retired one is never reissued.
-    issued: HashSet<String>,
-}
-
-impl MediaStore {
-    fn lock(&self) -> MutexGuard<'_, MediaInner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Stores a customer's file; returns its media id.
-    pub fn add(&self, bytes: Bytes, mime_type: &str, now: DateTime<Utc>) -> String {
-        let mut inner = self.lock();
-        let id = loop {
-            let id = rand::thread_rng()
-                .gen_range(1_000_000_000_000_000_u64..9_999_999_999_999_999)
-                .to_string();
-            if inner.issued.insert(id.clone()) {
-                break id;
-            }
-        };
-        let sha256 = hex::encode(Sha256::digest(&bytes));
-        inner.files.insert(
-            id.clone(),
-            StoredMedia {
-                bytes,
-                mime_type: mime_type.to_string(),
-                sha256,
-                uploaded_at: now,
-            },
-        );
-        id
-    }
-
-    /// Whether `id` is a media id this simulator issued (expired or not).
-    pub fn knows(&self, id: &str) -> bool {
-        self.lock().issued.contains(id)
-    }
-
-    /// Downloads served so far.
-    pub fn downloads(&self) -> u64 {
-        self.lock().downloads
-    }
-}
 
 /// The routes: the control endpoints and the download URL. `GET /{version}/{media_id}` shares the
 /// Graph object route and is answered by [`media_info`].
@@ -167,21 +99,12 @@ fn control_error(message: impl Into<String>) -> Response {
         .into_response()
 }
 
-/// `GET /{version}/{media_id}` when `object_id` is a media id this simulator issued: `None` for
-/// any other id (the caller answers it as a phone number or an unknown object).
-pub fn media_info(
-    state: &SimState,
-    version: &str,
-    object_id: &str,
-    headers: &HeaderMap,
-    query: &HashMap<String, String>,
-) -> Option<Response> {
-    if !state.media.knows(object_id) {
-        return None;
-    }
-    if let Err(error) = check_version_and_token(state, version, headers, query) {
-        return Some(error.into_response());
-    }
+/// `GET /{version}/{media_id}` for a media id this simulator issued ([`MediaStore::knows`]), once
+/// the Graph route has checked the version and the token: the file's description and a fresh
+/// signed URL, or Meta's unknown-object error once the id has expired.
+///
+/// [`MediaStore::knows`]: super::media_store::MediaStore::knows
+pub fn media_info(state: &SimState, object_id: &str, headers: &HeaderMap) -> Response {
     let now = state.clock.now();
     let inner = state.media.lock();
     let Some(file) = inner
@@ -189,7 +112,7 @@ pub fn media_info(
         .get(object_id)
         .filter(|f| now < f.uploaded_at + MEDIA_ID_LIFETIME)
     else {
-        return Some(GraphError::unknown_object("get", object_id).into_response());
+        return GraphError::unknown_object("get", object_id).into_response();
     };
     let expires = (now + URL_LIFETIME).timestamp();
     let host = headers
@@ -198,17 +121,15 @@ pub fn media_info(
         .unwrap_or("127.0.0.1");
     let hash = signature(&state.config.app_secret, object_id, expires);
     let url = format!("http://{host}{DOWNLOAD_PATH}?mid={object_id}&ext={expires}&hash={hash}");
-    Some(
-        Json(json!({
-            "messaging_product": "whatsapp",
-            "url": url,
-            "mime_type": file.mime_type,
-            "sha256": file.sha256,
-            "file_size": file.bytes.len(),
-            "id": object_id,
-        }))
-        .into_response(),
-    )
+    Json(json!({
+        "messaging_product": "whatsapp",
+        "url": url,
+        "mime_type": file.mime_type,
+        "sha256": file.sha256,
+        "file_size": file.bytes.len(),
+        "id": object_id,
+    }))
+    .into_response()
 }
 
 /// The URL's signature: HMAC-SHA256 of `{mid}:{ext}` under the app secret.
@@ -226,7 +147,12 @@ async fn download(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let valid_token = presented_token(&headers, &HashMap::new()).is_some_and(|token| {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let valid_token = presented.is_some_and(|token| {
         subtle::ConstantTimeEq::ct_eq(token.as_bytes(), state.config.access_token.as_bytes()).into()
     });
     if !valid_token {

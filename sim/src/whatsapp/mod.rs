@@ -25,6 +25,7 @@ mod graph_api;
 mod graph_error;
 mod ids;
 mod media;
+mod media_store;
 mod rate_limit;
 mod send_request;
 mod sim;

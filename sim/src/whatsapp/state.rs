@@ -36,7 +36,7 @@ pub struct SimState {
     /// One client for all webhook POSTs (connection reuse keeps retries cheap).
     pub http: reqwest::Client,
     /// Customers' media files (see `media`).
-    pub media: super::media::MediaStore,
+    pub media: super::media_store::MediaStore,
     inner: Mutex<Inner>,
 }
 
