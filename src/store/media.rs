@@ -291,6 +291,17 @@ pub fn finish(
     Ok(())
 }
 
+/// Forgets files that ended (saved, refused, given up) before `cutoff` (the retention job, with
+/// the journal's horizon); waiting ones are kept whatever their age.
+pub fn delete_finished_before(
+    conn: &Connection,
+    cutoff: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached("DELETE FROM inbound_media WHERE state != 'waiting' AND updated_at < ?1")?
+        .execute([to_millis(cutoff)])?)
+}
+
 /// Files still to copy (for `/metrics` and `doctor`).
 pub fn waiting_count(conn: &Connection) -> Result<u64, StoreError> {
     let count: i64 = conn
@@ -390,6 +401,21 @@ mod tests {
         assert_eq!(stored.state, MediaState::Done);
         assert_eq!(stored.record_id, Some(record));
         assert_eq!(stored.file_id.as_deref(), Some("068000000000001AAA"));
+    }
+
+    #[test]
+    fn retention_forgets_finished_files_and_keeps_waiting_ones() {
+        let conn = test_connection();
+        let (done, waiting) = (image("wamid.DONE"), image("wamid.WAIT"));
+        enqueue(&conn, &done, at(0)).unwrap();
+        enqueue(&conn, &waiting, at(0)).unwrap();
+        finish(&conn, &done.wamid, MediaState::TooLarge, None, None, at(10)).unwrap();
+
+        let deleted = delete_finished_before(&conn, at(11)).unwrap();
+
+        assert_eq!(deleted, 1);
+        assert!(get(&conn, &done.wamid).unwrap().is_none());
+        assert!(get(&conn, &waiting.wamid).unwrap().is_some());
     }
 
     #[test]

@@ -346,6 +346,38 @@ async fn a_file_meta_no_longer_has_is_reported_on_the_record_in_words() {
 }
 
 #[tokio::test]
+async fn with_copying_switched_off_the_record_says_so_and_nothing_is_downloaded() {
+    let app = spawn_app_with(Options {
+        tune: Box::new(|s| s.media.enabled = false),
+        ..Options::default()
+    })
+    .await;
+    let (media_id, sha256) = upload(&app, b"jpeg", "image/jpeg").await;
+    customer_sends(
+        &app,
+        "wamid.OFF",
+        "image",
+        json!({"id": media_id, "mime_type": "image/jpeg", "sha256": sha256}),
+    )
+    .await;
+    app.flush().await;
+
+    let done = step(&app).await;
+    app.flush().await;
+
+    assert_eq!(done.disabled, 1, "{done:?}");
+    let body = record_of(&app, "wamid.OFF")["Body__c"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        body.starts_with("An image was sent on WhatsApp; sfwa is set not to copy files (media.enabled = false). Meta keeps it until"),
+        "{body}"
+    );
+    assert_eq!(sim_downloads(&app).await, 0);
+}
+
+#[tokio::test]
 async fn media_metrics_count_saved_and_over_limit_files() {
     let app = spawn_app_with(Options {
         tune: Box::new(|s| s.media.max_bytes = 10),
