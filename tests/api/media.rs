@@ -19,7 +19,7 @@ use crate::daemon_support::{spawn_app, spawn_app_with, Options, TestApp, MSG};
 const CUSTOMER: &str = "16505551234";
 
 /// A customer's file as the simulated Meta stores it: `(media id, sha256)`.
-async fn upload(app: &TestApp, bytes: &[u8], mime: &str) -> (String, String) {
+pub(crate) async fn upload(app: &TestApp, bytes: &[u8], mime: &str) -> (String, String) {
     let answer: Value = app
         .http
         .post(format!("{}/__sim/media", app.wa.url()))
@@ -38,7 +38,7 @@ async fn upload(app: &TestApp, bytes: &[u8], mime: &str) -> (String, String) {
 }
 
 /// Posts a signed webhook with one inbound media message (`media` is the image/document object).
-async fn customer_sends(app: &TestApp, wamid: &str, kind: &str, media: Value) {
+pub(crate) async fn customer_sends(app: &TestApp, wamid: &str, kind: &str, media: Value) {
     let message = json!({
         "from": CUSTOMER, "id": wamid, "timestamp": app.clock.now().timestamp().to_string(),
         "type": kind, kind: media,
