@@ -27,6 +27,7 @@
 //! | `sfwa_writeback_records_total` | counter | `result` = written, retried, dropped |
 //! | `sfwa_writeback_dead_lettered_total` | counter | `reason` = Salesforce's error code (JSON_PARSER_ERROR, STRING_TOO_LONG…) or ATTEMPTS_EXHAUSTED |
 //! | `sfwa_media_files_total` | counter | `outcome` = saved, too_large, failed, retried, disabled (customers' files copied into Salesforce Files, `pipeline::media`) |
+//! | `sfwa_media_waiting` | gauge | — (customers' files not copied yet) |
 //! | `sfwa_outbox_dead_letters` | gauge | — (write-backs refused for good, waiting for `sfwa dead-letters retry\|drop`) |
 
 use std::sync::atomic::AtomicU64;
@@ -93,6 +94,8 @@ pub struct Snapshot {
     pub outbox_oldest_age: Option<chrono::Duration>,
     /// Write-backs in the dead-letter table.
     pub dead_letters: u64,
+    /// Customers' files not copied yet (`store::media`).
+    pub media_waiting: u64,
     /// Stream mode only.
     pub stream: Option<StreamSnapshot>,
     pub salesforce_api: Option<crate::salesforce::ApiUsage>,
@@ -134,6 +137,7 @@ struct Inner {
     writeback_dead_lettered: Family<ReasonLabel, Counter>,
     outbox_dead_letters: Gauge,
     media_files: Family<OutcomeLabel, Counter>,
+    media_waiting: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -165,6 +169,7 @@ impl Metrics {
             writeback_dead_lettered: Family::default(),
             outbox_dead_letters: Gauge::default(),
             media_files: Family::default(),
+            media_waiting: Gauge::default(),
         };
         inner.register_sends();
         inner.register_state_and_webhooks();
@@ -203,6 +208,7 @@ impl Metrics {
         inner
             .outbox_dead_letters
             .set(gauge_value(snapshot.dead_letters));
+        inner.media_waiting.set(gauge_value(snapshot.media_waiting));
         inner.outbox_oldest_age.set(
             snapshot
                 .outbox_oldest_age
@@ -368,6 +374,7 @@ impl Inner {
     fn register_media(&mut self) {
         register!(self;
             "media_files" => "Customers' files by outcome: saved to Salesforce Files, too_large, failed (given up), retried (one attempt failed), disabled", media_files;
+            "media_waiting" => "Customers' files not copied yet (waiting for their turn, their record, or a retry)", media_waiting;
         );
     }
 
@@ -425,6 +432,7 @@ mod tests {
             outbox_depth: 7,
             outbox_oldest_age: Some(chrono::Duration::seconds(42)),
             dead_letters: 2,
+            media_waiting: 4,
             stream: Some(StreamSnapshot {
                 connected: true,
                 replay_updated_at: Some(now - chrono::Duration::seconds(5)),
@@ -443,6 +451,7 @@ mod tests {
             "sfwa_outbox_depth 7",
             "sfwa_outbox_oldest_age_seconds 42",
             "sfwa_outbox_dead_letters 2",
+            "sfwa_media_waiting 4",
             "sfwa_salesforce_api_used 25",
             "sfwa_salesforce_api_max 15000",
             "sfwa_stream_connected 1",

@@ -377,6 +377,20 @@ async fn with_copying_switched_off_the_record_says_so_and_nothing_is_downloaded(
     assert_eq!(sim_downloads(&app).await, 0);
 }
 
+/// `GET /metrics` on the daemon's webhook port.
+async fn scrape(app: &TestApp) -> String {
+    let webhook = app.wa.webhook_url().unwrap();
+    let metrics = webhook.replace(&app.settings.webhook.path, "/metrics");
+    app.http
+        .get(metrics)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn media_metrics_count_saved_and_over_limit_files() {
     let app = spawn_app_with(Options {
@@ -401,10 +415,13 @@ async fn media_metrics_count_saved_and_over_limit_files() {
     )
     .await;
     app.flush().await;
+    let before = scrape(&app).await;
 
     step(&app).await;
 
-    let text = app.metrics.render(&Default::default());
+    let text = scrape(&app).await;
+    assert!(before.contains("sfwa_media_waiting 2"), "{before}");
+    assert!(text.contains("sfwa_media_waiting 0"), "{text}");
     assert!(
         text.contains("sfwa_media_files_total{outcome=\"saved\"} 1"),
         "{text}"
