@@ -26,12 +26,14 @@ use tracing::{info, warn};
 use crate::domain::ids::Wamid;
 use crate::domain::sf_id::SfId;
 use crate::domain::webhook_event::{InboundKind, InboundMessage};
+use crate::salesforce::error::SalesforceError;
 use crate::salesforce::soql::soql_string;
 use crate::store::media::{self as queue, MediaState, QueuedMedia};
 use crate::store::{outbox, StoreError};
 use crate::whatsapp::media::MediaError;
 
 use super::inbound_records::WAMID_FIELD;
+use super::record_update::Fields;
 use super::report::MediaOutcome;
 use super::Pipeline;
 
@@ -45,6 +47,12 @@ pub const MAX_ATTEMPTS: u32 = 6;
 
 /// Files handled per step (each is a download and an upload; a step stays short).
 const FILES_PER_STEP: usize = 10;
+
+/// How long a file waits when the trouble is not the file's (see [`Ended::NotCounted`]).
+const NOT_COUNTED_WAIT: Duration = Duration::minutes(15);
+
+/// Graph's code for an access token it refuses (expired, revoked).
+const GRAPH_AUTH: i64 = 190;
 
 /// How soon to look again for a record Salesforce does not have yet.
 const RECORD_WAIT: Duration = Duration::seconds(30);
@@ -119,6 +127,11 @@ pub fn backoff(attempts: u32) -> Duration {
 /// One pass: the due files (≤ [`FILES_PER_STEP`]), each copied, refused or retried. See the module.
 pub async fn media_step(pipeline: &Pipeline) -> anyhow::Result<MediaStep> {
     let core = &pipeline.core;
+    if let Some(hold) = pipeline.dispatcher.current_hold() {
+        // Meta refuses everything for now (token, account): the files wait with the sends.
+        tracing::debug!(until = %hold.until, "media waits out the hold on WhatsApp calls");
+        return Ok(MediaStep::default());
+    }
     let now = core.now();
     let object = core.message_object().to_string();
     let due = core
@@ -296,6 +309,9 @@ enum Ended {
     },
     Gone,
     Disabled,
+    /// Not the file's fault (sfwa's credentials refused, Salesforce's daily API allowance
+    /// spent): tried again after [`NOT_COUNTED_WAIT`] without counting an attempt.
+    NotCounted(String),
     Error(String),
 }
 
@@ -330,6 +346,9 @@ async fn fetch_and_upload(pipeline: &Pipeline, media: &QueuedMedia, record_id: &
         Ok(found) => found,
         Err(MediaError::TooLarge { got, .. }) => return Ended::TooLarge { bytes: got },
         Err(error) if error.is_gone() => return Ended::Gone,
+        Err(MediaError::Meta(error)) if error.code == GRAPH_AUTH || error.http_status == 401 => {
+            return Ended::NotCounted(format!("WhatsApp refused sfwa's access token: {error}"))
+        }
         Err(error) => return Ended::Error(error.to_string()),
     };
     let mime = media.mime_type.clone().or(mime).or(file.content_type);
@@ -346,6 +365,9 @@ async fn fetch_and_upload(pipeline: &Pipeline, media: &QueuedMedia, record_id: &
             bytes,
             mime,
         },
+        Err(error @ (SalesforceError::Auth { .. } | SalesforceError::LimitExceeded)) => {
+            Ended::NotCounted(format!("saving it to Salesforce Files failed: {error}"))
+        }
         Err(error) => Ended::Error(format!("saving it to Salesforce Files failed: {error}")),
     }
 }
@@ -357,82 +379,113 @@ async fn record_outcome(
     record_id: &SfId,
     ended: Ended,
 ) -> anyhow::Result<MediaOutcome> {
-    let now = pipeline.core.now();
-    let limit = pipeline.core.settings.media.max_bytes;
-    let (state, outcome, fields, file_id, error) = match ended {
-        Ended::Saved {
-            file_id,
-            bytes,
-            mime,
-        } => {
-            info!(wamid = %media.wamid, %record_id, bytes, "customer's file saved to Salesforce Files");
-            let fields = saved_fields(media, mime.as_deref(), bytes);
-            (
-                MediaState::Done,
-                MediaOutcome::Saved,
-                fields,
-                Some(file_id),
-                None,
-            )
-        }
-        Ended::TooLarge { bytes } => {
-            let fields = body_fields(too_large_body(media, bytes, limit));
-            (
-                MediaState::TooLarge,
-                MediaOutcome::TooLarge,
-                fields,
-                None,
-                None,
-            )
-        }
-        Ended::Disabled => {
-            let fields = body_fields(disabled_body(media));
-            (
-                MediaState::Disabled,
-                MediaOutcome::Disabled,
-                fields,
-                None,
-                None,
-            )
-        }
-        Ended::Gone => {
-            let fields = body_fields(gone_body(media));
-            let error = Some("Meta no longer has the file".to_string());
-            (
-                MediaState::Failed,
-                MediaOutcome::Failed,
-                fields,
-                None,
-                error,
-            )
-        }
-        Ended::Error(error) if media.attempts + 1 >= MAX_ATTEMPTS => {
-            warn!(wamid = %media.wamid, %error, attempts = media.attempts + 1, "giving up copying a customer's file");
-            let fields = body_fields(failed_body(media, &error));
-            (
-                MediaState::Failed,
-                MediaOutcome::Failed,
-                fields,
-                None,
-                Some(error),
-            )
-        }
-        Ended::Error(error) => {
+    let ended = match ended {
+        Ended::Error(error) if media.attempts + 1 < MAX_ATTEMPTS => {
             info!(wamid = %media.wamid, %error, attempt = media.attempts + 1, "copying a customer's file failed; trying again later");
             return retry(pipeline, media, error).await;
         }
+        Ended::NotCounted(error) => {
+            warn!(wamid = %media.wamid, %error, "copying a customer's file is held up; trying again later");
+            return wait_uncounted(pipeline, media).await;
+        }
+        ended => ended,
     };
+    let now = pipeline.core.now();
+    let done = finished(media, ended, pipeline.core.settings.media.max_bytes);
+    if let Some(error) = &done.error {
+        warn!(wamid = %media.wamid, %error, attempts = media.attempts + 1, "a customer's file is not copied; the record says why");
+    } else {
+        info!(wamid = %media.wamid, %record_id, outcome = done.outcome.label(), "a customer's file is done");
+    }
     let object = pipeline.core.message_object().to_string();
     let (wamid, record_id) = (media.wamid.clone(), record_id.clone());
+    let outcome = done.outcome;
     pipeline
         .core
         .store
         .write(move |tx| {
+            let Finished {
+                state,
+                fields,
+                file_id,
+                error,
+                ..
+            } = done;
             queue::finish(tx, &wamid, state, file_id.as_deref(), error.as_deref(), now)?;
             outbox::enqueue(tx, &object, record_id.as_str(), &fields, now)
         })
         .await?;
     Ok(outcome)
+}
+
+/// How a file ended for good: its row's state, the count, the record's fields.
+struct Finished {
+    state: MediaState,
+    outcome: MediaOutcome,
+    fields: Fields,
+    file_id: Option<String>,
+    /// Why it is not a File (a given-up or gone file).
+    error: Option<String>,
+}
+
+/// What a final [`Ended`] writes (`limit` is `media.max_bytes`, named on a file over it).
+fn finished(media: &QueuedMedia, ended: Ended, limit: u64) -> Finished {
+    let refused = |state, outcome, body: String, error: Option<String>| Finished {
+        state,
+        outcome,
+        fields: body_fields(body),
+        file_id: None,
+        error,
+    };
+    match ended {
+        Ended::Saved {
+            file_id,
+            bytes,
+            mime,
+        } => Finished {
+            state: MediaState::Done,
+            outcome: MediaOutcome::Saved,
+            fields: saved_fields(media, mime.as_deref(), bytes),
+            file_id: Some(file_id),
+            error: None,
+        },
+        Ended::TooLarge { bytes } => refused(
+            MediaState::TooLarge,
+            MediaOutcome::TooLarge,
+            too_large_body(media, bytes, limit),
+            None,
+        ),
+        Ended::Disabled => refused(
+            MediaState::Disabled,
+            MediaOutcome::Disabled,
+            disabled_body(media),
+            None,
+        ),
+        Ended::Gone => refused(
+            MediaState::Failed,
+            MediaOutcome::Failed,
+            gone_body(media),
+            Some("Meta no longer has the file".into()),
+        ),
+        Ended::Error(error) | Ended::NotCounted(error) => refused(
+            MediaState::Failed,
+            MediaOutcome::Failed,
+            failed_body(media, &error),
+            Some(error),
+        ),
+    }
+}
+
+/// Looks again after [`NOT_COUNTED_WAIT`] without counting an attempt (Meta's 7 days still end it).
+async fn wait_uncounted(pipeline: &Pipeline, media: &QueuedMedia) -> anyhow::Result<MediaOutcome> {
+    let now = pipeline.core.now();
+    let wamid = media.wamid.clone();
+    pipeline
+        .core
+        .store
+        .write(move |tx| queue::postpone(tx, &wamid, now + NOT_COUNTED_WAIT, now))
+        .await?;
+    Ok(MediaOutcome::Retried)
 }
 
 async fn retry(

@@ -253,6 +253,34 @@ async fn a_download_failing_twice_then_succeeding_ends_as_a_file() {
 }
 
 #[tokio::test]
+async fn an_expired_whatsapp_token_holds_files_back_without_using_their_attempts() {
+    let app = spawn_app().await;
+    let (media_id, sha256) = upload(&app, b"PNG bytes", "image/png").await;
+    customer_sends(
+        &app,
+        "wamid.TOK",
+        "image",
+        json!({"id": media_id, "mime_type": "image/png", "sha256": sha256}),
+    )
+    .await;
+    app.flush().await;
+    app.wa_control("faults", json!({"token_expired": true}))
+        .await;
+
+    let refused = step(&app).await;
+    let held = queued(&app, "wamid.TOK").await;
+    app.wa_control("faults", json!({"token_expired": false}))
+        .await;
+    app.clock
+        .shift(chrono::Duration::minutes(15) + chrono::Duration::seconds(1));
+    let renewed = step(&app).await;
+
+    assert_eq!(refused.retried, 1, "{refused:?}");
+    assert_eq!((held.state, held.attempts), (MediaState::Waiting, 0));
+    assert_eq!(renewed.saved, 1, "{renewed:?}");
+}
+
+#[tokio::test]
 async fn a_restarted_daemon_resumes_a_pending_download() {
     let mut app = spawn_app().await;
     let bytes = b"OggS voice".to_vec();
