@@ -16,8 +16,10 @@
 //!
 //! A failed attempt is retried with back-off ([`backoff`]); after [`MAX_ATTEMPTS`], or once Meta
 //! no longer has the file (media ids expire [`META_KEEPS_MEDIA`] after the message), the record
-//! says so in words. A file over the limit is not downloaded, and the record says that too. Neither
-//! the token nor Meta's signed URL is ever logged.
+//! says so in words. Trouble that is not the file's (Meta refusing sfwa's token, Salesforce's
+//! allowance spent, the send path's hold) makes files wait without using their attempts. A file
+//! over the limit is not downloaded, and the record says that too. Neither the token nor Meta's
+//! signed URL is ever logged.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
