@@ -120,6 +120,10 @@ impl App {
             shutdown.clone(),
         ));
         workers.spawn(read_throughput_levels(pipeline.dispatcher.clone()));
+        workers.spawn(crate::pipeline::media::run_media(
+            pipeline.clone(),
+            shutdown.clone(),
+        ));
         let scheduler = Scheduler::new(pipeline.core.clock.clone(), scheduled_jobs(&pipeline)?);
         workers.spawn(scheduler.run(shutdown.clone()));
         workers.close();

@@ -34,7 +34,10 @@
 //!    [`domain::webhook_event`]s, then [`pipeline::webhook_apply`] in one SQLite transaction:
 //!    dedupe, statuses only forward ([`store::journal::apply_status`]), the inbound mirror
 //!    ([`store::inbound`]), write-backs and the inbound record to create in Salesforce
-//!    ([`pipeline::inbound_records`]) — all before the 200. What Meta's codes mean (131047: the
+//!    ([`pipeline::inbound_records`]), and a media message's file for the media worker
+//!    ([`store::media`]) — all before the 200. The worker ([`pipeline::media::media_step`]) then
+//!    downloads the file from Meta ([`whatsapp::media`]) and saves it as a Salesforce File on the
+//!    record ([`salesforce::files`]). What Meta's codes mean (131047: the
 //!    window was closed) is said once, in `whatsapp::error` ([`whatsapp::is_window_closed`]).
 //! 5. **The write-back** — [`pipeline::writeback::flush_once`]: the coalescing outbox
 //!    ([`store::outbox`]) → [`salesforce::SalesforceClient::update`] (statuses) and

@@ -339,6 +339,30 @@ impl Default for WritebackSettings {
     }
 }
 
+/// Customers' files (images, documents, audio, video) copied into Salesforce Files on their
+/// message record (`pipeline::media`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaSettings {
+    /// Whether inbound files are downloaded from Meta and saved to Salesforce Files at all.
+    pub enabled: bool,
+    /// The largest file copied, in bytes. Default 25 MB: a file goes to Salesforce as base64 in
+    /// one JSON request, which carries at most 37.5 MB of base64 (about 28 MB of file).
+    pub max_bytes: u64,
+}
+
+/// The most `media.max_bytes` may be: 37.5 MB of base64 is 28.125 MB of file.
+pub const MEDIA_MAX_BYTES_LIMIT: u64 = 37_500_000 / 4 * 3;
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        MediaSettings {
+            enabled: true,
+            max_bytes: 25 * 1024 * 1024,
+        }
+    }
+}
+
 /// Every setting of `sfwa run`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -353,6 +377,7 @@ pub struct Settings {
     pub writeback: WritebackSettings,
     pub schedule: ScheduleSettings,
     pub retention: RetentionSettings,
+    pub media: MediaSettings,
 }
 
 impl Settings {

@@ -206,6 +206,12 @@ fn timings(s: &Settings, p: &mut Problems) {
         "use e.g. \"2s\"",
     );
     p.need(
+        (1..=super::types::MEDIA_MAX_BYTES_LIMIT).contains(&s.media.max_bytes),
+        "media.max_bytes",
+        "must be between 1 and 28125000 (a file goes to Salesforce as at most 37.5 MB of base64)",
+        "use 26214400 (25 MB)",
+    );
+    p.need(
         s.dispatch.max_attempts >= 1,
         "dispatch.max_attempts",
         "must be at least 1",

@@ -28,6 +28,8 @@
 //! | `sfwa_writeback_flushes_total` | counter | — |
 //! | `sfwa_writeback_records_total` | counter | `result` = written, retried, dropped |
 //! | `sfwa_writeback_dead_lettered_total` | counter | `reason` = Salesforce's error code (JSON_PARSER_ERROR, STRING_TOO_LONG…) or ATTEMPTS_EXHAUSTED |
+//! | `sfwa_media_files_total` | counter | `outcome` = saved, too_large, failed, retried, disabled (customers' files copied into Salesforce Files, `pipeline::media`) |
+//! | `sfwa_media_waiting` | gauge | — (customers' files not copied yet) |
 //! | `sfwa_outbox_dead_letters` | gauge | — (write-backs refused for good, waiting for `sfwa dead-letters retry\|drop`) |
 //! | `sfwa_inbound_links_total` | counter | `result` = user_id_stored, user_id_refused (a customer's WhatsApp user id written to, or refused by, the Contact / Lead a message linked to by phone), relinked (records the relink job linked after matching nobody at first) |
 
@@ -77,6 +79,11 @@ struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabel {
     state: &'static str,
 }
@@ -90,6 +97,8 @@ pub struct Snapshot {
     pub outbox_oldest_age: Option<chrono::Duration>,
     /// Write-backs in the dead-letter table.
     pub dead_letters: u64,
+    /// Customers' files not copied yet (`store::media`).
+    pub media_waiting: u64,
     /// Stream mode only.
     pub stream: Option<StreamSnapshot>,
     pub salesforce_api: Option<crate::salesforce::ApiUsage>,
@@ -133,6 +142,8 @@ struct Inner {
     writeback_dead_lettered: Family<ReasonLabel, Counter>,
     outbox_dead_letters: Gauge,
     inbound_links: Family<ResultLabel, Counter>,
+    media_files: Family<OutcomeLabel, Counter>,
+    media_waiting: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -166,6 +177,8 @@ impl Metrics {
             writeback_dead_lettered: Family::default(),
             outbox_dead_letters: Gauge::default(),
             inbound_links: Family::default(),
+            media_files: Family::default(),
+            media_waiting: Gauge::default(),
         };
         inner.register_sends();
         inner.register_state_and_webhooks();
@@ -173,6 +186,7 @@ impl Metrics {
             inner.register_stream();
         }
         inner.register_writeback();
+        inner.register_media();
         Metrics {
             inner: Arc::new(inner),
         }
@@ -203,6 +217,7 @@ impl Metrics {
         inner
             .outbox_dead_letters
             .set(gauge_value(snapshot.dead_letters));
+        inner.media_waiting.set(gauge_value(snapshot.media_waiting));
         inner.outbox_oldest_age.set(
             snapshot
                 .outbox_oldest_age
@@ -344,6 +359,15 @@ impl Reporter for Metrics {
             })
             .inc();
     }
+
+    fn media(&self, outcome: crate::pipeline::report::MediaOutcome) {
+        self.inner
+            .media_files
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.label(),
+            })
+            .inc();
+    }
 }
 
 /// `registry.register(name, help, field.clone())` for each `name => help, field;`.
@@ -385,6 +409,14 @@ impl Inner {
         register!(self;
             "stream_connected" => "1 while the platform-event subscription is connected (its last long poll succeeded), else 0", stream_connected;
             "stream_replay_lag_seconds" => "Seconds since the stored replay id last advanced, i.e. since the last platform event was handled (0 before the first); grows while no events come", stream_replay_lag;
+        );
+    }
+
+    /// Customers' files copied into Salesforce Files (`pipeline::media`).
+    fn register_media(&mut self) {
+        register!(self;
+            "media_files" => "Customers' files by outcome: saved to Salesforce Files, too_large, failed (given up), retried (one attempt failed), disabled", media_files;
+            "media_waiting" => "Customers' files not copied yet (waiting for their turn, their record, or a retry)", media_waiting;
         );
     }
 
@@ -443,6 +475,7 @@ mod tests {
             outbox_depth: 7,
             outbox_oldest_age: Some(chrono::Duration::seconds(42)),
             dead_letters: 2,
+            media_waiting: 4,
             stream: Some(StreamSnapshot {
                 connected: true,
                 replay_updated_at: Some(now - chrono::Duration::seconds(5)),
@@ -461,6 +494,7 @@ mod tests {
             "sfwa_outbox_depth 7",
             "sfwa_outbox_oldest_age_seconds 42",
             "sfwa_outbox_dead_letters 2",
+            "sfwa_media_waiting 4",
             "sfwa_salesforce_api_used 25",
             "sfwa_salesforce_api_max 15000",
             "sfwa_stream_connected 1",

@@ -92,6 +92,11 @@ pub async fn snapshot(pipeline: &Pipeline, health: &Health) -> Result<Snapshot, 
                 ))
             })
             .await?;
+    let media_waiting = pipeline
+        .core
+        .store
+        .read(crate::store::media::waiting_count)
+        .await?;
     let stream =
         (pipeline.core.settings.intake.mode == IntakeMode::Stream).then(|| StreamSnapshot {
             connected: health.stream_connected(),
@@ -104,6 +109,7 @@ pub async fn snapshot(pipeline: &Pipeline, health: &Health) -> Result<Snapshot, 
         outbox_depth,
         outbox_oldest_age,
         dead_letters,
+        media_waiting,
         stream,
         salesforce_api: pipeline.intake.salesforce.api_usage(),
         send_rates: pipeline.dispatcher.pacer.rates(),

@@ -1,9 +1,9 @@
 //! The `WhatsApp_Message__c` record an inbound customer message becomes: Direction Inbound, Status
-//! Received, who wrote, to which business number, when, and what — in words a rep can read, since
-//! media files are not downloaded (the record names Meta's media id instead). No URL field is
-//! written, on purpose: Salesforce's URL fields hold 255 characters at most, and Meta's media URLs
-//! (signed, short-lived, useless without the access token) are longer; cutting a URL would store a
-//! broken link, so the media id, which sfwa can turn into a download, is what the record keeps.
+//! Received, who wrote, to which business number, when, and what — in words a rep can read. A
+//! media message's file is copied into the record's Files afterwards by the media worker
+//! ([`super::media`]), which then rewrites the Body; the first Body says it is being copied. No URL
+//! field is written, on purpose: Meta's media URLs are signed, short-lived and useless without
+//! the access token.
 //!
 //! Every kind of message gets a Body a rep can act on (a contact card's name, phones and emails;
 //! an order's lines and total; a Flow's answers; a number change), and the record says who wrote
@@ -312,37 +312,20 @@ fn came_from(referral: &Referral) -> String {
 fn body(kind: &InboundKind) -> String {
     match kind {
         InboundKind::Text { body } => body.clone(),
-        InboundKind::Media {
-            caption: Some(caption),
-            ..
-        } if !caption.trim().is_empty() => caption.clone(),
+        // What was sent and that the media worker is copying it into the record's Files; the
+        // worker writes the final Body (`super::media`, in words from `super::media_body`).
         InboundKind::Media {
             kind,
-            media_id,
             mime_type,
             filename,
+            caption,
             ..
-        } => {
-            let what = match kind {
-                InboundMediaKind::Image => "An image",
-                InboundMediaKind::Sticker => "A sticker",
-                InboundMediaKind::Document => "A document",
-                InboundMediaKind::Audio => "An audio or voice message",
-                InboundMediaKind::Video => "A video",
-            };
-            let name = filename
-                .as_deref()
-                .map(|f| format!(" \"{f}\""))
-                .unwrap_or_default();
-            let mime = mime_type
-                .as_deref()
-                .map(|m| format!(", {m}"))
-                .unwrap_or_default();
-            format!(
-                "{what}{name} was sent on WhatsApp (media id {media_id}{mime}). \
-                 The file is not copied into Salesforce."
-            )
-        }
+        } => super::media_body::first_body(
+            *kind,
+            mime_type.as_deref(),
+            filename.as_deref(),
+            caption.as_deref(),
+        ),
         InboundKind::Button { text, payload } if text.is_empty() => payload.clone(),
         InboundKind::Button { text, .. } => text.clone(),
         InboundKind::Interactive { id, title } if title.is_empty() => id.clone(),
@@ -618,7 +601,7 @@ mod tests {
     }
 
     #[test]
-    fn media_without_a_caption_is_described_with_metas_media_id() {
+    fn media_without_a_caption_is_described_as_being_copied_into_files() {
         let document = inbound_record(&message(media(
             InboundMediaKind::Document,
             None,
@@ -629,10 +612,13 @@ mod tests {
         assert_eq!(document["Media_Filename__c"], "quote.pdf");
         let body = document["Body__c"].as_str().unwrap();
         assert!(
-            body.starts_with("A document \"quote.pdf\" was sent"),
+            body.starts_with("A document \"quote.pdf\" (application/pdf) was sent"),
             "{body}"
         );
-        assert!(body.contains("media id 1234567890"), "{body}");
+        assert!(
+            body.contains("copying it into this record's Files"),
+            "{body}"
+        );
         assert!(document.contains_key("Window_Expires_At__c"));
     }
 
@@ -647,7 +633,8 @@ mod tests {
         let video = inbound_record(&message(media(InboundMediaKind::Video, None, None)));
         let audio = inbound_record(&message(media(InboundMediaKind::Audio, None, None)));
 
-        assert_eq!(image["Body__c"], "my receipt");
+        let body = image["Body__c"].as_str().unwrap();
+        assert!(body.starts_with("my receipt\n\n(An image"), "{body}");
         assert_eq!(image["Message_Type__c"], "Image");
         assert!(!image.contains_key("Media_Filename__c"));
         assert_eq!(sticker["Message_Type__c"], "Image");

@@ -283,14 +283,16 @@ pub struct RetentionSummary {
     pub webhook_keys: usize,
     /// Refused webhook events (`store::webhook_rejects`) not seen again for as long.
     pub webhook_rejects: usize,
+    /// Customers' files finished (saved, refused or given up) longer ago than the journal keeps.
+    pub media_rows: usize,
 }
 
 impl fmt::Display for RetentionSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "deleted {} finished journal rows, {} webhook dedupe keys and {} refused webhook events",
-            self.journal_rows, self.webhook_keys, self.webhook_rejects
+            "deleted {} finished journal rows, {} webhook dedupe keys, {} refused webhook events and {} finished media files",
+            self.journal_rows, self.webhook_keys, self.webhook_rejects, self.media_rows
         )
     }
 }
@@ -312,6 +314,7 @@ pub async fn retention(core: &Core) -> anyhow::Result<RetentionSummary> {
                     tx,
                     webhook_cutoff,
                 )?,
+                media_rows: crate::store::media::delete_finished_before(tx, journal_cutoff)?,
             })
         })
         .await?;

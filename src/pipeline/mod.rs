@@ -19,6 +19,9 @@
 //! - [`identity`] — who the customer is: what an inbound message shows (phone and BSUID merged,
 //!   number and user-id changes) and where a send to an address goes now.
 //! - [`inbound_records`] — the `WhatsApp_Message__c` record an inbound customer message becomes.
+//! - [`media`] — customers' files (images, documents, audio, video) downloaded from Meta into
+//!   Salesforce Files on their inbound record, by a worker of its own; [`media_body`] — what
+//!   the record's Body says about the file.
 //! - [`inbound_links`] — linking those records to the Contact / Lead holding the sender's
 //!   WhatsApp user id (BSUID), else with the sender's number (one SOSL search per flush), and
 //!   storing the BSUID on the record linked by phone; [`relink`] — the job that links, later,
@@ -50,6 +53,8 @@ pub mod inbound_owner;
 pub mod inbound_records;
 pub mod intake;
 pub mod jobs;
+pub mod media;
+pub mod media_body;
 pub mod owner_cache;
 pub mod pacing;
 pub mod record_update;

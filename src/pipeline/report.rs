@@ -80,6 +80,35 @@ pub trait Reporter: Send + Sync {
     fn user_ids_stored(&self, _stored: usize, _refused: usize) {}
     /// The relink job linked `linked` inbound records that had matched nobody at first.
     fn relinked(&self, _linked: usize) {}
+    /// One customer's file ended (or failed one attempt) so (see `pipeline::media`).
+    fn media(&self, _outcome: MediaOutcome) {}
+}
+
+/// What became of one customer's file in one media step, as it is counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaOutcome {
+    /// Downloaded and saved as a Salesforce File on its record.
+    Saved,
+    /// Over `media.max_bytes`: not downloaded, the record says so.
+    TooLarge,
+    /// Given up (attempts spent, or Meta no longer has it), the record says so.
+    Failed,
+    /// One attempt failed; tried again later.
+    Retried,
+    /// `media.enabled = false`: not downloaded, the record says so.
+    Disabled,
+}
+
+impl MediaOutcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            MediaOutcome::Saved => "saved",
+            MediaOutcome::TooLarge => "too_large",
+            MediaOutcome::Failed => "failed",
+            MediaOutcome::Retried => "retried",
+            MediaOutcome::Disabled => "disabled",
+        }
+    }
 }
 
 /// Reports to several observers in turn (the metrics and the health).
@@ -131,6 +160,9 @@ impl Reporter for Reporters {
     }
     fn relinked(&self, linked: usize) {
         self.0.iter().for_each(|o| o.relinked(linked));
+    }
+    fn media(&self, outcome: MediaOutcome) {
+        self.0.iter().for_each(|o| o.media(outcome));
     }
 }
 

@@ -207,6 +207,8 @@ fn apply_event(
                 &fields,
                 now,
             )?;
+            // Its file, if any, for the media worker (durable with the record; see `media`).
+            crate::pipeline::media::enqueue(tx, message, now)?;
             Ok(EventApplied::Inbound)
         }
     }

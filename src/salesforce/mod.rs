@@ -18,6 +18,7 @@
 //! - [`contract`] — the fields of `WhatsApp_Message__c` sfwa reads and writes, said once.
 //! - [`describe`] — object describe, for checking the deployed package.
 //! - [`collections`] — create / update / upsert in chunks of 200 and per-record results.
+//! - [`files`] — Salesforce Files: a customer's file as a ContentVersion on its message record.
 //! - [`error`] — [`SalesforceError`] and the hints given for refused credentials.
 //! - [`rows`] — the message rows intake reads, converted once into the domain's
 //!   [`QueuedRecord`](crate::domain::message::QueuedRecord).
@@ -38,6 +39,7 @@ pub mod cometd;
 pub mod contract;
 pub mod describe;
 pub mod error;
+pub mod files;
 pub mod rows;
 pub mod soql;
 pub mod sosl;

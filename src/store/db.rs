@@ -62,6 +62,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "customer_identity",
         sql: include_str!("migrations/0005_customer_identity.sql"),
     },
+    Migration {
+        version: 6,
+        name: "inbound_media",
+        sql: include_str!("migrations/0006_inbound_media.sql"),
+    },
 ];
 
 /// The schema version this build writes.

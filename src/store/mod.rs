@@ -8,6 +8,7 @@
 //! - [`inbound`] — the inbound mirror, the session window's source of truth.
 //! - [`identity`] — who the customer is per business number (phone, BSUID, parent BSUID), merged
 //!   and re-keyed; the window is a column of the person.
+//! - [`media`] — customers' files waiting to be copied into Salesforce Files (a durable queue).
 //! - [`dedupe`] — webhook items already processed, so Meta's redeliveries are no-ops.
 //! - [`webhook_rejects`] — webhook events refused at the edge (the dead letter of the receiver).
 //! - [`cursors`] — named positions in remote streams (a CometD replay id).
@@ -28,6 +29,7 @@ pub mod error;
 pub mod identity;
 pub mod inbound;
 pub mod journal;
+pub mod media;
 pub mod outbox;
 pub mod webhook_rejects;
 

@@ -185,7 +185,7 @@ fn transport_error(error: reqwest::Error) -> SendError {
 
 /// The error and its causes on one line, without the URL (which never holds the token, but keeps
 /// logs short).
-fn describe(error: reqwest::Error) -> String {
+pub(super) fn describe(error: reqwest::Error) -> String {
     let error = error.without_url();
     let mut text = error.to_string();
     let mut source = std::error::Error::source(&error);
@@ -202,7 +202,12 @@ impl WhatsAppClient {
         Self { http, config }
     }
 
-    fn url(&self, path: &str) -> String {
+    /// The pool and the settings, for the Graph calls kept in sibling modules (`media`).
+    pub(super) fn parts(&self) -> (&reqwest::Client, &WhatsAppConfig) {
+        (&self.http, &self.config)
+    }
+
+    pub(super) fn url(&self, path: &str) -> String {
         format!(
             "{}/{}/{path}",
             self.config.api_base.trim_end_matches('/'),

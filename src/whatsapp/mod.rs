@@ -5,6 +5,8 @@
 //! - `client`: [`WhatsAppClient`] — `send` and `phone_number` over HTTP, with transport failures
 //!   split by whether the message may have left ([`SendError`]); the webhook subscription reads
 //!   `sfwa doctor` makes (`subscribed_apps`, `app_subscriptions`).
+//! - [`media`]: customers' files — `GET /{media_id}` ([`WhatsAppClient::media_info`]) and the
+//!   download from its short-lived URL ([`WhatsAppClient::download`]), size-capped and sha256-checked.
 //! - `subscriptions`: what those reads answer, the app token, and the webhook fields sfwa needs.
 //! - `templates`: the categories of the account's templates, listed and cached, so an
 //!   authentication template to a customer known only by BSUID is refused before sending.
@@ -16,6 +18,7 @@
 
 mod client;
 mod error;
+pub mod media;
 mod request;
 pub mod subscriptions;
 pub mod templates;

@@ -384,6 +384,14 @@ async fn no_secret_reaches_the_logs_through_logins_sends_webhooks_relogins_and_t
     app.status_after_webhooks(&ids[0], "Read").await;
     let (inbound, _) = signed_inbound(&app, "wamid.SECRETS1");
     let forged = post_webhook(&app, &inbound, &sign(&inbound, "forged")).await;
+    // A customer's file: Meta's signed, token-bound URL is fetched, the bytes go to Salesforce.
+    let (media_id, sha256) = crate::media::upload(&app, b"a photo, signed", "image/jpeg").await;
+    let image = json!({"id": media_id, "mime_type": "image/jpeg", "sha256": sha256});
+    crate::media::customer_sends(&app, "wamid.SECRETS2", "image", image).await;
+    app.flush().await;
+    let copied = sfwa::pipeline::media::media_step(&app.pipeline)
+        .await
+        .unwrap();
     let verify_url = app.wa.webhook_url().unwrap();
     let verified = app
         .http
@@ -449,6 +457,11 @@ async fn no_secret_reaches_the_logs_through_logins_sends_webhooks_relogins_and_t
     let logs = captured.text();
 
     assert_eq!((forged, verified.as_u16()), (401, 200));
+    assert_eq!(copied.saved, 1, "{copied:?}");
+    assert!(
+        !logs.contains("whatsapp_business/attachments"),
+        "a signed media URL reached the logs"
+    );
     for expected in ["session expired; logging in again", "webhook refused"] {
         assert!(logs.contains(expected), "the capture missed {expected:?}");
     }

@@ -17,6 +17,7 @@ mod helpers;
 mod identity;
 mod inbound_2026;
 mod linking;
+mod media;
 mod package_contract;
 mod salesforce_auth;
 mod salesforce_client;

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod control;
 pub mod faults;
+pub mod files;
 pub mod flows;
 pub mod ids;
 pub mod keys;
@@ -123,6 +124,8 @@ pub struct OrgState {
     pub scheduled: Mutex<flows::ScheduledPaths>,
     /// The search index's lag ([`search`]), from the config, changed by the control API.
     pub search_lag: Mutex<chrono::Duration>,
+    /// ContentVersion Id → the file's bytes (`VersionData`; see [`files`]).
+    pub files: Mutex<HashMap<String, bytes::Bytes>>,
 }
 
 impl OrgState {
@@ -204,6 +207,7 @@ pub async fn start(config: SalesforceSimConfig) -> anyhow::Result<SalesforceSim>
         bus: bus.clone(),
         scheduled: Mutex::new(flows::ScheduledPaths::default()),
         search_lag: Mutex::new(config.search_index_lag),
+        files: Mutex::new(HashMap::new()),
         config,
     });
     let shutdown = CancellationToken::new();

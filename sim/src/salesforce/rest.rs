@@ -54,7 +54,14 @@ pub fn router(state: Arc<OrgState>) -> Router<Arc<OrgState>> {
         )
         .route(
             "/services/data/{version}/sobjects/{object}",
-            axum::routing::post(create),
+            // A ContentVersion carries its file: up to Salesforce's 50 MB request.
+            axum::routing::post(create).layer(axum::extract::DefaultBodyLimit::max(
+                super::files::MAX_REQUEST_BYTES + 1,
+            )),
+        )
+        .route(
+            "/services/data/{version}/sobjects/{object}/{id}/{field}",
+            get(version_data),
         )
         .route(
             "/services/data/{version}/sobjects/{object}/{id}",
@@ -501,7 +508,7 @@ async fn read(
 
 async fn create(
     State(org): State<Arc<OrgState>>,
-    Path((_, object)): Path<(String, String)>,
+    Path((version, object)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
     let Some(def) = object_def(&org, &object) else {
@@ -511,6 +518,9 @@ async fn create(
         Ok(input) => input,
         Err(response) => return *response,
     };
+    if def.name == "ContentVersion" {
+        return create_file(&org, &def, &version, body.len(), input);
+    }
     if def.is_platform_event {
         return publish_event(&org, &def, input);
     }
@@ -528,6 +538,49 @@ async fn create(
                 .into_response()
         }
         Err(error) => write_error_response(error),
+    }
+}
+
+/// `POST sobjects/ContentVersion`: a Salesforce File (see `files`).
+fn create_file(
+    org: &OrgState,
+    def: &ObjectDef,
+    version: &str,
+    body_len: usize,
+    input: Map<String, Value>,
+) -> Response {
+    match super::files::create_version(org, def, version, body_len, input) {
+        Ok(id) => {
+            after_commit(org, def, &[Written::created(id.clone())]);
+            (
+                StatusCode::CREATED,
+                Json(json!({"id": id, "success": true, "errors": []})),
+            )
+                .into_response()
+        }
+        Err(super::files::Refused::Api {
+            status,
+            error_code,
+            message,
+        }) => api_error(status, error_code, &message),
+        Err(super::files::Refused::Write(error)) => write_error_response(error),
+    }
+}
+
+/// `GET sobjects/ContentVersion/{Id}/VersionData`: the file's bytes (any other blob path: 404).
+async fn version_data(
+    State(org): State<Arc<OrgState>>,
+    Path((_, object, id, field)): Path<(String, String, String, String)>,
+) -> Response {
+    let blob =
+        object.eq_ignore_ascii_case("ContentVersion") && field.eq_ignore_ascii_case("VersionData");
+    match super::files::version_bytes(&org, &id).filter(|_| blob) {
+        Some(bytes) => (
+            [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+            bytes,
+        )
+            .into_response(),
+        None => not_found(),
     }
 }
 

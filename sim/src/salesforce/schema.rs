@@ -459,7 +459,61 @@ fn standard_objects() -> Vec<ObjectDef> {
             is_platform_event: false,
             fields: case_fields,
         },
+        content_version(),
     ]
+}
+
+/// Salesforce Files: a `ContentVersion` created with `FirstPublishLocationId` shows on that
+/// record. `VersionData` is the file (base64 in, its URL out); `ContentSize`, `FileExtension` and
+/// `ContentDocumentId` are set by the platform (see `files`).
+fn content_version() -> ObjectDef {
+    let mut fields = system_fields(FieldDef {
+        required: true,
+        ..FieldDef::standard("Title", "Title", FieldType::String, 255)
+    });
+    fields.extend([
+        FieldDef {
+            required: true,
+            updateable: false,
+            ..FieldDef::standard("PathOnClient", "Path On Client", FieldType::String, 500)
+        },
+        FieldDef {
+            updateable: false,
+            ..FieldDef::standard("VersionData", "Version Data", FieldType::TextArea, 0)
+        },
+        FieldDef {
+            updateable: false,
+            ..FieldDef::standard(
+                "FirstPublishLocationId",
+                "First Publish Location ID",
+                FieldType::Reference,
+                18,
+            )
+        },
+        FieldDef::system("ContentSize", "Size", FieldType::Double),
+        FieldDef {
+            length: 40,
+            ..FieldDef::system("FileExtension", "File Extension", FieldType::String)
+        },
+        FieldDef {
+            length: 18,
+            reference_to: Some("ContentDocument".into()),
+            ..FieldDef::system(
+                "ContentDocumentId",
+                "ContentDocument ID",
+                FieldType::Reference,
+            )
+        },
+    ]);
+    ObjectDef {
+        name: "ContentVersion".into(),
+        label: "Content Version".into(),
+        label_plural: "Content Versions".into(),
+        key_prefix: "068".into(),
+        custom: false,
+        is_platform_event: false,
+        fields,
+    }
 }
 
 fn child_text<'a>(node: roxmltree::Node<'a, 'a>, tag: &str) -> Option<&'a str> {

@@ -201,6 +201,12 @@ async fn phone_number(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     apply_latency(&state).await;
+    if state.media.knows(&phone_number_id) {
+        return match check_version_and_token(&state, &version, &headers, &query) {
+            Ok(()) => super::media::media_info(&state, &phone_number_id, &headers),
+            Err(error) => error.into_response(),
+        };
+    }
     if let Err(error) = check_access(&state, &version, &phone_number_id, &headers, &query, "get") {
         return error.into_response();
     }

@@ -20,6 +20,8 @@
 //! - `webhooks` and `webhook_payloads`: status and inbound webhooks, signed, batched, retried up to
 //!   a horizon, duplicated, reordered or delayed on demand — or delivered at once on request
 //!   ([`WhatsAppSim::deliver_webhooks_now`], `POST /__sim/webhooks/deliver`).
+//! - `media`: customers' media like Meta serves it (ids valid 7 days, signed URLs valid 5 minutes,
+//!   the same token) and `/__sim/media` to add a file or make downloads fail.
 //! - `control`: the `/__sim/` control API (documented in `docs/simulators.md`).
 mod config;
 mod control;
@@ -28,6 +30,8 @@ mod customers;
 mod graph_api;
 mod graph_error;
 mod ids;
+mod media;
+mod media_store;
 mod rate_limit;
 mod send_request;
 mod sim;

@@ -38,6 +38,7 @@ pub async fn start(config: WhatsAppSimConfig) -> anyhow::Result<WhatsAppSim> {
     let router = graph_api::routes(state.clone())
         .merge(control::routes())
         .merge(subscriptions::control_routes())
+        .merge(super::media::routes())
         .with_state(state.clone());
     let server = RunningServer::bind(addr, router).await?;
     let stop = state.outbox.stop_token().clone();

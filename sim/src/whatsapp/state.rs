@@ -36,6 +36,8 @@ pub struct SimState {
     pub outbox: Outbox,
     /// One client for all webhook POSTs (connection reuse keeps retries cheap).
     pub http: reqwest::Client,
+    /// Customers' media files (see `media`).
+    pub media: super::media_store::MediaStore,
     inner: Mutex<Inner>,
 }
 
@@ -283,6 +285,7 @@ impl SimState {
             config,
             outbox,
             http,
+            media: Default::default(),
             inner: Mutex::new(inner),
         }
     }
