@@ -68,11 +68,7 @@ pub const USER_ID_FIELD: &str = crate::salesforce::contract::WHATSAPP_USER_ID;
 /// The inbound record's BSUID field (written by [`super::inbound_records`]).
 pub const FROM_USER_ID_FIELD: &str = "From_User_Id__c";
 
-/// Not a Salesforce field (no API name contains `$`; the flush drops `$` keys before writing):
-/// on a `user_changed_user_id` record, the customer's previous BSUID, for
-/// [`super::inbound_records`] to keep with the outbox item. Whoever holds the previous BSUID is
-/// the person when nobody holds the new one yet; the new one is then stored on them.
-pub const PREVIOUS_USER_ID_KEY: &str = "$previous_user_id";
+pub use super::inbound_records::PREVIOUS_USER_ID_KEY;
 
 /// How long a lookup's answer that found someone is reused.
 pub const CACHE_FOR: chrono::Duration = chrono::Duration::minutes(15);

@@ -84,6 +84,12 @@ fn window_expiry(from: DateTime<Utc>) -> Option<DateTime<Utc>> {
         .filter(|t| is_salesforce_datetime(*t))
 }
 
+/// Not a Salesforce field (no API name contains `$`; the flush drops `$` keys before writing):
+/// on a `user_changed_user_id` record, the customer's previous BSUID, kept with the outbox item for
+/// [`super::inbound_links`]. Whoever holds the previous BSUID is
+/// the person when nobody holds the new one yet; the new one is then stored on them.
+pub const PREVIOUS_USER_ID_KEY: &str = "$previous_user_id";
+
 /// The fields of the record for `message`, without links (see [`super::inbound_links`]).
 pub fn inbound_record(message: &InboundMessage) -> Fields {
     let mut fields = Fields::new();
@@ -159,10 +165,7 @@ fn identity(message: &InboundMessage) -> Fields {
         ..
     }) = &message.kind
     {
-        fields.insert(
-            super::inbound_links::PREVIOUS_USER_ID_KEY.into(),
-            json!(previous.as_str()),
-        );
+        fields.insert(PREVIOUS_USER_ID_KEY.into(), json!(previous.as_str()));
     }
     if let Some(referral) = &message.referral {
         fields.extend(referral_fields(referral));

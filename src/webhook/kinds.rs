@@ -18,7 +18,7 @@ use crate::domain::webhook_event::{
     echo, InboundKind, InboundMediaKind, OrderItem, Referral, SharedContact, SystemChange,
 };
 
-use super::payload::{required, text, Refusal};
+use super::read::{required, text, Refusal};
 
 /// The raw content of a message sfwa has no words for is kept up to this many UTF-16 units (the
 /// record's Body holds 4096, and the sentence around it needs room).

@@ -13,7 +13,8 @@
 //!   and [`RejectedEvent`]s, items refused with a [`RejectReason`] (values Salesforce would refuse
 //!   are stopped here), which the pipeline dead-letters.
 //! - `kinds`: what each inbound message is (every type Meta documents in 2026, anything else
-//!   kept as `Other` with its content summarised) and its click-to-WhatsApp `referral`.
+//!   kept as `Other` with its content summarised) and its click-to-WhatsApp `referral`;
+//!   `read`: the key readers and the [`RejectReason`]-carrying refusal both share.
 //! - `lenient`: [`repair_body`] — lone UTF-16 surrogate escapes and non-UTF-8 bytes become U+FFFD
 //!   instead of refusing the whole POST.
 //! - [`server`]: the routes, the status codes and the HTTP layer's metrics.
@@ -26,6 +27,7 @@
 mod kinds;
 mod lenient;
 mod payload;
+mod read;
 mod signature;
 
 pub use lenient::repair as repair_body;

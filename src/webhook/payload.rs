@@ -34,6 +34,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::read::{required, text, Refusal};
 use crate::domain::ids::{BusinessNumberId, CustomerId, IdError, Wamid};
 use crate::domain::message::{fit_salesforce, is_salesforce_datetime};
 use crate::domain::sf_id::SfId;
@@ -64,26 +65,6 @@ pub const MILLISECONDS_FROM: i64 = 100_000_000_000;
 /// How far after its receipt an event may be stamped. Meta's clock and ours differ by seconds;
 /// a message "from" next year would keep the customer's window open in the mirror until then.
 pub const MAX_AHEAD: chrono::Duration = chrono::Duration::days(1);
-
-/// Why one item is refused, before it is placed in the POST (see [`RejectedEvent`]).
-#[derive(Debug)]
-pub(super) struct Refusal {
-    reason: RejectReason,
-    detail: String,
-}
-
-impl Refusal {
-    fn new(reason: RejectReason, detail: impl Into<String>) -> Refusal {
-        Refusal {
-            reason,
-            detail: detail.into(),
-        }
-    }
-
-    pub(super) fn unreadable(detail: impl Into<String>) -> Refusal {
-        Refusal::new(RejectReason::Unreadable, detail)
-    }
-}
 
 /// Meta's error title and details on a failed status are cut to these (UTF-16 units) so that
 /// the sentence built from them stays within Error_Message__c (1024) however many emoji they hold.
@@ -426,16 +407,6 @@ fn skip_system_errors(value: &Value, at: &str, parsed: &mut ParsedWebhook) {
             .to_string(),
         );
     }
-}
-
-pub(super) fn text(value: &Value, key: &str) -> Option<String> {
-    value.get(key).and_then(Value::as_str).map(str::to_string)
-}
-
-pub(super) fn required(value: &Value, key: &str) -> Result<String, Refusal> {
-    text(value, key)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| Refusal::unreadable(format!("no \"{key}\"")))
 }
 
 /// An id the item needs, parsed: a value too long for the Salesforce `field` it is written to

@@ -41,10 +41,6 @@ pub fn routes(state: Arc<SimState>) -> Router<Arc<SimState>> {
         .route("/{version}/{object_id}/messages", post(send_message))
         .route("/{version}/{object_id}", get(phone_number))
         .route(
-            "/{version}/{object_id}/message_templates",
-            get(super::templates::list_message_templates),
-        )
-        .route(
             "/{version}/{object_id}/subscribed_apps",
             get(super::subscriptions::subscribed_apps).post(super::subscriptions::subscribe_app),
         )

@@ -9,7 +9,8 @@
 //!   `/__sim/subscriptions` to break it.
 //! - `versions`: which Graph version answers a call (a retired one is answered as the oldest
 //!   available; the `facebook-api-version` header says so).
-//! - `send_request` and `templates`: Meta's validation of send bodies and template parameters.
+//! - `send_request` and `templates`: Meta's validation of send bodies and template parameters;
+//!   `template_listing`: `GET /{waba_id}/message_templates` over the same registry.
 //! - `rate_limit`: throughput (130429) and pair-rate (131056) token buckets.
 //! - `graph_error`: Meta's error bodies; `ids`: wamids and trace ids.
 //! - `customer_messages`: what customers do on their own (write, share their number, change
@@ -37,6 +38,7 @@ mod send_request;
 mod sim;
 mod state;
 mod subscriptions;
+mod template_listing;
 mod templates;
 mod versions;
 mod webhook_payloads;

@@ -39,6 +39,7 @@ pub async fn start(config: WhatsAppSimConfig) -> anyhow::Result<WhatsAppSim> {
         .merge(control::routes())
         .merge(subscriptions::control_routes())
         .merge(super::media::routes())
+        .merge(super::template_listing::routes())
         .with_state(state.clone());
     let server = RunningServer::bind(addr, router).await?;
     let stop = state.outbox.stop_token().clone();
