@@ -30,8 +30,9 @@
 //!    hold (auth/account problems), or unknown outcome — decided by [`pipeline::dispatch::decide`]
 //!    (pure), written by one `apply`. Claims a crash orphaned before `Sending`
 //!    are resumed by [`pipeline::worker::retry_step`] ([`store::journal::orphaned_claims`]).
-//! 4. **Webhooks** — [`webhook::server`]: signature on raw bytes, [`webhook::parse`] into
-//!    [`domain::webhook_event`]s, then [`pipeline::webhook_apply`] in one SQLite transaction:
+//! 4. **Webhooks** — [`webhook::server`]: signature on raw bytes, [`webhook::parse_served`] into
+//!    [`domain::webhook_event`]s (every 2026 message kind, BSUID senders, the `standby` field;
+//!    parts for numbers this instance does not serve are counted and left alone), then [`pipeline::webhook_apply`] in one SQLite transaction:
 //!    dedupe, statuses only forward ([`store::journal::apply_status`]), the inbound mirror
 //!    ([`store::inbound`]), write-backs and the inbound record to create in Salesforce
 //!    ([`pipeline::inbound_records`]), and a media message's file for the media worker
@@ -42,7 +43,8 @@
 //! 5. **The write-back** — [`pipeline::writeback::flush_once`]: the coalescing outbox
 //!    ([`store::outbox`]) → [`salesforce::SalesforceClient::update`] (statuses) and
 //!    [`salesforce::SalesforceClient::upsert`] on the wamid (inbound records, linked first to their
-//!    Contact / Lead by [`pipeline::inbound_links`] and owned by the Case, Contact or Lead owner or
+//!    Contact / Lead by [`pipeline::inbound_links`] — the BSUID stored on them, else one SOSL
+//!    phone search per flush; [`pipeline::relink`] links late matches — and owned by the Case, Contact or Lead owner or
 //!    the inbound queue by [`pipeline::inbound_owner`]), ≤ 200 records per call, per-record failures
 //!    retried, dropped or surfaced; a call refused for its data is split until the refused item is
 //!    alone, which becomes a dead letter ([`pipeline::dead_letters`], `sfwa dead-letters`).

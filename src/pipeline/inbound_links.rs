@@ -687,7 +687,7 @@ impl LinkCache {
     }
 }
 
-/// Everything [`find_cached`] needs besides the senders.
+/// Everything [`LinkLookup::find_cached`] needs besides the senders.
 pub struct LinkLookup<'a> {
     pub salesforce: &'a SalesforceClient,
     pub cache: &'a LinkCache,

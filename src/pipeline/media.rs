@@ -126,7 +126,7 @@ pub fn backoff(attempts: u32) -> Duration {
     Duration::minutes(minutes.min(6 * 60))
 }
 
-/// One pass: the due files (≤ [`FILES_PER_STEP`]), each copied, refused or retried. See the module.
+/// One pass: the due files (≤ `FILES_PER_STEP`), each copied, refused or retried. See the module.
 pub async fn media_step(pipeline: &Pipeline) -> anyhow::Result<MediaStep> {
     let core = &pipeline.core;
     if let Some(hold) = pipeline.dispatcher.current_hold() {
@@ -189,7 +189,7 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Runs [`media_step`] until shutdown: again at once while it copies files, else every
 /// [`MEDIA_INTERVAL`]. A failed step (Salesforce or the store unavailable) is logged and tried
-/// again next interval. At shutdown the step in progress gets [`SHUTDOWN_GRACE`] to finish; a file
+/// again next interval. At shutdown the step in progress gets `SHUTDOWN_GRACE` to finish; a file
 /// cut off is still waiting in the store and is copied after the restart (if its upload had
 /// already reached Salesforce, the record then has it twice).
 pub async fn run_media(pipeline: Pipeline, shutdown: tokio_util::sync::CancellationToken) {
