@@ -307,3 +307,89 @@ async fn the_template_listing_is_read_across_its_pages_with_each_category() {
     assert_eq!(login.category, Category::Authentication);
     assert_eq!(login.language, "en_US");
 }
+
+/// The whole story for a customer who uses a username, against both simulators: Meta
+/// withholds their phone, their message becomes a record linked to their Contact by the BSUID the
+/// Contact holds, the window opens, and a rep's reply addressed by `To_User_Id__c` reaches them
+/// by BSUID and is delivered.
+#[tokio::test]
+async fn a_username_customers_message_links_to_their_contact_by_bsuid_and_the_reply_by_bsuid_is_delivered(
+) {
+    // Arrange: the customer uses a username; their Contact holds the BSUID an earlier message
+    // stored on it (the org has no phone for them at all).
+    let app = spawn_app_with(Options {
+        wa: WhatsAppSimConfig {
+            delivered_after: Duration::from_millis(10),
+            read_after: Duration::from_secs(3600),
+            ..WhatsAppSimConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    app.wa_control(
+        "customers",
+        json!({"wa_id": USERNAME_CUSTOMER, "username": "ana.b", "last_inbound_at": null}),
+    )
+    .await;
+    let user_id = app.wa.user_id_of(USERNAME_CUSTOMER);
+    let contact = app
+        .seed(
+            "Contact",
+            json!([{"LastName": "Barros", "WhatsApp_User_Id__c": user_id}]),
+        )
+        .await;
+
+    // Act: they write in; the write-back runs; a rep replies by user id.
+    let written = app
+        .wa_control(
+            "inbound",
+            json!({"from": USERNAME_CUSTOMER, "type": "text", "text": "Is my order on its way?"}),
+        )
+        .await;
+    app.deliver_webhooks().await;
+    app.flush().await;
+    let reply = app
+        .queue(json!([{"To_User_Id__c": user_id, "Message_Type__c": "Text",
+                       "Body__c": "Yes, it ships today"}]))
+        .await;
+    let step = app.dispatch().await;
+
+    // Assert
+    assert_eq!(written["phone_shown"], false, "{written}");
+    let inbound: Vec<Value> = app
+        .org
+        .state()
+        .org()
+        .rows("WhatsApp_Message__c")
+        .filter(|r| r["WhatsApp_Message_Id__c"] == written["wamid"])
+        .map(|r| Value::Object(r.clone()))
+        .collect();
+    assert_eq!(inbound.len(), 1, "{inbound:?}");
+    let record = &inbound[0];
+    assert_eq!(record["From_User_Id__c"], user_id.as_str(), "{record}");
+    assert_eq!(record["From_Username__c"], "ana.b", "{record}");
+    assert!(
+        record.get("From_Phone__c").is_none_or(Value::is_null),
+        "{record}"
+    );
+    assert_eq!(
+        record["Contact__c"],
+        contact[0].as_str(),
+        "linked by the stored BSUID"
+    );
+    assert_eq!(record["Body__c"], "Is my order on its way?");
+    assert!(
+        matches!(step.outcomes.as_slice(), [DispatchOutcome::Sent { .. }]),
+        "the window their message opened lets the text go: {:?}",
+        step.outcomes
+    );
+    let sent = app.wa_messages().await;
+    assert_eq!(sent[0]["request"]["recipient"], user_id.as_str());
+    app.deliver_webhooks().await;
+    app.flush().await;
+    let status = app.record(&reply[0])["Status__c"].clone();
+    assert!(
+        status == "Delivered" || status == "Read",
+        "the reply reached the customer: {status}"
+    );
+}
