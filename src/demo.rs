@@ -24,7 +24,10 @@ use sfwa_sim::sandbox::{Sandbox, SandboxOptions};
 /// One scripted message and the state a rep should end up seeing.
 struct Scene {
     who: &'static str,
+    /// The number in `To_Phone__c`, or — with `to_user_id` — what the "To" column says instead.
     phone: &'static str,
+    /// Addressed by `To_User_Id__c` (the username customer's BSUID), with no phone.
+    to_user_id: bool,
     record: Value,
     expect_status: &'static str,
     expect_code: Option<&'static str>,
@@ -34,12 +37,17 @@ const NEW_CUSTOMER: &str = "+1 (415) 555-0101";
 const WROTE_1H_AGO: &str = "+1 415 555 0102";
 const WROTE_25H_AGO: &str = "+14155550103";
 const REPLIES_FIRST: &str = "+44 20 7946 0104";
+/// A customer who chose a WhatsApp username: Meta withholds their number in webhooks and gives
+/// their business-scoped user id (BSUID) instead. The number only seeds the simulator.
+const USERNAME_PHONE: &str = "+1 415 555 0105";
+const USERNAME: &str = "sam.lee";
 
 fn scenes() -> Vec<Scene> {
     vec![
         Scene {
             who: "new customer, template",
             phone: NEW_CUSTOMER,
+            to_user_id: false,
             record: json!({"Message_Type__c": "Template", "Template_Name__c": "appointment_reminder",
                            "Template_Parameters__c": "[\"Ana\", \"Tuesday 10:30\"]"}),
             expect_status: "Read",
@@ -48,6 +56,7 @@ fn scenes() -> Vec<Scene> {
         Scene {
             who: "wrote 1 h ago, text",
             phone: WROTE_1H_AGO,
+            to_user_id: false,
             record: json!({"Message_Type__c": "Text", "Body__c": "Thanks for your message! Your order ships today."}),
             expect_status: "Delivered",
             expect_code: None,
@@ -55,6 +64,7 @@ fn scenes() -> Vec<Scene> {
         Scene {
             who: "wrote 25 h ago, text",
             phone: WROTE_25H_AGO,
+            to_user_id: false,
             record: json!({"Message_Type__c": "Text", "Body__c": "Following up on yesterday's question."}),
             expect_status: "Failed",
             expect_code: Some("OUTSIDE_SESSION_WINDOW"),
@@ -62,6 +72,7 @@ fn scenes() -> Vec<Scene> {
         Scene {
             who: "bad phone number",
             phone: "555-CALL-NOW",
+            to_user_id: false,
             record: json!({"Message_Type__c": "Text", "Body__c": "Hello!"}),
             expect_status: "Failed",
             expect_code: Some("INVALID_PHONE"),
@@ -69,6 +80,7 @@ fn scenes() -> Vec<Scene> {
         Scene {
             who: "template, wrong parameter count",
             phone: NEW_CUSTOMER,
+            to_user_id: false,
             record: json!({"Message_Type__c": "Template", "Template_Name__c": "appointment_reminder",
                            "Template_Parameters__c": "[\"Ana\"]"}),
             expect_status: "Failed",
@@ -77,7 +89,16 @@ fn scenes() -> Vec<Scene> {
         Scene {
             who: "replies, then gets a text",
             phone: REPLIES_FIRST,
+            to_user_id: false,
             record: json!({"Message_Type__c": "Text", "Body__c": "Here is the price list you asked for."}),
+            expect_status: "Read",
+            expect_code: None,
+        },
+        Scene {
+            who: "username customer, text by BSUID",
+            phone: "BSUID of @sam.lee",
+            to_user_id: true,
+            record: json!({"Message_Type__c": "Text", "Body__c": "Yes, we deliver on Saturdays."}),
             expect_status: "Read",
             expect_code: None,
         },
@@ -127,12 +148,29 @@ struct Demo {
     wa: String,
 }
 
-/// What the story left in the org: the outbound records in scene order, the inbound records, and
-/// the Id of Priya's Contact.
+/// What the story left in the org: the outbound records in scene order, the inbound records, the
+/// Id of Priya's Contact and the username customer.
 struct Story {
     rows: Vec<Value>,
     inbound: Vec<Value>,
     priya: String,
+    sam: UsernameCustomer,
+}
+
+/// Sam, who uses a WhatsApp username: the BSUID the simulator gave him and the Contact the org
+/// holds it on (`WhatsApp_User_Id__c`; the Contact has no phone).
+struct UsernameCustomer {
+    user_id: String,
+    contact: String,
+}
+
+impl UsernameCustomer {
+    /// Whether `row` is Sam's inbound record, linked to his Contact.
+    fn linked(&self, row: &Value) -> bool {
+        row["From_User_Id__c"] == self.user_id.as_str()
+            && row["From_Username__c"] == USERNAME
+            && row["Contact__c"] == self.contact.as_str()
+    }
 }
 
 impl Demo {
@@ -164,38 +202,80 @@ impl Demo {
         })
     }
 
-    /// The scripted story: earlier customers, five records from a Flow, then Priya writes in and
-    /// the rep answers. Prints the records' table as it changes.
+    /// The scripted story: earlier customers, five records from a Flow, then Priya and Sam (a
+    /// username customer) write in and the rep answers both. Prints the records' table as it
+    /// changes.
     async fn play(&self, scenes: &[Scene]) -> anyhow::Result<Story> {
         let (http, sf) = (&self.http, self.sf.as_str());
         self.customers_wrote_earlier().await?;
         println!(
             "· Two customers wrote earlier: one 1 h ago, one 25 h ago (their window has closed)."
         );
-        let priya = post(
+        let priya = create_contact(
             http,
-            &format!("{sf}/__sim/records/Contact"),
+            sf,
             json!({"FirstName": "Priya", "LastName": "Shah", "Phone": "+44 20 7946 0104"}),
         )
-        .await?["ids"][0]
-            .as_str()
-            .context("no Contact id returned")?
-            .to_string();
+        .await?;
+        let sam = self.username_customer().await?;
         let mut ids = Vec::new();
         for scene in &scenes[..5] {
-            ids.push(create_record(http, sf, scene).await?);
+            ids.push(create_record(http, sf, scene, &sam.user_id).await?);
         }
         println!("· A Flow created 5 Queued WhatsApp_Message__c records; its platform events reach sfwa over the Streaming API.");
         wait_for(http, sf, &ids, &scenes[..5], Duration::from_secs(30), true).await?;
         self.priya_writes_in().await?;
-        ids.push(create_record(http, sf, &scenes[5]).await?);
+        self.sam_writes_in(&sam).await?;
+        for scene in &scenes[5..] {
+            ids.push(create_record(http, sf, scene, &sam.user_id).await?);
+        }
         let rows = wait_for(http, sf, &ids, scenes, Duration::from_secs(40), true).await?;
-        let inbound = wait_for_inbound(http, sf, &priya, Duration::from_secs(20)).await?;
+        let inbound = wait_for_inbound(http, sf, &priya, &sam, Duration::from_secs(20)).await?;
         Ok(Story {
             rows,
             inbound,
             priya,
+            sam,
         })
+    }
+
+    /// Sam uses the username @sam.lee, so WhatsApp will not show his number; the simulator gives
+    /// his BSUID, which the org already holds on his Contact (from an earlier conversation, say).
+    async fn username_customer(&self) -> anyhow::Result<UsernameCustomer> {
+        let customer = post(
+            &self.http,
+            &format!("{}/__sim/customers", self.wa),
+            json!({"wa_id": wa_id(USERNAME_PHONE), "username": USERNAME, "name": "Sam",
+                   "last_inbound_at": null}),
+        )
+        .await?;
+        let user_id = customer["user_id"]
+            .as_str()
+            .context("the simulator gave the customer no BSUID")?
+            .to_string();
+        let contact = create_contact(
+            &self.http,
+            &self.sf,
+            json!({"FirstName": "Sam", "LastName": "Lee", "WhatsApp_User_Id__c": user_id}),
+        )
+        .await?;
+        Ok(UsernameCustomer { user_id, contact })
+    }
+
+    /// Sam writes in, showing only his BSUID and username; returns once the daemon has mirrored
+    /// his message under the BSUID.
+    async fn sam_writes_in(&self, sam: &UsernameCustomer) -> anyhow::Result<()> {
+        post(
+            &self.http,
+            &format!("{}/__sim/inbound", self.wa),
+            json!({"from": wa_id(USERNAME_PHONE), "type": "text",
+                   "text": "Do you deliver on Saturdays?", "name": "Sam"}),
+        )
+        .await?;
+        println!(
+            "· Sam, who uses the WhatsApp username @{USERNAME}, writes in: WhatsApp withholds his number and gives his BSUID, which his Contact holds; the rep's reply is addressed by that BSUID alone."
+        );
+        wait_for_mirror(&self.pipeline, &sam.user_id).await
     }
 
     /// One customer wrote 1 h ago (and never opens messages), one 25 h ago.
@@ -250,18 +330,23 @@ impl Demo {
             rows,
             inbound,
             priya,
+            sam,
         } = story;
         println!(
             "\nInbound messages, as Salesforce records (Direction Inbound, Status Received):\n"
         );
-        println!("{}", render_inbound(inbound, priya));
+        println!("{}", render_inbound(inbound, priya, sam));
         let sf_stats = self.stats(&self.sf).await?;
         let wa_stats = self.stats(&self.wa).await?;
         let priya_linked = inbound
             .iter()
             .any(|r| r["Contact__c"] == priya.as_str() && r["Status__c"] == "Received");
+        let sam_linked = inbound.iter().any(|r| sam.linked(r));
+        let by_bsuid = self.sent_by_bsuid_alone(&sam.user_id).await?;
         let ok = priya_linked
-            && inbound.len() == 3
+            && sam_linked
+            && by_bsuid
+            && inbound.len() == 4
             && scenes
                 .iter()
                 .zip(rows)
@@ -273,12 +358,17 @@ impl Demo {
             .cloned()
             .unwrap_or(json!("?"));
         println!(
-            "\n{} outbound records: {} as expected; 3 inbound records, Priya's linked to her Contact: {}. {:.1} s. WhatsApp sends accepted: {}.",
+            "\n{} outbound records: {} as expected; 4 inbound records, Priya's linked to her Contact: {}. {:.1} s. WhatsApp sends accepted: {}.",
             scenes.len(),
             if ok { "all" } else { "NOT all" },
-            if priya_linked { "yes" } else { "NO" },
+            yes(priya_linked),
             started.elapsed().as_secs_f64(),
             accepted,
+        );
+        println!(
+            "Sam (@{USERNAME}, number withheld): his message recorded with his BSUID and username, linked to his Contact by the BSUID on it: {}; the rep's reply sent by BSUID with no phone number: {}.",
+            yes(sam_linked),
+            yes(by_bsuid),
         );
         let by_endpoint: Vec<String> = sf_stats["rest_calls"]["by_endpoint"]
             .as_object()
@@ -287,11 +377,31 @@ impl Demo {
             .map(|(endpoint, n)| format!("{n} {endpoint}"))
             .collect();
         println!(
-            "Salesforce REST calls: {calls} ({}). Intake by platform event costs no polls: the queries fetch the records events name and look up Contacts/Leads by phone.",
+            "Salesforce REST calls: {calls} ({}). Intake by platform event costs no polls: the queries fetch the records events name and look up Contacts/Leads by BSUID and phone.",
             by_endpoint.join(", "),
         );
         println!("The text 25 h after the customer's last message and the bad number never reached WhatsApp.");
         Ok(ok)
+    }
+
+    /// Whether WhatsApp received the reply to `user_id` as `recipient` (the BSUID), without `to`.
+    async fn sent_by_bsuid_alone(&self, user_id: &str) -> anyhow::Result<bool> {
+        let sent: Value = self
+            .http
+            .get(format!("{}/__sim/messages", self.wa))
+            .query(&[("to", user_id)])
+            .send()
+            .await?
+            .json()
+            .await?;
+        let messages = sent
+            .as_array()
+            .or_else(|| sent["messages"].as_array())
+            .cloned()
+            .unwrap_or_default();
+        Ok(messages
+            .iter()
+            .any(|m| m["request"]["recipient"] == user_id && m["request"].get("to").is_none()))
     }
 
     /// A simulator's `/__sim/stats`.
@@ -395,9 +505,41 @@ async fn post(http: &reqwest::Client, url: &str, body: Value) -> anyhow::Result<
     Ok(body)
 }
 
-async fn create_record(http: &reqwest::Client, sf: &str, scene: &Scene) -> anyhow::Result<String> {
+/// "yes" or "NO", for the summary.
+fn yes(ok: bool) -> &'static str {
+    if ok {
+        "yes"
+    } else {
+        "NO"
+    }
+}
+
+/// A Contact in the simulated org; its Id.
+async fn create_contact(
+    http: &reqwest::Client,
+    sf: &str,
+    contact: Value,
+) -> anyhow::Result<String> {
+    post(http, &format!("{sf}/__sim/records/Contact"), contact).await?["ids"][0]
+        .as_str()
+        .map(str::to_string)
+        .context("no Contact id returned")
+}
+
+/// The scene's record, Queued, addressed to its phone or — for the username customer — to
+/// `user_id` in `To_User_Id__c`.
+async fn create_record(
+    http: &reqwest::Client,
+    sf: &str,
+    scene: &Scene,
+    user_id: &str,
+) -> anyhow::Result<String> {
     let mut record = scene.record.clone();
-    record["To_Phone__c"] = json!(scene.phone);
+    if scene.to_user_id {
+        record["To_User_Id__c"] = json!(user_id);
+    } else {
+        record["To_Phone__c"] = json!(scene.phone);
+    }
     record["Status__c"] = json!("Queued");
     let created = post(
         http,
@@ -464,11 +606,12 @@ async fn message_records(http: &reqwest::Client, sf: &str) -> anyhow::Result<Val
         .await?)
 }
 
-/// Waits until the three customers' messages are inbound records and Priya's is linked.
+/// Waits until the four customers' messages are inbound records and Priya's and Sam's are linked.
 async fn wait_for_inbound(
     http: &reqwest::Client,
     sf: &str,
     priya: &str,
+    sam: &UsernameCustomer,
     limit: Duration,
 ) -> anyhow::Result<Vec<Value>> {
     let deadline = Instant::now() + limit;
@@ -482,31 +625,45 @@ async fn wait_for_inbound(
             .cloned()
             .collect();
         inbound.sort_by_key(|r| r["Received_At__c"].as_str().unwrap_or("").to_string());
-        let linked = inbound.iter().any(|r| r["Contact__c"] == priya);
-        if (inbound.len() == 3 && linked) || Instant::now() > deadline {
+        let linked = inbound.iter().any(|r| r["Contact__c"] == priya)
+            && inbound.iter().any(|r| sam.linked(r));
+        if (inbound.len() == 4 && linked) || Instant::now() > deadline {
             return Ok(inbound);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
-fn render_inbound(rows: &[Value], priya: &str) -> String {
+fn render_inbound(rows: &[Value], priya: &str, sam: &UsernameCustomer) -> String {
     let text = |v: &Value, k: &str| v[k].as_str().unwrap_or("").to_string();
     let mut out = format!(
-        "{:<10} {:<16} {:<19} {:<40} {}\n",
+        "{:<10} {:<20} {:<19} {:<40} {}\n",
         "Record", "From", "Received", "Body", "Linked to"
     );
     for row in rows {
         let linked = match row["Contact__c"].as_str() {
             Some(id) if id == priya => format!("Contact Priya Shah ({id})"),
+            Some(id) if id == sam.contact => format!(
+                "Contact Sam Lee ({id}), by the BSUID on it: {}",
+                text(row, "From_User_Id__c")
+            ),
             Some(id) => format!("Contact {id}"),
             None => "(no Contact or Lead has this number)".to_string(),
         };
+        // A username customer's number is withheld: the record has their BSUID and username.
+        let from = match (
+            row["From_Phone__c"].as_str(),
+            row["From_User_Id__c"].as_str(),
+        ) {
+            (Some(phone), _) => phone.to_string(),
+            (None, Some(_)) => format!("@{} (no number)", text(row, "From_Username__c")),
+            (None, None) => String::new(),
+        };
         let received = text(row, "Received_At__c");
         out.push_str(&format!(
-            "{:<10} {:<16} {:<19} {:<40} {}\n",
+            "{:<10} {:<20} {:<19} {:<40} {}\n",
             text(row, "Name"),
-            text(row, "From_Phone__c"),
+            from,
             received.get(..19).unwrap_or(&received).replace('T', " "),
             text(row, "Body__c").chars().take(40).collect::<String>(),
             linked

@@ -166,6 +166,9 @@ struct InboundRow {
     id: String,
     #[serde(rename = "From_Phone__c")]
     from_phone: Option<String>,
+    /// The BSUID: the only sender key of a customer who hides their number behind a username.
+    #[serde(rename = "From_User_Id__c")]
+    from_user_id: Option<String>,
     #[serde(rename = "Business_Number_Id__c")]
     business_number_id: Option<String>,
     #[serde(rename = "Received_At__c")]
@@ -183,7 +186,8 @@ pub struct MirrorSummary {
     pub folded: usize,
     /// Already known from our own webhooks.
     pub known: usize,
-    /// Unusable rows (no phone, a phone that is not a number, no time), each logged with its Id.
+    /// Unusable rows (neither a phone nor a BSUID, a phone that is not a number, no time), each
+    /// logged with its Id.
     pub unusable: usize,
 }
 
@@ -203,7 +207,7 @@ pub async fn inbound_mirror(intake: &Intake) -> anyhow::Result<MirrorSummary> {
     let now = intake.core.now();
     let since = now - crate::window::WINDOW;
     let soql = format!(
-        "SELECT Id, From_Phone__c, Business_Number_Id__c, Received_At__c, WhatsApp_Message_Id__c \
+        "SELECT Id, From_Phone__c, From_User_Id__c, Business_Number_Id__c, Received_At__c, WhatsApp_Message_Id__c \
          FROM {} WHERE Direction__c = 'Inbound' AND Received_At__c >= {} ORDER BY Received_At__c ASC",
         intake.core.settings.salesforce.message_object,
         soql_datetime(since),
@@ -226,10 +230,7 @@ pub async fn inbound_mirror(intake: &Intake) -> anyhow::Result<MirrorSummary> {
     };
     let mut usable = Vec::new();
     for row in rows {
-        let phone = row
-            .from_phone
-            .as_deref()
-            .and_then(|p| E164::parse(p, region).ok());
+        let keys = sender_keys(&row, region);
         let at = row
             .received_at
             .as_deref()
@@ -239,12 +240,10 @@ pub async fn inbound_mirror(intake: &Intake) -> anyhow::Result<MirrorSummary> {
             .filter(|n| !n.trim().is_empty())
             .unwrap_or_else(|| default_number.clone())
             .parse::<BusinessNumberId>();
-        match (phone, at, number) {
-            (Some(phone), Some(at), Ok(number)) => {
-                usable.push((number, CustomerId::from_phone(&phone), at, row.wamid));
-            }
+        match (keys, at, number) {
+            (Some(keys), Some(at), Ok(number)) => usable.push((number, keys, at, row.wamid)),
             _ => {
-                tracing::warn!(record_id = %row.id, "inbound record skipped by the window mirror: From_Phone__c must be a phone number, Received_At__c set and the business number a phone_number_id");
+                tracing::warn!(record_id = %row.id, "inbound record skipped by the window mirror: From_Phone__c must be a phone number or From_User_Id__c a BSUID, Received_At__c set and the business number a phone_number_id");
                 summary.unusable += 1;
             }
         }
@@ -254,7 +253,7 @@ pub async fn inbound_mirror(intake: &Intake) -> anyhow::Result<MirrorSummary> {
         .store
         .write(move |tx| {
             let (mut folded, mut known) = (0, 0);
-            for (number, wa_id, at, wamid) in &usable {
+            for (number, keys, at, wamid) in &usable {
                 // Messages our webhook stored already went through its own rules (a reaction
                 // does not open the window); only other tools' records are folded in.
                 let ours = match wamid {
@@ -264,7 +263,9 @@ pub async fn inbound_mirror(intake: &Intake) -> anyhow::Result<MirrorSummary> {
                 if ours {
                     known += 1;
                 } else {
-                    inbound::record_inbound(tx, number, wa_id, *at)?;
+                    for customer in keys {
+                        inbound::record_inbound(tx, number, customer, *at)?;
+                    }
                     folded += 1;
                 }
             }
@@ -274,6 +275,32 @@ pub async fn inbound_mirror(intake: &Intake) -> anyhow::Result<MirrorSummary> {
     summary.folded = folded;
     summary.known = known;
     Ok(summary)
+}
+
+/// The keys an inbound record names its sender by: the phone (as its wa_id) and the BSUID, each
+/// when present and well formed; `None` when the record gives neither, or a phone that is not a
+/// number (a record that gets its one key wrong is not trusted for the other). Both keys open the
+/// window, so a reply by either is allowed; the identity store joins the two persons when a
+/// webhook shows both.
+fn sender_keys(
+    row: &InboundRow,
+    region: Option<phonenumber::country::Id>,
+) -> Option<Vec<CustomerId>> {
+    let given = |field: &Option<String>| {
+        field
+            .as_deref()
+            .map(str::trim)
+            .filter(|text| !text.is_empty())
+            .map(str::to_string)
+    };
+    let mut keys = Vec::new();
+    if let Some(phone) = given(&row.from_phone) {
+        keys.push(CustomerId::from_phone(&E164::parse(&phone, region).ok()?));
+    }
+    if let Some(user_id) = given(&row.from_user_id) {
+        keys.push(CustomerId::user_id(&user_id).ok()?);
+    }
+    (!keys.is_empty()).then_some(keys)
 }
 
 /// What [`retention`] deleted.

@@ -323,6 +323,51 @@ async fn an_inbound_record_from_another_tool_opens_the_window_after_the_mirror_j
 }
 
 #[tokio::test]
+async fn a_bsuid_only_inbound_record_from_another_tool_opens_that_customers_window_after_the_mirror_job(
+) {
+    // Arrange: a username customer (phone withheld) wrote 2 h ago to another system, which
+    // recorded the message in Salesforce by BSUID alone.
+    let app = spawn_app().await;
+    let wrote_at = app.clock.now() - Duration::hours(2);
+    let customer = app
+        .wa_control(
+            "customers",
+            json!({"wa_id": CUSTOMER, "username": "lee.k", "last_inbound_at": wrote_at.timestamp()}),
+        )
+        .await;
+    let user_id = customer["user_id"].as_str().expect("a BSUID").to_string();
+    app.seed(
+        MSG,
+        json!([{"Direction__c": "Inbound", "Status__c": "Received", "From_User_Id__c": user_id,
+                "From_Username__c": "lee.k", "Received_At__c": format_salesforce_datetime(wrote_at),
+                "WhatsApp_Message_Id__c": "wamid.other-tool-bsuid"}]),
+    )
+    .await;
+
+    // Act
+    let summary = jobs::inbound_mirror(&app.pipeline.intake).await.unwrap();
+    let ids = app
+        .queue(json!([{"To_User_Id__c": user_id, "Message_Type__c": "Text",
+                       "Body__c": "inside the window"}]))
+        .await;
+    app.dispatch().await;
+
+    // Assert
+    assert_eq!(
+        (summary.read, summary.folded, summary.unusable),
+        (1, 1, 0),
+        "{summary}"
+    );
+    app.status_after_webhooks(&ids[0], "Read").await;
+    let sent = app.wa_messages().await;
+    assert_eq!(
+        sent[0]["request"]["recipient"],
+        user_id.as_str(),
+        "{sent:?}"
+    );
+}
+
+#[tokio::test]
 async fn the_retention_job_deletes_finished_work_older_than_the_settings_and_keeps_the_rest() {
     let app = spawn_app().await;
     app.customer_wrote(CUSTOMER, 1).await;

@@ -263,12 +263,20 @@ fn sfwa_demo_ends_with_every_record_as_a_rep_should_see_it() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        stdout.contains("6 outbound records: all as expected"),
+        stdout.contains("7 outbound records: all as expected"),
         "{stdout}"
     );
     assert!(
         stdout.contains("Priya's linked to her Contact: yes"),
         "the customer's reply arrived on Salesforce, linked: {stdout}"
+    );
+    assert!(
+        stdout.contains("linked to his Contact by the BSUID on it: yes; the rep's reply sent by BSUID with no phone number: yes"),
+        "the username customer's message linked by BSUID, the reply sent by BSUID: {stdout}"
+    );
+    assert!(
+        stdout.contains("@sam.lee (no number)"),
+        "the inbound table shows the username, not a number: {stdout}"
     );
     for code in ["OUTSIDE_SESSION_WINDOW", "INVALID_PHONE", "WA_132000"] {
         assert!(stdout.contains(code), "{code} shown in the table");
