@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
 use crate::domain::ids::{BusinessNumberId, CustomerId};
-use crate::domain::webhook_event::{InboundKind, InboundMessage, SharedContact};
+use crate::domain::webhook_event::{InboundKind, InboundMessage, SharedContact, StatusUpdate};
 use crate::store::identity::{self, Customer, KeyKind, Seen};
 use crate::store::StoreError;
 
@@ -67,6 +67,29 @@ pub fn apply_inbound(conn: &Connection, message: &InboundMessage) -> Result<(), 
         }
         _ => {}
     }
+    Ok(())
+}
+
+/// A status of one of our messages naming its recipient by both phone (`recipient_id`) and BSUID
+/// (`recipient_user_id`) is Meta saying they are one person: the identity store learns it, so a
+/// window opened under either key serves sends to the other. No window is touched (a status is
+/// not the customer writing), and a late status never makes a given-up key current again (see
+/// [`identity::observe`]).
+pub fn apply_status(conn: &Connection, update: &StatusUpdate) -> Result<(), StoreError> {
+    let (Some(wa_id), Some(user_id)) = (&update.recipient_id, &update.recipient_user_id) else {
+        return Ok(());
+    };
+    if wa_id.is_user_id() || !user_id.is_user_id() {
+        return Ok(());
+    }
+    let seen = Seen {
+        wa_id: Some(wa_id.clone()),
+        user_id: Some(user_id.clone()),
+        parent_user_id: None,
+        username: None,
+        at: update.timestamp,
+    };
+    identity::observe(conn, &update.business_number_id, &seen)?;
     Ok(())
 }
 
@@ -198,6 +221,33 @@ mod tests {
 
         let (to, last) = resolve(&conn, &number(), &id(PHONE), Need::Any).unwrap();
         assert_eq!((to, last), (id(PHONE), Some(at(0))));
+    }
+
+    #[test]
+    fn a_status_naming_phone_and_bsuid_joins_them_without_touching_the_window() {
+        let conn = test_connection();
+        let hello = message("wamid.1", BSUID, 0, text());
+        apply_inbound(&conn, &hello).unwrap();
+        inbound::record_inbound(&conn, &number(), &hello.from, hello.timestamp).unwrap();
+        let status = StatusUpdate {
+            wamid: "wamid.OURS".parse().unwrap(),
+            status: crate::domain::status::MessageStatus::Delivered,
+            timestamp: at(120),
+            recipient_id: Some(id(PHONE)),
+            recipient_user_id: Some(id(BSUID)),
+            business_number_id: number(),
+            record_id: None,
+            errors: vec![],
+        };
+
+        apply_status(&conn, &status).unwrap();
+
+        let (to, last) = resolve(&conn, &number(), &id(PHONE), Need::Any).unwrap();
+        assert_eq!(
+            (to, last),
+            (id(PHONE), Some(at(0))),
+            "the BSUID's window, unmoved"
+        );
     }
 
     #[test]

@@ -180,7 +180,10 @@ fn apply_event(
     match event {
         WebhookEvent::Status(update) => Ok(match apply_status(tx, object, update, now)? {
             Some(reason) => EventApplied::Ignored(reason),
-            None => EventApplied::Status,
+            None => {
+                crate::pipeline::identity::apply_status(tx, update)?;
+                EventApplied::Status
+            }
         }),
         WebhookEvent::Inbound(message) => {
             let mut fields = inbound_records::inbound_record(message);
