@@ -509,3 +509,30 @@ async fn a_status_echo_with_an_id_looking_callback_this_instance_did_not_send_wr
         2.0
     );
 }
+
+#[tokio::test]
+async fn a_record_naming_a_number_this_instance_does_not_serve_fails_before_sending_saying_how_to_fix_it(
+) {
+    // Arrange: the customer wrote (so only the number can stop the text).
+    let app = spawn_app().await;
+    app.customer_wrote(PHONE, 1).await;
+    let ids = app
+        .queue(
+            json!([{"To_Phone__c": format!("+{PHONE}"), "Message_Type__c": "Text",
+                       "Body__c": "hello", "Business_Number_Id__c": FOREIGN_NUMBER}]),
+        )
+        .await;
+
+    // Act
+    app.dispatch().await;
+    let record = app.status_after_flush(&ids[0], "Failed").await;
+
+    // Assert
+    assert_eq!(record["Error_Code__c"], "INVALID_RECORD");
+    let message = record["Error_Message__c"].as_str().unwrap();
+    assert!(
+        message.contains("Business_Number_Id__c") && message.contains("whatsapp.phone_number_ids"),
+        "{message}"
+    );
+    assert!(app.wa_messages().await.is_empty(), "nothing was sent");
+}

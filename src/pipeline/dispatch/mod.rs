@@ -12,7 +12,7 @@ use rand::Rng;
 use tracing::{info, warn};
 
 use crate::domain::ids::BusinessNumberId;
-use crate::domain::message::{MessageKind, OutboundMessage, QueuedRecord};
+use crate::domain::message::{ErrorCode, MessageKind, OutboundMessage, QueuedRecord};
 use crate::pipeline::identity::{self, Need};
 use crate::pipeline::record_update;
 use crate::store::{inbound, journal, outbox};
@@ -72,6 +72,9 @@ pub async fn dispatch_record(
                 .map(BusinessNumberId::as_str),
         )
         .to_string();
+    if let Some(refused) = unserved(dispatcher, &number) {
+        return apply(dispatcher, &target, refused).await;
+    }
     if let Err(refused) = address(dispatcher, &mut message, &number).await? {
         return apply(dispatcher, &target, refused).await;
     }
@@ -102,6 +105,32 @@ pub async fn dispatch_record(
         dispatcher.now(),
     );
     apply(dispatcher, &target, next).await
+}
+
+/// A record naming a business number this instance does not serve is refused before sending:
+/// the webhooks of that number are left alone here (`webhook::parse_served`), so its statuses
+/// would never reach the record, which would stay Sent forever.
+fn unserved(dispatcher: &Dispatcher, number: &str) -> Option<Next> {
+    let settings = &dispatcher.core.settings;
+    if settings.business_numbers().iter().any(|n| n == number) {
+        return None;
+    }
+    info!(
+        code = ErrorCode::InvalidRecord.as_str(),
+        field = "Business_Number_Id__c",
+        number,
+        "record refused: a business number this sfwa does not serve"
+    );
+    Some(Next::Refuse {
+        code: ErrorCode::InvalidRecord.as_str().to_string(),
+        message: format!(
+            "Business_Number_Id__c {number} is not a WhatsApp number this sfwa serves \
+             (whatsapp.default_phone_number_id, whatsapp.phone_number_ids): its delivery \
+             statuses would never reach this record. Add it to whatsapp.phone_number_ids, or \
+             correct the record's Business_Number_Id__c (blank sends from the default number)."
+        ),
+        window_expired_at: None,
+    })
 }
 
 /// Sends wait without a call when sending is on hold (Meta refuses the account), or when Meta
