@@ -392,6 +392,14 @@ impl Settings {
         }
         numbers
     }
+
+    /// Whether `number` is one of [`Settings::business_numbers`] (asked once per send; builds
+    /// no list).
+    pub fn serves(&self, number: &str) -> bool {
+        let whatsapp = &self.whatsapp;
+        whatsapp.default_phone_number_id == number
+            || whatsapp.phone_number_ids.iter().any(|id| id == number)
+    }
 }
 
 impl ScheduleSettings {

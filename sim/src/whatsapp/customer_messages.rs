@@ -273,7 +273,7 @@ async fn change_number(State(state): State<Arc<SimState>>, body: axum::body::Byt
         &phone_number_id,
         at,
         fields,
-        &old,
+        ("from", &old),
     )];
     if let Some(user_id) = user_id {
         let (previous, current) = state.lock().customers.change_user_id(&new, user_id);
@@ -289,16 +289,17 @@ async fn change_number(State(state): State<Arc<SimState>>, body: axum::body::Byt
     Json(json!({"messages": answers})).into_response()
 }
 
-/// A `system` message: no `contacts[]`, and `from` is the number the change is about (`from`).
+/// A `system` message: no `contacts[]`; `sender` is the key and value naming who the change is
+/// about (`("from", old number)`, or `("from_user_id", previous BSUID)`).
 fn emit_system(
     state: &SimState,
     wa_id: &str,
     phone_number_id: &str,
     at: DateTime<Utc>,
     mut fields: Map<String, Value>,
-    from: &str,
+    sender: (&str, &str),
 ) -> Value {
-    fields.insert("from".to_owned(), json!(from));
+    fields.insert(sender.0.to_owned(), json!(sender.1));
     let message = CustomerMessage {
         phone_number_id: phone_number_id.to_owned(),
         at,
@@ -337,17 +338,14 @@ fn user_id_changed(
         }),
     );
     // Sent under the id the business knew them by.
-    fields.insert("from_user_id".to_owned(), json!(previous));
-    let message = CustomerMessage {
-        phone_number_id: phone_number_id.to_owned(),
+    emit_system(
+        state,
+        wa_id,
+        phone_number_id,
         at,
-        message_type: "system".to_owned(),
         fields,
-        profile_name: None,
-        with_contact: false,
-        opens_window: false,
-    };
-    emit(state, wa_id, message)
+        ("from_user_id", previous),
+    )
 }
 
 /// `{"customer":"US.…","new_user_id":"US.…"}` (or `true`/missing: a fresh derived one): the

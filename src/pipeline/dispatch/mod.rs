@@ -111,8 +111,7 @@ pub async fn dispatch_record(
 /// the webhooks of that number are left alone here (`webhook::parse_served`), so its statuses
 /// would never reach the record, which would stay Sent forever.
 fn unserved(dispatcher: &Dispatcher, number: &str) -> Option<Next> {
-    let settings = &dispatcher.core.settings;
-    if settings.business_numbers().iter().any(|n| n == number) {
+    if dispatcher.core.settings.serves(number) {
         return None;
     }
     info!(
