@@ -22,8 +22,9 @@ pub use load::CLI_ENV_VARS;
 pub use secret::Secret;
 pub use types::{
     parse_schedule, AuthMode, DispatchSettings, InitialReplay, IntakeMode, IntakeSettings,
-    MediaSettings, RetentionSettings, SalesforceSettings, ScheduleSettings, Settings,
-    StoreSettings, WebhookSettings, WhatsAppSettings, WindowSettings, WritebackSettings,
+    MediaSettings, ObserveSettings, RetentionSettings, SalesforceSettings, ScheduleSettings,
+    Settings, ShardSettings, StoreSettings, WebhookSettings, WhatsAppSettings, WindowSettings,
+    WritebackSettings,
 };
 
 /// One bad setting: which key, what is wrong, what to do.

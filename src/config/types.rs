@@ -378,6 +378,49 @@ pub struct Settings {
     pub schedule: ScheduleSettings,
     pub retention: RetentionSettings,
     pub media: MediaSettings,
+    pub shard: ShardSettings,
+    pub observe: ObserveSettings,
+}
+
+/// Sharding by business number: which records this instance takes, and the lease it holds in
+/// Salesforce on each of its numbers so that two instances never serve one number.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShardSettings {
+    /// This instance's name, shown as the holder of its number leases in Salesforce (blank = the
+    /// host name).
+    pub name: String,
+    /// Whether this instance takes records whose Business_Number_Id__c is blank (sending them from
+    /// `whatsapp.default_phone_number_id`). Exactly one instance of an org may.
+    pub takes_blank_numbers: bool,
+    /// How long a number lease lasts without being renewed (renewed every quarter of it).
+    #[serde(with = "humantime_serde")]
+    pub lease_ttl: Duration,
+}
+
+impl Default for ShardSettings {
+    fn default() -> Self {
+        ShardSettings {
+            name: String::new(),
+            takes_blank_numbers: true,
+            lease_ttl: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+/// Where `/metrics`, `/healthz` and `/readyz` are served: apart from Meta's public webhook port.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ObserveSettings {
+    pub listen: SocketAddr,
+}
+
+impl Default for ObserveSettings {
+    fn default() -> Self {
+        ObserveSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+        }
+    }
 }
 
 impl Settings {

@@ -65,9 +65,10 @@ pub struct Dispatcher {
     pub started_at: DateTime<Utc>,
     /// The account's template categories (an authentication template cannot go to a BSUID).
     pub templates: Arc<crate::whatsapp::templates::TemplateCategories>,
-    /// Set when Meta says every send will fail (token expired, account blocked): sending pauses
-    /// until then, messages stay queued and are never failed for it.
-    hold: Arc<Mutex<Option<Hold>>>,
+    /// Set when Meta says every send will fail (token expired, account blocked), or every send
+    /// from one number will (see [`Holds`]): sending pauses until then, messages stay queued and
+    /// are never failed for it.
+    holds: Arc<Mutex<Holds>>,
 }
 
 /// What the write-back uses: the shared core, Salesforce, and what the inbound records' links
@@ -96,6 +97,15 @@ pub struct Pipeline {
 pub struct Hold {
     pub until: DateTime<Utc>,
     pub reason: String,
+}
+
+/// What is on hold: everything (the token or the app: every number fails alike), or single
+/// business numbers (a number Meta blocked, or one whose lease this instance lost) — one number's
+/// problem holds that number only.
+#[derive(Debug, Default)]
+struct Holds {
+    all: Option<Hold>,
+    numbers: std::collections::HashMap<String, Hold>,
 }
 
 impl Pipeline {
@@ -130,7 +140,7 @@ impl Pipeline {
                 in_flight: Arc::default(),
                 started_at,
                 templates: Arc::default(),
-                hold: Arc::new(Mutex::new(None)),
+                holds: Arc::default(),
             },
             write_back: WriteBack {
                 core: core.clone(),
@@ -164,16 +174,55 @@ impl Dispatcher {
         category == Some(crate::whatsapp::templates::Category::Authentication)
     }
 
-    pub fn current_hold(&self) -> Option<Hold> {
-        let mut hold = self.hold.lock().unwrap_or_else(|e| e.into_inner());
-        if hold.as_ref().is_some_and(|h| h.until <= self.now()) {
-            *hold = None;
+    /// The hold on sends from `number`, if any: a hold on everything, else that number's own.
+    pub fn current_hold(&self, number: &str) -> Option<Hold> {
+        let now = self.now();
+        let mut holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
+        if holds.all.as_ref().is_some_and(|h| h.until <= now) {
+            holds.all = None;
         }
-        hold.clone()
+        if let Some(hold) = &holds.all {
+            return Some(hold.clone());
+        }
+        if holds.numbers.get(number).is_some_and(|h| h.until <= now) {
+            holds.numbers.remove(number);
+        }
+        holds.numbers.get(number).cloned()
     }
 
+    /// The hold on everything (the token, the app), if any.
+    pub fn hold_on_all(&self) -> Option<Hold> {
+        self.current_hold("")
+    }
+
+    /// Holds every send until `until`.
     pub fn hold_until(&self, until: DateTime<Utc>, reason: String) {
-        *self.hold.lock().unwrap_or_else(|e| e.into_inner()) = Some(Hold { until, reason });
+        self.holds.lock().unwrap_or_else(|e| e.into_inner()).all = Some(Hold { until, reason });
+    }
+
+    /// Holds sends from `number` until `until` (the other numbers go on).
+    pub fn hold_number(&self, number: &str, until: DateTime<Utc>, reason: String) {
+        let hold = Hold { until, reason };
+        let mut holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
+        holds.numbers.insert(number.to_string(), hold);
+    }
+
+    /// Ends the hold on `number` before its time (e.g. its lease is this instance's again).
+    pub fn release_number(&self, number: &str) {
+        let mut holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
+        holds.numbers.remove(number);
+    }
+
+    /// The numbers on hold now, with their holds (for metrics and `/readyz`).
+    pub fn held_numbers(&self) -> Vec<(String, Hold)> {
+        let now = self.now();
+        let holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
+        holds
+            .numbers
+            .iter()
+            .filter(|(_, hold)| hold.until > now)
+            .map(|(number, hold)| (number.clone(), hold.clone()))
+            .collect()
     }
 
     /// The business number a message goes from.

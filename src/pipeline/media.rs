@@ -129,7 +129,7 @@ pub fn backoff(attempts: u32) -> Duration {
 /// One pass: the due files (≤ `FILES_PER_STEP`), each copied, refused or retried. See the module.
 pub async fn media_step(pipeline: &Pipeline) -> anyhow::Result<MediaStep> {
     let core = &pipeline.core;
-    if let Some(hold) = pipeline.dispatcher.current_hold() {
+    if let Some(hold) = pipeline.dispatcher.hold_on_all() {
         // Meta refuses everything for now (token, account): the files wait with the sends.
         tracing::debug!(until = %hold.until, "media waits out the hold on WhatsApp calls");
         return Ok(MediaStep::default());

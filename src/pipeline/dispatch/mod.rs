@@ -135,7 +135,7 @@ fn unserved(dispatcher: &Dispatcher, number: &str) -> Option<Next> {
 /// Sends wait without a call when sending is on hold (Meta refuses the account), or when Meta
 /// told us this number (or this customer) must wait: no call that would only be refused again.
 fn held_back(dispatcher: &Dispatcher, target: &Target<'_>) -> Option<Next> {
-    if let Some(hold) = dispatcher.current_hold() {
+    if let Some(hold) = dispatcher.current_hold(target.number) {
         return Some(Next::Hold {
             until: hold.until,
             hold_all: None,
