@@ -349,6 +349,8 @@ async fn run(options: Options) -> anyhow::Result<Verdict> {
 async fn start_sim(binary: &Path, dir: &Path, options: &Options) -> anyhow::Result<(Child, Setup)> {
     let port = free_port()?;
     let webhook_url = format!("http://127.0.0.1:{port}/webhook");
+    // /healthz is on the observe listener, apart from the webhook port.
+    let observe_port = free_port()?;
     let mut child = Command::new(binary)
         .args([
             "sim",
@@ -384,14 +386,14 @@ async fn start_sim(binary: &Path, dir: &Path, options: &Options) -> anyhow::Resu
     };
     let sim_config = PathBuf::from(text("config_path")?);
     let config = dir.join("sfwa.toml");
-    write_daemon_config(&sim_config, &config, dir, options)?;
+    write_daemon_config(&sim_config, &config, dir, options, observe_port)?;
     let setup = Setup {
         binary: binary.to_path_buf(),
         dir: dir.to_path_buf(),
         config,
         salesforce_url: text("salesforce_url")?,
         whatsapp_url: text("whatsapp_url")?,
-        health_url: format!("http://127.0.0.1:{port}/healthz"),
+        health_url: format!("http://127.0.0.1:{observe_port}/healthz"),
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()?,
@@ -401,12 +403,13 @@ async fn start_sim(binary: &Path, dir: &Path, options: &Options) -> anyhow::Resu
 
 /// The sandbox's ready config, adapted: store on disk in the run's directory, stream intake with
 /// short local intervals, reconcile as asked, a client timeout short enough that held answers
-/// pass it, and (faults) sfwa believing it may send 80 msg/s.
+/// pass it, (faults) sfwa believing it may send 80 msg/s, and `/healthz` on `observe_port`.
 fn write_daemon_config(
     from: &Path,
     to: &Path,
     dir: &Path,
     options: &Options,
+    observe_port: u16,
 ) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(from).with_context(|| format!("reading {}", from.display()))?;
@@ -425,6 +428,7 @@ fn write_daemon_config(
         "path",
         s(&dir.join("store").join("sfwa.db").to_string_lossy()),
     );
+    set("observe", "listen", s(&format!("127.0.0.1:{observe_port}")));
     set("intake", "mode", s("stream"));
     set("intake", "interval", s("1s"));
     set("intake", "batch_window", s("200ms"));

@@ -1,7 +1,10 @@
-//! Wiring: [`App::build`] turns settings into clients, the store, the pipeline and a bound webhook
-//! listener; [`App::run_until_stopped`] runs the workers until the token is cancelled, then shuts
-//! down in order: intake stops, in-flight sends finish (they are journaled either way), the outbox
-//! is flushed, the webhook server stops last (so statuses arriving meanwhile are still stored).
+//! Wiring: [`App::build`] turns settings into clients, the store, the pipeline and two bound
+//! listeners — Meta's webhooks (`webhook.listen`, serving `webhook.path` alone) and the observe
+//! listener (`observe.listen`: `/metrics`, `/healthz`, `/readyz`), so the public port exposes
+//! nothing but the webhook; [`App::run_until_stopped`] runs the workers until the token is
+//! cancelled, then shuts down in order: intake stops, in-flight sends finish (they are journaled
+//! either way), the outbox is flushed, the servers stop last (so statuses arriving meanwhile are
+//! still stored).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,23 +33,31 @@ pub struct App {
     metrics: Metrics,
     health: Arc<Health>,
     listener: TcpListener,
+    /// `/metrics`, `/healthz`, `/readyz`.
+    observe_listener: TcpListener,
 }
 
 impl App {
     pub async fn build(settings: Settings, clock: SharedClock) -> anyhow::Result<App> {
         let listen = settings.webhook.listen;
+        let observe = settings.observe.listen;
         let metrics = Metrics::new(settings.intake.mode == IntakeMode::Stream);
+        metrics.started(clock.now());
         let health = Arc::new(Health::new());
         let observers: Vec<Arc<dyn Reporter>> = vec![Arc::new(metrics.clone()), health.clone()];
         let pipeline = build_pipeline_reporting(settings, clock, Arc::new(Reporters(observers)))?;
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("webhook.listen: cannot listen on {listen}"))?;
+        let observe_listener = TcpListener::bind(observe)
+            .await
+            .with_context(|| format!("observe.listen: cannot listen on {observe}"))?;
         Ok(App {
             pipeline,
             metrics,
             health,
             listener,
+            observe_listener,
         })
     }
 
@@ -65,6 +76,18 @@ impl App {
             .expect("a bound listener has an address")
     }
 
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    pub fn observe_addr(&self) -> SocketAddr {
+        self.observe_listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The observe listener's state (what the platform-event reading is kept in).
+    pub fn health(&self) -> &Arc<Health> {
+        &self.health
+    }
+
     /// The URL to register with Meta (here: loopback address and the configured path).
     pub fn webhook_url(&self) -> String {
         format!(
@@ -74,7 +97,8 @@ impl App {
         )
     }
 
-    /// Serves only the webhook receiver until `stop` (tests drive the workers' steps themselves).
+    /// Serves the webhook receiver and the observe routes until `stop`, without the workers
+    /// (tests drive the workers' steps themselves). The task ends when both servers have.
     pub fn spawn_webhook_server(
         self,
         stop: CancellationToken,
@@ -84,24 +108,29 @@ impl App {
             metrics,
             health,
             listener,
+            observe_listener,
         } = self;
         let probed = Probed {
             pipeline: pipeline.clone(),
             metrics,
             health,
         };
-        let router = crate::webhook::server::router(pipeline.core.clone())
-            .merge(crate::observe::routes::routes(probed));
+        let webhook = crate::webhook::server::router(pipeline.core.clone());
+        let observe = crate::observe::routes::routes(probed);
+        let observe_stop = stop.clone();
         let server = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
+            let webhook = axum::serve(listener, webhook)
+                .with_graceful_shutdown(async move { stop.cancelled().await });
+            let observe = axum::serve(observe_listener, observe)
+                .with_graceful_shutdown(async move { observe_stop.cancelled().await });
+            tokio::try_join!(async move { webhook.await }, async move { observe.await }).map(|_| ())
         });
         (pipeline, server)
     }
 
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        info!(webhook = %self.webhook_addr(), "sfwa running");
+        info!(webhook = %self.webhook_addr(), observe = %self.observe_addr(), "sfwa running");
+        let health = self.health.clone();
         let server_stop = CancellationToken::new();
         let (pipeline, server) = self.spawn_webhook_server(server_stop.clone());
         warn_if_graph_version_ends(&pipeline.core);
@@ -120,6 +149,13 @@ impl App {
             shutdown.clone(),
         ));
         workers.spawn(read_throughput_levels(pipeline.dispatcher.clone()));
+        if pipeline.core.settings.intake.mode == IntakeMode::Stream {
+            workers.spawn(crate::observe::limits::run_limits(
+                pipeline.clone(),
+                health,
+                shutdown.clone(),
+            ));
+        }
         workers.spawn(crate::pipeline::media::run_media(
             pipeline.clone(),
             shutdown.clone(),

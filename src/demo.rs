@@ -490,6 +490,7 @@ fn settings_for(sandbox: &Sandbox, work: &std::path::Path) -> anyhow::Result<Set
     settings.intake.batch_window = Duration::from_millis(200);
     settings.writeback.flush_interval = Duration::from_millis(500);
     settings.webhook.listen = "127.0.0.1:0".parse()?;
+    settings.observe.listen = "127.0.0.1:0".parse()?;
     settings.store.path = work.join("sfwa.db");
     settings
         .validate()

@@ -61,6 +61,18 @@ enum Command {
         #[arg(long, default_value = "sfwa.toml")]
         config: PathBuf,
     },
+    /// Asks a running sfwa whether it is alive: `GET /healthz` on its observe listener
+    /// (`observe.listen` from the settings, or `--url`). Exits 0 on a 200, else 1 with one line
+    /// saying why. For container health checks: the image has no curl.
+    Healthcheck {
+        /// The TOML settings file (only `observe.listen` is used; a missing file means the
+        /// defaults, with `SFWA_OBSERVE__LISTEN` applied).
+        #[arg(long, default_value = "sfwa.toml")]
+        config: PathBuf,
+        /// Ask this URL instead (e.g. `http://127.0.0.1:9464/healthz`).
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Write-backs Salesforce refused for good (a value it cannot store, a field an admin must
     /// fix): list them, put them back into the outbox for the next flush, or drop them. Safe
     /// beside a running `sfwa run` on the same store.
@@ -160,7 +172,7 @@ async fn run() -> anyhow::Result<ExitCode> {
     let default_filter = match cli.command {
         #[cfg(feature = "sim")]
         Command::Demo { .. } => "error",
-        Command::Doctor { .. } | Command::DeadLetters(_) => "warn",
+        Command::Doctor { .. } | Command::DeadLetters(_) | Command::Healthcheck { .. } => "warn",
         _ => "info",
     };
     init_logging(cli.log_format, default_filter);
@@ -170,6 +182,7 @@ async fn run() -> anyhow::Result<ExitCode> {
         Command::Sync { config } => sync(&config, human).await,
         Command::Doctor { config } => doctor(&config).await,
         Command::DeadLetters(command) => dead_letters(command).await,
+        Command::Healthcheck { config, url } => healthcheck(&config, url).await,
         #[cfg(feature = "sim")]
         Command::Demo { keep_running } => {
             demo::run(keep_running).await?;
@@ -203,8 +216,9 @@ async fn run_daemon(config: &std::path::Path, human: bool) -> anyhow::Result<Exi
     let app =
         sfwa::app::App::build(settings, std::sync::Arc::new(sfwa::clock::SystemClock)).await?;
     eprintln!(
-        "sfwa running; Meta webhooks go to {} (register your public URL for it)",
-        app.webhook_url()
+        "sfwa running; Meta webhooks go to {} (register your public URL for it); /metrics, /healthz and /readyz on http://{}",
+        app.webhook_url(),
+        app.observe_addr()
     );
     let shutdown = tokio_util::sync::CancellationToken::new();
     let trigger = shutdown.clone();
@@ -237,6 +251,28 @@ async fn doctor(config: &std::path::Path) -> anyhow::Result<ExitCode> {
     let unicode = std::io::IsTerminal::is_terminal(&std::io::stdout());
     print!("{}", sfwa::doctor::render(&checks, unicode));
     Ok(exit_code(sfwa::doctor::all_passed(&checks)))
+}
+
+/// `sfwa healthcheck`: 0 on a 200 from `/healthz`, else 1 and one line why.
+async fn healthcheck(config: &std::path::Path, url: Option<String>) -> anyhow::Result<ExitCode> {
+    let url = match url {
+        Some(url) => url,
+        None => {
+            // Only observe.listen is needed: problems elsewhere in the settings do not matter here.
+            let (settings, _) = sfwa::config::Settings::load_with_problems(config)?;
+            sfwa::observe::healthcheck::healthz_url(settings.observe.listen)
+        }
+    };
+    match sfwa::observe::healthcheck::check(&url).await {
+        Ok(()) => {
+            println!("ok: {url}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(why) => {
+            println!("unhealthy: {why}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 /// `sfwa dead-letters list|retry|drop`.

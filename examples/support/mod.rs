@@ -57,6 +57,7 @@ impl Bench {
         settings.whatsapp.verify_token = Secret::new(wa.verify_token());
         settings.whatsapp.throughput_per_second = 1000;
         settings.webhook.listen = "127.0.0.1:0".parse()?;
+        settings.observe.listen = "127.0.0.1:0".parse()?;
         settings.store.path = dir.join("sfwa.db");
         Ok(Bench {
             org,

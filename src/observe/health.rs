@@ -1,12 +1,15 @@
-//! The intake's health as the workers report it (stream connected, last successful poll), read
-//! by readiness ([`super::readiness`]) and the metrics. It is one of the pipeline's observers
+//! The intake's health as the workers report it (stream connected, last successful poll), and
+//! the org's platform-event delivery allocation as [`super::limits`] last read it; read by
+//! readiness ([`super::readiness`]) and the metrics. It is one of the pipeline's observers
 //! ([`Reporter`]): `app` passes it in, the pipeline never names it.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
 use crate::pipeline::report::Reporter;
+use crate::salesforce::Limit;
 
 /// Intake state the workers report and the probes read. Lock-free: updated on every poll.
 #[derive(Debug)]
@@ -16,6 +19,9 @@ pub struct Health {
     /// Poll mode: when the last successful poll ended, in milliseconds since the epoch (by the
     /// pipeline's clock); `i64::MIN` until the first one.
     last_poll_ok_millis: AtomicI64,
+    /// `DailyDeliveredPlatformEvents` as last read; `None` until read, or when the org does not
+    /// report it.
+    platform_events: Mutex<Option<Limit>>,
 }
 
 impl Default for Health {
@@ -29,6 +35,7 @@ impl Health {
         Health {
             stream_connected: AtomicBool::new(false),
             last_poll_ok_millis: AtomicI64::new(i64::MIN),
+            platform_events: Mutex::new(None),
         }
     }
 
@@ -41,6 +48,22 @@ impl Health {
             i64::MIN => None,
             millis => DateTime::from_timestamp_millis(millis),
         }
+    }
+
+    /// The org's platform-event delivery allocation, as last read.
+    pub fn platform_events(&self) -> Option<Limit> {
+        *self
+            .platform_events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps the allocation just read (`None`: the org does not report it).
+    pub fn set_platform_events(&self, limit: Option<Limit>) {
+        *self
+            .platform_events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = limit;
     }
 }
 

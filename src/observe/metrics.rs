@@ -31,6 +31,11 @@
 //! | `sfwa_media_files_total` | counter | `outcome` = saved, too_large, failed, retried, disabled (customers' files copied into Salesforce Files, `pipeline::media`) |
 //! | `sfwa_media_waiting` | gauge | — (customers' files not copied yet) |
 //! | `sfwa_outbox_dead_letters` | gauge | — (write-backs refused for good, waiting for `sfwa dead-letters retry\|drop`) |
+//! | `sfwa_build_info` | gauge | `version` (Cargo's), `git` (the commit the binary was built from, `SFWA_GIT_COMMIT` at build time, else `unknown`); always 1 |
+//! | `sfwa_ready` | gauge | — 1 while the store accepts writes (what `/readyz` routes on), else 0 |
+//! | `sfwa_webhook_last_received_timestamp_seconds` | gauge | — when the last signed webhook POST was stored (or this daemon started, if none since) |
+//! | `sfwa_webhook_last_status_timestamp_seconds` | gauge | — when the last status of a message this instance sent arrived (or this daemon started, if none since) |
+//! | `sfwa_platform_events_delivered_remaining`, `sfwa_platform_events_delivered_max` | gauge | — the org's `DailyDeliveredPlatformEvents` from `GET limits`, read every 5 minutes (`observe::limits`); absent until read and when the org does not report it |
 //! | `sfwa_inbound_links_total` | counter | `result` = user_id_stored, user_id_refused (a customer's WhatsApp user id written to, or refused by, the Contact / Lead a message linked to by phone), relinked (records the relink job linked after matching nobody at first) |
 
 use std::sync::atomic::AtomicU64;
@@ -46,6 +51,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::pipeline::report::{Dispatched, Reporter, WebhookResult};
+use crate::salesforce::Limit;
 
 /// The `Content-Type` of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -84,6 +90,23 @@ struct OutcomeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+    git: &'static str,
+}
+
+/// No labels: a gauge in a family of one, so it is absent until first set.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NoLabels {}
+
+/// The commit the binary was built from (`SFWA_GIT_COMMIT` in the build's environment, as the
+/// Dockerfile passes it), else `unknown`.
+pub const GIT_COMMIT: &str = match option_env!("SFWA_GIT_COMMIT") {
+    Some(commit) => commit,
+    None => "unknown",
+};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabel {
     state: &'static str,
 }
@@ -104,6 +127,10 @@ pub struct Snapshot {
     pub salesforce_api: Option<crate::salesforce::ApiUsage>,
     /// Per business number: sends per second allowed now (`pipeline::pacing`).
     pub send_rates: Vec<(String, f64)>,
+    /// The store accepts writes (`observe::readiness`).
+    pub ready: bool,
+    /// The org's `DailyDeliveredPlatformEvents`, if read and reported.
+    pub platform_events: Option<Limit>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -144,6 +171,12 @@ struct Inner {
     inbound_links: Family<ResultLabel, Counter>,
     media_files: Family<OutcomeLabel, Counter>,
     media_waiting: Gauge,
+    build_info: Family<BuildLabels, Gauge>,
+    ready: Gauge,
+    webhook_last_received: Gauge<f64, AtomicU64>,
+    webhook_last_status: Gauge<f64, AtomicU64>,
+    platform_events_remaining: Family<NoLabels, Gauge>,
+    platform_events_max: Family<NoLabels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -179,6 +212,12 @@ impl Metrics {
             inbound_links: Family::default(),
             media_files: Family::default(),
             media_waiting: Gauge::default(),
+            build_info: Family::default(),
+            ready: Gauge::default(),
+            webhook_last_received: Gauge::default(),
+            webhook_last_status: Gauge::default(),
+            platform_events_remaining: Family::default(),
+            platform_events_max: Family::default(),
         };
         inner.register_sends();
         inner.register_state_and_webhooks();
@@ -187,6 +226,14 @@ impl Metrics {
         }
         inner.register_writeback();
         inner.register_media();
+        inner.register_operations();
+        inner
+            .build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+                git: GIT_COMMIT,
+            })
+            .set(1);
         Metrics {
             inner: Arc::new(inner),
         }
@@ -202,9 +249,29 @@ impl Metrics {
             .inc();
     }
 
+    /// The daemon started at `at`: the "last webhook" gauges count from here until one comes, so a
+    /// restart does not look like hours without webhooks.
+    pub fn started(&self, at: DateTime<Utc>) {
+        let at = timestamp(at);
+        self.inner.webhook_last_received.set(at);
+        self.inner.webhook_last_status.set(at);
+    }
+
     /// Sets the state gauges from `snapshot` and encodes every metric.
     pub fn render(&self, snapshot: &Snapshot) -> String {
         let inner = &self.inner;
+        inner.ready.set(i64::from(snapshot.ready));
+        if let Some(limit) = snapshot.platform_events {
+            let none = NoLabels {};
+            inner
+                .platform_events_remaining
+                .get_or_create(&none)
+                .set(gauge_value(limit.remaining));
+            inner
+                .platform_events_max
+                .get_or_create(&none)
+                .set(gauge_value(limit.max));
+        }
         inner
             .queue_depth
             .get_or_create(&StateLabel { state: "claimed" })
@@ -316,6 +383,14 @@ impl Reporter for Metrics {
         self.inner.webhook_foreign_number_parts.inc();
     }
 
+    /// A signed POST stored at `at`, with `statuses` statuses of this instance's sends.
+    fn webhook_applied(&self, at: DateTime<Utc>, statuses: usize) {
+        self.inner.webhook_last_received.set(timestamp(at));
+        if statuses > 0 {
+            self.inner.webhook_last_status.set(timestamp(at));
+        }
+    }
+
     /// One flush ended; flushes that found nothing due are not counted.
     fn flushed(&self, written: usize, retried: usize, dropped: usize) {
         if written + retried + dropped == 0 {
@@ -420,6 +495,18 @@ impl Inner {
         );
     }
 
+    /// What the alert rules (`deploy/prometheus/sfwa-alerts.yaml`) need beyond the rest.
+    fn register_operations(&mut self) {
+        register!(self;
+            "build_info" => "Always 1; the version and git commit of this sfwa", build_info;
+            "ready" => "1 while the store accepts writes (what /readyz routes Meta's webhooks on), else 0", ready;
+            "webhook_last_received_timestamp_seconds" => "Unix time the last signed webhook POST was stored (this daemon's start, if none since)", webhook_last_received;
+            "webhook_last_status_timestamp_seconds" => "Unix time the last status webhook of a message this instance sent was stored (this daemon's start, if none since)", webhook_last_status;
+            "platform_events_delivered_remaining" => "Platform events the org may still deliver to subscribers in the last 24 h (GET limits DailyDeliveredPlatformEvents Remaining, read every 5 minutes)", platform_events_remaining;
+            "platform_events_delivered_max" => "The org's daily platform-event delivery allocation (GET limits DailyDeliveredPlatformEvents Max)", platform_events_max;
+        );
+    }
+
     /// Write-back flushes, records and dead letters.
     fn register_writeback(&mut self) {
         register!(self;
@@ -434,6 +521,11 @@ impl Inner {
 
 fn gauge_value(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Unix time in seconds, to the millisecond.
+fn timestamp(at: DateTime<Utc>) -> f64 {
+    at.timestamp_millis() as f64 / 1000.0
 }
 
 fn seconds(duration: chrono::Duration) -> f64 {
@@ -466,6 +558,68 @@ mod tests {
     }
 
     #[test]
+    fn build_info_names_the_version_and_the_platform_event_gauges_wait_for_a_reading() {
+        let metrics = Metrics::new(true);
+
+        let text = metrics.render(&Snapshot::default());
+
+        let build = format!(
+            r#"sfwa_build_info{{version="{}",git="{GIT_COMMIT}"}} 1"#,
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(text.lines().any(|l| l == build), "{build} missing:\n{text}");
+        assert!(text.lines().any(|l| l == "sfwa_ready 0"), "{text}");
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.starts_with("sfwa_platform_events_delivered_remaining ")),
+            "no sample before a reading:\n{text}"
+        );
+    }
+
+    #[test]
+    fn the_last_webhook_gauges_start_at_the_start_and_statuses_move_only_their_own() {
+        let metrics = Metrics::new(false);
+        let start = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        metrics.started(start);
+
+        metrics.webhook_applied(start + chrono::Duration::seconds(10), 0);
+        let inbound_only = metrics.render(&Snapshot::default());
+        metrics.webhook_applied(start + chrono::Duration::seconds(20), 2);
+        let with_statuses = metrics.render(&Snapshot::default());
+
+        let has = |text: &str, line: &str| text.lines().any(|l| l == line);
+        assert!(
+            has(
+                &inbound_only,
+                "sfwa_webhook_last_received_timestamp_seconds 1800000010.0"
+            ),
+            "{inbound_only}"
+        );
+        assert!(
+            has(
+                &inbound_only,
+                "sfwa_webhook_last_status_timestamp_seconds 1800000000.0"
+            ),
+            "{inbound_only}"
+        );
+        assert!(
+            has(
+                &with_statuses,
+                "sfwa_webhook_last_received_timestamp_seconds 1800000020.0"
+            ),
+            "{with_statuses}"
+        );
+        assert!(
+            has(
+                &with_statuses,
+                "sfwa_webhook_last_status_timestamp_seconds 1800000020.0"
+            ),
+            "{with_statuses}"
+        );
+    }
+
+    #[test]
     fn state_gauges_come_from_the_snapshot() {
         let metrics = Metrics::new(true);
         let now = Utc::now();
@@ -486,6 +640,11 @@ mod tests {
                 max: 15000,
             }),
             send_rates: vec![("106540352242922".into(), 18.5)],
+            ready: true,
+            platform_events: Some(Limit {
+                max: 50000,
+                remaining: 1200,
+            }),
         });
 
         for line in [
@@ -500,6 +659,9 @@ mod tests {
             "sfwa_stream_connected 1",
             "sfwa_stream_replay_lag_seconds 5",
             r#"sfwa_send_rate_per_second{number="106540352242922"} 18.5"#,
+            "sfwa_ready 1",
+            "sfwa_platform_events_delivered_remaining 1200",
+            "sfwa_platform_events_delivered_max 50000",
         ] {
             assert!(
                 text.lines().any(|l| l.starts_with(line)),

@@ -1,4 +1,6 @@
-//! `GET /metrics` and `GET /readyz`, merged into the webhook router beside `/healthz`.
+//! `GET /metrics`, `GET /healthz` and `GET /readyz`: the observe listener's routes
+//! (`observe.listen`, default 127.0.0.1:9464), apart from Meta's public webhook port, which serves
+//! `webhook.path` alone. Scrapes and probes then never share a port (or an Ingress) with Meta.
 
 use std::sync::Arc;
 
@@ -6,7 +8,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Json, Router};
 use tracing::warn;
 
 use crate::config::IntakeMode;
@@ -31,6 +33,7 @@ pub struct Probed {
 pub fn routes(probed: Probed) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(Arc::new(probed))
 }
@@ -38,7 +41,10 @@ pub fn routes(probed: Probed) -> Router {
 /// The metrics; 500 only if the store cannot be read (the scrape then shows as failed, which is
 /// what an alert on `up` should catch).
 async fn metrics(State(probed): State<Arc<Probed>>) -> Response {
-    match snapshot(&probed.pipeline, &probed.health).await {
+    let ready = readiness::readiness(&probed.pipeline, &probed.health)
+        .await
+        .ready;
+    match snapshot(&probed.pipeline, &probed.health, ready).await {
         Ok(snapshot) => (
             [(header::CONTENT_TYPE, CONTENT_TYPE)],
             probed.metrics.render(&snapshot),
@@ -55,20 +61,24 @@ async fn metrics(State(probed): State<Arc<Probed>>) -> Response {
     }
 }
 
-/// 200 `ready`, or 503 with one line per thing that is not ready.
+/// 200 while the store accepts writes, else 503; the body is [`readiness::Readiness`] as JSON
+/// either way (Salesforce, the intake and held numbers reported, not refused).
 async fn readyz(State(probed): State<Arc<Probed>>) -> Response {
-    let problems = readiness::not_ready(&probed.pipeline, &probed.health).await;
-    if problems.is_empty() {
-        (StatusCode::OK, "ready\n").into_response()
+    let readiness = readiness::readiness(&probed.pipeline, &probed.health).await;
+    let status = if readiness.ready {
+        StatusCode::OK
     } else {
-        let mut body = problems.join("\n");
-        body.push('\n');
-        (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
-    }
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(readiness)).into_response()
 }
 
-/// The state gauges, read in one go on the store's thread.
-pub async fn snapshot(pipeline: &Pipeline, health: &Health) -> Result<Snapshot, StoreError> {
+/// The state gauges, read in one go on the store's thread; `ready` as the probe found it.
+pub async fn snapshot(
+    pipeline: &Pipeline,
+    health: &Health,
+    ready: bool,
+) -> Result<Snapshot, StoreError> {
     let now = pipeline.core.now();
     let replay_cursor = (pipeline.core.settings.intake.mode == IntakeMode::Stream)
         .then(|| cursor_name(&pipeline.core.settings.intake.channel));
@@ -113,5 +123,7 @@ pub async fn snapshot(pipeline: &Pipeline, health: &Health) -> Result<Snapshot, 
         stream,
         salesforce_api: pipeline.intake.salesforce.api_usage(),
         send_rates: pipeline.dispatcher.pacer.rates(),
+        ready,
+        platform_events: health.platform_events(),
     })
 }

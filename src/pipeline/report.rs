@@ -71,6 +71,8 @@ pub trait Reporter: Send + Sync {
     fn webhook_part_ignored(&self, _reason: &'static str) {}
     /// One part of a signed POST for a business number this instance does not serve.
     fn webhook_foreign_number_part(&self) {}
+    /// A signed POST was stored at `at`, holding `statuses` statuses of this instance's sends.
+    fn webhook_applied(&self, _at: DateTime<Utc>, _statuses: usize) {}
     /// The stream intake's last long poll left it connected (or not).
     fn stream_connected(&self, _connected: bool) {}
     /// Salesforce answered the poll at `at`.
@@ -146,6 +148,9 @@ impl Reporter for Reporters {
     }
     fn webhook_foreign_number_part(&self) {
         self.0.iter().for_each(|o| o.webhook_foreign_number_part());
+    }
+    fn webhook_applied(&self, at: DateTime<Utc>, statuses: usize) {
+        self.0.iter().for_each(|o| o.webhook_applied(at, statuses));
     }
     fn stream_connected(&self, connected: bool) {
         self.0.iter().for_each(|o| o.stream_connected(connected));

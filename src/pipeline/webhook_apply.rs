@@ -75,6 +75,7 @@ pub async fn apply(core: &Core, parsed: ParsedWebhook) -> Result<Applied, StoreE
         .store
         .write(move |tx| apply_in(tx, &object, parsed, now))
         .await?;
+    core.reporter.webhook_applied(now, applied.statuses);
     if applied.queued_any() {
         core.flush.batch_ready();
     }

@@ -25,6 +25,8 @@
 //! - [`soql`] — safe SOQL literals (strings, datetimes, Id lists).
 //! - [`sosl`] — safe SOSL search terms and SOSL's limits, for [`SalesforceClient::search`].
 //! - [`usage`] — the `Sforce-Limit-Info` header.
+//! - [`limits`] — `GET limits`, for allocations that header does not carry
+//!   (`DailyDeliveredPlatformEvents`).
 
 /// The one Salesforce API version sfwa speaks, and the package's `sourceApiVersion` and metadata
 /// `apiVersion`s (a contract test keeps them equal): the newest release the Streaming API (CometD)
@@ -40,6 +42,7 @@ pub mod contract;
 pub mod describe;
 pub mod error;
 pub mod files;
+pub mod limits;
 pub mod rows;
 pub mod soql;
 pub mod sosl;
@@ -51,5 +54,6 @@ pub use collections::{Disposition, RecordError, RecordResult, MAX_COLLECTION_REC
 pub use cometd::{CometdClient, CometdError, ReplayFrom, StreamEvent, OUTBOUND_EVENT_CHANNEL};
 pub use describe::{FieldDescribe, ObjectDescribe, PicklistValue};
 pub use error::SalesforceError;
+pub use limits::Limit;
 pub use soql::{soql_datetime, soql_id_list, soql_string};
 pub use usage::ApiUsage;

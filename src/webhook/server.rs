@@ -1,6 +1,6 @@
-//! The webhook receiver (axum): Meta's verification handshake, signed status and message POSTs,
-//! and `/healthz` (alive: always "ok" while serving); `app` merges `/metrics` and `/readyz` in
-//! beside them.
+//! The webhook receiver (axum): Meta's verification handshake and signed status and message POSTs,
+//! on `webhook.path` alone — `/metrics`, `/healthz` and `/readyz` are on the observe listener
+//! (`observe::routes`), so the public port exposes nothing else.
 //!
 //! HTTP concerns only: a POST is checked on its raw bytes (401 and no side effects when the
 //! signature is wrong or missing), parsed (400 when it is not Meta's envelope), and handed to
@@ -50,7 +50,6 @@ pub fn router(core: Core) -> Router {
     let limit = core.settings.webhook.max_body_bytes;
     Router::new()
         .route(&path, get(verify).post(receive))
-        .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(Arc::new(core))
 }

@@ -1,6 +1,8 @@
-//! Operating sfwa: `/metrics` counts what this daemon did (and only this one), `/readyz` follows
-//! the store, the Salesforce session and the intake through outages and recoveries, and no secret
-//! reaches the logs on any path (logins, sends, webhooks, re-login, the stream).
+//! Operating sfwa: `/metrics` counts what this daemon did (and only this one), `/readyz` routes on
+//! the store alone and reports the Salesforce session, the intake and held numbers through
+//! outages and recoveries, both on the observe listener while the webhook port serves the webhook
+//! alone, and no secret reaches the logs on any path (logins, sends, webhooks, re-login, the
+//! stream).
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -18,7 +20,7 @@ use crate::daemon_support::{spawn_app_with, Options, TestApp, DEADLINE};
 // ---- helpers ---------------------------------------------------------------------------------
 
 /// `http://127.0.0.1:port` of the daemon's webhook listener.
-fn daemon_base(app: &TestApp) -> String {
+fn webhook_base(app: &TestApp) -> String {
     let webhook = app.wa.webhook_url().expect("the daemon is registered");
     let after_scheme = webhook.find("://").map_or(0, |i| i + 3);
     let end = webhook[after_scheme..]
@@ -27,19 +29,35 @@ fn daemon_base(app: &TestApp) -> String {
     webhook[..end].to_string()
 }
 
+/// `GET path` on the observe listener.
 async fn get(app: &TestApp, path: &str) -> (reqwest::StatusCode, String) {
-    let response = app
-        .http
-        .get(format!("{}{path}", daemon_base(app)))
-        .send()
-        .await
-        .unwrap();
+    get_from(app, &app.observe_base, path).await
+}
+
+async fn get_from(app: &TestApp, base: &str, path: &str) -> (reqwest::StatusCode, String) {
+    let response = app.http.get(format!("{base}{path}")).send().await.unwrap();
     (response.status(), response.text().await.unwrap())
 }
 
-async fn readyz(app: &TestApp) -> (u16, String) {
+/// The status and the JSON body of `/readyz`.
+async fn readyz(app: &TestApp) -> (u16, Value) {
     let (status, body) = get(app, "/readyz").await;
+    let body: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
     (status.as_u16(), body)
+}
+
+/// The `problems` lines of a `/readyz` body.
+fn problems(body: &Value) -> Vec<String> {
+    body["problems"]
+        .as_array()
+        .expect("problems is a list")
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn mentions(body: &Value, text: &str) -> bool {
+    problems(body).iter().any(|p| p.contains(text))
 }
 
 /// The value of one sample (`name{labels}` exactly as exposed), if present.
@@ -211,7 +229,7 @@ async fn metrics_show_waiting_write_backs_and_their_age_while_salesforce_is_down
 // ---- /readyz ---------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn poll_mode_is_ready_after_a_poll_and_unready_after_three_intervals_of_salesforce_503s() {
+async fn poll_mode_stays_ready_through_three_intervals_of_salesforce_503s_and_reports_the_outage() {
     let app = spawn_app_with(poll_mode()).await;
     let interval = chrono::Duration::from_std(app.settings.intake.interval).unwrap();
     let (alive, _) = get(&app, "/healthz").await;
@@ -227,40 +245,61 @@ async fn poll_mode_is_ready_after_a_poll_and_unready_after_three_intervals_of_sa
     app.clock.shift(interval * 3 + chrono::Duration::seconds(1));
     assert!(worker::dispatch_step(&app.pipeline).await.is_err());
     let during_outage = readyz(&app).await;
+    let outage_metrics = metrics(&app).await;
 
     app.org_control("faults", json!({})).await;
     app.dispatch().await;
     let recovered = readyz(&app).await;
 
     assert_eq!(alive, 200);
-    assert_eq!(before.0, 503);
+    assert_eq!((before.0, &before.1["ready"]), (200, &json!(true)));
+    assert_eq!(before.1["store"], "writable");
     assert!(
-        before.1.contains("poll: no successful poll yet"),
+        mentions(&before.1, "intake: no successful poll yet"),
         "{}",
         before.1
     );
     assert!(
-        before.1.contains("salesforce: not logged in"),
+        mentions(&before.1, "salesforce: not logged in"),
         "{}",
         before.1
     );
-    assert_eq!(after_poll, (200, "ready\n".to_string()));
-    assert_eq!(after_one_failure.0, 200, "one failed poll is a blip");
-    assert_eq!(during_outage.0, 503);
+    assert_eq!(after_poll.0, 200);
+    assert_eq!(
+        problems(&after_poll.1),
+        Vec::<String>::new(),
+        "{}",
+        after_poll.1
+    );
+    assert_eq!(
+        problems(&after_one_failure.1),
+        Vec::<String>::new(),
+        "one failed poll is a blip"
+    );
+    assert_eq!(
+        during_outage.0, 200,
+        "Salesforce down is an alert, not a reason to refuse Meta"
+    );
     assert!(
-        during_outage.1.contains("poll: no successful poll for"),
+        mentions(&during_outage.1, "intake: no successful poll for"),
         "{}",
         during_outage.1
     );
     assert!(
-        !during_outage.1.contains("salesforce:"),
+        !mentions(&during_outage.1, "salesforce:"),
         "an outage is not an auth problem"
     );
-    assert_eq!(recovered.0, 200, "{}", recovered.1);
+    assert_eq!(sample(&outage_metrics, "sfwa_ready"), Some(1.0));
+    assert_eq!(
+        problems(&recovered.1),
+        Vec::<String>::new(),
+        "{}",
+        recovered.1
+    );
 }
 
 #[tokio::test]
-async fn stream_mode_is_ready_only_while_the_subscription_is_connected() {
+async fn stream_mode_reports_the_subscription_while_staying_ready() {
     let app = spawn_app_with(stream_mode()).await;
     let before = readyz(&app).await;
     let mut intake = StreamIntake::open(&app.pipeline.intake).await.unwrap();
@@ -277,17 +316,98 @@ async fn stream_mode_is_ready_only_while_the_subscription_is_connected() {
     intake.step(&app.pipeline).await.unwrap();
     let reconnected = readyz(&app).await;
 
-    assert_eq!(before.0, 503);
-    assert!(before.1.contains("stream: not connected"), "{}", before.1);
-    assert_eq!(connected, (200, "ready\n".to_string()));
+    assert_eq!(before.0, 200);
+    assert!(
+        mentions(&before.1, "intake: stream not connected"),
+        "{}",
+        before.1
+    );
+    assert_eq!(connected.0, 200);
+    assert_eq!(connected.1["intake"], "ok", "{}", connected.1);
     assert_eq!(
         sample(&connected_metrics, "sfwa_stream_connected"),
         Some(1.0)
     );
-    assert_eq!(dropped.0, 503);
-    assert!(dropped.1.contains("stream: not connected"), "{}", dropped.1);
+    assert_eq!(dropped.0, 200);
+    assert!(
+        mentions(&dropped.1, "intake: stream not connected"),
+        "{}",
+        dropped.1
+    );
     assert_eq!(sample(&dropped_metrics, "sfwa_stream_connected"), Some(0.0));
-    assert_eq!(reconnected.0, 200, "{}", reconnected.1);
+    assert_eq!(reconnected.1["intake"], "ok", "{}", reconnected.1);
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_take_the_write_lock_makes_the_daemon_unready() {
+    let app = spawn_app_with(poll_mode()).await;
+    app.dispatch().await;
+    let before = readyz(&app).await;
+    // Another process holds the store's write lock (longer than the probe waits).
+    let holder = rusqlite::Connection::open(&app.settings.store.path).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+    let locked = readyz(&app).await;
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let released = loop {
+        let now = readyz(&app).await;
+        if now.0 == 200 || tokio::time::Instant::now() > deadline {
+            break now;
+        }
+    };
+
+    assert_eq!(before.0, 200, "{}", before.1);
+    assert_eq!(locked.0, 503, "{}", locked.1);
+    assert_eq!(locked.1["ready"], false);
+    assert!(mentions(&locked.1, "store: "), "{}", locked.1);
+    assert_eq!(released.0, 200, "{}", released.1);
+}
+
+#[tokio::test]
+async fn a_held_number_is_listed_by_readyz_without_making_the_daemon_unready() {
+    let app = spawn_app_with(poll_mode()).await;
+    app.dispatch().await;
+    let number = app.settings.whatsapp.default_phone_number_id.clone();
+    let until = app.clock.now() + chrono::Duration::minutes(10);
+
+    app.pipeline
+        .dispatcher
+        .hold_number(&number, until, "quality rating red".into());
+    let (status, body) = readyz(&app).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["held"][0]["number"], json!(number), "{body}");
+    assert_eq!(body["held"][0]["reason"], "quality rating red", "{body}");
+    assert!(mentions(&body, &format!("held: {number}")), "{body}");
+}
+
+#[tokio::test]
+async fn the_webhook_port_serves_only_the_webhook_and_the_observe_port_the_rest() {
+    let app = spawn_app_with(poll_mode()).await;
+    let webhook = webhook_base(&app);
+
+    let mut on_webhook_port = Vec::new();
+    let mut on_observe_port = Vec::new();
+    for path in ["/metrics", "/healthz", "/readyz"] {
+        on_webhook_port.push(get_from(&app, &webhook, path).await.0.as_u16());
+        on_observe_port.push(get(&app, path).await.0.as_u16());
+    }
+    let (verify, challenge) = get_from(
+        &app,
+        &webhook,
+        &format!(
+            "{}?hub.mode=subscribe&hub.verify_token={}&hub.challenge=42",
+            app.settings.webhook.path,
+            app.wa.verify_token()
+        ),
+    )
+    .await;
+
+    assert_eq!(on_webhook_port, [404, 404, 404]);
+    assert_eq!(on_observe_port, [200, 200, 200]);
+    assert_eq!((verify.as_u16(), challenge.as_str()), (200, "42"));
 }
 
 #[tokio::test]
@@ -328,9 +448,9 @@ async fn readiness_names_salesforce_credentials_that_are_refused() {
     assert!(worker::dispatch_step(&app.pipeline).await.is_err());
     let (status, body) = readyz(&app).await;
 
-    assert_eq!(status, 503);
+    assert_eq!(status, 200, "the store still takes Meta's webhooks");
     assert!(
-        body.contains("salesforce: the last login or call was refused"),
+        mentions(&body, "salesforce: the last login or call was refused"),
         "{body}"
     );
 }

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use sfwa::app::App;
 use sfwa::config::{AuthMode, Secret, Settings};
 use sfwa::domain::ids::{BusinessNumberId, CustomerId};
+use sfwa::observe::health::Health;
 use sfwa::observe::metrics::Metrics;
 use sfwa::pipeline::worker::{self, DispatchStep};
 use sfwa::pipeline::writeback::{self, FlushOutcome};
@@ -38,6 +39,10 @@ pub struct TestApp {
     pub pipeline: Pipeline,
     /// What `/metrics` renders (the pipeline reports into it).
     pub metrics: Metrics,
+    /// `http://127.0.0.1:port` of the observe listener (`/metrics`, `/healthz`, `/readyz`).
+    pub observe_base: String,
+    /// Where the platform-event allocation reading is kept (`observe::limits::read_once`).
+    pub health: Arc<Health>,
     pub settings: Settings,
     pub http: reqwest::Client,
     webhook_stop: CancellationToken,
@@ -90,13 +95,21 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         dir.path().join("sfwa.db"),
         options.tune,
     );
-    let (pipeline, metrics, webhook_stop) = start_daemon(&wa, settings.clone(), &clock).await;
+    let Started {
+        pipeline,
+        metrics,
+        observe_base,
+        health,
+        stop: webhook_stop,
+    } = start_daemon(&wa, settings.clone(), &clock).await;
     TestApp {
         org,
         wa,
         clock,
         pipeline,
         metrics,
+        observe_base,
+        health,
         settings,
         http: reqwest::Client::new(),
         webhook_stop,
@@ -127,34 +140,61 @@ fn settings_for(
     s.whatsapp.timeout = Duration::from_secs(2);
     s.dispatch.initial_backoff = Duration::from_millis(10);
     s.webhook.listen = "127.0.0.1:0".parse().unwrap();
+    s.observe.listen = "127.0.0.1:0".parse().unwrap();
     s.store.path = store;
     tune(&mut s);
     s.validate().expect("test settings are valid");
     s
 }
 
-async fn start_daemon(
-    wa: &WhatsAppSim,
-    settings: Settings,
-    clock: &SimTime,
-) -> (Pipeline, Metrics, CancellationToken) {
+/// A daemon serving its webhook and observe listeners, its workers not running.
+struct Started {
+    pipeline: Pipeline,
+    metrics: Metrics,
+    observe_base: String,
+    health: Arc<Health>,
+    stop: CancellationToken,
+}
+
+async fn start_daemon(wa: &WhatsAppSim, settings: Settings, clock: &SimTime) -> Started {
     let app = App::build(settings, Arc::new(clock.clone())).await.unwrap();
     wa.set_webhook_url(Some(app.webhook_url()));
     let metrics = app.metrics().clone();
+    let observe_base = format!("http://{}", app.observe_addr());
+    let health = app.health().clone();
     let stop = CancellationToken::new();
     let (pipeline, _server) = app.spawn_webhook_server(stop.clone());
-    (pipeline, metrics, stop)
+    Started {
+        pipeline,
+        metrics,
+        observe_base,
+        health,
+        stop,
+    }
 }
 
 impl TestApp {
     /// Stops this daemon and starts a new one on the same store (a restart).
     pub async fn restart(&mut self) {
         self.webhook_stop.cancel();
-        let (pipeline, metrics, stop) =
-            start_daemon(&self.wa, self.settings.clone(), &self.clock).await;
-        self.pipeline = pipeline;
-        self.metrics = metrics;
-        self.webhook_stop = stop;
+        let started = start_daemon(&self.wa, self.settings.clone(), &self.clock).await;
+        self.pipeline = started.pipeline;
+        self.metrics = started.metrics;
+        self.observe_base = started.observe_base;
+        self.health = started.health;
+        self.webhook_stop = started.stop;
+    }
+
+    /// `GET /metrics` on the daemon's observe listener.
+    pub async fn scrape(&self) -> String {
+        let response = self
+            .http
+            .get(format!("{}/metrics", self.observe_base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "GET /metrics");
+        response.text().await.unwrap()
     }
 
     pub async fn dispatch(&self) -> DispatchStep {

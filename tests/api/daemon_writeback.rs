@@ -93,23 +93,7 @@ async fn collections_calls(app: &TestApp) -> u64 {
 }
 
 async fn metrics(app: &TestApp) -> String {
-    let webhook = app.wa.webhook_url().expect("the daemon is registered");
-    let base = webhook.trim_end_matches("/webhook").to_string();
-    let base = match base.find("://").map(|i| i + 3) {
-        Some(start) => match base[start..].find('/') {
-            Some(end) => base[..start + end].to_string(),
-            None => base,
-        },
-        None => base,
-    };
-    app.http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    app.scrape().await
 }
 
 #[tokio::test]

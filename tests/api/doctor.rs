@@ -134,13 +134,23 @@ async fn a_webhook_port_held_by_a_running_sfwa_counts_as_a_pass() {
         .unwrap();
     let mut settings = app.settings.clone();
     settings.webhook.listen = running;
+    // A running sfwa is recognised by its observe listener's /healthz.
+    settings.observe.listen = app
+        .observe_base
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
 
     let checks = doctor::check(&settings).await;
 
-    assert!(matches!(
-        &find(&checks, "Webhook listener").outcome,
-        Outcome::Pass(detail) if detail.contains("a running sfwa answers /healthz")
-    ));
+    assert!(
+        matches!(
+            &find(&checks, "Webhook listener").outcome,
+            Outcome::Pass(detail) if detail.contains("a running sfwa answers http://127.0.0.1:")
+        ),
+        "{:?}",
+        find(&checks, "Webhook listener").outcome
+    );
 }
 
 #[tokio::test]

@@ -109,17 +109,7 @@ async fn rows(app: &TestApp, table: &'static str) -> i64 {
 
 /// One sample of the daemon's `/metrics` (`name{labels}` as exposed); 0 when absent.
 async fn metric(app: &TestApp, series: &str) -> f64 {
-    let webhook = app.wa.webhook_url().unwrap();
-    let base = &webhook[..webhook[8..].find('/').map_or(webhook.len(), |i| i + 8)];
-    let text = app
-        .http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.scrape().await;
     text.lines()
         .find_map(|line| {
             let (name, value) = line.rsplit_once(' ')?;

@@ -405,18 +405,9 @@ async fn with_copying_switched_off_the_record_says_so_and_nothing_is_downloaded(
     assert_eq!(sim_downloads(&app).await, 0);
 }
 
-/// `GET /metrics` on the daemon's webhook port.
+/// `GET /metrics` on the daemon's observe listener.
 async fn scrape(app: &TestApp) -> String {
-    let webhook = app.wa.webhook_url().unwrap();
-    let metrics = webhook.replace(&app.settings.webhook.path, "/metrics");
-    app.http
-        .get(metrics)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    app.scrape().await
 }
 
 #[tokio::test]

@@ -1,13 +1,11 @@
-//! "Webhook listener": the webhook address can be bound (or a running sfwa answers on it), and
-//! the secrets Meta's webhooks need are set.
+//! "Webhook listener": the webhook address can be bound (or a running sfwa holds it: its observe
+//! listener answers `/healthz`), and the secrets Meta's webhooks need are set.
 
 use std::io::ErrorKind;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::time::Duration;
 
 use crate::config::Settings;
-use crate::doctor::clients::http_client;
 use crate::doctor::report::Check;
+use crate::observe::healthcheck;
 
 pub(in crate::doctor) const WEBHOOK: &str = "Webhook listener";
 
@@ -39,12 +37,13 @@ pub(in crate::doctor) async fn check_webhook(settings: &Settings) -> Check {
             format!("{addr} is free for sfwa run")
         }
         Err(error) if error.kind() == ErrorKind::AddrInUse => {
-            if answers_healthz(addr).await {
-                format!("{addr} is in use: a running sfwa answers /healthz there")
+            let healthz = healthcheck::healthz_url(settings.observe.listen);
+            if healthcheck::check(&healthz).await.is_ok() {
+                format!("{addr} is in use: a running sfwa answers {healthz}")
             } else {
                 return Check::fail(
                     WEBHOOK,
-                    format!("{addr} is in use by another program (nothing answers /healthz)"),
+                    format!("{addr} is in use by another program (nothing answers {healthz})"),
                     "stop that program, or set webhook.listen to a free port and route \
                         Meta's webhooks there",
                 );
@@ -69,20 +68,4 @@ pub(in crate::doctor) async fn check_webhook(settings: &Settings) -> Check {
         WEBHOOK,
         format!("{listening}; webhooks on {path}; app secret and verify token set"),
     )
-}
-
-/// Whether something at `addr` answers `GET /healthz` with 2xx, as sfwa does.
-async fn answers_healthz(addr: SocketAddr) -> bool {
-    let ip = match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    let url = format!("http://{}/healthz", SocketAddr::new(ip, addr.port()));
-    http_client()
-        .get(url)
-        .timeout(Duration::from_secs(3))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
 }
