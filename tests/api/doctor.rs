@@ -204,7 +204,7 @@ pub(crate) fn config_file(settings: &Settings, path: &std::path::Path) {
     let text = format!(
         "[salesforce]\nlogin_url = {:?}\nauth = \"jwt\"\nclient_id = {:?}\nusername = {:?}\nprivate_key_path = {:?}\n\
          [whatsapp]\napi_base = {:?}\naccess_token = {:?}\ndefault_phone_number_id = {:?}\napp_secret = {:?}\nverify_token = {:?}\n\
-         [webhook]\nlisten = \"127.0.0.1:0\"\n[store]\npath = {:?}\n",
+         [webhook]\nlisten = \"127.0.0.1:0\"\n[observe]\nlisten = \"{}\"\n[store]\npath = {:?}\n",
         sf.login_url,
         sf.client_id,
         sf.username,
@@ -214,6 +214,7 @@ pub(crate) fn config_file(settings: &Settings, path: &std::path::Path) {
         wa.default_phone_number_id,
         wa.app_secret.expose(),
         wa.verify_token.expose(),
+        settings.observe.listen,
         settings.store.path.display().to_string(),
     );
     std::fs::write(path, text).unwrap();
