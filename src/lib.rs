@@ -69,8 +69,10 @@
 //! - [`whatsapp`] — the Cloud API client and the classification of Meta's error codes
 //!   (retry / retry later / hold everything / fail this message); Graph versions and their end
 //!   dates ([`whatsapp::versions`]); the app's webhook subscription ([`whatsapp::subscriptions`]).
-//! - [`observe`] — `/metrics` (Prometheus, one registry per daemon) and `/readyz` (store,
-//!   Salesforce session, intake), served on the webhook port beside `/healthz`. Its `metrics` and
+//! - [`observe`] — `/metrics` (Prometheus, one registry per daemon), `/healthz` and `/readyz`
+//!   (ready = the store accepts writes; Salesforce session, intake and held numbers reported),
+//!   served on their own listener (`observe.listen`) apart from Meta's webhook port; `sfwa
+//!   healthcheck` is its client. Its `metrics` and
 //!   `health` implement [`pipeline::report::Reporter`] and [`app`] passes them in, so nothing below
 //!   `observe` imports it; no two files of the crate import each other in a circle beyond
 //!   `scripts/import-cycles.known` (CI checks).

@@ -288,7 +288,7 @@ impl Default for DispatchSettings {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebhookSettings {
-    /// Where Meta's webhooks (and /healthz) are served.
+    /// Where Meta's webhooks are served (`path` alone; the probes are on [`ObserveSettings`]).
     pub listen: SocketAddr,
     /// The callback path registered with Meta.
     pub path: String,
