@@ -115,8 +115,8 @@ pub async fn run(keep_running: bool) -> anyhow::Result<()> {
     let story = demo.play(&scenes).await?;
     let ok = demo.report(&scenes, &story, started).await?;
     if keep_running {
-        println!("\nStill running: Salesforce {}  WhatsApp {}  daemon webhook {}.\nControl APIs under /__sim/ (docs/simulators.md). Ctrl-C to stop.",
-            demo.sf, demo.wa, demo.sandbox.whatsapp.webhook_url().unwrap_or_default());
+        println!("\nStill running: Salesforce {}  WhatsApp {}  daemon webhook {}  daemon metrics {}/metrics.\nControl APIs under /__sim/ (docs/simulators.md). Ctrl-C to stop.",
+            demo.sf, demo.wa, demo.sandbox.whatsapp.webhook_url().unwrap_or_default(), demo.observe);
         tokio::signal::ctrl_c().await?;
     }
     demo.stop().await?;
@@ -146,6 +146,8 @@ struct Demo {
     /// The simulators' base URLs.
     sf: String,
     wa: String,
+    /// The daemon's observe listener (`/metrics`, `/healthz`, `/readyz`).
+    observe: String,
 }
 
 /// What the story left in the org: the outbound records in scene order, the inbound records, the
@@ -187,6 +189,7 @@ impl Demo {
         let clock: SharedClock = Arc::new(SimTime(sandbox.clock.clone()));
         let app = App::build(settings, clock).await?;
         sandbox.whatsapp.set_webhook_url(Some(app.webhook_url()));
+        let observe = format!("http://{}", app.observe_addr());
         let pipeline = app.pipeline().clone();
         let shutdown = CancellationToken::new();
         let daemon = tokio::spawn(app.run_until_stopped(shutdown.clone()));
@@ -199,6 +202,7 @@ impl Demo {
             http: reqwest::Client::new(),
             sf,
             wa,
+            observe,
         })
     }
 
