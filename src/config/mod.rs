@@ -21,7 +21,7 @@ pub mod validate;
 pub use load::CLI_ENV_VARS;
 pub use secret::Secret;
 pub use types::{
-    parse_schedule, AuthMode, DispatchSettings, InitialReplay, IntakeMode, IntakeSettings,
+    parse_schedule, AuthMode, DispatchSettings, ForwardRule, InitialReplay, IntakeMode, IntakeSettings,
     MediaSettings, ObserveSettings, RetentionSettings, SalesforceSettings, ScheduleSettings,
     Settings, ShardSettings, StoreSettings, WebhookSettings, WhatsAppSettings, WindowSettings,
     WritebackSettings,
