@@ -100,10 +100,7 @@ impl Forwarder {
     }
 
     /// The distinct URLs serving some of `numbers`, in rule order, and the numbers no rule names.
-    fn split<'n>(
-        &self,
-        numbers: &'n [BusinessNumberId],
-    ) -> (Vec<&str>, Vec<&'n BusinessNumberId>) {
+    fn split<'n>(&self, numbers: &'n [BusinessNumberId]) -> (Vec<&str>, Vec<&'n BusinessNumberId>) {
         let mut urls: Vec<&str> = Vec::new();
         let mut unrouted = Vec::new();
         for number in numbers {

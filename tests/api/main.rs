@@ -30,6 +30,7 @@ mod salesforce_validation;
 mod sim_cli;
 mod store_upgrade;
 mod streaming;
+mod streams;
 mod webhook_fuzz;
 mod webhook_payload;
 mod whatsapp_client;
