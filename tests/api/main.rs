@@ -31,6 +31,7 @@ mod sim_cli;
 mod store_upgrade;
 mod streaming;
 mod streams;
+mod webhook_forward;
 mod webhook_fuzz;
 mod webhook_payload;
 mod whatsapp_client;
