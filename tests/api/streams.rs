@@ -317,3 +317,63 @@ async fn the_daemon_on_a_shard_channel_sends_its_records_and_never_sees_the_othe
         assert!(app.journal(id).await.is_none(), "{id} never claimed here");
     }
 }
+
+/// The `<filterExpression>` of an example member file in `salesforce/shards/`.
+fn example_filter(shard: &str, member: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
+        "salesforce/shards/{shard}/platformEventChannelMembers/{member}.platformEventChannelMember"
+    ));
+    let xml = std::fs::read_to_string(&path).unwrap();
+    let start = xml.find("<filterExpression>").unwrap() + "<filterExpression>".len();
+    let end = xml.find("</filterExpression>").unwrap();
+    xml[start..end].to_string()
+}
+
+#[tokio::test]
+async fn the_packages_example_shard_channels_split_the_events_as_their_readme_says() {
+    // Arrange: the two examples, deployed as they are (the control API standing in for a deploy).
+    let org = spawn_streaming_org().await;
+    for (name, shard, member) in [
+        (
+            "Sfwa_Shard_A__chn",
+            "shard-a",
+            "Sfwa_Shard_A_chn_WhatsApp_Outbound_e",
+        ),
+        (
+            "Sfwa_Shard_B__chn",
+            "shard-b",
+            "Sfwa_Shard_B_chn_WhatsApp_Outbound_e",
+        ),
+    ] {
+        org.control(
+            "channels",
+            json!({"name": name, "members": [{"selected_entity": "WhatsApp_Outbound__e",
+                   "filter_expression": example_filter(shard, member)}]}),
+        )
+        .await;
+    }
+    let mut a = CometdClient::new(salesforce(&org), SHARD_A).unwrap();
+    let mut b = CometdClient::new(salesforce(&org), SHARD_B).unwrap();
+    a.subscribe(ReplayFrom::New).await.unwrap();
+    b.subscribe(ReplayFrom::New).await.unwrap();
+
+    // Act
+    let mut for_a = org.seed(MSG, records(None, 1, 0)).await;
+    for_a.extend(org.seed(MSG, records(Some("111"), 1, 1)).await);
+    let for_b = org.seed(MSG, records(Some("222"), 1, 2)).await;
+    let nobodys = org.seed(MSG, records(Some("999"), 1, 3)).await;
+    let got_a = poll_for(&mut a, 2).await;
+    let got_b = poll_for(&mut b, 1).await;
+    let more = (
+        a.poll(ReplayFrom::All).await.unwrap(),
+        b.poll(ReplayFrom::All).await.unwrap(),
+    );
+
+    // Assert
+    assert_eq!(message_ids(&got_a), sorted(for_a));
+    assert_eq!(message_ids(&got_b), sorted(for_b));
+    assert!(
+        more.0.is_empty() && more.1.is_empty(),
+        "{nobodys:?} went to a shard: {more:?}"
+    );
+}
