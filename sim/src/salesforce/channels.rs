@@ -32,7 +32,6 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::rest::api_error;
 use super::schema::Schema;
 use super::soql;
 use super::streaming::{ChannelError, ChannelMember, EventFilter};
@@ -106,6 +105,16 @@ impl ToolingBody {
             .and_then(Value::as_str)
             .map(str::to_owned)
     }
+}
+
+/// The REST error shape `[{"message","errorCode"}]` (as `rest::api_error`, which this file does
+/// not import: `rest` routes here).
+fn api_error(status: StatusCode, error_code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!([{"message": message, "errorCode": error_code}])),
+    )
+        .into_response()
 }
 
 fn refused(error_code: &str, message: &str) -> Response {
