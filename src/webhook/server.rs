@@ -58,8 +58,8 @@ const LINE_CHARS: usize = 600;
 
 /// Set on a POST this shard forwards; a POST that carries it is applied but never forwarded.
 pub const FORWARDED_HEADER: &str = "x-sfwa-forwarded";
-/// How long a forward may take. Meta waits a few seconds for the answer before it counts the
-/// delivery as failed and retries, so a slow target is treated as down.
+/// How long a forward may take: Meta expects a prompt answer and retries a delivery that does
+/// not get one, so a slow target is treated as down (502; Meta's retry finds it again).
 pub const FORWARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The receiver's routes; its state is what applying a webhook needs ([`Core`]) and the
