@@ -207,3 +207,44 @@ fn a_toml_syntax_error_is_reported_before_any_variable() {
 
     assert!(matches!(error, ConfigError::Syntax { .. }), "{error}");
 }
+
+#[test]
+fn webhook_forward_rules_are_read_from_the_file_and_checked() {
+    // Arrange
+    let good = format!(
+        "{MINIMAL}\n[[webhook.forward]]\nnumbers = [\"222\"]\nurl = \"http://sfwa-b.sfwa.svc:8080/webhook\"\n"
+    );
+    let bad = format!(
+        "{MINIMAL}\n[[webhook.forward]]\nnumbers = [\"106540352242922\", \"222\"]\nurl = \"sfwa-b\"\n\
+         [[webhook.forward]]\nnumbers = [\"222\"]\nurl = \"http://sfwa-c/webhook\"\n"
+    );
+
+    // Act
+    let good = Settings::from_layers(&good, &BTreeMap::new()).unwrap();
+    let problems = Settings::from_layers(&bad, &BTreeMap::new())
+        .unwrap()
+        .validate()
+        .unwrap_err();
+
+    // Assert
+    good.validate().unwrap();
+    assert_eq!(good.webhook.forward[0].numbers, ["222"]);
+    let said: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{} {}", p.key, p.problem))
+        .collect();
+    assert!(
+        said.iter().any(|p| p.contains("webhook.forward[0].url")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|p| p.contains("106540352242922, which this instance serves")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|p| p.contains("webhook.forward[1].numbers") && p.contains("earlier rule")),
+        "{said:?}"
+    );
+}

@@ -294,6 +294,11 @@ pub struct WebhookSettings {
     pub path: String,
     /// Meta sends up to 3 MB per POST.
     pub max_body_bytes: usize,
+    /// Where one callback URL serves several shards: a signed POST with parts for these numbers
+    /// is forwarded, as received, to the shard that serves them before this one answers Meta
+    /// (see `webhook::server`). Empty (the default) when each shard has its own callback URL
+    /// (Meta's per-number override, the preferred way).
+    pub forward: Vec<ForwardRule>,
 }
 
 impl Default for WebhookSettings {
@@ -302,8 +307,19 @@ impl Default for WebhookSettings {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             path: "/webhook".into(),
             max_body_bytes: 3 * 1024 * 1024,
+            forward: Vec::new(),
         }
     }
+}
+
+/// `[[webhook.forward]]`: the business numbers another shard serves, and that shard's webhook URL.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardRule {
+    /// Meta's `phone_number_id`s the other shard serves.
+    pub numbers: Vec<String>,
+    /// Its webhook URL, e.g. `http://sfwa-b.sfwa.svc:8080/webhook`.
+    pub url: String,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

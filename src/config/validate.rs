@@ -31,6 +31,7 @@ impl Settings {
         whatsapp(&self.whatsapp, &mut problems);
         timings(self, &mut problems);
         schedules_and_retention(self, &mut problems);
+        webhook_forward(self, &mut problems);
         if problems.0.is_empty() {
             Ok(())
         } else {
@@ -266,6 +267,42 @@ fn schedules_and_retention(s: &Settings, p: &mut Problems) {
         "must start with /",
         "use \"/webhook\"",
     );
+}
+
+/// `[[webhook.forward]]`: each rule names numbers this instance does not serve (a served number's
+/// parts are applied here) and an http(s) URL; no number goes to two places.
+fn webhook_forward(s: &Settings, p: &mut Problems) {
+    let mut seen: Vec<&str> = Vec::new();
+    for (i, rule) in s.webhook.forward.iter().enumerate() {
+        let key = format!("webhook.forward[{i}]");
+        p.need(
+            is_http_url(&rule.url),
+            &format!("{key}.url"),
+            "is not an http(s) URL",
+            "write the other shard's webhook URL, e.g. \"http://sfwa-b.sfwa.svc:8080/webhook\"",
+        );
+        p.need(
+            !rule.numbers.is_empty() && rule.numbers.iter().all(|n| is_digits(n)),
+            &format!("{key}.numbers"),
+            "must list phone_number_ids (digits)",
+            "list the phone_number_ids the other shard serves, e.g. [\"222\"]",
+        );
+        for number in &rule.numbers {
+            p.need(
+                !s.serves(number),
+                &format!("{key}.numbers"),
+                &format!("names {number}, which this instance serves"),
+                "forward only numbers another shard serves; remove it from the rule",
+            );
+            p.need(
+                !seen.contains(&number.as_str()),
+                &format!("{key}.numbers"),
+                &format!("names {number}, which an earlier rule already forwards"),
+                "forward each number to one shard only",
+            );
+            seen.push(number);
+        }
+    }
 }
 
 fn is_http_url(text: &str) -> bool {

@@ -4,8 +4,19 @@
 //! the channel over CometD ([`crate::salesforce::cometd`]) and fetches the records the events name,
 //! one SOQL `WHERE Id IN (…)` per ≤ 300 events. No REST call is spent while nothing happens.
 //!
-//! **Durable replay.** The replay id of the last event handled is stored in the `cursors` table in
-//! the same transaction as the journal claims of the records those events named. A crash before
+//! **A shard's channel.** Where several instances share an org, each subscribes to its own custom
+//! channel (`intake.channel = "/event/Sfwa_Shard_A__chn"`) whose member filters
+//! `WhatsApp_Outbound__e` on `Business_Number_Id__c`, so Salesforce delivers each shard only its
+//! numbers' events and each delivery spends the org's daily allocation once
+//! (`salesforce/shards/README.md`). The fetch by Id still selects only served numbers
+//! ([`intake::by_id_query`]), so a filter that admits too much never makes two shards send one
+//! record. A channel that does not exist is [`CometdError::NoSuchChannel`], which says how to
+//! create it; the loop keeps retrying with back-off (an admin may create it meanwhile).
+//!
+//! **Durable replay.** The replay id of the last event handled is stored in the `cursors` table,
+//! keyed by channel (`replay:/event/…`, so moving to a shard channel starts that channel from
+//! `intake.initial_replay`), in the same transaction as the journal claims of the records those
+//! events named. A crash before
 //! that commit replays the events (their records are then claimed once, by the journal); a crash
 //! after it resumes after them. Events are never skipped, and a record is never sent twice.
 //!

@@ -33,6 +33,9 @@
 //! - `400::The replayId {N} you provided was invalid.` (older than the 72 h retention, or never
 //!   issued), on subscribe or on connect → [`CometdError::StaleReplay`]: the caller must choose
 //!   another position (`All` to recover what is retained, then reconcile by SOQL).
+//! - `400::The channel you requested to subscribe to does not exist {…}` →
+//!   [`CometdError::NoSuchChannel`], naming the channel and how to create it (a shard's custom
+//!   channel `/event/X__chn` must be created with its filtered member first).
 //! - Network failures, timeouts, HTTP 5xx → [`CometdError::Transport`]: back off, poll again.
 //!
 //! # Cookies
@@ -134,6 +137,10 @@ pub enum CometdError {
     /// Network failure, timeout or 5xx: back off and poll again.
     #[error("Salesforce streaming is unreachable: {0}; retrying later")]
     Transport(String),
+    /// The subscription was refused because the channel does not exist: the package is not
+    /// deployed, or a shard's custom channel (`/event/…__chn`) was not created.
+    #[error("Salesforce has no streaming channel {channel} (400::The channel you requested to subscribe to does not exist). For /event/WhatsApp_Outbound__e deploy the sfwa package (salesforce/); for a shard's custom channel /event/<Name>__chn create the channel and its filtered member first, by deploying salesforce/shards/ or with the Tooling API (PlatformEventChannel, then PlatformEventChannelMember), as salesforce/shards/README.md shows; or set intake.channel to a channel that exists")]
+    NoSuchChannel { channel: String },
     /// An answer sfwa cannot work with: unexpected body, no replay support, a subscription refused
     /// (e.g. the platform event is not deployed, or the user lacks access to it). Retrying alone
     /// will not help; check the package deployment and the integration user's permissions.
@@ -151,7 +158,9 @@ impl CometdError {
             CometdError::UnknownClient | CometdError::AuthInvalid | CometdError::Transport(_) => {
                 true
             }
-            CometdError::StaleReplay { .. } | CometdError::Protocol(_) => false,
+            CometdError::StaleReplay { .. }
+            | CometdError::NoSuchChannel { .. }
+            | CometdError::Protocol(_) => false,
             CometdError::Salesforce(error) => error.is_transient(),
         }
     }
@@ -587,6 +596,11 @@ fn classify_refusal(reply: &Message, what: &str, subscribed_from: ReplayFrom) ->
             message: error.to_owned(),
         };
     }
+    if error.starts_with("400::The channel you requested to subscribe to") {
+        return CometdError::NoSuchChannel {
+            channel: braced_text(error).unwrap_or_default().to_owned(),
+        };
+    }
     if error.starts_with("403::Unknown client") || reconnect == Some("handshake") {
         return CometdError::UnknownClient;
     }
@@ -603,9 +617,14 @@ fn classify_refusal(reply: &Message, what: &str, subscribed_from: ReplayFrom) ->
 
 /// The number in the first `{…}` of Salesforce's replay error, e.g. `{82}`.
 fn braced_number(text: &str) -> Option<i64> {
+    braced_text(text)?.parse().ok()
+}
+
+/// The text in the first `{…}` of a Salesforce error, e.g. the channel of "does not exist {…}".
+fn braced_text(text: &str) -> Option<&str> {
     let start = text.find('{')? + 1;
     let end = start + text[start..].find('}')?;
-    text[start..end].trim().parse().ok()
+    Some(text[start..end].trim())
 }
 
 /// The start of an unexpected body, for error messages (5xx pages from a proxy are HTML).
@@ -764,14 +783,34 @@ mod tests {
     #[test]
     fn a_refusal_for_another_reason_is_a_protocol_error_naming_it() {
         let error = refusal(
-            r#"[{"channel":"/meta/subscribe","error":"400::The channel you requested to subscribe to does not exist {/event/Foo__e}","successful":false}]"#,
+            r#"[{"channel":"/meta/subscribe","error":"403::Subscription denied","successful":false}]"#,
             ReplayFrom::New,
         );
 
         let CometdError::Protocol(detail) = &error else {
             panic!("expected Protocol, got {error:?}");
         };
-        assert!(detail.contains("does not exist"), "{detail}");
+        assert!(detail.contains("Subscription denied"), "{detail}");
+        assert!(!error.is_retryable());
+    }
+
+    #[test]
+    fn a_channel_that_does_not_exist_is_named_with_how_to_create_it() {
+        let error = refusal(
+            r#"[{"channel":"/meta/subscribe","error":"400::The channel you requested to subscribe to does not exist {/event/Sfwa_Shard_A__chn}","successful":false}]"#,
+            ReplayFrom::New,
+        );
+
+        assert_eq!(
+            error,
+            CometdError::NoSuchChannel {
+                channel: "/event/Sfwa_Shard_A__chn".into()
+            }
+        );
+        let text = error.to_string();
+        assert!(text.contains("/event/Sfwa_Shard_A__chn"), "{text}");
+        assert!(text.contains("PlatformEventChannelMember"), "{text}");
+        assert!(text.contains("salesforce/shards/README.md"), "{text}");
         assert!(!error.is_retryable());
     }
 

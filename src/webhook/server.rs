@@ -15,6 +15,17 @@
 //! in `sfwa_webhook_foreign_number_parts_total` and logged once per number. Nothing echoed from the payload into an
 //! answer or a log line is longer than [`ECHO_CHARS`].
 //!
+//! **Forwarding** (`[[webhook.forward]]`, for setups where one callback URL must serve several
+//! shards; Meta's per-number callback override, one URL per shard, is the preferred way). A signed
+//! POST with parts for a number another shard serves is forwarded to that shard **as received**
+//! (the raw bytes and `X-Hub-Signature-256`, so the other shard checks Meta's signature itself)
+//! before this one answers. Each target gets the whole POST once and keeps only its own numbers'
+//! parts, as every shard does. If any target does not answer 200 (down, 5xx, timeout after
+//! [`FORWARD_TIMEOUT`]), this shard answers 502 after applying its own parts, so Meta delivers
+//! the POST again; every shard dedupes, so nothing is lost or applied twice. A forwarded POST
+//! carries [`FORWARDED_HEADER`] and is never forwarded again (no loops, whatever the rules say).
+//! Parts for numbers no rule names stay as above: counted, logged once, 200.
+//!
 //! [`ECHO_CHARS`]: crate::domain::webhook_event::ECHO_CHARS
 
 use std::collections::BTreeSet;
@@ -29,6 +40,7 @@ use axum::Router;
 use serde::Deserialize;
 use tracing::{info, warn};
 
+use crate::config::ForwardRule;
 use crate::domain::ids::BusinessNumberId;
 use crate::domain::message::fit_salesforce;
 use crate::domain::webhook_event::echo;
@@ -44,14 +56,90 @@ const SKIPPED_LINES: usize = 10;
 /// independent of how it was built.
 const LINE_CHARS: usize = 600;
 
-/// The receiver's routes; its state is what applying a webhook needs ([`Core`]), nothing more.
+/// Set on a POST this shard forwards; a POST that carries it is applied but never forwarded.
+pub const FORWARDED_HEADER: &str = "x-sfwa-forwarded";
+/// How long a forward may take: Meta expects a prompt answer and retries a delivery that does
+/// not get one, so a slow target is treated as down (502; Meta's retry finds it again).
+pub const FORWARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The receiver's routes; its state is what applying a webhook needs ([`Core`]) and the
+/// forwarding rules with their HTTP client.
 pub fn router(core: Core) -> Router {
     let path = core.settings.webhook.path.clone();
     let limit = core.settings.webhook.max_body_bytes;
+    let forward = Forwarder::new(core.settings.webhook.forward.clone());
     Router::new()
         .route(&path, get(verify).post(receive))
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(Arc::new(core))
+        .with_state(Arc::new(Receiver { core, forward }))
+}
+
+/// The router's state.
+struct Receiver {
+    core: Core,
+    forward: Forwarder,
+}
+
+/// The `[[webhook.forward]]` rules and the client that posts to other shards.
+struct Forwarder {
+    rules: Vec<ForwardRule>,
+    http: reqwest::Client,
+}
+
+impl Forwarder {
+    fn new(rules: Vec<ForwardRule>) -> Forwarder {
+        // Other shards are reached inside the cluster; no cookies, no redirects (a redirect would
+        // turn the POST into a GET).
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(FORWARD_TIMEOUT)
+            .build()
+            .unwrap_or_default();
+        Forwarder { rules, http }
+    }
+
+    /// The distinct URLs serving some of `numbers`, in rule order, and the numbers no rule names.
+    fn split<'n>(&self, numbers: &'n [BusinessNumberId]) -> (Vec<&str>, Vec<&'n BusinessNumberId>) {
+        let mut urls: Vec<&str> = Vec::new();
+        let mut unrouted = Vec::new();
+        for number in numbers {
+            let rule = self
+                .rules
+                .iter()
+                .find(|rule| rule.numbers.iter().any(|n| n == number.as_str()));
+            match rule {
+                Some(rule) if !urls.contains(&rule.url.as_str()) => urls.push(&rule.url),
+                Some(_) => {}
+                None => unrouted.push(number),
+            }
+        }
+        (urls, unrouted)
+    }
+
+    /// Posts the body as received to each URL at once; the URLs that did not answer 200.
+    async fn send(&self, urls: &[&str], body: &Bytes, signature: Option<&str>) -> Vec<String> {
+        let posts = urls.iter().map(|url| async move {
+            let mut request = self
+                .http
+                .post(*url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(FORWARDED_HEADER, "1")
+                .body(body.clone());
+            if let Some(signature) = signature {
+                request = request.header("x-hub-signature-256", signature);
+            }
+            match request.send().await {
+                Ok(response) if response.status() == reqwest::StatusCode::OK => None,
+                Ok(response) => Some(format!("{url} answered {}", response.status())),
+                Err(error) => Some(format!("{url}: {error}")),
+            }
+        });
+        futures_util::future::join_all(posts)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
 }
 
 #[derive(Deserialize)]
@@ -65,7 +153,11 @@ struct Verification {
 }
 
 /// `GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…` → the challenge, or 403.
-async fn verify(State(core): State<Arc<Core>>, Query(query): Query<Verification>) -> Response {
+async fn verify(
+    State(receiver): State<Arc<Receiver>>,
+    Query(query): Query<Verification>,
+) -> Response {
+    let core = &receiver.core;
     let expected = core.settings.whatsapp.verify_token.expose();
     let token_ok = query
         .verify_token
@@ -80,7 +172,12 @@ async fn verify(State(core): State<Arc<Core>>, Query(query): Query<Verification>
     }
 }
 
-async fn receive(State(core): State<Arc<Core>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn receive(
+    State(receiver): State<Arc<Receiver>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let core = &receiver.core;
     let signature = headers
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok());
@@ -106,14 +203,27 @@ async fn receive(State(core): State<Arc<Core>>, headers: HeaderMap, body: Bytes)
     log_skipped(&parsed.skipped);
     let ignored = std::mem::take(&mut parsed.ignored);
     let foreign = std::mem::take(&mut parsed.foreign);
-    match webhook_apply::apply(&core, parsed).await {
+    let forwarded = headers.contains_key(FORWARDED_HEADER);
+    let (urls, unrouted) = if forwarded {
+        (Vec::new(), foreign.iter().collect())
+    } else {
+        receiver.forward.split(&foreign)
+    };
+    let failed = receiver.forward.send(&urls, &body, signature).await;
+    match webhook_apply::apply(core, parsed).await {
         Ok(applied) => {
             for reason in ignored.iter().chain(&applied.ignored) {
                 core.reporter.webhook_part_ignored(reason.label());
             }
-            report_foreign(&core, &foreign);
-            report(&core, &applied);
-            StatusCode::OK.into_response()
+            report_foreign(core, &unrouted);
+            report(core, &applied, failed.is_empty());
+            if failed.is_empty() {
+                return StatusCode::OK.into_response();
+            }
+            // This shard's parts are stored; the other shard's are not. Meta retries the POST,
+            // which this shard then dedupes.
+            warn!(failed = %failed.join("; "), "webhook forward to another shard failed; answering 502 so Meta retries");
+            StatusCode::BAD_GATEWAY.into_response()
         }
         Err(error) => {
             // Not durable, so not acknowledged: Meta will deliver it again.
@@ -149,7 +259,7 @@ const FOREIGN_LOGGED: usize = 1000;
 
 /// Counts each part for a number this instance does not serve, and logs each such number the
 /// first time it is seen.
-fn report_foreign(core: &Core, foreign: &[BusinessNumberId]) {
+fn report_foreign(core: &Core, foreign: &[&BusinessNumberId]) {
     for number in foreign {
         core.reporter.webhook_foreign_number_part();
         // A poisoned lock only means another thread panicked while logging: the set is still a set.
@@ -164,8 +274,8 @@ fn report_foreign(core: &Core, foreign: &[BusinessNumberId]) {
 }
 
 /// The HTTP layer's account of a stored POST: a bounded WARN line and a count per refused event,
-/// and the POST's result.
-fn report(core: &Core, applied: &Applied) {
+/// and the POST's result (an error when a forward failed, `forwarded` false).
+fn report(core: &Core, applied: &Applied, forwarded: bool) {
     for rejected in &applied.rejected {
         warn!(
             reason = rejected.reason.label(),
@@ -175,7 +285,9 @@ fn report(core: &Core, applied: &Applied) {
         core.reporter
             .webhook_event_rejected(rejected.reason.label());
     }
-    let result = if applied.queued_any() {
+    let result = if !forwarded {
+        WebhookResult::Error
+    } else if applied.queued_any() {
         WebhookResult::Accepted
     } else if applied.duplicates > 0 {
         WebhookResult::Duplicate

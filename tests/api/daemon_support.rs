@@ -197,6 +197,12 @@ impl TestApp {
         response.text().await.unwrap()
     }
 
+    /// Stops the webhook receiver only (the daemon's port refuses connections once it has
+    /// closed); [`TestApp::restart`] brings it back on the same `webhook.listen`.
+    pub fn stop_webhooks(&self) {
+        self.webhook_stop.cancel();
+    }
+
     pub async fn dispatch(&self) -> DispatchStep {
         worker::dispatch_step(&self.pipeline)
             .await

@@ -31,6 +31,8 @@ mod salesforce_validation;
 mod sim_cli;
 mod store_upgrade;
 mod streaming;
+mod streams;
+mod webhook_forward;
 mod webhook_fuzz;
 mod webhook_payload;
 mod whatsapp_client;

@@ -321,7 +321,7 @@ async fn the_stream_works_only_because_the_client_sends_the_handshake_cookies_ba
 }
 
 #[tokio::test]
-async fn subscribing_to_a_channel_the_org_does_not_have_is_a_protocol_error() {
+async fn subscribing_to_a_channel_the_org_does_not_have_is_refused_naming_it() {
     // Arrange
     let org = spawn_streaming_org().await;
     let mut client = CometdClient::new(salesforce(&org), "/event/Not_Deployed__e").unwrap();
@@ -330,10 +330,13 @@ async fn subscribing_to_a_channel_the_org_does_not_have_is_a_protocol_error() {
     let error = client.poll(ReplayFrom::New).await.unwrap_err();
 
     // Assert
-    let CometdError::Protocol(detail) = &error else {
-        panic!("expected Protocol, got {error:?}");
-    };
-    assert!(detail.contains("does not exist"), "{detail}");
+    assert_eq!(
+        error,
+        CometdError::NoSuchChannel {
+            channel: "/event/Not_Deployed__e".into()
+        }
+    );
+    assert!(error.to_string().contains("deploy the sfwa package"));
     assert!(!error.is_retryable());
     assert!(!client.is_connected());
 }

@@ -35,6 +35,10 @@ pub fn router() -> Router<Arc<OrgState>> {
         .route("/refresh-tokens", post(issue_refresh_token))
         .route("/limits", post(set_limits))
         .route("/streaming/drop-clients", post(drop_clients))
+        .route(
+            "/channels",
+            get(super::channels::control_list).post(super::channels::control_deploy),
+        )
 }
 
 fn bad_request(message: String) -> Response {
@@ -293,6 +297,10 @@ async fn issue_refresh_token(State(org): State<Arc<OrgState>>) -> Response {
 struct LimitsUpdate {
     daily_api_allowance: Option<u64>,
     used_today: Option<u64>,
+    /// `DailyDeliveredPlatformEvents.Max`.
+    daily_delivered_platform_events: Option<u64>,
+    /// Platform events delivered today (Max minus this is `Remaining`).
+    delivered_today: Option<u64>,
 }
 
 async fn set_limits(
@@ -307,6 +315,10 @@ async fn set_limits(
     if let Some(used) = update.used_today {
         usage.used_today = used;
     }
+    org.bus.set_delivery_allocation(
+        update.daily_delivered_platform_events,
+        update.delivered_today,
+    );
     Json(usage.to_json()).into_response()
 }
 

@@ -6,6 +6,7 @@
 //! Salesforce's exact wire shapes (see `shared/reference/salesforce-api.md` and docs/simulators.md).
 
 pub mod auth;
+pub mod channels;
 pub mod control;
 pub mod faults;
 pub mod files;
@@ -62,6 +63,9 @@ pub struct SalesforceSimConfig {
     pub connect_timeout: Duration,
     /// How long platform events are kept for replay (high-volume events: 72 h).
     pub event_retention: chrono::Duration,
+    /// `DailyDeliveredPlatformEvents`: events delivered to subscribers per day, each subscriber
+    /// counting each event (Developer Edition: about 10,000). Past it, events are not delivered.
+    pub daily_delivered_platform_events: u64,
     /// How long after its creation a record becomes findable by SOSL (`GET search`); Salesforce's
     /// index lags by seconds to minutes. Changeable at run time (`POST /__sim/search`).
     pub search_index_lag: chrono::Duration,
@@ -83,6 +87,7 @@ impl SalesforceSimConfig {
             daily_api_allowance: 15_000,
             connect_timeout: Duration::from_secs(110),
             event_retention: chrono::Duration::hours(72),
+            daily_delivered_platform_events: streaming::channels::DEFAULT_DAILY_DELIVERIES,
             search_index_lag: chrono::Duration::zero(),
             schema: Arc::new(schema::Schema::embedded()?),
         })
@@ -190,6 +195,7 @@ pub struct SalesforceSim {
 pub async fn start(config: SalesforceSimConfig) -> anyhow::Result<SalesforceSim> {
     let bus = streaming::EventBus::new(config.clock.clone(), config.event_retention);
     bus.register_channel(OUTBOUND_EVENT_CHANNEL);
+    bus.set_delivery_allocation(Some(config.daily_delivered_platform_events), None);
     let state = Arc::new(OrgState {
         clock: config.clock.clone(),
         org_id: ids::IdGenerator::default().next("00D"),

@@ -47,6 +47,10 @@ pub fn router(state: Arc<OrgState>) -> Router<Arc<OrgState>> {
             get(super::search::handle),
         )
         .route("/services/data/{version}/limits", get(limits))
+        .route(
+            "/services/data/{version}/tooling/sobjects/{object}",
+            axum::routing::post(super::channels::tooling_create),
+        )
         .route("/services/data/{version}/sobjects", get(describe_global))
         .route(
             "/services/data/{version}/sobjects/{object}/describe",
@@ -384,8 +388,11 @@ async fn limits(State(org): State<Arc<OrgState>>) -> Response {
     let usage = org.usage();
     let max = usage.daily_allowance;
     let remaining = max.saturating_sub(usage.used_today);
+    drop(usage);
+    let (delivered_max, delivered_remaining) = org.bus.delivery_allocation();
     Json(json!({
         "DailyApiRequests": {"Max": max, "Remaining": remaining},
+        "DailyDeliveredPlatformEvents": {"Max": delivered_max, "Remaining": delivered_remaining},
         "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
         "DailyDurableStreamingApiEvents": {"Max": 10000, "Remaining": 10000},
         "HourlyPublishedPlatformEvents": {"Max": 250000, "Remaining": 250000},

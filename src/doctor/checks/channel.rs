@@ -32,6 +32,14 @@ pub(in crate::doctor) async fn check_channel(client: &SalesforceClient, channel:
         Err(CometdError::Protocol(message)) => {
             return Check::fail(name, format!("{channel}: {message}"), event_fix)
         }
+        Err(error @ CometdError::NoSuchChannel { .. }) => {
+            let fix = if channel.ends_with("__chn") {
+                "create the shard's channel and its filtered member (salesforce/shards/README.md)"
+            } else {
+                event_fix
+            };
+            return Check::fail(name, error.to_string(), fix);
+        }
         Err(CometdError::Transport(message)) => {
             return Check::fail(
                 name,
@@ -49,7 +57,11 @@ pub(in crate::doctor) async fn check_channel(client: &SalesforceClient, channel:
             )
         }
     }
-    let Some(event) = channel.strip_prefix("/event/") else {
+    // A custom channel (`/event/X__chn`, a shard's filtered stream) is not an sObject to describe.
+    let Some(event) = channel
+        .strip_prefix("/event/")
+        .filter(|name| !name.ends_with("__chn"))
+    else {
         return Check::pass(
             name,
             format!("{channel}: subscribed (replay -1) and disconnected"),

@@ -77,7 +77,18 @@ impl Query {
     /// INVALID_FIELD for unknown columns and type-mismatched literals) and returns a plan with
     /// canonical names.
     pub fn bind(&self, schema: &Schema) -> Result<BoundQuery, SoqlError> {
-        let object = self.resolve_object(schema)?;
+        self.bind_on(schema, false)
+    }
+
+    /// [`bind`](Self::bind) for a platform-event channel member's filter expression, which is
+    /// written in SOQL's WHERE grammar over the event's fields: the object may be a platform event
+    /// (which plain SOQL refuses, events are never stored).
+    pub fn bind_event_filter(&self, schema: &Schema) -> Result<BoundQuery, SoqlError> {
+        self.bind_on(schema, true)
+    }
+
+    fn bind_on(&self, schema: &Schema, events_allowed: bool) -> Result<BoundQuery, SoqlError> {
+        let object = self.resolve_object(schema, events_allowed)?;
         let (count, fields) = match &self.select {
             Select::Count => (true, Vec::new()),
             Select::Fields(names) => {
@@ -127,7 +138,11 @@ impl Query {
         })
     }
 
-    fn resolve_object<'s>(&self, schema: &'s Schema) -> Result<&'s ObjectDef, SoqlError> {
+    fn resolve_object<'s>(
+        &self,
+        schema: &'s Schema,
+        events_allowed: bool,
+    ) -> Result<&'s ObjectDef, SoqlError> {
         let name = &self.object;
         let Some(object) = schema.object(&name.text) else {
             return Err(SoqlError::at(
@@ -142,7 +157,7 @@ impl Query {
                 ),
             ));
         };
-        if object.is_platform_event {
+        if object.is_platform_event && !events_allowed {
             // Events are published and streamed, never stored for SOQL; describe says queryable=false.
             return Err(SoqlError::bare(
                 INVALID_TYPE,
@@ -324,5 +339,10 @@ impl BoundQuery {
     /// True for `SELECT COUNT()`: the REST layer answers with `totalSize` and no records.
     pub fn is_count(&self) -> bool {
         self.count
+    }
+
+    /// Whether one row (e.g. a platform event's fields) passes the WHERE clause.
+    pub fn matches(&self, row: &serde_json::Map<String, serde_json::Value>) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.matches(row))
     }
 }

@@ -103,7 +103,7 @@ pub(crate) enum Test {
 }
 
 impl Filter {
-    fn matches(&self, row: &Row) -> bool {
+    pub(crate) fn matches(&self, row: &Row) -> bool {
         match self {
             Filter::And(all) => all.iter().all(|filter| filter.matches(row)),
             Filter::Or(any) => any.iter().any(|filter| filter.matches(row)),

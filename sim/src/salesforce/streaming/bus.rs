@@ -16,6 +16,9 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
+use super::channels::{
+    self, ChannelError, ChannelMember, Channels, CustomChannel, DeliveryAllocation,
+};
 use super::clients::ClientRegistry;
 use super::messages::EventMessage;
 use crate::clock::SimClock;
@@ -99,12 +102,15 @@ pub struct EventBus {
     changed: Notify,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct BusState {
     channels: HashMap<String, ChannelLog>,
+    /// Custom channels (`/event/X__chn`) by subscription path; their events are their members'.
+    custom: Channels,
     /// The last replay id handed out, on any channel. Ids only grow, so "-1" is "after this one".
     last_replay_id: i64,
     clients: ClientRegistry,
+    delivery: DeliveryAllocation,
 }
 
 #[derive(Debug)]
@@ -143,7 +149,13 @@ impl EventBus {
                 "!{}",
                 base64::engine::general_purpose::STANDARD.encode(route)
             ),
-            state: Mutex::new(BusState::default()),
+            state: Mutex::new(BusState {
+                channels: HashMap::new(),
+                custom: Channels::new(),
+                last_replay_id: 0,
+                clients: ClientRegistry::default(),
+                delivery: DeliveryAllocation::new(channels::DEFAULT_DAILY_DELIVERIES),
+            }),
             changed: Notify::new(),
         })
     }
@@ -197,6 +209,85 @@ impl EventBus {
             .unwrap_or_default()
     }
 
+    /// Creates a custom channel (`full_name` like `Sfwa_Shard_A__chn`), as a `PlatformEventChannel`
+    /// create or deploy does. It has no members (and delivers nothing) until some are added.
+    pub fn create_channel(&self, full_name: &str, label: &str) -> Result<(), ChannelError> {
+        if !channels::is_channel_name(full_name) {
+            return Err(ChannelError::BadName(full_name.to_owned()));
+        }
+        let path = channels::subscription_path(full_name);
+        let mut state = self.lock();
+        if state.custom.contains_key(&path) {
+            return Err(ChannelError::Duplicate(full_name.to_owned()));
+        }
+        state.custom.insert(
+            path,
+            CustomChannel {
+                label: label.to_owned(),
+                members: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Adds a member to a custom channel, as a `PlatformEventChannelMember` create does. Its
+    /// filter applies to deliveries from then on, including to clients already subscribed.
+    pub fn add_member(&self, channel: &str, member: ChannelMember) -> Result<(), ChannelError> {
+        let mut state = self.lock();
+        let custom = state
+            .custom
+            .get_mut(&channels::subscription_path(channel))
+            .ok_or_else(|| ChannelError::NoSuchChannel(channel.to_owned()))?;
+        if custom
+            .members
+            .iter()
+            .any(|m| m.selected_entity == member.selected_entity)
+        {
+            return Err(ChannelError::DuplicateMember {
+                channel: channel.to_owned(),
+                entity: member.selected_entity,
+            });
+        }
+        let source = member.source_channel();
+        custom.members.push(member);
+        // The member's event becomes subscribable too (it exists once deployed).
+        state
+            .channels
+            .entry(source.clone())
+            .or_insert_with(|| ChannelLog::new(&source));
+        Ok(())
+    }
+
+    /// The custom channels by subscription path, with their members.
+    pub fn custom_channels(&self) -> Channels {
+        self.lock().custom.clone()
+    }
+
+    /// `DailyDeliveredPlatformEvents`: (Max, Remaining) today.
+    pub fn delivery_allocation(&self) -> (u64, u64) {
+        let now = self.clock.now();
+        let mut state = self.lock();
+        state.delivery.roll_day(now);
+        (state.delivery.max, state.delivery.remaining())
+    }
+
+    /// Sets the daily delivery allocation and/or today's use (control API).
+    pub fn set_delivery_allocation(&self, max: Option<u64>, used: Option<u64>) {
+        let now = self.clock.now();
+        {
+            let mut state = self.lock();
+            state.delivery.roll_day(now);
+            if let Some(max) = max {
+                state.delivery.max = max;
+            }
+            if let Some(used) = used {
+                state.delivery.used = used;
+            }
+        }
+        // Held connects may now be able to deliver what the allocation held back.
+        self.changed.notify_waiters();
+    }
+
     /// Forgets every client, as a server restart does: their next subscribe or connect (including
     /// one being held now) is answered `403::Unknown client`.
     pub fn drop_all_clients(&self) {
@@ -241,18 +332,33 @@ impl EventBus {
         self.expire_events(&mut state, now);
         let BusState {
             channels,
+            custom,
             last_replay_id,
             clients,
+            ..
         } = &mut *state;
         let client = clients
             .get_mut(client_id, now, idle_limit)
             .ok_or(SubscribeError::UnknownClient)?;
-        let log = channels.get(channel).ok_or(SubscribeError::NoSuchChannel)?;
+        // A custom channel replays from its members' events (replay ids are per org here).
+        let sources: Vec<&ChannelLog> = match custom.get(channel) {
+            Some(custom) => custom
+                .members
+                .iter()
+                .filter_map(|m| channels.get(&m.source_channel()))
+                .collect(),
+            None => vec![channels.get(channel).ok_or(SubscribeError::NoSuchChannel)?],
+        };
+        let retained = |id: i64| {
+            sources
+                .iter()
+                .any(|log| log.events.iter().any(|e| e.replay_id == id))
+        };
         let position = match from {
             ReplayFrom::New => *last_replay_id,
             // Ids start at 1, so 0 is before every event.
             ReplayFrom::AllRetained => 0,
-            ReplayFrom::After(id) if log.events.iter().any(|e| e.replay_id == id) => id,
+            ReplayFrom::After(id) if retained(id) => id,
             ReplayFrom::After(id) => return Err(SubscribeError::InvalidReplayId(id)),
         };
         client.subscriptions.insert(channel.to_owned(), position);
@@ -308,30 +414,68 @@ impl EventBus {
         }
     }
 
-    /// Takes the events the client has not received yet on its subscriptions, in replay order per
-    /// channel, and marks them delivered.
+    /// Takes the events the client has not received yet on its subscriptions, in replay order,
+    /// and marks them delivered. On a custom channel only the members' events its filters admit
+    /// are delivered (the others are passed over, at no cost). Each delivery spends one of the
+    /// day's allocation; once it is spent nothing more is delivered, and the subscription stays
+    /// where it was so the events come once the allocation allows.
     pub(super) fn take_pending(&self, client_id: &str) -> Result<Vec<EventMessage>, UnknownClient> {
         let now = self.clock.now();
         let mut state = self.lock();
         self.expire_events(&mut state, now);
+        state.delivery.roll_day(now);
         let BusState {
-            channels, clients, ..
+            channels,
+            custom,
+            clients,
+            delivery,
+            ..
         } = &mut *state;
         // A client in a connect is never idle, so no idle limit here; a dropped client is gone.
         let client = clients.get_any_mut(client_id).ok_or(UnknownClient)?;
-        let mut out = Vec::new();
-        for (channel, position) in client.subscriptions.iter_mut() {
-            let Some(log) = channels.get(channel) else {
-                continue;
-            };
+        let mut candidates: Vec<(i64, String, EventMessage, bool)> = Vec::new();
+        for (channel, position) in client.subscriptions.iter() {
             let from = *position;
-            for event in log.events.iter().filter(|e| e.replay_id > from) {
-                out.push(EventMessage::new(channel, &log.schema, event));
-                *position = event.replay_id;
+            let sources: Vec<(&ChannelLog, Option<&ChannelMember>)> = match custom.get(channel) {
+                Some(custom) => custom
+                    .members
+                    .iter()
+                    .filter_map(|m| channels.get(&m.source_channel()).map(|log| (log, Some(m))))
+                    .collect(),
+                None => channels
+                    .get(channel)
+                    .map(|log| (log, None))
+                    .into_iter()
+                    .collect(),
+            };
+            for (log, member) in sources {
+                for event in log.events.iter().filter(|e| e.replay_id > from) {
+                    let admitted = member.is_none_or(|m| m.admits(&event.fields));
+                    let message = EventMessage::new(channel, &log.schema, event);
+                    candidates.push((event.replay_id, channel.clone(), message, admitted));
+                }
             }
         }
         // Across channels, deliver in publishing order (replay ids are global and increasing).
-        out.sort_by_key(|message| message.data.event.replay_id);
+        candidates.sort_by_key(|(replay_id, ..)| *replay_id);
+        let mut out = Vec::new();
+        let mut blocked: Vec<String> = Vec::new();
+        for (replay_id, channel, message, admitted) in candidates {
+            if blocked.contains(&channel) {
+                continue;
+            }
+            if admitted {
+                if delivery.remaining() == 0 {
+                    blocked.push(channel);
+                    continue;
+                }
+                delivery.used += 1;
+                out.push(message);
+            }
+            if let Some(position) = client.subscriptions.get_mut(&channel) {
+                *position = replay_id;
+            }
+        }
         Ok(out)
     }
 
@@ -395,5 +539,100 @@ mod tests {
         let keys: Vec<String> = event.payload_fields().into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["CreatedDate", "CreatedById", "Message_Id__c"]);
         assert!(event.created_by_id.starts_with("005") && event.created_by_id.len() == 18);
+    }
+
+    fn number_member(number: &'static str) -> ChannelMember {
+        ChannelMember {
+            developer_name: "M".into(),
+            selected_entity: "E__e".into(),
+            filter_expression: Some(format!("Business_Number_Id__c = '{number}'")),
+            filter: Some(Arc::new(move |payload: &Map<String, Value>| {
+                payload.get("Business_Number_Id__c").and_then(Value::as_str) == Some(number)
+            })),
+        }
+    }
+
+    fn numbered(id: &str, number: &str) -> Map<String, Value> {
+        let mut m = fields(id);
+        m.insert("Business_Number_Id__c".into(), Value::String(number.into()));
+        m
+    }
+
+    #[test]
+    fn a_custom_channel_delivers_only_what_its_member_admits_and_counts_only_that() {
+        let bus = EventBus::new(SimClock::new(), Duration::hours(72));
+        bus.create_channel("A__chn", "A").unwrap();
+        bus.add_member("A__chn", number_member("111")).unwrap();
+        let client = bus.open_client();
+        bus.subscribe(
+            &client,
+            "/event/A__chn",
+            ReplayFrom::New,
+            Duration::seconds(40),
+        )
+        .unwrap();
+        bus.set_delivery_allocation(Some(10), None);
+
+        bus.publish("/event/E__e", numbered("a", "111"));
+        bus.publish("/event/E__e", numbered("b", "222"));
+        bus.publish("/event/E__e", numbered("c", "111"));
+        let delivered = bus.take_pending(&client).unwrap();
+
+        let ids: Vec<_> = delivered
+            .iter()
+            .map(|m| {
+                m.data
+                    .payload
+                    .0
+                    .iter()
+                    .find(|(k, _)| k == "Message_Id__c")
+                    .map(|(_, v)| v.clone())
+            })
+            .collect();
+        assert_eq!(ids, [Some(Value::from("a")), Some(Value::from("c"))]);
+        assert!(delivered.iter().all(|m| m.channel == "/event/A__chn"));
+        assert_eq!(bus.delivery_allocation(), (10, 8));
+    }
+
+    #[test]
+    fn past_the_allocation_nothing_is_delivered_until_it_allows_again() {
+        let bus = EventBus::new(SimClock::new(), Duration::hours(72));
+        bus.register_channel("/event/E__e");
+        let client = bus.open_client();
+        bus.subscribe(
+            &client,
+            "/event/E__e",
+            ReplayFrom::New,
+            Duration::seconds(40),
+        )
+        .unwrap();
+        bus.set_delivery_allocation(Some(1), None);
+        bus.publish("/event/E__e", fields("a"));
+        bus.publish("/event/E__e", fields("b"));
+
+        let first = bus.take_pending(&client).unwrap();
+        let held = bus.take_pending(&client).unwrap();
+        bus.set_delivery_allocation(Some(2), None);
+        let later = bus.take_pending(&client).unwrap();
+
+        assert_eq!(first.len(), 1);
+        assert!(held.is_empty());
+        assert_eq!(later.len(), 1);
+        assert_eq!(bus.delivery_allocation(), (2, 0));
+    }
+
+    #[test]
+    fn subscribing_to_a_channel_nobody_created_is_refused() {
+        let bus = EventBus::new(SimClock::new(), Duration::hours(72));
+        let client = bus.open_client();
+
+        let result = bus.subscribe(
+            &client,
+            "/event/Nope__chn",
+            ReplayFrom::New,
+            Duration::seconds(40),
+        );
+
+        assert_eq!(result, Err(SubscribeError::NoSuchChannel));
     }
 }

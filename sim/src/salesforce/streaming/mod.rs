@@ -7,6 +7,8 @@
 //!
 //! - [`bus`]: retained events per channel, replay ids, and the connected clients with their
 //!   subscription positions. Shared (`Arc`) between the HTTP handlers and the control API.
+//! - [`channels`]: custom channels (`/event/X__chn`) whose members filter events, and the daily
+//!   event-delivery allocation (`DailyDeliveredPlatformEvents`) every delivery spends.
 //! - [`clients`]: the Bayeux client registry (what a CometD server calls server sessions).
 //! - [`messages`]: the wire shapes, field order as Salesforce sends them.
 //! - [`bayeux`]: the router and the `/meta/*` handlers.
@@ -25,8 +27,10 @@
 
 pub mod bayeux;
 pub mod bus;
+pub mod channels;
 pub mod clients;
 pub mod messages;
 
 pub use bayeux::{router, Authorize, StreamingConfig};
 pub use bus::{EventBus, PublishedEvent};
+pub use channels::{ChannelError, ChannelMember, EventFilter};
