@@ -30,6 +30,9 @@
 //! | `sfwa_writeback_dead_lettered_total` | counter | `reason` = Salesforce's error code (JSON_PARSER_ERROR, STRING_TOO_LONG…) or ATTEMPTS_EXHAUSTED |
 //! | `sfwa_media_files_total` | counter | `outcome` = saved, too_large, failed, retried, disabled (customers' files copied into Salesforce Files, `pipeline::media`) |
 //! | `sfwa_media_waiting` | gauge | — (customers' files not copied yet) |
+//! | `sfwa_business_number_lease` | gauge | `number` (phone_number_id, or `BLANK` for blank-number records): 1 while this instance holds its lease in Salesforce, 0 when lost (`pipeline::lease`) |
+//! | `sfwa_unknown_business_number_total` | counter | — (Queued records of a number no instance serves, failed `UNKNOWN_BUSINESS_NUMBER`) |
+//! | `sfwa_unserved_records_total` | counter | — (claimed records of a number this instance does not serve, let go unsent: the intake filter should make this 0) |
 //! | `sfwa_outbox_dead_letters` | gauge | — (write-backs refused for good, waiting for `sfwa dead-letters retry\|drop`) |
 //! | `sfwa_inbound_links_total` | counter | `result` = user_id_stored, user_id_refused (a customer's WhatsApp user id written to, or refused by, the Contact / Lead a message linked to by phone), relinked (records the relink job linked after matching nobody at first) |
 
@@ -144,6 +147,15 @@ struct Inner {
     inbound_links: Family<ResultLabel, Counter>,
     media_files: Family<OutcomeLabel, Counter>,
     media_waiting: Gauge,
+    shards: ShardMetrics,
+}
+
+/// Sharding by business number (`pipeline::lease`, the intake's number filter).
+#[derive(Default)]
+struct ShardMetrics {
+    lease: Family<NumberLabel, Gauge>,
+    unknown_numbers: Counter,
+    unserved: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -179,6 +191,7 @@ impl Metrics {
             inbound_links: Family::default(),
             media_files: Family::default(),
             media_waiting: Gauge::default(),
+            shards: ShardMetrics::default(),
         };
         inner.register_sends();
         inner.register_state_and_webhooks();
@@ -187,6 +200,7 @@ impl Metrics {
         }
         inner.register_writeback();
         inner.register_media();
+        inner.register_shards();
         Metrics {
             inner: Arc::new(inner),
         }
@@ -360,6 +374,24 @@ impl Reporter for Metrics {
             .inc();
     }
 
+    fn unserved_record(&self) {
+        self.inner.shards.unserved.inc();
+    }
+
+    fn unknown_business_numbers(&self, count: usize) {
+        self.inner.shards.unknown_numbers.inc_by(count as u64);
+    }
+
+    fn business_number_lease(&self, number: &str, held: bool) {
+        self.inner
+            .shards
+            .lease
+            .get_or_create(&NumberLabel {
+                number: number.to_string(),
+            })
+            .set(i64::from(held));
+    }
+
     fn media(&self, outcome: crate::pipeline::report::MediaOutcome) {
         self.inner
             .media_files
@@ -417,6 +449,26 @@ impl Inner {
         register!(self;
             "media_files" => "Customers' files by outcome: saved to Salesforce Files, too_large, failed (given up), retried (one attempt failed), disabled", media_files;
             "media_waiting" => "Customers' files not copied yet (waiting for their turn, their record, or a retry)", media_waiting;
+        );
+    }
+
+    /// Number leases and records of numbers served elsewhere or nowhere.
+    fn register_shards(&mut self) {
+        let shards = &self.shards;
+        self.registry.register(
+            "business_number_lease",
+            "1 while this instance holds the lease on the business number in Salesforce, 0 when lost (BLANK: blank-number records)",
+            shards.lease.clone(),
+        );
+        self.registry.register(
+            "unknown_business_number",
+            "Queued records of a business number no instance serves, failed UNKNOWN_BUSINESS_NUMBER",
+            shards.unknown_numbers.clone(),
+        );
+        self.registry.register(
+            "unserved_records",
+            "Claimed records of a business number this instance does not serve, let go unsent",
+            shards.unserved.clone(),
         );
     }
 
