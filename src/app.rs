@@ -18,7 +18,7 @@ use crate::observe::health::Health;
 use crate::observe::metrics::Metrics;
 use crate::observe::routes::Probed;
 use crate::pipeline::report::{Reporter, Reporters, Silent};
-use crate::pipeline::{jobs, stream, worker, Core, Dispatcher, Pipeline};
+use crate::pipeline::{jobs, lease, stream, worker, Core, Dispatcher, Pipeline};
 use crate::salesforce::{Auth, SalesforceClient, SalesforceConfig};
 use crate::scheduler::{Job, Scheduler};
 use crate::store::Store;
@@ -101,6 +101,10 @@ impl App {
     }
 
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        // Before anything is sent or received: a number another instance serves stops us here.
+        let Some(leases) = lease::acquire_when_reachable(&self.pipeline, &shutdown).await? else {
+            return Ok(());
+        };
         info!(webhook = %self.webhook_addr(), "sfwa running");
         let server_stop = CancellationToken::new();
         let (pipeline, server) = self.spawn_webhook_server(server_stop.clone());
@@ -124,6 +128,15 @@ impl App {
             pipeline.clone(),
             shutdown.clone(),
         ));
+        workers.spawn(lease::run_leases(
+            leases.clone(),
+            pipeline.dispatcher.clone(),
+            shutdown.clone(),
+        ));
+        workers.spawn(crate::pipeline::unknown_numbers::run_unknown_numbers(
+            pipeline.clone(),
+            shutdown.clone(),
+        ));
         let scheduler = Scheduler::new(pipeline.core.clock.clone(), scheduled_jobs(&pipeline)?);
         workers.spawn(scheduler.run(shutdown.clone()));
         workers.close();
@@ -131,6 +144,8 @@ impl App {
         info!("shutting down: stopping intake, finishing sends");
         workers.wait().await;
         worker::final_flush(&pipeline.write_back).await;
+        // The sends have finished: the next instance may take the numbers now.
+        leases.release(pipeline.core.now()).await;
         server_stop.cancel();
         server
             .await
