@@ -49,8 +49,8 @@ use crate::salesforce::{
 
 use super::{Dispatcher, Pipeline};
 
-/// The lease object (package `salesforce/`, `WhatsApp_Number_Lease__c`).
-pub const OBJECT: &str = "WhatsApp_Number_Lease__c";
+/// The lease object (package `salesforce/`; its fields: `salesforce::contract::LEASE_FIELDS`).
+pub const OBJECT: &str = crate::salesforce::contract::LEASE_OBJECT;
 /// The lease of the records whose `Business_Number_Id__c` is blank (`shard.takes_blank_numbers`).
 pub const BLANK: &str = "BLANK";
 /// How long after another holder's lease ended it may be taken: the clocks of two instances may
