@@ -555,3 +555,54 @@ async fn of_two_shards_taking_one_number_at_once_the_one_salesforce_refuses_does
     );
     assert!(error.to_string().contains("DUPLICATE_VALUE"), "{error}");
 }
+
+#[tokio::test]
+async fn a_claimed_record_of_a_number_served_elsewhere_is_let_go_unsent_and_unwritten() {
+    // Arrange: past the intake filter somehow (a claim from before a number moved), shard "b"
+    // holds a claim on a record of number A.
+    let env = shared().await;
+    let b = env.daemon(env.settings_b()).await;
+    let ids = env
+        .queue(vec![template("+16505556001", Some(&env.number_a()))])
+        .await;
+    let id: SfId = ids[0].parse().unwrap();
+    let soql = intake::by_id_query(MSG, std::slice::from_ref(&id), ById::Any);
+    let rows: Vec<sfwa::salesforce::rows::MessageRow> =
+        b.pipeline.intake.salesforce.query(&soql).await.unwrap();
+    let record = rows.into_iter().next().unwrap().into_record().unwrap();
+    let claimed = id.clone();
+    let now = env.clock.now();
+    b.pipeline
+        .core
+        .store
+        .write(move |tx| journal::claim(tx, &claimed, now).map(|_| ()))
+        .await
+        .unwrap();
+
+    // Act
+    let outcome = sfwa::pipeline::dispatch::dispatch_record(&b.pipeline.dispatcher, record, 0)
+        .await
+        .unwrap();
+    writeback::flush_once(&b.pipeline.write_back).await.unwrap();
+
+    // Assert
+    assert_eq!(
+        outcome,
+        sfwa::pipeline::dispatch::DispatchOutcome::AlreadySending
+    );
+    let entry = b
+        .pipeline
+        .core
+        .store
+        .read(move |c| journal::get(c, &id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(entry.state.is_finished(), "{entry:?}");
+    assert_eq!(env.record(&ids[0])["Status__c"], "Queued");
+    assert!(env.sends().await.is_empty());
+    assert_eq!(
+        metric(b.addr, "sfwa_unserved_records_total").await,
+        Some(1.0)
+    );
+}
