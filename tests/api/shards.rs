@@ -606,3 +606,34 @@ async fn a_claimed_record_of_a_number_served_elsewhere_is_let_go_unsent_and_unwr
         Some(1.0)
     );
 }
+
+#[tokio::test]
+async fn the_doctor_says_who_holds_each_number_and_which_are_free() {
+    // Arrange: shard "a" holds number A and the blank records; number B is nobody's.
+    let env = shared().await;
+    let a = env.daemon(env.settings_a()).await;
+    lease::acquire(&a.pipeline).await.unwrap();
+
+    // Act
+    let for_a = sfwa::doctor::check_at(&env.settings_a(), &env.clock).await;
+    let for_b = sfwa::doctor::check_at(&env.settings_b(), &env.clock).await;
+
+    // Assert
+    let detail = |checks: &[sfwa::doctor::Check]| {
+        let check = checks
+            .iter()
+            .find(|c| c.name == "Number leases")
+            .expect("a lease check");
+        match &check.outcome {
+            sfwa::doctor::Outcome::Pass(detail) => detail.clone(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let (held, free) = (detail(&for_a), detail(&for_b));
+    assert!(
+        held.contains(&format!("{}: held by a#", env.number_a())),
+        "{held}"
+    );
+    assert!(held.contains("BLANK: held by a#"), "{held}");
+    assert_eq!(free, format!("{}: free", env.number_b()));
+}
