@@ -15,6 +15,7 @@ use sfwa::domain::message::format_salesforce_datetime;
 use sfwa::domain::sf_id::SfId;
 use sfwa::pipeline::intake::{self, ById};
 use sfwa::pipeline::lease::{self, LeaseRow};
+use sfwa::pipeline::stream::StreamIntake;
 use sfwa::pipeline::{jobs, unknown_numbers, worker, writeback, Pipeline};
 use sfwa::store::{inbound, journal};
 use sfwa_sim::salesforce::{self, SalesforceSim, SalesforceSimConfig};
@@ -45,6 +46,8 @@ async fn shared() -> Shared {
     let clock = SimTime::default();
     let mut org_config = SalesforceSimConfig::for_tests();
     org_config.clock = clock.0.clone();
+    // A stream step with nothing to deliver comes back quickly.
+    org_config.connect_timeout = std::time::Duration::from_millis(200);
     let mut key = org_config.trusted_key.clone();
     key.write_to(&dir.path().join("jwt.pem")).unwrap();
     org_config.trusted_key = key;
@@ -636,4 +639,67 @@ async fn the_doctor_says_who_holds_each_number_and_which_are_free() {
     );
     assert!(held.contains("BLANK: held by a#"), "{held}");
     assert_eq!(free, format!("{}: free", env.number_b()));
+}
+
+#[tokio::test]
+async fn two_shards_on_one_event_channel_each_send_only_their_numbers_records_once() {
+    // Arrange: both shards stream the org's one channel, which delivers every event to both.
+    let env = shared().await;
+    let stream = |mut s: Settings| {
+        s.intake.mode = IntakeMode::Stream;
+        s
+    };
+    let (a, b) = (
+        env.daemon(stream(env.settings_a())).await,
+        env.daemon(stream(env.settings_b())).await,
+    );
+    let mut intake_a = StreamIntake::open(&a.pipeline.intake).await.unwrap();
+    let mut intake_b = StreamIntake::open(&b.pipeline.intake).await.unwrap();
+    let (first_a, first_b) = tokio::join!(intake_a.step(&a.pipeline), intake_b.step(&b.pipeline));
+    (first_a.unwrap(), first_b.unwrap());
+    let (number_a, number_b) = (env.number_a(), env.number_b());
+    let mut records = Vec::new();
+    for i in 0..4 {
+        records.push(template(
+            &format!("+1650555{:04}", 7000 + i),
+            Some(&number_a),
+        ));
+        records.push(template(
+            &format!("+1650555{:04}", 7100 + i),
+            Some(&number_b),
+        ));
+        records.push(template(&format!("+1650555{:04}", 7200 + i), None));
+    }
+    let ids = env.queue(records).await;
+
+    // Act: both step (one long poll each) until every record went out; then both poll too.
+    let deadline = tokio::time::Instant::now() + crate::daemon_support::DEADLINE;
+    while env.sends().await.len() < ids.len() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            env.sends().await
+        );
+        let (step_a, step_b) = tokio::join!(intake_a.step(&a.pipeline), intake_b.step(&b.pipeline));
+        (step_a.unwrap(), step_b.unwrap());
+    }
+    let (reconcile_a, reconcile_b) =
+        tokio::join!(jobs::reconcile(&a.pipeline), jobs::reconcile(&b.pipeline));
+
+    // Assert
+    (reconcile_a.unwrap(), reconcile_b.unwrap());
+    let sends = env.sends().await;
+    assert_eq!(sends.len(), ids.len(), "{sends:?}");
+    let sent: BTreeMap<String, String> = sends.into_iter().collect();
+    for (i, id) in ids.iter().enumerate() {
+        let from = if i % 3 == 1 { &number_b } else { &number_a };
+        assert_eq!(sent.get(id), Some(from), "{id}");
+    }
+    let of_b: BTreeSet<String> = ids.iter().skip(1).step_by(3).cloned().collect();
+    assert_eq!(
+        journaled(&b, &ids).await,
+        of_b,
+        "shard b claimed only its records"
+    );
+    assert!(journaled(&a, &ids).await.is_disjoint(&of_b));
 }
