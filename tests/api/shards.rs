@@ -656,7 +656,8 @@ async fn two_shards_on_one_event_channel_each_send_only_their_numbers_records_on
     let mut intake_a = StreamIntake::open(&a.pipeline.intake).await.unwrap();
     let mut intake_b = StreamIntake::open(&b.pipeline.intake).await.unwrap();
     let (first_a, first_b) = tokio::join!(intake_a.step(&a.pipeline), intake_b.step(&b.pipeline));
-    (first_a.unwrap(), first_b.unwrap());
+    first_a.unwrap();
+    first_b.unwrap();
     let (number_a, number_b) = (env.number_a(), env.number_b());
     let mut records = Vec::new();
     for i in 0..4 {
@@ -681,13 +682,15 @@ async fn two_shards_on_one_event_channel_each_send_only_their_numbers_records_on
             env.sends().await
         );
         let (step_a, step_b) = tokio::join!(intake_a.step(&a.pipeline), intake_b.step(&b.pipeline));
-        (step_a.unwrap(), step_b.unwrap());
+        step_a.unwrap();
+        step_b.unwrap();
     }
     let (reconcile_a, reconcile_b) =
         tokio::join!(jobs::reconcile(&a.pipeline), jobs::reconcile(&b.pipeline));
 
     // Assert
-    (reconcile_a.unwrap(), reconcile_b.unwrap());
+    reconcile_a.unwrap();
+    reconcile_b.unwrap();
     let sends = env.sends().await;
     assert_eq!(sends.len(), ids.len(), "{sends:?}");
     let sent: BTreeMap<String, String> = sends.into_iter().collect();
