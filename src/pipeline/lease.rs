@@ -499,7 +499,7 @@ pub struct Renewed {
     pub renewed: usize,
     /// Numbers taken again after a loss.
     pub retaken: usize,
-    /// Numbers held because their lease is lost.
+    /// Numbers held now because their lease is lost.
     pub lost: usize,
 }
 
@@ -515,7 +515,11 @@ pub async fn renew_once(leases: &Leases, dispatcher: &Dispatcher) -> Renewed {
         Ok(latest) => latest,
         Err(error) => {
             warn!(%error, "could not renew the business number leases; retrying at the next renewal");
-            return expire_unrenewed(leases, dispatcher, now);
+            expire_unrenewed(leases, dispatcher, now);
+            return Renewed {
+                lost: lost_numbers(leases).len(),
+                ..Renewed::default()
+            };
         }
     };
     let steps: Vec<(String, Step)> = numbers
@@ -529,10 +533,7 @@ pub async fn renew_once(leases: &Leases, dispatcher: &Dispatcher) -> Renewed {
     let mut renewed = Renewed::default();
     for (number, step) in &steps {
         match step {
-            Step::Refuse(taken) => {
-                mark_lost(leases, dispatcher, number, now, &taken.to_string());
-                renewed.lost += 1;
-            }
+            Step::Refuse(taken) => mark_lost(leases, dispatcher, number, now, &taken.to_string()),
             _ if was_lost.contains(number) && !lost_numbers(leases).contains(number) => {
                 info!(number, "business number lease taken again; sending resumes");
                 dispatcher.release_number(&hold_key(leases, number));
@@ -542,8 +543,8 @@ pub async fn renew_once(leases: &Leases, dispatcher: &Dispatcher) -> Renewed {
             _ => renewed.renewed += 1,
         }
     }
-    let expired = expire_unrenewed(leases, dispatcher, now);
-    renewed.lost += expired.lost;
+    expire_unrenewed(leases, dispatcher, now);
+    renewed.lost = lost_numbers(leases).len();
     renewed
 }
 
@@ -565,21 +566,19 @@ fn hold_key(leases: &Leases, number: &str) -> String {
 }
 
 /// Holds every number whose lease has passed its end unrenewed.
-fn expire_unrenewed(leases: &Leases, dispatcher: &Dispatcher, now: DateTime<Utc>) -> Renewed {
+/// Numbers lost earlier are held again for a further `lease_ttl` (their hold must not lapse
+/// while the lease is someone else's or Salesforce stays unreachable).
+fn expire_unrenewed(leases: &Leases, dispatcher: &Dispatcher, now: DateTime<Utc>) {
     let expired: Vec<String> = {
         let held = leases.held.lock().unwrap_or_else(|e| e.into_inner());
         held.iter()
-            .filter(|(_, h)| !h.lost && h.expires_at <= now)
+            .filter(|(_, h)| h.expires_at <= now)
             .map(|(n, _)| n.clone())
             .collect()
     };
     for number in &expired {
-        let reason = format!("the lease on business number {number} ended without being renewed (Salesforce unreachable?)");
+        let reason = format!("the lease on business number {number} ended without being renewed (Salesforce unreachable, or another instance took it)");
         mark_lost(leases, dispatcher, number, now, &reason);
-    }
-    Renewed {
-        lost: expired.len(),
-        ..Renewed::default()
     }
 }
 
@@ -590,13 +589,14 @@ fn mark_lost(
     now: DateTime<Utc>,
     reason: &str,
 ) {
-    {
+    let newly = {
         let mut held = leases.held.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(h) = held.get_mut(number) {
-            h.lost = true;
-        }
+        held.get_mut(number)
+            .is_some_and(|h| !std::mem::replace(&mut h.lost, true))
+    };
+    if newly {
+        error!(number, "business number lease lost; its sends are held until it is this instance's again: {reason}");
     }
-    error!(number, "business number lease lost; its sends are held until it is this instance's again: {reason}");
     dispatcher.hold_number(
         &hold_key(leases, number),
         now + leases.ttl,

@@ -706,3 +706,49 @@ async fn two_shards_on_one_event_channel_each_send_only_their_numbers_records_on
     );
     assert!(journaled(&a, &ids).await.is_disjoint(&of_b));
 }
+
+#[tokio::test]
+async fn a_lease_that_ends_while_salesforce_is_down_holds_its_number_until_it_is_taken_again() {
+    // Arrange: shard "a" holds its leases; Salesforce then answers 503 past their end.
+    let env = shared().await;
+    let a = env.daemon(env.settings_a()).await;
+    let number_a = env.number_a();
+    let leases = lease::acquire(&a.pipeline).await.unwrap();
+    let faults = |body: Value| {
+        let (http, url) = (env.http.clone(), env.org.url());
+        async move {
+            let answer = http
+                .post(format!("{url}/__sim/faults"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert!(answer.status().is_success());
+        }
+    };
+    faults(json!({"error_503_rate": 1.0})).await;
+    env.clock.shift(Duration::minutes(11));
+
+    // Act: one renewal while down, two after (each renewal holds on for a further lease_ttl).
+    let down = lease::renew_once(&leases, &a.pipeline.dispatcher).await;
+    let held_while_down = a.pipeline.dispatcher.current_hold(&number_a).is_some();
+    env.clock.shift(Duration::minutes(11));
+    let still_down = lease::renew_once(&leases, &a.pipeline.dispatcher).await;
+    let held_still = a.pipeline.dispatcher.current_hold(&number_a).is_some();
+    faults(json!({})).await;
+    let back = lease::renew_once(&leases, &a.pipeline.dispatcher).await;
+
+    // Assert
+    assert_eq!((down.lost, still_down.lost), (2, 2), "number A and BLANK");
+    assert!(held_while_down && held_still);
+    assert_eq!((back.retaken, back.lost), (2, 0), "{back:?}");
+    assert!(a.pipeline.dispatcher.current_hold(&number_a).is_none());
+    assert_eq!(
+        metric(
+            a.addr,
+            &format!("sfwa_business_number_lease{{number=\"{number_a}\"}}")
+        )
+        .await,
+        Some(1.0)
+    );
+}
