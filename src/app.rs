@@ -1,7 +1,9 @@
 //! Wiring: [`App::build`] turns settings into clients, the store, the pipeline and a bound webhook
-//! listener; [`App::run_until_stopped`] runs the workers until the token is cancelled, then shuts
-//! down in order: intake stops, in-flight sends finish (they are journaled either way), the outbox
-//! is flushed, the webhook server stops last (so statuses arriving meanwhile are still stored).
+//! listener; [`App::run_until_stopped`] takes the business number leases (refusing to start when
+//! another instance holds one, `pipeline::lease`), runs the workers until the token is cancelled,
+//! then shuts down in order: intake stops, in-flight sends finish (they are journaled either way),
+//! the outbox is flushed, the leases are released, the webhook server stops last (so statuses
+//! arriving meanwhile are still stored).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
