@@ -1,10 +1,12 @@
 //! Wiring: [`App::build`] turns settings into clients, the store, the pipeline and two bound
 //! listeners — Meta's webhooks (`webhook.listen`, serving `webhook.path` alone) and the observe
 //! listener (`observe.listen`: `/metrics`, `/healthz`, `/readyz`), so the public port exposes
-//! nothing but the webhook; [`App::run_until_stopped`] runs the workers until the token is
-//! cancelled, then shuts down in order: intake stops, in-flight sends finish (they are journaled
-//! either way), the outbox is flushed, the servers stop last (so statuses arriving meanwhile are
-//! still stored).
+//! nothing but the webhook. [`App::run_until_stopped`] starts serving both, takes the business
+//! number leases (refusing to start when another instance holds one, `pipeline::lease`; webhooks
+//! are stored meanwhile, so a Salesforce outage at start never refuses Meta), runs the workers
+//! until the token is cancelled, then shuts down in order: intake stops, in-flight sends finish
+//! (they are journaled either way), the outbox is flushed, the leases are released, the servers
+//! stop last (so statuses arriving meanwhile are still stored).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use crate::observe::health::Health;
 use crate::observe::metrics::Metrics;
 use crate::observe::routes::Probed;
 use crate::pipeline::report::{Reporter, Reporters, Silent};
-use crate::pipeline::{jobs, stream, worker, Core, Dispatcher, Pipeline};
+use crate::pipeline::{jobs, lease, stream, worker, Core, Dispatcher, Pipeline};
 use crate::salesforce::{Auth, SalesforceClient, SalesforceConfig};
 use crate::scheduler::{Job, Scheduler};
 use crate::store::Store;
@@ -133,6 +135,18 @@ impl App {
         let health = self.health.clone();
         let server_stop = CancellationToken::new();
         let (pipeline, server) = self.spawn_webhook_server(server_stop.clone());
+        // Before anything is sent: a number another instance serves stops us here.
+        let leases = match lease::acquire_when_reachable(&pipeline, &shutdown).await {
+            Ok(Some(leases)) => leases,
+            refused_or_stopped => {
+                // What Meta sent meanwhile is stored; its write-backs go before we stop.
+                worker::final_flush(&pipeline.write_back).await;
+                server_stop.cancel();
+                server.await.context("webhook server task")??;
+                refused_or_stopped?;
+                return Ok(());
+            }
+        };
         warn_if_graph_version_ends(&pipeline.core);
         let workers = TaskTracker::new();
         match pipeline.core.settings.intake.mode {
@@ -160,6 +174,15 @@ impl App {
             pipeline.clone(),
             shutdown.clone(),
         ));
+        workers.spawn(lease::run_leases(
+            leases.clone(),
+            pipeline.dispatcher.clone(),
+            shutdown.clone(),
+        ));
+        workers.spawn(crate::pipeline::unknown_numbers::run_unknown_numbers(
+            pipeline.clone(),
+            shutdown.clone(),
+        ));
         let scheduler = Scheduler::new(pipeline.core.clock.clone(), scheduled_jobs(&pipeline)?);
         workers.spawn(scheduler.run(shutdown.clone()));
         workers.close();
@@ -167,6 +190,8 @@ impl App {
         info!("shutting down: stopping intake, finishing sends");
         workers.wait().await;
         worker::final_flush(&pipeline.write_back).await;
+        // The sends have finished: the next instance may take the numbers now.
+        leases.release(pipeline.core.now()).await;
         server_stop.cancel();
         server
             .await

@@ -17,6 +17,10 @@
 //!    Safety nets and housekeeping run on cron schedules ([`scheduler`], [`pipeline::jobs`]):
 //!    reconcile poll, scheduled sends, the inbound mirror from Salesforce, retention; `sfwa sync`
 //!    is one pass of the same ([`pipeline::jobs::sync_once`]).
+//!    Every intake selects only the business numbers this instance serves
+//!    ([`pipeline::intake::ServedNumbers`]); a lease per number in Salesforce ([`pipeline::lease`])
+//!    keeps two instances from serving one number, and [`pipeline::unknown_numbers`] fails the
+//!    records of a number nobody serves (`docs/sharding.md`).
 //! 2. **The window rule** — [`window::decide`]: pure; templates always, free-form only within 24 h
 //!    of the customer's last inbound message minus a margin. Asked at the moment of sending.
 //!    The customer is a person, not a key: [`store::identity`] knows them per business number by

@@ -32,9 +32,7 @@ const NOT_LOGGED_IN: &str = "the Salesforce login failed";
 /// Loads `config` (file and `SFWA_*` environment, as `sfwa run` does) and runs every check.
 pub async fn run(config: &Path) -> Vec<Check> {
     match Settings::load_with_problems(config) {
-        Ok((settings, problems)) => {
-            run_checks(&settings, problems, SystemClock.now().date_naive()).await
-        }
+        Ok((settings, problems)) => run_checks(&settings, problems, SystemClock.now()).await,
         Err(error) => not_loaded(
             &error,
             &[
@@ -62,7 +60,7 @@ pub async fn check(settings: &Settings) -> Vec<Check> {
 /// [`check`] with "today" from `clock` (the Graph version's end date is judged on it).
 pub async fn check_at(settings: &Settings, clock: &dyn Clock) -> Vec<Check> {
     let problems = settings.validate().err().unwrap_or_default();
-    run_checks(settings, problems, clock.now().date_naive()).await
+    run_checks(settings, problems, clock.now()).await
 }
 
 /// The configuration's problems, asked by the checks they would make pointless: a check whose
@@ -79,12 +77,19 @@ impl Blocked {
     }
 }
 
-async fn run_checks(settings: &Settings, problems: Vec<Problem>, today: NaiveDate) -> Vec<Check> {
+async fn run_checks(
+    settings: &Settings,
+    problems: Vec<Problem>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<Check> {
     let mut checks = check_configuration(settings, &problems);
     let blocked = Blocked(problems);
     store_checks(settings, &blocked, &mut checks).await;
     let salesforce = salesforce_checks(settings, &blocked, &mut checks).await;
-    meta_checks(settings, &blocked, today, &mut checks).await;
+    if let Some(client) = &salesforce {
+        checks.push(super::checks::leases::check_leases(client, settings, now).await);
+    }
+    meta_checks(settings, &blocked, now.date_naive(), &mut checks).await;
     checks.push(match blocked.by(&["webhook."]) {
         Some(reason) => Check::skipped(WEBHOOK, reason),
         None => check_webhook(settings).await,

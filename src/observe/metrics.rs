@@ -30,6 +30,9 @@
 //! | `sfwa_writeback_dead_lettered_total` | counter | `reason` = Salesforce's error code (JSON_PARSER_ERROR, STRING_TOO_LONG…) or ATTEMPTS_EXHAUSTED |
 //! | `sfwa_media_files_total` | counter | `outcome` = saved, too_large, failed, retried, disabled (customers' files copied into Salesforce Files, `pipeline::media`) |
 //! | `sfwa_media_waiting` | gauge | — (customers' files not copied yet) |
+//! | `sfwa_business_number_lease` | gauge | `number` (phone_number_id, or `BLANK` for blank-number records): 1 while this instance holds its lease in Salesforce, 0 when lost (`pipeline::lease`) |
+//! | `sfwa_unknown_business_number_total` | counter | — (Queued records of a number no instance serves, failed `UNKNOWN_BUSINESS_NUMBER`) |
+//! | `sfwa_unserved_records_total` | counter | — (claimed records of a number this instance does not serve, let go unsent: the intake filter should make this 0) |
 //! | `sfwa_outbox_dead_letters` | gauge | — (write-backs refused for good, waiting for `sfwa dead-letters retry\|drop`) |
 //! | `sfwa_build_info` | gauge | `version` (Cargo's), `git` (the commit the binary was built from, `SFWA_GIT_COMMIT` at build time, else `unknown`); always 1 |
 //! | `sfwa_ready` | gauge | — 1 while the store accepts writes (what `/readyz` routes on), else 0 |
@@ -177,6 +180,15 @@ struct Inner {
     webhook_last_status: Gauge<f64, AtomicU64>,
     platform_events_remaining: Family<NoLabels, Gauge>,
     platform_events_max: Family<NoLabels, Gauge>,
+    shards: ShardMetrics,
+}
+
+/// Sharding by business number (`pipeline::lease`, the intake's number filter).
+#[derive(Default)]
+struct ShardMetrics {
+    lease: Family<NumberLabel, Gauge>,
+    unknown_numbers: Counter,
+    unserved: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -218,6 +230,7 @@ impl Metrics {
             webhook_last_status: Gauge::default(),
             platform_events_remaining: Family::default(),
             platform_events_max: Family::default(),
+            shards: ShardMetrics::default(),
         };
         inner.register_sends();
         inner.register_state_and_webhooks();
@@ -234,6 +247,7 @@ impl Metrics {
                 git: GIT_COMMIT,
             })
             .set(1);
+        inner.register_shards();
         Metrics {
             inner: Arc::new(inner),
         }
@@ -435,6 +449,24 @@ impl Reporter for Metrics {
             .inc();
     }
 
+    fn unserved_record(&self) {
+        self.inner.shards.unserved.inc();
+    }
+
+    fn unknown_business_numbers(&self, count: usize) {
+        self.inner.shards.unknown_numbers.inc_by(count as u64);
+    }
+
+    fn business_number_lease(&self, number: &str, held: bool) {
+        self.inner
+            .shards
+            .lease
+            .get_or_create(&NumberLabel {
+                number: number.to_string(),
+            })
+            .set(i64::from(held));
+    }
+
     fn media(&self, outcome: crate::pipeline::report::MediaOutcome) {
         self.inner
             .media_files
@@ -504,6 +536,26 @@ impl Inner {
             "webhook_last_status_timestamp_seconds" => "Unix time the last status webhook of a message this instance sent was stored (this daemon's start, if none since)", webhook_last_status;
             "platform_events_delivered_remaining" => "Platform events the org may still deliver to subscribers in the last 24 h (GET limits DailyDeliveredPlatformEvents Remaining, read every 5 minutes)", platform_events_remaining;
             "platform_events_delivered_max" => "The org's daily platform-event delivery allocation (GET limits DailyDeliveredPlatformEvents Max)", platform_events_max;
+        );
+    }
+
+    /// Number leases and records of numbers served elsewhere or nowhere.
+    fn register_shards(&mut self) {
+        let shards = &self.shards;
+        self.registry.register(
+            "business_number_lease",
+            "1 while this instance holds the lease on the business number in Salesforce, 0 when lost (BLANK: blank-number records)",
+            shards.lease.clone(),
+        );
+        self.registry.register(
+            "unknown_business_number",
+            "Queued records of a business number no instance serves, failed UNKNOWN_BUSINESS_NUMBER",
+            shards.unknown_numbers.clone(),
+        );
+        self.registry.register(
+            "unserved_records",
+            "Claimed records of a business number this instance does not serve, let go unsent",
+            shards.unserved.clone(),
         );
     }
 

@@ -15,47 +15,129 @@
 //!   gets Error_Code__c `ALREADY_SENT` and a sentence ([`record_update::already_sent`]).
 //!
 //! The second read costs one query per batch, only when such records turn up.
+//!
+//! **Served numbers only.** Every SOQL here selects only the records of the business numbers this
+//! instance serves ([`ServedNumbers`]: `Settings::business_numbers`, and blank-number records only
+//! where `shard.takes_blank_numbers`), so instances with disjoint sets on one org never claim the
+//! same record (their leases, [`super::lease`], make sure the sets are disjoint). [`query_records`]
+//! drops any other row as well, whatever the SOQL asked (the stream's fetch by Id reads the records
+//! an event names, and a shared channel delivers other shards' events too).
 
 use crate::domain::message::QueuedRecord;
 use crate::domain::sf_id::SfId;
 use anyhow::Context;
 use tracing::{info, warn};
 
+use crate::config::Settings;
 use crate::salesforce::rows::MessageRow;
-use crate::salesforce::{soql_datetime, soql_id_list, SalesforceError};
+use crate::salesforce::{soql_datetime, soql_id_list, soql_string, SalesforceError};
 use crate::store::{journal, outbox};
 
 use super::claim::claim_new;
 use super::{record_update, Intake};
 
-/// The SOQL for due Queued outbound records.
-pub fn queued_query(object: &str, now: chrono::DateTime<chrono::Utc>, limit: usize) -> String {
+/// The business numbers whose records this instance takes: its numbers
+/// (`Settings::business_numbers`) and, where `shard.takes_blank_numbers`, the records whose
+/// `Business_Number_Id__c` is blank (sent from the default number).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServedNumbers {
+    numbers: Vec<String>,
+    blank: bool,
+}
+
+impl ServedNumbers {
+    pub fn new(numbers: Vec<String>, blank: bool) -> ServedNumbers {
+        ServedNumbers { numbers, blank }
+    }
+
+    pub fn of(settings: &Settings) -> ServedNumbers {
+        ServedNumbers::new(
+            settings.business_numbers(),
+            settings.shard.takes_blank_numbers,
+        )
+    }
+
+    /// The numbers, without the blank.
+    pub fn numbers(&self) -> &[String] {
+        &self.numbers
+    }
+
+    pub fn takes_blank(&self) -> bool {
+        self.blank
+    }
+
+    /// The SOQL condition, in parentheses: `(Business_Number_Id__c IN ('111','222') OR
+    /// Business_Number_Id__c = null)`, the `OR` only when blank records are taken. Each number goes
+    /// through the SOQL string quoting (they come from configuration).
+    pub fn soql(&self) -> String {
+        let field = crate::salesforce::contract::BUSINESS_NUMBER_ID;
+        let quoted: Vec<String> = self.numbers.iter().map(|n| soql_string(n)).collect();
+        let listed = format!("{field} IN ({})", quoted.join(","));
+        if self.blank {
+            format!("({listed} OR {field} = null)")
+        } else {
+            format!("({listed})")
+        }
+    }
+
+    /// Whether a record naming `number` (blank or absent: the default number's blank records) is
+    /// taken here.
+    pub fn takes(&self, number: Option<&str>) -> bool {
+        match number.map(str::trim).filter(|n| !n.is_empty()) {
+            None => self.blank,
+            Some(number) => self.numbers.iter().any(|n| n == number),
+        }
+    }
+}
+
+/// The SOQL for due Queued outbound records of the served numbers.
+pub fn queued_query(
+    object: &str,
+    served: &ServedNumbers,
+    now: chrono::DateTime<chrono::Utc>,
+    limit: usize,
+) -> String {
     format!(
         "SELECT {fields} FROM {object} WHERE Direction__c = 'Outbound' AND Status__c = 'Queued' \
-         AND (Scheduled_At__c = null OR Scheduled_At__c <= {now}) ORDER BY CreatedDate ASC LIMIT {limit}",
+         AND (Scheduled_At__c = null OR Scheduled_At__c <= {now}) AND {served} \
+         ORDER BY CreatedDate ASC LIMIT {limit}",
         fields = MessageRow::FIELDS.join(", "),
         now = soql_datetime(now),
+        served = served.soql(),
     )
 }
 
 /// The SOQL for Queued outbound records whose `Scheduled_At__c` has come, earliest first: the
-/// stream delivered their event when they were created, too early to send.
-pub fn scheduled_query(object: &str, now: chrono::DateTime<chrono::Utc>, limit: usize) -> String {
+/// stream delivered their event when they were created, too early to send. Served numbers only.
+pub fn scheduled_query(
+    object: &str,
+    served: &ServedNumbers,
+    now: chrono::DateTime<chrono::Utc>,
+    limit: usize,
+) -> String {
     format!(
         "SELECT {fields} FROM {object} WHERE Direction__c = 'Outbound' AND Status__c = 'Queued' \
-         AND Scheduled_At__c != null AND Scheduled_At__c <= {now} ORDER BY Scheduled_At__c ASC LIMIT {limit}",
+         AND Scheduled_At__c != null AND Scheduled_At__c <= {now} AND {served} \
+         ORDER BY Scheduled_At__c ASC LIMIT {limit}",
         fields = MessageRow::FIELDS.join(", "),
         now = soql_datetime(now),
+        served = served.soql(),
     )
 }
 
-/// Which records a read by Id returns.
+/// Which records a read by Id returns. Whatever the SOQL, [`query_records`] keeps only the served
+/// numbers' records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ById {
-    /// Whatever their state now (the retry loop looks at it itself).
+pub enum ById<'a> {
+    /// Whatever their state now.
     Any,
     /// Only those still Outbound and Queued.
     QueuedOutbound,
+    /// Whatever their state now, of the served numbers only (the retry loop looks at the state
+    /// itself; a record moved to another shard's number is let go).
+    Served(&'a ServedNumbers),
+    /// Only those still Outbound and Queued, of the served numbers.
+    QueuedServed(&'a ServedNumbers),
 }
 
 /// The SOQL reading message records by Id. It goes in the URL: keep it to ≤ 300 Ids (about 8 KB
@@ -63,11 +145,14 @@ pub enum ById {
 pub fn by_id_query<'a>(
     object: &str,
     ids: impl IntoIterator<Item = &'a SfId>,
-    which: ById,
+    which: ById<'_>,
 ) -> String {
+    const QUEUED: &str = " AND Direction__c = 'Outbound' AND Status__c = 'Queued'";
     let filter = match which {
-        ById::Any => "",
-        ById::QueuedOutbound => " AND Direction__c = 'Outbound' AND Status__c = 'Queued'",
+        ById::Any => String::new(),
+        ById::QueuedOutbound => QUEUED.to_string(),
+        ById::Served(served) => format!(" AND {}", served.soql()),
+        ById::QueuedServed(served) => format!("{QUEUED} AND {}", served.soql()),
     };
     format!(
         "SELECT {fields} FROM {object} WHERE Id IN {ids}{filter}",
@@ -78,18 +163,29 @@ pub fn by_id_query<'a>(
 
 /// Runs a SOQL over message records and converts each row into the domain, once, here where it
 /// arrives ([`MessageRow::into_record`]). A row whose Id is not a Salesforce Id (Salesforce never
-/// returns one) can be neither journaled nor written back: it is logged and passed over.
+/// returns one) can be neither journaled nor written back: it is logged and passed over. So is a
+/// record of a business number another instance serves (see the module docs): this instance must
+/// never claim it.
 pub async fn query_records(
     intake: &Intake,
     soql: &str,
 ) -> Result<Vec<QueuedRecord>, SalesforceError> {
     let rows: Vec<MessageRow> = intake.salesforce.query(soql).await?;
+    let served = ServedNumbers::of(&intake.core.settings);
     let records = rows
         .into_iter()
         .filter_map(|row| {
             row.into_record()
                 .inspect_err(|error| warn!(%error, "message row without a valid Id passed over"))
                 .ok()
+        })
+        .filter(|record| {
+            let number = record.business_number_id.as_deref();
+            let ours = served.takes(number);
+            if !ours {
+                tracing::debug!(record_id = %record.id, number, "record of a business number another instance serves; left alone");
+            }
+            ours
         })
         .collect();
     Ok(records)
@@ -108,6 +204,7 @@ pub async fn poll_once(intake: &Intake) -> anyhow::Result<Polled> {
     let settings = &intake.core.settings;
     let soql = queued_query(
         &settings.salesforce.message_object,
+        &ServedNumbers::of(settings),
         intake.core.now(),
         settings.intake.batch_size,
     );
@@ -173,8 +270,13 @@ async fn still_queued(
 ) -> anyhow::Result<Vec<QueuedRecord>> {
     let ids: Vec<SfId> = candidates.iter().map(|r| r.id.clone()).collect();
     let mut confirmed: Vec<QueuedRecord> = Vec::new();
+    let served = ServedNumbers::of(&intake.core.settings);
     for chunk in ids.chunks(200) {
-        let soql = by_id_query(intake.core.message_object(), chunk, ById::QueuedOutbound);
+        let soql = by_id_query(
+            intake.core.message_object(),
+            chunk,
+            ById::QueuedServed(&served),
+        );
         let records = query_records(intake, &soql)
             .await
             .context("reading re-queued records again")?;
@@ -235,12 +337,16 @@ fn settle_in(
 mod tests {
     use super::*;
 
+    fn served() -> ServedNumbers {
+        ServedNumbers::new(vec!["111".into(), "222".into()], true)
+    }
+
     #[test]
     fn the_poll_query_selects_due_outbound_queued_records_oldest_first() {
         let now = chrono::DateTime::parse_from_rfc3339("2026-11-24T15:00:00Z")
             .unwrap()
             .to_utc();
-        let soql = queued_query("WhatsApp_Message__c", now, 200);
+        let soql = queued_query("WhatsApp_Message__c", &served(), now, 200);
         assert!(soql.contains("Status__c = 'Queued'"));
         assert!(soql.contains("Scheduled_At__c <= 2026-11-24T15:00:00"));
         assert!(soql.ends_with("ORDER BY CreatedDate ASC LIMIT 200"));
@@ -251,8 +357,11 @@ mod tests {
         let now = chrono::DateTime::parse_from_rfc3339("2026-11-24T15:00:00Z")
             .unwrap()
             .to_utc();
-        let soql = scheduled_query("WhatsApp_Message__c", now, 50);
+        let soql = scheduled_query("WhatsApp_Message__c", &served(), now, 50);
         assert!(soql.contains("Scheduled_At__c != null AND Scheduled_At__c <= 2026-11-24T15:00:00"));
+        assert!(soql.contains(
+            " AND (Business_Number_Id__c IN ('111','222') OR Business_Number_Id__c = null) "
+        ));
         assert!(soql.ends_with("ORDER BY Scheduled_At__c ASC LIMIT 50"));
     }
 
@@ -268,5 +377,63 @@ mod tests {
         assert!(queued.ends_with(
             "WHERE Id IN ('a005g00002BLnMZAA1','a005g00002BLnMaAAL') AND Direction__c = 'Outbound' AND Status__c = 'Queued'"
         ));
+    }
+
+    #[test]
+    fn the_poll_query_selects_only_the_served_numbers_and_the_blank_ones_only_when_taken() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-24T15:00:00Z")
+            .unwrap()
+            .to_utc();
+        let without_blank = ServedNumbers::new(vec!["333".into()], false);
+
+        let with = queued_query("WhatsApp_Message__c", &served(), now, 200);
+        let without = queued_query("WhatsApp_Message__c", &without_blank, now, 200);
+
+        assert!(with.contains(
+            " AND (Business_Number_Id__c IN ('111','222') OR Business_Number_Id__c = null) "
+        ));
+        assert!(without.contains(" AND (Business_Number_Id__c IN ('333')) "));
+        assert!(!without.contains("= null)"));
+    }
+
+    #[test]
+    fn a_number_from_the_configuration_is_quoted_in_the_soql() {
+        let odd = ServedNumbers::new(vec!["1' OR Id != null OR '".into()], false);
+
+        let soql = odd.soql();
+
+        assert_eq!(
+            soql,
+            "(Business_Number_Id__c IN ('1\\' OR Id != null OR \\''))"
+        );
+    }
+
+    #[test]
+    fn a_read_by_id_for_the_retry_loop_or_settling_keeps_to_the_served_numbers() {
+        let ids = [SfId::parse("a005g00002BLnMZAA1").unwrap()];
+        let served = served();
+
+        let any = by_id_query("WhatsApp_Message__c", &ids, ById::Served(&served));
+        let queued = by_id_query("WhatsApp_Message__c", &ids, ById::QueuedServed(&served));
+
+        assert!(any.ends_with(
+            "WHERE Id IN ('a005g00002BLnMZAA1') AND (Business_Number_Id__c IN ('111','222') OR Business_Number_Id__c = null)"
+        ));
+        assert!(queued.ends_with(
+            "AND Status__c = 'Queued' AND (Business_Number_Id__c IN ('111','222') OR Business_Number_Id__c = null)"
+        ));
+    }
+
+    #[test]
+    fn a_record_is_taken_only_for_a_served_number_or_blank_where_blank_is_taken() {
+        let taking_blank = served();
+        let not_blank = ServedNumbers::new(vec!["111".into()], false);
+
+        assert!(taking_blank.takes(Some("222")));
+        assert!(taking_blank.takes(None));
+        assert!(taking_blank.takes(Some("  ")));
+        assert!(!taking_blank.takes(Some("999")));
+        assert!(!not_blank.takes(None));
+        assert!(not_blank.takes(Some("111")));
     }
 }

@@ -10,6 +10,9 @@
 //! - [`sync_once`] — `sfwa sync`: poll, send, flush, summarise ([`sync_once_with`] reports its
 //!   progress as it goes).
 //!
+//! Every query selects only the served business numbers' records
+//! ([`intake::ServedNumbers`]): another instance serves the others.
+//!
 //! The journal's claim → sending step admits one sender per record, so these may overlap the
 //! stream, each other, or a `sfwa sync` in another process without a double send.
 
@@ -141,9 +144,10 @@ async fn reconcile_with(
     progress: &dyn Progress,
 ) -> anyhow::Result<SendSummary> {
     let object = pipeline.core.message_object().to_string();
+    let served = intake::ServedNumbers::of(&pipeline.core.settings);
     drain(
         pipeline,
-        |now, limit| intake::queued_query(&object, now, limit),
+        |now, limit| intake::queued_query(&object, &served, now, limit),
         progress,
     )
     .await
@@ -152,9 +156,10 @@ async fn reconcile_with(
 /// Queued records whose `Scheduled_At__c` has come.
 pub async fn scheduled_sends(pipeline: &Pipeline) -> anyhow::Result<SendSummary> {
     let object = pipeline.core.message_object().to_string();
+    let served = intake::ServedNumbers::of(&pipeline.core.settings);
     drain(
         pipeline,
-        |now, limit| intake::scheduled_query(&object, now, limit),
+        |now, limit| intake::scheduled_query(&object, &served, now, limit),
         &Silent,
     )
     .await
@@ -206,11 +211,10 @@ impl fmt::Display for MirrorSummary {
 pub async fn inbound_mirror(intake: &Intake) -> anyhow::Result<MirrorSummary> {
     let now = intake.core.now();
     let since = now - crate::window::WINDOW;
-    let soql = format!(
-        "SELECT Id, From_Phone__c, From_User_Id__c, Business_Number_Id__c, Received_At__c, WhatsApp_Message_Id__c \
-         FROM {} WHERE Direction__c = 'Inbound' AND Received_At__c >= {} ORDER BY Received_At__c ASC",
-        intake.core.settings.salesforce.message_object,
-        soql_datetime(since),
+    let soql = inbound_mirror_query(
+        &intake.core.settings.salesforce.message_object,
+        &intake::ServedNumbers::of(&intake.core.settings),
+        since,
     );
     let rows: Vec<InboundRow> = intake
         .salesforce
@@ -275,6 +279,22 @@ pub async fn inbound_mirror(intake: &Intake) -> anyhow::Result<MirrorSummary> {
     summary.folded = folded;
     summary.known = known;
     Ok(summary)
+}
+
+/// The SOQL for inbound records received since `since`, of the served numbers only: each
+/// instance's window mirror holds its own numbers' conversations.
+fn inbound_mirror_query(
+    object: &str,
+    served: &intake::ServedNumbers,
+    since: chrono::DateTime<Utc>,
+) -> String {
+    format!(
+        "SELECT Id, From_Phone__c, From_User_Id__c, Business_Number_Id__c, Received_At__c, WhatsApp_Message_Id__c \
+         FROM {object} WHERE Direction__c = 'Inbound' AND Received_At__c >= {since} AND {served} \
+         ORDER BY Received_At__c ASC",
+        since = soql_datetime(since),
+        served = served.soql(),
+    )
 }
 
 /// The keys an inbound record names its sender by: the phone (as its wa_id) and the BSUID, each
@@ -457,5 +477,24 @@ impl SendSummary {
         self.skipped += other.skipped;
         self.written += other.written;
         self.whatsapp_trouble |= other.whatsapp_trouble;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_inbound_mirror_reads_only_the_served_numbers_inbound_records() {
+        let served = intake::ServedNumbers::new(vec!["111".into()], false);
+        let since = chrono::DateTime::parse_from_rfc3339("2026-11-24T15:00:00Z")
+            .unwrap()
+            .to_utc();
+
+        let soql = inbound_mirror_query("WhatsApp_Message__c", &served, since);
+
+        assert!(soql.contains(
+            "WHERE Direction__c = 'Inbound' AND Received_At__c >= 2026-11-24T15:00:00Z AND (Business_Number_Id__c IN ('111')) ORDER BY"
+        ));
     }
 }

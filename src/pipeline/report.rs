@@ -73,6 +73,13 @@ pub trait Reporter: Send + Sync {
     fn webhook_foreign_number_part(&self) {}
     /// A signed POST was stored at `at`, holding `statuses` statuses of this instance's sends.
     fn webhook_applied(&self, _at: DateTime<Utc>, _statuses: usize) {}
+    /// A claimed record of a business number this instance does not serve was let go unsent
+    /// (`pipeline::dispatch`'s defence behind the intake's number filter).
+    fn unserved_record(&self) {}
+    /// Queued records of a number no instance serves failed `UNKNOWN_BUSINESS_NUMBER`.
+    fn unknown_business_numbers(&self, _count: usize) {}
+    /// This instance holds (or lost) the lease on `number` (`BLANK` for blank-number records).
+    fn business_number_lease(&self, _number: &str, _held: bool) {}
     /// The stream intake's last long poll left it connected (or not).
     fn stream_connected(&self, _connected: bool) {}
     /// Salesforce answered the poll at `at`.
@@ -151,6 +158,19 @@ impl Reporter for Reporters {
     }
     fn webhook_applied(&self, at: DateTime<Utc>, statuses: usize) {
         self.0.iter().for_each(|o| o.webhook_applied(at, statuses));
+    }
+    fn unserved_record(&self) {
+        self.0.iter().for_each(|o| o.unserved_record());
+    }
+    fn unknown_business_numbers(&self, count: usize) {
+        self.0
+            .iter()
+            .for_each(|o| o.unknown_business_numbers(count));
+    }
+    fn business_number_lease(&self, number: &str, held: bool) {
+        self.0
+            .iter()
+            .for_each(|o| o.business_number_lease(number, held));
     }
     fn stream_connected(&self, connected: bool) {
         self.0.iter().for_each(|o| o.stream_connected(connected));

@@ -123,7 +123,12 @@ async fn reread_due(
         return Ok(Vec::new());
     }
     let now = intake.core.now();
-    let soql = intake::by_id_query(intake.core.message_object(), &ids, intake::ById::Any);
+    let served = intake::ServedNumbers::of(&intake.core.settings);
+    let soql = intake::by_id_query(
+        intake.core.message_object(),
+        &ids,
+        intake::ById::Served(&served),
+    );
     let records = intake::query_records(intake, &soql).await?;
     let mut work: Vec<(QueuedRecord, u32)> = Vec::new();
     let mut postponed = Vec::new();

@@ -206,6 +206,22 @@ pub fn picklists() -> [(&'static str, Vec<&'static str>); 3] {
 /// Lookups and the object each must point at (inbound records are linked by phone match).
 pub const LOOKUPS: [(&str, &str); 2] = [(CONTACT, "Contact"), (LEAD, "Lead")];
 
+/// The number lease object (`pipeline::lease`): one record per business number and generation.
+pub const LEASE_OBJECT: &str = "WhatsApp_Number_Lease__c";
+/// Unique External ID `<number>/<generation>`: creating an existing one is `DUPLICATE_VALUE`,
+/// which is what lets exactly one instance take a number.
+pub const LEASE_KEY: &str = "Lease_Key__c";
+/// Every field of [`LEASE_OBJECT`] sfwa reads and writes: (name, describe type, shortest length
+/// that holds what sfwa writes).
+pub const LEASE_FIELDS: &[(&str, &str, usize)] = &[
+    (LEASE_KEY, "string", 60),
+    ("Phone_Number_Id__c", "string", 32),
+    ("Generation__c", "double", 0),
+    ("Holder__c", "string", 120),
+    ("Expires_At__c", "datetime", 0),
+    ("Released__c", "boolean", 0),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

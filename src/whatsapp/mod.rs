@@ -7,6 +7,8 @@
 //!   `sfwa doctor` makes (`subscribed_apps`, `app_subscriptions`).
 //! - [`media`]: customers' files — `GET /{media_id}` ([`WhatsAppClient::media_info`]) and the
 //!   download from its short-lived URL ([`WhatsAppClient::download`]), size-capped and sha256-checked.
+//! - `phone_numbers`: the account's numbers ([`WhatsAppClient::account_numbers`]), for the
+//!   UNKNOWN_BUSINESS_NUMBER sweep.
 //! - `subscriptions`: what those reads answer, the app token, and the webhook fields sfwa needs.
 //! - `templates`: the categories of the account's templates, listed and cached, so an
 //!   authentication template to a customer known only by BSUID is refused before sending.
@@ -19,6 +21,7 @@
 mod client;
 mod error;
 pub mod media;
+mod phone_numbers;
 mod request;
 pub mod subscriptions;
 pub mod templates;

@@ -501,7 +501,7 @@ async fn a_status_echo_with_an_id_looking_callback_this_instance_did_not_send_wr
 }
 
 #[tokio::test]
-async fn a_record_naming_a_number_this_instance_does_not_serve_fails_before_sending_saying_how_to_fix_it(
+async fn a_record_naming_a_number_this_instance_does_not_serve_is_left_queued_for_the_instance_that_serves_it(
 ) {
     // Arrange: the customer wrote (so only the number can stop the text).
     let app = spawn_app().await;
@@ -514,15 +514,13 @@ async fn a_record_naming_a_number_this_instance_does_not_serve_fails_before_send
         .await;
 
     // Act
-    app.dispatch().await;
-    let record = app.status_after_flush(&ids[0], "Failed").await;
+    let step = app.dispatch().await;
+    app.flush().await;
 
-    // Assert
-    assert_eq!(record["Error_Code__c"], "INVALID_RECORD");
-    let message = record["Error_Message__c"].as_str().unwrap();
-    assert!(
-        message.contains("Business_Number_Id__c") && message.contains("whatsapp.phone_number_ids"),
-        "{message}"
-    );
+    // Assert: never claimed, never written: another shard (or the UNKNOWN_BUSINESS_NUMBER
+    // sweep) owns it.
+    assert!(step.outcomes.is_empty(), "{:?}", step.outcomes);
+    assert!(app.journal(&ids[0]).await.is_none());
+    assert_eq!(app.record(&ids[0])["Status__c"], "Queued");
     assert!(app.wa_messages().await.is_empty(), "nothing was sent");
 }

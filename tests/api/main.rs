@@ -28,6 +28,7 @@ mod salesforce_limits;
 mod salesforce_rest;
 mod salesforce_search;
 mod salesforce_validation;
+mod shards;
 mod sim_cli;
 mod store_upgrade;
 mod streaming;

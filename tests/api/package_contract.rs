@@ -104,6 +104,41 @@ fn contract_problems(schema: &Schema) -> Vec<String> {
         }
         Some(_) => {}
     }
+    problems.extend(lease_problems(schema));
+    problems
+}
+
+/// The number lease object (`pipeline::lease`): its fields, and a unique External ID key.
+fn lease_problems(schema: &Schema) -> Vec<String> {
+    let lease = contract::LEASE_OBJECT;
+    let Some(object) = schema.object(lease) else {
+        return vec![format!("object {lease} is missing")];
+    };
+    let mut problems = Vec::new();
+    for (name, describe_type, min_length) in contract::LEASE_FIELDS {
+        match object.field(name) {
+            None => problems.push(format!("{lease}.{name}: missing")),
+            Some(field)
+                if field.field_type.describe_name() != *describe_type
+                    || field.length < *min_length =>
+            {
+                problems.push(format!(
+                    "{lease}.{name}: {} ({}) where sfwa needs {describe_type} ({min_length})",
+                    field.field_type.describe_name(),
+                    field.length
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(key) = object.field(contract::LEASE_KEY) {
+        if !(key.external_id && key.unique) {
+            problems.push(format!(
+                "{lease}.{}: must be an external id and unique (of two instances, one wins)",
+                contract::LEASE_KEY
+            ));
+        }
+    }
     problems
 }
 
@@ -167,6 +202,28 @@ fn a_removed_field_is_reported() {
     assert_eq!(
         problems,
         vec![format!("{OBJECT}.Error_Message__c: missing")]
+    );
+}
+
+#[test]
+fn a_lease_key_that_is_not_unique_is_reported() {
+    let (_dir, objects) = objects_copy();
+    let key = objects.join("WhatsApp_Number_Lease__c/fields/Lease_Key__c.field-meta.xml");
+    let xml = std::fs::read_to_string(&key).unwrap();
+    std::fs::write(
+        &key,
+        xml.replace("<unique>true</unique>", "<unique>false</unique>"),
+    )
+    .unwrap();
+
+    let problems = contract_problems(&Schema::from_dir(&objects).unwrap());
+
+    assert_eq!(
+        problems,
+        vec![
+            "WhatsApp_Number_Lease__c.Lease_Key__c: must be an external id and unique (of two instances, one wins)"
+                .to_string()
+        ]
     );
 }
 

@@ -41,6 +41,10 @@ pub fn routes(state: Arc<SimState>) -> Router<Arc<SimState>> {
         .route("/{version}/{object_id}/messages", post(send_message))
         .route("/{version}/{object_id}", get(phone_number))
         .route(
+            "/{version}/{object_id}/phone_numbers",
+            get(account_phone_numbers),
+        )
+        .route(
             "/{version}/{object_id}/subscribed_apps",
             get(super::subscriptions::subscribed_apps).post(super::subscriptions::subscribe_app),
         )
@@ -226,6 +230,33 @@ async fn phone_number(
         "id": phone_number_id,
     }))
     .into_response()
+}
+
+/// `GET /{version}/{waba_id}/phone_numbers`: the account's numbers, on one page (minimal: the
+/// sharded daemon's UNKNOWN_BUSINESS_NUMBER sweep reads the ids).
+async fn account_phone_numbers(
+    State(state): State<Arc<SimState>>,
+    Path((version, waba_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(error) = check_version_and_token(&state, &version, &headers, &query) {
+        return error.into_response();
+    }
+    let config = &state.config;
+    if waba_id != config.waba_id {
+        return GraphError::unknown_object("get", &waba_id).into_response();
+    }
+    let main = std::iter::once((&config.phone_number_id, &config.display_phone_number));
+    let others = config
+        .other_phone_numbers
+        .iter()
+        .map(|n| (&n.phone_number_id, &n.display_phone_number));
+    let data: Vec<Value> = main
+        .chain(others)
+        .map(|(id, display)| json!({"id": id, "display_phone_number": display, "verified_name": config.verified_name}))
+        .collect();
+    Json(json!({"data": data})).into_response()
 }
 
 async fn apply_latency(state: &SimState) {

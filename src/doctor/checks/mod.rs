@@ -6,7 +6,8 @@
 //! - [`login`], [`fields`], [`channel`], [`flow`], [`inbound_queue`] — Salesforce: the login, the
 //!   message object's fields against the field contract, the platform-event channel, the publish
 //!   Flow, the queue that owns unmatched inbound records; [`user_id_fields`] — the WhatsApp user
-//!   id field on Contact and Lead that linking uses, and the Lead conversion mapping to set.
+//!   id field on Contact and Lead that linking uses, and the Lead conversion mapping to set;
+//!   [`leases`] — the number lease object and who holds this instance's numbers.
 //! - [`numbers`], [`graph_version`], [`subscribed_apps`], [`webhook_fields`] — Meta: each business
 //!   number, the Graph API version, the apps subscribed to the account, the app's webhook fields.
 //! - [`webhook_listener`] — the webhook port and secrets.
@@ -20,6 +21,7 @@ pub mod fields;
 pub mod flow;
 pub mod graph_version;
 pub mod inbound_queue;
+pub mod leases;
 pub mod login;
 pub mod numbers;
 pub mod store;

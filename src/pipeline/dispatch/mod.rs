@@ -12,7 +12,7 @@ use rand::Rng;
 use tracing::{info, warn};
 
 use crate::domain::ids::BusinessNumberId;
-use crate::domain::message::{ErrorCode, MessageKind, OutboundMessage, QueuedRecord};
+use crate::domain::message::{MessageKind, OutboundMessage, QueuedRecord};
 use crate::pipeline::identity::{self, Need};
 use crate::pipeline::record_update;
 use crate::store::{inbound, journal, outbox};
@@ -72,8 +72,8 @@ pub async fn dispatch_record(
                 .map(BusinessNumberId::as_str),
         )
         .to_string();
-    if let Some(refused) = unserved(dispatcher, &number) {
-        return apply(dispatcher, &target, refused).await;
+    if !dispatcher.core.settings.serves(&number) {
+        return unserved(dispatcher, &record, &number).await;
     }
     if let Err(refused) = address(dispatcher, &mut message, &number).await? {
         return apply(dispatcher, &target, refused).await;
@@ -107,29 +107,29 @@ pub async fn dispatch_record(
     apply(dispatcher, &target, next).await
 }
 
-/// A record naming a business number this instance does not serve is refused before sending:
-/// the webhooks of that number are left alone here (`webhook::parse_served`), so its statuses
-/// would never reach the record, which would stay Sent forever.
-fn unserved(dispatcher: &Dispatcher, number: &str) -> Option<Next> {
-    if dispatcher.core.settings.serves(number) {
-        return None;
-    }
-    info!(
-        code = ErrorCode::InvalidRecord.as_str(),
-        field = "Business_Number_Id__c",
+/// A defence, never reached while intake keeps to the served numbers (`intake::ServedNumbers`): a
+/// record naming a business number this instance does not serve belongs to the instance that
+/// serves it (another shard, or the UNKNOWN_BUSINESS_NUMBER sweep if none does). It is let go
+/// from the journal unsent (`journal::withdraw`, locally only) and nothing is written to the
+/// record: that is the other shard's to send and write. Logged and counted
+/// (`sfwa_unserved_records_total`); reported as [`DispatchOutcome::AlreadySending`] (someone else's).
+async fn unserved(
+    dispatcher: &Dispatcher,
+    record: &QueuedRecord,
+    number: &str,
+) -> anyhow::Result<DispatchOutcome> {
+    warn!(
         number,
-        "record refused: a business number this sfwa does not serve"
+        "record of a business number this sfwa does not serve let go unsent (another shard serves it); intake should never have claimed it"
     );
-    Some(Next::Refuse {
-        code: ErrorCode::InvalidRecord.as_str().to_string(),
-        message: format!(
-            "Business_Number_Id__c {number} is not a WhatsApp number this sfwa serves \
-             (whatsapp.default_phone_number_id, whatsapp.phone_number_ids): its delivery \
-             statuses would never reach this record. Add it to whatsapp.phone_number_ids, or \
-             correct the record's Business_Number_Id__c (blank sends from the default number)."
-        ),
-        window_expired_at: None,
-    })
+    let (id, now) = (record.id.clone(), dispatcher.now());
+    dispatcher
+        .core
+        .store
+        .write(move |tx| journal::withdraw(tx, &id, now))
+        .await?;
+    dispatcher.core.reporter.unserved_record();
+    Ok(DispatchOutcome::AlreadySending)
 }
 
 /// Sends wait without a call when sending is on hold (Meta refuses the account), or when Meta
