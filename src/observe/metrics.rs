@@ -15,6 +15,8 @@
 //! |---|---|---|
 //! | `sfwa_messages_total` | counter | `outcome` = sent, failed, refused, retry, rate_limited, held, unknown; `code` (Error_Code__c or Meta's `WA_<code>`, empty for sent/held/unknown) |
 //! | `sfwa_send_rate_per_second` | gauge | `number` (phone_number_id): the pace sends go at now, adapted to Meta's 130429 refusals |
+//! | `sfwa_business_number_held` | gauge | `number`: 1 while sends from that served number are on hold (Meta blocked or locked it, or a hold on everything), else 0 |
+//! | `sfwa_messages_sent_by_number_total` | counter | `number`: sends WhatsApp accepted, per business number they went from |
 //! | `sfwa_whatsapp_send_duration_seconds` | histogram | — |
 //! | `sfwa_queued_to_sent_seconds` | histogram | — (record created, or its Scheduled_At__c if later, → WhatsApp accepted it) |
 //! | `sfwa_queue_depth` | gauge | `state` = claimed, sending (journal rows not finished) |
@@ -104,6 +106,8 @@ pub struct Snapshot {
     pub salesforce_api: Option<crate::salesforce::ApiUsage>,
     /// Per business number: sends per second allowed now (`pipeline::pacing`).
     pub send_rates: Vec<(String, f64)>,
+    /// Per served business number: whether its sends are on hold now.
+    pub numbers_held: Vec<(String, bool)>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -144,6 +148,8 @@ struct Inner {
     inbound_links: Family<ResultLabel, Counter>,
     media_files: Family<OutcomeLabel, Counter>,
     media_waiting: Gauge,
+    number_held: Family<NumberLabel, Gauge>,
+    sent_by_number: Family<NumberLabel, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -179,8 +185,11 @@ impl Metrics {
             inbound_links: Family::default(),
             media_files: Family::default(),
             media_waiting: Gauge::default(),
+            number_held: Family::default(),
+            sent_by_number: Family::default(),
         };
         inner.register_sends();
+        inner.register_numbers();
         inner.register_state_and_webhooks();
         if streaming {
             inner.register_stream();
@@ -231,6 +240,14 @@ impl Metrics {
                 })
                 .set(*rate);
         }
+        for (number, held) in &snapshot.numbers_held {
+            inner
+                .number_held
+                .get_or_create(&NumberLabel {
+                    number: number.clone(),
+                })
+                .set(i64::from(*held));
+        }
         if let Some(usage) = snapshot.salesforce_api {
             inner.salesforce_api_used.set(gauge_value(usage.used));
             inner.salesforce_api_max.set(gauge_value(usage.max));
@@ -264,6 +281,16 @@ impl Reporter for Metrics {
             Dispatched::Unknown => ("unknown", ""),
         };
         self.message(outcome, code);
+    }
+
+    /// WhatsApp accepted a send from `number`.
+    fn sent_from(&self, number: &str) {
+        self.inner
+            .sent_by_number
+            .get_or_create(&NumberLabel {
+                number: number.to_string(),
+            })
+            .inc();
     }
 
     /// A message given up outside a dispatch (no status echo within the grace period).
@@ -390,6 +417,14 @@ impl Inner {
         );
     }
 
+    /// Per business number: holds and accepted sends.
+    fn register_numbers(&mut self) {
+        register!(self;
+            "business_number_held" => "1 while sends from this business number are on hold (WhatsApp blocked or locked the number, or a hold on every send), else 0", number_held;
+            "messages_sent_by_number" => "Outbound messages WhatsApp accepted, by the business number they went from", sent_by_number;
+        );
+    }
+
     /// The outbox, webhooks and Salesforce API usage.
     fn register_state_and_webhooks(&mut self) {
         register!(self;
@@ -486,10 +521,16 @@ mod tests {
                 max: 15000,
             }),
             send_rates: vec![("106540352242922".into(), 18.5)],
+            numbers_held: vec![
+                ("106540352242922".into(), true),
+                ("106540352242923".into(), false),
+            ],
         });
 
         for line in [
             r#"sfwa_queue_depth{state="claimed"} 3"#,
+            r#"sfwa_business_number_held{number="106540352242922"} 1"#,
+            r#"sfwa_business_number_held{number="106540352242923"} 0"#,
             r#"sfwa_queue_depth{state="sending"} 1"#,
             "sfwa_outbox_depth 7",
             "sfwa_outbox_oldest_age_seconds 42",

@@ -138,7 +138,7 @@ fn held_back(dispatcher: &Dispatcher, target: &Target<'_>) -> Option<Next> {
     if let Some(hold) = dispatcher.current_hold(target.number) {
         return Some(Next::Hold {
             until: hold.until,
-            hold_all: None,
+            hold: None,
         });
     }
     let held = dispatcher
