@@ -23,7 +23,6 @@ use axum::{Json, Router};
 use rand::Rng;
 use serde_json::{json, Value};
 
-use super::config::WhatsAppSimConfig;
 use super::graph_error::GraphError;
 use super::ids::{new_wamid, WamidDirection};
 use super::rate_limit::Refusal;
@@ -39,7 +38,14 @@ pub fn routes(state: Arc<SimState>) -> Router<Arc<SimState>> {
     // One parameter name per position: the router refuses two names for the same segment.
     Router::new()
         .route("/{version}/{object_id}/messages", post(send_message))
-        .route("/{version}/{object_id}", get(phone_number))
+        .route(
+            "/{version}/{object_id}",
+            get(phone_number).post(super::number_api::configure_number),
+        )
+        .route(
+            "/{version}/{object_id}/phone_numbers",
+            get(super::number_api::phone_numbers),
+        )
         .route(
             "/{version}/{object_id}/subscribed_apps",
             get(super::subscriptions::subscribed_apps).post(super::subscriptions::subscribe_app),
@@ -206,26 +212,20 @@ async fn phone_number(
     if let Err(error) = check_access(&state, &version, &phone_number_id, &headers, &query, "get") {
         return error.into_response();
     }
-    let config = &state.config;
-    // The level Meta reports follows what the number is granted: HIGH from 1,000 messages a
-    // second. A grant below 80 (a new or coexistence number, a tier change) still reads STANDARD:
-    // the level is a hint, the 130429s are the truth.
-    let level = if state.lock().limits.throughput_per_second() >= 1000 {
-        "HIGH"
-    } else {
-        "STANDARD"
-    };
-    Json(json!({
-        "verified_name": config.verified_name,
-        "code_verification_status": "VERIFIED",
-        "display_phone_number": config.display_number_of(&phone_number_id).unwrap_or_default(),
-        "quality_rating": "GREEN",
-        "platform_type": "CLOUD_API",
-        "throughput": {"level": level},
-        "messaging_limit_tier": "TIER_1K",
-        "id": phone_number_id,
-    }))
-    .into_response()
+    let fields = query.get("fields").map(String::as_str).unwrap_or_default();
+    if fields
+        .split(',')
+        .any(|f| f.trim() == "webhook_configuration")
+    {
+        return super::number_api::webhook_configuration(&state, &phone_number_id);
+    }
+    match super::number_api::number_json(&state, &phone_number_id) {
+        Some(mut number) => {
+            number["messaging_limit_tier"] = json!("TIER_1K");
+            Json(number).into_response()
+        }
+        None => GraphError::unknown_object("get", &phone_number_id).into_response(),
+    }
 }
 
 async fn apply_latency(state: &SimState) {
@@ -269,7 +269,7 @@ pub(super) fn check_version_and_token(
 }
 
 /// Version, token and object checks of the phone-number endpoints.
-fn check_access(
+pub(super) fn check_access(
     state: &SimState,
     version: &str,
     phone_number_id: &str,
@@ -278,7 +278,7 @@ fn check_access(
     method: &str,
 ) -> Result<(), GraphError> {
     check_version_and_token(state, version, headers, query)?;
-    if state.config.display_number_of(phone_number_id).is_none() {
+    if state.numbers.display_of(phone_number_id).is_none() {
         return Err(GraphError::unknown_object(method, phone_number_id));
     }
     Ok(())
@@ -300,12 +300,12 @@ struct Target {
 /// Resolves a validated send's address (Meta's order: the recipient checks come before limits).
 fn resolve_target(
     inner: &mut Inner,
-    config: &WhatsAppSimConfig,
+    numbers: &super::numbers::Numbers,
     send: &ValidSend,
 ) -> Result<Target, GraphError> {
     match &send.address {
         Address::Phone(wa_id) => {
-            if config.is_own_number(wa_id) {
+            if numbers.is_own_number(wa_id) {
                 return Err(GraphError::recipient_is_sender());
             }
             inner.customers.register(wa_id);
@@ -376,6 +376,16 @@ fn accept_send(
         }
     }
     check_access(state, version, phone_number_id, headers, query, "post")?;
+    // A number Meta blocked, locked or never registered: every send from it is refused, the
+    // account's other numbers send on.
+    if let Some(error) = state
+        .numbers
+        .get(phone_number_id)
+        .and_then(|number| number.hold_error)
+        .and_then(GraphError::number_hold)
+    {
+        return Err(error);
+    }
     let mut inner = state.lock();
 
     let faults = &inner.faults;
@@ -387,7 +397,7 @@ fn accept_send(
         });
     }
     let (send, request) = validate_send(body, &inner.templates)?;
-    let target = resolve_target(&mut inner, config, &send)?;
+    let target = resolve_target(&mut inner, &state.numbers, &send)?;
     match inner
         .limits
         .admit(phone_number_id, &target.key, Instant::now())

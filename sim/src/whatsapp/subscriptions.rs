@@ -150,7 +150,11 @@ pub async fn subscribe_fields(
 }
 
 /// Meta's handshake against a callback URL before it accepts it.
-async fn verify_callback(state: &SimState, url: &str, verify_token: &str) -> Result<(), String> {
+pub(super) async fn verify_callback(
+    state: &SimState,
+    url: &str,
+    verify_token: &str,
+) -> Result<(), String> {
     let challenge =
         rand::Rng::gen_range(&mut rand::thread_rng(), 1_000_000_000u64..2_000_000_000).to_string();
     let response = state
