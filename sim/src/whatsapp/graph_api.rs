@@ -16,13 +16,14 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, header::AUTHORIZATION, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use rand::Rng;
 use serde_json::{json, Value};
 
+use super::graph_auth::{check_access, check_version_and_token};
 use super::graph_error::GraphError;
 use super::ids::{new_wamid, WamidDirection};
 use super::rate_limit::Refusal;
@@ -233,55 +234,6 @@ async fn apply_latency(state: &SimState) {
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
-}
-
-/// The token a Graph call presents: a bearer header or an `access_token` query parameter.
-pub(super) fn presented_token<'r>(
-    headers: &'r HeaderMap,
-    query: &'r HashMap<String, String>,
-) -> Option<&'r str> {
-    headers
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)
-        .or_else(|| query.get("access_token").map(String::as_str))
-}
-
-/// Version and system-user token checks shared by every Graph endpoint but the app's own.
-pub(super) fn check_version_and_token(
-    state: &SimState,
-    version: &str,
-    headers: &HeaderMap,
-    query: &HashMap<String, String>,
-) -> Result<(), GraphError> {
-    answering_version(version, state.clock.now())?;
-    let valid = presented_token(headers, query).is_some_and(|token| {
-        subtle::ConstantTimeEq::ct_eq(token.as_bytes(), state.config.access_token.as_bytes()).into()
-    });
-    if !valid {
-        return Err(GraphError::invalid_token());
-    }
-    if state.lock().faults.token_expired {
-        return Err(GraphError::expired_token(state.clock.now()));
-    }
-    Ok(())
-}
-
-/// Version, token and object checks of the phone-number endpoints.
-pub(super) fn check_access(
-    state: &SimState,
-    version: &str,
-    phone_number_id: &str,
-    headers: &HeaderMap,
-    query: &HashMap<String, String>,
-    method: &str,
-) -> Result<(), GraphError> {
-    check_version_and_token(state, version, headers, query)?;
-    if state.numbers.display_of(phone_number_id).is_none() {
-        return Err(GraphError::unknown_object(method, phone_number_id));
-    }
-    Ok(())
 }
 
 /// Whom an accepted send reaches, once its address is resolved against the customers Meta knows.

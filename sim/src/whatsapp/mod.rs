@@ -3,7 +3,8 @@
 //!
 //! - `config`: credentials and behaviour knobs ([`WhatsAppSimConfig`]).
 //! - `sim`: [`start`] / [`WhatsAppSim`], the server and the webhook worker.
-//! - `graph_api`: `POST /{version}/{phone_number_id}/messages`, `GET /{version}/{phone_number_id}`.
+//! - `graph_api`: `POST /{version}/{phone_number_id}/messages`, `GET /{version}/{phone_number_id}`;
+//!   `graph_auth`: the version, token and object checks every Graph endpoint makes first.
 //! - `subscriptions`: the webhook subscription as Meta reports it (`GET`/`POST
 //!   /{version}/{waba_id}/subscribed_apps`, `GET /{version}/{app_id}/subscriptions`) and
 //!   `/__sim/subscriptions` to break it.
@@ -32,6 +33,7 @@ mod control;
 mod customer_messages;
 mod customers;
 mod graph_api;
+mod graph_auth;
 mod graph_error;
 mod ids;
 mod media;

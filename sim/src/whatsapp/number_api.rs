@@ -26,13 +26,10 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::graph_api::{check_access, check_version_and_token};
+use super::graph_auth::{check_access, check_version_and_token};
 use super::graph_error::GraphError;
 use super::numbers::{throughput_level, WebhookOverride};
 use super::state::SimState;
-
-/// The fields whose webhooks follow a number's override (Meta's list, those the simulator sends).
-pub const OVERRIDABLE_FIELDS: [&str; 2] = ["messages", "standby"];
 
 /// Meta's limit on an alternate callback URL.
 const MAX_CALLBACK_CHARS: usize = 200;
@@ -66,22 +63,6 @@ pub fn webhook_configuration(state: &SimState, phone_number_id: &str) -> Respons
         configuration.insert("application".into(), json!(application));
     }
     Json(json!({"webhook_configuration": configuration, "id": phone_number_id})).into_response()
-}
-
-/// Where webhooks of `field` about `phone_number_id` go: the number's override for the fields
-/// it applies to, else the app's callback URL.
-pub fn callback_for(
-    state: &SimState,
-    app_url: Option<&str>,
-    field: &str,
-    phone_number_id: Option<&str>,
-) -> Option<String> {
-    let overridden = phone_number_id
-        .filter(|_| OVERRIDABLE_FIELDS.contains(&field))
-        .and_then(|id| state.numbers.get(id))
-        .and_then(|number| number.webhook_override)
-        .map(|o| o.uri);
-    overridden.or_else(|| app_url.map(str::to_owned))
 }
 
 #[derive(Debug, Deserialize)]

@@ -25,7 +25,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::graph_api::{check_version_and_token, presented_token};
+use super::graph_auth::{check_version_and_token, presented_token};
 use super::graph_error::GraphError;
 use super::state::SimState;
 use super::versions::answering_version;

@@ -293,7 +293,7 @@ fn prepare_posts(state: &SimState, events: &[WebhookEvent]) -> Option<Posts> {
     let mut no_url = 0;
     for (field, value) in wanted {
         let number = value["metadata"]["phone_number_id"].as_str();
-        match super::number_api::callback_for(state, app_url.as_deref(), field, number) {
+        match callback_for(state, app_url.as_deref(), field, number) {
             Some(url) => bodies.push((url, envelope(&state.config, field, value).to_string())),
             None => no_url += 1,
         }
@@ -302,6 +302,26 @@ fn prepare_posts(state: &SimState, events: &[WebhookEvent]) -> Option<Posts> {
         state.lock().stats.webhooks.skipped_no_url += no_url;
     }
     (!bodies.is_empty()).then_some(Posts { bodies })
+}
+
+/// The fields whose webhooks follow a number's override (Meta's "Webhook overrides" list, those
+/// the simulator sends; see `number_api`).
+pub const OVERRIDABLE_FIELDS: [&str; 2] = ["messages", "standby"];
+
+/// Where webhooks of `field` about `phone_number_id` go: the number's override for the fields
+/// it applies to, else the app's callback URL.
+pub fn callback_for(
+    state: &SimState,
+    app_url: Option<&str>,
+    field: &str,
+    phone_number_id: Option<&str>,
+) -> Option<String> {
+    let overridden = phone_number_id
+        .filter(|_| OVERRIDABLE_FIELDS.contains(&field))
+        .and_then(|id| state.numbers.get(id))
+        .and_then(|number| number.webhook_override)
+        .map(|o| o.uri);
+    overridden.or_else(|| app_url.map(str::to_owned))
 }
 
 /// The `(field, value)` of each change the events make, in order; records status timelines.
