@@ -124,6 +124,8 @@ async fn a_slow_numbers_backlog_does_not_delay_a_fast_numbers_sends() {
     let app = spawn_app_with(options).await;
     let fast = app.wa.phone_number_id().to_string();
     app.queue(templates(17, 0, Some(&slow))).await;
+    // Created later: the poll (oldest first) hands the slow number's records over first.
+    app.clock.0.shift(chrono::Duration::seconds(2));
     app.queue(templates(16, 100, None)).await;
 
     let step = app.dispatch().await;
