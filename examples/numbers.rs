@@ -46,7 +46,8 @@ async fn main() -> anyhow::Result<()> {
     settings.intake.batch_size = 2000;
     settings.validate().map_err(|p| anyhow::anyhow!("{p:?}"))?;
     let app = App::build(settings, Arc::new(bench.clock.clone())).await?;
-    bench.wa.set_webhook_url(Some(app.webhook_url()));
+    // No status webhooks: the run measures sends, and the daemon's store serves them alone.
+    bench.wa.set_webhook_url(None);
     let stop = CancellationToken::new();
     let (pipeline, _server) = app.spawn_webhook_server(stop.clone());
     let http = reqwest::Client::new();
