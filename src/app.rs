@@ -215,11 +215,16 @@ pub fn warn_if_graph_version_ends(core: &Core) {
 
 /// Primes each business number's pace: the rate Meta's refusals taught the previous run (if
 /// recent), then Meta's throughput level as a cap (a hint only: refusals still decide, see
-/// `pipeline::pacing`). Warns when `whatsapp.throughput_per_second` is
-/// higher. A number Meta does not answer for keeps the configured pace.
+/// `pipeline::pacing`). Warns when `whatsapp.throughput_per_second` (or the number's
+/// `throughput_per_number`) is higher. A number Meta does not answer for keeps the configured pace.
 pub async fn read_throughput_levels(dispatcher: Dispatcher) {
-    let configured = dispatcher.core.settings.whatsapp.throughput_per_second;
+    let whatsapp = &dispatcher.core.settings.whatsapp;
     for number in dispatcher.core.settings.business_numbers() {
+        let configured = whatsapp
+            .throughput_per_number
+            .get(&number)
+            .copied()
+            .unwrap_or(whatsapp.throughput_per_second);
         resume_learned_pace(&dispatcher, &number).await;
         match dispatcher.whatsapp.phone_number(&number).await {
             Ok(info) => {
@@ -229,7 +234,7 @@ pub async fn read_throughput_levels(dispatcher: Dispatcher) {
                 dispatcher.pacer.set_level(&number, rate);
                 let level = info.throughput_level().unwrap_or("?");
                 if configured > rate {
-                    tracing::warn!(number, level, "whatsapp.throughput_per_second is {configured} but the number's throughput level allows {rate} messages a second; pacing at {rate}/s");
+                    tracing::warn!(number, level, "the configured throughput is {configured} but the number's throughput level allows {rate} messages a second; pacing at {rate}/s");
                 } else {
                     info!(number, level, "throughput level read");
                 }

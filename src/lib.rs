@@ -31,7 +31,8 @@
 //!    (or a precise error code) → pace ([`pipeline::pacing`]: per number, adapting to Meta's 130429;
 //!    per customer for 131056) → window → journal `Sending` → [`whatsapp::WhatsAppClient::send`]
 //!    → Sent, Failed, retry with back-off, wait out a rate limit (never counted as an attempt),
-//!    hold (auth/account problems), or unknown outcome — decided by [`pipeline::dispatch::decide`]
+//!    hold (the token or app: every send; a blocked number: that number's), or unknown outcome
+//!    — decided by [`pipeline::dispatch::decide`]
 //!    (pure), written by one `apply`. Claims a crash orphaned before `Sending`
 //!    are resumed by [`pipeline::worker::retry_step`] ([`store::journal::orphaned_claims`]).
 //! 4. **Webhooks** — [`webhook::server`]: signature on raw bytes, [`webhook::parse_served`] into
@@ -71,7 +72,7 @@
 //!   with the package ([`salesforce::contract`]) that the write-back, `doctor` and the package
 //!   test read.
 //! - [`whatsapp`] — the Cloud API client and the classification of Meta's error codes
-//!   (retry / retry later / hold everything / fail this message); Graph versions and their end
+//!   (retry / retry later / hold everything or the sending number / fail this message); Graph versions and their end
 //!   dates ([`whatsapp::versions`]); the app's webhook subscription ([`whatsapp::subscriptions`]).
 //! - [`observe`] — `/metrics` (Prometheus, one registry per daemon), `/healthz` and `/readyz`
 //!   (ready = the store accepts writes; Salesforce session, intake and held numbers reported),

@@ -98,6 +98,10 @@ pub struct WhatsAppSettings {
     pub verify_token_file: Option<PathBuf>,
     /// Messages per second per business number (Meta: 80 by default, up to 1000).
     pub throughput_per_second: u32,
+    /// Numbers whose ceiling differs from `throughput_per_second` (`{ "<phone_number_id>" = 20 }`:
+    /// a coexistence number held to 20/s, one Meta raised to 200/s). Still only a ceiling: Meta's
+    /// level and refusals lower it (`pipeline::pacing`).
+    pub throughput_per_number: std::collections::BTreeMap<String, u32>,
     /// ISO region for numbers written without a country code (e.g. `US`); blank = require `+`.
     pub default_region: String,
     #[serde(with = "humantime_serde")]
@@ -124,6 +128,7 @@ impl Default for WhatsAppSettings {
             verify_token: Secret::default(),
             verify_token_file: None,
             throughput_per_second: 80,
+            throughput_per_number: Default::default(),
             default_region: String::new(),
             timeout: Duration::from_secs(20),
             business_account_id: String::new(),

@@ -172,6 +172,14 @@ fn whatsapp(wa: &WhatsAppSettings, p: &mut Problems) {
         "must be between 1 and 1000",
         "use 80 (Meta's default) unless Meta raised your number's limit",
     );
+    for (number, rate) in &wa.throughput_per_number {
+        p.need(
+            (1..=1000).contains(rate),
+            "whatsapp.throughput_per_number",
+            &format!("gives {number} {rate}, not between 1 and 1000"),
+            "give each number Meta's limit for it (80 by default, 20 for a coexistence number)",
+        );
+    }
     p.need(
         wa.default_region.is_empty() || crate::domain::phone::region(&wa.default_region).is_ok(),
         "whatsapp.default_region",

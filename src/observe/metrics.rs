@@ -15,6 +15,8 @@
 //! |---|---|---|
 //! | `sfwa_messages_total` | counter | `outcome` = sent, failed, refused, retry, rate_limited, held, unknown; `code` (Error_Code__c or Meta's `WA_<code>`, empty for sent/held/unknown) |
 //! | `sfwa_send_rate_per_second` | gauge | `number` (phone_number_id): the pace sends go at now, adapted to Meta's 130429 refusals |
+//! | `sfwa_business_number_held` | gauge | `number`: 1 while sends from that served number are on hold (Meta blocked or locked it, or a hold on everything), else 0 |
+//! | `sfwa_messages_sent_by_number_total` | counter | `number`: sends WhatsApp accepted, per business number they went from |
 //! | `sfwa_whatsapp_send_duration_seconds` | histogram | — |
 //! | `sfwa_queued_to_sent_seconds` | histogram | — (record created, or its Scheduled_At__c if later, → WhatsApp accepted it) |
 //! | `sfwa_queue_depth` | gauge | `state` = claimed, sending (journal rows not finished) |
@@ -134,6 +136,8 @@ pub struct Snapshot {
     pub ready: bool,
     /// The org's `DailyDeliveredPlatformEvents`, if read and reported.
     pub platform_events: Option<Limit>,
+    /// Per served business number: whether its sends are on hold now.
+    pub numbers_held: Vec<(String, bool)>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -180,6 +184,8 @@ struct Inner {
     webhook_last_status: Gauge<f64, AtomicU64>,
     platform_events_remaining: Family<NoLabels, Gauge>,
     platform_events_max: Family<NoLabels, Gauge>,
+    number_held: Family<NumberLabel, Gauge>,
+    sent_by_number: Family<NumberLabel, Counter>,
     shards: ShardMetrics,
 }
 
@@ -231,8 +237,11 @@ impl Metrics {
             platform_events_remaining: Family::default(),
             platform_events_max: Family::default(),
             shards: ShardMetrics::default(),
+            number_held: Family::default(),
+            sent_by_number: Family::default(),
         };
         inner.register_sends();
+        inner.register_numbers();
         inner.register_state_and_webhooks();
         if streaming {
             inner.register_stream();
@@ -312,6 +321,14 @@ impl Metrics {
                 })
                 .set(*rate);
         }
+        for (number, held) in &snapshot.numbers_held {
+            inner
+                .number_held
+                .get_or_create(&NumberLabel {
+                    number: number.clone(),
+                })
+                .set(i64::from(*held));
+        }
         if let Some(usage) = snapshot.salesforce_api {
             inner.salesforce_api_used.set(gauge_value(usage.used));
             inner.salesforce_api_max.set(gauge_value(usage.max));
@@ -345,6 +362,16 @@ impl Reporter for Metrics {
             Dispatched::Unknown => ("unknown", ""),
         };
         self.message(outcome, code);
+    }
+
+    /// WhatsApp accepted a send from `number`.
+    fn sent_from(&self, number: &str) {
+        self.inner
+            .sent_by_number
+            .get_or_create(&NumberLabel {
+                number: number.to_string(),
+            })
+            .inc();
     }
 
     /// A message given up outside a dispatch (no status echo within the grace period).
@@ -494,6 +521,14 @@ impl Inner {
             "queued_to_sent_seconds" => "From a record's creation (or its Scheduled_At__c, if later) to WhatsApp accepting the send", queued_to_sent;
             "send_rate_per_second" => "Sends per second allowed now per business number, adapted to WhatsApp's rate-limit refusals", send_rate;
             "queue_depth" => "Journal rows not finished: claimed (waiting to be sent or retried) and sending (outcome not yet known)", queue_depth;
+        );
+    }
+
+    /// Per business number: holds and accepted sends.
+    fn register_numbers(&mut self) {
+        register!(self;
+            "business_number_held" => "1 while sends from this business number are on hold (WhatsApp blocked or locked the number, or a hold on every send), else 0", number_held;
+            "messages_sent_by_number" => "Outbound messages WhatsApp accepted, by the business number they went from", sent_by_number;
         );
     }
 
@@ -697,10 +732,16 @@ mod tests {
                 max: 50000,
                 remaining: 1200,
             }),
+            numbers_held: vec![
+                ("106540352242922".into(), true),
+                ("106540352242923".into(), false),
+            ],
         });
 
         for line in [
             r#"sfwa_queue_depth{state="claimed"} 3"#,
+            r#"sfwa_business_number_held{number="106540352242922"} 1"#,
+            r#"sfwa_business_number_held{number="106540352242923"} 0"#,
             r#"sfwa_queue_depth{state="sending"} 1"#,
             "sfwa_outbox_depth 7",
             "sfwa_outbox_oldest_age_seconds 42",

@@ -125,5 +125,29 @@ pub async fn snapshot(
         send_rates: pipeline.dispatcher.pacer.rates(),
         ready,
         platform_events: health.platform_events(),
+        numbers_held: numbers_held(&pipeline.dispatcher),
     })
+}
+
+/// Every served business number (and any other on hold), with whether its sends are on hold now:
+/// a hold on everything holds each of them.
+fn numbers_held(dispatcher: &crate::pipeline::Dispatcher) -> Vec<(String, bool)> {
+    let all = dispatcher.hold_on_all().is_some();
+    let held = dispatcher.held_numbers();
+    let mut numbers: Vec<(String, bool)> = dispatcher
+        .core
+        .settings
+        .business_numbers()
+        .into_iter()
+        .map(|number| {
+            let on_hold = all || held.iter().any(|(n, _)| *n == number);
+            (number, on_hold)
+        })
+        .collect();
+    for (number, _) in held {
+        if !numbers.iter().any(|(n, _)| *n == number) {
+            numbers.push((number, true));
+        }
+    }
+    numbers
 }

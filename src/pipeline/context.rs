@@ -117,7 +117,8 @@ impl Pipeline {
         whatsapp: WhatsAppClient,
         reporter: Arc<dyn Reporter>,
     ) -> Pipeline {
-        let pacer = super::pacing::Pacer::new(settings.whatsapp.throughput_per_second);
+        let pacer = super::pacing::Pacer::new(settings.whatsapp.throughput_per_second)
+            .with_number_ceilings(&settings.whatsapp.throughput_per_number);
         let started_at = clock.now();
         let default_region = crate::domain::phone::region(&settings.whatsapp.default_region).ok();
         let core = Core {

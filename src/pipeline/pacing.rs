@@ -1,8 +1,8 @@
 //! How fast sends go to Meta: one adaptive pace per business number, and the waits Meta imposes on
 //! a single customer (pair rate) or a whole number (spam limit, app limits).
 //!
-//! This module owns the **rate** (DESIGN.md guarantee 6): `whatsapp.throughput_per_second` is a
-//! ceiling, the number's throughput level (`GET /{phone_number_id}?fields=throughput`) lowers it as
+//! This module owns the **rate** (DESIGN.md guarantee 6): `whatsapp.throughput_per_second` (or
+//! the number's own `whatsapp.throughput_per_number`) is a ceiling, the number's throughput level (`GET /{phone_number_id}?fields=throughput`) lowers it as
 //! a hint, and Meta's refusals are the truth:
 //! - **130429** (throughput) cuts the number's rate to 90 % of what Meta actually accepted over the
 //!   last two seconds (and at least 5 % below the rate that was refused). Refusals from sends
@@ -52,6 +52,8 @@ const RAISE_EVERY: Duration = Duration::from_secs(1);
 pub struct Pacer {
     /// `whatsapp.throughput_per_second`: never exceeded.
     configured: f64,
+    /// `whatsapp.throughput_per_number`: these numbers' own ceilings instead.
+    configured_per_number: HashMap<String, f64>,
     numbers: Mutex<HashMap<String, NumberPace>>,
     /// (number, customer) → not before (131056).
     recipients: Mutex<HashMap<(String, String), DateTime<Utc>>>,
@@ -205,23 +207,46 @@ impl Pacer {
     pub fn new(throughput_per_second: u32) -> Pacer {
         Pacer {
             configured: f64::from(throughput_per_second.max(1)),
+            configured_per_number: HashMap::new(),
             numbers: Mutex::new(HashMap::new()),
             recipients: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Gives the numbers of `whatsapp.throughput_per_number` their own ceilings.
+    pub fn with_number_ceilings(
+        mut self,
+        per_number: &std::collections::BTreeMap<String, u32>,
+    ) -> Pacer {
+        self.configured_per_number = per_number
+            .iter()
+            .map(|(number, rate)| (number.clone(), f64::from((*rate).max(1))))
+            .collect();
+        self
+    }
+
+    /// The configured ceiling of `number`: its own, else `whatsapp.throughput_per_second`.
+    fn configured_for(&self, number: &str) -> f64 {
+        self.configured_per_number
+            .get(number)
+            .copied()
+            .unwrap_or(self.configured)
     }
 
     fn with_number<T>(&self, number: &str, f: impl FnOnce(&mut NumberPace) -> T) -> T {
         let mut numbers = self.numbers.lock().unwrap_or_else(|e| e.into_inner());
         let pace = numbers
             .entry(number.to_string())
-            .or_insert_with(|| NumberPace::new(self.configured, Instant::now()));
+            .or_insert_with(|| NumberPace::new(self.configured_for(number), Instant::now()));
         f(pace)
     }
 
     /// The number's throughput level as Meta reports it (messages per second): the rate never
     /// goes above it. Only a hint: refusals still decide.
     pub fn set_level(&self, number: &str, per_second: u32) {
-        let ceiling = self.configured.min(f64::from(per_second.max(1)));
+        let ceiling = self
+            .configured_for(number)
+            .min(f64::from(per_second.max(1)));
         self.with_number(number, |pace| {
             pace.ceiling = ceiling;
             pace.rate = pace.rate.min(ceiling);
@@ -473,6 +498,18 @@ mod tests {
             pace.accepted(later);
             assert!(pace.rate <= 18.0 * 1.011, "{}", pace.rate);
         });
+    }
+
+    #[test]
+    fn a_number_with_its_own_configured_ceiling_is_paced_to_it_and_the_others_to_the_default() {
+        let ceilings = [("PN20".to_string(), 20), ("PN200".to_string(), 200)].into();
+        let pacer = Pacer::new(80).with_number_ceilings(&ceilings);
+
+        pacer.set_level("PN200", 1000);
+
+        assert_eq!(pacer.rate("PN20"), 20.0);
+        assert_eq!(pacer.rate("PN200"), 200.0);
+        assert_eq!(pacer.rate("PN80"), 80.0);
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub trait Reporter: Send + Sync {
     fn whatsapp_send(&self, _took: Duration) {}
     /// A send WhatsApp accepted, `waited` after its record was queued (or due).
     fn queued_to_sent(&self, _waited: chrono::Duration) {}
+    /// WhatsApp accepted a send from business number `number`.
+    fn sent_from(&self, _number: &str) {}
     /// One flush ended having written, retried and dropped so many records.
     fn flushed(&self, _written: usize, _retried: usize, _dropped: usize) {}
     /// One write-back moved to the dead letters; `reason` is a bounded error code.
@@ -135,6 +137,9 @@ impl Reporter for Reporters {
     }
     fn queued_to_sent(&self, waited: chrono::Duration) {
         self.0.iter().for_each(|o| o.queued_to_sent(waited));
+    }
+    fn sent_from(&self, number: &str) {
+        self.0.iter().for_each(|o| o.sent_from(number));
     }
     fn flushed(&self, written: usize, retried: usize, dropped: usize) {
         self.0

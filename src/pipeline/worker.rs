@@ -18,9 +18,60 @@ use super::flush::Wake;
 use super::report::Dispatched;
 use super::{intake, writeback, Dispatcher, Intake, Pipeline, WriteBack};
 
-/// Sends in flight at once: enough to keep Meta's per-number throughput busy over a real network
-/// (~200 ms per call) without flooding it.
-const CONCURRENT_SENDS: usize = 16;
+/// Sends in flight at once **per business number**: enough to keep Meta's per-number throughput
+/// busy over a real network (~200 ms per call) without flooding it. Sized in one place,
+/// [`SendSlots::for_number`] (issue 15 sizes it from each number's rate × latency).
+const SENDS_PER_NUMBER: usize = 16;
+
+/// Send slots per business number: each number's records go through their own bounded lane and
+/// the lanes run at once, so a slow number (20/s, paced down after 130429s, or waiting for its
+/// pace) fills only its own slots and never starves another number's sends.
+#[derive(Clone, Copy, Debug)]
+pub struct SendSlots {
+    per_number: usize,
+}
+
+impl Default for SendSlots {
+    fn default() -> Self {
+        SendSlots {
+            per_number: SENDS_PER_NUMBER,
+        }
+    }
+}
+
+impl SendSlots {
+    /// How many sends from `number` may be in flight at once.
+    pub fn for_number(&self, _number: &str) -> usize {
+        self.per_number.max(1)
+    }
+
+    /// Runs `send` over `work`, grouped by business number: within a number at most
+    /// [`for_number`](Self::for_number) at once, the numbers side by side. Results come back
+    /// in no particular order.
+    pub async fn run<T, R, F, Fut>(&self, work: Vec<(String, T)>, send: F) -> Vec<R>
+    where
+        F: Fn(T) -> Fut,
+        Fut: std::future::Future<Output = R>,
+    {
+        let mut lanes: std::collections::BTreeMap<String, Vec<T>> = Default::default();
+        for (number, item) in work {
+            lanes.entry(number).or_default().push(item);
+        }
+        let send = &send;
+        let lanes = lanes.into_iter().map(|(number, items)| {
+            let slots = self.for_number(&number);
+            futures_util::stream::iter(items)
+                .map(send)
+                .buffer_unordered(slots)
+                .collect::<Vec<R>>()
+        });
+        futures_util::future::join_all(lanes)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+}
 
 /// What one dispatch step did.
 #[derive(Debug, Default)]
@@ -191,10 +242,10 @@ async fn postpone_and_withdraw(
     Ok(())
 }
 
-/// Dispatches records concurrently (bounded); a record whose dispatch errs stays journaled (and
-/// is picked up again by the orphan scan of [`retry_step`]). Each record is registered in
-/// [`Dispatcher::in_flight`] from here until its dispatch ends; one already registered (another
-/// dispatch in this process has it) is skipped.
+/// Dispatches records concurrently, in [`SendSlots`] per business number; a record whose
+/// dispatch errs stays journaled (and is picked up again by the orphan scan of [`retry_step`]).
+/// Each record is registered in [`Dispatcher::in_flight`] from here until its dispatch ends; one
+/// already registered (another dispatch in this process has it) is skipped.
 pub async fn dispatch_all(
     dispatcher: &Dispatcher,
     work: Vec<(QueuedRecord, u32)>,
@@ -203,17 +254,18 @@ pub async fn dispatch_all(
         .into_iter()
         .filter_map(|(record, attempts)| {
             let guard = dispatcher.in_flight.enter(record.id.as_str())?;
-            Some((record, attempts, guard))
+            Some((
+                sending_number(dispatcher, &record),
+                (record, attempts, guard),
+            ))
         })
         .collect();
-    let results: Vec<anyhow::Result<DispatchOutcome>> = futures_util::stream::iter(work)
-        .map(|(record, attempts, guard)| async move {
+    let results: Vec<anyhow::Result<DispatchOutcome>> = SendSlots::default()
+        .run(work, |(record, attempts, guard)| async move {
             let outcome = dispatch::dispatch_record(dispatcher, record, attempts).await;
             drop(guard);
             outcome
         })
-        .buffer_unordered(CONCURRENT_SENDS)
-        .collect()
         .await;
     let mut outcomes = Vec::with_capacity(results.len());
     for result in results {
@@ -230,6 +282,18 @@ pub async fn dispatch_all(
         }
     }
     outcomes
+}
+
+/// The business number a record goes from, for its send slot: its `Business_Number_Id__c`, or
+/// the default number when blank (as [`Dispatcher::business_number`] decides for the send; a
+/// malformed one is refused by the dispatch without a call, in whichever lane).
+fn sending_number(dispatcher: &Dispatcher, record: &QueuedRecord) -> String {
+    let requested = record
+        .business_number_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|number| !number.is_empty());
+    dispatcher.business_number(requested).to_string()
 }
 
 /// An outcome in the metrics' terms; `None` for one another worker owns (not counted).
@@ -375,6 +439,85 @@ pub async fn final_flush(write_back: &WriteBack) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use tokio::sync::{Notify, Semaphore};
+
+    #[tokio::test]
+    async fn a_number_whose_sends_cannot_finish_does_not_hold_back_another_numbers_sends() {
+        // Number A's sends all wait on a gate that opens only once every send of number B is
+        // done: with one pool of slots shared by all numbers, A's backlog (more than its slots)
+        // would take every slot first and B would never start.
+        let gate = Arc::new(Semaphore::new(0));
+        let b_done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let b_all_done = Arc::new(Notify::new());
+        let mut work: Vec<(String, &str)> = (0..SENDS_PER_NUMBER * 3)
+            .map(|_| ("A".to_string(), "A"))
+            .collect();
+        work.extend((0..SENDS_PER_NUMBER * 2).map(|_| ("B".to_string(), "B")));
+        let send = |number: &str| {
+            let (gate, b_done, b_all_done) = (gate.clone(), b_done.clone(), b_all_done.clone());
+            let number = number.to_string();
+            async move {
+                if number == "A" {
+                    let _open = gate.acquire().await.expect("gate");
+                    return (number, b_done.load(std::sync::atomic::Ordering::SeqCst));
+                }
+                let done = b_done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                if done == SENDS_PER_NUMBER * 2 {
+                    b_all_done.notify_one();
+                }
+                (number, done)
+            }
+        };
+        let open_after_b = async {
+            b_all_done.notified().await;
+            gate.add_permits(SENDS_PER_NUMBER * 3);
+        };
+
+        let slots = SendSlots::default();
+        let (results, ()) = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            tokio::join!(slots.run(work, send), open_after_b)
+        })
+        .await
+        .expect("number B's sends went through while number A's waited");
+
+        assert_eq!(results.len(), SENDS_PER_NUMBER * 5);
+        assert!(results
+            .iter()
+            .filter(|(number, _)| number == "A")
+            .all(|(_, b_done_before)| *b_done_before == SENDS_PER_NUMBER * 2));
+    }
+
+    #[tokio::test]
+    async fn each_number_has_its_own_bounded_slots() {
+        let in_flight: Arc<std::sync::Mutex<std::collections::HashMap<String, (usize, usize)>>> =
+            Arc::default();
+        let work: Vec<(String, String)> = ["A", "B", "C"]
+            .iter()
+            .flat_map(|n| (0..SENDS_PER_NUMBER * 2).map(move |_| (n.to_string(), n.to_string())))
+            .collect();
+
+        SendSlots::default()
+            .run(work, |number: String| {
+                let in_flight = in_flight.clone();
+                async move {
+                    {
+                        let mut map = in_flight.lock().unwrap();
+                        let (now, max) = map.entry(number.clone()).or_default();
+                        *now += 1;
+                        *max = (*max).max(*now);
+                    }
+                    tokio::task::yield_now().await;
+                    in_flight.lock().unwrap().get_mut(&number).unwrap().0 -= 1;
+                }
+            })
+            .await;
+
+        let map = in_flight.lock().unwrap();
+        for number in ["A", "B", "C"] {
+            assert_eq!(map[number].1, SENDS_PER_NUMBER, "number {number}");
+        }
+    }
 
     #[test]
     fn an_outcome_another_worker_owns_is_not_counted_and_the_others_keep_their_code() {

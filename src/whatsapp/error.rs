@@ -1,4 +1,5 @@
-//! What a Cloud API error means for sfwa: retry, wait, hold everything, or fail the record.
+//! What a Cloud API error means for sfwa: retry, wait, hold everything, hold the sending number,
+//! or fail the record.
 //!
 //! Meta puts the truth in `error.code` (and `error_data.details`), not in the HTTP status, and the
 //! same codes come back synchronously and in `failed` status webhooks — so [`classify`] takes a code
@@ -22,9 +23,16 @@ pub enum Action {
     /// counted as an attempt, bounded by `dispatch.max_rate_limited_wait`) and the pace adapts
     /// (see `pipeline::pacing`).
     SlowDown(RateLimit),
-    /// The account cannot send at all (token, permissions, blocked account): stop sending
-    /// everything and alert. The messages are not at fault, so they are never failed.
+    /// The token or the app cannot send at all (expired token, missing permission): every
+    /// number fails alike, so stop sending everything and alert. The messages are not at fault,
+    /// so they are never failed.
     HoldAll,
+    /// The business number the message goes from cannot send (blocked for a policy violation,
+    /// locked, not registered): hold that number only, the account's other numbers go on. The
+    /// messages are not at fault, so they are never failed. Even when Meta blocked the whole
+    /// account, holding per number costs one refused send per number, where holding everything
+    /// on a one-number problem would stop numbers that can send.
+    HoldNumber,
     /// This message can never succeed: fail the record with [`MetaError::rep_message`].
     Fail,
 }
@@ -125,9 +133,15 @@ pub const KNOWN_CODES: &[(i64, Action)] = &[
     (132012, Action::Fail),
     (132015, Action::Fail),
     (132016, Action::Fail),
+    // "Account not registered": the reference's table says fail (the rep sees why, and the
+    // admin registers the number, `POST /{phone_number_id}/register`).
     (133010, Action::Fail),
-    (368, Action::HoldAll),
-    (131031, Action::HoldAll),
+    // "Temporarily blocked for policies violations": Meta's block comes with the send from a
+    // number and is lifted per number; the account's other numbers are asked on their own sends.
+    (368, Action::HoldNumber),
+    // "Account locked": the number's account is restricted (policy, or data that does not
+    // match the number's, e.g. its two-step PIN); said on sends from that number.
+    (131031, Action::HoldNumber),
 ];
 
 fn known(code: i64) -> Option<Action> {
@@ -224,10 +238,10 @@ pub fn rep_sentence(code: i64) -> &'static str {
         132012 => "A template parameter has the wrong format (for example a missing or wrong header media).",
         132015 => "The template is paused by WhatsApp because of low quality.",
         132016 => "The template is disabled by WhatsApp because of low quality.",
-        133010 => "The business phone number is not registered with WhatsApp.",
+        133010 => "The business phone number is not registered with WhatsApp; an admin must register it.",
         0 | 190 => "WhatsApp refused sfwa's access token; an admin must renew it.",
         3 | 10 | 200..=299 => "sfwa's WhatsApp access lacks a permission; an admin must fix it.",
-        368 | 131031 => "The WhatsApp Business account is blocked or locked.",
+        368 | 131031 => "WhatsApp blocked or locked this business number.",
         4 | 80007 | 130429 | 131056 | 131048 => "WhatsApp is limiting how fast messages can be sent.",
         1 | 2 | 131000 | 131016 | 131057 => "WhatsApp is temporarily unavailable.",
         _ => "WhatsApp refused the message.",
@@ -427,7 +441,7 @@ mod tests {
             (vec![132005, 132007, 132012], Action::Fail),
             (vec![132015, 132016], Action::Fail),
             (vec![133010], Action::Fail),
-            (vec![368, 131031], Action::HoldAll),
+            (vec![368, 131031], Action::HoldNumber),
         ]
     }
 

@@ -18,6 +18,7 @@ mod identity;
 mod inbound_2026;
 mod linking;
 mod media;
+mod numbers;
 mod operations;
 mod package_contract;
 mod salesforce_auth;

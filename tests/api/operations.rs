@@ -13,19 +13,6 @@ use sfwa::salesforce::limits::DAILY_DELIVERED_PLATFORM_EVENTS;
 use crate::daemon_support::{spawn_app, spawn_app_with, Options, TestApp};
 use crate::doctor::config_file;
 
-/// Metrics the rules and the dashboard name that other branches of issue 14 provide: the numbers
-/// and shards helpers export the first three; the platform-event gauges are this branch's, but
-/// they appear only once the org simulator's `GET limits` reports `DailyDeliveredPlatformEvents`
-/// (the streams helper adds it). PROVIDED BY OTHER BRANCHES: the lead removes this list at merge,
-/// so the test then demands them from the daemon too.
-const PROVIDED_BY_OTHER_BRANCHES: [&str; 5] = [
-    "sfwa_business_number_held",
-    "sfwa_business_number_lease",
-    "sfwa_unknown_business_number_total",
-    "sfwa_platform_events_delivered_remaining",
-    "sfwa_platform_events_delivered_max",
-];
-
 /// Every `sfwa_…` metric name in `text` (a rules file or a dashboard): identifiers starting with
 /// `sfwa_` that are not part of a longer word.
 fn metric_names(text: &str) -> BTreeSet<String> {
@@ -113,7 +100,7 @@ async fn sfwa_healthcheck_exits_0_for_a_live_daemon_and_1_with_one_line_when_not
 async fn every_metric_the_alert_rules_and_the_dashboard_query_appears_on_a_running_daemons_metrics()
 {
     // Arrange: a streaming daemon (the stream gauges exist only there) that has sent a message,
-    // had its status webhook and read the org's limits.
+    // had its status webhook, read the org's limits and taken its number leases.
     let rules = read_repo_file("deploy/prometheus/sfwa-alerts.yaml");
     let dashboard = read_repo_file("deploy/grafana/sfwa.json");
     let app = spawn_app_with(Options::default()).await;
@@ -123,6 +110,7 @@ async fn every_metric_the_alert_rules_and_the_dashboard_query_appears_on_a_runni
     app.dispatch().await;
     app.status_after_webhooks(&ids[0], "Read").await;
     limits::read_once(&app.pipeline, &app.health).await.unwrap();
+    sfwa::pipeline::lease::acquire(&app.pipeline).await.unwrap();
     let named: BTreeSet<String> = metric_names(&rules)
         .union(&metric_names(&dashboard))
         .cloned()
@@ -135,7 +123,6 @@ async fn every_metric_the_alert_rules_and_the_dashboard_query_appears_on_a_runni
     assert!(named.len() >= 20, "the files name their metrics: {named:?}");
     let missing: Vec<&String> = named
         .iter()
-        .filter(|name| !PROVIDED_BY_OTHER_BRANCHES.contains(&name.as_str()))
         .filter(|name| !exposes(&metrics, name))
         .collect();
     assert!(

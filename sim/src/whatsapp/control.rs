@@ -318,7 +318,7 @@ async fn inbound(State(state): State<Arc<SimState>>, body: axum::body::Bytes) ->
         .phone_number_id
         .clone()
         .unwrap_or_else(|| config.phone_number_id.clone());
-    let Some(display_number) = config.display_number_of(&phone_number_id) else {
+    let Some(display_number) = state.numbers.display_of(&phone_number_id) else {
         return bad_request(format!(
             "unknown phone_number_id {phone_number_id}; this simulator owns {}",
             config.phone_number_id
@@ -331,7 +331,7 @@ async fn inbound(State(state): State<Arc<SimState>>, body: axum::body::Bytes) ->
         },
         None => state.clock.now(),
     };
-    let fields = match inbound_fields(&request, display_number) {
+    let fields = match inbound_fields(&request, &display_number) {
         Ok(fields) => fields,
         Err(error) => return bad_request(error),
     };

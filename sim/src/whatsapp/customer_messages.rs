@@ -99,7 +99,7 @@ pub fn emit(state: &SimState, wa_id: &str, message: CustomerMessage) -> Value {
     body.insert("type".to_owned(), json!(message.message_type));
     body.extend(message.fields);
     let value = inbound_value(
-        &state.config,
+        &state.numbers,
         &message.phone_number_id,
         message.with_contact.then_some(contact),
         Value::Object(body),
@@ -138,7 +138,7 @@ struct Who {
 
 fn phone_number_id(state: &SimState, given: Option<String>) -> Result<String, String> {
     let id = given.unwrap_or_else(|| state.config.phone_number_id.clone());
-    match state.config.display_number_of(&id) {
+    match state.numbers.display_of(&id) {
         Some(_) => Ok(id),
         None => Err(format!("unknown phone_number_id {id}")),
     }
@@ -182,7 +182,7 @@ async fn share_phone(State(state): State<Arc<SimState>>, body: axum::body::Bytes
         }]),
     );
     if let Some(context_id) = request.context_message_id {
-        let display = state.config.display_number_of(&phone_number_id);
+        let display = state.numbers.display_of(&phone_number_id);
         fields.insert(
             "context".to_owned(),
             json!({"from": display, "id": context_id}),

@@ -16,14 +16,14 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, header::AUTHORIZATION, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use rand::Rng;
 use serde_json::{json, Value};
 
-use super::config::WhatsAppSimConfig;
+use super::graph_auth::{check_access, check_version_and_token};
 use super::graph_error::GraphError;
 use super::ids::{new_wamid, WamidDirection};
 use super::rate_limit::Refusal;
@@ -39,10 +39,13 @@ pub fn routes(state: Arc<SimState>) -> Router<Arc<SimState>> {
     // One parameter name per position: the router refuses two names for the same segment.
     Router::new()
         .route("/{version}/{object_id}/messages", post(send_message))
-        .route("/{version}/{object_id}", get(phone_number))
+        .route(
+            "/{version}/{object_id}",
+            get(phone_number).post(super::number_api::configure_number),
+        )
         .route(
             "/{version}/{object_id}/phone_numbers",
-            get(account_phone_numbers),
+            get(super::number_api::phone_numbers),
         )
         .route(
             "/{version}/{object_id}/subscribed_apps",
@@ -210,53 +213,20 @@ async fn phone_number(
     if let Err(error) = check_access(&state, &version, &phone_number_id, &headers, &query, "get") {
         return error.into_response();
     }
-    let config = &state.config;
-    // The level Meta reports follows what the number is granted: HIGH from 1,000 messages a
-    // second. A grant below 80 (a new or coexistence number, a tier change) still reads STANDARD:
-    // the level is a hint, the 130429s are the truth.
-    let level = if state.lock().limits.throughput_per_second() >= 1000 {
-        "HIGH"
-    } else {
-        "STANDARD"
-    };
-    Json(json!({
-        "verified_name": config.verified_name,
-        "code_verification_status": "VERIFIED",
-        "display_phone_number": config.display_number_of(&phone_number_id).unwrap_or_default(),
-        "quality_rating": "GREEN",
-        "platform_type": "CLOUD_API",
-        "throughput": {"level": level},
-        "messaging_limit_tier": "TIER_1K",
-        "id": phone_number_id,
-    }))
-    .into_response()
-}
-
-/// `GET /{version}/{waba_id}/phone_numbers`: the account's numbers, on one page (minimal: the
-/// sharded daemon's UNKNOWN_BUSINESS_NUMBER sweep reads the ids).
-async fn account_phone_numbers(
-    State(state): State<Arc<SimState>>,
-    Path((version, waba_id)): Path<(String, String)>,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    if let Err(error) = check_version_and_token(&state, &version, &headers, &query) {
-        return error.into_response();
+    let fields = query.get("fields").map(String::as_str).unwrap_or_default();
+    if fields
+        .split(',')
+        .any(|f| f.trim() == "webhook_configuration")
+    {
+        return super::number_api::webhook_configuration(&state, &phone_number_id);
     }
-    let config = &state.config;
-    if waba_id != config.waba_id {
-        return GraphError::unknown_object("get", &waba_id).into_response();
+    match super::number_api::number_json(&state, &phone_number_id) {
+        Some(mut number) => {
+            number["messaging_limit_tier"] = json!("TIER_1K");
+            Json(number).into_response()
+        }
+        None => GraphError::unknown_object("get", &phone_number_id).into_response(),
     }
-    let main = std::iter::once((&config.phone_number_id, &config.display_phone_number));
-    let others = config
-        .other_phone_numbers
-        .iter()
-        .map(|n| (&n.phone_number_id, &n.display_phone_number));
-    let data: Vec<Value> = main
-        .chain(others)
-        .map(|(id, display)| json!({"id": id, "display_phone_number": display, "verified_name": config.verified_name}))
-        .collect();
-    Json(json!({"data": data})).into_response()
 }
 
 async fn apply_latency(state: &SimState) {
@@ -264,55 +234,6 @@ async fn apply_latency(state: &SimState) {
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
-}
-
-/// The token a Graph call presents: a bearer header or an `access_token` query parameter.
-pub(super) fn presented_token<'r>(
-    headers: &'r HeaderMap,
-    query: &'r HashMap<String, String>,
-) -> Option<&'r str> {
-    headers
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)
-        .or_else(|| query.get("access_token").map(String::as_str))
-}
-
-/// Version and system-user token checks shared by every Graph endpoint but the app's own.
-pub(super) fn check_version_and_token(
-    state: &SimState,
-    version: &str,
-    headers: &HeaderMap,
-    query: &HashMap<String, String>,
-) -> Result<(), GraphError> {
-    answering_version(version, state.clock.now())?;
-    let valid = presented_token(headers, query).is_some_and(|token| {
-        subtle::ConstantTimeEq::ct_eq(token.as_bytes(), state.config.access_token.as_bytes()).into()
-    });
-    if !valid {
-        return Err(GraphError::invalid_token());
-    }
-    if state.lock().faults.token_expired {
-        return Err(GraphError::expired_token(state.clock.now()));
-    }
-    Ok(())
-}
-
-/// Version, token and object checks of the phone-number endpoints.
-fn check_access(
-    state: &SimState,
-    version: &str,
-    phone_number_id: &str,
-    headers: &HeaderMap,
-    query: &HashMap<String, String>,
-    method: &str,
-) -> Result<(), GraphError> {
-    check_version_and_token(state, version, headers, query)?;
-    if state.config.display_number_of(phone_number_id).is_none() {
-        return Err(GraphError::unknown_object(method, phone_number_id));
-    }
-    Ok(())
 }
 
 /// Whom an accepted send reaches, once its address is resolved against the customers Meta knows.
@@ -331,12 +252,12 @@ struct Target {
 /// Resolves a validated send's address (Meta's order: the recipient checks come before limits).
 fn resolve_target(
     inner: &mut Inner,
-    config: &WhatsAppSimConfig,
+    numbers: &super::numbers::Numbers,
     send: &ValidSend,
 ) -> Result<Target, GraphError> {
     match &send.address {
         Address::Phone(wa_id) => {
-            if config.is_own_number(wa_id) {
+            if numbers.is_own_number(wa_id) {
                 return Err(GraphError::recipient_is_sender());
             }
             inner.customers.register(wa_id);
@@ -407,6 +328,16 @@ fn accept_send(
         }
     }
     check_access(state, version, phone_number_id, headers, query, "post")?;
+    // A number Meta blocked, locked or never registered: every send from it is refused, the
+    // account's other numbers send on.
+    if let Some(error) = state
+        .numbers
+        .get(phone_number_id)
+        .and_then(|number| number.hold_error)
+        .and_then(GraphError::number_hold)
+    {
+        return Err(error);
+    }
     let mut inner = state.lock();
 
     let faults = &inner.faults;
@@ -418,7 +349,7 @@ fn accept_send(
         });
     }
     let (send, request) = validate_send(body, &inner.templates)?;
-    let target = resolve_target(&mut inner, config, &send)?;
+    let target = resolve_target(&mut inner, &state.numbers, &send)?;
     match inner
         .limits
         .admit(phone_number_id, &target.key, Instant::now())

@@ -277,6 +277,35 @@ impl GraphError {
         )
     }
 
+    /// The codes a number Meta stopped answers every send with (`PATCH /__sim/numbers/{id}`
+    /// `hold_error`): 368 blocked for a policy violation, 131031 locked, 133010 not registered.
+    pub const NUMBER_HOLD_CODES: [u32; 3] = [368, 131031, 133010];
+
+    /// One of [`Self::NUMBER_HOLD_CODES`], in Meta's words; `None` for any other code.
+    pub fn number_hold(code: u32) -> Option<Self> {
+        Some(match code {
+            368 => Self::whatsapp(
+                StatusCode::FORBIDDEN,
+                368,
+                "Temporarily blocked for policies violations",
+                "This phone number has been temporarily blocked for violating WhatsApp Business policies.",
+            ),
+            131031 => Self::whatsapp(
+                StatusCode::FORBIDDEN,
+                131031,
+                "Account has been locked",
+                "The WhatsApp Business Account associated with this phone number has been restricted or disabled for violating a platform policy.",
+            ),
+            133010 => Self::whatsapp(
+                StatusCode::BAD_REQUEST,
+                133010,
+                "Account not registered",
+                "This phone number is not registered on the WhatsApp Business Platform.",
+            ),
+            _ => return None,
+        })
+    }
+
     /// The `{"error":{…}}` body.
     pub fn body(&self) -> Value {
         let message = self

@@ -3,7 +3,8 @@
 //!
 //! - `config`: credentials and behaviour knobs ([`WhatsAppSimConfig`]).
 //! - `sim`: [`start`] / [`WhatsAppSim`], the server and the webhook worker.
-//! - `graph_api`: `POST /{version}/{phone_number_id}/messages`, `GET /{version}/{phone_number_id}`.
+//! - `graph_api`: `POST /{version}/{phone_number_id}/messages`, `GET /{version}/{phone_number_id}`;
+//!   `graph_auth`: the version, token and object checks every Graph endpoint makes first.
 //! - `subscriptions`: the webhook subscription as Meta reports it (`GET`/`POST
 //!   /{version}/{waba_id}/subscribed_apps`, `GET /{version}/{app_id}/subscriptions`) and
 //!   `/__sim/subscriptions` to break it.
@@ -11,7 +12,10 @@
 //!   available; the `facebook-api-version` header says so).
 //! - `send_request` and `templates`: Meta's validation of send bodies and template parameters;
 //!   `template_listing`: `GET /{waba_id}/message_templates` over the same registry.
-//! - `rate_limit`: throughput (130429) and pair-rate (131056) token buckets.
+//! - `rate_limit`: throughput (130429, per number) and pair-rate (131056) token buckets.
+//! - `numbers`: the account's business numbers, each a peer with its own throughput, hold and
+//!   webhook callback override (`/__sim/numbers`, `GET /{waba_id}/phone_numbers`,
+//!   `POST /{phone_number_id}` `webhook_configuration`).
 //! - `graph_error`: Meta's error bodies; `ids`: wamids and trace ids.
 //! - `customer_messages`: what customers do on their own (write, share their number, change
 //!   number or BSUID), as webhooks on `messages` or `standby`.
@@ -29,10 +33,14 @@ mod control;
 mod customer_messages;
 mod customers;
 mod graph_api;
+mod graph_auth;
 mod graph_error;
 mod ids;
 mod media;
 mod media_store;
+mod number_api;
+mod number_control;
+mod numbers;
 mod rate_limit;
 mod send_request;
 mod sim;
@@ -46,6 +54,7 @@ mod webhooks;
 
 pub use config::{BusinessNumber, PairRate, WebhookBatch, WebhookRetry, WhatsAppSimConfig};
 pub use customers::{derived_user_id, is_user_id};
+pub use numbers::{SimNumber, WebhookOverride};
 pub use sim::{start, WhatsAppSim};
 pub use templates::{
     default_templates, TemplateButton, TemplateDefinition, TemplateHeader, TemplateStatus,

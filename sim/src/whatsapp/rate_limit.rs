@@ -54,6 +54,8 @@ pub struct SendLimits {
     throughput_per_second: u32,
     pair_burst: u32,
     pair_refill_every: Duration,
+    /// Numbers granted another throughput than the account's (`/__sim/numbers`).
+    number_rates: HashMap<String, u32>,
     throughput: HashMap<String, TokenBucket>,
     pairs: HashMap<(String, String), TokenBucket>,
 }
@@ -64,19 +66,43 @@ impl SendLimits {
             throughput_per_second,
             pair_burst,
             pair_refill_every,
+            number_rates: HashMap::new(),
             throughput: HashMap::new(),
             pairs: HashMap::new(),
         }
     }
 
-    /// Changes the limits at run time (control API); existing buckets start over full.
+    /// Grants `phone_number_id` its own throughput (`None`: the account's again); its bucket
+    /// starts over full.
+    pub fn set_number_throughput(&mut self, phone_number_id: &str, per_second: Option<u32>) {
+        match per_second {
+            Some(rate) => self
+                .number_rates
+                .insert(phone_number_id.to_owned(), rate.max(1)),
+            None => self.number_rates.remove(phone_number_id),
+        };
+        self.throughput.remove(phone_number_id);
+    }
+
+    /// The throughput `phone_number_id` is granted.
+    pub fn throughput_of(&self, phone_number_id: &str) -> u32 {
+        self.number_rates
+            .get(phone_number_id)
+            .copied()
+            .unwrap_or(self.throughput_per_second)
+    }
+
+    /// Changes the limits at run time (control API); existing buckets start over full. Numbers
+    /// with their own throughput keep it.
     pub fn reconfigure(
         &mut self,
         throughput_per_second: u32,
         pair_burst: u32,
         pair_refill_every: Duration,
     ) {
+        let number_rates = std::mem::take(&mut self.number_rates);
         *self = Self::new(throughput_per_second, pair_burst, pair_refill_every);
+        self.number_rates = number_rates;
     }
 
     pub fn throughput_per_second(&self) -> u32 {
@@ -99,8 +125,8 @@ impl SendLimits {
         wa_id: &str,
         now: Instant,
     ) -> Result<(), Refusal> {
-        let rate = f64::from(self.throughput_per_second);
-        let capacity = self.throughput_per_second;
+        let capacity = self.throughput_of(phone_number_id);
+        let rate = f64::from(capacity);
         let number = self
             .throughput
             .entry(phone_number_id.to_owned())
@@ -137,6 +163,18 @@ mod tests {
         assert_eq!(limits.admit("p", "c", now), Err(Refusal::PairRate));
         assert!(limits.admit("p", "other", now).is_ok());
         assert!(limits.admit("p", "c", now + Duration::from_secs(6)).is_ok());
+    }
+
+    #[test]
+    fn a_number_with_its_own_throughput_is_limited_by_it_and_the_others_by_the_accounts() {
+        let now = Instant::now();
+        let mut limits = SendLimits::new(2, 45, Duration::from_secs(6));
+        limits.set_number_throughput("fast", Some(4));
+
+        let fast = (0..5).filter(|i| limits.admit("fast", &format!("c{i}"), now).is_ok());
+        assert_eq!(fast.count(), 4);
+        let slow = (0..5).filter(|i| limits.admit("slow", &format!("c{i}"), now).is_ok());
+        assert_eq!(slow.count(), 2);
     }
 
     #[test]

@@ -8,6 +8,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::config::WhatsAppSimConfig;
+use super::number_control::{self, NewNumberSpec};
+use super::numbers::SimNumber;
 use super::state::SimState;
 use super::webhooks::{Delivered, Take};
 use super::{control, graph_api, subscriptions, webhooks};
@@ -37,6 +39,7 @@ pub async fn start(config: WhatsAppSimConfig) -> anyhow::Result<WhatsAppSim> {
     let state = Arc::new(SimState::new(config, http));
     let router = graph_api::routes(state.clone())
         .merge(control::routes())
+        .merge(super::number_control::routes())
         .merge(subscriptions::control_routes())
         .merge(super::media::routes())
         .merge(super::template_listing::routes())
@@ -104,6 +107,37 @@ impl WhatsAppSim {
     pub fn user_id_of(&self, wa_id: &str) -> String {
         let digits = wa_id.trim_start_matches('+');
         self.state.lock().customers.register(digits).user_id.clone()
+    }
+
+    /// Every business number of the account, the main one first.
+    pub fn numbers(&self) -> Vec<SimNumber> {
+        self.state.numbers.all()
+    }
+
+    /// Adds a business number to the account with its own throughput (`None`: the account's
+    /// `throughput_per_second`), as `POST /__sim/numbers` does; its ids are made up.
+    pub fn add_number(&self, throughput_per_second: Option<u32>) -> anyhow::Result<SimNumber> {
+        let spec = NewNumberSpec {
+            throughput_per_second,
+            ..NewNumberSpec::default()
+        };
+        number_control::add_number(&self.state, spec).map_err(anyhow::Error::msg)
+    }
+
+    /// Makes every send from `phone_number_id` fail with Meta's `code` (368, 131031, 133010), or
+    /// (`None`) lets it send again, as `PATCH /__sim/numbers/{id}` `hold_error` does.
+    pub fn set_number_hold(&self, phone_number_id: &str, code: Option<u32>) -> anyhow::Result<()> {
+        number_control::set_hold(&self.state, phone_number_id, code).map_err(anyhow::Error::msg)
+    }
+
+    /// Grants `phone_number_id` its own throughput (`None`: the account's again).
+    pub fn set_number_throughput(
+        &self,
+        phone_number_id: &str,
+        per_second: Option<u32>,
+    ) -> anyhow::Result<()> {
+        number_control::set_throughput(&self.state, phone_number_id, per_second)
+            .map_err(anyhow::Error::msg)
     }
 
     /// The shared simulated clock.

@@ -38,6 +38,9 @@ pub struct SimState {
     pub http: reqwest::Client,
     /// Customers' media files (see `media`).
     pub media: super::media_store::MediaStore,
+    /// The account's business numbers (see `numbers`); their own lock, never held with `inner`'s
+    /// the other way round.
+    pub numbers: super::numbers::Numbers,
     inner: Mutex<Inner>,
 }
 
@@ -282,6 +285,7 @@ impl SimState {
         outbox.set_max_extra_delay(duration_ms(config.webhook_delay_max));
         Self {
             clock: config.clock.clone(),
+            numbers: super::numbers::Numbers::from_config(&config),
             config,
             outbox,
             http,

@@ -25,7 +25,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::graph_api::{check_version_and_token, presented_token};
+use super::graph_auth::{check_version_and_token, presented_token};
 use super::graph_error::GraphError;
 use super::state::SimState;
 use super::versions::answering_version;
@@ -150,7 +150,11 @@ pub async fn subscribe_fields(
 }
 
 /// Meta's handshake against a callback URL before it accepts it.
-async fn verify_callback(state: &SimState, url: &str, verify_token: &str) -> Result<(), String> {
+pub(super) async fn verify_callback(
+    state: &SimState,
+    url: &str,
+    verify_token: &str,
+) -> Result<(), String> {
     let challenge =
         rand::Rng::gen_range(&mut rand::thread_rng(), 1_000_000_000u64..2_000_000_000).to_string();
     let response = state

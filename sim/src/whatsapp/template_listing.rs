@@ -36,7 +36,7 @@ async fn list_message_templates(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     if let Err(error) =
-        super::graph_api::check_version_and_token(&state, &version, &headers, &query)
+        super::graph_auth::check_version_and_token(&state, &version, &headers, &query)
     {
         return error.into_response();
     }

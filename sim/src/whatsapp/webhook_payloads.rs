@@ -8,6 +8,7 @@ use sha2::Sha256;
 use super::config::WhatsAppSimConfig;
 use super::customers::Customer;
 use super::graph_error::GraphError;
+use super::numbers::Numbers;
 
 /// Whom a status is about, named the way the message was addressed: Meta reports a message
 /// sent to a phone number with `recipient_id`, one sent to a BSUID with `recipient_user_id` (and
@@ -88,22 +89,18 @@ pub fn pricing(template_category: Option<&str>, window_open: bool) -> Value {
 }
 
 /// `metadata` of a webhook about `phone_number_id` (one of the account's numbers).
-pub fn metadata(config: &WhatsAppSimConfig, phone_number_id: &str) -> Value {
+pub fn metadata(numbers: &Numbers, phone_number_id: &str) -> Value {
     json!({
-        "display_phone_number": config.display_number_of(phone_number_id).unwrap_or_default(),
+        "display_phone_number": numbers.display_of(phone_number_id).unwrap_or_default(),
         "phone_number_id": phone_number_id,
     })
 }
 
 /// `value` of a change carrying status updates of messages sent from `phone_number_id`.
-pub fn statuses_value(
-    config: &WhatsAppSimConfig,
-    phone_number_id: &str,
-    statuses: Vec<Value>,
-) -> Value {
+pub fn statuses_value(numbers: &Numbers, phone_number_id: &str, statuses: Vec<Value>) -> Value {
     json!({
         "messaging_product": "whatsapp",
-        "metadata": metadata(config, phone_number_id),
+        "metadata": metadata(numbers, phone_number_id),
         "statuses": statuses,
     })
 }
@@ -111,14 +108,14 @@ pub fn statuses_value(
 /// `value` of a change carrying one message from a customer to `phone_number_id`. `contact` is the
 /// `contacts[]` entry (Meta sends none with `system` messages).
 pub fn inbound_value(
-    config: &WhatsAppSimConfig,
+    numbers: &Numbers,
     phone_number_id: &str,
     contact: Option<Value>,
     message: Value,
 ) -> Value {
     let mut value = json!({
         "messaging_product": "whatsapp",
-        "metadata": metadata(config, phone_number_id),
+        "metadata": metadata(numbers, phone_number_id),
     });
     if let Some(contact) = contact {
         value["contacts"] = json!([contact]);

@@ -205,8 +205,8 @@ pub async fn deliver_now(state: &Arc<SimState>, which: Take) -> Delivered {
         ..Delivered::default()
     };
     if let Some(posts) = prepare_posts(state, &taken.events) {
-        for body in &posts.bodies {
-            let answers = deliver(state, &posts.url, body, &state.outbox.stop).await;
+        for (url, body) in &posts.bodies {
+            let answers = deliver(state, url, body, &state.outbox.stop).await;
             delivered.posts += answers.len();
             delivered.statuses.extend(answers);
         }
@@ -256,13 +256,8 @@ fn emit(state: &Arc<SimState>, taken: Taken, stop: &CancellationToken, deliverie
         return;
     };
     let taken = Arc::new(taken);
-    for body in posts.bodies {
-        let (state, url, stop, taken) = (
-            state.clone(),
-            posts.url.clone(),
-            stop.clone(),
-            taken.clone(),
-        );
+    for (url, body) in posts.bodies {
+        let (state, stop, taken) = (state.clone(), stop.clone(), taken.clone());
         deliveries.spawn(async move {
             deliver(&state, &url, &body, &stop).await;
             drop(taken);
@@ -272,38 +267,61 @@ fn emit(state: &Arc<SimState>, taken: Taken, stop: &CancellationToken, deliverie
 
 /// The POSTs a set of events makes, ready to send.
 struct Posts {
-    url: String,
-    /// Enveloped JSON bodies, in order.
-    bodies: Vec<String>,
+    /// Where each goes (the app's callback URL, or its number's override) and its enveloped JSON
+    /// body, in order.
+    bodies: Vec<(String, String)>,
 }
 
 /// Turns events into POST bodies (statuses batched up to `webhook_batch.max_statuses` per business
-/// number, each inbound message alone) and records the status timelines. `None` when nothing is
-/// to be posted: no webhook URL (counted in the stats). Events of a field the app is not
+/// number, each inbound message alone) and records the status timelines. Each goes to the app's
+/// callback URL, or to its number's override (`number_api`). `None` when nothing is to be
+/// posted; a change with no URL to go to is counted in the stats. Events of a field the app is not
 /// subscribed to (or all, when the app is not subscribed to the account) are counted and dropped:
 /// Meta sends statuses and messages only on `messages`, business-agent messages only on `standby`.
 fn prepare_posts(state: &SimState, events: &[WebhookEvent]) -> Option<Posts> {
     let now = state.clock.now().timestamp();
     let mut inner = state.lock();
     let values = change_values(state, &mut inner, events, now);
-    let Some(url) = inner.webhook_url.clone() else {
-        inner.stats.webhooks.skipped_no_url += values.len() as u64;
-        return None;
-    };
+    let app_url = inner.webhook_url.clone();
     let subscription = &inner.subscription;
     let (wanted, unsubscribed): (Vec<_>, Vec<_>) = values.into_iter().partition(|(field, _)| {
         subscription.app_subscribed && subscription.fields.contains_key(*field)
     });
     inner.stats.webhooks.skipped_unsubscribed += unsubscribed.len() as u64;
-    if wanted.is_empty() {
-        return None;
-    }
     drop(inner);
-    let bodies = wanted
-        .into_iter()
-        .map(|(field, value)| envelope(&state.config, field, value).to_string())
-        .collect();
-    Some(Posts { url, bodies })
+    let mut bodies = Vec::with_capacity(wanted.len());
+    let mut no_url = 0;
+    for (field, value) in wanted {
+        let number = value["metadata"]["phone_number_id"].as_str();
+        match callback_for(state, app_url.as_deref(), field, number) {
+            Some(url) => bodies.push((url, envelope(&state.config, field, value).to_string())),
+            None => no_url += 1,
+        }
+    }
+    if no_url > 0 {
+        state.lock().stats.webhooks.skipped_no_url += no_url;
+    }
+    (!bodies.is_empty()).then_some(Posts { bodies })
+}
+
+/// The fields whose webhooks follow a number's override (Meta's "Webhook overrides" list, those
+/// the simulator sends; see `number_api`).
+pub const OVERRIDABLE_FIELDS: [&str; 2] = ["messages", "standby"];
+
+/// Where webhooks of `field` about `phone_number_id` go: the number's override for the fields
+/// it applies to, else the app's callback URL.
+pub fn callback_for(
+    state: &SimState,
+    app_url: Option<&str>,
+    field: &str,
+    phone_number_id: Option<&str>,
+) -> Option<String> {
+    let overridden = phone_number_id
+        .filter(|_| OVERRIDABLE_FIELDS.contains(&field))
+        .and_then(|id| state.numbers.get(id))
+        .and_then(|number| number.webhook_override)
+        .map(|o| o.uri);
+    overridden.or_else(|| app_url.map(str::to_owned))
 }
 
 /// The `(field, value)` of each change the events make, in order; records status timelines.
@@ -349,7 +367,12 @@ fn change_values(
 }
 
 fn flush(state: &SimState, batch: Option<(String, Vec<Value>)>) -> Option<(&'static str, Value)> {
-    batch.map(|(number, statuses)| ("messages", statuses_value(&state.config, &number, statuses)))
+    batch.map(|(number, statuses)| {
+        (
+            "messages",
+            statuses_value(&state.numbers, &number, statuses),
+        )
+    })
 }
 
 /// POSTs one body (twice when the duplicate dice say so); the last answer to each POST made.

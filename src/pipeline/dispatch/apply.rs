@@ -11,7 +11,7 @@ use crate::pipeline::Dispatcher;
 use crate::store::{journal, outbox};
 use crate::whatsapp::RateLimit;
 
-use super::decide::{DispatchOutcome, Next};
+use super::decide::{DispatchOutcome, NewHold, Next};
 
 /// The record a [`Next`] is about, and where it was going.
 pub struct Target<'a> {
@@ -39,6 +39,7 @@ pub async fn apply(
             window_expires_at,
         } => {
             dispatcher.pacer.accepted(target.number);
+            dispatcher.core.reporter.sent_from(target.number);
             if let Some(queued) = queued_at(target.record) {
                 let waited = dispatcher.now() - queued;
                 dispatcher.core.reporter.queued_to_sent(waited);
@@ -66,12 +67,9 @@ pub async fn apply(
             schedule(dispatcher, id, attempts, at).await?;
             DispatchOutcome::RetryScheduled { at, code }
         }
-        Next::Hold { until, hold_all } => {
-            if let Some(reason) = hold_all {
-                tracing::warn!(
-                    "WhatsApp refuses every send ({reason}); holding all sends until {until}"
-                );
-                dispatcher.hold_until(until, reason);
+        Next::Hold { until, hold } => {
+            if let Some(hold) = hold {
+                start_hold(dispatcher, target.number, until, hold);
             }
             schedule(dispatcher, id, target.attempt, until).await?;
             DispatchOutcome::Held
@@ -92,6 +90,36 @@ pub async fn apply(
         }
         Next::Unknown => DispatchOutcome::OutcomeUnknown,
     })
+}
+
+/// Starts the hold Meta's refusal asks for: on everything (the token, the app) or on `number`
+/// alone. Logged once per hold: the sends from that number already in flight meet the same
+/// refusal, and only the first of them to come back says so.
+fn start_hold(dispatcher: &Dispatcher, number: &str, until: DateTime<Utc>, hold: NewHold) {
+    match hold {
+        NewHold::All { reason } => {
+            if dispatcher.hold_on_all().is_none() {
+                tracing::warn!(
+                    "WhatsApp refuses every send ({reason}); holding all sends until {until}"
+                );
+            }
+            dispatcher.hold_until(until, reason);
+        }
+        NewHold::Number { reason } => {
+            let already = dispatcher
+                .held_numbers()
+                .iter()
+                .any(|(held, _)| held == number);
+            if !already {
+                tracing::warn!(
+                    number,
+                    "WhatsApp refuses sends from this business number ({reason}); holding its \
+                     sends until {until}, the other numbers go on"
+                );
+            }
+            dispatcher.hold_number(number, until, reason);
+        }
+    }
 }
 
 /// Journal Sent and queue the write-back. A status webhook can overtake the send's answer

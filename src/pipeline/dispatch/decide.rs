@@ -89,11 +89,11 @@ pub enum Next {
         attempts: u32,
         code: String,
     },
-    /// Waits until `until` without counting an attempt; `hold_all` (Meta's words) when Meta
-    /// refuses every send, so every send waits.
+    /// Waits until `until` without counting an attempt; `hold` when Meta's refusal starts a
+    /// hold (every send, or every send from this number, waits), `None` when the record met one.
     Hold {
         until: DateTime<Utc>,
-        hold_all: Option<String>,
+        hold: Option<NewHold>,
     },
     /// A rate limit: waits (see `apply`'s `rate_limited`); `meta` is Meta's words when Meta
     /// refused this very send, `held_until` set when sfwa held it back itself.
@@ -107,8 +107,19 @@ pub enum Next {
     Unknown,
 }
 
-/// How long every send waits once Meta refuses the account (token, permissions, blocked).
+/// A hold Meta's refusal starts, with Meta's words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NewHold {
+    /// The token or the app: every send waits.
+    All { reason: String },
+    /// The sending number (blocked, locked, not registered): its sends wait, others go on.
+    Number { reason: String },
+}
+
+/// How long every send waits once Meta refuses the token or the app.
 pub const HOLD_ALL_FOR: Duration = Duration::seconds(60);
+/// How long sends from a number wait once Meta refuses that number (blocked, locked).
+pub const HOLD_NUMBER_FOR: Duration = Duration::seconds(60);
 
 /// What the result of a send of attempt `attempt` means, at `now`.
 pub fn decide(
@@ -141,7 +152,15 @@ pub fn decide(
         },
         Action::HoldAll => Next::Hold {
             until: now + HOLD_ALL_FOR,
-            hold_all: Some(error.rep_message()),
+            hold: Some(NewHold::All {
+                reason: error.rep_message(),
+            }),
+        },
+        Action::HoldNumber => Next::Hold {
+            until: now + HOLD_NUMBER_FOR,
+            hold: Some(NewHold::Number {
+                reason: error.rep_message(),
+            }),
         },
         Action::Retry => retry_or_fail(&code, &error.rep_message(), attempt, policy, now),
         Action::SlowDown(limit) => Next::Wait {
@@ -274,9 +293,40 @@ mod tests {
         let next = decide(&meta(401, 190), None, 0, &policy(), now());
 
         assert!(
-            matches!(&next, Next::Hold { until, hold_all: Some(_) } if *until == now() + HOLD_ALL_FOR),
+            matches!(&next, Next::Hold { until, hold: Some(NewHold::All { .. }) } if *until == now() + HOLD_ALL_FOR),
             "{next:?}"
         );
+    }
+
+    #[test]
+    fn a_number_meta_blocked_holds_only_that_numbers_sends_with_metas_words() {
+        for code in [368, 131031] {
+            let next = decide(&meta(400, code), None, 0, &policy(), now());
+
+            assert!(
+                matches!(&next, Next::Hold { until, hold: Some(NewHold::Number { reason }) }
+                    if *until == now() + HOLD_NUMBER_FOR && reason.contains("Something")),
+                "code {code}: {next:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_token_or_permission_refusal_holds_every_number() {
+        for code in [0, 190, 3, 10, 200, 299] {
+            let next = decide(&meta(400, code), None, 0, &policy(), now());
+
+            assert!(
+                matches!(
+                    &next,
+                    Next::Hold {
+                        hold: Some(NewHold::All { .. }),
+                        ..
+                    }
+                ),
+                "code {code}: {next:?}"
+            );
+        }
     }
 
     #[test]

@@ -86,6 +86,10 @@ pub async fn dispatch_record(
     dispatcher.throttle(&number).await;
     // The window is checked here, right before the send, not when the batch was fetched.
     target.now = dispatcher.now();
+    // A hold that began while this send waited for its slot (Meta refused the number meanwhile).
+    if let Some(next) = held_back(dispatcher, &target) {
+        return apply(dispatcher, &target, next).await;
+    }
     let window_expires_at = match check_window(dispatcher, &message, &target).await? {
         Ok(window_expires_at) => window_expires_at,
         Err(refused) => return apply(dispatcher, &target, refused).await,
@@ -138,7 +142,7 @@ fn held_back(dispatcher: &Dispatcher, target: &Target<'_>) -> Option<Next> {
     if let Some(hold) = dispatcher.current_hold(target.number) {
         return Some(Next::Hold {
             until: hold.until,
-            hold_all: None,
+            hold: None,
         });
     }
     let held = dispatcher
