@@ -38,6 +38,8 @@ struct Shared {
 struct Daemon {
     pipeline: Pipeline,
     addr: std::net::SocketAddr,
+    /// `/metrics` (the observe listener).
+    observe: std::net::SocketAddr,
     _stop: tokio_util::sync::DropGuard,
 }
 
@@ -100,6 +102,7 @@ impl Shared {
         s.dispatch.initial_backoff = std::time::Duration::from_millis(10);
         s.intake.mode = IntakeMode::Poll;
         s.webhook.listen = "127.0.0.1:0".parse().unwrap();
+        s.observe.listen = "127.0.0.1:0".parse().unwrap();
         s.store.path = self.dir.path().join(format!("{name}.db"));
         s.shard.name = name.to_string();
         s.shard.takes_blank_numbers = blank;
@@ -122,11 +125,13 @@ impl Shared {
             .await
             .unwrap();
         let addr = app.webhook_addr();
+        let observe = app.observe_addr();
         let stop = CancellationToken::new();
         let (pipeline, _server) = app.spawn_webhook_server(stop.clone());
         Daemon {
             pipeline,
             addr,
+            observe,
             _stop: stop.drop_guard(),
         }
     }
@@ -462,7 +467,7 @@ async fn a_shard_whose_lease_another_took_after_it_expired_holds_that_number() {
     assert!(a.pipeline.dispatcher.current_hold(&number_a).is_some());
     assert_eq!(
         metric(
-            a.addr,
+            a.observe,
             &format!("sfwa_business_number_lease{{number=\"{number_a}\"}}")
         )
         .await,
@@ -519,7 +524,7 @@ async fn a_record_for_a_number_no_shard_serves_fails_unknown_business_number_in_
         "a leased number waits for its shard"
     );
     assert_eq!(
-        metric(a.addr, "sfwa_unknown_business_number_total").await,
+        metric(a.observe, "sfwa_unknown_business_number_total").await,
         Some(1.0)
     );
     assert!(env.sends().await.is_empty());
@@ -605,7 +610,7 @@ async fn a_claimed_record_of_a_number_served_elsewhere_is_let_go_unsent_and_unwr
     assert_eq!(env.record(&ids[0])["Status__c"], "Queued");
     assert!(env.sends().await.is_empty());
     assert_eq!(
-        metric(b.addr, "sfwa_unserved_records_total").await,
+        metric(b.observe, "sfwa_unserved_records_total").await,
         Some(1.0)
     );
 }
@@ -745,7 +750,7 @@ async fn a_lease_that_ends_while_salesforce_is_down_holds_its_number_until_it_is
     assert!(a.pipeline.dispatcher.current_hold(&number_a).is_none());
     assert_eq!(
         metric(
-            a.addr,
+            a.observe,
             &format!("sfwa_business_number_lease{{number=\"{number_a}\"}}")
         )
         .await,
