@@ -37,7 +37,6 @@ struct Shared {
 /// One daemon: its pipeline (steps driven by the test) and its webhook server's address.
 struct Daemon {
     pipeline: Pipeline,
-    addr: std::net::SocketAddr,
     /// `/metrics` (the observe listener).
     observe: std::net::SocketAddr,
     _stop: tokio_util::sync::DropGuard,
@@ -124,13 +123,11 @@ impl Shared {
         let app = App::build(settings, Arc::new(self.clock.clone()))
             .await
             .unwrap();
-        let addr = app.webhook_addr();
         let observe = app.observe_addr();
         let stop = CancellationToken::new();
         let (pipeline, _server) = app.spawn_webhook_server(stop.clone());
         Daemon {
             pipeline,
-            addr,
             observe,
             _stop: stop.drop_guard(),
         }
