@@ -117,6 +117,10 @@ pub enum LeaseError {
     Raced(String),
     #[error("Salesforce refused lease {key}: {message} (is the package's WhatsApp_Number_Lease__c deployed and in the integration user's permission set?)")]
     Refused { key: String, message: String },
+    /// A passing refusal of one lease record (a row lock): tried again like an unreachable
+    /// Salesforce, never a reason to stop.
+    #[error("Salesforce could not write lease {key} just now ({message}); trying again")]
+    Busy { key: String, message: String },
     #[error("reading or writing number leases in Salesforce (is WhatsApp_Number_Lease__c deployed?): {0}")]
     Salesforce(#[from] SalesforceError),
     #[error("keeping this instance's lease holder id in the store: {0}")]
@@ -307,24 +311,30 @@ pub async fn acquire(pipeline: &Pipeline) -> Result<Arc<Leases>, LeaseError> {
     Ok(Arc::new(leases))
 }
 
-/// [`acquire`], waiting out a Salesforce that cannot be reached (every 5 s, until it answers or
-/// `shutdown`: `None`); a refusal is returned at once.
+/// [`acquire`], waiting out a Salesforce that cannot be reached (again after 0.5 s, doubling to
+/// every 5 s: a restart meeting one passing 5xx starts half a second later, not five; until it
+/// answers or `shutdown`: `None`); a refusal is returned at once.
 pub async fn acquire_when_reachable(
     pipeline: &Pipeline,
     shutdown: &CancellationToken,
 ) -> Result<Option<Arc<Leases>>, LeaseError> {
+    let mut wait = std::time::Duration::from_millis(500);
     loop {
         match acquire(pipeline).await {
             Ok(leases) => return Ok(Some(leases)),
             Err(LeaseError::Salesforce(error)) if error.is_transient() => {
                 warn!(%error, "cannot take the business number leases yet; sfwa starts once Salesforce answers");
             }
+            Err(error @ LeaseError::Busy { .. }) => {
+                warn!(%error, "cannot take the business number leases yet");
+            }
             Err(error) => return Err(error),
         }
         tokio::select! {
             () = shutdown.cancelled() => return Ok(None),
-            () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            () = tokio::time::sleep(wait) => {}
         }
+        wait = (wait * 2).min(std::time::Duration::from_secs(5));
     }
 }
 
@@ -483,8 +493,17 @@ fn refusal(result: &RecordResult, key: &str) -> Option<LeaseError> {
         .iter()
         .any(|e| e.status_code == "DUPLICATE_VALUE");
     let number = key.split('/').next().unwrap_or(key).to_string();
+    let passing = result
+        .errors
+        .iter()
+        .all(|e| e.disposition() == crate::salesforce::Disposition::Retry);
     Some(if duplicate {
         LeaseError::Raced(number)
+    } else if passing && !result.errors.is_empty() {
+        LeaseError::Busy {
+            key: key.to_string(),
+            message: format!("{:?}", result.errors),
+        }
     } else {
         LeaseError::Refused {
             key: key.to_string(),
@@ -643,6 +662,30 @@ mod tests {
     }
 
     const NOW: &str = "2026-11-24T15:00:00Z";
+
+    fn refused_with(code: &str) -> RecordResult {
+        serde_json::from_value(json!({
+            "success": false,
+            "errors": [{"statusCode": code, "message": "…", "fields": []}]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_row_lock_on_a_lease_is_tried_again_and_a_lost_race_or_a_missing_object_is_not() {
+        assert!(matches!(
+            refusal(&refused_with("UNABLE_TO_LOCK_ROW"), "111/2"),
+            Some(LeaseError::Busy { .. })
+        ));
+        assert!(matches!(
+            refusal(&refused_with("DUPLICATE_VALUE"), "111/2"),
+            Some(LeaseError::Raced(number)) if number == "111"
+        ));
+        assert!(matches!(
+            refusal(&refused_with("INVALID_FIELD"), "111/2"),
+            Some(LeaseError::Refused { .. })
+        ));
+    }
 
     #[test]
     fn a_number_never_leased_is_taken_as_generation_one() {
