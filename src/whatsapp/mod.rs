@@ -20,6 +20,7 @@
 
 mod client;
 mod error;
+mod listing;
 pub mod media;
 mod phone_numbers;
 mod request;

@@ -54,14 +54,6 @@ pub struct TemplateInfo {
 }
 
 #[derive(Deserialize)]
-struct Page {
-    #[serde(default)]
-    data: Vec<WireTemplate>,
-    #[serde(default)]
-    paging: Option<Paging>,
-}
-
-#[derive(Deserialize)]
 struct WireTemplate {
     name: String,
     #[serde(default)]
@@ -70,51 +62,22 @@ struct WireTemplate {
     category: String,
 }
 
-#[derive(Deserialize)]
-struct Paging {
-    #[serde(default)]
-    cursors: Option<Cursors>,
-    /// Present only when there is a next page.
-    #[serde(default)]
-    next: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Cursors {
-    #[serde(default)]
-    after: Option<String>,
-}
-
 impl WhatsAppClient {
     /// Every template of WhatsApp Business Account `waba_id`, with its language and category.
     #[tracing::instrument(skip_all, fields(waba_id = %waba_id))]
     pub async fn message_templates(&self, waba_id: &str) -> Result<Vec<TemplateInfo>, SendError> {
         let path = format!("{waba_id}/message_templates");
-        let mut templates = Vec::new();
-        let mut after: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let mut query = vec![("fields", "name,language,category")];
-            if let Some(after) = after.as_deref() {
-                query.push(("after", after));
-            }
-            let (status, body) = self.get_body(&path, &query).await?;
-            let page: Page = serde_json::from_slice(&body)
-                .map_err(|e| SendError::BadResponse(format!("HTTP {status}: {e}")))?;
-            templates.extend(page.data.into_iter().map(|t| TemplateInfo {
+        let templates: Vec<WireTemplate> = self
+            .list_all(&path, "name,language,category", MAX_PAGES)
+            .await?;
+        Ok(templates
+            .into_iter()
+            .map(|t| TemplateInfo {
                 category: Category::from_meta(&t.category),
                 name: t.name,
                 language: t.language,
-            }));
-            after = page
-                .paging
-                .filter(|p| p.next.is_some())
-                .and_then(|p| p.cursors)
-                .and_then(|c| c.after);
-            if after.is_none() {
-                break;
-            }
-        }
-        Ok(templates)
+            })
+            .collect())
     }
 }
 
