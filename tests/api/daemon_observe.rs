@@ -8,12 +8,11 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sfwa::config::{AuthMode, IntakeMode, Secret};
 use sfwa::pipeline::stream::StreamIntake;
 use sfwa::pipeline::worker;
-use sha2::Sha256;
+use sfwa_sim::whatsapp::signature;
 
 use crate::daemon_support::{spawn_app_with, Options, TestApp, DEADLINE};
 
@@ -105,27 +104,8 @@ fn signed_inbound(app: &TestApp, wamid: &str) -> (Vec<u8>, String) {
         }}]}],
     }))
     .unwrap();
-    let signature = sign(&body, app.wa.app_secret());
-    (body, signature)
-}
-
-fn sign(body: &[u8], secret: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-async fn post_webhook(app: &TestApp, body: &[u8], signature: &str) -> u16 {
-    app.http
-        .post(app.wa.webhook_url().unwrap())
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", signature)
-        .body(body.to_vec())
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    let signed = signature(&body, app.wa.app_secret());
+    (body, signed)
 }
 
 const ACCEPTED: &str = r#"sfwa_webhook_requests_total{result="accepted"}"#;
@@ -144,11 +124,15 @@ async fn metrics_count_this_daemons_sends_refusals_webhooks_and_flushes_and_no_o
         .await;
 
     app.dispatch().await;
-    let (inbound, signature) = signed_inbound(&app, "wamid.METRICS1");
-    let first = post_webhook(&app, &inbound, &signature).await;
-    let again = post_webhook(&app, &inbound, &signature).await;
-    let forged = post_webhook(&app, &inbound, &sign(&inbound, "not-the-app-secret")).await;
-    let bad = post_webhook(&app, b"{}", &sign(b"{}", app.wa.app_secret())).await;
+    let (inbound, signed) = signed_inbound(&app, "wamid.METRICS1");
+    let first = app.post_webhook(&inbound, &signed).await;
+    let again = app.post_webhook(&inbound, &signed).await;
+    let forged = app
+        .post_webhook(&inbound, &signature(&inbound, "not-the-app-secret"))
+        .await;
+    let bad = app
+        .post_webhook(b"{}", &signature(b"{}", app.wa.app_secret()))
+        .await;
     // Ours and the simulator's `sent` status (delivered and read never come, see above).
     app.deliver_due_webhooks().await;
     let accepted = sample(&metrics(&app).await, ACCEPTED);
@@ -503,7 +487,9 @@ async fn no_secret_reaches_the_logs_through_logins_sends_webhooks_relogins_and_t
     app.dispatch().await;
     app.status_after_webhooks(&ids[0], "Read").await;
     let (inbound, _) = signed_inbound(&app, "wamid.SECRETS1");
-    let forged = post_webhook(&app, &inbound, &sign(&inbound, "forged")).await;
+    let forged = app
+        .post_webhook(&inbound, &signature(&inbound, "forged"))
+        .await;
     // A customer's file: Meta's signed, token-bound URL is fetched, the bytes go to Salesforce.
     let (media_id, sha256) = crate::media::upload(&app, b"a photo, signed", "image/jpeg").await;
     let image = json!({"id": media_id, "mime_type": "image/jpeg", "sha256": sha256});

@@ -199,6 +199,21 @@ impl TestApp {
 
     /// Stops the webhook receiver only (the daemon's port refuses connections once it has
     /// closed); [`TestApp::restart`] brings it back on the same `webhook.listen`.
+    /// POSTs `body` to the daemon's webhook as Meta would, with `signature` as
+    /// `X-Hub-Signature-256`; the HTTP status it answered.
+    pub async fn post_webhook(&self, body: &[u8], signature: &str) -> u16 {
+        self.http
+            .post(self.wa.webhook_url().unwrap())
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", signature)
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     pub fn stop_webhooks(&self) {
         self.webhook_stop.cancel();
     }

@@ -31,6 +31,28 @@ pub struct Org {
     pub http: reqwest::Client,
 }
 
+impl Org {
+    /// The daemon's Salesforce client for this org: JWT bearer with the simulator's trusted key.
+    pub fn salesforce_client(&self) -> sfwa::salesforce::SalesforceClient {
+        let config = self.sim.config();
+        sfwa::salesforce::SalesforceClient::new(
+            reqwest::Client::new(),
+            sfwa::salesforce::SalesforceConfig {
+                login_url: self.sim.url(),
+                api_version: sfwa::salesforce::API_VERSION.into(),
+                auth: sfwa::salesforce::Auth::JwtBearer {
+                    client_id: config.client_id.clone(),
+                    username: config.username.clone(),
+                    private_key_pem: config.trusted_key.private_pem.clone(),
+                    audience: "https://login.salesforce.com".into(),
+                },
+                timeout: std::time::Duration::from_secs(10),
+            },
+        )
+        .expect("the client builds")
+    }
+}
+
 pub async fn spawn_org() -> Org {
     spawn_org_with(SalesforceSimConfig::for_tests()).await
 }

@@ -2,31 +2,14 @@
 //! ([`SalesforceClient::search`]): phone fields matched by digits however they were typed,
 //! RETURNING filters, Salesforce's errors, and the search index's lag on the simulator's clock.
 
-use std::time::Duration;
-
 use serde_json::{json, Value};
 use sfwa::salesforce::sosl::sosl_term;
-use sfwa::salesforce::{Auth, SalesforceClient, SalesforceConfig, SalesforceError};
+use sfwa::salesforce::{SalesforceClient, SalesforceError};
 
 use crate::helpers::{seed_records, spawn_org, Org};
 
 fn client(org: &Org) -> SalesforceClient {
-    let config = org.sim.config();
-    SalesforceClient::new(
-        reqwest::Client::new(),
-        SalesforceConfig {
-            login_url: org.sim.url(),
-            api_version: sfwa::salesforce::API_VERSION.into(),
-            auth: Auth::JwtBearer {
-                client_id: config.client_id.clone(),
-                username: config.username.clone(),
-                private_key_pem: config.trusted_key.private_pem.clone(),
-                audience: "https://login.salesforce.com".into(),
-            },
-            timeout: Duration::from_secs(10),
-        },
-    )
-    .expect("the client builds")
+    org.salesforce_client()
 }
 
 async fn seed(org: &Org, object: &str, records: Value) -> Vec<String> {

@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sfwa::pipeline::stream::StreamIntake;
-use sfwa::salesforce::{
-    Auth, CometdClient, CometdError, ReplayFrom, SalesforceClient, SalesforceConfig, StreamEvent,
-};
+use sfwa::salesforce::{CometdClient, CometdError, ReplayFrom, SalesforceClient, StreamEvent};
 use sfwa_sim::salesforce::SalesforceSimConfig;
 
 use crate::daemon_support::{spawn_app_with, Options, DEADLINE, MSG};
@@ -27,22 +25,7 @@ async fn spawn_streaming_org() -> Org {
 }
 
 fn salesforce(org: &Org) -> SalesforceClient {
-    let config = org.sim.config();
-    SalesforceClient::new(
-        reqwest::Client::new(),
-        SalesforceConfig {
-            login_url: org.sim.url(),
-            api_version: sfwa::salesforce::API_VERSION.into(),
-            auth: Auth::JwtBearer {
-                client_id: config.client_id.clone(),
-                username: config.username.clone(),
-                private_key_pem: config.trusted_key.private_pem.clone(),
-                audience: "https://login.salesforce.com".into(),
-            },
-            timeout: Duration::from_secs(10),
-        },
-    )
-    .expect("the client builds")
+    org.salesforce_client()
 }
 
 /// Creates `name` and its member filtering on `filter`, the Tooling API way (two REST calls).

@@ -75,19 +75,6 @@ fn inbound_for_b(b: &TestApp, wamid: &str) -> (Vec<u8>, String) {
     (body, signed)
 }
 
-async fn post(a: &TestApp, body: &[u8], signature: &str) -> u16 {
-    a.http
-        .post(a.wa.webhook_url().unwrap())
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", signature)
-        .body(body.to_vec())
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 #[tokio::test]
 async fn statuses_and_inbound_for_the_other_shards_number_are_forwarded_to_it_and_applied_there() {
     // Arrange: B sends a template; Meta (B's account simulator) calls A's URL for everything.
@@ -130,10 +117,10 @@ async fn a_down_shard_makes_the_receiving_shard_answer_5xx_and_the_retry_applies
     .await;
 
     // Act: Meta's POST while B is down, then Meta's retry (twice) once B is back.
-    let while_down = post(&a, &body, &signed).await;
+    let while_down = a.post_webhook(&body, &signed).await;
     b.restart().await;
-    let retried = post(&a, &body, &signed).await;
-    let retried_again = post(&a, &body, &signed).await;
+    let retried = a.post_webhook(&body, &signed).await;
+    let retried_again = a.post_webhook(&body, &signed).await;
 
     // Assert
     assert_eq!(while_down, 502);
@@ -167,7 +154,8 @@ async fn a_forwarded_post_is_never_forwarded_again() {
     let (body, signed) = inbound_for_b(&a, "wamid.LOOP");
 
     // Act
-    let answered = tokio::time::timeout(Duration::from_secs(10), post(&a, &body, &signed)).await;
+    let answered =
+        tokio::time::timeout(Duration::from_secs(10), a.post_webhook(&body, &signed)).await;
 
     // Assert: one hop, answered; a loop would time out or fail.
     assert_eq!(answered.expect("answered without looping"), 200);
