@@ -209,8 +209,12 @@ async fn receive(
     } else {
         receiver.forward.split(&foreign)
     };
-    let failed = receiver.forward.send(&urls, &body, signature).await;
-    match webhook_apply::apply(core, parsed).await {
+    // The other shards' parts and this shard's own are stored at the same time.
+    let (failed, applied) = tokio::join!(
+        receiver.forward.send(&urls, &body, signature),
+        webhook_apply::apply(core, parsed)
+    );
+    match applied {
         Ok(applied) => {
             for reason in ignored.iter().chain(&applied.ignored) {
                 core.reporter.webhook_part_ignored(reason.label());
