@@ -41,6 +41,7 @@
 //! | `sfwa_webhook_last_received_timestamp_seconds` | gauge | — when the last signed webhook POST was stored (or this daemon started, if none since) |
 //! | `sfwa_webhook_last_status_timestamp_seconds` | gauge | — when the last status of a message this instance sent arrived (or this daemon started, if none since) |
 //! | `sfwa_platform_events_delivered_remaining`, `sfwa_platform_events_delivered_max` | gauge | — the org's `DailyDeliveredPlatformEvents` from `GET limits`, read every 5 minutes (`observe::limits`); absent until read and when the org does not report it |
+//! | `sfwa_store_commits_total`, `sfwa_store_writes_total` | counter | — store transactions committed (one fsync each) and writes run in them since start: several writes share a commit under load (`store::db` group commit) |
 //! | `sfwa_inbound_links_total` | counter | `result` = user_id_stored, user_id_refused (a customer's WhatsApp user id written to, or refused by, the Contact / Lead a message linked to by phone), relinked (records the relink job linked after matching nobody at first) |
 
 use std::sync::atomic::AtomicU64;
@@ -138,6 +139,9 @@ pub struct Snapshot {
     pub platform_events: Option<Limit>,
     /// Per served business number: whether its sends are on hold now.
     pub numbers_held: Vec<(String, bool)>,
+    /// Store transactions committed and writes run in them, since start (`store::CommitCounts`).
+    pub store_commits: u64,
+    pub store_writes: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -186,6 +190,8 @@ struct Inner {
     platform_events_max: Family<NoLabels, Gauge>,
     number_held: Family<NumberLabel, Gauge>,
     sent_by_number: Family<NumberLabel, Counter>,
+    store_commits: Counter,
+    store_writes: Counter,
     shards: ShardMetrics,
 }
 
@@ -239,6 +245,8 @@ impl Metrics {
             shards: ShardMetrics::default(),
             number_held: Family::default(),
             sent_by_number: Family::default(),
+            store_commits: Counter::default(),
+            store_writes: Counter::default(),
         };
         inner.register_sends();
         inner.register_numbers();
@@ -284,6 +292,8 @@ impl Metrics {
     pub fn render(&self, snapshot: &Snapshot) -> String {
         let inner = &self.inner;
         inner.ready.set(i64::from(snapshot.ready));
+        catch_up(&inner.store_commits, snapshot.store_commits);
+        catch_up(&inner.store_writes, snapshot.store_writes);
         if let Some(limit) = snapshot.platform_events {
             let none = NoLabels {};
             inner
@@ -504,6 +514,11 @@ impl Reporter for Metrics {
     }
 }
 
+/// Moves a counter up to a total counted elsewhere (the store's own counts, read at scrape time).
+fn catch_up(counter: &Counter, total: u64) {
+    counter.inc_by(total.saturating_sub(counter.get()));
+}
+
 /// `registry.register(name, help, field.clone())` for each `name => help, field;`.
 macro_rules! register {
     ($inner:ident; $($name:literal => $help:literal, $field:ident;)*) => {
@@ -571,6 +586,8 @@ impl Inner {
             "webhook_last_status_timestamp_seconds" => "Unix time the last status webhook of a message this instance sent was stored (this daemon's start, if none since)", webhook_last_status;
             "platform_events_delivered_remaining" => "Platform events the org may still deliver to subscribers in the last 24 h (GET limits DailyDeliveredPlatformEvents Remaining, read every 5 minutes)", platform_events_remaining;
             "platform_events_delivered_max" => "The org's daily platform-event delivery allocation (GET limits DailyDeliveredPlatformEvents Max)", platform_events_max;
+            "store_commits" => "Store transactions committed (one fsync each); concurrent writes share one", store_commits;
+            "store_writes" => "Store writes run, each in its own savepoint of a shared transaction", store_writes;
         );
     }
 
@@ -736,10 +753,14 @@ mod tests {
                 ("106540352242922".into(), true),
                 ("106540352242923".into(), false),
             ],
+            store_commits: 11,
+            store_writes: 40,
         });
 
         for line in [
             r#"sfwa_queue_depth{state="claimed"} 3"#,
+            "sfwa_store_commits_total 11",
+            "sfwa_store_writes_total 40",
             r#"sfwa_business_number_held{number="106540352242922"} 1"#,
             r#"sfwa_business_number_held{number="106540352242923"} 0"#,
             r#"sfwa_queue_depth{state="sending"} 1"#,

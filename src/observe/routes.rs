@@ -2,6 +2,7 @@
 //! (`observe.listen`, default 127.0.0.1:9464), apart from Meta's public webhook port, which serves
 //! `webhook.path` alone. Scrapes and probes then never share a port (or an Ingress) with Meta.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -113,6 +114,7 @@ pub async fn snapshot(
             replay_updated_at,
             now,
         });
+    let counts = pipeline.core.store.commit_counts();
     Ok(Snapshot {
         claimed,
         sending,
@@ -126,6 +128,8 @@ pub async fn snapshot(
         ready,
         platform_events: health.platform_events(),
         numbers_held: numbers_held(&pipeline.dispatcher),
+        store_commits: counts.commits.load(Ordering::Relaxed),
+        store_writes: counts.writes.load(Ordering::Relaxed),
     })
 }
 

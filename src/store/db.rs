@@ -5,7 +5,8 @@
 //!   webhook receiver can commit a batch before answering 200 without stalling the dispatcher.
 //! - **`synchronous = FULL`**: a commit is on disk when `write` returns. "Durable before 200"
 //!   (guarantee 2) must hold through a power cut, not only a process crash; under WAL this costs one
-//!   fsync per commit.
+//!   fsync per commit — so concurrent writes share commits ([`Store`]'s group commit): one fsync
+//!   per batch instead of one per message step.
 //! - **`busy_timeout`**: another process briefly holding the file (a backup, `sqlite3`) makes us wait
 //!   instead of failing; past the timeout the error says the file is locked.
 //! - **foreign keys on**: so any later schema that relies on them is enforced.
@@ -15,12 +16,16 @@
 //! migration leaves the file at the previous version. A file from a newer sfwa is refused rather than
 //! guessed at.
 
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, Row, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, Row, Transaction, TransactionBehavior};
+use tokio::sync::oneshot;
 
 use super::error::StoreError;
 
@@ -74,20 +79,86 @@ pub fn latest_version() -> i64 {
     MIGRATIONS.last().map_or(0, |m| m.version)
 }
 
+/// At most this many writes share one transaction: it bounds how long a batch holds the write lock
+/// (and so how long the first caller of the batch waits) and how many callers one failed COMMIT
+/// answers with an error.
+pub const MAX_BATCH: usize = 256;
+
+/// Read-only connections a file store keeps beside its writer, so reads never queue behind a
+/// batch's fsync (WAL lets them read the last committed state meanwhile).
+const READERS: usize = 2;
+
+/// The savepoint each write runs in inside its batch's transaction.
+const SAVEPOINT: &str = "SAVEPOINT sfwa_write";
+const RELEASE: &str = "RELEASE sfwa_write";
+const ROLLBACK: &str = "ROLLBACK TO sfwa_write; RELEASE sfwa_write";
+
 /// A handle on the store, cheap to clone.
 ///
-/// One connection behind a mutex: SQLite allows one writer at a time anyway, and every call runs on a
-/// blocking thread (`spawn_blocking`) so waiting for the lock or the disk never stalls the async
-/// workers.
+/// **Group commit.** SQLite allows one writer at a time and, with `synchronous = FULL`, every
+/// COMMIT is an fsync. So one writer thread owns the writing connection: [`Store::write`] queues
+/// its closure and waits; the writer takes everything queued (up to [`MAX_BATCH`]), opens ONE
+/// `IMMEDIATE` transaction, runs each closure in its own savepoint (an `Err` or a panic rolls back
+/// that closure alone and is that caller's answer), COMMITs once, and only then answers every
+/// caller. Concurrent writers (webhook POSTs, journal transitions, outbox inserts) therefore share
+/// one fsync, while each caller still hears back only once its data is durable (guarantees 1
+/// and 2 are unchanged). If the COMMIT itself fails, every caller of the batch gets the error.
+///
+/// **Reads** run on blocking threads on their own read-only connections (file stores), each in a
+/// deferred transaction so a read sees one committed state even while a batch commits beside it.
+/// An in-memory store has one connection, shared by the writer and the reads.
 #[derive(Clone)]
 pub struct Store {
-    /// The single connection; held only inside `spawn_blocking` closures.
-    conn: Arc<Mutex<Connection>>,
+    shared: Arc<Shared>,
 }
+
+/// What every clone of a [`Store`] shares; dropping the last one stops the writer thread.
+struct Shared {
+    /// The writer's queue; `None` only while dropping.
+    jobs: Option<mpsc::Sender<Job>>,
+    /// The writing connection; the writer thread holds it for one batch at a time.
+    conn: Arc<Mutex<Connection>>,
+    /// Read-only connections; empty for an in-memory store (reads then use `conn`).
+    readers: Vec<Mutex<Connection>>,
+    /// Which reader a read waits for when all are busy.
+    next_reader: AtomicUsize,
+    counts: Arc<CommitCounts>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How the writer has done since the store opened (`sfwa_store_*` metrics, tests).
+#[derive(Debug, Default)]
+pub struct CommitCounts {
+    /// Transactions committed (each one fsync under WAL with `synchronous = FULL`).
+    pub commits: AtomicU64,
+    /// `write` calls run (whatever their outcome).
+    pub writes: AtomicU64,
+}
+
+/// A queued write: given its batch's transaction (or why the transaction could not begin), runs
+/// the caller's closure in its own savepoint and returns how to answer the caller once the
+/// batch's COMMIT is known.
+type Job = Box<dyn FnOnce(Result<&Transaction<'_>, &rusqlite::Error>) -> Answer + Send>;
+/// Answers one caller: `None` when the batch committed, else the COMMIT's error.
+type Answer = Box<dyn FnOnce(Option<&rusqlite::Error>) + Send>;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Drop for Shared {
+    /// Closes the queue and waits for the writer to finish what was queued, so the file is
+    /// closed (and its write lock free) once the last handle is gone.
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(writer) = self.writer.take() {
+            // A queued closure that owned the last handle is dropped on the writer thread itself.
+            if writer.thread().id() != std::thread::current().id() {
+                let _ = writer.join();
+            }
+        }
     }
 }
 
@@ -122,7 +193,16 @@ impl Store {
             tracing::warn!(journal_mode = %mode, "store file system does not support WAL; continuing without it");
         }
         migrate(&mut conn)?;
-        Ok(Store::from_connection(conn))
+        let readers = if mode.eq_ignore_ascii_case("wal") {
+            open_readers(path).map_err(|e| match StoreError::from(e) {
+                StoreError::Sqlite(source) => open_error(source),
+                locked => locked,
+            })?
+        } else {
+            // Without WAL a reader would block the writer: everything goes through one connection.
+            Vec::new()
+        };
+        Store::from_connections(conn, readers)
     }
 
     /// A private in-memory store (tests, `sfwa demo`).
@@ -130,28 +210,70 @@ impl Store {
         let mut conn = Connection::open_in_memory()?;
         configure(&conn)?;
         migrate(&mut conn)?;
-        Ok(Store::from_connection(conn))
+        Store::from_connections(conn, Vec::new())
     }
 
-    fn from_connection(conn: Connection) -> Store {
-        Store {
-            conn: Arc::new(Mutex::new(conn)),
-        }
+    fn from_connections(conn: Connection, readers: Vec<Connection>) -> Result<Store, StoreError> {
+        let conn = Arc::new(Mutex::new(conn));
+        let counts = Arc::new(CommitCounts::default());
+        let (jobs, queue) = mpsc::channel();
+        let writer = {
+            let (conn, counts) = (Arc::clone(&conn), Arc::clone(&counts));
+            std::thread::Builder::new()
+                .name("sfwa-store-writer".into())
+                .spawn(move || run_writer(&conn, &queue, &counts))
+                .map_err(|e| StoreError::Worker(format!("cannot start the store writer: {e}")))?
+        };
+        Ok(Store {
+            shared: Arc::new(Shared {
+                jobs: Some(jobs),
+                conn,
+                readers: readers.into_iter().map(Mutex::new).collect(),
+                next_reader: AtomicUsize::new(0),
+                counts,
+                writer: Some(writer),
+            }),
+        })
     }
 
-    /// Runs `f` in a transaction on a blocking thread; commits if it returns `Ok`, rolls back
-    /// otherwise. The transaction is `IMMEDIATE`: it takes the write lock up front, so it cannot fail
-    /// half-way with "busy" when upgrading from a read.
-    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// Runs `f` in a transaction shared with the other writes queued at the same time (see
+    /// [`Store`]); answers once that transaction committed. If `f` returns `Err` (or panics) its
+    /// changes alone are rolled back and the error is the answer. The transaction is `IMMEDIATE`:
+    /// it takes the write lock up front, so it cannot fail half-way with "busy" when upgrading
+    /// from a read. The write is queued when this is called, not when the future is first polled.
+    pub fn write<T, F>(&self, f: F) -> impl Future<Output = Result<T, StoreError>> + Send + 'static
     where
         T: Send + 'static,
         F: FnOnce(&Transaction) -> Result<T, StoreError> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move |tx| run_job(tx, f, answer));
+        let queued = self
+            .shared
+            .jobs
+            .as_ref()
+            .is_some_and(|jobs| jobs.send(job).is_ok());
+        async move {
+            if !queued {
+                return Err(StoreError::Worker("the store writer has stopped".into()));
+            }
+            answered.await.map_err(|_| {
+                StoreError::Worker("the store writer stopped before answering".into())
+            })?
+        }
+    }
+
+    /// Runs `f` on a blocking thread against a read connection, in a deferred transaction (one
+    /// consistent committed state), outside any write.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let shared = Arc::clone(&self.shared);
         run_blocking(move || {
-            let mut guard = lock(&conn);
-            let tx = guard.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            // On Err (or a panic) `tx` is dropped, which rolls back.
+            let mut conn = shared.reader();
+            let tx = conn.transaction()?;
             let value = f(&tx)?;
             tx.commit()?;
             Ok(value)
@@ -159,14 +281,137 @@ impl Store {
         .await
     }
 
-    /// Runs `f` against the connection on a blocking thread, outside any explicit transaction.
-    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        let conn = Arc::clone(&self.conn);
-        run_blocking(move || f(&lock(&conn))).await
+    /// Transactions committed and writes run since the store opened.
+    pub fn commit_counts(&self) -> &CommitCounts {
+        &self.shared.counts
+    }
+}
+
+impl Shared {
+    /// A free read connection, else the next one in turn (waiting for it); the writing connection
+    /// for an in-memory store.
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        if self.readers.is_empty() {
+            return lock(&self.conn);
+        }
+        for reader in &self.readers {
+            if let Ok(conn) = reader.try_lock() {
+                return conn;
+            }
+        }
+        let turn = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        lock(&self.readers[turn])
+    }
+}
+
+/// The writer thread: takes what is queued, one batch at a time, until every handle is dropped.
+fn run_writer(conn: &Mutex<Connection>, queue: &mpsc::Receiver<Job>, counts: &CommitCounts) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&mut lock(conn), batch, counts);
+    }
+}
+
+/// One transaction for the whole batch, one savepoint per write, one COMMIT, then the answers.
+fn commit_batch(conn: &mut Connection, batch: Vec<Job>, counts: &CommitCounts) {
+    counts
+        .writes
+        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(error) => {
+            for job in batch {
+                job(Err(&error))(None);
+            }
+            return;
+        }
+    };
+    let answers: Vec<Answer> = batch.into_iter().map(|job| job(Ok(&tx))).collect();
+    let committed = tx.commit();
+    if committed.is_ok() {
+        counts.commits.fetch_add(1, Ordering::Relaxed);
+    } else {
+        tracing::warn!(
+            "a store commit failed; every write of its batch is answered with the error"
+        );
+    }
+    for answer in answers {
+        answer(committed.as_ref().err());
+    }
+}
+
+/// Runs one caller's closure in its savepoint of the batch's transaction and holds its result
+/// until the COMMIT is known.
+fn run_job<T, F>(
+    tx: Result<&Transaction<'_>, &rusqlite::Error>,
+    f: F,
+    answer: oneshot::Sender<Result<T, StoreError>>,
+) -> Answer
+where
+    T: Send + 'static,
+    F: FnOnce(&Transaction) -> Result<T, StoreError>,
+{
+    let result = match tx {
+        Ok(tx) => in_savepoint(tx, f),
+        Err(error) => Err(copy_error(error)),
+    };
+    Box::new(move |commit_error| {
+        let result = match commit_error {
+            None => result,
+            Some(error) => Err(copy_error(error)),
+        };
+        // The caller may have stopped waiting (its task was cancelled); what it wrote stands.
+        let _ = answer.send(result);
+    })
+}
+
+/// `f` inside `SAVEPOINT … RELEASE`, rolled back to the savepoint on `Err` or panic, so a failing
+/// write never undoes its neighbours in the batch.
+fn in_savepoint<T>(
+    tx: &Transaction<'_>,
+    f: impl FnOnce(&Transaction) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    // SQLite rolls a whole transaction back on some errors (disk full, I/O): the batch is lost
+    // and its COMMIT will fail; running more writes now would commit them one by one instead.
+    if tx.is_autocommit() {
+        return Err(StoreError::Worker(
+            "the shared transaction was rolled back by an earlier error".into(),
+        ));
+    }
+    tx.execute_batch(SAVEPOINT)?;
+    let outcome = catch_unwind(AssertUnwindSafe(|| f(tx)));
+    let kept = matches!(outcome, Ok(Ok(_)));
+    tx.execute_batch(if kept { RELEASE } else { ROLLBACK })?;
+    outcome.unwrap_or_else(|panic| {
+        Err(StoreError::Worker(format!(
+            "a store write panicked and was rolled back: {}",
+            panic_message(panic.as_ref())
+        )))
+    })
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_string())
+}
+
+/// The same error again for each caller of a batch (rusqlite's error is not `Clone`); busy and
+/// locked stay [`StoreError::Locked`].
+fn copy_error(error: &rusqlite::Error) -> StoreError {
+    match error {
+        rusqlite::Error::SqliteFailure(code, message) => {
+            StoreError::from(rusqlite::Error::SqliteFailure(*code, message.clone()))
+        }
+        other => StoreError::Worker(format!("the store transaction failed: {other}")),
     }
 }
 
@@ -182,6 +427,20 @@ async fn run_blocking<T: Send + 'static>(
 /// was rolled back when it was dropped during unwinding. So poisoning is ignored.
 fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The read-only connections of a WAL store file.
+fn open_readers(path: &Path) -> rusqlite::Result<Vec<Connection>> {
+    (0..READERS)
+        .map(|_| {
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI;
+            let conn = Connection::open_with_flags(path, flags)?;
+            configure(&conn)?;
+            Ok(conn)
+        })
+        .collect()
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -283,13 +542,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested/sfwa.db");
         let first = Store::open(&path).unwrap();
-        let conn = lock(&first.conn);
+        let conn = lock(&first.shared.conn);
         super::super::cursors::set(&conn, "replay", "42", Utc::now()).unwrap();
         drop(conn);
         drop(first);
 
         let second = Store::open(&path).unwrap();
-        let conn = lock(&second.conn);
+        let conn = lock(&second.shared.conn);
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .unwrap();
@@ -490,6 +749,167 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(value.as_deref(), Some("7"));
+    }
+
+    /// Holds the writer inside a first write until `release` is sent, so the writes queued
+    /// meanwhile form the next batch; answers once the writer is inside.
+    fn hold_writer(
+        store: &Store,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        impl Future<Output = Result<(), StoreError>>,
+    ) {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (inside, entered) = std::sync::mpsc::channel();
+        let gate = store.write(move |_| {
+            inside.send(()).ok();
+            held.recv().ok();
+            Ok(())
+        });
+        entered.recv().expect("the writer runs the gate");
+        (release, gate)
+    }
+
+    fn set_cursor(
+        store: &Store,
+        name: &'static str,
+    ) -> impl Future<Output = Result<(), StoreError>> {
+        store.write(move |tx| super::super::cursors::set(tx, name, "1", Utc::now()))
+    }
+
+    async fn cursor(store: &Store, name: &'static str) -> Option<String> {
+        store
+            .read(move |conn| super::super::cursors::get(conn, name))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn concurrent_writes_share_one_commit_and_each_caller_hears_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("sfwa.db")).unwrap();
+        let (release, gate) = hold_writer(&store);
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        let writes: Vec<_> = names.iter().map(|name| set_cursor(&store, name)).collect();
+
+        release.send(()).unwrap();
+        gate.await.unwrap();
+        let results = futures_util::future::join_all(writes).await;
+
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        let counts = store.commit_counts();
+        assert_eq!(counts.writes.load(Ordering::Relaxed), 9);
+        assert_eq!(
+            counts.commits.load(Ordering::Relaxed),
+            2,
+            "the gate's batch and one for the eight queued behind it"
+        );
+        for name in names {
+            assert_eq!(cursor(&store, name).await.as_deref(), Some("1"), "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_write_is_rolled_back_alone_and_its_neighbours_commit() {
+        let store = Store::open_in_memory().unwrap();
+        let (release, gate) = hold_writer(&store);
+        let before = set_cursor(&store, "before");
+        let failing = store.write(|tx| {
+            super::super::cursors::set(tx, "failing", "1", Utc::now())?;
+            Err::<(), _>(StoreError::Worker("simulated failure".into()))
+        });
+        let after = set_cursor(&store, "after");
+
+        release.send(()).unwrap();
+        gate.await.unwrap();
+        let (before, failing, after) = tokio::join!(before, failing, after);
+
+        assert!(before.is_ok() && after.is_ok());
+        assert!(failing
+            .unwrap_err()
+            .to_string()
+            .contains("simulated failure"));
+        assert_eq!(cursor(&store, "before").await.as_deref(), Some("1"));
+        assert_eq!(cursor(&store, "failing").await, None);
+        assert_eq!(cursor(&store, "after").await.as_deref(), Some("1"));
+        assert_eq!(store.commit_counts().commits.load(Ordering::Relaxed), 2);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_write_answers_its_caller_with_an_error_and_the_writer_keeps_going() {
+        let store = Store::open_in_memory().unwrap();
+        let (release, gate) = hold_writer(&store);
+        let neighbour = set_cursor(&store, "neighbour");
+        let panicking = store.write(|tx| -> Result<(), StoreError> {
+            super::super::cursors::set(tx, "panicking", "1", Utc::now())?;
+            panic!("a bug in a write")
+        });
+
+        release.send(()).unwrap();
+        gate.await.unwrap();
+        let (neighbour, panicking) = tokio::join!(neighbour, panicking);
+        let later = set_cursor(&store, "later").await;
+
+        assert!(neighbour.is_ok() && later.is_ok());
+        let error = panicking.unwrap_err().to_string();
+        assert!(error.contains("a bug in a write"), "{error}");
+        assert_eq!(cursor(&store, "panicking").await, None);
+        assert_eq!(cursor(&store, "later").await.as_deref(), Some("1"));
+    }
+
+    #[tokio::test]
+    async fn a_commit_that_fails_answers_every_caller_of_its_batch_with_the_error() {
+        let store = Store::open_in_memory().unwrap();
+        // A deferred foreign key is checked at COMMIT, after every closure returned Ok.
+        store
+            .write(|tx| {
+                tx.execute_batch(
+                    "CREATE TABLE parent (id INTEGER PRIMARY KEY);
+                     CREATE TABLE child (parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);",
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let (release, gate) = hold_writer(&store);
+        let neighbour = set_cursor(&store, "neighbour");
+        let orphan = store.write(|tx| {
+            tx.execute("INSERT INTO child (parent) VALUES (42)", [])?;
+            Ok(())
+        });
+
+        release.send(()).unwrap();
+        gate.await.unwrap();
+        let (neighbour, orphan) = tokio::join!(neighbour, orphan);
+        let later = set_cursor(&store, "later").await;
+
+        for result in [neighbour, orphan] {
+            let error = result.expect_err("the batch did not commit").to_string();
+            assert!(error.contains("FOREIGN KEY"), "{error}");
+        }
+        assert_eq!(cursor(&store, "neighbour").await, None);
+        assert!(later.is_ok(), "the writer goes on after a failed commit");
+        assert_eq!(cursor(&store, "later").await.as_deref(), Some("1"));
+    }
+
+    #[tokio::test]
+    async fn a_read_waits_for_no_batch_and_sees_only_committed_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("sfwa.db")).unwrap();
+        set_cursor(&store, "committed").await.unwrap();
+        let (release, gate) = hold_writer(&store);
+        let pending = set_cursor(&store, "pending");
+
+        // The writer is inside a batch holding the write lock; the read answers anyway.
+        let committed = cursor(&store, "committed").await;
+        let not_yet = cursor(&store, "pending").await;
+        release.send(()).unwrap();
+        gate.await.unwrap();
+        pending.await.unwrap();
+
+        assert_eq!(committed.as_deref(), Some("1"));
+        assert_eq!(not_yet, None);
+        assert_eq!(cursor(&store, "pending").await.as_deref(), Some("1"));
     }
 
     #[test]

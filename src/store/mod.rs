@@ -13,7 +13,8 @@
 //! - [`webhook_rejects`] — webhook events refused at the edge (the dead letter of the receiver).
 //! - [`cursors`] — named positions in remote streams (a CometD replay id).
 //! - [`db`] — opening the file (WAL, `busy_timeout`, foreign keys), embedded versioned migrations, and
-//!   [`Store`], the async wrapper that runs SQLite on blocking threads.
+//!   [`Store`], the async wrapper: one writer thread group-committing concurrent writes (one fsync
+//!   per batch, each caller answered after the commit), reads on their own connections.
 //!
 //! The functions in each module take a `&rusqlite::Connection` rather than a [`Store`], so a caller
 //! composes several in one transaction: a webhook batch is dedupe + journal status + outbox enqueue +
