@@ -26,7 +26,15 @@ use crate::domain::webhook_event::{
 use crate::pipeline::inbound_records::{self, WAMID_FIELD};
 use crate::pipeline::record_update;
 use crate::pipeline::Core;
+use crate::store::db::{panic_message, Savepoint};
 use crate::store::{dedupe, inbound, journal, outbox, webhook_rejects, StoreError};
+
+/// Each event's savepoint inside the POST's write.
+const EVENT: Savepoint = Savepoint {
+    begin: "SAVEPOINT webhook_event",
+    rollback_to: "ROLLBACK TO webhook_event",
+    release: "RELEASE webhook_event",
+};
 
 /// What one applied POST changed (for logs, metrics and tests).
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -111,13 +119,13 @@ pub fn apply_in(
         )?;
     }
     for (i, event) in events.iter().enumerate() {
-        tx.execute_batch("SAVEPOINT webhook_event")?;
+        EVENT.begin(tx)?;
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             apply_event(tx, object, event, now)
         }));
         match outcome {
             Ok(Ok(done)) => {
-                tx.execute_batch("RELEASE webhook_event")?;
+                EVENT.end(tx, true)?;
                 match done {
                     EventApplied::Status => applied.statuses += 1,
                     EventApplied::Inbound => applied.inbound += 1,
@@ -127,12 +135,8 @@ pub fn apply_in(
             }
             Ok(Err(error)) => return Err(error),
             Err(panic) => {
-                tx.execute_batch("ROLLBACK TO webhook_event; RELEASE webhook_event")?;
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic".to_string());
+                EVENT.end(tx, false)?;
+                let message = panic_message(panic.as_ref());
                 tracing::error!(panic = %echo(&message), key = %echo(&event.dedupe_key()), "applying a webhook event failed; it is dead-lettered and the rest of the POST applies");
                 let source = sources
                     .get(i)

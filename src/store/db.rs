@@ -88,10 +88,10 @@ pub const MAX_BATCH: usize = 256;
 /// batch's fsync (WAL lets them read the last committed state meanwhile).
 const READERS: usize = 2;
 
-/// The savepoint each write runs in inside its batch's transaction.
-const SAVEPOINT: &str = "SAVEPOINT sfwa_write";
-const RELEASE: &str = "RELEASE sfwa_write";
-const ROLLBACK: &str = "ROLLBACK TO sfwa_write; RELEASE sfwa_write";
+/// Prepared statements kept per connection: the hot paths (journal, outbox, dedupe, identity,
+/// inbound mirror, savepoints) use a few dozen distinct ones; rusqlite's default of 16 would evict
+/// them in turn and re-parse each on every message.
+const STATEMENT_CACHE: usize = 128;
 
 /// A handle on the store, cheap to clone.
 ///
@@ -384,10 +384,10 @@ fn in_savepoint<T>(
             "the shared transaction was rolled back by an earlier error".into(),
         ));
     }
-    tx.execute_batch(SAVEPOINT)?;
+    WRITE.begin(tx)?;
     let outcome = catch_unwind(AssertUnwindSafe(|| f(tx)));
     let kept = matches!(outcome, Ok(Ok(_)));
-    tx.execute_batch(if kept { RELEASE } else { ROLLBACK })?;
+    WRITE.end(tx, kept)?;
     outcome.unwrap_or_else(|panic| {
         Err(StoreError::Worker(format!(
             "a store write panicked and was rolled back: {}",
@@ -396,7 +396,38 @@ fn in_savepoint<T>(
     })
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+/// A named savepoint's three statements, run as cached prepared statements (they run for every
+/// write, and for every event of a webhook POST).
+pub struct Savepoint {
+    pub begin: &'static str,
+    pub rollback_to: &'static str,
+    pub release: &'static str,
+}
+
+/// Each write's savepoint inside its batch's transaction.
+const WRITE: Savepoint = Savepoint {
+    begin: "SAVEPOINT sfwa_write",
+    rollback_to: "ROLLBACK TO sfwa_write",
+    release: "RELEASE sfwa_write",
+};
+
+impl Savepoint {
+    pub fn begin(&self, conn: &Connection) -> rusqlite::Result<()> {
+        conn.prepare_cached(self.begin)?.execute([])?;
+        Ok(())
+    }
+
+    /// Ends the savepoint: keeps its changes, or (`kept` false) rolls them back first.
+    pub fn end(&self, conn: &Connection, kept: bool) -> rusqlite::Result<()> {
+        if !kept {
+            conn.prepare_cached(self.rollback_to)?.execute([])?;
+        }
+        conn.prepare_cached(self.release)?.execute([])?;
+        Ok(())
+    }
+}
+
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
@@ -445,6 +476,7 @@ fn open_readers(path: &Path) -> rusqlite::Result<Vec<Connection>> {
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     Ok(())

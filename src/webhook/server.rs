@@ -71,13 +71,19 @@ pub fn router(core: Core) -> Router {
     Router::new()
         .route(&path, get(verify).post(receive))
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(Arc::new(Receiver { core, forward }))
+        .with_state(Arc::new(Receiver {
+            served: core.settings.business_numbers(),
+            core,
+            forward,
+        }))
 }
 
 /// The router's state.
 struct Receiver {
     core: Core,
     forward: Forwarder,
+    /// The business numbers this instance serves, listed once rather than per POST.
+    served: Vec<String>,
 }
 
 /// The `[[webhook.forward]]` rules and the client that posts to other shards.
@@ -189,8 +195,7 @@ async fn receive(
         core.reporter.webhook(WebhookResult::Unauthorized);
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    let served = core.settings.business_numbers();
-    let mut parsed = match parse_served(&body, core.now(), &served) {
+    let mut parsed = match parse_served(&body, core.now(), &receiver.served) {
         Ok(parsed) => parsed,
         Err(error) => {
             // Already bounded by the parser; cut again so no future message can echo unbounded.

@@ -13,20 +13,21 @@ pub fn verify_signature(app_secret: &str, raw_body: &[u8], header: Option<&str>)
     if app_secret.is_empty() {
         return false;
     }
-    let Some(given) = header
+    let mut given = [0u8; 32];
+    let decoded = header
         .map(str::trim)
         .and_then(|h| h.strip_prefix("sha256="))
-        .and_then(|hex_digits| hex::decode(hex_digits).ok())
-    else {
+        .is_some_and(|hex_digits| hex::decode_to_slice(hex_digits, &mut given).is_ok());
+    if !decoded {
+        // Missing, not hex, or not 64 hex digits (another length is never a match).
         return false;
-    };
+    }
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()) else {
         return false;
     };
     mac.update(raw_body);
     let expected: [u8; 32] = mac.finalize().into_bytes().into();
-    // ct_eq on slices of different lengths is false (and the length is not secret).
-    expected[..].ct_eq(&given[..]).into()
+    expected.ct_eq(&given).into()
 }
 
 #[cfg(test)]
