@@ -97,20 +97,33 @@ impl Seen {
     }
 }
 
-/// The person `key` names for this business number (one primary-key probe and a rowid lookup).
+/// The key's person and when they gave it up, as two primary-key probes rather than one JOIN:
+/// SQLite recompiles that JOIN each time it is bound to another key (it runs for every inbound
+/// message, several times), which cost more than the lookups themselves.
+const FIND_KEY_SQL: &str = "SELECT customer, retired_at FROM customer_keys
+     WHERE business_number_id = ?1 AND key = ?2";
+const FIND_CUSTOMER_SQL: &str =
+    "SELECT id, wa_id, user_id, parent_user_id, username, last_inbound_at FROM customers
+     WHERE id = ?1";
+
+/// The person `key` names for this business number (two primary-key probes).
 pub fn find(
     conn: &Connection,
     number: &BusinessNumberId,
     key: &CustomerId,
 ) -> Result<Option<Found>, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT c.id, c.wa_id, c.user_id, c.parent_user_id, c.username, c.last_inbound_at,
-                    k.retired_at
-             FROM customer_keys k JOIN customers c ON c.id = k.customer
-             WHERE k.business_number_id = ?1 AND k.key = ?2",
-        )?
+    let Some((customer, retired_at)) = conn
+        .prepare_cached(FIND_KEY_SQL)?
         .query_row(rusqlite::params![number, key], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, Option<i64>>(1)?))
+        })
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    Ok(conn
+        .prepare_cached(FIND_CUSTOMER_SQL)?
+        .query_row([customer], |row| {
             Ok(Found {
                 customer: Customer {
                     id: row.get(0)?,
@@ -120,7 +133,7 @@ pub fn find(
                     username: row.get(4)?,
                     last_inbound_at: row.get::<_, Option<i64>>(5)?.and_then(from_millis),
                 },
-                retired_at: row.get::<_, Option<i64>>(6)?.and_then(from_millis),
+                retired_at: retired_at.and_then(from_millis),
             })
         })
         .optional()?)
@@ -381,6 +394,24 @@ mod tests {
         DateTime::from_timestamp(1_790_000_000 - hours_ago * 3600, 0).unwrap()
     }
 
+    #[test]
+    fn a_customer_lookup_is_compiled_once_not_for_every_key_it_is_asked() {
+        let conn = test_connection();
+        for phone in [PHONE, NEW_PHONE] {
+            find_or_create(&conn, &number(), &id(phone), at(1)).unwrap();
+        }
+
+        for phone in [PHONE, NEW_PHONE, PHONE, "16505550000"] {
+            find(&conn, &number(), &id(phone)).unwrap();
+        }
+
+        for sql in [FIND_KEY_SQL, FIND_CUSTOMER_SQL] {
+            let statement = conn.prepare_cached(sql).unwrap();
+            let recompiled = statement.get_status(rusqlite::StatementStatus::RePrepare);
+            assert_eq!(recompiled, 0, "{sql}");
+        }
+    }
+
     fn seen(wa_id: Option<&str>, user_id: Option<&str>, when: DateTime<Utc>) -> Seen {
         Seen {
             wa_id: wa_id.map(id),
@@ -540,14 +571,18 @@ mod tests {
     fn finding_a_person_is_one_indexed_lookup_not_a_scan() {
         let conn = test_connection();
         let plan: Vec<String> = conn
-            .prepare(
-                "EXPLAIN QUERY PLAN SELECT c.id FROM customer_keys k JOIN customers c ON c.id = k.customer
-                 WHERE k.business_number_id = ?1 AND k.key = ?2",
-            )
+            .prepare(&format!("EXPLAIN QUERY PLAN {FIND_KEY_SQL}"))
             .unwrap()
             .query_map(["1", PHONE], |row| row.get::<_, String>(3))
             .unwrap()
             .map(Result::unwrap)
+            .chain(
+                conn.prepare(&format!("EXPLAIN QUERY PLAN {FIND_CUSTOMER_SQL}"))
+                    .unwrap()
+                    .query_map([1], |row| row.get::<_, String>(3))
+                    .unwrap()
+                    .map(Result::unwrap),
+            )
             .collect();
 
         assert!(

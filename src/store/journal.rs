@@ -159,9 +159,18 @@ pub struct JournalEntry {
     pub rate_limited_count: u32,
 }
 
-const ENTRY_COLUMNS: &str = "record_id, state, business_number_id, wa_id, wamid, attempts, \
-     next_attempt_at, sending_since, error_code, status_at, created_at, updated_at, \
-     rate_limited_since, rate_limited_count";
+/// `SELECT <the columns entry_from_row reads> FROM journal <rest>`, as one literal: the hot
+/// lookups (by record, by wamid) run for every status webhook, so no SQL is formatted per call.
+macro_rules! select_entries {
+    ($rest:literal) => {
+        concat!(
+            "SELECT record_id, state, business_number_id, wa_id, wamid, attempts, \
+             next_attempt_at, sending_since, error_code, status_at, created_at, updated_at, \
+             rate_limited_since, rate_limited_count FROM journal ",
+            $rest
+        )
+    };
+}
 
 fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<JournalEntry> {
     Ok(JournalEntry {
@@ -407,12 +416,10 @@ pub fn orphaned_claims(
     touched_before: DateTime<Utc>,
     limit: usize,
 ) -> Result<Vec<JournalEntry>, StoreError> {
-    let sql = format!(
-        "SELECT {ENTRY_COLUMNS} FROM journal
-         WHERE state = 'claimed' AND next_attempt_at IS NULL AND updated_at < ?1
+    let mut statement = conn.prepare_cached(select_entries!(
+        "WHERE state = 'claimed' AND next_attempt_at IS NULL AND updated_at < ?1
          ORDER BY updated_at, record_id LIMIT ?2"
-    );
-    let mut statement = conn.prepare_cached(&sql)?;
+    ))?;
     let rows = statement.query_map(
         params![to_millis(touched_before), limit_param(limit)],
         entry_from_row,
@@ -426,12 +433,10 @@ pub fn due_retries(
     now: DateTime<Utc>,
     limit: usize,
 ) -> Result<Vec<JournalEntry>, StoreError> {
-    let sql = format!(
-        "SELECT {ENTRY_COLUMNS} FROM journal
-         WHERE state = 'claimed' AND next_attempt_at IS NOT NULL AND next_attempt_at <= ?1
+    let mut statement = conn.prepare_cached(select_entries!(
+        "WHERE state = 'claimed' AND next_attempt_at IS NOT NULL AND next_attempt_at <= ?1
          ORDER BY next_attempt_at, record_id LIMIT ?2"
-    );
-    let mut statement = conn.prepare_cached(&sql)?;
+    ))?;
     let rows = statement.query_map(params![to_millis(now), limit_param(limit)], entry_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -442,28 +447,24 @@ pub fn stuck_sending(
     conn: &Connection,
     older_than: DateTime<Utc>,
 ) -> Result<Vec<JournalEntry>, StoreError> {
-    let sql = format!(
-        "SELECT {ENTRY_COLUMNS} FROM journal
-         WHERE state = 'sending' AND sending_since < ?1
+    let mut statement = conn.prepare_cached(select_entries!(
+        "WHERE state = 'sending' AND sending_since < ?1
          ORDER BY sending_since, record_id"
-    );
-    let mut statement = conn.prepare_cached(&sql)?;
+    ))?;
     let rows = statement.query_map([to_millis(older_than)], entry_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 pub fn get(conn: &Connection, record_id: &SfId) -> Result<Option<JournalEntry>, StoreError> {
-    let sql = format!("SELECT {ENTRY_COLUMNS} FROM journal WHERE record_id = ?1");
     Ok(conn
-        .prepare_cached(&sql)?
+        .prepare_cached(select_entries!("WHERE record_id = ?1"))?
         .query_row([record_id], entry_from_row)
         .optional()?)
 }
 
 pub fn find_by_wamid(conn: &Connection, wamid: &Wamid) -> Result<Option<JournalEntry>, StoreError> {
-    let sql = format!("SELECT {ENTRY_COLUMNS} FROM journal WHERE wamid = ?1");
     Ok(conn
-        .prepare_cached(&sql)?
+        .prepare_cached(select_entries!("WHERE wamid = ?1"))?
         .query_row([wamid], entry_from_row)
         .optional()?)
 }
