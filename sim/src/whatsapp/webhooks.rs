@@ -456,15 +456,37 @@ async fn post_with_retries(
     }
 }
 
+/// When an accepted message's statuses fall due, read from the live faults at acceptance.
+#[derive(Clone, Copy, Debug)]
+pub struct Lifecycle {
+    /// No status webhooks at all (`status_webhooks_off`).
+    pub off: bool,
+    pub delivered_after: Duration,
+    pub read_after: Duration,
+    /// `read` before `delivered` (`webhook_out_of_order`).
+    pub out_of_order: bool,
+    /// False for customers set up never to open messages.
+    pub customer_reads: bool,
+}
+
+impl Lifecycle {
+    pub fn of(faults: &super::state::Faults, customer_reads: bool) -> Lifecycle {
+        Lifecycle {
+            off: faults.status_webhooks_off,
+            delivered_after: Duration::from_millis(faults.delivered_after_ms),
+            read_after: Duration::from_millis(faults.read_after_ms),
+            out_of_order: faults.webhook_out_of_order,
+            customer_reads,
+        }
+    }
+}
+
 /// Schedules the lifecycle of an accepted message: `sent` now, `delivered` after `delivered_after`,
-/// `read` after a further `read_after` (swapped when `out_of_order`, the live
-/// `webhook_out_of_order`). `customer_reads` is false for customers set up never to open messages.
-pub fn schedule_delivery(
-    state: &SimState,
-    base: StatusUpdate,
-    customer_reads: bool,
-    out_of_order: bool,
-) {
+/// `read` after a further `read_after` (swapped when `out_of_order`); nothing when `off`.
+pub fn schedule_delivery(state: &SimState, base: StatusUpdate, lifecycle: Lifecycle) {
+    if lifecycle.off {
+        return;
+    }
     let config = &state.config;
     let outbox = &state.outbox;
     outbox.schedule(
@@ -474,9 +496,9 @@ pub fn schedule_delivery(
             ..base.clone()
         })),
     );
-    let mut delivered_at = config.delivered_after;
-    let mut read_at = config.delivered_after + config.read_after;
-    if out_of_order && config.customers_read {
+    let mut delivered_at = lifecycle.delivered_after;
+    let mut read_at = lifecycle.delivered_after + lifecycle.read_after;
+    if lifecycle.out_of_order && config.customers_read {
         std::mem::swap(&mut delivered_at, &mut read_at);
     }
     outbox.schedule(
@@ -486,7 +508,7 @@ pub fn schedule_delivery(
             ..base.clone()
         })),
     );
-    if config.customers_read && customer_reads {
+    if config.customers_read && lifecycle.customer_reads {
         outbox.schedule(
             read_at,
             WebhookEvent::Status(Box::new(StatusUpdate {
