@@ -31,6 +31,8 @@ pub struct EnvOptions {
     pub read_after_ms: u64,
     /// No status webhooks from the simulator (the load generator posts them instead).
     pub status_webhooks_off: bool,
+    /// Queued template records created before the daemon starts (a backlog waiting for it).
+    pub backlog: usize,
 }
 
 /// The simulators and the daemon of one run.
@@ -47,6 +49,9 @@ pub struct Env {
     pub app_secret: String,
     /// The business numbers in use: `(phone_number_id, display digits)`.
     pub numbers: Vec<(String, String)>,
+    /// When the daemon was started, and the simulators' CPU ms then.
+    pub daemon_started: Instant,
+    pub sim_cpu_at_start: f64,
 }
 
 impl Env {
@@ -76,6 +81,10 @@ impl Env {
         let config = daemon_config(&info, options, &numbers, &dir, webhook_port, observe_port);
         let config_path = dir.join("sfwa.toml");
         std::fs::write(&config_path, config)?;
+        let backlog = super::backlog::queued_templates(options.backlog, &numbers);
+        create_records(&http, &sf, &backlog).await?;
+        let sim_cpu_at_start = super::procs::cpu_ms(sim.pid)?;
+        let daemon_started = Instant::now();
         let daemon = Process::start(
             "daemon",
             daemon_binary,
@@ -96,6 +105,8 @@ impl Env {
             wa,
             webhook_url,
             numbers,
+            daemon_started,
+            sim_cpu_at_start,
         };
         env.wait_healthy(observe_port).await?;
         Ok(env)
@@ -134,7 +145,7 @@ impl Env {
     }
 
     /// Stops the daemon (it flushes on SIGTERM), then the simulators; removes the directory
-    /// unless `keep`.
+    /// unless `keep` (the scenarios keep it when a run failed, for the daemon's log).
     pub async fn stop(self, keep: bool) {
         self.daemon.stop(Duration::from_secs(10)).await;
         self.sim.stop(Duration::from_secs(5)).await;
@@ -149,10 +160,6 @@ impl Env {
         get(&self.http, url).await
     }
 
-    pub async fn post(&self, url: &str, body: &Value) -> anyhow::Result<Value> {
-        post(&self.http, url, body).await
-    }
-
     /// Every WhatsApp_Message__c in the org.
     pub async fn records(&self) -> anyhow::Result<Vec<Value>> {
         let listed = self
@@ -163,25 +170,7 @@ impl Env {
 
     /// Creates records (1,000 per request); their Ids in order.
     pub async fn create_records(&self, records: &[Value]) -> anyhow::Result<Vec<String>> {
-        let mut ids = Vec::with_capacity(records.len());
-        for chunk in records.chunks(1000) {
-            let url = format!("{}/__sim/records/WhatsApp_Message__c", self.sf);
-            let created = self.post(&url, &json!(chunk)).await?;
-            ids.extend(
-                created["ids"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|id| id.as_str().map(str::to_string)),
-            );
-        }
-        anyhow::ensure!(
-            ids.len() == records.len(),
-            "the org created {} of {} records",
-            ids.len(),
-            records.len()
-        );
-        Ok(ids)
+        create_records(&self.http, &self.sf, records).await
     }
 
     /// The org's REST calls so far: total and by endpoint.
@@ -194,6 +183,28 @@ impl Env {
         let listed = self.get(&format!("{}/__sim/messages", self.wa)).await?;
         Ok(listed["messages"].as_array().cloned().unwrap_or_default())
     }
+}
+
+/// Creates records in the org (1,000 per request); their Ids in order.
+async fn create_records(
+    http: &reqwest::Client,
+    sf: &str,
+    records: &[Value],
+) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::with_capacity(records.len());
+    let url = format!("{sf}/__sim/records/WhatsApp_Message__c");
+    for chunk in records.chunks(1000) {
+        let created = post(http, &url, &json!(chunk)).await?;
+        let chunk_ids = created["ids"].as_array().into_iter().flatten();
+        ids.extend(chunk_ids.filter_map(|id| id.as_str().map(str::to_string)));
+    }
+    anyhow::ensure!(
+        ids.len() == records.len(),
+        "the org created {} of {} records",
+        ids.len(),
+        records.len()
+    );
+    Ok(ids)
 }
 
 /// Starts `sfwa sim` on free ports; its process and the JSON line it prints first.
@@ -287,6 +298,23 @@ async fn set_up_sims(
     Ok(ids.iter().map(|id| (id.clone(), display_of(id))).collect())
 }
 
+/// `business_account_id` and `app_id` as the simulators' own daemon config has them (the
+/// connection line does not carry them): as in a real setup, so the daemon runs every job.
+fn account_ids(info: &Value) -> String {
+    let path = info["config_path"].as_str().unwrap_or_default();
+    let config: Option<toml::Table> = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| text.parse().ok());
+    let whatsapp = config.as_ref().and_then(|c| c.get("whatsapp"));
+    ["business_account_id", "app_id"]
+        .iter()
+        .filter_map(|key| {
+            let value = whatsapp?.get(*key)?;
+            Some(format!("{key} = {value}\n"))
+        })
+        .collect()
+}
+
 /// The daemon's TOML for this run.
 fn daemon_config(
     info: &Value,
@@ -317,7 +345,7 @@ fn daemon_config(
     format!(
         "[salesforce]\nlogin_url = {login}\nauth = \"jwt\"\nclient_id = {client}\nusername = {user}\nprivate_key_path = {key}\n\n\
          [whatsapp]\napi_base = {api}\naccess_token = {token}\ndefault_phone_number_id = {main}\nphone_number_ids = [{ids}]\n\
-         app_secret = {secret}\nverify_token = {verify}\ndefault_region = \"US\"\nthroughput_per_second = {limit}\n\n\
+         app_secret = {secret}\nverify_token = {verify}\ndefault_region = \"US\"\nthroughput_per_second = {limit}\n{account}\n\
          [intake]\n{intake}\n[webhook]\nlisten = \"127.0.0.1:{webhook_port}\"\npath = \"/webhook\"\n\n\
          [observe]\nlisten = \"127.0.0.1:{observe_port}\"\n\n[store]\npath = {store}\n\n{writeback}",
         login = text("/salesforce_url"),
@@ -331,6 +359,7 @@ fn daemon_config(
         secret = text("/whatsapp/app_secret"),
         verify = text("/whatsapp/verify_token"),
         limit = options.limit,
+        account = account_ids(info),
         store = quoted(&dir.join("sfwa.db").to_string_lossy()),
     )
 }

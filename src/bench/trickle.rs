@@ -55,6 +55,7 @@ impl TrickleArgs {
             delivered_after_ms: 3_600_000,
             read_after_ms: 0,
             status_webhooks_off: false,
+            backlog: 0,
         }
     }
 
@@ -70,7 +71,7 @@ impl TrickleArgs {
         );
         let mut env = Env::start(sim, daemon, &self.options()).await?;
         let result = self.measure(&mut env, common).await;
-        env.stop(common.keep).await;
+        env.stop(common.keep || result.is_err()).await;
         result
     }
 

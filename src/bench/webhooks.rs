@@ -59,6 +59,7 @@ impl WebhooksArgs {
             delivered_after_ms: 1000,
             read_after_ms: 2000,
             status_webhooks_off: true,
+            backlog: 0,
         }
     }
 
@@ -71,7 +72,7 @@ impl WebhooksArgs {
         anyhow::ensure!(self.count >= 2, "--count must be at least 2");
         let mut env = Env::start(sim, daemon, &self.options()).await?;
         let result = self.measure(&mut env, common, sim).await;
-        env.stop(common.keep).await;
+        env.stop(common.keep || result.is_err()).await;
         result
     }
 

@@ -494,3 +494,44 @@ async fn a_status_echo_delayed_past_the_grace_after_a_lost_answer_leads_to_a_res
             && attempt["answer_lost"] == true
     ));
 }
+
+#[tokio::test]
+async fn customers_timing_set_at_run_time_makes_delivered_and_read_due_at_once() {
+    // Arrange: the default customers take 1 s to receive and 2 s more to read.
+    let t = spawn_sim(|_| {}).await;
+    t.control_post(
+        "/__sim/faults",
+        &json!({"delivered_after_ms": 0, "read_after_ms": 0}),
+    )
+    .await;
+
+    // Act
+    t.send_ok(&template_to(CUSTOMER, "hello_world", json!([])))
+        .await;
+    let due = t
+        .control_post("/__sim/webhooks/deliver", &json!({"due_only": true}))
+        .await;
+
+    // Assert: sent, delivered and read were all due.
+    assert_eq!(due["events"], 3, "{due}");
+}
+
+#[tokio::test]
+async fn status_webhooks_switched_off_leave_an_accepted_send_without_any_status() {
+    // Arrange
+    let t = spawn_sim(|_| {}).await;
+    let faults = t
+        .control_post("/__sim/faults", &json!({"status_webhooks_off": true}))
+        .await;
+
+    // Act
+    let wamid = t
+        .send_ok(&template_to(CUSTOMER, "hello_world", json!([])))
+        .await;
+    let everything = t.control_post("/__sim/webhooks/deliver", &json!({})).await;
+
+    // Assert
+    assert_eq!(faults["status_webhooks_off"], true);
+    assert!(wamid.starts_with("wamid."), "{wamid}");
+    assert_eq!(everything["events"], 0, "{everything}");
+}
