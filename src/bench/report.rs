@@ -65,13 +65,28 @@ pub async fn repeat(
             index + 1,
             common.runs.max(1)
         );
-        runs.push(scenario.run_once(common, sim, daemon).await?);
+        let mut run = scenario.run_once(common, sim, daemon).await?;
+        // Other work on the machine slows every figure: say how busy it was.
+        if let Some(load) = load_average() {
+            run.push(figure(
+                "load_average_1m",
+                "machine load average (1 min)",
+                load,
+            ));
+        }
+        runs.push(run);
     }
     Ok(Runs {
         label: label.to_string(),
         binary: daemon.display().to_string(),
         runs,
     })
+}
+
+/// The 1-minute load average (`/proc/loadavg`), when readable.
+fn load_average() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next()?.parse().ok()
 }
 
 /// The median of `values` (the mean of the middle two for an even count); NaN when empty.
