@@ -7,6 +7,8 @@
 #![warn(clippy::too_many_lines)]
 
 #[cfg(feature = "sim")]
+mod bench;
+#[cfg(feature = "sim")]
 mod demo;
 
 #[cfg(feature = "sim")]
@@ -85,6 +87,11 @@ enum Command {
         #[arg(long)]
         keep_running: bool,
     },
+    /// Measures this machine and build: simulators, daemon and load generator as separate
+    /// processes; sends/s, webhooks/s, latency, daemon CPU per message, peak RSS, Salesforce
+    /// calls per message; `--baseline <rev>` compares with another commit (docs/performance.md).
+    #[cfg(feature = "sim")]
+    Bench(bench::BenchArgs),
     /// Run a simulated Salesforce org and WhatsApp Cloud API until Ctrl-C (tests, demos, sandbox).
     #[cfg(feature = "sim")]
     Sim {
@@ -171,7 +178,7 @@ async fn run() -> anyhow::Result<ExitCode> {
     // The demo's output is its table; the daemon's own logs only show problems there.
     let default_filter = match cli.command {
         #[cfg(feature = "sim")]
-        Command::Demo { .. } => "error",
+        Command::Demo { .. } | Command::Bench(_) => "error",
         Command::Doctor { .. } | Command::DeadLetters(_) | Command::Healthcheck { .. } => "warn",
         _ => "info",
     };
@@ -186,6 +193,11 @@ async fn run() -> anyhow::Result<ExitCode> {
         #[cfg(feature = "sim")]
         Command::Demo { keep_running } => {
             demo::run(keep_running).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        #[cfg(feature = "sim")]
+        Command::Bench(args) => {
+            bench::run(args).await?;
             Ok(ExitCode::SUCCESS)
         }
         #[cfg(feature = "sim")]

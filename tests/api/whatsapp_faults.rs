@@ -494,3 +494,51 @@ async fn a_status_echo_delayed_past_the_grace_after_a_lost_answer_leads_to_a_res
             && attempt["answer_lost"] == true
     ));
 }
+
+#[tokio::test]
+async fn customers_timing_set_at_run_time_has_a_message_read_without_the_default_three_seconds() {
+    // Arrange: the default customers take 1 s to receive and 2 s more to read.
+    let mut t = spawn_sim(|_| {}).await;
+    let faults = t
+        .control_post(
+            "/__sim/faults",
+            &json!({"delivered_after_ms": 0, "read_after_ms": 0}),
+        )
+        .await;
+    let started = std::time::Instant::now();
+
+    // Act
+    let wamid = t
+        .send_ok(&template_to(CUSTOMER, "hello_world", json!([])))
+        .await;
+    let read = t.hooks.status_of(&wamid, "read").await;
+
+    // Assert
+    assert_eq!(
+        (&faults["delivered_after_ms"], &faults["read_after_ms"]),
+        (&json!(0), &json!(0))
+    );
+    assert_eq!(read["id"], wamid.as_str());
+    // Generous against a loaded machine, yet short of the default's 3 s.
+    assert!(started.elapsed() < Duration::from_millis(2500));
+}
+
+#[tokio::test]
+async fn status_webhooks_switched_off_leave_an_accepted_send_without_any_status() {
+    // Arrange
+    let t = spawn_sim(|_| {}).await;
+    let faults = t
+        .control_post("/__sim/faults", &json!({"status_webhooks_off": true}))
+        .await;
+
+    // Act
+    let wamid = t
+        .send_ok(&template_to(CUSTOMER, "hello_world", json!([])))
+        .await;
+    let everything = t.control_post("/__sim/webhooks/deliver", &json!({})).await;
+
+    // Assert
+    assert_eq!(faults["status_webhooks_off"], true);
+    assert!(wamid.starts_with("wamid."), "{wamid}");
+    assert_eq!(everything["events"], 0, "{everything}");
+}

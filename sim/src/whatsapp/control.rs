@@ -491,6 +491,9 @@ struct FaultsUpdate {
     accepted_then_lost_rate: Option<f64>,
     accepted_then_lost_mode: Option<LostMode>,
     accepted_then_lost_hold_ms: Option<u64>,
+    delivered_after_ms: Option<u64>,
+    read_after_ms: Option<u64>,
+    status_webhooks_off: Option<bool>,
 }
 
 impl FaultsUpdate {
@@ -516,6 +519,19 @@ impl FaultsUpdate {
             return Some("webhook_retry_max_attempts must be at least 1".to_owned());
         }
         None
+    }
+}
+
+/// The customers' timing and whether status webhooks are sent at all.
+fn apply_lifecycle(faults: &mut super::state::Faults, update: &FaultsUpdate) {
+    if let Some(value) = update.delivered_after_ms {
+        faults.delivered_after_ms = value;
+    }
+    if let Some(value) = update.read_after_ms {
+        faults.read_after_ms = value;
+    }
+    if let Some(value) = update.status_webhooks_off {
+        faults.status_webhooks_off = value;
     }
 }
 
@@ -559,7 +575,7 @@ async fn update_faults(State(state): State<Arc<SimState>>, body: axum::body::Byt
         if let Some(value) = update.latency_ms {
             faults.latency_ms = value;
         }
-        if let Some(numbers) = update.not_on_whatsapp {
+        if let Some(numbers) = update.not_on_whatsapp.clone() {
             faults.not_on_whatsapp = numbers
                 .into_iter()
                 .map(|number| number.trim_start_matches('+').to_owned())
@@ -589,6 +605,7 @@ async fn update_faults(State(state): State<Arc<SimState>>, body: axum::body::Byt
         if let Some(value) = update.accepted_then_lost_hold_ms {
             faults.accepted_then_lost_hold_ms = value;
         }
+        apply_lifecycle(faults, &update);
         if update.throughput_per_second.is_some()
             || update.pair_burst.is_some()
             || update.pair_refill_ms.is_some()

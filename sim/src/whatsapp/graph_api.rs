@@ -31,7 +31,7 @@ use super::send_request::{validate_send, Address, ValidSend};
 use super::state::{Attempt, AttemptOutcome, Inner, LostMode, SentMessage, SimState};
 use super::versions::answering_version;
 use super::webhook_payloads::{pricing, StatusRecipient, StatusUpdate};
-use super::webhooks::{count_outcome, schedule_delivery, schedule_failure};
+use super::webhooks::{count_outcome, schedule_delivery, schedule_failure, Lifecycle};
 
 /// The Graph endpoints. Every answer names the version that answered in `facebook-api-version`
 /// (see `versions`: a retired version is answered as the oldest available one).
@@ -404,8 +404,8 @@ fn accept_send(
                     .insert(phone_number_id.to_owned(), now);
             }
             let reads = !inner.non_readers.contains(wa_id);
-            let out_of_order = inner.faults.webhook_out_of_order;
-            schedule_delivery(state, update, reads, out_of_order);
+            let lifecycle = Lifecycle::of(&inner.faults, reads);
+            schedule_delivery(state, update, lifecycle);
         }
         (failure, _) => {
             count_outcome(&mut inner, "failed_async");

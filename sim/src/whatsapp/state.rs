@@ -135,6 +135,14 @@ pub struct Faults {
     pub accepted_then_lost_mode: LostMode,
     /// How long a `timeout`-mode answer is held back.
     pub accepted_then_lost_hold_ms: u64,
+    /// Real time between `sent` and `delivered` (starts as the config's `delivered_after`): a
+    /// benchmark shortens it so a backlog ends when the daemon is done, not when customers are.
+    pub delivered_after_ms: u64,
+    /// Real time between `delivered` and `read` (starts as the config's `read_after`).
+    pub read_after_ms: u64,
+    /// No status webhooks at all for accepted sends (`sfwa bench webhooks --kind status` posts
+    /// its own, so the daemon must not have received them already).
+    pub status_webhooks_off: bool,
 }
 
 /// How an accepted send's answer is lost (`accepted_then_lost_mode`).
@@ -273,6 +281,8 @@ impl SimState {
                 webhook_retry_max_attempts: config.webhook_retry.max_attempts,
                 webhook_retry_horizon_ms: duration_ms(config.webhook_retry.horizon),
                 accepted_then_lost_hold_ms: DEFAULT_LOST_HOLD_MS,
+                delivered_after_ms: duration_ms(config.delivered_after),
+                read_after_ms: duration_ms(config.read_after),
                 ..Faults::default()
             },
             limits,

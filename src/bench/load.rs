@@ -1,0 +1,290 @@
+//! The webhook load generator, `sfwa bench load --spec FILE` (hidden): run by `bench webhooks` as
+//! its own process so that the daemon's CPU is measured alone. It reads ready-made bodies (built
+//! here by [`status_body`] / [`inbound_body`] in Meta's shapes), signs each once up front
+//! (`X-Hub-Signature-256`: HMAC-SHA256 of the raw body under the app secret), then POSTs them, one
+//! update per POST, over `connections` concurrent connections — as fast as answered, or paced to
+//! `rate` POSTs/s — and prints one JSON line: rate, p50/p99 of the POSTs, non-200 answers.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use super::report::quantile;
+
+#[derive(clap::Args, Debug)]
+pub struct LoadArgs {
+    /// The JSON [`LoadSpec`] file `bench webhooks` wrote.
+    #[arg(long)]
+    pub spec: PathBuf,
+}
+
+/// What to post, where, how.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LoadSpec {
+    pub url: String,
+    pub app_secret: String,
+    pub connections: usize,
+    /// POSTs per second in all; `None`: as fast as the daemon answers.
+    pub rate: Option<f64>,
+    pub bodies: Vec<String>,
+}
+
+/// What the load generator saw.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct LoadResult {
+    pub posts: usize,
+    /// Answers other than 200 (no answer at all included).
+    pub non_200: usize,
+    /// Indices into `bodies` of the POSTs not answered 200 (their events need not reach Salesforce).
+    pub refused: Vec<usize>,
+    pub elapsed_s: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// Meta's `X-Hub-Signature-256` value for `body`.
+pub fn sign(body: &[u8], app_secret: &str) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// The `whatsapp_business_account` envelope around one `messages` change.
+fn envelope(value: Value) -> String {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": value}]}],
+    })
+    .to_string()
+}
+
+/// Where a webhook is about: a business number's id and display digits.
+pub struct Number<'a> {
+    pub id: &'a str,
+    pub display: &'a str,
+}
+
+/// One status update (`delivered`, `read`) of a message sent from `number` to `recipient`.
+pub fn status_body(
+    number: &Number,
+    wamid: &str,
+    recipient: &str,
+    status: &str,
+    timestamp: i64,
+) -> String {
+    envelope(json!({
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": number.display, "phone_number_id": number.id},
+        "statuses": [{
+            "id": wamid,
+            "status": status,
+            "timestamp": timestamp.to_string(),
+            "recipient_id": recipient,
+            "pricing": {"billable": true, "pricing_model": "PMP", "type": "regular", "category": "utility"},
+        }],
+    }))
+}
+
+/// One text message from customer `from` (digits) with id `wamid` to `number`.
+pub fn inbound_body(
+    number: &Number,
+    wamid: &str,
+    from: &str,
+    text: &str,
+    timestamp: i64,
+) -> String {
+    envelope(json!({
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": number.display, "phone_number_id": number.id},
+        "contacts": [{"profile": {"name": "Bench Customer"}, "wa_id": from}],
+        "messages": [{"from": from, "id": wamid, "timestamp": timestamp.to_string(), "type": "text", "text": {"body": text}}],
+    }))
+}
+
+/// `sfwa bench load`: posts the spec's bodies and prints the [`LoadResult`] as one JSON line.
+pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
+    let spec: LoadSpec = serde_json::from_slice(&std::fs::read(&args.spec)?)?;
+    let result = post_all(spec).await?;
+    println!("{}", serde_json::to_string(&result)?);
+    Ok(())
+}
+
+/// One POST's outcome: its index, whether it was answered 200, how long it took.
+type Outcome = (usize, bool, Duration);
+
+async fn post_all(spec: LoadSpec) -> anyhow::Result<LoadResult> {
+    let signed: Arc<Vec<(bytes::Bytes, String)>> = Arc::new(
+        spec.bodies
+            .into_iter()
+            .map(|body| {
+                let signature = sign(body.as_bytes(), &spec.app_secret);
+                (bytes::Bytes::from(body), signature)
+            })
+            .collect(),
+    );
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(spec.connections)
+        .build()?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let url: Arc<str> = spec.url.into();
+    let started = tokio::time::Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..spec.connections.max(1) {
+        let (client, next, signed, url) =
+            (client.clone(), next.clone(), signed.clone(), url.clone());
+        workers.push(tokio::spawn(async move {
+            let mut outcomes: Vec<Outcome> = Vec::new();
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some((body, signature)) = signed.get(index) else {
+                    break;
+                };
+                if let Some(rate) = spec.rate {
+                    tokio::time::sleep_until(
+                        started + Duration::from_secs_f64(index as f64 / rate),
+                    )
+                    .await;
+                }
+                let at = Instant::now();
+                let answer = client
+                    .post(&*url)
+                    .header("content-type", "application/json")
+                    .header("X-Hub-Signature-256", signature)
+                    .body(body.clone())
+                    .send()
+                    .await;
+                let ok = matches!(&answer, Ok(response) if response.status() == 200);
+                if let Ok(response) = answer {
+                    // Read the body so the connection is reused.
+                    let _ = response.bytes().await;
+                }
+                outcomes.push((index, ok, at.elapsed()));
+            }
+            outcomes
+        }));
+    }
+    let mut outcomes = Vec::with_capacity(signed.len());
+    for worker in workers {
+        outcomes.extend(worker.await?);
+    }
+    Ok(summarise(&outcomes, started.elapsed()))
+}
+
+/// The result of all POSTs.
+fn summarise(outcomes: &[Outcome], elapsed: Duration) -> LoadResult {
+    let mut millis: Vec<f64> = outcomes
+        .iter()
+        .map(|(_, _, took)| took.as_secs_f64() * 1000.0)
+        .collect();
+    millis.sort_by(f64::total_cmp);
+    let mut refused: Vec<usize> = outcomes
+        .iter()
+        .filter(|(_, ok, _)| !ok)
+        .map(|(index, _, _)| *index)
+        .collect();
+    refused.sort_unstable();
+    LoadResult {
+        posts: outcomes.len(),
+        non_200: refused.len(),
+        refused,
+        elapsed_s: elapsed.as_secs_f64(),
+        p50_ms: quantile(&millis, 0.50),
+        p99_ms: quantile(&millis, 0.99),
+        max_ms: millis.last().copied().unwrap_or(f64::NAN),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const NUMBER: Number = Number {
+        id: "106540352242922",
+        display: "15550001234",
+    };
+
+    #[test]
+    fn a_status_body_is_signed_as_the_daemon_checks_it_and_parses_as_one_status() {
+        // Arrange
+        let body = status_body(
+            &NUMBER,
+            "wamid.HBgLMTY1MDU1NTAwMDEVAgARGBI",
+            "16505550001",
+            "delivered",
+            1_700_000_000,
+        );
+
+        // Act
+        let signature = sign(body.as_bytes(), SECRET);
+
+        // Assert
+        assert!(sfwa::webhook::verify_signature(
+            SECRET,
+            body.as_bytes(),
+            Some(&signature)
+        ));
+        assert!(!sfwa::webhook::verify_signature(
+            "another secret",
+            body.as_bytes(),
+            Some(&signature)
+        ));
+        let parsed: Value = serde_json::from_str(&body).unwrap();
+        let value = &parsed["entry"][0]["changes"][0]["value"];
+        assert_eq!(value["statuses"][0]["status"], "delivered");
+        assert_eq!(value["metadata"]["phone_number_id"], NUMBER.id);
+    }
+
+    #[test]
+    fn an_inbound_body_is_one_text_message_from_the_customer_signed_as_the_daemon_checks_it() {
+        // Arrange
+        let body = inbound_body(
+            &NUMBER,
+            "wamid.bench-1",
+            "16505550001",
+            "hello",
+            1_700_000_000,
+        );
+
+        // Act
+        let signature = sign(body.as_bytes(), SECRET);
+
+        // Assert
+        assert!(sfwa::webhook::verify_signature(
+            SECRET,
+            body.as_bytes(),
+            Some(&signature)
+        ));
+        let parsed: Value = serde_json::from_str(&body).unwrap();
+        let message = &parsed["entry"][0]["changes"][0]["value"]["messages"][0];
+        assert_eq!(message["id"], "wamid.bench-1");
+        assert_eq!(message["from"], "16505550001");
+        assert_eq!(message["text"]["body"], "hello");
+    }
+
+    #[test]
+    fn the_summary_counts_refused_posts_and_takes_quantiles_of_the_latencies() {
+        // Arrange: 100 POSTs of 1..=100 ms, the 7th refused.
+        let outcomes: Vec<Outcome> = (0..100)
+            .map(|i| (i, i != 7, Duration::from_millis(i as u64 + 1)))
+            .collect();
+
+        // Act
+        let result = summarise(&outcomes, Duration::from_secs(2));
+
+        // Assert
+        assert_eq!(
+            (result.posts, result.non_200, result.refused),
+            (100, 1, vec![7])
+        );
+        assert!((result.p50_ms - 50.0).abs() < 1e-9 && (result.p99_ms - 99.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,185 @@
+//! The processes of a bench run, and what the kernel says about them: CPU time from
+//! `/proc/<pid>/stat` (user + system, in clock ticks) and peak RSS from `/proc/<pid>/status`
+//! (`VmHWM`). Reading `/proc` costs the measured process nothing.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+/// A free loopback port: bound, read and released (another process could take it in between; on
+/// a bench machine nothing does).
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// `utime + stime` (fields 14 and 15) of a `/proc/<pid>/stat` line, in clock ticks. The command
+/// name (field 2) is in parentheses and may hold spaces or `)`, so fields are counted after the
+/// last `)`.
+pub fn cpu_ticks(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace();
+    // After the name: state is field 3, so utime (14) is the 12th here.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// `VmHWM` (peak resident set) of a `/proc/<pid>/status`, in kB.
+pub fn peak_rss_kb(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`; 100 on Linux in practice).
+pub fn ticks_per_second() -> u64 {
+    // SAFETY: sysconf only reads a constant of the running kernel; no memory is passed.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(ticks).ok().filter(|t| *t > 0).unwrap_or(100)
+}
+
+/// CPU milliseconds `pid` has used so far (user + system, all threads).
+pub fn cpu_ms(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    let ticks = cpu_ticks(&stat).context("unreadable /proc/<pid>/stat")?;
+    Ok(ticks as f64 * 1000.0 / ticks_per_second() as f64)
+}
+
+/// Peak RSS of `pid` so far, in MB.
+pub fn peak_rss_mb(pid: u32) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    let kb = peak_rss_kb(&status).context("no VmHWM in /proc/<pid>/status")?;
+    Ok(kb as f64 / 1024.0)
+}
+
+/// A child process that is stopped (SIGTERM, then SIGKILL after a grace) when dropped.
+pub struct Process {
+    child: tokio::process::Child,
+    pub pid: u32,
+    pub name: &'static str,
+}
+
+impl Process {
+    /// Starts `program args…` with stdout piped (read with [`Process::first_line`]) and stderr
+    /// appended to `log`.
+    pub fn start(
+        name: &'static str,
+        program: &Path,
+        args: &[&std::ffi::OsStr],
+        log: &Path,
+    ) -> anyhow::Result<Process> {
+        let log = std::fs::File::create(log)?;
+        let child = tokio::process::Command::new(program)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {name} ({})", program.display()))?;
+        let pid = child.id().context("the child has no pid")?;
+        Ok(Process { child, pid, name })
+    }
+
+    /// The first line the process prints on stdout (within `limit`).
+    pub async fn first_line(&mut self, limit: Duration) -> anyhow::Result<String> {
+        use tokio::io::AsyncBufReadExt;
+        let stdout = self.child.stdout.take().context("stdout already taken")?;
+        let mut line = String::new();
+        let mut reader = tokio::io::BufReader::new(stdout);
+        tokio::time::timeout(limit, reader.read_line(&mut line))
+            .await
+            .with_context(|| format!("{} printed nothing within {limit:?}", self.name))??;
+        Ok(line)
+    }
+
+    /// The whole stdout until the process exits (within `limit`), and whether it exited with 0.
+    pub async fn output(mut self, limit: Duration) -> anyhow::Result<(String, bool)> {
+        use tokio::io::AsyncReadExt;
+        let mut stdout = self.child.stdout.take().context("stdout already taken")?;
+        let mut text = String::new();
+        let read = async {
+            stdout.read_to_string(&mut text).await?;
+            self.child.wait().await
+        };
+        let status = tokio::time::timeout(limit, read)
+            .await
+            .with_context(|| format!("{} did not finish within {limit:?}", self.name))??;
+        Ok((text, status.success()))
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGTERM, then SIGKILL if it has not exited within `grace`.
+    pub async fn stop(mut self, grace: Duration) {
+        if let Ok(pid) = i32::try_from(self.pid) {
+            // SAFETY: kill(2) with our own child's pid and a signal number; no memory involved.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if !self.running() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = self.child.kill().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_time_is_user_plus_system_ticks_even_with_a_parenthesis_in_the_name() {
+        // Arrange: a real line's shape; the name holds ") (" to trip a naive split.
+        let stat = "4242 (sfwa) (x) S 1 4242 4242 0 -1 4194560 1234 0 0 0 \
+                    731 269 0 0 20 0 9 0 12345 123456789 2048 18446744073709551615";
+
+        // Act
+        let ticks = cpu_ticks(stat);
+
+        // Assert
+        assert_eq!(ticks, Some(731 + 269));
+    }
+
+    #[test]
+    fn a_truncated_stat_line_gives_no_cpu_time() {
+        assert_eq!(cpu_ticks("4242 (sfwa) S 1 2 3"), None);
+    }
+
+    #[test]
+    fn peak_rss_is_read_from_vm_hwm_in_kilobytes() {
+        // Arrange
+        let status =
+            "Name:\tsfwa\nVmPeak:\t  900000 kB\nVmHWM:\t   53248 kB\nVmRSS:\t   41000 kB\n";
+
+        // Act
+        let kb = peak_rss_kb(status);
+
+        // Assert
+        assert_eq!(kb, Some(53_248));
+    }
+
+    #[test]
+    fn this_process_has_used_some_cpu_and_memory() {
+        let pid = std::process::id();
+        assert!(cpu_ms(pid).unwrap() >= 0.0);
+        assert!(peak_rss_mb(pid).unwrap() > 1.0);
+    }
+}

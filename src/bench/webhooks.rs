@@ -1,0 +1,346 @@
+//! `sfwa bench webhooks`: Meta's webhook load, one update per POST, from the load generator in its
+//! own process ([`super::load`]). `--kind status`: first N messages are sent through the daemon
+//! with the simulator's own status webhooks off (so the journal knows their wamids and nothing
+//! has been delivered yet), then `delivered` and `read` are posted for each. `--kind inbound`: N
+//! new customer messages, each a new message id. Reports the rate, p50/p99 of the POSTs, non-200
+//! answers, the daemon's CPU per update, and checks that every acknowledged event reached
+//! Salesforce (each record shows the last status posted; one inbound record per message id),
+//! with how long after the load that took.
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::backlog::{customer_phone, queued_templates};
+use super::env::{Env, EnvOptions};
+use super::load::{inbound_body, status_body, LoadResult, LoadSpec, Number};
+use super::procs::{cpu_ms, peak_rss_mb, Process};
+use super::report::{compared, figure, Run};
+use super::Common;
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct WebhooksArgs {
+    /// `status`: updates for messages the daemon sent; `inbound`: new customer messages.
+    #[arg(long, default_value = "status", value_parser = ["status", "inbound"])]
+    pub kind: String,
+    /// Webhook POSTs in all (one update each). `status`: half `delivered`, half `read`.
+    #[arg(long, default_value_t = 10_000)]
+    pub count: usize,
+    /// Concurrent connections of the load generator.
+    #[arg(long, default_value_t = 32)]
+    pub connections: usize,
+    /// POSTs per second in all (default: as fast as the daemon answers).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// `writeback.flush_interval` in ms (default: the daemon's).
+    #[arg(long)]
+    pub flush_interval_ms: Option<u64>,
+}
+
+/// The statuses posted for each sent message, in order.
+const STATUSES: [&str; 2] = ["delivered", "read"];
+
+impl WebhooksArgs {
+    pub fn params(&self) -> Value {
+        json!({"kind": self.kind, "count": self.count, "connections": self.connections, "rate": self.rate})
+    }
+
+    fn options(&self) -> EnvOptions {
+        EnvOptions {
+            numbers: 1,
+            latency_ms: 0,
+            limit: 1000,
+            mode: "stream".into(),
+            batch_window_ms: None,
+            flush_interval_ms: self.flush_interval_ms,
+            delivered_after_ms: 1000,
+            read_after_ms: 2000,
+            status_webhooks_off: true,
+            backlog: 0,
+        }
+    }
+
+    pub async fn run_once(
+        &self,
+        common: &Common,
+        sim: &Path,
+        daemon: &Path,
+    ) -> anyhow::Result<Run> {
+        anyhow::ensure!(self.count >= 2, "--count must be at least 2");
+        let mut env = Env::start(sim, daemon, &self.options()).await?;
+        let result = self.measure(&mut env, common, sim).await;
+        env.stop(common.keep || result.is_err()).await;
+        result
+    }
+
+    async fn measure(&self, env: &mut Env, common: &Common, sim: &Path) -> anyhow::Result<Run> {
+        let deadline = Instant::now() + Duration::from_secs(common.timeout_s);
+        let (bodies, expected) = if self.kind == "status" {
+            self.status_load(env, deadline).await?
+        } else {
+            self.inbound_load(env)
+        };
+        let spec = LoadSpec {
+            url: env.webhook_url.clone(),
+            app_secret: env.app_secret.clone(),
+            connections: self.connections,
+            rate: self.rate,
+            bodies,
+        };
+        let spec_path = env.dir.join("load.json");
+        std::fs::write(&spec_path, serde_json::to_vec(&spec)?)?;
+        let cpu0 = cpu_ms(env.daemon.pid)?;
+        let load = Process::start(
+            "load generator",
+            sim,
+            &[
+                OsStr::new("bench"),
+                OsStr::new("load"),
+                OsStr::new("--spec"),
+                spec_path.as_os_str(),
+            ],
+            &env.dir.join("load.log"),
+        )?;
+        let (output, ok) = load.output(Duration::from_secs(common.timeout_s)).await?;
+        anyhow::ensure!(
+            ok,
+            "the load generator failed; see {}",
+            env.dir.join("load.log").display()
+        );
+        let result: LoadResult = serde_json::from_str(output.trim())?;
+        let cpu_load = cpu_ms(env.daemon.pid)? - cpu0;
+        let after_load = Instant::now();
+        let refused: HashSet<usize> = result.refused.iter().copied().collect();
+        let expected: Vec<Expected> = expected
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !refused.contains(i))
+            .map(|(_, e)| e)
+            .collect();
+        self.wait_on_salesforce(env, &expected, deadline).await?;
+        let reached = after_load.elapsed().as_secs_f64();
+        let cpu_all = cpu_ms(env.daemon.pid)? - cpu0;
+        let n = result.posts as f64;
+        Ok(vec![
+            compared(
+                "webhooks_per_s",
+                "webhooks/s (one update per POST)",
+                n / result.elapsed_s,
+            ),
+            figure("p50_ms", "POST latency p50 ms", result.p50_ms),
+            figure("p99_ms", "POST latency p99 ms", result.p99_ms),
+            figure("max_ms", "POST latency max ms", result.max_ms),
+            figure("non_200", "answers other than 200", result.non_200 as f64),
+            figure(
+                "all_on_salesforce_s",
+                "s after the load until all on Salesforce",
+                reached,
+            ),
+            compared(
+                "cpu_ms_per_update",
+                "daemon CPU ms/update (during the load)",
+                cpu_load / n,
+            ),
+            figure(
+                "cpu_ms_per_update_with_writeback",
+                "daemon CPU ms/update (until on Salesforce)",
+                cpu_all / n,
+            ),
+            figure(
+                "peak_rss_mb",
+                "daemon peak RSS MB",
+                peak_rss_mb(env.daemon.pid)?,
+            ),
+        ])
+    }
+
+    /// Sends `count / 2` messages with status webhooks off, waits until each shows Sent, then
+    /// builds `delivered` for each, then `read` for each.
+    async fn status_load(
+        &self,
+        env: &mut Env,
+        deadline: Instant,
+    ) -> anyhow::Result<(Vec<String>, Vec<Expected>)> {
+        let messages = self.count.div_ceil(STATUSES.len());
+        env.create_records(&queued_templates(messages, &env.numbers))
+            .await?;
+        loop {
+            let records = env.records().await?;
+            let sent = records.iter().filter(|r| r["Status__c"] == "Sent").count();
+            if let Some(failed) = records.iter().find(|r| r["Status__c"] == "Failed") {
+                anyhow::bail!("a record failed: {}", failed["Error_Message__c"]);
+            }
+            if sent >= messages {
+                break;
+            }
+            env.keep_waiting(deadline, "every record to show Sent")
+                .await?;
+        }
+        let accepted = env.accepted_messages().await?;
+        let now = chrono::Utc::now().timestamp();
+        let mut bodies = Vec::new();
+        let mut expected = Vec::new();
+        for status in STATUSES {
+            for message in &accepted {
+                let text = |key: &str| message[key].as_str().unwrap_or_default().to_string();
+                let (id, display) = env
+                    .numbers
+                    .iter()
+                    .find(|(id, _)| *id == text("phone_number_id"))
+                    .cloned()
+                    .unwrap_or_default();
+                let number = Number {
+                    id: &id,
+                    display: &display,
+                };
+                bodies.push(status_body(
+                    &number,
+                    &text("wamid"),
+                    &text("wa_id"),
+                    status,
+                    now,
+                ));
+                expected.push(Expected::Status {
+                    record: text("biz_opaque_callback_data"),
+                    status,
+                });
+            }
+        }
+        bodies.truncate(self.count);
+        expected.truncate(self.count);
+        Ok((bodies, expected))
+    }
+
+    /// `count` text messages, each with a new id, from customers in turn.
+    fn inbound_load(&self, env: &Env) -> (Vec<String>, Vec<Expected>) {
+        let (id, display) = env.numbers[0].clone();
+        let number = Number {
+            id: &id,
+            display: &display,
+        };
+        let now = chrono::Utc::now().timestamp();
+        let run = uuid::Uuid::new_v4().simple().to_string();
+        (0..self.count)
+            .map(|i| {
+                let wamid = format!("wamid.bench{run}{i:08}");
+                let from = customer_phone(i).trim_start_matches('+').to_string();
+                (
+                    inbound_body(&number, &wamid, &from, "Hello from the bench", now),
+                    Expected::Inbound { wamid },
+                )
+            })
+            .unzip()
+    }
+
+    /// Waits until Salesforce shows every expected event.
+    async fn wait_on_salesforce(
+        &self,
+        env: &mut Env,
+        expected: &[Expected],
+        deadline: Instant,
+    ) -> anyhow::Result<()> {
+        loop {
+            let records = env.records().await?;
+            let missing = missing(&records, expected);
+            if missing == 0 {
+                return Ok(());
+            }
+            env.keep_waiting(
+                deadline,
+                &format!("acknowledged events on Salesforce ({missing} missing)"),
+            )
+            .await?;
+        }
+    }
+}
+
+/// What one acknowledged webhook must leave on Salesforce.
+pub enum Expected {
+    /// The record shows this status or a later one.
+    Status {
+        record: String,
+        status: &'static str,
+    },
+    /// An inbound record with this message id exists.
+    Inbound { wamid: String },
+}
+
+/// How many expected events Salesforce does not show yet.
+pub fn missing(records: &[Value], expected: &[Expected]) -> usize {
+    let rank = |status: &str| {
+        ["Queued", "Sending", "Sent", "Delivered", "Read"]
+            .iter()
+            .position(|s| *s == status)
+    };
+    let by_id: std::collections::HashMap<&str, &Value> = records
+        .iter()
+        .filter_map(|r| Some((r["Id"].as_str()?, r)))
+        .collect();
+    let inbound: HashSet<&str> = records
+        .iter()
+        .filter(|r| r["Direction__c"] == "Inbound")
+        .filter_map(|r| r["WhatsApp_Message_Id__c"].as_str())
+        .collect();
+    expected
+        .iter()
+        .filter(|e| match e {
+            Expected::Status { record, status } => {
+                let shown = by_id
+                    .get(record.as_str())
+                    .and_then(|r| r["Status__c"].as_str())
+                    .and_then(rank);
+                let wanted = match *status {
+                    "delivered" => rank("Delivered"),
+                    _ => rank("Read"),
+                };
+                shown < wanted
+            }
+            Expected::Inbound { wamid } => !inbound.contains(wamid.as_str()),
+        })
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_is_missing_until_salesforce_shows_its_status_or_a_later_one_or_its_inbound_record()
+    {
+        // Arrange
+        let records = vec![
+            json!({"Id": "a01", "Status__c": "Delivered", "Direction__c": "Outbound"}),
+            json!({"Id": "a02", "Status__c": "Read", "Direction__c": "Outbound"}),
+            json!({"Id": "a03", "Status__c": "Received", "Direction__c": "Inbound", "WhatsApp_Message_Id__c": "wamid.in1"}),
+        ];
+        let expected = vec![
+            Expected::Status {
+                record: "a01".into(),
+                status: "delivered",
+            },
+            Expected::Status {
+                record: "a01".into(),
+                status: "read",
+            },
+            Expected::Status {
+                record: "a02".into(),
+                status: "delivered",
+            },
+            Expected::Inbound {
+                wamid: "wamid.in1".into(),
+            },
+            Expected::Inbound {
+                wamid: "wamid.in2".into(),
+            },
+        ];
+
+        // Act
+        let count = missing(&records, &expected);
+
+        // Assert: a01's read and wamid.in2.
+        assert_eq!(count, 2);
+    }
+}
