@@ -1,5 +1,6 @@
 //! A wire-faithful Salesforce org: OAuth, REST (query, SOSL search, sObject rows, describe,
-//! collections, composite, limits), CometD streaming, API usage and faults, plus a control API under `/__sim/` for tests and demos.
+//! collections, composite, limits), CometD streaming, API usage and faults, plus a control API
+//! under `/__sim/` for tests and demos.
 //!
 //! Start one with [`start`]; the returned [`SalesforceSim`] knows its URL and credentials. The schema
 //! comes from the package's SFDX metadata ([`schema::Schema::embedded`]). Everything answers in
