@@ -299,3 +299,39 @@ async fn the_records_of_a_thousand_events_are_read_in_one_call() {
     );
     assert_eq!(stats["rest_calls"]["by_endpoint"]["POST composite"], 1);
 }
+
+#[tokio::test]
+async fn an_expired_session_or_a_503_applies_to_the_composite_call_as_a_whole() {
+    // Arrange
+    let org = spawn_org().await;
+    let ids = org.seed(MSG, json!([{}, {}])).await;
+    let client = org.salesforce_client();
+    let writes = |status: &str| {
+        ids.iter()
+            .map(|id| {
+                CollectionWrite::update(MSG, &[(id.clone(), fields(json!({"Status__c": status})))])
+                    .unwrap()
+            })
+            .collect::<Vec<_>>()
+    };
+    client.session().await.unwrap();
+
+    // Act: the session expires, then every request fails with 503.
+    org.control("sessions/expire", json!({})).await;
+    let after_expiry = client.write_composite(&writes("Sent")).await;
+    org.control("faults", json!({"error_503_rate": 1.0})).await;
+    let during_outage = client.write_composite(&writes("Read")).await;
+
+    // Assert
+    let answers = after_expiry.expect("one login more, then the call succeeds");
+    assert!(answers.iter().all(|a| a.as_ref().unwrap()[0].success));
+    assert_eq!(org.stats().await["token_requests"], 2);
+    assert!(
+        matches!(during_outage, Err(SalesforceError::Unavailable(_))),
+        "{during_outage:?}"
+    );
+    assert_eq!(
+        org.sim.state().org().get(MSG, &ids[0]).unwrap()["Status__c"],
+        "Sent"
+    );
+}
