@@ -1,5 +1,6 @@
 //! Intake by SOQL poll: Outbound + Queued + (no Scheduled_At__c or due), oldest first; the SOQL
-//! every intake reads message records with ([`by_id_query`] for the stream and the retry loop).
+//! every intake reads message records with ([`by_id_query`] for the stream and the retry loop;
+//! [`query_by_ids`] reads any number of Ids, five queries of 200 per composite call).
 //!
 //! A poll may return a record many times (until its write-back lands); the journal's claim
 //! ([`super::claim`]) makes sure it is dispatched once.
@@ -171,8 +172,33 @@ pub async fn query_records(
     soql: &str,
 ) -> Result<Vec<QueuedRecord>, SalesforceError> {
     let rows: Vec<MessageRow> = intake.salesforce.query(soql).await?;
+    Ok(served_records(intake, rows))
+}
+
+/// Ids per query of a read by Id ([`by_id_query`]): well within the URL's limit.
+pub const IDS_PER_QUERY: usize = 200;
+
+/// Reads message records by Id, any number of them: one [`by_id_query`] per 200 Ids, up to five
+/// of them in one composite call (so 1,000 records per API call; 200 or fewer are one plain
+/// query), each followed to its last page. Rows are converted and kept as [`query_records`] does.
+pub async fn query_by_ids(
+    intake: &Intake,
+    ids: &[SfId],
+    which: ById<'_>,
+) -> Result<Vec<QueuedRecord>, SalesforceError> {
+    let object = intake.core.message_object();
+    let soqls: Vec<String> = ids
+        .chunks(IDS_PER_QUERY)
+        .map(|chunk| by_id_query(object, chunk, which))
+        .collect();
+    let rows: Vec<MessageRow> = intake.salesforce.query_many(&soqls).await?;
+    Ok(served_records(intake, rows))
+}
+
+/// The rows as domain records, without those of other instances' numbers or without a valid Id.
+fn served_records(intake: &Intake, rows: Vec<MessageRow>) -> Vec<QueuedRecord> {
     let served = ServedNumbers::of(&intake.core.settings);
-    let records = rows
+    rows
         .into_iter()
         .filter_map(|row| {
             row.into_record()
@@ -187,8 +213,7 @@ pub async fn query_records(
             }
             ours
         })
-        .collect();
-    Ok(records)
+        .collect()
 }
 
 /// One poll: how many Queued records Salesforce returned, and those to dispatch now.
@@ -263,26 +288,20 @@ pub async fn settle_requeued(
     Ok(dispatch)
 }
 
-/// The `candidates` Salesforce still shows Queued, read again (one query per 200).
+/// The `candidates` Salesforce still shows Queued, read again ([`query_by_ids`]: one call per
+/// 1,000).
 async fn still_queued(
     intake: &Intake,
     candidates: &[QueuedRecord],
 ) -> anyhow::Result<Vec<QueuedRecord>> {
-    let ids: Vec<SfId> = candidates.iter().map(|r| r.id.clone()).collect();
-    let mut confirmed: Vec<QueuedRecord> = Vec::new();
-    let served = ServedNumbers::of(&intake.core.settings);
-    for chunk in ids.chunks(200) {
-        let soql = by_id_query(
-            intake.core.message_object(),
-            chunk,
-            ById::QueuedServed(&served),
-        );
-        let records = query_records(intake, &soql)
-            .await
-            .context("reading re-queued records again")?;
-        confirmed.extend(records);
+    if candidates.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(confirmed)
+    let ids: Vec<SfId> = candidates.iter().map(|r| r.id.clone()).collect();
+    let served = ServedNumbers::of(&intake.core.settings);
+    query_by_ids(intake, &ids, ById::QueuedServed(&served))
+        .await
+        .context("reading re-queued records again")
 }
 
 /// In one transaction: re-arms the re-queued records WhatsApp never accepted (returned, to

@@ -1,11 +1,15 @@
 //! The write-back outbox flush: pending record updates and inbound records go to Salesforce in
-//! collections of ≤ 200 with `allOrNone=false`. Updates were coalesced on enqueue (only the latest
-//! value of each field is written), which is what keeps API use near 0.01 calls per message.
+//! collections of ≤ 200 with `allOrNone=false`, up to five collections per composite call. Updates
+//! were coalesced on enqueue (only the latest value of each field is written); with the composite
+//! call that keeps API use under 0.005 calls per message.
 //!
-//! One batch of due items becomes one collections call per kind of write: updates by Id
-//! (`PATCH composite/sobjects`), and upserts grouped by object and external id field
-//! (`PATCH composite/sobjects/{object}/{field}`) — the inbound records, keyed by wamid, so a flush
-//! whose answer was lost and is sent again updates the record it created instead of adding one.
+//! One batch of due items (up to 1,000) becomes one collections request per kind of write and
+//! 200 records: updates by Id (`PATCH composite/sobjects`), and upserts grouped by object and
+//! external id field (`PATCH composite/sobjects/{object}/{field}`) — the inbound records, keyed by
+//! wamid, so a flush whose answer was lost and is sent again updates the record it created instead
+//! of adding one. Up to five such requests go in one composite call (`POST composite`, one API
+//! call for 1,000 records); a single one goes as a plain collections call. Each subrequest's
+//! answer is handled exactly as its own call's would be, below.
 //! Inbound records are linked to their Contact / Lead first, with one lookup per object for the
 //! whole batch ([`inbound_links`]).
 //!
@@ -25,7 +29,10 @@ use serde_json::{Map, Value};
 use tracing::{debug, error, info, warn};
 
 use crate::salesforce::collections::{Blame, CallRefusal};
-use crate::salesforce::{Disposition, RecordResult, SalesforceError, MAX_COLLECTION_RECORDS};
+use crate::salesforce::{
+    CollectionWrite, Disposition, RecordResult, SalesforceError, MAX_COLLECTION_RECORDS,
+    MAX_COMPOSITE_BATCHES,
+};
 use crate::store::outbox::{self, Operation, OutboxItem};
 
 use super::flush::Asked;
@@ -44,7 +51,8 @@ pub struct FlushOutcome {
     pub dropped: usize,
     /// Of `dropped`, those moved to the dead letters (refused for good, not deleted).
     pub dead_lettered: usize,
-    /// Collections calls made.
+    /// Write calls made (a composite call of several collections counts once, as Salesforce
+    /// counts it).
     pub calls: usize,
     /// SOQL queries and SOSL searches made to link inbound records to Contacts and Leads (and
     /// to find their owners).
@@ -81,9 +89,7 @@ impl FlushOutcome {
 pub async fn flush_once(write_back: &WriteBack) -> anyhow::Result<FlushOutcome> {
     let mut total = FlushOutcome::default();
     let pending = write_back.core.store.read(outbox::depth).await? as usize;
-    let max_batches = pending
-        .div_ceil(write_back.core.settings.writeback.batch_size.max(1))
-        .max(1);
+    let max_batches = pending.div_ceil(batch_limit(write_back)).max(1);
     let mut batches = 0;
     while let Some(batch) = flush_batch(write_back).await? {
         batches += 1;
@@ -99,7 +105,23 @@ pub async fn flush_once(write_back: &WriteBack) -> anyhow::Result<FlushOutcome> 
     Ok(total)
 }
 
-/// Where a group of items goes: one collections call each.
+/// The items one batch reads from the outbox: [`MAX_COMPOSITE_BATCHES`] collections of
+/// `writeback.batch_size` (≤ 200) — 1,000 records in one composite call.
+fn batch_limit(write_back: &WriteBack) -> usize {
+    collection_size(write_back) * MAX_COMPOSITE_BATCHES
+}
+
+/// Records per collections call: `writeback.batch_size`, within Salesforce's 200.
+fn collection_size(write_back: &WriteBack) -> usize {
+    write_back
+        .core
+        .settings
+        .writeback
+        .batch_size
+        .clamp(1, MAX_COLLECTION_RECORDS)
+}
+
+/// Where a group of items goes: one collections call (or composite subrequest) each.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Target {
     Update {
@@ -125,11 +147,12 @@ impl Target {
     }
 }
 
-/// One batch of due items (≤ `writeback.batch_size`): the link and owner lookups if inbound
-/// records are in it, then one collections call per target. `None` when nothing is due.
+/// One batch of due items ([`batch_limit`]): the link and owner lookups if inbound records are
+/// in it, then one collections request per target and 200 records, up to
+/// [`MAX_COMPOSITE_BATCHES`] of them per call. `None` when nothing is due.
 async fn flush_batch(write_back: &WriteBack) -> anyhow::Result<Option<FlushOutcome>> {
     let now = write_back.core.now();
-    let limit = write_back.core.settings.writeback.batch_size;
+    let limit = batch_limit(write_back);
     let items: Vec<OutboxItem> = write_back
         .core
         .store
@@ -146,7 +169,7 @@ async fn flush_batch(write_back: &WriteBack) -> anyhow::Result<Option<FlushOutco
         }
     };
     let object = write_back.core.message_object();
-    let slices = slices_of(items, &links, &owners, object);
+    let slices = slices_of(items, &links, &owners, object, collection_size(write_back));
     let decisions = write_slices(write_back, slices, now, &mut outcome).await;
     let dead = record_decisions(write_back, decisions, now).await?;
     for letter in &dead {
@@ -233,13 +256,14 @@ async fn look_up_links(
 }
 
 /// The items grouped by target, with their bodies built, cut into slices of one collections
-/// call each: a group of more than 200 is cut here, not inside the client, so a whole-call
-/// refusal is always about the items of one slice.
+/// request each (`size` records, ≤ 200): a group is cut here, not inside the client, so a
+/// whole-call refusal is always about the items of one slice.
 fn slices_of(
     items: Vec<OutboxItem>,
     links: &Links,
     owners: &Owners,
     object: &str,
+    size: usize,
 ) -> VecDeque<Slice> {
     let mut groups: Vec<(Target, Vec<OutboxItem>)> = Vec::new();
     for item in items {
@@ -263,7 +287,7 @@ fn slices_of(
             })
             .collect();
         while !entries.is_empty() {
-            let rest = entries.split_off(entries.len().min(MAX_COLLECTION_RECORDS));
+            let rest = entries.split_off(entries.len().min(size));
             slices.push_back(Slice {
                 target: target.clone(),
                 entries,
@@ -274,13 +298,15 @@ fn slices_of(
     slices
 }
 
-/// Writes the slices, one collections call each, and decides what becomes of every item.
+/// Writes the slices, up to [`MAX_COMPOSITE_BATCHES`] per call ([`write_calls`]), and decides
+/// what becomes of every item.
 ///
 /// Finding the refused items by halving: a slice Salesforce refuses as a whole for its data is
 /// cut in two and each half written on its own, recursively, until each refused item is alone
 /// (then it is dead-lettered) and everything else is written. For k bad items among n that
-/// costs at most 1 + 2·k·⌈log₂ n⌉ calls (17 for one bad item among 200), and only once per bad
-/// item: what is refused alone leaves the outbox, so nothing is split again at the next flush.
+/// costs at most 1 + 2·k·⌈log₂ n⌉ slices (17 for one bad item among 200), fewer calls as the
+/// halves share composite calls, and only once per bad item: what is refused alone leaves the
+/// outbox, so nothing is split again at the next flush.
 async fn write_slices(
     write_back: &WriteBack,
     mut slices: VecDeque<Slice>,
@@ -288,22 +314,42 @@ async fn write_slices(
     outcome: &mut FlushOutcome,
 ) -> Vec<(OutboxItem, Decision)> {
     let mut decisions: Vec<(OutboxItem, Decision)> = Vec::new();
-    while let Some(slice) = slices.pop_front() {
+    let mut composite = true;
+    while !slices.is_empty() {
+        let take = if composite { MAX_COMPOSITE_BATCHES } else { 1 };
+        let call: Vec<Slice> = slices.drain(..take.min(slices.len())).collect();
         outcome.calls += 1;
-        match write_slice(write_back, &slice).await {
-            Ok(results) => {
-                for (entry, result) in slice.entries.into_iter().zip(results) {
-                    let decision = decide(&entry, &result, now);
-                    outcome.count(&decision);
-                    decisions.push((entry.item, decision));
-                }
+        let answers = match write_call(write_back, &call).await {
+            Ok(answers) => answers,
+            Err(error) if CallRefusal::of(&error) != CallRefusal::Transient => {
+                // Salesforce refuses the composite request itself (it never does for a
+                // well-formed one): the same writes as plain collections calls still go through.
+                warn!(%error, "Salesforce refused a composite write-back call; writing its collections one call each for the rest of this flush");
+                composite = false;
+                call.into_iter()
+                    .rev()
+                    .for_each(|slice| slices.push_front(slice));
+                continue;
             }
-            Err(error) => {
-                let refused = refused_call(slice, &mut slices, &error, now);
-                for (item, decision) in refused {
-                    outcome.count(&decision);
-                    decisions.push((item, decision));
-                }
+            // An outage or the like: every slice of the call waits, like the calls not made.
+            Err(error) => call.iter().map(|_| Err(error.clone())).collect(),
+        };
+        for (slice, answer) in call.into_iter().zip(answers) {
+            let decided = match answer {
+                Ok(results) => slice
+                    .entries
+                    .into_iter()
+                    .zip(results)
+                    .map(|(entry, result)| {
+                        let decision = decide(&entry, &result, now);
+                        (entry.item, decision)
+                    })
+                    .collect(),
+                Err(error) => refused_call(slice, &mut slices, &error, now),
+            };
+            for (item, decision) in decided {
+                outcome.count(&decision);
+                decisions.push((item, decision));
             }
         }
     }
@@ -389,11 +435,45 @@ struct Entry {
     linked: bool,
 }
 
-/// One collections call for `slice`.
-async fn write_slice(
+/// One call for `call`: a plain collections call for one slice (cheaper for Salesforce to
+/// serve and for a reader of its logs to follow), one composite call for several. `Err` when the
+/// call failed as a whole; otherwise each slice's own answer, as a collections call's would be.
+async fn write_call(
     write_back: &WriteBack,
-    slice: &Slice,
-) -> Result<Vec<RecordResult>, SalesforceError> {
+    call: &[Slice],
+) -> Result<Vec<Result<Vec<RecordResult>, SalesforceError>>, SalesforceError> {
+    let writes: Vec<Result<CollectionWrite, SalesforceError>> =
+        call.iter().map(collection_write).collect();
+    if let [write] = writes.as_slice() {
+        let answer = match write {
+            Ok(write) => write_back.salesforce.write(write).await,
+            Err(error) => Err(error.clone()),
+        };
+        return Ok(vec![answer]);
+    }
+    // A slice whose object or field name is refused before sending is answered with that
+    // refusal, as its own call would be; the others go in the composite call.
+    let ready: Vec<CollectionWrite> = writes.iter().filter_map(|w| w.clone().ok()).collect();
+    let mut answers = write_back
+        .salesforce
+        .write_composite(&ready)
+        .await?
+        .into_iter();
+    Ok(writes
+        .into_iter()
+        .map(|write| match write {
+            Ok(_) => answers.next().unwrap_or_else(|| {
+                Err(SalesforceError::BadResponse(
+                    "a subrequest went unanswered".into(),
+                ))
+            }),
+            Err(error) => Err(error),
+        })
+        .collect())
+}
+
+/// The collections request for `slice`: updates by Id, or upserts by external id.
+fn collection_write(slice: &Slice) -> Result<CollectionWrite, SalesforceError> {
     match &slice.target {
         Target::Update { object } => {
             let records: Vec<(String, Map<String, Value>)> = slice
@@ -401,7 +481,7 @@ async fn write_slice(
                 .iter()
                 .map(|entry| (entry.item.record_id.clone(), entry.record.clone()))
                 .collect();
-            write_back.salesforce.update(object, &records).await
+            CollectionWrite::update(object, &records)
         }
         Target::Upsert {
             object,
@@ -412,10 +492,7 @@ async fn write_slice(
                 .iter()
                 .map(|entry| entry.record.clone())
                 .collect();
-            write_back
-                .salesforce
-                .upsert(object, external_id_field, &records)
-                .await
+            CollectionWrite::upsert(object, external_id_field, &records)
         }
     }
 }

@@ -119,9 +119,10 @@ struct ApiErrorBody {
     error_code: String,
 }
 
+/// One page of a query's answer.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct QueryPage<T> {
+pub(crate) struct QueryPage<T> {
     #[serde(default)]
     done: bool,
     next_records_url: Option<String>,
@@ -221,12 +222,25 @@ impl SalesforceClient {
     /// Each page is one API call.
     #[tracing::instrument(skip_all, fields(records, pages))]
     pub async fn query<T: DeserializeOwned>(&self, soql: &str) -> Result<Vec<T>, SalesforceError> {
-        let mut records = Vec::new();
-        let mut pages = 1;
         let body = self
             .send(Method::GET, "query", &[("q", soql)], None)
             .await?;
-        let mut page: QueryPage<T> = parse(&body, "query page")?;
+        let page: QueryPage<T> = parse(&body, "query page")?;
+        let (records, pages) = self.follow_pages(page).await?;
+        let span = tracing::Span::current();
+        span.record("records", records.len());
+        span.record("pages", pages);
+        Ok(records)
+    }
+
+    /// The records of `page` and of every page after it (each `nextRecordsUrl` one GET), and how
+    /// many pages that was.
+    pub(crate) async fn follow_pages<T: DeserializeOwned>(
+        &self,
+        mut page: QueryPage<T>,
+    ) -> Result<(Vec<T>, usize), SalesforceError> {
+        let mut records = Vec::new();
+        let mut pages = 1;
         loop {
             records.append(&mut page.records);
             match page.next_records_url {
@@ -235,13 +249,9 @@ impl SalesforceClient {
                     page = parse(&body, "query page")?;
                     pages += 1;
                 }
-                _ => break,
+                _ => return Ok((records, pages)),
             }
         }
-        let span = tracing::Span::current();
-        span.record("records", records.len());
-        span.record("pages", pages);
-        Ok(records)
     }
 
     /// Runs a SOSL search (`GET search?q=`, the text URL-encoded): the `searchRecords` of every
@@ -354,33 +364,45 @@ impl SalesforceClient {
         if status.is_success() {
             return Ok(bytes);
         }
-        let (error_code, message) = match serde_json::from_slice::<Vec<ApiErrorBody>>(&bytes) {
-            Ok(errors) if !errors.is_empty() => {
-                (errors[0].error_code.clone(), errors[0].message.clone())
-            }
-            // 5xx pages from a load balancer are HTML; show a little of them.
-            _ => (
-                String::new(),
-                String::from_utf8_lossy(&bytes).chars().take(200).collect(),
-            ),
-        };
+        let (error_code, message) = error_parts(&bytes);
         tracing::debug!(%error_code, %message, "Salesforce refused the request");
         if status == StatusCode::UNAUTHORIZED {
             return Err(Attempt::SessionRefused(message));
         }
-        Err(Attempt::Failed(match status {
-            StatusCode::FORBIDDEN if error_code == "REQUEST_LIMIT_EXCEEDED" => {
-                SalesforceError::LimitExceeded
-            }
-            s if s.is_server_error() => {
-                SalesforceError::Unavailable(format!("{status} {error_code}: {message}"))
-            }
-            _ => SalesforceError::Api {
-                status: status.as_u16(),
-                error_code,
-                message,
-            },
-        }))
+        Err(Attempt::Failed(refusal(status, error_code, message)))
+    }
+}
+
+/// Salesforce's error code and message from an error answer's body (the first of its
+/// `[{"message","errorCode"}]`), or a little of a body that is not one.
+pub(crate) fn error_parts(bytes: &[u8]) -> (String, String) {
+    match serde_json::from_slice::<Vec<ApiErrorBody>>(bytes) {
+        Ok(errors) if !errors.is_empty() => {
+            (errors[0].error_code.clone(), errors[0].message.clone())
+        }
+        // 5xx pages from a load balancer are HTML; show a little of them.
+        _ => (
+            String::new(),
+            String::from_utf8_lossy(bytes).chars().take(200).collect(),
+        ),
+    }
+}
+
+/// What an error answer other than a 401 means for the caller. The same for a whole request and
+/// for one subrequest of a composite call ([`super::composite`]).
+pub(crate) fn refusal(status: StatusCode, error_code: String, message: String) -> SalesforceError {
+    match status {
+        StatusCode::FORBIDDEN if error_code == "REQUEST_LIMIT_EXCEEDED" => {
+            SalesforceError::LimitExceeded
+        }
+        s if s.is_server_error() => {
+            SalesforceError::Unavailable(format!("{status} {error_code}: {message}"))
+        }
+        _ => SalesforceError::Api {
+            status: status.as_u16(),
+            error_code,
+            message,
+        },
     }
 }
 

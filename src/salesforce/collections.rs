@@ -146,6 +146,99 @@ impl RecordError {
     }
 }
 
+/// One collections request's worth of writes, built and checked once: the method, the path
+/// under `/services/data/vNN.N/` and the record bodies. Sent on its own
+/// ([`SalesforceClient::write`]) or as one subrequest of a composite call
+/// ([`SalesforceClient::write_composite`](super::composite)).
+#[derive(Clone, Debug)]
+pub struct CollectionWrite {
+    pub(crate) method: Method,
+    pub(crate) path: String,
+    pub(crate) records: Vec<Value>,
+}
+
+impl CollectionWrite {
+    /// Updates by Id (`PATCH composite/sobjects`): each record is its Id and the fields to set;
+    /// `attributes.type` and `id` are added here.
+    pub fn update(
+        object: &str,
+        records: &[(String, Map<String, Value>)],
+    ) -> Result<CollectionWrite, SalesforceError> {
+        check_api_name(object)?;
+        Ok(CollectionWrite {
+            method: Method::PATCH,
+            path: "composite/sobjects".into(),
+            records: records
+                .iter()
+                .map(|(id, fields)| record_body(object, Some(id), fields))
+                .collect(),
+        })
+    }
+
+    /// Creates (`POST composite/sobjects`).
+    pub fn create(
+        object: &str,
+        records: &[Map<String, Value>],
+    ) -> Result<CollectionWrite, SalesforceError> {
+        check_api_name(object)?;
+        Ok(CollectionWrite {
+            method: Method::POST,
+            path: "composite/sobjects".into(),
+            records: records
+                .iter()
+                .map(|fields| record_body(object, None, fields))
+                .collect(),
+        })
+    }
+
+    /// Inserts or updates by external id (`PATCH composite/sobjects/{object}/{field}`); each
+    /// record must carry the external id field.
+    pub fn upsert(
+        object: &str,
+        external_id_field: &str,
+        records: &[Map<String, Value>],
+    ) -> Result<CollectionWrite, SalesforceError> {
+        check_api_name(object)?;
+        check_api_name(external_id_field)?;
+        Ok(CollectionWrite {
+            method: Method::PATCH,
+            path: format!("composite/sobjects/{object}/{external_id_field}"),
+            records: records
+                .iter()
+                .map(|fields| record_body(object, None, fields))
+                .collect(),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The request body of up to 200 of the records: `{"allOrNone":false,"records":[…]}`.
+    pub(crate) fn body(records: &[Value]) -> Value {
+        json!({"allOrNone": false, "records": records})
+    }
+}
+
+/// The results of one collections request: one per record sent, in order, or an unreadable
+/// answer.
+pub(crate) fn results_of(
+    results: Vec<RecordResult>,
+    sent: usize,
+) -> Result<Vec<RecordResult>, SalesforceError> {
+    if results.len() != sent {
+        return Err(SalesforceError::BadResponse(format!(
+            "{} results for {sent} records",
+            results.len(),
+        )));
+    }
+    Ok(results)
+}
+
 impl SalesforceClient {
     /// Updates records by Id (`PATCH composite/sobjects`), ≤ 200 per call; one result per record,
     /// in input order. Each record is its Id and the fields to set; `attributes.type` and `id` are
@@ -159,13 +252,7 @@ impl SalesforceClient {
         object: &str,
         records: &[(String, Map<String, Value>)],
     ) -> Result<Vec<RecordResult>, SalesforceError> {
-        check_api_name(object)?;
-        let bodies = records
-            .iter()
-            .map(|(id, fields)| record_body(object, Some(id), fields))
-            .collect();
-        self.write_in_chunks(Method::PATCH, "composite/sobjects", bodies)
-            .await
+        self.write(&CollectionWrite::update(object, records)?).await
     }
 
     /// Creates records (`POST composite/sobjects`), ≤ 200 per call; results in input order.
@@ -178,13 +265,7 @@ impl SalesforceClient {
         object: &str,
         records: &[Map<String, Value>],
     ) -> Result<Vec<RecordResult>, SalesforceError> {
-        check_api_name(object)?;
-        let bodies = records
-            .iter()
-            .map(|fields| record_body(object, None, fields))
-            .collect();
-        self.write_in_chunks(Method::POST, "composite/sobjects", bodies)
-            .await
+        self.write(&CollectionWrite::create(object, records)?).await
     }
 
     /// Inserts or updates by external id (`PATCH composite/sobjects/{object}/{field}`), ≤ 200 per
@@ -196,39 +277,29 @@ impl SalesforceClient {
         external_id_field: &str,
         records: &[Map<String, Value>],
     ) -> Result<Vec<RecordResult>, SalesforceError> {
-        check_api_name(object)?;
-        check_api_name(external_id_field)?;
-        let bodies = records
-            .iter()
-            .map(|fields| record_body(object, None, fields))
-            .collect();
-        self.write_in_chunks(
-            Method::PATCH,
-            &format!("composite/sobjects/{object}/{external_id_field}"),
-            bodies,
-        )
+        self.write(&CollectionWrite::upsert(
+            object,
+            external_id_field,
+            records,
+        )?)
         .await
     }
 
-    async fn write_in_chunks(
+    /// Sends `write` as collections requests of ≤ 200 records each (one call per 200); one
+    /// result per record, in order. A chunk failing as a whole fails the call (earlier chunks
+    /// stay written).
+    pub async fn write(
         &self,
-        method: Method,
-        path: &str,
-        records: Vec<Value>,
+        write: &CollectionWrite,
     ) -> Result<Vec<RecordResult>, SalesforceError> {
-        let mut results = Vec::with_capacity(records.len());
-        for chunk in records.chunks(MAX_COLLECTION_RECORDS) {
-            let body = json!({"allOrNone": false, "records": chunk});
-            let answer = self.send(method.clone(), path, &[], Some(&body)).await?;
+        let mut results = Vec::with_capacity(write.len());
+        for chunk in write.records.chunks(MAX_COLLECTION_RECORDS) {
+            let body = CollectionWrite::body(chunk);
+            let answer = self
+                .send(write.method.clone(), &write.path, &[], Some(&body))
+                .await?;
             let chunk_results: Vec<RecordResult> = parse(&answer, "collection results")?;
-            if chunk_results.len() != chunk.len() {
-                return Err(SalesforceError::BadResponse(format!(
-                    "{} results for {} records",
-                    chunk_results.len(),
-                    chunk.len()
-                )));
-            }
-            results.extend(chunk_results);
+            results.extend(results_of(chunk_results, chunk.len())?);
         }
         let failed = results.iter().filter(|r| !r.success).count();
         if failed > 0 {

@@ -1,6 +1,7 @@
 //! The Salesforce side of sfwa: OAuth (JWT bearer, client credentials, refresh token) and the REST
 //! calls the pipeline needs — SOQL queries with pagination, SOSL searches, sObject Collections for batched
-//! write-backs and inbound creates (≤ 200 records per call), and describe for `sfwa doctor`.
+//! write-backs and inbound creates (≤ 200 records per collection, up to 5 collections per
+//! composite call), and describe for `sfwa doctor`.
 //!
 //! Every call goes through one [`SalesforceClient`]: it logs in lazily, caches the access token for
 //! all clones (Salesforce tokens carry no expiry; a 401 `INVALID_SESSION_ID` is the only signal, so
@@ -18,6 +19,7 @@
 //! - [`contract`] — the fields of `WhatsApp_Message__c` sfwa reads and writes, said once.
 //! - [`describe`] — object describe, for checking the deployed package.
 //! - [`collections`] — create / update / upsert in chunks of 200 and per-record results.
+//! - [`composite`] — up to 5 collections or queries in one `POST composite`, one API call.
 //! - [`files`] — Salesforce Files: a customer's file as a ContentVersion on its message record.
 //! - [`error`] — [`SalesforceError`] and the hints given for refused credentials.
 //! - [`rows`] — the message rows intake reads, converted once into the domain's
@@ -38,6 +40,7 @@ pub mod auth;
 pub mod client;
 pub mod collections;
 pub mod cometd;
+pub mod composite;
 pub mod contract;
 pub mod describe;
 pub mod error;
@@ -50,8 +53,11 @@ pub mod usage;
 
 pub use auth::{Auth, Session};
 pub use client::{AuthState, SalesforceClient, SalesforceConfig};
-pub use collections::{Disposition, RecordError, RecordResult, MAX_COLLECTION_RECORDS};
+pub use collections::{
+    CollectionWrite, Disposition, RecordError, RecordResult, MAX_COLLECTION_RECORDS,
+};
 pub use cometd::{CometdClient, CometdError, ReplayFrom, StreamEvent, OUTBOUND_EVENT_CHANNEL};
+pub use composite::MAX_COMPOSITE_BATCHES;
 pub use describe::{FieldDescribe, ObjectDescribe, PicklistValue};
 pub use error::SalesforceError;
 pub use limits::Limit;

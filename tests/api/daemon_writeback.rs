@@ -79,13 +79,15 @@ async fn outbox_depth(app: &TestApp) -> u64 {
     app.pipeline.core.store.read(outbox::depth).await.unwrap()
 }
 
-/// Collections calls (updates and upserts) the org has answered so far.
+/// Write calls (collections updates and upserts, and composite calls of several) the org has
+/// answered so far.
 async fn collections_calls(app: &TestApp) -> u64 {
     let stats = app.org_stats().await;
     let by_endpoint = &stats["rest_calls"]["by_endpoint"];
     [
         "PATCH composite/sobjects",
         "PATCH composite/sobjects/{object}/{field}",
+        "POST composite",
     ]
     .iter()
     .map(|e| by_endpoint[*e].as_u64().unwrap_or(0))
@@ -131,7 +133,8 @@ async fn one_unparseable_value_is_dead_lettered_and_every_other_write_back_lands
     assert_eq!(flushed.written, UPDATES + 30 - poison_count, "{flushed:?}");
     assert_eq!(flushed.dead_lettered, poison_count, "{flushed:?}");
     assert_eq!(flushed.calls as u64, calls);
-    // 5 batches of ≤ 200; each bad item costs at most 2·⌈log₂ 200⌉ = 16 more calls.
+    // 5 collections of ≤ 200 (fewer calls: they share composite calls); each bad item costs at
+    // most 2·⌈log₂ 200⌉ = 16 more.
     assert!(calls <= 5 + 16 * poison_count as u64, "{calls} calls");
     assert_eq!(outbox_depth(&app).await, 0);
     for (n, id) in ids.iter().enumerate() {
@@ -174,10 +177,11 @@ async fn a_refused_whole_call_is_split_until_the_bad_record_is_alone() {
 
     let flushed = app.flush().await;
 
-    // 9 ✘ → 4 ✔ + 5 ✘ → 2 ✘ + 3 ✔ → 1 ✔ + 1 ✘ (alone): 7 calls.
+    // 9 ✘ → 4 ✔ + 5 ✘ → 2 ✘ + 3 ✔ → 1 ✔ + 1 ✘ (alone): 7 collections, the halves of each
+    // split sharing one composite call: 4 calls.
     assert_eq!(
         (flushed.written, flushed.dead_lettered, flushed.calls),
-        (8, 1, 7),
+        (8, 1, 4),
         "{flushed:?}"
     );
     assert_eq!(app.record(&ids[5])["Status__c"], "Queued");
@@ -462,7 +466,7 @@ async fn a_call_the_org_refuses_as_a_whole_waits_for_an_admin_and_the_other_writ
             flushed.dead_lettered,
             flushed.calls
         ),
-        (2, 1, 0, 2),
+        (2, 1, 0, 1),
         "{flushed:?}"
     );
     for id in &ids {
@@ -487,4 +491,130 @@ async fn a_call_the_org_refuses_as_a_whole_waits_for_an_admin_and_the_other_writ
     assert!(dead_letters(&app).await.is_empty());
     let not_yet = app.flush().await;
     assert_eq!(not_yet.calls, 0, "it waits: {not_yet:?}");
+}
+
+/// Every REST call the org has answered so far.
+async fn rest_calls(app: &TestApp) -> u64 {
+    app.org_stats().await["rest_calls"]["total"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_thousand_pending_write_backs_go_to_salesforce_in_one_call() {
+    // Arrange: 1,000 records, each with its Sent, Delivered and Read queued before the flush.
+    let app = spawn_app().await;
+    let ids = seed_messages(&app, 1000).await;
+    for status in ["Sent", "Delivered", "Read"] {
+        let updates = ids
+            .iter()
+            .map(|id| (id.clone(), fields(json!({"Status__c": status}))))
+            .collect();
+        enqueue(&app, updates).await;
+    }
+    let calls_before = rest_calls(&app).await;
+
+    // Act
+    let flushed = app.flush().await;
+
+    // Assert: coalesced to one write per record, five collections of 200 in one composite call.
+    assert_eq!((flushed.written, flushed.calls), (1000, 1), "{flushed:?}");
+    assert_eq!(rest_calls(&app).await - calls_before, 1);
+    assert_eq!(
+        app.org_stats().await["rest_calls"]["by_endpoint"]["POST composite"],
+        1
+    );
+    assert!(ids.iter().all(|id| app.record(id)["Status__c"] == "Read"));
+    assert_eq!(outbox_depth(&app).await, 0);
+}
+
+#[tokio::test]
+async fn a_subrequest_refused_as_a_whole_leaves_its_records_in_the_outbox_while_the_others_land() {
+    // Arrange: 400 updates (two collections) and an upsert keyed by a field the org does not
+    // have, which Salesforce refuses as a whole (404) inside the same composite call.
+    let app = spawn_app().await;
+    let ids = seed_messages(&app, 400).await;
+    enqueue(
+        &app,
+        ids.iter().map(|id| (id.clone(), sent_at(GOOD))).collect(),
+    )
+    .await;
+    let now = app.clock.now();
+    app.pipeline
+        .core
+        .store
+        .write(move |tx| {
+            outbox::enqueue_upsert(
+                tx,
+                MSG,
+                "Not_A_Field__c",
+                "wamid.Y",
+                &fields(json!({"Body__c": "hi"})),
+                now,
+            )
+        })
+        .await
+        .unwrap();
+
+    // Act
+    let flushed = app.flush().await;
+
+    // Assert
+    assert_eq!(
+        (flushed.written, flushed.retried, flushed.calls),
+        (400, 1, 1),
+        "{flushed:?}"
+    );
+    assert!(ids.iter().all(|id| app.record(id)["Status__c"] == "Sent"));
+    assert_eq!(outbox_depth(&app).await, 1, "the refused upsert waits");
+    assert!(dead_letters(&app).await.is_empty());
+}
+
+#[tokio::test]
+async fn per_record_failures_inside_a_composite_call_are_handled_as_in_a_collections_call() {
+    // Arrange: 600 updates in three collections of one composite call: one record deleted in
+    // the org (a per-record ENTITY_IS_DELETED), one value Salesforce cannot parse (which
+    // refuses its whole collection for its data).
+    let app = spawn_app().await;
+    let ids = seed_messages(&app, 600).await;
+    let (deleted, poisoned) = (100, 450);
+    let updates = ids
+        .iter()
+        .enumerate()
+        .map(|(n, id)| {
+            (
+                id.clone(),
+                sent_at(if n == poisoned { POISON } else { GOOD }),
+            )
+        })
+        .collect();
+    enqueue(&app, updates).await;
+    app.org
+        .state()
+        .org()
+        .delete(
+            MSG,
+            &ids[deleted],
+            &mut sfwa_sim::salesforce::org::Transaction::default(),
+        )
+        .unwrap();
+
+    // Act
+    let flushed = app.flush().await;
+
+    // Assert: the deleted record's write is dropped, the bad one is split out (200 → 100 → … → 1:
+    // 8 more calls at most, each half sharing a composite call) and dead-lettered; the rest lands.
+    assert_eq!(
+        (flushed.written, flushed.dropped, flushed.dead_lettered),
+        (598, 2, 1),
+        "{flushed:?}"
+    );
+    assert!(flushed.calls <= 9, "{flushed:?}");
+    let letters = dead_letters(&app).await;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].key, ids[poisoned]);
+    assert!(letters[0].reason.starts_with("JSON_PARSER_ERROR"));
+    assert_eq!(app.record(&ids[599])["Status__c"], "Sent");
+    assert_eq!(app.record(&ids[poisoned])["Status__c"], "Queued");
+    assert_eq!(outbox_depth(&app).await, 0);
 }

@@ -25,6 +25,7 @@ mod package_contract;
 mod salesforce_auth;
 mod salesforce_client;
 mod salesforce_cometd;
+mod salesforce_composite;
 mod salesforce_flow;
 mod salesforce_limits;
 mod salesforce_rest;

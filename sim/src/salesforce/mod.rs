@@ -1,5 +1,6 @@
-//! A wire-faithful Salesforce org: OAuth, REST (query, SOSL search, sObject rows, describe, collections, limits),
-//! CometD streaming, API usage and faults, plus a control API under `/__sim/` for tests and demos.
+//! A wire-faithful Salesforce org: OAuth, REST (query, SOSL search, sObject rows, describe,
+//! collections, composite, limits), CometD streaming, API usage and faults, plus a control API
+//! under `/__sim/` for tests and demos.
 //!
 //! Start one with [`start`]; the returned [`SalesforceSim`] knows its URL and credentials. The schema
 //! comes from the package's SFDX metadata ([`schema::Schema::embedded`]). Everything answers in
@@ -7,6 +8,7 @@
 
 pub mod auth;
 pub mod channels;
+pub mod composite;
 pub mod control;
 pub mod faults;
 pub mod files;
@@ -233,7 +235,7 @@ pub async fn start(config: SalesforceSimConfig) -> anyhow::Result<SalesforceSim>
     ));
     let router = Router::new()
         .route("/services/oauth2/token", post(auth::token))
-        .merge(rest::router(state.clone()))
+        .merge(rest::router(state.clone(), composite::router()))
         .nest("/__sim", control::router())
         .with_state(state.clone())
         .merge(counted_streaming);

@@ -38,8 +38,22 @@ pub struct Cursor {
     last_used: Instant,
 }
 
-pub fn router(state: Arc<OrgState>) -> Router<Arc<OrgState>> {
-    let api = Router::new()
+/// The REST API, every endpoint behind `gate`; `more` adds endpoints that must be behind it too
+/// (the composite resource, which dispatches its subrequests to [`endpoints`]).
+pub fn router(state: Arc<OrgState>, more: Router<Arc<OrgState>>) -> Router<Arc<OrgState>> {
+    let api = endpoints()
+        .merge(more)
+        .layer(middleware::from_fn_with_state(state, gate));
+    Router::new()
+        .route("/services/data", get(versions))
+        .route("/services/data/", get(versions))
+        .merge(api)
+}
+
+/// The REST endpoints without `gate` (no session check, no charge): what a composite request's
+/// subrequests are dispatched to, so each is answered by the same handler as the standalone call.
+pub fn endpoints() -> Router<Arc<OrgState>> {
+    Router::new()
         .route("/services/data/{version}/query", get(query))
         .route("/services/data/{version}/query/{locator}", get(query_more))
         .route(
@@ -79,11 +93,6 @@ pub fn router(state: Arc<OrgState>) -> Router<Arc<OrgState>> {
             "/services/data/{version}/composite/sobjects/{object}/{field}",
             axum::routing::patch(collection_upsert),
         )
-        .layer(middleware::from_fn_with_state(state, gate));
-    Router::new()
-        .route("/services/data", get(versions))
-        .route("/services/data/", get(versions))
-        .merge(api)
 }
 
 /// A top-level REST error: `[{"message":…,"errorCode":…}]` (with `fields` when there are some).
