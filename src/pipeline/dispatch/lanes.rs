@@ -4,10 +4,10 @@
 //! `latency` (from its pace slot to its outcome journaled: the Graph call and the two journal
 //! writes around it), a number needs `rate × latency` sends in flight. [`concurrency`] adds a
 //! quarter for jitter and a few spare, bounded to [`MIN_SENDS`]`..=`[`MAX_SENDS`]. The rate is
-//! the number's pace now ([`super::super::pacing::Pacer::rate`]: its configured ceiling, lowered by
+//! the number's pace now ([`crate::pipeline::pacing::Pacer::rate`]: its configured ceiling, lowered by
 //! 130429s), the latency an EWMA of what this number's sends took; each send's start resizes the
 //! lane, so the limit follows both (a slower network grows it, a cut pace shrinks it). The slots
-//! only bound how many wait: the [`Pacer`](super::super::pacing::Pacer) still decides when each
+//! only bound how many wait: the [`Pacer`](crate::pipeline::pacing::Pacer) still decides when each
 //! send leaves, so a bigger lane never bursts past Meta's limit.
 //!
 //! **Lanes outlive an intake step.** [`Lanes::admit`] waits only while the number already has
