@@ -15,6 +15,7 @@
 //! |---|---|---|
 //! | `sfwa_messages_total` | counter | `outcome` = sent, failed, refused, retry, rate_limited, held, unknown; `code` (Error_Code__c or Meta's `WA_<code>`, empty for sent/held/unknown) |
 //! | `sfwa_send_rate_per_second` | gauge | `number` (phone_number_id): the pace sends go at now, adapted to Meta's 130429 refusals |
+//! | `sfwa_send_concurrency` | gauge | `number`: sends that may be in flight at once now (the pace × the measured send latency, `pipeline::dispatch::lanes`) |
 //! | `sfwa_business_number_held` | gauge | `number`: 1 while sends from that served number are on hold (Meta blocked or locked it, or a hold on everything), else 0 |
 //! | `sfwa_messages_sent_by_number_total` | counter | `number`: sends WhatsApp accepted, per business number they went from |
 //! | `sfwa_whatsapp_send_duration_seconds` | histogram | — |
@@ -133,6 +134,8 @@ pub struct Snapshot {
     pub salesforce_api: Option<crate::salesforce::ApiUsage>,
     /// Per business number: sends per second allowed now (`pipeline::pacing`).
     pub send_rates: Vec<(String, f64)>,
+    /// Per business number: sends that may be in flight at once now (`pipeline::dispatch::lanes`).
+    pub send_concurrency: Vec<(String, usize)>,
     /// The store accepts writes (`observe::readiness`).
     pub ready: bool,
     /// The org's `DailyDeliveredPlatformEvents`, if read and reported.
@@ -177,6 +180,7 @@ struct Inner {
     writeback_flushes: Counter,
     writeback_records: Family<ResultLabel, Counter>,
     send_rate: Family<NumberLabel, Gauge<f64, AtomicU64>>,
+    send_concurrency: Family<NumberLabel, Gauge>,
     writeback_dead_lettered: Family<ReasonLabel, Counter>,
     outbox_dead_letters: Gauge,
     inbound_links: Family<ResultLabel, Counter>,
@@ -231,6 +235,7 @@ impl Metrics {
             writeback_flushes: Counter::default(),
             writeback_records: Family::default(),
             send_rate: Family::default(),
+            send_concurrency: Family::default(),
             writeback_dead_lettered: Family::default(),
             outbox_dead_letters: Gauge::default(),
             inbound_links: Family::default(),
@@ -330,6 +335,13 @@ impl Metrics {
                     number: number.clone(),
                 })
                 .set(*rate);
+        }
+        for (number, limit) in &snapshot.send_concurrency {
+            let label = NumberLabel {
+                number: number.clone(),
+            };
+            let limit = i64::try_from(*limit).unwrap_or(i64::MAX);
+            inner.send_concurrency.get_or_create(&label).set(limit);
         }
         for (number, held) in &snapshot.numbers_held {
             inner
@@ -535,6 +547,7 @@ impl Inner {
             "whatsapp_send_duration_seconds" => "Duration of WhatsApp Cloud API send calls, answered or not", send_duration;
             "queued_to_sent_seconds" => "From a record's creation (or its Scheduled_At__c, if later) to WhatsApp accepting the send", queued_to_sent;
             "send_rate_per_second" => "Sends per second allowed now per business number, adapted to WhatsApp's rate-limit refusals", send_rate;
+            "send_concurrency" => "Sends that may be in flight at once per business number: its pace times the measured send latency, bounded", send_concurrency;
             "queue_depth" => "Journal rows not finished: claimed (waiting to be sent or retried) and sending (outcome not yet known)", queue_depth;
         );
     }
@@ -744,6 +757,7 @@ mod tests {
                 max: 15000,
             }),
             send_rates: vec![("106540352242922".into(), 18.5)],
+            send_concurrency: vec![("106540352242922".into(), 29)],
             ready: true,
             platform_events: Some(Limit {
                 max: 50000,
@@ -773,6 +787,7 @@ mod tests {
             "sfwa_stream_connected 1",
             "sfwa_stream_replay_lag_seconds 5",
             r#"sfwa_send_rate_per_second{number="106540352242922"} 18.5"#,
+            r#"sfwa_send_concurrency{number="106540352242922"} 29"#,
             "sfwa_ready 1",
             "sfwa_platform_events_delivered_remaining 1200",
             "sfwa_platform_events_delivered_max 50000",

@@ -125,6 +125,7 @@ pub async fn snapshot(
         stream,
         salesforce_api: pipeline.intake.salesforce.api_usage(),
         send_rates: pipeline.dispatcher.pacer.rates(),
+        send_concurrency: pipeline.dispatcher.lanes.limits(),
         ready,
         platform_events: health.platform_events(),
         numbers_held: numbers_held(&pipeline.dispatcher),

@@ -61,6 +61,9 @@ pub struct Dispatcher {
     /// Records a dispatch in this process is working on (from before its claim is handed over
     /// until its outcome is journaled): the orphan scan leaves them alone.
     pub in_flight: Arc<InFlight>,
+    /// Per business number: how many sends may be in flight (from its pace × the latency
+    /// measured), and the records waiting for a slot (see [`super::dispatch::lanes`]).
+    pub lanes: Arc<super::dispatch::lanes::Lanes>,
     /// When this pipeline started: a claim older than that is nobody's in this process.
     pub started_at: DateTime<Utc>,
     /// The account's template categories (an authentication template cannot go to a BSUID).
@@ -139,6 +142,7 @@ impl Pipeline {
                 whatsapp,
                 pacer: Arc::new(pacer),
                 in_flight: Arc::default(),
+                lanes: Arc::default(),
                 started_at,
                 templates: Arc::default(),
                 holds: Arc::default(),

@@ -98,10 +98,56 @@ pub fn queued_query(
     now: chrono::DateTime<chrono::Utc>,
     limit: usize,
 ) -> String {
+    queued_query_after(object, served, now, limit, None)
+}
+
+/// Where the previous page of a draining poll ended: the last record's `CreatedDate` and Id (the
+/// poll's order). The next page starts after it, so records still Queued in Salesforce only
+/// because their write-back has not landed are not read again while the backlog drains.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PollCursor {
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub id: SfId,
+}
+
+impl PollCursor {
+    /// The cursor after `record`; `None` without its `CreatedDate`.
+    pub fn after(record: &QueuedRecord) -> Option<PollCursor> {
+        Some(PollCursor {
+            created_at: record.created_at?,
+            id: record.id.clone(),
+        })
+    }
+
+    /// The SOQL condition "after this cursor" in `CreatedDate ASC, Id ASC` order (keyset paging).
+    /// Milliseconds are kept: SOQL accepts them, and a cursor rounded down would read the same
+    /// second's records again.
+    fn soql(&self) -> String {
+        let at = self
+            .created_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        format!(
+            "(CreatedDate > {at} OR (CreatedDate = {at} AND Id > {id}))",
+            id = soql_string(self.id.as_str())
+        )
+    }
+}
+
+/// [`queued_query`], from after `after` when a backlog drains (see [`PollCursor`]).
+pub fn queued_query_after(
+    object: &str,
+    served: &ServedNumbers,
+    now: chrono::DateTime<chrono::Utc>,
+    limit: usize,
+    after: Option<&PollCursor>,
+) -> String {
+    let after = after
+        .map(|c| format!(" AND {}", c.soql()))
+        .unwrap_or_default();
     format!(
         "SELECT {fields} FROM {object} WHERE Direction__c = 'Outbound' AND Status__c = 'Queued' \
-         AND (Scheduled_At__c = null OR Scheduled_At__c <= {now}) AND {served} \
-         ORDER BY CreatedDate ASC LIMIT {limit}",
+         AND (Scheduled_At__c = null OR Scheduled_At__c <= {now}) AND {served}{after} \
+         ORDER BY CreatedDate ASC, Id ASC LIMIT {limit}",
         fields = MessageRow::FIELDS.join(", "),
         now = soql_datetime(now),
         served = served.soql(),
@@ -222,16 +268,24 @@ pub struct Polled {
     /// A full page means more are waiting: the worker drains instead of sleeping.
     pub fetched: usize,
     pub fresh: Vec<QueuedRecord>,
+    /// Where this page ended (its last record), for the next page of a drain.
+    pub last: Option<PollCursor>,
 }
 
 /// Fetches due Queued records and returns those this process must dispatch now.
 pub async fn poll_once(intake: &Intake) -> anyhow::Result<Polled> {
+    poll_after(intake, None).await
+}
+
+/// [`poll_once`] from after `after` (the next page of a draining backlog, see [`PollCursor`]).
+pub async fn poll_after(intake: &Intake, after: Option<&PollCursor>) -> anyhow::Result<Polled> {
     let settings = &intake.core.settings;
-    let soql = queued_query(
+    let soql = queued_query_after(
         &settings.salesforce.message_object,
         &ServedNumbers::of(settings),
         intake.core.now(),
         settings.intake.batch_size,
+        after,
     );
     poll_with(intake, &soql).await
 }
@@ -242,10 +296,15 @@ pub async fn poll_with(intake: &Intake, soql: &str) -> anyhow::Result<Polled> {
         .await
         .context("polling Salesforce for Queued messages")?;
     let fetched = records.len();
+    let last = records.last().and_then(PollCursor::after);
     let claimed = claim_new(&intake.core, records).await?;
     let mut fresh = claimed.fresh;
     fresh.extend(settle_requeued(intake, claimed.requeued).await?);
-    Ok(Polled { fetched, fresh })
+    Ok(Polled {
+        fetched,
+        fresh,
+        last,
+    })
 }
 
 /// Settles records [`claim_in`](super::claim::claim_in) found finished yet Queued (see the
@@ -368,7 +427,27 @@ mod tests {
         let soql = queued_query("WhatsApp_Message__c", &served(), now, 200);
         assert!(soql.contains("Status__c = 'Queued'"));
         assert!(soql.contains("Scheduled_At__c <= 2026-11-24T15:00:00"));
-        assert!(soql.ends_with("ORDER BY CreatedDate ASC LIMIT 200"));
+        assert!(soql.ends_with("ORDER BY CreatedDate ASC, Id ASC LIMIT 200"));
+    }
+
+    #[test]
+    fn the_next_page_of_a_drain_starts_after_the_last_record_in_the_polls_order() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-24T15:00:00Z")
+            .unwrap()
+            .to_utc();
+        let cursor = PollCursor {
+            created_at: chrono::DateTime::parse_from_rfc3339("2026-11-24T14:59:58.250Z")
+                .unwrap()
+                .to_utc(),
+            id: SfId::parse("a005g00002BLnMZAA1").unwrap(),
+        };
+
+        let soql = queued_query_after("WhatsApp_Message__c", &served(), now, 200, Some(&cursor));
+
+        assert!(soql.contains(
+            " AND (CreatedDate > 2026-11-24T14:59:58.250Z OR (CreatedDate = 2026-11-24T14:59:58.250Z AND Id > 'a005g00002BLnMZAA1')) "
+        ), "{soql}");
+        assert!(soql.ends_with("ORDER BY CreatedDate ASC, Id ASC LIMIT 200"));
     }
 
     #[test]

@@ -28,7 +28,16 @@
 //! **Batching.** The first event after a quiet spell is fetched at once. In a burst, after handling
 //! a batch the loop waits `intake.batch_window` (default 2 s) before the next connect, which
 //! then returns every event that arrived meanwhile: one SOQL per ≤ 300 events instead of one per
-//! connect, for at most that much added latency.
+//! connect, for at most that much added latency. For latency (a trickle of records, each wanted
+//! on WhatsApp within tens of milliseconds) set it low, e.g. `5ms`: the window is then the only
+//! wait between an event and its fetch.
+//!
+//! **Sends flow across batches.** A batch's records, once claimed, are handed to their numbers'
+//! lanes ([`crate::pipeline::dispatch::lanes`], `worker::hand_over`) and the loop reads the next
+//! events while they are in flight; it waits only while a number's queue is full
+//! (backpressure). The order of guarantees is unchanged: claimed, with the replay id, before
+//! anything is sent. At shutdown the sends in flight finish and the records still waiting for a
+//! slot stay claimed, for the orphan scan of the next start.
 //!
 //! Records whose `Scheduled_At__c` is still ahead are left for the scheduled-sends job; events whose
 //! record is no longer Queued (sent by a poll, edited, deleted) are passed over. A record set back to
@@ -125,35 +134,49 @@ impl StreamIntake {
     }
 
     /// One step: if events are waiting to be journaled (an earlier fetch failed), those;
-    /// otherwise one long poll for new events. Then fetch, claim + store the replay id, dispatch.
+    /// otherwise one long poll for new events. Then fetch, claim + store the replay id, dispatch;
+    /// returns once every send it started has its outcome (in `outcomes`).
     pub async fn step(&mut self, pipeline: &Pipeline) -> Result<StreamStep, StepError> {
         let never = CancellationToken::new();
-        let step = self.step_until(pipeline, &never).await?;
-        Ok(step.unwrap_or_default())
+        let (handed, step) = self.step_handing_over(pipeline, &never).await?;
+        let mut step = step.unwrap_or_default();
+        step.outcomes = worker::outcomes_of(handed).await;
+        Ok(step)
     }
 
-    /// [`step`](Self::step), the one [`run_stream`] runs: `None` when `shutdown` came during the
-    /// long poll (which is cancelled: nothing is lost, the events come again from the stored
-    /// replay id). Handling received events is never cancelled midway (sends are in flight).
+    /// The step [`run_stream`] runs: like [`step`](Self::step), but it returns once the records
+    /// are handed to their numbers' lanes, while their sends are in flight (`outcomes` stays
+    /// empty), so the next events are read and claimed meanwhile. `None` when `shutdown` came
+    /// during the long poll (which is cancelled: nothing is lost, the events come again from the
+    /// stored replay id). Handling received events is never cancelled midway.
     pub async fn step_until(
         &mut self,
         pipeline: &Pipeline,
         shutdown: &CancellationToken,
     ) -> Result<Option<StreamStep>, StepError> {
+        Ok(self.step_handing_over(pipeline, shutdown).await?.1)
+    }
+
+    async fn step_handing_over(
+        &mut self,
+        pipeline: &Pipeline,
+        shutdown: &CancellationToken,
+    ) -> Result<(Vec<worker::Handed>, Option<StreamStep>), StepError> {
         if self.pending.is_empty() {
             tokio::select! {
                 // A shutdown already asked for wins over events already waiting.
                 biased;
-                _ = shutdown.cancelled() => return Ok(None),
+                _ = shutdown.cancelled() => return Ok((Vec::new(), None)),
                 received = self.receive() => received.map_err(StepError::Stream)?,
             }
         }
+        let mut handed = Vec::new();
         let step = self
-            .handle_pending(pipeline)
+            .handle_pending(pipeline, &mut handed)
             .await
             .map_err(StepError::Intake)?;
         self.backoff = INITIAL_BACKOFF;
-        Ok(Some(step))
+        Ok((handed, Some(step)))
     }
 
     /// One long poll (may be cancelled: nothing is lost, the events come again from the stored
@@ -167,9 +190,15 @@ impl StreamIntake {
         Ok(())
     }
 
-    /// Fetches, journals and dispatches the pending events, ≤ 300 at a time. Not to be cancelled
-    /// midway (sends are in flight), so the worker only cancels [`receive`](Self::receive).
-    async fn handle_pending(&mut self, pipeline: &Pipeline) -> anyhow::Result<StreamStep> {
+    /// Fetches and journals the pending events, ≤ 300 at a time, and hands their records to the
+    /// lanes (into `handed`; a batch's sends do not hold back the next batch's fetch and claim).
+    /// Not to be cancelled midway (claims are being handed over), so the worker only cancels
+    /// [`receive`](Self::receive).
+    async fn handle_pending(
+        &mut self,
+        pipeline: &Pipeline,
+        handed: &mut Vec<worker::Handed>,
+    ) -> anyhow::Result<StreamStep> {
         let mut step = StreamStep::default();
         while !self.pending.is_empty() {
             let take = self.pending.len().min(FETCH_BATCH);
@@ -197,8 +226,7 @@ impl StreamIntake {
                 }
             }
             let work = fresh.into_iter().map(|r| (r, 0)).collect();
-            step.outcomes
-                .extend(worker::dispatch_all(&pipeline.dispatcher, work).await);
+            handed.extend(worker::hand_over(&pipeline.dispatcher, work).await);
         }
         Ok(step)
     }
@@ -314,6 +342,8 @@ pub async fn run_stream(pipeline: Pipeline, shutdown: CancellationToken) {
         }
     }
     intake.disconnect().await;
+    // Sends in flight finish; records still waiting for a slot stay claimed (orphan scan).
+    pipeline.dispatcher.lanes.finish().await;
     info!("stream intake stopped");
 }
 
@@ -351,11 +381,12 @@ impl StreamIntake {
     }
 }
 
-/// Stream mode's local loop: due retries and unknown outcomes every `intake.interval`.
+/// Stream mode's local loop: due retries and unknown outcomes every `intake.interval`, handed to
+/// the lanes (not waited for: a slow retry never delays the next).
 pub async fn run_retries(pipeline: Pipeline, shutdown: CancellationToken) {
     let interval = pipeline.core.settings.intake.interval;
     loop {
-        if let Err(error) = worker::retry_step(&pipeline).await {
+        if let Err(error) = worker::retries_handed_over(&pipeline).await {
             warn!(error = %format!("{error:#}"), "retry step failed; trying again next interval");
         }
         tokio::select! {
@@ -363,4 +394,5 @@ pub async fn run_retries(pipeline: Pipeline, shutdown: CancellationToken) {
             _ = tokio::time::sleep(interval) => {}
         }
     }
+    pipeline.dispatcher.lanes.finish().await;
 }

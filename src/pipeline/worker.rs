@@ -1,9 +1,17 @@
 //! The loops: each wakes on its interval (or a nudge), runs its one-step function, and stops when
 //! the shutdown token is cancelled. Tests call the step functions directly.
+//!
+//! The loops hand claimed records to their numbers' lanes ([`hand_over`], sized and bounded by
+//! [`dispatch::lanes`]) and read on while the sends are in flight; the one-step functions
+//! ([`dispatch_step`], [`retry_step`], [`dispatch_all`]) wait for every outcome they started, so
+//! a test (or `sfwa sync`) sees what its step did. A loop that stops finishes the lanes: the
+//! sends in flight end, the records still waiting for a slot stay claimed in the journal.
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -13,64 +21,87 @@ use crate::progress::{Progress, Spinner};
 use crate::store::{journal, outbox};
 
 use super::claim::scheduled_later;
+use super::context::InFlightGuard;
+use super::dispatch::lanes::{self, Lanes};
 use super::dispatch::{self, DispatchOutcome, OUTCOME_UNKNOWN};
 use super::flush::Wake;
+use super::pacing::Pacer;
 use super::report::Dispatched;
 use super::{intake, writeback, Dispatcher, Intake, Pipeline, WriteBack};
 
-/// Sends in flight at once **per business number**: enough to keep Meta's per-number throughput
-/// busy over a real network (~200 ms per call) without flooding it. Sized in one place,
-/// [`SendSlots::for_number`] (issue 15 sizes it from each number's rate × latency).
-const SENDS_PER_NUMBER: usize = 16;
-
-/// Send slots per business number: each number's records go through their own bounded lane and
-/// the lanes run at once, so a slow number (20/s, paced down after 130429s, or waiting for its
-/// pace) fills only its own slots and never starves another number's sends.
-#[derive(Clone, Copy, Debug)]
-pub struct SendSlots {
-    per_number: usize,
-}
-
-impl Default for SendSlots {
-    fn default() -> Self {
-        SendSlots {
-            per_number: SENDS_PER_NUMBER,
+/// Runs `send` for each item in its number's lane ([`Lanes`]): returns once every item is
+/// admitted, with a handle per item that yields its result (`None`: the lanes were finished
+/// before it had a slot). Within a number at most its lane's limit at once, sized from
+/// `pacer`'s rate for it; the numbers side by side. Items whose lane has room are admitted
+/// first, so one number's full queue does not hold back the others' items of this batch.
+pub async fn spawn_in_lanes<T, R, F, Fut>(
+    lanes: &Arc<Lanes>,
+    pacer: &Arc<Pacer>,
+    work: Vec<(String, T)>,
+    send: F,
+) -> Vec<JoinHandle<Option<R>>>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    F: Fn(T) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = R> + Send + 'static,
+{
+    let mut handles = Vec::with_capacity(work.len());
+    let mut waiting = Vec::new();
+    for (number, item) in work {
+        match lanes.try_admit(&number) {
+            Some(admitted) => handles.push(spawn_one(
+                lanes,
+                pacer,
+                number,
+                admitted,
+                item,
+                send.clone(),
+            )),
+            None => waiting.push((number, item)),
         }
     }
+    for (number, item) in waiting {
+        // `None`: the lanes are finishing (shutdown); the rest stay claimed in the journal.
+        let Some(admitted) = lanes.admit(&number).await else {
+            break;
+        };
+        handles.push(spawn_one(
+            lanes,
+            pacer,
+            number,
+            admitted,
+            item,
+            send.clone(),
+        ));
+    }
+    handles
 }
 
-impl SendSlots {
-    /// How many sends from `number` may be in flight at once.
-    pub fn for_number(&self, _number: &str) -> usize {
-        self.per_number.max(1)
-    }
-
-    /// Runs `send` over `work`, grouped by business number: within a number at most
-    /// [`for_number`](Self::for_number) at once, the numbers side by side. Results come back
-    /// in no particular order.
-    pub async fn run<T, R, F, Fut>(&self, work: Vec<(String, T)>, send: F) -> Vec<R>
-    where
-        F: Fn(T) -> Fut,
-        Fut: std::future::Future<Output = R>,
-    {
-        let mut lanes: std::collections::BTreeMap<String, Vec<T>> = Default::default();
-        for (number, item) in work {
-            lanes.entry(number).or_default().push(item);
-        }
-        let send = &send;
-        let lanes = lanes.into_iter().map(|(number, items)| {
-            let slots = self.for_number(&number);
-            futures_util::stream::iter(items)
-                .map(send)
-                .buffer_unordered(slots)
-                .collect::<Vec<R>>()
-        });
-        futures_util::future::join_all(lanes)
-            .await
-            .into_iter()
-            .flatten()
-            .collect()
-    }
+/// One admitted item's task: a slot in its lane (sized for its number's pace now), then `send`.
+fn spawn_one<T, R, F, Fut>(
+    lanes: &Arc<Lanes>,
+    pacer: &Arc<Pacer>,
+    number: String,
+    admitted: lanes::Admitted,
+    item: T,
+    send: F,
+) -> JoinHandle<Option<R>>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    F: FnOnce(T) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = R> + Send + 'static,
+{
+    let task = lanes.task();
+    let (lanes, pacer) = (lanes.clone(), pacer.clone());
+    tokio::spawn(async move {
+        let _task = task;
+        let slot = lanes.slot(admitted, pacer.rate(&number)).await?;
+        let result = send(item).await;
+        drop(slot);
+        Some(result)
+    })
 }
 
 /// What one dispatch step did.
@@ -80,33 +111,75 @@ pub struct DispatchStep {
     pub resolved_unknown: usize,
     /// Queued records the poll returned (including ones already claimed).
     pub polled: usize,
+    /// Records handed to the lanes.
+    pub handed: usize,
+    /// Where the next page starts when the poll returned a full page (a backlog drains).
+    pub next_page: Option<intake::PollCursor>,
 }
 
-/// Retries that are due, unknown outcomes past their grace period, then a fresh poll.
+/// Retries that are due, unknown outcomes past their grace period, then a fresh poll; returns
+/// once every send it started has its outcome.
 pub async fn dispatch_step(pipeline: &Pipeline) -> anyhow::Result<DispatchStep> {
+    let (handed, mut step) = poll_step(pipeline, None).await?;
+    step.outcomes = outcomes_of(handed).await;
+    Ok(step)
+}
+
+/// [`dispatch_step`] from after `page` that returns once its records are handed to the lanes,
+/// before their sends finish (the poll loop's step).
+pub async fn poll_step(
+    pipeline: &Pipeline,
+    page: Option<intake::PollCursor>,
+) -> anyhow::Result<(Vec<Handed>, DispatchStep)> {
     let (mut work, resolved_unknown) = due_work(&pipeline.intake, &pipeline.dispatcher).await?;
-    let polled = intake::poll_once(&pipeline.intake).await?;
+    let polled = intake::poll_after(&pipeline.intake, page.as_ref()).await?;
     pipeline.core.reporter.poll_succeeded(pipeline.core.now());
     for record in polled.fresh {
         if !work.iter().any(|(r, _)| r.id == record.id) {
             work.push((record, 0));
         }
     }
-    Ok(DispatchStep {
-        outcomes: dispatch_all(&pipeline.dispatcher, work).await,
+    let full = polled.fetched >= pipeline.core.settings.intake.batch_size;
+    let handed = hand_over(&pipeline.dispatcher, work).await;
+    let step = DispatchStep {
         resolved_unknown,
         polled: polled.fetched,
-    })
+        handed: handed.len(),
+        next_page: polled.last.filter(|_| full),
+        ..DispatchStep::default()
+    };
+    Ok((handed, step))
 }
 
-/// Stream mode's local step: due retries and unknown outcomes only (new records come as events).
+/// Stream mode's local step: due retries and unknown outcomes only (new records come as events);
+/// returns once every send it started has its outcome.
 pub async fn retry_step(pipeline: &Pipeline) -> anyhow::Result<DispatchStep> {
+    let (handed, mut step) = retries_handed_over(pipeline).await?;
+    step.outcomes = outcomes_of(handed).await;
+    Ok(step)
+}
+
+/// [`retry_step`] that returns once its records are handed to the lanes (the retry loop's).
+pub async fn retries_handed_over(
+    pipeline: &Pipeline,
+) -> anyhow::Result<(Vec<Handed>, DispatchStep)> {
     let (work, resolved_unknown) = due_work(&pipeline.intake, &pipeline.dispatcher).await?;
-    Ok(DispatchStep {
-        outcomes: dispatch_all(&pipeline.dispatcher, work).await,
+    let handed = hand_over(&pipeline.dispatcher, work).await;
+    let step = DispatchStep {
         resolved_unknown,
-        polled: 0,
-    })
+        handed: handed.len(),
+        ..DispatchStep::default()
+    };
+    Ok((handed, step))
+}
+
+/// Waits for the outcomes of records handed to the lanes.
+pub async fn outcomes_of(handed: Vec<Handed>) -> Vec<DispatchOutcome> {
+    let mut outcomes = Vec::with_capacity(handed.len());
+    for handed in handed {
+        outcomes.extend(handed.outcome().await);
+    }
+    outcomes
 }
 
 /// How long a fresh claim may go without a dispatch registering it before the orphan scan takes it:
@@ -147,10 +220,12 @@ async fn due_entries(dispatcher: &Dispatcher) -> anyhow::Result<Vec<journal::Jou
             ))
         })
         .await?;
-    let orphans: Vec<journal::JournalEntry> = orphans
-        .into_iter()
-        .filter(|entry| !dispatcher.in_flight.contains(entry.record_id.as_str()))
-        .collect();
+    // A record already in a lane here (handed over, not finished) is neither read again nor
+    // handed twice.
+    let not_here =
+        |entry: &journal::JournalEntry| !dispatcher.in_flight.contains(entry.record_id.as_str());
+    due.retain(not_here);
+    let orphans: Vec<journal::JournalEntry> = orphans.into_iter().filter(not_here).collect();
     if !orphans.is_empty() {
         info!(
             count = orphans.len(),
@@ -242,14 +317,40 @@ async fn postpone_and_withdraw(
     Ok(())
 }
 
-/// Dispatches records concurrently, in [`SendSlots`] per business number; a record whose
-/// dispatch errs stays journaled (and is picked up again by the orphan scan of [`retry_step`]).
-/// Each record is registered in [`Dispatcher::in_flight`] from here until its dispatch ends; one
-/// already registered (another dispatch in this process has it) is skipped.
+/// Dispatches records concurrently in their numbers' lanes and waits for every outcome; a record
+/// whose dispatch errs stays journaled (and is picked up again by the orphan scan of
+/// [`retry_step`]). The one-step functions (and `sfwa sync`) use it; the loops use [`hand_over`].
 pub async fn dispatch_all(
     dispatcher: &Dispatcher,
     work: Vec<(QueuedRecord, u32)>,
 ) -> Vec<DispatchOutcome> {
+    outcomes_of(hand_over(dispatcher, work).await).await
+}
+
+/// A record handed to its lane: its outcome, for whoever waits for it.
+#[derive(Debug)]
+pub struct Handed(JoinHandle<Option<Option<DispatchOutcome>>>);
+
+impl Handed {
+    /// The dispatch's outcome once it is journaled; `None` when it failed (logged; the record
+    /// stays journaled) or never had a slot (the lanes were finished for shutdown).
+    pub async fn outcome(self) -> Option<DispatchOutcome> {
+        match self.0.await {
+            Ok(outcome) => outcome.flatten(),
+            Err(error) => {
+                error!(%error, "dispatch task ended abnormally; the record stays journaled and is retried");
+                None
+            }
+        }
+    }
+}
+
+/// Hands records to their numbers' lanes ([`spawn_in_lanes`]) and returns once each is admitted,
+/// before the sends finish: the intake reads on while they are in flight (waiting here only while
+/// a number's queue is full). Each record is registered in [`Dispatcher::in_flight`] from here
+/// until its dispatch ends; one already registered (another dispatch in this process has it) is
+/// skipped. Outcomes are reported as they come; the handles yield them for whoever waits.
+pub async fn hand_over(dispatcher: &Dispatcher, work: Vec<(QueuedRecord, u32)>) -> Vec<Handed> {
     let work: Vec<_> = work
         .into_iter()
         .filter_map(|(record, attempts)| {
@@ -260,28 +361,36 @@ pub async fn dispatch_all(
             ))
         })
         .collect();
-    let results: Vec<anyhow::Result<DispatchOutcome>> = SendSlots::default()
-        .run(work, |(record, attempts, guard)| async move {
-            let outcome = dispatch::dispatch_record(dispatcher, record, attempts).await;
+    let sender = dispatcher.clone();
+    let send = move |(record, attempts, guard): (QueuedRecord, u32, InFlightGuard)| {
+        let dispatcher = sender.clone();
+        async move {
+            let result = dispatch::dispatch_record(&dispatcher, record, attempts).await;
             drop(guard);
-            outcome
-        })
-        .await;
-    let mut outcomes = Vec::with_capacity(results.len());
-    for result in results {
-        match result {
-            Ok(outcome) => {
-                if let Some(counted) = counted_as(&outcome) {
-                    dispatcher.core.reporter.dispatched(counted);
-                }
-                outcomes.push(outcome);
+            reported(&dispatcher, result)
+        }
+    };
+    let handles = spawn_in_lanes(&dispatcher.lanes, &dispatcher.pacer, work, send).await;
+    handles.into_iter().map(Handed).collect()
+}
+
+/// Counts a dispatch's outcome in the metrics, or logs why it failed.
+fn reported(
+    dispatcher: &Dispatcher,
+    result: anyhow::Result<DispatchOutcome>,
+) -> Option<DispatchOutcome> {
+    match result {
+        Ok(outcome) => {
+            if let Some(counted) = counted_as(&outcome) {
+                dispatcher.core.reporter.dispatched(counted);
             }
-            Err(error) => {
-                error!(error = %format!("{error:#}"), "dispatch failed; the record stays journaled and is retried")
-            }
+            Some(outcome)
+        }
+        Err(error) => {
+            error!(error = %format!("{error:#}"), "dispatch failed; the record stays journaled and is retried");
+            None
         }
     }
-    outcomes
 }
 
 /// The business number a record goes from, for its send slot: its `Business_Number_Id__c`, or
@@ -350,30 +459,40 @@ async fn give_up_or_resend_unknown(dispatcher: &Dispatcher) -> anyhow::Result<us
     Ok(stuck.len())
 }
 
-/// Polls and dispatches every `intake.interval` until shutdown. The step in progress finishes
-/// (its sends are journaled either way) before the loop returns.
+/// Polls and hands records to the lanes every `intake.interval` until shutdown; at shutdown the
+/// sends in flight finish (the records still waiting for a slot stay claimed) before it returns.
 ///
-/// A full page means a backlog: records stay Queued in Salesforce until their write-back lands, so
-/// the next poll would return the same page. The loop asks for a flush, waits for it, and polls
-/// again at once — draining at one poll and one collections call per `intake.batch_size` records.
+/// A full page means a backlog: the next page is read at once, from after this one's last record
+/// ([`intake::PollCursor`], keyset paging), while this page's sends are in flight — neither the
+/// sends nor their write-back are waited for (the lanes' bounded queues are the backpressure).
+/// Reading on from the cursor matters because records stay Queued in Salesforce until their
+/// write-back lands: from the start, the poll would return the same page again. A short page ends
+/// the drain and the cursor resets, so the next poll reads from the start again and finds any
+/// record set back to Queued meanwhile. (A full page whose last record has no `CreatedDate`
+/// falls back to waiting for a flush and polling from the start.)
 ///
 /// While a backlog drains, a [`Spinner`] counts it for a person at the terminal (hidden otherwise).
 pub async fn run_dispatch(pipeline: Pipeline, shutdown: CancellationToken) {
     let interval = pipeline.core.settings.intake.interval;
     let mut backlog: Option<Spinner> = None;
-    loop {
-        let (polled, handled) = match dispatch_step(&pipeline).await {
-            Ok(step) => (step.polled, step.outcomes.len()),
+    let mut page = None;
+    while !shutdown.is_cancelled() {
+        let step = match poll_step(&pipeline, page.take()).await {
+            Ok((_handed, step)) => step,
             Err(error) => {
                 warn!(error = %format!("{error:#}"), "dispatch step failed; trying again next interval");
-                (0, 0)
+                DispatchStep::default()
             }
         };
-        if polled >= pipeline.core.settings.intake.batch_size {
+        if step.polled >= pipeline.core.settings.intake.batch_size {
             let spinner = backlog.get_or_insert_with(|| Spinner::start("backlog"));
-            spinner.fetched(polled);
-            spinner.dispatched(handled);
-            spinner.phase("writing back");
+            spinner.fetched(step.polled);
+            spinner.dispatched(step.handed);
+            spinner.phase("sending");
+            if step.next_page.is_some() {
+                page = step.next_page;
+                continue;
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 // A flush that cannot finish (Salesforce down) falls back to the normal pace.
@@ -387,6 +506,7 @@ pub async fn run_dispatch(pipeline: Pipeline, shutdown: CancellationToken) {
             _ = tokio::time::sleep(interval) => {}
         }
     }
+    pipeline.dispatcher.lanes.finish().await;
     info!("intake stopped");
 }
 
@@ -439,66 +559,84 @@ pub async fn final_flush(write_back: &WriteBack) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use tokio::sync::{Notify, Semaphore};
+
+    /// The slots a number paced at 80/s gets before its latency is measured.
+    fn first_limit() -> usize {
+        lanes::concurrency(80.0, lanes::FIRST_LATENCY)
+    }
+
+    async fn results<R>(handles: Vec<JoinHandle<Option<R>>>) -> Vec<R> {
+        let mut results = Vec::new();
+        for handle in handles {
+            results.push(handle.await.expect("joined").expect("had a slot"));
+        }
+        results
+    }
 
     #[tokio::test]
     async fn a_number_whose_sends_cannot_finish_does_not_hold_back_another_numbers_sends() {
         // Number A's sends all wait on a gate that opens only once every send of number B is
         // done: with one pool of slots shared by all numbers, A's backlog (more than its slots)
         // would take every slot first and B would never start.
+        let limit = first_limit();
+        let (lanes, pacer) = (Arc::new(Lanes::default()), Arc::new(Pacer::new(80)));
         let gate = Arc::new(Semaphore::new(0));
         let b_done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let b_all_done = Arc::new(Notify::new());
-        let mut work: Vec<(String, &str)> = (0..SENDS_PER_NUMBER * 3)
-            .map(|_| ("A".to_string(), "A"))
-            .collect();
-        work.extend((0..SENDS_PER_NUMBER * 2).map(|_| ("B".to_string(), "B")));
-        let send = |number: &str| {
+        let mut work: Vec<(String, &str)> =
+            (0..limit * 3).map(|_| ("A".to_string(), "A")).collect();
+        work.extend((0..limit * 2).map(|_| ("B".to_string(), "B")));
+        let send = {
             let (gate, b_done, b_all_done) = (gate.clone(), b_done.clone(), b_all_done.clone());
-            let number = number.to_string();
-            async move {
-                if number == "A" {
-                    let _open = gate.acquire().await.expect("gate");
-                    return (number, b_done.load(std::sync::atomic::Ordering::SeqCst));
+            move |number: &str| {
+                let (gate, b_done, b_all_done) = (gate.clone(), b_done.clone(), b_all_done.clone());
+                let number = number.to_string();
+                async move {
+                    if number == "A" {
+                        let _open = gate.acquire().await.expect("gate");
+                        return (number, b_done.load(std::sync::atomic::Ordering::SeqCst));
+                    }
+                    let done = b_done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    if done == limit * 2 {
+                        b_all_done.notify_one();
+                    }
+                    (number, done)
                 }
-                let done = b_done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                if done == SENDS_PER_NUMBER * 2 {
-                    b_all_done.notify_one();
-                }
-                (number, done)
             }
         };
         let open_after_b = async {
             b_all_done.notified().await;
-            gate.add_permits(SENDS_PER_NUMBER * 3);
+            gate.add_permits(limit * 3);
         };
 
-        let slots = SendSlots::default();
         let (results, ()) = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-            tokio::join!(slots.run(work, send), open_after_b)
+            let handles = spawn_in_lanes(&lanes, &pacer, work, send).await;
+            tokio::join!(results(handles), open_after_b)
         })
         .await
         .expect("number B's sends went through while number A's waited");
 
-        assert_eq!(results.len(), SENDS_PER_NUMBER * 5);
+        assert_eq!(results.len(), limit * 5);
         assert!(results
             .iter()
             .filter(|(number, _)| number == "A")
-            .all(|(_, b_done_before)| *b_done_before == SENDS_PER_NUMBER * 2));
+            .all(|(_, b_done_before)| *b_done_before == limit * 2));
     }
 
     #[tokio::test]
     async fn each_number_has_its_own_bounded_slots() {
+        let limit = first_limit();
+        let (lanes, pacer) = (Arc::new(Lanes::default()), Arc::new(Pacer::new(80)));
         let in_flight: Arc<std::sync::Mutex<std::collections::HashMap<String, (usize, usize)>>> =
             Arc::default();
         let work: Vec<(String, String)> = ["A", "B", "C"]
             .iter()
-            .flat_map(|n| (0..SENDS_PER_NUMBER * 2).map(move |_| (n.to_string(), n.to_string())))
+            .flat_map(|n| (0..limit * 2).map(move |_| (n.to_string(), n.to_string())))
             .collect();
-
-        SendSlots::default()
-            .run(work, |number: String| {
+        let send = {
+            let in_flight = in_flight.clone();
+            move |number: String| {
                 let in_flight = in_flight.clone();
                 async move {
                     {
@@ -510,13 +648,17 @@ mod tests {
                     tokio::task::yield_now().await;
                     in_flight.lock().unwrap().get_mut(&number).unwrap().0 -= 1;
                 }
-            })
-            .await;
+            }
+        };
+
+        let handles = spawn_in_lanes(&lanes, &pacer, work, send).await;
+        results(handles).await;
 
         let map = in_flight.lock().unwrap();
         for number in ["A", "B", "C"] {
-            assert_eq!(map[number].1, SENDS_PER_NUMBER, "number {number}");
+            assert_eq!(map[number].1, limit, "number {number}");
         }
+        assert_eq!(lanes.busy(), 0);
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod daemon_backpressure;
 mod daemon_inbound;
 mod daemon_inbound_owner;
 mod daemon_jobs;
+mod daemon_lanes;
 mod daemon_observe;
 mod daemon_reliability;
 mod daemon_requeue;

@@ -26,6 +26,7 @@ use super::Dispatcher;
 
 mod apply;
 pub mod decide;
+pub mod lanes;
 
 pub use apply::finish_failed;
 use apply::{apply, Target};
@@ -84,6 +85,8 @@ pub async fn dispatch_record(
         return apply(dispatcher, &target, next).await;
     }
     dispatcher.throttle(&number).await;
+    // From its pace slot on, the send's time counts toward the lane's latency (see `lanes`).
+    let in_slot = std::time::Instant::now();
     // The window is checked here, right before the send, not when the batch was fetched.
     target.now = dispatcher.now();
     // A hold that began while this send waited for its slot (Meta refused the number meanwhile).
@@ -97,18 +100,30 @@ pub async fn dispatch_record(
     if !mark_sending(dispatcher, &target).await? {
         return Ok(DispatchOutcome::AlreadySending);
     }
+    let outcome = send_and_apply(dispatcher, &target, &message, window_expires_at).await;
+    dispatcher.lanes.observed(&number, in_slot.elapsed());
+    outcome
+}
+
+/// The Cloud API call for a message journaled `Sending`, and what its answer means, applied.
+async fn send_and_apply(
+    dispatcher: &Dispatcher,
+    target: &Target<'_>,
+    message: &OutboundMessage,
+    window_expires_at: Option<DateTime<Utc>>,
+) -> anyhow::Result<DispatchOutcome> {
     let started = std::time::Instant::now();
-    let sent = dispatcher.whatsapp.send(&number, &message).await;
+    let sent = dispatcher.whatsapp.send(target.number, message).await;
     dispatcher.core.reporter.whatsapp_send(started.elapsed());
     log_unsent(&sent);
     let next = decide(
         &sent,
         window_expires_at,
-        attempt,
+        target.attempt,
         &policy(dispatcher),
         dispatcher.now(),
     );
-    apply(dispatcher, &target, next).await
+    apply(dispatcher, target, next).await
 }
 
 /// A defence, never reached while intake keeps to the served numbers (`intake::ServedNumbers`): a

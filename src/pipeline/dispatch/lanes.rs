@@ -1,0 +1,383 @@
+//! How many sends are in flight per business number, and the lanes they wait in.
+//!
+//! **Sized by Little's law.** To go at `rate` sends a second when each send holds its slot for
+//! `latency` (from its pace slot to its outcome journaled: the Graph call and the two journal
+//! writes around it), a number needs `rate × latency` sends in flight. [`concurrency`] adds a
+//! quarter for jitter and a few spare, bounded to [`MIN_SENDS`]`..=`[`MAX_SENDS`]. The rate is
+//! the number's pace now ([`crate::pipeline::pacing::Pacer::rate`]: its configured ceiling, lowered by
+//! 130429s), the latency an EWMA of what this number's sends took; each send's start resizes the
+//! lane, so the limit follows both (a slower network grows it, a cut pace shrinks it). The slots
+//! only bound how many wait: the [`Pacer`](crate::pipeline::pacing::Pacer) still decides when each
+//! send leaves, so a bigger lane never bursts past Meta's limit.
+//!
+//! **Lanes outlive an intake step.** [`Lanes::admit`] waits only while the number already has
+//! [`QUEUED_PER_NUMBER`] records waiting for a slot (backpressure: a 100 k backlog never sits in
+//! memory); the caller (`worker::hand_over`) then spawns the send and reads the next page or
+//! events while it is in flight. Every lane's tasks are counted: [`Lanes::idle`] waits for them
+//! all (tests, shutdown), [`Lanes::stop`] makes records not yet sending give up their place —
+//! their claims stay in the journal, and the orphan scan (`worker::retry_step`) resumes them.
+//!
+//! Each number has its own slots and queue, so a slow or held number never starves another.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+/// Fewest sends in flight per number: a number paced at 1/s still overlaps a slow call or two.
+pub const MIN_SENDS: usize = 4;
+/// Most sends in flight per number: Meta's highest tier (1,000/s) at a 800 ms round trip, about
+/// the worst a healthy network gives. More would only hold sockets and memory for sends that wait
+/// for their pace anyway.
+pub const MAX_SENDS: usize = 1024;
+/// Slots over `rate × latency`: a quarter for the latency's jitter, and [`SPARE_SENDS`] more.
+const HEADROOM: f64 = 1.25;
+const SPARE_SENDS: usize = 4;
+/// The latency assumed before a number's first send is measured: a real network's round trip.
+pub const FIRST_LATENCY: Duration = Duration::from_millis(250);
+/// Weight of one new latency sample in the EWMA: about the last 20 sends count.
+const EWMA_WEIGHT: f64 = 0.05;
+/// Records admitted per number that wait for a slot: about a second at Meta's highest tier, so a
+/// lane never runs dry between two intake pages, yet a backlog stays in Salesforce.
+pub const QUEUED_PER_NUMBER: usize = 1000;
+
+/// Sends in flight a number needs to go at `rate` per second when each holds its slot `latency`
+/// (Little's law, with headroom, bounded).
+pub fn concurrency(rate: f64, latency: Duration) -> usize {
+    let needed = (rate.max(0.0) * latency.as_secs_f64() * HEADROOM).ceil();
+    // Saturating float → int: a NaN or huge product lands on a bound, never panics.
+    let needed = if needed.is_finite() {
+        needed as usize
+    } else {
+        MAX_SENDS
+    };
+    needed
+        .saturating_add(SPARE_SENDS)
+        .clamp(MIN_SENDS, MAX_SENDS)
+}
+
+/// The per-number lanes of one dispatcher.
+#[derive(Debug, Default)]
+pub struct Lanes {
+    numbers: Mutex<HashMap<String, Arc<Lane>>>,
+    /// Tasks handed a record and not finished.
+    tasks: AtomicUsize,
+    went_idle: Notify,
+    /// Cancelled by [`finish`](Self::finish) for the time it waits; a fresh one after.
+    stop: Mutex<CancellationToken>,
+}
+
+/// One number's lane: its slots (resizable), its queue, its latency.
+#[derive(Debug)]
+struct Lane {
+    slots: Arc<Semaphore>,
+    queue: Arc<Semaphore>,
+    state: Mutex<LaneState>,
+}
+
+#[derive(Debug)]
+struct LaneState {
+    /// Slots the lane has now (given out or free).
+    limit: usize,
+    /// Slots to take back as they are returned (a shrink bigger than the free slots).
+    debt: usize,
+    /// EWMA of a send's time in its slot, seconds.
+    latency: f64,
+}
+
+impl Lane {
+    fn new() -> Lane {
+        let limit = MIN_SENDS;
+        Lane {
+            slots: Arc::new(Semaphore::new(limit)),
+            queue: Arc::new(Semaphore::new(QUEUED_PER_NUMBER)),
+            state: Mutex::new(LaneState {
+                limit,
+                debt: 0,
+                latency: FIRST_LATENCY.as_secs_f64(),
+            }),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, LaneState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Grows or shrinks the slots to what `rate` and the measured latency need.
+    fn resize(&self, rate: f64) {
+        let mut state = self.state();
+        let target = concurrency(rate, Duration::from_secs_f64(state.latency));
+        if target > state.limit {
+            let grow = target - state.limit;
+            // Slots still owed back are simply kept instead.
+            let repaid = grow.min(state.debt);
+            state.debt -= repaid;
+            self.slots.add_permits(grow - repaid);
+        } else if target < state.limit {
+            let shrink = state.limit - target;
+            let taken = self.slots.forget_permits(shrink);
+            state.debt += shrink - taken;
+        }
+        state.limit = target;
+    }
+}
+
+/// A record's place in its number's queue, from admission until it has a send slot.
+#[derive(Debug)]
+pub struct Admitted {
+    lane: Arc<Lane>,
+    _queued: OwnedSemaphorePermit,
+}
+
+/// A send slot of one number, returned (or taken back by a shrink) when dropped.
+#[derive(Debug)]
+pub struct SendSlot {
+    lane: Arc<Lane>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for SendSlot {
+    fn drop(&mut self) {
+        let mut state = self.lane.state();
+        if state.debt > 0 {
+            state.debt -= 1;
+            if let Some(permit) = self.permit.take() {
+                permit.forget();
+            }
+        }
+    }
+}
+
+/// Counts a task handed to the lanes until dropped.
+#[derive(Debug)]
+pub struct Task {
+    lanes: Arc<Lanes>,
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        if self.lanes.tasks.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.lanes.went_idle.notify_waiters();
+        }
+    }
+}
+
+impl Lanes {
+    fn lane(&self, number: &str) -> Arc<Lane> {
+        let mut numbers = self.numbers.lock().unwrap_or_else(|e| e.into_inner());
+        numbers
+            .entry(number.to_string())
+            .or_insert_with(|| Arc::new(Lane::new()))
+            .clone()
+    }
+
+    /// A place in `number`'s queue: waits while [`QUEUED_PER_NUMBER`] records already wait there.
+    /// `None` once the lanes are stopped.
+    pub async fn admit(&self, number: &str) -> Option<Admitted> {
+        let lane = self.lane(number);
+        let stop = self.stop_token();
+        let queued = tokio::select! {
+            biased;
+            _ = stop.cancelled() => return None,
+            queued = lane.queue.clone().acquire_owned() => queued.ok()?,
+        };
+        Some(Admitted {
+            lane,
+            _queued: queued,
+        })
+    }
+
+    /// [`admit`](Self::admit) without waiting: `None` while `number`'s queue is full (or the
+    /// lanes are stopped).
+    pub fn try_admit(&self, number: &str) -> Option<Admitted> {
+        if self.stop_token().is_cancelled() {
+            return None;
+        }
+        let lane = self.lane(number);
+        let queued = lane.queue.clone().try_acquire_owned().ok()?;
+        Some(Admitted {
+            lane,
+            _queued: queued,
+        })
+    }
+
+    /// Counts a task until the returned guard drops (see [`idle`](Self::idle)).
+    pub fn task(self: &Arc<Self>) -> Task {
+        self.tasks.fetch_add(1, Ordering::SeqCst);
+        Task {
+            lanes: self.clone(),
+        }
+    }
+
+    /// A send slot for an admitted record, the lane first sized for `rate` (the number's pace
+    /// now); the queue place is given up once the slot is had. `None` if the lanes are stopped
+    /// first: the record is not sent here (its claim stays journaled).
+    pub async fn slot(&self, admitted: Admitted, rate: f64) -> Option<SendSlot> {
+        admitted.lane.resize(rate);
+        let stop = self.stop_token();
+        let permit = tokio::select! {
+            biased;
+            _ = stop.cancelled() => return None,
+            permit = admitted.lane.slots.clone().acquire_owned() => permit.ok()?,
+        };
+        Some(SendSlot {
+            lane: admitted.lane,
+            permit: Some(permit),
+        })
+    }
+
+    /// A send from `number` held its slot for `took`: the lane's latency follows it.
+    pub fn observed(&self, number: &str, took: Duration) {
+        let lane = self.lane(number);
+        let mut state = lane.state();
+        state.latency += EWMA_WEIGHT * (took.as_secs_f64() - state.latency);
+    }
+
+    /// Send slots per number now (for `/metrics`).
+    pub fn limits(&self) -> Vec<(String, usize)> {
+        let numbers = self.numbers.lock().unwrap_or_else(|e| e.into_inner());
+        numbers
+            .iter()
+            .map(|(number, lane)| (number.clone(), lane.state().limit))
+            .collect()
+    }
+
+    /// Tasks handed a record and not finished.
+    pub fn busy(&self) -> usize {
+        self.tasks.load(Ordering::SeqCst)
+    }
+
+    /// Waits until no task is left (sends finished, or given up after [`stop`](Self::stop)).
+    pub async fn idle(&self) {
+        loop {
+            let notified = self.went_idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.busy() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn stop_token(&self) -> CancellationToken {
+        self.stop.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// For shutdown: records not yet sending give up their place (their claims stay journaled:
+    /// the orphan scan of the next start resumes them), the sends in flight finish; returns when
+    /// no task is left. The lanes take records again afterwards (a test's next step).
+    pub async fn finish(&self) {
+        let stop = self.stop_token();
+        stop.cancel();
+        self.idle().await;
+        let mut current = self.stop.lock().unwrap_or_else(|e| e.into_inner());
+        if current.is_cancelled() {
+            *current = CancellationToken::new();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_grows_with_the_latency_at_one_rate() {
+        let fast = concurrency(1000.0, Duration::from_millis(5));
+        let slow = concurrency(1000.0, Duration::from_millis(200));
+
+        assert!(fast < slow, "{fast} vs {slow}");
+        // 1,000/s × 0.2 s = 200 in flight, with a quarter's headroom and the spare.
+        assert_eq!(slow, 254);
+    }
+
+    #[test]
+    fn the_limit_shrinks_when_the_pace_is_cut() {
+        let before = concurrency(1000.0, Duration::from_millis(200));
+        // Meta refused (130429) and the pace went to a tenth.
+        let after = concurrency(100.0, Duration::from_millis(200));
+
+        assert!(after < before / 5, "{after} vs {before}");
+    }
+
+    #[test]
+    fn the_limit_stays_within_its_bounds() {
+        assert_eq!(concurrency(0.0, Duration::ZERO), MIN_SENDS);
+        assert_eq!(concurrency(1.0, Duration::from_millis(1)), MIN_SENDS + 1);
+        assert_eq!(concurrency(10_000.0, Duration::from_secs(5)), MAX_SENDS);
+        assert_eq!(
+            concurrency(f64::INFINITY, Duration::from_secs(1)),
+            MAX_SENDS
+        );
+        // No usable rate: the fewest.
+        assert_eq!(concurrency(f64::NAN, Duration::from_secs(1)), MIN_SENDS);
+    }
+
+    #[tokio::test]
+    async fn a_lane_follows_the_measured_latency_and_the_pace() {
+        let lanes = Lanes::default();
+        for _ in 0..200 {
+            lanes.observed("PN1", Duration::from_millis(200));
+        }
+        let admitted = lanes.admit("PN1").await.expect("admitted");
+
+        let slot = lanes.slot(admitted, 1000.0).await.expect("slot");
+        let grown = lanes.limits();
+        drop(slot);
+        let admitted = lanes.admit("PN1").await.expect("admitted");
+        let _slot = lanes.slot(admitted, 50.0).await.expect("slot");
+
+        let limit = |limits: Vec<(String, usize)>| limits[0].1;
+        assert!(limit(grown) >= 240);
+        assert_eq!(
+            limit(lanes.limits()),
+            concurrency(50.0, Duration::from_millis(200))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_shrink_takes_back_slots_as_they_are_returned() {
+        let lanes = Lanes::default();
+        let mut held = Vec::new();
+        for _ in 0..20 {
+            let admitted = lanes.admit("PN1").await.expect("admitted");
+            held.push(lanes.slot(admitted, 80.0).await.expect("slot"));
+        }
+        let lane = lanes.lane("PN1");
+        // All 20+ out; a cut pace shrinks the lane below what is in flight.
+        lane.resize(1.0);
+        let owed = lane.state().debt;
+        drop(held);
+
+        assert!(owed > 0);
+        assert_eq!(lane.state().debt, 0);
+        assert_eq!(lane.slots.available_permits(), lane.state().limit);
+    }
+
+    #[tokio::test]
+    async fn finishing_lanes_admit_nothing_until_the_last_task_ends_then_admit_again() {
+        let lanes = Arc::new(Lanes::default());
+        let task = lanes.task();
+        let finishing = {
+            let lanes = lanes.clone();
+            tokio::spawn(async move { lanes.finish().await })
+        };
+        while lanes.try_admit("PN1").is_some() {
+            tokio::task::yield_now().await;
+        }
+
+        let admitted_while_finishing = lanes.admit("PN1").await;
+        drop(task);
+        tokio::time::timeout(Duration::from_secs(5), finishing)
+            .await
+            .expect("finished after the last task")
+            .expect("joined");
+
+        assert!(admitted_while_finishing.is_none());
+        assert!(lanes.try_admit("PN1").is_some());
+    }
+}
