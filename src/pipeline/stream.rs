@@ -60,9 +60,11 @@ use super::dispatch::DispatchOutcome;
 use super::report::Reporter;
 use super::{intake, jobs, worker, Intake, Pipeline};
 
-/// Event records fetched per SOQL. The query goes in the URL: 300 quoted Ids are about 8 KB
-/// URL-encoded, well within Salesforce's 16 KB for the request line and headers.
-const FETCH_BATCH: usize = 300;
+/// Event records fetched per step: one composite call of five 200-Id queries
+/// ([`intake::query_by_ids`]), so a burst of 1,000 events costs one API call. Each query's Ids
+/// stay about 5 KB URL-encoded, within Salesforce's 16 KB for a request line.
+const FETCH_BATCH: usize =
+    intake::IDS_PER_QUERY * crate::salesforce::composite::MAX_COMPOSITE_BATCHES;
 const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 

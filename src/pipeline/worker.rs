@@ -237,7 +237,7 @@ async fn due_entries(dispatcher: &Dispatcher) -> anyhow::Result<Vec<journal::Jou
     Ok(due)
 }
 
-/// Reads the due records again from Salesforce (one query): those still Queued or Sending are the
+/// Reads the due records again from Salesforce (one call): those still Queued or Sending are the
 /// work (with their attempts); one whose `Scheduled_At__c` moved later waits for it; the journal
 /// lets go of the others.
 async fn reread_due(
@@ -250,12 +250,7 @@ async fn reread_due(
     }
     let now = intake.core.now();
     let served = intake::ServedNumbers::of(&intake.core.settings);
-    let soql = intake::by_id_query(
-        intake.core.message_object(),
-        &ids,
-        intake::ById::Served(&served),
-    );
-    let records = intake::query_records(intake, &soql).await?;
+    let records = intake::query_by_ids(intake, &ids, intake::ById::Served(&served)).await?;
     let mut work: Vec<(QueuedRecord, u32)> = Vec::new();
     let mut postponed = Vec::new();
     // Claims whose record is no longer waiting in Salesforce (canceled, edited, deleted): the
