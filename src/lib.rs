@@ -27,7 +27,10 @@
 //!    phone, business-scoped user id (BSUID) and parent BSUID, merged and re-keyed as webhooks
 //!    show ([`pipeline::identity`]); the window is theirs, and a send goes to their current key
 //!    (a phone in `to`, a BSUID in `recipient`, [`whatsapp::request_body`]).
-//! 3. **The send path** — [`pipeline::dispatch::dispatch_record`]: record → [`domain::message::OutboundMessage`]
+//! 3. **The send path** — intake hands claimed records to each business number's lane
+//!    ([`pipeline::dispatch::lanes`]: sends in flight sized by Little's law from the number's pace
+//!    and the Graph round trip; intake reads on while they are in flight), then
+//!    [`pipeline::dispatch::dispatch_record`]: record → [`domain::message::OutboundMessage`]
 //!    (or a precise error code) → pace ([`pipeline::pacing`]: per number, adapting to Meta's 130429;
 //!    per customer for 131056) → window → journal `Sending` → [`whatsapp::WhatsAppClient::send`]
 //!    → Sent, Failed, retry with back-off, wait out a rate limit (never counted as an attempt),
@@ -50,7 +53,8 @@
 //!    [`salesforce::SalesforceClient::upsert`] on the wamid (inbound records, linked first to their
 //!    Contact / Lead by [`pipeline::inbound_links`] — the BSUID stored on them, else one SOSL
 //!    phone search per flush; [`pipeline::relink`] links late matches — and owned by the Case, Contact or Lead owner or
-//!    the inbound queue by [`pipeline::inbound_owner`]), ≤ 200 records per call, per-record failures
+//!    the inbound queue by [`pipeline::inbound_owner`]), ≤ 200 records per collection and up to five collections per
+//!    Composite call ([`salesforce::composite`]), per-record failures
 //!    retried, dropped or surfaced; a call refused for its data is split until the refused item is
 //!    alone, which becomes a dead letter ([`pipeline::dead_letters`], `sfwa dead-letters`).
 //!    Which fields each change writes: [`pipeline::record_update`].
@@ -67,7 +71,7 @@
 //!   number, customer — the one type a non-phone customer identity changes), E.164 phones,
 //!   Salesforce Ids, ranked statuses, template parameters, outbound messages, webhook events.
 //! - [`salesforce`] — the Salesforce client: OAuth (JWT bearer, client credentials, refresh token)
-//!   with one shared session, queries with pagination, collections, describe, API usage, and the
+//!   with one shared session, queries with pagination, collections (up to five in one Composite call, [`salesforce::composite`]), describe, API usage, and the
 //!   Streaming API subscriber ([`salesforce::cometd`]) for platform events; the one field contract
 //!   with the package ([`salesforce::contract`]) that the write-back, `doctor` and the package
 //!   test read.
@@ -81,12 +85,16 @@
 //!   `health` implement [`pipeline::report::Reporter`] and [`app`] passes them in, so nothing below
 //!   `observe` imports it; no two files of the crate import each other in a circle beyond
 //!   `scripts/import-cycles.known` (CI checks).
-//! - [`store`] — SQLite (WAL, migrations): journal, outbox, inbound mirror, webhook dedupe, cursors.
+//! - [`store`] — SQLite (WAL, migrations): journal, outbox, inbound mirror, webhook dedupe, cursors;
+//!   every write goes through one writer thread that group-commits concurrent writes (a savepoint
+//!   each, one fsync per batch, each caller answered after the commit: [`store::db`]).
 //! - Not in this library: the simulators of both services are the workspace's `sfwa-sim` crate
-//!   (`sim/`: the org with OAuth, REST, SOQL, collections, CometD, usage, faults, the package's
+//!   (`sim/`: the org with OAuth, REST, SOQL, collections, Composite, CometD, usage, faults, the package's
 //!   Flow and validation rules; the Cloud API with Meta's errors, the window as Meta enforces it,
 //!   signed webhooks, simulated customers), used by `cargo test`, the examples and the binary's
-//!   default `sim` feature: `sfwa sim` and `sfwa demo` (`src/demo.rs`, a module of `main.rs`).
+//!   default `sim` feature: `sfwa sim`, `sfwa demo` (`src/demo.rs`) and `sfwa bench`
+//!   (`src/bench/`: simulators, daemon and load generator as separate processes;
+//!   `docs/performance.md`), modules of `main.rs`.
 //!   This library cannot reach it (`cargo check --lib --no-default-features` in CI).
 
 // A function longer than clippy.toml's threshold (80 lines) is split into named steps; any

@@ -161,8 +161,26 @@ struct RequiredDeadLetterTarget {
     all: bool,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// Threads for blocking work (the store's reads): the store has two read connections and one
+/// writer thread, so more threads would only wait for a connection while each holds its stack
+/// and allocator memory (tokio's default allows 512; a 3,000-record backlog reached 68 threads).
+const BLOCKING_THREADS: usize = 8;
+
+fn main() -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(async_main()),
+        Err(error) => {
+            eprintln!("error: starting the async runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn async_main() -> ExitCode {
     match run().await {
         Ok(code) => code,
         Err(error) => {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::env::{Env, EnvOptions};
+use super::env::{Env, EnvOptions, AREAS};
 use super::procs::{cpu_ms, peak_rss_mb};
 use super::report::{compared, figure, Run};
 use super::Common;
@@ -44,28 +44,6 @@ pub struct BacklogArgs {
     pub delivered_after_ms: u64,
     #[arg(long, default_value_t = 100)]
     pub read_after_ms: u64,
-}
-
-/// US area codes the simulated customers' numbers are drawn from (9,999 numbers each, so every
-/// record has its own customer and Meta's per-customer pair rate never interferes).
-const AREAS: [&str; 12] = [
-    "650", "415", "212", "312", "213", "305", "404", "617", "702", "206", "303", "512",
-];
-
-/// The `index`-th distinct customer phone number (E.164).
-pub fn customer_phone(index: usize) -> String {
-    let area = AREAS[index / 9999 % AREAS.len()];
-    format!("+1{area}555{:04}", index % 9999 + 1)
-}
-
-/// `count` Queued template records, round-robin over `numbers`, each to its own customer.
-pub fn queued_templates(count: usize, numbers: &[(String, String)]) -> Vec<Value> {
-    (0..count)
-        .map(|i| {
-            json!({"To_Phone__c": customer_phone(i), "Message_Type__c": "Template", "Template_Name__c": "hello_world",
-                   "Status__c": "Queued", "Business_Number_Id__c": numbers[i % numbers.len()].0})
-        })
-        .collect()
 }
 
 /// Salesforce calls of the integration most orgs start with, for one record: one query to read
@@ -271,6 +249,7 @@ pub fn sends_per_second(messages: &[Value]) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::env::customer_phone;
     use super::*;
 
     #[test]

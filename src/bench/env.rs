@@ -81,7 +81,7 @@ impl Env {
         let config = daemon_config(&info, options, &numbers, &dir, webhook_port, observe_port);
         let config_path = dir.join("sfwa.toml");
         std::fs::write(&config_path, config)?;
-        let backlog = super::backlog::queued_templates(options.backlog, &numbers);
+        let backlog = queued_templates(options.backlog, &numbers);
         create_records(&http, &sf, &backlog).await?;
         let sim_cpu_at_start = super::procs::cpu_ms(sim.pid)?;
         let daemon_started = Instant::now();
@@ -407,4 +407,26 @@ impl Env {
         tokio::time::sleep(CHECK_EVERY).await;
         Ok(())
     }
+}
+
+/// US area codes the simulated customers' numbers are drawn from (9,999 numbers each, so every
+/// record has its own customer and Meta's per-customer pair rate never interferes).
+pub const AREAS: [&str; 12] = [
+    "650", "415", "212", "312", "213", "305", "404", "617", "702", "206", "303", "512",
+];
+
+/// The `index`-th distinct customer phone number (E.164).
+pub fn customer_phone(index: usize) -> String {
+    let area = AREAS[index / 9999 % AREAS.len()];
+    format!("+1{area}555{:04}", index % 9999 + 1)
+}
+
+/// `count` Queued template records, round-robin over `numbers`, each to its own customer.
+pub fn queued_templates(count: usize, numbers: &[(String, String)]) -> Vec<Value> {
+    (0..count)
+        .map(|i| {
+            json!({"To_Phone__c": customer_phone(i), "Message_Type__c": "Template", "Template_Name__c": "hello_world",
+                   "Status__c": "Queued", "Business_Number_Id__c": numbers[i % numbers.len()].0})
+        })
+        .collect()
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use super::backlog::queued_templates;
+use super::env::queued_templates;
 use super::env::{Env, EnvOptions};
 use super::procs::cpu_ms;
 use super::report::{figure, quantile, Run};

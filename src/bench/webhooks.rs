@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::backlog::{customer_phone, queued_templates};
+use super::env::{customer_phone, queued_templates};
 use super::env::{Env, EnvOptions};
 use super::load::{inbound_body, status_body, LoadResult, LoadSpec, Number};
 use super::procs::{cpu_ms, peak_rss_mb, Process};

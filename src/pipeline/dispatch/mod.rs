@@ -85,6 +85,8 @@ pub async fn dispatch_record(
         return apply(dispatcher, &target, next).await;
     }
     dispatcher.throttle(&number).await;
+    // From its pace slot on, the send's time counts toward the lane's round trip (see `lanes`).
+    let in_slot = std::time::Instant::now();
     // The window is checked here, right before the send, not when the batch was fetched.
     target.now = dispatcher.now();
     // A hold that began while this send waited for its slot (Meta refused the number meanwhile).
@@ -98,7 +100,9 @@ pub async fn dispatch_record(
     if !mark_sending(dispatcher, &target).await? {
         return Ok(DispatchOutcome::AlreadySending);
     }
-    send_and_apply(dispatcher, &target, &message, window_expires_at).await
+    let outcome = send_and_apply(dispatcher, &target, &message, window_expires_at).await;
+    dispatcher.lanes.observed(&number, in_slot.elapsed());
+    outcome
 }
 
 /// The Cloud API call for a message journaled `Sending`, and what its answer means, applied.
@@ -110,8 +114,6 @@ async fn send_and_apply(
 ) -> anyhow::Result<DispatchOutcome> {
     let started = std::time::Instant::now();
     let sent = dispatcher.whatsapp.send(target.number, message).await;
-    // The Graph call alone sizes the number's lane (`lanes`): not its pace wait, not the journal.
-    dispatcher.lanes.observed(target.number, started.elapsed());
     dispatcher.core.reporter.whatsapp_send(started.elapsed());
     log_unsent(&sent);
     let next = decide(
