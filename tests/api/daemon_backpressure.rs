@@ -191,8 +191,12 @@ async fn a_rate_limited_record_waits_as_queued_says_why_and_is_sent_later_withou
     let app = spawn_app_with(options).await;
     let ids = app.queue(templates(3, 2400)).await;
 
-    // Act: the first poll sends all three at once; Meta takes one and refuses two (130429).
+    // Act: the first poll sends all three at once; Meta takes one and refuses two (130429). The
+    // Graph answers after 300 ms, so all three are in flight (sfwa paces them 12.5 ms apart)
+    // before the first refusal can slow the pace: the race does not depend on the machine.
+    app.wa_control("faults", json!({"latency_ms": 300})).await;
     let first = app.dispatch().await;
+    app.wa_control("faults", json!({"latency_ms": 0})).await;
     app.flush().await;
     let waiting: Vec<Value> = ids.iter().map(|id| app.record(id)).collect();
 
