@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::env::{Env, EnvOptions, AREAS};
+use super::env::{DaemonTuning, Env, EnvOptions, AREAS};
 use super::procs::{cpu_ms, peak_rss_mb};
 use super::report::{compared, figure, Run};
 use super::Common;
@@ -30,15 +30,8 @@ pub struct BacklogArgs {
     /// Sends/s each number is allowed (T), in the simulator and in the daemon's settings.
     #[arg(long, default_value_t = 1000)]
     pub limit: u32,
-    /// Intake: platform events (`stream`) or SOQL polls (`poll`).
-    #[arg(long, default_value = "stream", value_parser = ["stream", "poll"])]
-    pub mode: String,
-    /// `intake.batch_window` in ms (default: the daemon's).
-    #[arg(long)]
-    pub batch_window_ms: Option<u64>,
-    /// `writeback.flush_interval` in ms (default: the daemon's).
-    #[arg(long)]
-    pub flush_interval_ms: Option<u64>,
+    #[command(flatten)]
+    pub daemon: DaemonTuning,
     /// The simulated customers: ms from sent to delivered, and from delivered to read.
     #[arg(long, default_value_t = 100)]
     pub delivered_after_ms: u64,
@@ -93,7 +86,7 @@ fn shown(records: &[Value]) -> Shown {
 
 impl BacklogArgs {
     pub fn params(&self) -> Value {
-        json!({"records": self.records, "numbers": self.numbers, "latency_ms": self.latency_ms, "limit": self.limit, "mode": self.mode})
+        json!({"records": self.records, "numbers": self.numbers, "latency_ms": self.latency_ms, "limit": self.limit, "mode": self.daemon.mode})
     }
 
     fn options(&self) -> EnvOptions {
@@ -101,13 +94,11 @@ impl BacklogArgs {
             numbers: self.numbers.max(1),
             latency_ms: self.latency_ms,
             limit: self.limit,
-            mode: self.mode.clone(),
-            batch_window_ms: self.batch_window_ms,
-            flush_interval_ms: self.flush_interval_ms,
+            daemon: self.daemon.clone(),
             delivered_after_ms: self.delivered_after_ms,
             read_after_ms: self.read_after_ms,
-            status_webhooks_off: false,
             backlog: self.records,
+            ..EnvOptions::default()
         }
     }
 

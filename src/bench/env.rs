@@ -20,12 +20,8 @@ pub struct EnvOptions {
     pub latency_ms: u64,
     /// Sends/s each number is allowed, in the simulator and in the daemon's settings (T).
     pub limit: u32,
-    /// `stream` or `poll` (`intake.mode`).
-    pub mode: String,
-    /// `intake.batch_window`, when given (else the daemon's default).
-    pub batch_window_ms: Option<u64>,
-    /// `writeback.flush_interval`, when given (else the daemon's default).
-    pub flush_interval_ms: Option<u64>,
+    /// How the daemon is tuned: intake mode, batch window, flush interval.
+    pub daemon: DaemonTuning,
     /// The simulated customers' delays from sent to delivered and from delivered to read.
     pub delivered_after_ms: u64,
     pub read_after_ms: u64,
@@ -33,6 +29,47 @@ pub struct EnvOptions {
     pub status_webhooks_off: bool,
     /// Queued template records created before the daemon starts (a backlog waiting for it).
     pub backlog: usize,
+}
+
+impl Default for EnvOptions {
+    /// One number allowed 1,000/s, answering at once; customers who receive and read within
+    /// 100 ms each; no backlog.
+    fn default() -> Self {
+        EnvOptions {
+            numbers: 1,
+            latency_ms: 0,
+            limit: 1000,
+            daemon: DaemonTuning::default(),
+            delivered_after_ms: 100,
+            read_after_ms: 100,
+            status_webhooks_off: false,
+            backlog: 0,
+        }
+    }
+}
+
+/// The daemon settings every scenario can change (`#[command(flatten)]`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct DaemonTuning {
+    /// Intake: platform events (`stream`) or SOQL polls (`poll`).
+    #[arg(long, default_value = "stream", value_parser = ["stream", "poll"])]
+    pub mode: String,
+    /// `intake.batch_window` in ms (default: the daemon's).
+    #[arg(long)]
+    pub batch_window_ms: Option<u64>,
+    /// `writeback.flush_interval` in ms (default: the daemon's).
+    #[arg(long)]
+    pub flush_interval_ms: Option<u64>,
+}
+
+impl Default for DaemonTuning {
+    fn default() -> Self {
+        DaemonTuning {
+            mode: "stream".into(),
+            batch_window_ms: None,
+            flush_interval_ms: None,
+        }
+    }
 }
 
 /// The simulators and the daemon of one run.
@@ -335,13 +372,19 @@ fn daemon_config(
     };
     let quoted = |value: &str| toml::Value::String(value.to_string()).to_string();
     let ids: Vec<String> = numbers.iter().map(|(id, _)| quoted(id)).collect();
-    let mut intake = format!("mode = {}\ninterval = \"500ms\"\n", quoted(&options.mode));
-    if let Some(window) = options.batch_window_ms {
+    let mut intake = format!(
+        "mode = {}\ninterval = \"500ms\"\n",
+        quoted(&options.daemon.mode)
+    );
+    if let Some(window) = options.daemon.batch_window_ms {
         intake.push_str(&format!("batch_window = \"{window}ms\"\n"));
     }
-    let writeback = options.flush_interval_ms.map_or(String::new(), |ms| {
-        format!("[writeback]\nflush_interval = \"{ms}ms\"\n")
-    });
+    let writeback = options
+        .daemon
+        .flush_interval_ms
+        .map_or(String::new(), |ms| {
+            format!("[writeback]\nflush_interval = \"{ms}ms\"\n")
+        });
     format!(
         "[salesforce]\nlogin_url = {login}\nauth = \"jwt\"\nclient_id = {client}\nusername = {user}\nprivate_key_path = {key}\n\n\
          [whatsapp]\napi_base = {api}\naccess_token = {token}\ndefault_phone_number_id = {main}\nphone_number_ids = [{ids}]\n\

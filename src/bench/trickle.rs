@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::env::queued_templates;
-use super::env::{Env, EnvOptions};
+use super::env::{DaemonTuning, Env, EnvOptions};
 use super::procs::cpu_ms;
 use super::report::{figure, quantile, Run};
 use super::Common;
@@ -25,37 +25,26 @@ pub struct TrickleArgs {
     /// Seconds of creating.
     #[arg(long, default_value_t = 10)]
     pub duration: u64,
-    /// `intake.batch_window` in ms (default: the daemon's).
-    #[arg(long)]
-    pub batch_window_ms: Option<u64>,
-    /// `writeback.flush_interval` in ms (default: the daemon's).
-    #[arg(long)]
-    pub flush_interval_ms: Option<u64>,
     /// Every Graph call's latency in ms.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
-    /// Intake: platform events (`stream`) or SOQL polls (`poll`).
-    #[arg(long, default_value = "stream", value_parser = ["stream", "poll"])]
-    pub mode: String,
+    #[command(flatten)]
+    pub daemon: DaemonTuning,
 }
 
 impl TrickleArgs {
     pub fn params(&self) -> Value {
-        json!({"rate": self.rate, "duration": self.duration, "batch_window_ms": self.batch_window_ms, "latency_ms": self.latency_ms, "mode": self.mode})
+        json!({"rate": self.rate, "duration": self.duration, "batch_window_ms": self.daemon.batch_window_ms, "latency_ms": self.latency_ms, "mode": self.daemon.mode})
     }
 
     fn options(&self) -> EnvOptions {
         EnvOptions {
-            numbers: 1,
             latency_ms: self.latency_ms,
-            limit: 1000,
-            mode: self.mode.clone(),
-            batch_window_ms: self.batch_window_ms,
-            flush_interval_ms: self.flush_interval_ms,
+            daemon: self.daemon.clone(),
+            // The customers take an hour to receive: Sent is each record's last change.
             delivered_after_ms: 3_600_000,
             read_after_ms: 0,
-            status_webhooks_off: false,
-            backlog: 0,
+            ..EnvOptions::default()
         }
     }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::env::{customer_phone, queued_templates};
-use super::env::{Env, EnvOptions};
+use super::env::{DaemonTuning, Env, EnvOptions};
 use super::load::{inbound_body, status_body, LoadResult, LoadSpec, Number};
 use super::procs::{cpu_ms, peak_rss_mb, Process};
 use super::report::{compared, figure, Run};
@@ -35,9 +35,8 @@ pub struct WebhooksArgs {
     /// POSTs per second in all (default: as fast as the daemon answers).
     #[arg(long)]
     pub rate: Option<f64>,
-    /// `writeback.flush_interval` in ms (default: the daemon's).
-    #[arg(long)]
-    pub flush_interval_ms: Option<u64>,
+    #[command(flatten)]
+    pub daemon: DaemonTuning,
 }
 
 /// The statuses posted for each sent message, in order.
@@ -50,16 +49,11 @@ impl WebhooksArgs {
 
     fn options(&self) -> EnvOptions {
         EnvOptions {
-            numbers: 1,
-            latency_ms: 0,
-            limit: 1000,
-            mode: "stream".into(),
-            batch_window_ms: None,
-            flush_interval_ms: self.flush_interval_ms,
+            daemon: self.daemon.clone(),
             delivered_after_ms: 1000,
             read_after_ms: 2000,
             status_webhooks_off: true,
-            backlog: 0,
+            ..EnvOptions::default()
         }
     }
 

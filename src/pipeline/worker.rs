@@ -7,9 +7,10 @@
 //! a test (or `sfwa sync`) sees what its step did. A loop that stops finishes the lanes: the
 //! sends in flight end, the records still waiting for a slot stay claimed in the journal.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use std::sync::Arc;
+use chrono::{DateTime, Utc};
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -420,11 +421,14 @@ async fn give_up_or_resend_unknown(dispatcher: &Dispatcher) -> anyhow::Result<us
     let now = dispatcher.now();
     let grace = chrono::Duration::from_std(dispatcher.core.settings.dispatch.unknown_outcome_grace)
         .unwrap_or(chrono::Duration::minutes(10));
-    let stuck = dispatcher
+    let stuck: Vec<_> = dispatcher
         .core
         .store
         .read(move |conn| journal::stuck_sending(conn, now - grace))
-        .await?;
+        .await?
+        .into_iter()
+        .filter(|entry| resend_due(entry, grace, now))
+        .collect();
     let max_attempts = dispatcher.core.settings.dispatch.max_attempts;
     for entry in &stuck {
         if entry.attempts + 1 >= max_attempts {
@@ -452,6 +456,22 @@ async fn give_up_or_resend_unknown(dispatcher: &Dispatcher) -> anyhow::Result<us
         }
     }
     Ok(stuck.len())
+}
+
+/// Whether a send still `Sending` has waited out its grace. Each record waits the grace plus a
+/// spread of up to a quarter of it, fixed per record (a hash of its Id): sends whose answers were
+/// lost together (a network stall, a kill mid-request) are sent again spread out, not all at once
+/// exactly one grace later — where a periodic disturbance would meet them again (the faults soak
+/// met its own 30 s latency spikes twice that way) and where Meta would see them as one burst.
+fn resend_due(entry: &journal::JournalEntry, grace: chrono::Duration, now: DateTime<Utc>) -> bool {
+    use std::hash::{Hash, Hasher};
+    let Some(since) = entry.sending_since else {
+        return true;
+    };
+    let mut hasher = std::hash::DefaultHasher::new();
+    entry.record_id.as_str().hash(&mut hasher);
+    let spread = grace * i32::try_from(hasher.finish() % 1_000).unwrap_or(0) / 4_000;
+    now >= since + grace + spread
 }
 
 /// Polls and hands records to the lanes every `intake.interval` until shutdown; at shutdown the
@@ -665,5 +685,55 @@ mod tests {
             }),
             Some(Dispatched::Refused("INVALID_PHONE"))
         );
+    }
+
+    fn sending_since(id: &str, since: DateTime<Utc>) -> journal::JournalEntry {
+        journal::JournalEntry {
+            record_id: SfId::parse(id).expect("id"),
+            state: journal::JournalState::Sending,
+            business_number_id: None,
+            wa_id: None,
+            wamid: None,
+            attempts: 0,
+            next_attempt_at: None,
+            sending_since: Some(since),
+            error_code: None,
+            status_at: None,
+            created_at: since,
+            updated_at: since,
+            rate_limited_since: None,
+            rate_limited_count: 0,
+        }
+    }
+
+    #[test]
+    fn lost_sends_are_resent_between_one_grace_and_a_quarter_more_each_at_its_own_time() {
+        let since = Utc::now();
+        let grace = chrono::Duration::seconds(30);
+        let entries: Vec<_> = (0..40)
+            .map(|n| sending_since(&format!("a005g00002BLn{n:02}"), since))
+            .collect();
+
+        let due_at = |entry: &journal::JournalEntry| {
+            (0..=grace.num_milliseconds() / 2)
+                .map(|ms| since + chrono::Duration::milliseconds(ms * 10))
+                .find(|now| resend_due(entry, grace, *now))
+                .expect("due within 1.25 graces")
+        };
+        let times: Vec<_> = entries.iter().map(due_at).collect();
+
+        assert!(times.iter().all(|t| *t >= since + grace));
+        assert!(times.iter().all(|t| *t <= since + grace * 5 / 4));
+        let distinct: std::collections::BTreeSet<_> = times.iter().collect();
+        assert!(
+            distinct.len() > 20,
+            "spread out: {} distinct times",
+            distinct.len()
+        );
+        assert!(entries.iter().all(|e| !resend_due(
+            e,
+            grace,
+            since + grace - chrono::Duration::milliseconds(1)
+        )));
     }
 }

@@ -203,7 +203,7 @@ async fn an_unknown_outcome_is_resolved_by_the_status_echo_and_never_resent() {
 
     let wamid = meta_received_the_lost_request(&app, &ids[0], "16505551234").await;
     let record = app.status_after_webhooks(&ids[0], "Read").await;
-    app.clock.shift(chrono::Duration::minutes(11));
+    app.clock.shift(chrono::Duration::minutes(13));
     let past_grace = app.dispatch().await;
 
     assert_eq!(
@@ -226,7 +226,7 @@ async fn an_unknown_outcome_without_an_echo_is_resent_once_after_the_grace_perio
         "within the grace period"
     );
 
-    app.clock.shift(chrono::Duration::minutes(11));
+    app.clock.shift(chrono::Duration::minutes(13));
     let resent = app.dispatch().await;
     let after = app.dispatch().await;
 

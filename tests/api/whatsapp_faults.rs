@@ -468,7 +468,7 @@ async fn a_status_echo_delayed_past_the_grace_after_a_lost_answer_leads_to_a_res
 
     // Act: the send's outcome is unknown; no echo comes within the grace, so it is sent again.
     let first = app.dispatch().await;
-    app.clock.shift(chrono::Duration::minutes(11));
+    app.clock.shift(chrono::Duration::minutes(13));
     let second = app.dispatch().await;
     let listed = app
         .http
