@@ -163,6 +163,9 @@ impl App {
             shutdown.clone(),
         ));
         workers.spawn(read_throughput_levels(pipeline.dispatcher.clone()));
+        workers.spawn(crate::pipeline::catalog_sync::sync_at_start(
+            pipeline.dispatcher.clone(),
+        ));
         if pipeline.core.settings.intake.mode == IntakeMode::Stream {
             workers.spawn(crate::observe::limits::run_limits(
                 pipeline.clone(),
@@ -344,6 +347,14 @@ pub fn scheduled_jobs(pipeline: &Pipeline) -> anyhow::Result<Vec<Job>> {
             "retention" => Job::new(name, schedule, move || {
                 let p = p.clone();
                 async move { Ok(jobs::retention(&p.core).await?.to_string()) }
+            }),
+            "template_catalog" => Job::new(name, schedule, move || {
+                let p = p.clone();
+                async move {
+                    Ok(crate::pipeline::catalog_sync::sync(&p.dispatcher)
+                        .await?
+                        .to_string())
+                }
             }),
             _ => continue,
         };

@@ -106,8 +106,11 @@ pub struct WhatsAppSettings {
     pub default_region: String,
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
-    /// The WhatsApp Business Account id (WhatsApp Manager → Account tools, or API setup). Optional:
-    /// only `sfwa doctor` uses it, to check that the app is subscribed to the account's webhooks.
+    /// The WhatsApp Business Account id (WhatsApp Manager → Account tools, or API setup); also
+    /// read as `waba_id`. The account whose template catalog sfwa mirrors and checks template
+    /// sends against (`pipeline::catalog`); `sfwa doctor` checks the app's webhook subscription
+    /// on it. Blank: no catalog (every template send goes, and WhatsApp judges it).
+    #[serde(alias = "waba_id")]
     pub business_account_id: String,
     /// The Meta app's id (App Dashboard → App settings → Basic). Optional: with `app_secret` it
     /// makes the app token (`{app_id}|{app_secret}`) `sfwa doctor` reads the webhook fields with.
@@ -207,6 +210,9 @@ pub struct ScheduleSettings {
     pub relink: String,
     /// Deletes finished journal rows and old webhook dedupe keys.
     pub retention: String,
+    /// Lists the account's templates into the catalog (also done at start; webhooks keep it
+    /// current in between) and queues their Salesforce records.
+    pub template_catalog: String,
 }
 
 impl Default for ScheduleSettings {
@@ -217,6 +223,7 @@ impl Default for ScheduleSettings {
             inbound_mirror: "30 */10 * * * *".into(),
             relink: "45 */15 * * * *".into(),
             retention: "0 30 3 * * *".into(),
+            template_catalog: "20 */30 * * * *".into(),
         }
     }
 }
@@ -399,8 +406,43 @@ pub struct Settings {
     pub schedule: ScheduleSettings,
     pub retention: RetentionSettings,
     pub media: MediaSettings,
+    pub templates: TemplateSettings,
     pub shard: ShardSettings,
     pub observe: ObserveSettings,
+}
+
+/// The template catalog's checks (`pipeline::catalog`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TemplateSettings {
+    /// A message whose template Meta paused waits (Queued, the reason on the record) for it to be
+    /// approved again, instead of failing `TEMPLATE_PAUSED`.
+    pub wait_when_paused: bool,
+    /// Numbers for which this differs (`{ "<phone_number_id>" = false }`).
+    pub wait_when_paused_per_number: std::collections::BTreeMap<String, bool>,
+    /// How long such a message waits at most (Meta pauses for 3 h, then 6 h, then disables).
+    #[serde(with = "humantime_serde")]
+    pub max_paused_wait: Duration,
+}
+
+impl Default for TemplateSettings {
+    fn default() -> Self {
+        TemplateSettings {
+            wait_when_paused: true,
+            wait_when_paused_per_number: Default::default(),
+            max_paused_wait: Duration::from_secs(10 * 3600),
+        }
+    }
+}
+
+impl TemplateSettings {
+    /// Whether messages from `number` wait for a paused template.
+    pub fn waits_when_paused(&self, number: &str) -> bool {
+        self.wait_when_paused_per_number
+            .get(number)
+            .copied()
+            .unwrap_or(self.wait_when_paused)
+    }
 }
 
 /// Sharding by business number: which records this instance takes, and the lease it holds in
@@ -468,13 +510,14 @@ impl Settings {
 
 impl ScheduleSettings {
     /// `(key, expression)` of every job, in a fixed order.
-    pub fn jobs(&self) -> [(&'static str, &str); 5] {
+    pub fn jobs(&self) -> [(&'static str, &str); 6] {
         [
             ("reconcile", &self.reconcile),
             ("scheduled_sends", &self.scheduled_sends),
             ("inbound_mirror", &self.inbound_mirror),
             ("relink", &self.relink),
             ("retention", &self.retention),
+            ("template_catalog", &self.template_catalog),
         ]
     }
 }

@@ -29,6 +29,7 @@ impl Settings {
         salesforce(&self.salesforce, &mut problems);
         salesforce_auth(&self.salesforce, &mut problems);
         whatsapp(&self.whatsapp, &mut problems);
+        templates(&self.templates, &mut problems);
         timings(self, &mut problems);
         schedules_and_retention(self, &mut problems);
         webhook_forward(self, &mut problems);
@@ -110,6 +111,18 @@ fn salesforce_auth(sf: &SalesforceSettings, p: &mut Problems) {
                 "set it, or refresh_token_file, to a refresh token issued to the integration user",
             );
         }
+    }
+}
+
+/// `[templates]`: the per-number keys are phone_number_ids.
+fn templates(t: &super::types::TemplateSettings, p: &mut Problems) {
+    for number in t.wait_when_paused_per_number.keys() {
+        p.need(
+            is_digits(number),
+            "templates.wait_when_paused_per_number",
+            &format!("names {number:?}, not a phone_number_id"),
+            "use the number's phone_number_id (digits) as the key",
+        );
     }
 }
 

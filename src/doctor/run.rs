@@ -17,6 +17,7 @@ use super::checks::login::{check_login, LOGIN};
 use super::checks::numbers::check_numbers;
 use super::checks::store::{check_store, STORE};
 use super::checks::subscribed_apps::{check_subscribed_apps, SUBSCRIBED_APPS};
+use super::checks::template_catalog;
 use super::checks::webhook_fields::{check_webhook_fields, SUBSCRIPTION};
 use super::checks::webhook_listener::{check_webhook, WEBHOOK};
 use super::checks::webhook_rejects::check_webhook_rejects;
@@ -202,6 +203,10 @@ async fn meta_checks(
             None => check_subscribed_apps(&wa_client, settings).await,
         },
     );
+    checks.push(match reachable.clone() {
+        Some(reason) => Check::skipped(template_catalog::TEMPLATE_CATALOG, reason),
+        None => template_catalog::check_template_catalog(&wa_client, settings).await,
+    });
     match reachable.or(blocked.by(&["whatsapp.app_id", "whatsapp.app_secret"])) {
         Some(reason) => checks.push(Check::skipped(SUBSCRIPTION, reason)),
         None => checks.extend(check_webhook_fields(&wa_client, settings).await),

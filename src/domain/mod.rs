@@ -11,6 +11,8 @@
 //! - [`template::TemplateParameters`] — `Template_Parameters__c` parsed.
 //! - [`webhook_event::WebhookEvent`] — what a webhook POST says: statuses of our messages and
 //!   inbound customer messages ([`webhook_event::ParsedWebhook`], with the items refused).
+//! - [`template_catalog::CatalogTemplate`] — one template of the account's catalog: status, category,
+//!   the parameters a send of it must carry.
 //! - [`text`] — Salesforce's length of a text and the cut of an outside value echoed back.
 
 pub mod ids;
@@ -19,5 +21,6 @@ pub mod phone;
 pub mod sf_id;
 pub mod status;
 pub mod template;
+pub mod template_catalog;
 pub mod text;
 pub mod webhook_event;

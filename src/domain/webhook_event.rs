@@ -31,6 +31,8 @@ pub struct ParsedWebhook {
     /// The business number of each part (a change's value) for a `phone_number_id` this
     /// instance does not serve: acknowledged, counted, logged once per number, applied nowhere.
     pub foreign: Vec<BusinessNumberId>,
+    /// Template lifecycle updates (status, category, quality) for the catalog.
+    pub templates: Vec<super::template_catalog::TemplateUpdate>,
 }
 
 /// Why a part of a signed POST was acknowledged and knowingly changed nothing. The labels are

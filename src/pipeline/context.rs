@@ -68,6 +68,8 @@ pub struct Dispatcher {
     pub started_at: DateTime<Utc>,
     /// The account's template categories (an authentication template cannot go to a BSUID).
     pub templates: Arc<crate::whatsapp::templates::TemplateCategories>,
+    /// The template catalog check's memory (fetches, an unreadable catalog): `super::catalog`.
+    pub catalog: Arc<super::catalog::Catalog>,
     /// Set when Meta says every send will fail (token expired, account blocked), or every send
     /// from one number will (see [`Holds`]): sending pauses until then, messages stay queued and
     /// are never failed for it.
@@ -145,6 +147,7 @@ impl Pipeline {
                 lanes: Arc::default(),
                 started_at,
                 templates: Arc::default(),
+                catalog: Arc::default(),
                 holds: Arc::default(),
             },
             write_back: WriteBack {

@@ -10,6 +10,10 @@
 //! - [`dispatch`] — the send path: validate → rate limit → **window check** (at the moment of
 //!   sending) → journal `Sending` → Cloud API → [`dispatch::decide`] (pure: what the result means)
 //!   → one `apply` writes journal `Sent`/`Failed`/retry/wait and the write-back.
+//! - [`catalog`] — the template catalog's check of a template send (exists, APPROVED, its
+//!   parameters; a PAUSED template's messages wait), with the pure `judge` `sfwa plan` shares;
+//!   [`catalog_sync`] fills the catalog (listing, fetch on a miss, lifecycle webhooks) and
+//!   mirrors it into Salesforce `WhatsApp_Template__c` records.
 //! - [`pacing`] — how fast sends go per business number, adapting to Meta's rate-limit refusals
 //!   (130429 slows the number, 131056 only that customer).
 //! - [`record_update`] — which fields a state change writes onto `WhatsApp_Message__c`.
@@ -42,6 +46,8 @@
 //!
 //! Every step is a function returning an outcome, so tests drive them directly without sleeping.
 
+pub mod catalog;
+pub mod catalog_sync;
 pub mod claim;
 pub mod context;
 pub mod dead_letters;

@@ -105,9 +105,11 @@ pub fn apply_in(
         events,
         sources,
         rejected,
+        templates,
         ..
     } = parsed;
     let mut applied = Applied::default();
+    crate::pipeline::catalog_sync::apply_updates(tx, &templates, now)?;
     for reject in rejected {
         dead_letter(
             tx,

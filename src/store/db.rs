@@ -72,6 +72,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "inbound_media",
         sql: include_str!("migrations/0006_inbound_media.sql"),
     },
+    Migration {
+        version: 7,
+        name: "template_catalog",
+        sql: include_str!("migrations/0007_template_catalog.sql"),
+    },
 ];
 
 /// The schema version this build writes.

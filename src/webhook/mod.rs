@@ -17,6 +17,7 @@
 //!   `read`: the key readers and the [`RejectReason`]-carrying refusal both share.
 //! - `lenient`: [`repair_body`] — lone UTF-16 surrogate escapes and non-UTF-8 bytes become U+FFFD
 //!   instead of refusing the whole POST.
+//! - `template_updates`: the template lifecycle fields (status, category, quality) for the catalog.
 //! - [`server`]: the routes, the status codes and the HTTP layer's metrics.
 //!
 //! [`WebhookEvent`]: crate::domain::webhook_event::WebhookEvent
@@ -29,6 +30,7 @@ mod lenient;
 mod payload;
 mod read;
 mod signature;
+mod template_updates;
 
 pub use lenient::repair as repair_body;
 pub use payload::{

@@ -165,6 +165,14 @@ fn parse_with(body: &[u8], scope: Scope<'_>) -> Result<ParsedWebhook, PayloadErr
                 // Meta's business agent answered: still the customer's messages, in the same
                 // shape, and they open the window like any other.
                 Some("standby") => InboundChannel::Standby,
+                // Template lifecycle: account-wide, for the catalog.
+                Some(field) if super::template_updates::FIELDS.contains(&field) => {
+                    let value = change.get("value").unwrap_or(&Value::Null);
+                    parsed
+                        .templates
+                        .extend(super::template_updates::read(field, value));
+                    continue;
+                }
                 Some(other) => {
                     let (reason, why) = ignored_field(other);
                     skip(&mut parsed, reason, format!("{at}: {why}"));
@@ -1083,7 +1091,7 @@ mod tests {
         let body = json!({"object": "whatsapp_business_account", "entry": [
             {"id": "1", "changes": [
                 {"field": "messages", "value": {"metadata": metadata(), "statuses": statuses}},
-                {"field": "message_template_status_update", "value": {"event": "APPROVED"}}]},
+                {"field": "smb_message_echoes", "value": {"message_echoes": []}}]},
             {"id": "2", "changes": [{"field": "messages", "value": documented_text()}]}]});
 
         let parsed = parse(&serde_json::to_vec(&body).expect("json")).expect("envelope");
@@ -1092,10 +1100,7 @@ mod tests {
         assert!(matches!(parsed.events[1000], WebhookEvent::Inbound(_)));
         assert_eq!(
             parsed.skipped,
-            vec![
-                "entry 0 change 1: field \"message_template_status_update\" is not handled"
-                    .to_string()
-            ]
+            vec!["entry 0 change 1: field \"smb_message_echoes\" is not handled".to_string()]
         );
     }
 

@@ -40,10 +40,22 @@ impl WhatsAppClient {
         fields: &str,
         max_pages: usize,
     ) -> Result<Vec<T>, SendError> {
+        self.list_filtered(path, fields, &[], max_pages).await
+    }
+
+    /// [`Self::list_all`] with the list's own filters (`name=…` for templates).
+    pub(super) async fn list_filtered<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        fields: &str,
+        filters: &[(&str, &str)],
+        max_pages: usize,
+    ) -> Result<Vec<T>, SendError> {
         let mut items = Vec::new();
         let mut after: Option<String> = None;
         for _ in 0..max_pages {
             let mut query = vec![("fields", fields)];
+            query.extend_from_slice(filters);
             if let Some(after) = after.as_deref() {
                 query.push(("after", after));
             }

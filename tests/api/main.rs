@@ -1,5 +1,6 @@
 //! One integration-test binary: every test starts real servers on loopback port 0 and talks HTTP.
 mod bench_cli;
+mod catalog;
 mod cli_env;
 mod daemon_backpressure;
 mod daemon_inbound;

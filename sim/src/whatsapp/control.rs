@@ -452,7 +452,13 @@ async fn replace_templates(
         Ok(Replacement::List(templates)) | Ok(Replacement::Wrapped { templates }) => templates,
         Err(error) => return error.into_response(),
     };
-    state.lock().templates = templates.clone();
+    let before = std::mem::replace(&mut state.lock().templates, templates.clone());
+    for after in &templates {
+        let known = before
+            .iter()
+            .find(|b| b.name == after.name && b.language == after.language);
+        super::template_webhooks::announce(&state, known, after);
+    }
     Json(json!({ "templates": templates })).into_response()
 }
 
@@ -463,10 +469,15 @@ async fn upsert_template(State(state): State<Arc<SimState>>, body: axum::body::B
         Err(error) => return error.into_response(),
     };
     let mut inner = state.lock();
-    inner
+    let before = inner
         .templates
-        .retain(|known| !(known.name == template.name && known.language == template.language));
+        .iter()
+        .position(|known| known.name == template.name && known.language == template.language)
+        .map(|at| inner.templates.remove(at));
     inner.templates.push(template.clone());
+    drop(inner);
+    // Meta tells the business of the change (the template webhooks).
+    super::template_webhooks::announce(&state, before.as_ref(), &template);
     Json(json!(template)).into_response()
 }
 

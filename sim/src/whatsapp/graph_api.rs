@@ -446,6 +446,13 @@ fn accept_send(
     let index = inner.messages.len();
     inner.message_index.insert(wamid.clone(), index);
     inner.messages.push(record);
+    // Template pacing: a paced template's sends are held while Meta assesses it.
+    let paced = send.template.as_ref().is_some_and(|(name, language, _)| {
+        inner
+            .templates
+            .iter()
+            .any(|t| t.paced && t.name == *name && t.language == *language)
+    });
     drop(inner);
     // The validated view wins over the lenient draft.
     attempt.wa_id = target.wa_id.clone();
@@ -458,7 +465,11 @@ fn accept_send(
 
     let mut message = json!({ "id": wamid });
     if send.is_template() {
-        message["message_status"] = json!("accepted");
+        message["message_status"] = json!(if paced {
+            "held_for_quality_assessment"
+        } else {
+            "accepted"
+        });
     }
     Ok(json!({
         "messaging_product": "whatsapp",

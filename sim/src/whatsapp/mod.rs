@@ -11,7 +11,9 @@
 //! - `versions`: which Graph version answers a call (a retired one is answered as the oldest
 //!   available; the `facebook-api-version` header says so).
 //! - `send_request` and `templates`: Meta's validation of send bodies and template parameters;
-//!   `template_listing`: `GET /{waba_id}/message_templates` over the same registry.
+//!   `template_listing`: `GET /{waba_id}/message_templates` over the same registry (with its
+//!   components, quality and `name` filter); `template_webhooks`: the status, category and
+//!   quality webhooks a template change through the control API makes.
 //! - `rate_limit`: throughput (130429, per number) and pair-rate (131056) token buckets.
 //! - `numbers`: the account's business numbers, each a peer with its own throughput, hold and
 //!   webhook callback override (`/__sim/numbers`, `GET /{waba_id}/phone_numbers`,
@@ -47,6 +49,7 @@ mod sim;
 mod state;
 mod subscriptions;
 mod template_listing;
+mod template_webhooks;
 mod templates;
 mod versions;
 mod webhook_payloads;

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use super::graph_error::GraphError;
 use super::state::SimState;
+use super::templates::{TemplateButton, TemplateDefinition, TemplateHeader};
 
 pub fn routes() -> Router<Arc<SimState>> {
     Router::new().route(
@@ -25,9 +26,10 @@ pub fn routes() -> Router<Arc<SimState>> {
 /// How many templates a listing page holds when the request names no `limit` (Meta's default).
 const DEFAULT_PAGE_SIZE: usize = 25;
 
-/// `GET /{version}/{waba_id}/message_templates?fields=…&limit=…&after=…`: the registry as Meta
-/// lists it, `{"data":[{"name","language","status","category","id"}],"paging":{"cursors":{"before",
-/// "after"},"next"}}`, `next` only when another page follows. The cursor is opaque to clients
+/// `GET /{version}/{waba_id}/message_templates?fields=…&name=…&limit=…&after=…`: the registry as
+/// Meta lists it, `{"data":[{"name","language","status","category","id","parameter_format",
+/// "quality_score","components"}],"paging":{"cursors":{"before","after"},"next"}}`, `next` only
+/// when another page follows; `name` keeps the templates whose name contains it. The cursor is opaque to clients
 /// (here: the position of the page's end). System-user token; an unknown account is Meta's 100.
 async fn list_message_templates(
     State(state): State<Arc<SimState>>,
@@ -52,19 +54,24 @@ async fn list_message_templates(
         .get("after")
         .and_then(|a| a.parse::<usize>().ok())
         .unwrap_or(0);
-    let templates = state.lock().templates.clone();
+    // Meta's `name` filter narrows the listing to the templates whose name contains it.
+    let templates: Vec<TemplateDefinition> = state
+        .lock()
+        .templates
+        .iter()
+        .filter(|t| {
+            query
+                .get("name")
+                .is_none_or(|name| t.name.contains(name.as_str()))
+        })
+        .cloned()
+        .collect();
     let end = (start + size).min(templates.len());
     let data: Vec<Value> = templates
         .get(start..end)
         .unwrap_or_default()
         .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            serde_json::json!({
-                "name": t.name, "language": t.language, "status": t.status,
-                "category": t.category.to_ascii_uppercase(), "id": format!("{}", 9_000_000 + start + i),
-            })
-        })
+        .map(listed)
         .collect();
     let mut paging =
         serde_json::json!({"cursors": {"before": start.to_string(), "after": end.to_string()}});
@@ -74,4 +81,68 @@ async fn list_message_templates(
         ));
     }
     axum::Json(serde_json::json!({"data": data, "paging": paging})).into_response()
+}
+
+/// A template as the listing shows it, with its components written as Meta writes them
+/// (`{{1}}` or `{{first_name}}` placeholders in the texts).
+fn listed(t: &TemplateDefinition) -> Value {
+    let placeholders = |names: Vec<String>| -> String {
+        names
+            .iter()
+            .map(|n| format!("{{{{{n}}}}}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut components = Vec::new();
+    match &t.header {
+        None => {}
+        Some(TemplateHeader::Text { params }) => components.push(serde_json::json!({
+            "type": "HEADER", "format": "TEXT",
+            "text": format!("Header {}", placeholders((1..=*params).map(|i| i.to_string()).collect())),
+        })),
+        Some(media) => {
+            let format = match media {
+                TemplateHeader::Image => "IMAGE",
+                TemplateHeader::Video => "VIDEO",
+                _ => "DOCUMENT",
+            };
+            components.push(serde_json::json!({"type": "HEADER", "format": format}));
+        }
+    }
+    components.push(serde_json::json!({
+        "type": "BODY", "text": format!("Message {}", placeholders(t.body_placeholders())),
+    }));
+    if !t.buttons.is_empty() {
+        let buttons: Vec<Value> = t
+            .buttons
+            .iter()
+            .map(|b| match b {
+                TemplateButton::Url { params } => serde_json::json!({
+                    "type": "URL", "text": "Open",
+                    "url": format!("https://example.test/{}", if *params > 0 { "{{1}}" } else { "" }),
+                }),
+                TemplateButton::QuickReply => serde_json::json!({"type": "QUICK_REPLY", "text": "OK"}),
+            })
+            .collect();
+        components.push(serde_json::json!({"type": "BUTTONS", "buttons": buttons}));
+    }
+    serde_json::json!({
+        "name": t.name, "language": t.language, "status": t.status,
+        "category": t.category.to_ascii_uppercase(), "id": template_id(t),
+        "parameter_format": if t.body_param_names.is_empty() { "POSITIONAL" } else { "NAMED" },
+        "quality_score": {"score": t.quality},
+        "components": components,
+    })
+}
+
+/// A stable id per name and language (Meta's ids are numbers).
+pub fn template_id(t: &TemplateDefinition) -> String {
+    let digest = t
+        .name
+        .bytes()
+        .chain(t.language.bytes())
+        .fold(1_469_598_103_934_665_603u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(1_099_511_628_211)
+        });
+    (digest % 9_000_000_000_000 + 1_000_000_000_000).to_string()
 }

@@ -65,13 +65,33 @@ pub struct TemplateDefinition {
     pub body_param_names: Vec<String>,
     #[serde(default)]
     pub buttons: Vec<TemplateButton>,
+    /// Meta's quality rating: `GREEN`, `YELLOW`, `RED` or `UNKNOWN` (a new template's).
+    #[serde(default = "default_quality")]
+    pub quality: String,
+    /// Template pacing: Meta holds a new marketing template's first sends while it assesses how
+    /// customers take it; such a send answers `"message_status":"held_for_quality_assessment"`.
+    #[serde(default)]
+    pub paced: bool,
 }
 
 fn default_category() -> String {
     "UTILITY".to_owned()
 }
 
+fn default_quality() -> String {
+    "UNKNOWN".to_owned()
+}
+
 impl TemplateDefinition {
+    /// The body's placeholders as Meta writes them in the template's text.
+    pub fn body_placeholders(&self) -> Vec<String> {
+        if self.body_param_names.is_empty() {
+            (1..=self.body_params).map(|i| i.to_string()).collect()
+        } else {
+            self.body_param_names.clone()
+        }
+    }
+
     fn expected_body_params(&self) -> usize {
         if self.body_param_names.is_empty() {
             self.body_params
@@ -92,6 +112,8 @@ pub fn default_templates() -> Vec<TemplateDefinition> {
         body_params: 0,
         body_param_names: Vec::new(),
         buttons: Vec::new(),
+        quality: "GREEN".to_owned(),
+        paced: false,
     };
     vec![
         approved("hello_world"),

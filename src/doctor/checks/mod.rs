@@ -9,7 +9,8 @@
 //!   id field on Contact and Lead that linking uses, and the Lead conversion mapping to set;
 //!   [`leases`] — the number lease object and who holds this instance's numbers.
 //! - [`numbers`], [`graph_version`], [`subscribed_apps`], [`webhook_fields`] — Meta: each business
-//!   number, the Graph API version, the apps subscribed to the account, the app's webhook fields.
+//!   number, the Graph API version, the apps subscribed to the account, the app's webhook fields;
+//!   [`template_catalog`] — whether the account's templates can be read (template sends checked).
 //! - [`webhook_listener`] — the webhook port and secrets.
 //! - [`api_usage`] — Salesforce's daily API allowance, as the calls above were answered.
 
@@ -26,6 +27,7 @@ pub mod login;
 pub mod numbers;
 pub mod store;
 pub mod subscribed_apps;
+pub mod template_catalog;
 pub mod user_id_fields;
 pub mod webhook_fields;
 pub mod webhook_listener;

@@ -93,6 +93,18 @@ pub async fn dispatch_record(
     if let Some(next) = held_back(dispatcher, &target) {
         return apply(dispatcher, &target, next).await;
     }
+    match crate::pipeline::catalog::check(dispatcher, &message, &number).await? {
+        crate::pipeline::catalog::Step::Go => {}
+        crate::pipeline::catalog::Step::Waiting => return Ok(DispatchOutcome::Held),
+        crate::pipeline::catalog::Step::Refuse { code, message } => {
+            let next = Next::Refuse {
+                code,
+                message,
+                window_expired_at: None,
+            };
+            return apply(dispatcher, &target, next).await;
+        }
+    }
     let window_expires_at = match check_window(dispatcher, &message, &target).await? {
         Ok(window_expires_at) => window_expires_at,
         Err(refused) => return apply(dispatcher, &target, refused).await,
