@@ -92,14 +92,16 @@ pub fn judge(
 ) -> Verdict {
     let template = match lookup {
         Lookup::Unreadable => return Verdict::Go,
-        Lookup::Missing => return refuse(
-            TEMPLATE_NOT_FOUND,
-            format!(
+        Lookup::Missing => {
+            return refuse(
+                TEMPLATE_NOT_FOUND,
+                format!(
                 "Not sent: the WhatsApp account has no template '{name}' in language {language}. \
                      Check Template Name and Template Language against WhatsApp Manager (or the \
                      WhatsApp Template records), then set Status back to Queued."
             ),
-        ),
+            )
+        }
         Lookup::Known(template) => template,
     };
     if template.status == PAUSED {
@@ -279,11 +281,11 @@ fn check_buttons(spec: &[ButtonSpec], parameters: &TemplateParameters) -> Result
         }
     }
     for given in &parameters.buttons {
-        let fits = match (spec.get(usize::from(given.index)), given.kind) {
-            (Some(ButtonSpec::Url { params: 1.. }), ButtonKind::Url) => true,
-            (Some(ButtonSpec::QuickReply), ButtonKind::QuickReply) => true,
-            _ => false,
-        };
+        let fits = matches!(
+            (spec.get(usize::from(given.index)), given.kind),
+            (Some(ButtonSpec::Url { params: 1.. }), ButtonKind::Url)
+                | (Some(ButtonSpec::QuickReply), ButtonKind::QuickReply)
+        );
         if !fits {
             return Err(format!(
                 "has no button at index {} that takes this parameter; remove it from \"buttons\".",
