@@ -6,7 +6,8 @@
 //! number, on by default; bounded by `templates.max_paused_wait`).
 //!
 //! The catalog must never refuse a valid send: a verdict other than "go" from the stored catalog
-//! is checked once against Meta (the template fetched by name, [`Catalog::refresh`]) before it
+//! is checked once against Meta (the template fetched by name, at most once a minute per
+//! template: [`super::catalog_cache`]) before it
 //! stands, and when the catalog cannot be read at all (no `whatsapp.business_account_id`, or
 //! Meta refuses the listing: the token lacks `whatsapp_business_management`) the message goes
 //! and WhatsApp judges it.
@@ -14,9 +15,6 @@
 //! [`judge`] is the pure core, shared with `sfwa plan`: what the store and the catalog know in,
 //! a [`Verdict`] out. [`check`] is the send path's use of it (reads, the fetch-on-miss, and the
 //! wait's writes). The catalog is filled by [`super::catalog_sync`].
-
-use std::collections::HashMap;
-use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, Utc};
 use tracing::{info, warn};
@@ -39,13 +37,6 @@ pub const TEMPLATE_NOT_APPROVED: &str = "TEMPLATE_NOT_APPROVED";
 pub const TEMPLATE_PAUSED: &str = "TEMPLATE_PAUSED";
 pub const TEMPLATE_PARAMETERS_MISMATCH: &str = "TEMPLATE_PARAMETERS_MISMATCH";
 pub const TEMPLATE_HEADER_MISMATCH: &str = "TEMPLATE_HEADER_MISMATCH";
-
-/// A template is fetched from Meta again at most this often (a burst of records naming a
-/// template that does not exist costs one fetch, not one per record).
-const REFRESH_EVERY: Duration = Duration::seconds(60);
-/// After a fetch failed (Meta unreachable, the token lacks the permission), sends go unchecked
-/// this long before the catalog is asked again.
-const UNREADABLE_FOR: Duration = Duration::minutes(5);
 
 /// What the catalog knows of a send's template.
 #[derive(Clone, Copy, Debug)]
@@ -92,14 +83,16 @@ pub fn judge(
 ) -> Verdict {
     let template = match lookup {
         Lookup::Unreadable => return Verdict::Go,
-        Lookup::Missing => return refuse(
-            TEMPLATE_NOT_FOUND,
-            format!(
+        Lookup::Missing => {
+            return refuse(
+                TEMPLATE_NOT_FOUND,
+                format!(
                 "Not sent: the WhatsApp account has no template '{name}' in language {language}. \
                      Check Template Name and Template Language against WhatsApp Manager (or the \
                      WhatsApp Template records), then set Status back to Queued."
             ),
-        ),
+            )
+        }
         Lookup::Known(template) => template,
     };
     if template.status == PAUSED {
@@ -279,11 +272,11 @@ fn check_buttons(spec: &[ButtonSpec], parameters: &TemplateParameters) -> Result
         }
     }
     for given in &parameters.buttons {
-        let fits = match (spec.get(usize::from(given.index)), given.kind) {
-            (Some(ButtonSpec::Url { params: 1.. }), ButtonKind::Url) => true,
-            (Some(ButtonSpec::QuickReply), ButtonKind::QuickReply) => true,
-            _ => false,
-        };
+        let fits = matches!(
+            (spec.get(usize::from(given.index)), given.kind),
+            (Some(ButtonSpec::Url { params: 1.. }), ButtonKind::Url)
+                | (Some(ButtonSpec::QuickReply), ButtonKind::QuickReply)
+        );
         if !fits {
             return Err(format!(
                 "has no button at index {} that takes this parameter; remove it from \"buttons\".",
@@ -294,67 +287,27 @@ fn check_buttons(spec: &[ButtonSpec], parameters: &TemplateParameters) -> Result
     Ok(())
 }
 
-/// What the send path remembers between sends: when each template was last fetched from Meta,
-/// and when the catalog last could not be read.
-#[derive(Default)]
-pub struct Catalog {
-    fetched: Mutex<HashMap<(String, String), DateTime<Utc>>>,
-    unreadable_since: Mutex<Option<DateTime<Utc>>>,
-}
-
-impl Catalog {
-    fn unreadable(&self, now: DateTime<Utc>) -> bool {
-        let since = self
-            .unreadable_since
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        since.is_some_and(|at| now - at < UNREADABLE_FOR)
-    }
-
-    fn set_unreadable(&self, at: Option<DateTime<Utc>>) {
-        *self
-            .unreadable_since
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = at;
-    }
-
-    /// Whether template `name`/`language` may be fetched again now (and notes that it is).
-    fn may_fetch(&self, key: (&str, &str), now: DateTime<Utc>) -> bool {
-        let mut fetched = self.fetched.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (key.0.to_string(), key.1.to_string());
-        if fetched
-            .get(&key)
-            .is_some_and(|at| now - *at < REFRESH_EVERY)
-        {
-            return false;
+/// Template `name` fetched from Meta (every language) into the store: `Ok(the one in
+/// `language`)`, or `Err` when the catalog cannot be read (then sends go unchecked for a while).
+async fn refresh(
+    dispatcher: &Dispatcher,
+    (name, language): (&str, &str),
+) -> anyhow::Result<Result<Option<CatalogTemplate>, ()>> {
+    let catalog = &dispatcher.catalog;
+    let waba_id = dispatcher.core.settings.whatsapp.business_account_id.trim();
+    let listed = match dispatcher.whatsapp.catalog(waba_id, Some(name)).await {
+        Ok(listed) => listed,
+        Err(error) => {
+            warn!(%error, template = name, "reading the template catalog failed; template sends go unchecked and WhatsApp judges them (sfwa doctor says why)");
+            catalog.set_unreadable(Some(dispatcher.now()));
+            return Ok(Err(()));
         }
-        fetched.insert(key, now);
-        true
-    }
-
-    /// Template `name` fetched from Meta (every language) into the store: `Ok(the one in
-    /// `language`)`, or `Err` when the catalog cannot be read (then sends go unchecked for a while).
-    pub async fn refresh(
-        &self,
-        dispatcher: &Dispatcher,
-        (name, language): (&str, &str),
-    ) -> anyhow::Result<Result<Option<CatalogTemplate>, ()>> {
-        let waba_id = dispatcher.core.settings.whatsapp.business_account_id.trim();
-        let listed = match dispatcher.whatsapp.catalog(waba_id, Some(name)).await {
-            Ok(listed) => listed,
-            Err(error) => {
-                warn!(%error, template = name, "reading the template catalog failed; template sends go unchecked and WhatsApp judges them (sfwa doctor says why)");
-                self.set_unreadable(Some(dispatcher.now()));
-                return Ok(Err(()));
-            }
-        };
-        self.set_unreadable(None);
-        let wanted = listed.iter().find(|t| t.language == language).cloned();
-        super::catalog_sync::store_fetched(&dispatcher.core, listed).await?;
-        Ok(Ok(wanted))
-    }
+    };
+    catalog.set_unreadable(None);
+    let wanted = listed.iter().find(|t| t.language == language).cloned();
+    super::catalog_sync::store_fetched(&dispatcher.core, listed).await?;
+    Ok(Ok(wanted))
 }
-
 /// The send path's catalog check (see the module's doc): `None` to go on, or the outcome
 /// already applied (a wait) or to apply (a refusal, as `(code, message)`).
 pub enum Step {
@@ -416,7 +369,7 @@ pub async fn check(
         now,
     );
     if first != Verdict::Go && readable && catalog.may_fetch(key, now) {
-        match catalog.refresh(dispatcher, key).await? {
+        match refresh(dispatcher, key).await? {
             Ok(fetched) => template = fetched,
             Err(()) => readable = false,
         }

@@ -68,8 +68,8 @@ pub struct Dispatcher {
     pub started_at: DateTime<Utc>,
     /// The account's template categories (an authentication template cannot go to a BSUID).
     pub templates: Arc<crate::whatsapp::templates::TemplateCategories>,
-    /// The template catalog check's memory (fetches, an unreadable catalog): `super::catalog`.
-    pub catalog: Arc<super::catalog::Catalog>,
+    /// The template catalog check's memory (fetches, an unreadable catalog): `super::catalog_cache`.
+    pub catalog: Arc<super::catalog_cache::Catalog>,
     /// Set when Meta says every send will fail (token expired, account blocked), or every send
     /// from one number will (see [`Holds`]): sending pauses until then, messages stay queued and
     /// are never failed for it.

@@ -47,6 +47,7 @@
 //! Every step is a function returning an outcome, so tests drive them directly without sleeping.
 
 pub mod catalog;
+pub mod catalog_cache;
 pub mod catalog_sync;
 pub mod claim;
 pub mod context;
