@@ -72,6 +72,12 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "inbound_media",
         sql: include_str!("migrations/0006_inbound_media.sql"),
     },
+    // 7 and 8 are issue 16's catalog and consent (other branches).
+    Migration {
+        version: 9,
+        name: "waiting_for_reply",
+        sql: include_str!("migrations/0009_waiting_for_reply.sql"),
+    },
 ];
 
 /// The schema version this build writes.

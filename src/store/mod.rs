@@ -9,6 +9,8 @@
 //! - [`identity`] — who the customer is per business number (phone, BSUID, parent BSUID), merged
 //!   and re-keyed; the window is a column of the person.
 //! - [`media`] — customers' files waiting to be copied into Salesforce Files (a durable queue).
+//! - [`waiting`] — re-engagement templates sent per customer and the messages waiting for the
+//!   customer's reply (`pipeline::reengage`).
 //! - [`dedupe`] — webhook items already processed, so Meta's redeliveries are no-ops.
 //! - [`webhook_rejects`] — webhook events refused at the edge (the dead letter of the receiver).
 //! - [`cursors`] — named positions in remote streams (a CometD replay id).
@@ -32,6 +34,7 @@ pub mod inbound;
 pub mod journal;
 pub mod media;
 pub mod outbox;
+pub mod waiting;
 pub mod webhook_rejects;
 
 pub use db::Store;
