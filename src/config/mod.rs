@@ -22,9 +22,9 @@ pub use load::CLI_ENV_VARS;
 pub use secret::Secret;
 pub use types::{
     parse_schedule, AuthMode, DispatchSettings, ForwardRule, InitialReplay, IntakeMode,
-    IntakeSettings, MediaSettings, ObserveSettings, RetentionSettings, SalesforceSettings,
-    ScheduleSettings, Settings, ShardSettings, StoreSettings, WebhookSettings, WhatsAppSettings,
-    WindowSettings, WritebackSettings,
+    IntakeSettings, MediaSettings, ObserveSettings, ReengageDefault, ReengageSettings,
+    RetentionSettings, SalesforceSettings, ScheduleSettings, Settings, ShardSettings,
+    StoreSettings, WebhookSettings, WhatsAppSettings, WindowSettings, WritebackSettings,
 };
 
 /// One bad setting: which key, what is wrong, what to do.

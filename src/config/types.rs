@@ -391,6 +391,48 @@ impl Default for MediaSettings {
     }
 }
 
+/// Re-engagement that waits for the reply (`pipeline::reengage`): a free-form message that meets
+/// a closed window, when its record names a re-engagement template (or its number has a default
+/// here), sends that template once per customer per `period` and waits for the reply.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReengageSettings {
+    /// At most one re-engagement template per customer and number this often.
+    #[serde(with = "humantime_serde")]
+    pub period: Duration,
+    /// How long a message waits for the reply before it ends Failed OUTSIDE_SESSION_WINDOW.
+    #[serde(with = "humantime_serde")]
+    pub expiry: Duration,
+    /// Per business number (phone_number_id): the template used when the record names none.
+    pub defaults: std::collections::BTreeMap<String, ReengageDefault>,
+}
+
+impl Default for ReengageSettings {
+    fn default() -> Self {
+        ReengageSettings {
+            period: Duration::from_secs(24 * 60 * 60),
+            expiry: Duration::from_secs(7 * 24 * 60 * 60),
+            defaults: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+/// A number's default re-engagement template, with fixed parameter values.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ReengageDefault {
+    pub template: String,
+    #[serde(default = "default_reengage_language")]
+    pub language: String,
+    /// The body parameters `{{1}}`, `{{2}}`… in order.
+    #[serde(default)]
+    pub parameters: Vec<String>,
+}
+
+fn default_reengage_language() -> String {
+    "en_US".to_string()
+}
+
 /// Every setting of `sfwa run`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -409,6 +451,7 @@ pub struct Settings {
     pub templates: TemplateSettings,
     pub shard: ShardSettings,
     pub observe: ObserveSettings,
+    pub reengage: ReengageSettings,
 }
 
 /// The template catalog's checks (`pipeline::catalog`).

@@ -33,11 +33,31 @@ impl Settings {
         timings(self, &mut problems);
         schedules_and_retention(self, &mut problems);
         webhook_forward(self, &mut problems);
+        reengage(self, &mut problems);
         if problems.0.is_empty() {
             Ok(())
         } else {
             Err(problems.0)
         }
+    }
+}
+
+/// Re-engagement: a wait that ends, and defaults that name a template.
+fn reengage(settings: &Settings, p: &mut Problems) {
+    let reengage = &settings.reengage;
+    p.need(
+        !reengage.expiry.is_zero(),
+        "reengage.expiry",
+        "is zero",
+        "set how long a message waits for the customer's reply, e.g. \"7d\"",
+    );
+    for (number, default) in &reengage.defaults {
+        p.need(
+            !default.template.trim().is_empty() && !default.language.trim().is_empty(),
+            &format!("reengage.defaults.{number}"),
+            "names no template or language",
+            "set template = \"<approved template name>\" and language = \"en_US\" (or remove the entry)",
+        );
     }
 }
 

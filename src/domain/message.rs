@@ -50,6 +50,11 @@ pub struct QueuedRecord {
     /// A field the conversion could not read (a `Scheduled_At__c` that is no date, a malformed
     /// wamid): the record is refused with it instead of being sent.
     pub unreadable: Option<RecordProblem>,
+    /// `Reengagement_Template__c`, `…_Language__c`, `…_Parameters__c`: the template sent first
+    /// when this free-form message meets a closed window (see `pipeline::reengage`).
+    pub reengagement_template: Option<String>,
+    pub reengagement_language: Option<String>,
+    pub reengagement_parameters: Option<String>,
 }
 
 impl QueuedRecord {
@@ -73,6 +78,9 @@ impl QueuedRecord {
             created_at: None,
             wamid: None,
             unreadable: None,
+            reengagement_template: None,
+            reengagement_language: None,
+            reengagement_parameters: None,
         }
     }
 }

@@ -1,17 +1,23 @@
 //! The `Status__c` picklist as a ranked type: statuses only ever move forward.
 //!
-//! Rank (DESIGN.md guarantee 3): Queued < Sending < Sent < Failed < Delivered < Read. Failed ranks
+//! Rank (DESIGN.md guarantee 3): Queued < Waiting for Reply < Sending < Sent < Failed < Delivered
+//! < Read. Waiting for Reply is a Queued free-form message held (by sfwa) until the customer answers
+//! the re-engagement template sent for it (`pipeline::reengage`). Failed ranks
 //! below Delivered because Meta may report `failed` for a message it then delivers (a retry on its
 //! side); a message that reached the customer is the truth a rep needs. Canceled is set by a person
-//! on a Queued message and is final: sfwa never sends it, nothing moves it on (a person may set
-//! it back to Queued; the package's validation rules allow that, and intake treats it as new
-//! work). Received is the inbound state and never mixes with the outbound ladder.
+//! on a Queued (or scheduled) or Waiting for Reply message and is final: sfwa never sends it,
+//! nothing moves it on (a person may set it back to Queued; the package's validation rules allow
+//! that, and intake treats it as new work). The package's `Canceled_Is_Final` rule refuses sfwa's
+//! own writes that would change Status away from Canceled; sfwa recognises that refusal
+//! ([`is_canceled_is_final`]) and lets the write go. Received is the inbound state and never
+//! mixes with the outbound ladder.
 
 use std::fmt;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MessageStatus {
     Queued,
+    WaitingForReply,
     Sending,
     Sent,
     Failed,
@@ -26,13 +32,14 @@ impl MessageStatus {
     pub fn rank(self) -> u8 {
         match self {
             MessageStatus::Queued => 0,
-            MessageStatus::Sending => 1,
-            MessageStatus::Sent => 2,
-            MessageStatus::Failed => 3,
-            MessageStatus::Delivered => 4,
-            MessageStatus::Read => 5,
-            MessageStatus::Canceled => 6,
-            MessageStatus::Received => 7,
+            MessageStatus::WaitingForReply => 1,
+            MessageStatus::Sending => 2,
+            MessageStatus::Sent => 3,
+            MessageStatus::Failed => 4,
+            MessageStatus::Delivered => 5,
+            MessageStatus::Read => 6,
+            MessageStatus::Canceled => 7,
+            MessageStatus::Received => 8,
         }
     }
 
@@ -40,7 +47,9 @@ impl MessageStatus {
     pub fn advances_to(self, next: MessageStatus) -> bool {
         match (self, next) {
             // Only a message not yet on its way can be canceled, and a canceled one stays so.
-            (_, MessageStatus::Canceled) => self == MessageStatus::Queued,
+            (_, MessageStatus::Canceled) => {
+                matches!(self, MessageStatus::Queued | MessageStatus::WaitingForReply)
+            }
             (MessageStatus::Canceled, _) => false,
             _ => next.rank() > self.rank(),
         }
@@ -55,6 +64,7 @@ impl MessageStatus {
     pub fn as_salesforce(self) -> &'static str {
         match self {
             MessageStatus::Queued => "Queued",
+            MessageStatus::WaitingForReply => "Waiting for Reply",
             MessageStatus::Sending => "Sending",
             MessageStatus::Sent => "Sent",
             MessageStatus::Failed => "Failed",
@@ -82,8 +92,9 @@ impl MessageStatus {
         }
     }
 
-    pub const ALL: [MessageStatus; 8] = [
+    pub const ALL: [MessageStatus; 9] = [
         MessageStatus::Queued,
+        MessageStatus::WaitingForReply,
         MessageStatus::Sending,
         MessageStatus::Sent,
         MessageStatus::Failed,
@@ -92,6 +103,16 @@ impl MessageStatus {
         MessageStatus::Canceled,
         MessageStatus::Received,
     ];
+}
+
+/// The start of the package's `Canceled_Is_Final` validation message: Salesforce refused a write
+/// of sfwa's because a person canceled the record. Not a dead letter: the rep's Canceled wins.
+pub const CANCELED_IS_FINAL: &str = "CANCELED_IS_FINAL";
+
+/// Whether a per-record refusal (`FIELD_CUSTOM_VALIDATION_EXCEPTION` and its message) is the
+/// package's `Canceled_Is_Final` rule.
+pub fn is_canceled_is_final(status_code: &str, message: &str) -> bool {
+    status_code == "FIELD_CUSTOM_VALIDATION_EXCEPTION" && message.starts_with(CANCELED_IS_FINAL)
 }
 
 impl fmt::Display for MessageStatus {
@@ -117,6 +138,9 @@ mod tests {
     #[test]
     fn only_a_queued_message_can_be_canceled_and_a_canceled_one_never_moves_on() {
         assert!(Queued.advances_to(Canceled));
+        assert!(WaitingForReply.advances_to(Canceled));
+        assert!(WaitingForReply.advances_to(Sending));
+        assert!(!Sending.advances_to(WaitingForReply));
         assert!(!Sending.advances_to(Canceled));
         assert!(!Read.advances_to(Canceled));
         assert!(!Canceled.advances_to(Sent));

@@ -55,6 +55,8 @@ pub struct Intake {
 pub struct Dispatcher {
     pub core: Core,
     pub whatsapp: WhatsAppClient,
+    /// Creates the re-engagement template's own record (see [`super::reengage`]).
+    pub salesforce: SalesforceClient,
     /// Per business number: how fast sends go, adapting to Meta's refusals; per customer: the
     /// pair-rate waits (see [`super::pacing`]).
     pub pacer: Arc<super::pacing::Pacer>,
@@ -142,6 +144,7 @@ impl Pipeline {
             dispatcher: Dispatcher {
                 core: core.clone(),
                 whatsapp,
+                salesforce: salesforce.clone(),
                 pacer: Arc::new(pacer),
                 in_flight: Arc::default(),
                 lanes: Arc::default(),

@@ -69,7 +69,9 @@ impl SendSummary {
                     self.whatsapp_trouble |= code == "WA_UNREACHABLE";
                 }
                 // Meta asked for less speed: the records wait, nothing is wrong with WhatsApp.
-                DispatchOutcome::RateLimited { .. } => self.waiting += 1,
+                DispatchOutcome::RateLimited { .. } | DispatchOutcome::WaitingForReply { .. } => {
+                    self.waiting += 1
+                }
                 DispatchOutcome::Held => {
                     self.waiting += 1;
                     self.whatsapp_trouble = true;

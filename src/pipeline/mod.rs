@@ -66,6 +66,7 @@ pub mod media_body;
 pub mod owner_cache;
 pub mod pacing;
 pub mod record_update;
+pub mod reengage;
 pub mod relink;
 pub mod report;
 pub mod stream;

@@ -202,6 +202,13 @@ fn apply_event(
                     &message.from,
                     message.timestamp,
                 )?;
+                // The reply opens the window: messages waiting for it go now.
+                crate::pipeline::reengage::on_reply(
+                    tx,
+                    message.business_number_id.as_str(),
+                    message.from.as_str(),
+                    now,
+                )?;
             } else if message.group_id.is_none() {
                 // A group message says nothing of the 1:1 window (so its record names none);
                 // a reaction leaves the window as it was: say when that one closes
@@ -266,7 +273,15 @@ fn apply_status(
             // A failure after delivery (or a repeat) changes nothing on the record.
             return Ok(None);
         }
-        fields.extend(failure(tx, &record_id, update)?);
+        let failed = failure(tx, &record_id, update)?;
+        // A failed re-engagement template fails the messages waiting on it.
+        let text = |field: &str| failed.get(field).and_then(|v| v.as_str()).unwrap_or("");
+        let reason = (
+            text(crate::salesforce::contract::ERROR_CODE),
+            text(crate::salesforce::contract::ERROR_MESSAGE),
+        );
+        crate::pipeline::reengage::on_failed(tx, object, &record_id, reason, now)?;
+        fields.extend(failed);
     }
     outbox::enqueue(tx, object, record_id.as_str(), &fields, now)?;
     Ok(None)

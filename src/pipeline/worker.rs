@@ -262,7 +262,11 @@ async fn reread_due(
         .map(|e| e.record_id.clone())
         .collect();
     for record in records {
-        let still_wanted = matches!(record.status.as_deref(), Some("Queued" | "Sending"));
+        // Waiting for Reply: woken by the customer's answer, or due to expire (`reengage`).
+        let still_wanted = matches!(
+            record.status.as_deref(),
+            Some("Queued" | "Sending" | "Waiting for Reply")
+        );
         let attempts = due
             .iter()
             .find(|e| e.record_id == record.id)
@@ -411,7 +415,7 @@ fn counted_as(outcome: &DispatchOutcome) -> Option<Dispatched<'_>> {
         DispatchOutcome::RateLimited { code, .. } => Dispatched::RateLimited(code),
         DispatchOutcome::Held => Dispatched::Held,
         DispatchOutcome::OutcomeUnknown => Dispatched::Unknown,
-        DispatchOutcome::AlreadySending => return None,
+        DispatchOutcome::AlreadySending | DispatchOutcome::WaitingForReply { .. } => return None,
     })
 }
 

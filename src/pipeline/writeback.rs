@@ -563,7 +563,17 @@ fn decide(entry: &Entry, result: &RecordResult, now: DateTime<Utc>) -> Decision 
                 .iter()
                 .any(|f| LINK_FIELDS.contains(&f.as_str()) || OWNER_FIELDS.contains(&f.as_str()))
         });
+    // A person canceled the record: the package's Canceled_Is_Final rule keeps sfwa's write off
+    // it, and the rep's Canceled is the truth (not a dead letter).
+    let canceled = result
+        .errors
+        .iter()
+        .any(|e| crate::domain::status::is_canceled_is_final(&e.status_code, &e.message));
     match disposition {
+        _ if canceled => {
+            info!(record_id = %item.record_id, "record canceled in Salesforce; sfwa's write-back let go (Canceled is final)");
+            Decision::Discard
+        }
         _ if stale_link => {
             info!(key = %item.key(), "a Contact/Lead link went stale during the flush; retrying: {reason}");
             retry_or_give_up(item, reason, now)

@@ -40,6 +40,15 @@ pub const RECEIVED_AT: &str = "Received_At__c";
 pub const ERROR_CODE: &str = "Error_Code__c";
 pub const ERROR_MESSAGE: &str = "Error_Message__c";
 pub const WINDOW_EXPIRES_AT: &str = "Window_Expires_At__c";
+/// Re-engagement (`pipeline::reengage`): the template sfwa sends first when a free-form message
+/// meets a closed window, its language and parameters (JSON as `Template_Parameters__c`).
+pub const REENGAGEMENT_TEMPLATE: &str = "Reengagement_Template__c";
+pub const REENGAGEMENT_LANGUAGE: &str = "Reengagement_Language__c";
+pub const REENGAGEMENT_PARAMETERS: &str = "Reengagement_Parameters__c";
+/// Lookup to the re-engagement template's own message record (sfwa creates it).
+pub const REENGAGEMENT_MESSAGE: &str = "Reengagement_Message__c";
+/// While `Waiting for Reply`: when sfwa stops waiting.
+pub const WAITING_EXPIRES_AT: &str = "Waiting_Expires_At__c";
 pub const CONTACT: &str = "Contact__c";
 pub const LEAD: &str = "Lead__c";
 pub const CASE: &str = "Case__c";
@@ -130,14 +139,14 @@ pub const FIELDS: &[Field] = &[
     field(CREATED_DATE, Kind::DateTime, 0, Use::Read),
     field(DIRECTION, Kind::Picklist, 0, Use::Both),
     field(STATUS, Kind::Picklist, 0, Use::Both),
-    field(TO_PHONE, Kind::Phone, 0, Use::Read),
-    field(TO_USER_ID, Kind::Text, 140, Use::Read),
+    field(TO_PHONE, Kind::Phone, 0, Use::Both),
+    field(TO_USER_ID, Kind::Text, 140, Use::Both),
     field(BUSINESS_NUMBER_ID, Kind::Text, 32, Use::Both),
     field(MESSAGE_TYPE, Kind::Picklist, 0, Use::Both),
     field(BODY, Kind::LongText, 4096, Use::Both),
-    field(TEMPLATE_NAME, Kind::Text, 512, Use::Read),
-    field(TEMPLATE_LANGUAGE, Kind::Text, 16, Use::Read),
-    field(TEMPLATE_PARAMETERS, Kind::LongText, 32768, Use::Read),
+    field(TEMPLATE_NAME, Kind::Text, 512, Use::Both),
+    field(TEMPLATE_LANGUAGE, Kind::Text, 16, Use::Both),
+    field(TEMPLATE_PARAMETERS, Kind::LongText, 32768, Use::Both),
     field(MEDIA_URL, Kind::Url, 0, Use::Read),
     field(MEDIA_FILENAME, Kind::Text, 255, Use::Both),
     field(SCHEDULED_AT, Kind::DateTime, 0, Use::Read),
@@ -149,6 +158,13 @@ pub const FIELDS: &[Field] = &[
     field(ERROR_CODE, Kind::Text, 32, Use::Written),
     field(ERROR_MESSAGE, Kind::LongText, 1024, Use::Written),
     field(WINDOW_EXPIRES_AT, Kind::DateTime, 0, Use::Written),
+    // Re-engagement: the template fields are also written on the re-engagement record sfwa
+    // creates (see `pipeline::reengage`).
+    field(REENGAGEMENT_TEMPLATE, Kind::Text, 512, Use::Read),
+    field(REENGAGEMENT_LANGUAGE, Kind::Text, 16, Use::Read),
+    field(REENGAGEMENT_PARAMETERS, Kind::LongText, 32768, Use::Read),
+    field(REENGAGEMENT_MESSAGE, Kind::Reference, 18, Use::Written),
+    field(WAITING_EXPIRES_AT, Kind::DateTime, 0, Use::Written),
     field(FROM_PHONE, Kind::Phone, 0, Use::Written),
     field(RECEIVED_AT, Kind::DateTime, 0, Use::Written),
     field(CONTACT, Kind::Reference, 18, Use::Written),

@@ -46,6 +46,12 @@ pub struct MessageRow {
     pub created_date: Option<String>,
     #[serde(rename = "WhatsApp_Message_Id__c", default)]
     pub wamid: Option<String>,
+    #[serde(rename = "Reengagement_Template__c", default)]
+    pub reengagement_template: Option<String>,
+    #[serde(rename = "Reengagement_Language__c", default)]
+    pub reengagement_language: Option<String>,
+    #[serde(rename = "Reengagement_Parameters__c", default)]
+    pub reengagement_parameters: Option<String>,
 }
 
 impl MessageRow {
@@ -67,6 +73,9 @@ impl MessageRow {
         field::SCHEDULED_AT,
         field::CREATED_DATE,
         field::WHATSAPP_MESSAGE_ID,
+        field::REENGAGEMENT_TEMPLATE,
+        field::REENGAGEMENT_LANGUAGE,
+        field::REENGAGEMENT_PARAMETERS,
     ];
 
     /// The row as the pipeline reads it. Only an Id that is not one fails: without it the record
@@ -103,6 +112,9 @@ impl MessageRow {
         record.template_parameters = self.template_parameters;
         record.media_url = self.media_url;
         record.media_filename = self.media_filename;
+        record.reengagement_template = present(self.reengagement_template);
+        record.reengagement_language = present(self.reengagement_language);
+        record.reengagement_parameters = present(self.reengagement_parameters);
         Ok(record)
     }
 }

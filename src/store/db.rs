@@ -77,6 +77,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "template_catalog",
         sql: include_str!("migrations/0007_template_catalog.sql"),
     },
+    Migration {
+        version: 9,
+        name: "waiting_for_reply",
+        sql: include_str!("migrations/0009_waiting_for_reply.sql"),
+    },
 ];
 
 /// The schema version this build writes.

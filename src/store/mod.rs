@@ -10,6 +10,8 @@
 //!   and re-keyed; the window is a column of the person.
 //! - [`media`] — customers' files waiting to be copied into Salesforce Files (a durable queue).
 //! - [`templates`] — the account's template catalog, and the messages waiting for a paused template.
+//! - [`waiting`] — re-engagement templates sent per customer and the messages waiting for the
+//!   customer's reply (`pipeline::reengage`).
 //! - [`dedupe`] — webhook items already processed, so Meta's redeliveries are no-ops.
 //! - [`webhook_rejects`] — webhook events refused at the edge (the dead letter of the receiver).
 //! - [`cursors`] — named positions in remote streams (a CometD replay id).
@@ -34,6 +36,7 @@ pub mod journal;
 pub mod media;
 pub mod outbox;
 pub mod templates;
+pub mod waiting;
 pub mod webhook_rejects;
 
 pub use db::Store;

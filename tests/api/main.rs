@@ -24,6 +24,7 @@ mod media;
 mod numbers;
 mod operations;
 mod package_contract;
+mod reengage;
 mod salesforce_auth;
 mod salesforce_client;
 mod salesforce_cometd;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use sfwa_sim::salesforce::validation::RULES;
+use sfwa_sim::salesforce::validation::{Binds, RULES};
 
 use crate::daemon_support::{spawn_app, MSG};
 use crate::helpers::spawn_org;
@@ -77,10 +77,13 @@ fn every_validation_rule_file_has_a_model_with_its_name_message_and_field_and_no
             rule.name
         );
         assert_eq!(file.active, "true", "{}", rule.name);
+        let first = match rule.binds {
+            Binds::People => "AND(\n    NOT($Permission.WhatsApp_Integration_Writes),",
+            Binds::Integration => "AND(\n    $Permission.WhatsApp_Integration_Writes,",
+        };
         assert!(
-            file.formula
-                .starts_with("AND(\n    NOT($Permission.WhatsApp_Integration_Writes),"),
-            "{} must exempt the integration user first: {}",
+            file.formula.starts_with(first),
+            "{} must say first whom it binds ({first}): {}",
             rule.name,
             file.formula
         );

@@ -4,10 +4,12 @@
 //!
 //! Salesforce runs them on every insert, update and upsert (single rows and collections alike),
 //! after the field checks, against the record as it would be saved (`ISNEW()`, `ISCHANGED`,
-//! `PRIORVALUE` see the stored record). Every rule starts
+//! `PRIORVALUE` see the stored record). Every rule but one starts
 //! `AND(NOT($Permission.WhatsApp_Integration_Writes), …)`: the integration user holds that custom
 //! permission (through the `WhatsApp_Integration` permission set), so sfwa's write-backs and inbound
-//! creates never meet them; a person without it does. When several rules fail, Salesforce reports
+//! creates never meet them; a person without it does. The one the other way round,
+//! `Canceled_Is_Final` (`AND($Permission.WhatsApp_Integration_Writes, …)`), binds sfwa alone: it
+//! may never change Status away from Canceled. When several rules fail, Salesforce reports
 //! each; the sim reports the first in [`RULES`] order (the daemon reads one error per record).
 
 use serde_json::Value;
@@ -56,10 +58,20 @@ impl Save<'_> {
     }
 }
 
-/// One validation rule: the file's `fullName`, `errorMessage` and `errorDisplayField`, and the
-/// condition after `NOT($Permission.WhatsApp_Integration_Writes)`.
+/// Whom a rule binds: its formula's first term.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binds {
+    /// `NOT($Permission.WhatsApp_Integration_Writes)`: people, not sfwa.
+    People,
+    /// `$Permission.WhatsApp_Integration_Writes`: sfwa's integration user alone.
+    Integration,
+}
+
+/// One validation rule: the file's `fullName`, `errorMessage` and `errorDisplayField`, whom it
+/// binds, and the condition after that first term.
 pub struct Rule {
     pub name: &'static str,
+    pub binds: Binds,
     pub error_message: &'static str,
     pub error_display_field: &'static str,
     pub fires: fn(&Save) -> bool,
@@ -104,49 +116,67 @@ fn direction_fixed(save: &Save) -> bool {
     save.changed("Direction__c")
 }
 
+fn canceled_is_final(save: &Save) -> bool {
+    save.changed("Status__c") && save.was("Status__c", "Canceled")
+}
+
 /// Every rule of the package, in the order the sim reports them.
 pub const RULES: &[Rule] = &[
     Rule {
         name: "Outbound_Must_Start_Queued",
+        binds: Binds::People,
         error_message: "Create outbound WhatsApp messages with Status Queued: sfwa sets Sending, Sent, Delivered, Read and Failed itself.",
         error_display_field: "Status__c",
         fires: outbound_must_start_queued,
     },
     Rule {
         name: "Inbound_Created_Only_By_Sfwa",
+        binds: Binds::People,
         error_message: "Inbound WhatsApp messages are created by sfwa when a customer writes; to write to a customer, create an Outbound message.",
         error_display_field: "Direction__c",
         fires: inbound_created_only_by_sfwa,
     },
     Rule {
         name: "Status_Set_Only_By_Sfwa",
+        binds: Binds::People,
         error_message: "You can set Status only to Queued (to send a failed or canceled message again) or Canceled (to stop a message not yet sent): sfwa sets the other statuses itself.",
         error_display_field: "Status__c",
         fires: status_set_only_by_sfwa,
     },
     Rule {
         name: "Requeue_Only_Failed_Or_Canceled",
+        binds: Binds::People,
         error_message: "Only a Failed or Canceled message can be set back to Queued: to send this one again, create a new message.",
         error_display_field: "Status__c",
         fires: requeue_only_failed_or_canceled,
     },
     Rule {
         name: "Cancel_Only_Before_Sending",
+        binds: Binds::People,
         error_message: "Only a Queued or Waiting for Reply message can be canceled: this one is already with WhatsApp.",
         error_display_field: "Status__c",
         fires: cancel_only_before_sending,
     },
     Rule {
         name: "Sent_Needs_WhatsApp_Id",
+        binds: Binds::People,
         error_message: "A Sent, Delivered or Read message must have the WhatsApp Message ID that WhatsApp gave it: leave these statuses to sfwa.",
         error_display_field: "WhatsApp_Message_Id__c",
         fires: sent_needs_whatsapp_id,
     },
     Rule {
         name: "Direction_Fixed",
+        binds: Binds::People,
         error_message: "The direction of a WhatsApp message cannot change: create a new message instead.",
         error_display_field: "Direction__c",
         fires: direction_fixed,
+    },
+    Rule {
+        name: "Canceled_Is_Final",
+        binds: Binds::Integration,
+        error_message: "CANCELED_IS_FINAL: this message was canceled in Salesforce; sfwa leaves it canceled.",
+        error_display_field: "Status__c",
+        fires: canceled_is_final,
     },
 ];
 
@@ -180,10 +210,18 @@ impl OrgRule {
 
 /// Runs the rules of `object` for a user with or without `WhatsApp_Integration_Writes`.
 pub fn check(object: &str, save: &Save, has_integration_writes: bool) -> Result<(), DmlError> {
-    if object != OBJECT || has_integration_writes {
+    if object != OBJECT {
         return Ok(());
     }
-    match RULES.iter().find(|rule| (rule.fires)(save)) {
+    let binds = if has_integration_writes {
+        Binds::Integration
+    } else {
+        Binds::People
+    };
+    match RULES
+        .iter()
+        .find(|rule| rule.binds == binds && (rule.fires)(save))
+    {
         Some(rule) => Err(DmlError {
             status_code: "FIELD_CUSTOM_VALIDATION_EXCEPTION",
             message: rule.error_message.to_string(),
@@ -209,7 +247,10 @@ mod tests {
             before: before.as_ref(),
             after: &after,
         };
-        RULES.iter().find(|r| (r.fires)(&save)).map(|r| r.name)
+        RULES
+            .iter()
+            .find(|r| r.binds == Binds::People && (r.fires)(&save))
+            .map(|r| r.name)
     }
 
     #[test]
@@ -256,7 +297,27 @@ mod tests {
     }
 
     #[test]
-    fn the_integration_permission_exempts_every_rule() {
+    fn canceled_is_final_binds_the_integration_user_and_lets_a_rep_requeue() {
+        let out = |status: &str| record(json!({"Direction__c": "Outbound", "Status__c": status}));
+        let (canceled, failed, queued) = (out("Canceled"), out("Failed"), out("Queued"));
+        let overwrite = Save {
+            before: Some(&canceled),
+            after: &failed,
+        };
+        let requeue = Save {
+            before: Some(&canceled),
+            after: &queued,
+        };
+
+        let by_sfwa = check(OBJECT, &overwrite, true).unwrap_err();
+
+        assert!(by_sfwa.message.starts_with("CANCELED_IS_FINAL"));
+        assert!(check(OBJECT, &requeue, false).is_ok());
+        assert!(check(OBJECT, &requeue, true).is_err());
+    }
+
+    #[test]
+    fn the_integration_permission_exempts_every_rule_for_people() {
         let after = record(json!({"Direction__c": "Outbound", "Status__c": "Read"}));
         let save = Save {
             before: None,

@@ -59,6 +59,7 @@ pub fn written_fields() -> BTreeSet<String> {
     );
     document.display_phone_number = "1".into();
     writes.push(inbound_records::inbound_record(&document));
+    writes.extend(crate::pipeline::reengage::every_write(now));
     // A group message from a customer with a BSUID and a username, after an ad click.
     let mut message = document;
     message.user_id = crate::domain::ids::CustomerId::user_id("US.1").ok();

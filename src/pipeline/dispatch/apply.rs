@@ -289,17 +289,20 @@ pub async fn finish_failed(
     window_expires_at: Option<DateTime<Utc>>,
 ) -> anyhow::Result<()> {
     let fields: Fields = record_update::failed(code, message, now, window_expires_at);
-    let (id, code, object) = (
+    let (id, code, object, message) = (
         record_id.clone(),
         code.to_string(),
         dispatcher.core.settings.salesforce.message_object.clone(),
+        message.to_string(),
     );
     dispatcher
         .core
         .store
         .write(move |tx| {
             journal::mark_failed(tx, &id, &code, now)?;
-            outbox::enqueue(tx, &object, id.as_str(), &fields, now)
+            outbox::enqueue(tx, &object, id.as_str(), &fields, now)?;
+            // A failed re-engagement template fails the messages waiting on it.
+            crate::pipeline::reengage::on_failed(tx, &object, &id, (&code, &message), now)
         })
         .await?;
     dispatcher.core.flush.batch_ready();

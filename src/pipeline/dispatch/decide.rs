@@ -61,6 +61,11 @@ pub enum DispatchOutcome {
     Held,
     /// Meta may or may not have it; the status echo or the grace period will tell.
     OutcomeUnknown,
+    /// Free-form outside the window: a re-engagement template went (or is going) to the
+    /// customer and the message waits for the reply until `until` (see `pipeline::reengage`).
+    WaitingForReply {
+        until: DateTime<Utc>,
+    },
 }
 
 /// What becomes of a record.

@@ -14,7 +14,7 @@ use tracing::{info, warn};
 use crate::domain::ids::BusinessNumberId;
 use crate::domain::message::{MessageKind, OutboundMessage, QueuedRecord};
 use crate::pipeline::identity::{self, Need};
-use crate::pipeline::record_update;
+use crate::pipeline::{record_update, reengage};
 use crate::store::{inbound, journal, outbox};
 use crate::whatsapp::{
     Accepted, RateLimit, SendError, AUTH_TEMPLATE_TO_USER_ID, AUTH_TEMPLATE_TO_USER_ID_MESSAGE,
@@ -107,7 +107,7 @@ pub async fn dispatch_record(
     }
     let window_expires_at = match check_window(dispatcher, &message, &target).await? {
         Ok(window_expires_at) => window_expires_at,
-        Err(refused) => return apply(dispatcher, &target, refused).await,
+        Err(refused) => return closed_window(dispatcher, &target, refused).await,
     };
     if !mark_sending(dispatcher, &target).await? {
         return Ok(DispatchOutcome::AlreadySending);
@@ -265,6 +265,33 @@ async fn check_window(
             }
         },
     )
+}
+
+/// A free-form message the window refused: re-engaged and waiting for the customer's reply when
+/// its record or number asks for it ([`reengage::window_closed`]), else refused.
+async fn closed_window(
+    dispatcher: &Dispatcher,
+    target: &Target<'_>,
+    refused: Next,
+) -> anyhow::Result<DispatchOutcome> {
+    let to = reengage::Addressed {
+        record: target.record,
+        number: target.number,
+        customer: target.wa_id,
+        now: target.now,
+    };
+    match reengage::window_closed(dispatcher, &to).await? {
+        reengage::Closed::NotAsked => apply(dispatcher, target, refused).await,
+        reengage::Closed::Waiting { until } => Ok(DispatchOutcome::WaitingForReply { until }),
+        reengage::Closed::Refuse { code, message } => {
+            let next = Next::Refuse {
+                code,
+                message,
+                window_expired_at: None,
+            };
+            apply(dispatcher, target, next).await
+        }
+    }
 }
 
 /// Journals `Sending` (and queues it for the record) before the call; `false` when another
