@@ -348,14 +348,17 @@ pub fn scheduled_jobs(pipeline: &Pipeline) -> anyhow::Result<Vec<Job>> {
                 let p = p.clone();
                 async move { Ok(jobs::retention(&p.core).await?.to_string()) }
             }),
-            "template_catalog" => Job::new(name, schedule, move || {
-                let p = p.clone();
-                async move {
-                    Ok(crate::pipeline::catalog_sync::sync(&p.dispatcher)
-                        .await?
-                        .to_string())
-                }
-            }),
+            // The catalog is the account's: without one there is nothing to list.
+            "template_catalog" if !settings.whatsapp.business_account_id.trim().is_empty() => {
+                Job::new(name, schedule, move || {
+                    let p = p.clone();
+                    async move {
+                        Ok(crate::pipeline::catalog_sync::sync(&p.dispatcher)
+                            .await?
+                            .to_string())
+                    }
+                })
+            }
             _ => continue,
         };
         jobs.push(job);

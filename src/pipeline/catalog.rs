@@ -368,10 +368,31 @@ pub async fn check(
         policy,
         now,
     );
-    if first != Verdict::Go && readable && catalog.may_fetch(key, now) {
-        match refresh(dispatcher, key).await? {
-            Ok(fetched) => template = fetched,
-            Err(()) => readable = false,
+    if first != Verdict::Go && readable {
+        // One fetch at a time: a burst of sends missing the same template waits for the first
+        // one's fetch and reads what it stored, rather than each judging the stale catalog.
+        let _one_fetch = catalog.fetching.lock().await;
+        let (n, l) = (name.clone(), language.clone());
+        template = dispatcher
+            .core
+            .store
+            .read(move |conn| templates::get(conn, &n, &l))
+            .await?;
+        readable = !catalog.unreadable(dispatcher.now());
+        let again = verdict(
+            key,
+            parameters,
+            template.as_ref(),
+            readable,
+            since,
+            policy,
+            now,
+        );
+        if again != Verdict::Go && readable && catalog.may_fetch(key, dispatcher.now()) {
+            match refresh(dispatcher, key).await? {
+                Ok(fetched) => template = fetched,
+                Err(()) => readable = false,
+            }
         }
     }
     let verdict = verdict(

@@ -20,6 +20,8 @@ const UNREADABLE_FOR: Duration = Duration::minutes(5);
 pub struct Catalog {
     fetched: Mutex<HashMap<(String, String), DateTime<Utc>>>,
     unreadable_since: Mutex<Option<DateTime<Utc>>>,
+    /// Held while a template is fetched (see `pipeline::catalog::check`).
+    pub fetching: tokio::sync::Mutex<()>,
 }
 
 impl Catalog {

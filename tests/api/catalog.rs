@@ -199,3 +199,25 @@ async fn the_catalog_reaches_salesforce_as_template_records_and_follows_a_catego
     assert_eq!(order.get("Header_Type__c"), Some(&json!("IMAGE")));
     assert_eq!(order.get("Parameter_Count__c"), Some(&json!(1)));
 }
+
+#[tokio::test]
+async fn a_burst_of_sends_of_a_template_never_synced_all_go_after_one_fetch() {
+    let app = spawn_with_catalog(|_| {}).await;
+    let records: Vec<Value> = (0..8)
+        .map(|i| {
+            json!({"To_Phone__c": format!("+1650555{:04}", 4000 + i), "Message_Type__c": "Template",
+                   "Template_Name__c": "hello_world"})
+        })
+        .collect();
+    let ids = app.queue(json!(records)).await;
+
+    app.dispatch().await;
+    app.flush().await;
+
+    for id in &ids {
+        let record = app.record(id);
+        assert!(record["WhatsApp_Message_Id__c"].is_string(), "{record}");
+        assert!(record["Error_Code__c"].is_null(), "{record}");
+    }
+    assert_eq!(app.wa_messages().await.len(), ids.len());
+}
