@@ -38,6 +38,8 @@
 //!    — decided by [`pipeline::dispatch::decide`]
 //!    (pure), written by one `apply`. Claims a crash orphaned before `Sending`
 //!    are resumed by [`pipeline::worker::retry_step`] ([`store::journal::orphaned_claims`]).
+//!    A free-form message meeting a closed window may re-engage the customer with a template and
+//!    wait for the reply ([`pipeline::reengage`], [`store::waiting`]).
 //! 4. **Webhooks** — [`webhook::server`]: signature on raw bytes, [`webhook::parse_served`] into
 //!    [`domain::webhook_event`]s (every 2026 message kind, BSUID senders, the `standby` field;
 //!    parts for numbers this instance does not serve are counted and left alone), then [`pipeline::webhook_apply`] in one SQLite transaction:

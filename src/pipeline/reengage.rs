@@ -340,8 +340,10 @@ async fn reengage(
         .store
         .write(move |tx| {
             waiting::set_record(tx, &number, &customer, &template_id)?;
-            journal::claim(tx, &template_id, now)?;
-            journal::schedule_retry(tx, &template_id, 0, now, now)?;
+            // Due now for the retry scan; an intake that claimed it first sends it itself.
+            if journal::claim(tx, &template_id, now)? == journal::Claim::New {
+                journal::schedule_retry(tx, &template_id, 0, now, now)?;
+            }
             for other in waiting::waiting_for(tx, &number, &customer)? {
                 let link = link_fields(&template_id);
                 outbox::enqueue(tx, &object, other.record_id.as_str(), &link, now)?;

@@ -662,7 +662,7 @@ mod tests {
         assert_eq!(message.key_prefix, "a00");
         let status = message.field("Status__c").unwrap();
         assert!(status.restricted);
-        assert_eq!(status.picklist_values.len(), 8);
+        assert_eq!(status.picklist_values.len(), 9);
         assert_eq!(message.field("Body__c").unwrap().length, 4096);
         assert_eq!(message.field("Media_URL__c").unwrap().length, 255);
         assert!(message.field("WhatsApp_Message_Id__c").unwrap().external_id);
