@@ -50,6 +50,9 @@ pub struct QueuedRecord {
     /// A field the conversion could not read (a `Scheduled_At__c` that is no date, a malformed
     /// wamid): the record is refused with it instead of being sent.
     pub unreadable: Option<RecordProblem>,
+    /// `WhatsApp_Marketing_Opt_Out__c` of the record's Contact or Lead: the person takes no
+    /// marketing templates (read through the relationship, `pipeline::consent`).
+    pub marketing_opt_out: bool,
 }
 
 impl QueuedRecord {
@@ -73,6 +76,7 @@ impl QueuedRecord {
             created_at: None,
             wamid: None,
             unreadable: None,
+            marketing_opt_out: false,
         }
     }
 }

@@ -43,6 +43,7 @@
 //! Every step is a function returning an outcome, so tests drive them directly without sleeping.
 
 pub mod claim;
+pub mod consent;
 pub mod context;
 pub mod dead_letters;
 pub mod dispatch;

@@ -46,6 +46,19 @@ pub struct MessageRow {
     pub created_date: Option<String>,
     #[serde(rename = "WhatsApp_Message_Id__c", default)]
     pub wamid: Option<String>,
+    /// The record's Contact (`Contact__r`), as far as sfwa reads it; `null` without one.
+    #[serde(rename = "Contact__r", default)]
+    pub contact: Option<PersonRow>,
+    /// The record's Lead (`Lead__r`).
+    #[serde(rename = "Lead__r", default)]
+    pub lead: Option<PersonRow>,
+}
+
+/// The fields of a message's Contact or Lead sfwa reads through the lookup.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub struct PersonRow {
+    #[serde(rename = "WhatsApp_Marketing_Opt_Out__c", default)]
+    pub marketing_opt_out: Option<bool>,
 }
 
 impl MessageRow {
@@ -67,6 +80,8 @@ impl MessageRow {
         field::SCHEDULED_AT,
         field::CREATED_DATE,
         field::WHATSAPP_MESSAGE_ID,
+        field::CONTACT_MARKETING_OPT_OUT,
+        field::LEAD_MARKETING_OPT_OUT,
     ];
 
     /// The row as the pipeline reads it. Only an Id that is not one fails: without it the record
@@ -103,6 +118,10 @@ impl MessageRow {
         record.template_parameters = self.template_parameters;
         record.media_url = self.media_url;
         record.media_filename = self.media_filename;
+        record.marketing_opt_out = [self.contact, self.lead]
+            .iter()
+            .flatten()
+            .any(|person| person.marketing_opt_out == Some(true));
         Ok(record)
     }
 }

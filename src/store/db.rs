@@ -72,6 +72,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "inbound_media",
         sql: include_str!("migrations/0006_inbound_media.sql"),
     },
+    Migration {
+        version: 8,
+        name: "marketing_consent",
+        sql: include_str!("migrations/0008_marketing_consent.sql"),
+    },
 ];
 
 /// The schema version this build writes.

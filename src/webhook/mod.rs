@@ -15,6 +15,7 @@
 //! - `kinds`: what each inbound message is (every type Meta documents in 2026, anything else
 //!   kept as `Other` with its content summarised) and its click-to-WhatsApp `referral`;
 //!   `read`: the key readers and the [`RejectReason`]-carrying refusal both share.
+//! - `user_preferences`: Meta's marketing stop / resume items, as preference events.
 //! - `lenient`: [`repair_body`] — lone UTF-16 surrogate escapes and non-UTF-8 bytes become U+FFFD
 //!   instead of refusing the whole POST.
 //! - [`server`]: the routes, the status codes and the HTTP layer's metrics.
@@ -29,6 +30,7 @@ mod lenient;
 mod payload;
 mod read;
 mod signature;
+mod user_preferences;
 
 pub use lenient::repair as repair_body;
 pub use payload::{

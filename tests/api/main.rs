@@ -1,6 +1,7 @@
 //! One integration-test binary: every test starts real servers on loopback port 0 and talks HTTP.
 mod bench_cli;
 mod cli_env;
+mod consent;
 mod daemon_backpressure;
 mod daemon_inbound;
 mod daemon_inbound_owner;

@@ -171,13 +171,13 @@ mod tests {
     }
 
     #[test]
-    fn only_the_messages_and_standby_fields_are_handled_by_the_webhook_parser_today() {
+    fn the_messages_user_preferences_and_standby_fields_are_handled_by_the_webhook_parser_today() {
         let handled: Vec<&str> = WEBHOOK_FIELDS
             .iter()
             .map(|(f, _)| *f)
             .filter(|f| handled_by_webhook(f))
             .collect();
-        assert_eq!(handled, vec!["messages", "standby"]);
+        assert_eq!(handled, vec!["messages", "user_preferences", "standby"]);
     }
 
     #[test]
