@@ -392,7 +392,7 @@ async fn doctor_reports_a_missing_webhook_field_with_its_fix() {
     );
     // sfwa handles marketing opt-out: its field is required like `messages`.
     let (problem, _) = failure(find(&checks, "Webhook field user_preferences"));
-    assert!(problem.contains("user_preferences"), "{problem}");
+    assert!(problem.contains("marketing opt-out"), "{problem}");
     assert!(!checks.iter().any(|c| c.name == "Webhook field standby"));
     assert!(!doctor::all_passed(&checks));
 }
