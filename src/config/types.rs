@@ -489,8 +489,8 @@ pub fn parse_schedule(expression: &str) -> Result<Option<cron::Schedule>, cron::
     expression.parse().map(Some)
 }
 
-/// Marketing consent (`pipeline::consent`): the words that stop and resume marketing messages, the
-/// confirmations, and the rules for marketing templates Meta would not deliver.
+/// Marketing consent (`pipeline::consent`): the words that stop and resume marketing messages, and
+/// the rules for marketing templates Meta would not deliver.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConsentSettings {
@@ -509,14 +509,12 @@ pub struct ConsentSettings {
     pub marketing_cap_retries: u32,
 }
 
-/// One language's stop and start words, and the confirmations sent back (blank: none).
+/// One language's stop and start words.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct KeywordSet {
     pub stop: Vec<String>,
     pub start: Vec<String>,
-    pub stop_reply: String,
-    pub start_reply: String,
 }
 
 impl Default for ConsentSettings {
@@ -528,8 +526,6 @@ impl Default for ConsentSettings {
             KeywordSet {
                 stop: words(&["STOP", "STOP ALL", "UNSUBSCRIBE", "OPT OUT", "OPTOUT"]),
                 start: words(&["START", "UNSTOP", "SUBSCRIBE", "OPT IN"]),
-                stop_reply: "You will no longer receive marketing messages from us. Reply START to receive them again.".into(),
-                start_reply: "You will receive our marketing messages again. Reply STOP to stop them.".into(),
             },
         );
         keywords.insert(
@@ -537,8 +533,6 @@ impl Default for ConsentSettings {
             KeywordSet {
                 stop: words(&["BAJA", "PARAR", "CANCELAR SUSCRIPCION"]),
                 start: words(&["ALTA", "REANUDAR"]),
-                stop_reply: "Ya no recibirás mensajes de marketing. Responde ALTA para volver a recibirlos.".into(),
-                start_reply: "Volverás a recibir nuestros mensajes de marketing. Responde BAJA para dejar de recibirlos.".into(),
             },
         );
         ConsentSettings {

@@ -260,7 +260,7 @@ pub struct KeywordChange {
     pub customer: CustomerId,
     pub opted_out: bool,
     pub at: DateTime<Utc>,
-    /// The language whose list matched (its confirmation is that language's).
+    /// The language whose list matched (logged).
     pub language: String,
 }
 
