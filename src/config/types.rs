@@ -452,6 +452,7 @@ pub struct Settings {
     pub shard: ShardSettings,
     pub observe: ObserveSettings,
     pub reengage: ReengageSettings,
+    pub consent: ConsentSettings,
 }
 
 /// The template catalog's checks (`pipeline::catalog`).
@@ -572,4 +573,59 @@ pub fn parse_schedule(expression: &str) -> Result<Option<cron::Schedule>, cron::
         return Ok(None);
     }
     expression.parse().map(Some)
+}
+
+/// Marketing consent (`pipeline::consent`): the words that stop and resume marketing messages, and
+/// the rules for marketing templates Meta would not deliver.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsentSettings {
+    /// Per language (any label: `en`, `es`, …), the messages that stop or resume marketing. A
+    /// customer's text matches when it is one of the words, ignoring case, spaces and punctuation
+    /// around it ("Stop." matches STOP; "stop sending me offers" does not).
+    pub keywords: std::collections::BTreeMap<String, KeywordSet>,
+    /// Refuse marketing templates to +1 (US) numbers before sending (`MARKETING_TO_US_NUMBER`):
+    /// Meta has not delivered them since 2025-04-01. Turn off when Meta delivers them again.
+    pub refuse_marketing_to_us: bool,
+    /// How long a marketing template Meta held back for the customer's marketing limit (131049)
+    /// waits before it is tried again (Meta: no sooner than 24 h).
+    #[serde(with = "humantime_serde")]
+    pub marketing_cap_wait: Duration,
+    /// How many times such a message is tried again before it ends Failed (`WA_131049`).
+    pub marketing_cap_retries: u32,
+}
+
+/// One language's stop and start words.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeywordSet {
+    pub stop: Vec<String>,
+    pub start: Vec<String>,
+}
+
+impl Default for ConsentSettings {
+    fn default() -> Self {
+        let words = |list: &[&str]| list.iter().map(|w| w.to_string()).collect();
+        let mut keywords = std::collections::BTreeMap::new();
+        keywords.insert(
+            "en".to_string(),
+            KeywordSet {
+                stop: words(&["STOP", "STOP ALL", "UNSUBSCRIBE", "OPT OUT", "OPTOUT"]),
+                start: words(&["START", "UNSTOP", "SUBSCRIBE", "OPT IN"]),
+            },
+        );
+        keywords.insert(
+            "es".to_string(),
+            KeywordSet {
+                stop: words(&["BAJA", "PARAR", "CANCELAR SUSCRIPCION"]),
+                start: words(&["ALTA", "REANUDAR"]),
+            },
+        );
+        ConsentSettings {
+            keywords,
+            refuse_marketing_to_us: true,
+            marketing_cap_wait: Duration::from_secs(24 * 60 * 60),
+            marketing_cap_retries: 2,
+        }
+    }
 }

@@ -254,6 +254,12 @@ fn timings(s: &Settings, p: &mut Problems) {
         "use 26214400 (25 MB)",
     );
     p.need(
+        s.consent.marketing_cap_wait >= Duration::from_secs(24 * 3600),
+        "consent.marketing_cap_wait",
+        "is shorter than 24 hours, which Meta asks to wait after 131049",
+        "use \"24h\"",
+    );
+    p.need(
         s.dispatch.max_attempts >= 1,
         "dispatch.max_attempts",
         "must be at least 1",

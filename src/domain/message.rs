@@ -55,6 +55,9 @@ pub struct QueuedRecord {
     pub reengagement_template: Option<String>,
     pub reengagement_language: Option<String>,
     pub reengagement_parameters: Option<String>,
+    /// `WhatsApp_Marketing_Opt_Out__c` of the record's Contact or Lead: the person takes no
+    /// marketing templates (read through the relationship, `pipeline::consent`).
+    pub marketing_opt_out: bool,
 }
 
 impl QueuedRecord {
@@ -81,6 +84,7 @@ impl QueuedRecord {
             reengagement_template: None,
             reengagement_language: None,
             reengagement_parameters: None,
+            marketing_opt_out: false,
         }
     }
 }

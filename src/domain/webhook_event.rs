@@ -150,6 +150,8 @@ pub struct RejectedEvent {
 pub enum WebhookEvent {
     Status(StatusUpdate),
     Inbound(InboundMessage),
+    /// `user_preferences`: a customer stopped or resumed marketing messages from a number.
+    Preference(PreferenceUpdate),
 }
 
 impl WebhookEvent {
@@ -164,6 +166,13 @@ impl WebhookEvent {
                 )
             }
             WebhookEvent::Inbound(m) => format!("inbound:{}", m.wamid),
+            WebhookEvent::Preference(p) => format!(
+                "preference:{}:{}:{}:{}",
+                p.business_number_id,
+                p.customer,
+                if p.opted_out { "stop" } else { "resume" },
+                p.timestamp.timestamp()
+            ),
         }
     }
 
@@ -172,8 +181,23 @@ impl WebhookEvent {
         match self {
             WebhookEvent::Status(s) => s.timestamp,
             WebhookEvent::Inbound(m) => m.timestamp,
+            WebhookEvent::Preference(p) => p.timestamp,
         }
     }
+}
+
+/// A `user_preferences` item of category `marketing_messages`: the customer stopped
+/// (`value: "stop"`) or resumed (`"resume"`) marketing messages from this business number in
+/// WhatsApp. Other categories are not read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreferenceUpdate {
+    /// `metadata.phone_number_id`.
+    pub business_number_id: BusinessNumberId,
+    /// `wa_id` (or, for a username customer, `user_id`).
+    pub customer: CustomerId,
+    pub opted_out: bool,
+    /// Meta's time of the change.
+    pub timestamp: DateTime<Utc>,
 }
 
 /// A status of one of our messages.

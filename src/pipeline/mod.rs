@@ -50,6 +50,7 @@ pub mod catalog;
 pub mod catalog_cache;
 pub mod catalog_sync;
 pub mod claim;
+pub mod consent;
 pub mod context;
 pub mod dead_letters;
 pub mod dispatch;

@@ -23,6 +23,7 @@ use crate::domain::status::MessageStatus;
 use crate::domain::webhook_event::{
     echo, ParsedWebhook, RejectReason, SkipReason, StatusUpdate, WebhookEvent,
 };
+use crate::pipeline::consent;
 use crate::pipeline::inbound_records::{self, WAMID_FIELD};
 use crate::pipeline::record_update;
 use crate::pipeline::Core;
@@ -42,6 +43,8 @@ pub struct Applied {
     pub statuses: usize,
     pub duplicates: usize,
     pub inbound: usize,
+    /// Marketing stops / resumes stored (`user_preferences`).
+    pub preferences: usize,
     /// Events acknowledged that knowingly changed nothing (statuses of messages this instance
     /// did not send), by reason: the receiver counts them.
     pub ignored: Vec<SkipReason>,
@@ -69,6 +72,8 @@ enum EventApplied {
     Status,
     Inbound,
     Duplicate,
+    /// A marketing stop / resume (`user_preferences`), stored.
+    Preference,
     /// Acknowledged, changed nothing, counted by reason (a status that is not ours).
     Ignored(SkipReason),
 }
@@ -79,9 +84,14 @@ enum EventApplied {
 pub async fn apply(core: &Core, parsed: ParsedWebhook) -> Result<Applied, StoreError> {
     let now = core.now();
     let object = core.settings.salesforce.message_object.clone();
+    let keywords = consent::keyword_changes(&core.settings.consent, &parsed.events);
     let applied = core
         .store
-        .write(move |tx| apply_in(tx, &object, parsed, now))
+        .write(move |tx| {
+            let applied = apply_in(tx, &object, parsed, now)?;
+            consent::apply_keywords(tx, &keywords)?;
+            Ok(applied)
+        })
         .await?;
     core.reporter.webhook_applied(now, applied.statuses);
     if applied.queued_any() {
@@ -132,6 +142,7 @@ pub fn apply_in(
                     EventApplied::Status => applied.statuses += 1,
                     EventApplied::Inbound => applied.inbound += 1,
                     EventApplied::Duplicate => applied.duplicates += 1,
+                    EventApplied::Preference => applied.preferences += 1,
                     EventApplied::Ignored(reason) => applied.ignored.push(reason),
                 }
             }
@@ -192,6 +203,10 @@ fn apply_event(
                 EventApplied::Status
             }
         }),
+        WebhookEvent::Preference(update) => {
+            consent::apply_preference(tx, update)?;
+            Ok(EventApplied::Preference)
+        }
         WebhookEvent::Inbound(message) => {
             let mut fields = inbound_records::inbound_record(message);
             crate::pipeline::identity::apply_inbound(tx, message)?;
@@ -329,6 +344,8 @@ fn failure(
                     }
                 }
             }
+            // 131050: the customer stopped marketing messages (`pipeline::consent`).
+            consent::on_failed_status(tx, record_id, error.code, update.timestamp)?;
             (error.error_code(), error.failure_message())
         }
         None => (

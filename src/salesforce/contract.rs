@@ -66,6 +66,14 @@ pub const REFERRAL_CLICK_ID: &str = "Referral_Click_Id__c";
 /// (BSUID), read to link inbound records and written once a record links by phone
 /// ([`crate::pipeline::inbound_links`]). Text 140, External ID (indexed), not unique.
 pub const WHATSAPP_USER_ID: &str = "WhatsApp_User_Id__c";
+/// On Contact and Lead: the person takes no WhatsApp marketing templates (Checkbox). Read through
+/// the message's lookups in the query sfwa already makes ([`CONTACT_MARKETING_OPT_OUT`],
+/// [`LEAD_MARKETING_OPT_OUT`]; `pipeline::consent`).
+pub const MARKETING_OPT_OUT: &str = "WhatsApp_Marketing_Opt_Out__c";
+/// [`MARKETING_OPT_OUT`] of the message's Contact, as a relationship path of its SELECT.
+pub const CONTACT_MARKETING_OPT_OUT: &str = "Contact__r.WhatsApp_Marketing_Opt_Out__c";
+/// [`MARKETING_OPT_OUT`] of the message's Lead, as a relationship path of its SELECT.
+pub const LEAD_MARKETING_OPT_OUT: &str = "Lead__r.WhatsApp_Marketing_Opt_Out__c";
 /// The objects that carry [`WHATSAPP_USER_ID`].
 pub const USER_ID_OBJECTS: [&str; 2] = ["Contact", "Lead"];
 /// The length [`WHATSAPP_USER_ID`] needs: a country code, a dot and up to 128 characters, and the
@@ -247,12 +255,34 @@ mod tests {
     fn the_fields_intake_selects_are_the_ones_the_contract_marks_read() {
         let read: Vec<&str> = FIELDS.iter().filter(|f| f.read).map(|f| f.name).collect();
 
-        let mut selected = MessageRow::FIELDS.to_vec();
+        // Paths through a lookup (`Contact__r.…`) read another object's field.
+        let mut selected: Vec<&str> = MessageRow::FIELDS
+            .iter()
+            .copied()
+            .filter(|f| !f.contains('.'))
+            .collect();
         let mut contract = read.clone();
         selected.sort_unstable();
         contract.sort_unstable();
 
         assert_eq!(selected, contract);
+    }
+
+    #[test]
+    fn the_paths_intake_selects_through_a_lookup_follow_the_contracts_lookups() {
+        let paths: Vec<&str> = MessageRow::FIELDS
+            .iter()
+            .copied()
+            .filter(|f| f.contains('.'))
+            .collect();
+
+        assert_eq!(paths, [CONTACT_MARKETING_OPT_OUT, LEAD_MARKETING_OPT_OUT]);
+        for path in paths {
+            let (relationship, field) = path.split_once('.').unwrap();
+            let lookup = relationship.replace("__r", "__c");
+            assert!(LOOKUPS.iter().any(|(l, _)| *l == lookup), "{path}");
+            assert_eq!(field, MARKETING_OPT_OUT);
+        }
     }
 
     #[test]

@@ -52,6 +52,19 @@ pub struct MessageRow {
     pub reengagement_language: Option<String>,
     #[serde(rename = "Reengagement_Parameters__c", default)]
     pub reengagement_parameters: Option<String>,
+    /// The record's Contact (`Contact__r`), as far as sfwa reads it; `null` without one.
+    #[serde(rename = "Contact__r", default)]
+    pub contact: Option<PersonRow>,
+    /// The record's Lead (`Lead__r`).
+    #[serde(rename = "Lead__r", default)]
+    pub lead: Option<PersonRow>,
+}
+
+/// The fields of a message's Contact or Lead sfwa reads through the lookup.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub struct PersonRow {
+    #[serde(rename = "WhatsApp_Marketing_Opt_Out__c", default)]
+    pub marketing_opt_out: Option<bool>,
 }
 
 impl MessageRow {
@@ -76,6 +89,8 @@ impl MessageRow {
         field::REENGAGEMENT_TEMPLATE,
         field::REENGAGEMENT_LANGUAGE,
         field::REENGAGEMENT_PARAMETERS,
+        field::CONTACT_MARKETING_OPT_OUT,
+        field::LEAD_MARKETING_OPT_OUT,
     ];
 
     /// The row as the pipeline reads it. Only an Id that is not one fails: without it the record
@@ -115,6 +130,10 @@ impl MessageRow {
         record.reengagement_template = present(self.reengagement_template);
         record.reengagement_language = present(self.reengagement_language);
         record.reengagement_parameters = present(self.reengagement_parameters);
+        record.marketing_opt_out = [self.contact, self.lead]
+            .iter()
+            .flatten()
+            .any(|person| person.marketing_opt_out == Some(true));
         Ok(record)
     }
 }

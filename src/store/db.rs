@@ -78,6 +78,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0007_template_catalog.sql"),
     },
     Migration {
+        version: 8,
+        name: "marketing_consent",
+        sql: include_str!("migrations/0008_marketing_consent.sql"),
+    },
+    Migration {
         version: 9,
         name: "waiting_for_reply",
         sql: include_str!("migrations/0009_waiting_for_reply.sql"),

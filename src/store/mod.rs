@@ -8,6 +8,8 @@
 //! - [`inbound`] — the inbound mirror, the session window's source of truth.
 //! - [`identity`] — who the customer is per business number (phone, BSUID, parent BSUID), merged
 //!   and re-keyed; the window is a column of the person.
+//! - [`consent`] — whether a customer takes marketing messages from a number (STOP / START,
+//!   Meta's `user_preferences`, 131050), per person.
 //! - [`media`] — customers' files waiting to be copied into Salesforce Files (a durable queue).
 //! - [`templates`] — the account's template catalog, and the messages waiting for a paused template.
 //! - [`waiting`] — re-engagement templates sent per customer and the messages waiting for the
@@ -26,6 +28,7 @@
 //! Timestamps are stored as unix milliseconds (UTC) in INTEGER columns everywhere: they compare and
 //! index as numbers, and the conversion lives in one place ([`db::to_millis`] / [`db::from_millis`]).
 
+pub mod consent;
 pub mod cursors;
 pub mod db;
 pub mod dedupe;

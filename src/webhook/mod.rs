@@ -15,6 +15,7 @@
 //! - `kinds`: what each inbound message is (every type Meta documents in 2026, anything else
 //!   kept as `Other` with its content summarised) and its click-to-WhatsApp `referral`;
 //!   `read`: the key readers and the [`RejectReason`]-carrying refusal both share.
+//! - `user_preferences`: Meta's marketing stop / resume items, as preference events.
 //! - `lenient`: [`repair_body`] — lone UTF-16 surrogate escapes and non-UTF-8 bytes become U+FFFD
 //!   instead of refusing the whole POST.
 //! - `template_updates`: the template lifecycle fields (status, category, quality) for the catalog.
@@ -31,6 +32,7 @@ mod payload;
 mod read;
 mod signature;
 mod template_updates;
+mod user_preferences;
 
 pub use lenient::repair as repair_body;
 pub use payload::{

@@ -173,6 +173,8 @@ fn parse_with(body: &[u8], scope: Scope<'_>) -> Result<ParsedWebhook, PayloadErr
                         .extend(super::template_updates::read(field, value));
                     continue;
                 }
+                // Marketing stop / resume: its items are read with the value's other lists.
+                Some("user_preferences") => InboundChannel::Messages,
                 Some(other) => {
                     let (reason, why) = ignored_field(other);
                     skip(&mut parsed, reason, format!("{at}: {why}"));
@@ -234,8 +236,8 @@ fn ignored_field(field: &str) -> (SkipReason, String) {
              or \"standby\")"
                 .to_string(),
         ),
-        // `user_preferences`, the template fields and `smb_message_echoes` are other issues'
-        // work; until then they are acknowledged like any field sfwa does not read.
+        // The template fields and `smb_message_echoes` are other issues' work; until then
+        // they are acknowledged like any field sfwa does not read.
         other => (
             SkipReason::FieldNotHandled,
             format!("field \"{}\" is not handled", echo(other)),
@@ -357,6 +359,17 @@ fn parse_value(value: &Value, part: &Part<'_>, parsed: &mut ParsedWebhook) {
         let result =
             inbound_message(message, &metadata, &contacts, part.channel).map(WebhookEvent::Inbound);
         place(parsed, "message", i, message, result);
+    }
+    let number = business_number(&metadata).ok();
+    for (i, item) in listed(value, "user_preferences", at, parsed)
+        .iter()
+        .enumerate()
+    {
+        match super::user_preferences::preference(item, number.as_ref(), timestamp(item)) {
+            Ok(None) => {}
+            Ok(Some(event)) => place(parsed, "user preference", i, item, Ok(event)),
+            Err(refusal) => place(parsed, "user preference", i, item, Err(refusal)),
+        }
     }
     skip_system_errors(value, at, parsed);
 }
@@ -983,7 +996,7 @@ mod tests {
         let body = json!({"object": "whatsapp_business_account", "entry": [
             {"id": "1"},
             {"id": "2", "changes": [
-                {"field": "user_preferences", "value": {}},
+                {"field": "message_template_status_update", "value": {}},
                 {"field": "smb_message_echoes", "value": {}},
                 {"value": {}},
                 {"field": "messages"},

@@ -109,6 +109,9 @@ pub const KNOWN_CODES: &[(i64, Action)] = &[
     // Meta's advice is "retry after ≥ 24 h or fail". A day-old marketing message is rarely still
     // wanted, and a rep can re-queue it; failing says so now instead of hiding it for a day.
     (131049, Action::Fail),
+    // The customer stopped marketing messages from this number: no retry can change that
+    // (`pipeline::consent` marks them opted out; the record reads OPTED_OUT).
+    (131050, Action::Fail),
     (1, Action::Retry),
     (2, Action::Retry),
     (131000, Action::Retry),
@@ -180,6 +183,12 @@ pub const AUTH_TEMPLATE_TO_USER_ID: &str = "AUTH_TEMPLATE_TO_USER_ID";
 /// Error_Message__c beside [`AUTH_TEMPLATE_TO_USER_ID`]: what the rep does about it.
 pub const AUTH_TEMPLATE_TO_USER_ID_MESSAGE: &str = "Not sent: WhatsApp does not allow authentication (one-time code) templates to a customer known only by their WhatsApp user id. Enter the customer's phone number in To Phone, or send a Request Contact Info message first so the customer can share it.";
 
+/// Meta's 131050: the customer stopped marketing messages from this number.
+const STOPPED_MARKETING: i64 = 131050;
+/// Error_Code__c of a marketing template not sent because the customer opted out, whether sfwa
+/// refused it before sending (`pipeline::consent`) or Meta did (131050).
+pub const OPTED_OUT: &str = "OPTED_OUT";
+
 /// Whether Meta's `code` is 131047, "Re-engagement message": a free-form message reached Meta
 /// after the customer's 24-hour window had closed. The one code whose meaning is sfwa's own, and
 /// this file is the one place that says it:
@@ -199,6 +208,8 @@ pub fn error_code(code: i64) -> String {
         OUTSIDE_WINDOW.to_string()
     } else if code == AUTH_TEMPLATE_TO_BSUID {
         AUTH_TEMPLATE_TO_USER_ID.to_string()
+    } else if code == STOPPED_MARKETING {
+        OPTED_OUT.to_string()
     } else {
         format!("WA_{code}")
     }
@@ -227,6 +238,7 @@ pub fn rep_sentence(code: i64) -> &'static str {
         131026 => "WhatsApp could not deliver to this number: it may not be on WhatsApp or may use an old app version.",
         131047 => "More than 24 hours have passed since the customer last wrote, so only an approved template can be sent.",
         131062 => "WhatsApp does not allow authentication templates to a customer known only by their WhatsApp user id; send to their phone number.",
+        131050 => "The customer turned off marketing messages from this business in WhatsApp; only service and utility messages reach them.",
         131049 => "WhatsApp held back this marketing message to limit how many the customer receives; try again in a day or more.",
         131051 => "WhatsApp does not support this type of message.",
         131052 => "WhatsApp could not download the media file the customer sent.",
@@ -427,7 +439,7 @@ mod tests {
             (vec![130429], Action::SlowDown(RateLimit::Throughput)),
             (vec![131056], Action::SlowDown(RateLimit::Pair)),
             (vec![131048], Action::SlowDown(RateLimit::Spam)),
-            (vec![131049], Action::Fail),
+            (vec![131049, 131050], Action::Fail),
             (vec![1, 2, 131000, 131016, 131057], Action::Retry),
             (vec![100, 131008, 131009, 135000], Action::Fail),
             (vec![131021], Action::Fail),

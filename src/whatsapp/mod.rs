@@ -34,7 +34,7 @@ pub use client::{
 pub use error::{
     classify, error_code, failure_message, is_window_closed, pair_rate_backoff, rep_message,
     rep_sentence, Action, MetaError, RateLimit, APP_RATE_LIMIT_BACKOFF, AUTH_TEMPLATE_TO_USER_ID,
-    AUTH_TEMPLATE_TO_USER_ID_MESSAGE, KNOWN_CODES, OUTSIDE_WINDOW, OUTSIDE_WINDOW_MESSAGE,
-    PAIR_RATE_BACKOFF, SPAM_LIMIT_BACKOFF, THROUGHPUT_BACKOFF,
+    AUTH_TEMPLATE_TO_USER_ID_MESSAGE, KNOWN_CODES, OPTED_OUT, OUTSIDE_WINDOW,
+    OUTSIDE_WINDOW_MESSAGE, PAIR_RATE_BACKOFF, SPAM_LIMIT_BACKOFF, THROUGHPUT_BACKOFF,
 };
 pub use request::request_body;

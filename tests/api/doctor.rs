@@ -390,10 +390,9 @@ async fn doctor_reports_a_missing_webhook_field_with_its_fix() {
         fix.contains(&format!("/{}/subscriptions", app.wa.app_id())),
         "{fix}"
     );
-    assert!(matches!(
-        &find(&checks, "Webhook field user_preferences").outcome,
-        Outcome::Info(text) if text.contains("needed once sfwa handles marketing opt-out")
-    ));
+    // sfwa handles marketing opt-out: its field is required like `messages`.
+    let (problem, _) = failure(find(&checks, "Webhook field user_preferences"));
+    assert!(problem.contains("marketing opt-out"), "{problem}");
     assert!(!checks.iter().any(|c| c.name == "Webhook field standby"));
     assert!(!doctor::all_passed(&checks));
 }

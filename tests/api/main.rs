@@ -2,6 +2,7 @@
 mod bench_cli;
 mod catalog;
 mod cli_env;
+mod consent;
 mod daemon_backpressure;
 mod daemon_inbound;
 mod daemon_inbound_owner;

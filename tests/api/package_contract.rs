@@ -14,6 +14,16 @@ use sfwa_sim::salesforce::schema::{FieldType, Schema};
 
 const EVENT: &str = "WhatsApp_Outbound__e";
 
+/// The object and field a select-list path through one of the contract's lookups reads.
+fn related(path: &str) -> Option<(&'static str, &str)> {
+    let (relationship, field) = path.split_once('.')?;
+    let lookup = relationship.replace("__r", "__c");
+    contract::LOOKUPS
+        .iter()
+        .find(|(name, _)| *name == lookup)
+        .map(|(_, object)| (*object, field))
+}
+
 /// Everything in `schema` that breaks the daemon's contract ([`contract::FIELDS`]), one line per
 /// problem (empty = fine).
 fn contract_problems(schema: &Schema) -> Vec<String> {
@@ -22,6 +32,15 @@ fn contract_problems(schema: &Schema) -> Vec<String> {
         return vec![format!("object {OBJECT} is missing")];
     };
     for read in MessageRow::FIELDS {
+        // A field of the record a lookup points to (`Contact__r.WhatsApp_Marketing_Opt_Out__c`).
+        if let Some((object, field)) = related(read) {
+            if schema.object(object).and_then(|o| o.field(field)).is_none() {
+                problems.push(format!(
+                    "{object}.{field}: missing (sfwa reads it as {read})"
+                ));
+            }
+            continue;
+        }
         if contract::field_named(read).is_none() {
             problems.push(format!(
                 "{read}: sfwa reads it but the contract has no entry for it (add it to contract::FIELDS)"
@@ -766,10 +785,12 @@ fn access_problems(source: &Path) -> Vec<String> {
                     }
                 }
                 for read in MessageRow::FIELDS.iter().filter(|f| f.ends_with("__c")) {
-                    if !field(&format!("{OBJECT}.{read}"), "readable") {
-                        problems.push(format!(
-                            "{name}: {OBJECT}.{read} not readable (sfwa reads it)"
-                        ));
+                    let qualified = match related(read) {
+                        Some((object, field)) => format!("{object}.{field}"),
+                        None => format!("{OBJECT}.{read}"),
+                    };
+                    if !field(&qualified, "readable") {
+                        problems.push(format!("{name}: {qualified} not readable (sfwa reads it)"));
                     }
                 }
                 // Every custom field sfwa writes (status write-backs and inbound records); the

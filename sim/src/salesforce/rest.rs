@@ -310,7 +310,11 @@ async fn query(
         .or_default() += 1;
     let rows = {
         let org_guard = org.org();
-        bound.run(org_guard.rows(bound.object()))
+        let mut rows = bound.run(org_guard.rows(bound.object()));
+        bound.attach_relations(&mut rows, |object, id| {
+            org_guard.get(object, id).ok().cloned()
+        });
+        rows
     };
     if bound.is_count() {
         // COUNT() answers with the number only, no rows.

@@ -358,6 +358,16 @@ fn accept_send(
         Err(Refusal::Throughput) => return Err(GraphError::throughput_reached()),
         Err(Refusal::PairRate) => return Err(GraphError::pair_rate_limit()),
     }
+    // Marketing templates: a customer who stopped them (131050), or over Meta's cap (131049).
+    let marketing = send
+        .template
+        .as_ref()
+        .is_some_and(|(_, _, category)| super::marketing::is_marketing(category));
+    if let (true, Some(wa_id)) = (marketing, target.wa_id.as_deref()) {
+        if let Some(error) = inner.marketing.refusal(phone_number_id, wa_id, now) {
+            return Err(error);
+        }
+    }
     let on_whatsapp = target
         .wa_id
         .as_deref()
@@ -390,6 +400,14 @@ fn accept_send(
         Some(GraphError::undeliverable())
     } else if window_violation {
         Some(GraphError::reengagement())
+    } else if marketing
+        && target
+            .wa_id
+            .as_deref()
+            .is_some_and(|wa_id| inner.marketing.undelivered(wa_id))
+    {
+        // Marketing to a +1 number: accepted, never delivered.
+        Some(GraphError::ecosystem_engagement())
     } else {
         None
     };

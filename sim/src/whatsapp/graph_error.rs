@@ -194,6 +194,27 @@ impl GraphError {
         )
     }
 
+    /// 131050: the user stopped marketing messages from this business.
+    pub fn marketing_stopped() -> Self {
+        Self::whatsapp(
+            StatusCode::BAD_REQUEST,
+            131050,
+            "Unable to deliver message",
+            "Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.",
+        )
+    }
+
+    /// 131049: not delivered to maintain healthy ecosystem engagement (the per-user marketing
+    /// limit, or a marketing template to a US number).
+    pub fn ecosystem_engagement() -> Self {
+        Self::whatsapp(
+            StatusCode::BAD_REQUEST,
+            131049,
+            "This message was not delivered to maintain healthy ecosystem engagement.",
+            "In order to maintain a healthy ecosystem engagement, the message failed to be delivered.",
+        )
+    }
+
     pub fn throughput_reached() -> Self {
         Self::whatsapp(
             StatusCode::BAD_REQUEST,

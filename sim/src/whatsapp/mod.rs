@@ -38,6 +38,8 @@ mod graph_api;
 mod graph_auth;
 mod graph_error;
 mod ids;
+mod marketing;
+mod marketing_control;
 mod media;
 mod media_store;
 mod number_api;

@@ -43,6 +43,7 @@ pub async fn start(config: WhatsAppSimConfig) -> anyhow::Result<WhatsAppSim> {
         .merge(subscriptions::control_routes())
         .merge(super::media::routes())
         .merge(super::template_listing::routes())
+        .merge(super::marketing_control::routes())
         .with_state(state.clone());
     let server = RunningServer::bind(addr, router).await?;
     let stop = state.outbox.stop_token().clone();

@@ -69,6 +69,8 @@ pub struct Inner {
     pub next_attempt_seq: u64,
     /// The app's webhook subscription as Meta keeps it (`subscribed_apps`, `/{app_id}/subscriptions`).
     pub subscription: Subscription,
+    /// Who stopped marketing, who is over Meta's marketing cap, the US rule (`marketing`).
+    pub marketing: super::marketing::Marketing,
 }
 
 /// Whether the app receives this account's webhooks, and which fields. The callback URL is
@@ -290,6 +292,7 @@ impl SimState {
             attempts: VecDeque::new(),
             next_attempt_seq: 1,
             subscription: Subscription::default(),
+            marketing: super::marketing::Marketing::default(),
         };
         let outbox = Outbox::default();
         outbox.set_max_extra_delay(duration_ms(config.webhook_delay_max));

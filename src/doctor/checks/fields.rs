@@ -21,12 +21,13 @@ use crate::salesforce::{
 
 pub(in crate::doctor) const FIELDS: &str = "Message object fields";
 
-/// The fields intake reads (the Id is every object's).
+/// The fields intake reads (the Id is every object's; a path through a lookup,
+/// `Contact__r.WhatsApp_Marketing_Opt_Out__c`, is another object's field).
 pub fn read_fields() -> Vec<&'static str> {
     MessageRow::FIELDS
         .iter()
         .copied()
-        .filter(|f| *f != "Id")
+        .filter(|f| *f != "Id" && !f.contains('.'))
         .collect()
 }
 

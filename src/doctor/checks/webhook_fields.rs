@@ -171,7 +171,7 @@ mod tests {
     }
 
     #[test]
-    fn the_message_and_template_fields_are_handled_by_the_webhook_parser_today() {
+    fn the_message_template_user_preferences_and_standby_fields_are_handled_by_the_webhook_parser_today() {
         let handled: Vec<&str> = WEBHOOK_FIELDS
             .iter()
             .map(|(f, _)| *f)
@@ -184,6 +184,7 @@ mod tests {
                 "message_template_status_update",
                 "template_category_update",
                 "message_template_quality_update",
+                "user_preferences",
                 "standby"
             ]
         );

@@ -1,5 +1,5 @@
 //! The send path, one record at a time:
-//! validate → address (the person's current key) → hold? → rate limit → **window check, now** → journal `Sending` → Cloud API → outcome.
+//! validate → address (the person's current key) → hold? → rate limit → consent → **window check, now** → journal `Sending` → Cloud API → outcome.
 //! Each way out is a [`Next`]: the send's result is classified by [`decide()`] (pure), and
 //! one function, `apply`, writes any `Next` to the journal and the outbox.
 //!
@@ -13,6 +13,7 @@ use tracing::{info, warn};
 
 use crate::domain::ids::BusinessNumberId;
 use crate::domain::message::{MessageKind, OutboundMessage, QueuedRecord};
+use crate::pipeline::consent;
 use crate::pipeline::identity::{self, Need};
 use crate::pipeline::{record_update, reengage};
 use crate::store::{inbound, journal, outbox};
@@ -104,6 +105,9 @@ pub async fn dispatch_record(
             };
             return apply(dispatcher, &target, next).await;
         }
+    // Marketing consent (`pipeline::consent`): a marketing template to a customer who opted out.
+    if let Some(refused) = consent::check(dispatcher, &record, &message, &number).await? {
+        return apply(dispatcher, &target, refused).await;
     }
     let window_expires_at = match check_window(dispatcher, &message, &target).await? {
         Ok(window_expires_at) => window_expires_at,
@@ -135,6 +139,8 @@ async fn send_and_apply(
         &policy(dispatcher),
         dispatcher.now(),
     );
+    let to = (target.number, &message.to, target.attempt);
+    let next = consent::after_send(dispatcher, to, &sent, next).await?;
     apply(dispatcher, target, next).await
 }
 

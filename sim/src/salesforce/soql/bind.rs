@@ -16,10 +16,27 @@ use crate::salesforce::schema::{FieldDef, FieldType, ObjectDef, Schema};
 pub struct BoundQuery {
     pub(crate) object: String,
     pub(crate) fields: Vec<String>,
+    /// Fields of records the query's lookups point to (`Contact__r.Name`), one per lookup.
+    pub(crate) relations: Vec<Relation>,
     pub(crate) count: bool,
     pub(crate) filter: Option<Filter>,
     pub(crate) order_by: Vec<SortKey>,
     pub(crate) limit: Option<usize>,
+}
+
+/// A lookup followed in the select list: `Contact__r.Email` reads `Email` of the Contact whose Id
+/// is in `Contact__c`. Salesforce answers it as a nested record under `Contact__r` (with its own
+/// `attributes`), or `null` when the lookup is empty.
+#[derive(Clone, Debug)]
+pub(crate) struct Relation {
+    /// `Contact__r`.
+    pub name: String,
+    /// `Contact__c`: the lookup field holding the related Id.
+    pub via: String,
+    /// `Contact`: the object the lookup points to.
+    pub object: String,
+    /// The related record's fields selected, canonical names, in SELECT order.
+    pub fields: Vec<String>,
 }
 
 /// How a column's values are read from a row and compared.
@@ -89,11 +106,16 @@ impl Query {
 
     fn bind_on(&self, schema: &Schema, events_allowed: bool) -> Result<BoundQuery, SoqlError> {
         let object = self.resolve_object(schema, events_allowed)?;
+        let mut relations = Vec::new();
         let (count, fields) = match &self.select {
             Select::Count => (true, Vec::new()),
             Select::Fields(names) => {
                 let mut fields: Vec<String> = Vec::with_capacity(names.len());
                 for name in names {
+                    if let Some((relation, field)) = self.related_field(schema, object, name)? {
+                        add_related(&mut relations, relation, field);
+                        continue;
+                    }
                     let field = self.resolve_field(object, name)?;
                     if fields.contains(&field.name) {
                         // Sent bare, as the FIELDS() documentation quotes it.
@@ -131,6 +153,7 @@ impl Query {
         Ok(BoundQuery {
             object: object.name.clone(),
             fields,
+            relations,
             count,
             filter,
             order_by,
@@ -165,6 +188,49 @@ impl Query {
             ));
         }
         Ok(object)
+    }
+
+    /// A select-list path through one of the object's custom lookups (`Contact__r.Email`):
+    /// the lookup (as a [`Relation`] without fields) and the related object's field. `None` for a
+    /// path without a relationship; an unknown relationship is left to [`Self::resolve_field`]'s
+    /// error.
+    fn related_field(
+        &self,
+        schema: &Schema,
+        object: &ObjectDef,
+        name: &Name,
+    ) -> Result<Option<(Relation, String)>, SoqlError> {
+        let mut path = name.text.as_str();
+        if let Some((first, rest)) = path.split_once('.') {
+            if first.eq_ignore_ascii_case(&object.name) {
+                path = rest;
+            }
+        }
+        let Some((relationship, field_name)) = path.split_once('.') else {
+            return Ok(None);
+        };
+        let Some(stem) = relationship
+            .get(..relationship.len().saturating_sub(3))
+            .filter(|_| relationship.to_ascii_lowercase().ends_with("__r"))
+        else {
+            return Ok(None);
+        };
+        let Some(via) = object.field(&format!("{stem}__c")) else {
+            return Ok(None);
+        };
+        let Some(target) = via.reference_to.as_deref().and_then(|t| schema.object(t)) else {
+            return Ok(None);
+        };
+        let field = target.field(field_name).ok_or_else(|| {
+            SoqlError::no_such_column(&self.source, name.at, field_name, &target.name)
+        })?;
+        let relation = Relation {
+            name: format!("{}__r", &via.name[..via.name.len() - 3]),
+            via: via.name.clone(),
+            object: target.name.clone(),
+            fields: Vec::new(),
+        };
+        Ok(Some((relation, field.name.clone())))
     }
 
     fn resolve_field<'o>(
@@ -315,6 +381,18 @@ impl Query {
                 kind.soap_name()
             ),
         )
+    }
+}
+
+/// Adds `field` of `relation` to the query's relations (one per lookup, fields in SELECT order).
+fn add_related(relations: &mut Vec<Relation>, relation: Relation, field: String) {
+    match relations.iter_mut().find(|r| r.name == relation.name) {
+        Some(known) if !known.fields.contains(&field) => known.fields.push(field),
+        Some(_) => {}
+        None => relations.push(Relation {
+            fields: vec![field],
+            ..relation
+        }),
     }
 }
 

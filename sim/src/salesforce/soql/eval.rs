@@ -270,7 +270,8 @@ impl BoundQuery {
     }
 
     fn project(&self, row: &Row) -> Row {
-        self.fields
+        let mut projected: Row = self
+            .fields
             .iter()
             .map(|field| {
                 (
@@ -278,6 +279,44 @@ impl BoundQuery {
                     row.get(field).cloned().unwrap_or(Value::Null),
                 )
             })
-            .collect()
+            .collect();
+        // The lookup's Id for now; [`BoundQuery::attach_relations`] puts the related record there.
+        for relation in &self.relations {
+            let id = row.get(&relation.via).cloned().unwrap_or(Value::Null);
+            projected.insert(relation.name.clone(), id);
+        }
+        projected
+    }
+
+    /// Replaces each row's related Ids with the related records' selected fields, as Salesforce
+    /// nests them (`"Contact__r": {"attributes": {"type": "Contact", …}, "Email": …}`, or `null`
+    /// when the lookup is empty or its record is gone). `fetch(object, id)` reads a record.
+    pub fn attach_relations(&self, rows: &mut [Row], fetch: impl Fn(&str, &str) -> Option<Row>) {
+        for row in rows.iter_mut() {
+            for relation in &self.relations {
+                let related = row
+                    .get(&relation.name)
+                    .and_then(Value::as_str)
+                    .and_then(|id| fetch(&relation.object, id));
+                let nested = match related {
+                    Some(record) => {
+                        let mut nested = Row::new();
+                        nested.insert(
+                            "attributes".into(),
+                            serde_json::json!({"type": relation.object}),
+                        );
+                        for field in &relation.fields {
+                            nested.insert(
+                                field.clone(),
+                                record.get(field).cloned().unwrap_or(Value::Null),
+                            );
+                        }
+                        Value::Object(nested)
+                    }
+                    None => Value::Null,
+                };
+                row.insert(relation.name.clone(), nested);
+            }
+        }
     }
 }

@@ -10,8 +10,10 @@
 //!
 //! Supported: `SELECT f, … | COUNT() FROM Object [WHERE …] [ORDER BY f [ASC|DESC] [NULLS FIRST|LAST],
 //! …] [LIMIT n]` with `= != <> < <= > >= LIKE IN NOT IN`, `AND`/`OR`/`NOT` and parentheses, and
-//! `null`, booleans, strings, numbers, dates and datetimes as literals. Not supported: relationship
-//! paths (`Contact__r.Name` is refused with Salesforce's "Didn't understand relationship" error),
+//! `null`, booleans, strings, numbers, dates and datetimes as literals, and in the select list a
+//! field of the record a custom lookup points to (`Contact__r.Name`, nested in the answer as
+//! Salesforce nests it). Not supported: other relationship paths (in WHERE or ORDER BY, standard
+//! relationships, two hops: refused with Salesforce's "Didn't understand relationship" error),
 //! and, answered `unexpected token`, subqueries, aggregates other than `COUNT()`, GROUP BY, OFFSET,
 //! `FIELDS(…)`, bind variables and relative date literals such as `TODAY` or `LAST_N_DAYS:n`.
 //!

@@ -826,13 +826,54 @@ fn long_text_areas_can_be_neither_filtered_nor_sorted() {
 }
 
 #[test]
-fn relationship_paths_are_not_understood() {
-    let error = error("SELECT Contact__r.Name FROM WhatsApp_Message__c");
+fn relationship_paths_other_than_a_custom_lookups_fields_are_not_understood() {
+    for (soql, relationship) in [
+        (
+            "SELECT Nobody__r.Name FROM WhatsApp_Message__c",
+            "Nobody__r",
+        ),
+        (
+            "SELECT Id FROM WhatsApp_Message__c WHERE Contact__r.Name = 'x'",
+            "Contact__r",
+        ),
+    ] {
+        let error = error(soql);
 
-    assert_eq!(error.error_code, "INVALID_FIELD");
-    assert!(error
-        .message
-        .contains("Didn't understand relationship 'Contact__r' in field path."));
+        assert_eq!(error.error_code, "INVALID_FIELD", "{soql}");
+        assert!(
+            error.message.contains(&format!(
+                "Didn't understand relationship '{relationship}' in field path."
+            )),
+            "{soql}: {}",
+            error.message
+        );
+    }
+}
+
+#[test]
+fn a_lookups_field_is_nested_under_its_relationship_or_null_without_a_record() {
+    let contact_id = "003000000000001AAA";
+    let rows = [
+        row(json!({"Id": "a00000000000001AAA", "Contact__c": contact_id})),
+        row(json!({"Id": "a00000000000002AAA", "Contact__c": null})),
+    ];
+    let bound =
+        parse("SELECT Id, Contact__r.WhatsApp_Marketing_Opt_Out__c FROM WhatsApp_Message__c")
+            .unwrap()
+            .bind(schema())
+            .unwrap();
+
+    let mut result = bound.run(rows.iter());
+    bound.attach_relations(&mut result, |object, id| {
+        (object == "Contact" && id == contact_id)
+            .then(|| row(json!({"Id": contact_id, "WhatsApp_Marketing_Opt_Out__c": true})))
+    });
+
+    assert_eq!(
+        result[0]["Contact__r"],
+        json!({"attributes": {"type": "Contact"}, "WhatsApp_Marketing_Opt_Out__c": true})
+    );
+    assert_eq!(result[1]["Contact__r"], Value::Null);
 }
 
 #[test]
