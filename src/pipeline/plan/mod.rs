@@ -1,0 +1,214 @@
+//! `sfwa plan`: a dry run. For every record sfwa still has to send ([`PLANNED_STATUSES`], or
+//! those an admin's SOQL filter selects among them), what sfwa would do with it now and why —
+//! send, refuse with which code, wait until when, re-engage with which template, or leave it to
+//! someone else — reached by the send path's own decisions ([`checks`]), changing nothing:
+//!
+//! - Salesforce: one query (a GET), paged; nothing written, nothing claimed.
+//! - WhatsApp: at most the template listing (a GET), and only when a template goes to a BSUID
+//!   (an authentication template cannot, 131062); nothing sent.
+//! - The store: opened read-only (`SQLITE_OPEN_READ_ONLY`, never migrated), so it runs beside a
+//!   `sfwa run` on the same file; the journal, the window mirror and the identities are read
+//!   as the send path reads them.
+//!
+//! What it cannot see: the running daemon's memory — a hold on the token or a number (Meta
+//! refused them; `/readyz` and the log say it) and its pace per number (the next free slot).
+//! Those delay a send without changing its verdict.
+
+pub mod checks;
+mod render;
+pub mod verdict;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags};
+use serde::Serialize;
+
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::domain::message::{OutboundMessage, QueuedRecord};
+use crate::domain::status::MessageStatus;
+use crate::pipeline::dispatch::template_to_ask;
+use crate::salesforce::rows::MessageRow;
+use crate::salesforce::{soql_string, SalesforceClient};
+use crate::whatsapp::templates::{Category, TemplateCategories};
+use crate::whatsapp::WhatsAppClient;
+
+pub use render::{render_json, render_table};
+pub use verdict::{Entry, Verdict};
+
+/// The statuses of the records sfwa still has to send, which `sfwa plan` lists. One list: a
+/// status that joins them (the re-engagement's `Waiting for Reply`) is one more entry.
+pub const PLANNED_STATUSES: &[MessageStatus] = &[MessageStatus::Queued];
+
+/// How long a read waits for the running daemon's write to commit.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What a dry run reads with: the settings, the time, and the two services' clients (only
+/// their reads are used).
+pub struct Planner {
+    pub settings: Arc<Settings>,
+    pub clock: SharedClock,
+    pub salesforce: SalesforceClient,
+    pub whatsapp: WhatsAppClient,
+}
+
+/// Which records: a SOQL condition ANDed to the planned statuses (`--where`), at most `limit`.
+#[derive(Clone, Debug)]
+pub struct PlanOptions {
+    pub filter: Option<String>,
+    pub limit: usize,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            filter: None,
+            limit: 2000,
+        }
+    }
+}
+
+/// The dry run's answer.
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    /// The "now" every verdict is for.
+    pub at: DateTime<Utc>,
+    /// Oldest first, as intake takes them.
+    pub entries: Vec<Entry>,
+    /// What the reader should know about the answer (no store yet, rows passed over…).
+    pub notes: Vec<String>,
+}
+
+/// The SOQL of a dry run: outbound records in [`PLANNED_STATUSES`], and `filter`, oldest first.
+pub fn plan_query(object: &str, filter: Option<&str>, limit: usize) -> String {
+    let statuses: Vec<String> = PLANNED_STATUSES
+        .iter()
+        .map(|s| soql_string(s.as_salesforce()))
+        .collect();
+    let filter = filter
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(|f| format!(" AND ({f})"))
+        .unwrap_or_default();
+    format!(
+        "SELECT {fields} FROM {object} WHERE Direction__c = 'Outbound' AND Status__c IN \
+         ({statuses}){filter} ORDER BY CreatedDate ASC, Id ASC LIMIT {limit}",
+        fields = MessageRow::FIELDS.join(", "),
+        statuses = statuses.join(","),
+    )
+}
+
+/// Reads the records and judges each (see the module docs): nothing is written anywhere.
+pub async fn plan(planner: &Planner, options: &PlanOptions) -> anyhow::Result<Plan> {
+    let settings = planner.settings.clone();
+    let now = planner.clock.now();
+    let soql = plan_query(
+        &settings.salesforce.message_object,
+        options.filter.as_deref(),
+        options.limit,
+    );
+    let rows: Vec<MessageRow> = planner
+        .salesforce
+        .query(&soql)
+        .await
+        .context("reading the records to plan from Salesforce")?;
+    let mut notes = Vec::new();
+    let records: Vec<QueuedRecord> = rows
+        .into_iter()
+        .filter_map(|row| match row.into_record() {
+            Ok(record) => Some(record),
+            Err(error) => {
+                notes.push(format!("a row without a valid Id was passed over: {error}"));
+                None
+            }
+        })
+        .collect();
+    let region = crate::domain::phone::region(&settings.whatsapp.default_region).ok();
+    let authentication = authentication_templates(planner, &records, region, now).await;
+    tokio::task::spawn_blocking(move || {
+        let (conn, note) = open_read_only(&settings.store.path)?;
+        notes.extend(note);
+        let context = checks::Context {
+            settings: &settings,
+            now,
+            default_region: region,
+            authentication: &authentication,
+        };
+        let entries = records
+            .iter()
+            .map(|record| checks::judge(record, &context, &conn))
+            .collect::<Result<Vec<Entry>, _>>()
+            .context("reading the store")?;
+        Ok(Plan {
+            at: now,
+            entries,
+            notes,
+        })
+    })
+    .await
+    .context("the plan's store reads stopped")?
+}
+
+/// The `(name, language)` of the authentication templates among those the records send to a
+/// BSUID, from Meta's listing (a GET, once): the send path asks the same before addressing.
+async fn authentication_templates(
+    planner: &Planner,
+    records: &[QueuedRecord],
+    region: Option<phonenumber::country::Id>,
+    now: DateTime<Utc>,
+) -> HashSet<(String, String)> {
+    let asked: HashSet<(String, String)> = records
+        .iter()
+        .filter_map(|record| OutboundMessage::from_record(record, region).ok())
+        .filter_map(|message| {
+            template_to_ask(&message).map(|(name, language)| (name.into(), language.into()))
+        })
+        .collect();
+    let categories = TemplateCategories::default();
+    let waba_id = &planner.settings.whatsapp.business_account_id;
+    let mut authentication = HashSet::new();
+    for (name, language) in asked {
+        let category = categories
+            .category(&planner.whatsapp, waba_id, &name, &language, now)
+            .await;
+        if category == Some(Category::Authentication) {
+            authentication.insert((name, language));
+        }
+    }
+    authentication
+}
+
+/// The store, read-only and as it is (never migrated: `sfwa run` owns its schema). No file
+/// yet: an empty in-memory store stands in (nobody has written in), with a note saying so.
+pub fn open_read_only(path: &Path) -> anyhow::Result<(Connection, Option<String>)> {
+    if !path.exists() {
+        let mut conn = Connection::open_in_memory()?;
+        crate::store::db::migrate(&mut conn)?;
+        let note = format!(
+            "no store at {}: sfwa has not run with these settings yet, so no customer is known to have written in",
+            path.display()
+        );
+        return Ok((conn, Some(note)));
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags)
+        .with_context(|| format!("opening the store at {} read-only", path.display()))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let latest = crate::store::db::latest_version();
+    if version != latest {
+        anyhow::bail!(
+            "the store at {} has schema version {version} where this sfwa reads {latest}: run \
+             this version's `sfwa run` or `sfwa sync` once to bring it up to date (`sfwa plan` \
+             never writes to the store)",
+            path.display()
+        );
+    }
+    Ok((conn, None))
+}
