@@ -23,6 +23,7 @@ mod media;
 mod numbers;
 mod operations;
 mod package_contract;
+mod plan;
 mod salesforce_auth;
 mod salesforce_client;
 mod salesforce_cometd;

@@ -223,12 +223,15 @@ fn journaled(
 
 /// Why a claimed record waits for its `next_attempt_at`.
 fn waiting(entry: &JournalEntry) -> String {
-    match (&entry.error_code, entry.rate_limited_since) {
-        (Some(code), Some(_)) => {
-            format!("WhatsApp's rate limit ({code}); not counted as an attempt")
-        }
-        (Some(code), None) => format!("retry after {code} (attempt {})", entry.attempts + 1),
-        (None, _) => "scheduled (Scheduled_At__c)".into(),
+    if entry.rate_limited_since.is_some() {
+        format!(
+            "waiting out WhatsApp's rate limit ({} refusals so far; they are not counted as attempts)",
+            entry.rate_limited_count
+        )
+    } else if entry.attempts > 0 {
+        format!("attempt {} after a failed one", entry.attempts + 1)
+    } else {
+        "scheduled (Scheduled_At__c)".into()
     }
 }
 
@@ -255,5 +258,104 @@ fn describe(record: &QueuedRecord) -> String {
             record.template_language.as_deref().unwrap_or("-")
         ),
         _ => kind.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::sf_id::SfId;
+    use crate::store::db::test_connection;
+
+    const NUMBER: &str = "106540352242922";
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
+    }
+
+    fn settings() -> Settings {
+        let mut settings = Settings::default();
+        settings.whatsapp.default_phone_number_id = NUMBER.into();
+        settings
+    }
+
+    fn record(id: &str, to: &str) -> QueuedRecord {
+        let mut record = QueuedRecord::new(SfId::parse(id).unwrap());
+        record.to_phone = Some(to.into());
+        record.message_type = Some("Template".into());
+        record.template_name = Some("hello_world".into());
+        record
+    }
+
+    fn judged(record: &QueuedRecord, conn: &Connection) -> Verdict {
+        let settings = settings();
+        let none = HashSet::new();
+        let context = Context {
+            settings: &settings,
+            now: now(),
+            default_region: None,
+            authentication: &none,
+        };
+        judge(record, &context, conn).unwrap().verdict
+    }
+
+    #[test]
+    fn a_record_the_journal_is_sending_or_waiting_for_is_left_to_it() {
+        let conn = test_connection();
+        let sending = record("a005g0000012345AAA", "+16505551234");
+        let waiting = record("a005g0000012346AAA", "+16505551234");
+        let due = now() + chrono::Duration::minutes(3);
+        journal::claim(&conn, &sending.id, now()).unwrap();
+        journal::mark_sending(&conn, &sending.id, NUMBER, "16505551234", now()).unwrap();
+        journal::claim(&conn, &waiting.id, now()).unwrap();
+        journal::schedule_retry(&conn, &waiting.id, 1, due, now()).unwrap();
+
+        let sending = judged(&sending, &conn);
+        let waiting = judged(&waiting, &conn);
+
+        assert_eq!(sending.action(), "skip", "{sending:?}");
+        assert_eq!(
+            waiting,
+            Verdict::wait(Some(due), None, "attempt 2 after a failed one".into())
+        );
+    }
+
+    #[test]
+    fn a_record_whatsapp_accepted_is_never_sent_again_and_another_numbers_is_left_alone() {
+        let conn = test_connection();
+        let mut accepted = record("a005g0000012345AAA", "+16505551234");
+        accepted.wamid = Some("wamid.OLD".parse().unwrap());
+        let mut elsewhere = record("a005g0000012346AAA", "+16505551234");
+        elsewhere.business_number_id = Some("999".into());
+
+        let accepted = judged(&accepted, &conn);
+        let elsewhere = judged(&elsewhere, &conn);
+
+        assert!(
+            matches!(&accepted, Verdict::Refuse { code, .. } if code == "ALREADY_SENT"),
+            "{accepted:?}"
+        );
+        assert_eq!(elsewhere.action(), "skip", "{elsewhere:?}");
+    }
+
+    #[test]
+    fn a_template_goes_whatever_the_window_and_a_bad_record_is_refused_with_its_code() {
+        let conn = test_connection();
+        let template = record("a005g0000012345AAA", "+16505551234");
+        let mut no_name = record("a005g0000012346AAA", "+16505551234");
+        no_name.template_name = None;
+
+        assert_eq!(
+            judged(&template, &conn),
+            Verdict::Send {
+                window_expires_at: None
+            }
+        );
+        assert!(matches!(
+            judged(&no_name, &conn),
+            Verdict::Refuse { code, .. } if code == "MISSING_TEMPLATE"
+        ));
     }
 }

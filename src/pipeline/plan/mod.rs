@@ -212,3 +212,48 @@ pub fn open_read_only(path: &Path) -> anyhow::Result<(Connection, Option<String>
     }
     Ok((conn, None))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_is_opened_read_only_and_one_of_another_schema_is_refused_not_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let current = dir.path().join("sfwa.db");
+        drop(crate::store::Store::open(&current).unwrap());
+        let old = dir.path().join("old.db");
+        Connection::open(&old)
+            .unwrap()
+            .pragma_update(None, "user_version", 1)
+            .unwrap();
+
+        let (conn, note) = open_read_only(&current).unwrap();
+        let write = conn.execute("DELETE FROM journal", []);
+        let refused = open_read_only(&old).map(|_| ()).unwrap_err().to_string();
+        let (_, missing) = open_read_only(&dir.path().join("none.db")).unwrap();
+
+        assert_eq!(note, None);
+        assert!(write.is_err(), "a read-only connection refuses writes");
+        assert!(refused.contains("schema version 1"), "{refused}");
+        let version: i64 = Connection::open(&old)
+            .unwrap()
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, 1, "never migrated");
+        assert!(missing.is_some_and(|n| n.contains("no store")));
+        assert!(!dir.path().join("none.db").exists());
+    }
+
+    #[test]
+    fn the_query_lists_the_planned_statuses_and_ands_the_filter() {
+        let soql = plan_query("WhatsApp_Message__c", Some("CreatedDate = TODAY"), 10);
+
+        assert!(soql.contains("Status__c IN ('Queued')"), "{soql}");
+        assert!(
+            soql.contains(" AND (CreatedDate = TODAY) ORDER BY"),
+            "{soql}"
+        );
+        assert!(soql.ends_with("LIMIT 10"), "{soql}");
+    }
+}
