@@ -309,3 +309,38 @@ async fn a_delivered_message_carries_metas_pricing_on_its_record_and_in_the_metr
         assert!(metrics.contains(&line), "{line} missing from:\n{metrics}");
     }
 }
+
+#[tokio::test]
+async fn a_record_of_a_number_nobody_serves_is_refused_and_one_another_instance_serves_is_left_alone(
+) {
+    let app = spawn_app().await;
+    let mut settings = app.settings.clone();
+    settings.whatsapp.business_account_id = app.wa.waba_id().to_string();
+    app.seed(
+        "WhatsApp_Number_Lease__c",
+        json!([{"Lease_Key__c": "555000111/1", "Phone_Number_Id__c": "555000111",
+                "Generation__c": 1, "Holder__c": "elsewhere#1"}]),
+    )
+    .await;
+    let ids = app
+        .queue(json!([
+            {"To_Phone__c": IN_WINDOW, "Message_Type__c": "Template", "Template_Name__c": "hello_world",
+             "Business_Number_Id__c": "999000111"},
+            {"To_Phone__c": IN_WINDOW, "Message_Type__c": "Template", "Template_Name__c": "hello_world",
+             "Business_Number_Id__c": "555000111"}
+        ]))
+        .await;
+    let planner = Planner {
+        settings: Arc::new(settings),
+        ..planner(&app)
+    };
+
+    let planned = plan::plan(&planner, &PlanOptions::default()).await.unwrap();
+
+    assert!(
+        matches!(verdict_of(&planned.entries, &ids[0]), Verdict::Refuse { code, .. } if code == "UNKNOWN_BUSINESS_NUMBER"),
+        "{:?}",
+        planned.entries
+    );
+    assert_eq!(verdict_of(&planned.entries, &ids[1]).action(), "skip");
+}

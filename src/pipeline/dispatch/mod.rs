@@ -263,7 +263,7 @@ impl From<Refusal> for Next {
 
 /// The window rule for a message now, given when its customer last wrote in: `Ok(when the
 /// window closes)` (`None`: unknown, a template), or the refusal. Pure: the send path asks it
-/// right before sending ([`check_window`]) and `sfwa plan` asks it the same way.
+/// right before sending (`check_window`) and `sfwa plan` asks it the same way.
 pub fn judge_window(
     is_template: bool,
     last_inbound: Option<DateTime<Utc>>,

@@ -22,7 +22,7 @@ use crate::domain::message::{OutboundMessage, QueuedRecord};
 use crate::pipeline::claim;
 use crate::pipeline::dispatch::{judge_address, judge_window, template_to_ask, window_margin};
 use crate::pipeline::identity::{self, Need};
-use crate::pipeline::record_update;
+use crate::pipeline::{record_update, unknown_numbers};
 use crate::salesforce::contract;
 use crate::store::journal::{self, JournalEntry, JournalState};
 use crate::store::{inbound, outbox, StoreError};
@@ -38,6 +38,9 @@ pub struct Context<'a> {
     /// `(name, language)` of the account's authentication templates that records address to a
     /// BSUID (the only ones whose category matters, see `dispatch::template_to_ask`).
     pub authentication: &'a HashSet<(String, String)>,
+    /// Business numbers no instance serves (not the account's, in no lease): their records are
+    /// failed UNKNOWN_BUSINESS_NUMBER by the sweep (`pipeline::unknown_numbers`).
+    pub unknown_numbers: &'a HashSet<String>,
 }
 
 /// A valid message on its way, as the checks of [`CHECKS`] see it.
@@ -122,6 +125,12 @@ fn addressed(
     conn: &Connection,
 ) -> Result<Verdict, StoreError> {
     let settings = context.settings;
+    if context.unknown_numbers.contains(number) {
+        return Ok(Verdict::Refuse {
+            code: unknown_numbers::UNKNOWN_BUSINESS_NUMBER.into(),
+            message: unknown_numbers::unknown_message(number),
+        });
+    }
     if !settings.serves(number) {
         return Ok(Verdict::Skip {
             reason: format!(
@@ -292,11 +301,13 @@ mod tests {
     fn judged(record: &QueuedRecord, conn: &Connection) -> Verdict {
         let settings = settings();
         let none = HashSet::new();
+        let unknown = HashSet::from(["888".to_string()]);
         let context = Context {
             settings: &settings,
             now: now(),
             default_region: None,
             authentication: &none,
+            unknown_numbers: &unknown,
         };
         judge(record, &context, conn).unwrap().verdict
     }
@@ -323,21 +334,29 @@ mod tests {
     }
 
     #[test]
-    fn a_record_whatsapp_accepted_is_never_sent_again_and_another_numbers_is_left_alone() {
+    fn a_record_whatsapp_accepted_is_never_sent_again_another_instances_is_left_alone_and_nobodys_refused(
+    ) {
         let conn = test_connection();
         let mut accepted = record("a005g0000012345AAA", "+16505551234");
         accepted.wamid = Some("wamid.OLD".parse().unwrap());
         let mut elsewhere = record("a005g0000012346AAA", "+16505551234");
         elsewhere.business_number_id = Some("999".into());
+        let mut nowhere = record("a005g0000012347AAA", "+16505551234");
+        nowhere.business_number_id = Some("888".into());
 
         let accepted = judged(&accepted, &conn);
         let elsewhere = judged(&elsewhere, &conn);
+        let nowhere = judged(&nowhere, &conn);
 
         assert!(
             matches!(&accepted, Verdict::Refuse { code, .. } if code == "ALREADY_SENT"),
             "{accepted:?}"
         );
         assert_eq!(elsewhere.action(), "skip", "{elsewhere:?}");
+        assert!(
+            matches!(&nowhere, Verdict::Refuse { code, .. } if code == "UNKNOWN_BUSINESS_NUMBER"),
+            "{nowhere:?}"
+        );
     }
 
     #[test]

@@ -129,6 +129,7 @@ pub async fn plan(planner: &Planner, options: &PlanOptions) -> anyhow::Result<Pl
         .collect();
     let region = crate::domain::phone::region(&settings.whatsapp.default_region).ok();
     let authentication = authentication_templates(planner, &records, region, now).await;
+    let unknown_numbers = unknown_numbers(planner, &records, &mut notes).await;
     tokio::task::spawn_blocking(move || {
         let (conn, note) = open_read_only(&settings.store.path)?;
         notes.extend(note);
@@ -137,6 +138,7 @@ pub async fn plan(planner: &Planner, options: &PlanOptions) -> anyhow::Result<Pl
             now,
             default_region: region,
             authentication: &authentication,
+            unknown_numbers: &unknown_numbers,
         };
         let entries = records
             .iter()
@@ -180,6 +182,64 @@ async fn authentication_templates(
         }
     }
     authentication
+}
+
+/// The business numbers of records no instance serves, as the UNKNOWN_BUSINESS_NUMBER sweep
+/// judges them (`pipeline::unknown_numbers`): not this instance's, not the account's
+/// (`GET /{waba_id}/phone_numbers`), in no lease record (one query). Asked only when a record
+/// names a number this instance does not serve; when it cannot be told (no
+/// `whatsapp.business_account_id`, a read failed), none is called unknown and a note says why.
+async fn unknown_numbers(
+    planner: &Planner,
+    records: &[QueuedRecord],
+    notes: &mut Vec<String>,
+) -> HashSet<String> {
+    let settings = &planner.settings;
+    let foreign: HashSet<String> = records
+        .iter()
+        .filter_map(|r| r.business_number_id.as_deref().map(str::trim))
+        .filter(|n| !n.is_empty() && !settings.serves(n))
+        .map(String::from)
+        .collect();
+    if foreign.is_empty() {
+        return foreign;
+    }
+    let waba = settings.whatsapp.business_account_id.trim();
+    if waba.is_empty() {
+        notes.push("records name numbers this instance does not serve; without whatsapp.business_account_id it cannot tell whether another instance serves them".into());
+        return HashSet::new();
+    }
+    let account = planner.whatsapp.account_numbers(waba).await;
+    let soql = format!(
+        "SELECT Phone_Number_Id__c FROM {} ORDER BY Generation__c DESC LIMIT 2000",
+        crate::pipeline::lease::OBJECT
+    );
+    let leased = planner.salesforce.query::<LeasedNumber>(&soql).await;
+    match (account, leased) {
+        (Ok(account), Ok(leased)) => foreign
+            .into_iter()
+            .filter(|n| {
+                !account.contains(n) && !leased.iter().any(|l| l.number.as_ref() == Some(n))
+            })
+            .collect(),
+        (account, leased) => {
+            let why = account
+                .err()
+                .map(|e| e.to_string())
+                .or(leased.err().map(|e| e.to_string()));
+            notes.push(format!(
+                "whether another instance serves the numbers this one does not could not be read: {}",
+                why.unwrap_or_default()
+            ));
+            HashSet::new()
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct LeasedNumber {
+    #[serde(rename = "Phone_Number_Id__c")]
+    number: Option<String>,
 }
 
 /// The store, read-only and as it is (never migrated: `sfwa run` owns its schema). No file
