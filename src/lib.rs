@@ -59,7 +59,8 @@
 //!    Composite call ([`salesforce::composite`]), per-record failures
 //!    retried, dropped or surfaced; a call refused for its data is split until the refused item is
 //!    alone, which becomes a dead letter ([`pipeline::dead_letters`], `sfwa dead-letters`).
-//!    Which fields each change writes: [`pipeline::record_update`].
+//!    Which fields each change writes: [`pipeline::record_update`] (a status's `pricing` too:
+//!    what Meta bills, onto the record and into `sfwa_messages_priced_total`).
 //!
 //! ## Map of the crate
 //! - [`app`] — wiring and ordered shutdown; [`config`] — TOML + `SFWA_*` environment layered
@@ -68,7 +69,9 @@
 //!   setup check, one file per check in [`doctor::checks`] (config, store, login, the deployed
 //!   package and its Flow, stream, the inbound queue, numbers, Graph version, Meta's webhook
 //!   subscription, webhook port);
-//!   [`progress`] — the spinner people see while `sfwa sync` or a backlog drain runs.
+//!   [`progress`] — the spinner people see while `sfwa sync` or a backlog drain runs;
+//!   `sfwa plan` — [`pipeline::plan`], the dry run: each Queued record's verdict from the send
+//!   path's own pure checks, reading only (the store opened read-only).
 //! - [`domain`] — newtypes parsed at the edge: WhatsApp's ids ([`domain::ids`]: wamid, business
 //!   number, customer — the one type a non-phone customer identity changes), E.164 phones,
 //!   Salesforce Ids, ranked statuses, template parameters, outbound messages, webhook events.

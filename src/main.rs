@@ -63,6 +63,25 @@ enum Command {
         #[arg(long, default_value = "sfwa.toml")]
         config: PathBuf,
     },
+    /// A dry run: for every Queued record, what sfwa would do now and why — send, refuse with
+    /// which code, wait until when, re-engage with which template. Changes nothing: reads
+    /// Salesforce and the store (opened read-only), sends nothing, claims nothing; safe beside a
+    /// running `sfwa run`.
+    Plan {
+        /// The TOML settings file; `SFWA_SECTION__KEY` environment variables override it.
+        #[arg(long, default_value = "sfwa.toml")]
+        config: PathBuf,
+        /// Only the records this SOQL condition selects among them, e.g.
+        /// "CreatedDate = TODAY" or "Template_Name__c = 'order_update'".
+        #[arg(long = "where", value_name = "SOQL")]
+        filter: Option<String>,
+        /// One JSON document for machines instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// At most this many records, oldest first.
+        #[arg(long, default_value_t = 2000)]
+        limit: usize,
+    },
     /// Asks a running sfwa whether it is alive: `GET /healthz` on its observe listener
     /// (`observe.listen` from the settings, or `--url`). Exits 0 on a 200, else 1 with one line
     /// saying why. For container health checks: the image has no curl.
@@ -197,7 +216,10 @@ async fn run() -> anyhow::Result<ExitCode> {
     let default_filter = match cli.command {
         #[cfg(feature = "sim")]
         Command::Demo { .. } | Command::Bench(_) => "error",
-        Command::Doctor { .. } | Command::DeadLetters(_) | Command::Healthcheck { .. } => "warn",
+        Command::Doctor { .. }
+        | Command::DeadLetters(_)
+        | Command::Healthcheck { .. }
+        | Command::Plan { .. } => "warn",
         _ => "info",
     };
     init_logging(cli.log_format, default_filter);
@@ -206,6 +228,19 @@ async fn run() -> anyhow::Result<ExitCode> {
         Command::Run { config } => run_daemon(&config, human).await,
         Command::Sync { config } => sync(&config, human).await,
         Command::Doctor { config } => doctor(&config).await,
+        Command::Plan {
+            config,
+            filter,
+            json,
+            limit,
+        } => {
+            plan(
+                &config,
+                sfwa::pipeline::plan::PlanOptions { filter, limit },
+                json,
+            )
+            .await
+        }
         Command::DeadLetters(command) => dead_letters(command).await,
         Command::Healthcheck { config, url } => healthcheck(&config, url).await,
         #[cfg(feature = "sim")]
@@ -281,6 +316,47 @@ async fn doctor(config: &std::path::Path) -> anyhow::Result<ExitCode> {
     let unicode = std::io::IsTerminal::is_terminal(&std::io::stdout());
     print!("{}", sfwa::doctor::render(&checks, unicode));
     Ok(exit_code(sfwa::doctor::all_passed(&checks)))
+}
+
+/// `sfwa plan`: the dry run's table (or JSON); fails only if it could not read.
+async fn plan(
+    config: &std::path::Path,
+    options: sfwa::pipeline::plan::PlanOptions,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let settings = std::sync::Arc::new(sfwa::config::Settings::load(config)?);
+    let http = reqwest::Client::builder()
+        .user_agent(concat!("sfwa-plan/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("building the HTTP client")?;
+    let salesforce = sfwa::salesforce::SalesforceClient::new(
+        http.clone(),
+        sfwa::app::salesforce_config(&settings)?,
+    )
+    .context("setting up the Salesforce client")?;
+    let wa = &settings.whatsapp;
+    let whatsapp = sfwa::whatsapp::WhatsAppClient::new(
+        http,
+        sfwa::whatsapp::WhatsAppConfig {
+            api_base: wa.api_base.clone(),
+            api_version: wa.api_version.clone(),
+            access_token: wa.access_token.expose().to_string(),
+            timeout: wa.timeout,
+        },
+    );
+    let planner = sfwa::pipeline::plan::Planner {
+        settings,
+        clock: std::sync::Arc::new(sfwa::clock::SystemClock),
+        salesforce,
+        whatsapp,
+    };
+    let plan = sfwa::pipeline::plan::plan(&planner, &options).await?;
+    if json {
+        println!("{}", sfwa::pipeline::plan::render_json(&plan));
+    } else {
+        print!("{}", sfwa::pipeline::plan::render_table(&plan));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `sfwa healthcheck`: 0 on a 200 from `/healthz`, else 1 and one line why.

@@ -221,6 +221,63 @@ pub struct StatusUpdate {
     pub record_id: Option<SfId>,
     /// Only on `failed`.
     pub errors: Vec<StatusError>,
+    /// `pricing`: what Meta bills for the message (on `sent`, `delivered` and `read`; `None`
+    /// when absent, as on `failed`).
+    pub pricing: Option<Pricing>,
+}
+
+/// A status's `pricing` object: per-message pricing since 2025-07-01 (`pricing_model` "PMP").
+/// Each part is kept as Meta wrote it, cut to its record field's length; a part that is absent
+/// or not text is `None`. What is counted by label is bounded in [`Pricing::category_label`] and
+/// [`Pricing::type_label`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pricing {
+    /// `category`: marketing, utility, authentication, authentication_international, service…
+    pub category: Option<String>,
+    /// `type`: regular (billed), free_customer_service, free_entry_point.
+    pub pricing_type: Option<String>,
+    /// `pricing_model`: PMP (per message); CBP on statuses of older conversations.
+    pub model: Option<String>,
+    /// `billable`, when Meta says it.
+    pub billable: Option<bool>,
+}
+
+/// The pricing categories Meta documents; any other is counted as `other`.
+pub const PRICING_CATEGORIES: &[&str] = &[
+    "marketing",
+    "marketing_lite",
+    "utility",
+    "authentication",
+    "authentication_international",
+    "service",
+    "referral_conversion",
+];
+
+/// The pricing types Meta documents; any other is counted as `other`.
+pub const PRICING_TYPES: &[&str] = &["regular", "free_customer_service", "free_entry_point"];
+
+impl Pricing {
+    /// The category as a metric label: one of [`PRICING_CATEGORIES`], `other` or `unknown`
+    /// (absent) — never Meta's raw text, so the label set stays bounded.
+    pub fn category_label(&self) -> &'static str {
+        bounded_label(self.category.as_deref(), PRICING_CATEGORIES)
+    }
+
+    /// The type as a metric label: one of [`PRICING_TYPES`], `other` or `unknown`.
+    pub fn type_label(&self) -> &'static str {
+        bounded_label(self.pricing_type.as_deref(), PRICING_TYPES)
+    }
+}
+
+fn bounded_label(value: Option<&str>, known: &[&'static str]) -> &'static str {
+    match value {
+        None => "unknown",
+        Some(value) => known
+            .iter()
+            .find(|k| k.eq_ignore_ascii_case(value))
+            .copied()
+            .unwrap_or("other"),
+    }
 }
 
 /// One entry of a failed status's `errors`.

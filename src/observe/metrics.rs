@@ -43,6 +43,7 @@
 //! | `sfwa_webhook_last_status_timestamp_seconds` | gauge | — when the last status of a message this instance sent arrived (or this daemon started, if none since) |
 //! | `sfwa_platform_events_delivered_remaining`, `sfwa_platform_events_delivered_max` | gauge | — the org's `DailyDeliveredPlatformEvents` from `GET limits`, read every 5 minutes (`observe::limits`); absent until read and when the org does not report it |
 //! | `sfwa_store_commits_total`, `sfwa_store_writes_total` | counter | — store transactions committed (one fsync each) and writes run in them since start: several writes share a commit under load (`store::db` group commit) |
+//! | `sfwa_messages_priced_total` | counter | `number`, `category` (marketing, utility, authentication, service…, `other`), `type` (regular, free_customer_service, free_entry_point, `other`): messages delivered with Meta's `pricing`, once each |
 //! | `sfwa_inbound_links_total` | counter | `result` = user_id_stored, user_id_refused (a customer's WhatsApp user id written to, or refused by, the Contact / Lead a message linked to by phone), relinked (records the relink job linked after matching nobody at first) |
 
 use std::sync::atomic::AtomicU64;
@@ -84,6 +85,13 @@ struct ResultLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct NumberLabel {
     number: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PricedLabels {
+    number: String,
+    category: &'static str,
+    r#type: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -194,6 +202,7 @@ struct Inner {
     platform_events_max: Family<NoLabels, Gauge>,
     number_held: Family<NumberLabel, Gauge>,
     sent_by_number: Family<NumberLabel, Counter>,
+    priced: Family<PricedLabels, Counter>,
     store_commits: Counter,
     store_writes: Counter,
     shards: ShardMetrics,
@@ -250,6 +259,7 @@ impl Metrics {
             shards: ShardMetrics::default(),
             number_held: Family::default(),
             sent_by_number: Family::default(),
+            priced: Family::default(),
             store_commits: Counter::default(),
             store_writes: Counter::default(),
         };
@@ -524,6 +534,17 @@ impl Reporter for Metrics {
             })
             .inc();
     }
+
+    fn message_priced(&self, number: &str, category: &'static str, pricing_type: &'static str) {
+        self.inner
+            .priced
+            .get_or_create(&PricedLabels {
+                number: number.to_string(),
+                category,
+                r#type: pricing_type,
+            })
+            .inc();
+    }
 }
 
 /// Moves a counter up to a total counted elsewhere (the store's own counts, read at scrape time).
@@ -557,6 +578,7 @@ impl Inner {
         register!(self;
             "business_number_held" => "1 while sends from this business number are on hold (WhatsApp blocked or locked the number, or a hold on every send), else 0", number_held;
             "messages_sent_by_number" => "Outbound messages WhatsApp accepted, by the business number they went from", sent_by_number;
+            "messages_priced" => "Outbound messages delivered with WhatsApp's pricing, once each, by business number, pricing category and type (regular is billed)", priced;
         );
     }
 

@@ -57,9 +57,7 @@ pub fn claim_in(
         match journal::claim(tx, &record.id, now)? {
             Claim::New => claimed.fresh.push(record),
             Claim::Existing(entry) => {
-                if entry.state == JournalState::Claimed
-                    && entry.next_attempt_at.is_none_or(|due| due <= now)
-                {
+                if entry.state == JournalState::Claimed && due_later(&entry, now).is_none() {
                     claimed.fresh.push(record);
                 } else if entry.state.is_finished() && !outbox::is_pending(tx, record.id.as_str())?
                 {
@@ -88,6 +86,12 @@ pub fn claim_for_later(
     };
     journal::schedule_retry(tx, record_id, attempts, at, now)?;
     Ok(())
+}
+
+/// When a claimed record is due again, if that is still ahead of `now` (a retry, a rate-limit
+/// wait, a schedule): until then intake leaves it to its timer. Pure: `sfwa plan` asks it too.
+pub fn due_later(entry: &journal::JournalEntry, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    entry.next_attempt_at.filter(|due| *due > now)
 }
 
 /// The record's `Scheduled_At__c`, if it is still ahead of `now`.

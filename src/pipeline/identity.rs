@@ -238,6 +238,7 @@ mod tests {
             business_number_id: number(),
             record_id: None,
             errors: vec![],
+            pricing: None,
         };
 
         apply_status(&conn, &status).unwrap();

@@ -16,6 +16,8 @@
 //!   mirrors it into Salesforce `WhatsApp_Template__c` records.
 //! - [`pacing`] — how fast sends go per business number, adapting to Meta's rate-limit refusals
 //!   (130429 slows the number, 131056 only that customer).
+//! - [`plan`] — `sfwa plan`: the dry run; every Queued record's verdict from the send path's own
+//!   decisions, read-only (Salesforce queries, the store opened read-only, no send, no claim).
 //! - [`record_update`] — which fields a state change writes onto `WhatsApp_Message__c`.
 //! - [`webhook_apply`] — what a webhook POST said, applied in one transaction before its 200:
 //!   statuses onto the journal and the outbox, inbound messages into the window mirror and
@@ -66,6 +68,7 @@ pub mod media;
 pub mod media_body;
 pub mod owner_cache;
 pub mod pacing;
+pub mod plan;
 pub mod record_update;
 pub mod reengage;
 pub mod relink;

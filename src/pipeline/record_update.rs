@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 
 use crate::domain::message::format_salesforce_datetime as at;
 use crate::domain::status::MessageStatus;
+use crate::domain::webhook_event::Pricing;
 use crate::salesforce::contract;
 
 pub type Fields = Map<String, Value>;
@@ -157,6 +158,29 @@ pub fn status_reported(status: MessageStatus, timestamp: DateTime<Utc>, advanced
     update
 }
 
+/// What Meta bills for the message (a status's `pricing`): category, type, model and, when
+/// Meta says it, whether it is billable. A part Meta left out is not written (an earlier
+/// status's value stays).
+pub fn priced(pricing: &Pricing) -> Fields {
+    let text = |field: &'static str, value: &Option<String>| {
+        value
+            .as_deref()
+            .map(|v| (field, json!(truncate(v, contract::PRICING_CHARS))))
+    };
+    let pairs: Vec<(&str, Value)> = [
+        text(contract::PRICING_CATEGORY, &pricing.category),
+        text(contract::PRICING_TYPE, &pricing.pricing_type),
+        text(contract::PRICING_MODEL, &pricing.model),
+        pricing
+            .billable
+            .map(|b| (contract::PRICING_BILLABLE, json!(b))),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    fields(&pairs)
+}
+
 /// Salesforce refuses over-long text (STRING_TOO_LONG); cut at a character boundary instead.
 pub(crate) fn truncate(text: &str, max_chars: usize) -> String {
     if text.chars().count() <= max_chars {
@@ -204,6 +228,33 @@ mod tests {
         assert_eq!(failed["Status__c"], "Failed");
         assert_eq!(failed["WhatsApp_Message_Id__c"], "wamid.B");
         assert!(failed.contains_key("Failed_At__c"));
+    }
+
+    #[test]
+    fn pricing_writes_what_meta_said_and_leaves_out_what_it_did_not() {
+        let full = Pricing {
+            category: Some("marketing".into()),
+            pricing_type: Some("regular".into()),
+            model: Some("PMP".into()),
+            billable: Some(true),
+        };
+        let partial = Pricing {
+            category: Some("x".repeat(60)),
+            ..Pricing::default()
+        };
+
+        let written = priced(&full);
+        let cut = priced(&partial);
+
+        assert_eq!(written["Pricing_Category__c"], "marketing");
+        assert_eq!(written["Pricing_Type__c"], "regular");
+        assert_eq!(written["Pricing_Model__c"], "PMP");
+        assert_eq!(written["Pricing_Billable__c"], true);
+        assert_eq!(cut.len(), 1, "{cut:?}");
+        assert_eq!(
+            cut["Pricing_Category__c"].as_str().unwrap().chars().count(),
+            contract::PRICING_CHARS
+        );
     }
 
     #[test]

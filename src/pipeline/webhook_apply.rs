@@ -50,6 +50,22 @@ pub struct Applied {
     pub ignored: Vec<SkipReason>,
     /// Events refused (by the parser, or while being applied) and stored in [`webhook_rejects`].
     pub rejected: Vec<Rejected>,
+    /// Messages delivered with Meta's `pricing`, each once (the receiver counts them by number,
+    /// category and type).
+    pub priced: Vec<Priced>,
+}
+
+/// One message Meta delivered, with what it bills for it: counted once per message, when its
+/// first status at or past `delivered` applies (Meta bills delivered messages; its `sent`,
+/// `delivered` and `read` repeat the same `pricing`, and `delivered` may be skipped).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Priced {
+    /// The business number it was sent from.
+    pub number: String,
+    /// [`crate::domain::webhook_event::Pricing::category_label`]: bounded.
+    pub category: &'static str,
+    /// [`crate::domain::webhook_event::Pricing::type_label`]: bounded.
+    pub pricing_type: &'static str,
 }
 
 impl Applied {
@@ -69,7 +85,7 @@ pub struct Rejected {
 
 /// What applying one event did.
 enum EventApplied {
-    Status,
+    Status(Option<Priced>),
     Inbound,
     Duplicate,
     /// A marketing stop / resume (`user_preferences`), stored.
@@ -94,6 +110,10 @@ pub async fn apply(core: &Core, parsed: ParsedWebhook) -> Result<Applied, StoreE
         })
         .await?;
     core.reporter.webhook_applied(now, applied.statuses);
+    for priced in &applied.priced {
+        core.reporter
+            .message_priced(&priced.number, priced.category, priced.pricing_type);
+    }
     if applied.queued_any() {
         core.flush.batch_ready();
     }
@@ -139,7 +159,10 @@ pub fn apply_in(
             Ok(Ok(done)) => {
                 EVENT.end(tx, true)?;
                 match done {
-                    EventApplied::Status => applied.statuses += 1,
+                    EventApplied::Status(priced) => {
+                        applied.statuses += 1;
+                        applied.priced.extend(priced);
+                    }
                     EventApplied::Inbound => applied.inbound += 1,
                     EventApplied::Duplicate => applied.duplicates += 1,
                     EventApplied::Preference => applied.preferences += 1,
@@ -197,10 +220,10 @@ fn apply_event(
     }
     match event {
         WebhookEvent::Status(update) => Ok(match apply_status(tx, object, update, now)? {
-            Some(reason) => EventApplied::Ignored(reason),
-            None => {
+            Err(reason) => EventApplied::Ignored(reason),
+            Ok(priced) => {
                 crate::pipeline::identity::apply_status(tx, update)?;
-                EventApplied::Status
+                EventApplied::Status(priced)
             }
         }),
         WebhookEvent::Preference(update) => {
@@ -246,14 +269,15 @@ fn apply_event(
     }
 }
 
-/// Applies a status of one of our messages; `Some(reason)` when it is not ours and changed
-/// nothing.
+/// Applies a status of one of our messages: `Ok` with the message to count as priced, if this
+/// status is its first delivery with Meta's `pricing`; `Err(reason)` when it is not ours and
+/// changed nothing.
 fn apply_status(
     tx: &rusqlite::Transaction,
     object: &str,
     update: &StatusUpdate,
     now: DateTime<Utc>,
-) -> Result<Option<SkipReason>, StoreError> {
+) -> Result<Result<Option<Priced>, SkipReason>, StoreError> {
     // Found only through the echo: the send's response never told us the wamid (timeout, crash),
     // so the record learns it from here.
     let wamid_from_echo = journal::find_by_wamid(tx, &update.wamid)?.is_none();
@@ -265,16 +289,19 @@ fn apply_status(
         update.timestamp,
         now,
     )?;
-    let (record_id, advanced) = match result {
-        journal::StatusApplied::Applied { record_id, .. } => (record_id, true),
-        journal::StatusApplied::Ignored { record_id, .. } => (record_id, false),
+    let (record_id, advanced, priced) = match result {
+        journal::StatusApplied::Applied {
+            record_id,
+            previous,
+        } => (record_id, true, first_delivery_priced(update, previous)),
+        journal::StatusApplied::Ignored { record_id, .. } => (record_id, false, None),
         // Neither the wamid nor the echoed Id is in our journal: not a message this instance
         // sent. The callback is the sender's own data — another tool on the same number may put
         // any Id-looking text there, of any object, or a message record of another instance —
         // so it is trusted only when the journal knows the record (found above), never written
         // to on its looks (a foreign Id earns the admin a MALFORMED_ID or a write to a record
         // someone else owns).
-        journal::StatusApplied::Unknown => return Ok(Some(not_ours(tx, update)?)),
+        journal::StatusApplied::Unknown => return Ok(Err(not_ours(tx, update)?)),
     };
     let mut fields = record_update::status_reported(update.status, update.timestamp, advanced);
     let wamid_learned = wamid_from_echo
@@ -283,10 +310,15 @@ fn apply_status(
     if wamid_learned {
         fields.extend(record_update::wamid_known(update.wamid.as_str()));
     }
+    if let Some(pricing) = &update.pricing {
+        // The same on every status of the message: written each time (idempotent), so the
+        // record has it whichever status arrives first.
+        fields.extend(record_update::priced(pricing));
+    }
     if update.status == MessageStatus::Failed {
         if !advanced {
             // A failure after delivery (or a repeat) changes nothing on the record.
-            return Ok(None);
+            return Ok(Ok(None));
         }
         let failed = failure(tx, &record_id, update)?;
         // A failed re-engagement template fails the messages waiting on it.
@@ -299,7 +331,22 @@ fn apply_status(
         fields.extend(failed);
     }
     outbox::enqueue(tx, object, record_id.as_str(), &fields, now)?;
-    Ok(None)
+    Ok(Ok(priced))
+}
+
+/// The message to count as priced: this status carries `pricing` and is the first to move the
+/// message to `delivered` or past it (from `previous`, below it).
+fn first_delivery_priced(update: &StatusUpdate, previous: journal::JournalState) -> Option<Priced> {
+    let pricing = update.pricing.as_ref()?;
+    let first = matches!(
+        update.status,
+        MessageStatus::Delivered | MessageStatus::Read
+    ) && previous.as_status().rank() < MessageStatus::Delivered.rank();
+    first.then(|| Priced {
+        number: update.business_number_id.to_string(),
+        category: pricing.category_label(),
+        pricing_type: pricing.type_label(),
+    })
 }
 
 /// Why a status of a message this instance did not send is ignored, logged once per status. The
@@ -454,6 +501,7 @@ mod tests {
                 message: None,
                 details: None,
             }],
+            pricing: None,
         })
     }
 
@@ -539,6 +587,7 @@ mod tests {
             business_number_id: number(),
             record_id: callback.and_then(|c| SfId::parse(c).ok()),
             errors: vec![],
+            pricing: None,
         })
     }
 
@@ -633,5 +682,68 @@ mod tests {
         assert_eq!(stored.len(), 1);
         assert_eq!(stored[0].reason, "bad_timestamp");
         assert!(stored[0].event.contains("wamid.BAD"));
+    }
+
+    fn priced(status: MessageStatus, wamid: &str) -> WebhookEvent {
+        WebhookEvent::Status(StatusUpdate {
+            wamid: wamid.parse().unwrap(),
+            status,
+            timestamp: now() - Duration::minutes(1),
+            recipient_id: Some(customer()),
+            recipient_user_id: None,
+            business_number_id: number(),
+            record_id: SfId::parse(RECORD).ok(),
+            errors: vec![],
+            pricing: Some(crate::domain::webhook_event::Pricing {
+                category: Some("marketing".into()),
+                pricing_type: Some("regular".into()),
+                model: Some("PMP".into()),
+                billable: Some(true),
+            }),
+        })
+    }
+
+    #[test]
+    fn pricing_is_written_on_the_record_and_counted_once_when_the_message_is_first_delivered() {
+        let mut conn = test_connection();
+        sent_message(&conn);
+
+        let sent = apply_now(&mut conn, events(vec![priced(MessageStatus::Sent, WAMID)]));
+        let fields = queued_fields(&conn);
+        let delivered = apply_now(
+            &mut conn,
+            events(vec![priced(MessageStatus::Delivered, WAMID)]),
+        );
+        let read = apply_now(&mut conn, events(vec![priced(MessageStatus::Read, WAMID)]));
+
+        assert_eq!(fields[0]["Pricing_Category__c"], "marketing");
+        assert_eq!(fields[0]["Pricing_Type__c"], "regular");
+        assert_eq!(fields[0]["Pricing_Model__c"], "PMP");
+        assert_eq!(fields[0]["Pricing_Billable__c"], true);
+        assert!(sent.priced.is_empty(), "sent is not billed: {sent:?}");
+        assert_eq!(
+            delivered.priced,
+            vec![Priced {
+                number: NUMBER.into(),
+                category: "marketing",
+                pricing_type: "regular"
+            }]
+        );
+        assert!(read.priced.is_empty(), "counted once: {read:?}");
+    }
+
+    #[test]
+    fn a_read_that_skips_delivered_counts_the_message_and_a_late_delivered_does_not() {
+        let mut conn = test_connection();
+        sent_message(&conn);
+
+        let read = apply_now(&mut conn, events(vec![priced(MessageStatus::Read, WAMID)]));
+        let late = apply_now(
+            &mut conn,
+            events(vec![priced(MessageStatus::Delivered, WAMID)]),
+        );
+
+        assert_eq!(read.priced.len(), 1);
+        assert!(late.priced.is_empty(), "{late:?}");
     }
 }

@@ -61,6 +61,13 @@ pub const REFERRAL_SOURCE_TYPE: &str = "Referral_Source_Type__c";
 pub const REFERRAL_SOURCE_URL: &str = "Referral_Source_URL__c";
 pub const REFERRAL_HEADLINE: &str = "Referral_Headline__c";
 pub const REFERRAL_CLICK_ID: &str = "Referral_Click_Id__c";
+/// Outbound: what Meta bills for the message, from its status webhooks' `pricing`.
+pub const PRICING_CATEGORY: &str = "Pricing_Category__c";
+pub const PRICING_TYPE: &str = "Pricing_Type__c";
+pub const PRICING_MODEL: &str = "Pricing_Model__c";
+pub const PRICING_BILLABLE: &str = "Pricing_Billable__c";
+/// The length of the pricing text fields.
+pub const PRICING_CHARS: usize = 40;
 
 /// On Contact and Lead (not the message object): the customer's business-scoped WhatsApp user id
 /// (BSUID), read to link inbound records and written once a record links by phone
@@ -94,6 +101,8 @@ pub enum Kind {
     DateTime,
     /// A lookup.
     Reference,
+    /// A checkbox.
+    Checkbox,
 }
 
 impl Kind {
@@ -108,6 +117,7 @@ impl Kind {
             Kind::Picklist => &["picklist"],
             Kind::DateTime => &["datetime"],
             Kind::Reference => &["reference"],
+            Kind::Checkbox => &["boolean"],
         }
     }
 }
@@ -185,6 +195,10 @@ pub const FIELDS: &[Field] = &[
     field(REFERRAL_SOURCE_URL, Kind::Url, 0, Use::Written),
     field(REFERRAL_HEADLINE, Kind::Text, 255, Use::Written),
     field(REFERRAL_CLICK_ID, Kind::Text, 255, Use::Written),
+    field(PRICING_CATEGORY, Kind::Text, PRICING_CHARS, Use::Written),
+    field(PRICING_TYPE, Kind::Text, PRICING_CHARS, Use::Written),
+    field(PRICING_MODEL, Kind::Text, PRICING_CHARS, Use::Written),
+    field(PRICING_BILLABLE, Kind::Checkbox, 0, Use::Written),
     // A user or the inbound queue (see `pipeline::inbound_owner`).
     field(OWNER_ID, Kind::Reference, 18, Use::Written),
 ];

@@ -40,8 +40,8 @@ use crate::domain::message::{fit_salesforce, is_salesforce_datetime};
 use crate::domain::sf_id::SfId;
 use crate::domain::status::MessageStatus;
 use crate::domain::webhook_event::{
-    echo, InboundChannel, InboundMessage, ParsedWebhook, RejectReason, RejectedEvent, SkipReason,
-    StatusError, StatusUpdate, WebhookEvent,
+    echo, InboundChannel, InboundMessage, ParsedWebhook, Pricing, RejectReason, RejectedEvent,
+    SkipReason, StatusError, StatusUpdate, WebhookEvent,
 };
 
 /// A body that is not a WhatsApp Business Account webhook.
@@ -538,8 +538,30 @@ fn status_update(status: &Value, metadata: &Metadata) -> Result<StatusUpdate, Re
         // Anything but a well-formed Id (another tool's data, garbage) is no record of ours.
         record_id: text(status, "biz_opaque_callback_data").and_then(|d| SfId::parse(&d).ok()),
         errors,
+        pricing: pricing(status),
         wamid,
     })
+}
+
+/// A status's `pricing` object, leniently: what cost a message is never a reason to refuse its
+/// status, so a part that is not text (or a `billable` that is not a boolean) is left out, and
+/// text is cut to its record field (`record_update::priced`).
+fn pricing(status: &Value) -> Option<Pricing> {
+    let pricing = status.get("pricing").filter(|p| p.is_object())?;
+    let part = |key: &str| text(pricing, key).map(|t| cut_chars(&t, PRICING_CHARS));
+    Some(Pricing {
+        category: part("category"),
+        pricing_type: part("type"),
+        model: part("pricing_model"),
+        billable: pricing.get("billable").and_then(Value::as_bool),
+    })
+}
+
+/// The length of the pricing fields on the record (`Pricing_Category__c` and its neighbours).
+const PRICING_CHARS: usize = crate::salesforce::contract::PRICING_CHARS;
+
+fn cut_chars(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
 }
 
 fn inbound_message(
@@ -932,6 +954,42 @@ mod tests {
             .detail
             .contains("no \"from\" nor \"from_user_id\""));
         assert!(parsed.rejected[1].detail.contains("from_user_id"));
+    }
+
+    #[test]
+    fn the_pricing_of_a_status_is_read_and_an_odd_one_never_refuses_the_status() {
+        let value = json!({"metadata": metadata(), "statuses": [
+            {"id": "wamid.P", "status": "delivered", "timestamp": "1750030073", "recipient_id": "1",
+             "pricing": {"billable": true, "pricing_model": "PMP", "type": "regular", "category": "utility"}},
+            {"id": "wamid.Q", "status": "delivered", "timestamp": "1750030073", "recipient_id": "1",
+             "pricing": {"billable": "yes", "type": 7, "category": "x".repeat(100)}},
+            {"id": "wamid.R", "status": "delivered", "timestamp": "1750030073", "recipient_id": "1",
+             "pricing": "free"}]});
+
+        let events = parse(&envelope(vec![value])).expect("envelope").events;
+
+        let pricing: Vec<Option<Pricing>> = events
+            .iter()
+            .map(|e| match e {
+                WebhookEvent::Status(s) => s.pricing.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            pricing[0],
+            Some(Pricing {
+                category: Some("utility".into()),
+                pricing_type: Some("regular".into()),
+                model: Some("PMP".into()),
+                billable: Some(true),
+            })
+        );
+        let odd = pricing[1].clone().expect("an object is read");
+        assert_eq!((odd.billable, odd.pricing_type), (None, None));
+        assert_eq!(odd.category.map(|c| c.chars().count()), Some(PRICING_CHARS));
+        assert_eq!(pricing[2], None);
+        assert_eq!(pricing[0].as_ref().unwrap().category_label(), "utility");
+        assert_eq!(pricing[1].as_ref().unwrap().category_label(), "other");
     }
 
     #[test]

@@ -25,6 +25,7 @@ mod media;
 mod numbers;
 mod operations;
 mod package_contract;
+mod plan;
 mod reengage;
 mod salesforce_auth;
 mod salesforce_client;

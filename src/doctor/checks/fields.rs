@@ -38,6 +38,12 @@ pub fn written_fields() -> BTreeSet<String> {
         record_update::sending(),
         record_update::accepted("wamid.doctor", Some(now)),
         record_update::failed("CODE", "message", now, Some(now)),
+        record_update::priced(&crate::domain::webhook_event::Pricing {
+            category: Some("utility".into()),
+            pricing_type: Some("regular".into()),
+            model: Some("PMP".into()),
+            billable: Some(true),
+        }),
     ];
     writes.extend(
         MessageStatus::ALL

@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use tracing::{info, warn};
 
-use crate::domain::ids::BusinessNumberId;
+use crate::domain::ids::{BusinessNumberId, CustomerId};
 use crate::domain::message::{MessageKind, OutboundMessage, QueuedRecord};
 use crate::pipeline::consent;
 use crate::pipeline::identity::{self, Need};
@@ -198,12 +198,8 @@ async fn address(
     message: &mut OutboundMessage,
     number: &str,
 ) -> anyhow::Result<Result<(), Next>> {
-    let need = match &message.kind {
-        // Only a BSUID address can meet 131062: no listing is asked for sends to a phone.
-        MessageKind::Template { name, language, .. }
-            if message.to.is_user_id()
-                && dispatcher.is_authentication_template(name, language).await =>
-        {
+    let need = match template_to_ask(message) {
+        Some((name, language)) if dispatcher.is_authentication_template(name, language).await => {
             Need::Phone
         }
         _ => Need::Any,
@@ -220,13 +216,9 @@ async fn address(
         }
         Err(_) => identity::send_to(&message.to, None, need),
     };
-    if need == Need::Phone && to.is_user_id() {
+    if let Err(refused) = judge_address(need, &to) {
         info!("authentication template to a customer known only by user id; not sent");
-        return Ok(Err(Next::Refuse {
-            code: AUTH_TEMPLATE_TO_USER_ID.into(),
-            message: AUTH_TEMPLATE_TO_USER_ID_MESSAGE.into(),
-            window_expired_at: None,
-        }));
+        return Ok(Err(refused.into()));
     }
     if to != message.to {
         info!(addressed = %message.to, to = %to, "sent to the customer's current WhatsApp address");
@@ -256,20 +248,14 @@ async fn check_window(
         }
         None => None,
     };
-    let margin =
-        Duration::from_std(dispatcher.core.settings.window.margin).unwrap_or(Duration::minutes(2));
+    let margin = window_margin(&dispatcher.core.settings);
     Ok(
-        match window::decide(message.kind.is_template(), last_inbound, target.now, margin) {
-            Decision::Allowed { window_expires_at } => Ok(window_expires_at),
-            Decision::Refused { window_expired_at } => {
+        judge_window(message.kind.is_template(), last_inbound, target.now, margin).map_err(
+            |refused| {
                 info!("outside the customer-service window; not sent");
-                Err(Next::Refuse {
-                    code: OUTSIDE_WINDOW.into(),
-                    message: OUTSIDE_WINDOW_MESSAGE.into(),
-                    window_expired_at,
-                })
-            }
-        },
+                Next::from(refused)
+            },
+        ),
     )
 }
 
@@ -298,6 +284,76 @@ async fn closed_window(
             apply(dispatcher, target, next).await
         }
     }
+}
+
+/// A send refused before WhatsApp is called, as the pure checks say it: the record's
+/// Error_Code__c, its sentence, and (for a closed window) when the window closed. The send path
+/// applies it as [`Next::Refuse`]; `sfwa plan` ([`crate::pipeline::plan`]) shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: String,
+    pub message: String,
+    pub window_expired_at: Option<DateTime<Utc>>,
+}
+
+impl From<Refusal> for Next {
+    fn from(refused: Refusal) -> Next {
+        Next::Refuse {
+            code: refused.code,
+            message: refused.message,
+            window_expired_at: refused.window_expired_at,
+        }
+    }
+}
+
+/// The window rule for a message now, given when its customer last wrote in: `Ok(when the
+/// window closes)` (`None`: unknown, a template), or the refusal. Pure: the send path asks it
+/// right before sending (`check_window`) and `sfwa plan` asks it the same way.
+pub fn judge_window(
+    is_template: bool,
+    last_inbound: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    margin: Duration,
+) -> Result<Option<DateTime<Utc>>, Refusal> {
+    match window::decide(is_template, last_inbound, now, margin) {
+        Decision::Allowed { window_expires_at } => Ok(window_expires_at),
+        Decision::Refused { window_expired_at } => Err(Refusal {
+            code: OUTSIDE_WINDOW.into(),
+            message: OUTSIDE_WINDOW_MESSAGE.into(),
+            window_expired_at,
+        }),
+    }
+}
+
+/// `window.margin`, as [`judge_window`] takes it.
+pub fn window_margin(settings: &crate::config::Settings) -> Duration {
+    Duration::from_std(settings.window.margin).unwrap_or(Duration::minutes(2))
+}
+
+/// The template whose category decides where a message may go: a template to a BSUID address
+/// (an authentication template needs a phone, 131062). Only a BSUID address can meet 131062, so
+/// no listing is asked for sends to a phone.
+pub fn template_to_ask(message: &OutboundMessage) -> Option<(&str, &str)> {
+    match &message.kind {
+        MessageKind::Template { name, language, .. } if message.to.is_user_id() => {
+            Some((name.as_str(), language.as_str()))
+        }
+        _ => None,
+    }
+}
+
+/// Whether a message that needs `need` can go to `to` (the person's current key): an
+/// authentication template to a customer known only by BSUID cannot (Meta would refuse it,
+/// 131062). Pure: the send path and `sfwa plan` ask it.
+pub fn judge_address(need: Need, to: &CustomerId) -> Result<(), Refusal> {
+    if need == Need::Phone && to.is_user_id() {
+        return Err(Refusal {
+            code: AUTH_TEMPLATE_TO_USER_ID.into(),
+            message: AUTH_TEMPLATE_TO_USER_ID_MESSAGE.into(),
+            window_expired_at: None,
+        });
+    }
+    Ok(())
 }
 
 /// Journals `Sending` (and queues it for the record) before the call; `false` when another
