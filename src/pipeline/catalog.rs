@@ -316,6 +316,14 @@ pub enum Step {
     Waiting,
 }
 
+/// Whether `number`'s messages wait for a paused template, and for how long at most.
+fn paused_policy(settings: &crate::config::types::TemplateSettings, number: &str) -> PausedPolicy {
+    PausedPolicy {
+        wait: settings.waits_when_paused(number),
+        max_wait: Duration::from_std(settings.max_paused_wait).unwrap_or(Duration::hours(10)),
+    }
+}
+
 /// Checks `message` if it is a template: reads the catalog, fetches the template once when the
 /// stored one would not go, and applies a wait. `attempt` is the journal's.
 pub async fn check(
@@ -336,11 +344,7 @@ pub async fn check(
         return Ok(Step::Go);
     }
     let catalog = &dispatcher.catalog;
-    let settings = &dispatcher.core.settings.templates;
-    let policy = PausedPolicy {
-        wait: settings.waits_when_paused(number),
-        max_wait: Duration::from_std(settings.max_paused_wait).unwrap_or(Duration::hours(10)),
-    };
+    let policy = paused_policy(&dispatcher.core.settings.templates, number);
     let record_id = message.record_id.clone();
     let (stored, since) = {
         let (n, l, id) = (name.clone(), language.clone(), record_id.clone());

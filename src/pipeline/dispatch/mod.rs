@@ -105,6 +105,7 @@ pub async fn dispatch_record(
             };
             return apply(dispatcher, &target, next).await;
         }
+    }
     // Marketing consent (`pipeline::consent`): a marketing template to a customer who opted out.
     if let Some(refused) = consent::check(dispatcher, &record, &message, &number).await? {
         return apply(dispatcher, &target, refused).await;
