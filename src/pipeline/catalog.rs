@@ -317,7 +317,10 @@ pub enum Step {
 }
 
 /// Whether `number`'s messages wait for a paused template, and for how long at most.
-fn paused_policy(settings: &crate::config::types::TemplateSettings, number: &str) -> PausedPolicy {
+pub fn paused_policy(
+    settings: &crate::config::types::TemplateSettings,
+    number: &str,
+) -> PausedPolicy {
     PausedPolicy {
         wait: settings.waits_when_paused(number),
         max_wait: Duration::from_std(settings.max_paused_wait).unwrap_or(Duration::hours(10)),

@@ -123,10 +123,21 @@ fn is_us(to: &CustomerId) -> bool {
         == Some(phonenumber::country::Id::US)
 }
 
-/// Whether template `name` in `language` is a marketing template, from the account's template
-/// categories (`None`: unknown). The one place the send path asks for a category for consent, so
-/// the catalog can replace the listing behind it.
+/// Whether template `name` in `language` is a marketing template (`None`: unknown): the template
+/// catalog's category (`store::templates`, kept live by its webhooks), else the account's
+/// listing. The one place the send path asks for a category for consent.
 pub async fn is_marketing(dispatcher: &Dispatcher, name: &str, language: &str) -> Option<bool> {
+    let (n, l) = (name.to_string(), language.to_string());
+    let cataloged = dispatcher
+        .core
+        .store
+        .read(move |conn| crate::store::templates::get(conn, &n, &l))
+        .await
+        .ok()
+        .flatten();
+    if let Some(template) = cataloged {
+        return Some(template.category.eq_ignore_ascii_case("MARKETING"));
+    }
     let waba_id = &dispatcher.core.settings.whatsapp.business_account_id;
     dispatcher
         .templates

@@ -171,7 +171,8 @@ mod tests {
     }
 
     #[test]
-    fn the_message_template_user_preferences_and_standby_fields_are_handled_by_the_webhook_parser_today() {
+    fn the_message_template_user_preferences_and_standby_fields_are_handled_by_the_webhook_parser_today(
+    ) {
         let handled: Vec<&str> = WEBHOOK_FIELDS
             .iter()
             .map(|(f, _)| *f)

@@ -18,14 +18,15 @@ use rusqlite::Connection;
 
 use crate::config::Settings;
 use crate::domain::ids::BusinessNumberId;
-use crate::domain::message::{OutboundMessage, QueuedRecord};
+use crate::domain::message::{MessageKind, OutboundMessage, QueuedRecord};
 use crate::pipeline::claim;
 use crate::pipeline::dispatch::{judge_address, judge_window, template_to_ask, window_margin};
 use crate::pipeline::identity::{self, Need};
+use crate::pipeline::{catalog, consent as consent_check, reengage};
 use crate::pipeline::{record_update, unknown_numbers};
 use crate::salesforce::contract;
 use crate::store::journal::{self, JournalEntry, JournalState};
-use crate::store::{inbound, outbox, StoreError};
+use crate::store::{consent as consent_store, inbound, outbox, templates, StoreError};
 
 use super::verdict::{Entry, Verdict};
 
@@ -60,7 +61,11 @@ pub type Check = fn(&Subject<'_>, &Connection) -> Result<Option<Verdict>, StoreE
 /// The checks the send path runs right before sending (`dispatch_record`, after the address and
 /// the holds), in its order; the last, the window, always answers. A message no check stops is
 /// sent.
-pub const CHECKS: &[(&str, Check)] = &[("window", window)];
+pub const CHECKS: &[(&str, Check)] = &[
+    ("template catalog", template_catalog),
+    ("consent", consent),
+    ("window", window),
+];
 
 /// What sfwa would do with `record` now.
 pub fn judge(
@@ -175,8 +180,91 @@ fn addressed(
     })
 }
 
+/// The template catalog (`catalog::judge`, as `catalog::check` asks it), from the catalog as the
+/// store holds it. Where the send path would fetch a template the store does not know before
+/// refusing it, the plan says so instead of fetching.
+fn template_catalog(
+    subject: &Subject<'_>,
+    conn: &Connection,
+) -> Result<Option<Verdict>, StoreError> {
+    let MessageKind::Template {
+        name,
+        language,
+        parameters,
+    } = &subject.message.kind
+    else {
+        return Ok(None);
+    };
+    if subject
+        .settings
+        .whatsapp
+        .business_account_id
+        .trim()
+        .is_empty()
+    {
+        return Ok(None);
+    }
+    let stored = templates::get(conn, name, language)?;
+    let since = templates::wait_since(conn, &subject.record.id)?;
+    let lookup = stored
+        .as_ref()
+        .map_or(catalog::Lookup::Missing, catalog::Lookup::Known);
+    let policy = catalog::paused_policy(&subject.settings.templates, subject.number);
+    let key = (name.as_str(), language.as_str());
+    Ok(
+        match catalog::judge(key, parameters, lookup, since, policy, subject.now) {
+            catalog::Verdict::Go => None,
+            catalog::Verdict::Refuse { code, message } => Some(Verdict::Refuse {
+                code: code.to_string(),
+                message: match stored {
+                    Some(_) => message,
+                    None => format!(
+                        "{message} (sfwa run asks WhatsApp for the template once before \
+                         refusing: one created since the last catalog sync still goes)"
+                    ),
+                },
+            }),
+            catalog::Verdict::Wait { until, message } => Some(Verdict::wait(
+                Some(until),
+                Some(catalog::TEMPLATE_PAUSED.to_string()),
+                message,
+            )),
+        },
+    )
+}
+
+/// Marketing consent (`consent::judge`, as `consent::check` asks it); the template's category
+/// comes from the catalog as the store holds it (unknown: the template goes, as it would).
+fn consent(subject: &Subject<'_>, conn: &Connection) -> Result<Option<Verdict>, StoreError> {
+    let MessageKind::Template { name, language, .. } = &subject.message.kind else {
+        return Ok(None);
+    };
+    let marketing = templates::get(conn, name, language)?
+        .map(|template| template.category.eq_ignore_ascii_case("MARKETING"));
+    let stored = match (marketing, subject.number.parse::<BusinessNumberId>()) {
+        (Some(true), Ok(number)) => consent_store::choice(conn, &number, &subject.message.to)?,
+        _ => None,
+    };
+    let facts = consent_check::Facts {
+        marketing,
+        to: subject.message.to.clone(),
+        stored,
+        salesforce_opt_out: subject.record.marketing_opt_out,
+        refuse_marketing_to_us: subject.settings.consent.refuse_marketing_to_us,
+    };
+    Ok(match consent_check::judge(&facts) {
+        consent_check::Verdict::Go => None,
+        consent_check::Verdict::Refuse { code, message } => Some(Verdict::Refuse {
+            code: code.to_string(),
+            message,
+        }),
+    })
+}
+
 /// The window rule, now (`dispatch::judge_window`, as `check_window` asks it): send, with when
-/// the window closes, or refuse OUTSIDE_SESSION_WINDOW.
+/// the window closes; or, for a free-form message whose window is closed, what re-engagement
+/// says (`reengage::judge`, as `reengage::window_closed` asks it), else refuse
+/// OUTSIDE_SESSION_WINDOW.
 fn window(subject: &Subject<'_>, conn: &Connection) -> Result<Option<Verdict>, StoreError> {
     let last_inbound = match subject.number.parse::<BusinessNumberId>() {
         Ok(number) => inbound::last_inbound(conn, &number, &subject.message.to)?,
@@ -184,12 +272,47 @@ fn window(subject: &Subject<'_>, conn: &Connection) -> Result<Option<Verdict>, S
     };
     let margin = window_margin(subject.settings);
     let is_template = subject.message.kind.is_template();
-    Ok(Some(
-        match judge_window(is_template, last_inbound, subject.now, margin) {
-            Ok(window_expires_at) => Verdict::Send { window_expires_at },
-            Err(refused) => refused.into(),
+    let refused = match judge_window(is_template, last_inbound, subject.now, margin) {
+        Ok(window_expires_at) => return Ok(Some(Verdict::Send { window_expires_at })),
+        Err(refused) => refused,
+    };
+    let (record, number) = (subject.record, subject.number);
+    let known = reengage::read_known(conn, &record.id, number, subject.message.to.as_str())?;
+    let settings = &subject.settings.reengage;
+    let verdict = reengage::judge(
+        record,
+        (is_template, false),
+        number,
+        &known,
+        settings,
+        subject.now,
+    );
+    Ok(Some(match verdict {
+        reengage::Verdict::NotAsked => refused.into(),
+        reengage::Verdict::Reengage {
+            template,
+            expires_at,
+        } => Verdict::Reengage {
+            reason: format!(
+                "the customer's window is closed: the template goes first, and this message \
+                 waits for their reply (Waiting for Reply) until {expires_at}"
+            ),
+            template: template.name,
+            language: template.language,
         },
-    ))
+        reengage::Verdict::Wait {
+            reengagement,
+            expires_at,
+        } => Verdict::wait(
+            Some(expires_at),
+            None,
+            match reengagement {
+                Some(id) => format!("waiting for the customer's reply to re-engagement {id}"),
+                None => "waiting for the customer's reply to a re-engagement".to_string(),
+            },
+        ),
+        reengage::Verdict::Refuse { code, message } => Verdict::Refuse { code, message },
+    }))
 }
 
 /// What the journal says before anything else: a record being sent, waiting for its time, or

@@ -42,7 +42,8 @@ pub use verdict::{Entry, Verdict};
 
 /// The statuses of the records sfwa still has to send, which `sfwa plan` lists. One list: a
 /// status that joins them (the re-engagement's `Waiting for Reply`) is one more entry.
-pub const PLANNED_STATUSES: &[MessageStatus] = &[MessageStatus::Queued];
+pub const PLANNED_STATUSES: &[MessageStatus] =
+    &[MessageStatus::Queued, MessageStatus::WaitingForReply];
 
 /// How long a read waits for the running daemon's write to commit.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
