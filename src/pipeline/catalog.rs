@@ -328,7 +328,7 @@ pub fn paused_policy(
 }
 
 /// Checks `message` if it is a template: reads the catalog, fetches the template once when the
-/// stored one would not go, and applies a wait. `attempt` is the journal's.
+/// stored one would not go, and applies a wait.
 pub async fn check(
     dispatcher: &Dispatcher,
     message: &OutboundMessage,
@@ -342,93 +342,102 @@ pub async fn check(
     else {
         return Ok(Step::Go);
     };
-    let waba_id = dispatcher.core.settings.whatsapp.business_account_id.trim();
-    if waba_id.is_empty() {
+    if dispatcher
+        .core
+        .settings
+        .whatsapp
+        .business_account_id
+        .trim()
+        .is_empty()
+    {
         return Ok(Step::Go);
     }
-    let catalog = &dispatcher.catalog;
     let policy = paused_policy(&dispatcher.core.settings.templates, number);
     let record_id = message.record_id.clone();
-    let (stored, since) = {
-        let (n, l, id) = (name.clone(), language.clone(), record_id.clone());
+    let since = {
+        let id = record_id.clone();
         dispatcher
             .core
             .store
-            .read(move |conn| {
-                Ok((
-                    templates::get(conn, &n, &l)?,
-                    templates::wait_since(conn, &id)?,
-                ))
-            })
+            .read(move |conn| templates::wait_since(conn, &id))
             .await?
     };
-    let now = dispatcher.now();
-    let key = (name.as_str(), language.as_str());
-    let mut template = stored;
-    let mut readable = !catalog.unreadable(now);
-    let first = verdict(
-        key,
+    let asked = Asked {
+        key: (name, language),
         parameters,
-        template.as_ref(),
-        readable,
         since,
         policy,
-        now,
-    );
-    if first != Verdict::Go && readable {
-        // One fetch at a time: a burst of sends missing the same template waits for the first
-        // one's fetch and reads what it stored, rather than each judging the stale catalog.
-        let _one_fetch = catalog.fetching.lock().await;
-        let (n, l) = (name.clone(), language.clone());
-        template = dispatcher
-            .core
-            .store
-            .read(move |conn| templates::get(conn, &n, &l))
-            .await?;
-        readable = !catalog.unreadable(dispatcher.now());
-        let again = verdict(
-            key,
-            parameters,
-            template.as_ref(),
-            readable,
-            since,
-            policy,
-            now,
-        );
-        if again != Verdict::Go && readable && catalog.may_fetch(key, dispatcher.now()) {
-            match refresh(dispatcher, key).await? {
-                Ok(fetched) => template = fetched,
-                Err(()) => readable = false,
-            }
-        }
-    }
-    let verdict = verdict(
-        key,
-        parameters,
-        template.as_ref(),
-        readable,
-        since,
-        policy,
-        dispatcher.now(),
-    );
-    apply_verdict(dispatcher, &record_id, key, verdict, since.is_some()).await
+    };
+    let verdict = settle(dispatcher, &asked).await?;
+    apply_verdict(dispatcher, &record_id, asked.key, verdict, since.is_some()).await
 }
 
-fn verdict(
-    key: (&str, &str),
-    parameters: &TemplateParameters,
-    template: Option<&CatalogTemplate>,
-    readable: bool,
+/// One send's question to the catalog.
+struct Asked<'a> {
+    key: (&'a str, &'a str),
+    parameters: &'a TemplateParameters,
     since: Option<DateTime<Utc>>,
     policy: PausedPolicy,
-    now: DateTime<Utc>,
-) -> Verdict {
-    let lookup = match (readable, template) {
-        (_, Some(template)) => Lookup::Known(template),
-        (true, None) => Lookup::Missing,
-        (false, None) => Lookup::Unreadable,
-    };
-    judge(key, parameters, lookup, since, policy, now)
+}
+
+impl Asked<'_> {
+    fn verdict(
+        &self,
+        template: Option<&CatalogTemplate>,
+        readable: bool,
+        now: DateTime<Utc>,
+    ) -> Verdict {
+        let lookup = match (readable, template) {
+            (_, Some(template)) => Lookup::Known(template),
+            (true, None) => Lookup::Missing,
+            (false, None) => Lookup::Unreadable,
+        };
+        judge(
+            self.key,
+            self.parameters,
+            lookup,
+            self.since,
+            self.policy,
+            now,
+        )
+    }
+}
+
+async fn stored(
+    dispatcher: &Dispatcher,
+    (name, language): (&str, &str),
+) -> anyhow::Result<Option<CatalogTemplate>> {
+    let (n, l) = (name.to_string(), language.to_string());
+    Ok(dispatcher
+        .core
+        .store
+        .read(move |conn| templates::get(conn, &n, &l))
+        .await?)
+}
+
+/// The verdict from the stored catalog; one that is not "go" is asked again after the template
+/// is fetched from Meta (at most once a minute per template).
+async fn settle(dispatcher: &Dispatcher, asked: &Asked<'_>) -> anyhow::Result<Verdict> {
+    let catalog = &dispatcher.catalog;
+    let mut template = stored(dispatcher, asked.key).await?;
+    let mut readable = !catalog.unreadable(dispatcher.now());
+    let first = asked.verdict(template.as_ref(), readable, dispatcher.now());
+    if first == Verdict::Go || !readable {
+        return Ok(first);
+    }
+    // One fetch at a time: a burst of sends missing the same template waits for the first
+    // one's fetch and reads what it stored, rather than each judging the stale catalog.
+    let _one_fetch = catalog.fetching.lock().await;
+    template = stored(dispatcher, asked.key).await?;
+    readable = !catalog.unreadable(dispatcher.now());
+    let again = asked.verdict(template.as_ref(), readable, dispatcher.now());
+    if again != Verdict::Go && readable && catalog.may_fetch(asked.key, dispatcher.now()) {
+        match refresh(dispatcher, asked.key).await? {
+            Ok(fetched) => template = fetched,
+            Err(()) => readable = false,
+        }
+    }
+    Ok(asked.verdict(template.as_ref(), readable, dispatcher.now()))
 }
 
 /// Writes what the verdict needs: a wait (journal due at its end, the reason on the record), or

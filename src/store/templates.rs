@@ -55,6 +55,22 @@ pub fn get(
     Ok(row.and_then(assemble))
 }
 
+/// The category (`MARKETING`, `UTILITY`, `AUTHENTICATION`) and status of template `name` in
+/// `language`, if the catalog knows it: the read-only lookup the consent check and `sfwa plan`
+/// use (a store opened read-only serves it).
+pub fn category_and_status(
+    conn: &Connection,
+    name: &str,
+    language: &str,
+) -> Result<Option<(String, String)>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT category, status FROM templates WHERE name = ?1 AND language = ?2")?
+        .query_row(params![name, language], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?)
+}
+
 /// Every template of the catalog, by name and language.
 pub fn all(conn: &Connection) -> Result<Vec<CatalogTemplate>, StoreError> {
     let mut statement = conn.prepare_cached(
@@ -276,6 +292,10 @@ mod tests {
         let changed = apply_update(&conn, "promo", "en_US", &change, now).unwrap();
 
         assert_eq!(changed.unwrap().status, "PAUSED");
+        assert_eq!(
+            category_and_status(&conn, "promo", "en_US").unwrap(),
+            Some(("MARKETING".to_string(), "PAUSED".to_string()))
+        );
         assert_eq!(
             get(&conn, "promo", "en_US").unwrap().unwrap().status,
             "PAUSED"
