@@ -1054,7 +1054,7 @@ mod tests {
         let body = json!({"object": "whatsapp_business_account", "entry": [
             {"id": "1"},
             {"id": "2", "changes": [
-                {"field": "message_template_status_update", "value": {}},
+                {"field": "flows", "value": {}},
                 {"field": "smb_message_echoes", "value": {}},
                 {"value": {}},
                 {"field": "messages"},

@@ -103,9 +103,10 @@ async fn a_template_created_after_the_last_sync_is_found_by_the_fetch_on_miss_an
                "category": "MARKETING", "body_params": 1}),
     )
     .await;
+    // A UK customer: marketing templates to US (+1) numbers are refused (`consent`).
     let id = app
         .queue(
-            json!([{"To_Phone__c": "+1 650 555 1234", "Message_Type__c": "Template",
+            json!([{"To_Phone__c": "+44 7911 123456", "Message_Type__c": "Template",
                        "Template_Name__c": "spring_news", "Template_Parameters__c": "[\"Ann\"]"}]),
         )
         .await

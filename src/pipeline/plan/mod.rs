@@ -310,7 +310,10 @@ mod tests {
     fn the_query_lists_the_planned_statuses_and_ands_the_filter() {
         let soql = plan_query("WhatsApp_Message__c", Some("CreatedDate = TODAY"), 10);
 
-        assert!(soql.contains("Status__c IN ('Queued')"), "{soql}");
+        assert!(
+            soql.contains("Status__c IN ('Queued','Waiting for Reply')"),
+            "{soql}"
+        );
         assert!(
             soql.contains(" AND (CreatedDate = TODAY) ORDER BY"),
             "{soql}"
