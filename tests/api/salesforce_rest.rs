@@ -173,6 +173,7 @@ async fn describe_lists_fields_types_lengths_and_picklist_values_from_the_metada
         statuses,
         [
             "Queued",
+            "Waiting for Reply",
             "Sending",
             "Sent",
             "Delivered",
