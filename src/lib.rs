@@ -32,7 +32,9 @@
 //!    and the Graph round trip; intake reads on while they are in flight), then
 //!    [`pipeline::dispatch::dispatch_record`]: record → [`domain::message::OutboundMessage`]
 //!    (or a precise error code) → pace ([`pipeline::pacing`]: per number, adapting to Meta's 130429;
-//!    per customer for 131056) → window → journal `Sending` → [`whatsapp::WhatsAppClient::send`]
+//!    per customer for 131056) → template catalog ([`pipeline::catalog`]: exists, approved,
+//!    parameters; a paused template waits) → marketing consent ([`pipeline::consent`]) → window
+//!    → journal `Sending` → [`whatsapp::WhatsAppClient::send`]
 //!    → Sent, Failed, retry with back-off, wait out a rate limit (never counted as an attempt),
 //!    hold (the token or app: every send; a blocked number: that number's), or unknown outcome
 //!    — decided by [`pipeline::dispatch::decide`]
@@ -45,7 +47,9 @@
 //!    parts for numbers this instance does not serve are counted and left alone), then [`pipeline::webhook_apply`] in one SQLite transaction:
 //!    dedupe, statuses only forward ([`store::journal::apply_status`]), the inbound mirror
 //!    ([`store::inbound`]), write-backs and the inbound record to create in Salesforce
-//!    ([`pipeline::inbound_records`]), and a media message's file for the media worker
+//!    ([`pipeline::inbound_records`]), template lifecycle changes ([`pipeline::catalog_sync`]),
+//!    stop/start words and `user_preferences` ([`pipeline::consent`]), a reply waking the messages
+//!    that wait for it, pricing onto the record, and a media message's file for the media worker
 //!    ([`store::media`]) — all before the 200. The worker ([`pipeline::media::media_step`]) then
 //!    downloads the file from Meta ([`whatsapp::media`]) and saves it as a Salesforce File on the
 //!    record ([`salesforce::files`]). What Meta's codes mean (131047: the
