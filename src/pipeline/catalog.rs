@@ -311,8 +311,14 @@ async fn refresh(
 /// The send path's catalog check (see the module's doc): `None` to go on, or the outcome
 /// already applied (a wait) or to apply (a refusal, as `(code, message)`).
 pub enum Step {
-    Go,
-    Refuse { code: String, message: String },
+    /// It may go; `category` is the template's in the catalog (for the consent check), if known.
+    Go {
+        category: Option<String>,
+    },
+    Refuse {
+        code: String,
+        message: String,
+    },
     Waiting,
 }
 
@@ -340,7 +346,7 @@ pub async fn check(
         parameters,
     } = &message.kind
     else {
-        return Ok(Step::Go);
+        return Ok(Step::Go { category: None });
     };
     if dispatcher
         .core
@@ -350,16 +356,22 @@ pub async fn check(
         .trim()
         .is_empty()
     {
-        return Ok(Step::Go);
+        return Ok(Step::Go { category: None });
     }
     let policy = paused_policy(&dispatcher.core.settings.templates, number);
     let record_id = message.record_id.clone();
-    let since = {
-        let id = record_id.clone();
+    // One read for both: this runs for every template send.
+    let (since, stored) = {
+        let (id, n, l) = (record_id.clone(), name.clone(), language.clone());
         dispatcher
             .core
             .store
-            .read(move |conn| templates::wait_since(conn, &id))
+            .read(move |conn| {
+                Ok((
+                    templates::wait_since(conn, &id)?,
+                    templates::get(conn, &n, &l)?,
+                ))
+            })
             .await?
     };
     let asked = Asked {
@@ -368,8 +380,14 @@ pub async fn check(
         since,
         policy,
     };
-    let verdict = settle(dispatcher, &asked).await?;
-    apply_verdict(dispatcher, &record_id, asked.key, verdict, since.is_some()).await
+    let (verdict, template) = settle(dispatcher, &asked, stored).await?;
+    let step = apply_verdict(dispatcher, &record_id, asked.key, verdict, since.is_some()).await?;
+    Ok(match step {
+        Step::Go { .. } => Step::Go {
+            category: template.map(|t| t.category),
+        },
+        other => other,
+    })
 }
 
 /// One send's question to the catalog.
@@ -415,15 +433,19 @@ async fn stored(
         .await?)
 }
 
-/// The verdict from the stored catalog; one that is not "go" is asked again after the template
-/// is fetched from Meta (at most once a minute per template).
-async fn settle(dispatcher: &Dispatcher, asked: &Asked<'_>) -> anyhow::Result<Verdict> {
+/// The verdict from the stored catalog (`template`, as read); one that is not "go" is asked
+/// again after the template is fetched from Meta (at most once a minute per template). With the
+/// template the verdict was reached on.
+async fn settle(
+    dispatcher: &Dispatcher,
+    asked: &Asked<'_>,
+    mut template: Option<CatalogTemplate>,
+) -> anyhow::Result<(Verdict, Option<CatalogTemplate>)> {
     let catalog = &dispatcher.catalog;
-    let mut template = stored(dispatcher, asked.key).await?;
     let mut readable = !catalog.unreadable(dispatcher.now());
     let first = asked.verdict(template.as_ref(), readable, dispatcher.now());
     if first == Verdict::Go || !readable {
-        return Ok(first);
+        return Ok((first, template));
     }
     // One fetch at a time: a burst of sends missing the same template waits for the first
     // one's fetch and reads what it stored, rather than each judging the stale catalog.
@@ -437,7 +459,8 @@ async fn settle(dispatcher: &Dispatcher, asked: &Asked<'_>) -> anyhow::Result<Ve
             Err(()) => readable = false,
         }
     }
-    Ok(asked.verdict(template.as_ref(), readable, dispatcher.now()))
+    let verdict = asked.verdict(template.as_ref(), readable, dispatcher.now());
+    Ok((verdict, template))
 }
 
 /// Writes what the verdict needs: a wait (journal due at its end, the reason on the record), or
@@ -463,7 +486,7 @@ async fn apply_verdict(
         _ => {}
     }
     Ok(match verdict {
-        Verdict::Go => Step::Go,
+        Verdict::Go => Step::Go { category: None },
         Verdict::Refuse { code, message } => {
             info!(
                 code,

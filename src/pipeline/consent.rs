@@ -127,6 +127,11 @@ fn is_us(to: &CustomerId) -> bool {
 /// catalog's category (`store::templates`, kept live by its webhooks), else the account's
 /// listing. The one place the send path asks for a category for consent.
 pub async fn is_marketing(dispatcher: &Dispatcher, name: &str, language: &str) -> Option<bool> {
+    let waba_id = &dispatcher.core.settings.whatsapp.business_account_id;
+    if waba_id.trim().is_empty() {
+        // No account: neither a catalog nor a listing to ask (and no store read per send).
+        return None;
+    }
     let (n, l) = (name.to_string(), language.to_string());
     let cataloged = dispatcher
         .core
@@ -138,7 +143,6 @@ pub async fn is_marketing(dispatcher: &Dispatcher, name: &str, language: &str) -
     if let Some(template) = cataloged {
         return Some(template.category.eq_ignore_ascii_case("MARKETING"));
     }
-    let waba_id = &dispatcher.core.settings.whatsapp.business_account_id;
     dispatcher
         .templates
         .category(
@@ -153,17 +157,21 @@ pub async fn is_marketing(dispatcher: &Dispatcher, name: &str, language: &str) -
 }
 
 /// The facts of sending `message` (of `record`) from `number`, read without writing anything;
-/// `None` for a message consent has nothing to say about (not a template).
+/// `None` for a message consent has nothing to say about (not a template). `category`: the
+/// template's, when the catalog check already read it (else it is asked, [`is_marketing`]).
 pub async fn gather(
     dispatcher: &Dispatcher,
     record: &QueuedRecord,
     message: &OutboundMessage,
-    number: &str,
+    (number, category): (&str, Option<&str>),
 ) -> anyhow::Result<Option<Facts>> {
     let MessageKind::Template { name, language, .. } = &message.kind else {
         return Ok(None);
     };
-    let marketing = is_marketing(dispatcher, name, language).await;
+    let marketing = match category {
+        Some(category) => Some(category.eq_ignore_ascii_case("MARKETING")),
+        None => is_marketing(dispatcher, name, language).await,
+    };
     let to = message.to.clone();
     let stored = match (marketing, number.parse::<BusinessNumberId>()) {
         (Some(true), Ok(number)) => {
@@ -186,13 +194,14 @@ pub async fn gather(
 }
 
 /// The send path's consent check, right before the window's: `Some(refusal)` to apply.
+/// `asked`: the sending number, and the template's category if the catalog check read it.
 pub async fn check(
     dispatcher: &Dispatcher,
     record: &QueuedRecord,
     message: &OutboundMessage,
-    number: &str,
+    asked: (&str, Option<&str>),
 ) -> anyhow::Result<Option<Next>> {
-    let Some(facts) = gather(dispatcher, record, message, number).await? else {
+    let Some(facts) = gather(dispatcher, record, message, asked).await? else {
         return Ok(None);
     };
     Ok(match judge(&facts) {

@@ -94,8 +94,8 @@ pub async fn dispatch_record(
     if let Some(next) = held_back(dispatcher, &target) {
         return apply(dispatcher, &target, next).await;
     }
-    match crate::pipeline::catalog::check(dispatcher, &message, &number).await? {
-        crate::pipeline::catalog::Step::Go => {}
+    let category = match crate::pipeline::catalog::check(dispatcher, &message, &number).await? {
+        crate::pipeline::catalog::Step::Go { category } => category,
         crate::pipeline::catalog::Step::Waiting => return Ok(DispatchOutcome::Held),
         crate::pipeline::catalog::Step::Refuse { code, message } => {
             let next = Next::Refuse {
@@ -105,9 +105,10 @@ pub async fn dispatch_record(
             };
             return apply(dispatcher, &target, next).await;
         }
-    }
+    };
     // Marketing consent (`pipeline::consent`): a marketing template to a customer who opted out.
-    if let Some(refused) = consent::check(dispatcher, &record, &message, &number).await? {
+    let asked = (number.as_str(), category.as_deref());
+    if let Some(refused) = consent::check(dispatcher, &record, &message, asked).await? {
         return apply(dispatcher, &target, refused).await;
     }
     let window_expires_at = match check_window(dispatcher, &message, &target).await? {
