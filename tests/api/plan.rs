@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use sfwa::domain::message::{format_salesforce_datetime, parse_salesforce_datetime};
 use sfwa::pipeline::plan::{self, Entry, PlanOptions, Planner, Verdict};
 
-use crate::daemon_support::{spawn_app, TestApp};
+use crate::daemon_support::{spawn_app, spawn_app_with, Options, TestApp};
 
 const IN_WINDOW: &str = "+16505551234";
 const WINDOW_CLOSED: &str = "+16505550002";
@@ -343,4 +343,81 @@ async fn a_record_of_a_number_nobody_serves_is_refused_and_one_another_instance_
         planned.entries
     );
     assert_eq!(verdict_of(&planned.entries, &ids[1]).action(), "skip");
+}
+
+/// A customer who wrote STOP, a template Meta paused, and a text to a customer whose window is
+/// closed asking for re-engagement: the daemon knows the account's catalog.
+#[tokio::test]
+async fn sfwa_plan_shows_an_opt_out_a_paused_template_and_a_reengagement_without_changing_anything()
+{
+    // Arrange
+    let options = Options::default();
+    let waba_id = options.wa.waba_id.clone();
+    let app = spawn_app_with(Options {
+        tune: Box::new(move |s| s.whatsapp.business_account_id = waba_id),
+        ..options
+    })
+    .await;
+    app.wa_control(
+        "templates",
+        json!({"name": "weekly_offer", "language": "en_US", "status": "APPROVED",
+               "category": "MARKETING", "body_params": 0}),
+    )
+    .await;
+    app.wa_control(
+        "templates",
+        json!({"name": "hello_world", "language": "en_US", "status": "PAUSED",
+               "category": "UTILITY", "quality": "RED"}),
+    )
+    .await;
+    sfwa::pipeline::catalog_sync::sync(&app.pipeline.dispatcher)
+        .await
+        .unwrap();
+    app.wa_control(
+        "inbound",
+        json!({"from": "447911123456", "type": "text", "text": "STOP"}),
+    )
+    .await;
+    app.deliver_webhooks().await;
+    app.flush().await;
+    let template = |name: &str| {
+        json!({"To_Phone__c": "+447911123456", "Message_Type__c": "Template",
+               "Template_Name__c": name, "Template_Language__c": "en_US"})
+    };
+    let ids = app
+        .queue(json!([
+            template("weekly_offer"),
+            template("hello_world"),
+            {"To_Phone__c": "+447911123457", "Message_Type__c": "Text", "Body__c": "Still there?",
+             "Reengagement_Template__c": "weekly_offer", "Reengagement_Language__c": "en_US"}
+        ]))
+        .await;
+    let before = counters(&app).await;
+
+    // Act
+    let planned = plan::plan(&planner(&app), &PlanOptions::default())
+        .await
+        .unwrap();
+
+    // Assert
+    let after = counters(&app).await;
+    assert!(
+        matches!(verdict_of(&planned.entries, &ids[0]), Verdict::Refuse { code, .. } if code == "OPTED_OUT"),
+        "{:?}",
+        planned.entries
+    );
+    assert!(
+        matches!(verdict_of(&planned.entries, &ids[1]),
+            Verdict::Wait { until: Some(until), code: Some(code), .. }
+                if code == "TEMPLATE_PAUSED" && *until > app.clock.now()),
+        "{:?}",
+        planned.entries
+    );
+    assert!(
+        matches!(verdict_of(&planned.entries, &ids[2]),
+            Verdict::Reengage { template, .. } if template == "weekly_offer"),
+        "{:?}",
+        planned.entries
+    );
+    assert_nothing_changed(&before, &after);
 }
