@@ -282,7 +282,36 @@ async fn reread_due(
         }
     }
     postpone_and_withdraw(&intake.core, postponed, withdrawn).await?;
+    one_woken_message_per_customer(&mut work, &due);
     Ok(work)
+}
+
+/// Messages that waited for a customer's reply go in the order they were created
+/// (`reengage::on_reply` makes them due one pair-rate pace apart). A step that finds several of
+/// one customer's due at once (the steps are further apart than the pace) hands over only the
+/// first, by when it became due: sends in one step run concurrently and could overtake each
+/// other. The others stay due for the next step.
+fn one_woken_message_per_customer(
+    work: &mut Vec<(QueuedRecord, u32)>,
+    due: &[journal::JournalEntry],
+) {
+    let due_at = |record: &QueuedRecord| {
+        due.iter()
+            .position(|entry| entry.record_id == record.id)
+            .unwrap_or(usize::MAX)
+    };
+    work.sort_by_key(|(record, _)| due_at(record));
+    let mut customers = std::collections::HashSet::new();
+    work.retain(|(record, _)| {
+        if record.status.as_deref() != Some("Waiting for Reply") {
+            return true;
+        }
+        let to = record
+            .to_phone
+            .clone()
+            .or_else(|| record.to_user_id.clone());
+        customers.insert((record.business_number_id.clone(), to))
+    });
 }
 
 /// Sets the new timers of postponed claims and lets go of withdrawn ones, in one transaction.
@@ -739,5 +768,37 @@ mod tests {
             grace,
             since + grace - chrono::Duration::milliseconds(1)
         )));
+    }
+
+    #[test]
+    fn of_one_customers_woken_messages_due_together_only_the_first_due_goes_in_a_step() {
+        let now = Utc::now();
+        let record = |n: u32, to: &str, status: &str| {
+            let mut record =
+                QueuedRecord::new(SfId::parse(&format!("a005g00002BLm{n:02}")).unwrap());
+            record.to_phone = Some(to.to_string());
+            record.status = Some(status.to_string());
+            record
+        };
+        // Due order: 1, 2 (Waiting, one customer), 3 (Waiting, another), 4 (Queued, the first).
+        let due: Vec<_> = (1..=4)
+            .map(|n| sending_since(&format!("a005g00002BLm{n:02}"), now))
+            .collect();
+        let mut work = vec![
+            (record(2, "+447911123456", "Waiting for Reply"), 0),
+            (record(4, "+447911123456", "Queued"), 0),
+            (record(1, "+447911123456", "Waiting for Reply"), 0),
+            (record(3, "+447911123457", "Waiting for Reply"), 0),
+        ];
+
+        one_woken_message_per_customer(&mut work, &due);
+
+        let kept: Vec<String> = work.iter().map(|(r, _)| r.id.to_string()).collect();
+        let id = |n: u32| {
+            SfId::parse(&format!("a005g00002BLm{n:02}"))
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(kept, vec![id(1), id(3), id(4)]);
     }
 }
