@@ -179,39 +179,7 @@ async fn the_sync_command_prints_its_summary_and_exits_non_zero_when_salesforce_
         .await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("sfwa.toml");
-    let s = &app.settings;
-    std::fs::write(
-        &config,
-        format!(
-            r#"[salesforce]
-login_url = "{login}"
-auth = "jwt"
-client_id = "{client_id}"
-username = "{username}"
-private_key_path = "{key}"
-[whatsapp]
-api_base = "{wa}"
-access_token = "{token}"
-default_phone_number_id = "{number}"
-app_secret = "{secret}"
-verify_token = "{verify}"
-default_region = "US"
-[store]
-path = "{store}"
-"#,
-            login = s.salesforce.login_url,
-            client_id = s.salesforce.client_id,
-            username = s.salesforce.username,
-            key = s.salesforce.private_key_path.as_ref().unwrap().display(),
-            wa = s.whatsapp.api_base,
-            token = s.whatsapp.access_token.expose(),
-            number = s.whatsapp.default_phone_number_id,
-            secret = s.whatsapp.app_secret.expose(),
-            verify = s.whatsapp.verify_token.expose(),
-            store = dir.path().join("sync.db").display(),
-        ),
-    )
-    .unwrap();
+    std::fs::write(&config, app.config_toml(&dir.path().join("sync.db"))).unwrap();
     let sync = || {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_sfwa"))
             .args(["sync", "--config"])

@@ -174,6 +174,40 @@ async fn start_daemon(wa: &WhatsAppSim, settings: Settings, clock: &SimTime) -> 
 }
 
 impl TestApp {
+    /// A `sfwa.toml` for this app's simulators (JWT login, its WhatsApp settings) with the
+    /// store at `store`: for tests that run the `sfwa` binary beside it.
+    pub fn config_toml(&self, store: &std::path::Path) -> String {
+        let s = &self.settings;
+        format!(
+            r#"[salesforce]
+login_url = "{login}"
+auth = "jwt"
+client_id = "{client_id}"
+username = "{username}"
+private_key_path = "{key}"
+[whatsapp]
+api_base = "{wa}"
+access_token = "{token}"
+default_phone_number_id = "{number}"
+app_secret = "{secret}"
+verify_token = "{verify}"
+default_region = "US"
+[store]
+path = "{store}"
+"#,
+            login = s.salesforce.login_url,
+            client_id = s.salesforce.client_id,
+            username = s.salesforce.username,
+            key = s.salesforce.private_key_path.as_ref().unwrap().display(),
+            wa = s.whatsapp.api_base,
+            token = s.whatsapp.access_token.expose(),
+            number = s.whatsapp.default_phone_number_id,
+            secret = s.whatsapp.app_secret.expose(),
+            verify = s.whatsapp.verify_token.expose(),
+            store = store.display(),
+        )
+    }
+
     /// Stops this daemon and starts a new one on the same store (a restart).
     pub async fn restart(&mut self) {
         self.webhook_stop.cancel();

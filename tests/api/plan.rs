@@ -205,7 +205,7 @@ async fn the_sfwa_plan_command_prints_the_table_and_json_beside_a_running_daemon
     let ids = queue_a_mix(&app).await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("sfwa.toml");
-    std::fs::write(&config, config_toml(&app)).unwrap();
+    std::fs::write(&config, app.config_toml(&app.settings.store.path)).unwrap();
     let before = counters(&app).await;
     let run = |json: bool| {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sfwa"));
@@ -241,38 +241,6 @@ async fn the_sfwa_plan_command_prints_the_table_and_json_beside_a_running_daemon
     assert_eq!(actions, ["send", "refuse", "wait", "refuse"]);
     assert_eq!(parsed["entries"][0]["record_id"], ids[0]);
     assert_nothing_changed(&before, &after);
-}
-
-fn config_toml(app: &TestApp) -> String {
-    let s = &app.settings;
-    format!(
-        r#"[salesforce]
-login_url = "{login}"
-auth = "jwt"
-client_id = "{client_id}"
-username = "{username}"
-private_key_path = "{key}"
-[whatsapp]
-api_base = "{wa}"
-access_token = "{token}"
-default_phone_number_id = "{number}"
-app_secret = "{secret}"
-verify_token = "{verify}"
-default_region = "US"
-[store]
-path = "{store}"
-"#,
-        login = s.salesforce.login_url,
-        client_id = s.salesforce.client_id,
-        username = s.salesforce.username,
-        key = s.salesforce.private_key_path.as_ref().unwrap().display(),
-        wa = s.whatsapp.api_base,
-        token = s.whatsapp.access_token.expose(),
-        number = s.whatsapp.default_phone_number_id,
-        secret = s.whatsapp.app_secret.expose(),
-        verify = s.whatsapp.verify_token.expose(),
-        store = s.store.path.display(),
-    )
 }
 
 #[tokio::test]
