@@ -1,6 +1,7 @@
 import { LightningElement, api, wire } from 'lwc';
 import { getRelatedListRecords } from 'lightning/uiRelatedListApi';
 import { FIELDS, RELATED_LIST_ID, OBJECT, buildConversation } from './conversation';
+import TITLE from '@salesforce/label/c.WA_Conversation_Title';
 
 /** How often the window banner recounts its remaining time. */
 const TICK_MS = 60 * 1000;
@@ -14,7 +15,7 @@ export default class WhatsappConversation extends LightningElement {
     @api recordId;
     @api objectApiName;
     /** Card title; admins can change it in Lightning App Builder. */
-    @api title = 'WhatsApp';
+    @api title = TITLE;
 
     records;
     error;
