@@ -187,7 +187,8 @@ export default class WhatsappConversation extends LightningElement {
 
     /** Refresh now and restart the back-off (after a send, a cancel, or the tab coming back). */
     refreshNow() {
-        this.refreshDelay = nextRefreshDelay(undefined, true);
+        // The next wait after this refresh is the shortest one again.
+        this.refreshDelay = undefined;
         this.refresh();
     }
 
