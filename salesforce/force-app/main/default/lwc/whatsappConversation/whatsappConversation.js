@@ -55,6 +55,7 @@ export default class WhatsappConversation extends LightningElement {
     cancelErrors = {};
 
     now = Date.now();
+    viewCache = {};
 
     // Live refresh state (see REFRESH_MIN_MS in conversation.js for the schedule).
     refreshTimer;
@@ -138,9 +139,11 @@ export default class WhatsappConversation extends LightningElement {
             return;
         }
         if (this.keepOffsetFromBottom !== undefined) {
-            // Older messages were added above: keep the message the rep was reading in place.
-            scroller.scrollTop = scroller.scrollHeight - this.keepOffsetFromBottom;
-            this.keepOffsetFromBottom = undefined;
+            if (!this.loadingOlder) {
+                // Older messages were added above: keep the message the rep was reading in place.
+                scroller.scrollTop = scroller.scrollHeight - this.keepOffsetFromBottom;
+                this.keepOffsetFromBottom = undefined;
+            }
             return;
         }
         const timeline = this.timeline;
@@ -296,8 +299,18 @@ export default class WhatsappConversation extends LightningElement {
         );
     }
 
+    /**
+     * The view model, built once per change of its inputs (the template reads it a dozen times a
+     * render). Kept in a plain object's property: mutating it is not observed, so caching during
+     * render does not schedule another render.
+     */
     get conversation() {
-        return buildConversation(this.records, this.now, this.labels);
+        const inputs = [this.newestRecords, this.olderPages, this.now];
+        const cached = this.viewCache.entry;
+        if (!cached || cached.inputs.some((input, index) => input !== inputs[index])) {
+            this.viewCache.entry = { inputs, view: buildConversation(this.records, this.now, this.labels) };
+        }
+        return this.viewCache.entry.view;
     }
 
     get timeline() {

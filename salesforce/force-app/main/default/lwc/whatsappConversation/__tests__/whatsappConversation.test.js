@@ -207,6 +207,7 @@ describe('c-whatsapp-conversation', () => {
             const html = fs.readFileSync(path.join(__dirname, '..', 'whatsappConversation.html'), 'utf8');
 
             const literalText = html
+                .replace(/<!--[\s\S]*?-->/g, ' ')
                 .replace(/<[^>]*>/g, ' ')
                 .replace(/\{[^}]*\}/g, ' ')
                 .trim();
@@ -454,8 +455,10 @@ describe('c-whatsapp-conversation', () => {
 
     describe('scrolling and paging', () => {
         const TALL = 1000;
+        let height;
         beforeEach(() => {
-            Object.defineProperty(HTMLElement.prototype, 'scrollHeight', { configurable: true, get: () => TALL });
+            height = TALL;
+            Object.defineProperty(HTMLElement.prototype, 'scrollHeight', { configurable: true, get: () => height });
         });
 
         it('opens scrolled to the newest message, in a keyboard-focusable region', async () => {
@@ -530,6 +533,27 @@ describe('c-whatsapp-conversation', () => {
 
             expect(texts(element)).toEqual(['oldest', 'older', 'newest']);
             expect(one(element, 'load-older')).toBeNull();
+        });
+
+        it('keeps the message the rep was reading in place when older ones are added above it', async () => {
+            const element = mount();
+            emitNewest(relatedList([inbound({ Body__c: 'newest', Received_At__c: '2026-05-14T11:00:00.000Z' })], { nextPageToken: '50' }));
+            await flush();
+            const scroller = one(element, 'scroller');
+            scroller.scrollTop = 0; // the rep scrolled up to the button
+            scroller.dispatchEvent(new CustomEvent('scroll'));
+
+            one(element, 'load-older').click();
+            await flush();
+            expect(scroller.scrollTop).toBe(0);
+            height = TALL + 600; // the older page adds 600 px above
+            getRelatedListRecords.emit(
+                relatedList([inbound({ Body__c: 'older', Received_At__c: '2026-05-13T11:00:00.000Z' })], { currentPageToken: '50' }),
+                (config) => config.pageToken === '50'
+            );
+            await flush();
+
+            expect(scroller.scrollTop).toBe(600);
         });
 
         it('offers no "Load older" when everything fits on the first page', async () => {
