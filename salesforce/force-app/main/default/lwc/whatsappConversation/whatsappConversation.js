@@ -208,7 +208,7 @@ export default class WhatsappConversation extends LightningElement {
             if (this.wiredNewest) {
                 await refreshApex(this.wiredNewest);
             }
-        } catch (e) {
+        } catch {
             // The wire reports a failed read itself (this.error); keep polling.
         }
         if (generation !== this.refreshGeneration || !this.connected || !this.pageVisible) {

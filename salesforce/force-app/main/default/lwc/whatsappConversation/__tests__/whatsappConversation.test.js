@@ -48,7 +48,7 @@ const texts = (element) => all(element, 'message').map((row) => row.querySelecto
 
 function setVisibility(state) {
     Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => state });
-    document.dispatchEvent(new Event('visibilitychange'));
+    document.dispatchEvent(new CustomEvent('visibilitychange'));
 }
 
 describe('c-whatsapp-conversation', () => {
