@@ -643,4 +643,72 @@ describe('c-whatsapp-conversation', () => {
             expect(refreshApex).toHaveBeenCalledTimes(1);
         });
     });
+    describe('accessibility (axe-core through sa11y)', () => {
+        // sa11y runs axe asynchronously on real timers (the refresh timer set before stays faked).
+
+        it('is accessible while loading', async () => {
+            const element = mount();
+
+            jest.useRealTimers();
+            await expect(element).toBeAccessible();
+        });
+
+        it('is accessible with no messages', async () => {
+            const element = mount();
+            emitNewest(relatedList([]));
+            await flush();
+
+            jest.useRealTimers();
+            await expect(element).toBeAccessible();
+        });
+
+        it('is accessible with a conversation in every status, Load older and Cancel', async () => {
+            const element = mount();
+            emitNewest(
+                relatedList(
+                    [
+                        inbound({ Body__c: 'Hi', Received_At__c: '2026-05-14T09:00:00.000Z', Media_URL__c: 'https://example.com/a.jpg', Message_Type__c: 'Image' }),
+                        ...['Queued', 'Waiting for Reply', 'Sending', 'Sent', 'Delivered', 'Read', 'Canceled'].map((status, index) =>
+                            outbound({ Body__c: `message ${index}`, Status__c: status, CreatedDate: `2026-05-14T10:0${index}:00.000Z` })
+                        )
+                    ],
+                    { nextPageToken: '50' }
+                )
+            );
+            await flush();
+            expect(all(element, 'message')).toHaveLength(8);
+
+            jest.useRealTimers();
+            await expect(element).toBeAccessible();
+        });
+
+        it('is accessible with a failed message and a refused cancel', async () => {
+            const element = mount();
+            emitNewest(
+                relatedList([
+                    outbound({ Body__c: 'x', Status__c: 'Failed', Error_Message__c: 'This number is not on WhatsApp.' }),
+                    outbound({ Body__c: 'y', Status__c: 'Queued' })
+                ])
+            );
+            await flush();
+            updateRecord.mockRejectedValueOnce({ body: { message: 'Too late' } });
+            one(element, 'cancel').click();
+            await flush();
+            await flush();
+            await flush();
+            expect(one(element, 'cancel-error')).not.toBeNull();
+
+            jest.useRealTimers();
+            await expect(element).toBeAccessible();
+        });
+
+        it('is accessible when the messages cannot be read', async () => {
+            const element = mount();
+            getRelatedListRecords.error({ message: 'You do not have access to WhatsApp Messages.' });
+            await flush();
+
+            jest.useRealTimers();
+            await expect(element).toBeAccessible();
+        });
+    });
 });
