@@ -143,6 +143,11 @@ export default class WhatsappConversation extends LightningElement {
                 // Older messages were added above: keep the message the rep was reading in place.
                 scroller.scrollTop = scroller.scrollHeight - this.keepOffsetFromBottom;
                 this.keepOffsetFromBottom = undefined;
+                if (!this.hasOlder) {
+                    // The last page removed the Load older button the rep had pressed: keep the
+                    // keyboard focus in the conversation instead of losing it to the page.
+                    scroller.focus();
+                }
             }
             return;
         }

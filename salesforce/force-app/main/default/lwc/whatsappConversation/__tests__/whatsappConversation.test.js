@@ -533,6 +533,7 @@ describe('c-whatsapp-conversation', () => {
 
             expect(texts(element)).toEqual(['oldest', 'older', 'newest']);
             expect(one(element, 'load-older')).toBeNull();
+            expect(element.shadowRoot.activeElement).toBe(one(element, 'scroller'));
         });
 
         it('keeps the message the rep was reading in place when older ones are added above it', async () => {
