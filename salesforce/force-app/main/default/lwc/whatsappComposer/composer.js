@@ -117,7 +117,7 @@ export function checkMediaUrl(value) {
     let parsed;
     try {
         parsed = new URL(url);
-    } catch (e) {
+    } catch {
         return PROBLEM.URL_NOT_HTTPS;
     }
     if (parsed.protocol !== 'https:' || blank(parsed.hostname)) {

@@ -17,10 +17,12 @@ function mount(props = {}) {
 
 /** Let promise callbacks and the re-render after them run (no timers involved). */
 async function flush() {
-    for (let i = 0; i < 6; i += 1) {
-        // eslint-disable-next-line no-await-in-loop -- each turn lets one more chained promise settle
-        await Promise.resolve();
-    }
+    await Promise.resolve();
+    await Promise.resolve();
+    await Promise.resolve();
+    await Promise.resolve();
+    await Promise.resolve();
+    await Promise.resolve();
 }
 
 const one = (element, id) => element.shadowRoot.querySelector(`[data-id="${id}"]`);
