@@ -474,13 +474,26 @@ export function checkDraft(draft) {
 }
 
 /**
+ * The business number to write, or null: only when the caller gave one and the rep may set
+ * Business_Number_Id__c (the objectInfo of WhatsApp_Message__c says the field is createable). A
+ * rep without that permission sends from sfwa's default number rather than not at all.
+ */
+export function businessNumberFor(businessNumberId, objectInfo) {
+    if (blank(businessNumberId)) {
+        return null;
+    }
+    const field = objectInfo && objectInfo.fields ? objectInfo.fields.Business_Number_Id__c : undefined;
+    return field && field.createable ? String(businessNumberId).trim() : null;
+}
+
+/**
  * The createRecord input for the draft (checkDraft must have returned null): an Outbound, Queued
- * WhatsApp_Message__c with the recipient and the page's lookups.
+ * WhatsApp_Message__c (Direction__c defaults to Outbound) with the recipient and the page's lookups.
  * `context`: { toPhone, businessNumberId, lookups }.
  */
 export function buildRecord(draft, context) {
+    // Direction__c is left to its default (Outbound): reps may read it but not set it.
     const fields = {
-        Direction__c: 'Outbound',
         Status__c: 'Queued',
         To_Phone__c: context.toPhone,
         ...context.lookups

@@ -1,5 +1,6 @@
 import { LightningElement, api, wire } from 'lwc';
 import { createRecord, getRecord } from 'lightning/uiRecordApi';
+import { getObjectInfo } from 'lightning/uiObjectInfoApi';
 import { gql, graphql } from 'lightning/graphql';
 import { ShowToastEvent } from 'lightning/platformShowToastEvent';
 import {
@@ -10,7 +11,9 @@ import {
     MEDIA_TYPES,
     MODE,
     PROBLEM,
+    OBJECT,
     buildRecord,
+    businessNumberFor,
     checkDraft,
     choosePhone,
     errorText,
@@ -167,6 +170,7 @@ export default class WhatsappComposer extends LightningElement {
 
     record;
     recordLoaded = false;
+    objectInfo;
     templates;
     templatesError;
 
@@ -189,6 +193,14 @@ export default class WhatsappComposer extends LightningElement {
             // lookups then hold only the page's record.
             this.record = undefined;
             this.recordLoaded = true;
+        }
+    }
+
+    /** Which fields the rep may set (Business_Number_Id__c is read-only for some). */
+    @wire(getObjectInfo, { objectApiName: OBJECT })
+    wiredObjectInfo({ data }) {
+        if (data) {
+            this.objectInfo = data;
         }
     }
 
@@ -483,7 +495,7 @@ export default class WhatsappComposer extends LightningElement {
         }
         const recordInput = buildRecord(draft, {
             toPhone: phone.phone,
-            businessNumberId: this.businessNumberId,
+            businessNumberId: businessNumberFor(this.businessNumberId, this.objectInfo),
             lookups: lookupFields(this.objectApiName, this.recordId, this.record)
         });
         this.error = undefined;

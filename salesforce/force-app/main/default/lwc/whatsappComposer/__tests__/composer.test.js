@@ -3,6 +3,7 @@ import {
     PROBLEM,
     buildParametersJson,
     buildRecord,
+    businessNumberFor,
     checkDraft,
     checkMediaUrl,
     choosePhone,
@@ -245,8 +246,7 @@ describe('composer.js', () => {
             expect(record).toEqual({
                 apiName: 'WhatsApp_Message__c',
                 fields: {
-                    Direction__c: 'Outbound',
-                    Status__c: 'Queued',
+                        Status__c: 'Queued',
                     To_Phone__c: '+1 650',
                     Contact__c: '003A',
                     Business_Number_Id__c: '1066',
@@ -256,13 +256,20 @@ describe('composer.js', () => {
             });
         });
 
+        it('writes the business number only when given and the rep may set the field', () => {
+            const createable = { fields: { Business_Number_Id__c: { createable: true } } };
+            expect(businessNumberFor(' 1066 ', createable)).toBe('1066');
+            expect(businessNumberFor('1066', { fields: { Business_Number_Id__c: { createable: false } } })).toBeNull();
+            expect(businessNumberFor('1066', undefined)).toBeNull();
+            expect(businessNumberFor('', createable)).toBeNull();
+        });
+
         it('builds one re-engagement record: the text, and the template to send first', () => {
             const record = buildRecord(
                 { mode: MODE.TEXT, windowOpen: false, body: 'Your quote', template: t, values: { 1: 'Ana', 2: 'Q-1' } },
                 { toPhone: '+1', lookups: { Lead__c: '00QA' } }
             );
             expect(record.fields).toEqual({
-                Direction__c: 'Outbound',
                 Status__c: 'Queued',
                 To_Phone__c: '+1',
                 Lead__c: '00QA',

@@ -1,6 +1,7 @@
 import { createElement } from 'lwc';
 import WhatsappComposer from 'c/whatsappComposer';
 import { createRecord, getRecord } from 'lightning/uiRecordApi';
+import { getObjectInfo } from 'lightning/uiObjectInfoApi';
 import { gql, graphql } from 'lightning/graphql';
 import { getRecordData, templatesData } from './fixtures';
 
@@ -48,10 +49,11 @@ async function send(element) {
     await flush();
 }
 
-/** The record loaded with a mobile number, and the catalog of approved templates. */
-async function ready(element, values = { MobilePhone: '+49 151 2345678', Phone: '+49 30 123' }) {
+/** The record loaded with a mobile number, the catalog of approved templates, and the rep's field access. */
+async function ready(element, values = { MobilePhone: '+49 151 2345678', Phone: '+49 30 123' }, businessNumberCreateable = true) {
     getRecord.emit(getRecordData('Contact', values, CONTACT_ID));
     graphql.emit(templatesData());
+    getObjectInfo.emit({ apiName: 'WhatsApp_Message__c', fields: { Business_Number_Id__c: { createable: businessNumberCreateable } } });
     await flush();
 }
 
@@ -87,7 +89,6 @@ describe('c-whatsapp-composer', () => {
         expect(createRecord.mock.calls[0][0]).toEqual({
             apiName: 'WhatsApp_Message__c',
             fields: {
-                Direction__c: 'Outbound',
                 Status__c: 'Queued',
                 Message_Type__c: 'Text',
                 Body__c: 'Your order ships today.',
@@ -103,6 +104,16 @@ describe('c-whatsapp-composer', () => {
         expect(one(element, 'body').value).toBe('');
         expect(one(element, 'confirmation').textContent).toBe('sfwa sends it in a moment; follow its status in the conversation.');
         expect(one(element, 'error')).toBeNull();
+    });
+
+    it("sends from sfwa's default number when the rep may not set Business_Number_Id__c", async () => {
+        const element = mount({ windowOpen: true, businessNumberId: '106540352242922' });
+        await ready(element, undefined, false);
+        await choose(element, 'body', 'Hello');
+        await send(element);
+
+        expect(createRecord).toHaveBeenCalledTimes(1);
+        expect(createRecord.mock.calls[0][0].fields.Business_Number_Id__c).toBeUndefined();
     });
 
     it('sends a positional template outside the window with its parameters and a live preview', async () => {
@@ -129,7 +140,6 @@ describe('c-whatsapp-composer', () => {
         await send(element);
 
         expect(createRecord.mock.calls[0][0].fields).toEqual({
-            Direction__c: 'Outbound',
             Status__c: 'Queued',
             Message_Type__c: 'Template',
             Template_Name__c: 'order_update',
@@ -186,7 +196,6 @@ describe('c-whatsapp-composer', () => {
 
         expect(createRecord).toHaveBeenCalledTimes(1);
         expect(createRecord.mock.calls[0][0].fields).toEqual({
-            Direction__c: 'Outbound',
             Status__c: 'Queued',
             Message_Type__c: 'Text',
             Body__c: 'Here is the quote you asked for.',
@@ -212,7 +221,6 @@ describe('c-whatsapp-composer', () => {
         await send(element);
 
         expect(createRecord.mock.calls[0][0].fields).toEqual({
-            Direction__c: 'Outbound',
             Status__c: 'Queued',
             Message_Type__c: 'Document',
             Media_File_Id__c: '069000000000001AAA',

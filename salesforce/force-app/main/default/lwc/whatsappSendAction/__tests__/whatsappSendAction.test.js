@@ -2,6 +2,7 @@ import { createElement } from 'lwc';
 import WhatsappSendAction from 'c/whatsappSendAction';
 import { getRelatedListRecords } from 'lightning/uiRelatedListApi';
 import { createRecord, getRecord } from 'lightning/uiRecordApi';
+import { getObjectInfo } from 'lightning/uiObjectInfoApi';
 import { graphql } from 'lightning/graphql';
 
 // sfdx-lwc-jest has no stub for lightning/actions: a CloseActionScreenEvent the test can see.
@@ -105,6 +106,7 @@ describe('c-whatsapp-send-action', () => {
         await flush();
         getRecord.emit(uiRecord('Contact', CONTACT_ID, { MobilePhone: '+49 151 2345678', Phone: '+49 30 123' }));
         graphql.emit({ uiapi: { query: { WhatsApp_Template__c: { edges: [] } } } });
+        getObjectInfo.emit({ apiName: 'WhatsApp_Message__c', fields: { Business_Number_Id__c: { createable: true } } });
         await flush();
 
         const composer = composerOf(element);
@@ -118,7 +120,6 @@ describe('c-whatsapp-send-action', () => {
         await typeAndSend(element, 'Hello from the action');
 
         expect(createRecord.mock.calls[0][0].fields).toEqual({
-            Direction__c: 'Outbound',
             Status__c: 'Queued',
             Message_Type__c: 'Text',
             Body__c: 'Hello from the action',
