@@ -462,7 +462,11 @@ export default class WhatsappComposer extends LightningElement {
         this.error = undefined;
     }
 
+    /** Cancel discards the draft (in the conversation) and closes the quick action. */
     handleCancel() {
+        this.reset();
+        this.error = undefined;
+        this.confirmation = undefined;
         this.dispatchEvent(new CustomEvent('close'));
     }
 

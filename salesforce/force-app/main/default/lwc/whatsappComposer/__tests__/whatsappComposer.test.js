@@ -396,12 +396,18 @@ describe('c-whatsapp-composer', () => {
         expect(one(element, 'no-templates').textContent).toContain('No approved templates yet');
     });
 
-    it('fires close when the rep cancels', async () => {
-        const element = mount();
+    it('discards the draft and fires close when the rep cancels', async () => {
+        const element = mount({ windowOpen: true });
+        await ready(element);
         const close = jest.fn();
         element.addEventListener('close', close);
+        await choose(element, 'body', 'Never mind');
+
         one(element, 'cancel').click();
         await flush();
+
         expect(close).toHaveBeenCalledTimes(1);
+        expect(one(element, 'body').value).toBe('');
+        expect(createRecord).not.toHaveBeenCalled();
     });
 });
