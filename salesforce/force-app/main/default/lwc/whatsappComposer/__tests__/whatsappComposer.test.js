@@ -132,11 +132,13 @@ describe('c-whatsapp-composer', () => {
         await choose(element, 'template', 'a01000000000001AAA');
         expect(all(element, 'parameter').map((i) => i.label)).toEqual(['{{1}}', '{{2}}']);
         expect(one(element, 'preview').textContent).toBe('Hi {{1}} (not filled in), your order {{2}} (not filled in) has shipped.');
+        expect(element.shadowRoot.querySelectorAll('.preview-missing')).toHaveLength(2);
 
         await fillParameter(element, '1', 'Ana');
         await fillParameter(element, '2', 'ORD-7');
         expect(one(element, 'preview').textContent).toBe('Hi Ana, your order ORD-7 has shipped.');
-        expect(all(element, 'missing')).toHaveLength(0);
+        expect(element.shadowRoot.querySelectorAll('.preview-missing')).toHaveLength(0);
+        expect(Array.from(element.shadowRoot.querySelectorAll('.preview-filled')).map((s) => s.textContent)).toEqual(['Ana', 'ORD-7']);
         await send(element);
 
         expect(createRecord.mock.calls[0][0].fields).toEqual({
