@@ -75,9 +75,10 @@ function blank(value) {
 
 /** "Hello {0}, {1}" with the arguments in place: Custom Labels use this placeholder form. */
 export function formatLabel(label, ...args) {
-    return String(label ?? '').replace(/\{(\d+)\}/g, (whole, index) =>
-        args[Number(index)] === undefined ? whole : String(args[Number(index)])
-    );
+    return String(label ?? '').replace(/\{(\d+)\}/g, (whole, index) => {
+        const arg = args[Number(index)];
+        return arg === undefined ? whole : String(arg);
+    });
 }
 
 /** The lower-case extension of a file name or URL path ("Price List.PDF" → "pdf"), or ''. */

@@ -58,7 +58,7 @@ describe('composer.js', () => {
         it('refuses http, other schemes, garbage and an empty link', () => {
             expect(checkMediaUrl('http://example.com/a.jpg')).toBe(PROBLEM.URL_NOT_HTTPS);
             expect(checkMediaUrl('ftp://example.com/a.jpg')).toBe(PROBLEM.URL_NOT_HTTPS);
-            expect(checkMediaUrl('javascript:alert(1)')).toBe(PROBLEM.URL_NOT_HTTPS);
+            expect(checkMediaUrl('data:image/png;base64,AAAA')).toBe(PROBLEM.URL_NOT_HTTPS);
             expect(checkMediaUrl('example.com/a.jpg')).toBe(PROBLEM.URL_NOT_HTTPS);
             expect(checkMediaUrl('   ')).toBe(PROBLEM.URL_EMPTY);
         });
