@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
-# CI for the Salesforce package: install the pinned tools (package-lock.json), check the metadata
-# offline (sf project convert source and cross-checks), scan the Flows with Lightning Flow Scanner
-# (zero findings, or an exception justified in flow-scanner.json), parse the Apex, run the LWC Jest
-# tests. Needs Node >= 20.18.1 and npm 10 or 11 (no global installs) and only the npm registry.
-# Exits non-zero on the first failure. Apex is parsed, not run: no org is involved.
+# CI for the Salesforce package. Needs Node >= 20.18.1 and npm 10 or 11 (no global installs) and only
+# the npm registry. Exits non-zero on the first failure. No org is involved: Apex is parsed, not run.
+#  1. install the pinned tools (package-lock.json);
+#  2. validate: `sf project convert source`, well-formed XML, custom fields named anywhere exist
+#     (scripts/validate.js);
+#  3. lint: ESLint with @salesforce/eslint-config-lwc (recommended) over the LWC and their Jest tests,
+#     zero findings; an inline disable only with its reason (`// eslint-disable-next-line rule -- why`)
+#     and only where it suppresses something (eslint.config.js);
+#  4. lint:slds: the SLDS linter (@salesforce-ux/slds-linter) over the LWC CSS and HTML, zero
+#     findings, warnings included (scripts/slds-lint.mjs);
+#  5. scan:flows: Lightning Flow Scanner, zero findings or an exception justified in flow-scanner.json;
+#  6. check:apex: the Apex parses;
+#  7. test:unit: the LWC Jest tests, with axe-core (@sa11y/jest `toBeAccessible`) where they check it.
 #
 #   salesforce/scripts/ci.sh                      # from anywhere
 #   NPM_CONFIG_CACHE=/tmp/x salesforce/scripts/ci.sh   # choose the npm cache
@@ -33,6 +41,8 @@ echo "salesforce ci: node $(node --version), npm $(npm --version)"
 npm ci --ignore-scripts --engine-strict=false --no-audit --no-fund --loglevel=error
 
 npm run --silent validate
+npm run --silent lint
+npm run --silent lint:slds
 npm run --silent scan:flows
 npm run --silent check:apex
 npm run --silent test:unit
