@@ -412,4 +412,79 @@ describe('c-whatsapp-composer', () => {
         expect(one(element, 'body').value).toBe('');
         expect(createRecord).not.toHaveBeenCalled();
     });
+
+    describe('accessibility (axe-core through sa11y)', () => {
+        // sa11y runs axe asynchronously on real timers.
+        async function expectAccessible(element) {
+            jest.useRealTimers();
+            await expect(element).toBeAccessible();
+        }
+
+        it('is accessible while the rep writes a text inside the window', async () => {
+            const element = mount({ windowOpen: true, windowExpiresAt: NOW + 60 * 60 * 1000 });
+            await ready(element);
+            await choose(element, 'body', 'Hello');
+            expect(one(element, 'counter').textContent).toBe('5 of 4096 characters');
+            await expectAccessible(element);
+        });
+
+        it('is accessible with the re-engagement offer, a template and its preview', async () => {
+            const element = mount({ windowOpen: false });
+            await ready(element);
+            await choose(element, 'body', 'Hello');
+            await choose(element, 'template', 'a01000000000001AAA');
+            await fillParameter(element, '1', 'Ana');
+            expect(one(element, 'reengage')).not.toBeNull();
+            expect(one(element, 'preview')).not.toBeNull();
+            await expectAccessible(element);
+        });
+
+        it('is accessible with a template whose parameters are missing, the error shown', async () => {
+            const element = mount({ windowOpen: false });
+            await ready(element);
+            await choose(element, 'mode', 'template');
+            await choose(element, 'template', 'a01000000000004AAA');
+            await send(element);
+            expect(one(element, 'error')).not.toBeNull();
+            await expectAccessible(element);
+        });
+
+        it('is accessible with a file picked', async () => {
+            const element = mount({ windowOpen: true });
+            await ready(element);
+            await choose(element, 'mode', 'file');
+            one(element, 'file-upload').dispatchEvent(
+                new CustomEvent('uploadfinished', { detail: { files: [{ name: 'a.png', documentId: '069000000000001AAA' }] } })
+            );
+            await flush();
+            expect(one(element, 'file')).not.toBeNull();
+            await expectAccessible(element);
+        });
+
+        it('is accessible with a link and its media type', async () => {
+            const element = mount({ windowOpen: true });
+            await ready(element);
+            await choose(element, 'mode', 'link');
+            await choose(element, 'url', 'https://cdn.example.com/a.pdf');
+            expect(one(element, 'url-type').value).toBe('Document');
+            await expectAccessible(element);
+        });
+
+        it('is accessible when media is refused outside the window', async () => {
+            const element = mount({ windowOpen: false });
+            await ready(element);
+            await choose(element, 'mode', 'link');
+            expect(one(element, 'media-blocked')).not.toBeNull();
+            await expectAccessible(element);
+        });
+
+        it('is accessible with the confirmation after a send', async () => {
+            const element = mount({ windowOpen: true });
+            await ready(element);
+            await choose(element, 'body', 'Hello');
+            await send(element);
+            expect(one(element, 'confirmation')).not.toBeNull();
+            await expectAccessible(element);
+        });
+    });
 });

@@ -174,4 +174,37 @@ describe('c-whatsapp-send-action', () => {
         expect(closed).toHaveBeenCalledTimes(1);
         expect(createRecord).not.toHaveBeenCalled();
     });
+
+    describe('accessibility (axe-core through sa11y)', () => {
+        // sa11y runs axe asynchronously on real timers.
+        async function expectAccessible(element) {
+            jest.useRealTimers();
+            await expect(element).toBeAccessible();
+        }
+
+        it('is accessible while the conversation loads', async () => {
+            const element = mount();
+            await flush();
+            expect(composerOf(element)).toBeNull();
+            await expectAccessible(element);
+        });
+
+        it('is accessible with the composer open on an open window', async () => {
+            const element = mount();
+            getRelatedListRecords.emit(messages([inbound({ Received_At__c: '2026-05-14T11:00:00.000Z' })]));
+            await flush();
+            getRecord.emit(uiRecord('Contact', CONTACT_ID, { MobilePhone: '+49 151 2345678' }));
+            await flush();
+            expect(composerOf(element).windowOpen).toBe(true);
+            await expectAccessible(element);
+        });
+
+        it('is accessible when the window is unknown and the action says so', async () => {
+            const element = mount();
+            getRelatedListRecords.error({ message: 'No access.' });
+            await flush();
+            expect(element.shadowRoot.querySelector('[data-id="window-unknown"]')).not.toBeNull();
+            await expectAccessible(element);
+        });
+    });
 });
