@@ -398,6 +398,20 @@ describe('c-whatsapp-composer', () => {
         expect(one(element, 'no-templates').textContent).toContain('No approved templates yet');
     });
 
+    it('says why the templates could not be loaded', async () => {
+        const element = mount({ windowOpen: false });
+        getRecord.emit(getRecordData('Contact', { MobilePhone: '+1' }, CONTACT_ID));
+        graphql.emitErrors([{ message: 'No access to WhatsApp Templates.' }]);
+        await flush();
+        await choose(element, 'mode', 'template');
+
+        expect(one(element, 'template-error').textContent).toBe('The templates could not be loaded: No access to WhatsApp Templates.');
+        expect(one(element, 'template').options).toEqual([]);
+        await send(element);
+        expect(one(element, 'error').textContent).toBe('Choose a template.');
+        expect(createRecord).not.toHaveBeenCalled();
+    });
+
     it('discards the draft and fires close when the rep cancels', async () => {
         const element = mount({ windowOpen: true });
         await ready(element);
