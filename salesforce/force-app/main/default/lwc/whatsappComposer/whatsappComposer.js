@@ -261,8 +261,15 @@ export default class WhatsappComposer extends LightningElement {
 
     // ---- what the template shows -------------------------------------------------------------
 
+    /**
+     * The caller's window, unless its expiry has passed since the caller last looked (a page left
+     * open past the end of the window then offers a template, not a text WhatsApp would refuse).
+     */
     get isOpen() {
-        return this.windowOpen === true || this.windowOpen === 'true';
+        const open = this.windowOpen === true || this.windowOpen === 'true';
+        const expires = Number(this.windowExpiresAt);
+        const known = this.windowExpiresAt !== undefined && this.windowExpiresAt !== null && !Number.isNaN(expires);
+        return open && (!known || expires > Date.now());
     }
 
     get windowLine() {

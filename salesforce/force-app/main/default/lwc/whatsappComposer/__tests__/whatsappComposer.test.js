@@ -116,6 +116,21 @@ describe('c-whatsapp-composer', () => {
         expect(createRecord.mock.calls[0][0].fields.Business_Number_Id__c).toBeUndefined();
     });
 
+    it('treats the window as closed once its expiry has passed, even if the caller still says open', async () => {
+        const element = mount({ windowOpen: true, windowExpiresAt: NOW + 60 * 1000 });
+        await ready(element);
+        expect(one(element, 'window-line').textContent).toBe('Window open: 1 min left');
+
+        jest.setSystemTime(NOW + 2 * 60 * 1000);
+        await choose(element, 'body', 'Still there?');
+
+        expect(one(element, 'window-line').textContent).toBe('Window closed: only a template reaches the customer now.');
+        expect(one(element, 'reengage')).not.toBeNull();
+        await send(element);
+        expect(one(element, 'error').textContent).toBe('Choose a template.');
+        expect(createRecord).not.toHaveBeenCalled();
+    });
+
     it('sends a positional template outside the window with its parameters and a live preview', async () => {
         const element = mount({ windowOpen: false });
         await ready(element);
