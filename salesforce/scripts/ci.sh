@@ -47,6 +47,7 @@ npm ci --ignore-scripts --engine-strict=false --no-audit --no-fund --loglevel=er
 npm run --silent test:scripts
 npm run --silent validate
 npm run --silent lint
+echo "eslint: LWC and their tests, no finding"
 npm run --silent lint:slds
 npm run --silent lint:colours
 npm run --silent scan:flows
