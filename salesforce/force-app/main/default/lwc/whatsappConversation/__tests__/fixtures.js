@@ -31,14 +31,14 @@ export function outbound(values) {
     });
 }
 
-export function relatedList(records) {
+export function relatedList(records, { currentPageToken = '0', nextPageToken = null } = {}) {
     return {
         records,
         count: records.length,
-        currentPageToken: '0',
-        nextPageToken: null,
+        currentPageToken,
+        nextPageToken,
         previousPageToken: null,
-        pageSize: 200,
+        pageSize: 50,
         listReference: {
             relatedListId: 'WhatsApp_Messages__r',
             inContextOfRecordId: '003000000000001AAA'
