@@ -6,11 +6,21 @@
  *  2. the converted package.xml holds every kind of component the package is meant to ship;
  *  3. every XML file is well-formed (the convert step does not check that: it copies files as they are);
  *  4. every custom field (`X__c`) named anywhere in layouts, list views, permission sets, Flows,
- *     Apex and the LWC exists as a field file, so a typo fails here rather than at deploy.
+ *     Apex and the LWC exists as a field file, so a typo fails here rather than at deploy;
+ *  5. Custom Labels: every `@salesforce/label/c.X` an LWC imports is defined in
+ *     labels/CustomLabels.labels-meta.xml (once, with a name and fields Salesforce accepts), and
+ *     every label defined there is used by a component (a test's use does not count);
+ *  6. every child component a template uses (`<c-whatsapp-composer>`) and every `c/…` module a
+ *     component or test imports exists in lwc/;
+ *  7. every quick action of type LightningWebComponent names an existing LWC whose meta is exposed
+ *     and targets `lightning__RecordAction`.
+ * Deploy-time errors these catch (a missing label or component, an action with no target) are
+ * otherwise seen only in an org; `sf project convert source` copies such files as they are.
  */
 'use strict';
 
 const { spawnSync } = require('node:child_process');
+const { checkLwcReferences } = require('./lwc-references');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -60,7 +70,8 @@ const expected = {
     ExternalClientApplication: ['sfwa_WhatsApp'],
     ExtlClntAppOauthSettings: ['sfwa_WhatsApp_oauth'],
     ExtlClntAppOauthConfigurablePolicies: ['sfwa_WhatsApp_oauthPlcy'],
-    LightningComponentBundle: ['whatsappConversation']
+    LightningComponentBundle: ['whatsappConversation', 'whatsappComposer'],
+    CustomLabels: ['CustomLabels']
 };
 for (const [type, members] of Object.entries(expected)) {
     const block = manifest.split('<types>').find((t) => t.includes(`<name>${type}</name>`)) || '';
@@ -167,9 +178,16 @@ scanned.forEach(check);
     }
 })(source);
 
+// 5-7. Labels, child components, quick actions.
+const lwcChecks = checkLwcReferences(defaultDir, root, problems);
+
 if (problems.length > 0) {
     console.error(`validate: ${problems.length} problem(s):`);
     for (const problem of [...new Set(problems)]) console.error(`  - ${problem}`);
     process.exit(1);
 }
 console.log(`validate: converted, XML well-formed, ${scanned.length} files cross-checked against ${known.size} fields`);
+console.log(
+    `validate: ${lwcChecks.labels} Custom Labels defined and used, ${lwcChecks.components} component reference(s), ` +
+        `${lwcChecks.quickActions} LWC quick action(s) checked`
+);
