@@ -55,7 +55,9 @@ const expected = {
     CustomField: [
         'WhatsApp_Message__c.Status__c',
         'WhatsApp_Outbound__e.Message_Id__c',
-        'WhatsApp_Outbound__e.Business_Number_Id__c'
+        'WhatsApp_Outbound__e.Business_Number_Id__c',
+        'WhatsApp_Message__c.Account__c',
+        'WhatsApp_Message__c.Media_File_Id__c'
     ],
     CompactLayout: ['WhatsApp_Message__c.WhatsApp_Message_Compact'],
     ListView: ['WhatsApp_Message__c.My_Queued', 'WhatsApp_Message__c.Failed_Today', 'WhatsApp_Message__c.Inbound_Today'],
@@ -70,7 +72,8 @@ const expected = {
     ExternalClientApplication: ['sfwa_WhatsApp'],
     ExtlClntAppOauthSettings: ['sfwa_WhatsApp_oauth'],
     ExtlClntAppOauthConfigurablePolicies: ['sfwa_WhatsApp_oauthPlcy'],
-    LightningComponentBundle: ['whatsappConversation', 'whatsappComposer'],
+    LightningComponentBundle: ['whatsappConversation', 'whatsappComposer', 'whatsappSendAction'],
+    QuickAction: ['Contact.Send_WhatsApp', 'Lead.Send_WhatsApp', 'Case.Send_WhatsApp', 'Account.Send_WhatsApp'],
     CustomLabels: ['CustomLabels']
 };
 for (const [type, members] of Object.entries(expected)) {
