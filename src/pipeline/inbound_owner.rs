@@ -211,16 +211,17 @@ fn within_window(
     inbound: &[Inbound],
     window: chrono::Duration,
 ) -> HashMap<String, RepliedTo> {
+    let received: HashMap<&str, DateTime<Utc>> = inbound
+        .iter()
+        .map(|m| (m.wamid.as_str(), m.received_at))
+        .collect();
     replied_to
         .into_iter()
         .filter(|(wamid, replied)| {
             if replied.by_context {
                 return true;
             }
-            let received = inbound
-                .iter()
-                .find(|m| m.wamid == *wamid)
-                .map(|m| m.received_at);
+            let received = received.get(wamid.as_str()).copied();
             let within = match (received, replied.sent_at) {
                 (Some(received), Some(sent)) => received - sent <= window,
                 _ => false,
