@@ -15,12 +15,13 @@
 //! - the Case is **open** (`IsClosed = false`): a reply after the Case was closed is a new matter,
 //!   and filing it under the closed Case would hide it from whoever works the customer now;
 //! - a message replying to no particular message came within `salesforce.case_link_window`
-//!   (default 7 days, the time a re-engagement waits) of the message sfwa sent: later, it starts a
-//!   new conversation. A reply to a specific message (`context.id`) names its conversation
-//!   itself, so only the open-Case rule applies to it.
+//!   (default 7 days, the time a re-engagement waits) of the message sfwa sent — Meta's time of
+//!   the customer's message against the moment sfwa sent its own — else it starts a new
+//!   conversation. A reply to a specific message (`context.id`) names its conversation itself,
+//!   so only the open-Case rule applies to it.
 //!
 //! A Case left out for either reason is logged at debug (no metric counts Case links); the
-//! Contact / Lead link and the owner rules below apply as if there were no Case.
+//! Contact / Lead links and the owner order above apply as if there were no Case.
 //!
 //! The record's `Account__c` is the linked Contact's Account ([`super::inbound_links`]), else,
 //! when a Case is linked and no Contact is, the Case's `AccountId`.
