@@ -89,6 +89,40 @@ fn validation_names_every_bad_key_with_a_fix() {
 }
 
 #[test]
+fn a_case_link_window_of_zero_or_past_the_journal_retention_is_refused_and_seven_days_is_the_default(
+) {
+    let default = Settings::from_layers(MINIMAL, &BTreeMap::new()).unwrap();
+    let zero = Settings::from_layers(
+        MINIMAL,
+        &env(&[("SFWA_SALESFORCE__CASE_LINK_WINDOW", "0s")]),
+    )
+    .unwrap();
+    let too_long = Settings::from_layers(
+        MINIMAL,
+        &env(&[("SFWA_SALESFORCE__CASE_LINK_WINDOW", "45d")]),
+    )
+    .unwrap();
+
+    let keys = |settings: &Settings| -> Vec<String> {
+        settings
+            .validate()
+            .err()
+            .unwrap_or_default()
+            .iter()
+            .map(|p| p.key.clone())
+            .collect()
+    };
+
+    assert_eq!(
+        default.salesforce.case_link_window,
+        Duration::from_secs(7 * 86_400)
+    );
+    assert!(keys(&default).is_empty());
+    assert_eq!(keys(&zero), vec!["salesforce.case_link_window"]);
+    assert_eq!(keys(&too_long), vec!["salesforce.case_link_window"]);
+}
+
+#[test]
 fn client_credentials_against_the_shared_login_host_is_flagged() {
     let text = MINIMAL.replace(
         "https://acme.my.salesforce.com",

@@ -39,6 +39,11 @@ pub struct SalesforceSettings {
     /// The queue (its DeveloperName) that owns inbound records linked to no Case, Contact or Lead,
     /// so reps see replies under the Private sharing model. Blank: the integration user owns them.
     pub inbound_queue: String,
+    /// How long after a message sfwa sent a customer's message (one not replying to a specific
+    /// message) still belongs to that message's Case: later, it starts a new conversation and is
+    /// linked to no Case. Default 7 days, the time a re-engagement waits for a reply.
+    #[serde(with = "humantime_serde")]
+    pub case_link_window: Duration,
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
 }
@@ -59,6 +64,7 @@ impl Default for SalesforceSettings {
             api_version: crate::salesforce::API_VERSION.into(),
             message_object: "WhatsApp_Message__c".into(),
             inbound_queue: "WhatsApp_Inbound".into(),
+            case_link_window: Duration::from_secs(7 * 24 * 60 * 60),
             timeout: Duration::from_secs(30),
         }
     }

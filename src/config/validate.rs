@@ -308,6 +308,15 @@ fn schedules_and_retention(s: &Settings, p: &mut Problems) {
         "is shorter than dispatch.unknown_outcome_grace",
         "use \"30d\"",
     );
+    // The Case of a reply is found through the journal: a window longer than the journal is kept
+    // would silently end at the retention instead.
+    let window = s.salesforce.case_link_window;
+    p.need(
+        !window.is_zero() && window <= s.retention.journal,
+        "salesforce.case_link_window",
+        "is zero or longer than retention.journal (the sent messages it is measured from are gone by then)",
+        "use \"7d\" (the time a re-engagement waits), at most retention.journal",
+    );
     p.need(
         s.webhook.path.starts_with('/'),
         "webhook.path",

@@ -22,7 +22,10 @@
 //!    sharing) never holds the inbound record back; it is logged once per Contact / Lead and
 //!    counted, and that record is not asked again while sfwa runs.
 //!
-//! Exactly one match sets `Contact__c`, exactly one (unconverted) Lead sets `Lead__c`. Several
+//! Exactly one match sets `Contact__c` — and `Account__c` to that Contact's `AccountId`, read in
+//! the same query (a Person Account's Contact has the person account as its `AccountId`, so the
+//! same rule links a Person Account's messages to it) — exactly one (unconverted) Lead sets
+//! `Lead__c`. Several
 //! matches link nothing for that object — guessing would file a customer's message under someone
 //! else — and the record says so in `Error_Message__c`, so a rep can link it by hand. No match links
 //! nothing and writes nothing: an empty lookup never clears a link a rep set.
@@ -59,8 +62,12 @@ const USER_ID_LITERAL_CHARS: usize = 6_000;
 /// Ids listed in an ambiguity note per object (the note must fit Error_Message__c).
 const IDS_IN_NOTE: usize = 10;
 
-/// The lookups an inbound record can get.
-pub const LINK_FIELDS: [&str; 2] = ["Contact__c", "Lead__c"];
+/// The inbound record's Account lookup: the linked Contact's `AccountId` (or, with no Contact,
+/// the linked Case's: [`super::inbound_owner`]).
+pub const ACCOUNT_FIELD: &str = crate::salesforce::contract::ACCOUNT;
+
+/// The lookups an inbound record can get here.
+pub const LINK_FIELDS: [&str; 3] = ["Contact__c", "Lead__c", ACCOUNT_FIELD];
 
 /// The BSUID field on Contact and Lead (Text 140, External ID, not unique).
 pub const USER_ID_FIELD: &str = crate::salesforce::contract::WHATSAPP_USER_ID;
@@ -116,6 +123,13 @@ impl Person {
         }
     }
 
+    fn fields(self) -> &'static str {
+        match self {
+            Person::Contact => CONTACT_FIELDS,
+            Person::Lead => LEAD_FIELDS,
+        }
+    }
+
     fn of_type(object: &str) -> Option<Person> {
         Person::BOTH
             .into_iter()
@@ -123,8 +137,10 @@ impl Person {
     }
 }
 
-/// The fields read of each Contact / Lead found.
-const PERSON_FIELDS: &str = "Id, Phone, MobilePhone, OwnerId";
+/// The fields read of each Contact / Lead found: a Contact's `AccountId` too, so the Account
+/// costs no query of its own (a Lead has none).
+const CONTACT_FIELDS: &str = "Id, Phone, MobilePhone, OwnerId, AccountId";
+const LEAD_FIELDS: &str = "Id, Phone, MobilePhone, OwnerId";
 
 /// A Contact or Lead a lookup returned.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -139,6 +155,9 @@ pub struct Candidate {
     /// ([`super::inbound_owner`]).
     #[serde(rename = "OwnerId", default)]
     pub owner_id: Option<String>,
+    /// A Contact's Account (a Lead has none): the inbound record's `Account__c`.
+    #[serde(rename = "AccountId", default)]
+    pub account_id: Option<String>,
     #[serde(rename = "WhatsApp_User_Id__c", default)]
     pub user_id: Option<String>,
 }
@@ -214,6 +233,8 @@ pub struct Links {
     by_key: HashMap<Key, Matches>,
     /// Contact / Lead Id → its OwnerId.
     owners: HashMap<String, String>,
+    /// Contact Id → its AccountId (Contacts without an Account are not here).
+    accounts: HashMap<String, String>,
 }
 
 impl Links {
@@ -255,6 +276,19 @@ impl Links {
             .find_map(|person| self.owners.get(matches.only(person)?).map(String::as_str))
     }
 
+    /// The one Contact `sender` links to (several or none: `None`, as no link is made then).
+    pub fn contact_for(&self, sender: &Sender) -> Option<&str> {
+        let (matches, _) = self.matches_for(sender)?;
+        matches.only(Person::Contact).map(String::as_str)
+    }
+
+    /// The Account of the one Contact `sender` links to, if it has one.
+    pub fn account_for(&self, sender: &Sender) -> Option<&str> {
+        self.accounts
+            .get(self.contact_for(sender)?)
+            .map(String::as_str)
+    }
+
     /// The fields that link the record of message `wamid` from `sender`: a lookup per object with
     /// exactly one match, and an `Error_Message__c` note naming the candidates where there were
     /// several (also logged). Empty when nobody was found.
@@ -270,6 +304,11 @@ impl Links {
                 [] => {}
                 [only] => {
                     fields.insert(person.link_field().into(), json!(only));
+                    if let Some(account) = self.accounts.get(*only) {
+                        if person == Person::Contact {
+                            fields.insert(ACCOUNT_FIELD.into(), json!(account));
+                        }
+                    }
                 }
                 several => {
                     warn!(%wamid, object = person.object(), candidates = ?several, "inbound message not linked: several records match the sender");
@@ -382,7 +421,8 @@ pub fn user_id_soql(person: Person, user_ids: &[String]) -> String {
         None => condition,
     };
     format!(
-        "SELECT {PERSON_FIELDS}, {USER_ID_FIELD} FROM {} WHERE {condition}",
+        "SELECT {}, {USER_ID_FIELD} FROM {} WHERE {condition}",
+        person.fields(),
         person.object()
     )
 }
@@ -395,8 +435,8 @@ pub fn phone_search(numbers: &[E164]) -> Option<String> {
     let returning: Vec<String> = Person::BOTH
         .into_iter()
         .map(|person| match person.filter() {
-            Some(filter) => format!("{}({PERSON_FIELDS} WHERE {filter})", person.object()),
-            None => format!("{}({PERSON_FIELDS})", person.object()),
+            Some(filter) => format!("{}({} WHERE {filter})", person.object(), person.fields()),
+            None => format!("{}({})", person.object(), person.fields()),
         })
         .collect();
     Some(format!(
@@ -476,11 +516,17 @@ struct Found {
 }
 
 impl Found {
+    /// Remembers the owner (and a Contact's Account) of a record a lookup returned.
     fn owner(&mut self, candidate: &Candidate) {
         if let Some(owner) = &candidate.owner_id {
             self.links
                 .owners
                 .insert(candidate.id.clone(), owner.clone());
+        }
+        if let Some(account) = &candidate.account_id {
+            self.links
+                .accounts
+                .insert(candidate.id.clone(), account.clone());
         }
     }
 }
@@ -603,6 +649,8 @@ struct Cached {
     matches: Matches,
     /// The owners of those Contacts and Leads.
     owners: HashMap<String, String>,
+    /// The Accounts of those Contacts.
+    accounts: HashMap<String, String>,
 }
 
 fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -628,6 +676,7 @@ impl LinkCache {
                 Some(cached) => {
                     links.add(key.clone(), &cached.matches);
                     links.owners.extend(cached.owners.clone());
+                    links.accounts.extend(cached.accounts.clone());
                 }
                 None => {
                     missing.insert(key.clone());
@@ -646,6 +695,11 @@ impl LinkCache {
                 .chain(&matches.leads)
                 .filter_map(|id| Some((id.clone(), found.owners.get(id)?.clone())))
                 .collect();
+            let accounts = matches
+                .contacts
+                .iter()
+                .filter_map(|id| Some((id.clone(), found.accounts.get(id)?.clone())))
+                .collect();
             let matches = matches.clone();
             entries.insert(
                 key.clone(),
@@ -653,6 +707,7 @@ impl LinkCache {
                     at: now,
                     matches,
                     owners,
+                    accounts,
                 },
             );
         }
@@ -664,20 +719,23 @@ impl LinkCache {
         &self,
         user_id: &str,
         (person, id): (Person, &str),
-        owner: Option<&String>,
+        links: &Links,
         now: DateTime<Utc>,
     ) {
         let mut matches = Matches::default();
         matches.of_mut(person).insert(id.to_string());
-        let owners = owner
-            .map(|owner| HashMap::from([(id.to_string(), owner.clone())]))
-            .unwrap_or_default();
+        let of = |map: &HashMap<String, String>| {
+            map.get(id)
+                .map(|value| HashMap::from([(id.to_string(), value.clone())]))
+                .unwrap_or_default()
+        };
         lock(&self.entries).insert(
             Key::user_id(user_id),
             Cached {
                 at: now,
                 matches,
-                owners,
+                owners: of(&links.owners),
+                accounts: of(&links.accounts),
             },
         );
     }
@@ -771,6 +829,7 @@ impl LinkLookup<'_> {
 
 fn merge(links: &mut Links, other: Links) {
     links.owners.extend(other.owners);
+    links.accounts.extend(other.accounts);
     for (key, matches) in other.by_key {
         links.add(key, &matches);
     }
@@ -823,7 +882,7 @@ pub async fn store_user_ids(lookup: &LinkLookup<'_>, links: &Links, senders: &[S
                 let written = Written {
                     person,
                     records: &records,
-                    owners: &links.owners,
+                    links,
                     now: lookup.now,
                 };
                 note_results(cache, &written, &results, &mut outcome);
@@ -840,7 +899,8 @@ pub async fn store_user_ids(lookup: &LinkLookup<'_>, links: &Links, senders: &[S
 struct Written<'a> {
     person: Person,
     records: &'a [(String, Map<String, Value>)],
-    owners: &'a HashMap<String, String>,
+    /// The links the BSUIDs were found by (owners and Accounts to remember with them).
+    links: &'a Links,
     now: DateTime<Utc>,
 }
 
@@ -857,7 +917,7 @@ fn note_results(
             outcome.stored += 1;
             if let Some(user_id) = fields.get(USER_ID_FIELD).and_then(Value::as_str) {
                 // Next time the BSUID finds this record directly, without a query.
-                cache.remember_holder(user_id, (person, id), written.owners.get(id), written.now);
+                cache.remember_holder(user_id, (person, id), written.links, written.now);
             }
             info!(object = person.object(), record_id = %id, "stored the customer's WhatsApp user id on the linked record");
             continue;

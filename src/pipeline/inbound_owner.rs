@@ -9,13 +9,29 @@
 //!
 //! The linked Case is the `Case__c` of the outbound message the customer replied to — Meta's
 //! `context.id` is a wamid, which the journal maps to our record — or else of the latest message
-//! sfwa sent that customer from that number (journal `wa_id`). The inbound record gets that
-//! `Case__c` too, so the reply shows on the Case.
+//! sfwa sent that customer **from the same business number** (the journal, per business number and
+//! customer: [`journal::latest_accepted_to`]). The inbound record gets that `Case__c` too, so the
+//! reply shows on the Case — but only while the conversation is the Case's:
+//! - the Case is **open** (`IsClosed = false`): a reply after the Case was closed is a new matter,
+//!   and filing it under the closed Case would hide it from whoever works the customer now;
+//! - a message replying to no particular message came within `salesforce.case_link_window`
+//!   (default 7 days, the time a re-engagement waits) of the message sfwa sent — Meta's time of
+//!   the customer's message against the moment sfwa sent its own — else it starts a new
+//!   conversation. A reply to a specific message (`context.id`) names its conversation itself,
+//!   so only the open-Case rule applies to it.
 //!
-//! API calls (guarantee 5): Contact / Lead owners come with the link lookup (`OwnerId` in the same
-//! SELECT). Cases cost one query for the outbound records' `Case__c` and one for the Cases'
-//! owners, per flush, only when inbound records answer messages sfwa sent, and both answers are
-//! cached for [`CACHE_FOR`] (a conversation's later replies cost nothing). The queue's Id is
+//! A Case left out for either reason is logged at debug (no metric counts Case links); the
+//! Contact / Lead links and the owner order above apply as if there were no Case.
+//!
+//! The record's `Account__c` is the linked Contact's Account ([`super::inbound_links`]), else,
+//! when a Case is linked and no Contact is, the Case's `AccountId`.
+//!
+//! API calls (guarantee 5): Contact / Lead owners (and a Contact's Account) come with the link
+//! lookup (`OwnerId`, `AccountId` in the same SELECT). Cases cost one query for the outbound
+//! records' `Case__c` and one for the Cases' owner, open state and Account, per flush, only when
+//! inbound records answer messages sfwa sent within the window, and both answers are cached for
+//! [`CACHE_FOR`] (a conversation's later replies cost nothing). So a Case closed less than
+//! [`CACHE_FOR`] (15 min) ago may still be linked by a reply in that time. The queue's Id is
 //! resolved with `SELECT Id FROM Group WHERE Type = 'Queue' AND DeveloperName = '…'` and kept for
 //! [`CACHE_FOR`]; a queue that does not exist is one clear error line (per [`CACHE_FOR`]) naming the
 //! key and the fix, and the records are still created.
@@ -25,20 +41,22 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::domain::ids::Wamid;
+use crate::domain::message::parse_salesforce_datetime;
 use crate::domain::sf_id::SfId;
 use crate::salesforce::{soql_id_list, soql_string, SalesforceError};
 use crate::store::journal;
 use crate::store::outbox::OutboxItem;
 
-use super::inbound_links::{self, Links, Sender};
+use super::inbound_links::{self, Links, Sender, ACCOUNT_FIELD};
 use super::inbound_records::CONTEXT_KEY;
+use super::owner_cache::CaseState;
 use super::record_update::Fields;
 use super::WriteBack;
 
-/// How long a Case lookup or a missing queue is remembered.
+/// How long a Case lookup (its owner and whether it is open) or a missing queue is remembered.
 pub const CACHE_FOR: chrono::Duration = chrono::Duration::minutes(15);
 
 /// The fields this module adds to inbound records.
@@ -58,12 +76,17 @@ struct MessageCase {
     case: Option<String>,
 }
 
+/// A row of `SELECT Id, OwnerId, IsClosed, AccountId FROM Case`.
 #[derive(Deserialize)]
-struct CaseOwner {
+struct CaseRow {
     #[serde(rename = "Id")]
     id: String,
     #[serde(rename = "OwnerId", default)]
     owner: Option<String>,
+    #[serde(rename = "IsClosed", default)]
+    is_closed: bool,
+    #[serde(rename = "AccountId", default)]
+    account: Option<String>,
 }
 
 /// An inbound record to own: its outbox item's key (the wamid) and what is known about it.
@@ -73,6 +96,8 @@ struct Inbound {
     business_number_id: Option<String>,
     /// `context.id`, when it is a wamid.
     context: Option<Wamid>,
+    /// Meta's time of the message (`Received_At__c`); the flush's time when it has none.
+    received_at: DateTime<Utc>,
 }
 
 /// The owner (and Case) fields of every inbound record among `items`, by wamid. An error means
@@ -102,6 +127,12 @@ pub async fn resolve(
                     .get(CONTEXT_KEY)
                     .and_then(Value::as_str)
                     .and_then(|context| context.parse().ok()),
+                received_at: item
+                    .fields
+                    .get("Received_At__c")
+                    .and_then(Value::as_str)
+                    .and_then(parse_salesforce_datetime)
+                    .unwrap_or(now),
             })
         })
         .collect();
@@ -110,14 +141,23 @@ pub async fn resolve(
     if inbound.is_empty() {
         return Ok((out, queries));
     }
-    let replied_to = replied_to(write_back, &inbound).await;
-    let (cases, case_queries) = cases_of(write_back, replied_to.values(), now).await?;
+    let window = chrono::Duration::from_std(write_back.core.settings.salesforce.case_link_window)
+        .unwrap_or(chrono::Duration::MAX);
+    let replied_to = within_window(replied_to(write_back, &inbound).await, &inbound, window);
+    let (cases, case_queries) =
+        cases_of(write_back, replied_to.values().map(|r| &r.record), now).await?;
     queries += case_queries;
+    let linked_case = |message: &Inbound| -> Option<&(String, CaseState)> {
+        let record = &replied_to.get(&message.wamid)?.record;
+        let case = cases.get(record)?;
+        if case.1.is_closed {
+            debug!(wamid = %message.wamid, case = %case.0, "inbound message not linked to the Case of the message it follows: the Case is closed");
+            return None;
+        }
+        Some(case)
+    };
     let needs_queue = inbound.iter().any(|message| {
-        let case = replied_to
-            .get(&message.wamid)
-            .and_then(|record| cases.get(record));
-        case.is_none() && links.owner_for(&message.sender).is_none()
+        linked_case(message).is_none() && links.owner_for(&message.sender).is_none()
     });
     let queue = if needs_queue {
         let (queue, queue_queries) = queue_id(write_back, now).await?;
@@ -127,14 +167,16 @@ pub async fn resolve(
         None
     };
     for message in &inbound {
-        let case = replied_to
-            .get(&message.wamid)
-            .and_then(|record| cases.get(record));
         let mut fields = Fields::new();
-        let owner = match case {
-            Some((case_id, owner)) => {
+        let owner = match linked_case(message) {
+            Some((case_id, case)) => {
                 fields.insert("Case__c".into(), json!(case_id));
-                owner.clone()
+                // The Contact's Account wins (set with the Contact link); with no Contact, the
+                // Case says whose conversation it is.
+                if let (Some(account), None) = (&case.account, links.contact_for(&message.sender)) {
+                    fields.insert(ACCOUNT_FIELD.into(), json!(account));
+                }
+                case.owner.clone()
             }
             None => None,
         }
@@ -151,10 +193,52 @@ pub async fn resolve(
 /// An inbound wamid, its `context.id`, and its (business number, wa_id) pair.
 type ReplyAsk = (String, Option<Wamid>, Option<(String, String)>);
 
-/// Inbound wamid → the record Id of the outbound message it answers, from the journal: by
-/// `context.id`, else the latest message accepted for that customer on that number. A store
-/// error only loses the Case (logged).
-async fn replied_to(write_back: &WriteBack, inbound: &[Inbound]) -> HashMap<String, String> {
+/// The outbound message an inbound one follows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct RepliedTo {
+    /// Its record Id.
+    record: String,
+    /// Found by the inbound message's `context.id` (else: the latest sent to that customer).
+    by_context: bool,
+    /// When its send started (journal `sending_since`).
+    sent_at: Option<DateTime<Utc>>,
+}
+
+/// Keeps the messages whose Case may still be theirs: a reply by `context.id`, or a message
+/// that came at most `window` after the latest message sent to its customer (one sfwa sent
+/// after it arrived counts as within). A message sent at an unknown time links no Case.
+fn within_window(
+    replied_to: HashMap<String, RepliedTo>,
+    inbound: &[Inbound],
+    window: chrono::Duration,
+) -> HashMap<String, RepliedTo> {
+    let received: HashMap<&str, DateTime<Utc>> = inbound
+        .iter()
+        .map(|m| (m.wamid.as_str(), m.received_at))
+        .collect();
+    replied_to
+        .into_iter()
+        .filter(|(wamid, replied)| {
+            if replied.by_context {
+                return true;
+            }
+            let received = received.get(wamid.as_str()).copied();
+            let within = match (received, replied.sent_at) {
+                (Some(received), Some(sent)) => received - sent <= window,
+                _ => false,
+            };
+            if !within {
+                debug!(%wamid, record = %replied.record, window_hours = window.num_hours(), "inbound message not linked to the Case of the latest message sent to the customer: it came later than salesforce.case_link_window after it");
+            }
+            within
+        })
+        .collect()
+}
+
+/// Inbound wamid → the outbound message it answers, from the journal: by `context.id`, else the
+/// latest message accepted for that customer on that business number. A store error only loses
+/// the Case (logged).
+async fn replied_to(write_back: &WriteBack, inbound: &[Inbound]) -> HashMap<String, RepliedTo> {
     let asks: Vec<ReplyAsk> = inbound
         .iter()
         .map(|m| {
@@ -179,15 +263,23 @@ async fn replied_to(write_back: &WriteBack, inbound: &[Inbound]) -> HashMap<Stri
             let mut found = HashMap::new();
             for (wamid, context, pair) in &asks {
                 let by_context = match context {
-                    Some(context) => {
-                        journal::find_by_wamid(conn, context)?.map(|e| e.record_id.to_string())
-                    }
+                    Some(context) => journal::find_by_wamid(conn, context)?.map(|e| RepliedTo {
+                        record: e.record_id.to_string(),
+                        by_context: true,
+                        sent_at: e.sending_since,
+                    }),
                     None => None,
                 };
-                let record =
-                    by_context.or_else(|| pair.as_ref().and_then(|p| latest.get(p).cloned()));
-                if let Some(record) = record {
-                    found.insert(wamid.clone(), record);
+                let latest = || {
+                    let latest = latest.get(pair.as_ref()?)?;
+                    Some(RepliedTo {
+                        record: latest.record_id.clone(),
+                        by_context: false,
+                        sent_at: latest.sent_at,
+                    })
+                };
+                if let Some(replied) = by_context.or_else(latest) {
+                    found.insert(wamid.clone(), replied);
                 }
             }
             Ok(found)
@@ -202,12 +294,13 @@ async fn replied_to(write_back: &WriteBack, inbound: &[Inbound]) -> HashMap<Stri
     }
 }
 
-/// Outbound record Id → (its Case, the Case's owner), for the records that have a Case.
+/// Outbound record Id → (its Case, the Case's owner, open state and Account), for the records
+/// that have a Case Salesforce told us about.
 async fn cases_of<'a>(
     write_back: &WriteBack,
     records: impl Iterator<Item = &'a String>,
     now: DateTime<Utc>,
-) -> Result<(HashMap<String, (String, Option<String>)>, usize), SalesforceError> {
+) -> Result<(HashMap<String, (String, CaseState)>, usize), SalesforceError> {
     let records: BTreeSet<String> = records.cloned().collect();
     let cases = learn_cases(write_back, &records, now).await?;
     if cases.refused {
@@ -220,18 +313,20 @@ async fn cases_of<'a>(
             .filter_map(|r| cache.cases.get(r).and_then(|(case, _)| case.clone()))
             .collect()
     };
-    let owners = learn_case_owners(write_back, &wanted, now).await?;
-    let queries = cases.queries + owners.queries;
-    if owners.refused {
+    let states = learn_case_states(write_back, &wanted, now).await?;
+    let queries = cases.queries + states.queries;
+    if states.refused {
         return Ok((HashMap::new(), queries));
     }
     let cache = write_back.owner_cache.lock();
+    // A Case the query did not return (deleted, or not visible) is not linked: whether it is open
+    // is unknown, and a lookup to it would be refused.
     let found = records
         .iter()
         .filter_map(|record| {
             let case = cache.cases.get(record)?.0.clone()?;
-            let owner = cache.case_owners.get(&case).map(|(o, _)| o.clone());
-            Some((record.clone(), (case, owner)))
+            let state = cache.case_states.get(&case)?.0.clone();
+            Some((record.clone(), (case, state)))
         })
         .collect();
     Ok((found, queries))
@@ -276,29 +371,36 @@ async fn learn_cases(
     .await
 }
 
-/// Reads the owners of the `cases` the cache does not know (or knew too long ago).
-async fn learn_case_owners(
+/// Reads the owner, open state and Account of the `cases` the cache does not know (or knew too
+/// long ago): one query, the one that read the owners alone before.
+async fn learn_case_states(
     write_back: &WriteBack,
     cases: &BTreeSet<String>,
     now: DateTime<Utc>,
 ) -> Result<Asked, SalesforceError> {
     let unknown: Vec<SfId> = {
         let cache = write_back.owner_cache.lock();
-        not_known(&cache.case_owners, cases, now)
+        not_known(&cache.case_states, cases, now)
     };
-    let soql = |ids: &str| format!("SELECT Id, OwnerId FROM Case WHERE Id IN {ids}");
+    let soql =
+        |ids: &str| format!("SELECT Id, OwnerId, IsClosed, AccountId FROM Case WHERE Id IN {ids}");
     ask_in_chunks(
         write_back,
         &unknown,
         soql,
-        "owners of Cases",
-        |_, rows: Vec<CaseOwner>| {
+        "owners and states of Cases",
+        |_, rows: Vec<CaseRow>| {
             let mut cache = write_back.owner_cache.lock();
             for row in rows {
-                if let (Ok(id), Some(owner)) = (SfId::parse(&row.id), row.owner) {
+                if let Ok(id) = SfId::parse(&row.id) {
+                    let state = CaseState {
+                        owner: row.owner,
+                        is_closed: row.is_closed,
+                        account: row.account,
+                    };
                     cache
-                        .case_owners
-                        .insert(id.as_str().to_string(), (owner, now));
+                        .case_states
+                        .insert(id.as_str().to_string(), (state, now));
                 }
             }
         },

@@ -32,8 +32,10 @@
 //!   WhatsApp user id (BSUID), else with the sender's number (one SOSL search per flush), and
 //!   storing the BSUID on the record linked by phone; [`relink`] — the job that links, later,
 //!   the records that matched nobody at first.
-//! - [`inbound_owner`] — who owns them: the linked Case's owner, the Contact's, the Lead's, or
-//!   the configured queue ([`owner_cache`]: what it remembers between flushes).
+//! - [`inbound_owner`] — who owns them: the linked Case's owner (the Case of the message they
+//!   follow, while open and within `salesforce.case_link_window`), the Contact's, the Lead's, or
+//!   the configured queue; and their Account when no Contact gives one ([`owner_cache`]: what it
+//!   remembers between flushes).
 //! - [`flush`] — the one handle other workers reach the write-back worker by ("a batch is
 //!   ready", "flush now and tell me when done").
 //! - [`writeback`] — the outbox flush: coalesced updates and inbound upserts, ≤ 200 records per

@@ -1,4 +1,5 @@
-//! What [`super::inbound_owner`] remembers between flushes (Case owners, the inbound queue's Id):
+//! What [`super::inbound_owner`] remembers between flushes (the Cases of outbound messages, each
+//! Case's owner, open state and Account, the inbound queue's Id):
 //! state the write-back's dependencies ([`WriteBack`](super::WriteBack)) hold, in its own file so
 //! the pipeline's shared state does not import the module that uses it (which imports it).
 
@@ -22,8 +23,19 @@ pub(super) struct CacheState {
     pub(super) queue_checked: Option<DateTime<Utc>>,
     /// Outbound record Id → its Case__c (None: no Case), when learned.
     pub(super) cases: HashMap<String, (Option<String>, DateTime<Utc>)>,
-    /// Case Id → OwnerId, when learned.
-    pub(super) case_owners: HashMap<String, (String, DateTime<Utc>)>,
+    /// Case Id → what the flush needs of it, when learned. Kept no longer than
+    /// [`CACHE_FOR`](super::inbound_owner::CACHE_FOR), like the owners alone before: a Case closed
+    /// within that time may still be linked.
+    pub(super) case_states: HashMap<String, (CaseState, DateTime<Utc>)>,
+}
+
+/// One Case as read by `SELECT Id, OwnerId, IsClosed, AccountId FROM Case`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct CaseState {
+    pub(super) owner: Option<String>,
+    /// A Case whose Status is a closed one (`IsClosed`): replies are not linked to it.
+    pub(super) is_closed: bool,
+    pub(super) account: Option<String>,
 }
 
 impl OwnerCache {
@@ -37,7 +49,7 @@ impl CacheState {
     /// for months must not keep one entry per message ever replied to.
     pub(super) fn forget_older_than(&mut self, ttl: chrono::Duration, now: DateTime<Utc>) {
         self.cases.retain(|_, (_, at)| now - *at < ttl);
-        self.case_owners.retain(|_, (_, at)| now - *at < ttl);
+        self.case_states.retain(|_, (_, at)| now - *at < ttl);
     }
 }
 
@@ -60,12 +72,12 @@ mod tests {
             (Some("500A".into()), now - chrono::Duration::minutes(1)),
         );
         state
-            .case_owners
-            .insert("500B".into(), ("005X".into(), now - ttl));
+            .case_states
+            .insert("500B".into(), (CaseState::default(), now - ttl));
 
         state.forget_older_than(ttl, now);
 
         assert_eq!(state.cases.keys().collect::<Vec<_>>(), vec!["new"]);
-        assert!(state.case_owners.is_empty());
+        assert!(state.case_states.is_empty());
     }
 }

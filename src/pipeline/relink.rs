@@ -10,7 +10,8 @@
 //! One run reads the newest [`RELINK_MAX`] inbound records of the last [`RELINK_DAYS`] days that
 //! have neither `Contact__c` nor `Lead__c` but a sender (`From_Phone__c` or `From_User_Id__c`),
 //! looks their senders up exactly as the flush does (BSUID, then one SOSL search; the flush's cache
-//! is not used, so a cached "nobody" does not hide a new record), writes the links it finds with
+//! is not used, so a cached "nobody" does not hide a new record), writes the links it finds (the
+//! Contact / Lead, and the Contact's Account, [`LINK_FIELDS`]) with
 //! one collections update, and stores BSUIDs on Contacts / Leads linked by phone. That is at most
 //! four or five API calls a run, none when no record is waiting. Records whose sender matches
 //! several people stay unlinked (the flush's note says why); only exact, single matches are

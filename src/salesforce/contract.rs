@@ -52,6 +52,9 @@ pub const WAITING_EXPIRES_AT: &str = "Waiting_Expires_At__c";
 pub const CONTACT: &str = "Contact__c";
 pub const LEAD: &str = "Lead__c";
 pub const CASE: &str = "Case__c";
+/// Inbound: the Account of the linked Contact, else of the linked Case (`pipeline::inbound_links`,
+/// `pipeline::inbound_owner`).
+pub const ACCOUNT: &str = "Account__c";
 /// Inbound: the customer's business-scoped user id (BSUID), their username, the group.
 pub const FROM_USER_ID: &str = "From_User_Id__c";
 pub const FROM_USERNAME: &str = "From_Username__c";
@@ -188,6 +191,7 @@ pub const FIELDS: &[Field] = &[
     field(CONTACT, Kind::Reference, 18, Use::Written),
     field(LEAD, Kind::Reference, 18, Use::Written),
     field(CASE, Kind::Reference, 18, Use::Written),
+    field(ACCOUNT, Kind::Reference, 18, Use::Written),
     field(FROM_USER_ID, Kind::Text, 140, Use::Written),
     field(FROM_USERNAME, Kind::Text, 100, Use::Written),
     field(GROUP_ID, Kind::Text, 100, Use::Written),
@@ -242,7 +246,7 @@ pub fn picklists() -> [(&'static str, Vec<&'static str>); 3] {
 }
 
 /// Lookups and the object each must point at (inbound records are linked by phone match).
-pub const LOOKUPS: [(&str, &str); 2] = [(CONTACT, "Contact"), (LEAD, "Lead")];
+pub const LOOKUPS: [(&str, &str); 3] = [(CONTACT, "Contact"), (LEAD, "Lead"), (ACCOUNT, "Account")];
 
 /// The number lease object (`pipeline::lease`): one record per business number and generation.
 pub const LEASE_OBJECT: &str = "WhatsApp_Number_Lease__c";

@@ -469,14 +469,26 @@ pub fn find_by_wamid(conn: &Connection, wamid: &Wamid) -> Result<Option<JournalE
         .optional()?)
 }
 
-/// The record of the latest message WhatsApp accepted for each (business number, wa_id) pair
-/// asked about: what an inbound message from that customer most likely answers. Pairs with no
-/// such message are left out. One query for all pairs, on the `journal_by_customer` index
-/// (migration 4): its cost follows the customers asked about, not the size of the journal.
+/// The latest message WhatsApp accepted for one (business number, customer) pair: its record
+/// and when its send started (the time an inbound reply is measured from, see
+/// `pipeline::inbound_owner`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LatestSent {
+    pub record_id: String,
+    /// `sending_since` of that row; `None` only for a row whose wamid a webhook taught it after
+    /// its send time was cleared (then no time is known).
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// The latest message WhatsApp accepted for each (business number, wa_id) pair asked about: what
+/// an inbound message from that customer to that number most likely answers. Per pair, never per
+/// customer alone: a customer who talks to two of the business's numbers has two conversations.
+/// Pairs with no such message are left out. One query for all pairs, on the `journal_by_customer`
+/// index (migration 4): its cost follows the customers asked about, not the size of the journal.
 pub fn latest_accepted_to(
     conn: &Connection,
     pairs: &[(String, String)],
-) -> Result<std::collections::HashMap<(String, String), String>, StoreError> {
+) -> Result<std::collections::HashMap<(String, String), LatestSent>, StoreError> {
     let mut found = std::collections::HashMap::new();
     if pairs.is_empty() {
         return Ok(found);
@@ -487,14 +499,17 @@ pub fn latest_accepted_to(
         Ok((
             row.get::<_, Option<String>>(0)?,
             row.get::<_, Option<String>>(1)?,
-            row.get::<_, String>(2)?,
+            LatestSent {
+                record_id: row.get::<_, String>(2)?,
+                sent_at: optional_time_column(row, 3)?,
+            },
         ))
     })?;
     for row in rows {
-        if let (Some(number), Some(wa_id), record_id) = row? {
+        if let (Some(number), Some(wa_id), latest) = row? {
             let pair = (number, wa_id);
             if pairs.contains(&pair) {
-                found.insert(pair, record_id);
+                found.insert(pair, latest);
             }
         }
     }
@@ -1047,7 +1062,9 @@ mod tests {
         .unwrap();
 
         assert_eq!(found.len(), 1);
-        assert_eq!(found[&("PN1".to_string(), "15550001".to_string())], RECORD);
+        let latest = &found[&("PN1".to_string(), "15550001".to_string())];
+        assert_eq!(latest.record_id, RECORD);
+        assert!(latest.sent_at.is_some_and(|at| at > then));
     }
 
     #[test]

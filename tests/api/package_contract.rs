@@ -765,7 +765,8 @@ fn access_problems(source: &Path) -> Vec<String> {
                         problems.push(format!("{name}: {OBJECT} lacks {permission}"));
                     }
                 }
-                for linked in ["Contact", "Lead", "Case"] {
+                // Account: a Contact's AccountId and a Case's are read, and Account__c written.
+                for linked in ["Account", "Contact", "Lead", "Case"] {
                     for permission in ["allowRead", "viewAllRecords"] {
                         if !object(linked, permission) {
                             problems.push(format!(

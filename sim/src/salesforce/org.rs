@@ -743,8 +743,10 @@ impl Org {
     }
 }
 
-/// Name on Contact and Lead is derived from FirstName and LastName, as on the platform.
+/// Name on Contact and Lead is derived from FirstName and LastName, as on the platform; so are the
+/// fields [`super::schema::derive_fields`] derives (a Case's IsClosed).
 fn compute_names(object: &ObjectDef, record: &mut Record) {
+    super::schema::derive_fields(object, record);
     if object.field("FirstName").is_some() && object.field("LastName").is_some() {
         let name = ["FirstName", "LastName"]
             .iter()

@@ -3,13 +3,16 @@
 //! `salesforce/force-app/main/default/objects/` is the one source of truth shared by the package, this
 //! simulator and the daemon; it is compiled in (see `sim/build.rs`) so `sfwa sim` works from any
 //! directory.
-//! Standard objects the product touches (Contact, Lead, Case) are described here in code, with the
-//! subset of fields a Salesforce org really has; the package's custom fields on them
-//! (`objects/Contact/fields/…`, no object file) are added to those descriptions.
+//! Standard objects the product touches (Account, Contact, Lead, Case) are described here in code,
+//! with the subset of fields a Salesforce org really has, named as its describe names them; the
+//! package's custom fields on them (`objects/Contact/fields/…`, no object file) are added to those
+//! descriptions. A field the platform derives (a Case's `IsClosed` from its `Status`) is set by
+//! [`derive_fields`] on every save.
 
 use std::collections::BTreeMap;
 
 use anyhow::{anyhow, bail, Context};
+use serde_json::{Map, Value};
 
 /// The metadata files compiled into the binary: (path below `objects/`, file contents).
 const EMBEDDED_METADATA: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/metadata_files.rs"));
@@ -165,7 +168,8 @@ pub struct Schema {
 }
 
 impl Schema {
-    /// The schema compiled into the binary: the package's metadata plus Contact, Lead and Case.
+    /// The schema compiled into the binary: the package's metadata plus Account, Contact, Lead and
+    /// Case.
     pub fn embedded() -> anyhow::Result<Schema> {
         Self::from_files(
             EMBEDDED_METADATA
@@ -403,6 +407,24 @@ fn standard_objects() -> Vec<ObjectDef> {
             length: 18,
             ..FieldDef::standard("ContactId", "Contact ID", FieldType::Reference, 18)
         },
+        FieldDef {
+            reference_to: Some("Account".into()),
+            ..FieldDef::standard("AccountId", "Account ID", FieldType::Reference, 18)
+        },
+        // The org's default Case statuses; an org may add its own (not restricted). Which are
+        // closed is the CaseStatus setup's `IsClosed`: here, `Closed` alone.
+        FieldDef {
+            picklist_values: ["New", "Working", "Escalated", CLOSED_CASE_STATUS]
+                .map(String::from)
+                .to_vec(),
+            default_value: Some("New".into()),
+            ..FieldDef::standard("Status", "Status", FieldType::Picklist, 40)
+        },
+        // Read-only, derived from Status by the platform (see `derive_fields`).
+        FieldDef {
+            default_value: Some("false".into()),
+            ..FieldDef::system("IsClosed", "Closed", FieldType::Boolean)
+        },
     ]);
     // A read-only view of the org's flows (Tooling-free: SOQL on the REST API), as sfwa doctor
     // reads it: ActiveVersionId is null while no version of the flow is active.
@@ -431,7 +453,17 @@ fn standard_objects() -> Vec<ObjectDef> {
     };
     vec![
         flow_definitions,
-        person("Contact", "Contact", "Contacts", "003", vec![]),
+        account(),
+        person(
+            "Contact",
+            "Contact",
+            "Contacts",
+            "003",
+            vec![FieldDef {
+                reference_to: Some("Account".into()),
+                ..FieldDef::standard("AccountId", "Account ID", FieldType::Reference, 18)
+            }],
+        ),
         person(
             "Lead",
             "Lead",
@@ -461,6 +493,50 @@ fn standard_objects() -> Vec<ObjectDef> {
         },
         content_version(),
     ]
+}
+
+/// The Case status that closes a Case in the simulated org.
+pub const CLOSED_CASE_STATUS: &str = "Closed";
+
+/// Sets the fields the platform derives on save: a Case's `IsClosed` follows its `Status`
+/// (`Closed`), as CaseStatus's IsClosed does in an org. Other objects are left as they are.
+pub fn derive_fields(object: &ObjectDef, record: &mut Map<String, Value>) {
+    if object.name == "Case" {
+        let closed = record.get("Status").and_then(Value::as_str) == Some(CLOSED_CASE_STATUS);
+        record.insert("IsClosed".into(), Value::Bool(closed));
+    }
+}
+
+/// Accounts: business accounts, and the fields a Person Account org adds. A Person Account's
+/// Contact (`PersonContactId`) has the account as its `AccountId`, which is how sfwa links a
+/// person's messages to it; the platform sets `IsPersonAccount` and `PersonContactId` (read-only).
+fn account() -> ObjectDef {
+    let mut fields = system_fields(FieldDef {
+        required: true,
+        ..FieldDef::standard("Name", "Account Name", FieldType::String, 255)
+    });
+    fields.extend([
+        FieldDef::standard("Phone", "Account Phone", FieldType::Phone, 40),
+        FieldDef {
+            default_value: Some("false".into()),
+            ..FieldDef::system("IsPersonAccount", "Is Person Account", FieldType::Boolean)
+        },
+        FieldDef {
+            length: 18,
+            reference_to: Some("Contact".into()),
+            ..FieldDef::system("PersonContactId", "Person Contact ID", FieldType::Reference)
+        },
+        FieldDef::standard("PersonMobilePhone", "Mobile", FieldType::Phone, 40),
+    ]);
+    ObjectDef {
+        name: "Account".into(),
+        label: "Account".into(),
+        label_plural: "Accounts".into(),
+        key_prefix: "001".into(),
+        custom: false,
+        is_platform_event: false,
+        fields,
+    }
 }
 
 /// Salesforce Files: a `ContentVersion` created with `FirstPublishLocationId` shows on that
@@ -678,6 +754,49 @@ mod tests {
         assert!(event.is_platform_event);
         assert_eq!(event.field("Message_Id__c").unwrap().length, 18);
         assert_eq!(schema.object_by_prefix("003").unwrap().name, "Contact");
+    }
+
+    #[test]
+    fn account_contact_and_case_carry_the_lookups_and_the_closed_flag_an_org_describes() {
+        let schema = Schema::embedded().unwrap();
+        let account = schema.object("Account").unwrap();
+        let contact = schema.object("Contact").unwrap();
+        let case = schema.object("Case").unwrap();
+        let reference = |def: &ObjectDef, field: &str| {
+            def.field(field)
+                .and_then(|f| f.reference_to.clone())
+                .unwrap_or_default()
+        };
+
+        assert_eq!(account.key_prefix, "001");
+        assert!(account.field("Name").unwrap().required);
+        assert!(!account.field("IsPersonAccount").unwrap().createable);
+        assert_eq!(reference(account, "PersonContactId"), "Contact");
+        assert_eq!(reference(contact, "AccountId"), "Account");
+        assert_eq!(reference(case, "AccountId"), "Account");
+        assert_eq!(reference(case, "ContactId"), "Contact");
+        assert!(!case.field("IsClosed").unwrap().updateable);
+        assert_eq!(
+            case.field("Status").unwrap().default_value.as_deref(),
+            Some("New")
+        );
+    }
+
+    #[test]
+    fn a_case_is_closed_exactly_when_its_status_is_closed() {
+        let schema = Schema::embedded().unwrap();
+        let case = schema.object("Case").unwrap();
+        let saved = |status: &str| {
+            let mut record = Map::new();
+            record.insert("Status".into(), Value::String(status.into()));
+            record.insert("IsClosed".into(), Value::Bool(status == "New"));
+            derive_fields(case, &mut record);
+            record["IsClosed"].clone()
+        };
+
+        assert_eq!(saved("Closed"), Value::Bool(true));
+        assert_eq!(saved("New"), Value::Bool(false));
+        assert_eq!(saved("Working"), Value::Bool(false));
     }
 
     #[test]

@@ -12,6 +12,7 @@ fn candidate(id: &str, phone: Option<&str>, mobile: Option<&str>) -> Candidate {
         phone: phone.map(String::from),
         mobile_phone: mobile.map(String::from),
         owner_id: None,
+        account_id: None,
         user_id: None,
     }
 }
@@ -40,7 +41,7 @@ fn the_phone_search_asks_both_objects_for_every_number_by_its_national_digits() 
     assert_eq!(
         sosl,
         "FIND {2079460958 OR 4155550101} IN PHONE FIELDS RETURNING \
-         Contact(Id, Phone, MobilePhone, OwnerId), \
+         Contact(Id, Phone, MobilePhone, OwnerId, AccountId), \
          Lead(Id, Phone, MobilePhone, OwnerId WHERE IsConverted = false)"
     );
     assert_eq!(phone_search(&[]), None);
@@ -55,7 +56,7 @@ fn the_user_id_lookup_is_one_indexed_in_list_per_object_with_quotes_escaped() {
 
     assert_eq!(
         contacts,
-        "SELECT Id, Phone, MobilePhone, OwnerId, WhatsApp_User_Id__c FROM Contact WHERE \
+        "SELECT Id, Phone, MobilePhone, OwnerId, AccountId, WhatsApp_User_Id__c FROM Contact WHERE \
          WhatsApp_User_Id__c IN ('US.13491208655302741918', 'BR.x\\'y')"
     );
     assert!(leads.contains("FROM Lead WHERE IsConverted = false AND WhatsApp_User_Id__c IN ("));
@@ -147,6 +148,30 @@ fn one_match_links_several_matches_leave_a_note_and_no_match_writes_nothing() {
         "Not linked: 2 Contacts have this phone number (003A, 003B). Link the right one by hand."
     );
     assert!(nobody.is_empty());
+}
+
+#[test]
+fn the_one_linked_contacts_account_is_linked_and_an_ambiguous_contact_links_no_account() {
+    let mut links = Links::default();
+    links.add(
+        Key::Phone(number("14155550101")),
+        &matches(&["003A"], &["00QA"]),
+    );
+    links.add(
+        Key::Phone(number("14155550102")),
+        &matches(&["003B", "003C"], &[]),
+    );
+    for (contact, account) in [("003A", "001A"), ("003B", "001B"), ("003C", "001C")] {
+        links.accounts.insert(contact.into(), account.into());
+    }
+
+    let one = links.fields_for(&by_phone("14155550101"), "wamid.1");
+    let several = links.fields_for(&by_phone("14155550102"), "wamid.2");
+
+    assert_eq!(one["Account__c"], "001A");
+    assert_eq!(links.account_for(&by_phone("14155550101")), Some("001A"));
+    assert!(!several.contains_key("Account__c"));
+    assert_eq!(links.account_for(&by_phone("14155550102")), None);
 }
 
 #[test]
