@@ -242,4 +242,19 @@ mod tests {
 
         assert_eq!(converted.unwrap_err(), InvalidSfId("not-an-id".into()));
     }
+
+    #[test]
+    fn a_rows_media_file_id_is_read_trimmed_and_a_blank_one_is_none() {
+        let mut picked = row();
+        picked.media_file_id = Some(" 068000000000001AAA ".into());
+        let mut blank = row();
+        blank.media_file_id = Some("  ".into());
+
+        let picked = picked.into_record().unwrap();
+        let blank = blank.into_record().unwrap();
+
+        assert_eq!(picked.media_file_id.as_deref(), Some("068000000000001AAA"));
+        assert_eq!(blank.media_file_id, None);
+        assert!(MessageRow::FIELDS.contains(&"Media_File_Id__c"));
+    }
 }

@@ -283,3 +283,28 @@ async fn a_file_of_a_type_whatsapp_does_not_send_fails_in_words_before_any_uploa
     assert!(message.contains("is a ZIP file"), "{message}");
     assert_eq!(uploads(&app).await, 0);
 }
+
+#[tokio::test]
+async fn sfwa_plan_shows_a_file_message_as_send_without_downloading_or_uploading_it() {
+    // Arrange
+    let app = spawn_app().await;
+    app.customer_wrote(CUSTOMER, 1).await;
+    let (version, _) = rep_uploads(&app, "Quote.pdf", b"%PDF quote", None).await;
+    queue_file(&app, "Document", &version, None).await;
+    let planner = sfwa::pipeline::plan::Planner {
+        settings: std::sync::Arc::new(app.settings.clone()),
+        clock: std::sync::Arc::new(app.clock.clone()),
+        salesforce: app.pipeline.intake.salesforce.clone(),
+        whatsapp: app.pipeline.dispatcher.whatsapp.clone(),
+    };
+
+    // Act
+    let planned = sfwa::pipeline::plan::plan(&planner, &Default::default())
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!(planned.entries.len(), 1, "{:?}", planned.entries);
+    assert_eq!(planned.entries[0].verdict.action(), "send");
+    assert_eq!(uploads(&app).await, 0, "the plan reads only");
+}
