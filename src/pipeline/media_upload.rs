@@ -449,7 +449,7 @@ impl Step<'_> {
             return Ok(Err(self.refuse("too_large", refused)));
         }
         let upload = Upload {
-            bytes: bytes.to_vec(),
+            bytes,
             mime_type: checked.mime_type.to_string(),
             file_name: checked.name.clone(),
         };

@@ -18,7 +18,8 @@ use super::WhatsAppClient;
 /// A file to upload.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Upload {
-    pub bytes: Vec<u8>,
+    /// Shared, not copied: a document may be 100 MB.
+    pub bytes: bytes::Bytes,
     /// What Meta is told the file is (`application/pdf`, `image/jpeg`, …): the `type` field and
     /// the part's `Content-Type`.
     pub mime_type: String,
@@ -52,7 +53,8 @@ impl WhatsAppClient {
         upload: Upload,
     ) -> Result<String, SendError> {
         let (http, config) = self.parts();
-        let file = reqwest::multipart::Part::bytes(upload.bytes)
+        let length = upload.bytes.len() as u64;
+        let file = reqwest::multipart::Part::stream_with_length(upload.bytes, length)
             .file_name(upload.file_name)
             .mime_str(&upload.mime_type)
             .map_err(|e| SendError::NotSent(format!("unusable MIME type: {e}")))?;

@@ -308,3 +308,29 @@ async fn sfwa_plan_shows_a_file_message_as_send_without_downloading_or_uploading
     assert_eq!(planned.entries[0].verdict.action(), "send");
     assert_eq!(uploads(&app).await, 0, "the plan reads only");
 }
+
+#[tokio::test]
+async fn an_upload_whatsapp_refuses_fails_the_record_with_metas_code_and_words_and_sends_nothing() {
+    // Arrange
+    let app = spawn_app().await;
+    app.customer_wrote(CUSTOMER, 1).await;
+    let (version, _) = rep_uploads(&app, "Scan.pdf", b"%PDF scan", None).await;
+    let id = queue_file(&app, "Document", &version, None).await;
+    app.wa_control("media/faults", json!({"upload_failures": 1}))
+        .await;
+
+    // Act
+    app.dispatch().await;
+    let record = app.status_after_flush(&id, "Failed").await;
+
+    // Assert
+    assert_eq!(record["Error_Code__c"], "WA_131053");
+    let message = record["Error_Message__c"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "WhatsApp refused the upload of the file 'Scan.pdf' ({version}), so nothing was sent (Meta: Media upload error: The file could not be processed"
+        )),
+        "{message}"
+    );
+    assert!(app.wa_messages().await.is_empty());
+}

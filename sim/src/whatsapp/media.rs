@@ -10,7 +10,8 @@
 //!   webhook.
 //! - `GET /__sim/media` → `{"files", "downloads", "uploads"}`: files stored, downloads served,
 //!   business uploads taken (`media_upload`).
-//! - `POST /__sim/media/faults` `{"download_failures": N}` → the next N downloads answer 500.
+//! - `POST /__sim/media/faults` `{"download_failures": N, "upload_failures": M}` → the next N
+//!   downloads answer 500, the next M business uploads 131053.
 //!
 //! A media id past its 7 days, or one never issued, is answered like any unknown Graph object
 //! (code 100, subcode 33, "… does not exist, cannot be loaded due to missing permissions, or does
@@ -83,14 +84,25 @@ async fn stats(State(state): State<Arc<SimState>>) -> Response {
 
 #[derive(Deserialize)]
 struct Faults {
+    #[serde(default)]
     download_failures: u32,
+    /// Business uploads (`media_upload`) to refuse with 131053, as Meta does a file it cannot
+    /// process.
+    #[serde(default)]
+    upload_failures: u32,
 }
 
 async fn set_faults(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
     match serde_json::from_slice::<Faults>(&body) {
         Ok(faults) => {
-            state.media.lock().download_failures = faults.download_failures;
-            Json(json!({"download_failures": faults.download_failures})).into_response()
+            let mut media = state.media.lock();
+            media.download_failures = faults.download_failures;
+            media.upload_failures = faults.upload_failures;
+            Json(json!({
+                "download_failures": faults.download_failures,
+                "upload_failures": faults.upload_failures,
+            }))
+            .into_response()
         }
         Err(error) => control_error(format!("invalid JSON body: {error}")),
     }

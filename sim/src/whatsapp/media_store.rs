@@ -38,6 +38,8 @@ pub(super) struct MediaInner {
     pub uploaded_by: HashMap<String, String>,
     /// Uploads taken, for tests.
     pub uploads: u64,
+    /// Business uploads still to refuse with 131053 (`media_upload`).
+    pub upload_failures: u32,
 }
 
 impl MediaStore {

@@ -203,6 +203,15 @@ fn accept(state: &SimState, phone_number_id: &str, form: Form) -> Result<String,
             file.len()
         )));
     }
+    {
+        let mut media = state.media.lock();
+        if media.upload_failures > 0 {
+            media.upload_failures -= 1;
+            return Err(upload_error(
+                "The file could not be processed (simulated: /__sim/media/faults upload_failures).",
+            ));
+        }
+    }
     let now = state.clock.now();
     let id = state.media.add(file, essence, now);
     let mut media = state.media.lock();
