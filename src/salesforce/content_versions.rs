@@ -47,6 +47,10 @@ impl ContentVersionRow {
     }
 }
 
+/// How long the download of a File's bytes may take (100 MB over a slow link), instead of
+/// `salesforce.timeout`.
+pub const VERSION_DATA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// The SELECT list of [`SalesforceClient::content_version`].
 const FIELDS: &str = "Id, Title, FileExtension, FileType, ContentSize, ContentDocumentId";
 
@@ -76,12 +80,15 @@ impl SalesforceClient {
         Ok(rows.into_iter().next())
     }
 
-    /// The bytes of ContentVersion `id` (`VersionData`). One API call; a 404 is an
-    /// [`SalesforceError::Api`] with status 404.
+    /// The bytes of ContentVersion `id` (`VersionData`). One API call, given
+    /// [`VERSION_DATA_TIMEOUT`] (a 100 MB document); a 404 is an [`SalesforceError::Api`] with
+    /// status 404.
     #[tracing::instrument(skip_all, fields(content_version = %id.as_str(), bytes))]
     pub async fn version_data(&self, id: &SfId) -> Result<Bytes, SalesforceError> {
         let path = format!("sobjects/ContentVersion/{}/VersionData", id.as_str());
-        let bytes = self.send(Method::GET, &path, &[], None).await?;
+        let bytes = self
+            .send_within(Method::GET, &path, &[], None, VERSION_DATA_TIMEOUT)
+            .await?;
         tracing::Span::current().record("bytes", bytes.len());
         Ok(bytes)
     }
