@@ -34,6 +34,8 @@
 //!    (or a precise error code) → pace ([`pipeline::pacing`]: per number, adapting to Meta's 130429;
 //!    per customer for 131056) → template catalog ([`pipeline::catalog`]: exists, approved,
 //!    parameters; a paused template waits) → marketing consent ([`pipeline::consent`]) → window
+//!    → a Salesforce File the record names uploaded to WhatsApp and sent by media id, uploaded
+//!    once per number in 29 days ([`pipeline::media_upload`], [`store::uploaded_media`])
 //!    → journal `Sending` → [`whatsapp::WhatsAppClient::send`]
 //!    → Sent, Failed, retry with back-off, wait out a rate limit (never counted as an attempt),
 //!    hold (the token or app: every send; a blocked number: that number's), or unknown outcome

@@ -40,6 +40,9 @@ pub struct QueuedRecord {
     pub template_parameters: Option<String>,
     pub media_url: Option<String>,
     pub media_filename: Option<String>,
+    /// `Media_File_Id__c`: a Salesforce File (ContentVersion 068… or ContentDocument 069…) to
+    /// send instead of a link; sfwa uploads it to WhatsApp first (`pipeline::media_upload`).
+    pub media_file_id: Option<String>,
     /// `Scheduled_At__c`, when set and a date and time.
     pub scheduled_at: Option<DateTime<Utc>>,
     /// When the Flow created it (the queue-to-send latency metric starts here).
@@ -77,6 +80,7 @@ impl QueuedRecord {
             template_parameters: None,
             media_url: None,
             media_filename: None,
+            media_file_id: None,
             scheduled_at: None,
             created_at: None,
             wamid: None,
@@ -109,6 +113,47 @@ impl MediaKind {
     }
 }
 
+/// Where a media message's file comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MediaSource {
+    /// `Media_URL__c`: a public link WhatsApp fetches itself.
+    Link(String),
+    /// `Media_File_Id__c`: a Salesforce File. Never sent as such: the send path uploads it to
+    /// WhatsApp's media endpoint and sends the media id instead (`pipeline::media_upload`).
+    File(SalesforceFile),
+    /// The media id WhatsApp gave an uploaded file (`"image": {"id": …}`).
+    Uploaded { media_id: String },
+}
+
+/// A Salesforce File a record names: a ContentVersion (that version) or a ContentDocument (its
+/// latest version), by Id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SalesforceFile {
+    /// `068…`
+    Version(SfId),
+    /// `069…`
+    Document(SfId),
+}
+
+impl SalesforceFile {
+    /// The ContentVersion (068) or ContentDocument (069) Id named in `Media_File_Id__c`.
+    pub fn parse(text: &str) -> Option<SalesforceFile> {
+        let id = SfId::parse(text).ok()?;
+        match id.key_prefix() {
+            "068" => Some(SalesforceFile::Version(id)),
+            "069" => Some(SalesforceFile::Document(id)),
+            _ => None,
+        }
+    }
+
+    /// The Id as the record gives it (18 characters).
+    pub fn id(&self) -> &SfId {
+        match self {
+            SalesforceFile::Version(id) | SalesforceFile::Document(id) => id,
+        }
+    }
+}
+
 /// What to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MessageKind {
@@ -122,7 +167,7 @@ pub enum MessageKind {
     },
     Media {
         kind: MediaKind,
-        link: String,
+        source: MediaSource,
         caption: Option<String>,
         filename: Option<String>,
     },
@@ -366,7 +411,8 @@ fn template_kind(record: &QueuedRecord) -> Result<MessageKind, RecordProblem> {
     })
 }
 
-/// An `Image`, `Document`, `Video` or `Audio` record's link and caption.
+/// An `Image`, `Document`, `Video` or `Audio` record's file (a link, or a Salesforce File) and
+/// caption.
 fn media_kind(record: &QueuedRecord, media: &str) -> Result<MessageKind, RecordProblem> {
     let kind = match media {
         "Image" => MediaKind::Image,
@@ -374,18 +420,7 @@ fn media_kind(record: &QueuedRecord, media: &str) -> Result<MessageKind, RecordP
         "Video" => MediaKind::Video,
         _ => MediaKind::Audio,
     };
-    let link = present(&record.media_url)
-        .filter(|l| l.starts_with("https://") || l.starts_with("http://"))
-        .ok_or_else(|| {
-            problem(
-                ErrorCode::MissingMediaUrl,
-                "Media_URL__c",
-                format!(
-                    "Media URL must be a public https:// link to the {}.",
-                    kind.as_str()
-                ),
-            )
-        })?;
+    let source = media_source(record, kind)?;
     let caption = present(&record.body).map(str::to_string);
     if kind == MediaKind::Audio && caption.is_some() {
         return Err(problem(
@@ -405,10 +440,44 @@ fn media_kind(record: &QueuedRecord, media: &str) -> Result<MessageKind, RecordP
     }
     Ok(MessageKind::Media {
         kind,
-        link: link.to_string(),
+        source,
         caption,
         filename: present(&record.media_filename).map(str::to_string),
     })
+}
+
+/// The file of a media record: `Media_File_Id__c` (a Salesforce File) or `Media_URL__c` (a
+/// public link). Both set is refused rather than guessed: the rep meant one of them, and sending
+/// the other would put the wrong file in front of a customer.
+fn media_source(record: &QueuedRecord, kind: MediaKind) -> Result<MediaSource, RecordProblem> {
+    let link = present(&record.media_url);
+    match present(&record.media_file_id) {
+        Some(_) if link.is_some() => Err(problem(
+            ErrorCode::InvalidRecord,
+            "Media_File_Id__c",
+            "Media File Id and Media URL are both set: keep one — Media File Id to send a Salesforce File, or Media URL to send a public link — and clear the other.",
+        )),
+        Some(raw) => SalesforceFile::parse(raw).map(MediaSource::File).ok_or_else(|| {
+            problem(
+                ErrorCode::InvalidRecord,
+                "Media_File_Id__c",
+                format!("Media File Id '{}' is not the Id of a Salesforce File: enter a ContentVersion Id (starting 068) or a ContentDocument Id (starting 069), 15 or 18 characters, e.g. from the file's page, or pick the file in the composer.", echo(raw)),
+            )
+        }),
+        None => link
+            .filter(|l| l.starts_with("https://") || l.starts_with("http://"))
+            .map(|l| MediaSource::Link(l.to_string()))
+            .ok_or_else(|| {
+                problem(
+                    ErrorCode::MissingMediaUrl,
+                    "Media_URL__c",
+                    format!(
+                        "Media URL must be a public https:// link to the {}, or Media File Id a Salesforce File to send.",
+                        kind.as_str()
+                    ),
+                )
+            }),
+    }
 }
 
 /// A `request_contact_info` record's text (Body__c), within WhatsApp's length.
@@ -604,7 +673,7 @@ mod tests {
             message.kind,
             MessageKind::Media {
                 kind: MediaKind::Document,
-                link: "https://files.test/q.pdf".into(),
+                source: MediaSource::Link("https://files.test/q.pdf".into()),
                 caption: Some("Hello".into()),
                 filename: Some("quote.pdf".into())
             }
@@ -701,5 +770,64 @@ mod tests {
         let mut long = record("Request Contact Info");
         long.body = Some("x".repeat(MAX_INTERACTIVE_BODY_CHARS + 1));
         assert_eq!(refused(long).code, ErrorCode::BodyTooLong);
+    }
+
+    #[test]
+    fn a_media_record_naming_a_content_version_or_document_sends_that_salesforce_file() {
+        let mut version = record("Image");
+        version.media_file_id = Some("068000000000001AAA".into());
+        let mut document = record("Document");
+        document.media_file_id = Some(" 069000000000001 ".into());
+
+        let by_version = OutboundMessage::from_record(&version, None).unwrap();
+        let by_document = OutboundMessage::from_record(&document, None).unwrap();
+
+        assert!(matches!(
+            by_version.kind,
+            MessageKind::Media { source: MediaSource::File(SalesforceFile::Version(ref id)), .. }
+                if id.as_str() == "068000000000001AAA"
+        ));
+        assert!(matches!(
+            by_document.kind,
+            MessageKind::Media { source: MediaSource::File(SalesforceFile::Document(ref id)), .. }
+                if id.as_str() == "069000000000001AAA"
+        ));
+    }
+
+    #[test]
+    fn a_media_file_id_that_is_no_file_id_is_refused_naming_the_field_and_the_fix() {
+        let mut contact = record("Document");
+        contact.media_file_id = Some("003000000000001AAA".into());
+        let mut garbled = record("Document");
+        garbled.media_file_id = Some("068-not-an-id".into());
+
+        let not_a_file = refused(contact);
+        let not_an_id = refused(garbled);
+
+        assert_eq!(not_a_file.field, "Media_File_Id__c");
+        assert_eq!(not_a_file.code, ErrorCode::InvalidRecord);
+        assert!(
+            not_a_file.message.contains("'003000000000001AAA'")
+                && not_a_file.message.contains("starting 068"),
+            "{}",
+            not_a_file.message
+        );
+        assert_eq!(not_an_id.field, "Media_File_Id__c");
+    }
+
+    #[test]
+    fn a_media_record_with_both_a_file_and_a_link_is_refused_naming_both_fields() {
+        let mut both = record("Image");
+        both.media_file_id = Some("068000000000001AAA".into());
+        both.media_url = Some("https://files.test/a.png".into());
+
+        let problem = refused(both);
+
+        assert_eq!(problem.code, ErrorCode::InvalidRecord);
+        assert!(
+            problem.message.contains("Media File Id") && problem.message.contains("Media URL"),
+            "{}",
+            problem.message
+        );
     }
 }

@@ -33,6 +33,7 @@
 //! | `sfwa_writeback_dead_lettered_total` | counter | `reason` = Salesforce's error code (JSON_PARSER_ERROR, STRING_TOO_LONG…) or ATTEMPTS_EXHAUSTED |
 //! | `sfwa_media_files_total` | counter | `outcome` = saved, too_large, failed, retried, disabled (customers' files copied into Salesforce Files, `pipeline::media`) |
 //! | `sfwa_media_waiting` | gauge | — (customers' files not copied yet) |
+//! | `sfwa_media_uploads_total` | counter | `number`, `outcome` = uploaded, reused, too_large, unsupported_type, not_found, failed, retried (Salesforce Files sent by media id, `pipeline::media_upload`) |
 //! | `sfwa_business_number_lease` | gauge | `number` (phone_number_id, or `BLANK` for blank-number records): 1 while this instance holds its lease in Salesforce, 0 when lost (`pipeline::lease`) |
 //! | `sfwa_unknown_business_number_total` | counter | — (Queued records of a number no instance serves, failed `UNKNOWN_BUSINESS_NUMBER`) |
 //! | `sfwa_unserved_records_total` | counter | — (claimed records of a number this instance does not serve, let go unsent: the intake filter should make this 0) |
@@ -101,6 +102,12 @@ struct ReasonLabel {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NumberOutcomeLabels {
+    number: String,
     outcome: &'static str,
 }
 
@@ -194,6 +201,7 @@ struct Inner {
     inbound_links: Family<ResultLabel, Counter>,
     media_files: Family<OutcomeLabel, Counter>,
     media_waiting: Gauge,
+    media_uploads: Family<NumberOutcomeLabels, Counter>,
     build_info: Family<BuildLabels, Gauge>,
     ready: Gauge,
     webhook_last_received: Gauge<f64, AtomicU64>,
@@ -250,6 +258,7 @@ impl Metrics {
             inbound_links: Family::default(),
             media_files: Family::default(),
             media_waiting: Gauge::default(),
+            media_uploads: Family::default(),
             build_info: Family::default(),
             ready: Gauge::default(),
             webhook_last_received: Gauge::default(),
@@ -535,6 +544,16 @@ impl Reporter for Metrics {
             .inc();
     }
 
+    fn media_uploaded(&self, number: &str, outcome: &'static str) {
+        self.inner
+            .media_uploads
+            .get_or_create(&NumberOutcomeLabels {
+                number: number.to_string(),
+                outcome,
+            })
+            .inc();
+    }
+
     fn message_priced(&self, number: &str, category: &'static str, pricing_type: &'static str) {
         self.inner
             .priced
@@ -609,6 +628,7 @@ impl Inner {
         register!(self;
             "media_files" => "Customers' files by outcome: saved to Salesforce Files, too_large, failed (given up), retried (one attempt failed), disabled", media_files;
             "media_waiting" => "Customers' files not copied yet (waiting for their turn, their record, or a retry)", media_waiting;
+            "media_uploads" => "Salesforce Files sent by media id, by business number and outcome: uploaded to WhatsApp, reused (uploaded before), too_large, unsupported_type, not_found, failed, retried", media_uploads;
         );
     }
 

@@ -68,6 +68,7 @@ pub mod jobs;
 pub mod lease;
 pub mod media;
 pub mod media_body;
+pub mod media_upload;
 pub mod owner_cache;
 pub mod pacing;
 pub mod plan;

@@ -93,6 +93,9 @@ pub trait Reporter: Send + Sync {
     fn relinked(&self, _linked: usize) {}
     /// One customer's file ended (or failed one attempt) so (see `pipeline::media`).
     fn media(&self, _outcome: MediaOutcome) {}
+    /// A Salesforce File to send from `number` ended one step so (see `pipeline::media_upload`):
+    /// `outcome` is one of its bounded labels (uploaded, reused, too_large, …).
+    fn media_uploaded(&self, _number: &str, _outcome: &'static str) {}
     /// A message from `number` was delivered, priced by Meta in `category` as `pricing_type`
     /// (bounded labels: `domain::webhook_event::Pricing`); once per message.
     fn message_priced(&self, _number: &str, _category: &'static str, _pricing_type: &'static str) {}
@@ -196,6 +199,11 @@ impl Reporter for Reporters {
     }
     fn media(&self, outcome: MediaOutcome) {
         self.0.iter().for_each(|o| o.media(outcome));
+    }
+    fn media_uploaded(&self, number: &str, outcome: &'static str) {
+        self.0
+            .iter()
+            .for_each(|o| o.media_uploaded(number, outcome));
     }
     fn message_priced(&self, number: &str, category: &'static str, pricing_type: &'static str) {
         self.0

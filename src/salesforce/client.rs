@@ -283,10 +283,24 @@ impl SalesforceClient {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Bytes, SalesforceError> {
+        self.send_within(method, path, query, body, self.inner.timeout)
+            .await
+    }
+
+    /// [`Self::send`] with its own per-request timeout (a file's bytes take longer than a query).
+    pub(crate) async fn send_within(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        timeout: Duration,
+    ) -> Result<Bytes, SalesforceError> {
         let mut session = self.session().await?;
         let mut reauthenticated = false;
         loop {
-            match self.attempt(&session, &method, path, query, body).await {
+            let request = (&method, path, query, body, timeout);
+            match self.attempt(&session, request).await {
                 Err(Attempt::SessionRefused(message)) => {
                     if reauthenticated {
                         let error = SalesforceError::auth("INVALID_SESSION_ID", &message);
@@ -307,15 +321,9 @@ impl SalesforceClient {
         }
     }
 
-    #[tracing::instrument(skip_all, fields(method = %method, endpoint = endpoint_label(path), status))]
-    async fn attempt(
-        &self,
-        session: &Session,
-        method: &Method,
-        path: &str,
-        query: &[(&str, &str)],
-        body: Option<&Value>,
-    ) -> Result<Bytes, Attempt> {
+    #[tracing::instrument(skip_all, fields(method = %request.0, endpoint = endpoint_label(request.1), status))]
+    async fn attempt(&self, session: &Session, request: Request<'_>) -> Result<Bytes, Attempt> {
+        let (method, path, query, body, timeout) = request;
         let url = if path.starts_with('/') {
             format!("{}{path}", session.instance_url)
         } else {
@@ -329,7 +337,7 @@ impl SalesforceClient {
             .http
             .request(method.clone(), url)
             .bearer_auth(&session.access_token)
-            .timeout(self.inner.timeout);
+            .timeout(timeout);
         if !query.is_empty() {
             request = request.query(query);
         }
@@ -405,6 +413,15 @@ pub(crate) fn refusal(status: StatusCode, error_code: String, message: String) -
         },
     }
 }
+
+/// One REST request: method, path, query, JSON body, timeout.
+type Request<'a> = (
+    &'a Method,
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    Option<&'a Value>,
+    Duration,
+);
 
 /// How one attempt ended when it did not succeed.
 enum Attempt {

@@ -29,6 +29,8 @@ pub const TEMPLATE_LANGUAGE: &str = "Template_Language__c";
 pub const TEMPLATE_PARAMETERS: &str = "Template_Parameters__c";
 pub const MEDIA_URL: &str = "Media_URL__c";
 pub const MEDIA_FILENAME: &str = "Media_Filename__c";
+/// A Salesforce File to send (ContentVersion 068… or ContentDocument 069…), instead of a link.
+pub const MEDIA_FILE_ID: &str = "Media_File_Id__c";
 pub const SCHEDULED_AT: &str = "Scheduled_At__c";
 /// Meta's wamid: an External ID, unique — inbound records and receipts are upserted on it.
 pub const WHATSAPP_MESSAGE_ID: &str = "WhatsApp_Message_Id__c";
@@ -170,6 +172,7 @@ pub const FIELDS: &[Field] = &[
     field(TEMPLATE_PARAMETERS, Kind::LongText, 32768, Use::Both),
     field(MEDIA_URL, Kind::Url, 0, Use::Read),
     field(MEDIA_FILENAME, Kind::Text, 255, Use::Both),
+    field(MEDIA_FILE_ID, Kind::Text, 18, Use::Read),
     field(SCHEDULED_AT, Kind::DateTime, 0, Use::Read),
     field(WHATSAPP_MESSAGE_ID, Kind::Text, 128, Use::Both),
     field(SENT_AT, Kind::DateTime, 0, Use::Written),

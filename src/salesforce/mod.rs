@@ -21,6 +21,7 @@
 //! - [`collections`] — create / update / upsert in chunks of 200 and per-record results.
 //! - [`composite`] — up to 5 collections or queries in one `POST composite`, one API call.
 //! - [`files`] — Salesforce Files: a customer's file as a ContentVersion on its message record.
+//! - [`content_versions`] — a File a rep picked to send: its latest version and its bytes.
 //! - [`error`] — [`SalesforceError`] and the hints given for refused credentials.
 //! - [`rows`] — the message rows intake reads, converted once into the domain's
 //!   [`QueuedRecord`](crate::domain::message::QueuedRecord).
@@ -41,6 +42,7 @@ pub mod client;
 pub mod collections;
 pub mod cometd;
 pub mod composite;
+pub mod content_versions;
 pub mod contract;
 pub mod describe;
 pub mod error;

@@ -40,6 +40,8 @@ pub struct MessageRow {
     pub media_url: Option<String>,
     #[serde(rename = "Media_Filename__c", default)]
     pub media_filename: Option<String>,
+    #[serde(rename = "Media_File_Id__c", default)]
+    pub media_file_id: Option<String>,
     #[serde(rename = "Scheduled_At__c", default)]
     pub scheduled_at: Option<String>,
     #[serde(rename = "CreatedDate", default)]
@@ -83,6 +85,7 @@ impl MessageRow {
         field::TEMPLATE_PARAMETERS,
         field::MEDIA_URL,
         field::MEDIA_FILENAME,
+        field::MEDIA_FILE_ID,
         field::SCHEDULED_AT,
         field::CREATED_DATE,
         field::WHATSAPP_MESSAGE_ID,
@@ -127,6 +130,7 @@ impl MessageRow {
         record.template_parameters = self.template_parameters;
         record.media_url = self.media_url;
         record.media_filename = self.media_filename;
+        record.media_file_id = present(self.media_file_id);
         record.reengagement_template = present(self.reengagement_template);
         record.reengagement_language = present(self.reengagement_language);
         record.reengagement_parameters = present(self.reengagement_parameters);
@@ -237,5 +241,20 @@ mod tests {
         let converted = wire.into_record();
 
         assert_eq!(converted.unwrap_err(), InvalidSfId("not-an-id".into()));
+    }
+
+    #[test]
+    fn a_rows_media_file_id_is_read_trimmed_and_a_blank_one_is_none() {
+        let mut picked = row();
+        picked.media_file_id = Some(" 068000000000001AAA ".into());
+        let mut blank = row();
+        blank.media_file_id = Some("  ".into());
+
+        let picked = picked.into_record().unwrap();
+        let blank = blank.into_record().unwrap();
+
+        assert_eq!(picked.media_file_id.as_deref(), Some("068000000000001AAA"));
+        assert_eq!(blank.media_file_id, None);
+        assert!(MessageRow::FIELDS.contains(&"Media_File_Id__c"));
     }
 }

@@ -87,6 +87,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "waiting_for_reply",
         sql: include_str!("migrations/0009_waiting_for_reply.sql"),
     },
+    Migration {
+        version: 10,
+        name: "uploaded_media",
+        sql: include_str!("migrations/0010_uploaded_media.sql"),
+    },
 ];
 
 /// The schema version this build writes.

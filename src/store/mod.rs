@@ -12,6 +12,8 @@
 //!   Meta's `user_preferences`, 131050), per person.
 //! - [`media`] — customers' files waiting to be copied into Salesforce Files (a durable queue).
 //! - [`templates`] — the account's template catalog, and the messages waiting for a paused template.
+//! - [`uploaded_media`] — the WhatsApp media ids of Salesforce Files sfwa uploaded, per business
+//!   number, so a file is uploaded once in 29 days (`pipeline::media_upload`).
 //! - [`waiting`] — re-engagement templates sent per customer and the messages waiting for the
 //!   customer's reply (`pipeline::reengage`).
 //! - [`dedupe`] — webhook items already processed, so Meta's redeliveries are no-ops.
@@ -39,6 +41,7 @@ pub mod journal;
 pub mod media;
 pub mod outbox;
 pub mod templates;
+pub mod uploaded_media;
 pub mod waiting;
 pub mod webhook_rejects;
 

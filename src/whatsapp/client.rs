@@ -159,7 +159,9 @@ struct SendMessage {
 /// Splits transport failures by whether the request can have reached Meta.
 /// The status and body of a 2xx answer; Meta's error for any other. The request was written and
 /// answered: from here on a failure to read the body is an unknown outcome.
-async fn successful_body(response: reqwest::Response) -> Result<(u16, bytes::Bytes), SendError> {
+pub(super) async fn successful_body(
+    response: reqwest::Response,
+) -> Result<(u16, bytes::Bytes), SendError> {
     let status = response.status().as_u16();
     let body = response
         .bytes()
@@ -171,7 +173,7 @@ async fn successful_body(response: reqwest::Response) -> Result<(u16, bytes::Byt
     Ok((status, body))
 }
 
-fn transport_error(error: reqwest::Error) -> SendError {
+pub(super) fn transport_error(error: reqwest::Error) -> SendError {
     // A connect that failed (refused, DNS) wrote nothing; a connect that timed out is treated as
     // unknown too, conservatively, since reqwest's overall timeout does not say which phase it hit.
     let not_sent = error.is_builder() || (error.is_connect() && !error.is_timeout());

@@ -7,6 +7,8 @@
 //!   `sfwa doctor` makes (`subscribed_apps`, `app_subscriptions`).
 //! - [`media`]: customers' files — `GET /{media_id}` ([`WhatsAppClient::media_info`]) and the
 //!   download from its short-lived URL ([`WhatsAppClient::download`]), size-capped and sha256-checked.
+//! - [`media_upload`]: a business's file uploaded to `POST /{phone_number_id}/media`
+//!   ([`WhatsAppClient::upload_media`]), to send it by media id (`pipeline::media_upload`).
 //! - `phone_numbers`: the account's numbers ([`WhatsAppClient::account_numbers`]), for the
 //!   UNKNOWN_BUSINESS_NUMBER sweep.
 //! - `subscriptions`: what those reads answer, the app token, and the webhook fields sfwa needs.
@@ -22,6 +24,7 @@ mod client;
 mod error;
 mod listing;
 pub mod media;
+pub mod media_upload;
 mod phone_numbers;
 mod request;
 pub mod subscriptions;

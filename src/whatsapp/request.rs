@@ -6,7 +6,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::domain::message::{MediaKind, MessageKind, OutboundMessage};
+use crate::domain::message::{MediaKind, MediaSource, MessageKind, OutboundMessage};
 use crate::domain::template::{
     BodyParameters, ButtonKind, HeaderMediaKind, HeaderParameter, TemplateParameters,
 };
@@ -40,10 +40,10 @@ pub fn request_body(message: &OutboundMessage) -> Value {
         } => ("template", template(name, language, parameters)),
         MessageKind::Media {
             kind,
-            link,
+            source,
             caption,
             filename,
-        } => (kind.as_str(), media(*kind, link, caption, filename)),
+        } => (kind.as_str(), media(*kind, source, caption, filename)),
         MessageKind::RequestContactInfo { body } => (
             "interactive",
             // The button is WhatsApp's own (its text is fixed); only the body is ours.
@@ -61,12 +61,19 @@ pub fn request_body(message: &OutboundMessage) -> Value {
 
 fn media(
     kind: MediaKind,
-    link: &str,
+    source: &MediaSource,
     caption: &Option<String>,
     filename: &Option<String>,
 ) -> Value {
     let mut object = Map::new();
-    object.insert("link".into(), json!(link));
+    match source {
+        MediaSource::Link(link) => object.insert("link".into(), json!(link)),
+        MediaSource::Uploaded { media_id } => object.insert("id".into(), json!(media_id)),
+        // The send path uploads a Salesforce File before sending (`pipeline::media_upload`); were
+        // one to get here, Meta would refuse the body for having neither link nor id (100), and
+        // the record would fail naming Meta's words rather than go out wrong.
+        MediaSource::File(_) => None,
+    };
     // Meta accepts captions on image, video and document only, and filenames on documents only.
     if kind != MediaKind::Audio {
         if let Some(caption) = caption {
@@ -236,7 +243,7 @@ mod tests {
     fn media_goes_by_link_with_caption_and_documents_keep_their_filename() {
         let document = request_body(&message(MessageKind::Media {
             kind: MediaKind::Document,
-            link: "https://x.test/q.pdf".into(),
+            source: MediaSource::Link("https://x.test/q.pdf".into()),
             caption: Some("Your quote".into()),
             filename: Some("quote.pdf".into()),
         }));
@@ -247,11 +254,28 @@ mod tests {
         );
         let image = request_body(&message(MessageKind::Media {
             kind: MediaKind::Image,
-            link: "https://x.test/a.png".into(),
+            source: MediaSource::Link("https://x.test/a.png".into()),
             caption: None,
             filename: Some("ignored.png".into()),
         }));
         assert_eq!(image["image"], json!({"link": "https://x.test/a.png"}));
+    }
+
+    #[test]
+    fn an_uploaded_file_goes_by_media_id_and_never_with_a_link() {
+        let document = request_body(&message(MessageKind::Media {
+            kind: MediaKind::Document,
+            source: MediaSource::Uploaded {
+                media_id: "1037543291543636".into(),
+            },
+            caption: Some("Your quote".into()),
+            filename: Some("Quote Q-1001.pdf".into()),
+        }));
+
+        assert_eq!(
+            document["document"],
+            json!({"id": "1037543291543636", "caption": "Your quote", "filename": "Quote Q-1001.pdf"})
+        );
     }
 
     #[test]

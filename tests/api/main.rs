@@ -22,6 +22,7 @@ mod identity;
 mod inbound_2026;
 mod linking;
 mod media;
+mod media_upload;
 mod numbers;
 mod operations;
 mod package_contract;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sfwa::domain::ids::CustomerId;
-use sfwa::domain::message::{MediaKind, MessageKind, OutboundMessage};
+use sfwa::domain::message::{MediaKind, MediaSource, MessageKind, OutboundMessage};
 use sfwa::domain::phone::E164;
 use sfwa::domain::sf_id::SfId;
 use sfwa::domain::template::TemplateParameters;
@@ -157,7 +157,7 @@ async fn media_is_sent_by_link_with_caption_and_filename() {
             t.sim.phone_number_id(),
             &message(MessageKind::Media {
                 kind: MediaKind::Document,
-                link: "https://files.test/quote.pdf".into(),
+                source: MediaSource::Link("https://files.test/quote.pdf".into()),
                 caption: Some("Your quote".into()),
                 filename: Some("quote.pdf".into()),
             }),

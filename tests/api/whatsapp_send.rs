@@ -205,7 +205,29 @@ async fn media_needs_exactly_one_of_link_and_id() {
         .send(&media(json!({"link":"https://x/a.png","id":"123"})))
         .await;
     let (neither, neither_body) = t.send(&media(json!({"caption":"c"}))).await;
-    let (one, _) = t.send(&media(json!({"id":"123","caption":"c"}))).await;
+    // An id must be one this number uploaded (`POST /{phone_number_id}/media`).
+    let form = reqwest::multipart::Form::new()
+        .text("messaging_product", "whatsapp")
+        .text("type", "image/png")
+        .part("file", reqwest::multipart::Part::bytes(b"\x89PNG".to_vec()));
+    let uploaded: serde_json::Value = t
+        .http
+        .post(format!(
+            "{}/v23.0/{}/media",
+            t.sim.url(),
+            t.sim.phone_number_id()
+        ))
+        .bearer_auth(t.sim.access_token())
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (one, _) = t
+        .send(&media(json!({"id": uploaded["id"], "caption":"c"})))
+        .await;
 
     assert_whatsapp_error(both, &both_body, 100, "Invalid parameter");
     assert_whatsapp_error(neither, &neither_body, 100, "Invalid parameter");

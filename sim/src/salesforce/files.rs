@@ -2,8 +2,13 @@
 //! `POST sobjects/ContentVersion` with the file as base64 `VersionData` (JSON, not multipart),
 //! linked by `FirstPublishLocationId`, → 201 `{id, success, errors}`; `GET
 //! sobjects/ContentVersion/{Id}/VersionData` → the bytes; the versions are queryable (`SELECT Id,
-//! Title, PathOnClient, FirstPublishLocationId, ContentSize FROM ContentVersion WHERE …`), with
-//! `VersionData` read as its URL, as Salesforce renders it.
+//! Title, PathOnClient, FirstPublishLocationId, ContentSize, FileExtension, FileType,
+//! ContentDocumentId, IsLatest FROM ContentVersion WHERE …`), with `VersionData` read as its URL,
+//! as Salesforce renders it.
+//!
+//! A rep's upload is the same request (the tests post it as a rep would). A create naming an
+//! existing `ContentDocumentId` adds a new version to that document: it becomes the document's
+//! `IsLatest` version, the older ones no longer are.
 //!
 //! Limits as documented: a JSON (non-multipart) body carries at most 37.5 MB of base64 and a
 //! REST request at most 50 MB. The refusals' wording is the simulator's best reading of
@@ -77,7 +82,17 @@ pub fn create_version(
         ));
     };
     check_location(org, &input)?;
-    store(org, def, version, &input, bytes)
+    let document = match input.remove("ContentDocumentId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(document)) => Some(existing_document(org, &document)?),
+        Some(_) => {
+            return Err(refused(
+                "JSON_PARSER_ERROR",
+                "Cannot deserialize instance of id from a value that is not a string",
+            ))
+        }
+    };
+    store(org, def, version, &input, bytes, document)
 }
 
 /// `FirstPublishLocationId` must name an existing record.
@@ -99,12 +114,53 @@ fn check_location(org: &OrgState, input: &Map<String, Value>) -> Result<(), Refu
     }
 }
 
+/// The document a new version is added to: one some version already belongs to.
+fn existing_document(org: &OrgState, document: &str) -> Result<String, Refused> {
+    let guard = org.org();
+    let known = guard.rows("ContentVersion").find_map(|row| {
+        row.get("ContentDocumentId")
+            .and_then(Value::as_str)
+            .filter(|id| id.get(..15) == document.get(..15))
+            .map(str::to_string)
+    });
+    known.ok_or_else(|| {
+        refused(
+            "INVALID_CROSS_REFERENCE_KEY",
+            format!("invalid cross reference id: {document}"),
+        )
+    })
+}
+
+/// Salesforce's `FileType` for an extension (`PDF`, `PNG`, `WORD_X`, …; `UNKNOWN` otherwise).
+pub fn file_type(extension: Option<&str>) -> &'static str {
+    match extension.unwrap_or_default() {
+        "pdf" => "PDF",
+        "png" => "PNG",
+        "jpg" | "jpeg" => "JPG",
+        "gif" => "GIF",
+        "webp" => "WEBP",
+        "txt" => "TEXT",
+        "csv" => "CSV",
+        "doc" => "WORD",
+        "docx" => "WORD_X",
+        "xls" => "EXCEL",
+        "xlsx" => "EXCEL_X",
+        "ppt" => "POWER_POINT",
+        "pptx" => "POWER_POINT_X",
+        "mp4" => "MP4",
+        "mp3" => "MP3",
+        "zip" => "ZIP",
+        _ => "UNKNOWN",
+    }
+}
+
 fn store(
     org: &OrgState,
     def: &ObjectDef,
     version: &str,
     input: &Map<String, Value>,
     bytes: Vec<u8>,
+    document: Option<String>,
 ) -> Result<String, Refused> {
     let now = org.clock.now();
     let mut guard = org.org();
@@ -121,8 +177,28 @@ fn store(
         .and_then(|path| path.rsplit_once('.'))
         .map(|(_, ext)| ext.to_ascii_lowercase());
     record.insert("ContentSize".into(), json!(bytes.len()));
+    record.insert("FileType".into(), json!(file_type(extension.as_deref())));
     record.insert("FileExtension".into(), json!(extension));
-    record.insert("ContentDocumentId".into(), json!(guard.new_id("069")));
+    let document = match document {
+        Some(document) => {
+            // The document's other versions are no longer its latest.
+            let older: Vec<_> = guard
+                .rows(&def.name)
+                .filter(|row| {
+                    row.get("ContentDocumentId").and_then(Value::as_str) == Some(&document)
+                })
+                .cloned()
+                .collect();
+            for mut row in older {
+                row.insert("IsLatest".into(), json!(false));
+                guard.seed_system_record(&def.name, row);
+            }
+            document
+        }
+        None => guard.new_id("069"),
+    };
+    record.insert("ContentDocumentId".into(), json!(document));
+    record.insert("IsLatest".into(), json!(true));
     record.insert(
         "VersionData".into(),
         json!(format!(

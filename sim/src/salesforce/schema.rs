@@ -540,8 +540,8 @@ fn account() -> ObjectDef {
 }
 
 /// Salesforce Files: a `ContentVersion` created with `FirstPublishLocationId` shows on that
-/// record. `VersionData` is the file (base64 in, its URL out); `ContentSize`, `FileExtension` and
-/// `ContentDocumentId` are set by the platform (see `files`).
+/// record. `VersionData` is the file (base64 in, its URL out); `ContentSize`, `FileExtension`,
+/// `FileType`, `IsLatest` and `ContentDocumentId` are set by the platform (see `files`).
 fn content_version() -> ObjectDef {
     let mut fields = system_fields(FieldDef {
         required: true,
@@ -571,14 +571,21 @@ fn content_version() -> ObjectDef {
             length: 40,
             ..FieldDef::system("FileExtension", "File Extension", FieldType::String)
         },
+        // Given on create, it adds a new version to that document (see `files`).
         FieldDef {
             length: 18,
             reference_to: Some("ContentDocument".into()),
+            createable: true,
             ..FieldDef::system(
                 "ContentDocumentId",
                 "ContentDocument ID",
                 FieldType::Reference,
             )
+        },
+        FieldDef::system("IsLatest", "Is Latest", FieldType::Boolean),
+        FieldDef {
+            length: 20,
+            ..FieldDef::system("FileType", "File Type", FieldType::String)
         },
     ]);
     ObjectDef {

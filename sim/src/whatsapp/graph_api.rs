@@ -39,6 +39,7 @@ pub fn routes(state: Arc<SimState>) -> Router<Arc<SimState>> {
     // One parameter name per position: the router refuses two names for the same segment.
     Router::new()
         .route("/{version}/{object_id}/messages", post(send_message))
+        .route("/{version}/{object_id}/media", super::media_upload::route())
         .route(
             "/{version}/{object_id}",
             get(phone_number).post(super::number_api::configure_number),
@@ -349,6 +350,7 @@ fn accept_send(
         });
     }
     let (send, request) = validate_send(body, &inner.templates)?;
+    super::media_upload::check_sent_media(state, phone_number_id, &request, now)?;
     let target = resolve_target(&mut inner, &state.numbers, &send)?;
     match inner
         .limits

@@ -8,8 +8,10 @@
 //! - `POST /__sim/media` with the file as the body and its `Content-Type` → `{"id", "sha256",
 //!   "file_size", "mime_type"}`: what a customer's upload would be; put the id in an inbound
 //!   webhook.
-//! - `GET /__sim/media` → `{"files", "downloads"}`: files stored, downloads served.
-//! - `POST /__sim/media/faults` `{"download_failures": N}` → the next N downloads answer 500.
+//! - `GET /__sim/media` → `{"files", "downloads", "uploads"}`: files stored, downloads served,
+//!   business uploads taken (`media_upload`).
+//! - `POST /__sim/media/faults` `{"download_failures": N, "upload_failures": M}` → the next N
+//!   downloads answer 500, the next M business uploads 131053.
 //!
 //! A media id past its 7 days, or one never issued, is answered like any unknown Graph object
 //! (code 100, subcode 33, "… does not exist, cannot be loaded due to missing permissions, or does
@@ -72,20 +74,35 @@ async fn upload(State(state): State<Arc<SimState>>, headers: HeaderMap, body: By
 }
 
 async fn stats(State(state): State<Arc<SimState>>) -> Response {
-    let files = state.media.lock().files.len();
-    Json(json!({"files": files, "downloads": state.media.downloads()})).into_response()
+    let (files, uploads) = {
+        let media = state.media.lock();
+        (media.files.len(), media.uploads)
+    };
+    Json(json!({"files": files, "downloads": state.media.downloads(), "uploads": uploads}))
+        .into_response()
 }
 
 #[derive(Deserialize)]
 struct Faults {
+    #[serde(default)]
     download_failures: u32,
+    /// Business uploads (`media_upload`) to refuse with 131053, as Meta does a file it cannot
+    /// process.
+    #[serde(default)]
+    upload_failures: u32,
 }
 
 async fn set_faults(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
     match serde_json::from_slice::<Faults>(&body) {
         Ok(faults) => {
-            state.media.lock().download_failures = faults.download_failures;
-            Json(json!({"download_failures": faults.download_failures})).into_response()
+            let mut media = state.media.lock();
+            media.download_failures = faults.download_failures;
+            media.upload_failures = faults.upload_failures;
+            Json(json!({
+                "download_failures": faults.download_failures,
+                "upload_failures": faults.upload_failures,
+            }))
+            .into_response()
         }
         Err(error) => control_error(format!("invalid JSON body: {error}")),
     }
@@ -107,10 +124,16 @@ fn control_error(message: impl Into<String>) -> Response {
 pub fn media_info(state: &SimState, object_id: &str, headers: &HeaderMap) -> Response {
     let now = state.clock.now();
     let inner = state.media.lock();
+    // A business's upload is kept 30 days, a customer's file 7.
+    let lifetime = if inner.uploaded_by.contains_key(object_id) {
+        super::media_upload::UPLOAD_LIFETIME
+    } else {
+        MEDIA_ID_LIFETIME
+    };
     let Some(file) = inner
         .files
         .get(object_id)
-        .filter(|f| now < f.uploaded_at + MEDIA_ID_LIFETIME)
+        .filter(|f| now < f.uploaded_at + lifetime)
     else {
         return GraphError::unknown_object("get", object_id).into_response();
     };

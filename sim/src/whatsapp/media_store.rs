@@ -34,6 +34,12 @@ pub(super) struct MediaInner {
     pub downloads: u64,
     /// Ids handed out, so a retired one is never reissued.
     pub issued: HashSet<String>,
+    /// Files a business uploaded (`media_upload`): media id → the phone number id that did.
+    pub uploaded_by: HashMap<String, String>,
+    /// Uploads taken, for tests.
+    pub uploads: u64,
+    /// Business uploads still to refuse with 131053 (`media_upload`).
+    pub upload_failures: u32,
 }
 
 impl MediaStore {

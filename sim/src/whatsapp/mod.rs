@@ -29,6 +29,8 @@
 //!   ([`WhatsAppSim::deliver_webhooks_now`], `POST /__sim/webhooks/deliver`).
 //! - `media`: customers' media like Meta serves it (ids valid 7 days, signed URLs valid 5 minutes,
 //!   the same token) and `/__sim/media` to add a file or make downloads fail.
+//! - `media_upload`: a business's upload (`POST /{phone_number_id}/media`, multipart; ids valid 30
+//!   days), and the check that a send by media id names one uploaded from the same number.
 //! - `control`: the `/__sim/` control API (documented in `docs/simulators.md`).
 mod config;
 mod control;
@@ -42,6 +44,7 @@ mod marketing;
 mod marketing_control;
 mod media;
 mod media_store;
+mod media_upload;
 mod number_api;
 mod number_control;
 mod numbers;

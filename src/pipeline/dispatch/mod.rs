@@ -1,5 +1,5 @@
 //! The send path, one record at a time:
-//! validate → address (the person's current key) → hold? → rate limit → consent → **window check, now** → journal `Sending` → Cloud API → outcome.
+//! validate → address (the person's current key) → hold? → rate limit → consent → **window check, now** → a Salesforce File uploaded ([`media_upload`]) → journal `Sending` → Cloud API → outcome.
 //! Each way out is a [`Next`]: the send's result is classified by [`decide()`] (pure), and
 //! one function, `apply`, writes any `Next` to the journal and the outbox.
 //!
@@ -15,7 +15,7 @@ use crate::domain::ids::{BusinessNumberId, CustomerId};
 use crate::domain::message::{MessageKind, OutboundMessage, QueuedRecord};
 use crate::pipeline::consent;
 use crate::pipeline::identity::{self, Need};
-use crate::pipeline::{record_update, reengage};
+use crate::pipeline::{media_upload, record_update, reengage};
 use crate::store::{inbound, journal, outbox};
 use crate::whatsapp::{
     Accepted, RateLimit, SendError, AUTH_TEMPLATE_TO_USER_ID, AUTH_TEMPLATE_TO_USER_ID_MESSAGE,
@@ -115,6 +115,10 @@ pub async fn dispatch_record(
         Ok(window_expires_at) => window_expires_at,
         Err(refused) => return closed_window(dispatcher, &target, refused).await,
     };
+    // A Salesforce File goes by media id: uploaded (or its upload reused) once every check passed.
+    if let Err(next) = upload_file(dispatcher, &mut message, &target).await? {
+        return apply(dispatcher, &target, next).await;
+    }
     if !mark_sending(dispatcher, &target).await? {
         return Ok(DispatchOutcome::AlreadySending);
     }
@@ -133,6 +137,7 @@ async fn send_and_apply(
     let started = std::time::Instant::now();
     let sent = dispatcher.whatsapp.send(target.number, message).await;
     dispatcher.core.reporter.whatsapp_send(started.elapsed());
+    media_upload::after_send(dispatcher, target.number, message, &sent).await?;
     log_unsent(&sent);
     let next = decide(
         &sent,
@@ -144,6 +149,17 @@ async fn send_and_apply(
     let to = (target.number, &message.to, target.attempt);
     let next = consent::after_send(dispatcher, to, &sent, next).await?;
     apply(dispatcher, target, next).await
+}
+
+/// A Salesforce File named by the record, uploaded to WhatsApp (or its upload reused) and the
+/// message turned into a send by media id ([`media_upload::prepare`]); other messages pass.
+async fn upload_file(
+    dispatcher: &Dispatcher,
+    message: &mut OutboundMessage,
+    target: &Target<'_>,
+) -> anyhow::Result<Result<(), Next>> {
+    let step = (target.attempt, policy(dispatcher));
+    media_upload::prepare(dispatcher, message, target.number, step).await
 }
 
 /// A defence, never reached while intake keeps to the served numbers (`intake::ServedNumbers`): a
