@@ -174,6 +174,22 @@ async fn start_daemon(wa: &WhatsAppSim, settings: Settings, clock: &SimTime) -> 
 }
 
 impl TestApp {
+    /// The WhatsApp simulator's media counters (`GET /__sim/media`): `downloads`, `uploads`, `files`.
+    pub async fn sim_media_stat(&self, counter: &str) -> u64 {
+        let stats: serde_json::Value = self
+            .http
+            .get(format!("{}/__sim/media", self.wa.url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        stats[counter]
+            .as_u64()
+            .unwrap_or_else(|| panic!("/__sim/media has no counter {counter}: {stats}"))
+    }
+
     /// A `sfwa.toml` for this app's simulators (JWT login, its WhatsApp settings) with the
     /// store at `store`: for tests that run the `sfwa` binary beside it.
     pub fn config_toml(&self, store: &std::path::Path) -> String {

@@ -127,19 +127,6 @@ async fn queued(app: &TestApp, wamid: &str) -> queue::QueuedMedia {
         .expect("the file is queued")
 }
 
-async fn sim_downloads(app: &TestApp) -> u64 {
-    let stats: Value = app
-        .http
-        .get(format!("{}/__sim/media", app.wa.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    stats["downloads"].as_u64().unwrap()
-}
-
 fn photo() -> Vec<u8> {
     (0..186_368_u32).map(|i| (i * 31 % 251) as u8).collect()
 }
@@ -213,7 +200,11 @@ async fn a_document_over_the_limit_says_so_on_the_record_and_nothing_is_uploaded
     assert!(files_on(&app, record["Id"].as_str().unwrap())
         .await
         .is_empty());
-    assert_eq!(sim_downloads(&app).await, 0, "nothing was downloaded");
+    assert_eq!(
+        app.sim_media_stat("downloads").await,
+        0,
+        "nothing was downloaded"
+    );
     assert_eq!(queued(&app, "wamid.DOC1").await.state, MediaState::TooLarge);
 }
 
@@ -322,7 +313,7 @@ async fn a_file_waits_for_its_record_before_it_is_downloaded() {
     let before_flush = step(&app).await;
 
     assert_eq!(before_flush.waiting_for_record, 1, "{before_flush:?}");
-    assert_eq!(sim_downloads(&app).await, 0);
+    assert_eq!(app.sim_media_stat("downloads").await, 0);
     let waiting = queued(&app, "wamid.IMG2").await;
     assert_eq!((waiting.state, waiting.attempts), (MediaState::Waiting, 0));
 }
@@ -370,7 +361,7 @@ async fn a_file_meta_no_longer_has_is_reported_on_the_record_in_words() {
         assert!(body.starts_with("A video was sent on WhatsApp but could not be copied into Salesforce: WhatsApp no longer has it (files are kept 7 days)."), "{body}");
         assert_eq!(queued(&app, wamid).await.state, MediaState::Failed);
     }
-    assert_eq!(sim_downloads(&app).await, 0);
+    assert_eq!(app.sim_media_stat("downloads").await, 0);
 }
 
 #[tokio::test]
@@ -402,7 +393,7 @@ async fn with_copying_switched_off_the_record_says_so_and_nothing_is_downloaded(
         body.starts_with("An image was sent on WhatsApp; sfwa is set not to copy files (media.enabled = false). Meta keeps it until"),
         "{body}"
     );
-    assert_eq!(sim_downloads(&app).await, 0);
+    assert_eq!(app.sim_media_stat("downloads").await, 0);
 }
 
 /// `GET /metrics` on the daemon's observe listener.

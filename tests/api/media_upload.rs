@@ -88,19 +88,6 @@ async fn bytes_at_meta(app: &TestApp, media_id: &str) -> (Vec<u8>, Option<String
     (downloaded.bytes, info.mime_type)
 }
 
-async fn uploads(app: &TestApp) -> u64 {
-    let stats: Value = app
-        .http
-        .get(format!("{}/__sim/media", app.wa.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    stats["uploads"].as_u64().unwrap()
-}
-
 #[tokio::test]
 async fn a_salesforce_file_a_rep_picked_is_uploaded_and_sent_by_media_id_and_the_record_ends_read()
 {
@@ -167,7 +154,7 @@ async fn the_same_file_sent_twice_is_uploaded_once_and_both_messages_carry_its_i
     app.status_after_webhooks(&second, "Read").await;
 
     // Assert
-    assert_eq!(uploads(&app).await, 1);
+    assert_eq!(app.sim_media_stat("uploads").await, 1);
     let sent = app.wa_messages().await;
     assert_eq!(sent.len(), 2);
     assert_eq!(
@@ -212,7 +199,7 @@ async fn a_send_retried_after_the_upload_reuses_the_uploaded_id_instead_of_uploa
         "{failed_send:?}"
     );
     assert_eq!(
-        uploads(&app).await,
+        app.sim_media_stat("uploads").await,
         1,
         "uploaded before the first send, once"
     );
@@ -238,7 +225,7 @@ async fn an_image_over_whatsapps_5_mb_fails_before_any_upload_naming_the_file_it
         record["Error_Message__c"],
         format!("The file 'Floor plan.png' ({version}) is 6.0 MB; WhatsApp sends image files of at most 5.0 MB. Pick a smaller file, or send it as a Document (up to 100 MB) if it is a PDF or Office file.")
     );
-    assert_eq!(uploads(&app).await, 0);
+    assert_eq!(app.sim_media_stat("uploads").await, 0);
     assert!(app.wa_messages().await.is_empty());
 }
 
@@ -262,7 +249,7 @@ async fn a_file_that_is_not_there_fails_media_file_not_found_naming_the_id_and_t
         message.contains("share the file with the integration user"),
         "{message}"
     );
-    assert_eq!(uploads(&app).await, 0);
+    assert_eq!(app.sim_media_stat("uploads").await, 0);
 }
 
 #[tokio::test]
@@ -281,7 +268,7 @@ async fn a_file_of_a_type_whatsapp_does_not_send_fails_in_words_before_any_uploa
     assert_eq!(record["Error_Code__c"], "MEDIA_TYPE_UNSUPPORTED");
     let message = record["Error_Message__c"].as_str().unwrap();
     assert!(message.contains("is a ZIP file"), "{message}");
-    assert_eq!(uploads(&app).await, 0);
+    assert_eq!(app.sim_media_stat("uploads").await, 0);
 }
 
 #[tokio::test]
@@ -306,7 +293,11 @@ async fn sfwa_plan_shows_a_file_message_as_send_without_downloading_or_uploading
     // Assert
     assert_eq!(planned.entries.len(), 1, "{:?}", planned.entries);
     assert_eq!(planned.entries[0].verdict.action(), "send");
-    assert_eq!(uploads(&app).await, 0, "the plan reads only");
+    assert_eq!(
+        app.sim_media_stat("uploads").await,
+        0,
+        "the plan reads only"
+    );
 }
 
 #[tokio::test]

@@ -156,19 +156,9 @@ async fn read_form(request: Request) -> Result<Form, GraphError> {
 
 /// The form judged and, when it passes, the file stored for `phone_number_id`: its new media id.
 fn accept(state: &SimState, phone_number_id: &str, form: Form) -> Result<String, GraphError> {
-    match form.texts.get("messaging_product").map(String::as_str) {
-        Some("whatsapp") => {}
-        None => {
-            return Err(GraphError::invalid_parameter(
-                "The parameter messaging_product is required.",
-            ))
-        }
-        Some(other) => {
-            return Err(GraphError::invalid_parameter(format!(
-                "Param messaging_product must be one of {{WHATSAPP}} - got \"{other}\"."
-            )))
-        }
-    }
+    super::send_request::messaging_product(
+        form.texts.get("messaging_product").map(String::as_str),
+    )?;
     let Some(file) = form.file else {
         return Err(GraphError::invalid_parameter(
             "The parameter file is required.",

@@ -65,19 +65,7 @@ pub fn validate_send(
             "The request body must be a JSON object.",
         ));
     }
-    match request.get("messaging_product").and_then(Value::as_str) {
-        Some("whatsapp") => {}
-        None => {
-            return Err(GraphError::invalid_parameter(
-                "The parameter messaging_product is required.",
-            ))
-        }
-        Some(other) => {
-            return Err(GraphError::invalid_parameter(format!(
-                "Param messaging_product must be one of {{WHATSAPP}} - got \"{other}\"."
-            )))
-        }
-    }
+    messaging_product(request.get("messaging_product").and_then(Value::as_str))?;
     let (input, address) = read_address(&request)?;
     // Meta defaults a missing type to text.
     let message_type = request
@@ -229,6 +217,20 @@ fn check_media(request: &Value, kind: &str) -> Result<(), GraphError> {
         }
     }
     Ok(())
+}
+
+/// Meta's answer to a request's `messaging_product`: it must be `whatsapp` (sends and media
+/// uploads alike).
+pub fn messaging_product(value: Option<&str>) -> Result<(), GraphError> {
+    match value {
+        Some("whatsapp") => Ok(()),
+        None => Err(GraphError::invalid_parameter(
+            "The parameter messaging_product is required.",
+        )),
+        Some(other) => Err(GraphError::invalid_parameter(format!(
+            "Param messaging_product must be one of {{WHATSAPP}} - got \"{other}\"."
+        ))),
+    }
 }
 
 #[cfg(test)]
