@@ -41,6 +41,9 @@ const REPLIES_FIRST: &str = "+44 20 7946 0104";
 /// their business-scoped user id (BSUID) instead. The number only seeds the simulator.
 const USERNAME_PHONE: &str = "+1 415 555 0105";
 const USERNAME: &str = "sam.lee";
+/// Stands in a scene's `Media_File_Id__c` for the Salesforce File the rep attaches to Priya's
+/// Contact during the story (its ContentVersion Id is known only then).
+const PRICE_LIST: &str = "(the rep's price list)";
 
 fn scenes() -> Vec<Scene> {
     vec![
@@ -91,6 +94,15 @@ fn scenes() -> Vec<Scene> {
             phone: REPLIES_FIRST,
             to_user_id: false,
             record: json!({"Message_Type__c": "Text", "Body__c": "Here is the price list you asked for."}),
+            expect_status: "Read",
+            expect_code: None,
+        },
+        Scene {
+            who: "replies, then gets a File",
+            phone: REPLIES_FIRST,
+            to_user_id: false,
+            record: json!({"Message_Type__c": "Document", "Body__c": "Our 2026 price list",
+                           "Media_File_Id__c": PRICE_LIST}),
             expect_status: "Read",
             expect_code: None,
         },
@@ -223,15 +235,23 @@ impl Demo {
         .await?;
         let sam = self.username_customer().await?;
         let mut ids = Vec::new();
+        let fill = Fill {
+            user_id: &sam.user_id,
+            price_list: PRICE_LIST,
+        };
         for scene in &scenes[..5] {
-            ids.push(create_record(http, sf, scene, &sam.user_id).await?);
+            ids.push(create_record(http, sf, scene, &fill).await?);
         }
         println!("· A Flow created 5 Queued WhatsApp_Message__c records; its platform events reach sfwa over the Streaming API.");
         wait_for(http, sf, &ids, &scenes[..5], Duration::from_secs(30), true).await?;
         self.priya_writes_in().await?;
         self.sam_writes_in(&sam).await?;
+        let fill = Fill {
+            user_id: &sam.user_id,
+            price_list: &self.rep_attaches_price_list(&priya).await?,
+        };
         for scene in &scenes[5..] {
-            ids.push(create_record(http, sf, scene, &sam.user_id).await?);
+            ids.push(create_record(http, sf, scene, &fill).await?);
         }
         let rows = wait_for(http, sf, &ids, scenes, Duration::from_secs(40), true).await?;
         let inbound = wait_for_inbound(http, sf, &priya, &sam, Duration::from_secs(20)).await?;
@@ -306,6 +326,38 @@ impl Demo {
         )
         .await?;
         Ok(())
+    }
+
+    /// The rep attaches the price list to Priya's Contact as a Salesforce File (what the composer's
+    /// upload does: `POST sobjects/ContentVersion` linked by `FirstPublishLocationId`); returns
+    /// its ContentVersion Id, which the rep's message names in `Media_File_Id__c`.
+    async fn rep_attaches_price_list(&self, priya: &str) -> anyhow::Result<String> {
+        use base64::Engine as _;
+        let session = self.pipeline.write_back.salesforce.session().await?;
+        let pdf = b"%PDF-1.4\n% sfwa demo price list: Basic 10, Plus 20, Pro 40\n%%EOF\n";
+        let created: Value = self
+            .http
+            .post(format!(
+                "{}/services/data/v{}/sobjects/ContentVersion",
+                session.instance_url,
+                sfwa::salesforce::API_VERSION
+            ))
+            .bearer_auth(&session.access_token)
+            .json(
+                &json!({"Title": "Price list 2026", "PathOnClient": "Price list 2026.pdf",
+                          "VersionData": base64::engine::general_purpose::STANDARD.encode(pdf),
+                          "FirstPublishLocationId": priya}),
+            )
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        println!("· The rep attaches the price list PDF to Priya's Contact (a Salesforce File) and sends it: sfwa uploads it to WhatsApp's media endpoint and sends it by media id, no public link.");
+        created["id"]
+            .as_str()
+            .map(str::to_string)
+            .context("no ContentVersion id returned")
     }
 
     /// Priya writes in; returns once the daemon has mirrored her message (the rep answers then).
@@ -531,17 +583,27 @@ async fn create_contact(
         .context("no Contact id returned")
 }
 
+/// What the story learns on the way and scenes' records name: the username customer's BSUID and
+/// the rep's price-list File.
+struct Fill<'a> {
+    user_id: &'a str,
+    price_list: &'a str,
+}
+
 /// The scene's record, Queued, addressed to its phone or — for the username customer — to
-/// `user_id` in `To_User_Id__c`.
+/// `fill.user_id` in `To_User_Id__c`; a `Media_File_Id__c` of [`PRICE_LIST`] names the rep's File.
 async fn create_record(
     http: &reqwest::Client,
     sf: &str,
     scene: &Scene,
-    user_id: &str,
+    fill: &Fill<'_>,
 ) -> anyhow::Result<String> {
     let mut record = scene.record.clone();
+    if record["Media_File_Id__c"] == PRICE_LIST {
+        record["Media_File_Id__c"] = json!(fill.price_list);
+    }
     if scene.to_user_id {
-        record["To_User_Id__c"] = json!(user_id);
+        record["To_User_Id__c"] = json!(fill.user_id);
     } else {
         record["To_Phone__c"] = json!(scene.phone);
     }

@@ -263,7 +263,7 @@ fn sfwa_demo_ends_with_every_record_as_a_rep_should_see_it() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        stdout.contains("7 outbound records: all as expected"),
+        stdout.contains("8 outbound records: all as expected"),
         "{stdout}"
     );
     assert!(

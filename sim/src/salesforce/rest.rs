@@ -246,6 +246,7 @@ fn endpoint_label(method: &Method, path: &str) -> String {
         ["sobjects", _, "describe"] => vec!["sobjects", "{object}", "describe"],
         ["sobjects", _] => vec!["sobjects", "{object}"],
         ["sobjects", _, _] => vec!["sobjects", "{object}", "{id}"],
+        ["sobjects", _, _, _] => vec!["sobjects", "{object}", "{id}", "{field}"],
         ["composite", "sobjects", _, _] => vec!["composite", "sobjects", "{object}", "{field}"],
         other => other.to_vec(),
     };
