@@ -28,7 +28,7 @@ use crate::domain::template_catalog::{
     ButtonSpec, CatalogTemplate, HeaderSpec, ParameterFormat, PAUSED,
 };
 use crate::pipeline::record_update;
-use crate::store::{outbox, templates};
+use crate::store::templates;
 
 use super::Dispatcher;
 
@@ -508,13 +508,7 @@ async fn apply_verdict(
                 .store
                 .write(move |tx| {
                     if templates::start_wait(tx, &id, (&n, &l), until, now)? {
-                        outbox::enqueue(
-                            tx,
-                            &object,
-                            id.as_str(),
-                            &record_update::waiting(&message),
-                            now,
-                        )?;
+                        record_update::enqueue_waiting(tx, (&object, id.as_str()), &message, now)?;
                     }
                     Ok(())
                 })

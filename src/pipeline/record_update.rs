@@ -8,6 +8,7 @@ use crate::domain::message::format_salesforce_datetime as at;
 use crate::domain::status::MessageStatus;
 use crate::domain::webhook_event::Pricing;
 use crate::salesforce::contract;
+use crate::store::{outbox, StoreError};
 
 pub type Fields = Map<String, Value>;
 
@@ -39,6 +40,17 @@ pub fn waiting(reason: &str) -> Fields {
         ),
         (contract::ERROR_MESSAGE, json!(truncate(reason, 1024))),
     ])
+}
+
+/// Queues [`waiting`] for record `id` in the caller's store transaction: the record stays
+/// Queued and says why it waits (a rate limit, a paused template) and until when.
+pub fn enqueue_waiting(
+    tx: &rusqlite::Connection,
+    (object, id): (&str, &str),
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    outbox::enqueue(tx, object, id, &waiting(reason), now)
 }
 
 /// Meta accepted the message.

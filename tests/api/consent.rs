@@ -74,15 +74,7 @@ async fn templates_sent(app: &TestApp) -> usize {
 
 /// Send attempts the WhatsApp simulator saw, refused ones included.
 async fn attempts(app: &TestApp) -> usize {
-    let body: Value = app
-        .http
-        .get(format!("{}/__sim/attempts", app.wa.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = app.wa_sim_get("attempts").await;
     body["attempts"].as_array().map_or(0, Vec::len)
 }
 

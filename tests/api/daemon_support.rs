@@ -174,17 +174,21 @@ async fn start_daemon(wa: &WhatsAppSim, settings: Settings, clock: &SimTime) -> 
 }
 
 impl TestApp {
-    /// The WhatsApp simulator's media counters (`GET /__sim/media`): `downloads`, `uploads`, `files`.
-    pub async fn sim_media_stat(&self, counter: &str) -> u64 {
-        let stats: serde_json::Value = self
-            .http
-            .get(format!("{}/__sim/media", self.wa.url()))
+    /// A GET of the WhatsApp simulator's control API (`/__sim/{path}`), as JSON.
+    pub async fn wa_sim_get(&self, path: &str) -> serde_json::Value {
+        self.http
+            .get(format!("{}/__sim/{path}", self.wa.url()))
             .send()
             .await
             .unwrap()
             .json()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// The WhatsApp simulator's media counters (`GET /__sim/media`): `downloads`, `uploads`, `files`.
+    pub async fn sim_media_stat(&self, counter: &str) -> u64 {
+        let stats = self.wa_sim_get("media").await;
         stats[counter]
             .as_u64()
             .unwrap_or_else(|| panic!("/__sim/media has no counter {counter}: {stats}"))

@@ -74,18 +74,6 @@ async fn register_authentication_template(app: &TestApp) {
     .await;
 }
 
-/// A GET of the WhatsApp simulator's control API.
-async fn sim_get(app: &TestApp, path: &str) -> Value {
-    app.http
-        .get(format!("{}/__sim/{path}", app.wa.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 fn auth_template_to(user_id: &str) -> Value {
     json!([{"To_User_Id__c": user_id, "Message_Type__c": "Template",
             "Template_Name__c": AUTH_TEMPLATE, "Template_Parameters__c": "[\"123456\"]"}])
@@ -189,7 +177,7 @@ async fn an_authentication_template_to_a_user_id_only_customer_is_refused_before
         step.outcomes
     );
     assert!(app.wa_messages().await.is_empty(), "nothing was sent");
-    let attempts = sim_get(&app, "attempts").await;
+    let attempts = app.wa_sim_get("attempts").await;
     assert_eq!(
         attempts["attempts"],
         json!([]),
@@ -299,7 +287,7 @@ async fn the_template_listing_is_read_across_its_pages_with_each_category() {
         .unwrap();
 
     // Assert
-    let registry = sim_get(&app, "templates").await;
+    let registry = app.wa_sim_get("templates").await;
     let expected = registry["templates"].as_array().unwrap().len();
     assert!(expected > 25, "more than one page: {expected}");
     assert_eq!(templates.len(), expected);

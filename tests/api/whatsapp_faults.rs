@@ -470,15 +470,7 @@ async fn a_status_echo_delayed_past_the_grace_after_a_lost_answer_leads_to_a_res
     let first = app.dispatch().await;
     app.clock.shift(chrono::Duration::minutes(13));
     let second = app.dispatch().await;
-    let listed = app
-        .http
-        .get(format!("{}/__sim/attempts", app.wa.url()))
-        .send()
-        .await
-        .expect("attempts")
-        .json::<Value>()
-        .await
-        .expect("JSON");
+    let listed = app.wa_sim_get("attempts").await;
 
     // Assert: Meta accepted the message twice — a real duplicate. Size the grace above the
     // longest echo delay you expect (README, "Soak").

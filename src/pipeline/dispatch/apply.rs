@@ -249,13 +249,7 @@ async fn rate_limited(
                 limit.waiting_sentence(),
                 give_up_at.format("%Y-%m-%d %H:%M")
             );
-            outbox::enqueue(
-                tx,
-                &object,
-                id.as_str(),
-                &record_update::waiting(&message),
-                now,
-            )?;
+            record_update::enqueue_waiting(tx, (&object, id.as_str()), &message, now)?;
             Ok(Some(DispatchOutcome::RateLimited { at, code }))
         })
         .await?;
