@@ -55,35 +55,6 @@ pub fn per_record_calls(record: &Value) -> f64 {
     2.0 + statuses as f64
 }
 
-/// What the records show at one look.
-#[derive(Default)]
-struct Shown {
-    sent: usize,
-    read: usize,
-    failed: Option<String>,
-}
-
-fn shown(records: &[Value]) -> Shown {
-    let mut out = Shown::default();
-    for record in records.iter().filter(|r| r["Direction__c"] != "Inbound") {
-        match record["Status__c"].as_str() {
-            Some("Read") => {
-                out.sent += 1;
-                out.read += 1;
-            }
-            Some("Sent" | "Delivered") => out.sent += 1,
-            Some("Failed") => {
-                out.failed = Some(format!(
-                    "{}: {}",
-                    record["Error_Code__c"], record["Error_Message__c"]
-                ))
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
 impl BacklogArgs {
     pub fn params(&self) -> Value {
         json!({"records": self.records, "numbers": self.numbers, "latency_ms": self.latency_ms, "limit": self.limit, "mode": self.daemon.mode})
@@ -120,25 +91,24 @@ impl BacklogArgs {
         result
     }
 
-    /// Waits until every record shows Read; the records then, and when every one showed Sent.
+    /// Waits until every record shows Read; when every one showed Sent.
     async fn wait_all_read(
         &self,
         env: &mut Env,
         started: Instant,
         deadline: Instant,
-    ) -> anyhow::Result<(Vec<Value>, Option<Duration>)> {
+    ) -> anyhow::Result<Option<Duration>> {
         let mut all_sent = None;
         loop {
-            let records = env.records().await?;
-            let now = shown(&records);
-            if let Some(failure) = now.failed {
-                anyhow::bail!("a record failed: {failure}");
+            let now = env.outbound_statuses().await?;
+            if now.showing(&["Failed"]) > 0 {
+                anyhow::bail!("a record failed: {}", env.first_failure().await?);
             }
-            if now.sent >= self.records && all_sent.is_none() {
+            if now.showing(&["Sent", "Delivered", "Read"]) >= self.records && all_sent.is_none() {
                 all_sent = Some(started.elapsed());
             }
-            if now.read >= self.records {
-                return Ok((records, all_sent));
+            if now.showing(&["Read"]) >= self.records {
+                return Ok(all_sent);
             }
             env.keep_waiting(deadline, "every record to show Read")
                 .await?;
@@ -151,11 +121,12 @@ impl BacklogArgs {
         let (cpu0, sim_cpu0) = (0.0, env.sim_cpu_at_start);
         let started = env.daemon_started;
         let deadline = started + Duration::from_secs(common.timeout_s);
-        let (records, all_sent) = self.wait_all_read(env, started, deadline).await?;
+        let all_sent = self.wait_all_read(env, started, deadline).await?;
         let all_read = started.elapsed();
         let cpu = cpu_ms(env.daemon.pid)? - cpu0;
         let sim_cpu = cpu_ms(env.sim_pid())? - sim_cpu0;
         let rss = peak_rss_mb(env.daemon.pid)?;
+        let records = env.records().await?;
         let n = self.records as f64;
         let calls = env.salesforce_calls().await?["total"]
             .as_f64()

@@ -205,6 +205,37 @@ impl Env {
         Ok(listed["records"].as_array().cloned().unwrap_or_default())
     }
 
+    /// How many outbound WhatsApp_Message__c show each status, counted by the org simulator:
+    /// the wait loops poll this, which stays cheap with thousands of records in the org (the
+    /// records themselves are read once, at the end).
+    pub async fn outbound_statuses(&self) -> anyhow::Result<Statuses> {
+        let listed = self
+            .get(&format!(
+                "{}/__sim/records/WhatsApp_Message__c?group_by=Direction__c,Status__c",
+                self.sf
+            ))
+            .await?;
+        let mut by_status = std::collections::HashMap::new();
+        for row in listed["counts"].as_array().into_iter().flatten() {
+            if row["Direction__c"] != "Inbound" {
+                let status = row["Status__c"].as_str().unwrap_or_default().to_string();
+                *by_status.entry(status).or_default() +=
+                    row["count"].as_u64().unwrap_or(0) as usize;
+            }
+        }
+        Ok(Statuses(by_status))
+    }
+
+    /// The first Failed record's error, to explain a run that cannot finish.
+    pub async fn first_failure(&self) -> anyhow::Result<String> {
+        let records = self.records().await?;
+        Ok(records
+            .iter()
+            .find(|r| r["Status__c"] == "Failed")
+            .map(|r| format!("{}: {}", r["Error_Code__c"], r["Error_Message__c"]))
+            .unwrap_or_else(|| "(no longer Failed)".into()))
+    }
+
     /// Creates records (1,000 per request); their Ids in order.
     pub async fn create_records(&self, records: &[Value]) -> anyhow::Result<Vec<String>> {
         create_records(&self.http, &self.sf, records).await
@@ -284,7 +315,10 @@ async fn set_up_sims(
     post(
         http,
         &format!("{sf}/__sim/limits"),
-        &json!({"daily_api_allowance": 100_000_000u64}),
+        // An org sized for the load (Unlimited Edition with event add-ons): a Developer
+        // Edition's 10,000 platform-event deliveries a day would end the stream part-way
+        // through a large backlog and leave the rest to the reconcile poll.
+        &json!({"daily_api_allowance": 100_000_000u64, "daily_delivered_platform_events": 10_000_000u64}),
     )
     .await?;
     post(
@@ -437,7 +471,35 @@ pub async fn post(http: &reqwest::Client, url: &str, body: &Value) -> anyhow::Re
 /// How often a run looks at the simulators while it waits for the daemon's work.
 pub const CHECK_EVERY: Duration = Duration::from_millis(200);
 
+/// Outbound records per status (see [`Env::outbound_statuses`]).
+pub struct Statuses(std::collections::HashMap<String, usize>);
+
+impl Statuses {
+    /// Records showing any of these statuses.
+    pub fn showing(&self, statuses: &[&str]) -> usize {
+        statuses
+            .iter()
+            .map(|s| self.0.get(*s).copied().unwrap_or(0))
+            .sum()
+    }
+}
+
 impl Env {
+    /// Waits until `count` outbound records show Sent or a later status; fails on a Failed one.
+    pub async fn wait_all_sent(&mut self, count: usize, deadline: Instant) -> anyhow::Result<()> {
+        loop {
+            let now = self.outbound_statuses().await?;
+            if now.showing(&["Failed"]) > 0 {
+                anyhow::bail!("a record failed: {}", self.first_failure().await?);
+            }
+            if now.showing(&["Sent", "Delivered", "Read"]) >= count {
+                return Ok(());
+            }
+            self.keep_waiting(deadline, "every record to show Sent")
+                .await?;
+        }
+    }
+
     /// Fails when the daemon has exited or `deadline` has passed; else waits [`CHECK_EVERY`].
     /// The scenarios' wait loops call it between checks of their condition.
     pub async fn keep_waiting(&mut self, deadline: Instant, what: &str) -> anyhow::Result<()> {

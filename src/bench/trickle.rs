@@ -69,22 +69,9 @@ impl TrickleArgs {
         let cpu0 = cpu_ms(env.daemon.pid)?;
         self.create_paced(env, count).await?;
         let deadline = Instant::now() + Duration::from_secs(common.timeout_s);
-        let records = loop {
-            let records = env.records().await?;
-            let shown = records
-                .iter()
-                .filter(|r| matches!(r["Status__c"].as_str(), Some("Sent" | "Delivered" | "Read")))
-                .count();
-            if let Some(failed) = records.iter().find(|r| r["Status__c"] == "Failed") {
-                anyhow::bail!("a record failed: {}", failed["Error_Message__c"]);
-            }
-            if shown >= count {
-                break records;
-            }
-            env.keep_waiting(deadline, "every record to show Sent")
-                .await?;
-        };
+        env.wait_all_sent(count, deadline).await?;
         let cpu = cpu_ms(env.daemon.pid)? - cpu0;
+        let records = env.records().await?;
         let accepted = env.accepted_messages().await?;
         let (to_whatsapp, to_sent) = latencies(&records, &accepted);
         Ok(vec![

@@ -161,18 +161,7 @@ impl WebhooksArgs {
         let messages = self.count.div_ceil(STATUSES.len());
         env.create_records(&queued_templates(messages, &env.numbers))
             .await?;
-        loop {
-            let records = env.records().await?;
-            let sent = records.iter().filter(|r| r["Status__c"] == "Sent").count();
-            if let Some(failed) = records.iter().find(|r| r["Status__c"] == "Failed") {
-                anyhow::bail!("a record failed: {}", failed["Error_Message__c"]);
-            }
-            if sent >= messages {
-                break;
-            }
-            env.keep_waiting(deadline, "every record to show Sent")
-                .await?;
-        }
+        env.wait_all_sent(messages, deadline).await?;
         let accepted = env.accepted_messages().await?;
         let now = chrono::Utc::now().timestamp();
         let mut bodies = Vec::new();

@@ -221,7 +221,20 @@ async fn set_flow(
     }
 }
 
-async fn list_records(State(org): State<Arc<OrgState>>, Path(object): Path<String>) -> Response {
+#[derive(Deserialize)]
+struct ListQuery {
+    /// Comma-separated fields: answer counts per distinct combination instead of the records.
+    group_by: Option<String>,
+}
+
+/// Every record with all fields, or with `?group_by=A,B` how many records have each combination
+/// of those fields' values (`{"counts":[{"A":…,"B":…,"count":n}]}`): a poll that stays cheap
+/// while the org holds thousands of records (the bench waits on it).
+async fn list_records(
+    State(org): State<Arc<OrgState>>,
+    Path(object): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> Response {
     let guard = org.org();
     let Some(def) = guard.schema().object(&object) else {
         return (
@@ -230,6 +243,36 @@ async fn list_records(State(org): State<Arc<OrgState>>, Path(object): Path<Strin
         )
             .into_response();
     };
+    if let Some(group_by) = query.group_by {
+        let mut fields = Vec::new();
+        for name in group_by.split(',').map(str::trim) {
+            match def.field(name) {
+                Some(field) => fields.push(field.name.as_str()),
+                None => return bad_request(format!("no field {name} on {}", def.name)),
+            }
+        }
+        let mut counts: std::collections::BTreeMap<Vec<String>, usize> = Default::default();
+        for record in guard.rows(&def.name) {
+            let key = fields
+                .iter()
+                .map(|f| record.get(*f).map_or_else(String::new, |v| v.to_string()))
+                .collect();
+            *counts.entry(key).or_default() += 1;
+        }
+        let counts: Vec<Value> = counts
+            .into_iter()
+            .map(|(key, count)| {
+                let mut row = Map::new();
+                for (field, value) in fields.iter().zip(key) {
+                    let value = serde_json::from_str(&value).unwrap_or(Value::Null);
+                    row.insert((*field).to_string(), value);
+                }
+                row.insert("count".into(), json!(count));
+                Value::Object(row)
+            })
+            .collect();
+        return Json(json!({"object": def.name, "counts": counts})).into_response();
+    }
     let records: Vec<Value> = guard
         .rows(&def.name)
         .map(|r| Value::Object(r.clone()))
