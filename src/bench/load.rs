@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -47,6 +48,9 @@ pub struct LoadResult {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// The generator's own CPU time (user + system) while it posted, in ms.
+    #[serde(default)]
+    pub cpu_ms: f64,
 }
 
 /// Meta's `X-Hub-Signature-256` value for `body`.
@@ -130,42 +134,33 @@ async fn post_all(spec: LoadSpec) -> anyhow::Result<LoadResult> {
             })
             .collect(),
     );
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(spec.connections)
-        .build()?;
+    let target = Target::from_url(&spec.url)?;
     let next = Arc::new(AtomicUsize::new(0));
-    let url: Arc<str> = spec.url.into();
+    let cpu0 = super::procs::cpu_ms(std::process::id())?;
     let started = tokio::time::Instant::now();
     let mut workers = Vec::new();
     for _ in 0..spec.connections.max(1) {
-        let (client, next, signed, url) =
-            (client.clone(), next.clone(), signed.clone(), url.clone());
+        let (next, signed, target) = (next.clone(), signed.clone(), target.clone());
+        let rate = spec.rate;
         workers.push(tokio::spawn(async move {
+            let mut connection = None;
             let mut outcomes: Vec<Outcome> = Vec::new();
             loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
                 let Some((body, signature)) = signed.get(index) else {
                     break;
                 };
-                if let Some(rate) = spec.rate {
+                if let Some(rate) = rate {
                     tokio::time::sleep_until(
                         started + Duration::from_secs_f64(index as f64 / rate),
                     )
                     .await;
                 }
                 let at = Instant::now();
-                let answer = client
-                    .post(&*url)
-                    .header("content-type", "application/json")
-                    .header("X-Hub-Signature-256", signature)
-                    .body(body.clone())
-                    .send()
-                    .await;
-                let ok = matches!(&answer, Ok(response) if response.status() == 200);
-                if let Ok(response) = answer {
-                    // Read the body so the connection is reused.
-                    let _ = response.bytes().await;
-                }
+                let ok = target
+                    .post(&mut connection, body.clone(), signature)
+                    .await
+                    .is_ok_and(|status| status == 200);
                 outcomes.push((index, ok, at.elapsed()));
             }
             outcomes
@@ -175,7 +170,83 @@ async fn post_all(spec: LoadSpec) -> anyhow::Result<LoadResult> {
     for worker in workers {
         outcomes.extend(worker.await?);
     }
-    Ok(summarise(&outcomes, started.elapsed()))
+    let elapsed = started.elapsed();
+    let mut result = summarise(&outcomes, elapsed);
+    result.cpu_ms = super::procs::cpu_ms(std::process::id())? - cpu0;
+    Ok(result)
+}
+
+/// Where the POSTs go. Each worker keeps one HTTP/1.1 keep-alive connection (hyper's own
+/// client connection, without a pool, cookies or redirects: the generator should cost little
+/// beside the daemon it loads) and opens a new one after an error.
+#[derive(Clone)]
+struct Target {
+    addr: String,
+    authority: String,
+    path: String,
+}
+
+type Connection = hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>;
+
+impl Target {
+    fn from_url(url: &str) -> anyhow::Result<Target> {
+        let url = url::Url::parse(url)?;
+        anyhow::ensure!(
+            url.scheme() == "http",
+            "the load generator posts over http only"
+        );
+        let host = url.host_str().context("no host in the webhook URL")?;
+        let port = url.port_or_known_default().unwrap_or(80);
+        let path = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_string(),
+        };
+        Ok(Target {
+            addr: format!("{host}:{port}"),
+            authority: format!("{host}:{port}"),
+            path,
+        })
+    }
+
+    async fn connect(&self) -> anyhow::Result<Connection> {
+        let stream = tokio::net::TcpStream::connect(&self.addr).await?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        Ok(sender)
+    }
+
+    /// One POST on `connection` (opened first if there is none); its status. The answer's body
+    /// is read so the connection can carry the next POST.
+    async fn post(
+        &self,
+        connection: &mut Option<Connection>,
+        body: bytes::Bytes,
+        signature: &str,
+    ) -> anyhow::Result<u16> {
+        let sender = match connection {
+            Some(sender) if sender.is_ready() => sender,
+            _ => connection.insert(self.connect().await?),
+        };
+        let request = hyper::Request::post(&self.path)
+            .header(hyper::header::HOST, &self.authority)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .header("X-Hub-Signature-256", signature)
+            .body(http_body_util::Full::new(body))?;
+        let answered = async {
+            sender.ready().await?;
+            let response = sender.send_request(request).await?;
+            let status = response.status().as_u16();
+            http_body_util::BodyExt::collect(response.into_body()).await?;
+            anyhow::Ok(status)
+        }
+        .await;
+        if answered.is_err() {
+            *connection = None;
+        }
+        answered
+    }
 }
 
 /// The result of all POSTs.
@@ -199,6 +270,7 @@ fn summarise(outcomes: &[Outcome], elapsed: Duration) -> LoadResult {
         p50_ms: quantile(&millis, 0.50),
         p99_ms: quantile(&millis, 0.99),
         max_ms: millis.last().copied().unwrap_or(f64::NAN),
+        cpu_ms: 0.0,
     }
 }
 

@@ -84,27 +84,8 @@ impl WebhooksArgs {
             rate: self.rate,
             bodies,
         };
-        let spec_path = env.dir.join("load.json");
-        std::fs::write(&spec_path, serde_json::to_vec(&spec)?)?;
         let cpu0 = cpu_ms(env.daemon.pid)?;
-        let load = Process::start(
-            "load generator",
-            sim,
-            &[
-                OsStr::new("bench"),
-                OsStr::new("load"),
-                OsStr::new("--spec"),
-                spec_path.as_os_str(),
-            ],
-            &env.dir.join("load.log"),
-        )?;
-        let (output, ok) = load.output(Duration::from_secs(common.timeout_s)).await?;
-        anyhow::ensure!(
-            ok,
-            "the load generator failed; see {}",
-            env.dir.join("load.log").display()
-        );
-        let result: LoadResult = serde_json::from_str(output.trim())?;
+        let result = run_generator(env, sim, &spec, common.timeout_s).await?;
         let cpu_load = cpu_ms(env.daemon.pid)? - cpu0;
         let after_load = Instant::now();
         let refused: HashSet<usize> = result.refused.iter().copied().collect();
@@ -127,6 +108,11 @@ impl WebhooksArgs {
             figure("p50_ms", "POST latency p50 ms", result.p50_ms),
             figure("p99_ms", "POST latency p99 ms", result.p99_ms),
             figure("max_ms", "POST latency max ms", result.max_ms),
+            figure(
+                "load_cpu_percent",
+                "load generator CPU % of one core",
+                result.cpu_ms / result.elapsed_s / 10.0,
+            ),
             figure("non_200", "answers other than 200", result.non_200 as f64),
             figure(
                 "all_on_salesforce_s",
@@ -238,6 +224,35 @@ impl WebhooksArgs {
             .await?;
         }
     }
+}
+
+/// Runs the load generator (`sfwa bench load`, its own process) on `spec`; what it saw.
+async fn run_generator(
+    env: &Env,
+    sim: &Path,
+    spec: &LoadSpec,
+    timeout_s: u64,
+) -> anyhow::Result<LoadResult> {
+    let spec_path = env.dir.join("load.json");
+    std::fs::write(&spec_path, serde_json::to_vec(spec)?)?;
+    let load = Process::start(
+        "load generator",
+        sim,
+        &[
+            OsStr::new("bench"),
+            OsStr::new("load"),
+            OsStr::new("--spec"),
+            spec_path.as_os_str(),
+        ],
+        &env.dir.join("load.log"),
+    )?;
+    let (output, ok) = load.output(Duration::from_secs(timeout_s)).await?;
+    anyhow::ensure!(
+        ok,
+        "the load generator failed; see {}",
+        env.dir.join("load.log").display()
+    );
+    Ok(serde_json::from_str(output.trim())?)
 }
 
 /// What one acknowledged webhook must leave on Salesforce.

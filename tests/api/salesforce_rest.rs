@@ -735,3 +735,42 @@ async fn added_latency_delays_responses() {
 
     assert!(started.elapsed() >= std::time::Duration::from_millis(150));
 }
+
+#[tokio::test]
+async fn the_control_api_counts_records_by_the_values_of_the_fields_asked_and_refuses_an_unknown_field(
+) {
+    // Arrange
+    let org = spawn_org().await;
+    let record = |status: &str| json!({"To_Phone__c": "+16505551234", "Message_Type__c": "Text", "Body__c": "hi", "Status__c": status});
+    crate::helpers::seed_records(
+        &org.http,
+        &org.sim.url(),
+        MSG,
+        json!([record("Queued"), record("Read"), record("Queued")]),
+    )
+    .await;
+
+    // Act
+    let counted: Value = org
+        .http
+        .get(org.url(&format!("/__sim/records/{MSG}?group_by=status__c")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let unknown = org
+        .http
+        .get(org.url(&format!("/__sim/records/{MSG}?group_by=No_Such__c")))
+        .send()
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!(
+        counted["counts"],
+        json!([{"Status__c": "Queued", "count": 2}, {"Status__c": "Read", "count": 1}])
+    );
+    assert_eq!(unknown.status(), 400);
+}
