@@ -36,7 +36,21 @@ pub fn region(code: &str) -> Result<Country, PhoneError> {
 
 impl E164 {
     /// Parses a number as a person wrote it. `default_region` applies when it has no country code.
+    ///
+    /// A number already written as `+` and digits with no default region (how a wa_id is written
+    /// on a record, read back for every inbound message the write-back links) is answered from
+    /// the memo of [`E164::from_wa_id`]: the same answer, since that is this parse of it.
     pub fn parse(raw: &str, default_region: Option<Country>) -> Result<E164, PhoneError> {
+        if default_region.is_none() {
+            if let Some(digits) = raw.strip_prefix('+').filter(|d| is_digits(d)) {
+                return WA_IDS.answer(digits);
+            }
+        }
+        E164::parse_uncached(raw, default_region)
+    }
+
+    /// [`E164::parse`] with libphonenumber, every time.
+    fn parse_uncached(raw: &str, default_region: Option<Country>) -> Result<E164, PhoneError> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Err(PhoneError::Empty);
@@ -65,7 +79,7 @@ impl E164 {
     /// they send (and more than once per message). The memo holds what [`E164::parse`] answered,
     /// errors included, so the answer is the same either way.
     pub fn from_wa_id(wa_id: &str) -> Result<E164, PhoneError> {
-        if wa_id.is_empty() || !wa_id.bytes().all(|b| b.is_ascii_digit()) {
+        if !is_digits(wa_id) {
             return Err(PhoneError::Unparseable(wa_id.to_string()));
         }
         WA_IDS.answer(wa_id)
@@ -99,6 +113,11 @@ const WA_ID_MEMO_ENTRIES: usize = 4096;
 /// what it holds is bounded in bytes too.
 const WA_ID_MEMO_DIGITS: usize = 20;
 
+/// One or more ASCII digits.
+fn is_digits(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// `from_wa_id`'s answers by wa_id: see [`E164::from_wa_id`].
 static WA_IDS: WaIdMemo = WaIdMemo::new();
 
@@ -111,7 +130,7 @@ impl WaIdMemo {
 
     /// `E164::parse("+{wa_id}")`, remembered; `wa_id` is digits.
     fn answer(&self, wa_id: &str) -> Result<E164, PhoneError> {
-        let parse = || E164::parse(&format!("+{wa_id}"), None);
+        let parse = || E164::parse_uncached(&format!("+{wa_id}"), None);
         if wa_id.len() > WA_ID_MEMO_DIGITS {
             return parse();
         }
@@ -223,7 +242,7 @@ mod tests {
         ];
         let memo = WaIdMemo::new();
         for wa_id in wa_ids {
-            let direct = E164::parse(&format!("+{wa_id}"), None);
+            let direct = E164::parse_uncached(&format!("+{wa_id}"), None);
 
             let first = memo.answer(wa_id);
             let remembered = memo.answer(wa_id);
@@ -234,6 +253,11 @@ mod tests {
                 E164::from_wa_id(wa_id),
                 direct,
                 "{wa_id} through from_wa_id"
+            );
+            assert_eq!(
+                E164::parse(&format!("+{wa_id}"), None),
+                direct,
+                "+{wa_id} through parse"
             );
         }
         assert!(
