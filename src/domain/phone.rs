@@ -4,7 +4,9 @@
 //! wants digits with the country code. A number without a country code is read in the configured
 //! default region.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Mutex;
 
 use phonenumber::country::Id as Country;
 
@@ -12,7 +14,7 @@ use phonenumber::country::Id as Country;
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct E164(String);
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PhoneError {
     #[error("the phone number is empty")]
     Empty,
@@ -34,7 +36,21 @@ pub fn region(code: &str) -> Result<Country, PhoneError> {
 
 impl E164 {
     /// Parses a number as a person wrote it. `default_region` applies when it has no country code.
+    ///
+    /// A number already written as `+` and digits with no default region (how a wa_id is written
+    /// on a record, read back for every inbound message the write-back links) is answered from
+    /// the memo of [`E164::from_wa_id`]: the same answer, since that is this parse of it.
     pub fn parse(raw: &str, default_region: Option<Country>) -> Result<E164, PhoneError> {
+        if default_region.is_none() {
+            if let Some(digits) = raw.strip_prefix('+').filter(|d| is_digits(d)) {
+                return WA_IDS.answer(digits);
+            }
+        }
+        E164::parse_uncached(raw, default_region)
+    }
+
+    /// [`E164::parse`] with libphonenumber, every time.
+    fn parse_uncached(raw: &str, default_region: Option<Country>) -> Result<E164, PhoneError> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Err(PhoneError::Empty);
@@ -56,11 +72,17 @@ impl E164 {
     }
 
     /// Parses a WhatsApp `wa_id` (digits with the country code, no `+`), as Meta sends it.
+    ///
+    /// Answered from [`WA_IDS`], a small bounded memo of earlier answers, when this wa_id was
+    /// asked recently: libphonenumber's parse and validity check cost more than the rest of an
+    /// inbound webhook's handling, and the same customer's wa_id is read again for every message
+    /// they send (and more than once per message). The memo holds what [`E164::parse`] answered,
+    /// errors included, so the answer is the same either way.
     pub fn from_wa_id(wa_id: &str) -> Result<E164, PhoneError> {
-        if wa_id.is_empty() || !wa_id.bytes().all(|b| b.is_ascii_digit()) {
+        if !is_digits(wa_id) {
             return Err(PhoneError::Unparseable(wa_id.to_string()));
         }
-        E164::parse(&format!("+{wa_id}"), None)
+        WA_IDS.answer(wa_id)
     }
 
     /// `+16505551234`
@@ -80,6 +102,69 @@ impl E164 {
         phonenumber::parse(None, &self.0)
             .map(|number| number.national().value().to_string())
             .unwrap_or_else(|_| self.wa_id().to_string())
+    }
+}
+
+/// How many wa_ids [`WA_IDS`] remembers. A busy number hears from a few thousand customers an
+/// hour; past this the memo starts afresh (a bound, not an eviction policy: a miss only costs
+/// one parse).
+const WA_ID_MEMO_ENTRIES: usize = 4096;
+/// Longer wa_ids (never a phone: E.164 has at most 15 digits) are parsed without the memo, so
+/// what it holds is bounded in bytes too.
+const WA_ID_MEMO_DIGITS: usize = 20;
+
+/// One or more ASCII digits.
+fn is_digits(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `from_wa_id`'s answers by wa_id: see [`E164::from_wa_id`].
+static WA_IDS: WaIdMemo = WaIdMemo::new();
+
+struct WaIdMemo(Mutex<Option<HashMap<String, Result<E164, PhoneError>>>>);
+
+impl WaIdMemo {
+    const fn new() -> WaIdMemo {
+        WaIdMemo(Mutex::new(None))
+    }
+
+    /// `E164::parse("+{wa_id}")`, remembered; `wa_id` is digits.
+    fn answer(&self, wa_id: &str) -> Result<E164, PhoneError> {
+        let parse = || E164::parse_uncached(&format!("+{wa_id}"), None);
+        if wa_id.len() > WA_ID_MEMO_DIGITS {
+            return parse();
+        }
+        if let Some(known) = self.get(wa_id) {
+            return known;
+        }
+        let parsed = parse();
+        self.put(wa_id, &parsed);
+        parsed
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map_or(0, HashMap::len)
+    }
+
+    fn get(&self, wa_id: &str) -> Option<Result<E164, PhoneError>> {
+        // A poisoned lock only means another thread panicked holding it; the map is still whole
+        // (every insert is one call).
+        let memo = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        memo.as_ref()?.get(wa_id).cloned()
+    }
+
+    fn put(&self, wa_id: &str, answer: &Result<E164, PhoneError>) {
+        let mut memo = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let map = memo.get_or_insert_with(HashMap::new);
+        if map.len() >= WA_ID_MEMO_ENTRIES {
+            map.clear();
+        }
+        map.insert(wa_id.to_string(), answer.clone());
     }
 }
 
@@ -133,6 +218,79 @@ mod tests {
         let number = E164::from_wa_id("16502530000").unwrap();
         assert_eq!(number.as_str(), "+16502530000");
         assert!(E164::from_wa_id("+1650").is_err());
+    }
+
+    #[test]
+    fn a_wa_id_answered_from_the_memo_is_exactly_what_libphonenumber_answers() {
+        let wa_ids = [
+            "16502530000",      // US
+            "442079460958",     // GB
+            "4402079460958",    // GB with its trunk 0: libphonenumber drops it
+            "390612345678",     // IT, leading zero kept
+            "5491123456789",    // AR mobile
+            "4930123456",       // DE
+            "8613800138000",    // CN mobile
+            "919876543210",     // IN
+            "15555550100",      // NANP fictional range
+            "1650253000",       // one digit short
+            "165025300001",     // one digit long
+            "999123456789",     // no such country code
+            "12",               // too short to be anything
+            "1234567890123456", // longer than E.164
+            "000000000",
+            "0016502530000",
+        ];
+        let memo = WaIdMemo::new();
+        for wa_id in wa_ids {
+            let direct = E164::parse_uncached(&format!("+{wa_id}"), None);
+
+            let first = memo.answer(wa_id);
+            let remembered = memo.answer(wa_id);
+
+            assert_eq!(first, direct, "{wa_id}");
+            assert_eq!(remembered, direct, "{wa_id} from the memo");
+            assert_eq!(
+                E164::from_wa_id(wa_id),
+                direct,
+                "{wa_id} through from_wa_id"
+            );
+            assert_eq!(
+                E164::parse(&format!("+{wa_id}"), None),
+                direct,
+                "+{wa_id} through parse"
+            );
+        }
+        assert!(
+            memo.get("16502530000").is_some(),
+            "valid answers are remembered"
+        );
+        assert!(memo.get("999123456789").is_some(), "errors too");
+        assert!(
+            memo.get("1234567890123456").is_some(),
+            "16 digits are still remembered"
+        );
+    }
+
+    #[test]
+    fn the_memo_of_wa_ids_stays_bounded_and_refuses_non_digits_before_it() {
+        let memo = WaIdMemo::new();
+        for n in 0..(WA_ID_MEMO_ENTRIES + 10) {
+            let _ = memo.answer(&format!("1650{n:07}"));
+            assert!(memo.len() <= WA_ID_MEMO_ENTRIES, "{}", memo.len());
+        }
+        assert!(memo.len() > 0);
+
+        assert_eq!(
+            E164::from_wa_id("+16502530000"),
+            Err(PhoneError::Unparseable("+16502530000".into()))
+        );
+        assert_eq!(
+            E164::from_wa_id(""),
+            Err(PhoneError::Unparseable(String::new()))
+        );
+        let long = "1".repeat(WA_ID_MEMO_DIGITS + 1);
+        assert!(memo.answer(&long).is_err());
+        assert!(memo.get(&long).is_none(), "too long to be remembered");
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub struct ParsedWebhook {
     pub events: Vec<WebhookEvent>,
     /// `sources[i]` is the JSON item `events[i]` was read from, kept so that an event refused
     /// while being applied is dead-lettered as Meta sent it.
-    pub sources: Vec<Value>,
+    pub sources: Vec<EventSource>,
     /// Statuses and messages refused, each with its reason and JSON (dead-lettered, not lost).
     pub rejected: Vec<RejectedEvent>,
     /// Human reasons for parts ignored that are not events of ours (other fields, system errors).
@@ -33,6 +33,51 @@ pub struct ParsedWebhook {
     pub foreign: Vec<BusinessNumberId>,
     /// Template lifecycle updates (status, category, quality) for the catalog.
     pub templates: Vec<super::template_catalog::TemplateUpdate>,
+}
+
+/// Where an event was read from ([`ParsedWebhook::sources`]): only needed when applying the
+/// event fails, so the typed reader of the common case keeps a place instead of a JSON tree.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventSource {
+    /// The item itself.
+    Json(Value),
+    /// Status `item` of change `change` of entry `entry` of `body` (the whole POST as received,
+    /// shared by its events).
+    Status {
+        body: std::sync::Arc<[u8]>,
+        entry: usize,
+        change: usize,
+        item: usize,
+    },
+}
+
+impl EventSource {
+    /// The item as JSON (`null` if the body no longer reads, which the typed reader rules out:
+    /// it only reads bodies that are strict JSON).
+    pub fn to_json(&self) -> Value {
+        match self {
+            EventSource::Json(value) => value.clone(),
+            EventSource::Status {
+                body,
+                entry,
+                change,
+                item,
+            } => serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|whole| {
+                    whole
+                        .get("entry")?
+                        .get(*entry)?
+                        .get("changes")?
+                        .get(*change)?
+                        .get("value")?
+                        .get("statuses")?
+                        .get(*item)
+                        .cloned()
+                })
+                .unwrap_or(Value::Null),
+        }
+    }
 }
 
 /// Why a part of a signed POST was acknowledged and knowingly changed nothing. The labels are

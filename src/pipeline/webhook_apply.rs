@@ -21,7 +21,7 @@ use tracing::info;
 use crate::domain::sf_id::SfId;
 use crate::domain::status::MessageStatus;
 use crate::domain::webhook_event::{
-    echo, ParsedWebhook, RejectReason, SkipReason, StatusUpdate, WebhookEvent,
+    echo, EventSource, ParsedWebhook, RejectReason, SkipReason, StatusUpdate, WebhookEvent,
 };
 use crate::pipeline::consent;
 use crate::pipeline::inbound_records::{self, WAMID_FIELD};
@@ -176,7 +176,7 @@ pub fn apply_in(
                 tracing::error!(panic = %echo(&message), key = %echo(&event.dedupe_key()), "applying a webhook event failed; it is dead-lettered and the rest of the POST applies");
                 let source = sources
                     .get(i)
-                    .cloned()
+                    .map(EventSource::to_json)
                     .unwrap_or_else(|| serde_json::Value::String(format!("{event:?}")));
                 dead_letter(
                     tx,
@@ -278,10 +278,10 @@ fn apply_status(
     update: &StatusUpdate,
     now: DateTime<Utc>,
 ) -> Result<Result<Option<Priced>, SkipReason>, StoreError> {
-    // Found only through the echo: the send's response never told us the wamid (timeout, crash),
-    // so the record learns it from here.
-    let wamid_from_echo = journal::find_by_wamid(tx, &update.wamid)?.is_none();
-    let result = journal::apply_status(
+    let journal::StatusOutcome {
+        applied: result,
+        wamid_learned,
+    } = journal::apply_status_learning(
         tx,
         &update.wamid,
         update.record_id.as_ref(),
@@ -304,9 +304,8 @@ fn apply_status(
         journal::StatusApplied::Unknown => return Ok(Err(not_ours(tx, update)?)),
     };
     let mut fields = record_update::status_reported(update.status, update.timestamp, advanced);
-    let wamid_learned = wamid_from_echo
-        && journal::get(tx, &record_id)?
-            .is_some_and(|e| e.wamid.as_deref() == Some(update.wamid.as_str()));
+    // Found only through the echo: the send's response never told us the wamid (timeout, crash),
+    // so the record learns it from here.
     if wamid_learned {
         fields.extend(record_update::wamid_known(update.wamid.as_str()));
     }

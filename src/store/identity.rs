@@ -163,7 +163,9 @@ pub fn find_live(
     Ok(found)
 }
 
-/// A new person known by `key` alone.
+/// A new person known by `key` alone. Only called for a key no person has (the callers looked
+/// it up first), so this is [`set_key`] on an empty person without its lookups: the row is
+/// inserted with the key in its column, and the key is pointed at it.
 fn create(
     conn: &Connection,
     number: &BusinessNumberId,
@@ -171,13 +173,43 @@ fn create(
     key: &CustomerId,
     at: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
+    let insert = match kind {
+        KeyKind::WaId => {
+            "INSERT INTO customers (business_number_id, wa_id, updated_at)
+             VALUES (?1, ?2, ?3) RETURNING id"
+        }
+        KeyKind::UserId => {
+            "INSERT INTO customers (business_number_id, user_id, updated_at)
+             VALUES (?1, ?2, ?3) RETURNING id"
+        }
+        KeyKind::ParentUserId => {
+            "INSERT INTO customers (business_number_id, parent_user_id, updated_at)
+             VALUES (?1, ?2, ?3) RETURNING id"
+        }
+    };
     let id = conn
-        .prepare_cached(
-            "INSERT INTO customers (business_number_id, updated_at) VALUES (?1, ?2) RETURNING id",
-        )?
-        .query_row(rusqlite::params![number, to_millis(at)], |row| row.get(0))?;
-    set_key(conn, number, id, kind, key, at)?;
+        .prepare_cached(insert)?
+        .query_row(rusqlite::params![number, key, to_millis(at)], |row| {
+            row.get(0)
+        })?;
+    point_key(conn, number, key, id)?;
     Ok(id)
+}
+
+/// Makes `key` name person `id` (and no longer a given-up key).
+fn point_key(
+    conn: &Connection,
+    number: &BusinessNumberId,
+    key: &CustomerId,
+    id: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO customer_keys (business_number_id, key, customer) VALUES (?1, ?2, ?3)
+         ON CONFLICT (business_number_id, key)
+         DO UPDATE SET customer = excluded.customer, retired_at = NULL",
+    )?
+    .execute(rusqlite::params![number, key, id])?;
+    Ok(())
 }
 
 /// The person `key` names for a message from it at `at`, created when there is none.
@@ -225,11 +257,12 @@ pub fn observe(
     let Some(&(first_kind, first)) = current.first() else {
         return Ok(person);
     };
-    let person = match person {
-        Some(id) => id,
-        None => create(conn, number, first_kind, first, seen.at)?,
+    let (person, already_set) = match person {
+        Some(id) => (id, 0),
+        // A new person already has its first key: setting it again would change nothing.
+        None => (create(conn, number, first_kind, first, seen.at)?, 1),
     };
-    for (kind, key) in current {
+    for (kind, key) in current.into_iter().skip(already_set) {
         set_key(conn, number, person, kind, key, seen.at)?;
     }
     if let Some(username) = &seen.username {
@@ -268,13 +301,7 @@ pub fn set_key(
         "UPDATE customers SET {column} = ?2, updated_at = ?3 WHERE id = ?1"
     ))?
     .execute(rusqlite::params![id, key, to_millis(at)])?;
-    conn.prepare_cached(
-        "INSERT INTO customer_keys (business_number_id, key, customer) VALUES (?1, ?2, ?3)
-         ON CONFLICT (business_number_id, key)
-         DO UPDATE SET customer = excluded.customer, retired_at = NULL",
-    )?
-    .execute(rusqlite::params![number, key, id])?;
-    Ok(())
+    point_key(conn, number, key, id)
 }
 
 /// Person `gone` is person `keep` (a message at `at` showed it): `keep` takes every key of `gone`,

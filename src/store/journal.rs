@@ -551,7 +551,6 @@ pub enum StatusApplied {
 /// send whose response never arrived (`Sending`, or `Claimed` again after a scheduled retry) is
 /// resolved as having happened, and [`schedule_retry`] then refuses to re-send it. A row with a
 /// different wamid keeps its own (the status still counts: it is about the same record).
-#[tracing::instrument(level = "debug", skip_all, fields(wamid = %wamid, record_id = ?record_id, status = %status))]
 pub fn apply_status(
     conn: &Connection,
     wamid: &Wamid,
@@ -560,44 +559,111 @@ pub fn apply_status(
     at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<StatusApplied, StoreError> {
+    Ok(apply_status_learning(conn, wamid, record_id, status, at, now)?.applied)
+}
+
+/// What [`apply_status_learning`] did: [`StatusApplied`], and whether the row learned the wamid
+/// from this status (it was found by the echoed record Id and had none) — the record is then told
+/// its wamid too.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusOutcome {
+    pub applied: StatusApplied,
+    pub wamid_learned: bool,
+}
+
+/// What a status needs of its journal row: a narrow read, since it runs for every status webhook.
+struct StatusRow {
+    record_id: SfId,
+    state: JournalState,
+    has_wamid: bool,
+}
+
+const STATUS_ROW_BY_WAMID: &str =
+    "SELECT record_id, state, wamid IS NOT NULL FROM journal WHERE wamid = ?1";
+const STATUS_ROW_BY_RECORD: &str =
+    "SELECT record_id, state, wamid IS NOT NULL FROM journal WHERE record_id = ?1";
+
+fn status_row(
+    conn: &Connection,
+    sql: &str,
+    key: &dyn ToSql,
+) -> Result<Option<StatusRow>, StoreError> {
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row([key], |row| {
+            Ok(StatusRow {
+                record_id: row.get(0)?,
+                state: row.get(1)?,
+                has_wamid: row.get(2)?,
+            })
+        })
+        .optional()?)
+}
+
+/// [`apply_status`], also saying whether the row learned the wamid. One lookup (by wamid, else
+/// by the echoed record Id) and at most one UPDATE: the webhook path's share of the journal.
+#[tracing::instrument(level = "debug", skip_all, fields(wamid = %wamid, record_id = ?record_id, status = %status))]
+pub fn apply_status_learning(
+    conn: &Connection,
+    wamid: &Wamid,
+    record_id: Option<&SfId>,
+    status: MessageStatus,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<StatusOutcome, StoreError> {
     let target = match JournalState::from_status(status) {
         Some(state) if state.is_finished() => state,
         _ => return Err(StoreError::NotAWebhookStatus(status)),
     };
-    let entry = match find_by_wamid(conn, wamid)? {
+    let entry = match status_row(conn, STATUS_ROW_BY_WAMID, wamid)? {
         Some(entry) => Some(entry),
         None => match record_id {
-            Some(record_id) => get(conn, record_id)?,
+            Some(record_id) => status_row(conn, STATUS_ROW_BY_RECORD, record_id)?,
             None => None,
         },
     };
     let Some(entry) = entry else {
-        return Ok(StatusApplied::Unknown);
+        return Ok(StatusOutcome {
+            applied: StatusApplied::Unknown,
+            wamid_learned: false,
+        });
     };
-
-    if entry.wamid.is_none() {
+    // Found by the echo with no wamid: it learns this one. Found by the echo with another wamid:
+    // it keeps its own. Found by the wamid: it has it already.
+    let wamid_learned = !entry.has_wamid;
+    let advances = entry.state.advances_to(target);
+    if advances {
+        // The wamid (when learned) and the state in one statement.
+        conn.prepare_cached(
+            "UPDATE journal SET wamid = coalesce(wamid, ?5), state = ?2, status_at = ?3,
+                 next_attempt_at = NULL, updated_at = ?4
+             WHERE record_id = ?1",
+        )?
+        .execute(params![
+            &entry.record_id,
+            target,
+            to_millis(at),
+            to_millis(now),
+            wamid
+        ])?;
+    } else if wamid_learned {
         conn.prepare_cached("UPDATE journal SET wamid = ?2, updated_at = ?3 WHERE record_id = ?1")?
             .execute(params![&entry.record_id, wamid, to_millis(now)])?;
     }
-    if !entry.state.advances_to(target) {
-        return Ok(StatusApplied::Ignored {
+    let applied = if advances {
+        StatusApplied::Applied {
+            record_id: entry.record_id,
+            previous: entry.state,
+        }
+    } else {
+        StatusApplied::Ignored {
             record_id: entry.record_id,
             current: entry.state,
-        });
-    }
-    conn.prepare_cached(
-        "UPDATE journal SET state = ?2, status_at = ?3, next_attempt_at = NULL, updated_at = ?4
-         WHERE record_id = ?1",
-    )?
-    .execute(params![
-        &entry.record_id,
-        target,
-        to_millis(at),
-        to_millis(now)
-    ])?;
-    Ok(StatusApplied::Applied {
-        record_id: entry.record_id,
-        previous: entry.state,
+        }
+    };
+    Ok(StatusOutcome {
+        applied,
+        wamid_learned,
     })
 }
 
@@ -855,6 +921,67 @@ mod tests {
         assert_eq!(entry.state, JournalState::Sent);
         assert!(stuck_sending(&conn, later).unwrap().is_empty());
         assert!(!schedule_retry(&conn, &id(RECORD), 1, later, later).unwrap());
+    }
+
+    #[test]
+    fn a_status_says_whether_the_row_learned_its_wamid_from_it() {
+        let conn = test_connection();
+        let start = Utc::now();
+        claim(&conn, &id(RECORD), start).unwrap();
+        mark_sending(&conn, &id(RECORD), "PN1", "15550001", start).unwrap();
+        let other = "a005g0000012346AAA";
+        sent_row(&conn, &id(other), "wamid.OWN", start);
+
+        let by_echo =
+            apply_status_learning(&conn, &w("wamid.B"), Some(&id(RECORD)), Sent, start, start)
+                .unwrap();
+        let by_wamid =
+            apply_status_learning(&conn, &w("wamid.B"), Some(&id(RECORD)), Read, start, start)
+                .unwrap();
+        let late_by_echo =
+            apply_status_learning(&conn, &w("wamid.C"), Some(&id(RECORD)), Read, start, start)
+                .unwrap();
+        let echo_of_a_row_with_another_wamid =
+            apply_status_learning(&conn, &w("wamid.D"), Some(&id(other)), Read, start, start)
+                .unwrap();
+
+        assert!(by_echo.wamid_learned);
+        assert!(matches!(by_echo.applied, StatusApplied::Applied { .. }));
+        assert!(!by_wamid.wamid_learned);
+        assert!(matches!(by_wamid.applied, StatusApplied::Applied { .. }));
+        assert!(!late_by_echo.wamid_learned, "the row has a wamid by then");
+        assert!(matches!(
+            late_by_echo.applied,
+            StatusApplied::Ignored { .. }
+        ));
+        assert!(!echo_of_a_row_with_another_wamid.wamid_learned);
+        let entry = get(&conn, &id(RECORD)).unwrap().unwrap();
+        assert_eq!(entry.wamid.as_deref(), Some("wamid.B"));
+        assert_eq!(entry.state, JournalState::Read);
+        let own = get(&conn, &id(other)).unwrap().unwrap();
+        assert_eq!(own.wamid.as_deref(), Some("wamid.OWN"));
+        assert_eq!(own.state, JournalState::Read);
+    }
+
+    #[test]
+    fn a_status_that_does_not_advance_still_teaches_a_row_found_by_the_echo_its_wamid() {
+        let conn = test_connection();
+        let start = Utc::now();
+        claim(&conn, &id(RECORD), start).unwrap();
+        // A failed row without a wamid (the send was refused, then an echo arrives).
+        mark_sending(&conn, &id(RECORD), "PN1", "15550001", start).unwrap();
+        mark_failed(&conn, &id(RECORD), "E", start).unwrap();
+
+        let outcome =
+            apply_status_learning(&conn, &w("wamid.L"), Some(&id(RECORD)), Sent, start, start)
+                .unwrap();
+
+        assert!(outcome.wamid_learned);
+        assert!(matches!(outcome.applied, StatusApplied::Ignored { .. }));
+        let entry = find_by_wamid(&conn, &w("wamid.L"))
+            .unwrap()
+            .expect("learned");
+        assert_eq!(entry.state, JournalState::Failed);
     }
 
     #[test]

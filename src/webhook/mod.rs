@@ -19,6 +19,9 @@
 //! - `lenient`: [`repair_body`] — lone UTF-16 surrogate escapes and non-UTF-8 bytes become U+FFFD
 //!   instead of refusing the whole POST.
 //! - `template_updates`: the template lifecycle fields (status, category, quality) for the catalog.
+//! - `typed`: the common POST (status updates only) read into typed values borrowed from the
+//!   body, without a JSON tree; anything else (or anything it is unsure of) goes to `payload`'s
+//!   reader of every shape.
 //! - [`server`]: the routes, the status codes and the HTTP layer's metrics.
 //!
 //! [`WebhookEvent`]: crate::domain::webhook_event::WebhookEvent
@@ -32,6 +35,7 @@ mod payload;
 mod read;
 mod signature;
 mod template_updates;
+mod typed;
 mod user_preferences;
 
 pub use lenient::repair as repair_body;

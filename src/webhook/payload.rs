@@ -34,14 +34,14 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::read::{required, text, Refusal};
+use super::read::{cut_chars, required, stamped, text, Refusal, PRICING_CHARS};
 use crate::domain::ids::{BusinessNumberId, CustomerId, IdError, Wamid};
-use crate::domain::message::{fit_salesforce, is_salesforce_datetime};
+use crate::domain::message::fit_salesforce;
 use crate::domain::sf_id::SfId;
 use crate::domain::status::MessageStatus;
 use crate::domain::webhook_event::{
-    echo, InboundChannel, InboundMessage, ParsedWebhook, Pricing, RejectReason, RejectedEvent,
-    SkipReason, StatusError, StatusUpdate, WebhookEvent,
+    echo, EventSource, InboundChannel, InboundMessage, ParsedWebhook, Pricing, RejectReason,
+    RejectedEvent, SkipReason, StatusError, StatusUpdate, WebhookEvent,
 };
 
 /// A body that is not a WhatsApp Business Account webhook.
@@ -57,10 +57,7 @@ pub enum PayloadError {
 /// written to whole): said with their types, in [`crate::domain::ids`].
 pub use crate::domain::ids::{MAX_BUSINESS_NUMBER_CHARS, MAX_WAMID_CHARS, MAX_WA_ID_CHARS};
 
-/// Unix times at or past this are read as milliseconds. Meta documents seconds, but a value this
-/// large cannot be seconds for anything Salesforce stores (10^11 s is the year 5138), while as
-/// milliseconds it is any time after March 1973 — so it is taken as milliseconds and converted.
-pub const MILLISECONDS_FROM: i64 = 100_000_000_000;
+pub use super::read::MILLISECONDS_FROM;
 
 /// How far after its receipt an event may be stamped. Meta's clock and ours differ by seconds;
 /// a message "from" next year would keep the customer's window open in the mirror until then.
@@ -135,7 +132,18 @@ fn json_body(body: &[u8]) -> Result<Value, PayloadError> {
 }
 
 fn parse_with(body: &[u8], scope: Scope<'_>) -> Result<ParsedWebhook, PayloadError> {
-    let envelope = json_body(body)?;
+    // Meta's most frequent POST (status updates, nothing else) is read straight into typed
+    // values; anything else, or anything that reader is unsure of, is read below.
+    if let Some(parsed) = super::typed::statuses(body, scope.latest, scope.served) {
+        return Ok(parsed);
+    }
+    parse_tree(body, scope)
+}
+
+/// The body read as a JSON tree: every shape, every refusal and every skipped part.
+fn parse_tree(body: &[u8], scope: Scope<'_>) -> Result<ParsedWebhook, PayloadError> {
+    // Owned, so that each item is moved (not copied) into the events' sources or the refusals.
+    let mut envelope = json_body(body)?;
     let object = envelope.get("object").and_then(Value::as_str);
     if object != Some("whatsapp_business_account") {
         return Err(PayloadError::NotWhatsAppEnvelope(format!(
@@ -143,14 +151,14 @@ fn parse_with(body: &[u8], scope: Scope<'_>) -> Result<ParsedWebhook, PayloadErr
             object.map_or("missing".to_string(), |o| format!("\"{}\"", echo(o)))
         )));
     }
-    let Some(entries) = envelope.get("entry").and_then(Value::as_array) else {
+    let Some(entries) = envelope.get_mut("entry").and_then(Value::as_array_mut) else {
         return Err(PayloadError::NotWhatsAppEnvelope(
             "\"entry\" is not a list".into(),
         ));
     };
     let mut parsed = ParsedWebhook::default();
-    for (e, entry) in entries.iter().enumerate() {
-        let Some(changes) = entry.get("changes").and_then(Value::as_array) else {
+    for (e, entry) in entries.iter_mut().enumerate() {
+        let Some(changes) = entry.get_mut("changes").and_then(Value::as_array_mut) else {
             skip(
                 &mut parsed,
                 SkipReason::FieldNotHandled,
@@ -158,7 +166,7 @@ fn parse_with(body: &[u8], scope: Scope<'_>) -> Result<ParsedWebhook, PayloadErr
             );
             continue;
         };
-        for (c, change) in changes.iter().enumerate() {
+        for (c, change) in changes.iter_mut().enumerate() {
             let at = format!("entry {e} change {c}");
             let channel = match change.get("field").and_then(Value::as_str) {
                 Some("messages") => InboundChannel::Messages,
@@ -189,7 +197,7 @@ fn parse_with(body: &[u8], scope: Scope<'_>) -> Result<ParsedWebhook, PayloadErr
                     continue;
                 }
             };
-            match change.get("value") {
+            match change.get_mut("value") {
                 Some(value) if value.is_object() => {
                     let part = Part {
                         at: &at,
@@ -289,23 +297,24 @@ fn items<'a>(value: &'a Value, key: &str) -> &'a [Value] {
         .map_or(&[], Vec::as_slice)
 }
 
-/// A value's `statuses` or `messages`: the items, or the whole key refused when it is not a list.
-fn listed<'a>(value: &'a Value, key: &str, at: &str, parsed: &mut ParsedWebhook) -> &'a [Value] {
-    match value.get(key) {
-        None | Some(Value::Null) => &[],
-        Some(Value::Array(items)) => items,
+/// A value's `statuses` or `messages`: the items (taken out of the value, each to be moved into
+/// its event's source or its refusal), or the whole key refused when it is not a list.
+fn listed(value: &mut Value, key: &str, at: &str, parsed: &mut ParsedWebhook) -> Vec<Value> {
+    match value.get_mut(key) {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => std::mem::take(items),
         Some(other) => {
             parsed.rejected.push(RejectedEvent {
                 reason: RejectReason::Unreadable,
                 detail: format!("{at}: \"{key}\" is not a list"),
-                event: other.clone(),
+                event: other.take(),
             });
-            &[]
+            Vec::new()
         }
     }
 }
 
-fn parse_value(value: &Value, part: &Part<'_>, parsed: &mut ParsedWebhook) {
+fn parse_value(value: &mut Value, part: &Part<'_>, parsed: &mut ParsedWebhook) {
     let at = part.at;
     let metadata: Metadata = value
         .get("metadata")
@@ -328,23 +337,23 @@ fn parse_value(value: &Value, part: &Part<'_>, parsed: &mut ParsedWebhook) {
     let statuses = listed(value, "statuses", at, parsed);
     let messages = listed(value, "messages", at, parsed);
     let place =
-        |parsed: &mut ParsedWebhook, what: &str, i: usize, item: &Value, result| match checked(
+        |parsed: &mut ParsedWebhook, what: &str, i: usize, item: Value, result| match checked(
             number_problem.as_ref(),
             part.scope.latest,
             result,
         ) {
             Ok(event) => {
                 parsed.events.push(event);
-                parsed.sources.push(item.clone());
+                parsed.sources.push(EventSource::Json(item));
             }
             Err(refusal) => parsed.rejected.push(RejectedEvent {
                 reason: refusal.reason,
                 detail: format!("{at} {what} {i}: {}", refusal.detail),
-                event: item.clone(),
+                event: item,
             }),
         };
-    for (i, status) in statuses.iter().enumerate() {
-        if let Some(untracked) = untracked_status(status) {
+    for (i, status) in statuses.into_iter().enumerate() {
+        if let Some(untracked) = untracked_status(&status) {
             skip(
                 parsed,
                 SkipReason::StatusNotTracked,
@@ -352,20 +361,20 @@ fn parse_value(value: &Value, part: &Part<'_>, parsed: &mut ParsedWebhook) {
             );
             continue;
         }
-        let result = status_update(status, &metadata).map(WebhookEvent::Status);
+        let result = status_update(&status, &metadata).map(WebhookEvent::Status);
         place(parsed, "status", i, status, result);
     }
-    for (i, message) in messages.iter().enumerate() {
-        let result =
-            inbound_message(message, &metadata, &contacts, part.channel).map(WebhookEvent::Inbound);
+    for (i, message) in messages.into_iter().enumerate() {
+        let result = inbound_message(&message, &metadata, &contacts, part.channel)
+            .map(WebhookEvent::Inbound);
         place(parsed, "message", i, message, result);
     }
     let number = business_number(&metadata).ok();
     for (i, item) in listed(value, "user_preferences", at, parsed)
-        .iter()
+        .into_iter()
         .enumerate()
     {
-        match super::user_preferences::preference(item, number.as_ref(), timestamp(item)) {
+        match super::user_preferences::preference(&item, number.as_ref(), timestamp(&item)) {
             Ok(None) => {}
             Ok(Some(event)) => place(parsed, "user preference", i, item, Ok(event)),
             Err(refusal) => place(parsed, "user preference", i, item, Err(refusal)),
@@ -491,13 +500,7 @@ fn timestamp(value: &Value) -> Result<DateTime<Utc>, Refusal> {
             _ => None,
         })
         .ok_or_else(|| refused("is not Unix seconds"))?;
-    let at = if number >= MILLISECONDS_FROM {
-        DateTime::from_timestamp_millis(number)
-    } else {
-        DateTime::from_timestamp(number, 0)
-    };
-    at.filter(|at| is_salesforce_datetime(*at))
-        .ok_or_else(|| refused("is outside the years Salesforce stores (1700-4000)"))
+    stamped(number).ok_or_else(|| refused("is outside the years Salesforce stores (1700-4000)"))
 }
 
 fn status_update(status: &Value, metadata: &Metadata) -> Result<StatusUpdate, Refusal> {
@@ -555,13 +558,6 @@ fn pricing(status: &Value) -> Option<Pricing> {
         model: part("pricing_model"),
         billable: pricing.get("billable").and_then(Value::as_bool),
     })
-}
-
-/// The length of the pricing fields on the record (`Pricing_Category__c` and its neighbours).
-const PRICING_CHARS: usize = crate::salesforce::contract::PRICING_CHARS;
-
-fn cut_chars(text: &str, max: usize) -> String {
-    text.chars().take(max).collect()
 }
 
 fn inbound_message(
@@ -1191,7 +1187,7 @@ mod tests {
 
         assert_eq!(parsed.events.len(), 1);
         assert_eq!(parsed.sources.len(), 1);
-        assert_eq!(parsed.sources[0]["id"], "wamid.ok");
+        assert_eq!(parsed.sources[0].to_json()["id"], "wamid.ok");
         let reasons: Vec<RejectReason> = parsed.rejected.iter().map(|r| r.reason).collect();
         assert_eq!(
             reasons,
@@ -1460,5 +1456,155 @@ mod tests {
             salesforce_length(&message)
         );
         assert!(message.contains("😀…"));
+    }
+}
+
+#[cfg(test)]
+mod typed_reader_tests {
+    //! The typed reader (`super::typed`) against the tree: equal where it reads, silent where
+    //! it is unsure.
+    use super::*;
+    use crate::webhook::typed::statuses;
+    use serde_json::{json, Value as Json};
+
+    fn body(value: Json) -> Vec<u8> {
+        serde_json::to_vec(&json!({"object": "whatsapp_business_account",
+            "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}]}))
+        .unwrap()
+    }
+
+    fn status(extra: Json) -> Json {
+        let mut status = json!({"id": "wamid.HBgL", "status": "delivered",
+            "timestamp": "1750030073", "recipient_id": "16505551234",
+            "biz_opaque_callback_data": "a005g0000012345AAA",
+            "conversation": {"id": "c1", "origin": {"type": "utility"}},
+            "pricing": {"billable": true, "pricing_model": "PMP", "category": "utility",
+                        "type": "regular"}});
+        for (key, value) in extra.as_object().unwrap() {
+            status[key] = value.clone();
+        }
+        status
+    }
+
+    fn value(statuses: Json) -> Json {
+        json!({"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+            "statuses": statuses})
+    }
+
+    /// Both readers on `body`: the typed one's answer and the tree's.
+    fn both(body: &[u8]) -> (Option<ParsedWebhook>, Result<ParsedWebhook, PayloadError>) {
+        let received = DateTime::from_timestamp(1_750_030_100, 0).unwrap();
+        let served = vec!["106540352242922".to_string()];
+        let latest = received.checked_add_signed(crate::webhook::MAX_AHEAD);
+        let typed = statuses(body, latest, Some(served.as_slice()));
+        let tree = parse_tree(body, Scope::received(received, Some(&served)));
+        (typed, tree)
+    }
+
+    fn sources_as_json(parsed: &ParsedWebhook) -> Vec<Json> {
+        parsed.sources.iter().map(EventSource::to_json).collect()
+    }
+
+    #[test]
+    fn a_post_of_statuses_reads_typed_exactly_as_the_tree_reads_it_sources_included() {
+        let bodies = [
+            body(value(json!([status(json!({}))]))),
+            body(value(json!([
+                status(json!({"status": "sent", "pricing": null})),
+                status(json!({"id": "wamid.2", "status": "read", "timestamp": 1_750_030_073})),
+                status(json!({"id": "wamid.3", "timestamp": "1750030073123"})),
+                status(json!({"id": "wamid.4", "timestamp": " 1750030073 ",
+                    "biz_opaque_callback_data": "not an id", "recipient_id": "not digits",
+                    "recipient_user_id": "US.13491208655302741918"})),
+                status(
+                    json!({"id": "wamid.5", "pricing": {"category": "ü".repeat(300),
+                    "billable": null}})
+                ),
+                status(json!({"id": "wamid.\u{e9}\\\"x"})),
+            ]))),
+            body(value(json!(null))),
+            body(value(json!([]))),
+        ];
+        for (n, body) in bodies.iter().enumerate() {
+            let (typed, tree) = both(body);
+
+            let tree = tree.expect("an envelope");
+            let typed = typed.unwrap_or_else(|| panic!("body {n} read typed"));
+            assert_eq!(typed.events, tree.events, "body {n}");
+            assert_eq!(sources_as_json(&typed), sources_as_json(&tree), "body {n}");
+            assert!(typed.rejected.is_empty() && typed.skipped.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_part_for_another_number_is_named_as_the_tree_names_it() {
+        let mut other = value(json!([status(json!({}))]));
+        other["metadata"]["phone_number_id"] = json!("999");
+        let body = body(other);
+
+        let (typed, tree) = both(&body);
+
+        let typed = typed.expect("read typed");
+        assert!(typed.events.is_empty());
+        assert_eq!(typed.foreign, tree.expect("an envelope").foreign);
+    }
+
+    #[test]
+    fn anything_the_typed_reader_is_unsure_of_is_left_to_the_tree() {
+        let envelope = |whole: Json| serde_json::to_vec(&whole).unwrap();
+        let odd_status = |extra: Json| body(value(json!([status(extra)])));
+        let mut no_number = value(json!([status(json!({}))]));
+        no_number["metadata"] = json!({"display_phone_number": null, "phone_number_id": "1"});
+        let mut metadata_list = value(json!([status(json!({}))]));
+        metadata_list["metadata"] = json!(["15550783881", "106540352242922"]);
+        let bodies = [
+            // Refused or skipped statuses.
+            odd_status(json!({"status": "played"})),
+            odd_status(json!({"status": "warning"})),
+            odd_status(json!({"status": 3})),
+            odd_status(json!({"id": ""})),
+            odd_status(json!({"id": "w".repeat(200)})),
+            odd_status(json!({"timestamp": "yesterday"})),
+            odd_status(json!({"timestamp": 1.5})),
+            odd_status(json!({"timestamp": "99999999999"})),
+            odd_status(json!({"timestamp": "1760000000"})), // more than a day after receipt
+            odd_status(json!({"timestamp": null})),
+            odd_status(json!({"status": "failed", "errors": [{"code": 131026}]})),
+            // Types the tree reads leniently.
+            odd_status(json!({"recipient_id": 16505551234_i64})),
+            odd_status(json!({"pricing": "PMP"})),
+            odd_status(json!({"pricing": {"category": 7}})),
+            odd_status(json!({"pricing": {"billable": "yes"}})),
+            odd_status(json!({"pricing": ["utility"]})),
+            body(value(json!([["wamid.X", "read"]]))),
+            body(value(json!("all read"))),
+            body(no_number),
+            body(metadata_list),
+            // Other parts of a value, other fields, other envelopes.
+            body(json!({"metadata": {"phone_number_id": "106540352242922"},
+                "statuses": [status(json!({}))], "errors": [{"code": 131000}]})),
+            body(json!({"metadata": {"phone_number_id": "106540352242922"},
+                "messages": [{"from": "16505551234", "id": "wamid.M", "timestamp": "1750030073",
+                              "type": "text", "text": {"body": "hi"}}]})),
+            envelope(json!({"object": "whatsapp_business_account",
+                "entry": [{"changes": [{"field": "standby", "value": value(json!([]))}]}]})),
+            envelope(json!({"object": "whatsapp_business_account", "entry": [{"id": "1"}]})),
+            envelope(json!({"object": "whatsapp_business_account", "entry": [{"changes": [
+                {"field": "messages", "value": [1, 2]}]}]})),
+            envelope(json!(["whatsapp_business_account", []])),
+            br#"{"object":"whatsapp_business_account","entry":[],"entry":[]}"#.to_vec(),
+            br#"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"106540352242922"},"statuses":[{"id":"wamid.A","id":"wamid.B","status":"read","timestamp":"1750030073"}]}}]}]}"#.to_vec(),
+            br#"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"106540352242922"},"statuses":[{"id":"wamid.\ud83d","status":"read","timestamp":"1750030073"}]}}]}]}"#.to_vec(),
+        ];
+        for (n, body) in bodies.iter().enumerate() {
+            let (typed, _) = both(body);
+
+            assert!(
+                typed.is_none(),
+                "body {n} read typed: {}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 }
