@@ -150,21 +150,25 @@ fn caller_and_object(
     user: &AsUser,
     org: &OrgState,
     object: &str,
-) -> Result<(Caller, ObjectDef), Box<Response>> {
+) -> Result<(Caller, Arc<ObjectDef>), Box<Response>> {
     Ok((user.caller()?, object_def(org, object)?))
 }
 
 /// The object a control call names, or the 404 to answer.
-fn object_def(org: &OrgState, object: &str) -> Result<ObjectDef, Box<Response>> {
-    org.org().schema().object(object).cloned().ok_or_else(|| {
-        Box::new(
-            (
-                StatusCode::NOT_FOUND,
-                Json(json!({"error": format!("no object {object}")})),
+fn object_def(org: &OrgState, object: &str) -> Result<Arc<ObjectDef>, Box<Response>> {
+    org.org()
+        .schema()
+        .shared_object(object)
+        .cloned()
+        .ok_or_else(|| {
+            Box::new(
+                (
+                    StatusCode::NOT_FOUND,
+                    Json(json!({"error": format!("no object {object}")})),
+                )
+                    .into_response(),
             )
-                .into_response(),
-        )
-    })
+        })
 }
 
 fn write_error_json(error: WriteError) -> Value {

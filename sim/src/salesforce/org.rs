@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use super::ids::{self, IdGenerator};
 use super::schema::{FieldDef, FieldType, ObjectDef, Schema};
+use super::soql::Table;
 use super::validation::{self, Save};
 
 /// A stored record: canonical field API name → value. Absent fields are null.
@@ -181,6 +182,14 @@ impl Org {
             .flat_map(|m| m.values())
     }
 
+    /// Every live record of an object by canonical Id, for SOQL's reads by key
+    /// ([`super::soql::BoundQuery::run_table`]). Keys are always the 18-character form the records'
+    /// own `Id` holds: every Id is one [`IdGenerator`] made, or checked by [`ids::canonical`].
+    pub fn table(&self, object: &str) -> &Table {
+        static EMPTY: Table = Table::new();
+        self.records.get(object).unwrap_or(&EMPTY)
+    }
+
     pub fn count(&self, object: &str) -> usize {
         self.records.get(object).map_or(0, |m| m.len())
     }
@@ -309,11 +318,11 @@ impl Org {
     ) -> Result<String, WriteError> {
         let id = self.resolve_id(&object.name, id)?;
         let values = self.coerce(object, input, false)?;
+        // Borrowed until the write: one copy of the record (the new version), not two.
         let before = self
             .records
             .get(&object.name)
             .and_then(|m| m.get(&id))
-            .cloned()
             .ok_or_else(|| self.missing(&id))?;
         let mut record = before.clone();
         for field in object.fields().iter().filter(|f| f.required) {
@@ -335,7 +344,7 @@ impl Org {
         record.insert("SystemModstamp".into(), stamp);
         compute_names(object, &mut record);
         let save = Save {
-            before: Some(&before),
+            before: Some(before),
             after: &record,
         };
         self.validate(caller, &object.name, &save)?;
@@ -447,7 +456,7 @@ impl Org {
             None => table.remove(id),
         };
         let was_deleted = self.deleted.contains_key(id);
-        let current = self.records.get(object).and_then(|m| m.get(id)).cloned();
+        let current = self.records.get(object).and_then(|m| m.get(id));
         if let Some(def) = self.schema.object(object) {
             for field in def.fields().iter().filter(|f| f.unique || f.external_id) {
                 let key = (object.to_string(), field.name.clone());
@@ -456,8 +465,7 @@ impl Org {
                 {
                     index.remove(old);
                 }
-                if let Some(Value::String(new)) = current.as_ref().and_then(|r| r.get(&field.name))
-                {
+                if let Some(Value::String(new)) = current.and_then(|r| r.get(&field.name)) {
                     index.insert(new.clone(), id.to_string());
                 }
             }

@@ -3,7 +3,6 @@
 //! One middleware (`gate`) does what Salesforce does around every call — session check, version
 //! check, injected faults, API usage and the `Sforce-Limit-Info` header — so handlers only do the work.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -311,7 +310,7 @@ async fn query(
         .or_default() += 1;
     let rows = {
         let org_guard = org.org();
-        let mut rows = bound.run(org_guard.rows(bound.object()));
+        let mut rows = bound.run_table(org_guard.table(bound.object()));
         bound.attach_relations(&mut rows, |object, id| {
             org_guard.get(object, id).ok().cloned()
         });
@@ -470,9 +469,10 @@ async fn describe(
     .into_response()
 }
 
-/// Objects a client may write rows of, looked up case-insensitively; `None` → 404.
-fn object_def(org: &OrgState, name: &str) -> Option<ObjectDef> {
-    org.org().schema().object(name).cloned()
+/// Objects a client may write rows of, looked up case-insensitively; `None` → 404. Shared, not
+/// copied: a definition carries every field's metadata.
+fn object_def(org: &OrgState, name: &str) -> Option<Arc<ObjectDef>> {
+    org.org().schema().shared_object(name).cloned()
 }
 
 #[derive(Deserialize)]
@@ -730,7 +730,7 @@ async fn collection_upsert(
     let Some(ext) = def
         .field(&field)
         .filter(|f| f.external_id || f.name == "Id")
-        .cloned()
+        .map(|f| f.name.clone())
     else {
         return api_error(
             StatusCode::NOT_FOUND,
@@ -738,7 +738,7 @@ async fn collection_upsert(
             &format!("Provided external ID field does not exist or is not accessible: {field}"),
         );
     };
-    collection(&org, CollectionOp::Upsert, Some((def, ext.name)), &body)
+    collection(&org, CollectionOp::Upsert, Some((def, ext)), &body)
 }
 
 /// One result entry of a collection response.
@@ -751,7 +751,7 @@ struct Outcome {
 fn collection(
     org: &OrgState,
     op: CollectionOp,
-    upsert: Option<(ObjectDef, String)>,
+    upsert: Option<(Arc<ObjectDef>, String)>,
     body: &[u8],
 ) -> Response {
     let parsed: CollectionBody = match serde_json::from_slice(body) {
@@ -775,7 +775,7 @@ fn collection(
     let lock_rate = org.faults().lock_row_rate;
     let mut tx = Transaction::default();
     let mut outcomes = Vec::with_capacity(parsed.records.len());
-    let mut written: Vec<(ObjectDef, Written)> = Vec::new();
+    let mut written: Vec<(Arc<ObjectDef>, Written)> = Vec::new();
     let mut guard = org.org();
     for record in &parsed.records {
         let Some(input) = record.as_object() else {
@@ -792,7 +792,7 @@ fn collection(
             .and_then(Value::as_str);
         let def = match (&upsert, type_name) {
             (Some((def, _)), _) => Some(def.clone()),
-            (None, Some(name)) => guard.schema().object(name).cloned(),
+            (None, Some(name)) => guard.schema().shared_object(name).cloned(),
             (None, None) => None,
         };
         let Some(def) = def else {
@@ -895,15 +895,18 @@ fn collection(
         }
     }
     drop(guard);
-    let mut by_object: HashMap<String, (ObjectDef, Vec<Written>)> = HashMap::new();
+    // Grouped by object (a collection may mix them): one flow run per object, as on the platform.
+    let mut by_object: Vec<(Arc<ObjectDef>, Vec<Written>)> = Vec::new();
     for (def, write) in written {
-        by_object
-            .entry(def.name.clone())
-            .or_insert_with(|| (def, Vec::new()))
-            .1
-            .push(write);
+        match by_object
+            .iter_mut()
+            .find(|(known, _)| Arc::ptr_eq(known, &def))
+        {
+            Some((_, writes)) => writes.push(write),
+            None => by_object.push((def, vec![write])),
+        }
     }
-    for (def, writes) in by_object.values() {
+    for (def, writes) in &by_object {
         after_commit(org, def, writes);
     }
     let results: Vec<Value> = outcomes
