@@ -126,10 +126,10 @@ async fn update_record(
     let now = org.clock.now();
     let result = {
         let mut guard = org.org();
-        let before = guard.get(&def.name, &id).ok().cloned();
+        let before = Written::updated(&id, guard.get(&def.name, &id).ok());
         guard
             .update_as(caller, &def, &id, &input, now, &mut Transaction::default())
-            .map(|id| Written { id, before })
+            .map(|id| Written { id, ..before })
     };
     match result {
         Ok(written) => {

@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::flows::{after_commit, Written};
+use super::flows::{after_commit, met_condition, Written};
 use super::org::{DmlError, Record, Transaction, WriteError};
 use super::schema::ObjectDef;
 use super::{ids, soql, OrgState};
@@ -311,9 +311,7 @@ async fn query(
     let rows = {
         let org_guard = org.org();
         let mut rows = bound.run_table(org_guard.table(bound.object()));
-        bound.attach_relations(&mut rows, |object, id| {
-            org_guard.get(object, id).ok().cloned()
-        });
+        bound.attach_relations(&mut rows, |object, id| org_guard.get(object, id).ok());
         rows
     };
     if bound.is_count() {
@@ -335,32 +333,40 @@ fn page(
     let total = rows.len();
     let page_size = org.config.query_page_size.max(1);
     let end = (offset + page_size).min(total);
+    if end >= total {
+        // The last page: nothing is kept for later, so the rows move into the answer uncopied.
+        let records: Vec<Value> = rows
+            .into_iter()
+            .skip(offset)
+            .map(|r| render(version, &object, r))
+            .collect();
+        return Json(json!({"totalSize": total, "done": true, "records": records})).into_response();
+    }
     let records: Vec<Value> = rows[offset.min(total)..end]
         .iter()
         .map(|r| render(version, &object, r.clone()))
         .collect();
-    let mut body = json!({"totalSize": total, "done": end >= total, "records": records});
-    if end < total {
-        let mut cursors = org.cursors.lock().unwrap_or_else(|e| e.into_inner());
-        cursors.retain(|_, c| c.last_used.elapsed() < CURSOR_IDLE);
-        let locator = ids::IdGenerator::default().next("01g");
-        let locator = format!(
-            "{}{}",
-            &locator[..3],
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
-        );
-        let locator = format!("{locator}{}", ids::checksum(&locator));
-        body["nextRecordsUrl"] = json!(format!("/services/data/{version}/query/{locator}-{end}"));
-        cursors.insert(
-            locator,
-            Cursor {
-                object,
-                version: version.to_string(),
-                rows,
-                last_used: Instant::now(),
-            },
-        );
-    }
+    let mut body = json!({"totalSize": total, "done": false, "records": records});
+    let mut cursors = org.cursors.lock().unwrap_or_else(|e| e.into_inner());
+    cursors.retain(|_, c| c.last_used.elapsed() < CURSOR_IDLE);
+    let locator = ids::IdGenerator::default().next("01g");
+    let locator = format!(
+        "{}{}",
+        &locator[..3],
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let locator = format!("{locator}{}", ids::checksum(&locator));
+    body["nextRecordsUrl"] = json!(format!("/services/data/{version}/query/{locator}-{end}"));
+    cursors.insert(
+        locator,
+        Cursor {
+            object,
+            version: version.to_string(),
+            rows,
+            last_used: Instant::now(),
+        },
+    );
+    drop(cursors);
     Json(body).into_response()
 }
 
@@ -650,10 +656,10 @@ async fn update(
     let now = org.clock.now();
     let result = {
         let mut guard = org.org();
-        let before = guard.get(&def.name, &id).ok().cloned();
+        let before = Written::updated(&id, guard.get(&def.name, &id).ok());
         guard
             .update(&def, &id, &input, now, &mut Transaction::default())
-            .map(|id| Written { id, before })
+            .map(|id| Written { id, ..before })
     };
     match result {
         Ok(written) => {
@@ -809,7 +815,7 @@ fn collection(
             .and_then(Value::as_str)
             .map(str::to_string);
         // The record before an update, for the Flow's "updated to meet the condition".
-        let mut before: Option<Record> = None;
+        let mut met_before = false;
         let result: Result<(String, Option<bool>), WriteError> = match op {
             CollectionOp::Create => guard.insert(&def, input, now, &mut tx).map(|id| (id, None)),
             CollectionOp::Update => match &given_id {
@@ -820,7 +826,7 @@ fn collection(
                 )
                 .into()),
                 Some(id) => {
-                    before = guard.get(&def.name, id).ok().cloned();
+                    met_before = met_condition(guard.get(&def.name, id).ok());
                     guard
                         .update(&def, id, input, now, &mut tx)
                         .map(|id| (id, None))
@@ -836,7 +842,7 @@ fn collection(
                     None => Err(dml("MISSING_ARGUMENT", &format!("{field} not specified")).into()),
                     Some(key) => match guard.find_by_unique(&def.name, field, key) {
                         Some(existing) => {
-                            before = guard.get(&def.name, &existing).ok().cloned();
+                            met_before = met_condition(guard.get(&def.name, &existing).ok());
                             guard
                                 .update(&def, &existing, input, now, &mut tx)
                                 .map(|id| (id, Some(false)))
@@ -854,7 +860,7 @@ fn collection(
                     def.clone(),
                     Written {
                         id: id.clone(),
-                        before: before.take(),
+                        met_before,
                     },
                 ));
                 outcomes.push(Outcome {

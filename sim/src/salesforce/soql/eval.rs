@@ -383,7 +383,11 @@ impl BoundQuery {
     /// Replaces each row's related Ids with the related records' selected fields, as Salesforce
     /// nests them (`"Contact__r": {"attributes": {"type": "Contact", …}, "Email": …}`, or `null`
     /// when the lookup is empty or its record is gone). `fetch(object, id)` reads a record.
-    pub fn attach_relations(&self, rows: &mut [Row], fetch: impl Fn(&str, &str) -> Option<Row>) {
+    pub fn attach_relations<'r>(
+        &self,
+        rows: &mut [Row],
+        fetch: impl Fn(&str, &str) -> Option<&'r Row>,
+    ) {
         for row in rows.iter_mut() {
             for relation in &self.relations {
                 let related = row

@@ -863,10 +863,10 @@ fn a_lookups_field_is_nested_under_its_relationship_or_null_without_a_record() {
             .bind(schema())
             .unwrap();
 
+    let contact = row(json!({"Id": contact_id, "WhatsApp_Marketing_Opt_Out__c": true}));
     let mut result = bound.run(rows.iter());
     bound.attach_relations(&mut result, |object, id| {
-        (object == "Contact" && id == contact_id)
-            .then(|| row(json!({"Id": contact_id, "WhatsApp_Marketing_Opt_Out__c": true})))
+        (object == "Contact" && id == contact_id).then_some(&contact)
     });
 
     assert_eq!(
