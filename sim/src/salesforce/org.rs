@@ -183,8 +183,8 @@ impl Org {
     }
 
     /// Every live record of an object by canonical Id, for SOQL's reads by key
-    /// ([`super::soql::BoundQuery::run_table`]). Keys are always the 18-character form the records'
-    /// own `Id` holds: every Id is one [`IdGenerator`] made, or checked by [`ids::canonical`].
+    /// ([`super::soql::BoundQuery::run_table`]). Keys are the 18-character form the records' own
+    /// `Id` holds: Ids this org's [`IdGenerator`] made, or seeded ones in that same form.
     pub fn table(&self, object: &str) -> &Table {
         static EMPTY: Table = Table::new();
         self.records.get(object).unwrap_or(&EMPTY)
@@ -389,7 +389,11 @@ impl Org {
     /// DML: such objects are not writable through the API. Returns its Id (given, or a new one).
     pub fn seed_system_record(&mut self, object: &str, mut record: Record) -> String {
         let id = match record.get("Id").and_then(Value::as_str) {
-            Some(id) => id.to_string(),
+            Some(id) => {
+                // SOQL reads records by key, which must be the canonical form of their Id.
+                debug_assert_eq!(ids::canonical(id).as_deref(), Some(id), "non-canonical Id");
+                id.to_string()
+            }
             None => {
                 let prefix = self
                     .schema
