@@ -30,20 +30,36 @@ const PUBLISH_FLOW_LABEL: &str = "WhatsApp: Publish Outbound";
 const MESSAGE_OBJECT: &str = "WhatsApp_Message__c";
 const VIEW: &str = "FlowDefinitionView";
 
-/// One record a DML call wrote: its Id and its values before the write (`None`: created).
+/// One record a DML call wrote: its Id and whether it met the flow's entry condition before the
+/// write (never for a record it created). Just that bit: what the flow asks of the old version,
+/// without a copy of it per record written.
 #[derive(Clone, Debug)]
 pub struct Written {
     pub id: String,
-    pub before: Option<Record>,
+    pub met_before: bool,
 }
 
 impl Written {
     pub fn created(id: impl Into<String>) -> Written {
         Written {
             id: id.into(),
-            before: None,
+            met_before: false,
         }
     }
+
+    /// An update of `id`, which was `before` (`None`: no such record, the update will fail).
+    pub fn updated(id: impl Into<String>, before: Option<&Record>) -> Written {
+        Written {
+            id: id.into(),
+            met_before: met_condition(before),
+        }
+    }
+}
+
+/// Whether a record (`None`: none) meets the publishing flow's entry condition: what a write to it
+/// must remember for the flow to run on "updated to meet the condition" only.
+pub fn met_condition(record: Option<&Record>) -> bool {
+    record.is_some_and(meets_condition)
 }
 
 /// Scheduled paths waiting for their time: (due, record Id).
@@ -140,8 +156,7 @@ pub fn after_commit(org: &OrgState, def: &ObjectDef, written: &[Written]) {
             let Ok(record) = guard.get(&def.name, &write.id) else {
                 continue;
             };
-            let entered =
-                meets_condition(record) && !write.before.as_ref().is_some_and(meets_condition);
+            let entered = meets_condition(record) && !write.met_before;
             if !entered {
                 continue;
             }

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use super::ids::{self, IdGenerator};
 use super::schema::{FieldDef, FieldType, ObjectDef, Schema};
+use super::soql::Table;
 use super::validation::{self, Save};
 
 /// A stored record: canonical field API name → value. Absent fields are null.
@@ -181,6 +182,14 @@ impl Org {
             .flat_map(|m| m.values())
     }
 
+    /// Every live record of an object by canonical Id, for SOQL's reads by key
+    /// ([`super::soql::BoundQuery::run_table`]). Keys are the 18-character form the records' own
+    /// `Id` holds: Ids this org's [`IdGenerator`] made, or seeded ones in that same form.
+    pub fn table(&self, object: &str) -> &Table {
+        static EMPTY: Table = Table::new();
+        self.records.get(object).unwrap_or(&EMPTY)
+    }
+
     pub fn count(&self, object: &str) -> usize {
         self.records.get(object).map_or(0, |m| m.len())
     }
@@ -309,11 +318,11 @@ impl Org {
     ) -> Result<String, WriteError> {
         let id = self.resolve_id(&object.name, id)?;
         let values = self.coerce(object, input, false)?;
+        // Borrowed until the write: one copy of the record (the new version), not two.
         let before = self
             .records
             .get(&object.name)
             .and_then(|m| m.get(&id))
-            .cloned()
             .ok_or_else(|| self.missing(&id))?;
         let mut record = before.clone();
         for field in object.fields().iter().filter(|f| f.required) {
@@ -335,7 +344,7 @@ impl Org {
         record.insert("SystemModstamp".into(), stamp);
         compute_names(object, &mut record);
         let save = Save {
-            before: Some(&before),
+            before: Some(before),
             after: &record,
         };
         self.validate(caller, &object.name, &save)?;
@@ -380,7 +389,11 @@ impl Org {
     /// DML: such objects are not writable through the API. Returns its Id (given, or a new one).
     pub fn seed_system_record(&mut self, object: &str, mut record: Record) -> String {
         let id = match record.get("Id").and_then(Value::as_str) {
-            Some(id) => id.to_string(),
+            Some(id) => {
+                // SOQL reads records by key, which must be the canonical form of their Id.
+                debug_assert_eq!(ids::canonical(id).as_deref(), Some(id), "non-canonical Id");
+                id.to_string()
+            }
             None => {
                 let prefix = self
                     .schema
@@ -447,7 +460,7 @@ impl Org {
             None => table.remove(id),
         };
         let was_deleted = self.deleted.contains_key(id);
-        let current = self.records.get(object).and_then(|m| m.get(id)).cloned();
+        let current = self.records.get(object).and_then(|m| m.get(id));
         if let Some(def) = self.schema.object(object) {
             for field in def.fields().iter().filter(|f| f.unique || f.external_id) {
                 let key = (object.to_string(), field.name.clone());
@@ -456,8 +469,7 @@ impl Org {
                 {
                     index.remove(old);
                 }
-                if let Some(Value::String(new)) = current.as_ref().and_then(|r| r.get(&field.name))
-                {
+                if let Some(Value::String(new)) = current.and_then(|r| r.get(&field.name)) {
                     index.insert(new.clone(), id.to_string());
                 }
             }

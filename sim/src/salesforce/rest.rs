@@ -3,7 +3,6 @@
 //! One middleware (`gate`) does what Salesforce does around every call — session check, version
 //! check, injected faults, API usage and the `Sforce-Limit-Info` header — so handlers only do the work.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,7 +16,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::flows::{after_commit, Written};
+use super::flows::{after_commit, met_condition, Written};
 use super::org::{DmlError, Record, Transaction, WriteError};
 use super::schema::ObjectDef;
 use super::{ids, soql, OrgState};
@@ -311,10 +310,8 @@ async fn query(
         .or_default() += 1;
     let rows = {
         let org_guard = org.org();
-        let mut rows = bound.run(org_guard.rows(bound.object()));
-        bound.attach_relations(&mut rows, |object, id| {
-            org_guard.get(object, id).ok().cloned()
-        });
+        let mut rows = bound.run_table(org_guard.table(bound.object()));
+        bound.attach_relations(&mut rows, |object, id| org_guard.get(object, id).ok());
         rows
     };
     if bound.is_count() {
@@ -336,32 +333,40 @@ fn page(
     let total = rows.len();
     let page_size = org.config.query_page_size.max(1);
     let end = (offset + page_size).min(total);
+    if end >= total {
+        // The last page: nothing is kept for later, so the rows move into the answer uncopied.
+        let records: Vec<Value> = rows
+            .into_iter()
+            .skip(offset)
+            .map(|r| render(version, &object, r))
+            .collect();
+        return Json(json!({"totalSize": total, "done": true, "records": records})).into_response();
+    }
     let records: Vec<Value> = rows[offset.min(total)..end]
         .iter()
         .map(|r| render(version, &object, r.clone()))
         .collect();
-    let mut body = json!({"totalSize": total, "done": end >= total, "records": records});
-    if end < total {
-        let mut cursors = org.cursors.lock().unwrap_or_else(|e| e.into_inner());
-        cursors.retain(|_, c| c.last_used.elapsed() < CURSOR_IDLE);
-        let locator = ids::IdGenerator::default().next("01g");
-        let locator = format!(
-            "{}{}",
-            &locator[..3],
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
-        );
-        let locator = format!("{locator}{}", ids::checksum(&locator));
-        body["nextRecordsUrl"] = json!(format!("/services/data/{version}/query/{locator}-{end}"));
-        cursors.insert(
-            locator,
-            Cursor {
-                object,
-                version: version.to_string(),
-                rows,
-                last_used: Instant::now(),
-            },
-        );
-    }
+    let mut body = json!({"totalSize": total, "done": false, "records": records});
+    let mut cursors = org.cursors.lock().unwrap_or_else(|e| e.into_inner());
+    cursors.retain(|_, c| c.last_used.elapsed() < CURSOR_IDLE);
+    let locator = ids::IdGenerator::default().next("01g");
+    let locator = format!(
+        "{}{}",
+        &locator[..3],
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let locator = format!("{locator}{}", ids::checksum(&locator));
+    body["nextRecordsUrl"] = json!(format!("/services/data/{version}/query/{locator}-{end}"));
+    cursors.insert(
+        locator,
+        Cursor {
+            object,
+            version: version.to_string(),
+            rows,
+            last_used: Instant::now(),
+        },
+    );
+    drop(cursors);
     Json(body).into_response()
 }
 
@@ -470,9 +475,10 @@ async fn describe(
     .into_response()
 }
 
-/// Objects a client may write rows of, looked up case-insensitively; `None` → 404.
-fn object_def(org: &OrgState, name: &str) -> Option<ObjectDef> {
-    org.org().schema().object(name).cloned()
+/// Objects a client may write rows of, looked up case-insensitively; `None` → 404. Shared, not
+/// copied: a definition carries every field's metadata.
+fn object_def(org: &OrgState, name: &str) -> Option<Arc<ObjectDef>> {
+    org.org().schema().shared_object(name).cloned()
 }
 
 #[derive(Deserialize)]
@@ -650,10 +656,10 @@ async fn update(
     let now = org.clock.now();
     let result = {
         let mut guard = org.org();
-        let before = guard.get(&def.name, &id).ok().cloned();
+        let before = Written::updated(&id, guard.get(&def.name, &id).ok());
         guard
             .update(&def, &id, &input, now, &mut Transaction::default())
-            .map(|id| Written { id, before })
+            .map(|id| Written { id, ..before })
     };
     match result {
         Ok(written) => {
@@ -730,7 +736,7 @@ async fn collection_upsert(
     let Some(ext) = def
         .field(&field)
         .filter(|f| f.external_id || f.name == "Id")
-        .cloned()
+        .map(|f| f.name.clone())
     else {
         return api_error(
             StatusCode::NOT_FOUND,
@@ -738,7 +744,7 @@ async fn collection_upsert(
             &format!("Provided external ID field does not exist or is not accessible: {field}"),
         );
     };
-    collection(&org, CollectionOp::Upsert, Some((def, ext.name)), &body)
+    collection(&org, CollectionOp::Upsert, Some((def, ext)), &body)
 }
 
 /// One result entry of a collection response.
@@ -751,7 +757,7 @@ struct Outcome {
 fn collection(
     org: &OrgState,
     op: CollectionOp,
-    upsert: Option<(ObjectDef, String)>,
+    upsert: Option<(Arc<ObjectDef>, String)>,
     body: &[u8],
 ) -> Response {
     let parsed: CollectionBody = match serde_json::from_slice(body) {
@@ -775,7 +781,7 @@ fn collection(
     let lock_rate = org.faults().lock_row_rate;
     let mut tx = Transaction::default();
     let mut outcomes = Vec::with_capacity(parsed.records.len());
-    let mut written: Vec<(ObjectDef, Written)> = Vec::new();
+    let mut written: Vec<(Arc<ObjectDef>, Written)> = Vec::new();
     let mut guard = org.org();
     for record in &parsed.records {
         let Some(input) = record.as_object() else {
@@ -792,7 +798,7 @@ fn collection(
             .and_then(Value::as_str);
         let def = match (&upsert, type_name) {
             (Some((def, _)), _) => Some(def.clone()),
-            (None, Some(name)) => guard.schema().object(name).cloned(),
+            (None, Some(name)) => guard.schema().shared_object(name).cloned(),
             (None, None) => None,
         };
         let Some(def) = def else {
@@ -809,7 +815,7 @@ fn collection(
             .and_then(Value::as_str)
             .map(str::to_string);
         // The record before an update, for the Flow's "updated to meet the condition".
-        let mut before: Option<Record> = None;
+        let mut met_before = false;
         let result: Result<(String, Option<bool>), WriteError> = match op {
             CollectionOp::Create => guard.insert(&def, input, now, &mut tx).map(|id| (id, None)),
             CollectionOp::Update => match &given_id {
@@ -820,7 +826,7 @@ fn collection(
                 )
                 .into()),
                 Some(id) => {
-                    before = guard.get(&def.name, id).ok().cloned();
+                    met_before = met_condition(guard.get(&def.name, id).ok());
                     guard
                         .update(&def, id, input, now, &mut tx)
                         .map(|id| (id, None))
@@ -836,7 +842,7 @@ fn collection(
                     None => Err(dml("MISSING_ARGUMENT", &format!("{field} not specified")).into()),
                     Some(key) => match guard.find_by_unique(&def.name, field, key) {
                         Some(existing) => {
-                            before = guard.get(&def.name, &existing).ok().cloned();
+                            met_before = met_condition(guard.get(&def.name, &existing).ok());
                             guard
                                 .update(&def, &existing, input, now, &mut tx)
                                 .map(|id| (id, Some(false)))
@@ -854,7 +860,7 @@ fn collection(
                     def.clone(),
                     Written {
                         id: id.clone(),
-                        before: before.take(),
+                        met_before,
                     },
                 ));
                 outcomes.push(Outcome {
@@ -895,15 +901,18 @@ fn collection(
         }
     }
     drop(guard);
-    let mut by_object: HashMap<String, (ObjectDef, Vec<Written>)> = HashMap::new();
+    // Grouped by object (a collection may mix them): one flow run per object, as on the platform.
+    let mut by_object: Vec<(Arc<ObjectDef>, Vec<Written>)> = Vec::new();
     for (def, write) in written {
-        by_object
-            .entry(def.name.clone())
-            .or_insert_with(|| (def, Vec::new()))
-            .1
-            .push(write);
+        match by_object
+            .iter_mut()
+            .find(|(known, _)| Arc::ptr_eq(known, &def))
+        {
+            Some((_, writes)) => writes.push(write),
+            None => by_object.push((def, vec![write])),
+        }
     }
-    for (def, writes) in by_object.values() {
+    for (def, writes) in &by_object {
         after_commit(org, def, writes);
     }
     let results: Vec<Value> = outcomes

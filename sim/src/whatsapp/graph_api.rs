@@ -393,7 +393,6 @@ fn accept_send(
         wamid: wamid.clone(),
         phone_number_id: phone_number_id.to_owned(),
         recipient: target.recipient.clone(),
-        status: "sent",
         biz_opaque_callback_data: send.biz_opaque_callback_data.clone(),
         pricing: Some(pricing(template_category.as_deref(), window_open)),
         error: None,

@@ -1,7 +1,9 @@
 //! Meta's webhook bodies: the `whatsapp_business_account` envelope, status objects, inbound-message
 //! values, and the `X-Hub-Signature-256` header.
 
+use bytes::Bytes;
 use hmac::{Hmac, Mac};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
 
@@ -22,15 +24,15 @@ pub enum StatusRecipient {
     },
 }
 
-/// A status update waiting to be emitted. The timestamp is taken at emission, from the sim clock.
+/// What a message's status updates say besides the status itself: the `sent`, `delivered` and
+/// `read` of one message share one (`Arc`) while they wait in the outbox. The timestamp is taken
+/// at emission, from the sim clock.
 #[derive(Clone, Debug)]
 pub struct StatusUpdate {
     pub wamid: String,
     /// The business number that sent the message (its `metadata` heads the webhook).
     pub phone_number_id: String,
     pub recipient: StatusRecipient,
-    /// `sent`, `delivered`, `read` or `failed`.
-    pub status: &'static str,
     pub biz_opaque_callback_data: Option<String>,
     /// `None` on `failed` (Meta does not price failed messages).
     pub pricing: Option<Value>,
@@ -39,37 +41,51 @@ pub struct StatusUpdate {
 }
 
 impl StatusUpdate {
-    /// The element of `value.statuses`.
-    pub fn to_json(&self, timestamp: i64) -> Value {
-        let mut status = json!({
-            "id": self.wamid,
-            "status": self.status,
-            "timestamp": timestamp.to_string(),
-        });
-        match &self.recipient {
-            StatusRecipient::Phone(wa_id) => status["recipient_id"] = json!(wa_id),
+    /// The element of `value.statuses` saying `status` (`sent`, `delivered`, `read` or `failed`).
+    pub fn to_json<'a>(&'a self, status: &'a str, timestamp: i64) -> StatusJson<'a> {
+        let (recipient_id, recipient_user_id, parent_recipient_user_id) = match &self.recipient {
+            StatusRecipient::Phone(wa_id) => (Some(wa_id.as_str()), None, None),
             StatusRecipient::UserId {
                 user_id,
                 parent_user_id,
-            } => {
-                status["recipient_user_id"] = json!(user_id);
-                if let Some(parent) = parent_user_id {
-                    status["parent_recipient_user_id"] = json!(parent);
-                }
-            }
+            } => (None, Some(user_id.as_str()), parent_user_id.as_deref()),
+        };
+        StatusJson {
+            id: &self.wamid,
+            status,
+            timestamp: timestamp.to_string(),
+            recipient_id,
+            recipient_user_id,
+            parent_recipient_user_id,
+            biz_opaque_callback_data: self.biz_opaque_callback_data.as_deref(),
+            // No `conversation` object: Meta dropped it from v24.0 on.
+            pricing: self.pricing.as_ref(),
+            errors: self.error.as_ref().map(|error| [error.webhook_error()]),
         }
-        if let Some(data) = &self.biz_opaque_callback_data {
-            status["biz_opaque_callback_data"] = json!(data);
-        }
-        // No `conversation` object: Meta dropped it from v24.0 on.
-        if let Some(pricing) = &self.pricing {
-            status["pricing"] = pricing.clone();
-        }
-        if let Some(error) = &self.error {
-            status["errors"] = json!([error.webhook_error()]);
-        }
-        status
     }
+}
+
+/// One element of `value.statuses`, in Meta's key order, written straight into the POST body
+/// (no `serde_json::Value` tree in between: the simulator emits three per message).
+#[derive(Debug, Serialize)]
+pub struct StatusJson<'a> {
+    id: &'a str,
+    status: &'a str,
+    timestamp: String,
+    /// A message sent to a phone number…
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipient_id: Option<&'a str>,
+    /// …or to a BSUID, with the parent BSUID when the customer has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipient_user_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_recipient_user_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    biz_opaque_callback_data: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pricing: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<[Value; 1]>,
 }
 
 /// Per-message pricing under per-message pricing (PMP, since 2025-07-01): templates are billed
@@ -96,13 +112,32 @@ pub fn metadata(numbers: &Numbers, phone_number_id: &str) -> Value {
     })
 }
 
-/// `value` of a change carrying status updates of messages sent from `phone_number_id`.
-pub fn statuses_value(numbers: &Numbers, phone_number_id: &str, statuses: Vec<Value>) -> Value {
-    json!({
-        "messaging_product": "whatsapp",
-        "metadata": metadata(numbers, phone_number_id),
-        "statuses": statuses,
-    })
+/// `value` of a change carrying status updates of messages sent from `phone_number_id`: the
+/// fields of [`metadata`], written straight into the body.
+#[derive(Debug, Serialize)]
+pub struct StatusesValue<'a> {
+    messaging_product: &'static str,
+    metadata: Metadata<'a>,
+    statuses: Vec<StatusJson<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct Metadata<'a> {
+    display_phone_number: String,
+    phone_number_id: &'a str,
+}
+
+impl<'a> StatusesValue<'a> {
+    pub fn new(numbers: &Numbers, phone_number_id: &'a str, statuses: Vec<StatusJson<'a>>) -> Self {
+        StatusesValue {
+            messaging_product: "whatsapp",
+            metadata: Metadata {
+                display_phone_number: numbers.display_of(phone_number_id).unwrap_or_default(),
+                phone_number_id,
+            },
+            statuses,
+        }
+    }
 }
 
 /// `value` of a change carrying one message from a customer to `phone_number_id`. `contact` is the
@@ -152,15 +187,36 @@ pub fn sender_identity(
     (sender, contact)
 }
 
-/// The envelope every webhook POST carries; `field` is the subscription field of the change.
-pub fn envelope(config: &WhatsAppSimConfig, field: &str, value: Value) -> Value {
-    json!({
-        "object": "whatsapp_business_account",
-        "entry": [{
-            "id": config.waba_id,
-            "changes": [{"field": field, "value": value}],
+/// The body of a webhook POST: the envelope every one carries around one change, `field` its
+/// subscription field. Serialized once; the same bytes are signed, posted and re-posted.
+pub fn envelope_body(config: &WhatsAppSimConfig, field: &str, value: impl Serialize) -> Bytes {
+    let envelope = Envelope {
+        object: "whatsapp_business_account",
+        entry: [Entry {
+            id: &config.waba_id,
+            changes: [Change { field, value }],
         }],
-    })
+    };
+    // Plain structs, strings and JSON values: serializing them into memory cannot fail.
+    Bytes::from(serde_json::to_vec(&envelope).unwrap_or_default())
+}
+
+#[derive(Serialize)]
+struct Envelope<'a, V> {
+    object: &'static str,
+    entry: [Entry<'a, V>; 1],
+}
+
+#[derive(Serialize)]
+struct Entry<'a, V> {
+    id: &'a str,
+    changes: [Change<'a, V>; 1],
+}
+
+#[derive(Serialize)]
+struct Change<'a, V> {
+    field: &'a str,
+    value: V,
 }
 
 /// `sha256=<hex HMAC-SHA256(body, app_secret)>`.
@@ -171,4 +227,111 @@ pub fn signature(body: &[u8], app_secret: &str) -> String {
     };
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(recipient: StatusRecipient) -> StatusUpdate {
+        StatusUpdate {
+            wamid: "wamid.HBgLMTY1MDU1NTEyMzQVAgARGBI=".to_owned(),
+            phone_number_id: String::new(),
+            recipient,
+            biz_opaque_callback_data: Some("a005g00002BLnMZAA1 \"quoted\" é".to_owned()),
+            pricing: Some(pricing(Some("utility"), false)),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_status_body_is_byte_for_byte_the_envelope_meta_sends() {
+        let config = WhatsAppSimConfig::default();
+        let numbers = Numbers::from_config(&config);
+        let number = config.phone_number_id.clone();
+        let by_phone = update(StatusRecipient::Phone("16505551234".to_owned()));
+        let by_user_id = StatusUpdate {
+            biz_opaque_callback_data: None,
+            ..update(StatusRecipient::UserId {
+                user_id: "US.13491208655302741918".to_owned(),
+                parent_user_id: Some("US.ENT.11815799212886844830".to_owned()),
+            })
+        };
+        let failed = StatusUpdate {
+            pricing: None,
+            error: Some(GraphError::reengagement()),
+            ..update(StatusRecipient::UserId {
+                user_id: "US.13491208655302741918".to_owned(),
+                parent_user_id: None,
+            })
+        };
+
+        let body = envelope_body(
+            &config,
+            "messages",
+            StatusesValue::new(
+                &numbers,
+                &number,
+                vec![
+                    by_phone.to_json("delivered", 1_764_000_000),
+                    by_user_id.to_json("read", 1_764_000_001),
+                    failed.to_json("failed", 1_764_000_002),
+                ],
+            ),
+        );
+
+        // The body as a `serde_json::Value` tree in Meta's key order, as the simulator built it before.
+        let expected = json!({
+            "object": "whatsapp_business_account",
+            "entry": [{
+                "id": config.waba_id,
+                "changes": [{"field": "messages", "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {
+                        "display_phone_number": config.display_phone_number,
+                        "phone_number_id": number,
+                    },
+                    "statuses": [
+                        {
+                            "id": by_phone.wamid, "status": "delivered", "timestamp": "1764000000",
+                            "recipient_id": "16505551234",
+                            "biz_opaque_callback_data": "a005g00002BLnMZAA1 \"quoted\" é",
+                            "pricing": pricing(Some("utility"), false),
+                        },
+                        {
+                            "id": by_user_id.wamid, "status": "read", "timestamp": "1764000001",
+                            "recipient_user_id": "US.13491208655302741918",
+                            "parent_recipient_user_id": "US.ENT.11815799212886844830",
+                            "pricing": pricing(Some("utility"), false),
+                        },
+                        {
+                            "id": failed.wamid, "status": "failed", "timestamp": "1764000002",
+                            "recipient_user_id": "US.13491208655302741918",
+                            "biz_opaque_callback_data": "a005g00002BLnMZAA1 \"quoted\" é",
+                            "errors": [GraphError::reengagement().webhook_error()],
+                        },
+                    ],
+                }}],
+            }],
+        });
+        assert_eq!(
+            String::from_utf8_lossy(&body),
+            expected.to_string(),
+            "same bytes, so the same signature"
+        );
+    }
+
+    #[test]
+    fn a_ready_made_value_is_enveloped_byte_for_byte() {
+        let config = WhatsAppSimConfig::default();
+        let value = json!({"messaging_product": "whatsapp", "messages": [{"id": "wamid.1", "text": {"body": "Hi ☺"}}]});
+
+        let body = envelope_body(&config, "standby", &value);
+
+        let expected = json!({
+            "object": "whatsapp_business_account",
+            "entry": [{"id": config.waba_id, "changes": [{"field": "standby", "value": value}]}],
+        });
+        assert_eq!(String::from_utf8_lossy(&body), expected.to_string());
+    }
 }

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::header::CONTENT_TYPE;
+use bytes::Bytes;
 use rand::Rng;
 use serde::Serialize;
 use serde_json::Value;
@@ -24,18 +25,19 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::state::{Inner, SimState, StatusRecord};
-use super::webhook_payloads::{envelope, signature, statuses_value, StatusUpdate};
+use super::webhook_payloads::{envelope_body, signature, StatusJson, StatusUpdate, StatusesValue};
 
 /// Something the simulated Meta has to tell the business.
 #[derive(Clone, Debug)]
 pub enum WebhookEvent {
-    Status(Box<StatusUpdate>),
+    /// `status` (`sent`, `delivered`, `read` or `failed`) of a message; its updates share `update`.
+    Status {
+        update: Arc<StatusUpdate>,
+        status: &'static str,
+    },
     /// A ready-made `value` of an inbound message (or a system message), with the webhook field
     /// it goes out on: `messages`, or `standby` for a customer handled by Meta's business agent.
-    Inbound {
-        field: &'static str,
-        value: Value,
-    },
+    Inbound { field: &'static str, value: Value },
 }
 
 #[derive(Debug)]
@@ -294,7 +296,7 @@ fn emit(state: &Arc<SimState>, taken: Taken, stop: &CancellationToken, deliverie
 struct Posts {
     /// Where each goes (the app's callback URL, or its number's override) and its enveloped JSON
     /// body, in order.
-    bodies: Vec<(String, String)>,
+    bodies: Vec<(String, Bytes)>,
 }
 
 /// Turns events into POST bodies (statuses batched up to `webhook_batch.max_statuses` per business
@@ -306,20 +308,19 @@ struct Posts {
 fn prepare_posts(state: &SimState, events: &[WebhookEvent]) -> Option<Posts> {
     let now = state.clock.now().timestamp();
     let mut inner = state.lock();
-    let values = change_values(state, &mut inner, events, now);
+    let changes = changes(state, &mut inner, events, now);
     let app_url = inner.webhook_url.clone();
     let subscription = &inner.subscription;
-    let (wanted, unsubscribed): (Vec<_>, Vec<_>) = values.into_iter().partition(|(field, _)| {
-        subscription.app_subscribed && subscription.fields.contains_key(*field)
+    let (wanted, unsubscribed): (Vec<_>, Vec<_>) = changes.into_iter().partition(|change| {
+        subscription.app_subscribed && subscription.fields.contains_key(change.field())
     });
     inner.stats.webhooks.skipped_unsubscribed += unsubscribed.len() as u64;
     drop(inner);
     let mut bodies = Vec::with_capacity(wanted.len());
     let mut no_url = 0;
-    for (field, value) in wanted {
-        let number = value["metadata"]["phone_number_id"].as_str();
-        match callback_for(state, app_url.as_deref(), field, number) {
-            Some(url) => bodies.push((url, envelope(&state.config, field, value).to_string())),
+    for change in wanted {
+        match callback_for(state, app_url.as_deref(), change.field(), change.number()) {
+            Some(url) => bodies.push((url, change.body(state))),
             None => no_url += 1,
         }
     }
@@ -349,24 +350,72 @@ pub fn callback_for(
     overridden.or_else(|| app_url.map(str::to_owned))
 }
 
-/// The `(field, value)` of each change the events make, in order; records status timelines.
-fn change_values(
+/// One change a POST carries, borrowed from the events it is made of.
+enum Change<'e> {
+    /// Statuses of messages one business number sent (on `messages`).
+    Statuses {
+        number: &'e str,
+        statuses: Vec<StatusJson<'e>>,
+    },
+    /// A ready-made `value` (an inbound message, a template update…) on `field`.
+    Value {
+        field: &'static str,
+        value: &'e Value,
+    },
+}
+
+impl Change<'_> {
+    fn field(&self) -> &'static str {
+        match self {
+            Change::Statuses { .. } => "messages",
+            Change::Value { field, .. } => field,
+        }
+    }
+
+    /// The business number the change is about, when it names one.
+    fn number(&self) -> Option<&str> {
+        match self {
+            Change::Statuses { number, .. } => Some(number),
+            Change::Value { value, .. } => value["metadata"]["phone_number_id"].as_str(),
+        }
+    }
+
+    /// The enveloped JSON body.
+    fn body(self, state: &SimState) -> Bytes {
+        let field = self.field();
+        match self {
+            Change::Statuses { number, statuses } => envelope_body(
+                &state.config,
+                field,
+                StatusesValue::new(&state.numbers, number, statuses),
+            ),
+            Change::Value { value, .. } => envelope_body(&state.config, field, value),
+        }
+    }
+}
+
+/// Each change the events make, in order: statuses batched up to `webhook_batch.max_statuses`
+/// per business number, each other value alone. Records the status timelines.
+fn changes<'e>(
     state: &SimState,
     inner: &mut Inner,
-    events: &[WebhookEvent],
+    events: &'e [WebhookEvent],
     now: i64,
-) -> Vec<(&'static str, Value)> {
+) -> Vec<Change<'e>> {
     let max_statuses = state.config.webhook_batch.max_statuses.max(1);
-    let mut values = Vec::new();
+    let mut changes = Vec::new();
     // Statuses of one business number waiting to fill a batch.
-    let mut batch: Option<(String, Vec<Value>)> = None;
+    let mut batch: Option<(&str, Vec<StatusJson<'e>>)> = None;
+    let flush = |batch: Option<(&'e str, Vec<StatusJson<'e>>)>| {
+        batch.map(|(number, statuses)| Change::Statuses { number, statuses })
+    };
     for event in events {
         match event {
-            WebhookEvent::Status(update) => {
+            WebhookEvent::Status { update, status } => {
                 inner.record_status(
                     &update.wamid,
                     StatusRecord {
-                        status: update.status.to_owned(),
+                        status: (*status).to_owned(),
                         timestamp: now,
                         error_code: update.error.as_ref().map(|error| error.code),
                     },
@@ -375,36 +424,27 @@ fn change_values(
                     .as_ref()
                     .is_some_and(|(number, _)| *number != update.phone_number_id)
                 {
-                    values.extend(flush(state, batch.take()));
+                    changes.extend(flush(batch.take()));
                 }
                 let (_, statuses) =
-                    batch.get_or_insert_with(|| (update.phone_number_id.clone(), Vec::new()));
-                statuses.push(update.to_json(now));
+                    batch.get_or_insert_with(|| (&update.phone_number_id, Vec::new()));
+                statuses.push(update.to_json(status, now));
                 if statuses.len() == max_statuses {
-                    values.extend(flush(state, batch.take()));
+                    changes.extend(flush(batch.take()));
                 }
             }
-            WebhookEvent::Inbound { field, value } => values.push((*field, value.clone())),
+            WebhookEvent::Inbound { field, value } => changes.push(Change::Value { field, value }),
         }
     }
-    values.extend(flush(state, batch));
-    values
-}
-
-fn flush(state: &SimState, batch: Option<(String, Vec<Value>)>) -> Option<(&'static str, Value)> {
-    batch.map(|(number, statuses)| {
-        (
-            "messages",
-            statuses_value(&state.numbers, &number, statuses),
-        )
-    })
+    changes.extend(flush(batch));
+    changes
 }
 
 /// POSTs one body (twice when the duplicate dice say so); the last answer to each POST made.
 async fn deliver(
     state: &SimState,
     url: &str,
-    body: &str,
+    body: &Bytes,
     stop: &CancellationToken,
 ) -> Vec<Option<u16>> {
     let duplicate = {
@@ -436,11 +476,11 @@ fn accepted(answer: Option<u16>) -> bool {
 async fn post_with_retries(
     state: &SimState,
     url: &str,
-    body: &str,
+    body: &Bytes,
     stop: &CancellationToken,
 ) -> Option<u16> {
     let retry = &state.config.webhook_retry;
-    let signature = signature(body.as_bytes(), &state.config.app_secret);
+    let signature = signature(body, &state.config.app_secret);
     let mut backoff = retry.initial_backoff;
     let first = Instant::now();
     let mut attempt: u32 = 0;
@@ -451,7 +491,8 @@ async fn post_with_retries(
             .post(url)
             .header(CONTENT_TYPE, "application/json")
             .header("X-Hub-Signature-256", &signature)
-            .body(body.to_owned())
+            // A shared handle on the same bytes: a retry re-sends them without a copy.
+            .body(body.clone())
             .send();
         let answer = tokio::select! {
             _ = stop.cancelled() => return None,
@@ -514,33 +555,20 @@ pub fn schedule_delivery(state: &SimState, base: StatusUpdate, lifecycle: Lifecy
     }
     let config = &state.config;
     let outbox = &state.outbox;
-    outbox.schedule(
-        Duration::ZERO,
-        WebhookEvent::Status(Box::new(StatusUpdate {
-            status: "sent",
-            ..base.clone()
-        })),
-    );
+    let update = Arc::new(base);
+    let event = |status| WebhookEvent::Status {
+        update: update.clone(),
+        status,
+    };
+    outbox.schedule(Duration::ZERO, event("sent"));
     let mut delivered_at = lifecycle.delivered_after;
     let mut read_at = lifecycle.delivered_after + lifecycle.read_after;
     if lifecycle.out_of_order && config.customers_read {
         std::mem::swap(&mut delivered_at, &mut read_at);
     }
-    outbox.schedule(
-        delivered_at,
-        WebhookEvent::Status(Box::new(StatusUpdate {
-            status: "delivered",
-            ..base.clone()
-        })),
-    );
+    outbox.schedule(delivered_at, event("delivered"));
     if config.customers_read && lifecycle.customer_reads {
-        outbox.schedule(
-            read_at,
-            WebhookEvent::Status(Box::new(StatusUpdate {
-                status: "read",
-                ..base
-            })),
-        );
+        outbox.schedule(read_at, event("read"));
     }
 }
 
@@ -548,11 +576,13 @@ pub fn schedule_delivery(state: &SimState, base: StatusUpdate, lifecycle: Lifecy
 pub fn schedule_failure(state: &SimState, base: StatusUpdate) {
     state.outbox.schedule(
         Duration::ZERO,
-        WebhookEvent::Status(Box::new(StatusUpdate {
+        WebhookEvent::Status {
+            update: Arc::new(StatusUpdate {
+                pricing: None,
+                ..base
+            }),
             status: "failed",
-            pricing: None,
-            ..base
-        })),
+        },
     );
 }
 

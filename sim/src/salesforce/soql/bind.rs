@@ -6,7 +6,7 @@
 //! same first error as on a real org.
 
 use super::error::{SoqlError, INVALID_FIELD, INVALID_QUERY_FILTER_OPERATOR, INVALID_TYPE};
-use super::eval::{Filter, LikePattern, Scalar, SortKey, Test};
+use super::eval::{Filter, KeyLookup, LikePattern, Scalar, SortKey, Test};
 use super::parser::{Condition, Literal, LiteralValue, Name, Operator, Query, Select};
 use crate::salesforce::ids;
 use crate::salesforce::schema::{FieldDef, FieldType, ObjectDef, Schema};
@@ -20,6 +20,8 @@ pub struct BoundQuery {
     pub(crate) relations: Vec<Relation>,
     pub(crate) count: bool,
     pub(crate) filter: Option<Filter>,
+    /// The filter's primary-key form, when it names its records by Id ([`Filter::key_lookup`]).
+    pub(crate) keys: Option<KeyLookup>,
     pub(crate) order_by: Vec<SortKey>,
     pub(crate) limit: Option<usize>,
 }
@@ -150,12 +152,14 @@ impl Query {
                 nulls_first: item.nulls_first,
             });
         }
+        let keys = filter.as_ref().and_then(Filter::key_lookup);
         Ok(BoundQuery {
             object: object.name.clone(),
             fields,
             relations,
             count,
             filter,
+            keys,
             order_by,
             limit: self.limit.map(|limit| limit as usize),
         })

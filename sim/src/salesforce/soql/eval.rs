@@ -5,6 +5,7 @@
 //! were converted at bind time. Salesforce never stores an empty string, so `""` reads as null.
 
 use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
@@ -15,6 +16,10 @@ use super::parser::Operator;
 use crate::salesforce::ids;
 
 type Row = Map<String, Value>;
+
+/// One object's records as the org keeps them: canonical 18-character Id → record. Ids are
+/// handed out in increasing order, so key order is creation order, the order of an unsorted answer.
+pub type Table = BTreeMap<String, Row>;
 
 /// A value in comparable form.
 #[derive(Clone, Debug, PartialEq)]
@@ -111,6 +116,72 @@ impl Filter {
             Filter::Test { column, test } => test.holds(&Scalar::read(row, column)),
         }
     }
+
+    /// The records this WHERE clause can match named by primary key: `Id = 'x'` or `Id IN (…)`,
+    /// alone or as one operand of a top-level AND (the first such operand; the others, including
+    /// any further Id test, stay in [`KeyLookup::rest`]). `None` when any record may match, e.g.
+    /// under OR or NOT, with `!=` or `NOT IN`, or with a null among the values.
+    pub(crate) fn key_lookup(&self) -> Option<KeyLookup> {
+        match self {
+            Filter::Test { .. } => Some(KeyLookup {
+                ids: self.key_ids()?,
+                rest: None,
+            }),
+            Filter::And(all) => {
+                let (at, ids) = all
+                    .iter()
+                    .enumerate()
+                    .find_map(|(at, filter)| Some((at, filter.key_ids()?)))?;
+                let rest: Vec<Filter> = all
+                    .iter()
+                    .enumerate()
+                    .filter(|(other, _)| *other != at)
+                    .map(|(_, filter)| filter.clone())
+                    .collect();
+                Some(KeyLookup {
+                    ids,
+                    rest: (!rest.is_empty()).then_some(Filter::And(rest)),
+                })
+            }
+            Filter::Or(_) | Filter::Not(_) => None,
+        }
+    }
+
+    /// The canonical Ids an `Id = 'x'` or `Id IN (…)` test admits (bind converted each literal to
+    /// its 18-character form, so `Scalar::Id` values are canonical).
+    fn key_ids(&self) -> Option<BTreeSet<String>> {
+        let Filter::Test { column, test } = self else {
+            return None;
+        };
+        if column.name != "Id" || column.kind != Kind::Id {
+            return None;
+        }
+        let literals: &[Scalar] = match test {
+            Test::Compare(Operator::Eq, literal) => std::slice::from_ref(literal),
+            Test::In {
+                values,
+                negated: false,
+            } => values,
+            _ => return None,
+        };
+        literals
+            .iter()
+            .map(|literal| match literal {
+                Scalar::Id(id) => Some(id.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A WHERE clause that names its records by Id: read those by key, then test the rest of the
+/// clause on them alone (O(ids) rather than O(records × ids) for the daemon's 200-Id fetches).
+#[derive(Clone, Debug)]
+pub(crate) struct KeyLookup {
+    /// Canonical Ids, in key order: the order a scan of the [`Table`] would meet them in.
+    ids: BTreeSet<String>,
+    /// The other operands of the AND, if any.
+    rest: Option<Filter>,
 }
 
 impl Test {
@@ -238,8 +309,29 @@ impl BoundQuery {
     /// a map of the selected fields in SELECT order, missing fields as null. For `SELECT COUNT()`
     /// the maps are empty and only their number matters.
     pub fn run<'a>(&self, rows: impl Iterator<Item = &'a Row>) -> Vec<Row> {
+        self.run_filtered(rows, self.filter.as_ref())
+    }
+
+    /// [`run`](Self::run) over all of an object's records, `run(table.values())`, with the same
+    /// rows in the same order; a WHERE clause naming its records by Id (see [`KeyLookup`]) reads
+    /// just those, by key, instead of scanning the table.
+    pub fn run_table(&self, table: &Table) -> Vec<Row> {
+        match &self.keys {
+            Some(lookup) => self.run_filtered(
+                lookup.ids.iter().filter_map(|id| table.get(id)),
+                lookup.rest.as_ref(),
+            ),
+            None => self.run(table.values()),
+        }
+    }
+
+    fn run_filtered<'a>(
+        &self,
+        rows: impl Iterator<Item = &'a Row>,
+        filter: Option<&Filter>,
+    ) -> Vec<Row> {
         let limit = self.limit.unwrap_or(usize::MAX);
-        let matching = rows.filter(|row| self.filter.as_ref().is_none_or(|f| f.matches(row)));
+        let matching = rows.filter(|row| filter.is_none_or(|f| f.matches(row)));
         if self.order_by.is_empty() {
             return matching.take(limit).map(|row| self.project(row)).collect();
         }
@@ -291,7 +383,11 @@ impl BoundQuery {
     /// Replaces each row's related Ids with the related records' selected fields, as Salesforce
     /// nests them (`"Contact__r": {"attributes": {"type": "Contact", …}, "Email": …}`, or `null`
     /// when the lookup is empty or its record is gone). `fetch(object, id)` reads a record.
-    pub fn attach_relations(&self, rows: &mut [Row], fetch: impl Fn(&str, &str) -> Option<Row>) {
+    pub fn attach_relations<'r>(
+        &self,
+        rows: &mut [Row],
+        fetch: impl Fn(&str, &str) -> Option<&'r Row>,
+    ) {
         for row in rows.iter_mut() {
             for relation in &self.relations {
                 let related = row

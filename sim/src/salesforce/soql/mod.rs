@@ -7,6 +7,9 @@
 //!   case-insensitively, literals type-checked and converted once (`INVALID_TYPE`, `INVALID_FIELD`);
 //! - [`BoundQuery::run`] (`eval.rs`): filter, ORDER BY, LIMIT and projection over the stored rows,
 //!   with Salesforce's semantics (case-insensitive text, nulls first ascending, `!=` true for null).
+//!   A WHERE clause that names its records by Id (`Id IN (…)`, possibly ANDed with more) reads
+//!   those records by key ([`BoundQuery::run_table`]) rather than scanning the object: the daemon
+//!   fetches events' records 200 Ids at a time, and an org of thousands made that O(records × ids).
 //!
 //! Supported: `SELECT f, … | COUNT() FROM Object [WHERE …] [ORDER BY f [ASC|DESC] [NULLS FIRST|LAST],
 //! …] [LIMIT n]` with `= != <> < <= > >= LIKE IN NOT IN`, `AND`/`OR`/`NOT` and parentheses, and
@@ -30,5 +33,6 @@ mod tests;
 
 pub use bind::BoundQuery;
 pub use error::SoqlError;
+pub use eval::Table;
 pub use lexer::parse_datetime as parse_datetime_millis;
 pub use parser::{parse, Query};

@@ -863,10 +863,10 @@ fn a_lookups_field_is_nested_under_its_relationship_or_null_without_a_record() {
             .bind(schema())
             .unwrap();
 
+    let contact = row(json!({"Id": contact_id, "WhatsApp_Marketing_Opt_Out__c": true}));
     let mut result = bound.run(rows.iter());
     bound.attach_relations(&mut result, |object, id| {
-        (object == "Contact" && id == contact_id)
-            .then(|| row(json!({"Id": contact_id, "WhatsApp_Marketing_Opt_Out__c": true})))
+        (object == "Contact" && id == contact_id).then_some(&contact)
     });
 
     assert_eq!(
@@ -937,4 +937,101 @@ fn group_after_from_is_the_group_object_as_in_a_queue_lookup() {
             .unwrap();
 
     assert_eq!(query.object(), "Group");
+}
+
+// ---- Reads by primary key ------------------------------------------------------------------------
+
+/// `n` messages as the org keeps them: keyed by their generated (canonical) Ids, in creation order,
+/// with statuses cycling Queued, Sent, Read and names out of creation order.
+fn message_table(n: usize) -> Table {
+    let generator = ids::IdGenerator::default();
+    (0..n)
+        .map(|i| {
+            let id = generator.next("a00");
+            let status = ["Queued", "Sent", "Read"][i % 3];
+            let name = format!("WAM-{:03}", (i * 7) % n);
+            let record = row(json!({"Id": id, "Name": name, "Status__c": status}));
+            (id, record)
+        })
+        .collect()
+}
+
+#[test]
+fn a_where_naming_records_by_id_answers_exactly_as_a_scan_of_every_record() {
+    let table = message_table(60);
+    let ids: Vec<&String> = table.keys().collect();
+    // 15-character forms, an 18-character one in lower case, a repeat, Ids out of creation order
+    // and one of no record.
+    let listed = [
+        ids[40][..15].to_string(),
+        ids[3][..15].to_string(),
+        ids[9].to_lowercase(),
+        ids[3].to_string(),
+        ids[21].to_string(),
+        ids[22].to_string(),
+        ids[57][..15].to_string(),
+        ids[0].to_string(),
+        ids::canonical("a00D0000001AbCd").unwrap(),
+    ]
+    .map(|id| format!("'{id}'"))
+    .join(",");
+    let queries = [
+        format!("SELECT Id, Name FROM WhatsApp_Message__c WHERE Id IN ({listed})"),
+        format!(
+            "SELECT Name, Status__c FROM WhatsApp_Message__c WHERE Status__c = 'queued' AND Id IN ({listed}) ORDER BY Name DESC LIMIT 3"
+        ),
+        format!(
+            "SELECT Name FROM WhatsApp_Message__c WHERE Id IN ({listed}) AND (Status__c = 'Sent' OR Name > 'WAM-030') ORDER BY Status__c, Name NULLS LAST LIMIT 4"
+        ),
+        format!(
+            "SELECT Name FROM WhatsApp_Message__c WHERE Id IN ({listed}) AND Id != '{}' AND NOT Status__c = 'Read'",
+            ids[21]
+        ),
+        format!("SELECT COUNT() FROM WhatsApp_Message__c WHERE Id IN ({listed}) AND Status__c != 'Sent'"),
+        format!("SELECT Name FROM WhatsApp_Message__c WHERE Id = '{}'", &ids[33][..15]),
+        format!("SELECT Name FROM WhatsApp_Message__c WHERE Id IN ({listed}) OR Status__c = 'Read' LIMIT 30"),
+        format!("SELECT Name FROM WhatsApp_Message__c WHERE Id NOT IN ({listed}) ORDER BY Name LIMIT 5"),
+        format!("SELECT Name FROM WhatsApp_Message__c WHERE Id IN ({listed}, null)"),
+        format!("SELECT Name FROM WhatsApp_Message__c WHERE Id IN ({listed}) LIMIT 0"),
+    ];
+
+    for soql in &queries {
+        let bound = parse(soql).unwrap().bind(schema()).unwrap();
+
+        let by_key = bound.run_table(&table);
+        let scanned = bound.run(table.values());
+
+        assert_eq!(by_key, scanned, "{soql}");
+    }
+    let bound = parse(&queries[1]).unwrap().bind(schema()).unwrap();
+    assert_eq!(
+        names(&bound.run_table(&table)),
+        ["WAM-039", "WAM-027", "WAM-021"],
+        "the queued among those listed (records 0, 3, 9, 21, 57), by name descending"
+    );
+}
+
+#[test]
+fn an_id_filter_reads_the_records_it_names_by_key_instead_of_testing_every_row() {
+    // A record whose own Id field is missing: a scan cannot match it by Id, a read by key does.
+    let key = ids::canonical("a00D0000001AbCd").unwrap();
+    let table: Table = [(
+        key.clone(),
+        row(json!({"Name": "WAM-1", "Status__c": "Queued"})),
+    )]
+    .into_iter()
+    .collect();
+    let bound = parse(&format!(
+        "SELECT Name FROM WhatsApp_Message__c WHERE Id = '{}' AND Status__c = 'Queued'",
+        &key[..15]
+    ))
+    .unwrap()
+    .bind(schema())
+    .unwrap();
+
+    let by_key = bound.run_table(&table);
+    let scanned = bound.run(table.values());
+
+    assert_eq!(names(&by_key), ["WAM-1"]);
+    assert!(scanned.is_empty());
 }
