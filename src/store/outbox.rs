@@ -128,35 +128,14 @@ fn merge_or_insert(
         Operation::Update => ("update", None),
         Operation::Upsert { external_id_field } => ("upsert", Some(external_id_field)),
     };
-    if merges_in_sql(fields) {
-        // One statement for both cases (a status per webhook lands here): SQLite merges the
-        // pending fields itself, which for these values is exactly the merge below.
-        conn.prepare_cached(
-            "INSERT INTO outbox (item_key, operation, object, external_id_field, record_key,
-                 fields, version, first_enqueued_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?7)
-             ON CONFLICT (item_key) DO UPDATE SET
-                 fields = json_patch(outbox.fields, excluded.fields),
-                 version = outbox.version + 1,
-                 updated_at = excluded.updated_at",
-        )?
-        .execute(params![
-            key,
-            operation_name,
-            object,
-            external_id_field,
-            record_key,
-            fields_json(fields),
-            to_millis(now)
-        ])?;
-        return Ok(());
-    }
-    let pending: Option<String> = conn
-        .prepare_cached("SELECT fields FROM outbox WHERE item_key = ?1")?
-        .query_row([key], |row| row.get(0))
-        .optional()?;
-    match pending {
-        Some(stored) => {
+    // The merge in Rust, for values `json_patch` would treat differently (a null deletes, an
+    // object merges deeply); when nothing is pending the insert below serves both paths.
+    if !merges_in_sql(fields) {
+        let pending: Option<String> = conn
+            .prepare_cached("SELECT fields FROM outbox WHERE item_key = ?1")?
+            .query_row([key], |row| row.get(0))
+            .optional()?;
+        if let Some(stored) = pending {
             let mut merged = parse_fields(record_key, &stored)?;
             for (name, value) in fields {
                 merged.insert(name.clone(), value.clone());
@@ -170,24 +149,29 @@ fn merge_or_insert(
                 Value::Object(merged).to_string(),
                 to_millis(now)
             ])?;
-        }
-        None => {
-            conn.prepare_cached(
-                "INSERT INTO outbox (item_key, operation, object, external_id_field, record_key,
-                     fields, version, first_enqueued_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?7)",
-            )?
-            .execute(params![
-                key,
-                operation_name,
-                object,
-                external_id_field,
-                record_key,
-                fields_json(fields),
-                to_millis(now)
-            ])?;
+            return Ok(());
         }
     }
+    // One statement for both cases (a status per webhook lands here): SQLite merges the
+    // pending fields itself, which for these values is exactly the merge above.
+    conn.prepare_cached(
+        "INSERT INTO outbox (item_key, operation, object, external_id_field, record_key,
+             fields, version, first_enqueued_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?7)
+         ON CONFLICT (item_key) DO UPDATE SET
+             fields = json_patch(outbox.fields, excluded.fields),
+             version = outbox.version + 1,
+             updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        key,
+        operation_name,
+        object,
+        external_id_field,
+        record_key,
+        fields_json(fields),
+        to_millis(now)
+    ])?;
     Ok(())
 }
 
