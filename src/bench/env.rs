@@ -60,6 +60,10 @@ pub struct DaemonTuning {
     /// `writeback.flush_interval` in ms (default: the daemon's).
     #[arg(long)]
     pub flush_interval_ms: Option<u64>,
+    /// The store starts with this many finished messages of history (and their webhooks' dedupe
+    /// keys), as after months of work: e.g. 1000000.
+    #[arg(long, default_value_t = 0)]
+    pub journal_rows: u64,
 }
 
 impl Default for DaemonTuning {
@@ -68,9 +72,13 @@ impl Default for DaemonTuning {
             mode: "stream".into(),
             batch_window_ms: None,
             flush_interval_ms: None,
+            journal_rows: 0,
         }
     }
 }
+
+/// The daemon's store, in the run's directory.
+const STORE_FILE: &str = "sfwa.db";
 
 /// The simulators and the daemon of one run.
 pub struct Env {
@@ -120,6 +128,14 @@ impl Env {
         std::fs::write(&config_path, config)?;
         let backlog = queued_templates(options.backlog, &numbers);
         create_records(&http, &sf, &backlog).await?;
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        super::history::seed(
+            &dir.join(STORE_FILE),
+            options.daemon.journal_rows,
+            &numbers[0].0,
+            now_ms,
+        )
+        .await?;
         let sim_cpu_at_start = super::procs::cpu_ms(sim.pid)?;
         let daemon_started = Instant::now();
         let daemon = Process::start(
@@ -437,7 +453,7 @@ fn daemon_config(
         verify = text("/whatsapp/verify_token"),
         limit = options.limit,
         account = account_ids(info),
-        store = quoted(&dir.join("sfwa.db").to_string_lossy()),
+        store = quoted(&dir.join(STORE_FILE).to_string_lossy()),
     )
 }
 

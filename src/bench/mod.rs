@@ -18,6 +18,7 @@
 mod backlog;
 mod baseline;
 mod env;
+mod history;
 mod load;
 mod procs;
 mod report;

@@ -140,7 +140,10 @@ impl StreamIntake {
     /// returns once every send it started has its outcome (in `outcomes`).
     pub async fn step(&mut self, pipeline: &Pipeline) -> Result<StreamStep, StepError> {
         let never = CancellationToken::new();
-        let (handed, step) = self.step_handing_over(pipeline, &never).await?;
+        let mut handed = Vec::new();
+        let step = self
+            .step_handing_over(pipeline, &never, Some(&mut handed))
+            .await?;
         let mut step = step.unwrap_or_default();
         step.outcomes = worker::outcomes_of(handed).await;
         Ok(step)
@@ -151,34 +154,40 @@ impl StreamIntake {
     /// empty), so the next events are read and claimed meanwhile. `None` when `shutdown` came
     /// during the long poll (which is cancelled: nothing is lost, the events come again from the
     /// stored replay id). Handling received events is never cancelled midway.
+    ///
+    /// The sends it starts are not waited for, nor are their handles kept: a finished task's
+    /// handle holds the task's memory (kilobytes each), and one long poll after a pause can bring
+    /// a backlog of 100,000 events, handed over one batch at a time for minutes.
     pub async fn step_until(
         &mut self,
         pipeline: &Pipeline,
         shutdown: &CancellationToken,
     ) -> Result<Option<StreamStep>, StepError> {
-        Ok(self.step_handing_over(pipeline, shutdown).await?.1)
+        self.step_handing_over(pipeline, shutdown, None).await
     }
 
+    /// A step; the handles of the sends it starts go into `handed` when given, else are dropped
+    /// (the sends go on).
     async fn step_handing_over(
         &mut self,
         pipeline: &Pipeline,
         shutdown: &CancellationToken,
-    ) -> Result<(Vec<worker::Handed>, Option<StreamStep>), StepError> {
+        handed: Option<&mut Vec<worker::Handed>>,
+    ) -> Result<Option<StreamStep>, StepError> {
         if self.pending.is_empty() {
             tokio::select! {
                 // A shutdown already asked for wins over events already waiting.
                 biased;
-                _ = shutdown.cancelled() => return Ok((Vec::new(), None)),
+                _ = shutdown.cancelled() => return Ok(None),
                 received = self.receive() => received.map_err(StepError::Stream)?,
             }
         }
-        let mut handed = Vec::new();
         let step = self
-            .handle_pending(pipeline, &mut handed)
+            .handle_pending(pipeline, handed)
             .await
             .map_err(StepError::Intake)?;
         self.backoff = INITIAL_BACKOFF;
-        Ok((handed, Some(step)))
+        Ok(Some(step))
     }
 
     /// One long poll (may be cancelled: nothing is lost, the events come again from the stored
@@ -193,13 +202,13 @@ impl StreamIntake {
     }
 
     /// Fetches and journals the pending events, ≤ 300 at a time, and hands their records to the
-    /// lanes (into `handed`; a batch's sends do not hold back the next batch's fetch and claim).
-    /// Not to be cancelled midway (claims are being handed over), so the worker only cancels
-    /// [`receive`](Self::receive).
+    /// lanes (their handles into `handed` when given; a batch's sends do not hold back the next
+    /// batch's fetch and claim). Not to be cancelled midway (claims are being handed over), so the
+    /// worker only cancels [`receive`](Self::receive).
     async fn handle_pending(
         &mut self,
         pipeline: &Pipeline,
-        handed: &mut Vec<worker::Handed>,
+        mut handed: Option<&mut Vec<worker::Handed>>,
     ) -> anyhow::Result<StreamStep> {
         let mut step = StreamStep::default();
         while !self.pending.is_empty() {
@@ -228,7 +237,10 @@ impl StreamIntake {
                 }
             }
             let work = fresh.into_iter().map(|r| (r, 0)).collect();
-            handed.extend(worker::hand_over(&pipeline.dispatcher, work).await);
+            let started = worker::hand_over(&pipeline.dispatcher, work).await;
+            if let Some(handed) = handed.as_deref_mut() {
+                handed.extend(started);
+            }
         }
         Ok(step)
     }

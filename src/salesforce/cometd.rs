@@ -388,12 +388,13 @@ impl CometdClient {
             "id": id,
         }]);
         let timeout = connection.hold + CONNECT_MARGIN;
-        let messages = self.exchange(&connection, &body, timeout, CONNECT).await?;
+        let mut messages = self.exchange(&connection, &body, timeout, CONNECT).await?;
         let reply = meta_reply(&messages, CONNECT)?;
         if !reply.successful {
             return Err(self.refusal(&connection, reply, "connect"));
         }
-        let events = events_of(&messages, &self.channel)?;
+        let events = events_of(&mut messages, &self.channel)?;
+        let reply = meta_reply(&messages, CONNECT)?;
         let mut reconnect = None;
         if let Some(advice) = &reply.advice {
             if let Some(interval) = advice.interval {
@@ -498,7 +499,24 @@ struct Message {
     error: Option<String>,
     advice: Option<Advice>,
     ext: Option<Value>,
-    data: Option<Value>,
+    /// An event delivery's `data`, read in place (no JSON tree of the whole answer): one connect
+    /// after a pause can carry a whole backlog's events.
+    data: Option<EventData>,
+}
+
+/// `data` of an event delivery: `event.replayId` and the `payload` (other members, e.g.
+/// `schema`, are skipped).
+#[derive(Debug, Deserialize)]
+struct EventData {
+    event: Option<EventHeader>,
+    payload: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct EventHeader {
+    /// Read as any JSON value so an odd one is the event's protocol error, not the answer's.
+    #[serde(rename = "replayId")]
+    replay_id: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -530,9 +548,9 @@ impl Message {
 
 /// A response body: a JSON array of messages (Bayeux also allows a single object).
 fn parse_messages(body: &[u8]) -> Result<Vec<Message>, serde_json::Error> {
-    match serde_json::from_slice::<Value>(body)? {
-        Value::Array(items) => items.into_iter().map(serde_json::from_value).collect(),
-        single => Ok(vec![serde_json::from_value(single)?]),
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => serde_json::from_slice(body),
+        _ => Ok(vec![serde_json::from_slice(body)?]),
     }
 }
 
@@ -544,28 +562,27 @@ fn meta_reply<'m>(messages: &'m [Message], channel: &str) -> Result<&'m Message,
         .ok_or_else(|| CometdError::Protocol(format!("the answer carries no {channel} reply")))
 }
 
-/// The events for `channel` in a response, in the order delivered. Other meta replies are ignored;
-/// so are messages on channels this client did not subscribe to.
-fn events_of(messages: &[Message], channel: &str) -> Result<Vec<StreamEvent>, CometdError> {
+/// The events for `channel` in a response, in the order delivered, moved out of `messages`.
+/// Other meta replies are ignored; so are messages on channels this client did not subscribe to.
+fn events_of(messages: &mut [Message], channel: &str) -> Result<Vec<StreamEvent>, CometdError> {
     let mut events = Vec::new();
-    for message in messages.iter().filter(|m| !m.channel.starts_with("/meta/")) {
+    for message in messages
+        .iter_mut()
+        .filter(|m| !m.channel.starts_with("/meta/"))
+    {
         if message.channel != channel {
             tracing::debug!(channel = %message.channel, "ignoring a message on another channel");
             continue;
         }
-        let data = message.data.as_ref();
+        let data = message.data.take();
         let replay_id = data
-            .and_then(|d| d.get("event"))
-            .and_then(|e| e.get("replayId"))
-            .and_then(Value::as_i64);
+            .as_ref()
+            .and_then(|d| d.event.as_ref()?.replay_id.as_ref()?.as_i64());
         let payload = data
-            .and_then(|d| d.get("payload"))
-            .filter(|p| p.is_object());
+            .and_then(|d| d.payload)
+            .filter(serde_json::Value::is_object);
         match (replay_id, payload) {
-            (Some(replay_id), Some(payload)) => events.push(StreamEvent {
-                replay_id,
-                payload: payload.clone(),
-            }),
+            (Some(replay_id), Some(payload)) => events.push(StreamEvent { replay_id, payload }),
             // Without a replay id the event cannot be stored or resumed after: refuse rather
             // than hand the caller something it cannot checkpoint.
             _ => {
@@ -678,8 +695,8 @@ mod tests {
             {"data":{"schema":"s","payload":{"Message_Id__c":"a01B"},"event":{"EventUuid":"u2","replayId":7}},"channel":"/event/E__e"},
             {"clientId":"c","channel":"/meta/connect","id":"3","successful":true}]"#;
 
-        let messages = messages(body);
-        let events = events_of(&messages, "/event/E__e").unwrap();
+        let mut messages = messages(body);
+        let events = events_of(&mut messages, "/event/E__e").unwrap();
 
         assert!(meta_reply(&messages, CONNECT).unwrap().successful);
         let ids: Vec<_> = events
@@ -694,7 +711,7 @@ mod tests {
         let body = r#"[{"channel":"/meta/connect","successful":true,"advice":{"interval":0,"timeout":110000,"reconnect":"retry"}},
             {"data":{"payload":{"Message_Id__c":"a01A"},"event":{"replayId":5}},"channel":"/event/E__e"}]"#;
 
-        let events = events_of(&messages(body), "/event/E__e").unwrap();
+        let events = events_of(&mut messages(body), "/event/E__e").unwrap();
 
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].replay_id, 5);
@@ -712,7 +729,20 @@ mod tests {
         let body =
             r#"[{"data":{"payload":{"Message_Id__c":"a01A"},"event":{}},"channel":"/event/E__e"}]"#;
 
-        let result = events_of(&messages(body), "/event/E__e");
+        let result = events_of(&mut messages(body), "/event/E__e");
+
+        assert!(
+            matches!(result, Err(CometdError::Protocol(_))),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn an_event_whose_replay_id_is_not_a_number_is_a_protocol_error_not_an_unreadable_answer() {
+        let body = r#"[{"data":{"payload":{"Message_Id__c":"a01A"},"event":{"replayId":"7"}},"channel":"/event/E__e"},
+            {"channel":"/meta/connect","successful":true}]"#;
+
+        let result = events_of(&mut messages(body), "/event/E__e");
 
         assert!(
             matches!(result, Err(CometdError::Protocol(_))),
