@@ -10,9 +10,15 @@ use std::sync::Mutex;
 
 use phonenumber::country::Id as Country;
 
-/// A valid phone number in E.164 (`+16505551234`).
+/// A valid phone number in E.164 (`+16505551234`), with its national significant number read in
+/// the same parse (the write-back's phone search asks for it for every number it links, and a
+/// second libphonenumber parse cost as much as the first). Both fields are the one number, so
+/// comparing them compares the text.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct E164(String);
+pub struct E164 {
+    text: String,
+    national: String,
+}
 
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PhoneError {
@@ -66,9 +72,10 @@ impl E164 {
         if !phonenumber::is_valid(&number) {
             return Err(PhoneError::Invalid(raw.to_string()));
         }
-        Ok(E164(
-            number.format().mode(phonenumber::Mode::E164).to_string(),
-        ))
+        Ok(E164 {
+            text: number.format().mode(phonenumber::Mode::E164).to_string(),
+            national: number.national().value().to_string(),
+        })
     }
 
     /// Parses a WhatsApp `wa_id` (digits with the country code, no `+`), as Meta sends it.
@@ -87,28 +94,29 @@ impl E164 {
 
     /// `+16505551234`
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
     }
 
     /// `16505551234`: what WhatsApp calls the wa_id and accepts in `to`.
     pub fn wa_id(&self) -> &str {
-        &self.0[1..]
+        &self.text[1..]
     }
 
     /// The national significant number, without country code or trunk prefix (`6505551234` for
     /// `+16505551234`, `2079460958` for `+442079460958`): the digits every written form of the
-    /// number ends with, whether or not it was written with its country code.
-    pub fn national_number(&self) -> String {
-        phonenumber::parse(None, &self.0)
-            .map(|number| number.national().value().to_string())
-            .unwrap_or_else(|_| self.wa_id().to_string())
+    /// number ends with, whether or not it was written with its country code. Read when the
+    /// number was parsed: what parsing the E.164 text again gives.
+    pub fn national_number(&self) -> &str {
+        &self.national
     }
 }
 
-/// How many wa_ids [`WA_IDS`] remembers. A busy number hears from a few thousand customers an
-/// hour; past this the memo starts afresh (a bound, not an eviction policy: a miss only costs
-/// one parse).
-const WA_ID_MEMO_ENTRIES: usize = 4096;
+/// How many wa_ids [`WA_IDS`] remembers, at most. A busy number hears from a few thousand
+/// customers an hour; the memo keeps two generations of half this each and drops the older one
+/// when the newer is full (a bound, not an eviction policy: a miss only costs one parse), so the
+/// wa_ids asked last are always there — the write-back asks again for each inbound record a
+/// moment after its webhook did, and a memo that started afresh in between missed them all.
+const WA_ID_MEMO_ENTRIES: usize = 8192;
 /// Longer wa_ids (never a phone: E.164 has at most 15 digits) are parsed without the memo, so
 /// what it holds is bounded in bytes too.
 const WA_ID_MEMO_DIGITS: usize = 20;
@@ -121,11 +129,20 @@ fn is_digits(text: &str) -> bool {
 /// `from_wa_id`'s answers by wa_id: see [`E164::from_wa_id`].
 static WA_IDS: WaIdMemo = WaIdMemo::new();
 
-struct WaIdMemo(Mutex<Option<HashMap<String, Result<E164, PhoneError>>>>);
+struct WaIdMemo(Mutex<Generations>);
+
+/// The memo's answers: the newer generation, and the one before it.
+struct Generations {
+    newer: Option<HashMap<String, Result<E164, PhoneError>>>,
+    older: Option<HashMap<String, Result<E164, PhoneError>>>,
+}
 
 impl WaIdMemo {
     const fn new() -> WaIdMemo {
-        WaIdMemo(Mutex::new(None))
+        WaIdMemo(Mutex::new(Generations {
+            newer: None,
+            older: None,
+        }))
     }
 
     /// `E164::parse("+{wa_id}")`, remembered; `wa_id` is digits.
@@ -144,33 +161,42 @@ impl WaIdMemo {
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map_or(0, HashMap::len)
+        let memo = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let len = [&memo.newer, &memo.older]
+            .into_iter()
+            .map(|map| map.as_ref().map_or(0, HashMap::len))
+            .sum();
+        len
     }
 
     fn get(&self, wa_id: &str) -> Option<Result<E164, PhoneError>> {
-        // A poisoned lock only means another thread panicked holding it; the map is still whole
+        // A poisoned lock only means another thread panicked holding it; the maps are still whole
         // (every insert is one call).
         let memo = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        memo.as_ref()?.get(wa_id).cloned()
+        let found = [&memo.newer, &memo.older]
+            .into_iter()
+            .find_map(|map| map.as_ref()?.get(wa_id).cloned());
+        found
     }
 
     fn put(&self, wa_id: &str, answer: &Result<E164, PhoneError>) {
         let mut memo = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let map = memo.get_or_insert_with(HashMap::new);
-        if map.len() >= WA_ID_MEMO_ENTRIES {
-            map.clear();
+        if memo
+            .newer
+            .as_ref()
+            .is_some_and(|newer| newer.len() >= WA_ID_MEMO_ENTRIES / 2)
+        {
+            memo.older = memo.newer.take();
         }
-        map.insert(wa_id.to_string(), answer.clone());
+        memo.newer
+            .get_or_insert_with(HashMap::new)
+            .insert(wa_id.to_string(), answer.clone());
     }
 }
 
 impl fmt::Display for E164 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
@@ -259,6 +285,13 @@ mod tests {
                 direct,
                 "+{wa_id} through parse"
             );
+            if let Ok(number) = &direct {
+                assert_eq!(
+                    number.national_number(),
+                    national_of_e164(number.as_str()),
+                    "{wa_id}: the national number read in the parse is the E.164 text's"
+                );
+            }
         }
         assert!(
             memo.get("16502530000").is_some(),
@@ -279,6 +312,13 @@ mod tests {
             assert!(memo.len() <= WA_ID_MEMO_ENTRIES, "{}", memo.len());
         }
         assert!(memo.len() > 0);
+        let last = format!("1650{:07}", WA_ID_MEMO_ENTRIES + 9);
+        let half_ago = format!("1650{:07}", WA_ID_MEMO_ENTRIES / 2 + 9);
+        assert!(memo.get(&last).is_some(), "the last asked is remembered");
+        assert!(
+            memo.get(&half_ago).is_some(),
+            "so is the one asked half the memo ago"
+        );
 
         assert_eq!(
             E164::from_wa_id("+16502530000"),
@@ -291,6 +331,36 @@ mod tests {
         let long = "1".repeat(WA_ID_MEMO_DIGITS + 1);
         assert!(memo.answer(&long).is_err());
         assert!(memo.get(&long).is_none(), "too long to be remembered");
+    }
+
+    /// The national number as reading the E.164 text again gives it.
+    fn national_of_e164(e164: &str) -> String {
+        phonenumber::parse(None, e164)
+            .map(|number| number.national().value().to_string())
+            .unwrap()
+    }
+
+    #[test]
+    fn the_national_number_read_in_the_parse_is_the_one_of_the_e164_text_for_written_numbers() {
+        let written = [
+            ("(650) 253-0000", "US"),
+            ("+44 20 7946 0958", "US"),
+            ("0044 20 7946 0958", "US"),
+            ("020 7946 0958", "GB"),
+            ("06 1234 5678", "IT"),
+            ("+39 06 1234 5678", "US"),
+            ("030 1234567", "DE"),
+            ("011 15 2345-6789", "AR"),
+            ("+1 650-253-0000", "DE"),
+        ];
+        for (raw, code) in written {
+            let number = E164::parse(raw, Some(region(code).unwrap())).unwrap();
+            assert_eq!(
+                number.national_number(),
+                national_of_e164(number.as_str()),
+                "{raw} in {code}"
+            );
+        }
     }
 
     #[test]

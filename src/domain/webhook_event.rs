@@ -41,12 +41,13 @@ pub struct ParsedWebhook {
 pub enum EventSource {
     /// The item itself.
     Json(Value),
-    /// Status `item` of change `change` of entry `entry` of `body` (the whole POST as received,
-    /// shared by its events).
-    Status {
+    /// Item `item` of the list `list` (`statuses` or `messages`) of change `change` of entry
+    /// `entry` of `body` (the whole POST as received, shared by its events).
+    Item {
         body: std::sync::Arc<[u8]>,
         entry: usize,
         change: usize,
+        list: &'static str,
         item: usize,
     },
 }
@@ -57,10 +58,11 @@ impl EventSource {
     pub fn to_json(&self) -> Value {
         match self {
             EventSource::Json(value) => value.clone(),
-            EventSource::Status {
+            EventSource::Item {
                 body,
                 entry,
                 change,
+                list,
                 item,
             } => serde_json::from_slice::<Value>(body)
                 .ok()
@@ -71,7 +73,7 @@ impl EventSource {
                         .get("changes")?
                         .get(*change)?
                         .get("value")?
-                        .get("statuses")?
+                        .get(*list)?
                         .get(*item)
                         .cloned()
                 })

@@ -29,9 +29,17 @@ use crate::store::StoreError;
 
 /// Tells the identity store what `message` shows about its sender. Group messages are skipped:
 /// they say who wrote in a group, not who talks with us 1:1.
-pub fn apply_inbound(conn: &Connection, message: &InboundMessage) -> Result<(), StoreError> {
+///
+/// Returns the person `message.from` names now, when that is sure without asking the store
+/// again: `from` was one of the keys the store was told, and nothing re-keyed the person after
+/// (a `system` change or a shared contact card does: then `None`, and the caller looks `from` up).
+/// The webhook opens that person's window with it instead of finding them a second time.
+pub fn apply_inbound(
+    conn: &Connection,
+    message: &InboundMessage,
+) -> Result<Option<i64>, StoreError> {
     if message.group_id.is_some() {
-        return Ok(());
+        return Ok(None);
     }
     let number = &message.business_number_id;
     let at = message.timestamp;
@@ -47,6 +55,9 @@ pub fn apply_inbound(conn: &Connection, message: &InboundMessage) -> Result<(), 
         at,
     };
     let person = identity::observe(conn, number, &seen)?;
+    let from_seen = [&seen.wa_id, &seen.user_id, &seen.parent_user_id]
+        .into_iter()
+        .any(|key| key.as_ref() == Some(&message.from));
     match &message.kind {
         InboundKind::System(change) => {
             if let Some(new_wa_id) = change.new_wa_id.as_ref().filter(|id| !id.is_user_id()) {
@@ -65,9 +76,9 @@ pub fn apply_inbound(conn: &Connection, message: &InboundMessage) -> Result<(), 
                 identity::set_key(conn, number, person, KeyKind::WaId, &phone, at)?;
             }
         }
-        _ => {}
+        _ => return Ok(person.filter(|_| from_seen)),
     }
-    Ok(())
+    Ok(None)
 }
 
 /// A status of one of our messages naming its recipient by both phone (`recipient_id`) and BSUID
@@ -342,5 +353,47 @@ mod tests {
             crate::store::identity::find(&conn, &number(), &id(BSUID)).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn the_person_an_inbound_returns_is_the_one_its_sender_names_and_none_after_a_re_key() {
+        let conn = test_connection();
+        let named = |from: &str| {
+            crate::store::identity::find(&conn, &number(), &id(from))
+                .unwrap()
+                .map(|found| found.customer.id)
+        };
+        let first = message("wamid.1", BSUID, 0, text());
+        let mut both = message("wamid.2", PHONE, 60, text());
+        both.user_id = Some(id(BSUID));
+        let change = message(
+            "wamid.3",
+            PHONE,
+            120,
+            InboundKind::System(SystemChange {
+                kind: "user_changed_number".into(),
+                body: "changed".into(),
+                new_wa_id: Some(id(NEW_PHONE)),
+                previous_user_id: None,
+                new_user_id: None,
+            }),
+        );
+        let mut in_group = message("wamid.4", NEW_PHONE, 180, text());
+        in_group.group_id = Some("120363000000000000".into());
+
+        let bsuid_person = apply_inbound(&conn, &first).unwrap();
+        let merged_person = apply_inbound(&conn, &both).unwrap();
+        let after_change = apply_inbound(&conn, &change).unwrap();
+        let group = apply_inbound(&conn, &in_group).unwrap();
+
+        assert_eq!(bsuid_person, named(BSUID));
+        assert!(bsuid_person.is_some());
+        assert_eq!(merged_person, named(PHONE));
+        assert_eq!(merged_person, named(BSUID), "one person, whichever key");
+        assert_eq!(
+            after_change, None,
+            "re-keyed: the caller looks the sender up"
+        );
+        assert_eq!(group, None);
     }
 }

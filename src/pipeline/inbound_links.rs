@@ -430,8 +430,8 @@ pub fn user_id_soql(person: Person, user_ids: &[String]) -> String {
 /// One SOSL search for the Contacts and (unconverted) Leads with any of `numbers` in a phone
 /// field (the caller chunks, [`search_chunks`]). `None` for no numbers.
 pub fn phone_search(numbers: &[E164]) -> Option<String> {
-    let terms: BTreeSet<String> = numbers.iter().map(E164::national_number).collect();
-    let find = find_any(terms.iter().map(String::as_str))?;
+    let terms: BTreeSet<&str> = numbers.iter().map(E164::national_number).collect();
+    let find = find_any(terms.iter().copied())?;
     let returning: Vec<String> = Person::BOTH
         .into_iter()
         .map(|person| match person.filter() {
@@ -641,7 +641,15 @@ pub struct LinkCache {
     /// When the org last refused the BSUID query (no WhatsApp_User_Id__c field deployed):
     /// the BSUID step is skipped for [`CACHE_FOR`] after it.
     user_ids_refused_at: std::sync::Mutex<Option<DateTime<Utc>>>,
+    /// When [`LinkCache::split`] last dropped the expired entries (see [`SWEEP_EVERY`]).
+    swept_at: std::sync::Mutex<Option<DateTime<Utc>>>,
 }
+
+/// How often the expired entries are dropped from the cache. Every flush used to walk all of it
+/// (one entry per customer heard from in the last 15 minutes: tens of thousands at 5,000 inbound
+/// messages a minute) to find the few that expired; an expired entry is never used whether it
+/// was dropped or not ([`Cached::fresh`]), so dropping them once a minute only bounds the memory.
+const SWEEP_EVERY: chrono::Duration = chrono::Duration::minutes(1);
 
 #[derive(Clone, Debug)]
 struct Cached {
@@ -653,6 +661,19 @@ struct Cached {
     accounts: HashMap<String, String>,
 }
 
+impl Cached {
+    /// Whether this entry may still be used at `now` (a miss is kept as long as a match: see
+    /// [`MISS_CACHE_FOR`]).
+    fn fresh(&self, now: DateTime<Utc>) -> bool {
+        let keep_for = if self.matches.is_empty() {
+            MISS_CACHE_FOR
+        } else {
+            CACHE_FOR
+        };
+        now - self.at < keep_for
+    }
+}
+
 fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -661,18 +682,18 @@ impl LinkCache {
     /// Splits `keys` into the links still cached at `now` and the keys to look up.
     fn split(&self, keys: &BTreeSet<Key>, now: DateTime<Utc>) -> (Links, BTreeSet<Key>) {
         let mut entries = lock(&self.entries);
-        entries.retain(|_, cached| {
-            let keep_for = if cached.matches.is_empty() {
-                MISS_CACHE_FOR
-            } else {
-                CACHE_FOR
-            };
-            now - cached.at < keep_for
-        });
+        {
+            let mut swept_at = lock(&self.swept_at);
+            // A clock set back sweeps too, so the entries stamped "later" are judged again.
+            if swept_at.is_none_or(|at| now - at >= SWEEP_EVERY || now < at) {
+                entries.retain(|_, cached| cached.fresh(now));
+                *swept_at = Some(now);
+            }
+        }
         let mut links = Links::default();
         let mut missing = BTreeSet::new();
         for key in keys {
-            match entries.get(key) {
+            match entries.get(key).filter(|cached| cached.fresh(now)) {
                 Some(cached) => {
                     links.add(key.clone(), &cached.matches);
                     links.owners.extend(cached.owners.clone());

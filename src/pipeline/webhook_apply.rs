@@ -28,7 +28,7 @@ use crate::pipeline::inbound_records::{self, WAMID_FIELD};
 use crate::pipeline::record_update;
 use crate::pipeline::Core;
 use crate::store::db::{panic_message, Savepoint};
-use crate::store::{dedupe, inbound, journal, outbox, webhook_rejects, StoreError};
+use crate::store::{dedupe, identity, inbound, journal, outbox, webhook_rejects, StoreError};
 
 /// Each event's savepoint inside the POST's write.
 const EVENT: Savepoint = Savepoint {
@@ -232,14 +232,18 @@ fn apply_event(
         }
         WebhookEvent::Inbound(message) => {
             let mut fields = inbound_records::inbound_record(message);
-            crate::pipeline::identity::apply_inbound(tx, message)?;
+            let person = crate::pipeline::identity::apply_inbound(tx, message)?;
             if message.opens_window() {
-                inbound::record_inbound(
-                    tx,
-                    &message.business_number_id,
-                    &message.from,
-                    message.timestamp,
-                )?;
+                match person {
+                    // The person `from` names, as the identity step just left them.
+                    Some(person) => identity::touch_window(tx, person, message.timestamp)?,
+                    None => inbound::record_inbound(
+                        tx,
+                        &message.business_number_id,
+                        &message.from,
+                        message.timestamp,
+                    )?,
+                }
                 // The reply opens the window: messages waiting for it go now.
                 crate::pipeline::reengage::on_reply(
                     tx,

@@ -452,22 +452,33 @@ async fn write_call(
         return Ok(vec![answer]);
     }
     // A slice whose object or field name is refused before sending is answered with that
-    // refusal, as its own call would be; the others go in the composite call.
-    let ready: Vec<CollectionWrite> = writes.iter().filter_map(|w| w.clone().ok()).collect();
+    // refusal, as its own call would be; the others go in the composite call (moved there, not
+    // copied: they hold every record of the call).
+    let mut ready: Vec<CollectionWrite> = Vec::with_capacity(writes.len());
+    let refusals: Vec<Option<SalesforceError>> = writes
+        .into_iter()
+        .map(|write| match write {
+            Ok(write) => {
+                ready.push(write);
+                None
+            }
+            Err(error) => Some(error),
+        })
+        .collect();
     let mut answers = write_back
         .salesforce
         .write_composite(&ready)
         .await?
         .into_iter();
-    Ok(writes
+    Ok(refusals
         .into_iter()
-        .map(|write| match write {
-            Ok(_) => answers.next().unwrap_or_else(|| {
+        .map(|refusal| match refusal {
+            None => answers.next().unwrap_or_else(|| {
                 Err(SalesforceError::BadResponse(
                     "a subrequest went unanswered".into(),
                 ))
             }),
-            Err(error) => Err(error),
+            Some(error) => Err(error),
         })
         .collect())
 }

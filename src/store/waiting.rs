@@ -218,6 +218,12 @@ pub fn remove(conn: &Connection, record_id: &SfId) -> Result<(), StoreError> {
 
 /// The customer answered: the pair's waiting messages become due — the oldest now, each next one
 /// `pace` later (Meta's per-recipient rate) — and stop waiting. Returns them, in that order.
+///
+/// Asked for every inbound message, while almost always nothing waits at all: so the table is
+/// first asked whether it holds any row, a statement without parameters that SQLite compiles
+/// once (the pair's query, bound to each new customer, was compiled again for every message and
+/// cost more than the rest of the inbound's identity work). The table itself answers, so the
+/// answer holds across restarts and whichever connection put a message to wait.
 pub fn wake(
     conn: &Connection,
     number: &str,
@@ -225,6 +231,9 @@ pub fn wake(
     pace: Duration,
     now: DateTime<Utc>,
 ) -> Result<Vec<SfId>, StoreError> {
+    if !any_waiting(conn)? {
+        return Ok(Vec::new());
+    }
     let mut woken = Vec::new();
     for waiting in waiting_for(conn, number, customer)? {
         remove(conn, &waiting.record_id)?;
@@ -234,6 +243,13 @@ pub fn wake(
         }
     }
     Ok(woken)
+}
+
+/// Whether any message waits for a reply, from any customer (one step into the table).
+fn any_waiting(conn: &Connection) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM waiting)")?
+        .query_row([], |row| row.get(0))?)
 }
 
 /// The template of re-engagement `record_id` failed: its slot is released and the pair's waiting
@@ -321,5 +337,26 @@ mod tests {
         assert_eq!(order, vec![id(1), id(2)]);
         assert_eq!(journal::due_retries(&conn, now(), 10).unwrap().len(), 1);
         assert_eq!(count(&conn).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_reply_wakes_nothing_when_nothing_waits_and_only_its_own_pair_when_others_wait() {
+        let conn = test_connection();
+        let pace = Duration::seconds(6);
+
+        assert!(!any_waiting(&conn).unwrap());
+        assert!(wake(&conn, "111", "16505551234", pace, now())
+            .unwrap()
+            .is_empty());
+
+        journal::claim(&conn, &id(1), now()).unwrap();
+        assert!(wait(&conn, &waiting_row(1, 0), now()).unwrap());
+        assert!(any_waiting(&conn).unwrap());
+        let other = wake(&conn, "111", "16505559999", pace, now()).unwrap();
+        let own = wake(&conn, "111", "16505551234", pace, now()).unwrap();
+
+        assert!(other.is_empty(), "another customer's reply wakes nothing");
+        assert_eq!(own, vec![id(1)]);
+        assert!(!any_waiting(&conn).unwrap());
     }
 }

@@ -19,9 +19,9 @@
 //! - `lenient`: [`repair_body`] — lone UTF-16 surrogate escapes and non-UTF-8 bytes become U+FFFD
 //!   instead of refusing the whole POST.
 //! - `template_updates`: the template lifecycle fields (status, category, quality) for the catalog.
-//! - `typed`: the common POST (status updates only) read into typed values borrowed from the
-//!   body, without a JSON tree; anything else (or anything it is unsure of) goes to `payload`'s
-//!   reader of every shape.
+//! - `typed`: the common POSTs (status updates, customers' plain text messages) read into typed
+//!   values borrowed from the body, without a JSON tree; anything else (or anything it is unsure
+//!   of) goes to `payload`'s reader of every shape.
 //! - [`server`]: the routes, the status codes and the HTTP layer's metrics.
 //!
 //! [`WebhookEvent`]: crate::domain::webhook_event::WebhookEvent

@@ -132,9 +132,9 @@ fn json_body(body: &[u8]) -> Result<Value, PayloadError> {
 }
 
 fn parse_with(body: &[u8], scope: Scope<'_>) -> Result<ParsedWebhook, PayloadError> {
-    // Meta's most frequent POST (status updates, nothing else) is read straight into typed
+    // Meta's most frequent POSTs (status updates, text messages) are read straight into typed
     // values; anything else, or anything that reader is unsure of, is read below.
-    if let Some(parsed) = super::typed::statuses(body, scope.latest, scope.served) {
+    if let Some(parsed) = super::typed::read(body, scope.latest, scope.served) {
         return Ok(parsed);
     }
     parse_tree(body, scope)
@@ -1464,7 +1464,7 @@ mod typed_reader_tests {
     //! The typed reader (`super::typed`) against the tree: equal where it reads, silent where
     //! it is unsure.
     use super::*;
-    use crate::webhook::typed::statuses;
+    use crate::webhook::typed::read as typed_read;
     use serde_json::{json, Value as Json};
 
     fn body(value: Json) -> Vec<u8> {
@@ -1497,7 +1497,7 @@ mod typed_reader_tests {
         let received = DateTime::from_timestamp(1_750_030_100, 0).unwrap();
         let served = vec!["106540352242922".to_string()];
         let latest = received.checked_add_signed(crate::webhook::MAX_AHEAD);
-        let typed = statuses(body, latest, Some(served.as_slice()));
+        let typed = typed_read(body, latest, Some(served.as_slice()));
         let tree = parse_tree(body, Scope::received(received, Some(&served)));
         (typed, tree)
     }
@@ -1535,6 +1535,118 @@ mod typed_reader_tests {
             assert_eq!(sources_as_json(&typed), sources_as_json(&tree), "body {n}");
             assert!(typed.rejected.is_empty() && typed.skipped.is_empty());
         }
+    }
+
+    /// A plain text message from a phone, with `extra` keys set (`null` removes one).
+    fn text_message(extra: Json) -> Json {
+        let mut message = json!({"from": "16505551234", "id": "wamid.M1",
+            "timestamp": "1750030073", "type": "text", "text": {"body": "Hello"}});
+        for (key, value) in extra.as_object().unwrap() {
+            if value.is_null() {
+                message.as_object_mut().unwrap().remove(key);
+            } else {
+                message[key] = value.clone();
+            }
+        }
+        message
+    }
+
+    fn message_value(message: Json) -> Json {
+        json!({"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+            "contacts": [{"profile": {"name": "Ana"}, "wa_id": "16505551234"}],
+            "messages": [message]})
+    }
+
+    fn with_contacts(contacts: Json) -> Json {
+        let mut value = message_value(text_message(json!({})));
+        value["contacts"] = contacts;
+        value
+    }
+
+    #[test]
+    fn a_post_of_text_messages_reads_typed_exactly_as_the_tree_reads_it_sources_included() {
+        let mut no_contacts = message_value(text_message(json!({})));
+        no_contacts.as_object_mut().unwrap().remove("contacts");
+        let mut mixed = value(json!([status(json!({}))]));
+        mixed["messages"] = json!([text_message(json!({"id": "wamid.M2"}))]);
+        let bodies = [
+            body(message_value(text_message(json!({})))),
+            body(message_value(text_message(json!({"from": "+16505551234",
+                "timestamp": 1_750_030_073, "text": {"body": "caf\u{e9} \"quoted\" \u{1f600} back\\slash"}})))),
+            body(message_value(text_message(
+                json!({"timestamp": "1750030073123",
+                "text": {"body": "", "extra": true}}),
+            ))),
+            body(no_contacts),
+            body(with_contacts(json!(null))),
+            body(with_contacts(json!([]))),
+            body(with_contacts(
+                json!([{"wa_id": "16505550000", "profile": {"name": "Other"}},
+                {"wa_id": "16505551234", "profile": {"name": "Ana"}}]),
+            )),
+            body(with_contacts(
+                json!([{"wa_id": "16505550000", "profile": {"name": "Other"}}]),
+            )),
+            body(with_contacts(
+                json!([{"wa_id": "16505550000"}, {"profile": null}]),
+            )),
+            body(with_contacts(json!([{"profile": {"name": null}}]))),
+            body(json!({"metadata": {"phone_number_id": "106540352242922"},
+                "messages": [text_message(json!({})), text_message(json!({"id": "wamid.M2",
+                    "from": "442079460958"}))]})),
+            body(mixed),
+        ];
+        for (n, body) in bodies.iter().enumerate() {
+            let (typed, tree) = both(body);
+
+            let tree = tree.expect("an envelope");
+            let typed = typed.unwrap_or_else(|| {
+                panic!("body {n} read typed: {}", String::from_utf8_lossy(body))
+            });
+            assert!(!typed.events.is_empty(), "body {n}");
+            assert_eq!(typed.events, tree.events, "body {n}");
+            assert_eq!(sources_as_json(&typed), sources_as_json(&tree), "body {n}");
+            assert!(typed.rejected.is_empty() && typed.skipped.is_empty());
+            assert!(
+                tree.rejected.is_empty() && tree.skipped.is_empty(),
+                "body {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_message_body_of_these_tests_that_the_typed_reader_accepts_reads_as_the_tree_reads_it()
+    {
+        let kinds = [
+            json!({}),
+            json!({"context": {"id": "wamid.Q"}}),
+            json!({"type": "image", "text": null, "image": {"id": "m1"}}),
+            json!({"type": "button", "text": null, "button": {"text": "Yes", "payload": "y"}}),
+            json!({"type": "unsupported", "text": null}),
+            json!({"from": "", "from_user_id": "US.13491208655302741918"}),
+            json!({"from_parent_user_id": "US.ENT.13491208655302741918"}),
+            json!({"timestamp": "-99999999999"}),
+            json!({"timestamp": "99999999999999"}),
+            json!({"id": "w".repeat(300)}),
+        ];
+        let mut accepted = 0;
+        for (n, extra) in kinds.into_iter().enumerate() {
+            let body = body(message_value(text_message(extra)));
+            let (typed, tree) = both(&body);
+
+            if let Some(typed) = typed {
+                accepted += 1;
+                let tree = tree.expect("an envelope");
+                assert_eq!(typed.events, tree.events, "body {n}");
+                assert_eq!(sources_as_json(&typed), sources_as_json(&tree), "body {n}");
+                assert!(
+                    tree.rejected.is_empty(),
+                    "body {n}: the tree refused what typed read"
+                );
+            }
+        }
+        assert_eq!(accepted, 1, "only the plain text is read typed");
     }
 
     #[test]
@@ -1584,9 +1696,35 @@ mod typed_reader_tests {
             // Other parts of a value, other fields, other envelopes.
             body(json!({"metadata": {"phone_number_id": "106540352242922"},
                 "statuses": [status(json!({}))], "errors": [{"code": 131000}]})),
+            // Messages other than a plain text from a phone, and texts to refuse.
+            body(message_value(text_message(json!({"context": {"id": "wamid.Q"}})))),
+            body(message_value(text_message(json!({"referral": {"source_url": "https://x"}})))),
+            body(message_value(text_message(json!({"group_id": "120363000000000000"})))),
+            body(message_value(text_message(json!({"from_user_id": "US.13491208655302741918"})))),
+            body(message_value(text_message(json!({"from": "", "from_user_id": "US.1"})))),
+            body(message_value(text_message(json!({"from": "not a phone"})))),
+            body(message_value(text_message(json!({"from": null})))),
+            body(message_value(text_message(json!({"id": ""})))),
+            body(message_value(text_message(json!({"timestamp": "1760000000"})))),
+            body(message_value(text_message(json!({"timestamp": "soon"})))),
+            body(message_value(text_message(json!({"type": "image", "text": null,
+                "image": {"id": "m1", "mime_type": "image/jpeg"}})))),
+            body(message_value(text_message(json!({"type": "reaction"})))),
+            body(message_value(text_message(json!({"text": {"body": 7}})))),
+            body(message_value(text_message(json!({"text": {}})))),
+            body(message_value(text_message(json!({"text": "hi"})))),
+            body(message_value(text_message(json!({"type": null})))),
+            body(with_contacts(json!([{"wa_id": "16505551234", "user_id": "US.13491208655302741918",
+                "profile": {"name": "Ana"}}]))),
+            body(with_contacts(json!([{"wa_id": "16505551234",
+                "profile": {"name": "Ana", "username": "@ana"}}]))),
+            body(with_contacts(json!([{"wa_id": 16505551234_i64}]))),
+            body(with_contacts(json!({"wa_id": "16505551234"}))),
             body(json!({"metadata": {"phone_number_id": "106540352242922"},
-                "messages": [{"from": "16505551234", "id": "wamid.M", "timestamp": "1750030073",
-                              "type": "text", "text": {"body": "hi"}}]})),
+                "messages": [text_message(json!({}))], "user_preferences": []})),
+            envelope(json!({"object": "whatsapp_business_account",
+                "entry": [{"changes": [{"field": "standby",
+                    "value": message_value(text_message(json!({})))}]}]})),
             envelope(json!({"object": "whatsapp_business_account",
                 "entry": [{"changes": [{"field": "standby", "value": value(json!([]))}]}]})),
             envelope(json!({"object": "whatsapp_business_account", "entry": [{"id": "1"}]})),

@@ -1,7 +1,7 @@
 //! The small readers the webhook parser and its message-kind reader share: a key as text, a key
 //! that must be there, why an item is refused ([`Refusal`]), and what a timestamp or a pricing
 //! part reads as. Their own file so that `payload` (the envelope), `kinds` (each message type)
-//! and `typed` (the status-only POST) all use them without importing each other in a circle.
+//! and `typed` (the common POSTs) all use them without importing each other in a circle.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;

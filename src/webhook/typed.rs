@@ -1,15 +1,18 @@
-//! The common webhook POST — status updates of our messages and nothing else — read straight into
-//! typed values borrowed from the body, without building a JSON tree: Meta sends three such POSTs
-//! per message (sent, delivered, read), so this is most of the receiver's parsing.
+//! The common webhook POSTs — status updates of our messages, and customers' text messages — read
+//! straight into typed values borrowed from the body, without building a JSON tree: Meta sends
+//! three status POSTs per message sent (sent, delivered, read) and one POST per message received,
+//! so this is most of the receiver's parsing.
 //!
 //! It answers only when it is sure to give exactly what [`super::payload`]'s reader of every
 //! shape gives: a body that is strict JSON in the documented shape, every change a `messages`
-//! change with statuses only, every status one that is applied as it is (no refusal, no skipped
-//! part). Anything else — another field, a message, a system error, a value of an unexpected type,
-//! a repeated key, a status to refuse or skip — makes it answer `None`, and the body is read by
-//! the other reader, which keeps every lenient rule. The tests of `payload` run through here
-//! whenever their body is of this kind, and `payload::typed_reader_tests` compares both readers
-//! on the edges.
+//! change with statuses and text messages only, every status one that is applied as it is (no
+//! refusal, no skipped part), every message a `text` from a phone with nothing beside its
+//! `from`, `id`, `timestamp`, `type` and `text` (no reply context, referral, group, BSUID), every
+//! contact a `wa_id` and a profile name. Anything else — another field, another message type or
+//! key, a system error, a value of an unexpected type, a repeated key, an item to refuse or skip —
+//! makes it answer `None`, and the body is read by the other reader, which keeps every lenient
+//! rule. The tests of `payload` run through here whenever their body is of this kind, and
+//! `payload::typed_reader_tests` compares both readers on the edges.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -25,13 +28,13 @@ use crate::domain::ids::{BusinessNumberId, CustomerId, Wamid};
 use crate::domain::sf_id::SfId;
 use crate::domain::status::MessageStatus;
 use crate::domain::webhook_event::{
-    EventSource, ParsedWebhook, Pricing, StatusUpdate, WebhookEvent,
+    EventSource, InboundKind, InboundMessage, ParsedWebhook, Pricing, StatusUpdate, WebhookEvent,
 };
 
-/// Reads `body` if it is a POST of status updates only, each to apply as it is: the events (and
-/// the business numbers of parts for numbers not `served`, as the other reader names them).
-/// `None` when the other reader must read it.
-pub(super) fn statuses(
+/// Reads `body` if it is a POST of status updates and text messages only, each to apply as it
+/// is: the events (and the business numbers of parts for numbers not `served`, as the other
+/// reader names them). `None` when the other reader must read it.
+pub(super) fn read(
     body: &[u8],
     latest: Option<DateTime<Utc>>,
     served: Option<&[String]>,
@@ -51,10 +54,7 @@ pub(super) fn statuses(
                 return None;
             }
             let value = change.value.0;
-            if value.messages.is_some()
-                || value.user_preferences.is_some()
-                || value.errors.is_some()
-            {
+            if value.user_preferences.is_some() || value.errors.is_some() {
                 return None;
             }
             let metadata = value.metadata?.0;
@@ -63,23 +63,74 @@ pub(super) fn statuses(
                 parsed.foreign.push(number);
                 continue;
             }
-            for (i, status) in value.statuses.unwrap_or_default().into_iter().enumerate() {
-                let update = status_update(status.0, &number)?;
-                if latest.is_some_and(|latest| update.timestamp > latest) {
+            let mut place = |event: WebhookEvent, list: &'static str, item: usize| {
+                if latest.is_some_and(|latest| event.timestamp() > latest) {
                     return None;
                 }
-                parsed.events.push(WebhookEvent::Status(update));
+                parsed.events.push(event);
                 let body = shared.get_or_insert_with(|| Arc::from(body)).clone();
-                parsed.sources.push(EventSource::Status {
+                parsed.sources.push(EventSource::Item {
                     body,
                     entry: e,
                     change: c,
-                    item: i,
+                    list,
+                    item,
                 });
+                Some(())
+            };
+            for (i, status) in value.statuses.unwrap_or_default().into_iter().enumerate() {
+                let update = status_update(status.0, &number)?;
+                place(WebhookEvent::Status(update), "statuses", i)?;
+            }
+            let contacts = value.contacts.unwrap_or_default();
+            for (i, message) in value.messages.unwrap_or_default().into_iter().enumerate() {
+                let message = text_message(message.0, &metadata, &number, &contacts)?;
+                place(WebhookEvent::Inbound(message), "messages", i)?;
             }
         }
     }
     Some(parsed)
+}
+
+/// One text message as `payload::inbound_message` reads it, when that reading refuses nothing:
+/// the sender is the phone in `from` (the shape has no BSUID), described by the contact with
+/// that `wa_id`, else by the only contact.
+fn text_message(
+    message: Message<'_>,
+    metadata: &Metadata<'_>,
+    number: &BusinessNumberId,
+    contacts: &[Object<Contact<'_>>],
+) -> Option<InboundMessage> {
+    if &*message.message_type? != "text" {
+        return None;
+    }
+    let body = message.text?.0.body?;
+    let wamid: Wamid = message.id.filter(|id| !id.is_empty())?.parse().ok()?;
+    let from: CustomerId = message.from.filter(|from| !from.is_empty())?.parse().ok()?;
+    let timestamp = stamped(message.timestamp?.0)?;
+    let contact = contacts
+        .iter()
+        .find(|c| c.0.wa_id.as_deref() == Some(from.as_str()))
+        .or(match contacts {
+            [only] => Some(only),
+            _ => None,
+        });
+    let profile_name = contact
+        .and_then(|c| c.0.profile.as_ref())
+        .and_then(|p| p.0.name.as_deref())
+        .map(str::to_string);
+    let mut inbound = InboundMessage::new(
+        wamid,
+        number.clone(),
+        from,
+        timestamp,
+        InboundKind::Text {
+            body: body.to_string(),
+        },
+    );
+    inbound.display_phone_number = metadata.display_phone_number.to_string();
+    inbound.profile_name = profile_name;
+    Some(inbound)
 }
 
 /// One status as `payload::status_update` reads it, when that reading refuses nothing.
@@ -156,7 +207,10 @@ struct ChangeValue<'a> {
     metadata: Option<Object<Metadata<'a>>>,
     #[serde(borrow)]
     statuses: Option<Vec<Object<Status<'a>>>>,
-    messages: Option<IgnoredAny>,
+    #[serde(borrow)]
+    contacts: Option<Vec<Object<Contact<'a>>>>,
+    #[serde(borrow)]
+    messages: Option<Vec<Object<Message<'a>>>>,
     user_preferences: Option<IgnoredAny>,
     errors: Option<IgnoredAny>,
 }
@@ -166,10 +220,49 @@ struct ChangeValue<'a> {
 #[derive(Deserialize)]
 struct Metadata<'a> {
     #[serde(default, borrow)]
-    #[allow(dead_code)] // read for its type: not text fails the other reader's metadata whole
     display_phone_number: Text<'a>,
     #[serde(default, borrow)]
     phone_number_id: Text<'a>,
+}
+
+/// A `contacts[]` entry of the plain kind: a `wa_id` and a profile name. A BSUID, a username or
+/// anything else is for the other reader (`deny_unknown_fields` fails the body).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Contact<'a> {
+    #[serde(borrow)]
+    wa_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    profile: Option<Object<Profile<'a>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Profile<'a> {
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
+}
+
+/// A message with only the keys a plain text from a phone has; any other key (a reply's
+/// `context`, a `referral`, a `group_id`, a BSUID, another type's object) fails the body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Message<'a> {
+    #[serde(borrow)]
+    from: Option<Text<'a>>,
+    #[serde(borrow)]
+    id: Option<Text<'a>>,
+    timestamp: Option<Stamp>,
+    #[serde(borrow, rename = "type")]
+    message_type: Option<Text<'a>>,
+    #[serde(borrow)]
+    text: Option<Object<TextPart<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct TextPart<'a> {
+    #[serde(borrow)]
+    body: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
