@@ -61,6 +61,7 @@ use serde_json::{json, Value};
 
 use super::client::SalesforceClient;
 use super::error::SalesforceError;
+pub use super::event_fields::EventFields;
 
 /// The platform event sfwa's Flow publishes for every Queued outbound record.
 pub const OUTBOUND_EVENT_CHANNEL: &str = "/event/WhatsApp_Outbound__e";
@@ -107,14 +108,15 @@ impl ReplayFrom {
 pub struct StreamEvent {
     /// The position to store once the event is handled, and to resume [`ReplayFrom::After`].
     pub replay_id: i64,
-    /// `data.payload`: `CreatedDate`, `CreatedById` and the event's fields (e.g. `Message_Id__c`).
-    pub payload: Value,
+    /// `data.payload`'s string fields: `CreatedDate`, `CreatedById` and the event's own
+    /// (e.g. `Message_Id__c`), kept compactly ([`EventFields`]).
+    pub fields: EventFields,
 }
 
 impl StreamEvent {
     /// A string field of the payload, e.g. `"Message_Id__c"`; `None` if absent, null or not a string.
     pub fn field(&self, name: &str) -> Option<&str> {
-        self.payload.get(name)?.as_str()
+        self.fields.get(name)
     }
 }
 
@@ -509,7 +511,7 @@ struct Message {
 #[derive(Debug, Deserialize)]
 struct EventData {
     event: Option<EventHeader>,
-    payload: Option<Value>,
+    payload: Option<EventFields>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -578,11 +580,8 @@ fn events_of(messages: &mut [Message], channel: &str) -> Result<Vec<StreamEvent>
         let replay_id = data
             .as_ref()
             .and_then(|d| d.event.as_ref()?.replay_id.as_ref()?.as_i64());
-        let payload = data
-            .and_then(|d| d.payload)
-            .filter(serde_json::Value::is_object);
-        match (replay_id, payload) {
-            (Some(replay_id), Some(payload)) => events.push(StreamEvent { replay_id, payload }),
+        match (replay_id, data.and_then(|d| d.payload)) {
+            (Some(replay_id), Some(fields)) => events.push(StreamEvent { replay_id, fields }),
             // Without a replay id the event cannot be stored or resumed after: refuse rather
             // than hand the caller something it cannot checkpoint.
             _ => {
@@ -752,10 +751,10 @@ mod tests {
 
     #[test]
     fn a_missing_or_non_string_field_reads_as_none() {
-        let event = StreamEvent {
-            replay_id: 1,
-            payload: json!({"Message_Id__c": null, "Count__c": 3}),
-        };
+        let body = r#"[{"data":{"payload":{"Message_Id__c":null,"Count__c":3},"event":{"replayId":1}},"channel":"/event/E__e"}]"#;
+        let event = events_of(&mut messages(body), "/event/E__e")
+            .unwrap()
+            .remove(0);
 
         assert_eq!(event.field("Message_Id__c"), None);
         assert_eq!(event.field("Count__c"), None);

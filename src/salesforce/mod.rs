@@ -15,7 +15,8 @@
 //! - [`auth`] — the three OAuth grants against `{login_url}/services/oauth2/token`.
 //! - [`client`] — the shared client: session cache, request/retry loop, query, describe.
 //! - [`cometd`] — the Streaming API subscriber (CometD long-polling, replay ids, recovery rules):
-//!   platform-event intake without REST calls.
+//!   platform-event intake without REST calls; [`event_fields`] keeps each event's payload
+//!   compactly (a backlog's events arrive in one answer).
 //! - [`contract`] — the fields of `WhatsApp_Message__c` sfwa reads and writes, said once.
 //! - [`describe`] — object describe, for checking the deployed package.
 //! - [`collections`] — create / update / upsert in chunks of 200 and per-record results.
@@ -46,6 +47,7 @@ pub mod content_versions;
 pub mod contract;
 pub mod describe;
 pub mod error;
+pub mod event_fields;
 pub mod files;
 pub mod limits;
 pub mod rows;
