@@ -325,6 +325,8 @@ async fn claim_and_advance(
 /// Listens on the channel until shutdown, recovering from every stream error: the loop around
 /// [`StreamIntake::step_until`].
 pub async fn run_stream(pipeline: Pipeline, shutdown: CancellationToken) {
+    // Before the first event: the first record must not pay for loading the phone rules.
+    worker::warm_up(&pipeline.core).await;
     let mut intake = match StreamIntake::open(&pipeline.intake).await {
         Ok(intake) => intake,
         Err(error) => {

@@ -403,6 +403,32 @@ pub async fn hand_over(dispatcher: &Dispatcher, work: Vec<(QueuedRecord, u32)>) 
     handles.into_iter().map(Handed).collect()
 }
 
+/// Loads what the first send would otherwise load on a runtime thread, before the intake reads
+/// its first record: libphonenumber's metadata and the default region's rules (measured: 80 ms
+/// of CPU on the first parse, 6 ms for a region's first number; behind a one-time lock, so a
+/// second send parsing meanwhile blocked the other runtime thread too, and the stream intake
+/// stopped reading events for 100+ ms — the trickle scenario's p99 was its first ten records).
+/// Runs on a blocking thread; a parse that fails only means nothing was warmed.
+pub async fn warm_up(core: &super::Core) {
+    let region = core.default_region;
+    let started = std::time::Instant::now();
+    let warmed = tokio::task::spawn_blocking(move || {
+        use crate::domain::phone::E164;
+        // An international number loads the metadata; a national one the default region's rules.
+        let _ = E164::parse("+16505551234", None);
+        if region.is_some() {
+            let _ = E164::parse("6505551234", region);
+        }
+    })
+    .await;
+    if warmed.is_ok() {
+        tracing::debug!(
+            took_ms = started.elapsed().as_millis() as u64,
+            "phone number rules loaded"
+        );
+    }
+}
+
 /// Counts a dispatch's outcome in the metrics, or logs why it failed.
 fn reported(
     dispatcher: &Dispatcher,
@@ -521,6 +547,7 @@ fn resend_due(entry: &journal::JournalEntry, grace: chrono::Duration, now: DateT
 ///
 /// While a backlog drains, a [`Spinner`] counts it for a person at the terminal (hidden otherwise).
 pub async fn run_dispatch(pipeline: Pipeline, shutdown: CancellationToken) {
+    warm_up(&pipeline.core).await;
     let interval = pipeline.core.settings.intake.interval;
     let mut backlog: Option<Spinner> = None;
     let mut page = None;
