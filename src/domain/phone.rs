@@ -40,6 +40,18 @@ pub fn region(code: &str) -> Result<Country, PhoneError> {
         .map_err(|_| PhoneError::UnknownRegion(code.to_string()))
 }
 
+/// Loads libphonenumber's metadata and `default_region`'s rules, which its first parse would
+/// otherwise load (measured: 80 ms of CPU for the first parse, 6 ms for a region's first number),
+/// behind a load-once lock: a second parse meanwhile waits, holding its thread. Call it off the
+/// async runtime before the first record. Bypasses the wa_id memo, so no sample number is kept.
+pub fn load_rules(default_region: Option<Country>) {
+    // An international number loads the metadata; a national one the default region's rules.
+    let _ = E164::parse_uncached("+16505551234", None);
+    if default_region.is_some() {
+        let _ = E164::parse_uncached("6505551234", default_region);
+    }
+}
+
 impl E164 {
     /// Parses a number as a person wrote it. `default_region` applies when it has no country code.
     ///

@@ -403,25 +403,15 @@ pub async fn hand_over(dispatcher: &Dispatcher, work: Vec<(QueuedRecord, u32)>) 
     handles.into_iter().map(Handed).collect()
 }
 
-/// Loads what the first send would otherwise load on a runtime thread, before the intake reads
-/// its first record: libphonenumber's metadata and the default region's rules (measured: 80 ms
-/// of CPU on the first parse, 6 ms for a region's first number; behind a one-time lock, so a
-/// second send parsing meanwhile blocked the other runtime thread too, and the stream intake
-/// stopped reading events for 100+ ms — the trickle scenario's p99 was its first ten records).
-/// Runs on a blocking thread; a parse that fails only means nothing was warmed.
+/// Loads the phone number rules ([`crate::domain::phone::load_rules`]) on a blocking thread,
+/// before the intake reads its first record, so the first sends do not load them on the runtime's
+/// threads (the trickle scenario's p99 was its first ten records).
 pub async fn warm_up(core: &super::Core) {
     let region = core.default_region;
     let started = std::time::Instant::now();
-    let warmed = tokio::task::spawn_blocking(move || {
-        use crate::domain::phone::E164;
-        // An international number loads the metadata; a national one the default region's rules.
-        let _ = E164::parse("+16505551234", None);
-        if region.is_some() {
-            let _ = E164::parse("6505551234", region);
-        }
-    })
-    .await;
-    if warmed.is_ok() {
+    let loaded =
+        tokio::task::spawn_blocking(move || crate::domain::phone::load_rules(region)).await;
+    if loaded.is_ok() {
         tracing::debug!(
             took_ms = started.elapsed().as_millis() as u64,
             "phone number rules loaded"
