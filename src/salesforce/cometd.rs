@@ -62,6 +62,7 @@ use serde_json::{json, Value};
 use super::client::SalesforceClient;
 use super::error::SalesforceError;
 pub use super::event_fields::EventFields;
+use super::json_array::{ArrayPieces, NotAnArray};
 
 /// The platform event sfwa's Flow publishes for every Queued outbound record.
 pub const OUTBOUND_EVENT_CHANNEL: &str = "/event/WhatsApp_Outbound__e";
@@ -337,10 +338,10 @@ impl CometdClient {
             "ext": {"replay": true},
             "id": id,
         }]);
-        let messages = self
+        let answer = self
             .exchange(&connection, &body, META_TIMEOUT, HANDSHAKE)
             .await?;
-        let reply = meta_reply(&messages, HANDSHAKE)?;
+        let reply = meta_reply(&answer.replies, HANDSHAKE)?;
         if !reply.successful {
             return Err(self.refusal(&connection, reply, "handshake"));
         }
@@ -366,10 +367,10 @@ impl CometdClient {
             "ext": {"replay": {self.channel.as_str(): replay_from.wire_value()}},
             "id": id,
         }]);
-        let messages = self
+        let answer = self
             .exchange(&connection, &body, META_TIMEOUT, SUBSCRIBE)
             .await?;
-        let reply = meta_reply(&messages, SUBSCRIBE)?;
+        let reply = meta_reply(&answer.replies, SUBSCRIBE)?;
         if !reply.successful {
             return Err(self.refusal(&connection, reply, "subscribe"));
         }
@@ -390,13 +391,11 @@ impl CometdClient {
             "id": id,
         }]);
         let timeout = connection.hold + CONNECT_MARGIN;
-        let mut messages = self.exchange(&connection, &body, timeout, CONNECT).await?;
-        let reply = meta_reply(&messages, CONNECT)?;
+        let answer = self.exchange(&connection, &body, timeout, CONNECT).await?;
+        let reply = meta_reply(&answer.replies, CONNECT)?;
         if !reply.successful {
             return Err(self.refusal(&connection, reply, "connect"));
         }
-        let events = events_of(&mut messages, &self.channel)?;
-        let reply = meta_reply(&messages, CONNECT)?;
         let mut reconnect = None;
         if let Some(advice) = &reply.advice {
             if let Some(interval) = advice.interval {
@@ -405,9 +404,10 @@ impl CometdClient {
             if let Some(hold) = advice.timeout {
                 connection.hold = Duration::from_millis(hold);
             }
-            reconnect = advice.reconnect.as_deref();
+            reconnect = advice.reconnect.clone();
         }
-        if matches!(reconnect, Some("handshake" | "none")) {
+        let events = answer.events()?;
+        if matches!(reconnect.as_deref(), Some("handshake" | "none")) {
             // The events are good; the session is not. The next poll starts a new one from
             // whatever the caller has stored by then.
             tracing::info!(advice = reconnect, "server asked for a new handshake");
@@ -416,15 +416,16 @@ impl CometdClient {
         Ok((events, Some(connection)))
     }
 
-    /// Sends one request and reads the Bayeux answer, classifying transport and HTTP failures.
+    /// Sends one request and reads the Bayeux answer as it arrives ([`AnswerReader`]), classifying
+    /// transport and HTTP failures.
     async fn exchange(
         &self,
         connection: &Connection,
         body: &Value,
         timeout: Duration,
         what: &str,
-    ) -> Result<Vec<Message>, CometdError> {
-        let response = self
+    ) -> Result<Answer, CometdError> {
+        let mut response = self
             .http
             .post(&connection.endpoint)
             .bearer_auth(&connection.access_token)
@@ -434,10 +435,15 @@ impl CometdClient {
             .await
             .map_err(|e| CometdError::Transport(format!("{what} failed: {e}")))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| {
-            CometdError::Transport(format!("{what} answer cut off ({status}): {e}"))
-        })?;
-        let answer = read_answer(status, &bytes, what);
+        let mut reader = AnswerReader::new(&self.channel);
+        while let Some(piece) = response
+            .chunk()
+            .await
+            .map_err(|e| CometdError::Transport(format!("{what} answer cut off ({status}): {e}")))?
+        {
+            reader.feed(&piece);
+        }
+        let answer = reader.finish(status, what);
         if answer
             .as_ref()
             .is_err_and(|e| *e == CometdError::AuthInvalid)
@@ -462,31 +468,144 @@ impl CometdClient {
     }
 }
 
-/// The Bayeux messages of an HTTP answer, or what its status means.
-fn read_answer(status: StatusCode, bytes: &[u8], what: &str) -> Result<Vec<Message>, CometdError> {
-    if status == StatusCode::UNAUTHORIZED {
-        return Err(CometdError::AuthInvalid);
+/// A Bayeux answer as read: the meta replies, and the events on the subscribed channel, each
+/// moved out of its message as it arrived.
+#[derive(Debug, Default)]
+struct Answer {
+    replies: Vec<Message>,
+    events: Vec<StreamEvent>,
+    /// The first message on the channel that is not a readable event. The caller returns it once
+    /// the connect reply is known to be successful (a failed connect's events come again anyway).
+    bad_event: Option<CometdError>,
+}
+
+impl Answer {
+    /// Keeps a meta reply, or the event a message on `channel` carries. Messages on channels this
+    /// client did not subscribe to are ignored.
+    fn take(&mut self, mut message: Message, channel: &str) {
+        if message.channel.starts_with("/meta/") {
+            self.replies.push(message);
+            return;
+        }
+        if message.channel != channel {
+            tracing::debug!(channel = %message.channel, "ignoring a message on another channel");
+            return;
+        }
+        let data = message.data.take();
+        let replay_id = data
+            .as_ref()
+            .and_then(|d| d.event.as_ref()?.replay_id.as_ref()?.as_i64());
+        match (replay_id, data.and_then(|d| d.payload)) {
+            (Some(replay_id), Some(fields)) => self.events.push(StreamEvent { replay_id, fields }),
+            // Without a replay id the event cannot be stored or resumed after: refuse rather
+            // than hand the caller something it cannot checkpoint.
+            _ => {
+                self.bad_event.get_or_insert_with(|| {
+                    CometdError::Protocol(format!(
+                        "an event on {channel} without data.event.replayId or data.payload"
+                    ))
+                });
+            }
+        }
     }
-    if status.is_server_error()
-        || status == StatusCode::REQUEST_TIMEOUT
-        || status == StatusCode::TOO_MANY_REQUESTS
-    {
-        return Err(CometdError::Transport(format!(
-            "{what} answered {status}: {}",
-            snippet(bytes)
-        )));
+
+    /// The channel's events in the order delivered, unless one of them could not be read.
+    fn events(self) -> Result<Vec<StreamEvent>, CometdError> {
+        match self.bad_event {
+            Some(error) => Err(error),
+            None => Ok(self.events),
+        }
     }
-    match parse_messages(bytes) {
-        // Some refusals come as 4xx with a Bayeux body; the body says more than the status.
-        Ok(messages) => Ok(messages),
-        Err(_) if !status.is_success() => Err(CometdError::Protocol(format!(
-            "{what} answered {status}: {}",
-            snippet(bytes)
-        ))),
-        Err(error) => Err(CometdError::Protocol(format!(
-            "unreadable {what} answer ({error}): {}",
-            snippet(bytes)
-        ))),
+}
+
+/// How much of a body's start an error message quotes, in bytes.
+const SNIPPET_BYTES: usize = 800;
+
+/// Reads an HTTP answer's body piece by piece into an [`Answer`]: each message of the array is
+/// parsed as soon as it is in ([`ArrayPieces`]), so a backlog's answer is never held whole.
+struct AnswerReader<'c> {
+    channel: &'c str,
+    pieces: ArrayPieces,
+    answer: Answer,
+    /// The body's first bytes, for error messages (5xx pages from a proxy are HTML).
+    head: Vec<u8>,
+    /// A body that is not an array (Bayeux allows a single message; error pages are neither),
+    /// kept whole: such bodies are small.
+    whole: Option<Vec<u8>>,
+    /// Why the body is not a Bayeux answer, once known; the rest is not parsed.
+    unreadable: Option<String>,
+}
+
+impl<'c> AnswerReader<'c> {
+    fn new(channel: &'c str) -> Self {
+        AnswerReader {
+            channel,
+            pieces: ArrayPieces::default(),
+            answer: Answer::default(),
+            head: Vec::new(),
+            whole: None,
+            unreadable: None,
+        }
+    }
+
+    fn feed(&mut self, piece: &[u8]) {
+        let room = SNIPPET_BYTES.saturating_sub(self.head.len());
+        self.head.extend_from_slice(&piece[..room.min(piece.len())]);
+        if self.unreadable.is_some() {
+            return;
+        }
+        if let Some(whole) = &mut self.whole {
+            whole.extend_from_slice(piece);
+            return;
+        }
+        let (answer, channel) = (&mut self.answer, self.channel);
+        let fed = self.pieces.feed(piece, |element| {
+            answer.take(serde_json::from_slice(element)?, channel);
+            Ok::<(), serde_json::Error>(())
+        });
+        match fed {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => self.unreadable = Some(error.to_string()),
+            Err(NotAnArray::OtherDocument) => self.whole = Some(piece.to_vec()),
+            Err(error) => self.unreadable = Some(error.to_string()),
+        }
+    }
+
+    /// The answer, or what the body and the HTTP status mean for the caller.
+    fn finish(mut self, status: StatusCode, what: &str) -> Result<Answer, CometdError> {
+        let snippet = || snippet(&self.head);
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(CometdError::AuthInvalid);
+        }
+        if status.is_server_error()
+            || status == StatusCode::REQUEST_TIMEOUT
+            || status == StatusCode::TOO_MANY_REQUESTS
+        {
+            return Err(CometdError::Transport(format!(
+                "{what} answered {status}: {}",
+                snippet()
+            )));
+        }
+        if let Some(whole) = self.whole.take() {
+            match serde_json::from_slice(&whole) {
+                Ok(message) => self.answer.take(message, self.channel),
+                Err(error) => self.unreadable = Some(error.to_string()),
+            }
+        } else if self.unreadable.is_none() {
+            self.unreadable = self.pieces.finish().err().map(|e| e.to_string());
+        }
+        match &self.unreadable {
+            None => Ok(self.answer),
+            // Some refusals come as 4xx with a Bayeux body; the body says more than the status.
+            Some(_) if !status.is_success() => Err(CometdError::Protocol(format!(
+                "{what} answered {status}: {}",
+                snippet()
+            ))),
+            Some(error) => Err(CometdError::Protocol(format!(
+                "unreadable {what} answer ({error}): {}",
+                snippet()
+            ))),
+        }
     }
 }
 
@@ -548,50 +667,12 @@ impl Message {
     }
 }
 
-/// A response body: a JSON array of messages (Bayeux also allows a single object).
-fn parse_messages(body: &[u8]) -> Result<Vec<Message>, serde_json::Error> {
-    match body.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'[') => serde_json::from_slice(body),
-        _ => Ok(vec![serde_json::from_slice(body)?]),
-    }
-}
-
 /// The reply on `channel` among the response's messages.
 fn meta_reply<'m>(messages: &'m [Message], channel: &str) -> Result<&'m Message, CometdError> {
     messages
         .iter()
         .find(|m| m.channel == channel)
         .ok_or_else(|| CometdError::Protocol(format!("the answer carries no {channel} reply")))
-}
-
-/// The events for `channel` in a response, in the order delivered, moved out of `messages`.
-/// Other meta replies are ignored; so are messages on channels this client did not subscribe to.
-fn events_of(messages: &mut [Message], channel: &str) -> Result<Vec<StreamEvent>, CometdError> {
-    let mut events = Vec::new();
-    for message in messages
-        .iter_mut()
-        .filter(|m| !m.channel.starts_with("/meta/"))
-    {
-        if message.channel != channel {
-            tracing::debug!(channel = %message.channel, "ignoring a message on another channel");
-            continue;
-        }
-        let data = message.data.take();
-        let replay_id = data
-            .as_ref()
-            .and_then(|d| d.event.as_ref()?.replay_id.as_ref()?.as_i64());
-        match (replay_id, data.and_then(|d| d.payload)) {
-            (Some(replay_id), Some(fields)) => events.push(StreamEvent { replay_id, fields }),
-            // Without a replay id the event cannot be stored or resumed after: refuse rather
-            // than hand the caller something it cannot checkpoint.
-            _ => {
-                return Err(CometdError::Protocol(format!(
-                    "an event on {channel} without data.event.replayId or data.payload"
-                )))
-            }
-        }
-    }
-    Ok(events)
 }
 
 /// What an unsuccessful `/meta/*` reply means for the caller.
@@ -643,7 +724,7 @@ fn braced_text(text: &str) -> Option<&str> {
     Some(text[start..end].trim())
 }
 
-/// The start of an unexpected body, for error messages (5xx pages from a proxy are HTML).
+/// The start of an unexpected body, for error messages.
 fn snippet(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).chars().take(200).collect()
 }
@@ -678,8 +759,21 @@ impl CookieStore for StreamCookies {
 mod tests {
     use super::*;
 
+    /// `body` answered with `status`, read as it would arrive: in pieces of 7 bytes.
+    fn read(status: StatusCode, body: &[u8], what: &str) -> Result<Answer, CometdError> {
+        let mut reader = AnswerReader::new("/event/E__e");
+        for piece in body.chunks(7) {
+            reader.feed(piece);
+        }
+        reader.finish(status, what)
+    }
+
+    fn answer(body: &str) -> Answer {
+        read(StatusCode::OK, body.as_bytes(), "connect").expect("a Bayeux body")
+    }
+
     fn messages(body: &str) -> Vec<Message> {
-        parse_messages(body.as_bytes()).expect("a Bayeux body")
+        answer(body).replies
     }
 
     fn refusal(body: &str, from: ReplayFrom) -> CometdError {
@@ -694,10 +788,10 @@ mod tests {
             {"data":{"schema":"s","payload":{"Message_Id__c":"a01B"},"event":{"EventUuid":"u2","replayId":7}},"channel":"/event/E__e"},
             {"clientId":"c","channel":"/meta/connect","id":"3","successful":true}]"#;
 
-        let mut messages = messages(body);
-        let events = events_of(&mut messages, "/event/E__e").unwrap();
+        let answer = answer(body);
 
-        assert!(meta_reply(&messages, CONNECT).unwrap().successful);
+        assert!(meta_reply(&answer.replies, CONNECT).unwrap().successful);
+        let events = answer.events().unwrap();
         let ids: Vec<_> = events
             .iter()
             .map(|e| (e.replay_id, e.field("Message_Id__c")))
@@ -710,7 +804,7 @@ mod tests {
         let body = r#"[{"channel":"/meta/connect","successful":true,"advice":{"interval":0,"timeout":110000,"reconnect":"retry"}},
             {"data":{"payload":{"Message_Id__c":"a01A"},"event":{"replayId":5}},"channel":"/event/E__e"}]"#;
 
-        let events = events_of(&mut messages(body), "/event/E__e").unwrap();
+        let events = answer(body).events().unwrap();
 
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].replay_id, 5);
@@ -718,9 +812,10 @@ mod tests {
 
     #[test]
     fn a_single_object_body_is_read_as_one_message() {
-        let messages = messages(r#"{"channel":"/meta/connect","successful":true}"#);
+        let messages = messages(r#" {"channel":"/meta/connect","successful":true}"#);
 
         assert_eq!(messages.len(), 1);
+        assert!(messages[0].successful);
     }
 
     #[test]
@@ -728,7 +823,7 @@ mod tests {
         let body =
             r#"[{"data":{"payload":{"Message_Id__c":"a01A"},"event":{}},"channel":"/event/E__e"}]"#;
 
-        let result = events_of(&mut messages(body), "/event/E__e");
+        let result = answer(body).events();
 
         assert!(
             matches!(result, Err(CometdError::Protocol(_))),
@@ -741,7 +836,7 @@ mod tests {
         let body = r#"[{"data":{"payload":{"Message_Id__c":"a01A"},"event":{"replayId":"7"}},"channel":"/event/E__e"},
             {"channel":"/meta/connect","successful":true}]"#;
 
-        let result = events_of(&mut messages(body), "/event/E__e");
+        let result = answer(body).events();
 
         assert!(
             matches!(result, Err(CometdError::Protocol(_))),
@@ -752,9 +847,7 @@ mod tests {
     #[test]
     fn a_missing_or_non_string_field_reads_as_none() {
         let body = r#"[{"data":{"payload":{"Message_Id__c":null,"Count__c":3},"event":{"replayId":1}},"channel":"/event/E__e"}]"#;
-        let event = events_of(&mut messages(body), "/event/E__e")
-            .unwrap()
-            .remove(0);
+        let event = answer(body).events().unwrap().remove(0);
 
         assert_eq!(event.field("Message_Id__c"), None);
         assert_eq!(event.field("Count__c"), None);
@@ -847,10 +940,15 @@ mod tests {
     fn http_answers_are_classified_by_what_the_caller_must_do() {
         let html = b"<html>Service Unavailable</html>";
 
-        let unavailable = read_answer(StatusCode::SERVICE_UNAVAILABLE, html, "connect");
-        let unauthorized = read_answer(StatusCode::UNAUTHORIZED, b"", "connect");
-        let too_large = read_answer(StatusCode::PAYLOAD_TOO_LARGE, b"", "subscribe");
-        let not_bayeux = read_answer(StatusCode::OK, html, "handshake");
+        let unavailable = read(StatusCode::SERVICE_UNAVAILABLE, html, "connect");
+        let unauthorized = read(StatusCode::UNAUTHORIZED, b"", "connect");
+        let too_large = read(StatusCode::PAYLOAD_TOO_LARGE, b"", "subscribe");
+        let not_bayeux = read(StatusCode::OK, html, "handshake");
+        let cut_off = read(
+            StatusCode::OK,
+            br#"[{"channel":"/meta/connect","#,
+            "connect",
+        );
 
         assert!(
             matches!(unavailable, Err(CometdError::Transport(_))),
@@ -865,6 +963,49 @@ mod tests {
             matches!(not_bayeux, Err(CometdError::Protocol(_))),
             "{not_bayeux:?}"
         );
+        assert!(
+            matches!(&cut_off, Err(CometdError::Protocol(e)) if e.contains("/meta/connect")),
+            "{cut_off:?}"
+        );
+    }
+
+    #[test]
+    fn a_large_answer_is_read_message_by_message_into_the_same_events_and_reply() {
+        let event = |n: usize| {
+            format!(
+                r#"{{"data":{{"schema":"s","payload":{{"CreatedDate":"2026-11-24T18:31:40.517Z","Message_Id__c":"a01{n:015}"}},"event":{{"EventUuid":"u{n}","replayId":{n}}}}},"channel":"/event/E__e"}}"#
+            )
+        };
+        let mut body = String::from("[");
+        for n in 1..=5_000 {
+            body.push_str(&event(n));
+            body.push(',');
+        }
+        body.push_str(r#"{"channel":"/meta/connect","successful":true}]"#);
+
+        let mut reader = AnswerReader::new("/event/E__e");
+        // Pieces as a network delivers them: uneven, and most cut a message in two.
+        let mut rest = body.as_bytes();
+        for size in [1, 5_000, 16_384, 3, 65_536].iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (piece, after) = rest.split_at((*size).min(rest.len()));
+            reader.feed(piece);
+            rest = after;
+        }
+        let answer = reader.finish(StatusCode::OK, "connect").unwrap();
+
+        assert!(meta_reply(&answer.replies, CONNECT).unwrap().successful);
+        let events = answer.events().unwrap();
+        assert_eq!(events.len(), 5_000);
+        for (n, event) in (1..).zip(&events) {
+            assert_eq!(event.replay_id, n as i64);
+            assert_eq!(
+                event.field("Message_Id__c"),
+                Some(format!("a01{n:015}").as_str())
+            );
+        }
     }
 
     #[test]

@@ -16,7 +16,8 @@
 //! - [`client`] — the shared client: session cache, request/retry loop, query, describe.
 //! - [`cometd`] — the Streaming API subscriber (CometD long-polling, replay ids, recovery rules):
 //!   platform-event intake without REST calls; [`event_fields`] keeps each event's payload
-//!   compactly (a backlog's events arrive in one answer).
+//!   compactly (a backlog's events arrive in one answer), and [`json_array`] reads that answer
+//!   element by element as it arrives.
 //! - [`contract`] — the fields of `WhatsApp_Message__c` sfwa reads and writes, said once.
 //! - [`describe`] — object describe, for checking the deployed package.
 //! - [`collections`] — create / update / upsert in chunks of 200 and per-record results.
@@ -49,6 +50,7 @@ pub mod describe;
 pub mod error;
 pub mod event_fields;
 pub mod files;
+pub mod json_array;
 pub mod limits;
 pub mod rows;
 pub mod soql;
