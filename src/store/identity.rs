@@ -36,6 +36,18 @@ pub struct Customer {
     pub last_inbound_at: Option<DateTime<Utc>>,
 }
 
+impl Customer {
+    /// Whether `key` is this person's current key of `kind`.
+    fn holds(&self, kind: KeyKind, key: &CustomerId) -> bool {
+        let held = match kind {
+            KeyKind::WaId => &self.wa_id,
+            KeyKind::UserId => &self.user_id,
+            KeyKind::ParentUserId => &self.parent_user_id,
+        };
+        held.as_ref() == Some(key)
+    }
+}
+
 /// A person found by one key, and whether that key is one they gave up (and when).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Found {
@@ -236,7 +248,9 @@ pub fn observe(
     seen: &Seen,
 ) -> Result<Option<i64>, StoreError> {
     let mut person: Option<i64> = None;
+    // The keys to make current, each with whether its person already holds it as theirs.
     let mut current = Vec::new();
+    let mut merged = false;
     for (kind, key) in seen.keys() {
         match find_live(conn, number, key, seen.at)? {
             Some(found) if found.retired_at.is_some() => {
@@ -245,24 +259,35 @@ pub fn observe(
             Some(found) => {
                 let id = found.customer.id;
                 match person {
-                    Some(keep) if keep != id => merge(conn, keep, id, seen.at)?,
+                    Some(keep) if keep != id => {
+                        merge(conn, keep, id, seen.at)?;
+                        merged = true;
+                    }
                     Some(_) => {}
                     None => person = Some(id),
                 }
-                current.push((kind, key));
+                current.push((kind, key, found.customer.holds(kind, key)));
             }
-            None => current.push((kind, key)),
+            None => current.push((kind, key, false)),
         }
     }
-    let Some(&(first_kind, first)) = current.first() else {
+    if current.is_empty() {
+        // Only keys given up: the person they name is the answer, unchanged.
         return Ok(person);
-    };
-    let (person, already_set) = match person {
-        Some(id) => (id, 0),
+    }
+    if !merged {
+        // Setting a key its person already holds changes nothing (a status names the same
+        // pair three times per message): skip its lookups and writes. After a merge the merged
+        // person's keys may have been given up, so every key is set again.
+        current.retain(|&(_, _, held)| !held);
+    }
+    let (person, already_set) = match (person, current.first()) {
+        (Some(id), _) => (id, 0),
         // A new person already has its first key: setting it again would change nothing.
-        None => (create(conn, number, first_kind, first, seen.at)?, 1),
+        (None, Some(&(kind, key, _))) => (create(conn, number, kind, key, seen.at)?, 1),
+        (None, None) => unreachable!("a key held by nobody was kept"),
     };
-    for (kind, key) in current.into_iter().skip(already_set) {
+    for (kind, key, _) in current.into_iter().skip(already_set) {
         set_key(conn, number, person, kind, key, seen.at)?;
     }
     if let Some(username) = &seen.username {
@@ -471,6 +496,22 @@ mod tests {
 
         assert_eq!(window(&conn, PHONE), Some(at(3)));
         assert_eq!(person(&conn, PHONE), person(&conn, BSUID));
+    }
+
+    #[test]
+    fn observing_a_pair_the_person_already_holds_writes_nothing_and_still_names_them() {
+        let conn = test_connection();
+        let first = observe(&conn, &number(), &seen(Some(PHONE), Some(BSUID), at(3))).unwrap();
+        let writes_before = conn.total_changes();
+
+        let again = observe(&conn, &number(), &seen(Some(PHONE), Some(BSUID), at(1))).unwrap();
+
+        assert_eq!(again, first);
+        assert_eq!(conn.total_changes(), writes_before);
+        // A new key for the same person is still taken, and the old one given up.
+        observe(&conn, &number(), &seen(Some(NEW_PHONE), Some(BSUID), at(0))).unwrap();
+        assert_eq!(person(&conn, BSUID).wa_id, Some(id(NEW_PHONE)));
+        assert_eq!(person(&conn, PHONE).id, first.unwrap());
     }
 
     #[test]
