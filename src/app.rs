@@ -121,11 +121,16 @@ impl App {
         let observe = crate::observe::routes::routes(probed);
         let observe_stop = stop.clone();
         let server = tokio::spawn(async move {
-            let webhook = axum::serve(listener, webhook)
-                .with_graceful_shutdown(async move { stop.cancelled().await });
+            let webhook = crate::webhook::listener::serve(
+                listener,
+                webhook,
+                crate::webhook::listener::LIMITS,
+                stop,
+            );
             let observe = axum::serve(observe_listener, observe)
                 .with_graceful_shutdown(async move { observe_stop.cancelled().await });
-            tokio::try_join!(async move { webhook.await }, async move { observe.await }).map(|_| ())
+            let (_, observed) = tokio::join!(webhook, async move { observe.await });
+            observed
         });
         (pipeline, server)
     }

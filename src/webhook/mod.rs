@@ -22,7 +22,9 @@
 //! - `typed`: the common POSTs (status updates, customers' plain text messages) read into typed
 //!   values borrowed from the body, without a JSON tree; anything else (or anything it is unsure
 //!   of) goes to `payload`'s reader of every shape.
-//! - [`server`]: the routes, the status codes and the HTTP layer's metrics.
+//! - [`server`]: the routes, the status codes and the HTTP layer's metrics; [`listener`]: the
+//!   port's HTTP/1.1 connections (a header timeout that also ends idle keep-alive connections, and
+//!   a soft cap on the connections kept open).
 //!
 //! [`WebhookEvent`]: crate::domain::webhook_event::WebhookEvent
 //! [`WebhookEvent::dedupe_key`]: crate::domain::webhook_event::WebhookEvent::dedupe_key
@@ -44,4 +46,5 @@ pub use payload::{
     MAX_WAMID_CHARS, MAX_WA_ID_CHARS, MILLISECONDS_FROM,
 };
 pub use signature::verify_signature;
+pub mod listener;
 pub mod server;
