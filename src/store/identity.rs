@@ -281,13 +281,16 @@ pub fn observe(
         // person's keys may have been given up, so every key is set again.
         current.retain(|&(_, _, held)| !held);
     }
-    let (person, already_set) = match (person, current.first()) {
-        (Some(id), _) => (id, 0),
+    let mut keys = current.into_iter().map(|(kind, key, _)| (kind, key));
+    let person = match person {
+        Some(id) => id,
         // A new person already has its first key: setting it again would change nothing.
-        (None, Some(&(kind, key, _))) => (create(conn, number, kind, key, seen.at)?, 1),
-        (None, None) => unreachable!("a key held by nobody was kept"),
+        None => match keys.next() {
+            Some((kind, key)) => create(conn, number, kind, key, seen.at)?,
+            None => return Ok(None),
+        },
     };
-    for (kind, key, _) in current.into_iter().skip(already_set) {
+    for (kind, key) in keys {
         set_key(conn, number, person, kind, key, seen.at)?;
     }
     if let Some(username) = &seen.username {

@@ -70,7 +70,7 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, stop: 
         // Answers are small and written whole: no reason to let Nagle hold them back.
         let _ = stream.set_nodelay(true);
         let count = OpenConnection::new(&open);
-        let keep_alive = count.open() <= limits.keep_alive_connections;
+        let keep_alive = count.then <= limits.keep_alive_connections;
         let service = TowerToHyperService::new(router.clone());
         let closing = closing.clone();
         connections.spawn(async move {
@@ -123,10 +123,6 @@ impl OpenConnection {
             open: open.clone(),
             then,
         }
-    }
-
-    fn open(&self) -> usize {
-        self.then
     }
 }
 
@@ -239,13 +235,12 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let stop = CancellationToken::new();
         let (entered, entered_rx) = tokio::sync::oneshot::channel::<()>();
-        let entered = std::sync::Mutex::new(Some(entered));
+        let entered = Arc::new(std::sync::Mutex::new(Some(entered)));
         let release = Arc::new(tokio::sync::Notify::new());
         let router = Router::new().route(
             "/webhook",
             post({
                 let release = release.clone();
-                let entered = Arc::new(entered);
                 move || {
                     let (release, entered) = (release.clone(), entered.clone());
                     async move {
