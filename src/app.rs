@@ -308,7 +308,7 @@ fn build_pipeline_reporting(
             timeout: settings.whatsapp.timeout,
         },
     );
-    let store = Store::open(&settings.store.path)
+    let store = Store::open_lingering(&settings.store.path, settings.store.commit_linger)
         .with_context(|| format!("opening the store at {}", settings.store.path.display()))?;
     Ok(Pipeline::new(
         settings, clock, store, salesforce, whatsapp, reporter,

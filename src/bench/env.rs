@@ -60,6 +60,9 @@ pub struct DaemonTuning {
     /// `writeback.flush_interval` in ms (default: the daemon's).
     #[arg(long)]
     pub flush_interval_ms: Option<u64>,
+    /// `store.commit_linger` in ms (default: the daemon's, 0: commit at once).
+    #[arg(long)]
+    pub commit_linger_ms: Option<u64>,
     /// The store starts with this many finished messages of history (and their webhooks' dedupe
     /// keys), as after months of work: e.g. 1000000.
     #[arg(long, default_value_t = 0)]
@@ -72,6 +75,7 @@ impl Default for DaemonTuning {
             mode: "stream".into(),
             batch_window_ms: None,
             flush_interval_ms: None,
+            commit_linger_ms: None,
             journal_rows: 0,
         }
     }
@@ -435,12 +439,16 @@ fn daemon_config(
         .map_or(String::new(), |ms| {
             format!("[writeback]\nflush_interval = \"{ms}ms\"\n")
         });
+    let linger = options
+        .daemon
+        .commit_linger_ms
+        .map_or(String::new(), |ms| format!("commit_linger = \"{ms}ms\"\n"));
     format!(
         "[salesforce]\nlogin_url = {login}\nauth = \"jwt\"\nclient_id = {client}\nusername = {user}\nprivate_key_path = {key}\n\n\
          [whatsapp]\napi_base = {api}\naccess_token = {token}\ndefault_phone_number_id = {main}\nphone_number_ids = [{ids}]\n\
          app_secret = {secret}\nverify_token = {verify}\ndefault_region = \"US\"\nthroughput_per_second = {limit}\n{account}\n\
          [intake]\n{intake}\n[webhook]\nlisten = \"127.0.0.1:{webhook_port}\"\npath = \"/webhook\"\n\n\
-         [observe]\nlisten = \"127.0.0.1:{observe_port}\"\n\n[store]\npath = {store}\n\n{writeback}",
+         [observe]\nlisten = \"127.0.0.1:{observe_port}\"\n\n[store]\npath = {store}\n{linger}\n{writeback}",
         login = text("/salesforce_url"),
         client = text("/salesforce/client_id"),
         user = text("/salesforce/username"),

@@ -282,3 +282,22 @@ fn webhook_forward_rules_are_read_from_the_file_and_checked() {
         "{said:?}"
     );
 }
+
+#[test]
+fn the_commit_linger_is_off_by_default_takes_a_duration_and_refuses_more_than_100_ms() {
+    let default = Settings::from_layers(MINIMAL, &BTreeMap::new()).unwrap();
+    assert_eq!(default.store.commit_linger, Duration::ZERO);
+    let four =
+        Settings::from_layers(MINIMAL, &env(&[("SFWA_STORE__COMMIT_LINGER", "4ms")])).unwrap();
+    four.validate().unwrap();
+    assert_eq!(four.store.commit_linger, Duration::from_millis(4));
+
+    let long =
+        Settings::from_layers(MINIMAL, &env(&[("SFWA_STORE__COMMIT_LINGER", "1s")])).unwrap();
+    let problems = long.validate().unwrap_err();
+    let problem = problems
+        .iter()
+        .find(|p| p.key == "store.commit_linger")
+        .expect("store.commit_linger refused");
+    assert!(problem.fix.contains("4ms"), "{}", problem.fix);
+}

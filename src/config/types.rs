@@ -344,12 +344,19 @@ pub struct ForwardRule {
 #[serde(default, deny_unknown_fields)]
 pub struct StoreSettings {
     pub path: PathBuf,
+    /// While the store is busy, how long its writer waits for more writes before each COMMIT
+    /// (one fsync shared by all of them): `0s` (the default) commits at once. A few ms cut the
+    /// daemon's CPU per message under a sustained send backlog; every write, and so every
+    /// webhook's answer, waits up to that much longer ([`crate::store::db::linger_before_commit`]).
+    #[serde(with = "humantime_serde")]
+    pub commit_linger: Duration,
 }
 
 impl Default for StoreSettings {
     fn default() -> Self {
         StoreSettings {
             path: PathBuf::from("sfwa.db"),
+            commit_linger: Duration::ZERO,
         }
     }
 }

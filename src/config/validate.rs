@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use super::{parse_schedule, AuthMode, Problem, SalesforceSettings, Settings, WhatsAppSettings};
 
+/// The longest `store.commit_linger` accepted: beyond it the wait is felt in every answer.
+const MAX_COMMIT_LINGER: Duration = Duration::from_millis(100);
+
 /// The problems found so far.
 #[derive(Default)]
 struct Problems(Vec<Problem>);
@@ -277,6 +280,12 @@ fn timings(s: &Settings, p: &mut Problems) {
             "is longer than 30 s (Salesforce forgets a streaming client that does not reconnect within 40 s of receiving events)",
             "use \"500ms\"",
         );
+    p.need(
+        s.store.commit_linger <= MAX_COMMIT_LINGER,
+        "store.commit_linger",
+        "is longer than 100 ms: every write and every webhook answer would wait that long",
+        "use \"0s\" (commit at once), or a few ms under a sustained send backlog, e.g. \"4ms\"",
+    );
     p.need(
         s.intake.channel.starts_with("/event/"),
         "intake.channel",

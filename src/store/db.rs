@@ -25,7 +25,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, Row, Transaction, TransactionBehavior};
@@ -127,6 +127,8 @@ const STATEMENT_CACHE: usize = 128;
 /// caller. Concurrent writers (webhook POSTs, journal transitions, outbox inserts) therefore share
 /// one fsync, while each caller still hears back only once its data is durable (guarantees 1
 /// and 2 are unchanged). If the COMMIT itself fails, every caller of the batch gets the error.
+/// With a `commit_linger` ([`Store::open_lingering`]) a busy writer waits that long before taking
+/// its batch, so more writes share each COMMIT ([`linger_before_commit`]).
 ///
 /// **Reads** run on blocking threads on their own read-only connections (file stores), each in a
 /// deferred transaction so a read sees one committed state even while a batch commits beside it.
@@ -188,9 +190,16 @@ impl Drop for Shared {
 
 impl Store {
     /// Opens (creating if needed) the store file at `path` and its parent directory, switches it to
-    /// WAL and applies pending migrations.
-    #[tracing::instrument(skip_all, fields(path = %path.display()))]
+    /// WAL and applies pending migrations. Commits as soon as a write is queued (no
+    /// [`commit_linger`](Store::open_lingering)).
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_lingering(path, Duration::ZERO)
+    }
+
+    /// [`open`](Store::open), with the writer waiting up to `commit_linger` for more writes before
+    /// each COMMIT while the store is busy (`store.commit_linger`, see [`linger_before_commit`]).
+    #[tracing::instrument(skip_all, fields(path = %path.display()))]
+    pub fn open_lingering(path: &Path, commit_linger: Duration) -> Result<Store, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
                 path: parent.to_path_buf(),
@@ -226,7 +235,7 @@ impl Store {
             // Without WAL a reader would block the writer: everything goes through one connection.
             Vec::new()
         };
-        Store::from_connections(conn, readers)
+        Store::from_connections(conn, readers, commit_linger)
     }
 
     /// A private in-memory store (tests, `sfwa demo`).
@@ -234,10 +243,14 @@ impl Store {
         let mut conn = Connection::open_in_memory()?;
         configure(&conn)?;
         migrate(&mut conn)?;
-        Store::from_connections(conn, Vec::new())
+        Store::from_connections(conn, Vec::new(), Duration::ZERO)
     }
 
-    fn from_connections(conn: Connection, readers: Vec<Connection>) -> Result<Store, StoreError> {
+    fn from_connections(
+        conn: Connection,
+        readers: Vec<Connection>,
+        commit_linger: Duration,
+    ) -> Result<Store, StoreError> {
         let conn = Arc::new(Mutex::new(conn));
         let counts = Arc::new(CommitCounts::default());
         let (jobs, queue) = mpsc::channel();
@@ -245,7 +258,7 @@ impl Store {
             let (conn, counts) = (Arc::clone(&conn), Arc::clone(&counts));
             std::thread::Builder::new()
                 .name("sfwa-store-writer".into())
-                .spawn(move || run_writer(&conn, &queue, &counts))
+                .spawn(move || run_writer(&conn, &queue, &counts, commit_linger))
                 .map_err(|e| StoreError::Worker(format!("cannot start the store writer: {e}")))?
         };
         Ok(Store {
@@ -329,8 +342,21 @@ impl Shared {
 }
 
 /// The writer thread: takes what is queued, one batch at a time, until every handle is dropped.
-fn run_writer(conn: &Mutex<Connection>, queue: &mpsc::Receiver<Job>, counts: &CommitCounts) {
+/// While busy it first lets `commit_linger` pass, so the writes queued meanwhile share the COMMIT.
+fn run_writer(
+    conn: &Mutex<Connection>,
+    queue: &mpsc::Receiver<Job>,
+    counts: &CommitCounts,
+    commit_linger: Duration,
+) {
+    let mut last_commit = None;
     while let Ok(first) = queue.recv() {
+        let wait = linger_before_commit(last_commit, Instant::now(), commit_linger);
+        if !wait.is_zero() {
+            // A plain sleep, not a wait on the queue: a thread woken by every arriving write
+            // would spend on wake-ups what the shared COMMIT saves.
+            std::thread::sleep(wait);
+        }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
@@ -339,6 +365,29 @@ fn run_writer(conn: &Mutex<Connection>, queue: &mpsc::Receiver<Job>, counts: &Co
             }
         }
         commit_batch(&mut lock(conn), batch, counts);
+        last_commit = Some(Instant::now());
+    }
+}
+
+/// How long the writer waits, once a write is queued, before it takes the batch and commits:
+/// `commit_linger` while the store is busy — the last COMMIT ended less than `commit_linger`
+/// before `now` — else nothing, so a write after a quiet spell commits at once.
+///
+/// Each COMMIT is an fsync and a wake-up of the writer thread; under a steady stream of writes
+/// (a send backlog: two journal writes per send, a write per status webhook) committing at once
+/// makes batches of a few writes and spends most of the writer's CPU on the COMMIT itself. A
+/// linger of a few ms makes batches of dozens (`sfwa bench backlog`: docs/performance.md). Its
+/// price is latency: each write, and so each webhook's 200, waits up to that much longer; a
+/// caller that waits for its answer before making the next write (a sender with few connections)
+/// goes slower by as much.
+pub fn linger_before_commit(
+    last_commit: Option<Instant>,
+    now: Instant,
+    commit_linger: Duration,
+) -> Duration {
+    match last_commit {
+        Some(at) if now.saturating_duration_since(at) < commit_linger => commit_linger,
+        _ => Duration::ZERO,
     }
 }
 
@@ -863,6 +912,54 @@ mod tests {
         );
         for name in names {
             assert_eq!(cursor(&store, name).await.as_deref(), Some("1"), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_write_after_a_quiet_spell_commits_at_once_and_one_while_busy_waits_the_linger() {
+        let linger = Duration::from_millis(4);
+        let t0 = Instant::now();
+        let wait = |last: Option<Instant>, now_ms: u64| {
+            linger_before_commit(last, t0 + Duration::from_millis(now_ms), linger)
+        };
+        assert_eq!(wait(None, 0), Duration::ZERO, "the first write ever");
+        assert_eq!(wait(Some(t0), 1), linger, "1 ms after a COMMIT: busy");
+        assert_eq!(
+            wait(Some(t0), 4),
+            Duration::ZERO,
+            "a linger after it: quiet"
+        );
+        assert_eq!(wait(Some(t0), 60_000), Duration::ZERO);
+        assert_eq!(
+            linger_before_commit(Some(t0), t0, Duration::ZERO),
+            Duration::ZERO,
+            "no linger configured (the default)"
+        );
+    }
+
+    #[tokio::test]
+    async fn with_a_commit_linger_every_write_is_answered_after_its_commit_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sfwa.db");
+        let store = Store::open_lingering(&path, Duration::from_millis(20)).unwrap();
+        set_cursor(&store, "first").await.unwrap();
+        // Right after a COMMIT: the writer lingers, and the writes queued meanwhile share one.
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        let results =
+            futures_util::future::join_all(names.iter().map(|name| set_cursor(&store, name))).await;
+
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        let counts = store.commit_counts();
+        assert_eq!(counts.writes.load(Ordering::Relaxed), 9);
+        assert!(counts.commits.load(Ordering::Relaxed) <= 2);
+        drop(store);
+        let reopened = Store::open(&path).unwrap();
+        for name in names.into_iter().chain(["first"]) {
+            assert_eq!(
+                cursor(&reopened, name).await.as_deref(),
+                Some("1"),
+                "{name}"
+            );
         }
     }
 
