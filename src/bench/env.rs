@@ -60,7 +60,8 @@ pub struct DaemonTuning {
     /// `writeback.flush_interval` in ms (default: the daemon's).
     #[arg(long)]
     pub flush_interval_ms: Option<u64>,
-    /// `store.commit_linger` in ms (default: the daemon's, 0: commit at once).
+    /// `store.commit_linger` in ms (default: the daemon's, 0: commit at once). A `--baseline`
+    /// build older than the setting refuses it at start.
     #[arg(long)]
     pub commit_linger_ms: Option<u64>,
     /// The store starts with this many finished messages of history (and their webhooks' dedupe

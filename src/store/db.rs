@@ -941,7 +941,9 @@ mod tests {
     async fn with_a_commit_linger_every_write_is_answered_after_its_commit_and_kept() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sfwa.db");
-        let store = Store::open_lingering(&path, Duration::from_millis(20)).unwrap();
+        // Long enough that no stall of a busy test machine between the first write's answer and
+        // the next writes makes the writer think the store went quiet.
+        let store = Store::open_lingering(&path, Duration::from_millis(200)).unwrap();
         set_cursor(&store, "first").await.unwrap();
         // Right after a COMMIT: the writer lingers, and the writes queued meanwhile share one.
         let names = ["a", "b", "c", "d", "e", "f", "g", "h"];
