@@ -54,6 +54,43 @@ pub fn cpu_ms(pid: u32) -> anyhow::Result<f64> {
     Ok(ticks as f64 * 1000.0 / ticks_per_second() as f64)
 }
 
+/// The whole machine's CPU time from the first (`cpu `) line of `/proc/stat`, in clock ticks:
+/// `(busy, total)`, where busy is everything but `idle` and `iowait` (user, nice, system, irq,
+/// softirq, steal). `guest` time is already counted in `user`, so only the first eight fields
+/// count.
+pub fn machine_ticks(proc_stat: &str) -> Option<(u64, u64)> {
+    let line = proc_stat.lines().find(|l| l.starts_with("cpu "))?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let [user, nice, system, idle, iowait, irq, softirq, steal] = fields[..] else {
+        return None;
+    };
+    let busy = user + nice + system + irq + softirq + steal;
+    Some((busy, busy + idle + iowait))
+}
+
+/// The machine's CPU counters now (`/proc/stat`), to take a busy share between two readings
+/// with [`busy_percent`].
+pub fn machine_cpu() -> Option<(u64, u64)> {
+    machine_ticks(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// How busy all the machine's cores were between two [`machine_cpu`] readings, 0–100 % (100 =
+/// every core busy the whole time); NaN when either reading is missing or no time passed.
+pub fn busy_percent(before: Option<(u64, u64)>, after: Option<(u64, u64)>) -> f64 {
+    match (before, after) {
+        (Some((busy0, total0)), Some((busy1, total1))) if total1 > total0 => {
+            busy1.saturating_sub(busy0) as f64 * 100.0 / (total1 - total0) as f64
+        }
+        _ => f64::NAN,
+    }
+}
+
 /// Peak RSS of `pid` so far, in MB.
 pub fn peak_rss_mb(pid: u32) -> anyhow::Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -174,6 +211,28 @@ mod tests {
 
         // Assert
         assert_eq!(kb, Some(53_248));
+    }
+
+    #[test]
+    fn machine_cpu_counts_everything_but_idle_and_iowait_as_busy() {
+        let stat = "cpu  100 5 50 800 40 3 2 0 7 0\ncpu0 50 2 25 400 20 1 1 0 0 0\nintr 1 2 3\n";
+        // busy = user + nice + system + irq + softirq + steal; guest (7) is inside user already.
+        assert_eq!(machine_ticks(stat), Some((160, 1000)));
+    }
+
+    #[test]
+    fn a_proc_stat_without_a_whole_cpu_line_gives_no_machine_cpu() {
+        assert_eq!(machine_ticks("cpu0 1 2 3 4 5 6 7 8\n"), None);
+        assert_eq!(machine_ticks("cpu  1 2 3\n"), None);
+        assert_eq!(machine_ticks("cpu  1 2 x 4 5 6 7 8\n"), None);
+    }
+
+    #[test]
+    fn the_busy_share_is_the_busy_ticks_over_all_ticks_between_two_readings() {
+        let share = busy_percent(Some((100, 1000)), Some((250, 1200)));
+        assert!((share - 75.0).abs() < 1e-9, "{share}");
+        assert!(busy_percent(Some((100, 1000)), Some((100, 1000))).is_nan());
+        assert!(busy_percent(None, Some((1, 2))).is_nan());
     }
 
     #[test]

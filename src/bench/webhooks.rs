@@ -17,8 +17,8 @@ use serde_json::{json, Value};
 use super::env::{customer_phone, queued_templates};
 use super::env::{DaemonTuning, Env, EnvOptions};
 use super::load::{inbound_body, status_body, LoadResult, LoadSpec, Number};
-use super::procs::{cpu_ms, peak_rss_mb, Process};
-use super::report::{compared, figure, Run};
+use super::procs::{busy_percent, cpu_ms, machine_cpu, peak_rss_mb, Process};
+use super::report::{compared, figure, Figure, Run};
 use super::Common;
 
 #[derive(clap::Args, Clone, Debug)]
@@ -84,9 +84,19 @@ impl WebhooksArgs {
             rate: self.rate,
             bodies,
         };
-        let cpu0 = cpu_ms(env.daemon.pid)?;
+        let (cpu0, sim_cpu0, machine0) = (
+            cpu_ms(env.daemon.pid)?,
+            cpu_ms(env.sim_pid())?,
+            machine_cpu(),
+        );
         let result = run_generator(env, sim, &spec, common.timeout_s).await?;
         let cpu_load = cpu_ms(env.daemon.pid)? - cpu0;
+        let [daemon_share, sim_share, machine_share] = load_shares(
+            cpu_load,
+            cpu_ms(env.sim_pid())? - sim_cpu0,
+            busy_percent(machine0, machine_cpu()),
+            result.elapsed_s,
+        );
         let after_load = Instant::now();
         let refused: HashSet<usize> = result.refused.iter().copied().collect();
         let expected: Vec<Expected> = expected
@@ -113,6 +123,9 @@ impl WebhooksArgs {
                 "load generator CPU % of one core",
                 result.cpu_ms / result.elapsed_s / 10.0,
             ),
+            daemon_share,
+            sim_share,
+            machine_share,
             figure("non_200", "answers other than 200", result.non_200 as f64),
             figure(
                 "all_on_salesforce_s",
@@ -299,6 +312,29 @@ pub fn missing(records: &[Value], expected: &[Expected]) -> usize {
             Expected::Inbound { wamid } => !inbound.contains(wamid.as_str()),
         })
         .count()
+}
+
+/// The daemon's and the simulators' CPU while the load ran (ms, over `elapsed_s`) and how busy the
+/// whole machine was: whether the rate was bound by the machine the three processes share (all
+/// cores busy) or by the round trips of senders each waiting for its answer.
+fn load_shares(daemon_ms: f64, sim_ms: f64, machine_busy: f64, elapsed_s: f64) -> [Figure; 3] {
+    [
+        figure(
+            "daemon_cpu_percent",
+            "daemon CPU % of one core (during the load)",
+            daemon_ms / elapsed_s / 10.0,
+        ),
+        figure(
+            "sim_cpu_percent",
+            "simulators' CPU % of one core (during the load)",
+            sim_ms / elapsed_s / 10.0,
+        ),
+        figure(
+            "machine_busy_percent",
+            "machine CPU busy % of all cores (during the load)",
+            machine_busy,
+        ),
+    ]
 }
 
 #[cfg(test)]
