@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::env::{DaemonTuning, Env, EnvOptions, AREAS};
-use super::procs::{cpu_ms, peak_rss_mb};
+use super::procs::{cpu_ms, peak_rss_mb, percent_of_one_core};
 use super::report::{compared, figure, Run};
 use super::Common;
 
@@ -166,12 +166,12 @@ impl BacklogArgs {
             figure(
                 "daemon_cpu_percent",
                 "daemon CPU % of one core",
-                cpu / all_read.as_secs_f64() / 10.0,
+                percent_of_one_core(cpu, all_read.as_secs_f64()),
             ),
             figure(
                 "sim_cpu_percent",
                 "simulators' CPU % of one core",
-                sim_cpu / all_read.as_secs_f64() / 10.0,
+                percent_of_one_core(sim_cpu, all_read.as_secs_f64()),
             ),
             figure("peak_rss_mb", "daemon peak RSS MB", rss),
             figure(

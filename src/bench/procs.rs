@@ -54,6 +54,12 @@ pub fn cpu_ms(pid: u32) -> anyhow::Result<f64> {
     Ok(ticks as f64 * 1000.0 / ticks_per_second() as f64)
 }
 
+/// `cpu_ms` of CPU time used over `seconds` of wall time, as a share of one core in % (100 = one
+/// core busy the whole time; a process on two busy cores shows 200).
+pub fn percent_of_one_core(cpu_ms: f64, seconds: f64) -> f64 {
+    cpu_ms / seconds / 10.0
+}
+
 /// The whole machine's CPU time from the first (`cpu `) line of `/proc/stat`, in clock ticks:
 /// `(busy, total)`, where busy is everything but `idle` and `iowait` (user, nice, system, irq,
 /// softirq, steal). `guest` time is already counted in `user`, so only the first eight fields
@@ -211,6 +217,12 @@ mod tests {
 
         // Assert
         assert_eq!(kb, Some(53_248));
+    }
+
+    #[test]
+    fn cpu_milliseconds_over_wall_seconds_read_as_percent_of_one_core() {
+        assert!((percent_of_one_core(1_500.0, 1.0) - 150.0).abs() < 1e-9);
+        assert!((percent_of_one_core(250.0, 2.0) - 12.5).abs() < 1e-9);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use super::env::{customer_phone, queued_templates};
 use super::env::{DaemonTuning, Env, EnvOptions};
 use super::load::{inbound_body, status_body, LoadResult, LoadSpec, Number};
-use super::procs::{busy_percent, cpu_ms, machine_cpu, peak_rss_mb, Process};
+use super::procs::{busy_percent, cpu_ms, machine_cpu, peak_rss_mb, percent_of_one_core, Process};
 use super::report::{compared, figure, Figure, Run};
 use super::Common;
 
@@ -91,11 +91,11 @@ impl WebhooksArgs {
         );
         let result = run_generator(env, sim, &spec, common.timeout_s).await?;
         let cpu_load = cpu_ms(env.daemon.pid)? - cpu0;
-        let [daemon_share, sim_share, machine_share] = load_shares(
+        let shares = load_shares(
+            &result,
             cpu_load,
             cpu_ms(env.sim_pid())? - sim_cpu0,
             busy_percent(machine0, machine_cpu()),
-            result.elapsed_s,
         );
         let after_load = Instant::now();
         let refused: HashSet<usize> = result.refused.iter().copied().collect();
@@ -109,7 +109,7 @@ impl WebhooksArgs {
         let reached = after_load.elapsed().as_secs_f64();
         let cpu_all = cpu_ms(env.daemon.pid)? - cpu0;
         let n = result.posts as f64;
-        Ok(vec![
+        let mut run = vec![
             compared(
                 "webhooks_per_s",
                 "webhooks/s (one update per POST)",
@@ -118,14 +118,9 @@ impl WebhooksArgs {
             figure("p50_ms", "POST latency p50 ms", result.p50_ms),
             figure("p99_ms", "POST latency p99 ms", result.p99_ms),
             figure("max_ms", "POST latency max ms", result.max_ms),
-            figure(
-                "load_cpu_percent",
-                "load generator CPU % of one core",
-                result.cpu_ms / result.elapsed_s / 10.0,
-            ),
-            daemon_share,
-            sim_share,
-            machine_share,
+        ];
+        run.extend(shares);
+        run.extend([
             figure("non_200", "answers other than 200", result.non_200 as f64),
             figure(
                 "all_on_salesforce_s",
@@ -147,7 +142,8 @@ impl WebhooksArgs {
                 "daemon peak RSS MB",
                 peak_rss_mb(env.daemon.pid)?,
             ),
-        ])
+        ]);
+        Ok(run)
     }
 
     /// Sends `count / 2` messages with status webhooks off, waits until each shows Sent, then
@@ -314,20 +310,27 @@ pub fn missing(records: &[Value], expected: &[Expected]) -> usize {
         .count()
 }
 
-/// The daemon's and the simulators' CPU while the load ran (ms, over `elapsed_s`) and how busy the
-/// whole machine was: whether the rate was bound by the machine the three processes share (all
-/// cores busy) or by the round trips of senders each waiting for its answer.
-fn load_shares(daemon_ms: f64, sim_ms: f64, machine_busy: f64, elapsed_s: f64) -> [Figure; 3] {
+/// Who spent the machine while the load ran: the generator's, the daemon's and the simulators'
+/// CPU (ms, each over the load's wall time) and how busy all cores were — whether the rate was
+/// bound by the machine the three processes share, or by the round trips of senders each waiting
+/// for its answer.
+fn load_shares(result: &LoadResult, daemon_ms: f64, sim_ms: f64, machine_busy: f64) -> [Figure; 4] {
+    let share = |ms| percent_of_one_core(ms, result.elapsed_s);
     [
+        figure(
+            "load_cpu_percent",
+            "load generator CPU % of one core",
+            share(result.cpu_ms),
+        ),
         figure(
             "daemon_cpu_percent",
             "daemon CPU % of one core (during the load)",
-            daemon_ms / elapsed_s / 10.0,
+            share(daemon_ms),
         ),
         figure(
             "sim_cpu_percent",
             "simulators' CPU % of one core (during the load)",
-            sim_ms / elapsed_s / 10.0,
+            share(sim_ms),
         ),
         figure(
             "machine_busy_percent",
