@@ -27,7 +27,7 @@ use crate::pipeline::{jobs, lease, stream, worker, Core, Dispatcher, Pipeline};
 use crate::salesforce::{Auth, SalesforceClient, SalesforceConfig};
 use crate::scheduler::{Job, Scheduler};
 use crate::store::Store;
-use crate::whatsapp::{WhatsAppClient, WhatsAppConfig};
+use crate::whatsapp::{SendConnections, WhatsAppClient, WhatsAppConfig};
 
 pub struct App {
     pipeline: Pipeline,
@@ -293,10 +293,15 @@ fn build_pipeline_reporting(
     reporter: Arc<dyn Reporter>,
 ) -> anyhow::Result<Pipeline> {
     let settings = Arc::new(settings);
+    // Salesforce and the occasional Graph calls stay on HTTP/1.1; sends go over their own
+    // connections, HTTP/2 where Meta speaks it (`whatsapp::connections`).
     let http = reqwest::Client::builder()
         .user_agent(concat!("sfwa/", env!("CARGO_PKG_VERSION")))
+        .http1_only()
         .build()
         .context("building the HTTP client")?;
+    let sends = SendConnections::new(settings.whatsapp.http2)
+        .context("building the HTTP client for sends")?;
     let salesforce = SalesforceClient::new(http.clone(), salesforce_config(&settings)?)
         .context("setting up the Salesforce client")?;
     let whatsapp = WhatsAppClient::new(
@@ -307,7 +312,8 @@ fn build_pipeline_reporting(
             access_token: settings.whatsapp.access_token.expose().to_string(),
             timeout: settings.whatsapp.timeout,
         },
-    );
+    )
+    .with_send_connections(Arc::new(sends));
     let store = Store::open_lingering(&settings.store.path, settings.store.commit_linger)
         .with_context(|| format!("opening the store at {}", settings.store.path.display()))?;
     Ok(Pipeline::new(

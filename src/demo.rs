@@ -542,6 +542,8 @@ fn settings_for(sandbox: &Sandbox, work: &std::path::Path) -> anyhow::Result<Set
     settings.whatsapp.app_secret = Secret::new(sandbox.whatsapp.app_secret());
     settings.whatsapp.verify_token = Secret::new(sandbox.whatsapp.verify_token());
     settings.whatsapp.default_region = "US".into();
+    // Sends as streams of one HTTP/2 connection, as to Meta (the simulator speaks it in clear text).
+    settings.whatsapp.http2 = sfwa::whatsapp::Http2::Always;
     settings.intake.interval = Duration::from_millis(500);
     settings.intake.batch_window = Duration::from_millis(200);
     settings.writeback.flush_interval = Duration::from_millis(500);

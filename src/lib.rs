@@ -36,7 +36,8 @@
 //!    parameters; a paused template waits) → marketing consent ([`pipeline::consent`]) → window
 //!    → a Salesforce File the record names uploaded to WhatsApp and sent by media id, uploaded
 //!    once per number in 29 days ([`pipeline::media_upload`], [`store::uploaded_media`])
-//!    → journal `Sending` → [`whatsapp::WhatsAppClient::send`]
+//!    → journal `Sending` → [`whatsapp::WhatsAppClient::send`] (as HTTP/2 streams, many to a
+//!    connection: [`whatsapp::connections`])
 //!    → Sent, Failed, retry with back-off, wait out a rate limit (never counted as an attempt),
 //!    hold (the token or app: every send; a blocked number: that number's), or unknown outcome
 //!    — decided by [`pipeline::dispatch::decide`]

@@ -341,6 +341,7 @@ async fn plan(
     let settings = std::sync::Arc::new(sfwa::config::Settings::load(config)?);
     let http = reqwest::Client::builder()
         .user_agent(concat!("sfwa-plan/", env!("CARGO_PKG_VERSION")))
+        .http1_only()
         .build()
         .context("building the HTTP client")?;
     let salesforce = sfwa::salesforce::SalesforceClient::new(

@@ -51,6 +51,7 @@ impl Bench {
         settings.salesforce.username = org.config().username.clone();
         settings.salesforce.private_key_path = Some(key_path);
         settings.whatsapp.api_base = wa.url();
+        settings.whatsapp.http2 = sfwa::whatsapp::Http2::Always;
         settings.whatsapp.access_token = Secret::new(wa.access_token());
         settings.whatsapp.default_phone_number_id = wa.phone_number_id().to_string();
         settings.whatsapp.app_secret = Secret::new(wa.app_secret());

@@ -57,7 +57,7 @@ pub fn per_record_calls(record: &Value) -> f64 {
 
 impl BacklogArgs {
     pub fn params(&self) -> Value {
-        json!({"records": self.records, "numbers": self.numbers, "latency_ms": self.latency_ms, "limit": self.limit, "mode": self.daemon.mode, "journal_rows": self.daemon.journal_rows, "commit_linger_ms": self.daemon.commit_linger_ms})
+        json!({"records": self.records, "numbers": self.numbers, "latency_ms": self.latency_ms, "limit": self.limit, "mode": self.daemon.mode, "journal_rows": self.daemon.journal_rows, "commit_linger_ms": self.daemon.commit_linger_ms, "http2": self.daemon.http2})
     }
 
     fn options(&self) -> EnvOptions {

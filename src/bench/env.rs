@@ -68,6 +68,12 @@ pub struct DaemonTuning {
     /// keys), as after months of work: e.g. 1000000.
     #[arg(long, default_value_t = 0)]
     pub journal_rows: u64,
+    /// `whatsapp.http2`, how sends reach the simulated Graph API: `always` (HTTP/2; the simulator
+    /// speaks it in clear text, as Meta speaks it over TLS, where the daemon's default `auto`
+    /// chooses it), `auto` (over the simulator's plain http that is HTTP/1.1) or `off`. A
+    /// `--baseline` build runs with its default: older builds know no such setting.
+    #[arg(long, default_value = "always", value_parser = ["auto", "always", "off"])]
+    pub http2: String,
 }
 
 impl Default for DaemonTuning {
@@ -78,6 +84,7 @@ impl Default for DaemonTuning {
             flush_interval_ms: None,
             commit_linger_ms: None,
             journal_rows: 0,
+            http2: "always".into(),
         }
     }
 }
@@ -434,6 +441,10 @@ fn daemon_config(
     if let Some(window) = options.daemon.batch_window_ms {
         intake.push_str(&format!("batch_window = \"{window}ms\"\n"));
     }
+    let http2 = match options.daemon.http2.as_str() {
+        "auto" => String::new(),
+        other => format!("http2 = {}\n", quoted(other)),
+    };
     let writeback = options
         .daemon
         .flush_interval_ms
@@ -447,7 +458,7 @@ fn daemon_config(
     format!(
         "[salesforce]\nlogin_url = {login}\nauth = \"jwt\"\nclient_id = {client}\nusername = {user}\nprivate_key_path = {key}\n\n\
          [whatsapp]\napi_base = {api}\naccess_token = {token}\ndefault_phone_number_id = {main}\nphone_number_ids = [{ids}]\n\
-         app_secret = {secret}\nverify_token = {verify}\ndefault_region = \"US\"\nthroughput_per_second = {limit}\n{account}\n\
+         app_secret = {secret}\nverify_token = {verify}\ndefault_region = \"US\"\nthroughput_per_second = {limit}\n{http2}{account}\n\
          [intake]\n{intake}\n[webhook]\nlisten = \"127.0.0.1:{webhook_port}\"\npath = \"/webhook\"\n\n\
          [observe]\nlisten = \"127.0.0.1:{observe_port}\"\n\n[store]\npath = {store}\n{linger}\n{writeback}",
         login = text("/salesforce_url"),

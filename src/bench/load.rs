@@ -18,7 +18,7 @@ use sha2::Sha256;
 
 use super::report::quantile;
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Clone, Debug)]
 pub struct LoadArgs {
     /// The JSON [`LoadSpec`] file `bench webhooks` wrote.
     #[arg(long)]

@@ -101,6 +101,30 @@ impl Scenario {
         }
     }
 
+    /// The same scenario for a `--baseline` build: the daemon's settings at their defaults where
+    /// an older build would refuse the key (`whatsapp.http2`).
+    fn for_baseline(&self) -> Scenario {
+        let baseline = |daemon: &env::DaemonTuning| env::DaemonTuning {
+            http2: "auto".into(),
+            ..daemon.clone()
+        };
+        match self {
+            Scenario::Backlog(args) => Scenario::Backlog(backlog::BacklogArgs {
+                daemon: baseline(&args.daemon),
+                ..args.clone()
+            }),
+            Scenario::Webhooks(args) => Scenario::Webhooks(webhooks::WebhooksArgs {
+                daemon: baseline(&args.daemon),
+                ..args.clone()
+            }),
+            Scenario::Trickle(args) => Scenario::Trickle(trickle::TrickleArgs {
+                daemon: baseline(&args.daemon),
+                ..args.clone()
+            }),
+            Scenario::Load(load) => Scenario::Load(load.clone()),
+        }
+    }
+
     /// One run with fresh simulators (from `sim`) and a fresh daemon (from `daemon`).
     async fn run_once(
         &self,
@@ -131,6 +155,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(rev) => {
             let built = baseline::build(rev).await?;
             let label = format!("baseline {rev}");
+            let scenario = scenario.for_baseline();
             Some(report::repeat(&scenario, &common, &this, &built, &label).await?)
         }
         None => None,

@@ -34,7 +34,7 @@ pub struct TrickleArgs {
 
 impl TrickleArgs {
     pub fn params(&self) -> Value {
-        json!({"rate": self.rate, "duration": self.duration, "batch_window_ms": self.daemon.batch_window_ms, "latency_ms": self.latency_ms, "mode": self.daemon.mode, "commit_linger_ms": self.daemon.commit_linger_ms})
+        json!({"rate": self.rate, "duration": self.duration, "batch_window_ms": self.daemon.batch_window_ms, "latency_ms": self.latency_ms, "mode": self.daemon.mode, "commit_linger_ms": self.daemon.commit_linger_ms, "http2": self.daemon.http2})
     }
 
     fn options(&self) -> EnvOptions {

@@ -44,7 +44,7 @@ const STATUSES: [&str; 2] = ["delivered", "read"];
 
 impl WebhooksArgs {
     pub fn params(&self) -> Value {
-        json!({"kind": self.kind, "count": self.count, "connections": self.connections, "rate": self.rate, "journal_rows": self.daemon.journal_rows, "commit_linger_ms": self.daemon.commit_linger_ms})
+        json!({"kind": self.kind, "count": self.count, "connections": self.connections, "rate": self.rate, "journal_rows": self.daemon.journal_rows, "commit_linger_ms": self.daemon.commit_linger_ms, "http2": self.daemon.http2})
     }
 
     fn options(&self) -> EnvOptions {

@@ -112,6 +112,9 @@ pub struct WhatsAppSettings {
     pub default_region: String,
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// HTTP/2 for sends: `auto` (when Meta offers it over TLS), `always` (also in clear text, as
+    /// to the simulator), `off` (HTTP/1.1). See `whatsapp::connections`.
+    pub http2: crate::whatsapp::Http2,
     /// The WhatsApp Business Account id (WhatsApp Manager → Account tools, or API setup); also
     /// read as `waba_id`. The account whose template catalog sfwa mirrors and checks template
     /// sends against (`pipeline::catalog`); `sfwa doctor` checks the app's webhook subscription
@@ -140,6 +143,7 @@ impl Default for WhatsAppSettings {
             throughput_per_number: Default::default(),
             default_region: String::new(),
             timeout: Duration::from_secs(20),
+            http2: crate::whatsapp::Http2::Auto,
             business_account_id: String::new(),
             app_id: String::new(),
         }

@@ -8,6 +8,7 @@ use crate::whatsapp::{SendError, WhatsAppClient, WhatsAppConfig};
 pub(in crate::doctor) fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .user_agent(concat!("sfwa-doctor/", env!("CARGO_PKG_VERSION")))
+        .http1_only()
         .build()
         .unwrap_or_default()
 }

@@ -65,6 +65,9 @@ use super::{intake, jobs, worker, Intake, Pipeline};
 /// stay about 5 KB URL-encoded, within Salesforce's 16 KB for a request line.
 const FETCH_BATCH: usize =
     intake::IDS_PER_QUERY * crate::salesforce::composite::MAX_COMPOSITE_BATCHES;
+/// The one payload field intake reads: the record the event names. Events keep nothing else
+/// (a backlog's 100,000 events are held until handled).
+const MESSAGE_ID: &str = "Message_Id__c";
 const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -114,7 +117,8 @@ impl StreamIntake {
             },
         };
         let client = CometdClient::new(intake.salesforce.clone(), channel.clone())
-            .context("setting up the streaming client")?;
+            .context("setting up the streaming client")?
+            .keeping_fields(&[MESSAGE_ID]);
         Ok(StreamIntake {
             client,
             channel,
@@ -265,7 +269,7 @@ pub enum StepError {
 async fn fetch(intake: &Intake, events: &[StreamEvent]) -> anyhow::Result<Vec<QueuedRecord>> {
     let mut ids: Vec<SfId> = Vec::with_capacity(events.len());
     for event in events {
-        match event.field("Message_Id__c").map(SfId::parse) {
+        match event.field(MESSAGE_ID).map(SfId::parse) {
             Some(Ok(id)) => {
                 if !ids.contains(&id) {
                     ids.push(id);

@@ -180,6 +180,8 @@ pub struct CometdClient {
     next_message_id: u64,
     /// `None` until handshake and subscribe have both succeeded; any error resets it.
     connection: Option<Connection>,
+    /// The payload fields events keep; `None`: every string field ([`Self::keeping_fields`]).
+    kept_fields: Option<&'static [&'static str]>,
 }
 
 /// A handshaken and subscribed Bayeux session.
@@ -226,6 +228,8 @@ impl CometdClient {
         let cookies = Arc::new(StreamCookies::default());
         let http = reqwest::Client::builder()
             .cookie_provider(cookies.clone())
+            // HTTP/1.1 as before HTTP/2 was built in for sends to Meta (`whatsapp::connections`).
+            .http1_only()
             .build()
             .map_err(|e| CometdError::Transport(format!("cannot build the HTTP client: {e}")))?;
         Ok(CometdClient {
@@ -235,7 +239,15 @@ impl CometdClient {
             cookies,
             next_message_id: 0,
             connection: None,
+            kept_fields: None,
         })
+    }
+
+    /// Events keep only these payload fields (the others are read and dropped at once): one
+    /// connect after a pause carries a whole backlog, every event held until it is handled.
+    pub fn keeping_fields(mut self, names: &'static [&'static str]) -> Self {
+        self.kept_fields = Some(names);
+        self
     }
 
     /// The subscribed channel.
@@ -436,6 +448,7 @@ impl CometdClient {
             .map_err(|e| CometdError::Transport(format!("{what} failed: {e}")))?;
         let status = response.status();
         let mut reader = AnswerReader::new(&self.channel);
+        reader.answer.kept_fields = self.kept_fields;
         while let Some(piece) = response
             .chunk()
             .await
@@ -477,6 +490,8 @@ struct Answer {
     /// The first message on the channel that is not a readable event. The caller returns it once
     /// the connect reply is known to be successful (a failed connect's events come again anyway).
     bad_event: Option<CometdError>,
+    /// [`CometdClient::keeping_fields`].
+    kept_fields: Option<&'static [&'static str]>,
 }
 
 impl Answer {
@@ -496,7 +511,13 @@ impl Answer {
             .as_ref()
             .and_then(|d| d.event.as_ref()?.replay_id.as_ref()?.as_i64());
         match (replay_id, data.and_then(|d| d.payload)) {
-            (Some(replay_id), Some(fields)) => self.events.push(StreamEvent { replay_id, fields }),
+            (Some(replay_id), Some(fields)) => {
+                let fields = match self.kept_fields {
+                    Some(names) => fields.only(names),
+                    None => fields,
+                };
+                self.events.push(StreamEvent { replay_id, fields });
+            }
             // Without a replay id the event cannot be stored or resumed after: refuse rather
             // than hand the caller something it cannot checkpoint.
             _ => {
@@ -797,6 +818,24 @@ mod tests {
             .map(|e| (e.replay_id, e.field("Message_Id__c")))
             .collect();
         assert_eq!(ids, [(2, Some("a01A")), (7, Some("a01B"))]);
+    }
+
+    #[test]
+    fn events_keep_only_the_payload_fields_the_client_was_told_to_keep() {
+        let body = br#"[{"data":{"payload":{"CreatedDate":"2026-11-24T18:31:40.517Z","Message_Id__c":"a01A","Business_Number_Id__c":"1065"},"event":{"replayId":2}},"channel":"/event/E__e"},
+            {"channel":"/meta/connect","successful":true}]"#;
+        let mut reader = AnswerReader::new("/event/E__e");
+        reader.answer.kept_fields = Some(&["Message_Id__c"]);
+        reader.feed(body);
+
+        let events = reader
+            .finish(StatusCode::OK, "connect")
+            .unwrap()
+            .events()
+            .unwrap();
+
+        let fields: Vec<_> = events[0].fields.iter().collect();
+        assert_eq!(fields, [("Message_Id__c", "a01A")]);
     }
 
     #[test]

@@ -33,6 +33,13 @@ impl EventFields {
         None
     }
 
+    /// Only the fields named in `names` (in the payload's order).
+    pub fn only(&self, names: &[&str]) -> EventFields {
+        self.iter()
+            .filter(|(name, _)| names.contains(name))
+            .collect()
+    }
+
     /// The fields, in the payload's order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         let mut start = 0;

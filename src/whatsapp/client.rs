@@ -7,10 +7,12 @@
 //! guarantee 1).
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::connections::SendConnections;
 use super::error::MetaError;
 use super::request::request_body;
 use super::subscriptions::{AppSubscription, AppToken, DataList, SubscribedApp};
@@ -45,6 +47,9 @@ impl fmt::Debug for WhatsAppConfig {
 #[derive(Clone, Debug)]
 pub struct WhatsAppClient {
     http: reqwest::Client,
+    /// Where sends go, when set: several sends per connection over HTTP/2 (`connections`).
+    /// Unset, sends use `http` like every other call.
+    sends: Option<Arc<SendConnections>>,
     config: WhatsAppConfig,
 }
 
@@ -201,7 +206,17 @@ pub(super) fn describe(error: reqwest::Error) -> String {
 
 impl WhatsAppClient {
     pub fn new(http: reqwest::Client, config: WhatsAppConfig) -> Self {
-        Self { http, config }
+        Self {
+            http,
+            sends: None,
+            config,
+        }
+    }
+
+    /// Sends go over `connections` (the other, occasional calls keep the shared client).
+    pub fn with_send_connections(mut self, connections: Arc<SendConnections>) -> Self {
+        self.sends = Some(connections);
+        self
     }
 
     /// The pool and the settings, for the Graph calls kept in sibling modules (`media`).
@@ -225,8 +240,9 @@ impl WhatsAppClient {
         phone_number_id: &str,
         message: &OutboundMessage,
     ) -> Result<Accepted, SendError> {
-        let response = self
-            .http
+        let lease = self.sends.as_deref().map(SendConnections::lease);
+        let http = lease.as_ref().map_or(&self.http, |lease| lease.http());
+        let response = http
             .post(self.url(&format!("{phone_number_id}/messages")))
             .bearer_auth(&self.config.access_token)
             .timeout(self.config.timeout)

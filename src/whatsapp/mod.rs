@@ -5,6 +5,8 @@
 //! - `client`: [`WhatsAppClient`] — `send` and `phone_number` over HTTP, with transport failures
 //!   split by whether the message may have left ([`SendError`]); the webhook subscription reads
 //!   `sfwa doctor` makes (`subscribed_apps`, `app_subscriptions`).
+//! - [`connections`]: the connections sends go over — HTTP/2 streams where the Graph API speaks
+//!   it, several sends per connection ([`SendConnections`], `whatsapp.http2`).
 //! - [`media`]: customers' files — `GET /{media_id}` ([`WhatsAppClient::media_info`]) and the
 //!   download from its short-lived URL ([`WhatsAppClient::download`]), size-capped and sha256-checked.
 //! - [`media_upload`]: a business's file uploaded to `POST /{phone_number_id}/media`
@@ -21,6 +23,7 @@
 //!   that says what 131047 (a closed window) means: [`OUTSIDE_WINDOW`], [`is_window_closed`].
 
 mod client;
+pub mod connections;
 mod error;
 mod listing;
 pub mod media;
@@ -34,6 +37,7 @@ pub mod versions;
 pub use client::{
     Accepted, PhoneNumberInfo, SendError, ThroughputLevel, WhatsAppClient, WhatsAppConfig,
 };
+pub use connections::{Http2, SendConnections};
 pub use error::{
     classify, error_code, failure_message, is_window_closed, pair_rate_backoff, rep_message,
     rep_sentence, Action, MetaError, RateLimit, APP_RATE_LIMIT_BACKOFF, AUTH_TEMPLATE_TO_USER_ID,

@@ -4,6 +4,8 @@
 //! the miss, an unreadable catalog still lets sends go, and the catalog reaches Salesforce as
 //! WhatsApp_Template__c records.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 use sfwa::pipeline::catalog_sync;
 
@@ -95,7 +97,16 @@ async fn a_paused_template_is_refused_before_calling_whatsapp_when_its_number_do
 
 #[tokio::test]
 async fn a_template_created_after_the_last_sync_is_found_by_the_fetch_on_miss_and_sent() {
-    let app = spawn_with_catalog(|_| {}).await;
+    let mut options = Options::default();
+    // The record must still show Sent at the flush: no delivered / read webhook on its own
+    // (50 ms of real time was not always enough under a loaded test run).
+    options.wa.delivered_after = Duration::from_secs(3600);
+    let waba_id = options.wa.waba_id.clone();
+    let app = spawn_app_with(Options {
+        tune: Box::new(move |s| s.whatsapp.business_account_id = waba_id),
+        ..options
+    })
+    .await;
     let synced = catalog_sync::sync(&app.pipeline.dispatcher).await.unwrap();
     app.wa_control(
         "templates",

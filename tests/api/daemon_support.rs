@@ -138,6 +138,8 @@ fn settings_for(
     s.whatsapp.verify_token = Secret::new(wa.verify_token());
     s.whatsapp.default_region = "US".into();
     s.whatsapp.timeout = Duration::from_secs(2);
+    // Sends as HTTP/2 streams, as to Meta (`auto` would choose it there by ALPN).
+    s.whatsapp.http2 = sfwa::whatsapp::Http2::Always;
     s.dispatch.initial_backoff = Duration::from_millis(10);
     s.webhook.listen = "127.0.0.1:0".parse().unwrap();
     s.observe.listen = "127.0.0.1:0".parse().unwrap();

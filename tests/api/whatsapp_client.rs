@@ -9,7 +9,7 @@ use sfwa::domain::message::{MediaKind, MediaSource, MessageKind, OutboundMessage
 use sfwa::domain::phone::E164;
 use sfwa::domain::sf_id::SfId;
 use sfwa::domain::template::TemplateParameters;
-use sfwa::whatsapp::{Action, SendError, WhatsAppClient, WhatsAppConfig};
+use sfwa::whatsapp::{Action, Http2, SendConnections, SendError, WhatsAppClient, WhatsAppConfig};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
@@ -101,6 +101,38 @@ async fn text_is_accepted_and_meta_records_it_with_the_record_id_as_callback_dat
     );
     let sent = t.hooks.status_of(accepted.wamid.as_str(), "sent").await;
     assert_eq!(sent["biz_opaque_callback_data"], RECORD_ID);
+}
+
+/// Sends at once over `http2`'s connections; every one must be accepted.
+async fn sends_at_once(t: &TestSim, http2: Http2, count: usize) -> Vec<usize> {
+    let connections = std::sync::Arc::new(SendConnections::new(http2).expect("the clients build"));
+    let client = client(t).with_send_connections(connections.clone());
+    let phone = t.sim.phone_number_id();
+    let hello = template("hello_world", "");
+    let sends = (0..count).map(|_| client.send(phone, &hello));
+    for accepted in futures_util::future::join_all(sends).await {
+        accepted.expect("accepted");
+    }
+    connections.in_flight()
+}
+
+#[tokio::test]
+async fn sends_go_as_http2_streams_many_at_once_on_one_connection() {
+    let t = spawn_sim(|_| {}).await;
+
+    // Prior knowledge: a server that did not speak HTTP/2 in clear text would refuse every send.
+    let opened = sends_at_once(&t, Http2::Always, 40).await;
+
+    assert_eq!(opened, [0], "40 sends fit in one connection's 100 streams");
+}
+
+#[tokio::test]
+async fn sends_go_over_http1_when_http2_is_off_or_not_offered() {
+    let t = spawn_sim(|_| {}).await;
+
+    assert_eq!(sends_at_once(&t, Http2::Off, 10).await, [0]);
+    // `auto` over plain http: no TLS, so no ALPN offer of HTTP/2.
+    assert_eq!(sends_at_once(&t, Http2::Auto, 10).await, [0]);
 }
 
 #[tokio::test]
