@@ -64,7 +64,7 @@ pub struct Common {
     pub keep: bool,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Clone, Debug)]
 pub enum Scenario {
     /// N Queued template records spread over K numbers, each number limited to T sends/s, every
     /// Graph call taking L ms: sends/s, time until every record shows Read, daemon CPU per message,
@@ -104,25 +104,14 @@ impl Scenario {
     /// The same scenario for a `--baseline` build: the daemon's settings at their defaults where
     /// an older build would refuse the key (`whatsapp.http2`).
     fn for_baseline(&self) -> Scenario {
-        let baseline = |daemon: &env::DaemonTuning| env::DaemonTuning {
-            http2: "auto".into(),
-            ..daemon.clone()
-        };
-        match self {
-            Scenario::Backlog(args) => Scenario::Backlog(backlog::BacklogArgs {
-                daemon: baseline(&args.daemon),
-                ..args.clone()
-            }),
-            Scenario::Webhooks(args) => Scenario::Webhooks(webhooks::WebhooksArgs {
-                daemon: baseline(&args.daemon),
-                ..args.clone()
-            }),
-            Scenario::Trickle(args) => Scenario::Trickle(trickle::TrickleArgs {
-                daemon: baseline(&args.daemon),
-                ..args.clone()
-            }),
-            Scenario::Load(load) => Scenario::Load(load.clone()),
+        let mut scenario = self.clone();
+        match &mut scenario {
+            Scenario::Backlog(args) => args.daemon.http2 = "auto".into(),
+            Scenario::Webhooks(args) => args.daemon.http2 = "auto".into(),
+            Scenario::Trickle(args) => args.daemon.http2 = "auto".into(),
+            Scenario::Load(_) => {}
         }
+        scenario
     }
 
     /// One run with fresh simulators (from `sim`) and a fresh daemon (from `daemon`).

@@ -90,10 +90,6 @@ impl SendConnections {
         Ok(SendConnections { http2, connections })
     }
 
-    pub fn http2(&self) -> Http2 {
-        self.http2
-    }
-
     /// The connection this send goes over: the first with room, else a new one, else the least
     /// busy (see the module docs).
     pub fn lease(&self) -> Lease<'_> {
@@ -112,7 +108,7 @@ impl SendConnections {
         Lease { connection }
     }
 
-    /// Sends in flight per connection opened so far (for tests and `sfwa bench`).
+    /// Sends in flight per connection opened so far.
     pub fn in_flight(&self) -> Vec<usize> {
         self.connections
             .iter()
