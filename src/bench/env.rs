@@ -111,10 +111,38 @@ pub struct Env {
     pub sim_cpu_at_start: f64,
 }
 
+/// How many times [`Env::start`] tries.
+const START_ATTEMPTS: u32 = 3;
+
+/// The daemon could not listen on a port picked for it: [`free_port`] releases the port it
+/// found free, and until the daemon binds it the bench's and the simulators' own connections
+/// can be handed it as their local port.
+#[derive(Debug, thiserror::Error)]
+#[error("the daemon found a port picked for it already in use")]
+struct PortTaken;
+
 impl Env {
     /// Starts the simulators from `sim_binary` and the daemon from `daemon_binary`; returns once
-    /// the daemon answers `/healthz`.
+    /// the daemon answers `/healthz`. A daemon that found one of its ports taken is started
+    /// again, with new ports, up to [`START_ATTEMPTS`] times.
     pub async fn start(
+        sim_binary: &Path,
+        daemon_binary: &Path,
+        options: &EnvOptions,
+    ) -> anyhow::Result<Env> {
+        let mut attempt = 1;
+        loop {
+            match Env::start_once(sim_binary, daemon_binary, options).await {
+                Err(error) if attempt < START_ATTEMPTS && error.is::<PortTaken>() => {
+                    eprintln!("bench: {error}; starting again with other ports");
+                    attempt += 1;
+                }
+                started => return started,
+            }
+        }
+    }
+
+    async fn start_once(
         sim_binary: &Path,
         daemon_binary: &Path,
         options: &EnvOptions,
@@ -173,7 +201,14 @@ impl Env {
             daemon_started,
             sim_cpu_at_start,
         };
-        env.wait_healthy(observe_port).await?;
+        if let Err(error) = env.wait_healthy(observe_port).await {
+            let log = std::fs::read_to_string(env.dir.join("daemon.log")).unwrap_or_default();
+            if log.contains("Address already in use") {
+                env.stop(false).await;
+                return Err(PortTaken.into());
+            }
+            return Err(error);
+        }
         Ok(env)
     }
 

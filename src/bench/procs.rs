@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-/// A free loopback port: bound, read and released (another process could take it in between; on
-/// a bench machine nothing does).
+/// A free loopback port: bound, read and released (another socket can be given it in between:
+/// `Env::start` starts again when the daemon finds it taken).
 pub fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
