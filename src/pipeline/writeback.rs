@@ -467,7 +467,7 @@ async fn write_call(
         .collect();
     let mut answers = write_back
         .salesforce
-        .write_composite(&ready)
+        .write_composite(ready)
         .await?
         .into_iter();
     Ok(refusals
@@ -487,23 +487,18 @@ async fn write_call(
 fn collection_write(slice: &Slice) -> Result<CollectionWrite, SalesforceError> {
     match &slice.target {
         Target::Update { object } => {
-            let records: Vec<(String, Map<String, Value>)> = slice
+            let records = slice
                 .entries
                 .iter()
-                .map(|entry| (entry.item.record_id.clone(), entry.record.clone()))
-                .collect();
-            CollectionWrite::update(object, &records)
+                .map(|entry| (entry.item.record_id.as_str(), &entry.record));
+            CollectionWrite::update(object, records)
         }
         Target::Upsert {
             object,
             external_id_field,
         } => {
-            let records: Vec<Map<String, Value>> = slice
-                .entries
-                .iter()
-                .map(|entry| entry.record.clone())
-                .collect();
-            CollectionWrite::upsert(object, external_id_field, &records)
+            let records = slice.entries.iter().map(|entry| &entry.record);
+            CollectionWrite::upsert(object, external_id_field, records)
         }
     }
 }

@@ -160,16 +160,16 @@ pub struct CollectionWrite {
 impl CollectionWrite {
     /// Updates by Id (`PATCH composite/sobjects`): each record is its Id and the fields to set;
     /// `attributes.type` and `id` are added here.
-    pub fn update(
+    pub fn update<'a>(
         object: &str,
-        records: &[(String, Map<String, Value>)],
+        records: impl IntoIterator<Item = (&'a str, &'a Map<String, Value>)>,
     ) -> Result<CollectionWrite, SalesforceError> {
         check_api_name(object)?;
         Ok(CollectionWrite {
             method: Method::PATCH,
             path: "composite/sobjects".into(),
             records: records
-                .iter()
+                .into_iter()
                 .map(|(id, fields)| record_body(object, Some(id), fields))
                 .collect(),
         })
@@ -193,10 +193,10 @@ impl CollectionWrite {
 
     /// Inserts or updates by external id (`PATCH composite/sobjects/{object}/{field}`); each
     /// record must carry the external id field.
-    pub fn upsert(
+    pub fn upsert<'a>(
         object: &str,
         external_id_field: &str,
-        records: &[Map<String, Value>],
+        records: impl IntoIterator<Item = &'a Map<String, Value>>,
     ) -> Result<CollectionWrite, SalesforceError> {
         check_api_name(object)?;
         check_api_name(external_id_field)?;
@@ -204,7 +204,7 @@ impl CollectionWrite {
             method: Method::PATCH,
             path: format!("composite/sobjects/{object}/{external_id_field}"),
             records: records
-                .iter()
+                .into_iter()
                 .map(|fields| record_body(object, None, fields))
                 .collect(),
         })
@@ -220,7 +220,20 @@ impl CollectionWrite {
 
     /// The request body of up to 200 of the records: `{"allOrNone":false,"records":[…]}`.
     pub(crate) fn body(records: &[Value]) -> Value {
-        json!({"allOrNone": false, "records": records})
+        CollectionWrite::body_of(records.to_vec())
+    }
+
+    /// The request body of all its records, moved there (a composite call's subrequest: up to
+    /// 200 records' JSON that is not copied again).
+    pub(crate) fn into_body(self) -> Value {
+        CollectionWrite::body_of(self.records)
+    }
+
+    fn body_of(records: Vec<Value>) -> Value {
+        let mut body = Map::with_capacity(2);
+        body.insert("allOrNone".into(), Value::Bool(false));
+        body.insert("records".into(), Value::Array(records));
+        Value::Object(body)
     }
 }
 
@@ -252,6 +265,7 @@ impl SalesforceClient {
         object: &str,
         records: &[(String, Map<String, Value>)],
     ) -> Result<Vec<RecordResult>, SalesforceError> {
+        let records = records.iter().map(|(id, fields)| (id.as_str(), fields));
         self.write(&CollectionWrite::update(object, records)?).await
     }
 

@@ -57,7 +57,7 @@ impl SalesforceClient {
     #[tracing::instrument(skip_all, fields(writes = writes.len()))]
     pub async fn write_composite(
         &self,
-        writes: &[CollectionWrite],
+        writes: Vec<CollectionWrite>,
     ) -> Result<SubResults<Vec<RecordResult>>, SalesforceError> {
         if let Some(write) = writes.iter().find(|w| w.len() > MAX_COLLECTION_RECORDS) {
             // What Salesforce answers for the subrequest; refused here without spending a call.
@@ -67,21 +67,23 @@ impl SalesforceClient {
                 message: format!("{} records in one collection", write.len()),
             });
         }
+        let sent: Vec<usize> = writes.iter().map(CollectionWrite::len).collect();
+        // The records move into the request: up to 1,000 records' JSON, not copied.
         let subrequests = writes
-            .iter()
+            .into_iter()
             .map(|write| Subrequest {
                 method: write.method.clone(),
                 path: write.path.clone(),
-                body: Some(CollectionWrite::body(&write.records)),
+                body: Some(write.into_body()),
             })
             .collect();
         let answers = self.composite(subrequests).await?;
         let results = answers
             .into_iter()
-            .zip(writes)
-            .map(|(answer, write)| {
+            .zip(sent)
+            .map(|(answer, sent)| {
                 let results: Vec<RecordResult> = from_body(answer?, "collection results")?;
-                results_of(results, write.len())
+                results_of(results, sent)
             })
             .collect();
         Ok(results)
@@ -141,7 +143,11 @@ impl SalesforceClient {
             })
             .collect();
         let count = composite_request.len();
-        let body = json!({"allOrNone": false, "compositeRequest": composite_request});
+        // Built by moving the subrequests in (`json!` would copy them whole).
+        let mut body = serde_json::Map::with_capacity(2);
+        body.insert("allOrNone".into(), Value::Bool(false));
+        body.insert("compositeRequest".into(), Value::Array(composite_request));
+        let body = Value::Object(body);
         let answer = self
             .send(Method::POST, "composite", &[], Some(&body))
             .await?;

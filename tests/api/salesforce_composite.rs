@@ -200,14 +200,14 @@ async fn the_client_reads_each_composite_write_as_its_own_collections_call() {
     let ids = org.seed(MSG, json!([{}, {}])).await;
     let client = org.salesforce_client();
     let sent = fields(json!({"Status__c": "Sent"}));
-    let good = CollectionWrite::update(MSG, &[(ids[0].clone(), sent.clone())]).unwrap();
+    let good = CollectionWrite::update(MSG, [(ids[0].as_str(), &sent)]).unwrap();
     let upsert_on_missing_field = CollectionWrite::upsert(
         MSG,
         "Not_A_Field__c",
         &[fields(json!({"Not_A_Field__c": "x"}))],
     )
     .unwrap();
-    let deleted = CollectionWrite::update(MSG, &[(ids[1].clone(), sent)]).unwrap();
+    let deleted = CollectionWrite::update(MSG, [(ids[1].as_str(), &sent)]).unwrap();
     let token = org.login().await;
     let removed = org
         .rest(
@@ -222,7 +222,7 @@ async fn the_client_reads_each_composite_write_as_its_own_collections_call() {
 
     // Act
     let answers = client
-        .write_composite(&[good, upsert_on_missing_field, deleted])
+        .write_composite(vec![good, upsert_on_missing_field, deleted])
         .await
         .unwrap();
 
@@ -309,8 +309,8 @@ async fn an_expired_session_or_a_503_applies_to_the_composite_call_as_a_whole() 
     let writes = |status: &str| {
         ids.iter()
             .map(|id| {
-                CollectionWrite::update(MSG, &[(id.clone(), fields(json!({"Status__c": status})))])
-                    .unwrap()
+                let fields = fields(json!({"Status__c": status}));
+                CollectionWrite::update(MSG, [(id.as_str(), &fields)]).unwrap()
             })
             .collect::<Vec<_>>()
     };
@@ -318,9 +318,9 @@ async fn an_expired_session_or_a_503_applies_to_the_composite_call_as_a_whole() 
 
     // Act: the session expires, then every request fails with 503.
     org.control("sessions/expire", json!({})).await;
-    let after_expiry = client.write_composite(&writes("Sent")).await;
+    let after_expiry = client.write_composite(writes("Sent")).await;
     org.control("faults", json!({"error_503_rate": 1.0})).await;
-    let during_outage = client.write_composite(&writes("Read")).await;
+    let during_outage = client.write_composite(writes("Read")).await;
 
     // Assert
     let answers = after_expiry.expect("one login more, then the call succeeds");
