@@ -219,22 +219,18 @@ impl CollectionWrite {
     }
 
     /// The request body of up to 200 of the records: `{"allOrNone":false,"records":[…]}`.
-    pub(crate) fn body(records: &[Value]) -> Value {
-        CollectionWrite::body_of(records.to_vec())
+    pub(crate) fn body(records: Vec<Value>) -> Value {
+        not_all_or_none("records", records)
     }
+}
 
-    /// The request body of all its records, moved there (a composite call's subrequest: up to
-    /// 200 records' JSON that is not copied again).
-    pub(crate) fn into_body(self) -> Value {
-        CollectionWrite::body_of(self.records)
-    }
-
-    fn body_of(records: Vec<Value>) -> Value {
-        let mut body = Map::with_capacity(2);
-        body.insert("allOrNone".into(), Value::Bool(false));
-        body.insert("records".into(), Value::Array(records));
-        Value::Object(body)
-    }
+/// `{"allOrNone":false,"<member>":[…]}`, the items moved in (`json!` would copy them whole: up to
+/// 1,000 records' JSON in a composite call).
+pub(crate) fn not_all_or_none(member: &str, items: Vec<Value>) -> Value {
+    let mut body = Map::with_capacity(2);
+    body.insert("allOrNone".into(), Value::Bool(false));
+    body.insert(member.into(), Value::Array(items));
+    Value::Object(body)
 }
 
 /// The results of one collections request: one per record sent, in order, or an unreadable
@@ -308,7 +304,7 @@ impl SalesforceClient {
     ) -> Result<Vec<RecordResult>, SalesforceError> {
         let mut results = Vec::with_capacity(write.len());
         for chunk in write.records.chunks(MAX_COLLECTION_RECORDS) {
-            let body = CollectionWrite::body(chunk);
+            let body = CollectionWrite::body(chunk.to_vec());
             let answer = self
                 .send(write.method.clone(), &write.path, &[], Some(&body))
                 .await?;

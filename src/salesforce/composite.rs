@@ -17,7 +17,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::client::{error_parts, parse, refusal, QueryPage, SalesforceClient};
-use super::collections::{results_of, CollectionWrite, RecordResult, MAX_COLLECTION_RECORDS};
+use super::collections::{
+    not_all_or_none, results_of, CollectionWrite, RecordResult, MAX_COLLECTION_RECORDS,
+};
 use super::error::SalesforceError;
 
 /// The most sObject Collections or query subrequests one composite request may carry (of its 25
@@ -72,9 +74,9 @@ impl SalesforceClient {
         let subrequests = writes
             .into_iter()
             .map(|write| Subrequest {
-                method: write.method.clone(),
-                path: write.path.clone(),
-                body: Some(write.into_body()),
+                method: write.method,
+                path: write.path,
+                body: Some(CollectionWrite::body(write.records)),
             })
             .collect();
         let answers = self.composite(subrequests).await?;
@@ -143,11 +145,7 @@ impl SalesforceClient {
             })
             .collect();
         let count = composite_request.len();
-        // Built by moving the subrequests in (`json!` would copy them whole).
-        let mut body = serde_json::Map::with_capacity(2);
-        body.insert("allOrNone".into(), Value::Bool(false));
-        body.insert("compositeRequest".into(), Value::Array(composite_request));
-        let body = Value::Object(body);
+        let body = not_all_or_none("compositeRequest", composite_request);
         let answer = self
             .send(Method::POST, "composite", &[], Some(&body))
             .await?;
