@@ -22,15 +22,18 @@ use clap::{Parser, Subcommand};
 /// jemalloc rather than the system allocator: the daemon allocates and frees small buffers for
 /// every message, webhook and write-back on several threads, and glibc's malloc spent 25-30 % of
 /// its CPU there (`perf`, see docs/performance.md); jemalloc's thread caches cut CPU per message
-/// by about a sixth in `sfwa bench backlog`.
+/// by about a sixth in `sfwa bench backlog`. It is `malloc` for the whole process
+/// (tikv-jemallocator's `unprefixed_malloc_on_supported_platforms`), SQLite's C code included: left
+/// to glibc, SQLite's page caches sat in a glibc arena per thread that touched them (≈ 6 MB of
+/// a 100 k backlog's peak, `sfwa bench` in docs/performance.md).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// jemalloc's settings, read when it starts (`_RJEM_MALLOC_CONF` in the environment overrides
+/// jemalloc's settings, read when it starts (`MALLOC_CONF` in the environment overrides
 /// them): one arena, since the daemon's threads are few and a second arena only grew the peak
 /// RSS; freed pages go back to the system within a second, not jemalloc's default 10 s.
 #[allow(non_upper_case_globals)]
-#[export_name = "_rjem_malloc_conf"]
+#[export_name = "malloc_conf"]
 pub static malloc_conf: &[u8] = b"narenas:1,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
 
 #[derive(Parser)]
