@@ -198,11 +198,11 @@ impl StreamIntake {
     /// One long poll (may be cancelled: nothing is lost, the events come again from the stored
     /// replay id). Its events wait in `pending`.
     async fn receive(&mut self) -> Result<(), CometdError> {
-        let polled = self.client.poll(self.resume).await;
+        let polled = self.client.poll_as(self.resume, PendingEvent::of).await;
         // Every error has reset the connection; a success leaves it subscribed (unless the server
         // asked for a new handshake).
         self.reporter.stream_connected(self.client.is_connected());
-        self.pending = polled?.into_iter().map(PendingEvent::of).collect();
+        self.pending = polled?.into();
         Ok(())
     }
 
@@ -269,7 +269,8 @@ pub enum StepError {
 /// An event received and not yet journaled, as the intake keeps it: its replay id and the
 /// record it names, inline. One `/meta/connect` after a pause brings a whole backlog, held until
 /// each batch is journaled: 100,000 events are 3.2 MB this way, against 8 MB as
-/// [`StreamEvent`]s (a payload buffer and a field table each).
+/// [`StreamEvent`]s (a payload buffer and a field table each). Each is made as the answer is read
+/// ([`CometdClient::poll_as`]), so the backlog is never held both ways.
 #[derive(Clone, Copy, Debug)]
 struct PendingEvent {
     replay_id: i64,

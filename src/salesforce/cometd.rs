@@ -265,8 +265,19 @@ impl CometdClient {
     /// server's `advice.interval`, with a timeout a little above its `advice.timeout`. Returns
     /// that connect's events, oldest first (possibly none). `replay_from` is only used when
     /// (re)subscribing. Any error forgets the connection.
-    #[tracing::instrument(skip_all, fields(channel = %self.channel, events))]
     pub async fn poll(&mut self, replay_from: ReplayFrom) -> Result<Vec<StreamEvent>, CometdError> {
+        self.poll_as(replay_from, std::convert::identity).await
+    }
+
+    /// [`poll`](Self::poll), each event turned by `keep` into what the caller holds as it is read
+    /// from the answer: a connect after a pause carries a whole backlog, and a caller that keeps
+    /// a few bytes of each never holds them all as [`StreamEvent`]s too.
+    #[tracing::instrument(skip_all, fields(channel = %self.channel, events))]
+    pub async fn poll_as<T>(
+        &mut self,
+        replay_from: ReplayFrom,
+        keep: fn(StreamEvent) -> T,
+    ) -> Result<Vec<T>, CometdError> {
         if let Some(interval) = self.connection.as_ref().map(|c| c.interval) {
             if !interval.is_zero() {
                 tokio::time::sleep(interval).await;
@@ -279,7 +290,7 @@ impl CometdClient {
             Some(connection) => connection,
             None => self.open(replay_from).await?,
         };
-        match self.connect(connection).await {
+        match self.connect(connection, keep).await {
             Ok((events, connection)) => {
                 tracing::Span::current().record("events", events.len());
                 self.connection = connection;
@@ -391,10 +402,11 @@ impl CometdClient {
     }
 
     /// One `/meta/connect`. Gives the connection back unless the server advised a new handshake.
-    async fn connect(
+    async fn connect<T>(
         &mut self,
         mut connection: Connection,
-    ) -> Result<(Vec<StreamEvent>, Option<Connection>), CometdError> {
+        keep: fn(StreamEvent) -> T,
+    ) -> Result<(Vec<T>, Option<Connection>), CometdError> {
         let id = self.message_id();
         let body = json!([{
             "channel": CONNECT,
@@ -403,7 +415,9 @@ impl CometdClient {
             "id": id,
         }]);
         let timeout = connection.hold + CONNECT_MARGIN;
-        let answer = self.exchange(&connection, &body, timeout, CONNECT).await?;
+        let answer = self
+            .exchange_as(&connection, &body, timeout, CONNECT, keep)
+            .await?;
         let reply = meta_reply(&answer.replies, CONNECT)?;
         if !reply.successful {
             return Err(self.refusal(&connection, reply, "connect"));
@@ -437,6 +451,19 @@ impl CometdClient {
         timeout: Duration,
         what: &str,
     ) -> Result<Answer, CometdError> {
+        self.exchange_as(connection, body, timeout, what, std::convert::identity)
+            .await
+    }
+
+    /// [`exchange`](Self::exchange), the answer's events turned by `keep` as they are read.
+    async fn exchange_as<T>(
+        &self,
+        connection: &Connection,
+        body: &Value,
+        timeout: Duration,
+        what: &str,
+        keep: fn(StreamEvent) -> T,
+    ) -> Result<Answer<T>, CometdError> {
         let mut response = self
             .http
             .post(&connection.endpoint)
@@ -447,7 +474,7 @@ impl CometdClient {
             .await
             .map_err(|e| CometdError::Transport(format!("{what} failed: {e}")))?;
         let status = response.status();
-        let mut reader = AnswerReader::new(&self.channel);
+        let mut reader = AnswerReader::keeping(&self.channel, keep);
         reader.answer.kept_fields = self.kept_fields;
         while let Some(piece) = response
             .chunk()
@@ -483,10 +510,12 @@ impl CometdClient {
 
 /// A Bayeux answer as read: the meta replies, and the events on the subscribed channel, each
 /// moved out of its message as it arrived.
-#[derive(Debug, Default)]
-struct Answer {
+#[derive(Debug)]
+struct Answer<T = StreamEvent> {
     replies: Vec<Message>,
-    events: Vec<StreamEvent>,
+    /// Each event as `keep` turned it.
+    events: Vec<T>,
+    keep: fn(StreamEvent) -> T,
     /// The first message on the channel that is not a readable event. The caller returns it once
     /// the connect reply is known to be successful (a failed connect's events come again anyway).
     bad_event: Option<CometdError>,
@@ -494,7 +523,17 @@ struct Answer {
     kept_fields: Option<&'static [&'static str]>,
 }
 
-impl Answer {
+impl<T> Answer<T> {
+    fn new(keep: fn(StreamEvent) -> T) -> Self {
+        Answer {
+            replies: Vec::new(),
+            events: Vec::new(),
+            keep,
+            bad_event: None,
+            kept_fields: None,
+        }
+    }
+
     /// Keeps a meta reply, or the event a message on `channel` carries. Messages on channels this
     /// client did not subscribe to are ignored.
     fn take(&mut self, mut message: Message, channel: &str) {
@@ -516,7 +555,7 @@ impl Answer {
                     Some(names) => fields.only(names),
                     None => fields,
                 };
-                self.events.push(StreamEvent { replay_id, fields });
+                self.events.push((self.keep)(StreamEvent { replay_id, fields }));
             }
             // Without a replay id the event cannot be stored or resumed after: refuse rather
             // than hand the caller something it cannot checkpoint.
@@ -531,7 +570,7 @@ impl Answer {
     }
 
     /// The channel's events in the order delivered, unless one of them could not be read.
-    fn events(self) -> Result<Vec<StreamEvent>, CometdError> {
+    fn events(self) -> Result<Vec<T>, CometdError> {
         match self.bad_event {
             Some(error) => Err(error),
             None => Ok(self.events),
@@ -544,10 +583,10 @@ const SNIPPET_BYTES: usize = 800;
 
 /// Reads an HTTP answer's body piece by piece into an [`Answer`]: each message of the array is
 /// parsed as soon as it is in ([`ArrayPieces`]), so a backlog's answer is never held whole.
-struct AnswerReader<'c> {
+struct AnswerReader<'c, T = StreamEvent> {
     channel: &'c str,
     pieces: ArrayPieces,
-    answer: Answer,
+    answer: Answer<T>,
     /// The body's first bytes, for error messages (5xx pages from a proxy are HTML).
     head: Vec<u8>,
     /// A body that is not an array (Bayeux allows a single message; error pages are neither),
@@ -558,11 +597,18 @@ struct AnswerReader<'c> {
 }
 
 impl<'c> AnswerReader<'c> {
+    #[cfg(test)]
     fn new(channel: &'c str) -> Self {
+        AnswerReader::keeping(channel, std::convert::identity)
+    }
+}
+
+impl<'c, T> AnswerReader<'c, T> {
+    fn keeping(channel: &'c str, keep: fn(StreamEvent) -> T) -> Self {
         AnswerReader {
             channel,
             pieces: ArrayPieces::default(),
-            answer: Answer::default(),
+            answer: Answer::new(keep),
             head: Vec::new(),
             whole: None,
             unreadable: None,
@@ -593,7 +639,7 @@ impl<'c> AnswerReader<'c> {
     }
 
     /// The answer, or what the body and the HTTP status mean for the caller.
-    fn finish(mut self, status: StatusCode, what: &str) -> Result<Answer, CometdError> {
+    fn finish(mut self, status: StatusCode, what: &str) -> Result<Answer<T>, CometdError> {
         let snippet = || snippet(&self.head);
         if status == StatusCode::UNAUTHORIZED {
             return Err(CometdError::AuthInvalid);
@@ -818,6 +864,22 @@ mod tests {
             .map(|e| (e.replay_id, e.field("Message_Id__c")))
             .collect();
         assert_eq!(ids, [(2, Some("a01A")), (7, Some("a01B"))]);
+    }
+
+    #[test]
+    fn events_are_held_as_the_caller_turns_them_while_the_answer_is_read() {
+        let body = br#"[{"data":{"payload":{"Message_Id__c":"a01A"},"event":{"replayId":2}},"channel":"/event/E__e"},
+            {"data":{"payload":{"Message_Id__c":"a01B"},"event":{"replayId":7}},"channel":"/event/E__e"},
+            {"channel":"/meta/connect","successful":true}]"#;
+        let mut reader = AnswerReader::keeping("/event/E__e", |event| event.replay_id);
+        for piece in body.chunks(5) {
+            reader.feed(piece);
+        }
+
+        let answer = reader.finish(StatusCode::OK, "connect").unwrap();
+
+        assert_eq!(answer.replies.len(), 1);
+        assert_eq!(answer.events().unwrap(), [2, 7]);
     }
 
     #[test]
