@@ -555,7 +555,8 @@ impl<T> Answer<T> {
                     Some(names) => fields.only(names),
                     None => fields,
                 };
-                self.events.push((self.keep)(StreamEvent { replay_id, fields }));
+                self.events
+                    .push((self.keep)(StreamEvent { replay_id, fields }));
             }
             // Without a replay id the event cannot be stored or resumed after: refuse rather
             // than hand the caller something it cannot checkpoint.
