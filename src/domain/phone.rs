@@ -42,8 +42,8 @@ pub fn region(code: &str) -> Result<Country, PhoneError> {
 
 /// Loads libphonenumber's metadata and `default_region`'s rules, which its first parse would
 /// otherwise load (measured: 80 ms of CPU for the first parse, 6 ms for a region's first number),
-/// behind a load-once lock: a second parse meanwhile waits, holding its thread. Call it off the
-/// async runtime before the first record. Bypasses the wa_id memo, so no sample number is kept.
+/// on [`PARSER`]'s thread: every parse meanwhile waits, holding its caller's thread. Call it off
+/// the async runtime before the first record. Bypasses the wa_id memo, so no sample number is kept.
 pub fn load_rules(default_region: Option<Country>) {
     // An international number loads the metadata; a national one the default region's rules.
     let _ = E164::parse_uncached("+16505551234", None);
@@ -70,20 +70,17 @@ impl E164 {
     /// [`E164::parse`] with libphonenumber, every time, on [`PARSER`]'s thread (on the caller's
     /// own if that thread cannot be had).
     fn parse_uncached(raw: &str, default_region: Option<Country>) -> Result<E164, PhoneError> {
-        if let Some(jobs) = PARSER.as_ref() {
-            let (answer, answered) = mpsc::sync_channel(1);
-            let job = ParseJob {
-                raw: raw.to_string(),
-                default_region,
-                answer,
-            };
-            if jobs.send(job).is_ok() {
-                if let Ok(parsed) = answered.recv() {
-                    return parsed;
-                }
-            }
-        }
-        E164::parse_here(raw, default_region)
+        let raw_owned = raw.to_string();
+        on_phone_thread(move || E164::parse_here(&raw_owned, default_region))
+            .unwrap_or_else(|| E164::parse_here(raw, default_region))
+    }
+
+    /// The country the number belongs to (`+1` numbers: the US, Canada or a Caribbean country,
+    /// told apart by area code), read by libphonenumber on [`PARSER`]'s thread.
+    pub fn country(&self) -> Option<Country> {
+        let country_of = |text: &str| phonenumber::parse(None, text).ok()?.country().id();
+        let text = self.text.clone();
+        on_phone_thread(move || country_of(&text)).unwrap_or_else(|| country_of(&self.text))
     }
 
     /// [`E164::parse_uncached`] on the calling thread.
@@ -148,31 +145,35 @@ impl E164 {
 /// of the runtime's workers they were 8.8 MB of a 100 k backlog's peak RSS (docs/performance.md,
 /// ninth measurement). A caller waits for its answer as it waited for the parse itself (tens of
 /// µs); `None` if the thread could not be started.
-static PARSER: LazyLock<Option<mpsc::Sender<ParseJob>>> = LazyLock::new(start_parser);
+static PARSER: LazyLock<Option<mpsc::Sender<PhoneJob>>> = LazyLock::new(start_parser);
 
-/// One number for [`PARSER`] to parse, and where its answer goes.
-struct ParseJob {
-    raw: String,
-    default_region: Option<Country>,
-    answer: mpsc::SyncSender<Result<E164, PhoneError>>,
+/// Work for [`PARSER`]'s thread; it answers through the channel the closure holds.
+type PhoneJob = Box<dyn FnOnce() + Send>;
+
+/// Runs `work` on [`PARSER`]'s thread and waits for its answer; `None` if that thread is not
+/// there or `work` panicked on it (the caller then does the work itself, and meets the same
+/// panic on its own thread).
+fn on_phone_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let jobs = PARSER.as_ref()?;
+    let (answer, answered) = mpsc::sync_channel(1);
+    let job: PhoneJob = Box::new(move || {
+        let _ = answer.send(work());
+    });
+    jobs.send(job).ok()?;
+    answered.recv().ok()
 }
 
-fn start_parser() -> Option<mpsc::Sender<ParseJob>> {
-    let (jobs, queue) = mpsc::channel::<ParseJob>();
-    let parse_all = move || {
+fn start_parser() -> Option<mpsc::Sender<PhoneJob>> {
+    let (jobs, queue) = mpsc::channel::<PhoneJob>();
+    let run_all = move || {
         for job in queue {
-            // A panic inside libphonenumber drops this job's answer: its caller parses on its own
-            // thread instead (and meets the same panic there), and this thread goes on.
-            let parsed =
-                std::panic::catch_unwind(|| E164::parse_here(&job.raw, job.default_region));
-            if let Ok(parsed) = parsed {
-                let _ = job.answer.send(parsed);
-            }
+            // A panic drops the job's answer channel; the thread goes on with the next job.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
         }
     };
     match std::thread::Builder::new()
         .name("sfwa-phone".into())
-        .spawn(parse_all)
+        .spawn(run_all)
     {
         Ok(_) => Some(jobs),
         Err(error) => {

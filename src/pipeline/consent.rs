@@ -117,10 +117,7 @@ fn is_us(to: &CustomerId) -> bool {
     let Some(phone) = to.phone() else {
         return false;
     };
-    phonenumber::parse(None, phone.as_str())
-        .ok()
-        .and_then(|number| number.country().id())
-        == Some(phonenumber::country::Id::US)
+    phone.country() == Some(phonenumber::country::Id::US)
 }
 
 /// Whether template `name` in `language` is a marketing template (`None`: unknown): the template
