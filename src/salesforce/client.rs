@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::auth::{Auth, Login, Session};
@@ -296,10 +296,37 @@ impl SalesforceClient {
         body: Option<&Value>,
         timeout: Duration,
     ) -> Result<Bytes, SalesforceError> {
+        let body = body.map(json_bytes).transpose()?;
+        self.exchange(method, path, query, body, timeout).await
+    }
+
+    /// [`Self::send`] with a body of any serialisable shape: a collections or composite write
+    /// written straight from the records' JSON, with no `Value` tree built for it.
+    pub(crate) async fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<Bytes, SalesforceError> {
+        let body = json_bytes(body)?;
+        self.exchange(method, path, &[], Some(body), self.inner.timeout)
+            .await
+    }
+
+    /// The request loop behind every `send`: the body was serialised once, and a retry after a
+    /// new login sends the same bytes (a cheap clone of `Bytes`).
+    async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<Bytes>,
+        timeout: Duration,
+    ) -> Result<Bytes, SalesforceError> {
         let mut session = self.session().await?;
         let mut reauthenticated = false;
         loop {
-            let request = (&method, path, query, body, timeout);
+            let request = (&method, path, query, body.as_ref(), timeout);
             match self.attempt(&session, request).await {
                 Err(Attempt::SessionRefused(message)) => {
                     if reauthenticated {
@@ -342,7 +369,9 @@ impl SalesforceClient {
             request = request.query(query);
         }
         if let Some(body) = body {
-            request = request.json(body);
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
         }
         self.inner.calls.fetch_add(1, Ordering::Relaxed);
         let response = request.send().await.map_err(|e| {
@@ -419,9 +448,27 @@ type Request<'a> = (
     &'a Method,
     &'a str,
     &'a [(&'a str, &'a str)],
-    Option<&'a Value>,
+    Option<&'a Bytes>,
     Duration,
 );
+
+/// A request body as JSON bytes.
+pub(crate) fn json_bytes(body: &impl Serialize) -> Result<Bytes, SalesforceError> {
+    serde_json::to_vec(body)
+        .map(Bytes::from)
+        .map_err(unwritable_body)
+}
+
+/// Serialising JSON values and records into memory has no way to fail; were one to, it is
+/// refused as Salesforce refuses a body it cannot read (400 `JSON_PARSER_ERROR`), so a write-back
+/// treats it as bad data in the call, not as an outage.
+pub(crate) fn unwritable_body(error: serde_json::Error) -> SalesforceError {
+    SalesforceError::Api {
+        status: 400,
+        error_code: "JSON_PARSER_ERROR".into(),
+        message: format!("the request body could not be written as JSON: {error}"),
+    }
+}
 
 /// How one attempt ended when it did not succeed.
 enum Attempt {

@@ -13,12 +13,12 @@
 
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::client::{error_parts, parse, refusal, QueryPage, SalesforceClient};
 use super::collections::{
-    not_all_or_none, results_of, CollectionWrite, RecordResult, MAX_COLLECTION_RECORDS,
+    results_of, CollectionBody, CollectionWrite, RecordResult, MAX_COLLECTION_RECORDS,
 };
 use super::error::SalesforceError;
 
@@ -45,11 +45,31 @@ struct SubAnswer {
     reference_id: String,
 }
 
-/// One subrequest: method, path under `/services/data/vNN.N/` (with its query string), body.
-struct Subrequest {
+/// One subrequest: method, path under `/services/data/vNN.N/` (with its query string), and the
+/// records of a collections write (borrowed: the request is written from them).
+struct Subrequest<'a> {
     method: Method,
     path: String,
-    body: Option<Value>,
+    body: Option<CollectionBody<'a>>,
+}
+
+/// `{"allOrNone":false,"compositeRequest":[…]}`
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CompositeRequest<'a> {
+    all_or_none: bool,
+    composite_request: Vec<SubrequestJson<'a>>,
+}
+
+/// `{"method":…,"url":"/services/data/vNN.N/…","referenceId":"c0","body":…}`
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SubrequestJson<'a> {
+    method: String,
+    url: String,
+    reference_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<CollectionBody<'a>>,
 }
 
 impl SalesforceClient {
@@ -70,13 +90,13 @@ impl SalesforceClient {
             });
         }
         let sent: Vec<usize> = writes.iter().map(CollectionWrite::len).collect();
-        // The records move into the request: up to 1,000 records' JSON, not copied.
+        // The request is written from the records' JSON: up to 1,000 records, not copied.
         let subrequests = writes
-            .into_iter()
+            .iter()
             .map(|write| Subrequest {
-                method: write.method,
-                path: write.path,
-                body: Some(CollectionWrite::body(write.records)),
+                method: write.method.clone(),
+                path: write.path.clone(),
+                body: Some(CollectionBody::of(&write.records)),
             })
             .collect();
         let answers = self.composite(subrequests).await?;
@@ -126,28 +146,26 @@ impl SalesforceClient {
     /// status and body stand for, in the order given (matched by `referenceId`).
     async fn composite(
         &self,
-        subrequests: Vec<Subrequest>,
+        subrequests: Vec<Subrequest<'_>>,
     ) -> Result<SubResults<Value>, SalesforceError> {
         let version = self.api_version();
-        let composite_request: Vec<Value> = subrequests
+        let composite_request: Vec<SubrequestJson> = subrequests
             .into_iter()
             .enumerate()
-            .map(|(n, sub)| {
-                let mut request = json!({
-                    "method": sub.method.as_str(),
-                    "url": format!("/services/data/v{version}/{}", sub.path),
-                    "referenceId": reference_id(n),
-                });
-                if let Some(body) = sub.body {
-                    request["body"] = body;
-                }
-                request
+            .map(|(n, sub)| SubrequestJson {
+                method: sub.method.as_str().to_owned(),
+                url: format!("/services/data/v{version}/{}", sub.path),
+                reference_id: reference_id(n),
+                body: sub.body,
             })
             .collect();
         let count = composite_request.len();
-        let body = not_all_or_none("compositeRequest", composite_request);
+        let body = CompositeRequest {
+            all_or_none: false,
+            composite_request,
+        };
         let answer = self
-            .send(Method::POST, "composite", &[], Some(&body))
+            .send_json(Method::POST, "composite", &body)
             .await?;
         let mut answer: CompositeAnswer = parse(&answer, "composite response")?;
         Ok((0..count)
@@ -209,6 +227,8 @@ fn from_body<T: DeserializeOwned>(body: Value, what: &str) -> Result<T, Salesfor
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn answer(status: u16, body: Value) -> SubAnswer {
