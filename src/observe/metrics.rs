@@ -44,6 +44,7 @@
 //! | `sfwa_webhook_last_status_timestamp_seconds` | gauge | — when the last status of a message this instance sent arrived (or this daemon started, if none since) |
 //! | `sfwa_platform_events_delivered_remaining`, `sfwa_platform_events_delivered_max` | gauge | — the org's `DailyDeliveredPlatformEvents` from `GET limits`, read every 5 minutes (`observe::limits`); absent until read and when the org does not report it |
 //! | `sfwa_store_commits_total`, `sfwa_store_writes_total` | counter | — store transactions committed (one fsync each) and writes run in them since start: several writes share a commit under load (`store::db` group commit) |
+//! | `sfwa_store_checkpoints_total` | counter | — checkpoints of the store's write-ahead log into its file, run on their own thread at most every 250 ms while the store is written (`store::checkpoint`); flat while commits rise means the log is not being copied and grows |
 //! | `sfwa_messages_priced_total` | counter | `number`, `category` (marketing, utility, authentication, service…, `other`), `type` (regular, free_customer_service, free_entry_point, `other`): messages delivered with Meta's `pricing`, once each |
 //! | `sfwa_inbound_links_total` | counter | `result` = user_id_stored, user_id_refused (a customer's WhatsApp user id written to, or refused by, the Contact / Lead a message linked to by phone), relinked (records the relink job linked after matching nobody at first) |
 
@@ -160,6 +161,8 @@ pub struct Snapshot {
     /// Store transactions committed and writes run in them, since start (`store::CommitCounts`).
     pub store_commits: u64,
     pub store_writes: u64,
+    /// Checkpoints of the store's write-ahead log run by its checkpoint thread.
+    pub store_checkpoints: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -213,6 +216,7 @@ struct Inner {
     priced: Family<PricedLabels, Counter>,
     store_commits: Counter,
     store_writes: Counter,
+    store_checkpoints: Counter,
     shards: ShardMetrics,
 }
 
@@ -271,6 +275,7 @@ impl Metrics {
             priced: Family::default(),
             store_commits: Counter::default(),
             store_writes: Counter::default(),
+            store_checkpoints: Counter::default(),
         };
         inner.register_sends();
         inner.register_numbers();
@@ -318,6 +323,7 @@ impl Metrics {
         inner.ready.set(i64::from(snapshot.ready));
         catch_up(&inner.store_commits, snapshot.store_commits);
         catch_up(&inner.store_writes, snapshot.store_writes);
+        catch_up(&inner.store_checkpoints, snapshot.store_checkpoints);
         if let Some(limit) = snapshot.platform_events {
             let none = NoLabels {};
             inner
@@ -643,6 +649,7 @@ impl Inner {
             "platform_events_delivered_max" => "The org's daily platform-event delivery allocation (GET limits DailyDeliveredPlatformEvents Max)", platform_events_max;
             "store_commits" => "Store transactions committed (one fsync each); concurrent writes share one", store_commits;
             "store_writes" => "Store writes run, each in its own savepoint of a shared transaction", store_writes;
+            "store_checkpoints" => "Checkpoints of the store's write-ahead log into its file, run beside the writer (never inside a commit)", store_checkpoints;
         );
     }
 
@@ -811,12 +818,14 @@ mod tests {
             ],
             store_commits: 11,
             store_writes: 40,
+            store_checkpoints: 2,
         });
 
         for line in [
             r#"sfwa_queue_depth{state="claimed"} 3"#,
             "sfwa_store_commits_total 11",
             "sfwa_store_writes_total 40",
+            "sfwa_store_checkpoints_total 2",
             r#"sfwa_business_number_held{number="106540352242922"} 1"#,
             r#"sfwa_business_number_held{number="106540352242923"} 0"#,
             r#"sfwa_queue_depth{state="sending"} 1"#,

@@ -131,6 +131,7 @@ pub async fn snapshot(
         numbers_held: numbers_held(&pipeline.dispatcher),
         store_commits: counts.commits.load(Ordering::Relaxed),
         store_writes: counts.writes.load(Ordering::Relaxed),
+        store_checkpoints: counts.checkpoints.load(Ordering::Relaxed),
     })
 }
 

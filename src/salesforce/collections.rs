@@ -223,7 +223,6 @@ impl CollectionWrite {
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
     }
-
 }
 
 /// The request body of up to 200 records: `{"allOrNone":false,"records":[…]}`, written from
@@ -352,7 +351,12 @@ struct RecordBody<'a> {
 impl Serialize for RecordBody<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut record = serializer.serialize_map(None)?;
-        record.serialize_entry("attributes", &Attributes { r#type: self.object })?;
+        record.serialize_entry(
+            "attributes",
+            &Attributes {
+                r#type: self.object,
+            },
+        )?;
         if let Some(id) = self.id {
             record.serialize_entry("id", id)?;
         }

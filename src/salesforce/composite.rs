@@ -164,9 +164,7 @@ impl SalesforceClient {
             all_or_none: false,
             composite_request,
         };
-        let answer = self
-            .send_json(Method::POST, "composite", &body)
-            .await?;
+        let answer = self.send_json(Method::POST, "composite", &body).await?;
         let mut answer: CompositeAnswer = parse(&answer, "composite response")?;
         Ok((0..count)
             .map(|n| {

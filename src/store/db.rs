@@ -7,6 +7,9 @@
 //!   (guarantee 2) must hold through a power cut, not only a process crash; under WAL this costs one
 //!   fsync per commit — so concurrent writes share commits ([`Store`]'s group commit): one fsync
 //!   per batch instead of one per message step.
+//! - **Checkpoints beside the writer** ([`super::checkpoint`]): the writer's connection never
+//!   copies the log into the file inside a COMMIT (`wal_autocheckpoint = 0`); a thread of its
+//!   own does, so no write (and no webhook's 200) waits for a checkpoint's page writes and fsync.
 //! - **`busy_timeout`**: another process briefly holding the file (a backup, `sqlite3`) makes us wait
 //!   instead of failing; past the timeout the error says the file is locked.
 //! - **foreign keys on**: so any later schema that relies on them is enforced.
@@ -31,6 +34,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, Row, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use super::checkpoint::Checkpointer;
 use super::error::StoreError;
 
 /// How long a statement waits for another process's lock before failing with
@@ -159,6 +163,8 @@ pub struct CommitCounts {
     pub commits: AtomicU64,
     /// `write` calls run (whatever their outcome).
     pub writes: AtomicU64,
+    /// Checkpoints run by a file store's checkpoint thread ([`super::checkpoint`]).
+    pub checkpoints: AtomicU64,
 }
 
 /// A queued write: given its batch's transaction (or why the transaction could not begin), runs
@@ -226,16 +232,18 @@ impl Store {
             tracing::warn!(journal_mode = %mode, "store file system does not support WAL; continuing without it");
         }
         migrate(&mut conn)?;
-        let readers = if mode.eq_ignore_ascii_case("wal") {
-            open_readers(path).map_err(|e| match StoreError::from(e) {
+        let counts = Arc::new(CommitCounts::default());
+        let (readers, checkpointer) = if mode.eq_ignore_ascii_case("wal") {
+            let readers = open_readers(path).map_err(|e| match StoreError::from(e) {
                 StoreError::Sqlite(source) => open_error(source),
                 locked => locked,
-            })?
+            })?;
+            (readers, Some(start_checkpointer(&conn, path, &counts)?))
         } else {
             // Without WAL a reader would block the writer: everything goes through one connection.
-            Vec::new()
+            (Vec::new(), None)
         };
-        Store::from_connections(conn, readers, commit_linger)
+        Store::from_connections(conn, readers, (counts, checkpointer), commit_linger)
     }
 
     /// A private in-memory store (tests, `sfwa demo`).
@@ -243,22 +251,31 @@ impl Store {
         let mut conn = Connection::open_in_memory()?;
         configure(&conn)?;
         migrate(&mut conn)?;
-        Store::from_connections(conn, Vec::new(), Duration::ZERO)
+        let counts = Arc::new(CommitCounts::default());
+        Store::from_connections(conn, Vec::new(), (counts, None), Duration::ZERO)
     }
 
     fn from_connections(
         conn: Connection,
         readers: Vec<Connection>,
+        (counts, checkpointer): (Arc<CommitCounts>, Option<Checkpointer>),
         commit_linger: Duration,
     ) -> Result<Store, StoreError> {
         let conn = Arc::new(Mutex::new(conn));
-        let counts = Arc::new(CommitCounts::default());
         let (jobs, queue) = mpsc::channel();
         let writer = {
             let (conn, counts) = (Arc::clone(&conn), Arc::clone(&counts));
             std::thread::Builder::new()
                 .name("sfwa-store-writer".into())
-                .spawn(move || run_writer(&conn, &queue, &counts, commit_linger))
+                .spawn(move || {
+                    let writer = Writer {
+                        conn: &conn,
+                        counts: &counts,
+                        checkpointer: checkpointer.as_ref(),
+                        commit_linger,
+                    };
+                    writer.run(&queue);
+                })
                 .map_err(|e| StoreError::Worker(format!("cannot start the store writer: {e}")))?
         };
         Ok(Store {
@@ -341,32 +358,55 @@ impl Shared {
     }
 }
 
-/// The writer thread: takes what is queued, one batch at a time, until every handle is dropped.
-/// While busy it first lets `commit_linger` pass, so the writes queued meanwhile share the COMMIT.
-fn run_writer(
-    conn: &Mutex<Connection>,
-    queue: &mpsc::Receiver<Job>,
-    counts: &CommitCounts,
+/// What the writer thread works with.
+struct Writer<'a> {
+    conn: &'a Mutex<Connection>,
+    counts: &'a CommitCounts,
+    /// A file store's checkpoint thread, told of each COMMIT; stopped when the writer ends.
+    checkpointer: Option<&'a Checkpointer>,
     commit_linger: Duration,
-) {
-    let mut last_commit = None;
-    while let Ok(first) = queue.recv() {
-        let wait = linger_before_commit(last_commit, Instant::now(), commit_linger);
-        if !wait.is_zero() {
-            // A plain sleep, not a wait on the queue: a thread woken by every arriving write
-            // would spend on wake-ups what the shared COMMIT saves.
-            std::thread::sleep(wait);
-        }
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+}
+
+impl Writer<'_> {
+    /// Takes what is queued, one batch at a time, until every handle is dropped. While busy it
+    /// first lets `commit_linger` pass, so the writes queued meanwhile share the COMMIT.
+    fn run(&self, queue: &mpsc::Receiver<Job>) {
+        let mut last_commit = None;
+        while let Ok(first) = queue.recv() {
+            let wait = linger_before_commit(last_commit, Instant::now(), self.commit_linger);
+            if !wait.is_zero() {
+                // A plain sleep, not a wait on the queue: a thread woken by every arriving write
+                // would spend on wake-ups what the shared COMMIT saves.
+                std::thread::sleep(wait);
             }
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            commit_batch(&mut lock(self.conn), batch, self.counts);
+            if let Some(checkpointer) = self.checkpointer {
+                checkpointer.committed();
+            }
+            last_commit = Some(Instant::now());
         }
-        commit_batch(&mut lock(conn), batch, counts);
-        last_commit = Some(Instant::now());
     }
+}
+
+/// Hands the log's checkpoints to their own thread and connection ([`super::checkpoint`]): the
+/// writer's connection stops checkpointing inside its commits.
+fn start_checkpointer(
+    writer: &Connection,
+    path: &Path,
+    counts: &Arc<CommitCounts>,
+) -> Result<Checkpointer, StoreError> {
+    writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+    let conn = Connection::open(path)?;
+    configure(&conn)?;
+    Checkpointer::start(conn, Arc::clone(counts))
+        .map_err(|e| StoreError::Worker(format!("cannot start the store checkpointer: {e}")))
 }
 
 /// How long the writer waits, once a write is queued, before it takes the batch and commits:

@@ -19,6 +19,8 @@
 //! - [`dedupe`] — webhook items already processed, so Meta's redeliveries are no-ops.
 //! - [`webhook_rejects`] — webhook events refused at the edge (the dead letter of the receiver).
 //! - [`cursors`] — named positions in remote streams (a CometD replay id).
+//! - [`checkpoint`] — copying the write-ahead log into the file on a thread of its own, so no
+//!   commit waits for it.
 //! - [`db`] — opening the file (WAL, `busy_timeout`, foreign keys), embedded versioned migrations, and
 //!   [`Store`], the async wrapper: one writer thread group-committing concurrent writes (one fsync
 //!   per batch, each caller answered after the commit), reads on their own connections.
@@ -30,6 +32,7 @@
 //! Timestamps are stored as unix milliseconds (UTC) in INTEGER columns everywhere: they compare and
 //! index as numbers, and the conversion lives in one place ([`db::to_millis`] / [`db::from_millis`]).
 
+pub mod checkpoint;
 pub mod consent;
 pub mod cursors;
 pub mod db;
