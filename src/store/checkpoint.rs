@@ -25,8 +25,6 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-use super::db::CommitCounts;
-
 /// The least time between two checkpoints: each copies a few hundred milliseconds of commits,
 /// so a page written many times in that span (an index page, the outbox's) is copied once.
 pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
@@ -58,8 +56,12 @@ pub struct Checkpointed {
 }
 
 impl Checkpointer {
-    /// Starts the thread on `conn`, a read-write connection to the store file of its own.
-    pub fn start(conn: Connection, counts: Arc<CommitCounts>) -> std::io::Result<Checkpointer> {
+    /// Starts the thread on `conn`, a read-write connection to the store file of its own;
+    /// `checkpointed` is called after each checkpoint that ran (a metric counts them).
+    pub fn start(
+        conn: Connection,
+        checkpointed: impl Fn() + Send + 'static,
+    ) -> std::io::Result<Checkpointer> {
         let state = Arc::new(State {
             dirty: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -68,7 +70,7 @@ impl Checkpointer {
             let state = Arc::clone(&state);
             std::thread::Builder::new()
                 .name("sfwa-store-checkpoint".into())
-                .spawn(move || run(&conn, &state, &counts))?
+                .spawn(move || run(&conn, &state, &checkpointed))?
         };
         Ok(Checkpointer {
             state,
@@ -101,7 +103,7 @@ impl Drop for Checkpointer {
 
 /// Waits for a commit, lets [`CHECKPOINT_EVERY`] pass since the last checkpoint, checkpoints;
 /// until the store closes.
-fn run(conn: &Connection, state: &State, counts: &CommitCounts) {
+fn run(conn: &Connection, state: &State, checkpointed: &dyn Fn()) {
     let mut last = Instant::now();
     loop {
         while !state.dirty.load(Ordering::Acquire) {
@@ -119,9 +121,7 @@ fn run(conn: &Connection, state: &State, counts: &CommitCounts) {
         }
         state.dirty.store(false, Ordering::Release);
         match checkpoint(conn) {
-            Ok(_) => {
-                counts.checkpoints.fetch_add(1, Ordering::Relaxed);
-            }
+            Ok(_) => checkpointed(),
             // The next commit tries again; the log only grows meanwhile.
             Err(error) => tracing::warn!(%error, "a store checkpoint failed"),
         }
@@ -151,10 +151,7 @@ fn wal_checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<Checkpointe
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-    use crate::store::db::Store;
 
     fn wal_connection(path: &std::path::Path) -> Connection {
         let conn = Connection::open(path).unwrap();
@@ -212,26 +209,5 @@ mod tests {
         assert!(done.log_frames > 0 && done.log_frames < RESTART_FRAMES);
         assert_eq!(done.copied_frames, done.log_frames);
         writer.execute_batch("COMMIT;").unwrap();
-    }
-
-    #[tokio::test]
-    async fn a_file_store_checkpoints_its_log_on_its_own_thread_and_never_in_a_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("store.db")).unwrap();
-
-        let autocheckpoint: i64 = store
-            .write(|tx| Ok(tx.query_row("PRAGMA wal_autocheckpoint", [], |row| row.get(0))?))
-            .await
-            .unwrap();
-
-        assert_eq!(autocheckpoint, 0);
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while store.commit_counts().checkpoints.load(Ordering::Relaxed) == 0 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no checkpoint within 10 s of a commit"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
     }
 }

@@ -405,8 +405,11 @@ fn start_checkpointer(
     writer.pragma_update(None, "wal_autocheckpoint", 0)?;
     let conn = Connection::open(path)?;
     configure(&conn)?;
-    Checkpointer::start(conn, Arc::clone(counts))
-        .map_err(|e| StoreError::Worker(format!("cannot start the store checkpointer: {e}")))
+    let counts = Arc::clone(counts);
+    Checkpointer::start(conn, move || {
+        counts.checkpoints.fetch_add(1, Ordering::Relaxed);
+    })
+    .map_err(|e| StoreError::Worker(format!("cannot start the store checkpointer: {e}")))
 }
 
 /// How long the writer waits, once a write is queued, before it takes the batch and commits:
@@ -1114,5 +1117,26 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         assert_eq!(from_millis(to_millis(at)), Some(at));
+    }
+
+    #[tokio::test]
+    async fn a_file_store_checkpoints_its_log_on_its_own_thread_and_never_in_a_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store.db")).unwrap();
+
+        let autocheckpoint: i64 = store
+            .write(|tx| Ok(tx.query_row("PRAGMA wal_autocheckpoint", [], |row| row.get(0))?))
+            .await
+            .unwrap();
+
+        assert_eq!(autocheckpoint, 0);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while store.commit_counts().checkpoints.load(Ordering::Relaxed) == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint within 10 s of a commit"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }
