@@ -7,15 +7,8 @@
 //!   (each holds about 16 KB of buffers here).
 //! - **A soft cap on kept connections**: once [`Limits::keep_alive_connections`] are open, a new one
 //!   serves its request with `Connection: close` and closes. A burst of webhooks (Meta opens a
-//!   connection per POST in flight) then leaves at most that many behind.
-//! - **A hard cap on open connections**: past [`Limits::max_connections`] a new connection waits,
-//!   unserved, until one closes (and the ones behind it in the kernel's listen queue, costing the
-//!   daemon no memory), and the oldest open connection is asked to close after its current
-//!   request — at once if it is idle — so a sender's idle keep-alive connections never keep a new
-//!   one waiting.
-//!   Each open connection holds its buffers and its request's state (16–40 KB): a stall of the
-//!   daemon's answers (Meta posts on a new connection per POST in flight) otherwise opened 500–700
-//!   at once in `sfwa bench backlog --records 100000`, and the peak memory rose with them.
+//!   connection per POST in flight) then leaves at most that many behind. There is no hard cap:
+//!   a connection that is not accepted would hold its sender's requests until they time out.
 //!
 //! On `stop` the server stops accepting, lets every request in flight finish (each connection
 //! closes once its answer is written) and returns when all have, or after [`DRAIN`].
@@ -29,7 +22,6 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -41,17 +33,13 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Open connections beyond which a new one is not kept alive after its request.
     pub keep_alive_connections: usize,
-    /// Open connections beyond which none is accepted until one closes (the oldest is asked to).
-    pub max_connections: usize,
 }
 
 /// The daemon's: Meta answers within seconds or retries, so 10 s covers any honest sender; 256
-/// kept connections (≈ 4 MB) are far more than Meta's steady rate needs at a few ms per answer,
-/// and 320 open at once serve 20,000 webhooks/s at 16 ms each.
+/// kept connections (≈ 4 MB) are far more than Meta's steady rate needs at a few ms per answer.
 pub const LIMITS: Limits = Limits {
     header_timeout: Duration::from_secs(10),
     keep_alive_connections: 256,
-    max_connections: 320,
 };
 
 /// How long a stop waits for the requests in flight.
@@ -66,8 +54,6 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, stop: 
     let open = Arc::new(AtomicUsize::new(0));
     let connections = TaskTracker::new();
     let closing = CancellationToken::new();
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let shed = Arc::new(Notify::new());
     loop {
         let accepted = tokio::select! {
             _ = stop.cancelled() => break,
@@ -81,29 +67,14 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, stop: 
                 continue;
             }
         };
-        // At the cap the loop waits here, accepting nothing more, while the oldest connection
-        // closes after its request (at once if idle).
-        let slot = match Arc::clone(&slots).try_acquire_owned() {
-            Ok(slot) => slot,
-            Err(_) => {
-                shed.notify_one();
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    slot = Arc::clone(&slots).acquire_owned() => match slot {
-                        Ok(slot) => slot,
-                        Err(_) => break,
-                    },
-                }
-            }
-        };
         // Answers are small and written whole: no reason to let Nagle hold them back.
         let _ = stream.set_nodelay(true);
         let count = OpenConnection::new(&open);
         let keep_alive = count.then <= limits.keep_alive_connections;
         let service = TowerToHyperService::new(router.clone());
-        let (closing, shed) = (closing.clone(), Arc::clone(&shed));
+        let closing = closing.clone();
         connections.spawn(async move {
-            let (_count, _slot) = (count, slot);
+            let _count = count;
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
@@ -113,7 +84,6 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, stop: 
             tokio::select! {
                 served = connection.as_mut() => return log_end(served),
                 _ = closing.cancelled() => connection.as_mut().graceful_shutdown(),
-                _ = shed.notified() => connection.as_mut().graceful_shutdown(),
             }
             log_end(connection.await);
         });
@@ -243,32 +213,6 @@ mod tests {
         let mut fourth = TcpStream::connect(addr).await.unwrap();
         let answer = wait_for_keep_alive(addr, &mut fourth).await;
         assert!(!answer.contains("connection: close"), "{answer}");
-        stop.cancel();
-    }
-
-    #[tokio::test]
-    async fn at_the_hard_cap_the_oldest_idle_connection_is_closed_for_a_new_one() {
-        let limits = Limits {
-            keep_alive_connections: 2,
-            max_connections: 2,
-            ..LIMITS
-        };
-        let (addr, stop) = server(limits).await;
-        let mut kept = Vec::new();
-        for _ in 0..2 {
-            let mut stream = TcpStream::connect(addr).await.unwrap();
-            let answer = exchange(&mut stream).await;
-            assert!(!answer.contains("connection: close"), "{answer}");
-            kept.push(stream);
-        }
-
-        let mut third = TcpStream::connect(addr).await.unwrap();
-        let answer = exchange(&mut third).await;
-
-        assert!(answer.starts_with("http/1.1 200"), "{answer}");
-        assert!(closed_by_server(&mut kept[0]).await);
-        let again = exchange(&mut kept[1]).await;
-        assert!(again.starts_with("http/1.1 200"), "{again}");
         stop.cancel();
     }
 
