@@ -153,21 +153,22 @@ fn wal_checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<Checkpointe
 mod tests {
     use super::*;
 
-    fn wal_connection(path: &std::path::Path) -> Connection {
-        let conn = Connection::open(path).unwrap();
-        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
-        conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
-        conn
+    /// A store file in WAL mode after `setup`: its writing connection (never checkpointing on
+    /// its own) and a second one to checkpoint with; the directory lives as long as the first.
+    fn store_file(setup: &str) -> (tempfile::TempDir, Connection, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let writer = Connection::open(&path).unwrap();
+        writer.pragma_update(None, "journal_mode", "WAL").unwrap();
+        writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        writer.execute_batch(setup).unwrap();
+        let checkpointer = Connection::open(&path).unwrap();
+        (dir, writer, checkpointer)
     }
 
     #[test]
     fn a_log_grown_past_the_restart_size_starts_over_after_a_checkpoint() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.db");
-        let writer = wal_connection(&path);
-        writer
-            .execute_batch("CREATE TABLE t (x BLOB); BEGIN;")
-            .unwrap();
+        let (_dir, writer, checkpointer) = store_file("CREATE TABLE t (x BLOB); BEGIN;");
         // About 6,000 pages of log, in one transaction.
         for _ in 0..6000 {
             writer
@@ -175,7 +176,6 @@ mod tests {
                 .unwrap();
         }
         writer.execute_batch("COMMIT;").unwrap();
-        let checkpointer = Connection::open(&path).unwrap();
 
         let done = checkpoint(&checkpointer).unwrap();
 
@@ -192,13 +192,8 @@ mod tests {
 
     #[test]
     fn a_log_under_the_restart_size_is_copied_without_waiting_for_the_writer() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.db");
-        let writer = wal_connection(&path);
-        writer
-            .execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
-            .unwrap();
-        let checkpointer = Connection::open(&path).unwrap();
+        let (_dir, writer, checkpointer) =
+            store_file("CREATE TABLE t (x); INSERT INTO t VALUES (1);");
         // The writer holds the write lock: a passive checkpoint still copies what is committed.
         writer
             .execute_batch("BEGIN IMMEDIATE; INSERT INTO t VALUES (2);")
