@@ -70,6 +70,8 @@ const FETCH_BATCH: usize =
 /// (a backlog's 100,000 events are held until handled).
 const MESSAGE_ID: &str = "Message_Id__c";
 const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
+/// Pending events' room kept beyond what is pending before it is given back (32 KB).
+const SPARE_EVENTS: usize = 1024;
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// The name of the cursor holding the channel's last handled replay id.
@@ -203,6 +205,7 @@ impl StreamIntake {
         // asked for a new handshake).
         self.reporter.stream_connected(self.client.is_connected());
         self.pending = polled?.into();
+        give_back_drained(&mut self.pending);
         Ok(())
     }
 
@@ -229,6 +232,7 @@ impl StreamIntake {
             let last = batch.last().map(|e| e.replay_id);
             let claimed = claim_and_advance(&pipeline.intake, records, &self.channel, last).await?;
             self.pending.drain(..take);
+            give_back_drained(&mut self.pending);
             step.events += take;
             if let Some(id) = last {
                 self.resume = ReplayFrom::After(id);
@@ -462,6 +466,18 @@ pub async fn run_retries(pipeline: Pipeline, shutdown: CancellationToken) {
     pipeline.dispatcher.lanes.finish().await;
 }
 
+/// Gives back the room of events already handled once it exceeds a quarter of those still
+/// pending (and [`SPARE_EVENTS`]). A connect answer can carry a whole backlog — 100,000 events
+/// are 3.2 MB, in a 4.2 MB allocation after the answer's doublings — and a deque keeps its
+/// allocation as it drains: without this the backlog's whole size is held until the next answer.
+/// Each shrink moves what is left, about a fifth less each time, so the copying adds up to a few
+/// times the answer once.
+fn give_back_drained<T>(pending: &mut VecDeque<T>) {
+    if pending.capacity() > pending.len() + pending.len() / 4 + SPARE_EVENTS {
+        pending.shrink_to(pending.len());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -489,6 +505,35 @@ mod tests {
             None
         );
         assert_eq!(PendingEvent::of(event(None)).message_id(), None);
+    }
+
+    #[test]
+    fn a_draining_backlog_gives_its_memory_back_as_it_goes() {
+        let answer: Vec<PendingEvent> = (0..100_000)
+            .map(|n| PendingEvent {
+                replay_id: n,
+                message_id: None,
+            })
+            .collect();
+        let mut pending: VecDeque<PendingEvent> = answer.into();
+        assert!(pending.capacity() >= 100_000);
+
+        give_back_drained(&mut pending);
+        let mut handled = Vec::new();
+        while !pending.is_empty() {
+            let take = pending.len().min(FETCH_BATCH);
+            handled.extend(pending.drain(..take).map(|e| e.replay_id));
+            give_back_drained(&mut pending);
+            let allowed = pending.len() + pending.len() / 4 + SPARE_EVENTS;
+            assert!(
+                pending.capacity() <= allowed,
+                "{} > {allowed}",
+                pending.capacity()
+            );
+        }
+
+        // Every event handled once, in order.
+        assert_eq!(handled, (0..100_000).collect::<Vec<i64>>());
     }
 
     #[test]
