@@ -336,9 +336,8 @@ fn record_body(
     id: Option<&str>,
     fields: &Map<String, Value>,
 ) -> Result<Box<RawValue>, SalesforceError> {
-    serde_json::to_string(&RecordBody { object, id, fields })
-        .and_then(RawValue::from_string)
-        .map_err(unwritable_body)
+    // Written straight into the raw value: no second pass to check what was just written.
+    serde_json::value::to_raw_value(&RecordBody { object, id, fields }).map_err(unwritable_body)
 }
 
 /// A record as a collections request carries it, borrowing the caller's fields.

@@ -243,7 +243,7 @@ impl Store {
             // Without WAL a reader would block the writer: everything goes through one connection.
             (Vec::new(), None)
         };
-        Store::from_connections(conn, readers, (counts, checkpointer), commit_linger)
+        Store::from_connections(conn, readers, counts, checkpointer, commit_linger)
     }
 
     /// A private in-memory store (tests, `sfwa demo`).
@@ -252,13 +252,14 @@ impl Store {
         configure(&conn)?;
         migrate(&mut conn)?;
         let counts = Arc::new(CommitCounts::default());
-        Store::from_connections(conn, Vec::new(), (counts, None), Duration::ZERO)
+        Store::from_connections(conn, Vec::new(), counts, None, Duration::ZERO)
     }
 
     fn from_connections(
         conn: Connection,
         readers: Vec<Connection>,
-        (counts, checkpointer): (Arc<CommitCounts>, Option<Checkpointer>),
+        counts: Arc<CommitCounts>,
+        checkpointer: Option<Checkpointer>,
         commit_linger: Duration,
     ) -> Result<Store, StoreError> {
         let conn = Arc::new(Mutex::new(conn));
