@@ -366,7 +366,7 @@ pub async fn check(
         dispatcher
             .core
             .store
-            .read(move |conn| {
+            .lookup(move |conn| {
                 Ok((
                     templates::wait_since(conn, &id)?,
                     templates::get(conn, &n, &l)?,
@@ -429,7 +429,7 @@ async fn stored(
     Ok(dispatcher
         .core
         .store
-        .read(move |conn| templates::get(conn, &n, &l))
+        .lookup(move |conn| templates::get(conn, &n, &l))
         .await?)
 }
 

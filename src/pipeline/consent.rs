@@ -133,7 +133,7 @@ pub async fn is_marketing(dispatcher: &Dispatcher, name: &str, language: &str) -
     let cataloged = dispatcher
         .core
         .store
-        .read(move |conn| crate::store::templates::get(conn, &n, &l))
+        .lookup(move |conn| crate::store::templates::get(conn, &n, &l))
         .await
         .ok()
         .flatten();
@@ -176,7 +176,7 @@ pub async fn gather(
             dispatcher
                 .core
                 .store
-                .read(move |conn| store::choice(conn, &number, &customer))
+                .lookup(move |conn| store::choice(conn, &number, &customer))
                 .await?
         }
         _ => None,

@@ -427,7 +427,7 @@ impl Step<'_> {
             .dispatcher
             .core
             .store
-            .read(move |conn| uploaded_media::reusable(conn, &number, &version, now))
+            .lookup(move |conn| uploaded_media::reusable(conn, &number, &version, now))
             .await?)
     }
 

@@ -582,28 +582,103 @@ pub async fn run_dispatch(pipeline: Pipeline, shutdown: CancellationToken) {
 /// writes (guarantee 5); this only bounds the outbox during very high rates.
 const EARLY_FLUSH_BATCHES: u64 = 5;
 
-/// Flushes the outbox every `writeback.flush_interval`, or early once five full batches are pending.
+/// How often, at most, queued records make the write-back worker count the outbox (an early
+/// flush is up to this much later than the count that would have started it). Every status
+/// webhook and every send queues a record: counted on each, the count (a scan of the outbox on a
+/// blocking thread) ran thousands of times a second under a backlog (docs/performance.md,
+/// eleventh measurement).
+pub const DEPTH_CHECK_EVERY: Duration = Duration::from_millis(100);
+
+/// When the write-back worker next counts the outbox for an early flush.
+#[derive(Debug, Default)]
+pub struct DepthChecks {
+    /// When it last counted.
+    last: Option<tokio::time::Instant>,
+    /// Records were queued since, too soon after `last` to count: count at this time.
+    due: Option<tokio::time::Instant>,
+}
+
+impl DepthChecks {
+    /// Records were queued at `now`: `true` to count the outbox now; else a count is due at
+    /// [`due`](DepthChecks::due) (at most [`DEPTH_CHECK_EVERY`] after the last).
+    pub fn queued(&mut self, now: tokio::time::Instant) -> bool {
+        match self.last {
+            Some(last) if now < last + DEPTH_CHECK_EVERY => {
+                self.due.get_or_insert(last + DEPTH_CHECK_EVERY);
+                false
+            }
+            _ => {
+                self.counted(now);
+                true
+            }
+        }
+    }
+
+    /// When the deferred count is due, if one is.
+    pub fn due(&self) -> Option<tokio::time::Instant> {
+        self.due
+    }
+
+    /// The outbox was counted (or flushed) at `now`: nothing is left to count.
+    pub fn counted(&mut self, now: tokio::time::Instant) {
+        (self.last, self.due) = (Some(now), None);
+    }
+}
+
+/// Flushes the outbox every `writeback.flush_interval`, or early once five full batches are
+/// pending (counted at most every [`DEPTH_CHECK_EVERY`] while records are queued).
 pub async fn run_writeback(write_back: WriteBack, shutdown: CancellationToken) {
     let mut requests = write_back.core.flush.serve();
     let interval = write_back.core.settings.writeback.flush_interval;
-    let batch = write_back.core.settings.writeback.batch_size as u64;
+    let early = write_back.core.settings.writeback.batch_size as u64 * EARLY_FLUSH_BATCHES;
     let mut next = tokio::time::Instant::now() + interval;
+    let mut checks = DepthChecks::default();
     loop {
-        tokio::select! {
+        let woken = tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep_until(next) => {}
-            wake = requests.next() => if wake == Wake::BatchReady {
+            _ = tokio::time::sleep_until(next) => Woken::Flush,
+            _ = sleep_until_some(checks.due()) => Woken::Count,
+            wake = requests.next() => match wake {
+                Wake::Now => Woken::Flush,
+                Wake::BatchReady if checks.queued(tokio::time::Instant::now()) => Woken::Count,
+                Wake::BatchReady => Woken::Nothing,
+            },
+        };
+        match woken {
+            Woken::Nothing => continue,
+            Woken::Count => {
+                checks.counted(tokio::time::Instant::now());
                 let depth = write_back.core.store.read(outbox::depth).await.unwrap_or(0);
-                if depth < batch * EARLY_FLUSH_BATCHES {
+                if depth < early {
                     continue;
                 }
             }
+            Woken::Flush => {}
         }
         if let Err(error) = writeback::flush_once(&write_back).await {
             warn!(error = %format!("{error:#}"), "write-back flush failed; trying again next interval");
         }
         requests.flushed();
         next = tokio::time::Instant::now() + interval;
+        checks.counted(next - interval);
+    }
+}
+
+/// What woke the write-back worker asks of it.
+enum Woken {
+    /// The interval is up, or someone asked for a flush.
+    Flush,
+    /// Records were queued: flush if five full batches are pending.
+    Count,
+    /// Records were queued too soon after the last count; a count is due later.
+    Nothing,
+}
+
+/// Waits until `at`; forever when there is no `at`.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -627,6 +702,33 @@ pub async fn final_flush(write_back: &WriteBack) {
 mod tests {
     use super::*;
     use tokio::sync::{Notify, Semaphore};
+
+    #[test]
+    fn records_queued_soon_after_a_count_are_counted_once_when_the_period_is_up() {
+        let start = tokio::time::Instant::now();
+        let mut checks = DepthChecks::default();
+
+        assert!(
+            checks.queued(start),
+            "the first queued records are counted at once"
+        );
+        assert_eq!(checks.due(), None);
+        let soon = start + DEPTH_CHECK_EVERY / 4;
+        assert!(!checks.queued(soon));
+        assert!(!checks.queued(soon + DEPTH_CHECK_EVERY / 4));
+        assert_eq!(
+            checks.due(),
+            Some(start + DEPTH_CHECK_EVERY),
+            "one count, due a period after the last"
+        );
+
+        checks.counted(start + DEPTH_CHECK_EVERY);
+        assert_eq!(checks.due(), None, "nothing left to count");
+        assert!(
+            checks.queued(start + DEPTH_CHECK_EVERY * 2),
+            "a period later, counted at once"
+        );
+    }
 
     /// The slots a number paced at 80/s gets before its latency is measured.
     fn first_limit() -> usize {

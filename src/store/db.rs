@@ -326,14 +326,32 @@ impl Store {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let shared = Arc::clone(&self.shared);
-        run_blocking(move || {
-            let mut conn = shared.reader();
-            let tx = conn.transaction()?;
-            let value = f(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        })
-        .await
+        run_blocking(move || in_read_transaction(&mut shared.reader(), f)).await
+    }
+
+    /// A read by key (a few indexed rows: a customer's identity, their last inbound message, a
+    /// template, a consent choice): run right here on the caller's thread when a read connection
+    /// is free this moment, else as [`Store::read`]. The send path asks several such reads per
+    /// message; each handed to a blocking thread cost two thread wake-ups for a few microseconds
+    /// of SQLite work (docs/performance.md, eleventh measurement). Not for scans: a read that can
+    /// touch many rows goes through [`Store::read`].
+    pub async fn lookup<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let Some(mut conn) = self.shared.free_reader() else {
+            return self.read(f).await;
+        };
+        // A panic is the caller's error, as it is from a blocking thread.
+        catch_unwind(AssertUnwindSafe(|| in_read_transaction(&mut conn, f))).unwrap_or_else(
+            |panic| {
+                Err(StoreError::Worker(format!(
+                    "a store read panicked: {}",
+                    panic_message(panic.as_ref())
+                )))
+            },
+        )
     }
 
     /// Transactions committed and writes run since the store opened.
@@ -342,20 +360,38 @@ impl Store {
     }
 }
 
+/// `f` in a deferred transaction on `conn`: one consistent committed state.
+fn in_read_transaction<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let tx = conn.transaction()?;
+    let value = f(&tx)?;
+    tx.commit()?;
+    Ok(value)
+}
+
 impl Shared {
     /// A free read connection, else the next one in turn (waiting for it); the writing connection
     /// for an in-memory store.
     fn reader(&self) -> MutexGuard<'_, Connection> {
+        if let Some(conn) = self.free_reader() {
+            return conn;
+        }
         if self.readers.is_empty() {
             return lock(&self.conn);
         }
-        for reader in &self.readers {
-            if let Ok(conn) = reader.try_lock() {
-                return conn;
-            }
-        }
         let turn = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         lock(&self.readers[turn])
+    }
+
+    /// A read connection no one holds this moment (the writing connection for an in-memory
+    /// store, when the writer is not in a batch), without waiting.
+    fn free_reader(&self) -> Option<MutexGuard<'_, Connection>> {
+        if self.readers.is_empty() {
+            return try_lock(&self.conn);
+        }
+        self.readers.iter().find_map(try_lock)
     }
 }
 
@@ -575,6 +611,15 @@ async fn run_blocking<T: Send + 'static>(
 /// was rolled back when it was dropped during unwinding. So poisoning is ignored.
 fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// [`lock`] if no one holds `conn` now.
+fn try_lock(conn: &Mutex<Connection>) -> Option<MutexGuard<'_, Connection>> {
+    match conn.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    }
 }
 
 /// The read-only connections of a WAL store file.
@@ -899,6 +944,51 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(value.as_deref(), Some("7"));
+    }
+
+    /// A lookup of the "replay" cursor that also says which thread ran it.
+    fn looked_up(
+        store: &Store,
+    ) -> impl Future<Output = Result<(Option<String>, std::thread::ThreadId), StoreError>> + '_
+    {
+        store.lookup(|conn| {
+            let value = super::super::cursors::get(conn, "replay")?;
+            Ok((value, std::thread::current().id()))
+        })
+    }
+
+    #[tokio::test]
+    async fn a_lookup_runs_on_the_callers_thread_while_a_reader_is_free_and_sees_the_last_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("sfwa.db")).unwrap();
+        store
+            .write(|tx| super::super::cursors::set(tx, "replay", "7", Utc::now()))
+            .await
+            .unwrap();
+
+        let (value, thread) = looked_up(&store).await.unwrap();
+
+        assert_eq!(value.as_deref(), Some("7"));
+        assert_eq!(thread, std::thread::current().id());
+    }
+
+    #[tokio::test]
+    async fn a_lookup_with_every_reader_busy_waits_for_one_on_a_blocking_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("sfwa.db")).unwrap();
+        let held: Vec<_> = store.shared.readers.iter().map(lock).collect();
+        assert!(!held.is_empty(), "a file store has read connections");
+
+        let mut lookup = std::pin::pin!(looked_up(&store));
+        assert!(
+            futures_util::poll!(lookup.as_mut()).is_pending(),
+            "no reader is free: the lookup waits"
+        );
+        drop(held);
+        let (value, thread) = lookup.await.unwrap();
+
+        assert_eq!(value, None);
+        assert_ne!(thread, std::thread::current().id());
     }
 
     /// Holds the writer inside a first write until `release` is sent, so the writes queued

@@ -228,7 +228,7 @@ async fn address(
             dispatcher
                 .core
                 .store
-                .read(move |conn| identity::resolve(conn, &number, &addressed, need))
+                .lookup(move |conn| identity::resolve(conn, &number, &addressed, need))
                 .await?
                 .0
         }
@@ -261,7 +261,7 @@ async fn check_window(
             dispatcher
                 .core
                 .store
-                .read(move |conn| inbound::last_inbound(conn, &number, &customer))
+                .lookup(move |conn| inbound::last_inbound(conn, &number, &customer))
                 .await?
         }
         None => None,
