@@ -26,7 +26,7 @@ use crate::pipeline::report::{Reporter, Reporters, Silent};
 use crate::pipeline::{jobs, lease, stream, worker, Core, Dispatcher, Pipeline};
 use crate::salesforce::{Auth, SalesforceClient, SalesforceConfig};
 use crate::scheduler::{Job, Scheduler};
-use crate::store::Store;
+use crate::store::{Linger, Store};
 use crate::whatsapp::{SendConnections, WhatsAppClient, WhatsAppConfig};
 
 pub struct App {
@@ -314,7 +314,11 @@ fn build_pipeline_reporting(
         },
     )
     .with_send_connections(Arc::new(sends));
-    let store = Store::open_lingering(&settings.store.path, settings.store.commit_linger)
+    let linger = Linger {
+        always: settings.store.commit_linger,
+        backlog: settings.store.backlog_commit_linger,
+    };
+    let store = Store::open_lingering(&settings.store.path, linger)
         .with_context(|| format!("opening the store at {}", settings.store.path.display()))?;
     Ok(Pipeline::new(
         settings, clock, store, salesforce, whatsapp, reporter,

@@ -301,3 +301,31 @@ fn the_commit_linger_is_off_by_default_takes_a_duration_and_refuses_more_than_10
         .expect("store.commit_linger refused");
     assert!(problem.fix.contains("4ms"), "{}", problem.fix);
 }
+
+#[test]
+fn the_backlog_commit_linger_is_4_ms_by_default_may_be_turned_off_and_refuses_more_than_100_ms() {
+    let default = Settings::from_layers(MINIMAL, &BTreeMap::new()).unwrap();
+    assert_eq!(
+        default.store.backlog_commit_linger,
+        Duration::from_millis(4)
+    );
+    let off = Settings::from_layers(
+        MINIMAL,
+        &env(&[("SFWA_STORE__BACKLOG_COMMIT_LINGER", "0s")]),
+    )
+    .unwrap();
+    off.validate().unwrap();
+    assert_eq!(off.store.backlog_commit_linger, Duration::ZERO);
+
+    let long = Settings::from_layers(
+        MINIMAL,
+        &env(&[("SFWA_STORE__BACKLOG_COMMIT_LINGER", "1s")]),
+    )
+    .unwrap();
+    let problems = long.validate().unwrap_err();
+    let problem = problems
+        .iter()
+        .find(|p| p.key == "store.backlog_commit_linger")
+        .expect("store.backlog_commit_linger refused");
+    assert!(problem.fix.contains("0s"), "{}", problem.fix);
+}

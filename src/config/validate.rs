@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{parse_schedule, AuthMode, Problem, SalesforceSettings, Settings, WhatsAppSettings};
 
-/// The longest `store.commit_linger` accepted: beyond it the wait is felt in every answer.
+/// The longest `store.commit_linger` (and `store.backlog_commit_linger`) accepted: beyond it the wait is felt in every answer.
 const MAX_COMMIT_LINGER: Duration = Duration::from_millis(100);
 
 /// The problems found so far.
@@ -285,6 +285,12 @@ fn timings(s: &Settings, p: &mut Problems) {
         "store.commit_linger",
         "is longer than 100 ms: every write and every webhook answer would wait that long",
         "use \"0s\" (commit at once), or a few ms under a sustained send backlog, e.g. \"4ms\"",
+    );
+    p.need(
+        s.store.backlog_commit_linger <= MAX_COMMIT_LINGER,
+        "store.backlog_commit_linger",
+        "is longer than 100 ms: every write and every webhook answer would wait that long while a backlog drains",
+        "use \"4ms\" (the default), or \"0s\" to commit at once during a backlog too",
     );
     p.need(
         s.intake.channel.starts_with("/event/"),

@@ -14,6 +14,10 @@ use crate::whatsapp::WhatsAppClient;
 
 use super::report::Reporter;
 
+/// A send that waited this long for its number's pace is one of a backlog: sends then go at the
+/// number's rate, ten or more waiting at Meta's highest tier (1,000/s).
+pub const PACED_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// What every worker shares: settings, time, the store, the flush handle and the reporter.
 /// Cheap to clone (everything is behind `Arc`s); each worker's dependencies hold one.
 #[derive(Clone)]
@@ -169,9 +173,12 @@ impl Dispatcher {
         self.core.now()
     }
 
-    /// Waits for a send slot of `business_number_id` (see [`super::pacing`]).
+    /// Waits for a send slot of `business_number_id` (see [`super::pacing`]). A send that waited
+    /// [`PACED_WAIT`] or more tells the store a backlog drains ([`Store::backlog_draining`]).
     pub async fn throttle(&self, business_number_id: &str) {
-        self.pacer.slot(business_number_id).await;
+        if self.pacer.slot(business_number_id).await >= PACED_WAIT {
+            self.core.store.backlog_draining();
+        }
     }
 
     /// Whether template `name` in `language` is known to be an authentication template (from the

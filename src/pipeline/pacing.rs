@@ -256,12 +256,14 @@ impl Pacer {
     /// Waits for this number's next send slot.
     /// A cut while waiting voids the slot: the send takes a new one at the new rate, after the
     /// pause the cut imposed, instead of going out at the pace Meta just refused.
-    pub async fn slot(&self, number: &str) {
+    /// Returns how long the send waited for it.
+    pub async fn slot(&self, number: &str) -> Duration {
+        let asked = Instant::now();
         loop {
             let (at, epoch) = self.with_number(number, |pace| pace.reserve(Instant::now()));
             tokio::time::sleep_until(at).await;
             if self.with_number(number, |pace| pace.epoch == epoch) {
-                return;
+                return asked.elapsed();
             }
         }
     }
@@ -510,6 +512,17 @@ mod tests {
         assert_eq!(pacer.rate("PN20"), 20.0);
         assert_eq!(pacer.rate("PN200"), 200.0);
         assert_eq!(pacer.rate("PN80"), 80.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sends_asking_at_once_say_how_long_each_waited_for_its_slot() {
+        let pacer = Pacer::new(20);
+
+        let waits = futures_util::future::join_all((0..4).map(|_| pacer.slot("PN1"))).await;
+
+        // 20/s: 50 ms apart.
+        let ms = |millis| Duration::from_millis(millis);
+        assert_eq!(waits, [ms(0), ms(50), ms(100), ms(150)]);
     }
 
     #[test]

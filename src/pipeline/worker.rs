@@ -644,7 +644,7 @@ pub async fn run_writeback(write_back: WriteBack, shutdown: CancellationToken) {
                 Wake::BatchReady => Woken::Nothing,
             },
         };
-        match woken {
+        let flushed = match woken {
             Woken::Nothing => continue,
             Woken::Count => {
                 checks.counted(tokio::time::Instant::now());
@@ -652,10 +652,11 @@ pub async fn run_writeback(write_back: WriteBack, shutdown: CancellationToken) {
                 if depth < early {
                     continue;
                 }
+                writeback::flush_full_batches(&write_back, depth).await
             }
-            Woken::Flush => {}
-        }
-        if let Err(error) = writeback::flush_once(&write_back).await {
+            Woken::Flush => writeback::flush_once(&write_back).await,
+        };
+        if let Err(error) = flushed {
             warn!(error = %format!("{error:#}"), "write-back flush failed; trying again next interval");
         }
         requests.flushed();

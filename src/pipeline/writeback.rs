@@ -87,9 +87,26 @@ impl FlushOutcome {
 /// during a batch keeps its item due (newer values), and without the cap a steady stream of them
 /// would have the same records written again and again within one flush (guarantee 5).
 pub async fn flush_once(write_back: &WriteBack) -> anyhow::Result<FlushOutcome> {
-    let mut total = FlushOutcome::default();
     let pending = write_back.core.store.read(outbox::depth).await? as usize;
-    let max_batches = pending.div_ceil(batch_limit(write_back)).max(1);
+    flush_batches(write_back, pending.div_ceil(batch_limit(write_back))).await
+}
+
+/// The write-back worker's early flush, `pending` records in the outbox: only the full batches
+/// (at least one), so what is left over waits to fill a batch instead of costing a call of its
+/// own; the interval's flush ([`flush_once`]) takes everything.
+pub async fn flush_full_batches(
+    write_back: &WriteBack,
+    pending: u64,
+) -> anyhow::Result<FlushOutcome> {
+    let pending = usize::try_from(pending).unwrap_or(usize::MAX);
+    flush_batches(write_back, pending / batch_limit(write_back)).await
+}
+
+/// Flushes up to `max_batches` batches (at least one) while items are due and Salesforce takes
+/// them.
+async fn flush_batches(write_back: &WriteBack, max_batches: usize) -> anyhow::Result<FlushOutcome> {
+    let max_batches = max_batches.max(1);
+    let mut total = FlushOutcome::default();
     let mut batches = 0;
     while let Some(batch) = flush_batch(write_back).await? {
         batches += 1;

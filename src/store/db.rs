@@ -131,8 +131,9 @@ const STATEMENT_CACHE: usize = 128;
 /// caller. Concurrent writers (webhook POSTs, journal transitions, outbox inserts) therefore share
 /// one fsync, while each caller still hears back only once its data is durable (guarantees 1
 /// and 2 are unchanged). If the COMMIT itself fails, every caller of the batch gets the error.
-/// With a `commit_linger` ([`Store::open_lingering`]) a busy writer waits that long before taking
-/// its batch, so more writes share each COMMIT ([`linger_before_commit`]).
+/// With a [`Linger`] ([`Store::open_lingering`]) a busy writer waits that long before taking its
+/// batch — always, or only while a send backlog drains — so more writes share each COMMIT
+/// ([`linger_before_commit`]).
 ///
 /// **Reads** run on blocking threads on their own read-only connections (file stores), each in a
 /// deferred transaction so a read sees one committed state even while a batch commits beside it.
@@ -152,6 +153,8 @@ struct Shared {
     readers: Vec<Mutex<Connection>>,
     /// Which reader a read waits for when all are busy.
     next_reader: AtomicUsize,
+    /// How long the writer lingers before each COMMIT, and whether a backlog drains now.
+    lingering: Arc<Lingering>,
     counts: Arc<CommitCounts>,
     writer: Option<std::thread::JoinHandle<()>>,
 }
@@ -197,15 +200,16 @@ impl Drop for Shared {
 impl Store {
     /// Opens (creating if needed) the store file at `path` and its parent directory, switches it to
     /// WAL and applies pending migrations. Commits as soon as a write is queued (no
-    /// [`commit_linger`](Store::open_lingering)).
+    /// [`Linger`], even while a backlog drains).
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        Store::open_lingering(path, Duration::ZERO)
+        Store::open_lingering(path, Linger::default())
     }
 
-    /// [`open`](Store::open), with the writer waiting up to `commit_linger` for more writes before
-    /// each COMMIT while the store is busy (`store.commit_linger`, see [`linger_before_commit`]).
+    /// [`open`](Store::open), with the writer waiting for more writes before each COMMIT while
+    /// the store is busy, as `linger` says (`store.commit_linger`, `store.backlog_commit_linger`;
+    /// see [`linger_before_commit`]).
     #[tracing::instrument(skip_all, fields(path = %path.display()))]
-    pub fn open_lingering(path: &Path, commit_linger: Duration) -> Result<Store, StoreError> {
+    pub fn open_lingering(path: &Path, linger: Linger) -> Result<Store, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
                 path: parent.to_path_buf(),
@@ -243,7 +247,7 @@ impl Store {
             // Without WAL a reader would block the writer: everything goes through one connection.
             (Vec::new(), None)
         };
-        Store::from_connections(conn, readers, counts, checkpointer, commit_linger)
+        Store::from_connections(conn, readers, counts, checkpointer, linger)
     }
 
     /// A private in-memory store (tests, `sfwa demo`).
@@ -252,7 +256,7 @@ impl Store {
         configure(&conn)?;
         migrate(&mut conn)?;
         let counts = Arc::new(CommitCounts::default());
-        Store::from_connections(conn, Vec::new(), counts, None, Duration::ZERO)
+        Store::from_connections(conn, Vec::new(), counts, None, Linger::default())
     }
 
     fn from_connections(
@@ -260,12 +264,14 @@ impl Store {
         readers: Vec<Connection>,
         counts: Arc<CommitCounts>,
         checkpointer: Option<Checkpointer>,
-        commit_linger: Duration,
+        linger: Linger,
     ) -> Result<Store, StoreError> {
         let conn = Arc::new(Mutex::new(conn));
+        let lingering = Arc::new(Lingering::new(linger, Instant::now()));
         let (jobs, queue) = mpsc::channel();
         let writer = {
             let (conn, counts) = (Arc::clone(&conn), Arc::clone(&counts));
+            let lingering = Arc::clone(&lingering);
             std::thread::Builder::new()
                 .name("sfwa-store-writer".into())
                 .spawn(move || {
@@ -273,7 +279,7 @@ impl Store {
                         conn: &conn,
                         counts: &counts,
                         checkpointer: checkpointer.as_ref(),
-                        commit_linger,
+                        lingering: &lingering,
                     };
                     writer.run(&queue);
                 })
@@ -285,6 +291,7 @@ impl Store {
                 conn,
                 readers: readers.into_iter().map(Mutex::new).collect(),
                 next_reader: AtomicUsize::new(0),
+                lingering,
                 counts,
                 writer: Some(writer),
             }),
@@ -354,6 +361,15 @@ impl Store {
         )
     }
 
+    /// A send backlog drains now (a number's sends wait for their pace): for the next
+    /// [`BACKLOG_SPELL`] the writer lingers [`Linger::backlog`] before each COMMIT while busy.
+    pub fn backlog_draining(&self) {
+        let now = Instant::now();
+        self.shared
+            .lingering
+            .draining_until(now + BACKLOG_SPELL, now);
+    }
+
     /// Transactions committed and writes run since the store opened.
     pub fn commit_counts(&self) -> &CommitCounts {
         &self.shared.counts
@@ -401,16 +417,18 @@ struct Writer<'a> {
     counts: &'a CommitCounts,
     /// A file store's checkpoint thread, told of each COMMIT; stopped when the writer ends.
     checkpointer: Option<&'a Checkpointer>,
-    commit_linger: Duration,
+    lingering: &'a Lingering,
 }
 
 impl Writer<'_> {
     /// Takes what is queued, one batch at a time, until every handle is dropped. While busy it
-    /// first lets `commit_linger` pass, so the writes queued meanwhile share the COMMIT.
+    /// first lets its linger pass ([`Lingering::linger`]), so the writes queued meanwhile share
+    /// the COMMIT.
     fn run(&self, queue: &mpsc::Receiver<Job>) {
         let mut last_commit = None;
         while let Ok(first) = queue.recv() {
-            let wait = linger_before_commit(last_commit, Instant::now(), self.commit_linger);
+            let now = Instant::now();
+            let wait = linger_before_commit(last_commit, now, self.lingering.linger(now));
             if !wait.is_zero() {
                 // A plain sleep, not a wait on the queue: a thread woken by every arriving write
                 // would spend on wake-ups what the shared COMMIT saves.
@@ -429,6 +447,67 @@ impl Writer<'_> {
             }
             last_commit = Some(Instant::now());
         }
+    }
+}
+
+/// How long the writer waits for more writes before each COMMIT while the store is busy
+/// ([`linger_before_commit`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Linger {
+    /// Always (`store.commit_linger`).
+    pub always: Duration,
+    /// While a send backlog drains ([`Store::backlog_draining`], `store.backlog_commit_linger`):
+    /// sends then wait for their number's pace, so writes that wait a little longer cost no
+    /// throughput, and a backlog's steady stream of writes shares fewer COMMITs.
+    pub backlog: Duration,
+}
+
+/// How long after the last sign of a draining backlog the writer goes on lingering for it.
+pub const BACKLOG_SPELL: Duration = Duration::from_secs(1);
+
+/// The writer's [`Linger`], and until when a backlog is known to drain.
+#[derive(Debug)]
+struct Lingering {
+    linger: Linger,
+    /// What `draining_until` counts from.
+    epoch: Instant,
+    /// Nanoseconds after `epoch` until which a backlog drains (0: never since opening).
+    draining_until: AtomicU64,
+}
+
+impl Lingering {
+    fn new(linger: Linger, epoch: Instant) -> Lingering {
+        Lingering {
+            linger,
+            epoch,
+            draining_until: AtomicU64::new(0),
+        }
+    }
+
+    /// A backlog drains until `until` (a later mark already made stands).
+    fn draining_until(&self, until: Instant, now: Instant) {
+        if self.linger.backlog.is_zero() {
+            return;
+        }
+        let at = self.nanos(until).max(1);
+        // Already marked past `now` + half a spell: no write to the shared word per send.
+        if self.draining_until.load(Ordering::Relaxed) > self.nanos(now + BACKLOG_SPELL / 2) {
+            return;
+        }
+        self.draining_until.fetch_max(at, Ordering::Relaxed);
+    }
+
+    /// The linger at `now`: [`Linger::always`], or the longer backlog linger while one drains.
+    fn linger(&self, now: Instant) -> Duration {
+        if self.nanos(now) < self.draining_until.load(Ordering::Relaxed) {
+            self.linger.always.max(self.linger.backlog)
+        } else {
+            self.linger.always
+        }
+    }
+
+    fn nanos(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
     }
 }
 
@@ -946,6 +1025,61 @@ mod tests {
         assert_eq!(value.as_deref(), Some("7"));
     }
 
+    fn ms(millis: u64) -> Duration {
+        Duration::from_millis(millis)
+    }
+
+    #[test]
+    fn the_backlog_linger_applies_only_for_a_spell_after_a_backlog_is_seen_and_the_longer_wins() {
+        let epoch = Instant::now();
+        let lingering = Lingering::new(
+            Linger {
+                always: ms(1),
+                backlog: ms(4),
+            },
+            epoch,
+        );
+        assert_eq!(lingering.linger(epoch), ms(1), "no backlog seen yet");
+
+        lingering.draining_until(epoch + BACKLOG_SPELL, epoch);
+
+        assert_eq!(lingering.linger(epoch + BACKLOG_SPELL / 2), ms(4));
+        assert_eq!(
+            lingering.linger(epoch + BACKLOG_SPELL),
+            ms(1),
+            "the spell is over"
+        );
+    }
+
+    #[test]
+    fn a_backlog_seen_again_keeps_the_linger_a_spell_past_the_last_sighting() {
+        let epoch = Instant::now();
+        let lingering = Lingering::new(
+            Linger {
+                always: Duration::ZERO,
+                backlog: ms(4),
+            },
+            epoch,
+        );
+        lingering.draining_until(epoch + BACKLOG_SPELL, epoch);
+        let later = epoch + BACKLOG_SPELL * 3 / 4;
+
+        lingering.draining_until(later + BACKLOG_SPELL, later);
+
+        assert_eq!(lingering.linger(epoch + BACKLOG_SPELL * 3 / 2), ms(4));
+        assert_eq!(lingering.linger(later + BACKLOG_SPELL), Duration::ZERO);
+    }
+
+    #[test]
+    fn with_no_backlog_linger_a_draining_backlog_changes_nothing() {
+        let epoch = Instant::now();
+        let lingering = Lingering::new(Linger::default(), epoch);
+
+        lingering.draining_until(epoch + BACKLOG_SPELL, epoch);
+
+        assert_eq!(lingering.linger(epoch), Duration::ZERO);
+    }
+
     /// A lookup of the "replay" cursor that also says which thread ran it.
     fn looked_up(
         store: &Store,
@@ -1077,7 +1211,11 @@ mod tests {
         let path = dir.path().join("sfwa.db");
         // Long enough that no stall of a busy test machine between the first write's answer and
         // the next writes makes the writer think the store went quiet.
-        let store = Store::open_lingering(&path, Duration::from_millis(200)).unwrap();
+        let linger = Linger {
+            always: Duration::from_millis(200),
+            backlog: Duration::ZERO,
+        };
+        let store = Store::open_lingering(&path, linger).unwrap();
         set_cursor(&store, "first").await.unwrap();
         // Right after a COMMIT: the writer lingers, and the writes queued meanwhile share one.
         let names = ["a", "b", "c", "d", "e", "f", "g", "h"];

@@ -48,5 +48,5 @@ pub mod uploaded_media;
 pub mod waiting;
 pub mod webhook_rejects;
 
-pub use db::Store;
+pub use db::{Linger, Store};
 pub use error::StoreError;

@@ -529,6 +529,32 @@ async fn a_thousand_pending_write_backs_go_to_salesforce_in_one_call() {
 }
 
 #[tokio::test]
+async fn an_early_flush_writes_the_full_batches_and_leaves_the_rest_for_the_interval() {
+    // Arrange: 1,300 records pending, more than one batch (five collections of 200) and less
+    // than two.
+    let app = spawn_app().await;
+    let ids = seed_messages(&app, 1300).await;
+    let updates = ids
+        .iter()
+        .map(|id| (id.clone(), fields(json!({"Status__c": "Sent"}))))
+        .collect();
+    enqueue(&app, updates).await;
+    let pending = outbox_depth(&app).await;
+
+    // Act
+    let early = sfwa::pipeline::writeback::flush_full_batches(&app.pipeline.write_back, pending)
+        .await
+        .unwrap();
+
+    // Assert: one full batch in one call; the other 300 wait to fill a batch of their own.
+    assert_eq!((early.written, early.calls), (1000, 1), "{early:?}");
+    assert_eq!(outbox_depth(&app).await, 300);
+    let rest = app.flush().await;
+    assert_eq!((rest.written, rest.calls), (300, 1), "{rest:?}");
+    assert!(ids.iter().all(|id| app.record(id)["Status__c"] == "Sent"));
+}
+
+#[tokio::test]
 async fn a_subrequest_refused_as_a_whole_leaves_its_records_in_the_outbox_while_the_others_land() {
     // Arrange: 400 updates (two collections) and an upsert keyed by a field the org does not
     // have, which Salesforce refuses as a whole (404) inside the same composite call.
