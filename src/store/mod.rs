@@ -23,7 +23,9 @@
 //!   commit waits for it.
 //! - [`db`] — opening the file (WAL, `busy_timeout`, foreign keys), embedded versioned migrations, and
 //!   [`Store`], the async wrapper: one writer thread group-committing concurrent writes (one fsync
-//!   per batch, each caller answered after the commit), reads on their own connections.
+//!   per batch, each caller answered after the commit; lingering a few ms for more while a send
+//!   backlog drains, [`db::Linger`]), reads on their own connections — a read by key right on the
+//!   caller's thread when one is free ([`Store::lookup`]), others on blocking threads.
 //!
 //! The functions in each module take a `&rusqlite::Connection` rather than a [`Store`], so a caller
 //! composes several in one transaction: a webhook batch is dedupe + journal status + outbox enqueue +
