@@ -660,8 +660,9 @@ pub async fn run_writeback(write_back: WriteBack, shutdown: CancellationToken) {
             warn!(error = %format!("{error:#}"), "write-back flush failed; trying again next interval");
         }
         requests.flushed();
-        next = tokio::time::Instant::now() + interval;
-        checks.counted(next - interval);
+        let now = tokio::time::Instant::now();
+        next = now + interval;
+        checks.counted(now);
     }
 }
 
