@@ -599,18 +599,16 @@ pub struct DepthChecks {
 }
 
 impl DepthChecks {
-    /// Records were queued at `now`: `true` to count the outbox now; else a count is due at
-    /// [`due`](DepthChecks::due) (at most [`DEPTH_CHECK_EVERY`] after the last).
+    /// Records were queued at `now`: `true` to count the outbox now (then say so with
+    /// [`counted`](DepthChecks::counted)); else a count is due at [`due`](DepthChecks::due), at
+    /// most [`DEPTH_CHECK_EVERY`] after the last.
     pub fn queued(&mut self, now: tokio::time::Instant) -> bool {
         match self.last {
             Some(last) if now < last + DEPTH_CHECK_EVERY => {
                 self.due.get_or_insert(last + DEPTH_CHECK_EVERY);
                 false
             }
-            _ => {
-                self.counted(now);
-                true
-            }
+            _ => true,
         }
     }
 
@@ -714,6 +712,7 @@ mod tests {
             checks.queued(start),
             "the first queued records are counted at once"
         );
+        checks.counted(start);
         assert_eq!(checks.due(), None);
         let soon = start + DEPTH_CHECK_EVERY / 4;
         assert!(!checks.queued(soon));

@@ -364,10 +364,7 @@ impl Store {
     /// A send backlog drains now (a number's sends wait for their pace): for the next
     /// [`BACKLOG_SPELL`] the writer lingers [`Linger::backlog`] before each COMMIT while busy.
     pub fn backlog_draining(&self) {
-        let now = Instant::now();
-        self.shared
-            .lingering
-            .draining_until(now + BACKLOG_SPELL, now);
+        self.shared.lingering.draining_seen(Instant::now());
     }
 
     /// Transactions committed and writes run since the store opened.
@@ -484,17 +481,17 @@ impl Lingering {
         }
     }
 
-    /// A backlog drains until `until` (a later mark already made stands).
-    fn draining_until(&self, until: Instant, now: Instant) {
+    /// A backlog was seen draining at `now`: it counts as draining for [`BACKLOG_SPELL`] more.
+    fn draining_seen(&self, now: Instant) {
         if self.linger.backlog.is_zero() {
             return;
         }
-        let at = self.nanos(until).max(1);
         // Already marked past `now` + half a spell: no write to the shared word per send.
         if self.draining_until.load(Ordering::Relaxed) > self.nanos(now + BACKLOG_SPELL / 2) {
             return;
         }
-        self.draining_until.fetch_max(at, Ordering::Relaxed);
+        self.draining_until
+            .fetch_max(self.nanos(now + BACKLOG_SPELL), Ordering::Relaxed);
     }
 
     /// The linger at `now`: [`Linger::always`], or the longer backlog linger while one drains.
@@ -1041,7 +1038,7 @@ mod tests {
         );
         assert_eq!(lingering.linger(epoch), ms(1), "no backlog seen yet");
 
-        lingering.draining_until(epoch + BACKLOG_SPELL, epoch);
+        lingering.draining_seen(epoch);
 
         assert_eq!(lingering.linger(epoch + BACKLOG_SPELL / 2), ms(4));
         assert_eq!(
@@ -1061,10 +1058,10 @@ mod tests {
             },
             epoch,
         );
-        lingering.draining_until(epoch + BACKLOG_SPELL, epoch);
+        lingering.draining_seen(epoch);
         let later = epoch + BACKLOG_SPELL * 3 / 4;
 
-        lingering.draining_until(later + BACKLOG_SPELL, later);
+        lingering.draining_seen(later);
 
         assert_eq!(lingering.linger(epoch + BACKLOG_SPELL * 3 / 2), ms(4));
         assert_eq!(lingering.linger(later + BACKLOG_SPELL), Duration::ZERO);
@@ -1075,7 +1072,7 @@ mod tests {
         let epoch = Instant::now();
         let lingering = Lingering::new(Linger::default(), epoch);
 
-        lingering.draining_until(epoch + BACKLOG_SPELL, epoch);
+        lingering.draining_seen(epoch);
 
         assert_eq!(lingering.linger(epoch), Duration::ZERO);
     }
