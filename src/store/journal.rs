@@ -228,6 +228,23 @@ pub fn mark_sending(
     wa_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    // A claimed row free to send (every send but a refused one): one statement, no read first.
+    let moved = conn
+        .prepare_cached(
+            "UPDATE journal SET state = 'sending', business_number_id = ?2, wa_id = ?3,
+                 sending_since = ?4, next_attempt_at = NULL, updated_at = ?4
+             WHERE record_id = ?1 AND state = 'claimed'
+                 AND (next_attempt_at IS NULL OR next_attempt_at <= ?4)",
+        )?
+        .execute(params![
+            record_id,
+            business_number_id,
+            wa_id,
+            to_millis(now)
+        ])?;
+    if moved == 1 {
+        return Ok(());
+    }
     let entry = require(conn, record_id)?;
     // A claimed row waiting for a later retry is not free to send either: whoever read it before
     // its last attempt was rescheduled (another process, a stale orphan scan) must not jump the
@@ -272,6 +289,16 @@ pub fn mark_sent(
     wamid: &Wamid,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
+    // The usual case, a row still `Sending`: one statement, no read first.
+    let moved = conn
+        .prepare_cached(
+            "UPDATE journal SET state = 'sent', wamid = coalesce(wamid, ?2), updated_at = ?3
+             WHERE record_id = ?1 AND state = 'sending'",
+        )?
+        .execute(params![record_id, wamid, to_millis(now)])?;
+    if moved == 1 {
+        return Ok(true);
+    }
     let entry = require(conn, record_id)?;
     let state = forward(entry.state, JournalState::Sent);
     conn.prepare_cached(
@@ -1004,6 +1031,26 @@ mod tests {
     }
 
     #[test]
+    fn a_sending_row_is_marked_sent_with_its_wamid_and_says_it_moved_once() {
+        let conn = test_connection();
+        let now = Utc::now();
+        claim(&conn, &id(RECORD), now).unwrap();
+        mark_sending(&conn, &id(RECORD), "PN1", "15550001", now).unwrap();
+
+        let first = mark_sent(&conn, &id(RECORD), &w("wamid.S"), now).unwrap();
+        let again = mark_sent(&conn, &id(RECORD), &w("wamid.other"), now).unwrap();
+
+        assert!(first && !again);
+        let entry = get(&conn, &id(RECORD)).unwrap().unwrap();
+        assert_eq!(entry.state, JournalState::Sent);
+        assert_eq!(entry.wamid.as_deref(), Some("wamid.S"));
+        assert_eq!(
+            (entry.business_number_id.as_deref(), entry.wa_id.as_deref()),
+            (Some("PN1"), Some("15550001"))
+        );
+    }
+
+    #[test]
     fn a_response_arriving_after_a_faster_webhook_never_moves_the_state_back() {
         let conn = test_connection();
         let now = Utc::now();
@@ -1011,8 +1058,10 @@ mod tests {
         mark_sending(&conn, &id(RECORD), "PN1", "15550001", now).unwrap();
         apply_status(&conn, &w("wamid.D"), Some(&id(RECORD)), Delivered, now, now).unwrap();
 
-        mark_sent(&conn, &id(RECORD), &w("wamid.D"), now).unwrap();
+        let moved = mark_sent(&conn, &id(RECORD), &w("wamid.D"), now).unwrap();
         mark_failed(&conn, &id(RECORD), "WA_131026", now).unwrap();
+
+        assert!(!moved, "the record is not told Sent after Delivered");
 
         let entry = get(&conn, &id(RECORD)).unwrap().unwrap();
         assert_eq!(entry.state, JournalState::Delivered);
