@@ -276,17 +276,7 @@ impl OutboundMessage {
         record: &QueuedRecord,
         default_region: Option<phonenumber::country::Id>,
     ) -> Result<OutboundMessage, RecordProblem> {
-        OutboundMessage::from_record_ahead(record, default_region, None)
-    }
-
-    /// [`OutboundMessage::from_record`] with the record's `To_Phone__c` already parsed, when
-    /// `phone` is `Some` ([`phones_ahead`]): the same message or problem, without parsing again.
-    pub fn from_record_ahead(
-        record: &QueuedRecord,
-        default_region: Option<phonenumber::country::Id>,
-        phone: PhoneAhead,
-    ) -> Result<OutboundMessage, RecordProblem> {
-        let to = recipient(record, default_region, phone)?;
+        let to = recipient(record, default_region)?;
         let kind = match present(&record.message_type).unwrap_or("Text") {
             "Text" => text_kind(record)?,
             "Template" => template_kind(record)?,
@@ -337,7 +327,6 @@ fn business_number(record: &QueuedRecord) -> Result<Option<BusinessNumberId>, Re
 fn recipient(
     record: &QueuedRecord,
     default_region: Option<phonenumber::country::Id>,
-    ahead: PhoneAhead,
 ) -> Result<CustomerId, RecordProblem> {
     match (present(&record.to_phone), present(&record.to_user_id)) {
         (None, None) => Err(problem(
@@ -352,38 +341,16 @@ fn recipient(
                 format!("To User Id '{}' is not a WhatsApp user id: copy it from the customer's inbound message (From User Id, like US.13491208655302741918), or clear it and enter the customer's phone in To Phone.", echo(raw)),
             )
         }),
-        (Some(raw), _) => {
-            phone(raw, default_region, ahead).map(|phone| CustomerId::from_phone(&phone))
-        }
+        (Some(raw), _) => phone(raw, default_region).map(|phone| CustomerId::from_phone(&phone)),
     }
 }
 
-/// A record's `To_Phone__c` parsed before its dispatch ([`phones_ahead`]): what [`E164::parse`]
-/// answers for it, or `None` to parse it when the message is read.
-pub type PhoneAhead = Option<Result<E164, PhoneError>>;
-
-/// The `To_Phone__c` of each of `records` parsed together ([`E164::parse_ahead`]), for
-/// [`OutboundMessage::from_record_ahead`]: a batch handed to the send lanes costs the phone
-/// parser's thread one wake-up, not one per record.
-pub async fn phones_ahead(
-    records: &[&QueuedRecord],
-    default_region: Option<phonenumber::country::Id>,
-) -> Vec<PhoneAhead> {
-    let raws = records
-        .iter()
-        .map(|record| present(&record.to_phone).map(str::to_string))
-        .collect();
-    E164::parse_ahead(raws, default_region).await
-}
-
-/// `To_Phone__c` as an E.164 number (`ahead`, if it was parsed already), or why it is not one.
+/// `To_Phone__c` as an E.164 number, or why it is not one.
 fn phone(
     raw: &str,
     default_region: Option<phonenumber::country::Id>,
-    ahead: PhoneAhead,
 ) -> Result<E164, RecordProblem> {
-    let parsed = ahead.unwrap_or_else(|| E164::parse(raw, default_region));
-    parsed.map_err(|e| {
+    E164::parse(raw, default_region).map_err(|e| {
             let hint = match e {
                 PhoneError::Unparseable(_) | PhoneError::Empty => "is not a phone number",
                 _ => "is not a valid number",
@@ -628,34 +595,6 @@ mod tests {
 
         assert_eq!(from_chosen.business_number_id.unwrap(), "106540352242922");
         assert_eq!(from_blank.business_number_id, None);
-    }
-
-    #[tokio::test]
-    async fn records_with_phones_parsed_ahead_read_as_records_parsed_at_dispatch() {
-        let us = Some(phonenumber::country::Id::US);
-        let mut national = record("Text");
-        national.to_phone = Some(" (650) 253-0000 ".into());
-        let mut invalid = record("Text");
-        invalid.to_phone = Some("+1 650 555".into());
-        let mut user_only = record("Text");
-        user_only.to_phone = None;
-        user_only.to_user_id = Some("US.13491208655302741918".into());
-        let records = [record("Text"), national, invalid, user_only];
-        let refs: Vec<&QueuedRecord> = records.iter().collect();
-
-        let ahead = phones_ahead(&refs, us).await;
-
-        assert!(ahead[0].is_some() && ahead[1].is_some() && ahead[2].is_some());
-        assert!(ahead[3].is_none(), "no phone to parse");
-        for (record, phone) in records.iter().zip(ahead) {
-            assert_eq!(
-                format!(
-                    "{:?}",
-                    OutboundMessage::from_record_ahead(record, us, phone)
-                ),
-                format!("{:?}", OutboundMessage::from_record(record, us)),
-            );
-        }
     }
 
     #[test]

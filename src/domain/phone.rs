@@ -75,39 +75,6 @@ impl E164 {
             .unwrap_or_else(|| E164::parse_here(raw, default_region))
     }
 
-    /// What [`E164::parse`] answers for each of `raws` with `default_region` (`None` where `raws`
-    /// has none), parsed in one job on [`PARSER`]'s thread and awaited without holding the
-    /// caller's thread: a batch of records costs that thread one wake-up instead of one per
-    /// record, and no runtime thread blocks on it. A `+digits` number with no default region is
-    /// left `None` ([`E164::parse`] answers it from the wa_id memo), as is every number if that
-    /// thread is not there or panicked: whoever needs one of those parses it then.
-    pub async fn parse_ahead(
-        raws: Vec<Option<String>>,
-        default_region: Option<Country>,
-    ) -> Vec<Option<Result<E164, PhoneError>>> {
-        let count = raws.len();
-        let Some(jobs) = PARSER.as_ref().filter(|_| raws.iter().any(Option::is_some)) else {
-            return vec![None; count];
-        };
-        let (answer, answered) = tokio::sync::oneshot::channel();
-        let job: PhoneJob = Box::new(move || {
-            let parsed = raws
-                .iter()
-                .map(|raw| {
-                    let raw = raw.as_deref()?;
-                    let memo_answers =
-                        default_region.is_none() && raw.strip_prefix('+').is_some_and(is_digits);
-                    (!memo_answers).then(|| E164::parse_here(raw, default_region))
-                })
-                .collect::<Vec<_>>();
-            let _ = answer.send(parsed);
-        });
-        if jobs.send(job).is_err() {
-            return vec![None; count];
-        }
-        answered.await.unwrap_or_else(|_| vec![None; count])
-    }
-
     /// The country the number belongs to (`+1` numbers: the US, Canada or a Caribbean country,
     /// told apart by area code), read by libphonenumber on [`PARSER`]'s thread.
     pub fn country(&self) -> Option<Country> {
@@ -463,42 +430,6 @@ mod tests {
                 "{raw}"
             );
         }
-    }
-
-    #[tokio::test]
-    async fn numbers_parsed_ahead_are_what_a_parse_answers_and_wa_id_memo_numbers_are_left() {
-        let raws = [
-            Some("(650) 253-0000"),
-            Some("+16502530000"),
-            Some("+4402079460958"),
-            None,
-            Some("not a number"),
-            Some("+1 650 555"),
-        ];
-        let owned = || raws.iter().map(|raw| raw.map(str::to_string)).collect();
-
-        let in_us = E164::parse_ahead(owned(), us()).await;
-        let nowhere = E164::parse_ahead(owned(), None).await;
-
-        for (i, raw) in raws.iter().enumerate() {
-            assert_eq!(
-                in_us[i],
-                raw.map(|raw| E164::parse(raw, us())),
-                "{raw:?} in US"
-            );
-        }
-        let memo = |raw: &str| raw.strip_prefix('+').is_some_and(is_digits);
-        for (i, raw) in raws.iter().enumerate() {
-            let expected = raw
-                .filter(|raw| !memo(raw))
-                .map(|raw| E164::parse(raw, None));
-            assert_eq!(nowhere[i], expected, "{raw:?} with no region");
-        }
-        assert!(
-            nowhere[1].is_none() && nowhere[2].is_none(),
-            "+digits: the memo's"
-        );
-        assert!(E164::parse_ahead(vec![None, None], us()).await == vec![None, None]);
     }
 
     #[test]

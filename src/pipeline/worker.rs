@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::domain::message::{self, PhoneAhead, QueuedRecord};
+use crate::domain::message::QueuedRecord;
 use crate::domain::sf_id::SfId;
 use crate::progress::{Progress, Spinner};
 use crate::store::{journal, outbox};
@@ -382,49 +382,28 @@ impl Handed {
 /// until its dispatch ends; one already registered (another dispatch in this process has it) is
 /// skipped. Outcomes are reported as they come; the handles yield them for whoever waits.
 pub async fn hand_over(dispatcher: &Dispatcher, work: Vec<(QueuedRecord, u32)>) -> Vec<Handed> {
-    let mut admitted: Vec<_> = work
+    let work: Vec<_> = work
         .into_iter()
         .filter_map(|(record, attempts)| {
             let guard = dispatcher.in_flight.enter(record.id.as_str())?;
-            Some((record, attempts, guard))
+            Some((
+                sending_number(dispatcher, &record),
+                (record, attempts, guard),
+            ))
         })
         .collect();
     let sender = dispatcher.clone();
-    let send =
-        move |(record, attempts, guard, phone): (QueuedRecord, u32, InFlightGuard, PhoneAhead)| {
-            let dispatcher = sender.clone();
-            async move {
-                let result = dispatch::dispatch_record(&dispatcher, record, attempts, phone).await;
-                drop(guard);
-                reported(&dispatcher, result)
-            }
-        };
-    let mut handles = Vec::with_capacity(admitted.len());
-    while !admitted.is_empty() {
-        // A few dozen at a time: their phones parsed in one hand-off to the parser's thread
-        // (not one per send), and the first of them sent while the next are parsed.
-        let rest = admitted.split_off(admitted.len().min(PARSED_TOGETHER));
-        let chunk = std::mem::replace(&mut admitted, rest);
-        let records: Vec<&QueuedRecord> = chunk.iter().map(|(record, ..)| record).collect();
-        let phones = message::phones_ahead(&records, dispatcher.core.default_region).await;
-        let work: Vec<_> = chunk
-            .into_iter()
-            .zip(phones)
-            .map(|((record, attempts, guard), phone)| {
-                (
-                    sending_number(dispatcher, &record),
-                    (record, attempts, guard, phone),
-                )
-            })
-            .collect();
-        handles
-            .extend(spawn_in_lanes(&dispatcher.lanes, &dispatcher.pacer, work, send.clone()).await);
-    }
+    let send = move |(record, attempts, guard): (QueuedRecord, u32, InFlightGuard)| {
+        let dispatcher = sender.clone();
+        async move {
+            let result = dispatch::dispatch_record(&dispatcher, record, attempts).await;
+            drop(guard);
+            reported(&dispatcher, result)
+        }
+    };
+    let handles = spawn_in_lanes(&dispatcher.lanes, &dispatcher.pacer, work, send).await;
     handles.into_iter().map(Handed).collect()
 }
-
-/// How many records [`hand_over`] parses the phones of in one hand-off to the parser's thread.
-const PARSED_TOGETHER: usize = 64;
 
 /// Loads the phone number rules ([`crate::domain::phone::load_rules`]) on a blocking thread,
 /// before the intake reads its first record, so the first sends do not load them on the runtime's

@@ -585,10 +585,9 @@ async fn a_claimed_record_of_a_number_served_elsewhere_is_let_go_unsent_and_unwr
         .unwrap();
 
     // Act
-    let outcome =
-        sfwa::pipeline::dispatch::dispatch_record(&b.pipeline.dispatcher, record, 0, None)
-            .await
-            .unwrap();
+    let outcome = sfwa::pipeline::dispatch::dispatch_record(&b.pipeline.dispatcher, record, 0)
+        .await
+        .unwrap();
     writeback::flush_once(&b.pipeline.write_back).await.unwrap();
 
     // Assert

@@ -12,9 +12,7 @@ use rand::Rng;
 use tracing::{info, warn};
 
 use crate::domain::ids::{BusinessNumberId, CustomerId};
-use crate::domain::message::{
-    MessageKind, OutboundMessage, PhoneAhead, QueuedRecord, RecordProblem,
-};
+use crate::domain::message::{MessageKind, OutboundMessage, QueuedRecord};
 use crate::pipeline::consent;
 use crate::pipeline::identity::{self, Need};
 use crate::pipeline::{media_upload, record_update, reengage};
@@ -38,29 +36,11 @@ use decide::{decide, Next, Policy};
 
 pub const OUTCOME_UNKNOWN: &str = "SEND_OUTCOME_UNKNOWN";
 
-/// A record that is not a message WhatsApp could take, refused with the problem's code and words.
-fn refused(problem: RecordProblem) -> Next {
-    info!(
-        code = problem.code.as_str(),
-        field = problem.field,
-        "record refused: {}",
-        problem.message
-    );
-    Next::Refuse {
-        code: problem.code.as_str().to_string(),
-        message: problem.message,
-        window_expired_at: None,
-    }
-}
-
-/// Sends `record` if it may go now, or says why not, and journals what happened. `phone` is its
-/// `To_Phone__c` already parsed, if it was ([`crate::domain::message::phones_ahead`]).
 #[tracing::instrument(skip_all, fields(record_id = %record.id))]
 pub async fn dispatch_record(
     dispatcher: &Dispatcher,
     record: QueuedRecord,
     attempt: u32,
-    phone: PhoneAhead,
 ) -> anyhow::Result<DispatchOutcome> {
     let mut target = Target {
         record: &record,
@@ -69,10 +49,22 @@ pub async fn dispatch_record(
         attempt,
         now: dispatcher.now(),
     };
-    let region = dispatcher.core.default_region;
-    let mut message = match OutboundMessage::from_record_ahead(&record, region, phone) {
+    let mut message = match OutboundMessage::from_record(&record, dispatcher.core.default_region) {
         Ok(message) => message,
-        Err(problem) => return apply(dispatcher, &target, refused(problem)).await,
+        Err(problem) => {
+            info!(
+                code = problem.code.as_str(),
+                field = problem.field,
+                "record refused: {}",
+                problem.message
+            );
+            let next = Next::Refuse {
+                code: problem.code.as_str().to_string(),
+                message: problem.message,
+                window_expired_at: None,
+            };
+            return apply(dispatcher, &target, next).await;
+        }
     };
     let number = dispatcher
         .business_number(
