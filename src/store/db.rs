@@ -374,8 +374,9 @@ impl Store {
 }
 
 /// `f` in a deferred transaction on `conn`: one consistent committed state. Its BEGIN and COMMIT
-/// are cached statements (a read per send runs here; parsing both each time was 2 % of the
-/// daemon's CPU in a backlog); on an error or a panic in `f` the transaction is rolled back.
+/// are cached statements (the send path's reads by key run here; parsing both each time was
+/// 2.4 % of the runtime threads' CPU in a backlog, docs/performance.md, twelfth measurement); on
+/// an error or a panic in `f` the transaction is rolled back.
 fn in_read_transaction<T>(
     conn: &mut Connection,
     f: impl FnOnce(&Connection) -> Result<T, StoreError>,
