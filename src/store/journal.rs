@@ -228,7 +228,9 @@ pub fn mark_sending(
     wa_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    // A claimed row free to send (every send but a refused one): one statement, no read first.
+    // Only a claimed row free to send moves. A claimed row waiting for a later retry is not free
+    // either: whoever read it before its last attempt was rescheduled (another process, a stale
+    // orphan scan) must not jump the queue, or a rate limit would be hit again at once.
     let moved = conn
         .prepare_cached(
             "UPDATE journal SET state = 'sending', business_number_id = ?2, wa_id = ?3,
@@ -245,37 +247,16 @@ pub fn mark_sending(
     if moved == 1 {
         return Ok(());
     }
+    // It did not move: the row read only now, to say why.
     let entry = require(conn, record_id)?;
-    // A claimed row waiting for a later retry is not free to send either: whoever read it before
-    // its last attempt was rescheduled (another process, a stale orphan scan) must not jump the
-    // queue, or a rate limit would be hit again at once.
-    let waiting = entry.next_attempt_at.is_some_and(|due| due > now);
-    if entry.state != JournalState::Claimed || waiting {
-        return Err(StoreError::NotClaimed {
-            record_id: record_id.to_string(),
-            state: if waiting {
-                format!(
-                    "{} until {}",
-                    entry.state,
-                    entry.next_attempt_at.unwrap_or(now)
-                )
-            } else {
-                entry.state.to_string()
-            },
-        });
-    }
-    conn.prepare_cached(
-        "UPDATE journal SET state = 'sending', business_number_id = ?2, wa_id = ?3,
-             sending_since = ?4, next_attempt_at = NULL, updated_at = ?4
-         WHERE record_id = ?1",
-    )?
-    .execute(params![
-        record_id,
-        business_number_id,
-        wa_id,
-        to_millis(now)
-    ])?;
-    Ok(())
+    let state = match entry.next_attempt_at.filter(|due| *due > now) {
+        Some(due) => format!("{} until {due}", entry.state),
+        None => entry.state.to_string(),
+    };
+    Err(StoreError::NotClaimed {
+        record_id: record_id.to_string(),
+        state,
+    })
 }
 
 /// Records Meta's acceptance of the send. A status webhook may have overtaken the response, so this
@@ -1143,7 +1124,7 @@ mod tests {
         );
 
         assert!(
-            matches!(early, Err(StoreError::NotClaimed { .. })),
+            matches!(&early, Err(StoreError::NotClaimed { state, .. }) if state.starts_with("claimed until ")),
             "{early:?}"
         );
         assert!(due.is_ok(), "{due:?}");
