@@ -333,7 +333,7 @@ impl Store {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let shared = Arc::clone(&self.shared);
-        run_blocking(move || in_read_transaction(&mut shared.reader(), f)).await
+        run_blocking(move || in_read_transaction(&shared.reader(), f)).await
     }
 
     /// A read by key (a few indexed rows: a customer's identity, their last inbound message, a
@@ -347,18 +347,16 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let Some(mut conn) = self.shared.free_reader() else {
+        let Some(conn) = self.shared.free_reader() else {
             return self.read(f).await;
         };
         // A panic is the caller's error, as it is from a blocking thread.
-        catch_unwind(AssertUnwindSafe(|| in_read_transaction(&mut conn, f))).unwrap_or_else(
-            |panic| {
-                Err(StoreError::Worker(format!(
-                    "a store read panicked: {}",
-                    panic_message(panic.as_ref())
-                )))
-            },
-        )
+        catch_unwind(AssertUnwindSafe(|| in_read_transaction(&conn, f))).unwrap_or_else(|panic| {
+            Err(StoreError::Worker(format!(
+                "a store read panicked: {}",
+                panic_message(panic.as_ref())
+            )))
+        })
     }
 
     /// A send backlog drains now (a number's sends wait for their pace): for the next
@@ -378,7 +376,7 @@ impl Store {
 /// 2.4 % of the runtime threads' CPU in a backlog, docs/performance.md, twelfth measurement); on
 /// an error or a panic in `f` the transaction is rolled back.
 fn in_read_transaction<T>(
-    conn: &mut Connection,
+    conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
