@@ -515,7 +515,9 @@ pub fn parse_salesforce_datetime(text: &str) -> Option<DateTime<Utc>> {
 /// chrono writes a sign and more digits (`+58870-…`), which fails a whole collections call with
 /// JSON_PARSER_ERROR, so data from outside (webhooks) is checked at the edge first.
 pub fn format_salesforce_datetime(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    // `%Y-%m-%dT%H:%M:%S%.3fZ` without reading a format string on every call (every status
+    // webhook writes one or two of these in the store's writer).
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// The years a Salesforce DateTime field stores: 1700-01-01T00:00:00Z through
@@ -550,6 +552,24 @@ pub fn fit_salesforce(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_salesforce_datetime_is_utc_to_the_millisecond_across_the_years_salesforce_stores() {
+        for at in [
+            "2026-11-27T22:05:11.300999Z",
+            "2026-01-01T00:00:00Z",
+            "1700-01-01T00:00:00.001Z",
+            "4000-12-31T23:59:59.999999999Z",
+        ] {
+            let at: DateTime<Utc> = at.parse().unwrap();
+            assert_eq!(
+                format_salesforce_datetime(at),
+                at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+            );
+        }
+        let at: DateTime<Utc> = "2026-11-27T22:05:11.3Z".parse().unwrap();
+        assert_eq!(format_salesforce_datetime(at), "2026-11-27T22:05:11.300Z");
+    }
 
     fn record(message_type: &str) -> QueuedRecord {
         QueuedRecord {

@@ -100,6 +100,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "uploaded_media",
         sql: include_str!("migrations/0010_uploaded_media.sql"),
     },
+    Migration {
+        version: 11,
+        name: "journal_retention_by_created_at",
+        sql: include_str!("migrations/0011_journal_retention_by_created_at.sql"),
+    },
 ];
 
 /// The schema version this build writes.

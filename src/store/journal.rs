@@ -698,12 +698,15 @@ pub fn delete_finished_before(
     cutoff: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
     Ok(conn
-        .prepare_cached(
-            "DELETE FROM journal
-             WHERE state IN ('sent', 'failed', 'delivered', 'read') AND updated_at < ?1",
-        )?
+        .prepare_cached(DELETE_FINISHED_SQL)?
         .execute([to_millis(cutoff)])?)
 }
+
+/// A row is never updated before it was created, so the rows created before the cutoff (the
+/// index that does not move as a message advances, migration 11) hold every row to delete.
+const DELETE_FINISHED_SQL: &str = "DELETE FROM journal
+     WHERE created_at < ?1 AND updated_at < ?1
+       AND state IN ('sent', 'failed', 'delivered', 'read')";
 
 fn require(conn: &Connection, record_id: &SfId) -> Result<JournalEntry, StoreError> {
     get(conn, record_id)?.ok_or_else(|| StoreError::NotJournaled {
@@ -1252,6 +1255,34 @@ mod tests {
         assert_eq!(get(&conn, &id(RECORD)).unwrap(), None);
         assert!(get(&conn, &id("a015g00000StuCkAAV")).unwrap().is_some());
         assert!(get(&conn, &id("a015g00000NeWwwAAV")).unwrap().is_some());
+    }
+
+    #[test]
+    fn retention_keeps_an_old_row_updated_since_the_cutoff_and_finds_rows_by_creation() {
+        let conn = test_connection();
+        let old = Utc::now() - Duration::days(40);
+        let now = Utc::now();
+        sent_row(&conn, &id(RECORD), "wamid.old", old);
+        // Meta's read receipt, long after the send.
+        apply_status(&conn, &w("wamid.old"), None, MessageStatus::Read, now, now).unwrap();
+
+        assert_eq!(
+            delete_finished_before(&conn, now - Duration::days(30)).unwrap(),
+            0
+        );
+        assert!(get(&conn, &id(RECORD)).unwrap().is_some());
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {DELETE_FINISHED_SQL}"))
+            .unwrap()
+            .query_map([0], |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("journal_by_created_at")),
+            "{plan:?}"
+        );
     }
 
     #[test]
