@@ -56,10 +56,11 @@ pub struct WhatsAppClient {
 }
 
 /// The parts of `POST /{version}/{phone_number_id}/messages` that are the same on every send,
-/// built once (parsing the URL and formatting the header per send were 2 % of a backlog's CPU).
-/// `None` when the configuration cannot make them (a base that is not a URL, a token that is
-/// not a header value): sends then build them each time and fail as they always did.
-#[derive(Clone, Debug, Default)]
+/// built once (parsing the URL again on every send was 1.3 % of a backlog's CPU, docs/performance.md,
+/// thirteenth measurement). `None` when the configuration cannot make them (a base that is not a
+/// URL, a token that is not a header value): sends then build them each time and fail as they
+/// always did.
+#[derive(Clone, Debug)]
 struct SendParts {
     /// `{api_base}/{api_version}/`, to which a send adds `{phone_number_id}/messages`.
     versioned: Option<reqwest::Url>,
@@ -69,12 +70,7 @@ struct SendParts {
 
 impl SendParts {
     fn new(config: &WhatsAppConfig) -> SendParts {
-        let base = format!(
-            "{}/{}",
-            config.api_base.trim_end_matches('/'),
-            config.api_version
-        );
-        let versioned = reqwest::Url::parse(&base)
+        let versioned = reqwest::Url::parse(&versioned_base(config))
             .ok()
             .filter(|url| !url.cannot_be_a_base());
         let authorization =
@@ -100,6 +96,15 @@ impl SendParts {
             .push("messages");
         Some(url)
     }
+}
+
+/// `{api_base}/{api_version}`: where every Graph path starts.
+fn versioned_base(config: &WhatsAppConfig) -> String {
+    format!(
+        "{}/{}",
+        config.api_base.trim_end_matches('/'),
+        config.api_version
+    )
 }
 
 /// Meta accepted the message (200): it is not delivered yet — statuses follow by webhook.
@@ -275,11 +280,7 @@ impl WhatsAppClient {
     }
 
     pub(super) fn url(&self, path: &str) -> String {
-        format!(
-            "{}/{}/{path}",
-            self.config.api_base.trim_end_matches('/'),
-            self.config.api_version
-        )
+        format!("{}/{path}", versioned_base(&self.config))
     }
 
     /// `POST /{version}/{phone_number_id}/messages`; always sets `biz_opaque_callback_data` to the
