@@ -154,6 +154,14 @@ impl CustomerId {
         }
     }
 
+    /// The wa_id, when the customer is known by phone.
+    pub fn wa_id(&self) -> Option<&str> {
+        match self {
+            CustomerId::WaId(wa_id) => Some(wa_id),
+            CustomerId::UserId(_) => None,
+        }
+    }
+
     /// Whether this is a business-scoped user id rather than a phone.
     pub fn is_user_id(&self) -> bool {
         matches!(self, CustomerId::UserId(_))

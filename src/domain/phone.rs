@@ -120,6 +120,45 @@ impl E164 {
         WA_IDS.answer(wa_id)
     }
 
+    /// Parses the wa_ids [`WA_IDS`] does not know yet, in one job on [`PARSER`]'s thread, while
+    /// the caller's task waits without holding its thread; the answers go into the memo, where
+    /// [`E164::from_wa_id`] finds them a moment later. The webhook handler calls it before its
+    /// write: the store's writer is one thread every write waits for, and it parsed each new
+    /// customer's wa_id itself, blocked on this thread meanwhile (docs/performance.md,
+    /// fourteenth measurement). Nothing is parsed without the thread: the later parse then
+    /// happens where it always did.
+    pub async fn parse_ahead<'a>(wa_ids: impl IntoIterator<Item = &'a str>) {
+        let unknown: Vec<String> = wa_ids
+            .into_iter()
+            .filter(|wa_id| is_digits(wa_id) && wa_id.len() <= WA_ID_MEMO_DIGITS)
+            .filter(|wa_id| WA_IDS.get(wa_id).is_none())
+            .map(str::to_string)
+            .collect();
+        let Some(jobs) = PARSER.as_ref().filter(|_| !unknown.is_empty()) else {
+            return;
+        };
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: PhoneJob = Box::new(move || {
+            let parsed: Vec<_> = unknown
+                .into_iter()
+                .map(|wa_id| {
+                    let number = E164::parse_here(&format!("+{wa_id}"), None);
+                    (wa_id, number)
+                })
+                .collect();
+            let _ = answer.send(parsed);
+        });
+        if jobs.send(job).is_err() {
+            return;
+        }
+        // A panic on the thread drops the answer: the writer parses as it did before.
+        if let Ok(parsed) = answered.await {
+            for (wa_id, number) in parsed {
+                WA_IDS.put(&wa_id, &number);
+            }
+        }
+    }
+
     /// `+16505551234`
     pub fn as_str(&self) -> &str {
         &self.text
@@ -374,6 +413,31 @@ mod tests {
             memo.get("1234567890123456").is_some(),
             "16 digits are still remembered"
         );
+    }
+
+    #[tokio::test]
+    async fn wa_ids_parsed_ahead_are_answered_from_the_memo_as_libphonenumber_answers() {
+        // Numbers no other test asks for: the memo is shared by the whole test binary.
+        let (valid, invalid) = ("16505550177", "999765432101");
+        assert!(WA_IDS.get(valid).is_none() && WA_IDS.get(invalid).is_none());
+
+        E164::parse_ahead([valid, invalid, "+16505550178", "1".repeat(21).as_str()]).await;
+
+        assert_eq!(
+            WA_IDS.get(valid),
+            Some(E164::parse_here(&format!("+{valid}"), None))
+        );
+        assert_eq!(
+            WA_IDS.get(invalid),
+            Some(E164::parse_here(&format!("+{invalid}"), None)),
+            "errors are remembered too"
+        );
+        assert!(WA_IDS.get(invalid).unwrap().is_err());
+        assert!(
+            WA_IDS.get("+16505550178").is_none(),
+            "not a wa_id: left to the parse that refuses it"
+        );
+        assert_eq!(E164::from_wa_id(valid).unwrap().as_str(), "+16505550177");
     }
 
     #[test]

@@ -18,6 +18,7 @@
 use chrono::{DateTime, Utc};
 use tracing::info;
 
+use crate::domain::phone::E164;
 use crate::domain::sf_id::SfId;
 use crate::domain::status::MessageStatus;
 use crate::domain::webhook_event::{
@@ -101,6 +102,13 @@ pub async fn apply(core: &Core, parsed: ParsedWebhook) -> Result<Applied, StoreE
     let now = core.now();
     let object = core.settings.salesforce.message_object.clone();
     let keywords = consent::keyword_changes(&core.settings.consent, &parsed.events);
+    // New customers' wa_ids parsed here, so the store's writer finds them in the memo instead of
+    // waiting on the phone thread inside the write every other write waits for.
+    E164::parse_ahead(parsed.events.iter().filter_map(|event| match event {
+        WebhookEvent::Inbound(message) => message.from.wa_id(),
+        _ => None,
+    }))
+    .await;
     let applied = core
         .store
         .write(move |tx| {
