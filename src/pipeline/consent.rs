@@ -306,9 +306,10 @@ pub fn keyword_change(
         InboundKind::Button { text, .. } => text,
         _ => return None,
     };
-    let said = normalise(text);
+    // Compared as they are normalised, with no string built: most texts differ from every word
+    // at their first letter, and every inbound text of every POST is compared with every word.
+    let is = |words: &[String]| words.iter().any(|w| normalised(w).eq(normalised(text)));
     let (language, opted_out) = settings.keywords.iter().find_map(|(language, set)| {
-        let is = |words: &[String]| words.iter().any(|w| normalise(w) == said);
         if is(&set.stop) {
             Some((language, true))
         } else if is(&set.start) {
@@ -327,13 +328,17 @@ pub fn keyword_change(
 }
 
 /// Upper case, words separated by one space, punctuation around the words dropped.
-fn normalise(text: &str) -> String {
+fn normalised(text: &str) -> impl Iterator<Item = char> + '_ {
     text.split_whitespace()
         .map(|word| word.trim_matches(|c: char| !c.is_alphanumeric()))
         .filter(|word| !word.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_uppercase()
+        .enumerate()
+        .flat_map(|(i, word)| {
+            let space = (i > 0).then_some(' ');
+            space
+                .into_iter()
+                .chain(word.chars().flat_map(char::to_uppercase))
+        })
 }
 
 /// Stores the keyword changes (in the webhook's transaction).
@@ -498,6 +503,37 @@ mod tests {
             "{first:?}"
         );
         assert_eq!(last, failed);
+    }
+
+    #[test]
+    fn a_text_is_normalised_to_its_words_in_capitals_joined_by_one_space() {
+        // What comparing used to build for every word: the words, trimmed of punctuation,
+        // joined and upper-cased as one string.
+        let built = |text: &str| {
+            text.split_whitespace()
+                .map(|word| word.trim_matches(|c: char| !c.is_alphanumeric()))
+                .filter(|word| !word.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_uppercase()
+        };
+        for text in [
+            "Stop.",
+            "  stop   all  ",
+            "¡Baja!",
+            "straße",
+            "İstanbul ıi",
+            "... --- ...",
+            "",
+            "ǆ ﬁ",
+            "stop\tsending\nme",
+        ] {
+            assert_eq!(
+                normalised(text).collect::<String>(),
+                built(text),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]
