@@ -276,7 +276,31 @@ impl OutboundMessage {
         record: &QueuedRecord,
         default_region: Option<phonenumber::country::Id>,
     ) -> Result<OutboundMessage, RecordProblem> {
-        let to = recipient(record, default_region)?;
+        OutboundMessage::from_record_parsed(record, default_region, None)
+    }
+
+    /// [`OutboundMessage::from_record`] for the send path: `To_Phone__c` is parsed on the phone
+    /// thread while the caller's task waits without holding its runtime thread
+    /// ([`E164::parse_awaited`]); a blocked runtime thread runs none of the other sends and
+    /// webhooks meanwhile.
+    pub async fn from_record_awaited(
+        record: &QueuedRecord,
+        default_region: Option<phonenumber::country::Id>,
+    ) -> Result<OutboundMessage, RecordProblem> {
+        let parsed = match present(&record.to_phone) {
+            Some(raw) => Some(E164::parse_awaited(raw, default_region).await),
+            None => None,
+        };
+        OutboundMessage::from_record_parsed(record, default_region, parsed)
+    }
+
+    /// `parsed`: `E164::parse`'s answer for `To_Phone__c`'s text, when the caller has it.
+    fn from_record_parsed(
+        record: &QueuedRecord,
+        default_region: Option<phonenumber::country::Id>,
+        parsed: Option<Result<E164, PhoneError>>,
+    ) -> Result<OutboundMessage, RecordProblem> {
+        let to = recipient(record, default_region, parsed)?;
         let kind = match present(&record.message_type).unwrap_or("Text") {
             "Text" => text_kind(record)?,
             "Template" => template_kind(record)?,
@@ -327,6 +351,7 @@ fn business_number(record: &QueuedRecord) -> Result<Option<BusinessNumberId>, Re
 fn recipient(
     record: &QueuedRecord,
     default_region: Option<phonenumber::country::Id>,
+    parsed: Option<Result<E164, PhoneError>>,
 ) -> Result<CustomerId, RecordProblem> {
     match (present(&record.to_phone), present(&record.to_user_id)) {
         (None, None) => Err(problem(
@@ -341,16 +366,20 @@ fn recipient(
                 format!("To User Id '{}' is not a WhatsApp user id: copy it from the customer's inbound message (From User Id, like US.13491208655302741918), or clear it and enter the customer's phone in To Phone.", echo(raw)),
             )
         }),
-        (Some(raw), _) => phone(raw, default_region).map(|phone| CustomerId::from_phone(&phone)),
+        (Some(raw), _) => {
+            phone(raw, default_region, parsed).map(|phone| CustomerId::from_phone(&phone))
+        }
     }
 }
 
-/// `To_Phone__c` as an E.164 number, or why it is not one.
+/// `To_Phone__c` as an E.164 number (`parsed` already, or parsed here), or why it is not one.
 fn phone(
     raw: &str,
     default_region: Option<phonenumber::country::Id>,
+    parsed: Option<Result<E164, PhoneError>>,
 ) -> Result<E164, RecordProblem> {
-    E164::parse(raw, default_region).map_err(|e| {
+    let parsed = parsed.unwrap_or_else(|| E164::parse(raw, default_region));
+    parsed.map_err(|e| {
             let hint = match e {
                 PhoneError::Unparseable(_) | PhoneError::Empty => "is not a phone number",
                 _ => "is not a valid number",

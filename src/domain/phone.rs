@@ -120,6 +120,38 @@ impl E164 {
         WA_IDS.answer(wa_id)
     }
 
+    /// [`E164::parse`], with the caller's task waiting for [`PARSER`]'s thread without holding
+    /// its own thread (a runtime worker blocked on the answer runs no other task meanwhile). The
+    /// same answer as [`E164::parse`]: a wa_id written as `+` and digits with no default region
+    /// goes through the memo, and without the thread (or if the parse panicked on it) the parse
+    /// runs here.
+    pub async fn parse_awaited(
+        raw: &str,
+        default_region: Option<Country>,
+    ) -> Result<E164, PhoneError> {
+        if default_region.is_none() {
+            if let Some(digits) = raw.strip_prefix('+').filter(|d| is_digits(d)) {
+                E164::parse_ahead([digits]).await;
+                return WA_IDS.answer(digits);
+            }
+        }
+        let Some(jobs) = PARSER.as_ref() else {
+            return E164::parse_here(raw, default_region);
+        };
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let raw_owned = raw.to_string();
+        let job: PhoneJob = Box::new(move || {
+            let _ = answer.send(E164::parse_here(&raw_owned, default_region));
+        });
+        if jobs.send(job).is_err() {
+            return E164::parse_here(raw, default_region);
+        }
+        match answered.await {
+            Ok(parsed) => parsed,
+            Err(_) => E164::parse_here(raw, default_region),
+        }
+    }
+
     /// Parses the wa_ids [`WA_IDS`] does not know yet, in one job on [`PARSER`]'s thread, while
     /// the caller's task waits without holding its thread; the answers go into the memo, where
     /// [`E164::from_wa_id`] finds them a moment later. The webhook handler calls it before its
@@ -494,6 +526,31 @@ mod tests {
                 "{raw}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_parse_awaited_answers_as_a_parse_on_the_callers_thread_would() {
+        let cases = [
+            ("(650) 253-0000", us()),
+            ("+44 20 7946 0958", None),
+            ("0049 30 1234567", us()),
+            ("+1 650 555", None),
+            ("+16505550179", None),
+            ("+999765432102", None),
+            ("not a number", us()),
+            ("   ", None),
+        ];
+        for (raw, region) in cases {
+            assert_eq!(
+                E164::parse_awaited(raw, region).await,
+                E164::parse_here(raw, region),
+                "{raw}"
+            );
+        }
+        assert!(
+            WA_IDS.get("16505550179").is_some(),
+            "a wa_id written with + is answered through the memo, as by parse"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use rand::Rng;
 use tracing::{info, warn};
 
 use crate::domain::ids::{BusinessNumberId, CustomerId};
-use crate::domain::message::{MessageKind, OutboundMessage, QueuedRecord};
+use crate::domain::message::{MessageKind, OutboundMessage, QueuedRecord, RecordProblem};
 use crate::pipeline::consent;
 use crate::pipeline::identity::{self, Need};
 use crate::pipeline::{media_upload, record_update, reengage};
@@ -49,22 +49,10 @@ pub async fn dispatch_record(
         attempt,
         now: dispatcher.now(),
     };
-    let mut message = match OutboundMessage::from_record(&record, dispatcher.core.default_region) {
+    let region = dispatcher.core.default_region;
+    let mut message = match OutboundMessage::from_record_awaited(&record, region).await {
         Ok(message) => message,
-        Err(problem) => {
-            info!(
-                code = problem.code.as_str(),
-                field = problem.field,
-                "record refused: {}",
-                problem.message
-            );
-            let next = Next::Refuse {
-                code: problem.code.as_str().to_string(),
-                message: problem.message,
-                window_expired_at: None,
-            };
-            return apply(dispatcher, &target, next).await;
-        }
+        Err(problem) => return refuse_record(dispatcher, &target, problem).await,
     };
     let number = dispatcher
         .business_number(
@@ -125,6 +113,27 @@ pub async fn dispatch_record(
     let outcome = send_and_apply(dispatcher, &target, &message, window_expires_at).await;
     dispatcher.lanes.observed(&number, in_slot.elapsed());
     outcome
+}
+
+/// A record that cannot be sent as written: logged, and refused with its problem's code and
+/// words (they name the field and the fix).
+async fn refuse_record(
+    dispatcher: &Dispatcher,
+    target: &Target<'_>,
+    problem: RecordProblem,
+) -> anyhow::Result<DispatchOutcome> {
+    info!(
+        code = problem.code.as_str(),
+        field = problem.field,
+        "record refused: {}",
+        problem.message
+    );
+    let next = Next::Refuse {
+        code: problem.code.as_str().to_string(),
+        message: problem.message,
+        window_expired_at: None,
+    };
+    apply(dispatcher, target, next).await
 }
 
 /// The Cloud API call for a message journaled `Sending`, and what its answer means, applied.
