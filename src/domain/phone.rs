@@ -135,21 +135,10 @@ impl E164 {
                 return WA_IDS.answer(digits);
             }
         }
-        let Some(jobs) = PARSER.as_ref() else {
-            return E164::parse_here(raw, default_region);
-        };
-        let (answer, answered) = tokio::sync::oneshot::channel();
         let raw_owned = raw.to_string();
-        let job: PhoneJob = Box::new(move || {
-            let _ = answer.send(E164::parse_here(&raw_owned, default_region));
-        });
-        if jobs.send(job).is_err() {
-            return E164::parse_here(raw, default_region);
-        }
-        match answered.await {
-            Ok(parsed) => parsed,
-            Err(_) => E164::parse_here(raw, default_region),
-        }
+        on_phone_thread_awaited(move || E164::parse_here(&raw_owned, default_region))
+            .await
+            .unwrap_or_else(|| E164::parse_here(raw, default_region))
     }
 
     /// Parses the wa_ids [`WA_IDS`] does not know yet, in one job on [`PARSER`]'s thread, while
@@ -166,28 +155,20 @@ impl E164 {
             .filter(|wa_id| WA_IDS.get(wa_id).is_none())
             .map(str::to_string)
             .collect();
-        let Some(jobs) = PARSER.as_ref().filter(|_| !unknown.is_empty()) else {
-            return;
-        };
-        let (answer, answered) = tokio::sync::oneshot::channel();
-        let job: PhoneJob = Box::new(move || {
-            let parsed: Vec<_> = unknown
-                .into_iter()
-                .map(|wa_id| {
-                    let number = E164::parse_here(&format!("+{wa_id}"), None);
-                    (wa_id, number)
-                })
-                .collect();
-            let _ = answer.send(parsed);
-        });
-        if jobs.send(job).is_err() {
+        if unknown.is_empty() {
             return;
         }
-        // A panic on the thread drops the answer: the writer parses as it did before.
-        if let Ok(parsed) = answered.await {
-            for (wa_id, number) in parsed {
-                WA_IDS.put(&wa_id, &number);
-            }
+        let parse_all = move || {
+            let parse = |wa_id: &str| E164::parse_here(&format!("+{wa_id}"), None);
+            Vec::from_iter(unknown.into_iter().map(|wa_id| (parse(&wa_id), wa_id)))
+        };
+        // No thread, or a panic on it: the writer parses as it did before.
+        for (number, wa_id) in on_phone_thread_awaited(parse_all)
+            .await
+            .into_iter()
+            .flatten()
+        {
+            WA_IDS.put(&wa_id, &number);
         }
     }
 
@@ -232,6 +213,20 @@ fn on_phone_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static)
     });
     jobs.send(job).ok()?;
     answered.recv().ok()
+}
+
+/// [`on_phone_thread`] for a task: it waits for the answer without holding its thread (a
+/// runtime worker blocked on the answer would run no other task meanwhile). `None` as there.
+async fn on_phone_thread_awaited<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let jobs = PARSER.as_ref()?;
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    let job: PhoneJob = Box::new(move || {
+        let _ = answer.send(work());
+    });
+    jobs.send(job).ok()?;
+    answered.await.ok()
 }
 
 fn start_parser() -> Option<mpsc::Sender<PhoneJob>> {
