@@ -822,43 +822,63 @@ fn backoff(error: &SalesforceError) -> Duration {
     }
 }
 
-/// Acks, retries and drops in one transaction, each version-checked by the outbox. Returns the
-/// dead letters actually made (an item changed during the flush stays due instead).
+/// What one store write of [`record_decisions`] takes: a flush's 1,000 acks in one write held
+/// the store's writer for milliseconds, and every webhook's answer waits for that writer
+/// (docs/performance.md, fifteenth measurement).
+const DECISIONS_PER_WRITE: usize = 100;
+
+/// Acks, retries and drops, [`DECISIONS_PER_WRITE`] to a store write, each version-checked by the
+/// outbox (each decision stands alone: a write that fails leaves its items and the later ones due,
+/// to be flushed again). Returns the dead letters actually made (an item changed during the flush
+/// stays due instead).
 async fn record_decisions(
     write_back: &WriteBack,
-    decisions: Vec<(OutboxItem, Decision)>,
+    mut decisions: Vec<(OutboxItem, Decision)>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Vec<DeadLetterNote>> {
-    let dead = write_back
-        .core
-        .store
-        .write(move |tx| {
-            let mut dead = Vec::new();
-            for (item, decision) in &decisions {
-                let key = item.key();
-                match decision {
-                    Decision::Ack => {
-                        outbox::ack(tx, &key, item.version)?;
-                    }
-                    Decision::Retry { reason, at } => {
-                        outbox::retry_later(tx, &key, item.version, *at, reason, now)?;
-                    }
-                    Decision::Wait { reason, at } => {
-                        outbox::postpone(tx, &key, item.version, *at, reason, now)?;
-                    }
-                    Decision::Discard => {
-                        outbox::discard(tx, &key)?;
-                    }
-                    Decision::DeadLetter(note) => {
-                        if outbox::dead_letter(tx, &key, item.version, &note.reason, now)? {
-                            dead.push(note.clone());
-                        }
-                    }
-                };
+    let mut dead = Vec::new();
+    while !decisions.is_empty() {
+        let rest = decisions.split_off(decisions.len().min(DECISIONS_PER_WRITE));
+        let these = std::mem::replace(&mut decisions, rest);
+        let made = write_back
+            .core
+            .store
+            .write(move |tx| record_in(tx, &these, now))
+            .await?;
+        dead.extend(made);
+    }
+    Ok(dead)
+}
+
+/// [`record_decisions`]' writes for `decisions`, in the transaction `tx`.
+fn record_in(
+    tx: &rusqlite::Transaction,
+    decisions: &[(OutboxItem, Decision)],
+    now: DateTime<Utc>,
+) -> Result<Vec<DeadLetterNote>, crate::store::StoreError> {
+    let mut dead = Vec::new();
+    for (item, decision) in decisions {
+        let key = item.key();
+        match decision {
+            Decision::Ack => {
+                outbox::ack(tx, &key, item.version)?;
             }
-            Ok(dead)
-        })
-        .await?;
+            Decision::Retry { reason, at } => {
+                outbox::retry_later(tx, &key, item.version, *at, reason, now)?;
+            }
+            Decision::Wait { reason, at } => {
+                outbox::postpone(tx, &key, item.version, *at, reason, now)?;
+            }
+            Decision::Discard => {
+                outbox::discard(tx, &key)?;
+            }
+            Decision::DeadLetter(note) => {
+                if outbox::dead_letter(tx, &key, item.version, &note.reason, now)? {
+                    dead.push(note.clone());
+                }
+            }
+        };
+    }
     Ok(dead)
 }
 

@@ -529,6 +529,35 @@ async fn a_thousand_pending_write_backs_go_to_salesforce_in_one_call() {
 }
 
 #[tokio::test]
+async fn a_flush_records_salesforces_thousand_answers_a_hundred_to_a_store_write() {
+    // Arrange: 1,000 pending write-backs.
+    let app = spawn_app().await;
+    let ids = seed_messages(&app, 1000).await;
+    let updates = ids
+        .iter()
+        .map(|id| (id.clone(), fields(json!({"Status__c": "Sent"}))))
+        .collect();
+    enqueue(&app, updates).await;
+    let store = &app.pipeline.core.store;
+    let writes = || {
+        store
+            .commit_counts()
+            .writes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let writes_before = writes();
+
+    // Act
+    let flushed = app.flush().await;
+
+    // Assert: every answer is recorded (the outbox is empty), in ten writes of a hundred — none
+    // holds the store's writer, which every webhook's answer waits for, for all thousand.
+    assert_eq!(flushed.written, 1000, "{flushed:?}");
+    assert_eq!(outbox_depth(&app).await, 0);
+    assert_eq!(writes() - writes_before, 10);
+}
+
+#[tokio::test]
 async fn an_early_flush_writes_the_full_batches_and_leaves_the_rest_for_the_interval() {
     // Arrange: 1,300 records pending, more than one batch (five collections of 200) and less
     // than two.
