@@ -20,7 +20,8 @@ use std::fmt;
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
 use serde::Deserialize;
 
 use crate::domain::ids::{BusinessNumberId, CustomerId};
@@ -28,7 +29,7 @@ use crate::domain::message::parse_salesforce_datetime;
 use crate::domain::phone::E164;
 use crate::progress::{Progress, Silent};
 use crate::salesforce::soql_datetime;
-use crate::store::{dedupe, inbound, journal, outbox};
+use crate::store::{dedupe, inbound, journal, media, outbox, webhook_rejects, Store, StoreError};
 
 use super::dispatch::DispatchOutcome;
 use super::{intake, worker, writeback, Core, Intake, Pipeline, WriteBack};
@@ -346,28 +347,56 @@ impl fmt::Display for RetentionSummary {
     }
 }
 
+/// Rows one retention write deletes. A day of a busy number's history deleted in one write held
+/// the store's writer for seconds (the bench's store of 1 M journal rows: a day's 33,000 rows in
+/// 2.8 s), and every webhook's answer and every send's journal step waits for that writer; 500
+/// rows take milliseconds (docs/performance.md, fifteenth measurement).
+pub const RETENTION_ROWS_PER_WRITE: usize = 500;
+
+/// A store function deleting at most the given number of rows older than the cutoff.
+type DeleteBefore = fn(&Connection, DateTime<Utc>, usize) -> Result<usize, StoreError>;
+
 /// Deletes journal rows of finished messages, webhook dedupe keys and refused webhook events older
-/// than `[retention]` (the refused events go with the dedupe keys: past Meta's redelivery).
+/// than `[retention]` (the refused events go with the dedupe keys: past Meta's redelivery), in
+/// writes of [`RETENTION_ROWS_PER_WRITE`] rows, so the sends and webhooks' writes go on between
+/// them.
 pub async fn retention(core: &Core) -> anyhow::Result<RetentionSummary> {
     let now = core.now();
     let keep = &core.settings.retention;
     let journal_cutoff = now - chrono::Duration::from_std(keep.journal)?;
     let webhook_cutoff = now - chrono::Duration::from_std(keep.webhook_dedupe)?;
-    let summary = core
-        .store
-        .write(move |tx| {
-            Ok(RetentionSummary {
-                journal_rows: journal::delete_finished_before(tx, journal_cutoff)?,
-                webhook_keys: dedupe::delete_seen_before(tx, webhook_cutoff)?,
-                webhook_rejects: crate::store::webhook_rejects::delete_seen_before(
-                    tx,
-                    webhook_cutoff,
-                )?,
-                media_rows: crate::store::media::delete_finished_before(tx, journal_cutoff)?,
-            })
-        })
-        .await?;
-    Ok(summary)
+    let store = &core.store;
+    Ok(RetentionSummary {
+        journal_rows: delete_in_writes(store, journal::delete_finished_before, journal_cutoff)
+            .await?,
+        webhook_keys: delete_in_writes(store, dedupe::delete_seen_before, webhook_cutoff).await?,
+        webhook_rejects: delete_in_writes(
+            store,
+            webhook_rejects::delete_seen_before,
+            webhook_cutoff,
+        )
+        .await?,
+        media_rows: delete_in_writes(store, media::delete_finished_before, journal_cutoff).await?,
+    })
+}
+
+/// Runs `delete` in one write after another until a write deletes fewer rows than it may; the
+/// rows deleted in all.
+async fn delete_in_writes(
+    store: &Store,
+    delete: DeleteBefore,
+    cutoff: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let mut deleted = 0;
+    loop {
+        let these = store
+            .write(move |tx| delete(tx, cutoff, RETENTION_ROWS_PER_WRITE))
+            .await?;
+        deleted += these;
+        if these < RETENTION_ROWS_PER_WRITE {
+            return Ok(deleted);
+        }
+    }
 }
 
 /// What `sfwa sync` did.

@@ -29,10 +29,22 @@ pub fn seen(conn: &Connection, key: &str) -> Result<bool, StoreError> {
         .is_some())
 }
 
-pub fn delete_seen_before(conn: &Connection, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
+/// Forgets at most `limit` keys seen before `cutoff` (the retention job deletes in bounded
+/// writes); returns how many.
+pub fn delete_seen_before(
+    conn: &Connection,
+    cutoff: DateTime<Utc>,
+    limit: usize,
+) -> Result<usize, StoreError> {
     Ok(conn
-        .prepare_cached("DELETE FROM webhook_seen WHERE seen_at < ?1")?
-        .execute([to_millis(cutoff)])?)
+        .prepare_cached(
+            "DELETE FROM webhook_seen WHERE key IN (
+                 SELECT key FROM webhook_seen WHERE seen_at < ?1 LIMIT ?2)",
+        )?
+        .execute(rusqlite::params![
+            to_millis(cutoff),
+            crate::store::journal::limit_param(limit)
+        ])?)
 }
 
 #[cfg(test)]
@@ -58,7 +70,7 @@ mod tests {
         first_seen(&conn, "old", now - Duration::days(10)).unwrap();
         first_seen(&conn, "recent", now).unwrap();
 
-        let deleted = delete_seen_before(&conn, now - Duration::days(7)).unwrap();
+        let deleted = delete_seen_before(&conn, now - Duration::days(7), usize::MAX).unwrap();
 
         assert_eq!(deleted, 1);
         assert!(first_seen(&conn, "old", now).unwrap());

@@ -693,20 +693,24 @@ pub fn unfinished(conn: &Connection) -> Result<(u64, u64), StoreError> {
 /// Retention: deletes rows past the send (`Sent` and later) not updated since `cutoff`. Keep the
 /// cutoff well beyond any chance of Salesforce returning the record as `Queued` again (its status was
 /// written back long before) and beyond Meta's late `read` receipts, which afterwards find `Unknown`.
+/// Deletes at most `limit` rows (the retention job deletes in bounded writes); returns how many.
 pub fn delete_finished_before(
     conn: &Connection,
     cutoff: DateTime<Utc>,
+    limit: usize,
 ) -> Result<usize, StoreError> {
     Ok(conn
         .prepare_cached(DELETE_FINISHED_SQL)?
-        .execute([to_millis(cutoff)])?)
+        .execute(params![to_millis(cutoff), limit_param(limit)])?)
 }
 
 /// A row is never updated before it was created, so the rows created before the cutoff (the
 /// index that does not move as a message advances, migration 11) hold every row to delete.
-const DELETE_FINISHED_SQL: &str = "DELETE FROM journal
+const DELETE_FINISHED_SQL: &str = "DELETE FROM journal WHERE record_id IN (
+     SELECT record_id FROM journal
      WHERE created_at < ?1 AND updated_at < ?1
-       AND state IN ('sent', 'failed', 'delivered', 'read')";
+       AND state IN ('sent', 'failed', 'delivered', 'read')
+     LIMIT ?2)";
 
 fn require(conn: &Connection, record_id: &SfId) -> Result<JournalEntry, StoreError> {
     get(conn, record_id)?.ok_or_else(|| StoreError::NotJournaled {
@@ -1249,12 +1253,32 @@ mod tests {
         claim(&conn, &id("a015g00000StuCkAAV"), old).unwrap();
         sent_row(&conn, &id("a015g00000NeWwwAAV"), "wamid.new", now);
 
-        let deleted = delete_finished_before(&conn, now - Duration::days(30)).unwrap();
+        let deleted = delete_finished_before(&conn, now - Duration::days(30), usize::MAX).unwrap();
 
         assert_eq!(deleted, 1);
         assert_eq!(get(&conn, &id(RECORD)).unwrap(), None);
         assert!(get(&conn, &id("a015g00000StuCkAAV")).unwrap().is_some());
         assert!(get(&conn, &id("a015g00000NeWwwAAV")).unwrap().is_some());
+    }
+
+    #[test]
+    fn retention_deletes_at_most_the_rows_it_is_given_and_the_rest_next_time() {
+        let conn = test_connection();
+        let old = Utc::now() - Duration::days(40);
+        let cutoff = Utc::now() - Duration::days(30);
+        for (record, wamid) in [
+            (RECORD, "wamid.a"),
+            ("a015g00000NeWwwAAV", "wamid.b"),
+            ("a015g00000StuCkAAV", "wamid.c"),
+        ] {
+            sent_row(&conn, &id(record), wamid, old);
+        }
+
+        let first = delete_finished_before(&conn, cutoff, 2).unwrap();
+        let second = delete_finished_before(&conn, cutoff, 2).unwrap();
+
+        assert_eq!((first, second), (2, 1));
+        assert_eq!(delete_finished_before(&conn, cutoff, 2).unwrap(), 0);
     }
 
     #[test]
@@ -1267,14 +1291,14 @@ mod tests {
         apply_status(&conn, &w("wamid.old"), None, MessageStatus::Read, now, now).unwrap();
 
         assert_eq!(
-            delete_finished_before(&conn, now - Duration::days(30)).unwrap(),
+            delete_finished_before(&conn, now - Duration::days(30), usize::MAX).unwrap(),
             0
         );
         assert!(get(&conn, &id(RECORD)).unwrap().is_some());
         let plan: Vec<String> = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {DELETE_FINISHED_SQL}"))
             .unwrap()
-            .query_map([0], |row| row.get::<_, String>(3))
+            .query_map([0, 500], |row| row.get::<_, String>(3))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();

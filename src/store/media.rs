@@ -291,15 +291,24 @@ pub fn finish(
     Ok(())
 }
 
-/// Forgets files that ended (saved, refused, given up) before `cutoff` (the retention job, with
-/// the journal's horizon); waiting ones are kept whatever their age.
+/// Forgets at most `limit` files that ended (saved, refused, given up) before `cutoff` (the
+/// retention job, with the journal's horizon, in bounded writes); waiting ones are kept whatever
+/// their age. Returns how many.
 pub fn delete_finished_before(
     conn: &Connection,
     cutoff: DateTime<Utc>,
+    limit: usize,
 ) -> Result<usize, StoreError> {
     Ok(conn
-        .prepare_cached("DELETE FROM inbound_media WHERE state != 'waiting' AND updated_at < ?1")?
-        .execute([to_millis(cutoff)])?)
+        .prepare_cached(
+            "DELETE FROM inbound_media WHERE wamid IN (
+                 SELECT wamid FROM inbound_media
+                 WHERE state != 'waiting' AND updated_at < ?1 LIMIT ?2)",
+        )?
+        .execute(rusqlite::params![
+            to_millis(cutoff),
+            crate::store::journal::limit_param(limit)
+        ])?)
 }
 
 /// Files still to copy (for `/metrics` and `doctor`).
@@ -411,7 +420,7 @@ mod tests {
         enqueue(&conn, &waiting, at(0)).unwrap();
         finish(&conn, &done.wamid, MediaState::TooLarge, None, None, at(10)).unwrap();
 
-        let deleted = delete_finished_before(&conn, at(11)).unwrap();
+        let deleted = delete_finished_before(&conn, at(11), usize::MAX).unwrap();
 
         assert_eq!(deleted, 1);
         assert!(get(&conn, &done.wamid).unwrap().is_none());

@@ -170,11 +170,22 @@ pub fn clear(conn: &Connection) -> Result<usize, StoreError> {
         .execute([])?)
 }
 
-/// Forgets refused events last seen before `cutoff` (retention); returns how many.
-pub fn delete_seen_before(conn: &Connection, cutoff: DateTime<Utc>) -> Result<usize, StoreError> {
+/// Forgets at most `limit` refused events last seen before `cutoff` (retention, in bounded
+/// writes); returns how many.
+pub fn delete_seen_before(
+    conn: &Connection,
+    cutoff: DateTime<Utc>,
+    limit: usize,
+) -> Result<usize, StoreError> {
     Ok(conn
-        .prepare_cached("DELETE FROM webhook_rejects WHERE last_seen_at < ?1")?
-        .execute([to_millis(cutoff)])?)
+        .prepare_cached(
+            "DELETE FROM webhook_rejects WHERE id IN (
+                 SELECT id FROM webhook_rejects WHERE last_seen_at < ?1 LIMIT ?2)",
+        )?
+        .execute(rusqlite::params![
+            to_millis(cutoff),
+            crate::store::journal::limit_param(limit)
+        ])?)
 }
 
 fn reject_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookReject> {
@@ -335,7 +346,7 @@ mod tests {
         record(&conn, "unreadable", "d", "2", now).unwrap();
 
         assert_eq!(
-            delete_seen_before(&conn, now - Duration::days(30)).unwrap(),
+            delete_seen_before(&conn, now - Duration::days(30), usize::MAX).unwrap(),
             1
         );
         assert_eq!(count(&conn).unwrap(), 1);

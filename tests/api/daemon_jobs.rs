@@ -359,6 +359,52 @@ async fn the_retention_job_deletes_finished_work_older_than_the_settings_and_kee
 }
 
 #[tokio::test]
+async fn retention_deletes_a_backlog_of_old_rows_a_bounded_write_at_a_time() {
+    // Arrange: 1,201 dedupe keys past the retention, and one that is not.
+    let app = spawn_app().await;
+    let store = &app.pipeline.core.store;
+    let long_ago = app.clock.now() - Duration::days(30);
+    let now = app.clock.now();
+    store
+        .write(move |tx| {
+            for i in 0..1201 {
+                sfwa::store::dedupe::first_seen(tx, &format!("status:wamid.{i}:read"), long_ago)?;
+            }
+            sfwa::store::dedupe::first_seen(tx, "status:wamid.new:read", now)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let writes = || {
+        store
+            .commit_counts()
+            .writes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let writes_before = writes();
+
+    // Act
+    let summary = jobs::retention(&app.pipeline.core).await.unwrap();
+
+    // Assert: every old key is gone and the new one kept, the keys in writes of 500, 500 and 201
+    // (each other table in one write that found nothing) — no write holds the store's writer,
+    // which every webhook's answer waits for, for the whole backlog.
+    assert_eq!(summary.webhook_keys, 1201, "{summary}");
+    assert_eq!(jobs::RETENTION_ROWS_PER_WRITE, 500);
+    assert_eq!(writes() - writes_before, 3 + 3);
+    let left = store
+        .read(|conn| {
+            Ok((
+                sfwa::store::dedupe::seen(conn, "status:wamid.0:read")?,
+                sfwa::store::dedupe::seen(conn, "status:wamid.new:read")?,
+            ))
+        })
+        .await
+        .unwrap();
+    assert_eq!(left, (false, true));
+}
+
+#[tokio::test]
 async fn the_daemon_schedules_the_configured_jobs_on_its_clock() {
     let app = spawn_app_with(Options {
         tune: Box::new(|s| {

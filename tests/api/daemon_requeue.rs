@@ -128,7 +128,7 @@ async fn a_requeued_record_whose_journal_row_retention_deleted_is_not_sent_again
     app.pipeline
         .core
         .store
-        .write(move |tx| sfwa::store::journal::delete_finished_before(tx, future))
+        .write(move |tx| sfwa::store::journal::delete_finished_before(tx, future, usize::MAX))
         .await
         .unwrap();
     assert!(app.journal(&ids[0]).await.is_none());
