@@ -833,21 +833,17 @@ const DECISIONS_PER_WRITE: usize = 100;
 /// stays due instead).
 async fn record_decisions(
     write_back: &WriteBack,
-    mut decisions: Vec<(OutboxItem, Decision)>,
+    decisions: Vec<(OutboxItem, Decision)>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Vec<DeadLetterNote>> {
-    let mut dead = Vec::new();
-    while !decisions.is_empty() {
-        let rest = decisions.split_off(decisions.len().min(DECISIONS_PER_WRITE));
-        let these = std::mem::replace(&mut decisions, rest);
-        let made = write_back
-            .core
-            .store
-            .write(move |tx| record_in(tx, &these, now))
-            .await?;
-        dead.extend(made);
-    }
-    Ok(dead)
+    let dead = write_back
+        .core
+        .store
+        .write_in_chunks(decisions, DECISIONS_PER_WRITE, move |tx, these| {
+            record_in(tx, these, now)
+        })
+        .await?;
+    Ok(dead.into_iter().flatten().collect())
 }
 
 /// [`record_decisions`]' writes for `decisions`, in the transaction `tx`.

@@ -330,6 +330,33 @@ impl Store {
         }
     }
 
+    /// Runs `f` over `items` in writes of at most `per_write` items, one after another: each is
+    /// answered before the next is queued, so other writes run between them. For work whose items
+    /// stand alone (each decided or checked by itself), so that no one write holds the writer,
+    /// which every webhook's answer waits for, for long. The answers in order; at an error the
+    /// writes before it stay committed and the error is the answer.
+    pub async fn write_in_chunks<I, T, F>(
+        &self,
+        mut items: Vec<I>,
+        per_write: usize,
+        f: F,
+    ) -> Result<Vec<T>, StoreError>
+    where
+        I: Send + Sync + 'static,
+        T: Send + 'static,
+        F: Fn(&Transaction, &[I]) -> Result<T, StoreError> + Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
+        let mut answers = Vec::new();
+        while !items.is_empty() {
+            let rest = items.split_off(items.len().min(per_write.max(1)));
+            let these = std::mem::replace(&mut items, rest);
+            let f = Arc::clone(&f);
+            answers.push(self.write(move |tx| f(tx, &these)).await?);
+        }
+        Ok(answers)
+    }
+
     /// Runs `f` on a blocking thread against a read connection, in a deferred transaction (one
     /// consistent committed state), outside any write.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -1204,6 +1231,46 @@ mod tests {
             .read(move |conn| super::super::cursors::get(conn, name))
             .await
             .unwrap()
+    }
+
+    #[tokio::test]
+    async fn work_written_in_chunks_is_one_write_per_chunk_answered_in_order() {
+        let store = Store::open_in_memory().unwrap();
+        let names: Vec<&'static str> = vec!["a", "b", "c", "d", "e"];
+
+        let answers = store
+            .write_in_chunks(names.clone(), 2, |tx, these| {
+                for name in these {
+                    super::super::cursors::set(tx, name, "1", Utc::now())?;
+                }
+                Ok(these.len())
+            })
+            .await
+            .unwrap();
+
+        assert_eq!(answers, vec![2, 2, 1]);
+        assert_eq!(store.commit_counts().writes.load(Ordering::Relaxed), 3);
+        for name in names {
+            assert_eq!(cursor(&store, name).await.as_deref(), Some("1"), "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_chunk_is_the_answer_and_the_chunks_before_it_stay_written() {
+        let store = Store::open_in_memory().unwrap();
+
+        let answer = store
+            .write_in_chunks(vec!["a", "b", "c"], 1, |tx, these| {
+                if these == ["b"] {
+                    return Err(StoreError::Worker("refused".into()));
+                }
+                super::super::cursors::set(tx, these[0], "1", Utc::now())
+            })
+            .await;
+
+        assert!(matches!(answer, Err(StoreError::Worker(_))), "{answer:?}");
+        assert_eq!(cursor(&store, "a").await.as_deref(), Some("1"));
+        assert_eq!(cursor(&store, "c").await, None, "nothing after the failure");
     }
 
     #[tokio::test]
