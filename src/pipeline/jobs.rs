@@ -260,7 +260,7 @@ pub async fn inbound_mirror(intake: &Intake) -> anyhow::Result<MirrorSummary> {
             }
         }
     }
-    let counts = intake
+    let (counts, ended) = intake
         .core
         .store
         .write_in_chunks(usable, MIRROR_ROWS_PER_WRITE, |tx, rows| {
@@ -283,7 +283,9 @@ pub async fn inbound_mirror(intake: &Intake) -> anyhow::Result<MirrorSummary> {
             }
             Ok((folded, known))
         })
-        .await?;
+        .await;
+    // What was folded before a failed write stays folded; the next run reads the day again.
+    ended?;
     let (folded, known) = counts
         .into_iter()
         .fold((0, 0), |(f, k), (folded, known)| (f + folded, k + known));

@@ -188,12 +188,7 @@ async fn flush_batch(write_back: &WriteBack) -> anyhow::Result<Option<FlushOutco
     let object = write_back.core.message_object();
     let slices = slices_of(items, &links, &owners, object, collection_size(write_back));
     let decisions = write_slices(write_back, slices, now, &mut outcome).await;
-    let dead = record_decisions(write_back, decisions, now).await?;
-    for letter in &dead {
-        write_back.core.reporter.dead_lettered(&letter.code);
-        letter.log();
-    }
-    outcome.dead_lettered = dead.len();
+    outcome.dead_lettered = record_decisions(write_back, decisions, now).await?;
     Ok(Some(outcome))
 }
 
@@ -829,21 +824,28 @@ const DECISIONS_PER_WRITE: usize = 100;
 
 /// Acks, retries and drops, [`DECISIONS_PER_WRITE`] to a store write, each version-checked by the
 /// outbox (each decision stands alone: a write that fails leaves its items and the later ones due,
-/// to be flushed again). Returns the dead letters actually made (an item changed during the flush
-/// stays due instead).
+/// to be flushed again). The dead letters actually made (an item changed during the flush stays
+/// due instead) are counted and logged here, those of the writes before a failed one too.
 async fn record_decisions(
     write_back: &WriteBack,
     decisions: Vec<(OutboxItem, Decision)>,
     now: DateTime<Utc>,
-) -> anyhow::Result<Vec<DeadLetterNote>> {
-    let dead = write_back
+) -> anyhow::Result<usize> {
+    let (dead, ended) = write_back
         .core
         .store
         .write_in_chunks(decisions, DECISIONS_PER_WRITE, move |tx, these| {
             record_in(tx, these, now)
         })
-        .await?;
-    Ok(dead.into_iter().flatten().collect())
+        .await;
+    let mut made = 0;
+    for letter in dead.iter().flatten() {
+        write_back.core.reporter.dead_lettered(&letter.code);
+        letter.log();
+        made += 1;
+    }
+    ended?;
+    Ok(made)
 }
 
 /// [`record_decisions`]' writes for `decisions`, in the transaction `tx`.

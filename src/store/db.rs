@@ -333,14 +333,15 @@ impl Store {
     /// Runs `f` over `items` in writes of at most `per_write` items, one after another: each is
     /// answered before the next is queued, so other writes run between them. For work whose items
     /// stand alone (each decided or checked by itself), so that no one write holds the writer,
-    /// which every webhook's answer waits for, for long. The answers in order; at an error the
-    /// writes before it stay committed and the error is the answer.
+    /// which every webhook's answer waits for, for long. The answers of the writes that committed,
+    /// in order, and how it ended: at an error the writes before it stay committed and none after
+    /// it runs.
     pub async fn write_in_chunks<I, T, F>(
         &self,
         mut items: Vec<I>,
         per_write: usize,
         f: F,
-    ) -> Result<Vec<T>, StoreError>
+    ) -> (Vec<T>, Result<(), StoreError>)
     where
         I: Send + Sync + 'static,
         T: Send + 'static,
@@ -352,9 +353,12 @@ impl Store {
             let rest = items.split_off(items.len().min(per_write.max(1)));
             let these = std::mem::replace(&mut items, rest);
             let f = Arc::clone(&f);
-            answers.push(self.write(move |tx| f(tx, &these)).await?);
+            match self.write(move |tx| f(tx, &these)).await {
+                Ok(answer) => answers.push(answer),
+                Err(error) => return (answers, Err(error)),
+            }
         }
-        Ok(answers)
+        (answers, Ok(()))
     }
 
     /// Runs `f` on a blocking thread against a read connection, in a deferred transaction (one
@@ -1238,16 +1242,16 @@ mod tests {
         let store = Store::open_in_memory().unwrap();
         let names: Vec<&'static str> = vec!["a", "b", "c", "d", "e"];
 
-        let answers = store
+        let (answers, ended) = store
             .write_in_chunks(names.clone(), 2, |tx, these| {
                 for name in these {
                     super::super::cursors::set(tx, name, "1", Utc::now())?;
                 }
                 Ok(these.len())
             })
-            .await
-            .unwrap();
+            .await;
 
+        assert!(ended.is_ok(), "{ended:?}");
         assert_eq!(answers, vec![2, 2, 1]);
         assert_eq!(store.commit_counts().writes.load(Ordering::Relaxed), 3);
         for name in names {
@@ -1259,7 +1263,7 @@ mod tests {
     async fn a_failing_chunk_is_the_answer_and_the_chunks_before_it_stay_written() {
         let store = Store::open_in_memory().unwrap();
 
-        let answer = store
+        let (answers, ended) = store
             .write_in_chunks(vec!["a", "b", "c"], 1, |tx, these| {
                 if these == ["b"] {
                     return Err(StoreError::Worker("refused".into()));
@@ -1268,7 +1272,8 @@ mod tests {
             })
             .await;
 
-        assert!(matches!(answer, Err(StoreError::Worker(_))), "{answer:?}");
+        assert!(matches!(ended, Err(StoreError::Worker(_))), "{ended:?}");
+        assert_eq!(answers.len(), 1, "the first write's answer");
         assert_eq!(cursor(&store, "a").await.as_deref(), Some("1"));
         assert_eq!(cursor(&store, "c").await, None, "nothing after the failure");
     }
