@@ -812,6 +812,20 @@ fn apply_migrations(conn: &mut Connection, migrations: &[Migration]) -> Result<(
     Ok(())
 }
 
+/// Runs a retention `DELETE` whose `?1` is a cutoff time and `?2` the most rows it may delete
+/// (`… WHERE key IN (SELECT key … LIMIT ?2)`); how many it deleted.
+pub(crate) fn delete_before(
+    conn: &Connection,
+    sql: &str,
+    cutoff: DateTime<Utc>,
+    limit: usize,
+) -> Result<usize, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    Ok(conn
+        .prepare_cached(sql)?
+        .execute(rusqlite::params![to_millis(cutoff), limit])?)
+}
+
 /// The stored form of a timestamp: unix milliseconds, UTC.
 pub fn to_millis(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()

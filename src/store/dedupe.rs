@@ -36,15 +36,13 @@ pub fn delete_seen_before(
     cutoff: DateTime<Utc>,
     limit: usize,
 ) -> Result<usize, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "DELETE FROM webhook_seen WHERE key IN (
-                 SELECT key FROM webhook_seen WHERE seen_at < ?1 LIMIT ?2)",
-        )?
-        .execute(rusqlite::params![
-            to_millis(cutoff),
-            crate::store::journal::limit_param(limit)
-        ])?)
+    super::db::delete_before(
+        conn,
+        "DELETE FROM webhook_seen WHERE key IN (
+             SELECT key FROM webhook_seen WHERE seen_at < ?1 LIMIT ?2)",
+        cutoff,
+        limit,
+    )
 }
 
 #[cfg(test)]

@@ -699,9 +699,7 @@ pub fn delete_finished_before(
     cutoff: DateTime<Utc>,
     limit: usize,
 ) -> Result<usize, StoreError> {
-    Ok(conn
-        .prepare_cached(DELETE_FINISHED_SQL)?
-        .execute(params![to_millis(cutoff), limit_param(limit)])?)
+    super::db::delete_before(conn, DELETE_FINISHED_SQL, cutoff, limit)
 }
 
 /// A row is never updated before it was created, so the rows created before the cutoff (the

@@ -299,16 +299,14 @@ pub fn delete_finished_before(
     cutoff: DateTime<Utc>,
     limit: usize,
 ) -> Result<usize, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "DELETE FROM inbound_media WHERE wamid IN (
-                 SELECT wamid FROM inbound_media
-                 WHERE state != 'waiting' AND updated_at < ?1 LIMIT ?2)",
-        )?
-        .execute(rusqlite::params![
-            to_millis(cutoff),
-            crate::store::journal::limit_param(limit)
-        ])?)
+    super::db::delete_before(
+        conn,
+        "DELETE FROM inbound_media WHERE wamid IN (
+             SELECT wamid FROM inbound_media
+             WHERE state != 'waiting' AND updated_at < ?1 LIMIT ?2)",
+        cutoff,
+        limit,
+    )
 }
 
 /// Files still to copy (for `/metrics` and `doctor`).

@@ -177,15 +177,13 @@ pub fn delete_seen_before(
     cutoff: DateTime<Utc>,
     limit: usize,
 ) -> Result<usize, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "DELETE FROM webhook_rejects WHERE id IN (
-                 SELECT id FROM webhook_rejects WHERE last_seen_at < ?1 LIMIT ?2)",
-        )?
-        .execute(rusqlite::params![
-            to_millis(cutoff),
-            crate::store::journal::limit_param(limit)
-        ])?)
+    super::db::delete_before(
+        conn,
+        "DELETE FROM webhook_rejects WHERE id IN (
+             SELECT id FROM webhook_rejects WHERE last_seen_at < ?1 LIMIT ?2)",
+        cutoff,
+        limit,
+    )
 }
 
 fn reject_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookReject> {

@@ -375,13 +375,7 @@ async fn retention_deletes_a_backlog_of_old_rows_a_bounded_write_at_a_time() {
         })
         .await
         .unwrap();
-    let writes = || {
-        store
-            .commit_counts()
-            .writes
-            .load(std::sync::atomic::Ordering::Relaxed)
-    };
-    let writes_before = writes();
+    let writes_before = app.store_writes();
 
     // Act
     let summary = jobs::retention(&app.pipeline.core).await.unwrap();
@@ -391,7 +385,7 @@ async fn retention_deletes_a_backlog_of_old_rows_a_bounded_write_at_a_time() {
     // which every webhook's answer waits for, for the whole backlog.
     assert_eq!(summary.webhook_keys, 1201, "{summary}");
     assert_eq!(jobs::RETENTION_ROWS_PER_WRITE, 500);
-    assert_eq!(writes() - writes_before, 3 + 3);
+    assert_eq!(app.store_writes() - writes_before, 3 + 3);
     let left = store
         .read(|conn| {
             Ok((

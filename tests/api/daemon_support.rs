@@ -176,6 +176,16 @@ async fn start_daemon(wa: &WhatsAppSim, settings: Settings, clock: &SimTime) -> 
 }
 
 impl TestApp {
+    /// The store's writes so far (each a closure the writer ran; several may share a commit).
+    pub fn store_writes(&self) -> u64 {
+        self.pipeline
+            .core
+            .store
+            .commit_counts()
+            .writes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// A GET of the WhatsApp simulator's control API (`/__sim/{path}`), as JSON.
     pub async fn wa_sim_get(&self, path: &str) -> serde_json::Value {
         self.http

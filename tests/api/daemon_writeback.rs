@@ -538,14 +538,7 @@ async fn a_flush_records_salesforces_thousand_answers_a_hundred_to_a_store_write
         .map(|id| (id.clone(), fields(json!({"Status__c": "Sent"}))))
         .collect();
     enqueue(&app, updates).await;
-    let store = &app.pipeline.core.store;
-    let writes = || {
-        store
-            .commit_counts()
-            .writes
-            .load(std::sync::atomic::Ordering::Relaxed)
-    };
-    let writes_before = writes();
+    let writes_before = app.store_writes();
 
     // Act
     let flushed = app.flush().await;
@@ -554,7 +547,7 @@ async fn a_flush_records_salesforces_thousand_answers_a_hundred_to_a_store_write
     // holds the store's writer, which every webhook's answer waits for, for all thousand.
     assert_eq!(flushed.written, 1000, "{flushed:?}");
     assert_eq!(outbox_depth(&app).await, 0);
-    assert_eq!(writes() - writes_before, 10);
+    assert_eq!(app.store_writes() - writes_before, 10);
 }
 
 #[tokio::test]
