@@ -820,10 +820,14 @@ pub(crate) fn delete_before(
     cutoff: DateTime<Utc>,
     limit: usize,
 ) -> Result<usize, StoreError> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     Ok(conn
         .prepare_cached(sql)?
-        .execute(rusqlite::params![to_millis(cutoff), limit])?)
+        .execute(rusqlite::params![to_millis(cutoff), limit_param(limit)])?)
+}
+
+/// SQLite's LIMIT takes an i64; anything larger means "no limit".
+pub(crate) fn limit_param(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
 /// The stored form of a timestamp: unix milliseconds, UTC.

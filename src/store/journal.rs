@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
 
-use super::db::{optional_time_column, time_column, to_millis};
+use super::db::{limit_param, optional_time_column, time_column, to_millis};
 use super::error::StoreError;
 use crate::domain::ids::Wamid;
 use crate::domain::sf_id::SfId;
@@ -723,11 +723,6 @@ fn forward(current: JournalState, next: JournalState) -> JournalState {
     } else {
         current
     }
-}
-
-/// SQLite's LIMIT takes an i64; anything larger means "no limit".
-pub(crate) fn limit_param(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

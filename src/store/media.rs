@@ -10,9 +10,9 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use super::db::limit_param;
 use super::db::{time_column, to_millis};
 use super::error::StoreError;
-use super::journal::limit_param;
 use crate::domain::ids::Wamid;
 use crate::domain::sf_id::SfId;
 use crate::domain::webhook_event::InboundMediaKind;

@@ -26,9 +26,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::{Map, Value};
 
+use super::db::limit_param;
 use super::db::{from_millis, time_column, to_millis};
 use super::error::StoreError;
-use super::journal::limit_param;
 
 /// Dead letters kept; older ones are forgotten as new ones arrive.
 pub const DEAD_LETTER_CAP: i64 = 10_000;
