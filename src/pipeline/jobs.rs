@@ -5,7 +5,8 @@
 //!   missed (events retained for 72 h only, a channel misconfigured for a while, a Flow turned off).
 //! - [`scheduled_sends`] — Queued records whose `Scheduled_At__c` has come.
 //! - [`inbound_mirror`] — inbound records other tools created in Salesforce, folded into the window
-//!   mirror so the window is right even when another system receives some webhooks.
+//!   mirror so the window is right even when another system receives some webhooks (its own
+//!   module, [`super::inbound_mirror`]: it reads what was saved since its last run).
 //! - [`retention`] — deletes finished journal rows and old webhook dedupe keys.
 //! - [`sync_once`] — `sfwa sync`: poll, send, flush, summarise ([`sync_once_with`] reports its
 //!   progress as it goes).
@@ -19,20 +20,15 @@
 use std::fmt;
 use std::time::Duration;
 
-use anyhow::Context;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
-use serde::Deserialize;
 
-use crate::domain::ids::{BusinessNumberId, CustomerId};
-use crate::domain::message::parse_salesforce_datetime;
-use crate::domain::phone::E164;
 use crate::progress::{Progress, Silent};
-use crate::salesforce::soql_datetime;
-use crate::store::{dedupe, inbound, journal, media, outbox, webhook_rejects, Store, StoreError};
+use crate::store::{dedupe, journal, media, outbox, webhook_rejects, Store, StoreError};
 
 use super::dispatch::DispatchOutcome;
-use super::{intake, worker, writeback, Core, Intake, Pipeline, WriteBack};
+pub use super::inbound_mirror::{inbound_mirror, MirrorSummary, MIRROR_LOOKBACK};
+use super::{intake, worker, writeback, Core, Pipeline, WriteBack};
 
 /// Poll rounds one job run may make while draining a backlog (× `intake.batch_size` records).
 const MAX_DRAIN_ROUNDS: usize = 50;
@@ -166,174 +162,6 @@ pub async fn scheduled_sends(pipeline: &Pipeline) -> anyhow::Result<SendSummary>
         &Silent,
     )
     .await
-}
-
-#[derive(Debug, Deserialize)]
-struct InboundRow {
-    #[serde(rename = "Id")]
-    id: String,
-    #[serde(rename = "From_Phone__c")]
-    from_phone: Option<String>,
-    /// The BSUID: the only sender key of a customer who hides their number behind a username.
-    #[serde(rename = "From_User_Id__c")]
-    from_user_id: Option<String>,
-    #[serde(rename = "Business_Number_Id__c")]
-    business_number_id: Option<String>,
-    #[serde(rename = "Received_At__c")]
-    received_at: Option<String>,
-    #[serde(rename = "WhatsApp_Message_Id__c")]
-    wamid: Option<String>,
-}
-
-/// What [`inbound_mirror`] did.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct MirrorSummary {
-    /// Inbound records received within the last 24 hours.
-    pub read: usize,
-    /// Folded into the mirror (the mirror keeps the latest time per customer).
-    pub folded: usize,
-    /// Already known from our own webhooks.
-    pub known: usize,
-    /// Unusable rows (neither a phone nor a BSUID, a phone that is not a number, no time), each
-    /// logged with its Id.
-    pub unusable: usize,
-}
-
-impl fmt::Display for MirrorSummary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} inbound records from the last 24 h: {} folded into the window mirror, {} already known, {} unusable",
-            self.read, self.folded, self.known, self.unusable
-        )
-    }
-}
-
-/// Inbound records one write of [`inbound_mirror`] folds in: a day of a busy org's inbound
-/// records in one write would hold the store's writer, which every webhook's answer waits for
-/// (as a flush's answers and the retention did; docs/performance.md, fifteenth measurement).
-const MIRROR_ROWS_PER_WRITE: usize = 500;
-
-/// Folds inbound records received in the last 24 hours into the window mirror. Only that span can
-/// still open a window, so the query is bounded whatever the org's history.
-pub async fn inbound_mirror(intake: &Intake) -> anyhow::Result<MirrorSummary> {
-    let now = intake.core.now();
-    let since = now - crate::window::WINDOW;
-    let soql = inbound_mirror_query(
-        &intake.core.settings.salesforce.message_object,
-        &intake::ServedNumbers::of(&intake.core.settings),
-        since,
-    );
-    let rows: Vec<InboundRow> = intake
-        .salesforce
-        .query(&soql)
-        .await
-        .context("reading inbound records from Salesforce")?;
-    let default_number = intake
-        .core
-        .settings
-        .whatsapp
-        .default_phone_number_id
-        .clone();
-    let region = intake.core.default_region;
-    let mut summary = MirrorSummary {
-        read: rows.len(),
-        ..Default::default()
-    };
-    let mut usable = Vec::new();
-    for row in rows {
-        let keys = sender_keys(&row, region);
-        let at = row
-            .received_at
-            .as_deref()
-            .and_then(parse_salesforce_datetime);
-        let number = row
-            .business_number_id
-            .filter(|n| !n.trim().is_empty())
-            .unwrap_or_else(|| default_number.clone())
-            .parse::<BusinessNumberId>();
-        match (keys, at, number) {
-            (Some(keys), Some(at), Ok(number)) => usable.push((number, keys, at, row.wamid)),
-            _ => {
-                tracing::warn!(record_id = %row.id, "inbound record skipped by the window mirror: From_Phone__c must be a phone number or From_User_Id__c a BSUID, Received_At__c set and the business number a phone_number_id");
-                summary.unusable += 1;
-            }
-        }
-    }
-    let (counts, ended) = intake
-        .core
-        .store
-        .write_in_chunks(usable, MIRROR_ROWS_PER_WRITE, |tx, rows| {
-            let (mut folded, mut known) = (0, 0);
-            for (number, keys, at, wamid) in rows {
-                // Messages our webhook stored already went through its own rules (a reaction
-                // does not open the window); only other tools' records are folded in.
-                let ours = match wamid {
-                    Some(wamid) => dedupe::seen(tx, &format!("inbound:{wamid}"))?,
-                    None => false,
-                };
-                if ours {
-                    known += 1;
-                } else {
-                    for customer in keys {
-                        inbound::record_inbound(tx, number, customer, *at)?;
-                    }
-                    folded += 1;
-                }
-            }
-            Ok((folded, known))
-        })
-        .await;
-    // What was folded before a failed write stays folded; the next run reads the day again.
-    ended?;
-    let (folded, known) = counts
-        .into_iter()
-        .fold((0, 0), |(f, k), (folded, known)| (f + folded, k + known));
-    summary.folded = folded;
-    summary.known = known;
-    Ok(summary)
-}
-
-/// The SOQL for inbound records received since `since`, of the served numbers only: each
-/// instance's window mirror holds its own numbers' conversations.
-fn inbound_mirror_query(
-    object: &str,
-    served: &intake::ServedNumbers,
-    since: chrono::DateTime<Utc>,
-) -> String {
-    format!(
-        "SELECT Id, From_Phone__c, From_User_Id__c, Business_Number_Id__c, Received_At__c, WhatsApp_Message_Id__c \
-         FROM {object} WHERE Direction__c = 'Inbound' AND Received_At__c >= {since} AND {served} \
-         ORDER BY Received_At__c ASC",
-        since = soql_datetime(since),
-        served = served.soql(),
-    )
-}
-
-/// The keys an inbound record names its sender by: the phone (as its wa_id) and the BSUID, each
-/// when present and well formed; `None` when the record gives neither, or a phone that is not a
-/// number (a record that gets its one key wrong is not trusted for the other). Both keys open the
-/// window, so a reply by either is allowed; the identity store joins the two persons when a
-/// webhook shows both.
-fn sender_keys(
-    row: &InboundRow,
-    region: Option<phonenumber::country::Id>,
-) -> Option<Vec<CustomerId>> {
-    let given = |field: &Option<String>| {
-        field
-            .as_deref()
-            .map(str::trim)
-            .filter(|text| !text.is_empty())
-            .map(str::to_string)
-    };
-    let mut keys = Vec::new();
-    if let Some(phone) = given(&row.from_phone) {
-        keys.push(CustomerId::from_phone(&E164::parse(&phone, region).ok()?));
-    }
-    if let Some(user_id) = given(&row.from_user_id) {
-        keys.push(CustomerId::user_id(&user_id).ok()?);
-    }
-    (!keys.is_empty()).then_some(keys)
 }
 
 /// What [`retention`] deleted.
@@ -519,24 +347,5 @@ impl SendSummary {
         self.skipped += other.skipped;
         self.written += other.written;
         self.whatsapp_trouble |= other.whatsapp_trouble;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_inbound_mirror_reads_only_the_served_numbers_inbound_records() {
-        let served = intake::ServedNumbers::new(vec!["111".into()], false);
-        let since = chrono::DateTime::parse_from_rfc3339("2026-11-24T15:00:00Z")
-            .unwrap()
-            .to_utc();
-
-        let soql = inbound_mirror_query("WhatsApp_Message__c", &served, since);
-
-        assert!(soql.contains(
-            "WHERE Direction__c = 'Inbound' AND Received_At__c >= 2026-11-24T15:00:00Z AND (Business_Number_Id__c IN ('111')) ORDER BY"
-        ));
     }
 }

@@ -44,6 +44,8 @@
 //!   for good, and what an operator does with them.
 //! - [`jobs`] — scheduled work (reconcile poll, scheduled sends, inbound mirror, relink, retention) and
 //!   the one-shot pass of `sfwa sync`.
+//! - [`inbound_mirror`] — the job folding other tools' inbound records into the window mirror,
+//!   reading only what Salesforce saved since its last run.
 //! - [`report`] — what the pipeline reports (dispatched, flushed, stream connected, poll
 //!   succeeded…) to whoever `app` passes in: the metrics and health of `observe`.
 //! - [`worker`] — the loops that drive the one-step functions until shutdown.
@@ -61,6 +63,7 @@ pub mod dispatch;
 pub mod flush;
 pub mod identity;
 pub mod inbound_links;
+pub mod inbound_mirror;
 pub mod inbound_owner;
 pub mod inbound_records;
 pub mod intake;

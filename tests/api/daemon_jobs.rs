@@ -291,6 +291,66 @@ async fn an_inbound_record_from_another_tool_opens_the_window_after_the_mirror_j
 }
 
 #[tokio::test]
+async fn after_its_first_run_the_inbound_mirror_reads_only_records_saved_since_the_last_run() {
+    // Arrange: another tool records a customer writing, ten minutes later a second, ten minutes
+    // after that a third; the mirror runs after each.
+    let app = spawn_app().await;
+    let inbound = |phone: &str, wamid: &str| {
+        let at = format_salesforce_datetime(app.clock.now() - Duration::hours(2));
+        json!([{"Direction__c": "Inbound", "Status__c": "Received", "From_Phone__c": phone,
+                "Received_At__c": at, "WhatsApp_Message_Id__c": wamid}])
+    };
+    let modstamp = |id: &str| {
+        sfwa::domain::message::parse_salesforce_datetime(
+            app.record(id)["SystemModstamp"].as_str().unwrap(),
+        )
+    };
+    let first = app.seed(MSG, inbound("+16505550001", "wamid.tool-1")).await;
+    let first_run = jobs::inbound_mirror(&app.pipeline.intake).await.unwrap();
+    app.clock.shift(Duration::minutes(10));
+    let second = app.seed(MSG, inbound("+16505550002", "wamid.tool-2")).await;
+    let second_run = jobs::inbound_mirror(&app.pipeline.intake).await.unwrap();
+
+    // Act: the third customer wrote to WhatsApp, whose webhook went to the other tool.
+    app.clock.shift(Duration::minutes(10));
+    let our_webhook = app.wa.webhook_url();
+    app.wa.set_webhook_url(None);
+    let wrote_at = app.clock.now() - Duration::hours(2);
+    app.wa_control(
+        "inbound",
+        json!({"from": "16505550003", "type": "text", "text": "hi", "timestamp": wrote_at.timestamp()}),
+    )
+    .await;
+    app.wa.set_webhook_url(our_webhook);
+    app.seed(MSG, inbound("+16505550003", "wamid.tool-3")).await;
+    let third_run = jobs::inbound_mirror(&app.pipeline.intake).await.unwrap();
+
+    // Assert: the first run read the whole day; each later one what was saved since the last
+    // run's newest record less the lookback (which holds that newest record), not the first.
+    let since = |id: &str| modstamp(id).map(|at| at - jobs::MIRROR_LOOKBACK);
+    assert_eq!(
+        (first_run.read, first_run.saved_since),
+        (1, None),
+        "{first_run}"
+    );
+    assert_eq!(
+        (second_run.read, second_run.saved_since),
+        (2, since(&first[0])),
+        "{second_run}"
+    );
+    assert_eq!(
+        (third_run.read, third_run.folded, third_run.saved_since),
+        (2, 2, since(&second[0])),
+        "{third_run}"
+    );
+    let ids = app
+        .queue(json!([{"To_Phone__c": "+16505550003", "Message_Type__c": "Text", "Body__c": "hi"}]))
+        .await;
+    app.dispatch().await;
+    app.status_after_webhooks(&ids[0], "Read").await;
+}
+
+#[tokio::test]
 async fn a_bsuid_only_inbound_record_from_another_tool_opens_that_customers_window_after_the_mirror_job(
 ) {
     // Arrange: a username customer (phone withheld) wrote 2 h ago to another system, which
