@@ -338,7 +338,7 @@ impl Store {
     /// it runs.
     pub async fn write_in_chunks<I, T, F>(
         &self,
-        mut items: Vec<I>,
+        items: Vec<I>,
         per_write: usize,
         f: F,
     ) -> (Vec<T>, Result<(), StoreError>)
@@ -349,9 +349,13 @@ impl Store {
     {
         let f = Arc::new(f);
         let mut answers = Vec::new();
-        while !items.is_empty() {
-            let rest = items.split_off(items.len().min(per_write.max(1)));
-            let these = std::mem::replace(&mut items, rest);
+        // Taken from the front as they go: each item is moved once, not once per chunk before it.
+        let mut items = items.into_iter();
+        loop {
+            let these: Vec<I> = items.by_ref().take(per_write.max(1)).collect();
+            if these.is_empty() {
+                break;
+            }
             let f = Arc::clone(&f);
             match self.write(move |tx| f(tx, &these)).await {
                 Ok(answer) => answers.push(answer),
