@@ -1,7 +1,8 @@
 //! What operators run against a daemon: `sfwa healthcheck` (the image's HEALTHCHECK), every metric
 //! the alert rules (`deploy/prometheus/sfwa-alerts.yaml`) and the dashboard
 //! (`deploy/grafana/sfwa.json`) query present on a running daemon's `/metrics`, and the org's
-//! platform-event allocation read from `GET limits` into its gauges.
+//! platform-event allocation read from `GET limits` into its gauges, and the image built with the
+//! checkout's cargo settings.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -129,6 +130,20 @@ async fn every_metric_the_alert_rules_and_the_dashboard_query_appears_on_a_runni
         missing.is_empty(),
         "not on /metrics: {missing:?}\n{metrics}"
     );
+}
+
+#[test]
+fn the_image_compiles_its_dependencies_with_the_checkouts_cargo_settings() {
+    // `.cargo/config.toml` sets SQLite's build flags (fdatasync); an image built without it
+    // would sync the store differently from every other build.
+    let dockerfile = read_repo_file("deploy/Dockerfile");
+    let line_of = |needle: &str| dockerfile.lines().position(|line| line.contains(needle));
+
+    let settings =
+        line_of("COPY .cargo/config.toml").expect("the Dockerfile copies .cargo/config.toml");
+    let first_build = line_of("cargo build").expect("the Dockerfile runs cargo build");
+
+    assert!(settings < first_build, "{dockerfile}");
 }
 
 #[test]
