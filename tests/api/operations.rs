@@ -137,7 +137,12 @@ fn the_image_compiles_its_dependencies_with_the_checkouts_cargo_settings() {
     // `.cargo/config.toml` sets SQLite's build flags (fdatasync); an image built without it
     // would sync the store differently from every other build.
     let dockerfile = read_repo_file("deploy/Dockerfile");
-    let line_of = |needle: &str| dockerfile.lines().position(|line| line.contains(needle));
+    // Instructions only: a comment naming either must not decide the order.
+    let line_of = |needle: &str| {
+        dockerfile
+            .lines()
+            .position(|line| !line.trim_start().starts_with('#') && line.contains(needle))
+    };
 
     let settings =
         line_of("COPY .cargo/config.toml").expect("the Dockerfile copies .cargo/config.toml");
