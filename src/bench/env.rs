@@ -64,8 +64,9 @@ pub struct DaemonTuning {
     /// build older than the setting refuses it at start.
     #[arg(long)]
     pub commit_linger_ms: Option<u64>,
-    /// The store starts with this many finished messages of history (and their webhooks' dedupe
-    /// keys), as after months of work: e.g. 1000000.
+    /// The store starts with this many finished messages of history, as after months of work:
+    /// e.g. 1000000. This build writes it, so a `--baseline` build with an older store schema
+    /// refuses it at start.
     #[arg(long, default_value_t = 0)]
     pub journal_rows: u64,
     /// `whatsapp.http2`, how sends reach the simulated Graph API: `always` (HTTP/2; the simulator

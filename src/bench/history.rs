@@ -2,11 +2,11 @@
 //! a run shows what an old store costs (the issue's RSS goal is "with 1 M journal rows").
 //!
 //! N finished messages (Read), spread evenly over the journal's 30-day retention, each to one of
-//! N / 10 customers, with a WhatsApp message id of Meta's length; and the dedupe keys of their
-//! sent, delivered and read webhooks for those within the 14-day dedupe retention — the rows the
-//! daemon's own retention keeps. The store is opened with the daemon's code (`Store::open`,
-//! migrations applied), and the rows are written in one transaction by one `INSERT … SELECT` over
-//! a counter, so 1 M rows take seconds. Their record Ids (`a0Hist…`) and message ids
+//! N / 10 customers, with a WhatsApp message id of Meta's length, each having seen its sent,
+//! delivered and read webhooks (the row's `statuses_seen`; since schema 12 a status of our own
+//! message leaves no `webhook_seen` key) — the rows the daemon's own retention keeps. The store
+//! is opened with the daemon's code (`Store::open`, migrations applied), and the rows are written
+//! in one transaction by one `INSERT … SELECT` over a counter, so 1 M rows take seconds. Their record Ids (`a0Hist…`) and message ids
 //! (`wamid.HIST…`) cannot meet the run's own.
 
 use std::path::Path;
@@ -17,12 +17,10 @@ use sfwa::store::Store;
 
 /// Days of history: the journal's default retention (`retention.journal`).
 const JOURNAL_DAYS: i64 = 30;
-/// Days whose webhooks' dedupe keys are kept (`retention.webhook_dedupe`).
-const DEDUPE_DAYS: i64 = 14;
 /// Messages per customer in the history.
 const MESSAGES_PER_CUSTOMER: i64 = 10;
 
-/// Writes `rows` finished messages (and their webhooks' dedupe keys) into the store at `path`,
+/// Writes `rows` finished messages into the store at `path`,
 /// as sent by `number` (a `phone_number_id`), the newest a minute before `now_ms`.
 pub async fn seed(path: &Path, rows: u64, number: &str, now_ms: i64) -> anyhow::Result<()> {
     if rows == 0 {
@@ -37,10 +35,6 @@ pub async fn seed(path: &Path, rows: u64, number: &str, now_ms: i64) -> anyhow::
             tx.execute(
                 JOURNAL_ROWS,
                 (history.rows, &number, newest, step, history.customers),
-            )?;
-            tx.execute(
-                DEDUPE_ROWS,
-                (history.rows, newest, step, history.dedupe_from),
             )?;
             Ok(())
         })
@@ -58,8 +52,6 @@ struct History {
     /// the retention job).
     step: i64,
     customers: i64,
-    /// The oldest time whose dedupe keys are kept.
-    dedupe_from: i64,
 }
 
 impl History {
@@ -70,36 +62,27 @@ impl History {
             newest: now_ms - 60_000,
             step: ((JOURNAL_DAYS * 86_400_000 - 3_600_000) / rows.max(1)).max(1),
             customers: (rows / MESSAGES_PER_CUSTOMER).max(1),
-            dedupe_from: now_ms - DEDUPE_DAYS * 86_400_000,
         }
     }
 }
 
 /// Row i (1-based; `?1` rows) of number `?2` was updated at `?3 - i * ?4`; its customer is
-/// `1555…` + i mod `?5`.
+/// `1555…` + i mod `?5`; it saw its sent, delivered and read webhooks (`statuses_seen` 1 | 4 | 8).
 const JOURNAL_ROWS: &str = "
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
 INSERT INTO journal (record_id, state, business_number_id, wa_id, wamid, attempts,
-                     sending_since, status_at, created_at, updated_at)
+                     sending_since, status_at, created_at, updated_at, statuses_seen)
 SELECT printf('a0Hist%012d', i), 'read', ?2, printf('1555%07d', i % ?5),
        printf('wamid.HIST%050d', i), 1,
-       ?3 - i * ?4 - 2000, (?3 - i * ?4) / 1000, ?3 - i * ?4 - 2000, ?3 - i * ?4
+       ?3 - i * ?4 - 2000, (?3 - i * ?4) / 1000, ?3 - i * ?4 - 2000, ?3 - i * ?4, 13
 FROM n";
-
-/// Three keys (sent, delivered, read) per row of [`JOURNAL_ROWS`] updated after `?4`.
-const DEDUPE_ROWS: &str = "
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1 AND ?2 - (i + 1) * ?3 > ?4),
-     s(status) AS (VALUES ('sent'), ('delivered'), ('read'))
-INSERT INTO webhook_seen (key, seen_at)
-SELECT printf('status:wamid.HIST%050d:%s', i, status), ?2 - i * ?3
-FROM n, s";
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_history_of_a_thousand_messages_is_a_thousand_read_journal_rows_and_their_recent_dedupe_keys(
+    async fn a_history_of_a_thousand_messages_is_a_thousand_read_journal_rows_that_saw_their_statuses(
     ) {
         // Arrange
         let dir = tempfile::tempdir().unwrap();
@@ -119,8 +102,11 @@ mod tests {
         assert_eq!(count("SELECT COUNT(DISTINCT wa_id) FROM journal"), 100);
         let oldest: i64 = count("SELECT MIN(updated_at) FROM journal");
         assert!(now_ms - oldest <= JOURNAL_DAYS * 86_400_000);
-        // 14 of the 30 days' rows keep their three keys.
-        let keys = count("SELECT COUNT(*) FROM webhook_seen");
-        assert!((1390..=1410).contains(&keys), "{keys} dedupe keys");
+        // Sent, delivered and read seen (journal::seen_bit), and no key left behind by them.
+        assert_eq!(
+            count("SELECT COUNT(*) FROM journal WHERE statuses_seen = 1 | 4 | 8"),
+            1000
+        );
+        assert_eq!(count("SELECT COUNT(*) FROM webhook_seen"), 0);
     }
 }

@@ -201,17 +201,22 @@ pub enum WebhookEvent {
     Preference(PreferenceUpdate),
 }
 
+/// A status's dedupe key, `status:{wamid}:{status}` (the journal keeps most statuses' on the
+/// message's row instead: `store::journal::apply_status`).
+pub fn status_dedupe_key(wamid: &Wamid, status: MessageStatus) -> String {
+    format!(
+        "status:{}:{}",
+        wamid,
+        status.as_salesforce().to_ascii_lowercase()
+    )
+}
+
 impl WebhookEvent {
-    /// Meta may deliver an update twice: `status:{wamid}:{status}` / `inbound:{wamid}`.
+    /// Meta may deliver an update twice: `status:{wamid}:{status}` ([`status_dedupe_key`]) /
+    /// `inbound:{wamid}`.
     pub fn dedupe_key(&self) -> String {
         match self {
-            WebhookEvent::Status(s) => {
-                format!(
-                    "status:{}:{}",
-                    s.wamid,
-                    s.status.as_salesforce().to_ascii_lowercase()
-                )
-            }
+            WebhookEvent::Status(s) => status_dedupe_key(&s.wamid, s.status),
             WebhookEvent::Inbound(m) => format!("inbound:{}", m.wamid),
             WebhookEvent::Preference(p) => format!(
                 "preference:{}:{}:{}:{}",

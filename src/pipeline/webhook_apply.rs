@@ -223,17 +223,11 @@ fn apply_event(
     event: &WebhookEvent,
     now: DateTime<Utc>,
 ) -> Result<EventApplied, StoreError> {
-    if !dedupe::first_seen(tx, &event.dedupe_key(), now)? {
-        return Ok(EventApplied::Duplicate);
-    }
     match event {
-        WebhookEvent::Status(update) => Ok(match apply_status(tx, object, update, now)? {
-            Err(reason) => EventApplied::Ignored(reason),
-            Ok(priced) => {
-                crate::pipeline::identity::apply_status(tx, update)?;
-                EventApplied::Status(priced)
-            }
-        }),
+        // A status is deduplicated by the journal, on its message's row (`journal::apply_status`);
+        // the others by their key in `webhook_seen`.
+        WebhookEvent::Status(update) => apply_status(tx, object, update, now),
+        _ if !dedupe::first_seen(tx, &event.dedupe_key(), now)? => Ok(EventApplied::Duplicate),
         WebhookEvent::Preference(update) => {
             consent::apply_preference(tx, update)?;
             Ok(EventApplied::Preference)
@@ -281,15 +275,29 @@ fn apply_event(
     }
 }
 
-/// Applies a status of one of our messages: `Ok` with the message to count as priced, if this
-/// status is its first delivery with Meta's `pricing`; `Err(reason)` when it is not ours and
-/// changed nothing.
+/// Applies a status, once: of one of our messages, [`EventApplied::Status`] with the message to
+/// count as priced if this status is its first delivery with Meta's `pricing`; a repeat,
+/// [`EventApplied::Duplicate`]; not ours, [`EventApplied::Ignored`] (nothing changed).
 fn apply_status(
     tx: &rusqlite::Transaction,
     object: &str,
     update: &StatusUpdate,
     now: DateTime<Utc>,
-) -> Result<Result<Option<Priced>, SkipReason>, StoreError> {
+) -> Result<EventApplied, StoreError> {
+    let applied = write_status(tx, object, update, now)?;
+    if let EventApplied::Status(_) = applied {
+        crate::pipeline::identity::apply_status(tx, update)?;
+    }
+    Ok(applied)
+}
+
+/// The journal and the record's write-back for a status (see [`apply_status`]).
+fn write_status(
+    tx: &rusqlite::Transaction,
+    object: &str,
+    update: &StatusUpdate,
+    now: DateTime<Utc>,
+) -> Result<EventApplied, StoreError> {
     let journal::StatusOutcome {
         applied: result,
         wamid_learned,
@@ -313,7 +321,8 @@ fn apply_status(
         // so it is trusted only when the journal knows the record (found above), never written
         // to on its looks (a foreign Id earns the admin a MALFORMED_ID or a write to a record
         // someone else owns).
-        journal::StatusApplied::Unknown => return Ok(Err(not_ours(tx, update)?)),
+        journal::StatusApplied::Unknown => return Ok(EventApplied::Ignored(not_ours(tx, update)?)),
+        journal::StatusApplied::Repeated => return Ok(EventApplied::Duplicate),
     };
     let mut fields = record_update::status_reported(update.status, update.timestamp, advanced);
     // Found only through the echo: the send's response never told us the wamid (timeout, crash),
@@ -329,7 +338,7 @@ fn apply_status(
     if update.status == MessageStatus::Failed {
         if !advanced {
             // A failure after delivery (or a repeat) changes nothing on the record.
-            return Ok(Ok(None));
+            return Ok(EventApplied::Status(None));
         }
         let failed = failure(tx, &record_id, update)?;
         // A failed re-engagement template fails the messages waiting on it.
@@ -342,7 +351,7 @@ fn apply_status(
         fields.extend(failed);
     }
     outbox::enqueue(tx, object, record_id.as_str(), &fields, now)?;
-    Ok(Ok(priced))
+    Ok(EventApplied::Status(priced))
 }
 
 /// The message to count as priced: this status carries `pricing` and is the first to move the
@@ -600,6 +609,23 @@ mod tests {
             errors: vec![],
             pricing: None,
         })
+    }
+
+    #[test]
+    fn a_status_meta_delivers_twice_is_applied_once_and_the_repeat_queues_nothing() {
+        let mut conn = test_connection();
+        sent_message(&conn);
+
+        let first = apply_now(&mut conn, events(vec![delivered(WAMID, Some(RECORD))]));
+        let key = outbox::due(&conn, now(), 10).unwrap()[0].key();
+        let version = outbox::due(&conn, now(), 10).unwrap()[0].version;
+        assert!(outbox::ack(&conn, &key, version).unwrap());
+        let again = apply_now(&mut conn, events(vec![delivered(WAMID, Some(RECORD))]));
+
+        assert_eq!((first.statuses, first.duplicates), (1, 0));
+        assert_eq!((again.statuses, again.duplicates), (0, 1));
+        assert!(!again.queued_any());
+        assert_eq!(outbox::depth(&conn).unwrap(), 0);
     }
 
     #[test]

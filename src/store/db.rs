@@ -105,6 +105,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "journal_retention_by_created_at",
         sql: include_str!("migrations/0011_journal_retention_by_created_at.sql"),
     },
+    Migration {
+        version: 12,
+        name: "statuses_seen_on_the_journal",
+        sql: include_str!("migrations/0012_statuses_seen_on_the_journal.sql"),
+    },
 ];
 
 /// The schema version this build writes.

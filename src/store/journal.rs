@@ -31,6 +31,7 @@ use super::error::StoreError;
 use crate::domain::ids::Wamid;
 use crate::domain::sf_id::SfId;
 use crate::domain::status::MessageStatus;
+use crate::domain::webhook_event::status_dedupe_key;
 
 /// Where an outbound record is. `Claimed` is the journal's name for Salesforce's `Queued`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -543,22 +544,30 @@ pub enum StatusApplied {
         record_id: SfId,
         previous: JournalState,
     },
-    /// A duplicate or a late status (e.g. `delivered` after `read`): nothing to write back.
+    /// A late status (e.g. `delivered` after `read`): the state stays; only its time is news.
     Ignored {
         record_id: SfId,
         current: JournalState,
     },
+    /// This status of this wamid was applied before (Meta redelivers): nothing changes.
+    Repeated,
     /// No row has this wamid or record Id (not ours, or deleted by retention).
     Unknown,
 }
 
-/// Applies a status webhook monotonically (guarantee 3).
+/// Applies a status webhook monotonically (guarantee 3), once.
 ///
 /// The row is found by `wamid`, else by `record_id` (the `biz_opaque_callback_data` echo). A row
 /// found by record Id that has no wamid yet learns this one, whatever the status does: that is how a
 /// send whose response never arrived (`Sending`, or `Claimed` again after a scheduled retry) is
 /// resolved as having happened, and [`schedule_retry`] then refuses to re-send it. A row with a
 /// different wamid keeps its own (the status still counts: it is about the same record).
+///
+/// A repeat is [`StatusApplied::Repeated`]: the row keeps which statuses of its own wamid it
+/// applied (`statuses_seen`, a bit each, written by the same statement as the state); a status of
+/// another wamid than the row's, or of none the journal knows, is remembered in `webhook_seen`
+/// ([`dedupe`](super::dedupe)) instead. A row keeps its first wamid for good, so its bits always
+/// speak of that one.
 pub fn apply_status(
     conn: &Connection,
     wamid: &Wamid,
@@ -581,15 +590,17 @@ pub struct StatusOutcome {
 
 /// What a status needs of its journal row: a narrow read, since it runs for every status webhook.
 struct StatusRow {
+    rowid: i64,
     record_id: SfId,
     state: JournalState,
     has_wamid: bool,
+    statuses_seen: i64,
 }
 
-const STATUS_ROW_BY_WAMID: &str =
-    "SELECT record_id, state, wamid IS NOT NULL FROM journal WHERE wamid = ?1";
-const STATUS_ROW_BY_RECORD: &str =
-    "SELECT record_id, state, wamid IS NOT NULL FROM journal WHERE record_id = ?1";
+const STATUS_ROW_BY_WAMID: &str = "SELECT rowid, record_id, state, wamid IS NOT NULL, \
+     statuses_seen FROM journal WHERE wamid = ?1";
+const STATUS_ROW_BY_RECORD: &str = "SELECT rowid, record_id, state, wamid IS NOT NULL, \
+     statuses_seen FROM journal WHERE record_id = ?1";
 
 fn status_row(
     conn: &Connection,
@@ -600,17 +611,43 @@ fn status_row(
         .prepare_cached(sql)?
         .query_row([key], |row| {
             Ok(StatusRow {
-                record_id: row.get(0)?,
-                state: row.get(1)?,
-                has_wamid: row.get(2)?,
+                rowid: row.get(0)?,
+                record_id: row.get(1)?,
+                state: row.get(2)?,
+                has_wamid: row.get(3)?,
+                statuses_seen: row.get(4)?,
             })
         })
         .optional()?)
 }
 
-/// [`apply_status`], also saying whether the row learned the wamid. One lookup (by wamid, else
-/// by the echoed record Id) and at most one UPDATE: the webhook path's share of the journal.
-#[tracing::instrument(level = "debug", skip_all, fields(wamid = %wamid, record_id = ?record_id, status = %status))]
+/// The bit of `statuses_seen` that says a status moving the row to `state` was applied
+/// (schema 12; only finished states arrive by webhook).
+fn seen_bit(state: JournalState) -> i64 {
+    match state {
+        JournalState::Claimed | JournalState::Sending => 0,
+        JournalState::Sent => 1,
+        JournalState::Failed => 2,
+        JournalState::Delivered => 4,
+        JournalState::Read => 8,
+    }
+}
+
+/// Whether [`apply_status`] has taken this status of `wamid` (on the row holding the wamid, or in
+/// `webhook_seen` when no row does).
+pub fn status_seen(
+    conn: &Connection,
+    wamid: &Wamid,
+    status: MessageStatus,
+) -> Result<bool, StoreError> {
+    let bit = JournalState::from_status(status).map_or(0, seen_bit);
+    match status_row(conn, STATUS_ROW_BY_WAMID, wamid)? {
+        Some(entry) if entry.statuses_seen & bit != 0 => Ok(true),
+        _ => super::dedupe::seen(conn, &status_dedupe_key(wamid, status)),
+    }
+}
+
+/// [`apply_status`], also saying whether the row learned the wamid from this status.
 pub fn apply_status_learning(
     conn: &Connection,
     wamid: &Wamid,
@@ -623,41 +660,46 @@ pub fn apply_status_learning(
         Some(state) if state.is_finished() => state,
         _ => return Err(StoreError::NotAWebhookStatus(status)),
     };
-    let entry = match status_row(conn, STATUS_ROW_BY_WAMID, wamid)? {
-        Some(entry) => Some(entry),
+    let outcome = |applied| StatusOutcome {
+        applied,
+        wamid_learned: false,
+    };
+    let (entry, own_wamid) = match status_row(conn, STATUS_ROW_BY_WAMID, wamid)? {
+        Some(entry) => (Some(entry), true),
         None => match record_id {
-            Some(record_id) => status_row(conn, STATUS_ROW_BY_RECORD, record_id)?,
-            None => None,
+            // Found by the echo with no wamid: it learns this one (so it is its own from here).
+            // Found by the echo with another wamid: it keeps its own.
+            Some(record_id) => {
+                let entry = status_row(conn, STATUS_ROW_BY_RECORD, record_id)?;
+                let learns = entry.as_ref().is_some_and(|entry| !entry.has_wamid);
+                (entry, learns)
+            }
+            None => (None, false),
         },
     };
-    let Some(entry) = entry else {
-        return Ok(StatusOutcome {
-            applied: StatusApplied::Unknown,
-            wamid_learned: false,
-        });
+    let bit = seen_bit(target);
+    let first_time = match &entry {
+        Some(entry) if own_wamid => entry.statuses_seen & bit == 0,
+        _ => super::dedupe::first_seen(conn, &status_dedupe_key(wamid, status), now)?,
     };
-    // Found by the echo with no wamid: it learns this one. Found by the echo with another wamid:
-    // it keeps its own. Found by the wamid: it has it already.
-    let wamid_learned = !entry.has_wamid;
-    let advances = entry.state.advances_to(target);
-    if advances {
-        // The wamid (when learned) and the state in one statement.
-        conn.prepare_cached(
-            "UPDATE journal SET wamid = coalesce(wamid, ?5), state = ?2, status_at = ?3,
-                 next_attempt_at = NULL, updated_at = ?4
-             WHERE record_id = ?1",
-        )?
-        .execute(params![
-            &entry.record_id,
-            target,
-            to_millis(at),
-            to_millis(now),
-            wamid
-        ])?;
-    } else if wamid_learned {
-        conn.prepare_cached("UPDATE journal SET wamid = ?2, updated_at = ?3 WHERE record_id = ?1")?
-            .execute(params![&entry.record_id, wamid, to_millis(now)])?;
+    if !first_time {
+        return Ok(outcome(StatusApplied::Repeated));
     }
+    let Some(entry) = entry else {
+        return Ok(outcome(StatusApplied::Unknown));
+    };
+    let wamid_learned = !entry.has_wamid;
+    let bit = if own_wamid { bit } else { 0 };
+    let advances = entry.state.advances_to(target);
+    record_status(
+        conn,
+        &entry,
+        advances.then_some(target),
+        at,
+        now,
+        wamid_learned.then_some(wamid),
+        bit,
+    )?;
     let applied = if advances {
         StatusApplied::Applied {
             record_id: entry.record_id,
@@ -673,6 +715,51 @@ pub fn apply_status_learning(
         applied,
         wamid_learned,
     })
+}
+
+/// Writes what a status changed on its row in one statement: the state it advanced to (with
+/// Meta's time), the wamid it taught, the status's `statuses_seen` bit. A row that already holds
+/// its wamid is updated without naming the column, so the wamid and customer indexes are left
+/// alone; a late status of a row that learns nothing only sets its bit.
+fn record_status(
+    conn: &Connection,
+    entry: &StatusRow,
+    advanced_to: Option<JournalState>,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    learned: Option<&Wamid>,
+    bit: i64,
+) -> Result<(), StoreError> {
+    let (rowid, at, now) = (entry.rowid, to_millis(at), to_millis(now));
+    match (advanced_to, learned) {
+        (Some(state), None) => conn
+            .prepare_cached(
+                "UPDATE journal SET state = ?2, status_at = ?3, next_attempt_at = NULL,
+                     updated_at = ?4, statuses_seen = statuses_seen | ?5
+                 WHERE rowid = ?1",
+            )?
+            .execute(params![rowid, state, at, now, bit])?,
+        (Some(state), Some(wamid)) => conn
+            .prepare_cached(
+                "UPDATE journal SET wamid = ?6, state = ?2, status_at = ?3, next_attempt_at = NULL,
+                     updated_at = ?4, statuses_seen = statuses_seen | ?5
+                 WHERE rowid = ?1",
+            )?
+            .execute(params![rowid, state, at, now, bit, wamid])?,
+        (None, Some(wamid)) => conn
+            .prepare_cached(
+                "UPDATE journal SET wamid = ?2, updated_at = ?3, statuses_seen = statuses_seen | ?4
+                 WHERE rowid = ?1",
+            )?
+            .execute(params![rowid, wamid, now, bit])?,
+        (None, None) if bit != 0 => conn
+            .prepare_cached(
+                "UPDATE journal SET statuses_seen = statuses_seen | ?2 WHERE rowid = ?1",
+            )?
+            .execute(params![rowid, bit])?,
+        (None, None) => 0,
+    };
+    Ok(())
 }
 
 /// Work not finished, for the queue-depth gauge: rows `claimed` (waiting to be sent or retried)
@@ -812,7 +899,7 @@ mod tests {
     }
 
     #[test]
-    fn statuses_move_forward_and_late_or_duplicate_ones_are_ignored() {
+    fn statuses_move_forward_late_ones_are_ignored_and_repeats_are_repeated() {
         let conn = test_connection();
         let now = Utc::now();
         sent_row(&conn, &id(RECORD), "wamid.A", now);
@@ -831,17 +918,90 @@ mod tests {
         let read = apply_status(&conn, &w("wamid.A"), None, Read, now, now).unwrap();
         let late_delivered = apply_status(&conn, &w("wamid.A"), None, Delivered, now, now).unwrap();
         let late_sent = apply_status(&conn, &w("wamid.A"), None, Sent, now, now).unwrap();
+        let late_failed_again = apply_status(&conn, &w("wamid.A"), None, Failed, now, now).unwrap();
 
         assert_eq!(delivered, applied(JournalState::Sent));
-        assert_eq!(duplicate, ignored(JournalState::Delivered));
+        assert_eq!(duplicate, StatusApplied::Repeated);
         assert_eq!(late_failed, ignored(JournalState::Delivered));
         assert_eq!(read, applied(JournalState::Delivered));
-        assert_eq!(late_delivered, ignored(JournalState::Read));
-        assert_eq!(late_sent, ignored(JournalState::Read));
+        assert_eq!(late_delivered, StatusApplied::Repeated);
+        assert_eq!(
+            late_sent,
+            ignored(JournalState::Read),
+            "the send, not a status, made it Sent"
+        );
+        assert_eq!(late_failed_again, StatusApplied::Repeated);
         assert_eq!(
             get(&conn, &id(RECORD)).unwrap().unwrap().state,
             JournalState::Read
         );
+    }
+
+    fn seen_keys(conn: &Connection) -> i64 {
+        conn.query_row("SELECT count(*) FROM webhook_seen", [], |row| row.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_repeated_status_of_a_rows_own_wamid_is_known_from_the_row_not_from_webhook_seen() {
+        let conn = test_connection();
+        let now = Utc::now();
+        sent_row(&conn, &id(RECORD), "wamid.A", now);
+        assert!(!status_seen(&conn, &w("wamid.A"), Delivered).unwrap());
+
+        let first = apply_status(&conn, &w("wamid.A"), None, Delivered, now, now).unwrap();
+        let again =
+            apply_status(&conn, &w("wamid.A"), Some(&id(RECORD)), Delivered, now, now).unwrap();
+
+        assert!(matches!(first, StatusApplied::Applied { .. }));
+        assert_eq!(again, StatusApplied::Repeated);
+        assert!(status_seen(&conn, &w("wamid.A"), Delivered).unwrap());
+        assert!(!status_seen(&conn, &w("wamid.A"), Read).unwrap());
+        assert_eq!(seen_keys(&conn), 0, "no key written for a row's own wamid");
+    }
+
+    #[test]
+    fn a_status_learning_its_wamid_is_remembered_on_the_row_it_taught() {
+        let conn = test_connection();
+        let now = Utc::now();
+        claim(&conn, &id(RECORD), now).unwrap();
+        mark_sending(&conn, &id(RECORD), "PN1", "15550001", now).unwrap();
+
+        let first = apply_status(&conn, &w("wamid.B"), Some(&id(RECORD)), Sent, now, now).unwrap();
+        let again = apply_status(&conn, &w("wamid.B"), Some(&id(RECORD)), Sent, now, now).unwrap();
+
+        assert!(matches!(first, StatusApplied::Applied { .. }));
+        assert_eq!(again, StatusApplied::Repeated);
+        assert_eq!(seen_keys(&conn), 0);
+    }
+
+    #[test]
+    fn statuses_of_another_wamid_or_of_no_row_are_deduplicated_by_their_key() {
+        let conn = test_connection();
+        let now = Utc::now();
+        sent_row(&conn, &id(RECORD), "wamid.OWN", now);
+        let echo = Some(id(RECORD));
+        let nobody = Some(id("a015g00000NoNeEAAV"));
+
+        let other = apply_status(&conn, &w("wamid.D"), echo.as_ref(), Delivered, now, now).unwrap();
+        let other_again =
+            apply_status(&conn, &w("wamid.D"), echo.as_ref(), Delivered, now, now).unwrap();
+        let unknown = apply_status(&conn, &w("wamid.X"), nobody.as_ref(), Read, now, now).unwrap();
+        let unknown_again =
+            apply_status(&conn, &w("wamid.X"), nobody.as_ref(), Read, now, now).unwrap();
+        let own = apply_status(&conn, &w("wamid.OWN"), None, Delivered, now, now).unwrap();
+
+        assert!(matches!(other, StatusApplied::Applied { .. }));
+        assert_eq!(other_again, StatusApplied::Repeated);
+        assert_eq!(unknown, StatusApplied::Unknown);
+        assert_eq!(unknown_again, StatusApplied::Repeated);
+        assert!(
+            matches!(own, StatusApplied::Ignored { .. }),
+            "the row's own wamid's delivered is news to its bits: {own:?}"
+        );
+        assert_eq!(seen_keys(&conn), 2);
+        assert!(status_seen(&conn, &w("wamid.D"), Delivered).unwrap());
+        assert!(status_seen(&conn, &w("wamid.X"), Read).unwrap());
     }
 
     #[test]

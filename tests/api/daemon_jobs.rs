@@ -411,10 +411,8 @@ async fn the_retention_job_deletes_finished_work_older_than_the_settings_and_kee
 
     assert_eq!(soon.journal_rows + soon.webhook_keys, 0);
     assert_eq!(later.journal_rows, 1, "{later}");
-    assert!(
-        later.webhook_keys >= 3,
-        "inbound, delivered and read keys: {later}"
-    );
+    // The inbound message's key; its statuses were remembered on the journal row, deleted above.
+    assert!(later.webhook_keys >= 1, "the inbound key: {later}");
     assert!(app.journal(&ids[0]).await.is_none());
 }
 

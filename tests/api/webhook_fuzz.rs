@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use sfwa::domain::message::salesforce_length;
 use sfwa::domain::webhook_event::{RejectReason, WebhookEvent, ECHO_CHARS};
 use sfwa::pipeline::webhook_apply;
-use sfwa::store::{dedupe, outbox, webhook_rejects};
+use sfwa::store::{dedupe, journal, outbox, webhook_rejects};
 use sfwa::webhook;
 use sfwa_sim::whatsapp::signature;
 
@@ -600,16 +600,20 @@ async fn over_http(app: &TestApp, body: Vec<u8>, tally: &mut Tally) -> Result<()
     let rejected = parsed.rejected.len() as u64;
     // Exact while no row was evicted by the table's cap (far above what a run stores).
     prop_assert_eq!(rejects_seen(app).await - rejects_before, rejected);
-    let keys: Vec<String> = parsed.events.iter().map(WebhookEvent::dedupe_key).collect();
+    let events = parsed.events;
     let unseen = app
         .pipeline
         .core
         .store
         .read(move |c| {
             let mut unseen = Vec::new();
-            for key in keys {
-                if !dedupe::seen(c, &key)? {
-                    unseen.push(key);
+            for event in events {
+                let seen = match &event {
+                    WebhookEvent::Status(s) => journal::status_seen(c, &s.wamid, s.status)?,
+                    _ => dedupe::seen(c, &event.dedupe_key())?,
+                };
+                if !seen {
+                    unseen.push(event.dedupe_key());
                 }
             }
             Ok(unseen)

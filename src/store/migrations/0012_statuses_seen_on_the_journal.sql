@@ -1,0 +1,12 @@
+-- sfwa store, schema 12 (issue 15): a status webhook is deduplicated on its message's journal row.
+--
+-- Every status webhook inserted `status:<wamid>:<status>` into `webhook_seen` (a key in its primary
+-- key and an entry in its `seen_at` index), three per message sent, and the retention deleted them
+-- again. The journal row the status updates anyway now keeps which statuses of its wamid were
+-- applied, one bit each (journal::seen_bit: sent 1, failed 2, delivered 4, read 8), set in the same
+-- statement. `webhook_seen` still dedupes a status whose wamid is not the row's own (found by the
+-- echoed record Id while the row holds another wamid) or that no row knows.
+-- Rows written before this schema have no bits: a status Meta redelivers for them applies again,
+-- which changes nothing on the row (statuses only move forward) and writes its timestamp field to
+-- the record once more, with the value it already has.
+ALTER TABLE journal ADD COLUMN statuses_seen INTEGER NOT NULL DEFAULT 0 CHECK (statuses_seen >= 0);
