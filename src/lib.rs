@@ -48,7 +48,8 @@
 //! 4. **Webhooks** — [`webhook::server`]: signature on raw bytes, [`webhook::parse_served`] into
 //!    [`domain::webhook_event`]s (every 2026 message kind, BSUID senders, the `standby` field;
 //!    parts for numbers this instance does not serve are counted and left alone), then [`pipeline::webhook_apply`] in one SQLite transaction:
-//!    dedupe, statuses only forward ([`store::journal::apply_status`]), the inbound mirror
+//!    dedupe (a status on its message's journal row), statuses only forward
+//!    ([`store::journal::apply_status`]), the inbound mirror
 //!    ([`store::inbound`]), write-backs and the inbound record to create in Salesforce
 //!    ([`pipeline::inbound_records`]), template lifecycle changes ([`pipeline::catalog_sync`]),
 //!    stop/start words and `user_preferences` ([`pipeline::consent`]), a reply waking the messages

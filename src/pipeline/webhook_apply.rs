@@ -337,7 +337,7 @@ fn write_status(
     }
     if update.status == MessageStatus::Failed {
         if !advanced {
-            // A failure after delivery (or a repeat) changes nothing on the record.
+            // A failure after delivery changes nothing on the record.
             return Ok(EventApplied::Status(None));
         }
         let failed = failure(tx, &record_id, update)?;
@@ -617,9 +617,8 @@ mod tests {
         sent_message(&conn);
 
         let first = apply_now(&mut conn, events(vec![delivered(WAMID, Some(RECORD))]));
-        let key = outbox::due(&conn, now(), 10).unwrap()[0].key();
-        let version = outbox::due(&conn, now(), 10).unwrap()[0].version;
-        assert!(outbox::ack(&conn, &key, version).unwrap());
+        let written = outbox::due(&conn, now(), 10).unwrap().remove(0);
+        assert!(outbox::ack(&conn, &written.key(), written.version).unwrap());
         let again = apply_now(&mut conn, events(vec![delivered(WAMID, Some(RECORD))]));
 
         assert_eq!((first.statuses, first.duplicates), (1, 0));

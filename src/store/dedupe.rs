@@ -1,7 +1,8 @@
 //! Webhook items already processed. Meta redelivers webhooks it did not see a 200 for (and sometimes
-//! ones it did), so the receiver records a key per item (e.g. `status:{wamid}:{status}` or
-//! `inbound:{wamid}`) in the same transaction as the item's effects; a redelivery finds the key and
-//! changes nothing.
+//! ones it did), so the receiver records a key per item (e.g. `inbound:{wamid}`) in the same
+//! transaction as the item's effects; a redelivery finds the key and changes nothing. A status
+//! (`status:{wamid}:{status}`) has a key here only when no journal row holds its wamid: the row
+//! that does remembers its statuses itself (`journal::apply_status`, schema 12).
 //!
 //! Keys older than Meta's redelivery horizon (days) can be forgotten with [`delete_seen_before`].
 

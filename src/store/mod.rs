@@ -16,7 +16,8 @@
 //!   number, so a file is uploaded once in 29 days (`pipeline::media_upload`).
 //! - [`waiting`] — re-engagement templates sent per customer and the messages waiting for the
 //!   customer's reply (`pipeline::reengage`).
-//! - [`dedupe`] — webhook items already processed, so Meta's redeliveries are no-ops.
+//! - [`dedupe`] — webhook items already processed, so Meta's redeliveries are no-ops (a status of
+//!   a message in the journal is remembered on its row instead: [`journal::apply_status`]).
 //! - [`webhook_rejects`] — webhook events refused at the edge (the dead letter of the receiver).
 //! - [`cursors`] — named positions in remote streams (a CometD replay id).
 //! - [`checkpoint`] — copying the write-ahead log into the file on a thread of its own, so no
@@ -28,8 +29,8 @@
 //!   caller's thread when one is free ([`Store::lookup`]), others on blocking threads.
 //!
 //! The functions in each module take a `&rusqlite::Connection` rather than a [`Store`], so a caller
-//! composes several in one transaction: a webhook batch is dedupe + journal status + outbox enqueue +
-//! inbound mirror, durable together before the HTTP 200.
+//! composes several in one transaction: a webhook batch is journal status (deduplicated on the row) + outbox
+//! enqueue + dedupe + inbound mirror, durable together before the HTTP 200.
 //!
 //! Timestamps are stored as unix milliseconds (UTC) in INTEGER columns everywhere: they compare and
 //! index as numbers, and the conversion lives in one place ([`db::to_millis`] / [`db::from_millis`]).
