@@ -647,7 +647,10 @@ pub fn status_seen(
     }
 }
 
-/// [`apply_status`], also saying whether the row learned the wamid from this status.
+/// [`apply_status`], also saying whether the row learned the wamid from this status. One lookup
+/// (by wamid, else by the echoed record Id), a `webhook_seen` key only for a wamid not the row's
+/// own, and at most one UPDATE: the webhook path's share of the journal.
+#[tracing::instrument(level = "debug", skip_all, fields(wamid = %wamid, record_id = ?record_id, status = %status))]
 pub fn apply_status_learning(
     conn: &Connection,
     wamid: &Wamid,
