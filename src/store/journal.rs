@@ -680,7 +680,8 @@ pub fn apply_status_learning(
             None => (None, false),
         },
     };
-    let bit = seen_bit(target);
+    // The row's bits speak only of its own wamid; another wamid's status sets none.
+    let bit = if own_wamid { seen_bit(target) } else { 0 };
     let first_time = match &entry {
         Some(entry) if own_wamid => entry.statuses_seen & bit == 0,
         _ => super::dedupe::first_seen(conn, &status_dedupe_key(wamid, status), now)?,
@@ -692,7 +693,6 @@ pub fn apply_status_learning(
         return Ok(outcome(StatusApplied::Unknown));
     };
     let wamid_learned = !entry.has_wamid;
-    let bit = if own_wamid { bit } else { 0 };
     let advances = entry.state.advances_to(target);
     record_status(
         conn,
@@ -721,9 +721,9 @@ pub fn apply_status_learning(
 }
 
 /// Writes what a status changed on its row in one statement: the state it advanced to (with
-/// Meta's time), the wamid it taught, the status's `statuses_seen` bit. A row that already holds
-/// its wamid is updated without naming the column, so the wamid and customer indexes are left
-/// alone; a late status of a row that learns nothing only sets its bit.
+/// Meta's time), the wamid it taught, the status's `statuses_seen` bit (0: none to set). A row
+/// that already holds its wamid is updated without naming the column, so the wamid and customer
+/// indexes are left alone; a late status of a row that learns nothing only sets its bit.
 fn record_status(
     conn: &Connection,
     entry: &StatusRow,
