@@ -46,6 +46,10 @@ pub struct Migration {
     pub version: i64,
     pub name: &'static str,
     pub sql: &'static str,
+    /// The migration edits a table's definition in `sqlite_schema` (`PRAGMA writable_schema`)
+    /// instead of running DDL, so nothing tells other connections the schema changed: the runner
+    /// increments `PRAGMA schema_version` after it, as SQLite's documentation requires.
+    pub rewrites_schema_text: bool,
 }
 
 /// Every migration, in order; versions are 1, 2, 3, … with no gaps (a test checks).
@@ -54,61 +58,79 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 1,
         name: "initial",
         sql: include_str!("migrations/0001_initial.sql"),
+        rewrites_schema_text: false,
     },
     Migration {
         version: 2,
         name: "rate_limits_and_orphans",
         sql: include_str!("migrations/0002_rate_limits_and_orphans.sql"),
+        rewrites_schema_text: false,
     },
     Migration {
         version: 3,
         name: "webhook_rejects",
         sql: include_str!("migrations/0003_webhook_rejects.sql"),
+        rewrites_schema_text: false,
     },
     Migration {
         version: 4,
         name: "journal_by_customer",
         sql: include_str!("migrations/0004_journal_by_customer.sql"),
+        rewrites_schema_text: false,
     },
     Migration {
         version: 5,
         name: "customer_identity",
         sql: include_str!("migrations/0005_customer_identity.sql"),
+        rewrites_schema_text: false,
     },
     Migration {
         version: 6,
         name: "inbound_media",
         sql: include_str!("migrations/0006_inbound_media.sql"),
+        rewrites_schema_text: false,
     },
     Migration {
         version: 7,
         name: "template_catalog",
         sql: include_str!("migrations/0007_template_catalog.sql"),
+        rewrites_schema_text: false,
     },
     Migration {
         version: 8,
         name: "marketing_consent",
         sql: include_str!("migrations/0008_marketing_consent.sql"),
+        rewrites_schema_text: false,
     },
     Migration {
         version: 9,
         name: "waiting_for_reply",
         sql: include_str!("migrations/0009_waiting_for_reply.sql"),
+        rewrites_schema_text: false,
     },
     Migration {
         version: 10,
         name: "uploaded_media",
         sql: include_str!("migrations/0010_uploaded_media.sql"),
+        rewrites_schema_text: false,
     },
     Migration {
         version: 11,
         name: "journal_retention_by_created_at",
         sql: include_str!("migrations/0011_journal_retention_by_created_at.sql"),
+        rewrites_schema_text: false,
     },
     Migration {
         version: 12,
         name: "statuses_seen_on_the_journal",
         sql: include_str!("migrations/0012_statuses_seen_on_the_journal.sql"),
+        rewrites_schema_text: false,
+    },
+    Migration {
+        version: 13,
+        name: "journal_state_check_without_a_lookup_table",
+        sql: include_str!("migrations/0013_journal_state_check_without_a_lookup_table.sql"),
+        rewrites_schema_text: true,
     },
 ];
 
@@ -809,6 +831,13 @@ fn apply_migrations(conn: &mut Connection, migrations: &[Migration]) -> Result<(
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::from)?;
         tx.execute_batch(migration.sql).map_err(failed)?;
+        if migration.rewrites_schema_text {
+            let schema_version: i64 = tx
+                .pragma_query_value(None, "schema_version", |row| row.get(0))
+                .map_err(failed)?;
+            tx.pragma_update(None, "schema_version", schema_version + 1)
+                .map_err(failed)?;
+        }
         tx.pragma_update(None, "user_version", migration.version)
             .map_err(failed)?;
         tx.commit().map_err(failed)?;
@@ -955,11 +984,13 @@ mod tests {
                 version: 1,
                 name: "good",
                 sql: "CREATE TABLE a (x INTEGER);",
+                rewrites_schema_text: false,
             },
             Migration {
                 version: 2,
                 name: "bad",
                 sql: "CREATE TABLE b (x INTEGER); INSERT INTO nowhere VALUES (1);",
+                rewrites_schema_text: false,
             },
         ];
 
@@ -990,6 +1021,100 @@ mod tests {
         assert_eq!(
             tables, 0,
             "the failed migration's first statement was rolled back"
+        );
+    }
+
+    fn insert_journal_row(
+        conn: &Connection,
+        record_id: &str,
+        state: &str,
+    ) -> rusqlite::Result<usize> {
+        conn.execute(
+            "INSERT INTO journal (record_id, state, created_at, updated_at) VALUES (?1, ?2, 1, 1)",
+            [record_id, state],
+        )
+    }
+
+    fn journal_definition(conn: &Connection) -> String {
+        conn.query_row(
+            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'journal'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn writing_a_journal_state_checks_it_without_building_a_lookup_table() {
+        let conn = test_connection();
+
+        let definition = journal_definition(&conn);
+        assert!(!definition.contains("state IN ("), "{definition}");
+        let program: Vec<String> = conn
+            .prepare("EXPLAIN UPDATE journal SET state = ?1 WHERE rowid = ?2")
+            .unwrap()
+            .query_map(rusqlite::params!["sent", 1], |row| row.get(1))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(program.iter().any(|op| op == "Halt"), "{program:?}");
+        assert!(
+            !program.iter().any(|op| op == "OpenEphemeral"),
+            "{program:?}"
+        );
+    }
+
+    #[test]
+    fn the_journal_still_accepts_exactly_the_six_states() {
+        let conn = test_connection();
+
+        for state in ["claimed", "sending", "sent", "failed", "delivered", "read"] {
+            insert_journal_row(&conn, state, state).unwrap();
+        }
+        for state in ["queued", "Sent", ""] {
+            let error = insert_journal_row(&conn, &format!("bad {state}"), state).unwrap_err();
+            assert!(
+                error.to_string().contains("CHECK constraint failed"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_store_at_schema_12_keeps_its_rows_and_tells_other_connections_its_check_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let mut conn = Connection::open(&path).unwrap();
+        apply_migrations(&mut conn, &MIGRATIONS[..12]).unwrap();
+        insert_journal_row(&conn, "a005g00002BLnMZAA1", "delivered").unwrap();
+        let other = Connection::open(&path).unwrap();
+        assert!(journal_definition(&other).contains("state IN ("));
+        let schema_version = |conn: &Connection| -> i64 {
+            conn.pragma_query_value(None, "schema_version", |row| row.get(0))
+                .unwrap()
+        };
+        let before = schema_version(&other);
+
+        migrate(&mut conn).unwrap();
+
+        assert!(schema_version(&other) > before);
+        assert!(!journal_definition(&other).contains("state IN ("));
+        let integrity: String = conn
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(integrity, "ok");
+        let state: String = other
+            .query_row(
+                "SELECT state FROM journal WHERE record_id = 'a005g00002BLnMZAA1'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(state, "delivered");
+        let error = insert_journal_row(&other, "a005g00002BLnMaAAL", "queued").unwrap_err();
+        assert!(
+            error.to_string().contains("CHECK constraint failed"),
+            "{error}"
         );
     }
 
