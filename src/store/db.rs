@@ -1035,6 +1035,14 @@ mod tests {
         )
     }
 
+    fn assert_state_refused(conn: &Connection, record_id: &str, state: &str) {
+        let error = insert_journal_row(conn, record_id, state).unwrap_err();
+        assert!(
+            error.to_string().contains("CHECK constraint failed"),
+            "{error}"
+        );
+    }
+
     fn journal_definition(conn: &Connection) -> String {
         conn.query_row(
             "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'journal'",
@@ -1072,11 +1080,7 @@ mod tests {
             insert_journal_row(&conn, state, state).unwrap();
         }
         for state in ["queued", "Sent", ""] {
-            let error = insert_journal_row(&conn, &format!("bad {state}"), state).unwrap_err();
-            assert!(
-                error.to_string().contains("CHECK constraint failed"),
-                "{error}"
-            );
+            assert_state_refused(&conn, &format!("bad {state}"), state);
         }
     }
 
@@ -1111,11 +1115,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(state, "delivered");
-        let error = insert_journal_row(&other, "a005g00002BLnMaAAL", "queued").unwrap_err();
-        assert!(
-            error.to_string().contains("CHECK constraint failed"),
-            "{error}"
-        );
+        assert_state_refused(&other, "a005g00002BLnMaAAL", "queued");
     }
 
     #[test]
