@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::env::{DaemonTuning, Env, EnvOptions, AREAS};
-use super::procs::{cpu_ms, peak_rss_mb, percent_of_one_core};
-use super::report::{compared, figure, Run};
+use super::procs::{cpu_ms, peak_rss_mb, percent_of_one_core, MemoryParts, MemorySampler};
+use super::report::{compared, figure, Figure, Run};
 use super::Common;
 
 #[derive(clap::Args, Clone, Debug)]
@@ -121,11 +121,12 @@ impl BacklogArgs {
         let (cpu0, sim_cpu0) = (0.0, env.sim_cpu_at_start);
         let started = env.daemon_started;
         let deadline = started + Duration::from_secs(common.timeout_s);
+        let memory = MemorySampler::start(env.daemon.pid);
         let all_sent = self.wait_all_read(env, started, deadline).await?;
+        let memory = memory.finish()?;
         let all_read = started.elapsed();
         let cpu = cpu_ms(env.daemon.pid)? - cpu0;
         let sim_cpu = cpu_ms(env.sim_pid())? - sim_cpu0;
-        let rss = peak_rss_mb(env.daemon.pid)?;
         let records = env.records().await?;
         let n = self.records as f64;
         let calls = env.salesforce_calls().await?["total"]
@@ -142,7 +143,7 @@ impl BacklogArgs {
             ["130429"]
             .as_f64()
             .unwrap_or(0.0);
-        Ok(vec![
+        let mut figures = vec![
             compared(
                 "sends_per_s",
                 "sends/s (WhatsApp accepted, first to last)",
@@ -173,7 +174,9 @@ impl BacklogArgs {
                 "simulators' CPU % of one core",
                 percent_of_one_core(sim_cpu, all_read.as_secs_f64()),
             ),
-            figure("peak_rss_mb", "daemon peak RSS MB", rss),
+        ];
+        figures.extend(memory_figures(env.daemon.pid, memory)?);
+        figures.extend([
             figure(
                 "sf_calls_per_message",
                 "Salesforce REST calls/message",
@@ -190,8 +193,26 @@ impl BacklogArgs {
                 anchor / (calls / n),
             ),
             figure("rejected_130429", "130429 refusals from WhatsApp", refused),
-        ])
+        ]);
+        Ok(figures)
     }
+}
+
+/// The daemon's peak RSS so far, and its two parts as [`MemorySampler`] saw them.
+fn memory_figures(pid: u32, memory: MemoryParts) -> anyhow::Result<[Figure; 3]> {
+    Ok([
+        figure("peak_rss_mb", "daemon peak RSS MB", peak_rss_mb(pid)?),
+        figure(
+            "peak_anonymous_mb",
+            "of it: anonymous MB, peak (sampled every 100 ms)",
+            memory.peak_anonymous_mb,
+        ),
+        figure(
+            "file_backed_mb",
+            "of it: file-backed MB (the binary's pages)",
+            memory.file_backed_mb,
+        ),
+    ])
 }
 
 /// Accepted messages per second from the first acceptance to the last (`accepted_at_ms`).

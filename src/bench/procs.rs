@@ -39,6 +39,84 @@ pub fn peak_rss_kb(status: &str) -> Option<u64> {
         .ok()
 }
 
+/// `RssAnon` and `RssFile` (the resident pages of the heap, stacks and other private memory;
+/// of the mapped files: the binary's own code and libraries) of a `/proc/<pid>/status`, in kB.
+pub fn rss_parts_kb(status: &str) -> Option<(u64, u64)> {
+    let kb = |name: &str| -> Option<u64> {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some((kb("RssAnon:")?, kb("RssFile:")?))
+}
+
+/// How often [`MemorySampler`] reads the daemon's resident memory.
+pub const MEMORY_SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+/// Reads a process's resident memory every [`MEMORY_SAMPLE_EVERY`] while a run lasts: `VmHWM`
+/// says how high it went, not of what, and the peak's anonymous part (what sfwa allocates)
+/// moves with the work while the file-backed part (its binary's pages, shared with any other
+/// process running the same file) does not.
+pub struct MemorySampler {
+    pid: u32,
+    peak_anon_kb: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// What a [`MemorySampler`] saw, in MB.
+#[derive(Clone, Copy, Debug)]
+pub struct MemoryParts {
+    /// The highest `RssAnon` sampled.
+    pub peak_anonymous_mb: f64,
+    /// `RssFile` at the end.
+    pub file_backed_mb: f64,
+}
+
+impl MemorySampler {
+    pub fn start(pid: u32) -> MemorySampler {
+        let peak_anon_kb = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let peak = std::sync::Arc::clone(&peak_anon_kb);
+        let task = tokio::spawn(async move {
+            let mut every = tokio::time::interval(MEMORY_SAMPLE_EVERY);
+            loop {
+                every.tick().await;
+                if let Some((anon, _)) = read_rss_parts_kb(pid) {
+                    peak.fetch_max(anon, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        });
+        MemorySampler {
+            pid,
+            peak_anon_kb,
+            task,
+        }
+    }
+
+    /// Stops sampling; one last sample is taken now.
+    pub fn finish(self) -> anyhow::Result<MemoryParts> {
+        self.task.abort();
+        let (anon, file) = read_rss_parts_kb(self.pid)
+            .with_context(|| format!("no RssAnon / RssFile in /proc/{}/status", self.pid))?;
+        let peak = self
+            .peak_anon_kb
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(anon);
+        Ok(MemoryParts {
+            peak_anonymous_mb: peak as f64 / 1024.0,
+            file_backed_mb: file as f64 / 1024.0,
+        })
+    }
+}
+
+fn read_rss_parts_kb(pid: u32) -> Option<(u64, u64)> {
+    rss_parts_kb(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
+}
+
 /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`; 100 on Linux in practice).
 pub fn ticks_per_second() -> u64 {
     // SAFETY: sysconf only reads a constant of the running kernel; no memory is passed.
@@ -204,6 +282,23 @@ mod tests {
     #[test]
     fn a_truncated_stat_line_gives_no_cpu_time() {
         assert_eq!(cpu_ticks("4242 (sfwa) S 1 2 3"), None);
+    }
+
+    #[test]
+    fn the_anonymous_and_file_backed_parts_of_the_resident_set_are_read_in_kilobytes() {
+        let status = "Name:\tsfwa\nVmHWM:\t   53248 kB\nVmRSS:\t   41000 kB\nRssAnon:\t   21000 kB\nRssFile:\t   19800 kB\nRssShmem:\t     200 kB\n";
+
+        assert_eq!(rss_parts_kb(status), Some((21000, 19800)));
+        assert_eq!(rss_parts_kb("Name:\tsfwa\nRssAnon:\t1 kB\n"), None);
+    }
+
+    #[tokio::test]
+    async fn the_memory_sampler_reports_this_process_resident_memory_by_part() {
+        let sampler = MemorySampler::start(std::process::id());
+        let parts = sampler.finish().unwrap();
+
+        assert!(parts.peak_anonymous_mb > 0.1, "{parts:?}");
+        assert!(parts.file_backed_mb > 0.1, "{parts:?}");
     }
 
     #[test]

@@ -44,6 +44,16 @@ fn sfwa_bench_backlog_sends_every_record_and_reports_its_figures_as_json() {
         "{report}"
     );
     assert!(median["peak_rss_mb"].as_f64().unwrap() > 1.0, "{report}");
+    let (peak, anonymous, file) = (
+        median["peak_rss_mb"].as_f64().unwrap(),
+        median["peak_anonymous_mb"].as_f64().unwrap(),
+        median["file_backed_mb"].as_f64().unwrap(),
+    );
+    assert!(anonymous > 0.0 && file > 0.0, "{report}");
+    assert!(
+        anonymous + file <= peak + 2.0,
+        "parts above the peak: {report}"
+    );
     // Every record reached Read: the per-record integration would have made 5 calls for each.
     assert_eq!(median["per_record_calls_per_message"], 5.0, "{report}");
     let ours = median["sf_calls_per_message"].as_f64().unwrap();
