@@ -29,9 +29,14 @@ pub fn cpu_ticks(stat: &str) -> Option<u64> {
 
 /// `VmHWM` (peak resident set) of a `/proc/<pid>/status`, in kB.
 pub fn peak_rss_kb(status: &str) -> Option<u64> {
+    status_kb(status, "VmHWM:")
+}
+
+/// The kB figure of the line that starts with `name` in a `/proc/<pid>/status`.
+fn status_kb(status: &str, name: &str) -> Option<u64> {
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .find_map(|line| line.strip_prefix(name))?
         .trim()
         .trim_end_matches("kB")
         .trim()
@@ -42,17 +47,10 @@ pub fn peak_rss_kb(status: &str) -> Option<u64> {
 /// `RssAnon` and `RssFile` (the resident pages of the heap, stacks and other private memory;
 /// of the mapped files: the binary's own code and libraries) of a `/proc/<pid>/status`, in kB.
 pub fn rss_parts_kb(status: &str) -> Option<(u64, u64)> {
-    let kb = |name: &str| -> Option<u64> {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))?
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()
-    };
-    Some((kb("RssAnon:")?, kb("RssFile:")?))
+    Some((
+        status_kb(status, "RssAnon:")?,
+        status_kb(status, "RssFile:")?,
+    ))
 }
 
 /// How often [`MemorySampler`] reads the daemon's resident memory.
