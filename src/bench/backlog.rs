@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::env::{DaemonTuning, Env, EnvOptions, AREAS};
-use super::procs::{cpu_ms, peak_rss_mb, percent_of_one_core, MemoryParts, MemorySampler};
+use super::procs::{cpu_ms, percent_of_one_core, MemoryParts, MemorySampler};
 use super::report::{compared, figure, Figure, Run};
 use super::Common;
 
@@ -175,7 +175,7 @@ impl BacklogArgs {
                 percent_of_one_core(sim_cpu, all_read.as_secs_f64()),
             ),
         ];
-        figures.extend(memory_figures(env.daemon.pid, memory)?);
+        figures.extend(memory_figures(memory));
         figures.extend([
             figure(
                 "sf_calls_per_message",
@@ -198,10 +198,10 @@ impl BacklogArgs {
     }
 }
 
-/// The daemon's peak RSS so far, and its two parts as [`MemorySampler`] saw them.
-fn memory_figures(pid: u32, memory: MemoryParts) -> anyhow::Result<[Figure; 3]> {
-    Ok([
-        figure("peak_rss_mb", "daemon peak RSS MB", peak_rss_mb(pid)?),
+/// The daemon's peak RSS, and its two parts as [`MemorySampler`] saw them.
+fn memory_figures(memory: MemoryParts) -> [Figure; 3] {
+    [
+        figure("peak_rss_mb", "daemon peak RSS MB", memory.peak_rss_mb),
         figure(
             "peak_anonymous_mb",
             "of it: anonymous MB, peak (sampled every 100 ms)",
@@ -212,7 +212,7 @@ fn memory_figures(pid: u32, memory: MemoryParts) -> anyhow::Result<[Figure; 3]> 
             "of it: file-backed MB (the binary's pages)",
             memory.file_backed_mb,
         ),
-    ])
+    ]
 }
 
 /// Accepted messages per second from the first acceptance to the last (`accepted_at_ms`).

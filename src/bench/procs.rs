@@ -4,6 +4,8 @@
 
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -62,13 +64,15 @@ pub const MEMORY_SAMPLE_EVERY: Duration = Duration::from_millis(100);
 /// process running the same file) does not.
 pub struct MemorySampler {
     pid: u32,
-    peak_anon_kb: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    peak_anon_kb: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
 /// What a [`MemorySampler`] saw, in MB.
 #[derive(Clone, Copy, Debug)]
 pub struct MemoryParts {
+    /// `VmHWM`: the peak resident set, both parts together.
+    pub peak_rss_mb: f64,
     /// The highest `RssAnon` sampled.
     pub peak_anonymous_mb: f64,
     /// `RssFile` at the end.
@@ -77,14 +81,14 @@ pub struct MemoryParts {
 
 impl MemorySampler {
     pub fn start(pid: u32) -> MemorySampler {
-        let peak_anon_kb = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let peak = std::sync::Arc::clone(&peak_anon_kb);
+        let peak_anon_kb = Arc::new(AtomicU64::new(0));
+        let peak = Arc::clone(&peak_anon_kb);
         let task = tokio::spawn(async move {
             let mut every = tokio::time::interval(MEMORY_SAMPLE_EVERY);
             loop {
                 every.tick().await;
-                if let Some((anon, _)) = read_rss_parts_kb(pid) {
-                    peak.fetch_max(anon, std::sync::atomic::Ordering::Relaxed);
+                if let Some((anon, _)) = read_status(pid).as_deref().and_then(rss_parts_kb) {
+                    peak.fetch_max(anon, Ordering::Relaxed);
                 }
             }
         });
@@ -95,24 +99,30 @@ impl MemorySampler {
         }
     }
 
-    /// Stops sampling; one last sample is taken now.
+    /// The highest anonymous memory sampled so far, in kB (0 before the first sample).
+    pub fn peak_anonymous_kb(&self) -> u64 {
+        self.peak_anon_kb.load(Ordering::Relaxed)
+    }
+
+    /// Stops sampling; one last sample is taken now, with the peak of the whole process.
     pub fn finish(self) -> anyhow::Result<MemoryParts> {
         self.task.abort();
-        let (anon, file) = read_rss_parts_kb(self.pid)
-            .with_context(|| format!("no RssAnon / RssFile in /proc/{}/status", self.pid))?;
-        let peak = self
-            .peak_anon_kb
-            .load(std::sync::atomic::Ordering::Relaxed)
-            .max(anon);
+        let pid = self.pid;
+        let status = read_status(pid).with_context(|| format!("reading /proc/{pid}/status"))?;
+        let (anon, file) = rss_parts_kb(&status)
+            .with_context(|| format!("no RssAnon / RssFile in /proc/{pid}/status"))?;
+        let hwm = peak_rss_kb(&status).context("no VmHWM in /proc/<pid>/status")?;
+        let peak_anon = self.peak_anonymous_kb().max(anon);
         Ok(MemoryParts {
-            peak_anonymous_mb: peak as f64 / 1024.0,
+            peak_rss_mb: hwm as f64 / 1024.0,
+            peak_anonymous_mb: peak_anon as f64 / 1024.0,
             file_backed_mb: file as f64 / 1024.0,
         })
     }
 }
 
-fn read_rss_parts_kb(pid: u32) -> Option<(u64, u64)> {
-    rss_parts_kb(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
+fn read_status(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).ok()
 }
 
 /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`; 100 on Linux in practice).
@@ -293,10 +303,17 @@ mod tests {
     #[tokio::test]
     async fn the_memory_sampler_reports_this_process_resident_memory_by_part() {
         let sampler = MemorySampler::start(std::process::id());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sampler.peak_anonymous_kb() == 0 {
+            assert!(Instant::now() < deadline, "no sample within 10 s");
+            tokio::time::sleep(MEMORY_SAMPLE_EVERY).await;
+        }
+
         let parts = sampler.finish().unwrap();
 
         assert!(parts.peak_anonymous_mb > 0.1, "{parts:?}");
         assert!(parts.file_backed_mb > 0.1, "{parts:?}");
+        assert!(parts.peak_rss_mb >= parts.file_backed_mb, "{parts:?}");
     }
 
     #[test]
