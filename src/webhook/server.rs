@@ -214,11 +214,19 @@ async fn receive(
     } else {
         receiver.forward.split(&foreign)
     };
-    // The other shards' parts and this shard's own are stored at the same time.
-    let (failed, applied) = tokio::join!(
-        receiver.forward.send(&urls, &body, signature),
-        webhook_apply::apply(core, parsed)
-    );
+    let (failed, applied) = if urls.is_empty() {
+        // The body and the header values are slices of the connection's read buffer. Held while
+        // the store is awaited, they would make the connection, which reads on meanwhile, take a
+        // new buffer: every webhook in flight would hold two (8 KB each).
+        drop((headers, body));
+        (Vec::new(), webhook_apply::apply(core, parsed).await)
+    } else {
+        // The other shards' parts and this shard's own are stored at the same time.
+        tokio::join!(
+            receiver.forward.send(&urls, &body, signature),
+            webhook_apply::apply(core, parsed)
+        )
+    };
     match applied {
         Ok(applied) => {
             for reason in ignored.iter().chain(&applied.ignored) {
