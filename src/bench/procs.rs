@@ -111,7 +111,8 @@ impl MemorySampler {
         let status = read_status(pid).with_context(|| format!("reading /proc/{pid}/status"))?;
         let (anon, file) = rss_parts_kb(&status)
             .with_context(|| format!("no RssAnon / RssFile in /proc/{pid}/status"))?;
-        let hwm = peak_rss_kb(&status).context("no VmHWM in /proc/<pid>/status")?;
+        let hwm =
+            peak_rss_kb(&status).with_context(|| format!("no VmHWM in /proc/{pid}/status"))?;
         let peak_anon = self.peak_anonymous_kb().max(anon);
         Ok(MemoryParts {
             peak_rss_mb: hwm as f64 / 1024.0,
