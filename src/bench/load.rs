@@ -246,8 +246,8 @@ impl Target {
         request: &[u8],
     ) -> anyhow::Result<u16> {
         let open = match connection {
-            Some(open) => open,
-            None => connection.insert(self.connect().await?),
+            Some(open) if open.is_open() => open,
+            _ => connection.insert(self.connect().await?),
         };
         let answered = open.exchange(request).await;
         if !matches!(answered, Ok((_, true))) {
@@ -258,6 +258,13 @@ impl Target {
 }
 
 impl Connection {
+    /// Whether the daemon has not closed the connection while it was idle (a server may close a
+    /// keep-alive connection between requests; a POST written to it would be lost).
+    fn is_open(&self) -> bool {
+        let mut probe = [0u8; 1];
+        matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+
     /// Writes `request`, reads its whole answer: the status, and whether the connection stays
     /// open.
     async fn exchange(&mut self, request: &[u8]) -> anyhow::Result<(u16, bool)> {
