@@ -178,12 +178,23 @@ async fn post_all(spec: LoadSpec) -> anyhow::Result<LoadResult> {
 /// clock starts and each answer is read in the worker's own task, as `wrk` does: the generator
 /// should cost little beside the daemon it loads, and every microsecond it spends per POST is in
 /// the latency it reports. (On hyper's client connections, each driven by a task of its own, the
-/// generator took 24–27 % of a core at 14,000–17,000 POSTs/s; this way 18–21 %.)
+/// generator took 24–27 % of a core at 14,000–17,000 POSTs/s; this way 16–21 %.)
 #[derive(Clone)]
 struct Target {
     addr: String,
     authority: String,
     path: String,
+}
+
+/// What an answer's head says: enough to read its body and reuse its connection.
+#[derive(Debug, PartialEq, Eq)]
+struct AnswerHead {
+    status: u16,
+    /// Bytes of the head, up to and including its blank line.
+    head_len: usize,
+    /// `content-length`.
+    body_len: usize,
+    keep_alive: bool,
 }
 
 /// One keep-alive connection and the bytes of its answer read so far.
@@ -250,10 +261,10 @@ impl Target {
             _ => connection.insert(self.connect().await?),
         };
         let answered = open.exchange(request).await;
-        if !matches!(answered, Ok((_, true))) {
+        if !answered.as_ref().is_ok_and(|head| head.keep_alive) {
             *connection = None;
         }
-        answered.map(|(status, _)| status)
+        answered.map(|head| head.status)
     }
 }
 
@@ -265,13 +276,12 @@ impl Connection {
         matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
     }
 
-    /// Writes `request`, reads its whole answer: the status, and whether the connection stays
-    /// open.
-    async fn exchange(&mut self, request: &[u8]) -> anyhow::Result<(u16, bool)> {
+    /// Writes `request`, reads its whole answer; its head.
+    async fn exchange(&mut self, request: &[u8]) -> anyhow::Result<AnswerHead> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         self.stream.write_all(request).await?;
         self.read.clear();
-        let (status, head, length, keep) = loop {
+        let head = loop {
             if self.stream.read_buf(&mut self.read).await? == 0 {
                 anyhow::bail!("the connection closed before the answer's head");
             }
@@ -283,22 +293,21 @@ impl Connection {
                 "an answer head over {MAX_ANSWER_HEAD} bytes"
             );
         };
-        while self.read.len() < head + length {
+        while self.read.len() < head.head_len + head.body_len {
             if self.stream.read_buf(&mut self.read).await? == 0 {
                 anyhow::bail!("the connection closed before the answer's body");
             }
         }
-        Ok((status, keep))
+        Ok(head)
     }
 }
 
-/// An HTTP/1.1 answer's head in `read`, once it is all there: its status, the head's length, the
-/// body's (`content-length`), and whether the connection stays open. Answers without a length
-/// (chunked) are refused: the daemon's never are.
-fn answer_head(read: &[u8]) -> anyhow::Result<Option<(u16, usize, usize, bool)>> {
+/// An HTTP/1.1 answer's head in `read`, once it is all there. Answers without a length (chunked)
+/// are refused: the daemon's never are.
+fn answer_head(read: &[u8]) -> anyhow::Result<Option<AnswerHead>> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut answer = httparse::Response::new(&mut headers);
-    let httparse::Status::Complete(head) = answer.parse(read)? else {
+    let httparse::Status::Complete(head_len) = answer.parse(read)? else {
         return Ok(None);
     };
     let status = answer.code.context("an answer without a status")?;
@@ -311,8 +320,12 @@ fn answer_head(read: &[u8]) -> anyhow::Result<Option<(u16, usize, usize, bool)>>
             keep = !header.value.eq_ignore_ascii_case(b"close");
         }
     }
-    let length = length.context("an answer without a content-length")?;
-    Ok(Some((status, head, length, keep)))
+    Ok(Some(AnswerHead {
+        status,
+        head_len,
+        body_len: length.context("an answer without a content-length")?,
+        keep_alive: keep,
+    }))
 }
 
 /// The result of all POSTs.
@@ -432,13 +445,19 @@ mod tests {
         let close = b"HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
 
         assert_eq!(answer_head(&keep[..20]).unwrap(), None);
+        let head = |status, head_len, body_len, keep_alive| AnswerHead {
+            status,
+            head_len,
+            body_len,
+            keep_alive,
+        };
         assert_eq!(
             answer_head(keep).unwrap(),
-            Some((200, keep.len() - 2, 2, true))
+            Some(head(200, keep.len() - 2, 2, true))
         );
         assert_eq!(
             answer_head(close).unwrap(),
-            Some((401, close.len(), 0, false))
+            Some(head(401, close.len(), 0, false))
         );
         let chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
         assert!(answer_head(chunked).is_err());
