@@ -9,6 +9,8 @@
 //! commits (fsyncs) per POST, and checks every POST was answered 200.
 //! Minimal on purpose: `sfwa bench webhooks` is the full tool.
 
+#[path = "support/posts.rs"]
+mod posts;
 #[path = "support/mod.rs"]
 #[allow(dead_code)] // the helpers the other benchmarks use
 mod support;
@@ -16,7 +18,7 @@ mod support;
 use std::io::{BufRead, Write};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{json, Value};
 use sfwa::app::App;
@@ -171,48 +173,8 @@ async fn post_all(url: &str, file: &str) -> anyhow::Result<()> {
             (signature.to_string(), body.to_string())
         })
         .collect();
-    let lines = Arc::new(lines);
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(CONNECTIONS)
-        .build()?;
     let started = Instant::now();
-    let workers: Vec<_> = (0..CONNECTIONS)
-        .map(|_| {
-            let (lines, next, http, url) =
-                (lines.clone(), next.clone(), http.clone(), url.to_string());
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut failed = 0usize;
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((signature, body)) = lines.get(i) else {
-                        break;
-                    };
-                    let sent = Instant::now();
-                    let response = http
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .header("x-hub-signature-256", signature)
-                        .body(body.clone())
-                        .send()
-                        .await;
-                    latencies.push(sent.elapsed());
-                    if !matches!(response, Ok(r) if r.status() == 200) {
-                        failed += 1;
-                    }
-                }
-                (latencies, failed)
-            })
-        })
-        .collect();
-    let mut latencies: Vec<Duration> = Vec::new();
-    let mut failed = 0;
-    for worker in workers {
-        let (l, f) = worker.await?;
-        latencies.extend(l);
-        failed += f;
-    }
+    let (mut latencies, failed) = posts::post_signed(url, Arc::new(lines), CONNECTIONS).await?;
     let elapsed = started.elapsed();
     latencies.sort();
     let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];

@@ -17,7 +17,6 @@
 //! A message costs at least one send and three status webhooks (sent, delivered, read): the
 //! last line adds them up. Loopback only.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,6 +33,9 @@ use sfwa::domain::template::TemplateParameters;
 use sfwa::whatsapp::{Http2, SendConnections, WhatsAppClient, WhatsAppConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+#[path = "support/posts.rs"]
+mod posts;
 
 const CONNECTIONS: usize = 32;
 const SENDS_IN_FLIGHT: usize = 200;
@@ -135,36 +137,8 @@ async fn post_all(url: &str, count: usize) -> anyhow::Result<()> {
             })
             .collect(),
     );
-    let next = Arc::new(AtomicUsize::new(0));
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(CONNECTIONS)
-        .build()?;
     let started = Instant::now();
-    let workers: Vec<_> = (0..CONNECTIONS)
-        .map(|_| {
-            let (bodies, next, http, url) =
-                (bodies.clone(), next.clone(), http.clone(), url.to_string());
-            tokio::spawn(async move {
-                let mut refused = 0usize;
-                while let Some((signature, body)) = bodies.get(next.fetch_add(1, Ordering::Relaxed))
-                {
-                    let answer = http
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .header("x-hub-signature-256", signature)
-                        .body(body.clone())
-                        .send()
-                        .await;
-                    refused += usize::from(!matches!(answer, Ok(a) if a.status() == 200));
-                }
-                refused
-            })
-        })
-        .collect();
-    let mut refused = 0;
-    for worker in workers {
-        refused += worker.await?;
-    }
+    let (_, refused) = posts::post_signed(url, bodies, CONNECTIONS).await?;
     anyhow::ensure!(
         refused == 0,
         "{refused} of {count} POSTs were not answered 200"
