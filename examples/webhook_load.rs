@@ -59,7 +59,11 @@ async fn main() -> anyhow::Result<()> {
     let file = bench.dir.join("bodies.txt");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&file)?);
     for body in &bodies {
-        writeln!(out, "{} {body}", signature(body.as_bytes(), secret))?;
+        writeln!(
+            out,
+            "{} {body}",
+            sfwa_sim::whatsapp::signature(body.as_bytes(), secret)
+        )?;
     }
     out.flush()?;
     drop(out);
@@ -127,15 +131,6 @@ async fn seed(bench: &Bench, n: usize) -> anyhow::Result<Vec<String>> {
         })
         .await?;
     Ok(wamids)
-}
-
-/// `sha256=<hex HMAC-SHA256(body, app_secret)>`, as Meta signs.
-fn signature(body: &[u8], secret: &str) -> String {
-    use hmac::Mac;
-    let mut mac =
-        hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 /// One envelope per POST: a `delivered` status of each wamid, or a new customer's message.

@@ -133,7 +133,10 @@ async fn post_all(url: &str, count: usize) -> anyhow::Result<()> {
         (0..count)
             .map(|i| {
                 let body = status_body(i).to_string();
-                (sign(body.as_bytes()), body)
+                (
+                    sfwa_sim::whatsapp::signature(body.as_bytes(), APP_SECRET),
+                    body,
+                )
             })
             .collect(),
     );
@@ -145,15 +148,6 @@ async fn post_all(url: &str, count: usize) -> anyhow::Result<()> {
     );
     eprintln!("{count} POSTs in {:.2} s", started.elapsed().as_secs_f64());
     Ok(())
-}
-
-/// Meta's `X-Hub-Signature-256` for `body`.
-fn sign(body: &[u8]) -> String {
-    use hmac::Mac;
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(APP_SECRET.as_bytes())
-        .expect("HMAC takes any key length");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 /// A `delivered` status of its own message, as Meta posts one.
