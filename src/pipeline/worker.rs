@@ -100,7 +100,7 @@ where
         let _task = task;
         let slot = lanes.slot(admitted, pacer.rate(&number)).await?;
         // Boxed once the slot is granted: a task waiting for its slot (up to a lane's whole
-        // admission, a thousand per number) then holds a few words, not the send's whole state.
+        // admission, five hundred per number) then holds a few words, not the send's whole state.
         let result = Box::pin(send(item)).await;
         drop(slot);
         Some(result)

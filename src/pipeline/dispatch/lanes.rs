@@ -2,8 +2,8 @@
 //!
 //! **Sized by Little's law.** To go at `rate` sends a second when each send holds its slot for
 //! `latency` (from its pace slot to its outcome journaled: the Graph call and the two journal
-//! commits around it), a number needs `rate × latency` sends in flight. [`concurrency`] doubles that for
-//! jitter and adds a few spare, bounded to [`MIN_SENDS`]`..=`[`MAX_SENDS`]. The rate is
+//! commits around it), a number needs `rate × latency` sends in flight. [`concurrency`] takes half
+//! as many again for jitter and adds a few spare, bounded to [`MIN_SENDS`]`..=`[`MAX_SENDS`]. The rate is
 //! the number's pace now ([`crate::pipeline::pacing::Pacer::rate`]: its configured ceiling, lowered by
 //! 130429s); the latency is the network's round trip, the **shortest** call of this number's in the
 //! last [`WINDOW`]`..2×WINDOW` (as TCP's BBR takes the minimum RTT over 10 s): an average would also
@@ -40,18 +40,23 @@ pub const MIN_SENDS: usize = 16;
 /// the worst a healthy network gives. More would only hold sockets and memory for sends that wait
 /// for their pace anyway.
 pub const MAX_SENDS: usize = 1024;
-/// Slots over `rate × latency`: room for calls up to twice the round trip, and [`SPARE_SENDS`]
-/// more.
-const HEADROOM: f64 = 2.0;
+/// Slots over `rate × latency`: room for calls up to 1.5 times the round trip, and [`SPARE_SENDS`]
+/// more. The round trip is the shortest call's, and a slot is held from the pace on, so the
+/// slots beyond the calls in flight are sends waiting for their pace, each holding its record and
+/// message: 2.0 kept 416 slots at 1,000/s and 200 ms, and the 100 k backlog's memory 2–3 MB
+/// higher through the run (with 1,000 queued per number), for no more sends a second
+/// (docs/performance.md, twenty-sixth measurement).
+const HEADROOM: f64 = 1.5;
 const SPARE_SENDS: usize = MIN_SENDS;
 /// The latency assumed before a number's first send is measured: a real network's round trip.
 pub const FIRST_LATENCY: Duration = Duration::from_millis(250);
 /// The latency window: the round trip is the shortest call of the current window and the one
 /// before, so a network that got slower is followed within two windows.
 pub const WINDOW: Duration = Duration::from_secs(10);
-/// Records admitted per number that wait for a slot: about a second at Meta's highest tier, so a
-/// lane never runs dry between two intake pages, yet a backlog stays in Salesforce.
-pub const QUEUED_PER_NUMBER: usize = 1000;
+/// Records admitted per number that wait for a slot: half a second at Meta's highest tier, so a
+/// lane never runs dry between two intake pages (a page is fetched and claimed in tens of ms),
+/// yet a backlog stays in Salesforce. Each waiting record is held whole (about 2 KB).
+pub const QUEUED_PER_NUMBER: usize = 500;
 
 /// Sends in flight a number needs to go at `rate` per second when each holds its slot `latency`
 /// (Little's law, with headroom, bounded).
@@ -334,8 +339,8 @@ mod tests {
         let slow = concurrency(1000.0, Duration::from_millis(200));
 
         assert!(fast < slow, "{fast} vs {slow}");
-        // 1,000/s × 0.2 s = 200 in flight, doubled for jitter, and the spare.
-        assert_eq!(slow, 416);
+        // 1,000/s × 0.2 s = 200 in flight, half as many again for jitter, and the spare.
+        assert_eq!(slow, 316);
     }
 
     #[test]
@@ -412,7 +417,7 @@ mod tests {
         }
 
         assert_eq!(latency, 0.4);
-        assert_eq!(concurrency(1000.0, Duration::from_secs_f64(latency)), 816);
+        assert_eq!(concurrency(1000.0, Duration::from_secs_f64(latency)), 616);
     }
 
     #[tokio::test]
