@@ -767,18 +767,28 @@ fn record_status(
 
 /// Work not finished, for the queue-depth gauge: rows `claimed` (waiting to be sent or retried)
 /// and rows `sending` (sent or being sent, outcome not yet known).
+///
+/// Counted in the partial indexes that hold exactly those rows (the orphan, retry and
+/// unknown-outcome scans'), so a scrape reads as many entries as there is unfinished work: the
+/// journal keeps finished rows for the retention period (a million at 1,000 messages a
+/// minute for a week), and counting them by state was a scan of every row, ≈ 150 ms per
+/// `/metrics` scrape at 1 M rows (docs/performance.md, twenty-sixth measurement).
 pub fn unfinished(conn: &Connection) -> Result<(u64, u64), StoreError> {
     let (claimed, sending): (i64, i64) = conn
-        .prepare_cached(
-            "SELECT count(*) FILTER (WHERE state = 'claimed'), count(*) FILTER (WHERE state = 'sending')
-             FROM journal WHERE state IN ('claimed', 'sending')",
-        )?
+        .prepare_cached(UNFINISHED_SQL)?
         .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
     Ok((
         u64::try_from(claimed).unwrap_or(0),
         u64::try_from(sending).unwrap_or(0),
     ))
 }
+
+/// [`unfinished`]'s counts: claimed rows without a retry time (`journal_orphaned_claims`) and with
+/// one (`journal_due_retries`), rows sending (`journal_stuck_sending`).
+const UNFINISHED_SQL: &str = "SELECT
+     (SELECT count(*) FROM journal WHERE state = 'claimed' AND next_attempt_at IS NULL)
+     + (SELECT count(*) FROM journal WHERE state = 'claimed' AND next_attempt_at IS NOT NULL),
+     (SELECT count(*) FROM journal WHERE state = 'sending')";
 
 /// Retention: deletes rows past the send (`Sent` and later) not updated since `cutoff`. Keep the
 /// cutoff well beyond any chance of Salesforce returning the record as `Queued` again (its status was
@@ -853,6 +863,47 @@ mod tests {
         let plan = plan.join("\n");
         assert!(plan.contains("journal_by_customer"), "{plan}");
         assert!(!plan.contains("SCAN journal"), "{plan}");
+    }
+
+    #[test]
+    fn the_unfinished_work_is_counted_in_its_partial_indexes_not_by_a_scan_of_the_journal() {
+        let conn = test_connection();
+
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {UNFINISHED_SQL}"))
+            .unwrap()
+            .query_map([], |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+
+        let plan = plan.join("\n");
+        for index in [
+            "journal_orphaned_claims",
+            "journal_due_retries",
+            "journal_stuck_sending",
+        ] {
+            assert!(plan.contains(index), "{plan}");
+        }
+        assert!(
+            plan.lines().all(|step| !step.ends_with("SCAN journal")),
+            "{plan}"
+        );
+    }
+
+    #[test]
+    fn claimed_rows_with_and_without_a_retry_time_and_sending_rows_are_the_unfinished_work() {
+        let conn = test_connection();
+        let now = Utc::now();
+        let ids = ["a015g00000AbCd1", "a015g00000AbCd2", "a015g00000AbCd3"];
+        for record in ids {
+            claim(&conn, &id(record), now).unwrap();
+        }
+        schedule_retry(&conn, &id(ids[1]), 1, now + Duration::minutes(5), now).unwrap();
+        mark_sending(&conn, &id(ids[2]), "PN1", "15550001", now).unwrap();
+        sent_row(&conn, &id(RECORD), "wamid.A", now);
+
+        assert_eq!(unfinished(&conn).unwrap(), (2, 1));
     }
 
     #[test]
