@@ -770,7 +770,7 @@ fn record_status(
 ///
 /// Counted in the partial indexes that hold exactly those rows (the orphan, retry and
 /// unknown-outcome scans'), so a scrape reads as many entries as there is unfinished work: the
-/// journal keeps finished rows for the retention period (a million at 1,000 messages a
+/// journal keeps finished rows for the retention period (a million at 100 messages a
 /// minute for a week), and counting them by state was a scan of every row, ≈ 150 ms per
 /// `/metrics` scrape at 1 M rows (docs/performance.md, twenty-sixth measurement).
 pub fn unfinished(conn: &Connection) -> Result<(u64, u64), StoreError> {
@@ -848,19 +848,24 @@ mod tests {
         mark_sent(conn, record_id, &w(wamid), now).unwrap();
     }
 
+    /// SQLite's plan for `sql`, one step a line (`EXPLAIN QUERY PLAN`'s detail column).
+    fn query_plan(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> String {
+        let steps: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(params, |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        steps.join("\n")
+    }
+
     #[test]
     fn the_latest_message_to_a_customer_is_found_through_the_index_not_a_scan() {
         let conn = test_connection();
 
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {}", latest_accepted_sql(3)))
-            .unwrap()
-            .query_map(["1", "2", "3"], |row| row.get::<_, String>(3))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let plan = query_plan(&conn, &latest_accepted_sql(3), ["1", "2", "3"]);
 
-        let plan = plan.join("\n");
         assert!(plan.contains("journal_by_customer"), "{plan}");
         assert!(!plan.contains("SCAN journal"), "{plan}");
     }
@@ -869,15 +874,8 @@ mod tests {
     fn the_unfinished_work_is_counted_in_its_partial_indexes_not_by_a_scan_of_the_journal() {
         let conn = test_connection();
 
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {UNFINISHED_SQL}"))
-            .unwrap()
-            .query_map([], |row| row.get::<_, String>(3))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let plan = query_plan(&conn, UNFINISHED_SQL, []);
 
-        let plan = plan.join("\n");
         for index in [
             "journal_orphaned_claims",
             "journal_due_retries",

@@ -43,9 +43,9 @@ pub const MAX_SENDS: usize = 1024;
 /// Slots over `rate × latency`: room for calls up to 1.5 times the round trip, and [`SPARE_SENDS`]
 /// more. The round trip is the shortest call's, and a slot is held from the pace on, so the
 /// slots beyond the calls in flight are sends waiting for their pace, each holding its record and
-/// message: 2.0 kept 416 slots at 1,000/s and 200 ms, and the 100 k backlog's memory 2–3 MB
-/// higher through the run (with 1,000 queued per number), for no more sends a second
-/// (docs/performance.md, twenty-sixth measurement).
+/// message: 2.0 kept 416 slots at 1,000/s and 200 ms, and the 100 k backlog's memory 1.2–4.6 MB
+/// higher through the run (with 1,000 queued per number, four alternated pairs), for no more
+/// sends a second (docs/performance.md, twenty-sixth measurement).
 const HEADROOM: f64 = 1.5;
 const SPARE_SENDS: usize = MIN_SENDS;
 /// The latency assumed before a number's first send is measured: a real network's round trip.
