@@ -55,7 +55,7 @@ pub const FIRST_LATENCY: Duration = Duration::from_millis(250);
 pub const WINDOW: Duration = Duration::from_secs(10);
 /// Records admitted per number that wait for a slot: half a second at Meta's highest tier, so a
 /// lane never runs dry between two intake pages (a page is fetched and claimed in tens of ms),
-/// yet a backlog stays in Salesforce. Each waiting record is held whole (about 2 KB).
+/// yet a backlog stays in Salesforce. Each waiting record is held whole, with its task.
 pub const QUEUED_PER_NUMBER: usize = 500;
 
 /// Sends in flight a number needs to go at `rate` per second when each holds its slot `latency`
