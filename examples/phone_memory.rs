@@ -8,6 +8,7 @@
 
 use sfwa::domain::phone::{region, E164};
 
+// The daemon's allocator and settings (`src/main.rs`; a binary's own, so repeated here).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -58,7 +59,8 @@ fn report(when: &str) {
     );
 }
 
-/// This process's user + system CPU so far (`/proc/self/stat`, clock ticks of 10 ms).
+/// This process's user + system CPU so far (`/proc/self/stat`, clock ticks of 10 ms). The bench's
+/// `procs::cpu_ms` reads the same, but lives in the `sfwa` binary, not the library.
 fn cpu_ms() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let fields: Vec<&str> = stat

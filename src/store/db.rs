@@ -906,6 +906,20 @@ pub(crate) fn test_connection() -> Connection {
     conn
 }
 
+/// SQLite's plan for `sql` on `conn`, one step a line (`EXPLAIN QUERY PLAN`'s detail column), for
+/// the tests that a query uses its index.
+#[cfg(test)]
+pub(crate) fn query_plan(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> String {
+    let steps: Vec<String> = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("a query to explain")
+        .query_map(params, |row| row.get::<_, String>(3))
+        .expect("its plan")
+        .collect::<Result<_, _>>()
+        .expect("its plan's steps");
+    steps.join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -429,7 +429,7 @@ pub fn shut_window(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::db::test_connection;
+    use crate::store::db::{query_plan, test_connection};
     use crate::store::inbound;
 
     const PHONE: &str = "16505551234";
@@ -642,25 +642,13 @@ mod tests {
     #[test]
     fn finding_a_person_is_one_indexed_lookup_not_a_scan() {
         let conn = test_connection();
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {FIND_KEY_SQL}"))
-            .unwrap()
-            .query_map(["1", PHONE], |row| row.get::<_, String>(3))
-            .unwrap()
-            .map(Result::unwrap)
-            .chain(
-                conn.prepare(&format!("EXPLAIN QUERY PLAN {FIND_CUSTOMER_SQL}"))
-                    .unwrap()
-                    .query_map([1], |row| row.get::<_, String>(3))
-                    .unwrap()
-                    .map(Result::unwrap),
-            )
-            .collect();
+        let plan = [
+            query_plan(&conn, FIND_KEY_SQL, ["1", PHONE]),
+            query_plan(&conn, FIND_CUSTOMER_SQL, [1]),
+        ]
+        .join("\n");
 
-        assert!(
-            plan.iter().all(|step| !step.starts_with("SCAN")),
-            "{plan:?}"
-        );
+        assert!(plan.lines().all(|step| !step.starts_with("SCAN")), "{plan}");
     }
 
     #[test]

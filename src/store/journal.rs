@@ -828,7 +828,7 @@ fn forward(current: JournalState, next: JournalState) -> JournalState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::db::{from_millis, test_connection};
+    use crate::store::db::{from_millis, query_plan, test_connection};
     use chrono::Duration;
     use MessageStatus::{Delivered, Failed, Read, Sent};
 
@@ -846,18 +846,6 @@ mod tests {
         claim(conn, record_id, now).unwrap();
         mark_sending(conn, record_id, "PN1", "15550001", now).unwrap();
         mark_sent(conn, record_id, &w(wamid), now).unwrap();
-    }
-
-    /// SQLite's plan for `sql`, one step a line (`EXPLAIN QUERY PLAN`'s detail column).
-    fn query_plan(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> String {
-        let steps: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .unwrap()
-            .query_map(params, |row| row.get::<_, String>(3))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        steps.join("\n")
     }
 
     #[test]
@@ -1500,18 +1488,8 @@ mod tests {
             0
         );
         assert!(get(&conn, &id(RECORD)).unwrap().is_some());
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {DELETE_FINISHED_SQL}"))
-            .unwrap()
-            .query_map([0, 500], |row| row.get::<_, String>(3))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert!(
-            plan.iter()
-                .any(|step| step.contains("journal_by_created_at")),
-            "{plan:?}"
-        );
+        let plan = query_plan(&conn, DELETE_FINISHED_SQL, [0, 500]);
+        assert!(plan.contains("journal_by_created_at"), "{plan}");
     }
 
     #[test]
