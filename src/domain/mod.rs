@@ -4,6 +4,8 @@
 //!   of one of our numbers and of a customer (the one type a customer identity beyond phone
 //!   numbers changes); with [`sf_id::SfId`], bound to SQLite columns directly.
 //! - [`phone::E164`] — a customer's number, normalised (`+16505551234`) with its WhatsApp `wa_id`.
+//!   libphonenumber's rules are loaded per country calling code as numbers need them
+//!   (`phone_rules`, from the split `build.rs` makes of the `phonenumber` crate's own).
 //! - [`sf_id::SfId`] — an 18-character Salesforce record Id.
 //! - [`status::MessageStatus`] — the ranked status picklist (statuses only move forward).
 //! - [`message::OutboundMessage`] — a Queued record turned into something WhatsApp can send, or the
@@ -18,6 +20,7 @@
 pub mod ids;
 pub mod message;
 pub mod phone;
+mod phone_rules;
 pub mod sf_id;
 pub mod status;
 pub mod template;

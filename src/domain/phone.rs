@@ -10,6 +10,8 @@ use std::sync::{mpsc, LazyLock, Mutex};
 
 use phonenumber::country::Id as Country;
 
+use super::phone_rules;
+
 /// A valid phone number in E.164 (`+16505551234`), with its national significant number read in
 /// the same parse (the write-back's phone search asks for it for every number it links, and a
 /// second libphonenumber parse cost as much as the first). Both fields are the one number, so
@@ -40,13 +42,12 @@ pub fn region(code: &str) -> Result<Country, PhoneError> {
         .map_err(|_| PhoneError::UnknownRegion(code.to_string()))
 }
 
-/// Loads libphonenumber's metadata and `default_region`'s rules, which its first parse would
-/// otherwise load (measured: 80 ms of CPU for the first parse, 6 ms for a region's first number),
-/// on [`PARSER`]'s thread: every parse meanwhile waits, holding its caller's thread. Call it off
-/// the async runtime before the first record. Bypasses the wa_id memo, so no sample number is kept.
+/// Loads `default_region`'s rules (its calling code's, [`phone_rules`]) and compiles what the first
+/// parse of its numbers would, on [`PARSER`]'s thread: every parse meanwhile waits, holding its
+/// caller's thread. Call it off the async runtime before the first record. Without a default
+/// region nothing is known of the numbers to come: each calling code loads at its first number
+/// (a few ms). Bypasses the wa_id memo, so no sample number is kept.
 pub fn load_rules(default_region: Option<Country>) {
-    // An international number loads the metadata; a national one the default region's rules.
-    let _ = E164::parse_uncached("+16505551234", None);
     if default_region.is_some() {
         let _ = E164::parse_uncached("6505551234", default_region);
     }
@@ -78,9 +79,9 @@ impl E164 {
     /// The country the number belongs to (`+1` numbers: the US, Canada or a Caribbean country,
     /// told apart by area code), read by libphonenumber on [`PARSER`]'s thread.
     pub fn country(&self) -> Option<Country> {
-        let country_of = |text: &str| phonenumber::parse(None, text).ok()?.country().id();
         let text = self.text.clone();
-        on_phone_thread(move || country_of(&text)).unwrap_or_else(|| country_of(&self.text))
+        on_phone_thread(move || phone_rules::country(&text))
+            .unwrap_or_else(|| phone_rules::country(&self.text))
     }
 
     /// [`E164::parse_uncached`] on the calling thread.
@@ -95,14 +96,14 @@ impl E164 {
             Some(rest) if !trimmed.starts_with('+') => format!("+{rest}"),
             _ => trimmed.to_string(),
         };
-        let number = phonenumber::parse(default_region, &normalised)
+        let number = phone_rules::parse(&normalised, default_region)
             .map_err(|_| PhoneError::Unparseable(raw.to_string()))?;
-        if !phonenumber::is_valid(&number) {
+        if !number.valid {
             return Err(PhoneError::Invalid(raw.to_string()));
         }
         Ok(E164 {
-            text: number.format().mode(phonenumber::Mode::E164).to_string(),
-            national: number.national().value().to_string(),
+            text: number.e164,
+            national: number.national,
         })
     }
 

@@ -152,6 +152,26 @@ fn the_image_compiles_its_dependencies_with_the_checkouts_cargo_settings() {
 }
 
 #[test]
+fn the_image_has_the_build_script_that_splits_the_phone_rules_before_it_builds() {
+    // `src/domain/phone_rules.rs` includes what `build.rs` writes; an image without the script
+    // (or the file it includes, `build/phone_rules.rs`) does not compile.
+    let dockerfile = read_repo_file("deploy/Dockerfile");
+    let line_of = |needle: &str| {
+        dockerfile
+            .lines()
+            .position(|line| !line.trim_start().starts_with('#') && line.contains(needle))
+    };
+    let first_build = line_of("cargo build").expect("the Dockerfile runs cargo build");
+    for copy in ["COPY build.rs ", "COPY build ./build"] {
+        let line = line_of(copy).unwrap_or_else(|| panic!("no `{copy}`:\n{dockerfile}"));
+        assert!(
+            line < first_build,
+            "`{copy}` after the first build:\n{dockerfile}"
+        );
+    }
+}
+
+#[test]
 fn the_name_scan_finds_metrics_and_not_longer_words() {
     let text =
         r#"expr: sum(rate(sfwa_messages_total{outcome="sent"}[5m])) / x_sfwa_not 'sfwa_ready'"#;
