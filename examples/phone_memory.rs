@@ -1,7 +1,8 @@
-//! What the phone number rules cost the daemon: the anonymous memory and CPU of loading
-//! libphonenumber's metadata (through `domain::phone`, as the daemon parses), of parsing many
-//! numbers of one country, and of the first numbers of other countries
-//! (docs/performance.md, twenty-sixth measurement).
+//! What the phone number rules cost the daemon: the anonymous memory and CPU of the first number
+//! (through `domain::phone`, as the daemon parses: its calling code's rules loaded, the parser's
+//! patterns compiled), of parsing many numbers of one country, and of the first numbers of other
+//! countries, each loading its code's rules (docs/performance.md, twenty-sixth and twenty-seventh
+//! measurements).
 //!
 //! `cargo run --release --example phone_memory`. Each line is this process's `RssAnon` and its
 //! CPU so far (`/proc/self`), under the daemon's allocator (jemalloc, one arena).
