@@ -1,8 +1,8 @@
 //! libphonenumber's rules, loaded by country calling code as the numbers parsed need them.
 //!
 //! The `phonenumber` crate loads every country's rules at its first parse: 63 ms of CPU, 1.8 MB
-//! kept and 4.9 MB at its height meanwhile (`cargo run --release --example phone_memory`), most
-//! of the daemon's start-up, for a business that may only ever write to one country. `build.rs`
+//! kept and 4.9 MB at its height meanwhile (docs/performance.md, twenty-seventh measurement),
+//! most of the daemon's start-up, for a business that may only ever write to one country. `build.rs`
 //! splits the crate's own rules by calling code; a parse here loads the codes it can need (the
 //! default region's, and the one a `+` number starts with) into one `Database` with the codes
 //! loaded before. A new code rebuilds it (a few ms); past [`CODES_BEFORE_ALL`] codes every code
@@ -278,11 +278,18 @@ mod tests {
     fn written_in(metadata: &phonenumber::Metadata) -> Vec<String> {
         let code = metadata.country_code();
         let d = metadata.descriptors();
-        let examples = [d.general(), d.mobile().unwrap_or(d.general())]
+        let mut examples: Vec<&str> = [d.general()]
             .into_iter()
+            .chain(d.mobile())
             .chain(d.fixed_line())
             .chain(d.toll_free())
-            .filter_map(|descriptor| descriptor.example());
+            .chain(d.shared_cost())
+            .chain(d.premium_rate())
+            .chain(d.voip())
+            .chain(d.uan())
+            .filter_map(|descriptor| descriptor.example())
+            .collect();
+        examples.dedup();
         let mut texts = Vec::new();
         for example in examples {
             texts.push(format!("+{code}{example}"));
@@ -308,25 +315,26 @@ mod tests {
     #[test]
     fn a_number_parses_as_with_every_code_loaded_whichever_codes_are_loaded() {
         let mut compared = 0;
-        for metadata in DATABASE.iter() {
-            let Ok(region) = metadata.id().parse::<Country>() else {
-                continue;
-            };
-            // A fresh start for each region: only what its numbers need gets loaded.
-            let loaded = Loaded::new();
-            for text in written_in(metadata) {
-                for default in [Some(region), None] {
-                    let ours = loaded.answer(&text, default, Parsed::of);
-                    assert_eq!(
-                        ours.map_err(|e| e.to_string()),
-                        theirs(&text, default).map_err(|e| e.to_string()),
-                        "{text:?} in {default:?}"
-                    );
-                    compared += 1;
+        // Every region of every code, the non-geographic entities (+800, +882, …) among them.
+        for &(code, _, _) in CODES {
+            for metadata in DATABASE.by_code(&code).expect("a code the crate knows") {
+                let region = metadata.id().parse::<Country>().ok();
+                // A fresh start for each: only what its numbers need gets loaded.
+                let loaded = Loaded::new();
+                for text in written_in(metadata) {
+                    for default in [region, None] {
+                        let ours = loaded.answer(&text, default, Parsed::of);
+                        assert_eq!(
+                            ours.map_err(|e| e.to_string()),
+                            theirs(&text, default).map_err(|e| e.to_string()),
+                            "{text:?} in {default:?}"
+                        );
+                        compared += 1;
+                    }
                 }
+                let codes = loaded.0.lock().unwrap().as_ref().map(|r| r.codes.clone());
+                assert!(codes.is_some_and(|c| c.contains(&code)), "+{code}");
             }
-            let codes = loaded.0.lock().unwrap().as_ref().map(|r| r.codes.clone());
-            assert!(codes.is_some_and(|c| c.contains(&metadata.country_code())));
         }
         assert!(compared > 4000, "{compared}");
     }
