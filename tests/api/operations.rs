@@ -132,21 +132,23 @@ async fn every_metric_the_alert_rules_and_the_dashboard_query_appears_on_a_runni
     );
 }
 
+/// The index of the Dockerfile's first instruction line containing `needle`. Instructions only:
+/// a comment naming it must not decide the order.
+fn instruction_line(dockerfile: &str, needle: &str) -> Option<usize> {
+    dockerfile
+        .lines()
+        .position(|line| !line.trim_start().starts_with('#') && line.contains(needle))
+}
+
 #[test]
 fn the_image_compiles_its_dependencies_with_the_checkouts_cargo_settings() {
     // `.cargo/config.toml` sets SQLite's build flags (fdatasync); an image built without it
     // would sync the store differently from every other build.
     let dockerfile = read_repo_file("deploy/Dockerfile");
-    // Instructions only: a comment naming either must not decide the order.
-    let line_of = |needle: &str| {
-        dockerfile
-            .lines()
-            .position(|line| !line.trim_start().starts_with('#') && line.contains(needle))
-    };
-
-    let settings =
-        line_of("COPY .cargo/config.toml").expect("the Dockerfile copies .cargo/config.toml");
-    let first_build = line_of("cargo build").expect("the Dockerfile runs cargo build");
+    let settings = instruction_line(&dockerfile, "COPY .cargo/config.toml")
+        .expect("the Dockerfile copies .cargo/config.toml");
+    let first_build =
+        instruction_line(&dockerfile, "cargo build").expect("the Dockerfile runs cargo build");
 
     assert!(settings < first_build, "{dockerfile}");
 }
@@ -156,14 +158,11 @@ fn the_image_has_the_build_script_that_splits_the_phone_rules_before_it_builds()
     // `src/domain/phone_rules.rs` includes what `build.rs` writes; an image without the script
     // (or the file it includes, `build/phone_rules.rs`) does not compile.
     let dockerfile = read_repo_file("deploy/Dockerfile");
-    let line_of = |needle: &str| {
-        dockerfile
-            .lines()
-            .position(|line| !line.trim_start().starts_with('#') && line.contains(needle))
-    };
-    let first_build = line_of("cargo build").expect("the Dockerfile runs cargo build");
+    let first_build =
+        instruction_line(&dockerfile, "cargo build").expect("the Dockerfile runs cargo build");
     for copy in ["COPY build.rs ", "COPY build ./build"] {
-        let line = line_of(copy).unwrap_or_else(|| panic!("no `{copy}`:\n{dockerfile}"));
+        let line = instruction_line(&dockerfile, copy)
+            .unwrap_or_else(|| panic!("no `{copy}`:\n{dockerfile}"));
         assert!(
             line < first_build,
             "`{copy}` after the first build:\n{dockerfile}"
