@@ -28,7 +28,7 @@ use crate::domain::template_catalog::{
     ButtonSpec, CatalogTemplate, HeaderSpec, ParameterFormat, PAUSED,
 };
 use crate::pipeline::record_update;
-use crate::store::templates;
+use crate::store::{templates, StoreError};
 
 use super::Dispatcher;
 
@@ -335,18 +335,24 @@ pub fn paused_policy(
 
 /// Checks `message` if it is a template: reads the catalog, fetches the template once when the
 /// stored one would not go, and applies a wait.
-pub async fn check(
+///
+/// `also` is read in the catalog's read transaction (the send path's next check, so a send
+/// begins one read instead of two) and answered when the verdict came from that read alone;
+/// `None` when the catalog was not read (not a template, no account) or the template was read
+/// again or fetched from Meta meanwhile, so the caller reads it itself, as fresh as before.
+pub async fn check<X: Send + 'static>(
     dispatcher: &Dispatcher,
     message: &OutboundMessage,
     number: &str,
-) -> anyhow::Result<Step> {
+    also: impl FnOnce(&rusqlite::Connection) -> Result<X, StoreError> + Send + 'static,
+) -> anyhow::Result<(Step, Option<X>)> {
     let MessageKind::Template {
         name,
         language,
         parameters,
     } = &message.kind
     else {
-        return Ok(Step::Go { category: None });
+        return Ok((Step::Go { category: None }, None));
     };
     if dispatcher
         .core
@@ -356,12 +362,12 @@ pub async fn check(
         .trim()
         .is_empty()
     {
-        return Ok(Step::Go { category: None });
+        return Ok((Step::Go { category: None }, None));
     }
     let policy = paused_policy(&dispatcher.core.settings.templates, number);
     let record_id = message.record_id.clone();
-    // One read for both: this runs for every template send.
-    let (since, stored) = {
+    // One read for all three: this runs for every template send.
+    let (since, stored, also) = {
         let (id, n, l) = (record_id.clone(), name.clone(), language.clone());
         dispatcher
             .core
@@ -370,6 +376,7 @@ pub async fn check(
                 Ok((
                     templates::wait_since(conn, &id)?,
                     templates::get(conn, &n, &l)?,
+                    also(conn)?,
                 ))
             })
             .await?
@@ -380,14 +387,15 @@ pub async fn check(
         since,
         policy,
     };
-    let (verdict, template) = settle(dispatcher, &asked, stored).await?;
+    let (verdict, template, first_read) = settle(dispatcher, &asked, stored).await?;
     let step = apply_verdict(dispatcher, &record_id, asked.key, verdict, since.is_some()).await?;
-    Ok(match step {
+    let step = match step {
         Step::Go { .. } => Step::Go {
             category: template.map(|t| t.category),
         },
         other => other,
-    })
+    };
+    Ok((step, first_read.then_some(also)))
 }
 
 /// One send's question to the catalog.
@@ -435,17 +443,17 @@ async fn stored(
 
 /// The verdict from the stored catalog (`template`, as read); one that is not "go" is asked
 /// again after the template is fetched from Meta (at most once a minute per template). With the
-/// template the verdict was reached on.
+/// template the verdict was reached on, and whether that was the first read's.
 async fn settle(
     dispatcher: &Dispatcher,
     asked: &Asked<'_>,
     mut template: Option<CatalogTemplate>,
-) -> anyhow::Result<(Verdict, Option<CatalogTemplate>)> {
+) -> anyhow::Result<(Verdict, Option<CatalogTemplate>, bool)> {
     let catalog = &dispatcher.catalog;
     let mut readable = !catalog.unreadable(dispatcher.now());
     let first = asked.verdict(template.as_ref(), readable, dispatcher.now());
     if first == Verdict::Go || !readable {
-        return Ok((first, template));
+        return Ok((first, template, true));
     }
     // One fetch at a time: a burst of sends missing the same template waits for the first
     // one's fetch and reads what it stored, rather than each judging the stale catalog.
@@ -460,7 +468,7 @@ async fn settle(
         }
     }
     let verdict = asked.verdict(template.as_ref(), readable, dispatcher.now());
-    Ok((verdict, template))
+    Ok((verdict, template, false))
 }
 
 /// Writes what the verdict needs: a wait (journal due at its end, the reason on the record), or
