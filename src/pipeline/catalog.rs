@@ -28,7 +28,7 @@ use crate::domain::template_catalog::{
     ButtonSpec, CatalogTemplate, HeaderSpec, ParameterFormat, PAUSED,
 };
 use crate::pipeline::record_update;
-use crate::store::{templates, StoreError};
+use crate::store::templates;
 
 use super::Dispatcher;
 
@@ -335,24 +335,18 @@ pub fn paused_policy(
 
 /// Checks `message` if it is a template: reads the catalog, fetches the template once when the
 /// stored one would not go, and applies a wait.
-///
-/// `also` is read in the catalog's read transaction (the send path's next check, so a send
-/// begins one read instead of two) and answered when the verdict came from that read alone;
-/// `None` when the catalog was not read (not a template, no account) or the template was read
-/// again or fetched from Meta meanwhile, so the caller reads it itself, as fresh as before.
-pub async fn check<X: Send + 'static>(
+pub async fn check(
     dispatcher: &Dispatcher,
     message: &OutboundMessage,
     number: &str,
-    also: impl FnOnce(&rusqlite::Connection) -> Result<X, StoreError> + Send + 'static,
-) -> anyhow::Result<(Step, Option<X>)> {
+) -> anyhow::Result<Step> {
     let MessageKind::Template {
         name,
         language,
         parameters,
     } = &message.kind
     else {
-        return Ok((Step::Go { category: None }, None));
+        return Ok(Step::Go { category: None });
     };
     if dispatcher
         .core
@@ -362,12 +356,12 @@ pub async fn check<X: Send + 'static>(
         .trim()
         .is_empty()
     {
-        return Ok((Step::Go { category: None }, None));
+        return Ok(Step::Go { category: None });
     }
     let policy = paused_policy(&dispatcher.core.settings.templates, number);
     let record_id = message.record_id.clone();
-    // One read for all three: this runs for every template send.
-    let (since, stored, also) = {
+    // One read for both: this runs for every template send.
+    let (since, stored) = {
         let (id, n, l) = (record_id.clone(), name.clone(), language.clone());
         dispatcher
             .core
@@ -376,7 +370,6 @@ pub async fn check<X: Send + 'static>(
                 Ok((
                     templates::wait_since(conn, &id)?,
                     templates::get(conn, &n, &l)?,
-                    also(conn)?,
                 ))
             })
             .await?
@@ -387,15 +380,14 @@ pub async fn check<X: Send + 'static>(
         since,
         policy,
     };
-    let (verdict, template, first_read) = settle(dispatcher, &asked, stored).await?;
+    let (verdict, template) = settle(dispatcher, &asked, stored).await?;
     let step = apply_verdict(dispatcher, &record_id, asked.key, verdict, since.is_some()).await?;
-    let step = match step {
+    Ok(match step {
         Step::Go { .. } => Step::Go {
             category: template.map(|t| t.category),
         },
         other => other,
-    };
-    Ok((step, first_read.then_some(also)))
+    })
 }
 
 /// One send's question to the catalog.
@@ -443,17 +435,17 @@ async fn stored(
 
 /// The verdict from the stored catalog (`template`, as read); one that is not "go" is asked
 /// again after the template is fetched from Meta (at most once a minute per template). With the
-/// template the verdict was reached on, and whether that was the first read's.
+/// template the verdict was reached on.
 async fn settle(
     dispatcher: &Dispatcher,
     asked: &Asked<'_>,
     mut template: Option<CatalogTemplate>,
-) -> anyhow::Result<(Verdict, Option<CatalogTemplate>, bool)> {
+) -> anyhow::Result<(Verdict, Option<CatalogTemplate>)> {
     let catalog = &dispatcher.catalog;
     let mut readable = !catalog.unreadable(dispatcher.now());
     let first = asked.verdict(template.as_ref(), readable, dispatcher.now());
     if first == Verdict::Go || !readable {
-        return Ok((first, template, true));
+        return Ok((first, template));
     }
     // One fetch at a time: a burst of sends missing the same template waits for the first
     // one's fetch and reads what it stored, rather than each judging the stale catalog.
@@ -468,7 +460,7 @@ async fn settle(
         }
     }
     let verdict = asked.verdict(template.as_ref(), readable, dispatcher.now());
-    Ok((verdict, template, false))
+    Ok((verdict, template))
 }
 
 /// Writes what the verdict needs: a wait (journal due at its end, the reason on the record), or

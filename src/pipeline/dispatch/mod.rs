@@ -16,7 +16,7 @@ use crate::domain::message::{MessageKind, OutboundMessage, QueuedRecord, RecordP
 use crate::pipeline::consent;
 use crate::pipeline::identity::{self, Need};
 use crate::pipeline::{media_upload, record_update, reengage};
-use crate::store::{inbound, journal, outbox, StoreError};
+use crate::store::{inbound, journal, outbox};
 use crate::whatsapp::{
     Accepted, RateLimit, SendError, AUTH_TEMPLATE_TO_USER_ID, AUTH_TEMPLATE_TO_USER_ID_MESSAGE,
     OUTSIDE_WINDOW, OUTSIDE_WINDOW_MESSAGE,
@@ -82,11 +82,7 @@ pub async fn dispatch_record(
     if let Some(next) = held_back(dispatcher, &target) {
         return apply(dispatcher, &target, next).await;
     }
-    // The window's read goes with the catalog's when it reads (one read transaction per send).
-    let last_inbound = last_inbound_of(&number, &message);
-    let (step, read_ahead) =
-        crate::pipeline::catalog::check(dispatcher, &message, &number, last_inbound).await?;
-    let category = match step {
+    let category = match crate::pipeline::catalog::check(dispatcher, &message, &number).await? {
         crate::pipeline::catalog::Step::Go { category } => category,
         crate::pipeline::catalog::Step::Waiting => return Ok(DispatchOutcome::Held),
         crate::pipeline::catalog::Step::Refuse { code, message } => {
@@ -103,10 +99,7 @@ pub async fn dispatch_record(
     if let Some(refused) = consent::check(dispatcher, &record, &message, asked).await? {
         return apply(dispatcher, &target, refused).await;
     }
-    // Read ahead is as fresh as a read here when nothing went to Meta since: the catalog's
-    // verdict came from its first read and consent had the category from it.
-    let read_ahead = read_ahead.filter(|_| category.is_some());
-    let window_expires_at = match check_window(dispatcher, &message, &target, read_ahead).await? {
+    let window_expires_at = match check_window(dispatcher, &message, &target).await? {
         Ok(window_expires_at) => window_expires_at,
         Err(refused) => return closed_window(dispatcher, &target, refused).await,
     };
@@ -261,38 +254,26 @@ async fn address(
     Ok(Ok(()))
 }
 
-/// The read behind the window rule: the customer's last inbound message to `number`.
-///
-/// Both sources of the number are checked before this (the record's by `from_record`, the
-/// configured default by `config::validate`); were one not an id, no window is known and only a
-/// template could go out.
-fn last_inbound_of(
-    number: &str,
-    message: &OutboundMessage,
-) -> impl FnOnce(&rusqlite::Connection) -> Result<Option<DateTime<Utc>>, StoreError> + Send + 'static
-{
-    let number = number.parse::<BusinessNumberId>().ok();
-    let customer = message.to.clone();
-    move |conn| match number {
-        Some(number) => inbound::last_inbound(conn, &number, &customer),
-        None => Ok(None),
-    }
-}
-
-/// The window rule, now: `Ok(when the window closes)`, or the refusal to apply. `read_ahead`: the
-/// customer's last inbound message if already read for this send ([`last_inbound_of`]).
+/// The window rule, now: `Ok(when the window closes)`, or the refusal to apply.
 async fn check_window(
     dispatcher: &Dispatcher,
     message: &OutboundMessage,
     target: &Target<'_>,
-    read_ahead: Option<Option<DateTime<Utc>>>,
 ) -> anyhow::Result<Result<Option<DateTime<Utc>>, Next>> {
-    let last_inbound = match read_ahead {
-        Some(last_inbound) => last_inbound,
-        None => {
-            let read = last_inbound_of(target.number, message);
-            dispatcher.core.store.lookup(read).await?
+    // Both sources of the number are checked before this (the record's by `from_record`, the
+    // configured default by `config::validate`); were one not an id, no window is known and only
+    // a template could go out.
+    let number = target.number.parse::<BusinessNumberId>().ok();
+    let customer = message.to.clone();
+    let last_inbound = match number {
+        Some(number) => {
+            dispatcher
+                .core
+                .store
+                .lookup(move |conn| inbound::last_inbound(conn, &number, &customer))
+                .await?
         }
+        None => None,
     };
     let margin = window_margin(&dispatcher.core.settings);
     Ok(
