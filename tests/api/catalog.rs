@@ -96,6 +96,50 @@ async fn a_paused_template_is_refused_before_calling_whatsapp_when_its_number_do
 }
 
 #[tokio::test]
+async fn a_template_send_records_when_the_window_closes_whether_its_template_was_stored_or_fetched()
+{
+    // The window's read goes with the catalog's when the stored template decides the send, and
+    // is made again after a fetch from Meta; either way the record says when the customer's
+    // window closes.
+    let mut options = Options::default();
+    options.wa.delivered_after = Duration::from_secs(3600);
+    let waba_id = options.wa.waba_id.clone();
+    let app = spawn_app_with(Options {
+        tune: Box::new(move |s| s.whatsapp.business_account_id = waba_id),
+        ..options
+    })
+    .await;
+    catalog_sync::sync(&app.pipeline.dispatcher).await.unwrap();
+    app.customer_wrote("16505551234", 2).await;
+    let wrote_at = app.clock.now().timestamp() - 2 * 3600;
+    // Created after the sync: fetched from Meta when its message is checked.
+    app.wa_control(
+        "templates",
+        json!({"name": "order_update", "language": "en_US", "status": "APPROVED",
+               "category": "UTILITY"}),
+    )
+    .await;
+    let ids = app
+        .queue(json!([
+            {"To_Phone__c": "+1 650 555 1234", "Message_Type__c": "Template",
+             "Template_Name__c": "hello_world"},
+            {"To_Phone__c": "+1 650 555 1234", "Message_Type__c": "Template",
+             "Template_Name__c": "order_update"}
+        ]))
+        .await;
+
+    app.dispatch().await;
+
+    for id in &ids {
+        let record = app.status_after_flush(id, "Sent").await;
+        let expires = record["Window_Expires_At__c"].as_str().unwrap_or_default();
+        let expires = sfwa::domain::message::parse_salesforce_datetime(expires).unwrap();
+        assert_eq!(expires.timestamp(), wrote_at + 24 * 3600, "{record}");
+    }
+    assert_eq!(app.wa_messages().await.len(), 2);
+}
+
+#[tokio::test]
 async fn a_template_created_after_the_last_sync_is_found_by_the_fetch_on_miss_and_sent() {
     let mut options = Options::default();
     // The record must still show Sent at the flush: no delivered / read webhook on its own
