@@ -100,7 +100,7 @@ impl Loaded {
             let number = phonenumber::parse_with(&rules.database, default_region, text)?;
             Ok(answer(&rules.database, &number))
         };
-        let rules = self.with_codes(&codes_needed(text, default_region));
+        let rules = self.with_codes(codes_needed(text, default_region));
         match parse(&rules) {
             Err(ParseError::InvalidCountryCode)
                 if !rules.all && other_codes_may_answer(text, default_region) =>
@@ -112,13 +112,13 @@ impl Loaded {
     }
 
     /// The rules loaded, with `codes` among them.
-    fn with_codes(&self, codes: &[u16]) -> Arc<Rules> {
+    fn with_codes(&self, codes: [Option<u16>; 2]) -> Arc<Rules> {
         let mut loaded = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let known = |code: &u16| CODES.binary_search_by_key(code, |c| c.0).is_ok();
         let had: &[u16] = loaded.as_ref().map_or(&[], |rules| &rules.codes);
         let missing: Vec<u16> = codes
-            .iter()
-            .copied()
+            .into_iter()
+            .flatten()
             .filter(|code| known(code) && had.binary_search(code).is_err())
             .collect();
         match loaded.as_ref() {
@@ -180,8 +180,8 @@ impl Rules {
 }
 
 /// The calling codes a parse of `text` can need: the default region's, and the one the digits
-/// after a leading `+` start with.
-fn codes_needed(text: &str, default_region: Option<Country>) -> Vec<u16> {
+/// after a leading `+` start with (either may be none).
+fn codes_needed(text: &str, default_region: Option<Country>) -> [Option<u16>; 2] {
     let of_region = default_region.and_then(|region| {
         let region = region.as_ref();
         let i = REGIONS.binary_search_by_key(&region, |r| r.0).ok()?;
@@ -191,7 +191,7 @@ fn codes_needed(text: &str, default_region: Option<Country>) -> Vec<u16> {
         .trim_start()
         .strip_prefix('+')
         .and_then(|rest| code_at_start(rest.chars().filter(char::is_ascii_digit)));
-    of_region.into_iter().chain(written).collect()
+    [of_region, written]
 }
 
 /// The calling code `digits` start with: codes are prefix-free, so at most one of their first

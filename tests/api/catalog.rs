@@ -27,6 +27,20 @@ async fn spawn_with_catalog(tune: impl FnOnce(&mut sfwa::config::Settings) + 'st
     .await
 }
 
+/// [`spawn_with_catalog`] whose messages stay Sent: the record must still show Sent at the flush,
+/// with no delivered / read webhook on its own (50 ms of real time was not always enough under a
+/// loaded test run).
+async fn spawn_with_catalog_until_sent() -> TestApp {
+    let mut options = Options::default();
+    options.wa.delivered_after = Duration::from_secs(3600);
+    let waba_id = options.wa.waba_id.clone();
+    spawn_app_with(Options {
+        tune: Box::new(move |s| s.whatsapp.business_account_id = waba_id),
+        ..options
+    })
+    .await
+}
+
 fn hello_world(status: &str) -> Value {
     json!({"name": "hello_world", "language": "en_US", "status": status, "category": "UTILITY",
            "quality": "GREEN"})
@@ -98,17 +112,9 @@ async fn a_paused_template_is_refused_before_calling_whatsapp_when_its_number_do
 #[tokio::test]
 async fn a_template_send_records_when_the_window_closes_whether_its_template_was_stored_or_fetched()
 {
-    // The window's read goes with the catalog's when the stored template decides the send, and
-    // is made again after a fetch from Meta; either way the record says when the customer's
-    // window closes.
-    let mut options = Options::default();
-    options.wa.delivered_after = Duration::from_secs(3600);
-    let waba_id = options.wa.waba_id.clone();
-    let app = spawn_app_with(Options {
-        tune: Box::new(move |s| s.whatsapp.business_account_id = waba_id),
-        ..options
-    })
-    .await;
+    // One template decided by the stored catalog, one fetched from Meta at its send: each
+    // record says when the customer's window closes.
+    let app = spawn_with_catalog_until_sent().await;
     catalog_sync::sync(&app.pipeline.dispatcher).await.unwrap();
     app.customer_wrote("16505551234", 2).await;
     let wrote_at = app.clock.now().timestamp() - 2 * 3600;
@@ -141,16 +147,7 @@ async fn a_template_send_records_when_the_window_closes_whether_its_template_was
 
 #[tokio::test]
 async fn a_template_created_after_the_last_sync_is_found_by_the_fetch_on_miss_and_sent() {
-    let mut options = Options::default();
-    // The record must still show Sent at the flush: no delivered / read webhook on its own
-    // (50 ms of real time was not always enough under a loaded test run).
-    options.wa.delivered_after = Duration::from_secs(3600);
-    let waba_id = options.wa.waba_id.clone();
-    let app = spawn_app_with(Options {
-        tune: Box::new(move |s| s.whatsapp.business_account_id = waba_id),
-        ..options
-    })
-    .await;
+    let app = spawn_with_catalog_until_sent().await;
     let synced = catalog_sync::sync(&app.pipeline.dispatcher).await.unwrap();
     app.wa_control(
         "templates",
