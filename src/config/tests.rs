@@ -303,11 +303,11 @@ fn the_commit_linger_is_off_by_default_takes_a_duration_and_refuses_more_than_10
 }
 
 #[test]
-fn the_backlog_commit_linger_is_4_ms_by_default_may_be_turned_off_and_refuses_more_than_100_ms() {
+fn the_backlog_commit_linger_is_20_ms_by_default_may_be_turned_off_and_refuses_more_than_100_ms() {
     let default = Settings::from_layers(MINIMAL, &BTreeMap::new()).unwrap();
     assert_eq!(
         default.store.backlog_commit_linger,
-        Duration::from_millis(4)
+        Duration::from_millis(20)
     );
     let off = Settings::from_layers(
         MINIMAL,

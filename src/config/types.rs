@@ -356,7 +356,7 @@ pub struct StoreSettings {
     pub commit_linger: Duration,
     /// The same wait, only while a send backlog drains (a number's sends wait for their pace:
     /// its rate, not sfwa, bounds them, so writes waiting a little longer cost no throughput).
-    /// Default `4ms`; `0s` turns it off. The larger of this and `commit_linger` applies.
+    /// Default `20ms`; `0s` turns it off. The larger of this and `commit_linger` applies.
     #[serde(with = "humantime_serde")]
     pub backlog_commit_linger: Duration,
 }
@@ -366,7 +366,7 @@ impl Default for StoreSettings {
         StoreSettings {
             path: PathBuf::from("sfwa.db"),
             commit_linger: Duration::ZERO,
-            backlog_commit_linger: Duration::from_millis(4),
+            backlog_commit_linger: Duration::from_millis(20),
         }
     }
 }

@@ -290,7 +290,7 @@ fn timings(s: &Settings, p: &mut Problems) {
         s.store.backlog_commit_linger <= MAX_COMMIT_LINGER,
         "store.backlog_commit_linger",
         "is longer than 100 ms: every write and every webhook answer would wait that long while a backlog drains",
-        "use \"4ms\" (the default), or \"0s\" to commit at once during a backlog too",
+        "use \"20ms\" (the default), or \"0s\" to commit at once during a backlog too",
     );
     p.need(
         s.intake.channel.starts_with("/event/"),

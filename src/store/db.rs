@@ -522,11 +522,15 @@ impl Writer<'_> {
                     Err(_) => break,
                 }
             }
+            let full = batch.len() == MAX_BATCH;
             commit_batch(&mut lock(self.conn), batch, self.counts);
             if let Some(checkpointer) = self.checkpointer {
                 checkpointer.committed();
             }
-            last_commit = Some(Instant::now());
+            last_commit = Some(Committed {
+                at: Instant::now(),
+                full,
+            });
         }
     }
 }
@@ -609,9 +613,18 @@ fn start_checkpointer(
     .map_err(|e| StoreError::Worker(format!("cannot start the store checkpointer: {e}")))
 }
 
+/// The writer's last COMMIT: when it ended, and whether its batch was full ([`MAX_BATCH`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Committed {
+    pub at: Instant,
+    pub full: bool,
+}
+
 /// How long the writer waits, once a write is queued, before it takes the batch and commits:
 /// `commit_linger` while the store is busy — the last COMMIT ended less than `commit_linger`
-/// before `now` — else nothing, so a write after a quiet spell commits at once.
+/// before `now` — else nothing, so a write after a quiet spell commits at once. Nothing either
+/// after a full batch: more writes were queued than one batch takes, so the next batch is full
+/// already and waiting would only cap the writes per second (at [`MAX_BATCH`] per linger).
 ///
 /// Each COMMIT is an fsync and a wake-up of the writer thread; under a steady stream of writes
 /// (a send backlog: two journal writes per send, a write per status webhook) committing at once
@@ -621,12 +634,16 @@ fn start_checkpointer(
 /// caller that waits for its answer before making the next write (a sender with few connections)
 /// goes slower by as much.
 pub fn linger_before_commit(
-    last_commit: Option<Instant>,
+    last_commit: Option<Committed>,
     now: Instant,
     commit_linger: Duration,
 ) -> Duration {
     match last_commit {
-        Some(at) if now.saturating_duration_since(at) < commit_linger => commit_linger,
+        Some(Committed { at, full: false })
+            if now.saturating_duration_since(at) < commit_linger =>
+        {
+            commit_linger
+        }
         _ => Duration::ZERO,
     }
 }
@@ -1473,21 +1490,34 @@ mod tests {
     fn a_write_after_a_quiet_spell_commits_at_once_and_one_while_busy_waits_the_linger() {
         let linger = Duration::from_millis(4);
         let t0 = Instant::now();
-        let wait = |last: Option<Instant>, now_ms: u64| {
+        let after = |full| Some(Committed { at: t0, full });
+        let wait = |last: Option<Committed>, now_ms: u64| {
             linger_before_commit(last, t0 + Duration::from_millis(now_ms), linger)
         };
         assert_eq!(wait(None, 0), Duration::ZERO, "the first write ever");
-        assert_eq!(wait(Some(t0), 1), linger, "1 ms after a COMMIT: busy");
+        assert_eq!(wait(after(false), 1), linger, "1 ms after a COMMIT: busy");
         assert_eq!(
-            wait(Some(t0), 4),
+            wait(after(false), 4),
             Duration::ZERO,
             "a linger after it: quiet"
         );
-        assert_eq!(wait(Some(t0), 60_000), Duration::ZERO);
+        assert_eq!(wait(after(false), 60_000), Duration::ZERO);
         assert_eq!(
-            linger_before_commit(Some(t0), t0, Duration::ZERO),
+            linger_before_commit(after(false), t0, Duration::ZERO),
             Duration::ZERO,
-            "no linger configured (the default)"
+            "no linger configured"
+        );
+    }
+
+    #[test]
+    fn after_a_full_batch_the_next_commits_without_a_linger_so_it_never_caps_the_write_rate() {
+        let linger = Duration::from_millis(20);
+        let t0 = Instant::now();
+        let full = Some(Committed { at: t0, full: true });
+        assert_eq!(
+            linger_before_commit(full, t0 + Duration::from_millis(1), linger),
+            Duration::ZERO,
+            "more than a batch was queued: the next batch is ready"
         );
     }
 
