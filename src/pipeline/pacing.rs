@@ -22,6 +22,13 @@
 //! `governor` because the rate changes every second: a governor limiter's quota is fixed, and a
 //! fresh limiter starts with a full burst, which each adjustment would hand out again.
 //!
+//! A send whose slot is still ahead sleeps until the next step of a 10 ms grid at or after it
+//! ([`WAKE_GRID`], [`wake_at`]), never before its slot: the sends whose slots fall in one step
+//! wake together (at 1,000/s, ten at a time instead of one every millisecond, each wake-up of the
+//! runtime costing more than the timer it serves; docs/performance.md, twenty-eighth
+//! measurement). That is at most rate/100 at once, a tenth of the burst the pace itself allows
+//! after a quiet spell; a send whose slot is now goes at once.
+//!
 //! Pacing is local to one process, as are Meta's refusals it learns from. Slots run on tokio's
 //! clock (tests can pause it); waits that end up in the journal use the pipeline's clock.
 
@@ -57,6 +64,26 @@ pub struct Pacer {
     numbers: Mutex<HashMap<String, NumberPace>>,
     /// (number, customer) → not before (131056).
     recipients: Mutex<HashMap<(String, String), DateTime<Utc>>>,
+    /// Where [`WAKE_GRID`]'s steps are counted from.
+    grid_origin: Instant,
+}
+
+/// The step on which sends waiting for their slots wake (see the module's documentation).
+pub const WAKE_GRID: Duration = Duration::from_millis(10);
+
+/// When a send whose slot is `slot` wakes: at once if the slot is not ahead of `now`, else at the
+/// first step of [`WAKE_GRID`] from `origin` at or after the slot.
+pub fn wake_at(slot: Instant, now: Instant, origin: Instant) -> Instant {
+    if slot <= now {
+        return slot;
+    }
+    let step = WAKE_GRID.as_nanos();
+    let steps = slot
+        .saturating_duration_since(origin)
+        .as_nanos()
+        .div_ceil(step);
+    let after_origin = u64::try_from(steps * step).unwrap_or(u64::MAX);
+    origin + Duration::from_nanos(after_origin)
 }
 
 /// One business number's pace.
@@ -210,6 +237,7 @@ impl Pacer {
             configured_per_number: HashMap::new(),
             numbers: Mutex::new(HashMap::new()),
             recipients: Mutex::new(HashMap::new()),
+            grid_origin: Instant::now(),
         }
     }
 
@@ -260,8 +288,9 @@ impl Pacer {
     pub async fn slot(&self, number: &str) -> Duration {
         let asked = Instant::now();
         loop {
-            let (at, epoch) = self.with_number(number, |pace| pace.reserve(Instant::now()));
-            tokio::time::sleep_until(at).await;
+            let now = Instant::now();
+            let (at, epoch) = self.with_number(number, |pace| pace.reserve(now));
+            tokio::time::sleep_until(wake_at(at, now, self.grid_origin)).await;
             if self.with_number(number, |pace| pace.epoch == epoch) {
                 return asked.elapsed();
             }
@@ -523,6 +552,56 @@ mod tests {
         // 20/s: 50 ms apart.
         let ms = |millis| Duration::from_millis(millis);
         assert_eq!(waits, [ms(0), ms(50), ms(100), ms(150)]);
+    }
+
+    #[test]
+    fn a_slot_ahead_wakes_on_the_next_grid_step_and_a_slot_now_at_once() {
+        let origin = Instant::now();
+        let now = at(origin, 3);
+        assert_eq!(wake_at(now, now, origin), now, "a slot now goes at once");
+        assert_eq!(
+            wake_at(at(origin, 1), now, origin),
+            at(origin, 1),
+            "one past goes too"
+        );
+        assert_eq!(wake_at(at(origin, 4), now, origin), at(origin, 10));
+        assert_eq!(
+            wake_at(at(origin, 10), now, origin),
+            at(origin, 10),
+            "on a step"
+        );
+        assert_eq!(wake_at(at(origin, 11), now, origin), at(origin, 20));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sends_paced_at_1000_per_second_wake_ten_at_a_time_and_none_before_its_slot() {
+        let pacer = Pacer::new(1000);
+        let start = Instant::now();
+        // A new number's slots: now, then 1 ms apart.
+        let woke = futures_util::future::join_all((0..30).map(|_| async {
+            pacer.slot("PN1").await;
+            Instant::now().duration_since(start)
+        }))
+        .await;
+
+        let ms = |millis| Duration::from_millis(millis);
+        let steps: std::collections::BTreeSet<_> = woke.iter().copied().collect();
+        assert_eq!(
+            steps.into_iter().collect::<Vec<_>>(),
+            [ms(0), ms(10), ms(20), ms(30)],
+            "the first at once, the others on three steps"
+        );
+        for (i, woke) in woke.iter().enumerate() {
+            let slot = ms(i as u64);
+            assert!(
+                *woke >= slot,
+                "send {i} woke at {woke:?}, before its slot {slot:?}"
+            );
+            assert!(
+                *woke < slot + WAKE_GRID,
+                "send {i} woke at {woke:?}, a step late"
+            );
+        }
     }
 
     #[test]
