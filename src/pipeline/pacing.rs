@@ -284,7 +284,9 @@ impl Pacer {
     /// Waits for this number's next send slot.
     /// A cut while waiting voids the slot: the send takes a new one at the new rate, after the
     /// pause the cut imposed, instead of going out at the pace Meta just refused.
-    /// Returns how long the send waited for it.
+    /// Returns how long the pace made the send wait: from the call to its slot (what waking on
+    /// [`WAKE_GRID`] adds is not counted, so a send that was only just ahead of its slot does not
+    /// read as a backlog).
     pub async fn slot(&self, number: &str) -> Duration {
         let asked = Instant::now();
         loop {
@@ -292,7 +294,7 @@ impl Pacer {
             let (at, epoch) = self.with_number(number, |pace| pace.reserve(now));
             tokio::time::sleep_until(wake_at(at, now, self.grid_origin)).await;
             if self.with_number(number, |pace| pace.epoch == epoch) {
-                return asked.elapsed();
+                return at.saturating_duration_since(asked);
             }
         }
     }
@@ -579,19 +581,19 @@ mod tests {
         let start = Instant::now();
         // A new number's slots: now, then 1 ms apart.
         let woke = futures_util::future::join_all((0..30).map(|_| async {
-            pacer.slot("PN1").await;
-            Instant::now().duration_since(start)
+            let waited = pacer.slot("PN1").await;
+            (Instant::now().duration_since(start), waited)
         }))
         .await;
 
         let ms = |millis| Duration::from_millis(millis);
-        let steps: std::collections::BTreeSet<_> = woke.iter().copied().collect();
+        let steps: std::collections::BTreeSet<_> = woke.iter().map(|(at, _)| *at).collect();
         assert_eq!(
             steps.into_iter().collect::<Vec<_>>(),
             [ms(0), ms(10), ms(20), ms(30)],
             "the first at once, the others on three steps"
         );
-        for (i, woke) in woke.iter().enumerate() {
+        for (i, (woke, _)) in woke.iter().enumerate() {
             let slot = ms(i as u64);
             assert!(
                 *woke >= slot,
@@ -602,6 +604,12 @@ mod tests {
                 "send {i} woke at {woke:?}, a step late"
             );
         }
+        let waited: Vec<_> = woke.iter().map(|(_, waited)| *waited).collect();
+        assert_eq!(
+            waited,
+            (0..30).map(ms).collect::<Vec<_>>(),
+            "each says the wait its slot imposed, not the grid's"
+        );
     }
 
     #[test]
